@@ -1,0 +1,6 @@
+//! The sans-IO core: no browser, no sockets, no storage engine.
+
+pub mod block;
+pub mod doc;
+pub mod query;
+pub mod schema;

@@ -1,0 +1,998 @@
+//! Collections declared in GraphQL SDL, the way DefraDB writes them, and the
+//! validation of document input against them.
+
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use graphql_parser::schema::{
+    parse_schema, Definition, ObjectType, Type, TypeDefinition, TypeExtension,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The scalar types a field may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScalarKind {
+    String,
+    Int,
+    Float,
+    Boolean,
+    /// RFC 3339, normalised to UTC on write so that string order is time order.
+    DateTime,
+    /// Any JSON value; never indexed.
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldType {
+    pub kind: ScalarKind,
+    /// `[T]`: a list of scalars.
+    pub list: bool,
+    /// `T!` (or `[T]!`): the field must be present and not null.
+    pub required: bool,
+    /// `[T!]`: list items may not be null.
+    pub item_required: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldDef {
+    pub name: String,
+    pub ty: FieldType,
+    /// Declared with `@index`: the store keeps a secondary index on it.
+    pub indexed: bool,
+}
+
+/// One collection: a GraphQL object type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionDef {
+    pub name: String,
+    pub fields: Vec<FieldDef>,
+}
+
+/// A schema that cannot be accepted. `line` is 1-based, where known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
+pub struct SchemaError {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// Document input that does not fit its collection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ValidationError {
+    /// The offending field, where there is one.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl ScalarKind {
+    pub const ALL: [ScalarKind; 6] = [
+        ScalarKind::String,
+        ScalarKind::Int,
+        ScalarKind::Float,
+        ScalarKind::Boolean,
+        ScalarKind::DateTime,
+        ScalarKind::Json,
+    ];
+
+    /// The name used in SDL.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScalarKind::String => "String",
+            ScalarKind::Int => "Int",
+            ScalarKind::Float => "Float",
+            ScalarKind::Boolean => "Boolean",
+            ScalarKind::DateTime => "DateTime",
+            ScalarKind::Json => "JSON",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    fn with_article(self) -> &'static str {
+        match self {
+            ScalarKind::String => "a String",
+            ScalarKind::Int => "an Int",
+            ScalarKind::Float => "a Float",
+            ScalarKind::Boolean => "a Boolean",
+            ScalarKind::DateTime => "a DateTime",
+            ScalarKind::Json => "JSON",
+        }
+    }
+
+    /// Checks one non-null value and returns it in stored form; the error
+    /// completes "field ... expects ...".
+    fn check(self, v: &Value) -> Result<Value, String> {
+        let fail = || format!("{}, got {}", self.with_article(), describe(v));
+        match (self, v) {
+            (ScalarKind::Json, _)
+            | (ScalarKind::String, Value::String(_))
+            | (ScalarKind::Boolean, Value::Bool(_)) => Ok(v.clone()),
+            (ScalarKind::Int, Value::Number(n)) if n.is_i64() => Ok(v.clone()),
+            (ScalarKind::Int, Value::Number(n)) if n.is_u64() => Err(format!(
+                "{}, which is too large for an Int (64-bit)",
+                fail()
+            )),
+            (ScalarKind::Float, Value::Number(n)) => n
+                .as_f64()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .ok_or_else(fail),
+            (ScalarKind::DateTime, Value::String(s)) => DateTime::parse_from_rfc3339(s)
+                .map(|t| {
+                    t.with_timezone(&Utc)
+                        .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+                        .into()
+                })
+                .map_err(|_| {
+                    format!(
+                        "a DateTime in RFC 3339 form such as \"2024-01-02T03:04:05Z\", got {}",
+                        describe(v)
+                    )
+                }),
+            _ => Err(fail()),
+        }
+    }
+}
+
+/// The SDL spelling, e.g. `[String!]!`.
+impl fmt::Display for FieldType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bang = |b: bool| if b { "!" } else { "" };
+        match self.list {
+            true => write!(f, "[{}{}]", self.kind.name(), bang(self.item_required))?,
+            false => f.write_str(self.kind.name())?,
+        }
+        f.write_str(bang(self.required))
+    }
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("a boolean ({b})"),
+        Value::Number(n) if n.is_f64() => format!("a floating-point number ({n})"),
+        Value::Number(n) => format!("a number ({n})"),
+        Value::String(s) => {
+            let mut shown: String = s.chars().take(40).collect();
+            if shown.len() < s.len() {
+                shown.push('…');
+            }
+            format!("a string ({})", Value::String(shown))
+        }
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+impl FieldDef {
+    /// Checks a value for this field and returns it in stored form.
+    fn check(&self, collection: &str, v: &Value) -> Result<Value, ValidationError> {
+        let err = |message: String| ValidationError {
+            field: Some(self.name.clone()),
+            message,
+        };
+        let ty = &self.ty;
+        let at = format!("field \"{}\" of {collection}", self.name);
+        match v {
+            Value::Null if ty.required => {
+                Err(err(format!("{at} is required ({ty}) and cannot be null")))
+            }
+            Value::Null => Ok(Value::Null),
+            Value::Array(items) if ty.list => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::Null if ty.item_required => {
+                        Err(err(format!("{at} is {ty}: item {i} cannot be null")))
+                    }
+                    Value::Null => Ok(Value::Null),
+                    _ => ty
+                        .kind
+                        .check(item)
+                        .map_err(|e| err(format!("{at} is {ty}: item {i} should be {e}"))),
+                })
+                .collect::<Result<_, _>>()
+                .map(Value::Array),
+            _ if ty.list => Err(err(format!(
+                "{at} expects a list ({ty}), got {}",
+                describe(v)
+            ))),
+            _ => ty
+                .kind
+                .check(v)
+                .map_err(|e| err(format!("{at} expects {e}"))),
+        }
+    }
+}
+
+impl CollectionDef {
+    pub fn field(&self, name: &str) -> Option<&FieldDef> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// Validates a new document's fields and returns them as they are to be
+    /// stored. Absent optional fields stay absent; explicit nulls are kept.
+    pub fn validate_create(
+        &self,
+        input: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, ValidationError> {
+        let out = self.check_fields(input)?;
+        match self
+            .fields
+            .iter()
+            .find(|f| f.ty.required && !input.contains_key(&f.name))
+        {
+            Some(f) => Err(ValidationError {
+                field: Some(f.name.clone()),
+                message: format!(
+                    "field \"{}\" of {} is required ({}) but was not given",
+                    f.name, self.name, f.ty
+                ),
+            }),
+            None => Ok(out),
+        }
+    }
+
+    /// Validates the fields an update sets; a null clears an optional field.
+    pub fn validate_update(
+        &self,
+        patch: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, ValidationError> {
+        if patch.is_empty() {
+            return Err(ValidationError {
+                field: None,
+                message: format!(
+                    "update has no fields: give at least one field of {} to change",
+                    self.name
+                ),
+            });
+        }
+        self.check_fields(patch)
+    }
+
+    fn check_fields(
+        &self,
+        input: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, ValidationError> {
+        input
+            .iter()
+            .map(|(name, v)| match self.field(name) {
+                Some(f) => Ok((name.clone(), f.check(&self.name, v)?)),
+                None if name == "_id" => Err(ValidationError {
+                    field: Some(name.clone()),
+                    message: "\"_id\" cannot be set: document ids are assigned by the database"
+                        .into(),
+                }),
+                None => Err(ValidationError {
+                    field: Some(name.clone()),
+                    message: format!(
+                        "{} has no field \"{name}\" (its fields are: {})",
+                        self.name,
+                        self.fields
+                            .iter()
+                            .map(|f| f.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }),
+            })
+            .collect()
+    }
+}
+
+const SCALARS: &str = "the types are String, Int, Float, Boolean, DateTime and JSON \
+    (relations to other types are not supported yet)";
+
+fn schema_err(line: usize, message: String) -> SchemaError {
+    SchemaError {
+        line: Some(line),
+        message,
+    }
+}
+
+/// Parses DefraDB-style SDL: one or more `type Name { field: Scalar ... }`.
+pub fn parse_sdl(sdl: &str) -> Result<Vec<CollectionDef>, SchemaError> {
+    // graphql-parser reports an empty document as an obscure syntax error.
+    let blank = sdl.lines().all(|l| {
+        let l = l.trim_matches(|c: char| c.is_whitespace() || c == ',' || c == '\u{feff}');
+        l.is_empty() || l.starts_with('#')
+    });
+    if blank {
+        return Err(SchemaError {
+            line: None,
+            message:
+                "the schema declares no types; write at least one, e.g. `type Book { a: Int }`"
+                    .into(),
+        });
+    }
+    let doc = parse_schema::<String>(sdl).map_err(syntax_error)?;
+    let types = doc
+        .definitions
+        .iter()
+        .map(|d| match d {
+            Definition::TypeDefinition(TypeDefinition::Object(o)) => Ok(o),
+            other => Err(unsupported(other)),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out: Vec<CollectionDef> = Vec::with_capacity(types.len());
+    for (i, t) in types.iter().enumerate() {
+        if let Some(first) = types[..i].iter().find(|p| p.name == t.name) {
+            return Err(schema_err(
+                t.position.line,
+                format!(
+                    "type \"{}\" is declared twice (first on line {})",
+                    t.name, first.position.line
+                ),
+            ));
+        }
+        out.push(collection(t, &types)?);
+    }
+    Ok(out)
+}
+
+fn collection(
+    t: &ObjectType<'_, String>,
+    types: &[&ObjectType<'_, String>],
+) -> Result<CollectionDef, SchemaError> {
+    let line = t.position.line;
+    let name = &t.name;
+    if ScalarKind::from_name(name).is_some() {
+        return Err(schema_err(
+            line,
+            format!("type \"{name}\" has the name of a built-in scalar; choose another name"),
+        ));
+    }
+    if !t.implements_interfaces.is_empty() {
+        return Err(schema_err(
+            line,
+            format!("type \"{name}\" implements an interface; interfaces are not supported"),
+        ));
+    }
+    if let Some(d) = t.directives.first() {
+        return Err(schema_err(
+            d.position.line,
+            format!(
+                "unknown directive @{} on type \"{name}\"; types take no directives",
+                d.name
+            ),
+        ));
+    }
+    if t.fields.is_empty() {
+        let example = format!("`type {name} {{ title: String }}`");
+        let message =
+            format!("type \"{name}\" has no fields; declare at least one, e.g. {example}");
+        return Err(schema_err(line, message));
+    }
+    let mut fields: Vec<FieldDef> = Vec::with_capacity(t.fields.len());
+    for f in &t.fields {
+        let line = f.position.line;
+        let at = format!("field \"{}\" of type \"{name}\"", f.name);
+        if f.name.starts_with('_') {
+            return Err(schema_err(
+                line,
+                format!("{at}: names starting with \"_\" are reserved (_id is the document id)"),
+            ));
+        }
+        if fields.iter().any(|p| p.name == f.name) {
+            return Err(schema_err(line, format!("{at} is declared twice")));
+        }
+        if !f.arguments.is_empty() {
+            return Err(schema_err(
+                line,
+                format!("{at} has arguments; fields cannot take arguments"),
+            ));
+        }
+        let ty = field_type(&f.field_type).map_err(|e| {
+            let message = match e {
+                TypeProblem::NestedList => {
+                    format!("{at} is a list of lists; only lists of scalars like [String] work")
+                }
+                TypeProblem::Unknown(n) if types.iter().any(|t| t.name == n) => {
+                    format!("{at} refers to type \"{n}\"; relations are not supported yet")
+                }
+                TypeProblem::Unknown(n) => format!(
+                    "unknown type \"{n}\" for field \"{}\" of type \"{name}\"; {SCALARS}",
+                    f.name
+                ),
+            };
+            schema_err(line, message)
+        })?;
+        let mut indexed = false;
+        for d in &f.directives {
+            let problem = match d.name.as_str() {
+                "index" if !d.arguments.is_empty() => Some("@index takes no arguments"),
+                "index" if ty.list => Some("@index is not allowed on a list field"),
+                "index" if ty.kind == ScalarKind::Json => {
+                    Some("@index is not allowed on a JSON field")
+                }
+                "index" => None,
+                _ => {
+                    return Err(schema_err(
+                        d.position.line,
+                        format!(
+                            "unknown directive @{} on {at}; the only supported directive is @index",
+                            d.name
+                        ),
+                    ));
+                }
+            };
+            if let Some(p) = problem {
+                return Err(schema_err(d.position.line, format!("{p} ({at})")));
+            }
+            indexed = true;
+        }
+        fields.push(FieldDef {
+            name: f.name.clone(),
+            ty,
+            indexed,
+        });
+    }
+    Ok(CollectionDef {
+        name: name.clone(),
+        fields,
+    })
+}
+
+enum TypeProblem {
+    NestedList,
+    Unknown(String),
+}
+
+fn field_type(t: &Type<'_, String>) -> Result<FieldType, TypeProblem> {
+    fn non_null<'t, 'a>(t: &'t Type<'a, String>) -> (bool, &'t Type<'a, String>) {
+        match t {
+            Type::NonNullType(inner) => (true, inner),
+            _ => (false, t),
+        }
+    }
+    let (required, t) = non_null(t);
+    let (list, item_required, t) = match t {
+        Type::ListType(inner) => {
+            let (item_required, t) = non_null(inner);
+            (true, item_required, t)
+        }
+        _ => (false, false, t),
+    };
+    match t {
+        Type::NamedType(n) => match ScalarKind::from_name(n) {
+            Some(kind) => Ok(FieldType {
+                kind,
+                list,
+                required,
+                item_required,
+            }),
+            None => Err(TypeProblem::Unknown(n.clone())),
+        },
+        _ => Err(TypeProblem::NestedList),
+    }
+}
+
+fn unsupported(d: &Definition<'_, String>) -> SchemaError {
+    const ONLY: &str = "only object types such as `type Book { title: String }` can be declared";
+    let (line, what) = match d {
+        Definition::SchemaDefinition(s) => (s.position.line, "a schema definition".to_string()),
+        Definition::DirectiveDefinition(d) => {
+            (d.position.line, format!("directive definition @{}", d.name))
+        }
+        Definition::TypeExtension(e) => {
+            let (pos, name) = match e {
+                TypeExtension::Scalar(x) => (x.position, &x.name),
+                TypeExtension::Object(x) => (x.position, &x.name),
+                TypeExtension::Interface(x) => (x.position, &x.name),
+                TypeExtension::Union(x) => (x.position, &x.name),
+                TypeExtension::Enum(x) => (x.position, &x.name),
+                TypeExtension::InputObject(x) => (x.position, &x.name),
+            };
+            let message = format!("\"extend\" (of \"{name}\") is not supported; {ONLY}");
+            return schema_err(pos.line, message);
+        }
+        Definition::TypeDefinition(t) => match t {
+            TypeDefinition::Scalar(x) => (x.position.line, format!("custom scalar \"{}\"", x.name)),
+            TypeDefinition::Interface(x) => (x.position.line, format!("interface \"{}\"", x.name)),
+            TypeDefinition::Union(x) => (x.position.line, format!("union \"{}\"", x.name)),
+            TypeDefinition::Enum(x) => (x.position.line, format!("enum \"{}\"", x.name)),
+            TypeDefinition::InputObject(x) => (x.position.line, format!("input \"{}\"", x.name)),
+            TypeDefinition::Object(x) => (x.position.line, format!("type \"{}\"", x.name)),
+        },
+    };
+    schema_err(line, format!("{what} is not supported; {ONLY}"))
+}
+
+fn syntax_error(e: graphql_parser::schema::ParseError) -> SchemaError {
+    // graphql-parser only exposes the position inside its message:
+    // "schema parse error: Parse error at L:C\nUnexpected `tok[Kind]`\nExpected ...".
+    let text = e.to_string();
+    let text = text.strip_prefix("schema parse error: ").unwrap_or(&text);
+    let Some((pos, detail)) = text
+        .strip_prefix("Parse error at ")
+        .and_then(|t| t.split_once('\n'))
+    else {
+        return SchemaError {
+            line: None,
+            message: format!("syntax error: {text}"),
+        };
+    };
+    let mut pos = pos.trim().split(':').map(|n| n.parse::<usize>().ok());
+    let (line, column) = (pos.next().flatten(), pos.next().flatten());
+    let mut detail = strip_token_kinds(detail)
+        .lines()
+        .map(|l| match l.strip_prefix("Unexpected") {
+            Some(rest) => format!("unexpected{rest}"),
+            None => l.replacen("Expected", "expected", 1),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    if detail == "unexpected `}`, expected Name" {
+        detail.push_str(" (a type needs at least one field)");
+    }
+    let at = column
+        .map(|c| format!(" at column {c}"))
+        .unwrap_or_default();
+    SchemaError {
+        line,
+        message: format!("syntax error{at}: {detail}"),
+    }
+}
+
+/// graphql-parser prints tokens as `value[Kind]`; the kind means nothing to users.
+fn strip_token_kinds(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(end) = rest.find("]`") {
+        let start = rest[..end].rfind('[').unwrap_or(end);
+        out.push_str(&rest[..start]);
+        out.push('`');
+        rest = &rest[end + 2..];
+    }
+    out + rest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const BOOK: &str = "type Book {
+  title: String! @index
+  pages: Int
+  rating: Float
+  read: Boolean
+  tags: [String]
+  meta: JSON
+  published: DateTime
+}";
+
+    fn book() -> CollectionDef {
+        parse_sdl(BOOK).unwrap().remove(0)
+    }
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("not an object"),
+        }
+    }
+
+    fn ty(kind: ScalarKind, list: bool, required: bool, item_required: bool) -> FieldType {
+        FieldType {
+            kind,
+            list,
+            required,
+            item_required,
+        }
+    }
+
+    fn err(sdl: &str) -> SchemaError {
+        parse_sdl(sdl).unwrap_err()
+    }
+
+    /// Asserts the error is on `line` and its message contains every part.
+    fn assert_err(sdl: &str, line: Option<usize>, parts: &[&str]) {
+        let e = err(sdl);
+        assert_eq!(e.line, line, "{e}");
+        for p in parts {
+            assert!(e.message.contains(p), "{e:?} lacks {p:?}");
+        }
+    }
+
+    fn create_err(input: Value) -> ValidationError {
+        book().validate_create(&obj(input)).unwrap_err()
+    }
+
+    #[test]
+    fn parses_the_defradb_example() {
+        let defs = parse_sdl(BOOK).unwrap();
+        assert_eq!(defs.len(), 1);
+        let b = &defs[0];
+        assert_eq!(b.name, "Book");
+        let f = |name: &str, ty: FieldType, indexed: bool| FieldDef {
+            name: name.into(),
+            ty,
+            indexed,
+        };
+        use ScalarKind::*;
+        assert_eq!(
+            b.fields,
+            vec![
+                f("title", ty(String, false, true, false), true),
+                f("pages", ty(Int, false, false, false), false),
+                f("rating", ty(Float, false, false, false), false),
+                f("read", ty(Boolean, false, false, false), false),
+                f("tags", ty(String, true, false, false), false),
+                f("meta", ty(Json, false, false, false), false),
+                f("published", ty(DateTime, false, false, false), false),
+            ]
+        );
+        assert_eq!(b.field("pages").unwrap().ty.kind, Int);
+        assert!(b.field("nope").is_none());
+    }
+
+    #[test]
+    fn parses_several_types_and_list_forms() {
+        let sdl = r#"# library
+            type Author { name: String a: [Int!] b: [Float]! c: [DateTime!]! d: [JSON] }
+            """doc"""
+            type Shelf { at: DateTime! @index, n: Int @index }"#;
+        let defs = parse_sdl(sdl).unwrap();
+        assert_eq!(
+            defs.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
+            ["Author", "Shelf"]
+        );
+        let a = &defs[0];
+        use ScalarKind::*;
+        assert_eq!(a.field("a").unwrap().ty, ty(Int, true, false, true));
+        assert_eq!(a.field("b").unwrap().ty, ty(Float, true, true, false));
+        assert_eq!(a.field("c").unwrap().ty, ty(DateTime, true, true, true));
+        assert_eq!(a.field("d").unwrap().ty, ty(Json, true, false, false));
+        assert!(defs[1].fields.iter().all(|f| f.indexed));
+        assert_eq!(a.field("c").unwrap().ty.to_string(), "[DateTime!]!");
+    }
+
+    #[test]
+    fn reports_syntax_errors_with_their_line() {
+        assert_err(
+            "type Book {\n  title: String\n  pages Int\n}",
+            Some(3),
+            &["syntax error", "`Int`", "expected :"],
+        );
+        assert_err(
+            "type Book {\n  title: String!\n  x: \n}",
+            Some(4),
+            &["unexpected `}`"],
+        );
+        assert_err("type Book {}", Some(1), &["at least one field"]);
+        let e = err("type Book {\n  title: String\n  pages Int\n}");
+        assert!(
+            e.to_string()
+                .starts_with("line 3: syntax error at column 9:"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn refuses_an_empty_schema() {
+        for sdl in ["", "  \n\t", "# just a comment\n"] {
+            assert_err(sdl, None, &["no types"]);
+        }
+    }
+
+    #[test]
+    fn refuses_unknown_types_on_their_line() {
+        let e = err("type Book {\n  title: Strng\n}");
+        assert_eq!(
+            e.to_string().split(';').next().unwrap(),
+            "line 2: unknown type \"Strng\" for field \"title\" of type \"Book\""
+        );
+        assert_err(
+            "type Book {\n  title: String\n  pages: Integer\n}",
+            Some(3),
+            &["unknown type \"Integer\"", "\"pages\""],
+        );
+        assert_err(
+            "type Book { ids: [ID!] }",
+            Some(1),
+            &["unknown type \"ID\""],
+        );
+    }
+
+    #[test]
+    fn refuses_relations() {
+        assert_err(
+            "type Author { name: String }\ntype Book {\n  author: Author\n}",
+            Some(3),
+            &["\"author\"", "\"Author\"", "relations", "not supported"],
+        );
+        assert_err(
+            "type Book { authors: [Author] }\ntype Author { name: String }",
+            Some(1),
+            &["relations"],
+        );
+    }
+
+    #[test]
+    fn refuses_duplicates() {
+        assert_err(
+            "type Book { a: Int }\n\ntype Book { b: Int }",
+            Some(3),
+            &["\"Book\" is declared twice", "line 1"],
+        );
+        assert_err(
+            "type Book {\n a: Int\n a: String\n}",
+            Some(3),
+            &["\"a\"", "declared twice"],
+        );
+    }
+
+    #[test]
+    fn refuses_reserved_field_names() {
+        assert_err(
+            "type Book {\n _id: String\n}",
+            Some(2),
+            &["\"_id\"", "reserved"],
+        );
+        assert_err("type Book { _x: Int }", Some(1), &["\"_x\"", "reserved"]);
+    }
+
+    #[test]
+    fn refuses_types_without_fields() {
+        assert_err(
+            "type Book { a: Int }\ntype Empty",
+            Some(2),
+            &["\"Empty\" has no fields"],
+        );
+    }
+
+    #[test]
+    fn refuses_nested_lists() {
+        assert_err(
+            "type Book { m: [[Int]] }",
+            Some(1),
+            &["\"m\"", "list of lists"],
+        );
+        assert_err("type Book { m: [[Int!]!]! }", Some(1), &["list of lists"]);
+    }
+
+    #[test]
+    fn checks_index_placement() {
+        assert_err(
+            "type Book {\n tags: [String] @index\n}",
+            Some(2),
+            &["@index", "list", "\"tags\""],
+        );
+        assert_err(
+            "type Book { meta: JSON @index }",
+            Some(1),
+            &["@index", "JSON", "\"meta\""],
+        );
+        assert_err(
+            "type Book { a: Int @index(unique: true) }",
+            Some(1),
+            &["no arguments"],
+        );
+    }
+
+    #[test]
+    fn refuses_unknown_directives() {
+        assert_err(
+            "type Book {\n a: Int @unique\n}",
+            Some(2),
+            &["unknown directive @unique", "\"a\"", "@index"],
+        );
+        assert_err(
+            "type Book @index { a: Int }",
+            Some(1),
+            &["unknown directive @index on type \"Book\""],
+        );
+    }
+
+    #[test]
+    fn refuses_everything_but_object_types() {
+        let cases = [
+            ("enum Color { RED }", "enum \"Color\""),
+            ("interface Node { id: String }", "interface \"Node\""),
+            ("input BookInput { a: Int }", "input \"BookInput\""),
+            ("union U = A | B", "union \"U\""),
+            ("scalar Date", "custom scalar \"Date\""),
+            ("schema { query: Query }", "schema definition"),
+            (
+                "directive @x on FIELD_DEFINITION",
+                "directive definition @x",
+            ),
+        ];
+        for (sdl, what) in cases {
+            assert_err(
+                &format!("type Book {{ a: Int }}\n{sdl}"),
+                Some(2),
+                &[what, "not supported"],
+            );
+        }
+        assert_err(
+            "type Book { a: Int }\nextend type Book { b: Int }",
+            Some(2),
+            &["extend", "not supported"],
+        );
+        assert_err(
+            "type Book implements Node { a: Int }",
+            Some(1),
+            &["interface"],
+        );
+        assert_err("type Book { a(x: Int): Int }", Some(1), &["arguments"]);
+        assert_err("type String { a: Int }", Some(1), &["built-in scalar"]);
+    }
+
+    #[test]
+    fn create_normalises_values() {
+        let out = book()
+            .validate_create(&obj(json!({
+                "title": "Dune",
+                "pages": 412,
+                "rating": 4,
+                "read": true,
+                "tags": ["sf", null],
+                "meta": {"any": [1, "x"]},
+                "published": "2024-01-02T03:04:05+02:00",
+            })))
+            .unwrap();
+        assert_eq!(
+            Value::Object(out.clone()),
+            json!({
+                "title": "Dune",
+                "pages": 412,
+                "rating": 4.0,
+                "read": true,
+                "tags": ["sf", null],
+                "meta": {"any": [1, "x"]},
+                "published": "2024-01-02T01:04:05Z",
+            })
+        );
+        assert!(out["rating"].is_f64());
+        assert_eq!(serde_json::to_string(&out["rating"]).unwrap(), "4.0");
+    }
+
+    #[test]
+    fn create_keeps_optional_fields_absent_and_nulls_null() {
+        let out = book().validate_create(&obj(json!({"title": "x"}))).unwrap();
+        assert_eq!(Value::Object(out), json!({"title": "x"}));
+        let out = book()
+            .validate_create(&obj(json!({"title": "x", "pages": null})))
+            .unwrap();
+        assert_eq!(Value::Object(out), json!({"title": "x", "pages": null}));
+    }
+
+    #[test]
+    fn datetimes_are_utc_and_keep_their_precision() {
+        let c = &parse_sdl("type T { at: DateTime }").unwrap()[0];
+        let at = |s: &str| {
+            c.validate_create(&obj(json!({ "at": s })))
+                .map(|m| m["at"].clone())
+        };
+        assert_eq!(
+            at("2024-01-02T03:04:05.120-01:30").unwrap(),
+            json!("2024-01-02T04:34:05.120Z")
+        );
+        assert_eq!(
+            at("2024-01-02T03:04:05Z").unwrap(),
+            json!("2024-01-02T03:04:05Z")
+        );
+        for bad in ["2024-01-02", "yesterday", "2024-01-02T03:04:05"] {
+            let e = at(bad).unwrap_err();
+            assert!(e.message.contains("RFC 3339"), "{e}");
+        }
+    }
+
+    #[test]
+    fn create_checks_types() {
+        let e = create_err(json!({"title": "x", "pages": "3"}));
+        assert_eq!(e.field.as_deref(), Some("pages"));
+        assert_eq!(
+            e.message,
+            "field \"pages\" of Book expects an Int, got a string (\"3\")"
+        );
+        let cases = [
+            (
+                json!({"title": "x", "pages": 1.5}),
+                "expects an Int, got a floating-point number (1.5)",
+            ),
+            (json!({"title": "x", "pages": u64::MAX}), "too large"),
+            (
+                json!({"title": 3}),
+                "\"title\" of Book expects a String, got a number (3)",
+            ),
+            (json!({"title": "x", "rating": "4"}), "expects a Float"),
+            (
+                json!({"title": "x", "read": 1}),
+                "expects a Boolean, got a number (1)",
+            ),
+            (json!({"title": "x", "published": 5}), "expects a DateTime"),
+            (
+                json!({"title": "x", "tags": "sf"}),
+                "\"tags\" of Book expects a list ([String]), got a string",
+            ),
+            (
+                json!({"title": "x", "tags": ["a", 2]}),
+                "item 1 should be a String, got a number (2)",
+            ),
+            (json!({"title": ["x"]}), "expects a String, got a list"),
+            (json!({"title": "x", "pages": {}}), "got an object"),
+        ];
+        for (input, part) in cases {
+            let e = create_err(input);
+            assert!(e.message.contains(part), "{e:?} lacks {part:?}");
+        }
+        let long = "y".repeat(100);
+        assert!(
+            create_err(json!({"title": "x", "pages": long}))
+                .message
+                .len()
+                < 120
+        );
+    }
+
+    #[test]
+    fn create_checks_presence_and_names() {
+        let e = create_err(json!({"pages": 3}));
+        assert_eq!(e.field.as_deref(), Some("title"));
+        assert!(e.message.contains("\"title\" of Book is required"), "{e}");
+        let e = create_err(json!({"title": null}));
+        assert!(e.message.contains("cannot be null"), "{e}");
+        let e = create_err(json!({"title": "x", "titel": "y"}));
+        assert_eq!(e.field.as_deref(), Some("titel"));
+        assert!(e.message.starts_with("Book has no field \"titel\""), "{e}");
+        let e = create_err(json!({"_id": "bae-1", "title": "x"}));
+        assert!(e.message.contains("assigned by the database"), "{e}");
+    }
+
+    #[test]
+    fn list_items_may_be_required() {
+        let c = &parse_sdl("type T { xs: [Int!]! }").unwrap()[0];
+        let check = |v: Value| c.validate_create(&obj(json!({ "xs": v })));
+        assert_eq!(check(json!([])).unwrap()["xs"], json!([]));
+        assert!(check(json!([1, null]))
+            .unwrap_err()
+            .message
+            .contains("item 1 cannot be null"));
+        assert!(check(Value::Null)
+            .unwrap_err()
+            .message
+            .contains("cannot be null"));
+        assert!(c.validate_create(&Map::new()).is_err());
+    }
+
+    #[test]
+    fn json_fields_take_anything() {
+        let c = &parse_sdl("type T { j: JSON js: [JSON] }").unwrap()[0];
+        for v in [
+            json!(1),
+            json!("s"),
+            json!([1, {"a": null}]),
+            json!({"a": [true]}),
+        ] {
+            let out = c
+                .validate_create(&obj(json!({ "j": v.clone(), "js": [v.clone()] })))
+                .unwrap();
+            assert_eq!(out["j"], v);
+        }
+    }
+
+    #[test]
+    fn update_checks_present_fields_only() {
+        let b = book();
+        let out = b
+            .validate_update(&obj(json!({"rating": 5, "pages": null})))
+            .unwrap();
+        assert_eq!(Value::Object(out), json!({"rating": 5.0, "pages": null}));
+        let e = b.validate_update(&obj(json!({"title": null}))).unwrap_err();
+        assert!(e.message.contains("\"title\" of Book is required"), "{e}");
+        let e = b.validate_update(&obj(json!({"pages": "x"}))).unwrap_err();
+        assert!(e.message.contains("expects an Int"), "{e}");
+        let e = b.validate_update(&obj(json!({"nope": 1}))).unwrap_err();
+        assert!(e.message.contains("no field \"nope\""), "{e}");
+        let e = b.validate_update(&Map::new()).unwrap_err();
+        assert!(e.message.starts_with("update has no fields"), "{e}");
+        assert_eq!(e.field, None);
+    }
+}

@@ -1,0 +1,601 @@
+//! The database: the core's rules applied to a [`Store`], one transaction
+//! per change.
+//!
+//! Local writes and blocks from elsewhere take the same path: a block is
+//! built (or decoded and verified), then [`Db::merge`]d inside one write
+//! transaction that stores the block, moves the heads, folds the block into
+//! the document's registers and keeps the indexes right. Because heads are
+//! read and written inside that transaction, two writers on one database
+//! (two tabs) never lose each other's change.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::rc::Rc;
+
+use cid::Cid;
+use ed25519_dalek::SigningKey;
+use serde_json::{Map, Value};
+
+use crate::core::block::{Block, BlockError, SignedBlock};
+use crate::core::doc::{DocState, Heads};
+use crate::core::query::{encode_index_value, encoded_range, Filter, IndexPlan, Query};
+use crate::core::schema::{parse_sdl, CollectionDef, SchemaError};
+use crate::error::Error;
+use crate::store::{KeyRange, Mode, Store, StoreError, Table, Tx};
+
+const META_KEY: &[u8] = b"signing-key";
+const META_SCHEMA: &[u8] = b"schema/";
+
+/// What a committed change did to a document, as subscribers see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub collection: String,
+    pub id: String,
+    pub kind: ChangeKind,
+    /// The document after the change; `None` after a delete.
+    pub doc: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Create,
+    Update,
+    Delete,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Create => "create",
+            ChangeKind::Update => "update",
+            ChangeKind::Delete => "delete",
+        }
+    }
+}
+
+/// What became of blocks handed to [`Db::import`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Blocks merged into their documents (including pending ones they released).
+    pub merged: usize,
+    /// Blocks already held.
+    pub duplicate: usize,
+    /// Blocks kept aside until their missing parents arrive.
+    pub pending: usize,
+}
+
+pub type ListenerId = u64;
+type Listener = Rc<dyn Fn(&Change)>;
+
+pub struct Db<S: Store> {
+    store: S,
+    key: SigningKey,
+    schemas: RefCell<BTreeMap<String, Rc<CollectionDef>>>,
+    listeners: RefCell<Vec<(ListenerId, Listener)>>,
+    next_listener: Cell<ListenerId>,
+}
+
+fn doc_key(col: &str, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(col.len() + id.len() + 1);
+    k.extend_from_slice(col.as_bytes());
+    k.push(0);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn index_prefix(col: &str, field: &str) -> Vec<u8> {
+    let mut k = doc_key(col, field);
+    k.push(0);
+    k
+}
+
+fn index_key(col: &str, field: &str, value: &Value, id: &str) -> Option<Vec<u8>> {
+    let mut k = index_prefix(col, field);
+    k.extend(encode_index_value(value)?);
+    k.extend_from_slice(id.as_bytes());
+    Some(k)
+}
+
+fn cbor<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    serde_ipld_dagcbor::to_vec(v).expect("stored records encode as DAG-CBOR")
+}
+
+fn uncbor<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_ipld_dagcbor::from_slice(bytes).map_err(|e| StoreError(format!("corrupt record: {e}")))
+}
+
+fn parse_id(collection: &str, id: &str) -> Result<Cid, Error> {
+    Cid::try_from(id).map_err(|_| Error::NotFound { collection: collection.into(), id: id.into() })
+}
+
+fn random_nonce() -> [u8; 8] {
+    let mut n = [0; 8];
+    getrandom::getrandom(&mut n).expect("the platform has a random source");
+    n
+}
+
+impl<S: Store> Db<S> {
+    /// Opens a database on `store`, making its signing key on first open.
+    /// Only the key and the schemas are read: nothing grows with the data.
+    pub async fn open(store: S) -> Result<Self, Error> {
+        let mut tx = store.begin(Mode::Write).await?;
+        let key = match tx.get(Table::Meta, META_KEY).await? {
+            Some(seed) => {
+                let seed: [u8; 32] = seed.try_into().map_err(|_| StoreError("corrupt signing key".into()))?;
+                SigningKey::from_bytes(&seed)
+            }
+            None => {
+                let mut seed = [0u8; 32];
+                getrandom::getrandom(&mut seed).expect("the platform has a random source");
+                tx.put(Table::Meta, META_KEY, &seed).await?;
+                SigningKey::from_bytes(&seed)
+            }
+        };
+        tx.commit().await?;
+        let db = Db {
+            store,
+            key,
+            schemas: RefCell::default(),
+            listeners: RefCell::default(),
+            next_listener: Cell::new(0),
+        };
+        db.reload_schemas().await?;
+        Ok(db)
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The key that signs this replica's blocks (and is its network identity).
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    async fn reload_schemas(&self) -> Result<(), Error> {
+        let mut tx = self.store.begin(Mode::Read).await?;
+        let rows = tx.scan(Table::Meta, &KeyRange::prefix(META_SCHEMA), None).await?;
+        let mut schemas = BTreeMap::new();
+        for (_, v) in rows {
+            let def: CollectionDef = serde_json::from_slice(&v).map_err(|e| StoreError(format!("corrupt schema: {e}")))?;
+            schemas.insert(def.name.clone(), Rc::new(def));
+        }
+        *self.schemas.borrow_mut() = schemas;
+        Ok(())
+    }
+
+    /// Adds the collections declared in `sdl`; all of them or none.
+    pub async fn add_schema(&self, sdl: &str) -> Result<Vec<String>, Error> {
+        let defs = parse_sdl(sdl)?;
+        let mut tx = self.store.begin(Mode::Write).await?;
+        for def in &defs {
+            let key = [META_SCHEMA, def.name.as_bytes()].concat();
+            if tx.get(Table::Meta, &key).await?.is_some() {
+                return Err(SchemaError { line: None, message: format!("collection \"{}\" already exists", def.name) }.into());
+            }
+            tx.put(Table::Meta, &key, &serde_json::to_vec(def).expect("schemas serialise")).await?;
+        }
+        tx.commit().await?;
+        let mut schemas = self.schemas.borrow_mut();
+        for def in &defs {
+            schemas.insert(def.name.clone(), Rc::new(def.clone()));
+        }
+        Ok(defs.into_iter().map(|d| d.name).collect())
+    }
+
+    pub fn collections(&self) -> Vec<Rc<CollectionDef>> {
+        self.schemas.borrow().values().cloned().collect()
+    }
+
+    /// The collection's definition; another tab may have added it since we looked.
+    pub async fn collection(&self, name: &str) -> Result<Rc<CollectionDef>, Error> {
+        if let Some(def) = self.schemas.borrow().get(name) {
+            return Ok(def.clone());
+        }
+        self.reload_schemas().await?;
+        self.schemas.borrow().get(name).cloned().ok_or_else(|| Error::UnknownCollection(name.into()))
+    }
+
+    pub async fn create(&self, col: &str, input: &Map<String, Value>) -> Result<String, Error> {
+        Ok(self.create_many(col, std::slice::from_ref(input)).await?.remove(0))
+    }
+
+    /// Creates documents in one transaction: all of them or, on any invalid
+    /// input, none.
+    pub async fn create_many(&self, col: &str, inputs: &[Map<String, Value>]) -> Result<Vec<String>, Error> {
+        let def = self.collection(col).await?;
+        let blocks = inputs
+            .iter()
+            .map(|input| Ok(Block::genesis(col, def.validate_create(input)?, random_nonce(), &self.key)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let mut tx = self.store.begin(Mode::Write).await?;
+        let mut changes = Vec::with_capacity(blocks.len());
+        for b in &blocks {
+            changes.extend(self.apply(&mut tx, b, &def).await?);
+        }
+        tx.commit().await?;
+        self.emit(&changes);
+        Ok(blocks.iter().map(|b| b.cid.to_string()).collect())
+    }
+
+    /// Sets the fields in `patch`, leaving the others as they are.
+    pub async fn update(&self, col: &str, id: &str, patch: &Map<String, Value>) -> Result<(), Error> {
+        let def = self.collection(col).await?;
+        let patch = def.validate_update(patch)?;
+        self.change(&def, id, patch, false).await
+    }
+
+    pub async fn delete(&self, col: &str, id: &str) -> Result<(), Error> {
+        let def = self.collection(col).await?;
+        self.change(&def, id, Map::new(), true).await
+    }
+
+    async fn change(&self, def: &CollectionDef, id: &str, fields: Map<String, Value>, del: bool) -> Result<(), Error> {
+        let col = def.name.as_str();
+        let doc = parse_id(col, id)?;
+        let mut tx = self.store.begin(Mode::Write).await?;
+        let state = self.state(&mut tx, col, id).await?;
+        match state {
+            None => return Err(Error::NotFound { collection: col.into(), id: id.into() }),
+            Some(s) if s.deleted => return Err(Error::Deleted { collection: col.into(), id: id.into() }),
+            Some(_) => {}
+        }
+        let heads = self.heads_in(&mut tx, col, id).await?;
+        let height = heads.iter().map(|h| h.1).max().unwrap_or(0) + 1;
+        let parents = heads.into_iter().map(|h| h.0).collect();
+        let b = Block::change(col, doc, parents, height, fields, del, &self.key);
+        let changes: Vec<Change> = self.apply(&mut tx, &b, def).await?.into_iter().collect();
+        tx.commit().await?;
+        self.emit(&changes);
+        Ok(())
+    }
+
+    async fn state(&self, tx: &mut S::Tx<'_>, col: &str, id: &str) -> Result<Option<DocState>, Error> {
+        match tx.get(Table::Docs, &doc_key(col, id)).await? {
+            Some(bytes) => Ok(Some(uncbor(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn heads_in(&self, tx: &mut S::Tx<'_>, col: &str, id: &str) -> Result<Heads, Error> {
+        match tx.get(Table::Heads, &doc_key(col, id)).await? {
+            Some(bytes) => Ok(uncbor(&bytes)?),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Folds a block whose parents are all stored into its document.
+    async fn apply(&self, tx: &mut S::Tx<'_>, b: &SignedBlock, def: &CollectionDef) -> Result<Option<Change>, Error> {
+        let col = def.name.as_str();
+        let id = b.doc().to_string();
+        let key = doc_key(col, &id);
+        let mut state = if b.block.is_genesis() {
+            DocState::default()
+        } else {
+            self.state(tx, col, &id).await?.ok_or_else(|| malformed("the document's genesis is missing"))?
+        };
+        let was_visible = !b.block.is_genesis() && !state.deleted;
+        let before = state.clone();
+        let applied = state.apply(b);
+
+        for field in def.fields.iter().filter(|f| f.indexed) {
+            // A visible document has one index entry per indexed field, null included.
+            let entry = |s: &DocState| s.value(&field.name).cloned().unwrap_or(Value::Null);
+            let old = was_visible.then(|| entry(&before));
+            let new = (!state.deleted).then(|| entry(&state));
+            if old != new {
+                if let Some(k) = old.and_then(|v| index_key(col, &field.name, &v, &id)) {
+                    tx.delete(Table::Index, &k).await?;
+                }
+                if let Some(k) = new.and_then(|v| index_key(col, &field.name, &v, &id)) {
+                    tx.put(Table::Index, &k, &[]).await?;
+                }
+            }
+        }
+
+        let mut heads = self.heads_in(tx, col, &id).await?;
+        heads.retain(|(c, _)| !b.block.parents.contains(c));
+        heads.push((b.cid, b.block.height));
+        heads.sort();
+        tx.put(Table::Heads, &key, &cbor(&heads)).await?;
+        tx.put(Table::Docs, &key, &cbor(&state)).await?;
+        tx.put(Table::Blocks, &b.cid.to_bytes(), &b.bytes).await?;
+
+        let kind = if b.block.is_genesis() {
+            ChangeKind::Create
+        } else if applied.deleted {
+            ChangeKind::Delete
+        } else if was_visible && !applied.changed.is_empty() {
+            ChangeKind::Update
+        } else {
+            return Ok(None);
+        };
+        if state.deleted && kind != ChangeKind::Delete {
+            return Ok(None);
+        }
+        let doc = (kind != ChangeKind::Delete).then(|| state.document(&id));
+        Ok(Some(Change { collection: col.into(), id, kind, doc }))
+    }
+
+    /// Checks what a block from elsewhere must satisfy against what is
+    /// stored: its parents belong to the same document and its height
+    /// follows theirs, and its fields fit the collection's schema.
+    async fn check_against_store(&self, tx: &mut S::Tx<'_>, b: &SignedBlock, def: &CollectionDef) -> Result<(), Error> {
+        if b.block.is_genesis() {
+            let normalised = def.validate_create(&b.block.fields).map_err(|e| malformed(&e.to_string()))?;
+            if normalised != b.block.fields {
+                return Err(malformed("fields are not in normal form"));
+            }
+            return Ok(());
+        }
+        if !b.block.fields.is_empty() {
+            let normalised = def.validate_update(&b.block.fields).map_err(|e| malformed(&e.to_string()))?;
+            if normalised != b.block.fields {
+                return Err(malformed("fields are not in normal form"));
+            }
+        }
+        let mut max = 0;
+        for p in &b.block.parents {
+            let bytes = tx.get(Table::Blocks, &p.to_bytes()).await?.ok_or_else(|| malformed("a parent is missing"))?;
+            let parent = SignedBlock::decode(&bytes, Some(*p))?;
+            if parent.doc() != b.doc() || parent.block.col != b.block.col {
+                return Err(malformed("a parent belongs to another document"));
+            }
+            max = max.max(parent.block.height);
+        }
+        if b.block.height != max + 1 {
+            return Err(malformed("height does not follow the parents'"));
+        }
+        Ok(())
+    }
+
+    /// Merges blocks from anywhere (another replica, an export, the
+    /// network) in one transaction. Every block is verified first; if any
+    /// is invalid nothing is merged. Blocks whose parents are missing wait
+    /// in `pending` and are merged when the parents arrive.
+    pub async fn import(&self, blocks: &[Vec<u8>]) -> Result<ImportReport, Error> {
+        let decoded = blocks.iter().map(|b| SignedBlock::decode(b, None)).collect::<Result<Vec<_>, _>>()?;
+        self.merge_verified(decoded).await
+    }
+
+    /// Merges one block received under `cid` (which it must hash to).
+    pub async fn merge(&self, cid: Cid, bytes: &[u8]) -> Result<ImportReport, Error> {
+        self.merge_verified(vec![SignedBlock::decode(bytes, Some(cid))?]).await
+    }
+
+    async fn merge_verified(&self, blocks: Vec<SignedBlock>) -> Result<ImportReport, Error> {
+        let mut defs = BTreeMap::new();
+        for b in &blocks {
+            if !defs.contains_key(&b.block.col) {
+                defs.insert(b.block.col.clone(), self.collection(&b.block.col).await?);
+            }
+        }
+        let mut report = ImportReport::default();
+        let mut set_aside = BTreeSet::new();
+        let mut changes = Vec::new();
+        let mut tx = self.store.begin(Mode::Write).await?;
+        for b in blocks {
+            let cid_key = b.cid.to_bytes();
+            if tx.get(Table::Blocks, &cid_key).await?.is_some() || tx.get(Table::Pending, &cid_key).await?.is_some() {
+                report.duplicate += 1;
+                continue;
+            }
+            let mut missing = Vec::new();
+            for p in &b.block.parents {
+                if tx.get(Table::Blocks, &p.to_bytes()).await?.is_none() {
+                    missing.push(*p);
+                }
+            }
+            if !missing.is_empty() {
+                tx.put(Table::Pending, &cid_key, &b.bytes).await?;
+                for p in missing {
+                    tx.put(Table::Waiting, &[p.to_bytes(), cid_key.clone()].concat(), &[]).await?;
+                }
+                set_aside.insert(b.cid);
+                continue;
+            }
+            let def = &defs[&b.block.col];
+            self.check_against_store(&mut tx, &b, def).await?;
+            changes.extend(self.apply(&mut tx, &b, def).await?);
+            report.merged += 1;
+            for released in self.release_waiting(&mut tx, b.cid, &mut changes).await? {
+                set_aside.remove(&released);
+                report.merged += 1;
+            }
+        }
+        report.pending = set_aside.len();
+        tx.commit().await?;
+        self.emit(&changes);
+        Ok(report)
+    }
+
+    /// Merges the pending blocks that were waiting only for `cid` (and,
+    /// transitively, for what they release). Returns the merged CIDs.
+    async fn release_waiting(&self, tx: &mut S::Tx<'_>, cid: Cid, changes: &mut Vec<Change>) -> Result<Vec<Cid>, Error> {
+        let mut merged = Vec::new();
+        let mut queue = VecDeque::from([cid]);
+        while let Some(parent) = queue.pop_front() {
+            let prefix = parent.to_bytes();
+            let waiting = tx.scan_keys(Table::Waiting, &KeyRange::prefix(&prefix), None).await?;
+            for key in waiting {
+                tx.delete(Table::Waiting, &key).await?;
+                let child_key = &key[prefix.len()..];
+                let Some(bytes) = tx.get(Table::Pending, child_key).await? else { continue };
+                let child = SignedBlock::decode(&bytes, None)?;
+                let mut ready = true;
+                for p in &child.block.parents {
+                    ready &= tx.get(Table::Blocks, &p.to_bytes()).await?.is_some();
+                }
+                if !ready {
+                    continue;
+                }
+                tx.delete(Table::Pending, child_key).await?;
+                let def = self.collection(&child.block.col).await?;
+                // A pending block that turns out invalid is dropped; the
+                // block that released it was valid and stays merged.
+                if let Err(e) = self.check_against_store(tx, &child, &def).await {
+                    tracing::warn!(cid = %child.cid, error = %e, "dropping invalid pending block");
+                    continue;
+                }
+                changes.extend(self.apply(tx, &child, &def).await?);
+                merged.push(child.cid);
+                queue.push_back(child.cid);
+            }
+        }
+        Ok(merged)
+    }
+
+    /// How many verified blocks wait for missing parents.
+    pub async fn pending_count(&self) -> Result<usize, Error> {
+        let mut tx = self.store.begin(Mode::Read).await?;
+        Ok(tx.count(Table::Pending, &KeyRange::all()).await?)
+    }
+
+    /// Every merged block, to hand to another replica's [`Db::import`].
+    pub async fn export(&self) -> Result<Vec<Vec<u8>>, Error> {
+        let mut tx = self.store.begin(Mode::Read).await?;
+        Ok(tx.scan(Table::Blocks, &KeyRange::all(), None).await?.into_iter().map(|(_, v)| v).collect())
+    }
+
+    pub async fn get(&self, col: &str, id: &str) -> Result<Option<Map<String, Value>>, Error> {
+        self.collection(col).await?;
+        let mut tx = self.store.begin(Mode::Read).await?;
+        Ok(self.state(&mut tx, col, id).await?.filter(|s| !s.deleted).map(|s| s.document(id)))
+    }
+
+    /// The document's heads, as CIDs.
+    pub async fn heads(&self, col: &str, id: &str) -> Result<Vec<Cid>, Error> {
+        self.collection(col).await?;
+        let mut tx = self.store.begin(Mode::Read).await?;
+        let heads = self.heads_in(&mut tx, col, id).await?;
+        if heads.is_empty() {
+            return Err(Error::NotFound { collection: col.into(), id: id.into() });
+        }
+        Ok(heads.into_iter().map(|h| h.0).collect())
+    }
+
+    /// The documents that match `query` (a JSON object: filter, order, limit, offset).
+    pub async fn find(&self, col: &str, query: &Value) -> Result<Vec<Map<String, Value>>, Error> {
+        let def = self.collection(col).await?;
+        let query = Query::parse(query, &def)?;
+        // Without an order the first matches are the page: stop there.
+        let enough = query.order.is_empty().then(|| query.offset + query.limit.unwrap_or(usize::MAX));
+        let mut docs = self.matching(&def, query.filter.as_ref(), enough).await?;
+        query.sort(&mut docs);
+        Ok(query.page(docs))
+    }
+
+    pub async fn count(&self, col: &str, query: &Value) -> Result<usize, Error> {
+        let def = self.collection(col).await?;
+        let query = Query::parse(query, &def)?;
+        Ok(self.matching(&def, query.filter.as_ref(), None).await?.len())
+    }
+
+    /// The visible documents that match `filter`, found through an index
+    /// when the filter allows it; at most `enough`.
+    async fn matching(
+        &self,
+        def: &CollectionDef,
+        filter: Option<&Filter>,
+        enough: Option<usize>,
+    ) -> Result<Vec<Map<String, Value>>, Error> {
+        let col = def.name.as_str();
+        let enough = enough.unwrap_or(usize::MAX);
+        let plan = filter.map_or(IndexPlan::Scan, |f| f.plan(def));
+        let mut tx = self.store.begin(Mode::Read).await?;
+        let ids: Vec<String> = match plan {
+            IndexPlan::Scan => {
+                let prefix = doc_key(col, "");
+                let mut out = Vec::new();
+                for (k, v) in tx.scan(Table::Docs, &KeyRange::prefix(&prefix), None).await? {
+                    let state: DocState = uncbor(&v)?;
+                    if state.deleted {
+                        continue;
+                    }
+                    let doc = state.document(std::str::from_utf8(&k[prefix.len()..]).unwrap_or_default());
+                    if filter.is_none_or(|f| f.matches(&doc)) {
+                        out.push(doc);
+                        if out.len() >= enough {
+                            break;
+                        }
+                    }
+                }
+                return Ok(out);
+            }
+            IndexPlan::Id { ids } => ids,
+            IndexPlan::Eq { field, values } => {
+                let prefix = index_prefix(col, &field);
+                let mut ids = BTreeSet::new();
+                for v in values {
+                    let Some(enc) = encode_index_value(&v) else { continue };
+                    let p = [prefix.as_slice(), &enc].concat();
+                    for k in tx.scan_keys(Table::Index, &KeyRange::prefix(&p), None).await? {
+                        ids.insert(String::from_utf8_lossy(&k[p.len()..]).into_owned());
+                    }
+                }
+                ids.into_iter().collect()
+            }
+            IndexPlan::Range { field, lower, upper } => {
+                let prefix = index_prefix(col, &field);
+                let (lo, hi) = encoded_range(&lower, &upper);
+                let with = |b: std::ops::Bound<Vec<u8>>| b.map(|k| [prefix.as_slice(), &k].concat());
+                let mut range = KeyRange { lower: with(lo), upper: with(hi) };
+                if matches!(range.upper, std::ops::Bound::Unbounded) {
+                    range.upper = KeyRange::prefix(&prefix).upper;
+                }
+                let mut ids = Vec::new();
+                for k in tx.scan_keys(Table::Index, &range, None).await? {
+                    // The id is the fixed-length suffix after the encoded value.
+                    let id = &k[k.len().saturating_sub(ID_LEN)..];
+                    ids.push(String::from_utf8_lossy(id).into_owned());
+                }
+                ids
+            }
+        };
+        let mut out = Vec::new();
+        for id in ids {
+            let Some(state) = self.state(&mut tx, col, &id).await? else { continue };
+            if state.deleted {
+                continue;
+            }
+            let doc = state.document(&id);
+            if filter.is_none_or(|f| f.matches(&doc)) {
+                out.push(doc);
+                if out.len() >= enough {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Calls `f` after every committed change, local or merged.
+    pub fn subscribe(&self, f: impl Fn(&Change) + 'static) -> ListenerId {
+        let id = self.next_listener.get();
+        self.next_listener.set(id + 1);
+        self.listeners.borrow_mut().push((id, Rc::new(f)));
+        id
+    }
+
+    pub fn unsubscribe(&self, id: ListenerId) {
+        self.listeners.borrow_mut().retain(|(l, _)| *l != id);
+    }
+
+    fn emit(&self, changes: &[Change]) {
+        // A listener may subscribe or unsubscribe while it runs.
+        let listeners: Vec<Listener> = self.listeners.borrow().iter().map(|(_, l)| l.clone()).collect();
+        for c in changes {
+            for l in &listeners {
+                l(c);
+            }
+        }
+    }
+}
+
+fn malformed(m: &str) -> Error {
+    Error::Block(BlockError::Malformed(m.into()))
+}
+
+/// The length of every document id: a CIDv1 (dag-cbor, sha2-256) in
+/// base32 is `b` and 58 characters.
+pub const ID_LEN: usize = 59;

@@ -1,0 +1,41 @@
+//! The umbrella error of the database, with the stable codes JS sees.
+
+use crate::core::block::BlockError;
+use crate::core::query::QueryError;
+use crate::core::schema::{SchemaError, ValidationError};
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("invalid schema: {0}")]
+    Schema(#[from] SchemaError),
+    #[error("{0}")]
+    Validation(#[from] ValidationError),
+    #[error("invalid query: {0}")]
+    Query(#[from] QueryError),
+    #[error("unknown collection \"{0}\": add it with addSchema first")]
+    UnknownCollection(String),
+    #[error("no document with id \"{id}\" in {collection}")]
+    NotFound { collection: String, id: String },
+    #[error("document \"{id}\" in {collection} has been deleted")]
+    Deleted { collection: String, id: String },
+    #[error("invalid block: {0}")]
+    Block(#[from] BlockError),
+    #[error("{0}")]
+    Storage(#[from] StoreError),
+}
+
+impl Error {
+    /// The stable code a program can match on (`err.code` in JS).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Schema(_) => "SCHEMA_INVALID",
+            Error::Validation(_) | Error::Query(_) => "VALIDATION",
+            Error::UnknownCollection(_) => "UNKNOWN_COLLECTION",
+            Error::NotFound { .. } | Error::Deleted { .. } => "NOT_FOUND",
+            Error::Block(_) => "BLOCK_INVALID",
+            Error::Storage(_) => "STORAGE",
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Storage under the core: ordered byte-keyed tables and one transaction per
+//! change. Backends: IndexedDB in the browser, redb natively, memory anywhere.
+//!
+//! The trait is async because IndexedDB is. A write transaction is atomic:
+//! [`Tx::commit`] makes all of its writes visible together, and a transaction
+//! dropped without `commit` leaves nothing behind. Between `begin` and
+//! `commit` the core awaits only the transaction's own requests, which keeps
+//! an IndexedDB transaction alive.
+
+use std::ops::Bound;
+
+mod memory;
+pub use memory::MemoryStore;
+
+#[cfg(not(target_arch = "wasm32"))]
+mod redb;
+#[cfg(not(target_arch = "wasm32"))]
+pub use self::redb::RedbStore;
+
+#[cfg(target_arch = "wasm32")]
+mod idb;
+#[cfg(target_arch = "wasm32")]
+pub use idb::IdbStore;
+
+/// The tables (IndexedDB object stores, redb tables) of one database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Table {
+    /// CID bytes → block bytes, for every merged block.
+    Blocks,
+    /// Document key → the document's heads.
+    Heads,
+    /// Document key → the materialised document with its field registers.
+    Docs,
+    /// Collection, field, encoded value, document id → nothing.
+    Index,
+    /// Name → value: the signing key, the schemas.
+    Meta,
+    /// CID bytes → bytes of a verified block whose parents are not all here.
+    Pending,
+    /// Missing parent CID ++ waiting child CID → nothing.
+    Waiting,
+}
+
+impl Table {
+    pub const ALL: [Table; 7] =
+        [Table::Blocks, Table::Heads, Table::Docs, Table::Index, Table::Meta, Table::Pending, Table::Waiting];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Blocks => "blocks",
+            Table::Heads => "heads",
+            Table::Docs => "docs",
+            Table::Index => "index",
+            Table::Meta => "meta",
+            Table::Pending => "pending",
+            Table::Waiting => "waiting",
+        }
+    }
+
+    fn idx(self) -> usize {
+        self as usize
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Read,
+    Write,
+}
+
+/// A failure of the storage backend itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("storage failed: {0}")]
+pub struct StoreError(pub String);
+
+impl StoreError {
+    pub fn new(e: impl std::fmt::Display) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+/// A range of keys, owned so it can be held across awaits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    pub lower: Bound<Vec<u8>>,
+    pub upper: Bound<Vec<u8>>,
+}
+
+impl KeyRange {
+    /// Every key that starts with `prefix`.
+    pub fn prefix(prefix: &[u8]) -> KeyRange {
+        KeyRange {
+            lower: Bound::Included(prefix.to_vec()),
+            upper: prefix_end(prefix).map_or(Bound::Unbounded, Bound::Excluded),
+        }
+    }
+
+    pub fn all() -> KeyRange {
+        KeyRange { lower: Bound::Unbounded, upper: Bound::Unbounded }
+    }
+
+    pub fn contains(&self, key: &[u8]) -> bool {
+        let above = match &self.lower {
+            Bound::Included(l) => key >= l.as_slice(),
+            Bound::Excluded(l) => key > l.as_slice(),
+            Bound::Unbounded => true,
+        };
+        let below = match &self.upper {
+            Bound::Included(u) => key <= u.as_slice(),
+            Bound::Excluded(u) => key < u.as_slice(),
+            Bound::Unbounded => true,
+        };
+        above && below
+    }
+
+    /// True when no key can be in the range (IndexedDB refuses such ranges).
+    pub fn is_empty(&self) -> bool {
+        match (&self.lower, &self.upper) {
+            (Bound::Included(l), Bound::Included(u)) => l > u,
+            (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(u)) | (Bound::Excluded(l), Bound::Included(u)) => {
+                l >= u
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A storage backend.
+#[allow(async_fn_in_trait)] // single-threaded by design: IndexedDB handles are not Send
+pub trait Store {
+    type Tx<'a>: Tx
+    where
+        Self: 'a;
+
+    async fn begin(&self, mode: Mode) -> Result<Self::Tx<'_>, StoreError>;
+}
+
+/// One transaction over all tables.
+#[allow(async_fn_in_trait)]
+pub trait Tx {
+    async fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+    async fn delete(&mut self, table: Table, key: &[u8]) -> Result<(), StoreError>;
+    /// Entries with keys in `range`, in key order, at most `limit`.
+    async fn scan(
+        &mut self,
+        table: Table,
+        range: &KeyRange,
+        limit: Option<usize>,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    /// Keys in `range`, in key order, at most `limit`.
+    async fn scan_keys(
+        &mut self,
+        table: Table,
+        range: &KeyRange,
+        limit: Option<usize>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self.scan(table, range, limit).await?.into_iter().map(|(k, _)| k).collect())
+    }
+    /// The number of keys in `range`.
+    async fn count(&mut self, table: Table, range: &KeyRange) -> Result<usize, StoreError> {
+        Ok(self.scan_keys(table, range, None).await?.len())
+    }
+    async fn commit(self) -> Result<(), StoreError>;
+}
+
+/// The smallest key above every key that starts with `prefix`, if any.
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_is_the_next_key_after_the_prefix() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(&[1, 0xff]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xff, 0xff]), None);
+    }
+}

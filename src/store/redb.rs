@@ -1,0 +1,124 @@
+//! The native backend: one redb file per database.
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{Database, ReadableTable, TableDefinition};
+
+use super::{KeyRange, Mode, Store, StoreError, Table, Tx};
+
+fn def(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+    TableDefinition::new(table.name())
+}
+
+/// A database in one redb file. Clones share the open file.
+#[derive(Clone)]
+pub struct RedbStore {
+    db: Arc<Database>,
+}
+
+impl RedbStore {
+    /// Opens the file at `path`, creating it and its tables if missing.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let db = Database::create(path).map_err(StoreError::new)?;
+        let tx = db.begin_write().map_err(StoreError::new)?;
+        for t in Table::ALL {
+            tx.open_table(def(t)).map_err(StoreError::new)?;
+        }
+        tx.commit().map_err(StoreError::new)?;
+        Ok(RedbStore { db: Arc::new(db) })
+    }
+}
+
+pub enum RedbTx {
+    Read(redb::ReadTransaction),
+    Write(redb::WriteTransaction),
+}
+
+impl Store for RedbStore {
+    type Tx<'a> = RedbTx;
+
+    async fn begin(&self, mode: Mode) -> Result<RedbTx, StoreError> {
+        Ok(match mode {
+            Mode::Read => RedbTx::Read(self.db.begin_read().map_err(StoreError::new)?),
+            Mode::Write => RedbTx::Write(self.db.begin_write().map_err(StoreError::new)?),
+        })
+    }
+}
+
+fn bounds(range: &KeyRange) -> (Bound<&[u8]>, Bound<&[u8]>) {
+    (range.lower.as_ref().map(Vec::as_slice), range.upper.as_ref().map(Vec::as_slice))
+}
+
+fn collect<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    t: &T,
+    range: &KeyRange,
+    limit: Option<usize>,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    if range.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for entry in t.range::<&[u8]>(bounds(range)).map_err(StoreError::new)? {
+        if limit.is_some_and(|l| out.len() >= l) {
+            break;
+        }
+        let (k, v) = entry.map_err(StoreError::new)?;
+        out.push((k.value().to_vec(), v.value().to_vec()));
+    }
+    Ok(out)
+}
+
+impl Tx for RedbTx {
+    async fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let found = |v: Option<redb::AccessGuard<&[u8]>>| v.map(|v| v.value().to_vec());
+        match self {
+            RedbTx::Read(tx) => {
+                Ok(found(tx.open_table(def(table)).map_err(StoreError::new)?.get(key).map_err(StoreError::new)?))
+            }
+            RedbTx::Write(tx) => {
+                Ok(found(tx.open_table(def(table)).map_err(StoreError::new)?.get(key).map_err(StoreError::new)?))
+            }
+        }
+    }
+
+    async fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        match self {
+            RedbTx::Read(_) => Err(StoreError("write in a read transaction".into())),
+            RedbTx::Write(tx) => {
+                tx.open_table(def(table)).map_err(StoreError::new)?.insert(key, value).map_err(StoreError::new)?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn delete(&mut self, table: Table, key: &[u8]) -> Result<(), StoreError> {
+        match self {
+            RedbTx::Read(_) => Err(StoreError("write in a read transaction".into())),
+            RedbTx::Write(tx) => {
+                tx.open_table(def(table)).map_err(StoreError::new)?.remove(key).map_err(StoreError::new)?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn scan(
+        &mut self,
+        table: Table,
+        range: &KeyRange,
+        limit: Option<usize>,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        match self {
+            RedbTx::Read(tx) => collect(&tx.open_table(def(table)).map_err(StoreError::new)?, range, limit),
+            RedbTx::Write(tx) => collect(&tx.open_table(def(table)).map_err(StoreError::new)?, range, limit),
+        }
+    }
+
+    async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            RedbTx::Read(_) => Ok(()),
+            RedbTx::Write(tx) => tx.commit().map_err(StoreError::new),
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! The JS face: `Database` and `Collection` for wasm-bindgen. Conversion
+//! only: values cross as JSON-compatible objects, errors become JS `Error`s
+//! with a stable `code`, futures become promises.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::db::Db;
+use crate::error::Error;
+use crate::store::{IdbStore, StoreError};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+/** A stored document: its fields and its id. */
+export type WeftDocument = { _id: string; [field: string]: unknown };
+/** A query: DefraDB-style filter operators, order by one or more fields, paging. */
+export interface WeftQuery {
+  filter?: Record<string, unknown>;
+  order?: Record<string, "ASC" | "DESC"> | Array<Record<string, "ASC" | "DESC">>;
+  limit?: number;
+  offset?: number;
+}
+/** What a subscriber hears after each committed change. */
+export interface WeftChangeEvent {
+  type: "create" | "update" | "delete";
+  id: string;
+  /** The document after the change; null after a delete. */
+  doc: WeftDocument | null;
+}
+export interface WeftImportReport { merged: number; duplicate: number; pending: number }
+/** Every error thrown by weftdb is an Error with one of these codes. */
+export type WeftErrorCode =
+  | "SCHEMA_INVALID" | "VALIDATION" | "UNKNOWN_COLLECTION" | "NOT_FOUND" | "BLOCK_INVALID" | "STORAGE";
+export interface WeftError extends Error { code: WeftErrorCode }
+"#;
+
+/// A JS `Error` carrying the error's stable code.
+fn js_error(e: &Error) -> JsValue {
+    let err = js_sys::Error::new(&e.to_string());
+    let _ = Reflect::set(&err, &"code".into(), &e.code().into());
+    err.into()
+}
+
+fn validation(message: impl Into<String>) -> Error {
+    Error::Validation(crate::core::schema::ValidationError { field: None, message: message.into() })
+}
+
+fn to_js<T: Serialize>(v: &T) -> JsValue {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .expect("JSON-compatible values convert to JS")
+}
+
+/// JS input as JSON. `Date` objects become RFC 3339 strings, for DateTime fields.
+fn from_js(v: JsValue, what: &str) -> Result<Value, Error> {
+    serde_wasm_bindgen::from_value(v).map_err(|e| validation(format!("{what} is not plain JSON data: {e}")))
+}
+
+fn object_from_js(v: JsValue, what: &str) -> Result<Map<String, Value>, Error> {
+    let v = dates_to_strings_deep(v);
+    match from_js(v, what)? {
+        Value::Object(m) => Ok(m),
+        other => Err(validation(format!("{what} must be an object of fields, got {}", json_kind(&other)))),
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn promise<F, T>(f: F) -> Promise
+where
+    F: Future<Output = Result<T, Error>> + 'static,
+    T: Into<JsValue>,
+{
+    future_to_promise(async move { f.await.map(Into::into).map_err(|e| js_error(&e)) })
+}
+
+struct Inner {
+    name: String,
+    db: Db<IdbStore>,
+    closed: Cell<bool>,
+}
+
+impl Inner {
+    fn check_open(&self) -> Result<(), Error> {
+        if self.closed.get() {
+            return Err(Error::Storage(StoreError(format!("database \"{}\" is closed", self.name))));
+        }
+        Ok(())
+    }
+}
+
+/// A weftdb database: one IndexedDB database of this origin.
+#[wasm_bindgen]
+pub struct Database {
+    inner: Rc<Inner>,
+}
+
+#[wasm_bindgen]
+impl Database {
+    /// Opens (creating on first use) the database `name`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Database>")]
+    pub fn open(name: String) -> Promise {
+        console_error_panic_hook::set_once();
+        promise(async move {
+            if name.is_empty() {
+                return Err(validation("a database needs a name"));
+            }
+            let store = IdbStore::open(&name).await?;
+            let db = Db::open(store).await?;
+            Ok(Database { inner: Rc::new(Inner { name, db, closed: Cell::new(false) }) })
+        })
+    }
+
+    /// Deletes the database `name` and everything in it.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn destroy(name: String) -> Promise {
+        promise(async move {
+            IdbStore::destroy(&name).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.inner.name.clone()
+    }
+
+    /// Adds the collections declared in GraphQL SDL; resolves to their names.
+    #[wasm_bindgen(js_name = addSchema, unchecked_return_type = "Promise<string[]>")]
+    pub fn add_schema(&self, sdl: String) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move {
+            inner.check_open()?;
+            Ok(to_js(&inner.db.add_schema(&sdl).await?))
+        })
+    }
+
+    /// The names of the collections defined so far.
+    #[wasm_bindgen(js_name = collectionNames)]
+    pub fn collection_names(&self) -> Vec<String> {
+        self.inner.db.collections().iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// A handle on a collection; operations on an unknown one reject with
+    /// `UNKNOWN_COLLECTION`.
+    pub fn collection(&self, name: String) -> Collection {
+        Collection { inner: self.inner.clone(), name: Rc::from(name) }
+    }
+
+    /// Every block of this replica, each a DAG-CBOR `Uint8Array`.
+    #[wasm_bindgen(js_name = exportBlocks, unchecked_return_type = "Promise<Uint8Array[]>")]
+    pub fn export_blocks(&self) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move {
+            inner.check_open()?;
+            let blocks = inner.db.export().await?;
+            Ok(blocks.iter().map(|b| Uint8Array::from(b.as_slice())).collect::<Array>())
+        })
+    }
+
+    /// Merges blocks from another replica; all verify or none is taken.
+    #[wasm_bindgen(js_name = importBlocks, unchecked_return_type = "Promise<WeftImportReport>")]
+    pub fn import_blocks(&self, blocks: JsValue) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move {
+            inner.check_open()?;
+            if !Array::is_array(&blocks) {
+                return Err(validation("importBlocks expects an array of Uint8Array blocks"));
+            }
+            let mut bytes = Vec::new();
+            for b in Array::from(&blocks).iter() {
+                let b = b
+                    .dyn_into::<Uint8Array>()
+                    .map_err(|_| validation("importBlocks expects an array of Uint8Array blocks"))?;
+                bytes.push(b.to_vec());
+            }
+            let report = inner.db.import(&bytes).await?;
+            let out = Object::new();
+            for (k, v) in [("merged", report.merged), ("duplicate", report.duplicate), ("pending", report.pending)] {
+                let _ = Reflect::set(&out, &k.into(), &(v as f64).into());
+            }
+            Ok(JsValue::from(out))
+        })
+    }
+
+    /// Closes the database; later calls on it reject.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn close(&self) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move {
+            if !inner.closed.replace(true) {
+                inner.db.store().close();
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+/// The documents of one collection.
+#[wasm_bindgen]
+pub struct Collection {
+    inner: Rc<Inner>,
+    name: Rc<str>,
+}
+
+#[wasm_bindgen]
+impl Collection {
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.name.to_string()
+    }
+
+    /// Creates a document; resolves to its id.
+    #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
+    pub fn create(&self, fields: JsValue) -> Promise {
+        let (inner, col) = (self.inner.clone(), self.name.clone());
+        promise(async move {
+            inner.check_open()?;
+            let fields = object_from_js(fields, "a new document")?;
+            Ok(inner.db.create(&col, &fields).await?)
+        })
+    }
+
+    /// Creates many documents in one transaction; resolves to their ids.
+    #[wasm_bindgen(js_name = createMany, unchecked_return_type = "Promise<string[]>")]
+    pub fn create_many(&self, docs: JsValue) -> Promise {
+        let (inner, col) = (self.inner.clone(), self.name.clone());
+        promise(async move {
+            inner.check_open()?;
+            if !Array::is_array(&docs) {
+                return Err(validation("createMany expects an array of documents"));
+            }
+            let docs = Array::from(&docs)
+                .iter()
+                .enumerate()
+                .map(|(i, d)| object_from_js(d, &format!("document {i}")))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(to_js(&inner.db.create_many(&col, &docs).await?))
+        })
+    }
+
+    /// The document with this id, or null.
+    #[wasm_bindgen(unchecked_return_type = "Promise<WeftDocument | null>")]
+    pub fn get(&self, id: String) -> Promise {
+        let (inner, col) = (self.inner.clone(), self.name.clone());
+        promise(async move {
+            inner.check_open()?;
+            Ok(match inner.db.get(&col, &id).await? {
+                Some(doc) => to_js(&doc),
+                None => JsValue::NULL,
+            })
+        })
+    }
+
+    /// Sets the given fields; the others keep their values.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn update(&self, id: String, patch: JsValue) -> Promise {
+        let (inner, col) = (self.inner.clone(), self.name.clone());
+        promise(async move {
+            inner.check_open()?;
+            let patch = object_from_js(patch, "an update")?;
+            inner.db.update(&col, &id, &patch).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn delete(&self, id: String) -> Promise {
+        let (inner, col) = (self.inner.clone(), self.name.clone());
+        promise(async move {
+            inner.check_open()?;
+            inner.db.delete(&col, &id).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// The documents matching a query: `{ filter, order, limit, offset }`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<WeftDocument[]>")]
+    pub fn find(&self, #[wasm_bindgen(unchecked_param_type = "WeftQuery")] query: JsValue) -> Promise {
+        let (inner, col) = (self.inner.clone(), self.name.clone());
+        promise(async move {
+            inner.check_open()?;
+            let query = query_from_js(query)?;
+            Ok(to_js(&inner.db.find(&col, &query).await?))
+        })
+    }
+
+    /// How many documents match a query's filter.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn count(&self, #[wasm_bindgen(unchecked_param_type = "WeftQuery")] query: JsValue) -> Promise {
+        let (inner, col) = (self.inner.clone(), self.name.clone());
+        promise(async move {
+            inner.check_open()?;
+            let query = query_from_js(query)?;
+            Ok(JsValue::from(inner.db.count(&col, &query).await? as f64))
+        })
+    }
+
+    /// The document's heads, as CID strings.
+    #[wasm_bindgen(unchecked_return_type = "Promise<string[]>")]
+    pub fn heads(&self, id: String) -> Promise {
+        let (inner, col) = (self.inner.clone(), self.name.clone());
+        promise(async move {
+            inner.check_open()?;
+            let heads: Vec<String> = inner.db.heads(&col, &id).await?.iter().map(|c| c.to_string()).collect();
+            Ok(to_js(&heads))
+        })
+    }
+
+    /// Calls `listener` after every committed change to this collection;
+    /// returns a function that ends the subscription.
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(event: WeftChangeEvent) => void")] listener: Function,
+    ) -> JsValue {
+        let col = self.name.clone();
+        let id = self.inner.db.subscribe(move |change| {
+            if *change.collection != *col {
+                return;
+            }
+            let ev = Object::new();
+            let _ = Reflect::set(&ev, &"type".into(), &change.kind.as_str().into());
+            let _ = Reflect::set(&ev, &"id".into(), &change.id.as_str().into());
+            let doc = change.doc.as_ref().map_or(JsValue::NULL, to_js);
+            let _ = Reflect::set(&ev, &"doc".into(), &doc);
+            if let Err(e) = listener.call1(&JsValue::NULL, &ev) {
+                tracing::warn!(error = ?e, "a subscriber threw");
+            }
+        });
+        let inner = self.inner.clone();
+        Closure::<dyn FnMut()>::new(move || inner.db.unsubscribe(id)).into_js_value()
+    }
+}
+
+fn query_from_js(q: JsValue) -> Result<Value, Error> {
+    if q.is_undefined() || q.is_null() {
+        return Ok(Value::Object(Map::new()));
+    }
+    from_js(dates_to_strings_deep(q), "the query")
+}
+
+/// Dates anywhere in a filter compare as RFC 3339 strings.
+fn dates_to_strings_deep(v: JsValue) -> JsValue {
+    if let Some(d) = v.dyn_ref::<js_sys::Date>() {
+        return d.to_iso_string().into();
+    }
+    if Array::is_array(&v) {
+        return Array::from(&v).iter().map(dates_to_strings_deep).collect::<Array>().into();
+    }
+    if v.is_object() {
+        let out = Object::new();
+        for entry in Object::entries(v.unchecked_ref()).iter() {
+            let pair: Array = entry.unchecked_into();
+            let _ = Reflect::set(&out, &pair.get(0), &dates_to_strings_deep(pair.get(1)));
+        }
+        return out.into();
+    }
+    v
+}
