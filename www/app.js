@@ -174,7 +174,7 @@ function shortId(id) {
 
 function stars(rating) {
   if (rating == null) return "";
-  const r = Math.max(0, Math.min(5, Math.round(rating)));
+  const r = Math.max(0, Math.min(5, Math.floor(rating)));
   return "★".repeat(r) + "☆".repeat(5 - r);
 }
 

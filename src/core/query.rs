@@ -22,7 +22,7 @@ use std::ops::Bound;
 
 use serde_json::{Map, Number, Value};
 
-use super::schema::{CollectionDef, FieldType, ScalarKind};
+use super::schema::{normalize_datetime, CollectionDef, FieldType, ScalarKind};
 
 /// The document key every document carries; filterable and orderable like a
 /// required `String` field.
@@ -574,15 +574,6 @@ fn check_scalar(value: &Value, kind: ScalarKind, at: &str) -> Result<Value, Quer
     }
 }
 
-/// Must agree with how the schema normalises stored DateTimes
-/// (`ScalarKind::check`), or `_eq` on a DateTime could never match.
-fn normalize_datetime(s: &str) -> Option<String> {
-    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| {
-        t.with_timezone(&chrono::Utc)
-            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-    })
-}
-
 fn kind_name(kind: ScalarKind) -> &'static str {
     match kind {
         ScalarKind::String => "a String",
@@ -929,7 +920,7 @@ mod tests {
     fn library() -> Vec<Map<String, Value>> {
         let docs = json!([
             {"_id": "b1", "title": "Dune", "pages": 412, "rating": 4.5, "read": true,
-             "published": "1965-08-01T00:00:00Z", "tags": ["sf", "classic"]},
+             "published": "1965-08-01T00:00:00.000Z", "tags": ["sf", "classic"]},
             {"_id": "b2", "title": "Dune Messiah", "pages": 256, "rating": 3.9, "read": false},
             {"_id": "b3", "title": "Emma", "pages": 474, "tags": ["romance"], "meta": {"a": 1}},
             {"_id": "b4", "title": "dune (annotated)", "rating": 5},
@@ -1066,7 +1057,7 @@ mod tests {
             &json!({"published": {"_eq": "1965-08-01T02:00:00+02:00"}}),
             &books(),
         );
-        let value = json!("1965-08-01T00:00:00Z");
+        let value = json!("1965-08-01T00:00:00.000Z");
         assert_eq!(
             f,
             Ok(Filter::Cmp {
@@ -1504,7 +1495,7 @@ mod tests {
         let local_time = json!({"published": {"_eq": "2020-01-01T01:00:00+01:00"}});
         assert_eq!(
             plan(local_time),
-            eq("published", json!(["2020-01-01T00:00:00Z"]))
+            eq("published", json!(["2020-01-01T00:00:00.000Z"]))
         );
         // Unindexed fields and negative operators never plan.
         assert_eq!(

@@ -17,7 +17,8 @@ pub enum ScalarKind {
     Int,
     Float,
     Boolean,
-    /// RFC 3339, normalised to UTC on write so that string order is time order.
+    /// RFC 3339, normalised on write to UTC with milliseconds (the form of
+    /// JS `Date.toISOString()`): one fixed width, so string order is time order.
     DateTime,
     /// Any JSON value; never indexed.
     Json,
@@ -121,13 +122,9 @@ impl ScalarKind {
                 .and_then(serde_json::Number::from_f64)
                 .map(Value::Number)
                 .ok_or_else(fail),
-            (ScalarKind::DateTime, Value::String(s)) => DateTime::parse_from_rfc3339(s)
-                .map(|t| {
-                    t.with_timezone(&Utc)
-                        .to_rfc3339_opts(SecondsFormat::AutoSi, true)
-                        .into()
-                })
-                .map_err(|_| {
+            (ScalarKind::DateTime, Value::String(s)) => normalize_datetime(s)
+                .map(Value::String)
+                .ok_or_else(|| {
                     format!(
                         "a DateTime in RFC 3339 form such as \"2024-01-02T03:04:05Z\", got {}",
                         describe(v)
@@ -846,7 +843,7 @@ mod tests {
                 "read": true,
                 "tags": ["sf", null],
                 "meta": {"any": [1, "x"]},
-                "published": "2024-01-02T01:04:05Z",
+                "published": "2024-01-02T01:04:05.000Z",
             })
         );
         assert!(out["rating"].is_f64());
@@ -864,7 +861,7 @@ mod tests {
     }
 
     #[test]
-    fn datetimes_are_utc_and_keep_their_precision() {
+    fn datetimes_are_utc_with_milliseconds() {
         let c = &parse_sdl("type T { at: DateTime }").unwrap()[0];
         let at = |s: &str| {
             c.validate_create(&obj(json!({ "at": s })))
@@ -876,8 +873,10 @@ mod tests {
         );
         assert_eq!(
             at("2024-01-02T03:04:05Z").unwrap(),
-            json!("2024-01-02T03:04:05Z")
+            json!("2024-01-02T03:04:05.000Z")
         );
+        // One fixed width, so text order is time order.
+        assert!(at("2024-01-02T03:04:05Z").unwrap().as_str() < at("2024-01-02T03:04:05.5Z").unwrap().as_str());
         for bad in ["2024-01-02", "yesterday", "2024-01-02T03:04:05"] {
             let e = at(bad).unwrap_err();
             assert!(e.message.contains("RFC 3339"), "{e}");
@@ -995,4 +994,12 @@ mod tests {
         assert!(e.message.starts_with("update has no fields"), "{e}");
         assert_eq!(e.field, None);
     }
+}
+
+/// A DateTime in its stored form: UTC, milliseconds, `Z`. Finer precision
+/// is cut to milliseconds, as a JS `Date` holds it.
+pub fn normalize_datetime(s: &str) -> Option<String> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Millis, true))
 }

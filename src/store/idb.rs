@@ -168,11 +168,14 @@ impl Tx for IdbTx<'_> {
         // getAll + getAllKeys beat a cursor by far; issued back to back in one
         // transaction they see the same records.
         let (query, n) = (idb_range(range), idb_limit(limit));
-        let keys = store.get_all_keys::<JsValue>().with_query::<JsValue, _>(query.clone()).with_limit(n).primitive();
-        let values = store.get_all::<JsValue>().with_query::<JsValue, _>(query).with_limit(n).primitive();
-        let (keys, values) = (keys.map_err(err("scan"))?, values.map_err(err("scan"))?);
+        let keys = store.get_all_keys::<JsValue>().with_query::<JsValue, _>(query.clone()).with_limit(n);
+        let keys = keys.primitive().map_err(err("scan"))?;
+        let values = store.get_all::<JsValue>().with_query::<JsValue, _>(query).with_limit(n);
+        let values = values.primitive().map_err(err("scan"))?;
         let (keys, values) = (keys.await.map_err(err("scan"))?, values.await.map_err(err("scan"))?);
-        keys.zip(values).map(|(k, v)| Ok((rust_bytes(&k.map_err(err("scan"))?), rust_bytes(&v.map_err(err("scan"))?)))).collect()
+        keys.zip(values)
+            .map(|(k, v)| Ok((rust_bytes(&k.map_err(err("scan"))?), rust_bytes(&v.map_err(err("scan"))?))))
+            .collect()
     }
 
     async fn scan_keys(
@@ -185,7 +188,8 @@ impl Tx for IdbTx<'_> {
             return Ok(Vec::new());
         }
         let store = self.store(table)?;
-        let keys = store.get_all_keys::<JsValue>().with_query::<JsValue, _>(idb_range(range)).with_limit(idb_limit(limit));
+        let keys =
+            store.get_all_keys::<JsValue>().with_query::<JsValue, _>(idb_range(range)).with_limit(idb_limit(limit));
         keys.await.map_err(err("scan"))?.map(|k| Ok(rust_bytes(&k.map_err(err("scan"))?))).collect()
     }
 
@@ -204,11 +208,13 @@ impl Tx for IdbTx<'_> {
             // Nothing to make durable; letting it end (drop aborts) saves a wait.
             return Ok(());
         }
-        // A write that failed after we returned has aborted the transaction
-        // already; its error says more than commit's "transaction finished".
-        if let Some(e) = self.tx.error() {
-            return Err(err("write")(e));
-        }
-        self.tx.commit().await.map_err(err("commit"))
+        // When a write failed after we returned, or the commit itself failed
+        // (QuotaExceededError), indexed_db_futures only reports "transaction
+        // finished" or "aborted"; the cause is on the transaction.
+        let sys = self.tx.as_sys().clone();
+        self.tx.commit().await.map_err(|e| match sys.error() {
+            Some(cause) => StoreError(format!("IndexedDB commit failed: {}: {}", cause.name(), cause.message())),
+            None => err("commit")(e),
+        })
     }
 }

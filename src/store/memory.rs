@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use super::{KeyRange, Mode, Store, StoreError, Table, Tx};
+use super::{Entries, KeyRange, Mode, Store, StoreError, Table, Tx};
 
 type Tables = [BTreeMap<Vec<u8>, Vec<u8>>; Table::ALL.len()];
 
@@ -59,7 +59,7 @@ impl Tx for MemoryTx<'_> {
         table: Table,
         range: &KeyRange,
         limit: Option<usize>,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Entries, StoreError> {
         if range.is_empty() {
             return Ok(Vec::new());
         }

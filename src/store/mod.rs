@@ -79,6 +79,9 @@ impl StoreError {
     }
 }
 
+/// Key-value pairs as a scan returns them.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A range of keys, owned so it can be held across awaits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRange {
@@ -147,7 +150,7 @@ pub trait Tx {
         table: Table,
         range: &KeyRange,
         limit: Option<usize>,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    ) -> Result<Entries, StoreError>;
     /// Keys in `range`, in key order, at most `limit`.
     async fn scan_keys(
         &mut self,

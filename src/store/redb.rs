@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableTable, TableDefinition};
 
-use super::{KeyRange, Mode, Store, StoreError, Table, Tx};
+use super::{Entries, KeyRange, Mode, Store, StoreError, Table, Tx};
 
 fn def(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
     TableDefinition::new(table.name())
@@ -33,7 +33,8 @@ impl RedbStore {
 
 pub enum RedbTx {
     Read(redb::ReadTransaction),
-    Write(redb::WriteTransaction),
+    // Boxed: a write transaction is several times the size of a read.
+    Write(Box<redb::WriteTransaction>),
 }
 
 impl Store for RedbStore {
@@ -42,7 +43,7 @@ impl Store for RedbStore {
     async fn begin(&self, mode: Mode) -> Result<RedbTx, StoreError> {
         Ok(match mode {
             Mode::Read => RedbTx::Read(self.db.begin_read().map_err(StoreError::new)?),
-            Mode::Write => RedbTx::Write(self.db.begin_write().map_err(StoreError::new)?),
+            Mode::Write => RedbTx::Write(Box::new(self.db.begin_write().map_err(StoreError::new)?)),
         })
     }
 }
@@ -55,7 +56,7 @@ fn collect<T: ReadableTable<&'static [u8], &'static [u8]>>(
     t: &T,
     range: &KeyRange,
     limit: Option<usize>,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+) -> Result<Entries, StoreError> {
     if range.is_empty() {
         return Ok(Vec::new());
     }
@@ -108,7 +109,7 @@ impl Tx for RedbTx {
         table: Table,
         range: &KeyRange,
         limit: Option<usize>,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Entries, StoreError> {
         match self {
             RedbTx::Read(tx) => collect(&tx.open_table(def(table)).map_err(StoreError::new)?, range, limit),
             RedbTx::Write(tx) => collect(&tx.open_table(def(table)).map_err(StoreError::new)?, range, limit),

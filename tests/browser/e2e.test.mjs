@@ -1,0 +1,218 @@
+// End-to-end test of the demo app (www/) on the real weftdb build (pkg/),
+// driven through its UI in Debian's headless Chromium.
+//
+//   wasm-pack build --target web --release && node --test tests/browser/
+//
+// Needs pkg/weftdb.js: .ci/test builds it before running this.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { serve } from "./serve.mjs";
+import { REPO_ROOT, WEB_ROOT, launchChromium, watchPage } from "./lib.mjs";
+
+const STEP = 30_000; // per wait
+const TITLE = `The Test of Time ${Date.now().toString(36)}`;
+const SAMPLE_COUNT = 6; // www/app.js SAMPLE_BOOKS
+
+let server;
+let browser;
+let page;
+let problems = [];
+
+before(async () => {
+  const pkgJs = path.join(WEB_ROOT, "pkg", "weftdb.js");
+  assert.ok(
+    fs.existsSync(pkgJs),
+    `${pkgJs} is missing: build it first with "wasm-pack build --target web --release" (bash .ci/test does)`,
+  );
+  server = await serve({ root: WEB_ROOT, port: 0 });
+  browser = await launchChromium();
+  // A fresh browser profile: IndexedDB starts empty, and persists across reloads.
+  const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
+  page = await context.newPage();
+  page.setDefaultTimeout(STEP);
+  problems = watchPage(page);
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  await server?.close();
+});
+
+/** Wait until the app has loaded (or failed to); fail with the banner text on error. */
+async function waitReady() {
+  await page.waitForFunction(
+    () => ["ready", "error"].includes(document.querySelector("#status")?.dataset.state),
+    null,
+    { timeout: 60_000 },
+  );
+  const state = await page.getAttribute("#status", "data-state");
+  if (state !== "ready") {
+    const banner = await page.textContent("#error-text");
+    assert.fail(`demo app did not start: ${banner}\n${problems.join("\n")}`);
+  }
+}
+
+const bookItem = (title) =>
+  page.locator("#book-list li.book", { has: page.locator(".title", { hasText: title }) });
+
+async function counts() {
+  return page.$eval("#count", (el) => ({ total: Number(el.dataset.total), shown: Number(el.dataset.shown) }));
+}
+
+async function waitCount(total, shown = total) {
+  await page.waitForFunction(
+    ([t, s]) => {
+      const el = document.querySelector("#count");
+      return Number(el.dataset.total) === t && Number(el.dataset.shown) === s;
+    },
+    [total, shown],
+  );
+}
+
+async function assertNoBanner(what) {
+  const hidden = await page.$eval("#error", (el) => el.hidden);
+  if (!hidden) assert.fail(`${what}: error banner shown: ${await page.textContent("#error-text")}`);
+}
+
+test("the demo page loads weftdb and opens its database", { timeout: 90_000 }, async () => {
+  await page.goto(`${server.url}/www/`);
+  await waitReady();
+  await assertNoBanner("load");
+  assert.deepEqual(await counts(), { total: 0, shown: 0 }, "a fresh profile starts with no books");
+});
+
+test("a book added through the form appears in the list", { timeout: 60_000 }, async () => {
+  await page.fill("#title", TITLE);
+  await page.fill("#author", "Ada Palmer");
+  await page.fill("#pages", "321");
+  await page.fill("#rating", "4.5");
+  await page.click("#add-button");
+
+  const item = bookItem(TITLE);
+  await item.waitFor({ state: "visible" });
+  assert.equal(await item.count(), 1);
+  assert.equal(await item.locator(".author").textContent(), "by Ada Palmer");
+  assert.equal(await item.locator(".pages").inputValue(), "321");
+  assert.equal(await item.locator(".rating").inputValue(), "4.5");
+  assert.equal(await item.locator(".read").isChecked(), false);
+  await waitCount(1);
+  // The form is cleared for the next book.
+  assert.equal(await page.inputValue("#title"), "");
+
+  // The id shown is the document's id, and the database has the document.
+  const id = await item.getAttribute("data-id");
+  assert.ok(id, "list item carries the document id");
+  const doc = await page.evaluate((docId) => window.weftDemo.books.get(docId), id);
+  assert.equal(doc?._id, id);
+  assert.equal(doc?.title, TITLE);
+  assert.equal(doc?.pages, 321);
+  // A new document has exactly one head.
+  await item.locator(".heads", { hasText: /^1 head$/ }).waitFor();
+  await assertNoBanner("add");
+});
+
+test("sample books are added in one batch", { timeout: 60_000 }, async () => {
+  await page.click("#sample-button");
+  await waitCount(1 + SAMPLE_COUNT);
+  assert.equal(await page.locator("#book-list li.book").count(), 1 + SAMPLE_COUNT);
+  await assertNoBanner("samples");
+});
+
+test("read and pages are edited inline", { timeout: 60_000 }, async () => {
+  const item = bookItem(TITLE);
+  await item.locator(".read").check();
+  await page.waitForFunction(
+    (title) =>
+      [...document.querySelectorAll("#book-list li.book")].some(
+        (li) => li.querySelector(".title").textContent === title && li.classList.contains("is-read"),
+      ),
+    TITLE,
+  );
+  const pages = item.locator(".pages");
+  await pages.fill("400");
+  await pages.press("Tab"); // commits the edit (change event)
+  const id = await item.getAttribute("data-id");
+  await page.waitForFunction(
+    async (docId) => (await window.weftDemo.books.get(docId))?.pages === 400,
+    id,
+    { polling: 100 },
+  );
+  const doc = await page.evaluate((docId) => window.weftDemo.books.get(docId), id);
+  assert.equal(doc.read, true);
+  assert.equal(doc.pages, 400);
+  await assertNoBanner("edit");
+});
+
+test("screenshot of the demo (target/demo.png)", async () => {
+  try {
+    await page.evaluate(() => document.activeElement?.blur());
+    fs.mkdirSync(path.join(REPO_ROOT, "target"), { recursive: true });
+    await page.screenshot({ path: path.join(REPO_ROOT, "target", "demo.png"), fullPage: true });
+  } catch (err) {
+    console.log(`# screenshot not taken: ${err.message}`);
+  }
+});
+
+test("books persist across a page reload", { timeout: 90_000 }, async () => {
+  await page.reload();
+  await waitReady();
+  await waitCount(1 + SAMPLE_COUNT);
+  const item = bookItem(TITLE);
+  await item.waitFor({ state: "visible" });
+  assert.equal(await item.locator(".read").isChecked(), true, "read flag persisted");
+  assert.equal(await item.locator(".pages").inputValue(), "400", "pages edit persisted");
+  assert.equal(await item.locator(".author").textContent(), "by Ada Palmer");
+  await assertNoBanner("reload");
+});
+
+test("the filter box narrows the list by title", { timeout: 60_000 }, async () => {
+  await page.fill("#filter", "Test of Time");
+  await waitCount(1 + SAMPLE_COUNT, 1);
+  assert.equal(await page.locator("#book-list li.book").count(), 1);
+  assert.equal(await bookItem(TITLE).count(), 1);
+  assert.equal(await page.textContent("#count"), `1 of ${1 + SAMPLE_COUNT}`);
+  await page.fill("#filter", "");
+  await waitCount(1 + SAMPLE_COUNT);
+  assert.equal(await page.locator("#book-list li.book").count(), 1 + SAMPLE_COUNT);
+  await assertNoBanner("filter");
+});
+
+test("the sort select orders the list", { timeout: 60_000 }, async () => {
+  const titles = () => page.$$eval("#book-list li.book .title", (els) => els.map((e) => e.textContent));
+  const pagesList = () =>
+    page.$$eval("#book-list li.book .pages", (els) => els.map((e) => (e.value === "" ? null : Number(e.value))));
+
+  await page.selectOption("#sort", "pages:DESC");
+  await page.waitForFunction(
+    () => document.querySelector("#book-list li.book .title")?.textContent === "Designing Data-Intensive Applications",
+  );
+  const desc = (await pagesList()).filter((p) => p !== null);
+  assert.deepEqual(desc, [...desc].sort((a, b) => b - a), "pages descending");
+
+  await page.selectOption("#sort", "title:ASC");
+  await page.waitForFunction(() => document.querySelector("#book-list li.book .title")?.textContent === "A Psalm for the Wild-Built");
+  const asc = await titles();
+  assert.deepEqual(asc, [...asc].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), "titles ascending");
+  await assertNoBanner("sort");
+});
+
+test("a book deleted in the UI is gone, also after a reload", { timeout: 90_000 }, async () => {
+  const item = bookItem(TITLE);
+  const id = await item.getAttribute("data-id");
+  await item.locator(".delete").click();
+  await item.waitFor({ state: "detached" });
+  await waitCount(SAMPLE_COUNT);
+  assert.equal(await page.evaluate((docId) => window.weftDemo.books.get(docId), id), null);
+
+  await page.reload();
+  await waitReady();
+  await waitCount(SAMPLE_COUNT);
+  assert.equal(await bookItem(TITLE).count(), 0);
+  await assertNoBanner("delete");
+});
+
+test("no uncaught errors on the page", () => {
+  assert.deepEqual(problems, []);
+});

@@ -1,0 +1,230 @@
+//! The database's behaviour on the memory store: the write path, errors
+//! that change nothing, queries through indexes, merge and pending blocks.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use futures::executor::block_on;
+use serde_json::{json, Map, Value};
+use weftdb::store::MemoryStore;
+use weftdb::{ChangeKind, Db};
+
+const SDL: &str = "
+type Book {
+  title: String! @index
+  pages: Int @index
+  rating: Float
+  read: Boolean
+  tags: [String]
+  meta: JSON
+  published: DateTime
+}";
+
+fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().expect("an object").clone()
+}
+
+async fn books() -> Db<MemoryStore> {
+    let db = Db::open(MemoryStore::new()).await.unwrap();
+    assert_eq!(db.add_schema(SDL).await.unwrap(), vec!["Book"]);
+    db
+}
+
+async fn snapshot(db: &Db<MemoryStore>) -> (Vec<Map<String, Value>>, Vec<Vec<u8>>) {
+    (db.find("Book", &json!({})).await.unwrap(), db.export().await.unwrap())
+}
+
+#[test]
+fn create_get_update_delete() {
+    block_on(async {
+        let db = books().await;
+        let id = db.create("Book", &obj(json!({"title": "Dune", "pages": 412}))).await.unwrap();
+        assert_eq!(db.get("Book", &id).await.unwrap().unwrap(), obj(json!({"_id": id, "title": "Dune", "pages": 412})));
+        let first_heads = db.heads("Book", &id).await.unwrap();
+        assert_eq!(first_heads.len(), 1);
+        assert_eq!(first_heads[0].to_string(), id, "the id is the genesis block's CID");
+
+        db.update("Book", &id, &obj(json!({"pages": 413, "published": "2024-01-02T03:04:05+02:00"}))).await.unwrap();
+        let doc = db.get("Book", &id).await.unwrap().unwrap();
+        assert_eq!(doc["pages"], 413);
+        assert_eq!(doc["title"], "Dune", "a partial update keeps the other fields");
+        assert_eq!(doc["published"], "2024-01-02T01:04:05.000Z");
+        let heads = db.heads("Book", &id).await.unwrap();
+        assert_eq!(heads.len(), 1);
+        assert_ne!(heads, first_heads);
+
+        db.delete("Book", &id).await.unwrap();
+        assert_eq!(db.get("Book", &id).await.unwrap(), None);
+        assert_eq!(db.count("Book", &json!({})).await.unwrap(), 0);
+        assert_eq!(db.export().await.unwrap().len(), 3, "the delete is a block too");
+    });
+}
+
+#[test]
+fn refused_writes_change_nothing() {
+    block_on(async {
+        let db = books().await;
+        let id = db.create("Book", &obj(json!({"title": "Dune"}))).await.unwrap();
+        let before = snapshot(&db).await;
+        let cases: Vec<(&str, Value)> = vec![
+            ("VALIDATION", json!({"pages": 1})),                     // missing required title
+            ("VALIDATION", json!({"title": "X", "pages": "many"})), // wrong type
+            ("VALIDATION", json!({"title": "X", "pages": 1.5})),    // not an Int
+            ("VALIDATION", json!({"title": "X", "colour": "red"})), // unknown field
+            ("VALIDATION", json!({"title": "X", "_id": "mine"})),   // ids are ours to give
+            ("VALIDATION", json!({"title": "X", "published": "yesterday"})),
+        ];
+        for (code, input) in cases {
+            let err = db.create("Book", &obj(input.clone())).await.unwrap_err();
+            assert_eq!(err.code(), code, "{input}: {err}");
+        }
+        let err = db.create_many("Book", &[obj(json!({"title": "ok"})), obj(json!({"pages": 2}))]).await.unwrap_err();
+        assert_eq!(err.code(), "VALIDATION", "one bad document refuses the batch");
+        assert_eq!(db.update("Book", &id, &obj(json!({"title": null}))).await.unwrap_err().code(), "VALIDATION");
+        assert_eq!(db.update("Book", &id, &obj(json!({"nope": 1}))).await.unwrap_err().code(), "VALIDATION");
+        assert_eq!(db.create("Movie", &obj(json!({"title": "X"}))).await.unwrap_err().code(), "UNKNOWN_COLLECTION");
+        assert_eq!(db.update("Book", "bafy-not-an-id", &obj(json!({"pages": 1}))).await.unwrap_err().code(), "NOT_FOUND");
+        assert_eq!(db.add_schema("type Book { x: Int }").await.unwrap_err().code(), "SCHEMA_INVALID");
+        assert_eq!(db.add_schema("type A { x: Int } type B { y: Nope }").await.unwrap_err().code(), "SCHEMA_INVALID");
+        assert_eq!(db.import(&[b"not cbor".to_vec()]).await.unwrap_err().code(), "BLOCK_INVALID");
+        assert_eq!(snapshot(&db).await, before);
+        assert_eq!(db.collections().len(), 1, "a refused schema adds no collection");
+
+        db.delete("Book", &id).await.unwrap();
+        let err = db.update("Book", &id, &obj(json!({"pages": 1}))).await.unwrap_err();
+        assert_eq!(err.code(), "NOT_FOUND");
+        assert!(err.to_string().contains("deleted"), "{err}");
+        assert_eq!(db.delete("Book", &id).await.unwrap_err().code(), "NOT_FOUND");
+    });
+}
+
+#[test]
+fn queries_filter_order_and_page() {
+    block_on(async {
+        let db = books().await;
+        let docs: Vec<_> = (0..30)
+            .map(|i| obj(json!({"title": format!("Book {i:02}"), "pages": i * 10, "read": i % 2 == 0, "rating": (i % 5) as f64})))
+            .collect();
+        let ids = db.create_many("Book", &docs).await.unwrap();
+        assert_eq!(ids.len(), 30);
+        let q = json!({"filter": {"pages": {"_gt": 100}}, "order": {"title": "DESC"}, "limit": 5, "offset": 2});
+        let found = db.find("Book", &q).await.unwrap();
+        let titles: Vec<_> = found.iter().map(|d| d["title"].as_str().unwrap()).collect();
+        assert_eq!(titles, ["Book 27", "Book 26", "Book 25", "Book 24", "Book 23"]);
+        assert_eq!(db.count("Book", &json!({"filter": {"pages": {"_gt": 100}}})).await.unwrap(), 19);
+        assert_eq!(db.count("Book", &json!({"filter": {"pages": {"_ge": 100, "_lt": 150}}})).await.unwrap(), 5);
+        assert_eq!(db.count("Book", &json!({"filter": {"pages": {"_in": [0, 10, 11]}}})).await.unwrap(), 2);
+        let q = json!({"filter": {"_or": [{"title": {"_like": "Book 0%"}}, {"rating": {"_eq": 4.0}}], "_not": {"read": {"_eq": true}}}});
+        // Odd numbers among 00..09, plus odd ones with rating 4 (19, 29).
+        assert_eq!(db.count("Book", &q).await.unwrap(), 5 + 2);
+        let q = json!({"order": [{"rating": "DESC"}, {"pages": "ASC"}], "limit": 3});
+        let found = db.find("Book", &q).await.unwrap();
+        assert_eq!(found.iter().map(|d| d["pages"].as_i64().unwrap()).collect::<Vec<_>>(), [40, 90, 140]);
+        assert_eq!(db.count("Book", &json!({"filter": {"_id": {"_eq": ids[3]}}})).await.unwrap(), 1);
+        assert_eq!(db.find("Book", &json!({"filter": {"pages": {"_gt": "x"}}})).await.unwrap_err().code(), "VALIDATION");
+        assert_eq!(db.find("Book", &json!({"filter": {"nope": {"_eq": 1}}})).await.unwrap_err().code(), "VALIDATION");
+    });
+}
+
+#[test]
+fn indexes_follow_updates_and_deletes() {
+    block_on(async {
+        let db = books().await;
+        let a = db.create("Book", &obj(json!({"title": "A", "pages": 1}))).await.unwrap();
+        let b = db.create("Book", &obj(json!({"title": "B"}))).await.unwrap();
+        let eq = |v: Value| json!({"filter": {"pages": {"_eq": v}}});
+        assert_eq!(db.count("Book", &eq(json!(null))).await.unwrap(), 1, "nulls are indexed");
+        db.update("Book", &a, &obj(json!({"pages": 2}))).await.unwrap();
+        assert_eq!(db.count("Book", &eq(json!(1))).await.unwrap(), 0);
+        assert_eq!(db.count("Book", &eq(json!(2))).await.unwrap(), 1);
+        db.update("Book", &b, &obj(json!({"pages": 2}))).await.unwrap();
+        assert_eq!(db.count("Book", &eq(json!(2))).await.unwrap(), 2);
+        assert_eq!(db.count("Book", &eq(json!(null))).await.unwrap(), 0);
+        db.delete("Book", &a).await.unwrap();
+        assert_eq!(db.find("Book", &eq(json!(2))).await.unwrap()[0]["_id"], b.as_str());
+        assert_eq!(db.count("Book", &json!({"filter": {"pages": {"_ge": 0}}})).await.unwrap(), 1);
+    });
+}
+
+#[test]
+fn blocks_with_missing_parents_wait() {
+    block_on(async {
+        let a = books().await;
+        let id = a.create("Book", &obj(json!({"title": "Dune"}))).await.unwrap();
+        a.update("Book", &id, &obj(json!({"pages": 1}))).await.unwrap();
+        a.update("Book", &id, &obj(json!({"pages": 2}))).await.unwrap();
+        let blocks = a.export().await.unwrap();
+        let mut by_height: Vec<_> = blocks
+            .iter()
+            .map(|b| (weftdb::core::block::SignedBlock::decode(b, None).unwrap().block.height, b.clone()))
+            .collect();
+        by_height.sort();
+
+        let b = books().await;
+        let events = Rc::new(RefCell::new(Vec::new()));
+        let seen = events.clone();
+        b.subscribe(move |c| seen.borrow_mut().push((c.kind, c.doc.clone())));
+        let report = b.import(&[by_height[2].1.clone()]).await.unwrap();
+        assert_eq!(report.pending, 1);
+        assert_eq!(b.get("Book", &id).await.unwrap(), None, "nothing is applied half-way");
+        b.import(&[by_height[1].1.clone()]).await.unwrap();
+        assert_eq!(b.pending_count().await.unwrap(), 2);
+        assert!(events.borrow().is_empty());
+        let report = b.import(&[by_height[0].1.clone()]).await.unwrap();
+        assert_eq!((report.merged, report.pending), (3, 0));
+        assert_eq!(b.get("Book", &id).await.unwrap(), a.get("Book", &id).await.unwrap());
+        assert_eq!(b.heads("Book", &id).await.unwrap(), a.heads("Book", &id).await.unwrap());
+        assert_eq!(b.pending_count().await.unwrap(), 0);
+        assert_eq!(events.borrow()[0].0, ChangeKind::Create);
+        assert_eq!(events.borrow().last().unwrap().1.as_ref().unwrap()["pages"], 2);
+        let again = b.import(&blocks).await.unwrap();
+        assert_eq!(again.duplicate, 3, "duplicates are recognised");
+    });
+}
+
+#[test]
+fn concurrent_edits_merge_to_two_heads_and_one_winner() {
+    block_on(async {
+        let a = books().await;
+        let b = books().await;
+        let id = a.create("Book", &obj(json!({"title": "Dune", "pages": 1}))).await.unwrap();
+        b.import(&a.export().await.unwrap()).await.unwrap();
+        a.update("Book", &id, &obj(json!({"pages": 2}))).await.unwrap();
+        b.update("Book", &id, &obj(json!({"pages": 3, "read": true}))).await.unwrap();
+        a.import(&b.export().await.unwrap()).await.unwrap();
+        b.import(&a.export().await.unwrap()).await.unwrap();
+        assert_eq!(a.heads("Book", &id).await.unwrap().len(), 2);
+        assert_eq!(a.heads("Book", &id).await.unwrap(), b.heads("Book", &id).await.unwrap());
+        let doc = a.get("Book", &id).await.unwrap().unwrap();
+        assert_eq!(Some(doc.clone()), b.get("Book", &id).await.unwrap());
+        assert_eq!(doc["read"], true, "fields written on one side only are kept");
+        // The next write on either side joins both heads.
+        a.update("Book", &id, &obj(json!({"pages": 4}))).await.unwrap();
+        assert_eq!(a.heads("Book", &id).await.unwrap().len(), 1);
+    });
+}
+
+#[test]
+fn forged_and_inconsistent_blocks_are_refused() {
+    block_on(async {
+        let a = books().await;
+        let id = a.create("Book", &obj(json!({"title": "Dune"}))).await.unwrap();
+        let mut blocks = a.export().await.unwrap();
+        let b = books().await;
+        let last = blocks[0].len() - 1;
+        blocks[0][last] ^= 1; // a flipped bit in the signature
+        assert_eq!(b.import(&blocks).await.unwrap_err().code(), "BLOCK_INVALID");
+        assert_eq!(b.get("Book", &id).await.unwrap(), None);
+        // A block whose fields do not fit the schema, properly signed.
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let bad = weftdb::core::block::Block::genesis("Book", obj(json!({"title": 5})), [0; 8], &key);
+        assert_eq!(b.import(&[bad.bytes]).await.unwrap_err().code(), "BLOCK_INVALID");
+        // A change that lies about its height.
+        let genesis = a.export().await.unwrap();
+        let g = weftdb::core::block::SignedBlock::decode(&genesis[0], None).unwrap();
+        let lie = weftdb::core::block::Block::change("Book", g.cid, vec![g.cid], 7, obj(json!({"pages": 1})), false, &key);
+        b.import(&genesis).await.unwrap();
+        assert_eq!(b.import(&[lie.bytes]).await.unwrap_err().code(), "BLOCK_INVALID");
+        assert_eq!(b.heads("Book", &id).await.unwrap(), a.heads("Book", &id).await.unwrap());
+    });
+}

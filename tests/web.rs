@@ -1,0 +1,265 @@
+//! The JS contract in real Chromium on real IndexedDB. Every call goes
+//! through the JS names (`addSchema`, `createMany`, ...) the way a web page
+//! makes it, so these tests see what a web developer sees.
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Array, Function, Promise, Reflect, Uint8Array, JSON};
+use serde_json::{json, Value};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+use weftdb::Database;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const SDL: &str = "type Book { title: String! @index pages: Int rating: Float read: Boolean tags: [String] published: DateTime }";
+
+fn js(v: Value) -> JsValue {
+    JSON::parse(&v.to_string()).unwrap()
+}
+
+fn rs(v: &JsValue) -> Value {
+    if v.is_undefined() {
+        return Value::Null;
+    }
+    serde_json::from_str(&String::from(JSON::stringify(v).unwrap())).unwrap()
+}
+
+/// Calls `obj.method(...args)` and awaits the result if it is a promise.
+async fn call(obj: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+    let f: Function = Reflect::get(obj, &method.into())?.dyn_into().expect("a method");
+    let out = f.apply(obj, &args.iter().collect::<Array>())?;
+    match out.dyn_into::<Promise>() {
+        Ok(p) => JsFuture::from(p).await,
+        Err(v) => Ok(v),
+    }
+}
+
+async fn ok(obj: &JsValue, method: &str, args: &[JsValue]) -> JsValue {
+    match call(obj, method, args).await {
+        Ok(v) => v,
+        Err(e) => panic!("{method} failed: {}", error_text(&e)),
+    }
+}
+
+/// The `code` of the JS Error a call rejected with; panics if it resolved.
+async fn code(obj: &JsValue, method: &str, args: &[JsValue]) -> String {
+    let err = call(obj, method, args).await.err().unwrap_or_else(|| panic!("{method} should have failed"));
+    assert!(err.is_instance_of::<js_sys::Error>(), "errors are JS Errors");
+    let message = error_text(&err);
+    assert!(message.len() > 10, "a message a developer can read: {message}");
+    Reflect::get(&err, &"code".into()).unwrap().as_string().expect("the error has a code")
+}
+
+fn error_text(e: &JsValue) -> String {
+    Reflect::get(e, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_else(|| format!("{e:?}"))
+}
+
+async fn open(name: &str) -> JsValue {
+    JsFuture::from(Database::open(name.into())).await.unwrap()
+}
+
+async fn destroy(name: &str) {
+    JsFuture::from(Database::destroy(name.into())).await.unwrap();
+}
+
+async fn fresh(name: &str) -> JsValue {
+    destroy(name).await;
+    open(name).await
+}
+
+fn collection(db: &JsValue, name: &str) -> JsValue {
+    let f: Function = Reflect::get(db, &"collection".into()).unwrap().dyn_into().unwrap();
+    f.call1(db, &name.into()).unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn the_whole_contract() {
+    let db = fresh("contract").await;
+    assert_eq!(rs(&ok(&db, "addSchema", &[SDL.into()]).await), json!(["Book"]));
+    let books = collection(&db, "Book");
+
+    let events = Array::new();
+    let sink = events.clone();
+    let listener = wasm_bindgen::closure::Closure::<dyn FnMut(JsValue)>::new(move |ev| {
+        sink.push(&ev);
+    });
+    let stop = ok(&books, "subscribe", &[listener.as_ref().clone()]).await;
+
+    let id = ok(&books, "create", &[js(json!({"title": "Dune", "pages": 412}))]).await.as_string().expect("an id string");
+    assert_eq!(rs(&ok(&books, "get", &[id.clone().into()]).await), json!({"_id": id, "title": "Dune", "pages": 412}));
+    ok(&books, "update", &[id.clone().into(), js(json!({"pages": 413}))]).await;
+    assert_eq!(rs(&ok(&books, "get", &[id.clone().into()]).await), json!({"_id": id, "title": "Dune", "pages": 413}));
+
+    let more: Vec<Value> = (0..20).map(|i| json!({"title": format!("B{i:02}"), "pages": i * 50})).collect();
+    let ids = rs(&ok(&books, "createMany", &[js(Value::Array(more))]).await);
+    assert_eq!(ids.as_array().unwrap().len(), 20);
+
+    let q = js(json!({"filter": {"pages": {"_gt": 100}}, "order": {"title": "ASC"}, "limit": 3, "offset": 1}));
+    let found = rs(&ok(&books, "find", &[q]).await);
+    let titles: Vec<&str> = found.as_array().unwrap().iter().map(|d| d["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["B04", "B05", "B06"]);
+    let n = ok(&books, "count", &[js(json!({"filter": {"pages": {"_gt": 100}}}))]).await;
+    assert_eq!(n.as_f64(), Some(18.0));
+    assert_eq!(ok(&books, "count", &[]).await.as_f64(), Some(21.0));
+    let by_index = rs(&ok(&books, "find", &[js(json!({"filter": {"title": {"_eq": "Dune"}}}))]).await);
+    assert_eq!(by_index[0]["_id"], json!(id));
+
+    let heads = rs(&ok(&books, "heads", &[id.clone().into()]).await);
+    assert_eq!(heads.as_array().unwrap().len(), 1);
+    assert!(heads[0].as_str().unwrap().starts_with("bafy"), "CID strings: {heads}");
+
+    // Another replica takes every block and converges.
+    let other = fresh("contract-other").await;
+    ok(&other, "addSchema", &[SDL.into()]).await;
+    let blocks = ok(&db, "exportBlocks", &[]).await;
+    let blocks_arr = Array::from(&blocks);
+    assert_eq!(blocks_arr.length(), 22);
+    assert!(blocks_arr.get(0).is_instance_of::<Uint8Array>());
+    ok(&other, "importBlocks", &[blocks]).await;
+    let other_books = collection(&other, "Book");
+    assert_eq!(rs(&ok(&other_books, "get", &[id.clone().into()]).await), rs(&ok(&books, "get", &[id.clone().into()]).await));
+    assert_eq!(rs(&ok(&other_books, "heads", &[id.clone().into()]).await), heads);
+    assert_eq!(ok(&other_books, "count", &[]).await.as_f64(), Some(21.0));
+
+    ok(&books, "delete", &[id.clone().into()]).await;
+    assert!(ok(&books, "get", &[id.clone().into()]).await.is_null());
+
+    let seen: Vec<Value> = events.iter().map(|e| rs(&e)).collect();
+    assert_eq!(seen[0]["type"], "create");
+    assert_eq!(seen[0]["id"], json!(id));
+    assert_eq!(seen[0]["doc"]["title"], "Dune");
+    assert_eq!(seen[1]["type"], "update");
+    assert_eq!(seen[1]["doc"]["pages"], 413);
+    assert_eq!(seen.len(), 1 + 1 + 20 + 1);
+    assert_eq!(seen.last().unwrap()["type"], "delete");
+    assert!(seen.last().unwrap()["doc"].is_null());
+    stop.dyn_ref::<Function>().expect("subscribe returns a function").call0(&JsValue::NULL).unwrap();
+    ok(&books, "create", &[js(json!({"title": "after stop"}))]).await;
+    assert_eq!(events.length() as usize, seen.len(), "stop() ends the subscription");
+
+    ok(&db, "close", &[]).await;
+    ok(&other, "close", &[]).await;
+    destroy("contract").await;
+    destroy("contract-other").await;
+}
+
+#[wasm_bindgen_test]
+async fn data_survives_close_and_reopen() {
+    let db = fresh("persist").await;
+    ok(&db, "addSchema", &[SDL.into()]).await;
+    let id = ok(&collection(&db, "Book"), "create", &[js(json!({"title": "Kept", "read": true}))]).await;
+    ok(&collection(&db, "Book"), "update", &[id.clone(), js(json!({"rating": 4.5}))]).await;
+    let heads = rs(&ok(&collection(&db, "Book"), "heads", &[id.clone()]).await);
+    ok(&db, "close", &[]).await;
+    assert_eq!(code(&collection(&db, "Book"), "get", &[id.clone()]).await, "STORAGE", "a closed database says so");
+
+    let db = open("persist").await;
+    let books = collection(&db, "Book");
+    let doc = rs(&ok(&books, "get", &[id.clone()]).await);
+    assert_eq!(doc, json!({"_id": id.as_string().unwrap(), "title": "Kept", "read": true, "rating": 4.5}));
+    assert_eq!(rs(&ok(&books, "heads", &[id.clone()]).await), heads);
+    assert_eq!(code(&db, "addSchema", &[SDL.into()]).await, "SCHEMA_INVALID", "the schema was kept");
+    ok(&db, "close", &[]).await;
+    destroy("persist").await;
+
+    let db = open("persist").await;
+    assert_eq!(code(&collection(&db, "Book"), "get", &[id]).await, "UNKNOWN_COLLECTION", "destroy removed it all");
+    ok(&db, "close", &[]).await;
+    destroy("persist").await;
+}
+
+#[wasm_bindgen_test]
+async fn databases_with_different_names_are_isolated() {
+    let a = fresh("iso-a").await;
+    let b = fresh("iso-b").await;
+    ok(&a, "addSchema", &[SDL.into()]).await;
+    ok(&b, "addSchema", &[SDL.into()]).await;
+    let id = ok(&collection(&a, "Book"), "create", &[js(json!({"title": "only in a"}))]).await;
+    assert!(ok(&collection(&b, "Book"), "get", &[id]).await.is_null());
+    assert_eq!(ok(&collection(&b, "Book"), "count", &[]).await.as_f64(), Some(0.0));
+    for (db, name) in [(a, "iso-a"), (b, "iso-b")] {
+        ok(&db, "close", &[]).await;
+        destroy(name).await;
+    }
+}
+
+#[wasm_bindgen_test]
+async fn each_error_code_and_nothing_changes() {
+    let db = fresh("errors").await;
+    assert_eq!(code(&db, "addSchema", &["type Book { title: Strng }".into()]).await, "SCHEMA_INVALID");
+    assert_eq!(code(&db, "addSchema", &["type Book { title: String".into()]).await, "SCHEMA_INVALID");
+    ok(&db, "addSchema", &[SDL.into()]).await;
+    let books = collection(&db, "Book");
+    let id = ok(&books, "create", &[js(json!({"title": "Dune", "pages": 1}))]).await;
+    let snapshot = |db: JsValue| async move { rs(&ok(&db, "exportBlocks", &[]).await) };
+    let before = (snapshot(db.clone()).await, rs(&ok(&books, "find", &[]).await));
+
+    let bad_inputs = [
+        json!({"pages": 3}),                      // missing required field
+        json!({"title": "X", "pages": "three"}), // wrong type
+        json!({"title": "X", "colour": "red"}),  // unknown field
+    ];
+    for input in bad_inputs {
+        assert_eq!(code(&books, "create", &[js(input)]).await, "VALIDATION");
+    }
+    assert_eq!(code(&books, "create", &[JsValue::from(5)]).await, "VALIDATION");
+    assert_eq!(code(&books, "update", &[id.clone(), js(json!({"pages": 1.5}))]).await, "VALIDATION");
+    assert_eq!(code(&books, "find", &[js(json!({"filter": {"pages": {"_like": 1}}}))]).await, "VALIDATION");
+    assert_eq!(code(&collection(&db, "Movie"), "create", &[js(json!({"title": "X"}))]).await, "UNKNOWN_COLLECTION");
+    assert_eq!(code(&books, "update", &["no-such-id".into(), js(json!({"pages": 2}))]).await, "NOT_FOUND");
+    let garbage = Array::of1(&Uint8Array::from(&b"\xa1not a block"[..]));
+    assert_eq!(code(&db, "importBlocks", &[garbage.into()]).await, "BLOCK_INVALID");
+    // A real block with one flipped byte: its signature no longer verifies.
+    let blocks = Array::from(&ok(&db, "exportBlocks", &[]).await);
+    let bytes = blocks.get(0).dyn_into::<Uint8Array>().unwrap().to_vec();
+    let mut tampered = bytes.clone();
+    *tampered.last_mut().unwrap() ^= 1;
+    let tampered = Array::of1(&Uint8Array::from(tampered.as_slice()));
+    assert_eq!(code(&db, "importBlocks", &[tampered.into()]).await, "BLOCK_INVALID");
+
+    assert_eq!((snapshot(db.clone()).await, rs(&ok(&books, "find", &[]).await)), before, "refused writes changed nothing");
+
+    ok(&books, "delete", &[id.clone()]).await;
+    let err = call(&books, "update", &[id.clone(), js(json!({"pages": 2}))]).await.unwrap_err();
+    assert_eq!(Reflect::get(&err, &"code".into()).unwrap().as_string().unwrap(), "NOT_FOUND");
+    assert!(error_text(&err).contains("deleted"), "{}", error_text(&err));
+
+    ok(&db, "close", &[]).await;
+    assert_eq!(code(&books, "create", &[js(json!({"title": "late"}))]).await, "STORAGE");
+    destroy("errors").await;
+}
+
+#[wasm_bindgen_test]
+async fn blocks_with_missing_parents_stay_pending() {
+    let a = fresh("pending-a").await;
+    let b = fresh("pending-b").await;
+    ok(&a, "addSchema", &[SDL.into()]).await;
+    ok(&b, "addSchema", &[SDL.into()]).await;
+    let books_a = collection(&a, "Book");
+    let id = ok(&books_a, "create", &[js(json!({"title": "v1"}))]).await;
+    let genesis = ok(&a, "exportBlocks", &[]).await;
+    ok(&books_a, "update", &[id.clone(), js(json!({"title": "v2"}))]).await;
+    ok(&books_a, "update", &[id.clone(), js(json!({"title": "v3"}))]).await;
+    let all = Array::from(&ok(&a, "exportBlocks", &[]).await);
+    let genesis_bytes = Array::from(&genesis).get(0).dyn_into::<Uint8Array>().unwrap().to_vec();
+    let children: Array = all.iter().filter(|b| b.dyn_ref::<Uint8Array>().unwrap().to_vec() != genesis_bytes).collect();
+    assert_eq!(children.length(), 2);
+
+    let books_b = collection(&b, "Book");
+    let report = rs(&ok(&b, "importBlocks", &[children.into()]).await);
+    assert_eq!(report["pending"], 2);
+    assert!(ok(&books_b, "get", &[id.clone()]).await.is_null(), "nothing shows before the parents arrive");
+    // Pending blocks survive a reopen.
+    ok(&b, "close", &[]).await;
+    let b = open("pending-b").await;
+    let books_b = collection(&b, "Book");
+    let report = rs(&ok(&b, "importBlocks", &[genesis]).await);
+    assert_eq!(report["merged"], 3);
+    assert_eq!(rs(&ok(&books_b, "get", &[id.clone()]).await)["title"], "v3");
+    assert_eq!(rs(&ok(&books_b, "heads", &[id.clone()]).await), rs(&ok(&books_a, "heads", &[id]).await));
+    for (db, name) in [(a, "pending-a"), (b, "pending-b")] {
+        ok(&db, "close", &[]).await;
+        destroy(name).await;
+    }
+}
