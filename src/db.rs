@@ -132,13 +132,8 @@ impl<S: Store> Db<S> {
             }
         };
         tx.commit().await?;
-        let db = Db {
-            store,
-            key,
-            schemas: RefCell::default(),
-            listeners: RefCell::default(),
-            next_listener: Cell::new(0),
-        };
+        let db =
+            Db { store, key, schemas: RefCell::default(), listeners: RefCell::default(), next_listener: Cell::new(0) };
         db.reload_schemas().await?;
         Ok(db)
     }
@@ -157,7 +152,8 @@ impl<S: Store> Db<S> {
         let rows = tx.scan(Table::Meta, &KeyRange::prefix(META_SCHEMA), None).await?;
         let mut schemas = BTreeMap::new();
         for (_, v) in rows {
-            let def: CollectionDef = serde_json::from_slice(&v).map_err(|e| StoreError(format!("corrupt schema: {e}")))?;
+            let def: CollectionDef =
+                serde_json::from_slice(&v).map_err(|e| StoreError(format!("corrupt schema: {e}")))?;
             schemas.insert(def.name.clone(), Rc::new(def));
         }
         *self.schemas.borrow_mut() = schemas;
@@ -171,7 +167,9 @@ impl<S: Store> Db<S> {
         for def in &defs {
             let key = [META_SCHEMA, def.name.as_bytes()].concat();
             if tx.get(Table::Meta, &key).await?.is_some() {
-                return Err(SchemaError { line: None, message: format!("collection \"{}\" already exists", def.name) }.into());
+                return Err(
+                    SchemaError { line: None, message: format!("collection \"{}\" already exists", def.name) }.into()
+                );
             }
             tx.put(Table::Meta, &key, &serde_json::to_vec(def).expect("schemas serialise")).await?;
         }
@@ -411,7 +409,12 @@ impl<S: Store> Db<S> {
 
     /// Merges the pending blocks that were waiting only for `cid` (and,
     /// transitively, for what they release). Returns the merged CIDs.
-    async fn release_waiting(&self, tx: &mut S::Tx<'_>, cid: Cid, changes: &mut Vec<Change>) -> Result<Vec<Cid>, Error> {
+    async fn release_waiting(
+        &self,
+        tx: &mut S::Tx<'_>,
+        cid: Cid,
+        changes: &mut Vec<Change>,
+    ) -> Result<Vec<Cid>, Error> {
         let mut merged = Vec::new();
         let mut queue = VecDeque::from([cid]);
         while let Some(parent) = queue.pop_front() {

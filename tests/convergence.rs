@@ -1,6 +1,7 @@
 //! Convergence: replicas that make concurrent creates, updates and deletes
 //! and then receive each other's blocks in random order, with duplicates,
 //! end with equal documents and equal heads.
+#![cfg(not(target_arch = "wasm32"))]
 
 use futures::executor::block_on;
 use proptest::prelude::*;
@@ -12,11 +13,24 @@ const SDL: &str = "type Book { title: String! @index pages: Int @index rating: F
 
 #[derive(Debug, Clone)]
 enum Op {
-    Create { title: u8, pages: i64 },
-    Update { doc: usize, pages: Option<i64>, title: Option<u8> },
-    Delete { doc: usize },
+    Create {
+        title: u8,
+        pages: i64,
+    },
+    Update {
+        doc: usize,
+        pages: Option<i64>,
+        title: Option<u8>,
+    },
+    Delete {
+        doc: usize,
+    },
     /// Replica `from` hands a random part of its blocks to this replica.
-    Sync { from: usize, take: usize, seed: u64 },
+    Sync {
+        from: usize,
+        take: usize,
+        seed: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {

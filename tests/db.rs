@@ -1,5 +1,6 @@
 //! The database's behaviour on the memory store: the write path, errors
 //! that change nothing, queries through indexes, merge and pending blocks.
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -67,7 +68,7 @@ fn refused_writes_change_nothing() {
         let id = db.create("Book", &obj(json!({"title": "Dune"}))).await.unwrap();
         let before = snapshot(&db).await;
         let cases: Vec<(&str, Value)> = vec![
-            ("VALIDATION", json!({"pages": 1})),                     // missing required title
+            ("VALIDATION", json!({"pages": 1})),                    // missing required title
             ("VALIDATION", json!({"title": "X", "pages": "many"})), // wrong type
             ("VALIDATION", json!({"title": "X", "pages": 1.5})),    // not an Int
             ("VALIDATION", json!({"title": "X", "colour": "red"})), // unknown field
@@ -83,7 +84,10 @@ fn refused_writes_change_nothing() {
         assert_eq!(db.update("Book", &id, &obj(json!({"title": null}))).await.unwrap_err().code(), "VALIDATION");
         assert_eq!(db.update("Book", &id, &obj(json!({"nope": 1}))).await.unwrap_err().code(), "VALIDATION");
         assert_eq!(db.create("Movie", &obj(json!({"title": "X"}))).await.unwrap_err().code(), "UNKNOWN_COLLECTION");
-        assert_eq!(db.update("Book", "bafy-not-an-id", &obj(json!({"pages": 1}))).await.unwrap_err().code(), "NOT_FOUND");
+        assert_eq!(
+            db.update("Book", "bafy-not-an-id", &obj(json!({"pages": 1}))).await.unwrap_err().code(),
+            "NOT_FOUND"
+        );
         assert_eq!(db.add_schema("type Book { x: Int }").await.unwrap_err().code(), "SCHEMA_INVALID");
         assert_eq!(db.add_schema("type A { x: Int } type B { y: Nope }").await.unwrap_err().code(), "SCHEMA_INVALID");
         assert_eq!(db.import(&[b"not cbor".to_vec()]).await.unwrap_err().code(), "BLOCK_INVALID");
@@ -121,7 +125,10 @@ fn queries_filter_order_and_page() {
         let found = db.find("Book", &q).await.unwrap();
         assert_eq!(found.iter().map(|d| d["pages"].as_i64().unwrap()).collect::<Vec<_>>(), [40, 90, 140]);
         assert_eq!(db.count("Book", &json!({"filter": {"_id": {"_eq": ids[3]}}})).await.unwrap(), 1);
-        assert_eq!(db.find("Book", &json!({"filter": {"pages": {"_gt": "x"}}})).await.unwrap_err().code(), "VALIDATION");
+        assert_eq!(
+            db.find("Book", &json!({"filter": {"pages": {"_gt": "x"}}})).await.unwrap_err().code(),
+            "VALIDATION"
+        );
         assert_eq!(db.find("Book", &json!({"filter": {"nope": {"_eq": 1}}})).await.unwrap_err().code(), "VALIDATION");
     });
 }
@@ -222,7 +229,8 @@ fn forged_and_inconsistent_blocks_are_refused() {
         // A change that lies about its height.
         let genesis = a.export().await.unwrap();
         let g = weftdb::core::block::SignedBlock::decode(&genesis[0], None).unwrap();
-        let lie = weftdb::core::block::Block::change("Book", g.cid, vec![g.cid], 7, obj(json!({"pages": 1})), false, &key);
+        let lie =
+            weftdb::core::block::Block::change("Book", g.cid, vec![g.cid], 7, obj(json!({"pages": 1})), false, &key);
         b.import(&genesis).await.unwrap();
         assert_eq!(b.import(&[lie.bytes]).await.unwrap_err().code(), "BLOCK_INVALID");
         assert_eq!(b.heads("Book", &id).await.unwrap(), a.heads("Book", &id).await.unwrap());

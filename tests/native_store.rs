@@ -1,5 +1,6 @@
 //! The same core on the embedded store: what is written survives the
 //! handle being dropped and the file reopened.
+#![cfg(not(target_arch = "wasm32"))]
 
 use futures::executor::block_on;
 use serde_json::json;

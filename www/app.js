@@ -121,7 +121,8 @@ function parseFloatField(value, label) {
 
 function currentFilter() {
   const text = app.filterText.trim();
-  return text ? { title: { _like: `%${text}%` } } : null;
+  // _ilike: case-insensitive, so "dune" finds "Dune"; % and _ typed by the user act as wildcards.
+  return text ? { title: { _ilike: `%${text}%` } } : null;
 }
 
 function currentOrder() {

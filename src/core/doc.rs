@@ -47,10 +47,7 @@ impl DocState {
             return applied;
         }
         for (name, value) in &b.block.fields {
-            let wins = self
-                .fields
-                .get(name)
-                .is_none_or(|r| (b.block.height, b.cid) > (r.height, r.cid));
+            let wins = self.fields.get(name).is_none_or(|r| (b.block.height, b.cid) > (r.height, r.cid));
             if wins {
                 let new = Register { value: value.clone(), height: b.block.height, cid: b.cid };
                 let old = self.fields.insert(name.clone(), new).map(|r| r.value);

@@ -54,12 +54,7 @@ impl Tx for MemoryTx<'_> {
         Ok(())
     }
 
-    async fn scan(
-        &mut self,
-        table: Table,
-        range: &KeyRange,
-        limit: Option<usize>,
-    ) -> Result<Entries, StoreError> {
+    async fn scan(&mut self, table: Table, range: &KeyRange, limit: Option<usize>) -> Result<Entries, StoreError> {
         if range.is_empty() {
             return Ok(Vec::new());
         }

@@ -120,9 +120,8 @@ impl KeyRange {
     pub fn is_empty(&self) -> bool {
         match (&self.lower, &self.upper) {
             (Bound::Included(l), Bound::Included(u)) => l > u,
-            (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(u)) | (Bound::Excluded(l), Bound::Included(u)) => {
-                l >= u
-            }
+            (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(u))
+            | (Bound::Excluded(l), Bound::Included(u)) => l >= u,
             _ => false,
         }
     }
@@ -145,12 +144,7 @@ pub trait Tx {
     async fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
     async fn delete(&mut self, table: Table, key: &[u8]) -> Result<(), StoreError>;
     /// Entries with keys in `range`, in key order, at most `limit`.
-    async fn scan(
-        &mut self,
-        table: Table,
-        range: &KeyRange,
-        limit: Option<usize>,
-    ) -> Result<Entries, StoreError>;
+    async fn scan(&mut self, table: Table, range: &KeyRange, limit: Option<usize>) -> Result<Entries, StoreError>;
     /// Keys in `range`, in key order, at most `limit`.
     async fn scan_keys(
         &mut self,
@@ -178,7 +172,6 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     }
     None
 }
-
 
 #[cfg(test)]
 mod tests {

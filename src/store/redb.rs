@@ -104,12 +104,7 @@ impl Tx for RedbTx {
         }
     }
 
-    async fn scan(
-        &mut self,
-        table: Table,
-        range: &KeyRange,
-        limit: Option<usize>,
-    ) -> Result<Entries, StoreError> {
+    async fn scan(&mut self, table: Table, range: &KeyRange, limit: Option<usize>) -> Result<Entries, StoreError> {
         match self {
             RedbTx::Read(tx) => collect(&tx.open_table(def(table)).map_err(StoreError::new)?, range, limit),
             RedbTx::Write(tx) => collect(&tx.open_table(def(table)).map_err(StoreError::new)?, range, limit),

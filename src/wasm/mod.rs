@@ -53,8 +53,7 @@ fn validation(message: impl Into<String>) -> Error {
 }
 
 fn to_js<T: Serialize>(v: &T) -> JsValue {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .expect("JSON-compatible values convert to JS")
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).expect("JSON-compatible values convert to JS")
 }
 
 /// JS input as JSON. `Date` objects become RFC 3339 strings, for DateTime fields.
@@ -232,7 +231,7 @@ impl Collection {
         promise(async move {
             inner.check_open()?;
             let fields = object_from_js(fields, "a new document")?;
-            Ok(inner.db.create(&col, &fields).await?)
+            inner.db.create(&col, &fields).await
         })
     }
 

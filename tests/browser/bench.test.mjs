@@ -1,0 +1,78 @@
+// Smoke test of the benchmark page (www/bench.html): every workload runs on
+// every engine at tiny sizes and checks its own results (ids returned, gets
+// find their documents, queries return the expected count). Keeps the
+// harness working; the real numbers come from `node tests/browser/bench.mjs`.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { serve } from "./serve.mjs";
+import { WEB_ROOT, launchChromium, watchPage } from "./lib.mjs";
+
+let server;
+let browser;
+let page;
+let problems = [];
+
+before(async () => {
+  const pkgJs = path.join(WEB_ROOT, "pkg", "weftdb.js");
+  assert.ok(fs.existsSync(pkgJs), `${pkgJs} is missing: build it first with "wasm-pack build --target web --release"`);
+  server = await serve({ root: WEB_ROOT, port: 0 });
+  browser = await launchChromium();
+  page = await browser.newPage();
+  problems = watchPage(page);
+  await page.goto(`${server.url}/www/bench.html`);
+  await page.waitForFunction(() => window.benchReady === true, null, { timeout: 60_000 });
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  await server?.close();
+});
+
+async function tinyRun() {
+  return page.evaluate(() =>
+    window.runBench({
+      bulk: 300,
+      writes: 10,
+      gets: 50,
+      large: 1200,
+      batch: 400,
+      reopens: 2,
+      queries: 5,
+      authors: 40,
+      phaseTimeoutMs: 120_000,
+    }),
+  );
+}
+
+test("the bench page runs every workload on raw IndexedDB, Dexie and weftdb", { timeout: 300_000 }, async () => {
+  const result = await tinyRun();
+  for (const key of ["raw", "dexie", "weftdb"]) {
+    assert.equal(result.engines[key].available, true, `${key} unavailable: ${result.engines[key].reason}`);
+  }
+  const keys = result.workloads.map((w) => w.key);
+  assert.deepEqual(keys, ["bulk", "write", "get", "build", "reopen", "query"]);
+  for (const w of result.workloads) {
+    for (const key of ["raw", "dexie", "weftdb"]) {
+      const r = w.results[key];
+      assert.ok(r, `${w.key}/${key}: no result`);
+      assert.equal(r.error, undefined, `${w.key}/${key}: ${r.error}`);
+      assert.equal(typeof r.ms, "number", `${w.key}/${key}: no time`);
+      assert.ok(r.ms >= 0, `${w.key}/${key}: negative time`);
+    }
+  }
+  const q = result.workloads.find((w) => w.key === "query");
+  assert.equal(q.results.weftdb.rowsPerQuery, 30, "1200 docs over 40 authors: 30 per query");
+});
+
+test("a second run in the same page works (fresh databases again)", { timeout: 300_000 }, async () => {
+  const result = await tinyRun();
+  for (const w of result.workloads) {
+    for (const [key, r] of Object.entries(w.results)) assert.equal(r.error, undefined, `${w.key}/${key}: ${r.error}`);
+  }
+});
+
+test("no uncaught errors on the bench page", () => {
+  assert.deepEqual(problems, []);
+});
