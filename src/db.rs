@@ -118,24 +118,37 @@ impl<S: Store> Db<S> {
     /// Opens a database on `store`, making its signing key on first open.
     /// Only the key and the schemas are read: nothing grows with the data.
     pub async fn open(store: S) -> Result<Self, Error> {
-        let mut tx = store.begin(Mode::Write).await?;
-        let key = match tx.get(Table::Meta, META_KEY).await? {
-            Some(seed) => {
-                let seed: [u8; 32] = seed.try_into().map_err(|_| StoreError("corrupt signing key".into()))?;
-                SigningKey::from_bytes(&seed)
-            }
-            None => {
-                let mut seed = [0u8; 32];
-                getrandom::getrandom(&mut seed).expect("the platform has a random source");
-                tx.put(Table::Meta, META_KEY, &seed).await?;
-                SigningKey::from_bytes(&seed)
-            }
-        };
-        tx.commit().await?;
+        let key = Self::signing_key_in(&store).await?;
         let db =
             Db { store, key, schemas: RefCell::default(), listeners: RefCell::default(), next_listener: Cell::new(0) };
         db.reload_schemas().await?;
         Ok(db)
+    }
+
+    /// The replica's key, made and stored on first open. Read first, so an
+    /// open that finds it takes no write lock.
+    async fn signing_key_in(store: &S) -> Result<SigningKey, Error> {
+        let stored = store.begin(Mode::Read).await?.get(Table::Meta, META_KEY).await?;
+        let seed = match stored {
+            Some(seed) => seed,
+            None => {
+                let mut tx = store.begin(Mode::Write).await?;
+                // Another tab may have made it in the meantime.
+                let seed = match tx.get(Table::Meta, META_KEY).await? {
+                    Some(seed) => seed,
+                    None => {
+                        let mut seed = vec![0u8; 32];
+                        getrandom::getrandom(&mut seed).expect("the platform has a random source");
+                        tx.put(Table::Meta, META_KEY, &seed).await?;
+                        seed
+                    }
+                };
+                tx.commit().await?;
+                seed
+            }
+        };
+        let seed: [u8; 32] = seed.try_into().map_err(|_| StoreError("corrupt signing key".into()))?;
+        Ok(SigningKey::from_bytes(&seed))
     }
 
     pub fn store(&self) -> &S {
@@ -291,7 +304,8 @@ impl<S: Store> Db<S> {
             }
         }
 
-        let mut heads = self.heads_in(tx, col, &id).await?;
+        // A genesis starts a new document: there are no heads to read.
+        let mut heads = if b.block.is_genesis() { Vec::new() } else { self.heads_in(tx, col, &id).await? };
         heads.retain(|(c, _)| !b.block.parents.contains(c));
         heads.push((b.cid, b.block.height));
         heads.sort();
@@ -556,16 +570,22 @@ impl<S: Store> Db<S> {
             }
         };
         let mut out = Vec::new();
-        for id in ids {
-            let Some(state) = self.state(&mut tx, col, &id).await? else { continue };
-            if state.deleted {
-                continue;
-            }
-            let doc = state.document(&id);
-            if filter.is_none_or(|f| f.matches(&doc)) {
-                out.push(doc);
-                if out.len() >= enough {
-                    break;
+        // Fetched in chunks: all reads of a chunk are in flight together, and
+        // a satisfied limit stops early.
+        for chunk in ids.chunks(256) {
+            let keys: Vec<Vec<u8>> = chunk.iter().map(|id| doc_key(col, id)).collect();
+            for (id, state) in chunk.iter().zip(tx.get_many(Table::Docs, &keys).await?) {
+                let Some(state) = state else { continue };
+                let state: DocState = uncbor(&state)?;
+                if state.deleted {
+                    continue;
+                }
+                let doc = state.document(id);
+                if filter.is_none_or(|f| f.matches(&doc)) {
+                    out.push(doc);
+                    if out.len() >= enough {
+                        return Ok(out);
+                    }
                 }
             }
         }

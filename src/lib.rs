@@ -1,4 +1,89 @@
-//! weftdb — see the crate docs at the end of this file's rewrite.
+//! # weftdb
+//!
+//! A local-first document database: collections declared in GraphQL SDL,
+//! documents kept as Merkle CRDTs (every change a signed, content-addressed
+//! block linking to the document's previous heads), stored in IndexedDB in
+//! the browser and in redb natively.
+//!
+//! ## Module map
+//!
+//! | module | what it is | knows about |
+//! |---|---|---|
+//! | [`core::schema`] | SDL → [`core::schema::CollectionDef`]; validation and normalisation of input | nothing but data |
+//! | [`core::block`] | the block format: DAG-CBOR, CIDv1/sha2-256, ed25519 signatures | nothing but data |
+//! | [`core::doc`] | a document's state: one last-writer-wins register per field, a tombstone | nothing but data |
+//! | [`core::query`] | filters, order, paging, index plans, order-preserving index keys | nothing but data |
+//! | [`store`] | the async [`store::Store`]/[`store::Tx`] traits; memory, redb (native), IndexedDB (wasm32) | one storage engine each |
+//! | [`db`] | [`Db`]: the core's rules over a store, one transaction per change | the store trait |
+//! | `wasm` | `Database` / `Collection` for JS (wasm32 only): conversion of values, errors, promises | wasm-bindgen |
+//!
+//! `cfg(target_arch = "wasm32")` appears only in [`store`] (which backends
+//! exist) and in the JS bindings; everything else is the same code on both
+//! targets and is tested natively with `cargo test`.
+//!
+//! ## The path of one write
+//!
+//! `books.update(id, { pages: 413 })` in a web page:
+//! 1. `wasm::Collection::update` turns the JS object into JSON
+//!    (`serde-wasm-bindgen`; `Date`s become RFC 3339 strings) and returns a
+//!    promise.
+//! 2. [`Db::update`] validates the patch against the collection's schema
+//!    ([`core::schema::CollectionDef::validate_update`]): unknown fields,
+//!    wrong types, a required field set to null are refused here, before
+//!    anything is written.
+//! 3. It opens one IndexedDB `readwrite` transaction over all object
+//!    stores, reads the document's state and heads *inside* it, and builds
+//!    the block ([`core::block::Block::change`]): parents = the heads,
+//!    height = 1 + their greatest height, signed with the replica's key.
+//! 4. The block is folded in by the same code that merges blocks from
+//!    elsewhere: registers updated, index entries moved, heads replaced by
+//!    the new block, the block stored under its CID. Then the transaction
+//!    commits, and only then do subscribers hear of the change.
+//!
+//! Because the heads are read and written in the writer's own transaction,
+//! and IndexedDB runs overlapping `readwrite` transactions one after the
+//! other, two tabs writing the same document never lose a change: the
+//! second builds on the first's block. A crash before commit leaves nothing;
+//! after, everything.
+//!
+//! ## Blocks and documents
+//!
+//! The format is written down in [`core::block`]. A document's id is the
+//! CID (base32 CIDv1 string) of its genesis block, which carries an 8-byte
+//! random nonce, so ids are unique, stable, and checkable by anyone holding
+//! the genesis. Later blocks name the genesis in `doc`.
+//!
+//! A field's value is the one written by the block with the greatest
+//! `(height, CID)` that set it; a delete is a tombstone block, and a
+//! tombstone wins over every update (see [`core::doc`]). The state is a
+//! function of the *set* of blocks, so replicas that hold the same blocks
+//! show the same document, whatever the order or repetition of delivery.
+//!
+//! A block from elsewhere ([`Db::import`], [`Db::merge`]) is checked before
+//! it touches anything: size, CID (re-hashed from its bytes), signature,
+//! shape; then, inside the transaction, its fields against the schema and
+//! its height against its parents'. A block whose parents are missing is
+//! kept in `pending` (and a `waiting` entry per missing parent) and merged
+//! the moment the last parent arrives, so no document shows a state with a
+//! hole in its history.
+//!
+//! ## Storage layout
+//!
+//! One database is seven ordered byte-keyed tables ([`store::Table`]):
+//! `blocks` (CID → block bytes), `heads` and `docs` (collection `\0` id →
+//! heads / field registers), `index` (collection `\0` field `\0` encoded
+//! value, id → ∅, with [`core::query::encode_index_value`]'s order-preserving,
+//! prefix-free encoding), `meta` (the signing key, the schemas), `pending`
+//! and `waiting`. Opening a database reads only `meta`, so it costs the
+//! same at 100 documents as at 100,000.
+//!
+//! ## Errors
+//!
+//! [`Error`] has one variant per kind of failure and a stable
+//! [`Error::code`]: `SCHEMA_INVALID`, `VALIDATION`, `UNKNOWN_COLLECTION`,
+//! `NOT_FOUND`, `BLOCK_INVALID`, `STORAGE`. In JS every rejection is an
+//! `Error` with that `code` property.
+
 pub mod core;
 pub mod db;
 pub mod error;

@@ -17,7 +17,7 @@ use indexed_db_futures::KeyRange as IdbRange;
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 
-use super::{KeyRange, Mode, Store, StoreError, Table, Tx};
+use super::{Entries, KeyRange, Mode, Store, StoreError, Table, Tx};
 
 fn err<E: std::fmt::Display>(op: &'static str) -> impl Fn(E) -> StoreError {
     move |e| StoreError(format!("IndexedDB {op} failed: {e}"))
@@ -142,6 +142,20 @@ impl Tx for IdbTx<'_> {
         Ok(value.as_ref().map(rust_bytes))
     }
 
+    /// All the reads go out at once; IndexedDB answers them in order.
+    async fn get_many(&mut self, table: Table, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let store = self.store(table)?;
+        let reads = keys
+            .iter()
+            .map(|k| store.get::<JsValue, JsValue, _>(js_bytes(k)).primitive().map_err(err("get")))
+            .collect::<Result<Vec<_>, _>>()?;
+        futures::future::join_all(reads)
+            .await
+            .into_iter()
+            .map(|v| Ok(v.map_err(err("get"))?.as_ref().map(rust_bytes)))
+            .collect()
+    }
+
     // Writes are not awaited: IndexedDB runs a transaction's requests in order,
     // so later reads see them, and a failed write aborts the transaction, which
     // `commit` reports. Not waiting a task per write makes bulk writes fast.
@@ -155,12 +169,7 @@ impl Tx for IdbTx<'_> {
         store.delete::<JsValue, _>(js_bytes(key)).primitive().map(drop).map_err(err("delete"))
     }
 
-    async fn scan(
-        &mut self,
-        table: Table,
-        range: &KeyRange,
-        limit: Option<usize>,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    async fn scan(&mut self, table: Table, range: &KeyRange, limit: Option<usize>) -> Result<Entries, StoreError> {
         if range.is_empty() || limit == Some(0) {
             return Ok(Vec::new());
         }

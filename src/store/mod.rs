@@ -141,6 +141,15 @@ pub trait Store {
 #[allow(async_fn_in_trait)]
 pub trait Tx {
     async fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Values of many keys, in the order asked. Backends that can have
+    /// several reads in flight at once (IndexedDB) override this.
+    async fn get_many(&mut self, table: Table, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            out.push(self.get(table, k).await?);
+        }
+        Ok(out)
+    }
     async fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
     async fn delete(&mut self, table: Table, key: &[u8]) -> Result<(), StoreError>;
     /// Entries with keys in `range`, in key order, at most `limit`.
