@@ -75,7 +75,7 @@ pub struct Db<S: Store> {
     next_listener: Cell<ListenerId>,
 }
 
-fn doc_key(col: &str, id: &str) -> Vec<u8> {
+pub(crate) fn doc_key(col: &str, id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(col.len() + id.len() + 1);
     k.extend_from_slice(col.as_bytes());
     k.push(0);
@@ -100,7 +100,7 @@ fn cbor<T: serde::Serialize>(v: &T) -> Vec<u8> {
     serde_ipld_dagcbor::to_vec(v).expect("stored records encode as DAG-CBOR")
 }
 
-fn uncbor<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+pub(crate) fn uncbor<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     serde_ipld_dagcbor::from_slice(bytes).map_err(|e| StoreError(format!("corrupt record: {e}")))
 }
 
@@ -268,7 +268,7 @@ impl<S: Store> Db<S> {
         }
     }
 
-    async fn heads_in(&self, tx: &mut S::Tx<'_>, col: &str, id: &str) -> Result<Heads, Error> {
+    pub(crate) async fn heads_in(&self, tx: &mut S::Tx<'_>, col: &str, id: &str) -> Result<Heads, Error> {
         match tx.get(Table::Heads, &doc_key(col, id)).await? {
             Some(bytes) => Ok(uncbor(&bytes)?),
             None => Ok(Vec::new()),
@@ -349,7 +349,7 @@ impl<S: Store> Db<S> {
         let mut max = 0;
         for p in &b.block.parents {
             let bytes = tx.get(Table::Blocks, &p.to_bytes()).await?.ok_or_else(|| malformed("a parent is missing"))?;
-            let parent = SignedBlock::decode(&bytes, Some(*p))?;
+            let parent = SignedBlock::decode_stored(bytes, *p)?;
             if parent.doc() != b.doc() || parent.block.col != b.block.col {
                 return Err(malformed("a parent belongs to another document"));
             }
@@ -438,7 +438,7 @@ impl<S: Store> Db<S> {
                 tx.delete(Table::Waiting, &key).await?;
                 let child_key = &key[prefix.len()..];
                 let Some(bytes) = tx.get(Table::Pending, child_key).await? else { continue };
-                let child = SignedBlock::decode(&bytes, None)?;
+                let child = SignedBlock::decode_stored(bytes, Cid::try_from(child_key).map_err(|e| StoreError::new(e))?)?;
                 let mut ready = true;
                 for p in &child.block.parents {
                     ready &= tx.get(Table::Blocks, &p.to_bytes()).await?.is_some();

@@ -85,6 +85,7 @@
 //! `Error` with that `code` property.
 
 pub mod core;
+mod dag;
 pub mod db;
 pub mod error;
 pub mod store;

@@ -236,3 +236,35 @@ fn forged_and_inconsistent_blocks_are_refused() {
         assert_eq!(b.heads("Book", &id).await.unwrap(), a.heads("Book", &id).await.unwrap());
     });
 }
+
+#[test]
+fn the_blocks_another_replica_lacks_are_exactly_the_difference() {
+    block_on(async {
+        let a = books().await;
+        let b = books().await;
+        let id = a.create("Book", &obj(json!({"title": "Dune"}))).await.unwrap();
+        for i in 0..3 {
+            a.update("Book", &id, &obj(json!({"pages": i}))).await.unwrap();
+        }
+        b.import(&a.export().await.unwrap()).await.unwrap();
+        for i in 0..5 {
+            a.update("Book", &id, &obj(json!({"pages": 10 + i}))).await.unwrap();
+        }
+        let b_heads = b.collection_heads("Book", None).await.unwrap();
+        let theirs: Vec<_> = b_heads[&id].iter().map(|h| h.0).collect();
+        let missing = a.blocks_missing_from("Book", &id, &theirs).await.unwrap();
+        assert_eq!(missing.len(), 5);
+        for (cid, _) in &missing {
+            assert_eq!(b.has_blocks(&[*cid]).await.unwrap(), [false]);
+        }
+        // Parents first: merging one by one never waits.
+        for (cid, bytes) in missing {
+            let report = b.merge(cid, &bytes).await.unwrap();
+            assert_eq!((report.merged, report.pending), (1, 0));
+        }
+        assert_eq!(b.get("Book", &id).await.unwrap(), a.get("Book", &id).await.unwrap());
+        assert!(a.blocks_missing_from("Book", &id, &b.heads("Book", &id).await.unwrap()).await.unwrap().is_empty());
+        // A replica that knows nothing gets the whole history.
+        assert_eq!(a.blocks_missing_from("Book", &id, &[]).await.unwrap().len(), 9);
+    });
+}

@@ -206,6 +206,13 @@ impl SignedBlock {
         Ok(SignedBlock { cid, bytes: bytes.to_vec(), block })
     }
 
+    /// Decodes bytes this replica verified before storing them: no
+    /// re-hash, no signature check.
+    pub fn decode_stored(bytes: Vec<u8>, cid: Cid) -> Result<SignedBlock, BlockError> {
+        let block = serde_ipld_dagcbor::from_slice(&bytes).map_err(|e| BlockError::Decode(e.to_string()))?;
+        Ok(SignedBlock { cid, bytes, block })
+    }
+
     pub fn doc(&self) -> Cid {
         self.block.doc_cid(self.cid)
     }

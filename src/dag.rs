@@ -1,0 +1,90 @@
+//! Questions about the block graph that replication asks: whose heads,
+//! which blocks are held, and which blocks another replica lacks.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use cid::Cid;
+
+use crate::core::block::SignedBlock;
+use crate::core::doc::Heads;
+use crate::db::{doc_key, uncbor, Db};
+use crate::error::Error;
+use crate::store::{KeyRange, Mode, Store, Table, Tx};
+
+impl<S: Store> Db<S> {
+    /// The heads of every document of `col` (or of the documents `only`).
+    pub async fn collection_heads(&self, col: &str, only: Option<&[String]>) -> Result<BTreeMap<String, Heads>, Error> {
+        let mut tx = self.store().begin(Mode::Read).await?;
+        let prefix = doc_key(col, "");
+        let mut out = BTreeMap::new();
+        match only {
+            None => {
+                for (k, v) in tx.scan(Table::Heads, &KeyRange::prefix(&prefix), None).await? {
+                    let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+                    out.insert(id, uncbor(&v)?);
+                }
+            }
+            Some(ids) => {
+                let keys: Vec<Vec<u8>> = ids.iter().map(|id| doc_key(col, id)).collect();
+                for (id, v) in ids.iter().zip(tx.get_many(Table::Heads, &keys).await?) {
+                    if let Some(v) = v {
+                        out.insert(id.clone(), uncbor(&v)?);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which of `cids` are merged here (pending blocks do not count: their
+    /// history is not complete).
+    pub async fn has_blocks(&self, cids: &[Cid]) -> Result<Vec<bool>, Error> {
+        Ok(self.get_blocks(cids).await?.into_iter().map(|b| b.is_some()).collect())
+    }
+
+    /// The bytes of the merged blocks among `cids`, in the order asked.
+    pub async fn get_blocks(&self, cids: &[Cid]) -> Result<Vec<Option<Vec<u8>>>, Error> {
+        let mut tx = self.store().begin(Mode::Read).await?;
+        let keys: Vec<Vec<u8>> = cids.iter().map(|c| c.to_bytes()).collect();
+        Ok(tx.get_many(Table::Blocks, &keys).await?)
+    }
+
+    /// The blocks of document `id` held here that are not ancestors (or
+    /// equal) of `theirs`, the heads another replica reported, parents
+    /// before children so the other side merges them without waiting.
+    ///
+    /// Heads of theirs that are unknown here cannot be walked; blocks below
+    /// them may then be sent although the other side holds them, which is
+    /// why replication offers CIDs before sending blocks when the other
+    /// side's heads are not all known.
+    pub async fn blocks_missing_from(&self, col: &str, id: &str, theirs: &[Cid]) -> Result<Vec<(Cid, Vec<u8>)>, Error> {
+        let mut tx = self.store().begin(Mode::Read).await?;
+        let ours = self.heads_in(&mut tx, col, id).await?;
+        let mut known = BTreeSet::new();
+        let mut queue: VecDeque<Cid> = theirs.iter().copied().collect();
+        // Everything below a head of theirs that we hold, they hold too.
+        while let Some(c) = queue.pop_front() {
+            if known.contains(&c) {
+                continue;
+            }
+            let Some(bytes) = tx.get(Table::Blocks, &c.to_bytes()).await? else { continue };
+            known.insert(c);
+            queue.extend(SignedBlock::decode_stored(bytes, c)?.block.parents);
+        }
+        let mut missing = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut queue: VecDeque<Cid> = ours.iter().map(|h| h.0).collect();
+        while let Some(c) = queue.pop_front() {
+            if known.contains(&c) || !seen.insert(c) {
+                continue;
+            }
+            let Some(bytes) = tx.get(Table::Blocks, &c.to_bytes()).await? else { continue };
+            let b = SignedBlock::decode_stored(bytes, c)?;
+            queue.extend(b.block.parents.iter().copied());
+            missing.push((b.block.height, c, b.bytes));
+        }
+        // Heights grow from parent to child: sorting by height is a causal order.
+        missing.sort_by_key(|(h, c, _)| (*h, *c));
+        Ok(missing.into_iter().map(|(_, c, b)| (c, b)).collect())
+    }
+}
