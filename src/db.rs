@@ -438,7 +438,7 @@ impl<S: Store> Db<S> {
                 tx.delete(Table::Waiting, &key).await?;
                 let child_key = &key[prefix.len()..];
                 let Some(bytes) = tx.get(Table::Pending, child_key).await? else { continue };
-                let child = SignedBlock::decode_stored(bytes, Cid::try_from(child_key).map_err(|e| StoreError::new(e))?)?;
+                let child = SignedBlock::decode_stored(bytes, Cid::try_from(child_key).map_err(StoreError::new)?)?;
                 let mut ready = true;
                 for p in &child.block.parents {
                     ready &= tx.get(Table::Blocks, &p.to_bytes()).await?.is_some();
