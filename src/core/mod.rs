@@ -4,3 +4,4 @@ pub mod block;
 pub mod doc;
 pub mod query;
 pub mod schema;
+pub mod sync;
