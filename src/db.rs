@@ -53,6 +53,24 @@ impl ChangeKind {
     }
 }
 
+/// A block newly stored and folded in, as the network layer sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Merged {
+    pub cid: Cid,
+    pub bytes: Vec<u8>,
+    pub collection: String,
+    pub doc: String,
+    /// Written on this replica (not merged from elsewhere).
+    pub local: bool,
+}
+
+/// What one transaction did, told to listeners once it has committed.
+#[derive(Debug, Default)]
+struct Effects {
+    changes: Vec<Change>,
+    blocks: Vec<Merged>,
+}
+
 /// What became of blocks handed to [`Db::import`].
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ImportReport {
@@ -62,16 +80,20 @@ pub struct ImportReport {
     pub duplicate: usize,
     /// Blocks kept aside until their missing parents arrive.
     pub pending: usize,
+    /// Parents that blocks wait for and that are nowhere here, to fetch.
+    pub missing: Vec<Cid>,
 }
 
 pub type ListenerId = u64;
 type Listener = Rc<dyn Fn(&Change)>;
+type BlockListener = Rc<dyn Fn(&Merged)>;
 
 pub struct Db<S: Store> {
     store: S,
     key: SigningKey,
     schemas: RefCell<BTreeMap<String, Rc<CollectionDef>>>,
     listeners: RefCell<Vec<(ListenerId, Listener)>>,
+    block_listeners: RefCell<Vec<BlockListener>>,
     next_listener: Cell<ListenerId>,
 }
 
@@ -119,8 +141,14 @@ impl<S: Store> Db<S> {
     /// Only the key and the schemas are read: nothing grows with the data.
     pub async fn open(store: S) -> Result<Self, Error> {
         let key = Self::signing_key_in(&store).await?;
-        let db =
-            Db { store, key, schemas: RefCell::default(), listeners: RefCell::default(), next_listener: Cell::new(0) };
+        let db = Db {
+            store,
+            key,
+            schemas: RefCell::default(),
+            listeners: RefCell::default(),
+            block_listeners: RefCell::default(),
+            next_listener: Cell::new(0),
+        };
         db.reload_schemas().await?;
         Ok(db)
     }
@@ -220,12 +248,12 @@ impl<S: Store> Db<S> {
             .map(|input| Ok(Block::genesis(col, def.validate_create(input)?, random_nonce(), &self.key)))
             .collect::<Result<Vec<_>, Error>>()?;
         let mut tx = self.store.begin(Mode::Write).await?;
-        let mut changes = Vec::with_capacity(blocks.len());
+        let mut fx = Effects::default();
         for b in &blocks {
-            changes.extend(self.apply(&mut tx, b, &def).await?);
+            self.apply(&mut tx, b, &def, true, &mut fx).await?;
         }
         tx.commit().await?;
-        self.emit(&changes);
+        self.emit(fx);
         Ok(blocks.iter().map(|b| b.cid.to_string()).collect())
     }
 
@@ -255,9 +283,10 @@ impl<S: Store> Db<S> {
         let height = heads.iter().map(|h| h.1).max().unwrap_or(0) + 1;
         let parents = heads.into_iter().map(|h| h.0).collect();
         let b = Block::change(col, doc, parents, height, fields, del, &self.key);
-        let changes: Vec<Change> = self.apply(&mut tx, &b, def).await?.into_iter().collect();
+        let mut fx = Effects::default();
+        self.apply(&mut tx, &b, def, true, &mut fx).await?;
         tx.commit().await?;
-        self.emit(&changes);
+        self.emit(fx);
         Ok(())
     }
 
@@ -276,7 +305,14 @@ impl<S: Store> Db<S> {
     }
 
     /// Folds a block whose parents are all stored into its document.
-    async fn apply(&self, tx: &mut S::Tx<'_>, b: &SignedBlock, def: &CollectionDef) -> Result<Option<Change>, Error> {
+    async fn apply(
+        &self,
+        tx: &mut S::Tx<'_>,
+        b: &SignedBlock,
+        def: &CollectionDef,
+        local: bool,
+        fx: &mut Effects,
+    ) -> Result<(), Error> {
         let col = def.name.as_str();
         let id = b.doc().to_string();
         let key = doc_key(col, &id);
@@ -312,6 +348,7 @@ impl<S: Store> Db<S> {
         tx.put(Table::Heads, &key, &cbor(&heads)).await?;
         tx.put(Table::Docs, &key, &cbor(&state)).await?;
         tx.put(Table::Blocks, &b.cid.to_bytes(), &b.bytes).await?;
+        fx.blocks.push(Merged { cid: b.cid, bytes: b.bytes.clone(), collection: col.into(), doc: id.clone(), local });
 
         let kind = if b.block.is_genesis() {
             ChangeKind::Create
@@ -320,13 +357,14 @@ impl<S: Store> Db<S> {
         } else if was_visible && !applied.changed.is_empty() {
             ChangeKind::Update
         } else {
-            return Ok(None);
+            return Ok(());
         };
         if state.deleted && kind != ChangeKind::Delete {
-            return Ok(None);
+            return Ok(());
         }
         let doc = (kind != ChangeKind::Delete).then(|| state.document(&id));
-        Ok(Some(Change { collection: col.into(), id, kind, doc }))
+        fx.changes.push(Change { collection: col.into(), id, kind, doc });
+        Ok(())
     }
 
     /// Checks what a block from elsewhere must satisfy against what is
@@ -384,7 +422,7 @@ impl<S: Store> Db<S> {
         }
         let mut report = ImportReport::default();
         let mut set_aside = BTreeSet::new();
-        let mut changes = Vec::new();
+        let mut fx = Effects::default();
         let mut tx = self.store.begin(Mode::Write).await?;
         for b in blocks {
             let cid_key = b.cid.to_bytes();
@@ -402,33 +440,35 @@ impl<S: Store> Db<S> {
                 tx.put(Table::Pending, &cid_key, &b.bytes).await?;
                 for p in missing {
                     tx.put(Table::Waiting, &[p.to_bytes(), cid_key.clone()].concat(), &[]).await?;
+                    if tx.get(Table::Pending, &p.to_bytes()).await?.is_none() {
+                        report.missing.push(p);
+                    }
                 }
                 set_aside.insert(b.cid);
                 continue;
             }
             let def = &defs[&b.block.col];
             self.check_against_store(&mut tx, &b, def).await?;
-            changes.extend(self.apply(&mut tx, &b, def).await?);
+            self.apply(&mut tx, &b, def, false, &mut fx).await?;
             report.merged += 1;
-            for released in self.release_waiting(&mut tx, b.cid, &mut changes).await? {
+            for released in self.release_waiting(&mut tx, b.cid, &mut fx).await? {
                 set_aside.remove(&released);
                 report.merged += 1;
             }
         }
         report.pending = set_aside.len();
+        let arrived = |c: &Cid| fx.blocks.iter().any(|m| m.cid == *c) || set_aside.contains(c);
+        report.missing.retain(|c| !arrived(c));
+        report.missing.sort();
+        report.missing.dedup();
         tx.commit().await?;
-        self.emit(&changes);
+        self.emit(fx);
         Ok(report)
     }
 
     /// Merges the pending blocks that were waiting only for `cid` (and,
     /// transitively, for what they release). Returns the merged CIDs.
-    async fn release_waiting(
-        &self,
-        tx: &mut S::Tx<'_>,
-        cid: Cid,
-        changes: &mut Vec<Change>,
-    ) -> Result<Vec<Cid>, Error> {
+    async fn release_waiting(&self, tx: &mut S::Tx<'_>, cid: Cid, fx: &mut Effects) -> Result<Vec<Cid>, Error> {
         let mut merged = Vec::new();
         let mut queue = VecDeque::from([cid]);
         while let Some(parent) = queue.pop_front() {
@@ -454,7 +494,7 @@ impl<S: Store> Db<S> {
                     tracing::warn!(cid = %child.cid, error = %e, "dropping invalid pending block");
                     continue;
                 }
-                changes.extend(self.apply(tx, &child, &def).await?);
+                self.apply(tx, &child, &def, false, fx).await?;
                 merged.push(child.cid);
                 queue.push_back(child.cid);
             }
@@ -604,12 +644,24 @@ impl<S: Store> Db<S> {
         self.listeners.borrow_mut().retain(|(l, _)| *l != id);
     }
 
-    fn emit(&self, changes: &[Change]) {
+    /// Calls `f` for every block stored and folded in after its
+    /// transaction commits: local writes and merges alike.
+    pub fn on_block(&self, f: impl Fn(&Merged) + 'static) {
+        self.block_listeners.borrow_mut().push(Rc::new(f));
+    }
+
+    fn emit(&self, fx: Effects) {
         // A listener may subscribe or unsubscribe while it runs.
         let listeners: Vec<Listener> = self.listeners.borrow().iter().map(|(_, l)| l.clone()).collect();
-        for c in changes {
+        for c in &fx.changes {
             for l in &listeners {
                 l(c);
+            }
+        }
+        let block_listeners: Vec<BlockListener> = self.block_listeners.borrow().clone();
+        for b in &fx.blocks {
+            for l in &block_listeners {
+                l(b);
             }
         }
     }

@@ -90,7 +90,7 @@ pub mod db;
 pub mod error;
 pub mod store;
 
-pub use db::{Change, ChangeKind, Db, ImportReport};
+pub use db::{Change, ChangeKind, Db, ImportReport, Merged};
 pub use error::Error;
 
 #[cfg(target_arch = "wasm32")]

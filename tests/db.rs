@@ -171,10 +171,13 @@ fn blocks_with_missing_parents_wait() {
         let events = Rc::new(RefCell::new(Vec::new()));
         let seen = events.clone();
         b.subscribe(move |c| seen.borrow_mut().push((c.kind, c.doc.clone())));
+        let cid_of = |i: usize| weftdb::core::block::cid_of(&by_height[i].1);
         let report = b.import(&[by_height[2].1.clone()]).await.unwrap();
         assert_eq!(report.pending, 1);
+        assert_eq!(report.missing, [cid_of(1)], "the parent to fetch");
         assert_eq!(b.get("Book", &id).await.unwrap(), None, "nothing is applied half-way");
-        b.import(&[by_height[1].1.clone()]).await.unwrap();
+        let report = b.import(&[by_height[1].1.clone()]).await.unwrap();
+        assert_eq!(report.missing, [cid_of(0)], "then the genesis");
         assert_eq!(b.pending_count().await.unwrap(), 2);
         assert!(events.borrow().is_empty());
         let report = b.import(&[by_height[0].1.clone()]).await.unwrap();

@@ -67,10 +67,16 @@ pub enum ReplicateRequest {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ReplicateResponse {
-    Want { cids: Vec<Cid> },
+    Want {
+        cids: Vec<Cid>,
+    },
     /// The pushed blocks now stored durably (merged or pending).
-    Ack { merged: Vec<Cid> },
-    Refused { reason: String },
+    Ack {
+        merged: Vec<Cid>,
+    },
+    Refused {
+        reason: String,
+    },
 }
 
 /// A message that cannot be taken.
