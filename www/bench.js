@@ -143,7 +143,15 @@ function idbDelete(name) {
       const r = indexedDB.deleteDatabase(name);
       r.onsuccess = () => resolve();
       r.onerror = () => reject(r.error);
-      r.onblocked = () => log(`  (delete of ${name} blocked by an open connection; waiting)`);
+      // "blocked" also fires while a just-closed connection finishes its last
+      // transactions; it is worth a line only if it lasts.
+      let slow;
+      r.onblocked = () => {
+        slow = setTimeout(() => log(`  (delete of ${name} still blocked by an open connection; waiting)`), 2000);
+      };
+      const done = () => clearTimeout(slow);
+      r.addEventListener("success", done);
+      r.addEventListener("error", done);
     }),
     60_000,
     `deleting ${name}`,
