@@ -9,12 +9,12 @@ use crate::core::block::SignedBlock;
 use crate::core::doc::Heads;
 use crate::db::{doc_key, uncbor, Db};
 use crate::error::Error;
-use crate::store::{KeyRange, Mode, Store, Table, Tx};
+use crate::store::{KeyRange, Store, Table, Tx};
 
 impl<S: Store> Db<S> {
     /// The heads of every document of `col` (or of the documents `only`).
     pub async fn collection_heads(&self, col: &str, only: Option<&[String]>) -> Result<BTreeMap<String, Heads>, Error> {
-        let mut tx = self.store().begin(Mode::Read).await?;
+        let mut tx = self.store().begin_read(&[Table::Heads]).await?;
         let prefix = doc_key(col, "");
         let mut out = BTreeMap::new();
         match only {
@@ -44,7 +44,7 @@ impl<S: Store> Db<S> {
 
     /// The bytes of the merged blocks among `cids`, in the order asked.
     pub async fn get_blocks(&self, cids: &[Cid]) -> Result<Vec<Option<Vec<u8>>>, Error> {
-        let mut tx = self.store().begin(Mode::Read).await?;
+        let mut tx = self.store().begin_read(&[Table::Blocks]).await?;
         let keys: Vec<Vec<u8>> = cids.iter().map(|c| c.to_bytes()).collect();
         Ok(tx.get_many(Table::Blocks, &keys).await?)
     }
@@ -58,7 +58,7 @@ impl<S: Store> Db<S> {
     /// why replication offers CIDs before sending blocks when the other
     /// side's heads are not all known.
     pub async fn blocks_missing_from(&self, col: &str, id: &str, theirs: &[Cid]) -> Result<Vec<(Cid, Vec<u8>)>, Error> {
-        let mut tx = self.store().begin(Mode::Read).await?;
+        let mut tx = self.store().begin_read(&[Table::Heads, Table::Blocks]).await?;
         let ours = self.heads_in(&mut tx, col, id).await?;
         let mut known = BTreeSet::new();
         let mut queue: VecDeque<Cid> = theirs.iter().copied().collect();

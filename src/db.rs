@@ -156,7 +156,7 @@ impl<S: Store> Db<S> {
     /// The replica's key, made and stored on first open. Read first, so an
     /// open that finds it takes no write lock.
     async fn signing_key_in(store: &S) -> Result<SigningKey, Error> {
-        let stored = store.begin(Mode::Read).await?.get(Table::Meta, META_KEY).await?;
+        let stored = store.begin_read(&[Table::Meta]).await?.get(Table::Meta, META_KEY).await?;
         let seed = match stored {
             Some(seed) => seed,
             None => {
@@ -189,7 +189,7 @@ impl<S: Store> Db<S> {
     }
 
     async fn reload_schemas(&self) -> Result<(), Error> {
-        let mut tx = self.store.begin(Mode::Read).await?;
+        let mut tx = self.store.begin_read(&[Table::Meta]).await?;
         let rows = tx.scan(Table::Meta, &KeyRange::prefix(META_SCHEMA), None).await?;
         let mut schemas = BTreeMap::new();
         for (_, v) in rows {
@@ -325,8 +325,11 @@ impl<S: Store> Db<S> {
         let before = state.clone();
         let applied = state.apply(b);
 
+        let state_bytes = cbor(&state);
         for field in def.fields.iter().filter(|f| f.indexed) {
-            // A visible document has one index entry per indexed field, null included.
+            // A visible document has one index entry per indexed field, null
+            // included. The entry carries the document, so a query through the
+            // index is one range read, not a read per document.
             let entry = |s: &DocState| s.value(&field.name).cloned().unwrap_or(Value::Null);
             let old = was_visible.then(|| entry(&before));
             let new = (!state.deleted).then(|| entry(&state));
@@ -334,9 +337,9 @@ impl<S: Store> Db<S> {
                 if let Some(k) = old.and_then(|v| index_key(col, &field.name, &v, &id)) {
                     tx.delete(Table::Index, &k).await?;
                 }
-                if let Some(k) = new.and_then(|v| index_key(col, &field.name, &v, &id)) {
-                    tx.put(Table::Index, &k, &[]).await?;
-                }
+            }
+            if let Some(k) = new.and_then(|v| index_key(col, &field.name, &v, &id)) {
+                tx.put(Table::Index, &k, &state_bytes).await?;
             }
         }
 
@@ -346,7 +349,7 @@ impl<S: Store> Db<S> {
         heads.push((b.cid, b.block.height));
         heads.sort();
         tx.put(Table::Heads, &key, &cbor(&heads)).await?;
-        tx.put(Table::Docs, &key, &cbor(&state)).await?;
+        tx.put(Table::Docs, &key, &state_bytes).await?;
         tx.put(Table::Blocks, &b.cid.to_bytes(), &b.bytes).await?;
         fx.blocks.push(Merged { cid: b.cid, bytes: b.bytes.clone(), collection: col.into(), doc: id.clone(), local });
 
@@ -504,26 +507,26 @@ impl<S: Store> Db<S> {
 
     /// How many verified blocks wait for missing parents.
     pub async fn pending_count(&self) -> Result<usize, Error> {
-        let mut tx = self.store.begin(Mode::Read).await?;
+        let mut tx = self.store.begin_read(&[Table::Pending]).await?;
         Ok(tx.count(Table::Pending, &KeyRange::all()).await?)
     }
 
     /// Every merged block, to hand to another replica's [`Db::import`].
     pub async fn export(&self) -> Result<Vec<Vec<u8>>, Error> {
-        let mut tx = self.store.begin(Mode::Read).await?;
+        let mut tx = self.store.begin_read(&[Table::Blocks]).await?;
         Ok(tx.scan(Table::Blocks, &KeyRange::all(), None).await?.into_iter().map(|(_, v)| v).collect())
     }
 
     pub async fn get(&self, col: &str, id: &str) -> Result<Option<Map<String, Value>>, Error> {
         self.collection(col).await?;
-        let mut tx = self.store.begin(Mode::Read).await?;
+        let mut tx = self.store.begin_read(&[Table::Docs]).await?;
         Ok(self.state(&mut tx, col, id).await?.filter(|s| !s.deleted).map(|s| s.document(id)))
     }
 
     /// The document's heads, as CIDs.
     pub async fn heads(&self, col: &str, id: &str) -> Result<Vec<Cid>, Error> {
         self.collection(col).await?;
-        let mut tx = self.store.begin(Mode::Read).await?;
+        let mut tx = self.store.begin_read(&[Table::Heads]).await?;
         let heads = self.heads_in(&mut tx, col, id).await?;
         if heads.is_empty() {
             return Err(Error::NotFound { collection: col.into(), id: id.into() });
@@ -559,38 +562,27 @@ impl<S: Store> Db<S> {
         let col = def.name.as_str();
         let enough = enough.unwrap_or(usize::MAX);
         let plan = filter.map_or(IndexPlan::Scan, |f| f.plan(def));
-        let mut tx = self.store.begin(Mode::Read).await?;
-        let ids: Vec<String> = match plan {
+        let mut tx = self.store.begin_read(&[Table::Docs, Table::Index]).await?;
+        let ranges: Vec<KeyRange> = match plan {
             IndexPlan::Scan => {
                 let prefix = doc_key(col, "");
-                let mut out = Vec::new();
-                for (k, v) in tx.scan(Table::Docs, &KeyRange::prefix(&prefix), None).await? {
-                    let state: DocState = uncbor(&v)?;
-                    if state.deleted {
-                        continue;
-                    }
-                    let doc = state.document(std::str::from_utf8(&k[prefix.len()..]).unwrap_or_default());
-                    if filter.is_none_or(|f| f.matches(&doc)) {
-                        out.push(doc);
-                        if out.len() >= enough {
-                            break;
-                        }
-                    }
-                }
-                return Ok(out);
+                let rows = tx.scan(Table::Docs, &KeyRange::prefix(&prefix), None).await?;
+                return collect_matching(rows, |k| &k[prefix.len()..], filter, enough);
             }
-            IndexPlan::Id { ids } => ids,
+            IndexPlan::Id { ids } => {
+                let keys: Vec<Vec<u8>> = ids.iter().map(|id| doc_key(col, id)).collect();
+                let values = tx.get_many(Table::Docs, &keys).await?;
+                let rows = keys.into_iter().zip(values).filter_map(|(k, v)| Some((k, v?))).collect();
+                let prefix_len = doc_key(col, "").len();
+                return collect_matching(rows, |k| &k[prefix_len..], filter, enough);
+            }
             IndexPlan::Eq { field, values } => {
                 let prefix = index_prefix(col, &field);
-                let mut ids = BTreeSet::new();
-                for v in values {
-                    let Some(enc) = encode_index_value(&v) else { continue };
-                    let p = [prefix.as_slice(), &enc].concat();
-                    for k in tx.scan_keys(Table::Index, &KeyRange::prefix(&p), None).await? {
-                        ids.insert(String::from_utf8_lossy(&k[p.len()..]).into_owned());
-                    }
-                }
-                ids.into_iter().collect()
+                values
+                    .iter()
+                    .filter_map(encode_index_value)
+                    .map(|enc| KeyRange::prefix(&[prefix.as_slice(), &enc].concat()))
+                    .collect()
             }
             IndexPlan::Range { field, lower, upper } => {
                 let prefix = index_prefix(col, &field);
@@ -600,36 +592,15 @@ impl<S: Store> Db<S> {
                 if matches!(range.upper, std::ops::Bound::Unbounded) {
                     range.upper = KeyRange::prefix(&prefix).upper;
                 }
-                let mut ids = Vec::new();
-                for k in tx.scan_keys(Table::Index, &range, None).await? {
-                    // The id is the fixed-length suffix after the encoded value.
-                    let id = &k[k.len().saturating_sub(ID_LEN)..];
-                    ids.push(String::from_utf8_lossy(id).into_owned());
-                }
-                ids
+                vec![range]
             }
         };
-        let mut out = Vec::new();
-        // Fetched in chunks: all reads of a chunk are in flight together, and
-        // a satisfied limit stops early.
-        for chunk in ids.chunks(256) {
-            let keys: Vec<Vec<u8>> = chunk.iter().map(|id| doc_key(col, id)).collect();
-            for (id, state) in chunk.iter().zip(tx.get_many(Table::Docs, &keys).await?) {
-                let Some(state) = state else { continue };
-                let state: DocState = uncbor(&state)?;
-                if state.deleted {
-                    continue;
-                }
-                let doc = state.document(id);
-                if filter.is_none_or(|f| f.matches(&doc)) {
-                    out.push(doc);
-                    if out.len() >= enough {
-                        return Ok(out);
-                    }
-                }
-            }
+        let mut rows = Vec::new();
+        for range in ranges {
+            rows.extend(tx.scan(Table::Index, &range, None).await?);
         }
-        Ok(out)
+        // Index keys end in the fixed-length document id.
+        collect_matching(rows, |k| &k[k.len().saturating_sub(ID_LEN)..], filter, enough)
     }
 
     /// Calls `f` after every committed change, local or merged.
@@ -665,6 +636,31 @@ impl<S: Store> Db<S> {
             }
         }
     }
+}
+
+/// The visible documents among stored `(key, state)` rows that match
+/// `filter`, at most `enough`; `id_of` finds the document id in a key.
+fn collect_matching(
+    rows: Vec<(Vec<u8>, Vec<u8>)>,
+    id_of: impl Fn(&[u8]) -> &[u8],
+    filter: Option<&Filter>,
+    enough: usize,
+) -> Result<Vec<Map<String, Value>>, Error> {
+    let mut out = Vec::new();
+    for (k, v) in rows {
+        let state: DocState = uncbor(&v)?;
+        if state.deleted {
+            continue;
+        }
+        let doc = state.document(std::str::from_utf8(id_of(&k)).unwrap_or_default());
+        if filter.is_none_or(|f| f.matches(&doc)) {
+            out.push(doc);
+            if out.len() >= enough {
+                break;
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn malformed(m: &str) -> Error {

@@ -122,6 +122,12 @@ impl Store for IdbStore {
         let tx = self.conn.db.transaction(Table::ALL.map(Table::name)).with_mode(idb_mode).build();
         Ok(IdbTx { tx: tx.map_err(err("transaction"))?, mode })
     }
+
+    async fn begin_read(&self, tables: &[Table]) -> Result<IdbTx<'_>, StoreError> {
+        let names: Vec<&str> = tables.iter().map(|t| t.name()).collect();
+        let tx = self.conn.db.transaction(names).with_mode(TransactionMode::Readonly).build();
+        Ok(IdbTx { tx: tx.map_err(err("transaction"))?, mode: Mode::Read })
+    }
 }
 
 impl IdbTx<'_> {

@@ -39,11 +39,22 @@ pub enum Table {
     Pending,
     /// Missing parent CID ++ waiting child CID → nothing.
     Waiting,
+    /// Replicator peer id ++ `\0` ++ block CID → nothing: pushes not yet
+    /// acknowledged, kept across restarts.
+    Outbox,
 }
 
 impl Table {
-    pub const ALL: [Table; 7] =
-        [Table::Blocks, Table::Heads, Table::Docs, Table::Index, Table::Meta, Table::Pending, Table::Waiting];
+    pub const ALL: [Table; 8] = [
+        Table::Blocks,
+        Table::Heads,
+        Table::Docs,
+        Table::Index,
+        Table::Meta,
+        Table::Pending,
+        Table::Waiting,
+        Table::Outbox,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -54,6 +65,7 @@ impl Table {
             Table::Meta => "meta",
             Table::Pending => "pending",
             Table::Waiting => "waiting",
+            Table::Outbox => "outbox",
         }
     }
 
@@ -135,6 +147,13 @@ pub trait Store {
         Self: 'a;
 
     async fn begin(&self, mode: Mode) -> Result<Self::Tx<'_>, StoreError>;
+
+    /// A read transaction over only `tables`; a narrower scope is cheaper
+    /// where the backend locks per table (IndexedDB).
+    async fn begin_read(&self, tables: &[Table]) -> Result<Self::Tx<'_>, StoreError> {
+        let _ = tables;
+        self.begin(Mode::Read).await
+    }
 }
 
 /// One transaction over all tables.
