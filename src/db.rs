@@ -326,10 +326,12 @@ impl<S: Store> Db<S> {
         let applied = state.apply(b);
 
         let state_bytes = cbor(&state);
+        let entry_bytes = [id.as_bytes(), &state_bytes].concat();
         for field in def.fields.iter().filter(|f| f.indexed) {
             // A visible document has one index entry per indexed field, null
-            // included. The entry carries the document, so a query through the
-            // index is one range read, not a read per document.
+            // included. The entry carries the document (its id, then its
+            // state), so a query through the index is one range read of
+            // values, not a read per document.
             let entry = |s: &DocState| s.value(&field.name).cloned().unwrap_or(Value::Null);
             let old = was_visible.then(|| entry(&before));
             let new = (!state.deleted).then(|| entry(&state));
@@ -339,7 +341,7 @@ impl<S: Store> Db<S> {
                 }
             }
             if let Some(k) = new.and_then(|v| index_key(col, &field.name, &v, &id)) {
-                tx.put(Table::Index, &k, &state_bytes).await?;
+                tx.put(Table::Index, &k, &entry_bytes).await?;
             }
         }
 
@@ -567,14 +569,14 @@ impl<S: Store> Db<S> {
             IndexPlan::Scan => {
                 let prefix = doc_key(col, "");
                 let rows = tx.scan(Table::Docs, &KeyRange::prefix(&prefix), None).await?;
-                return collect_matching(rows, |k| &k[prefix.len()..], filter, enough);
+                let rows = rows.into_iter().map(|(mut k, v)| (k.split_off(prefix.len()), v)).collect();
+                return collect_matching(rows, filter, enough);
             }
             IndexPlan::Id { ids } => {
                 let keys: Vec<Vec<u8>> = ids.iter().map(|id| doc_key(col, id)).collect();
                 let values = tx.get_many(Table::Docs, &keys).await?;
-                let rows = keys.into_iter().zip(values).filter_map(|(k, v)| Some((k, v?))).collect();
-                let prefix_len = doc_key(col, "").len();
-                return collect_matching(rows, |k| &k[prefix_len..], filter, enough);
+                let rows = ids.into_iter().zip(values).filter_map(|(id, v)| Some((id.into_bytes(), v?))).collect();
+                return collect_matching(rows, filter, enough);
             }
             IndexPlan::Eq { field, values } => {
                 let prefix = index_prefix(col, &field);
@@ -597,10 +599,15 @@ impl<S: Store> Db<S> {
         };
         let mut rows = Vec::new();
         for range in ranges {
-            rows.extend(tx.scan(Table::Index, &range, None).await?);
+            for mut entry in tx.scan_values(Table::Index, &range, None).await? {
+                if entry.len() < ID_LEN {
+                    return Err(StoreError("corrupt index entry".into()).into());
+                }
+                let state = entry.split_off(ID_LEN);
+                rows.push((entry, state));
+            }
         }
-        // Index keys end in the fixed-length document id.
-        collect_matching(rows, |k| &k[k.len().saturating_sub(ID_LEN)..], filter, enough)
+        collect_matching(rows, filter, enough)
     }
 
     /// Calls `f` after every committed change, local or merged.
@@ -638,21 +645,20 @@ impl<S: Store> Db<S> {
     }
 }
 
-/// The visible documents among stored `(key, state)` rows that match
-/// `filter`, at most `enough`; `id_of` finds the document id in a key.
+/// The visible documents among stored `(id, state)` rows that match
+/// `filter`, at most `enough`.
 fn collect_matching(
     rows: Vec<(Vec<u8>, Vec<u8>)>,
-    id_of: impl Fn(&[u8]) -> &[u8],
     filter: Option<&Filter>,
     enough: usize,
 ) -> Result<Vec<Map<String, Value>>, Error> {
     let mut out = Vec::new();
-    for (k, v) in rows {
+    for (id, v) in rows {
         let state: DocState = uncbor(&v)?;
         if state.deleted {
             continue;
         }
-        let doc = state.document(std::str::from_utf8(id_of(&k)).unwrap_or_default());
+        let doc = state.document(std::str::from_utf8(&id).unwrap_or_default());
         if filter.is_none_or(|f| f.matches(&doc)) {
             out.push(doc);
             if out.len() >= enough {

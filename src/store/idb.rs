@@ -10,12 +10,11 @@ use std::rc::Rc;
 
 use indexed_db_futures::database::Database;
 use indexed_db_futures::internals::SystemRepr;
-use indexed_db_futures::object_store::ObjectStore;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::{Transaction, TransactionMode};
-use indexed_db_futures::KeyRange as IdbRange;
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 
 use super::{Entries, KeyRange, Mode, Store, StoreError, Table, Tx};
 
@@ -32,22 +31,6 @@ fn rust_bytes(v: &JsValue) -> Vec<u8> {
     match v.dyn_ref::<Uint8Array>() {
         Some(a) => a.to_vec(),
         None => Uint8Array::new(v).to_vec(),
-    }
-}
-
-/// `undefined` is IndexedDB's "every key" query, so unbounded ranges need no
-/// separate code path.
-fn idb_range(range: &KeyRange) -> IdbRange<JsValue> {
-    let bound = |b: &Bound<Vec<u8>>| match b {
-        Bound::Included(k) => Some((js_bytes(k), false)),
-        Bound::Excluded(k) => Some((js_bytes(k), true)),
-        Bound::Unbounded => None,
-    };
-    match (bound(&range.lower), bound(&range.upper)) {
-        (Some((l, lo)), Some((u, uo))) => IdbRange::Bound(l, lo, u, uo),
-        (Some((l, open)), None) => IdbRange::LowerBound(l, open),
-        (None, Some((u, open))) => IdbRange::UpperBound(u, open),
-        (None, None) => IdbRange::Only(JsValue::UNDEFINED),
     }
 }
 
@@ -104,35 +87,99 @@ impl IdbStore {
     }
 }
 
-/// One IndexedDB transaction over every object store. Dropping it without
-/// `commit` aborts it: indexed_db_futures' `Transaction` aborts on drop.
+/// One IndexedDB transaction. Requests go straight to the browser's
+/// objects (each a promise, see `request`); a write transaction also holds
+/// indexed_db_futures' wrapper, which waits for `complete` on commit and
+/// aborts when dropped uncommitted. A read transaction holds no wrapper and
+/// registers no listeners: it simply ends when its last request is done, as
+/// a read in plain JS does, which is measurably cheaper than an abort or an
+/// explicit commit.
 pub struct IdbTx<'a> {
-    tx: Transaction<'a>,
-    mode: Mode,
+    sys: web_sys::IdbTransaction,
+    write: Option<Transaction<'a>>,
+}
+
+#[wasm_bindgen(inline_js = "export function idb_request(r) {
+  return new Promise((resolve, reject) => {
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+}")]
+extern "C" {
+    fn idb_request(req: &web_sys::IdbRequest) -> js_sys::Promise;
+}
+
+/// A request's result. The promise settles inside the request's event, so
+/// the awaiting code runs while the transaction is still active.
+async fn request(req: Result<web_sys::IdbRequest, JsValue>, op: &'static str) -> Result<JsValue, StoreError> {
+    let req = req.map_err(|e| dom_error(op, &e))?;
+    JsFuture::from(idb_request(&req)).await.map_err(|e| dom_error(op, &e))
+}
+
+fn dom_error(op: &str, e: &JsValue) -> StoreError {
+    match e.dyn_ref::<web_sys::DomException>() {
+        Some(d) => StoreError(format!("IndexedDB {op} failed: {}: {}", d.name(), d.message())),
+        None => StoreError(format!("IndexedDB {op} failed: {e:?}")),
+    }
+}
+
+fn sys_range(range: &KeyRange) -> Result<JsValue, StoreError> {
+    let r = match (&range.lower, &range.upper) {
+        (Bound::Unbounded, Bound::Unbounded) => return Ok(JsValue::UNDEFINED),
+        (lower, Bound::Unbounded) => {
+            let (k, open) = bound_key(lower);
+            web_sys::IdbKeyRange::lower_bound_with_open(&k, open)
+        }
+        (Bound::Unbounded, upper) => {
+            let (k, open) = bound_key(upper);
+            web_sys::IdbKeyRange::upper_bound_with_open(&k, open)
+        }
+        (lower, upper) => {
+            let ((l, lo), (u, uo)) = (bound_key(lower), bound_key(upper));
+            web_sys::IdbKeyRange::bound_with_lower_open_and_upper_open(&l, &u, lo, uo)
+        }
+    };
+    r.map(JsValue::from).map_err(|e| dom_error("key range", &e))
+}
+
+fn bound_key(b: &Bound<Vec<u8>>) -> (JsValue, bool) {
+    match b {
+        Bound::Included(k) => (js_bytes(k), false),
+        Bound::Excluded(k) => (js_bytes(k), true),
+        Bound::Unbounded => unreachable!("unbounded ends are handled by the caller"),
+    }
+}
+
+fn byte_list(list: JsValue) -> Vec<Vec<u8>> {
+    js_sys::Array::from(&list).iter().map(|v| rust_bytes(&v)).collect()
 }
 
 impl Store for IdbStore {
     type Tx<'a> = IdbTx<'a>;
 
     async fn begin(&self, mode: Mode) -> Result<IdbTx<'_>, StoreError> {
-        let idb_mode = match mode {
-            Mode::Read => TransactionMode::Readonly,
-            Mode::Write => TransactionMode::Readwrite,
-        };
-        let tx = self.conn.db.transaction(Table::ALL.map(Table::name)).with_mode(idb_mode).build();
-        Ok(IdbTx { tx: tx.map_err(err("transaction"))?, mode })
+        match mode {
+            Mode::Read => self.begin_read(&Table::ALL).await,
+            Mode::Write => {
+                let tx = self.conn.db.transaction(Table::ALL.map(Table::name)).with_mode(TransactionMode::Readwrite);
+                let tx = tx.build().map_err(err("transaction"))?;
+                let sys = tx.as_sys().unchecked_ref::<web_sys::IdbTransaction>().clone();
+                Ok(IdbTx { sys, write: Some(tx) })
+            }
+        }
     }
 
     async fn begin_read(&self, tables: &[Table]) -> Result<IdbTx<'_>, StoreError> {
-        let names: Vec<&str> = tables.iter().map(|t| t.name()).collect();
-        let tx = self.conn.db.transaction(names).with_mode(TransactionMode::Readonly).build();
-        Ok(IdbTx { tx: tx.map_err(err("transaction"))?, mode: Mode::Read })
+        let names: js_sys::Array = tables.iter().map(|t| JsValue::from_str(t.name())).collect();
+        let db = self.conn.db.as_sys().unchecked_ref::<web_sys::IdbDatabase>();
+        let sys = db.transaction_with_str_sequence(&names).map_err(|e| dom_error("transaction", &e))?;
+        Ok(IdbTx { sys, write: None })
     }
 }
 
 impl IdbTx<'_> {
-    fn store(&self, table: Table) -> Result<ObjectStore<'_>, StoreError> {
-        self.tx.object_store(table.name()).map_err(err("object store"))
+    fn store(&self, table: Table) -> Result<web_sys::IdbObjectStore, StoreError> {
+        self.sys.object_store(table.name()).map_err(|e| dom_error("object store", &e))
     }
 }
 
@@ -143,22 +190,18 @@ fn idb_limit(limit: Option<usize>) -> u32 {
 
 impl Tx for IdbTx<'_> {
     async fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let store = self.store(table)?;
-        let value: Option<JsValue> = store.get::<JsValue, JsValue, _>(js_bytes(key)).await.map_err(err("get"))?;
-        Ok(value.as_ref().map(rust_bytes))
+        let v = request(self.store(table)?.get(&js_bytes(key)), "get").await?;
+        Ok((!v.is_undefined()).then(|| rust_bytes(&v)))
     }
 
     /// All the reads go out at once; IndexedDB answers them in order.
     async fn get_many(&mut self, table: Table, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let store = self.store(table)?;
-        let reads = keys
-            .iter()
-            .map(|k| store.get::<JsValue, JsValue, _>(js_bytes(k)).primitive().map_err(err("get")))
-            .collect::<Result<Vec<_>, _>>()?;
+        let reads = keys.iter().map(|k| request(store.get(&js_bytes(k)), "get"));
         futures::future::join_all(reads)
             .await
             .into_iter()
-            .map(|v| Ok(v.map_err(err("get"))?.as_ref().map(rust_bytes)))
+            .map(|v| v.map(|v| (!v.is_undefined()).then(|| rust_bytes(&v))))
             .collect()
     }
 
@@ -166,13 +209,11 @@ impl Tx for IdbTx<'_> {
     // so later reads see them, and a failed write aborts the transaction, which
     // `commit` reports. Not waiting a task per write makes bulk writes fast.
     async fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        let store = self.store(table)?;
-        store.put(js_bytes(value)).with_key(js_bytes(key)).without_key_type().primitive().map(drop).map_err(err("put"))
+        self.store(table)?.put_with_key(&js_bytes(value), &js_bytes(key)).map(drop).map_err(|e| dom_error("put", &e))
     }
 
     async fn delete(&mut self, table: Table, key: &[u8]) -> Result<(), StoreError> {
-        let store = self.store(table)?;
-        store.delete::<JsValue, _>(js_bytes(key)).primitive().map(drop).map_err(err("delete"))
+        self.store(table)?.delete(&js_bytes(key)).map(drop).map_err(|e| dom_error("delete", &e))
     }
 
     async fn scan(&mut self, table: Table, range: &KeyRange, limit: Option<usize>) -> Result<Entries, StoreError> {
@@ -180,17 +221,27 @@ impl Tx for IdbTx<'_> {
             return Ok(Vec::new());
         }
         let store = self.store(table)?;
+        let (query, n) = (sys_range(range)?, idb_limit(limit));
         // getAll + getAllKeys beat a cursor by far; issued back to back in one
         // transaction they see the same records.
-        let (query, n) = (idb_range(range), idb_limit(limit));
-        let keys = store.get_all_keys::<JsValue>().with_query::<JsValue, _>(query.clone()).with_limit(n);
-        let keys = keys.primitive().map_err(err("scan"))?;
-        let values = store.get_all::<JsValue>().with_query::<JsValue, _>(query).with_limit(n);
-        let values = values.primitive().map_err(err("scan"))?;
-        let (keys, values) = (keys.await.map_err(err("scan"))?, values.await.map_err(err("scan"))?);
-        keys.zip(values)
-            .map(|(k, v)| Ok((rust_bytes(&k.map_err(err("scan"))?), rust_bytes(&v.map_err(err("scan"))?))))
-            .collect()
+        let keys = request(store.get_all_keys_with_key_and_limit(&query, n), "scan");
+        let values = request(store.get_all_with_key_and_limit(&query, n), "scan");
+        let (keys, values) = futures::future::join(keys, values).await;
+        Ok(byte_list(keys?).into_iter().zip(byte_list(values?)).collect())
+    }
+
+    async fn scan_values(
+        &mut self,
+        table: Table,
+        range: &KeyRange,
+        limit: Option<usize>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        if range.is_empty() || limit == Some(0) {
+            return Ok(Vec::new());
+        }
+        let store = self.store(table)?;
+        let values = store.get_all_with_key_and_limit(&sys_range(range)?, idb_limit(limit));
+        Ok(byte_list(request(values, "scan").await?))
     }
 
     async fn scan_keys(
@@ -203,31 +254,27 @@ impl Tx for IdbTx<'_> {
             return Ok(Vec::new());
         }
         let store = self.store(table)?;
-        let keys =
-            store.get_all_keys::<JsValue>().with_query::<JsValue, _>(idb_range(range)).with_limit(idb_limit(limit));
-        keys.await.map_err(err("scan"))?.map(|k| Ok(rust_bytes(&k.map_err(err("scan"))?))).collect()
+        let keys = store.get_all_keys_with_key_and_limit(&sys_range(range)?, idb_limit(limit));
+        Ok(byte_list(request(keys, "scan").await?))
     }
 
     async fn count(&mut self, table: Table, range: &KeyRange) -> Result<usize, StoreError> {
         if range.is_empty() {
             return Ok(0);
         }
-        let store = self.store(table)?;
-        let n = store.count().with_query::<JsValue, _>(idb_range(range)).await.map_err(err("count"))?;
-        Ok(n as usize)
+        let n = request(self.store(table)?.count_with_key(&sys_range(range)?), "count").await?;
+        Ok(n.as_f64().unwrap_or(0.0) as usize)
     }
 
     /// Resolves once IndexedDB fires `complete`, i.e. the writes are durable.
     async fn commit(self) -> Result<(), StoreError> {
-        if self.mode == Mode::Read {
-            // Nothing to make durable; letting it end (drop aborts) saves a wait.
-            return Ok(());
-        }
+        // A read has nothing to make durable.
+        let Some(tx) = self.write else { return Ok(()) };
         // When a write failed after we returned, or the commit itself failed
         // (QuotaExceededError), indexed_db_futures only reports "transaction
         // finished" or "aborted"; the cause is on the transaction.
-        let sys = self.tx.as_sys().clone();
-        self.tx.commit().await.map_err(|e| match sys.error() {
+        let sys = self.sys;
+        tx.commit().await.map_err(|e| match sys.error() {
             Some(cause) => StoreError(format!("IndexedDB commit failed: {}: {}", cause.name(), cause.message())),
             None => err("commit")(e),
         })

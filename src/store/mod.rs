@@ -173,6 +173,15 @@ pub trait Tx {
     async fn delete(&mut self, table: Table, key: &[u8]) -> Result<(), StoreError>;
     /// Entries with keys in `range`, in key order, at most `limit`.
     async fn scan(&mut self, table: Table, range: &KeyRange, limit: Option<usize>) -> Result<Entries, StoreError>;
+    /// Values of the entries in `range`, in key order, at most `limit`.
+    async fn scan_values(
+        &mut self,
+        table: Table,
+        range: &KeyRange,
+        limit: Option<usize>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self.scan(table, range, limit).await?.into_iter().map(|(_, v)| v).collect())
+    }
     /// Keys in `range`, in key order, at most `limit`.
     async fn scan_keys(
         &mut self,
