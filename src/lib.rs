@@ -90,6 +90,11 @@ pub mod db;
 pub mod error;
 pub mod store;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod net;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod node;
+
 pub use db::{Change, ChangeKind, Db, ImportReport, Merged};
 pub use error::Error;
 

@@ -1,12 +1,12 @@
-//! Native benchmarks: the block format, the merge, and the database on redb
-//! next to what redb alone costs.
-//!
-//! `cargo bench --bench core` (about two minutes on two cores); filter with
-//! `cargo bench --bench core -- redb/`. Results and how to read them are in
-//! BENCHMARKS.md, "Native (criterion)".
-//!
-//! Async APIs are driven with `futures::executor::block_on`: every store
-//! future is ready at once, so this measures the work, not a scheduler.
+// Native benchmarks: the block format, the merge, and the database on redb
+// next to what redb alone costs.
+//
+// `cargo bench --bench core` (about two minutes on two cores); filter with
+// `cargo bench --bench core -- redb/`. Results and how to read them are in
+// BENCHMARKS.md, "Native (criterion)".
+//
+// Async APIs are driven with `futures::executor::block_on`: every store
+// future is ready at once, so this measures the work, not a scheduler.
 
 use std::hint::black_box;
 use std::time::Duration;

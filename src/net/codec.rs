@@ -1,0 +1,111 @@
+//! The request-response codec of weftdb's protocols: one DAG-CBOR message
+//! per stream, written whole and read to the end, refused unread past
+//! [`MAX_MESSAGE_BYTES`].
+
+use std::io;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use libp2p::StreamProtocol;
+use serde::{Deserialize, Serialize};
+
+use crate::core::sync::{decode, encode, Limits, MessageError, MAX_MESSAGE_BYTES};
+
+/// Messages from peers that could not be taken. Counted here because
+/// request-response reports no event for a request it could not read.
+#[derive(Debug, Default)]
+pub struct WireErrors {
+    /// Not DAG-CBOR, not the expected shape, or over the item limits.
+    pub decode: AtomicU64,
+    /// Over [`MAX_MESSAGE_BYTES`].
+    pub oversized: AtomicU64,
+}
+
+pub struct Codec<Req, Resp> {
+    errors: Arc<WireErrors>,
+    _messages: PhantomData<fn() -> (Req, Resp)>,
+}
+
+impl<Req, Resp> Codec<Req, Resp> {
+    /// A codec that counts the messages it refuses in `errors`.
+    pub fn counting(errors: Arc<WireErrors>) -> Self {
+        Codec { errors, _messages: PhantomData }
+    }
+}
+
+impl<Req, Resp> Default for Codec<Req, Resp> {
+    fn default() -> Self {
+        Codec::counting(Arc::default())
+    }
+}
+
+impl<Req, Resp> Clone for Codec<Req, Resp> {
+    fn clone(&self) -> Self {
+        Codec::counting(self.errors.clone())
+    }
+}
+
+async fn read_message<T, M>(io: &mut T, errors: &WireErrors) -> io::Result<M>
+where
+    T: AsyncRead + Unpin + Send,
+    M: for<'de> Deserialize<'de> + Limits,
+{
+    let mut buf = Vec::new();
+    // One byte over the limit tells an oversized message from one that fits.
+    io.take(MAX_MESSAGE_BYTES as u64 + 1).read_to_end(&mut buf).await?;
+    decode(&buf).map_err(|e| {
+        let counter = if matches!(e, MessageError::TooLarge(_)) { &errors.oversized } else { &errors.decode };
+        counter.fetch_add(1, Ordering::Relaxed);
+        io::Error::new(io::ErrorKind::InvalidData, e)
+    })
+}
+
+/// Takes the encoded bytes, not the message: the future then holds no
+/// reference to it and is `Send` whatever the message type.
+async fn write_message<T>(io: &mut T, bytes: Vec<u8>) -> io::Result<()>
+where
+    T: AsyncWrite + Unpin + Send,
+{
+    io.write_all(&bytes).await?;
+    io.close().await
+}
+
+impl<Req, Resp> libp2p::request_response::Codec for Codec<Req, Resp>
+where
+    Req: Serialize + for<'de> Deserialize<'de> + Limits + Send + 'static,
+    Resp: Serialize + for<'de> Deserialize<'de> + Limits + Send + 'static,
+{
+    type Protocol = StreamProtocol;
+    type Request = Req;
+    type Response = Resp;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Req>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        read_message(io, &self.errors).await
+    }
+
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Resp>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        read_message(io, &self.errors).await
+    }
+
+    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Req) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_message(io, encode(&req)).await
+    }
+
+    async fn write_response<T>(&mut self, _: &StreamProtocol, io: &mut T, resp: Resp) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_message(io, encode(&resp)).await
+    }
+}

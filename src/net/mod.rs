@@ -1,0 +1,8 @@
+//! libp2p for weftdb: the request-response codec of its protocols and the
+//! composed behaviour of a native node.
+
+mod behaviour;
+mod codec;
+
+pub use behaviour::{build_swarm, build_swarm_counting, Behaviour, BehaviourEvent};
+pub use codec::{Codec, WireErrors};

@@ -1,0 +1,160 @@
+//! How the node answers each [`Command`]: JSON in, JSON out, documents
+//! as `{_id, ...}`, refusals as [`CommandError`]s with the database's codes.
+
+use std::sync::atomic::Ordering;
+
+use cid::Cid;
+use libp2p::{kad, Multiaddr, PeerId};
+use serde_json::{json, Value};
+
+use super::command::{Command, CommandError};
+use super::run::{col_topic, Node, META_P2P};
+use crate::store::{Mode, Store, Table, Tx};
+
+impl Node {
+    async fn set_meta(&self, key: &str, value: Option<&[u8]>) -> Result<(), crate::Error> {
+        let mut tx = self.db.store().begin(Mode::Write).await?;
+        match value {
+            Some(v) => tx.put(Table::Meta, key.as_bytes(), v).await?,
+            None => tx.delete(Table::Meta, key.as_bytes()).await?,
+        }
+        Ok(tx.commit().await?)
+    }
+
+    pub(super) async fn command(&mut self, command: Command) -> Result<Value, CommandError> {
+        let object = |v: Value, what: &str| match v {
+            Value::Object(m) => Ok(m),
+            _ => Err(CommandError::bad_request(format!("the {what} must be a JSON object"))),
+        };
+        match command {
+            Command::AddSchema { sdl } => Ok(json!(self.db.add_schema(&sdl).await?)),
+            Command::ListCollections => Ok(Value::Array(
+                self.db
+                    .collections()
+                    .iter()
+                    .map(|d| {
+                        let fields: Vec<Value> = d
+                            .fields
+                            .iter()
+                            .map(|f| json!({"name": f.name, "type": f.ty.to_string(), "indexed": f.indexed}))
+                            .collect();
+                        json!({"name": d.name, "fields": fields})
+                    })
+                    .collect(),
+            )),
+            Command::Create { collection, doc } => {
+                let id = self.db.create(&collection, &object(doc, "document")?).await?;
+                self.take_merged(None).await;
+                Ok(json!({ "_id": id }))
+            }
+            Command::Get { collection, id } => {
+                let doc = self.db.get(&collection, &id).await?;
+                // Asking for a document not here yet holds its topic too: its
+                // next change arrives by gossip, and its history by fetch.
+                if doc.is_some() || Cid::try_from(id.as_str()).is_ok() {
+                    self.touch_doc(&id);
+                }
+                Ok(doc.map_or(Value::Null, Value::Object))
+            }
+            Command::Update { collection, id, patch } => {
+                self.db.update(&collection, &id, &object(patch, "patch")?).await?;
+                self.take_merged(None).await;
+                Ok(self.db.get(&collection, &id).await?.map_or(Value::Null, Value::Object))
+            }
+            Command::Delete { collection, id } => {
+                self.db.delete(&collection, &id).await?;
+                self.take_merged(None).await;
+                Ok(json!({ "_id": id, "deleted": true }))
+            }
+            Command::Find { collection, query } => {
+                Ok(Value::Array(self.db.find(&collection, &query).await?.into_iter().map(Value::Object).collect()))
+            }
+            Command::Heads { collection, id } => {
+                let heads = self.db.heads(&collection, &id).await?;
+                Ok(json!(heads.iter().map(Cid::to_string).collect::<Vec<_>>()))
+            }
+            Command::Info => Ok(json!({
+                "peerId": self.peer_id.to_string(),
+                "addresses": self.addresses().iter().map(Multiaddr::to_string).collect::<Vec<_>>(),
+                "pubsub": self.config.p2p && self.config.pubsub,
+                "mdns": self.config.p2p && self.config.mdns,
+            })),
+            Command::Stats => {
+                let pending = self.db.pending_count().await?;
+                let mut peers: Vec<String> = self.connected.iter().map(PeerId::to_string).collect();
+                peers.sort();
+                // Gossip reaches a peer through a mesh: tests wait for it.
+                let mesh: serde_json::Map<String, Value> = match self.gossip() {
+                    Some(g) => {
+                        let topics: Vec<_> = g.topics().cloned().collect();
+                        topics.iter().map(|t| (t.to_string(), json!(g.mesh_peers(t).count()))).collect()
+                    }
+                    None => serde_json::Map::new(),
+                };
+                let s = &self.stats;
+                Ok(json!({
+                    "received": s.received,
+                    "sent": s.sent,
+                    "served": s.served,
+                    "invalid": s.invalid,
+                    "decodeErrors": self.wire_errors.decode.load(Ordering::Relaxed),
+                    "oversized": self.wire_errors.oversized.load(Ordering::Relaxed),
+                    "fetchFailures": s.fetch_failures,
+                    "pending": pending,
+                    "peers": peers,
+                    "mesh": mesh,
+                }))
+            }
+            Command::SetReplicator { collection, docs, peer } => self.set_replicator(collection, docs, &peer).await,
+            Command::ListReplicators => self.list_replicators().await,
+            Command::DeleteReplicator { collection, peer_id } => self.delete_replicator(&collection, &peer_id).await,
+            Command::AddP2pCollection { collection } => {
+                self.db.collection(&collection).await?;
+                self.set_meta(&format!("{META_P2P}{collection}"), Some(b"")).await?;
+                if self.p2p_collections.insert(collection.clone()) {
+                    let topic = col_topic(&collection);
+                    self.subscribe(&topic);
+                    self.discover(&topic);
+                    let peers: Vec<PeerId> = self.connected.iter().copied().collect();
+                    for peer in peers {
+                        self.start_exchange(peer, &collection, None).await;
+                    }
+                }
+                Ok(json!(self.p2p_collections))
+            }
+            Command::RemoveP2pCollection { collection } => {
+                if !self.p2p_collections.remove(&collection) {
+                    return Err(CommandError {
+                        code: "NOT_FOUND",
+                        message: format!("{collection} is not a p2p collection"),
+                    });
+                }
+                self.set_meta(&format!("{META_P2P}{collection}"), None).await?;
+                let topic = col_topic(&collection);
+                self.unsubscribe(&topic);
+                if let Some(s) = self.swarm.as_mut() {
+                    s.behaviour_mut().kad.stop_providing(&kad::RecordKey::new(&topic));
+                }
+                Ok(json!(self.p2p_collections))
+            }
+            Command::ListP2pCollections => Ok(json!(self.p2p_collections)),
+            Command::Dial { addr } => {
+                let addr: Multiaddr =
+                    addr.parse().map_err(|e| CommandError::bad_request(format!("not a multiaddr: {addr}: {e}")))?;
+                let Some(swarm) = self.swarm.as_mut() else {
+                    return Err(CommandError::bad_request("the node runs without p2p"));
+                };
+                swarm.dial(addr.clone()).map_err(|e| CommandError::bad_request(format!("cannot dial {addr}: {e}")))?;
+                Ok(json!({ "dialing": addr.to_string() }))
+            }
+            Command::Topics => {
+                let mut topics: Vec<String> = match self.gossip() {
+                    Some(g) => g.topics().map(|t| t.as_str().to_string()).collect(),
+                    None => Vec::new(),
+                };
+                topics.sort();
+                Ok(json!(topics))
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! How a node is started.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use libp2p::Multiaddr;
+
+/// Limits of the circuit relay server, sized for sync sessions rather than
+/// libp2p's defaults (2 minutes, 128 KiB per circuit), which cut sync off.
+#[derive(Debug, Clone)]
+pub struct RelayLimits {
+    pub max_reservations: usize,
+    pub max_circuits: usize,
+    pub max_circuits_per_peer: usize,
+    pub max_circuit_duration: Duration,
+    /// 0: no byte limit.
+    pub max_circuit_bytes: u64,
+}
+
+impl Default for RelayLimits {
+    fn default() -> Self {
+        RelayLimits {
+            max_reservations: 1024,
+            max_circuits: 256,
+            max_circuits_per_peer: 16,
+            max_circuit_duration: Duration::from_secs(24 * 3600),
+            max_circuit_bytes: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Where the redb file (`weft.redb`) lives.
+    pub store: PathBuf,
+    /// Run the database with no network at all.
+    pub p2p: bool,
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start (bootstrap).
+    pub peers: Vec<Multiaddr>,
+    /// Passive replication over gossipsub; replicators work without it.
+    pub pubsub: bool,
+    pub mdns: bool,
+    /// Advertise our p2p collections in the DHT and dial the peers that
+    /// hold them too.
+    pub discovery: bool,
+    pub relay: RelayLimits,
+    /// How many per-document topics a node holds (most recently used).
+    pub doc_topics: usize,
+    /// First retry delay of an unacknowledged push; it doubles up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// The local HTTP API; `None` serves none (tests drive the handle).
+    pub api: Option<SocketAddr>,
+}
+
+impl NodeConfig {
+    /// A node storing in `store`, listening on the defaults of `weft start`.
+    pub fn new(store: impl Into<PathBuf>) -> Self {
+        NodeConfig {
+            store: store.into(),
+            p2p: true,
+            listen: vec!["/ip4/0.0.0.0/tcp/9171".parse().unwrap(), "/ip4/0.0.0.0/udp/9171/quic-v1".parse().unwrap()],
+            peers: Vec::new(),
+            pubsub: true,
+            mdns: true,
+            discovery: true,
+            relay: RelayLimits::default(),
+            doc_topics: 1000,
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(60),
+            api: Some("127.0.0.1:9181".parse().unwrap()),
+        }
+    }
+
+    /// A node for tests: loopback TCP on a free port, no mDNS, no API, fast retries.
+    pub fn loopback(store: impl Into<PathBuf>) -> Self {
+        NodeConfig {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            mdns: false,
+            api: None,
+            retry_base: Duration::from_millis(100),
+            retry_max: Duration::from_secs(2),
+            ..NodeConfig::new(store)
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! Head exchange (`/weft/heads/1`) and pushes (`/weft/replicate/1`).
+//!
+//! When two peers connect, each tells the other its heads for every
+//! collection they share, and each sends the other what it lacks. Where all
+//! of the other side's heads are blocks we hold, the DAG walk below them
+//! says exactly what it lacks and we push that; where some are not, we
+//! offer the candidates' CIDs first and push only those wanted. So neither
+//! side sends a block the other holds, which tests count.
+//!
+//! Pushes to one peer go one batch at a time, in order (parents first),
+//! so the receiver never waits for a parent that is still on the way.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+
+use cid::Cid;
+use libp2p::request_response::{self, Message};
+use libp2p::PeerId;
+use serde_bytes::ByteBuf;
+
+use super::gossip::BATCH_BYTES;
+use super::run::Node;
+use crate::core::block::cid_of;
+use crate::core::doc::Heads;
+use crate::core::sync::{HeadsRequest, HeadsResponse, ReplicateRequest, ReplicateResponse, MAX_BATCH_BLOCKS, MAX_CIDS};
+use crate::error::Error;
+use crate::store::{Mode, Store, Table, Tx};
+
+/// The most documents one head exchange request names (about 2 MB).
+const HEADS_CHUNK: usize = 20_000;
+
+/// Our `HeadsRequest` in flight.
+pub(super) struct Exchange {
+    col: String,
+    docs: Option<Vec<String>>,
+}
+
+/// Our `Offer` in flight: the candidates, in the order to push them.
+pub(super) struct Offer {
+    col: String,
+    candidates: Vec<Cid>,
+}
+
+/// Our `Push` in flight.
+pub(super) enum Push {
+    Exchange { col: String, cids: Vec<Cid> },
+    Outbox { cids: Vec<Cid> },
+}
+
+/// Blocks with their CIDs, parents first, to push in one request.
+type Batch = Vec<(Cid, Vec<u8>)>;
+
+/// The blocks head exchange sends one peer, batch after batch.
+#[derive(Default)]
+pub(super) struct Lane {
+    queue: VecDeque<(String, Batch)>,
+    inflight: bool,
+    /// Everything queued for this peer on this connection: the two
+    /// exchanges of a connection (ours and theirs) never send a block twice.
+    sent: HashSet<Cid>,
+}
+
+fn cids_of(heads: BTreeMap<String, Heads>) -> BTreeMap<String, Vec<Cid>> {
+    heads.into_iter().map(|(id, h)| (id, h.into_iter().map(|(c, _)| c).collect())).collect()
+}
+
+impl Node {
+    pub(super) async fn start_exchange(&mut self, peer: PeerId, col: &str, docs: Option<Vec<String>>) {
+        if self.swarm.is_none() {
+            return;
+        }
+        let heads = match self.db.collection_heads(col, docs.as_deref()).await {
+            Ok(h) => cids_of(h),
+            Err(e) => {
+                tracing::debug!(%peer, col, "no head exchange: {e}");
+                return;
+            }
+        };
+        // A large collection goes in requests that each name their
+        // documents, so neither a request nor its answer outgrows the
+        // message limit. The peer then sends only what we lack of those:
+        // documents we have never seen come by its own exchange.
+        let col = col.to_string();
+        let requests = if heads.len() <= HEADS_CHUNK {
+            vec![HeadsRequest { col: col.clone(), docs, heads }]
+        } else {
+            let mut heads = heads.into_iter().peekable();
+            let mut chunks = Vec::new();
+            while heads.peek().is_some() {
+                let chunk: BTreeMap<String, Vec<Cid>> = heads.by_ref().take(HEADS_CHUNK).collect();
+                let docs = Some(chunk.keys().cloned().collect());
+                chunks.push(HeadsRequest { col: col.clone(), docs, heads: chunk });
+            }
+            chunks
+        };
+        for request in requests {
+            let exchange = Exchange { col: col.clone(), docs: request.docs.clone() };
+            let swarm = self.swarm.as_mut().expect("checked above");
+            let id = swarm.behaviour_mut().heads.send_request(&peer, request);
+            self.exchanges.insert(id, exchange);
+        }
+    }
+
+    pub(super) async fn on_heads(&mut self, ev: request_response::Event<HeadsRequest, HeadsResponse>) {
+        match ev {
+            request_response::Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
+                let ours = match self.db.collection_heads(&request.col, request.docs.as_deref()).await {
+                    Ok(h) => Some(h),
+                    Err(e) => {
+                        tracing::debug!(%peer, col = request.col, "heads asked: {e}");
+                        None
+                    }
+                };
+                // Only the documents they named: they can send us nothing
+                // for the others, and the answer stays as small as the request.
+                let heads: BTreeMap<String, Vec<Cid>> = ours
+                    .iter()
+                    .flatten()
+                    .filter(|(id, _)| request.docs.is_some() || request.heads.contains_key(*id))
+                    .map(|(id, h)| (id.clone(), h.iter().map(|(c, _)| *c).collect()))
+                    .collect();
+                if let Some(s) = self.swarm.as_mut() {
+                    let _ = s.behaviour_mut().heads.send_response(channel, HeadsResponse { heads });
+                }
+                if let Some(ours) = ours {
+                    self.send_lacking(peer, &request.col, ours, request.heads).await;
+                }
+            }
+            request_response::Event::Message { peer, message: Message::Response { request_id, response }, .. } => {
+                let Some(x) = self.exchanges.remove(&request_id) else { return };
+                // Our heads now, not when we asked: what they pushed us
+                // meanwhile need not go back.
+                match self.db.collection_heads(&x.col, x.docs.as_deref()).await {
+                    Ok(ours) => self.send_lacking(peer, &x.col, ours, response.heads).await,
+                    Err(e) => tracing::warn!(%peer, col = x.col, "cannot read heads: {e}"),
+                }
+            }
+            request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
+                self.exchanges.remove(&request_id);
+                self.log_outbound_failure(peer, &error);
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => self.log_inbound_failure(peer, &error),
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    /// Sends `peer` the blocks of `col` it lacks, given its heads.
+    async fn send_lacking(
+        &mut self,
+        peer: PeerId,
+        col: &str,
+        ours: BTreeMap<String, Heads>,
+        theirs: BTreeMap<String, Vec<Cid>>,
+    ) {
+        // A peer that reports nothing may not have the collection at all:
+        // the first batch is one block, and a refusal ends it cheaply.
+        let probe = theirs.is_empty();
+        let mut exact = Vec::new();
+        let mut offers: Vec<Vec<Cid>> = Vec::new();
+        for (doc, heads) in ours {
+            let mut mine: Vec<Cid> = heads.iter().map(|h| h.0).collect();
+            mine.sort();
+            let mut their = theirs.get(&doc).cloned().unwrap_or_default();
+            their.sort();
+            their.dedup();
+            if mine == their {
+                continue;
+            }
+            let known = match self.db.has_blocks(&their).await {
+                Ok(held) => held.iter().all(|h| *h),
+                Err(e) => {
+                    tracing::warn!("cannot read blocks: {e}");
+                    continue;
+                }
+            };
+            let blocks = match self.db.blocks_missing_from(col, &doc, &their).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(col, doc, "cannot walk the document: {e}");
+                    continue;
+                }
+            };
+            let sent = self.lanes.get(&peer).map(|l| &l.sent);
+            let blocks: Vec<(Cid, Vec<u8>)> =
+                blocks.into_iter().filter(|(c, _)| !sent.is_some_and(|s| s.contains(c))).collect();
+            if blocks.is_empty() {
+                continue;
+            }
+            if known {
+                exact.extend(blocks);
+            } else {
+                offers.push(blocks.into_iter().map(|(c, _)| c).collect());
+            }
+        }
+        self.enqueue(peer, col, exact, probe);
+        // One document's candidates stay in one offer, so its wanted blocks
+        // are pushed together, parents first.
+        let mut offer: Vec<Cid> = Vec::new();
+        for doc in offers {
+            if !offer.is_empty() && offer.len() + doc.len() > MAX_CIDS {
+                self.send_offer(peer, col, std::mem::take(&mut offer));
+            }
+            for chunk in doc.chunks(MAX_CIDS) {
+                offer.extend_from_slice(chunk);
+                if offer.len() >= MAX_CIDS {
+                    self.send_offer(peer, col, std::mem::take(&mut offer));
+                }
+            }
+        }
+        if !offer.is_empty() {
+            self.send_offer(peer, col, offer);
+        }
+    }
+
+    fn send_offer(&mut self, peer: PeerId, col: &str, candidates: Vec<Cid>) {
+        let Some(s) = self.swarm.as_mut() else { return };
+        let id = s.behaviour_mut().replicate.send_request(&peer, ReplicateRequest::Offer { cids: candidates.clone() });
+        self.offers.insert(id, Offer { col: col.to_string(), candidates });
+    }
+
+    /// Queues blocks for `peer` in batches, skipping any queued before.
+    fn enqueue(&mut self, peer: PeerId, col: &str, blocks: Vec<(Cid, Vec<u8>)>, probe: bool) {
+        let lane = self.lanes.entry(peer).or_default();
+        let mut batch = Vec::new();
+        let mut size = 0;
+        let mut limit = if probe { 1 } else { MAX_BATCH_BLOCKS };
+        for (cid, bytes) in blocks {
+            if !lane.sent.insert(cid) {
+                continue;
+            }
+            if !batch.is_empty() && (batch.len() >= limit || size + bytes.len() > BATCH_BYTES) {
+                lane.queue.push_back((col.to_string(), std::mem::take(&mut batch)));
+                size = 0;
+                limit = MAX_BATCH_BLOCKS;
+            }
+            size += bytes.len();
+            batch.push((cid, bytes));
+        }
+        if !batch.is_empty() {
+            lane.queue.push_back((col.to_string(), batch));
+        }
+        self.pump_lane(peer);
+    }
+
+    fn pump_lane(&mut self, peer: PeerId) {
+        let Some(lane) = self.lanes.get_mut(&peer) else { return };
+        if lane.inflight {
+            return;
+        }
+        let Some((col, batch)) = lane.queue.pop_front() else { return };
+        let Some(s) = self.swarm.as_mut() else { return };
+        lane.inflight = true;
+        let cids = batch.iter().map(|(c, _)| *c).collect();
+        let blocks = batch.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
+        let id = s.behaviour_mut().replicate.send_request(&peer, ReplicateRequest::Push { blocks });
+        self.pushes.insert(id, Push::Exchange { col, cids });
+    }
+
+    pub(super) async fn on_replicate(&mut self, ev: request_response::Event<ReplicateRequest, ReplicateResponse>) {
+        match ev {
+            request_response::Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
+                let response = self.serve_replicate(peer, request).await;
+                if let Some(s) = self.swarm.as_mut() {
+                    let _ = s.behaviour_mut().replicate.send_response(channel, response);
+                }
+            }
+            request_response::Event::Message { peer, message: Message::Response { request_id, response }, .. } => {
+                if let Some(offer) = self.offers.remove(&request_id) {
+                    self.on_want(peer, offer, response).await;
+                } else if let Some(push) = self.pushes.remove(&request_id) {
+                    self.on_push_answer(peer, push, response).await;
+                }
+            }
+            request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
+                self.log_outbound_failure(peer, &error);
+                self.offers.remove(&request_id);
+                match self.pushes.remove(&request_id) {
+                    // What was queued is recomputed by the next exchange.
+                    Some(Push::Exchange { .. }) => {
+                        self.lanes.remove(&peer);
+                    }
+                    Some(Push::Outbox { .. }) => self.outbox_failed(peer),
+                    None => {}
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => self.log_inbound_failure(peer, &error),
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    async fn serve_replicate(&mut self, peer: PeerId, request: ReplicateRequest) -> ReplicateResponse {
+        match request {
+            ReplicateRequest::Offer { cids } => match self.held_or_pending(&cids).await {
+                Ok(held) => ReplicateResponse::Want {
+                    cids: cids.into_iter().zip(held).filter(|(_, h)| !h).map(|(c, _)| c).collect(),
+                },
+                Err(e) => ReplicateResponse::Refused { reason: e.to_string() },
+            },
+            ReplicateRequest::Push { blocks } => {
+                let blocks: Vec<Vec<u8>> = blocks.into_iter().map(ByteBuf::into_vec).collect();
+                // Acknowledged only once the transaction has committed: the
+                // pusher deletes its outbox entries on this answer.
+                match self.db.import(&blocks).await {
+                    Ok(report) => {
+                        self.stats.received += (blocks.len() - report.duplicate) as u64;
+                        self.take_merged(Some(peer)).await;
+                        self.fetch(report.missing, Some(peer));
+                        ReplicateResponse::Ack { merged: blocks.iter().map(|b| cid_of(b)).collect() }
+                    }
+                    Err(e) => {
+                        if matches!(e, Error::Block(_)) {
+                            self.stats.invalid += 1;
+                        }
+                        tracing::debug!(%peer, "push refused: {e}");
+                        ReplicateResponse::Refused { reason: e.to_string() }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Which of `cids` are here, merged or waiting for parents.
+    async fn held_or_pending(&self, cids: &[Cid]) -> Result<Vec<bool>, Error> {
+        let keys: Vec<Vec<u8>> = cids.iter().map(|c| c.to_bytes()).collect();
+        let mut tx = self.db.store().begin(Mode::Read).await?;
+        let merged = tx.get_many(Table::Blocks, &keys).await?;
+        let pending = tx.get_many(Table::Pending, &keys).await?;
+        Ok(merged.iter().zip(&pending).map(|(m, p)| m.is_some() || p.is_some()).collect())
+    }
+
+    async fn on_want(&mut self, peer: PeerId, offer: Offer, response: ReplicateResponse) {
+        let ReplicateResponse::Want { cids } = response else {
+            tracing::debug!(%peer, "offer answered with {response:?}");
+            return;
+        };
+        let want: HashSet<Cid> = cids.into_iter().collect();
+        let chosen: Vec<Cid> = offer.candidates.into_iter().filter(|c| want.contains(c)).collect();
+        let blocks = match self.db.get_blocks(&chosen).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!("cannot read blocks: {e}");
+                return;
+            }
+        };
+        let blocks = chosen.into_iter().zip(blocks).filter_map(|(c, b)| Some((c, b?))).collect();
+        self.enqueue(peer, &offer.col, blocks, false);
+    }
+
+    async fn on_push_answer(&mut self, peer: PeerId, push: Push, response: ReplicateResponse) {
+        match (push, response) {
+            (Push::Exchange { cids, .. }, ReplicateResponse::Ack { merged }) => {
+                let acked: HashSet<Cid> = merged.into_iter().collect();
+                self.stats.sent += cids.iter().filter(|c| acked.contains(c)).count() as u64;
+                if let Some(lane) = self.lanes.get_mut(&peer) {
+                    lane.inflight = false;
+                }
+                self.pump_lane(peer);
+            }
+            (Push::Exchange { col, .. }, other) => {
+                tracing::debug!(%peer, col, "push of {col} answered with {other:?}");
+                if let Some(lane) = self.lanes.get_mut(&peer) {
+                    lane.inflight = false;
+                    lane.queue.retain(|(c, _)| *c != col);
+                }
+                self.pump_lane(peer);
+            }
+            (Push::Outbox { cids }, ReplicateResponse::Ack { merged }) => {
+                let acked: HashSet<Cid> = merged.into_iter().collect();
+                let done: Vec<Cid> = cids.into_iter().filter(|c| acked.contains(c)).collect();
+                self.stats.sent += done.len() as u64;
+                self.outbox_acked(peer, &done).await;
+            }
+            (Push::Outbox { .. }, other) => {
+                tracing::debug!(%peer, "outbox push answered with {other:?}");
+                self.outbox_failed(peer);
+            }
+        }
+    }
+}

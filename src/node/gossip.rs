@@ -1,0 +1,238 @@
+//! Passive replication: blocks published on per-document and
+//! per-collection topics, and the blocks a received one still lacks,
+//! fetched with `/weft/blocks/1` before its document shows it.
+
+use std::collections::HashSet;
+
+use cid::Cid;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
+use libp2p::request_response::{self, Message};
+use libp2p::PeerId;
+use serde_bytes::ByteBuf;
+
+use super::run::{col_topic, doc_topic, Node};
+use crate::core::block::{cid_of, SignedBlock};
+use crate::core::sync::{BlocksRequest, BlocksResponse, MAX_BATCH_BLOCKS, MAX_CIDS};
+use crate::db::{ImportReport, Merged};
+use crate::error::Error;
+
+/// What a batch of blocks may weigh, under the message limit with room
+/// for the envelope.
+pub(super) const BATCH_BYTES: usize = crate::core::sync::MAX_MESSAGE_BYTES - 64 * 1024;
+
+/// One `/weft/blocks/1` request in flight.
+pub(super) struct Fetch {
+    want: Vec<Cid>,
+    /// Peers asked already; the next try goes to another.
+    tried: HashSet<PeerId>,
+}
+
+impl Node {
+    pub(super) fn gossip(&mut self) -> Option<&mut gossipsub::Behaviour> {
+        self.swarm.as_mut()?.behaviour_mut().gossipsub.as_mut()
+    }
+
+    pub(super) fn subscribe(&mut self, topic: &str) {
+        if let Some(g) = self.gossip() {
+            if let Err(e) = g.subscribe(&IdentTopic::new(topic)) {
+                tracing::warn!(topic, "cannot subscribe: {e}");
+            }
+        }
+    }
+
+    pub(super) fn unsubscribe(&mut self, topic: &str) {
+        if let Some(g) = self.gossip() {
+            g.unsubscribe(&IdentTopic::new(topic));
+        }
+    }
+
+    /// Marks a document recently used, holding its topic and letting go of
+    /// the least recently used one past the limit.
+    pub(super) fn touch_doc(&mut self, doc: &str) {
+        let Some(hot) = self.doc_topics.as_mut() else { return };
+        if hot.get(doc).is_some() {
+            return;
+        }
+        let evicted = hot.push(doc.to_string(), ()).map(|(old, ())| old);
+        if let Some(old) = evicted {
+            self.unsubscribe(&doc_topic(&old));
+        }
+        self.subscribe(&doc_topic(doc));
+    }
+
+    pub(super) fn publish(&mut self, m: &Merged) {
+        let topics = [doc_topic(&m.doc), col_topic(&m.collection)];
+        let Some(g) = self.gossip() else { return };
+        for topic in topics {
+            match g.publish(IdentTopic::new(&topic), m.bytes.clone()) {
+                // Nobody listening yet: head exchange brings them up to date.
+                Ok(_) | Err(PublishError::NoPeersSubscribedToTopic) | Err(PublishError::Duplicate) => {}
+                Err(e) => tracing::warn!(topic, cid = %m.cid, "cannot publish: {e}"),
+            }
+        }
+    }
+
+    pub(super) async fn on_gossip(&mut self, ev: gossipsub::Event) {
+        let gossipsub::Event::Message { propagation_source: source, message_id, message } = ev else { return };
+        let cid = cid_of(&message.data);
+        let acceptance = match self.db.merge(cid, &message.data).await {
+            Ok(report) => {
+                let new = report.duplicate == 0;
+                self.stats.received += u64::from(new);
+                self.take_merged(Some(source)).await;
+                if new {
+                    if let Ok(b) = SignedBlock::decode_stored(message.data, cid) {
+                        self.touch_doc(&b.doc().to_string());
+                    }
+                }
+                self.fetch(report.missing, Some(source));
+                MessageAcceptance::Accept
+            }
+            Err(Error::Block(e)) => {
+                tracing::debug!(%source, %cid, "invalid block by gossip: {e}");
+                self.stats.invalid += 1;
+                MessageAcceptance::Reject
+            }
+            Err(e) => {
+                tracing::debug!(%source, %cid, "block not taken: {e}");
+                MessageAcceptance::Ignore
+            }
+        };
+        if let Some(g) = self.gossip() {
+            g.report_message_validation_result(&message_id, &source, acceptance);
+        }
+    }
+
+    /// Imports blocks a peer sent in answer to a fetch. A batch with an
+    /// invalid block is taken one block at a time, so the valid ones stay.
+    pub(super) async fn import_from(&mut self, peer: PeerId, blocks: &[Vec<u8>]) -> ImportReport {
+        if blocks.is_empty() {
+            return ImportReport::default();
+        }
+        let report = match self.db.import(blocks).await {
+            Ok(r) => r,
+            Err(Error::Block(_)) if blocks.len() > 1 => {
+                let mut total = ImportReport::default();
+                for b in blocks {
+                    match self.db.import(std::slice::from_ref(b)).await {
+                        Ok(r) => {
+                            total.merged += r.merged;
+                            total.duplicate += r.duplicate;
+                            total.pending += r.pending;
+                            total.missing.extend(r.missing);
+                        }
+                        Err(Error::Block(_)) => self.stats.invalid += 1,
+                        Err(e) => tracing::warn!(%peer, "cannot import a block: {e}"),
+                    }
+                }
+                // A parent one block lacked may have come later in the batch.
+                let held = self.db.has_blocks(&total.missing).await.unwrap_or_default();
+                let mut held = held.into_iter();
+                total.missing.retain(|_| !held.next().unwrap_or(false));
+                self.stats.received += (blocks.len() - total.duplicate) as u64;
+                self.take_merged(Some(peer)).await;
+                return total;
+            }
+            Err(Error::Block(e)) => {
+                tracing::debug!(%peer, "invalid block: {e}");
+                self.stats.invalid += 1;
+                return ImportReport::default();
+            }
+            Err(e) => {
+                tracing::warn!(%peer, "cannot import blocks: {e}");
+                return ImportReport::default();
+            }
+        };
+        self.stats.received += (blocks.len() - report.duplicate) as u64;
+        self.take_merged(Some(peer)).await;
+        report
+    }
+
+    /// Fetches blocks that merged blocks wait for, from `prefer` first.
+    pub(super) fn fetch(&mut self, cids: Vec<Cid>, prefer: Option<PeerId>) {
+        let cids: Vec<Cid> = cids.into_iter().filter(|c| self.fetching.insert(*c)).collect();
+        for chunk in cids.chunks(MAX_CIDS) {
+            self.send_fetch(chunk.to_vec(), prefer, HashSet::new());
+        }
+    }
+
+    fn send_fetch(&mut self, want: Vec<Cid>, prefer: Option<PeerId>, mut tried: HashSet<PeerId>) {
+        let peer = prefer
+            .filter(|p| self.connected.contains(p) && !tried.contains(p))
+            .or_else(|| self.connected.iter().find(|p| !tried.contains(p)).copied());
+        let (Some(peer), Some(swarm)) = (peer, self.swarm.as_mut()) else {
+            // Nobody has them now; the next head exchange or gossip message
+            // names them again.
+            tracing::debug!(n = want.len(), "no peer has the missing blocks");
+            self.stats.fetch_failures += 1;
+            for c in &want {
+                self.fetching.remove(c);
+            }
+            return;
+        };
+        tried.insert(peer);
+        let id = swarm.behaviour_mut().blocks.send_request(&peer, BlocksRequest { want: want.clone() });
+        self.fetches.insert(id, Fetch { want, tried });
+    }
+
+    pub(super) async fn on_blocks(&mut self, ev: request_response::Event<BlocksRequest, BlocksResponse>) {
+        match ev {
+            request_response::Event::Message { message: Message::Request { request, channel, .. }, peer, .. } => {
+                let held = match self.db.get_blocks(&request.want).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!(%peer, "cannot read blocks: {e}");
+                        Vec::new()
+                    }
+                };
+                let mut blocks = Vec::new();
+                let mut size = 0;
+                for b in held.into_iter().flatten() {
+                    if blocks.len() >= MAX_BATCH_BLOCKS || size + b.len() > BATCH_BYTES {
+                        break;
+                    }
+                    size += b.len();
+                    blocks.push(ByteBuf::from(b));
+                }
+                self.stats.served += blocks.len() as u64;
+                if let Some(s) = self.swarm.as_mut() {
+                    let _ = s.behaviour_mut().blocks.send_response(channel, BlocksResponse { blocks });
+                }
+            }
+            request_response::Event::Message { message: Message::Response { request_id, response }, peer, .. } => {
+                let Some(fetch) = self.fetches.remove(&request_id) else { return };
+                let want: HashSet<Cid> = fetch.want.iter().copied().collect();
+                let mut got = HashSet::new();
+                let mut blocks = Vec::new();
+                for b in response.blocks {
+                    let cid = cid_of(&b);
+                    // Only what was asked for: anything else is a peer
+                    // trying to slip blocks past the CID we named.
+                    if !want.contains(&cid) || !got.insert(cid) {
+                        self.stats.invalid += 1;
+                        continue;
+                    }
+                    blocks.push(b.into_vec());
+                }
+                let report = self.import_from(peer, &blocks).await;
+                for c in &fetch.want {
+                    self.fetching.remove(c);
+                }
+                let still: Vec<Cid> = fetch.want.iter().filter(|c| !got.contains(c)).copied().collect();
+                if !still.is_empty() {
+                    self.fetching.extend(still.iter().copied());
+                    self.send_fetch(still, None, fetch.tried);
+                }
+                self.fetch(report.missing, Some(peer));
+            }
+            request_response::Event::OutboundFailure { request_id, error, peer, .. } => {
+                self.log_outbound_failure(peer, &error);
+                if let Some(f) = self.fetches.remove(&request_id) {
+                    self.send_fetch(f.want, None, f.tried);
+                }
+            }
+            request_response::Event::InboundFailure { error, peer, .. } => self.log_inbound_failure(peer, &error),
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+}

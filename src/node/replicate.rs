@@ -1,0 +1,404 @@
+//! Active replication: replicators, their persisted outbox, and the peers
+//! the node keeps dialling.
+//!
+//! Every block merged in a replicator's scope is written to the outbox
+//! (`Table::Outbox`, key `peer ‖ 0 ‖ cid`, value `height ‖ collection`) and
+//! deleted only when the peer acknowledges it as durably stored, so a
+//! restart of either side loses nothing: the outbox is pushed again when
+//! the peer is reachable, with a doubling delay between failures.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cid::Cid;
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use serde_json::{json, Value};
+
+use super::command::CommandError;
+use super::exchange::Push;
+use super::gossip::BATCH_BYTES;
+use super::run::Node;
+use crate::core::sync::{Backoff, ReplicateRequest, MAX_BATCH_BLOCKS};
+use crate::db::Merged;
+use crate::error::Error;
+use crate::store::{KeyRange, Mode, Store, Table, Tx};
+
+const META_REPLICATOR: &str = "replicator/";
+/// A dial that has not ended after this long is given up on.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub(super) struct Replicator {
+    pub(super) peer: PeerId,
+    pub(super) collection: String,
+    /// Only these documents; the whole collection when `None`.
+    pub(super) docs: Option<Vec<String>>,
+    pub(super) addrs: Vec<Multiaddr>,
+}
+
+impl Replicator {
+    pub(super) fn covers(&self, doc: &str) -> bool {
+        self.docs.as_ref().is_none_or(|d| d.iter().any(|x| x == doc))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredReplicator {
+    addrs: Vec<String>,
+    docs: Option<Vec<String>>,
+}
+
+/// A peer the node keeps a connection to.
+pub(super) struct Wanted {
+    addrs: Vec<Multiaddr>,
+    backoff: Backoff,
+    /// When the dial in progress started.
+    dialing: Option<Duration>,
+    /// A replicator's peer (kept until its last replicator goes) or a
+    /// bootstrap peer (kept for good).
+    bootstrap: bool,
+}
+
+impl Wanted {
+    pub(super) fn connected(&mut self) {
+        self.backoff.succeeded();
+        self.dialing = None;
+    }
+
+    pub(super) fn disconnected(&mut self) {
+        self.dialing = None;
+    }
+}
+
+pub(super) struct OutboxLane {
+    pub(super) backoff: Backoff,
+    inflight: bool,
+}
+
+fn outbox_prefix(peer: &PeerId) -> Vec<u8> {
+    let mut k = peer.to_bytes();
+    k.push(0);
+    k
+}
+
+/// Splits `…/p2p/<id>` into the id and the address before it.
+fn split_peer(addr: &Multiaddr) -> Option<(PeerId, Multiaddr)> {
+    let mut rest = addr.clone();
+    match rest.pop()? {
+        Protocol::P2p(peer) => Some((peer, rest)),
+        _ => None,
+    }
+}
+
+fn not_found(message: String) -> CommandError {
+    CommandError { code: "NOT_FOUND", message }
+}
+
+impl Node {
+    fn replicator_key(peer: &PeerId, col: &str) -> String {
+        format!("{META_REPLICATOR}{peer}/{col}")
+    }
+
+    pub(super) async fn load_replicators(&mut self) -> Result<(), Error> {
+        let mut tx = self.db.store().begin(Mode::Read).await?;
+        let rows = tx.scan(Table::Meta, &KeyRange::prefix(META_REPLICATOR.as_bytes()), None).await?;
+        drop(tx);
+        for (k, v) in rows {
+            let key = String::from_utf8_lossy(&k[META_REPLICATOR.len()..]).into_owned();
+            let parsed = key.split_once('/').and_then(|(p, c)| Some((p.parse::<PeerId>().ok()?, c.to_string())));
+            let stored = serde_json::from_slice::<StoredReplicator>(&v);
+            let (Some((peer, collection)), Ok(stored)) = (parsed, stored) else {
+                tracing::warn!(key, "skipping a corrupt replicator record");
+                continue;
+            };
+            let addrs = stored.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+            self.add_replicator(Replicator { peer, collection, docs: stored.docs, addrs });
+        }
+        Ok(())
+    }
+
+    fn add_replicator(&mut self, r: Replicator) {
+        self.want_peer(r.peer, r.addrs.clone(), false);
+        let backoff = Backoff::new(self.config.retry_base, self.config.retry_max);
+        self.outboxes.entry(r.peer).or_insert(OutboxLane { backoff, inflight: false });
+        self.replicators.insert((r.peer, r.collection.clone()), r);
+    }
+
+    fn want_peer(&mut self, peer: PeerId, addrs: Vec<Multiaddr>, bootstrap: bool) {
+        if peer == self.peer_id {
+            return;
+        }
+        if let Some(s) = self.swarm.as_mut() {
+            for a in &addrs {
+                s.add_peer_address(peer, a.clone());
+            }
+        }
+        let backoff = Backoff::new(self.config.retry_base, self.config.retry_max);
+        let w = self.wanted.entry(peer).or_insert(Wanted { addrs: Vec::new(), backoff, dialing: None, bootstrap });
+        w.bootstrap |= bootstrap;
+        for a in addrs {
+            if !w.addrs.contains(&a) {
+                w.addrs.push(a);
+            }
+        }
+    }
+
+    /// A `--peers` address: kept connected when it names its peer, dialled
+    /// once when it does not.
+    pub(super) fn add_bootstrap(&mut self, addr: Multiaddr) {
+        match split_peer(&addr) {
+            Some((peer, rest)) => self.want_peer(peer, vec![rest], true),
+            None => {
+                if let Some(s) = self.swarm.as_mut() {
+                    if let Err(e) = s.dial(addr.clone()) {
+                        tracing::warn!(%addr, "cannot dial: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Dials every wanted peer that is not connected and is due.
+    pub(super) fn redial(&mut self) {
+        let now = self.now();
+        let due: Vec<(PeerId, Vec<Multiaddr>)> = self
+            .wanted
+            .iter_mut()
+            .filter(|(p, _)| !self.connected.contains(p))
+            .filter_map(|(p, w)| {
+                if let Some(started) = w.dialing {
+                    if now < started + DIAL_TIMEOUT {
+                        return None;
+                    }
+                    w.dialing = None;
+                    w.backoff.failed(now);
+                }
+                w.backoff.ready(now).then(|| (*p, w.addrs.clone()))
+            })
+            .collect();
+        for (peer, addrs) in due {
+            let dialing = self.dial_peer(peer, addrs);
+            if let Some(w) = self.wanted.get_mut(&peer) {
+                if dialing {
+                    w.dialing = Some(now);
+                } else {
+                    w.backoff.failed(now);
+                }
+            }
+        }
+    }
+
+    pub(super) fn dial_failed(&mut self, peer: PeerId) {
+        let now = self.now();
+        if let Some(w) = self.wanted.get_mut(&peer) {
+            w.dialing = None;
+            if !self.connected.contains(&peer) {
+                w.backoff.failed(now);
+            }
+        }
+    }
+
+    pub(super) async fn set_replicator(
+        &mut self,
+        collection: String,
+        docs: Option<Vec<String>>,
+        peer: &str,
+    ) -> Result<Value, CommandError> {
+        let addr: Multiaddr =
+            peer.parse().map_err(|e| CommandError::bad_request(format!("not a multiaddr: {peer}: {e}")))?;
+        let Some((peer, rest)) = split_peer(&addr) else {
+            return Err(CommandError::bad_request(format!(
+                "the replicator's address must end in /p2p/<peer id>: {addr}"
+            )));
+        };
+        if peer == self.peer_id {
+            return Err(CommandError::bad_request("a node cannot replicate to itself"));
+        }
+        self.db.collection(&collection).await?;
+        let addrs: Vec<Multiaddr> = if rest.is_empty() { Vec::new() } else { vec![rest] };
+        let stored = StoredReplicator { addrs: addrs.iter().map(Multiaddr::to_string).collect(), docs: docs.clone() };
+        let mut tx = self.db.store().begin(Mode::Write).await.map_err(Error::from)?;
+        let key = Self::replicator_key(&peer, &collection);
+        tx.put(Table::Meta, key.as_bytes(), &serde_json::to_vec(&stored).expect("serialises"))
+            .await
+            .map_err(Error::from)?;
+        tx.commit().await.map_err(Error::from)?;
+        self.add_replicator(Replicator {
+            peer,
+            collection: collection.clone(),
+            docs: docs.clone(),
+            addrs: addrs.clone(),
+        });
+        // What the collection holds already goes by head exchange; from
+        // now on every new block also goes through the outbox.
+        if self.connected.contains(&peer) {
+            self.start_exchange(peer, &collection, docs.clone()).await;
+        } else {
+            self.redial();
+        }
+        Ok(json!({
+            "peerId": peer.to_string(),
+            "collection": collection,
+            "docs": docs,
+            "addrs": stored.addrs,
+        }))
+    }
+
+    pub(super) async fn list_replicators(&mut self) -> Result<Value, CommandError> {
+        let mut queued: BTreeMap<(PeerId, String), usize> = BTreeMap::new();
+        let mut tx = self.db.store().begin(Mode::Read).await.map_err(Error::from)?;
+        for peer in self.outboxes.keys() {
+            let rows =
+                tx.scan(Table::Outbox, &KeyRange::prefix(&outbox_prefix(peer)), None).await.map_err(Error::from)?;
+            for (_, v) in rows {
+                let col = String::from_utf8_lossy(v.get(8..).unwrap_or_default()).into_owned();
+                *queued.entry((*peer, col)).or_default() += 1;
+            }
+        }
+        let list: Vec<Value> = self
+            .replicators
+            .values()
+            .map(|r| {
+                json!({
+                    "peerId": r.peer.to_string(),
+                    "collection": r.collection,
+                    "docs": r.docs,
+                    "addrs": r.addrs.iter().map(Multiaddr::to_string).collect::<Vec<_>>(),
+                    "queued": queued.get(&(r.peer, r.collection.clone())).copied().unwrap_or(0),
+                })
+            })
+            .collect();
+        Ok(Value::Array(list))
+    }
+
+    pub(super) async fn delete_replicator(&mut self, collection: &str, peer: &str) -> Result<Value, CommandError> {
+        let peer: PeerId =
+            peer.parse().map_err(|e| CommandError::bad_request(format!("not a peer id: {peer}: {e}")))?;
+        if self.replicators.remove(&(peer, collection.to_string())).is_none() {
+            return Err(not_found(format!("no replicator of {collection} to {peer}")));
+        }
+        let mut tx = self.db.store().begin(Mode::Write).await.map_err(Error::from)?;
+        tx.delete(Table::Meta, Self::replicator_key(&peer, collection).as_bytes()).await.map_err(Error::from)?;
+        let rows = tx.scan(Table::Outbox, &KeyRange::prefix(&outbox_prefix(&peer)), None).await.map_err(Error::from)?;
+        for (k, v) in rows {
+            if v.get(8..) == Some(collection.as_bytes()) {
+                tx.delete(Table::Outbox, &k).await.map_err(Error::from)?;
+            }
+        }
+        tx.commit().await.map_err(Error::from)?;
+        if !self.replicators.keys().any(|(p, _)| *p == peer) {
+            self.outboxes.remove(&peer);
+            if self.wanted.get(&peer).is_some_and(|w| !w.bootstrap) {
+                self.wanted.remove(&peer);
+            }
+        }
+        Ok(json!({ "peerId": peer.to_string(), "collection": collection, "deleted": true }))
+    }
+
+    pub(super) async fn outbox_put(&mut self, entries: &[(PeerId, &Merged)]) {
+        let result: Result<(), Error> = async {
+            let mut tx = self.db.store().begin(Mode::Write).await?;
+            for (peer, m) in entries {
+                let height = crate::core::block::SignedBlock::decode_stored(m.bytes.clone(), m.cid)
+                    .map(|b| b.block.height)
+                    .unwrap_or(u64::MAX);
+                let mut key = outbox_prefix(peer);
+                key.extend(m.cid.to_bytes());
+                let mut value = height.to_be_bytes().to_vec();
+                value.extend_from_slice(m.collection.as_bytes());
+                tx.put(Table::Outbox, &key, &value).await?;
+            }
+            Ok(tx.commit().await?)
+        }
+        .await;
+        if let Err(e) = result {
+            // Head exchange on the next connection still sends them.
+            tracing::error!("cannot write the outbox: {e}");
+        }
+    }
+
+    /// Pushes the next batch of `peer`'s outbox, lowest heights (parents)
+    /// first, if it is connected, idle and due.
+    pub(super) async fn pump_outbox(&mut self, peer: PeerId) {
+        let now = self.now();
+        let ready = self.outboxes.get(&peer).is_some_and(|l| !l.inflight && l.backoff.ready(now));
+        if !ready || !self.connected.contains(&peer) || self.swarm.is_none() {
+            return;
+        }
+        let batch: Result<Vec<(Cid, Vec<u8>)>, Error> = async {
+            let mut tx = self.db.store().begin(Mode::Read).await?;
+            let prefix = outbox_prefix(&peer);
+            let rows = tx.scan(Table::Outbox, &KeyRange::prefix(&prefix), None).await?;
+            let mut entries: Vec<(u64, Cid)> = rows
+                .into_iter()
+                .filter_map(|(k, v)| {
+                    let height = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
+                    Some((height, Cid::try_from(&k[prefix.len()..]).ok()?))
+                })
+                .collect();
+            entries.sort();
+            entries.truncate(MAX_BATCH_BLOCKS);
+            let keys: Vec<Vec<u8>> = entries.iter().map(|(_, c)| c.to_bytes()).collect();
+            let blocks = tx.get_many(Table::Blocks, &keys).await?;
+            let mut batch = Vec::new();
+            let mut size = 0;
+            for ((_, cid), bytes) in entries.into_iter().zip(blocks) {
+                let Some(bytes) = bytes else { continue };
+                if !batch.is_empty() && size + bytes.len() > BATCH_BYTES {
+                    break;
+                }
+                size += bytes.len();
+                batch.push((cid, bytes));
+            }
+            Ok(batch)
+        }
+        .await;
+        let batch = match batch {
+            Ok(b) if b.is_empty() => return,
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("cannot read the outbox: {e}");
+                return;
+            }
+        };
+        let cids = batch.iter().map(|(c, _)| *c).collect();
+        let blocks = batch.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
+        let swarm = self.swarm.as_mut().expect("checked above");
+        let id = swarm.behaviour_mut().replicate.send_request(&peer, ReplicateRequest::Push { blocks });
+        self.pushes.insert(id, Push::Outbox { cids });
+        if let Some(l) = self.outboxes.get_mut(&peer) {
+            l.inflight = true;
+        }
+    }
+
+    pub(super) async fn outbox_acked(&mut self, peer: PeerId, cids: &[Cid]) {
+        let result: Result<(), Error> = async {
+            let mut tx = self.db.store().begin(Mode::Write).await?;
+            for c in cids {
+                let mut key = outbox_prefix(&peer);
+                key.extend(c.to_bytes());
+                tx.delete(Table::Outbox, &key).await?;
+            }
+            Ok(tx.commit().await?)
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!("cannot clear the outbox: {e}");
+        }
+        if let Some(l) = self.outboxes.get_mut(&peer) {
+            l.inflight = false;
+            l.backoff.succeeded();
+        }
+        self.pump_outbox(peer).await;
+    }
+
+    pub(super) fn outbox_failed(&mut self, peer: PeerId) {
+        let now = self.now();
+        if let Some(l) = self.outboxes.get_mut(&peer) {
+            l.inflight = false;
+            l.backoff.failed(now);
+        }
+    }
+}

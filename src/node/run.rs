@@ -1,0 +1,542 @@
+//! The node's thread: one current-thread runtime that owns the database
+//! and the swarm, and one loop that serves commands, swarm events and a
+//! housekeeping tick in turn.
+//!
+//! The database is single-threaded (it also runs in a browser), so it
+//! never leaves this thread; and because the loop awaits each database
+//! call before it polls the swarm again, protocol handlers see a database
+//! that nothing else is changing under them.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::num::NonZeroUsize;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cid::Cid;
+use futures::StreamExt;
+use libp2p::core::transport::ListenerId;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{identify, kad, mdns, Multiaddr, PeerId, Swarm};
+use lru::LruCache;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use super::command::{Command, CommandError};
+use super::config::NodeConfig;
+use super::exchange::{Exchange, Lane, Offer, Push};
+use super::gossip::Fetch;
+use super::handle::{NodeError, NodeHandle};
+use super::replicate::{OutboxLane, Replicator, Wanted};
+use crate::core::sync::Backoff;
+use crate::db::{Db, Merged};
+use crate::net::{build_swarm_counting, Behaviour, BehaviourEvent, WireErrors};
+use crate::store::{KeyRange, Mode, RedbStore, Store, Table, Tx};
+
+/// How often retries, redials and discovery are looked at.
+const TICK: Duration = Duration::from_millis(250);
+/// How long start waits for its listeners (a relayed one needs a reservation).
+const LISTEN_WAIT: Duration = Duration::from_secs(10);
+/// How often collection providers are looked up again in the DHT.
+const DISCOVERY_EVERY: Duration = Duration::from_secs(30);
+
+pub(super) const META_P2P: &str = "p2p/collection/";
+
+type CommandRx = mpsc::UnboundedReceiver<(Command, oneshot::Sender<Result<Value, CommandError>>)>;
+
+#[derive(Debug, Default)]
+pub(super) struct Stats {
+    pub(super) received: u64,
+    pub(super) sent: u64,
+    pub(super) served: u64,
+    pub(super) invalid: u64,
+    pub(super) fetch_failures: u64,
+}
+
+pub(super) struct Node {
+    pub(super) db: Db<RedbStore>,
+    pub(super) swarm: Option<Swarm<Behaviour>>,
+    /// Blocks the database merged since we last looked, filled by its
+    /// `on_block` listener and taken right after each database call, so
+    /// the caller still knows where they came from.
+    merged: Rc<RefCell<Vec<Merged>>>,
+    pub(super) peer_id: PeerId,
+    pub(super) config: NodeConfig,
+    epoch: Instant,
+    pub(super) stats: Stats,
+    pub(super) p2p_collections: BTreeSet<String>,
+    /// Documents whose topics we hold, most recently used first; `None`
+    /// without pubsub.
+    pub(super) doc_topics: Option<LruCache<String, ()>>,
+    pub(super) replicators: BTreeMap<(PeerId, String), Replicator>,
+    pub(super) connected: HashSet<PeerId>,
+    /// Peers we keep a connection to: replicators and bootstrap peers.
+    pub(super) wanted: HashMap<PeerId, Wanted>,
+    pub(super) fetches: HashMap<OutboundRequestId, Fetch>,
+    /// Blocks asked for and not yet answered, so two gossip messages
+    /// naming one missing parent fetch it once.
+    pub(super) fetching: HashSet<Cid>,
+    pub(super) exchanges: HashMap<OutboundRequestId, Exchange>,
+    pub(super) offers: HashMap<OutboundRequestId, Offer>,
+    pub(super) pushes: HashMap<OutboundRequestId, Push>,
+    pub(super) lanes: HashMap<PeerId, Lane>,
+    pub(super) outboxes: HashMap<PeerId, OutboxLane>,
+    next_discovery: Duration,
+    pub(super) wire_errors: Arc<WireErrors>,
+    /// Relayed listeners (`…/p2p-circuit`) by id: a reservation ends when
+    /// the relay goes away, and is asked for again with a growing delay.
+    circuits: HashMap<ListenerId, (Multiaddr, Backoff)>,
+    relisten: Vec<(Multiaddr, Backoff)>,
+}
+
+pub(super) fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    let (shutdown, shutdown_rx) = mpsc::unbounded_channel();
+    let thread = Arc::new(Mutex::new(None));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let slot = thread.clone();
+    let join = std::thread::Builder::new()
+        .name("weft-node".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(NodeError::Network(format!("cannot start the runtime: {e}"))));
+                    return;
+                }
+            };
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&runtime, async move {
+                let mut node = match Node::open(config).await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let listen = match node.listen().await {
+                    Ok(a) => a,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let handle = NodeHandle { commands, peer_id: node.peer_id, listen, shutdown, thread: slot };
+                if let Some(addr) = node.config.api {
+                    if let Err(e) = super::api::serve(addr, handle.clone()).await {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                }
+                let _ = ready_tx.send(Ok(handle));
+                node.run(command_rx, shutdown_rx).await;
+                // Closing the swarm and then the database here, before the
+                // thread ends, lets the same process open the file again.
+                drop(node);
+            });
+        })
+        .map_err(|e| NodeError::Network(format!("cannot start the node's thread: {e}")))?;
+    *thread.lock().expect("not poisoned") = Some(join);
+    match ready_rx.recv() {
+        Ok(Ok(handle)) => Ok(handle),
+        Ok(Err(e)) => {
+            if let Some(t) = thread.lock().expect("not poisoned").take() {
+                let _ = t.join();
+            }
+            Err(e)
+        }
+        Err(_) => Err(NodeError::Stopped),
+    }
+}
+
+async fn next_event(swarm: &mut Option<Swarm<Behaviour>>) -> SwarmEvent<BehaviourEvent> {
+    match swarm {
+        Some(s) => s.select_next_some().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn is_circuit(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| p == Protocol::P2pCircuit)
+}
+
+pub(super) fn doc_topic(doc: &str) -> String {
+    format!("weft/doc/{doc}")
+}
+
+pub(super) fn col_topic(col: &str) -> String {
+    format!("weft/col/{col}")
+}
+
+impl Node {
+    async fn open(config: NodeConfig) -> Result<Node, NodeError> {
+        std::fs::create_dir_all(&config.store).map_err(|e| {
+            NodeError::Store(crate::store::StoreError(format!("cannot create {}: {e}", config.store.display())).into())
+        })?;
+        let store = RedbStore::open(config.store.join("weft.redb")).map_err(crate::Error::from)?;
+        let db = Db::open(store).await?;
+        let merged = Rc::new(RefCell::new(Vec::new()));
+        let sink = merged.clone();
+        db.on_block(move |m| sink.borrow_mut().push(m.clone()));
+        // The replica's signing key is its network identity, so the peer id
+        // survives restarts and names the author of its blocks.
+        let keypair = libp2p::identity::Keypair::ed25519_from_bytes(db.signing_key().to_bytes())
+            .map_err(|e| NodeError::Network(e.to_string()))?;
+        let peer_id = keypair.public().to_peer_id();
+        let wire_errors = Arc::new(WireErrors::default());
+        let swarm = if config.p2p { Some(build_swarm_counting(keypair, &config, wire_errors.clone())?) } else { None };
+        let doc_topics = (config.p2p && config.pubsub).then_some(()).and_then(|_| NonZeroUsize::new(config.doc_topics));
+        let mut node = Node {
+            db,
+            swarm,
+            merged,
+            peer_id,
+            epoch: Instant::now(),
+            stats: Stats::default(),
+            p2p_collections: BTreeSet::new(),
+            doc_topics: doc_topics.map(LruCache::new),
+            replicators: BTreeMap::new(),
+            connected: HashSet::new(),
+            wanted: HashMap::new(),
+            fetches: HashMap::new(),
+            fetching: HashSet::new(),
+            exchanges: HashMap::new(),
+            offers: HashMap::new(),
+            pushes: HashMap::new(),
+            lanes: HashMap::new(),
+            outboxes: HashMap::new(),
+            next_discovery: Duration::ZERO,
+            wire_errors,
+            circuits: HashMap::new(),
+            relisten: Vec::new(),
+            config,
+        };
+        node.load_p2p_collections().await?;
+        node.load_replicators().await?;
+        for addr in node.config.peers.clone() {
+            node.add_bootstrap(addr);
+        }
+        Ok(node)
+    }
+
+    /// Time since the node started: the clock every backoff runs on.
+    pub(super) fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// Starts every listener and waits until each has an address.
+    async fn listen(&mut self) -> Result<Vec<Multiaddr>, NodeError> {
+        let Some(swarm) = self.swarm.as_mut() else { return Ok(Vec::new()) };
+        let mut waiting = HashMap::new();
+        for addr in self.config.listen.clone() {
+            let id = swarm
+                .listen_on(addr.clone())
+                .map_err(|e| NodeError::Listen { addr: addr.clone(), reason: e.to_string() })?;
+            if is_circuit(&addr) {
+                let backoff = Backoff::new(self.config.retry_base, self.config.retry_max);
+                self.circuits.insert(id, (addr.clone(), backoff));
+            }
+            waiting.insert(id, addr);
+        }
+        let deadline = tokio::time::sleep(LISTEN_WAIT);
+        tokio::pin!(deadline);
+        while !waiting.is_empty() {
+            tokio::select! {
+                ev = next_event(&mut self.swarm) => {
+                    match &ev {
+                        SwarmEvent::NewListenAddr { listener_id, .. } => {
+                            waiting.remove(listener_id);
+                        }
+                        SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
+                            if let Some(addr) = waiting.remove(listener_id) {
+                                let reason = match reason { Err(e) => e.to_string(), Ok(()) => "closed".into() };
+                                return Err(NodeError::Listen { addr, reason });
+                            }
+                        }
+                        SwarmEvent::ListenerError { listener_id, error } => {
+                            if let Some(addr) = waiting.remove(listener_id) {
+                                return Err(NodeError::Listen { addr, reason: error.to_string() });
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.on_swarm_event(ev).await;
+                }
+                _ = &mut deadline => {
+                    let addr = waiting.into_values().next().expect("not empty");
+                    return Err(NodeError::Listen { addr, reason: "no listen address within 10 s".into() });
+                }
+            }
+        }
+        Ok(self.addresses())
+    }
+
+    /// Our listen addresses, each ending in `/p2p/<our id>`.
+    pub(super) fn addresses(&self) -> Vec<Multiaddr> {
+        let Some(swarm) = self.swarm.as_ref() else { return Vec::new() };
+        swarm.listeners().map(|a| a.clone().with_p2p(self.peer_id).unwrap_or_else(|a| a)).collect()
+    }
+
+    async fn run(&mut self, mut commands: CommandRx, mut shutdown: mpsc::UnboundedReceiver<()>) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.recv() => break,
+                cmd = commands.recv() => match cmd {
+                    Some((command, reply)) => {
+                        let answer = self.command(command).await;
+                        let _ = reply.send(answer);
+                    }
+                    None => break,
+                },
+                ev = next_event(&mut self.swarm) => self.on_swarm_event(ev).await,
+                _ = tick.tick() => self.housekeeping().await,
+            }
+            // Every merge path takes its blocks itself; this only keeps a
+            // missed one from waiting for the next merge.
+            self.take_merged(None).await;
+        }
+    }
+
+    async fn housekeeping(&mut self) {
+        if self.swarm.is_none() {
+            return;
+        }
+        self.redial();
+        self.relisten();
+        let peers: Vec<PeerId> = self.outboxes.keys().copied().collect();
+        for peer in peers {
+            self.pump_outbox(peer).await;
+        }
+        let now = self.now();
+        if now >= self.next_discovery && !self.connected.is_empty() {
+            self.next_discovery = now + DISCOVERY_EVERY;
+            for col in self.p2p_collections.clone() {
+                self.discover(&col_topic(&col));
+            }
+        }
+    }
+
+    fn relisten(&mut self) {
+        let now = self.now();
+        let Some(swarm) = self.swarm.as_mut() else { return };
+        for (addr, mut backoff) in std::mem::take(&mut self.relisten) {
+            if !backoff.ready(now) {
+                self.relisten.push((addr, backoff));
+                continue;
+            }
+            match swarm.listen_on(addr.clone()) {
+                Ok(id) => {
+                    self.circuits.insert(id, (addr, backoff));
+                }
+                Err(e) => {
+                    tracing::debug!(%addr, "cannot listen again: {e}");
+                    backoff.failed(now);
+                    self.relisten.push((addr, backoff));
+                }
+            }
+        }
+    }
+
+    /// Advertises `topic` in the DHT and looks for others holding it, so a
+    /// node that knows only a bootstrap peer finds the peers it shares
+    /// collections with.
+    pub(super) fn discover(&mut self, topic: &str) {
+        if !self.config.discovery {
+            return;
+        }
+        let Some(swarm) = self.swarm.as_mut() else { return };
+        let key = kad::RecordKey::new(&topic);
+        if let Err(e) = swarm.behaviour_mut().kad.start_providing(key.clone()) {
+            tracing::debug!(topic, "cannot provide: {e}");
+        }
+        swarm.behaviour_mut().kad.get_providers(key);
+    }
+
+    pub(super) fn dial_peer(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) -> bool {
+        let Some(swarm) = self.swarm.as_mut() else { return false };
+        if peer == self.peer_id || swarm.is_connected(&peer) {
+            return false;
+        }
+        let opts = DialOpts::peer_id(peer).addresses(addrs).condition(PeerCondition::DisconnectedAndNotDialing).build();
+        match swarm.dial(opts) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(%peer, "dial: {e}");
+                false
+            }
+        }
+    }
+
+    async fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::Behaviour(ev) => self.on_behaviour_event(ev).await,
+            SwarmEvent::ConnectionEstablished { peer_id, num_established, .. } if num_established.get() == 1 => {
+                self.on_connected(peer_id).await;
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => self.on_disconnected(peer_id),
+            SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
+                tracing::debug!(%peer, "dial failed: {error}");
+                self.dial_failed(peer);
+            }
+            SwarmEvent::NewListenAddr { listener_id, address } => {
+                tracing::info!(%address, "listening");
+                if let Some((_, backoff)) = self.circuits.get_mut(&listener_id) {
+                    backoff.succeeded();
+                }
+                // A relay server hands out reservations only with an address
+                // to put in them; loopback and LAN addresses serve for that
+                // until something better (AutoNAT) confirms a public one.
+                if !is_circuit(&address) {
+                    if let Some(s) = self.swarm.as_mut() {
+                        s.add_external_address(address);
+                    }
+                }
+            }
+            SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
+                if let Some((addr, mut backoff)) = self.circuits.remove(&listener_id) {
+                    tracing::warn!(%addr, "relayed listener closed: {reason:?}");
+                    backoff.failed(self.now());
+                    self.relisten.push((addr, backoff));
+                }
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                if let Some(s) = self.swarm.as_mut() {
+                    s.remove_external_address(&address);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn on_behaviour_event(&mut self, ev: BehaviourEvent) {
+        match ev {
+            BehaviourEvent::Gossipsub(ev) => self.on_gossip(ev).await,
+            BehaviourEvent::Blocks(ev) => self.on_blocks(ev).await,
+            BehaviourEvent::Heads(ev) => self.on_heads(ev).await,
+            BehaviourEvent::Replicate(ev) => self.on_replicate(ev).await,
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                if let Some(s) = self.swarm.as_mut() {
+                    for addr in info.listen_addrs {
+                        s.behaviour_mut().kad.add_address(&peer_id, addr);
+                    }
+                }
+            }
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                let mut by_peer: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
+                for (peer, addr) in found {
+                    by_peer.entry(peer).or_default().push(addr);
+                }
+                for (peer, addrs) in by_peer {
+                    self.dial_peer(peer, addrs);
+                }
+            }
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                result: kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders { providers, .. })),
+                ..
+            }) => {
+                // Dialled while the query runs: it still holds their addresses.
+                for peer in providers {
+                    self.dial_peer(peer, Vec::new());
+                }
+            }
+            BehaviourEvent::Kad(kad::Event::RoutingUpdated { is_new_peer: true, .. }) => {
+                // The first peers make a DHT to look in: look soon.
+                let soon = self.now() + Duration::from_millis(500);
+                self.next_discovery = self.next_discovery.min(soon);
+            }
+            _ => {}
+        }
+    }
+
+    async fn on_connected(&mut self, peer: PeerId) {
+        self.connected.insert(peer);
+        if let Some(w) = self.wanted.get_mut(&peer) {
+            w.connected();
+        }
+        // The collections shared with this peer, each once: a replicator's
+        // document list is dropped when the whole collection is shared anyway.
+        let mut scopes: BTreeMap<String, Option<Vec<String>>> =
+            self.p2p_collections.iter().map(|c| (c.clone(), None)).collect();
+        for r in self.replicators.values().filter(|r| r.peer == peer) {
+            let scope = scopes.entry(r.collection.clone()).or_insert_with(|| r.docs.clone());
+            if r.docs.is_none() {
+                *scope = None;
+            }
+        }
+        for (col, docs) in scopes {
+            self.start_exchange(peer, &col, docs).await;
+        }
+        if let Some(lane) = self.outboxes.get_mut(&peer) {
+            lane.backoff.reset();
+        }
+        self.pump_outbox(peer).await;
+    }
+
+    fn on_disconnected(&mut self, peer: PeerId) {
+        self.connected.remove(&peer);
+        self.lanes.remove(&peer);
+        if let Some(w) = self.wanted.get_mut(&peer) {
+            w.disconnected();
+        }
+    }
+
+    /// Blocks merged since the last call: local ones are published, and
+    /// every one goes to the outbox of each replicator whose scope holds it,
+    /// except the peer it came from.
+    pub(super) async fn take_merged(&mut self, source: Option<PeerId>) {
+        let merged = std::mem::take(&mut *self.merged.borrow_mut());
+        if merged.is_empty() {
+            return;
+        }
+        let mut outbox = Vec::new();
+        for m in &merged {
+            if m.local {
+                self.touch_doc(&m.doc);
+                self.publish(m);
+            }
+            for r in self.replicators.values() {
+                if r.collection == m.collection && Some(r.peer) != source && r.covers(&m.doc) {
+                    outbox.push((r.peer, m));
+                }
+            }
+        }
+        if !outbox.is_empty() {
+            self.outbox_put(&outbox).await;
+            let peers: BTreeSet<PeerId> = outbox.iter().map(|(p, _)| *p).collect();
+            for peer in peers {
+                self.pump_outbox(peer).await;
+            }
+        }
+    }
+
+    // Undecodable and oversized messages are counted by the codec, which
+    // sees them in both directions; these failures are only logged.
+    pub(super) fn log_inbound_failure(&self, peer: PeerId, error: &request_response::InboundFailure) {
+        tracing::debug!(%peer, "inbound request failed: {error}");
+    }
+
+    pub(super) fn log_outbound_failure(&self, peer: PeerId, error: &request_response::OutboundFailure) {
+        tracing::debug!(%peer, "outbound request failed: {error}");
+    }
+
+    async fn load_p2p_collections(&mut self) -> Result<(), NodeError> {
+        let mut tx = self.db.store().begin(Mode::Read).await.map_err(crate::Error::from)?;
+        let rows = tx
+            .scan_keys(Table::Meta, &KeyRange::prefix(META_P2P.as_bytes()), None)
+            .await
+            .map_err(crate::Error::from)?;
+        drop(tx);
+        for key in rows {
+            let col = String::from_utf8_lossy(&key[META_P2P.len()..]).into_owned();
+            self.subscribe(&col_topic(&col));
+            self.p2p_collections.insert(col);
+        }
+        Ok(())
+    }
+}

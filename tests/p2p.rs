@@ -1,0 +1,557 @@
+//! Real nodes over loopback TCP, several in one process, driven through
+//! their handles. Every wait polls with a deadline; nothing sleeps longer
+//! than a poll.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use weftdb::node::{Command, NodeConfig, NodeHandle};
+
+const SDL: &str = "type Book { title: String @index  pages: Int }";
+const WAIT: Duration = Duration::from_secs(20);
+const POLL: Duration = Duration::from_millis(50);
+
+fn call(n: &NodeHandle, c: Command) -> Value {
+    let what = format!("{c:?}");
+    n.call_blocking(c).unwrap_or_else(|e| panic!("{what}: {} {}", e.code, e.message))
+}
+
+fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    wait_up_to(WAIT, what, done)
+}
+
+fn wait_up_to(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(POLL);
+    }
+}
+
+fn start(config: NodeConfig) -> NodeHandle {
+    NodeHandle::start(config).expect("node starts")
+}
+
+/// A loopback node that looks for no one on its own.
+fn quiet(dir: &Path) -> NodeConfig {
+    NodeConfig { discovery: false, ..NodeConfig::loopback(dir) }
+}
+
+fn with_book(n: &NodeHandle, p2p: bool) {
+    let _ = n.call_blocking(Command::AddSchema { sdl: SDL.into() });
+    if p2p {
+        call(n, Command::AddP2pCollection { collection: "Book".into() });
+    }
+}
+
+fn addr(n: &NodeHandle) -> String {
+    n.addrs()[0].to_string()
+}
+
+fn dial(from: &NodeHandle, to: &NodeHandle) {
+    call(from, Command::Dial { addr: addr(to) });
+    wait_for("a connection", || connected(from, to) && connected(to, from));
+}
+
+fn stats(n: &NodeHandle) -> Value {
+    call(n, Command::Stats)
+}
+
+fn connected(a: &NodeHandle, b: &NodeHandle) -> bool {
+    stats(a)["peers"].as_array().unwrap().contains(&json!(b.peer_id().to_string()))
+}
+
+fn mesh(n: &NodeHandle, topic: &str) -> u64 {
+    stats(n)["mesh"][topic].as_u64().unwrap_or(0)
+}
+
+fn create(n: &NodeHandle, doc: Value) -> String {
+    call(n, Command::Create { collection: "Book".into(), doc })["_id"].as_str().unwrap().to_string()
+}
+
+fn update(n: &NodeHandle, id: &str, patch: Value) {
+    call(n, Command::Update { collection: "Book".into(), id: id.into(), patch });
+}
+
+fn get(n: &NodeHandle, id: &str) -> Value {
+    call(n, Command::Get { collection: "Book".into(), id: id.into() })
+}
+
+fn find(n: &NodeHandle) -> Vec<Value> {
+    call(n, Command::Find { collection: "Book".into(), query: json!({}) }).as_array().unwrap().clone()
+}
+
+fn heads(n: &NodeHandle, id: &str) -> Value {
+    call(n, Command::Heads { collection: "Book".into(), id: id.into() })
+}
+
+fn count(n: &NodeHandle) -> usize {
+    find(n).len()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Reads every block of a stopped node's store.
+fn blocks_of(dir: &Path) -> BTreeSet<Vec<u8>> {
+    futures::executor::block_on(async {
+        let store = weftdb::store::RedbStore::open(dir.join("weft.redb")).unwrap();
+        let db = weftdb::Db::open(store).await.unwrap();
+        db.export().await.unwrap().into_iter().collect()
+    })
+}
+
+#[test]
+fn passive_replication_crosses_a_line_of_peers() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let [a, b, c] = [0, 1, 2].map(|i| start(quiet(dirs[i].path())));
+    for n in [&a, &b, &c] {
+        with_book(n, true);
+    }
+    dial(&b, &a);
+    dial(&c, &b);
+    wait_for("B's mesh to hold A and C", || mesh(&b, "weft/col/Book") >= 2);
+    wait_for("C's mesh to hold B", || mesh(&c, "weft/col/Book") >= 1);
+
+    let id = create(&a, json!({"title": "Dune", "pages": 412}));
+    wait_for("the create on C", || get(&c, &id) == json!({"_id": id, "title": "Dune", "pages": 412}));
+    update(&a, &id, json!({"pages": 413}));
+    wait_for("the update on C", || get(&c, &id)["pages"] == json!(413));
+    assert_eq!(heads(&c, &id), heads(&a, &id));
+    assert!(!connected(&c, &a), "C heard A only through B");
+    assert_eq!(stats(&c)["pending"], json!(0));
+    let topics = call(&c, Command::Topics);
+    assert!(topics.as_array().unwrap().contains(&json!("weft/col/Book")), "{topics}");
+    assert!(topics.as_array().unwrap().contains(&json!(format!("weft/doc/{id}"))), "a received document is hot");
+    for n in [a, b, c] {
+        n.stop();
+    }
+}
+
+#[test]
+fn pubsub_off_subscribes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = start(NodeConfig { pubsub: false, ..quiet(dir.path()) });
+    with_book(&n, true);
+    create(&n, json!({"title": "x"}));
+    assert_eq!(call(&n, Command::Topics), json!([]));
+    assert_eq!(call(&n, Command::Info)["pubsub"], json!(false));
+    n.stop();
+}
+
+#[test]
+fn a_restarted_peer_gets_the_blocks_it_missed() {
+    let (da, dc) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start(quiet(da.path()));
+    let c = start(quiet(dc.path()));
+    with_book(&a, true);
+    with_book(&c, true);
+    dial(&c, &a);
+    wait_for("the mesh", || mesh(&a, "weft/col/Book") >= 1 && mesh(&c, "weft/col/Book") >= 1);
+    let id = create(&a, json!({"title": "Dune", "pages": 1}));
+    wait_for("the create on C", || get(&c, &id)["pages"] == json!(1));
+
+    c.stop();
+    for pages in 2..=6 {
+        update(&a, &id, json!({ "pages": pages }));
+    }
+    let c = start(NodeConfig { peers: vec![a.addrs()[0].clone()], ..quiet(dc.path()) });
+    wait_for("the reconnection", || connected(&c, &a));
+    update(&a, &id, json!({"title": "Dune Messiah", "pages": 7}));
+    wait_for("the newest state on C", || get(&c, &id) == get(&a, &id));
+    wait_for("equal heads", || heads(&c, &id) == heads(&a, &id));
+    assert_eq!(stats(&c)["pending"], json!(0));
+    assert_eq!(get(&c, &id), json!({"_id": id, "title": "Dune Messiah", "pages": 7}));
+    a.stop();
+    c.stop();
+}
+
+#[test]
+fn gossip_fetches_the_history_a_document_lacks() {
+    let (da, dc) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start(quiet(da.path()));
+    let c = start(quiet(dc.path()));
+    // No shared collection: no head exchange, only the document's topic.
+    with_book(&a, false);
+    with_book(&c, false);
+    let id = create(&a, json!({"title": "Dune", "pages": 0}));
+    for pages in 1..=5 {
+        update(&a, &id, json!({ "pages": pages }));
+    }
+    dial(&c, &a);
+    assert_eq!(get(&c, &id), Value::Null);
+    let topic = format!("weft/doc/{id}");
+    wait_for("the document's mesh", || mesh(&a, &topic) >= 1 && mesh(&c, &topic) >= 1);
+    update(&a, &id, json!({"pages": 6}));
+    wait_for("the document on C", || get(&c, &id) == get(&a, &id));
+    assert_eq!(heads(&c, &id), heads(&a, &id));
+    let (sa, sc) = (stats(&a), stats(&c));
+    assert_eq!(sa["served"], json!(6), "the genesis and five updates were fetched: {sa}");
+    assert_eq!(sc["received"], json!(7), "{sc}");
+    assert_eq!(sc["pending"], json!(0));
+    a.stop();
+    c.stop();
+}
+
+#[test]
+fn a_replicator_gets_everything_across_restarts() {
+    let (da, dd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let port = free_port();
+    let d_config = || NodeConfig {
+        listen: vec![format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()],
+        ..NodeConfig::loopback(dd.path())
+    };
+    let a = start(NodeConfig::loopback(da.path()));
+    let d = start(d_config());
+    with_book(&a, false);
+    with_book(&d, false);
+    for i in 0..10 {
+        create(&a, json!({ "title": format!("old {i}"), "pages": i }));
+    }
+    let replicator =
+        call(&a, Command::SetReplicator { collection: "Book".into(), docs: None, peer: d.addrs()[0].to_string() });
+    assert_eq!(replicator["peerId"], json!(d.peer_id().to_string()));
+    wait_for("the first 10 on D", || count(&d) == 10);
+
+    d.stop();
+    for i in 0..100 {
+        create(&a, json!({ "title": format!("new {i}"), "pages": i }));
+    }
+    let queued = call(&a, Command::ListReplicators)[0]["queued"].as_u64().unwrap();
+    assert_eq!(queued, 100, "the outbox holds what D has not acknowledged");
+    let d = start(d_config());
+    wait_for("the 100 on D", || count(&d) == 110);
+    wait_for("an empty outbox", || call(&a, Command::ListReplicators)[0]["queued"] == json!(0));
+
+    a.stop();
+    let a = start(NodeConfig::loopback(da.path()));
+    let list = call(&a, Command::ListReplicators);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["peerId"], json!(d.peer_id().to_string()));
+    assert_eq!(list[0]["collection"], json!("Book"));
+    let id = create(&a, json!({"title": "after restart"}));
+    wait_for("the write after A's restart on D", || get(&d, &id)["title"] == json!("after restart"));
+    assert_eq!(find(&d), find(&a));
+    a.stop();
+    d.stop();
+}
+
+#[test]
+fn a_replicator_backfills_ten_thousand_documents() {
+    const N: u64 = 10_000;
+    let (da, dd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start(quiet(da.path()));
+    let d = start(quiet(dd.path()));
+    with_book(&a, false);
+    with_book(&d, false);
+    for i in 0..N {
+        create(&a, json!({ "title": format!("book {i}"), "pages": i }));
+    }
+    let started = Instant::now();
+    call(&a, Command::SetReplicator { collection: "Book".into(), docs: None, peer: addr(&d) });
+    let received = |n: &NodeHandle| stats(n)["received"].as_u64().unwrap();
+    wait_up_to(Duration::from_secs(120), "the backfill", || received(&d) >= N);
+    let elapsed = started.elapsed();
+    eprintln!("replicator backfill: {N} documents in {elapsed:?} ({:.0} blocks/s)", N as f64 / elapsed.as_secs_f64());
+    assert_eq!(count(&d), N as usize);
+    assert_eq!(received(&d), N, "each block once");
+    a.stop();
+    d.stop();
+}
+
+#[test]
+fn peers_sharing_a_collection_find_each_other_through_a_bootstrap_peer() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let boot = start(NodeConfig::loopback(dirs[0].path()));
+    let peers = vec![boot.addrs()[0].clone()];
+    let a = start(NodeConfig { peers: peers.clone(), ..NodeConfig::loopback(dirs[1].path()) });
+    let c = start(NodeConfig { peers, ..NodeConfig::loopback(dirs[2].path()) });
+    with_book(&a, true);
+    with_book(&c, true);
+    wait_for("A and C to find each other in the DHT", || connected(&a, &c));
+    let id = create(&a, json!({"title": "found"}));
+    wait_for("the write on C", || get(&c, &id)["title"] == json!("found"));
+    for n in [a, c, boot] {
+        n.stop();
+    }
+}
+
+#[test]
+fn replicator_addresses_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(quiet(dir.path()));
+    with_book(&a, false);
+    let set = |collection: &str, peer: &str| {
+        a.call_blocking(Command::SetReplicator { collection: collection.into(), docs: None, peer: peer.into() })
+    };
+    assert_eq!(set("Book", "/ip4/127.0.0.1/tcp/1").unwrap_err().code, "BAD_REQUEST");
+    assert_eq!(set("Book", "not an address").unwrap_err().code, "BAD_REQUEST");
+    let other = libp2p::PeerId::random();
+    let peer = format!("/ip4/127.0.0.1/tcp/1/p2p/{other}");
+    assert_eq!(set("Nope", &peer).unwrap_err().code, "UNKNOWN_COLLECTION");
+    set("Book", &peer).unwrap();
+    assert_eq!(call(&a, Command::ListReplicators)[0]["peerId"], json!(other.to_string()));
+    call(&a, Command::DeleteReplicator { collection: "Book".into(), peer_id: other.to_string() });
+    assert_eq!(call(&a, Command::ListReplicators), json!([]));
+    a.stop();
+}
+
+/// A small deterministic generator, so a failure replays.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+#[test]
+fn head_exchange_sends_exactly_what_the_other_side_lacks() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start(quiet(da.path()));
+    let b = start(quiet(db.path()));
+    with_book(&a, true);
+    with_book(&b, true);
+    let ids: Vec<String> = (0..50).map(|i| create(&a, json!({ "title": format!("book {i}"), "pages": i }))).collect();
+    dial(&b, &a);
+    wait_for("the 50 documents on B", || count(&b) == 50);
+    b.stop();
+    let b = start(quiet(db.path()));
+    wait_for("the disconnection", || !connected(&a, &b));
+
+    let mut rng = Lcg(7);
+    for i in 0..500 {
+        update(&a, &ids[rng.below(ids.len())], json!({ "pages": 1000 + i }));
+        update(&b, &ids[rng.below(ids.len())], json!({ "title": format!("b {i}") }));
+    }
+    a.stop();
+    b.stop();
+    let (blocks_a, blocks_b) = (blocks_of(da.path()), blocks_of(db.path()));
+    let a_lacks = blocks_b.difference(&blocks_a).count() as u64;
+    let b_lacks = blocks_a.difference(&blocks_b).count() as u64;
+    assert!(a_lacks >= 500 && b_lacks >= 500);
+
+    let a = start(quiet(da.path()));
+    let b = start(quiet(db.path()));
+    let started = Instant::now();
+    call(&b, Command::Dial { addr: addr(&a) });
+    wait_for("equal documents", || find(&a) == find(&b));
+    wait_for("equal heads", || ids.iter().all(|id| heads(&a, id) == heads(&b, id)));
+    let elapsed = started.elapsed();
+    // A pusher counts a block sent when its acknowledgement arrives, which
+    // may be just after the receiver shows it.
+    let sent = |n: &NodeHandle| stats(n)["sent"].as_u64().unwrap();
+    wait_for("the acknowledgements", || sent(&a) >= b_lacks && sent(&b) >= a_lacks);
+    std::thread::sleep(Duration::from_millis(200));
+    let (sa, sb) = (stats(&a), stats(&b));
+    assert_eq!(sa["sent"], json!(b_lacks), "A sent exactly what B lacked: {sa}");
+    assert_eq!(sb["sent"], json!(a_lacks), "B sent exactly what A lacked: {sb}");
+    assert_eq!(sa["received"], json!(a_lacks));
+    assert_eq!(sb["received"], json!(b_lacks));
+    assert_eq!((sa["pending"].clone(), sb["pending"].clone()), (json!(0), json!(0)));
+    let total = a_lacks + b_lacks;
+    eprintln!("head exchange: {total} blocks in {elapsed:?} ({:.0} blocks/s)", total as f64 / elapsed.as_secs_f64());
+    a.stop();
+    b.stop();
+}
+
+#[test]
+fn a_node_behind_a_relay_gets_its_replica() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let port = free_port();
+    let r_config =
+        || NodeConfig { listen: vec![format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()], ..quiet(dirs[0].path()) };
+    let r = start(r_config());
+    let circuit = format!("{}/p2p-circuit", r.addrs()[0]);
+    let e = start(NodeConfig { listen: vec![circuit.parse().unwrap()], ..quiet(dirs[1].path()) });
+    let e_addr = e.addrs()[0].to_string();
+    assert!(e_addr.starts_with(&circuit) && e_addr.ends_with(&e.peer_id().to_string()), "{e_addr}");
+    let a = start(quiet(dirs[2].path()));
+    with_book(&a, false);
+    with_book(&e, false);
+    for i in 0..5 {
+        create(&a, json!({ "title": format!("relayed {i}"), "pages": i }));
+    }
+    call(&a, Command::SetReplicator { collection: "Book".into(), docs: None, peer: e_addr.clone() });
+    wait_for("the documents on E", || count(&e) == 5);
+    let id = create(&a, json!({"title": "later"}));
+    wait_for("a later write on E", || get(&e, &id)["title"] == json!("later"));
+
+    // The relay restarts: E asks for a reservation again, A dials E again.
+    r.stop();
+    let r = start(r_config());
+    let id = create(&a, json!({"title": "after the relay's restart"}));
+    wait_for("a write after the relay's restart on E", || get(&e, &id).is_object());
+    // Only E's new reservation connects E to the restarted relay.
+    wait_for("E's new reservation", || connected(&r, &e));
+    wait_for("E's relayed address", || {
+        call(&e, Command::Info)["addresses"].as_array().unwrap().contains(&json!(e_addr))
+    });
+    assert_eq!(find(&e), find(&a));
+    for n in [a, e, r] {
+        n.stop();
+    }
+}
+
+/// A request-response codec that sends whatever bytes it is given: the
+/// hostile peer's.
+#[derive(Clone, Default)]
+struct Raw;
+
+impl libp2p::request_response::Codec for Raw {
+    type Protocol = libp2p::StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    async fn read_request<T>(&mut self, _: &Self::Protocol, io: &mut T) -> std::io::Result<Vec<u8>>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        let mut v = Vec::new();
+        futures::AsyncReadExt::read_to_end(io, &mut v).await?;
+        Ok(v)
+    }
+
+    async fn read_response<T>(&mut self, p: &Self::Protocol, io: &mut T) -> std::io::Result<Vec<u8>>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        self.read_request(p, io).await
+    }
+
+    async fn write_request<T>(&mut self, _: &Self::Protocol, io: &mut T, req: Vec<u8>) -> std::io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        futures::AsyncWriteExt::write_all(io, &req).await?;
+        futures::AsyncWriteExt::close(io).await
+    }
+
+    async fn write_response<T>(&mut self, p: &Self::Protocol, io: &mut T, res: Vec<u8>) -> std::io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        self.write_request(p, io, res).await
+    }
+}
+
+/// Connects to `target` and sends each request in turn, returning each
+/// answer (`None` when the stream failed).
+fn hostile_requests(target: libp2p::Multiaddr, requests: Vec<Vec<u8>>) -> Vec<Option<Vec<u8>>> {
+    use futures::StreamExt;
+    use libp2p::request_response::{self, ProtocolSupport};
+    use libp2p::swarm::SwarmEvent;
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(Default::default(), libp2p::noise::Config::new, libp2p::yamux::Config::default)
+            .unwrap()
+            .with_behaviour(|_| {
+                request_response::Behaviour::with_codec(
+                    Raw,
+                    [(libp2p::StreamProtocol::new("/weft/replicate/1"), ProtocolSupport::Outbound)],
+                    request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
+                )
+            })
+            .unwrap()
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
+        let peer = match target.iter().last() {
+            Some(libp2p::multiaddr::Protocol::P2p(p)) => p,
+            _ => panic!("no peer id in {target}"),
+        };
+        swarm.dial(target).unwrap();
+        let mut answers = Vec::new();
+        for request in requests {
+            let id = swarm.behaviour_mut().send_request(&peer, request);
+            let answer = loop {
+                match swarm.select_next_some().await {
+                    SwarmEvent::Behaviour(request_response::Event::Message {
+                        message: request_response::Message::Response { request_id, response },
+                        ..
+                    }) if request_id == id => break Some(response),
+                    SwarmEvent::Behaviour(request_response::Event::OutboundFailure { request_id, .. })
+                        if request_id == id =>
+                    {
+                        break None
+                    }
+                    _ => {}
+                }
+            };
+            answers.push(answer);
+        }
+        answers
+    })
+}
+
+#[test]
+fn hostile_input_is_counted_and_the_node_keeps_serving() {
+    use weftdb::core::block::{cid_of, Block};
+    use weftdb::core::sync::{decode, encode, ReplicateRequest, ReplicateResponse, MAX_MESSAGE_BYTES};
+
+    let (dx, dy) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let x = start(quiet(dx.path()));
+    let y = start(quiet(dy.path()));
+    with_book(&x, true);
+    with_book(&y, true);
+    for i in 0..20 {
+        create(&y, json!({ "title": format!("honest {i}"), "pages": i }));
+    }
+
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let fields = |v: Value| v.as_object().unwrap().clone();
+    let mut altered = Block::genesis("Book", fields(json!({"title": "forged"})), [1; 8], &key).bytes;
+    let n = altered.len();
+    altered[n - 10] ^= 0xff;
+    let push = |blocks: Vec<Vec<u8>>| {
+        encode(&ReplicateRequest::Push { blocks: blocks.into_iter().map(serde_bytes::ByteBuf::from).collect() })
+    };
+    let fake_doc = cid_of(b"a document nobody has");
+    let orphans: Vec<Vec<u8>> = (0..50u32)
+        .map(|i| {
+            let parent = cid_of(format!("a parent nobody has {i}").as_bytes());
+            Block::change("Book", fake_doc, vec![parent], 2, fields(json!({ "pages": i })), false, &key).bytes
+        })
+        .collect();
+    let requests = vec![
+        push(vec![altered]),
+        b"\xff\xfe not DAG-CBOR at all".to_vec(),
+        vec![0u8; MAX_MESSAGE_BYTES + 1024],
+        push(orphans),
+    ];
+    let target = x.addrs()[0].clone();
+    let hostile = std::thread::spawn(move || hostile_requests(target, requests));
+
+    // The honest sync runs alongside.
+    dial(&y, &x);
+    wait_for("the honest documents on X", || count(&x) == 20);
+    let answers = hostile.join().unwrap();
+
+    let answer = |i: usize| answers[i].as_ref().map(|a| decode::<ReplicateResponse>(a).unwrap());
+    assert!(matches!(answer(0), Some(ReplicateResponse::Refused { .. })), "{:?}", answer(0));
+    // The node drops the stream unanswered: the raw codec reads nothing.
+    let unanswered = |i: usize| answers[i].as_ref().is_none_or(Vec::is_empty);
+    assert!(unanswered(1) && unanswered(2), "no answer to garbage");
+    assert!(matches!(answer(3), Some(ReplicateResponse::Ack { merged }) if merged.len() == 50));
+
+    let s = stats(&x);
+    assert_eq!(s["invalid"], json!(1), "{s}");
+    assert_eq!(s["decodeErrors"], json!(1), "{s}");
+    assert_eq!(s["oversized"], json!(1), "{s}");
+    assert_eq!(s["pending"], json!(50), "{s}");
+    assert_eq!(get(&x, &fake_doc.to_string()), Value::Null, "a document with holes is not shown");
+    wait_for("the fetch of the orphans' parents to fail", || stats(&x)["fetchFailures"].as_u64().unwrap() >= 1);
+    assert_eq!(count(&x), 20);
+    assert_eq!(call(&x, Command::Info)["peerId"], json!(x.peer_id().to_string()));
+    let id = create(&y, json!({"title": "after the attack"}));
+    wait_for("a later honest write on X", || get(&x, &id)["title"] == json!("after the attack"));
+    x.stop();
+    y.stop();
+}
