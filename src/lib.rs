@@ -15,7 +15,12 @@
 //! | [`core::query`] | filters, order, paging, index plans, order-preserving index keys | nothing but data |
 //! | [`store`] | the async [`store::Store`]/[`store::Tx`] traits; memory, redb (native), IndexedDB (wasm32) | one storage engine each |
 //! | [`db`] | [`Db`]: the core's rules over a store, one transaction per change | the store trait |
+//! | [`core::sync`] | the replication messages, their limits, the outbox's retry backoff (time passed in) | nothing but data |
+//! | `dag` | [`Db`]'s replication queries: collection heads, held blocks, the blocks a peer lacks | the store trait |
 //! | `wasm` | `Database` / `Collection` for JS (wasm32 only): conversion of values, errors, promises | wasm-bindgen |
+//! | `net` (native) | the request-response codec and the composed libp2p behaviour | libp2p |
+//! | `node` (native) | the `weft` node: its thread and event loop, gossip, head exchange, replicators, HTTP API | libp2p, tokio, axum |
+//! | `src/bin/weft.rs` | the `weft` command line (`start`, `client ...`) | clap, ureq |
 //!
 //! `cfg(target_arch = "wasm32")` appears only in [`store`] (which backends
 //! exist) and in the JS bindings; everything else is the same code on both
@@ -45,6 +50,28 @@
 //! other, two tabs writing the same document never lose a change: the
 //! second builds on the first's block. A crash before commit leaves nothing;
 //! after, everything.
+//!
+//! On a native node the same commit is then told to the node's loop
+//! ([`Db::on_block`]), which publishes the block on gossipsub (topics
+//! `weft/doc/<id>` and `weft/col/<Collection>`) and queues it, in the
+//! persisted `outbox` table, for every replicator whose scope it is in.
+//!
+//! ## Wire protocols (native node; see [`core::sync`])
+//!
+//! - **gossipsub**: a message is one block's bytes; the receiver re-hashes
+//!   them for the CID, merges, and reports the message valid or invalid to
+//!   gossipsub (invalid blocks count against the sender). Missing parents
+//!   are fetched by CID with `/weft/blocks/1`, from the sender first.
+//! - **`/weft/heads/1`**: on connect (and when a replicator reconnects),
+//!   peers swap their heads for each shared collection; each side then sends
+//!   the other exactly the blocks it lacks: directly when all the other's
+//!   heads are known, else by `Offer`/`Want` of CIDs first.
+//! - **`/weft/replicate/1`**: `Push` of blocks (parents first), answered by
+//!   `Ack` once merged durably; unacknowledged pushes stay in the outbox and
+//!   are retried with backoff, across restarts of either side.
+//!
+//! Every message is DAG-CBOR, read to at most 8 MiB, and every block in it
+//! is verified (size, CID, signature, schema, height) before it is merged.
 //!
 //! ## Blocks and documents
 //!

@@ -10,16 +10,19 @@ use std::collections::BTreeMap;
 
 use cid::Cid;
 use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
 use serde_json::{Map, Value};
 
 use super::block::SignedBlock;
 
-/// One field's current value and the write that set it.
+/// One field's current value and the write that set it. The CID is kept
+/// as its bytes: registers are read on every get and query, and only
+/// compared, never parsed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Register {
     pub value: Value,
     pub height: u64,
-    pub cid: Cid,
+    pub cid: ByteBuf,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -41,15 +44,17 @@ pub struct Applied {
 impl DocState {
     pub fn apply(&mut self, b: &SignedBlock) -> Applied {
         let mut applied = Applied::default();
+        let cid = b.cid.to_bytes();
         if b.block.del {
             applied.deleted = !self.deleted;
             self.deleted = true;
             return applied;
         }
         for (name, value) in &b.block.fields {
-            let wins = self.fields.get(name).is_none_or(|r| (b.block.height, b.cid) > (r.height, r.cid));
+            let wins =
+                self.fields.get(name).is_none_or(|r| (b.block.height, cid.as_slice()) > (r.height, r.cid.as_slice()));
             if wins {
-                let new = Register { value: value.clone(), height: b.block.height, cid: b.cid };
+                let new = Register { value: value.clone(), height: b.block.height, cid: ByteBuf::from(cid.clone()) };
                 let old = self.fields.insert(name.clone(), new).map(|r| r.value);
                 if old.as_ref() != Some(value) {
                     applied.changed.push((name.clone(), old));
@@ -108,7 +113,7 @@ mod tests {
             states.push(s);
         }
         assert!(states.windows(2).all(|w| w[0] == w[1]));
-        let winner = if a.cid > b.cid { 2 } else { 3 };
+        let winner = if a.cid.to_bytes() > b.cid.to_bytes() { 2 } else { 3 };
         assert_eq!(states[0].document("x")["pages"], json!(winner));
         assert_eq!(states[0].document("x")["title"], json!("D"));
     }
