@@ -133,14 +133,26 @@ fn passive_replication_crosses_a_line_of_peers() {
 }
 
 #[test]
-fn pubsub_off_subscribes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let n = start(NodeConfig { pubsub: false, ..quiet(dir.path()) });
-    with_book(&n, true);
-    create(&n, json!({"title": "x"}));
-    assert_eq!(call(&n, Command::Topics), json!([]));
-    assert_eq!(call(&n, Command::Info)["pubsub"], json!(false));
-    n.stop();
+fn pubsub_off_subscribes_nothing_and_replicators_still_deliver() {
+    let (da, dd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start(NodeConfig { pubsub: false, ..quiet(da.path()) });
+    let d = start(NodeConfig { pubsub: false, ..quiet(dd.path()) });
+    with_book(&a, true);
+    with_book(&d, true);
+    let first = create(&a, json!({"title": "x"}));
+    assert_eq!(call(&a, Command::Topics), json!([]));
+    assert_eq!(call(&d, Command::Topics), json!([]));
+    assert_eq!(call(&a, Command::Info)["pubsub"], json!(false));
+    call(&a, Command::SetReplicator { collection: "Book".into(), docs: None, peer: addr(&d) });
+    let mut ids = vec![first];
+    for i in 0..20 {
+        ids.push(create(&a, json!({ "title": format!("t{i}"), "pages": i })));
+    }
+    update(&a, &ids[3], json!({"pages": 99}));
+    wait_for("every change on D", || count(&d) == ids.len() && get(&d, &ids[3])["pages"] == json!(99));
+    assert_eq!(call(&a, Command::Topics), json!([]), "a replicator joins no topic");
+    a.stop();
+    d.stop();
 }
 
 #[test]
