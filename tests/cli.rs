@@ -51,6 +51,9 @@ struct Node {
     name: &'static str,
     child: Child,
     api: String,
+    /// What `weft start` was given after `--store`, to start it again alike.
+    args: Vec<String>,
+    probe: Vec<String>,
     /// Holds the store and the process's stdout and stderr.
     dir: tempfile::TempDir,
 }
@@ -67,28 +70,48 @@ impl Node {
         let dir = tempfile::tempdir().unwrap();
         let api = format!("127.0.0.1:{}", free_port());
         let p2p = format!("/ip4/{ip}/tcp/{}", free_port());
-        let child = Command::new(WEFT)
+        let mut args: Vec<String> = vec!["--api".into(), api.clone(), "--p2paddr".into(), p2p];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let child = Node::spawn(&dir, &args);
+        let probe = probe.iter().map(|a| a.to_string()).collect();
+        let node = Node { name, child, api, args, probe, dir };
+        node.wait_until_it_answers();
+        node
+    }
+
+    fn spawn(dir: &tempfile::TempDir, args: &[String]) -> Child {
+        let log = |f: &str| std::fs::OpenOptions::new().create(true).append(true).open(dir.path().join(f)).unwrap();
+        Command::new(WEFT)
             .arg("start")
             .arg("--store")
             .arg(dir.path().join("store"))
-            .args(["--api", &api, "--p2paddr", &p2p])
-            .args(extra)
+            .args(args)
             .env("RUST_LOG", "info,weftdb=debug")
             .env_remove("WEFT_API")
             .stdin(Stdio::null())
-            .stdout(File::create(dir.path().join("stdout.log")).unwrap())
-            .stderr(File::create(dir.path().join("stderr.log")).unwrap())
+            .stdout(log("stdout.log"))
+            .stderr(log("stderr.log"))
             .spawn()
-            .unwrap();
-        let mut node = Node { name, child, api, dir };
-        let answered = eventually(Duration::from_secs(60), || {
-            if let Some(status) = node.child.try_wait().unwrap() {
-                panic!("node {} exited at start ({status})", node.name);
-            }
-            client(&node.api, probe).status.success().then_some(())
-        });
-        assert!(answered.is_some(), "node {} did not answer `{}` within 60 s", name, probe.join(" "));
-        node
+            .unwrap()
+    }
+
+    fn wait_until_it_answers(&self) {
+        let probe: Vec<&str> = self.probe.iter().map(String::as_str).collect();
+        let answered = eventually(Duration::from_secs(60), || client(&self.api, &probe).status.success().then_some(()));
+        assert!(answered.is_some(), "node {} did not answer `{}` within 60 s", self.name, probe.join(" "));
+    }
+
+    /// Stops the node as Ctrl-C would.
+    fn stop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "node {} did not stop cleanly: {status}", self.name);
+    }
+
+    /// Starts the node again on the same store and addresses.
+    fn restart(&mut self) {
+        self.child = Node::spawn(&self.dir, &self.args);
+        self.wait_until_it_answers();
     }
 
     fn logs(&self) -> String {
@@ -215,6 +238,42 @@ fn two_nodes_replicate_through_the_cli() {
     a.ok(&["p2p", "replicator", "delete", "-c", "Book", &b_id]);
     let replicators = a.json(&["p2p", "replicator", "list"]).to_string();
     assert!(!replicators.contains(&b_id), "replicator still listed after delete: {replicators}");
+}
+
+/// The active-replication scenario through `weft client` alone: a
+/// replicator delivers what was written while its peer was down, and is
+/// still there after its own node restarts.
+#[test]
+fn a_replicator_survives_restarts_through_the_cli() {
+    let mut a = Node::start("A", &["--no-mdns"], P2P_INFO);
+    let mut b = Node::start("B", &["--no-mdns", "--no-pubsub"], P2P_INFO);
+    a.ok(&["schema", "add", SDL]);
+    b.ok(&["schema", "add", SDL]);
+    let (b_addr, b_id) = b.p2p_address();
+    a.ok(&["p2p", "replicator", "set", "-c", "Book", &b_addr]);
+    let count = |n: &Node| n.json(&["doc", "list", "Book"]).as_array().map_or(0, Vec::len);
+    let create = |n: &Node, i: usize| {
+        n.ok(&["doc", "create", "Book", &format!(r#"{{"title":"book {i}","pages":{i}}}"#)]);
+    };
+    for i in 0..5 {
+        create(&a, i);
+    }
+    eventually(Duration::from_secs(20), || (count(&b) == 5).then_some(())).expect("B has the first 5");
+
+    b.stop();
+    for i in 5..25 {
+        create(&a, i);
+    }
+    b.restart();
+    eventually(Duration::from_secs(30), || (count(&b) == 25).then_some(()))
+        .unwrap_or_else(|| panic!("B has {} of 25 after its restart", count(&b)));
+
+    a.stop();
+    a.restart();
+    let replicators = a.json(&["p2p", "replicator", "list"]).to_string();
+    assert!(replicators.contains(&b_id), "the replicator was lost in A's restart: {replicators}");
+    create(&a, 25);
+    eventually(Duration::from_secs(30), || (count(&b) == 26).then_some(())).expect("pushing resumed after A's restart");
 }
 
 #[test]
