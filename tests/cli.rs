@@ -3,7 +3,6 @@
 
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::fs::File;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
