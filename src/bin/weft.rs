@@ -35,6 +35,7 @@ mod cli {
     use libp2p::multiaddr::Protocol;
     use libp2p::{Multiaddr, PeerId};
     use serde_json::{json, Value};
+    use weftdb::core::query::json_kind;
     use weftdb::node::{Command, NodeConfig, NodeHandle};
 
     const DEFAULT_API: &str = "127.0.0.1:9181";
@@ -623,7 +624,7 @@ mod cli {
         let text = if raw == "-" { read_input(std::path::Path::new("-"), what)? } else { raw.to_owned() };
         match serde_json::from_str::<Value>(&text) {
             Ok(Value::Object(_)) => Ok(text),
-            Ok(other) => Err(Failure::Usage(format!("the {what} must be a JSON object, not {}", kind(&other)))),
+            Ok(other) => Err(Failure::Usage(format!("the {what} must be a JSON object, not {}", json_kind(&other)))),
             Err(e) => Err(Failure::Usage(format!("the {what} is not valid JSON: {e}"))),
         }
     }
@@ -631,17 +632,6 @@ mod cli {
     fn json_arg(raw: &str, flag: &str) -> Result<String, Failure> {
         serde_json::from_str::<Value>(raw).map_err(|e| Failure::Usage(format!("{flag} is not valid JSON: {e}")))?;
         Ok(raw.to_owned())
-    }
-
-    fn kind(v: &Value) -> &'static str {
-        match v {
-            Value::Null => "null",
-            Value::Bool(_) => "a boolean",
-            Value::Number(_) => "a number",
-            Value::String(_) => "a string",
-            Value::Array(_) => "an array",
-            Value::Object(_) => "an object",
-        }
     }
 
     /// A replicator's peer: a multiaddr ending in `/p2p/<id>`, or a bare peer id.

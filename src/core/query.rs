@@ -470,7 +470,8 @@ fn type_name(ty: &FieldType) -> String {
     }
 }
 
-fn json_kind(value: &Value) -> &'static str {
+/// How a JSON value is named in error messages: "a string", "null", ...
+pub fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

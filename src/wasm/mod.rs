@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+use crate::core::query::json_kind;
 use crate::db::Db;
 use crate::error::Error;
 use crate::store::{IdbStore, StoreError};
@@ -76,17 +77,6 @@ fn object_from_js(v: JsValue, what: &str) -> Result<Map<String, Value>, Error> {
     match from_js(v, what)? {
         Value::Object(m) => Ok(m),
         other => Err(validation(format!("{what} must be an object of fields, got {}", json_kind(&other)))),
-    }
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
