@@ -177,9 +177,34 @@ impl Store for IdbStore {
     }
 }
 
+/// Which half of a range's entries one `getAll`-style request returns.
+enum Half {
+    Keys,
+    Values,
+}
+
 impl IdbTx<'_> {
     fn store(&self, table: Table) -> Result<web_sys::IdbObjectStore, StoreError> {
         self.sys.object_store(table.name()).map_err(|e| dom_error("object store", &e))
+    }
+
+    async fn get_all(
+        &self,
+        table: Table,
+        range: &KeyRange,
+        limit: Option<usize>,
+        half: Half,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        if range.is_empty() || limit == Some(0) {
+            return Ok(Vec::new());
+        }
+        let store = self.store(table)?;
+        let (query, n) = (sys_range(range)?, idb_limit(limit));
+        let req = match half {
+            Half::Keys => store.get_all_keys_with_key_and_limit(&query, n),
+            Half::Values => store.get_all_with_key_and_limit(&query, n),
+        };
+        Ok(byte_list(request(req, "scan").await?))
     }
 }
 
@@ -217,17 +242,12 @@ impl Tx for IdbTx<'_> {
     }
 
     async fn scan(&mut self, table: Table, range: &KeyRange, limit: Option<usize>) -> Result<Entries, StoreError> {
-        if range.is_empty() || limit == Some(0) {
-            return Ok(Vec::new());
-        }
-        let store = self.store(table)?;
-        let (query, n) = (sys_range(range)?, idb_limit(limit));
         // getAll + getAllKeys beat a cursor by far; issued back to back in one
         // transaction they see the same records.
-        let keys = request(store.get_all_keys_with_key_and_limit(&query, n), "scan");
-        let values = request(store.get_all_with_key_and_limit(&query, n), "scan");
+        let keys = self.get_all(table, range, limit, Half::Keys);
+        let values = self.get_all(table, range, limit, Half::Values);
         let (keys, values) = futures::future::join(keys, values).await;
-        Ok(byte_list(keys?).into_iter().zip(byte_list(values?)).collect())
+        Ok(keys?.into_iter().zip(values?).collect())
     }
 
     async fn scan_values(
@@ -236,12 +256,7 @@ impl Tx for IdbTx<'_> {
         range: &KeyRange,
         limit: Option<usize>,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
-        if range.is_empty() || limit == Some(0) {
-            return Ok(Vec::new());
-        }
-        let store = self.store(table)?;
-        let values = store.get_all_with_key_and_limit(&sys_range(range)?, idb_limit(limit));
-        Ok(byte_list(request(values, "scan").await?))
+        self.get_all(table, range, limit, Half::Values).await
     }
 
     async fn scan_keys(
@@ -250,12 +265,7 @@ impl Tx for IdbTx<'_> {
         range: &KeyRange,
         limit: Option<usize>,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
-        if range.is_empty() || limit == Some(0) {
-            return Ok(Vec::new());
-        }
-        let store = self.store(table)?;
-        let keys = store.get_all_keys_with_key_and_limit(&sys_range(range)?, idb_limit(limit));
-        Ok(byte_list(request(keys, "scan").await?))
+        self.get_all(table, range, limit, Half::Keys).await
     }
 
     async fn count(&mut self, table: Table, range: &KeyRange) -> Result<usize, StoreError> {
