@@ -96,13 +96,16 @@
 //!
 //! ## Storage layout
 //!
-//! One database is seven ordered byte-keyed tables ([`store::Table`]):
+//! One database is eight ordered byte-keyed tables ([`store::Table`]):
 //! `blocks` (CID → block bytes), `heads` and `docs` (collection `\0` id →
 //! heads / field registers), `index` (collection `\0` field `\0` encoded
-//! value, id → ∅, with [`core::query::encode_index_value`]'s order-preserving,
-//! prefix-free encoding), `meta` (the signing key, the schemas), `pending`
-//! and `waiting`. Opening a database reads only `meta`, so it costs the
-//! same at 100 documents as at 100,000.
+//! value ‖ id → id ‖ the document's registers, with
+//! [`core::query::encode_index_value`]'s order-preserving, prefix-free
+//! encoding: a covering index, so a query through it is one range read),
+//! `meta` (the signing key, the schemas, a node's replicators and p2p
+//! collections), `pending` and `waiting`, and `outbox` (a replicator's
+//! unacknowledged blocks). Opening a database reads only `meta`, so it
+//! costs the same at 100 documents as at 100,000.
 //!
 //! ## Errors
 //!
