@@ -11,7 +11,6 @@ use std::rc::Rc;
 use indexed_db_futures::database::Database;
 use indexed_db_futures::internals::SystemRepr;
 use indexed_db_futures::prelude::*;
-use indexed_db_futures::transaction::{Transaction, TransactionMode};
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -87,16 +86,25 @@ impl IdbStore {
     }
 }
 
-/// One IndexedDB transaction. Requests go straight to the browser's
-/// objects (each a promise, see `request`); a write transaction also holds
-/// indexed_db_futures' wrapper, which waits for `complete` on commit and
-/// aborts when dropped uncommitted. A read transaction holds no wrapper and
-/// registers no listeners: it simply ends when its last request is done, as
-/// a read in plain JS does, which is measurably cheaper than an abort or an
-/// explicit commit.
+/// One IndexedDB transaction, used through the browser's own objects: each
+/// request is a promise (see `request`), a write's commit is a promise that
+/// settles on `complete` or `abort`. A write dropped before its commit is
+/// aborted, so it leaves nothing behind. A read registers no listeners and
+/// simply ends when its last request is done, as a read in plain JS does:
+/// measurably cheaper than an abort or an explicit commit.
 pub struct IdbTx<'a> {
     sys: web_sys::IdbTransaction,
-    write: Option<Transaction<'a>>,
+    /// A write not yet committed: dropping it aborts.
+    uncommitted_write: bool,
+    _store: std::marker::PhantomData<&'a IdbStore>,
+}
+
+impl Drop for IdbTx<'_> {
+    fn drop(&mut self) {
+        if self.uncommitted_write {
+            let _ = self.sys.abort();
+        }
+    }
 }
 
 #[wasm_bindgen(inline_js = "export function idb_request(r) {
@@ -104,9 +112,19 @@ pub struct IdbTx<'a> {
     r.onsuccess = () => resolve(r.result);
     r.onerror = () => reject(r.error);
   });
+}
+export function idb_commit(tx) {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onabort = () => reject(tx.error || new DOMException('the transaction was aborted', 'AbortError'));
+    tx.commit();
+  });
 }")]
 extern "C" {
     fn idb_request(req: &web_sys::IdbRequest) -> js_sys::Promise;
+    /// Commits and settles once the writes are durable (`complete`), or
+    /// rejects with the cause if the transaction aborted (or had already).
+    fn idb_commit(tx: &web_sys::IdbTransaction) -> js_sys::Promise;
 }
 
 /// A request's result. The promise settles inside the request's event, so
@@ -158,22 +176,25 @@ impl Store for IdbStore {
     type Tx<'a> = IdbTx<'a>;
 
     async fn begin(&self, mode: Mode) -> Result<IdbTx<'_>, StoreError> {
-        match mode {
-            Mode::Read => self.begin_read(&Table::ALL).await,
-            Mode::Write => {
-                let tx = self.conn.db.transaction(Table::ALL.map(Table::name)).with_mode(TransactionMode::Readwrite);
-                let tx = tx.build().map_err(err("transaction"))?;
-                let sys = tx.as_sys().unchecked_ref::<web_sys::IdbTransaction>().clone();
-                Ok(IdbTx { sys, write: Some(tx) })
-            }
-        }
+        let idb_mode = match mode {
+            Mode::Read => web_sys::IdbTransactionMode::Readonly,
+            Mode::Write => web_sys::IdbTransactionMode::Readwrite,
+        };
+        self.transaction(&Table::ALL, idb_mode)
     }
 
     async fn begin_read(&self, tables: &[Table]) -> Result<IdbTx<'_>, StoreError> {
+        self.transaction(tables, web_sys::IdbTransactionMode::Readonly)
+    }
+}
+
+impl IdbStore {
+    fn transaction(&self, tables: &[Table], mode: web_sys::IdbTransactionMode) -> Result<IdbTx<'_>, StoreError> {
         let names: js_sys::Array = tables.iter().map(|t| JsValue::from_str(t.name())).collect();
         let db = self.conn.db.as_sys().unchecked_ref::<web_sys::IdbDatabase>();
-        let sys = db.transaction_with_str_sequence(&names).map_err(|e| dom_error("transaction", &e))?;
-        Ok(IdbTx { sys, write: None })
+        let sys = db.transaction_with_str_sequence_and_mode(&names, mode).map_err(|e| dom_error("transaction", &e))?;
+        let uncommitted_write = mode == web_sys::IdbTransactionMode::Readwrite;
+        Ok(IdbTx { sys, uncommitted_write, _store: std::marker::PhantomData })
     }
 }
 
@@ -277,16 +298,11 @@ impl Tx for IdbTx<'_> {
     }
 
     /// Resolves once IndexedDB fires `complete`, i.e. the writes are durable.
-    async fn commit(self) -> Result<(), StoreError> {
+    async fn commit(mut self) -> Result<(), StoreError> {
         // A read has nothing to make durable.
-        let Some(tx) = self.write else { return Ok(()) };
-        // When a write failed after we returned, or the commit itself failed
-        // (QuotaExceededError), indexed_db_futures only reports "transaction
-        // finished" or "aborted"; the cause is on the transaction.
-        let sys = self.sys;
-        tx.commit().await.map_err(|e| match sys.error() {
-            Some(cause) => StoreError(format!("IndexedDB commit failed: {}: {}", cause.name(), cause.message())),
-            None => err("commit")(e),
-        })
+        if !std::mem::replace(&mut self.uncommitted_write, false) {
+            return Ok(());
+        }
+        JsFuture::from(idb_commit(&self.sys)).await.map(drop).map_err(|e| dom_error("commit", &e))
     }
 }
