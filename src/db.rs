@@ -462,8 +462,10 @@ impl<S: Store> Db<S> {
             }
         }
         report.pending = set_aside.len();
-        let arrived = |c: &Cid| fx.blocks.iter().any(|m| m.cid == *c) || set_aside.contains(c);
-        report.missing.retain(|c| !arrived(c));
+        // A set, not a scan of the merged list per parent: large imports in
+        // reverse order would otherwise be quadratic.
+        let merged: BTreeSet<Cid> = fx.blocks.iter().map(|m| m.cid).collect();
+        report.missing.retain(|c| !merged.contains(c) && !set_aside.contains(c));
         report.missing.sort();
         report.missing.dedup();
         tx.commit().await?;
