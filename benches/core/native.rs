@@ -280,6 +280,13 @@ fn redb(c: &mut Criterion) {
         })
     });
 
+    // No filter, no order, a limit: the first 10 documents are the answer.
+    let first10 = json!({"limit": 10});
+    assert_eq!(block_on(reads.find("Book", &first10)).expect("find").len(), 10);
+    group.bench_function("db_find_limit_10_of_10k", |b| {
+        b.iter(|| block_on(reads.find("Book", black_box(&first10))).expect("find"))
+    });
+
     // Batches: 1,000 of each in one durable commit.
     group.sample_size(10).sampling_mode(SamplingMode::Flat).measurement_time(Duration::from_secs(4));
     let mut n = 1 << 32; // above the keys inserted one at a time
