@@ -250,7 +250,7 @@ impl<S: Store> Db<S> {
         let mut tx = self.store.begin(Mode::Write).await?;
         let mut fx = Effects::default();
         for b in &blocks {
-            self.apply(&mut tx, b, &def, true, &mut fx).await?;
+            self.apply(&mut tx, b, &def, None, true, &mut fx).await?;
         }
         tx.commit().await?;
         self.emit(fx);
@@ -273,18 +273,17 @@ impl<S: Store> Db<S> {
         let col = def.name.as_str();
         let doc = parse_id(col, id)?;
         let mut tx = self.store.begin(Mode::Write).await?;
-        let state = self.state(&mut tx, col, id).await?;
-        match state {
+        let state = match self.state(&mut tx, col, id).await? {
             None => return Err(Error::NotFound { collection: col.into(), id: id.into() }),
             Some(s) if s.deleted => return Err(Error::Deleted { collection: col.into(), id: id.into() }),
-            Some(_) => {}
-        }
+            Some(s) => s,
+        };
         let heads = self.heads_in(&mut tx, col, id).await?;
         let height = heads.iter().map(|h| h.1).max().unwrap_or(0) + 1;
-        let parents = heads.into_iter().map(|h| h.0).collect();
+        let parents = heads.iter().map(|h| h.0).collect();
         let b = Block::change(col, doc, parents, height, fields, del, &self.key);
         let mut fx = Effects::default();
-        self.apply(&mut tx, &b, def, true, &mut fx).await?;
+        self.apply(&mut tx, &b, def, Some((state, heads)), true, &mut fx).await?;
         tx.commit().await?;
         self.emit(fx);
         Ok(())
@@ -310,16 +309,22 @@ impl<S: Store> Db<S> {
         tx: &mut S::Tx<'_>,
         b: &SignedBlock,
         def: &CollectionDef,
+        // The document's state and heads when the caller has just read them
+        // in this transaction (a local change), so they are not read twice.
+        known: Option<(DocState, Heads)>,
         local: bool,
         fx: &mut Effects,
     ) -> Result<(), Error> {
         let col = def.name.as_str();
         let id = b.doc().to_string();
         let key = doc_key(col, &id);
-        let mut state = if b.block.is_genesis() {
-            DocState::default()
-        } else {
-            self.state(tx, col, &id).await?.ok_or_else(|| malformed("the document's genesis is missing"))?
+        let (mut state, known_heads) = match known {
+            Some((state, heads)) => (state, Some(heads)),
+            None if b.block.is_genesis() => (DocState::default(), None),
+            None => {
+                let state = self.state(tx, col, &id).await?;
+                (state.ok_or_else(|| malformed("the document's genesis is missing"))?, None)
+            }
         };
         let was_visible = !b.block.is_genesis() && !state.deleted;
         let before = state.clone();
@@ -346,7 +351,11 @@ impl<S: Store> Db<S> {
         }
 
         // A genesis starts a new document: there are no heads to read.
-        let mut heads = if b.block.is_genesis() { Vec::new() } else { self.heads_in(tx, col, &id).await? };
+        let mut heads = match known_heads {
+            Some(heads) => heads,
+            None if b.block.is_genesis() => Vec::new(),
+            None => self.heads_in(tx, col, &id).await?,
+        };
         heads.retain(|(c, _)| !b.block.parents.contains(c));
         heads.push((b.cid, b.block.height));
         heads.sort();
@@ -454,7 +463,7 @@ impl<S: Store> Db<S> {
             }
             let def = &defs[&b.block.col];
             self.check_against_store(&mut tx, &b, def).await?;
-            self.apply(&mut tx, &b, def, false, &mut fx).await?;
+            self.apply(&mut tx, &b, def, None, false, &mut fx).await?;
             report.merged += 1;
             for released in self.release_waiting(&mut tx, b.cid, &mut fx).await? {
                 set_aside.remove(&released);
@@ -501,7 +510,7 @@ impl<S: Store> Db<S> {
                     tracing::warn!(cid = %child.cid, error = %e, "dropping invalid pending block");
                     continue;
                 }
-                self.apply(tx, &child, &def, false, fx).await?;
+                self.apply(tx, &child, &def, None, false, fx).await?;
                 merged.push(child.cid);
                 queue.push_back(child.cid);
             }
