@@ -56,9 +56,12 @@ pub(super) struct Wanted {
     backoff: Backoff,
     /// When the dial in progress started.
     dialing: Option<Duration>,
-    /// A replicator's peer (kept until its last replicator goes) or a
-    /// bootstrap peer (kept for good).
+    /// A `--peers` address names it: kept for good. Otherwise it is wanted
+    /// for its replicators, or while mDNS sees it on the LAN, and dropped
+    /// when neither holds.
     bootstrap: bool,
+    /// mDNS sees it on the LAN.
+    lan: bool,
 }
 
 impl Wanted {
@@ -127,6 +130,31 @@ impl Node {
     }
 
     fn want_peer(&mut self, peer: PeerId, addrs: Vec<Multiaddr>, bootstrap: bool) {
+        self.want(peer, addrs, bootstrap, false);
+    }
+
+    /// A peer mDNS found: kept connected (and redialled, since both sides
+    /// dial at once and one may fail) until mDNS reports it gone.
+    pub(super) fn want_lan_peer(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        self.want(peer, addrs, false, true);
+        self.redial();
+    }
+
+    pub(super) fn lan_peer_gone(&mut self, peer: PeerId) {
+        if let Some(w) = self.wanted.get_mut(&peer) {
+            w.lan = false;
+        }
+        self.drop_unwanted(peer);
+    }
+
+    fn drop_unwanted(&mut self, peer: PeerId) {
+        let has_replicator = self.replicators.keys().any(|(p, _)| *p == peer);
+        if !has_replicator && self.wanted.get(&peer).is_some_and(|w| !w.bootstrap && !w.lan) {
+            self.wanted.remove(&peer);
+        }
+    }
+
+    fn want(&mut self, peer: PeerId, addrs: Vec<Multiaddr>, bootstrap: bool, lan: bool) {
         if peer == self.peer_id {
             return;
         }
@@ -136,8 +164,9 @@ impl Node {
             }
         }
         let backoff = Backoff::new(self.config.retry_base, self.config.retry_max);
-        let w = self.wanted.entry(peer).or_insert(Wanted { addrs: Vec::new(), backoff, dialing: None, bootstrap });
+        let w = self.wanted.entry(peer).or_insert(Wanted { addrs: Vec::new(), backoff, dialing: None, bootstrap, lan });
         w.bootstrap |= bootstrap;
+        w.lan |= lan;
         for a in addrs {
             if !w.addrs.contains(&a) {
                 w.addrs.push(a);
@@ -290,9 +319,7 @@ impl Node {
         tx.commit().await.map_err(Error::from)?;
         if !self.replicators.keys().any(|(p, _)| *p == peer) {
             self.outboxes.remove(&peer);
-            if self.wanted.get(&peer).is_some_and(|w| !w.bootstrap) {
-                self.wanted.remove(&peer);
-            }
+            self.drop_unwanted(peer);
         }
         Ok(json!({ "peerId": peer.to_string(), "collection": collection, "deleted": true }))
     }

@@ -363,7 +363,15 @@ impl Node {
         if peer == self.peer_id || swarm.is_connected(&peer) {
             return false;
         }
-        let opts = DialOpts::peer_id(peer).addresses(addrs).condition(PeerCondition::DisconnectedAndNotDialing).build();
+        // A fresh source port: two peers that dial each other at the same
+        // instant (mDNS finds both at once) from their listening ports would
+        // make one TCP connection by simultaneous open, on which both sides
+        // start Noise as initiator and the handshake fails.
+        let opts = DialOpts::peer_id(peer)
+            .addresses(addrs)
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .allocate_new_port()
+            .build();
         match swarm.dial(opts) {
             Ok(()) => true,
             Err(e) => {
@@ -433,7 +441,13 @@ impl Node {
                     by_peer.entry(peer).or_default().push(addr);
                 }
                 for (peer, addrs) in by_peer {
-                    self.dial_peer(peer, addrs);
+                    self.want_lan_peer(peer, addrs);
+                }
+            }
+            BehaviourEvent::Mdns(mdns::Event::Expired(gone)) => {
+                let peers: HashSet<PeerId> = gone.into_iter().map(|(p, _)| p).collect();
+                for peer in peers {
+                    self.lan_peer_gone(peer);
                 }
             }
             BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
