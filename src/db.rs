@@ -60,9 +60,14 @@ pub struct Merged {
     pub bytes: Vec<u8>,
     pub collection: String,
     pub doc: String,
+    pub height: u64,
     /// Written on this replica (not merged from elsewhere).
     pub local: bool,
 }
+
+/// A row that a [`Db::on_commit`] hook adds to the transaction of the block
+/// that calls for it.
+pub type Row = (Table, Vec<u8>, Vec<u8>);
 
 /// What one transaction did, told to listeners once it has committed.
 #[derive(Debug, Default)]
@@ -87,6 +92,7 @@ pub struct ImportReport {
 pub type ListenerId = u64;
 type Listener = Rc<dyn Fn(&Change)>;
 type BlockListener = Rc<dyn Fn(&Merged)>;
+type CommitHook = Rc<dyn Fn(&Merged) -> Vec<Row>>;
 
 pub struct Db<S: Store> {
     store: S,
@@ -94,6 +100,7 @@ pub struct Db<S: Store> {
     schemas: RefCell<BTreeMap<String, Rc<CollectionDef>>>,
     listeners: RefCell<Vec<(ListenerId, Listener)>>,
     block_listeners: RefCell<Vec<BlockListener>>,
+    commit_hooks: RefCell<Vec<CommitHook>>,
     next_listener: Cell<ListenerId>,
 }
 
@@ -147,6 +154,7 @@ impl<S: Store> Db<S> {
             schemas: RefCell::default(),
             listeners: RefCell::default(),
             block_listeners: RefCell::default(),
+            commit_hooks: RefCell::default(),
             next_listener: Cell::new(0),
         };
         db.reload_schemas().await?;
@@ -252,8 +260,7 @@ impl<S: Store> Db<S> {
         for b in &blocks {
             self.apply(&mut tx, b, &def, None, true, &mut fx).await?;
         }
-        tx.commit().await?;
-        self.emit(fx);
+        self.commit(tx, fx).await?;
         Ok(blocks.iter().map(|b| b.cid.to_string()).collect())
     }
 
@@ -284,8 +291,7 @@ impl<S: Store> Db<S> {
         let b = Block::change(col, doc, parents, height, fields, del, &self.key);
         let mut fx = Effects::default();
         self.apply(&mut tx, &b, def, Some((state, heads)), true, &mut fx).await?;
-        tx.commit().await?;
-        self.emit(fx);
+        self.commit(tx, fx).await?;
         Ok(())
     }
 
@@ -362,7 +368,14 @@ impl<S: Store> Db<S> {
         tx.put(Table::Heads, &key, &cbor(&heads)).await?;
         tx.put(Table::Docs, &key, &state_bytes).await?;
         tx.put(Table::Blocks, &b.cid.to_bytes(), &b.bytes).await?;
-        fx.blocks.push(Merged { cid: b.cid, bytes: b.bytes.clone(), collection: col.into(), doc: id.clone(), local });
+        fx.blocks.push(Merged {
+            cid: b.cid,
+            bytes: b.bytes.clone(),
+            collection: col.into(),
+            doc: id.clone(),
+            height: b.block.height,
+            local,
+        });
 
         let kind = if b.block.is_genesis() {
             ChangeKind::Create
@@ -477,8 +490,7 @@ impl<S: Store> Db<S> {
         report.missing.retain(|c| !merged.contains(c) && !set_aside.contains(c));
         report.missing.sort();
         report.missing.dedup();
-        tx.commit().await?;
-        self.emit(fx);
+        self.commit(tx, fx).await?;
         Ok(report)
     }
 
@@ -637,6 +649,27 @@ impl<S: Store> Db<S> {
     /// transaction commits: local writes and merges alike.
     pub fn on_block(&self, f: impl Fn(&Merged) + 'static) {
         self.block_listeners.borrow_mut().push(Rc::new(f));
+    }
+
+    /// Calls `f` for every block stored and folded in, inside its
+    /// transaction: the rows it returns commit with the block or not at all
+    /// (the node's replication outbox is written this way).
+    pub fn on_commit(&self, f: impl Fn(&Merged) -> Vec<Row> + 'static) {
+        self.commit_hooks.borrow_mut().push(Rc::new(f));
+    }
+
+    async fn commit(&self, mut tx: S::Tx<'_>, fx: Effects) -> Result<(), Error> {
+        let hooks: Vec<CommitHook> = self.commit_hooks.borrow().clone();
+        for b in &fx.blocks {
+            for hook in &hooks {
+                for (table, key, value) in hook(b) {
+                    tx.put(table, &key, &value).await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        self.emit(fx);
+        Ok(())
     }
 
     fn emit(&self, fx: Effects) {

@@ -51,10 +51,12 @@
 //! second builds on the first's block. A crash before commit leaves nothing;
 //! after, everything.
 //!
-//! On a native node the same commit is then told to the node's loop
-//! ([`Db::on_block`]), which publishes the block on gossipsub (topics
-//! `weft/doc/<id>` and `weft/col/<Collection>`) and queues it, in the
-//! persisted `outbox` table, for every replicator whose scope it is in.
+//! On a native node the same transaction also queues the block, in the
+//! persisted `outbox` table, for every replicator whose scope it is in (a
+//! [`Db::on_commit`] hook: block and outbox entry commit together). Once it
+//! has committed, the node's loop hears of it ([`Db::on_block`]), publishes
+//! the block on gossipsub (topics `weft/doc/<id>` and `weft/col/<Collection>`)
+//! and pushes the outbox.
 //!
 //! ## Wire protocols (native node; see [`core::sync`])
 //!

@@ -271,3 +271,36 @@ fn the_blocks_another_replica_lacks_are_exactly_the_difference() {
         assert_eq!(a.blocks_missing_from("Book", &id, &[]).await.unwrap().len(), 9);
     });
 }
+
+/// Rows a commit hook returns are written in the transaction of the block
+/// that asked for them: present once the write returns, for local writes and
+/// merges alike, and absent when the write is refused.
+#[test]
+fn commit_hook_rows_commit_with_their_blocks() {
+    use weftdb::store::{KeyRange, Mode, Store, Table, Tx};
+    block_on(async {
+        let db = books().await;
+        db.on_commit(|m| vec![(Table::Meta, [b"hook/".as_slice(), &m.cid.to_bytes()].concat(), m.doc.clone().into())]);
+        let hooked = |db: &Db<MemoryStore>| {
+            let store = db.store().clone();
+            async move {
+                let mut tx = store.begin(Mode::Read).await.unwrap();
+                tx.scan(Table::Meta, &KeyRange::prefix(b"hook/"), None).await.unwrap()
+            }
+        };
+        let id = db.create("Book", &obj(json!({"title": "Dune"}))).await.unwrap();
+        db.update("Book", &id, &obj(json!({"pages": 412}))).await.unwrap();
+        let rows = hooked(&db).await;
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|(_, v)| v == id.as_bytes()));
+
+        assert!(db.create("Book", &obj(json!({"title": 7}))).await.is_err());
+        assert!(db.update("Book", &id, &obj(json!({"nope": 1}))).await.is_err());
+        assert_eq!(hooked(&db).await.len(), 2, "a refused write adds no hook rows");
+
+        let other = books().await;
+        other.on_commit(|m| vec![(Table::Meta, [b"hook/".as_slice(), &m.cid.to_bytes()].concat(), vec![])]);
+        other.import(&db.export().await.unwrap()).await.unwrap();
+        assert_eq!(hooked(&other).await.len(), 2, "merged blocks call the hook too");
+    });
+}

@@ -299,7 +299,7 @@ impl Node {
                 let blocks: Vec<Vec<u8>> = blocks.into_iter().map(ByteBuf::into_vec).collect();
                 // Acknowledged only once the transaction has committed: the
                 // pusher deletes its outbox entries on this answer.
-                match self.db.import(&blocks).await {
+                match self.db_import_from(peer, &blocks).await {
                     Ok(report) => {
                         self.stats.received += (blocks.len() - report.duplicate) as u64;
                         self.take_merged(Some(peer)).await;

@@ -75,7 +75,7 @@ impl Node {
     pub(super) async fn on_gossip(&mut self, ev: gossipsub::Event) {
         let gossipsub::Event::Message { propagation_source: source, message_id, message } = ev else { return };
         let cid = cid_of(&message.data);
-        let acceptance = match self.db.merge(cid, &message.data).await {
+        let acceptance = match self.db_merge_from(source, cid, &message.data).await {
             Ok(report) => {
                 let new = report.duplicate == 0;
                 self.stats.received += u64::from(new);
@@ -109,12 +109,12 @@ impl Node {
         if blocks.is_empty() {
             return ImportReport::default();
         }
-        let report = match self.db.import(blocks).await {
+        let report = match self.db_import_from(peer, blocks).await {
             Ok(r) => r,
             Err(Error::Block(_)) if blocks.len() > 1 => {
                 let mut total = ImportReport::default();
                 for b in blocks {
-                    match self.db.import(std::slice::from_ref(b)).await {
+                    match self.db_import_from(peer, std::slice::from_ref(b)).await {
                         Ok(r) => {
                             total.merged += r.merged;
                             total.duplicate += r.duplicate;

@@ -22,7 +22,7 @@ use super::exchange::Push;
 use super::gossip::BATCH_BYTES;
 use super::run::Node;
 use crate::core::sync::{Backoff, ReplicateRequest, MAX_BATCH_BLOCKS};
-use crate::db::Merged;
+use crate::db::{Merged, Row};
 use crate::error::Error;
 use crate::store::{KeyRange, Mode, Store, Table, Tx};
 
@@ -86,6 +86,27 @@ fn outbox_prefix(peer: &PeerId) -> Vec<u8> {
     k
 }
 
+/// The outbox entries a block calls for: one for each replicator whose
+/// scope holds it, but for the peer it came from. Keyed by peer and CID,
+/// valued by height (parents go first) and collection.
+pub(super) fn outbox_rows(
+    replicators: &BTreeMap<(PeerId, String), Replicator>,
+    source: Option<PeerId>,
+    m: &Merged,
+) -> Vec<Row> {
+    replicators
+        .values()
+        .filter(|r| r.collection == m.collection && Some(r.peer) != source && r.covers(&m.doc))
+        .map(|r| {
+            let mut key = outbox_prefix(&r.peer);
+            key.extend(m.cid.to_bytes());
+            let mut value = m.height.to_be_bytes().to_vec();
+            value.extend_from_slice(m.collection.as_bytes());
+            (Table::Outbox, key, value)
+        })
+        .collect()
+}
+
 /// Splits `…/p2p/<id>` into the id and the address before it.
 fn split_peer(addr: &Multiaddr) -> Option<(PeerId, Multiaddr)> {
     let mut rest = addr.clone();
@@ -126,7 +147,7 @@ impl Node {
         self.want_peer(r.peer, r.addrs.clone(), false);
         let backoff = Backoff::new(self.config.retry_base, self.config.retry_max);
         self.outboxes.entry(r.peer).or_insert(OutboxLane { backoff, inflight: false });
-        self.replicators.insert((r.peer, r.collection.clone()), r);
+        self.replicators.borrow_mut().insert((r.peer, r.collection.clone()), r);
     }
 
     fn want_peer(&mut self, peer: PeerId, addrs: Vec<Multiaddr>, bootstrap: bool) {
@@ -148,7 +169,7 @@ impl Node {
     }
 
     fn drop_unwanted(&mut self, peer: PeerId) {
-        let has_replicator = self.replicators.keys().any(|(p, _)| *p == peer);
+        let has_replicator = self.replicators.borrow().keys().any(|(p, _)| *p == peer);
         if !has_replicator && self.wanted.get(&peer).is_some_and(|w| !w.bootstrap && !w.lan) {
             self.wanted.remove(&peer);
         }
@@ -288,6 +309,7 @@ impl Node {
         }
         let list: Vec<Value> = self
             .replicators
+            .borrow()
             .values()
             .map(|r| {
                 json!({
@@ -305,7 +327,7 @@ impl Node {
     pub(super) async fn delete_replicator(&mut self, collection: &str, peer: &str) -> Result<Value, CommandError> {
         let peer: PeerId =
             peer.parse().map_err(|e| CommandError::bad_request(format!("not a peer id: {peer}: {e}")))?;
-        if self.replicators.remove(&(peer, collection.to_string())).is_none() {
+        if self.replicators.borrow_mut().remove(&(peer, collection.to_string())).is_none() {
             return Err(not_found(format!("no replicator of {collection} to {peer}")));
         }
         let mut tx = self.db.store().begin(Mode::Write).await.map_err(Error::from)?;
@@ -317,33 +339,11 @@ impl Node {
             }
         }
         tx.commit().await.map_err(Error::from)?;
-        if !self.replicators.keys().any(|(p, _)| *p == peer) {
+        if !self.replicators.borrow().keys().any(|(p, _)| *p == peer) {
             self.outboxes.remove(&peer);
             self.drop_unwanted(peer);
         }
         Ok(json!({ "peerId": peer.to_string(), "collection": collection, "deleted": true }))
-    }
-
-    pub(super) async fn outbox_put(&mut self, entries: &[(PeerId, &Merged)]) {
-        let result: Result<(), Error> = async {
-            let mut tx = self.db.store().begin(Mode::Write).await?;
-            for (peer, m) in entries {
-                let height = crate::core::block::SignedBlock::decode_stored(m.bytes.clone(), m.cid)
-                    .map(|b| b.block.height)
-                    .unwrap_or(u64::MAX);
-                let mut key = outbox_prefix(peer);
-                key.extend(m.cid.to_bytes());
-                let mut value = height.to_be_bytes().to_vec();
-                value.extend_from_slice(m.collection.as_bytes());
-                tx.put(Table::Outbox, &key, &value).await?;
-            }
-            Ok(tx.commit().await?)
-        }
-        .await;
-        if let Err(e) = result {
-            // Head exchange on the next connection still sends them.
-            tracing::error!("cannot write the outbox: {e}");
-        }
     }
 
     /// Pushes the next batch of `peer`'s outbox, lowest heights (parents)

@@ -7,7 +7,7 @@
 //! call before it polls the swarm again, protocol handlers see a database
 //! that nothing else is changing under them.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::num::NonZeroUsize;
 use std::rc::Rc;
@@ -31,9 +31,9 @@ use super::config::NodeConfig;
 use super::exchange::{Exchange, Lane, Offer, Push};
 use super::gossip::Fetch;
 use super::handle::{NodeError, NodeHandle};
-use super::replicate::{OutboxLane, Replicator, Wanted};
+use super::replicate::{outbox_rows, OutboxLane, Replicator, Wanted};
 use crate::core::sync::Backoff;
-use crate::db::{Db, Merged};
+use crate::db::{Db, ImportReport, Merged};
 use crate::net::{build_swarm_counting, Behaviour, BehaviourEvent, WireErrors};
 use crate::store::{KeyRange, Mode, RedbStore, Store, Table, Tx};
 
@@ -72,7 +72,11 @@ pub(super) struct Node {
     /// Documents whose topics we hold, most recently used first; `None`
     /// without pubsub.
     pub(super) doc_topics: Option<LruCache<String, ()>>,
-    pub(super) replicators: BTreeMap<(PeerId, String), Replicator>,
+    /// Shared with the database's commit hook, which writes each new
+    /// block's outbox entries in the block's own transaction.
+    pub(super) replicators: Rc<RefCell<BTreeMap<(PeerId, String), Replicator>>>,
+    /// The peer whose blocks are being merged: they are not queued back to it.
+    pub(super) merge_source: Rc<Cell<Option<PeerId>>>,
     pub(super) connected: HashSet<PeerId>,
     /// Peers we keep a connection to: replicators and bootstrap peers.
     pub(super) wanted: HashMap<PeerId, Wanted>,
@@ -182,6 +186,10 @@ impl Node {
         let merged = Rc::new(RefCell::new(Vec::new()));
         let sink = merged.clone();
         db.on_block(move |m| sink.borrow_mut().push(m.clone()));
+        let replicators: Rc<RefCell<BTreeMap<(PeerId, String), Replicator>>> = Rc::default();
+        let merge_source: Rc<Cell<Option<PeerId>>> = Rc::default();
+        let (scopes, source) = (replicators.clone(), merge_source.clone());
+        db.on_commit(move |m| outbox_rows(&scopes.borrow(), source.get(), m));
         // The replica's signing key is its network identity, so the peer id
         // survives restarts and names the author of its blocks.
         let keypair = libp2p::identity::Keypair::ed25519_from_bytes(db.signing_key().to_bytes())
@@ -199,7 +207,8 @@ impl Node {
             stats: Stats::default(),
             p2p_collections: BTreeSet::new(),
             doc_topics: doc_topics.map(LruCache::new),
-            replicators: BTreeMap::new(),
+            replicators,
+            merge_source,
             connected: HashSet::new(),
             wanted: HashMap::new(),
             fetches: HashMap::new(),
@@ -477,7 +486,7 @@ impl Node {
         // document list is dropped when the whole collection is shared anyway.
         let mut scopes: BTreeMap<String, Option<Vec<String>>> =
             self.p2p_collections.iter().map(|c| (c.clone(), None)).collect();
-        for r in self.replicators.values().filter(|r| r.peer == peer) {
+        for r in self.replicators.borrow().values().filter(|r| r.peer == peer) {
             let scope = scopes.entry(r.collection.clone()).or_insert_with(|| r.docs.clone());
             if r.docs.is_none() {
                 *scope = None;
@@ -508,25 +517,47 @@ impl Node {
         if merged.is_empty() {
             return;
         }
-        let mut outbox = Vec::new();
+        let mut peers = BTreeSet::new();
         for m in &merged {
             if m.local {
                 self.touch_doc(&m.doc);
                 self.publish(m);
             }
-            for r in self.replicators.values() {
+            // Their outbox entries committed with the blocks (`outbox_rows`).
+            for r in self.replicators.borrow().values() {
                 if r.collection == m.collection && Some(r.peer) != source && r.covers(&m.doc) {
-                    outbox.push((r.peer, m));
+                    peers.insert(r.peer);
                 }
             }
         }
-        if !outbox.is_empty() {
-            self.outbox_put(&outbox).await;
-            let peers: BTreeSet<PeerId> = outbox.iter().map(|(p, _)| *p).collect();
-            for peer in peers {
-                self.pump_outbox(peer).await;
-            }
+        for peer in peers {
+            self.pump_outbox(peer).await;
         }
+    }
+
+    /// Merges blocks that `peer` sent, marking them as its so that no
+    /// replicator queues them back to it.
+    pub(super) async fn db_import_from(
+        &mut self,
+        peer: PeerId,
+        blocks: &[Vec<u8>],
+    ) -> Result<ImportReport, crate::Error> {
+        self.merge_source.set(Some(peer));
+        let report = self.db.import(blocks).await;
+        self.merge_source.set(None);
+        report
+    }
+
+    pub(super) async fn db_merge_from(
+        &mut self,
+        peer: PeerId,
+        cid: Cid,
+        bytes: &[u8],
+    ) -> Result<ImportReport, crate::Error> {
+        self.merge_source.set(Some(peer));
+        let report = self.db.merge(cid, bytes).await;
+        self.merge_source.set(None);
+        report
     }
 
     // Undecodable and oversized messages are counted by the codec, which
