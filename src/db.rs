@@ -530,6 +530,30 @@ impl<S: Store> Db<S> {
         Ok(merged)
     }
 
+    /// Drops the pending blocks that wait for any of `parents`, and those
+    /// that wait for them in turn: for parents no peer has, so that blocks
+    /// hanging from nothing do not pile up. Returns how many were dropped.
+    /// (Should the parents turn up after all, head exchange sends the
+    /// dropped blocks again.)
+    pub async fn drop_pending(&self, parents: &[Cid]) -> Result<usize, Error> {
+        let mut tx = self.store.begin(Mode::Write).await?;
+        let mut dropped = 0;
+        let mut queue: VecDeque<Vec<u8>> = parents.iter().map(Cid::to_bytes).collect();
+        while let Some(parent) = queue.pop_front() {
+            for key in tx.scan_keys(Table::Waiting, &KeyRange::prefix(&parent), None).await? {
+                tx.delete(Table::Waiting, &key).await?;
+                let child = key[parent.len()..].to_vec();
+                if tx.get(Table::Pending, &child).await?.is_some() {
+                    tx.delete(Table::Pending, &child).await?;
+                    dropped += 1;
+                    queue.push_back(child);
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(dropped)
+    }
+
     /// How many verified blocks wait for missing parents.
     pub async fn pending_count(&self) -> Result<usize, Error> {
         let mut tx = self.store.begin_read(&[Table::Pending]).await?;

@@ -560,6 +560,9 @@ fn hostile_input_is_counted_and_the_node_keeps_serving() {
     assert_eq!(s["pending"], json!(50), "{s}");
     assert_eq!(get(&x, &fake_doc.to_string()), Value::Null, "a document with holes is not shown");
     wait_for("the fetch of the orphans' parents to fail", || stats(&x)["fetchFailures"].as_u64().unwrap() >= 1);
+    // Nobody has their parents: they are dropped rather than kept forever.
+    wait_for("the orphans to be dropped", || stats(&x)["orphansDropped"] == json!(50));
+    assert_eq!(stats(&x)["pending"], json!(0));
     assert_eq!(count(&x), 20);
     assert_eq!(call(&x, Command::Info)["peerId"], json!(x.peer_id().to_string()));
     let id = create(&y, json!({"title": "after the attack"}));

@@ -100,6 +100,7 @@ impl Node {
                     "decodeErrors": self.wire_errors.decode.load(Ordering::Relaxed),
                     "oversized": self.wire_errors.oversized.load(Ordering::Relaxed),
                     "fetchFailures": s.fetch_failures,
+                    "orphansDropped": s.orphans_dropped,
                     "pending": pending,
                     "peers": peers,
                     "mesh": mesh,

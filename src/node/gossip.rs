@@ -161,12 +161,17 @@ impl Node {
             .filter(|p| self.connected.contains(p) && !tried.contains(p))
             .or_else(|| self.connected.iter().find(|p| !tried.contains(p)).copied());
         let (Some(peer), Some(swarm)) = (peer, self.swarm.as_mut()) else {
-            // Nobody has them now; the next head exchange or gossip message
-            // names them again.
             tracing::debug!(n = want.len(), "no peer has the missing blocks");
             self.stats.fetch_failures += 1;
             for c in &want {
                 self.fetching.remove(c);
+            }
+            // Every peer was asked and none has them: the blocks waiting
+            // for them hang from nothing (a flood of made-up parents looks
+            // like this) and are dropped. With nobody asked, they wait for
+            // the next head exchange.
+            if !tried.is_empty() {
+                self.orphaned.extend(want);
             }
             return;
         };

@@ -55,6 +55,8 @@ pub(super) struct Stats {
     pub(super) served: u64,
     pub(super) invalid: u64,
     pub(super) fetch_failures: u64,
+    /// Pending blocks dropped because no peer had their parents.
+    pub(super) orphans_dropped: u64,
 }
 
 pub(super) struct Node {
@@ -84,6 +86,8 @@ pub(super) struct Node {
     /// Blocks asked for and not yet answered, so two gossip messages
     /// naming one missing parent fetch it once.
     pub(super) fetching: HashSet<Cid>,
+    /// Parents no peer had, whose waiting blocks are to be dropped.
+    pub(super) orphaned: Vec<Cid>,
     pub(super) exchanges: HashMap<OutboundRequestId, Exchange>,
     pub(super) offers: HashMap<OutboundRequestId, Offer>,
     pub(super) pushes: HashMap<OutboundRequestId, Push>,
@@ -213,6 +217,7 @@ impl Node {
             wanted: HashMap::new(),
             fetches: HashMap::new(),
             fetching: HashSet::new(),
+            orphaned: Vec::new(),
             exchanges: HashMap::new(),
             offers: HashMap::new(),
             pushes: HashMap::new(),
@@ -309,6 +314,23 @@ impl Node {
             // Every merge path takes its blocks itself; this only keeps a
             // missed one from waiting for the next merge.
             self.take_merged(None).await;
+            self.drop_orphans().await;
+        }
+    }
+
+    async fn drop_orphans(&mut self) {
+        if self.orphaned.is_empty() {
+            return;
+        }
+        let parents = std::mem::take(&mut self.orphaned);
+        match self.db.drop_pending(&parents).await {
+            Ok(n) => {
+                if n > 0 {
+                    tracing::info!(n, "dropped pending blocks whose parents no peer has");
+                }
+                self.stats.orphans_dropped += n as u64;
+            }
+            Err(e) => tracing::warn!("cannot drop orphaned blocks: {e}"),
         }
     }
 
