@@ -32,6 +32,8 @@ fn wait_up_to(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
 }
 
 fn start(config: NodeConfig) -> NodeHandle {
+    // RUST_LOG=weftdb=debug shows what the nodes do.
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
     NodeHandle::start(config).expect("node starts")
 }
 
@@ -405,6 +407,47 @@ fn a_node_behind_a_relay_gets_its_replica() {
         call(&e, Command::Info)["addresses"].as_array().unwrap().contains(&json!(e_addr))
     });
     assert_eq!(find(&e), find(&a));
+    for n in [a, e, r] {
+        n.stop();
+    }
+}
+
+fn connections(n: &NodeHandle) -> Vec<Value> {
+    call(n, Command::Connections).as_array().unwrap().clone()
+}
+
+/// A relayed connection is upgraded to a direct one (DCUtR) where the
+/// network allows, and sync goes on over it. On loopback nothing stands in
+/// the way, so the upgrade must happen: A knows only E's relayed address,
+/// and ends with a direct TCP connection to E that it never dialled itself.
+#[test]
+fn a_relayed_connection_is_upgraded_to_a_direct_one() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let r = start(quiet(dirs[0].path()));
+    let circuit = format!("{}/p2p-circuit", r.addrs()[0]);
+    let e = start(NodeConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap(), circuit.parse().unwrap()],
+        ..quiet(dirs[1].path())
+    });
+    let e_relayed = format!("{circuit}/p2p/{}", e.peer_id());
+    wait_for("E's relayed address", || {
+        call(&e, Command::Info)["addresses"].as_array().unwrap().contains(&json!(e_relayed))
+    });
+    let a = start(quiet(dirs[2].path()));
+    with_book(&a, false);
+    with_book(&e, false);
+    call(&a, Command::Dial { addr: e_relayed.clone() });
+    let e_id = json!(e.peer_id().to_string());
+    let to_e =
+        |transport: &str| connections(&a).iter().any(|c| c["peerId"] == e_id && c["transport"] == json!(transport));
+    wait_for("A's relayed connection to E", || to_e("relay"));
+    wait_for("a direct connection between A and E", || to_e("tcp"));
+    let upgrades = stats(&a)["directUpgrades"].as_u64().unwrap() + stats(&e)["directUpgrades"].as_u64().unwrap();
+    assert!(upgrades >= 1, "the direct connection came from DCUtR");
+
+    let id = create(&a, json!({"title": "direct"}));
+    call(&a, Command::SetReplicator { collection: "Book".into(), docs: None, peer: e_relayed });
+    wait_for("the document on E", || get(&e, &id)["title"] == json!("direct"));
     for n in [a, e, r] {
         n.stop();
     }

@@ -3,6 +3,8 @@
 
 mod behaviour;
 mod codec;
+mod transport;
 
 pub use behaviour::{build_swarm, build_swarm_counting, Behaviour, BehaviourEvent};
 pub use codec::{Codec, WireErrors};
+pub use transport::transport_of;

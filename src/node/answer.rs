@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::command::{Command, CommandError};
 use super::run::{col_topic, Node, META_P2P};
+use crate::net::transport_of;
 use crate::store::{Mode, Store, Table, Tx};
 
 impl Node {
@@ -101,6 +102,7 @@ impl Node {
                     "oversized": self.wire_errors.oversized.load(Ordering::Relaxed),
                     "fetchFailures": s.fetch_failures,
                     "orphansDropped": s.orphans_dropped,
+                    "directUpgrades": s.direct_upgrades,
                     "pending": pending,
                     "peers": peers,
                     "mesh": mesh,
@@ -155,6 +157,23 @@ impl Node {
                 };
                 topics.sort();
                 Ok(json!(topics))
+            }
+            Command::Connections => {
+                let mut list: Vec<(String, String, &str, &str)> = self
+                    .connections
+                    .values()
+                    .map(|(peer, addr, dialed)| {
+                        let direction = if *dialed { "outbound" } else { "inbound" };
+                        (peer.to_string(), addr.to_string(), transport_of(addr), direction)
+                    })
+                    .collect();
+                list.sort();
+                Ok(json!(list
+                    .into_iter()
+                    .map(|(peer, addr, transport, direction)| json!({
+                        "peerId": peer, "addr": addr, "transport": transport, "direction": direction,
+                    }))
+                    .collect::<Vec<_>>()))
             }
         }
     }

@@ -14,7 +14,7 @@
 //! | `GET /api/v0/collections/{name}?filter=&order=&limit=&offset=` | `Find` → `[doc]` |
 //! | `GET`, `PATCH`, `DELETE /api/v0/collections/{name}/{id}` | `Get` (404 if missing), `Update`, `Delete` |
 //! | `GET /api/v0/collections/{name}/{id}/heads` | `Heads` |
-//! | `GET /api/v0/p2p/info`, `/p2p/stats`, `/p2p/topics` | `Info`, `Stats`, `Topics` |
+//! | `GET /api/v0/p2p/info`, `/p2p/stats`, `/p2p/topics`, `/p2p/connections` | `Info`, `Stats`, `Topics`, `Connections` |
 //! | `POST /api/v0/p2p/replicators` (body: `{collection, docs?, peer}`) | `SetReplicator` |
 //! | `GET /api/v0/p2p/replicators` | `ListReplicators` |
 //! | `DELETE /api/v0/p2p/replicators` (body: `{collection, peerId}`) | `DeleteReplicator` |
@@ -68,6 +68,7 @@ fn router(node: NodeHandle) -> Router {
         .route("/api/v0/p2p/info", get(info))
         .route("/api/v0/p2p/stats", get(stats))
         .route("/api/v0/p2p/topics", get(topics))
+        .route("/api/v0/p2p/connections", get(connections))
         .route("/api/v0/p2p/replicators", get(list_replicators).post(set_replicator).delete(delete_replicator))
         .route("/api/v0/p2p/collections", get(list_p2p_collections))
         .route("/api/v0/p2p/collections/{name}", post(add_p2p_collection).delete(remove_p2p_collection))
@@ -210,6 +211,10 @@ async fn stats(State(node): State<NodeHandle>) -> Answer {
 
 async fn topics(State(node): State<NodeHandle>) -> Answer {
     run(&node, Command::Topics).await
+}
+
+async fn connections(State(node): State<NodeHandle>) -> Answer {
+    run(&node, Command::Connections).await
 }
 
 #[derive(Deserialize)]

@@ -65,6 +65,8 @@ pub enum Command {
     },
     /// The gossipsub topics this node holds.
     Topics,
+    /// `[{peerId, addr, transport, direction}]`, one per open connection.
+    Connections,
 }
 
 /// A refused command: a stable code and a one-line message.

@@ -21,7 +21,8 @@ use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{identify, kad, mdns, Multiaddr, PeerId, Swarm};
+use libp2p::swarm::{ConnectionId, FromSwarm, NetworkBehaviour, NewExternalAddrCandidate};
+use libp2p::{dcutr, identify, kad, mdns, Multiaddr, PeerId, Swarm};
 use lru::LruCache;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -57,6 +58,8 @@ pub(super) struct Stats {
     pub(super) fetch_failures: u64,
     /// Pending blocks dropped because no peer had their parents.
     pub(super) orphans_dropped: u64,
+    /// Relayed connections upgraded to direct ones by DCUtR.
+    pub(super) direct_upgrades: u64,
 }
 
 pub(super) struct Node {
@@ -86,6 +89,8 @@ pub(super) struct Node {
     /// Blocks asked for and not yet answered, so two gossip messages
     /// naming one missing parent fetch it once.
     pub(super) fetching: HashSet<Cid>,
+    /// Open connections: peer, remote address, whether we dialled.
+    pub(super) connections: HashMap<ConnectionId, (PeerId, Multiaddr, bool)>,
     /// Parents no peer had, whose waiting blocks are to be dropped.
     pub(super) orphaned: Vec<Cid>,
     pub(super) exchanges: HashMap<OutboundRequestId, Exchange>,
@@ -217,6 +222,7 @@ impl Node {
             wanted: HashMap::new(),
             fetches: HashMap::new(),
             fetching: HashSet::new(),
+            connections: HashMap::new(),
             orphaned: Vec::new(),
             exchanges: HashMap::new(),
             offers: HashMap::new(),
@@ -415,10 +421,19 @@ impl Node {
     async fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         match ev {
             SwarmEvent::Behaviour(ev) => self.on_behaviour_event(ev).await,
-            SwarmEvent::ConnectionEstablished { peer_id, num_established, .. } if num_established.get() == 1 => {
-                self.on_connected(peer_id).await;
+            SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
+                let dialed = endpoint.is_dialer();
+                self.connections.insert(connection_id, (peer_id, endpoint.get_remote_address().clone(), dialed));
+                if num_established.get() == 1 {
+                    self.on_connected(peer_id).await;
+                }
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => self.on_disconnected(peer_id),
+            SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
+                self.connections.remove(&connection_id);
+                if num_established == 0 {
+                    self.on_disconnected(peer_id);
+                }
+            }
             SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
                 tracing::debug!(%peer, "dial failed: {error}");
                 self.dial_failed(peer);
@@ -433,6 +448,11 @@ impl Node {
                 // until something better (AutoNAT) confirms a public one.
                 if !is_circuit(&address) {
                     if let Some(s) = self.swarm.as_mut() {
+                        // DCUtR offers as hole-punch candidates only the
+                        // addresses identify saw others observe, and identify
+                        // reports none already external: hand it ours.
+                        let candidate = NewExternalAddrCandidate { addr: &address };
+                        s.behaviour_mut().dcutr.on_swarm_event(FromSwarm::NewExternalAddrCandidate(candidate));
                         s.add_external_address(address);
                     }
                 }
@@ -490,6 +510,13 @@ impl Node {
                     self.dial_peer(peer, Vec::new());
                 }
             }
+            BehaviourEvent::Dcutr(dcutr::Event { remote_peer_id, result }) => match result {
+                Ok(_) => {
+                    tracing::info!(peer = %remote_peer_id, "relayed connection upgraded to a direct one");
+                    self.stats.direct_upgrades += 1;
+                }
+                Err(e) => tracing::debug!(peer = %remote_peer_id, "no direct connection: {e}"),
+            },
             BehaviourEvent::Kad(kad::Event::RoutingUpdated { is_new_peer: true, .. }) => {
                 // The first peers make a DHT to look in: look soon.
                 let soon = self.now() + Duration::from_millis(500);
