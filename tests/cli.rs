@@ -214,6 +214,11 @@ fn two_nodes_replicate_through_the_cli() {
         eventually(Duration::from_secs(20), || b.doc(&id)).unwrap_or_else(|| panic!("B did not get {id} within 20 s"));
     assert_eq!(on_b["title"], "Dune");
     assert_eq!(on_b["pages"], 412);
+    let conns = a.json(&["p2p", "connections"]);
+    assert!(
+        conns.as_array().unwrap().iter().any(|c| c["peerId"] == b_id.as_str() && c["transport"] == "tcp"),
+        "p2p connections: {conns}"
+    );
 
     a.ok(&["doc", "update", "Book", &id, r#"{"pages":413}"#]);
     assert_eq!(a.doc(&id).unwrap()["pages"], 413);

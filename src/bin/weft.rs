@@ -7,7 +7,7 @@
 //! weft client [--api ADDR] schema add 'SDL' | -f FILE
 //! weft client collection list
 //! weft client doc create|get|update|delete|list|heads ...
-//! weft client p2p info|stats|topics|dial
+//! weft client p2p info|stats|topics|connections|dial
 //! weft client p2p replicator set -c COLLECTION [--doc ID ...] PEER_MULTIADDR | list | delete -c COLLECTION PEER_ID
 //! weft client p2p collection add|remove COLLECTION[,...] | list
 //! ```
@@ -210,6 +210,8 @@ mod cli {
         Stats,
         /// The pubsub topics the node holds
         Topics,
+        /// Open connections: peer, address, transport (tcp, quic, relay, ...)
+        Connections,
         /// Connect to a peer
         Dial {
             /// The peer's address, e.g. /ip4/127.0.0.1/tcp/9171/p2p/12D3KooW...
@@ -742,6 +744,7 @@ mod cli {
             P2pCmd::Info => print(&api.get("p2p/info")?),
             P2pCmd::Stats => print(&api.get("p2p/stats")?),
             P2pCmd::Topics => print(&api.get("p2p/topics")?),
+            P2pCmd::Connections => print(&api.get("p2p/connections")?),
             P2pCmd::Dial { addr } => {
                 let addr: Multiaddr = addr
                     .trim()
