@@ -9,7 +9,7 @@
 //! (two tabs) never lose each other's change.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::rc::Rc;
 
 use cid::Cid;
@@ -74,6 +74,24 @@ pub type Row = (Table, Vec<u8>, Vec<u8>);
 struct Effects {
     changes: Vec<Change>,
     blocks: Vec<Merged>,
+    /// Documents changed in this transaction, written once at commit
+    /// however many of their blocks it folds in (a backfill brings a
+    /// document's whole history in one batch).
+    docs: BTreeMap<Vec<u8>, Touched>,
+    /// Document and height of the blocks folded in by this transaction,
+    /// so a child's check finds its parent without decoding it again.
+    folded: HashMap<Cid, (Cid, String, u64)>,
+}
+
+/// A document as this transaction leaves it, and as it found it.
+#[derive(Debug)]
+struct Touched {
+    col: String,
+    id: String,
+    /// `None`: created in this transaction.
+    stored: Option<DocState>,
+    state: DocState,
+    heads: Heads,
 }
 
 /// What became of blocks handed to [`Db::import`].
@@ -309,7 +327,9 @@ impl<S: Store> Db<S> {
         }
     }
 
-    /// Folds a block whose parents are all stored into its document.
+    /// Folds a block whose parents are all stored into its document. The
+    /// document, its heads and index entries are written at commit
+    /// ([`Db::write_touched`]); the block itself at once.
     async fn apply(
         &self,
         tx: &mut S::Tx<'_>,
@@ -322,52 +342,32 @@ impl<S: Store> Db<S> {
         fx: &mut Effects,
     ) -> Result<(), Error> {
         let col = def.name.as_str();
-        let id = b.doc().to_string();
+        let doc = b.doc();
+        let id = doc.to_string();
         let key = doc_key(col, &id);
-        let (mut state, known_heads) = match known {
-            Some((state, heads)) => (state, Some(heads)),
-            None if b.block.is_genesis() => (DocState::default(), None),
+        let mut touched = match fx.docs.remove(&key) {
+            Some(t) => t,
             None => {
-                let state = self.state(tx, col, &id).await?;
-                (state.ok_or_else(|| malformed("the document's genesis is missing"))?, None)
+                let (stored, heads) = match known {
+                    Some((state, heads)) => (Some(state), heads),
+                    None if b.block.is_genesis() => (None, Vec::new()),
+                    None => {
+                        let state = self.state(tx, col, &id).await?;
+                        let state = state.ok_or_else(|| malformed("the document's genesis is missing"))?;
+                        (Some(state), self.heads_in(tx, col, &id).await?)
+                    }
+                };
+                let state = stored.clone().unwrap_or_default();
+                Touched { col: col.into(), id: id.clone(), stored, state, heads }
             }
         };
-        let was_visible = !b.block.is_genesis() && !state.deleted;
-        let before = state.clone();
-        let applied = state.apply(b);
-
-        let state_bytes = cbor(&state);
-        let entry_bytes = [id.as_bytes(), &state_bytes].concat();
-        for field in def.fields.iter().filter(|f| f.indexed) {
-            // A visible document has one index entry per indexed field, null
-            // included. The entry carries the document (its id, then its
-            // state), so a query through the index is one range read of
-            // values, not a read per document.
-            let entry = |s: &DocState| s.value(&field.name).cloned().unwrap_or(Value::Null);
-            let old = was_visible.then(|| entry(&before));
-            let new = (!state.deleted).then(|| entry(&state));
-            if old != new {
-                if let Some(k) = old.and_then(|v| index_key(col, &field.name, &v, &id)) {
-                    tx.delete(Table::Index, &k).await?;
-                }
-            }
-            if let Some(k) = new.and_then(|v| index_key(col, &field.name, &v, &id)) {
-                tx.put(Table::Index, &k, &entry_bytes).await?;
-            }
-        }
-
-        // A genesis starts a new document: there are no heads to read.
-        let mut heads = match known_heads {
-            Some(heads) => heads,
-            None if b.block.is_genesis() => Vec::new(),
-            None => self.heads_in(tx, col, &id).await?,
-        };
-        heads.retain(|(c, _)| !b.block.parents.contains(c));
-        heads.push((b.cid, b.block.height));
-        heads.sort();
-        tx.put(Table::Heads, &key, &cbor(&heads)).await?;
-        tx.put(Table::Docs, &key, &state_bytes).await?;
+        let was_visible = !b.block.is_genesis() && !touched.state.deleted;
+        let applied = touched.state.apply(b);
+        touched.heads.retain(|(c, _)| !b.block.parents.contains(c));
+        touched.heads.push((b.cid, b.block.height));
+        touched.heads.sort();
         tx.put(Table::Blocks, &b.cid.to_bytes(), &b.bytes).await?;
+        fx.folded.insert(b.cid, (doc, col.into(), b.block.height));
         fx.blocks.push(Merged {
             cid: b.cid,
             bytes: b.bytes.clone(),
@@ -378,26 +378,64 @@ impl<S: Store> Db<S> {
         });
 
         let kind = if b.block.is_genesis() {
-            ChangeKind::Create
+            Some(ChangeKind::Create)
         } else if applied.deleted {
-            ChangeKind::Delete
+            Some(ChangeKind::Delete)
         } else if was_visible && !applied.changed.is_empty() {
-            ChangeKind::Update
+            Some(ChangeKind::Update)
         } else {
-            return Ok(());
+            None
         };
-        if state.deleted && kind != ChangeKind::Delete {
-            return Ok(());
+        // A deleted document tells of nothing but its deletion.
+        if let Some(kind) = kind.filter(|k| *k == ChangeKind::Delete || !touched.state.deleted) {
+            let doc = (kind != ChangeKind::Delete).then(|| touched.state.document(&id));
+            fx.changes.push(Change { collection: col.into(), id, kind, doc });
         }
-        let doc = (kind != ChangeKind::Delete).then(|| state.document(&id));
-        fx.changes.push(Change { collection: col.into(), id, kind, doc });
+        fx.docs.insert(key, touched);
+        Ok(())
+    }
+
+    /// Writes each document the transaction touched: its state, its heads,
+    /// and its index entries as they differ from what was stored.
+    async fn write_touched(&self, tx: &mut S::Tx<'_>, docs: &BTreeMap<Vec<u8>, Touched>) -> Result<(), Error> {
+        for (key, t) in docs {
+            let def = self.collection(&t.col).await?;
+            let col = t.col.as_str();
+            let state_bytes = cbor(&t.state);
+            let entry_bytes = [t.id.as_bytes(), &state_bytes].concat();
+            for field in def.fields.iter().filter(|f| f.indexed) {
+                // A visible document has one index entry per indexed field,
+                // null included. The entry carries the document (its id,
+                // then its state), so a query through the index is one
+                // range read of values, not a read per document.
+                let entry = |s: &DocState| s.value(&field.name).cloned().unwrap_or(Value::Null);
+                let old = t.stored.as_ref().filter(|s| !s.deleted).map(entry);
+                let new = (!t.state.deleted).then(|| entry(&t.state));
+                if old != new {
+                    if let Some(k) = old.and_then(|v| index_key(col, &field.name, &v, &t.id)) {
+                        tx.delete(Table::Index, &k).await?;
+                    }
+                }
+                if let Some(k) = new.and_then(|v| index_key(col, &field.name, &v, &t.id)) {
+                    tx.put(Table::Index, &k, &entry_bytes).await?;
+                }
+            }
+            tx.put(Table::Heads, key, &cbor(&t.heads)).await?;
+            tx.put(Table::Docs, key, &state_bytes).await?;
+        }
         Ok(())
     }
 
     /// Checks what a block from elsewhere must satisfy against what is
     /// stored: its parents belong to the same document and its height
     /// follows theirs, and its fields fit the collection's schema.
-    async fn check_against_store(&self, tx: &mut S::Tx<'_>, b: &SignedBlock, def: &CollectionDef) -> Result<(), Error> {
+    async fn check_against_store(
+        &self,
+        tx: &mut S::Tx<'_>,
+        b: &SignedBlock,
+        def: &CollectionDef,
+        fx: &Effects,
+    ) -> Result<(), Error> {
         if b.block.is_genesis() {
             let normalised = def.validate_create(&b.block.fields).map_err(|e| malformed(&e.to_string()))?;
             if normalised != b.block.fields {
@@ -413,12 +451,19 @@ impl<S: Store> Db<S> {
         }
         let mut max = 0;
         for p in &b.block.parents {
-            let bytes = tx.get(Table::Blocks, &p.to_bytes()).await?.ok_or_else(|| malformed("a parent is missing"))?;
-            let parent = SignedBlock::decode_stored(bytes, *p)?;
-            if parent.doc() != b.doc() || parent.block.col != b.block.col {
+            let (doc, col, height) = match fx.folded.get(p) {
+                Some(folded) => folded.clone(),
+                None => {
+                    let bytes =
+                        tx.get(Table::Blocks, &p.to_bytes()).await?.ok_or_else(|| malformed("a parent is missing"))?;
+                    let parent = SignedBlock::decode_stored(bytes, *p)?;
+                    (parent.doc(), parent.block.col, parent.block.height)
+                }
+            };
+            if doc != b.doc() || col != b.block.col {
                 return Err(malformed("a parent belongs to another document"));
             }
-            max = max.max(parent.block.height);
+            max = max.max(height);
         }
         if b.block.height != max + 1 {
             return Err(malformed("height does not follow the parents'"));
@@ -438,6 +483,12 @@ impl<S: Store> Db<S> {
     /// Merges one block received under `cid` (which it must hash to).
     pub async fn merge(&self, cid: Cid, bytes: &[u8]) -> Result<ImportReport, Error> {
         self.merge_verified(vec![SignedBlock::decode(bytes, Some(cid))?]).await
+    }
+
+    /// [`Db::import`] of blocks already decoded and verified with
+    /// [`SignedBlock::decode`] (a caller with threads verifies in parallel).
+    pub async fn import_verified(&self, blocks: Vec<SignedBlock>) -> Result<ImportReport, Error> {
+        self.merge_verified(blocks).await
     }
 
     async fn merge_verified(&self, blocks: Vec<SignedBlock>) -> Result<ImportReport, Error> {
@@ -475,7 +526,7 @@ impl<S: Store> Db<S> {
                 continue;
             }
             let def = &defs[&b.block.col];
-            self.check_against_store(&mut tx, &b, def).await?;
+            self.check_against_store(&mut tx, &b, def, &fx).await?;
             self.apply(&mut tx, &b, def, None, false, &mut fx).await?;
             report.merged += 1;
             for released in self.release_waiting(&mut tx, b.cid, &mut fx).await? {
@@ -518,7 +569,7 @@ impl<S: Store> Db<S> {
                 let def = self.collection(&child.block.col).await?;
                 // A pending block that turns out invalid is dropped; the
                 // block that released it was valid and stays merged.
-                if let Err(e) = self.check_against_store(tx, &child, &def).await {
+                if let Err(e) = self.check_against_store(tx, &child, &def, fx).await {
                     tracing::warn!(cid = %child.cid, error = %e, "dropping invalid pending block");
                     continue;
                 }
@@ -683,6 +734,7 @@ impl<S: Store> Db<S> {
     }
 
     async fn commit(&self, mut tx: S::Tx<'_>, fx: Effects) -> Result<(), Error> {
+        self.write_touched(&mut tx, &fx.docs).await?;
         let hooks: Vec<CommitHook> = self.commit_hooks.borrow().clone();
         for b in &fx.blocks {
             for hook in &hooks {

@@ -33,6 +33,7 @@ use super::exchange::{Exchange, Lane, Offer, Push};
 use super::gossip::Fetch;
 use super::handle::{NodeError, NodeHandle};
 use super::replicate::{outbox_rows, OutboxLane, Replicator, Wanted};
+use crate::core::block::{BlockError, SignedBlock};
 use crate::core::sync::Backoff;
 use crate::db::{Db, ImportReport, Merged};
 use crate::net::{build_swarm_counting, Behaviour, BehaviourEvent, WireErrors};
@@ -591,8 +592,9 @@ impl Node {
         peer: PeerId,
         blocks: &[Vec<u8>],
     ) -> Result<ImportReport, crate::Error> {
+        let decoded = decode_parallel(blocks)?;
         self.merge_source.set(Some(peer));
-        let report = self.db.import(blocks).await;
+        let report = self.db.import_verified(decoded).await;
         self.merge_source.set(None);
         report
     }
@@ -633,4 +635,27 @@ impl Node {
         }
         Ok(())
     }
+}
+
+/// Decodes and verifies a batch on every core: a signature check costs more
+/// than storing the block, and the node's own thread is one core.
+fn decode_parallel(blocks: &[Vec<u8>]) -> Result<Vec<SignedBlock>, crate::Error> {
+    const MIN_PER_THREAD: usize = 64;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(blocks.len() / MIN_PER_THREAD);
+    if threads <= 1 {
+        return Ok(blocks.iter().map(|b| SignedBlock::decode(b, None)).collect::<Result<_, _>>()?);
+    }
+    let chunk = blocks.len().div_ceil(threads);
+    let decoded: Vec<Result<Vec<SignedBlock>, BlockError>> = std::thread::scope(|s| {
+        let workers: Vec<_> = blocks
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(|b| SignedBlock::decode(b, None)).collect()))
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("block decoding does not panic")).collect()
+    });
+    let mut all = Vec::with_capacity(blocks.len());
+    for part in decoded {
+        all.extend(part?);
+    }
+    Ok(all)
 }
