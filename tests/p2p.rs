@@ -613,3 +613,53 @@ fn hostile_input_is_counted_and_the_node_keeps_serving() {
     x.stop();
     y.stop();
 }
+
+/// The transports browsers dial: a node listening on WebSocket and
+/// WebRTC-direct reports complete addresses (the WebRTC one with its
+/// certificate hash), peers connect over each and replicate, and the hash
+/// stays the same across a restart (the certificate is in the store).
+#[test]
+fn browser_transports_websocket_and_webrtc_direct() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let listen = || -> Vec<libp2p::Multiaddr> {
+        vec![
+            "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
+            "/ip4/127.0.0.1/tcp/0/ws".parse().unwrap(),
+            "/ip4/127.0.0.1/udp/0/webrtc-direct".parse().unwrap(),
+        ]
+    };
+    let a = start(NodeConfig { listen: listen(), ..quiet(dirs[0].path()) });
+    let info = call(&a, Command::Info);
+    let addrs: Vec<String> = info["addresses"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().into()).collect();
+    let p2p = format!("/p2p/{}", a.peer_id());
+    let ws = addrs.iter().find(|a| a.contains("/ws/")).unwrap_or_else(|| panic!("no /ws address in {addrs:?}")).clone();
+    let webrtc = addrs.iter().find(|a| a.contains("/webrtc-direct/")).unwrap_or_else(|| panic!("{addrs:?}")).clone();
+    assert!(ws.ends_with(&p2p), "{ws}");
+    assert!(webrtc.contains("/webrtc-direct/certhash/") && webrtc.ends_with(&p2p), "{webrtc}");
+    with_book(&a, false);
+    let id = create(&a, json!({"title": "over the browser transports"}));
+
+    for (i, (addr, transport)) in [(&ws, "websocket"), (&webrtc, "webrtc-direct")].into_iter().enumerate() {
+        // A native node dials WebRTC from its own WebRTC socket.
+        let b = start(NodeConfig { listen: listen(), ..quiet(dirs[1 + i].path()) });
+        with_book(&b, false);
+        call(&b, Command::Dial { addr: addr.clone() });
+        let a_id = json!(a.peer_id().to_string());
+        wait_for(&format!("a {transport} connection"), || {
+            connections(&b).iter().any(|c| c["peerId"] == a_id && c["transport"] == json!(transport))
+        });
+        let b_addr = format!("{}/p2p/{}", "/ip4/127.0.0.1/tcp/1", b.peer_id());
+        // A pushes to B over the connection B opened (the TCP address is
+        // never dialled: B is connected already).
+        call(&a, Command::SetReplicator { collection: "Book".into(), docs: None, peer: b_addr });
+        wait_for(&format!("the document over {transport}"), || get(&b, &id).is_object());
+        b.stop();
+    }
+
+    a.stop();
+    let a = start(NodeConfig { listen: listen(), ..quiet(dirs[0].path()) });
+    let again = call(&a, Command::Info)["addresses"].to_string();
+    let hash = webrtc.split("/certhash/").nth(1).unwrap().split('/').next().unwrap();
+    assert!(again.contains(hash), "the certificate hash changed across a restart: {again}");
+    a.stop();
+}

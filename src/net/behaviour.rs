@@ -13,6 +13,7 @@ use libp2p::{
     dcutr, gossipsub, identify, identity, kad, mdns, noise, ping, relay, request_response, tcp, yamux, StreamProtocol,
     Swarm,
 };
+use libp2p_webrtc::tokio as webrtc;
 use sha2::{Digest, Sha256};
 
 use super::{Codec, WireErrors};
@@ -134,16 +135,23 @@ impl Behaviour {
     }
 }
 
-/// The swarm of a node: TCP and QUIC (both Noise-authenticated where they
-/// need it), DNS names, and relayed connections.
-pub fn build_swarm(keypair: identity::Keypair, config: &NodeConfig) -> Result<Swarm<Behaviour>, NodeError> {
-    build_swarm_counting(keypair, config, Arc::default())
+/// The swarm of a node: TCP and QUIC, WebRTC-direct and WebSocket for
+/// browsers (all Noise-authenticated where they need it), DNS names, and
+/// relayed connections. `webrtc` is the node's WebRTC certificate: its hash
+/// is part of the node's `/webrtc-direct` address.
+pub async fn build_swarm(
+    keypair: identity::Keypair,
+    config: &NodeConfig,
+    webrtc: webrtc::Certificate,
+) -> Result<Swarm<Behaviour>, NodeError> {
+    build_swarm_counting(keypair, config, webrtc, Arc::default()).await
 }
 
 /// [`build_swarm`], counting the messages its protocols refuse in `errors`.
-pub fn build_swarm_counting(
+pub async fn build_swarm_counting(
     keypair: identity::Keypair,
     config: &NodeConfig,
+    webrtc: webrtc::Certificate,
     errors: Arc<WireErrors>,
 ) -> Result<Swarm<Behaviour>, NodeError> {
     let net = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());
@@ -152,7 +160,12 @@ pub fn build_swarm_counting(
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
         .map_err(|e| net(&e))?
         .with_quic()
+        .with_other_transport(|key| webrtc::Transport::new(key.clone(), webrtc))
+        .map_err(|e| net(&e))?
         .with_dns()
+        .map_err(|e| net(&e))?
+        .with_websocket(noise::Config::new, yamux::Config::default)
+        .await
         .map_err(|e| net(&e))?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| net(&e))?

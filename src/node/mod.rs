@@ -5,6 +5,7 @@
 
 mod answer;
 pub mod api;
+mod certs;
 mod command;
 mod config;
 mod exchange;

@@ -188,6 +188,8 @@ pub(super) fn col_topic(col: &str) -> String {
 
 impl Node {
     async fn open(config: NodeConfig) -> Result<Node, NodeError> {
+        // Fails only when a provider is installed already, which is as good.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         std::fs::create_dir_all(&config.store).map_err(|e| {
             NodeError::Store(crate::store::StoreError(format!("cannot create {}: {e}", config.store.display())).into())
         })?;
@@ -206,7 +208,12 @@ impl Node {
             .map_err(|e| NodeError::Network(e.to_string()))?;
         let peer_id = keypair.public().to_peer_id();
         let wire_errors = Arc::new(WireErrors::default());
-        let swarm = if config.p2p { Some(build_swarm_counting(keypair, &config, wire_errors.clone())?) } else { None };
+        let swarm = if config.p2p {
+            let webrtc = super::certs::webrtc_certificate(&db).await?;
+            Some(build_swarm_counting(keypair, &config, webrtc, wire_errors.clone()).await?)
+        } else {
+            None
+        };
         let doc_topics = (config.p2p && config.pubsub).then_some(()).and_then(|_| NonZeroUsize::new(config.doc_topics));
         let mut node = Node {
             db,
