@@ -122,7 +122,6 @@ pub mod db;
 pub mod error;
 pub mod store;
 
-#[cfg(not(target_arch = "wasm32"))]
 pub mod net;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod node;

@@ -1,19 +1,16 @@
-//! The composed behaviour of a native node and the swarm around it.
+//! The composed behaviour of a node, native or in a browser.
 //!
-//! Every node is a relay server as well as a relay client: a node behind a
-//! NAT is reachable through any peer it shares a collection with, and
-//! dcutr upgrades relayed connections to direct ones where it can.
+//! Every native node is a relay server as well as a relay client: a node
+//! behind a NAT is reachable through any peer it shares a collection with,
+//! and dcutr upgrades relayed connections to direct ones where it can. A
+//! browser is a relay client only, and a DHT client.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{
-    dcutr, gossipsub, identify, identity, kad, mdns, noise, ping, relay, request_response, tcp, yamux, StreamProtocol,
-    Swarm,
-};
-use libp2p_webrtc::tokio as webrtc;
+use libp2p::{dcutr, gossipsub, identify, identity, kad, ping, relay, request_response, StreamProtocol};
 use sha2::{Digest, Sha256};
 
 use super::{Codec, WireErrors};
@@ -21,7 +18,6 @@ use crate::core::block::MAX_BLOCK_BYTES;
 use crate::core::sync::{
     BlocksRequest, BlocksResponse, HeadsRequest, HeadsResponse, ReplicateRequest, ReplicateResponse,
 };
-use crate::node::{NodeConfig, NodeError};
 
 pub const BLOCKS_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/blocks/1");
 pub const HEADS_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/heads/1");
@@ -32,7 +28,49 @@ pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/kad/1");
 /// A pushed batch is applied (and fsynced) before its answer: generous,
 /// so a slow disk is not mistaken for a dead peer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[cfg(not(target_arch = "wasm32"))]
+type Mdns = libp2p::mdns::tokio::Behaviour;
+/// No LAN discovery in a page: the field stays, always off.
+#[cfg(target_arch = "wasm32")]
+type Mdns = libp2p::swarm::dummy::Behaviour;
+
+/// Limits of the circuit relay server, sized for sync sessions rather than
+/// libp2p's defaults (2 minutes, 128 KiB per circuit), which cut sync off.
+#[derive(Debug, Clone)]
+pub struct RelayLimits {
+    pub max_reservations: usize,
+    pub max_circuits: usize,
+    pub max_circuits_per_peer: usize,
+    pub max_circuit_duration: Duration,
+    /// 0: no byte limit.
+    pub max_circuit_bytes: u64,
+}
+
+impl Default for RelayLimits {
+    fn default() -> Self {
+        RelayLimits {
+            max_reservations: 1024,
+            max_circuits: 256,
+            max_circuits_per_peer: 16,
+            max_circuit_duration: Duration::from_secs(24 * 3600),
+            max_circuit_bytes: 0,
+        }
+    }
+}
+
+/// What a node's behaviour is made with.
+#[derive(Debug, Clone)]
+pub struct BehaviourConfig {
+    pub pubsub: bool,
+    /// LAN discovery (native only).
+    pub mdns: bool,
+    /// Serve circuits for others, with these limits (native nodes).
+    pub relay_server: Option<RelayLimits>,
+    /// Answer DHT queries (native nodes); browsers only ask.
+    pub kad_server: bool,
+}
 
 pub type BlocksBehaviour = request_response::Behaviour<Codec<BlocksRequest, BlocksResponse>>;
 pub type HeadsBehaviour = request_response::Behaviour<Codec<HeadsRequest, HeadsResponse>>;
@@ -41,7 +79,7 @@ pub type ReplicateBehaviour = request_response::Behaviour<Codec<ReplicateRequest
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
     pub relay_client: relay::client::Behaviour,
-    pub relay: relay::Behaviour,
+    pub relay: Toggle<relay::Behaviour>,
     pub dcutr: dcutr::Behaviour,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
@@ -49,7 +87,7 @@ pub struct Behaviour {
     pub blocks: BlocksBehaviour,
     pub heads: HeadsBehaviour,
     pub replicate: ReplicateBehaviour,
-    pub mdns: Toggle<mdns::tokio::Behaviour>,
+    pub mdns: Toggle<Mdns>,
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
 }
 
@@ -92,15 +130,14 @@ fn gossipsub(keypair: &identity::Keypair) -> Result<gossipsub::Behaviour, String
 }
 
 impl Behaviour {
-    fn new(
+    pub(super) fn new(
         keypair: &identity::Keypair,
         relay_client: relay::client::Behaviour,
-        config: &NodeConfig,
+        config: &BehaviourConfig,
         errors: &Arc<WireErrors>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let peer_id = keypair.public().to_peer_id();
-        let limits = &config.relay;
-        let relay_config = relay::Config {
+        let relay = config.relay_server.as_ref().map(|limits| relay::Config {
             max_reservations: limits.max_reservations,
             max_circuits: limits.max_circuits,
             max_circuits_per_peer: limits.max_circuits_per_peer,
@@ -111,17 +148,19 @@ impl Behaviour {
             reservation_rate_limiters: Vec::new(),
             circuit_src_rate_limiters: Vec::new(),
             ..relay::Config::default()
-        };
+        });
         let gossipsub = if config.pubsub { Some(gossipsub(keypair)?) } else { None };
-        let mdns =
-            if config.mdns { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)?) } else { None };
+        #[cfg(not(target_arch = "wasm32"))]
+        let mdns = if config.mdns { Some(Mdns::new(libp2p::mdns::Config::default(), peer_id)?) } else { None };
+        #[cfg(target_arch = "wasm32")]
+        let mdns: Option<Mdns> = None;
         let mut kad =
             kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad::Config::new(KAD_PROTOCOL));
-        // Every native node serves the DHT; only browsers stay clients.
-        kad.set_mode(Some(kad::Mode::Server));
+        // Every native node serves the DHT; browsers only ask.
+        kad.set_mode(Some(if config.kad_server { kad::Mode::Server } else { kad::Mode::Client }));
         Ok(Behaviour {
             relay_client,
-            relay: relay::Behaviour::new(peer_id, relay_config),
+            relay: relay.map(|c| relay::Behaviour::new(peer_id, c)).into(),
             dcutr: dcutr::Behaviour::new(peer_id),
             identify: identify::Behaviour::new(identify::Config::new(IDENTIFY_PROTOCOL.into(), keypair.public())),
             ping: ping::Behaviour::default(),
@@ -133,43 +172,4 @@ impl Behaviour {
             kad,
         })
     }
-}
-
-/// The swarm of a node: TCP and QUIC, WebRTC-direct and WebSocket for
-/// browsers (all Noise-authenticated where they need it), DNS names, and
-/// relayed connections. `webrtc` is the node's WebRTC certificate: its hash
-/// is part of the node's `/webrtc-direct` address.
-pub async fn build_swarm(
-    keypair: identity::Keypair,
-    config: &NodeConfig,
-    webrtc: webrtc::Certificate,
-) -> Result<Swarm<Behaviour>, NodeError> {
-    build_swarm_counting(keypair, config, webrtc, Arc::default()).await
-}
-
-/// [`build_swarm`], counting the messages its protocols refuse in `errors`.
-pub async fn build_swarm_counting(
-    keypair: identity::Keypair,
-    config: &NodeConfig,
-    webrtc: webrtc::Certificate,
-    errors: Arc<WireErrors>,
-) -> Result<Swarm<Behaviour>, NodeError> {
-    let net = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());
-    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
-        .with_tokio()
-        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
-        .map_err(|e| net(&e))?
-        .with_quic()
-        .with_other_transport(|key| webrtc::Transport::new(key.clone(), webrtc))
-        .map_err(|e| net(&e))?
-        .with_dns()
-        .map_err(|e| net(&e))?
-        .with_websocket(noise::Config::new, yamux::Config::default)
-        .await
-        .map_err(|e| net(&e))?
-        .with_relay_client(noise::Config::new, yamux::Config::default)
-        .map_err(|e| net(&e))?
-        .with_behaviour(|keypair, relay_client| Behaviour::new(keypair, relay_client, config, &errors))
-        .map_err(|e| net(&e))?;
-    Ok(swarm.with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT)).build())
 }

@@ -1,10 +1,20 @@
-//! libp2p for weftdb: the request-response codec of its protocols and the
-//! composed behaviour of a native node.
+//! libp2p for weftdb: the request-response codec of its protocols, the
+//! composed behaviour, and the swarm around it on each target (a native
+//! node: TCP, QUIC, WebSocket and WebRTC-direct listeners; a page: the
+//! transports a browser can dial).
 
 mod behaviour;
+#[cfg(target_arch = "wasm32")]
+mod browser;
 mod codec;
+#[cfg(not(target_arch = "wasm32"))]
+mod native;
 mod transport;
 
-pub use behaviour::{build_swarm, build_swarm_counting, Behaviour, BehaviourEvent};
+pub use behaviour::{Behaviour, BehaviourConfig, BehaviourEvent, RelayLimits};
+#[cfg(target_arch = "wasm32")]
+pub use browser::build_browser_swarm;
 pub use codec::{Codec, WireErrors};
+#[cfg(not(target_arch = "wasm32"))]
+pub use native::{build_swarm, build_swarm_counting};
 pub use transport::transport_of;

@@ -6,29 +6,7 @@ use std::time::Duration;
 
 use libp2p::Multiaddr;
 
-/// Limits of the circuit relay server, sized for sync sessions rather than
-/// libp2p's defaults (2 minutes, 128 KiB per circuit), which cut sync off.
-#[derive(Debug, Clone)]
-pub struct RelayLimits {
-    pub max_reservations: usize,
-    pub max_circuits: usize,
-    pub max_circuits_per_peer: usize,
-    pub max_circuit_duration: Duration,
-    /// 0: no byte limit.
-    pub max_circuit_bytes: u64,
-}
-
-impl Default for RelayLimits {
-    fn default() -> Self {
-        RelayLimits {
-            max_reservations: 1024,
-            max_circuits: 256,
-            max_circuits_per_peer: 16,
-            max_circuit_duration: Duration::from_secs(24 * 3600),
-            max_circuit_bytes: 0,
-        }
-    }
-}
+pub use crate::net::RelayLimits;
 
 #[derive(Debug, Clone)]
 pub struct NodeConfig {

@@ -1,0 +1,57 @@
+//! The swarm of a native node.
+
+use std::sync::Arc;
+
+use libp2p::{identity, noise, tcp, yamux, Swarm};
+use libp2p_webrtc::tokio as webrtc;
+
+use super::behaviour::{Behaviour, BehaviourConfig, IDLE_TIMEOUT};
+use super::WireErrors;
+use crate::node::{NodeConfig, NodeError};
+
+/// The swarm of a node: TCP and QUIC, WebRTC-direct and WebSocket for
+/// browsers (all Noise-authenticated where they need it), DNS names, and
+/// relayed connections. `webrtc` is the node's WebRTC certificate: its hash
+/// is part of the node's `/webrtc-direct` address.
+pub async fn build_swarm(
+    keypair: identity::Keypair,
+    config: &NodeConfig,
+    webrtc: webrtc::Certificate,
+) -> Result<Swarm<Behaviour>, NodeError> {
+    build_swarm_counting(keypair, config, webrtc, Arc::default()).await
+}
+
+/// [`build_swarm`], counting the messages its protocols refuse in `errors`.
+pub async fn build_swarm_counting(
+    keypair: identity::Keypair,
+    config: &NodeConfig,
+    webrtc: webrtc::Certificate,
+    errors: Arc<WireErrors>,
+) -> Result<Swarm<Behaviour>, NodeError> {
+    let net = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| net(&e))?
+        .with_quic()
+        .with_other_transport(|key| webrtc::Transport::new(key.clone(), webrtc))
+        .map_err(|e| net(&e))?
+        .with_dns()
+        .map_err(|e| net(&e))?
+        .with_websocket(noise::Config::new, yamux::Config::default)
+        .await
+        .map_err(|e| net(&e))?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| net(&e))?
+        .with_behaviour(|keypair, relay_client| {
+            let behaviour = BehaviourConfig {
+                pubsub: config.pubsub,
+                mdns: config.mdns,
+                relay_server: Some(config.relay.clone()),
+                kad_server: true,
+            };
+            Behaviour::new(keypair, relay_client, &behaviour, &errors)
+        })
+        .map_err(|e| net(&e))?;
+    Ok(swarm.with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT)).build())
+}
