@@ -4,6 +4,8 @@
 mod behaviour;
 mod codec;
 mod transport;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod webtransport;
 
 pub use behaviour::{build_swarm, build_swarm_counting, Behaviour, BehaviourEvent};
 pub use codec::{Codec, WireErrors};
