@@ -304,3 +304,128 @@ pub(super) fn sha256_digest(hash: &Multihash<64>) -> Option<Sha256Digest> {
     let bytes: [u8; 32] = hash.digest().try_into().ok()?;
     (hash.code() == SHA2_256).then(|| Sha256Digest::new(bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A clock the test sets by hand.
+    struct Manual(Mutex<OffsetDateTime>);
+
+    impl Manual {
+        fn at(t: OffsetDateTime) -> Arc<Self> {
+            Arc::new(Manual(Mutex::new(t)))
+        }
+        fn set(&self, t: OffsetDateTime) {
+            *self.0.lock().unwrap() = t;
+        }
+    }
+
+    impl Clock for Manual {
+        fn now(&self) -> OffsetDateTime {
+            *self.0.lock().unwrap()
+        }
+    }
+
+    fn t0() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    fn validity(stored: &StoredCert) -> (OffsetDateTime, OffsetDateTime) {
+        let (_, x509) = X509Certificate::from_der(&stored.cert).unwrap();
+        (x509.validity().not_before.to_datetime(), x509.validity().not_after.to_datetime())
+    }
+
+    #[test]
+    fn a_new_ring_serves_a_valid_certificate_and_announces_the_next() {
+        let certs = Certificates::generate_with_clock(Manual::at(t0())).unwrap();
+        let stored = certs.to_der();
+        assert_eq!(stored.len(), 2);
+        let (current, next) = (validity(&stored[0]), validity(&stored[1]));
+        assert!(current.0 < t0() && t0() < current.1);
+        assert_eq!(current.1 - current.0, VALIDITY);
+        assert_eq!(next.1 - next.0, VALIDITY);
+        // The next one is valid before the current one is retired.
+        assert!(next.0 < certs.next_rotation());
+        assert_eq!(certs.noise_hashes().len(), 2);
+        let [a, b] = certs.advertised();
+        assert_ne!(a, b);
+        assert!(sha256_digest(&a).is_some());
+    }
+
+    #[test]
+    fn rotation_serves_the_announced_next_and_keeps_the_previous_in_noise() {
+        let clock = Manual::at(t0());
+        let certs = Certificates::generate_with_clock(clock.clone()).unwrap();
+        let [current, next] = certs.advertised();
+        assert!(!certs.rotate_if_due().unwrap());
+        clock.set(certs.next_rotation());
+        assert!(certs.rotate_if_due().unwrap());
+        assert_eq!(certs.generation(), 1);
+        let [now_current, new_next] = certs.advertised();
+        assert_eq!(now_current, next);
+        assert!(![current, next].contains(&new_next));
+        assert_eq!(certs.noise_hashes(), HashSet::from([current, next, new_next]));
+        // The served certificate is valid at the moment it is served.
+        let stored = certs.to_der();
+        let served = validity(&stored[1]);
+        assert!(served.0 <= clock.now() && clock.now() < served.1);
+        // A second rotation drops the oldest.
+        clock.set(certs.next_rotation());
+        assert!(certs.rotate_if_due().unwrap());
+        assert!(!certs.noise_hashes().contains(&current));
+    }
+
+    #[test]
+    fn a_ring_left_to_expire_starts_afresh() {
+        let clock = Manual::at(t0());
+        let certs = Certificates::generate_with_clock(clock.clone()).unwrap();
+        let old = certs.noise_hashes();
+        clock.set(t0() + Duration::days(60));
+        assert!(certs.rotate_if_due().unwrap());
+        assert!(certs.noise_hashes().is_disjoint(&old));
+        assert_eq!(certs.to_der().len(), 2);
+        let (from, to) = validity(&certs.to_der()[0]);
+        assert!(from < clock.now() && clock.now() < to);
+    }
+
+    #[test]
+    fn der_round_trip_keeps_the_ring() {
+        let clock = Manual::at(t0());
+        let certs = Certificates::generate_with_clock(clock.clone()).unwrap();
+        clock.set(certs.next_rotation());
+        certs.rotate_if_due().unwrap();
+        let stored = certs.to_der();
+        assert_eq!(stored.len(), 3);
+        let restored = Certificates::from_der_with_clock(&stored, clock).unwrap();
+        assert_eq!(restored.advertised(), certs.advertised());
+        assert_eq!(restored.noise_hashes(), certs.noise_hashes());
+        assert_eq!(restored.to_der(), stored);
+        assert!(!restored.rotate_if_due().unwrap());
+    }
+
+    #[test]
+    fn bad_stored_rings_are_refused() {
+        let clock = Manual::at(t0());
+        let a = Certificates::generate_with_clock(clock.clone()).unwrap().to_der();
+        let b = Certificates::generate_with_clock(clock.clone()).unwrap().to_der();
+        let refused = |stored: &[StoredCert]| Certificates::from_der_with_clock(stored, clock.clone()).is_err();
+        assert!(refused(&a[..1]));
+        assert!(refused(&[a[0].clone(), a[1].clone(), b[0].clone(), b[1].clone()]));
+        assert!(refused(&[StoredCert { cert: vec![1, 2, 3], key: a[0].key.clone() }, a[1].clone()]));
+        // Someone else's key.
+        assert!(refused(&[StoredCert { cert: a[0].cert.clone(), key: b[0].key.clone() }, a[1].clone()]));
+        // Longer than browsers allow.
+        let long = Identity::self_signed_builder()
+            .subject_alt_names(["localhost"])
+            .not_before(t0())
+            .not_after(t0() + Duration::days(15))
+            .build()
+            .unwrap();
+        let long = StoredCert {
+            cert: long.certificate_chain().as_slice()[0].der().to_vec(),
+            key: long.private_key().secret_der().to_vec(),
+        };
+        assert!(refused(&[long, a[1].clone()]));
+    }
+}
