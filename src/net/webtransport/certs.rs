@@ -264,8 +264,9 @@ impl Certificates {
             ring.previous = Some(std::mem::replace(&mut ring.current, current));
             ring.generation = generation;
         } else {
+            let fresh = Ring::fresh(now)?;
             let wakers = std::mem::take(&mut ring.wakers);
-            *ring = Ring { generation, wakers, ..Ring::fresh(now)? };
+            *ring = Ring { generation, wakers, ..fresh };
         }
         tracing::info!(
             current = %Protocol::Certhash(ring.current.hash),
