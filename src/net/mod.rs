@@ -10,6 +10,8 @@ mod codec;
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
 mod transport;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod webtransport;
 
 pub use behaviour::{Behaviour, BehaviourConfig, BehaviourEvent, RelayLimits};
 #[cfg(target_arch = "wasm32")]

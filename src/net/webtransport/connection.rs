@@ -1,0 +1,116 @@
+//! A WebTransport session as a libp2p connection: after the Noise
+//! handshake, every bidirectional stream is one libp2p substream, so the
+//! session needs no multiplexer of its own (QUIC is one).
+
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use futures::future::BoxFuture;
+use futures::{AsyncRead, AsyncWrite, FutureExt};
+use libp2p::core::muxing::{StreamMuxer, StreamMuxerEvent};
+use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
+use wtransport::endpoint::endpoint_side;
+use wtransport::error::ConnectionError;
+use wtransport::stream::BiStream;
+use wtransport::{Endpoint, RecvStream, SendStream, VarInt};
+
+use super::Error;
+
+type Opening = BoxFuture<'static, Result<(SendStream, RecvStream), Error>>;
+
+pub struct Connection {
+    session: wtransport::Connection,
+    // The pending accept/open survive between polls: the swarm polls
+    // again after every wake-up and each call would otherwise start over.
+    inbound: Option<Opening>,
+    outbound: Option<Opening>,
+    closed: BoxFuture<'static, ConnectionError>,
+    // A dialler's endpoint is its own UDP socket; it lives as long as the
+    // session does.
+    _endpoint: Option<Endpoint<endpoint_side::Client>>,
+}
+
+impl Connection {
+    pub(super) fn new(session: wtransport::Connection, endpoint: Option<Endpoint<endpoint_side::Client>>) -> Self {
+        let s = session.clone();
+        Connection {
+            session,
+            inbound: None,
+            outbound: None,
+            closed: async move { s.closed().await }.boxed(),
+            _endpoint: endpoint,
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // The session's driver task holds its own handle to the QUIC
+        // connection, so dropping ours would not end it.
+        self.session.close(VarInt::from_u32(0), b"");
+    }
+}
+
+impl StreamMuxer for Connection {
+    type Substream = Stream;
+    type Error = Error;
+
+    fn poll_inbound(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Stream, Error>> {
+        let session = self.session.clone();
+        let accept = self.inbound.get_or_insert_with(|| async move { Ok(session.accept_bi().await?) }.boxed());
+        let result = ready!(accept.poll_unpin(cx));
+        self.inbound = None;
+        Poll::Ready(result.map(Stream::new))
+    }
+
+    fn poll_outbound(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Stream, Error>> {
+        let session = self.session.clone();
+        // A new stream reaches the peer with its first bytes; the libp2p
+        // dialer side of a substream always writes first (multistream-select).
+        let open = self.outbound.get_or_insert_with(|| async move { Ok(session.open_bi().await?.await?) }.boxed());
+        let result = ready!(open.poll_unpin(cx));
+        self.outbound = None;
+        Poll::Ready(result.map(Stream::new))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.session.close(VarInt::from_u32(0), b"");
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<StreamMuxerEvent, Error>> {
+        let error = ready!(self.closed.poll_unpin(cx));
+        tracing::debug!(%error, "WebTransport session closed");
+        Poll::Ready(Err(error.into()))
+    }
+}
+
+/// One libp2p substream: a WebTransport bidirectional stream.
+pub struct Stream(Compat<BiStream>);
+
+impl Stream {
+    pub(super) fn new(halves: (SendStream, RecvStream)) -> Self {
+        Stream(BiStream::join(halves).compat())
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_close(cx)
+    }
+}

@@ -1,0 +1,260 @@
+//! libp2p over WebTransport between two real swarms on loopback: the
+//! listener's addresses, the handshake's checks, the refused paths, and a
+//! certificate rotation driven by a hand-set clock.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{identify, ping, Multiaddr, PeerId, Swarm, SwarmBuilder};
+use multihash::Multihash;
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+use weftdb::net::webtransport::{Certificates, Clock, Transport, PATH};
+use wtransport::tls::Sha256Digest;
+
+const LISTEN: &str = "/ip4/127.0.0.1/udp/0/quic-v1/webtransport";
+const WAIT: Duration = Duration::from_secs(20);
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    ping: ping::Behaviour,
+    identify: identify::Behaviour,
+}
+
+fn swarm(certs: Certificates) -> Swarm<Behaviour> {
+    SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_other_transport(|key| Transport::new(key.clone(), certs).with_rotation_check(Duration::from_millis(50)))
+        .unwrap()
+        .with_behaviour(|key| Behaviour {
+            ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_millis(200))),
+            identify: identify::Behaviour::new(identify::Config::new("/weft-test/1".into(), key.public())),
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(10)))
+        .build()
+}
+
+/// What the listener reports, in order.
+#[derive(Debug)]
+enum Heard {
+    New(Multiaddr),
+    Expired(Multiaddr),
+    Refused(String),
+}
+
+/// Runs a listening swarm in the background; returns its peer id and the
+/// stream of its address and refusal events.
+async fn listener(certs: Certificates) -> (PeerId, mpsc::UnboundedReceiver<Heard>) {
+    let mut swarm = swarm(certs);
+    let peer = *swarm.local_peer_id();
+    swarm.listen_on(LISTEN.parse().unwrap()).unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let heard = match swarm.select_next_some().await {
+                SwarmEvent::NewListenAddr { address, .. } => Heard::New(address),
+                SwarmEvent::ExpiredListenAddr { address, .. } => Heard::Expired(address),
+                SwarmEvent::IncomingConnectionError { error, .. } => Heard::Refused(format!("{error:?}")),
+                _ => continue,
+            };
+            if tx.send(heard).is_err() {
+                return;
+            }
+        }
+    });
+    (peer, rx)
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<Heard>) -> Heard {
+    tokio::time::timeout(WAIT, rx.recv()).await.expect("the listener said nothing").expect("listener stopped")
+}
+
+async fn new_address(rx: &mut mpsc::UnboundedReceiver<Heard>) -> Multiaddr {
+    match next(rx).await {
+        Heard::New(addr) => addr,
+        other => panic!("expected a new address, got {other:?}"),
+    }
+}
+
+fn certhashes(addr: &Multiaddr) -> Vec<Multihash<64>> {
+    addr.iter()
+        .filter_map(|p| match p {
+            Protocol::Certhash(h) => Some(h),
+            _ => None,
+        })
+        .collect()
+}
+
+fn socket_part(addr: &Multiaddr) -> Multiaddr {
+    addr.iter().take_while(|p| !matches!(p, Protocol::Certhash(_))).collect()
+}
+
+fn with_hashes(addr: &Multiaddr, hashes: &[Multihash<64>]) -> Multiaddr {
+    hashes.iter().fold(socket_part(addr), |a, h| a.with(Protocol::Certhash(*h)))
+}
+
+fn random_hash() -> Multihash<64> {
+    let mut digest = [0u8; 32];
+    getrandom::getrandom(&mut digest).unwrap();
+    Multihash::wrap(0x12, &digest).unwrap()
+}
+
+/// Dials `addr` from a fresh swarm and waits for a ping round trip and
+/// the identify exchange (two substreams) or for the dial to fail.
+async fn ping(addr: Multiaddr) -> Result<PeerId, String> {
+    let mut swarm = swarm(Certificates::generate().unwrap());
+    swarm.dial(addr).map_err(|e| e.to_string())?;
+    let (mut pinged, mut identified) = (None, false);
+    let outcome = tokio::time::timeout(WAIT, async {
+        loop {
+            match swarm.select_next_some().await {
+                SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, result: Ok(_), .. })) => {
+                    pinged = Some(peer)
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { .. })) => identified = true,
+                SwarmEvent::OutgoingConnectionError { error, .. } => return Err(error.to_string()),
+                _ => {}
+            }
+            if let (Some(peer), true) = (pinged, identified) {
+                return Ok(peer);
+            }
+        }
+    })
+    .await;
+    outcome.unwrap_or_else(|_| Err("timed out".into()))
+}
+
+#[tokio::test]
+async fn two_swarms_ping_over_webtransport() {
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
+    let (peer, mut heard) = listener(Certificates::generate().unwrap()).await;
+    let addr = new_address(&mut heard).await;
+    assert_eq!(certhashes(&addr).len(), 2, "{addr}");
+    assert!(addr.to_string().starts_with("/ip4/127.0.0.1/udp/"), "{addr}");
+
+    assert_eq!(ping(addr.clone()).await, Ok(peer));
+    // With the listener's peer id in the address, as browsers get it.
+    assert_eq!(ping(addr.with(Protocol::P2p(peer))).await, Ok(peer));
+}
+
+#[tokio::test]
+async fn a_wrong_certhash_or_peer_id_fails() {
+    let (peer, mut heard) = listener(Certificates::generate().unwrap()).await;
+    let addr = new_address(&mut heard).await;
+    let [served, _next] = certhashes(&addr)[..] else { panic!("{addr}") };
+
+    // TLS: the served certificate is not among the pinned ones.
+    let wrong = with_hashes(&addr, &[random_hash(), random_hash()]);
+    assert!(ping(wrong).await.is_err());
+
+    // Noise: TLS passes on the served hash, but the server does not list
+    // the other one the dialler was told about.
+    let unlisted = with_hashes(&addr, &[served, random_hash()]);
+    let error = ping(unlisted).await.unwrap_err();
+    assert!(error.contains("certhash"), "{error}");
+
+    assert!(ping(addr.clone().with(Protocol::P2p(PeerId::random()))).await.is_err());
+    assert_eq!(ping(addr).await, Ok(peer));
+}
+
+#[tokio::test]
+async fn requests_for_other_paths_are_refused() {
+    let (_, mut heard) = listener(Certificates::generate().unwrap()).await;
+    let addr = new_address(&mut heard).await;
+    let Some(Protocol::Udp(port)) = addr.iter().nth(1) else { panic!("{addr}") };
+    let digests: Vec<Sha256Digest> =
+        certhashes(&addr).iter().map(|h| Sha256Digest::new(h.digest().try_into().unwrap())).collect();
+
+    let connect = |path: String| {
+        let digests = digests.clone();
+        async move {
+            let config =
+                wtransport::ClientConfig::builder().with_bind_default().with_server_certificate_hashes(digests).build();
+            let endpoint = wtransport::Endpoint::client(config).unwrap();
+            endpoint.connect(format!("https://127.0.0.1:{port}{path}")).await.map(|_| ())
+        }
+    };
+    for path in ["/".to_string(), "/other?type=noise".into(), PATH.into(), format!("{PATH}?type=tls")] {
+        let result = connect(path.clone()).await;
+        assert!(matches!(result, Err(wtransport::error::ConnectingError::SessionRejected)), "{path}: {result:?}");
+        match next(&mut heard).await {
+            Heard::Refused(error) => assert!(error.contains("BadRequest"), "{error}"),
+            other => panic!("expected a refusal of {path}, got {other:?}"),
+        }
+    }
+    // The right path is accepted (the session then waits for Noise).
+    connect(format!("{PATH}?type=noise")).await.unwrap();
+}
+
+/// A clock the test sets by hand.
+struct Manual(Mutex<OffsetDateTime>);
+
+impl Clock for Manual {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn rotation_changes_the_advertised_certhashes() {
+    // The ring is made with the hand-set clock two hours short of two
+    // weeks ago, so that, by the real clock a dialler checks them with,
+    // both its certificates are valid now: the current one until one hour
+    // from now, the next one since an hour ago. The transport is due to
+    // rotate when the hand-set clock reaches the real now.
+    let real = OffsetDateTime::now_utc();
+    let clock = Arc::new(Manual(Mutex::new(real - time::Duration::days(14) + time::Duration::hours(2))));
+    let certs = Certificates::generate_with_clock(clock.clone()).unwrap();
+    *clock.0.lock().unwrap() = real - time::Duration::hours(1);
+    assert!(!certs.rotate_if_due().unwrap());
+
+    let (peer, mut heard) = listener(certs.clone()).await;
+    let before = new_address(&mut heard).await;
+    assert_eq!(ping(before.clone()).await, Ok(peer));
+
+    *clock.0.lock().unwrap() = real + time::Duration::minutes(1);
+    match next(&mut heard).await {
+        Heard::Expired(addr) => assert_eq!(addr, before),
+        other => panic!("expected the old address to expire, got {other:?}"),
+    }
+    let after = new_address(&mut heard).await;
+    assert_eq!(socket_part(&after), socket_part(&before));
+    let (old, new) = (certhashes(&before), certhashes(&after));
+    assert_eq!(new[0], old[1], "the announced next certificate is served");
+    assert_ne!(new[1], old[0]);
+    assert_eq!(certs.generation(), 1);
+
+    assert_eq!(ping(after).await, Ok(peer));
+    // An address read before the rotation still works.
+    assert_eq!(ping(before).await, Ok(peer));
+}
+
+#[tokio::test]
+async fn an_unspecified_listen_address_reports_each_interface() {
+    let mut swarm = swarm(Certificates::generate().unwrap());
+    let peer = *swarm.local_peer_id();
+    swarm.listen_on("/ip4/0.0.0.0/udp/0/quic-v1/webtransport".parse().unwrap()).unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+                if tx.send(Heard::New(address)).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let loopback = loop {
+        let addr = new_address(&mut rx).await;
+        assert_eq!(certhashes(&addr).len(), 2, "{addr}");
+        assert!(!addr.to_string().starts_with("/ip4/0.0.0.0"), "{addr}");
+        if addr.to_string().starts_with("/ip4/127.0.0.1/") {
+            break addr;
+        }
+    };
+    assert_eq!(ping(loopback).await, Ok(peer));
+}
