@@ -614,18 +614,19 @@ fn hostile_input_is_counted_and_the_node_keeps_serving() {
     y.stop();
 }
 
-/// The transports browsers dial: a node listening on WebSocket and
-/// WebRTC-direct reports complete addresses (the WebRTC one with its
-/// certificate hash), peers connect over each and replicate, and the hash
-/// stays the same across a restart (the certificate is in the store).
+/// The transports browsers dial: a node listening on WebSocket,
+/// WebRTC-direct and WebTransport reports complete addresses (with the
+/// certificate hashes), peers connect over each and replicate, and the
+/// hashes stay the same across a restart (the certificates are in the store).
 #[test]
-fn browser_transports_websocket_and_webrtc_direct() {
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+fn browser_transports_websocket_webrtc_direct_webtransport() {
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
     let listen = || -> Vec<libp2p::Multiaddr> {
         vec![
             "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
             "/ip4/127.0.0.1/tcp/0/ws".parse().unwrap(),
             "/ip4/127.0.0.1/udp/0/webrtc-direct".parse().unwrap(),
+            "/ip4/127.0.0.1/udp/0/quic-v1/webtransport".parse().unwrap(),
         ]
     };
     let a = start(NodeConfig { listen: listen(), ..quiet(dirs[0].path()) });
@@ -636,10 +637,14 @@ fn browser_transports_websocket_and_webrtc_direct() {
     let webrtc = addrs.iter().find(|a| a.contains("/webrtc-direct/")).unwrap_or_else(|| panic!("{addrs:?}")).clone();
     assert!(ws.ends_with(&p2p), "{ws}");
     assert!(webrtc.contains("/webrtc-direct/certhash/") && webrtc.ends_with(&p2p), "{webrtc}");
+    let wt = addrs.iter().find(|a| a.contains("/webtransport/")).unwrap_or_else(|| panic!("{addrs:?}")).clone();
+    assert_eq!(wt.matches("/certhash/").count(), 2, "current and next certificate: {wt}");
+    assert!(wt.ends_with(&p2p), "{wt}");
     with_book(&a, false);
     let id = create(&a, json!({"title": "over the browser transports"}));
 
-    for (i, (addr, transport)) in [(&ws, "websocket"), (&webrtc, "webrtc-direct")].into_iter().enumerate() {
+    let transports = [(&ws, "websocket"), (&webrtc, "webrtc-direct"), (&wt, "webtransport")];
+    for (i, (addr, transport)) in transports.into_iter().enumerate() {
         // A native node dials WebRTC from its own WebRTC socket.
         let b = start(NodeConfig { listen: listen(), ..quiet(dirs[1 + i].path()) });
         with_book(&b, false);
@@ -659,7 +664,9 @@ fn browser_transports_websocket_and_webrtc_direct() {
     a.stop();
     let a = start(NodeConfig { listen: listen(), ..quiet(dirs[0].path()) });
     let again = call(&a, Command::Info)["addresses"].to_string();
-    let hash = webrtc.split("/certhash/").nth(1).unwrap().split('/').next().unwrap();
-    assert!(again.contains(hash), "the certificate hash changed across a restart: {again}");
+    for addr in [&webrtc, &wt] {
+        let hash = addr.split("/certhash/").nth(1).unwrap().split('/').next().unwrap();
+        assert!(again.contains(hash), "the certificate hash of {addr} changed across a restart: {again}");
+    }
     a.stop();
 }

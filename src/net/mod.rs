@@ -18,5 +18,5 @@ pub use behaviour::{Behaviour, BehaviourConfig, BehaviourEvent, RelayLimits};
 pub use browser::build_browser_swarm;
 pub use codec::{Codec, WireErrors};
 #[cfg(not(target_arch = "wasm32"))]
-pub use native::{build_swarm, build_swarm_counting};
+pub use native::{build_swarm, build_swarm_counting, NodeCerts};
 pub use transport::transport_of;

@@ -6,26 +6,45 @@ use libp2p::{identity, noise, tcp, yamux, Swarm};
 use libp2p_webrtc::tokio as webrtc;
 
 use super::behaviour::{Behaviour, BehaviourConfig, IDLE_TIMEOUT};
-use super::WireErrors;
+use super::{webtransport, WireErrors};
 use crate::node::{NodeConfig, NodeError};
 
-/// The swarm of a node: TCP and QUIC, WebRTC-direct and WebSocket for
-/// browsers (all Noise-authenticated where they need it), DNS names, and
-/// relayed connections. `webrtc` is the node's WebRTC certificate: its hash
-/// is part of the node's `/webrtc-direct` address.
+/// The certificates whose hashes are part of the node's browser addresses.
+#[derive(Clone)]
+pub struct NodeCerts {
+    /// `/webrtc-direct/certhash/...`
+    pub webrtc: webrtc::Certificate,
+    /// `/webtransport/certhash/.../certhash/...`, rotated every 14 days.
+    pub webtransport: webtransport::Certificates,
+}
+
+impl NodeCerts {
+    /// Fresh certificates (a node that keeps none, such as a test's).
+    pub fn generate() -> Result<Self, NodeError> {
+        let net = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());
+        Ok(NodeCerts {
+            webrtc: webrtc::Certificate::generate(&mut rand::rng()).map_err(|e| net(&e))?,
+            webtransport: webtransport::Certificates::generate().map_err(|e| net(&e))?,
+        })
+    }
+}
+
+/// The swarm of a node: TCP and QUIC; WebTransport, WebRTC-direct and
+/// WebSocket for browsers (all Noise-authenticated where they need it);
+/// DNS names, and relayed connections.
 pub async fn build_swarm(
     keypair: identity::Keypair,
     config: &NodeConfig,
-    webrtc: webrtc::Certificate,
+    certs: NodeCerts,
 ) -> Result<Swarm<Behaviour>, NodeError> {
-    build_swarm_counting(keypair, config, webrtc, Arc::default()).await
+    build_swarm_counting(keypair, config, certs, Arc::default()).await
 }
 
 /// [`build_swarm`], counting the messages its protocols refuse in `errors`.
 pub async fn build_swarm_counting(
     keypair: identity::Keypair,
     config: &NodeConfig,
-    webrtc: webrtc::Certificate,
+    certs: NodeCerts,
     errors: Arc<WireErrors>,
 ) -> Result<Swarm<Behaviour>, NodeError> {
     let net = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());
@@ -34,7 +53,9 @@ pub async fn build_swarm_counting(
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
         .map_err(|e| net(&e))?
         .with_quic()
-        .with_other_transport(|key| webrtc::Transport::new(key.clone(), webrtc))
+        .with_other_transport(|key| webtransport::Transport::new(key.clone(), certs.webtransport))
+        .map_err(|e| net(&e))?
+        .with_other_transport(|key| webrtc::Transport::new(key.clone(), certs.webrtc))
         .map_err(|e| net(&e))?
         .with_dns()
         .map_err(|e| net(&e))?

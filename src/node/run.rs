@@ -36,7 +36,7 @@ use super::replicate::{outbox_rows, OutboxLane, Replicator, Wanted};
 use crate::core::block::{BlockError, SignedBlock};
 use crate::core::sync::Backoff;
 use crate::db::{Db, ImportReport, Merged};
-use crate::net::{build_swarm_counting, Behaviour, BehaviourEvent, WireErrors};
+use crate::net::{build_swarm_counting, Behaviour, BehaviourEvent, NodeCerts, WireErrors};
 use crate::store::{KeyRange, Mode, RedbStore, Store, Table, Tx};
 
 /// How often retries, redials and discovery are looked at.
@@ -105,6 +105,9 @@ pub(super) struct Node {
     /// the relay goes away, and is asked for again with a growing delay.
     circuits: HashMap<ListenerId, (Multiaddr, Backoff)>,
     relisten: Vec<(Multiaddr, Backoff)>,
+    /// The certificates of the browser transports, and the WebTransport
+    /// generation last stored (they rotate while the node runs).
+    certs: Option<(NodeCerts, u64)>,
 }
 
 pub(super) fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
@@ -208,11 +211,12 @@ impl Node {
             .map_err(|e| NodeError::Network(e.to_string()))?;
         let peer_id = keypair.public().to_peer_id();
         let wire_errors = Arc::new(WireErrors::default());
-        let swarm = if config.p2p {
-            let webrtc = super::certs::webrtc_certificate(&db).await?;
-            Some(build_swarm_counting(keypair, &config, webrtc, wire_errors.clone()).await?)
+        let (swarm, certs) = if config.p2p {
+            let certs = super::certs::load(&db).await?;
+            let swarm = build_swarm_counting(keypair, &config, certs.clone(), wire_errors.clone()).await?;
+            (Some(swarm), Some(certs))
         } else {
-            None
+            (None, None)
         };
         let doc_topics = (config.p2p && config.pubsub).then_some(()).and_then(|_| NonZeroUsize::new(config.doc_topics));
         let mut node = Node {
@@ -241,6 +245,10 @@ impl Node {
             wire_errors,
             circuits: HashMap::new(),
             relisten: Vec::new(),
+            certs: certs.map(|c| {
+                let generation = c.webtransport.generation();
+                (c, generation)
+            }),
             config,
         };
         node.load_p2p_collections().await?;
@@ -348,12 +356,26 @@ impl Node {
         }
     }
 
+    /// The WebTransport listener rotates its certificates by itself; the
+    /// store must follow, or a restart would serve retired ones.
+    async fn save_rotated_certs(&mut self) {
+        let Some((certs, saved)) = self.certs.as_mut() else { return };
+        let now = certs.webtransport.generation();
+        if now != *saved {
+            match super::certs::save_webtransport(&self.db, &certs.webtransport).await {
+                Ok(()) => *saved = now,
+                Err(e) => tracing::warn!("cannot store the rotated WebTransport certificates: {e}"),
+            }
+        }
+    }
+
     async fn housekeeping(&mut self) {
         if self.swarm.is_none() {
             return;
         }
         self.redial();
         self.relisten();
+        self.save_rotated_certs().await;
         let peers: Vec<PeerId> = self.outboxes.keys().copied().collect();
         for peer in peers {
             self.pump_outbox(peer).await;

@@ -87,30 +87,40 @@ impl StreamMuxer for Connection {
 }
 
 /// One libp2p substream: a WebTransport bidirectional stream.
-pub struct Stream(Compat<BiStream>);
+pub struct Stream {
+    inner: Compat<BiStream>,
+    /// libp2p closes a stream more than once (a codec, then its handler);
+    /// QUIC refuses to finish a finished stream, so later closes succeed here.
+    closed: bool,
+}
 
 impl Stream {
     pub(super) fn new(halves: (SendStream, RecvStream)) -> Self {
-        Stream(BiStream::join(halves).compat())
+        Stream { inner: BiStream::join(halves).compat(), closed: false }
     }
 }
 
 impl AsyncRead for Stream {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for Stream {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_close(cx)
+        if self.closed {
+            return Poll::Ready(Ok(()));
+        }
+        let result = ready!(Pin::new(&mut self.inner).poll_close(cx));
+        self.closed = true;
+        Poll::Ready(result)
     }
 }
