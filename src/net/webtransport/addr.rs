@@ -124,7 +124,7 @@ mod tests {
     #[test]
     fn listen_addresses_are_bare_webtransport() {
         let sa = listen_socket(&addr("/ip4/127.0.0.1/udp/0/quic-v1/webtransport")).unwrap();
-        assert_eq!(sa, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(sa, "127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap());
         assert!(listen_socket(&addr("/ip6/::/udp/4433/quic-v1/webtransport")).is_some());
         assert!(listen_socket(&addr("/ip4/127.0.0.1/udp/0/quic-v1")).is_none());
         assert!(listen_socket(&addr(&format!("/ip4/127.0.0.1/udp/1/quic-v1/webtransport/certhash/{HASH_A}"))).is_none());
