@@ -24,6 +24,9 @@ pub enum Error {
     Block(#[from] BlockError),
     #[error("{0}")]
     Storage(#[from] StoreError),
+    /// The network could not be set up (a page's libp2p node).
+    #[error("network: {0}")]
+    Network(String),
 }
 
 impl Error {
@@ -36,6 +39,7 @@ impl Error {
             Error::NotFound { .. } | Error::Deleted { .. } => "NOT_FOUND",
             Error::Block(_) => "BLOCK_INVALID",
             Error::Storage(_) => "STORAGE",
+            Error::Network(_) => "NETWORK",
         }
     }
 }

@@ -58,7 +58,7 @@ fn error_text(e: &JsValue) -> String {
 }
 
 async fn open(name: &str) -> JsValue {
-    JsFuture::from(Database::open(name.into())).await.unwrap()
+    JsFuture::from(Database::open(name.into(), JsValue::UNDEFINED)).await.unwrap()
 }
 
 async fn destroy(name: &str) {

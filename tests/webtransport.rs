@@ -1,6 +1,7 @@
 //! libp2p over WebTransport between two real swarms on loopback: the
 //! listener's addresses, the handshake's checks, the refused paths, and a
 //! certificate rotation driven by a hand-set clock.
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

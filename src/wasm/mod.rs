@@ -17,6 +17,9 @@ use crate::db::Db;
 use crate::error::Error;
 use crate::store::{IdbStore, StoreError};
 
+mod net;
+use net::Net;
+
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
 /** A stored document: its fields and its id. */
@@ -36,9 +39,19 @@ export interface WeftChangeEvent {
   doc: WeftDocument | null;
 }
 export interface WeftImportReport { merged: number; duplicate: number; pending: number }
+/** How `Database.open` joins the network; without options it does not. */
+export interface WeftOpenOptions {
+  /** Multiaddrs (ending in /p2p/<peer id>) of peers to dial: a weft node's WebTransport, WebRTC-direct or WebSocket address. */
+  peers?: string[];
+  /** Run the page's libp2p node (default: true when peers are given). With false no network code runs. */
+  p2p?: boolean;
+}
+export type WeftTransport = "webtransport" | "webrtc-direct" | "websocket" | "webrtc" | "relay" | "tcp" | "quic" | "other";
+export interface WeftConnection { peerId: string; addr: string; transport: WeftTransport }
+export interface WeftPeerEvent { type: "connected" | "disconnected"; peerId: string; transport: WeftTransport }
 /** Every error thrown by weftdb is an Error with one of these codes. */
 export type WeftErrorCode =
-  | "SCHEMA_INVALID" | "VALIDATION" | "UNKNOWN_COLLECTION" | "NOT_FOUND" | "BLOCK_INVALID" | "STORAGE";
+  | "SCHEMA_INVALID" | "VALIDATION" | "UNKNOWN_COLLECTION" | "NOT_FOUND" | "BLOCK_INVALID" | "STORAGE" | "NETWORK";
 export interface WeftError extends Error { code: WeftErrorCode }
 "#;
 
@@ -92,6 +105,8 @@ struct Inner {
     name: String,
     db: Db<IdbStore>,
     closed: Cell<bool>,
+    /// The page's libp2p node, when opened with `p2p`.
+    net: Option<Net>,
 }
 
 impl Inner {
@@ -111,18 +126,79 @@ pub struct Database {
 
 #[wasm_bindgen]
 impl Database {
-    /// Opens (creating on first use) the database `name`.
+    /// Opens (creating on first use) the database `name`; with `peers`
+    /// (or `p2p: true`) it also starts the page's libp2p node and dials them.
     #[wasm_bindgen(unchecked_return_type = "Promise<Database>")]
-    pub fn open(name: String) -> Promise {
+    pub fn open(
+        name: String,
+        #[wasm_bindgen(unchecked_param_type = "WeftOpenOptions | undefined")] options: JsValue,
+    ) -> Promise {
         console_error_panic_hook::set_once();
         promise(async move {
             if name.is_empty() {
                 return Err(validation("a database needs a name"));
             }
+            let options = OpenOptions::from_js(options)?;
             let store = IdbStore::open(&name).await?;
             let db = Db::open(store).await?;
-            Ok(Database { inner: Rc::new(Inner { name, db, closed: Cell::new(false) }) })
+            let net = if options.p2p { Some(Net::start(keypair(&db), options.peers)?) } else { None };
+            Ok(Database { inner: Rc::new(Inner { name, db, closed: Cell::new(false), net }) })
         })
+    }
+
+    /// This replica's libp2p peer id (its block-signing key), the same
+    /// after every reload.
+    #[wasm_bindgen(getter, js_name = peerId)]
+    pub fn peer_id(&self) -> String {
+        keypair(&self.inner.db).public().to_peer_id().to_string()
+    }
+
+    /// The open connections of the page's node (none without `p2p`).
+    #[wasm_bindgen(unchecked_return_type = "Promise<WeftConnection[]>")]
+    pub fn connections(&self) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move {
+            inner.check_open()?;
+            Ok(inner.net.as_ref().map_or_else(|| Array::new().into(), Net::connections))
+        })
+    }
+
+    /// Dials a peer's multiaddr (ending in `/p2p/<peer id>`).
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn dial(&self, addr: String) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move {
+            inner.check_open()?;
+            let addr = parse_multiaddr(&addr)?;
+            let net = inner.net.as_ref().ok_or_else(|| validation("this database was opened without p2p"))?;
+            net.dial(addr).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Listens to network events: `"peer"` (`WeftPeerEvent`). Returns a
+    /// function that stops listening.
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn on(
+        &self,
+        event: String,
+        #[wasm_bindgen(unchecked_param_type = "(event: WeftPeerEvent) => void")] listener: Function,
+    ) -> Result<JsValue, JsValue> {
+        if event != "peer" {
+            return Err(js_error(&validation(format!("unknown event \"{event}\": weftdb emits \"peer\""))));
+        }
+        let Some(net) = self.inner.net.as_ref() else {
+            // Without a network there are no peers: nothing will be called.
+            return Ok(Closure::<dyn FnMut()>::new(|| {}).into_js_value());
+        };
+        let id = net.on_peer(listener);
+        let inner = self.inner.clone();
+        Ok(Closure::<dyn FnMut()>::new(move || {
+            if let Some(net) = inner.net.as_ref() {
+                net.off_peer(id);
+            }
+        })
+        .into_js_value())
     }
 
     /// Deletes the database `name` and everything in it.
@@ -203,6 +279,9 @@ impl Database {
         let inner = self.inner.clone();
         promise(async move {
             if !inner.closed.replace(true) {
+                if let Some(net) = inner.net.as_ref() {
+                    net.stop();
+                }
                 inner.db.store().close();
             }
             Ok(JsValue::UNDEFINED)
@@ -344,6 +423,53 @@ impl Collection {
         });
         let inner = self.inner.clone();
         Closure::<dyn FnMut()>::new(move || inner.db.unsubscribe(id)).into_js_value()
+    }
+}
+
+/// The libp2p identity of a replica: its block-signing key.
+fn keypair(db: &Db<IdbStore>) -> libp2p::identity::Keypair {
+    libp2p::identity::Keypair::ed25519_from_bytes(db.signing_key().to_bytes()).expect("an ed25519 secret is 32 bytes")
+}
+
+fn parse_multiaddr(addr: &str) -> Result<libp2p::Multiaddr, Error> {
+    addr.parse().map_err(|e| validation(format!("not a multiaddr: {addr}: {e}")))
+}
+
+struct OpenOptions {
+    p2p: bool,
+    peers: Vec<libp2p::Multiaddr>,
+}
+
+impl OpenOptions {
+    fn from_js(v: JsValue) -> Result<Self, Error> {
+        if v.is_undefined() || v.is_null() {
+            return Ok(OpenOptions { p2p: false, peers: Vec::new() });
+        }
+        let Value::Object(o) = from_js(v, "the open options")? else {
+            return Err(validation("the open options must be an object: { peers, p2p }"));
+        };
+        if let Some(k) = o.keys().find(|k| !["peers", "p2p"].contains(&k.as_str())) {
+            return Err(validation(format!("unknown open option \"{k}\": expected peers, p2p")));
+        }
+        let peers = match o.get("peers") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(list)) => list
+                .iter()
+                .map(|p| {
+                    p.as_str().ok_or_else(|| validation("peers must be multiaddr strings")).and_then(parse_multiaddr)
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(validation("peers must be an array of multiaddr strings")),
+        };
+        let p2p = match o.get("p2p") {
+            None | Some(Value::Null) => !peers.is_empty(),
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(validation("p2p must be true or false")),
+        };
+        if !p2p && !peers.is_empty() {
+            return Err(validation("peers were given with p2p: false"));
+        }
+        Ok(OpenOptions { p2p, peers })
     }
 }
 

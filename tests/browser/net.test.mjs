@@ -1,0 +1,134 @@
+// Browser networking end to end: real pages in Debian's headless Chromium
+// dial a real native node (`weft start`, started here on loopback) over
+// each transport a page has, in separate browser contexts (separate
+// IndexedDB, separate identities).
+//
+//   wasm-pack build --target web --release && node --test tests/browser/net.test.mjs
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { serve } from "./serve.mjs";
+import { WEB_ROOT, CHROMIUM_ARGS, launchChromium, watchPage } from "./lib.mjs";
+import { startNode } from "./node.mjs";
+
+const WAIT = 30_000;
+/** WebRTC between local endpoints: real host candidates, loopback allowed. */
+const WEBRTC_ARGS = ["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"];
+
+let server;
+let browser;
+let node;
+
+before(async () => {
+  node = await startNode();
+  server = await serve({ root: WEB_ROOT, port: 0 });
+  browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...WEBRTC_ARGS] });
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  await server?.close();
+  await node?.stop();
+});
+
+/** A page in a fresh context (its own IndexedDB and so its own identity) with weftdb loaded. */
+async function freshPage() {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT);
+  const problems = watchPage(page);
+  await page.goto(`${server.url}/tests/browser/blank.html`);
+  await page.evaluate(async () => {
+    const weft = await import("/pkg/weftdb.js");
+    await weft.default();
+    window.weft = weft;
+  });
+  return { page, context, problems };
+}
+
+/** Polls `fn` in the page until it returns a truthy value. */
+async function until(page, what, fn, arg) {
+  const deadline = Date.now() + WAIT;
+  for (;;) {
+    const value = await page.evaluate(fn, arg);
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+for (const transport of ["webtransport", "webrtc-direct", "websocket"]) {
+  test(`a page connects to the node over ${transport} alone, and both sides report it`, async () => {
+    const { page, context, problems } = await freshPage();
+    const addr = node.addr(transport);
+    const peerId = await page.evaluate(async (addr) => {
+      window.events = [];
+      window.db = await weft.Database.open("net", { peers: [addr] });
+      window.db.on("peer", (ev) => window.events.push(ev));
+      return window.db.peerId;
+    }, addr);
+    const conn = await until(
+      page,
+      `a ${transport} connection`,
+      async ({ nodeId, transport }) =>
+        (await window.db.connections()).find((c) => c.peerId === nodeId && c.transport === transport),
+      { nodeId: node.info.peerId, transport },
+    );
+    assert.ok(conn.addr.startsWith(addr.split("/p2p/")[0].split("/certhash/")[0]), `${conn.addr} vs ${addr}`);
+    const events = await page.evaluate(() => window.events);
+    assert.deepEqual(
+      events.filter((e) => e.type === "connected").map((e) => [e.peerId, e.transport]),
+      [[node.info.peerId, transport]],
+    );
+    // The node sees the page, under the page's peer id, on the same transport.
+    const seen = (await node.get("p2p/connections")).filter((c) => c.peerId === peerId);
+    assert.deepEqual(seen.map((c) => c.transport), [transport], JSON.stringify(seen));
+    await page.evaluate(() => window.db.close());
+    // libp2p-webrtc-websys drops its data-channel callbacks with the
+    // connection while the browser may still fire them: wasm-bindgen then
+    // throws this, harmlessly (rust-libp2p#5636). Anything else fails.
+    const known = /closure invoked recursively or after being dropped/;
+    assert.deepEqual(problems.filter((p) => !(transport === "webrtc-direct" && known.test(p))), []);
+    await context.close();
+  });
+}
+
+test("the page's peer id is kept in IndexedDB: the same after a reload", async () => {
+  const { page, context } = await freshPage();
+  const first = await page.evaluate(async () => {
+    const db = await weft.Database.open("identity");
+    const id = db.peerId;
+    await db.close();
+    return id;
+  });
+  assert.match(first, /^12D3KooW/);
+  await page.reload();
+  const again = await page.evaluate(async () => {
+    const weft = await import("/pkg/weftdb.js");
+    await weft.default();
+    const db = await weft.Database.open("identity", { peers: [] , p2p: true });
+    return db.peerId;
+  });
+  assert.equal(again, first);
+  await context.close();
+});
+
+test("without p2p no network runs; bad options are refused with clear errors", async () => {
+  const { page, context } = await freshPage();
+  const r = await page.evaluate(async (addr) => {
+    const db = await weft.Database.open("offline");
+    const conns = await db.connections();
+    const dial = await db.dial(addr).then(() => "dialled", (e) => e.code);
+    await db.close();
+    const errors = [];
+    for (const opts of [{ peers: ["not a multiaddr"] }, { peers: [addr], p2p: false }, { peer: [addr] }, { p2p: "yes" }]) {
+      errors.push(await weft.Database.open("bad", opts).then(() => "opened", (e) => `${e.code}: ${e.message}`));
+    }
+    return { conns, dial, errors };
+  }, node.addr("websocket"));
+  assert.deepEqual(r.conns, []);
+  assert.equal(r.dial, "VALIDATION");
+  assert.equal(r.errors.length, 4);
+  for (const e of r.errors) assert.match(e, /^VALIDATION: /);
+  assert.match(r.errors[0], /not a multiaddr/);
+  await context.close();
+});
