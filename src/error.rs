@@ -27,6 +27,10 @@ pub enum Error {
     /// The network could not be set up (a page's libp2p node).
     #[error("network: {0}")]
     Network(String),
+    /// A command the node refused, with the node's code (`BAD_REQUEST`,
+    /// `NOT_FOUND`, ...).
+    #[error("{message}")]
+    Node { code: &'static str, message: String },
 }
 
 impl Error {
@@ -40,6 +44,7 @@ impl Error {
             Error::Block(_) => "BLOCK_INVALID",
             Error::Storage(_) => "STORAGE",
             Error::Network(_) => "NETWORK",
+            Error::Node { code, .. } => code,
         }
     }
 }

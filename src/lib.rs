@@ -123,7 +123,6 @@ pub mod error;
 pub mod store;
 
 pub mod net;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod node;
 
 pub use db::{Change, ChangeKind, Db, ImportReport, Merged};

@@ -1,8 +1,8 @@
 //! What the node's users (the HTTP API, tests) ask of it. Every answer is
 //! JSON so the API passes it through unchanged.
 
+use futures::channel::oneshot;
 use serde_json::Value;
-use tokio::sync::oneshot;
 
 #[derive(Debug)]
 pub enum Command {

@@ -2,32 +2,19 @@
 
 use std::thread::JoinHandle;
 
+use futures::channel::oneshot;
 use libp2p::{Multiaddr, PeerId};
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use super::command::{Command, CommandError};
+use super::command::{Command, CommandError, Reply};
 use super::config::NodeConfig;
-
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum NodeError {
-    #[error("cannot open the store: {0}")]
-    Store(#[from] crate::Error),
-    #[error("cannot listen on {addr}: {reason}")]
-    Listen { addr: Multiaddr, reason: String },
-    #[error("network setup failed: {0}")]
-    Network(String),
-    #[error("cannot serve the API on {addr}: {reason}")]
-    Api { addr: std::net::SocketAddr, reason: String },
-    #[error("the node has stopped")]
-    Stopped,
-}
+pub use super::error::NodeError;
 
 /// A running node. Cloneable and `Send`: commands go to the node's thread.
 #[derive(Clone)]
 pub struct NodeHandle {
-    pub(super) commands: mpsc::UnboundedSender<(Command, oneshot::Sender<Result<Value, CommandError>>)>,
+    pub(super) commands: mpsc::UnboundedSender<(Command, Reply)>,
     pub(super) peer_id: PeerId,
     /// Addresses the node listens on, known once listening started.
     pub(super) listen: Vec<Multiaddr>,
@@ -38,7 +25,7 @@ pub struct NodeHandle {
 impl NodeHandle {
     /// Starts a node on a thread of its own; returns once it listens.
     pub fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
-        super::run::start(config)
+        super::native::start(config)
     }
 
     pub fn peer_id(&self) -> PeerId {

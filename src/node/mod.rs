@@ -1,19 +1,31 @@
-//! The native node (`weft start`): a database on redb, a libp2p swarm that
-//! replicates it, and a local HTTP API. It runs on one thread of its own
-//! (the database is single-threaded by design); everything else talks to it
-//! through a [`NodeHandle`].
+//! The node: a database and the libp2p swarm that replicates it. Natively
+//! it is `weft start`: its own thread, a redb store and a local HTTP API,
+//! driven through a [`NodeHandle`]; in a page it runs on the page's event
+//! loop on IndexedDB, driven by the JS bindings.
 
 mod answer;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod api;
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod browser;
+#[cfg(not(target_arch = "wasm32"))]
 mod certs;
 mod command;
 mod config;
+mod error;
 mod exchange;
 mod gossip;
+#[cfg(not(target_arch = "wasm32"))]
 mod handle;
+#[cfg(not(target_arch = "wasm32"))]
+mod native;
 mod replicate;
 mod run;
 
 pub use command::{Command, CommandError, Reply};
 pub use config::{NodeConfig, RelayLimits};
-pub use handle::{NodeError, NodeHandle};
+pub use error::NodeError;
+#[cfg(not(target_arch = "wasm32"))]
+pub use handle::NodeHandle;
+#[cfg(target_arch = "wasm32")]
+pub(crate) use run::{NodeStore, PeerEvent};

@@ -156,11 +156,13 @@ impl Node {
 
     /// A peer mDNS found: kept connected (and redialled, since both sides
     /// dial at once and one may fail) until mDNS reports it gone.
+    #[cfg(not(target_arch = "wasm32"))]
     pub(super) fn want_lan_peer(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
         self.want(peer, addrs, false, true);
         self.redial();
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     pub(super) fn lan_peer_gone(&mut self, peer: PeerId) {
         if let Some(w) = self.wanted.get_mut(&peer) {
             w.lan = false;

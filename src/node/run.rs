@@ -1,54 +1,51 @@
-//! The node's thread: one current-thread runtime that owns the database
-//! and the swarm, and one loop that serves commands, swarm events and a
-//! housekeeping tick in turn.
+//! The node: the database and the swarm, and what happens on each swarm
+//! event, command and housekeeping tick. Which loop drives it is the
+//! target's business (`native.rs`: a thread with a tokio runtime;
+//! `browser.rs`: a task on the page's event loop).
 //!
-//! The database is single-threaded (it also runs in a browser), so it
-//! never leaves this thread; and because the loop awaits each database
-//! call before it polls the swarm again, protocol handlers see a database
-//! that nothing else is changing under them.
+//! The database is single-threaded, so it never leaves the loop's thread;
+//! and because the loop awaits each database call before it polls the
+//! swarm again, protocol handlers see a database that nothing else is
+//! changing under them (in a page, JS writes too; they are merged blocks
+//! like any other to the node).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::num::NonZeroUsize;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
+
+use web_time::Instant;
 
 use cid::Cid;
-use futures::StreamExt;
 use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::{ConnectionId, FromSwarm, NetworkBehaviour, NewExternalAddrCandidate};
-use libp2p::{dcutr, identify, kad, mdns, Multiaddr, PeerId, Swarm};
+use libp2p::{dcutr, identify, kad, Multiaddr, PeerId, Swarm};
 use lru::LruCache;
-use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
 
-use super::command::{Command, CommandError};
 use super::config::NodeConfig;
+use super::error::NodeError;
 use super::exchange::{Exchange, Lane, Offer, Push};
 use super::gossip::Fetch;
-use super::handle::{NodeError, NodeHandle};
 use super::replicate::{outbox_rows, OutboxLane, Replicator, Wanted};
-use crate::core::block::{BlockError, SignedBlock};
+#[cfg(target_arch = "wasm32")]
+use crate::core::block::SignedBlock;
 use crate::core::sync::Backoff;
 use crate::db::{Db, ImportReport, Merged};
-use crate::net::{build_swarm_counting, Behaviour, BehaviourEvent, NodeCerts, WireErrors};
-use crate::store::{KeyRange, Mode, RedbStore, Store, Table, Tx};
+use crate::net::{Behaviour, BehaviourEvent, WireErrors};
+use crate::store::{KeyRange, Mode, Store, Table, Tx};
 
 /// How often retries, redials and discovery are looked at.
-const TICK: Duration = Duration::from_millis(250);
-/// How long start waits for its listeners (a relayed one needs a reservation).
-const LISTEN_WAIT: Duration = Duration::from_secs(10);
+pub(super) const TICK: Duration = Duration::from_millis(250);
 /// How often collection providers are looked up again in the DHT.
 const DISCOVERY_EVERY: Duration = Duration::from_secs(30);
 
 pub(super) const META_P2P: &str = "p2p/collection/";
-
-type CommandRx = mpsc::UnboundedReceiver<(Command, oneshot::Sender<Result<Value, CommandError>>)>;
 
 #[derive(Debug, Default)]
 pub(super) struct Stats {
@@ -64,12 +61,12 @@ pub(super) struct Stats {
 }
 
 pub(super) struct Node {
-    pub(super) db: Db<RedbStore>,
+    pub(super) db: Rc<Db<NodeStore>>,
     pub(super) swarm: Option<Swarm<Behaviour>>,
     /// Blocks the database merged since we last looked, filled by its
     /// `on_block` listener and taken right after each database call, so
     /// the caller still knows where they came from.
-    merged: Rc<RefCell<Vec<Merged>>>,
+    pub(super) merged: Rc<RefCell<Vec<Merged>>>,
     pub(super) peer_id: PeerId,
     pub(super) config: NodeConfig,
     epoch: Instant,
@@ -103,81 +100,42 @@ pub(super) struct Node {
     pub(super) wire_errors: Arc<WireErrors>,
     /// Relayed listeners (`…/p2p-circuit`) by id: a reservation ends when
     /// the relay goes away, and is asked for again with a growing delay.
-    circuits: HashMap<ListenerId, (Multiaddr, Backoff)>,
+    pub(super) circuits: HashMap<ListenerId, (Multiaddr, Backoff)>,
     relisten: Vec<(Multiaddr, Backoff)>,
     /// The certificates of the browser transports, and the WebTransport
     /// generation last stored (they rotate while the node runs).
-    certs: Option<(NodeCerts, u64)>,
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(super) certs: Option<(crate::net::NodeCerts, u64)>,
+    /// Told when the first connection to a peer opens and the last closes
+    /// (a page's `peer` events).
+    pub(super) on_peer: Option<PeerListener>,
 }
 
-pub(super) fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
-    let (commands, command_rx) = mpsc::unbounded_channel();
-    let (shutdown, shutdown_rx) = mpsc::unbounded_channel();
-    let thread = Arc::new(Mutex::new(None));
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let slot = thread.clone();
-    let join = std::thread::Builder::new()
-        .name("weft-node".into())
-        .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(NodeError::Network(format!("cannot start the runtime: {e}"))));
-                    return;
-                }
-            };
-            let local = tokio::task::LocalSet::new();
-            local.block_on(&runtime, async move {
-                let mut node = match Node::open(config).await {
-                    Ok(n) => n,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let listen = match node.listen().await {
-                    Ok(a) => a,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let handle = NodeHandle { commands, peer_id: node.peer_id, listen, shutdown, thread: slot };
-                if let Some(addr) = node.config.api {
-                    if let Err(e) = super::api::serve(addr, handle.clone()).await {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                }
-                let _ = ready_tx.send(Ok(handle));
-                node.run(command_rx, shutdown_rx).await;
-                // Closing the swarm and then the database here, before the
-                // thread ends, lets the same process open the file again.
-                drop(node);
-            });
-        })
-        .map_err(|e| NodeError::Network(format!("cannot start the node's thread: {e}")))?;
-    *thread.lock().expect("not poisoned") = Some(join);
-    match ready_rx.recv() {
-        Ok(Ok(handle)) => Ok(handle),
-        Ok(Err(e)) => {
-            if let Some(t) = thread.lock().expect("not poisoned").take() {
-                let _ = t.join();
-            }
-            Err(e)
-        }
-        Err(_) => Err(NodeError::Stopped),
-    }
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PeerEvent {
+    Connected,
+    Disconnected,
 }
 
-async fn next_event(swarm: &mut Option<Swarm<Behaviour>>) -> SwarmEvent<BehaviourEvent> {
-    match swarm {
-        Some(s) => s.select_next_some().await,
-        None => std::future::pending().await,
-    }
+pub(crate) type PeerListener = Rc<dyn Fn(PeerEvent, PeerId, &'static str)>;
+
+/// The store a node keeps its replica in: redb natively, IndexedDB in a page.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) type NodeStore = crate::store::RedbStore;
+#[cfg(target_arch = "wasm32")]
+pub(crate) type NodeStore = crate::store::IdbStore;
+
+/// The replica's signing key is its network identity, so the peer id
+/// survives restarts and names the author of its blocks.
+pub(crate) fn keypair_of<S: Store>(db: &Db<S>) -> libp2p::identity::Keypair {
+    libp2p::identity::Keypair::ed25519_from_bytes(db.signing_key().to_bytes()).expect("an ed25519 secret is 32 bytes")
 }
 
-fn is_circuit(addr: &Multiaddr) -> bool {
+fn peer_id_of<S: Store>(db: &Db<S>) -> PeerId {
+    keypair_of(db).public().to_peer_id()
+}
+
+pub(super) fn is_circuit(addr: &Multiaddr) -> bool {
     addr.iter().any(|p| p == Protocol::P2pCircuit)
 }
 
@@ -190,14 +148,14 @@ pub(super) fn col_topic(col: &str) -> String {
 }
 
 impl Node {
-    async fn open(config: NodeConfig) -> Result<Node, NodeError> {
-        // Fails only when a provider is installed already, which is as good.
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        std::fs::create_dir_all(&config.store).map_err(|e| {
-            NodeError::Store(crate::store::StoreError(format!("cannot create {}: {e}", config.store.display())).into())
-        })?;
-        let store = RedbStore::open(config.store.join("weft.redb")).map_err(crate::Error::from)?;
-        let db = Db::open(store).await?;
+    /// A node around `db` and (unless P2P is off) `swarm`, with its
+    /// replicators and p2p collections loaded and its bootstrap peers wanted.
+    pub(super) async fn assemble(
+        db: Rc<Db<NodeStore>>,
+        swarm: Option<Swarm<Behaviour>>,
+        config: NodeConfig,
+        wire_errors: Arc<WireErrors>,
+    ) -> Result<Node, NodeError> {
         let merged = Rc::new(RefCell::new(Vec::new()));
         let sink = merged.clone();
         db.on_block(move |m| sink.borrow_mut().push(m.clone()));
@@ -205,19 +163,7 @@ impl Node {
         let merge_source: Rc<Cell<Option<PeerId>>> = Rc::default();
         let (scopes, source) = (replicators.clone(), merge_source.clone());
         db.on_commit(move |m| outbox_rows(&scopes.borrow(), source.get(), m));
-        // The replica's signing key is its network identity, so the peer id
-        // survives restarts and names the author of its blocks.
-        let keypair = libp2p::identity::Keypair::ed25519_from_bytes(db.signing_key().to_bytes())
-            .map_err(|e| NodeError::Network(e.to_string()))?;
-        let peer_id = keypair.public().to_peer_id();
-        let wire_errors = Arc::new(WireErrors::default());
-        let (swarm, certs) = if config.p2p {
-            let certs = super::certs::load(&db).await?;
-            let swarm = build_swarm_counting(keypair, &config, certs.clone(), wire_errors.clone()).await?;
-            (Some(swarm), Some(certs))
-        } else {
-            (None, None)
-        };
+        let peer_id = peer_id_of(&db);
         let doc_topics = (config.p2p && config.pubsub).then_some(()).and_then(|_| NonZeroUsize::new(config.doc_topics));
         let mut node = Node {
             db,
@@ -245,10 +191,9 @@ impl Node {
             wire_errors,
             circuits: HashMap::new(),
             relisten: Vec::new(),
-            certs: certs.map(|c| {
-                let generation = c.webtransport.generation();
-                (c, generation)
-            }),
+            #[cfg(not(target_arch = "wasm32"))]
+            certs: None,
+            on_peer: None,
             config,
         };
         node.load_p2p_collections().await?;
@@ -264,83 +209,13 @@ impl Node {
         self.epoch.elapsed()
     }
 
-    /// Starts every listener and waits until each has an address.
-    async fn listen(&mut self) -> Result<Vec<Multiaddr>, NodeError> {
-        let Some(swarm) = self.swarm.as_mut() else { return Ok(Vec::new()) };
-        let mut waiting = HashMap::new();
-        for addr in self.config.listen.clone() {
-            let id = swarm
-                .listen_on(addr.clone())
-                .map_err(|e| NodeError::Listen { addr: addr.clone(), reason: e.to_string() })?;
-            if is_circuit(&addr) {
-                let backoff = Backoff::new(self.config.retry_base, self.config.retry_max);
-                self.circuits.insert(id, (addr.clone(), backoff));
-            }
-            waiting.insert(id, addr);
-        }
-        let deadline = tokio::time::sleep(LISTEN_WAIT);
-        tokio::pin!(deadline);
-        while !waiting.is_empty() {
-            tokio::select! {
-                ev = next_event(&mut self.swarm) => {
-                    match &ev {
-                        SwarmEvent::NewListenAddr { listener_id, .. } => {
-                            waiting.remove(listener_id);
-                        }
-                        SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
-                            if let Some(addr) = waiting.remove(listener_id) {
-                                let reason = match reason { Err(e) => e.to_string(), Ok(()) => "closed".into() };
-                                return Err(NodeError::Listen { addr, reason });
-                            }
-                        }
-                        SwarmEvent::ListenerError { listener_id, error } => {
-                            if let Some(addr) = waiting.remove(listener_id) {
-                                return Err(NodeError::Listen { addr, reason: error.to_string() });
-                            }
-                        }
-                        _ => {}
-                    }
-                    self.on_swarm_event(ev).await;
-                }
-                _ = &mut deadline => {
-                    let addr = waiting.into_values().next().expect("not empty");
-                    return Err(NodeError::Listen { addr, reason: "no listen address within 10 s".into() });
-                }
-            }
-        }
-        Ok(self.addresses())
-    }
-
     /// Our listen addresses, each ending in `/p2p/<our id>`.
     pub(super) fn addresses(&self) -> Vec<Multiaddr> {
         let Some(swarm) = self.swarm.as_ref() else { return Vec::new() };
         swarm.listeners().map(|a| a.clone().with_p2p(self.peer_id).unwrap_or_else(|a| a)).collect()
     }
 
-    async fn run(&mut self, mut commands: CommandRx, mut shutdown: mpsc::UnboundedReceiver<()>) {
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.recv() => break,
-                cmd = commands.recv() => match cmd {
-                    Some((command, reply)) => {
-                        let answer = self.command(command).await;
-                        let _ = reply.send(answer);
-                    }
-                    None => break,
-                },
-                ev = next_event(&mut self.swarm) => self.on_swarm_event(ev).await,
-                _ = tick.tick() => self.housekeeping().await,
-            }
-            // Every merge path takes its blocks itself; this only keeps a
-            // missed one from waiting for the next merge.
-            self.take_merged(None).await;
-            self.drop_orphans().await;
-        }
-    }
-
-    async fn drop_orphans(&mut self) {
+    pub(super) async fn drop_orphans(&mut self) {
         if self.orphaned.is_empty() {
             return;
         }
@@ -356,25 +231,13 @@ impl Node {
         }
     }
 
-    /// The WebTransport listener rotates its certificates by itself; the
-    /// store must follow, or a restart would serve retired ones.
-    async fn save_rotated_certs(&mut self) {
-        let Some((certs, saved)) = self.certs.as_mut() else { return };
-        let now = certs.webtransport.generation();
-        if now != *saved {
-            match super::certs::save_webtransport(&self.db, &certs.webtransport).await {
-                Ok(()) => *saved = now,
-                Err(e) => tracing::warn!("cannot store the rotated WebTransport certificates: {e}"),
-            }
-        }
-    }
-
-    async fn housekeeping(&mut self) {
+    pub(super) async fn housekeeping(&mut self) {
         if self.swarm.is_none() {
             return;
         }
         self.redial();
         self.relisten();
+        #[cfg(not(target_arch = "wasm32"))]
         self.save_rotated_certs().await;
         let peers: Vec<PeerId> = self.outboxes.keys().copied().collect();
         for peer in peers {
@@ -448,19 +311,28 @@ impl Node {
         }
     }
 
-    async fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+    pub(super) async fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         match ev {
             SwarmEvent::Behaviour(ev) => self.on_behaviour_event(ev).await,
             SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
                 let dialed = endpoint.is_dialer();
-                self.connections.insert(connection_id, (peer_id, endpoint.get_remote_address().clone(), dialed));
+                let addr = endpoint.get_remote_address().clone();
+                let transport = crate::net::transport_of(&addr);
+                self.connections.insert(connection_id, (peer_id, addr, dialed));
                 if num_established.get() == 1 {
+                    if let Some(tell) = &self.on_peer {
+                        tell(PeerEvent::Connected, peer_id, transport);
+                    }
                     self.on_connected(peer_id).await;
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
-                self.connections.remove(&connection_id);
+                let closed = self.connections.remove(&connection_id);
                 if num_established == 0 {
+                    if let Some(tell) = &self.on_peer {
+                        let transport = closed.as_ref().map_or("other", |(_, a, _)| crate::net::transport_of(a));
+                        tell(PeerEvent::Disconnected, peer_id, transport);
+                    }
                     self.on_disconnected(peer_id);
                 }
             }
@@ -516,7 +388,8 @@ impl Node {
                     }
                 }
             }
-            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+            #[cfg(not(target_arch = "wasm32"))]
+            BehaviourEvent::Mdns(libp2p::mdns::Event::Discovered(found)) => {
                 let mut by_peer: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
                 for (peer, addr) in found {
                     by_peer.entry(peer).or_default().push(addr);
@@ -525,7 +398,8 @@ impl Node {
                     self.want_lan_peer(peer, addrs);
                 }
             }
-            BehaviourEvent::Mdns(mdns::Event::Expired(gone)) => {
+            #[cfg(not(target_arch = "wasm32"))]
+            BehaviourEvent::Mdns(libp2p::mdns::Event::Expired(gone)) => {
                 let peers: HashSet<PeerId> = gone.into_iter().map(|(p, _)| p).collect();
                 for peer in peers {
                     self.lan_peer_gone(peer);
@@ -621,7 +495,7 @@ impl Node {
         peer: PeerId,
         blocks: &[Vec<u8>],
     ) -> Result<ImportReport, crate::Error> {
-        let decoded = decode_parallel(blocks)?;
+        let decoded = decode_batch(blocks)?;
         self.merge_source.set(Some(peer));
         let report = self.db.import_verified(decoded).await;
         self.merge_source.set(None);
@@ -666,25 +540,11 @@ impl Node {
     }
 }
 
-/// Decodes and verifies a batch on every core: a signature check costs more
-/// than storing the block, and the node's own thread is one core.
-fn decode_parallel(blocks: &[Vec<u8>]) -> Result<Vec<SignedBlock>, crate::Error> {
-    const MIN_PER_THREAD: usize = 64;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(blocks.len() / MIN_PER_THREAD);
-    if threads <= 1 {
-        return Ok(blocks.iter().map(|b| SignedBlock::decode(b, None)).collect::<Result<_, _>>()?);
-    }
-    let chunk = blocks.len().div_ceil(threads);
-    let decoded: Vec<Result<Vec<SignedBlock>, BlockError>> = std::thread::scope(|s| {
-        let workers: Vec<_> = blocks
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(|b| SignedBlock::decode(b, None)).collect()))
-            .collect();
-        workers.into_iter().map(|w| w.join().expect("block decoding does not panic")).collect()
-    });
-    let mut all = Vec::with_capacity(blocks.len());
-    for part in decoded {
-        all.extend(part?);
-    }
-    Ok(all)
+/// Decodes and verifies a batch of blocks from a peer.
+#[cfg(not(target_arch = "wasm32"))]
+use super::native::decode_parallel as decode_batch;
+
+#[cfg(target_arch = "wasm32")]
+fn decode_batch(blocks: &[Vec<u8>]) -> Result<Vec<SignedBlock>, crate::Error> {
+    Ok(blocks.iter().map(|b| SignedBlock::decode(b, None)).collect::<Result<_, _>>()?)
 }

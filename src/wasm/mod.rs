@@ -15,6 +15,7 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::core::query::json_kind;
 use crate::db::Db;
 use crate::error::Error;
+use crate::node::Command;
 use crate::store::{IdbStore, StoreError};
 
 mod net;
@@ -47,7 +48,9 @@ export interface WeftOpenOptions {
   p2p?: boolean;
 }
 export type WeftTransport = "webtransport" | "webrtc-direct" | "websocket" | "webrtc" | "relay" | "tcp" | "quic" | "other";
-export interface WeftConnection { peerId: string; addr: string; transport: WeftTransport }
+export interface WeftConnection { peerId: string; addr: string; transport: WeftTransport; direction: "inbound" | "outbound" }
+export interface WeftReplicatorSpec { collection: string; peer: string; docs?: string[] }
+export interface WeftReplicator { peerId: string; collection: string; docs: string[] | null; addrs: string[]; queued: number }
 export interface WeftPeerEvent { type: "connected" | "disconnected"; peerId: string; transport: WeftTransport }
 /** Every error thrown by weftdb is an Error with one of these codes. */
 export type WeftErrorCode =
@@ -103,13 +106,23 @@ where
 
 struct Inner {
     name: String,
-    db: Db<IdbStore>,
+    /// Shared with the page's node, which merges into it and publishes
+    /// what JS writes.
+    db: Rc<Db<IdbStore>>,
     closed: Cell<bool>,
     /// The page's libp2p node, when opened with `p2p`.
     net: Option<Net>,
 }
 
 impl Inner {
+    /// The page's node, for what needs the network.
+    fn net(&self) -> Result<&Net, Error> {
+        self.check_open()?;
+        self.net
+            .as_ref()
+            .ok_or_else(|| validation("this database was opened without p2p: open it with { peers } or { p2p: true }"))
+    }
+
     fn check_open(&self) -> Result<(), Error> {
         if self.closed.get() {
             return Err(Error::Storage(StoreError(format!("database \"{}\" is closed", self.name))));
@@ -140,8 +153,8 @@ impl Database {
             }
             let options = OpenOptions::from_js(options)?;
             let store = IdbStore::open(&name).await?;
-            let db = Db::open(store).await?;
-            let net = if options.p2p { Some(Net::start(keypair(&db), options.peers)?) } else { None };
+            let db = Rc::new(Db::open(store).await?);
+            let net = if options.p2p { Some(Net::start(db.clone(), options.peers)?) } else { None };
             Ok(Database { inner: Rc::new(Inner { name, db, closed: Cell::new(false), net }) })
         })
     }
@@ -159,7 +172,10 @@ impl Database {
         let inner = self.inner.clone();
         promise(async move {
             inner.check_open()?;
-            Ok(inner.net.as_ref().map_or_else(|| Array::new().into(), Net::connections))
+            match inner.net.as_ref() {
+                Some(net) => Ok(to_js(&net.call(Command::Connections).await?)),
+                None => Ok(Array::new().into()),
+            }
         })
     }
 
@@ -169,11 +185,22 @@ impl Database {
         let inner = self.inner.clone();
         promise(async move {
             inner.check_open()?;
-            let addr = parse_multiaddr(&addr)?;
-            let net = inner.net.as_ref().ok_or_else(|| validation("this database was opened without p2p"))?;
-            net.dial(addr).await?;
+            parse_multiaddr(&addr)?;
+            inner.net()?.call(Command::Dial { addr }).await?;
             Ok(JsValue::UNDEFINED)
         })
+    }
+
+    /// Active replication: `set`, `list`, `delete` (kept across reloads).
+    #[wasm_bindgen(getter)]
+    pub fn replicators(&self) -> Replicators {
+        Replicators { inner: self.inner.clone() }
+    }
+
+    /// Collection topics: `subscribe`, `unsubscribe`, `list`.
+    #[wasm_bindgen(getter)]
+    pub fn collections(&self) -> Collections {
+        Collections { inner: self.inner.clone() }
     }
 
     /// Listens to network events: `"peer"` (`WeftPeerEvent`). Returns a
@@ -423,6 +450,98 @@ impl Collection {
         });
         let inner = self.inner.clone();
         Closure::<dyn FnMut()>::new(move || inner.db.unsubscribe(id)).into_js_value()
+    }
+}
+
+/// Runs a command on the page's node; resolves to its JSON answer.
+fn node_call(inner: &Rc<Inner>, command: impl FnOnce() -> Result<Command, Error> + 'static) -> Promise {
+    let inner = inner.clone();
+    promise(async move {
+        let command = command()?;
+        Ok(to_js(&inner.net()?.call(command).await?))
+    })
+}
+
+fn string_field(o: &Map<String, Value>, key: &str, what: &str) -> Result<String, Error> {
+    match o.get(key) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        _ => Err(validation(format!("{what} needs \"{key}\" as a string"))),
+    }
+}
+
+/// A page's replicators: each pushes every change in its scope to one peer
+/// until that peer acknowledges it, across reloads.
+#[wasm_bindgen]
+pub struct Replicators {
+    inner: Rc<Inner>,
+}
+
+#[wasm_bindgen]
+impl Replicators {
+    /// `{ collection, peer: "<multiaddr>/p2p/<id>", docs?: [ids] }`
+    #[wasm_bindgen(unchecked_return_type = "Promise<unknown>")]
+    pub fn set(&self, #[wasm_bindgen(unchecked_param_type = "WeftReplicatorSpec")] spec: JsValue) -> Promise {
+        node_call(&self.inner, move || {
+            let o = object_from_js(spec, "the replicator")?;
+            let docs = match o.get("docs") {
+                None | Some(Value::Null) => None,
+                Some(Value::Array(ids)) => Some(
+                    ids.iter()
+                        .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| validation("docs must be document ids")))
+                        .collect::<Result<_, _>>()?,
+                ),
+                Some(_) => return Err(validation("docs must be an array of document ids")),
+            };
+            let collection = string_field(&o, "collection", "a replicator")?;
+            let peer = string_field(&o, "peer", "a replicator")?;
+            Ok(Command::SetReplicator { collection, docs, peer })
+        })
+    }
+
+    /// `[{ peerId, collection, docs, addrs, queued }]`
+    #[wasm_bindgen(unchecked_return_type = "Promise<WeftReplicator[]>")]
+    pub fn list(&self) -> Promise {
+        node_call(&self.inner, || Ok(Command::ListReplicators))
+    }
+
+    /// `{ collection, peerId }`
+    #[wasm_bindgen(unchecked_return_type = "Promise<unknown>")]
+    pub fn delete(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "{ collection: string; peerId: string }")] spec: JsValue,
+    ) -> Promise {
+        node_call(&self.inner, move || {
+            let o = object_from_js(spec, "the replicator")?;
+            let collection = string_field(&o, "collection", "deleting a replicator")?;
+            let peer_id = string_field(&o, "peerId", "deleting a replicator")?;
+            Ok(Command::DeleteReplicator { collection, peer_id })
+        })
+    }
+}
+
+/// The collections whose topic the page's node holds: it gets every change
+/// to them that any peer on the topic publishes, and swaps heads for them
+/// with every peer it meets.
+#[wasm_bindgen]
+pub struct Collections {
+    inner: Rc<Inner>,
+}
+
+#[wasm_bindgen]
+impl Collections {
+    #[wasm_bindgen(unchecked_return_type = "Promise<unknown>")]
+    pub fn subscribe(&self, collection: String) -> Promise {
+        node_call(&self.inner, move || Ok(Command::AddP2pCollection { collection }))
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "Promise<unknown>")]
+    pub fn unsubscribe(&self, collection: String) -> Promise {
+        node_call(&self.inner, move || Ok(Command::RemoveP2pCollection { collection }))
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "Promise<string[]>")]
+    pub fn list(&self) -> Promise {
+        node_call(&self.inner, || Ok(Command::ListP2pCollections))
     }
 }
 

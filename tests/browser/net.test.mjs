@@ -132,3 +132,72 @@ test("without p2p no network runs; bad options are refused with clear errors", a
   assert.match(r.errors[0], /not a multiaddr/);
   await context.close();
 });
+
+const SDL = "type Book { title: String! @index pages: Int }";
+
+/** Opens the database "sync" in `page`, connected to the node, with Book subscribed. */
+async function joinBooks(page) {
+  await page.evaluate(
+    async ({ addr, sdl, nodeId }) => {
+      window.db = await weft.Database.open("sync", { peers: [addr] });
+      await window.db.addSchema(sdl);
+      for (;;) {
+        if ((await window.db.connections()).some((c) => c.peerId === nodeId)) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await window.db.collections.subscribe("Book");
+    },
+    { addr: node.addr("websocket"), sdl: SDL, nodeId: node.info.peerId },
+  );
+}
+
+/** A document and its heads as `page` sees them. */
+const stateOf = (page, id) =>
+  page.evaluate(async (id) => {
+    const books = window.db.collection("Book");
+    return JSON.stringify([await books.get(id), await books.heads(id)]);
+  }, id);
+
+test("a document made on page A appears on page B through the node, the reverse too, and concurrent edits converge", async () => {
+  // The node relays Book (it holds the topic) and keeps a replica of it.
+  await node.post("schema", SDL).catch(() => {});
+  await node.post("p2p/collections/Book");
+  const a = await freshPage();
+  const b = await freshPage();
+  await joinBooks(a.page);
+  await joinBooks(b.page);
+  const mesh = async () => (await node.get("p2p/stats")).mesh["weft/col/Book"] ?? 0;
+  for (let t = Date.now(); (await mesh()) < 2; ) {
+    assert.ok(Date.now() - t < WAIT, "the node's Book topic never meshed with both pages");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  const id = await a.page.evaluate(() => window.db.collection("Book").create({ title: "Dune", pages: 412 }));
+  await until(b.page, "A's document on B", (id) => window.db.collection("Book").get(id).then((d) => d?.title === "Dune"), id);
+  const back = await b.page.evaluate(() => window.db.collection("Book").create({ title: "Emma" }));
+  await until(a.page, "B's document on A", (id) => window.db.collection("Book").get(id).then((d) => d?.title === "Emma"), back);
+
+  // The same document edited on both pages at once.
+  await Promise.all([
+    a.page.evaluate((id) => window.db.collection("Book").update(id, { pages: 1 }), id),
+    b.page.evaluate((id) => window.db.collection("Book").update(id, { pages: 2, title: "Dune Messiah" }), id),
+  ]);
+  let sa;
+  let sb;
+  for (let t = Date.now(); ; ) {
+    [sa, sb] = [await stateOf(a.page, id), await stateOf(b.page, id)];
+    if (sa === sb && JSON.parse(sa)[0].title === "Dune Messiah") break;
+    assert.ok(Date.now() - t < WAIT, `A and B did not converge:\nA ${sa}\nB ${sb}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const [doc, heads] = JSON.parse(sa);
+  assert.ok([1, 2].includes(doc.pages), JSON.stringify(doc));
+  assert.equal(heads.length, 2, "both concurrent edits are heads");
+  // The node holds the same state.
+  const onNode = await node.get(`collections/Book/${id}`);
+  assert.deepEqual(onNode, doc);
+  const problems = [...a.problems, ...b.problems];
+  assert.deepEqual(problems, []);
+  await a.context.close();
+  await b.context.close();
+});

@@ -65,12 +65,18 @@ export async function startNode({ store } = {}) {
     }
   }
   const get = async (p) => (await fetch(`${api}/${p}`)).json();
+  const post = async (p, body = "") => {
+    const r = await fetch(`${api}/${p}`, { method: "POST", body });
+    if (!r.ok) throw new Error(`POST ${p}: ${r.status} ${await r.text()}`);
+    return r.json();
+  };
   return {
     api,
     info,
     store,
     output: () => output,
     get,
+    post,
     /** The node's complete address for a transport's word (as `connections()` reports it). */
     addr(transport) {
       const marks = { websocket: "/ws/", "webrtc-direct": "/webrtc-direct/", webtransport: "/webtransport/" };

@@ -1,0 +1,94 @@
+//! The node in a page: the same node as `weft start` (gossip, block fetch,
+//! head exchange, replicators), on IndexedDB, driven by one task on the
+//! page's event loop. The JS bindings reach it through a command channel
+//! (the swarm cannot be borrowed while that task awaits it); their own
+//! writes go to the shared database, whose commit wakes the task to
+//! publish and push them.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use futures::channel::{mpsc, oneshot};
+use futures::{FutureExt, StreamExt};
+use futures_timer::Delay;
+use serde_json::Value;
+
+use super::command::{Command, CommandError, Reply};
+use super::config::NodeConfig;
+use super::error::NodeError;
+use super::run::{keypair_of, Node, NodeStore, PeerListener, TICK};
+use crate::db::Db;
+use crate::net::{build_browser_swarm, WireErrors};
+
+enum Request {
+    Command(Command, Reply),
+    Stop,
+}
+
+/// A running page node; [`BrowserNode::stop`] ends it.
+pub(crate) struct BrowserNode {
+    requests: mpsc::UnboundedSender<Request>,
+}
+
+impl BrowserNode {
+    /// Starts the node on `db`, dialling (and keeping connected)
+    /// `config.peers`; `on_peer` hears of peers coming and going.
+    pub(crate) fn start(db: Rc<Db<NodeStore>>, config: NodeConfig, on_peer: PeerListener) -> Result<Self, NodeError> {
+        let wire_errors = Arc::new(WireErrors::default());
+        let swarm =
+            build_browser_swarm(keypair_of(&db), config.pubsub, wire_errors.clone()).map_err(NodeError::Network)?;
+        let (requests, rx) = mpsc::unbounded();
+        // A JS write commits outside the node's task: wake it to publish.
+        let (wake_tx, wake_rx) = mpsc::unbounded();
+        db.on_block(move |_| {
+            let _ = wake_tx.unbounded_send(());
+        });
+        wasm_bindgen_futures::spawn_local(async move {
+            match Node::assemble(db, Some(swarm), config, wire_errors).await {
+                Ok(mut node) => {
+                    node.on_peer = Some(on_peer);
+                    run(node, rx, wake_rx).await;
+                }
+                Err(e) => tracing::error!("the page's node did not start: {e}"),
+            }
+        });
+        Ok(BrowserNode { requests })
+    }
+
+    pub(crate) async fn call(&self, command: Command) -> Result<Value, CommandError> {
+        let stopped = || CommandError { code: "NETWORK", message: "the page's network node has stopped".into() };
+        let (tx, rx) = oneshot::channel();
+        self.requests.unbounded_send(Request::Command(command, tx)).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    pub(crate) fn stop(&self) {
+        let _ = self.requests.unbounded_send(Request::Stop);
+    }
+}
+
+async fn run(mut node: Node, mut requests: mpsc::UnboundedReceiver<Request>, mut wake: mpsc::UnboundedReceiver<()>) {
+    let mut tick = Delay::new(TICK).fuse();
+    loop {
+        let Some(swarm) = node.swarm.as_mut() else { return };
+        futures::select! {
+            request = requests.next() => match request {
+                Some(Request::Command(command, reply)) => {
+                    let answer = node.command(command).await;
+                    let _ = reply.send(answer);
+                }
+                Some(Request::Stop) | None => break,
+            },
+            ev = swarm.select_next_some() => node.on_swarm_event(ev).await,
+            _ = wake.next() => {}
+            _ = tick => {
+                node.housekeeping().await;
+                tick = Delay::new(TICK).fuse();
+            }
+        }
+        node.take_merged(None).await;
+        node.drop_orphans().await;
+    }
+    // Dropping the swarm closes every connection.
+    node.swarm = None;
+}

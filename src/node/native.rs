@@ -1,0 +1,228 @@
+//! The native node's loop: a thread of its own with a current-thread tokio
+//! runtime that owns the database (on redb) and the swarm, and serves
+//! commands, swarm events and a housekeeping tick in turn.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, Swarm};
+use tokio::sync::mpsc;
+
+use super::command::{Command, Reply};
+use super::config::NodeConfig;
+use super::error::NodeError;
+use super::handle::NodeHandle;
+use super::run::{is_circuit, keypair_of, Node, TICK};
+use crate::core::block::{BlockError, SignedBlock};
+use crate::core::sync::Backoff;
+use crate::db::Db;
+use crate::net::{build_swarm_counting, Behaviour, BehaviourEvent, WireErrors};
+use crate::store::RedbStore;
+
+type CommandRx = mpsc::UnboundedReceiver<(Command, Reply)>;
+
+/// How long start waits for its listeners (a relayed one needs a reservation).
+const LISTEN_WAIT: Duration = Duration::from_secs(10);
+
+async fn next_event(swarm: &mut Option<Swarm<Behaviour>>) -> SwarmEvent<BehaviourEvent> {
+    match swarm {
+        Some(s) => s.select_next_some().await,
+        None => std::future::pending().await,
+    }
+}
+
+pub(super) fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    let (shutdown, shutdown_rx) = mpsc::unbounded_channel();
+    let thread = Arc::new(Mutex::new(None));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let slot = thread.clone();
+    let join = std::thread::Builder::new()
+        .name("weft-node".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(NodeError::Network(format!("cannot start the runtime: {e}"))));
+                    return;
+                }
+            };
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&runtime, async move {
+                let mut node = match Node::open(config).await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let listen = match node.listen().await {
+                    Ok(a) => a,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let handle = NodeHandle { commands, peer_id: node.peer_id, listen, shutdown, thread: slot };
+                if let Some(addr) = node.config.api {
+                    if let Err(e) = super::api::serve(addr, handle.clone()).await {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                }
+                let _ = ready_tx.send(Ok(handle));
+                node.run(command_rx, shutdown_rx).await;
+                // Closing the swarm and then the database here, before the
+                // thread ends, lets the same process open the file again.
+                drop(node);
+            });
+        })
+        .map_err(|e| NodeError::Network(format!("cannot start the node's thread: {e}")))?;
+    *thread.lock().expect("not poisoned") = Some(join);
+    match ready_rx.recv() {
+        Ok(Ok(handle)) => Ok(handle),
+        Ok(Err(e)) => {
+            if let Some(t) = thread.lock().expect("not poisoned").take() {
+                let _ = t.join();
+            }
+            Err(e)
+        }
+        Err(_) => Err(NodeError::Stopped),
+    }
+}
+
+impl Node {
+    async fn open(config: NodeConfig) -> Result<Node, NodeError> {
+        // Fails only when a provider is installed already, which is as good.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        std::fs::create_dir_all(&config.store).map_err(|e| {
+            NodeError::Store(crate::store::StoreError(format!("cannot create {}: {e}", config.store.display())).into())
+        })?;
+        let store = RedbStore::open(config.store.join("weft.redb")).map_err(crate::Error::from)?;
+        let db = Rc::new(Db::open(store).await?);
+        let wire_errors = Arc::new(WireErrors::default());
+        let (swarm, certs) = if config.p2p {
+            let certs = super::certs::load(&db).await?;
+            let swarm = build_swarm_counting(keypair_of(&db), &config, certs.clone(), wire_errors.clone()).await?;
+            (Some(swarm), Some(certs))
+        } else {
+            (None, None)
+        };
+        let mut node = Node::assemble(db, swarm, config, wire_errors).await?;
+        node.certs = certs.map(|c| {
+            let generation = c.webtransport.generation();
+            (c, generation)
+        });
+        Ok(node)
+    }
+
+    /// Starts every listener and waits until each has an address.
+    async fn listen(&mut self) -> Result<Vec<Multiaddr>, NodeError> {
+        let Some(swarm) = self.swarm.as_mut() else { return Ok(Vec::new()) };
+        let mut waiting = HashMap::new();
+        for addr in self.config.listen.clone() {
+            let id = swarm
+                .listen_on(addr.clone())
+                .map_err(|e| NodeError::Listen { addr: addr.clone(), reason: e.to_string() })?;
+            if is_circuit(&addr) {
+                let backoff = Backoff::new(self.config.retry_base, self.config.retry_max);
+                self.circuits.insert(id, (addr.clone(), backoff));
+            }
+            waiting.insert(id, addr);
+        }
+        let deadline = tokio::time::sleep(LISTEN_WAIT);
+        tokio::pin!(deadline);
+        while !waiting.is_empty() {
+            tokio::select! {
+                ev = next_event(&mut self.swarm) => {
+                    match &ev {
+                        SwarmEvent::NewListenAddr { listener_id, .. } => {
+                            waiting.remove(listener_id);
+                        }
+                        SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
+                            if let Some(addr) = waiting.remove(listener_id) {
+                                let reason = match reason { Err(e) => e.to_string(), Ok(()) => "closed".into() };
+                                return Err(NodeError::Listen { addr, reason });
+                            }
+                        }
+                        SwarmEvent::ListenerError { listener_id, error } => {
+                            if let Some(addr) = waiting.remove(listener_id) {
+                                return Err(NodeError::Listen { addr, reason: error.to_string() });
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.on_swarm_event(ev).await;
+                }
+                _ = &mut deadline => {
+                    let addr = waiting.into_values().next().expect("not empty");
+                    return Err(NodeError::Listen { addr, reason: "no listen address within 10 s".into() });
+                }
+            }
+        }
+        Ok(self.addresses())
+    }
+
+    async fn run(&mut self, mut commands: CommandRx, mut shutdown: mpsc::UnboundedReceiver<()>) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.recv() => break,
+                cmd = commands.recv() => match cmd {
+                    Some((command, reply)) => {
+                        let answer = self.command(command).await;
+                        let _ = reply.send(answer);
+                    }
+                    None => break,
+                },
+                ev = next_event(&mut self.swarm) => self.on_swarm_event(ev).await,
+                _ = tick.tick() => self.housekeeping().await,
+            }
+            // Every merge path takes its blocks itself; this only keeps a
+            // missed one from waiting for the next merge.
+            self.take_merged(None).await;
+            self.drop_orphans().await;
+        }
+    }
+
+    /// The WebTransport listener rotates its certificates by itself; the
+    /// store must follow, or a restart would serve retired ones.
+    pub(super) async fn save_rotated_certs(&mut self) {
+        let Some((certs, saved)) = self.certs.as_mut() else { return };
+        let now = certs.webtransport.generation();
+        if now != *saved {
+            match super::certs::save_webtransport(&self.db, &certs.webtransport).await {
+                Ok(()) => *saved = now,
+                Err(e) => tracing::warn!("cannot store the rotated WebTransport certificates: {e}"),
+            }
+        }
+    }
+}
+
+/// Decodes and verifies a batch on every core: a signature check costs more
+/// than storing the block, and the node's own thread is one core.
+pub(super) fn decode_parallel(blocks: &[Vec<u8>]) -> Result<Vec<SignedBlock>, crate::Error> {
+    const MIN_PER_THREAD: usize = 64;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(blocks.len() / MIN_PER_THREAD);
+    if threads <= 1 {
+        return Ok(blocks.iter().map(|b| SignedBlock::decode(b, None)).collect::<Result<_, _>>()?);
+    }
+    let chunk = blocks.len().div_ceil(threads);
+    let decoded: Vec<Result<Vec<SignedBlock>, BlockError>> = std::thread::scope(|s| {
+        let workers: Vec<_> = blocks
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(|b| SignedBlock::decode(b, None)).collect()))
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("block decoding does not panic")).collect()
+    });
+    let mut all = Vec::with_capacity(blocks.len());
+    for part in decoded {
+        all.extend(part?);
+    }
+    Ok(all)
+}
