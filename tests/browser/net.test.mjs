@@ -201,3 +201,62 @@ test("a document made on page A appears on page B through the node, the reverse 
   await a.context.close();
   await b.context.close();
 });
+
+test("page A's replicator to the node delivers across the node's restart, and survives A's reload", async () => {
+  let archive = await startNode();
+  try {
+    await archive.post("schema", SDL);
+    const addr = archive.addr("websocket");
+    const { page, context, problems } = await freshPage();
+    await page.evaluate(
+      async ({ addr, sdl }) => {
+        window.db = await weft.Database.open("replicated", { peers: [addr] });
+        await window.db.addSchema(sdl);
+        await window.db.replicators.set({ collection: "Book", peer: addr });
+        const books = window.db.collection("Book");
+        for (let i = 0; i < 5; i++) await books.create({ title: `before ${i}`, pages: i });
+      },
+      { addr, sdl: SDL },
+    );
+    const count = async () => (await archive.get("collections/Book?limit=1000")).length;
+    for (let t = Date.now(); (await count()) < 5; ) {
+      assert.ok(Date.now() - t < WAIT, `the node has ${await count()} of 5 documents`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    await archive.stop();
+    await page.evaluate(async () => {
+      const books = window.db.collection("Book");
+      for (let i = 0; i < 50; i++) await books.create({ title: `offline ${i}`, pages: 100 + i });
+    });
+    const queued = await page.evaluate(() => window.db.replicators.list());
+    assert.equal(queued.length, 1);
+    assert.equal(queued[0].queued, 50, JSON.stringify(queued));
+
+    archive = await archive.restart();
+    for (let t = Date.now(); (await count()) < 55; ) {
+      assert.ok(Date.now() - t < 2 * WAIT, `after the restart the node has ${await count()} of 55 documents`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const offline = await archive.get(`collections/Book?filter=${encodeURIComponent('{"pages":{"_ge":100}}')}&limit=1000`);
+    assert.equal(offline.length, 50);
+
+    await page.reload();
+    const after = await page.evaluate(async (addr) => {
+      const weft = await import("/pkg/weftdb.js");
+      await weft.default();
+      const db = await weft.Database.open("replicated", { peers: [addr] });
+      return db.replicators.list();
+    }, addr);
+    assert.deepEqual(
+      after.map((r) => [r.peerId, r.collection, r.queued]),
+      [[archive.info.peerId, "Book", 0]],
+    );
+    // While the node was down Chromium logged each refused redial.
+    const refused = /WebSocket connection to .* failed: .*ERR_CONNECTION_REFUSED/;
+    assert.deepEqual(problems.filter((p) => !refused.test(p)), []);
+    await context.close();
+  } finally {
+    await archive.stop();
+  }
+});

@@ -33,16 +33,18 @@ export function ensureWeft() {
  * Starts a node; resolves to { api, info, addr(transport), stop(), store }.
  * `store` reuses a store directory (a restart keeps the identity and data).
  */
-export async function startNode({ store } = {}) {
+export async function startNode({ store, listen, port } = {}) {
   const bin = ensureWeft();
   store ??= fs.mkdtempSync(path.join(os.tmpdir(), "weft-node-"));
-  const port = await freePort();
-  const p2paddr = [
-    "/ip4/127.0.0.1/tcp/0",
-    "/ip4/127.0.0.1/tcp/0/ws",
-    "/ip4/127.0.0.1/udp/0/webrtc-direct",
-    "/ip4/127.0.0.1/udp/0/quic-v1/webtransport",
-  ].join(",");
+  port ??= await freePort();
+  const p2paddr = (
+    listen ?? [
+      "/ip4/127.0.0.1/tcp/0",
+      "/ip4/127.0.0.1/tcp/0/ws",
+      "/ip4/127.0.0.1/udp/0/webrtc-direct",
+      "/ip4/127.0.0.1/udp/0/quic-v1/webtransport",
+    ]
+  ).join(",");
   const child = spawn(bin, ["start", "--store", store, "--p2paddr", p2paddr, "--no-mdns", "--api", `127.0.0.1:${port}`], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
@@ -87,6 +89,12 @@ export async function startNode({ store } = {}) {
     async stop() {
       if (child.exitCode === null) child.kill("SIGTERM");
       await exited;
+    },
+    /** Stops the node and starts it again on the same store, ports and API port. */
+    async restart() {
+      await this.stop();
+      const listen = info.addresses.map((a) => a.split("/certhash/")[0].split("/p2p/")[0]);
+      return startNode({ store, listen, port });
     },
   };
 }
