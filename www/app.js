@@ -361,12 +361,24 @@ async function main() {
     const { default: init, Database } = mod;
     await init();
     setStatus("loading", "Opening database…");
-    app.db = await Database.open(DB_NAME);
+    // ?peer=<multiaddr> (bash .ci/demo prints such a URL): sync through a weft node.
+    const peers = new URLSearchParams(location.search).getAll("peer");
+    app.db = await Database.open(DB_NAME, peers.length ? { peers } : undefined);
     try {
       await app.db.addSchema(SCHEMA);
     } catch (err) {
       // Already added on an earlier visit: the collection exists.
       if (!err || err.code !== "SCHEMA_INVALID") throw err;
+    }
+    if (peers.length) {
+      app.peers = new Set();
+      app.db.on("peer", (ev) => {
+        if (ev.type === "connected") app.peers.add(ev.peerId);
+        else app.peers.delete(ev.peerId);
+        setStatus("ready", app.peers.size ? `Saved locally · syncing with ${app.peers.size} peer(s)` : "Saved locally · offline");
+      });
+      // Every Book change from any peer on the topic, and a head exchange with each peer met.
+      await app.db.collections.subscribe("Book");
     }
     app.books = app.db.collection("Book");
     app.stop = app.books.subscribe((ev) => {
