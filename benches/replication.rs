@@ -422,7 +422,8 @@ mod native {
         let pushes: u64 = chunks
             .iter()
             .map(|c| {
-                encode(&ReplicateRequest::Push { blocks: c.iter().cloned().map(ByteBuf::from).collect() }).len() as u64
+                encode(&ReplicateRequest::Push { blocks: c.iter().cloned().map(ByteBuf::from).collect(), remaining: 0 })
+                    .len() as u64
             })
             .sum();
         let acks: u64 = chunks

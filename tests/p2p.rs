@@ -566,7 +566,10 @@ fn hostile_input_is_counted_and_the_node_keeps_serving() {
     let n = altered.len();
     altered[n - 10] ^= 0xff;
     let push = |blocks: Vec<Vec<u8>>| {
-        encode(&ReplicateRequest::Push { blocks: blocks.into_iter().map(serde_bytes::ByteBuf::from).collect() })
+        encode(&ReplicateRequest::Push {
+            blocks: blocks.into_iter().map(serde_bytes::ByteBuf::from).collect(),
+            remaining: 0,
+        })
     };
     let fake_doc = cid_of(b"a document nobody has");
     let orphans: Vec<Vec<u8>> = (0..50u32)

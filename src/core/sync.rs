@@ -61,8 +61,14 @@ pub struct HeadsResponse {
 pub enum ReplicateRequest {
     /// "I have these; which do you lack?"
     Offer { cids: Vec<Cid> },
-    /// Blocks, parents before children.
-    Push { blocks: Vec<ByteBuf> },
+    /// Blocks, parents before children; `remaining`: how many more the
+    /// pusher has queued for this peer now (so the receiver can tell its
+    /// progress while catching up; absent from older peers: 0).
+    Push {
+        blocks: Vec<ByteBuf>,
+        #[serde(default)]
+        remaining: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,7 +147,7 @@ impl Limits for ReplicateRequest {
     fn items(&self) -> usize {
         match self {
             ReplicateRequest::Offer { cids } => cids.len(),
-            ReplicateRequest::Push { blocks } => blocks.len(),
+            ReplicateRequest::Push { blocks, .. } => blocks.len(),
         }
     }
 }
@@ -209,7 +215,7 @@ mod tests {
     #[test]
     fn messages_round_trip() {
         let c = cid_of(b"x");
-        let req = ReplicateRequest::Push { blocks: vec![ByteBuf::from(b"abc".to_vec())] };
+        let req = ReplicateRequest::Push { blocks: vec![ByteBuf::from(b"abc".to_vec())], remaining: 7 };
         assert_eq!(decode::<ReplicateRequest>(&encode(&req)).unwrap(), req);
         let heads = HeadsRequest { col: "Book".into(), docs: None, heads: BTreeMap::from([("id".into(), vec![c])]) };
         assert_eq!(decode::<HeadsRequest>(&encode(&heads)).unwrap(), heads);

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::command::{Command, CommandError, Reply};
 use super::config::NodeConfig;
 use super::error::NodeError;
-use super::run::{keypair_of, Node, NodeStore, PeerListener, TICK};
+use super::run::{keypair_of, Node, NodeStore, PeerListener, SyncListener, TICK};
 use crate::db::Db;
 use crate::net::{build_browser_swarm, WireErrors};
 
@@ -33,7 +33,12 @@ pub(crate) struct BrowserNode {
 impl BrowserNode {
     /// Starts the node on `db`, dialling (and keeping connected)
     /// `config.peers`; `on_peer` hears of peers coming and going.
-    pub(crate) fn start(db: Rc<Db<NodeStore>>, config: NodeConfig, on_peer: PeerListener) -> Result<Self, NodeError> {
+    pub(crate) fn start(
+        db: Rc<Db<NodeStore>>,
+        config: NodeConfig,
+        on_peer: PeerListener,
+        on_sync: SyncListener,
+    ) -> Result<Self, NodeError> {
         let wire_errors = Arc::new(WireErrors::default());
         let swarm =
             build_browser_swarm(keypair_of(&db), config.pubsub, wire_errors.clone()).map_err(NodeError::Network)?;
@@ -47,6 +52,7 @@ impl BrowserNode {
             match Node::assemble(db, Some(swarm), config, wire_errors).await {
                 Ok(mut node) => {
                     node.on_peer = Some(on_peer);
+                    node.on_sync = Some(on_sync);
                     run(node, rx, wake_rx).await;
                 }
                 Err(e) => tracing::error!("the page's node did not start: {e}"),

@@ -249,9 +249,10 @@ impl Node {
         let Some((col, batch)) = lane.queue.pop_front() else { return };
         let Some(s) = self.swarm.as_mut() else { return };
         lane.inflight = true;
+        let remaining = lane.queue.iter().map(|(_, b)| b.len() as u64).sum();
         let cids = batch.iter().map(|(c, _)| *c).collect();
         let blocks = batch.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
-        let id = s.behaviour_mut().replicate.send_request(&peer, ReplicateRequest::Push { blocks });
+        let id = s.behaviour_mut().replicate.send_request(&peer, ReplicateRequest::Push { blocks, remaining });
         self.pushes.insert(id, Push::Exchange { col, cids });
     }
 
@@ -295,13 +296,14 @@ impl Node {
                 },
                 Err(e) => ReplicateResponse::Refused { reason: e.to_string() },
             },
-            ReplicateRequest::Push { blocks } => {
+            ReplicateRequest::Push { blocks, remaining } => {
                 let blocks: Vec<Vec<u8>> = blocks.into_iter().map(ByteBuf::into_vec).collect();
                 // Acknowledged only once the transaction has committed: the
                 // pusher deletes its outbox entries on this answer.
                 match self.db_import_from(peer, &blocks).await {
                     Ok(report) => {
                         self.stats.received += (blocks.len() - report.duplicate) as u64;
+                        self.sync_progress(peer, blocks.len() as u64, remaining);
                         self.take_merged(Some(peer)).await;
                         self.fetch(report.missing, Some(peer));
                         ReplicateResponse::Ack { merged: blocks.iter().map(|b| cid_of(b)).collect() }

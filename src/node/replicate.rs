@@ -356,7 +356,7 @@ impl Node {
         if !ready || !self.connected.contains(&peer) || self.swarm.is_none() {
             return;
         }
-        let batch: Result<Vec<(Cid, Vec<u8>)>, Error> = async {
+        let batch: Result<(Vec<(Cid, Vec<u8>)>, usize), Error> = async {
             let mut tx = self.db.store().begin(Mode::Read).await?;
             let prefix = outbox_prefix(&peer);
             let rows = tx.scan(Table::Outbox, &KeyRange::prefix(&prefix), None).await?;
@@ -368,6 +368,7 @@ impl Node {
                 })
                 .collect();
             entries.sort();
+            let total = entries.len();
             entries.truncate(MAX_BATCH_BLOCKS);
             let keys: Vec<Vec<u8>> = entries.iter().map(|(_, c)| c.to_bytes()).collect();
             let blocks = tx.get_many(Table::Blocks, &keys).await?;
@@ -381,21 +382,22 @@ impl Node {
                 size += bytes.len();
                 batch.push((cid, bytes));
             }
-            Ok(batch)
+            Ok((batch, total))
         }
         .await;
-        let batch = match batch {
-            Ok(b) if b.is_empty() => return,
+        let (batch, total) = match batch {
+            Ok((b, _)) if b.is_empty() => return,
             Ok(b) => b,
             Err(e) => {
                 tracing::error!("cannot read the outbox: {e}");
                 return;
             }
         };
+        let remaining = (total - batch.len()) as u64;
         let cids = batch.iter().map(|(c, _)| *c).collect();
         let blocks = batch.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
         let swarm = self.swarm.as_mut().expect("checked above");
-        let id = swarm.behaviour_mut().replicate.send_request(&peer, ReplicateRequest::Push { blocks });
+        let id = swarm.behaviour_mut().replicate.send_request(&peer, ReplicateRequest::Push { blocks, remaining });
         self.pushes.insert(id, Push::Outbox { cids });
         if let Some(l) = self.outboxes.get_mut(&peer) {
             l.inflight = true;

@@ -109,7 +109,22 @@ pub(super) struct Node {
     /// Told when the first connection to a peer opens and the last closes
     /// (a page's `peer` events).
     pub(super) on_peer: Option<PeerListener>,
+    /// Told after each batch a peer pushes (a page's `sync` events).
+    pub(super) on_sync: Option<SyncListener>,
+    /// Blocks each connected peer pushed since it connected.
+    pub(super) received_from: HashMap<PeerId, u64>,
 }
+
+/// Catching up with a peer: blocks received from it since it connected,
+/// and how many that makes with what it still has queued for us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SyncProgress {
+    pub peer: PeerId,
+    pub blocks_received: u64,
+    pub blocks_wanted: u64,
+}
+
+pub(crate) type SyncListener = Rc<dyn Fn(SyncProgress)>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PeerEvent {
@@ -194,6 +209,8 @@ impl Node {
             #[cfg(not(target_arch = "wasm32"))]
             certs: None,
             on_peer: None,
+            on_sync: None,
+            received_from: HashMap::new(),
             config,
         };
         node.load_p2p_collections().await?;
@@ -454,7 +471,17 @@ impl Node {
         self.pump_outbox(peer).await;
     }
 
+    /// Counts a pushed batch from `peer` and tells the sync listener.
+    pub(super) fn sync_progress(&mut self, peer: PeerId, received: u64, remaining: u64) {
+        let total = self.received_from.entry(peer).or_default();
+        *total += received;
+        if let Some(tell) = &self.on_sync {
+            tell(SyncProgress { peer, blocks_received: *total, blocks_wanted: *total + remaining });
+        }
+    }
+
     fn on_disconnected(&mut self, peer: PeerId) {
+        self.received_from.remove(&peer);
         self.connected.remove(&peer);
         self.lanes.remove(&peer);
         if let Some(w) = self.wanted.get_mut(&peer) {

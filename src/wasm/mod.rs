@@ -52,6 +52,8 @@ export interface WeftConnection { peerId: string; addr: string; transport: WeftT
 export interface WeftReplicatorSpec { collection: string; peer: string; docs?: string[] }
 export interface WeftReplicator { peerId: string; collection: string; docs: string[] | null; addrs: string[]; queued: number }
 export interface WeftPeerEvent { type: "connected" | "disconnected"; peerId: string; transport: WeftTransport }
+/** After each batch a peer pushes while bringing this replica up to date. */
+export interface WeftSyncEvent { peerId: string; blocksReceived: number; blocksWanted: number }
 /** Every error thrown by weftdb is an Error with one of these codes. */
 export type WeftErrorCode =
   | "SCHEMA_INVALID" | "VALIDATION" | "UNKNOWN_COLLECTION" | "NOT_FOUND" | "BLOCK_INVALID" | "STORAGE" | "NETWORK";
@@ -203,26 +205,30 @@ impl Database {
         Collections { inner: self.inner.clone() }
     }
 
-    /// Listens to network events: `"peer"` (`WeftPeerEvent`). Returns a
-    /// function that stops listening.
+    /// Listens to network events: `"peer"` (`WeftPeerEvent`: a peer
+    /// connected or disconnected) and `"sync"` (`WeftSyncEvent`: progress
+    /// while a peer brings this replica up to date). Returns a function
+    /// that stops listening.
     #[wasm_bindgen(unchecked_return_type = "() => void")]
     pub fn on(
         &self,
-        event: String,
-        #[wasm_bindgen(unchecked_param_type = "(event: WeftPeerEvent) => void")] listener: Function,
+        #[wasm_bindgen(unchecked_param_type = "\"peer\" | \"sync\"")] event: String,
+        #[wasm_bindgen(unchecked_param_type = "(event: WeftPeerEvent | WeftSyncEvent) => void")] listener: Function,
     ) -> Result<JsValue, JsValue> {
-        if event != "peer" {
-            return Err(js_error(&validation(format!("unknown event \"{event}\": weftdb emits \"peer\""))));
-        }
+        let Some(event) = net::EVENTS.iter().copied().find(|e| *e == event) else {
+            return Err(js_error(&validation(format!(
+                "unknown event \"{event}\": weftdb emits \"peer\" and \"sync\""
+            ))));
+        };
         let Some(net) = self.inner.net.as_ref() else {
             // Without a network there are no peers: nothing will be called.
             return Ok(Closure::<dyn FnMut()>::new(|| {}).into_js_value());
         };
-        let id = net.on_peer(listener);
+        let id = net.on(event, listener);
         let inner = self.inner.clone();
         Ok(Closure::<dyn FnMut()>::new(move || {
             if let Some(net) = inner.net.as_ref() {
-                net.off_peer(id);
+                net.off(id);
             }
         })
         .into_js_value())

@@ -17,14 +17,31 @@ use wasm_bindgen::JsValue;
 use super::to_js;
 use crate::error::Error;
 use crate::node::browser::BrowserNode;
-use crate::node::{Command, CommandError, NodeConfig, NodeStore, PeerEvent};
+use crate::node::{Command, CommandError, NodeConfig, NodeStore, PeerEvent, SyncProgress};
 use crate::Db;
 
+/// JS listeners by event name (`peer`, `sync`).
 #[derive(Default)]
 struct Listeners {
-    peer: RefCell<Vec<(u64, Function)>>,
+    all: RefCell<Vec<(u64, &'static str, Function)>>,
     next: Cell<u64>,
 }
+
+impl Listeners {
+    fn tell(&self, event: &str, ev: &Value) {
+        let ev = to_js(ev);
+        let listeners: Vec<Function> =
+            self.all.borrow().iter().filter(|(_, e, _)| *e == event).map(|(_, _, f)| f.clone()).collect();
+        for f in listeners {
+            if let Err(e) = f.call1(&JsValue::NULL, &ev) {
+                web_sys::console::error_2(&format!("weftdb: a {event} listener threw").into(), &e);
+            }
+        }
+    }
+}
+
+/// The events `Database.on` takes.
+pub(super) const EVENTS: [&str; 2] = ["peer", "sync"];
 
 /// A running page node.
 pub(super) struct Net {
@@ -41,17 +58,20 @@ impl Net {
                 PeerEvent::Connected => "connected",
                 PeerEvent::Disconnected => "disconnected",
             };
-            let ev = to_js(&json!({ "type": kind, "peerId": peer.to_string(), "transport": transport }));
-            let peer_listeners: Vec<Function> = tell.peer.borrow().iter().map(|(_, f)| f.clone()).collect();
-            for f in peer_listeners {
-                if let Err(e) = f.call1(&JsValue::NULL, &ev) {
-                    web_sys::console::error_2(&"weftdb: a peer listener threw".into(), &e);
-                }
-            }
+            tell.tell("peer", &json!({ "type": kind, "peerId": peer.to_string(), "transport": transport }));
+        });
+        let tell = listeners.clone();
+        let on_sync = Rc::new(move |p: SyncProgress| {
+            let ev = json!({
+                "peerId": p.peer.to_string(),
+                "blocksReceived": p.blocks_received,
+                "blocksWanted": p.blocks_wanted,
+            });
+            tell.tell("sync", &ev);
         });
         let config =
             NodeConfig { peers, listen: Vec::new(), mdns: false, discovery: true, api: None, ..NodeConfig::new("") };
-        let node = BrowserNode::start(db, config, on_peer).map_err(|e| Error::Network(e.to_string()))?;
+        let node = BrowserNode::start(db, config, on_peer, on_sync).map_err(|e| Error::Network(e.to_string()))?;
         Ok(Net { node, listeners })
     }
 
@@ -60,17 +80,17 @@ impl Net {
         self.node.call(command).await.map_err(command_error)
     }
 
-    /// Calls `f` with `{type: "connected"|"disconnected", peerId, transport}`;
-    /// returns the id that [`Net::off_peer`] takes.
-    pub(super) fn on_peer(&self, f: Function) -> u64 {
+    /// Calls `f` on each `event` (one of [`EVENTS`]); returns the id that
+    /// [`Net::off`] takes.
+    pub(super) fn on(&self, event: &'static str, f: Function) -> u64 {
         let id = self.listeners.next.get();
         self.listeners.next.set(id + 1);
-        self.listeners.peer.borrow_mut().push((id, f));
+        self.listeners.all.borrow_mut().push((id, event, f));
         id
     }
 
-    pub(super) fn off_peer(&self, id: u64) {
-        self.listeners.peer.borrow_mut().retain(|(l, _)| *l != id);
+    pub(super) fn off(&self, id: u64) {
+        self.listeners.all.borrow_mut().retain(|(l, _, _)| *l != id);
     }
 
     pub(super) fn stop(&self) {

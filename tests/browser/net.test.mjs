@@ -260,3 +260,71 @@ test("page A's replicator to the node delivers across the node's restart, and su
     await archive.stop();
   }
 });
+
+test("page B closes, A makes 1,000 changes, B reopens: sync events report its progress and B converges", async () => {
+  const a = await freshPage();
+  const b = await freshPage();
+  await joinBooks(a.page);
+  await joinBooks(b.page);
+  // B goes away: its tab closes (its IndexedDB stays in its browser context).
+  await b.page.evaluate(() => window.db.close());
+  await b.page.close();
+
+  const ids = await a.page.evaluate(async () => {
+    const books = window.db.collection("Book");
+    const ids = await books.createMany(Array.from({ length: 200 }, (_, i) => ({ title: `offline ${i}`, pages: i })));
+    for (let round = 0; round < 4; round++) {
+      for (const id of ids) await books.update(id, { pages: 1000 * (round + 1) });
+    }
+    return ids;
+  });
+  assert.equal(ids.length, 200);
+  // The node has every change (it holds the topic): wait for it.
+  const filter = encodeURIComponent(JSON.stringify({ pages: { _eq: 4000 } }));
+  for (let t = Date.now(); (await node.get(`collections/Book?filter=${filter}&limit=1000`)).length < 200; ) {
+    assert.ok(Date.now() - t < 2 * WAIT, "the node did not get A's 1,000 changes");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+
+  // B comes back in a new tab of the same browser.
+  const page = await b.context.newPage();
+  const problems = watchPage(page);
+  await page.goto(`${server.url}/tests/browser/blank.html`);
+  const progress = await page.evaluate(
+    async ({ addr, ids }) => {
+      const weft = await import("/pkg/weftdb.js");
+      await weft.default();
+      const events = [];
+      const db = await weft.Database.open("sync", { peers: [addr] });
+      db.on("sync", (ev) => events.push(ev));
+      const books = db.collection("Book");
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const done = await books.count({ filter: { pages: { _eq: 4000 }, _id: { _in: ids } } });
+        if (done === ids.length) break;
+        if (Date.now() > deadline) throw new Error(`B has ${done} of ${ids.length} documents up to date`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await db.close();
+      return events;
+    },
+    { addr: node.addr("websocket"), ids },
+  );
+  assert.ok(progress.length >= 1, "no sync event");
+  for (const ev of progress) {
+    assert.equal(ev.peerId, node.info.peerId);
+    assert.ok(ev.blocksReceived <= ev.blocksWanted, JSON.stringify(ev));
+  }
+  const last = progress.at(-1);
+  assert.equal(last.blocksReceived, last.blocksWanted, JSON.stringify(progress));
+  assert.ok(last.blocksReceived >= 1000, `B received ${last.blocksReceived} blocks: ${JSON.stringify(progress)}`);
+  const counts = progress.map((e) => e.blocksReceived);
+  assert.deepEqual(counts, [...counts].sort((x, y) => x - y), "progress only grows");
+  // Same heads on A as on B (B read them before closing: compare through the node).
+  const sample = ids[17];
+  const onA = await a.page.evaluate((id) => window.db.collection("Book").heads(id), sample);
+  assert.deepEqual(await node.get(`collections/Book/${sample}/heads`), onA);
+  assert.deepEqual(problems, []);
+  await a.context.close();
+  await b.context.close();
+});
