@@ -86,6 +86,8 @@ fn outbox_prefix(peer: &PeerId) -> Vec<u8> {
     k
 }
 
+type Batch = Vec<(Cid, Vec<u8>)>;
+
 /// The outbox entries a block calls for: one for each replicator whose
 /// scope holds it, but for the peer it came from. Keyed by peer and CID,
 /// valued by height (parents go first) and collection.
@@ -356,7 +358,8 @@ impl Node {
         if !ready || !self.connected.contains(&peer) || self.swarm.is_none() {
             return;
         }
-        let batch: Result<(Vec<(Cid, Vec<u8>)>, usize), Error> = async {
+        // The next batch, and how many entries the outbox holds in all.
+        let batch: Result<(Batch, usize), Error> = async {
             let mut tx = self.db.store().begin(Mode::Read).await?;
             let prefix = outbox_prefix(&peer);
             let rows = tx.scan(Table::Outbox, &KeyRange::prefix(&prefix), None).await?;
