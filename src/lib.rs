@@ -17,14 +17,16 @@
 //! | [`db`] | [`Db`]: the core's rules over a store, one transaction per change | the store trait |
 //! | [`core::sync`] | the replication messages, their limits, the outbox's retry backoff (time passed in) | nothing but data |
 //! | `dag` | [`Db`]'s replication queries: collection heads, held blocks, the blocks a peer lacks | the store trait |
-//! | `wasm` | `Database` / `Collection` for JS (wasm32 only): conversion of values, errors, promises | wasm-bindgen |
-//! | `net` (native) | the request-response codec and the composed libp2p behaviour | libp2p |
-//! | `node` (native) | the `weft` node: its thread and event loop, gossip, head exchange, replicators, HTTP API | libp2p, tokio, axum |
+//! | `wasm` | `Database` / `Collection` / `Replicators` / `Collections` for JS (wasm32 only): values, errors, promises, events | wasm-bindgen |
+//! | [`net`] | the request-response codec, the composed libp2p behaviour (one for both targets), each target's swarm: native TCP, QUIC, WebSocket, WebRTC-direct and [`net::webtransport`] (our WebTransport server); in a page the transports a browser dials | libp2p, wtransport |
+//! | [`node`] | the node: gossip, block fetch, head exchange, replicators, commands (`run`, `gossip`, `exchange`, `replicate`, `answer`); natively driven by a thread with tokio (`native`) behind the HTTP API, in a page by a task on the event loop (`browser`) | libp2p; tokio and axum natively |
 //! | `src/bin/weft.rs` | the `weft` command line (`start`, `client ...`) | clap, ureq |
 //!
-//! `cfg(target_arch = "wasm32")` appears only in [`store`] (which backends
-//! exist) and in the JS bindings; everything else is the same code on both
-//! targets and is tested natively with `cargo test`.
+//! `cfg(target_arch = "wasm32")` picks the adapters: the store backend
+//! ([`store`]), each target's swarm and transports ([`net`]), the loop that
+//! drives the node and its store type ([`node`]), and the JS bindings.
+//! Everything else is the same code on both targets and is tested natively
+//! with `cargo test`; the browser tests check the adapters for real.
 //!
 //! ## The path of one write
 //!
@@ -51,14 +53,31 @@
 //! second builds on the first's block. A crash before commit leaves nothing;
 //! after, everything.
 //!
-//! On a native node the same transaction also queues the block, in the
-//! persisted `outbox` table, for every replicator whose scope it is in (a
-//! [`Db::on_commit`] hook: block and outbox entry commit together). Once it
-//! has committed, the node's loop hears of it ([`Db::on_block`]), publishes
-//! the block on gossipsub (topics `weft/doc/<id>` and `weft/col/<Collection>`)
-//! and pushes the outbox.
+//! With a node running (natively always; in a page opened with `peers`),
+//! the same transaction also queues the block, in the persisted `outbox`
+//! table, for every replicator whose scope it is in (a [`Db::on_commit`]
+//! hook: block and outbox entry commit together). Once it has committed,
+//! the node's loop hears of it ([`Db::on_block`]; in a page the commit also
+//! wakes the node's task), publishes the block on gossipsub (topics
+//! `weft/doc/<id>` and `weft/col/<Collection>`) and pushes the outbox to
+//! each replicator's peer. In a page that is a libp2p connection to a weft
+//! node over WebTransport, WebRTC-direct or WebSocket.
 //!
-//! ## Wire protocols (native node; see [`core::sync`])
+//! ## Transports
+//!
+//! A native node listens on TCP and QUIC for other nodes and on WebSocket
+//! (`/ws`), WebRTC-direct (`/webrtc-direct/certhash/…`, libp2p-webrtc) and
+//! WebTransport (`/quic-v1/webtransport/certhash/…/certhash/…`, our server
+//! on wtransport: HTTP/3 CONNECT to `/.well-known/libp2p-webtransport?type=noise`,
+//! Noise over the first stream with the certificate hashes in its
+//! extension, a libp2p stream per WebTransport stream; certificates valid
+//! 14 days, rotated before they expire) for pages. The certificates are
+//! kept in the store, so the addresses survive restarts. Every node is a
+//! circuit relay v2 server with limits sized for sync sessions, and DCUtR
+//! upgrades relayed connections to direct ones. A page dials only; its
+//! identity is the database's signing key, so its peer id survives reloads.
+//!
+//! ## Wire protocols (see [`core::sync`])
 //!
 //! - **gossipsub**: a message is one block's bytes; the receiver re-hashes
 //!   them for the CID, merges, and reports the message valid or invalid to
@@ -68,9 +87,10 @@
 //!   peers swap their heads for each shared collection; each side then sends
 //!   the other exactly the blocks it lacks: directly when all the other's
 //!   heads are known, else by `Offer`/`Want` of CIDs first.
-//! - **`/weft/replicate/1`**: `Push` of blocks (parents first), answered by
-//!   `Ack` once merged durably; unacknowledged pushes stay in the outbox and
-//!   are retried with backoff, across restarts of either side.
+//! - **`/weft/replicate/1`**: `Push` of blocks (parents first, with how many
+//!   more the pusher has queued, which a page reports as `sync` progress),
+//!   answered by `Ack` once merged durably; unacknowledged pushes stay in
+//!   the outbox and are retried with backoff, across restarts of either side.
 //!
 //! Every message is DAG-CBOR, read to at most 8 MiB, and every block in it
 //! is verified (size, CID, signature, schema, height) before it is merged.

@@ -69,7 +69,7 @@ mod cli {
         /// [default: /ip4/0.0.0.0/tcp/9171,/ip4/0.0.0.0/udp/9171/quic-v1]
         #[arg(long, value_name = "MULTIADDR,...", value_delimiter = ',')]
         p2paddr: Vec<String>,
-        /// Peers to connect to at start, comma-separated (each ending in /p2p/<peer id>)
+        /// Peers to connect to at start, comma-separated (each ending in /p2p/PEER_ID)
         #[arg(long, value_name = "MULTIADDR,...", value_delimiter = ',')]
         peers: Vec<String>,
         /// Run the database with no network at all
@@ -236,7 +236,7 @@ mod cli {
             /// Push only these documents (repeat or comma-separate)
             #[arg(long = "doc", value_name = "ID", value_delimiter = ',')]
             docs: Vec<String>,
-            /// The peer's address, ending in /p2p/<peer id> (see `weft client p2p info`)
+            /// The peer's address, ending in /p2p/PEER_ID (see `weft client p2p info`)
             #[arg(value_name = "PEER_MULTIADDR")]
             peer: String,
         },
@@ -248,7 +248,7 @@ mod cli {
             /// Collections, comma-separated
             #[arg(short = 'c', long = "collection", value_name = "COLLECTION", value_delimiter = ',', required = true)]
             collections: Vec<String>,
-            /// The peer's id (or an address ending in /p2p/<peer id>)
+            /// The peer's id (or an address ending in /p2p/PEER_ID)
             #[arg(value_name = "PEER_ID")]
             peer: String,
         },
