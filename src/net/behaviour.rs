@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{dcutr, gossipsub, identify, identity, kad, ping, relay, request_response, StreamProtocol};
+use libp2p::{gossipsub, identify, identity, kad, ping, relay, request_response, StreamProtocol};
 use sha2::{Digest, Sha256};
 
 use super::{Codec, WireErrors};
@@ -35,6 +35,17 @@ type Mdns = libp2p::mdns::tokio::Behaviour;
 /// No LAN discovery in a page: the field stays, always off.
 #[cfg(target_arch = "wasm32")]
 type Mdns = libp2p::swarm::dummy::Behaviour;
+
+/// Hole punching and serving circuits are for nodes others can dial; a
+/// page is neither, so its build leaves their code out.
+#[cfg(not(target_arch = "wasm32"))]
+type Dcutr = libp2p::dcutr::Behaviour;
+#[cfg(target_arch = "wasm32")]
+type Dcutr = libp2p::swarm::dummy::Behaviour;
+#[cfg(not(target_arch = "wasm32"))]
+type RelayServer = relay::Behaviour;
+#[cfg(target_arch = "wasm32")]
+type RelayServer = libp2p::swarm::dummy::Behaviour;
 
 /// Limits of the circuit relay server, sized for sync sessions rather than
 /// libp2p's defaults (2 minutes, 128 KiB per circuit), which cut sync off.
@@ -79,8 +90,8 @@ pub type ReplicateBehaviour = request_response::Behaviour<Codec<ReplicateRequest
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
     pub relay_client: relay::client::Behaviour,
-    pub relay: Toggle<relay::Behaviour>,
-    pub dcutr: dcutr::Behaviour,
+    pub relay: Toggle<RelayServer>,
+    pub dcutr: Dcutr,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub gossipsub: Toggle<gossipsub::Behaviour>,
@@ -158,10 +169,14 @@ impl Behaviour {
             kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad::Config::new(KAD_PROTOCOL));
         // Every native node serves the DHT; browsers only ask.
         kad.set_mode(Some(if config.kad_server { kad::Mode::Server } else { kad::Mode::Client }));
+        #[cfg(not(target_arch = "wasm32"))]
+        let (relay, dcutr) = (relay.map(|c| relay::Behaviour::new(peer_id, c)), Dcutr::new(peer_id));
+        #[cfg(target_arch = "wasm32")]
+        let (relay, dcutr): (Option<RelayServer>, Dcutr) = (relay.map(|_| RelayServer {}), Dcutr {});
         Ok(Behaviour {
             relay_client,
-            relay: relay.map(|c| relay::Behaviour::new(peer_id, c)).into(),
-            dcutr: dcutr::Behaviour::new(peer_id),
+            relay: relay.into(),
+            dcutr,
             identify: identify::Behaviour::new(identify::Config::new(IDENTIFY_PROTOCOL.into(), keypair.public())),
             ping: ping::Behaviour::default(),
             gossipsub: gossipsub.into(),

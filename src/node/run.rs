@@ -23,9 +23,9 @@ use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::ConnectionId;
 use libp2p::swarm::SwarmEvent;
-use libp2p::swarm::{ConnectionId, FromSwarm, NetworkBehaviour, NewExternalAddrCandidate};
-use libp2p::{dcutr, identify, kad, Multiaddr, PeerId, Swarm};
+use libp2p::{identify, kad, Multiaddr, PeerId, Swarm};
 use lru::LruCache;
 
 use super::config::NodeConfig;
@@ -370,8 +370,12 @@ impl Node {
                         // DCUtR offers as hole-punch candidates only the
                         // addresses identify saw others observe, and identify
                         // reports none already external: hand it ours.
-                        let candidate = NewExternalAddrCandidate { addr: &address };
-                        s.behaviour_mut().dcutr.on_swarm_event(FromSwarm::NewExternalAddrCandidate(candidate));
+                        #[cfg(not(target_arch = "wasm32"))]
+                        {
+                            use libp2p::swarm::{FromSwarm, NetworkBehaviour, NewExternalAddrCandidate};
+                            let candidate = NewExternalAddrCandidate { addr: &address };
+                            s.behaviour_mut().dcutr.on_swarm_event(FromSwarm::NewExternalAddrCandidate(candidate));
+                        }
                         s.add_external_address(address);
                     }
                 }
@@ -431,7 +435,8 @@ impl Node {
                     self.dial_peer(peer, Vec::new());
                 }
             }
-            BehaviourEvent::Dcutr(dcutr::Event { remote_peer_id, result }) => match result {
+            #[cfg(not(target_arch = "wasm32"))]
+            BehaviourEvent::Dcutr(libp2p::dcutr::Event { remote_peer_id, result }) => match result {
                 Ok(_) => {
                     tracing::info!(peer = %remote_peer_id, "relayed connection upgraded to a direct one");
                     self.stats.direct_upgrades += 1;
