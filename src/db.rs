@@ -476,22 +476,17 @@ impl<S: Store> Db<S> {
     /// is invalid nothing is merged. Blocks whose parents are missing wait
     /// in `pending` and are merged when the parents arrive.
     pub async fn import(&self, blocks: &[Vec<u8>]) -> Result<ImportReport, Error> {
-        let decoded = blocks.iter().map(|b| SignedBlock::decode(b, None)).collect::<Result<Vec<_>, _>>()?;
-        self.merge_verified(decoded).await
+        self.import_verified(SignedBlock::decode_all(blocks)?).await
     }
 
     /// Merges one block received under `cid` (which it must hash to).
     pub async fn merge(&self, cid: Cid, bytes: &[u8]) -> Result<ImportReport, Error> {
-        self.merge_verified(vec![SignedBlock::decode(bytes, Some(cid))?]).await
+        self.import_verified(vec![SignedBlock::decode(bytes, Some(cid))?]).await
     }
 
     /// [`Db::import`] of blocks already decoded and verified with
     /// [`SignedBlock::decode`] (a caller with threads verifies in parallel).
     pub async fn import_verified(&self, blocks: Vec<SignedBlock>) -> Result<ImportReport, Error> {
-        self.merge_verified(blocks).await
-    }
-
-    async fn merge_verified(&self, blocks: Vec<SignedBlock>) -> Result<ImportReport, Error> {
         let mut defs = BTreeMap::new();
         for b in &blocks {
             if !defs.contains_key(&b.block.col) {

@@ -92,8 +92,7 @@ async fn run(mut node: Node, mut requests: mpsc::UnboundedReceiver<Request>, mut
                 tick = Delay::new(TICK).fuse();
             }
         }
-        node.take_merged(None).await;
-        node.drop_orphans().await;
+        node.after_step().await;
     }
     // Dropping the swarm closes every connection.
     node.swarm = None;

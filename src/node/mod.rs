@@ -28,4 +28,4 @@ pub use error::NodeError;
 #[cfg(not(target_arch = "wasm32"))]
 pub use handle::NodeHandle;
 #[cfg(target_arch = "wasm32")]
-pub(crate) use run::{NodeStore, PeerEvent, SyncProgress};
+pub(crate) use run::{keypair_of, NodeStore, PeerEvent, SyncProgress};

@@ -183,10 +183,7 @@ impl Node {
                 ev = next_event(&mut self.swarm) => self.on_swarm_event(ev).await,
                 _ = tick.tick() => self.housekeeping().await,
             }
-            // Every merge path takes its blocks itself; this only keeps a
-            // missed one from waiting for the next merge.
-            self.take_merged(None).await;
-            self.drop_orphans().await;
+            self.after_step().await;
         }
     }
 
@@ -210,14 +207,11 @@ pub(super) fn decode_parallel(blocks: &[Vec<u8>]) -> Result<Vec<SignedBlock>, cr
     const MIN_PER_THREAD: usize = 64;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(blocks.len() / MIN_PER_THREAD);
     if threads <= 1 {
-        return Ok(blocks.iter().map(|b| SignedBlock::decode(b, None)).collect::<Result<_, _>>()?);
+        return Ok(SignedBlock::decode_all(blocks)?);
     }
     let chunk = blocks.len().div_ceil(threads);
     let decoded: Vec<Result<Vec<SignedBlock>, BlockError>> = std::thread::scope(|s| {
-        let workers: Vec<_> = blocks
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(|b| SignedBlock::decode(b, None)).collect()))
-            .collect();
+        let workers: Vec<_> = blocks.chunks(chunk).map(|part| s.spawn(move || SignedBlock::decode_all(part))).collect();
         workers.into_iter().map(|w| w.join().expect("block decoding does not panic")).collect()
     });
     let mut all = Vec::with_capacity(blocks.len());

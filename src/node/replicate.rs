@@ -42,6 +42,12 @@ impl Replicator {
     pub(super) fn covers(&self, doc: &str) -> bool {
         self.docs.as_ref().is_none_or(|d| d.iter().any(|x| x == doc))
     }
+
+    /// Whether `m` goes to this replicator's peer: in its scope, and not
+    /// merged from that very peer (`source`).
+    pub(super) fn queues(&self, m: &Merged, source: Option<PeerId>) -> bool {
+        self.collection == m.collection && Some(self.peer) != source && self.covers(&m.doc)
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -98,7 +104,7 @@ pub(super) fn outbox_rows(
 ) -> Vec<Row> {
     replicators
         .values()
-        .filter(|r| r.collection == m.collection && Some(r.peer) != source && r.covers(&m.doc))
+        .filter(|r| r.queues(m, source))
         .map(|r| {
             let mut key = outbox_prefix(&r.peer);
             key.extend(m.cid.to_bytes());

@@ -33,7 +33,6 @@ use super::error::NodeError;
 use super::exchange::{Exchange, Lane, Offer, Push};
 use super::gossip::Fetch;
 use super::replicate::{outbox_rows, OutboxLane, Replicator, Wanted};
-#[cfg(target_arch = "wasm32")]
 use crate::core::block::SignedBlock;
 use crate::core::sync::Backoff;
 use crate::db::{Db, ImportReport, Merged};
@@ -232,7 +231,15 @@ impl Node {
         swarm.listeners().map(|a| a.clone().with_p2p(self.peer_id).unwrap_or_else(|a| a)).collect()
     }
 
-    pub(super) async fn drop_orphans(&mut self) {
+    /// What every turn of a node's loop ends with, whatever woke it.
+    pub(super) async fn after_step(&mut self) {
+        // Every merge path takes its blocks itself; this only keeps a missed
+        // one (in a page: a JS write) from waiting for the next merge.
+        self.take_merged(None).await;
+        self.drop_orphans().await;
+    }
+
+    async fn drop_orphans(&mut self) {
         if self.orphaned.is_empty() {
             return;
         }
@@ -509,11 +516,7 @@ impl Node {
                 self.publish(m);
             }
             // Their outbox entries committed with the blocks (`outbox_rows`).
-            for r in self.replicators.borrow().values() {
-                if r.collection == m.collection && Some(r.peer) != source && r.covers(&m.doc) {
-                    peers.insert(r.peer);
-                }
-            }
+            peers.extend(self.replicators.borrow().values().filter(|r| r.queues(m, source)).map(|r| r.peer));
         }
         for peer in peers {
             self.pump_outbox(peer).await;
@@ -527,21 +530,26 @@ impl Node {
         peer: PeerId,
         blocks: &[Vec<u8>],
     ) -> Result<ImportReport, crate::Error> {
-        let decoded = decode_batch(blocks)?;
-        self.merge_source.set(Some(peer));
-        let report = self.db.import_verified(decoded).await;
-        self.merge_source.set(None);
-        report
+        self.import_decoded_from(peer, decode_batch(blocks)?).await
     }
 
+    /// One block `peer` sent under `cid` (which it must hash to).
     pub(super) async fn db_merge_from(
         &mut self,
         peer: PeerId,
         cid: Cid,
         bytes: &[u8],
     ) -> Result<ImportReport, crate::Error> {
+        self.import_decoded_from(peer, vec![SignedBlock::decode(bytes, Some(cid))?]).await
+    }
+
+    async fn import_decoded_from(
+        &mut self,
+        peer: PeerId,
+        blocks: Vec<SignedBlock>,
+    ) -> Result<ImportReport, crate::Error> {
         self.merge_source.set(Some(peer));
-        let report = self.db.merge(cid, bytes).await;
+        let report = self.db.import_verified(blocks).await;
         self.merge_source.set(None);
         report
     }
@@ -578,5 +586,5 @@ use super::native::decode_parallel as decode_batch;
 
 #[cfg(target_arch = "wasm32")]
 fn decode_batch(blocks: &[Vec<u8>]) -> Result<Vec<SignedBlock>, crate::Error> {
-    Ok(blocks.iter().map(|b| SignedBlock::decode(b, None)).collect::<Result<_, _>>()?)
+    Ok(SignedBlock::decode_all(blocks)?)
 }

@@ -165,7 +165,7 @@ impl Database {
     /// after every reload.
     #[wasm_bindgen(getter, js_name = peerId)]
     pub fn peer_id(&self) -> String {
-        keypair(&self.inner.db).public().to_peer_id().to_string()
+        crate::node::keypair_of(&self.inner.db).public().to_peer_id().to_string()
     }
 
     /// The open connections of the page's node (none without `p2p`).
@@ -549,11 +549,6 @@ impl Collections {
     pub fn list(&self) -> Promise {
         node_call(&self.inner, || Ok(Command::ListP2pCollections))
     }
-}
-
-/// The libp2p identity of a replica: its block-signing key.
-fn keypair(db: &Db<IdbStore>) -> libp2p::identity::Keypair {
-    libp2p::identity::Keypair::ed25519_from_bytes(db.signing_key().to_bytes()).expect("an ed25519 secret is 32 bytes")
 }
 
 fn parse_multiaddr(addr: &str) -> Result<libp2p::Multiaddr, Error> {
