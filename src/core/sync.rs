@@ -71,6 +71,21 @@ pub enum ReplicateRequest {
     },
 }
 
+/// A relay's list of the peers holding a reservation on it, published on
+/// [`PEERS_TOPIC`]: how pages that know only the relay find each other.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerAnnouncement {
+    /// Grows with each announcement, so two equal lists are two messages.
+    pub seq: u64,
+    /// Peer ids, as bytes.
+    pub peers: Vec<serde_bytes::ByteBuf>,
+}
+
+pub const PEERS_TOPIC: &str = "weft/relay/peers";
+
+/// Peers one announcement may name.
+pub const MAX_ANNOUNCED_PEERS: usize = 1024;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ReplicateResponse {
     Want {
@@ -141,6 +156,12 @@ impl Limits for HeadsResponse {
     const MAX_ITEMS: usize = MAX_HEADS;
     fn items(&self) -> usize {
         self.heads.values().map(Vec::len).sum()
+    }
+}
+impl Limits for PeerAnnouncement {
+    const MAX_ITEMS: usize = MAX_ANNOUNCED_PEERS;
+    fn items(&self) -> usize {
+        self.peers.len()
     }
 }
 impl Limits for ReplicateRequest {

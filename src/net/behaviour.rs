@@ -47,6 +47,13 @@ type RelayServer = relay::Behaviour;
 #[cfg(target_arch = "wasm32")]
 type RelayServer = libp2p::swarm::dummy::Behaviour;
 
+/// Pages open and answer `/webrtc-signaling/0.0.1` streams (browser-to-
+/// browser WebRTC); a native node has no browser WebRTC to signal for.
+#[cfg(target_arch = "wasm32")]
+pub type Signaling = libp2p_stream::Behaviour;
+#[cfg(not(target_arch = "wasm32"))]
+pub type Signaling = libp2p::swarm::dummy::Behaviour;
+
 /// Limits of the circuit relay server, sized for sync sessions rather than
 /// libp2p's defaults (2 minutes, 128 KiB per circuit), which cut sync off.
 #[derive(Debug, Clone)]
@@ -81,6 +88,11 @@ pub struct BehaviourConfig {
     pub relay_server: Option<RelayLimits>,
     /// Answer DHT queries (native nodes); browsers only ask.
     pub kad_server: bool,
+    /// Pages ping each second. A ping also wakes the connection's other
+    /// handlers, and gossipsub's handler on a second connection to a peer
+    /// (a direct one beside a relayed one) opens its stream only when it
+    /// is polled with messages waiting: it is not woken by them.
+    pub ping_interval: Duration,
 }
 
 pub type BlocksBehaviour = request_response::Behaviour<Codec<BlocksRequest, BlocksResponse>>;
@@ -100,6 +112,7 @@ pub struct Behaviour {
     pub replicate: ReplicateBehaviour,
     pub mdns: Toggle<Mdns>,
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub signaling: Signaling,
 }
 
 fn request_response<Req, Resp>(
@@ -144,6 +157,7 @@ impl Behaviour {
     pub(super) fn new(
         keypair: &identity::Keypair,
         relay_client: relay::client::Behaviour,
+        signaling: Signaling,
         config: &BehaviourConfig,
         errors: &Arc<WireErrors>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
@@ -178,13 +192,14 @@ impl Behaviour {
             relay: relay.into(),
             dcutr,
             identify: identify::Behaviour::new(identify::Config::new(IDENTIFY_PROTOCOL.into(), keypair.public())),
-            ping: ping::Behaviour::default(),
+            ping: ping::Behaviour::new(ping::Config::new().with_interval(config.ping_interval)),
             gossipsub: gossipsub.into(),
             blocks: request_response(BLOCKS_PROTOCOL, errors),
             heads: request_response(HEADS_PROTOCOL, errors),
             replicate: request_response(REPLICATE_PROTOCOL, errors),
             mdns: mdns.into(),
             kad,
+            signaling,
         })
     }
 }

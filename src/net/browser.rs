@@ -1,14 +1,16 @@
-//! The swarm of a page: it dials out only (a page cannot listen), over
-//! WebTransport, WebRTC-direct and WebSocket, and through relays.
+//! The swarm of a page: it dials out over WebTransport, WebRTC-direct and
+//! WebSocket, and through relays; it is reached through a relay, and
+//! directly by other pages over browser-to-browser WebRTC.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use libp2p::core::upgrade::Version;
 use libp2p::core::Transport as _;
-use libp2p::{identity, noise, webrtc_websys, websocket_websys, webtransport_websys, yamux, Swarm, SwarmBuilder};
+use libp2p::{identity, noise, relay, webrtc_websys, websocket_websys, webtransport_websys, yamux, Swarm, SwarmBuilder};
 
 use super::behaviour::{Behaviour, BehaviourConfig, IDLE_TIMEOUT};
-use super::WireErrors;
+use super::{webrtc, WireErrors};
 
 /// A page's swarm; `errors` counts what its protocols refuse.
 pub fn build_browser_swarm(
@@ -16,9 +18,34 @@ pub fn build_browser_swarm(
     pubsub: bool,
     errors: Arc<WireErrors>,
 ) -> Result<Swarm<Behaviour>, String> {
-    let config = BehaviourConfig { pubsub, mdns: false, relay_server: None, kad_server: false };
+    let config = BehaviourConfig {
+        pubsub,
+        mdns: false,
+        relay_server: None,
+        kad_server: false,
+        ping_interval: Duration::from_secs(1),
+    };
+    let signaling = libp2p_stream::Behaviour::new();
+    let control = signaling.new_control();
+    let (relay_transport, relay_client) = relay::client::new(keypair.public().to_peer_id());
     let swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_wasm_bindgen()
+        // Transports are tried in turn. WebRTC first: its addresses hold a
+        // `/p2p-circuit`, and the relay transport takes any such address
+        // (which is why the relay is not added by `with_relay_client`,
+        // which puts it first). Then the relay, which the others would
+        // misread as their own.
+        .with_other_transport(|_| webrtc::Transport::new(control))
+        .map_err(|e| e.to_string())?
+        .with_other_transport(|key| {
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                relay_transport
+                    .upgrade(Version::V1Lazy)
+                    .authenticate(noise::Config::new(key)?)
+                    .multiplex(yamux::Config::default()),
+            )
+        })
+        .map_err(|e| e.to_string())?
         .with_other_transport(|key| webtransport_websys::Transport::new(webtransport_websys::Config::new(key)))
         .map_err(|e| e.to_string())?
         .with_other_transport(|key| webrtc_websys::Transport::new(webrtc_websys::Config::new(key)))
@@ -32,9 +59,7 @@ pub fn build_browser_swarm(
             )
         })
         .map_err(|e| e.to_string())?
-        .with_relay_client(noise::Config::new, yamux::Config::default)
-        .map_err(|e| e.to_string())?
-        .with_behaviour(|key, relay_client| Behaviour::new(key, relay_client, &config, &errors))
+        .with_behaviour(|key| Behaviour::new(key, relay_client, signaling, &config, &errors))
         .map_err(|e| e.to_string())?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
         .build();

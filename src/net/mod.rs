@@ -9,14 +9,17 @@ mod browser;
 mod codec;
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
+pub mod signaling;
 mod transport;
+#[cfg(target_arch = "wasm32")]
+pub mod webrtc;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod webtransport;
 
-pub use behaviour::{Behaviour, BehaviourConfig, BehaviourEvent, RelayLimits};
+pub use behaviour::{Behaviour, BehaviourConfig, BehaviourEvent, RelayLimits, Signaling};
 #[cfg(target_arch = "wasm32")]
 pub use browser::build_browser_swarm;
 pub use codec::{Codec, WireErrors};
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::{build_swarm, build_swarm_counting, NodeCerts};
-pub use transport::transport_of;
+pub use transport::{transport_of, transport_of_endpoint, webrtc_addr_of, webrtc_dial_peer};

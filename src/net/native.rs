@@ -1,6 +1,7 @@
 //! The swarm of a native node.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use libp2p::{identity, noise, tcp, yamux, Swarm};
 use libp2p_webrtc::tokio as webrtc;
@@ -70,8 +71,9 @@ pub async fn build_swarm_counting(
                 mdns: config.mdns,
                 relay_server: Some(config.relay.clone()),
                 kad_server: true,
+                ping_interval: Duration::from_secs(15),
             };
-            Behaviour::new(keypair, relay_client, &behaviour, &errors)
+            Behaviour::new(keypair, relay_client, libp2p::swarm::dummy::Behaviour, &behaviour, &errors)
         })
         .map_err(|e| net(&e))?;
     Ok(swarm.with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT)).build())

@@ -9,7 +9,6 @@ use serde_json::{json, Value};
 
 use super::command::{Command, CommandError};
 use super::run::{col_topic, Node, META_P2P};
-use crate::net::transport_of;
 use crate::store::{Mode, Store, Table, Tx};
 
 impl Node {
@@ -162,9 +161,9 @@ impl Node {
                 let mut list: Vec<(String, String, &str, &str)> = self
                     .connections
                     .values()
-                    .map(|(peer, addr, dialed)| {
+                    .map(|(peer, addr, dialed, transport)| {
                         let direction = if *dialed { "outbound" } else { "inbound" };
-                        (peer.to_string(), addr.to_string(), transport_of(addr), direction)
+                        (peer.to_string(), addr.to_string(), *transport, direction)
                     })
                     .collect();
                 list.sort();

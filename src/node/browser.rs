@@ -53,6 +53,7 @@ impl BrowserNode {
                 Ok(mut node) => {
                     node.on_peer = Some(on_peer);
                     node.on_sync = Some(on_sync);
+                    node.listen_later();
                     run(node, rx, wake_rx).await;
                 }
                 Err(e) => tracing::error!("the page's node did not start: {e}"),

@@ -31,6 +31,12 @@ pub struct NodeConfig {
     pub retry_max: Duration,
     /// The local HTTP API; `None` serves none (tests drive the handle).
     pub api: Option<SocketAddr>,
+    /// Dial the peers a relay announces holding reservations on it (pages
+    /// meeting through the node they were given).
+    pub meet_peers: bool,
+    /// Offer a direct WebRTC connection over each relayed one we dial
+    /// (pages: browser-to-browser WebRTC; a native node has DCUtR).
+    pub direct_upgrade: bool,
 }
 
 impl NodeConfig {
@@ -49,6 +55,8 @@ impl NodeConfig {
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
             api: Some("127.0.0.1:9181".parse().unwrap()),
+            meet_peers: false,
+            direct_upgrade: false,
         }
     }
 

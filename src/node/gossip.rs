@@ -12,7 +12,7 @@ use serde_bytes::ByteBuf;
 
 use super::run::{col_topic, doc_topic, Node};
 use crate::core::block::{cid_of, SignedBlock};
-use crate::core::sync::{BlocksRequest, BlocksResponse, MAX_BATCH_BLOCKS, MAX_CIDS};
+use crate::core::sync::{BlocksRequest, BlocksResponse, MAX_BATCH_BLOCKS, MAX_CIDS, PEERS_TOPIC};
 use crate::db::{ImportReport, Merged};
 use crate::error::Error;
 
@@ -73,7 +73,25 @@ impl Node {
     }
 
     pub(super) async fn on_gossip(&mut self, ev: gossipsub::Event) {
-        let gossipsub::Event::Message { propagation_source: source, message_id, message } = ev else { return };
+        let (source, message_id, message) = match ev {
+            gossipsub::Event::Message { propagation_source, message_id, message } => {
+                (propagation_source, message_id, message)
+            }
+            gossipsub::Event::Subscribed { topic, .. } if topic == IdentTopic::new(PEERS_TOPIC).hash() => {
+                if !self.config.meet_peers {
+                    self.announce_reserved();
+                }
+                return;
+            }
+            _ => return,
+        };
+        if message.topic == IdentTopic::new(PEERS_TOPIC).hash() {
+            let acceptance = self.on_announcement(message.source.filter(|s| *s == source), &message.data);
+            if let Some(g) = self.gossip() {
+                g.report_message_validation_result(&message_id, &source, acceptance);
+            }
+            return;
+        }
         let cid = cid_of(&message.data);
         let acceptance = match self.db_merge_from(source, cid, &message.data).await {
             Ok(report) => {

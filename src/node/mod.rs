@@ -12,6 +12,7 @@ pub(crate) mod browser;
 mod certs;
 mod command;
 mod config;
+mod direct;
 mod error;
 mod exchange;
 mod gossip;

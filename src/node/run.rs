@@ -34,7 +34,7 @@ use super::exchange::{Exchange, Lane, Offer, Push};
 use super::gossip::Fetch;
 use super::replicate::{outbox_rows, OutboxLane, Replicator, Wanted};
 use crate::core::block::SignedBlock;
-use crate::core::sync::Backoff;
+use crate::core::sync::{Backoff, PEERS_TOPIC};
 use crate::db::{Db, ImportReport, Merged};
 use crate::net::{Behaviour, BehaviourEvent, WireErrors};
 use crate::store::{KeyRange, Mode, Store, Table, Tx};
@@ -55,7 +55,8 @@ pub(super) struct Stats {
     pub(super) fetch_failures: u64,
     /// Pending blocks dropped because no peer had their parents.
     pub(super) orphans_dropped: u64,
-    /// Relayed connections upgraded to direct ones by DCUtR.
+    /// Relayed connections upgraded to direct ones (DCUtR natively,
+    /// browser-to-browser WebRTC in pages).
     pub(super) direct_upgrades: u64,
 }
 
@@ -86,8 +87,8 @@ pub(super) struct Node {
     /// Blocks asked for and not yet answered, so two gossip messages
     /// naming one missing parent fetch it once.
     pub(super) fetching: HashSet<Cid>,
-    /// Open connections: peer, remote address, whether we dialled.
-    pub(super) connections: HashMap<ConnectionId, (PeerId, Multiaddr, bool)>,
+    /// Open connections: peer, remote address, whether we dialled, transport.
+    pub(super) connections: HashMap<ConnectionId, (PeerId, Multiaddr, bool, &'static str)>,
     /// Parents no peer had, whose waiting blocks are to be dropped.
     pub(super) orphaned: Vec<Cid>,
     pub(super) exchanges: HashMap<OutboundRequestId, Exchange>,
@@ -112,6 +113,9 @@ pub(super) struct Node {
     pub(super) on_sync: Option<SyncListener>,
     /// Blocks each connected peer pushed since it connected.
     pub(super) received_from: HashMap<PeerId, u64>,
+    /// Peers holding a reservation on our relay, as announced to pages.
+    pub(super) reserved: BTreeSet<PeerId>,
+    pub(super) announce_seq: u64,
 }
 
 /// Catching up with a peer: blocks received from it since it connected,
@@ -210,6 +214,8 @@ impl Node {
             on_peer: None,
             on_sync: None,
             received_from: HashMap::new(),
+            reserved: BTreeSet::new(),
+            announce_seq: 0,
             config,
         };
         node.load_p2p_collections().await?;
@@ -217,7 +223,27 @@ impl Node {
         for addr in node.config.peers.clone() {
             node.add_bootstrap(addr);
         }
+        if node.config.meet_peers {
+            node.subscribe(PEERS_TOPIC);
+        }
         Ok(node)
+    }
+
+    /// Starts the listeners of `config.listen` without waiting for them:
+    /// a relayed one is asked for again, with a growing delay, until the
+    /// relay grants it (a page's reservations on the nodes it was given).
+    #[cfg(target_arch = "wasm32")]
+    pub(super) fn listen_later(&mut self) {
+        for addr in self.config.listen.clone() {
+            if is_circuit(&addr) {
+                self.relisten.push((addr, Backoff::new(self.config.retry_base, self.config.retry_max)));
+            } else if let Some(swarm) = self.swarm.as_mut() {
+                if let Err(e) = swarm.listen_on(addr.clone()) {
+                    tracing::warn!(%addr, "cannot listen: {e}");
+                }
+            }
+        }
+        self.relisten();
     }
 
     /// Time since the node started: the clock every backoff runs on.
@@ -276,11 +302,24 @@ impl Node {
         }
     }
 
+    /// Whether a relayed listener waits for its relay: a relay we keep a
+    /// connection to anyway is asked once that connection is up, or the
+    /// relay client would open a second one (by any address it knows).
+    fn waits_for_relay(&self, circuit: &Multiaddr) -> bool {
+        let parts: Vec<Protocol> = circuit.iter().collect();
+        let relay = parts.windows(2).find_map(|w| match w {
+            [Protocol::P2p(relay), Protocol::P2pCircuit] => Some(*relay),
+            _ => None,
+        });
+        relay.is_some_and(|r| self.wanted.contains_key(&r) && !self.connected.contains(&r))
+    }
+
     fn relisten(&mut self) {
         let now = self.now();
+        let waiting: Vec<bool> = self.relisten.iter().map(|(addr, _)| self.waits_for_relay(addr)).collect();
         let Some(swarm) = self.swarm.as_mut() else { return };
-        for (addr, mut backoff) in std::mem::take(&mut self.relisten) {
-            if !backoff.ready(now) {
+        for ((addr, mut backoff), waits) in std::mem::take(&mut self.relisten).into_iter().zip(waiting) {
+            if !backoff.ready(now) || waits {
                 self.relisten.push((addr, backoff));
                 continue;
             }
@@ -341,8 +380,16 @@ impl Node {
             SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
                 let dialed = endpoint.is_dialer();
                 let addr = endpoint.get_remote_address().clone();
-                let transport = crate::net::transport_of(&addr);
-                self.connections.insert(connection_id, (peer_id, addr, dialed));
+                let transport = crate::net::transport_of_endpoint(&endpoint);
+                self.connections.insert(connection_id, (peer_id, addr.clone(), dialed, transport));
+                if transport == "webrtc" {
+                    self.stats.direct_upgrades += 1;
+                }
+                if self.consider_upgrade(peer_id, &addr, dialed, transport) {
+                    // What was in flight on the relayed connection as it
+                    // closed is caught up by a head exchange on the direct one.
+                    self.exchange_with(peer_id).await;
+                }
                 if num_established.get() == 1 {
                     if let Some(tell) = &self.on_peer {
                         tell(PeerEvent::Connected, peer_id, transport);
@@ -354,10 +401,11 @@ impl Node {
                 let closed = self.connections.remove(&connection_id);
                 if num_established == 0 {
                     if let Some(tell) = &self.on_peer {
-                        let transport = closed.as_ref().map_or("other", |(_, a, _)| crate::net::transport_of(a));
+                        let transport = closed.as_ref().map_or("other", |c| c.3);
                         tell(PeerEvent::Disconnected, peer_id, transport);
                     }
                     self.on_disconnected(peer_id);
+                    self.reservation(peer_id, false);
                 }
             }
             SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
@@ -443,6 +491,14 @@ impl Node {
                 }
             }
             #[cfg(not(target_arch = "wasm32"))]
+            BehaviourEvent::Relay(libp2p::relay::Event::ReservationReqAccepted { src_peer_id, .. }) => {
+                self.reservation(src_peer_id, true);
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            BehaviourEvent::Relay(libp2p::relay::Event::ReservationTimedOut { src_peer_id }) => {
+                self.reservation(src_peer_id, false);
+            }
+            #[cfg(not(target_arch = "wasm32"))]
             BehaviourEvent::Dcutr(libp2p::dcutr::Event { remote_peer_id, result }) => match result {
                 Ok(_) => {
                     tracing::info!(peer = %remote_peer_id, "relayed connection upgraded to a direct one");
@@ -464,6 +520,17 @@ impl Node {
         if let Some(w) = self.wanted.get_mut(&peer) {
             w.connected();
         }
+        self.exchange_with(peer).await;
+        if let Some(lane) = self.outboxes.get_mut(&peer) {
+            lane.backoff.reset();
+        }
+        self.pump_outbox(peer).await;
+        // A reservation that waited for this peer.
+        self.relisten();
+    }
+
+    /// Exchanges heads with `peer` for every collection we share with it.
+    pub(super) async fn exchange_with(&mut self, peer: PeerId) {
         // The collections shared with this peer, each once: a replicator's
         // document list is dropped when the whole collection is shared anyway.
         let mut scopes: BTreeMap<String, Option<Vec<String>>> =
@@ -477,10 +544,6 @@ impl Node {
         for (col, docs) in scopes {
             self.start_exchange(peer, &col, docs).await;
         }
-        if let Some(lane) = self.outboxes.get_mut(&peer) {
-            lane.backoff.reset();
-        }
-        self.pump_outbox(peer).await;
     }
 
     /// Counts a pushed batch from `peer` and tells the sync listener.

@@ -46,6 +46,11 @@ export interface WeftOpenOptions {
   peers?: string[];
   /** Run the page's libp2p node (default: true when peers are given). With false no network code runs. */
   p2p?: boolean;
+  /**
+   * Pages that meet through a node's relay upgrade their relayed connection to a
+   * direct WebRTC one (default: true). With false they stay on the relay.
+   */
+  directUpgrade?: boolean;
 }
 export type WeftTransport = "webtransport" | "webrtc-direct" | "websocket" | "webrtc" | "relay" | "tcp" | "quic" | "other";
 export interface WeftConnection { peerId: string; addr: string; transport: WeftTransport; direction: "inbound" | "outbound" }
@@ -156,7 +161,7 @@ impl Database {
             let options = OpenOptions::from_js(options)?;
             let store = IdbStore::open(&name).await?;
             let db = Rc::new(Db::open(store).await?);
-            let net = if options.p2p { Some(Net::start(db.clone(), options.peers)?) } else { None };
+            let net = if options.p2p { Some(Net::start(db.clone(), options.peers, options.direct_upgrade)?) } else { None };
             Ok(Database { inner: Rc::new(Inner { name, db, closed: Cell::new(false), net }) })
         })
     }
@@ -558,18 +563,19 @@ fn parse_multiaddr(addr: &str) -> Result<libp2p::Multiaddr, Error> {
 struct OpenOptions {
     p2p: bool,
     peers: Vec<libp2p::Multiaddr>,
+    direct_upgrade: bool,
 }
 
 impl OpenOptions {
     fn from_js(v: JsValue) -> Result<Self, Error> {
         if v.is_undefined() || v.is_null() {
-            return Ok(OpenOptions { p2p: false, peers: Vec::new() });
+            return Ok(OpenOptions { p2p: false, peers: Vec::new(), direct_upgrade: true });
         }
         let Value::Object(o) = from_js(v, "the open options")? else {
-            return Err(validation("the open options must be an object: { peers, p2p }"));
+            return Err(validation("the open options must be an object: { peers, p2p, directUpgrade }"));
         };
-        if let Some(k) = o.keys().find(|k| !["peers", "p2p"].contains(&k.as_str())) {
-            return Err(validation(format!("unknown open option \"{k}\": expected peers, p2p")));
+        if let Some(k) = o.keys().find(|k| !["peers", "p2p", "directUpgrade"].contains(&k.as_str())) {
+            return Err(validation(format!("unknown open option \"{k}\": expected peers, p2p, directUpgrade")));
         }
         let peers = match o.get("peers") {
             None | Some(Value::Null) => Vec::new(),
@@ -589,7 +595,12 @@ impl OpenOptions {
         if !p2p && !peers.is_empty() {
             return Err(validation("peers were given with p2p: false"));
         }
-        Ok(OpenOptions { p2p, peers })
+        let direct_upgrade = match o.get("directUpgrade") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(validation("directUpgrade must be true or false")),
+        };
+        Ok(OpenOptions { p2p, peers, direct_upgrade })
     }
 }
 

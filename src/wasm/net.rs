@@ -2,14 +2,15 @@
 //! promises, `peer` events as callbacks.
 //!
 //! Its identity is the database's signing key, kept in IndexedDB, so the
-//! peer id is the same after every reload. A page cannot listen: it dials
-//! the peers it is given over WebTransport, WebRTC-direct or WebSocket,
-//! and keeps them connected.
+//! peer id is the same after every reload. It dials the peers it is given
+//! over WebTransport, WebRTC-direct or WebSocket and keeps them connected;
+//! other pages reach it through their relays, then over direct WebRTC.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::Function;
+use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
@@ -50,7 +51,10 @@ pub(super) struct Net {
 }
 
 impl Net {
-    pub(super) fn start(db: Rc<Db<NodeStore>>, peers: Vec<Multiaddr>) -> Result<Net, Error> {
+    /// Starts the page's node: it dials `peers`, reserves a slot on each
+    /// (so other pages reach it through them), meets the other pages they
+    /// announce, and with `direct_upgrade` moves to direct WebRTC with them.
+    pub(super) fn start(db: Rc<Db<NodeStore>>, peers: Vec<Multiaddr>, direct_upgrade: bool) -> Result<Net, Error> {
         let listeners = Rc::new(Listeners::default());
         let tell = listeners.clone();
         let on_peer = Rc::new(move |ev: PeerEvent, peer: PeerId, transport: &'static str| {
@@ -69,8 +73,25 @@ impl Net {
             });
             tell.tell("sync", &ev);
         });
-        let config =
-            NodeConfig { peers, listen: Vec::new(), mdns: false, discovery: true, api: None, ..NodeConfig::new("") };
+        // Only peers named by id can relay: `<peer>/p2p-circuit` needs it.
+        let mut listen: Vec<Multiaddr> = peers
+            .iter()
+            .filter(|a| matches!(a.iter().last(), Some(Protocol::P2p(_))))
+            .map(|a| a.clone().with(Protocol::P2pCircuit))
+            .collect();
+        if direct_upgrade {
+            listen.push(Multiaddr::empty().with(Protocol::WebRTC));
+        }
+        let config = NodeConfig {
+            peers,
+            listen,
+            mdns: false,
+            discovery: true,
+            api: None,
+            meet_peers: true,
+            direct_upgrade,
+            ..NodeConfig::new("")
+        };
         let node = BrowserNode::start(db, config, on_peer, on_sync).map_err(|e| Error::Network(e.to_string()))?;
         Ok(Net { node, listeners })
     }

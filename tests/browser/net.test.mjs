@@ -328,3 +328,107 @@ test("page B closes, A makes 1,000 changes, B reopens: sync events report its pr
   await a.context.close();
   await b.context.close();
 });
+
+/**
+ * Two pages that know only `relay` (a node of their own, which neither
+ * holds Book nor forwards its topic): each opens "direct" with `options`,
+ * and waits for the other among its connections.
+ */
+async function twoPagesThrough(relay, options) {
+  const pages = [await freshPage(), await freshPage()];
+  const ids = [];
+  for (const p of pages) {
+    ids.push(
+      await p.page.evaluate(
+        async ({ addr, sdl, options }) => {
+          window.db = await weft.Database.open("direct", { peers: [addr], ...options });
+          await window.db.addSchema(sdl);
+          await window.db.collections.subscribe("Book");
+          return window.db.peerId;
+        },
+        { addr: relay.addr("websocket"), sdl: SDL, options },
+      ),
+    );
+  }
+  return { pages, ids };
+}
+
+/** `page`'s connections to `peerId`, as [transport, ...]. */
+const transportsTo = (page, peerId) =>
+  page.evaluate(async (peerId) => (await window.db.connections()).filter((c) => c.peerId === peerId).map((c) => c.transport), peerId);
+
+/** A creates a book, B sees it; B edits it, A sees that; both edit at once and converge. */
+async function editsFlowBetween(a, b) {
+  const id = await a.evaluate(() => window.db.collection("Book").create({ title: "Dune", pages: 412 }));
+  await until(b, "A's document on B", (id) => window.db.collection("Book").get(id).then((d) => d?.title === "Dune"), id);
+  await b.evaluate((id) => window.db.collection("Book").update(id, { pages: 500 }), id);
+  await until(a, "B's edit on A", (id) => window.db.collection("Book").get(id).then((d) => d?.pages === 500), id);
+  await Promise.all([
+    a.evaluate((id) => window.db.collection("Book").update(id, { pages: 1 }), id),
+    b.evaluate((id) => window.db.collection("Book").update(id, { title: "Dune Messiah" }), id),
+  ]);
+  let sa;
+  let sb;
+  for (let t = Date.now(); ; ) {
+    [sa, sb] = [await stateOf(a, id), await stateOf(b, id)];
+    if (sa === sb && JSON.parse(sa)[0].title === "Dune Messiah" && JSON.parse(sa)[0].pages === 1) break;
+    assert.ok(Date.now() - t < WAIT, `A and B did not converge:\nA ${sa}\nB ${sb}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(JSON.parse(sa)[1].length, 2, "both concurrent edits are heads");
+}
+
+test("two pages that know only the node meet through its relay, upgrade to direct WebRTC, and keep syncing when the node dies", async () => {
+  const relay = await startNode();
+  try {
+    const { pages, ids } = await twoPagesThrough(relay, {});
+    const [a, b] = pages;
+    // A direct connection, seen from both sides; the relayed one is closed.
+    await until(a.page, "a WebRTC connection from A to B", async (id) =>
+      (await window.db.connections()).some((c) => c.peerId === id && c.transport === "webrtc"), ids[1]);
+    await until(b.page, "a WebRTC connection from B to A", async (id) =>
+      (await window.db.connections()).some((c) => c.peerId === id && c.transport === "webrtc"), ids[0]);
+    for (let t = Date.now(); (await transportsTo(a.page, ids[1])).includes("relay"); ) {
+      assert.ok(Date.now() - t < WAIT, "the relayed connection stayed open beside the direct one");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(await transportsTo(a.page, ids[1]), ["webrtc"]);
+
+    // The node goes away: only the direct connection is left.
+    await relay.stop();
+    await until(a.page, "A to notice the node is gone", async (id) =>
+      !(await window.db.connections()).some((c) => c.peerId === id), relay.info.peerId);
+    await editsFlowBetween(a.page, b.page);
+    assert.deepEqual(await transportsTo(a.page, ids[1]), ["webrtc"]);
+
+    // Redials of the stopped node (at every address the pages learnt of
+    // it) are all the browser may complain of.
+    const refused =
+      /WebSocket connection to .* failed: .*ERR_CONNECTION_REFUSED|Failed to establish a connection to https:\/\/127\.0\.0\.1:\d+\/\.well-known\/libp2p-webtransport/;
+    assert.deepEqual([...a.problems, ...b.problems].filter((p) => !refused.test(p)), []);
+    await a.context.close();
+    await b.context.close();
+  } finally {
+    await relay.stop();
+  }
+});
+
+test("with directUpgrade: false two pages sync over the node's relay alone", async () => {
+  const relay = await startNode();
+  try {
+    const { pages, ids } = await twoPagesThrough(relay, { directUpgrade: false });
+    const [a, b] = pages;
+    await until(a.page, "a relayed connection from A to B", async (id) =>
+      (await window.db.connections()).some((c) => c.peerId === id && c.transport === "relay"), ids[1]);
+    // The node holds no Book schema and no Book topic: the edits can only
+    // take the circuit between the pages.
+    await editsFlowBetween(a.page, b.page);
+    assert.deepEqual(await transportsTo(a.page, ids[1]), ["relay"]);
+    assert.deepEqual(await transportsTo(b.page, ids[0]), ["relay"]);
+    assert.deepEqual([...a.problems, ...b.problems], []);
+    await a.context.close();
+    await b.context.close();
+  } finally {
+    await relay.stop();
+  }
+});

@@ -1,0 +1,112 @@
+//! Pages meeting through a relay, then directly.
+//!
+//! A page reserves a slot on each node it is given (`<node>/p2p-circuit`),
+//! which makes it dialable at `<node>/p2p-circuit/p2p/<page>`. The node
+//! announces who holds a reservation on [`PEERS_TOPIC`] whenever that
+//! changes or someone subscribes; of two pages that see each other there,
+//! the one with the smaller peer id dials the other through the relay.
+//! Over that relayed connection the dialler offers a direct WebRTC one
+//! (`/webrtc-signaling/0.0.1`); once it is up the relayed one is closed. If
+//! the upgrade fails, or a page turned it off, sync carries on over the
+//! relay.
+
+use libp2p::gossipsub::{IdentTopic, MessageAcceptance, PublishError};
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::ConnectionId;
+use libp2p::{Multiaddr, PeerId};
+use serde_bytes::ByteBuf;
+
+use super::run::Node;
+use crate::core::sync::{decode, encode, PeerAnnouncement, PEERS_TOPIC};
+use crate::net::webrtc_addr_of;
+
+impl Node {
+    /// Tells every subscriber who holds a reservation on us now.
+    pub(super) fn announce_reserved(&mut self) {
+        self.announce_seq += 1;
+        let announcement = PeerAnnouncement {
+            seq: self.announce_seq,
+            peers: self.reserved.iter().map(|p| ByteBuf::from(p.to_bytes())).collect(),
+        };
+        let Some(g) = self.gossip() else { return };
+        match g.publish(IdentTopic::new(PEERS_TOPIC), encode(&announcement)) {
+            Ok(_) | Err(PublishError::NoPeersSubscribedToTopic) => {}
+            Err(e) => tracing::warn!("cannot announce the relay's peers: {e}"),
+        }
+    }
+
+    /// A peer's reservation on us started (`true`) or ended.
+    pub(super) fn reservation(&mut self, peer: PeerId, held: bool) {
+        let changed = if held { self.reserved.insert(peer) } else { self.reserved.remove(&peer) };
+        if changed {
+            self.announce_reserved();
+        }
+    }
+
+    /// The relayed address we listen on at `relay`, if we hold a reservation there.
+    fn circuit_at(&self, relay: PeerId) -> Option<Multiaddr> {
+        self.circuits
+            .values()
+            .map(|(addr, _)| addr)
+            .find(|addr| addr.iter().any(|p| p == Protocol::P2p(relay)))
+            .cloned()
+    }
+
+    /// An announcement from `source`: taken only from a relay we hold a
+    /// reservation on, and never forwarded (each page hears its relay).
+    pub(super) fn on_announcement(&mut self, source: Option<PeerId>, data: &[u8]) -> MessageAcceptance {
+        if !self.config.meet_peers {
+            return MessageAcceptance::Ignore;
+        }
+        let Some(circuit) = source.and_then(|relay| self.circuit_at(relay)) else {
+            return MessageAcceptance::Ignore;
+        };
+        let announcement: PeerAnnouncement = match decode(data) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(?source, "an announcement that does not decode: {e}");
+                return MessageAcceptance::Reject;
+            }
+        };
+        for bytes in announcement.peers {
+            let Ok(peer) = PeerId::from_bytes(&bytes) else { continue };
+            // One of the two dials, so they do not cross.
+            if peer <= self.peer_id || self.connected.contains(&peer) {
+                continue;
+            }
+            let addr = circuit.clone().with(Protocol::P2p(peer));
+            tracing::debug!(%peer, %addr, "dialling an announced peer through the relay");
+            self.dial_peer(peer, vec![addr]);
+        }
+        MessageAcceptance::Ignore
+    }
+
+    /// A connection opened: from a relayed one we dialled, offer a direct
+    /// one; once the direct one is up, close the relayed ones (and say so).
+    pub(super) fn consider_upgrade(&mut self, peer: PeerId, addr: &Multiaddr, dialed: bool, transport: &str) -> bool {
+        if !self.config.direct_upgrade || !dialed {
+            return false;
+        }
+        let Some(swarm) = self.swarm.as_mut() else { return false };
+        if transport == "webrtc" {
+            let relayed: Vec<ConnectionId> = self
+                .connections
+                .iter()
+                .filter(|(_, (p, _, _, t))| *p == peer && *t == "relay")
+                .map(|(id, _)| *id)
+                .collect();
+            for id in relayed {
+                swarm.close_connection(id);
+            }
+            return true;
+        }
+        let Some(direct) = webrtc_addr_of(addr) else { return false };
+        tracing::debug!(%peer, %direct, "offering a direct WebRTC connection");
+        let opts = DialOpts::peer_id(peer).addresses(vec![direct]).condition(PeerCondition::Always).build();
+        if let Err(e) = swarm.dial(opts) {
+            tracing::debug!(%peer, "cannot offer a direct connection: {e}");
+        }
+        false
+    }
+}
