@@ -94,6 +94,7 @@ impl Node {
                 let s = &self.stats;
                 Ok(json!({
                     "received": s.received,
+                    "bytesReceived": s.bytes_received,
                     "sent": s.sent,
                     "served": s.served,
                     "invalid": s.invalid,

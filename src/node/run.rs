@@ -49,6 +49,8 @@ pub(super) const META_P2P: &str = "p2p/collection/";
 #[derive(Debug, Default)]
 pub(super) struct Stats {
     pub(super) received: u64,
+    /// The bytes of every block peers sent us, duplicates included.
+    pub(super) bytes_received: u64,
     pub(super) sent: u64,
     pub(super) served: u64,
     pub(super) invalid: u64,
@@ -593,6 +595,7 @@ impl Node {
         peer: PeerId,
         blocks: &[Vec<u8>],
     ) -> Result<ImportReport, crate::Error> {
+        self.stats.bytes_received += blocks.iter().map(|b| b.len() as u64).sum::<u64>();
         self.import_decoded_from(peer, decode_batch(blocks)?).await
     }
 
@@ -603,6 +606,7 @@ impl Node {
         cid: Cid,
         bytes: &[u8],
     ) -> Result<ImportReport, crate::Error> {
+        self.stats.bytes_received += bytes.len() as u64;
         self.import_decoded_from(peer, vec![SignedBlock::decode(bytes, Some(cid))?]).await
     }
 

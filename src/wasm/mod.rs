@@ -56,6 +56,15 @@ export type WeftTransport = "webtransport" | "webrtc-direct" | "websocket" | "we
 export interface WeftConnection { peerId: string; addr: string; transport: WeftTransport; direction: "inbound" | "outbound" }
 export interface WeftReplicatorSpec { collection: string; peer: string; docs?: string[] }
 export interface WeftReplicator { peerId: string; collection: string; docs: string[] | null; addrs: string[]; queued: number }
+export interface WeftNetworkStats {
+  /** Blocks taken from peers, and their size in bytes (duplicates included). */
+  received: number; bytesReceived: number;
+  sent: number; served: number; invalid: number; decodeErrors: number; oversized: number;
+  fetchFailures: number; orphansDropped: number;
+  /** Relayed connections to other pages that became direct WebRTC ones. */
+  directUpgrades: number;
+  pending: number; peers: string[]; mesh: Record<string, number>;
+}
 export interface WeftPeerEvent { type: "connected" | "disconnected"; peerId: string; transport: WeftTransport }
 /** After each batch a peer pushes while bringing this replica up to date. */
 export interface WeftSyncEvent { peerId: string; blocksReceived: number; blocksWanted: number }
@@ -171,6 +180,14 @@ impl Database {
     #[wasm_bindgen(getter, js_name = peerId)]
     pub fn peer_id(&self) -> String {
         crate::node::keypair_of(&self.inner.db).public().to_peer_id().to_string()
+    }
+
+    /// What the page's node has done: blocks and block bytes received
+    /// from peers, sent, refused, direct upgrades, and the gossip mesh
+    /// (the same counters as a native node's `p2p/stats`).
+    #[wasm_bindgen(js_name = networkStats, unchecked_return_type = "Promise<WeftNetworkStats>")]
+    pub fn network_stats(&self) -> Promise {
+        node_call(&self.inner, || Ok(Command::Stats))
     }
 
     /// The open connections of the page's node (none without `p2p`).

@@ -83,8 +83,34 @@ impl Peer {
     }
 }
 
+impl Peer {
+    /// The SCTP transport under the data channels, watched for its end: a
+    /// page that closes its peer connection aborts the association at once,
+    /// while the ICE state only fails after consent checks time out. web-sys
+    /// has no binding for it, so it is reached by name.
+    fn sctp(&self) -> Option<JsValue> {
+        js_sys::Reflect::get(&self.pc, &"sctp".into()).ok().filter(|s| s.is_object())
+    }
+
+    pub(super) fn watch_sctp(&self) {
+        if let Some(sctp) = self.sctp() {
+            let _ = js_sys::Reflect::set(&sctp, &"onstatechange".into(), self._on_state.as_ref());
+        }
+    }
+
+    fn sctp_closed(&self) -> bool {
+        self.sctp()
+            .and_then(|s| js_sys::Reflect::get(&s, &"state".into()).ok())
+            .and_then(|s| s.as_string())
+            .is_some_and(|s| s == "closed")
+    }
+}
+
 impl Drop for Peer {
     fn drop(&mut self) {
+        if let Some(sctp) = self.sctp() {
+            let _ = js_sys::Reflect::set(&sctp, &"onstatechange".into(), &JsValue::NULL);
+        }
         self.pc.set_onicecandidate(None);
         self.pc.set_onconnectionstatechange(None);
         self.pc.set_ondatachannel(None);
@@ -137,6 +163,7 @@ pub struct Connection {
 
 impl Connection {
     pub(super) fn new(peer: Peer) -> Self {
+        peer.watch_sctp();
         Connection {
             peer: SendWrapper::new(peer),
             drop_listeners: FuturesUnordered::new(),
@@ -156,6 +183,7 @@ impl Connection {
 
     fn is_dead(&self) -> bool {
         *self.dead.borrow()
+            || self.peer.sctp_closed()
             || matches!(self.peer.pc.connection_state(), RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed)
     }
 }

@@ -1,0 +1,217 @@
+#!/usr/bin/env node
+// Sync benchmark between two pages: a write on page A until it is visible
+// (committed to IndexedDB) on page B, over direct browser-to-browser WebRTC
+// and over the node's relay, beside Yjs + y-webrtc doing the same in the
+// same browser run; then catch-up after B missed many updates.
+// Prints a markdown table and writes target/sync-bench.json.
+//
+//   wasm-pack build --target web --release && cargo build --bin weft
+//   node tests/browser/sync-bench.mjs                 # 200 writes, 10,000 missed updates
+//   node tests/browser/sync-bench.mjs --quick         # 50 writes, 1,000 missed updates
+//   node tests/browser/sync-bench.mjs --only=direct,relay,yjs --writes=N --missed=N --out=FILE
+import fs from "node:fs";
+import path from "node:path";
+import { serve } from "./serve.mjs";
+import { REPO_ROOT, WEB_ROOT, CHROMIUM_ARGS, launchChromium, watchPage } from "./lib.mjs";
+import { startNode } from "./node.mjs";
+
+const WEBRTC_ARGS = ["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"];
+const SDL = "type Item { k: Int! v: Int sent: Float }";
+const WARMUP = 20;
+const KEYS = 1000;
+
+function parseArgs(argv) {
+  const args = { writes: 200, missed: 10_000, only: "direct,relay,yjs", out: "target/sync-bench.json" };
+  for (const a of argv) {
+    const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
+    if (!m) throw new Error(`unexpected argument ${a}`);
+    if (m[1] === "quick") Object.assign(args, { writes: 50, missed: 1000 });
+    else args[m[1]] = m[2];
+  }
+  args.writes = Number(args.writes);
+  args.missed = Number(args.missed);
+  args.only = new Set(String(args.only).split(","));
+  return args;
+}
+
+/** Nearest-rank percentile of sorted numbers. */
+export function percentile(sorted, p) {
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+async function until(what, fn, ms = 60_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A page in its own context with weftdb loaded and database "syncbench" open. */
+async function openPage(context, baseUrl, relayAddr, directUpgrade) {
+  const page = await context.newPage();
+  const problems = watchPage(page);
+  await page.goto(`${baseUrl}/tests/browser/blank.html`);
+  const peerId = await page.evaluate(
+    async ({ addr, sdl, directUpgrade }) => {
+      const weft = await import("/pkg/weftdb.js");
+      await weft.default();
+      window.db = await weft.Database.open("syncbench", { peers: [addr], directUpgrade });
+      if (!window.db.collectionNames().includes("Item")) await window.db.addSchema(sdl);
+      await window.db.collections.subscribe("Item");
+      return window.db.peerId;
+    },
+    { addr: relayAddr, sdl: SDL, directUpgrade },
+  );
+  return { page, problems, peerId };
+}
+
+/** weftdb between two pages, `transport` "webrtc" or "relay". */
+async function measureWeft({ browser, baseUrl, relay, transport, writes, missed, log }) {
+  const contexts = [await browser.newContext(), await browser.newContext()];
+  try {
+    const direct = transport === "webrtc";
+    const a = await openPage(contexts[0], baseUrl, relay.addr("websocket"), direct);
+    let b = await openPage(contexts[1], baseUrl, relay.addr("websocket"), direct);
+    const linked = async (p, other) =>
+      (await p.evaluate(async (id) => (await window.db.connections()).filter((c) => c.peerId === id).map((c) => c.transport), other));
+    await until(`a ${transport} connection between the pages`, async () => {
+      const [ta, tb] = [await linked(a.page, b.peerId), await linked(b.page, a.peerId)];
+      return ta.length === 1 && ta[0] === transport && tb.length === 1 && tb[0] === transport;
+    });
+    log(`${transport}: pages connected`);
+
+    // B records when each value of one document becomes visible (after its commit).
+    await b.page.evaluate(() => {
+      window.arrived = new Map();
+      window.db.collection("Item").subscribe((ev) => {
+        if (ev.doc) window.arrived.set(ev.doc.v, performance.timeOrigin + performance.now());
+      });
+    });
+    const id = await a.page.evaluate(() => window.db.collection("Item").create({ k: -1, v: -1 }));
+    await until("the first document on B", () => b.page.evaluate((id) => window.db.collection("Item").get(id).then((d) => d !== null), id).catch(() => false));
+    const samples = [];
+    for (let i = 0; i < WARMUP + writes; i++) {
+      const arrival = b.page.evaluate(
+        (v) =>
+          new Promise((resolve, reject) => {
+            const t = setInterval(() => {
+              if (window.arrived.has(v)) {
+                clearInterval(t);
+                resolve(window.arrived.get(v));
+              }
+            }, 0);
+            setTimeout(() => reject(new Error(`value ${v} never arrived`)), 30_000);
+          }),
+        i,
+      );
+      const sent = await a.page.evaluate(
+        async ({ id, v }) => {
+          const t = performance.timeOrigin + performance.now();
+          await window.db.collection("Item").update(id, { v, sent: t });
+          return t;
+        },
+        { id, v: i },
+      );
+      const got = await arrival;
+      if (i >= WARMUP) samples.push(got - sent);
+    }
+    log(`${transport}: ${writes} writes measured`);
+
+    // Catch-up: B closes, A makes `missed` changes over KEYS documents, B reopens.
+    const bState = b.page.context();
+    await b.page.evaluate(() => window.db.close());
+    await b.page.close();
+    const last = await a.page.evaluate(
+      async ({ missed, keys }) => {
+        const items = window.db.collection("Item");
+        const ids = await items.createMany(Array.from({ length: Math.min(keys, missed) }, (_, k) => ({ k, v: 0 })));
+        let done = ids.length;
+        for (let round = 1; done < missed; round++) {
+          const n = Math.min(ids.length, missed - done);
+          for (let j = 0; j < n; j++) await items.update(ids[j], { v: round });
+          done += n;
+        }
+        return items.count({ filter: { k: { _ge: 0 } } });
+      },
+      { missed, keys: KEYS },
+    );
+    const want = await a.page.evaluate(async () => {
+      const all = await window.db.collection("Item").find({ filter: { k: { _ge: 0 } }, limit: 100000 });
+      return all.reduce((s, d) => s + d.k * 7 + d.v, 0);
+    });
+    const started = Date.now();
+    b = await openPage(bState, baseUrl, relay.addr("websocket"), direct);
+    await until(
+      "B to catch up",
+      () =>
+        b.page.evaluate(async ({ last, want }) => {
+          const all = await window.db.collection("Item").find({ filter: { k: { _ge: 0 } }, limit: 100000 });
+          return all.length === last && all.reduce((s, d) => s + d.k * 7 + d.v, 0) === want;
+        }, { last, want }),
+      300_000,
+    );
+    const catchupMs = Date.now() - started;
+    const stats = await b.page.evaluate(() => window.db.networkStats());
+    log(`${transport}: caught up with ${missed} updates in ${catchupMs} ms`);
+    const problems = [...a.problems, ...b.problems];
+    return { samples, catchupMs, catchupBytes: stats.bytesReceived, updates: missed, problems };
+  } finally {
+    for (const c of contexts) await c.close().catch(() => {});
+  }
+}
+
+function summarise(r) {
+  const sorted = [...r.samples].sort((x, y) => x - y);
+  return { ...r, p50: percentile(sorted, 50), p99: percentile(sorted, 99), samples: undefined };
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const log = (m) => console.error(`[sync-bench] ${m}`);
+  const relay = await startNode();
+  const server = await serve({ root: WEB_ROOT, port: 0 });
+  const browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...WEBRTC_ARGS] });
+  const results = {};
+  try {
+    const opts = { browser, baseUrl: server.url, relay, writes: args.writes, missed: args.missed, log };
+    if (args.only.has("yjs")) {
+      const { measureYjs } = await import("./yjs-baseline.mjs");
+      results.yjs = summarise(await measureYjs(opts));
+    }
+    if (args.only.has("direct")) results.direct = summarise(await measureWeft({ ...opts, transport: "webrtc" }));
+    if (args.only.has("relay")) results.relay = summarise(await measureWeft({ ...opts, transport: "relay" }));
+  } finally {
+    await browser.close().catch(() => {});
+    await server.close();
+    await relay.stop();
+  }
+  const y = results.yjs;
+  const rows = [["", "p50 ms", "p99 ms", "p50 / y-webrtc", `catch-up of ${args.missed} updates`, "catch-up bytes"]];
+  for (const [name, r] of Object.entries(results)) {
+    rows.push([
+      { yjs: "Yjs + y-webrtc", direct: "weftdb, direct WebRTC", relay: "weftdb, relayed" }[name],
+      r.p50.toFixed(2),
+      r.p99.toFixed(2),
+      y ? (r.p50 / y.p50).toFixed(2) + "×" : "-",
+      `${r.catchupMs} ms`,
+      String(r.catchupBytes),
+    ]);
+  }
+  const table = rows.map((r) => `| ${r.join(" | ")} |`);
+  table.splice(1, 0, `|${rows[0].map(() => "---").join("|")}|`);
+  console.log(table.join("\n"));
+  const out = path.resolve(REPO_ROOT, args.out);
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, JSON.stringify({ args: { ...args, only: [...args.only] }, results }, null, 2));
+  for (const [name, r] of Object.entries(results)) {
+    if (r.problems?.length) console.error(`[sync-bench] ${name}: the pages reported ${JSON.stringify(r.problems)}`);
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
