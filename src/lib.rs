@@ -18,8 +18,8 @@
 //! | [`core::sync`] | the replication messages, their limits, the outbox's retry backoff (time passed in) | nothing but data |
 //! | `dag` | [`Db`]'s replication queries: collection heads, held blocks, the blocks a peer lacks | the store trait |
 //! | `wasm` | `Database` / `Collection` / `Replicators` / `Collections` for JS (wasm32 only): values, errors, promises, events | wasm-bindgen |
-//! | [`net`] | the request-response codec, the composed libp2p behaviour (one for both targets), each target's swarm: native TCP, QUIC, WebSocket, WebRTC-direct and [`net::webtransport`] (our WebTransport server); in a page the transports a browser dials | libp2p, wtransport |
-//! | [`node`] | the node: gossip, block fetch, head exchange, replicators, commands (`run`, `gossip`, `exchange`, `replicate`, `answer`); natively driven by a thread with tokio (`native`) behind the HTTP API, in a page by a task on the event loop (`browser`) | libp2p; tokio and axum natively |
+//! | [`net`] | the request-response codec, the composed libp2p behaviour (one for both targets), each target's swarm: native TCP, QUIC, WebSocket, WebRTC-direct and [`net::webtransport`] (our WebTransport server); in a page the transports a browser dials, and `net::webrtc` (our browser-to-browser WebRTC transport, wasm32 only) with its [`net::signaling`] messages | libp2p, wtransport; web-sys's WebRTC in a page |
+//! | [`node`] | the node: gossip, block fetch, head exchange, replicators, pages meeting through a relay and upgrading to direct WebRTC, commands (`run`, `gossip`, `exchange`, `replicate`, `direct`, `answer`); natively driven by a thread with tokio (`native`) behind the HTTP API, in a page by a task on the event loop (`browser`) | libp2p; tokio and axum natively |
 //! | `src/bin/weft.rs` | the `weft` command line (`start`, `client ...`) | clap, ureq |
 //!
 //! `cfg(target_arch = "wasm32")` picks the adapters: the store backend
@@ -61,7 +61,8 @@
 //! wakes the node's task), publishes the block on gossipsub (topics
 //! `weft/doc/<id>` and `weft/col/<Collection>`) and pushes the outbox to
 //! each replicator's peer. In a page that is a libp2p connection to a weft
-//! node over WebTransport, WebRTC-direct or WebSocket.
+//! node over WebTransport, WebRTC-direct or WebSocket, and to other pages
+//! over direct WebRTC or through the node's relay.
 //!
 //! ## Transports
 //!
@@ -74,8 +75,21 @@
 //! 14 days, rotated before they expire) for pages. The certificates are
 //! kept in the store, so the addresses survive restarts. Every node is a
 //! circuit relay v2 server with limits sized for sync sessions, and DCUtR
-//! upgrades relayed connections to direct ones. A page dials only; its
+//! upgrades relayed connections between nodes to direct ones. A page's
 //! identity is the database's signing key, so its peer id survives reloads.
+//!
+//! A page dials the nodes it is given and reserves a relay slot on each
+//! (`<node>/p2p-circuit`), so it is dialable at
+//! `<node>/p2p-circuit/p2p/<page>`. The node announces who holds a
+//! reservation on the topic `weft/relay/peers`; of two pages on one node,
+//! the one with the smaller peer id dials the other through it. Over that
+//! relayed connection the dialler runs `/webrtc-signaling/0.0.1` (libp2p's
+//! `webrtc/webrtc.md`): SDP offer, answer and trickled ICE candidates, then
+//! a direct `RTCPeerConnection` whose data channels carry libp2p streams
+//! (address `<relayed>/webrtc/p2p/<id>`). No Noise runs on it: the DTLS
+//! fingerprints crossed the authenticated relayed connection. Once it is
+//! up the relayed connection closes; if it fails, or a page opened with
+//! `directUpgrade: false`, sync stays on the relay.
 //!
 //! ## Wire protocols (see [`core::sync`])
 //!
@@ -92,7 +106,14 @@
 //!   answered by `Ack` once merged durably; unacknowledged pushes stay in
 //!   the outbox and are retried with backoff, across restarts of either side.
 //!
-//! Every message is DAG-CBOR, read to at most 8 MiB, and every block in it
+//! - **`/webrtc-signaling/0.0.1`** (pages): protobuf messages, uvarint
+//!   length-prefixed, at most 64 KiB each, at most 64 ICE candidates, 15 s
+//!   for the whole handshake, 8 answered at once ([`net::signaling`]).
+//! - **`weft/relay/peers`** (gossipsub, node → pages): a DAG-CBOR
+//!   [`core::sync::PeerAnnouncement`] of at most 1,024 peer ids, taken only
+//!   from a relay the page holds a reservation on, and never forwarded.
+//!
+//! Every weft message is DAG-CBOR, read to at most 8 MiB, and every block in it
 //! is verified (size, CID, signature, schema, height) before it is merged.
 //!
 //! ## Blocks and documents

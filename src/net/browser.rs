@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use libp2p::core::upgrade::Version;
 use libp2p::core::Transport as _;
-use libp2p::{identity, noise, relay, webrtc_websys, websocket_websys, webtransport_websys, yamux, Swarm, SwarmBuilder};
+use libp2p::{
+    identity, noise, relay, webrtc_websys, websocket_websys, webtransport_websys, yamux, Swarm, SwarmBuilder,
+};
 
 use super::behaviour::{Behaviour, BehaviourConfig, IDLE_TIMEOUT};
 use super::{webrtc, WireErrors};

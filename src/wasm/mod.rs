@@ -170,7 +170,8 @@ impl Database {
             let options = OpenOptions::from_js(options)?;
             let store = IdbStore::open(&name).await?;
             let db = Rc::new(Db::open(store).await?);
-            let net = if options.p2p { Some(Net::start(db.clone(), options.peers, options.direct_upgrade)?) } else { None };
+            let net =
+                if options.p2p { Some(Net::start(db.clone(), options.peers, options.direct_upgrade)?) } else { None };
             Ok(Database { inner: Rc::new(Inner { name, db, closed: Cell::new(false), net }) })
         })
     }

@@ -14,8 +14,7 @@ use libp2p::core::muxing::{StreamMuxer, StreamMuxerEvent};
 use send_wrapper::SendWrapper;
 use wasm_bindgen::prelude::*;
 use web_sys::{
-    Event, RtcConfiguration, RtcDataChannelEvent, RtcPeerConnection, RtcPeerConnectionIceEvent,
-    RtcPeerConnectionState,
+    Event, RtcConfiguration, RtcDataChannelEvent, RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState,
 };
 
 use super::channel::DataChannel;
@@ -184,7 +183,10 @@ impl Connection {
     fn is_dead(&self) -> bool {
         *self.dead.borrow()
             || self.peer.sctp_closed()
-            || matches!(self.peer.pc.connection_state(), RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed)
+            || matches!(
+                self.peer.pc.connection_state(),
+                RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed
+            )
     }
 }
 

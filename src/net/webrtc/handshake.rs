@@ -155,11 +155,7 @@ fn sdp_of(description: &wasm_bindgen::JsValue) -> Result<String, Error> {
 async fn set_description(pc: &RtcPeerConnection, kind: RtcSdpType, sdp: &str, local: bool) -> Result<(), Error> {
     let description = RtcSessionDescriptionInit::new(kind);
     description.set_sdp(sdp);
-    let promise = if local {
-        pc.set_local_description(&description)
-    } else {
-        pc.set_remote_description(&description)
-    };
+    let promise = if local { pc.set_local_description(&description) } else { pc.set_remote_description(&description) };
     JsFuture::from(promise).await?;
     Ok(())
 }
