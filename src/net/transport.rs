@@ -77,7 +77,7 @@ mod tests {
         assert_eq!(webrtc_dial_peer(&direct), Some(peer));
         assert_eq!(transport_of(&direct), "webrtc");
         // Not relayed, or not WebRTC: neither is a browser-to-browser address.
-        assert_eq!(webrtc_addr_of(&format!("{relay}").parse().unwrap()), None);
+        assert_eq!(webrtc_addr_of(&relay.parse().unwrap()), None);
         assert_eq!(webrtc_dial_peer(&relayed), None);
         assert_eq!(webrtc_dial_peer(&format!("/ip4/127.0.0.1/udp/1/webrtc/p2p/{peer}").parse().unwrap()), None);
     }

@@ -36,6 +36,12 @@ impl Node {
         }
     }
 
+    /// A relayed connection to `peer` closed with `remaining` others open:
+    /// if we closed it for a direct one, swap heads over that one now.
+    pub(super) fn relayed_closed(&mut self, peer: PeerId, remaining: u32) -> bool {
+        remaining > 0 && self.upgrading.remove(&peer)
+    }
+
     /// A peer's reservation on us started (`true`) or ended.
     pub(super) fn reservation(&mut self, peer: PeerId, held: bool) {
         let changed = if held { self.reserved.insert(peer) } else { self.reserved.remove(&peer) };
@@ -83,7 +89,9 @@ impl Node {
     }
 
     /// A connection opened: from a relayed one we dialled, offer a direct
-    /// one; once the direct one is up, close the relayed ones (and say so).
+    /// one; once the direct one is up, close the relayed ones. True when
+    /// the peer's heads are to be swapped now (over the relay when no offer
+    /// could be made).
     pub(super) fn consider_upgrade(&mut self, peer: PeerId, addr: &Multiaddr, dialed: bool, transport: &str) -> bool {
         if !self.config.direct_upgrade || !dialed {
             return false;
@@ -96,16 +104,29 @@ impl Node {
                 .filter(|(_, (p, _, _, t))| *p == peer && *t == "relay")
                 .map(|(id, _)| *id)
                 .collect();
+            // Heads are swapped once the relayed connections are gone
+            // (`relayed_closed`): request-response would use the oldest
+            // connection, which is closing.
+            let none = relayed.is_empty();
             for id in relayed {
                 swarm.close_connection(id);
             }
-            return true;
+            if none {
+                self.upgrading.remove(&peer);
+            }
+            return none;
         }
         let Some(direct) = webrtc_addr_of(addr) else { return false };
         tracing::debug!(%peer, %direct, "offering a direct WebRTC connection");
         let opts = DialOpts::peer_id(peer).addresses(vec![direct]).condition(PeerCondition::Always).build();
-        if let Err(e) = swarm.dial(opts) {
-            tracing::debug!(%peer, "cannot offer a direct connection: {e}");
+        match swarm.dial(opts) {
+            Ok(()) => {
+                self.upgrading.insert(peer);
+            }
+            Err(e) => {
+                tracing::info!(%peer, "cannot offer a direct connection, syncing over the relay: {e}");
+                return true;
+            }
         }
         false
     }

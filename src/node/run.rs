@@ -118,6 +118,8 @@ pub(super) struct Node {
     /// Peers holding a reservation on our relay, as announced to pages.
     pub(super) reserved: BTreeSet<PeerId>,
     pub(super) announce_seq: u64,
+    /// Pages we offered a direct connection to, until it is up or failed.
+    pub(super) upgrading: HashSet<PeerId>,
 }
 
 /// Catching up with a peer: blocks received from it since it connected,
@@ -218,6 +220,7 @@ impl Node {
             received_from: HashMap::new(),
             reserved: BTreeSet::new(),
             announce_seq: 0,
+            upgrading: HashSet::new(),
             config,
         };
         node.load_p2p_collections().await?;
@@ -388,19 +391,26 @@ impl Node {
                     self.stats.direct_upgrades += 1;
                 }
                 if self.consider_upgrade(peer_id, &addr, dialed, transport) {
-                    // What was in flight on the relayed connection as it
-                    // closed is caught up by a head exchange on the direct one.
+                    self.upgrading.remove(&peer_id);
                     self.exchange_with(peer_id).await;
                 }
                 if num_established.get() == 1 {
                     if let Some(tell) = &self.on_peer {
                         tell(PeerEvent::Connected, peer_id, transport);
                     }
-                    self.on_connected(peer_id).await;
+                    // Between pages the relayed connection is about to be
+                    // replaced by a direct one: swap heads on that (or on
+                    // the relay once the upgrade has failed), rather than
+                    // start an exchange the upgrade cuts off.
+                    let defer = self.config.direct_upgrade && transport == "relay";
+                    self.on_connected(peer_id, defer).await;
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
                 let closed = self.connections.remove(&connection_id);
+                if closed.as_ref().is_some_and(|c| c.3 == "relay") && self.relayed_closed(peer_id, num_established) {
+                    self.exchange_with(peer_id).await;
+                }
                 if num_established == 0 {
                     if let Some(tell) = &self.on_peer {
                         let transport = closed.as_ref().map_or("other", |c| c.3);
@@ -413,6 +423,10 @@ impl Node {
             SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
                 tracing::debug!(%peer, "dial failed: {error}");
                 self.dial_failed(peer);
+                if self.upgrading.remove(&peer) && self.connected.contains(&peer) {
+                    tracing::info!(%peer, "no direct WebRTC connection; syncing over the relay: {error}");
+                    self.exchange_with(peer).await;
+                }
             }
             SwarmEvent::NewListenAddr { listener_id, address } => {
                 tracing::info!(%address, "listening");
@@ -517,12 +531,14 @@ impl Node {
         }
     }
 
-    async fn on_connected(&mut self, peer: PeerId) {
+    async fn on_connected(&mut self, peer: PeerId, defer_exchange: bool) {
         self.connected.insert(peer);
         if let Some(w) = self.wanted.get_mut(&peer) {
             w.connected();
         }
-        self.exchange_with(peer).await;
+        if !defer_exchange {
+            self.exchange_with(peer).await;
+        }
         if let Some(lane) = self.outboxes.get_mut(&peer) {
             lane.backoff.reset();
         }
@@ -558,6 +574,7 @@ impl Node {
     }
 
     fn on_disconnected(&mut self, peer: PeerId) {
+        self.upgrading.remove(&peer);
         self.received_from.remove(&peer);
         self.connected.remove(&peer);
         self.lanes.remove(&peer);

@@ -423,8 +423,11 @@ test("with directUpgrade: false two pages sync over the node's relay alone", asy
     // The node holds no Book schema and no Book topic: the edits can only
     // take the circuit between the pages.
     await editsFlowBetween(a.page, b.page);
-    assert.deepEqual(await transportsTo(a.page, ids[1]), ["relay"]);
-    assert.deepEqual(await transportsTo(b.page, ids[0]), ["relay"]);
+    // Every connection between them went through the relay.
+    for (const [page, other] of [[a.page, ids[1]], [b.page, ids[0]]]) {
+      const ts = await transportsTo(page, other);
+      assert.ok(ts.length > 0 && ts.every((t) => t === "relay"), JSON.stringify(ts));
+    }
     assert.deepEqual([...a.problems, ...b.problems], []);
     await a.context.close();
     await b.context.close();
