@@ -99,35 +99,40 @@ struct Prefetched {
 
 impl Prefetched {
     async fn read<T: Tx>(tx: &mut T, blocks: &[SignedBlock]) -> Result<Self, Error> {
-        let keys: Vec<Vec<u8>> = blocks.iter().map(|b| b.cid.to_bytes()).collect();
-        let in_blocks = tx.get_many(Table::Blocks, &keys).await?;
-        let in_pending = tx.get_many(Table::Pending, &keys).await?;
+        let batch: HashSet<Cid> = blocks.iter().map(|b| b.cid).collect();
+        let mut outside: Vec<Cid> =
+            blocks.iter().flat_map(|b| b.block.parents.iter().copied()).filter(|p| !batch.contains(p)).collect();
+        outside.sort();
+        outside.dedup();
+        let mut doc_keys: Vec<Vec<u8>> = blocks.iter().map(|b| doc_key(&b.block.col, &b.doc().to_string())).collect();
+        doc_keys.sort();
+        doc_keys.dedup();
+        // Every read at once: the batch in blocks and pending, the parents
+        // from outside it, the documents' states and heads.
+        let (n, m, d) = (blocks.len(), outside.len(), doc_keys.len());
+        let mut reads: Vec<(Table, Vec<u8>)> = Vec::with_capacity(2 * n + m + 2 * d);
+        reads.extend(blocks.iter().map(|b| (Table::Blocks, b.cid.to_bytes())));
+        reads.extend(blocks.iter().map(|b| (Table::Pending, b.cid.to_bytes())));
+        reads.extend(outside.iter().map(|c| (Table::Blocks, c.to_bytes())));
+        reads.extend(doc_keys.iter().map(|k| (Table::Docs, k.clone())));
+        reads.extend(doc_keys.iter().map(|k| (Table::Heads, k.clone())));
+        let (values, waiters) = tx.get_each_and_any(&reads, Table::Waiting).await?;
+        let mut values = values.into_iter();
+        let in_blocks: Vec<Option<Vec<u8>>> = values.by_ref().take(n).collect();
+        let in_pending: Vec<Option<Vec<u8>>> = values.by_ref().take(n).collect();
         let stored: HashSet<Cid> = blocks
             .iter()
             .zip(in_blocks.iter().zip(&in_pending))
             .filter(|(_, (a, b))| a.is_some() || b.is_some())
             .map(|(b, _)| b.cid)
             .collect();
-        let batch: HashSet<Cid> = blocks.iter().map(|b| b.cid).collect();
-        let mut outside: Vec<Cid> =
-            blocks.iter().flat_map(|b| b.block.parents.iter().copied()).filter(|p| !batch.contains(p)).collect();
-        outside.sort();
-        outside.dedup();
-        // A parent in the batch that was stored before is found here too.
-        outside.extend(blocks.iter().zip(&in_blocks).filter(|(_, v)| v.is_some()).map(|(b, _)| b.cid));
-        let parent_keys: Vec<Vec<u8>> = outside.iter().map(Cid::to_bytes).collect();
-        let parents = outside
-            .into_iter()
-            .zip(tx.get_many(Table::Blocks, &parent_keys).await?)
-            .filter_map(|(c, v)| Some((c, v?)))
-            .collect();
-        let mut doc_keys: Vec<Vec<u8>> = blocks.iter().map(|b| doc_key(&b.block.col, &b.doc().to_string())).collect();
-        doc_keys.sort();
-        doc_keys.dedup();
-        let states = tx.get_many(Table::Docs, &doc_keys).await?;
-        let heads = tx.get_many(Table::Heads, &doc_keys).await?;
+        // Stored parents: from outside the batch, and batch blocks stored before.
+        let mut parents: HashMap<Cid, Vec<u8>> =
+            outside.into_iter().zip(values.by_ref().take(m)).filter_map(|(c, v)| Some((c, v?))).collect();
+        parents.extend(blocks.iter().zip(in_blocks).filter_map(|(b, v)| Some((b.cid, v?))));
+        let states: Vec<Option<Vec<u8>>> = values.by_ref().take(d).collect();
         let mut docs = HashMap::new();
-        for ((key, state), heads) in doc_keys.into_iter().zip(states).zip(heads) {
+        for ((key, state), heads) in doc_keys.into_iter().zip(states).zip(values) {
             if let Some(state) = state {
                 let heads: Heads = match heads {
                     Some(h) => uncbor(&h)?,
@@ -136,7 +141,6 @@ impl Prefetched {
                 docs.insert(key, (uncbor(&state)?, heads));
             }
         }
-        let waiters = !tx.scan_keys(Table::Waiting, &KeyRange::all(), Some(1)).await?.is_empty();
         Ok(Prefetched { stored, parents, docs, waiters })
     }
 }

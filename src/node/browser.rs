@@ -45,8 +45,17 @@ impl BrowserNode {
         let (requests, rx) = mpsc::unbounded();
         // A JS write commits outside the node's task: wake it to publish.
         let (wake_tx, wake_rx) = mpsc::unbounded();
+        let early_wake = wake_tx.clone();
         db.on_block(move |_| {
             let _ = wake_tx.unbounded_send(());
+        });
+        // Before the commit as well: the node publishes local blocks while
+        // they are being made durable.
+        db.on_commit(move |m| {
+            if m.local {
+                let _ = early_wake.unbounded_send(());
+            }
+            Vec::new()
         });
         wasm_bindgen_futures::spawn_local(async move {
             match Node::assemble(db, Some(swarm), config, wire_errors).await {

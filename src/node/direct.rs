@@ -59,13 +59,14 @@ impl Node {
             .cloned()
     }
 
-    /// An announcement from `source`: taken only from a relay we hold a
-    /// reservation on, and never forwarded (each page hears its relay).
-    pub(super) fn on_announcement(&mut self, source: Option<PeerId>, data: &[u8]) -> MessageAcceptance {
+    /// An announcement that came over our connection to `source`: taken
+    /// only from a relay we hold a reservation on, and never forwarded
+    /// (each page hears its relay itself).
+    pub(super) fn on_announcement(&mut self, source: PeerId, data: &[u8]) -> MessageAcceptance {
         if !self.config.meet_peers {
             return MessageAcceptance::Ignore;
         }
-        let Some(circuit) = source.and_then(|relay| self.circuit_at(relay)) else {
+        let Some(circuit) = self.circuit_at(source) else {
             return MessageAcceptance::Ignore;
         };
         let announcement: PeerAnnouncement = match decode(data) {

@@ -65,6 +65,11 @@ pub(super) struct Stats {
 pub(super) struct Node {
     pub(super) db: Rc<Db<NodeStore>>,
     pub(super) swarm: Option<Swarm<Behaviour>>,
+    /// Local blocks built and about to commit: published at once, while
+    /// IndexedDB (or redb) makes them durable, so a write reaches peers one
+    /// commit sooner. Should the commit fail, peers hold a valid block this
+    /// replica lacks, which merges like any concurrent change.
+    pub(super) early: Rc<RefCell<Vec<Merged>>>,
     /// Blocks the database merged since we last looked, filled by its
     /// `on_block` listener and taken right after each database call, so
     /// the caller still knows where they came from.
@@ -120,7 +125,12 @@ pub(super) struct Node {
     pub(super) announce_seq: u64,
     /// Pages we offered a direct connection to, until it is up or failed.
     pub(super) upgrading: HashSet<PeerId>,
+    /// Blocks merged lately, so gossip that repeats one skips the database.
+    pub(super) recent: LruCache<Cid, ()>,
 }
+
+/// How many merged blocks [`Node::recent`] remembers.
+const RECENT_BLOCKS: usize = 4096;
 
 /// Catching up with a peer: blocks received from it since it connected,
 /// and how many that makes with what it still has queued for us.
@@ -185,11 +195,20 @@ impl Node {
         let merge_source: Rc<Cell<Option<PeerId>>> = Rc::default();
         let (scopes, source) = (replicators.clone(), merge_source.clone());
         db.on_commit(move |m| outbox_rows(&scopes.borrow(), source.get(), m));
+        let early: Rc<RefCell<Vec<Merged>>> = Rc::default();
+        let sink = early.clone();
+        db.on_commit(move |m| {
+            if m.local {
+                sink.borrow_mut().push(m.clone());
+            }
+            Vec::new()
+        });
         let peer_id = peer_id_of(&db);
         let doc_topics = (config.p2p && config.pubsub).then_some(()).and_then(|_| NonZeroUsize::new(config.doc_topics));
         let mut node = Node {
             db,
             swarm,
+            early,
             merged,
             peer_id,
             epoch: Instant::now(),
@@ -221,6 +240,7 @@ impl Node {
             reserved: BTreeSet::new(),
             announce_seq: 0,
             upgrading: HashSet::new(),
+            recent: LruCache::new(NonZeroUsize::new(RECENT_BLOCKS).expect("not zero")),
             config,
         };
         node.load_p2p_collections().await?;
@@ -264,6 +284,10 @@ impl Node {
 
     /// What every turn of a node's loop ends with, whatever woke it.
     pub(super) async fn after_step(&mut self) {
+        let early = std::mem::take(&mut *self.early.borrow_mut());
+        for m in early {
+            self.publish(&m);
+        }
         // Every merge path takes its blocks itself; this only keeps a missed
         // one (in a page: a JS write) from waiting for the next merge.
         self.take_merged(None).await;
@@ -593,6 +617,7 @@ impl Node {
         }
         let mut peers = BTreeSet::new();
         for m in &merged {
+            self.recent.put(m.cid, ());
             if m.local {
                 self.touch_doc(&m.doc);
                 self.publish(m);

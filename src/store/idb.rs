@@ -234,6 +234,20 @@ fn idb_limit(limit: Option<usize>) -> u32 {
     limit.map_or(0, |l| u32::try_from(l).unwrap_or(u32::MAX))
 }
 
+impl IdbTx<'_> {
+    /// The requests of `reads`, all issued before any is awaited.
+    fn gets(
+        &self,
+        reads: &[(Table, Vec<u8>)],
+    ) -> Result<Vec<impl std::future::Future<Output = Result<JsValue, StoreError>>>, StoreError> {
+        reads.iter().map(|(table, key)| Ok(request(self.store(*table)?.get(&js_bytes(key)), "get"))).collect()
+    }
+}
+
+fn values(results: Vec<Result<JsValue, StoreError>>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    results.into_iter().map(|v| v.map(|v| (!v.is_undefined()).then(|| rust_bytes(&v)))).collect()
+}
+
 impl Tx for IdbTx<'_> {
     async fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let v = request(self.store(table)?.get(&js_bytes(key)), "get").await?;
@@ -249,6 +263,23 @@ impl Tx for IdbTx<'_> {
             .into_iter()
             .map(|v| v.map(|v| (!v.is_undefined()).then(|| rust_bytes(&v))))
             .collect()
+    }
+
+    async fn get_each(&mut self, reads: &[(Table, Vec<u8>)]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let requests = self.gets(reads)?;
+        values(futures::future::join_all(requests).await)
+    }
+
+    async fn get_each_and_any(
+        &mut self,
+        reads: &[(Table, Vec<u8>)],
+        table: Table,
+    ) -> Result<(Vec<Option<Vec<u8>>>, bool), StoreError> {
+        let requests = self.gets(reads)?;
+        let all = sys_range(&KeyRange::all())?;
+        let first = request(self.store(table)?.get_all_keys_with_key_and_limit(&all, 1), "scan");
+        let (gets, first) = futures::join!(futures::future::join_all(requests), first);
+        Ok((values(gets)?, !byte_list(first?).is_empty()))
     }
 
     // Writes are not awaited: IndexedDB runs a transaction's requests in order,

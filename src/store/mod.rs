@@ -169,6 +169,26 @@ pub trait Tx {
         }
         Ok(out)
     }
+    /// [`Tx::get_many`] across tables: the values of `(table, key)` reads,
+    /// in the order asked, all in flight at once where the backend can.
+    async fn get_each(&mut self, reads: &[(Table, Vec<u8>)]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut out = Vec::with_capacity(reads.len());
+        for (table, key) in reads {
+            out.push(self.get(*table, key).await?);
+        }
+        Ok(out)
+    }
+    /// [`Tx::get_each`], and whether `table` holds any key at all, in one
+    /// go where the backend can (an import asks both before it merges).
+    async fn get_each_and_any(
+        &mut self,
+        reads: &[(Table, Vec<u8>)],
+        table: Table,
+    ) -> Result<(Vec<Option<Vec<u8>>>, bool), StoreError> {
+        let values = self.get_each(reads).await?;
+        let any = !self.scan_keys(table, &KeyRange::all(), Some(1)).await?.is_empty();
+        Ok((values, any))
+    }
     async fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
     async fn delete(&mut self, table: Table, key: &[u8]) -> Result<(), StoreError>;
     /// Entries with keys in `range`, in key order, at most `limit`.
