@@ -547,7 +547,7 @@ fn hostile_requests(target: libp2p::Multiaddr, requests: Vec<Vec<u8>>) -> Vec<Op
 }
 
 #[test]
-fn hostile_input_is_counted_and_the_node_keeps_serving() {
+fn hostile_input_is_counted_the_peer_dropped_and_the_node_keeps_serving() {
     use weftdb::core::block::{cid_of, Block};
     use weftdb::core::sync::{decode, encode, ReplicateRequest, ReplicateResponse, MAX_MESSAGE_BYTES};
 
@@ -579,10 +579,12 @@ fn hostile_input_is_counted_and_the_node_keeps_serving() {
         })
         .collect();
     let requests = vec![
+        push(orphans),
         push(vec![altered]),
         b"\xff\xfe not DAG-CBOR at all".to_vec(),
         vec![0u8; MAX_MESSAGE_BYTES + 1024],
-        push(orphans),
+        // Three strikes: this one finds the peer dropped.
+        push(Vec::new()),
     ];
     let target = x.addrs()[0].clone();
     let hostile = std::thread::spawn(move || hostile_requests(target, requests));
@@ -593,17 +595,20 @@ fn hostile_input_is_counted_and_the_node_keeps_serving() {
     let answers = hostile.join().unwrap();
 
     let answer = |i: usize| answers[i].as_ref().map(|a| decode::<ReplicateResponse>(a).unwrap());
-    assert!(matches!(answer(0), Some(ReplicateResponse::Refused { .. })), "{:?}", answer(0));
+    assert!(matches!(answer(0), Some(ReplicateResponse::Ack { merged }) if merged.len() == 50));
+    assert!(matches!(answer(1), Some(ReplicateResponse::Refused { .. })), "{:?}", answer(1));
     // The node drops the stream unanswered: the raw codec reads nothing.
     let unanswered = |i: usize| answers[i].as_ref().is_none_or(Vec::is_empty);
-    assert!(unanswered(1) && unanswered(2), "no answer to garbage");
-    assert!(matches!(answer(3), Some(ReplicateResponse::Ack { merged }) if merged.len() == 50));
+    assert!(unanswered(2) && unanswered(3), "no answer to garbage");
+    // Three invalid messages: the peer is dropped, and not let back in.
+    assert!(answers[4].is_none(), "a dropped peer is not answered: {:?}", answers[4]);
 
     let s = stats(&x);
     assert_eq!(s["invalid"], json!(1), "{s}");
     assert_eq!(s["decodeErrors"], json!(1), "{s}");
     assert_eq!(s["oversized"], json!(1), "{s}");
-    assert_eq!(s["pending"], json!(50), "{s}");
+    assert_eq!(s["peersDropped"], json!(1), "{s}");
+    assert!(s["pending"].as_u64().unwrap() <= 50, "{s}");
     assert_eq!(get(&x, &fake_doc.to_string()), Value::Null, "a document with holes is not shown");
     wait_for("the fetch of the orphans' parents to fail", || stats(&x)["fetchFailures"].as_u64().unwrap() >= 1);
     // Nobody has their parents: they are dropped rather than kept forever.

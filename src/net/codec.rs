@@ -1,6 +1,7 @@
 //! The request-response codec of weftdb's protocols: one DAG-CBOR message
 //! per stream, written whole and read to the end, refused unread past
-//! [`MAX_MESSAGE_BYTES`].
+//! [`MAX_MESSAGE_BYTES`]. A request that cannot be read reaches the node as
+//! [`Inbound::Unreadable`], with its sender.
 
 use std::io;
 use std::marker::PhantomData;
@@ -47,7 +48,23 @@ impl<Req, Resp> Clone for Codec<Req, Resp> {
     }
 }
 
-async fn read_message<T, M>(io: &mut T, errors: &WireErrors) -> io::Result<M>
+/// A request as read off the wire. request-response reports nothing of a
+/// request its codec could not read, so an unreadable one is handed on as
+/// such, for the node to hold against the peer that sent it.
+#[derive(Debug)]
+pub enum Inbound<T> {
+    Request(T),
+    Unreadable(MessageError),
+}
+
+impl<T> From<T> for Inbound<T> {
+    fn from(request: T) -> Self {
+        Inbound::Request(request)
+    }
+}
+
+/// Reads one message; `Err(MessageError)` inside when it is not one.
+async fn read_message<T, M>(io: &mut T, errors: &WireErrors) -> io::Result<Result<M, MessageError>>
 where
     T: AsyncRead + Unpin + Send,
     M: for<'de> Deserialize<'de> + Limits,
@@ -55,11 +72,10 @@ where
     let mut buf = Vec::new();
     // One byte over the limit tells an oversized message from one that fits.
     io.take(MAX_MESSAGE_BYTES as u64 + 1).read_to_end(&mut buf).await?;
-    decode(&buf).map_err(|e| {
+    Ok(decode(&buf).inspect_err(|e| {
         let counter = if matches!(e, MessageError::TooLarge(_)) { &errors.oversized } else { &errors.decode };
         counter.fetch_add(1, Ordering::Relaxed);
-        io::Error::new(io::ErrorKind::InvalidData, e)
-    })
+    }))
 }
 
 /// Takes the encoded bytes, not the message: the future then holds no
@@ -78,28 +94,36 @@ where
     Resp: Serialize + for<'de> Deserialize<'de> + Limits + Send + 'static,
 {
     type Protocol = StreamProtocol;
-    type Request = Req;
+    type Request = Inbound<Req>;
     type Response = Resp;
 
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Req>
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Inbound<Req>>
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_message(io, &self.errors).await
+        Ok(match read_message(io, &self.errors).await? {
+            Ok(req) => Inbound::Request(req),
+            Err(e) => Inbound::Unreadable(e),
+        })
     }
 
+    /// An unreadable answer fails the request (`OutboundFailure::Io`,
+    /// `InvalidData`), which names the peer.
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Resp>
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_message(io, &self.errors).await
+        read_message(io, &self.errors).await?.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
-    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Req) -> io::Result<()>
+    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Inbound<Req>) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_message(io, encode(&req)).await
+        match req {
+            Inbound::Request(req) => write_message(io, encode(&req)).await,
+            Inbound::Unreadable(_) => Err(io::Error::other("an unreadable request is not sent")),
+        }
     }
 
     async fn write_response<T>(&mut self, _: &StreamProtocol, io: &mut T, resp: Resp) -> io::Result<()>

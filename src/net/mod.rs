@@ -19,7 +19,7 @@ pub mod webtransport;
 pub use behaviour::{Behaviour, BehaviourConfig, BehaviourEvent, RelayLimits, Signaling};
 #[cfg(target_arch = "wasm32")]
 pub use browser::build_browser_swarm;
-pub use codec::{Codec, WireErrors};
+pub use codec::{Codec, Inbound, WireErrors};
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::{build_swarm, build_swarm_counting, NodeCerts};
 pub use transport::{transport_of, transport_of_endpoint, webrtc_addr_of, webrtc_dial_peer};

@@ -23,6 +23,7 @@ use crate::core::block::cid_of;
 use crate::core::doc::Heads;
 use crate::core::sync::{HeadsRequest, HeadsResponse, ReplicateRequest, ReplicateResponse, MAX_BATCH_BLOCKS, MAX_CIDS};
 use crate::error::Error;
+use crate::net::Inbound;
 use crate::store::{Mode, Store, Table, Tx};
 
 /// The most documents one head exchange request names (about 2 MB).
@@ -95,14 +96,25 @@ impl Node {
         for request in requests {
             let exchange = Exchange { col: col.clone(), docs: request.docs.clone() };
             let swarm = self.swarm.as_mut().expect("checked above");
-            let id = swarm.behaviour_mut().heads.send_request(&peer, request);
+            let id = swarm.behaviour_mut().heads.send_request(&peer, request.into());
             self.exchanges.insert(id, exchange);
         }
     }
 
-    pub(super) async fn on_heads(&mut self, ev: request_response::Event<HeadsRequest, HeadsResponse>) {
+    pub(super) async fn on_heads(&mut self, ev: request_response::Event<Inbound<HeadsRequest>, HeadsResponse>) {
         match ev {
-            request_response::Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
+            request_response::Event::Message {
+                peer,
+                message: Message::Request { request: Inbound::Unreadable(e), .. },
+                ..
+            } => {
+                self.unreadable_from(peer, &e);
+            }
+            request_response::Event::Message {
+                peer,
+                message: Message::Request { request: Inbound::Request(request), channel, .. },
+                ..
+            } => {
                 let ours = match self.db.collection_heads(&request.col, request.docs.as_deref()).await {
                     Ok(h) => Some(h),
                     Err(e) => {
@@ -213,7 +225,10 @@ impl Node {
 
     fn send_offer(&mut self, peer: PeerId, col: &str, candidates: Vec<Cid>) {
         let Some(s) = self.swarm.as_mut() else { return };
-        let id = s.behaviour_mut().replicate.send_request(&peer, ReplicateRequest::Offer { cids: candidates.clone() });
+        let id = s
+            .behaviour_mut()
+            .replicate
+            .send_request(&peer, ReplicateRequest::Offer { cids: candidates.clone() }.into());
         self.offers.insert(id, Offer { col: col.to_string(), candidates });
     }
 
@@ -252,13 +267,27 @@ impl Node {
         let remaining = lane.queue.iter().map(|(_, b)| b.len() as u64).sum();
         let cids = batch.iter().map(|(c, _)| *c).collect();
         let blocks = batch.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
-        let id = s.behaviour_mut().replicate.send_request(&peer, ReplicateRequest::Push { blocks, remaining });
+        let id = s.behaviour_mut().replicate.send_request(&peer, ReplicateRequest::Push { blocks, remaining }.into());
         self.pushes.insert(id, Push::Exchange { col, cids });
     }
 
-    pub(super) async fn on_replicate(&mut self, ev: request_response::Event<ReplicateRequest, ReplicateResponse>) {
+    pub(super) async fn on_replicate(
+        &mut self,
+        ev: request_response::Event<Inbound<ReplicateRequest>, ReplicateResponse>,
+    ) {
         match ev {
-            request_response::Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
+            request_response::Event::Message {
+                peer,
+                message: Message::Request { request: Inbound::Unreadable(e), .. },
+                ..
+            } => {
+                self.unreadable_from(peer, &e);
+            }
+            request_response::Event::Message {
+                peer,
+                message: Message::Request { request: Inbound::Request(request), channel, .. },
+                ..
+            } => {
                 let response = self.serve_replicate(peer, request).await;
                 if let Some(s) = self.swarm.as_mut() {
                     let _ = s.behaviour_mut().replicate.send_response(channel, response);
@@ -310,7 +339,7 @@ impl Node {
                     }
                     Err(e) => {
                         if matches!(e, Error::Block(_)) {
-                            self.stats.invalid += 1;
+                            self.invalid_from(peer);
                         }
                         tracing::debug!(%peer, "push refused: {e}");
                         ReplicateResponse::Refused { reason: e.to_string() }

@@ -15,6 +15,7 @@ use crate::core::block::{cid_of, SignedBlock};
 use crate::core::sync::{BlocksRequest, BlocksResponse, MAX_BATCH_BLOCKS, MAX_CIDS, PEERS_TOPIC};
 use crate::db::{ImportReport, Merged};
 use crate::error::Error;
+use crate::net::Inbound;
 
 /// What a batch of blocks may weigh, under the message limit with room
 /// for the envelope.
@@ -116,7 +117,7 @@ impl Node {
             }
             Err(Error::Block(e)) => {
                 tracing::debug!(%source, %cid, "invalid block by gossip: {e}");
-                self.stats.invalid += 1;
+                self.invalid_from(source);
                 MessageAcceptance::Reject
             }
             Err(e) => {
@@ -147,7 +148,7 @@ impl Node {
                             total.pending += r.pending;
                             total.missing.extend(r.missing);
                         }
-                        Err(Error::Block(_)) => self.stats.invalid += 1,
+                        Err(Error::Block(_)) => self.invalid_from(peer),
                         Err(e) => tracing::warn!(%peer, "cannot import a block: {e}"),
                     }
                 }
@@ -161,7 +162,7 @@ impl Node {
             }
             Err(Error::Block(e)) => {
                 tracing::debug!(%peer, "invalid block: {e}");
-                self.stats.invalid += 1;
+                self.invalid_from(peer);
                 return ImportReport::default();
             }
             Err(e) => {
@@ -202,13 +203,24 @@ impl Node {
             return;
         };
         tried.insert(peer);
-        let id = swarm.behaviour_mut().blocks.send_request(&peer, BlocksRequest { want: want.clone() });
+        let id = swarm.behaviour_mut().blocks.send_request(&peer, BlocksRequest { want: want.clone() }.into());
         self.fetches.insert(id, Fetch { want, tried });
     }
 
-    pub(super) async fn on_blocks(&mut self, ev: request_response::Event<BlocksRequest, BlocksResponse>) {
+    pub(super) async fn on_blocks(&mut self, ev: request_response::Event<Inbound<BlocksRequest>, BlocksResponse>) {
         match ev {
-            request_response::Event::Message { message: Message::Request { request, channel, .. }, peer, .. } => {
+            request_response::Event::Message {
+                message: Message::Request { request: Inbound::Unreadable(e), .. },
+                peer,
+                ..
+            } => {
+                self.unreadable_from(peer, &e);
+            }
+            request_response::Event::Message {
+                message: Message::Request { request: Inbound::Request(request), channel, .. },
+                peer,
+                ..
+            } => {
                 let held = match self.db.get_blocks(&request.want).await {
                     Ok(b) => b,
                     Err(e) => {
@@ -240,7 +252,7 @@ impl Node {
                     // Only what was asked for: anything else is a peer
                     // trying to slip blocks past the CID we named.
                     if !want.contains(&cid) || !got.insert(cid) {
-                        self.stats.invalid += 1;
+                        self.invalid_from(peer);
                         continue;
                     }
                     blocks.push(b.into_vec());

@@ -406,7 +406,8 @@ impl Node {
         let cids = batch.iter().map(|(c, _)| *c).collect();
         let blocks = batch.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
         let swarm = self.swarm.as_mut().expect("checked above");
-        let id = swarm.behaviour_mut().replicate.send_request(&peer, ReplicateRequest::Push { blocks, remaining });
+        let id =
+            swarm.behaviour_mut().replicate.send_request(&peer, ReplicateRequest::Push { blocks, remaining }.into());
         self.pushes.insert(id, Push::Outbox { cids });
         if let Some(l) = self.outboxes.get_mut(&peer) {
             l.inflight = true;

@@ -57,6 +57,8 @@ pub(super) struct Stats {
     pub(super) fetch_failures: u64,
     /// Pending blocks dropped because no peer had their parents.
     pub(super) orphans_dropped: u64,
+    /// Peers disconnected and refused for sending invalid data.
+    pub(super) peers_dropped: u64,
     /// Relayed connections upgraded to direct ones (DCUtR natively,
     /// browser-to-browser WebRTC in pages).
     pub(super) direct_upgrades: u64,
@@ -127,7 +129,18 @@ pub(super) struct Node {
     pub(super) upgrading: HashSet<PeerId>,
     /// Blocks merged lately, so gossip that repeats one skips the database.
     pub(super) recent: LruCache<Cid, ()>,
+    /// Invalid blocks and unreadable messages per peer since it connected.
+    pub(super) strikes: HashMap<PeerId, u32>,
+    /// Peers dropped for misbehaving, and until when they are refused.
+    pub(super) banned: HashMap<PeerId, Duration>,
 }
+
+/// Invalid blocks or unreadable messages a peer may send before it is
+/// dropped: an honest peer sends none, but one bad block may be a bug
+/// rather than an attack.
+const MAX_STRIKES: u32 = 3;
+/// How long a dropped peer's connections are refused.
+const BAN: Duration = Duration::from_secs(600);
 
 /// How many merged blocks [`Node::recent`] remembers.
 const RECENT_BLOCKS: usize = 4096;
@@ -241,6 +254,8 @@ impl Node {
             announce_seq: 0,
             upgrading: HashSet::new(),
             recent: LruCache::new(NonZeroUsize::new(RECENT_BLOCKS).expect("not zero")),
+            strikes: HashMap::new(),
+            banned: HashMap::new(),
             config,
         };
         node.load_p2p_collections().await?;
@@ -381,6 +396,9 @@ impl Node {
     }
 
     pub(super) fn dial_peer(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) -> bool {
+        if self.is_banned(peer) {
+            return false;
+        }
         let Some(swarm) = self.swarm.as_mut() else { return false };
         if peer == self.peer_id || swarm.is_connected(&peer) {
             return false;
@@ -406,6 +424,12 @@ impl Node {
     pub(super) async fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
         match ev {
             SwarmEvent::Behaviour(ev) => self.on_behaviour_event(ev).await,
+            SwarmEvent::ConnectionEstablished { peer_id, connection_id, .. } if self.is_banned(peer_id) => {
+                tracing::debug!(peer = %peer_id, "refusing a connection from a dropped peer");
+                if let Some(s) = self.swarm.as_mut() {
+                    s.close_connection(connection_id);
+                }
+            }
             SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
                 let dialed = endpoint.is_dialer();
                 let addr = endpoint.get_remote_address().clone();
@@ -599,6 +623,7 @@ impl Node {
 
     fn on_disconnected(&mut self, peer: PeerId) {
         self.upgrading.remove(&peer);
+        self.strikes.remove(&peer);
         self.received_from.remove(&peer);
         self.connected.remove(&peer);
         self.lanes.remove(&peer);
@@ -664,13 +689,60 @@ impl Node {
     }
 
     // Undecodable and oversized messages are counted by the codec, which
-    // sees them in both directions; these failures are only logged.
+    // sees them in both directions; an unreadable answer is a strike here,
+    // an unreadable request one in `unreadable_from`.
     pub(super) fn log_inbound_failure(&self, peer: PeerId, error: &request_response::InboundFailure) {
         tracing::debug!(%peer, "inbound request failed: {error}");
     }
 
-    pub(super) fn log_outbound_failure(&self, peer: PeerId, error: &request_response::OutboundFailure) {
+    pub(super) fn log_outbound_failure(&mut self, peer: PeerId, error: &request_response::OutboundFailure) {
         tracing::debug!(%peer, "outbound request failed: {error}");
+        if let request_response::OutboundFailure::Io(e) = error {
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                self.strike(peer, "an unreadable answer");
+            }
+        }
+    }
+
+    /// A request `peer` sent that could not be read (the codec counted
+    /// it): its stream is dropped unanswered, and it is a strike.
+    pub(super) fn unreadable_from(&mut self, peer: PeerId, error: &crate::core::sync::MessageError) {
+        tracing::debug!(%peer, "unreadable request: {error}");
+        self.strike(peer, "an unreadable request");
+    }
+
+    /// An invalid block from `peer`: counted, and a strike against it.
+    pub(super) fn invalid_from(&mut self, peer: PeerId) {
+        self.stats.invalid += 1;
+        self.strike(peer, "an invalid block");
+    }
+
+    /// Past [`MAX_STRIKES`] the peer is disconnected and refused for [`BAN`].
+    fn strike(&mut self, peer: PeerId, what: &str) {
+        let strikes = self.strikes.entry(peer).or_default();
+        *strikes += 1;
+        if *strikes < MAX_STRIKES {
+            return;
+        }
+        tracing::warn!(%peer, "dropping a peer that sent {MAX_STRIKES} invalid messages, the last {what}");
+        self.strikes.remove(&peer);
+        self.banned.insert(peer, self.now() + BAN);
+        self.stats.peers_dropped += 1;
+        if let Some(s) = self.swarm.as_mut() {
+            let _ = s.disconnect_peer_id(peer);
+        }
+    }
+
+    pub(super) fn is_banned(&mut self, peer: PeerId) -> bool {
+        let now = self.now();
+        match self.banned.get(&peer) {
+            Some(until) if *until > now => true,
+            Some(_) => {
+                self.banned.remove(&peer);
+                false
+            }
+            None => false,
+        }
     }
 
     async fn load_p2p_collections(&mut self) -> Result<(), NodeError> {
