@@ -453,6 +453,38 @@ fn a_relayed_connection_is_upgraded_to_a_direct_one() {
     }
 }
 
+/// Peers that know only a relay meet through it: each holds a reservation,
+/// the relay announces who does on `weft/relay/peers`, and one of the two
+/// dials the other through the relay (pages do this before they upgrade to
+/// direct WebRTC). Neither listens anywhere but on the relay.
+#[test]
+fn peers_that_know_only_a_relay_meet_through_its_announcements() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let r = start(quiet(dirs[0].path()));
+    let relay = r.addrs()[0].clone();
+    let circuit: libp2p::Multiaddr = format!("{relay}/p2p-circuit").parse().unwrap();
+    let meeting = |dir: &Path| NodeConfig {
+        listen: vec![circuit.clone()],
+        peers: vec![relay.clone()],
+        meet_peers: true,
+        ..quiet(dir)
+    };
+    let a = start(meeting(dirs[1].path()));
+    let b = start(meeting(dirs[2].path()));
+    with_book(&a, true);
+    with_book(&b, true);
+    let linked = |x: &NodeHandle, y: &NodeHandle| {
+        let id = json!(y.peer_id().to_string());
+        connections(x).iter().any(|c| c["peerId"] == id && c["transport"] == json!("relay"))
+    };
+    wait_for("A and B connected through the relay", || linked(&a, &b) && linked(&b, &a));
+    let id = create(&a, json!({"title": "met through the relay"}));
+    wait_for("A's document on B", || get(&b, &id)["title"] == json!("met through the relay"));
+    for n in [a, b, r] {
+        n.stop();
+    }
+}
+
 /// A request-response codec that sends whatever bytes it is given: the
 /// hostile peer's.
 #[derive(Clone, Default)]
