@@ -114,7 +114,12 @@
 //!   from a relay the page holds a reservation on, and never forwarded.
 //!
 //! Every weft message is DAG-CBOR, read to at most 8 MiB, and every block in it
-//! is verified (size, CID, signature, schema, height) before it is merged.
+//! is verified (size, CID, signature, schema, height) before it is merged. A
+//! peer that sends three invalid blocks or unreadable messages is
+//! disconnected and its connections are refused for ten minutes, in a page as
+//! natively. Gossip messages are anonymous (no gossipsub signature): a block
+//! is signed by its author, and where the sender matters the node goes by
+//! the authenticated connection the message came on.
 //!
 //! ## Blocks and documents
 //!
