@@ -1,7 +1,7 @@
 // Reading list: a small local-first app on weftdb.
 //
 // Everything goes through weftdb's JS API (pkg/weftdb.js, built by
-// `wasm-pack build --target web --release`): the list is loaded with
+// `wasm-pack build --target web --profile wasm`): the list is loaded with
 // `find`, kept live with `subscribe`, and every edit is a document update.
 
 const PKG_URL = "../pkg/weftdb.js";
@@ -352,7 +352,7 @@ async function main() {
     showError(
       new Error(
         `Could not load ${PKG_URL} (${err.message}). Build it first: run "bash .ci/demo" ` +
-          `from the repository root, or "wasm-pack build --target web --release".`,
+          `from the repository root, or "wasm-pack build --target web --profile wasm".`,
       ),
     );
     return;

@@ -254,7 +254,7 @@ function weftEngine() {
       try {
         mod = await import("../pkg/weftdb.js");
       } catch (err) {
-        throw new Error(`pkg/weftdb.js not loadable (build it: wasm-pack build --target web --release): ${err.message}`);
+        throw new Error(`pkg/weftdb.js not loadable (build it: wasm-pack build --target web --profile wasm): ${err.message}`);
       }
       await mod.default();
       Database = mod.Database;

@@ -3,7 +3,7 @@
 // Debian's headless Chromium, side by side in one page (www/bench.html).
 // Prints a markdown table and writes target/bench.json.
 //
-//   wasm-pack build --target web --release     # the weftdb build it measures
+//   wasm-pack build --target web --profile wasm     # the weftdb build it measures
 //   node tests/browser/bench.mjs               # full sizes (several minutes)
 //   node tests/browser/bench.mjs --quick       # small sizes, a smoke run
 //   node tests/browser/bench.mjs --only=raw,dexie
@@ -145,7 +145,7 @@ function wasmSize() {
 
 async function main() {
   if (weftExplicit && !fs.existsSync(path.join(WEB_ROOT, "pkg", "weftdb.js"))) {
-    console.error("bench: pkg/weftdb.js is missing; build it with: wasm-pack build --target web --release");
+    console.error("bench: pkg/weftdb.js is missing; build it with: wasm-pack build --target web --profile wasm");
     process.exit(1);
   }
   if (!fs.existsSync(path.join(REPO_ROOT, "tests", "node_modules", "dexie"))) {

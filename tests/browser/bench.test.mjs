@@ -16,7 +16,7 @@ let problems = [];
 
 before(async () => {
   const pkgJs = path.join(WEB_ROOT, "pkg", "weftdb.js");
-  assert.ok(fs.existsSync(pkgJs), `${pkgJs} is missing: build it first with "wasm-pack build --target web --release"`);
+  assert.ok(fs.existsSync(pkgJs), `${pkgJs} is missing: build it first with "wasm-pack build --target web --profile wasm"`);
   server = await serve({ root: WEB_ROOT, port: 0 });
   browser = await launchChromium();
   page = await browser.newPage();

@@ -1,7 +1,7 @@
 // End-to-end test of the demo app (www/) on the real weftdb build (pkg/),
 // driven through its UI in Debian's headless Chromium.
 //
-//   wasm-pack build --target web --release && node --test tests/browser/
+//   wasm-pack build --target web --profile wasm && node --test tests/browser/
 //
 // Needs pkg/weftdb.js: .ci/test builds it before running this.
 import { test, before, after } from "node:test";
@@ -25,7 +25,7 @@ before(async () => {
   const pkgJs = path.join(WEB_ROOT, "pkg", "weftdb.js");
   assert.ok(
     fs.existsSync(pkgJs),
-    `${pkgJs} is missing: build it first with "wasm-pack build --target web --release" (bash .ci/test does)`,
+    `${pkgJs} is missing: build it first with "wasm-pack build --target web --profile wasm" (bash .ci/test does)`,
   );
   server = await serve({ root: WEB_ROOT, port: 0 });
   browser = await launchChromium();

@@ -3,7 +3,7 @@
 // each transport a page has, in separate browser contexts (separate
 // IndexedDB, separate identities).
 //
-//   wasm-pack build --target web --release && node --test tests/browser/net.test.mjs
+//   wasm-pack build --target web --profile wasm && node --test tests/browser/net.test.mjs
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { serve } from "./serve.mjs";

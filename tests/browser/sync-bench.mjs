@@ -5,7 +5,7 @@
 // same browser run; then catch-up after B missed many updates.
 // Prints a markdown table and writes target/sync-bench.json.
 //
-//   wasm-pack build --target web --release && cargo build --bin weft
+//   wasm-pack build --target web --profile wasm && cargo build --bin weft
 //   node tests/browser/sync-bench.mjs                 # 200 writes, 10,000 missed updates
 //   node tests/browser/sync-bench.mjs --quick         # 50 writes, 1,000 missed updates
 //   node tests/browser/sync-bench.mjs --only=direct,relay,yjs --writes=N --missed=N --out=FILE
