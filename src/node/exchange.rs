@@ -23,7 +23,6 @@ use crate::core::block::cid_of;
 use crate::core::doc::Heads;
 use crate::core::sync::{HeadsRequest, HeadsResponse, ReplicateRequest, ReplicateResponse, MAX_BATCH_BLOCKS, MAX_CIDS};
 use crate::error::Error;
-use crate::net::Inbound;
 use crate::store::{Mode, Store, Table, Tx};
 
 /// The most documents one head exchange request names (about 2 MB).
@@ -101,20 +100,9 @@ impl Node {
         }
     }
 
-    pub(super) async fn on_heads(&mut self, ev: request_response::Event<Inbound<HeadsRequest>, HeadsResponse>) {
+    pub(super) async fn on_heads(&mut self, ev: request_response::Event<HeadsRequest, HeadsResponse>) {
         match ev {
-            request_response::Event::Message {
-                peer,
-                message: Message::Request { request: Inbound::Unreadable(e), .. },
-                ..
-            } => {
-                self.unreadable_from(peer, &e);
-            }
-            request_response::Event::Message {
-                peer,
-                message: Message::Request { request: Inbound::Request(request), channel, .. },
-                ..
-            } => {
+            request_response::Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
                 let ours = match self.db.collection_heads(&request.col, request.docs.as_deref()).await {
                     Ok(h) => Some(h),
                     Err(e) => {
@@ -271,23 +259,9 @@ impl Node {
         self.pushes.insert(id, Push::Exchange { col, cids });
     }
 
-    pub(super) async fn on_replicate(
-        &mut self,
-        ev: request_response::Event<Inbound<ReplicateRequest>, ReplicateResponse>,
-    ) {
+    pub(super) async fn on_replicate(&mut self, ev: request_response::Event<ReplicateRequest, ReplicateResponse>) {
         match ev {
-            request_response::Event::Message {
-                peer,
-                message: Message::Request { request: Inbound::Unreadable(e), .. },
-                ..
-            } => {
-                self.unreadable_from(peer, &e);
-            }
-            request_response::Event::Message {
-                peer,
-                message: Message::Request { request: Inbound::Request(request), channel, .. },
-                ..
-            } => {
+            request_response::Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
                 let response = self.serve_replicate(peer, request).await;
                 if let Some(s) = self.swarm.as_mut() {
                     let _ = s.behaviour_mut().replicate.send_response(channel, response);

@@ -15,7 +15,6 @@ use crate::core::block::{cid_of, SignedBlock};
 use crate::core::sync::{BlocksRequest, BlocksResponse, MAX_BATCH_BLOCKS, MAX_CIDS, PEERS_TOPIC};
 use crate::db::{ImportReport, Merged};
 use crate::error::Error;
-use crate::net::Inbound;
 
 /// What a batch of blocks may weigh, under the message limit with room
 /// for the envelope.
@@ -207,20 +206,9 @@ impl Node {
         self.fetches.insert(id, Fetch { want, tried });
     }
 
-    pub(super) async fn on_blocks(&mut self, ev: request_response::Event<Inbound<BlocksRequest>, BlocksResponse>) {
+    pub(super) async fn on_blocks(&mut self, ev: request_response::Event<BlocksRequest, BlocksResponse>) {
         match ev {
-            request_response::Event::Message {
-                message: Message::Request { request: Inbound::Unreadable(e), .. },
-                peer,
-                ..
-            } => {
-                self.unreadable_from(peer, &e);
-            }
-            request_response::Event::Message {
-                message: Message::Request { request: Inbound::Request(request), channel, .. },
-                peer,
-                ..
-            } => {
+            request_response::Event::Message { message: Message::Request { request, channel, .. }, peer, .. } => {
                 let held = match self.db.get_blocks(&request.want).await {
                     Ok(b) => b,
                     Err(e) => {

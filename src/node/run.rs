@@ -36,7 +36,7 @@ use super::replicate::{outbox_rows, OutboxLane, Replicator, Wanted};
 use crate::core::block::SignedBlock;
 use crate::core::sync::{Backoff, PEERS_TOPIC};
 use crate::db::{Db, ImportReport, Merged};
-use crate::net::{Behaviour, BehaviourEvent, WireErrors};
+use crate::net::{Behaviour, BehaviourEvent, Inbound, WireErrors};
 use crate::store::{KeyRange, Mode, Store, Table, Tx};
 
 /// How often retries, redials and discovery are looked at.
@@ -518,9 +518,21 @@ impl Node {
     async fn on_behaviour_event(&mut self, ev: BehaviourEvent) {
         match ev {
             BehaviourEvent::Gossipsub(ev) => self.on_gossip(ev).await,
-            BehaviourEvent::Blocks(ev) => self.on_blocks(ev).await,
-            BehaviourEvent::Heads(ev) => self.on_heads(ev).await,
-            BehaviourEvent::Replicate(ev) => self.on_replicate(ev).await,
+            BehaviourEvent::Blocks(ev) => {
+                if let Some(ev) = self.readable(ev) {
+                    self.on_blocks(ev).await;
+                }
+            }
+            BehaviourEvent::Heads(ev) => {
+                if let Some(ev) = self.readable(ev) {
+                    self.on_heads(ev).await;
+                }
+            }
+            BehaviourEvent::Replicate(ev) => {
+                if let Some(ev) = self.readable(ev) {
+                    self.on_replicate(ev).await;
+                }
+            }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 if let Some(s) = self.swarm.as_mut() {
                     for addr in info.listen_addrs {
@@ -704,11 +716,39 @@ impl Node {
         }
     }
 
-    /// A request `peer` sent that could not be read (the codec counted
-    /// it): its stream is dropped unanswered, and it is a strike.
-    pub(super) fn unreadable_from(&mut self, peer: PeerId, error: &crate::core::sync::MessageError) {
-        tracing::debug!(%peer, "unreadable request: {error}");
-        self.strike(peer, "an unreadable request");
+    /// `ev` with its request unwrapped; `None` for a request that could not
+    /// be read (the codec counted it): its stream is dropped unanswered,
+    /// and it is a strike against the sender.
+    fn readable<Req, Resp>(
+        &mut self,
+        ev: request_response::Event<Inbound<Req>, Resp>,
+    ) -> Option<request_response::Event<Req, Resp>> {
+        use request_response::{Event, Message};
+        Some(match ev {
+            Event::Message { peer, connection_id, message } => {
+                let message = match message {
+                    Message::Request { request_id, request: Inbound::Request(request), channel } => {
+                        Message::Request { request_id, request, channel }
+                    }
+                    Message::Request { request: Inbound::Unreadable(e), .. } => {
+                        tracing::debug!(%peer, "unreadable request: {e}");
+                        self.strike(peer, "an unreadable request");
+                        return None;
+                    }
+                    Message::Response { request_id, response } => Message::Response { request_id, response },
+                };
+                Event::Message { peer, connection_id, message }
+            }
+            Event::OutboundFailure { peer, connection_id, request_id, error } => {
+                Event::OutboundFailure { peer, connection_id, request_id, error }
+            }
+            Event::InboundFailure { peer, connection_id, request_id, error } => {
+                Event::InboundFailure { peer, connection_id, request_id, error }
+            }
+            Event::ResponseSent { peer, connection_id, request_id } => {
+                Event::ResponseSent { peer, connection_id, request_id }
+            }
+        })
     }
 
     /// An invalid block from `peer`: counted, and a strike against it.
