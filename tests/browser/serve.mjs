@@ -68,6 +68,18 @@ function isInside(base, target) {
  *   nodeModules: directory served at /node_modules/ (default: <repo>/tests/node_modules).
  * @returns {Promise<{url: string, port: number, close: () => Promise<void>}>}
  */
+/** Starts `server` on 127.0.0.1:`port` (0: any free port); resolves to the port. */
+export async function listenLoopback(server, port = 0) {
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return server.address().port;
+}
+
 export async function serve(opts = {}) {
   const root = await fsp.realpath(path.resolve(opts.root ?? DEFAULT_ROOT));
   const nmDir = path.resolve(opts.nodeModules ?? path.join(HERE, "..", "node_modules"));
@@ -160,14 +172,7 @@ export async function serve(opts = {}) {
     }
   });
 
-  await new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const actualPort = server.address().port;
+  const actualPort = await listenLoopback(server, port);
   const url = `http://127.0.0.1:${actualPort}`;
   const close = () =>
     new Promise((resolve) => {

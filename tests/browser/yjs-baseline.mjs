@@ -51,6 +51,7 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { WebSocketServer } from "ws";
 import { REPO_ROOT, watchPage } from "./lib.mjs";
+import { listenLoopback } from "./serve.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 /** tests/: where package.json and node_modules are. */
@@ -239,14 +240,7 @@ export async function startSignaling({ port = 0 } = {}) {
   server.on("upgrade", (req, socket, head) => {
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
   });
-  await new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const actual = server.address().port;
+  const actual = await listenLoopback(server, port);
   let closing;
   const close = () =>
     (closing ??= new Promise((resolve) => {
