@@ -103,6 +103,7 @@ impl Node {
                     "fetchFailures": s.fetch_failures,
                     "orphansDropped": s.orphans_dropped,
                     "directUpgrades": s.direct_upgrades,
+                    "directFailures": s.direct_failures,
                     "peersDropped": s.peers_dropped,
                     "pending": pending,
                     "peers": peers,

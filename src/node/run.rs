@@ -57,6 +57,9 @@ pub(super) struct Stats {
     pub(super) fetch_failures: u64,
     /// Pending blocks dropped because no peer had their parents.
     pub(super) orphans_dropped: u64,
+    /// Direct WebRTC connections offered to a page and not made (sync
+    /// stays on the relay).
+    pub(super) direct_failures: u64,
     /// Peers disconnected and refused for sending invalid data.
     pub(super) peers_dropped: u64,
     /// Relayed connections upgraded to direct ones (DCUtR natively,
@@ -473,6 +476,7 @@ impl Node {
                 self.dial_failed(peer);
                 if self.upgrading.remove(&peer) && self.connected.contains(&peer) {
                     tracing::info!(%peer, "no direct WebRTC connection; syncing over the relay: {error}");
+                    self.stats.direct_failures += 1;
                     self.exchange_with(peer).await;
                 }
             }

@@ -61,8 +61,10 @@ export interface WeftNetworkStats {
   received: number; bytesReceived: number;
   sent: number; served: number; invalid: number; decodeErrors: number; oversized: number;
   fetchFailures: number; orphansDropped: number;
-  /** Relayed connections to other pages that became direct WebRTC ones. */
-  directUpgrades: number;
+  /** Relayed connections to other pages that became direct WebRTC ones, and offers that failed. */
+  directUpgrades: number; directFailures: number;
+  /** Peers disconnected (and refused for ten minutes) for sending invalid data. */
+  peersDropped: number;
   pending: number; peers: string[]; mesh: Record<string, number>;
 }
 export interface WeftPeerEvent { type: "connected" | "disconnected"; peerId: string; transport: WeftTransport }
