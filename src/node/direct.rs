@@ -112,9 +112,6 @@ impl Node {
             for id in relayed {
                 swarm.close_connection(id);
             }
-            if none {
-                self.upgrading.remove(&peer);
-            }
             return none;
         }
         let Some(direct) = webrtc_addr_of(addr) else { return false };

@@ -301,6 +301,7 @@ impl Node {
             },
             ReplicateRequest::Push { blocks, remaining } => {
                 let blocks: Vec<Vec<u8>> = blocks.into_iter().map(ByteBuf::into_vec).collect();
+                self.stats.bytes_received += blocks.iter().map(|b| b.len() as u64).sum::<u64>();
                 // Acknowledged only once the transaction has committed: the
                 // pusher deletes its outbox entries on this answer.
                 match self.db_import_from(peer, &blocks).await {

@@ -77,7 +77,7 @@ impl Node {
             gossipsub::Event::Message { propagation_source, message_id, message } => {
                 (propagation_source, message_id, message)
             }
-            gossipsub::Event::Subscribed { topic, .. } if topic == IdentTopic::new(PEERS_TOPIC).hash() => {
+            gossipsub::Event::Subscribed { topic, .. } if topic.as_str() == PEERS_TOPIC => {
                 if !self.config.meet_peers {
                     self.announce_reserved();
                 }
@@ -85,13 +85,14 @@ impl Node {
             }
             _ => return,
         };
-        if message.topic == IdentTopic::new(PEERS_TOPIC).hash() {
+        if message.topic.as_str() == PEERS_TOPIC {
             let acceptance = self.on_announcement(source, &message.data);
             if let Some(g) = self.gossip() {
                 g.report_message_validation_result(&message_id, &source, acceptance);
             }
             return;
         }
+        self.stats.bytes_received += message.data.len() as u64;
         let cid = cid_of(&message.data);
         // The same block comes on its document's topic and its collection's:
         // the second need not cost a transaction.
@@ -231,6 +232,7 @@ impl Node {
                 }
             }
             request_response::Event::Message { message: Message::Response { request_id, response }, peer, .. } => {
+                self.stats.bytes_received += response.blocks.iter().map(|b| b.len() as u64).sum::<u64>();
                 let Some(fetch) = self.fetches.remove(&request_id) else { return };
                 let want: HashSet<Cid> = fetch.want.iter().copied().collect();
                 let mut got = HashSet::new();

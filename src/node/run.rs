@@ -49,7 +49,8 @@ pub(super) const META_P2P: &str = "p2p/collection/";
 #[derive(Debug, Default)]
 pub(super) struct Stats {
     pub(super) received: u64,
-    /// The bytes of every block peers sent us, duplicates included.
+    /// The bytes of every block peers sent us, duplicates included,
+    /// counted as they arrive (gossip, pushes, fetch answers).
     pub(super) bytes_received: u64,
     pub(super) sent: u64,
     pub(super) served: u64,
@@ -304,7 +305,10 @@ impl Node {
     pub(super) async fn after_step(&mut self) {
         let early = std::mem::take(&mut *self.early.borrow_mut());
         for m in early {
-            self.publish(&m);
+            // Once, whichever comes first: this or `take_merged`.
+            if self.recent.put(m.cid, ()).is_none() {
+                self.publish(&m);
+            }
         }
         // Every merge path takes its blocks itself; this only keeps a missed
         // one (in a page: a JS write) from waiting for the next merge.
@@ -658,10 +662,13 @@ impl Node {
         }
         let mut peers = BTreeSet::new();
         for m in &merged {
-            self.recent.put(m.cid, ());
+            // A local block in `recent` already was published, while it committed.
+            let published = self.recent.put(m.cid, ()).is_some();
             if m.local {
                 self.touch_doc(&m.doc);
-                self.publish(m);
+                if !published {
+                    self.publish(m);
+                }
             }
             // Their outbox entries committed with the blocks (`outbox_rows`).
             peers.extend(self.replicators.borrow().values().filter(|r| r.queues(m, source)).map(|r| r.peer));
@@ -678,7 +685,6 @@ impl Node {
         peer: PeerId,
         blocks: &[Vec<u8>],
     ) -> Result<ImportReport, crate::Error> {
-        self.stats.bytes_received += blocks.iter().map(|b| b.len() as u64).sum::<u64>();
         self.import_decoded_from(peer, decode_batch(blocks)?).await
     }
 
@@ -689,7 +695,6 @@ impl Node {
         cid: Cid,
         bytes: &[u8],
     ) -> Result<ImportReport, crate::Error> {
-        self.stats.bytes_received += bytes.len() as u64;
         self.import_decoded_from(peer, vec![SignedBlock::decode(bytes, Some(cid))?]).await
     }
 
@@ -705,24 +710,20 @@ impl Node {
     }
 
     // Undecodable and oversized messages are counted by the codec, which
-    // sees them in both directions; an unreadable answer is a strike here,
-    // an unreadable request one in `unreadable_from`.
+    // sees them in both directions, and held against their sender by
+    // `readable`; these failures are only logged.
     pub(super) fn log_inbound_failure(&self, peer: PeerId, error: &request_response::InboundFailure) {
         tracing::debug!(%peer, "inbound request failed: {error}");
     }
 
-    pub(super) fn log_outbound_failure(&mut self, peer: PeerId, error: &request_response::OutboundFailure) {
+    pub(super) fn log_outbound_failure(&self, peer: PeerId, error: &request_response::OutboundFailure) {
         tracing::debug!(%peer, "outbound request failed: {error}");
-        if let request_response::OutboundFailure::Io(e) = error {
-            if e.kind() == std::io::ErrorKind::InvalidData {
-                self.strike(peer, "an unreadable answer");
-            }
-        }
     }
 
-    /// `ev` with its request unwrapped; `None` for a request that could not
-    /// be read (the codec counted it): its stream is dropped unanswered,
-    /// and it is a strike against the sender.
+    /// `ev` with its request unwrapped. An unreadable message (the codec
+    /// counted it) is a strike against its sender: a request comes as
+    /// [`Inbound::Unreadable`], its stream dropped unanswered (`None`); an
+    /// answer fails its request with `InvalidData`.
     fn readable<Req, Resp>(
         &mut self,
         ev: request_response::Event<Inbound<Req>, Resp>,
@@ -744,6 +745,10 @@ impl Node {
                 Event::Message { peer, connection_id, message }
             }
             Event::OutboundFailure { peer, connection_id, request_id, error } => {
+                if matches!(&error, request_response::OutboundFailure::Io(e) if e.kind() == std::io::ErrorKind::InvalidData)
+                {
+                    self.strike(peer, "an unreadable answer");
+                }
                 Event::OutboundFailure { peer, connection_id, request_id, error }
             }
             Event::InboundFailure { peer, connection_id, request_id, error } => {

@@ -353,6 +353,16 @@ async function twoPagesThrough(relay, options) {
   return { pages, ids };
 }
 
+/** Runs `fn` with a node of its own (stopped after, however `fn` ends). */
+async function withRelay(fn) {
+  const relay = await startNode();
+  try {
+    await fn(relay);
+  } finally {
+    await relay.stop();
+  }
+}
+
 /** `page`'s connections to `peerId`, as [transport, ...]. */
 const transportsTo = (page, peerId) =>
   page.evaluate(async (peerId) => (await window.db.connections()).filter((c) => c.peerId === peerId).map((c) => c.transport), peerId);
@@ -380,8 +390,7 @@ async function editsFlowBetween(a, b) {
 }
 
 test("two pages that know only the node meet through its relay, upgrade to direct WebRTC, and keep syncing when the node dies", async () => {
-  const relay = await startNode();
-  try {
+  await withRelay(async (relay) => {
     const { pages, ids } = await twoPagesThrough(relay, {});
     const [a, b] = pages;
     // A direct connection, seen from both sides; the relayed one is closed.
@@ -409,14 +418,11 @@ test("two pages that know only the node meet through its relay, upgrade to direc
     assert.deepEqual([...a.problems, ...b.problems].filter((p) => !refused.test(p)), []);
     await a.context.close();
     await b.context.close();
-  } finally {
-    await relay.stop();
-  }
+  });
 });
 
 test("with directUpgrade: false two pages sync over the node's relay alone", async () => {
-  const relay = await startNode();
-  try {
+  await withRelay(async (relay) => {
     const { pages, ids } = await twoPagesThrough(relay, { directUpgrade: false });
     const [a, b] = pages;
     await until(a.page, "a relayed connection from A to B", async (id) =>
@@ -432,14 +438,11 @@ test("with directUpgrade: false two pages sync over the node's relay alone", asy
     assert.deepEqual([...a.problems, ...b.problems], []);
     await a.context.close();
     await b.context.close();
-  } finally {
-    await relay.stop();
-  }
+  });
 });
 
 test("when the other page refuses the direct upgrade, the two sync over the relay", async () => {
-  const relay = await startNode();
-  try {
+  await withRelay(async (relay) => {
     const pages = [await freshPage(), await freshPage()];
     const ids = [];
     for (const p of pages) {
@@ -480,7 +483,5 @@ test("when the other page refuses the direct upgrade, the two sync over the rela
     assert.deepEqual([...a.problems, ...b.problems], []);
     await a.context.close();
     await b.context.close();
-  } finally {
-    await relay.stop();
-  }
+  });
 });

@@ -2,9 +2,7 @@
 //! becomes: one libp2p stream per data channel, framed as libp2p's WebRTC
 //! spec says (libp2p-webrtc-utils).
 
-use std::cell::RefCell;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use futures::channel::mpsc;
@@ -36,7 +34,8 @@ pub(super) struct Peer {
     /// channel has its handlers would be lost.
     inbound: mpsc::Receiver<DataChannel>,
     _on_candidate: Closure<dyn FnMut(RtcPeerConnectionIceEvent)>,
-    _on_state: Closure<dyn FnMut(Event)>,
+    /// Also the SCTP transport's handler (`watch_sctp`).
+    on_state: Closure<dyn FnMut(Event)>,
     _on_channel: Closure<dyn FnMut(RtcDataChannelEvent)>,
 }
 
@@ -76,7 +75,7 @@ impl Peer {
             state_changes,
             inbound,
             _on_candidate: on_candidate,
-            _on_state: on_state,
+            on_state,
             _on_channel: on_channel,
         })
     }
@@ -93,7 +92,7 @@ impl Peer {
 
     pub(super) fn watch_sctp(&self) {
         if let Some(sctp) = self.sctp() {
-            let _ = js_sys::Reflect::set(&sctp, &"onstatechange".into(), self._on_state.as_ref());
+            let _ = js_sys::Reflect::set(&sctp, &"onstatechange".into(), self.on_state.as_ref());
         }
     }
 
@@ -156,19 +155,12 @@ pub struct Connection {
     /// dropped without a close, so the remote learns of it.
     drop_listeners: FuturesUnordered<DropListener>,
     idle: Option<Waker>,
-    /// Set once the peer connection has failed or closed.
-    dead: SendWrapper<Rc<RefCell<bool>>>,
 }
 
 impl Connection {
     pub(super) fn new(peer: Peer) -> Self {
         peer.watch_sctp();
-        Connection {
-            peer: SendWrapper::new(peer),
-            drop_listeners: FuturesUnordered::new(),
-            idle: None,
-            dead: SendWrapper::new(Rc::default()),
-        }
+        Connection { peer: SendWrapper::new(peer), drop_listeners: FuturesUnordered::new(), idle: None }
     }
 
     fn stream(&mut self, channel: DataChannel) -> Stream {
@@ -180,9 +172,10 @@ impl Connection {
         stream
     }
 
+    /// Failed, or closed by either side (`close()` makes the state
+    /// `Closed` at once).
     fn is_dead(&self) -> bool {
-        *self.dead.borrow()
-            || self.peer.sctp_closed()
+        self.peer.sctp_closed()
             || matches!(
                 self.peer.pc.connection_state(),
                 RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed
@@ -210,7 +203,6 @@ impl StreamMuxer for Connection {
     }
 
     fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        *self.dead.borrow_mut() = true;
         self.peer.pc.close();
         Poll::Ready(Ok(()))
     }

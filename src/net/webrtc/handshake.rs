@@ -98,8 +98,9 @@ async fn negotiate(peer: &mut Peer, framed: &mut Stream, role: Role) -> Result<(
             }
             Step::Message(Some(m)) => {
                 let m = m?;
-                let data = m.data.clone().unwrap_or_default();
-                match (m.kind(), role, remote_set) {
+                let kind = m.kind();
+                let data = m.data.unwrap_or_default();
+                match (kind, role, remote_set) {
                     (Some(MessageType::SdpOffer), Role::Answerer, false) => {
                         set_description(pc, RtcSdpType::Offer, &data, false).await?;
                         let answer = JsFuture::from(pc.create_answer()).await?;

@@ -140,8 +140,8 @@ impl libp2p::core::Transport for Transport {
     }
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TransportEvent<Upgrade, Error>> {
-        let answering = self.answering.clone();
-        let Some((listener_id, incoming)) = self.listener.as_mut() else { return Poll::Pending };
+        let Transport { listener, answering, .. } = &mut *self;
+        let Some((listener_id, incoming)) = listener.as_mut() else { return Poll::Pending };
         loop {
             let Some((peer, stream)) = futures::ready!(incoming.poll_next_unpin(cx)) else {
                 return Poll::Ready(TransportEvent::ListenerClosed { listener_id: *listener_id, reason: Ok(()) });
