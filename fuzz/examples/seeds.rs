@@ -50,7 +50,8 @@ fn blocks() -> Vec<SignedBlock> {
     );
     let small = Block::genesis("T", fields(json!({"n": 1})), [0; 8], &k2);
     let a = Block::change("Book", g.cid, vec![g.cid], 2, fields(json!({"pages": 413})), false, &k2);
-    let b = Block::change("Book", g.cid, vec![g.cid], 2, fields(json!({"title": "Dune Messiah", "pages": -1})), false, &k1);
+    let b =
+        Block::change("Book", g.cid, vec![g.cid], 2, fields(json!({"title": "Dune Messiah", "pages": -1})), false, &k1);
     let merge = Block::change("Book", g.cid, vec![a.cid, b.cid], 3, fields(json!({"read": false})), false, &k1);
     let del = Block::change("Book", g.cid, vec![merge.cid], 4, Map::new(), true, &k2);
     vec![g, small, a, b, merge, del]
@@ -97,7 +98,8 @@ fn main() {
     }
 
     let sdp = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdef01234567\r\na=fingerprint:sha-256 AB:CD\r\na=setup:actpass\r\na=mid:0\r\na=sctp-port:5000\r\n";
-    let candidate = r#"{"candidate":"candidate:1 1 udp 2122260223 127.0.0.1 54321 typ host","sdpMid":"0","sdpMLineIndex":0}"#;
+    let candidate =
+        r#"{"candidate":"candidate:1 1 udp 2122260223 127.0.0.1 54321 typ host","sdpMid":"0","sdpMLineIndex":0}"#;
     let frame = |m: Message| {
         let mut buf = BytesMut::new();
         codec().encode(m, &mut buf).unwrap();
