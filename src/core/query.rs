@@ -764,6 +764,7 @@ mod tests {
                 field("tags", ScalarKind::String, true, false),
                 field("meta", ScalarKind::Json, false, false),
             ],
+            policy: Default::default(),
         }
     }
 
