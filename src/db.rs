@@ -221,6 +221,9 @@ pub struct ImportReport {
     pub missing: Vec<Cid>,
     /// Blocks not taken, in the order they came; the others were.
     pub refused: Vec<Refusal>,
+    /// The blocks of `pending`, with their sizes (the node books them to
+    /// their sender, [`crate::core::pending`]).
+    pub held: Vec<(Cid, usize)>,
 }
 
 pub type ListenerId = u64;
@@ -692,6 +695,7 @@ impl<S: Store> Db<S> {
         // Refused in this import: their children here are refused with them.
         let mut refused: HashMap<Cid, Error> = HashMap::new();
         let mut set_aside = BTreeSet::new();
+        let mut sizes: HashMap<Cid, usize> = HashMap::new();
         let mut fx = Effects { source, ..Effects::default() };
         let mut tx = self.store.begin(Mode::Write).await?;
         let mut known = Prefetched::read(&mut tx, &blocks).await?;
@@ -734,6 +738,7 @@ impl<S: Store> Db<S> {
                     }
                 }
                 set_aside.insert(b.cid);
+                sizes.insert(b.cid, b.bytes.len());
                 continue;
             }
             let doc = known.docs.remove(&doc_key(&b.block.col, &b.doc().to_string()));
@@ -764,6 +769,7 @@ impl<S: Store> Db<S> {
             }
         }
         report.pending = set_aside.len();
+        report.held = set_aside.iter().map(|c| (*c, sizes.get(c).copied().unwrap_or(0))).collect();
         // A set, not a scan of the merged list per parent: large imports in
         // reverse order would otherwise be quadratic.
         let merged: BTreeSet<Cid> = fx.blocks.iter().map(|m| m.cid).collect();
@@ -845,6 +851,25 @@ impl<S: Store> Db<S> {
                     queue.push_back(child);
                 }
             }
+        }
+        tx.commit().await?;
+        Ok(dropped)
+    }
+
+    /// Drops these pending blocks (those still pending), with their
+    /// `waiting` entries. Returns how many were dropped.
+    pub async fn drop_pending_blocks(&self, cids: &[Cid]) -> Result<usize, Error> {
+        let mut tx = self.store.begin(Mode::Write).await?;
+        let mut dropped = 0;
+        for cid in cids {
+            let key = cid.to_bytes();
+            let Some(bytes) = tx.get(Table::Pending, &key).await? else { continue };
+            let b = SignedBlock::decode_stored(bytes, *cid)?;
+            for p in &b.block.parents {
+                tx.delete(Table::Waiting, &[p.to_bytes(), key.clone()].concat()).await?;
+            }
+            tx.delete(Table::Pending, &key).await?;
+            dropped += 1;
         }
         tx.commit().await?;
         Ok(dropped)

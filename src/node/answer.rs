@@ -105,6 +105,7 @@ impl Node {
                     "oversized": self.wire_errors.oversized.load(Ordering::Relaxed),
                     "fetchFailures": s.fetch_failures,
                     "orphansDropped": s.orphans_dropped,
+                    "pendingDropped": s.pending_dropped,
                     "directUpgrades": s.direct_upgrades,
                     "directFailures": s.direct_failures,
                     "peersDropped": s.peers_dropped,

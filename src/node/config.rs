@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use libp2p::Multiaddr;
 
+pub use crate::core::pending::PendingLimits;
 pub use crate::net::RelayLimits;
 
 #[derive(Debug, Clone)]
@@ -37,6 +38,8 @@ pub struct NodeConfig {
     /// Offer a direct WebRTC connection over each relayed one we dial
     /// (pages: browser-to-browser WebRTC; a native node has DCUtR).
     pub direct_upgrade: bool,
+    /// Caps on blocks waiting for their parents, per peer and in all.
+    pub pending: PendingLimits,
 }
 
 impl NodeConfig {
@@ -57,6 +60,7 @@ impl NodeConfig {
             api: Some("127.0.0.1:9181".parse().unwrap()),
             meet_peers: false,
             direct_upgrade: false,
+            pending: PendingLimits::default(),
         }
     }
 

@@ -136,7 +136,7 @@ impl Node {
         }
         match self.db_import_from(peer, blocks).await {
             Ok(report) => {
-                self.stats.received += report.merged as u64 + report.pending as u64;
+                self.stats.received += (blocks.len() - report.duplicate - report.refused.len()) as u64;
                 self.take_merged().await;
                 report
             }

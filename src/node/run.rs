@@ -34,6 +34,7 @@ use super::exchange::{Exchange, Lane, Offer, Push};
 use super::gossip::Fetch;
 use super::replicate::{outbox_rows, OutboxLane, Replicator, Wanted};
 use crate::core::block::SignedBlock;
+use crate::core::pending::PendingLedger;
 use crate::core::sync::{Backoff, PEERS_TOPIC};
 use crate::db::{Db, ImportReport, Merged, Refusal};
 use crate::net::{Behaviour, BehaviourEvent, Inbound, WireErrors};
@@ -62,6 +63,9 @@ pub(super) struct Stats {
     pub(super) fetch_failures: u64,
     /// Pending blocks dropped because no peer had their parents.
     pub(super) orphans_dropped: u64,
+    /// Pending blocks dropped, oldest first, over the caps of
+    /// [`PendingLimits`] (per peer and in all).
+    pub(super) pending_dropped: u64,
     /// Direct WebRTC connections offered to a page and not made (sync
     /// stays on the relay).
     pub(super) direct_failures: u64,
@@ -136,6 +140,9 @@ pub(super) struct Node {
     pub(super) upgrading: HashSet<PeerId>,
     /// Blocks merged lately, so gossip that repeats one skips the database.
     pub(super) recent: LruCache<Cid, ()>,
+    /// The pending blocks each peer sent, against the caps (pending blocks
+    /// found in the store at start are left to orphan dropping).
+    pub(super) pending: PendingLedger<PeerId>,
     /// Invalid blocks and unreadable messages per peer since it connected.
     pub(super) strikes: HashMap<PeerId, u32>,
     /// Peers dropped for misbehaving, and until when they are refused.
@@ -259,6 +266,7 @@ impl Node {
             announce_seq: 0,
             upgrading: HashSet::new(),
             recent: LruCache::new(NonZeroUsize::new(RECENT_BLOCKS).expect("not zero")),
+            pending: PendingLedger::new(config.pending),
             strikes: HashMap::new(),
             banned: HashMap::new(),
             config,
@@ -663,6 +671,7 @@ impl Node {
         }
         let mut peers = BTreeSet::new();
         for m in &merged {
+            self.pending.resolved(&m.cid);
             // A local block in `recent` already was published, while it committed.
             let published = self.recent.put(m.cid, ()).is_some();
             if m.local {
@@ -718,6 +727,15 @@ impl Node {
         };
         report.refused.splice(0..0, refused);
         self.held_against(peer, &report.refused);
+        let mut over: Vec<Cid> = Vec::new();
+        for (cid, bytes) in &report.held {
+            over.extend(self.pending.add(*cid, peer, *bytes));
+        }
+        if !over.is_empty() {
+            let dropped = self.db.drop_pending_blocks(&over).await?;
+            tracing::debug!(%peer, dropped, "pending blocks over the caps dropped, oldest first");
+            self.stats.pending_dropped += dropped as u64;
+        }
         Ok(report)
     }
 
