@@ -291,7 +291,7 @@ fn the_replicator_route_is_guarded() {
     let path = "/api/v0/p2p/replicators";
     let rebound = format!("evil.example:{}", node.api.port());
     let own = node.host();
-    let cases: [(&str, Vec<(&str, &str)>, (u16, String)); 4] = [
+    let cases = [
         (own.as_str(), vec![("Origin", EVIL), ("Content-Type", "text/plain")], refused(403, "ORIGIN_NOT_ALLOWED")),
         (own.as_str(), vec![("Origin", EVIL), JSON], refused(403, "ORIGIN_NOT_ALLOWED")),
         (rebound.as_str(), vec![JSON], refused(403, "HOST_NOT_ALLOWED")),
