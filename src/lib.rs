@@ -155,6 +155,19 @@
 //! unacknowledged blocks). Opening a database reads only `meta`, so it
 //! costs the same at 100 documents as at 100,000.
 //!
+//! ## The local HTTP API
+//!
+//! A native node serves `/api/v0/...` (`node::api`, native only) for
+//! `weft client`, on `127.0.0.1:9181` by default. It has no accounts; what
+//! it keeps out is the web pages of the operator's browser. It answers only
+//! requests whose `Host` names the address it listens on (no DNS
+//! rebinding), whose `Origin`, if they carry one, is in the node's allowed
+//! origins (`--allowed-origins`, none by default; CORS for those alone),
+//! and whose writes carry `Content-Type: application/json`
+//! (`application/graphql` for the schema's SDL), which no HTML form nor
+//! CORS-simple request can send. Refusals: 403 `HOST_NOT_ALLOWED`, 403
+//! `ORIGIN_NOT_ALLOWED`, 415 `UNSUPPORTED_MEDIA_TYPE`.
+//!
 //! ## Errors
 //!
 //! [`Error`] has one variant per kind of failure and a stable

@@ -32,6 +32,10 @@ pub struct NodeConfig {
     pub retry_max: Duration,
     /// The local HTTP API; `None` serves none (tests drive the handle).
     pub api: Option<SocketAddr>,
+    /// Web origins (`scheme://host[:port]`, as a browser sends them in
+    /// `Origin`) whose pages may call the HTTP API; any other page is
+    /// refused. Empty by default: no page at all.
+    pub allowed_origins: Vec<String>,
     /// Dial the peers a relay announces holding reservations on it (pages
     /// meeting through the node they were given).
     pub meet_peers: bool,
@@ -58,6 +62,7 @@ impl NodeConfig {
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
             api: Some("127.0.0.1:9181".parse().unwrap()),
+            allowed_origins: Vec::new(),
             meet_peers: false,
             direct_upgrade: false,
             pending: PendingLimits::default(),

@@ -70,7 +70,7 @@ pub(super) fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
                 };
                 let handle = NodeHandle { commands, peer_id: node.peer_id, listen, shutdown, thread: slot };
                 if let Some(addr) = node.config.api {
-                    if let Err(e) = super::api::serve(addr, handle.clone()).await {
+                    if let Err(e) = super::api::serve(addr, &node.config.allowed_origins, handle.clone()).await {
                         let _ = ready_tx.send(Err(e));
                         return;
                     }
