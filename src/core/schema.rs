@@ -78,10 +78,7 @@ impl WritePolicy {
         match self {
             WritePolicy::Anyone => true,
             WritePolicy::Owner => genesis || owner == Some(author),
-            WritePolicy::Writers(keys) => {
-                let author = hex(author);
-                keys.iter().any(|k| *k == author)
-            }
+            WritePolicy::Writers(keys) => keys.contains(&hex(author)),
         }
     }
 }
