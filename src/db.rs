@@ -728,9 +728,10 @@ impl<S: Store> Db<S> {
 
     /// The visible documents that match `filter`, found through an index
     /// when the filter allows it. `first`: the caller needs only the first
-    /// that many in `_id` order. Only a scan of the `docs` table meets
-    /// documents in that order, so only it stops early; an index meets them
-    /// in value order, where the first few are not the first few by id.
+    /// that many in `_id` order. The scan of the `docs` table meets documents
+    /// in that order, so it stops there; an index meets them in value order,
+    /// where the first few are not the first few by id, and an id lookup
+    /// reads only the documents it names anyway.
     async fn matching(
         &self,
         def: &CollectionDef,

@@ -178,7 +178,10 @@ async fn like_patterns_escape_wildcards<S: Store>(store: S) {
             let message = err.to_string();
             assert!(message.contains(&format!("filter.label.{op}")), "{message}");
             assert!(message.contains("escape"), "{message}");
-            assert_eq!(db.count("Item", &json!({"filter": {"label": {op: pattern}}})).await.unwrap_err().code(), "VALIDATION");
+            assert_eq!(
+                db.count("Item", &json!({"filter": {"label": {op: pattern}}})).await.unwrap_err().code(),
+                "VALIDATION"
+            );
         }
     }
 }
@@ -225,7 +228,11 @@ enum Op {
 #[derive(Debug, Clone)]
 enum GenFilter {
     /// `field` indexes [`FIELDS`]; `value` is null, a value or a list.
-    Cmp { field: usize, op: Op, value: Value },
+    Cmp {
+        field: usize,
+        op: Op,
+        value: Value,
+    },
     /// `_id` `_in` the ids of these documents (out of range: an unknown id).
     IdIn(Vec<usize>),
     And(Vec<GenFilter>),
@@ -393,7 +400,8 @@ fn query_json(q: &GenQuery, ids: &[String]) -> Value {
         out.insert("filter".into(), filter_json(f, ids));
     }
     if !q.order.is_empty() {
-        let order = q.order.iter().map(|&(field, desc)| json!({ field_name(field): if desc { "DESC" } else { "ASC" } }));
+        let order =
+            q.order.iter().map(|&(field, desc)| json!({ field_name(field): if desc { "DESC" } else { "ASC" } }));
         out.insert("order".into(), Value::Array(order.collect()));
     }
     if let Some(limit) = q.limit {
@@ -508,7 +516,8 @@ fn model_order(order: &[(usize, bool)], x: &Row, y: &Row) -> Ordering {
 }
 
 fn model_find(rows: &[Row], q: &GenQuery, ids: &[String]) -> Vec<String> {
-    let mut hits: Vec<&Row> = rows.iter().filter(|r| q.filter.as_ref().is_none_or(|f| model_matches(f, r, ids))).collect();
+    let mut hits: Vec<&Row> =
+        rows.iter().filter(|r| q.filter.as_ref().is_none_or(|f| model_matches(f, r, ids))).collect();
     hits.sort_by(|x, y| model_order(&q.order, x, y));
     let offset = q.offset.unwrap_or(0);
     let limit = q.limit.unwrap_or(usize::MAX);
