@@ -908,9 +908,13 @@ impl<S: Store> Db<S> {
     pub async fn find(&self, col: &str, query: &Value) -> Result<Vec<Map<String, Value>>, Error> {
         let def = self.collection(col).await?;
         let query = Query::parse(query, &def)?;
-        // Without an order the first matches are the page: stop there.
-        let enough = query.order.is_empty().then(|| query.offset + query.limit.unwrap_or(usize::MAX));
-        let mut docs = self.matching(&def, query.filter.as_ref(), enough).await?;
+        // Without an order the page is a slice of the matches in `_id`
+        // order, so only its end's worth of them is needed, in that order.
+        let first = match (query.order.is_empty(), query.limit) {
+            (true, Some(limit)) => Some(query.offset.saturating_add(limit)),
+            _ => None,
+        };
+        let mut docs = self.matching(&def, query.filter.as_ref(), first).await?;
         query.sort(&mut docs);
         Ok(query.page(docs))
     }
@@ -922,15 +926,18 @@ impl<S: Store> Db<S> {
     }
 
     /// The visible documents that match `filter`, found through an index
-    /// when the filter allows it; at most `enough`.
+    /// when the filter allows it. `first`: the caller needs only the first
+    /// that many in `_id` order. The scan of the `docs` table meets documents
+    /// in that order, so it stops there; an index meets them in value order,
+    /// where the first few are not the first few by id, and an id lookup
+    /// reads only the documents it names anyway.
     async fn matching(
         &self,
         def: &CollectionDef,
         filter: Option<&Filter>,
-        enough: Option<usize>,
+        first: Option<usize>,
     ) -> Result<Vec<Map<String, Value>>, Error> {
         let col = def.name.as_str();
-        let enough = enough.unwrap_or(usize::MAX);
         let plan = filter.map_or(IndexPlan::Scan, |f| f.plan(def));
         let mut tx = self.store.begin_read(&[Table::Docs, Table::Index]).await?;
         let ranges: Vec<KeyRange> = match plan {
@@ -938,13 +945,13 @@ impl<S: Store> Db<S> {
                 let prefix = doc_key(col, "");
                 let rows = tx.scan(Table::Docs, &KeyRange::prefix(&prefix), None).await?;
                 let rows = rows.into_iter().map(|(mut k, v)| (k.split_off(prefix.len()), v)).collect();
-                return collect_matching(rows, filter, enough);
+                return collect_matching(rows, filter, first);
             }
             IndexPlan::Id { ids } => {
                 let keys: Vec<Vec<u8>> = ids.iter().map(|id| doc_key(col, id)).collect();
                 let values = tx.get_many(Table::Docs, &keys).await?;
                 let rows = ids.into_iter().zip(values).filter_map(|(id, v)| Some((id.into_bytes(), v?))).collect();
-                return collect_matching(rows, filter, enough);
+                return collect_matching(rows, filter, None);
             }
             IndexPlan::Eq { field, values } => {
                 let prefix = index_prefix(col, &field);
@@ -975,7 +982,7 @@ impl<S: Store> Db<S> {
                 rows.push((entry, state));
             }
         }
-        collect_matching(rows, filter, enough)
+        collect_matching(rows, filter, None)
     }
 
     /// Calls `f` after every committed change, local or merged.
@@ -1036,12 +1043,13 @@ impl<S: Store> Db<S> {
 }
 
 /// The visible documents among stored `(id, state)` rows that match
-/// `filter`, at most `enough`.
+/// `filter`: all of them, or the first `enough` in the rows' order.
 fn collect_matching(
     rows: Vec<(Vec<u8>, Vec<u8>)>,
     filter: Option<&Filter>,
-    enough: usize,
+    enough: Option<usize>,
 ) -> Result<Vec<Map<String, Value>>, Error> {
+    let enough = enough.unwrap_or(usize::MAX);
     let mut out = Vec::new();
     for (id, v) in rows {
         let state: DocState = uncbor(&v)?;
