@@ -428,7 +428,10 @@ mod native {
             .sum();
         let acks: u64 = chunks
             .iter()
-            .map(|c| encode(&ReplicateResponse::Ack { merged: c.iter().map(|b| cid_of(b)).collect() }).len() as u64)
+            .map(|c| {
+                encode(&ReplicateResponse::Ack { merged: c.iter().map(|b| cid_of(b)).collect(), refused: Vec::new() })
+                    .len() as u64
+            })
             .sum();
         let offer = encode(&ReplicateRequest::Offer { cids: geneses.iter().map(|g| g.cid).collect() }).len() as u64;
         let want = encode(&ReplicateResponse::Want { cids: Vec::new() }).len() as u64;

@@ -16,10 +16,10 @@ use cid::Cid;
 use ed25519_dalek::SigningKey;
 use serde_json::{Map, Value};
 
-use crate::core::block::{Block, BlockError, SignedBlock};
+use crate::core::block::{cid_of, Block, BlockError, SignedBlock, MAX_BLOCK_BYTES, MAX_PARENTS};
 use crate::core::doc::{DocState, Heads};
 use crate::core::query::{encode_index_value, encoded_range, Filter, IndexPlan, Query};
-use crate::core::schema::{parse_sdl, CollectionDef, SchemaError};
+use crate::core::schema::{hex, parse_sdl, CollectionDef, SchemaError, ValidationError, WritePolicy};
 use crate::error::Error;
 use crate::store::{KeyRange, Mode, Store, StoreError, Table, Tx};
 
@@ -63,6 +63,11 @@ pub struct Merged {
     pub height: u64,
     /// Written on this replica (not merged from elsewhere).
     pub local: bool,
+    /// Who it came from, as the importer named it ([`Db::import_from`]; the
+    /// node: the peer's id). Carried with the block rather than kept beside
+    /// the database, so a local write committing while an import awaits is
+    /// never taken for the peer's.
+    pub source: Option<Rc<[u8]>>,
 }
 
 /// A row that a [`Db::on_commit`] hook adds to the transaction of the block
@@ -81,6 +86,8 @@ struct Effects {
     /// Document and height of the blocks folded in by this transaction,
     /// so a child's check finds its parent without decoding it again.
     folded: HashMap<Cid, (Cid, String, u64)>,
+    /// Where the blocks of this transaction came from ([`Merged::source`]).
+    source: Option<Rc<[u8]>>,
 }
 
 /// What an import reads before it merges anything, in a few batched reads
@@ -156,6 +163,51 @@ struct Touched {
     heads: Heads,
 }
 
+/// A block an import did not take, and why. Nothing of it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub cid: Cid,
+    /// [`Error::code`] of the reason: `BLOCK_INVALID` (a block no honest
+    /// replica makes: undecodable, not canonical, a bad signature or
+    /// height), `UNAUTHORIZED` (the collection's policy), `UNKNOWN_COLLECTION`
+    /// or `VALIDATION` (its fields do not fit this replica's schema).
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(cid: Cid, e: &Error) -> Self {
+        Refusal { cid, code: e.code(), message: e.to_string() }
+    }
+
+    /// A refusal that no honest peer causes, held against the sender.
+    /// The others come of schemas and policies that differ between
+    /// replicas, and of blocks forwarded in good faith.
+    pub fn is_fault(&self) -> bool {
+        self.code == "BLOCK_INVALID"
+    }
+}
+
+/// Decodes and verifies each of `blocks` on its own: those that pass, and
+/// a refusal for each that does not.
+pub fn decode_each(blocks: &[Vec<u8>]) -> (Vec<SignedBlock>, Vec<Refusal>) {
+    let mut ok = Vec::with_capacity(blocks.len());
+    let mut refused = Vec::new();
+    for bytes in blocks {
+        match SignedBlock::decode(bytes, None) {
+            Ok(b) => ok.push(b),
+            Err(e) => refused.push(Refusal::new(cid_of(bytes), &e.into())),
+        }
+    }
+    (ok, refused)
+}
+
+/// Whether `e` refuses one block (and the import goes on with the others)
+/// rather than failing the whole import (the store's errors).
+fn refuses_block(e: &Error) -> bool {
+    matches!(e, Error::Block(_) | Error::Unauthorized(_) | Error::UnknownCollection(_) | Error::Validation(_))
+}
+
 /// What became of blocks handed to [`Db::import`].
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ImportReport {
@@ -167,6 +219,11 @@ pub struct ImportReport {
     pub pending: usize,
     /// Parents that blocks wait for and that are nowhere here, to fetch.
     pub missing: Vec<Cid>,
+    /// Blocks not taken, in the order they came; the others were.
+    pub refused: Vec<Refusal>,
+    /// The blocks of `pending`, with their sizes (the node books them to
+    /// their sender, [`crate::core::pending`]).
+    pub held: Vec<(Cid, usize)>,
 }
 
 pub type ListenerId = u64;
@@ -276,6 +333,12 @@ impl<S: Store> Db<S> {
         &self.key
     }
 
+    /// This replica's public key in lowercase hex: the form a collection's
+    /// `@policy(writers: [...])` lists.
+    pub fn author_key(&self) -> String {
+        hex(self.key.verifying_key().as_bytes())
+    }
+
     async fn reload_schemas(&self) -> Result<(), Error> {
         let mut tx = self.store.begin_read(&[Table::Meta]).await?;
         let rows = tx.scan(Table::Meta, &KeyRange::prefix(META_SCHEMA), None).await?;
@@ -331,9 +394,10 @@ impl<S: Store> Db<S> {
     /// input, none.
     pub async fn create_many(&self, col: &str, inputs: &[Map<String, Value>]) -> Result<Vec<String>, Error> {
         let def = self.collection(col).await?;
+        self.may_write(&def, None)?;
         let blocks = inputs
             .iter()
-            .map(|input| Ok(Block::genesis(col, def.validate_create(input)?, random_nonce(), &self.key)))
+            .map(|input| fits_a_block(Block::genesis(col, def.validate_create(input)?, random_nonce(), &self.key)))
             .collect::<Result<Vec<_>, Error>>()?;
         let mut tx = self.store.begin(Mode::Write).await?;
         let mut fx = Effects::default();
@@ -365,14 +429,32 @@ impl<S: Store> Db<S> {
             Some(s) if s.deleted => return Err(Error::Deleted { collection: col.into(), id: id.into() }),
             Some(s) => s,
         };
+        self.may_write(def, Some((id, &state)))?;
         let heads = self.heads_in(&mut tx, col, id).await?;
-        let height = heads.iter().map(|h| h.1).max().unwrap_or(0) + 1;
-        let parents = heads.iter().map(|h| h.0).collect();
-        let b = Block::change(col, doc, parents, height, fields, del, &self.key);
+        // At most MAX_PARENTS parents, the highest heads: a wider block no
+        // peer would take. The heads left out stay heads for the next write.
+        let mut by_height = heads.clone();
+        by_height.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        by_height.truncate(MAX_PARENTS);
+        let height = by_height.iter().map(|h| h.1).max().unwrap_or(0) + 1;
+        let parents = by_height.iter().map(|h| h.0).collect();
+        let b = fits_a_block(Block::change(col, doc, parents, height, fields, del, &self.key))?;
         let mut fx = Effects::default();
         self.apply(&mut tx, &b, def, Some((state, heads)), true, &mut fx).await?;
         self.commit(tx, fx).await?;
         Ok(())
+    }
+
+    /// Whether the collection's policy lets this replica's key write: a new
+    /// document (`None`), or a change to `doc`. Checked before any block is
+    /// made, by the same rule ([`WritePolicy::allows`]) every peer applies.
+    fn may_write(&self, def: &CollectionDef, doc: Option<(&str, &DocState)>) -> Result<(), Error> {
+        let author = self.key.verifying_key().to_bytes();
+        let owner = doc.and_then(|(_, s)| s.owner.as_ref().map(|o| o.as_slice()));
+        if def.policy.allows(&author, doc.is_none(), owner) {
+            return Ok(());
+        }
+        Err(unauthorized(def, &author, doc.map(|(id, _)| id)))
     }
 
     async fn state(&self, tx: &mut S::Tx<'_>, col: &str, id: &str) -> Result<Option<DocState>, Error> {
@@ -407,6 +489,16 @@ impl<S: Store> Db<S> {
         let doc = b.doc();
         let id = doc.to_string();
         let key = doc_key(col, &id);
+        if def.policy == WritePolicy::Owner && !b.block.is_genesis() {
+            let owner = match (fx.docs.get(&key), &known) {
+                (Some(t), _) => t.state.owner.clone(),
+                (None, Some((state, _))) => state.owner.clone(),
+                (None, None) => self.state(tx, col, &id).await?.and_then(|s| s.owner),
+            };
+            if !def.policy.allows(&b.block.author, false, owner.as_ref().map(|o| o.as_slice())) {
+                return Err(unauthorized(def, &b.block.author, Some(&id)));
+            }
+        }
         let mut touched = match fx.docs.remove(&key) {
             Some(t) => t,
             None => {
@@ -424,6 +516,9 @@ impl<S: Store> Db<S> {
             }
         };
         let was_visible = !b.block.is_genesis() && !touched.state.deleted;
+        if b.block.is_genesis() && def.policy == WritePolicy::Owner {
+            touched.state.owner = Some(b.block.author.clone());
+        }
         let applied = touched.state.apply(b);
         touched.heads.retain(|(c, _)| !b.block.parents.contains(c));
         touched.heads.push((b.cid, b.block.height));
@@ -437,6 +532,7 @@ impl<S: Store> Db<S> {
             doc: id.clone(),
             height: b.block.height,
             local,
+            source: fx.source.clone(),
         });
 
         let kind = if b.block.is_genesis() {
@@ -488,29 +584,45 @@ impl<S: Store> Db<S> {
         Ok(())
     }
 
-    /// Checks what a block from elsewhere must satisfy against what is
-    /// stored: its parents belong to the same document and its height
-    /// follows theirs, and its fields fit the collection's schema.
-    async fn check_against_store(
+    /// Checks what a block from elsewhere must satisfy whatever else is
+    /// stored, so before it may wait in `pending`: its fields fit the
+    /// collection's schema (in normal form) and, under a writers list, its
+    /// author is on it.
+    fn check_alone(b: &SignedBlock, def: &CollectionDef) -> Result<(), Error> {
+        if let WritePolicy::Writers(_) = def.policy {
+            if !def.policy.allows(&b.block.author, b.block.is_genesis(), None) {
+                let doc = (!b.block.is_genesis()).then(|| b.doc().to_string());
+                return Err(unauthorized(def, &b.block.author, doc.as_deref()));
+            }
+        }
+        // Fields that do not fit are this replica's schema differing from
+        // the writer's (VALIDATION); fields that fit but are not in the form
+        // every replica writes are no honest replica's (BLOCK_INVALID).
+        let normalised = if b.block.is_genesis() {
+            def.validate_create(&b.block.fields)?
+        } else if !b.block.fields.is_empty() {
+            def.validate_update(&b.block.fields)?
+        } else {
+            return Ok(());
+        };
+        if normalised != b.block.fields {
+            return Err(malformed("fields are not in normal form"));
+        }
+        Ok(())
+    }
+
+    /// Checks what a block from elsewhere must satisfy against its stored
+    /// parents: they belong to the same document and its height follows
+    /// theirs.
+    async fn check_parents(
         &self,
         tx: &mut S::Tx<'_>,
         b: &SignedBlock,
-        def: &CollectionDef,
         fx: &Effects,
         stored: &HashMap<Cid, Vec<u8>>,
     ) -> Result<(), Error> {
         if b.block.is_genesis() {
-            let normalised = def.validate_create(&b.block.fields).map_err(|e| malformed(&e.to_string()))?;
-            if normalised != b.block.fields {
-                return Err(malformed("fields are not in normal form"));
-            }
             return Ok(());
-        }
-        if !b.block.fields.is_empty() {
-            let normalised = def.validate_update(&b.block.fields).map_err(|e| malformed(&e.to_string()))?;
-            if normalised != b.block.fields {
-                return Err(malformed("fields are not in normal form"));
-            }
         }
         let mut max = 0;
         for p in &b.block.parents {
@@ -540,39 +652,76 @@ impl<S: Store> Db<S> {
     }
 
     /// Merges blocks from anywhere (another replica, an export, the
-    /// network) in one transaction. Every block is verified first; if any
-    /// is invalid nothing is merged. Blocks whose parents are missing wait
-    /// in `pending` and are merged when the parents arrive.
+    /// network) in one transaction: every block it can, and a
+    /// [`Refusal`] for each of the others (nothing of which is stored).
+    /// Blocks whose parents are missing wait in `pending` and are merged
+    /// when the parents arrive. Only the store's failures fail the import.
     pub async fn import(&self, blocks: &[Vec<u8>]) -> Result<ImportReport, Error> {
-        self.import_verified(SignedBlock::decode_all(blocks)?).await
+        let (ok, refused) = decode_each(blocks);
+        let mut report = self.import_from(ok, None).await?;
+        report.refused.splice(0..0, refused);
+        Ok(report)
     }
 
     /// Merges one block received under `cid` (which it must hash to).
     pub async fn merge(&self, cid: Cid, bytes: &[u8]) -> Result<ImportReport, Error> {
-        self.import_verified(vec![SignedBlock::decode(bytes, Some(cid))?]).await
+        match SignedBlock::decode(bytes, Some(cid)) {
+            Ok(b) => self.import_from(vec![b], None).await,
+            Err(e) => Ok(ImportReport { refused: vec![Refusal::new(cid, &e.into())], ..Default::default() }),
+        }
     }
 
     /// [`Db::import`] of blocks already decoded and verified with
     /// [`SignedBlock::decode`] (a caller with threads verifies in parallel).
     pub async fn import_verified(&self, blocks: Vec<SignedBlock>) -> Result<ImportReport, Error> {
-        let mut defs = BTreeMap::new();
+        self.import_from(blocks, None).await
+    }
+
+    /// [`Db::import_verified`] of blocks that came from `source`, an
+    /// opaque name the importer gives them, which the [`Merged`] of each
+    /// carries to the hooks and listeners.
+    pub async fn import_from(&self, blocks: Vec<SignedBlock>, source: Option<Rc<[u8]>>) -> Result<ImportReport, Error> {
+        let mut defs: BTreeMap<String, Result<Rc<CollectionDef>, Error>> = BTreeMap::new();
         for b in &blocks {
             if !defs.contains_key(&b.block.col) {
-                defs.insert(b.block.col.clone(), self.collection(&b.block.col).await?);
+                let def = match self.collection(&b.block.col).await {
+                    Err(e) if !refuses_block(&e) => return Err(e),
+                    def => def,
+                };
+                defs.insert(b.block.col.clone(), def);
             }
         }
         let mut report = ImportReport::default();
+        // Refused in this import: their children here are refused with them.
+        let mut refused: HashMap<Cid, Error> = HashMap::new();
         let mut set_aside = BTreeSet::new();
-        let mut fx = Effects::default();
+        let mut sizes: HashMap<Cid, usize> = HashMap::new();
+        let mut fx = Effects { source, ..Effects::default() };
         let mut tx = self.store.begin(Mode::Write).await?;
         let mut known = Prefetched::read(&mut tx, &blocks).await?;
         for b in blocks {
-            let cid_key = b.cid.to_bytes();
             // Duplicates within the batch count as duplicates too.
-            if !known.stored.insert(b.cid) {
+            if known.stored.contains(&b.cid) {
                 report.duplicate += 1;
                 continue;
             }
+            let checked = match &defs[&b.block.col] {
+                Err(e) => Err(e.clone()),
+                Ok(def) => match b.block.parents.iter().find_map(|p| refused.get(p)) {
+                    Some(e) => Err(e.clone()),
+                    None => Self::check_alone(&b, def).map(|()| def.clone()),
+                },
+            };
+            let def = match checked {
+                Ok(def) => def,
+                Err(e) => {
+                    report.refused.push(Refusal::new(b.cid, &e));
+                    refused.insert(b.cid, e);
+                    continue;
+                }
+            };
+            known.stored.insert(b.cid);
+            let cid_key = b.cid.to_bytes();
             let mut missing = Vec::new();
             for p in &b.block.parents {
                 let present = fx.folded.contains_key(p) || known.parents.contains_key(p);
@@ -589,23 +738,38 @@ impl<S: Store> Db<S> {
                     }
                 }
                 set_aside.insert(b.cid);
+                sizes.insert(b.cid, b.bytes.len());
                 continue;
             }
-            let def = &defs[&b.block.col];
-            self.check_against_store(&mut tx, &b, def, &fx, &known.parents).await?;
             let doc = known.docs.remove(&doc_key(&b.block.col, &b.doc().to_string()));
-            self.apply(&mut tx, &b, def, doc, false, &mut fx).await?;
-            report.merged += 1;
+            let folded = match self.check_parents(&mut tx, &b, &fx, &known.parents).await {
+                Ok(()) => self.apply(&mut tx, &b, &def, doc.clone(), false, &mut fx).await,
+                Err(e) => Err(e),
+            };
+            match folded {
+                Ok(()) => report.merged += 1,
+                Err(e) if refuses_block(&e) => {
+                    if let Some(doc) = doc {
+                        known.docs.insert(doc_key(&b.block.col, &b.doc().to_string()), doc);
+                    }
+                    known.stored.remove(&b.cid);
+                    report.refused.push(Refusal::new(b.cid, &e));
+                    refused.insert(b.cid, e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
             // No one waits for this block unless something was pending
             // before, or was set aside just now.
             if known.waiters || !set_aside.is_empty() {
-                for released in self.release_waiting(&mut tx, b.cid, &mut fx).await? {
+                for released in self.release_waiting(&mut tx, b.cid, &mut fx, &mut report.refused).await? {
                     set_aside.remove(&released);
                     report.merged += 1;
                 }
             }
         }
         report.pending = set_aside.len();
+        report.held = set_aside.iter().map(|c| (*c, sizes.get(c).copied().unwrap_or(0))).collect();
         // A set, not a scan of the merged list per parent: large imports in
         // reverse order would otherwise be quadratic.
         let merged: BTreeSet<Cid> = fx.blocks.iter().map(|m| m.cid).collect();
@@ -617,8 +781,16 @@ impl<S: Store> Db<S> {
     }
 
     /// Merges the pending blocks that were waiting only for `cid` (and,
-    /// transitively, for what they release). Returns the merged CIDs.
-    async fn release_waiting(&self, tx: &mut S::Tx<'_>, cid: Cid, fx: &mut Effects) -> Result<Vec<Cid>, Error> {
+    /// transitively, for what they release). Returns the merged CIDs; a
+    /// pending block that turns out to be refused is dropped and reported in
+    /// `refused` (the block that released it was valid and stays merged).
+    async fn release_waiting(
+        &self,
+        tx: &mut S::Tx<'_>,
+        cid: Cid,
+        fx: &mut Effects,
+        refused: &mut Vec<Refusal>,
+    ) -> Result<Vec<Cid>, Error> {
         let mut merged = Vec::new();
         let mut queue = VecDeque::from([cid]);
         while let Some(parent) = queue.pop_front() {
@@ -637,16 +809,24 @@ impl<S: Store> Db<S> {
                     continue;
                 }
                 tx.delete(Table::Pending, child_key).await?;
-                let def = self.collection(&child.block.col).await?;
-                // A pending block that turns out invalid is dropped; the
-                // block that released it was valid and stays merged.
-                if let Err(e) = self.check_against_store(tx, &child, &def, fx, &HashMap::new()).await {
-                    tracing::warn!(cid = %child.cid, error = %e, "dropping invalid pending block");
-                    continue;
+                let folded = match self.collection(&child.block.col).await {
+                    Ok(def) => match self.check_parents(tx, &child, fx, &HashMap::new()).await {
+                        Ok(()) => self.apply(tx, &child, &def, None, false, fx).await,
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e),
+                };
+                match folded {
+                    Ok(()) => {
+                        merged.push(child.cid);
+                        queue.push_back(child.cid);
+                    }
+                    Err(e) if refuses_block(&e) => {
+                        tracing::warn!(cid = %child.cid, error = %e, "dropping a refused pending block");
+                        refused.push(Refusal::new(child.cid, &e));
+                    }
+                    Err(e) => return Err(e),
                 }
-                self.apply(tx, &child, &def, None, false, fx).await?;
-                merged.push(child.cid);
-                queue.push_back(child.cid);
             }
         }
         Ok(merged)
@@ -671,6 +851,25 @@ impl<S: Store> Db<S> {
                     queue.push_back(child);
                 }
             }
+        }
+        tx.commit().await?;
+        Ok(dropped)
+    }
+
+    /// Drops these pending blocks (those still pending), with their
+    /// `waiting` entries. Returns how many were dropped.
+    pub async fn drop_pending_blocks(&self, cids: &[Cid]) -> Result<usize, Error> {
+        let mut tx = self.store.begin(Mode::Write).await?;
+        let mut dropped = 0;
+        for cid in cids {
+            let key = cid.to_bytes();
+            let Some(bytes) = tx.get(Table::Pending, &key).await? else { continue };
+            let b = SignedBlock::decode_stored(bytes, *cid)?;
+            for p in &b.block.parents {
+                tx.delete(Table::Waiting, &[p.to_bytes(), key.clone()].concat()).await?;
+            }
+            tx.delete(Table::Pending, &key).await?;
+            dropped += 1;
         }
         tx.commit().await?;
         Ok(dropped)
@@ -709,9 +908,13 @@ impl<S: Store> Db<S> {
     pub async fn find(&self, col: &str, query: &Value) -> Result<Vec<Map<String, Value>>, Error> {
         let def = self.collection(col).await?;
         let query = Query::parse(query, &def)?;
-        // Without an order the first matches are the page: stop there.
-        let enough = query.order.is_empty().then(|| query.offset + query.limit.unwrap_or(usize::MAX));
-        let mut docs = self.matching(&def, query.filter.as_ref(), enough).await?;
+        // Without an order the page is a slice of the matches in `_id`
+        // order, so only its end's worth of them is needed, in that order.
+        let first = match (query.order.is_empty(), query.limit) {
+            (true, Some(limit)) => Some(query.offset.saturating_add(limit)),
+            _ => None,
+        };
+        let mut docs = self.matching(&def, query.filter.as_ref(), first).await?;
         query.sort(&mut docs);
         Ok(query.page(docs))
     }
@@ -723,15 +926,18 @@ impl<S: Store> Db<S> {
     }
 
     /// The visible documents that match `filter`, found through an index
-    /// when the filter allows it; at most `enough`.
+    /// when the filter allows it. `first`: the caller needs only the first
+    /// that many in `_id` order. The scan of the `docs` table meets documents
+    /// in that order, so it stops there; an index meets them in value order,
+    /// where the first few are not the first few by id, and an id lookup
+    /// reads only the documents it names anyway.
     async fn matching(
         &self,
         def: &CollectionDef,
         filter: Option<&Filter>,
-        enough: Option<usize>,
+        first: Option<usize>,
     ) -> Result<Vec<Map<String, Value>>, Error> {
         let col = def.name.as_str();
-        let enough = enough.unwrap_or(usize::MAX);
         let plan = filter.map_or(IndexPlan::Scan, |f| f.plan(def));
         let mut tx = self.store.begin_read(&[Table::Docs, Table::Index]).await?;
         let ranges: Vec<KeyRange> = match plan {
@@ -739,13 +945,13 @@ impl<S: Store> Db<S> {
                 let prefix = doc_key(col, "");
                 let rows = tx.scan(Table::Docs, &KeyRange::prefix(&prefix), None).await?;
                 let rows = rows.into_iter().map(|(mut k, v)| (k.split_off(prefix.len()), v)).collect();
-                return collect_matching(rows, filter, enough);
+                return collect_matching(rows, filter, first);
             }
             IndexPlan::Id { ids } => {
                 let keys: Vec<Vec<u8>> = ids.iter().map(|id| doc_key(col, id)).collect();
                 let values = tx.get_many(Table::Docs, &keys).await?;
                 let rows = ids.into_iter().zip(values).filter_map(|(id, v)| Some((id.into_bytes(), v?))).collect();
-                return collect_matching(rows, filter, enough);
+                return collect_matching(rows, filter, None);
             }
             IndexPlan::Eq { field, values } => {
                 let prefix = index_prefix(col, &field);
@@ -776,7 +982,7 @@ impl<S: Store> Db<S> {
                 rows.push((entry, state));
             }
         }
-        collect_matching(rows, filter, enough)
+        collect_matching(rows, filter, None)
     }
 
     /// Calls `f` after every committed change, local or merged.
@@ -837,12 +1043,13 @@ impl<S: Store> Db<S> {
 }
 
 /// The visible documents among stored `(id, state)` rows that match
-/// `filter`, at most `enough`.
+/// `filter`: all of them, or the first `enough` in the rows' order.
 fn collect_matching(
     rows: Vec<(Vec<u8>, Vec<u8>)>,
     filter: Option<&Filter>,
-    enough: usize,
+    enough: Option<usize>,
 ) -> Result<Vec<Map<String, Value>>, Error> {
+    let enough = enough.unwrap_or(usize::MAX);
     let mut out = Vec::new();
     for (id, v) in rows {
         let state: DocState = uncbor(&v)?;
@@ -862,6 +1069,31 @@ fn collect_matching(
 
 fn malformed(m: &str) -> Error {
     Error::Block(BlockError::Malformed(m.into()))
+}
+
+fn unauthorized(def: &CollectionDef, author: &[u8], doc: Option<&str>) -> Error {
+    let (col, key) = (&def.name, hex(author));
+    Error::Unauthorized(match (&def.policy, doc) {
+        (WritePolicy::Owner, Some(id)) => {
+            format!("{col} lets only a document's owner change it; key {key} does not own \"{id}\"")
+        }
+        _ => format!("key {key} is not among the writers of {col}"),
+    })
+}
+
+/// A block this replica made, if every peer would take it by size.
+fn fits_a_block(b: SignedBlock) -> Result<SignedBlock, Error> {
+    if b.bytes.len() > MAX_BLOCK_BYTES {
+        return Err(ValidationError {
+            field: None,
+            message: format!(
+                "the document is too large: its block would be {} bytes, more than the {MAX_BLOCK_BYTES} a block may have",
+                b.bytes.len()
+            ),
+        }
+        .into());
+    }
+    Ok(b)
 }
 
 /// The length of every document id: a CIDv1 (dag-cbor, sha2-256) in

@@ -22,6 +22,9 @@ pub enum Error {
     Deleted { collection: String, id: String },
     #[error("invalid block: {0}")]
     Block(#[from] BlockError),
+    /// The collection's write policy does not let this key write there.
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("{0}")]
     Storage(#[from] StoreError),
     /// The network could not be set up (a page's libp2p node).
@@ -42,6 +45,7 @@ impl Error {
             Error::UnknownCollection(_) => "UNKNOWN_COLLECTION",
             Error::NotFound { .. } | Error::Deleted { .. } => "NOT_FOUND",
             Error::Block(_) => "BLOCK_INVALID",
+            Error::Unauthorized(_) => "UNAUTHORIZED",
             Error::Storage(_) => "STORAGE",
             Error::Network(_) => "NETWORK",
             Error::Node { code, .. } => code,

@@ -16,6 +16,7 @@
 //! | [`store`] | the async [`store::Store`]/[`store::Tx`] traits; memory, redb (native), IndexedDB (wasm32) | one storage engine each |
 //! | [`db`] | [`Db`]: the core's rules over a store, one transaction per change | the store trait |
 //! | [`core::sync`] | the replication messages, their limits, the outbox's retry backoff (time passed in) | nothing but data |
+//! | [`core::pending`] | which blocks wait for parents on whose account; what to drop over the caps | nothing but data |
 //! | `dag` | [`Db`]'s replication queries: collection heads, held blocks, the blocks a peer lacks | the store trait |
 //! | `wasm` | `Database` / `Collection` / `Replicators` / `Collections` for JS (wasm32 only): values, errors, promises, events | wasm-bindgen |
 //! | [`net`] | the request-response codec, the composed libp2p behaviour (one for both targets), each target's swarm: native TCP, QUIC, WebSocket, WebRTC-direct and [`net::webtransport`] (our WebTransport server); in a page the transports a browser dials, and `net::webrtc` (our browser-to-browser WebRTC transport, wasm32 only) with its [`net::signaling`] messages | libp2p, wtransport; web-sys's WebRTC in a page |
@@ -105,6 +106,12 @@
 //!   more the pusher has queued, which a page reports as `sync` progress),
 //!   answered by `Ack` once merged durably; unacknowledged pushes stay in
 //!   the outbox and are retried with backoff, across restarts of either side.
+//!   A push is taken block by block: `Ack {merged, refused: [{cid, code,
+//!   reason}]}` (`refused` absent when empty, so older peers read it), and
+//!   the pusher moves refused blocks out of its outbox into a list
+//!   (`replicators.list()` → `refused`; meta keys
+//!   `refused/<peer>/<collection>/<cid>`), so one block the peer will never
+//!   take holds up nothing behind it.
 //!
 //! - **`/webrtc-signaling/0.0.1`** (pages): protobuf messages, uvarint
 //!   length-prefixed, at most 64 KiB each, at most 64 ICE candidates, 15 s
@@ -114,10 +121,25 @@
 //!   from a relay the page holds a reservation on, and never forwarded.
 //!
 //! Every weft message is DAG-CBOR, read to at most 8 MiB, and every block in it
-//! is verified (size, CID, signature, schema, height) before it is merged. A
-//! peer that sends three invalid blocks or unreadable messages is
-//! disconnected and its connections are refused for ten minutes, in a page as
-//! natively. Gossip messages are anonymous (no gossipsub signature): a block
+//! is verified (size, canonical encoding, CID, signature, schema, policy,
+//! height) before it is merged; each block is taken or refused on its own
+//! ([`db::Refusal`]). Only refusals that no honest peer causes
+//! (`BLOCK_INVALID`: undecodable, not canonical, a bad signature, CID or
+//! height) count against the sender (`p2p stats` → `invalid`); a schema or
+//! policy that differs between replicas (`VALIDATION`, `UNKNOWN_COLLECTION`,
+//! `UNAUTHORIZED`) is counted (`refused`) and the block dropped, never
+//! stored, served or forwarded. A peer that sends three messages with
+//! invalid blocks, or three unreadable messages, is disconnected and its
+//! connections are refused for ten minutes, in a page as natively.
+//!
+//! Blocks waiting for missing parents are checked as far as they can be
+//! without them (shape, signature, schema, a writers list) before they are
+//! stored in `pending`, and booked to the peer that sent them
+//! ([`core::pending`]): at most 4,096 blocks or 32 MiB per peer and 16,384
+//! blocks or 128 MiB in all (`NodeConfig::pending`); past a cap the
+//! oldest go first, the sender's own when it is over its share
+//! (`pendingDropped`). Pending blocks whose parents no peer has are dropped
+//! too (`orphansDropped`). Gossip messages are anonymous (no gossipsub signature): a block
 //! is signed by its author, and where the sender matters the node goes by
 //! the authenticated connection the message came on.
 //!
@@ -135,12 +157,48 @@
 //! show the same document, whatever the order or repetition of delivery.
 //!
 //! A block from elsewhere ([`Db::import`], [`Db::merge`]) is checked before
-//! it touches anything: size, CID (re-hashed from its bytes), signature,
-//! shape; then, inside the transaction, its fields against the schema and
-//! its height against its parents'. A block whose parents are missing is
-//! kept in `pending` (and a `waiting` entry per missing parent) and merged
-//! the moment the last parent arrives, so no document shows a state with a
-//! hole in its history.
+//! it touches anything: size, canonical bytes (a signed block has exactly
+//! one encoding, so one CID), CID (re-hashed from its bytes), signature,
+//! shape (at most 1,024 parents; a change sets a field or deletes); then its
+//! fields against the schema (values nested at most
+//! [`core::schema::MAX_VALUE_DEPTH`] = 64 deep) and the collection's write
+//! policy; then, inside the transaction, its height against its parents'.
+//! A block whose parents are missing is kept in `pending` (and a `waiting`
+//! entry per missing parent) and merged the moment the last parent
+//! arrives, so no document shows a state with a hole in its history. An
+//! import merges every block it can and returns a [`db::Refusal`] (CID,
+//! code, message) for each of the others; a child of a refused block is
+//! refused with it.
+//!
+//! A local write obeys the same rules, so it never makes a block a peer
+//! would refuse: a document whose block would pass 1 MiB, or a value nested
+//! too deep, is a `VALIDATION` error; a write on a document with more than
+//! 1,024 heads names the 1,024 highest (the rest stay heads, merged by the
+//! next write); a write the policy refuses fails with `UNAUTHORIZED` before
+//! any block is made.
+//!
+//! ## Write policies
+//!
+//! A collection says who may write it in its SDL, and every replica
+//! enforces it on every path, its own writes and every block from
+//! elsewhere (gossip, fetch, push, head exchange, `importBlocks`):
+//! - no `@policy`: any key;
+//! - `@policy(writers: "owner")`: anyone creates; only the key that signed
+//!   a document's genesis changes or deletes it (the state keeps that key,
+//!   `owner`, for such collections);
+//! - `@policy(writers: ["<ed25519 public key, 64 hex digits>", ...])`: only
+//!   these keys create, change or delete. A replica's key is `db.authorKey`
+//!   in a page and `authorKey` in `weft client p2p info`.
+//!
+//! What a policy stops: a key outside it changing what others see on any
+//! replica that has the policy. Those replicas never store, serve or
+//! forward such a block, so honest replicas converge on the writers' blocks
+//! alone. What it cannot stop: a replica whose schema lacks the policy (an
+//! older app, a hostile peer) writing for itself and its like-minded peers;
+//! anyone reading (blocks are signed, not encrypted); a writer whose key is
+//! stolen; a listed writer vandalising; and it is fixed when the
+//! collection is added (schemas cannot change yet), so a key is removed
+//! only by a new collection.
 //!
 //! ## Storage layout
 //!
@@ -150,16 +208,32 @@
 //! value ‖ id → id ‖ the document's registers, with
 //! [`core::query::encode_index_value`]'s order-preserving, prefix-free
 //! encoding: a covering index, so a query through it is one range read),
-//! `meta` (the signing key, the schemas, a node's replicators and p2p
-//! collections), `pending` and `waiting`, and `outbox` (a replicator's
+//! `meta` (the signing key, the schemas as JSON with their `policy`, a
+//! node's replicators, p2p collections and the blocks replicators' peers
+//! refused), `pending` and `waiting`, and `outbox` (a replicator's
 //! unacknowledged blocks). Opening a database reads only `meta`, so it
-//! costs the same at 100 documents as at 100,000.
+//! costs the same at 100 documents as at 100,000. Data written before write
+//! policies opens as it is: a schema without `policy` is open to anyone, a
+//! state without `owner` belongs to such a collection.
+//!
+//! ## The local HTTP API
+//!
+//! A native node serves `/api/v0/...` (`node::api`, native only) for
+//! `weft client`, on `127.0.0.1:9181` by default. It has no accounts; what
+//! it keeps out is the web pages of the operator's browser. It answers only
+//! requests whose `Host` names the address it listens on (no DNS
+//! rebinding), whose `Origin`, if they carry one, is in the node's allowed
+//! origins (`--allowed-origins`, none by default; CORS for those alone),
+//! and whose writes carry `Content-Type: application/json`
+//! (`application/graphql` for the schema's SDL), which no HTML form nor
+//! CORS-simple request can send. Refusals: 403 `HOST_NOT_ALLOWED`, 403
+//! `ORIGIN_NOT_ALLOWED`, 415 `UNSUPPORTED_MEDIA_TYPE`.
 //!
 //! ## Errors
 //!
 //! [`Error`] has one variant per kind of failure and a stable
 //! [`Error::code`]: `SCHEMA_INVALID`, `VALIDATION`, `UNKNOWN_COLLECTION`,
-//! `NOT_FOUND`, `BLOCK_INVALID`, `STORAGE`. In JS every rejection is an
+//! `NOT_FOUND`, `BLOCK_INVALID`, `UNAUTHORIZED` (a write policy), `STORAGE`. In JS every rejection is an
 //! `Error` with that `code` property.
 
 pub mod core;

@@ -360,6 +360,72 @@ fn client_errors_are_one_clear_line() {
     assert!(node.store().read_dir().unwrap().next().is_some(), "nothing in {}", node.store().display());
 }
 
+/// One raw HTTP/1.1 request to `api`, as a browser would send it; the
+/// answer's head and body, in lower case.
+fn raw_http(api: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(api).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer.to_ascii_lowercase()
+}
+
+/// `--allowed-origins`: a page of that origin gets CORS, a page of any
+/// other is refused, and `weft client` works as before.
+#[test]
+fn the_api_answers_only_allowed_web_pages() {
+    let help = stdout(&Command::new(WEFT).args(["start", "--help"]).output().unwrap());
+    assert!(help.contains("--allowed-origins <ORIGIN,...>"), "{help}");
+
+    let app = "http://localhost:3000";
+    let node = Node::start("web", &["--no-p2p", "--allowed-origins", app], &["collection", "list"]);
+    node.ok(&["schema", "add", SDL]);
+    let preflight = |origin: &str| {
+        let head = format!(
+            "OPTIONS /api/v0/collections/Book HTTP/1.1\r\nHost: {}\r\nOrigin: {origin}\r\n\
+             Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\n\
+             Connection: close\r\n\r\n",
+            node.api
+        );
+        raw_http(&node.api, &head)
+    };
+    let allowed = preflight(app);
+    assert!(allowed.starts_with("http/1.1 204"), "{allowed}");
+    assert!(allowed.contains(&format!("access-control-allow-origin: {app}\r\n")), "{allowed}");
+    let evil = preflight("http://evil.example");
+    assert!(evil.starts_with("http/1.1 403"), "{evil}");
+    assert!(evil.contains("origin_not_allowed") && !evil.contains("access-control-allow-origin"), "{evil}");
+    let body = r#"{"title":"Evil"}"#;
+    let simple = format!(
+        "POST /api/v0/collections/Book HTTP/1.1\r\nHost: {}\r\nOrigin: http://evil.example\r\n\
+         Content-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        node.api,
+        body.len()
+    );
+    assert!(raw_http(&node.api, &simple).starts_with("http/1.1 403"));
+    // The CLI sends no Origin and the right types.
+    let id = node.ok(&["doc", "create", "Book", r#"{"title":"Dune","pages":412}"#]).trim().to_owned();
+    node.ok(&["doc", "update", "Book", &id, r#"{"pages":413}"#]);
+    let docs = node.json(&["doc", "list", "Book"]);
+    assert_eq!(docs.as_array().map(Vec::len), Some(1), "{docs}");
+    assert_eq!(docs[0]["pages"], 413);
+    node.ok(&["doc", "delete", "Book", &id]);
+
+    // An origin that would let in every page stops the start: exit 2.
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(WEFT)
+        .args(["start", "--no-p2p", "--allowed-origins", "*", "--api"])
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg("--store")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("`*` would let every web page use the API"), "{}", stderr(&out));
+}
+
 /// Creates a document on `a` every second until `b` has one (true), or `within` passed (false).
 fn syncs_without_help(a: &Node, b: &Node, within: Duration) -> bool {
     let mut n = 0;

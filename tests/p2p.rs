@@ -627,8 +627,13 @@ fn hostile_input_is_counted_the_peer_dropped_and_the_node_keeps_serving() {
     let answers = hostile.join().unwrap();
 
     let answer = |i: usize| answers[i].as_ref().map(|a| decode::<ReplicateResponse>(a).unwrap());
-    assert!(matches!(answer(0), Some(ReplicateResponse::Ack { merged }) if merged.len() == 50));
-    assert!(matches!(answer(1), Some(ReplicateResponse::Refused { .. })), "{:?}", answer(1));
+    assert!(matches!(answer(0), Some(ReplicateResponse::Ack { merged, .. }) if merged.len() == 50));
+    assert!(
+        matches!(answer(1), Some(ReplicateResponse::Ack { merged, refused })
+            if merged.is_empty() && refused.len() == 1 && refused[0].code == "BLOCK_INVALID"),
+        "{:?}",
+        answer(1)
+    );
     // The node drops the stream unanswered: the raw codec reads nothing.
     let unanswered = |i: usize| answers[i].as_ref().is_none_or(Vec::is_empty);
     assert!(unanswered(2) && unanswered(3), "no answer to garbage");
@@ -709,4 +714,132 @@ fn browser_transports_websocket_webrtc_direct_webtransport() {
         assert!(again.contains(hash), "the certificate hash of {addr} changed across a restart: {again}");
     }
     a.stop();
+}
+
+fn note(n: &NodeHandle, c: Command) -> Value {
+    call(n, c)
+}
+
+#[test]
+fn a_writer_policy_holds_on_every_peer() {
+    // Alice and Bob declare Notes owned by their creators; Mallory's schema
+    // has the same collection without the policy, so her node writes freely.
+    let owned = r#"type Note @policy(writers: "owner") { text: String }"#;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let [alice, bob, mallory] = [0, 1, 2].map(|i| start(quiet(dirs[i].path())));
+    for (n, sdl) in [(&alice, owned), (&bob, owned), (&mallory, "type Note { text: String }")] {
+        call(n, Command::AddSchema { sdl: sdl.into() });
+        call(n, Command::AddP2pCollection { collection: "Note".into() });
+    }
+    dial(&alice, &bob);
+    dial(&mallory, &bob);
+    wait_for("Bob's mesh to hold both", || mesh(&bob, "weft/col/Note") >= 2);
+    let info = call(&alice, Command::Info);
+    assert_eq!(info["authorKey"].as_str().unwrap().len(), 64);
+
+    let get_note = |n: &NodeHandle, id: &str| note(n, Command::Get { collection: "Note".into(), id: id.into() });
+    let id = note(&alice, Command::Create { collection: "Note".into(), doc: json!({"text": "alice's"}) })["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for("the note on Mallory", || get_note(&mallory, &id)["text"] == json!("alice's"));
+    note(&mallory, Command::Update { collection: "Note".into(), id: id.clone(), patch: json!({"text": "mallory's"}) });
+    wait_for("Bob to refuse Mallory's change", || stats(&bob)["refused"].as_u64().unwrap() >= 1);
+    // Alice's next change reaches everyone, Mallory included, over Bob.
+    note(&alice, Command::Update { collection: "Note".into(), id: id.clone(), patch: json!({"text": "alice's 2"}) });
+    wait_for("Alice's change on Bob", || get_note(&bob, &id)["text"] == json!("alice's 2"));
+    wait_for("Alice's change on Mallory", || {
+        note(&mallory, Command::Heads { collection: "Note".into(), id: id.clone() }).as_array().unwrap().len() == 2
+    });
+    assert_eq!(get_note(&alice, &id)["text"], json!("alice's 2"));
+    let heads = |n: &NodeHandle| note(n, Command::Heads { collection: "Note".into(), id: id.clone() });
+    assert_eq!(heads(&alice), heads(&bob), "Mallory's block is stored nowhere but on Mallory");
+    assert_eq!(heads(&alice).as_array().unwrap().len(), 1);
+    // A policy that differs is no fault: Mallory is still served.
+    assert_eq!(stats(&bob)["peersDropped"], json!(0));
+    assert!(connected(&bob, &mallory));
+    for n in [alice, bob, mallory] {
+        n.stop();
+    }
+}
+
+#[test]
+fn a_replicator_moves_past_blocks_its_peer_refuses() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start(quiet(da.path()));
+    let b = start(quiet(db.path()));
+    // B's Book lacks a field A's has.
+    call(&a, Command::AddSchema { sdl: "type Book { title: String @index  pages: Int  extra: String }".into() });
+    with_book(&b, false);
+    call(&a, Command::SetReplicator { collection: "Book".into(), docs: None, peer: b.addrs()[0].to_string() });
+    wait_for("a connection", || connected(&a, &b));
+    let refused = create(&a, json!({"title": "with extra", "extra": "only on A"}));
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(create(&a, json!({"title": format!("plain {i}"), "pages": i})));
+    }
+    wait_for("the five plain books on B", || count(&b) == 5);
+    wait_for("an empty outbox", || call(&a, Command::ListReplicators)[0]["queued"] == json!(0));
+    let list = call(&a, Command::ListReplicators);
+    let r = &list[0]["refused"];
+    assert_eq!(r.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(r[0]["cid"], json!(refused));
+    assert_eq!(r[0]["code"], json!("VALIDATION"));
+    assert!(r[0]["reason"].as_str().unwrap().contains("extra"), "{list}");
+    assert_eq!(get(&b, &refused), Value::Null);
+    // An honest refusal is no strike: A keeps replicating to B.
+    assert_eq!(stats(&b)["peersDropped"], json!(0));
+    assert!(stats(&b)["refused"].as_u64().unwrap() >= 1);
+    update(&a, &ids[0], json!({"pages": 100}));
+    wait_for("a later change on B", || get(&b, &ids[0])["pages"] == json!(100));
+    a.stop();
+    b.stop();
+}
+
+#[test]
+fn pending_blocks_are_capped_per_peer_oldest_dropped_first() {
+    use weftdb::core::block::{cid_of, Block};
+    use weftdb::core::sync::{decode, encode, ReplicateRequest, ReplicateResponse};
+    use weftdb::node::PendingLimits;
+
+    let (dx, dy) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let limits =
+        PendingLimits { per_peer_blocks: 100, per_peer_bytes: 1 << 20, total_blocks: 150, total_bytes: 8 << 20 };
+    let x = start(NodeConfig { pending: limits, ..quiet(dx.path()) });
+    let y = start(quiet(dy.path()));
+    with_book(&x, true);
+    with_book(&y, true);
+    for i in 0..20 {
+        create(&y, json!({ "title": format!("honest {i}"), "pages": i }));
+    }
+    // 240 valid blocks hanging from parents nobody has, in three pushes.
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let fake_doc = cid_of(b"a document nobody has");
+    let push = move |from: u32| {
+        let blocks = (from..from + 80)
+            .map(|i| {
+                let parent = cid_of(format!("a parent nobody has {i}").as_bytes());
+                let fields = json!({ "pages": i }).as_object().unwrap().clone();
+                serde_bytes::ByteBuf::from(Block::change("Book", fake_doc, vec![parent], 2, fields, false, &key).bytes)
+            })
+            .collect();
+        encode(&ReplicateRequest::Push { blocks, remaining: 0 })
+    };
+    let target = x.addrs()[0].clone();
+    let hostile = std::thread::spawn(move || hostile_requests(target, vec![push(0), push(80), push(160)]));
+    dial(&y, &x);
+    wait_for("the honest documents on X", || count(&x) == 20);
+    let answers = hostile.join().unwrap();
+    for a in &answers {
+        let a = decode::<ReplicateResponse>(a.as_ref().expect("answered")).unwrap();
+        assert!(matches!(a, ReplicateResponse::Ack { ref merged, .. } if merged.len() == 80), "{a:?}");
+    }
+    let s = stats(&x);
+    assert_eq!(s["pendingDropped"], json!(140), "{s}");
+    assert!(s["pending"].as_u64().unwrap() <= 100, "{s}");
+    assert_eq!(s["peersDropped"], json!(0), "orphans are no fault: {s}");
+    let id = create(&y, json!({"title": "after the flood"}));
+    wait_for("a later honest write on X", || get(&x, &id)["title"] == json!("after the flood"));
+    x.stop();
+    y.stop();
 }

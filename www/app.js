@@ -122,7 +122,10 @@ function parseFloatField(value, label) {
 function currentFilter() {
   const text = app.filterText.trim();
   // _ilike: case-insensitive, so "dune" finds "Dune"; % and _ typed by the user act as wildcards.
-  return text ? { title: { _ilike: `%${text}%` } } : null;
+  // A backslash is the patterns' escape character: escaped, it is searched for as typed (a
+  // trailing lone one would be refused).
+  const pattern = text.replaceAll("\\", "\\\\");
+  return text ? { title: { _ilike: `%${pattern}%` } } : null;
 }
 
 function currentOrder() {

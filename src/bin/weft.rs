@@ -3,7 +3,7 @@
 //! ```text
 //! weft start [--store DIR] [--p2paddr MULTIADDR,...] [--peers MULTIADDR,...] [--no-p2p] [--no-pubsub] [--no-mdns]
 //!            [--api 127.0.0.1:9181] [--relay-max-circuits N] [--relay-max-circuit-duration SECS]
-//!            [--relay-max-circuit-bytes N] [--doc-topics N]
+//!            [--relay-max-circuit-bytes N] [--doc-topics N] [--allowed-origins ORIGIN,...]
 //! weft client [--api ADDR] schema add 'SDL' | -f FILE
 //! weft client collection list
 //! weft client doc create|get|update|delete|list|heads ...
@@ -81,9 +81,15 @@ mod cli {
         /// Do not discover peers on the local network with mDNS
         #[arg(long)]
         no_mdns: bool,
-        /// Address of the local HTTP API
+        /// Address of the local HTTP API. It answers only requests whose Host names this address
+        /// (or localhost, for a loopback one): keep it on loopback, anyone who reaches it can use it
         #[arg(long, value_name = "ADDR", env = "WEFT_API", default_value = DEFAULT_API, value_parser = parse_api_socket)]
         api: SocketAddr,
+        /// Web origins whose pages may use the HTTP API, comma-separated, e.g.
+        /// http://localhost:3000,https://app.example; the API refuses every other page
+        /// (any request with another Origin) [default: none]
+        #[arg(long, value_name = "ORIGIN,...", value_delimiter = ',', value_parser = origin_arg)]
+        allowed_origins: Vec<String>,
         /// Circuits the relay server carries at once [default: 256]
         #[arg(long, value_name = "N")]
         relay_max_circuits: Option<usize>,
@@ -317,6 +323,14 @@ mod cli {
         host.parse().map_err(|_| format!("`{raw}` is not an IP address and port like {DEFAULT_API}"))
     }
 
+    /// An origin of `--allowed-origins`; blanks (`--allowed-origins ""`) allow nothing.
+    fn origin_arg(raw: &str) -> Result<String, String> {
+        if raw.trim().is_empty() {
+            return Ok(String::new());
+        }
+        weftdb::node::api::parse_origin(raw)
+    }
+
     fn multiaddrs(flag: &str, raw: &[String]) -> Result<Vec<Multiaddr>, Failure> {
         raw.iter()
             .map(|s| s.trim())
@@ -356,6 +370,7 @@ mod cli {
         config.pubsub = !args.no_pubsub;
         config.mdns = !args.no_mdns;
         config.api = Some(args.api);
+        config.allowed_origins = args.allowed_origins.into_iter().filter(|o| !o.is_empty()).collect();
         if let Some(n) = args.relay_max_circuits {
             config.relay.max_circuits = n;
         }
@@ -454,6 +469,22 @@ mod cli {
         Delete,
     }
 
+    /// A request's body and so its `Content-Type`, which the node requires.
+    enum Body {
+        Json(String),
+        /// GraphQL SDL, for `POST schema`.
+        Sdl(String),
+    }
+
+    impl Body {
+        fn typed(self) -> (&'static str, String) {
+            match self {
+                Body::Json(text) => ("application/json", text),
+                Body::Sdl(text) => ("application/graphql", text),
+            }
+        }
+    }
+
     /// A path segment, percent-encoded.
     fn seg(s: &str) -> String {
         let mut out = String::with_capacity(s.len());
@@ -489,10 +520,12 @@ mod cli {
             method: Method,
             path: &str,
             query: &[(&str, String)],
-            body: Option<String>,
+            body: Option<Body>,
         ) -> Result<Value, Failure> {
             let url = format!("{}/api/v0/{path}", self.base);
-            const JSON: &str = "application/json";
+            // A write with no body is still typed: the node refuses untyped writes.
+            let (kind, text) = body.map(Body::typed).unzip();
+            let (kind, text) = (kind.unwrap_or("application/json"), text.unwrap_or_default());
             let result = match method {
                 Method::Get => {
                     let mut req = self.agent.get(&url);
@@ -501,12 +534,10 @@ mod cli {
                     }
                     req.call()
                 }
-                Method::Delete => match body {
-                    None => self.agent.delete(&url).call(),
-                    Some(b) => self.agent.delete(&url).force_send_body().content_type(JSON).send(b),
-                },
-                Method::Post => self.agent.post(&url).content_type(JSON).send(body.unwrap_or_default()),
-                Method::Patch => self.agent.patch(&url).content_type(JSON).send(body.unwrap_or_default()),
+                Method::Delete if text.is_empty() => self.agent.delete(&url).call(),
+                Method::Delete => self.agent.delete(&url).force_send_body().content_type(kind).send(text),
+                Method::Post => self.agent.post(&url).content_type(kind).send(text),
+                Method::Patch => self.agent.patch(&url).content_type(kind).send(text),
             };
             let mut response = match result {
                 Ok(r) => r,
@@ -564,7 +595,7 @@ mod cli {
         }
 
         fn post(&self, path: &str, body: String) -> Result<Value, Failure> {
-            self.call(Method::Post, path, &[], Some(body))
+            self.call(Method::Post, path, &[], Some(Body::Json(body)))
         }
     }
 
@@ -685,7 +716,7 @@ mod cli {
                 if sdl.trim().is_empty() {
                     return Err(Failure::Usage("the schema is empty".into()));
                 }
-                print(&api.post("schema", sdl)?);
+                print(&api.call(Method::Post, "schema", &[], Some(Body::Sdl(sdl)))?);
             }
             ClientCmd::Collection(CollectionCmd::List) => print(&api.get("collections")?),
             ClientCmd::Doc(cmd) => doc(&api, cmd)?,
@@ -710,7 +741,7 @@ mod cli {
             DocCmd::Update { collection, id, patch } => {
                 let body = json_object(&patch, "patch")?;
                 let path = format!("collections/{}/{}", seg(&collection), seg(&id));
-                print_some(&api.call(Method::Patch, &path, &[], Some(body))?);
+                print_some(&api.call(Method::Patch, &path, &[], Some(Body::Json(body)))?);
             }
             DocCmd::Delete { collection, id } => {
                 let path = format!("collections/{}/{}", seg(&collection), seg(&id));
@@ -769,7 +800,7 @@ mod cli {
                 let peer_id = peer_id(&peer)?;
                 for collection in names(collections)? {
                     let body = json!({ "collection": collection, "peerId": peer_id }).to_string();
-                    print_some(&api.call(Method::Delete, "p2p/replicators", &[], Some(body))?);
+                    print_some(&api.call(Method::Delete, "p2p/replicators", &[], Some(Body::Json(body)))?);
                 }
             }
             P2pCmd::Collection(P2pCollectionCmd::Add { collections }) => {

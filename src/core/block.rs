@@ -19,7 +19,18 @@
 //! }
 //! ```
 //! Map keys are written in DAG-CBOR's canonical order, so decoding and
-//! re-encoding a block gives the same bytes and the same CID.
+//! re-encoding a block gives the same bytes and the same CID. A block from
+//! outside is taken only in that one encoding ([`SignedBlock::decode`]
+//! re-encodes and compares): keys in another order, an unknown key, an
+//! integer or length written in more bytes than it needs, `del: false`
+//! written out, a float narrower than 64 bits are all refused, so a signed
+//! block has exactly one CID.
+//!
+//! Limits every replica applies to every block, its own included:
+//! [`MAX_BLOCK_BYTES`] (1 MiB) in all, [`MAX_PARENTS`] (1,024) parents, and a
+//! change block sets at least one field or is a tombstone. (The nesting
+//! depth of field values is the schema's:
+//! [`crate::core::schema::MAX_VALUE_DEPTH`].)
 
 use cid::Cid;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
@@ -35,6 +46,9 @@ pub const DAG_CBOR: u64 = 0x71;
 const SHA2_256: u64 = 0x12;
 /// The largest block accepted from anywhere; a bigger one is refused unread.
 pub const MAX_BLOCK_BYTES: usize = 1 << 20;
+/// The most parents one block may name. A local write on more heads names
+/// the highest this many and leaves the rest to the next write.
+pub const MAX_PARENTS: usize = 1024;
 const FORMAT_VERSION: u8 = 1;
 
 /// The fields of a block as they are encoded.
@@ -74,6 +88,8 @@ pub enum BlockError {
     BadSignature,
     #[error("block is malformed: {0}")]
     Malformed(String),
+    #[error("block is not in canonical DAG-CBOR: its bytes differ from the encoding of what they decode to")]
+    NotCanonical,
 }
 
 /// A block with its CID and the bytes the CID was computed from.
@@ -171,6 +187,14 @@ impl Block {
             }
         } else if self.parents.is_empty() || self.height < 2 || self.nonce.is_some() {
             return malformed("a change block has parents, height above 1 and no nonce");
+        } else if !self.del && self.fields.is_empty() {
+            return malformed("a change block sets at least one field or deletes");
+        }
+        if self.parents.len() > MAX_PARENTS {
+            return Err(BlockError::Malformed(format!(
+                "{} parents, more than the {MAX_PARENTS} a block may name",
+                self.parents.len()
+            )));
         }
         if !self.parents.windows(2).all(|w| w[0] < w[1]) {
             return malformed("parents are not sorted and unique");
@@ -188,9 +212,10 @@ impl Block {
 }
 
 impl SignedBlock {
-    /// Decodes and verifies bytes from outside: size, DAG-CBOR, the CID they
-    /// were sent under (when there is one), shape and signature. Whether the
-    /// parents exist and the fields fit the schema is the merge's business.
+    /// Decodes and verifies bytes from outside: size, DAG-CBOR in its
+    /// canonical form, the CID they were sent under (when there is one),
+    /// shape and signature. Whether the parents exist and the fields fit the
+    /// schema is the merge's business.
     pub fn decode(bytes: &[u8], claimed: Option<Cid>) -> Result<SignedBlock, BlockError> {
         if bytes.len() > MAX_BLOCK_BYTES {
             return Err(BlockError::TooLarge(bytes.len()));
@@ -202,6 +227,12 @@ impl SignedBlock {
             }
         }
         let block: Block = serde_ipld_dagcbor::from_slice(bytes).map_err(|e| BlockError::Decode(e.to_string()))?;
+        // The signature covers the canonical encoding, so any other encoding
+        // of the same block would verify too: under another CID, and for a
+        // genesis as another document. Only the canonical bytes are taken.
+        if encode(&block) != bytes {
+            return Err(BlockError::NotCanonical);
+        }
         block.check()?;
         Ok(SignedBlock { cid, bytes: bytes.to_vec(), block })
     }

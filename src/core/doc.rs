@@ -30,6 +30,10 @@ pub struct DocState {
     pub fields: BTreeMap<String, Register>,
     #[serde(default)]
     pub deleted: bool,
+    /// The key that signed the genesis, kept only for documents of a
+    /// collection with an owner policy (absent from states stored before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<ByteBuf>,
 }
 
 /// What merging one block changed.

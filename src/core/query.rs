@@ -11,6 +11,20 @@
 //!   "limit": 10, "offset": 0 }
 //! ```
 //!
+//! Pages: `offset` skips that many documents of the result, in its order, and
+//! `limit` (if given) keeps at most that many of the rest. Without `order`
+//! the order is `_id` ascending, so reading page after page (`offset` 0, n,
+//! 2n, ...) meets every matching document exactly once.
+//!
+//! Patterns: `_like`, `_nlike` and `_ilike` take SQL LIKE patterns, with the
+//! backslash as the escape character, as Postgres's LIKE has by default: `%`
+//! matches any run of characters, `_` exactly one, and `\` makes the next
+//! character stand for itself, so `100\%` matches only `100%`, `a\_b` only
+//! `a_b`, and `\\` one backslash (in JSON each backslash is written
+//! twice: `{"_like": "100\\%"}`). A pattern that ends in a lone backslash
+//! escapes nothing and is refused. `_ilike` compares characters by their
+//! lowercase forms.
+//!
 //! Null semantics: an absent field is null. `_gt`/`_ge`/`_lt`/`_le`/`_like`/`_ilike`
 //! never match null, as in SQL; `_eq: null` matches absent or null fields. The
 //! negative operators `_ne`, `_nin` and `_nlike` are the exact negations of
@@ -398,6 +412,13 @@ fn check_argument(op: CmpOp, arg: &Value, ty: &FieldType, at: &str) -> Result<Va
                 return Err(invalid(at, format!("only applies to String fields, not {}", type_name(ty))));
             }
             match arg {
+                Value::String(pattern) if like_tokens(pattern).is_none() => Err(invalid(
+                    at,
+                    format!(
+                        "the pattern {arg} ends with a lone escape character (a backslash) that escapes nothing; \
+                         write two backslashes to match one backslash"
+                    ),
+                )),
                 Value::String(_) => Ok(arg.clone()),
                 _ => Err(invalid(at, format!("expected a pattern string, got {}", json_kind(arg)))),
             }
@@ -534,12 +555,44 @@ fn like_value(actual: &Value, pattern: &Value, ignore_case: bool) -> bool {
     }
 }
 
-/// SQL LIKE: `%` matches any run of characters, `_` exactly one. Greedy with
-/// backtracking to the last `%`, which is enough because a later `%` can
-/// absorb anything an earlier one could: O(text × pattern) worst case.
+/// The escape character of LIKE patterns.
+const LIKE_ESCAPE: char = '\\';
+
+/// One element of a LIKE pattern.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum LikeToken {
+    /// `%`
+    AnyRun,
+    /// `_`
+    AnyOne,
+    /// A character to match, escaped or not.
+    Char(char),
+}
+
+/// A pattern's tokens; `None` if it ends in a lone escape character.
+fn like_tokens(pattern: &str) -> Option<Vec<LikeToken>> {
+    let mut chars = pattern.chars();
+    let mut tokens = Vec::with_capacity(pattern.len());
+    while let Some(c) = chars.next() {
+        tokens.push(match c {
+            '%' => LikeToken::AnyRun,
+            '_' => LikeToken::AnyOne,
+            LIKE_ESCAPE => LikeToken::Char(chars.next()?),
+            c => LikeToken::Char(c),
+        });
+    }
+    Some(tokens)
+}
+
+/// SQL LIKE: `%` matches any run of characters, `_` exactly one, and `\`
+/// makes the next character stand for itself. Greedy with backtracking to
+/// the last `%`, which is enough because a later `%` can absorb anything an
+/// earlier one could: O(text × pattern) worst case.
 fn like(text: &str, pattern: &str, ignore_case: bool) -> bool {
+    // Parsing refuses a lone trailing escape; a filter built by hand that
+    // has one matches nothing.
+    let Some(pattern) = like_tokens(pattern) else { return false };
     let text: Vec<char> = text.chars().collect();
-    let pattern: Vec<char> = pattern.chars().collect();
     let same = |a: char, b: char| a == b || (ignore_case && a.to_lowercase().eq(b.to_lowercase()));
     let (mut t, mut p) = (0, 0);
     // After the last `%` seen: the pattern index following it, and the text
@@ -547,11 +600,15 @@ fn like(text: &str, pattern: &str, ignore_case: bool) -> bool {
     let mut resume: Option<(usize, usize)> = None;
     while t < text.len() {
         match pattern.get(p) {
-            Some('%') => {
+            Some(LikeToken::AnyRun) => {
                 p += 1;
                 resume = Some((p, t));
             }
-            Some(&c) if c == '_' || same(c, text[t]) => {
+            Some(LikeToken::AnyOne) => {
+                p += 1;
+                t += 1;
+            }
+            Some(&LikeToken::Char(c)) if same(c, text[t]) => {
                 p += 1;
                 t += 1;
             }
@@ -565,7 +622,7 @@ fn like(text: &str, pattern: &str, ignore_case: bool) -> bool {
             },
         }
     }
-    pattern[p..].iter().all(|&c| c == '%')
+    pattern[p..].iter().all(|&token| token == LikeToken::AnyRun)
 }
 
 /// A total order on JSON values: null < false < true < numbers < strings <
@@ -764,6 +821,7 @@ mod tests {
                 field("tags", ScalarKind::String, true, false),
                 field("meta", ScalarKind::Json, false, false),
             ],
+            policy: Default::default(),
         }
     }
 
@@ -846,6 +904,9 @@ mod tests {
             [{"filter": {"title": {"_ilike": null}}}, "filter.title._ilike: expected a pattern string"],
             [{"filter": {"pages": {"_like": "1%"}}}, "filter.pages._like: only applies to String fields, not Int"],
             [{"filter": {"tags": {"_nlike": "a"}}}, "only applies to String fields, not a list of String"],
+            [{"filter": {"title": {"_like": "100\\"}}}, "filter.title._like: the pattern \"100\\\\\" ends with a lone escape character (a backslash) that escapes nothing; write two"],
+            [{"filter": {"title": {"_nlike": "\\"}}}, "filter.title._nlike: the pattern \"\\\\\" ends with a lone escape"],
+            [{"filter": {"_or": [{"title": {"_ilike": "a\\\\\\"}}]}}, "filter._or[0].title._ilike: the pattern \"a\\\\\\\\\\\\\" ends"],
             [{"filter": {"pages": {"_eq": "100"}}}, "filter.pages._eq: expected an Int (a 64-bit whole number), got \"100\""],
             [{"filter": {"pages": {"_gt": 1.5}}}, "expected an Int"],
             [{"filter": {"pages": {"_lt": 18446744073709551615u64}}}, "expected an Int"],
@@ -976,7 +1037,26 @@ mod tests {
             ["mississippi", "%s_s%", true],
             ["naïve", "na_ve", true],
             ["100%", "100%", true],
-            ["ABC", "abc", false]
+            ["ABC", "abc", false],
+            // A backslash escapes: `\%` and `\_` stand for themselves, `\\` for a backslash
+            // (each doubled below, in Rust's string syntax).
+            ["100%", "100\\%", true],
+            ["1000", "100\\%", false],
+            ["100", "100\\%", false],
+            ["a_c", "a\\_c", true],
+            ["abc", "a\\_c", false],
+            ["a\\c", "a\\\\c", true],
+            ["ac", "a\\\\c", false],
+            ["x%y", "%\\%%", true],
+            ["xy", "%\\%%", false],
+            ["%", "\\%", true],
+            ["", "\\%", false],
+            ["%%", "\\%\\%", true],
+            ["50%_", "%\\%\\_", true],
+            ["50%x", "%\\%\\_", false],
+            // As in SQL, an escaped ordinary character is itself.
+            ["abc", "\\abc", true],
+            ["\\abc", "\\abc", false]
         ]);
         for case in array(cases) {
             let (text, pattern) = (case[0].as_str().unwrap(), case[1].as_str().unwrap());
@@ -985,6 +1065,10 @@ mod tests {
         assert!(like("ÉCOLE", "éc%", true));
         assert!(like("Straße", "STRA_E", true));
         assert!(!like("abc", "abd", true));
+        assert!(like("50% OFF", "50\\% off", true));
+        assert!(!like("50 OFF", "50\\% off", true));
+        assert_eq!(ids(json!({"title": {"_like": "Dune\\%"}})), NONE);
+        assert_eq!(ids(json!({"title": {"_nlike": "Dune\\%"}})).len(), 5);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use graphql_parser::schema::{parse_schema, Definition, ObjectType, Type, TypeDefinition, TypeExtension};
+use graphql_parser::schema::{
+    parse_schema, Definition, Directive, ObjectType, Type, TypeDefinition, TypeExtension, Value as GqlValue,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -41,11 +43,59 @@ pub struct FieldDef {
     pub indexed: bool,
 }
 
+/// How deeply field values may nest (arrays and objects within each
+/// other; a scalar is depth 0). One limit for every place a value is
+/// decoded: the block carries it 2 levels down, the stored state and the
+/// covering index entries 3, all well under the DAG-CBOR decoder's 128.
+pub const MAX_VALUE_DEPTH: usize = 64;
+
+/// Who may write a collection's documents, declared on its type with
+/// `@policy(writers: ...)` and enforced by every replica on every block,
+/// its own writes included (see [`WritePolicy::allows`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WritePolicy {
+    /// No `@policy`: any key may create, change and delete.
+    #[default]
+    Anyone,
+    /// `@policy(writers: "owner")`: anyone may create a document; only the
+    /// key that signed its genesis may change or delete it.
+    Owner,
+    /// `@policy(writers: ["<key>", ...])`: only these ed25519 public keys
+    /// (64 hex digits, kept lowercase) may create, change or delete.
+    Writers(Vec<String>),
+}
+
+impl WritePolicy {
+    pub fn is_anyone(&self) -> bool {
+        matches!(self, WritePolicy::Anyone)
+    }
+
+    /// Whether a block signed by `author` may be taken: `genesis` when it
+    /// creates the document, else `owner` is the key that signed the
+    /// document's genesis (known for every document of an owner policy).
+    pub fn allows(&self, author: &[u8], genesis: bool, owner: Option<&[u8]>) -> bool {
+        match self {
+            WritePolicy::Anyone => true,
+            WritePolicy::Owner => genesis || owner == Some(author),
+            WritePolicy::Writers(keys) => keys.contains(&hex(author)),
+        }
+    }
+}
+
+/// Lowercase hex, the form of keys in policies and of `authorKey`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// One collection: a GraphQL object type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CollectionDef {
     pub name: String,
     pub fields: Vec<FieldDef>,
+    /// Absent from schemas stored before policies existed: anyone.
+    #[serde(default, skip_serializing_if = "WritePolicy::is_anyone")]
+    pub policy: WritePolicy,
 }
 
 /// A schema that cannot be accepted. `line` is 1-based, where known.
@@ -155,6 +205,24 @@ fn describe(v: &Value) -> String {
     }
 }
 
+/// How deeply `v` nests, without recursing (the value may come from a peer).
+fn depth(v: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(v, 0)];
+    while let Some((v, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            Value::Object(m) => stack.extend(m.values().map(|i| (i, d + 1))),
+            _ => {}
+        }
+        if deepest > MAX_VALUE_DEPTH {
+            break;
+        }
+    }
+    deepest
+}
+
 impl FieldDef {
     /// Checks a value for this field and returns it in stored form.
     fn check(&self, collection: &str, v: &Value) -> Result<Value, ValidationError> {
@@ -175,6 +243,9 @@ impl FieldDef {
                 .collect::<Result<_, _>>()
                 .map(Value::Array),
             _ if ty.list => Err(err(format!("{at} expects a list ({ty}), got {}", describe(v)))),
+            _ if depth(v) > MAX_VALUE_DEPTH => {
+                Err(err(format!("{at} is nested too deep: more than {MAX_VALUE_DEPTH} levels of lists and objects")))
+            }
             _ => ty.kind.check(v).map_err(|e| err(format!("{at} expects {e}"))),
         }
     }
@@ -295,11 +366,18 @@ fn collection(t: &ObjectType<'_, String>, types: &[&ObjectType<'_, String>]) -> 
     if !t.implements_interfaces.is_empty() {
         return Err(schema_err(line, format!("type \"{name}\" implements an interface; interfaces are not supported")));
     }
-    if let Some(d) = t.directives.first() {
-        return Err(schema_err(
-            d.position.line,
-            format!("unknown directive @{} on type \"{name}\"; types take no directives", d.name),
-        ));
+    let mut policy = WritePolicy::Anyone;
+    for (i, d) in t.directives.iter().enumerate() {
+        if d.name != "policy" {
+            return Err(schema_err(
+                d.position.line,
+                format!("unknown directive @{} on type \"{name}\"; the only one a type takes is @policy", d.name),
+            ));
+        }
+        if i > 0 {
+            return Err(schema_err(d.position.line, format!("type \"{name}\" has @policy twice")));
+        }
+        policy = parse_policy(d, name)?;
     }
     if t.fields.is_empty() {
         let example = format!("`type {name} {{ title: String }}`");
@@ -357,7 +435,47 @@ fn collection(t: &ObjectType<'_, String>, types: &[&ObjectType<'_, String>]) -> 
         }
         fields.push(FieldDef { name: f.name.clone(), ty, indexed });
     }
-    Ok(CollectionDef { name: name.clone(), fields })
+    Ok(CollectionDef { name: name.clone(), fields, policy })
+}
+
+/// `@policy(writers: "owner")` or `@policy(writers: ["<64 hex digits>", ...])`.
+fn parse_policy(d: &Directive<'_, String>, name: &str) -> Result<WritePolicy, SchemaError> {
+    let line = d.position.line;
+    let usage = "write @policy(writers: \"owner\") or @policy(writers: [\"<ed25519 public key, 64 hex digits>\", ...])";
+    let fail = |what: String| Err(schema_err(line, format!("@policy on type \"{name}\": {what}; {usage}")));
+    let [(arg, value)] = d.arguments.as_slice() else {
+        return fail("it takes exactly one argument, writers".into());
+    };
+    if arg != "writers" {
+        return fail(format!("unknown argument {arg}"));
+    }
+    match value {
+        GqlValue::String(s) if s == "owner" => Ok(WritePolicy::Owner),
+        GqlValue::List(items) if !items.is_empty() => {
+            let mut keys = Vec::with_capacity(items.len());
+            for item in items {
+                let GqlValue::String(k) = item else {
+                    return fail(format!("writers lists key strings, not {item}"));
+                };
+                let k = k.to_ascii_lowercase();
+                let bytes: Option<Vec<u8>> = (k.len() == 64)
+                    .then(|| (0..32).map(|i| u8::from_str_radix(&k[2 * i..2 * i + 2], 16).ok()).collect())
+                    .flatten();
+                let valid = bytes
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .is_some_and(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).is_ok());
+                if !valid {
+                    return fail(format!("\"{k}\" is not an ed25519 public key in hex"));
+                }
+                if !keys.contains(&k) {
+                    keys.push(k);
+                }
+            }
+            Ok(WritePolicy::Writers(keys))
+        }
+        GqlValue::List(_) => fail("an empty writers list would let no one write".into()),
+        other => fail(format!("writers is {other}")),
+    }
 }
 
 enum TypeProblem {

@@ -91,13 +91,27 @@ pub enum ReplicateResponse {
     Want {
         cids: Vec<Cid>,
     },
-    /// The pushed blocks now stored durably (merged or pending).
+    /// The pushed blocks now stored durably (merged or pending), and those
+    /// refused, with why (absent from older peers, which refused whole
+    /// pushes): the pusher moves past both.
     Ack {
         merged: Vec<Cid>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        refused: Vec<RefusedBlock>,
     },
     Refused {
         reason: String,
     },
+}
+
+/// A pushed block the receiver did not take: its CID, the error code
+/// (`UNAUTHORIZED`, `VALIDATION`, `UNKNOWN_COLLECTION`, `BLOCK_INVALID`)
+/// and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedBlock {
+    pub cid: Cid,
+    pub code: String,
+    pub reason: String,
 }
 
 /// A message that cannot be taken.
@@ -175,7 +189,8 @@ impl Limits for ReplicateRequest {
 impl Limits for ReplicateResponse {
     fn items(&self) -> usize {
         match self {
-            ReplicateResponse::Want { cids } | ReplicateResponse::Ack { merged: cids } => cids.len(),
+            ReplicateResponse::Want { cids } => cids.len(),
+            ReplicateResponse::Ack { merged, refused } => merged.len() + refused.len(),
             ReplicateResponse::Refused { .. } => 0,
         }
     }

@@ -38,13 +38,13 @@ impl Node {
                             .iter()
                             .map(|f| json!({"name": f.name, "type": f.ty.to_string(), "indexed": f.indexed}))
                             .collect();
-                        json!({"name": d.name, "fields": fields})
+                        json!({"name": d.name, "fields": fields, "policy": d.policy})
                     })
                     .collect(),
             )),
             Command::Create { collection, doc } => {
                 let id = self.db.create(&collection, &object(doc, "document")?).await?;
-                self.take_merged(None).await;
+                self.take_merged().await;
                 Ok(json!({ "_id": id }))
             }
             Command::Get { collection, id } => {
@@ -58,12 +58,12 @@ impl Node {
             }
             Command::Update { collection, id, patch } => {
                 self.db.update(&collection, &id, &object(patch, "patch")?).await?;
-                self.take_merged(None).await;
+                self.take_merged().await;
                 Ok(self.db.get(&collection, &id).await?.map_or(Value::Null, Value::Object))
             }
             Command::Delete { collection, id } => {
                 self.db.delete(&collection, &id).await?;
-                self.take_merged(None).await;
+                self.take_merged().await;
                 Ok(json!({ "_id": id, "deleted": true }))
             }
             Command::Find { collection, query } => {
@@ -75,6 +75,8 @@ impl Node {
             }
             Command::Info => Ok(json!({
                 "peerId": self.peer_id.to_string(),
+                // The key that signs this node's blocks, as `@policy(writers: [...])` lists it.
+                "authorKey": self.db.author_key(),
                 "addresses": self.addresses().iter().map(Multiaddr::to_string).collect::<Vec<_>>(),
                 "pubsub": self.config.p2p && self.config.pubsub,
                 "mdns": self.config.p2p && self.config.mdns,
@@ -98,10 +100,12 @@ impl Node {
                     "sent": s.sent,
                     "served": s.served,
                     "invalid": s.invalid,
+                    "refused": s.refused,
                     "decodeErrors": self.wire_errors.decode.load(Ordering::Relaxed),
                     "oversized": self.wire_errors.oversized.load(Ordering::Relaxed),
                     "fetchFailures": s.fetch_failures,
                     "orphansDropped": s.orphans_dropped,
+                    "pendingDropped": s.pending_dropped,
                     "directUpgrades": s.direct_upgrades,
                     "directFailures": s.direct_failures,
                     "peersDropped": s.peers_dropped,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use libp2p::Multiaddr;
 
+pub use crate::core::pending::PendingLimits;
 pub use crate::net::RelayLimits;
 
 #[derive(Debug, Clone)]
@@ -31,12 +32,18 @@ pub struct NodeConfig {
     pub retry_max: Duration,
     /// The local HTTP API; `None` serves none (tests drive the handle).
     pub api: Option<SocketAddr>,
+    /// Web origins (`scheme://host[:port]`, as a browser sends them in
+    /// `Origin`) whose pages may call the HTTP API; any other page is
+    /// refused. Empty by default: no page at all.
+    pub allowed_origins: Vec<String>,
     /// Dial the peers a relay announces holding reservations on it (pages
     /// meeting through the node they were given).
     pub meet_peers: bool,
     /// Offer a direct WebRTC connection over each relayed one we dial
     /// (pages: browser-to-browser WebRTC; a native node has DCUtR).
     pub direct_upgrade: bool,
+    /// Caps on blocks waiting for their parents, per peer and in all.
+    pub pending: PendingLimits,
 }
 
 impl NodeConfig {
@@ -55,8 +62,10 @@ impl NodeConfig {
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
             api: Some("127.0.0.1:9181".parse().unwrap()),
+            allowed_origins: Vec::new(),
             meet_peers: false,
             direct_upgrade: false,
+            pending: PendingLimits::default(),
         }
     }
 

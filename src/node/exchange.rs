@@ -21,7 +21,9 @@ use super::gossip::BATCH_BYTES;
 use super::run::Node;
 use crate::core::block::cid_of;
 use crate::core::doc::Heads;
-use crate::core::sync::{HeadsRequest, HeadsResponse, ReplicateRequest, ReplicateResponse, MAX_BATCH_BLOCKS, MAX_CIDS};
+use crate::core::sync::{
+    HeadsRequest, HeadsResponse, RefusedBlock, ReplicateRequest, ReplicateResponse, MAX_BATCH_BLOCKS, MAX_CIDS,
+};
 use crate::error::Error;
 use crate::store::{Mode, Store, Table, Tx};
 
@@ -304,19 +306,26 @@ impl Node {
                 self.stats.bytes_received += blocks.iter().map(|b| b.len() as u64).sum::<u64>();
                 // Acknowledged only once the transaction has committed: the
                 // pusher deletes its outbox entries on this answer.
+                // Every block that can be taken is; the others are answered
+                // one by one, so the pusher moves past them.
                 match self.db_import_from(peer, &blocks).await {
                     Ok(report) => {
-                        self.stats.received += (blocks.len() - report.duplicate) as u64;
+                        self.stats.received += (blocks.len() - report.duplicate - report.refused.len()) as u64;
                         self.sync_progress(peer, blocks.len() as u64, remaining);
-                        self.take_merged(Some(peer)).await;
+                        self.take_merged().await;
                         self.fetch(report.missing, Some(peer));
-                        ReplicateResponse::Ack { merged: blocks.iter().map(|b| cid_of(b)).collect() }
+                        let refused: HashSet<Cid> = report.refused.iter().map(|r| r.cid).collect();
+                        ReplicateResponse::Ack {
+                            merged: blocks.iter().map(|b| cid_of(b)).filter(|c| !refused.contains(c)).collect(),
+                            refused: report
+                                .refused
+                                .into_iter()
+                                .map(|r| RefusedBlock { cid: r.cid, code: r.code.into(), reason: r.message })
+                                .collect(),
+                        }
                     }
                     Err(e) => {
-                        if matches!(e, Error::Block(_)) {
-                            self.invalid_from(peer);
-                        }
-                        tracing::debug!(%peer, "push refused: {e}");
+                        tracing::debug!(%peer, "push not taken: {e}");
                         ReplicateResponse::Refused { reason: e.to_string() }
                     }
                 }
@@ -353,7 +362,7 @@ impl Node {
 
     async fn on_push_answer(&mut self, peer: PeerId, push: Push, response: ReplicateResponse) {
         match (push, response) {
-            (Push::Exchange { cids, .. }, ReplicateResponse::Ack { merged }) => {
+            (Push::Exchange { cids, .. }, ReplicateResponse::Ack { merged, .. }) => {
                 let acked: HashSet<Cid> = merged.into_iter().collect();
                 self.stats.sent += cids.iter().filter(|c| acked.contains(c)).count() as u64;
                 if let Some(lane) = self.lanes.get_mut(&peer) {
@@ -369,11 +378,15 @@ impl Node {
                 }
                 self.pump_lane(peer);
             }
-            (Push::Outbox { cids }, ReplicateResponse::Ack { merged }) => {
+            (Push::Outbox { cids }, ReplicateResponse::Ack { merged, refused }) => {
                 let acked: HashSet<Cid> = merged.into_iter().collect();
+                let pushed: HashSet<Cid> = cids.iter().copied().collect();
                 let done: Vec<Cid> = cids.into_iter().filter(|c| acked.contains(c)).collect();
+                // Only what this push carried: the peer cannot clear or
+                // fill other entries of the outbox.
+                let refused: Vec<RefusedBlock> = refused.into_iter().filter(|r| pushed.contains(&r.cid)).collect();
                 self.stats.sent += done.len() as u64;
-                self.outbox_acked(peer, &done).await;
+                self.outbox_acked(peer, &done, &refused).await;
             }
             (Push::Outbox { .. }, other) => {
                 tracing::debug!(%peer, "outbox push answered with {other:?}");

@@ -14,7 +14,6 @@ use super::run::{col_topic, doc_topic, Node};
 use crate::core::block::{cid_of, SignedBlock};
 use crate::core::sync::{BlocksRequest, BlocksResponse, MAX_BATCH_BLOCKS, MAX_CIDS, PEERS_TOPIC};
 use crate::db::{ImportReport, Merged};
-use crate::error::Error;
 
 /// What a batch of blocks may weigh, under the message limit with room
 /// for the envelope.
@@ -103,10 +102,14 @@ impl Node {
             return;
         }
         let acceptance = match self.db_merge_from(source, cid, &message.data).await {
+            // Not forwarded: an invalid block is held against the peer
+            // that sent it (`held_against`), a refused one only dropped.
+            Ok(report) if report.refused.iter().any(|r| r.is_fault()) => MessageAcceptance::Reject,
+            Ok(report) if !report.refused.is_empty() => MessageAcceptance::Ignore,
             Ok(report) => {
                 let new = report.duplicate == 0;
                 self.stats.received += u64::from(new);
-                self.take_merged(Some(source)).await;
+                self.take_merged().await;
                 if new {
                     if let Ok(b) = SignedBlock::decode_stored(message.data, cid) {
                         self.touch_doc(&b.doc().to_string());
@@ -114,11 +117,6 @@ impl Node {
                 }
                 self.fetch(report.missing, Some(source));
                 MessageAcceptance::Accept
-            }
-            Err(Error::Block(e)) => {
-                tracing::debug!(%source, %cid, "invalid block by gossip: {e}");
-                self.invalid_from(source);
-                MessageAcceptance::Reject
             }
             Err(e) => {
                 tracing::debug!(%source, %cid, "block not taken: {e}");
@@ -130,49 +128,23 @@ impl Node {
         }
     }
 
-    /// Imports blocks a peer sent in answer to a fetch. A batch with an
-    /// invalid block is taken one block at a time, so the valid ones stay.
+    /// Imports blocks a peer sent in answer to a fetch: every one that can
+    /// be taken ([`Node::db_import_from`]).
     pub(super) async fn import_from(&mut self, peer: PeerId, blocks: &[Vec<u8>]) -> ImportReport {
         if blocks.is_empty() {
             return ImportReport::default();
         }
-        let report = match self.db_import_from(peer, blocks).await {
-            Ok(r) => r,
-            Err(Error::Block(_)) if blocks.len() > 1 => {
-                let mut total = ImportReport::default();
-                for b in blocks {
-                    match self.db_import_from(peer, std::slice::from_ref(b)).await {
-                        Ok(r) => {
-                            total.merged += r.merged;
-                            total.duplicate += r.duplicate;
-                            total.pending += r.pending;
-                            total.missing.extend(r.missing);
-                        }
-                        Err(Error::Block(_)) => self.invalid_from(peer),
-                        Err(e) => tracing::warn!(%peer, "cannot import a block: {e}"),
-                    }
-                }
-                // A parent one block lacked may have come later in the batch.
-                let held = self.db.has_blocks(&total.missing).await.unwrap_or_default();
-                let mut held = held.into_iter();
-                total.missing.retain(|_| !held.next().unwrap_or(false));
-                self.stats.received += (blocks.len() - total.duplicate) as u64;
-                self.take_merged(Some(peer)).await;
-                return total;
-            }
-            Err(Error::Block(e)) => {
-                tracing::debug!(%peer, "invalid block: {e}");
-                self.invalid_from(peer);
-                return ImportReport::default();
+        match self.db_import_from(peer, blocks).await {
+            Ok(report) => {
+                self.stats.received += (blocks.len() - report.duplicate - report.refused.len()) as u64;
+                self.take_merged().await;
+                report
             }
             Err(e) => {
                 tracing::warn!(%peer, "cannot import blocks: {e}");
-                return ImportReport::default();
+                ImportReport::default()
             }
-        };
-        self.stats.received += (blocks.len() - report.duplicate) as u64;
-        self.take_merged(Some(peer)).await;
-        report
+        }
     }
 
     /// Fetches blocks that merged blocks wait for, from `prefer` first.

@@ -24,7 +24,7 @@ mod replicate;
 mod run;
 
 pub use command::{Command, CommandError, Reply};
-pub use config::{NodeConfig, RelayLimits};
+pub use config::{NodeConfig, PendingLimits, RelayLimits};
 pub use error::NodeError;
 #[cfg(not(target_arch = "wasm32"))]
 pub use handle::NodeHandle;

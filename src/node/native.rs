@@ -17,9 +17,10 @@ use super::config::NodeConfig;
 use super::error::NodeError;
 use super::handle::NodeHandle;
 use super::run::{is_circuit, keypair_of, Node, TICK};
-use crate::core::block::{BlockError, SignedBlock};
+use crate::core::block::SignedBlock;
 use crate::core::sync::Backoff;
 use crate::db::Db;
+use crate::db::{decode_each, Refusal};
 use crate::net::{build_swarm_counting, Behaviour, BehaviourEvent, WireErrors};
 use crate::store::RedbStore;
 
@@ -69,7 +70,7 @@ pub(super) fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
                 };
                 let handle = NodeHandle { commands, peer_id: node.peer_id, listen, shutdown, thread: slot };
                 if let Some(addr) = node.config.api {
-                    if let Err(e) = super::api::serve(addr, handle.clone()).await {
+                    if let Err(e) = super::api::serve(addr, &node.config.allowed_origins, handle.clone()).await {
                         let _ = ready_tx.send(Err(e));
                         return;
                     }
@@ -203,20 +204,21 @@ impl Node {
 
 /// Decodes and verifies a batch on every core: a signature check costs more
 /// than storing the block, and the node's own thread is one core.
-pub(super) fn decode_parallel(blocks: &[Vec<u8>]) -> Result<Vec<SignedBlock>, crate::Error> {
+pub(super) fn decode_parallel(blocks: &[Vec<u8>]) -> (Vec<SignedBlock>, Vec<Refusal>) {
     const MIN_PER_THREAD: usize = 64;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(blocks.len() / MIN_PER_THREAD);
     if threads <= 1 {
-        return Ok(SignedBlock::decode_all(blocks)?);
+        return decode_each(blocks);
     }
     let chunk = blocks.len().div_ceil(threads);
-    let decoded: Vec<Result<Vec<SignedBlock>, BlockError>> = std::thread::scope(|s| {
-        let workers: Vec<_> = blocks.chunks(chunk).map(|part| s.spawn(move || SignedBlock::decode_all(part))).collect();
+    let decoded: Vec<(Vec<SignedBlock>, Vec<Refusal>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = blocks.chunks(chunk).map(|part| s.spawn(move || decode_each(part))).collect();
         workers.into_iter().map(|w| w.join().expect("block decoding does not panic")).collect()
     });
-    let mut all = Vec::with_capacity(blocks.len());
-    for part in decoded {
-        all.extend(part?);
+    let mut all = (Vec::with_capacity(blocks.len()), Vec::new());
+    for (ok, refused) in decoded {
+        all.0.extend(ok);
+        all.1.extend(refused);
     }
-    Ok(all)
+    all
 }

@@ -21,12 +21,15 @@ use super::command::CommandError;
 use super::exchange::Push;
 use super::gossip::BATCH_BYTES;
 use super::run::Node;
-use crate::core::sync::{Backoff, ReplicateRequest, MAX_BATCH_BLOCKS};
+use crate::core::sync::{Backoff, RefusedBlock, ReplicateRequest, MAX_BATCH_BLOCKS};
 use crate::db::{Merged, Row};
 use crate::error::Error;
 use crate::store::{KeyRange, Mode, Store, Table, Tx};
 
 const META_REPLICATOR: &str = "replicator/";
+/// `refused/<peer>/<collection>/<cid>` → [`StoredRefusal`]: blocks a
+/// replicator's peer refused, moved out of its outbox.
+const META_REFUSED: &str = "refused/";
 /// A dial that has not ended after this long is given up on.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -44,10 +47,21 @@ impl Replicator {
     }
 
     /// Whether `m` goes to this replicator's peer: in its scope, and not
-    /// merged from that very peer (`source`).
-    pub(super) fn queues(&self, m: &Merged, source: Option<PeerId>) -> bool {
-        self.collection == m.collection && Some(self.peer) != source && self.covers(&m.doc)
+    /// merged from that very peer.
+    pub(super) fn queues(&self, m: &Merged) -> bool {
+        self.collection == m.collection && source_of(m) != Some(self.peer) && self.covers(&m.doc)
     }
+}
+
+/// The peer a merged block came from (the node imports under the peer's id).
+pub(super) fn source_of(m: &Merged) -> Option<PeerId> {
+    m.source.as_ref().and_then(|b| PeerId::from_bytes(b).ok())
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredRefusal {
+    code: String,
+    reason: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -97,14 +111,10 @@ type Batch = Vec<(Cid, Vec<u8>)>;
 /// The outbox entries a block calls for: one for each replicator whose
 /// scope holds it, but for the peer it came from. Keyed by peer and CID,
 /// valued by height (parents go first) and collection.
-pub(super) fn outbox_rows(
-    replicators: &BTreeMap<(PeerId, String), Replicator>,
-    source: Option<PeerId>,
-    m: &Merged,
-) -> Vec<Row> {
+pub(super) fn outbox_rows(replicators: &BTreeMap<(PeerId, String), Replicator>, m: &Merged) -> Vec<Row> {
     replicators
         .values()
-        .filter(|r| r.queues(m, source))
+        .filter(|r| r.queues(m))
         .map(|r| {
             let mut key = outbox_prefix(&r.peer);
             key.extend(m.cid.to_bytes());
@@ -317,17 +327,30 @@ impl Node {
                 *queued.entry((*peer, col)).or_default() += 1;
             }
         }
+        let mut refused: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
+        let rows = tx.scan(Table::Meta, &KeyRange::prefix(META_REFUSED.as_bytes()), None).await.map_err(Error::from)?;
+        for (k, v) in rows {
+            let key = String::from_utf8_lossy(&k[META_REFUSED.len()..]).into_owned();
+            let (Some((peer, rest)), Ok(r)) = (key.split_once('/'), serde_json::from_slice::<StoredRefusal>(&v)) else {
+                continue;
+            };
+            let Some((col, cid)) = rest.rsplit_once('/') else { continue };
+            let entry = json!({"cid": cid, "code": r.code, "reason": r.reason});
+            refused.entry((peer.to_string(), col.to_string())).or_default().push(entry);
+        }
         let list: Vec<Value> = self
             .replicators
             .borrow()
             .values()
             .map(|r| {
+                let refused = refused.remove(&(r.peer.to_string(), r.collection.clone())).unwrap_or_default();
                 json!({
                     "peerId": r.peer.to_string(),
                     "collection": r.collection,
                     "docs": r.docs,
                     "addrs": r.addrs.iter().map(Multiaddr::to_string).collect::<Vec<_>>(),
                     "queued": queued.get(&(r.peer, r.collection.clone())).copied().unwrap_or(0),
+                    "refused": refused,
                 })
             })
             .collect();
@@ -347,6 +370,10 @@ impl Node {
             if v.get(8..) == Some(collection.as_bytes()) {
                 tx.delete(Table::Outbox, &k).await.map_err(Error::from)?;
             }
+        }
+        let refused = format!("{META_REFUSED}{peer}/{collection}/");
+        for k in tx.scan_keys(Table::Meta, &KeyRange::prefix(refused.as_bytes()), None).await.map_err(Error::from)? {
+            tx.delete(Table::Meta, &k).await.map_err(Error::from)?;
         }
         tx.commit().await.map_err(Error::from)?;
         if !self.replicators.borrow().keys().any(|(p, _)| *p == peer) {
@@ -414,13 +441,27 @@ impl Node {
         }
     }
 
-    pub(super) async fn outbox_acked(&mut self, peer: PeerId, cids: &[Cid]) {
+    /// Clears what `peer` acknowledged from its outbox, and what it
+    /// refused, which is kept aside (`replicators.list()` → `refused`) so
+    /// one block the peer will never take does not hold up the rest.
+    pub(super) async fn outbox_acked(&mut self, peer: PeerId, cids: &[Cid], refused: &[RefusedBlock]) {
         let result: Result<(), Error> = async {
             let mut tx = self.db.store().begin(Mode::Write).await?;
             for c in cids {
                 let mut key = outbox_prefix(&peer);
                 key.extend(c.to_bytes());
                 tx.delete(Table::Outbox, &key).await?;
+            }
+            for r in refused {
+                let mut key = outbox_prefix(&peer);
+                key.extend(r.cid.to_bytes());
+                let Some(entry) = tx.get(Table::Outbox, &key).await? else { continue };
+                tx.delete(Table::Outbox, &key).await?;
+                let collection = String::from_utf8_lossy(entry.get(8..).unwrap_or_default()).into_owned();
+                tracing::info!(%peer, cid = %r.cid, code = r.code, collection, "replicator's peer refused a block: {}", r.reason);
+                let stored = StoredRefusal { code: r.code.clone(), reason: r.reason.clone() };
+                let key = format!("{META_REFUSED}{peer}/{collection}/{}", r.cid);
+                tx.put(Table::Meta, key.as_bytes(), &serde_json::to_vec(&stored).expect("serialises")).await?;
             }
             Ok(tx.commit().await?)
         }

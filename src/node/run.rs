@@ -9,7 +9,7 @@
 //! changing under them (in a page, JS writes too; they are merged blocks
 //! like any other to the node).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::num::NonZeroUsize;
 use std::rc::Rc;
@@ -34,8 +34,9 @@ use super::exchange::{Exchange, Lane, Offer, Push};
 use super::gossip::Fetch;
 use super::replicate::{outbox_rows, OutboxLane, Replicator, Wanted};
 use crate::core::block::SignedBlock;
+use crate::core::pending::PendingLedger;
 use crate::core::sync::{Backoff, PEERS_TOPIC};
-use crate::db::{Db, ImportReport, Merged};
+use crate::db::{Db, ImportReport, Merged, Refusal};
 use crate::net::{Behaviour, BehaviourEvent, Inbound, WireErrors};
 use crate::store::{KeyRange, Mode, Store, Table, Tx};
 
@@ -54,10 +55,17 @@ pub(super) struct Stats {
     pub(super) bytes_received: u64,
     pub(super) sent: u64,
     pub(super) served: u64,
+    /// Blocks refused that no honest peer sends (each message with some is a strike).
     pub(super) invalid: u64,
+    /// Blocks refused for reasons an honest peer may have: a schema or a
+    /// write policy that differs here (not strikes).
+    pub(super) refused: u64,
     pub(super) fetch_failures: u64,
     /// Pending blocks dropped because no peer had their parents.
     pub(super) orphans_dropped: u64,
+    /// Pending blocks dropped, oldest first, over the caps of
+    /// [`PendingLimits`] (per peer and in all).
+    pub(super) pending_dropped: u64,
     /// Direct WebRTC connections offered to a page and not made (sync
     /// stays on the relay).
     pub(super) direct_failures: u64,
@@ -92,7 +100,6 @@ pub(super) struct Node {
     /// block's outbox entries in the block's own transaction.
     pub(super) replicators: Rc<RefCell<BTreeMap<(PeerId, String), Replicator>>>,
     /// The peer whose blocks are being merged: they are not queued back to it.
-    pub(super) merge_source: Rc<Cell<Option<PeerId>>>,
     pub(super) connected: HashSet<PeerId>,
     /// Peers we keep a connection to: replicators and bootstrap peers.
     pub(super) wanted: HashMap<PeerId, Wanted>,
@@ -133,6 +140,9 @@ pub(super) struct Node {
     pub(super) upgrading: HashSet<PeerId>,
     /// Blocks merged lately, so gossip that repeats one skips the database.
     pub(super) recent: LruCache<Cid, ()>,
+    /// The pending blocks each peer sent, against the caps (pending blocks
+    /// found in the store at start are left to orphan dropping).
+    pub(super) pending: PendingLedger<PeerId>,
     /// Invalid blocks and unreadable messages per peer since it connected.
     pub(super) strikes: HashMap<PeerId, u32>,
     /// Peers dropped for misbehaving, and until when they are refused.
@@ -209,9 +219,8 @@ impl Node {
         let sink = merged.clone();
         db.on_block(move |m| sink.borrow_mut().push(m.clone()));
         let replicators: Rc<RefCell<BTreeMap<(PeerId, String), Replicator>>> = Rc::default();
-        let merge_source: Rc<Cell<Option<PeerId>>> = Rc::default();
-        let (scopes, source) = (replicators.clone(), merge_source.clone());
-        db.on_commit(move |m| outbox_rows(&scopes.borrow(), source.get(), m));
+        let scopes = replicators.clone();
+        db.on_commit(move |m| outbox_rows(&scopes.borrow(), m));
         let early: Rc<RefCell<Vec<Merged>>> = Rc::default();
         let sink = early.clone();
         db.on_commit(move |m| {
@@ -233,7 +242,6 @@ impl Node {
             p2p_collections: BTreeSet::new(),
             doc_topics: doc_topics.map(LruCache::new),
             replicators,
-            merge_source,
             connected: HashSet::new(),
             wanted: HashMap::new(),
             fetches: HashMap::new(),
@@ -258,6 +266,7 @@ impl Node {
             announce_seq: 0,
             upgrading: HashSet::new(),
             recent: LruCache::new(NonZeroUsize::new(RECENT_BLOCKS).expect("not zero")),
+            pending: PendingLedger::new(config.pending),
             strikes: HashMap::new(),
             banned: HashMap::new(),
             config,
@@ -312,7 +321,7 @@ impl Node {
         }
         // Every merge path takes its blocks itself; this only keeps a missed
         // one (in a page: a JS write) from waiting for the next merge.
-        self.take_merged(None).await;
+        self.take_merged().await;
         self.drop_orphans().await;
     }
 
@@ -655,13 +664,14 @@ impl Node {
     /// Blocks merged since the last call: local ones are published, and
     /// every one goes to the outbox of each replicator whose scope holds it,
     /// except the peer it came from.
-    pub(super) async fn take_merged(&mut self, source: Option<PeerId>) {
+    pub(super) async fn take_merged(&mut self) {
         let merged = std::mem::take(&mut *self.merged.borrow_mut());
         if merged.is_empty() {
             return;
         }
         let mut peers = BTreeSet::new();
         for m in &merged {
+            self.pending.resolved(&m.cid);
             // A local block in `recent` already was published, while it committed.
             let published = self.recent.put(m.cid, ()).is_some();
             if m.local {
@@ -671,21 +681,25 @@ impl Node {
                 }
             }
             // Their outbox entries committed with the blocks (`outbox_rows`).
-            peers.extend(self.replicators.borrow().values().filter(|r| r.queues(m, source)).map(|r| r.peer));
+            peers.extend(self.replicators.borrow().values().filter(|r| r.queues(m)).map(|r| r.peer));
         }
         for peer in peers {
             self.pump_outbox(peer).await;
         }
     }
 
-    /// Merges blocks that `peer` sent, marking them as its so that no
-    /// replicator queues them back to it.
+    /// Merges every block `peer` sent that can be taken, under its name so
+    /// that no replicator queues them back to it. A message with a block no
+    /// honest peer makes is one strike against `peer`; the other refusals
+    /// (a schema or policy that differs here) are only counted. Only the
+    /// store's failures are errors.
     pub(super) async fn db_import_from(
         &mut self,
         peer: PeerId,
         blocks: &[Vec<u8>],
     ) -> Result<ImportReport, crate::Error> {
-        self.import_decoded_from(peer, decode_batch(blocks)?).await
+        let (ok, refused) = decode_batch(blocks);
+        self.import_decoded_from(peer, ok, refused).await
     }
 
     /// One block `peer` sent under `cid` (which it must hash to).
@@ -695,18 +709,57 @@ impl Node {
         cid: Cid,
         bytes: &[u8],
     ) -> Result<ImportReport, crate::Error> {
-        self.import_decoded_from(peer, vec![SignedBlock::decode(bytes, Some(cid))?]).await
+        match SignedBlock::decode(bytes, Some(cid)) {
+            Ok(b) => self.import_decoded_from(peer, vec![b], Vec::new()).await,
+            Err(e) => self.import_decoded_from(peer, Vec::new(), vec![Refusal::new(cid, &e.into())]).await,
+        }
     }
 
     async fn import_decoded_from(
         &mut self,
         peer: PeerId,
         blocks: Vec<SignedBlock>,
+        refused: Vec<Refusal>,
     ) -> Result<ImportReport, crate::Error> {
-        self.merge_source.set(Some(peer));
-        let report = self.db.import_verified(blocks).await;
-        self.merge_source.set(None);
-        report
+        let mut report = match blocks.is_empty() {
+            true => ImportReport::default(),
+            false => self.db.import_from(blocks, Some(peer.to_bytes().into())).await?,
+        };
+        report.refused.splice(0..0, refused);
+        self.held_against(peer, &report.refused);
+        let mut over: Vec<Cid> = Vec::new();
+        for (cid, bytes) in &report.held {
+            over.extend(self.pending.add(*cid, peer, *bytes));
+        }
+        if !over.is_empty() {
+            let dropped = self.db.drop_pending_blocks(&over).await?;
+            tracing::debug!(%peer, dropped, "pending blocks over the caps dropped, oldest first");
+            self.stats.pending_dropped += dropped as u64;
+        }
+        Ok(report)
+    }
+
+    /// Counts what `peer` sent and was refused; a strike if any of it is
+    /// what no honest peer sends.
+    fn held_against(&mut self, peer: PeerId, refused: &[Refusal]) {
+        if refused.is_empty() {
+            return;
+        }
+        for r in refused {
+            tracing::debug!(%peer, cid = %r.cid, code = r.code, "block refused: {}", r.message);
+        }
+        let faults = refused.iter().filter(|r| r.is_fault()).count() as u64;
+        self.stats.refused += refused.len() as u64 - faults;
+        if faults > 0 {
+            self.stats.invalid += faults - 1;
+            self.invalid_from(peer);
+        }
+    }
+
+    /// An invalid block from `peer`: counted, and a strike against it.
+    pub(super) fn invalid_from(&mut self, peer: PeerId) {
+        self.stats.invalid += 1;
+        self.strike(peer, "an invalid block");
     }
 
     // Undecodable and oversized messages are counted by the codec, which
@@ -760,12 +813,6 @@ impl Node {
         })
     }
 
-    /// An invalid block from `peer`: counted, and a strike against it.
-    pub(super) fn invalid_from(&mut self, peer: PeerId) {
-        self.stats.invalid += 1;
-        self.strike(peer, "an invalid block");
-    }
-
     /// Past [`MAX_STRIKES`] the peer is disconnected and refused for [`BAN`].
     fn strike(&mut self, peer: PeerId, what: &str) {
         let strikes = self.strikes.entry(peer).or_default();
@@ -815,6 +862,4 @@ impl Node {
 use super::native::decode_parallel as decode_batch;
 
 #[cfg(target_arch = "wasm32")]
-fn decode_batch(blocks: &[Vec<u8>]) -> Result<Vec<SignedBlock>, crate::Error> {
-    Ok(SignedBlock::decode_all(blocks)?)
-}
+use crate::db::decode_each as decode_batch;

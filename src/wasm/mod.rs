@@ -39,7 +39,9 @@ export interface WeftChangeEvent {
   /** The document after the change; null after a delete. */
   doc: WeftDocument | null;
 }
-export interface WeftImportReport { merged: number; duplicate: number; pending: number }
+/** A block an import did not take: `code` is BLOCK_INVALID, UNAUTHORIZED, UNKNOWN_COLLECTION or VALIDATION. */
+export interface WeftRefusal { cid: string; code: string; message: string }
+export interface WeftImportReport { merged: number; duplicate: number; pending: number; refused: WeftRefusal[] }
 /** How `Database.open` joins the network; without options it does not. */
 export interface WeftOpenOptions {
   /** Multiaddrs (ending in /p2p/<peer id>) of peers to dial: a weft node's WebTransport, WebRTC-direct or WebSocket address. */
@@ -55,7 +57,9 @@ export interface WeftOpenOptions {
 export type WeftTransport = "webtransport" | "webrtc-direct" | "websocket" | "webrtc" | "relay" | "tcp" | "quic" | "other";
 export interface WeftConnection { peerId: string; addr: string; transport: WeftTransport; direction: "inbound" | "outbound" }
 export interface WeftReplicatorSpec { collection: string; peer: string; docs?: string[] }
-export interface WeftReplicator { peerId: string; collection: string; docs: string[] | null; addrs: string[]; queued: number }
+/** A block the replicator's peer refused; it left the queue. */
+export interface WeftRefusedBlock { cid: string; code: string; reason: string }
+export interface WeftReplicator { peerId: string; collection: string; docs: string[] | null; addrs: string[]; queued: number; refused: WeftRefusedBlock[] }
 export interface WeftNetworkStats {
   /** Blocks taken from peers, and their size in bytes (duplicates included). */
   received: number; bytesReceived: number;
@@ -185,6 +189,13 @@ impl Database {
         crate::node::keypair_of(&self.inner.db).public().to_peer_id().to_string()
     }
 
+    /// This replica's public key (64 hex digits), which signs its blocks:
+    /// the form a collection's `@policy(writers: [...])` lists.
+    #[wasm_bindgen(getter, js_name = authorKey)]
+    pub fn author_key(&self) -> String {
+        self.inner.db.author_key()
+    }
+
     /// What the page's node has done: blocks and block bytes received
     /// from peers, sent, refused, direct upgrades, and the gossip mesh
     /// (the same counters as a native node's `p2p/stats`).
@@ -306,7 +317,8 @@ impl Database {
         })
     }
 
-    /// Merges blocks from another replica; all verify or none is taken.
+    /// Merges blocks from another replica: every one that can be taken, and
+    /// `refused` says which were not and why (nothing of those is stored).
     #[wasm_bindgen(js_name = importBlocks, unchecked_return_type = "Promise<WeftImportReport>")]
     pub fn import_blocks(&self, blocks: JsValue) -> Promise {
         let inner = self.inner.clone();
@@ -327,6 +339,15 @@ impl Database {
             for (k, v) in [("merged", report.merged), ("duplicate", report.duplicate), ("pending", report.pending)] {
                 let _ = Reflect::set(&out, &k.into(), &(v as f64).into());
             }
+            let refused = Array::new();
+            for r in &report.refused {
+                let o = Object::new();
+                let _ = Reflect::set(&o, &"cid".into(), &r.cid.to_string().into());
+                let _ = Reflect::set(&o, &"code".into(), &r.code.into());
+                let _ = Reflect::set(&o, &"message".into(), &r.message.as_str().into());
+                refused.push(&o);
+            }
+            let _ = Reflect::set(&out, &"refused".into(), &refused);
             Ok(JsValue::from(out))
         })
     }

@@ -485,3 +485,92 @@ test("when the other page refuses the direct upgrade, the two sync over the rela
     await b.context.close();
   });
 });
+
+test("a page whose key is not among a collection's writers changes nothing on another page or on the node; the writer's changes flow", async () => {
+  const a = await freshPage();
+  const b = await freshPage();
+  const open = (page) =>
+    page.evaluate(
+      async ({ addr, nodeId }) => {
+        window.db = await weft.Database.open("policy", { peers: [addr] });
+        while (!(await window.db.connections()).some((c) => c.peerId === nodeId)) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return window.db.authorKey;
+      },
+      { addr: node.addr("websocket"), nodeId: node.info.peerId },
+    );
+  const keyA = await open(a.page);
+  const keyB = await open(b.page);
+  assert.match(keyA, /^[0-9a-f]{64}$/);
+  assert.notEqual(keyA, keyB);
+  const sdl = `type Memo @policy(writers: ["${keyA}"]) { text: String }`;
+  await node.post("schema", sdl);
+  await node.post("p2p/collections/Memo");
+  await a.page.evaluate(async (sdl) => {
+    await window.db.addSchema(sdl);
+    await window.db.collections.subscribe("Memo");
+  }, sdl);
+  // B runs a schema without the policy (another version of the app, or a
+  // hostile one), so its own database lets it write.
+  await b.page.evaluate(async () => {
+    await window.db.addSchema("type Memo { text: String }");
+    await window.db.collections.subscribe("Memo");
+  });
+  const mesh = async () => (await node.get("p2p/stats")).mesh["weft/col/Memo"] ?? 0;
+  for (let t = Date.now(); (await mesh()) < 2; ) {
+    assert.ok(Date.now() - t < WAIT, "the node's Memo topic never meshed with both pages");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  const memo = (page, fn, arg) => page.evaluate(fn, arg);
+  const id = await memo(a.page, () => window.db.collection("Memo").create({ text: "from A" }));
+  await until(b.page, "A's memo on B", (id) => window.db.collection("Memo").get(id).then((d) => d?.text === "from A"), id);
+  const spam = await memo(b.page, async (id) => {
+    await window.db.collection("Memo").update(id, { text: "from B" });
+    return window.db.collection("Memo").create({ text: "spam" });
+  }, id);
+  for (let t = Date.now(); (await node.get("p2p/stats")).refused < 2; ) {
+    assert.ok(Date.now() - t < WAIT, "the node never refused B's blocks");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // The writer's next change reaches everyone, B included.
+  await memo(a.page, async (id) => {
+    await window.db.collection("Memo").update(id, { text: "from A, again" });
+    await window.db.collection("Memo").update(id, { text: "from A, last" });
+  }, id);
+  await until(b.page, "A's change on B", (id) => window.db.collection("Memo").get(id).then((d) => d?.text === "from A, last"), id);
+  const onNode = await node.get(`collections/Memo/${id}`);
+  assert.equal(onNode.text, "from A, last");
+  const [docA, headsA] = await memo(a.page, async (id) => {
+    const memos = window.db.collection("Memo");
+    return [await memos.get(id), await memos.heads(id)];
+  }, id);
+  assert.equal(docA.text, "from A, last");
+  assert.deepEqual(await node.get(`collections/Memo/${id}/heads`), headsA, "B's change is stored neither on the node nor on A");
+  assert.equal(headsA.length, 1);
+  assert.equal(await memo(a.page, (spam) => window.db.collection("Memo").get(spam), spam), null);
+  assert.equal((await node.get(`collections/Memo/${spam}`)).error?.code, "NOT_FOUND");
+  // Schemas that differ are no fault: B is still connected and served.
+  assert.equal((await node.get("p2p/stats")).peersDropped, 0);
+
+  // Under the writers' schema B's own database refuses before making a block,
+  // and refuses B's blocks from elsewhere.
+  const local = await memo(b.page, async (sdl) => {
+    const blocks = await window.db.exportBlocks();
+    const strict = await weft.Database.open("policy-strict");
+    await strict.addSchema(sdl);
+    const refused = await strict.collection("Memo").create({ text: "x" }).catch((e) => e.code);
+    const report = await strict.importBlocks(blocks);
+    const found = await strict.collection("Memo").find({});
+    await strict.close();
+    return { refused, report, found };
+  }, sdl);
+  assert.equal(local.refused, "UNAUTHORIZED");
+  assert.deepEqual(local.report.refused.map((r) => r.code).sort(), ["UNAUTHORIZED", "UNAUTHORIZED"]);
+  assert.equal(local.found.length, 1);
+  assert.equal(local.found[0].text, "from A, last");
+  assert.deepEqual([...a.problems, ...b.problems], []);
+  await a.context.close();
+  await b.context.close();
+});

@@ -67,8 +67,10 @@ export async function startNode({ store, listen, port } = {}) {
     }
   }
   const get = async (p) => (await fetch(`${api}/${p}`)).json();
+  // The node refuses writes without their type: SDL for the schema, else JSON.
   const post = async (p, body = "") => {
-    const r = await fetch(`${api}/${p}`, { method: "POST", body });
+    const type = p === "schema" ? "application/graphql" : "application/json";
+    const r = await fetch(`${api}/${p}`, { method: "POST", body, headers: { "content-type": type } });
     if (!r.ok) throw new Error(`POST ${p}: ${r.status} ${await r.text()}`);
     return r.json();
   };
