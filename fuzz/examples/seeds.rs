@@ -17,8 +17,8 @@ use weftdb::core::block::{Block, SignedBlock};
 use weftdb::core::doc::{DocState, Heads};
 use weftdb::core::schema::parse_sdl;
 use weftdb::core::sync::{
-    encode, BlocksRequest, BlocksResponse, HeadsRequest, HeadsResponse, PeerAnnouncement, ReplicateRequest,
-    ReplicateResponse,
+    encode, BlocksRequest, BlocksResponse, HeadsRequest, HeadsResponse, PeerAnnouncement, RefusedBlock,
+    ReplicateRequest, ReplicateResponse,
 };
 use weftdb::net::signaling::{codec, Message, MessageType};
 
@@ -68,6 +68,7 @@ fn main() {
 
     let heads: BTreeMap<String, Vec<_>> =
         [(cids[0].to_string(), vec![cids[4]]), (cids[1].to_string(), vec![cids[1]])].into();
+    let refused = RefusedBlock { cid: cids[2], code: "UNAUTHORIZED".into(), reason: "not a writer".into() };
     let messages: [(u8, Vec<u8>); 9] = [
         (0, encode(&BlocksRequest { want: cids[..3].to_vec() })),
         (1, encode(&BlocksResponse { blocks: bytes[..2].to_vec() })),
@@ -76,7 +77,7 @@ fn main() {
         (3, encode(&HeadsResponse { heads })),
         (4, encode(&ReplicateRequest::Offer { cids: cids.clone() })),
         (4, encode(&ReplicateRequest::Push { blocks: bytes[2..4].to_vec(), remaining: 3 })),
-        (5, encode(&ReplicateResponse::Ack { merged: cids[..2].to_vec() })),
+        (5, encode(&ReplicateResponse::Ack { merged: cids[..2].to_vec(), refused: vec![refused] })),
         (6, encode(&PeerAnnouncement { seq: 9, peers: vec![ByteBuf::from(b"\x00\x24\x08\x01\x12\x20peer".to_vec())] })),
     ];
     let more = [
@@ -129,12 +130,13 @@ fn main() {
         "# library\n  type Author { name: String a: [Int!] b: [Float]! c: [DateTime!]! d: [JSON] }\n  \"\"\"doc\"\"\"\n  type Shelf { at: DateTime! @index, n: Int @index }",
         "type Book {\n  title: String\n  pages Int\n}",
         "type T { xs: [[Int]] y: Author @index(a: 1) } extend type T { z: Int }",
+        "type Note @policy(writers: \"owner\") { text: String }\ntype Log @policy(writers: [\"8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c\"]) { line: String! @index }",
     ];
     for sdl in sdls {
         save("sdl", sdl.as_bytes());
     }
-    for def in parse_sdl(sdls[0]).unwrap().iter().chain(&parse_sdl(sdls[1]).unwrap()) {
-        tagged("stored", 2, &serde_json::to_vec(def).unwrap());
+    for def in [sdls[0], sdls[1], sdls[4]].iter().flat_map(|sdl| parse_sdl(sdl).unwrap()) {
+        tagged("stored", 2, &serde_json::to_vec(&def).unwrap());
     }
 
     let queries = [

@@ -5,18 +5,23 @@
 //! name and at least one field; field names are unique and never start with
 //! `_`; `@index` only on scalar, non-JSON fields; the collections round-trip
 //! through serde_json (as the store keeps them) and through SDL printed back
-//! from them.
+//! from them (with their `@policy`).
 #![no_main]
 
 use std::fmt::Write;
 
 use libfuzzer_sys::fuzz_target;
-use weftdb::core::schema::{parse_sdl, CollectionDef, ScalarKind};
+use weftdb::core::schema::{parse_sdl, CollectionDef, ScalarKind, WritePolicy};
 
 fn print(cols: &[CollectionDef]) -> String {
     let mut sdl = String::new();
     for c in cols {
-        writeln!(sdl, "type {} {{", c.name).unwrap();
+        let policy = match &c.policy {
+            WritePolicy::Anyone => String::new(),
+            WritePolicy::Owner => r#" @policy(writers: "owner")"#.to_string(),
+            WritePolicy::Writers(keys) => format!(" @policy(writers: {})", serde_json::to_string(keys).unwrap()),
+        };
+        writeln!(sdl, "type {}{policy} {{", c.name).unwrap();
         for f in &c.fields {
             writeln!(sdl, "  {}: {}{}", f.name, f.ty, if f.indexed { " @index" } else { "" }).unwrap();
         }
