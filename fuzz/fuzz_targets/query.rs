@@ -7,7 +7,7 @@
 //! matching document (`Filter::plan`, `encoded_range`); index keys sort as
 //! `compare_values` does and equal values share a key; `run` returns the
 //! matches in query order, paged; `_like`/`_ilike` agree with a plain
-//! dynamic-programming matcher for patterns without `\`.
+//! dynamic-programming matcher, `\` escapes included.
 #![no_main]
 
 use std::cmp::Ordering;
@@ -104,24 +104,41 @@ impl PartialOrd<Ordered<'_>> for Value {
     }
 }
 
-/// SQL LIKE by dynamic programming over characters: `%` any run, `_` one.
+/// SQL LIKE by dynamic programming over characters: `%` any run, `_` one,
+/// `\` makes the next character literal; a lone trailing `\` matches nothing.
 fn like_reference(text: &str, pattern: &str, ignore_case: bool) -> bool {
-    let t: Vec<char> = text.chars().collect();
-    let p: Vec<char> = pattern.chars().collect();
+    enum Tok {
+        Run,
+        One,
+        Lit(char),
+    }
+    let mut p = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        p.push(match c {
+            '%' => Tok::Run,
+            '_' => Tok::One,
+            '\\' => match chars.next() {
+                Some(c) => Tok::Lit(c),
+                None => return false,
+            },
+            c => Tok::Lit(c),
+        });
+    }
     let same = |a: char, b: char| a == b || (ignore_case && a.to_lowercase().eq(b.to_lowercase()));
-    // m[j]: does p[..j] match t[..i] (for the current i)?
+    // m[j]: does p[..j] match the text read so far?
     let mut m = vec![false; p.len() + 1];
     m[0] = true;
     for j in 1..=p.len() {
-        m[j] = m[j - 1] && p[j - 1] == '%';
+        m[j] = m[j - 1] && matches!(p[j - 1], Tok::Run);
     }
-    for &c in &t {
+    for c in text.chars() {
         let mut next = vec![false; p.len() + 1];
         for j in 1..=p.len() {
             next[j] = match p[j - 1] {
-                '%' => next[j - 1] || m[j],
-                '_' => m[j - 1],
-                pc => m[j - 1] && same(pc, c),
+                Tok::Run => next[j - 1] || m[j],
+                Tok::One => m[j - 1],
+                Tok::Lit(pc) => m[j - 1] && same(pc, c),
             };
         }
         m = next;
@@ -200,9 +217,6 @@ fuzz_target!(|data: &[u8]| {
     texts.truncate(64);
     for (_, op, pattern) in &found {
         let (CmpOp::Like | CmpOp::Nlike | CmpOp::Ilike, Some(p)) = (op, pattern.as_str()) else { continue };
-        if p.contains('\\') {
-            continue; // escapes are being defined (issue 8, item 7)
-        }
         for text in &texts {
             if text.len() * p.len() > 1 << 16 {
                 continue;
