@@ -458,7 +458,8 @@ fn parse_policy(d: &Directive<'_, String>, name: &str) -> Result<WritePolicy, Sc
                     return fail(format!("writers lists key strings, not {item}"));
                 };
                 let k = k.to_ascii_lowercase();
-                let bytes: Option<Vec<u8>> = (k.len() == 64)
+                // ASCII first: hex pairs are cut by byte index.
+                let bytes: Option<Vec<u8>> = (k.len() == 64 && k.is_ascii())
                     .then(|| (0..32).map(|i| u8::from_str_radix(&k[2 * i..2 * i + 2], 16).ok()).collect())
                     .flatten();
                 let valid = bytes
@@ -683,6 +684,17 @@ mod tests {
         for sdl in ["", "  \n\t", "# just a comment\n"] {
             assert_err(sdl, None, &["no types"]);
         }
+    }
+
+    /// Found by `cargo fuzz run sdl`: a writer key of 64 bytes that are not
+    /// 64 ASCII characters was cut into hex pairs inside a character.
+    #[test]
+    fn refuses_a_writer_key_with_non_ascii_characters() {
+        // 31 + 2 + 31 bytes: the pair at bytes 30..32 ends inside the `é`.
+        let key = format!("{}0é{}", "8a".repeat(15), "0".repeat(31));
+        assert_eq!(key.len(), 64);
+        let sdl = format!("type Log @policy(writers: [\"{key}\"]) {{ line: String }}");
+        assert_err(&sdl, Some(1), &["is not an ed25519 public key in hex"]);
     }
 
     /// Found by `cargo fuzz run sdl`: graphql-parser 0.4 cut a description's
