@@ -64,7 +64,7 @@ impl<T> From<T> for Inbound<T> {
 }
 
 /// Reads one message; `Err(MessageError)` inside when it is not one.
-async fn read_message<T, M>(io: &mut T, errors: &WireErrors) -> io::Result<Result<M, MessageError>>
+async fn read_message<T, M>(io: &mut T, errors: &WireErrors, answer: bool) -> io::Result<Result<M, MessageError>>
 where
     T: AsyncRead + Unpin + Send,
     M: for<'de> Deserialize<'de> + Limits,
@@ -72,6 +72,12 @@ where
     let mut buf = Vec::new();
     // One byte over the limit tells an oversized message from one that fits.
     io.take(MAX_MESSAGE_BYTES as u64 + 1).read_to_end(&mut buf).await?;
+    // A peer that drops our request unanswered (over its rate limit, or
+    // shutting down) closes the stream with nothing on it: a failed
+    // request, not garbage to hold against it.
+    if answer && buf.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the peer closed the stream unanswered"));
+    }
     Ok(decode(&buf).inspect_err(|e| {
         let counter = if matches!(e, MessageError::TooLarge(_)) { &errors.oversized } else { &errors.decode };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -101,19 +107,20 @@ where
     where
         T: AsyncRead + Unpin + Send,
     {
-        Ok(match read_message(io, &self.errors).await? {
+        Ok(match read_message(io, &self.errors, false).await? {
             Ok(req) => Inbound::Request(req),
             Err(e) => Inbound::Unreadable(e),
         })
     }
 
     /// An unreadable answer fails the request (`OutboundFailure::Io`,
-    /// `InvalidData`), which names the peer.
+    /// `InvalidData`), which names the peer; no answer at all fails it
+    /// with `UnexpectedEof`.
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Resp>
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_message(io, &self.errors).await?.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        read_message(io, &self.errors, true).await?.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
     async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Inbound<Req>) -> io::Result<()>

@@ -37,6 +37,9 @@ pub struct NodeConfig {
     /// Offer a direct WebRTC connection over each relayed one we dial
     /// (pages: browser-to-browser WebRTC; a native node has DCUtR).
     pub direct_upgrade: bool,
+    /// How long a request to a peer may take, and an inbound request may
+    /// take to arrive (a stream opened and never written is dropped then).
+    pub request_timeout: Duration,
 }
 
 impl NodeConfig {
@@ -57,6 +60,7 @@ impl NodeConfig {
             api: Some("127.0.0.1:9181".parse().unwrap()),
             meet_peers: false,
             direct_upgrade: false,
+            request_timeout: crate::net::REQUEST_TIMEOUT,
         }
     }
 
