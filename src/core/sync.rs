@@ -437,8 +437,8 @@ mod tests {
         assert_eq!(strikes, 2, "a strike every {REFUSED_PER_STRIKE} refusals in a row");
         assert!(!b.is_full(ms(50)));
         assert!(b.is_full(ms(110)), "full again after burst / rate");
-        // Time going backwards (two clocks) takes nothing away.
-        assert_eq!(b.admit(ms(5)), Admission::Admitted);
+        assert_eq!(b.admit(ms(5)), Admission::Refused, "time going backwards adds nothing");
+        assert_eq!(b.admit(ms(110)), Admission::Admitted);
     }
 
     #[test]
