@@ -115,11 +115,47 @@
 //!
 //! Every weft message is DAG-CBOR, read to at most 8 MiB, and every block in it
 //! is verified (size, CID, signature, schema, height) before it is merged. A
-//! peer that sends three invalid blocks or unreadable messages is
+//! peer that sends three invalid blocks or unreadable messages (or floods
+//! requests far over its rate) within ten minutes of each other is
 //! disconnected and its connections are refused for ten minutes, in a page as
-//! natively. Gossip messages are anonymous (no gossipsub signature): a block
-//! is signed by its author, and where the sender matters the node goes by
-//! the authenticated connection the message came on.
+//! natively; reconnecting forgets no strike. Gossip messages are anonymous
+//! (no gossipsub signature): a block is signed by its author, and where the
+//! sender matters the node goes by the authenticated connection the message
+//! came on.
+//!
+//! **What is shared with whom** (`node/share.rs`): a peer gets a block of
+//! ours (served, pushed, offered) only if we share its document with that
+//! peer: its collection is a p2p collection here, or we have a replicator
+//! to that peer covering it, or both of us hold the document's gossip
+//! topic. Local blocks are published on their document's topic, and on
+//! their collection's only for a p2p collection. A `HeadsRequest` for a
+//! collection we do not share with the peer (it may have a replicator to
+//! us) is answered with our heads of the documents it names, and nothing
+//! is pushed back; `Offer`s are answered for any collection (they are the
+//! peer's blocks coming in).
+//!
+//! **Limits** (per peer unless stated; over a limit a request is dropped
+//! or refused and counted in `p2p stats`):
+//!
+//! | limit | value | counted as |
+//! |---|---|---|
+//! | message size ([`core::sync::MAX_MESSAGE_BYTES`]) | 8 MiB | `oversized`, a strike |
+//! | CIDs, blocks per message ([`core::sync::MAX_CIDS`]) / heads ([`core::sync::MAX_HEADS`]) | 4,096 / 200,000 | `decodeErrors`, a strike |
+//! | a `BlocksRequest`'s answer | each CID once, read one block at a time up to 8 MiB − 64 KiB or 1,024 blocks; the requester asks the same peer for the rest | `served` |
+//! | a whole request to arrive ([`net::REQUEST_TIMEOUT`]) | 30 s, then the stream is dropped | `stalled` |
+//! | inbound streams open at once ([`net::MAX_STREAMS_PER_CONNECTION`]) | 64 per connection and protocol; more are dropped unread | |
+//! | connections ([`net::MAX_CONNECTIONS_PER_PEER`]) | 8 | |
+//! | requests on the weft protocols ([`core::sync::TokenBucket`]) | 1,000 at once, then 250 per second | `rateLimited`; a strike per 250 refused in a row |
+//! | strikes ([`core::sync::MAX_STRIKES`]) | 3 within 10 minutes of each other, then a 10-minute ban | `peersDropped` |
+//! | peers whose strikes, bans, request allowances are kept ([`core::sync::MAX_CONDUCT_ENTRIES`]) | 4,096 each (oldest forgotten first) | |
+//! | relay reservations ([`net::RelayLimits`]) | 4 per peer, 1,024 in all | |
+//! | relayed circuits | 16 per peer, 256 in all, 24 h each | |
+//! | a block replayed (merged lately, or twice in one push) | no database transaction | `replayed` |
+//! | blocks, head exchanges of what is not shared | refused | `withheld` |
+//!
+//! The hostile-peer suite (`tests/hostile.rs`) runs every class at once in
+//! one process, a debug build with two nodes per class, and holds its peak
+//! resident memory under 1.5 GiB.
 //!
 //! ## Blocks and documents
 //!

@@ -22,6 +22,24 @@ pub struct WireErrors {
     pub decode: AtomicU64,
     /// Over [`MAX_MESSAGE_BYTES`].
     pub oversized: AtomicU64,
+    /// Requests that never arrived whole: the stream stalled until the
+    /// request timeout dropped it (one opened and never written), or
+    /// closed half-written. request-response reports neither.
+    pub stalled: AtomicU64,
+}
+
+/// Counts a read that ends before its message does (its future dropped).
+struct Unfinished<'a> {
+    counter: &'a AtomicU64,
+    done: bool,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 pub struct Codec<Req, Resp> {
@@ -107,7 +125,10 @@ where
     where
         T: AsyncRead + Unpin + Send,
     {
-        Ok(match read_message(io, &self.errors, false).await? {
+        let mut unfinished = Unfinished { counter: &self.errors.stalled, done: false };
+        let read = read_message(io, &self.errors, false).await;
+        unfinished.done = true;
+        Ok(match read? {
             Ok(req) => Inbound::Request(req),
             Err(e) => Inbound::Unreadable(e),
         })

@@ -106,7 +106,7 @@ impl Node {
                     "directFailures": s.direct_failures,
                     "peersDropped": s.peers_dropped,
                     "rateLimited": s.rate_limited,
-                    "timedOut": s.timed_out,
+                    "stalled": self.wire_errors.stalled.load(Ordering::Relaxed),
                     "replayed": s.replayed,
                     "withheld": s.withheld,
                     "pending": pending,

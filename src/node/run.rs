@@ -71,9 +71,6 @@ pub(super) struct Stats {
     pub(super) direct_upgrades: u64,
     /// Requests dropped unanswered because their peer was over its rate.
     pub(super) rate_limited: u64,
-    /// Inbound requests that did not arrive whole within the request
-    /// timeout (a stream opened and never written, or written too slowly).
-    pub(super) timed_out: u64,
     /// Blocks a peer sent again that we had merged lately, or twice in one
     /// message: taken without a database transaction.
     pub(super) replayed: u64,
@@ -766,9 +763,6 @@ impl Node {
                 Event::OutboundFailure { peer, connection_id, request_id, error }
             }
             Event::InboundFailure { peer, connection_id, request_id, error } => {
-                if matches!(error, request_response::InboundFailure::Timeout) {
-                    self.stats.timed_out += 1;
-                }
                 Event::InboundFailure { peer, connection_id, request_id, error }
             }
             Event::ResponseSent { peer, connection_id, request_id } => {
