@@ -145,7 +145,7 @@
 //! | a whole request to arrive ([`net::REQUEST_TIMEOUT`]) | 30 s, then the stream is dropped | `stalled` |
 //! | inbound streams open at once ([`net::MAX_STREAMS_PER_CONNECTION`]) | 64 per connection and protocol; more are dropped unread | |
 //! | connections ([`net::MAX_CONNECTIONS_PER_PEER`]) | 8 | |
-//! | requests on the weft protocols ([`core::sync::TokenBucket`]) | 1,000 at once, then 250 per second | `rateLimited`; a strike per 250 refused in a row |
+//! | requests on the weft protocols ([`core::sync::TokenBucket`]) | 1,000 at once, then 250 per second | `rateLimited`; a strike per 250 refused before its allowance is full again |
 //! | strikes ([`core::sync::MAX_STRIKES`]) | 3 within 10 minutes of each other, then a 10-minute ban | `peersDropped` |
 //! | peers whose strikes, bans, request allowances are kept ([`core::sync::MAX_CONDUCT_ENTRIES`]) | 4,096 each (oldest forgotten first) | |
 //! | relay reservations ([`net::RelayLimits`]) | 4 per peer, 1,024 in all | |

@@ -237,7 +237,8 @@ pub struct TokenBucket {
     tokens: f64,
     /// When `tokens` was last brought up to date.
     at: Duration,
-    /// Requests refused since the bucket last had a token.
+    /// Requests refused since the bucket was last full: a peer that keeps
+    /// over its rate keeps counting up, one that calms down starts afresh.
     refused: u64,
 }
 
@@ -247,7 +248,8 @@ pub enum Admission {
     Admitted,
     Refused,
     /// Refused, and the peer is so far over its rate (every
-    /// [`REFUSED_PER_STRIKE`]th refusal in a row) that it earns a strike.
+    /// [`REFUSED_PER_STRIKE`]th refusal before its bucket is full again)
+    /// that it earns a strike.
     RefusedStrike,
 }
 
@@ -255,7 +257,7 @@ pub enum Admission {
 pub const REQUEST_BURST: u32 = 1000;
 /// Requests per second a peer may send on the weft protocols, sustained.
 pub const REQUESTS_PER_SECOND: u32 = 250;
-/// Refused requests in a row that count as one strike.
+/// Refused requests (before the peer's bucket is full again) that count as one strike.
 pub const REFUSED_PER_STRIKE: u64 = 250;
 
 impl TokenBucket {
@@ -269,6 +271,9 @@ impl TokenBucket {
         let elapsed = now.saturating_sub(self.at).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
         self.at = self.at.max(now);
+        if self.tokens >= self.burst {
+            self.refused = 0;
+        }
     }
 
     /// Takes a token for one request at `now`, if there is one.
@@ -276,7 +281,6 @@ impl TokenBucket {
         self.refill(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
-            self.refused = 0;
             return Admission::Admitted;
         }
         self.refused += 1;
@@ -434,7 +438,7 @@ mod tests {
         assert_eq!(b.admit(ms(10)), Admission::Admitted);
         assert_eq!(b.admit(ms(10)), Admission::Refused);
         let strikes = (1..REFUSED_PER_STRIKE * 2).filter(|_| b.admit(ms(10)) == Admission::RefusedStrike).count();
-        assert_eq!(strikes, 2, "a strike every {REFUSED_PER_STRIKE} refusals in a row");
+        assert_eq!(strikes, 2, "a strike every {REFUSED_PER_STRIKE} refusals, admitted ones between");
         assert!(!b.is_full(ms(50)));
         assert!(b.is_full(ms(110)), "full again after burst / rate");
         assert_eq!(b.admit(ms(5)), Admission::Refused, "time going backwards adds nothing");

@@ -232,7 +232,10 @@ impl Hostile {
 
     /// Dials the node (again) and waits for the connection.
     pub fn dial(&mut self) {
-        self.swarm.dial(self.addr.clone()).unwrap();
+        {
+            let _tokio = self.runtime.enter();
+            self.swarm.dial(self.addr.clone()).unwrap();
+        }
         let target = self.target;
         self.drive_until(WAIT, |h| h.swarm.is_connected(&target));
     }
@@ -244,11 +247,15 @@ impl Hostile {
     /// Closes every connection to the node and waits until they are closed.
     pub fn disconnect(&mut self) {
         let target = self.target;
-        let _ = self.swarm.disconnect_peer_id(target);
+        {
+            let _tokio = self.runtime.enter();
+            let _ = self.swarm.disconnect_peer_id(target);
+        }
         self.drive_until(WAIT, |h| !h.swarm.is_connected(&target));
     }
 
     fn send(&mut self, proto: Proto, bytes: Vec<u8>) -> OutboundRequestId {
+        let _tokio = self.runtime.enter();
         let (b, peer) = (self.swarm.behaviour_mut(), self.target);
         match proto {
             Proto::Blocks => b.blocks.send_request(&peer, bytes),
