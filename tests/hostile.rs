@@ -32,7 +32,7 @@ const HONEST: usize = 20;
 /// client, in a debug build. Generous: the point is that no attack makes
 /// it grow with what the attacker sends (4 GiB of reads, 20,000 requests,
 /// thousands of replayed blocks).
-const MEMORY_BOUND: u64 = 1536 * 1024 * 1024;
+const MEMORY_BOUND: u64 = 512 * 1024 * 1024;
 
 /// A node under attack (X) and an honest peer (Y) with [`HONEST`] documents.
 struct Arena {
