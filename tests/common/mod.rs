@@ -216,7 +216,15 @@ impl Hostile {
             Some(libp2p::multiaddr::Protocol::P2p(p)) => p,
             _ => panic!("no peer id in {target}"),
         };
-        let mut h = Hostile { runtime, swarm, target: peer, addr: target, received: Vec::new(), respond: None, answers: Vec::new() };
+        let mut h = Hostile {
+            runtime,
+            swarm,
+            target: peer,
+            addr: target,
+            received: Vec::new(),
+            respond: None,
+            answers: Vec::new(),
+        };
         h.dial();
         h
     }
