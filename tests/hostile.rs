@@ -316,3 +316,45 @@ fn strikes_survive_a_reconnect() {
     });
     assert_eq!(stat(x, "decodeErrors"), 3);
 }
+
+#[test]
+fn an_answer_cut_at_its_byte_budget_is_completed_by_asking_the_same_peer_again() {
+    const BIG: usize = 12;
+    let arena = Arena::new(false);
+    let x = &arena.x;
+    // W holds twelve blocks of 900 KB, more than one answer holds, and
+    // shares them with X by their documents' topics only (no collection
+    // shared, so no head exchange brings them).
+    let dir = tempfile::tempdir().unwrap();
+    let w = start(quiet(dir.path()));
+    with_book(&w, false);
+    let big: Vec<String> =
+        (0..BIG).map(|i| create(&w, json!({ "title": format!("{i}{}", "x".repeat(900_000)) }))).collect();
+    for id in &big {
+        assert_eq!(get(x, id), Value::Null, "X holds the topic of a document it asked for");
+    }
+    call(x, Command::Dial { addr: addr(&w).to_string() });
+    wait_for("W's mesh on every document's topic", || {
+        let s = stats(&w);
+        big.iter().all(|id| s["mesh"][format!("weft/doc/{id}")].as_u64().unwrap_or(0) >= 1)
+    });
+    arena.during(|| {
+        // A change to each, pushed without its parent: X fetches the twelve.
+        let mut h = Hostile::connect(addr(x), 101);
+        h.respond_with(|_, _| encode(&BlocksResponse { blocks: Vec::new() }));
+        let changes: Vec<Vec<u8>> = big
+            .iter()
+            .map(|id| {
+                let doc: cid::Cid = id.parse().unwrap();
+                let fields = json!({ "pages": 7 }).as_object().unwrap().clone();
+                Block::change("Book", doc, vec![doc], 2, fields, false, &key(101)).bytes
+            })
+            .collect();
+        let answer = h.request(Proto::Replicate, push(changes));
+        assert!(matches!(replicate_answer(&answer), ReplicateResponse::Ack { .. }), "{answer:?}");
+        drive_until(&mut h, "the twelve documents on X", || big.iter().all(|id| get(x, id)["pages"] == json!(7)));
+    });
+    assert_eq!(stats(x)["pending"], json!(0));
+    assert_eq!(stat(&w, "served"), BIG as u64, "each block once, in two answers or more");
+    w.stop();
+}
