@@ -15,7 +15,7 @@
 //! | [`core::query`] | filters, order, paging, index plans, order-preserving index keys | nothing but data |
 //! | [`store`] | the async [`store::Store`]/[`store::Tx`] traits; memory, redb (native), IndexedDB (wasm32) | one storage engine each |
 //! | [`db`] | [`Db`]: the core's rules over a store, one transaction per change | the store trait |
-//! | [`core::sync`] | the replication messages, their limits, the outbox's retry backoff (time passed in) | nothing but data |
+//! | [`core::sync`] | the replication messages, their limits, the outbox's retry backoff, each peer's request allowance and strikes (time passed in) | nothing but data |
 //! | `dag` | [`Db`]'s replication queries: collection heads, held blocks, the blocks a peer lacks | the store trait |
 //! | `wasm` | `Database` / `Collection` / `Replicators` / `Collections` for JS (wasm32 only): values, errors, promises, events | wasm-bindgen |
 //! | [`net`] | the request-response codec, the composed libp2p behaviour (one for both targets), each target's swarm: native TCP, QUIC, WebSocket, WebRTC-direct and [`net::webtransport`] (our WebTransport server); in a page the transports a browser dials, and `net::webrtc` (our browser-to-browser WebRTC transport, wasm32 only) with its [`net::signaling`] messages | libp2p, wtransport; web-sys's WebRTC in a page |

@@ -1,12 +1,16 @@
 //! Replication without the network: the messages peers exchange, their
-//! limits, and the retry schedule of a replicator's outbox. The libp2p
+//! limits, the retry schedule of a replicator's outbox, and what a peer is
+//! allowed: its request rate ([`TokenBucket`]) and its strikes and bans
+//! ([`Conduct`]), remembered across reconnects. The libp2p
 //! behaviours carry these bytes; deciding what to send is done here and in
 //! the DAG queries of [`crate::Db`].
 //!
 //! Protocols (each a request and one response, DAG-CBOR, length-prefixed
 //! by the request-response codec):
 //! - `/weft/blocks/1`: [`BlocksRequest`] `{want: [CID]}` → [`BlocksResponse`]
-//!   `{blocks: [bytes]}`, the held blocks among those wanted.
+//!   `{blocks: [bytes]}`, the held blocks among those wanted that are shared
+//!   with the asker, each once, in its order, cut short at the answer's
+//!   byte budget (the asker asks again for the rest).
 //! - `/weft/heads/1`: [`HeadsRequest`] `{col, docs?, heads: {id: [CID]}}` →
 //!   [`HeadsResponse`] `{heads}`: both sides learn the other's heads for a
 //!   collection (or some of its documents) and send what the other lacks.
