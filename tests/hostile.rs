@@ -386,7 +386,6 @@ fn block_contents_no_peer_may_send_are_refused_one_by_one() {
     let arena = Arena::new(true);
     let x = &arena.x;
     arena.during(|| {
-        let mut h = Hostile::connect(addr(x), 41);
         let g = genesis("a genesis", 41);
         let fields = |v: Value| v.as_object().unwrap().clone();
         let empty = Block::change("Book", g.cid, vec![g.cid], 2, Default::default(), false, &key(41));
@@ -400,12 +399,15 @@ fn block_contents_no_peer_may_send_are_refused_one_by_one() {
             ("1,025 parents", wide.bytes, "BLOCK_INVALID"),
             ("a value nested 100 deep", too_deep.bytes, "VALIDATION"),
         ];
-        for (what, bytes, code) in classes {
+        // One client each: three strikes from one would ban it.
+        for (seed, (what, bytes, code)) in (42..).zip(classes) {
+            let mut h = Hostile::connect(addr(x), seed);
             let answer = h.request(Proto::Replicate, push(vec![bytes.clone()]));
             assert_eq!(refused_codes(&answer), [code], "{what}");
             assert_eq!(get(x, &cid_of(&bytes).to_string()), Value::Null, "{what}");
         }
         // One valid block among refused ones is taken.
+        let mut h = Hostile::connect(addr(x), 41);
         let answer = h.request(Proto::Replicate, push(vec![non_canonical(&g), g.bytes.clone()]));
         let ReplicateResponse::Ack { merged, refused } = replicate_answer(&answer) else { panic!("{answer:?}") };
         assert_eq!((merged, refused.len()), (vec![g.cid], 1));
@@ -414,6 +416,7 @@ fn block_contents_no_peer_may_send_are_refused_one_by_one() {
     assert_eq!(stat(x, "invalid"), 4, "three faults alone, one beside a valid block");
     assert_eq!(stat(x, "refused"), 1, "the deep value: this schema's limit");
     assert_eq!(pending_of(x), 0, "nothing of it waits for parents");
+    assert_eq!(stat(x, "peersDropped"), 0, "one strike each");
 }
 
 fn pending_of(n: &NodeHandle) -> u64 {
@@ -425,6 +428,7 @@ fn blocks_a_write_policy_refuses_are_dropped_and_no_strike() {
     let arena = Arena::new(true);
     let x = &arena.x;
     call(x, Command::AddSchema { sdl: r#"type Note @policy(writers: "owner") { text: String }"#.into() });
+    call(x, Command::AddP2pCollection { collection: "Note".into() });
     let id = call(x, Command::Create { collection: "Note".into(), doc: json!({"text": "x's"}) })["_id"]
         .as_str()
         .unwrap()
