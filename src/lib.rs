@@ -138,13 +138,17 @@
 //! message came on.
 //!
 //! Blocks waiting for missing parents are checked as far as they can be
-//! without them (shape, signature, schema, a writers list) before they are
-//! stored in `pending`, and booked to the peer that sent them
-//! ([`core::pending`]): at most 4,096 blocks or 32 MiB per peer and 16,384
-//! blocks or 128 MiB in all (`NodeConfig::pending`); past a cap the
-//! oldest go first, the sender's own when it is over its share
-//! (`pendingDropped`). Pending blocks whose parents no peer has are dropped
-//! too (`orphansDropped`).
+//! without them (shape, signature, schema, a writers list, an owner policy
+//! when the document's genesis is here) before they are stored in
+//! `pending`, and booked to the peer that sent them ([`core::pending`]): at
+//! most 4,096 blocks or 32 MiB per peer and 16,384 blocks or 128 MiB in all
+//! (`NodeConfig::pending`); past a cap the oldest go first, the sender's
+//! own when it is over its share, else those of the peer holding the most
+//! (`pendingDropped`). A pending block that turns out refused when its
+//! parents come is dropped (`ImportReport::dropped`, `pendingDropped`) and
+//! held against no one: whoever brought the parent did nothing wrong.
+//! Pending blocks whose parents no peer has are dropped too
+//! (`orphansDropped`).
 //!
 //! **What is shared with whom** (`node/share.rs`): a peer gets a block of
 //! ours (served, pushed, offered) only if we share its document with that
@@ -205,12 +209,15 @@
 //! entry per missing parent) and merged the moment the last parent
 //! arrives, so no document shows a state with a hole in its history. An
 //! import merges every block it can and returns a [`db::Refusal`] (CID,
-//! code, message) for each of the others; a child of a refused block is
-//! refused with it.
+//! code, message) for each of the others. A child of a refused block can
+//! never merge, so it is refused with it: in the same import whatever the
+//! order, from `pending`, and in later imports while the database
+//! remembers the refusal (the last 4,096, in memory).
 //!
 //! A local write obeys the same rules, so it never makes a block a peer
-//! would refuse: a document whose block would pass 1 MiB, or a value nested
-//! too deep, is a `VALIDATION` error; a write on a document with more than
+//! with the same schema would refuse: a document whose block would pass
+//! 1 MiB, or a value nested too deep (lists of JSON included), is a
+//! `VALIDATION` error; a write on a document with more than
 //! 1,024 heads names the 1,024 highest (the rest stay heads, merged by the
 //! next write); a write the policy refuses fails with `UNAUTHORIZED` before
 //! any block is made.
@@ -229,9 +236,11 @@
 //!   in a page and `authorKey` in `weft client p2p info`.
 //!
 //! What a policy stops: a key outside it changing what others see on any
-//! replica that has the policy. Those replicas never store, serve or
-//! forward such a block, so honest replicas converge on the writers' blocks
-//! alone. What it cannot stop: a replica whose schema lacks the policy (an
+//! replica that has the policy. Those replicas never merge, serve or
+//! push such a block, so honest replicas converge on the writers' blocks
+//! alone. (A change whose document's genesis a replica does not hold yet
+//! cannot be judged under an owner policy: it waits in `pending`, and gossip
+//! may forward it meanwhile; it is dropped when the genesis comes.) What it cannot stop: a replica whose schema lacks the policy (an
 //! older app, a hostile peer) writing for itself and its like-minded peers;
 //! anyone reading (blocks are signed, not encrypted); a writer whose key is
 //! stolen; a listed writer vandalising; and it is fixed when the

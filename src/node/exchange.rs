@@ -354,7 +354,8 @@ impl Node {
                 // one by one, so the pusher moves past them.
                 match self.db_import_from(peer, &blocks).await {
                     Ok(report) => {
-                        self.stats.received += (blocks.len() - report.duplicate - report.refused.len()) as u64;
+                        self.stats.received +=
+                            blocks.len().saturating_sub(report.duplicate + report.refused.len()) as u64;
                         self.sync_progress(peer, blocks.len() as u64, remaining);
                         self.take_merged().await;
                         self.fetch(report.missing, Some(peer));

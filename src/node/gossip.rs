@@ -145,7 +145,7 @@ impl Node {
         }
         match self.db_import_from(peer, blocks).await {
             Ok(report) => {
-                self.stats.received += (blocks.len() - report.duplicate - report.refused.len()) as u64;
+                self.stats.received += blocks.len().saturating_sub(report.duplicate + report.refused.len()) as u64;
                 self.take_merged().await;
                 report
             }

@@ -337,7 +337,11 @@ impl Node {
         }
         let parents = std::mem::take(&mut self.orphaned);
         match self.db.drop_pending(&parents).await {
-            Ok(n) => {
+            Ok(dropped) => {
+                for c in &dropped {
+                    self.pending.resolved(c);
+                }
+                let n = dropped.len();
                 if n > 0 {
                     tracing::info!(n, "dropped pending blocks whose parents no peer has");
                 }
@@ -734,6 +738,12 @@ impl Node {
         };
         report.refused.splice(0..0, refused);
         self.held_against(peer, &report.refused);
+        // Pending blocks of earlier imports, refused now: not this peer's doing.
+        for r in &report.dropped {
+            tracing::debug!(cid = %r.cid, code = r.code, "dropped a pending block: {}", r.message);
+            self.pending.resolved(&r.cid);
+        }
+        self.stats.pending_dropped += report.dropped.len() as u64;
         let mut over: Vec<Cid> = Vec::new();
         for (cid, bytes) in &report.held {
             over.extend(self.pending.add(*cid, peer, *bytes));
