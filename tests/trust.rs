@@ -424,8 +424,8 @@ fn a_forged_change_is_refused_before_it_may_wait_for_parents() {
         // (not blamed on whoever brings the genesis) when the genesis comes.
         let bob = db_with(NOTES).await;
         let forged = Block::change("Note", g.cid, vec![g.cid], 2, obj(json!({"text": "x"})), false, &key(9));
-        assert_eq!(bob.import(&[forged.bytes.clone()]).await.unwrap().pending, 1);
-        let report = bob.import(&[g.bytes.clone()]).await.unwrap();
+        assert_eq!(bob.import(std::slice::from_ref(&forged.bytes)).await.unwrap().pending, 1);
+        let report = bob.import(std::slice::from_ref(&g.bytes)).await.unwrap();
         assert_eq!(report.merged, 1);
         assert!(report.refused.is_empty(), "{report:?}");
         assert_eq!(report.dropped.iter().map(|r| (r.cid, r.code)).collect::<Vec<_>>(), [(forged.cid, "UNAUTHORIZED")]);
