@@ -325,6 +325,16 @@ pub fn parse_sdl(sdl: &str) -> Result<Vec<CollectionDef>, SchemaError> {
             message: "the schema declares no types; write at least one, e.g. `type Book { a: Int }`".into(),
         });
     }
+    // graphql-parser 0.4 cuts a block string's indent at a byte count and
+    // panics when that falls inside a non-ASCII space. GraphQL indents with
+    // spaces and tabs only, so such an indent is refused before parsing.
+    let odd_indent = sdl.split('\n').enumerate().find_map(|(i, line)| {
+        line.chars().take_while(|c| c.is_whitespace()).find(|c| !c.is_ascii()).map(|c| (i + 1, c))
+    });
+    if let Some((line, c)) = odd_indent {
+        let message = format!("line indented with U+{:04X}, a non-ASCII space; indent with spaces or tabs", c as u32);
+        return Err(schema_err(line, message));
+    }
     let doc = parse_schema::<String>(sdl).map_err(syntax_error)?;
     let types = doc
         .definitions
@@ -678,6 +688,18 @@ mod tests {
         for sdl in ["", "  \n\t", "# just a comment\n"] {
             assert_err(sdl, None, &["no types"]);
         }
+    }
+
+    /// Found by `cargo fuzz run sdl`: graphql-parser 0.4 cut a description's
+    /// indent at a byte count, inside a non-ASCII space, and panicked.
+    #[test]
+    fn refuses_a_line_indented_with_a_non_ascii_space() {
+        let blank_line = "\"\"\"\n x\n\u{85}\n y\n\"\"\"\ntype T { a: Int }";
+        assert_err(blank_line, Some(3), &["U+0085", "spaces or tabs"]);
+        let text_line = "type T {\n  \"\"\"\n x\n\u{a0}y\"\"\"\n  a: Int\n}";
+        assert_err(text_line, Some(4), &["U+00A0"]);
+        // Such a space after the indent, or inside a line, is only text.
+        assert!(parse_sdl("\"\"\"\n x\u{a0}\n y \u{85}z\n\"\"\"\ntype T { a: Int }").is_ok());
     }
 
     #[test]
