@@ -53,9 +53,17 @@ mod cli {
         command: Top,
     }
 
+    const POLICIES: &str = "Write policies: a collection says in its SDL who may write it, and every \
+node and page enforces it on every block, its own writes included:
+  type Note @policy(writers: \"owner\") { text: String }   only a document's creator changes or deletes it
+  type Log @policy(writers: [\"<64 hex digits>\", ...]) { line: String }   only these keys write
+  (no @policy: anyone). Refused writes fail with UNAUTHORIZED; refused blocks from peers are dropped.
+A node's own key is authorKey in `weft client p2p info`.";
+
     #[derive(Subcommand)]
     enum Top {
         /// Start a node: the database, its p2p network and the local HTTP API
+        #[command(after_help = POLICIES)]
         Start(Box<StartArgs>),
         /// Talk to a running node through its HTTP API
         Client(ClientArgs),
@@ -139,6 +147,7 @@ mod cli {
     #[derive(Subcommand)]
     enum SchemaCmd {
         /// Add types to the schema; prints the new collections
+        #[command(after_help = POLICIES)]
         Add {
             /// The schema, e.g. 'type Book { title: String! @index pages: Int }'
             #[arg(value_name = "SDL", required_unless_present = "file", conflicts_with = "file")]
