@@ -10,7 +10,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::num::NonZeroUsize;
 use std::rc::Rc;
+
+use lru::LruCache;
 
 use cid::Cid;
 use ed25519_dalek::SigningKey;
@@ -208,6 +211,18 @@ fn refuses_block(e: &Error) -> bool {
     matches!(e, Error::Block(_) | Error::Unauthorized(_) | Error::UnknownCollection(_) | Error::Validation(_))
 }
 
+/// What an import has done so far: its report, what it refused (with
+/// why, for their children), and the blocks it set aside as pending.
+#[derive(Default)]
+struct Outcome {
+    report: ImportReport,
+    refused: HashMap<Cid, Error>,
+    set_aside: BTreeSet<Cid>,
+}
+
+/// How many refused blocks a database remembers, to refuse their children.
+const REFUSED_REMEMBERED: usize = 4096;
+
 /// What became of blocks handed to [`Db::import`].
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ImportReport {
@@ -219,8 +234,13 @@ pub struct ImportReport {
     pub pending: usize,
     /// Parents that blocks wait for and that are nowhere here, to fetch.
     pub missing: Vec<Cid>,
-    /// Blocks not taken, in the order they came; the others were.
+    /// Blocks of this import not taken, in the order they came; the
+    /// others were. A child of a refused block is refused with it.
     pub refused: Vec<Refusal>,
+    /// Blocks pending from earlier imports that turned out refused (a
+    /// parent arrived and they do not fit it, or a parent was refused):
+    /// dropped, and not the doing of whoever sent this import.
+    pub dropped: Vec<Refusal>,
     /// The blocks of `pending`, with their sizes (the node books them to
     /// their sender, [`crate::core::pending`]).
     pub held: Vec<(Cid, usize)>,
@@ -239,6 +259,9 @@ pub struct Db<S: Store> {
     block_listeners: RefCell<Vec<BlockListener>>,
     commit_hooks: RefCell<Vec<CommitHook>>,
     next_listener: Cell<ListenerId>,
+    /// Blocks refused lately, and why: their children are refused on sight
+    /// rather than kept pending for a parent that will never merge.
+    refused_lately: RefCell<LruCache<Cid, Error>>,
 }
 
 pub(crate) fn doc_key(col: &str, id: &str) -> Vec<u8> {
@@ -293,6 +316,7 @@ impl<S: Store> Db<S> {
             block_listeners: RefCell::default(),
             commit_hooks: RefCell::default(),
             next_listener: Cell::new(0),
+            refused_lately: RefCell::new(LruCache::new(NonZeroUsize::new(REFUSED_REMEMBERED).expect("not zero"))),
         };
         db.reload_schemas().await?;
         Ok(db)
@@ -691,10 +715,7 @@ impl<S: Store> Db<S> {
                 defs.insert(b.block.col.clone(), def);
             }
         }
-        let mut report = ImportReport::default();
-        // Refused in this import: their children here are refused with them.
-        let mut refused: HashMap<Cid, Error> = HashMap::new();
-        let mut set_aside = BTreeSet::new();
+        let mut out = Outcome::default();
         let mut sizes: HashMap<Cid, usize> = HashMap::new();
         let mut fx = Effects { source, ..Effects::default() };
         let mut tx = self.store.begin(Mode::Write).await?;
@@ -702,21 +723,30 @@ impl<S: Store> Db<S> {
         for b in blocks {
             // Duplicates within the batch count as duplicates too.
             if known.stored.contains(&b.cid) {
-                report.duplicate += 1;
+                out.report.duplicate += 1;
                 continue;
             }
+            let key = doc_key(&b.block.col, &b.doc().to_string());
             let checked = match &defs[&b.block.col] {
                 Err(e) => Err(e.clone()),
-                Ok(def) => match b.block.parents.iter().find_map(|p| refused.get(p)) {
-                    Some(e) => Err(e.clone()),
-                    None => Self::check_alone(&b, def).map(|()| def.clone()),
+                Ok(def) => match self.refused_parent(&b, &out.refused) {
+                    Some(e) => Err(e),
+                    None => Self::check_alone(&b, def)
+                        .and_then(|()| {
+                            // The owner, where the document is here already.
+                            let state = fx.docs.get(&key).map(|t| &t.state).or(known.docs.get(&key).map(|d| &d.0));
+                            match state {
+                                Some(state) if !b.block.is_genesis() => self.check_owner(&b, def, state),
+                                _ => Ok(()),
+                            }
+                        })
+                        .map(|()| def.clone()),
                 },
             };
             let def = match checked {
                 Ok(def) => def,
                 Err(e) => {
-                    report.refused.push(Refusal::new(b.cid, &e));
-                    refused.insert(b.cid, e);
+                    self.refuse(&mut tx, b.cid, e, &mut out, known.waiters).await?;
                     continue;
                 }
             };
@@ -734,64 +764,128 @@ impl<S: Store> Db<S> {
                 for p in missing {
                     tx.put(Table::Waiting, &[p.to_bytes(), cid_key.clone()].concat(), &[]).await?;
                     if tx.get(Table::Pending, &p.to_bytes()).await?.is_none() {
-                        report.missing.push(p);
+                        out.report.missing.push(p);
                     }
                 }
-                set_aside.insert(b.cid);
+                out.set_aside.insert(b.cid);
                 sizes.insert(b.cid, b.bytes.len());
                 continue;
             }
-            let doc = known.docs.remove(&doc_key(&b.block.col, &b.doc().to_string()));
+            let doc = known.docs.remove(&key);
             let folded = match self.check_parents(&mut tx, &b, &fx, &known.parents).await {
                 Ok(()) => self.apply(&mut tx, &b, &def, doc.clone(), false, &mut fx).await,
                 Err(e) => Err(e),
             };
             match folded {
-                Ok(()) => report.merged += 1,
+                Ok(()) => out.report.merged += 1,
                 Err(e) if refuses_block(&e) => {
                     if let Some(doc) = doc {
-                        known.docs.insert(doc_key(&b.block.col, &b.doc().to_string()), doc);
+                        known.docs.insert(key, doc);
                     }
                     known.stored.remove(&b.cid);
-                    report.refused.push(Refusal::new(b.cid, &e));
-                    refused.insert(b.cid, e);
+                    self.refuse(&mut tx, b.cid, e, &mut out, known.waiters).await?;
                     continue;
                 }
                 Err(e) => return Err(e),
             }
             // No one waits for this block unless something was pending
             // before, or was set aside just now.
-            if known.waiters || !set_aside.is_empty() {
-                for released in self.release_waiting(&mut tx, b.cid, &mut fx, &mut report.refused).await? {
-                    set_aside.remove(&released);
-                    report.merged += 1;
-                }
+            if known.waiters || !out.set_aside.is_empty() {
+                self.release_waiting(&mut tx, b.cid, &mut fx, &mut out).await?;
             }
         }
-        report.pending = set_aside.len();
-        report.held = set_aside.iter().map(|c| (*c, sizes.get(c).copied().unwrap_or(0))).collect();
+        let mut report = out.report;
+        report.pending = out.set_aside.len();
+        report.held = out.set_aside.iter().map(|c| (*c, sizes.get(c).copied().unwrap_or(0))).collect();
         // A set, not a scan of the merged list per parent: large imports in
         // reverse order would otherwise be quadratic.
         let merged: BTreeSet<Cid> = fx.blocks.iter().map(|m| m.cid).collect();
-        report.missing.retain(|c| !merged.contains(c) && !set_aside.contains(c));
+        report.missing.retain(|c| !merged.contains(c) && !out.set_aside.contains(c));
         report.missing.sort();
         report.missing.dedup();
         self.commit(tx, fx).await?;
+        // Refusals that hold whatever else arrives (not a collection this
+        // replica may add later): their children are refused on sight.
+        let mut lately = self.refused_lately.borrow_mut();
+        for (cid, e) in out.refused {
+            if !matches!(e, Error::UnknownCollection(_)) {
+                lately.put(cid, e);
+            }
+        }
         Ok(report)
     }
 
+    /// The refusal of a block's parent, in this import or lately: a block
+    /// whose parent is refused can never merge here, so it is refused too.
+    fn refused_parent(&self, b: &SignedBlock, refused: &HashMap<Cid, Error>) -> Option<Error> {
+        let mut lately = self.refused_lately.borrow_mut();
+        b.block.parents.iter().find_map(|p| refused.get(p).cloned().or_else(|| lately.get(p).cloned()))
+    }
+
+    /// Under an owner policy, whether `b`'s author owns the document `state`.
+    fn check_owner(&self, b: &SignedBlock, def: &CollectionDef, state: &DocState) -> Result<(), Error> {
+        let owner = state.owner.as_ref().map(|o| o.as_slice());
+        if def.policy == WritePolicy::Owner && !def.policy.allows(&b.block.author, false, owner) {
+            return Err(unauthorized(def, &b.block.author, Some(&b.doc().to_string())));
+        }
+        Ok(())
+    }
+
+    /// Refuses `cid` (of this import) for `e`, and with it the pending
+    /// blocks that wait for it, transitively: they can never merge here.
+    /// Those of this import are reported `refused`; those that waited from
+    /// earlier imports `dropped` (they are not the sender's doing).
+    async fn refuse(
+        &self,
+        tx: &mut S::Tx<'_>,
+        cid: Cid,
+        e: Error,
+        out: &mut Outcome,
+        waiters: bool,
+    ) -> Result<(), Error> {
+        out.report.refused.push(Refusal::new(cid, &e));
+        out.refused.insert(cid, e.clone());
+        if !waiters && out.set_aside.is_empty() {
+            return Ok(());
+        }
+        let mut queue = VecDeque::from([cid]);
+        while let Some(parent) = queue.pop_front() {
+            let prefix = parent.to_bytes();
+            for key in tx.scan_keys(Table::Waiting, &KeyRange::prefix(&prefix), None).await? {
+                let child_key = &key[prefix.len()..];
+                let Some(bytes) = tx.get(Table::Pending, child_key).await? else {
+                    tx.delete(Table::Waiting, &key).await?;
+                    continue;
+                };
+                let child = SignedBlock::decode_stored(bytes, Cid::try_from(child_key).map_err(StoreError::new)?)?;
+                for p in &child.block.parents {
+                    tx.delete(Table::Waiting, &[p.to_bytes(), child_key.to_vec()].concat()).await?;
+                }
+                tx.delete(Table::Pending, child_key).await?;
+                let r = Refusal::new(child.cid, &e);
+                if out.set_aside.remove(&child.cid) {
+                    out.report.refused.push(r);
+                } else {
+                    out.report.dropped.push(r);
+                }
+                out.refused.insert(child.cid, e.clone());
+                queue.push_back(child.cid);
+            }
+        }
+        Ok(())
+    }
+
     /// Merges the pending blocks that were waiting only for `cid` (and,
-    /// transitively, for what they release). Returns the merged CIDs; a
-    /// pending block that turns out to be refused is dropped and reported in
-    /// `refused` (the block that released it was valid and stays merged).
+    /// transitively, for what they release). A pending block that turns out
+    /// to be refused is dropped with what waits for it (the block that
+    /// released it was valid and stays merged).
     async fn release_waiting(
         &self,
         tx: &mut S::Tx<'_>,
         cid: Cid,
         fx: &mut Effects,
-        refused: &mut Vec<Refusal>,
-    ) -> Result<Vec<Cid>, Error> {
-        let mut merged = Vec::new();
+        out: &mut Outcome,
+    ) -> Result<(), Error> {
         let mut queue = VecDeque::from([cid]);
         while let Some(parent) = queue.pop_front() {
             let prefix = parent.to_bytes();
@@ -809,6 +903,7 @@ impl<S: Store> Db<S> {
                     continue;
                 }
                 tx.delete(Table::Pending, child_key).await?;
+                let in_batch = out.set_aside.remove(&child.cid);
                 let folded = match self.collection(&child.block.col).await {
                     Ok(def) => match self.check_parents(tx, &child, fx, &HashMap::new()).await {
                         Ok(()) => self.apply(tx, &child, &def, None, false, fx).await,
@@ -818,28 +913,36 @@ impl<S: Store> Db<S> {
                 };
                 match folded {
                     Ok(()) => {
-                        merged.push(child.cid);
+                        out.report.merged += 1;
                         queue.push_back(child.cid);
                     }
                     Err(e) if refuses_block(&e) => {
-                        tracing::warn!(cid = %child.cid, error = %e, "dropping a refused pending block");
-                        refused.push(Refusal::new(child.cid, &e));
+                        tracing::debug!(cid = %child.cid, error = %e, "dropping a refused pending block");
+                        if in_batch {
+                            self.refuse(tx, child.cid, e, out, true).await?;
+                        } else {
+                            out.report.dropped.push(Refusal::new(child.cid, &e));
+                            let n = out.report.refused.len();
+                            self.refuse(tx, child.cid, e, out, true).await?;
+                            // Not this import's: what `refuse` reported of it moves to `dropped`.
+                            out.report.refused.remove(n);
+                        }
                     }
                     Err(e) => return Err(e),
                 }
             }
         }
-        Ok(merged)
+        Ok(())
     }
 
     /// Drops the pending blocks that wait for any of `parents`, and those
     /// that wait for them in turn: for parents no peer has, so that blocks
-    /// hanging from nothing do not pile up. Returns how many were dropped.
+    /// hanging from nothing do not pile up. Returns the dropped blocks.
     /// (Should the parents turn up after all, head exchange sends the
     /// dropped blocks again.)
-    pub async fn drop_pending(&self, parents: &[Cid]) -> Result<usize, Error> {
+    pub async fn drop_pending(&self, parents: &[Cid]) -> Result<Vec<Cid>, Error> {
         let mut tx = self.store.begin(Mode::Write).await?;
-        let mut dropped = 0;
+        let mut dropped = Vec::new();
         let mut queue: VecDeque<Vec<u8>> = parents.iter().map(Cid::to_bytes).collect();
         while let Some(parent) = queue.pop_front() {
             for key in tx.scan_keys(Table::Waiting, &KeyRange::prefix(&parent), None).await? {
@@ -847,7 +950,7 @@ impl<S: Store> Db<S> {
                 let child = key[parent.len()..].to_vec();
                 if tx.get(Table::Pending, &child).await?.is_some() {
                     tx.delete(Table::Pending, &child).await?;
-                    dropped += 1;
+                    dropped.push(Cid::try_from(child.as_slice()).map_err(StoreError::new)?);
                     queue.push_back(child);
                 }
             }

@@ -15,7 +15,7 @@
 //! | [`core::query`] | filters, order, paging, index plans, order-preserving index keys | nothing but data |
 //! | [`store`] | the async [`store::Store`]/[`store::Tx`] traits; memory, redb (native), IndexedDB (wasm32) | one storage engine each |
 //! | [`db`] | [`Db`]: the core's rules over a store, one transaction per change | the store trait |
-//! | [`core::sync`] | the replication messages, their limits, the outbox's retry backoff (time passed in) | nothing but data |
+//! | [`core::sync`] | the replication messages, their limits, the outbox's retry backoff, each peer's request allowance and strikes (time passed in) | nothing but data |
 //! | [`core::pending`] | which blocks wait for parents on whose account; what to drop over the caps | nothing but data |
 //! | `dag` | [`Db`]'s replication queries: collection heads, held blocks, the blocks a peer lacks | the store trait |
 //! | `wasm` | `Database` / `Collection` / `Replicators` / `Collections` for JS (wasm32 only): values, errors, promises, events | wasm-bindgen |
@@ -129,19 +129,61 @@
 //! policy that differs between replicas (`VALIDATION`, `UNKNOWN_COLLECTION`,
 //! `UNAUTHORIZED`) is counted (`refused`) and the block dropped, never
 //! stored, served or forwarded. A peer that sends three messages with
-//! invalid blocks, or three unreadable messages, is disconnected and its
-//! connections are refused for ten minutes, in a page as natively.
+//! invalid blocks or unreadable messages (or floods requests far over its
+//! rate) within ten minutes of each other is disconnected and its
+//! connections are refused for ten minutes, in a page as natively;
+//! reconnecting forgets no strike. Gossip messages are anonymous (no
+//! gossipsub signature): a block is signed by its author, and where the
+//! sender matters the node goes by the authenticated connection the
+//! message came on.
 //!
 //! Blocks waiting for missing parents are checked as far as they can be
-//! without them (shape, signature, schema, a writers list) before they are
-//! stored in `pending`, and booked to the peer that sent them
-//! ([`core::pending`]): at most 4,096 blocks or 32 MiB per peer and 16,384
-//! blocks or 128 MiB in all (`NodeConfig::pending`); past a cap the
-//! oldest go first, the sender's own when it is over its share
-//! (`pendingDropped`). Pending blocks whose parents no peer has are dropped
-//! too (`orphansDropped`). Gossip messages are anonymous (no gossipsub signature): a block
-//! is signed by its author, and where the sender matters the node goes by
-//! the authenticated connection the message came on.
+//! without them (shape, signature, schema, a writers list, an owner policy
+//! when the document's genesis is here) before they are stored in
+//! `pending`, and booked to the peer that sent them ([`core::pending`]): at
+//! most 4,096 blocks or 32 MiB per peer and 16,384 blocks or 128 MiB in all
+//! (`NodeConfig::pending`); past a cap the oldest go first, the sender's
+//! own when it is over its share, else those of the peer holding the most
+//! (`pendingDropped`). A pending block that turns out refused when its
+//! parents come is dropped (`ImportReport::dropped`, `pendingDropped`) and
+//! held against no one: whoever brought the parent did nothing wrong.
+//! Pending blocks whose parents no peer has are dropped too
+//! (`orphansDropped`).
+//!
+//! **What is shared with whom** (`node/share.rs`): a peer gets a block of
+//! ours (served, pushed, offered) only if we share its document with that
+//! peer: its collection is a p2p collection here, or we have a replicator
+//! to that peer covering it, or both of us hold the document's gossip
+//! topic. Local blocks are published on their document's topic, and on
+//! their collection's only for a p2p collection. A `HeadsRequest` for a
+//! collection we do not share with the peer (it may have a replicator to
+//! us) is answered with our heads of the documents it names, and nothing
+//! is pushed back; `Offer`s are answered for any collection (they are the
+//! peer's blocks coming in).
+//!
+//! **Limits** (per peer unless stated; over a limit a request is dropped
+//! or refused and counted in `p2p stats`):
+//!
+//! | limit | value | counted as |
+//! |---|---|---|
+//! | message size ([`core::sync::MAX_MESSAGE_BYTES`]) | 8 MiB | `oversized`, a strike |
+//! | CIDs, blocks per message ([`core::sync::MAX_CIDS`]) / heads ([`core::sync::MAX_HEADS`]) | 4,096 / 200,000 | `decodeErrors`, a strike |
+//! | a `BlocksRequest`'s answer | each CID once, read one block at a time up to 8 MiB − 64 KiB or 1,024 blocks; the requester asks the same peer for the rest | `served` |
+//! | a whole request to arrive ([`net::REQUEST_TIMEOUT`]) | 30 s, then the stream is dropped | `stalled` |
+//! | inbound streams open at once ([`net::MAX_STREAMS_PER_CONNECTION`]) | 64 per connection and protocol; more are dropped unread | |
+//! | connections ([`net::MAX_CONNECTIONS_PER_PEER`]) | 8 | |
+//! | requests on the weft protocols ([`core::sync::TokenBucket`]) | 1,000 at once, then 250 per second | `rateLimited`; a strike per 250 refused before its allowance is full again |
+//! | strikes ([`core::sync::MAX_STRIKES`]) | 3 within 10 minutes of each other, then a 10-minute ban | `peersDropped` |
+//! | peers whose strikes, bans, request allowances are kept ([`core::sync::MAX_CONDUCT_ENTRIES`]) | 4,096 each (oldest forgotten first) | |
+//! | relay reservations ([`net::RelayLimits`]) | 4 per peer, 1,024 in all | |
+//! | relayed circuits | 16 per peer, 256 in all, 24 h each | |
+//! | a block replayed (merged lately, or twice in one push) | no database transaction | `replayed` |
+//! | blocks, head exchanges of what is not shared | refused | `withheld` |
+//! | blocks pending their parents ([`core::pending::PendingLimits`]) | 4,096 or 32 MiB per peer, 16,384 or 128 MiB in all; oldest dropped first | `pendingDropped` |
+//!
+//! The hostile-peer suite (`tests/hostile.rs`) runs every class at once in
+//! one process, a debug build with two nodes per class, and holds its peak
+//! resident memory under 512 MiB (measured: about 260 MiB).
 //!
 //! ## Blocks and documents
 //!
@@ -167,12 +209,15 @@
 //! entry per missing parent) and merged the moment the last parent
 //! arrives, so no document shows a state with a hole in its history. An
 //! import merges every block it can and returns a [`db::Refusal`] (CID,
-//! code, message) for each of the others; a child of a refused block is
-//! refused with it.
+//! code, message) for each of the others. A child of a refused block can
+//! never merge, so it is refused with it: in the same import whatever the
+//! order, from `pending`, and in later imports while the database
+//! remembers the refusal (the last 4,096, in memory).
 //!
 //! A local write obeys the same rules, so it never makes a block a peer
-//! would refuse: a document whose block would pass 1 MiB, or a value nested
-//! too deep, is a `VALIDATION` error; a write on a document with more than
+//! with the same schema would refuse: a document whose block would pass
+//! 1 MiB, or a value nested too deep (lists of JSON included), is a
+//! `VALIDATION` error; a write on a document with more than
 //! 1,024 heads names the 1,024 highest (the rest stay heads, merged by the
 //! next write); a write the policy refuses fails with `UNAUTHORIZED` before
 //! any block is made.
@@ -191,9 +236,11 @@
 //!   in a page and `authorKey` in `weft client p2p info`.
 //!
 //! What a policy stops: a key outside it changing what others see on any
-//! replica that has the policy. Those replicas never store, serve or
-//! forward such a block, so honest replicas converge on the writers' blocks
-//! alone. What it cannot stop: a replica whose schema lacks the policy (an
+//! replica that has the policy. Those replicas never merge, serve or
+//! push such a block, so honest replicas converge on the writers' blocks
+//! alone. (A change whose document's genesis a replica does not hold yet
+//! cannot be judged under an owner policy: it waits in `pending`, and gossip
+//! may forward it meanwhile; it is dropped when the genesis comes.) What it cannot stop: a replica whose schema lacks the policy (an
 //! older app, a hostile peer) writing for itself and its like-minded peers;
 //! anyone reading (blocks are signed, not encrypted); a writer whose key is
 //! stolen; a listed writer vandalising; and it is fixed when the

@@ -787,6 +787,12 @@ fn a_replicator_moves_past_blocks_its_peer_refuses() {
     assert_eq!(r[0]["code"], json!("VALIDATION"));
     assert!(r[0]["reason"].as_str().unwrap().contains("extra"), "{list}");
     assert_eq!(get(&b, &refused), Value::Null);
+    // A later change of the refused document is refused with it, and listed.
+    update(&a, &refused, json!({"pages": 7}));
+    wait_for("the change listed as refused", || {
+        call(&a, Command::ListReplicators)[0]["refused"].as_array().unwrap().len() == 2
+    });
+    assert_eq!(call(&a, Command::ListReplicators)[0]["queued"], json!(0));
     // An honest refusal is no strike: A keeps replicating to B.
     assert_eq!(stats(&b)["peersDropped"], json!(0));
     assert!(stats(&b)["refused"].as_u64().unwrap() >= 1);

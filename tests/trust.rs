@@ -128,7 +128,8 @@ fn a_signed_block_has_exactly_one_encoding() {
 
             let b = books().await;
             b.import(&exported).await.unwrap();
-            let _ = b.import(&[bytes]).await;
+            let report = b.import(&[bytes]).await.unwrap();
+            assert_eq!(report.refused.iter().map(|r| r.code).collect::<Vec<_>>(), ["BLOCK_INVALID"], "{what}");
             assert_eq!(count(&b).await, 1, "{what}: one signature, one document");
             assert_eq!(b.export().await.unwrap(), exported, "{what}: nothing stored");
         }
@@ -243,8 +244,17 @@ fn json_nested_deeper_than_the_limit_is_refused_everywhere() {
         // From a peer: a block as deep as the decoder allows is refused,
         // and the collection's queries keep working.
         let deep = Block::genesis("Book", obj(json!({"title": "deep", "meta": nested(120)})), [3; 8], &key(9));
-        let _ = b.import(&[deep.bytes]).await;
+        assert_eq!(b.import(&[deep.bytes]).await.unwrap().refused[0].code, "VALIDATION");
         assert_eq!(b.find("Book", &json!({})).await.unwrap().len(), 1);
+
+        // In a list of JSON values too, locally and from a peer.
+        let lists = db_with("type Bag { items: [JSON] }").await;
+        let err = lists.create("Bag", &obj(json!({"items": [nested(100)]}))).await.unwrap_err();
+        assert_eq!(err.code(), "VALIDATION", "{err}");
+        let deep = Block::genesis("Bag", obj(json!({"items": [nested(120)]})), [3; 8], &key(9));
+        assert_eq!(lists.import(&[deep.bytes]).await.unwrap().refused[0].code, "VALIDATION");
+        lists.create("Bag", &obj(json!({"items": [nested(63)]}))).await.unwrap();
+        assert_eq!(lists.find("Bag", &json!({})).await.unwrap().len(), 1);
     });
 }
 
@@ -393,5 +403,64 @@ fn an_import_takes_every_block_it_can_and_says_why_it_refused_the_others() {
         assert!(report.refused.iter().all(|r| !r.message.is_empty()));
         // Only the taken blocks are stored.
         assert_eq!(b.export().await.unwrap().len(), 2);
+    });
+}
+
+#[test]
+fn a_forged_change_is_refused_before_it_may_wait_for_parents() {
+    block_on(async {
+        let alice = db_with(NOTES).await;
+        let id = alice.create("Note", &obj(json!({"text": "mine"}))).await.unwrap();
+        let g = SignedBlock::decode(&alice.export().await.unwrap()[0], None).unwrap();
+        // The genesis is here: a non-owner's change hanging from a parent
+        // nobody has is refused at once, not kept pending.
+        let forged =
+            Block::change("Note", g.cid, vec![g.cid, cid_of(b"nowhere")], 3, obj(json!({"text": "x"})), false, &key(9));
+        let report = alice.import(&[forged.bytes]).await.unwrap();
+        assert_eq!((report.pending, report.refused[0].code), (0, "UNAUTHORIZED"));
+        assert_eq!(alice.pending_count().await.unwrap(), 0);
+
+        // The genesis not yet here: the forged change waits, and is dropped
+        // (not blamed on whoever brings the genesis) when the genesis comes.
+        let bob = db_with(NOTES).await;
+        let forged = Block::change("Note", g.cid, vec![g.cid], 2, obj(json!({"text": "x"})), false, &key(9));
+        assert_eq!(bob.import(std::slice::from_ref(&forged.bytes)).await.unwrap().pending, 1);
+        let report = bob.import(std::slice::from_ref(&g.bytes)).await.unwrap();
+        assert_eq!(report.merged, 1);
+        assert!(report.refused.is_empty(), "{report:?}");
+        assert_eq!(report.dropped.iter().map(|r| (r.cid, r.code)).collect::<Vec<_>>(), [(forged.cid, "UNAUTHORIZED")]);
+        assert_eq!(bob.pending_count().await.unwrap(), 0);
+        assert_eq!(bob.get("Note", &id).await.unwrap().unwrap()["text"], "mine");
+    });
+}
+
+#[test]
+fn the_children_of_a_refused_block_are_refused_in_any_order_and_later() {
+    block_on(async {
+        let a = db_with("type Book { title: String! @index pages: Int meta: JSON extra: String }").await;
+        let b = books().await;
+        let id = a.create("Book", &obj(json!({"title": "Dune"}))).await.unwrap();
+        let genesis = a.export().await.unwrap();
+        a.update("Book", &id, &obj(json!({"extra": "only on a"}))).await.unwrap();
+        let with_extra = a.heads("Book", &id).await.unwrap()[0];
+        a.update("Book", &id, &obj(json!({"pages": 1}))).await.unwrap();
+        let child = a.heads("Book", &id).await.unwrap()[0];
+        let all = a.export().await.unwrap();
+        let by_cid = |c: cid::Cid| all.iter().find(|b| cid_of(b) == c).unwrap().clone();
+        b.import(&genesis).await.unwrap();
+        // The child first, then the block it hangs from: both refused.
+        let report = b.import(&[by_cid(child), by_cid(with_extra)]).await.unwrap();
+        let refused: Vec<_> = report.refused.iter().map(|r| (r.cid, r.code)).collect();
+        assert_eq!(refused, [(with_extra, "VALIDATION"), (child, "VALIDATION")], "{report:?}");
+        assert_eq!((report.pending, b.pending_count().await.unwrap()), (0, 0));
+        // And a later child of the refused block, in an import of its own.
+        a.update("Book", &id, &obj(json!({"pages": 2}))).await.unwrap();
+        let grandchild = a.heads("Book", &id).await.unwrap()[0];
+        let report = b
+            .import(&[a.export().await.unwrap().into_iter().find(|x| cid_of(x) == grandchild).unwrap()])
+            .await
+            .unwrap();
+        assert_eq!(report.refused.iter().map(|r| r.code).collect::<Vec<_>>(), ["VALIDATION"]);
+        assert_eq!(b.pending_count().await.unwrap(), 0);
     });
 }

@@ -3,7 +3,8 @@
 //! ```text
 //! weft start [--store DIR] [--p2paddr MULTIADDR,...] [--peers MULTIADDR,...] [--no-p2p] [--no-pubsub] [--no-mdns]
 //!            [--api 127.0.0.1:9181] [--relay-max-circuits N] [--relay-max-circuit-duration SECS]
-//!            [--relay-max-circuit-bytes N] [--doc-topics N] [--allowed-origins ORIGIN,...]
+//!            [--relay-max-circuit-bytes N] [--relay-max-circuits-per-peer N]
+//!            [--relay-max-reservations-per-peer N] [--doc-topics N] [--allowed-origins ORIGIN,...]
 //! weft client [--api ADDR] schema add 'SDL' | -f FILE
 //! weft client collection list
 //! weft client doc create|get|update|delete|list|heads ...
@@ -52,9 +53,17 @@ mod cli {
         command: Top,
     }
 
+    const POLICIES: &str = "Write policies: a collection says in its SDL who may write it, and every \
+node and page enforces it on every block, its own writes included:
+  type Note @policy(writers: \"owner\") { text: String }   only a document's creator changes or deletes it
+  type Log @policy(writers: [\"<64 hex digits>\", ...]) { line: String }   only these keys write
+  (no @policy: anyone). Refused writes fail with UNAUTHORIZED; refused blocks from peers are dropped.
+A node's own key is authorKey in `weft client p2p info`.";
+
     #[derive(Subcommand)]
     enum Top {
         /// Start a node: the database, its p2p network and the local HTTP API
+        #[command(after_help = POLICIES)]
         Start(Box<StartArgs>),
         /// Talk to a running node through its HTTP API
         Client(ClientArgs),
@@ -99,6 +108,12 @@ mod cli {
         /// Bytes a relayed circuit may carry; 0 means no limit [default: 0]
         #[arg(long, value_name = "N")]
         relay_max_circuit_bytes: Option<u64>,
+        /// Circuits the relay server carries at once for one peer [default: 16]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        relay_max_circuits_per_peer: Option<u64>,
+        /// Relay reservations one peer may hold at once [default: 4]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        relay_max_reservations_per_peer: Option<u64>,
         /// Per-document pubsub topics the node holds (the most recently used) [default: 1000]
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         doc_topics: Option<u64>,
@@ -132,6 +147,7 @@ mod cli {
     #[derive(Subcommand)]
     enum SchemaCmd {
         /// Add types to the schema; prints the new collections
+        #[command(after_help = POLICIES)]
         Add {
             /// The schema, e.g. 'type Book { title: String! @index pages: Int }'
             #[arg(value_name = "SDL", required_unless_present = "file", conflicts_with = "file")]
@@ -379,6 +395,12 @@ mod cli {
         }
         if let Some(bytes) = args.relay_max_circuit_bytes {
             config.relay.max_circuit_bytes = bytes;
+        }
+        if let Some(n) = args.relay_max_circuits_per_peer {
+            config.relay.max_circuits_per_peer = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(n) = args.relay_max_reservations_per_peer {
+            config.relay.max_reservations_per_peer = usize::try_from(n).unwrap_or(usize::MAX);
         }
         if let Some(n) = args.doc_topics {
             config.doc_topics = usize::try_from(n).unwrap_or(usize::MAX);

@@ -6,7 +6,7 @@
 //! from nothing; with one cap for all, one peer could crowd out the others.
 //! So each block is booked to the peer that sent it, and past either cap
 //! the oldest go first: the sender's own when it is over its share, else
-//! the oldest of all. Time plays no part; the caller stores and deletes.
+//! those of the peer that holds the most. Time plays no part; the caller stores and deletes.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
@@ -53,9 +53,8 @@ pub struct PendingLedger<P> {
     limits: PendingLimits,
     /// Still pending: who sent it, and its size.
     live: HashMap<Cid, (P, usize)>,
-    /// Arrival order, of all and per peer; entries no longer live are
-    /// skipped when met (and compacted away when they pile up).
-    order: VecDeque<Cid>,
+    /// Arrival order per peer; entries no longer live are skipped when
+    /// met (and compacted away when they pile up).
     by_peer: HashMap<P, VecDeque<Cid>>,
     usage: HashMap<P, Usage>,
     total: Usage,
@@ -66,7 +65,6 @@ impl<P: Clone + Eq + Hash> PendingLedger<P> {
         PendingLedger {
             limits,
             live: HashMap::new(),
-            order: VecDeque::new(),
             by_peer: HashMap::new(),
             usage: HashMap::new(),
             total: Usage::default(),
@@ -80,7 +78,6 @@ impl<P: Clone + Eq + Hash> PendingLedger<P> {
             return Vec::new();
         }
         self.live.insert(cid, (peer.clone(), bytes));
-        self.order.push_back(cid);
         self.by_peer.entry(peer.clone()).or_default().push_back(cid);
         self.usage.entry(peer.clone()).or_default().add(bytes);
         self.total.add(bytes);
@@ -96,7 +93,10 @@ impl<P: Clone + Eq + Hash> PendingLedger<P> {
             dropped.push(oldest);
         }
         while self.total.blocks > limits.total_blocks || self.total.bytes > limits.total_bytes {
-            let Some(oldest) = self.oldest() else { break };
+            // The oldest of the peer that holds the most: many identities
+            // of one attacker do not flush the others' blocks.
+            let heaviest = self.usage.iter().max_by_key(|(_, u)| (u.blocks, u.bytes)).map(|(p, _)| p.clone());
+            let Some(oldest) = heaviest.and_then(|p| self.oldest_of(&p)) else { break };
             self.resolved(&oldest);
             dropped.push(oldest);
         }
@@ -135,21 +135,15 @@ impl<P: Clone + Eq + Hash> PendingLedger<P> {
         None
     }
 
-    fn oldest(&mut self) -> Option<Cid> {
-        while let Some(c) = self.order.pop_front() {
-            if self.live.contains_key(&c) {
-                return Some(c);
-            }
-        }
-        None
+    fn queued(&self) -> usize {
+        self.by_peer.values().map(VecDeque::len).sum()
     }
 
     /// Drops the skipped entries once they outnumber the live ones, so the
     /// queues stay within twice the live count.
     fn compact(&mut self) {
-        if self.order.len() > 2 * self.live.len() + 64 {
+        if self.queued() > 2 * self.live.len() + 64 {
             let live = &self.live;
-            self.order.retain(|c| live.contains_key(c));
             for queue in self.by_peer.values_mut() {
                 queue.retain(|c| live.contains_key(c));
             }
@@ -184,15 +178,15 @@ mod tests {
     }
 
     #[test]
-    fn over_the_total_the_oldest_of_all_go_first() {
+    fn over_the_total_the_heaviest_peer_loses_its_oldest() {
         let mut l = PendingLedger::new(small());
         for i in 0..3 {
             l.add(cid(i), "alice", 1);
         }
         l.add(cid(10), "bob", 1);
-        l.add(cid(11), "bob", 1);
-        assert_eq!(l.add(cid(12), "bob", 1), [cid(0)], "Alice's oldest is the oldest of all");
-        assert_eq!((l.blocks(Some(&"alice")), l.blocks(Some(&"bob")), l.blocks(None)), (2, 3, 5));
+        assert!(l.add(cid(11), "bob", 1).is_empty(), "five in all: at the cap");
+        assert_eq!(l.add(cid(20), "carol", 1), [cid(0)], "Alice holds the most: her oldest goes");
+        assert_eq!((l.blocks(Some(&"alice")), l.blocks(Some(&"bob")), l.blocks(None)), (2, 2, 5));
     }
 
     #[test]
@@ -212,6 +206,6 @@ mod tests {
             l.add(cid(i), "bob", 1);
             l.resolved(&cid(i));
         }
-        assert!(l.order.len() <= 2 * l.live.len() + 64);
+        assert!(l.queued() <= 2 * l.live.len() + 64);
     }
 }

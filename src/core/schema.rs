@@ -229,6 +229,12 @@ impl FieldDef {
         let err = |message: String| ValidationError { field: Some(self.name.clone()), message };
         let ty = &self.ty;
         let at = format!("field \"{}\" of {collection}", self.name);
+        // The whole value, a list's items included ([JSON] holds anything).
+        if depth(v) > MAX_VALUE_DEPTH {
+            return Err(err(format!(
+                "{at} is nested too deep: more than {MAX_VALUE_DEPTH} levels of lists and objects"
+            )));
+        }
         match v {
             Value::Null if ty.required => Err(err(format!("{at} is required ({ty}) and cannot be null"))),
             Value::Null => Ok(Value::Null),
@@ -243,9 +249,6 @@ impl FieldDef {
                 .collect::<Result<_, _>>()
                 .map(Value::Array),
             _ if ty.list => Err(err(format!("{at} expects a list ({ty}), got {}", describe(v)))),
-            _ if depth(v) > MAX_VALUE_DEPTH => {
-                Err(err(format!("{at} is nested too deep: more than {MAX_VALUE_DEPTH} levels of lists and objects")))
-            }
             _ => ty.kind.check(v).map_err(|e| err(format!("{at} expects {e}"))),
         }
     }
@@ -458,8 +461,9 @@ fn parse_policy(d: &Directive<'_, String>, name: &str) -> Result<WritePolicy, Sc
                     return fail(format!("writers lists key strings, not {item}"));
                 };
                 let k = k.to_ascii_lowercase();
-                // ASCII first: hex pairs are cut by byte index.
-                let bytes: Option<Vec<u8>> = (k.len() == 64 && k.is_ascii())
+                // Hex digits only: slicing by byte below needs ASCII, and
+                // from_str_radix would take a sign.
+                let bytes: Option<Vec<u8>> = (k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit()))
                     .then(|| (0..32).map(|i| u8::from_str_radix(&k[2 * i..2 * i + 2], 16).ok()).collect())
                     .flatten();
                 let valid = bytes

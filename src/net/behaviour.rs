@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{gossipsub, identify, identity, kad, ping, relay, request_response, StreamProtocol};
+use libp2p::{connection_limits, gossipsub, identify, identity, kad, ping, relay, request_response, StreamProtocol};
 use sha2::{Digest, Sha256};
 
 use super::{Codec, WireErrors};
@@ -26,8 +26,16 @@ pub const IDENTIFY_PROTOCOL: &str = "/weft/id/1";
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/kad/1");
 
 /// A pushed batch is applied (and fsynced) before its answer: generous,
-/// so a slow disk is not mistaken for a dead peer.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// so a slow disk is not mistaken for a dead peer. The same limit ends an
+/// inbound stream that has not delivered its whole request by then (one
+/// opened and never written).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Inbound requests one connection may have open at once on each weft
+/// protocol; a stream past it is dropped unread by request-response.
+pub const MAX_STREAMS_PER_CONNECTION: usize = 64;
+/// Connections one peer may hold to us at once (a page may have a relayed,
+/// a direct and a browser-transport one; a node TCP, QUIC and a relayed one).
+pub const MAX_CONNECTIONS_PER_PEER: u32 = 8;
 pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -59,6 +67,8 @@ pub type Signaling = libp2p::swarm::dummy::Behaviour;
 #[derive(Debug, Clone)]
 pub struct RelayLimits {
     pub max_reservations: usize,
+    /// Reservations one peer may hold at once.
+    pub max_reservations_per_peer: usize,
     pub max_circuits: usize,
     pub max_circuits_per_peer: usize,
     pub max_circuit_duration: Duration,
@@ -70,6 +80,7 @@ impl Default for RelayLimits {
     fn default() -> Self {
         RelayLimits {
             max_reservations: 1024,
+            max_reservations_per_peer: 4,
             max_circuits: 256,
             max_circuits_per_peer: 16,
             max_circuit_duration: Duration::from_secs(24 * 3600),
@@ -93,6 +104,8 @@ pub struct BehaviourConfig {
     /// (a direct one beside a relayed one) opens its stream only when it
     /// is polled with messages waiting: it is not woken by them.
     pub ping_interval: Duration,
+    /// [`REQUEST_TIMEOUT`] but in tests.
+    pub request_timeout: Duration,
 }
 
 pub type BlocksBehaviour = request_response::Behaviour<Codec<BlocksRequest, BlocksResponse>>;
@@ -101,6 +114,7 @@ pub type ReplicateBehaviour = request_response::Behaviour<Codec<ReplicateRequest
 
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    pub limits: connection_limits::Behaviour,
     pub relay_client: relay::client::Behaviour,
     pub relay: Toggle<RelayServer>,
     pub dcutr: Dcutr,
@@ -118,11 +132,14 @@ pub struct Behaviour {
 fn request_response<Req, Resp>(
     protocol: StreamProtocol,
     errors: &Arc<WireErrors>,
+    timeout: Duration,
 ) -> request_response::Behaviour<Codec<Req, Resp>>
 where
     Codec<Req, Resp>: request_response::Codec<Protocol = StreamProtocol> + Send + Clone + 'static,
 {
-    let config = request_response::Config::default().with_request_timeout(REQUEST_TIMEOUT);
+    let config = request_response::Config::default()
+        .with_request_timeout(timeout)
+        .with_max_concurrent_streams(MAX_STREAMS_PER_CONNECTION);
     request_response::Behaviour::with_codec(
         Codec::counting(errors.clone()),
         [(protocol, request_response::ProtocolSupport::Full)],
@@ -170,6 +187,7 @@ impl Behaviour {
         let peer_id = keypair.public().to_peer_id();
         let relay = config.relay_server.as_ref().map(|limits| relay::Config {
             max_reservations: limits.max_reservations,
+            max_reservations_per_peer: limits.max_reservations_per_peer,
             max_circuits: limits.max_circuits,
             max_circuits_per_peer: limits.max_circuits_per_peer,
             max_circuit_duration: limits.max_circuit_duration,
@@ -193,16 +211,19 @@ impl Behaviour {
         let (relay, dcutr) = (relay.map(|c| relay::Behaviour::new(peer_id, c)), Dcutr::new(peer_id));
         #[cfg(target_arch = "wasm32")]
         let (relay, dcutr): (Option<RelayServer>, Dcutr) = (relay.map(|_| RelayServer {}), Dcutr {});
+        let limits = connection_limits::ConnectionLimits::default()
+            .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER));
         Ok(Behaviour {
+            limits: connection_limits::Behaviour::new(limits),
             relay_client,
             relay: relay.into(),
             dcutr,
             identify: identify::Behaviour::new(identify::Config::new(IDENTIFY_PROTOCOL.into(), keypair.public())),
             ping: ping::Behaviour::new(ping::Config::new().with_interval(config.ping_interval)),
             gossipsub: gossipsub.into(),
-            blocks: request_response(BLOCKS_PROTOCOL, errors),
-            heads: request_response(HEADS_PROTOCOL, errors),
-            replicate: request_response(REPLICATE_PROTOCOL, errors),
+            blocks: request_response(BLOCKS_PROTOCOL, errors, config.request_timeout),
+            heads: request_response(HEADS_PROTOCOL, errors, config.request_timeout),
+            replicate: request_response(REPLICATE_PROTOCOL, errors, config.request_timeout),
             mdns: mdns.into(),
             kad,
             signaling,

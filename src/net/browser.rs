@@ -26,6 +26,7 @@ pub fn build_browser_swarm(
         relay_server: None,
         kad_server: false,
         ping_interval: Duration::from_secs(1),
+        request_timeout: super::behaviour::REQUEST_TIMEOUT,
     };
     let signaling = libp2p_stream::Behaviour::new();
     let control = signaling.new_control();

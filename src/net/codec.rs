@@ -22,6 +22,24 @@ pub struct WireErrors {
     pub decode: AtomicU64,
     /// Over [`MAX_MESSAGE_BYTES`].
     pub oversized: AtomicU64,
+    /// Requests that never arrived whole: the stream stalled until the
+    /// request timeout dropped it (one opened and never written), or
+    /// closed half-written. request-response reports neither.
+    pub stalled: AtomicU64,
+}
+
+/// Counts a read that ends before its message does (its future dropped).
+struct Unfinished<'a> {
+    counter: &'a AtomicU64,
+    done: bool,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 pub struct Codec<Req, Resp> {
@@ -64,7 +82,7 @@ impl<T> From<T> for Inbound<T> {
 }
 
 /// Reads one message; `Err(MessageError)` inside when it is not one.
-async fn read_message<T, M>(io: &mut T, errors: &WireErrors) -> io::Result<Result<M, MessageError>>
+async fn read_message<T, M>(io: &mut T, errors: &WireErrors, answer: bool) -> io::Result<Result<M, MessageError>>
 where
     T: AsyncRead + Unpin + Send,
     M: for<'de> Deserialize<'de> + Limits,
@@ -72,6 +90,12 @@ where
     let mut buf = Vec::new();
     // One byte over the limit tells an oversized message from one that fits.
     io.take(MAX_MESSAGE_BYTES as u64 + 1).read_to_end(&mut buf).await?;
+    // A peer that drops our request unanswered (over its rate limit, or
+    // shutting down) closes the stream with nothing on it: a failed
+    // request, not garbage to hold against it.
+    if answer && buf.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the peer closed the stream unanswered"));
+    }
     Ok(decode(&buf).inspect_err(|e| {
         let counter = if matches!(e, MessageError::TooLarge(_)) { &errors.oversized } else { &errors.decode };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -101,19 +125,23 @@ where
     where
         T: AsyncRead + Unpin + Send,
     {
-        Ok(match read_message(io, &self.errors).await? {
+        let mut unfinished = Unfinished { counter: &self.errors.stalled, done: false };
+        let read = read_message(io, &self.errors, false).await;
+        unfinished.done = true;
+        Ok(match read? {
             Ok(req) => Inbound::Request(req),
             Err(e) => Inbound::Unreadable(e),
         })
     }
 
     /// An unreadable answer fails the request (`OutboundFailure::Io`,
-    /// `InvalidData`), which names the peer.
+    /// `InvalidData`), which names the peer; no answer at all fails it
+    /// with `UnexpectedEof`.
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Resp>
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_message(io, &self.errors).await?.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        read_message(io, &self.errors, true).await?.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
     async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Inbound<Req>) -> io::Result<()>

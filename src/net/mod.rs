@@ -16,7 +16,10 @@ pub mod webrtc;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod webtransport;
 
-pub use behaviour::{Behaviour, BehaviourConfig, BehaviourEvent, RelayLimits, Signaling};
+pub use behaviour::{
+    Behaviour, BehaviourConfig, BehaviourEvent, RelayLimits, Signaling, MAX_CONNECTIONS_PER_PEER,
+    MAX_STREAMS_PER_CONNECTION, REQUEST_TIMEOUT,
+};
 #[cfg(target_arch = "wasm32")]
 pub use browser::build_browser_swarm;
 pub use codec::{Codec, Inbound, WireErrors};

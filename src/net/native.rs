@@ -72,6 +72,7 @@ pub async fn build_swarm_counting(
                 relay_server: Some(config.relay.clone()),
                 kad_server: true,
                 ping_interval: Duration::from_secs(15),
+                request_timeout: config.request_timeout,
             };
             Behaviour::new(keypair, relay_client, libp2p::swarm::dummy::Behaviour, &behaviour, &errors)
         })

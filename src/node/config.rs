@@ -44,6 +44,9 @@ pub struct NodeConfig {
     pub direct_upgrade: bool,
     /// Caps on blocks waiting for their parents, per peer and in all.
     pub pending: PendingLimits,
+    /// How long a request to a peer may take, and an inbound request may
+    /// take to arrive (a stream opened and never written is dropped then).
+    pub request_timeout: Duration,
 }
 
 impl NodeConfig {
@@ -66,6 +69,7 @@ impl NodeConfig {
             meet_peers: false,
             direct_upgrade: false,
             pending: PendingLimits::default(),
+            request_timeout: crate::net::REQUEST_TIMEOUT,
         }
     }
 

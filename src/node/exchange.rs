@@ -123,12 +123,22 @@ impl Node {
                 if let Some(s) = self.swarm.as_mut() {
                     let _ = s.behaviour_mut().heads.send_response(channel, HeadsResponse { heads });
                 }
+                // A collection we do not share with this peer: it may have a
+                // replicator to us, which our heads serve; nothing goes back.
+                if !self.shares_collection(peer, &request.col) {
+                    self.stats.withheld += 1;
+                    return;
+                }
                 if let Some(ours) = ours {
                     self.send_lacking(peer, &request.col, ours, request.heads).await;
                 }
             }
             request_response::Event::Message { peer, message: Message::Response { request_id, response }, .. } => {
                 let Some(x) = self.exchanges.remove(&request_id) else { return };
+                // The replicator that started it may be gone since.
+                if !self.shares_collection(peer, &x.col) {
+                    return;
+                }
                 // Our heads now, not when we asked: what they pushed us
                 // meanwhile need not go back.
                 match self.db.collection_heads(&x.col, x.docs.as_deref()).await {
@@ -145,14 +155,17 @@ impl Node {
         }
     }
 
-    /// Sends `peer` the blocks of `col` it lacks, given its heads.
+    /// Sends `peer` the blocks of `col` it lacks, given its heads: of the
+    /// documents we share with it.
     async fn send_lacking(
         &mut self,
         peer: PeerId,
         col: &str,
-        ours: BTreeMap<String, Heads>,
+        mut ours: BTreeMap<String, Heads>,
         theirs: BTreeMap<String, Vec<Cid>>,
     ) {
+        let shared = self.shared_with(peer);
+        ours.retain(|doc, _| self.shares(&shared, col, doc));
         // A peer that reports nothing may not have the collection at all:
         // the first batch is one block, and a refusal ends it cheaply.
         let probe = theirs.is_empty();
@@ -264,7 +277,11 @@ impl Node {
     pub(super) async fn on_replicate(&mut self, ev: request_response::Event<ReplicateRequest, ReplicateResponse>) {
         match ev {
             request_response::Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
-                let response = self.serve_replicate(peer, request).await;
+                let request = self.collapse_replays(request);
+                let response = match self.replayed_push(&request) {
+                    Some(ack) => ack,
+                    None => self.serve_replicate(peer, request).await,
+                };
                 if let Some(s) = self.swarm.as_mut() {
                     let _ = s.behaviour_mut().replicate.send_response(channel, response);
                 }
@@ -293,6 +310,33 @@ impl Node {
         }
     }
 
+    /// A push naming one block more than once carries it once.
+    fn collapse_replays(&mut self, request: ReplicateRequest) -> ReplicateRequest {
+        match request {
+            ReplicateRequest::Push { blocks, remaining } => {
+                let n = blocks.len();
+                let mut seen = HashSet::new();
+                let blocks: Vec<ByteBuf> = blocks.into_iter().filter(|b| seen.insert(cid_of(b))).collect();
+                self.stats.replayed += (n - blocks.len()) as u64;
+                ReplicateRequest::Push { blocks, remaining }
+            }
+            offer => offer,
+        }
+    }
+
+    /// The answer to a push of blocks all merged lately, given without a
+    /// database transaction: a peer replaying a valid block costs a hash.
+    fn replayed_push(&mut self, request: &ReplicateRequest) -> Option<ReplicateResponse> {
+        let ReplicateRequest::Push { blocks, .. } = request else { return None };
+        let cids: Vec<Cid> = blocks.iter().map(|b| cid_of(b)).collect();
+        if cids.is_empty() || !cids.iter().all(|c| self.recent.contains(c)) {
+            return None;
+        }
+        self.stats.bytes_received += blocks.iter().map(|b| b.len() as u64).sum::<u64>();
+        self.stats.replayed += cids.len() as u64;
+        Some(ReplicateResponse::Ack { merged: cids, refused: Vec::new() })
+    }
+
     async fn serve_replicate(&mut self, peer: PeerId, request: ReplicateRequest) -> ReplicateResponse {
         match request {
             ReplicateRequest::Offer { cids } => match self.held_or_pending(&cids).await {
@@ -310,7 +354,8 @@ impl Node {
                 // one by one, so the pusher moves past them.
                 match self.db_import_from(peer, &blocks).await {
                     Ok(report) => {
-                        self.stats.received += (blocks.len() - report.duplicate - report.refused.len()) as u64;
+                        self.stats.received +=
+                            blocks.len().saturating_sub(report.duplicate + report.refused.len()) as u64;
                         self.sync_progress(peer, blocks.len() as u64, remaining);
                         self.take_merged().await;
                         self.fetch(report.missing, Some(peer));

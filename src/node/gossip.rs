@@ -14,6 +14,8 @@ use super::run::{col_topic, doc_topic, Node};
 use crate::core::block::{cid_of, SignedBlock};
 use crate::core::sync::{BlocksRequest, BlocksResponse, MAX_BATCH_BLOCKS, MAX_CIDS, PEERS_TOPIC};
 use crate::db::{ImportReport, Merged};
+use crate::error::Error;
+use crate::store::{Mode, Store, Table, Tx};
 
 /// What a batch of blocks may weigh, under the message limit with room
 /// for the envelope.
@@ -59,8 +61,14 @@ impl Node {
         self.subscribe(&doc_topic(doc));
     }
 
+    /// Publishes a local block on its document's topic, and on its
+    /// collection's if that is a p2p collection here: a collection we do
+    /// not share is not sent to whoever listens (see `share.rs`).
     pub(super) fn publish(&mut self, m: &Merged) {
-        let topics = [doc_topic(&m.doc), col_topic(&m.collection)];
+        let mut topics = vec![doc_topic(&m.doc)];
+        if self.p2p_collections.contains(&m.collection) {
+            topics.push(col_topic(&m.collection));
+        }
         let Some(g) = self.gossip() else { return };
         for topic in topics {
             match g.publish(IdentTopic::new(&topic), m.bytes.clone()) {
@@ -96,6 +104,7 @@ impl Node {
         // The same block comes on its document's topic and its collection's:
         // the second need not cost a transaction.
         if self.recent.get(&cid).is_some() {
+            self.stats.replayed += 1;
             if let Some(g) = self.gossip() {
                 g.report_message_validation_result(&message_id, &source, MessageAcceptance::Accept);
             }
@@ -136,7 +145,7 @@ impl Node {
         }
         match self.db_import_from(peer, blocks).await {
             Ok(report) => {
-                self.stats.received += (blocks.len() - report.duplicate - report.refused.len()) as u64;
+                self.stats.received += blocks.len().saturating_sub(report.duplicate + report.refused.len()) as u64;
                 self.take_merged().await;
                 report
             }
@@ -179,25 +188,47 @@ impl Node {
         self.fetches.insert(id, Fetch { want, tried });
     }
 
+    /// The blocks of `want` we hold and share with `peer`, in its order,
+    /// each CID once, read one at a time until the next would take the
+    /// answer past [`BATCH_BYTES`] (or [`MAX_BATCH_BLOCKS`]): a request
+    /// costs at most [`MAX_CIDS`] lookups and one block's read beyond the
+    /// budget, however it repeats itself. The peer asks again for the rest.
+    async fn serve_blocks(&mut self, peer: PeerId, want: Vec<Cid>) -> Result<Vec<ByteBuf>, Error> {
+        let mut seen = HashSet::new();
+        let want: Vec<Cid> = want.into_iter().filter(|c| seen.insert(*c)).collect();
+        let shared = self.shared_with(peer);
+        let mut tx = self.db.store().begin(Mode::Read).await?;
+        let mut blocks = Vec::new();
+        let mut size = 0;
+        for cid in want {
+            if blocks.len() >= MAX_BATCH_BLOCKS {
+                break;
+            }
+            let Some(bytes) = tx.get(Table::Blocks, &cid.to_bytes()).await? else { continue };
+            if size + bytes.len() > BATCH_BYTES {
+                break;
+            }
+            let Ok(block) = SignedBlock::decode_stored(bytes, cid) else { continue };
+            if !self.shares(&shared, &block.block.col, &block.doc().to_string()) {
+                self.stats.withheld += 1;
+                continue;
+            }
+            size += block.bytes.len();
+            blocks.push(ByteBuf::from(block.bytes));
+        }
+        Ok(blocks)
+    }
+
     pub(super) async fn on_blocks(&mut self, ev: request_response::Event<BlocksRequest, BlocksResponse>) {
         match ev {
             request_response::Event::Message { message: Message::Request { request, channel, .. }, peer, .. } => {
-                let held = match self.db.get_blocks(&request.want).await {
+                let blocks = match self.serve_blocks(peer, request.want).await {
                     Ok(b) => b,
                     Err(e) => {
                         tracing::warn!(%peer, "cannot read blocks: {e}");
                         Vec::new()
                     }
                 };
-                let mut blocks = Vec::new();
-                let mut size = 0;
-                for b in held.into_iter().flatten() {
-                    if blocks.len() >= MAX_BATCH_BLOCKS || size + b.len() > BATCH_BYTES {
-                        break;
-                    }
-                    size += b.len();
-                    blocks.push(ByteBuf::from(b));
-                }
                 self.stats.served += blocks.len() as u64;
                 if let Some(s) = self.swarm.as_mut() {
                     let _ = s.behaviour_mut().blocks.send_response(channel, BlocksResponse { blocks });
@@ -226,7 +257,17 @@ impl Node {
                 let still: Vec<Cid> = fetch.want.iter().filter(|c| !got.contains(c)).copied().collect();
                 if !still.is_empty() {
                     self.fetching.extend(still.iter().copied());
-                    self.send_fetch(still, None, fetch.tried);
+                    // An answer cut short at the response budget came with
+                    // blocks: the rest is asked of the same peer. One with
+                    // none of them sends us to another.
+                    let mut tried = fetch.tried;
+                    let prefer = if got.is_empty() {
+                        None
+                    } else {
+                        tried.remove(&peer);
+                        Some(peer)
+                    };
+                    self.send_fetch(still, prefer, tried);
                 }
                 self.fetch(report.missing, Some(peer));
             }

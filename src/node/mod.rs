@@ -22,6 +22,7 @@ mod handle;
 mod native;
 mod replicate;
 mod run;
+mod share;
 
 pub use command::{Command, CommandError, Reply};
 pub use config::{NodeConfig, PendingLimits, RelayLimits};

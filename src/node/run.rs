@@ -35,7 +35,10 @@ use super::gossip::Fetch;
 use super::replicate::{outbox_rows, OutboxLane, Replicator, Wanted};
 use crate::core::block::SignedBlock;
 use crate::core::pending::PendingLedger;
-use crate::core::sync::{Backoff, PEERS_TOPIC};
+use crate::core::sync::{
+    Admission, Backoff, Conduct, TokenBucket, MAX_CONDUCT_ENTRIES, MAX_STRIKES, PEERS_TOPIC, REQUESTS_PER_SECOND,
+    REQUEST_BURST,
+};
 use crate::db::{Db, ImportReport, Merged, Refusal};
 use crate::net::{Behaviour, BehaviourEvent, Inbound, WireErrors};
 use crate::store::{KeyRange, Mode, Store, Table, Tx};
@@ -74,6 +77,14 @@ pub(super) struct Stats {
     /// Relayed connections upgraded to direct ones (DCUtR natively,
     /// browser-to-browser WebRTC in pages).
     pub(super) direct_upgrades: u64,
+    /// Requests dropped unanswered because their peer was over its rate.
+    pub(super) rate_limited: u64,
+    /// Blocks a peer sent again that we had merged lately, or twice in one
+    /// message: taken without a database transaction.
+    pub(super) replayed: u64,
+    /// Blocks and head exchanges refused to a peer we do not share their
+    /// collection with (see `share.rs`).
+    pub(super) withheld: u64,
 }
 
 pub(super) struct Node {
@@ -143,18 +154,13 @@ pub(super) struct Node {
     /// The pending blocks each peer sent, against the caps (pending blocks
     /// found in the store at start are left to orphan dropping).
     pub(super) pending: PendingLedger<PeerId>,
-    /// Invalid blocks and unreadable messages per peer since it connected.
-    pub(super) strikes: HashMap<PeerId, u32>,
-    /// Peers dropped for misbehaving, and until when they are refused.
-    pub(super) banned: HashMap<PeerId, Duration>,
+    /// Strikes (invalid blocks, unreadable messages, floods) and bans per
+    /// peer, kept across its reconnects.
+    pub(super) conduct: Conduct<PeerId>,
+    /// Each peer's request allowance on the weft protocols; a full bucket
+    /// is forgotten, so only peers that asked lately are kept.
+    pub(super) buckets: HashMap<PeerId, TokenBucket>,
 }
-
-/// Invalid blocks or unreadable messages a peer may send before it is
-/// dropped: an honest peer sends none, but one bad block may be a bug
-/// rather than an attack.
-const MAX_STRIKES: u32 = 3;
-/// How long a dropped peer's connections are refused.
-const BAN: Duration = Duration::from_secs(600);
 
 /// How many merged blocks [`Node::recent`] remembers.
 const RECENT_BLOCKS: usize = 4096;
@@ -267,8 +273,8 @@ impl Node {
             upgrading: HashSet::new(),
             recent: LruCache::new(NonZeroUsize::new(RECENT_BLOCKS).expect("not zero")),
             pending: PendingLedger::new(config.pending),
-            strikes: HashMap::new(),
-            banned: HashMap::new(),
+            conduct: Conduct::default(),
+            buckets: HashMap::new(),
             config,
         };
         node.load_p2p_collections().await?;
@@ -331,7 +337,11 @@ impl Node {
         }
         let parents = std::mem::take(&mut self.orphaned);
         match self.db.drop_pending(&parents).await {
-            Ok(n) => {
+            Ok(dropped) => {
+                for c in &dropped {
+                    self.pending.resolved(c);
+                }
+                let n = dropped.len();
                 if n > 0 {
                     tracing::info!(n, "dropped pending blocks whose parents no peer has");
                 }
@@ -354,6 +364,8 @@ impl Node {
             self.pump_outbox(peer).await;
         }
         let now = self.now();
+        self.conduct.prune(now);
+        self.buckets.retain(|_, b| !b.is_full(now));
         if now >= self.next_discovery && !self.connected.is_empty() {
             self.next_discovery = now + DISCOVERY_EVERY;
             for col in self.p2p_collections.clone() {
@@ -652,7 +664,6 @@ impl Node {
 
     fn on_disconnected(&mut self, peer: PeerId) {
         self.upgrading.remove(&peer);
-        self.strikes.remove(&peer);
         self.received_from.remove(&peer);
         self.connected.remove(&peer);
         self.lanes.remove(&peer);
@@ -727,6 +738,12 @@ impl Node {
         };
         report.refused.splice(0..0, refused);
         self.held_against(peer, &report.refused);
+        // Pending blocks of earlier imports, refused now: not this peer's doing.
+        for r in &report.dropped {
+            tracing::debug!(cid = %r.cid, code = r.code, "dropped a pending block: {}", r.message);
+            self.pending.resolved(&r.cid);
+        }
+        self.stats.pending_dropped += report.dropped.len() as u64;
         let mut over: Vec<Cid> = Vec::new();
         for (cid, bytes) in &report.held {
             over.extend(self.pending.add(*cid, peer, *bytes));
@@ -786,6 +803,10 @@ impl Node {
             Event::Message { peer, connection_id, message } => {
                 let message = match message {
                     Message::Request { request_id, request: Inbound::Request(request), channel } => {
+                        if !self.admit(peer) {
+                            // Dropped: the peer sees its stream closed unanswered.
+                            return None;
+                        }
                         Message::Request { request_id, request, channel }
                     }
                     Message::Request { request: Inbound::Unreadable(e), .. } => {
@@ -813,16 +834,13 @@ impl Node {
         })
     }
 
-    /// Past [`MAX_STRIKES`] the peer is disconnected and refused for [`BAN`].
-    fn strike(&mut self, peer: PeerId, what: &str) {
-        let strikes = self.strikes.entry(peer).or_default();
-        *strikes += 1;
-        if *strikes < MAX_STRIKES {
+    /// At [`MAX_STRIKES`] within the ban duration (reconnecting forgets
+    /// nothing) the peer is disconnected and refused for the ban duration.
+    pub(super) fn strike(&mut self, peer: PeerId, what: &str) {
+        if !self.conduct.strike(peer, self.now()) {
             return;
         }
         tracing::warn!(%peer, "dropping a peer that sent {MAX_STRIKES} invalid messages, the last {what}");
-        self.strikes.remove(&peer);
-        self.banned.insert(peer, self.now() + BAN);
         self.stats.peers_dropped += 1;
         if let Some(s) = self.swarm.as_mut() {
             let _ = s.disconnect_peer_id(peer);
@@ -830,14 +848,29 @@ impl Node {
     }
 
     pub(super) fn is_banned(&mut self, peer: PeerId) -> bool {
+        self.conduct.is_banned(&peer, self.now())
+    }
+
+    /// Takes one request of `peer` against its rate: refused requests are
+    /// counted, and a peer far over its rate earns strikes.
+    fn admit(&mut self, peer: PeerId) -> bool {
         let now = self.now();
-        match self.banned.get(&peer) {
-            Some(until) if *until > now => true,
-            Some(_) => {
-                self.banned.remove(&peer);
+        if !self.buckets.contains_key(&peer) && self.buckets.len() >= MAX_CONDUCT_ENTRIES {
+            self.buckets.retain(|_, b| !b.is_full(now));
+        }
+        let bucket =
+            self.buckets.entry(peer).or_insert_with(|| TokenBucket::new(REQUEST_BURST, REQUESTS_PER_SECOND, now));
+        match bucket.admit(now) {
+            Admission::Admitted => true,
+            Admission::Refused => {
+                self.stats.rate_limited += 1;
                 false
             }
-            None => false,
+            Admission::RefusedStrike => {
+                self.stats.rate_limited += 1;
+                self.strike(peer, "requests far over its rate");
+                false
+            }
         }
     }
 

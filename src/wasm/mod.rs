@@ -69,6 +69,12 @@ export interface WeftNetworkStats {
   directUpgrades: number; directFailures: number;
   /** Peers disconnected (and refused for ten minutes) for sending invalid data. */
   peersDropped: number;
+  /**
+   * Requests dropped because their peer was over its rate; requests that never
+   * arrived whole; blocks sent again (taken without a transaction); blocks and
+   * head exchanges withheld from peers we do not share them with.
+   */
+  rateLimited: number; stalled: number; replayed: number; withheld: number;
   pending: number; peers: string[]; mesh: Record<string, number>;
 }
 export interface WeftPeerEvent { type: "connected" | "disconnected"; peerId: string; transport: WeftTransport }
