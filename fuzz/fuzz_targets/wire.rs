@@ -6,7 +6,8 @@
 //! Checks: an accepted message is within its item limit and survives
 //! encode → decode unchanged; the stream codec takes exactly what `decode`
 //! takes (a request it cannot read arrives as `Inbound::Unreadable` and is
-//! counted once, an unreadable response fails the read with `InvalidData`).
+//! counted once, an unreadable response fails the read with `InvalidData`,
+//! an empty one with `UnexpectedEof`, uncounted).
 #![no_main]
 
 use std::fmt::Debug;
@@ -53,6 +54,12 @@ fn stream<Req: Message, Resp: Message>(bytes: &[u8]) {
     let before = refused();
     assert_eq!(before, u64::from(decode::<Req>(bytes).is_err()), "a refused request is counted once");
     let read = block_on(codec.read_response(&PROTOCOL, &mut Cursor::new(bytes)));
+    if bytes.is_empty() {
+        // A stream closed unanswered is a failed request, held against no one.
+        assert_eq!(read.expect_err("no answer").kind(), std::io::ErrorKind::UnexpectedEof);
+        assert_eq!(refused(), before, "an unanswered request is not counted");
+        return;
+    }
     match (read, decode::<Resp>(bytes)) {
         (Ok(got), Ok(want)) => assert_eq!(got, want),
         (Err(e), Err(_)) => assert_eq!(e.kind(), std::io::ErrorKind::InvalidData),
