@@ -239,8 +239,9 @@
 //! replica that has the policy. Those replicas never merge, serve or
 //! push such a block, so honest replicas converge on the writers' blocks
 //! alone. (A change whose document's genesis a replica does not hold yet
-//! cannot be judged under an owner policy: it waits in `pending`, and gossip
-//! may forward it meanwhile; it is dropped when the genesis comes.) What it cannot stop: a replica whose schema lacks the policy (an
+//! cannot be judged under an owner policy: it waits in `pending`, is not
+//! forwarded by gossip, and is dropped when the genesis comes if the policy
+//! refuses it.) What it cannot stop: a replica whose schema lacks the policy (an
 //! older app, a hostile peer) writing for itself and its like-minded peers;
 //! anyone reading (blocks are signed, not encrypted); a writer whose key is
 //! stolen; a listed writer vandalising; and it is fixed when the

@@ -13,6 +13,7 @@ use serde_bytes::ByteBuf;
 use super::run::{col_topic, doc_topic, Node};
 use crate::core::block::{cid_of, SignedBlock};
 use crate::core::sync::{BlocksRequest, BlocksResponse, MAX_BATCH_BLOCKS, MAX_CIDS, PEERS_TOPIC};
+use crate::core::schema::WritePolicy;
 use crate::db::{ImportReport, Merged};
 use crate::error::Error;
 use crate::store::{Mode, Store, Table, Tx};
@@ -119,13 +120,22 @@ impl Node {
                 let new = report.duplicate == 0;
                 self.stats.received += u64::from(new);
                 self.take_merged().await;
-                if new {
-                    if let Ok(b) = SignedBlock::decode_stored(message.data, cid) {
-                        self.touch_doc(&b.doc().to_string());
-                    }
+                let block = SignedBlock::decode_stored(message.data, cid).ok();
+                if let Some(b) = block.as_ref().filter(|_| new) {
+                    self.touch_doc(&b.doc().to_string());
                 }
                 self.fetch(report.missing, Some(source));
-                MessageAcceptance::Accept
+                // A change waiting for its document's genesis cannot be
+                // judged under an owner policy yet: kept, not forwarded.
+                let unjudged = match block.filter(|_| report.pending > 0) {
+                    Some(b) => self.db.collection(&b.block.col).await.is_ok_and(|d| d.policy == WritePolicy::Owner),
+                    None => false,
+                };
+                if unjudged {
+                    MessageAcceptance::Ignore
+                } else {
+                    MessageAcceptance::Accept
+                }
             }
             Err(e) => {
                 tracing::debug!(%source, %cid, "block not taken: {e}");
