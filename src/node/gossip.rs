@@ -12,8 +12,8 @@ use serde_bytes::ByteBuf;
 
 use super::run::{col_topic, doc_topic, Node};
 use crate::core::block::{cid_of, SignedBlock};
-use crate::core::sync::{BlocksRequest, BlocksResponse, MAX_BATCH_BLOCKS, MAX_CIDS, PEERS_TOPIC};
 use crate::core::schema::WritePolicy;
+use crate::core::sync::{BlocksRequest, BlocksResponse, MAX_BATCH_BLOCKS, MAX_CIDS, PEERS_TOPIC};
 use crate::db::{ImportReport, Merged};
 use crate::error::Error;
 use crate::store::{Mode, Store, Table, Tx};
