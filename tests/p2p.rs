@@ -3,6 +3,10 @@
 //! than a poll.
 #![cfg(not(target_arch = "wasm32"))]
 
+// The raw client of the hostile classes; the rest of `common` is used by
+// `tests/hostile.rs`.
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -485,97 +489,12 @@ fn peers_that_know_only_a_relay_meet_through_its_announcements() {
     }
 }
 
-/// A request-response codec that sends whatever bytes it is given: the
-/// hostile peer's.
-#[derive(Clone, Default)]
-struct Raw;
-
-impl libp2p::request_response::Codec for Raw {
-    type Protocol = libp2p::StreamProtocol;
-    type Request = Vec<u8>;
-    type Response = Vec<u8>;
-
-    async fn read_request<T>(&mut self, _: &Self::Protocol, io: &mut T) -> std::io::Result<Vec<u8>>
-    where
-        T: futures::AsyncRead + Unpin + Send,
-    {
-        let mut v = Vec::new();
-        futures::AsyncReadExt::read_to_end(io, &mut v).await?;
-        Ok(v)
-    }
-
-    async fn read_response<T>(&mut self, p: &Self::Protocol, io: &mut T) -> std::io::Result<Vec<u8>>
-    where
-        T: futures::AsyncRead + Unpin + Send,
-    {
-        self.read_request(p, io).await
-    }
-
-    async fn write_request<T>(&mut self, _: &Self::Protocol, io: &mut T, req: Vec<u8>) -> std::io::Result<()>
-    where
-        T: futures::AsyncWrite + Unpin + Send,
-    {
-        futures::AsyncWriteExt::write_all(io, &req).await?;
-        futures::AsyncWriteExt::close(io).await
-    }
-
-    async fn write_response<T>(&mut self, p: &Self::Protocol, io: &mut T, res: Vec<u8>) -> std::io::Result<()>
-    where
-        T: futures::AsyncWrite + Unpin + Send,
-    {
-        self.write_request(p, io, res).await
-    }
-}
-
-/// Connects to `target` and sends each request in turn, returning each
-/// answer (`None` when the stream failed).
+/// Connects to `target` as a raw client ([`common::Hostile`]) and sends
+/// each replicate request in turn, returning each answer (`None` when the
+/// stream failed).
 fn hostile_requests(target: libp2p::Multiaddr, requests: Vec<Vec<u8>>) -> Vec<Option<Vec<u8>>> {
-    use futures::StreamExt;
-    use libp2p::request_response::{self, ProtocolSupport};
-    use libp2p::swarm::SwarmEvent;
-
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async move {
-        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_tcp(Default::default(), libp2p::noise::Config::new, libp2p::yamux::Config::default)
-            .unwrap()
-            .with_behaviour(|_| {
-                request_response::Behaviour::with_codec(
-                    Raw,
-                    [(libp2p::StreamProtocol::new("/weft/replicate/1"), ProtocolSupport::Outbound)],
-                    request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
-                )
-            })
-            .unwrap()
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-            .build();
-        let peer = match target.iter().last() {
-            Some(libp2p::multiaddr::Protocol::P2p(p)) => p,
-            _ => panic!("no peer id in {target}"),
-        };
-        swarm.dial(target).unwrap();
-        let mut answers = Vec::new();
-        for request in requests {
-            let id = swarm.behaviour_mut().send_request(&peer, request);
-            let answer = loop {
-                match swarm.select_next_some().await {
-                    SwarmEvent::Behaviour(request_response::Event::Message {
-                        message: request_response::Message::Response { request_id, response },
-                        ..
-                    }) if request_id == id => break Some(response),
-                    SwarmEvent::Behaviour(request_response::Event::OutboundFailure { request_id, .. })
-                        if request_id == id =>
-                    {
-                        break None
-                    }
-                    _ => {}
-                }
-            };
-            answers.push(answer);
-        }
-        answers
-    })
+    let mut h = common::Hostile::connect(target, 99);
+    requests.into_iter().map(|r| h.request(common::Proto::Replicate, r)).collect()
 }
 
 #[test]
