@@ -17,6 +17,7 @@ use lru::LruCache;
 
 use cid::Cid;
 use ed25519_dalek::SigningKey;
+use serde_bytes::ByteBuf;
 use serde_json::{Map, Value};
 
 use crate::core::block::{cid_of, Block, BlockError, SignedBlock, MAX_BLOCK_BYTES, MAX_PARENTS};
@@ -519,9 +520,7 @@ impl<S: Store> Db<S> {
                 (None, Some((state, _))) => state.owner.clone(),
                 (None, None) => self.state(tx, col, &id).await?.and_then(|s| s.owner),
             };
-            if !def.policy.allows(&b.block.author, false, owner.as_ref().map(|o| o.as_slice())) {
-                return Err(unauthorized(def, &b.block.author, Some(&id)));
-            }
+            self.check_owner(b, def, owner.as_ref())?;
         }
         let mut touched = match fx.docs.remove(&key) {
             Some(t) => t,
@@ -736,7 +735,7 @@ impl<S: Store> Db<S> {
                             // The owner, where the document is here already.
                             let state = fx.docs.get(&key).map(|t| &t.state).or(known.docs.get(&key).map(|d| &d.0));
                             match state {
-                                Some(state) if !b.block.is_genesis() => self.check_owner(&b, def, state),
+                                Some(state) if !b.block.is_genesis() => self.check_owner(&b, def, state.owner.as_ref()),
                                 _ => Ok(()),
                             }
                         })
@@ -746,7 +745,7 @@ impl<S: Store> Db<S> {
             let def = match checked {
                 Ok(def) => def,
                 Err(e) => {
-                    self.refuse(&mut tx, b.cid, e, &mut out, known.waiters).await?;
+                    self.refuse(&mut tx, (b.cid, true), e, &mut out, known.waiters).await?;
                     continue;
                 }
             };
@@ -783,7 +782,7 @@ impl<S: Store> Db<S> {
                         known.docs.insert(key, doc);
                     }
                     known.stored.remove(&b.cid);
-                    self.refuse(&mut tx, b.cid, e, &mut out, known.waiters).await?;
+                    self.refuse(&mut tx, (b.cid, true), e, &mut out, known.waiters).await?;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -823,27 +822,32 @@ impl<S: Store> Db<S> {
     }
 
     /// Under an owner policy, whether `b`'s author owns the document `state`.
-    fn check_owner(&self, b: &SignedBlock, def: &CollectionDef, state: &DocState) -> Result<(), Error> {
-        let owner = state.owner.as_ref().map(|o| o.as_slice());
+    fn check_owner(&self, b: &SignedBlock, def: &CollectionDef, owner: Option<&ByteBuf>) -> Result<(), Error> {
+        let owner = owner.map(|o| o.as_slice());
         if def.policy == WritePolicy::Owner && !def.policy.allows(&b.block.author, false, owner) {
             return Err(unauthorized(def, &b.block.author, Some(&b.doc().to_string())));
         }
         Ok(())
     }
 
-    /// Refuses `cid` (of this import) for `e`, and with it the pending
-    /// blocks that wait for it, transitively: they can never merge here.
-    /// Those of this import are reported `refused`; those that waited from
-    /// earlier imports `dropped` (they are not the sender's doing).
+    /// Refuses `cid` for `e`, and with it the pending blocks that wait for
+    /// it, transitively: they can never merge here. Those of this import
+    /// (`cid` itself when `ours`) are reported `refused`; those that waited
+    /// from earlier imports `dropped` (they are not the sender's doing).
     async fn refuse(
         &self,
         tx: &mut S::Tx<'_>,
-        cid: Cid,
+        (cid, ours): (Cid, bool),
         e: Error,
         out: &mut Outcome,
         waiters: bool,
     ) -> Result<(), Error> {
-        out.report.refused.push(Refusal::new(cid, &e));
+        let refusal = Refusal::new(cid, &e);
+        if ours {
+            out.report.refused.push(refusal);
+        } else {
+            out.report.dropped.push(refusal);
+        }
         out.refused.insert(cid, e.clone());
         if !waiters && out.set_aside.is_empty() {
             return Ok(());
@@ -918,15 +922,7 @@ impl<S: Store> Db<S> {
                     }
                     Err(e) if refuses_block(&e) => {
                         tracing::debug!(cid = %child.cid, error = %e, "dropping a refused pending block");
-                        if in_batch {
-                            self.refuse(tx, child.cid, e, out, true).await?;
-                        } else {
-                            out.report.dropped.push(Refusal::new(child.cid, &e));
-                            let n = out.report.refused.len();
-                            self.refuse(tx, child.cid, e, out, true).await?;
-                            // Not this import's: what `refuse` reported of it moves to `dropped`.
-                            out.report.refused.remove(n);
-                        }
+                        self.refuse(tx, (child.cid, in_batch), e, out, true).await?;
                     }
                     Err(e) => return Err(e),
                 }
