@@ -237,11 +237,6 @@ impl SignedBlock {
         Ok(SignedBlock { cid, bytes: bytes.to_vec(), block })
     }
 
-    /// [`SignedBlock::decode`] of each of `blocks`, none sent under a CID.
-    pub fn decode_all(blocks: &[Vec<u8>]) -> Result<Vec<SignedBlock>, BlockError> {
-        blocks.iter().map(|b| SignedBlock::decode(b, None)).collect()
-    }
-
     /// Decodes bytes this replica verified before storing them: no
     /// re-hash, no signature check.
     pub fn decode_stored(bytes: Vec<u8>, cid: Cid) -> Result<SignedBlock, BlockError> {
