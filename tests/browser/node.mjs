@@ -7,7 +7,8 @@ import path from "node:path";
 import net from "node:net";
 import { REPO_ROOT } from "./lib.mjs";
 
-const WEFT = path.join(REPO_ROOT, "target", "debug", "weft");
+// WEFT_BIN names another build (a checkout whose CARGO_TARGET_DIR is shared).
+const WEFT = process.env.WEFT_BIN || path.join(REPO_ROOT, "target", "debug", "weft");
 
 /** A free TCP port on 127.0.0.1 (for the node's HTTP API). */
 async function freePort() {
