@@ -23,6 +23,13 @@ pub const BLOCKS_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/blocks/1"
 pub const HEADS_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/heads/1");
 pub const REPLICATE_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/replicate/1");
 pub const IDENTIFY_PROTOCOL: &str = "/weft/id/1";
+
+/// What identify says this node runs, e.g. `weftdb/0.1.0 (native)`: other
+/// libp2p implementations show it, and it tells a page from a node.
+pub fn agent_version() -> String {
+    let side = if cfg!(target_arch = "wasm32") { "browser" } else { "native" };
+    format!("weftdb/{} ({side})", env!("CARGO_PKG_VERSION"))
+}
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/kad/1");
 
 /// A pushed batch is applied (and fsynced) before its answer: generous,
@@ -218,7 +225,9 @@ impl Behaviour {
             relay_client,
             relay: relay.into(),
             dcutr,
-            identify: identify::Behaviour::new(identify::Config::new(IDENTIFY_PROTOCOL.into(), keypair.public())),
+            identify: identify::Behaviour::new(
+                identify::Config::new(IDENTIFY_PROTOCOL.into(), keypair.public()).with_agent_version(agent_version()),
+            ),
             ping: ping::Behaviour::new(ping::Config::new().with_interval(config.ping_interval)),
             gossipsub: gossipsub.into(),
             blocks: request_response(BLOCKS_PROTOCOL, errors, config.request_timeout),
