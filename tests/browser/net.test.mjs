@@ -35,7 +35,7 @@ async function freshPage() {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT);
-  const problems = watchPage(page);
+  const problems = watchPage(page, { echo: !!process.env.ECHO });
   await page.goto(`${server.url}/tests/browser/blank.html`);
   await page.evaluate(async () => {
     const weft = await import("/pkg/weftdb.js");
@@ -202,64 +202,72 @@ test("a document made on page A appears on page B through the node, the reverse 
   await b.context.close();
 });
 
-test("page A's replicator to the node delivers across the node's restart, and survives A's reload", async () => {
-  let archive = await startNode();
-  try {
-    await archive.post("schema", SDL);
-    const addr = archive.addr("websocket");
-    const { page, context, problems } = await freshPage();
-    await page.evaluate(
-      async ({ addr, sdl }) => {
-        window.db = await weft.Database.open("replicated", { peers: [addr] });
-        await window.db.addSchema(sdl);
-        await window.db.replicators.set({ collection: "Book", peer: addr });
+// What a page logs while the node it redials is down, by transport.
+const REFUSED = {
+  websocket: /WebSocket connection to .* failed: .*ERR_CONNECTION_REFUSED/,
+  webtransport: /Failed to establish a connection to https:\/\/127\.0\.0\.1:\d+\/\.well-known\/libp2p-webtransport/,
+  "webrtc-direct": /closure invoked recursively or after being dropped/,
+};
+
+for (const transport of ["websocket", "webtransport", "webrtc-direct"]) {
+  test(`page A's replicator to the node delivers across the node's restart over ${transport}, and survives A's reload`, async () => {
+    let archive = await startNode();
+    try {
+      await archive.post("schema", SDL);
+      const addr = archive.addr(transport);
+      const { page, context, problems } = await freshPage();
+      await page.evaluate(
+        async ({ addr, sdl }) => {
+          window.db = await weft.Database.open("replicated", { peers: [addr] });
+          await window.db.addSchema(sdl);
+          await window.db.replicators.set({ collection: "Book", peer: addr });
+          const books = window.db.collection("Book");
+          for (let i = 0; i < 5; i++) await books.create({ title: `before ${i}`, pages: i });
+        },
+        { addr, sdl: SDL },
+      );
+      const count = async () => (await archive.get("collections/Book?limit=1000")).length;
+      for (let t = Date.now(); (await count()) < 5; ) {
+        assert.ok(Date.now() - t < WAIT, `the node has ${await count()} of 5 documents`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+
+      await archive.stop();
+      await page.evaluate(async () => {
         const books = window.db.collection("Book");
-        for (let i = 0; i < 5; i++) await books.create({ title: `before ${i}`, pages: i });
-      },
-      { addr, sdl: SDL },
-    );
-    const count = async () => (await archive.get("collections/Book?limit=1000")).length;
-    for (let t = Date.now(); (await count()) < 5; ) {
-      assert.ok(Date.now() - t < WAIT, `the node has ${await count()} of 5 documents`);
-      await new Promise((r) => setTimeout(r, 100));
+        for (let i = 0; i < 50; i++) await books.create({ title: `offline ${i}`, pages: 100 + i });
+      });
+      const queued = await page.evaluate(() => window.db.replicators.list());
+      assert.equal(queued.length, 1);
+      assert.equal(queued[0].queued, 50, JSON.stringify(queued));
+
+      archive = await archive.restart();
+      for (let t = Date.now(); (await count()) < 55; ) {
+        assert.ok(Date.now() - t < 2 * WAIT, `after the restart the node has ${await count()} of 55 documents`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const offline = await archive.get(`collections/Book?filter=${encodeURIComponent('{"pages":{"_ge":100}}')}&limit=1000`);
+      assert.equal(offline.length, 50);
+
+      await page.reload();
+      const after = await page.evaluate(async (addr) => {
+        const weft = await import("/pkg/weftdb.js");
+        await weft.default();
+        const db = await weft.Database.open("replicated", { peers: [addr] });
+        return db.replicators.list();
+      }, addr);
+      assert.deepEqual(
+        after.map((r) => [r.peerId, r.collection, r.queued]),
+        [[archive.info.peerId, "Book", 0]],
+      );
+      // While the node was down Chromium logged each refused redial.
+      assert.deepEqual(problems.filter((p) => !REFUSED[transport].test(p)), []);
+      await context.close();
+    } finally {
+      await archive.stop();
     }
-
-    await archive.stop();
-    await page.evaluate(async () => {
-      const books = window.db.collection("Book");
-      for (let i = 0; i < 50; i++) await books.create({ title: `offline ${i}`, pages: 100 + i });
-    });
-    const queued = await page.evaluate(() => window.db.replicators.list());
-    assert.equal(queued.length, 1);
-    assert.equal(queued[0].queued, 50, JSON.stringify(queued));
-
-    archive = await archive.restart();
-    for (let t = Date.now(); (await count()) < 55; ) {
-      assert.ok(Date.now() - t < 2 * WAIT, `after the restart the node has ${await count()} of 55 documents`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    const offline = await archive.get(`collections/Book?filter=${encodeURIComponent('{"pages":{"_ge":100}}')}&limit=1000`);
-    assert.equal(offline.length, 50);
-
-    await page.reload();
-    const after = await page.evaluate(async (addr) => {
-      const weft = await import("/pkg/weftdb.js");
-      await weft.default();
-      const db = await weft.Database.open("replicated", { peers: [addr] });
-      return db.replicators.list();
-    }, addr);
-    assert.deepEqual(
-      after.map((r) => [r.peerId, r.collection, r.queued]),
-      [[archive.info.peerId, "Book", 0]],
-    );
-    // While the node was down Chromium logged each refused redial.
-    const refused = /WebSocket connection to .* failed: .*ERR_CONNECTION_REFUSED/;
-    assert.deepEqual(problems.filter((p) => !refused.test(p)), []);
-    await context.close();
-  } finally {
-    await archive.stop();
-  }
-});
+  });
+}
 
 test("page B closes, A makes 1,000 changes, B reopens: sync events report its progress and B converges", async () => {
   const a = await freshPage();
@@ -288,7 +296,7 @@ test("page B closes, A makes 1,000 changes, B reopens: sync events report its pr
 
   // B comes back in a new tab of the same browser.
   const page = await b.context.newPage();
-  const problems = watchPage(page);
+  const problems = watchPage(page, { echo: !!process.env.ECHO });
   await page.goto(`${server.url}/tests/browser/blank.html`);
   const progress = await page.evaluate(
     async ({ addr, ids }) => {
@@ -574,3 +582,30 @@ test("a page whose key is not among a collection's writers changes nothing on an
   await a.context.close();
   await b.context.close();
 });
+
+for (const [i, transport] of ["websocket", "webtransport", "webrtc-direct"].entries()) {
+  test(`a change larger than one WebRTC message (16 KiB) reaches the node over ${transport}`, async () => {
+    const addr = node.addr(transport);
+    await node.post("schema", SDL).catch(() => {});
+    const { page, context, problems } = await freshPage();
+    const title = `big ${transport} ` + "x".repeat(100_000);
+    await page.evaluate(
+      async ({ addr, sdl, title, pages }) => {
+        window.db = await weft.Database.open("big", { peers: [addr] });
+        await window.db.addSchema(sdl);
+        await window.db.replicators.set({ collection: "Book", peer: addr });
+        await window.db.collection("Book").create({ title, pages });
+      },
+      { addr, sdl: SDL, title, pages: 7000 + i },
+    );
+    const filter = encodeURIComponent(JSON.stringify({ pages: { _eq: 7000 + i } }));
+    const got = async () => (await node.get(`collections/Book?filter=${filter}`)).filter((d) => d.title === title);
+    for (let t = Date.now(); (await got()).length < 1; ) {
+      assert.ok(Date.now() - t < WAIT, "the node never got the big document");
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await page.evaluate(() => window.db.close());
+    assert.deepEqual(problems.filter((p) => !/closure invoked recursively/.test(p)), []);
+    await context.close();
+  });
+}
