@@ -246,8 +246,9 @@ async fn the_handshake_stream_closes_cleanly_on_both_sides() {
         // A browser closes its side a moment later; the server must not
         // have given up on the stream by then.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let (send, recv) = &mut *shared.0.lock().unwrap();
-        let (send, recv) = (send.get_mut(), recv.get_mut());
+        let Ok(halves) = Arc::try_unwrap(shared.0) else { panic!("Noise still holds the stream") };
+        let (send, recv) = halves.into_inner().unwrap();
+        let (mut send, mut recv) = (send.into_inner(), recv.into_inner());
         tokio::time::timeout(WAIT, send.finish()).await.expect("finish hung").expect("the server stopped the stream");
         let mut rest = [0u8; 16];
         let end = tokio::time::timeout(WAIT, recv.read(&mut rest)).await.expect("the server never ended its side");

@@ -562,7 +562,9 @@ impl Node {
                     self.on_replicate(ev).await;
                 }
             }
-            BehaviourEvent::Ping(ping::Event { peer, connection, result: Err(failure) }) => {
+            BehaviourEvent::Ping(ping::Event { peer, connection, result: Err(failure) })
+                if !matches!(failure, ping::Failure::Unsupported) =>
+            {
                 // libp2p reports a connection's ping failures from the
                 // second in a row (the first is free, for peers that take
                 // one stream per ping), and no longer closes it. A
@@ -571,11 +573,9 @@ impl Node {
                 // never noticed dead by the browser's libp2p, and its
                 // replicator would push into it forever. Closed, the peer
                 // is dialled again.
-                if !matches!(failure, ping::Failure::Unsupported) {
-                    tracing::debug!(%peer, %failure, "closing a connection whose pings fail");
-                    if let Some(s) = self.swarm.as_mut() {
-                        s.close_connection(connection);
-                    }
+                tracing::debug!(%peer, %failure, "closing a connection whose pings fail");
+                if let Some(s) = self.swarm.as_mut() {
+                    s.close_connection(connection);
                 }
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
