@@ -674,3 +674,51 @@ async fn test_poll_data_channel() -> Result<()> {
 
     Ok(())
 }
+
+// weftdb patch: a clone of a `PollDataChannel` reads with the capacity set on the original.
+#[tokio::test]
+async fn test_poll_data_channel_clone_keeps_read_buf_capacity() -> Result<()> {
+    let sbuf = vec![7u8; 12_000];
+    let mut rbuf = vec![0u8; 16_384];
+
+    let (br, ca, cb) = Bridge::new(0, None, None);
+
+    let (a0, a1) = create_new_association_pair(&br, Arc::new(ca), Arc::new(cb)).await?;
+
+    let cfg = Config {
+        channel_type: ChannelType::Reliable,
+        label: "data".to_string(),
+        ..Default::default()
+    };
+
+    let dc0 = Arc::new(DataChannel::dial(&a0, 100, cfg.clone()).await?);
+    bridge_process_at_least_one(&br).await;
+
+    let existing_data_channels: Vec<DataChannel> = Vec::new();
+    let dc1 = Arc::new(DataChannel::accept(&a1, Config::default(), &existing_data_channels).await?);
+    bridge_process_at_least_one(&br).await;
+
+    let poll_dc0 = PollDataChannel::new(dc0);
+    let mut original = PollDataChannel::new(dc1);
+    original.set_read_buf_capacity(16_384);
+    let mut poll_dc1 = original.clone();
+    drop(original);
+
+    poll_dc0.clone_inner().write(&Bytes::from(sbuf.clone())).await?;
+    bridge_process_at_least_one(&br).await;
+
+    let n = poll_dc1
+        .read(&mut rbuf[..])
+        .await
+        .map_err(|e| Error::new(e.to_string()))?;
+    assert_eq!(sbuf.len(), n, "one read returns the whole 12,000-byte message");
+    assert_eq!(&sbuf[..], &rbuf[..n]);
+
+    poll_dc0.into_inner().close().await?;
+    poll_dc1.into_inner().close().await?;
+    bridge_process_at_least_one(&br).await;
+
+    close_association_pair(&br, a0, a1).await;
+
+    Ok(())
+}
