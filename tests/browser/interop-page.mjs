@@ -61,6 +61,14 @@ export async function start({ listen = [], above } = {}) {
   });
 }
 
+/** An error as one line: its name, message, and those of the errors it wraps. */
+export function describe(e) {
+  let s = `${e?.name}: ${e?.message}`;
+  if (Array.isArray(e?.errors)) s += ` [${e.errors.map(describe).join("; ")}]`;
+  if (e?.cause) s += ` (cause: ${describe(e.cause)})`;
+  return s;
+}
+
 /** ms since `t0`, to one decimal. */
 const since = (t0) => Math.round((performance.now() - t0) * 10) / 10;
 
