@@ -81,6 +81,9 @@ export function within(ms, what, p) {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** The last `pingOn`'s stream, and `remoteEnd()`: ms from our close to the remote's (null: not yet). */
+export const last = {};
+
 /**
  * One ping on `connection` as /ipfs/ping/1.0.0 does it: 32 random bytes
  * echoed, then the stream closed. `rtt` is to the echo, `total` to the
@@ -90,6 +93,9 @@ export async function pingOn(connection, { timeout = 5_000 } = {}) {
   const signal = AbortSignal.timeout(timeout);
   const t0 = performance.now();
   const stream = await connection.newStream(PING, { signal, runOnLimitedConnection: true });
+  // When the remote ends its side (it must once we end ours).
+  let remoteEnded = null;
+  stream.addEventListener("remoteCloseWrite", () => (remoteEnded = performance.now()), { once: true });
   const data = crypto.getRandomValues(new Uint8Array(32));
   stream.send(data);
   const got = [];
@@ -110,7 +116,11 @@ export async function pingOn(connection, { timeout = 5_000 } = {}) {
   if (n !== 32 || !echoed.every((b, i) => b === data[i])) throw new Error(`ping: wrong echo (${n} bytes)`);
   const t1 = performance.now();
   await stream.close({ signal });
-  return { rtt, close: since(t1), total: since(t0), streamId: stream.id };
+  const close = since(t1);
+  // The remote's end, from our close (0 if it came first); null: not yet.
+  last.stream = stream;
+  last.remoteEnd = () => (remoteEnded === null ? null : Math.max(0, Math.round(remoteEnded - t1)));
+  return { rtt, close, total: since(t0), streamId: stream.id };
 }
 
 /** The streams open on `connection`, as [protocol, direction, status]. */
