@@ -123,6 +123,19 @@ export async function pingOn(connection, { timeout = 5_000 } = {}) {
   return { rtt, close, total: since(t0), streamId: stream.id };
 }
 
+/**
+ * Waits (up to `ms`) until `connection` has no stream of `protocol` open,
+ * e.g. js's own identify on connect, since js opens one outbound stream
+ * per protocol at a time; resolves to the ms waited.
+ */
+export async function settle(connection, protocol, ms = 3_000) {
+  const t0 = performance.now();
+  while (connection.streams.some((s) => s.protocol === protocol) && performance.now() - t0 < ms) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return Math.round(performance.now() - t0);
+}
+
 /** The streams open on `connection`, as [protocol, direction, status]. */
 export const streamsOf = (connection) => connection.streams.map((s) => [s.protocol, s.direction, s.status]);
 

@@ -183,6 +183,7 @@ for (const transport of TRANSPORTS) {
         out.pingError = interop.describe(e);
       }
       out.pingMs = Math.round(performance.now() - t1);
+      out.identifyStreamOpenMs = await interop.settle(conn, "/ipfs/id/1.0.0");
       const t2 = performance.now();
       try {
         await libp2p.services.identify.identify(conn, { signal: AbortSignal.timeout(12_000) });
@@ -198,6 +199,7 @@ for (const transport of TRANSPORTS) {
       pingMs: r.pingMs,
       rtt: r.rtt,
       pingError: r.pingError,
+      identifyStreamOpenMs: r.identifyStreamOpenMs,
       identifyMs: r.identifyMs,
       identifyError: r.identifyError,
     });
@@ -528,17 +530,29 @@ test("a js-libp2p page reaches one of weftdb's pages through the node's relay, t
     } catch (e) {
       return { dialMs, pings, remoteAddr: direct.remoteAddr.toString(), error: `ping: ${interop.describe(e)}` };
     }
-    return { dialMs, pings, remoteAddr: direct.remoteAddr.toString() };
+    const settled = await interop.settle(direct, "/ipfs/id/1.0.0");
+    const identified = await libp2p.services.identify
+      .identify(direct, { signal: AbortSignal.timeout(10_000) })
+      .then((id) => ({ protocols: id.protocols }), (e) => ({ error: interop.describe(e) }));
+    return { dialMs, pings, remoteAddr: direct.remoteAddr.toString(), identified, settled };
   }, `${node.addr("websocket")}/p2p-circuit/webrtc/p2p/${ourId}`);
-  measure(t, "meet.jsOffers", { jsPeer: js.peerId, dialMs: direct.dialMs, pings: direct.pings?.map(({ rtt, close, total }) => ({ rtt, close, total })), error: direct.error });
+  measure(t, "meet.jsOffers", {
+    jsPeer: js.peerId,
+    dialMs: direct.dialMs,
+    pings: direct.pings?.map(({ rtt, close, total }) => ({ rtt, close, total })),
+    error: direct.error,
+    identifyError: direct.identified?.error,
+    identifyStreamOpenMs: direct.settled,
+  });
   assert.equal(direct.error, undefined);
   assert.ok(direct.remoteAddr.includes("/webrtc/"), direct.remoteAddr);
   await until("our page to list a WebRTC connection to the js page", async () =>
     (await ours.page.evaluate(() => window.db.connections())).some((c) => c.peerId === js.peerId && c.transport === "webrtc"),
   );
   for (const p of direct.pings) assert.ok(p.total < PROMPT, `a ping on the direct connection took ${p.total} ms`);
-  // Identify over the relayed connection: our page answers (js reads an
-  // observed address it cannot parse from it, see TESTING.md).
+  // Identify over each connection: our page answers (js reads an observed
+  // address it cannot parse from it, see TESTING.md).
+  assert.equal(direct.identified.error, undefined, "js-libp2p's identify of our page over WebRTC failed");
   assert.equal(r.identified.error, undefined, "js-libp2p's identify of our page over the relay failed");
   assert.ok(r.identified.protocols.includes("/webrtc-signaling/0.0.1"), `our page lists ${r.identified.protocols}`);
   await ours.page.evaluate(() => window.db.close());
@@ -598,9 +612,21 @@ test("one of weftdb's pages reaches a js-libp2p page through the node's relay, t
   assert.ok(jsSide.some((a) => a.includes("/webrtc")), JSON.stringify(jsSide));
   const p = await js.page.evaluate(async (id) => {
     const c = libp2p.getConnections().find((c) => c.remotePeer.toString() === id && c.remoteAddr.toString().includes("/webrtc"));
-    return interop.pingOn(c);
+    const ping = await interop.pingOn(c);
+    const settled = await interop.settle(c, "/ipfs/id/1.0.0");
+    const identified = await libp2p.services.identify
+      .identify(c, { signal: AbortSignal.timeout(10_000) })
+      .then((id) => ({ agentVersion: id.agentVersion, protocols: id.protocols }), (e) => ({ error: interop.describe(e) }));
+    return { ping, identified, settled };
   }, ourId);
-  assert.ok(p.total < PROMPT, `a ping on the direct connection took ${p.total} ms`);
+  t.diagnostic(`interop meet.oursOffers direct: ${JSON.stringify({ ping: p.ping, identifyStreamOpenMs: p.settled, identifyError: p.identified.error })}`);
+  assert.ok(p.ping.total < PROMPT, `a ping on the direct connection took ${p.ping.total} ms`);
+  assert.equal(p.identified.error, undefined, "js-libp2p's identify of our page over WebRTC failed");
+  assert.ok(p.identified.protocols.includes(PROTOCOLS.ping), JSON.stringify(p.identified));
+  // Once the direct connection is up our page closes the relayed one.
+  await until("our page to close its relayed connection to the js page", async () =>
+    (await ours.page.evaluate(() => window.db.connections())).filter((c) => c.peerId === js.peerId).every((c) => c.transport === "webrtc"),
+  );
   await ours.page.evaluate(() => window.db.close());
   await ours.context.close();
   await js.context.close();
