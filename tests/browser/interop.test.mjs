@@ -531,9 +531,11 @@ test("a js-libp2p page reaches one of weftdb's pages through the node's relay, t
       return { dialMs, pings, remoteAddr: direct.remoteAddr.toString(), error: `ping: ${interop.describe(e)}` };
     }
     const settled = await interop.settle(direct, "/ipfs/id/1.0.0");
+    const t1 = performance.now();
     const identified = await libp2p.services.identify
       .identify(direct, { signal: AbortSignal.timeout(10_000) })
       .then((id) => ({ protocols: id.protocols }), (e) => ({ error: interop.describe(e) }));
+    identified.ms = Math.round(performance.now() - t1);
     return { dialMs, pings, remoteAddr: direct.remoteAddr.toString(), identified, settled };
   }, `${node.addr("websocket")}/p2p-circuit/webrtc/p2p/${ourId}`);
   measure(t, "meet.jsOffers", {
@@ -542,6 +544,7 @@ test("a js-libp2p page reaches one of weftdb's pages through the node's relay, t
     pings: direct.pings?.map(({ rtt, close, total }) => ({ rtt, close, total })),
     error: direct.error,
     identifyError: direct.identified?.error,
+    identifyMs: direct.identified?.ms,
     identifyStreamOpenMs: direct.settled,
   });
   assert.equal(direct.error, undefined);
@@ -614,12 +617,14 @@ test("one of weftdb's pages reaches a js-libp2p page through the node's relay, t
     const c = libp2p.getConnections().find((c) => c.remotePeer.toString() === id && c.remoteAddr.toString().includes("/webrtc"));
     const ping = await interop.pingOn(c);
     const settled = await interop.settle(c, "/ipfs/id/1.0.0");
+    const t1 = performance.now();
     const identified = await libp2p.services.identify
       .identify(c, { signal: AbortSignal.timeout(10_000) })
       .then((id) => ({ agentVersion: id.agentVersion, protocols: id.protocols }), (e) => ({ error: interop.describe(e) }));
+    identified.ms = Math.round(performance.now() - t1);
     return { ping, identified, settled };
   }, ourId);
-  t.diagnostic(`interop meet.oursOffers direct: ${JSON.stringify({ ping: p.ping, identifyStreamOpenMs: p.settled, identifyError: p.identified.error })}`);
+  t.diagnostic(`interop meet.oursOffers direct: ${JSON.stringify({ ping: p.ping, identifyStreamOpenMs: p.settled, identifyMs: p.identified.ms, identifyError: p.identified.error })}`);
   assert.ok(p.ping.total < PROMPT, `a ping on the direct connection took ${p.ping.total} ms`);
   assert.equal(p.identified.error, undefined, "js-libp2p's identify of our page over WebRTC failed");
   assert.ok(p.identified.protocols.includes(PROTOCOLS.ping), JSON.stringify(p.identified));
