@@ -257,7 +257,7 @@ for (const transport of TRANSPORTS) {
         try {
           c = await interop.within(10_000, "dial", libp2p.dial(interop.multiaddr(addr), { force: true }));
           run.dialMs = Math.round(performance.now() - t0);
-          run.ping = await interop.pingOn(c, { timeout: 10_000 });
+          run.ping = await interop.pingOn(c, { timeout: 5_000 });
         } catch (e) {
           run.error = interop.describe(e);
         }
