@@ -136,7 +136,7 @@ async function weftPage() {
 /** The node's connections to `peerId`, as its HTTP API lists them. */
 const nodeConnections = async (peerId) => (await node.get("p2p/connections")).filter((c) => c.peerId === peerId);
 
-/** Median and max of a list of numbers. */
+/** The count, min, median and max of a list of numbers. */
 function spread(xs) {
   const s = [...xs].sort((a, b) => a - b);
   return { n: s.length, min: s[0], median: s[Math.floor(s.length / 2)], max: s.at(-1) };
@@ -559,6 +559,8 @@ test("a js-libp2p page reaches one of weftdb's pages through the node's relay, t
   assert.equal(r.identified.error, undefined, "js-libp2p's identify of our page over the relay failed");
   assert.ok(r.identified.protocols.includes("/webrtc-signaling/0.0.1"), `our page lists ${r.identified.protocols}`);
   await ours.page.evaluate(() => window.db.close());
+  // Printed, not asserted: what either page logged as an error.
+  if (ours.problems.length + js.problems.length) t.diagnostic(`page errors: ${JSON.stringify([...ours.problems, ...js.problems])}`);
   await ours.context.close();
   await js.context.close();
 });
@@ -628,11 +630,14 @@ test("one of weftdb's pages reaches a js-libp2p page through the node's relay, t
   assert.ok(p.ping.total < PROMPT, `a ping on the direct connection took ${p.ping.total} ms`);
   assert.equal(p.identified.error, undefined, "js-libp2p's identify of our page over WebRTC failed");
   assert.ok(p.identified.protocols.includes(PROTOCOLS.ping), JSON.stringify(p.identified));
+  assert.match(p.identified.agentVersion, /^weftdb\/\d+\.\d+\.\d+/, "identify's agent version names weftdb and its version");
   // Once the direct connection is up our page closes the relayed one.
   await until("our page to close its relayed connection to the js page", async () =>
     (await ours.page.evaluate(() => window.db.connections())).filter((c) => c.peerId === js.peerId).every((c) => c.transport === "webrtc"),
   );
   await ours.page.evaluate(() => window.db.close());
+  // Printed, not asserted: what either page logged as an error.
+  if (ours.problems.length + js.problems.length) t.diagnostic(`page errors: ${JSON.stringify([...ours.problems, ...js.problems])}`);
   await ours.context.close();
   await js.context.close();
 });
