@@ -317,12 +317,15 @@ for (const transport of TRANSPORTS) {
     }, PROMPT);
     const closeAt = Date.now();
     const c = await page.evaluate(async () => {
+      const open = interop.streamsOf(conn);
       const t0 = performance.now();
       const error = await interop.within(15_000, "connection close", conn.close()).then(
         () => undefined,
         (e) => interop.describe(e),
       );
-      return { closeMs: Math.round(performance.now() - t0), status: conn.status, error };
+      // On a failed close: which streams were open, and which were left.
+      const streams = error ? { open, left: interop.streamsOf(conn) } : undefined;
+      return { closeMs: Math.round(performance.now() - t0), status: conn.status, error, streams };
     });
     let goneMs = null;
     await until("the node to drop the closed connection", async () => (await nodeConnections(peerId)).length === 0, LINGER)
@@ -337,6 +340,7 @@ for (const transport of TRANSPORTS) {
       streamError: s.error,
       connectionCloseMs: c.closeMs,
       connectionCloseError: c.error,
+      connectionCloseStreams: c.streams,
       nodeDropMs: goneMs,
     });
     assert.equal(s.error, undefined, `the ping stream failed: ${JSON.stringify(s)}`);
@@ -402,11 +406,14 @@ for (const transport of TRANSPORTS) {
     // Page → node: bytes that are no block. The node rejects them (counted
     // invalid, a strike against the page) and forwards nothing.
     const before = await node.get("p2p/stats");
-    const junk = await a.page.evaluate(async (topic) => {
+    // Each test's junk is its own: gossipsub drops a message it saw lately
+    // (same id) unvalidated, and the tests share the node.
+    const junkText = `not a block (${transport} ${Math.random()})`;
+    const junk = await a.page.evaluate(async ({ topic, junkText }) => {
       window.got = [];
-      const r = await libp2p.services.pubsub.publish(topic, new TextEncoder().encode("not a block"));
+      const r = await libp2p.services.pubsub.publish(topic, new TextEncoder().encode(junkText));
       return r.recipients.map(String);
-    }, TOPIC);
+    }, { topic: TOPIC, junkText });
     assert.ok(junk.includes(node.info.peerId), `the junk went to ${junk}, not the node`);
     await until("the node to count the junk invalid", async () => (await node.get("p2p/stats")).invalid > before.invalid);
 
@@ -430,7 +437,7 @@ for (const transport of TRANSPORTS) {
       }, made.id),
     );
     const witnessed = await w.page.evaluate(() => window.got.map((m) => new TextDecoder().decode(m.data)));
-    assert.ok(!witnessed.includes("not a block"), "the node forwarded the junk");
+    assert.ok(!witnessed.includes(junkText), "the node forwarded the junk");
     // One strike is no ban: the page is still connected over the transport.
     assert.deepEqual((await nodeConnections(a.peerId)).map((c) => c.transport), [transport]);
     measure(t, `${transport}.gossip`, { meshMs, deliveryMs });
