@@ -648,3 +648,103 @@ test("one of weftdb's pages reaches a js-libp2p page through the node's relay, t
   await ours.context.close();
   await js.context.close();
 });
+
+/**
+ * Gossip between a js page and ours over the direct connection alone: a
+ * collection the node does not hold (it neither has its schema nor its
+ * topic), so no message can take the node's way.
+ */
+test("gossipsub between a js-libp2p page and one of weftdb's pages over their direct WebRTC connection", async (t) => {
+  const NOTE = "type Note { text: String }";
+  const ours = await weftPage();
+  const ourId = await ours.page.evaluate(async () => {
+    const db = await weft.Database.open("meet-gossip");
+    const id = db.peerId;
+    await db.close();
+    return id;
+  });
+  const js = await jsPage({ listen: [`${node.addr("websocket")}/p2p-circuit`], above: ourId }, { weft: true });
+  await js.page.evaluate(() => {
+    window.got = [];
+    libp2p.services.pubsub.addEventListener("message", (ev) => {
+      if (ev.detail.topic === "weft/col/Note") window.got.push(ev.detail.data);
+    });
+    libp2p.services.pubsub.subscribe("weft/col/Note");
+  });
+  await until("the js page's reservation", () =>
+    js.page.evaluate(() => libp2p.getMultiaddrs().some((m) => String(m).includes("/p2p-circuit"))),
+  );
+  await ours.page.evaluate(
+    async ({ addr, sdl }) => {
+      window.db = await weft.Database.open("meet-gossip", { peers: [addr] });
+      await window.db.addSchema(sdl);
+      await window.db.collections.subscribe("Note");
+    },
+    { addr: node.addr("websocket"), sdl: NOTE },
+  );
+  // Only the direct connection is left between them, and they mesh on it.
+  await until("a direct connection alone between the pages", async () => {
+    const ts = (await ours.page.evaluate(() => window.db.connections())).filter((c) => c.peerId === js.peerId).map((c) => c.transport);
+    return ts.length > 0 && ts.every((x) => x === "webrtc");
+  });
+  const t0 = Date.now();
+  await until("the js page and ours to mesh on weft/col/Note", () =>
+    js.page.evaluate((id) => libp2p.services.pubsub.getMeshPeers("weft/col/Note").some((p) => p.toString() === id), ourId),
+  );
+  const meshMs = Date.now() - t0;
+  // Ours → js: a note's genesis block.
+  const id = await ours.page.evaluate(() => window.db.collection("Note").create({ text: "from weftdb" }));
+  await until("our page's block on the js page", () =>
+    js.page.evaluate(async (id) => {
+      for (const d of window.got) if (await interop.isBlock(d, id)) return true;
+      return false;
+    }, id),
+  );
+  // Our page closes the relayed connection once the direct one is up. When
+  // that ends js's inbound gossipsub stream with an error, js-libp2p's
+  // gossipsub takes our page for gone (gossipsub.js,
+  // `handlePeerReadStreamError` → `onPeerDisconnected` → `removePeer`)
+  // though it is still connected directly: it takes the peer back on the
+  // direct connection's stream, but not its subscriptions, which our page
+  // sent once, on its first connection. js then never publishes to it.
+  await until("the js page to see the relayed connection closed", () =>
+    js.page.evaluate(
+      (id) => libp2p.getConnections().filter((c) => c.remotePeer.toString() === id).every((c) => c.remoteAddr.toString().includes("/webrtc")),
+      ourId,
+    ),
+  );
+  await sleep(200);
+  const forgotten = await js.page.evaluate(
+    (id) => !libp2p.services.pubsub.getSubscribers("weft/col/Note").some((p) => p.toString() === id),
+    ourId,
+  );
+  measure(t, "meet.gossip", { meshMs, forgotten });
+  assert.ok(!forgotten, "js-libp2p's gossipsub dropped our page when the relayed connection closed (see TESTING.md)");
+  // js → ours: junk, counted invalid; a valid block (made offline by weftdb's package in the js page), merged.
+  const invalidBefore = (await ours.page.evaluate(() => window.db.networkStats())).invalid;
+  const made = await js.page.evaluate(async (sdl) => {
+    const junk = await libp2p.services.pubsub.publish("weft/col/Note", new TextEncoder().encode(`not a block ${Math.random()}`));
+    const db = await weft.Database.open("offline-note");
+    await db.addSchema(sdl);
+    const id = await db.collection("Note").create({ text: "from js-libp2p" });
+    const [block] = await db.exportBlocks();
+    await db.close();
+    const valid = await libp2p.services.pubsub.publish("weft/col/Note", block);
+    return { id, recipients: [junk, valid].map((r) => r.recipients.map(String)) };
+  }, NOTE);
+  t.diagnostic(`js published to ${JSON.stringify(made.recipients)}`);
+  await until("the js page's block on our page", () =>
+    ours.page.evaluate((id) => window.db.collection("Note").get(id).then((d) => d?.text === "from js-libp2p"), made.id),
+  ).catch(async (e) => {
+    t.diagnostic(`our page's stats: ${JSON.stringify(await ours.page.evaluate(() => window.db.networkStats()))}`);
+    throw e;
+  });
+  await until("our page to count the junk invalid", async () =>
+    (await ours.page.evaluate(() => window.db.networkStats())).invalid > invalidBefore,
+  );
+  // The node never held the topic: it has no Note.
+  assert.ok(!(await node.get("p2p/topics")).includes("weft/col/Note"));
+  await ours.page.evaluate(() => window.db.close());
+  await ours.context.close();
+  await js.context.close();
+});
