@@ -108,7 +108,12 @@ where
         protocol_version: Some(info.protocol_version.clone()),
         public_key: Some(pubkey_bytes),
         listen_addrs,
-        observed_addr: Some(info.observed_addr.to_vec()),
+        // WEFTDB-PATCH: only an address the peer can use. Over a relayed
+        // or browser-to-browser WebRTC connection the remote address is
+        // `/p2p/<id>` or `/webrtc/p2p/<id>`, which js-libp2p's identify
+        // rejects, failing the whole exchange (js-libp2p sends an observed
+        // address only when it is an IP or DNS one).
+        observed_addr: is_ip_or_dns(&info.observed_addr).then(|| info.observed_addr.to_vec()),
         protocols: info.protocols.iter().map(|p| p.to_string()).collect(),
         signed_peer_record: info
             .signed_peer_record
@@ -203,6 +208,15 @@ fn parse_public_key(public_key: Option<Vec<u8>>) -> Option<PublicKey> {
             None
         }
     })
+}
+
+/// WEFTDB-PATCH: whether `addr` starts with an IP or DNS component.
+fn is_ip_or_dns(addr: &Multiaddr) -> bool {
+    use multiaddr::Protocol;
+    matches!(
+        addr.iter().next(),
+        Some(Protocol::Ip4(_) | Protocol::Ip6(_) | Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_) | Protocol::Dnsaddr(_))
+    )
 }
 
 fn parse_observed_addr(observed_addr: Option<Vec<u8>>) -> Option<Multiaddr> {
