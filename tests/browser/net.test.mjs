@@ -1,18 +1,37 @@
 // Browser networking end to end: real pages in Debian's headless Chromium
-// dial a real native node (`weft start`, started here on loopback) over
-// each transport a page has, in separate browser contexts (separate
-// IndexedDB, separate identities).
+// (or Firefox ESR, with WEFT_BROWSER=firefox) dial a real native node
+// (`weft start`, started here on loopback) over each transport a page has,
+// in separate browser contexts (separate IndexedDB, separate identities).
 //
 //   wasm-pack build --target web --profile wasm && node --test tests/browser/net.test.mjs
-import { test, before, after } from "node:test";
+//   WEFT_BROWSER=firefox tests/browser/netns.sh node --test tests/browser/net.test.mjs
+//
+// Firefox gathers WebRTC candidates on its default-route interface only,
+// never on loopback: its WebRTC tests need tests/browser/netns.sh (an
+// address of a namespace's own) and are skipped without it.
+import { test as nodeTest, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { serve } from "./serve.mjs";
-import { WEB_ROOT, CHROMIUM_ARGS, launchChromium, watchPage } from "./lib.mjs";
+import { WEB_ROOT, BROWSER, launchBrowser, watchPage } from "./lib.mjs";
 import { startNode } from "./node.mjs";
 
 const WAIT = 30_000;
-/** WebRTC between local endpoints: real host candidates, loopback allowed. */
-const WEBRTC_ARGS = ["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"];
+/** Why a WebRTC test cannot run here, or false. */
+const NO_WEBRTC =
+  BROWSER === "firefox" && !process.env.WEFT_NETNS_IP && "Firefox has no WebRTC on loopback: run in tests/browser/netns.sh";
+/**
+ * What a browser may log while the node it redials is down: a refused
+ * WebSocket or WebTransport connection.
+ */
+const REFUSED = [
+  /WebSocket connection to .* failed: .*ERR_CONNECTION_REFUSED/,
+  /Failed to establish a connection to https:\/\/127\.0\.0\.1:\d+\/\.well-known\/libp2p-webtransport/,
+  /can.t establish a connection to the server at ws:\/\/127\.0\.0\.1/,
+  /WebTransport connection rejected|WebTransportError/,
+];
+const refused = (p) => REFUSED.some((r) => r.test(p));
+/** Every test's name says which browser ran it. */
+const test = (name, ...rest) => nodeTest(`${BROWSER}: ${name}`, ...rest);
 
 let server;
 let browser;
@@ -21,7 +40,7 @@ let node;
 before(async () => {
   node = await startNode();
   server = await serve({ root: WEB_ROOT, port: 0 });
-  browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...WEBRTC_ARGS] });
+  browser = await launchBrowser();
 });
 
 after(async () => {
@@ -57,7 +76,12 @@ async function until(page, what, fn, arg) {
 }
 
 for (const transport of ["webtransport", "webrtc-direct", "websocket"]) {
-  test(`a page connects to the node over ${transport} alone, and both sides report it`, async () => {
+  const skip = transport === "webrtc-direct" && NO_WEBRTC;
+  // TODO(lead): drop the todo once vendor/libp2p-webrtc-websys drops its
+  // localhost check (see the report of branch ff): unpatched, it fails every
+  // WebRTC-direct dial from a Firefox page served from localhost.
+  const todo = transport === "webrtc-direct" && BROWSER === "firefox" && "libp2p-webrtc-websys refuses WebRTC in Firefox on localhost pages";
+  test(`a page connects to the node over ${transport} alone, and both sides report it`, { skip, todo }, async () => {
     const { page, context, problems } = await freshPage();
     const addr = node.addr(transport);
     const peerId = await page.evaluate(async (addr) => {
@@ -252,9 +276,8 @@ test("page A's replicator to the node delivers across the node's restart, and su
       after.map((r) => [r.peerId, r.collection, r.queued]),
       [[archive.info.peerId, "Book", 0]],
     );
-    // While the node was down Chromium logged each refused redial.
-    const refused = /WebSocket connection to .* failed: .*ERR_CONNECTION_REFUSED/;
-    assert.deepEqual(problems.filter((p) => !refused.test(p)), []);
+    // While the node was down the browser logged each refused redial.
+    assert.deepEqual(problems.filter((p) => !refused(p)), []);
     await context.close();
   } finally {
     await archive.stop();
@@ -389,7 +412,7 @@ async function editsFlowBetween(a, b) {
   assert.ok([1, 2].includes(JSON.parse(sa)[1].length), sa);
 }
 
-test("two pages that know only the node meet through its relay, upgrade to direct WebRTC, and keep syncing when the node dies", async () => {
+test("two pages that know only the node meet through its relay, upgrade to direct WebRTC, and keep syncing when the node dies", { skip: NO_WEBRTC }, async () => {
   await withRelay(async (relay) => {
     const { pages, ids } = await twoPagesThrough(relay, {});
     const [a, b] = pages;
@@ -413,9 +436,7 @@ test("two pages that know only the node meet through its relay, upgrade to direc
 
     // Redials of the stopped node (at every address the pages learnt of
     // it) are all the browser may complain of.
-    const refused =
-      /WebSocket connection to .* failed: .*ERR_CONNECTION_REFUSED|Failed to establish a connection to https:\/\/127\.0\.0\.1:\d+\/\.well-known\/libp2p-webtransport/;
-    assert.deepEqual([...a.problems, ...b.problems].filter((p) => !refused.test(p)), []);
+    assert.deepEqual([...a.problems, ...b.problems].filter((p) => !refused(p)), []);
     await a.context.close();
     await b.context.close();
   });
