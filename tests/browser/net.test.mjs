@@ -21,9 +21,12 @@ const NO_WEBRTC =
   BROWSER === "firefox" && !process.env.WEFT_NETNS_IP && "Firefox has no WebRTC on loopback: run in tests/browser/netns.sh";
 /**
  * What a browser may log while the node it redials is down: a refused
- * WebSocket or WebTransport connection.
+ * WebSocket or WebTransport connection; and, where the page reaches the
+ * node's WebRTC-direct address (in netns.sh), libp2p-webrtc-websys's
+ * callbacks firing after their connection was dropped (rust-libp2p#5636).
  */
 const REFUSED = [
+  /closure invoked recursively or after being dropped/,
   /WebSocket connection to .* failed: .*ERR_CONNECTION_REFUSED/,
   /Failed to establish a connection to https:\/\/127\.0\.0\.1:\d+\/\.well-known\/libp2p-webtransport/,
   /can.t establish a connection to the server at ws:\/\/127\.0\.0\.1/,
