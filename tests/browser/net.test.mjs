@@ -20,8 +20,8 @@ const WAIT = 30_000;
 const NO_WEBRTC =
   BROWSER === "firefox" && !process.env.WEFT_NETNS_IP && "Firefox has no WebRTC on loopback: run in tests/browser/netns.sh";
 /**
- * What a browser may log while the node it redials is down: a refused
- * WebSocket or WebTransport connection; and, where the page reaches the
+ * What a browser may log while the node it redials is down, or the page
+ * reloads: a refused or cut WebSocket or WebTransport connection; and, where the page reaches the
  * node's WebRTC-direct address (in netns.sh), libp2p-webrtc-websys's
  * callbacks firing after their connection was dropped (rust-libp2p#5636).
  */
@@ -31,6 +31,8 @@ const REFUSED = [
   /Failed to establish a connection to https:\/\/127\.0\.0\.1:\d+\/\.well-known\/libp2p-webtransport/,
   /can.t establish a connection to the server at ws:\/\/127\.0\.0\.1/,
   /WebTransport connection rejected|WebTransportError/,
+  // Firefox, when a reload cuts the page's open WebSocket.
+  /The connection to ws:\/\/127\.0\.0\.1:\d+\/ was interrupted while the page was loading/,
 ];
 const refused = (p) => REFUSED.some((r) => r.test(p));
 /** Every test's name says which browser ran it. */
