@@ -308,6 +308,71 @@ class FirefoxPage {
     }
   }
 
+  /*
+   * The UI calls, by CSS selector, as playwright's page has them. Input
+   * goes through WebDriver classic's element commands (real key and mouse
+   * events); reads through the page's realm.
+   */
+
+  /** The element `selector` names, once it is there, in this page's tab. */
+  async element(selector) {
+    const { By, until } = await import("selenium-webdriver");
+    await this.browser.driver.switchTo().window(this.context);
+    return this.browser.driver.wait(until.elementLocated(By.css(selector)), this.timeout, `no ${selector}`);
+  }
+
+  async click(selector) {
+    await (await this.element(selector)).click();
+  }
+
+  /**
+   * Replaces the field's text: WebDriver's clear, then typing. Clear fires
+   * no input event in Firefox, so emptying types a space and deletes it, as
+   * a user's keys would leave the field.
+   */
+  async fill(selector, value) {
+    const { Key } = await import("selenium-webdriver");
+    const el = await this.element(selector);
+    await el.clear();
+    await el.sendKeys(...(value === "" ? [" ", Key.BACK_SPACE] : [value]));
+  }
+
+  async press(selector, key) {
+    const { Key } = await import("selenium-webdriver");
+    await (await this.element(selector)).sendKeys(Key[key.toUpperCase()] ?? key);
+  }
+
+  async check(selector) {
+    const el = await this.element(selector);
+    if (!(await el.isSelected())) await el.click();
+  }
+
+  async selectOption(selector, value) {
+    await this.element(selector);
+    await (await this.element(`${selector} option[value="${value}"]`)).click();
+  }
+
+  textContent(selector) {
+    return this.evaluate((s) => document.querySelector(s)?.textContent ?? null, selector);
+  }
+
+  inputValue(selector) {
+    return this.evaluate((s) => document.querySelector(s).value, selector);
+  }
+
+  isChecked(selector) {
+    return this.evaluate((s) => document.querySelector(s).checked, selector);
+  }
+
+  getAttribute(selector, name) {
+    return this.evaluate(([s, n]) => document.querySelector(s)?.getAttribute(n) ?? null, [selector, name]);
+  }
+
+  async screenshot({ path: file }) {
+    const { data } = await this.bidi.send("browsingContext.captureScreenshot", { context: this.context, origin: "document" });
+    fs.writeFileSync(file, Buffer.from(data, "base64"));
+  }
+
   async close() {
     this.bidi.off("log.entryAdded", this.onLog);
     await this.bidi.send("browsingContext.close", { context: this.context }).catch(() => {});
