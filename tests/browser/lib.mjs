@@ -86,14 +86,14 @@ export const GECKODRIVER_PATH =
   process.env.GECKODRIVER || path.join(process.env.CARGO_HOME || path.join(process.env.HOME || "/root", ".cargo"), "bin", "geckodriver");
 
 /**
- * Preferences for a headless Firefox on loopback. WebRTC: gather loopback
- * candidates and show real host addresses (Firefox hides them behind mDNS
- * names otherwise), as Chromium's flags do in the network tests.
+ * Preferences for a headless Firefox in the tests. WebRTC: real host
+ * addresses in candidates (Firefox hides them behind mDNS names
+ * otherwise), as Chromium's flags do. No preference makes it gather
+ * loopback candidates (media.peerconnection.ice.loopback does not, here):
+ * its WebRTC tests run in netns.sh.
  */
 export const FIREFOX_PREFS = {
-  "media.peerconnection.ice.loopback": true,
   "media.peerconnection.ice.obfuscate_host_addresses": false,
-  "network.websocket.allowInsecureFromHTTPS": true,
   "datareporting.policy.dataSubmissionEnabled": false,
   "app.update.enabled": false,
   "browser.shell.checkDefaultBrowser": false,
