@@ -18,7 +18,7 @@
 //! | [`core::sync`] | the replication messages, their limits, the outbox's retry backoff, each peer's request allowance and strikes (time passed in) | nothing but data |
 //! | [`core::pending`] | which blocks wait for parents on whose account; what to drop over the caps | nothing but data |
 //! | `dag` | [`Db`]'s replication queries: collection heads, held blocks, the blocks a peer lacks | the store trait |
-//! | `wasm` | `Database` / `Collection` / `Replicators` / `Collections` for JS (wasm32 only): values, errors, promises, events | wasm-bindgen |
+//! | `wasm` | `Database` / `Collection` / `Replicators` / `Collections` for JS (wasm32 only): values, errors, promises, events; `setLogLevel`, the page's `tracing` events on the console | wasm-bindgen |
 //! | [`net`] | the request-response codec, the composed libp2p behaviour (one for both targets), each target's swarm: native TCP, QUIC, WebSocket, WebRTC-direct and [`net::webtransport`] (our WebTransport server); in a page the transports a browser dials, and `net::webrtc` (our browser-to-browser WebRTC transport, wasm32 only) with its [`net::signaling`] messages | libp2p, wtransport; web-sys's WebRTC in a page |
 //! | [`node`] | the node: gossip, block fetch, head exchange, replicators, pages meeting through a relay and upgrading to direct WebRTC, commands (`run`, `gossip`, `exchange`, `replicate`, `direct`, `answer`); natively driven by a thread with tokio (`native`) behind the HTTP API, in a page by a task on the event loop (`browser`) | libp2p; tokio and axum natively |
 //! | `src/bin/weft.rs` | the `weft` command line (`start`, `client ...`) | clap, ureq |
