@@ -106,10 +106,8 @@ async function converge(a, b) {
 }
 
 for (const transport of ["websocket", "webtransport", "webrtc-direct"]) {
-  // TODO(lead): drop the todo with vendor/libp2p-webrtc-websys's localhost fix (branch ff's report).
-  const todo = transport === "webrtc-direct" && "libp2p-webrtc-websys refuses WebRTC in Firefox on localhost pages";
   const skip = transport === "webrtc-direct" && NO_WEBRTC;
-  test(`a Chromium page and a Firefox page converge through the node over ${transport}`, { todo, skip }, async () => {
+  test(`a Chromium page and a Firefox page converge through the node over ${transport}`, { skip }, async () => {
     const pages = [await freshPage("chromium"), await freshPage("firefox")];
     const [a, b] = pages.map((p) => p.page);
     for (const p of pages) {

@@ -82,11 +82,7 @@ async function until(page, what, fn, arg) {
 
 for (const transport of ["webtransport", "webrtc-direct", "websocket"]) {
   const skip = transport === "webrtc-direct" && NO_WEBRTC;
-  // TODO(lead): drop the todo once vendor/libp2p-webrtc-websys drops its
-  // localhost check (see the report of branch ff): unpatched, it fails every
-  // WebRTC-direct dial from a Firefox page served from localhost.
-  const todo = transport === "webrtc-direct" && BROWSER === "firefox" && "libp2p-webrtc-websys refuses WebRTC in Firefox on localhost pages";
-  test(`a page connects to the node over ${transport} alone, and both sides report it`, { skip, todo }, async () => {
+  test(`a page connects to the node over ${transport} alone, and both sides report it`, { skip }, async () => {
     const { page, context, problems } = await freshPage();
     const addr = node.addr(transport);
     const peerId = await page.evaluate(async (addr) => {
@@ -233,9 +229,7 @@ test("a document made on page A appears on page B through the node, the reverse 
 
 for (const transport of ["websocket", "webtransport", "webrtc-direct"]) {
   const skip = transport === "webrtc-direct" && NO_WEBRTC;
-  // TODO(lead): see the first test's todo.
-  const todo = transport === "webrtc-direct" && BROWSER === "firefox" && "libp2p-webrtc-websys refuses WebRTC in Firefox on localhost pages";
-  test(`page A's replicator to the node delivers across the node's restart over ${transport}, and survives A's reload`, { skip, todo }, async () => {
+  test(`page A's replicator to the node delivers across the node's restart over ${transport}, and survives A's reload`, { skip }, async () => {
     let archive = await startNode();
     try {
       await archive.post("schema", SDL);
@@ -611,9 +605,7 @@ test("a page whose key is not among a collection's writers changes nothing on an
 
 for (const [i, transport] of ["websocket", "webtransport", "webrtc-direct"].entries()) {
   const skip = transport === "webrtc-direct" && NO_WEBRTC;
-  // TODO(lead): see the first test's todo.
-  const todo = transport === "webrtc-direct" && BROWSER === "firefox" && "libp2p-webrtc-websys refuses WebRTC in Firefox on localhost pages";
-  test(`a change larger than one WebRTC message (16 KiB) reaches the node over ${transport}`, { skip, todo }, async () => {
+  test(`a change larger than one WebRTC message (16 KiB) reaches the node over ${transport}`, { skip }, async () => {
     const addr = node.addr(transport);
     await node.post("schema", SDL).catch(() => {});
     const { page, context, problems } = await freshPage();

@@ -75,14 +75,6 @@ impl libp2p_core::Transport for Transport {
             return Err(TransportError::MultiaddrNotSupported(addr));
         }
 
-        if maybe_local_firefox() {
-            return Err(TransportError::Other(
-                "Firefox does not support WebRTC over localhost or 127.0.0.1"
-                    .to_string()
-                    .into(),
-            ));
-        }
-
         let (sock_addr, server_fingerprint) = libp2p_webrtc_utils::parse_webrtc_dial_addr(&addr)
             .ok_or_else(|| TransportError::MultiaddrNotSupported(addr.clone()))?;
 
@@ -107,35 +99,4 @@ impl libp2p_core::Transport for Transport {
     ) -> Poll<TransportEvent<Self::ListenerUpgrade, Self::Error>> {
         Poll::Pending
     }
-}
-
-/// Checks if local Firefox.
-///
-/// See: `<https://bugzilla.mozilla.org/show_bug.cgi?id=1659672>` for more details
-fn maybe_local_firefox() -> bool {
-    let window = &web_sys::window().expect("window should be available");
-    let ua = match window.navigator().user_agent() {
-        Ok(agent) => agent.to_lowercase(),
-        Err(_) => return false,
-    };
-
-    let hostname = match window
-        .document()
-        .expect("should be valid document")
-        .location()
-    {
-        Some(location) => match location.hostname() {
-            Ok(hostname) => hostname,
-            Err(_) => return false,
-        },
-        None => return false,
-    };
-
-    // check if web_sys::Navigator::user_agent() matches any of the following:
-    // - firefox
-    // - seamonkey
-    // - iceape
-    // AND hostname is either localhost or  "127.0.0.1"
-    (ua.contains("firefox") || ua.contains("seamonkey") || ua.contains("iceape"))
-        && (hostname == "localhost" || hostname == "127.0.0.1" || hostname == "[::1]")
 }
