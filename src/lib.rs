@@ -92,6 +92,31 @@
 //! up the relayed connection closes; if it fails, or a page opened with
 //! `directUpgrade: false`, sync stays on the relay.
 //!
+//! ## Conformance: the specs each transport follows, and their tests
+//!
+//! Any libp2p client may use a node; js-libp2p (versions in TESTING.md,
+//! "Interop") is checked against `weft start` in headless Chromium by
+//! `tests/browser/interop.test.mjs`, for each browser transport: dial, ping,
+//! identify, 20 pings, ten fresh dials, stream and connection close, a
+//! closed tab, gossipsub both ways; circuit relay v2 between two js pages;
+//! a js page and one of ours meeting through the relay, then over direct
+//! WebRTC. Our own pages run the same transports in Chromium and Firefox
+//! (`net.test.mjs`, `cross.test.mjs`).
+//!
+//! | transport | specs (libp2p/specs unless named) | where | tests |
+//! |---|---|---|---|
+//! | WebSocket | `websockets`, `noise`, `yamux`, multistream-select | libp2p | `interop.test.mjs` (`over websocket`), `net.test.mjs` |
+//! | WebTransport | `webtransport/webtransport.md`: HTTP/3 CONNECT to `/.well-known/libp2p-webtransport?type=noise`, Noise XX on the first stream with the certhashes in its extension, that stream then finished and read to its end by both sides (never stopped: a browser still closing it fails the dial on STOP_SENDING) | [`net::webtransport`] | `tests/webtransport.rs` (handshake, certhashes, paths, rotation, the handshake stream's clean close), `interop.test.mjs` (`over webtransport`) |
+//! | WebRTC-direct | `webrtc/webrtc-direct.md`, `webrtc/README.md` (framing, `FIN`/`FIN_ACK`, `RESET_STREAM`) | libp2p-webrtc (node), libp2p-webrtc-websys (page), libp2p-webrtc-utils (framing), patched in `vendor/` | `interop.test.mjs` (`over webrtc-direct`), `net.test.mjs` (large messages, restarts) |
+//! | WebRTC (browser to browser) | `webrtc/webrtc.md`: `/webrtc-signaling/0.0.1` on a relayed connection, then data channels framed as above | `net::webrtc`, [`net::signaling`] | `net.test.mjs`, `interop.test.mjs` (a js page and ours, each offering) |
+//! | circuit relay v2 | `relay/circuit-v2.md` (hop and stop), DCUtR between nodes | libp2p-relay | `interop.test.mjs` (two js pages), `tests/p2p.rs` |
+//! | identify, ping | `identify`, `ping` | libp2p (identify patched: observed addresses only when IP or DNS) | `interop.test.mjs` (the agent version is `weftdb/<version> (native|browser)`) |
+//! | gossipsub | `pubsub/gossipsub` v1.1 | libp2p-gossipsub | `interop.test.mjs` (a node's document reaches js, js junk refused, a valid block from js merged) |
+//!
+//! A connection whose pings fail twice in a row (10 s each) is closed, so
+//! its peer is dialled again: a browser's WebRTC connection to a node that
+//! restarted is otherwise never noticed dead.
+//!
 //! ## Wire protocols (see [`core::sync`])
 //!
 //! - **gossipsub**: a message is one block's bytes; the receiver re-hashes
