@@ -110,7 +110,7 @@
 //! | WebRTC-direct | `webrtc/webrtc-direct.md`, `webrtc/README.md` (framing, `FIN`/`FIN_ACK`, `RESET_STREAM`) | libp2p-webrtc (node), libp2p-webrtc-websys (page), libp2p-webrtc-utils (framing), patched in `vendor/` | `interop.test.mjs` (`over webrtc-direct`), `net.test.mjs` (large messages, restarts) |
 //! | WebRTC (browser to browser) | `webrtc/webrtc.md`: `/webrtc-signaling/0.0.1` on a relayed connection, then data channels framed as above | `net::webrtc`, [`net::signaling`] | `net.test.mjs`, `interop.test.mjs` (a js page and ours, each offering) |
 //! | circuit relay v2 | `relay/circuit-v2.md` (hop and stop), DCUtR between nodes | libp2p-relay | `interop.test.mjs` (two js pages), `tests/p2p.rs` |
-//! | identify, ping | `identify`, `ping` | libp2p (identify patched: observed addresses only when IP or DNS) | `interop.test.mjs` (the agent version is `weftdb/<version> (native|browser)`) |
+//! | identify, ping | `identify`, `ping` | libp2p (identify patched: observed addresses only when IP or DNS) | `interop.test.mjs` (the agent version is `weftdb/<version> (native)` or `(browser)`) |
 //! | gossipsub | `pubsub/gossipsub` v1.1 | libp2p-gossipsub | `interop.test.mjs` (a node's document reaches js, js junk refused, a valid block from js merged) |
 //!
 //! A connection whose pings fail twice in a row (10 s each) is closed, so
