@@ -25,7 +25,7 @@ use std::{
 };
 
 use futures::{
-    StreamExt,
+    FutureExt, StreamExt,
     channel::{
         mpsc,
         oneshot::{self, Sender},
@@ -37,8 +37,9 @@ use futures::{
 };
 use libp2p_core::muxing::{StreamMuxer, StreamMuxerEvent};
 use webrtc::{
-    data::data_channel::DataChannel as DetachedDataChannel, data_channel::RTCDataChannel,
-    peer_connection::RTCPeerConnection,
+    data::data_channel::DataChannel as DetachedDataChannel,
+    data_channel::{RTCDataChannel, data_channel_init::RTCDataChannelInit},
+    peer_connection::{RTCPeerConnection, peer_connection_state::RTCPeerConnectionState},
 };
 
 use crate::tokio::{error::Error, stream, stream::Stream};
@@ -66,13 +67,19 @@ pub struct Connection {
     /// A list of futures, which, once completed, signal that a [`Stream`] has been dropped.
     drop_listeners: FuturesUnordered<stream::DropListener>,
     no_drop_listeners_waker: Option<Waker>,
+
+    /// Resolves when the peer connection has failed or closed (weftdb patch).
+    ended: oneshot::Receiver<RTCPeerConnectionState>,
+    /// Resolves when the SCTP association has closed (weftdb patch).
+    association_closed: BoxFuture<'static, ()>,
 }
 
 impl Unpin for Connection {}
 
 impl Connection {
-    /// Creates a new connection.
-    pub(crate) async fn new(rtc_conn: RTCPeerConnection) -> Self {
+    /// Creates a new connection. `watch_id` is a data channel id that only this side uses
+    /// (weftdb patch, see [`Connection::watch_association`]).
+    pub(crate) async fn new(rtc_conn: RTCPeerConnection, watch_id: u16) -> Self {
         let (data_channel_tx, data_channel_rx) = mpsc::channel(MAX_DATA_CHANNELS_IN_FLIGHT);
 
         Connection::register_incoming_data_channels_handler(
@@ -80,6 +87,8 @@ impl Connection {
             Arc::new(FutMutex::new(data_channel_tx)),
         )
         .await;
+        let ended = Connection::register_state_change_handler(&rtc_conn);
+        let association_closed = Connection::watch_association(&rtc_conn, watch_id).await;
 
         Self {
             peer_conn: Arc::new(FutMutex::new(rtc_conn)),
@@ -88,7 +97,71 @@ impl Connection {
             close_fut: None,
             drop_listeners: FuturesUnordered::default(),
             no_drop_listeners_waker: None,
+            ended,
+            association_closed,
         }
+    }
+
+    /// weftdb patch: resolves when the SCTP association closes, as it does at once when the
+    /// remote aborts it (a page closing its `RTCPeerConnection` sends an SCTP ABORT). webrtc-rs
+    /// tells no one but the association's streams, so this keeps one of its own: a negotiated
+    /// data channel (nothing is sent to open it) on an id of this side's parity that the
+    /// remote never opens, read until it ends.
+    async fn watch_association(rtc_conn: &RTCPeerConnection, id: u16) -> BoxFuture<'static, ()> {
+        let init = RTCDataChannelInit {
+            negotiated: Some(id),
+            ..RTCDataChannelInit::default()
+        };
+        let channel = match rtc_conn.create_data_channel("", Some(init)).await {
+            Ok(channel) => channel,
+            Err(e) => {
+                tracing::debug!("Cannot watch the SCTP association: {e}");
+                return futures::future::pending().boxed();
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        register_data_channel_open_handler(channel, tx).await;
+        async move {
+            let Ok(detached) = rx.await else {
+                return futures::future::pending().await;
+            };
+            let mut buf = vec![0; 16 * 1024];
+            // Ok(0): the stream was shut down with its association.
+            while let Ok(n) = detached.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        .boxed()
+    }
+
+    /// weftdb patch: the connection ends with its peer connection. Without this, a remote
+    /// that went away (ICE failed: no consent checks) left the connection open until a new
+    /// outbound stream happened to fail, or for good.
+    fn register_state_change_handler(
+        rtc_conn: &RTCPeerConnection,
+    ) -> oneshot::Receiver<RTCPeerConnectionState> {
+        let (tx, rx) = oneshot::channel();
+        let tx = Arc::new(std::sync::Mutex::new(Some(tx)));
+        let end = move |state: RTCPeerConnectionState| {
+            if matches!(
+                state,
+                RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+            ) {
+                if let Some(tx) = tx.lock().expect("not poisoned").take() {
+                    let _ = tx.send(state);
+                }
+            }
+        };
+        let end_on_change = end.clone();
+        rtc_conn.on_peer_connection_state_change(Box::new(move |state| {
+            end_on_change(state);
+            Box::pin(async {})
+        }));
+        // It may have ended before the handler was in place.
+        end(rtc_conn.connection_state());
+        rx
     }
 
     /// Registers a handler for incoming data channels.
@@ -184,6 +257,17 @@ impl StreamMuxer for Connection {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<StreamMuxerEvent, Self::Error>> {
+        // weftdb patch: report a failed or closed peer connection, so that the connection is
+        // closed rather than kept with no way to the remote.
+        if let Poll::Ready(Ok(state)) = self.ended.poll_unpin(cx) {
+            tracing::debug!(%state, "Peer connection ended");
+            return Poll::Ready(Err(Error::Internal(format!("peer connection {state}"))));
+        }
+        if self.association_closed.poll_unpin(cx).is_ready() {
+            tracing::debug!("SCTP association closed");
+            return Poll::Ready(Err(Error::Internal("SCTP association closed".into())));
+        }
+
         loop {
             match ready!(self.drop_listeners.poll_next_unpin(cx)) {
                 Some(Ok(())) => {}

@@ -137,17 +137,18 @@ impl libp2p_core::Transport for Transport {
 
         let config = self.config.clone();
         let client_fingerprint = self.config.fingerprint;
-        let udp_mux = self
+        let listener = self
             .listeners
             .iter()
             .next()
-            .ok_or(TransportError::Other(Error::NoListeners))?
-            .udp_mux
-            .udp_mux_handle();
+            .ok_or(TransportError::Other(Error::NoListeners))?;
+        let udp_mux = listener.udp_mux.udp_mux_handle();
+        let local_ip = listener.listen_addr.ip();
 
         Ok(async move {
             let (peer_id, connection) = upgrade::outbound(
                 sock_addr,
+                local_ip,
                 config.inner,
                 udp_mux,
                 client_fingerprint.into_inner(),
@@ -329,6 +330,7 @@ impl Stream for ListenStream {
 
                     let upgrade = upgrade::inbound(
                         new_addr.addr,
+                        self.listen_addr.ip(),
                         self.config.inner.clone(),
                         self.udp_mux.udp_mux_handle(),
                         self.config.fingerprint.into_inner(),

@@ -19,7 +19,7 @@
 // DEALINGS IN THE SOFTWARE.
 
 use std::{
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -43,10 +43,24 @@ use webrtc::{
 
 use crate::tokio::{Connection, error::Error, sdp, sdp::random_ufrag, stream::Stream};
 
+/// Silence from the remote before ICE reports "disconnected" (weftdb patch).
+const ICE_DISCONNECTED_TIMEOUT: Duration = Duration::from_secs(6);
+/// Further silence before ICE reports "failed", which closes the connection (weftdb patch).
+const ICE_FAILED_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the ICE agent checks (and, when it is not ICE-lite, sends keepalives).
+const ICE_KEEPALIVE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The data channel ids that [`Connection`] keeps to watch the SCTP association (weftdb
+/// patch): the last of its DTLS role's parity (RFC 8832: the client's ids are even), so that
+/// the remote never opens it and this side's own channels come to it last.
+const WATCH_ID_CLIENT: u16 = u16::MAX - 3;
+const WATCH_ID_SERVER: u16 = u16::MAX - 2;
+
 /// Creates a new outbound WebRTC connection.
 #[allow(clippy::result_large_err)]
 pub(crate) async fn outbound(
     addr: SocketAddr,
+    local_ip: IpAddr,
     config: RTCConfiguration,
     udp_mux: Arc<dyn UDPMux + Send + Sync>,
     client_fingerprint: Fingerprint,
@@ -55,7 +69,8 @@ pub(crate) async fn outbound(
 ) -> Result<(PeerId, Connection), Error> {
     tracing::debug!(address=%addr, "new outbound connection to address");
 
-    let (peer_connection, ufrag) = new_outbound_connection(addr, config, udp_mux).await?;
+    let (peer_connection, ufrag) =
+        new_outbound_connection(addr, local_ip, config, udp_mux).await?;
     let noise_channel_open_rx = create_noise_data_channel(&peer_connection).await?;
 
     let offer = peer_connection.create_offer(None).await?;
@@ -75,13 +90,14 @@ pub(crate) async fn outbound(
     )
     .await?;
 
-    Ok((peer_id, Connection::new(peer_connection).await))
+    Ok((peer_id, Connection::new(peer_connection, WATCH_ID_CLIENT).await))
 }
 
 /// Creates a new inbound WebRTC connection.
 #[allow(clippy::result_large_err)]
 pub(crate) async fn inbound(
     addr: SocketAddr,
+    local_ip: IpAddr,
     config: RTCConfiguration,
     udp_mux: Arc<dyn UDPMux + Send + Sync>,
     server_fingerprint: Fingerprint,
@@ -90,7 +106,8 @@ pub(crate) async fn inbound(
 ) -> Result<(PeerId, Connection), Error> {
     tracing::debug!(address=%addr, ufrag=%remote_ufrag, "new inbound connection from address");
 
-    let peer_connection = new_inbound_connection(addr, config, udp_mux, &remote_ufrag).await?;
+    let peer_connection =
+        new_inbound_connection(addr, local_ip, config, udp_mux, &remote_ufrag).await?;
     let noise_channel_open_rx = create_noise_data_channel(&peer_connection).await?;
 
     let offer = sdp::offer(addr, &remote_ufrag);
@@ -111,17 +128,18 @@ pub(crate) async fn inbound(
     )
     .await?;
 
-    Ok((peer_id, Connection::new(peer_connection).await))
+    Ok((peer_id, Connection::new(peer_connection, WATCH_ID_SERVER).await))
 }
 
 #[allow(clippy::result_large_err)]
 async fn new_outbound_connection(
     addr: SocketAddr,
+    local_ip: IpAddr,
     config: RTCConfiguration,
     udp_mux: Arc<dyn UDPMux + Send + Sync>,
 ) -> Result<(RTCPeerConnection, String), Error> {
     let ufrag = random_ufrag();
-    let se = setting_engine(udp_mux, &ufrag, addr);
+    let se = setting_engine(udp_mux, &ufrag, addr, local_ip);
 
     let connection = APIBuilder::new()
         .with_setting_engine(se)
@@ -135,11 +153,12 @@ async fn new_outbound_connection(
 #[allow(clippy::result_large_err)]
 async fn new_inbound_connection(
     addr: SocketAddr,
+    local_ip: IpAddr,
     config: RTCConfiguration,
     udp_mux: Arc<dyn UDPMux + Send + Sync>,
     ufrag: &str,
 ) -> Result<RTCPeerConnection, Error> {
-    let mut se = setting_engine(udp_mux, ufrag, addr);
+    let mut se = setting_engine(udp_mux, ufrag, addr, local_ip);
     {
         se.set_lite(true);
         se.disable_certificate_fingerprint_verification(true);
@@ -163,6 +182,7 @@ fn setting_engine(
     udp_mux: Arc<dyn UDPMux + Send + Sync>,
     ufrag: &str,
     addr: SocketAddr,
+    local_ip: IpAddr,
 ) -> SettingEngine {
     let mut se = SettingEngine::default();
 
@@ -185,12 +205,21 @@ fn setting_engine(
     };
     se.set_network_types(vec![network_type]);
 
-    // Select only the first address of the local candidates.
+    // weftdb patch: loopback addresses are candidates too. webrtc-rs leaves them out by
+    // default, so a host with only loopback had no candidate at all and refused every
+    // connection (`ErrCandidateIpNotFound`).
+    se.set_include_loopback_candidate(true);
+
+    // Select only one address of the local candidates: the listener's own when it is bound
+    // to one (weftdb patch), else the first one.
     // See https://github.com/libp2p/rust-libp2p/pull/5448#discussion_r2017418520.
     // TODO: remove when https://github.com/webrtc-rs/webrtc/issues/662 gets addressed.
     se.set_ip_filter(Box::new({
         let once = AtomicBool::new(true);
-        move |_ip| {
+        move |ip| {
+            if !local_ip.is_unspecified() {
+                return ip == local_ip;
+            }
             if once.load(Ordering::Relaxed) {
                 once.store(false, Ordering::Relaxed);
                 return true;
@@ -198,6 +227,18 @@ fn setting_engine(
             false
         }
     }));
+
+    // weftdb patch: a remote that vanished without a word (a killed browser; a page that
+    // closes its connection sends an SCTP ABORT, see `Connection`) is noticed only by its ICE
+    // consent checks stopping. webrtc-rs's defaults (disconnected after 5 s of silence, failed
+    // 25 s later) kept such a connection ~30 s. Idle browsers check every ~2.6 s (Chromium)
+    // or every 4 to 6 s (RFC 7675, Firefox): this fails it after 8 s of silence, checked
+    // every 0.5 s (the keepalive interval paces the agent's checks).
+    se.set_ice_timeouts(
+        Some(ICE_DISCONNECTED_TIMEOUT),
+        Some(ICE_FAILED_TIMEOUT),
+        Some(ICE_KEEPALIVE_INTERVAL),
+    );
 
     se
 }
