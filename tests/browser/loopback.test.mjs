@@ -65,7 +65,11 @@ test("on a loopback-only host a page syncs a document with the node over WebRTC-
   const conns = await page.evaluate(() => window.db.connections());
   assert.deepEqual(conns.map((c) => c.transport), ["webrtc-direct"]);
 
-  // Page to node.
+  // Page to node, once the page is in the node's mesh for Note.
+  for (let t = Date.now(); ((await node.get("p2p/stats")).mesh["weft/col/Note"] ?? 0) < 1; ) {
+    assert.ok(Date.now() - t < WAIT, "the node's Note topic never meshed with the page");
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const id = await page.evaluate(() => window.db.collection("Note").create({ text: "from the page" }));
   for (let t = Date.now(); (await node.get(`collections/Note/${id}`)).text !== "from the page"; ) {
     assert.ok(Date.now() - t < WAIT, "the page's note never reached the node");
