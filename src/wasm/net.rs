@@ -66,12 +66,13 @@ impl PageHide {
     /// `None` where there are no pages (a worker).
     fn install(node: BrowserNode) -> Option<PageHide> {
         let target = js_sys::global().dyn_into::<web_sys::EventTarget>().ok()?;
-        let listener = Closure::<dyn FnMut(web_sys::PageTransitionEvent)>::new(move |ev: web_sys::PageTransitionEvent| {
-            // A page kept in the back/forward cache may come back, connections and all.
-            if !ev.persisted() {
-                node.stop();
-            }
-        });
+        let listener =
+            Closure::<dyn FnMut(web_sys::PageTransitionEvent)>::new(move |ev: web_sys::PageTransitionEvent| {
+                // A page kept in the back/forward cache may come back, connections and all.
+                if !ev.persisted() {
+                    node.stop();
+                }
+            });
         target.add_event_listener_with_callback("pagehide", listener.as_ref().unchecked_ref()).ok()?;
         Some(PageHide { target, listener })
     }
