@@ -29,7 +29,8 @@ before(async () => {
   if (skip) return;
   node = await startNode({ listen: ["/ip4/127.0.0.1/udp/0/webrtc-direct"] });
   server = await serve({ root: WEB_ROOT, port: 0 });
-  // Chromium gathers no loopback candidate without the first flag.
+  // Checked: with only lo, Chromium connects only with its mDNS hiding of
+  // host candidates off (the second flag).
   const webrtc = ["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"];
   browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...webrtc] });
 });
