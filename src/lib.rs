@@ -74,7 +74,13 @@
 //! Noise over the first stream with the certificate hashes in its
 //! extension, a libp2p stream per WebTransport stream; certificates valid
 //! 14 days, rotated before they expire) for pages. The certificates are
-//! kept in the store, so the addresses survive restarts. Every node is a
+//! kept in the store, so the addresses survive restarts. WebRTC-direct runs
+//! on a patched libp2p-webrtc (`vendor/libp2p-webrtc`, WEFTDB-PATCH.md): it
+//! serves on hosts with only loopback, and drops a connection at once when
+//! the page aborts it (a page stops its node on `pagehide`, so a closed tab
+//! does) or after 8 s without ICE consent checks (a killed browser); tests:
+//! `tests/browser/net.test.mjs` (close cases), `tests/browser/loopback.test.mjs`
+//! (the `loopback-webrtc` step of `.ci/test`). Every node is a
 //! circuit relay v2 server with limits sized for sync sessions, and DCUtR
 //! upgrades relayed connections between nodes to direct ones. A page's
 //! identity is the database's signing key, so its peer id survives reloads.

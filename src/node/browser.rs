@@ -26,6 +26,7 @@ enum Request {
 }
 
 /// A running page node; [`BrowserNode::stop`] ends it.
+#[derive(Clone)]
 pub(crate) struct BrowserNode {
     requests: mpsc::UnboundedSender<Request>,
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, Swarm};
 use tokio::sync::mpsc;
@@ -165,7 +166,14 @@ impl Node {
                 }
             }
         }
-        Ok(self.addresses())
+        let addrs = self.addresses();
+        if webrtc_on_loopback_only(&addrs) {
+            tracing::warn!(
+                "WebRTC-direct listens on loopback only: only browsers on this host can dial it; for pages \
+                 elsewhere listen on another address (e.g. /ip4/0.0.0.0/udp/0/webrtc-direct)"
+            );
+        }
+        Ok(addrs)
     }
 
     async fn run(&mut self, mut commands: CommandRx, mut shutdown: mpsc::UnboundedReceiver<()>) {
@@ -202,6 +210,20 @@ impl Node {
     }
 }
 
+/// Whether the node has WebRTC-direct addresses and all are loopback ones,
+/// which no browser on another host can reach.
+fn webrtc_on_loopback_only(addrs: &[Multiaddr]) -> bool {
+    let mut webrtc = addrs.iter().filter(|a| a.iter().any(|p| p == Protocol::WebRTCDirect)).peekable();
+    let loopback = |a: &Multiaddr| {
+        a.iter().any(|p| match p {
+            Protocol::Ip4(ip) => ip.is_loopback(),
+            Protocol::Ip6(ip) => ip.is_loopback(),
+            _ => false,
+        })
+    };
+    webrtc.peek().is_some() && webrtc.all(loopback)
+}
+
 /// Decodes and verifies a batch on every core: a signature check costs more
 /// than storing the block, and the node's own thread is one core.
 pub(super) fn decode_parallel(blocks: &[Vec<u8>]) -> (Vec<SignedBlock>, Vec<Refusal>) {
@@ -221,4 +243,24 @@ pub(super) fn decode_parallel(blocks: &[Vec<u8>]) -> (Vec<SignedBlock>, Vec<Refu
         all.1.extend(refused);
     }
     all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs(list: &[&str]) -> Vec<Multiaddr> {
+        list.iter().map(|a| a.parse().expect("a multiaddr")).collect()
+    }
+
+    #[test]
+    fn webrtc_on_loopback_only_is_told_apart() {
+        let lo4 = "/ip4/127.0.0.1/udp/1/webrtc-direct";
+        let lo6 = "/ip6/::1/udp/1/webrtc-direct";
+        let lan = "/ip4/192.0.2.7/udp/1/webrtc-direct";
+        assert!(webrtc_on_loopback_only(&addrs(&[lo4, lo6, "/ip4/192.0.2.7/tcp/1"])));
+        assert!(!webrtc_on_loopback_only(&addrs(&[lo4, lan])));
+        assert!(!webrtc_on_loopback_only(&addrs(&["/ip4/127.0.0.1/tcp/1/ws"])));
+        assert!(!webrtc_on_loopback_only(&[]));
+    }
 }

@@ -13,7 +13,8 @@ use js_sys::Function;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use serde_json::{json, Value};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
 
 use super::to_js;
 use crate::error::Error;
@@ -48,6 +49,39 @@ pub(super) const EVENTS: [&str; 2] = ["peer", "sync"];
 pub(super) struct Net {
     node: BrowserNode,
     listeners: Rc<Listeners>,
+    _page_hide: Option<PageHide>,
+}
+
+/// Stops the node when the page goes away for good (a closed tab, a
+/// navigation it will not come back from). Closing its WebRTC-direct
+/// connections sends the SCTP ABORT that ends them on the node at once; a
+/// page torn down with them open sends nothing, and the node notices only
+/// when its ICE consent checks have been missing for seconds.
+struct PageHide {
+    target: web_sys::EventTarget,
+    listener: Closure<dyn FnMut(web_sys::PageTransitionEvent)>,
+}
+
+impl PageHide {
+    /// `None` where there are no pages (a worker).
+    fn install(node: BrowserNode) -> Option<PageHide> {
+        let target = js_sys::global().dyn_into::<web_sys::EventTarget>().ok()?;
+        let listener =
+            Closure::<dyn FnMut(web_sys::PageTransitionEvent)>::new(move |ev: web_sys::PageTransitionEvent| {
+                // A page kept in the back/forward cache may come back, connections and all.
+                if !ev.persisted() {
+                    node.stop();
+                }
+            });
+        target.add_event_listener_with_callback("pagehide", listener.as_ref().unchecked_ref()).ok()?;
+        Some(PageHide { target, listener })
+    }
+}
+
+impl Drop for PageHide {
+    fn drop(&mut self) {
+        let _ = self.target.remove_event_listener_with_callback("pagehide", self.listener.as_ref().unchecked_ref());
+    }
 }
 
 impl Net {
@@ -93,7 +127,8 @@ impl Net {
             ..NodeConfig::new("")
         };
         let node = BrowserNode::start(db, config, on_peer, on_sync).map_err(|e| Error::Network(e.to_string()))?;
-        Ok(Net { node, listeners })
+        let page_hide = PageHide::install(node.clone());
+        Ok(Net { node, listeners, _page_hide: page_hide })
     }
 
     /// Runs a node command; its refusals become errors with their code.
