@@ -61,6 +61,10 @@ enum State<T> {
     Flushing {
         stream: FramedDc<T>,
     },
+    /// WEFTDB-PATCH: the stream is gone: its data channel is closed.
+    Closing {
+        stream: FramedDc<T>,
+    },
     /// Bad state transition.
     Poisoned,
 }
@@ -81,7 +85,8 @@ where
                     mut receiver,
                 } => match receiver.poll_unpin(cx) {
                     Poll::Ready(Ok(GracefullyClosed {})) => {
-                        return Poll::Ready(Ok(()));
+                        *state = State::Closing { stream };
+                        continue;
                     }
                     Poll::Ready(Err(Canceled)) => {
                         tracing::info!("Stream dropped without graceful close, sending Reset");
@@ -108,9 +113,19 @@ where
                     }
                 },
                 State::Flushing { mut stream } => match stream.poll_flush_unpin(cx)? {
-                    Poll::Ready(()) => return Poll::Ready(Ok(())),
+                    Poll::Ready(()) => {
+                        *state = State::Closing { stream };
+                        continue;
+                    }
                     Poll::Pending => {
                         *state = State::Flushing { stream };
+                        return Poll::Pending;
+                    }
+                },
+                State::Closing { mut stream } => match stream.poll_close_unpin(cx) {
+                    Poll::Ready(result) => return Poll::Ready(result.map_err(Into::into)),
+                    Poll::Pending => {
+                        *state = State::Closing { stream };
                         return Poll::Pending;
                     }
                 },
@@ -122,5 +137,5 @@ where
     }
 }
 
-/// Indicates that our stream got gracefully closed.
+/// Indicates that our stream got gracefully closed (WEFTDB-PATCH: sent when it is dropped).
 pub struct GracefullyClosed {}

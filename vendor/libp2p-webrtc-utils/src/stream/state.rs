@@ -66,6 +66,19 @@ impl State {
             (Self::WriteClosed, Flag::Fin) => {
                 *self = Self::BothClosed { reset: false };
             }
+            // WEFTDB-PATCH: a FIN may arrive while we wait for the FIN_ACK of our own.
+            (
+                Self::ClosingWrite {
+                    read_closed: false,
+                    inner,
+                },
+                Flag::Fin,
+            ) => {
+                *self = Self::ClosingWrite {
+                    read_closed: true,
+                    inner,
+                };
+            }
             (Self::Open, Flag::StopSending) => {
                 *self = Self::WriteClosed;
             }
