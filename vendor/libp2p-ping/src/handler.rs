@@ -253,9 +253,12 @@ impl ConnectionHandler for Handler {
         }
 
         // Respond to inbound pings.
-        if let Some(fut) = self.inbound.as_mut() {
+        // WEFTDB-PATCH: a loop, so that the future waiting for the next ping is polled at once:
+        // else nothing reads the stream (nor sees its end) until the handler is woken for
+        // something else.
+        while let Some(fut) = self.inbound.as_mut() {
             match fut.poll_unpin(cx) {
-                Poll::Pending => {}
+                Poll::Pending => break,
                 Poll::Ready(Err(e)) => {
                     tracing::debug!("Inbound ping error: {:?}", e);
                     self.inbound = None;

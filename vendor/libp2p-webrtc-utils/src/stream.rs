@@ -58,7 +58,7 @@ const MAX_DATA_LEN: usize = MAX_MSG_LEN - VARINT_LEN - PROTO_OVERHEAD;
 /// WEFTDB-PATCH: how long a close waits for the remote's `FIN_ACK` before it gives up on it
 /// (go-libp2p and litep2p wait about as long). A peer that never sends one costs this much per
 /// close, not the data: our FIN has been sent by then.
-const FIN_ACK_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const FIN_ACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// WEFTDB-PATCH: what a close waiting for `FIN_ACK` keeps of the data the remote still sends, for
 /// the reader; past it the channel is left unread until the reader catches up or the wait ends.
 const MAX_READ_AHEAD: usize = 16 * MAX_MSG_LEN;
@@ -392,11 +392,14 @@ where
 
 impl<T> Drop for Stream<T> {
     /// WEFTDB-PATCH: the drop listener closes the data channel once the stream is gone, after
-    /// a `RESET` unless we closed our write half.
+    /// a `RESET` unless we closed our write half, or after the remote's `FIN` if it is still to
+    /// come.
     fn drop(&mut self) {
         if self.fin.write_closed {
             if let Some(notifier) = self.drop_notifier.take() {
-                let _ = notifier.send(GracefullyClosed {});
+                let _ = notifier.send(GracefullyClosed {
+                    fin_received: self.fin.received,
+                });
             }
         }
     }
@@ -718,6 +721,31 @@ mod fin_ack_tests {
         assert_eq!(
             channel.sent(),
             vec![(Some(Flag::FinAck), vec![]), (Some(Flag::Fin), vec![])]
+        );
+    }
+
+    #[test]
+    fn a_stream_dropped_before_the_remote_fin_still_acknowledges_it_then_closes_the_channel() {
+        let (mut stream, mut listener, channel) = stream();
+        block_on(stream.write_all(b"identify")).unwrap();
+        assert!(poll_close(&mut stream).is_pending());
+        channel.feed(Some(Flag::FinAck), b"");
+        assert!(matches!(poll_close(&mut stream), Poll::Ready(Ok(()))));
+        drop(stream);
+
+        let mut listen = || block_on(poll_fn(|cx| Poll::Ready(listener.poll_unpin(cx))));
+        assert!(listen().is_pending(), "waits for the remote's FIN");
+        channel.feed(None, b"unread");
+        channel.feed(Some(Flag::Fin), b"");
+        assert!(matches!(listen(), Poll::Ready(Ok(()))));
+        assert!(channel.closed());
+        assert_eq!(
+            channel.sent(),
+            vec![
+                (None, b"identify".to_vec()),
+                (Some(Flag::Fin), vec![]),
+                (Some(Flag::FinAck), vec![])
+            ]
         );
     }
 

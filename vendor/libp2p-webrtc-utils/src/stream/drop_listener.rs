@@ -26,13 +26,14 @@ use std::{
 };
 
 use futures::{
-    AsyncRead, AsyncWrite, FutureExt, SinkExt,
+    AsyncRead, AsyncWrite, FutureExt, SinkExt, StreamExt,
     channel::{oneshot, oneshot::Canceled},
 };
+use futures_timer::Delay;
 
 use crate::{
     proto::{Flag, Message},
-    stream::framed_dc::FramedDc,
+    stream::{FIN_ACK_TIMEOUT, framed_dc::FramedDc},
 };
 
 #[must_use]
@@ -61,6 +62,16 @@ enum State<T> {
     Flushing {
         stream: FramedDc<T>,
     },
+    /// WEFTDB-PATCH: the stream closed its write half and is gone before the remote's `FIN`: that
+    /// is still read here (a while), and acknowledged, as the remote waits for it.
+    Lingering {
+        stream: FramedDc<T>,
+        deadline: Delay,
+    },
+    /// WEFTDB-PATCH: answering the remote's `FIN`.
+    SendingFinAck {
+        stream: FramedDc<T>,
+    },
     /// WEFTDB-PATCH: the stream is gone: its data channel is closed.
     Closing {
         stream: FramedDc<T>,
@@ -84,8 +95,15 @@ where
                     stream,
                     mut receiver,
                 } => match receiver.poll_unpin(cx) {
-                    Poll::Ready(Ok(GracefullyClosed {})) => {
+                    Poll::Ready(Ok(GracefullyClosed { fin_received: true })) => {
                         *state = State::Closing { stream };
+                        continue;
+                    }
+                    Poll::Ready(Ok(GracefullyClosed {
+                        fin_received: false,
+                    })) => {
+                        let deadline = Delay::new(FIN_ACK_TIMEOUT);
+                        *state = State::Lingering { stream, deadline };
                         continue;
                     }
                     Poll::Ready(Err(Canceled)) => {
@@ -122,6 +140,48 @@ where
                         return Poll::Pending;
                     }
                 },
+                State::Lingering {
+                    mut stream,
+                    mut deadline,
+                } => {
+                    if deadline.poll_unpin(cx).is_ready() {
+                        *state = State::Closing { stream };
+                        continue;
+                    }
+                    match stream.poll_next_unpin(cx) {
+                        Poll::Pending => {
+                            *state = State::Lingering { stream, deadline };
+                            return Poll::Pending;
+                        }
+                        Poll::Ready(Some(Ok(Message {
+                            flag: Some(flag), ..
+                        }))) if flag == Flag::Fin as i32 => {
+                            *state = State::SendingFinAck { stream };
+                        }
+                        // Data nobody reads any more.
+                        Poll::Ready(Some(Ok(_))) => {
+                            *state = State::Lingering { stream, deadline };
+                        }
+                        Poll::Ready(Some(Err(_)) | None) => {
+                            *state = State::Closing { stream };
+                        }
+                    }
+                    continue;
+                }
+                State::SendingFinAck { mut stream } => match stream.poll_ready_unpin(cx)? {
+                    Poll::Ready(()) => {
+                        stream.start_send_unpin(Message {
+                            flag: Some(Flag::FinAck as i32),
+                            message: None,
+                        })?;
+                        *state = State::Flushing { stream };
+                        continue;
+                    }
+                    Poll::Pending => {
+                        *state = State::SendingFinAck { stream };
+                        return Poll::Pending;
+                    }
+                },
                 State::Closing { mut stream } => match stream.poll_close_unpin(cx) {
                     Poll::Ready(result) => return Poll::Ready(result.map_err(Into::into)),
                     Poll::Pending => {
@@ -137,5 +197,8 @@ where
     }
 }
 
-/// Indicates that our stream got gracefully closed (WEFTDB-PATCH: sent when it is dropped).
-pub struct GracefullyClosed {}
+/// Indicates that our stream got gracefully closed (WEFTDB-PATCH: sent when it is dropped, with
+/// whether the remote's `FIN` was read).
+pub struct GracefullyClosed {
+    pub(crate) fin_received: bool,
+}
