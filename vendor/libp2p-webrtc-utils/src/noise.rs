@@ -47,9 +47,7 @@ where
     // send application data 0.5 RTT earlier.
     let (peer_id, mut channel) = noise.upgrade_outbound(stream, info).await?;
 
-    // WEFTDB-PATCH: flushed, not closed: a close now waits for the remote's FIN_ACK, which
-    // peers without it never send, and nothing more is read from the handshake's channel.
-    channel.flush().await?;
+    channel.close().await?;
 
     Ok(peer_id)
 }
@@ -71,9 +69,7 @@ where
     // send application data 0.5 RTT earlier.
     let (peer_id, mut channel) = noise.upgrade_inbound(stream, info).await?;
 
-    // WEFTDB-PATCH: flushed, not closed: a close now waits for the remote's FIN_ACK, which
-    // peers without it never send, and nothing more is read from the handshake's channel.
-    channel.flush().await?;
+    channel.close().await?;
 
     Ok(peer_id)
 }

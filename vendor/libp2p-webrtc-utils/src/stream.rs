@@ -26,14 +26,13 @@ use std::{
     time::Duration,
 };
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{channel::oneshot, prelude::*, ready};
-use futures_timer::Delay;
 
 use crate::{
     proto::{Flag, Message},
     stream::{
-        drop_listener::GracefullyClosed,
+        drop_listener::Dropped,
         framed_dc::FramedDc,
         state::{Closing, State},
     },
@@ -55,13 +54,9 @@ const VARINT_LEN: usize = 2;
 const PROTO_OVERHEAD: usize = 5;
 /// Maximum length of data, in bytes.
 const MAX_DATA_LEN: usize = MAX_MSG_LEN - VARINT_LEN - PROTO_OVERHEAD;
-/// WEFTDB-PATCH: how long a close waits for the remote's `FIN_ACK` before it gives up on it
-/// (go-libp2p and litep2p wait about as long). A peer that never sends one costs this much per
-/// close, not the data: our FIN has been sent by then.
+/// WEFTDB-PATCH: how long the data channel of a dropped stream is kept for the `FIN`/`FIN_ACK`
+/// still to come (go-libp2p and litep2p wait about as long) before it is closed without them.
 pub(crate) const FIN_ACK_TIMEOUT: Duration = Duration::from_secs(5);
-/// WEFTDB-PATCH: what a close waiting for `FIN_ACK` keeps of the data the remote still sends, for
-/// the reader; past it the channel is left unread until the reader catches up or the wait ends.
-const MAX_READ_AHEAD: usize = 16 * MAX_MSG_LEN;
 
 pub use drop_listener::DropListener;
 /// A stream backed by a WebRTC data channel.
@@ -72,29 +67,27 @@ pub struct Stream<T> {
     io: FramedDc<T>,
     state: State,
     read_buffer: Bytes,
-    /// Dropping this will close the oneshot and notify the receiver by emitting `Canceled`.
-    drop_notifier: Option<oneshot::Sender<GracefullyClosed>>,
+    /// WEFTDB-PATCH: sent what the drop listener needs when the stream is dropped.
+    drop_notifier: Option<oneshot::Sender<Dropped>>,
     /// WEFTDB-PATCH: the `FIN`/`FIN_ACK` handshake.
     fin: Fin,
 }
 
-/// WEFTDB-PATCH: where the stream is in the handshake that closes it, as libp2p's WebRTC spec has
-/// it ("Closing an `RTCDataChannel`"): a `FIN` is answered by `FIN_ACK`, a close waits for the
-/// `FIN_ACK` of its `FIN`, and the data channel is closed once both halves are done.
-struct Fin {
-    /// The remote's `FIN` (or the channel's end) came in.
-    received: bool,
+/// WEFTDB-PATCH: where the stream is in the handshake that closes it (libp2p's WebRTC spec,
+/// "Closing an `RTCDataChannel`"). A `FIN` is answered by `FIN_ACK` once our own write half is
+/// closed (after our `FIN`), or when the stream is dropped: a peer without `FIN_ACK` has read to
+/// our `FIN` by then, and reads no further (an unknown flag fails its read). The data channel is
+/// closed by the drop listener once the stream is gone and both `FIN`s are acknowledged.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Fin {
+    /// We sent our `FIN`.
+    pub(crate) write_closed: bool,
+    /// The remote's `FIN` came in.
+    pub(crate) received: bool,
     /// Its `FIN_ACK` is still to be sent.
-    ack_owed: bool,
-    /// The reader was told of the end the remote's `FIN` set.
-    end_read: bool,
+    pub(crate) ack_owed: bool,
     /// The remote acknowledged our `FIN`.
-    acked: bool,
-    /// Our write half was closed by us: dropping the stream then needs no `RESET`.
-    write_closed: bool,
-    timeout: Duration,
-    /// Runs while a close waits for `FIN_ACK`.
-    deadline: Option<Delay>,
+    pub(crate) acked: bool,
 }
 
 impl<T> Stream<T>
@@ -111,15 +104,7 @@ where
             state: State::Open,
             read_buffer: Bytes::default(),
             drop_notifier: Some(sender),
-            fin: Fin {
-                received: false,
-                ack_owed: false,
-                end_read: false,
-                acked: false,
-                write_closed: false,
-                timeout: FIN_ACK_TIMEOUT,
-                deadline: None,
-            },
+            fin: Fin::default(),
         };
         let listener = DropListener::new(framed_dc::new(data_channel), receiver);
 
@@ -164,22 +149,12 @@ where
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         loop {
-            // WEFTDB-PATCH: the remote's FIN is acknowledged before anything else; what came
-            // before it is read first (a close waiting for our FIN_ACK may have taken both in),
-            // then the end, once.
-            if self.fin.ack_owed {
+            // WEFTDB-PATCH: a FIN read below after our own is acknowledged before its end is
+            // reported.
+            if self.fin.ack_owed && self.fin.write_closed {
                 if let Err(e) = ready!(self.poll_send_fin_ack(cx)) {
                     tracing::debug!("could not acknowledge FIN: {e}");
                 }
-            }
-            if self.fin.received && !self.fin.end_read {
-                if !self.read_buffer.is_empty() {
-                    let n = std::cmp::min(self.read_buffer.len(), buf.len());
-                    let data = self.read_buffer.split_to(n);
-                    buf[0..n].copy_from_slice(&data[..]);
-                    return Poll::Ready(Ok(n));
-                }
-                self.fin.end_read = true;
                 return Poll::Ready(Ok(0));
             }
 
@@ -212,9 +187,10 @@ where
                         Some(msg) if !msg.is_empty() => {
                             *read_buffer = msg.into();
                         }
-                        // WEFTDB-PATCH: a flag alone is no end of the data (a FIN's end is
-                        // taken at the top of the loop, after its FIN_ACK).
-                        _ if flag.is_some() => {}
+                        // WEFTDB-PATCH: a FIN_ACK or STOP_SENDING is no end of the data; a FIN
+                        // to acknowledge now is, at the top of the loop.
+                        _ if matches!(flag, Some(Flag::FinAck | Flag::StopSending)) => {}
+                        _ if fin.ack_owed && fin.write_closed => {}
                         _ => {
                             tracing::debug!("poll_read buffer is empty, received None");
                             return Poll::Ready(Ok(0));
@@ -248,6 +224,7 @@ where
                 read_buffer,
                 io,
                 state,
+                fin,
                 ..
             } = &mut *self;
 
@@ -256,7 +233,7 @@ where
                     // Read side is closed. Discard any incoming messages.
                     drop(message);
                     // But still handle flags, e.g. a `Flag::StopSending`.
-                    state.handle_inbound_flag(flag, read_buffer)
+                    handle_flag(state, fin, flag, read_buffer)
                 }
                 Poll::Ready(Some((None, message))) => drop(message),
                 Poll::Ready(None) | Poll::Pending => break,
@@ -296,14 +273,14 @@ where
                     continue;
                 }
                 Some(Closing::MessageSent) => {
+                    // WEFTDB-PATCH: a FIN read before is acknowledged after ours. The close does
+                    // not wait for our FIN_ACK (as go-libp2p's): the channel is only closed once
+                    // it came (see `Fin`), and peers without it would hold every close.
+                    if self.fin.ack_owed {
+                        ready!(self.poll_send_fin_ack(cx))?;
+                    }
                     ready!(self.io.poll_flush_unpin(cx))?;
 
-                    // WEFTDB-PATCH: the write half is closed once the remote acknowledged our
-                    // FIN (or the wait ended); the drop listener closes the channel after.
-                    ready!(self.poll_fin_ack(cx));
-                    if !matches!(self.state, State::ClosingWrite { .. }) {
-                        continue; // reset meanwhile
-                    }
                     self.state.write_closed();
                     self.fin.write_closed = true;
 
@@ -327,80 +304,20 @@ where
             flag: Some(Flag::FinAck as i32),
             message: None,
         })?;
-        // Whoever flushes next waits for the rest (the browser takes it at once).
+        // Whoever flushes next waits for the rest (the channel takes it at once).
         if let Poll::Ready(Err(e)) = self.io.poll_flush_unpin(cx) {
             return Poll::Ready(Err(e.into()));
         }
         Poll::Ready(Ok(()))
     }
-
-    /// WEFTDB-PATCH: waits for the `FIN_ACK` of the `FIN` we sent, the channel's end or the
-    /// timeout, answering a `FIN` and keeping the data the reader may still want meanwhile.
-    fn poll_fin_ack(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let timeout = self.fin.timeout;
-        loop {
-            if self.fin.ack_owed {
-                if let Err(e) = ready!(self.poll_send_fin_ack(cx)) {
-                    tracing::debug!("could not acknowledge FIN: {e}");
-                }
-            }
-            if self.fin.acked || !matches!(self.state, State::ClosingWrite { .. }) {
-                return Poll::Ready(());
-            }
-            let deadline = self.fin.deadline.get_or_insert_with(|| Delay::new(timeout));
-            if deadline.poll_unpin(cx).is_ready() {
-                tracing::debug!("no FIN_ACK within {timeout:?}, closing without it");
-                return Poll::Ready(());
-            }
-            let read_open = matches!(
-                self.state,
-                State::ClosingWrite {
-                    read_closed: false,
-                    ..
-                }
-            );
-            if read_open && self.read_buffer.len() >= MAX_READ_AHEAD {
-                return Poll::Pending; // the deadline wakes us
-            }
-            match ready!(io_poll_next(&mut self.io, cx)) {
-                Ok(Some((flag, message))) => {
-                    if let Some(flag) = flag {
-                        handle_flag(&mut self.state, &mut self.fin, flag, &mut self.read_buffer);
-                    }
-                    match message {
-                        Some(msg) if read_open && !msg.is_empty() => {
-                            let mut buffer = BytesMut::from(std::mem::take(&mut self.read_buffer));
-                            buffer.extend_from_slice(&msg);
-                            self.read_buffer = buffer.freeze();
-                        }
-                        _ => {}
-                    }
-                }
-                Ok(None) => {
-                    self.state.handle_inbound_flag(Flag::Fin, &mut self.read_buffer);
-                    self.fin.received = true;
-                    return Poll::Ready(());
-                }
-                Err(e) => {
-                    tracing::debug!("channel failed while waiting for FIN_ACK: {e}");
-                    return Poll::Ready(());
-                }
-            }
-        }
-    }
 }
 
 impl<T> Drop for Stream<T> {
-    /// WEFTDB-PATCH: the drop listener closes the data channel once the stream is gone, after
-    /// a `RESET` unless we closed our write half, or after the remote's `FIN` if it is still to
-    /// come.
+    /// WEFTDB-PATCH: the drop listener finishes what the stream leaves: a `RESET` unless we
+    /// closed our write half, the `FIN`/`FIN_ACK` still to come, then closing the channel.
     fn drop(&mut self) {
-        if self.fin.write_closed {
-            if let Some(notifier) = self.drop_notifier.take() {
-                let _ = notifier.send(GracefullyClosed {
-                    fin_received: self.fin.received,
-                });
-            }
+        if let Some(notifier) = self.drop_notifier.take() {
+            let _ = notifier.send(Dropped { fin: self.fin });
         }
     }
 }
@@ -470,8 +387,8 @@ mod tests {
     }
 }
 
-/// WEFTDB-PATCH: the `FIN`/`FIN_ACK` handshake, over an in-memory channel: what the stream
-/// sends for what it is fed, and when it says closed.
+/// WEFTDB-PATCH: the `FIN`/`FIN_ACK` handshake, over an in-memory channel: what the stream and
+/// its drop listener send for what they are fed, and when the channel is closed.
 #[cfg(test)]
 mod fin_ack_tests {
     use std::{
@@ -481,13 +398,14 @@ mod fin_ack_tests {
     };
 
     use asynchronous_codec::{Decoder, Encoder};
+    use bytes::BytesMut;
     use futures::{executor::block_on, future::poll_fn};
 
     use super::*;
     use crate::stream::framed_dc::codec;
 
-    /// Both ends of a data channel as the stream sees them: what the remote sent us, what we
-    /// sent, and whether the channel was closed.
+    /// A data channel as the stream sees it: what the remote sent us, what we sent, and whether
+    /// the channel was closed.
     #[derive(Clone, Default)]
     struct Channel(Arc<Mutex<Wire>>);
 
@@ -583,115 +501,55 @@ mod fin_ack_tests {
         (stream, listener, channel)
     }
 
-    fn poll_close(stream: &mut Stream<Channel>) -> Poll<io::Result<()>> {
-        let mut close = stream.close();
-        block_on(poll_fn(|cx| Poll::Ready(close.poll_unpin(cx))))
-    }
-
     fn read_all(stream: &mut Stream<Channel>) -> io::Result<Vec<u8>> {
         let mut data = Vec::new();
         block_on(stream.read_to_end(&mut data))?;
         Ok(data)
     }
 
-    #[test]
-    fn a_fin_is_answered_by_fin_ack_before_the_reader_sees_the_end() {
-        let (mut stream, _listener, channel) = stream();
-        channel.feed(None, b"ping");
-        channel.feed(Some(Flag::Fin), b"");
-
-        assert_eq!(read_all(&mut stream).unwrap(), b"ping");
-        assert_eq!(channel.sent(), vec![(Some(Flag::FinAck), vec![])]);
-        assert!(!channel.closed(), "our write half is still open");
+    fn poll_listener(listener: &mut DropListener<Channel>) -> Poll<io::Result<()>> {
+        block_on(poll_fn(|cx| Poll::Ready(listener.poll_unpin(cx))))
     }
 
+    const FIN: (Option<Flag>, Vec<u8>) = (Some(Flag::Fin), vec![]);
+    const FIN_ACK: (Option<Flag>, Vec<u8>) = (Some(Flag::FinAck), vec![]);
+    const RESET: (Option<Flag>, Vec<u8>) = (Some(Flag::Reset), vec![]);
+
     #[test]
-    fn a_close_sends_fin_and_is_done_only_once_the_fin_ack_comes() {
+    fn a_fin_after_our_own_is_acknowledged_before_the_reader_sees_the_end() {
         let (mut stream, _listener, channel) = stream();
         block_on(stream.write_all(b"request")).unwrap();
-
-        assert!(poll_close(&mut stream).is_pending());
-        assert_eq!(
-            channel.sent(),
-            vec![(None, b"request".to_vec()), (Some(Flag::Fin), vec![])]
-        );
-        assert!(poll_close(&mut stream).is_pending(), "no FIN_ACK yet");
-
+        block_on(stream.close()).unwrap();
         channel.feed(Some(Flag::FinAck), b"");
-        assert!(matches!(poll_close(&mut stream), Poll::Ready(Ok(()))));
-        assert_eq!(channel.sent(), vec![], "nothing more to send");
+        channel.feed(None, b"response");
+        channel.feed(Some(Flag::Fin), b"");
+
+        // The FIN_ACK is no end of the data.
+        assert_eq!(read_all(&mut stream).unwrap(), b"response");
+        assert_eq!(channel.sent(), vec![(None, b"request".to_vec()), FIN, FIN_ACK]);
+    }
+
+    #[test]
+    fn a_fin_before_our_own_is_acknowledged_after_it() {
+        let (mut stream, _listener, channel) = stream();
+        channel.feed(None, b"request");
+        channel.feed(Some(Flag::Fin), b"");
+        assert_eq!(read_all(&mut stream).unwrap(), b"request");
+        // A peer without FIN_ACK reads on to our FIN: it must not meet a FIN_ACK first.
+        assert_eq!(channel.sent(), vec![]);
+
+        block_on(stream.write_all(b"response")).unwrap();
+        block_on(stream.close()).unwrap();
+        assert_eq!(channel.sent(), vec![(None, b"response".to_vec()), FIN, FIN_ACK]);
+    }
+
+    #[test]
+    fn a_close_does_not_wait_for_fin_ack() {
+        let (mut stream, _listener, channel) = stream();
+        block_on(stream.close()).unwrap();
+        assert_eq!(channel.sent(), vec![FIN]);
         let error = block_on(stream.write_all(b"more")).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
-    }
-
-    #[test]
-    fn what_comes_while_a_close_waits_is_still_read_then_the_end() {
-        let (mut stream, _listener, channel) = stream();
-        assert!(poll_close(&mut stream).is_pending());
-        channel.feed(None, b"response ");
-        channel.feed(Some(Flag::FinAck), b"");
-        channel.feed(None, b"and more");
-        assert!(matches!(poll_close(&mut stream), Poll::Ready(Ok(()))));
-
-        channel.feed(Some(Flag::Fin), b"");
-        assert_eq!(read_all(&mut stream).unwrap(), b"response and more");
-        assert_eq!(
-            channel.sent(),
-            vec![(Some(Flag::Fin), vec![]), (Some(Flag::FinAck), vec![])]
-        );
-    }
-
-    #[test]
-    fn both_sides_closing_at_once_acknowledge_each_other() {
-        let (mut stream, _listener, channel) = stream();
-        channel.feed(None, b"last words");
-        channel.feed(Some(Flag::Fin), b"");
-
-        assert!(poll_close(&mut stream).is_pending());
-        assert_eq!(
-            channel.sent(),
-            vec![(Some(Flag::Fin), vec![]), (Some(Flag::FinAck), vec![])]
-        );
-        channel.feed(Some(Flag::FinAck), b"");
-        assert!(matches!(poll_close(&mut stream), Poll::Ready(Ok(()))));
-        // The data and the end the remote's FIN set, once.
-        assert_eq!(read_all(&mut stream).unwrap(), b"last words");
-        assert_eq!(channel.sent(), vec![]);
-    }
-
-    #[test]
-    fn a_peer_without_fin_ack_holds_a_close_only_until_the_timeout() {
-        let (mut stream, _listener, channel) = stream();
-        stream.fin.timeout = Duration::from_millis(20);
-
-        block_on(stream.close()).unwrap();
-        assert_eq!(channel.sent(), vec![(Some(Flag::Fin), vec![])]);
-        // The remote's data and FIN still reach the reader, and are acknowledged.
-        channel.feed(None, b"late");
-        channel.feed(Some(Flag::Fin), b"");
-        assert_eq!(read_all(&mut stream).unwrap(), b"late");
-        assert_eq!(channel.sent(), vec![(Some(Flag::FinAck), vec![])]);
-    }
-
-    #[test]
-    fn the_channel_ending_ends_the_wait_for_fin_ack() {
-        let (mut stream, _listener, channel) = stream();
-        assert!(poll_close(&mut stream).is_pending());
-        channel.0.lock().unwrap().closed = true;
-        channel.feed(None, b""); // wakes the reader
-        channel.0.lock().unwrap().inbound.clear();
-
-        assert!(matches!(poll_close(&mut stream), Poll::Ready(Ok(()))));
-    }
-
-    #[test]
-    fn a_reset_while_a_close_waits_fails_the_close() {
-        let (mut stream, _listener, channel) = stream();
-        assert!(poll_close(&mut stream).is_pending());
-        channel.feed(Some(Flag::Reset), b"");
-
-        let error = block_on(stream.close()).unwrap_err();
-        assert_eq!(error.kind(), io::ErrorKind::ConnectionReset);
     }
 
     #[test]
@@ -706,61 +564,72 @@ mod fin_ack_tests {
     }
 
     #[test]
-    fn a_stream_dropped_after_both_halves_closed_has_its_channel_closed() {
-        let (mut stream, listener, channel) = stream();
+    fn the_channel_is_closed_once_the_stream_is_gone_and_both_fins_acknowledged() {
+        let (mut stream, mut listener, channel) = stream();
+        block_on(stream.close()).unwrap();
         channel.feed(Some(Flag::Fin), b"");
         assert_eq!(read_all(&mut stream).unwrap(), b"");
-        assert!(poll_close(&mut stream).is_pending());
-        channel.feed(Some(Flag::FinAck), b"");
-        assert!(matches!(poll_close(&mut stream), Poll::Ready(Ok(()))));
-        assert!(!channel.closed(), "closed by the drop listener, once the stream is gone");
-
+        assert!(poll_listener(&mut listener).is_pending(), "the stream is alive");
         drop(stream);
-        block_on(listener).unwrap();
+
+        assert!(poll_listener(&mut listener).is_pending(), "our FIN_ACK is still to come");
+        assert!(!channel.closed());
+        channel.feed(Some(Flag::FinAck), b"");
+        assert!(matches!(poll_listener(&mut listener), Poll::Ready(Ok(()))));
         assert!(channel.closed());
-        assert_eq!(
-            channel.sent(),
-            vec![(Some(Flag::FinAck), vec![]), (Some(Flag::Fin), vec![])]
-        );
+        assert_eq!(channel.sent(), vec![FIN, FIN_ACK]);
     }
 
     #[test]
-    fn a_stream_dropped_before_the_remote_fin_still_acknowledges_it_then_closes_the_channel() {
+    fn a_stream_dropped_before_the_remote_fin_leaves_the_listener_to_acknowledge_it() {
         let (mut stream, mut listener, channel) = stream();
         block_on(stream.write_all(b"identify")).unwrap();
-        assert!(poll_close(&mut stream).is_pending());
-        channel.feed(Some(Flag::FinAck), b"");
-        assert!(matches!(poll_close(&mut stream), Poll::Ready(Ok(()))));
+        block_on(stream.close()).unwrap();
         drop(stream);
 
-        let mut listen = || block_on(poll_fn(|cx| Poll::Ready(listener.poll_unpin(cx))));
-        assert!(listen().is_pending(), "waits for the remote's FIN");
+        assert!(poll_listener(&mut listener).is_pending());
+        channel.feed(Some(Flag::FinAck), b"");
         channel.feed(None, b"unread");
+        assert!(poll_listener(&mut listener).is_pending(), "the remote's FIN is still to come");
         channel.feed(Some(Flag::Fin), b"");
-        assert!(matches!(listen(), Poll::Ready(Ok(()))));
+        assert!(matches!(poll_listener(&mut listener), Poll::Ready(Ok(()))));
         assert!(channel.closed());
-        assert_eq!(
-            channel.sent(),
-            vec![
-                (None, b"identify".to_vec()),
-                (Some(Flag::Fin), vec![]),
-                (Some(Flag::FinAck), vec![])
-            ]
-        );
+        assert_eq!(channel.sent(), vec![(None, b"identify".to_vec()), FIN, FIN_ACK]);
+    }
+
+    #[test]
+    fn a_peer_without_fin_ack_holds_the_channel_only_until_the_timeout() {
+        let (mut stream, listener, channel) = stream();
+        block_on(stream.close()).unwrap();
+        channel.feed(Some(Flag::Fin), b"");
+        assert_eq!(read_all(&mut stream).unwrap(), b"");
+        drop(stream);
+
+        block_on(listener).unwrap(); // FIN_ACK_TIMEOUT
+        assert!(channel.closed());
+        assert_eq!(channel.sent(), vec![FIN, FIN_ACK]);
+    }
+
+    #[test]
+    fn a_stream_dropped_unclosed_acknowledges_the_fin_it_read_then_resets_and_closes() {
+        let (mut stream, listener, channel) = stream();
+        channel.feed(None, b"ping");
+        channel.feed(Some(Flag::Fin), b"");
+        assert_eq!(read_all(&mut stream).unwrap(), b"ping");
+        drop(stream);
+
+        block_on(listener).unwrap();
+        assert!(channel.closed());
+        assert_eq!(channel.sent(), vec![FIN_ACK, RESET]);
     }
 
     #[test]
     fn a_stream_dropped_unclosed_is_reset_and_its_channel_closed() {
-        let (mut stream, listener, channel) = stream();
-        channel.feed(Some(Flag::Fin), b"");
-        assert_eq!(read_all(&mut stream).unwrap(), b"");
-
+        let (stream, listener, channel) = stream();
         drop(stream);
+
         block_on(listener).unwrap();
         assert!(channel.closed());
-        assert_eq!(
-            channel.sent(),
-            vec![(Some(Flag::FinAck), vec![]), (Some(Flag::Reset), vec![])]
-        );
+        assert_eq!(channel.sent(), vec![RESET]);
     }
 }

@@ -33,7 +33,7 @@ use futures_timer::Delay;
 
 use crate::{
     proto::{Flag, Message},
-    stream::{FIN_ACK_TIMEOUT, framed_dc::FramedDc},
+    stream::{FIN_ACK_TIMEOUT, Fin, framed_dc::FramedDc},
 };
 
 #[must_use]
@@ -42,7 +42,7 @@ pub struct DropListener<T> {
 }
 
 impl<T> DropListener<T> {
-    pub fn new(stream: FramedDc<T>, receiver: oneshot::Receiver<GracefullyClosed>) -> Self {
+    pub fn new(stream: FramedDc<T>, receiver: oneshot::Receiver<Dropped>) -> Self {
         Self {
             state: State::Idle { stream, receiver },
         }
@@ -53,26 +53,26 @@ enum State<T> {
     /// The [`DropListener`] is idle and waiting to be activated.
     Idle {
         stream: FramedDc<T>,
-        receiver: oneshot::Receiver<GracefullyClosed>,
+        receiver: oneshot::Receiver<Dropped>,
     },
     /// The stream got dropped and we are sending a reset flag.
     SendingReset {
         stream: FramedDc<T>,
+        /// WEFTDB-PATCH: after the `FIN_ACK` the stream owed.
+        fin_ack: bool,
     },
     Flushing {
         stream: FramedDc<T>,
     },
-    /// WEFTDB-PATCH: the stream closed its write half and is gone before the remote's `FIN`: that
-    /// is still read here (a while), and acknowledged, as the remote waits for it.
+    /// WEFTDB-PATCH: the stream closed its write half and is gone: the remote's `FIN` (answered
+    /// with `FIN_ACK`) and its `FIN_ACK` of ours are awaited here, a while, before the channel is
+    /// closed. Data is discarded: nobody reads it any more.
     Lingering {
         stream: FramedDc<T>,
+        fin: Fin,
         deadline: Delay,
     },
-    /// WEFTDB-PATCH: answering the remote's `FIN`.
-    SendingFinAck {
-        stream: FramedDc<T>,
-    },
-    /// WEFTDB-PATCH: the stream is gone: its data channel is closed.
+    /// WEFTDB-PATCH: the data channel is closed.
     Closing {
         stream: FramedDc<T>,
     },
@@ -95,20 +95,29 @@ where
                     stream,
                     mut receiver,
                 } => match receiver.poll_unpin(cx) {
-                    Poll::Ready(Ok(GracefullyClosed { fin_received: true })) => {
-                        *state = State::Closing { stream };
+                    Poll::Ready(Ok(Dropped { fin })) if fin.write_closed => {
+                        let deadline = Delay::new(FIN_ACK_TIMEOUT);
+                        *state = State::Lingering {
+                            stream,
+                            fin,
+                            deadline,
+                        };
                         continue;
                     }
-                    Poll::Ready(Ok(GracefullyClosed {
-                        fin_received: false,
-                    })) => {
-                        let deadline = Delay::new(FIN_ACK_TIMEOUT);
-                        *state = State::Lingering { stream, deadline };
+                    Poll::Ready(Ok(Dropped { fin })) => {
+                        tracing::info!("Stream dropped without graceful close, sending Reset");
+                        *state = State::SendingReset {
+                            stream,
+                            fin_ack: fin.ack_owed,
+                        };
                         continue;
                     }
                     Poll::Ready(Err(Canceled)) => {
                         tracing::info!("Stream dropped without graceful close, sending Reset");
-                        *state = State::SendingReset { stream };
+                        *state = State::SendingReset {
+                            stream,
+                            fin_ack: false,
+                        };
                         continue;
                     }
                     Poll::Pending => {
@@ -116,7 +125,21 @@ where
                         return Poll::Pending;
                     }
                 },
-                State::SendingReset { mut stream } => match stream.poll_ready_unpin(cx)? {
+                State::SendingReset {
+                    mut stream,
+                    fin_ack,
+                } => match stream.poll_ready_unpin(cx)? {
+                    Poll::Ready(()) if fin_ack => {
+                        stream.start_send_unpin(Message {
+                            flag: Some(Flag::FinAck as i32),
+                            message: None,
+                        })?;
+                        *state = State::SendingReset {
+                            stream,
+                            fin_ack: false,
+                        };
+                        continue;
+                    }
                     Poll::Ready(()) => {
                         stream.start_send_unpin(Message {
                             flag: Some(Flag::Reset as i32),
@@ -126,7 +149,7 @@ where
                         continue;
                     }
                     Poll::Pending => {
-                        *state = State::SendingReset { stream };
+                        *state = State::SendingReset { stream, fin_ack };
                         return Poll::Pending;
                     }
                 },
@@ -142,46 +165,67 @@ where
                 },
                 State::Lingering {
                     mut stream,
+                    mut fin,
                     mut deadline,
                 } => {
-                    if deadline.poll_unpin(cx).is_ready() {
+                    if fin.ack_owed {
+                        match stream.poll_ready_unpin(cx)? {
+                            Poll::Ready(()) => {
+                                stream.start_send_unpin(Message {
+                                    flag: Some(Flag::FinAck as i32),
+                                    message: None,
+                                })?;
+                                fin.ack_owed = false;
+                            }
+                            Poll::Pending => {
+                                *state = State::Lingering {
+                                    stream,
+                                    fin,
+                                    deadline,
+                                };
+                                return Poll::Pending;
+                            }
+                        }
+                    }
+                    // Closing flushes what is left.
+                    let _ = stream.poll_flush_unpin(cx)?;
+                    if (fin.received && fin.acked) || deadline.poll_unpin(cx).is_ready() {
                         *state = State::Closing { stream };
                         continue;
                     }
                     match stream.poll_next_unpin(cx) {
                         Poll::Pending => {
-                            *state = State::Lingering { stream, deadline };
+                            *state = State::Lingering {
+                                stream,
+                                fin,
+                                deadline,
+                            };
                             return Poll::Pending;
                         }
-                        Poll::Ready(Some(Ok(Message {
-                            flag: Some(flag), ..
-                        }))) if flag == Flag::Fin as i32 => {
-                            *state = State::SendingFinAck { stream };
+                        Poll::Ready(Some(Ok(Message { flag, .. }))) => {
+                            match flag.and_then(|f| Flag::try_from(f).ok()) {
+                                Some(Flag::Fin) if !fin.received => {
+                                    fin.received = true;
+                                    fin.ack_owed = true;
+                                }
+                                Some(Flag::FinAck) => fin.acked = true,
+                                // The remote gave up on the stream: nothing more to wait for.
+                                Some(Flag::Reset) => {
+                                    fin.received = true;
+                                    fin.acked = true;
+                                }
+                                _ => {}
+                            }
+                            *state = State::Lingering {
+                                stream,
+                                fin,
+                                deadline,
+                            };
                         }
-                        // Data nobody reads any more.
-                        Poll::Ready(Some(Ok(_))) => {
-                            *state = State::Lingering { stream, deadline };
-                        }
-                        Poll::Ready(Some(Err(_)) | None) => {
-                            *state = State::Closing { stream };
-                        }
+                        Poll::Ready(Some(Err(_)) | None) => *state = State::Closing { stream },
                     }
                     continue;
                 }
-                State::SendingFinAck { mut stream } => match stream.poll_ready_unpin(cx)? {
-                    Poll::Ready(()) => {
-                        stream.start_send_unpin(Message {
-                            flag: Some(Flag::FinAck as i32),
-                            message: None,
-                        })?;
-                        *state = State::Flushing { stream };
-                        continue;
-                    }
-                    Poll::Pending => {
-                        *state = State::SendingFinAck { stream };
-                        return Poll::Pending;
-                    }
-                },
                 State::Closing { mut stream } => match stream.poll_close_unpin(cx) {
                     Poll::Ready(result) => return Poll::Ready(result.map_err(Into::into)),
                     Poll::Pending => {
@@ -197,8 +241,8 @@ where
     }
 }
 
-/// Indicates that our stream got gracefully closed (WEFTDB-PATCH: sent when it is dropped, with
-/// whether the remote's `FIN` was read).
-pub struct GracefullyClosed {
-    pub(crate) fin_received: bool,
+/// WEFTDB-PATCH (was `GracefullyClosed`, sent when the write half was closed): our stream was
+/// dropped, and where it was in closing.
+pub struct Dropped {
+    pub(crate) fin: Fin,
 }
