@@ -116,6 +116,21 @@
 //! - **`/webrtc-signaling/0.0.1`** (pages): protobuf messages, uvarint
 //!   length-prefixed, at most 64 KiB each, at most 64 ICE candidates, 15 s
 //!   for the whole handshake, 8 answered at once ([`net::signaling`]).
+//! - **WebRTC streams** (WebRTC-direct both ways, and pages' direct WebRTC):
+//!   one data channel per stream, framed as libp2p's `webrtc/README.md` says
+//!   by libp2p-webrtc-utils, which we carry patched
+//!   (`vendor/libp2p-webrtc-utils`, its `WEFTDB-PATCH.md`) for the spec's
+//!   `FIN`/`FIN_ACK`: a `FIN` is answered by `FIN_ACK` once our own write
+//!   half is closed (at once if it was, else after our `FIN`: peers on the
+//!   unpatched crate fail a read on the flag, and never read past our
+//!   `FIN`), and a dropped stream's data channel is closed once both `FIN`s
+//!   are acknowledged, or after 5 s. A close does not wait for its
+//!   `FIN_ACK`. js-libp2p waits for it on every stream it closes: a ping or
+//!   identify from js over WebRTC-direct took 5 to 10 s without it, a few ms
+//!   with it. `vendor/libp2p-ping` polls an inbound ping's stream at once
+//!   after answering it, so its `FIN` is read (and acknowledged) then.
+//!   Proved by the vendored crate's `fin_ack_tests` and, end to end, by
+//!   `tests/browser/net.test.mjs` ("every exchange closes its streams").
 //! - **`weft/relay/peers`** (gossipsub, node → pages): a DAG-CBOR
 //!   [`core::sync::PeerAnnouncement`] of at most 1,024 peer ids, taken only
 //!   from a relay the page holds a reservation on, and never forwarded.

@@ -530,6 +530,27 @@ mod fin_ack_tests {
     }
 
     #[test]
+    fn a_request_response_client_reads_the_response_to_its_end() {
+        let (mut stream, _listener, channel) = stream();
+        block_on(stream.write_all(b"request")).unwrap();
+        block_on(stream.close()).unwrap();
+        block_on(stream.close()).unwrap();
+        channel.feed(None, b"response");
+        let mut frames = BytesMut::new();
+        for flag in [Flag::Fin, Flag::FinAck] {
+            let message = Message {
+                flag: Some(flag as i32),
+                message: None,
+            };
+            codec().encode(message, &mut frames).unwrap();
+        }
+        channel.0.lock().unwrap().inbound.extend(frames);
+
+        assert_eq!(read_all(&mut stream).unwrap(), b"response");
+        assert_eq!(channel.sent(), vec![(None, b"request".to_vec()), FIN, FIN_ACK]);
+    }
+
+    #[test]
     fn a_fin_before_our_own_is_acknowledged_after_it() {
         let (mut stream, _listener, channel) = stream();
         channel.feed(None, b"request");
