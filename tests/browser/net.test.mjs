@@ -114,54 +114,60 @@ function trackChannels() {
 }
 
 test("over WebRTC-direct every exchange closes its streams (FIN/FIN_ACK): 30 replicated writes reach the node promptly, and their data channels are closed after", async (t) => {
-  await node.post("schema", SDL).catch(() => {});
-  const { page, context, problems } = await freshPage({ init: trackChannels });
-  const addr = node.addr("webrtc-direct");
-  await page.evaluate(
-    async ({ addr, sdl, nodeId }) => {
-      window.db = await weft.Database.open("fin", { peers: [addr] });
-      await window.db.addSchema(sdl);
-      for (;;) {
-        const conns = await window.db.connections();
-        if (conns.some((c) => c.peerId === nodeId && c.transport === "webrtc-direct")) break;
-        await new Promise((r) => setTimeout(r, 50));
+  // A node of its own: the streams and connections counted are this test's only.
+  const own = await startNode();
+  try {
+    await own.post("schema", SDL);
+    const { page, context, problems } = await freshPage({ init: trackChannels });
+    const addr = own.addr("webrtc-direct");
+    await page.evaluate(
+      async ({ addr, sdl, nodeId }) => {
+        window.db = await weft.Database.open("fin", { peers: [addr] });
+        await window.db.addSchema(sdl);
+        for (;;) {
+          const conns = await window.db.connections();
+          if (conns.some((c) => c.peerId === nodeId && c.transport === "webrtc-direct")) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await window.db.replicators.set({ collection: "Book", peer: addr });
+      },
+      { addr, sdl: SDL, nodeId: own.info.peerId },
+    );
+    const onNode = async (id) => (await fetch(`${own.api}/collections/Book/${id}`)).ok;
+    // One write at a time: each is one /weft/replicate/1 exchange on a stream (a data channel) of its own.
+    const rounds = [];
+    for (let i = 0; i < 30; i++) {
+      const t0 = Date.now();
+      const id = await page.evaluate((i) => window.db.collection("Book").create({ title: `fin ${i}`, pages: i }), i);
+      while (!(await onNode(id))) {
+        assert.ok(Date.now() - t0 < WAIT, `write ${i} never reached the node`);
+        await new Promise((r) => setTimeout(r, 5));
       }
-      await window.db.replicators.set({ collection: "Book", peer: addr });
-    },
-    { addr, sdl: SDL, nodeId: node.info.peerId },
-  );
-  const onNode = async (id) => (await fetch(`${node.api}/collections/Book/${id}`)).ok;
-  // One write at a time: each is one /weft/replicate/1 exchange on a stream (a data channel) of its own.
-  const rounds = [];
-  for (let i = 0; i < 30; i++) {
-    const t0 = Date.now();
-    const id = await page.evaluate((i) => window.db.collection("Book").create({ title: `fin ${i}`, pages: i }), i);
-    while (!(await onNode(id))) {
-      assert.ok(Date.now() - t0 < WAIT, `write ${i} never reached the node`);
-      await new Promise((r) => setTimeout(r, 5));
+      rounds.push(Date.now() - t0);
     }
-    rounds.push(Date.now() - t0);
+    const sorted = [...rounds].sort((a, b) => a - b);
+    t.diagnostic(`write to node over webrtc-direct, ms: median ${sorted[15]}, max ${sorted.at(-1)}`);
+    // Long-lived streams (ping, gossipsub both ways, the Noise handshake's channel) stay; the
+    // exchanges' channels are closed once both sides have sent FIN and had it acknowledged.
+    let channels;
+    for (let t0 = Date.now(); ; ) {
+      channels = await page.evaluate(() => window.channels.map((c) => c.readyState));
+      const open = channels.filter((s) => s === "open").length;
+      if (open <= 8) break;
+      assert.ok(Date.now() - t0 < 10_000, `${open} of the page's ${channels.length} data channels still open`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    t.diagnostic(`data channels: ${channels.length} made, ${channels.filter((s) => s === "open").length} open`);
+    assert.ok(channels.length >= 30, `only ${channels.length} data channels: the writes did not take a stream each`);
+    // A stream's reads and writes never saw a stray flag or an early end: the node holds every write.
+    assert.equal((await own.get("collections/Book?limit=1000")).filter((b) => b.title.startsWith("fin ")).length, 30);
+    await page.evaluate(() => window.db.close());
+    const known = /closure invoked recursively or after being dropped/;
+    assert.deepEqual(problems.filter((p) => !known.test(p)), []);
+    await context.close();
+  } finally {
+    await own.stop();
   }
-  const sorted = [...rounds].sort((a, b) => a - b);
-  t.diagnostic(`write to node over webrtc-direct, ms: median ${sorted[15]}, max ${sorted.at(-1)}`);
-  // Long-lived streams (ping, gossipsub both ways, the Noise handshake's channel) stay; the
-  // exchanges' channels are closed once both sides have sent FIN and had it acknowledged.
-  let channels;
-  for (let t0 = Date.now(); ; ) {
-    channels = await page.evaluate(() => window.channels.map((c) => c.readyState));
-    const open = channels.filter((s) => s === "open").length;
-    if (open <= 8) break;
-    assert.ok(Date.now() - t0 < 10_000, `${open} of the page's ${channels.length} data channels still open`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  t.diagnostic(`data channels: ${channels.length} made, ${channels.filter((s) => s === "open").length} open`);
-  assert.ok(channels.length >= 30, `only ${channels.length} data channels: the writes did not take a stream each`);
-  // A stream's reads and writes never saw a stray flag or an early end: the node holds every write.
-  assert.equal((await node.get("collections/Book?limit=1000")).filter((b) => b.title.startsWith("fin ")).length, 30);
-  await page.evaluate(() => window.db.close());
-  const known = /closure invoked recursively or after being dropped/;
-  assert.deepEqual(problems.filter((p) => !known.test(p)), []);
-  await context.close();
 });
 
 test("the page's peer id is kept in IndexedDB: the same after a reload", async () => {
