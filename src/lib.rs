@@ -130,7 +130,9 @@
 //!   with it. `vendor/libp2p-ping` polls an inbound ping's stream at once
 //!   after answering it, so its `FIN` is read (and acknowledged) then.
 //!   Proved by the vendored crate's `fin_ack_tests` and, end to end, by
-//!   `tests/browser/net.test.mjs` ("every exchange closes its streams").
+//!   `tests/browser/net.test.mjs` ("every exchange closes its streams" over
+//!   WebRTC-direct, "finished exchanges close their data channels" between
+//!   pages).
 //! - **`weft/relay/peers`** (gossipsub, node → pages): a DAG-CBOR
 //!   [`core::sync::PeerAnnouncement`] of at most 1,024 peer ids, taken only
 //!   from a relay the page holds a reservation on, and never forwarded.

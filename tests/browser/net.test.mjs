@@ -412,8 +412,8 @@ test("page B closes, A makes 1,000 changes, B reopens: sync events report its pr
  * holds Book nor forwards its topic): each opens "direct" with `options`,
  * and waits for the other among its connections.
  */
-async function twoPagesThrough(relay, options) {
-  const pages = [await freshPage(), await freshPage()];
+async function twoPagesThrough(relay, options, pageOptions) {
+  const pages = [await freshPage(pageOptions), await freshPage(pageOptions)];
   const ids = [];
   for (const p of pages) {
     ids.push(
@@ -494,6 +494,37 @@ test("two pages that know only the node meet through its relay, upgrade to direc
     const refused =
       /WebSocket connection to .* failed: .*ERR_CONNECTION_REFUSED|Failed to establish a connection to https:\/\/127\.0\.0\.1:\d+\/\.well-known\/libp2p-webtransport/;
     assert.deepEqual([...a.problems, ...b.problems].filter((p) => !refused.test(p)), []);
+    await a.context.close();
+    await b.context.close();
+  });
+});
+
+test("over direct WebRTC between pages, finished exchanges close their data channels too (FIN/FIN_ACK)", async (t) => {
+  await withRelay(async (relay) => {
+    // The pages reach the relay over WebSocket: every data channel tracked is a direct one.
+    const { pages, ids } = await twoPagesThrough(relay, {}, { init: trackChannels });
+    const [a, b] = pages;
+    await until(a.page, "a WebRTC connection from A to B", async (id) =>
+      (await window.db.connections()).some((c) => c.peerId === id && c.transport === "webrtc"), ids[1]);
+    await editsFlowBetween(a.page, b.page);
+    // Identify, the head exchanges and block fetches took streams of their own and are done:
+    // their channels are closed on both sides (most of them), while the connection's
+    // long-lived streams (ping, gossipsub) stay open. Before FIN_ACK they all stayed open.
+    const states = (page) => page.evaluate(() => window.channels.map((c) => c.readyState));
+    let seen;
+    for (let t0 = Date.now(); ; ) {
+      seen = [await states(a.page), await states(b.page)];
+      const closedMost = (s) => s.filter((x) => x === "closed").length > s.filter((x) => x !== "closed").length;
+      if (seen.every(closedMost)) break;
+      assert.ok(Date.now() - t0 < 10_000, `most direct data channels are still open: ${JSON.stringify(seen)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (const [who, s] of [["A", seen[0]], ["B", seen[1]]]) {
+      t.diagnostic(`${who}: ${s.length} direct data channels, ${s.filter((x) => x === "closed").length} closed`);
+    }
+    assert.deepEqual(await transportsTo(a.page, ids[1]), ["webrtc"]);
+    const known = /closure invoked recursively or after being dropped/;
+    assert.deepEqual([...a.problems, ...b.problems].filter((p) => !known.test(p)), []);
     await a.context.close();
     await b.context.close();
   });
