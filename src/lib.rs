@@ -18,7 +18,7 @@
 //! | [`core::sync`] | the replication messages, their limits, the outbox's retry backoff, each peer's request allowance and strikes (time passed in) | nothing but data |
 //! | [`core::pending`] | which blocks wait for parents on whose account; what to drop over the caps | nothing but data |
 //! | `dag` | [`Db`]'s replication queries: collection heads, held blocks, the blocks a peer lacks | the store trait |
-//! | `wasm` | `Database` / `Collection` / `Replicators` / `Collections` for JS (wasm32 only): values, errors, promises, events | wasm-bindgen |
+//! | `wasm` | `Database` / `Collection` / `Replicators` / `Collections` for JS (wasm32 only): values, errors, promises, events; `setLogLevel`, the page's `tracing` events on the console | wasm-bindgen |
 //! | [`net`] | the request-response codec, the composed libp2p behaviour (one for both targets), each target's swarm: native TCP, QUIC, WebSocket, WebRTC-direct and [`net::webtransport`] (our WebTransport server); in a page the transports a browser dials, and `net::webrtc` (our browser-to-browser WebRTC transport, wasm32 only) with its [`net::signaling`] messages | libp2p, wtransport; web-sys's WebRTC in a page |
 //! | [`node`] | the node: gossip, block fetch, head exchange, replicators, pages meeting through a relay and upgrading to direct WebRTC, commands (`run`, `gossip`, `exchange`, `replicate`, `direct`, `answer`); natively driven by a thread with tokio (`native`) behind the HTTP API, in a page by a task on the event loop (`browser`) | libp2p; tokio and axum natively |
 //! | `src/bin/weft.rs` | the `weft` command line (`start`, `client ...`) | clap, ureq |
@@ -91,6 +91,31 @@
 //! fingerprints crossed the authenticated relayed connection. Once it is
 //! up the relayed connection closes; if it fails, or a page opened with
 //! `directUpgrade: false`, sync stays on the relay.
+//!
+//! ## Conformance: the specs each transport follows, and their tests
+//!
+//! Any libp2p client may use a node; js-libp2p (versions in TESTING.md,
+//! "Interop") is checked against `weft start` in headless Chromium by
+//! `tests/browser/interop.test.mjs`, for each browser transport: dial, ping,
+//! identify, 20 pings, ten fresh dials, stream and connection close, a
+//! closed tab, gossipsub both ways; circuit relay v2 between two js pages;
+//! a js page and one of ours meeting through the relay, then over direct
+//! WebRTC. Our own pages run the same transports in Chromium and Firefox
+//! (`net.test.mjs`, `cross.test.mjs`).
+//!
+//! | transport | specs (libp2p/specs unless named) | where | tests |
+//! |---|---|---|---|
+//! | WebSocket | `websockets`, `noise`, `yamux`, multistream-select | libp2p | `interop.test.mjs` (`over websocket`), `net.test.mjs` |
+//! | WebTransport | `webtransport/webtransport.md`: HTTP/3 CONNECT to `/.well-known/libp2p-webtransport?type=noise`, Noise XX on the first stream with the certhashes in its extension, that stream then finished and read to its end by both sides (never stopped: a browser still closing it fails the dial on STOP_SENDING) | [`net::webtransport`] | `tests/webtransport.rs` (handshake, certhashes, paths, rotation, the handshake stream's clean close), `interop.test.mjs` (`over webtransport`) |
+//! | WebRTC-direct | `webrtc/webrtc-direct.md`, `webrtc/README.md` (framing, `FIN`/`FIN_ACK`, `RESET_STREAM`) | libp2p-webrtc (node), libp2p-webrtc-websys (page), libp2p-webrtc-utils (framing, with `FIN_ACK`), patched in `vendor/` | `interop.test.mjs` (`over webrtc-direct`), `net.test.mjs` (large messages, restarts, every exchange's data channel closed), the vendored libp2p-webrtc-utils' `fin_ack_tests` |
+//! | WebRTC (browser to browser) | `webrtc/webrtc.md`: `/webrtc-signaling/0.0.1` on a relayed connection, then data channels framed as above | `net::webrtc`, [`net::signaling`] | `net.test.mjs` (finished exchanges' data channels closed), `interop.test.mjs` (a js page and ours, each offering) |
+//! | circuit relay v2 | `relay/circuit-v2.md` (hop and stop), DCUtR between nodes | libp2p-relay | `interop.test.mjs` (two js pages), `tests/p2p.rs` |
+//! | identify, ping | `identify`, `ping` | libp2p (identify patched: observed addresses only when IP or DNS; ping patched: an answered inbound ping's stream is read at once, so a closing peer's `FIN` is acknowledged) | `interop.test.mjs` (the agent version is `weftdb/<version> (native)` or `(browser)`) |
+//! | gossipsub | `pubsub/gossipsub` v1.1 | libp2p-gossipsub | `interop.test.mjs` (a node's document reaches js, js junk refused, a valid block from js merged) |
+//!
+//! A connection whose pings fail twice in a row (10 s each) is closed, so
+//! its peer is dialled again: a browser's WebRTC connection to a node that
+//! restarted is otherwise never noticed dead.
 //!
 //! ## Wire protocols (see [`core::sync`])
 //!

@@ -3,16 +3,20 @@
 //! certificate rotation driven by a hand-set clock.
 #![cfg(not(target_arch = "wasm32"))]
 
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::StreamExt;
+use libp2p::core::upgrade::OutboundConnectionUpgrade;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, ping, Multiaddr, PeerId, Swarm, SwarmBuilder};
 use multihash::Multihash;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
+use tokio_util::compat::{Compat, TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 use weftdb::net::webtransport::{Certificates, Clock, Transport, PATH};
 use wtransport::tls::Sha256Digest;
 
@@ -189,6 +193,67 @@ async fn requests_for_other_paths_are_refused() {
     }
     // The right path is accepted (the session then waits for Noise).
     connect(format!("{PATH}?type=noise")).await.unwrap();
+}
+
+/// The two halves of a raw WebTransport stream as one byte stream, shared
+/// so that the test gets them back once Noise is done with them.
+#[derive(Clone)]
+struct Shared(Arc<Mutex<(Compat<wtransport::SendStream>, Compat<wtransport::RecvStream>)>>);
+
+impl futures::AsyncRead for Shared {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0.lock().unwrap().1).poll_read(cx, buf)
+    }
+}
+
+impl futures::AsyncWrite for Shared {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0.lock().unwrap().0).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0.lock().unwrap().0).poll_flush(cx)
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0.lock().unwrap().0).poll_close(cx)
+    }
+}
+
+/// What a browser's libp2p client does (js-libp2p): the Noise handshake on
+/// the first stream, then closing that stream, which fails if the server
+/// has stopped it (STOP_SENDING) instead of reading it to its end.
+#[tokio::test]
+async fn the_handshake_stream_closes_cleanly_on_both_sides() {
+    let (peer, mut heard) = listener(Certificates::generate().unwrap()).await;
+    let addr = new_address(&mut heard).await;
+    let Some(Protocol::Udp(port)) = addr.iter().nth(1) else { panic!("{addr}") };
+    let hashes = certhashes(&addr);
+    let digests: Vec<Sha256Digest> = hashes.iter().map(|h| Sha256Digest::new(h.digest().try_into().unwrap())).collect();
+
+    for _ in 0..3 {
+        let config = wtransport::ClientConfig::builder()
+            .with_bind_default()
+            .with_server_certificate_hashes(digests.clone())
+            .build();
+        let endpoint = wtransport::Endpoint::client(config).unwrap();
+        let session = endpoint.connect(format!("https://127.0.0.1:{port}{PATH}?type=noise")).await.unwrap();
+        let (send, recv) = session.open_bi().await.unwrap().await.unwrap();
+        let shared = Shared(Arc::new(Mutex::new((send.compat_write(), recv.compat()))));
+        let key = libp2p::identity::Keypair::generate_ed25519();
+        let noise =
+            libp2p::noise::Config::new(&key).unwrap().with_webtransport_certhashes(hashes.iter().copied().collect());
+        let (remote, _) = noise.upgrade_outbound(shared.clone(), "/noise").await.unwrap();
+        assert_eq!(remote, peer);
+        // A browser closes its side a moment later; the server must not
+        // have given up on the stream by then.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let Ok(halves) = Arc::try_unwrap(shared.0) else { panic!("Noise still holds the stream") };
+        let (send, recv) = halves.into_inner().unwrap();
+        let (mut send, mut recv) = (send.into_inner(), recv.into_inner());
+        tokio::time::timeout(WAIT, send.finish()).await.expect("finish hung").expect("the server stopped the stream");
+        let mut rest = [0u8; 16];
+        let end = tokio::time::timeout(WAIT, recv.read(&mut rest)).await.expect("the server never ended its side");
+        assert!(matches!(end, Ok(None)), "{end:?}");
+    }
 }
 
 /// A clock the test sets by hand.

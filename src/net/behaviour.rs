@@ -23,6 +23,13 @@ pub const BLOCKS_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/blocks/1"
 pub const HEADS_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/heads/1");
 pub const REPLICATE_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/replicate/1");
 pub const IDENTIFY_PROTOCOL: &str = "/weft/id/1";
+
+/// What identify says this node runs, e.g. `weftdb/0.1.0 (native)`: other
+/// libp2p implementations show it, and it tells a page from a node.
+pub fn agent_version() -> String {
+    let side = if cfg!(target_arch = "wasm32") { "browser" } else { "native" };
+    format!("weftdb/{} ({side})", env!("CARGO_PKG_VERSION"))
+}
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/kad/1");
 
 /// A pushed batch is applied (and fsynced) before its answer: generous,
@@ -36,6 +43,10 @@ pub const MAX_STREAMS_PER_CONNECTION: usize = 64;
 /// Connections one peer may hold to us at once (a page may have a relayed,
 /// a direct and a browser-transport one; a node TCP, QUIC and a relayed one).
 pub const MAX_CONNECTIONS_PER_PEER: u32 = 8;
+/// A ping unanswered for this long fails; two failures in a row close the
+/// connection (`node::run`). Half libp2p's default: a dead link is noticed
+/// in about two of these.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(10);
 pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -218,8 +229,12 @@ impl Behaviour {
             relay_client,
             relay: relay.into(),
             dcutr,
-            identify: identify::Behaviour::new(identify::Config::new(IDENTIFY_PROTOCOL.into(), keypair.public())),
-            ping: ping::Behaviour::new(ping::Config::new().with_interval(config.ping_interval)),
+            identify: identify::Behaviour::new(
+                identify::Config::new(IDENTIFY_PROTOCOL.into(), keypair.public()).with_agent_version(agent_version()),
+            ),
+            ping: ping::Behaviour::new(
+                ping::Config::new().with_interval(config.ping_interval).with_timeout(PING_TIMEOUT),
+            ),
             gossipsub: gossipsub.into(),
             blocks: request_response(BLOCKS_PROTOCOL, errors, config.request_timeout),
             heads: request_response(HEADS_PROTOCOL, errors, config.request_timeout),

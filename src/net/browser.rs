@@ -51,8 +51,6 @@ pub fn build_browser_swarm(
         .map_err(|e| e.to_string())?
         .with_other_transport(|key| webtransport_websys::Transport::new(webtransport_websys::Config::new(key)))
         .map_err(|e| e.to_string())?
-        .with_other_transport(|key| webrtc_websys::Transport::new(webrtc_websys::Config::new(key)))
-        .map_err(|e| e.to_string())?
         .with_other_transport(|key| {
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
                 websocket_websys::Transport::default()
@@ -61,6 +59,13 @@ pub fn build_browser_swarm(
                     .multiplex(yamux::Config::default()),
             )
         })
+        .map_err(|e| e.to_string())?
+        // WebRTC-direct last: in Firefox, on a page served from localhost,
+        // libp2p-webrtc-websys 0.5 fails the dial of *every* address, not
+        // only its own, and a transport that fails (rather than declining
+        // the address) ends the search: before WebSocket, it left Firefox
+        // no WebSocket at all.
+        .with_other_transport(|key| webrtc_websys::Transport::new(webrtc_websys::Config::new(key)))
         .map_err(|e| e.to_string())?
         .with_behaviour(|key| Behaviour::new(key, relay_client, signaling, &config, &errors))
         .map_err(|e| e.to_string())?

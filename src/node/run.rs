@@ -25,7 +25,7 @@ use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::ConnectionId;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{identify, kad, Multiaddr, PeerId, Swarm};
+use libp2p::{identify, kad, ping, Multiaddr, PeerId, Swarm};
 use lru::LruCache;
 
 use super::config::NodeConfig;
@@ -560,6 +560,22 @@ impl Node {
             BehaviourEvent::Replicate(ev) => {
                 if let Some(ev) = self.readable(ev) {
                     self.on_replicate(ev).await;
+                }
+            }
+            BehaviourEvent::Ping(ping::Event { peer, connection, result: Err(failure) })
+                if !matches!(failure, ping::Failure::Unsupported) =>
+            {
+                // libp2p reports a connection's ping failures from the
+                // second in a row (the first is free, for peers that take
+                // one stream per ping), and no longer closes it. A
+                // connection that cannot carry a ping carries nothing: a
+                // page's WebRTC connection to a node that restarted is
+                // never noticed dead by the browser's libp2p, and its
+                // replicator would push into it forever. Closed, the peer
+                // is dialled again.
+                tracing::debug!(%peer, %failure, "closing a connection whose pings fail");
+                if let Some(s) = self.swarm.as_mut() {
+                    s.close_connection(connection);
                 }
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {

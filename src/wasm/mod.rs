@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::node::Command;
 use crate::store::{IdbStore, StoreError};
 
+mod log;
 mod net;
 use net::Net;
 

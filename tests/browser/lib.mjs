@@ -46,6 +46,24 @@ export async function launchChromium(extra = {}) {
   });
 }
 
+/** WebRTC between local endpoints in Chromium: real host candidates, loopback allowed. */
+export const CHROMIUM_WEBRTC_ARGS = ["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"];
+
+/** The browser the suites run in: WEFT_BROWSER=firefox or chromium (the default). */
+export const BROWSER = process.env.WEFT_BROWSER || "chromium";
+
+/**
+ * Launch `name` ("chromium" or "firefox"), set up for WebRTC between local
+ * endpoints. Both answer the same calls: newContext() (its own storage, so
+ * its own IndexedDB and identity), context.newPage(), page.goto / evaluate /
+ * reload / waitForFunction / on("console" | "pageerror"), close().
+ */
+export async function launchBrowser(name = BROWSER) {
+  if (name === "chromium") return launchChromium({ args: [...CHROMIUM_ARGS, ...CHROMIUM_WEBRTC_ARGS] });
+  if (name === "firefox") return launchFirefox();
+  throw new Error(`unknown browser ${name}: chromium or firefox`);
+}
+
 /** Collect console errors and uncaught page errors, for failure messages. */
 export function watchPage(page, { echo = false } = {}) {
   const problems = [];
@@ -58,4 +76,305 @@ export function watchPage(page, { echo = false } = {}) {
     if (echo) console.log(`[page:${msg.type()}] ${msg.text()}`);
   });
   return problems;
+}
+
+/** Debian's Firefox ESR. */
+export const FIREFOX_PATH = process.env.FIREFOX_PATH || "/usr/bin/firefox-esr";
+
+/** geckodriver as `cargo install geckodriver` puts it (or GECKODRIVER). */
+export const GECKODRIVER_PATH =
+  process.env.GECKODRIVER || path.join(process.env.CARGO_HOME || path.join(process.env.HOME || "/root", ".cargo"), "bin", "geckodriver");
+
+/**
+ * Preferences for a headless Firefox in the tests. WebRTC: real host
+ * addresses in candidates (Firefox hides them behind mDNS names
+ * otherwise), as Chromium's flags do. No preference makes it gather
+ * loopback candidates (media.peerconnection.ice.loopback does not, here):
+ * its WebRTC tests run in netns.sh.
+ */
+export const FIREFOX_PREFS = {
+  "media.peerconnection.ice.obfuscate_host_addresses": false,
+  "datareporting.policy.dataSubmissionEnabled": false,
+  "app.update.enabled": false,
+  "browser.shell.checkDefaultBrowser": false,
+};
+
+/**
+ * Launch Debian's Firefox ESR through geckodriver (selenium-webdriver, with
+ * both paths given, so nothing is looked up or downloaded) and speak
+ * WebDriver BiDi to it. Returns a browser with the part of playwright's API
+ * the tests use: newContext() → newPage() → goto/evaluate/reload/on.
+ *
+ * BiDi, not WebDriver classic: classic's executeScript runs in a sandbox
+ * where IndexedDB refuses every key (DataError); BiDi's script.callFunction
+ * runs in the page's own realm.
+ */
+export async function launchFirefox({ prefs = {} } = {}) {
+  for (const [what, p] of [["Firefox", FIREFOX_PATH], ["geckodriver", GECKODRIVER_PATH]]) {
+    if (!fs.existsSync(p)) throw new Error(`${what} not found at ${p}: run bash .ci/setup`);
+  }
+  const firefox = await import("selenium-webdriver/firefox.js");
+  const options = new firefox.Options().setBinary(FIREFOX_PATH).addArguments("-headless").enableBidi();
+  for (const [k, v] of Object.entries({ ...FIREFOX_PREFS, ...prefs })) options.setPreference(k, v);
+  const service = new firefox.ServiceBuilder(GECKODRIVER_PATH).build();
+  const driver = await firefox.Driver.createSession(options, service);
+  const caps = await driver.getCapabilities();
+  const bidi = await BiDi.connect(caps.get("webSocketUrl"));
+  await bidi.send("session.subscribe", { events: ["log.entryAdded", "browsingContext.load"] });
+  return new FirefoxBrowser(driver, bidi, caps.get("browserVersion"));
+}
+
+/** A WebDriver BiDi connection: commands by id, events by method name. */
+class BiDi {
+  static async connect(url) {
+    const { default: WebSocket } = await import("ws");
+    const ws = new WebSocket(url);
+    await new Promise((resolve, reject) => {
+      ws.once("open", resolve);
+      ws.once("error", reject);
+    });
+    return new BiDi(ws);
+  }
+
+  constructor(ws) {
+    this.ws = ws;
+    this.next = 0;
+    this.pending = new Map();
+    this.listeners = new Map();
+    ws.on("message", (data) => {
+      const msg = JSON.parse(data.toString());
+      if (typeof msg.id === "number") {
+        const p = this.pending.get(msg.id);
+        this.pending.delete(msg.id);
+        if (msg.type === "error") p?.reject(new Error(`BiDi ${p.method}: ${msg.error}: ${msg.message}`));
+        else p?.resolve(msg.result);
+      } else if (msg.method) {
+        for (const f of this.listeners.get(msg.method) ?? []) f(msg.params);
+      }
+    });
+    ws.on("close", () => {
+      for (const p of this.pending.values()) p.reject(new Error("the BiDi connection closed"));
+      this.pending.clear();
+    });
+  }
+
+  send(method, params = {}) {
+    const id = ++this.next;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, method });
+      this.ws.send(JSON.stringify({ id, method, params }));
+    });
+  }
+
+  on(method, f) {
+    if (!this.listeners.has(method)) this.listeners.set(method, []);
+    this.listeners.get(method).push(f);
+  }
+
+  off(method, f) {
+    this.listeners.set(method, (this.listeners.get(method) ?? []).filter((g) => g !== f));
+  }
+}
+
+class FirefoxBrowser {
+  constructor(driver, bidi, version) {
+    this.driver = driver;
+    this.bidi = bidi;
+    this.name = "firefox";
+    this.versionString = version;
+  }
+
+  version() {
+    return this.versionString;
+  }
+
+  /** A user context: its own cookies and storage (IndexedDB), as a playwright context. */
+  async newContext() {
+    const { userContext } = await this.bidi.send("browser.createUserContext");
+    return new FirefoxContext(this, userContext);
+  }
+
+  async close() {
+    try {
+      this.bidi.ws.close();
+    } finally {
+      await this.driver.quit();
+    }
+  }
+}
+
+class FirefoxContext {
+  constructor(browser, id) {
+    this.browser = browser;
+    this.id = id;
+    this.pages = [];
+  }
+
+  async newPage() {
+    const { context } = await this.browser.bidi.send("browsingContext.create", { type: "tab", userContext: this.id });
+    const page = new FirefoxPage(this.browser, context);
+    this.pages.push(page);
+    return page;
+  }
+
+  async close() {
+    await this.browser.bidi.send("browser.removeUserContext", { userContext: this.id }).catch(() => {});
+  }
+}
+
+/** What a console message looks like to watchPage (playwright's ConsoleMessage). */
+class ConsoleMessage {
+  constructor(type, text) {
+    this.kind = type;
+    this.message = text;
+  }
+  type() {
+    return this.kind;
+  }
+  text() {
+    return this.message;
+  }
+}
+
+class FirefoxPage {
+  constructor(browser, context) {
+    this.browser = browser;
+    this.bidi = browser.bidi;
+    this.context = context;
+    this.timeout = 30_000;
+    this.handlers = { console: [], pageerror: [] };
+    this.onLog = (entry) => {
+      if (entry.source?.context !== this.context) return;
+      if (entry.type === "javascript") {
+        for (const f of this.handlers.pageerror) f(new Error(entry.text));
+      } else {
+        // BiDi's levels are debug, info, warn, error; playwright's types say warning.
+        const type = entry.level === "warn" ? "warning" : entry.method === "log" ? "log" : entry.level;
+        for (const f of this.handlers.console) f(new ConsoleMessage(type, entry.text));
+      }
+    };
+    this.bidi.on("log.entryAdded", this.onLog);
+  }
+
+  on(event, f) {
+    this.handlers[event]?.push(f);
+  }
+
+  setDefaultTimeout(ms) {
+    this.timeout = ms;
+  }
+
+  async goto(url) {
+    await this.bidi.send("browsingContext.navigate", { context: this.context, url, wait: "complete" });
+  }
+
+  async reload() {
+    await this.bidi.send("browsingContext.reload", { context: this.context, wait: "complete" });
+  }
+
+  /**
+   * Runs `fn(arg)` in the page's realm and resolves to its result, as
+   * playwright's page.evaluate: the argument and the result cross as JSON.
+   */
+  async evaluate(fn, arg) {
+    const source = typeof fn === "function" ? fn.toString() : `() => (${fn})`;
+    const call = `async (json) => {
+      const r = await (${source})(json === undefined ? undefined : JSON.parse(json));
+      return JSON.stringify({ r });
+    }`;
+    const args = arg === undefined ? [] : [{ type: "string", value: JSON.stringify(arg) }];
+    const res = await this.bidi.send("script.callFunction", {
+      functionDeclaration: call,
+      arguments: args,
+      awaitPromise: true,
+      target: { context: this.context },
+      resultOwnership: "none",
+    });
+    if (res.type === "exception") {
+      const d = res.exceptionDetails;
+      throw new Error(`page.evaluate: ${d.text}\n${(d.stackTrace?.callFrames ?? []).map((f) => `    at ${f.functionName} (${f.url}:${f.lineNumber})`).join("\n")}`);
+    }
+    return JSON.parse(res.result.value).r;
+  }
+
+  /** Polls `fn(arg)` in the page until it is truthy (playwright's waitForFunction). */
+  async waitForFunction(fn, arg, { timeout = this.timeout, polling = 100 } = {}) {
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      const v = await this.evaluate(fn, arg);
+      if (v) return v;
+      if (Date.now() > deadline) throw new Error(`waitForFunction timed out after ${timeout} ms: ${fn}`);
+      await new Promise((r) => setTimeout(r, typeof polling === "number" ? polling : 100));
+    }
+  }
+
+  /*
+   * The UI calls, by CSS selector, as playwright's page has them. Input
+   * goes through WebDriver classic's element commands (real key and mouse
+   * events); reads through the page's realm.
+   */
+
+  /** The element `selector` names, once it is there, in this page's tab. */
+  async element(selector) {
+    const { By, until } = await import("selenium-webdriver");
+    await this.browser.driver.switchTo().window(this.context);
+    return this.browser.driver.wait(until.elementLocated(By.css(selector)), this.timeout, `no ${selector}`);
+  }
+
+  async click(selector) {
+    await (await this.element(selector)).click();
+  }
+
+  /**
+   * Replaces the field's text: WebDriver's clear, then typing. Clear fires
+   * no input event in Firefox, so emptying types a space and deletes it, as
+   * a user's keys would leave the field.
+   */
+  async fill(selector, value) {
+    const { Key } = await import("selenium-webdriver");
+    const el = await this.element(selector);
+    await el.clear();
+    await el.sendKeys(...(value === "" ? [" ", Key.BACK_SPACE] : [value]));
+  }
+
+  async press(selector, key) {
+    const { Key } = await import("selenium-webdriver");
+    await (await this.element(selector)).sendKeys(Key[key.toUpperCase()] ?? key);
+  }
+
+  async check(selector) {
+    const el = await this.element(selector);
+    if (!(await el.isSelected())) await el.click();
+  }
+
+  async selectOption(selector, value) {
+    await this.element(selector);
+    await (await this.element(`${selector} option[value="${value}"]`)).click();
+  }
+
+  textContent(selector) {
+    return this.evaluate((s) => document.querySelector(s)?.textContent ?? null, selector);
+  }
+
+  inputValue(selector) {
+    return this.evaluate((s) => document.querySelector(s).value, selector);
+  }
+
+  isChecked(selector) {
+    return this.evaluate((s) => document.querySelector(s).checked, selector);
+  }
+
+  getAttribute(selector, name) {
+    return this.evaluate(([s, n]) => document.querySelector(s)?.getAttribute(n) ?? null, [selector, name]);
+  }
+
+  async screenshot({ path: file }) {
+    const { data } = await this.bidi.send("browsingContext.captureScreenshot", { context: this.context, origin: "document" });
+    fs.writeFileSync(file, Buffer.from(data, "base64"));
+  }
+
+  async close() {
+    this.bidi.off("log.entryAdded", this.onLog);
+    await this.bidi.send("browsingContext.close", { context: this.context }).catch(() => {});
+  }
 }

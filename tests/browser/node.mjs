@@ -42,7 +42,8 @@ export async function startNode({ store, listen, port } = {}) {
     listen ?? [
       "/ip4/127.0.0.1/tcp/0",
       "/ip4/127.0.0.1/tcp/0/ws",
-      "/ip4/127.0.0.1/udp/0/webrtc-direct",
+      // Inside tests/browser/netns.sh: an address browsers gather WebRTC candidates for.
+      `/ip4/${process.env.WEFT_NETNS_IP || "127.0.0.1"}/udp/0/webrtc-direct`,
       "/ip4/127.0.0.1/udp/0/quic-v1/webtransport",
     ]
   ).join(",");

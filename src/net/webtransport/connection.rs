@@ -5,6 +5,7 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{AsyncRead, AsyncWrite, FutureExt};
@@ -97,6 +98,27 @@ pub struct Stream {
 impl Stream {
     pub(super) fn new(halves: (SendStream, RecvStream)) -> Self {
         Stream { inner: BiStream::join(halves).compat(), closed: false }
+    }
+
+    /// Ends the stream as a finished exchange rather than an abandoned
+    /// one: finishes our side and reads the peer's to its end, for at most
+    /// `within`. Dropping a QUIC stream whose peer has not finished sends
+    /// it STOP_SENDING, which a browser that is still closing its side
+    /// reports as an error.
+    pub(super) async fn linger(self, within: Duration) {
+        let (mut send, mut recv) = self.inner.into_inner().split();
+        let finish = async {
+            if let Err(error) = send.finish().await {
+                tracing::trace!(%error, "WebTransport stream not finished cleanly");
+            }
+        };
+        let drain = async {
+            let mut buf = [0u8; 256];
+            while let Ok(Some(_)) = recv.read(&mut buf).await {}
+        };
+        if tokio::time::timeout(within, futures::future::join(finish, drain)).await.is_err() {
+            tracing::debug!(?within, "WebTransport stream still open; dropped");
+        }
     }
 }
 

@@ -7,8 +7,13 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use futures::{AsyncRead, AsyncWrite};
 
 use libp2p::core::upgrade::{InboundConnectionUpgrade, OutboundConnectionUpgrade};
 use libp2p::{identity, noise, PeerId};
@@ -28,6 +33,51 @@ pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 pub(super) const KEEP_ALIVE: Duration = Duration::from_secs(10);
 pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const NOISE: &str = "/noise";
+/// How long a finished handshake stream may wait for the peer's end of it.
+const HANDSHAKE_LINGER: Duration = Duration::from_secs(5);
+
+/// The Noise handshake's stream. Noise consumes it and drops it when the
+/// handshake is done; dropped as is, QUIC would stop the peer's sending
+/// side (STOP_SENDING), and a peer still closing its side sees a failed
+/// handshake: js-libp2p then refuses the connection ("Received
+/// STOP_SENDING" after closing its authentication stream). On drop, a task
+/// ends the stream in order instead (`Stream::linger`): the spec's
+/// handshake stream is closed by both sides, as go-libp2p's server and the
+/// browser's client do.
+struct HandshakeStream(Option<Stream>);
+
+impl Drop for HandshakeStream {
+    fn drop(&mut self) {
+        let (Some(stream), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) else {
+            return;
+        };
+        runtime.spawn(stream.linger(HANDSHAKE_LINGER));
+    }
+}
+
+impl HandshakeStream {
+    fn stream(self: Pin<&mut Self>) -> Pin<&mut Stream> {
+        Pin::new(self.get_mut().0.as_mut().expect("the stream is only taken on drop"))
+    }
+}
+
+impl AsyncRead for HandshakeStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.stream().poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for HandshakeStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.stream().poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stream().poll_flush(cx)
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stream().poll_close(cx)
+    }
+}
 
 async fn in_time<T>(step: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
     tokio::time::timeout(HANDSHAKE_TIMEOUT, step).await.map_err(|_| Error::Timeout(HANDSHAKE_TIMEOUT))?
@@ -49,7 +99,7 @@ pub(super) async fn inbound(
             return Err(Error::BadRequest(path));
         }
         let session = request.accept().await?;
-        let handshake = Stream::new(session.accept_bi().await?);
+        let handshake = HandshakeStream(Some(Stream::new(session.accept_bi().await?)));
         let noise = noise::Config::new(&keypair)?.with_webtransport_certhashes(certhashes);
         let (peer, _) = noise.upgrade_inbound(handshake, NOISE).await?;
         tracing::debug!(%peer, remote = %session.remote_address(), "WebTransport connection in");
@@ -75,7 +125,7 @@ pub(super) async fn outbound(target: DialTarget, keypair: identity::Keypair) -> 
             .build();
         let endpoint = Endpoint::client(config)?;
         let session = endpoint.connect(target.url()).await?;
-        let handshake = Stream::new(session.open_bi().await?.await?);
+        let handshake = HandshakeStream(Some(Stream::new(session.open_bi().await?.await?)));
         let noise = noise::Config::new(&keypair)?.with_webtransport_certhashes(target.certhashes.clone());
         let (peer, _) = noise.upgrade_outbound(handshake, NOISE).await?;
         if let Some(expected) = target.peer.filter(|p| *p != peer) {
