@@ -113,10 +113,10 @@
 //! |---|---|---|---|
 //! | WebSocket | `websockets`, `noise`, `yamux`, multistream-select | libp2p | `interop.test.mjs` (`over websocket`), `net.test.mjs` |
 //! | WebTransport | `webtransport/webtransport.md`: HTTP/3 CONNECT to `/.well-known/libp2p-webtransport?type=noise`, Noise XX on the first stream with the certhashes in its extension, that stream then finished and read to its end by both sides (never stopped: a browser still closing it fails the dial on STOP_SENDING) | [`net::webtransport`] | `tests/webtransport.rs` (handshake, certhashes, paths, rotation, the handshake stream's clean close), `interop.test.mjs` (`over webtransport`) |
-//! | WebRTC-direct | `webrtc/webrtc-direct.md`, `webrtc/README.md` (framing, `FIN`/`FIN_ACK`, `RESET_STREAM`) | libp2p-webrtc (node), libp2p-webrtc-websys (page), libp2p-webrtc-utils (framing), patched in `vendor/` | `interop.test.mjs` (`over webrtc-direct`), `net.test.mjs` (large messages, restarts) |
-//! | WebRTC (browser to browser) | `webrtc/webrtc.md`: `/webrtc-signaling/0.0.1` on a relayed connection, then data channels framed as above | `net::webrtc`, [`net::signaling`] | `net.test.mjs`, `interop.test.mjs` (a js page and ours, each offering) |
+//! | WebRTC-direct | `webrtc/webrtc-direct.md`, `webrtc/README.md` (framing, `FIN`/`FIN_ACK`, `RESET_STREAM`) | libp2p-webrtc (node), libp2p-webrtc-websys (page), libp2p-webrtc-utils (framing, with `FIN_ACK`), patched in `vendor/` | `interop.test.mjs` (`over webrtc-direct`), `net.test.mjs` (large messages, restarts, every exchange's data channel closed), the vendored libp2p-webrtc-utils' `fin_ack_tests` |
+//! | WebRTC (browser to browser) | `webrtc/webrtc.md`: `/webrtc-signaling/0.0.1` on a relayed connection, then data channels framed as above | `net::webrtc`, [`net::signaling`] | `net.test.mjs` (finished exchanges' data channels closed), `interop.test.mjs` (a js page and ours, each offering) |
 //! | circuit relay v2 | `relay/circuit-v2.md` (hop and stop), DCUtR between nodes | libp2p-relay | `interop.test.mjs` (two js pages), `tests/p2p.rs` |
-//! | identify, ping | `identify`, `ping` | libp2p (identify patched: observed addresses only when IP or DNS) | `interop.test.mjs` (the agent version is `weftdb/<version> (native)` or `(browser)`) |
+//! | identify, ping | `identify`, `ping` | libp2p (identify patched: observed addresses only when IP or DNS; ping patched: an answered inbound ping's stream is read at once, so a closing peer's `FIN` is acknowledged) | `interop.test.mjs` (the agent version is `weftdb/<version> (native)` or `(browser)`) |
 //! | gossipsub | `pubsub/gossipsub` v1.1 | libp2p-gossipsub | `interop.test.mjs` (a node's document reaches js, js junk refused, a valid block from js merged) |
 //!
 //! A connection whose pings fail twice in a row (10 s each) is closed, so
@@ -147,6 +147,23 @@
 //! - **`/webrtc-signaling/0.0.1`** (pages): protobuf messages, uvarint
 //!   length-prefixed, at most 64 KiB each, at most 64 ICE candidates, 15 s
 //!   for the whole handshake, 8 answered at once ([`net::signaling`]).
+//! - **WebRTC streams** (WebRTC-direct both ways, and pages' direct WebRTC):
+//!   one data channel per stream, framed as libp2p's `webrtc/README.md` says
+//!   by libp2p-webrtc-utils, which we carry patched
+//!   (`vendor/libp2p-webrtc-utils`, its `WEFTDB-PATCH.md`) for the spec's
+//!   `FIN`/`FIN_ACK`: a `FIN` is answered by `FIN_ACK` once our own write
+//!   half is closed (at once if it was, else after our `FIN`: peers on the
+//!   unpatched crate fail a read on the flag, and never read past our
+//!   `FIN`), and a dropped stream's data channel is closed once both `FIN`s
+//!   are acknowledged, or after 5 s. A close does not wait for its
+//!   `FIN_ACK`. js-libp2p waits for it on every stream it closes: a ping or
+//!   identify from js over WebRTC-direct took 5 to 10 s without it, a few ms
+//!   with it. `vendor/libp2p-ping` polls an inbound ping's stream at once
+//!   after answering it, so its `FIN` is read (and acknowledged) then.
+//!   Proved by the vendored crate's `fin_ack_tests` and, end to end, by
+//!   `tests/browser/net.test.mjs` ("every exchange closes its streams" over
+//!   WebRTC-direct, "finished exchanges close their data channels" between
+//!   pages).
 //! - **`weft/relay/peers`** (gossipsub, node → pages): a DAG-CBOR
 //!   [`core::sync::PeerAnnouncement`] of at most 1,024 peer ids, taken only
 //!   from a relay the page holds a reservation on, and never forwarded.

@@ -54,12 +54,16 @@ after(async () => {
   await node?.stop();
 });
 
-/** A page in a fresh context (its own IndexedDB and so its own identity) with weftdb loaded. */
-async function freshPage() {
+/**
+ * A page in a fresh context (its own IndexedDB and so its own identity) with weftdb loaded;
+ * `init` runs in the page before any of its scripts.
+ */
+async function freshPage({ init } = {}) {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT);
   const problems = watchPage(page);
+  if (init) await page.addInitScript(init);
   await page.goto(`${server.url}/tests/browser/blank.html`);
   await page.evaluate(async () => {
     const weft = await import("/pkg/weftdb.js");
@@ -127,7 +131,8 @@ const CLOSE = {
 };
 for (const transport of ["webrtc-direct", "websocket"]) {
   for (const [how, close] of Object.entries(CLOSE)) {
-    test(`a page connected over ${transport} that ${how} is dropped by the node within 5 s`, async () => {
+    const skip = transport === "webrtc-direct" && NO_WEBRTC;
+    test(`a page connected over ${transport} that ${how} is dropped by the node within 5 s`, { skip }, async () => {
       const { page, context } = await freshPage();
       const peerId = await page.evaluate(async (addr) => {
         window.db = await weft.Database.open("gone", { peers: [addr] });
@@ -148,6 +153,80 @@ for (const transport of ["webrtc-direct", "websocket"]) {
     });
   }
 }
+
+/** Keeps every data channel of the page's peer connections in `window.channels` (made or received). */
+function trackChannels() {
+  window.channels = [];
+  const Native = window.RTCPeerConnection;
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("datachannel", (ev) => window.channels.push(ev.channel));
+    }
+    createDataChannel(...args) {
+      const channel = super.createDataChannel(...args);
+      window.channels.push(channel);
+      return channel;
+    }
+  };
+}
+
+test("over WebRTC-direct every exchange closes its streams (FIN/FIN_ACK): 30 replicated writes reach the node promptly, and their data channels are closed after", { skip: BROWSER === "firefox" && "counts data channels through an init script, which only Playwright's pages run" }, async (t) => {
+  // A node of its own: the streams and connections counted are this test's only.
+  const own = await startNode();
+  try {
+    await own.post("schema", SDL);
+    const { page, context, problems } = await freshPage({ init: trackChannels });
+    const addr = own.addr("webrtc-direct");
+    await page.evaluate(
+      async ({ addr, sdl, nodeId }) => {
+        window.db = await weft.Database.open("fin", { peers: [addr] });
+        await window.db.addSchema(sdl);
+        for (;;) {
+          const conns = await window.db.connections();
+          if (conns.some((c) => c.peerId === nodeId && c.transport === "webrtc-direct")) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await window.db.replicators.set({ collection: "Book", peer: addr });
+      },
+      { addr, sdl: SDL, nodeId: own.info.peerId },
+    );
+    const onNode = async (id) => (await fetch(`${own.api}/collections/Book/${id}`)).ok;
+    // One write at a time: each is one /weft/replicate/1 exchange on a stream (a data channel) of its own.
+    const rounds = [];
+    for (let i = 0; i < 30; i++) {
+      const t0 = Date.now();
+      const id = await page.evaluate((i) => window.db.collection("Book").create({ title: `fin ${i}`, pages: i }), i);
+      while (!(await onNode(id))) {
+        assert.ok(Date.now() - t0 < WAIT, `write ${i} never reached the node`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      rounds.push(Date.now() - t0);
+    }
+    const sorted = [...rounds].sort((a, b) => a - b);
+    t.diagnostic(`write to node over webrtc-direct, ms: median ${sorted[15]}, max ${sorted.at(-1)}`);
+    // Long-lived streams (ping, gossipsub both ways, the Noise handshake's channel) stay; the
+    // exchanges' channels are closed once both sides have sent FIN and had it acknowledged.
+    let channels;
+    for (let t0 = Date.now(); ; ) {
+      channels = await page.evaluate(() => window.channels.map((c) => c.readyState));
+      const open = channels.filter((s) => s === "open").length;
+      if (open <= 8) break;
+      assert.ok(Date.now() - t0 < 10_000, `${open} of the page's ${channels.length} data channels still open`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    t.diagnostic(`data channels: ${channels.length} made, ${channels.filter((s) => s === "open").length} open`);
+    assert.ok(channels.length >= 30, `only ${channels.length} data channels: the writes did not take a stream each`);
+    // A stream's reads and writes never saw a stray flag or an early end: the node holds every write.
+    assert.equal((await own.get("collections/Book?limit=1000")).filter((b) => b.title.startsWith("fin ")).length, 30);
+    await page.evaluate(() => window.db.close());
+    const known = /closure invoked recursively or after being dropped/;
+    assert.deepEqual(problems.filter((p) => !known.test(p)), []);
+    await context.close();
+  } finally {
+    await own.stop();
+  }
+});
 
 test("the page's peer id is kept in IndexedDB: the same after a reload", async () => {
   const { page, context } = await freshPage();
@@ -396,8 +475,8 @@ test("page B closes, A makes 1,000 changes, B reopens: sync events report its pr
  * holds Book nor forwards its topic): each opens "direct" with `options`,
  * and waits for the other among its connections.
  */
-async function twoPagesThrough(relay, options) {
-  const pages = [await freshPage(), await freshPage()];
+async function twoPagesThrough(relay, options, pageOptions) {
+  const pages = [await freshPage(pageOptions), await freshPage(pageOptions)];
   const ids = [];
   for (const p of pages) {
     ids.push(
@@ -476,6 +555,37 @@ test("two pages that know only the node meet through its relay, upgrade to direc
     // Redials of the stopped node (at every address the pages learnt of
     // it) are all the browser may complain of.
     assert.deepEqual([...a.problems, ...b.problems].filter((p) => !refused(p)), []);
+    await a.context.close();
+    await b.context.close();
+  });
+});
+
+test("over direct WebRTC between pages, finished exchanges close their data channels too (FIN/FIN_ACK)", async (t) => {
+  await withRelay(async (relay) => {
+    // The pages reach the relay over WebSocket: every data channel tracked is a direct one.
+    const { pages, ids } = await twoPagesThrough(relay, {}, { init: trackChannels });
+    const [a, b] = pages;
+    await until(a.page, "a WebRTC connection from A to B", async (id) =>
+      (await window.db.connections()).some((c) => c.peerId === id && c.transport === "webrtc"), ids[1]);
+    await editsFlowBetween(a.page, b.page);
+    // Identify, the head exchanges and block fetches took streams of their own and are done:
+    // their channels are closed on both sides (most of them), while the connection's
+    // long-lived streams (ping, gossipsub) stay open. Before FIN_ACK they all stayed open.
+    const states = (page) => page.evaluate(() => window.channels.map((c) => c.readyState));
+    let seen;
+    for (let t0 = Date.now(); ; ) {
+      seen = [await states(a.page), await states(b.page)];
+      const closedMost = (s) => s.filter((x) => x === "closed").length > s.filter((x) => x !== "closed").length;
+      if (seen.every(closedMost)) break;
+      assert.ok(Date.now() - t0 < 10_000, `most direct data channels are still open: ${JSON.stringify(seen)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (const [who, s] of [["A", seen[0]], ["B", seen[1]]]) {
+      t.diagnostic(`${who}: ${s.length} direct data channels, ${s.filter((x) => x === "closed").length} closed`);
+    }
+    assert.deepEqual(await transportsTo(a.page, ids[1]), ["webrtc"]);
+    const known = /closure invoked recursively or after being dropped/;
+    assert.deepEqual([...a.problems, ...b.problems].filter((p) => !known.test(p)), []);
     await a.context.close();
     await b.context.close();
   });

@@ -151,8 +151,9 @@ impl AsyncWrite for Stream {
 /// A direct WebRTC connection to another page.
 pub struct Connection {
     peer: SendWrapper<Peer>,
-    /// Streams' drop listeners: each resets its channel when its stream is
-    /// dropped without a close, so the remote learns of it.
+    /// Streams' drop listeners: once its stream is dropped, each resets the
+    /// stream if it was not closed, waits for the `FIN`/`FIN_ACK` still to
+    /// come (a few seconds at most), then closes its data channel.
     drop_listeners: FuturesUnordered<DropListener>,
     idle: Option<Waker>,
 }
@@ -216,7 +217,7 @@ impl StreamMuxer for Connection {
         }
         loop {
             match self.drop_listeners.poll_next_unpin(cx) {
-                Poll::Ready(Some(Err(e))) => tracing::debug!("a dropped stream was not reset: {e}"),
+                Poll::Ready(Some(Err(e))) => tracing::debug!("a dropped stream's channel did not close cleanly: {e}"),
                 Poll::Ready(Some(Ok(()))) => {}
                 Poll::Ready(None) => {
                     self.idle = Some(cx.waker().clone());

@@ -1,0 +1,656 @@
+// Copyright 2022 Parity Technologies (UK) Ltd.
+// Copyright 2023 Protocol Labs.
+//
+// Permission is hereby granted, free of charge, to any person obtaining a
+// copy of this software and associated documentation files (the "Software"),
+// to deal in the Software without restriction, including without limitation
+// the rights to use, copy, modify, merge, publish, distribute, sublicense,
+// and/or sell copies of the Software, and to permit persons to whom the
+// Software is furnished to do so, subject to the following conditions:
+//
+// The above copyright notice and this permission notice shall be included in
+// all copies or substantial portions of the Software.
+//
+// THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS
+// OR IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+// FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+// AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+// LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING
+// FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER
+// DEALINGS IN THE SOFTWARE.
+
+use std::{
+    io,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use futures::{channel::oneshot, prelude::*, ready};
+
+use crate::{
+    proto::{Flag, Message},
+    stream::{
+        drop_listener::Dropped,
+        framed_dc::FramedDc,
+        state::{Closing, State},
+    },
+};
+
+mod drop_listener;
+mod framed_dc;
+mod state;
+
+/// Maximum length of a message.
+///
+/// "As long as message interleaving is not supported, the sender SHOULD limit the maximum message
+/// size to 16 KB to avoid monopolization."
+/// Source: <https://www.rfc-editor.org/rfc/rfc8831#name-transferring-user-data-on-a>
+pub const MAX_MSG_LEN: usize = 16 * 1024;
+/// Length of varint, in bytes.
+const VARINT_LEN: usize = 2;
+/// Overhead of the protobuf encoding, in bytes.
+const PROTO_OVERHEAD: usize = 5;
+/// Maximum length of data, in bytes.
+const MAX_DATA_LEN: usize = MAX_MSG_LEN - VARINT_LEN - PROTO_OVERHEAD;
+/// WEFTDB-PATCH: how long the data channel of a dropped stream is kept for the `FIN`/`FIN_ACK`
+/// still to come (go-libp2p and litep2p wait about as long) before it is closed without them.
+pub(crate) const FIN_ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub use drop_listener::DropListener;
+/// A stream backed by a WebRTC data channel.
+///
+/// To be a proper libp2p stream, we need to implement [`AsyncRead`] and [`AsyncWrite`] as well
+/// as support a half-closed state which we do by framing messages in a protobuf envelope.
+pub struct Stream<T> {
+    io: FramedDc<T>,
+    state: State,
+    read_buffer: Bytes,
+    /// WEFTDB-PATCH: sent what the drop listener needs when the stream is dropped.
+    drop_notifier: Option<oneshot::Sender<Dropped>>,
+    /// WEFTDB-PATCH: the `FIN`/`FIN_ACK` handshake.
+    fin: Fin,
+}
+
+/// WEFTDB-PATCH: where the stream is in the handshake that closes it (libp2p's WebRTC spec,
+/// "Closing an `RTCDataChannel`"). A `FIN` is answered by `FIN_ACK` once our own write half is
+/// closed (after our `FIN`), or when the stream is dropped: a peer without `FIN_ACK` has read to
+/// our `FIN` by then, and reads no further (an unknown flag fails its read). The data channel is
+/// closed by the drop listener once the stream is gone and both `FIN`s are acknowledged.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Fin {
+    /// We sent our `FIN`.
+    pub(crate) write_closed: bool,
+    /// The remote's `FIN` came in.
+    pub(crate) received: bool,
+    /// Its `FIN_ACK` is still to be sent.
+    pub(crate) ack_owed: bool,
+    /// The remote acknowledged our `FIN`.
+    pub(crate) acked: bool,
+}
+
+impl<T> Stream<T>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Clone,
+{
+    /// Returns a new [`Stream`] and a [`DropListener`],
+    /// which will notify the receiver when/if the stream is dropped.
+    pub fn new(data_channel: T) -> (Self, DropListener<T>) {
+        let (sender, receiver) = oneshot::channel();
+
+        let stream = Self {
+            io: framed_dc::new(data_channel.clone()),
+            state: State::Open,
+            read_buffer: Bytes::default(),
+            drop_notifier: Some(sender),
+            fin: Fin::default(),
+        };
+        let listener = DropListener::new(framed_dc::new(data_channel), receiver);
+
+        (stream, listener)
+    }
+
+    /// Gracefully closes the "read-half" of the stream.
+    pub fn poll_close_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            match self.state.close_read_barrier()? {
+                Some(Closing::Requested) => {
+                    ready!(self.io.poll_ready_unpin(cx))?;
+
+                    self.io.start_send_unpin(Message {
+                        flag: Some(Flag::StopSending as i32),
+                        message: None,
+                    })?;
+                    self.state.close_read_message_sent();
+
+                    continue;
+                }
+                Some(Closing::MessageSent) => {
+                    ready!(self.io.poll_flush_unpin(cx))?;
+
+                    self.state.read_closed();
+
+                    return Poll::Ready(Ok(()));
+                }
+                None => return Poll::Ready(Ok(())),
+            }
+        }
+    }
+}
+
+impl<T> AsyncRead for Stream<T>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            // WEFTDB-PATCH: a FIN read below after our own is acknowledged before its end is
+            // reported.
+            if self.fin.ack_owed && self.fin.write_closed {
+                if let Err(e) = ready!(self.poll_send_fin_ack(cx)) {
+                    tracing::debug!("could not acknowledge FIN: {e}");
+                }
+                return Poll::Ready(Ok(0));
+            }
+
+            self.state.read_barrier()?;
+
+            if !self.read_buffer.is_empty() {
+                let n = std::cmp::min(self.read_buffer.len(), buf.len());
+                let data = self.read_buffer.split_to(n);
+                buf[0..n].copy_from_slice(&data[..]);
+
+                return Poll::Ready(Ok(n));
+            }
+
+            let Self {
+                read_buffer,
+                io,
+                state,
+                fin,
+                ..
+            } = &mut *self;
+
+            match ready!(io_poll_next(io, cx))? {
+                Some((flag, message)) => {
+                    if let Some(flag) = flag {
+                        handle_flag(state, fin, flag, read_buffer);
+                    }
+
+                    debug_assert!(read_buffer.is_empty());
+                    match message {
+                        Some(msg) if !msg.is_empty() => {
+                            *read_buffer = msg.into();
+                        }
+                        // WEFTDB-PATCH: a FIN_ACK or STOP_SENDING is no end of the data; a FIN
+                        // to acknowledge now is, at the top of the loop.
+                        _ if matches!(flag, Some(Flag::FinAck | Flag::StopSending)) => {}
+                        _ if fin.ack_owed && fin.write_closed => {}
+                        _ => {
+                            tracing::debug!("poll_read buffer is empty, received None");
+                            return Poll::Ready(Ok(0));
+                        }
+                    }
+                }
+                None => {
+                    state.handle_inbound_flag(Flag::Fin, read_buffer);
+                    return Poll::Ready(Ok(0));
+                }
+            }
+        }
+    }
+}
+
+impl<T> AsyncWrite for Stream<T>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        while self.state.read_flags_in_async_write() {
+            // TODO: In case AsyncRead::poll_read encountered an error or returned None earlier, we
+            // will poll the underlying I/O resource once more. Is that allowed? How
+            // about introducing a state IoReadClosed?
+
+            let Self {
+                read_buffer,
+                io,
+                state,
+                fin,
+                ..
+            } = &mut *self;
+
+            match io_poll_next(io, cx)? {
+                Poll::Ready(Some((Some(flag), message))) => {
+                    // Read side is closed. Discard any incoming messages.
+                    drop(message);
+                    // But still handle flags, e.g. a `Flag::StopSending`.
+                    handle_flag(state, fin, flag, read_buffer)
+                }
+                Poll::Ready(Some((None, message))) => drop(message),
+                Poll::Ready(None) | Poll::Pending => break,
+            }
+        }
+
+        self.state.write_barrier()?;
+
+        ready!(self.io.poll_ready_unpin(cx))?;
+
+        let n = usize::min(buf.len(), MAX_DATA_LEN);
+
+        Pin::new(&mut self.io).start_send(Message {
+            flag: None,
+            message: Some(buf[0..n].into()),
+        })?;
+
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.poll_flush_unpin(cx).map_err(Into::into)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            match self.state.close_write_barrier()? {
+                Some(Closing::Requested) => {
+                    ready!(self.io.poll_ready_unpin(cx))?;
+
+                    self.io.start_send_unpin(Message {
+                        flag: Some(Flag::Fin as i32),
+                        message: None,
+                    })?;
+                    self.state.close_write_message_sent();
+
+                    continue;
+                }
+                Some(Closing::MessageSent) => {
+                    // WEFTDB-PATCH: a FIN read before is acknowledged after ours. The close does
+                    // not wait for our FIN_ACK (as go-libp2p's): the channel is only closed once
+                    // it came (see `Fin`), and peers without it would hold every close.
+                    if self.fin.ack_owed {
+                        ready!(self.poll_send_fin_ack(cx))?;
+                    }
+                    ready!(self.io.poll_flush_unpin(cx))?;
+
+                    self.state.write_closed();
+                    self.fin.write_closed = true;
+
+                    return Poll::Ready(Ok(()));
+                }
+                None => return Poll::Ready(Ok(())),
+            }
+        }
+    }
+}
+
+impl<T> Stream<T>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    /// WEFTDB-PATCH: queues the `FIN_ACK` owed for the remote's `FIN` and hands it to the channel.
+    fn poll_send_fin_ack(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.io.poll_ready_unpin(cx))?;
+        self.fin.ack_owed = false;
+        self.io.start_send_unpin(Message {
+            flag: Some(Flag::FinAck as i32),
+            message: None,
+        })?;
+        // Whoever flushes next waits for the rest (the channel takes it at once).
+        if let Poll::Ready(Err(e)) = self.io.poll_flush_unpin(cx) {
+            return Poll::Ready(Err(e.into()));
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T> Drop for Stream<T> {
+    /// WEFTDB-PATCH: the drop listener finishes what the stream leaves: a `RESET` unless we
+    /// closed our write half, the `FIN`/`FIN_ACK` still to come, then closing the channel.
+    fn drop(&mut self) {
+        if let Some(notifier) = self.drop_notifier.take() {
+            let _ = notifier.send(Dropped { fin: self.fin });
+        }
+    }
+}
+
+/// WEFTDB-PATCH: an inbound flag's transition of the state, and of the `FIN` handshake.
+fn handle_flag(state: &mut State, fin: &mut Fin, flag: Flag, read_buffer: &mut Bytes) {
+    match flag {
+        Flag::Fin if !fin.received => {
+            fin.received = true;
+            fin.ack_owed = true;
+        }
+        Flag::FinAck => fin.acked = true,
+        _ => {}
+    }
+    state.handle_inbound_flag(flag, read_buffer);
+}
+
+fn io_poll_next<T>(
+    io: &mut FramedDc<T>,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<Option<(Option<Flag>, Option<Vec<u8>>)>>>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    match ready!(io.poll_next_unpin(cx))
+        .transpose()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+    {
+        Some(Message { flag, message }) => {
+            let flag = flag
+                .map(|f| {
+                    Flag::try_from(f).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+                })
+                .transpose()?;
+            Poll::Ready(Ok(Some((flag, message))))
+        }
+        None => Poll::Ready(Ok(None)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use asynchronous_codec::Encoder;
+    use bytes::BytesMut;
+
+    use super::*;
+    use crate::stream::framed_dc::codec;
+
+    #[test]
+    fn max_data_len() {
+        // Largest possible message.
+        let message = [0; MAX_DATA_LEN];
+
+        let protobuf = Message {
+            flag: Some(Flag::Fin as i32),
+            message: Some(message.to_vec()),
+        };
+
+        let mut codec = codec();
+
+        let mut dst = BytesMut::new();
+        codec.encode(protobuf, &mut dst).unwrap();
+
+        // Ensure the varint prefixed and protobuf encoded largest message is no longer than the
+        // maximum limit specified in the libp2p WebRTC specification.
+        assert_eq!(dst.len(), MAX_MSG_LEN);
+    }
+}
+
+/// WEFTDB-PATCH: the `FIN`/`FIN_ACK` handshake, over an in-memory channel: what the stream and
+/// its drop listener send for what they are fed, and when the channel is closed.
+#[cfg(test)]
+mod fin_ack_tests {
+    use std::{
+        collections::VecDeque,
+        sync::{Arc, Mutex},
+        task::Waker,
+    };
+
+    use asynchronous_codec::{Decoder, Encoder};
+    use bytes::BytesMut;
+    use futures::{executor::block_on, future::poll_fn};
+
+    use super::*;
+    use crate::stream::framed_dc::codec;
+
+    /// A data channel as the stream sees it: what the remote sent us, what we sent, and whether
+    /// the channel was closed.
+    #[derive(Clone, Default)]
+    struct Channel(Arc<Mutex<Wire>>);
+
+    #[derive(Default)]
+    struct Wire {
+        inbound: VecDeque<u8>,
+        outbound: BytesMut,
+        closed: bool,
+        reader: Option<Waker>,
+    }
+
+    impl Channel {
+        fn feed(&self, flag: Option<Flag>, data: &[u8]) {
+            let mut frame = BytesMut::new();
+            let message = Message {
+                flag: flag.map(|f| f as i32),
+                message: (!data.is_empty()).then(|| data.to_vec()),
+            };
+            codec().encode(message, &mut frame).unwrap();
+            let mut wire = self.0.lock().unwrap();
+            wire.inbound.extend(frame);
+            if let Some(w) = wire.reader.take() {
+                w.wake();
+            }
+        }
+
+        /// The messages sent since the last call, as (flag, data).
+        fn sent(&self) -> Vec<(Option<Flag>, Vec<u8>)> {
+            let mut wire = self.0.lock().unwrap();
+            let mut codec = codec();
+            let mut messages = Vec::new();
+            while let Some(m) = codec.decode(&mut wire.outbound).unwrap() {
+                let flag = m.flag.map(|f| Flag::try_from(f).unwrap());
+                messages.push((flag, m.message.unwrap_or_default()));
+            }
+            messages
+        }
+
+        fn closed(&self) -> bool {
+            self.0.lock().unwrap().closed
+        }
+    }
+
+    impl AsyncRead for Channel {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            let mut wire = self.0.lock().unwrap();
+            if wire.inbound.is_empty() {
+                if wire.closed {
+                    return Poll::Ready(Ok(0));
+                }
+                wire.reader = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            let n = buf.len().min(wire.inbound.len());
+            for (to, from) in buf.iter_mut().zip(wire.inbound.drain(..n)) {
+                *to = from;
+            }
+            Poll::Ready(Ok(n))
+        }
+    }
+
+    impl AsyncWrite for Channel {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let mut wire = self.0.lock().unwrap();
+            if wire.closed {
+                return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+            }
+            wire.outbound.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.0.lock().unwrap().closed = true;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn stream() -> (Stream<Channel>, DropListener<Channel>, Channel) {
+        let channel = Channel::default();
+        let (stream, listener) = Stream::new(channel.clone());
+        (stream, listener, channel)
+    }
+
+    fn read_all(stream: &mut Stream<Channel>) -> io::Result<Vec<u8>> {
+        let mut data = Vec::new();
+        block_on(stream.read_to_end(&mut data))?;
+        Ok(data)
+    }
+
+    fn poll_listener(listener: &mut DropListener<Channel>) -> Poll<io::Result<()>> {
+        block_on(poll_fn(|cx| Poll::Ready(listener.poll_unpin(cx))))
+    }
+
+    const FIN: (Option<Flag>, Vec<u8>) = (Some(Flag::Fin), vec![]);
+    const FIN_ACK: (Option<Flag>, Vec<u8>) = (Some(Flag::FinAck), vec![]);
+    const RESET: (Option<Flag>, Vec<u8>) = (Some(Flag::Reset), vec![]);
+
+    #[test]
+    fn a_fin_after_our_own_is_acknowledged_before_the_reader_sees_the_end() {
+        let (mut stream, _listener, channel) = stream();
+        block_on(stream.write_all(b"request")).unwrap();
+        block_on(stream.close()).unwrap();
+        channel.feed(Some(Flag::FinAck), b"");
+        channel.feed(None, b"response");
+        channel.feed(Some(Flag::Fin), b"");
+
+        // The FIN_ACK is no end of the data.
+        assert_eq!(read_all(&mut stream).unwrap(), b"response");
+        assert_eq!(channel.sent(), vec![(None, b"request".to_vec()), FIN, FIN_ACK]);
+    }
+
+    #[test]
+    fn a_request_response_client_reads_the_response_to_its_end() {
+        let (mut stream, _listener, channel) = stream();
+        block_on(stream.write_all(b"request")).unwrap();
+        block_on(stream.close()).unwrap();
+        block_on(stream.close()).unwrap();
+        channel.feed(None, b"response");
+        let mut frames = BytesMut::new();
+        for flag in [Flag::Fin, Flag::FinAck] {
+            let message = Message {
+                flag: Some(flag as i32),
+                message: None,
+            };
+            codec().encode(message, &mut frames).unwrap();
+        }
+        channel.0.lock().unwrap().inbound.extend(frames);
+
+        assert_eq!(read_all(&mut stream).unwrap(), b"response");
+        assert_eq!(channel.sent(), vec![(None, b"request".to_vec()), FIN, FIN_ACK]);
+    }
+
+    #[test]
+    fn a_fin_before_our_own_is_acknowledged_after_it() {
+        let (mut stream, _listener, channel) = stream();
+        channel.feed(None, b"request");
+        channel.feed(Some(Flag::Fin), b"");
+        assert_eq!(read_all(&mut stream).unwrap(), b"request");
+        // A peer without FIN_ACK reads on to our FIN: it must not meet a FIN_ACK first.
+        assert_eq!(channel.sent(), vec![]);
+
+        block_on(stream.write_all(b"response")).unwrap();
+        block_on(stream.close()).unwrap();
+        assert_eq!(channel.sent(), vec![(None, b"response".to_vec()), FIN, FIN_ACK]);
+    }
+
+    #[test]
+    fn a_close_does_not_wait_for_fin_ack() {
+        let (mut stream, _listener, channel) = stream();
+        block_on(stream.close()).unwrap();
+        assert_eq!(channel.sent(), vec![FIN]);
+        let error = block_on(stream.write_all(b"more")).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    #[test]
+    fn a_fin_ack_or_stop_sending_is_no_end_of_the_data() {
+        let (mut stream, _listener, channel) = stream();
+        channel.feed(Some(Flag::StopSending), b"");
+        channel.feed(Some(Flag::FinAck), b"");
+        channel.feed(None, b"data");
+        channel.feed(Some(Flag::Fin), b"");
+
+        assert_eq!(read_all(&mut stream).unwrap(), b"data");
+    }
+
+    #[test]
+    fn the_channel_is_closed_once_the_stream_is_gone_and_both_fins_acknowledged() {
+        let (mut stream, mut listener, channel) = stream();
+        block_on(stream.close()).unwrap();
+        channel.feed(Some(Flag::Fin), b"");
+        assert_eq!(read_all(&mut stream).unwrap(), b"");
+        assert!(poll_listener(&mut listener).is_pending(), "the stream is alive");
+        drop(stream);
+
+        assert!(poll_listener(&mut listener).is_pending(), "our FIN_ACK is still to come");
+        assert!(!channel.closed());
+        channel.feed(Some(Flag::FinAck), b"");
+        assert!(matches!(poll_listener(&mut listener), Poll::Ready(Ok(()))));
+        assert!(channel.closed());
+        assert_eq!(channel.sent(), vec![FIN, FIN_ACK]);
+    }
+
+    #[test]
+    fn a_stream_dropped_before_the_remote_fin_leaves_the_listener_to_acknowledge_it() {
+        let (mut stream, mut listener, channel) = stream();
+        block_on(stream.write_all(b"identify")).unwrap();
+        block_on(stream.close()).unwrap();
+        drop(stream);
+
+        assert!(poll_listener(&mut listener).is_pending());
+        channel.feed(Some(Flag::FinAck), b"");
+        channel.feed(None, b"unread");
+        assert!(poll_listener(&mut listener).is_pending(), "the remote's FIN is still to come");
+        channel.feed(Some(Flag::Fin), b"");
+        assert!(matches!(poll_listener(&mut listener), Poll::Ready(Ok(()))));
+        assert!(channel.closed());
+        assert_eq!(channel.sent(), vec![(None, b"identify".to_vec()), FIN, FIN_ACK]);
+    }
+
+    #[test]
+    fn a_peer_without_fin_ack_holds_the_channel_only_until_the_timeout() {
+        let (mut stream, listener, channel) = stream();
+        block_on(stream.close()).unwrap();
+        channel.feed(Some(Flag::Fin), b"");
+        assert_eq!(read_all(&mut stream).unwrap(), b"");
+        drop(stream);
+
+        block_on(listener).unwrap(); // FIN_ACK_TIMEOUT
+        assert!(channel.closed());
+        assert_eq!(channel.sent(), vec![FIN, FIN_ACK]);
+    }
+
+    #[test]
+    fn a_stream_dropped_unclosed_acknowledges_the_fin_it_read_then_resets_and_closes() {
+        let (mut stream, listener, channel) = stream();
+        channel.feed(None, b"ping");
+        channel.feed(Some(Flag::Fin), b"");
+        assert_eq!(read_all(&mut stream).unwrap(), b"ping");
+        drop(stream);
+
+        block_on(listener).unwrap();
+        assert!(channel.closed());
+        assert_eq!(channel.sent(), vec![FIN_ACK, RESET]);
+    }
+
+    #[test]
+    fn a_stream_dropped_unclosed_is_reset_and_its_channel_closed() {
+        let (stream, listener, channel) = stream();
+        drop(stream);
+
+        block_on(listener).unwrap();
+        assert!(channel.closed());
+        assert_eq!(channel.sent(), vec![RESET]);
+    }
+}
