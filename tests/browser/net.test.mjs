@@ -132,7 +132,11 @@ const CLOSE = {
 for (const transport of ["webrtc-direct", "websocket"]) {
   for (const [how, close] of Object.entries(CLOSE)) {
     const skip = transport === "webrtc-direct" && NO_WEBRTC;
-    test(`a page connected over ${transport} that ${how} is dropped by the node within 5 s`, { skip }, async () => {
+    // A closed tab may send nothing at all over WebRTC (its pagehide
+    // closes the node, but the browser may tear the page down before the
+    // SCTP ABORT is out): then the node notices 8 s of ICE silence.
+    const bound = transport === "webrtc-direct" && how === "is closed" ? 10_000 : 5_000;
+    test(`a page connected over ${transport} that ${how} is dropped by the node within ${bound / 1000} s`, { skip }, async () => {
       const { page, context } = await freshPage();
       const peerId = await page.evaluate(async (addr) => {
         window.db = await weft.Database.open("gone", { peers: [addr] });
@@ -146,7 +150,7 @@ for (const transport of ["webrtc-direct", "websocket"]) {
       const closed = Date.now();
       await close(page);
       while (await onNode()) {
-        assert.ok(Date.now() - closed < 5_000, `the node still lists the page ${Date.now() - closed} ms after it ${how}`);
+        assert.ok(Date.now() - closed < bound, `the node still lists the page ${Date.now() - closed} ms after it ${how}`);
         await new Promise((r) => setTimeout(r, 50));
       }
       await context.close();
