@@ -12,9 +12,9 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { serve } from "./serve.mjs";
 import { WEB_ROOT, launchBrowser, watchPage } from "./lib.mjs";
+import { WAIT, until, stateOf, editsConverge } from "./pages.mjs";
 import { startNode } from "./node.mjs";
 
-const WAIT = 30_000;
 const NO_WEBRTC = !process.env.WEFT_NETNS_IP && "Firefox has no WebRTC on loopback: run in tests/browser/netns.sh";
 const SDL = "type Book { title: String! @index pages: Int }";
 
@@ -51,16 +51,6 @@ async function freshPage(browser) {
   return { page, context, problems, browser };
 }
 
-async function until(page, what, fn, arg) {
-  const deadline = Date.now() + WAIT;
-  for (;;) {
-    const value = await page.evaluate(fn, arg);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** Opens `name` on `page` with `options`, Book schema and topic; resolves to its peer id. */
 const open = (page, name, options) =>
   page.evaluate(
@@ -76,34 +66,6 @@ const open = (page, name, options) =>
 /** `page`'s connections to `peerId`, as [transport, ...]. */
 const transportsTo = (page, peerId) =>
   page.evaluate(async (id) => (await window.db.connections()).filter((c) => c.peerId === id).map((c) => c.transport), peerId);
-
-const stateOf = (page, id) =>
-  page.evaluate(async (id) => {
-    const books = window.db.collection("Book");
-    return JSON.stringify([await books.get(id), await books.heads(id)]);
-  }, id);
-
-/** A creates a book, B sees it; B edits it, A sees that; both edit at once and converge. */
-async function converge(a, b) {
-  const id = await a.evaluate(() => window.db.collection("Book").create({ title: "Dune", pages: 412 }));
-  await until(b, "A's document on B", (id) => window.db.collection("Book").get(id).then((d) => d?.title === "Dune"), id);
-  await b.evaluate((id) => window.db.collection("Book").update(id, { pages: 500 }), id);
-  await until(a, "B's edit on A", (id) => window.db.collection("Book").get(id).then((d) => d?.pages === 500), id);
-  await Promise.all([
-    a.evaluate((id) => window.db.collection("Book").update(id, { pages: 1 }), id),
-    b.evaluate((id) => window.db.collection("Book").update(id, { title: "Dune Messiah" }), id),
-  ]);
-  let sa;
-  let sb;
-  for (let t = Date.now(); ; ) {
-    [sa, sb] = [await stateOf(a, id), await stateOf(b, id)];
-    if (sa === sb && JSON.parse(sa)[0].title === "Dune Messiah" && JSON.parse(sa)[0].pages === 1) break;
-    assert.ok(Date.now() - t < WAIT, `the pages did not converge:\nA ${sa}\nB ${sb}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.ok([1, 2].includes(JSON.parse(sa)[1].length), sa);
-  return id;
-}
 
 for (const transport of ["websocket", "webtransport", "webrtc-direct"]) {
   const skip = transport === "webrtc-direct" && NO_WEBRTC;
@@ -121,7 +83,7 @@ for (const transport of ["websocket", "webtransport", "webrtc-direct"]) {
       assert.ok(Date.now() - t < WAIT, "the node's Book topic never meshed with both pages");
       await new Promise((r) => setTimeout(r, 100));
     }
-    const id = await converge(a, b);
+    const id = await editsConverge(a, b);
     // The node, which relays the topic, ends with the same document.
     const want = JSON.stringify(JSON.parse(await stateOf(a, id))[0]);
     for (let t = Date.now(); JSON.stringify(await node.get(`collections/Book/${id}`)) !== want; ) {
@@ -156,7 +118,7 @@ test("a Chromium page and a Firefox page meet through a node's relay, upgrade to
     await relay.stop();
     await until(a, "Chromium to notice the relay is gone", async (id) =>
       !(await window.db.connections()).some((c) => c.peerId === id), relay.info.peerId);
-    await converge(a, b);
+    await editsConverge(a, b);
     assert.deepEqual(await transportsTo(a, ids[1]), ["webrtc"]);
     assert.deepEqual(await transportsTo(b, ids[0]), ["webrtc"]);
     const refused = [
@@ -183,7 +145,7 @@ test("a Chromium page and a Firefox page with directUpgrade: false converge over
     const [a, b] = pages.map((p) => p.page);
     await until(a, "a relayed connection from Chromium to Firefox", async (id) =>
       (await window.db.connections()).some((c) => c.peerId === id && c.transport === "relay"), ids[1]);
-    await converge(a, b);
+    await editsConverge(a, b);
     for (const [page, other] of [[a, ids[1]], [b, ids[0]]]) {
       const ts = await transportsTo(page, other);
       assert.ok(ts.length > 0 && ts.every((t) => t === "relay"), JSON.stringify(ts));

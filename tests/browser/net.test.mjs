@@ -13,9 +13,9 @@ import { test as nodeTest, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { serve } from "./serve.mjs";
 import { WEB_ROOT, BROWSER, launchBrowser, watchPage } from "./lib.mjs";
+import { WAIT, until, stateOf, editsConverge } from "./pages.mjs";
 import { startNode } from "./node.mjs";
 
-const WAIT = 30_000;
 /** Why a WebRTC test cannot run here, or false. */
 const NO_WEBRTC =
   BROWSER === "firefox" && !process.env.WEFT_NETNS_IP && "Firefox has no WebRTC on loopback: run in tests/browser/netns.sh";
@@ -71,17 +71,6 @@ async function freshPage({ init } = {}) {
     window.weft = weft;
   });
   return { page, context, problems };
-}
-
-/** Polls `fn` in the page until it returns a truthy value. */
-async function until(page, what, fn, arg) {
-  const deadline = Date.now() + WAIT;
-  for (;;) {
-    const value = await page.evaluate(fn, arg);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 for (const transport of ["webtransport", "webrtc-direct", "websocket"]) {
@@ -290,13 +279,6 @@ async function joinBooks(page) {
     { addr: node.addr("websocket"), sdl: SDL, nodeId: node.info.peerId },
   );
 }
-
-/** A document and its heads as `page` sees them. */
-const stateOf = (page, id) =>
-  page.evaluate(async (id) => {
-    const books = window.db.collection("Book");
-    return JSON.stringify([await books.get(id), await books.heads(id)]);
-  }, id);
 
 test("a document made on page A appears on page B through the node, the reverse too, and concurrent edits converge", async () => {
   // The node relays Book (it holds the topic) and keeps a replica of it.
@@ -512,28 +494,6 @@ async function withRelay(fn) {
 const transportsTo = (page, peerId) =>
   page.evaluate(async (peerId) => (await window.db.connections()).filter((c) => c.peerId === peerId).map((c) => c.transport), peerId);
 
-/** A creates a book, B sees it; B edits it, A sees that; both edit at once and converge. */
-async function editsFlowBetween(a, b) {
-  const id = await a.evaluate(() => window.db.collection("Book").create({ title: "Dune", pages: 412 }));
-  await until(b, "A's document on B", (id) => window.db.collection("Book").get(id).then((d) => d?.title === "Dune"), id);
-  await b.evaluate((id) => window.db.collection("Book").update(id, { pages: 500 }), id);
-  await until(a, "B's edit on A", (id) => window.db.collection("Book").get(id).then((d) => d?.pages === 500), id);
-  await Promise.all([
-    a.evaluate((id) => window.db.collection("Book").update(id, { pages: 1 }), id),
-    b.evaluate((id) => window.db.collection("Book").update(id, { title: "Dune Messiah" }), id),
-  ]);
-  let sa;
-  let sb;
-  for (let t = Date.now(); ; ) {
-    [sa, sb] = [await stateOf(a, id), await stateOf(b, id)];
-    if (sa === sb && JSON.parse(sa)[0].title === "Dune Messiah" && JSON.parse(sa)[0].pages === 1) break;
-    assert.ok(Date.now() - t < WAIT, `A and B did not converge:\nA ${sa}\nB ${sb}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  // Two heads when the edits crossed; one when a page saw the other's first.
-  assert.ok([1, 2].includes(JSON.parse(sa)[1].length), sa);
-}
-
 test("two pages that know only the node meet through its relay, upgrade to direct WebRTC, and keep syncing when the node dies", { skip: NO_WEBRTC }, async () => {
   await withRelay(async (relay) => {
     const { pages, ids } = await twoPagesThrough(relay, {});
@@ -553,7 +513,7 @@ test("two pages that know only the node meet through its relay, upgrade to direc
     await relay.stop();
     await until(a.page, "A to notice the node is gone", async (id) =>
       !(await window.db.connections()).some((c) => c.peerId === id), relay.info.peerId);
-    await editsFlowBetween(a.page, b.page);
+    await editsConverge(a.page, b.page);
     assert.deepEqual(await transportsTo(a.page, ids[1]), ["webrtc"]);
 
     // Redials of the stopped node (at every address the pages learnt of
@@ -571,7 +531,7 @@ test("over direct WebRTC between pages, finished exchanges close their data chan
     const [a, b] = pages;
     await until(a.page, "a WebRTC connection from A to B", async (id) =>
       (await window.db.connections()).some((c) => c.peerId === id && c.transport === "webrtc"), ids[1]);
-    await editsFlowBetween(a.page, b.page);
+    await editsConverge(a.page, b.page);
     // Identify, the head exchanges and block fetches took streams of their own and are done:
     // their channels are closed on both sides (most of them), while the connection's
     // long-lived streams (ping, gossipsub) stay open. Before FIN_ACK they all stayed open.
@@ -603,7 +563,7 @@ test("with directUpgrade: false two pages sync over the node's relay alone", asy
       (await window.db.connections()).some((c) => c.peerId === id && c.transport === "relay"), ids[1]);
     // The node holds no Book schema and no Book topic: the edits can only
     // take the circuit between the pages.
-    await editsFlowBetween(a.page, b.page);
+    await editsConverge(a.page, b.page);
     // Every connection between them went through the relay.
     for (const [page, other] of [[a.page, ids[1]], [b.page, ids[0]]]) {
       const ts = await transportsTo(page, other);
@@ -648,7 +608,7 @@ test("when the other page refuses the direct upgrade, the two sync over the rela
       (await window.db.connections()).some((c) => c.peerId === id && c.transport === "relay"), ids[1]);
     const offering = pages[offerer].page;
     await until(offering, "the refused offer", async () => (await window.db.networkStats()).directFailures >= 1);
-    await editsFlowBetween(a.page, b.page);
+    await editsConverge(a.page, b.page);
     for (const [page, other] of [[a.page, ids[1]], [b.page, ids[0]]]) {
       const ts = await transportsTo(page, other);
       assert.ok(ts.length > 0 && ts.every((t) => t === "relay"), JSON.stringify(ts));
