@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { serve } from "./serve.mjs";
-import { WEB_ROOT, launchChromium, watchPage } from "./lib.mjs";
+import { WEB_ROOT, BROWSER, launchBrowser, watchPage } from "./lib.mjs";
 
 let server;
 let browser;
@@ -18,11 +18,15 @@ before(async () => {
   const pkgJs = path.join(WEB_ROOT, "pkg", "weftdb.js");
   assert.ok(fs.existsSync(pkgJs), `${pkgJs} is missing: build it first with "wasm-pack build --target web --profile wasm"`);
   server = await serve({ root: WEB_ROOT, port: 0 });
-  browser = await launchChromium();
-  page = await browser.newPage();
+  // WEFT_BROWSER=firefox runs it in Firefox ESR (see lib.mjs).
+  browser = await launchBrowser();
+  page = await (await browser.newContext()).newPage();
   problems = watchPage(page);
   await page.goto(`${server.url}/www/bench.html`);
-  await page.waitForFunction(() => window.benchReady === true, null, { timeout: 60_000 });
+  for (const deadline = Date.now() + 60_000; !(await page.evaluate(() => window.benchReady === true)); ) {
+    assert.ok(Date.now() < deadline, "the bench page never got ready");
+    await new Promise((r) => setTimeout(r, 100));
+  }
 });
 
 after(async () => {
@@ -46,7 +50,7 @@ async function tinyRun() {
   );
 }
 
-test("the bench page runs every workload on raw IndexedDB, Dexie and weftdb", { timeout: 300_000 }, async () => {
+test(`${BROWSER}: the bench page runs every workload on raw IndexedDB, Dexie and weftdb`, { timeout: 300_000 }, async () => {
   const result = await tinyRun();
   for (const key of ["raw", "dexie", "weftdb"]) {
     assert.equal(result.engines[key].available, true, `${key} unavailable: ${result.engines[key].reason}`);
@@ -66,13 +70,13 @@ test("the bench page runs every workload on raw IndexedDB, Dexie and weftdb", { 
   assert.equal(q.results.weftdb.rowsPerQuery, 30, "1200 docs over 40 authors: 30 per query");
 });
 
-test("a second run in the same page works (fresh databases again)", { timeout: 300_000 }, async () => {
+test(`${BROWSER}: a second run in the same page works (fresh databases again)`, { timeout: 300_000 }, async () => {
   const result = await tinyRun();
   for (const w of result.workloads) {
     for (const [key, r] of Object.entries(w.results)) assert.equal(r.error, undefined, `${w.key}/${key}: ${r.error}`);
   }
 });
 
-test("no uncaught errors on the bench page", () => {
+test(`${BROWSER}: no uncaught errors on the bench page`, () => {
   assert.deepEqual(problems, []);
 });
