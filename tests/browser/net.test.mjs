@@ -16,6 +16,8 @@ import { WEB_ROOT, BROWSER, launchBrowser, watchPage } from "./lib.mjs";
 import { WAIT, until, stateOf, editsConverge } from "./pages.mjs";
 import { startNode } from "./node.mjs";
 
+/** The FIN/FIN_ACK tests count data channels through an init script, which only Playwright's pages run. */
+const NO_INIT_SCRIPT = BROWSER === "firefox" && "counts data channels through an init script, which only Playwright's pages run";
 /** Why a WebRTC test cannot run here, or false. */
 const NO_WEBRTC =
   BROWSER === "firefox" && !process.env.WEFT_NETNS_IP && "Firefox has no WebRTC on loopback: run in tests/browser/netns.sh";
@@ -164,7 +166,7 @@ function trackChannels() {
   };
 }
 
-test("over WebRTC-direct every exchange closes its streams (FIN/FIN_ACK): 30 replicated writes reach the node promptly, and their data channels are closed after", { skip: BROWSER === "firefox" && "counts data channels through an init script, which only Playwright's pages run" }, async (t) => {
+test("over WebRTC-direct every exchange closes its streams (FIN/FIN_ACK): 30 replicated writes reach the node promptly, and their data channels are closed after", { skip: NO_INIT_SCRIPT }, async (t) => {
   // A node of its own: the streams and connections counted are this test's only.
   const own = await startNode();
   try {
@@ -524,7 +526,7 @@ test("two pages that know only the node meet through its relay, upgrade to direc
   });
 });
 
-test("over direct WebRTC between pages, finished exchanges close their data channels too (FIN/FIN_ACK)", async (t) => {
+test("over direct WebRTC between pages, finished exchanges close their data channels too (FIN/FIN_ACK)", { skip: NO_INIT_SCRIPT || NO_WEBRTC }, async (t) => {
   await withRelay(async (relay) => {
     // The pages reach the relay over WebSocket: every data channel tracked is a direct one.
     const { pages, ids } = await twoPagesThrough(relay, {}, { init: trackChannels });
