@@ -119,7 +119,8 @@
 //! | identify, ping | `identify`, `ping` | libp2p (identify patched: observed addresses only when IP or DNS; ping patched: an answered inbound ping's stream is read at once, so a closing peer's `FIN` is acknowledged) | `interop.test.mjs` (the agent version is `weftdb/<version> (native)` or `(browser)`) |
 //! | gossipsub | `pubsub/gossipsub` v1.1 | libp2p-gossipsub | `interop.test.mjs` (a node's document reaches js, js junk refused, a valid block from js merged) |
 //!
-//! A connection whose pings fail twice in a row (10 s each) is closed, so
+//! A connection whose pings fail twice in a row (10 s timeouts, a ping
+//! interval apart: ~21 s in a page, ~35 s natively) is closed, so
 //! its peer is dialled again: a browser's WebRTC connection to a node that
 //! restarted is otherwise never noticed dead. The node reads WebRTC
 //! messages up to the spec's 16 KiB (`vendor/webrtc-data`: webrtc-rs read

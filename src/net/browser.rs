@@ -61,10 +61,12 @@ pub fn build_browser_swarm(
         })
         .map_err(|e| e.to_string())?
         // WebRTC-direct last: in Firefox, on a page served from localhost,
-        // libp2p-webrtc-websys 0.5 fails the dial of *every* address, not
-        // only its own, and a transport that fails (rather than declining
-        // the address) ends the search: before WebSocket, it left Firefox
-        // no WebSocket at all.
+        // the published libp2p-webrtc-websys 0.5 failed the dial of *every*
+        // address, not only its own, and a transport that fails (rather
+        // than declining the address) ends the search: before WebSocket, it
+        // left Firefox no WebSocket at all. Our patched copy
+        // (vendor/libp2p-webrtc-websys) no longer does; last stays a
+        // safeguard against a transport that fails what it should decline.
         .with_other_transport(|key| webrtc_websys::Transport::new(webrtc_websys::Config::new(key)))
         .map_err(|e| e.to_string())?
         .with_behaviour(|key| Behaviour::new(key, relay_client, signaling, &config, &errors))

@@ -216,7 +216,7 @@ for (const transport of TRANSPORTS) {
     assert.equal(r.identifyError, undefined);
     assert.ok(r.identifyMs < PROMPT, `identify took ${r.identifyMs} ms`);
     assert.deepEqual(problems, []);
-    assert.match(r.agentVersion, /^weftdb\/\d+\.\d+\.\d+/, "identify's agent version names weftdb and its version");
+    assert.match(r.agentVersion, /^weftdb\/\d+\.\d+\.\d+ \(native\)$/, "identify's agent version names weftdb, its version and its side");
     await context.close();
   });
 
@@ -657,7 +657,7 @@ test("one of weftdb's pages reaches a js-libp2p page through the node's relay, t
   assert.ok(p.ping.total < PROMPT, `a ping on the direct connection took ${p.ping.total} ms`);
   assert.equal(p.identified.error, undefined, "js-libp2p's identify of our page over WebRTC failed");
   assert.ok(p.identified.protocols.includes(PROTOCOLS.ping), JSON.stringify(p.identified));
-  assert.match(p.identified.agentVersion, /^weftdb\/\d+\.\d+\.\d+/, "identify's agent version names weftdb and its version");
+  assert.match(p.identified.agentVersion, /^weftdb\/\d+\.\d+\.\d+ \(browser\)$/, "our page's agent version names weftdb, its version and its side");
   // Once the direct connection is up our page closes the relayed one.
   await until("our page to close its relayed connection to the js page", async () =>
     (await ours.page.evaluate(() => window.db.connections())).filter((c) => c.peerId === js.peerId).every((c) => c.transport === "webrtc"),
