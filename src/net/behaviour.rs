@@ -26,7 +26,7 @@ pub const IDENTIFY_PROTOCOL: &str = "/weft/id/1";
 
 /// What identify says this node runs, e.g. `weftdb/0.1.0 (native)`: other
 /// libp2p implementations show it, and it tells a page from a node.
-pub fn agent_version() -> String {
+fn agent_version() -> String {
     let side = if cfg!(target_arch = "wasm32") { "browser" } else { "native" };
     format!("weftdb/{} ({side})", env!("CARGO_PKG_VERSION"))
 }

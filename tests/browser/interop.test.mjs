@@ -133,6 +133,26 @@ async function weftPage() {
   return { page, context, problems };
 }
 
+/**
+ * For our page to dial a js page: our page's peer id for database `name`
+ * (a database's key is its page's identity), and a js page whose id sorts
+ * above it (so ours dials) holding a relay reservation on the node, which
+ * the node then announces to our page. `pageOptions` go to jsPage.
+ */
+async function jsPageAboveOurs(ours, name, pageOptions) {
+  const ourId = await ours.page.evaluate(async (name) => {
+    const db = await weft.Database.open(name);
+    const id = db.peerId;
+    await db.close();
+    return id;
+  }, name);
+  const js = await jsPage({ listen: [`${node.addr("websocket")}/p2p-circuit`], above: ourId }, pageOptions);
+  await until("the js page's reservation", () =>
+    js.page.evaluate(() => libp2p.getMultiaddrs().some((m) => String(m).includes("/p2p-circuit"))),
+  );
+  return { ourId, js };
+}
+
 /** The node's connections to `peerId`, as its HTTP API lists them. */
 const nodeConnections = async (peerId) => (await node.get("p2p/connections")).filter((c) => c.peerId === peerId);
 
@@ -599,16 +619,7 @@ test("a js-libp2p page reaches one of weftdb's pages through the node's relay, t
  */
 test("one of weftdb's pages reaches a js-libp2p page through the node's relay, then directly over WebRTC (ours offers)", async (t) => {
   const ours = await weftPage();
-  const ourId = await ours.page.evaluate(async () => {
-    const db = await weft.Database.open("meet-offer");
-    const id = db.peerId;
-    await db.close();
-    return id;
-  });
-  const js = await jsPage({ listen: [`${node.addr("websocket")}/p2p-circuit`], above: ourId });
-  await until("the js page's reservation", () =>
-    js.page.evaluate(() => libp2p.getMultiaddrs().some((m) => String(m).includes("/p2p-circuit"))),
-  );
+  const { ourId, js } = await jsPageAboveOurs(ours, "meet-offer");
   const t0 = Date.now();
   await ours.page.evaluate(async (addr) => {
     window.db = await weft.Database.open("meet-offer", { peers: [addr] });
@@ -679,13 +690,7 @@ test("gossipsub between a js-libp2p page and one of weftdb's pages over their di
 }, async (t) => {
   const NOTE = "type Note { text: String }";
   const ours = await weftPage();
-  const ourId = await ours.page.evaluate(async () => {
-    const db = await weft.Database.open("meet-gossip");
-    const id = db.peerId;
-    await db.close();
-    return id;
-  });
-  const js = await jsPage({ listen: [`${node.addr("websocket")}/p2p-circuit`], above: ourId }, { weft: true });
+  const { ourId, js } = await jsPageAboveOurs(ours, "meet-gossip", { weft: true });
   await js.page.evaluate(() => {
     window.got = [];
     libp2p.services.pubsub.addEventListener("message", (ev) => {
@@ -693,9 +698,6 @@ test("gossipsub between a js-libp2p page and one of weftdb's pages over their di
     });
     libp2p.services.pubsub.subscribe("weft/col/Note");
   });
-  await until("the js page's reservation", () =>
-    js.page.evaluate(() => libp2p.getMultiaddrs().some((m) => String(m).includes("/p2p-circuit"))),
-  );
   await ours.page.evaluate(
     async ({ addr, sdl }) => {
       window.db = await weft.Database.open("meet-gossip", { peers: [addr] });
