@@ -316,7 +316,10 @@ test("a document made on page A appears on page B through the node, the reverse 
   }
   const [doc, heads] = JSON.parse(sa);
   assert.ok([1, 2].includes(doc.pages), JSON.stringify(doc));
-  assert.equal(heads.length, 2, "both concurrent edits are heads");
+  // Two heads when the edits crossed; one when a page heard the other's
+  // first (two page.evaluate calls are not one instant: under load they can be
+  // tens of milliseconds apart).
+  assert.ok([1, 2].includes(heads.length), sa);
   // The node holds the same state.
   const onNode = await node.get(`collections/Book/${id}`);
   assert.deepEqual(onNode, doc);
@@ -549,6 +552,10 @@ test("over direct WebRTC between pages, finished exchanges close their data chan
     for (const [who, s] of [["A", seen[0]], ["B", seen[1]]]) {
       t.diagnostic(`${who}: ${s.length} direct data channels, ${s.filter((x) => x === "closed").length} closed`);
     }
+    // The relayed connection closes once the direct one is up, but not
+    // necessarily before the channels above did.
+    await until(a.page, "the relayed connection from A to B to close", async (id) =>
+      !(await window.db.connections()).some((c) => c.peerId === id && c.transport === "relay"), ids[1]);
     assert.deepEqual(await transportsTo(a.page, ids[1]), ["webrtc"]);
     const known = /closure invoked recursively or after being dropped/;
     assert.deepEqual([...a.problems, ...b.problems].filter((p) => !known.test(p)), []);
