@@ -7,7 +7,8 @@
 // Each Vite version's app is its own directory (vite6/, vite7/, vite8/) with
 // its own package.json and package-lock.json (`npm ci` by .ci/setup). With
 // `vite.config.js` the app uses the package's plugin (`weftdb/vite`, as the
-// package README says); with `plain.config.js` it has no configuration.
+// package README says); with `plain.config.js` it has no configuration; with
+// `exclude.config.js` (Vite 6 and 7) it sets what the plugin sets by hand.
 //
 //   node --test --test-reporter=spec tests/pkg/bundlers.test.mjs   (needs pkg/)
 import { after, before, describe, test } from "node:test";
@@ -66,16 +67,16 @@ after(async () => {
 });
 
 for (const v of VITES) {
-  describe(`Vite ${v}`, () => {
-    const dir = path.join(HERE, `vite${v}`);
-    const vite = path.join(dir, "node_modules", "vite", "bin", "vite.js");
+  const dir = path.join(HERE, `vite${v}`);
+  const vite = path.join(dir, "node_modules", "vite", "bin", "vite.js");
+  const manifest = path.join(dir, "node_modules", "vite", "package.json");
+  const version = fs.existsSync(manifest) ? JSON.parse(fs.readFileSync(manifest, "utf8")).version : `${v} (not installed)`;
 
+  describe(`Vite ${version}`, () => {
     before(() => {
       assert.ok(fs.existsSync(vite), `${vite} missing: npm ci in tests/pkg/vite${v} (bash .ci/setup)`);
       copyApp(dir);
       installPacked(dir);
-      const version = JSON.parse(fs.readFileSync(path.join(dir, "node_modules/vite/package.json"), "utf8")).version;
-      console.log(`# vite ${version}`);
     });
 
     /** `vite` (the dev server) with `config`; the app's result. */
@@ -95,28 +96,28 @@ for (const v of VITES) {
       assertWorks(await dev("vite.config.js"));
     });
 
-    test("production build, served by vite preview", async () => {
-      const dist = path.join(out, `vite${v}`);
-      run(process.execPath, [vite, "build", "--config", "vite.config.js", "--outDir", dist, "--emptyOutDir"], {
-        cwd: dir,
+    for (const [how, config] of [["with the plugin", "vite.config.js"], ["without configuration", "plain.config.js"]]) {
+      test(`production build ${how}, served by vite preview`, async () => {
+        const dist = path.join(out, `vite${v}-${path.basename(config, ".js")}`);
+        run(process.execPath, [vite, "build", "--config", config, "--outDir", dist, "--emptyOutDir"], { cwd: dir });
+        const wasm = fs.readdirSync(path.join(dist, "assets")).filter((f) => f.endsWith(".wasm"));
+        assert.equal(wasm.length, 1, "the build emits the wasm as one asset");
+        const port = await freePort();
+        const url = `http://127.0.0.1:${port}/`;
+        const args = [vite, "preview", "--config", config, "--outDir", dist, "--host", "127.0.0.1", "--port", String(port)];
+        const server = await startServer(process.execPath, [...args, "--strictPort"], { cwd: dir, url });
+        try {
+          assertWorks(await runApp(url));
+        } finally {
+          await server.stop();
+        }
       });
-      const wasm = fs.readdirSync(path.join(dist, "assets")).filter((f) => f.endsWith(".wasm"));
-      assert.equal(wasm.length, 1, "the build emits the wasm as one asset");
-      const port = await freePort();
-      const url = `http://127.0.0.1:${port}/`;
-      const args = [vite, "preview", "--config", "vite.config.js", "--outDir", dist, "--host", "127.0.0.1"];
-      const server = await startServer(process.execPath, [...args, "--port", String(port), "--strictPort"], {
-        cwd: dir,
-        url,
-      });
-      try {
-        assertWorks(await runApp(url));
-      } finally {
-        await server.stop();
-      }
-    });
+    }
 
     if (DEV_NEEDS_PLUGIN.has(v)) {
+      test("dev server, with optimizeDeps.exclude written by hand", async () => {
+        assertWorks(await dev("exclude.config.js"));
+      });
       test("dev server without configuration fails (why the plugin exists)", async () => {
         const result = await dev("plain.config.js");
         assert.equal(result.ok, false, "Vite now serves the pre-bundled wasm: the README's Vite note can go");

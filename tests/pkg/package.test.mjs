@@ -67,7 +67,9 @@ describe("the package", () => {
     assert.deepEqual(root, { types: "./weftdb.d.ts", default: "./weftdb.js" });
     assert.deepEqual(pkgJson.exports["./vite"], { types: "./vite.d.ts", default: "./vite.js" });
     assert.equal(pkgJson.exports["./package.json"], "./package.json");
-    const targets = JSON.stringify(pkgJson.exports).match(/"\.\/[^"]+"/g).map((s) => s.slice(3, -1));
+    const targets = [];
+    const walk = (v) => (typeof v === "string" ? targets.push(v.replace(/^\.\//, "")) : Object.values(v).forEach(walk));
+    walk(pkgJson.exports);
     for (const f of new Set([...targets.filter((t) => !t.endsWith(".json")), pkgJson.main, pkgJson.types])) {
       assert.ok(files.includes(f), `${f} is named in package.json but not in the package (${files})`);
     }
@@ -117,7 +119,7 @@ describe("the TypeScript types", () => {
     assert.doesNotMatch(api, /Promise<unknown>|Promise<any>/);
     assert.doesNotMatch(api, /:\s*any\b/);
     for (const method of ["open", "addSchema", "importBlocks", "create", "update", "find", "set", "subscribe"]) {
-      const doc = api.match(new RegExp(`/\\*\\*((?:(?!\\*/)[\\s\\S])*)\\*/\\s*(static )?${method}[<(]`))?.[1];
+      const doc = api.match(new RegExp(`/\\*\\*((?:(?!\\*/)[\\s\\S])*)\\*/\\s*(static |function )?${method}[<(]`))?.[1];
       assert.ok(doc, `${method} has no doc comment`);
       assert.match(doc, /WeftError/, `${method}'s doc does not say it rejects with WeftError`);
     }
