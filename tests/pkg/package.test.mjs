@@ -6,6 +6,7 @@
 // with TypeScript 5.9 (JavaScript) and 7 (native).
 //
 //   node --test --test-reporter=spec tests/pkg/package.test.mjs   (needs pkg/, npm ci in tests/pkg)
+// Not at the same time as bundlers.test.mjs: both install the package into tests/pkg/vite*/.
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -155,6 +156,25 @@ describe("the TypeScript types", () => {
         compile(tsc, { "example.ts": fs.readFileSync(path.join(HERE, "example.ts"), "utf8") }, flags);
       });
     }
+    test(`${compiler}: a vite.config.ts with weftdb/vite type-checks against Vite 6, 7 and 8`, () => {
+      // In each Vite app's directory, where that Vite's types are installed.
+      for (const v of [6, 7, 8]) {
+        const dir = path.join(HERE, `vite${v}`);
+        assert.ok(fs.existsSync(path.join(dir, "node_modules", "vite")), `npm ci in tests/pkg/vite${v} (bash .ci/setup)`);
+        installPacked(dir);
+        const file = path.join(dir, "typecheck.config.ts");
+        fs.writeFileSync(
+          file,
+          'import { defineConfig } from "vite";\nimport weftdb from "weftdb/vite";\n\nexport default defineConfig({ plugins: [weftdb()] });\n',
+        );
+        try {
+          const flags = [...MODULES["bundler resolution (Vite)"], "--skipLibCheck"];
+          run(process.execPath, [tsc, "--noEmit", "--strict", "--target", "es2022", ...flags, file], { cwd: dir });
+        } finally {
+          fs.rmSync(file, { force: true });
+        }
+      }
+    });
     test(`${compiler}: the README's TypeScript examples pass tsc --strict --target es2022`, () => {
       const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
       assert.ok(blocks.length >= 2, "the README has TypeScript examples");
