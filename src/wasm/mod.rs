@@ -200,6 +200,8 @@ export class Collection<T extends object = WeftFields> {
 }
 export interface Collection<T extends object = WeftFields> extends WeftDisposable {}
 
+export interface Collections extends WeftDisposable {}
+export interface Replicators extends WeftDisposable {}
 export interface Database extends WeftDisposable {
   /**
    * A handle on a collection, its documents typed as `T` (unchecked: the

@@ -156,6 +156,18 @@ describe("the TypeScript types", () => {
         compile(tsc, { "example.ts": fs.readFileSync(path.join(HERE, "example.ts"), "utf8") }, flags);
       });
     }
+    test(`${compiler}: under --target esnext (a lib with Symbol.dispose) every class is Disposable`, () => {
+      const using = `import init, { Database } from "weftdb";
+await init();
+{
+  using db = await Database.open("d");
+  using books = db.collection<{ title: string }>("Book");
+  using collections = db.collections;
+  using replicators = db.replicators;
+}
+`;
+      compile(tsc, { "using.ts": using }, ["--target", "esnext", ...MODULES["bundler resolution (Vite)"]]);
+    });
     test(`${compiler}: a vite.config.ts with weftdb/vite type-checks against Vite 6, 7 and 8`, () => {
       // In each Vite app's directory, where that Vite's types are installed.
       for (const v of [6, 7, 8]) {
