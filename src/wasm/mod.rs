@@ -22,6 +22,16 @@ mod log;
 mod net;
 use net::Net;
 
+// The package's TypeScript, beside what wasm-bindgen writes from the
+// attributes below. Written here by hand: `Collection<T>` (a generic class),
+// and, merged into wasm-bindgen's `Database` class, `Database.open` (its
+// options optional), `collection<T>` and `on` (one payload type per event:
+// a new event goes in `WeftEvents`). A new error code goes in `WeftErrorCode`
+// (tests/pkg/package.test.mjs compares it with `Error::code`). The package
+// is checked with `tsc --strict --target es2022`, whose lib has no
+// `Symbol.dispose`: npm/finish.mjs takes out wasm-bindgen's
+// `[Symbol.dispose]` lines and `WeftDisposable` puts them back where the lib
+// has the symbol.
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
 /** A collection's fields when no type is given: check them before use. */
