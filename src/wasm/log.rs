@@ -49,8 +49,11 @@ impl Subscriber for Console {
 }
 
 /// Sends the page's tracing events at `level` and above to the console.
+/// Throws a string (not a `WeftError`) for an unknown level or a second call.
 #[wasm_bindgen(js_name = setLogLevel)]
-pub fn set_log_level(level: &str) -> Result<(), JsValue> {
+pub fn set_log_level(
+    #[wasm_bindgen(unchecked_param_type = "\"error\" | \"warn\" | \"info\" | \"debug\" | \"trace\"")] level: &str,
+) -> Result<(), JsValue> {
     let level: Level = level.parse().map_err(|_| JsValue::from_str("a level: error, warn, info, debug or trace"))?;
     tracing::subscriber::set_global_default(Console { level, next: AtomicU64::new(0) })
         .map_err(|_| JsValue::from_str("the log level is already set"))

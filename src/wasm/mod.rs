@@ -22,26 +22,69 @@ mod log;
 mod net;
 use net::Net;
 
+// The package's TypeScript, beside what wasm-bindgen writes from the
+// attributes below. Written here by hand: `Collection<T>` (a generic class),
+// and, merged into wasm-bindgen's `Database` class, `Database.open` (its
+// options optional), `collection<T>` and `on` (one payload type per event:
+// a new event goes in `WeftEvents`). A new error code goes in `WeftErrorCode`
+// (tests/pkg/package.test.mjs compares it with `Error::code`). The package
+// is checked with `tsc --strict --target es2022`, whose lib has no
+// `Symbol.dispose`: npm/finish.mjs takes out wasm-bindgen's
+// `[Symbol.dispose]` lines and `WeftDisposable` puts them back where the lib
+// has the symbol.
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
-/** A stored document: its fields and its id. */
-export type WeftDocument = { _id: string; [field: string]: unknown };
-/** A query: DefraDB-style filter operators, order by one or more fields, paging. */
-export interface WeftQuery {
-  filter?: Record<string, unknown>;
-  order?: Record<string, "ASC" | "DESC"> | Array<Record<string, "ASC" | "DESC">>;
+/** A collection's fields when no type is given: check them before use. */
+export type WeftFields = Record<string, unknown>;
+/** A stored document: its fields and its `_id`. */
+export type WeftDocument<T extends object = WeftFields> = T & { _id: string };
+/** A new document's fields (weftdb makes the `_id`). `Date`s are stored as RFC 3339 strings, as JSON writes them. */
+export type WeftNew<T extends object = WeftFields> = Omit<T, "_id">;
+/** The fields an update sets; the others keep their values. */
+export type WeftPatch<T extends object = WeftFields> = Partial<Omit<T, "_id">>;
+/** A filter operand: a list field's operators take its elements too. */
+export type WeftOperand<V> = NonNullable<V> extends readonly (infer E)[] ? E | NonNullable<V> : NonNullable<V>;
+/** The operators on one field (DefraDB's). `%` and `_` are wildcards in `_like`, `_nlike` and `_ilike` (case-insensitive), a backslash escapes. */
+export interface WeftOperators<V> {
+  _eq?: WeftOperand<V> | null;
+  _ne?: WeftOperand<V> | null;
+  _gt?: WeftOperand<V>;
+  _ge?: WeftOperand<V>;
+  _lt?: WeftOperand<V>;
+  _le?: WeftOperand<V>;
+  _in?: Array<WeftOperand<V> | null>;
+  _nin?: Array<WeftOperand<V> | null>;
+  _like?: string;
+  _nlike?: string;
+  _ilike?: string;
+}
+/** A filter: field operators, all of which must hold, combined with `_and`, `_or` and `_not`. */
+export type WeftFilter<T extends object = WeftFields> = (string extends keyof T
+  ? { [field: string]: unknown }
+  : { [K in keyof T & string]?: WeftOperators<T[K]> }) & {
+  _id?: WeftOperators<string>;
+  _and?: WeftFilter<T>[];
+  _or?: WeftFilter<T>[];
+  _not?: WeftFilter<T>;
+};
+/** Sort keys: `{ title: "ASC" }`, or several, most significant first; ties go by `_id`. */
+export type WeftOrder<T extends object = WeftFields> = { [K in (keyof T & string) | "_id"]?: "ASC" | "DESC" };
+/** A query: a filter, an order, paging. Without `order`, results come in `_id` order. */
+export interface WeftQuery<T extends object = WeftFields> {
+  filter?: WeftFilter<T>;
+  order?: WeftOrder<T> | WeftOrder<T>[];
   limit?: number;
   offset?: number;
 }
 /** What a subscriber hears after each committed change. */
-export interface WeftChangeEvent {
+export interface WeftChangeEvent<T extends object = WeftFields> {
   type: "create" | "update" | "delete";
   id: string;
   /** The document after the change; null after a delete. */
-  doc: WeftDocument | null;
+  doc: WeftDocument<T> | null;
 }
-/** A block an import did not take: `code` is BLOCK_INVALID, UNAUTHORIZED, UNKNOWN_COLLECTION or VALIDATION. */
-export interface WeftRefusal { cid: string; code: string; message: string }
+/** A block an import did not take (nothing of it was stored). */
+export interface WeftRefusal { cid: string; code: WeftErrorCode; message: string }
 export interface WeftImportReport { merged: number; duplicate: number; pending: number; refused: WeftRefusal[] }
 /** How `Database.open` joins the network; without options it does not. */
 export interface WeftOpenOptions {
@@ -58,14 +101,16 @@ export interface WeftOpenOptions {
 export type WeftTransport = "webtransport" | "webrtc-direct" | "websocket" | "webrtc" | "relay" | "tcp" | "quic" | "other";
 export interface WeftConnection { peerId: string; addr: string; transport: WeftTransport; direction: "inbound" | "outbound" }
 export interface WeftReplicatorSpec { collection: string; peer: string; docs?: string[] }
-/** A block the replicator's peer refused; it left the queue. */
+/** A replicator as `replicators.set` stored it. */
+export interface WeftReplicatorSet { peerId: string; collection: string; docs: string[] | null; addrs: string[] }
+/** A block the replicator's peer refused; it left the queue. `code` is the peer's. */
 export interface WeftRefusedBlock { cid: string; code: string; reason: string }
 export interface WeftReplicator { peerId: string; collection: string; docs: string[] | null; addrs: string[]; queued: number; refused: WeftRefusedBlock[] }
 export interface WeftNetworkStats {
   /** Blocks taken from peers, and their size in bytes (duplicates included). */
   received: number; bytesReceived: number;
-  sent: number; served: number; invalid: number; decodeErrors: number; oversized: number;
-  fetchFailures: number; orphansDropped: number;
+  sent: number; served: number; invalid: number; refused: number; decodeErrors: number; oversized: number;
+  fetchFailures: number; orphansDropped: number; pendingDropped: number;
   /** Relayed connections to other pages that became direct WebRTC ones, and offers that failed. */
   directUpgrades: number; directFailures: number;
   /** Peers disconnected (and refused for ten minutes) for sending invalid data. */
@@ -81,10 +126,115 @@ export interface WeftNetworkStats {
 export interface WeftPeerEvent { type: "connected" | "disconnected"; peerId: string; transport: WeftTransport }
 /** After each batch a peer pushes while bringing this replica up to date. */
 export interface WeftSyncEvent { peerId: string; blocksReceived: number; blocksWanted: number }
-/** Every error thrown by weftdb is an Error with one of these codes. */
+/** The events of `db.on(event, listener)`, each with what its listener is given. */
+export interface WeftEvents {
+  /** A peer connected or disconnected. */
+  peer: WeftPeerEvent;
+  /** Progress while a peer brings this replica up to date. */
+  sync: WeftSyncEvent;
+}
+/**
+ * The code of every error weftdb rejects or throws with:
+ * - `SCHEMA_INVALID`: bad GraphQL SDL, or a collection that already exists;
+ * - `VALIDATION`: a document, patch, query or option that does not fit (also: a document too large for one 1 MiB block, or nested more than 64 deep);
+ * - `UNKNOWN_COLLECTION`: no such collection (add it with `addSchema`);
+ * - `NOT_FOUND`: no such document (or it was deleted), replicator or subscribed collection;
+ * - `BLOCK_INVALID`: a block that does not decode or verify;
+ * - `UNAUTHORIZED`: the collection's write policy does not let this replica's key write;
+ * - `STORAGE`: IndexedDB failed, or the database is closed;
+ * - `NETWORK`: the page's network node could not start or has stopped;
+ * - `BAD_REQUEST`: the page's node refused a command it cannot read (a bad multiaddr, a replicator to itself).
+ */
 export type WeftErrorCode =
-  | "SCHEMA_INVALID" | "VALIDATION" | "UNKNOWN_COLLECTION" | "NOT_FOUND" | "BLOCK_INVALID" | "STORAGE" | "NETWORK";
+  | "SCHEMA_INVALID" | "VALIDATION" | "UNKNOWN_COLLECTION" | "NOT_FOUND" | "BLOCK_INVALID" | "UNAUTHORIZED"
+  | "STORAGE" | "NETWORK" | "BAD_REQUEST";
+/** Every error weftdb rejects or throws with: an `Error` with a stable `code`. */
 export interface WeftError extends Error { code: WeftErrorCode }
+/** `using db = ...` where the TypeScript lib has `Symbol.dispose` (esnext, es2025 and later); nothing where it does not. */
+type WeftDisposable = SymbolConstructor extends { readonly dispose: infer S extends symbol } ? { [K in S]: () => void } : {};
+
+/**
+ * The documents of one collection, typed by `T` when `db.collection<T>(name)`
+ * gave one (`T` is not checked at run time: the schema is).
+ */
+export class Collection<T extends object = WeftFields> {
+  private constructor();
+  free(): void;
+  readonly name: string;
+  /**
+   * Creates a document; resolves to its id.
+   * @throws {WeftError} `VALIDATION`, `UNKNOWN_COLLECTION`, `UNAUTHORIZED`, `STORAGE`
+   */
+  create(fields: WeftNew<T>): Promise<string>;
+  /**
+   * Creates many documents in one transaction (all or none); resolves to their ids.
+   * @throws {WeftError} `VALIDATION`, `UNKNOWN_COLLECTION`, `UNAUTHORIZED`, `STORAGE`
+   */
+  createMany(docs: WeftNew<T>[]): Promise<string[]>;
+  /**
+   * The document with this id, or null.
+   * @throws {WeftError} `UNKNOWN_COLLECTION`, `STORAGE`
+   */
+  get(id: string): Promise<WeftDocument<T> | null>;
+  /**
+   * Sets the given fields; the others keep their values.
+   * @throws {WeftError} `NOT_FOUND`, `VALIDATION`, `UNKNOWN_COLLECTION`, `UNAUTHORIZED`, `STORAGE`
+   */
+  update(id: string, patch: WeftPatch<T>): Promise<void>;
+  /**
+   * Deletes the document.
+   * @throws {WeftError} `NOT_FOUND`, `UNKNOWN_COLLECTION`, `UNAUTHORIZED`, `STORAGE`
+   */
+  delete(id: string): Promise<void>;
+  /**
+   * The documents matching a query (all of them without one).
+   * @throws {WeftError} `VALIDATION` (a field or operator the schema lacks), `UNKNOWN_COLLECTION`, `STORAGE`
+   */
+  find(query?: WeftQuery<T>): Promise<WeftDocument<T>[]>;
+  /**
+   * How many documents match a query's filter (all of them without one).
+   * @throws {WeftError} `VALIDATION`, `UNKNOWN_COLLECTION`, `STORAGE`
+   */
+  count(query?: WeftQuery<T>): Promise<number>;
+  /**
+   * The document's heads, as CID strings.
+   * @throws {WeftError} `NOT_FOUND`, `UNKNOWN_COLLECTION`, `STORAGE`
+   */
+  heads(id: string): Promise<string[]>;
+  /**
+   * Calls `listener` after every committed change to this collection, local
+   * or from a peer; returns a function that ends the subscription. Never
+   * throws a {@link WeftError}: a listener that throws is logged and skipped.
+   */
+  subscribe(listener: (event: WeftChangeEvent<T>) => void): () => void;
+}
+export interface Collection<T extends object = WeftFields> extends WeftDisposable {}
+
+export interface Collections extends WeftDisposable {}
+export interface Replicators extends WeftDisposable {}
+export interface Database extends WeftDisposable {
+  /**
+   * A handle on a collection, its documents typed as `T` (unchecked: the
+   * schema checks them). Operations on an unknown collection reject with
+   * `UNKNOWN_COLLECTION`.
+   */
+  collection<T extends object = WeftFields>(name: string): Collection<T>;
+  /**
+   * Listens to network events (see {@link WeftEvents}); returns a function
+   * that stops listening. Without `p2p` none come.
+   * @throws {WeftError} `VALIDATION` for an event weftdb does not emit
+   */
+  on<E extends keyof WeftEvents>(event: E, listener: (event: WeftEvents[E]) => void): () => void;
+}
+export declare namespace Database {
+  /**
+   * Opens (creating on first use) the database `name`, one IndexedDB
+   * database of this origin; with `peers` (or `p2p: true`) it also starts
+   * the page's libp2p node and dials them.
+   * @throws {WeftError} `VALIDATION` (bad options), `STORAGE`, `NETWORK`
+   */
+  function open(name: string, options?: WeftOpenOptions): Promise<Database>;
+}
 "#;
 
 /// A JS `Error` carrying the error's stable code.
@@ -170,11 +320,8 @@ pub struct Database {
 impl Database {
     /// Opens (creating on first use) the database `name`; with `peers`
     /// (or `p2p: true`) it also starts the page's libp2p node and dials them.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Database>")]
-    pub fn open(
-        name: String,
-        #[wasm_bindgen(unchecked_param_type = "WeftOpenOptions | undefined")] options: JsValue,
-    ) -> Promise {
+    #[wasm_bindgen(skip_typescript)] // typed in TS_TYPES: the options are optional
+    pub fn open(name: String, options: JsValue) -> Promise {
         console_error_panic_hook::set_once();
         promise(async move {
             if name.is_empty() {
@@ -206,12 +353,14 @@ impl Database {
     /// What the page's node has done: blocks and block bytes received
     /// from peers, sent, refused, direct upgrades, and the gossip mesh
     /// (the same counters as a native node's `p2p/stats`).
+    /// @throws {WeftError} `VALIDATION` (opened without p2p), `NETWORK`, `STORAGE`
     #[wasm_bindgen(js_name = networkStats, unchecked_return_type = "Promise<WeftNetworkStats>")]
     pub fn network_stats(&self) -> Promise {
         node_call(&self.inner, || Ok(Command::Stats))
     }
 
     /// The open connections of the page's node (none without `p2p`).
+    /// @throws {WeftError} `NETWORK`, `STORAGE` (closed)
     #[wasm_bindgen(unchecked_return_type = "Promise<WeftConnection[]>")]
     pub fn connections(&self) -> Promise {
         let inner = self.inner.clone();
@@ -225,6 +374,7 @@ impl Database {
     }
 
     /// Dials a peer's multiaddr (ending in `/p2p/<peer id>`).
+    /// @throws {WeftError} `VALIDATION` (not a multiaddr, or opened without p2p), `BAD_REQUEST`, `NETWORK`
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn dial(&self, addr: String) -> Promise {
         let inner = self.inner.clone();
@@ -252,12 +402,8 @@ impl Database {
     /// connected or disconnected) and `"sync"` (`WeftSyncEvent`: progress
     /// while a peer brings this replica up to date). Returns a function
     /// that stops listening.
-    #[wasm_bindgen(unchecked_return_type = "() => void")]
-    pub fn on(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "\"peer\" | \"sync\"")] event: String,
-        #[wasm_bindgen(unchecked_param_type = "(event: WeftPeerEvent | WeftSyncEvent) => void")] listener: Function,
-    ) -> Result<JsValue, JsValue> {
+    #[wasm_bindgen(skip_typescript)] // typed in TS_TYPES: one payload type per event (WeftEvents)
+    pub fn on(&self, event: String, listener: Function) -> Result<JsValue, JsValue> {
         let Some(event) = net::EVENTS.iter().copied().find(|e| *e == event) else {
             return Err(js_error(&validation(format!(
                 "unknown event \"{event}\": weftdb emits \"peer\" and \"sync\""
@@ -278,6 +424,7 @@ impl Database {
     }
 
     /// Deletes the database `name` and everything in it.
+    /// @throws {WeftError} `STORAGE`
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn destroy(name: String) -> Promise {
         promise(async move {
@@ -292,6 +439,7 @@ impl Database {
     }
 
     /// Adds the collections declared in GraphQL SDL; resolves to their names.
+    /// @throws {WeftError} `SCHEMA_INVALID` (also: a collection that already exists), `STORAGE`
     #[wasm_bindgen(js_name = addSchema, unchecked_return_type = "Promise<string[]>")]
     pub fn add_schema(&self, sdl: String) -> Promise {
         let inner = self.inner.clone();
@@ -309,11 +457,13 @@ impl Database {
 
     /// A handle on a collection; operations on an unknown one reject with
     /// `UNKNOWN_COLLECTION`.
+    #[wasm_bindgen(skip_typescript)] // typed in TS_TYPES: `collection<T>(name)`
     pub fn collection(&self, name: String) -> Collection {
         Collection { inner: self.inner.clone(), name: Rc::from(name) }
     }
 
     /// Every block of this replica, each a DAG-CBOR `Uint8Array`.
+    /// @throws {WeftError} `STORAGE`
     #[wasm_bindgen(js_name = exportBlocks, unchecked_return_type = "Promise<Uint8Array[]>")]
     pub fn export_blocks(&self) -> Promise {
         let inner = self.inner.clone();
@@ -326,8 +476,9 @@ impl Database {
 
     /// Merges blocks from another replica: every one that can be taken, and
     /// `refused` says which were not and why (nothing of those is stored).
+    /// @throws {WeftError} `VALIDATION` (not an array of `Uint8Array`s), `STORAGE`
     #[wasm_bindgen(js_name = importBlocks, unchecked_return_type = "Promise<WeftImportReport>")]
-    pub fn import_blocks(&self, blocks: JsValue) -> Promise {
+    pub fn import_blocks(&self, #[wasm_bindgen(unchecked_param_type = "Uint8Array[]")] blocks: JsValue) -> Promise {
         let inner = self.inner.clone();
         promise(async move {
             inner.check_open()?;
@@ -375,8 +526,10 @@ impl Database {
     }
 }
 
-/// The documents of one collection.
-#[wasm_bindgen]
+/// The documents of one collection. Its TypeScript class is written by
+/// hand in TS_TYPES (generic over the document type): a method added here
+/// goes there too.
+#[wasm_bindgen(skip_typescript)]
 pub struct Collection {
     inner: Rc<Inner>,
     name: Rc<str>,
@@ -537,8 +690,10 @@ pub struct Replicators {
 
 #[wasm_bindgen]
 impl Replicators {
-    /// `{ collection, peer: "<multiaddr>/p2p/<id>", docs?: [ids] }`
-    #[wasm_bindgen(unchecked_return_type = "Promise<unknown>")]
+    /// Pushes every change of `collection` (or of its `docs`) to `peer`
+    /// (`"<multiaddr>/p2p/<id>"`) until acknowledged, across reloads.
+    /// @throws {WeftError} `BAD_REQUEST` (not a multiaddr with /p2p/, or this replica), `UNKNOWN_COLLECTION`, `VALIDATION`, `NETWORK`, `STORAGE`
+    #[wasm_bindgen(unchecked_return_type = "Promise<WeftReplicatorSet>")]
     pub fn set(&self, #[wasm_bindgen(unchecked_param_type = "WeftReplicatorSpec")] spec: JsValue) -> Promise {
         node_call(&self.inner, move || {
             let o = object_from_js(spec, "the replicator")?;
@@ -557,14 +712,16 @@ impl Replicators {
         })
     }
 
-    /// `[{ peerId, collection, docs, addrs, queued }]`
+    /// Every replicator, with its queued and refused blocks.
+    /// @throws {WeftError} `VALIDATION` (opened without p2p), `NETWORK`, `STORAGE`
     #[wasm_bindgen(unchecked_return_type = "Promise<WeftReplicator[]>")]
     pub fn list(&self) -> Promise {
         node_call(&self.inner, || Ok(Command::ListReplicators))
     }
 
-    /// `{ collection, peerId }`
-    #[wasm_bindgen(unchecked_return_type = "Promise<unknown>")]
+    /// Stops replicating `collection` to `peerId` and drops its queue.
+    /// @throws {WeftError} `NOT_FOUND`, `BAD_REQUEST` (not a peer id), `VALIDATION`, `NETWORK`, `STORAGE`
+    #[wasm_bindgen(unchecked_return_type = "Promise<{ peerId: string; collection: string; deleted: true }>")]
     pub fn delete(
         &self,
         #[wasm_bindgen(unchecked_param_type = "{ collection: string; peerId: string }")] spec: JsValue,
@@ -588,16 +745,23 @@ pub struct Collections {
 
 #[wasm_bindgen]
 impl Collections {
-    #[wasm_bindgen(unchecked_return_type = "Promise<unknown>")]
+    /// Holds the collection's topic (kept across reloads); resolves to every
+    /// collection held.
+    /// @throws {WeftError} `UNKNOWN_COLLECTION`, `VALIDATION` (opened without p2p), `NETWORK`, `STORAGE`
+    #[wasm_bindgen(unchecked_return_type = "Promise<string[]>")]
     pub fn subscribe(&self, collection: String) -> Promise {
         node_call(&self.inner, move || Ok(Command::AddP2pCollection { collection }))
     }
 
-    #[wasm_bindgen(unchecked_return_type = "Promise<unknown>")]
+    /// Leaves the collection's topic; resolves to the collections still held.
+    /// @throws {WeftError} `NOT_FOUND` (not subscribed), `VALIDATION`, `NETWORK`, `STORAGE`
+    #[wasm_bindgen(unchecked_return_type = "Promise<string[]>")]
     pub fn unsubscribe(&self, collection: String) -> Promise {
         node_call(&self.inner, move || Ok(Command::RemoveP2pCollection { collection }))
     }
 
+    /// The collections whose topic the page's node holds.
+    /// @throws {WeftError} `VALIDATION` (opened without p2p), `NETWORK`
     #[wasm_bindgen(unchecked_return_type = "Promise<string[]>")]
     pub fn list(&self) -> Promise {
         node_call(&self.inner, || Ok(Command::ListP2pCollections))

@@ -1,0 +1,2 @@
+// No configuration at all, as a user starts.
+export default {};
