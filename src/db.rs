@@ -3,13 +3,13 @@
 //!
 //! Local writes and blocks from elsewhere end the same way: inside one
 //! write transaction the block is stored, folded into the document's
-//! registers and heads ([`crate::core::merge::fold`]), and the indexes are kept right
-//! (`Db::write_touched`). A local write builds its block from the heads it
-//! reads in that transaction, so two writers on one database (two tabs)
-//! never lose each other's change. Blocks from elsewhere are planned by
-//! [`crate::core::merge::Planner`], which holds the merge rules and knows
-//! no store: [`Db::import_from`] reads it a snapshot, answers the reads it
-//! stops for, and writes its plan, all in that one transaction.
+//! registers and heads ([`crate::core::merge::fold`]), and the indexes are
+//! kept right (`Db::write_touched`). A local write builds its block from
+//! the heads it reads in that transaction, so two writers on one database
+//! (two tabs) never lose each other's change. Blocks from elsewhere are
+//! planned by [`crate::core::merge::Planner`], which holds the merge rules
+//! and knows no store: [`Db::import_from`] reads it a snapshot, answers the
+//! reads it stops for, and writes its plan, all in that one transaction.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
