@@ -1,15 +1,18 @@
 //! The database: the core's rules applied to a [`Store`], one transaction
 //! per change.
 //!
-//! Local writes and blocks from elsewhere take the same path: a block is
-//! built (or decoded and verified), then [`Db::merge`]d inside one write
-//! transaction that stores the block, moves the heads, folds the block into
-//! the document's registers and keeps the indexes right. Because heads are
-//! read and written inside that transaction, two writers on one database
-//! (two tabs) never lose each other's change.
+//! Local writes and blocks from elsewhere end the same way: inside one
+//! write transaction the block is stored, folded into the document's
+//! registers and heads ([`crate::core::merge::fold`]), and the indexes are
+//! kept right (`Db::write_touched`). A local write builds its block from
+//! the heads it reads in that transaction, so two writers on one database
+//! (two tabs) never lose each other's change. Blocks from elsewhere are
+//! planned by [`crate::core::merge::Planner`], which holds the merge rules
+//! and knows no store: [`Db::import_from`] reads it a snapshot, answers the
+//! reads it stops for, and writes its plan, all in that one transaction.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::num::NonZeroUsize;
 use std::rc::Rc;
 
@@ -17,11 +20,13 @@ use lru::LruCache;
 
 use cid::Cid;
 use ed25519_dalek::SigningKey;
-use serde_bytes::ByteBuf;
 use serde_json::{Map, Value};
 
-use crate::core::block::{cid_of, Block, BlockError, SignedBlock, MAX_BLOCK_BYTES, MAX_PARENTS};
+use crate::core::block::{cid_of, Block, SignedBlock, MAX_BLOCK_BYTES, MAX_PARENTS};
 use crate::core::doc::{DocState, Heads};
+use crate::core::merge::{
+    check_owner, fold, malformed, refuses_block, unauthorized, DocName, Planner, Reads, Snapshot, Touched,
+};
 use crate::core::query::{encode_index_value, encoded_range, Filter, IndexPlan, Query};
 use crate::core::schema::{hex, parse_sdl, CollectionDef, SchemaError, ValidationError, WritePolicy};
 use crate::error::Error;
@@ -30,49 +35,7 @@ use crate::store::{KeyRange, Mode, Store, StoreError, Table, Tx};
 const META_KEY: &[u8] = b"signing-key";
 const META_SCHEMA: &[u8] = b"schema/";
 
-/// What a committed change did to a document, as subscribers see it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Change {
-    pub collection: String,
-    pub id: String,
-    pub kind: ChangeKind,
-    /// The document after the change; `None` after a delete.
-    pub doc: Option<Map<String, Value>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeKind {
-    Create,
-    Update,
-    Delete,
-}
-
-impl ChangeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeKind::Create => "create",
-            ChangeKind::Update => "update",
-            ChangeKind::Delete => "delete",
-        }
-    }
-}
-
-/// A block newly stored and folded in, as the network layer sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Merged {
-    pub cid: Cid,
-    pub bytes: Vec<u8>,
-    pub collection: String,
-    pub doc: String,
-    pub height: u64,
-    /// Written on this replica (not merged from elsewhere).
-    pub local: bool,
-    /// Who it came from, as the importer named it ([`Db::import_from`]; the
-    /// node: the peer's id). Carried with the block rather than kept beside
-    /// the database, so a local write committing while an import awaits is
-    /// never taken for the peer's.
-    pub source: Option<Rc<[u8]>>,
-}
+pub use crate::core::merge::{Change, ChangeKind, ImportReport, Merged, Refusal};
 
 /// A row that a [`Db::on_commit`] hook adds to the transaction of the block
 /// that calls for it.
@@ -86,110 +49,7 @@ struct Effects {
     /// Documents changed in this transaction, written once at commit
     /// however many of their blocks it folds in (a backfill brings a
     /// document's whole history in one batch).
-    docs: BTreeMap<Vec<u8>, Touched>,
-    /// Document and height of the blocks folded in by this transaction,
-    /// so a child's check finds its parent without decoding it again.
-    folded: HashMap<Cid, (Cid, String, u64)>,
-    /// Where the blocks of this transaction came from ([`Merged::source`]).
-    source: Option<Rc<[u8]>>,
-}
-
-/// What an import reads before it merges anything, in a few batched reads
-/// rather than several awaited ones per block (each a round trip to
-/// IndexedDB's backend in a page).
-struct Prefetched {
-    /// Blocks stored or pending already; the import adds each it takes.
-    stored: HashSet<Cid>,
-    /// Stored parents from outside the batch, with their bytes.
-    parents: HashMap<Cid, Vec<u8>>,
-    /// State and heads of the stored documents the batch changes.
-    docs: HashMap<Vec<u8>, (DocState, Heads)>,
-    /// Whether any block was pending before this import.
-    waiters: bool,
-}
-
-impl Prefetched {
-    async fn read<T: Tx>(tx: &mut T, blocks: &[SignedBlock]) -> Result<Self, Error> {
-        let batch: HashSet<Cid> = blocks.iter().map(|b| b.cid).collect();
-        let mut outside: Vec<Cid> =
-            blocks.iter().flat_map(|b| b.block.parents.iter().copied()).filter(|p| !batch.contains(p)).collect();
-        outside.sort();
-        outside.dedup();
-        let mut doc_keys: Vec<Vec<u8>> = blocks.iter().map(|b| doc_key(&b.block.col, &b.doc().to_string())).collect();
-        doc_keys.sort();
-        doc_keys.dedup();
-        // Every read at once: the batch in blocks and pending, the parents
-        // from outside it, the documents' states and heads.
-        let (n, m, d) = (blocks.len(), outside.len(), doc_keys.len());
-        let mut reads: Vec<(Table, Vec<u8>)> = Vec::with_capacity(2 * n + m + 2 * d);
-        reads.extend(blocks.iter().map(|b| (Table::Blocks, b.cid.to_bytes())));
-        reads.extend(blocks.iter().map(|b| (Table::Pending, b.cid.to_bytes())));
-        reads.extend(outside.iter().map(|c| (Table::Blocks, c.to_bytes())));
-        reads.extend(doc_keys.iter().map(|k| (Table::Docs, k.clone())));
-        reads.extend(doc_keys.iter().map(|k| (Table::Heads, k.clone())));
-        let (values, waiters) = tx.get_each_and_any(&reads, Table::Waiting).await?;
-        let mut values = values.into_iter();
-        let in_blocks: Vec<Option<Vec<u8>>> = values.by_ref().take(n).collect();
-        let in_pending: Vec<Option<Vec<u8>>> = values.by_ref().take(n).collect();
-        let stored: HashSet<Cid> = blocks
-            .iter()
-            .zip(in_blocks.iter().zip(&in_pending))
-            .filter(|(_, (a, b))| a.is_some() || b.is_some())
-            .map(|(b, _)| b.cid)
-            .collect();
-        // Stored parents: from outside the batch, and batch blocks stored before.
-        let mut parents: HashMap<Cid, Vec<u8>> =
-            outside.into_iter().zip(values.by_ref().take(m)).filter_map(|(c, v)| Some((c, v?))).collect();
-        parents.extend(blocks.iter().zip(in_blocks).filter_map(|(b, v)| Some((b.cid, v?))));
-        let states: Vec<Option<Vec<u8>>> = values.by_ref().take(d).collect();
-        let mut docs = HashMap::new();
-        for ((key, state), heads) in doc_keys.into_iter().zip(states).zip(values) {
-            if let Some(state) = state {
-                let heads: Heads = match heads {
-                    Some(h) => uncbor(&h)?,
-                    None => Vec::new(),
-                };
-                docs.insert(key, (uncbor(&state)?, heads));
-            }
-        }
-        Ok(Prefetched { stored, parents, docs, waiters })
-    }
-}
-
-/// A document as this transaction leaves it, and as it found it.
-#[derive(Debug)]
-struct Touched {
-    col: String,
-    id: String,
-    /// `None`: created in this transaction.
-    stored: Option<DocState>,
-    state: DocState,
-    heads: Heads,
-}
-
-/// A block an import did not take, and why. Nothing of it is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub cid: Cid,
-    /// [`Error::code`] of the reason: `BLOCK_INVALID` (a block no honest
-    /// replica makes: undecodable, not canonical, a bad signature or
-    /// height), `UNAUTHORIZED` (the collection's policy), `UNKNOWN_COLLECTION`
-    /// or `VALIDATION` (its fields do not fit this replica's schema).
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl Refusal {
-    pub fn new(cid: Cid, e: &Error) -> Self {
-        Refusal { cid, code: e.code(), message: e.to_string() }
-    }
-
-    /// A refusal that no honest peer causes, held against the sender.
-    /// The others come of schemas and policies that differ between
-    /// replicas, and of blocks forwarded in good faith.
-    pub fn is_fault(&self) -> bool {
-        self.code == "BLOCK_INVALID"
-    }
+    docs: BTreeMap<DocName, Touched>,
 }
 
 /// Decodes and verifies each of `blocks` on its own: those that pass, and
@@ -206,47 +66,8 @@ pub fn decode_each(blocks: &[Vec<u8>]) -> (Vec<SignedBlock>, Vec<Refusal>) {
     (ok, refused)
 }
 
-/// Whether `e` refuses one block (and the import goes on with the others)
-/// rather than failing the whole import (the store's errors).
-fn refuses_block(e: &Error) -> bool {
-    matches!(e, Error::Block(_) | Error::Unauthorized(_) | Error::UnknownCollection(_) | Error::Validation(_))
-}
-
-/// What an import has done so far: its report, what it refused (with
-/// why, for their children), and the blocks it set aside as pending.
-#[derive(Default)]
-struct Outcome {
-    report: ImportReport,
-    refused: HashMap<Cid, Error>,
-    set_aside: BTreeSet<Cid>,
-}
-
 /// How many refused blocks a database remembers, to refuse their children.
 const REFUSED_REMEMBERED: usize = 4096;
-
-/// What became of blocks handed to [`Db::import`].
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ImportReport {
-    /// Blocks merged into their documents (including pending ones they released).
-    pub merged: usize,
-    /// Blocks already held.
-    pub duplicate: usize,
-    /// Blocks kept aside until their missing parents arrive.
-    pub pending: usize,
-    /// Parents that blocks wait for and that are nowhere here, to fetch.
-    pub missing: Vec<Cid>,
-    /// Blocks of this import not taken, in the order they came; the
-    /// others were. A child of a refused block is refused with it.
-    pub refused: Vec<Refusal>,
-    /// Blocks pending from earlier imports that turned out refused (a
-    /// parent arrived and they do not fit it, or a parent was refused):
-    /// dropped, and not the doing of whoever sent this import.
-    pub dropped: Vec<Refusal>,
-    /// The blocks of `pending`, with their sizes (the node books them to
-    /// their sender, [`crate::core::pending`]).
-    pub held: Vec<(Cid, usize)>,
-}
-
 pub type ListenerId = u64;
 type Listener = Rc<dyn Fn(&Change)>;
 type BlockListener = Rc<dyn Fn(&Merged)>;
@@ -427,7 +248,7 @@ impl<S: Store> Db<S> {
         let mut tx = self.store.begin(Mode::Write).await?;
         let mut fx = Effects::default();
         for b in &blocks {
-            self.apply(&mut tx, b, &def, None, true, &mut fx).await?;
+            self.apply(&mut tx, b, &def, None, &mut fx).await?;
         }
         self.commit(tx, fx).await?;
         Ok(blocks.iter().map(|b| b.cid.to_string()).collect())
@@ -465,7 +286,7 @@ impl<S: Store> Db<S> {
         let parents = by_height.iter().map(|h| h.0).collect();
         let b = fits_a_block(Block::change(col, doc, parents, height, fields, del, &self.key))?;
         let mut fx = Effects::default();
-        self.apply(&mut tx, &b, def, Some((state, heads)), true, &mut fx).await?;
+        self.apply(&mut tx, &b, def, Some((state, heads)), &mut fx).await?;
         self.commit(tx, fx).await?;
         Ok(())
     }
@@ -496,90 +317,58 @@ impl<S: Store> Db<S> {
         }
     }
 
-    /// Folds a block whose parents are all stored into its document. The
-    /// document, its heads and index entries are written at commit
-    /// ([`Db::write_touched`]); the block itself at once.
+    /// Folds a block this replica made into its document. The document,
+    /// its heads and index entries are written at commit
+    /// ([`Db::write_touched`]); the block itself at once. (Blocks from
+    /// elsewhere are planned by [`Planner`] and written by [`Db::import_from`].)
     async fn apply(
         &self,
         tx: &mut S::Tx<'_>,
         b: &SignedBlock,
         def: &CollectionDef,
         // The document's state and heads when the caller has just read them
-        // in this transaction (a local change), so they are not read twice.
+        // in this transaction (a change), so they are not read twice.
         known: Option<(DocState, Heads)>,
-        local: bool,
         fx: &mut Effects,
     ) -> Result<(), Error> {
         let col = def.name.as_str();
-        let doc = b.doc();
-        let id = doc.to_string();
-        let key = doc_key(col, &id);
+        let id = b.doc().to_string();
+        let name: DocName = (col.into(), id.clone());
         if def.policy == WritePolicy::Owner && !b.block.is_genesis() {
-            let owner = match (fx.docs.get(&key), &known) {
+            let owner = match (fx.docs.get(&name), &known) {
                 (Some(t), _) => t.state.owner.clone(),
                 (None, Some((state, _))) => state.owner.clone(),
                 (None, None) => self.state(tx, col, &id).await?.and_then(|s| s.owner),
             };
-            self.check_owner(b, def, owner.as_ref())?;
+            check_owner(b, def, owner.as_ref())?;
         }
-        let mut touched = match fx.docs.remove(&key) {
+        let mut touched = match fx.docs.remove(&name) {
             Some(t) => t,
             None => {
-                let (stored, heads) = match known {
-                    Some((state, heads)) => (Some(state), heads),
-                    None if b.block.is_genesis() => (None, Vec::new()),
+                let stored = match known {
+                    Some(known) => Some(known),
+                    None if b.block.is_genesis() => None,
                     None => {
                         let state = self.state(tx, col, &id).await?;
                         let state = state.ok_or_else(|| malformed("the document's genesis is missing"))?;
-                        (Some(state), self.heads_in(tx, col, &id).await?)
+                        Some((state, self.heads_in(tx, col, &id).await?))
                     }
                 };
-                let state = stored.clone().unwrap_or_default();
-                Touched { col: col.into(), id: id.clone(), stored, state, heads }
+                Touched::new(col, &id, stored)
             }
         };
-        let was_visible = !b.block.is_genesis() && !touched.state.deleted;
-        if b.block.is_genesis() && def.policy == WritePolicy::Owner {
-            touched.state.owner = Some(b.block.author.clone());
-        }
-        let applied = touched.state.apply(b);
-        touched.heads.retain(|(c, _)| !b.block.parents.contains(c));
-        touched.heads.push((b.cid, b.block.height));
-        touched.heads.sort();
+        fx.changes.extend(fold(&mut touched, b, def));
         tx.put(Table::Blocks, &b.cid.to_bytes(), &b.bytes).await?;
-        fx.folded.insert(b.cid, (doc, col.into(), b.block.height));
-        fx.blocks.push(Merged {
-            cid: b.cid,
-            bytes: b.bytes.clone(),
-            collection: col.into(),
-            doc: id.clone(),
-            height: b.block.height,
-            local,
-            source: fx.source.clone(),
-        });
-
-        let kind = if b.block.is_genesis() {
-            Some(ChangeKind::Create)
-        } else if applied.deleted {
-            Some(ChangeKind::Delete)
-        } else if was_visible && !applied.changed.is_empty() {
-            Some(ChangeKind::Update)
-        } else {
-            None
-        };
-        // A deleted document tells of nothing but its deletion.
-        if let Some(kind) = kind.filter(|k| *k == ChangeKind::Delete || !touched.state.deleted) {
-            let doc = (kind != ChangeKind::Delete).then(|| touched.state.document(&id));
-            fx.changes.push(Change { collection: col.into(), id, kind, doc });
-        }
-        fx.docs.insert(key, touched);
+        fx.blocks.push(Merged::new(b, true, None));
+        fx.docs.insert(name, touched);
         Ok(())
     }
 
     /// Writes each document the transaction touched: its state, its heads,
     /// and its index entries as they differ from what was stored.
-    async fn write_touched(&self, tx: &mut S::Tx<'_>, docs: &BTreeMap<Vec<u8>, Touched>) -> Result<(), Error> {
-        for (key, t) in docs {
+    async fn write_touched(&self, tx: &mut S::Tx<'_>, docs: &BTreeMap<DocName, Touched>) -> Result<(), Error> {
+        for t in docs.values() {
+            let key = doc_key(&t.col, &t.id);
             let def = self.collection(&t.col).await?;
             let col = t.col.as_str();
             let state_bytes = cbor(&t.state);
@@ -601,75 +390,8 @@ impl<S: Store> Db<S> {
                     tx.put(Table::Index, &k, &entry_bytes).await?;
                 }
             }
-            tx.put(Table::Heads, key, &cbor(&t.heads)).await?;
-            tx.put(Table::Docs, key, &state_bytes).await?;
-        }
-        Ok(())
-    }
-
-    /// Checks what a block from elsewhere must satisfy whatever else is
-    /// stored, so before it may wait in `pending`: its fields fit the
-    /// collection's schema (in normal form) and, under a writers list, its
-    /// author is on it.
-    fn check_alone(b: &SignedBlock, def: &CollectionDef) -> Result<(), Error> {
-        if let WritePolicy::Writers(_) = def.policy {
-            if !def.policy.allows(&b.block.author, b.block.is_genesis(), None) {
-                let doc = (!b.block.is_genesis()).then(|| b.doc().to_string());
-                return Err(unauthorized(def, &b.block.author, doc.as_deref()));
-            }
-        }
-        // Fields that do not fit are this replica's schema differing from
-        // the writer's (VALIDATION); fields that fit but are not in the form
-        // every replica writes are no honest replica's (BLOCK_INVALID).
-        let normalised = if b.block.is_genesis() {
-            def.validate_create(&b.block.fields)?
-        } else if !b.block.fields.is_empty() {
-            def.validate_update(&b.block.fields)?
-        } else {
-            return Ok(());
-        };
-        if normalised != b.block.fields {
-            return Err(malformed("fields are not in normal form"));
-        }
-        Ok(())
-    }
-
-    /// Checks what a block from elsewhere must satisfy against its stored
-    /// parents: they belong to the same document and its height follows
-    /// theirs.
-    async fn check_parents(
-        &self,
-        tx: &mut S::Tx<'_>,
-        b: &SignedBlock,
-        fx: &Effects,
-        stored: &HashMap<Cid, Vec<u8>>,
-    ) -> Result<(), Error> {
-        if b.block.is_genesis() {
-            return Ok(());
-        }
-        let mut max = 0;
-        for p in &b.block.parents {
-            let (doc, col, height) = match fx.folded.get(p) {
-                Some(folded) => folded.clone(),
-                None => {
-                    let bytes = match stored.get(p) {
-                        Some(bytes) => bytes.clone(),
-                        None => tx
-                            .get(Table::Blocks, &p.to_bytes())
-                            .await?
-                            .ok_or_else(|| malformed("a parent is missing"))?,
-                    };
-                    let parent = SignedBlock::decode_stored(bytes, *p)?;
-                    (parent.doc(), parent.block.col, parent.block.height)
-                }
-            };
-            if doc != b.doc() || col != b.block.col {
-                return Err(malformed("a parent belongs to another document"));
-            }
-            max = max.max(height);
-        }
-        if b.block.height != max + 1 {
-            return Err(malformed("height does not follow the parents'"));
+            tx.put(Table::Heads, &key, &cbor(&t.heads)).await?;
+            tx.put(Table::Docs, &key, &state_bytes).await?;
         }
         Ok(())
     }
@@ -703,234 +425,138 @@ impl<S: Store> Db<S> {
     /// [`Db::import_verified`] of blocks that came from `source`, an
     /// opaque name the importer gives them, which the [`Merged`] of each
     /// carries to the hooks and listeners.
+    ///
+    /// The merge rules are [`Planner`]'s: this reads what it needs (a
+    /// [`Snapshot`] in one batched read, then whatever releasing or refusing
+    /// pending blocks of earlier imports walks to), and writes its plan, all
+    /// in one transaction.
     pub async fn import_from(&self, blocks: Vec<SignedBlock>, source: Option<Rc<[u8]>>) -> Result<ImportReport, Error> {
         let mut defs: BTreeMap<String, Result<Rc<CollectionDef>, Error>> = BTreeMap::new();
         for b in &blocks {
             if !defs.contains_key(&b.block.col) {
-                let def = match self.collection(&b.block.col).await {
-                    Err(e) if !refuses_block(&e) => return Err(e),
-                    def => def,
-                };
-                defs.insert(b.block.col.clone(), def);
+                defs.insert(b.block.col.clone(), self.collection_or_refusal(&b.block.col).await?);
             }
         }
-        let mut out = Outcome::default();
-        let mut sizes: HashMap<Cid, usize> = HashMap::new();
-        let mut fx = Effects { source, ..Effects::default() };
         let mut tx = self.store.begin(Mode::Write).await?;
-        let mut known = Prefetched::read(&mut tx, &blocks).await?;
-        for b in blocks {
-            // Duplicates within the batch count as duplicates too.
-            if known.stored.contains(&b.cid) {
-                out.report.duplicate += 1;
-                continue;
-            }
-            let key = doc_key(&b.block.col, &b.doc().to_string());
-            let checked = match &defs[&b.block.col] {
-                Err(e) => Err(e.clone()),
-                Ok(def) => match self.refused_parent(&b, &out.refused) {
-                    Some(e) => Err(e),
-                    None => Self::check_alone(&b, def)
-                        .and_then(|()| {
-                            // The owner, where the document is here already.
-                            let state = fx.docs.get(&key).map(|t| &t.state).or(known.docs.get(&key).map(|d| &d.0));
-                            match state {
-                                Some(state) if !b.block.is_genesis() => self.check_owner(&b, def, state.owner.as_ref()),
-                                _ => Ok(()),
-                            }
-                        })
-                        .map(|()| def.clone()),
-                },
-            };
-            let def = match checked {
-                Ok(def) => def,
-                Err(e) => {
-                    self.refuse(&mut tx, (b.cid, true), e, &mut out, known.waiters).await?;
-                    continue;
-                }
-            };
-            known.stored.insert(b.cid);
-            let cid_key = b.cid.to_bytes();
-            let mut missing = Vec::new();
-            for p in &b.block.parents {
-                let present = fx.folded.contains_key(p) || known.parents.contains_key(p);
-                if !present {
-                    missing.push(*p);
-                }
-            }
-            if !missing.is_empty() {
-                tx.put(Table::Pending, &cid_key, &b.bytes).await?;
-                for p in missing {
-                    tx.put(Table::Waiting, &[p.to_bytes(), cid_key.clone()].concat(), &[]).await?;
-                    if tx.get(Table::Pending, &p.to_bytes()).await?.is_none() {
-                        out.report.missing.push(p);
-                    }
-                }
-                out.set_aside.insert(b.cid);
-                sizes.insert(b.cid, b.bytes.len());
-                continue;
-            }
-            let doc = known.docs.remove(&key);
-            let folded = match self.check_parents(&mut tx, &b, &fx, &known.parents).await {
-                Ok(()) => self.apply(&mut tx, &b, &def, doc.clone(), false, &mut fx).await,
-                Err(e) => Err(e),
-            };
-            match folded {
-                Ok(()) => out.report.merged += 1,
-                Err(e) if refuses_block(&e) => {
-                    if let Some(doc) = doc {
-                        known.docs.insert(key, doc);
-                    }
-                    known.stored.remove(&b.cid);
-                    self.refuse(&mut tx, (b.cid, true), e, &mut out, known.waiters).await?;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            }
-            // No one waits for this block unless something was pending
-            // before, or was set aside just now.
-            if known.waiters || !out.set_aside.is_empty() {
-                self.release_waiting(&mut tx, b.cid, &mut fx, &mut out).await?;
+        let snapshot = self.snapshot(&mut tx, &blocks, defs).await?;
+        let mut planner = Planner::new(blocks, snapshot, source);
+        while let Some(reads) = planner.run()? {
+            self.read_for(&mut tx, reads, &mut planner).await?;
+        }
+        let plan = planner.finish();
+        for (cid, row) in &plan.pending {
+            match row {
+                Some(bytes) => tx.put(Table::Pending, &cid.to_bytes(), bytes).await?,
+                None => tx.delete(Table::Pending, &cid.to_bytes()).await?,
             }
         }
-        let mut report = out.report;
-        report.pending = out.set_aside.len();
-        report.held = out.set_aside.iter().map(|c| (*c, sizes.get(c).copied().unwrap_or(0))).collect();
-        // A set, not a scan of the merged list per parent: large imports in
-        // reverse order would otherwise be quadratic.
-        let merged: BTreeSet<Cid> = fx.blocks.iter().map(|m| m.cid).collect();
-        report.missing.retain(|c| !merged.contains(c) && !out.set_aside.contains(c));
-        report.missing.sort();
-        report.missing.dedup();
+        for (parent, child, put) in &plan.waiting {
+            let key = [parent.to_bytes().as_slice(), child].concat();
+            match put {
+                true => tx.put(Table::Waiting, &key, &[]).await?,
+                false => tx.delete(Table::Waiting, &key).await?,
+            }
+        }
+        for m in &plan.merged {
+            tx.put(Table::Blocks, &m.cid.to_bytes(), &m.bytes).await?;
+        }
+        let fx = Effects { changes: plan.changes, blocks: plan.merged, docs: plan.docs };
         self.commit(tx, fx).await?;
         // Refusals that hold whatever else arrives (not a collection this
         // replica may add later): their children are refused on sight.
         let mut lately = self.refused_lately.borrow_mut();
-        for (cid, e) in out.refused {
+        for cid in &plan.recalled {
+            lately.get(cid);
+        }
+        for (cid, e) in plan.refused {
             if !matches!(e, Error::UnknownCollection(_)) {
                 lately.put(cid, e);
             }
         }
-        Ok(report)
+        Ok(plan.report)
     }
 
-    /// The refusal of a block's parent, in this import or lately: a block
-    /// whose parent is refused can never merge here, so it is refused too.
-    fn refused_parent(&self, b: &SignedBlock, refused: &HashMap<Cid, Error>) -> Option<Error> {
-        let mut lately = self.refused_lately.borrow_mut();
-        b.block.parents.iter().find_map(|p| refused.get(p).cloned().or_else(|| lately.get(p).cloned()))
-    }
-
-    /// Under an owner policy, whether `b`'s author owns the document `state`.
-    fn check_owner(&self, b: &SignedBlock, def: &CollectionDef, owner: Option<&ByteBuf>) -> Result<(), Error> {
-        let owner = owner.map(|o| o.as_slice());
-        if def.policy == WritePolicy::Owner && !def.policy.allows(&b.block.author, false, owner) {
-            return Err(unauthorized(def, &b.block.author, Some(&b.doc().to_string())));
+    /// The collection's definition, or the error that refuses its blocks;
+    /// an error of the store fails.
+    async fn collection_or_refusal(&self, name: &str) -> Result<Result<Rc<CollectionDef>, Error>, Error> {
+        match self.collection(name).await {
+            Err(e) if !refuses_block(&e) => Err(e),
+            def => Ok(def),
         }
-        Ok(())
     }
 
-    /// Refuses `cid` for `e`, and with it the pending blocks that wait for
-    /// it, transitively: they can never merge here. Those of this import
-    /// (`cid` itself when `ours`) are reported `refused`; those that waited
-    /// from earlier imports `dropped` (they are not the sender's doing).
-    async fn refuse(
+    /// What the planner is given before it starts, in one batched read
+    /// rather than several awaited ones per block (each a round trip to
+    /// IndexedDB's backend in a page): the batch and its parents from
+    /// outside it in `blocks` and `pending`, the documents' states and
+    /// heads, and whether anything waits in `waiting`.
+    async fn snapshot(
         &self,
         tx: &mut S::Tx<'_>,
-        (cid, ours): (Cid, bool),
-        e: Error,
-        out: &mut Outcome,
-        waiters: bool,
-    ) -> Result<(), Error> {
-        let refusal = Refusal::new(cid, &e);
-        if ours {
-            out.report.refused.push(refusal);
-        } else {
-            out.report.dropped.push(refusal);
-        }
-        out.refused.insert(cid, e.clone());
-        if !waiters && out.set_aside.is_empty() {
-            return Ok(());
-        }
-        let mut queue = VecDeque::from([cid]);
-        while let Some(parent) = queue.pop_front() {
-            let prefix = parent.to_bytes();
-            for key in tx.scan_keys(Table::Waiting, &KeyRange::prefix(&prefix), None).await? {
-                let child_key = &key[prefix.len()..];
-                let Some(bytes) = tx.get(Table::Pending, child_key).await? else {
-                    tx.delete(Table::Waiting, &key).await?;
-                    continue;
+        blocks: &[SignedBlock],
+        defs: BTreeMap<String, Result<Rc<CollectionDef>, Error>>,
+    ) -> Result<Snapshot, Error> {
+        let batch: HashSet<Cid> = blocks.iter().map(|b| b.cid).collect();
+        let mut outside: Vec<Cid> =
+            blocks.iter().flat_map(|b| b.block.parents.iter().copied()).filter(|p| !batch.contains(p)).collect();
+        outside.sort();
+        outside.dedup();
+        let mut names: Vec<DocName> = blocks.iter().map(|b| (b.block.col.clone(), b.doc().to_string())).collect();
+        names.sort();
+        names.dedup();
+        let cids: Vec<Cid> = blocks.iter().map(|b| b.cid).chain(outside.iter().copied()).collect();
+        let (n, d) = (cids.len(), names.len());
+        let mut reads: Vec<(Table, Vec<u8>)> = Vec::with_capacity(2 * n + 2 * d);
+        reads.extend(cids.iter().map(|c| (Table::Blocks, c.to_bytes())));
+        reads.extend(cids.iter().map(|c| (Table::Pending, c.to_bytes())));
+        reads.extend(names.iter().map(|(col, id)| (Table::Docs, doc_key(col, id))));
+        reads.extend(names.iter().map(|(col, id)| (Table::Heads, doc_key(col, id))));
+        let (values, waiters) = tx.get_each_and_any(&reads, Table::Waiting).await?;
+        let mut values = values.into_iter();
+        let blocks_rows: HashMap<Cid, Option<Vec<u8>>> = cids.iter().copied().zip(values.by_ref().take(n)).collect();
+        let pending: HashMap<Cid, Option<Vec<u8>>> = cids.iter().copied().zip(values.by_ref().take(n)).collect();
+        let states: Vec<Option<Vec<u8>>> = values.by_ref().take(d).collect();
+        let mut docs = HashMap::new();
+        for ((name, state), heads) in names.into_iter().zip(states).zip(values) {
+            if let Some(state) = state {
+                let heads: Heads = match heads {
+                    Some(h) => uncbor(&h)?,
+                    None => Vec::new(),
                 };
-                let child = SignedBlock::decode_stored(bytes, Cid::try_from(child_key).map_err(StoreError::new)?)?;
-                for p in &child.block.parents {
-                    tx.delete(Table::Waiting, &[p.to_bytes(), child_key.to_vec()].concat()).await?;
-                }
-                tx.delete(Table::Pending, child_key).await?;
-                let r = Refusal::new(child.cid, &e);
-                if out.set_aside.remove(&child.cid) {
-                    out.report.refused.push(r);
-                } else {
-                    out.report.dropped.push(r);
-                }
-                out.refused.insert(child.cid, e.clone());
-                queue.push_back(child.cid);
+                docs.insert(name, (uncbor(&state)?, heads));
             }
+        }
+        let lately = self.refused_lately.borrow();
+        let refused_lately =
+            blocks.iter().flat_map(|b| &b.block.parents).filter_map(|p| Some((*p, lately.peek(p)?.clone()))).collect();
+        Ok(Snapshot { defs, blocks: blocks_rows, pending, docs, waiters, refused_lately })
+    }
+
+    /// Reads what the planner stopped for, and feeds it the answers.
+    async fn read_for(&self, tx: &mut S::Tx<'_>, reads: Reads, planner: &mut Planner) -> Result<(), Error> {
+        for parent in reads.waiting {
+            let prefix = parent.to_bytes();
+            let keys = tx.scan_keys(Table::Waiting, &KeyRange::prefix(&prefix), None).await?;
+            planner.waiting_read(parent, keys.into_iter().map(|k| k[prefix.len()..].to_vec()).collect());
+        }
+        let rows: Vec<(Table, Vec<u8>)> = (reads.pending.iter().map(|c| (Table::Pending, c.to_bytes())))
+            .chain(reads.blocks.iter().map(|c| (Table::Blocks, c.to_bytes())))
+            .collect();
+        if !rows.is_empty() {
+            let mut values = tx.get_each(&rows).await?.into_iter();
+            for (cid, row) in reads.pending.into_iter().zip(values.by_ref()) {
+                planner.pending_read(cid, row);
+            }
+            for (cid, row) in reads.blocks.into_iter().zip(values) {
+                planner.block_read(cid, row);
+            }
+        }
+        for name in reads.collections {
+            let def = self.collection_or_refusal(&name).await?;
+            planner.collection_read(name, def);
         }
         Ok(())
     }
-
-    /// Merges the pending blocks that were waiting only for `cid` (and,
-    /// transitively, for what they release). A pending block that turns out
-    /// to be refused is dropped with what waits for it (the block that
-    /// released it was valid and stays merged).
-    async fn release_waiting(
-        &self,
-        tx: &mut S::Tx<'_>,
-        cid: Cid,
-        fx: &mut Effects,
-        out: &mut Outcome,
-    ) -> Result<(), Error> {
-        let mut queue = VecDeque::from([cid]);
-        while let Some(parent) = queue.pop_front() {
-            let prefix = parent.to_bytes();
-            let waiting = tx.scan_keys(Table::Waiting, &KeyRange::prefix(&prefix), None).await?;
-            for key in waiting {
-                tx.delete(Table::Waiting, &key).await?;
-                let child_key = &key[prefix.len()..];
-                let Some(bytes) = tx.get(Table::Pending, child_key).await? else { continue };
-                let child = SignedBlock::decode_stored(bytes, Cid::try_from(child_key).map_err(StoreError::new)?)?;
-                let mut ready = true;
-                for p in &child.block.parents {
-                    ready &= tx.get(Table::Blocks, &p.to_bytes()).await?.is_some();
-                }
-                if !ready {
-                    continue;
-                }
-                tx.delete(Table::Pending, child_key).await?;
-                let in_batch = out.set_aside.remove(&child.cid);
-                let folded = match self.collection(&child.block.col).await {
-                    Ok(def) => match self.check_parents(tx, &child, fx, &HashMap::new()).await {
-                        Ok(()) => self.apply(tx, &child, &def, None, false, fx).await,
-                        Err(e) => Err(e),
-                    },
-                    Err(e) => Err(e),
-                };
-                match folded {
-                    Ok(()) => {
-                        out.report.merged += 1;
-                        queue.push_back(child.cid);
-                    }
-                    Err(e) if refuses_block(&e) => {
-                        tracing::debug!(cid = %child.cid, error = %e, "dropping a refused pending block");
-                        self.refuse(tx, (child.cid, in_batch), e, out, true).await?;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Drops the pending blocks that wait for any of `parents`, and those
     /// that wait for them in turn: for parents no peer has, so that blocks
     /// hanging from nothing do not pile up. Returns the dropped blocks.
@@ -1164,20 +790,6 @@ fn collect_matching(
         }
     }
     Ok(out)
-}
-
-fn malformed(m: &str) -> Error {
-    Error::Block(BlockError::Malformed(m.into()))
-}
-
-fn unauthorized(def: &CollectionDef, author: &[u8], doc: Option<&str>) -> Error {
-    let (col, key) = (&def.name, hex(author));
-    Error::Unauthorized(match (&def.policy, doc) {
-        (WritePolicy::Owner, Some(id)) => {
-            format!("{col} lets only a document's owner change it; key {key} does not own \"{id}\"")
-        }
-        _ => format!("key {key} is not among the writers of {col}"),
-    })
 }
 
 /// A block this replica made, if every peer would take it by size.

@@ -12,9 +12,10 @@
 //! | [`core::schema`] | SDL → [`core::schema::CollectionDef`]; validation and normalisation of input | nothing but data |
 //! | [`core::block`] | the block format: DAG-CBOR, CIDv1/sha2-256, ed25519 signatures | nothing but data |
 //! | [`core::doc`] | a document's state: one last-writer-wins register per field, a tombstone | nothing but data |
+//! | [`core::merge`] | the merge rules: an import planned from a snapshot of the store (checks, blocks set aside as pending, their release and refusal), stopping for the reads it lacks | nothing but data |
 //! | [`core::query`] | filters, order, paging, index plans, order-preserving index keys | nothing but data |
 //! | [`store`] | the async [`store::Store`]/[`store::Tx`] traits; memory, redb (native), IndexedDB (wasm32) | one storage engine each |
-//! | [`db`] | [`Db`]: the core's rules over a store, one transaction per change | the store trait |
+//! | [`db`] | [`Db`]: the core's rules over a store, one transaction per change; an import reads [`core::merge`]'s snapshot and writes its plan | the store trait |
 //! | [`core::sync`] | the replication messages, their limits, the outbox's retry backoff, each peer's request allowance and strikes (time passed in) | nothing but data |
 //! | [`core::pending`] | which blocks wait for parents on whose account; what to drop over the caps | nothing but data |
 //! | `dag` | [`Db`]'s replication queries: collection heads, held blocks, the blocks a peer lacks | the store trait |
@@ -44,8 +45,9 @@
 //!    the block ([`core::block::Block::change`]): parents = the heads,
 //!    height = 1 + their greatest height, signed with the replica's key.
 //! 4. The block is folded in by the same code that merges blocks from
-//!    elsewhere: registers updated, index entries moved, heads replaced by
-//!    the new block, the block stored under its CID. Then the transaction
+//!    elsewhere ([`core::merge::fold`]): registers updated, index entries
+//!    moved, heads replaced by the new block, the block stored under its
+//!    CID. Then the transaction
 //!    commits, and only then do subscribers hear of the change.
 //!
 //! Because the heads are read and written in the writer's own transaction,
@@ -262,7 +264,8 @@
 //! shape (at most 1,024 parents; a change sets a field or deletes); then its
 //! fields against the schema (values nested at most
 //! [`core::schema::MAX_VALUE_DEPTH`] = 64 deep) and the collection's write
-//! policy; then, inside the transaction, its height against its parents'.
+//! policy; then, inside the transaction, its height against its parents'
+//! (these rules, and those below, are [`core::merge`]'s).
 //! A block whose parents are missing is kept in `pending` (and a `waiting`
 //! entry per missing parent) and merged the moment the last parent
 //! arrives, so no document shows a state with a hole in its history. An

@@ -318,3 +318,178 @@ fn commit_hook_rows_commit_with_their_blocks() {
         assert_eq!(hooked(&other).await.len(), 2, "merged blocks call the hook too");
     });
 }
+
+/// Round trips of imports, counted by a store that wraps the memory store.
+mod round_trips {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use ed25519_dalek::SigningKey;
+    use futures::executor::block_on;
+    use serde_json::{json, Map, Value};
+    use weftdb::core::block::{Block, SignedBlock};
+    use weftdb::store::{Entries, KeyRange, MemoryStore, Mode, Store, StoreError, Table, Tx};
+    use weftdb::Db;
+
+    #[derive(Clone, Default)]
+    struct Counting {
+        inner: MemoryStore,
+        trips: Rc<Cell<usize>>,
+    }
+
+    struct CountingTx<'a> {
+        inner: <MemoryStore as Store>::Tx<'a>,
+        trips: Rc<Cell<usize>>,
+    }
+
+    impl CountingTx<'_> {
+        fn trip(&self) {
+            self.trips.set(self.trips.get() + 1);
+        }
+    }
+
+    impl Store for Counting {
+        type Tx<'a> = CountingTx<'a>;
+        async fn begin(&self, mode: Mode) -> Result<CountingTx<'_>, StoreError> {
+            Ok(CountingTx { inner: self.inner.begin(mode).await?, trips: self.trips.clone() })
+        }
+    }
+
+    impl Tx for CountingTx<'_> {
+        async fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.trip();
+            self.inner.get(table, key).await
+        }
+        async fn get_many(&mut self, table: Table, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+            self.trip();
+            self.inner.get_many(table, keys).await
+        }
+        async fn get_each(&mut self, reads: &[(Table, Vec<u8>)]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+            self.trip();
+            self.inner.get_each(reads).await
+        }
+        async fn get_each_and_any(
+            &mut self,
+            reads: &[(Table, Vec<u8>)],
+            table: Table,
+        ) -> Result<(Vec<Option<Vec<u8>>>, bool), StoreError> {
+            self.trip();
+            self.inner.get_each_and_any(reads, table).await
+        }
+        async fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+            self.inner.put(table, key, value).await
+        }
+        async fn delete(&mut self, table: Table, key: &[u8]) -> Result<(), StoreError> {
+            self.inner.delete(table, key).await
+        }
+        async fn scan(&mut self, table: Table, range: &KeyRange, limit: Option<usize>) -> Result<Entries, StoreError> {
+            self.trip();
+            self.inner.scan(table, range, limit).await
+        }
+        async fn scan_keys(
+            &mut self,
+            table: Table,
+            range: &KeyRange,
+            limit: Option<usize>,
+        ) -> Result<Vec<Vec<u8>>, StoreError> {
+            self.trip();
+            self.inner.scan_keys(table, range, limit).await
+        }
+        async fn commit(self) -> Result<(), StoreError> {
+            self.inner.commit().await
+        }
+    }
+
+    const BOOKS: &str = "type Book { title: String pages: Int }";
+    const N: u64 = 50;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    /// A genesis and a chain of N changes on it, in height order.
+    fn chain(k: &SigningKey) -> Vec<SignedBlock> {
+        let g = Block::genesis("Book", obj(json!({"title": "Dune", "pages": null})), [7; 8], k);
+        let mut out = vec![g.clone()];
+        for h in 2..=N + 1 {
+            let prev = out.last().unwrap().cid;
+            out.push(Block::change("Book", g.cid, vec![prev], h, obj(json!({"pages": h})), false, k));
+        }
+        out
+    }
+
+    async fn fresh() -> (Db<Counting>, Rc<Cell<usize>>) {
+        let store = Counting::default();
+        let trips = store.trips.clone();
+        let db = Db::open(store).await.unwrap();
+        db.add_schema(BOOKS).await.unwrap();
+        (db, trips)
+    }
+
+    fn bytes(bs: &[SignedBlock]) -> Vec<Vec<u8>> {
+        bs.iter().map(|b| b.bytes.clone()).collect()
+    }
+
+    async fn counted(db: &Db<Counting>, trips: &Cell<usize>, blocks: &[SignedBlock]) -> (usize, weftdb::ImportReport) {
+        let before = trips.get();
+        let report = db.import(&bytes(blocks)).await.unwrap();
+        (trips.get() - before, report)
+    }
+
+    /// An import's awaited store requests (each a round trip to IndexedDB's
+    /// backend in a page) grow with the pending blocks it walks, never with
+    /// the blocks it sets aside and takes back itself.
+    #[test]
+    fn imports_read_in_few_round_trips() {
+        block_on(async {
+            let k = SigningKey::from_bytes(&[5; 32]);
+            let c = chain(&k);
+            // A backfill in order, or in reverse (each block set aside, then
+            // released by its parent in the same import): one batched read.
+            let (db, trips) = fresh().await;
+            let (n, r) = counted(&db, &trips, &c).await;
+            assert_eq!((n, r.merged as u64), (1, N + 1));
+            let (db, trips) = fresh().await;
+            let mut rev = c.clone();
+            rev.reverse();
+            let (n, r) = counted(&db, &trips, &rev).await;
+            assert_eq!((n, r.merged as u64), (1, N + 1), "was 202 before the planner");
+            // One by one in reverse: each pending block costs one read; then
+            // the missing one releases them all, two reads a level (the rows
+            // waiting for a block, then the pending blocks they name).
+            let (db, trips) = fresh().await;
+            counted(&db, &trips, &c[..1]).await;
+            for b in c[2..].iter().rev() {
+                assert_eq!(counted(&db, &trips, std::slice::from_ref(b)).await.0, 1, "was 2");
+            }
+            let (n, r) = counted(&db, &trips, &c[1..2]).await;
+            assert_eq!(r.merged as u64, N);
+            assert_eq!(n as u64, 2 * N, "was 149 for 50");
+            // With a block pending elsewhere, each merged block's waiting rows
+            // are read once.
+            let (db, trips) = fresh().await;
+            let other = Block::genesis("Book", obj(json!({"title": "X"})), [8; 8], &k);
+            let orphan = Block::change("Book", other.cid, vec![other.cid], 2, obj(json!({"pages": 1})), false, &k);
+            counted(&db, &trips, &[orphan]).await;
+            let (n, r) = counted(&db, &trips, &c).await;
+            assert_eq!((n as u64, r.merged as u64), (N + 2, N + 1));
+            // A pending chain hanging from a block that turns out refused: the
+            // refusal walks it, two reads a level.
+            let (db, trips) = fresh().await;
+            let g = &c[0];
+            counted(&db, &trips, &c[..1]).await;
+            let bad = Block::change("Book", g.cid, vec![g.cid], 5, obj(json!({"pages": 1})), false, &k);
+            let mut kids = vec![bad];
+            for h in 6..6 + N {
+                let prev = kids.last().unwrap().cid;
+                kids.push(Block::change("Book", g.cid, vec![prev], h, obj(json!({"pages": h})), false, &k));
+            }
+            for b in kids[1..].iter().rev() {
+                counted(&db, &trips, std::slice::from_ref(b)).await;
+            }
+            let (n, r) = counted(&db, &trips, &kids[..1]).await;
+            assert_eq!((r.refused.len(), r.dropped.len() as u64), (1, N));
+            assert_eq!(n as u64, 2 * N + 2);
+        });
+    }
+}

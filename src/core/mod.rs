@@ -2,6 +2,7 @@
 
 pub mod block;
 pub mod doc;
+pub mod merge;
 pub mod pending;
 pub mod query;
 pub mod schema;
