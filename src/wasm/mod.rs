@@ -20,6 +20,7 @@ use crate::store::{IdbStore, StoreError};
 
 mod log;
 mod net;
+mod status;
 use net::Net;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -249,18 +250,20 @@ impl Database {
     }
 
     /// Listens to network events: `"peer"` (`WeftPeerEvent`: a peer
-    /// connected or disconnected) and `"sync"` (`WeftSyncEvent`: progress
-    /// while a peer brings this replica up to date). Returns a function
+    /// connected or disconnected), `"sync"` (`WeftSyncEvent`: progress
+    /// while a peer brings this replica up to date) and `"status"`
+    /// (`WeftStatus`, when one of its fields changes). Returns a function
     /// that stops listening.
     #[wasm_bindgen(unchecked_return_type = "() => void")]
     pub fn on(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "\"peer\" | \"sync\"")] event: String,
-        #[wasm_bindgen(unchecked_param_type = "(event: WeftPeerEvent | WeftSyncEvent) => void")] listener: Function,
+        #[wasm_bindgen(unchecked_param_type = "\"peer\" | \"sync\" | \"status\"")] event: String,
+        #[wasm_bindgen(unchecked_param_type = "(event: WeftPeerEvent | WeftSyncEvent | WeftStatus) => void")]
+        listener: Function,
     ) -> Result<JsValue, JsValue> {
         let Some(event) = net::EVENTS.iter().copied().find(|e| *e == event) else {
             return Err(js_error(&validation(format!(
-                "unknown event \"{event}\": weftdb emits \"peer\" and \"sync\""
+                "unknown event \"{event}\": weftdb emits \"peer\", \"sync\" and \"status\""
             ))));
         };
         let Some(net) = self.inner.net.as_ref() else {
