@@ -87,7 +87,8 @@ const app = {
   nodes: [], // the ?peer multiaddrs
   nodeIds: new Set(), // their peer ids
   status: null, // the last db.status()
-  sync: new Map(), // peerId -> { blocksReceived, blocksWanted }
+  sync: new Map(), // peerId -> { blocksReceived, blocksWanted } from its `sync` events
+  syncDone: 0, // blocks received from peers since gone
   statusEvents: [], // every status event, for the tests
 };
 // Handy from the devtools console: weftDemo.books.find({}) etc.
@@ -425,8 +426,9 @@ function renderStatus(status) {
 }
 
 function renderSync() {
-  let received = 0;
-  let wanted = 0;
+  // Peers that left count with what they sent: what they did not is no longer expected.
+  let received = app.syncDone;
+  let wanted = app.syncDone;
   for (const s of app.sync.values()) {
     received += s.blocksReceived;
     wanted += s.blocksWanted;
@@ -519,6 +521,7 @@ async function startNetwork() {
   if (!app.nodes.length) {
     els.join.hidden = false;
     document.querySelector(".net-grid").hidden = true;
+    $("net-heading").textContent = "Share this list";
     return;
   }
   els.tagline.innerHTML =
@@ -532,7 +535,11 @@ async function startNetwork() {
     renderStatus(s);
   });
   db.on("peer", (ev) => {
-    if (ev.type === "disconnected") app.sync.delete(ev.peerId);
+    const left = ev.type === "disconnected" && app.sync.get(ev.peerId);
+    if (left) {
+      app.syncDone += left.blocksReceived;
+      app.sync.delete(ev.peerId);
+    }
     renderSync();
     refreshPeers();
   });
