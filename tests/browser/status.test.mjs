@@ -173,3 +173,31 @@ test("what the browser's offline mode stops: not an open WebSocket to loopback, 
   console.log(`# an open loopback WebSocket after setOffline(true): ${still ? "still open" : "closed"}`);
   await context.close();
 });
+
+test("a lost connection (the node stops) counts no peer, queues writes, and the page redials when the node is back", async () => {
+  const { page, context } = await freshPage();
+  const addr = node.addr("websocket");
+  await page.evaluate(
+    async ({ addr, sdl }) => {
+      window.db = await weft.Database.open("status-lost", { peers: [addr] });
+      await window.db.addSchema(sdl);
+      await window.db.replicators.set({ collection: "Book", peer: addr });
+    },
+    { addr, sdl: SDL },
+  );
+  await until(page, "a connection to the node", () => window.db.status().peers === 1);
+  await node.stop();
+  await until(page, "the lost connection noticed", () => window.db.status().peers === 0);
+  await page.evaluate(() => window.db.collection("Book").create({ title: "while the node was down" }));
+  await until(page, "the write queued", () => window.db.status().queuedBlocks === 1);
+  assert.equal(await page.evaluate(() => window.db.status().online), true, "the browser is still online");
+  node = await node.restart();
+  // Redialled with the usual backoff (doubling from a second), then the outbox drains.
+  await until(page, "reconnected and drained", () => {
+    const s = window.db.status();
+    return s.peers === 1 && s.queuedBlocks === 0;
+  });
+  assert.ok((await nodeTitles()).includes("while the node was down"));
+  await page.evaluate(() => window.db.close());
+  await context.close();
+});
