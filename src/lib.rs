@@ -19,7 +19,7 @@
 //! | [`core::sync`] | the replication messages, their limits, the outbox's retry backoff, each peer's request allowance and strikes (time passed in) | nothing but data |
 //! | [`core::pending`] | which blocks wait for parents on whose account; what to drop over the caps | nothing but data |
 //! | `dag` | [`Db`]'s replication queries: collection heads, held blocks, the blocks a peer lacks | the store trait |
-//! | `wasm` | `Database` / `Collection` / `Replicators` / `Collections` for JS (wasm32 only): values, errors, promises, events; `setLogLevel`, the page's `tracing` events on the console | wasm-bindgen |
+//! | `wasm` | `Database` / `Collection` / `Replicators` / `Collections` for JS (wasm32 only): values, errors, promises, events (`peer`, `sync`, `status`), `db.status()`; `setLogLevel`, the page's `tracing` events on the console | wasm-bindgen |
 //! | [`net`] | the request-response codec, the composed libp2p behaviour (one for both targets), each target's swarm: native TCP, QUIC, WebSocket, WebRTC-direct and [`net::webtransport`] (our WebTransport server); in a page the transports a browser dials, and `net::webrtc` (our browser-to-browser WebRTC transport, wasm32 only) with its [`net::signaling`] messages | libp2p, wtransport; web-sys's WebRTC in a page |
 //! | [`node`] | the node: gossip, block fetch, head exchange, replicators, pages meeting through a relay and upgrading to direct WebRTC, commands (`run`, `gossip`, `exchange`, `replicate`, `direct`, `answer`); natively driven by a thread with tokio (`native`) behind the HTTP API, in a page by a task on the event loop (`browser`) | libp2p; tokio and axum natively |
 //! | `src/bin/weft.rs` | the `weft` command line (`start`, `client ...`) | clap, ureq |
@@ -66,6 +66,27 @@
 //! each replicator's peer. In a page that is a libp2p connection to a weft
 //! node over WebTransport, WebRTC-direct or WebSocket, and to other pages
 //! over direct WebRTC or through the node's relay.
+//!
+//! ## Offline, and the page's status
+//!
+//! `db.status()` is `{ online, leader, peers, queuedBlocks, lastSync }`,
+//! and `db.on("status", f)` calls `f` with it whenever one of them changes
+//! (`node/status.rs`, `wasm/status.rs`). `online` follows the browser's
+//! `online`/`offline` events (`navigator.onLine` at start). Offline, the
+//! page's node closes its connections and dials nothing (no redial, no
+//! relay reservation, no discovery dial): the browser has no network, and
+//! a connection it still holds would be found dead only by failing pings
+//! (~21 s). Writes go on committing; a replicator's blocks wait in the
+//! outbox (`queuedBlocks`: outbox entries, counted by the commit hook that
+//! writes them and again from the store when a peer acknowledges some).
+//! Back online, every wanted peer's backoff is forgotten and it is dialled
+//! at once; the connection brings the head exchange and the outbox push,
+//! as any connection does. A connection lost while online is redialled
+//! with the usual doubling backoff. `lastSync` is when an exchange last
+//! finished (heads answered, a push acknowledged, pushed blocks merged),
+//! as JS `Date.now()`. `leader` is whether this tab runs the origin's
+//! node: true until tabs elect one (`Node::set_leader`). Tests:
+//! `tests/browser/status.test.mjs`, `tests/browser/demo.test.mjs`.
 //!
 //! ## Transports
 //!

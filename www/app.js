@@ -1,8 +1,15 @@
-// Reading list: a small local-first app on weftdb.
+// Reading list: a small local-first app on weftdb, for reading together.
 //
 // Everything goes through weftdb's JS API (pkg/weftdb.js, built by
 // `wasm-pack build --target web --profile wasm`): the list is loaded with
 // `find`, kept live with `subscribe`, and every edit is a document update.
+//
+// Opened with ?peer=<multiaddr of a weft node> (bash .ci/demo prints such a
+// URL), it shares the list: it dials the node, pushes every change to it
+// through a replicator (kept in an outbox while offline), holds the Book
+// topic so it hears everyone else's changes, and meets the other pages on
+// the node (over direct WebRTC when it can). The page's own address is the
+// invitation: whoever opens it joins the same list.
 
 const PKG_URL = "../pkg/weftdb.js";
 const DB_NAME = "weft-demo";
@@ -46,6 +53,26 @@ const els = {
   count: $("count"),
   dbName: $("db-name"),
   template: $("book-template"),
+  tagline: $("tagline"),
+  netBadge: $("net-badge"),
+  netText: $("net-text"),
+  network: $("network"),
+  selfId: $("self-id"),
+  share: $("share"),
+  shareUrl: $("share-url"),
+  copyButton: $("copy-button"),
+  copyDone: $("copy-done"),
+  join: $("join"),
+  joinAddr: $("join-addr"),
+  peerList: $("peer-list"),
+  peerCount: $("peer-count"),
+  noPeers: $("no-peers"),
+  peerTemplate: $("peer-template"),
+  syncBar: $("sync-bar"),
+  syncFill: $("sync-fill"),
+  syncText: $("sync-text"),
+  queued: $("queued"),
+  lastSync: $("last-sync"),
 };
 
 const app = {
@@ -57,6 +84,12 @@ const app = {
   sort: "title:ASC",
   items: new Map(), // id -> <li>
   headsDirty: new Set(),
+  nodes: [], // the ?peer multiaddrs
+  nodeIds: new Set(), // their peer ids
+  status: null, // the last db.status()
+  sync: new Map(), // peerId -> { blocksReceived, blocksWanted } from its `sync` events
+  syncDone: 0, // blocks received from peers since gone
+  statusEvents: [], // every status event, for the tests
 };
 // Handy from the devtools console: weftDemo.books.find({}) etc.
 window.weftDemo = app;
@@ -341,6 +374,191 @@ function enableControls() {
   for (const el of [els.addButton, els.sampleButton, els.filter, els.sort]) el.disabled = false;
 }
 
+
+// ---------------------------------------------------------------------------
+// the network: who is connected, how sync goes, the link to share
+
+function shortPeer(id) {
+  return id.length > 16 ? `${id.slice(0, 8)}…${id.slice(-6)}` : id;
+}
+
+/** The peer id at the end of a multiaddr (`…/p2p/<id>`), or null. */
+function peerIdOf(addr) {
+  const m = /\/p2p\/([^/]+)$/.exec(addr);
+  return m ? m[1] : null;
+}
+
+/** The page's address with only what a second person needs: the node's multiaddr(s). */
+function shareLink() {
+  const url = new URL(location.pathname, location.origin);
+  for (const addr of app.nodes) url.searchParams.append("peer", addr);
+  return url.href;
+}
+
+function renderStatus(status) {
+  app.status = status;
+  const badge = els.netBadge;
+  badge.hidden = false;
+  badge.dataset.online = String(status.online);
+  badge.dataset.peers = String(status.peers);
+  badge.dataset.queued = String(status.queuedBlocks);
+  let mode;
+  let text;
+  if (!status.online) {
+    mode = "offline";
+    text = status.queuedBlocks
+      ? `Offline · ${status.queuedBlocks} change${status.queuedBlocks === 1 ? "" : "s"} wait here`
+      : "Offline · changes are kept here";
+  } else if (status.peers === 0) {
+    mode = "connecting";
+    text = "Connecting…";
+  } else {
+    mode = "connected";
+    text = `Online · ${status.peers} peer${status.peers === 1 ? "" : "s"}`;
+  }
+  badge.dataset.mode = mode;
+  els.netText.textContent = text;
+  const q = status.queuedBlocks;
+  els.queued.dataset.count = String(q);
+  els.queued.textContent = q === 0 ? "Nothing waiting to be sent." : `${q} block${q === 1 ? "" : "s"} waiting to be sent.`;
+  els.lastSync.textContent = status.lastSync ? new Date(status.lastSync).toLocaleTimeString() : "never";
+  els.lastSync.dataset.at = status.lastSync ? String(status.lastSync) : "";
+}
+
+function renderSync() {
+  // Peers that left count with what they sent: what they did not is no longer expected.
+  let received = app.syncDone;
+  let wanted = app.syncDone;
+  for (const s of app.sync.values()) {
+    received += s.blocksReceived;
+    wanted += s.blocksWanted;
+  }
+  const bar = els.syncBar;
+  bar.dataset.received = String(received);
+  bar.dataset.wanted = String(wanted);
+  bar.setAttribute("aria-valuemax", String(wanted));
+  bar.setAttribute("aria-valuenow", String(received));
+  els.syncFill.style.width = wanted ? `${Math.round((100 * received) / wanted)}%` : "0";
+  els.syncText.textContent =
+    wanted === 0
+      ? "Nothing received yet."
+      : received >= wanted
+        ? `Up to date: ${received} block${received === 1 ? "" : "s"} received.`
+        : `Receiving: ${received} of ${wanted} blocks.`;
+}
+
+let peersTimer = 0;
+/** Redraws the peers panel from db.connections(): one row per peer, its best connection. */
+async function refreshPeers() {
+  clearTimeout(peersTimer);
+  let conns = [];
+  try {
+    conns = await app.db.connections();
+  } catch (err) {
+    console.warn("[weft-demo] connections", err);
+  }
+  const byPeer = new Map();
+  for (const c of conns) {
+    const best = byPeer.get(c.peerId);
+    // A direct connection says more than a relayed one.
+    if (!best || (best.transport === "relay" && c.transport !== "relay")) byPeer.set(c.peerId, c);
+  }
+  els.peerList.replaceChildren();
+  for (const [peerId, c] of byPeer) {
+    const li = els.peerTemplate.content.firstElementChild.cloneNode(true);
+    const kind = app.nodeIds.has(peerId) ? "node" : "browser";
+    const route = c.transport === "relay" ? "relayed" : "direct";
+    Object.assign(li.dataset, { peerId, transport: c.transport, route, kind });
+    li.querySelector(".kind").textContent = kind === "node" ? "weft node" : "person";
+    const id = li.querySelector(".peer-id");
+    id.textContent = shortPeer(peerId);
+    id.title = `${peerId}\n${c.addr}`;
+    li.querySelector(".transport").textContent = c.transport;
+    const r = li.querySelector(".route");
+    r.textContent = route;
+    r.dataset.route = route;
+    els.peerList.append(li);
+  }
+  els.peerCount.textContent = String(byPeer.size);
+  els.peerCount.dataset.count = String(byPeer.size);
+  els.noPeers.hidden = byPeer.size > 0;
+  // A relayed connection may turn direct without a peer event: look again soon.
+  peersTimer = setTimeout(refreshPeers, 3000);
+}
+
+els.copyButton.addEventListener("click", () =>
+  act(async () => {
+    els.shareUrl.select();
+    try {
+      await navigator.clipboard.writeText(els.shareUrl.value);
+    } catch {
+      // No clipboard permission (an insecure origin, a test browser): the text is selected for Ctrl-C.
+      document.execCommand?.("copy");
+    }
+    els.copyDone.hidden = false;
+    setTimeout(() => (els.copyDone.hidden = true), 2000);
+  }),
+);
+
+els.join.addEventListener("submit", (e) => {
+  e.preventDefault();
+  act(async () => {
+    const addr = els.joinAddr.value.trim();
+    if (!peerIdOf(addr)) throw new Error("A node's address is a multiaddr ending in /p2p/<peer id>");
+    const url = new URL(location.href);
+    url.searchParams.append("peer", addr);
+    location.href = url.href;
+  });
+});
+
+/** Joins the nodes of ?peer: replicators to each, the Book topic, and the panels kept live. */
+async function startNetwork() {
+  const db = app.db;
+  els.network.hidden = false;
+  els.selfId.textContent = shortPeer(db.peerId);
+  els.selfId.title = db.peerId;
+  els.selfId.dataset.peerId = db.peerId;
+  if (!app.nodes.length) {
+    els.join.hidden = false;
+    document.querySelector(".net-grid").hidden = true;
+    $("net-heading").textContent = "Share this list";
+    return;
+  }
+  els.tagline.innerHTML =
+    "A reading list kept in this browser by <strong>weftdb</strong>, a local-first document database, " +
+    "and shared with everyone who opens this page's link, through the weft node it names. " +
+    "It works offline: changes wait here and are sent when you are back.";
+  els.share.hidden = false;
+  els.shareUrl.value = shareLink();
+  db.on("status", (s) => {
+    app.statusEvents.push(s);
+    renderStatus(s);
+  });
+  db.on("peer", (ev) => {
+    const left = ev.type === "disconnected" && app.sync.get(ev.peerId);
+    if (left) {
+      app.syncDone += left.blocksReceived;
+      app.sync.delete(ev.peerId);
+    }
+    renderSync();
+    refreshPeers();
+  });
+  db.on("sync", (ev) => {
+    app.sync.set(ev.peerId, ev);
+    renderSync();
+  });
+  renderStatus(db.status());
+  renderSync();
+  // Every Book change from any page on the topic, and a head exchange with each peer met.
+  await db.collections.subscribe("Book");
+  // Every change of ours goes to each node until it acknowledges it, across
+  // reloads and time offline (the outbox: status().queuedBlocks).
+  for (const peer of app.nodes) {
+    if (peerIdOf(peer)) await db.replicators.set({ collection: "Book", peer });
+  }
+  refreshPeers();
+}
+
 // ---------------------------------------------------------------------------
 // start
 
@@ -364,25 +582,17 @@ async function main() {
     const { default: init, Database } = mod;
     await init();
     setStatus("loading", "Opening database…");
-    // ?peer=<multiaddr> (bash .ci/demo prints such a URL): sync through a weft node.
-    const peers = new URLSearchParams(location.search).getAll("peer");
-    app.db = await Database.open(DB_NAME, peers.length ? { peers } : undefined);
+    // ?peer=<multiaddr> (bash .ci/demo prints such a URL): share through a weft node.
+    app.nodes = new URLSearchParams(location.search).getAll("peer");
+    app.nodeIds = new Set(app.nodes.map(peerIdOf).filter(Boolean));
+    app.db = await Database.open(DB_NAME, app.nodes.length ? { peers: app.nodes } : undefined);
     try {
       await app.db.addSchema(SCHEMA);
     } catch (err) {
       // Already added on an earlier visit: the collection exists.
       if (!err || err.code !== "SCHEMA_INVALID") throw err;
     }
-    if (peers.length) {
-      app.peers = new Set();
-      app.db.on("peer", (ev) => {
-        if (ev.type === "connected") app.peers.add(ev.peerId);
-        else app.peers.delete(ev.peerId);
-        setStatus("ready", app.peers.size ? `Saved locally · syncing with ${app.peers.size} peer(s)` : "Saved locally · offline");
-      });
-      // Every Book change from any peer on the topic, and a head exchange with each peer met.
-      await app.db.collections.subscribe("Book");
-    }
+    await startNetwork();
     app.books = app.db.collection("Book");
     app.stop = app.books.subscribe((ev) => {
       app.events += 1;
@@ -391,7 +601,7 @@ async function main() {
     });
     await refresh();
     enableControls();
-    setStatus("ready", "Saved locally");
+    setStatus("ready", app.nodes.length ? "Saved in this browser" : "Saved in this browser only");
   } catch (err) {
     setStatus("error", "Could not open the database");
     showError(err);

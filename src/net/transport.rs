@@ -12,14 +12,17 @@ use libp2p::{Multiaddr, PeerId};
 /// through a circuit for its signalling, but the connection is WebRTC.
 pub fn transport_of(addr: &Multiaddr) -> &'static str {
     let has = |f: fn(&Protocol) -> bool| addr.iter().any(|p| f(&p));
+    // Browser-to-browser WebRTC's address holds the relayed one it was
+    // signalled over; any other address with a circuit is relayed, whatever
+    // carries its hop to the relay.
     if has(|p| matches!(p, Protocol::WebRTC)) {
         "webrtc"
+    } else if has(|p| matches!(p, Protocol::P2pCircuit)) {
+        "relay"
     } else if has(|p| matches!(p, Protocol::WebRTCDirect)) {
         "webrtc-direct"
     } else if has(|p| matches!(p, Protocol::WebTransport)) {
         "webtransport"
-    } else if has(|p| matches!(p, Protocol::P2pCircuit)) {
-        "relay"
     } else if has(|p| matches!(p, Protocol::Ws(_) | Protocol::Wss(_))) {
         "websocket"
     } else if has(|p| matches!(p, Protocol::QuicV1)) {
@@ -93,6 +96,12 @@ mod tests {
             ("/ip4/127.0.0.1/udp/1/quic-v1/webtransport", "webtransport"),
             (&format!("/ip4/127.0.0.1/tcp/1/p2p/{peer}/p2p-circuit"), "relay"),
             (&format!("/ip4/127.0.0.1/tcp/1/ws/p2p/{peer}/p2p-circuit/webrtc"), "webrtc"),
+            // Relayed whatever carries the hop to the relay: the demo's peers
+            // panel called a page reached through the node's WebRTC-direct
+            // or WebTransport address a direct connection.
+            (&format!("/ip4/127.0.0.1/udp/1/webrtc-direct/p2p/{peer}/p2p-circuit"), "relay"),
+            (&format!("/ip4/127.0.0.1/udp/1/quic-v1/webtransport/p2p/{peer}/p2p-circuit/p2p/{peer}"), "relay"),
+            (&format!("/ip4/127.0.0.1/udp/1/webrtc-direct/p2p/{peer}/p2p-circuit/webrtc/p2p/{peer}"), "webrtc"),
         ];
         for (addr, want) in cases {
             assert_eq!(transport_of(&addr.parse().unwrap()), want, "{addr}");

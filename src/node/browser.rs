@@ -17,11 +17,14 @@ use super::command::{Command, CommandError, Reply};
 use super::config::NodeConfig;
 use super::error::NodeError;
 use super::run::{keypair_of, Node, NodeStore, PeerListener, SyncListener, TICK};
+use super::status::StatusListener;
 use crate::db::Db;
 use crate::net::{build_browser_swarm, WireErrors};
 
 enum Request {
     Command(Command, Reply),
+    /// The browser's `online` (true) and `offline` (false) events.
+    Online(bool),
     Stop,
 }
 
@@ -39,6 +42,8 @@ impl BrowserNode {
         config: NodeConfig,
         on_peer: PeerListener,
         on_sync: SyncListener,
+        on_status: StatusListener,
+        online: bool,
     ) -> Result<Self, NodeError> {
         let wire_errors = Arc::new(WireErrors::default());
         let swarm =
@@ -63,6 +68,8 @@ impl BrowserNode {
                 Ok(mut node) => {
                     node.on_peer = Some(on_peer);
                     node.on_sync = Some(on_sync);
+                    node.status.listener = Some(on_status);
+                    node.set_online(online).await;
                     node.listen_later();
                     run(node, rx, wake_rx).await;
                 }
@@ -82,6 +89,11 @@ impl BrowserNode {
     pub(crate) fn stop(&self) {
         let _ = self.requests.unbounded_send(Request::Stop);
     }
+
+    /// The browser went offline (`false`) or came back (`true`).
+    pub(crate) fn set_online(&self, online: bool) {
+        let _ = self.requests.unbounded_send(Request::Online(online));
+    }
 }
 
 async fn run(mut node: Node, mut requests: mpsc::UnboundedReceiver<Request>, mut wake: mpsc::UnboundedReceiver<()>) {
@@ -94,6 +106,7 @@ async fn run(mut node: Node, mut requests: mpsc::UnboundedReceiver<Request>, mut
                     let answer = node.command(command).await;
                     let _ = reply.send(answer);
                 }
+                Some(Request::Online(online)) => node.set_online(online).await,
                 Some(Request::Stop) | None => break,
             },
             ev = swarm.select_next_some() => node.on_swarm_event(ev).await,

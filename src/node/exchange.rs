@@ -135,6 +135,7 @@ impl Node {
             }
             request_response::Event::Message { peer, message: Message::Response { request_id, response }, .. } => {
                 let Some(x) = self.exchanges.remove(&request_id) else { return };
+                self.synced();
                 // The replicator that started it may be gone since.
                 if !self.shares_collection(peer, &x.col) {
                     return;

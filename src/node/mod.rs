@@ -23,6 +23,7 @@ mod native;
 mod replicate;
 mod run;
 mod share;
+mod status;
 
 pub use command::{Command, CommandError, Reply};
 pub use config::{NodeConfig, PendingLimits, RelayLimits};
@@ -31,3 +32,5 @@ pub use error::NodeError;
 pub use handle::NodeHandle;
 #[cfg(target_arch = "wasm32")]
 pub(crate) use run::{keypair_of, NodeStore, PeerEvent, SyncProgress};
+#[cfg(target_arch = "wasm32")]
+pub(crate) use status::StatusSnapshot;

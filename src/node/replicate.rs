@@ -93,6 +93,11 @@ impl Wanted {
     pub(super) fn disconnected(&mut self) {
         self.dialing = None;
     }
+
+    /// Back online: dial at once, whatever the last failures said.
+    pub(super) fn due_now(&mut self) {
+        self.backoff.reset();
+    }
 }
 
 pub(super) struct OutboxLane {
@@ -232,6 +237,9 @@ impl Node {
 
     /// Dials every wanted peer that is not connected and is due.
     pub(super) fn redial(&mut self) {
+        if self.is_offline() {
+            return;
+        }
         let now = self.now();
         let due: Vec<(PeerId, Vec<Multiaddr>)> = self
             .wanted
@@ -380,6 +388,7 @@ impl Node {
             self.outboxes.remove(&peer);
             self.drop_unwanted(peer);
         }
+        self.count_outbox().await;
         Ok(json!({ "peerId": peer.to_string(), "collection": collection, "deleted": true }))
     }
 
@@ -388,7 +397,7 @@ impl Node {
     pub(super) async fn pump_outbox(&mut self, peer: PeerId) {
         let now = self.now();
         let ready = self.outboxes.get(&peer).is_some_and(|l| !l.inflight && l.backoff.ready(now));
-        if !ready || !self.connected.contains(&peer) || self.swarm.is_none() {
+        if !ready || !self.connected.contains(&peer) || !self.reachable(&peer) || self.swarm.is_none() {
             return;
         }
         // The next batch, and how many entries the outbox holds in all.
@@ -473,6 +482,8 @@ impl Node {
             l.inflight = false;
             l.backoff.succeeded();
         }
+        self.synced();
+        self.count_outbox().await;
         self.pump_outbox(peer).await;
     }
 

@@ -132,7 +132,7 @@ pub(super) struct Node {
     /// Relayed listeners (`…/p2p-circuit`) by id: a reservation ends when
     /// the relay goes away, and is asked for again with a growing delay.
     pub(super) circuits: HashMap<ListenerId, (Multiaddr, Backoff)>,
-    relisten: Vec<(Multiaddr, Backoff)>,
+    pub(super) relisten: Vec<(Multiaddr, Backoff)>,
     /// The certificates of the browser transports, and the WebTransport
     /// generation last stored (they rotate while the node runs).
     #[cfg(not(target_arch = "wasm32"))]
@@ -142,6 +142,8 @@ pub(super) struct Node {
     pub(super) on_peer: Option<PeerListener>,
     /// Told after each batch a peer pushes (a page's `sync` events).
     pub(super) on_sync: Option<SyncListener>,
+    /// Online, leader, queued blocks, last sync: what `db.status()` says.
+    pub(super) status: super::status::Status,
     /// Blocks each connected peer pushed since it connected.
     pub(super) received_from: HashMap<PeerId, u64>,
     /// Peers holding a reservation on our relay, as announced to pages.
@@ -226,7 +228,13 @@ impl Node {
         db.on_block(move |m| sink.borrow_mut().push(m.clone()));
         let replicators: Rc<RefCell<BTreeMap<(PeerId, String), Replicator>>> = Rc::default();
         let scopes = replicators.clone();
-        db.on_commit(move |m| outbox_rows(&scopes.borrow(), m));
+        let status = super::status::Status::default();
+        let queued = status.queued.clone();
+        db.on_commit(move |m| {
+            let rows = outbox_rows(&scopes.borrow(), m);
+            queued.set(queued.get() + rows.len() as u64);
+            rows
+        });
         let early: Rc<RefCell<Vec<Merged>>> = Rc::default();
         let sink = early.clone();
         db.on_commit(move |m| {
@@ -267,6 +275,7 @@ impl Node {
             certs: None,
             on_peer: None,
             on_sync: None,
+            status,
             received_from: HashMap::new(),
             reserved: BTreeSet::new(),
             announce_seq: 0,
@@ -279,6 +288,7 @@ impl Node {
         };
         node.load_p2p_collections().await?;
         node.load_replicators().await?;
+        node.count_outbox().await;
         for addr in node.config.peers.clone() {
             node.add_bootstrap(addr);
         }
@@ -329,6 +339,7 @@ impl Node {
         // one (in a page: a JS write) from waiting for the next merge.
         self.take_merged().await;
         self.drop_orphans().await;
+        self.tell_status();
     }
 
     async fn drop_orphans(&mut self) {
@@ -386,7 +397,10 @@ impl Node {
         relay.is_some_and(|r| self.wanted.contains_key(&r) && !self.connected.contains(&r))
     }
 
-    fn relisten(&mut self) {
+    pub(super) fn relisten(&mut self) {
+        if self.is_offline() {
+            return;
+        }
         let now = self.now();
         let waiting: Vec<bool> = self.relisten.iter().map(|(addr, _)| self.waits_for_relay(addr)).collect();
         let Some(swarm) = self.swarm.as_mut() else { return };
@@ -424,7 +438,7 @@ impl Node {
     }
 
     pub(super) fn dial_peer(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) -> bool {
-        if self.is_banned(peer) {
+        if self.is_banned(peer) || self.is_offline() {
             return false;
         }
         let Some(swarm) = self.swarm.as_mut() else { return false };
@@ -671,6 +685,7 @@ impl Node {
 
     /// Counts a pushed batch from `peer` and tells the sync listener.
     pub(super) fn sync_progress(&mut self, peer: PeerId, received: u64, remaining: u64) {
+        self.synced();
         let total = self.received_from.entry(peer).or_default();
         *total += received;
         if let Some(tell) = &self.on_sync {
@@ -679,6 +694,7 @@ impl Node {
     }
 
     fn on_disconnected(&mut self, peer: PeerId) {
+        self.status_disconnected(&peer);
         self.upgrading.remove(&peer);
         self.received_from.remove(&peer);
         self.connected.remove(&peer);

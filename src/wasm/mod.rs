@@ -20,6 +20,7 @@ use crate::store::{IdbStore, StoreError};
 
 mod log;
 mod net;
+mod status;
 use net::Net;
 
 // The package's TypeScript, beside what wasm-bindgen writes from the
@@ -132,6 +133,8 @@ export interface WeftEvents {
   peer: WeftPeerEvent;
   /** Progress while a peer brings this replica up to date. */
   sync: WeftSyncEvent;
+  /** One of the fields of `db.status()` changed. */
+  status: WeftStatus;
 }
 /**
  * The code of every error weftdb rejects or throws with:
@@ -399,14 +402,15 @@ impl Database {
     }
 
     /// Listens to network events: `"peer"` (`WeftPeerEvent`: a peer
-    /// connected or disconnected) and `"sync"` (`WeftSyncEvent`: progress
-    /// while a peer brings this replica up to date). Returns a function
+    /// connected or disconnected), `"sync"` (`WeftSyncEvent`: progress
+    /// while a peer brings this replica up to date) and `"status"`
+    /// (`WeftStatus`, when one of its fields changes). Returns a function
     /// that stops listening.
     #[wasm_bindgen(skip_typescript)] // typed in TS_TYPES: one payload type per event (WeftEvents)
     pub fn on(&self, event: String, listener: Function) -> Result<JsValue, JsValue> {
         let Some(event) = net::EVENTS.iter().copied().find(|e| *e == event) else {
             return Err(js_error(&validation(format!(
-                "unknown event \"{event}\": weftdb emits \"peer\" and \"sync\""
+                "unknown event \"{event}\": weftdb emits \"peer\", \"sync\" and \"status\""
             ))));
         };
         let Some(net) = self.inner.net.as_ref() else {

@@ -16,10 +16,11 @@ use serde_json::{json, Value};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
+use super::status::{browser_online, OnlineWatch, SharedStatus};
 use super::to_js;
 use crate::error::Error;
 use crate::node::browser::BrowserNode;
-use crate::node::{Command, CommandError, NodeConfig, NodeStore, PeerEvent, SyncProgress};
+use crate::node::{Command, CommandError, NodeConfig, NodeStore, PeerEvent, StatusSnapshot, SyncProgress};
 use crate::Db;
 
 /// JS listeners by event name (`peer`, `sync`).
@@ -43,13 +44,16 @@ impl Listeners {
 }
 
 /// The events `Database.on` takes.
-pub(super) const EVENTS: [&str; 2] = ["peer", "sync"];
+pub(super) const EVENTS: [&str; 3] = ["peer", "sync", "status"];
 
 /// A running page node.
 pub(super) struct Net {
     node: BrowserNode,
     listeners: Rc<Listeners>,
+    /// What `db.status()` answers: the node's last word.
+    pub(super) status: SharedStatus,
     _page_hide: Option<PageHide>,
+    _online: Option<OnlineWatch>,
 }
 
 /// Stops the node when the page goes away for good (a closed tab, a
@@ -107,6 +111,13 @@ impl Net {
             });
             tell.tell("sync", &ev);
         });
+        let online = browser_online();
+        let status: SharedStatus = Rc::new(RefCell::new(StatusSnapshot { online, ..StatusSnapshot::default() }));
+        let (tell, shared) = (listeners.clone(), status.clone());
+        let on_status = Rc::new(move |s: &StatusSnapshot| {
+            *shared.borrow_mut() = s.clone();
+            tell.tell("status", &serde_json::to_value(s).expect("a status serialises"));
+        });
         // Only peers named by id can relay: `<peer>/p2p-circuit` needs it.
         let mut listen: Vec<Multiaddr> = peers
             .iter()
@@ -126,9 +137,11 @@ impl Net {
             direct_upgrade,
             ..NodeConfig::new("")
         };
-        let node = BrowserNode::start(db, config, on_peer, on_sync).map_err(|e| Error::Network(e.to_string()))?;
+        let node = BrowserNode::start(db, config, on_peer, on_sync, on_status, online)
+            .map_err(|e| Error::Network(e.to_string()))?;
         let page_hide = PageHide::install(node.clone());
-        Ok(Net { node, listeners, _page_hide: page_hide })
+        let online = OnlineWatch::install(node.clone());
+        Ok(Net { node, listeners, status, _page_hide: page_hide, _online: online })
     }
 
     /// Runs a node command; its refusals become errors with their code.

@@ -16,6 +16,7 @@ import init, {
   type WeftPeerEvent,
   type WeftQuery,
   type WeftReplicator,
+  type WeftStatus,
   type WeftSyncEvent,
 } from "weftdb";
 import weftdbVite from "weftdb/vite";
@@ -147,6 +148,13 @@ net.on("sync", (ev: WeftSyncEvent) => {
   const wanted: number = ev.blocksWanted;
 });
 net.on("peer", (ev: WeftPeerEvent) => {});
+const status: WeftStatus = net.status();
+const queuedNow: number = status.queuedBlocks;
+const lastSync: number | null = status.lastSync;
+net.on("status", (s) => {
+  const online: boolean = s.online;
+  const leads: boolean = s.leader;
+});
 // @ts-expect-error a sync event has no transport
 net.on("sync", (ev) => ev.transport);
 // @ts-expect-error no such event

@@ -1,0 +1,188 @@
+//! What a page shows about its node (`db.status()`, `db.on("status")`):
+//! whether the browser is online, whether this tab runs the origin's node,
+//! how many peers are connected, how many blocks wait in the outbox, and
+//! when the last exchange with a peer finished.
+//!
+//! Offline (the browser's `offline` event) the node closes its connections
+//! and dials nothing: a browser without a network has none that work, and
+//! a connection the browser still holds would only be found dead by its
+//! failing pings (~21 s), while writes pile up unseen in it. Local writes
+//! go on committing, and their replicators' outbox entries with them.
+//! Back `online`, every wanted peer is dialled at once (their backoff
+//! forgotten), and a connection brings the head exchange and the outbox
+//! push as any connection does.
+
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use libp2p::PeerId;
+
+use serde::Serialize;
+use web_time::{SystemTime, UNIX_EPOCH};
+
+use super::run::Node;
+use crate::store::{KeyRange, Mode, Store, Table, Tx};
+
+/// The status a page reads and is told of when it changes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StatusSnapshot {
+    /// The browser says it has a network (`navigator.onLine` and its
+    /// `online`/`offline` events); a native node is always online.
+    pub online: bool,
+    /// This tab runs the origin's network node.
+    pub leader: bool,
+    /// Peers with an open connection.
+    pub peers: usize,
+    /// Outbox entries: blocks waiting for a replicator's peer to
+    /// acknowledge them (a block queued for two peers counts twice).
+    pub queued_blocks: u64,
+    /// When an exchange with a peer last finished (heads answered, a push
+    /// acknowledged, pushed blocks merged), in milliseconds since the Unix
+    /// epoch, as JS `Date.now()`; `None` before the first.
+    pub last_sync: Option<f64>,
+}
+
+impl Default for StatusSnapshot {
+    fn default() -> Self {
+        StatusSnapshot { online: true, leader: true, peers: 0, queued_blocks: 0, last_sync: None }
+    }
+}
+
+pub(crate) type StatusListener = Rc<dyn Fn(&StatusSnapshot)>;
+
+/// The node's side of the status.
+pub(crate) struct Status {
+    online: bool,
+    /// Whether this tab runs the origin's node. Always true until tabs of
+    /// one origin elect a leader (issue 9, "Many tabs"): the election sets
+    /// it with [`Node::set_leader`].
+    leader: bool,
+    /// Outbox entries, counted up by the commit hook that writes them and
+    /// counted again from the store when entries leave.
+    pub(super) queued: Rc<Cell<u64>>,
+    last_sync: Option<f64>,
+    /// Peers whose connections we closed on going offline, until they are
+    /// gone: a closing connection waits for the peer's word, which an
+    /// offline browser neither sends nor gets (Chromium holds its WebSocket
+    /// open, frames and all, until it is back online or pings fail).
+    closing: HashSet<PeerId>,
+    /// The last snapshot told, so listeners hear only of changes.
+    told: Option<StatusSnapshot>,
+    pub(super) listener: Option<StatusListener>,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Status {
+            online: true,
+            leader: true,
+            queued: Rc::default(),
+            last_sync: None,
+            closing: HashSet::new(),
+            told: None,
+            listener: None,
+        }
+    }
+}
+
+impl Node {
+    pub(crate) fn status(&self) -> StatusSnapshot {
+        StatusSnapshot {
+            online: self.status.online,
+            leader: self.status.leader,
+            peers: self.connected.iter().filter(|p| !self.status.closing.contains(p)).count(),
+            queued_blocks: self.status.queued.get(),
+            last_sync: self.status.last_sync,
+        }
+    }
+
+    pub(super) fn is_offline(&self) -> bool {
+        !self.status.online
+    }
+
+    /// Whether `peer` may be sent anything: we are online and not closing
+    /// its connections.
+    pub(super) fn reachable(&self, peer: &PeerId) -> bool {
+        self.status.online && !self.status.closing.contains(peer)
+    }
+
+    /// The last connection to `peer` closed.
+    pub(super) fn status_disconnected(&mut self, peer: &PeerId) {
+        self.status.closing.remove(peer);
+    }
+
+    /// The browser went offline or came back (a native node has no such events).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) async fn set_online(&mut self, online: bool) {
+        if self.status.online == online {
+            return;
+        }
+        self.status.online = online;
+        if !online {
+            tracing::info!("offline: closing connections, dialling paused");
+            if let Some(swarm) = self.swarm.as_mut() {
+                for peer in self.connected.clone() {
+                    let _ = swarm.disconnect_peer_id(peer);
+                    self.status.closing.insert(peer);
+                }
+            }
+            return;
+        }
+        tracing::info!("online: dialling every wanted peer now");
+        for w in self.wanted.values_mut() {
+            w.due_now();
+        }
+        for (_, backoff) in &mut self.relisten {
+            backoff.reset();
+        }
+        self.relisten();
+        self.redial();
+        // Connections the browser kept: swap heads and push at once. Those
+        // closing end now that the browser can say so, and are dialled again.
+        let kept: Vec<PeerId> = self.connected.iter().filter(|p| !self.status.closing.contains(p)).copied().collect();
+        for peer in kept {
+            self.exchange_with(peer).await;
+            if let Some(lane) = self.outboxes.get_mut(&peer) {
+                lane.backoff.reset();
+            }
+            self.pump_outbox(peer).await;
+        }
+    }
+
+    /// Set by the tabs' leader election (one node per origin).
+    #[allow(dead_code)] // until the election lands
+    pub(crate) fn set_leader(&mut self, leader: bool) {
+        self.status.leader = leader;
+    }
+
+    /// An exchange with a peer finished.
+    pub(super) fn synced(&mut self) {
+        let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_millis() as f64);
+        self.status.last_sync = Some(ms);
+    }
+
+    /// Counts the outbox again from the store, after entries left it.
+    pub(super) async fn count_outbox(&mut self) {
+        let counted = async {
+            let mut tx = self.db.store().begin(Mode::Read).await?;
+            tx.count(Table::Outbox, &KeyRange::all()).await
+        }
+        .await;
+        match counted {
+            Ok(n) => self.status.queued.set(n as u64),
+            Err(e) => tracing::warn!("cannot count the outbox: {e}"),
+        }
+    }
+
+    /// Tells the status listener if anything changed since it was last told.
+    pub(super) fn tell_status(&mut self) {
+        let Some(listener) = self.status.listener.clone() else { return };
+        let now = self.status();
+        if self.status.told.as_ref() != Some(&now) {
+            listener(&now);
+            self.status.told = Some(now);
+        }
+    }
+}
