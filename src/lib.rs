@@ -44,11 +44,12 @@
 //!    stores, reads the document's state and heads *inside* it, and builds
 //!    the block ([`core::block::Block::change`]): parents = the heads,
 //!    height = 1 + their greatest height, signed with the replica's key.
-//! 4. The block is folded in by the same code that merges blocks from
-//!    elsewhere ([`core::merge::fold`]): registers updated, index entries
-//!    moved, heads replaced by the new block, the block stored under its
-//!    CID. Then the transaction
-//!    commits, and only then do subscribers hear of the change.
+//! 4. The block is folded into its document by the same rule that merges
+//!    blocks from elsewhere ([`core::merge::fold`]: registers updated,
+//!    heads replaced by the new block); `Db` stores the block under its CID
+//!    and, at commit, the document's state, heads and moved index entries
+//!    (`Db::write_touched`). Then the transaction commits, and only then
+//!    do subscribers hear of the change.
 //!
 //! Because the heads are read and written in the writer's own transaction,
 //! and IndexedDB runs overlapping `readwrite` transactions one after the
@@ -76,12 +77,14 @@
 //! page's node closes its connections and dials nothing (no redial, no
 //! relay reservation, no discovery dial): the browser has no network, and
 //! a connection it still holds would be found dead only by failing pings
-//! (~21 s). Writes go on committing; a replicator's blocks wait in the
+//! (~21 s); a connection that opens offline anyway (dialled just before
+//! the event) is closed at once. Writes go on committing; a replicator's blocks wait in the
 //! outbox (`queuedBlocks`: outbox entries, counted by the commit hook that
 //! writes them and again from the store when a peer acknowledges some).
 //! Back online, every wanted peer's backoff is forgotten and it is dialled
-//! at once; the connection brings the head exchange and the outbox push,
-//! as any connection does. A connection lost while online is redialled
+//! at once (peers whose connections were still closing, as soon as they
+//! close: on the next housekeeping tick); the connection brings the head
+//! exchange and the outbox push, as any connection does. A connection lost while online is redialled
 //! with the usual doubling backoff. `lastSync` is when an exchange last
 //! finished (heads answered, a push acknowledged, pushed blocks merged),
 //! as JS `Date.now()`. `leader` is whether this tab runs the origin's

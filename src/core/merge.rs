@@ -9,7 +9,8 @@
 //! order:
 //! - a block held already (stored or pending) is a duplicate;
 //! - a block of an unknown collection, a child of a refused block, a block
-//!   whose fields are not in the schema's normal form or whose author the
+//!   whose fields do not fit the schema (`VALIDATION`) or are not in its
+//!   normal form (`BLOCK_INVALID`), or whose author the
 //!   policy refuses (under an owner policy, when the document is here) is
 //!   refused ([`check_alone`], [`check_owner`]);
 //! - a block with a parent that is not stored waits in `pending`, with a

@@ -8,8 +8,11 @@ use libp2p::{Multiaddr, PeerId};
 /// `"webrtc"` (browser to browser), `"webrtc-direct"`, `"webtransport"`,
 /// `"relay"`, `"websocket"`, `"quic"`, `"tcp"`, or `"other"`.
 ///
-/// The most specific part wins: a browser-to-browser WebRTC address runs
-/// through a circuit for its signalling, but the connection is WebRTC.
+/// In this order: browser-to-browser WebRTC (its address runs through a
+/// circuit for its signalling, but the connection is WebRTC), then any
+/// circuit (relayed, whatever carries the hop to the relay: so the direct
+/// upgrade and the deferred head exchange treat it as relayed), then the
+/// transport itself.
 pub fn transport_of(addr: &Multiaddr) -> &'static str {
     let has = |f: fn(&Protocol) -> bool| addr.iter().any(|p| f(&p));
     // Browser-to-browser WebRTC's address holds the relayed one it was

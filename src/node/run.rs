@@ -377,7 +377,7 @@ impl Node {
         let now = self.now();
         self.conduct.prune(now);
         self.buckets.retain(|_, b| !b.is_full(now));
-        if now >= self.next_discovery && !self.connected.is_empty() {
+        if now >= self.next_discovery && !self.connected.is_empty() && !self.is_offline() {
             self.next_discovery = now + DISCOVERY_EVERY;
             for col in self.p2p_collections.clone() {
                 self.discover(&col_topic(&col));
@@ -472,11 +472,14 @@ impl Node {
                     s.close_connection(connection_id);
                 }
             }
-            SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
+            SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
                 let dialed = endpoint.is_dialer();
                 let addr = endpoint.get_remote_address().clone();
                 let transport = crate::net::transport_of_endpoint(&endpoint);
                 self.connections.insert(connection_id, (peer_id, addr.clone(), dialed, transport));
+                if !self.connection_opened(peer_id, connection_id) {
+                    return;
+                }
                 if transport == "webrtc" {
                     self.stats.direct_upgrades += 1;
                 }
@@ -484,7 +487,9 @@ impl Node {
                     self.upgrading.remove(&peer_id);
                     self.exchange_with(peer_id).await;
                 }
-                if num_established.get() == 1 {
+                // The peer's first connection, or its first kept one (those
+                // that opened offline were closed at once, see status.rs).
+                if !self.connected.contains(&peer_id) {
                     if let Some(tell) = &self.on_peer {
                         tell(PeerEvent::Connected, peer_id, transport);
                     }
@@ -502,7 +507,7 @@ impl Node {
                     self.exchange_with(peer_id).await;
                 }
                 if num_established == 0 {
-                    if let Some(tell) = &self.on_peer {
+                    if let Some(tell) = self.on_peer.as_ref().filter(|_| self.connected.contains(&peer_id)) {
                         let transport = closed.as_ref().map_or("other", |c| c.3);
                         tell(PeerEvent::Disconnected, peer_id, transport);
                     }

@@ -16,6 +16,7 @@ use std::cell::Cell;
 use std::collections::HashSet;
 use std::rc::Rc;
 
+use libp2p::swarm::ConnectionId;
 use libp2p::PeerId;
 
 use serde::Serialize;
@@ -106,6 +107,25 @@ impl Node {
     /// its connections.
     pub(super) fn reachable(&self, peer: &PeerId) -> bool {
         self.status.online && !self.status.closing.contains(peer)
+    }
+
+    /// A connection to `peer` opened: whether to go on with it. Offline
+    /// (one dialled before the `offline` event, or while the page started
+    /// offline) it is closed at once like the others. Online, a peer whose
+    /// old connections are still closing is reachable again through this
+    /// one: left in `closing` it would be neither counted nor sent to
+    /// until those closed.
+    pub(super) fn connection_opened(&mut self, peer: PeerId, connection: ConnectionId) -> bool {
+        if self.status.online {
+            self.status.closing.remove(&peer);
+            return true;
+        }
+        tracing::debug!(%peer, "offline: closing a connection that opened");
+        if let Some(swarm) = self.swarm.as_mut() {
+            swarm.close_connection(connection);
+        }
+        self.status.closing.insert(peer);
+        false
     }
 
     /// The last connection to `peer` closed.
