@@ -23,6 +23,7 @@ mod native;
 mod replicate;
 mod run;
 mod share;
+pub mod tabs;
 
 pub use command::{Command, CommandError, Reply};
 pub use config::{NodeConfig, PendingLimits, RelayLimits};

@@ -15,12 +15,13 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::core::query::json_kind;
 use crate::db::Db;
 use crate::error::Error;
-use crate::node::Command;
+use crate::node::tabs::TabCommand as Command;
 use crate::store::{IdbStore, StoreError};
 
 mod log;
 mod net;
-use net::Net;
+mod tabs;
+use tabs::{Stale, Tabs};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
@@ -77,13 +78,23 @@ export interface WeftNetworkStats {
    */
   rateLimited: number; stalled: number; replayed: number; withheld: number;
   pending: number; peers: string[]; mesh: Record<string, number>;
+  /**
+   * This tab's part: "leader" runs the node for every tab of the origin that
+   * opened the database, a "follower" reaches the network through it, and
+   * "alone" runs its own node (no Web Locks or BroadcastChannel here).
+   */
+  tabs: "alone" | "leader" | "follower";
 }
 export interface WeftPeerEvent { type: "connected" | "disconnected"; peerId: string; transport: WeftTransport }
 /** After each batch a peer pushes while bringing this replica up to date. */
 export interface WeftSyncEvent { peerId: string; blocksReceived: number; blocksWanted: number }
 /** Every error thrown by weftdb is an Error with one of these codes. */
 export type WeftErrorCode =
-  | "SCHEMA_INVALID" | "VALIDATION" | "UNKNOWN_COLLECTION" | "NOT_FOUND" | "BLOCK_INVALID" | "STORAGE" | "NETWORK";
+  | "SCHEMA_INVALID" | "VALIDATION" | "UNKNOWN_COLLECTION" | "NOT_FOUND" | "BLOCK_INVALID" | "STORAGE" | "NETWORK"
+  /** A newer build in another tab upgraded the database (or a page deleted it): reload. */
+  | "STALE"
+  /** Another tab kept the database open through a deletion or upgrade. */
+  | "BLOCKED";
 export interface WeftError extends Error { code: WeftErrorCode }
 "#;
 
@@ -139,13 +150,15 @@ struct Inner {
     /// what JS writes.
     db: Rc<Db<IdbStore>>,
     closed: Cell<bool>,
-    /// The page's libp2p node, when opened with `p2p`.
-    net: Option<Net>,
+    /// The page's network (its own node, or the leader tab's), when
+    /// opened with `p2p`.
+    net: Option<Tabs>,
+    stale: Rc<Stale>,
 }
 
 impl Inner {
     /// The page's node, for what needs the network.
-    fn net(&self) -> Result<&Net, Error> {
+    fn net(&self) -> Result<&Tabs, Error> {
         self.check_open()?;
         self.net
             .as_ref()
@@ -153,6 +166,9 @@ impl Inner {
     }
 
     fn check_open(&self) -> Result<(), Error> {
+        if self.db.store().is_stale() {
+            return Err(Error::Stale(format!("database \"{}\" was upgraded or deleted in another tab: reload the page", self.name)));
+        }
         if self.closed.get() {
             return Err(Error::Storage(StoreError(format!("database \"{}\" is closed", self.name))));
         }
@@ -183,9 +199,22 @@ impl Database {
             let options = OpenOptions::from_js(options)?;
             let store = IdbStore::open(&name).await?;
             let db = Rc::new(Db::open(store).await?);
-            let net =
-                if options.p2p { Some(Net::start(db.clone(), options.peers, options.direct_upgrade)?) } else { None };
-            Ok(Database { inner: Rc::new(Inner { name, db, closed: Cell::new(false), net }) })
+            let net = match options.p2p {
+                true => Some(Tabs::start(&name, db.clone(), options.peers, options.direct_upgrade)?),
+                false => None,
+            };
+            let stale = Rc::new(Stale::default());
+            db.store().on_stale({
+                let (stale, net) = (stale.clone(), net.clone());
+                move || {
+                    // A newer build leads now; this tab stays out of its way.
+                    if let Some(net) = net.as_ref() {
+                        net.stop();
+                    }
+                    stale.tell();
+                }
+            });
+            Ok(Database { inner: Rc::new(Inner { name, db, closed: Cell::new(false), net, stale }) })
         })
     }
 
@@ -250,17 +279,24 @@ impl Database {
 
     /// Listens to network events: `"peer"` (`WeftPeerEvent`: a peer
     /// connected or disconnected) and `"sync"` (`WeftSyncEvent`: progress
-    /// while a peer brings this replica up to date). Returns a function
-    /// that stops listening.
+    /// while a peer brings this replica up to date), the same in every tab;
+    /// and `"stale"`: a newer build in another tab upgraded the database
+    /// (or a page deleted it), this tab's connection closed, and its calls
+    /// now reject with `STALE`. Returns a function that stops listening.
     #[wasm_bindgen(unchecked_return_type = "() => void")]
     pub fn on(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "\"peer\" | \"sync\"")] event: String,
+        #[wasm_bindgen(unchecked_param_type = "\"peer\" | \"sync\" | \"stale\"")] event: String,
         #[wasm_bindgen(unchecked_param_type = "(event: WeftPeerEvent | WeftSyncEvent) => void")] listener: Function,
     ) -> Result<JsValue, JsValue> {
+        if event == "stale" {
+            let id = self.inner.stale.on(listener);
+            let stale = self.inner.stale.clone();
+            return Ok(Closure::<dyn FnMut()>::new(move || stale.off(id)).into_js_value());
+        }
         let Some(event) = net::EVENTS.iter().copied().find(|e| *e == event) else {
             return Err(js_error(&validation(format!(
-                "unknown event \"{event}\": weftdb emits \"peer\" and \"sync\""
+                "unknown event \"{event}\": weftdb emits \"peer\", \"sync\" and \"stale\""
             ))));
         };
         let Some(net) = self.inner.net.as_ref() else {

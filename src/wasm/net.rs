@@ -136,17 +136,13 @@ impl Net {
         self.node.call(command).await.map_err(command_error)
     }
 
-    /// Calls `f` on each `event` (one of [`EVENTS`]); returns the id that
-    /// [`Net::off`] takes.
+    /// Calls `f` on each `event` (one of [`EVENTS`]): the tabs' glue
+    /// (`tabs.rs`), which tells every tab.
     pub(super) fn on(&self, event: &'static str, f: Function) -> u64 {
         let id = self.listeners.next.get();
         self.listeners.next.set(id + 1);
         self.listeners.all.borrow_mut().push((id, event, f));
         id
-    }
-
-    pub(super) fn off(&self, id: u64) {
-        self.listeners.all.borrow_mut().retain(|(l, _, _)| *l != id);
     }
 
     pub(super) fn stop(&self) {
