@@ -17,7 +17,6 @@ use wasm_bindgen_futures::JsFuture;
 use super::{Entries, KeyRange, Mode, Store, StoreError, Table, Tx};
 use crate::error::Error;
 
-
 fn js_bytes(bytes: &[u8]) -> JsValue {
     Uint8Array::from(bytes).into()
 }
@@ -37,13 +36,16 @@ pub struct IdbStore {
     conn: Rc<Conn>,
 }
 
+/// What to call when the connection goes stale.
+type StaleListeners = Rc<RefCell<Vec<Box<dyn Fn()>>>>;
+
 struct Conn {
     db: web_sys::IdbDatabase,
     /// Set once another connection (a newer build in another tab, or a
     /// deletion) asked for the database with `versionchange`: this one has
     /// closed, and every later transaction fails with [`Error::Stale`].
     stale: Rc<Cell<bool>>,
-    on_stale: Rc<RefCell<Vec<Box<dyn Fn()>>>>,
+    on_stale: StaleListeners,
     _on_versionchange: Closure<dyn FnMut()>,
 }
 
@@ -121,7 +123,7 @@ impl IdbStore {
         // database waits until every connection closes: give ours up at
         // once, and tell the page (`db.on("stale")`).
         let stale = Rc::new(Cell::new(false));
-        let on_stale: Rc<RefCell<Vec<Box<dyn Fn()>>>> = Rc::default();
+        let on_stale = StaleListeners::default();
         let on_versionchange = Closure::<dyn FnMut()>::new({
             let (db, stale, on_stale) = (db.clone(), stale.clone(), on_stale.clone());
             move || {

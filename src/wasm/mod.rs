@@ -167,7 +167,10 @@ impl Inner {
 
     fn check_open(&self) -> Result<(), Error> {
         if self.db.store().is_stale() {
-            return Err(Error::Stale(format!("database \"{}\" was upgraded or deleted in another tab: reload the page", self.name)));
+            return Err(Error::Stale(format!(
+                "database \"{}\" was upgraded or deleted in another tab: reload the page",
+                self.name
+            )));
         }
         if self.closed.get() {
             return Err(Error::Storage(StoreError(format!("database \"{}\" is closed", self.name))));

@@ -225,9 +225,11 @@ impl Tabs {
         *self.shared.release.borrow_mut() = Some(release);
     }
 
-    /// A page going into the back/forward cache gives up the lead (a frozen
-    /// tab would hold the network for every other) and asks again when it
-    /// comes back; a page going for good releases everything.
+    /// A page going into the back/forward cache, or frozen in the
+    /// background, gives up the lead (a frozen tab would hold the network
+    /// for every other) and asks again when it comes back; a page going for
+    /// good releases everything at once rather than when the browser tears
+    /// it down.
     fn watch_page(&self) {
         let Ok(target) = js_sys::global().dyn_into::<web_sys::EventTarget>() else { return };
         let weak = Rc::downgrade(&self.shared);
@@ -247,7 +249,27 @@ impl Tabs {
         .into_js_value();
         let _ = target.add_event_listener_with_callback("pagehide", hide.unchecked_ref());
         let _ = target.add_event_listener_with_callback("pageshow", show.unchecked_ref());
-        self.shared._callbacks.borrow_mut().extend([hide, show]);
+        // A tab the browser freezes in the background (Page Lifecycle) does the same.
+        let weak = Rc::downgrade(&self.shared);
+        let freeze = Closure::<dyn Fn()>::new(move || {
+            if let Some(s) = weak.upgrade() {
+                Tabs { shared: s }.step_down();
+            }
+        })
+        .into_js_value();
+        let weak = Rc::downgrade(&self.shared);
+        let resume = Closure::<dyn Fn()>::new(move || {
+            let Some(s) = weak.upgrade() else { return };
+            if !s.stopped.get() && s.release.borrow().is_none() {
+                Tabs { shared: s }.request_lock();
+            }
+        })
+        .into_js_value();
+        if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+            let _ = document.add_event_listener_with_callback("freeze", freeze.unchecked_ref());
+            let _ = document.add_event_listener_with_callback("resume", resume.unchecked_ref());
+        }
+        self.shared._callbacks.borrow_mut().extend([hide, show, freeze, resume]);
     }
 
     /// Stops this tab's node and releases the lock (if it led).
