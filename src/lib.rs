@@ -78,15 +78,19 @@
 //!   `node::browser` task as a tab alone): one libp2p identity, one
 //!   connection per peer for the whole origin. When the leader closes,
 //!   crashes or is frozen the browser releases the lock (a leader also gives
-//!   it up on `pagehide`, and asks again on `pageshow` from the back/forward
-//!   cache), the next tab in the lock's queue starts its node and dials at once.
+//!   it up on `pagehide` and on `freeze`, and asks again on `pageshow` from
+//!   the back/forward cache or on `resume`), the next tab in the lock's
+//!   queue starts its node and dials at once (0.5–0.9 s to connected in the
+//!   tests).
 //! - **The channel** `weftdb:<name>` (BroadcastChannel, JSON text, one
 //!   [`node::tabs::TabMessage`] each): `who` (a tab that opened asks who
 //!   leads) and `leader {tab}` (the answer, and the leader's word when it
 //!   takes over); `call {from, id, command}` and `reply {to, id, result}` (a
 //!   follower's node command — `connections`, `dial`, `replicators.*`,
 //!   `collections.*`, `networkStats` — run by the leader's node, its result or
-//!   coded refusal sent back); `event {event, data}` (the leader's `peer` and
+//!   coded refusal sent back; a call not yet answered is sent again to each
+//!   new leader, so one may run twice across a hand-over, which every one of
+//!   these commands bears); `event {event, data}` (the leader's `peer` and
 //!   `sync` events, for every tab's `on` listeners); `committed {from, cids}`
 //!   and `taken {to, cids}` (a follower's new blocks, see below); `changed
 //!   {collection, id, kind, doc}` (after every commit in any tab).
