@@ -93,6 +93,15 @@ pub enum TabMessage {
     Who,
     /// The leader says so: when it takes the lock, and to every `Who`.
     Leader { tab: TabId },
+    /// The leader is alive: every [`BEAT_MS`]. A leader silent for
+    /// [`SILENCE_MS`] (a frozen tab still holds its lock) has its lock
+    /// stolen by a follower.
+    Beat { tab: TabId },
+    /// A tab that led until its lock was stolen (it was frozen) has stopped
+    /// its node. The nodes it was connected to may have kept talking gossip
+    /// to its connection while the new leader's came up beside it under the
+    /// same peer id: the new leader connects again, alone now.
+    Followed { tab: TabId },
     /// A follower's node command for the leader to run.
     Call { from: TabId, id: u64, command: TabCommand },
     /// The leader's answer to one `Call`.
@@ -110,6 +119,11 @@ pub enum TabMessage {
     Changed { collection: String, id: String, kind: String, doc: Option<Value> },
 }
 
+/// How often a leader says it is alive, in milliseconds.
+pub const BEAT_MS: u32 = 200;
+/// How long followers wait for a silent leader before one steals its lock.
+pub const SILENCE_MS: f64 = 800.0;
+
 /// What the glue is to do after an input.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -126,6 +140,11 @@ pub enum Action {
     Event { event: String, data: Value },
     /// Tell this tab's subscribers of a change another tab committed.
     Changed { collection: String, id: String, kind: String, doc: Option<Value> },
+    /// Take the lock from the tab holding it (`steal: true`): it has been
+    /// silent too long.
+    Steal,
+    /// Restart this tab's node, so that its peers see it on one connection.
+    Restart,
 }
 
 /// One tab's side of the coordination.
@@ -135,6 +154,10 @@ pub struct Tab {
     role: Role,
     /// The tab known to lead, if any.
     leader: Option<TabId>,
+    /// When a leader was last heard of (or this tab started), in ms.
+    heard: f64,
+    /// A steal asked for and not yet granted.
+    stealing: bool,
     next_call: u64,
     /// Calls not yet answered: posted again to each new leader.
     calls: BTreeMap<u64, TabCommand>,
@@ -145,9 +168,28 @@ pub struct Tab {
 
 impl Tab {
     /// A tab that waits for the lock (`coordinated`), or one alone.
-    pub fn new(id: TabId, coordinated: bool) -> Tab {
+    /// `now` in milliseconds, on the clock [`Tab::tick`] and
+    /// [`Tab::receive`] are given.
+    pub fn new(id: TabId, coordinated: bool, now: f64) -> Tab {
         let role = if coordinated { Role::Follower } else { Role::Alone };
-        Tab { id, role, leader: None, next_call: 0, calls: BTreeMap::new(), untaken: BTreeSet::new() }
+        let (calls, untaken) = (BTreeMap::new(), BTreeSet::new());
+        Tab { id, role, leader: None, heard: now, stealing: false, next_call: 0, calls, untaken }
+    }
+
+    /// Every [`BEAT_MS`]: a leader beats; a `visible` follower that has
+    /// not heard of a leader for [`SILENCE_MS`] steals the lock. Only a
+    /// visible one: browsers slow the timers of hidden tabs to one a second
+    /// or less, so hidden tabs would take the lead from each other forever;
+    /// the tab in front takes it from a frozen or throttled leader once.
+    pub fn tick(&mut self, now: f64, visible: bool) -> Vec<Action> {
+        match self.role {
+            Role::Leader => vec![Action::Post(TabMessage::Beat { tab: self.id })],
+            Role::Follower if visible && !self.stealing && now - self.heard >= SILENCE_MS => {
+                self.stealing = true;
+                vec![Action::Steal]
+            }
+            _ => Vec::new(),
+        }
     }
 
     pub fn id(&self) -> TabId {
@@ -208,6 +250,7 @@ impl Tab {
         }
         self.role = Role::Leader;
         self.leader = Some(self.id);
+        self.stealing = false;
         let mut out = vec![Action::Post(TabMessage::Leader { tab: self.id })];
         for (id, command) in std::mem::take(&mut self.calls) {
             out.push(Action::Run { from: self.id, id, command });
@@ -220,11 +263,13 @@ impl Tab {
 
     /// This tab stopped leading (its page is hidden, its database closed):
     /// it becomes a follower until it takes the lock again.
-    pub fn step_down(&mut self) {
+    pub fn step_down(&mut self, now: f64) {
         if self.role == Role::Leader {
             self.role = Role::Follower;
             self.leader = None;
+            self.heard = now;
         }
+        self.stealing = false;
     }
 
     /// The leader's node answered a command it ran; `from` asked.
@@ -253,14 +298,18 @@ impl Tab {
         out
     }
 
-    /// A message from another tab.
-    pub fn receive(&mut self, msg: TabMessage) -> Vec<Action> {
+    /// A message from another tab, at `now`.
+    pub fn receive(&mut self, msg: TabMessage, now: f64) -> Vec<Action> {
+        if matches!(msg, TabMessage::Leader { .. } | TabMessage::Beat { .. }) {
+            self.heard = now;
+        }
         match (self.role, msg) {
             (Role::Alone, _) => Vec::new(),
             (Role::Leader, TabMessage::Who) => vec![Action::Post(TabMessage::Leader { tab: self.id })],
             (Role::Leader, TabMessage::Call { from, id, command }) => vec![Action::Run { from, id, command }],
             (Role::Leader, TabMessage::Committed { from, cids }) => vec![Action::Adopt { from, cids }],
-            (Role::Follower, TabMessage::Leader { tab }) => {
+            (Role::Leader, TabMessage::Followed { .. }) => vec![Action::Restart],
+            (Role::Follower, TabMessage::Leader { tab } | TabMessage::Beat { tab }) => {
                 if self.leader == Some(tab) {
                     return Vec::new();
                 }
@@ -379,24 +428,24 @@ mod tests {
 
     #[test]
     fn a_follower_calls_the_leader_and_is_answered() {
-        let (mut leader, mut follower) = (Tab::new(1, true), Tab::new(2, true));
+        let (mut leader, mut follower) = (Tab::new(1, true, 0.0), Tab::new(2, true, 0.0));
         leader.lead();
         let (id, out) = follower.call(TabCommand::Connections);
         let [msg] = posts(&out)[..] else { panic!("{out:?}") };
-        let run = leader.receive(msg.clone());
+        let run = leader.receive(msg.clone(), 0.0);
         assert_eq!(run, vec![Action::Run { from: 2, id, command: TabCommand::Connections }]);
         let reply = leader.answered(2, id, Ok(json!([])));
         let [msg] = posts(&reply)[..] else { panic!("{reply:?}") };
         // Another follower ignores a reply to someone else.
-        assert_eq!(Tab::new(3, true).receive(msg.clone()), vec![]);
-        assert_eq!(follower.receive(msg.clone()), vec![Action::Resolve { id, result: Ok(json!([])) }]);
+        assert_eq!(Tab::new(3, true, 0.0).receive(msg.clone(), 0.0), vec![]);
+        assert_eq!(follower.receive(msg.clone(), 0.0), vec![Action::Resolve { id, result: Ok(json!([])) }]);
         // Answered once: a repeat is ignored.
-        assert_eq!(follower.receive(msg.clone()), vec![]);
+        assert_eq!(follower.receive(msg.clone(), 0.0), vec![]);
     }
 
     #[test]
     fn a_leader_runs_its_own_calls() {
-        let mut t = Tab::new(1, true);
+        let mut t = Tab::new(1, true, 0.0);
         t.lead();
         let (id, out) = t.call(TabCommand::Stats);
         assert_eq!(out, vec![Action::Run { from: 1, id, command: TabCommand::Stats }]);
@@ -406,13 +455,13 @@ mod tests {
 
     #[test]
     fn a_new_leader_gets_the_unanswered_calls_and_the_untaken_blocks_again() {
-        let mut f = Tab::new(2, true);
-        assert_eq!(f.receive(TabMessage::Leader { tab: 1 }), vec![]);
+        let mut f = Tab::new(2, true, 0.0);
+        assert_eq!(f.receive(TabMessage::Leader { tab: 1 }, 0.0), vec![]);
         let (id, _) = f.call(TabCommand::ListP2pCollections);
         f.committed(vec!["a".into(), "b".into()]);
-        f.receive(TabMessage::Taken { to: 2, cids: vec!["a".into()] });
+        f.receive(TabMessage::Taken { to: 2, cids: vec!["a".into()] }, 0.0);
         // The leader is gone; tab 3 takes over.
-        let again = f.receive(TabMessage::Leader { tab: 3 });
+        let again = f.receive(TabMessage::Leader { tab: 3 }, 0.0);
         assert_eq!(
             posts(&again),
             vec![
@@ -421,12 +470,12 @@ mod tests {
             ]
         );
         // The same leader announcing again changes nothing.
-        assert_eq!(f.receive(TabMessage::Leader { tab: 3 }), vec![]);
+        assert_eq!(f.receive(TabMessage::Leader { tab: 3 }, 0.0), vec![]);
     }
 
     #[test]
     fn a_follower_that_comes_to_lead_runs_its_calls_and_adopts_its_blocks() {
-        let mut f = Tab::new(2, true);
+        let mut f = Tab::new(2, true, 0.0);
         let (id, _) = f.call(TabCommand::Stats);
         f.committed(vec!["b".into()]);
         let out = f.lead();
@@ -439,35 +488,58 @@ mod tests {
                 Action::Adopt { from: 2, cids: vec!["b".into()] },
             ]
         );
-        assert_eq!(f.receive(TabMessage::Who), vec![Action::Post(TabMessage::Leader { tab: 2 })]);
-        f.step_down();
+        assert_eq!(f.receive(TabMessage::Who, 0.0), vec![Action::Post(TabMessage::Leader { tab: 2 })]);
+        f.step_down(0.0);
         assert_eq!(f.role(), Role::Follower);
-        assert_eq!(f.receive(TabMessage::Who), vec![]);
+        assert_eq!(f.receive(TabMessage::Who, 0.0), vec![]);
     }
 
     #[test]
     fn events_and_changes_reach_every_tab() {
-        let mut leader = Tab::new(1, true);
+        let mut leader = Tab::new(1, true, 0.0);
         leader.lead();
         let out = leader.event("peer", json!({"type": "connected"}));
         assert_eq!(out.len(), 2, "its own listeners and a post: {out:?}");
-        let mut f = Tab::new(2, true);
+        let mut f = Tab::new(2, true, 0.0);
         assert_eq!(
-            f.receive(posts(&out)[0].clone()),
+            f.receive(posts(&out)[0].clone(), 0.0),
             vec![Action::Event { event: "peer".into(), data: json!({"type": "connected"}) }]
         );
         let change = f.changed("Book".into(), "x".into(), "update".into(), Some(json!({"_id": "x"})));
-        assert_eq!(leader.receive(posts(&change)[0].clone()).len(), 1);
+        assert_eq!(leader.receive(posts(&change)[0].clone(), 0.0).len(), 1);
+    }
+
+    #[test]
+    fn a_silent_leader_has_its_lock_stolen_once() {
+        let (mut leader, mut f) = (Tab::new(1, true, 0.0), Tab::new(2, true, 0.0));
+        leader.lead();
+        let beat = posts(&leader.tick(100.0, true))[0].clone();
+        assert_eq!(beat, TabMessage::Beat { tab: 1 });
+        f.receive(beat.clone(), 100.0);
+        assert_eq!(f.tick(800.0, true), vec![], "heard 700 ms ago");
+        // The leader froze: nothing for a second.
+        assert_eq!(f.tick(1100.0, false), vec![], "a hidden tab never steals");
+        assert_eq!(f.tick(1100.0, true), vec![Action::Steal]);
+        assert_eq!(f.tick(1300.0, true), vec![], "one steal at a time");
+        assert!(matches!(f.lead()[0], Action::Post(TabMessage::Leader { tab: 2 })));
+        assert_eq!(f.tick(1400.0, true), vec![Action::Post(TabMessage::Beat { tab: 2 })]);
+        // The old leader thaws, learns its lock was stolen, and follows;
+        // the new one connects again once the old one's node has stopped.
+        leader.step_down(1500.0);
+        assert_eq!(f.receive(TabMessage::Followed { tab: 1 }, 1500.0), vec![Action::Restart]);
+        assert_eq!(leader.role(), Role::Follower);
+        leader.receive(TabMessage::Beat { tab: 2 }, 1600.0);
+        assert_eq!(leader.tick(2000.0, true), vec![]);
     }
 
     #[test]
     fn a_tab_alone_posts_nothing_and_runs_everything_itself() {
-        let mut t = Tab::new(1, false);
+        let mut t = Tab::new(1, false, 0.0);
         assert_eq!(t.role(), Role::Alone);
         assert!(t.hello().is_empty());
         assert!(t.changed("B".into(), "x".into(), "create".into(), None).is_empty());
         assert!(matches!(t.call(TabCommand::Stats).1[..], [Action::Run { .. }]));
-        assert_eq!(t.receive(TabMessage::Who), vec![]);
+        assert_eq!(t.receive(TabMessage::Who, 0.0), vec![]);
         assert_eq!(t.event("sync", json!({})).len(), 1);
     }
 }

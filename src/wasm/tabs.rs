@@ -21,7 +21,7 @@ use super::net::{Net, EVENTS};
 use super::{from_js, to_js};
 use crate::db::{Change, ChangeKind, Db};
 use crate::error::Error;
-use crate::node::tabs::{Action, Refused, Role, Tab, TabCommand, TabMessage};
+use crate::node::tabs::{Action, Refused, Role, Tab, TabCommand, TabMessage, BEAT_MS};
 use crate::node::{Command, NodeStore};
 
 #[wasm_bindgen(inline_js = "
@@ -33,30 +33,49 @@ export function tabs_channel(name, onmessage) {
   c.onmessage = (e) => onmessage(e.data);
   return c;
 }
-export function tabs_lock(name, granted) {
-  let release;
-  const held = new Promise((r) => (release = r));
-  navigator.locks.request(name, () => {
-    granted();
-    return held;
-  }).catch(() => {});
-  return release;
+export function tabs_lock(name, steal, granted, lost) {
+  const grant = () => new Promise((release) => granted(release) || release());
+  navigator.locks.request(name, steal ? { steal: true } : {}, grant).catch((e) => lost(String(e)));
+}
+export function tabs_visible() {
+  return typeof document === 'undefined' || document.visibilityState === 'visible';
+}
+export function tabs_every(ms, f) {
+  return setInterval(f, ms);
+}
+export function tabs_stop_every(id) {
+  clearInterval(id);
 }")]
 extern "C" {
     /// Whether Web Locks and BroadcastChannel are both here.
     fn tabs_supported() -> bool;
     /// A BroadcastChannel calling `onmessage` with each message's data.
     fn tabs_channel(name: &str, onmessage: &Function) -> Channel;
-    /// Asks for the exclusive lock `name`, calls `granted` once it is ours,
-    /// and holds it until the returned function is called (or the page
-    /// goes: the browser then releases it).
-    fn tabs_lock(name: &str, granted: &Function) -> Function;
+    /// Asks for the exclusive lock `name` (taking it from its holder with
+    /// `steal`). Once it is ours, `granted(release)` says whether to hold
+    /// it: until `release()` is called, or the page goes (the browser then
+    /// releases it). `lost` hears of a request that failed: the lock was
+    /// stolen from us.
+    fn tabs_lock(name: &str, steal: bool, granted: &Function, lost: &Function);
+    fn tabs_every(ms: u32, f: &Function) -> JsValue;
+    /// Whether the page is in front (hidden tabs' timers are slowed).
+    fn tabs_visible() -> bool;
+    fn tabs_stop_every(id: &JsValue);
 
     type Channel;
     #[wasm_bindgen(method, js_name = postMessage)]
     fn post_message(this: &Channel, message: &str);
     #[wasm_bindgen(method)]
     fn close(this: &Channel);
+}
+
+/// How long a leader waits, after the tab that led before it stopped its
+/// node, before connecting again.
+const RESTART_AFTER_MS: u64 = 500;
+
+/// Milliseconds on the page's clock, for [`Tab`]'s timing.
+fn now() -> f64 {
+    js_sys::Date::now()
 }
 
 /// The codes a refusal from the leader may carry (others become `NETWORK`).
@@ -104,8 +123,10 @@ struct Shared {
     /// Set while another tab's change is told to this tab's subscribers,
     /// so it is not posted back.
     relaying: Cell<bool>,
-    /// Releases the lock (or drops this tab's place in its queue).
+    /// Releases the lock this tab holds.
     release: RefCell<Option<Function>>,
+    /// The timer of [`Tab::tick`].
+    ticker: RefCell<Option<JsValue>>,
     stopped: Cell<bool>,
     /// JS callbacks that must live as long as the tab.
     _callbacks: RefCell<Vec<JsValue>>,
@@ -137,7 +158,7 @@ impl Tabs {
                 let (Some(s), Some(text)) = (slot.borrow().upgrade(), data.as_string()) else { return };
                 match serde_json::from_str::<TabMessage>(&text) {
                     Ok(msg) => {
-                        let actions = s.tab.borrow_mut().receive(msg);
+                        let actions = s.tab.borrow_mut().receive(msg, now());
                         Tabs { shared: s }.act(actions);
                     }
                     Err(e) => tracing::warn!("an unreadable message between tabs: {e}"),
@@ -153,7 +174,7 @@ impl Tabs {
         let shared = Rc::new(Shared {
             lock_name,
             db,
-            tab: RefCell::new(Tab::new(u64::from_le_bytes(id), coordinated)),
+            tab: RefCell::new(Tab::new(u64::from_le_bytes(id), coordinated, now())),
             channel,
             start: NodeStart { peers, direct_upgrade },
             net: RefCell::new(None),
@@ -162,6 +183,7 @@ impl Tabs {
             next_listener: Cell::new(0),
             relaying: Cell::new(false),
             release: RefCell::new(None),
+            ticker: RefCell::new(None),
             stopped: Cell::new(false),
             _callbacks: RefCell::new(onmessage.into_iter().collect()),
         });
@@ -173,8 +195,9 @@ impl Tabs {
             return Ok(tabs);
         }
         tabs.watch_db();
-        tabs.request_lock();
+        tabs.request_lock(false);
         tabs.watch_page();
+        tabs.start_ticking();
         let hello = tabs.shared.tab.borrow().hello();
         tabs.act(hello);
         Ok(tabs)
@@ -204,25 +227,62 @@ impl Tabs {
         });
     }
 
-    /// Joins the queue for the lock; once it is ours this tab leads.
-    fn request_lock(&self) {
+    /// Joins the queue for the lock (or, with `steal`, takes it from a
+    /// leader gone silent); once it is ours this tab leads.
+    fn request_lock(&self, steal: bool) {
         let weak = Rc::downgrade(&self.shared);
-        let granted = Closure::once_into_js(move || {
-            let Some(s) = weak.upgrade() else { return };
-            if s.stopped.get() {
-                return;
+        let granted = Closure::<dyn Fn(Function) -> bool>::new(move |release: Function| {
+            let Some(s) = weak.upgrade() else { return false };
+            // Closed, or leading already (a steal and the queued request both granted).
+            if s.stopped.get() || s.tab.borrow().role() == Role::Leader {
+                return false;
             }
             let tabs = Tabs { shared: s };
             if let Err(e) = tabs.run_node() {
                 tracing::error!("this tab took the lead but its node did not start: {e}");
-                return;
+                return false;
             }
+            *tabs.shared.release.borrow_mut() = Some(release);
             let actions = tabs.shared.tab.borrow_mut().lead();
             tracing::info!("this tab leads: it runs the node for every tab of the database");
             tabs.act(actions);
-        });
-        let release = tabs_lock(&self.shared.lock_name, granted.unchecked_ref());
-        *self.shared.release.borrow_mut() = Some(release);
+            true
+        })
+        .into_js_value();
+        let weak = Rc::downgrade(&self.shared);
+        let lost = Closure::<dyn Fn(String)>::new(move |why: String| {
+            let Some(s) = weak.upgrade() else { return };
+            let tabs = Tabs { shared: s };
+            if tabs.role() == Role::Leader {
+                tracing::info!("another tab took the lead from this one ({why}): it follows");
+                tabs.step_down();
+                let tab = tabs.shared.tab.borrow().id();
+                tabs.post(&TabMessage::Followed { tab });
+            } else {
+                tabs.shared.tab.borrow_mut().step_down(now());
+            }
+            if !tabs.shared.stopped.get() {
+                tabs.request_lock(false);
+            }
+        })
+        .into_js_value();
+        tabs_lock(&self.shared.lock_name, steal, granted.unchecked_ref(), lost.unchecked_ref());
+    }
+
+    /// Beats while leading; steals the lock of a silent leader.
+    fn start_ticking(&self) {
+        let weak = Rc::downgrade(&self.shared);
+        let tick = Closure::<dyn Fn()>::new(move || {
+            let Some(s) = weak.upgrade() else { return };
+            if s.stopped.get() {
+                return;
+            }
+            let actions = s.tab.borrow_mut().tick(now(), tabs_visible());
+            Tabs { shared: s }.act(actions);
+        })
+        .into_js_value();
+        *self.shared.ticker.borrow_mut() = Some(tabs_every(BEAT_MS, tick.unchecked_ref()));
+        self.shared._callbacks.borrow_mut().push(tick);
     }
 
     /// A page going into the back/forward cache, or frozen in the
@@ -243,7 +303,7 @@ impl Tabs {
         let show = Closure::<dyn Fn(web_sys::PageTransitionEvent)>::new(move |ev: web_sys::PageTransitionEvent| {
             let Some(s) = weak.upgrade() else { return };
             if ev.persisted() && !s.stopped.get() && s.release.borrow().is_none() {
-                Tabs { shared: s }.request_lock();
+                Tabs { shared: s }.request_lock(false);
             }
         })
         .into_js_value();
@@ -261,7 +321,7 @@ impl Tabs {
         let resume = Closure::<dyn Fn()>::new(move || {
             let Some(s) = weak.upgrade() else { return };
             if !s.stopped.get() && s.release.borrow().is_none() {
-                Tabs { shared: s }.request_lock();
+                Tabs { shared: s }.request_lock(false);
             }
         })
         .into_js_value();
@@ -277,7 +337,7 @@ impl Tabs {
         if let Some(net) = self.shared.net.borrow_mut().take() {
             net.stop();
         }
-        self.shared.tab.borrow_mut().step_down();
+        self.shared.tab.borrow_mut().step_down(now());
         if let Some(release) = self.shared.release.borrow_mut().take() {
             let _ = release.call0(&JsValue::NULL);
         }
@@ -334,6 +394,27 @@ impl Tabs {
                     });
                 }
                 Action::Event { event, data } => self.tell(&event, &data),
+                Action::Restart => {
+                    let tabs = self.clone();
+                    wasm_bindgen_futures::spawn_local(async move {
+                        // Time for the old leader's connections to close.
+                        futures_timer::Delay::new(std::time::Duration::from_millis(RESTART_AFTER_MS)).await;
+                        if tabs.role() != Role::Leader || tabs.shared.stopped.get() {
+                            return;
+                        }
+                        tracing::info!("the tab that led before has stopped its node: connecting again");
+                        if let Some(net) = tabs.shared.net.borrow_mut().take() {
+                            net.stop();
+                        }
+                        if let Err(e) = tabs.run_node() {
+                            tracing::error!("this tab's node did not start again: {e}");
+                        }
+                    });
+                }
+                Action::Steal => {
+                    tracing::info!("the leading tab has been silent for a second (frozen?): taking the lead");
+                    self.request_lock(true);
+                }
                 Action::Changed { collection, id, kind, doc } => {
                     let kind = match kind.as_str() {
                         "create" => ChangeKind::Create,
@@ -423,6 +504,9 @@ impl Tabs {
     pub(super) fn stop(&self) {
         self.step_down();
         self.shared.stopped.set(true);
+        if let Some(id) = self.shared.ticker.borrow_mut().take() {
+            tabs_stop_every(&id);
+        }
         if let Some(channel) = self.shared.channel.as_ref() {
             channel.close();
         }

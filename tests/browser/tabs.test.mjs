@@ -184,6 +184,59 @@ test("the leader tab closes mid-sync: another tab is connected within 2 s and no
   await context.close();
 });
 
+/**
+ * Crashing or freezing a page goes through the Chrome DevTools Protocol. A
+ * frozen page is one where no script runs while it keeps its lock: the
+ * debugger pausing it (CDP's `Page.setWebLifecycleState: frozen` left the
+ * headless page answering its BroadcastChannel).
+ */
+const NO_CDP = BROWSER === "firefox" && "crashes and freezes the leader through the Chrome DevTools Protocol";
+
+for (const how of ["crashes", "is frozen"]) {
+  test(`the leader tab ${how}: the other tab leads and is connected within 2 s`, { skip: NO_CDP }, async () => {
+    const context = await browser.newContext();
+    const pages = await tabs(context, `tabs-${how.replace(" ", "-")}`, 2);
+    for (const p of pages) await connectedToNode(p);
+    await pages[0].evaluate(() => window.db.collections.subscribe("Book"));
+    const roles = await Promise.all(pages.map(role));
+    const leader = pages[roles.indexOf("leader")];
+    const follower = pages[roles.indexOf("follower")];
+    assert.ok(leader && follower, `roles: ${roles}`);
+    const cdp = await context.newCDPSession(leader);
+    const gone = Date.now();
+    if (how === "crashes") cdp.send("Page.crash").catch(() => {});
+    else {
+      await cdp.send("Debugger.enable");
+      await cdp.send("Debugger.pause");
+    }
+    await until(
+      follower,
+      "the follower leading and connected",
+      async (id) => (await window.db.networkStats()).tabs === "leader" && (await window.db.connections()).some((c) => c.peerId === id),
+      node.info.peerId,
+    );
+    const took = Date.now() - gone;
+    assert.ok(took <= 2000, `connected again after ${took} ms`);
+    console.log(`# the follower led and was connected ${took} ms after the leader ${how === "crashes" ? "crashed" : "froze"}`);
+    const id = await follower.evaluate(() => window.db.collection("Book").create({ title: "After", pages: 1 }));
+    if (how === "is frozen") {
+      // The frozen tab thaws, finds its lock taken, stops its node and follows: one node for the origin again.
+      await cdp.send("Debugger.resume");
+      await until(leader, "the thawed tab following", async () => (await window.db.networkStats()).tabs === "follower");
+    }
+    for (let t = Date.now(); !(await node.get(`collections/Book/${id}`)).title; ) {
+      assert.ok(Date.now() - t < WAIT, "the new leader's write never reached the node");
+      await sleep(100);
+    }
+    const peerId = await follower.evaluate(() => window.db.peerId);
+    for (let t = Date.now(); (await nodeSees(peerId)).length !== 1; ) {
+      assert.ok(Date.now() - t < WAIT, `the node keeps ${(await nodeSees(peerId)).length} connections from the origin`);
+      await sleep(100);
+    }
+    await context.close();
+  });
+}
+
 test("two tabs update one document 2 × 50 times at once: every update lands, built on the one before", async () => {
   const context = await browser.newContext();
   const pages = await tabs(context, "tabs-concurrent", 2, { peers: false });
