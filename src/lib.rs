@@ -77,11 +77,20 @@
 //!   its life. The tab holding it, the leader, runs the node (the same
 //!   `node::browser` task as a tab alone): one libp2p identity, one
 //!   connection per peer for the whole origin. When the leader closes,
-//!   crashes or is frozen the browser releases the lock (a leader also gives
-//!   it up on `pagehide` and on `freeze`, and asks again on `pageshow` from
-//!   the back/forward cache or on `resume`), the next tab in the lock's
-//!   queue starts its node and dials at once (0.5–0.9 s to connected in the
-//!   tests).
+//!   crashes the browser releases the lock (a leader also gives it up on
+//!   `pagehide` and on `freeze`, and asks again on `pageshow` from the
+//!   back/forward cache or on `resume`), and the next tab in the lock's
+//!   queue starts its node and dials at once (0.5–0.8 s to connected in the
+//!   tests). A tab frozen or hung without a word keeps its lock, so the
+//!   leader also posts `beat` every 200 ms, and a visible follower that
+//!   hears none for 800 ms takes the lock (`steal: true`) and leads (1.5 s
+//!   to connected in the tests). Hidden tabs never steal: browsers slow
+//!   their timers to one a second, and they would take the lead from each
+//!   other forever. The old leader, once it runs again, finds its lock
+//!   request rejected, stops its node, follows, and posts `followed`: its
+//!   connection had stayed open beside the new leader's under the same peer
+//!   id, and a native node kept its gossip on the old one, so the new leader
+//!   restarts its node half a second later to be seen on one connection.
 //! - **The channel** `weftdb:<name>` (BroadcastChannel, JSON text, one
 //!   [`node::tabs::TabMessage`] each): `who` (a tab that opened asks who
 //!   leads) and `leader {tab}` (the answer, and the leader's word when it
@@ -93,7 +102,8 @@
 //!   these commands bears); `event {event, data}` (the leader's `peer` and
 //!   `sync` events, for every tab's `on` listeners); `committed {from, cids}`
 //!   and `taken {to, cids}` (a follower's new blocks, see below); `changed
-//!   {collection, id, kind, doc}` (after every commit in any tab).
+//!   {collection, id, kind, doc}` (after every commit in any tab); `beat
+//!   {tab}` and `followed {tab}` (above).
 //! - **A follower** runs no network code. Its writes commit to the shared
 //!   IndexedDB like any tab's; then it posts `committed` with their CIDs and
 //!   keeps them until the leader answers `taken`, posting them again to every
