@@ -82,11 +82,12 @@
 //!   back/forward cache or on `resume`), and the next tab in the lock's
 //!   queue starts its node and dials at once (0.5–0.8 s to connected in the
 //!   tests). A tab frozen or hung without a word keeps its lock, so the
-//!   leader also posts `beat` every 200 ms, and a visible follower that
-//!   hears none for 800 ms takes the lock (`steal: true`) and leads (1.5 s
-//!   to connected in the tests). Hidden tabs never steal: browsers slow
-//!   their timers to one a second, and they would take the lead from each
-//!   other forever. The old leader, once it runs again, finds its lock
+//!   leader also posts `beat` every 200 ms; a visible follower that hears
+//!   none for 300 ms asks `who` (a hidden leader's timers are slowed to one
+//!   a second, but it answers a message at once), and after 800 ms of
+//!   silence takes the lock (`steal: true`) and leads (1.5 s to connected in
+//!   the tests). Hidden tabs never steal: with their own timers slowed they
+//!   would take the lead from each other forever. The old leader, once it runs again, finds its lock
 //!   request rejected, stops its node, follows, and posts `followed`: its
 //!   connection had stayed open beside the new leader's under the same peer
 //!   id, and a native node kept its gossip on the old one, so the new leader

@@ -123,6 +123,10 @@ pub enum TabMessage {
 pub const BEAT_MS: u32 = 200;
 /// How long followers wait for a silent leader before one steals its lock.
 pub const SILENCE_MS: f64 = 800.0;
+/// After this long without a beat a follower asks `who` leads: a hidden
+/// leader's timers (its beats) are slowed to one a second, but it answers
+/// a message at once; a frozen one does not.
+pub const PROBE_MS: f64 = 300.0;
 
 /// What the glue is to do after an input.
 #[derive(Debug, Clone, PartialEq)]
@@ -187,6 +191,9 @@ impl Tab {
             Role::Follower if visible && !self.stealing && now - self.heard >= SILENCE_MS => {
                 self.stealing = true;
                 vec![Action::Steal]
+            }
+            Role::Follower if visible && !self.stealing && now - self.heard >= PROBE_MS => {
+                vec![Action::Post(TabMessage::Who)]
             }
             _ => Vec::new(),
         }
@@ -516,19 +523,24 @@ mod tests {
         let beat = posts(&leader.tick(100.0, true))[0].clone();
         assert_eq!(beat, TabMessage::Beat { tab: 1 });
         f.receive(beat.clone(), 100.0);
-        assert_eq!(f.tick(800.0, true), vec![], "heard 700 ms ago");
-        // The leader froze: nothing for a second.
-        assert_eq!(f.tick(1100.0, false), vec![], "a hidden tab never steals");
-        assert_eq!(f.tick(1100.0, true), vec![Action::Steal]);
-        assert_eq!(f.tick(1300.0, true), vec![], "one steal at a time");
+        assert_eq!(f.tick(300.0, true), vec![], "heard 200 ms ago");
+        // A hidden leader beats once a second, but answers `who` at once.
+        assert_eq!(f.tick(500.0, true), vec![Action::Post(TabMessage::Who)]);
+        assert_eq!(leader.receive(TabMessage::Who, 510.0), vec![Action::Post(TabMessage::Leader { tab: 1 })]);
+        f.receive(TabMessage::Leader { tab: 1 }, 520.0);
+        assert_eq!(f.tick(700.0, true), vec![]);
+        // The leader froze: nothing for 800 ms.
+        assert_eq!(f.tick(1400.0, false), vec![], "a hidden tab never steals");
+        assert_eq!(f.tick(1400.0, true), vec![Action::Steal]);
+        assert_eq!(f.tick(1600.0, true), vec![], "one steal at a time");
         assert!(matches!(f.lead()[0], Action::Post(TabMessage::Leader { tab: 2 })));
-        assert_eq!(f.tick(1400.0, true), vec![Action::Post(TabMessage::Beat { tab: 2 })]);
+        assert_eq!(f.tick(1700.0, true), vec![Action::Post(TabMessage::Beat { tab: 2 })]);
         // The old leader thaws, learns its lock was stolen, and follows;
         // the new one connects again once the old one's node has stopped.
-        leader.step_down(1500.0);
-        assert_eq!(f.receive(TabMessage::Followed { tab: 1 }, 1500.0), vec![Action::Restart]);
+        leader.step_down(1800.0);
+        assert_eq!(f.receive(TabMessage::Followed { tab: 1 }, 1800.0), vec![Action::Restart]);
         assert_eq!(leader.role(), Role::Follower);
-        leader.receive(TabMessage::Beat { tab: 2 }, 1600.0);
+        leader.receive(TabMessage::Beat { tab: 2 }, 1900.0);
         assert_eq!(leader.tick(2000.0, true), vec![]);
     }
 
