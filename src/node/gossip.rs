@@ -91,6 +91,17 @@ impl Node {
                 }
                 return;
             }
+            // A peer joined one of our collection topics: swap heads for it
+            // again. The exchange on connect ran before either side knew the
+            // other's topics, and what was written in between was published
+            // to nobody (a new leader tab writes at once, so this happens).
+            gossipsub::Event::Subscribed { peer_id, topic } => {
+                let col = topic.as_str().strip_prefix(&col_topic("")).map(str::to_owned);
+                if let Some(col) = col.filter(|c| self.p2p_collections.contains(c)) {
+                    self.start_exchange(peer_id, &col, None).await;
+                }
+                return;
+            }
             _ => return,
         };
         if message.topic.as_str() == PEERS_TOPIC {
