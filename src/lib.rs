@@ -117,7 +117,10 @@
 //!   could not tell a follower's new block from an old one without more state.
 //!   What a lost message can leave (a follower closing between its commit and
 //!   its post, with the leader gone too) the head exchange repairs: the next
-//!   leader swaps heads with every peer it connects to.
+//!   leader swaps heads with every peer it connects to, and again for a
+//!   collection when the peer joins its topic (a new leader writes at once,
+//!   before either side knows the other's topics, when a publish reaches
+//!   nobody).
 //! - **Changes cross tabs**: every tab posts `changed` after each commit it
 //!   sees (its own writes; in the leader also every merge from the network),
 //!   with the document as it stood right after that commit, and every other
