@@ -224,7 +224,8 @@
 //!   them for the CID, merges, and reports the message valid or invalid to
 //!   gossipsub (invalid blocks count against the sender). Missing parents
 //!   are fetched by CID with `/weft/blocks/1`, from the sender first.
-//! - **`/weft/heads/1`**: on connect (and when a replicator reconnects),
+//! - **`/weft/heads/1`**: on connect (and when a replicator reconnects, and
+//!   for a collection when a peer joins its gossip topic),
 //!   peers swap their heads for each shared collection; each side then sends
 //!   the other exactly the blocks it lacks: directly when all the other's
 //!   heads are known, else by `Offer`/`Want` of CIDs first.
