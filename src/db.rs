@@ -722,6 +722,16 @@ impl<S: Store> Db<S> {
         self.listeners.borrow_mut().retain(|(l, _)| *l != id);
     }
 
+    /// Tells this database's subscribers of a change committed through
+    /// another connection to the same store (another tab of the page's
+    /// origin), as if it had been committed here.
+    pub fn notify(&self, change: &Change) {
+        let listeners: Vec<Listener> = self.listeners.borrow().iter().map(|(_, l)| l.clone()).collect();
+        for l in &listeners {
+            l(change);
+        }
+    }
+
     /// Calls `f` for every block stored and folded in after its
     /// transaction commits: local writes and merges alike.
     pub fn on_block(&self, f: impl Fn(&Merged) + 'static) {

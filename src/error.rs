@@ -30,6 +30,15 @@ pub enum Error {
     /// The network could not be set up (a page's libp2p node).
     #[error("network: {0}")]
     Network(String),
+    /// The database was upgraded or deleted by a newer build in another
+    /// tab (IndexedDB `versionchange`), or is newer than this build: this
+    /// connection is closed; reload the page.
+    #[error("the database is stale: {0}")]
+    Stale(String),
+    /// Another connection to the database (another tab) did not close for
+    /// a deletion or an upgrade (IndexedDB `blocked`).
+    #[error("the database is blocked: {0}")]
+    Blocked(String),
     /// A command the node refused, with the node's code (`BAD_REQUEST`,
     /// `NOT_FOUND`, ...).
     #[error("{message}")]
@@ -48,6 +57,8 @@ impl Error {
             Error::Unauthorized(_) => "UNAUTHORIZED",
             Error::Storage(_) => "STORAGE",
             Error::Network(_) => "NETWORK",
+            Error::Stale(_) => "STALE",
+            Error::Blocked(_) => "BLOCKED",
             Error::Node { code, .. } => code,
         }
     }

@@ -19,9 +19,9 @@
 //! | [`core::sync`] | the replication messages, their limits, the outbox's retry backoff, each peer's request allowance and strikes (time passed in) | nothing but data |
 //! | [`core::pending`] | which blocks wait for parents on whose account; what to drop over the caps | nothing but data |
 //! | `dag` | [`Db`]'s replication queries: collection heads, held blocks, the blocks a peer lacks | the store trait |
-//! | `wasm` | `Database` / `Collection` / `Replicators` / `Collections` for JS (wasm32 only): values, errors, promises, events (`peer`, `sync`, `status`), `db.status()`; `setLogLevel`, the page's `tracing` events on the console | wasm-bindgen |
+//! | `wasm` | `Database` / `Collection` / `Replicators` / `Collections` for JS (wasm32 only): values, errors, promises, events (`peer`, `sync`, `status`, `stale`), `db.status()`; `setLogLevel`, the page's `tracing` events on the console; the Web Lock and BroadcastChannel of many tabs (`tabs.rs`) | wasm-bindgen |
 //! | [`net`] | the request-response codec, the composed libp2p behaviour (one for both targets), each target's swarm: native TCP, QUIC, WebSocket, WebRTC-direct and [`net::webtransport`] (our WebTransport server); in a page the transports a browser dials, and `net::webrtc` (our browser-to-browser WebRTC transport, wasm32 only) with its [`net::signaling`] messages | libp2p, wtransport; web-sys's WebRTC in a page |
-//! | [`node`] | the node: gossip, block fetch, head exchange, replicators, pages meeting through a relay and upgrading to direct WebRTC, commands (`run`, `gossip`, `exchange`, `replicate`, `direct`, `answer`); natively driven by a thread with tokio (`native`) behind the HTTP API, in a page by a task on the event loop (`browser`) | libp2p; tokio and axum natively |
+//! | [`node`] | the node: gossip, block fetch, head exchange, replicators, pages meeting through a relay and upgrading to direct WebRTC, many tabs as one peer ([`node::tabs`]), commands (`run`, `gossip`, `exchange`, `replicate`, `direct`, `answer`); natively driven by a thread with tokio (`native`) behind the HTTP API, in a page by a task on the event loop (`browser`) | libp2p; tokio and axum natively |
 //! | `src/bin/weft.rs` | the `weft` command line (`start`, `client ...`) | clap, ureq |
 //!
 //! `cfg(target_arch = "wasm32")` picks the adapters: the store backend
@@ -57,7 +57,8 @@
 //! second builds on the first's block. A crash before commit leaves nothing;
 //! after, everything.
 //!
-//! With a node running (natively always; in a page opened with `peers`),
+//! With a node running (natively always; in a page opened with `peers`,
+//! the leader tab's node: see "Many tabs of one origin" for a follower's),
 //! the same transaction also queues the block, in the persisted `outbox`
 //! table, for every replicator whose scope it is in (a [`Db::on_commit`]
 //! hook: block and outbox entry commit together). Once it has committed,
@@ -67,6 +68,90 @@
 //! each replicator's peer. In a page that is a libp2p connection to a weft
 //! node over WebTransport, WebRTC-direct or WebSocket, and to other pages
 //! over direct WebRTC or through the node's relay.
+//!
+//! ## Many tabs of one origin
+//!
+//! Tabs of one origin that open the same database name with `peers` (or
+//! `p2p: true`) act as one peer (`src/wasm/tabs.rs` does the browser's part,
+//! `node::tabs` holds the messages and each tab's state machine, tested by
+//! `cargo test`; `tests/browser/tabs.test.mjs` checks it in real tabs):
+//! - **Leader election.** Every such tab asks for the Web Lock
+//!   `weftdb:<name>` (`navigator.locks.request`, exclusive) and holds it for
+//!   its life. The tab holding it, the leader, runs the node (the same
+//!   `node::browser` task as a tab alone): one libp2p identity, one
+//!   connection per peer for the whole origin. When the leader closes,
+//!   crashes the browser releases the lock (a leader also gives it up on
+//!   `pagehide` and on `freeze`, and asks again on `pageshow` from the
+//!   back/forward cache or on `resume`), and the next tab in the lock's
+//!   queue starts its node and dials at once (0.5–0.8 s to connected in the
+//!   tests). A tab frozen or hung without a word keeps its lock, so the
+//!   leader also posts `beat` every 200 ms; a visible follower that hears
+//!   none for 300 ms asks `who` (a hidden leader's timers are slowed to one
+//!   a second, but it answers a message at once), and after 800 ms of
+//!   silence takes the lock (`steal: true`) and leads (1.5 s to connected in
+//!   the tests). Hidden tabs never steal: with their own timers slowed they
+//!   would take the lead from each other forever. The old leader, once it runs again, finds its lock
+//!   request rejected, stops its node, follows, and posts `followed`: its
+//!   connection had stayed open beside the new leader's under the same peer
+//!   id, and a native node kept its gossip on the old one, so the new leader
+//!   restarts its node half a second later to be seen on one connection.
+//! - **The channel** `weftdb:<name>` (BroadcastChannel, JSON text, one
+//!   [`node::tabs::TabMessage`] each): `who` (a tab that opened asks who
+//!   leads) and `leader {tab}` (the answer, and the leader's word when it
+//!   takes over); `call {from, id, command}` and `reply {to, id, result}` (a
+//!   follower's node command — `connections`, `dial`, `replicators.*`,
+//!   `collections.*`, `networkStats` — run by the leader's node, its result or
+//!   coded refusal sent back; a call not yet answered is sent again to each
+//!   new leader, so one may run twice across a hand-over, which every one of
+//!   these commands bears); `event {event, data}` (the leader's `peer` and
+//!   `sync` events, for every tab's `on` listeners); `committed {from, cids}`
+//!   and `taken {to, cids}` (a follower's new blocks, see below); `changed
+//!   {collection, id, kind, doc}` (after every commit in any tab); `beat
+//!   {tab}` and `followed {tab}` (above).
+//! - **A follower** runs no network code. Its writes commit to the shared
+//!   IndexedDB like any tab's; then it posts `committed` with their CIDs and
+//!   keeps them until the leader answers `taken`, posting them again to every
+//!   new leader (and adopting them itself should it come to lead). The leader
+//!   reads those blocks back from the store, publishes them, writes their
+//!   outbox entries for its replicators (they could not commit with the block:
+//!   the replicators live in the leader's node) and pushes them. Telling the
+//!   leader was chosen over the leader watching the store: IndexedDB has no
+//!   change feed, so watching would mean scanning `blocks` on a timer, and it
+//!   could not tell a follower's new block from an old one without more state.
+//!   What a lost message can leave (a follower closing between its commit and
+//!   its post, with the leader gone too) the head exchange repairs: the next
+//!   leader swaps heads with every peer it connects to, and again for a
+//!   collection when the peer joins its topic (a new leader writes at once,
+//!   before either side knows the other's topics, when a publish reaches
+//!   nobody).
+//! - **Changes cross tabs**: every tab posts `changed` after each commit it
+//!   sees (its own writes; in the leader also every merge from the network),
+//!   with the document as it stood right after that commit, and every other
+//!   tab hands it to its own `subscribe` callbacks. The document travels in
+//!   the message rather than being read again from IndexedDB by each tab: a
+//!   read made after a later commit would show subscribers the later state
+//!   twice, and a read per notice per tab costs a transaction each.
+//!   BroadcastChannel keeps one sender's messages in order, so every tab hears
+//!   a document's changes in commit order.
+//! - **No lost update**: a change's parents (the document's heads) and state
+//!   are read inside the `readwrite` transaction that writes it, and IndexedDB
+//!   runs overlapping `readwrite` transactions one after the other, so two
+//!   tabs writing one document build on each other's blocks. No cache stands
+//!   in the way: the only per-connection caches are the schemas (read again on
+//!   a miss; collections are never changed or removed) and the recently
+//!   refused blocks.
+//! - **Versions**: a newer build opening the database at a higher version (or
+//!   a deletion) fires `versionchange` here: the connection closes at once,
+//!   the tab stops leading, `db.on("stale")` listeners are called and every
+//!   later call rejects with `STALE`; opening a database a newer build
+//!   upgraded rejects with `STALE` too. An open or `Database.destroy` that
+//!   another connection blocks (one that ignores `versionchange`) rejects at
+//!   once with `BLOCKED` rather than hang (a blocked deletion still happens
+//!   once that connection closes).
+//! - **Alone**: where Web Locks or BroadcastChannel is missing, each tab runs
+//!   its own node as before (then the node sees one connection per tab).
+//!   `db.networkStats().tabs` says which of `"leader"`, `"follower"`,
+//!   `"alone"` a tab is.
 //!
 //! ## Offline, and the page's status
 //!
@@ -88,7 +173,8 @@
 //! with the usual doubling backoff. `lastSync` is when an exchange last
 //! finished (heads answered, a push acknowledged, pushed blocks merged),
 //! as JS `Date.now()`. `leader` is whether this tab runs the origin's
-//! node: true until tabs elect one (`Node::set_leader`). Tests:
+//! node (see "Many tabs of one origin"): a follower tab shows the
+//! leader's status (forwarded like `peer` and `sync`) with `leader: false`. Tests:
 //! `tests/browser/status.test.mjs`, `tests/browser/demo.test.mjs`.
 //!
 //! ## Transports
@@ -165,7 +251,8 @@
 //!   them for the CID, merges, and reports the message valid or invalid to
 //!   gossipsub (invalid blocks count against the sender). Missing parents
 //!   are fetched by CID with `/weft/blocks/1`, from the sender first.
-//! - **`/weft/heads/1`**: on connect (and when a replicator reconnects),
+//! - **`/weft/heads/1`**: on connect (and when a replicator reconnects, and
+//!   for a collection when a peer joins its gossip topic),
 //!   peers swap their heads for each shared collection; each side then sends
 //!   the other exactly the blocks it lacks: directly when all the other's
 //!   heads are known, else by `Offer`/`Want` of CIDs first.
@@ -366,7 +453,8 @@
 //!
 //! [`Error`] has one variant per kind of failure and a stable
 //! [`Error::code`]: `SCHEMA_INVALID`, `VALIDATION`, `UNKNOWN_COLLECTION`,
-//! `NOT_FOUND`, `BLOCK_INVALID`, `UNAUTHORIZED` (a write policy), `STORAGE`. In JS every rejection is an
+//! `NOT_FOUND`, `BLOCK_INVALID`, `UNAUTHORIZED` (a write policy), `STORAGE`, and in a page `STALE`
+//! and `BLOCKED` ("Many tabs of one origin", Versions). In JS every rejection is an
 //! `Error` with that `code` property.
 
 pub mod core;

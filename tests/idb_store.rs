@@ -247,3 +247,20 @@ async fn errors_are_readable() {
     let err = tx.put(Table::Meta, b"k", b"v").await.unwrap_err().to_string();
     assert!(err.contains("IndexedDB put failed") && err.contains("ReadOnlyError"), "{err}");
 }
+
+/// Another tab's deletion (or a newer build's upgrade) closes this
+/// connection at once instead of blocking it: the store says it is stale,
+/// tells its listeners once, and refuses transactions.
+#[wasm_bindgen_test]
+async fn a_deletion_elsewhere_leaves_the_store_stale() {
+    let store = fresh("idb-stale").await;
+    let heard = std::rc::Rc::new(std::cell::Cell::new(0));
+    let h = heard.clone();
+    store.on_stale(move || h.set(h.get() + 1));
+    assert!(!store.is_stale());
+    IdbStore::destroy("idb-stale").await.unwrap();
+    assert!(store.is_stale());
+    assert_eq!(heard.get(), 1);
+    let Err(e) = store.begin(Mode::Read).await else { panic!("a stale store began a transaction") };
+    assert!(e.to_string().contains("another tab"), "{e}");
+}

@@ -168,6 +168,7 @@ impl Node {
                 topics.sort();
                 Ok(json!(topics))
             }
+            Command::Committed { cids } => self.adopt(cids).await,
             Command::Connections => {
                 let mut list: Vec<(String, String, &str, &str)> = self
                     .connections

@@ -67,6 +67,11 @@ pub enum Command {
     Topics,
     /// `[{peerId, addr, transport, direction}]`, one per open connection.
     Connections,
+    /// Blocks another tab of this origin committed to the shared store
+    /// (it runs no node): publish and queue them (`node/tabs.rs`).
+    Committed {
+        cids: Vec<String>,
+    },
 }
 
 /// A refused command: a stable code and a one-line message.

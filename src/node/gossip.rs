@@ -91,6 +91,21 @@ impl Node {
                 }
                 return;
             }
+            // A peer joined one of our collection topics: swap heads for it
+            // again. The exchange on connect ran before either side knew the
+            // other's topics, and what was written in between was published
+            // to nobody (a new leader tab writes at once, so this happens).
+            // Natively only: a page that did the same lost a node's later
+            // gossip in some runs (tests/browser/tabs.test.mjs), and the
+            // node's exchange repairs both directions.
+            #[cfg(not(target_arch = "wasm32"))]
+            gossipsub::Event::Subscribed { peer_id, topic } => {
+                let col = topic.as_str().strip_prefix(&col_topic("")).map(str::to_owned);
+                if let Some(col) = col.filter(|c| self.p2p_collections.contains(c)) {
+                    self.start_exchange(peer_id, &col, None).await;
+                }
+                return;
+            }
             _ => return,
         };
         if message.topic.as_str() == PEERS_TOPIC {

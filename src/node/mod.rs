@@ -24,6 +24,7 @@ mod replicate;
 mod run;
 mod share;
 mod status;
+pub mod tabs;
 
 pub use command::{Command, CommandError, Reply};
 pub use config::{NodeConfig, PendingLimits, RelayLimits};

@@ -56,10 +56,6 @@ pub(crate) type StatusListener = Rc<dyn Fn(&StatusSnapshot)>;
 /// The node's side of the status.
 pub(crate) struct Status {
     online: bool,
-    /// Whether this tab runs the origin's node. Always true until tabs of
-    /// one origin elect a leader (issue 9, "Many tabs"): the election sets
-    /// it with [`Node::set_leader`].
-    leader: bool,
     /// Outbox entries, counted up by the commit hook that writes them and
     /// counted again from the store when entries leave.
     pub(super) queued: Rc<Cell<u64>>,
@@ -78,7 +74,6 @@ impl Default for Status {
     fn default() -> Self {
         Status {
             online: true,
-            leader: true,
             queued: Rc::default(),
             last_sync: None,
             closing: HashSet::new(),
@@ -92,7 +87,9 @@ impl Node {
     pub(crate) fn status(&self) -> StatusSnapshot {
         StatusSnapshot {
             online: self.status.online,
-            leader: self.status.leader,
+            // The tab whose node this is runs the node; a follower tab's
+            // glue (`wasm/tabs.rs`) says false for itself.
+            leader: true,
             peers: self.connected.iter().filter(|p| !self.status.closing.contains(p)).count(),
             queued_blocks: self.status.queued.get(),
             last_sync: self.status.last_sync,
@@ -169,12 +166,6 @@ impl Node {
             }
             self.pump_outbox(peer).await;
         }
-    }
-
-    /// Set by the tabs' leader election (one node per origin).
-    #[allow(dead_code)] // until the election lands
-    pub(crate) fn set_leader(&mut self, leader: bool) {
-        self.status.leader = leader;
     }
 
     /// An exchange with a peer finished.

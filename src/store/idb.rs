@@ -8,18 +8,14 @@
 use std::ops::Bound;
 use std::rc::Rc;
 
-use indexed_db_futures::database::Database;
-use indexed_db_futures::internals::SystemRepr;
-use indexed_db_futures::prelude::*;
+use std::cell::{Cell, RefCell};
+
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use super::{Entries, KeyRange, Mode, Store, StoreError, Table, Tx};
-
-fn err<E: std::fmt::Display>(op: &'static str) -> impl Fn(E) -> StoreError {
-    move |e| StoreError(format!("IndexedDB {op} failed: {e}"))
-}
+use crate::error::Error;
 
 fn js_bytes(bytes: &[u8]) -> JsValue {
     Uint8Array::from(bytes).into()
@@ -40,49 +36,132 @@ pub struct IdbStore {
     conn: Rc<Conn>,
 }
 
+/// What to call when the connection goes stale.
+type StaleListeners = Rc<RefCell<Vec<Box<dyn Fn()>>>>;
+
 struct Conn {
-    db: Database,
+    db: web_sys::IdbDatabase,
+    /// Set once another connection (a newer build in another tab, or a
+    /// deletion) asked for the database with `versionchange`: this one has
+    /// closed, and every later transaction fails with [`Error::Stale`].
+    stale: Rc<Cell<bool>>,
+    on_stale: StaleListeners,
     _on_versionchange: Closure<dyn FnMut()>,
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        self.db.as_sys().set_onversionchange(None);
-        self.db.clone().close();
+        self.db.set_onversionchange(None);
+        self.db.close();
     }
 }
 
+#[wasm_bindgen(inline_js = "
+function blocked(what) {
+  return new DOMException(`another connection to the database (another tab) did not close for ${what}`, 'BlockedError');
+}
+export function idb_open(name, version, stores) {
+  return new Promise((resolve, reject) => {
+    const r = indexedDB.open(name, version);
+    let gaveUp = false;
+    r.onupgradeneeded = () => {
+      for (const s of stores) if (!r.result.objectStoreNames.contains(s)) r.result.createObjectStore(s);
+    };
+    r.onsuccess = () => (gaveUp ? r.result.close() : resolve(r.result));
+    r.onerror = () => reject(r.error);
+    r.onblocked = () => {
+      gaveUp = true;
+      reject(blocked('an upgrade'));
+    };
+  });
+}
+export function idb_delete(name) {
+  return new Promise((resolve, reject) => {
+    const r = indexedDB.deleteDatabase(name);
+    r.onsuccess = () => resolve();
+    r.onerror = () => reject(r.error);
+    r.onblocked = () => reject(blocked('a deletion (it happens once that tab closes it)'));
+  });
+}")]
+extern "C" {
+    /// Opens `name` at `version`, creating the missing object stores; a
+    /// `blocked` open rejects at once (`BlockedError`) rather than wait.
+    #[wasm_bindgen(catch)]
+    fn idb_open(name: &str, version: u32, stores: js_sys::Array) -> Result<js_sys::Promise, JsValue>;
+    #[wasm_bindgen(catch)]
+    fn idb_delete(name: &str) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// This build's database version: the object stores of [`Table::ALL`].
+const VERSION: u32 = 1;
+
+/// An open or delete that failed, with the code a page can act on.
+fn open_error(op: &'static str, name: &str, e: &JsValue) -> Error {
+    match e.dyn_ref::<web_sys::DomException>().map(|d| d.name()).as_deref() {
+        Some("VersionError") => Error::Stale(format!(
+            "database \"{name}\" was upgraded by a newer version of this app (in another tab): reload the page"
+        )),
+        Some("BlockedError") => Error::Blocked(format!("{op} \"{name}\": {}", js_message(e))),
+        _ => Error::Storage(dom_error(op, e)),
+    }
+}
+
+fn js_message(e: &JsValue) -> String {
+    js_sys::Reflect::get(e, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_default()
+}
+
 impl IdbStore {
-    /// Opens the database `name`, creating it and its object stores on first use.
-    pub async fn open(name: &str) -> Result<IdbStore, StoreError> {
-        let db = Database::open(name)
-            .with_version(1u32)
-            .with_on_upgrade_needed(|_, db| {
-                for t in Table::ALL {
-                    db.create_object_store(t.name()).build()?;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(err("open"))?;
-        // Another tab (or `destroy`) deleting or upgrading the database waits
-        // until every connection closes, so give ours up instead of blocking it.
+    /// Opens the database `name`, creating it and its object stores on first
+    /// use. A database a newer build upgraded fails with [`Error::Stale`];
+    /// an open another tab blocks fails with [`Error::Blocked`] at once.
+    pub async fn open(name: &str) -> Result<IdbStore, Error> {
+        let stores: js_sys::Array = Table::ALL.iter().map(|t| JsValue::from_str(t.name())).collect();
+        let opening = idb_open(name, VERSION, stores).map_err(|e| open_error("open", name, &e))?;
+        let db: web_sys::IdbDatabase =
+            JsFuture::from(opening).await.map_err(|e| open_error("open", name, &e))?.unchecked_into();
+        // Another tab (a newer build, or `destroy`) upgrading or deleting the
+        // database waits until every connection closes: give ours up at
+        // once, and tell the page (`db.on("stale")`).
+        let stale = Rc::new(Cell::new(false));
+        let on_stale = StaleListeners::default();
         let on_versionchange = Closure::<dyn FnMut()>::new({
-            let db = db.clone();
-            move || db.clone().close()
+            let (db, stale, on_stale) = (db.clone(), stale.clone(), on_stale.clone());
+            move || {
+                db.close();
+                if !stale.replace(true) {
+                    for f in on_stale.borrow().iter() {
+                        f();
+                    }
+                }
+            }
         });
-        db.as_sys().set_onversionchange(Some(on_versionchange.as_ref().unchecked_ref()));
-        Ok(IdbStore { conn: Rc::new(Conn { db, _on_versionchange: on_versionchange }) })
+        db.set_onversionchange(Some(on_versionchange.as_ref().unchecked_ref()));
+        Ok(IdbStore { conn: Rc::new(Conn { db, stale, on_stale, _on_versionchange: on_versionchange }) })
     }
 
     /// Closes the connection; later transactions on it fail.
     pub fn close(&self) {
-        self.conn.db.clone().close();
+        self.conn.db.close();
     }
 
-    /// Deletes the database `name`. Our open connections close themselves.
-    pub async fn destroy(name: &str) -> Result<(), StoreError> {
-        Database::delete_by_name(name).map_err(err("delete"))?.await.map_err(err("delete"))
+    /// Whether another tab's upgrade or deletion closed this connection.
+    pub fn is_stale(&self) -> bool {
+        self.conn.stale.get()
+    }
+
+    /// Calls `f` once when another tab's upgrade or deletion closes this
+    /// connection.
+    pub fn on_stale(&self, f: impl Fn() + 'static) {
+        self.conn.on_stale.borrow_mut().push(Box::new(f));
+    }
+
+    /// Deletes the database `name`. Our open connections close themselves;
+    /// one that does not (a tab of an older build, a page's own raw
+    /// connection) makes this fail with [`Error::Blocked`] at once; the
+    /// browser still deletes the database when that connection closes.
+    pub async fn destroy(name: &str) -> Result<(), Error> {
+        let deleting = idb_delete(name).map_err(|e| open_error("delete", name, &e))?;
+        JsFuture::from(deleting).await.map(drop).map_err(|e| open_error("delete", name, &e))
     }
 }
 
@@ -191,7 +270,10 @@ impl Store for IdbStore {
 impl IdbStore {
     fn transaction(&self, tables: &[Table], mode: web_sys::IdbTransactionMode) -> Result<IdbTx<'_>, StoreError> {
         let names: js_sys::Array = tables.iter().map(|t| JsValue::from_str(t.name())).collect();
-        let db = self.conn.db.as_sys().unchecked_ref::<web_sys::IdbDatabase>();
+        if self.is_stale() {
+            return Err(StoreError("the database was upgraded or deleted in another tab: reload the page".into()));
+        }
+        let db = &self.conn.db;
         let sys = db.transaction_with_str_sequence_and_mode(&names, mode).map_err(|e| dom_error("transaction", &e))?;
         let uncommitted_write = mode == web_sys::IdbTransactionMode::Readwrite;
         Ok(IdbTx { sys, uncommitted_write, _store: std::marker::PhantomData })

@@ -15,13 +15,14 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::core::query::json_kind;
 use crate::db::Db;
 use crate::error::Error;
-use crate::node::Command;
+use crate::node::tabs::TabCommand as Command;
 use crate::store::{IdbStore, StoreError};
 
 mod log;
 mod net;
 mod status;
-use net::Net;
+mod tabs;
+use tabs::{Stale, Tabs};
 
 // The package's TypeScript, beside what wasm-bindgen writes from the
 // attributes below. Written here by hand: `Collection<T>` (a generic class),
@@ -123,6 +124,12 @@ export interface WeftNetworkStats {
    */
   rateLimited: number; stalled: number; replayed: number; withheld: number;
   pending: number; peers: string[]; mesh: Record<string, number>;
+  /**
+   * This tab's part: "leader" runs the node for every tab of the origin that
+   * opened the database, a "follower" reaches the network through it, and
+   * "alone" runs its own node (no Web Locks or BroadcastChannel here).
+   */
+  tabs: "alone" | "leader" | "follower";
 }
 export interface WeftPeerEvent { type: "connected" | "disconnected"; peerId: string; transport: WeftTransport }
 /** After each batch a peer pushes while bringing this replica up to date. */
@@ -135,6 +142,8 @@ export interface WeftEvents {
   sync: WeftSyncEvent;
   /** One of the fields of `db.status()` changed. */
   status: WeftStatus;
+  /** A newer build in another tab upgraded the database (or a page deleted it): this tab's connection closed and its calls now reject with `STALE`; reload the page. */
+  stale: undefined;
 }
 /**
  * The code of every error weftdb rejects or throws with:
@@ -146,11 +155,13 @@ export interface WeftEvents {
  * - `UNAUTHORIZED`: the collection's write policy does not let this replica's key write;
  * - `STORAGE`: IndexedDB failed, or the database is closed;
  * - `NETWORK`: the page's network node could not start or has stopped;
- * - `BAD_REQUEST`: the page's node refused a command it cannot read (a bad multiaddr, a replicator to itself).
+ * - `BAD_REQUEST`: the page's node refused a command it cannot read (a bad multiaddr, a replicator to itself);
+ * - `STALE`: a newer build in another tab upgraded the database (or a page deleted it): this tab's connection is closed, reload;
+ * - `BLOCKED`: another tab kept the database open through a deletion or an upgrade.
  */
 export type WeftErrorCode =
   | "SCHEMA_INVALID" | "VALIDATION" | "UNKNOWN_COLLECTION" | "NOT_FOUND" | "BLOCK_INVALID" | "UNAUTHORIZED"
-  | "STORAGE" | "NETWORK" | "BAD_REQUEST";
+  | "STORAGE" | "NETWORK" | "BAD_REQUEST" | "STALE" | "BLOCKED";
 /** Every error weftdb rejects or throws with: an `Error` with a stable `code`. */
 export interface WeftError extends Error { code: WeftErrorCode }
 /** `using db = ...` where the TypeScript lib has `Symbol.dispose` (esnext, es2025 and later); nothing where it does not. */
@@ -292,13 +303,15 @@ struct Inner {
     /// what JS writes.
     db: Rc<Db<IdbStore>>,
     closed: Cell<bool>,
-    /// The page's libp2p node, when opened with `p2p`.
-    net: Option<Net>,
+    /// The page's network (its own node, or the leader tab's), when
+    /// opened with `p2p`.
+    net: Option<Tabs>,
+    stale: Rc<Stale>,
 }
 
 impl Inner {
     /// The page's node, for what needs the network.
-    fn net(&self) -> Result<&Net, Error> {
+    fn net(&self) -> Result<&Tabs, Error> {
         self.check_open()?;
         self.net
             .as_ref()
@@ -306,6 +319,12 @@ impl Inner {
     }
 
     fn check_open(&self) -> Result<(), Error> {
+        if self.db.store().is_stale() {
+            return Err(Error::Stale(format!(
+                "database \"{}\" was upgraded or deleted in another tab: reload the page",
+                self.name
+            )));
+        }
         if self.closed.get() {
             return Err(Error::Storage(StoreError(format!("database \"{}\" is closed", self.name))));
         }
@@ -333,9 +352,22 @@ impl Database {
             let options = OpenOptions::from_js(options)?;
             let store = IdbStore::open(&name).await?;
             let db = Rc::new(Db::open(store).await?);
-            let net =
-                if options.p2p { Some(Net::start(db.clone(), options.peers, options.direct_upgrade)?) } else { None };
-            Ok(Database { inner: Rc::new(Inner { name, db, closed: Cell::new(false), net }) })
+            let net = match options.p2p {
+                true => Some(Tabs::start(&name, db.clone(), options.peers, options.direct_upgrade)?),
+                false => None,
+            };
+            let stale = Rc::new(Stale::default());
+            db.store().on_stale({
+                let (stale, net) = (stale.clone(), net.clone());
+                move || {
+                    // A newer build leads now; this tab stays out of its way.
+                    if let Some(net) = net.as_ref() {
+                        net.stop();
+                    }
+                    stale.tell();
+                }
+            });
+            Ok(Database { inner: Rc::new(Inner { name, db, closed: Cell::new(false), net, stale }) })
         })
     }
 
@@ -404,13 +436,21 @@ impl Database {
     /// Listens to network events: `"peer"` (`WeftPeerEvent`: a peer
     /// connected or disconnected), `"sync"` (`WeftSyncEvent`: progress
     /// while a peer brings this replica up to date) and `"status"`
-    /// (`WeftStatus`, when one of its fields changes). Returns a function
-    /// that stops listening.
+    /// (`WeftStatus`, when one of its fields changes), the same in every
+    /// tab; and `"stale"`: a newer build in another tab upgraded the
+    /// database (or a page deleted it), this tab's connection closed, and
+    /// its calls now reject with `STALE`. Returns a function that stops
+    /// listening.
     #[wasm_bindgen(skip_typescript)] // typed in TS_TYPES: one payload type per event (WeftEvents)
     pub fn on(&self, event: String, listener: Function) -> Result<JsValue, JsValue> {
+        if event == "stale" {
+            let id = self.inner.stale.on(listener);
+            let stale = self.inner.stale.clone();
+            return Ok(Closure::<dyn FnMut()>::new(move || stale.off(id)).into_js_value());
+        }
         let Some(event) = net::EVENTS.iter().copied().find(|e| *e == event) else {
             return Err(js_error(&validation(format!(
-                "unknown event \"{event}\": weftdb emits \"peer\", \"sync\" and \"status\""
+                "unknown event \"{event}\": weftdb emits \"peer\", \"sync\", \"status\" and \"stale\""
             ))));
         };
         let Some(net) = self.inner.net.as_ref() else {

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::status::{browser_online, OnlineWatch, SharedStatus};
+use super::status::{browser_online, OnlineWatch};
 use super::to_js;
 use crate::error::Error;
 use crate::node::browser::BrowserNode;
@@ -50,8 +50,6 @@ pub(super) const EVENTS: [&str; 3] = ["peer", "sync", "status"];
 pub(super) struct Net {
     node: BrowserNode,
     listeners: Rc<Listeners>,
-    /// What `db.status()` answers: the node's last word.
-    pub(super) status: SharedStatus,
     _page_hide: Option<PageHide>,
     _online: Option<OnlineWatch>,
 }
@@ -112,10 +110,9 @@ impl Net {
             tell.tell("sync", &ev);
         });
         let online = browser_online();
-        let status: SharedStatus = Rc::new(RefCell::new(StatusSnapshot { online, ..StatusSnapshot::default() }));
-        let (tell, shared) = (listeners.clone(), status.clone());
+        // Kept by the tabs' glue for `db.status()`, in this tab and the others.
+        let tell = listeners.clone();
         let on_status = Rc::new(move |s: &StatusSnapshot| {
-            *shared.borrow_mut() = s.clone();
             tell.tell("status", &serde_json::to_value(s).expect("a status serialises"));
         });
         // Only peers named by id can relay: `<peer>/p2p-circuit` needs it.
@@ -141,7 +138,7 @@ impl Net {
             .map_err(|e| Error::Network(e.to_string()))?;
         let page_hide = PageHide::install(node.clone());
         let online = OnlineWatch::install(node.clone());
-        Ok(Net { node, listeners, status, _page_hide: page_hide, _online: online })
+        Ok(Net { node, listeners, _page_hide: page_hide, _online: online })
     }
 
     /// Runs a node command; its refusals become errors with their code.
@@ -149,17 +146,13 @@ impl Net {
         self.node.call(command).await.map_err(command_error)
     }
 
-    /// Calls `f` on each `event` (one of [`EVENTS`]); returns the id that
-    /// [`Net::off`] takes.
+    /// Calls `f` on each `event` (one of [`EVENTS`]): the tabs' glue
+    /// (`tabs.rs`), which tells every tab.
     pub(super) fn on(&self, event: &'static str, f: Function) -> u64 {
         let id = self.listeners.next.get();
         self.listeners.next.set(id + 1);
         self.listeners.all.borrow_mut().push((id, event, f));
         id
-    }
-
-    pub(super) fn off(&self, id: u64) {
-        self.listeners.all.borrow_mut().retain(|(l, _, _)| *l != id);
     }
 
     pub(super) fn stop(&self) {

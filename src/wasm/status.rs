@@ -2,9 +2,6 @@
 //! `offline` events handed to the page's node ([`crate::node`]'s
 //! `status.rs` says what the node does with them).
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -39,7 +36,7 @@ impl Database {
     #[wasm_bindgen(unchecked_return_type = "WeftStatus")]
     pub fn status(&self) -> JsValue {
         match self.inner.net.as_ref() {
-            Some(net) => to_js(&*net.status.borrow()),
+            Some(tabs) => to_js(&tabs.status()),
             None => to_js(&StatusSnapshot { online: browser_online(), ..StatusSnapshot::default() }),
         }
     }
@@ -53,9 +50,6 @@ pub(super) fn browser_online() -> bool {
         .and_then(|v| v.as_bool())
         .unwrap_or(true)
 }
-
-/// The last status the node told, shared with `db.status()`.
-pub(super) type SharedStatus = Rc<RefCell<StatusSnapshot>>;
 
 /// Hands the browser's `online` and `offline` events to the node, for as
 /// long as it is kept.

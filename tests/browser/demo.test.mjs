@@ -158,17 +158,18 @@ test("two people share one reading list through the link, see each other, and on
     await waitTitle(tab, "Written offline");
   }
 
-  await t.test("todo (tabs): the three tabs of A are one peer: one leader, one connection on the node, a write in tab 3 reaches B", {
-    todo: "one node per origin (the tabs work of issue 9) is not merged yet",
-  }, async () => {
+  // The three tabs of A are one peer: one leader, one connection on the
+  // node, and a write in tab 3 (a follower) reaches B.
+  for (let t0 = Date.now(); ; ) {
     const leaders = await Promise.all(a.tabs.map((tab) => tab.evaluate(() => window.weftDemo.db.status().leader)));
-    assert.deepEqual(leaders.filter(Boolean).length, 1, `leaders: ${leaders}`);
     const fromA = (await node.get("p2p/connections")).filter((c) => c.peerId === aId);
-    assert.equal(fromA.length, 1, JSON.stringify(fromA));
-    await addBook(a3, "From the third tab", "A");
-    await waitTitle(b1, "From the third tab");
-    await waitTitle(a1, "From the third tab");
-  });
+    if (leaders.filter(Boolean).length === 1 && fromA.length === 1) break;
+    assert.ok(Date.now() - t0 < WAIT, `leaders: ${leaders}; node-side connections from A: ${JSON.stringify(fromA)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await addBook(a3, "From the third tab", "A");
+  await waitTitle(b1, "From the third tab");
+  await waitTitle(a1, "From the third tab");
 
   const unexpected = [...a.problems, ...b.problems]
     .flat()

@@ -1,0 +1,557 @@
+//! Many tabs of one origin as one peer: the messages tabs exchange over
+//! their `BroadcastChannel`, and each tab's state machine (sans IO: the
+//! page's glue, `wasm/tabs.rs`, posts what [`Tab`] returns and feeds it
+//! what arrives). The leader, the one tab holding the database's Web Lock,
+//! runs the node; the others send it their node commands and the blocks
+//! they commit. See the crate docs, "Many tabs of one origin".
+//!
+//! Also here: [`Node::adopt`], the leader taking blocks a follower committed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cid::Cid;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::command::{Command, CommandError};
+use super::replicate::outbox_rows;
+use super::run::Node;
+use crate::core::block::SignedBlock;
+use crate::db::Merged;
+use crate::store::{Mode, Store, Tx};
+
+/// A tab, named at random when it opens the database.
+pub type TabId = u64;
+
+/// What this tab is to the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// No Web Locks or no BroadcastChannel here: the tab runs its own node,
+    /// as every tab did before tabs coordinated.
+    Alone,
+    /// Holds the lock and runs the node for every tab.
+    Leader,
+    /// Reaches the network through the leader.
+    Follower,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Alone => "alone",
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+        }
+    }
+}
+
+/// A node command crossing the channel, with the node's answer or refusal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "camelCase")]
+pub enum TabCommand {
+    Stats,
+    Connections,
+    Dial { addr: String },
+    SetReplicator { collection: String, docs: Option<Vec<String>>, peer: String },
+    ListReplicators,
+    DeleteReplicator { collection: String, peer_id: String },
+    AddP2pCollection { collection: String },
+    RemoveP2pCollection { collection: String },
+    ListP2pCollections,
+}
+
+impl From<TabCommand> for Command {
+    fn from(c: TabCommand) -> Command {
+        match c {
+            TabCommand::Stats => Command::Stats,
+            TabCommand::Connections => Command::Connections,
+            TabCommand::Dial { addr } => Command::Dial { addr },
+            TabCommand::SetReplicator { collection, docs, peer } => Command::SetReplicator { collection, docs, peer },
+            TabCommand::ListReplicators => Command::ListReplicators,
+            TabCommand::DeleteReplicator { collection, peer_id } => Command::DeleteReplicator { collection, peer_id },
+            TabCommand::AddP2pCollection { collection } => Command::AddP2pCollection { collection },
+            TabCommand::RemoveP2pCollection { collection } => Command::RemoveP2pCollection { collection },
+            TabCommand::ListP2pCollections => Command::ListP2pCollections,
+        }
+    }
+}
+
+/// A refusal as it crosses the channel; the receiving tab maps `code` back
+/// to one of the node's static codes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refused {
+    pub code: String,
+    pub message: String,
+}
+
+/// One message on the database's channel (`weftdb:<name>`), as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum TabMessage {
+    /// A tab that opened asks who leads.
+    Who,
+    /// The leader says so: when it takes the lock, and to every `Who`.
+    Leader { tab: TabId },
+    /// The leader is alive: every [`BEAT_MS`]. A leader silent for
+    /// [`SILENCE_MS`] (a frozen tab still holds its lock) has its lock
+    /// stolen by a follower.
+    Beat { tab: TabId },
+    /// A tab that led until its lock was stolen (it was frozen) has stopped
+    /// its node. The nodes it was connected to may have kept talking gossip
+    /// to its connection while the new leader's came up beside it under the
+    /// same peer id: the new leader connects again, alone now.
+    Followed { tab: TabId },
+    /// A follower's node command for the leader to run.
+    Call { from: TabId, id: u64, command: TabCommand },
+    /// The leader's answer to one `Call`.
+    Reply { to: TabId, id: u64, result: Result<Value, Refused> },
+    /// A follower committed these blocks (CIDs): the leader publishes them
+    /// and queues them for its replicators.
+    Committed { from: TabId, cids: Vec<String> },
+    /// The leader took a follower's blocks: it may forget them.
+    Taken { to: TabId, cids: Vec<String> },
+    /// A network event from the leader's node (`peer`, `sync`), for every
+    /// tab's `on` listeners.
+    Event { event: String, data: Value },
+    /// A change committed in the sending tab (a local write, or a merge in
+    /// the leader): the document right after it, `null` once deleted.
+    Changed { collection: String, id: String, kind: String, doc: Option<Value> },
+}
+
+/// How often a leader says it is alive, in milliseconds.
+pub const BEAT_MS: u32 = 200;
+/// How long followers wait for a silent leader before one steals its lock.
+pub const SILENCE_MS: f64 = 800.0;
+/// After this long without a beat a follower asks `who` leads: a hidden
+/// leader's timers (its beats) are slowed to one a second, but it answers
+/// a message at once; a frozen one does not.
+pub const PROBE_MS: f64 = 300.0;
+
+/// What the glue is to do after an input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Post on the channel.
+    Post(TabMessage),
+    /// Run a command on this tab's own node (it leads); answer `Reply`
+    /// to `from` (or resolve our own call `id` when `from` is us).
+    Run { from: TabId, id: u64, command: TabCommand },
+    /// Resolve this tab's call `id`.
+    Resolve { id: u64, result: Result<Value, Refused> },
+    /// Hand these blocks, committed in some tab, to this tab's node.
+    Adopt { from: TabId, cids: Vec<String> },
+    /// Tell this tab's `on(event)` listeners.
+    Event { event: String, data: Value },
+    /// Tell this tab's subscribers of a change another tab committed.
+    Changed { collection: String, id: String, kind: String, doc: Option<Value> },
+    /// Take the lock from the tab holding it (`steal: true`): it has been
+    /// silent too long.
+    Steal,
+    /// Restart this tab's node, so that its peers see it on one connection.
+    Restart,
+}
+
+/// One tab's side of the coordination.
+#[derive(Debug)]
+pub struct Tab {
+    id: TabId,
+    role: Role,
+    /// The tab known to lead, if any.
+    leader: Option<TabId>,
+    /// When a leader was last heard of (or this tab started), in ms.
+    heard: f64,
+    /// A steal asked for and not yet granted.
+    stealing: bool,
+    next_call: u64,
+    /// Calls not yet answered: posted again to each new leader.
+    calls: BTreeMap<u64, TabCommand>,
+    /// Blocks committed here that no leader has taken yet: posted again to
+    /// each new leader, adopted by this tab itself if it comes to lead.
+    untaken: BTreeSet<String>,
+}
+
+impl Tab {
+    /// A tab that waits for the lock (`coordinated`), or one alone.
+    /// `now` in milliseconds, on the clock [`Tab::tick`] and
+    /// [`Tab::receive`] are given.
+    pub fn new(id: TabId, coordinated: bool, now: f64) -> Tab {
+        let role = if coordinated { Role::Follower } else { Role::Alone };
+        let (calls, untaken) = (BTreeMap::new(), BTreeSet::new());
+        Tab { id, role, leader: None, heard: now, stealing: false, next_call: 0, calls, untaken }
+    }
+
+    /// Every [`BEAT_MS`]: a leader beats; a `visible` follower that has
+    /// not heard of a leader for [`SILENCE_MS`] steals the lock. Only a
+    /// visible one: browsers slow the timers of hidden tabs to one a second
+    /// or less, so hidden tabs would take the lead from each other forever;
+    /// the tab in front takes it from a frozen or throttled leader once.
+    pub fn tick(&mut self, now: f64, visible: bool) -> Vec<Action> {
+        match self.role {
+            Role::Leader => vec![Action::Post(TabMessage::Beat { tab: self.id })],
+            Role::Follower if visible && !self.stealing && now - self.heard >= SILENCE_MS => {
+                self.stealing = true;
+                vec![Action::Steal]
+            }
+            Role::Follower if visible && !self.stealing && now - self.heard >= PROBE_MS => {
+                vec![Action::Post(TabMessage::Who)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn id(&self) -> TabId {
+        self.id
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Whether this tab runs the node.
+    pub fn runs_node(&self) -> bool {
+        self.role != Role::Follower
+    }
+
+    /// What a tab posts when it opens: the leader, if any, answers.
+    pub fn hello(&self) -> Vec<Action> {
+        match self.role {
+            Role::Follower => vec![Action::Post(TabMessage::Who)],
+            _ => Vec::new(),
+        }
+    }
+
+    /// A node command from this tab's JS: `id` names its answer.
+    pub fn call(&mut self, command: TabCommand) -> (u64, Vec<Action>) {
+        let id = self.next_call;
+        self.next_call += 1;
+        if self.runs_node() {
+            return (id, vec![Action::Run { from: self.id, id, command }]);
+        }
+        self.calls.insert(id, command.clone());
+        (id, vec![Action::Post(TabMessage::Call { from: self.id, id, command })])
+    }
+
+    /// Blocks this tab committed. A follower tells the leader and keeps
+    /// them until taken; a tab running the node publishes them itself.
+    pub fn committed(&mut self, cids: Vec<String>) -> Vec<Action> {
+        if self.runs_node() || cids.is_empty() {
+            return Vec::new();
+        }
+        self.untaken.extend(cids.iter().cloned());
+        vec![Action::Post(TabMessage::Committed { from: self.id, cids })]
+    }
+
+    /// A change committed in this tab: the others' subscribers hear of it.
+    pub fn changed(&self, collection: String, id: String, kind: String, doc: Option<Value>) -> Vec<Action> {
+        if self.role == Role::Alone {
+            return Vec::new();
+        }
+        vec![Action::Post(TabMessage::Changed { collection, id, kind, doc })]
+    }
+
+    /// This tab took the lock: it runs the node, answers the calls it had
+    /// sent, and adopts the blocks no leader took.
+    pub fn lead(&mut self) -> Vec<Action> {
+        if self.role != Role::Follower {
+            return Vec::new();
+        }
+        self.role = Role::Leader;
+        self.leader = Some(self.id);
+        self.stealing = false;
+        let mut out = vec![Action::Post(TabMessage::Leader { tab: self.id })];
+        for (id, command) in std::mem::take(&mut self.calls) {
+            out.push(Action::Run { from: self.id, id, command });
+        }
+        if !self.untaken.is_empty() {
+            out.push(Action::Adopt { from: self.id, cids: std::mem::take(&mut self.untaken).into_iter().collect() });
+        }
+        out
+    }
+
+    /// This tab stopped leading (its page is hidden, its database closed):
+    /// it becomes a follower until it takes the lock again.
+    pub fn step_down(&mut self, now: f64) {
+        if self.role == Role::Leader {
+            self.role = Role::Follower;
+            self.leader = None;
+            self.heard = now;
+        }
+        self.stealing = false;
+    }
+
+    /// The leader's node answered a command it ran; `from` asked.
+    pub fn answered(&mut self, from: TabId, id: u64, result: Result<Value, Refused>) -> Vec<Action> {
+        if from == self.id {
+            self.calls.remove(&id);
+            return vec![Action::Resolve { id, result }];
+        }
+        vec![Action::Post(TabMessage::Reply { to: from, id, result })]
+    }
+
+    /// The leader's node took blocks `from` committed.
+    pub fn adopted(&mut self, from: TabId, cids: Vec<String>) -> Vec<Action> {
+        if from == self.id {
+            return Vec::new();
+        }
+        vec![Action::Post(TabMessage::Taken { to: from, cids })]
+    }
+
+    /// An event of this tab's node: its own listeners and the other tabs'.
+    pub fn event(&self, event: &str, data: Value) -> Vec<Action> {
+        let mut out = vec![Action::Event { event: event.into(), data: data.clone() }];
+        if self.role == Role::Leader {
+            out.push(Action::Post(TabMessage::Event { event: event.into(), data }));
+        }
+        out
+    }
+
+    /// A message from another tab, at `now`.
+    pub fn receive(&mut self, msg: TabMessage, now: f64) -> Vec<Action> {
+        if matches!(msg, TabMessage::Leader { .. } | TabMessage::Beat { .. }) {
+            self.heard = now;
+        }
+        match (self.role, msg) {
+            (Role::Alone, _) => Vec::new(),
+            (Role::Leader, TabMessage::Who) => vec![Action::Post(TabMessage::Leader { tab: self.id })],
+            (Role::Leader, TabMessage::Call { from, id, command }) => vec![Action::Run { from, id, command }],
+            (Role::Leader, TabMessage::Committed { from, cids }) => vec![Action::Adopt { from, cids }],
+            (Role::Leader, TabMessage::Followed { .. }) => vec![Action::Restart],
+            (Role::Follower, TabMessage::Leader { tab } | TabMessage::Beat { tab }) => {
+                if self.leader == Some(tab) {
+                    return Vec::new();
+                }
+                // A new leader: whatever the old one may not have done, again.
+                self.leader = Some(tab);
+                let mut out: Vec<Action> = self
+                    .calls
+                    .iter()
+                    .map(|(id, command)| {
+                        Action::Post(TabMessage::Call { from: self.id, id: *id, command: command.clone() })
+                    })
+                    .collect();
+                if !self.untaken.is_empty() {
+                    let cids = self.untaken.iter().cloned().collect();
+                    out.push(Action::Post(TabMessage::Committed { from: self.id, cids }));
+                }
+                out
+            }
+            (Role::Follower, TabMessage::Reply { to, id, result }) if to == self.id => match self.calls.remove(&id) {
+                Some(_) => vec![Action::Resolve { id, result }],
+                None => Vec::new(),
+            },
+            (Role::Follower, TabMessage::Taken { to, cids }) if to == self.id => {
+                for c in &cids {
+                    self.untaken.remove(c);
+                }
+                Vec::new()
+            }
+            (Role::Follower, TabMessage::Event { event, data }) => vec![Action::Event { event, data }],
+            (_, TabMessage::Changed { collection, id, kind, doc }) => {
+                vec![Action::Changed { collection, id, kind, doc }]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Node {
+    /// Blocks another tab of this origin committed (it runs no node): they
+    /// are in the shared store already, so they are read back, published
+    /// like this tab's own writes, and queued for each replicator whose
+    /// scope holds them. Their outbox entries could not commit with them
+    /// (the follower's database has no replicators), so they are written
+    /// here, in one transaction.
+    pub(super) async fn adopt(&mut self, cids: Vec<String>) -> Result<Value, CommandError> {
+        let cids: Vec<Cid> = cids
+            .iter()
+            .map(|c| Cid::try_from(c.as_str()).map_err(|_| CommandError::bad_request(format!("not a CID: {c}"))))
+            .collect::<Result<_, _>>()?;
+        let stored = self.db.get_blocks(&cids).await?;
+        let mut merged = Vec::new();
+        for (cid, bytes) in cids.iter().zip(stored) {
+            // Not there: a block the follower's transaction never committed.
+            let Some(bytes) = bytes else { continue };
+            let Ok(b) = SignedBlock::decode_stored(bytes, *cid) else { continue };
+            merged.push(Merged {
+                cid: *cid,
+                collection: b.block.col.clone(),
+                doc: b.doc().to_string(),
+                height: b.block.height,
+                bytes: b.bytes,
+                local: true,
+                source: None,
+            });
+        }
+        let rows: Vec<_> = merged.iter().flat_map(|m| outbox_rows(&self.replicators.borrow(), m)).collect();
+        if !rows.is_empty() {
+            let mut tx = self.db.store().begin(Mode::Write).await.map_err(crate::Error::from)?;
+            for (table, key, value) in rows {
+                tx.put(table, &key, &value).await.map_err(crate::Error::from)?;
+            }
+            tx.commit().await.map_err(crate::Error::from)?;
+        }
+        let taken = merged.len();
+        self.merged.borrow_mut().extend(merged);
+        self.take_merged().await;
+        Ok(json!({ "taken": taken }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn posts(actions: &[Action]) -> Vec<&TabMessage> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Post(m) => Some(m),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn messages_round_trip_as_json() {
+        let msgs = [
+            TabMessage::Who,
+            TabMessage::Leader { tab: 7 },
+            TabMessage::Call {
+                from: 1,
+                id: 2,
+                command: TabCommand::SetReplicator { collection: "Book".into(), docs: None, peer: "/p2p/x".into() },
+            },
+            TabMessage::Reply { to: 1, id: 2, result: Err(Refused { code: "NOT_FOUND".into(), message: "no".into() }) },
+            TabMessage::Committed { from: 1, cids: vec!["bafy".into()] },
+            TabMessage::Changed { collection: "Book".into(), id: "b".into(), kind: "delete".into(), doc: None },
+        ];
+        for m in msgs {
+            let text = serde_json::to_string(&m).unwrap();
+            assert_eq!(serde_json::from_str::<TabMessage>(&text).unwrap(), m, "{text}");
+        }
+        let text = serde_json::to_string(&TabMessage::Call { from: 1, id: 0, command: TabCommand::Stats }).unwrap();
+        assert_eq!(text, r#"{"type":"call","from":1,"id":0,"command":{"command":"stats"}}"#);
+    }
+
+    #[test]
+    fn a_follower_calls_the_leader_and_is_answered() {
+        let (mut leader, mut follower) = (Tab::new(1, true, 0.0), Tab::new(2, true, 0.0));
+        leader.lead();
+        let (id, out) = follower.call(TabCommand::Connections);
+        let [msg] = posts(&out)[..] else { panic!("{out:?}") };
+        let run = leader.receive(msg.clone(), 0.0);
+        assert_eq!(run, vec![Action::Run { from: 2, id, command: TabCommand::Connections }]);
+        let reply = leader.answered(2, id, Ok(json!([])));
+        let [msg] = posts(&reply)[..] else { panic!("{reply:?}") };
+        // Another follower ignores a reply to someone else.
+        assert_eq!(Tab::new(3, true, 0.0).receive(msg.clone(), 0.0), vec![]);
+        assert_eq!(follower.receive(msg.clone(), 0.0), vec![Action::Resolve { id, result: Ok(json!([])) }]);
+        // Answered once: a repeat is ignored.
+        assert_eq!(follower.receive(msg.clone(), 0.0), vec![]);
+    }
+
+    #[test]
+    fn a_leader_runs_its_own_calls() {
+        let mut t = Tab::new(1, true, 0.0);
+        t.lead();
+        let (id, out) = t.call(TabCommand::Stats);
+        assert_eq!(out, vec![Action::Run { from: 1, id, command: TabCommand::Stats }]);
+        assert_eq!(t.answered(1, id, Ok(json!(1))), vec![Action::Resolve { id, result: Ok(json!(1)) }]);
+        assert!(t.committed(vec!["c".into()]).is_empty(), "its own node publishes its blocks");
+    }
+
+    #[test]
+    fn a_new_leader_gets_the_unanswered_calls_and_the_untaken_blocks_again() {
+        let mut f = Tab::new(2, true, 0.0);
+        assert_eq!(f.receive(TabMessage::Leader { tab: 1 }, 0.0), vec![]);
+        let (id, _) = f.call(TabCommand::ListP2pCollections);
+        f.committed(vec!["a".into(), "b".into()]);
+        f.receive(TabMessage::Taken { to: 2, cids: vec!["a".into()] }, 0.0);
+        // The leader is gone; tab 3 takes over.
+        let again = f.receive(TabMessage::Leader { tab: 3 }, 0.0);
+        assert_eq!(
+            posts(&again),
+            vec![
+                &TabMessage::Call { from: 2, id, command: TabCommand::ListP2pCollections },
+                &TabMessage::Committed { from: 2, cids: vec!["b".into()] },
+            ]
+        );
+        // The same leader announcing again changes nothing.
+        assert_eq!(f.receive(TabMessage::Leader { tab: 3 }, 0.0), vec![]);
+    }
+
+    #[test]
+    fn a_follower_that_comes_to_lead_runs_its_calls_and_adopts_its_blocks() {
+        let mut f = Tab::new(2, true, 0.0);
+        let (id, _) = f.call(TabCommand::Stats);
+        f.committed(vec!["b".into()]);
+        let out = f.lead();
+        assert_eq!(f.role(), Role::Leader);
+        assert_eq!(
+            out,
+            vec![
+                Action::Post(TabMessage::Leader { tab: 2 }),
+                Action::Run { from: 2, id, command: TabCommand::Stats },
+                Action::Adopt { from: 2, cids: vec!["b".into()] },
+            ]
+        );
+        assert_eq!(f.receive(TabMessage::Who, 0.0), vec![Action::Post(TabMessage::Leader { tab: 2 })]);
+        f.step_down(0.0);
+        assert_eq!(f.role(), Role::Follower);
+        assert_eq!(f.receive(TabMessage::Who, 0.0), vec![]);
+    }
+
+    #[test]
+    fn events_and_changes_reach_every_tab() {
+        let mut leader = Tab::new(1, true, 0.0);
+        leader.lead();
+        let out = leader.event("peer", json!({"type": "connected"}));
+        assert_eq!(out.len(), 2, "its own listeners and a post: {out:?}");
+        let mut f = Tab::new(2, true, 0.0);
+        assert_eq!(
+            f.receive(posts(&out)[0].clone(), 0.0),
+            vec![Action::Event { event: "peer".into(), data: json!({"type": "connected"}) }]
+        );
+        let change = f.changed("Book".into(), "x".into(), "update".into(), Some(json!({"_id": "x"})));
+        assert_eq!(leader.receive(posts(&change)[0].clone(), 0.0).len(), 1);
+    }
+
+    #[test]
+    fn a_silent_leader_has_its_lock_stolen_once() {
+        let (mut leader, mut f) = (Tab::new(1, true, 0.0), Tab::new(2, true, 0.0));
+        leader.lead();
+        let beat = posts(&leader.tick(100.0, true))[0].clone();
+        assert_eq!(beat, TabMessage::Beat { tab: 1 });
+        f.receive(beat.clone(), 100.0);
+        assert_eq!(f.tick(300.0, true), vec![], "heard 200 ms ago");
+        // A hidden leader beats once a second, but answers `who` at once.
+        assert_eq!(f.tick(500.0, true), vec![Action::Post(TabMessage::Who)]);
+        assert_eq!(leader.receive(TabMessage::Who, 510.0), vec![Action::Post(TabMessage::Leader { tab: 1 })]);
+        f.receive(TabMessage::Leader { tab: 1 }, 520.0);
+        assert_eq!(f.tick(700.0, true), vec![]);
+        // The leader froze: nothing for 800 ms.
+        assert_eq!(f.tick(1400.0, false), vec![], "a hidden tab never steals");
+        assert_eq!(f.tick(1400.0, true), vec![Action::Steal]);
+        assert_eq!(f.tick(1600.0, true), vec![], "one steal at a time");
+        assert!(matches!(f.lead()[0], Action::Post(TabMessage::Leader { tab: 2 })));
+        assert_eq!(f.tick(1700.0, true), vec![Action::Post(TabMessage::Beat { tab: 2 })]);
+        // The old leader thaws, learns its lock was stolen, and follows;
+        // the new one connects again once the old one's node has stopped.
+        leader.step_down(1800.0);
+        assert_eq!(f.receive(TabMessage::Followed { tab: 1 }, 1800.0), vec![Action::Restart]);
+        assert_eq!(leader.role(), Role::Follower);
+        leader.receive(TabMessage::Beat { tab: 2 }, 1900.0);
+        assert_eq!(leader.tick(2000.0, true), vec![]);
+    }
+
+    #[test]
+    fn a_tab_alone_posts_nothing_and_runs_everything_itself() {
+        let mut t = Tab::new(1, false, 0.0);
+        assert_eq!(t.role(), Role::Alone);
+        assert!(t.hello().is_empty());
+        assert!(t.changed("B".into(), "x".into(), "create".into(), None).is_empty());
+        assert!(matches!(t.call(TabCommand::Stats).1[..], [Action::Run { .. }]));
+        assert_eq!(t.receive(TabMessage::Who, 0.0), vec![]);
+        assert_eq!(t.event("sync", json!({})).len(), 1);
+    }
+}

@@ -1,0 +1,578 @@
+//! The page's side of many tabs as one peer: the Web Lock, the
+//! BroadcastChannel and the JS events, around the state machine of
+//! [`crate::node::tabs`] (which says what to do; this only does it).
+//!
+//! Every tab that opens a database with `p2p` asks for the lock
+//! `weftdb:<name>` and holds it for its life; the one holding it runs the
+//! node ([`Net`]). All of them listen on the channel `weftdb:<name>`.
+//! Without Web Locks or BroadcastChannel a tab runs its own node, alone.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+
+use futures::channel::oneshot;
+use js_sys::Function;
+use libp2p::Multiaddr;
+use serde_json::Value;
+use wasm_bindgen::prelude::*;
+
+use super::net::{Net, EVENTS};
+use super::status::browser_online;
+use super::{from_js, to_js};
+use crate::db::{Change, ChangeKind, Db};
+use crate::error::Error;
+use crate::node::tabs::{Action, Refused, Role, Tab, TabCommand, TabMessage, BEAT_MS};
+use crate::node::{Command, NodeStore, StatusSnapshot};
+
+#[wasm_bindgen(inline_js = "
+export function tabs_supported() {
+  return typeof BroadcastChannel === 'function' && !!(globalThis.navigator && navigator.locks && navigator.locks.request);
+}
+export function tabs_channel(name, onmessage) {
+  const c = new BroadcastChannel(name);
+  c.onmessage = (e) => onmessage(e.data);
+  return c;
+}
+export function tabs_lock(name, steal, granted, lost) {
+  const grant = () => new Promise((release) => granted(release) || release());
+  navigator.locks.request(name, steal ? { steal: true } : {}, grant).catch((e) => lost(String(e)));
+}
+export function tabs_visible() {
+  return typeof document === 'undefined' || document.visibilityState === 'visible';
+}
+export function tabs_every(ms, f) {
+  return setInterval(f, ms);
+}
+export function tabs_stop_every(id) {
+  clearInterval(id);
+}")]
+extern "C" {
+    /// Whether Web Locks and BroadcastChannel are both here.
+    fn tabs_supported() -> bool;
+    /// A BroadcastChannel calling `onmessage` with each message's data.
+    fn tabs_channel(name: &str, onmessage: &Function) -> Channel;
+    /// Asks for the exclusive lock `name` (taking it from its holder with
+    /// `steal`). Once it is ours, `granted(release)` says whether to hold
+    /// it: until `release()` is called, or the page goes (the browser then
+    /// releases it). `lost` hears of a request that failed: the lock was
+    /// stolen from us.
+    fn tabs_lock(name: &str, steal: bool, granted: &Function, lost: &Function);
+    fn tabs_every(ms: u32, f: &Function) -> JsValue;
+    /// Whether the page is in front (hidden tabs' timers are slowed).
+    fn tabs_visible() -> bool;
+    fn tabs_stop_every(id: &JsValue);
+
+    type Channel;
+    #[wasm_bindgen(method, js_name = postMessage)]
+    fn post_message(this: &Channel, message: &str);
+    #[wasm_bindgen(method)]
+    fn close(this: &Channel);
+}
+
+/// How long a leader waits, after the tab that led before it stopped its
+/// node, before connecting again.
+const RESTART_AFTER_MS: u64 = 500;
+
+/// Milliseconds on the page's clock, for [`Tab`]'s timing.
+fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+/// The codes a refusal from the leader may carry (others become `NETWORK`).
+const CODES: [&str; 10] = [
+    "BAD_REQUEST",
+    "VALIDATION",
+    "NOT_FOUND",
+    "UNKNOWN_COLLECTION",
+    "UNAUTHORIZED",
+    "STORAGE",
+    "NETWORK",
+    "STALE",
+    "BLOCKED",
+    "SCHEMA_INVALID",
+];
+
+fn refused(e: &Error) -> Refused {
+    Refused { code: e.code().into(), message: e.to_string() }
+}
+
+fn error(r: Refused) -> Error {
+    let code = CODES.iter().copied().find(|c| *c == r.code).unwrap_or("NETWORK");
+    Error::Node { code, message: r.message }
+}
+
+/// How to start the node when this tab comes to run it.
+struct NodeStart {
+    peers: Vec<Multiaddr>,
+    direct_upgrade: bool,
+}
+
+struct Shared {
+    lock_name: String,
+    db: Rc<Db<NodeStore>>,
+    tab: RefCell<Tab>,
+    channel: Option<Channel>,
+    start: NodeStart,
+    /// This tab's node, while it runs one.
+    net: RefCell<Option<Rc<Net>>>,
+    /// This tab's calls waiting for an answer.
+    waiting: RefCell<HashMap<u64, oneshot::Sender<Result<Value, Refused>>>>,
+    /// The last `status` this tab heard (its own node's, or the leader's).
+    status: RefCell<Option<Value>>,
+    /// `on("peer" | "sync" | "status")` listeners of this tab.
+    listeners: RefCell<Vec<(u64, &'static str, Function)>>,
+    next_listener: Cell<u64>,
+    /// Set while another tab's change is told to this tab's subscribers,
+    /// so it is not posted back.
+    relaying: Cell<bool>,
+    /// Releases the lock this tab holds.
+    release: RefCell<Option<Function>>,
+    /// The timer of [`Tab::tick`].
+    ticker: RefCell<Option<JsValue>>,
+    stopped: Cell<bool>,
+    /// JS callbacks that must live as long as the tab.
+    _callbacks: RefCell<Vec<JsValue>>,
+}
+
+/// This tab's part in the database's network: it runs the node, or reaches
+/// the tab that does.
+#[derive(Clone)]
+pub(super) struct Tabs {
+    shared: Rc<Shared>,
+}
+
+impl Tabs {
+    /// Joins the other tabs that opened `name`, or runs the node alone
+    /// where Web Locks or BroadcastChannel are missing.
+    pub(super) fn start(
+        name: &str,
+        db: Rc<Db<NodeStore>>,
+        peers: Vec<Multiaddr>,
+        direct_upgrade: bool,
+    ) -> Result<Tabs, Error> {
+        let coordinated = tabs_supported();
+        let lock_name = format!("weftdb:{name}");
+        // The channel is made first; its callback finds the tab once it exists.
+        let slot: Rc<RefCell<Weak<Shared>>> = Rc::default();
+        let (channel, onmessage) = if coordinated {
+            let slot = slot.clone();
+            let onmessage = Closure::<dyn Fn(JsValue)>::new(move |data: JsValue| {
+                let (Some(s), Some(text)) = (slot.borrow().upgrade(), data.as_string()) else { return };
+                match serde_json::from_str::<TabMessage>(&text) {
+                    Ok(msg) => {
+                        let actions = s.tab.borrow_mut().receive(msg, now());
+                        Tabs { shared: s }.act(actions);
+                    }
+                    Err(e) => tracing::warn!("an unreadable message between tabs: {e}"),
+                }
+            })
+            .into_js_value();
+            (Some(tabs_channel(&lock_name, onmessage.unchecked_ref())), Some(onmessage))
+        } else {
+            (None, None)
+        };
+        let mut id = [0u8; 8];
+        getrandom::getrandom(&mut id).expect("the platform has a random source");
+        let shared = Rc::new(Shared {
+            lock_name,
+            db,
+            tab: RefCell::new(Tab::new(u64::from_le_bytes(id), coordinated, now())),
+            channel,
+            start: NodeStart { peers, direct_upgrade },
+            net: RefCell::new(None),
+            waiting: RefCell::default(),
+            status: RefCell::new(None),
+            listeners: RefCell::default(),
+            next_listener: Cell::new(0),
+            relaying: Cell::new(false),
+            release: RefCell::new(None),
+            ticker: RefCell::new(None),
+            stopped: Cell::new(false),
+            _callbacks: RefCell::new(onmessage.into_iter().collect()),
+        });
+        *slot.borrow_mut() = Rc::downgrade(&shared);
+        let tabs = Tabs { shared };
+        if !coordinated {
+            tracing::info!("no Web Locks or BroadcastChannel here: this tab runs its own node");
+            tabs.run_node()?;
+            return Ok(tabs);
+        }
+        tabs.watch_db();
+        tabs.request_lock(false);
+        tabs.watch_page();
+        tabs.start_ticking();
+        let hello = tabs.shared.tab.borrow().hello();
+        tabs.act(hello);
+        Ok(tabs)
+    }
+
+    /// Hooks into this tab's database: its changes reach the other tabs'
+    /// subscribers, and a follower's new blocks reach the leader.
+    fn watch_db(&self) {
+        let weak = Rc::downgrade(&self.shared);
+        self.shared.db.subscribe(move |c: &Change| {
+            let Some(s) = weak.upgrade() else { return };
+            if s.relaying.get() || s.stopped.get() {
+                return;
+            }
+            let doc = c.doc.clone().map(Value::Object);
+            let actions = s.tab.borrow().changed(c.collection.clone(), c.id.clone(), c.kind.as_str().into(), doc);
+            Tabs { shared: s }.act(actions);
+        });
+        let weak = Rc::downgrade(&self.shared);
+        self.shared.db.on_block(move |m| {
+            let Some(s) = weak.upgrade() else { return };
+            if s.stopped.get() {
+                return;
+            }
+            let actions = s.tab.borrow_mut().committed(vec![m.cid.to_string()]);
+            Tabs { shared: s }.act(actions);
+        });
+    }
+
+    /// Joins the queue for the lock (or, with `steal`, takes it from a
+    /// leader gone silent); once it is ours this tab leads.
+    fn request_lock(&self, steal: bool) {
+        let weak = Rc::downgrade(&self.shared);
+        let granted = Closure::<dyn Fn(Function) -> bool>::new(move |release: Function| {
+            let Some(s) = weak.upgrade() else { return false };
+            // Closed, or leading already (a steal and the queued request both granted).
+            if s.stopped.get() || s.tab.borrow().role() == Role::Leader {
+                return false;
+            }
+            let tabs = Tabs { shared: s };
+            if let Err(e) = tabs.run_node() {
+                tracing::error!("this tab took the lead but its node did not start: {e}");
+                return false;
+            }
+            *tabs.shared.release.borrow_mut() = Some(release);
+            let actions = tabs.shared.tab.borrow_mut().lead();
+            tracing::info!("this tab leads: it runs the node for every tab of the database");
+            tabs.act(actions);
+            true
+        })
+        .into_js_value();
+        let weak = Rc::downgrade(&self.shared);
+        let lost = Closure::<dyn Fn(String)>::new(move |why: String| {
+            let Some(s) = weak.upgrade() else { return };
+            let tabs = Tabs { shared: s };
+            if tabs.role() == Role::Leader {
+                tracing::info!("another tab took the lead from this one ({why}): it follows");
+                tabs.step_down();
+                let tab = tabs.shared.tab.borrow().id();
+                tabs.post(&TabMessage::Followed { tab });
+            } else {
+                tabs.shared.tab.borrow_mut().step_down(now());
+            }
+            if !tabs.shared.stopped.get() {
+                tabs.request_lock(false);
+            }
+        })
+        .into_js_value();
+        tabs_lock(&self.shared.lock_name, steal, granted.unchecked_ref(), lost.unchecked_ref());
+    }
+
+    /// Beats while leading; steals the lock of a silent leader.
+    fn start_ticking(&self) {
+        let weak = Rc::downgrade(&self.shared);
+        let tick = Closure::<dyn Fn()>::new(move || {
+            let Some(s) = weak.upgrade() else { return };
+            if s.stopped.get() {
+                return;
+            }
+            let actions = s.tab.borrow_mut().tick(now(), tabs_visible());
+            Tabs { shared: s }.act(actions);
+        })
+        .into_js_value();
+        *self.shared.ticker.borrow_mut() = Some(tabs_every(BEAT_MS, tick.unchecked_ref()));
+        self.shared._callbacks.borrow_mut().push(tick);
+    }
+
+    /// A page going into the back/forward cache, or frozen in the
+    /// background, gives up the lead (a frozen tab would hold the network
+    /// for every other) and asks again when it comes back; a page going for
+    /// good releases everything at once rather than when the browser tears
+    /// it down.
+    fn watch_page(&self) {
+        let Ok(target) = js_sys::global().dyn_into::<web_sys::EventTarget>() else { return };
+        let weak = Rc::downgrade(&self.shared);
+        let hide = Closure::<dyn Fn(web_sys::PageTransitionEvent)>::new(move |_: web_sys::PageTransitionEvent| {
+            if let Some(s) = weak.upgrade() {
+                Tabs { shared: s }.step_down();
+            }
+        })
+        .into_js_value();
+        let weak = Rc::downgrade(&self.shared);
+        let show = Closure::<dyn Fn(web_sys::PageTransitionEvent)>::new(move |ev: web_sys::PageTransitionEvent| {
+            let Some(s) = weak.upgrade() else { return };
+            if ev.persisted() && !s.stopped.get() && s.release.borrow().is_none() {
+                Tabs { shared: s }.request_lock(false);
+            }
+        })
+        .into_js_value();
+        let _ = target.add_event_listener_with_callback("pagehide", hide.unchecked_ref());
+        let _ = target.add_event_listener_with_callback("pageshow", show.unchecked_ref());
+        // A tab the browser freezes in the background (Page Lifecycle) does the same.
+        let weak = Rc::downgrade(&self.shared);
+        let freeze = Closure::<dyn Fn()>::new(move || {
+            if let Some(s) = weak.upgrade() {
+                Tabs { shared: s }.step_down();
+            }
+        })
+        .into_js_value();
+        let weak = Rc::downgrade(&self.shared);
+        let resume = Closure::<dyn Fn()>::new(move || {
+            let Some(s) = weak.upgrade() else { return };
+            if !s.stopped.get() && s.release.borrow().is_none() {
+                Tabs { shared: s }.request_lock(false);
+            }
+        })
+        .into_js_value();
+        if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+            let _ = document.add_event_listener_with_callback("freeze", freeze.unchecked_ref());
+            let _ = document.add_event_listener_with_callback("resume", resume.unchecked_ref());
+        }
+        self.shared._callbacks.borrow_mut().extend([hide, show, freeze, resume]);
+    }
+
+    /// Stops this tab's node and releases the lock (if it led).
+    fn step_down(&self) {
+        if let Some(net) = self.shared.net.borrow_mut().take() {
+            net.stop();
+        }
+        self.shared.tab.borrow_mut().step_down(now());
+        if let Some(release) = self.shared.release.borrow_mut().take() {
+            let _ = release.call0(&JsValue::NULL);
+        }
+    }
+
+    /// Starts this tab's node, its events going to every tab.
+    fn run_node(&self) -> Result<(), Error> {
+        let s = &self.shared;
+        let net = Net::start(s.db.clone(), s.start.peers.clone(), s.start.direct_upgrade)?;
+        for event in EVENTS {
+            let weak = Rc::downgrade(s);
+            let f = Closure::<dyn Fn(JsValue)>::new(move |ev: JsValue| {
+                let Some(s) = weak.upgrade() else { return };
+                let Ok(data) = from_js(ev, "an event") else { return };
+                let actions = s.tab.borrow().event(event, data);
+                Tabs { shared: s }.act(actions);
+            })
+            .into_js_value();
+            net.on(event, f.unchecked_into());
+        }
+        *s.net.borrow_mut() = Some(Rc::new(net));
+        Ok(())
+    }
+
+    /// Does what the state machine said.
+    fn act(&self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Post(msg) => self.post(&msg),
+                Action::Run { from, id, command } => {
+                    let tabs = self.clone();
+                    wasm_bindgen_futures::spawn_local(async move {
+                        let result = tabs.run(command.into()).await.map_err(|e| refused(&e));
+                        let actions = tabs.shared.tab.borrow_mut().answered(from, id, result);
+                        tabs.act(actions);
+                    });
+                }
+                Action::Resolve { id, result } => {
+                    if let Some(tx) = self.shared.waiting.borrow_mut().remove(&id) {
+                        let _ = tx.send(result);
+                    }
+                }
+                Action::Adopt { from, cids } => {
+                    let tabs = self.clone();
+                    wasm_bindgen_futures::spawn_local(async move {
+                        match tabs.run(Command::Committed { cids: cids.clone() }).await {
+                            Ok(_) => {
+                                let actions = tabs.shared.tab.borrow_mut().adopted(from, cids);
+                                tabs.act(actions);
+                            }
+                            // Not taken: the follower sends them again to the next leader.
+                            Err(e) => tracing::warn!("cannot take another tab's blocks: {e}"),
+                        }
+                    });
+                }
+                Action::Event { event, data } => self.tell(&event, &data),
+                Action::Restart => {
+                    let tabs = self.clone();
+                    wasm_bindgen_futures::spawn_local(async move {
+                        // Time for the old leader's connections to close.
+                        futures_timer::Delay::new(std::time::Duration::from_millis(RESTART_AFTER_MS)).await;
+                        if tabs.role() != Role::Leader || tabs.shared.stopped.get() {
+                            return;
+                        }
+                        tracing::info!("the tab that led before has stopped its node: connecting again");
+                        if let Some(net) = tabs.shared.net.borrow_mut().take() {
+                            net.stop();
+                        }
+                        if let Err(e) = tabs.run_node() {
+                            tracing::error!("this tab's node did not start again: {e}");
+                        }
+                    });
+                }
+                Action::Steal => {
+                    tracing::info!("the leading tab has been silent for a second (frozen?): taking the lead");
+                    self.request_lock(true);
+                }
+                Action::Changed { collection, id, kind, doc } => {
+                    let kind = match kind.as_str() {
+                        "create" => ChangeKind::Create,
+                        "delete" => ChangeKind::Delete,
+                        _ => ChangeKind::Update,
+                    };
+                    let doc = match doc {
+                        Some(Value::Object(m)) => Some(m),
+                        _ => None,
+                    };
+                    let change = Change { collection, id, kind, doc };
+                    self.shared.relaying.set(true);
+                    self.shared.db.notify(&change);
+                    self.shared.relaying.set(false);
+                }
+            }
+        }
+    }
+
+    fn post(&self, msg: &TabMessage) {
+        if let Some(channel) = self.shared.channel.as_ref() {
+            if !self.shared.stopped.get() {
+                channel.post_message(&serde_json::to_string(msg).expect("tab messages are JSON"));
+            }
+        }
+    }
+
+    /// A command on this tab's own node.
+    async fn run(&self, command: Command) -> Result<Value, Error> {
+        // Not held across the await: the node's task answers.
+        let net = self.shared.net.borrow().clone();
+        match net {
+            Some(net) => net.call(command).await,
+            None => Err(Error::Network("this tab's network node is not running".into())),
+        }
+    }
+
+    /// A node command from this tab's JS: run here, or by the leader.
+    pub(super) async fn call(&self, command: TabCommand) -> Result<Value, Error> {
+        let stats = command == TabCommand::Stats;
+        let (tx, rx) = oneshot::channel();
+        let (id, actions) = self.shared.tab.borrow_mut().call(command);
+        self.shared.waiting.borrow_mut().insert(id, tx);
+        self.act(actions);
+        let mut answer = match rx.await {
+            Ok(result) => result.map_err(error)?,
+            Err(_) => return Err(Error::Network("the database was closed".into())),
+        };
+        if stats {
+            // Which tab answered does not matter; which this one is does.
+            if let Value::Object(o) = &mut answer {
+                o.insert("tabs".into(), self.role().as_str().into());
+            }
+        }
+        Ok(answer)
+    }
+
+    /// `db.status()`: the last status a node told this tab (its own, or
+    /// the leader's, forwarded like `peer` and `sync`), with `leader` this
+    /// tab's own; before any, the browser's state and nothing else.
+    pub(super) fn status(&self) -> Value {
+        self.own_status(self.shared.status.borrow().clone())
+    }
+
+    fn own_status(&self, told: Option<Value>) -> Value {
+        let mut status = told.unwrap_or_else(|| {
+            let s = StatusSnapshot { online: browser_online(), ..StatusSnapshot::default() };
+            serde_json::to_value(s).expect("a status serialises")
+        });
+        if let Value::Object(o) = &mut status {
+            o.insert("leader".into(), (self.role() != Role::Follower).into());
+        }
+        status
+    }
+
+    pub(super) fn role(&self) -> Role {
+        self.shared.tab.borrow().role()
+    }
+
+    fn tell(&self, event: &str, data: &Value) {
+        let patched;
+        let data = if event == "status" {
+            patched = self.own_status(Some(data.clone()));
+            *self.shared.status.borrow_mut() = Some(data.clone());
+            &patched
+        } else {
+            data
+        };
+        let ev = to_js(data);
+        let listeners: Vec<Function> =
+            self.shared.listeners.borrow().iter().filter(|(_, e, _)| *e == event).map(|(_, _, f)| f.clone()).collect();
+        for f in listeners {
+            if let Err(e) = f.call1(&JsValue::NULL, &ev) {
+                web_sys::console::error_2(&format!("weftdb: a {event} listener threw").into(), &e);
+            }
+        }
+    }
+
+    /// Calls `f` on each `event` (one of [`EVENTS`]), whichever tab's node
+    /// saw it; returns the id that [`Tabs::off`] takes.
+    pub(super) fn on(&self, event: &'static str, f: Function) -> u64 {
+        let id = self.shared.next_listener.get();
+        self.shared.next_listener.set(id + 1);
+        self.shared.listeners.borrow_mut().push((id, event, f));
+        id
+    }
+
+    pub(super) fn off(&self, id: u64) {
+        self.shared.listeners.borrow_mut().retain(|(l, _, _)| *l != id);
+    }
+
+    /// Leaves the other tabs: the node stops, the lock goes to another tab.
+    pub(super) fn stop(&self) {
+        self.step_down();
+        self.shared.stopped.set(true);
+        if let Some(id) = self.shared.ticker.borrow_mut().take() {
+            tabs_stop_every(&id);
+        }
+        if let Some(channel) = self.shared.channel.as_ref() {
+            channel.close();
+        }
+        for (_, tx) in self.shared.waiting.borrow_mut().drain() {
+            drop(tx);
+        }
+    }
+}
+
+/// `on("stale")` listeners: a newer build in another tab upgraded (or a
+/// page deleted) the database, so this tab's connection closed. The page
+/// should reload; every call on the database now rejects with `STALE`.
+#[derive(Default)]
+pub(super) struct Stale {
+    listeners: RefCell<Vec<(u64, Function)>>,
+    next: Cell<u64>,
+}
+
+impl Stale {
+    pub(super) fn on(&self, f: Function) -> u64 {
+        let id = self.next.get();
+        self.next.set(id + 1);
+        self.listeners.borrow_mut().push((id, f));
+        id
+    }
+
+    pub(super) fn off(&self, id: u64) {
+        self.listeners.borrow_mut().retain(|(l, _)| *l != id);
+    }
+
+    pub(super) fn tell(&self) {
+        let listeners: Vec<Function> = self.listeners.borrow().iter().map(|(_, f)| f.clone()).collect();
+        for f in listeners {
+            if let Err(e) = f.call0(&JsValue::NULL) {
+                web_sys::console::error_2(&"weftdb: a stale listener threw".into(), &e);
+            }
+        }
+    }
+}
