@@ -160,6 +160,9 @@ net.on("sync", (ev) => ev.transport);
 // @ts-expect-error no such event
 net.on("nope", () => {});
 offPeer();
+const offStale: () => void = net.on("stale", () => location.reload());
+offStale();
+const role: "alone" | "leader" | "follower" = stats.tabs;
 
 // --- Errors ---------------------------------------------------------------------------
 function describe(code: WeftErrorCode): string {
@@ -173,6 +176,8 @@ function describe(code: WeftErrorCode): string {
     case "STORAGE":
     case "NETWORK":
     case "BAD_REQUEST":
+    case "STALE":
+    case "BLOCKED":
       return code;
     default: {
       const never: never = code;
