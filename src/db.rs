@@ -78,8 +78,8 @@ pub struct Db<S: Store> {
     key: SigningKey,
     schemas: RefCell<BTreeMap<String, Rc<CollectionDef>>>,
     listeners: RefCell<Vec<(ListenerId, Listener)>>,
-    block_listeners: RefCell<Vec<BlockListener>>,
-    commit_hooks: RefCell<Vec<CommitHook>>,
+    block_listeners: RefCell<Vec<(ListenerId, BlockListener)>>,
+    commit_hooks: RefCell<Vec<(ListenerId, CommitHook)>>,
     next_listener: Cell<ListenerId>,
     /// Blocks refused lately, and why: their children are refused on sight
     /// rather than kept pending for a parent that will never merge.
@@ -712,9 +712,14 @@ impl<S: Store> Db<S> {
 
     /// Calls `f` after every committed change, local or merged.
     pub fn subscribe(&self, f: impl Fn(&Change) + 'static) -> ListenerId {
+        let id = self.next_id();
+        self.listeners.borrow_mut().push((id, Rc::new(f)));
+        id
+    }
+
+    fn next_id(&self) -> ListenerId {
         let id = self.next_listener.get();
         self.next_listener.set(id + 1);
-        self.listeners.borrow_mut().push((id, Rc::new(f)));
         id
     }
 
@@ -734,20 +739,35 @@ impl<S: Store> Db<S> {
 
     /// Calls `f` for every block stored and folded in after its
     /// transaction commits: local writes and merges alike.
-    pub fn on_block(&self, f: impl Fn(&Merged) + 'static) {
-        self.block_listeners.borrow_mut().push(Rc::new(f));
+    /// Returns the id [`Db::remove_hook`] takes.
+    pub fn on_block(&self, f: impl Fn(&Merged) + 'static) -> ListenerId {
+        let id = self.next_id();
+        self.block_listeners.borrow_mut().push((id, Rc::new(f)));
+        id
     }
 
     /// Calls `f` for every block stored and folded in, inside its
     /// transaction: the rows it returns commit with the block or not at all
     /// (the node's replication outbox is written this way).
-    pub fn on_commit(&self, f: impl Fn(&Merged) -> Vec<Row> + 'static) {
-        self.commit_hooks.borrow_mut().push(Rc::new(f));
+    /// Returns the id [`Db::remove_hook`] takes.
+    pub fn on_commit(&self, f: impl Fn(&Merged) -> Vec<Row> + 'static) -> ListenerId {
+        let id = self.next_id();
+        self.commit_hooks.borrow_mut().push((id, Rc::new(f)));
+        id
+    }
+
+    /// Removes an [`Db::on_block`] listener or an [`Db::on_commit`] hook:
+    /// a node that stops takes its own away (a page's node stops and starts
+    /// again on one database as tabs hand the lead over), so no stopped
+    /// node's sinks keep filling nor its old replicators writing outbox rows.
+    pub fn remove_hook(&self, id: ListenerId) {
+        self.block_listeners.borrow_mut().retain(|(l, _)| *l != id);
+        self.commit_hooks.borrow_mut().retain(|(l, _)| *l != id);
     }
 
     async fn commit(&self, mut tx: S::Tx<'_>, fx: Effects) -> Result<(), Error> {
         self.write_touched(&mut tx, &fx.docs).await?;
-        let hooks: Vec<CommitHook> = self.commit_hooks.borrow().clone();
+        let hooks: Vec<CommitHook> = self.commit_hooks.borrow().iter().map(|(_, h)| h.clone()).collect();
         for b in &fx.blocks {
             for hook in &hooks {
                 for (table, key, value) in hook(b) {
@@ -768,7 +788,8 @@ impl<S: Store> Db<S> {
                 l(c);
             }
         }
-        let block_listeners: Vec<BlockListener> = self.block_listeners.borrow().clone();
+        let block_listeners: Vec<BlockListener> =
+            self.block_listeners.borrow().iter().map(|(_, l)| l.clone()).collect();
         for b in &fx.blocks {
             for l in &block_listeners {
                 l(b);

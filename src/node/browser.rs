@@ -52,20 +52,22 @@ impl BrowserNode {
         // A JS write commits outside the node's task: wake it to publish.
         let (wake_tx, wake_rx) = mpsc::unbounded();
         let early_wake = wake_tx.clone();
-        db.on_block(move |_| {
+        let wake_hook = db.on_block(move |_| {
             let _ = wake_tx.unbounded_send(());
         });
         // Before the commit as well: the node publishes local blocks while
         // they are being made durable.
-        db.on_commit(move |m| {
+        let early_hook = db.on_commit(move |m| {
             if m.local {
                 let _ = early_wake.unbounded_send(());
             }
             Vec::new()
         });
         wasm_bindgen_futures::spawn_local(async move {
-            match Node::assemble(db, Some(swarm), config, wire_errors).await {
+            match Node::assemble(db.clone(), Some(swarm), config, wire_errors).await {
                 Ok(mut node) => {
+                    // Taken away with the node's own when it stops.
+                    node.hooks.extend([wake_hook, early_hook]);
                     node.on_peer = Some(on_peer);
                     node.on_sync = Some(on_sync);
                     node.status.listener = Some(on_status);
@@ -73,7 +75,11 @@ impl BrowserNode {
                     node.listen_later();
                     run(node, rx, wake_rx).await;
                 }
-                Err(e) => tracing::error!("the page's node did not start: {e}"),
+                Err(e) => {
+                    db.remove_hook(wake_hook);
+                    db.remove_hook(early_hook);
+                    tracing::error!("the page's node did not start: {e}");
+                }
             }
         });
         Ok(BrowserNode { requests })

@@ -39,7 +39,7 @@ use crate::core::sync::{
     Admission, Backoff, Conduct, TokenBucket, MAX_CONDUCT_ENTRIES, MAX_STRIKES, PEERS_TOPIC, REQUESTS_PER_SECOND,
     REQUEST_BURST,
 };
-use crate::db::{Db, ImportReport, Merged, Refusal};
+use crate::db::{self, Db, ImportReport, Merged, Refusal};
 use crate::net::{Behaviour, BehaviourEvent, Inbound, WireErrors};
 use crate::store::{KeyRange, Mode, Store, Table, Tx};
 
@@ -89,6 +89,10 @@ pub(super) struct Stats {
 
 pub(super) struct Node {
     pub(super) db: Rc<Db<NodeStore>>,
+    /// This node's listeners and commit hooks on `db`, taken away when it
+    /// is dropped: the database outlives the node (a page's tabs stop and
+    /// start nodes on one database as the lead moves).
+    pub(super) hooks: Vec<db::ListenerId>,
     pub(super) swarm: Option<Swarm<Behaviour>>,
     /// Local blocks built and about to commit: published at once, while
     /// IndexedDB (or redb) makes them durable, so a write reaches peers one
@@ -225,28 +229,29 @@ impl Node {
     ) -> Result<Node, NodeError> {
         let merged = Rc::new(RefCell::new(Vec::new()));
         let sink = merged.clone();
-        db.on_block(move |m| sink.borrow_mut().push(m.clone()));
+        let mut hooks = vec![db.on_block(move |m| sink.borrow_mut().push(m.clone()))];
         let replicators: Rc<RefCell<BTreeMap<(PeerId, String), Replicator>>> = Rc::default();
         let scopes = replicators.clone();
         let status = super::status::Status::default();
         let queued = status.queued.clone();
-        db.on_commit(move |m| {
+        hooks.push(db.on_commit(move |m| {
             let rows = outbox_rows(&scopes.borrow(), m);
             queued.set(queued.get() + rows.len() as u64);
             rows
-        });
+        }));
         let early: Rc<RefCell<Vec<Merged>>> = Rc::default();
         let sink = early.clone();
-        db.on_commit(move |m| {
+        hooks.push(db.on_commit(move |m| {
             if m.local {
                 sink.borrow_mut().push(m.clone());
             }
             Vec::new()
-        });
+        }));
         let peer_id = peer_id_of(&db);
         let doc_topics = (config.p2p && config.pubsub).then_some(()).and_then(|_| NonZeroUsize::new(config.doc_topics));
         let mut node = Node {
             db,
+            hooks,
             swarm,
             early,
             merged,
@@ -933,3 +938,52 @@ use super::native::decode_parallel as decode_batch;
 
 #[cfg(target_arch = "wasm32")]
 use crate::db::decode_each as decode_batch;
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        for id in self.hooks.drain(..) {
+            self.db.remove_hook(id);
+        }
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use crate::node::Command;
+    use serde_json::{json, Map, Value};
+
+    async fn outbox_len(db: &Db<NodeStore>) -> usize {
+        let mut tx = db.store().begin(Mode::Read).await.expect("a read");
+        tx.count(Table::Outbox, &KeyRange::all()).await.expect("a count")
+    }
+
+    /// A page's tabs stop and start nodes on one database as the lead
+    /// moves: a stopped node's replicators must queue nothing more.
+    #[test]
+    fn a_dropped_node_queues_nothing_for_its_replicators() {
+        futures::executor::block_on(async {
+            let dir = tempfile::tempdir().expect("a temp dir");
+            let store = NodeStore::open(dir.path().join("db.redb")).expect("a store");
+            let db = Rc::new(Db::open(store).await.expect("a database"));
+            db.add_schema("type Book { title: String }").await.expect("a schema");
+            let mut node =
+                Node::assemble(db.clone(), None, NodeConfig::new(dir.path()), Arc::default()).await.expect("a node");
+            let peer = PeerId::random();
+            let set = Command::SetReplicator {
+                collection: "Book".into(),
+                docs: None,
+                peer: format!("/ip4/127.0.0.1/tcp/1/p2p/{peer}"),
+            };
+            node.command(set).await.expect("a replicator");
+            let book = |title: &str| -> Map<String, Value> {
+                json!({ "title": title }).as_object().expect("an object").clone()
+            };
+            db.create("Book", &book("queued")).await.expect("a write");
+            assert_eq!(outbox_len(&db).await, 1, "a running node queues its replicator's block");
+            drop(node);
+            db.create("Book", &book("after the node stopped")).await.expect("a write");
+            assert_eq!(outbox_len(&db).await, 1, "a stopped node's hook still wrote an outbox row");
+        });
+    }
+}
