@@ -160,6 +160,9 @@ pub struct Tab {
     leader: Option<TabId>,
     /// When a leader was last heard of (or this tab started), in ms.
     heard: f64,
+    /// When this tab asked `who` after a silence and has heard nothing
+    /// since: it steals only once that question went unanswered.
+    asked: Option<f64>,
     /// A steal asked for and not yet granted.
     stealing: bool,
     next_call: u64,
@@ -177,24 +180,32 @@ impl Tab {
     pub fn new(id: TabId, coordinated: bool, now: f64) -> Tab {
         let role = if coordinated { Role::Follower } else { Role::Alone };
         let (calls, untaken) = (BTreeMap::new(), BTreeSet::new());
-        Tab { id, role, leader: None, heard: now, stealing: false, next_call: 0, calls, untaken }
+        Tab { id, role, leader: None, heard: now, asked: None, stealing: false, next_call: 0, calls, untaken }
     }
 
     /// Every [`BEAT_MS`]: a leader beats; a `visible` follower that has
-    /// not heard of a leader for [`SILENCE_MS`] steals the lock. Only a
-    /// visible one: browsers slow the timers of hidden tabs to one a second
-    /// or less, so hidden tabs would take the lead from each other forever;
-    /// the tab in front takes it from a frozen or throttled leader once.
+    /// not heard of a leader for [`PROBE_MS`] asks `who`, and steals the
+    /// lock when that question goes unanswered for `SILENCE_MS - PROBE_MS`
+    /// more. Never on silence alone: a follower whose own timers were
+    /// slowed (hidden, or back from the back/forward cache) sees a long
+    /// silence on its first tick however well the leader is, and a hidden
+    /// leader, its timers slowed too, still answers a message at once. Only
+    /// a visible follower: hidden tabs would take the lead from each other
+    /// forever; the tab in front takes it from a frozen leader once.
     pub fn tick(&mut self, now: f64, visible: bool) -> Vec<Action> {
         match self.role {
             Role::Leader => vec![Action::Post(TabMessage::Beat { tab: self.id })],
-            Role::Follower if visible && !self.stealing && now - self.heard >= SILENCE_MS => {
-                self.stealing = true;
-                vec![Action::Steal]
-            }
-            Role::Follower if visible && !self.stealing && now - self.heard >= PROBE_MS => {
-                vec![Action::Post(TabMessage::Who)]
-            }
+            Role::Follower if visible && !self.stealing && now - self.heard >= PROBE_MS => match self.asked {
+                Some(asked) if now - asked >= SILENCE_MS - PROBE_MS => {
+                    self.stealing = true;
+                    vec![Action::Steal]
+                }
+                Some(_) => Vec::new(),
+                None => {
+                    self.asked = Some(now);
+                    vec![Action::Post(TabMessage::Who)]
+                }
+            },
             _ => Vec::new(),
         }
     }
@@ -276,6 +287,7 @@ impl Tab {
             self.leader = None;
             self.heard = now;
         }
+        self.asked = None;
         self.stealing = false;
     }
 
@@ -309,6 +321,7 @@ impl Tab {
     pub fn receive(&mut self, msg: TabMessage, now: f64) -> Vec<Action> {
         if matches!(msg, TabMessage::Leader { .. } | TabMessage::Beat { .. }) {
             self.heard = now;
+            self.asked = None;
         }
         match (self.role, msg) {
             (Role::Alone, _) => Vec::new(),
@@ -529,19 +542,35 @@ mod tests {
         assert_eq!(leader.receive(TabMessage::Who, 510.0), vec![Action::Post(TabMessage::Leader { tab: 1 })]);
         f.receive(TabMessage::Leader { tab: 1 }, 520.0);
         assert_eq!(f.tick(700.0, true), vec![]);
-        // The leader froze: nothing for 800 ms.
+        // The leader froze: nothing more. A silence alone is no reason (a
+        // follower's own slowed timers make one): it asks first.
         assert_eq!(f.tick(1400.0, false), vec![], "a hidden tab never steals");
-        assert_eq!(f.tick(1400.0, true), vec![Action::Steal]);
-        assert_eq!(f.tick(1600.0, true), vec![], "one steal at a time");
+        assert_eq!(f.tick(1400.0, true), vec![Action::Post(TabMessage::Who)]);
+        assert_eq!(f.tick(1600.0, true), vec![], "asked 200 ms ago");
+        assert_eq!(f.tick(1900.0, true), vec![Action::Steal], "asked 500 ms ago, no answer");
+        assert_eq!(f.tick(2000.0, true), vec![], "one steal at a time");
         assert!(matches!(f.lead()[0], Action::Post(TabMessage::Leader { tab: 2 })));
-        assert_eq!(f.tick(1700.0, true), vec![Action::Post(TabMessage::Beat { tab: 2 })]);
+        assert_eq!(f.tick(2000.0, true), vec![Action::Post(TabMessage::Beat { tab: 2 })]);
         // The old leader thaws, learns its lock was stolen, and follows;
         // the new one connects again once the old one's node has stopped.
-        leader.step_down(1800.0);
-        assert_eq!(f.receive(TabMessage::Followed { tab: 1 }, 1800.0), vec![Action::Restart]);
+        leader.step_down(2100.0);
+        assert_eq!(f.receive(TabMessage::Followed { tab: 1 }, 2100.0), vec![Action::Restart]);
         assert_eq!(leader.role(), Role::Follower);
-        leader.receive(TabMessage::Beat { tab: 2 }, 1900.0);
-        assert_eq!(leader.tick(2000.0, true), vec![]);
+        leader.receive(TabMessage::Beat { tab: 2 }, 2200.0);
+        assert_eq!(leader.tick(2300.0, true), vec![]);
+    }
+
+    #[test]
+    fn a_follower_back_from_a_long_sleep_asks_before_it_steals() {
+        let (mut leader, mut f) = (Tab::new(1, true, 0.0), Tab::new(2, true, 0.0));
+        leader.lead();
+        f.receive(TabMessage::Beat { tab: 1 }, 0.0);
+        // The follower's timers were slowed for a minute (hidden, cached):
+        // its first tick sees a long silence, the leader is fine.
+        assert_eq!(f.tick(60_000.0, true), vec![Action::Post(TabMessage::Who)]);
+        let answer = leader.receive(TabMessage::Who, 60_005.0);
+        f.receive(posts(&answer)[0].clone(), 60_010.0);
+        assert!(!f.tick(60_600.0, true).contains(&Action::Steal), "answered: no steal");
     }
 
     #[test]
