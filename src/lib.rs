@@ -120,10 +120,10 @@
 //!   could not tell a follower's new block from an old one without more state.
 //!   What a lost message can leave (a follower closing between its commit and
 //!   its post, with the leader gone too) the head exchange repairs: the next
-//!   leader swaps heads with every peer it connects to, and again for a
-//!   collection when the peer joins its topic (a new leader writes at once,
-//!   before either side knows the other's topics, when a publish reaches
-//!   nobody).
+//!   leader swaps heads with every peer it connects to, and a native node
+//!   swaps them again for a collection when a peer joins its topic (a new
+//!   leader writes at once, before either side knows the other's topics,
+//!   when a publish reaches nobody; pages do not do this second swap).
 //! - **Changes cross tabs**: every tab posts `changed` after each commit it
 //!   sees (its own writes; in the leader also every merge from the network),
 //!   with the document as it stood right after that commit, and every other
@@ -147,7 +147,9 @@
 //!   upgraded rejects with `STALE` too. An open or `Database.destroy` that
 //!   another connection blocks (one that ignores `versionchange`) rejects at
 //!   once with `BLOCKED` rather than hang (a blocked deletion still happens
-//!   once that connection closes).
+//!   once that connection closes; an `open` made meanwhile waits for it,
+//!   with no event to tell: a known gap). An open that another tab's
+//!   upgrade overtakes rejects with `STALE` and starts no node.
 //! - **Alone**: where Web Locks or BroadcastChannel is missing, each tab runs
 //!   its own node as before (then the node sees one connection per tab).
 //!   `db.networkStats().tabs` says which of `"leader"`, `"follower"`,

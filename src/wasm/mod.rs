@@ -352,6 +352,11 @@ impl Database {
             let options = OpenOptions::from_js(options)?;
             let store = IdbStore::open(&name).await?;
             let db = Rc::new(Db::open(store).await?);
+            // Another tab's upgrade may have closed the connection while
+            // `Db::open` read it: no lead, no node, for a stale database.
+            if db.store().is_stale() {
+                return Err(Error::Stale(format!("database \"{name}\" was upgraded or deleted by another tab")));
+            }
             let net = match options.p2p {
                 true => Some(Tabs::start(&name, db.clone(), options.peers, options.direct_upgrade)?),
                 false => None,

@@ -23,7 +23,7 @@ use crate::node::browser::BrowserNode;
 use crate::node::{Command, CommandError, NodeConfig, NodeStore, PeerEvent, StatusSnapshot, SyncProgress};
 use crate::Db;
 
-/// JS listeners by event name (`peer`, `sync`).
+/// JS listeners by event name (`peer`, `sync`, `status`).
 #[derive(Default)]
 struct Listeners {
     all: RefCell<Vec<(u64, &'static str, Function)>>,
