@@ -273,8 +273,11 @@ impl Tab {
         for (id, command) in std::mem::take(&mut self.calls) {
             out.push(Action::Run { from: self.id, id, command });
         }
+        // Kept until this tab's node has taken them (`adopted`): should it
+        // stop first (hidden, frozen, its node failing to start), they go
+        // to the next leader as any follower's do.
         if !self.untaken.is_empty() {
-            out.push(Action::Adopt { from: self.id, cids: std::mem::take(&mut self.untaken).into_iter().collect() });
+            out.push(Action::Adopt { from: self.id, cids: self.untaken.iter().cloned().collect() });
         }
         out
     }
@@ -303,6 +306,9 @@ impl Tab {
     /// The leader's node took blocks `from` committed.
     pub fn adopted(&mut self, from: TabId, cids: Vec<String>) -> Vec<Action> {
         if from == self.id {
+            for c in &cids {
+                self.untaken.remove(c);
+            }
             return Vec::new();
         }
         vec![Action::Post(TabMessage::Taken { to: from, cids })]
@@ -509,9 +515,21 @@ mod tests {
             ]
         );
         assert_eq!(f.receive(TabMessage::Who, 0.0), vec![Action::Post(TabMessage::Leader { tab: 2 })]);
+        // It stopped leading before its node took them: the next leader gets them.
         f.step_down(0.0);
         assert_eq!(f.role(), Role::Follower);
         assert_eq!(f.receive(TabMessage::Who, 0.0), vec![]);
+        assert_eq!(
+            f.receive(TabMessage::Leader { tab: 3 }, 0.0),
+            vec![Action::Post(TabMessage::Committed { from: 2, cids: vec!["b".into()] })]
+        );
+        // Once its own node has taken them, they are nobody's business.
+        let mut g = Tab::new(4, true, 0.0);
+        g.committed(vec!["c".into()]);
+        g.lead();
+        assert_eq!(g.adopted(4, vec!["c".into()]), vec![]);
+        g.step_down(0.0);
+        assert_eq!(g.receive(TabMessage::Leader { tab: 5 }, 0.0), vec![]);
     }
 
     #[test]

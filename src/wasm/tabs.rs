@@ -392,7 +392,8 @@ impl Tabs {
                                 let actions = tabs.shared.tab.borrow_mut().adopted(from, cids);
                                 tabs.act(actions);
                             }
-                            // Not taken: the follower sends them again to the next leader.
+                            // Not taken: the tab that committed them (this one
+                            // included) keeps them and sends them to the next leader.
                             Err(e) => tracing::warn!("cannot take another tab's blocks: {e}"),
                         }
                     });
