@@ -160,6 +160,9 @@ pub struct Tab {
     leader: Option<TabId>,
     /// When a leader was last heard of (or this tab started), in ms.
     heard: f64,
+    /// The last `status` event of this tab's node, for a tab that asks
+    /// `who` (a follower that opened after the status last changed).
+    last_status: Option<Value>,
     /// When this tab asked `who` after a silence and has heard nothing
     /// since: it steals only once that question went unanswered.
     asked: Option<f64>,
@@ -180,7 +183,18 @@ impl Tab {
     pub fn new(id: TabId, coordinated: bool, now: f64) -> Tab {
         let role = if coordinated { Role::Follower } else { Role::Alone };
         let (calls, untaken) = (BTreeMap::new(), BTreeSet::new());
-        Tab { id, role, leader: None, heard: now, asked: None, stealing: false, next_call: 0, calls, untaken }
+        Tab {
+            id,
+            role,
+            leader: None,
+            heard: now,
+            last_status: None,
+            asked: None,
+            stealing: false,
+            next_call: 0,
+            calls,
+            untaken,
+        }
     }
 
     /// Every [`BEAT_MS`]: a leader beats; a `visible` follower that has
@@ -290,6 +304,7 @@ impl Tab {
             self.leader = None;
             self.heard = now;
         }
+        self.last_status = None;
         self.asked = None;
         self.stealing = false;
     }
@@ -315,7 +330,10 @@ impl Tab {
     }
 
     /// An event of this tab's node: its own listeners and the other tabs'.
-    pub fn event(&self, event: &str, data: Value) -> Vec<Action> {
+    pub fn event(&mut self, event: &str, data: Value) -> Vec<Action> {
+        if event == "status" {
+            self.last_status = Some(data.clone());
+        }
         let mut out = vec![Action::Event { event: event.into(), data: data.clone() }];
         if self.role == Role::Leader {
             out.push(Action::Post(TabMessage::Event { event: event.into(), data }));
@@ -331,7 +349,14 @@ impl Tab {
         }
         match (self.role, msg) {
             (Role::Alone, _) => Vec::new(),
-            (Role::Leader, TabMessage::Who) => vec![Action::Post(TabMessage::Leader { tab: self.id })],
+            (Role::Leader, TabMessage::Who) => {
+                let mut out = vec![Action::Post(TabMessage::Leader { tab: self.id })];
+                // The status as it stands: it is told only when it changes.
+                if let Some(data) = self.last_status.clone() {
+                    out.push(Action::Post(TabMessage::Event { event: "status".into(), data }));
+                }
+                out
+            }
             (Role::Leader, TabMessage::Call { from, id, command }) => vec![Action::Run { from, id, command }],
             (Role::Leader, TabMessage::Committed { from, cids }) => vec![Action::Adopt { from, cids }],
             (Role::Leader, TabMessage::Followed { .. }) => vec![Action::Restart],
@@ -589,6 +614,24 @@ mod tests {
         let answer = leader.receive(TabMessage::Who, 60_005.0);
         f.receive(posts(&answer)[0].clone(), 60_010.0);
         assert!(!f.tick(60_600.0, true).contains(&Action::Steal), "answered: no steal");
+    }
+
+    #[test]
+    fn a_tab_that_opens_late_is_told_the_status_as_it_stands() {
+        let mut leader = Tab::new(1, true, 0.0);
+        leader.lead();
+        assert_eq!(leader.receive(TabMessage::Who, 0.0), vec![Action::Post(TabMessage::Leader { tab: 1 })]);
+        let status = json!({"online": true, "peers": 2, "queuedBlocks": 0});
+        leader.event("status", status.clone());
+        // The status is told when it changes; a follower that opens later asks.
+        let mut f = Tab::new(2, true, 0.0);
+        let answer = leader.receive(posts(&f.hello())[0].clone(), 0.0);
+        let told: Vec<Action> = posts(&answer).into_iter().flat_map(|m| f.receive(m.clone(), 0.0)).collect();
+        assert!(told.contains(&Action::Event { event: "status".into(), data: status }), "{told:?}");
+        // A node that stopped has no status to tell.
+        leader.step_down(0.0);
+        leader.lead();
+        assert_eq!(leader.receive(TabMessage::Who, 0.0), vec![Action::Post(TabMessage::Leader { tab: 1 })]);
     }
 
     #[test]

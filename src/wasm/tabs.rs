@@ -120,6 +120,8 @@ struct Shared {
     waiting: RefCell<HashMap<u64, oneshot::Sender<Result<Value, Refused>>>>,
     /// The last `status` this tab heard (its own node's, or the leader's).
     status: RefCell<Option<Value>>,
+    /// The last status this tab's listeners were told: they hear changes only.
+    told_status: RefCell<Option<Value>>,
     /// `on("peer" | "sync" | "status")` listeners of this tab.
     listeners: RefCell<Vec<(u64, &'static str, Function)>>,
     next_listener: Cell<u64>,
@@ -183,6 +185,7 @@ impl Tabs {
             net: RefCell::new(None),
             waiting: RefCell::default(),
             status: RefCell::new(None),
+            told_status: RefCell::new(None),
             listeners: RefCell::default(),
             next_listener: Cell::new(0),
             relaying: Cell::new(false),
@@ -242,6 +245,8 @@ impl Tabs {
                 return false;
             }
             let tabs = Tabs { shared: s };
+            // The old leader's peers and queue are not this node's: it tells its own.
+            *tabs.shared.status.borrow_mut() = None;
             if let Err(e) = tabs.run_node() {
                 tracing::error!("this tab took the lead but its node did not start: {e}");
                 return false;
@@ -250,6 +255,7 @@ impl Tabs {
             let actions = tabs.shared.tab.borrow_mut().lead();
             tracing::info!("this tab leads: it runs the node for every tab of the database");
             tabs.act(actions);
+            tabs.tell_role();
             true
         })
         .into_js_value();
@@ -265,6 +271,7 @@ impl Tabs {
             } else {
                 tabs.shared.tab.borrow_mut().step_down(now());
             }
+            tabs.tell_role();
             if !tabs.shared.stopped.get() {
                 tabs.request_lock(false);
             }
@@ -345,6 +352,7 @@ impl Tabs {
         if let Some(release) = self.shared.release.borrow_mut().take() {
             let _ = release.call0(&JsValue::NULL);
         }
+        self.tell_role();
     }
 
     /// Starts this tab's node, its events going to every tab.
@@ -356,7 +364,7 @@ impl Tabs {
             let f = Closure::<dyn Fn(JsValue)>::new(move |ev: JsValue| {
                 let Some(s) = weak.upgrade() else { return };
                 let Ok(data) = from_js(ev, "an event") else { return };
-                let actions = s.tab.borrow().event(event, data);
+                let actions = s.tab.borrow_mut().event(event, data);
                 Tabs { shared: s }.act(actions);
             })
             .into_js_value();
@@ -500,14 +508,26 @@ impl Tabs {
     }
 
     fn tell(&self, event: &str, data: &Value) {
-        let patched;
-        let data = if event == "status" {
-            patched = self.own_status(Some(data.clone()));
+        if event == "status" {
             *self.shared.status.borrow_mut() = Some(data.clone());
-            &patched
-        } else {
-            data
-        };
+            self.tell_role();
+            return;
+        }
+        self.call_listeners(event, data);
+    }
+
+    /// Tells the `status` listeners this tab's status: when a node told one,
+    /// and when this tab's role changed (`leader` is its own).
+    fn tell_role(&self) {
+        let status = self.status();
+        if self.shared.told_status.borrow().as_ref() == Some(&status) {
+            return;
+        }
+        *self.shared.told_status.borrow_mut() = Some(status.clone());
+        self.call_listeners("status", &status);
+    }
+
+    fn call_listeners(&self, event: &str, data: &Value) {
         let ev = to_js(data);
         let listeners: Vec<Function> =
             self.shared.listeners.borrow().iter().filter(|(_, e, _)| *e == event).map(|(_, _, f)| f.clone()).collect();
