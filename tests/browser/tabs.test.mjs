@@ -104,6 +104,13 @@ test("three tabs of one origin are one peer: one peer id, one leader, ONE connec
   for (const c of conns) assert.deepEqual(c, conns[0]);
   const stats = await Promise.all(pages.map((p) => p.evaluate(() => window.db.networkStats())));
   for (const s of stats) assert.deepEqual(s.peers, stats[0].peers);
+  // db.status() too: the leader's peers in every tab (a follower that opened
+  // after the last change asked for it), and `leader` each tab's own.
+  for (const p of pages) {
+    await until(p, "the node among the status's peers", () => window.db.status().peers === 1);
+  }
+  const leads = await Promise.all(pages.map((p) => p.evaluate(() => window.db.status().leader)));
+  assert.deepEqual(leads.filter(Boolean).length, 1, `status().leader: ${leads}`);
   assert.deepEqual(await pages[1].evaluate(() => window.db.replicators.list()), []);
   // A node refusal reaches a follower as the same coded error.
   const err = await pages[1].evaluate(() => window.db.dial("/ip4/127.0.0.1/tcp/1").then(() => null, (e) => [e instanceof Error, e.code]));
