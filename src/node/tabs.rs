@@ -128,6 +128,12 @@ pub const SILENCE_MS: f64 = 800.0;
 /// a message at once; a frozen one does not.
 pub const PROBE_MS: f64 = 300.0;
 
+/// How long a tab's node command waits for an answer, from its own node or
+/// through the channel: no leader for that long (every tab hidden, a leader
+/// of another build that cannot read the command) rejects it with
+/// `NETWORK` rather than leave the page's promise pending for ever.
+pub const CALL_TIMEOUT_MS: u64 = 30_000;
+
 /// What the glue is to do after an input.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -256,6 +262,12 @@ impl Tab {
         (id, vec![Action::Post(TabMessage::Call { from: self.id, id, command })])
     }
 
+    /// This tab stopped waiting for the answer to its call `id` (see
+    /// `CALL_TIMEOUT_MS`): it is sent to no new leader.
+    pub fn give_up(&mut self, id: u64) {
+        self.calls.remove(&id);
+    }
+
     /// Blocks this tab committed. A follower tells the leader and keeps
     /// them until taken; a tab running the node publishes them itself.
     pub fn committed(&mut self, cids: Vec<String>) -> Vec<Action> {
@@ -357,6 +369,9 @@ impl Tab {
                 }
                 out
             }
+            // Our own id on another tab's message: no tab sends that (ids are
+            // random); answering it would resolve one of our own calls.
+            (Role::Leader, TabMessage::Call { from, .. }) if from == self.id => Vec::new(),
             (Role::Leader, TabMessage::Call { from, id, command }) => vec![Action::Run { from, id, command }],
             (Role::Leader, TabMessage::Committed { from, cids }) => vec![Action::Adopt { from, cids }],
             (Role::Leader, TabMessage::Followed { .. }) => vec![Action::Restart],
@@ -632,6 +647,18 @@ mod tests {
         leader.step_down(0.0);
         leader.lead();
         assert_eq!(leader.receive(TabMessage::Who, 0.0), vec![Action::Post(TabMessage::Leader { tab: 1 })]);
+    }
+
+    #[test]
+    fn a_call_under_the_leaders_own_id_is_not_run_and_a_given_up_call_is_not_sent_again() {
+        let mut leader = Tab::new(1, true, 0.0);
+        leader.lead();
+        let spoof = TabMessage::Call { from: 1, id: 0, command: TabCommand::Stats };
+        assert_eq!(leader.receive(spoof, 0.0), vec![]);
+        let mut f = Tab::new(2, true, 0.0);
+        let (id, _) = f.call(TabCommand::Connections);
+        f.give_up(id);
+        assert_eq!(f.receive(TabMessage::Leader { tab: 3 }, 0.0), vec![], "nothing to send the new leader");
     }
 
     #[test]

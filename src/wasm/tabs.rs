@@ -22,7 +22,7 @@ use super::status::browser_online;
 use super::{from_js, to_js};
 use crate::db::{Change, ChangeKind, Db};
 use crate::error::Error;
-use crate::node::tabs::{Action, Refused, Role, Tab, TabCommand, TabMessage, BEAT_MS};
+use crate::node::tabs::{Action, Refused, Role, Tab, TabCommand, TabMessage, BEAT_MS, CALL_TIMEOUT_MS};
 use crate::node::{Command, NodeStore, StatusSnapshot};
 
 #[wasm_bindgen(inline_js = "
@@ -472,7 +472,19 @@ impl Tabs {
         let (id, actions) = self.shared.tab.borrow_mut().call(command);
         self.shared.waiting.borrow_mut().insert(id, tx);
         self.act(actions);
-        let mut answer = match rx.await {
+        let timeout = futures_timer::Delay::new(std::time::Duration::from_millis(CALL_TIMEOUT_MS));
+        let answered = match futures::future::select(rx, timeout).await {
+            futures::future::Either::Left((answered, _)) => answered,
+            futures::future::Either::Right(_) => {
+                self.shared.waiting.borrow_mut().remove(&id);
+                self.shared.tab.borrow_mut().give_up(id);
+                return Err(Error::Network(format!(
+                    "no tab's node answered within {} s (no tab leads, or the leader cannot read the command)",
+                    CALL_TIMEOUT_MS / 1000
+                )));
+            }
+        };
+        let mut answer = match answered {
             Ok(result) => result.map_err(error)?,
             Err(_) => return Err(Error::Network("the database was closed".into())),
         };
