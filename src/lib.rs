@@ -87,9 +87,11 @@
 //!   tests). A tab frozen or hung without a word keeps its lock, so the
 //!   leader also posts `beat` every 200 ms; a visible follower that hears
 //!   none for 300 ms asks `who` (a hidden leader's timers are slowed to one
-//!   a second, but it answers a message at once), and after 800 ms of
-//!   silence takes the lock (`steal: true`) and leads (1.5 s to connected in
-//!   the tests). Hidden tabs never steal: with their own timers slowed they
+//!   a second, but it answers a message at once), and when that question
+//!   goes unanswered for 500 ms more takes the lock (`steal: true`) and leads
+//!   (1.5 s to connected in the tests). Never on a silence alone: a
+//!   follower back from hidden or the back/forward cache sees one on its
+//!   first tick, its own timers having been slowed. Hidden tabs never steal: with their own timers slowed they
 //!   would take the lead from each other forever. The old leader, once it runs again, finds its lock
 //!   request rejected, stops its node, follows, and posts `followed`: its
 //!   connection had stayed open beside the new leader's under the same peer
@@ -103,15 +105,18 @@
 //!   `collections.*`, `networkStats` — run by the leader's node, its result or
 //!   coded refusal sent back; a call not yet answered is sent again to each
 //!   new leader, so one may run twice across a hand-over, which every one of
-//!   these commands bears); `event {event, data}` (the leader's `peer` and
-//!   `sync` events, for every tab's `on` listeners); `committed {from, cids}`
+//!   these commands bears; one in flight when the leader's node stops
+//!   rejects with `NETWORK`, and any call unanswered for 30 s too);
+//!   `event {event, data}` (the leader's `peer`, `sync` and `status` events,
+//!   for every tab's `on` listeners; the leader also answers `who` with its
+//!   status as it stands, and `db.status().leader` is each tab's own); `committed {from, cids}`
 //!   and `taken {to, cids}` (a follower's new blocks, see below); `changed
 //!   {collection, id, kind, doc}` (after every commit in any tab); `beat
 //!   {tab}` and `followed {tab}` (above).
 //! - **A follower** runs no network code. Its writes commit to the shared
 //!   IndexedDB like any tab's; then it posts `committed` with their CIDs and
 //!   keeps them until the leader answers `taken`, posting them again to every
-//!   new leader (and adopting them itself should it come to lead). The leader
+//!   new leader (and adopting them itself should it come to lead, keeping them until its node has). The leader
 //!   reads those blocks back from the store, publishes them, writes their
 //!   outbox entries for its replicators (they could not commit with the block:
 //!   the replicators live in the leader's node) and pushes them. Telling the
