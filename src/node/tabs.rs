@@ -5,7 +5,7 @@
 //! runs the node; the others send it their node commands and the blocks
 //! they commit. See the crate docs, "Many tabs of one origin".
 //!
-//! Also here: [`Node::adopt`], the leader taking blocks a follower committed.
+//! Also here: `Node::adopt`, the leader taking blocks a follower committed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
