@@ -35,8 +35,13 @@ export function tabs_channel(name, onmessage) {
   return c;
 }
 export function tabs_lock(name, steal, granted, lost) {
+  const ctl = new AbortController();
   const grant = () => new Promise((release) => granted(release) || release());
-  navigator.locks.request(name, steal ? { steal: true } : {}, grant).catch((e) => lost(String(e)));
+  navigator.locks.request(name, steal ? { steal: true } : { signal: ctl.signal }, grant).catch((e) => lost(String(e)));
+  return ctl;
+}
+export function tabs_abort(ctl) {
+  ctl.abort();
 }
 export function tabs_visible() {
   return typeof document === 'undefined' || document.visibilityState === 'visible';
@@ -57,7 +62,11 @@ extern "C" {
     /// it: until `release()` is called, or the page goes (the browser then
     /// releases it). `lost` hears of a request that failed: the lock was
     /// stolen from us.
-    fn tabs_lock(name: &str, steal: bool, granted: &Function, lost: &Function);
+    /// Returns the request's `AbortController` (for [`tabs_abort`]; a
+    /// steal cannot be aborted).
+    fn tabs_lock(name: &str, steal: bool, granted: &Function, lost: &Function) -> JsValue;
+    /// Withdraws a lock request not yet granted (nothing once it is).
+    fn tabs_abort(ctl: &JsValue);
     fn tabs_every(ms: u32, f: &Function) -> JsValue;
     /// Whether the page is in front (hidden tabs' timers are slowed).
     fn tabs_visible() -> bool;
@@ -130,6 +139,14 @@ struct Shared {
     relaying: Cell<bool>,
     /// Releases the lock this tab holds.
     release: RefCell<Option<Function>>,
+    /// This tab's place in the lock's queue, while it waits: the request's
+    /// number and its `AbortController`. One at a time; withdrawn while the
+    /// page is hidden in the back/forward cache or frozen, so that the lock
+    /// never goes to a tab that cannot run.
+    queued: RefCell<Option<(u64, JsValue)>>,
+    /// Numbers lock requests, and marks those withdrawn on purpose.
+    requests: Cell<u64>,
+    withdrawn: RefCell<std::collections::HashSet<u64>>,
     /// The timer of [`Tab::tick`].
     ticker: RefCell<Option<JsValue>>,
     stopped: Cell<bool>,
@@ -190,6 +207,9 @@ impl Tabs {
             next_listener: Cell::new(0),
             relaying: Cell::new(false),
             release: RefCell::new(None),
+            queued: RefCell::new(None),
+            requests: Cell::new(0),
+            withdrawn: RefCell::default(),
             ticker: RefCell::new(None),
             stopped: Cell::new(false),
             _callbacks: RefCell::new(onmessage.into_iter().collect()),
@@ -237,9 +257,17 @@ impl Tabs {
     /// Joins the queue for the lock (or, with `steal`, takes it from a
     /// leader gone silent); once it is ours this tab leads.
     fn request_lock(&self, steal: bool) {
+        if !steal && self.shared.queued.borrow().is_some() {
+            return; // in the queue already
+        }
+        let seq = self.shared.requests.get();
+        self.shared.requests.set(seq + 1);
         let weak = Rc::downgrade(&self.shared);
         let granted = Closure::<dyn Fn(Function) -> bool>::new(move |release: Function| {
             let Some(s) = weak.upgrade() else { return false };
+            if s.queued.borrow().as_ref().is_some_and(|(q, _)| *q == seq) {
+                s.queued.borrow_mut().take();
+            }
             // Closed, or leading already (a steal and the queued request both granted).
             if s.stopped.get() || s.tab.borrow().role() == Role::Leader {
                 return false;
@@ -262,6 +290,13 @@ impl Tabs {
         let weak = Rc::downgrade(&self.shared);
         let lost = Closure::<dyn Fn(String)>::new(move |why: String| {
             let Some(s) = weak.upgrade() else { return };
+            if s.queued.borrow().as_ref().is_some_and(|(q, _)| *q == seq) {
+                s.queued.borrow_mut().take();
+            }
+            // Withdrawn by this tab (hidden or frozen): it asks again on return.
+            if s.withdrawn.borrow_mut().remove(&seq) {
+                return;
+            }
             let tabs = Tabs { shared: s };
             if tabs.role() == Role::Leader {
                 tracing::info!("another tab took the lead from this one ({why}): it follows");
@@ -277,7 +312,19 @@ impl Tabs {
             }
         })
         .into_js_value();
-        tabs_lock(&self.shared.lock_name, steal, granted.unchecked_ref(), lost.unchecked_ref());
+        let ctl = tabs_lock(&self.shared.lock_name, steal, granted.unchecked_ref(), lost.unchecked_ref());
+        if !steal {
+            *self.shared.queued.borrow_mut() = Some((seq, ctl));
+        }
+    }
+
+    /// Leaves the lock's queue (a page going into the back/forward cache or
+    /// frozen): the lock must go to a tab that can run.
+    fn withdraw(&self) {
+        if let Some((seq, ctl)) = self.shared.queued.borrow_mut().take() {
+            self.shared.withdrawn.borrow_mut().insert(seq);
+            tabs_abort(&ctl);
+        }
     }
 
     /// Beats while leading; steals the lock of a silent leader.
@@ -306,7 +353,9 @@ impl Tabs {
         let weak = Rc::downgrade(&self.shared);
         let hide = Closure::<dyn Fn(web_sys::PageTransitionEvent)>::new(move |_: web_sys::PageTransitionEvent| {
             if let Some(s) = weak.upgrade() {
-                Tabs { shared: s }.step_down();
+                let tabs = Tabs { shared: s };
+                tabs.step_down();
+                tabs.withdraw();
             }
         })
         .into_js_value();
@@ -324,7 +373,9 @@ impl Tabs {
         let weak = Rc::downgrade(&self.shared);
         let freeze = Closure::<dyn Fn()>::new(move || {
             if let Some(s) = weak.upgrade() {
-                Tabs { shared: s }.step_down();
+                let tabs = Tabs { shared: s };
+                tabs.step_down();
+                tabs.withdraw();
             }
         })
         .into_js_value();
@@ -566,6 +617,7 @@ impl Tabs {
     /// Leaves the other tabs: the node stops, the lock goes to another tab.
     pub(super) fn stop(&self) {
         self.step_down();
+        self.withdraw();
         self.shared.stopped.set(true);
         if let Some(id) = self.shared.ticker.borrow_mut().take() {
             tabs_stop_every(&id);
