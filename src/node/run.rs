@@ -482,7 +482,7 @@ impl Node {
                 let addr = endpoint.get_remote_address().clone();
                 let transport = crate::net::transport_of_endpoint(&endpoint);
                 self.connections.insert(connection_id, (peer_id, addr.clone(), dialed, transport));
-                if !self.connection_opened(peer_id, connection_id) {
+                if !self.connection_opened(peer_id, connection_id).await {
                     return;
                 }
                 if transport == "webrtc" {

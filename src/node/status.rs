@@ -111,10 +111,14 @@ impl Node {
     /// offline) it is closed at once like the others. Online, a peer whose
     /// old connections are still closing is reachable again through this
     /// one: left in `closing` it would be neither counted nor sent to
-    /// until those closed.
-    pub(super) fn connection_opened(&mut self, peer: PeerId, connection: ConnectionId) -> bool {
+    /// until those closed, and as the peer never left `connected` this
+    /// connection is not its first: the head exchange and the outbox push
+    /// that a first connection brings are started here.
+    pub(super) async fn connection_opened(&mut self, peer: PeerId, connection: ConnectionId) -> bool {
         if self.status.online {
-            self.status.closing.remove(&peer);
+            if self.status.closing.remove(&peer) && self.connected.contains(&peer) {
+                self.resync(peer).await;
+            }
             return true;
         }
         tracing::debug!(%peer, "offline: closing a connection that opened");
@@ -160,12 +164,17 @@ impl Node {
         // closing end now that the browser can say so, and are dialled again.
         let kept: Vec<PeerId> = self.connected.iter().filter(|p| !self.status.closing.contains(p)).copied().collect();
         for peer in kept {
-            self.exchange_with(peer).await;
-            if let Some(lane) = self.outboxes.get_mut(&peer) {
-                lane.backoff.reset();
-            }
-            self.pump_outbox(peer).await;
+            self.resync(peer).await;
         }
+    }
+
+    /// Swaps heads with `peer` and pushes its outbox now.
+    async fn resync(&mut self, peer: PeerId) {
+        self.exchange_with(peer).await;
+        if let Some(lane) = self.outboxes.get_mut(&peer) {
+            lane.backoff.reset();
+        }
+        self.pump_outbox(peer).await;
     }
 
     /// An exchange with a peer finished.
