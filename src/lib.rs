@@ -150,8 +150,10 @@
 //!   the tab stops leading, `db.on("stale")` listeners are called and every
 //!   later call rejects with `STALE`; opening a database a newer build
 //!   upgraded rejects with `STALE` too. An open or `Database.destroy` that
-//!   another connection blocks (one that ignores `versionchange`) rejects at
-//!   once with `BLOCKED` rather than hang (a blocked deletion still happens
+//!   another connection blocks (one that ignores `versionchange`) rejects
+//!   with `BLOCKED` after 3 s rather than hang (`blocked` fires for a
+//!   connection still closing too, `db.close()` then `destroy` at once; it
+//!   gets those 3 s to finish its transactions; a blocked deletion still happens
 //!   once that connection closes; an `open` made meanwhile waits for it,
 //!   with no event to tell: a known gap). An open that another tab's
 //!   upgrade overtakes rejects with `STALE` and starts no node.

@@ -60,37 +60,66 @@ impl Drop for Conn {
 function blocked(what) {
   return new DOMException(`another connection to the database (another tab) did not close for ${what}`, 'BlockedError');
 }
-export function idb_open(name, version, stores) {
+export function idb_open(name, version, stores, grace) {
   return new Promise((resolve, reject) => {
     const r = indexedDB.open(name, version);
     let gaveUp = false;
+    let timer;
     r.onupgradeneeded = () => {
       for (const s of stores) if (!r.result.objectStoreNames.contains(s)) r.result.createObjectStore(s);
     };
-    r.onsuccess = () => (gaveUp ? r.result.close() : resolve(r.result));
-    r.onerror = () => reject(r.error);
+    r.onsuccess = () => {
+      clearTimeout(timer);
+      gaveUp ? r.result.close() : resolve(r.result);
+    };
+    r.onerror = () => {
+      clearTimeout(timer);
+      reject(r.error);
+    };
     r.onblocked = () => {
-      gaveUp = true;
-      reject(blocked('an upgrade'));
+      timer = setTimeout(() => {
+        gaveUp = true;
+        reject(blocked('an upgrade'));
+      }, grace);
     };
   });
 }
-export function idb_delete(name) {
+export function idb_delete(name, grace) {
   return new Promise((resolve, reject) => {
     const r = indexedDB.deleteDatabase(name);
-    r.onsuccess = () => resolve();
-    r.onerror = () => reject(r.error);
-    r.onblocked = () => reject(blocked('a deletion (it happens once that tab closes it)'));
+    let timer;
+    r.onsuccess = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    r.onerror = () => {
+      clearTimeout(timer);
+      reject(r.error);
+    };
+    r.onblocked = () => {
+      timer = setTimeout(() => reject(blocked('a deletion (it happens once that tab closes it)')), grace);
+    };
   });
 }")]
 extern "C" {
-    /// Opens `name` at `version`, creating the missing object stores; a
-    /// `blocked` open rejects at once (`BlockedError`) rather than wait.
+    /// Opens `name` at `version`, creating the missing object stores; an
+    /// open still `blocked` after `grace` ms rejects (`BlockedError`)
+    /// rather than wait.
     #[wasm_bindgen(catch)]
-    fn idb_open(name: &str, version: u32, stores: js_sys::Array) -> Result<js_sys::Promise, JsValue>;
+    fn idb_open(name: &str, version: u32, stores: js_sys::Array, grace: u32) -> Result<js_sys::Promise, JsValue>;
+    /// Deletes `name`; still `blocked` after `grace` ms, rejects
+    /// (`BlockedError`), and the browser deletes it once the others close.
     #[wasm_bindgen(catch)]
-    fn idb_delete(name: &str) -> Result<js_sys::Promise, JsValue>;
+    fn idb_delete(name: &str, grace: u32) -> Result<js_sys::Promise, JsValue>;
 }
+
+/// How long an open or a deletion waits, once `blocked`, for the other
+/// connections to close. `blocked` fires for a connection that is closing
+/// too (`close()` waits for its transactions to finish): `db.close()` then
+/// `Database.destroy(name)` at once is blocked for a moment by the closing
+/// connection itself. A connection that ignores `versionchange` (an older
+/// build's tab) keeps it blocked past this.
+const BLOCKED_GRACE_MS: u32 = 3_000;
 
 /// This build's database version: the object stores of [`Table::ALL`].
 const VERSION: u32 = 1;
@@ -113,10 +142,10 @@ fn js_message(e: &JsValue) -> String {
 impl IdbStore {
     /// Opens the database `name`, creating it and its object stores on first
     /// use. A database a newer build upgraded fails with [`Error::Stale`];
-    /// an open another tab blocks fails with [`Error::Blocked`] at once.
+    /// an open another tab blocks fails with [`Error::Blocked`] after [`BLOCKED_GRACE_MS`].
     pub async fn open(name: &str) -> Result<IdbStore, Error> {
         let stores: js_sys::Array = Table::ALL.iter().map(|t| JsValue::from_str(t.name())).collect();
-        let opening = idb_open(name, VERSION, stores).map_err(|e| open_error("open", name, &e))?;
+        let opening = idb_open(name, VERSION, stores, BLOCKED_GRACE_MS).map_err(|e| open_error("open", name, &e))?;
         let db: web_sys::IdbDatabase =
             JsFuture::from(opening).await.map_err(|e| open_error("open", name, &e))?.unchecked_into();
         // Another tab (a newer build, or `destroy`) upgrading or deleting the
@@ -157,10 +186,10 @@ impl IdbStore {
 
     /// Deletes the database `name`. Our open connections close themselves;
     /// one that does not (a tab of an older build, a page's own raw
-    /// connection) makes this fail with [`Error::Blocked`] at once; the
+    /// connection) makes this fail with [`Error::Blocked`] after [`BLOCKED_GRACE_MS`]; the
     /// browser still deletes the database when that connection closes.
     pub async fn destroy(name: &str) -> Result<(), Error> {
-        let deleting = idb_delete(name).map_err(|e| open_error("delete", name, &e))?;
+        let deleting = idb_delete(name, BLOCKED_GRACE_MS).map_err(|e| open_error("delete", name, &e))?;
         JsFuture::from(deleting).await.map(drop).map_err(|e| open_error("delete", name, &e))
     }
 }
