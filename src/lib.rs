@@ -167,8 +167,8 @@
 //! `db.status()` is `{ online, leader, peers, queuedBlocks, lastSync }`,
 //! and `db.on("status", f)` calls `f` with it whenever one of them changes
 //! (`node/status.rs`, `wasm/status.rs`). `online` follows the browser's
-//! `online`/`offline` events (`navigator.onLine` at start). Offline, the
-//! page's node closes its connections and dials nothing (no redial, no
+//! `online`/`offline` events (`navigator.onLine` at start). After an
+//! `offline` event the page's node closes its connections and dials nothing (no redial, no
 //! relay reservation, no discovery dial): the browser has no network, and
 //! a connection it still holds would be found dead only by failing pings
 //! (~21 s); a connection that opens offline anyway (dialled just before
@@ -183,7 +183,10 @@
 //! finished (heads answered, a push acknowledged, pushed blocks merged),
 //! as JS `Date.now()`. `leader` is whether this tab runs the origin's
 //! node (see "Many tabs of one origin"): a follower tab shows the
-//! leader's status (forwarded like `peer` and `sync`) with `leader: false`. Tests:
+//! leader's status (forwarded like `peer` and `sync`) with `leader: false`.
+//! `navigator.onLine` false at start pauses nothing: a host with only
+//! loopback says so for good and fires no event, while a node on the same
+//! machine is reachable (`tests/browser/loopback.test.mjs`). Tests:
 //! `tests/browser/status.test.mjs`, `tests/browser/demo.test.mjs`.
 //!
 //! ## Transports

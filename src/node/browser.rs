@@ -71,7 +71,7 @@ impl BrowserNode {
                     node.on_peer = Some(on_peer);
                     node.on_sync = Some(on_sync);
                     node.status.listener = Some(on_status);
-                    node.set_online(online).await;
+                    node.browser_online_at_start(online);
                     node.listen_later();
                     run(node, rx, wake_rx).await;
                 }

@@ -55,7 +55,14 @@ pub(crate) type StatusListener = Rc<dyn Fn(&StatusSnapshot)>;
 
 /// The node's side of the status.
 pub(crate) struct Status {
+    /// What the browser says (`navigator.onLine` at start, then its events).
     online: bool,
+    /// Dialling and sending paused by an `offline` event, until `online`.
+    /// Not by `navigator.onLine` being false at start: a host with only
+    /// loopback says so for good and fires no event, while a node on this
+    /// machine is reachable; a page that starts without a network only
+    /// dials in vain until its `online` event.
+    paused: bool,
     /// Outbox entries, counted up by the commit hook that writes them and
     /// counted again from the store when entries leave.
     pub(super) queued: Rc<Cell<u64>>,
@@ -74,6 +81,7 @@ impl Default for Status {
     fn default() -> Self {
         Status {
             online: true,
+            paused: false,
             queued: Rc::default(),
             last_sync: None,
             closing: HashSet::new(),
@@ -97,13 +105,13 @@ impl Node {
     }
 
     pub(super) fn is_offline(&self) -> bool {
-        !self.status.online
+        self.status.paused
     }
 
     /// Whether `peer` may be sent anything: we are online and not closing
     /// its connections.
     pub(super) fn reachable(&self, peer: &PeerId) -> bool {
-        self.status.online && !self.status.closing.contains(peer)
+        !self.status.paused && !self.status.closing.contains(peer)
     }
 
     /// A connection to `peer` opened: whether to go on with it. Offline
@@ -115,7 +123,7 @@ impl Node {
     /// connection is not its first: the head exchange and the outbox push
     /// that a first connection brings are started here.
     pub(super) async fn connection_opened(&mut self, peer: PeerId, connection: ConnectionId) -> bool {
-        if self.status.online {
+        if !self.status.paused {
             if self.status.closing.remove(&peer) && self.connected.contains(&peer) {
                 self.resync(peer).await;
             }
@@ -134,13 +142,21 @@ impl Node {
         self.status.closing.remove(peer);
     }
 
+    /// What the browser says when the page's node starts (`navigator.onLine`):
+    /// shown in the status, but dialling is paused only by an `offline` event.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn browser_online_at_start(&mut self, online: bool) {
+        self.status.online = online;
+    }
+
     /// The browser went offline or came back (a native node has no such events).
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) async fn set_online(&mut self, online: bool) {
-        if self.status.online == online {
+        if self.status.online == online && self.status.paused != online {
             return;
         }
         self.status.online = online;
+        self.status.paused = !online;
         if !online {
             tracing::info!("offline: closing connections, dialling paused");
             if let Some(swarm) = self.swarm.as_mut() {

@@ -146,7 +146,11 @@ test("offline, writes queue in the outbox; back online they reach the node withi
   // Consecutive events differ: a listener hears of changes only.
   for (let i = 1; i < events.length; i++) assert.notDeepEqual(events[i], events[i - 1]);
   await page.evaluate(() => window.db.close());
-  assert.deepEqual(problems, []);
+  // The WebSocket closed offline still fires its events once Chromium lets
+  // them through (back online), after libp2p's websys transport dropped
+  // their callbacks: wasm-bindgen says so, harmlessly (seen 1 run in 5; as
+  // with WebRTC's data channels, rust-libp2p#5636). Anything else fails.
+  assert.deepEqual(problems.filter((p) => !/closure invoked recursively or after being dropped/.test(p)), []);
   await context.close();
 });
 
