@@ -148,7 +148,7 @@ test("offline, writes queue in the outbox; back online they reach the node withi
   await page.evaluate(() => window.db.close());
   // The WebSocket closed offline still fires its events once Chromium lets
   // them through (back online), after libp2p's websys transport dropped
-  // their callbacks: wasm-bindgen says so, harmlessly (seen 1 run in 5; as
+  // their callbacks: wasm-bindgen says so, harmlessly (seen in 1 run of 4; as
   // with WebRTC's data channels, rust-libp2p#5636). Anything else fails.
   assert.deepEqual(problems.filter((p) => !/closure invoked recursively or after being dropped/.test(p)), []);
   await context.close();
