@@ -352,6 +352,8 @@ for (const transport of ["websocket", "webtransport", "webrtc-direct"]) {
         assert.ok(Date.now() - t < WAIT, `the node has ${await count()} of 5 documents`);
         await new Promise((r) => setTimeout(r, 100));
       }
+      // The node holds them before its acknowledgement reaches the page.
+      await until(page, "the first five acknowledged", async () => (await window.db.replicators.list())[0].queued === 0);
 
       await archive.stop();
       await page.evaluate(async () => {
@@ -556,7 +558,10 @@ test("over direct WebRTC between pages, finished exchanges close their data chan
     // necessarily before the channels above did.
     await until(a.page, "the relayed connection from A to B to close", async (id) =>
       !(await window.db.connections()).some((c) => c.peerId === id && c.transport === "relay"), ids[1]);
-    assert.deepEqual(await transportsTo(a.page, ids[1]), ["webrtc"]);
+    // Every connection between them direct (once, in a CI run under load, A
+    // held two direct connections to B: not why this test is here).
+    const direct = await transportsTo(a.page, ids[1]);
+    assert.ok(direct.length > 0 && direct.every((t) => t === "webrtc"), JSON.stringify(direct));
     const known = /closure invoked recursively or after being dropped/;
     assert.deepEqual([...a.problems, ...b.problems].filter((p) => !known.test(p)), []);
     await a.context.close();
