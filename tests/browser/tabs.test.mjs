@@ -299,11 +299,12 @@ test("a change in one tab is heard by every tab's subscribers, in commit order; 
     assert.ok(Date.now() - t < WAIT, "the tabs' document never reached the node");
     await sleep(100);
   }
-  // At once. This once waited 3 s: a change the node made within about a
-  // second of merging the tab's block never reached the page in some runs.
-  // Not seen in 10 runs without the wait since a follower no longer steals
-  // the lead from a healthy leader (a steal moves the node's connection: the
-  // likely cause).
+  // Not at once: a change the node makes within about a second of merging
+  // the tab's block sometimes never reaches the page (a gossip timing of the
+  // node's, not the tabs': the leader's merge is what is tested here). Not
+  // seen in 10 runs on an idle machine without this wait, but seen again in
+  // a CI run under load: open, see TESTING.md.
+  await sleep(3000);
   const r = await fetch(`${node.api}/collections/Book/${id}`, {
     method: "PATCH",
     body: JSON.stringify({ pages: 99 }),
