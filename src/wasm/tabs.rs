@@ -353,17 +353,14 @@ impl Tabs {
         let weak = Rc::downgrade(&self.shared);
         let hide = Closure::<dyn Fn(web_sys::PageTransitionEvent)>::new(move |_: web_sys::PageTransitionEvent| {
             if let Some(s) = weak.upgrade() {
-                let tabs = Tabs { shared: s };
-                tabs.step_down();
-                tabs.withdraw();
+                Tabs { shared: s }.go_away();
             }
         })
         .into_js_value();
         let weak = Rc::downgrade(&self.shared);
         let show = Closure::<dyn Fn(web_sys::PageTransitionEvent)>::new(move |ev: web_sys::PageTransitionEvent| {
-            let Some(s) = weak.upgrade() else { return };
-            if ev.persisted() && !s.stopped.get() && s.release.borrow().is_none() {
-                Tabs { shared: s }.request_lock(false);
+            if let Some(s) = weak.upgrade().filter(|_| ev.persisted()) {
+                Tabs { shared: s }.come_back();
             }
         })
         .into_js_value();
@@ -373,17 +370,14 @@ impl Tabs {
         let weak = Rc::downgrade(&self.shared);
         let freeze = Closure::<dyn Fn()>::new(move || {
             if let Some(s) = weak.upgrade() {
-                let tabs = Tabs { shared: s };
-                tabs.step_down();
-                tabs.withdraw();
+                Tabs { shared: s }.go_away();
             }
         })
         .into_js_value();
         let weak = Rc::downgrade(&self.shared);
         let resume = Closure::<dyn Fn()>::new(move || {
-            let Some(s) = weak.upgrade() else { return };
-            if !s.stopped.get() && s.release.borrow().is_none() {
-                Tabs { shared: s }.request_lock(false);
+            if let Some(s) = weak.upgrade() {
+                Tabs { shared: s }.come_back();
             }
         })
         .into_js_value();
@@ -392,6 +386,21 @@ impl Tabs {
             let _ = document.add_event_listener_with_callback("resume", resume.unchecked_ref());
         }
         self.shared._callbacks.borrow_mut().extend([hide, show, freeze, resume]);
+    }
+
+    /// The page goes into the back/forward cache or is frozen: it stops
+    /// leading and leaves the lock's queue.
+    fn go_away(&self) {
+        self.step_down();
+        self.withdraw();
+    }
+
+    /// The page is back (from the cache, or resumed): it queues for the lock
+    /// again, unless it holds it or the database was closed.
+    fn come_back(&self) {
+        if !self.shared.stopped.get() && self.shared.release.borrow().is_none() {
+            self.request_lock(false);
+        }
     }
 
     /// Stops this tab's node and releases the lock (if it led).
@@ -616,8 +625,7 @@ impl Tabs {
 
     /// Leaves the other tabs: the node stops, the lock goes to another tab.
     pub(super) fn stop(&self) {
-        self.step_down();
-        self.withdraw();
+        self.go_away();
         self.shared.stopped.set(true);
         if let Some(id) = self.shared.ticker.borrow_mut().take() {
             tabs_stop_every(&id);
