@@ -5,5 +5,6 @@ pub mod doc;
 pub mod merge;
 pub mod pending;
 pub mod query;
+pub mod replica;
 pub mod schema;
 pub mod sync;

@@ -8,7 +8,6 @@
 //! the peer is reachable, with a doubling delay between failures.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use cid::Cid;
 use libp2p::multiaddr::Protocol;
@@ -21,7 +20,8 @@ use super::command::CommandError;
 use super::exchange::Push;
 use super::gossip::BATCH_BYTES;
 use super::run::Node;
-use crate::core::sync::{Backoff, RefusedBlock, ReplicateRequest, MAX_BATCH_BLOCKS};
+use crate::core::replica::dial::Reason;
+use crate::core::sync::{RefusedBlock, ReplicateRequest, MAX_BATCH_BLOCKS};
 use crate::db::{Merged, Row};
 use crate::error::Error;
 use crate::store::{KeyRange, Mode, Store, Table, Tx};
@@ -30,8 +30,6 @@ const META_REPLICATOR: &str = "replicator/";
 /// `refused/<peer>/<collection>/<cid>` → [`StoredRefusal`]: blocks a
 /// replicator's peer refused, moved out of its outbox.
 const META_REFUSED: &str = "refused/";
-/// A dial that has not ended after this long is given up on.
-const DIAL_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(super) struct Replicator {
     pub(super) peer: PeerId,
@@ -68,41 +66,6 @@ struct StoredRefusal {
 struct StoredReplicator {
     addrs: Vec<String>,
     docs: Option<Vec<String>>,
-}
-
-/// A peer the node keeps a connection to.
-pub(super) struct Wanted {
-    addrs: Vec<Multiaddr>,
-    backoff: Backoff,
-    /// When the dial in progress started.
-    dialing: Option<Duration>,
-    /// A `--peers` address names it: kept for good. Otherwise it is wanted
-    /// for its replicators, or while mDNS sees it on the LAN, and dropped
-    /// when neither holds.
-    bootstrap: bool,
-    /// mDNS sees it on the LAN.
-    lan: bool,
-}
-
-impl Wanted {
-    pub(super) fn connected(&mut self) {
-        self.backoff.succeeded();
-        self.dialing = None;
-    }
-
-    pub(super) fn disconnected(&mut self) {
-        self.dialing = None;
-    }
-
-    /// Back online: dial at once, whatever the last failures said.
-    pub(super) fn due_now(&mut self) {
-        self.backoff.reset();
-    }
-}
-
-pub(super) struct OutboxLane {
-    pub(super) backoff: Backoff,
-    inflight: bool,
 }
 
 fn outbox_prefix(peer: &PeerId) -> Vec<u8> {
@@ -167,64 +130,39 @@ impl Node {
     }
 
     fn add_replicator(&mut self, r: Replicator) {
-        self.want_peer(r.peer, r.addrs.clone(), false);
-        let backoff = Backoff::new(self.config.retry_base, self.config.retry_max);
-        self.outboxes.entry(r.peer).or_insert(OutboxLane { backoff, inflight: false });
+        self.want(r.peer, r.addrs.clone(), Reason::Replicator);
+        self.outboxes.add(r.peer);
         self.replicators.borrow_mut().insert((r.peer, r.collection.clone()), r);
-    }
-
-    fn want_peer(&mut self, peer: PeerId, addrs: Vec<Multiaddr>, bootstrap: bool) {
-        self.want(peer, addrs, bootstrap, false);
     }
 
     /// A peer mDNS found: kept connected (and redialled, since both sides
     /// dial at once and one may fail) until mDNS reports it gone.
     #[cfg(not(target_arch = "wasm32"))]
     pub(super) fn want_lan_peer(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
-        self.want(peer, addrs, false, true);
+        self.want(peer, addrs, Reason::Lan);
         self.redial();
     }
 
     #[cfg(not(target_arch = "wasm32"))]
     pub(super) fn lan_peer_gone(&mut self, peer: PeerId) {
-        if let Some(w) = self.wanted.get_mut(&peer) {
-            w.lan = false;
-        }
-        self.drop_unwanted(peer);
+        self.dialer.unwant(&peer, Reason::Lan);
     }
 
-    fn drop_unwanted(&mut self, peer: PeerId) {
-        let has_replicator = self.replicators.borrow().keys().any(|(p, _)| *p == peer);
-        if !has_replicator && self.wanted.get(&peer).is_some_and(|w| !w.bootstrap && !w.lan) {
-            self.wanted.remove(&peer);
-        }
-    }
-
-    fn want(&mut self, peer: PeerId, addrs: Vec<Multiaddr>, bootstrap: bool, lan: bool) {
-        if peer == self.peer_id {
-            return;
-        }
-        if let Some(s) = self.swarm.as_mut() {
+    /// Keeps `peer` connected for `reason`; the swarm learns its addresses.
+    fn want(&mut self, peer: PeerId, addrs: Vec<Multiaddr>, reason: Reason) {
+        if let Some(s) = self.swarm.as_mut().filter(|_| peer != self.peer_id) {
             for a in &addrs {
                 s.add_peer_address(peer, a.clone());
             }
         }
-        let backoff = Backoff::new(self.config.retry_base, self.config.retry_max);
-        let w = self.wanted.entry(peer).or_insert(Wanted { addrs: Vec::new(), backoff, dialing: None, bootstrap, lan });
-        w.bootstrap |= bootstrap;
-        w.lan |= lan;
-        for a in addrs {
-            if !w.addrs.contains(&a) {
-                w.addrs.push(a);
-            }
-        }
+        self.dialer.want(peer, addrs, reason);
     }
 
     /// A `--peers` address: kept connected when it names its peer, dialled
     /// once when it does not.
     pub(super) fn add_bootstrap(&mut self, addr: Multiaddr) {
         match split_peer(&addr) {
-            Some((peer, rest)) => self.want_peer(peer, vec![rest], true),
+            Some((peer, rest)) => self.want(peer, vec![rest], Reason::Bootstrap),
             None => {
                 if let Some(s) = self.swarm.as_mut() {
                     if let Err(e) = s.dial(addr.clone()) {
@@ -241,41 +179,16 @@ impl Node {
             return;
         }
         let now = self.now();
-        let due: Vec<(PeerId, Vec<Multiaddr>)> = self
-            .wanted
-            .iter_mut()
-            .filter(|(p, _)| !self.connected.contains(p))
-            .filter_map(|(p, w)| {
-                if let Some(started) = w.dialing {
-                    if now < started + DIAL_TIMEOUT {
-                        return None;
-                    }
-                    w.dialing = None;
-                    w.backoff.failed(now);
-                }
-                w.backoff.ready(now).then(|| (*p, w.addrs.clone()))
-            })
-            .collect();
-        for (peer, addrs) in due {
-            let dialing = self.dial_peer(peer, addrs);
-            if let Some(w) = self.wanted.get_mut(&peer) {
-                if dialing {
-                    w.dialing = Some(now);
-                } else {
-                    w.backoff.failed(now);
-                }
+        for (peer, addrs) in self.dialer.due(now) {
+            if !self.dial_peer(peer, addrs) {
+                self.dialer.dial_failed(&peer, now);
             }
         }
     }
 
     pub(super) fn dial_failed(&mut self, peer: PeerId) {
         let now = self.now();
-        if let Some(w) = self.wanted.get_mut(&peer) {
-            w.dialing = None;
-            if !self.connected.contains(&peer) {
-                w.backoff.failed(now);
-            }
-        }
+        self.dialer.dial_failed(&peer, now);
     }
 
     pub(super) async fn set_replicator(
@@ -327,7 +240,7 @@ impl Node {
     pub(super) async fn list_replicators(&mut self) -> Result<Value, CommandError> {
         let mut queued: BTreeMap<(PeerId, String), usize> = BTreeMap::new();
         let mut tx = self.db.store().begin(Mode::Read).await.map_err(Error::from)?;
-        for peer in self.outboxes.keys() {
+        for peer in self.outboxes.peers() {
             let rows =
                 tx.scan(Table::Outbox, &KeyRange::prefix(&outbox_prefix(peer)), None).await.map_err(Error::from)?;
             for (_, v) in rows {
@@ -386,7 +299,7 @@ impl Node {
         tx.commit().await.map_err(Error::from)?;
         if !self.replicators.borrow().keys().any(|(p, _)| *p == peer) {
             self.outboxes.remove(&peer);
-            self.drop_unwanted(peer);
+            self.dialer.unwant(&peer, Reason::Replicator);
         }
         self.count_outbox().await;
         Ok(json!({ "peerId": peer.to_string(), "collection": collection, "deleted": true }))
@@ -396,7 +309,7 @@ impl Node {
     /// first, if it is connected, idle and due.
     pub(super) async fn pump_outbox(&mut self, peer: PeerId) {
         let now = self.now();
-        let ready = self.outboxes.get(&peer).is_some_and(|l| !l.inflight && l.backoff.ready(now));
+        let ready = self.outboxes.ready(&peer, now);
         if !ready || !self.connected.contains(&peer) || !self.reachable(&peer) || self.swarm.is_none() {
             return;
         }
@@ -445,9 +358,7 @@ impl Node {
         let id =
             swarm.behaviour_mut().replicate.send_request(&peer, ReplicateRequest::Push { blocks, remaining }.into());
         self.pushes.insert(id, Push::Outbox { cids });
-        if let Some(l) = self.outboxes.get_mut(&peer) {
-            l.inflight = true;
-        }
+        self.outboxes.sent(&peer);
     }
 
     /// Clears what `peer` acknowledged from its outbox, and what it
@@ -478,10 +389,7 @@ impl Node {
         if let Err(e) = result {
             tracing::error!("cannot clear the outbox: {e}");
         }
-        if let Some(l) = self.outboxes.get_mut(&peer) {
-            l.inflight = false;
-            l.backoff.succeeded();
-        }
+        self.outboxes.acked(&peer);
         self.synced();
         self.count_outbox().await;
         self.pump_outbox(peer).await;
@@ -489,9 +397,6 @@ impl Node {
 
     pub(super) fn outbox_failed(&mut self, peer: PeerId) {
         let now = self.now();
-        if let Some(l) = self.outboxes.get_mut(&peer) {
-            l.inflight = false;
-            l.backoff.failed(now);
-        }
+        self.outboxes.failed(&peer, now);
     }
 }

@@ -32,9 +32,11 @@ use super::config::NodeConfig;
 use super::error::NodeError;
 use super::exchange::{Exchange, Lane, Offer, Push};
 use super::gossip::Fetch;
-use super::replicate::{outbox_rows, OutboxLane, Replicator, Wanted};
+use super::replicate::{outbox_rows, Replicator};
 use crate::core::block::SignedBlock;
 use crate::core::pending::PendingLedger;
+use crate::core::replica::dial::Dialer;
+use crate::core::replica::outbox::Lanes;
 use crate::core::sync::{
     Admission, Backoff, Conduct, TokenBucket, MAX_CONDUCT_ENTRIES, MAX_STRIKES, PEERS_TOPIC, REQUESTS_PER_SECOND,
     REQUEST_BURST,
@@ -116,8 +118,9 @@ pub(super) struct Node {
     pub(super) replicators: Rc<RefCell<BTreeMap<(PeerId, String), Replicator>>>,
     /// The peer whose blocks are being merged: they are not queued back to it.
     pub(super) connected: HashSet<PeerId>,
-    /// Peers we keep a connection to: replicators and bootstrap peers.
-    pub(super) wanted: HashMap<PeerId, Wanted>,
+    /// Peers we keep a connection to (bootstrap, replicators, mDNS), and
+    /// when each is due a dial.
+    pub(super) dialer: Dialer<PeerId, Multiaddr>,
     pub(super) fetches: HashMap<OutboundRequestId, Fetch>,
     /// Blocks asked for and not yet answered, so two gossip messages
     /// naming one missing parent fetch it once.
@@ -130,7 +133,8 @@ pub(super) struct Node {
     pub(super) offers: HashMap<OutboundRequestId, Offer>,
     pub(super) pushes: HashMap<OutboundRequestId, Push>,
     pub(super) lanes: HashMap<PeerId, Lane>,
-    pub(super) outboxes: HashMap<PeerId, OutboxLane>,
+    /// When each replicator's peer may be pushed its next outbox batch.
+    pub(super) outboxes: Lanes<PeerId>,
     next_discovery: Duration,
     pub(super) wire_errors: Arc<WireErrors>,
     /// Relayed listeners (`…/p2p-circuit`) by id: a reservation ends when
@@ -262,7 +266,7 @@ impl Node {
             doc_topics: doc_topics.map(LruCache::new),
             replicators,
             connected: HashSet::new(),
-            wanted: HashMap::new(),
+            dialer: Dialer::new(peer_id, config.retry_base, config.retry_max),
             fetches: HashMap::new(),
             fetching: HashSet::new(),
             connections: HashMap::new(),
@@ -271,7 +275,7 @@ impl Node {
             offers: HashMap::new(),
             pushes: HashMap::new(),
             lanes: HashMap::new(),
-            outboxes: HashMap::new(),
+            outboxes: Lanes::new(config.retry_base, config.retry_max),
             next_discovery: Duration::ZERO,
             wire_errors,
             circuits: HashMap::new(),
@@ -375,7 +379,7 @@ impl Node {
         self.relisten();
         #[cfg(not(target_arch = "wasm32"))]
         self.save_rotated_certs().await;
-        let peers: Vec<PeerId> = self.outboxes.keys().copied().collect();
+        let peers: Vec<PeerId> = self.outboxes.peers().copied().collect();
         for peer in peers {
             self.pump_outbox(peer).await;
         }
@@ -399,7 +403,7 @@ impl Node {
             [Protocol::P2p(relay), Protocol::P2pCircuit] => Some(*relay),
             _ => None,
         });
-        relay.is_some_and(|r| self.wanted.contains_key(&r) && !self.connected.contains(&r))
+        relay.is_some_and(|r| self.dialer.is_wanted(&r) && !self.connected.contains(&r))
     }
 
     pub(super) fn relisten(&mut self) {
@@ -662,15 +666,11 @@ impl Node {
 
     async fn on_connected(&mut self, peer: PeerId, defer_exchange: bool) {
         self.connected.insert(peer);
-        if let Some(w) = self.wanted.get_mut(&peer) {
-            w.connected();
-        }
+        self.dialer.connected(peer);
         if !defer_exchange {
             self.exchange_with(peer).await;
         }
-        if let Some(lane) = self.outboxes.get_mut(&peer) {
-            lane.backoff.reset();
-        }
+        self.outboxes.due_now(&peer);
         self.pump_outbox(peer).await;
         // A reservation that waited for this peer.
         self.relisten();
@@ -709,9 +709,7 @@ impl Node {
         self.received_from.remove(&peer);
         self.connected.remove(&peer);
         self.lanes.remove(&peer);
-        if let Some(w) = self.wanted.get_mut(&peer) {
-            w.disconnected();
-        }
+        self.dialer.disconnected(&peer);
     }
 
     /// Blocks merged since the last call: local ones are published, and

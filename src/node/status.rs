@@ -168,9 +168,7 @@ impl Node {
             return;
         }
         tracing::info!("online: dialling every wanted peer now");
-        for w in self.wanted.values_mut() {
-            w.due_now();
-        }
+        self.dialer.all_due_now();
         for (_, backoff) in &mut self.relisten {
             backoff.reset();
         }
@@ -187,9 +185,7 @@ impl Node {
     /// Swaps heads with `peer` and pushes its outbox now.
     async fn resync(&mut self, peer: PeerId) {
         self.exchange_with(peer).await;
-        if let Some(lane) = self.outboxes.get_mut(&peer) {
-            lane.backoff.reset();
-        }
+        self.outboxes.due_now(&peer);
         self.pump_outbox(peer).await;
     }
 
