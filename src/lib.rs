@@ -18,7 +18,7 @@
 //! | [`db`] | [`Db`]: the core's rules over a store, one transaction per change; an import reads [`core::merge`]'s snapshot and writes its plan | the store trait |
 //! | [`core::sync`] | the replication messages, their limits, the outbox's retry backoff, each peer's request allowance and strikes (time passed in) | nothing but data |
 //! | [`core::pending`] | which blocks wait for parents on whose account; what to drop over the caps | nothing but data |
-//! | [`core::replica`] | the replication logic as state machines, moving out of [`node`] one part at a time: so far dialling (which peers are kept connected, when each is dialled again) and the outbox lanes (one push in flight per replicator's peer, the retry backoff); inputs carry the time, outputs say whom to dial or push | nothing but data |
+//! | [`core::replica`] | the replication logic as state machines, moving out of [`node`] one part at a time: so far dialling (which peers are kept connected, when each is dialled again), fetching missing blocks (whom to ask, once per block, when to give up) and the outbox lanes (one push in flight per replicator's peer, the retry backoff); inputs carry the time, outputs say whom to dial, ask or push | nothing but data |
 //! | `dag` | [`Db`]'s replication queries: collection heads, held blocks, the blocks a peer lacks | the store trait |
 //! | `wasm` | `Database` / `Collection` / `Replicators` / `Collections` for JS (wasm32 only): values, errors, promises, events (`peer`, `sync`, `status`, `stale`), `db.status()`; `setLogLevel`, the page's `tracing` events on the console; the Web Lock and BroadcastChannel of many tabs (`tabs.rs`) | wasm-bindgen |
 //! | [`net`] | the request-response codec, the composed libp2p behaviour (one for both targets), each target's swarm: native TCP, QUIC, WebSocket, WebRTC-direct and [`net::webtransport`] (our WebTransport server); in a page the transports a browser dials, and `net::webrtc` (our browser-to-browser WebRTC transport, wasm32 only) with its [`net::signaling`] messages | libp2p, wtransport; web-sys's WebRTC in a page |
@@ -331,8 +331,8 @@
 //! (`pendingDropped`). A pending block that turns out refused when its
 //! parents come is dropped (`ImportReport::dropped`, `pendingDropped`) and
 //! held against no one: whoever brought the parent did nothing wrong.
-//! Pending blocks whose parents no peer has are dropped too
-//! (`orphansDropped`).
+//! Pending blocks whose parents no connected peer has (each asked in turn,
+//! [`core::replica::fetch`]) are dropped too (`orphansDropped`).
 //!
 //! **What is shared with whom** (`node/share.rs`): a peer gets a block of
 //! ours (served, pushed, offered) only if we share its document with that

@@ -2,7 +2,7 @@
 //! per-collection topics, and the blocks a received one still lacks,
 //! fetched with `/weft/blocks/1` before its document shows it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use cid::Cid;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
@@ -12,8 +12,9 @@ use serde_bytes::ByteBuf;
 
 use super::run::{col_topic, doc_topic, Node};
 use crate::core::block::{cid_of, SignedBlock};
+use crate::core::replica::fetch::FetchEffect;
 use crate::core::schema::WritePolicy;
-use crate::core::sync::{BlocksRequest, BlocksResponse, MAX_BATCH_BLOCKS, MAX_CIDS, PEERS_TOPIC};
+use crate::core::sync::{BlocksRequest, BlocksResponse, MAX_BATCH_BLOCKS, PEERS_TOPIC};
 use crate::db::{ImportReport, Merged};
 use crate::error::Error;
 use crate::store::{Mode, Store, Table, Tx};
@@ -21,13 +22,6 @@ use crate::store::{Mode, Store, Table, Tx};
 /// What a batch of blocks may weigh, under the message limit with room
 /// for the envelope.
 pub(super) const BATCH_BYTES: usize = crate::core::sync::MAX_MESSAGE_BYTES - 64 * 1024;
-
-/// One `/weft/blocks/1` request in flight.
-pub(super) struct Fetch {
-    want: Vec<Cid>,
-    /// Peers asked already; the next try goes to another.
-    tried: HashSet<PeerId>,
-}
 
 impl Node {
     pub(super) fn gossip(&mut self) -> Option<&mut gossipsub::Behaviour> {
@@ -181,36 +175,38 @@ impl Node {
         }
     }
 
-    /// Fetches blocks that merged blocks wait for, from `prefer` first.
+    /// Fetches blocks that merged blocks wait for, from `prefer` first
+    /// ([`crate::core::replica::fetch`]).
     pub(super) fn fetch(&mut self, cids: Vec<Cid>, prefer: Option<PeerId>) {
-        let cids: Vec<Cid> = cids.into_iter().filter(|c| self.fetching.insert(*c)).collect();
-        for chunk in cids.chunks(MAX_CIDS) {
-            self.send_fetch(chunk.to_vec(), prefer, HashSet::new());
-        }
+        let connected = self.fetch_candidates();
+        let effects = self.fetcher.fetch(cids, prefer.as_ref(), &connected);
+        self.carry_out(effects);
     }
 
-    fn send_fetch(&mut self, want: Vec<Cid>, prefer: Option<PeerId>, mut tried: HashSet<PeerId>) {
-        let peer = prefer
-            .filter(|p| self.connected.contains(p) && !tried.contains(p))
-            .or_else(|| self.connected.iter().find(|p| !tried.contains(p)).copied());
-        let (Some(peer), Some(swarm)) = (peer, self.swarm.as_mut()) else {
-            tracing::debug!(n = want.len(), "no peer has the missing blocks");
-            self.stats.fetch_failures += 1;
-            for c in &want {
-                self.fetching.remove(c);
+    /// The peers a fetch may ask, in a fixed order.
+    fn fetch_candidates(&self) -> Vec<PeerId> {
+        let mut peers: Vec<PeerId> = self.connected.iter().copied().collect();
+        peers.sort();
+        peers
+    }
+
+    fn carry_out(&mut self, effects: Vec<FetchEffect<PeerId, Cid>>) {
+        for effect in effects {
+            match effect {
+                FetchEffect::Ask { id, peer, want } => {
+                    let Some(swarm) = self.swarm.as_mut() else { return };
+                    let request = swarm.behaviour_mut().blocks.send_request(&peer, BlocksRequest { want }.into());
+                    self.fetches.insert(request, id);
+                }
+                FetchEffect::GaveUp { want, orphaned } => {
+                    tracing::debug!(n = want.len(), "no peer has the missing blocks");
+                    self.stats.fetch_failures += 1;
+                    if orphaned {
+                        self.orphaned.extend(want);
+                    }
+                }
             }
-            // Every peer was asked and none has them: the blocks waiting
-            // for them hang from nothing (a flood of made-up parents looks
-            // like this) and are dropped. With nobody asked, they wait for
-            // the next head exchange.
-            if !tried.is_empty() {
-                self.orphaned.extend(want);
-            }
-            return;
-        };
-        tried.insert(peer);
-        let id = swarm.behaviour_mut().blocks.send_request(&peer, BlocksRequest { want: want.clone() }.into());
-        self.fetches.insert(id, Fetch { want, tried });
+        }
     }
 
     /// The blocks of `want` we hold and share with `peer`, in its order,
@@ -261,9 +257,9 @@ impl Node {
             }
             request_response::Event::Message { message: Message::Response { request_id, response }, peer, .. } => {
                 self.stats.bytes_received += response.blocks.iter().map(|b| b.len() as u64).sum::<u64>();
-                let Some(fetch) = self.fetches.remove(&request_id) else { return };
-                let want: HashSet<Cid> = fetch.want.iter().copied().collect();
-                let mut got = HashSet::new();
+                let Some(id) = self.fetches.remove(&request_id) else { return };
+                let want: HashSet<Cid> = self.fetcher.wanted(id).unwrap_or_default().iter().copied().collect();
+                let mut got = BTreeSet::new();
                 let mut blocks = Vec::new();
                 for b in response.blocks {
                     let cid = cid_of(&b);
@@ -276,30 +272,17 @@ impl Node {
                     blocks.push(b.into_vec());
                 }
                 let report = self.import_from(peer, &blocks).await;
-                for c in &fetch.want {
-                    self.fetching.remove(c);
-                }
-                let still: Vec<Cid> = fetch.want.iter().filter(|c| !got.contains(c)).copied().collect();
-                if !still.is_empty() {
-                    self.fetching.extend(still.iter().copied());
-                    // An answer cut short at the response budget came with
-                    // blocks: the rest is asked of the same peer. One with
-                    // none of them sends us to another.
-                    let mut tried = fetch.tried;
-                    let prefer = if got.is_empty() {
-                        None
-                    } else {
-                        tried.remove(&peer);
-                        Some(peer)
-                    };
-                    self.send_fetch(still, prefer, tried);
-                }
+                let connected = self.fetch_candidates();
+                let effects = self.fetcher.answered(id, &peer, &got, &connected);
+                self.carry_out(effects);
                 self.fetch(report.missing, Some(peer));
             }
             request_response::Event::OutboundFailure { request_id, error, peer, .. } => {
                 self.log_outbound_failure(peer, &error);
-                if let Some(f) = self.fetches.remove(&request_id) {
-                    self.send_fetch(f.want, None, f.tried);
+                if let Some(id) = self.fetches.remove(&request_id) {
+                    let connected = self.fetch_candidates();
+                    let effects = self.fetcher.failed(id, &connected);
+                    self.carry_out(effects);
                 }
             }
             request_response::Event::InboundFailure { error, peer, .. } => self.log_inbound_failure(peer, &error),

@@ -31,11 +31,11 @@ use lru::LruCache;
 use super::config::NodeConfig;
 use super::error::NodeError;
 use super::exchange::{Exchange, Lane, Offer, Push};
-use super::gossip::Fetch;
 use super::replicate::{outbox_rows, Replicator};
 use crate::core::block::SignedBlock;
 use crate::core::pending::PendingLedger;
 use crate::core::replica::dial::Dialer;
+use crate::core::replica::fetch::{FetchId, Fetcher};
 use crate::core::replica::outbox::Lanes;
 use crate::core::sync::{
     Admission, Backoff, Conduct, TokenBucket, MAX_CONDUCT_ENTRIES, MAX_STRIKES, PEERS_TOPIC, REQUESTS_PER_SECOND,
@@ -121,10 +121,10 @@ pub(super) struct Node {
     /// Peers we keep a connection to (bootstrap, replicators, mDNS), and
     /// when each is due a dial.
     pub(super) dialer: Dialer<PeerId, Multiaddr>,
-    pub(super) fetches: HashMap<OutboundRequestId, Fetch>,
-    /// Blocks asked for and not yet answered, so two gossip messages
-    /// naming one missing parent fetch it once.
-    pub(super) fetching: HashSet<Cid>,
+    /// The blocks requests in flight, by the transport's request id.
+    pub(super) fetches: HashMap<OutboundRequestId, FetchId>,
+    /// Missing blocks asked for, each once at a time, and whom to ask next.
+    pub(super) fetcher: Fetcher<PeerId, Cid>,
     /// Open connections: peer, remote address, whether we dialled, transport.
     pub(super) connections: HashMap<ConnectionId, (PeerId, Multiaddr, bool, &'static str)>,
     /// Parents no peer had, whose waiting blocks are to be dropped.
@@ -268,7 +268,7 @@ impl Node {
             connected: HashSet::new(),
             dialer: Dialer::new(peer_id, config.retry_base, config.retry_max),
             fetches: HashMap::new(),
-            fetching: HashSet::new(),
+            fetcher: Fetcher::new(crate::core::sync::MAX_CIDS),
             connections: HashMap::new(),
             orphaned: Vec::new(),
             exchanges: HashMap::new(),

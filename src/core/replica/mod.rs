@@ -2,8 +2,9 @@
 //! time, outputs say what to do, and nothing here dials, sends or reads a
 //! clock. Each part has its own state and its own file; the node
 //! (`crate::node`) drives them from libp2p's events and carries out what
-//! they ask. Moved here so far: dialling ([`dial`]) and the outbox lanes
-//! ([`outbox`]).
+//! they ask. Moved here so far: dialling ([`dial`]), fetching missing
+//! blocks ([`fetch`]) and the outbox lanes ([`outbox`]).
 
 pub mod dial;
+pub mod fetch;
 pub mod outbox;
