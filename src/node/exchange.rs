@@ -8,22 +8,21 @@
 //! side sends a block the other holds, which tests count.
 //!
 //! Pushes to one peer go one batch at a time, in order (parents first),
-//! so the receiver never waits for a parent that is still on the way.
+//! so the receiver never waits for a parent that is still on the way
+//! ([`crate::core::replica::push`]).
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 
 use cid::Cid;
 use libp2p::request_response::{self, Message};
 use libp2p::PeerId;
 use serde_bytes::ByteBuf;
 
-use super::gossip::BATCH_BYTES;
 use super::run::Node;
 use crate::core::block::cid_of;
 use crate::core::doc::Heads;
-use crate::core::sync::{
-    HeadsRequest, HeadsResponse, RefusedBlock, ReplicateRequest, ReplicateResponse, MAX_BATCH_BLOCKS, MAX_CIDS,
-};
+use crate::core::replica::push::{offer_chunks, PushBatch};
+use crate::core::sync::{HeadsRequest, HeadsResponse, RefusedBlock, ReplicateRequest, ReplicateResponse, MAX_CIDS};
 use crate::error::Error;
 use crate::store::{Mode, Store, Table, Tx};
 
@@ -46,19 +45,6 @@ pub(super) struct Offer {
 pub(super) enum Push {
     Exchange { col: String, cids: Vec<Cid> },
     Outbox { cids: Vec<Cid> },
-}
-
-/// Blocks with their CIDs, parents first, to push in one request.
-type Batch = Vec<(Cid, Vec<u8>)>;
-
-/// The blocks head exchange sends one peer, batch after batch.
-#[derive(Default)]
-pub(super) struct Lane {
-    queue: VecDeque<(String, Batch)>,
-    inflight: bool,
-    /// Everything queued for this peer on this connection: the two
-    /// exchanges of a connection (ours and theirs) never send a block twice.
-    sent: HashSet<Cid>,
 }
 
 fn cids_of(heads: BTreeMap<String, Heads>) -> BTreeMap<String, Vec<Cid>> {
@@ -195,9 +181,8 @@ impl Node {
                     continue;
                 }
             };
-            let sent = self.lanes.get(&peer).map(|l| &l.sent);
             let blocks: Vec<(Cid, Vec<u8>)> =
-                blocks.into_iter().filter(|(c, _)| !sent.is_some_and(|s| s.contains(c))).collect();
+                blocks.into_iter().filter(|(c, _)| !self.lanes.was_sent(&peer, c)).collect();
             if blocks.is_empty() {
                 continue;
             }
@@ -208,21 +193,7 @@ impl Node {
             }
         }
         self.enqueue(peer, col, exact, probe);
-        // One document's candidates stay in one offer, so its wanted blocks
-        // are pushed together, parents first.
-        let mut offer: Vec<Cid> = Vec::new();
-        for doc in offers {
-            if !offer.is_empty() && offer.len() + doc.len() > MAX_CIDS {
-                self.send_offer(peer, col, std::mem::take(&mut offer));
-            }
-            for chunk in doc.chunks(MAX_CIDS) {
-                offer.extend_from_slice(chunk);
-                if offer.len() >= MAX_CIDS {
-                    self.send_offer(peer, col, std::mem::take(&mut offer));
-                }
-            }
-        }
-        if !offer.is_empty() {
+        for offer in offer_chunks(offers, MAX_CIDS) {
             self.send_offer(peer, col, offer);
         }
     }
@@ -238,39 +209,16 @@ impl Node {
 
     /// Queues blocks for `peer` in batches, skipping any queued before.
     fn enqueue(&mut self, peer: PeerId, col: &str, blocks: Vec<(Cid, Vec<u8>)>, probe: bool) {
-        let lane = self.lanes.entry(peer).or_default();
-        let mut batch = Vec::new();
-        let mut size = 0;
-        let mut limit = if probe { 1 } else { MAX_BATCH_BLOCKS };
-        for (cid, bytes) in blocks {
-            if !lane.sent.insert(cid) {
-                continue;
-            }
-            if !batch.is_empty() && (batch.len() >= limit || size + bytes.len() > BATCH_BYTES) {
-                lane.queue.push_back((col.to_string(), std::mem::take(&mut batch)));
-                size = 0;
-                limit = MAX_BATCH_BLOCKS;
-            }
-            size += bytes.len();
-            batch.push((cid, bytes));
-        }
-        if !batch.is_empty() {
-            lane.queue.push_back((col.to_string(), batch));
-        }
-        self.pump_lane(peer);
+        let next = self.lanes.enqueue(&peer, col, blocks, probe);
+        self.push(peer, next);
     }
 
-    fn pump_lane(&mut self, peer: PeerId) {
-        let Some(lane) = self.lanes.get_mut(&peer) else { return };
-        if lane.inflight {
-            return;
-        }
-        let Some((col, batch)) = lane.queue.pop_front() else { return };
+    /// Sends a batch of head exchange's lane to `peer`.
+    fn push(&mut self, peer: PeerId, batch: Option<PushBatch<Cid>>) {
+        let Some(PushBatch { col, blocks, remaining }) = batch else { return };
         let Some(s) = self.swarm.as_mut() else { return };
-        lane.inflight = true;
-        let remaining = lane.queue.iter().map(|(_, b)| b.len() as u64).sum();
-        let cids = batch.iter().map(|(c, _)| *c).collect();
-        let blocks = batch.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
+        let cids = blocks.iter().map(|(c, _)| *c).collect();
+        let blocks = blocks.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
         let id = s.behaviour_mut().replicate.send_request(&peer, ReplicateRequest::Push { blocks, remaining }.into());
         self.pushes.insert(id, Push::Exchange { col, cids });
     }
@@ -299,9 +247,7 @@ impl Node {
                 self.offers.remove(&request_id);
                 match self.pushes.remove(&request_id) {
                     // What was queued is recomputed by the next exchange.
-                    Some(Push::Exchange { .. }) => {
-                        self.lanes.remove(&peer);
-                    }
+                    Some(Push::Exchange { .. }) => self.lanes.drop_lane(&peer),
                     Some(Push::Outbox { .. }) => self.outbox_failed(peer),
                     None => {}
                 }
@@ -411,18 +357,13 @@ impl Node {
             (Push::Exchange { cids, .. }, ReplicateResponse::Ack { merged, .. }) => {
                 let acked: HashSet<Cid> = merged.into_iter().collect();
                 self.stats.sent += cids.iter().filter(|c| acked.contains(c)).count() as u64;
-                if let Some(lane) = self.lanes.get_mut(&peer) {
-                    lane.inflight = false;
-                }
-                self.pump_lane(peer);
+                let next = self.lanes.acked(&peer);
+                self.push(peer, next);
             }
             (Push::Exchange { col, .. }, other) => {
                 tracing::debug!(%peer, col, "push of {col} answered with {other:?}");
-                if let Some(lane) = self.lanes.get_mut(&peer) {
-                    lane.inflight = false;
-                    lane.queue.retain(|(c, _)| *c != col);
-                }
-                self.pump_lane(peer);
+                let next = self.lanes.refused(&peer, &col);
+                self.push(peer, next);
             }
             (Push::Outbox { cids }, ReplicateResponse::Ack { merged, refused }) => {
                 let acked: HashSet<Cid> = merged.into_iter().collect();

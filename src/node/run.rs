@@ -30,13 +30,14 @@ use lru::LruCache;
 
 use super::config::NodeConfig;
 use super::error::NodeError;
-use super::exchange::{Exchange, Lane, Offer, Push};
+use super::exchange::{Exchange, Offer, Push};
 use super::replicate::{outbox_rows, Replicator};
 use crate::core::block::SignedBlock;
 use crate::core::pending::PendingLedger;
 use crate::core::replica::dial::Dialer;
 use crate::core::replica::fetch::{FetchId, Fetcher};
 use crate::core::replica::outbox::Lanes;
+use crate::core::replica::push::PushLanes;
 use crate::core::sync::{
     Admission, Backoff, Conduct, TokenBucket, MAX_CONDUCT_ENTRIES, MAX_STRIKES, PEERS_TOPIC, REQUESTS_PER_SECOND,
     REQUEST_BURST,
@@ -132,7 +133,8 @@ pub(super) struct Node {
     pub(super) exchanges: HashMap<OutboundRequestId, Exchange>,
     pub(super) offers: HashMap<OutboundRequestId, Offer>,
     pub(super) pushes: HashMap<OutboundRequestId, Push>,
-    pub(super) lanes: HashMap<PeerId, Lane>,
+    /// Head exchange's pushes to each peer, batch after batch.
+    pub(super) lanes: PushLanes<PeerId, Cid>,
     /// When each replicator's peer may be pushed its next outbox batch.
     pub(super) outboxes: Lanes<PeerId>,
     next_discovery: Duration,
@@ -274,7 +276,7 @@ impl Node {
             exchanges: HashMap::new(),
             offers: HashMap::new(),
             pushes: HashMap::new(),
-            lanes: HashMap::new(),
+            lanes: PushLanes::new(super::gossip::BATCH_BYTES, crate::core::sync::MAX_BATCH_BLOCKS),
             outboxes: Lanes::new(config.retry_base, config.retry_max),
             next_discovery: Duration::ZERO,
             wire_errors,
@@ -708,7 +710,7 @@ impl Node {
         self.upgrading.remove(&peer);
         self.received_from.remove(&peer);
         self.connected.remove(&peer);
-        self.lanes.remove(&peer);
+        self.lanes.drop_lane(&peer);
         self.dialer.disconnected(&peer);
     }
 

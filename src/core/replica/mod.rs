@@ -3,8 +3,10 @@
 //! clock. Each part has its own state and its own file; the node
 //! (`crate::node`) drives them from libp2p's events and carries out what
 //! they ask. Moved here so far: dialling ([`dial`]), fetching missing
-//! blocks ([`fetch`]) and the outbox lanes ([`outbox`]).
+//! blocks ([`fetch`]), head exchange's push lanes ([`push`]) and the
+//! outbox lanes ([`outbox`]).
 
 pub mod dial;
 pub mod fetch;
 pub mod outbox;
+pub mod push;
