@@ -50,7 +50,12 @@
 //!    heads replaced by the new block); `Db` stores the block under its CID
 //!    and, at commit, the document's state, heads and moved index entries
 //!    (`Db::write_touched`). Then the transaction commits, and only then
-//!    do subscribers hear of the change.
+//!    do subscribers hear of the change. The transaction's durability is
+//!    the one `Database.open(name, { durability })` chose
+//!    ([`store::Durability`]): by default the browser's (relaxed in
+//!    Chromium and Firefox: the write survives the tab and the browser
+//!    crashing, not the machine), `"strict"` to flush it to disk before the
+//!    promise resolves.
 //!
 //! Because the heads are read and written in the writer's own transaction,
 //! and IndexedDB runs overlapping `readwrite` transactions one after the

@@ -244,6 +244,83 @@ async fn each_error_code_and_nothing_changes() {
     destroy("errors").await;
 }
 
+/// Records every transaction a database whose name starts with `prefix`
+/// opens: `[mode, the durability asked for, the durability the browser
+/// gave the transaction]`.
+fn record_transactions(prefix: &str) -> JsValue {
+    let install = Function::new_with_args(
+        "prefix",
+        "const seen = [];
+         const transaction = IDBDatabase.prototype.transaction;
+         IDBDatabase.prototype.transaction = function (names, mode, options) {
+           const tx = transaction.apply(this, arguments);
+           if (this.name.startsWith(prefix)) seen.push([mode ?? 'readonly', options?.durability ?? null, tx.durability ?? null]);
+           return tx;
+         };
+         return seen;",
+    );
+    install.call1(&JsValue::NULL, &prefix.into()).unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn writes_use_the_durability_asked_for_and_a_bad_one_is_refused() {
+    let seen = record_transactions("durability-");
+    let open_with = |name: &str, options: Value| {
+        let name = name.to_string();
+        async move { JsFuture::from(Database::open(name, js(options))).await }
+    };
+    let modes = |seen: &JsValue| -> Vec<Value> {
+        let all = rs(seen);
+        Reflect::set(seen, &"length".into(), &0.into()).unwrap();
+        all.as_array().unwrap().clone()
+    };
+    for (name, asked, given) in
+        [("durability-strict", json!("strict"), "strict"), ("durability-relaxed", json!("relaxed"), "relaxed")]
+    {
+        destroy(name).await;
+        let db = open_with(name, json!({ "durability": asked })).await.unwrap();
+        ok(&db, "addSchema", &[SDL.into()]).await;
+        let books = collection(&db, "Book");
+        let id = ok(&books, "create", &[js(json!({"title": "Dune"}))]).await;
+        ok(&books, "update", &[id.clone(), js(json!({"pages": 412}))]).await;
+        assert_eq!(rs(&ok(&books, "get", &[id]).await)["pages"], 412);
+        let txs = modes(&seen);
+        let writes: Vec<&Value> = txs.iter().filter(|t| t[0] == "readwrite").collect();
+        assert!(writes.len() >= 3, "schema, create, update: {txs:?}");
+        for t in &writes {
+            assert_eq!(t[1], asked, "every write asks for {asked}: {txs:?}");
+            // Browsers that know the attribute say what they gave it.
+            assert!(t[2].is_null() || t[2] == given, "{txs:?}");
+        }
+        assert!(txs.iter().filter(|t| t[0] == "readonly").all(|t| t[1].is_null()), "reads ask for nothing: {txs:?}");
+        ok(&db, "close", &[]).await;
+        destroy(name).await;
+    }
+    // Without the option the browser chooses, as it does for Dexie.
+    let db = open_with("durability-default", json!({})).await.unwrap();
+    ok(&db, "addSchema", &[SDL.into()]).await;
+    let txs = modes(&seen);
+    assert!(txs.iter().any(|t| t[0] == "readwrite"));
+    assert!(txs.iter().all(|t| t[1].is_null()), "{txs:?}");
+    ok(&db, "close", &[]).await;
+    destroy("durability-default").await;
+
+    // A bad value is refused before anything is opened.
+    for bad in [json!("fast"), json!(1), json!(true)] {
+        let err = open_with("durability-bad", json!({ "durability": bad })).await.unwrap_err();
+        assert_eq!(Reflect::get(&err, &"code".into()).unwrap().as_string().unwrap(), "VALIDATION");
+        assert!(error_text(&err).contains("strict"), "says what it takes: {}", error_text(&err));
+    }
+    assert!(modes(&seen).is_empty(), "no transaction for a refused open");
+    let names = JsFuture::from(web_sys_databases()).await.unwrap();
+    assert!(!JSON::stringify(&names).unwrap().as_string().unwrap().contains("durability-bad"), "not created");
+}
+
+/// `indexedDB.databases()`.
+fn web_sys_databases() -> Promise {
+    Function::new_no_args("return indexedDB.databases()").call0(&JsValue::NULL).unwrap().dyn_into().unwrap()
+}
+
 #[wasm_bindgen_test]
 async fn blocks_with_missing_parents_stay_pending() {
     let a = fresh("pending-a").await;

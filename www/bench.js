@@ -35,9 +35,10 @@ export const DEFAULTS = {
   reopenWaitMs: 0,
   // Warm each engine up (a tiny create/insert/get/destroy) before measuring.
   warmup: true,
-  // Transaction durability for raw IndexedDB and Dexie: "strict" (flushed
-  // to disk before complete, what a "durable write" means), "relaxed" or
-  // "default" (the browser's default).
+  // Write durability, the same for every engine (like with like): "strict"
+  // (flushed to disk before complete, what a "durable write" means),
+  // "relaxed" or "default" (the browser's default). weftdb takes it as
+  // `Database.open(name, { durability })`.
   durability: "strict",
   phaseTimeoutMs: 20 * 60_000,
 };
@@ -244,7 +245,7 @@ function dexieEngine(cfg) {
   };
 }
 
-function weftEngine() {
+function weftEngine(cfg) {
   let Database;
   return {
     key: "weftdb",
@@ -274,12 +275,12 @@ function weftEngine() {
       } catch (err) {
         log(`  (weftdb destroy ${name} before the run: ${err.message})`);
       }
-      const db = await Database.open(name);
+      const db = await Database.open(name, { durability: cfg.durability ?? "default" });
       await db.addSchema(WEFT_SCHEMA);
       return { db, items: db.collection("Item") };
     },
     async open(name) {
-      const db = await Database.open(name);
+      const db = await Database.open(name, { durability: cfg.durability ?? "default" });
       return { db, items: db.collection("Item") };
     },
     close: (h) => h.db.close(),

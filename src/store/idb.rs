@@ -34,6 +34,39 @@ fn rust_bytes(v: &JsValue) -> Vec<u8> {
 #[derive(Clone)]
 pub struct IdbStore {
     conn: Rc<Conn>,
+    durability: Durability,
+}
+
+/// How far a write transaction's data is flushed before it completes (the
+/// `durability` of IndexedDB's `transaction()`): the caller's choice, the
+/// same for every write of one open database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// The browser's own choice: relaxed in Chromium since 121 and in
+    /// Firefox; what Dexie and RxDB use unless told otherwise.
+    #[default]
+    Default,
+    /// Flushed to disk before the transaction completes: a write whose
+    /// promise resolved survives a power cut, at about one flush per write.
+    Strict,
+    /// Handed to the operating system: survives the tab and the browser
+    /// crashing, not the machine.
+    Relaxed,
+}
+
+impl Durability {
+    /// The name JS uses (`Database.open(name, { durability })`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Durability::Default => "default",
+            Durability::Strict => "strict",
+            Durability::Relaxed => "relaxed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Durability> {
+        [Durability::Default, Durability::Strict, Durability::Relaxed].into_iter().find(|d| d.name() == s)
+    }
 }
 
 /// What to call when the connection goes stale.
@@ -59,6 +92,9 @@ impl Drop for Conn {
 #[wasm_bindgen(inline_js = "
 function blocked(what) {
   return new DOMException(`another connection to the database (another tab) did not close for ${what}`, 'BlockedError');
+}
+export function idb_transaction(db, names, mode, durability) {
+  return durability === 'default' ? db.transaction(names, mode) : db.transaction(names, mode, { durability });
 }
 export function idb_open(name, version, stores, grace) {
   return new Promise((resolve, reject) => {
@@ -111,6 +147,15 @@ extern "C" {
     /// (`BlockedError`), and the browser deletes it once the others close.
     #[wasm_bindgen(catch)]
     fn idb_delete(name: &str, grace: u32) -> Result<js_sys::Promise, JsValue>;
+    /// `db.transaction(names, mode, { durability })`, without the options
+    /// for `"default"` (web-sys has the options only behind its unstable cfg).
+    #[wasm_bindgen(catch)]
+    fn idb_transaction(
+        db: &web_sys::IdbDatabase,
+        names: &js_sys::Array,
+        mode: &str,
+        durability: &str,
+    ) -> Result<web_sys::IdbTransaction, JsValue>;
 }
 
 /// How long an open or a deletion waits, once `blocked`, for the other
@@ -144,6 +189,11 @@ impl IdbStore {
     /// use. A database a newer build upgraded fails with [`Error::Stale`];
     /// an open another tab blocks fails with [`Error::Blocked`] after [`BLOCKED_GRACE_MS`].
     pub async fn open(name: &str) -> Result<IdbStore, Error> {
+        Self::open_with(name, Durability::Default).await
+    }
+
+    /// [`IdbStore::open`], its write transactions with `durability`.
+    pub async fn open_with(name: &str, durability: Durability) -> Result<IdbStore, Error> {
         let stores: js_sys::Array = Table::ALL.iter().map(|t| JsValue::from_str(t.name())).collect();
         let opening = idb_open(name, VERSION, stores, BLOCKED_GRACE_MS).map_err(|e| open_error("open", name, &e))?;
         let db: web_sys::IdbDatabase =
@@ -165,7 +215,8 @@ impl IdbStore {
             }
         });
         db.set_onversionchange(Some(on_versionchange.as_ref().unchecked_ref()));
-        Ok(IdbStore { conn: Rc::new(Conn { db, stale, on_stale, _on_versionchange: on_versionchange }) })
+        let conn = Rc::new(Conn { db, stale, on_stale, _on_versionchange: on_versionchange });
+        Ok(IdbStore { conn, durability })
     }
 
     /// Closes the connection; later transactions on it fail.
@@ -302,9 +353,14 @@ impl IdbStore {
         if self.is_stale() {
             return Err(StoreError("the database was upgraded or deleted in another tab: reload the page".into()));
         }
-        let db = &self.conn.db;
-        let sys = db.transaction_with_str_sequence_and_mode(&names, mode).map_err(|e| dom_error("transaction", &e))?;
         let uncommitted_write = mode == web_sys::IdbTransactionMode::Readwrite;
+        // Durability is a write's: a read asks for nothing.
+        let (mode, durability) = match uncommitted_write {
+            true => ("readwrite", self.durability),
+            false => ("readonly", Durability::Default),
+        };
+        let sys = idb_transaction(&self.conn.db, &names, mode, durability.name())
+            .map_err(|e| dom_error("transaction", &e))?;
         Ok(IdbTx { sys, uncommitted_write, _store: std::marker::PhantomData })
     }
 }

@@ -20,7 +20,7 @@ pub use self::redb::RedbStore;
 #[cfg(target_arch = "wasm32")]
 mod idb;
 #[cfg(target_arch = "wasm32")]
-pub use idb::IdbStore;
+pub use idb::{Durability, IdbStore};
 
 /// The tables (IndexedDB object stores, redb tables) of one database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

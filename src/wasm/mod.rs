@@ -16,7 +16,7 @@ use crate::core::query::json_kind;
 use crate::db::Db;
 use crate::error::Error;
 use crate::node::tabs::TabCommand as Command;
-use crate::store::{IdbStore, StoreError};
+use crate::store::{Durability, IdbStore, StoreError};
 
 mod log;
 mod net;
@@ -99,6 +99,14 @@ export interface WeftOpenOptions {
    * direct WebRTC one (default: true). With false they stay on the relay.
    */
   directUpgrade?: boolean;
+  /**
+   * How far each write is flushed before its promise resolves (IndexedDB's transaction
+   * durability). "default" (the default): the browser's choice, relaxed in Chromium and
+   * Firefox, as Dexie and RxDB use; "strict": flushed to disk, survives a power cut, at
+   * about one disk flush per write; "relaxed": survives a crash of the tab or the browser,
+   * not of the machine.
+   */
+  durability?: "default" | "strict" | "relaxed";
 }
 export type WeftTransport = "webtransport" | "webrtc-direct" | "websocket" | "webrtc" | "relay" | "tcp" | "quic" | "other";
 export interface WeftConnection { peerId: string; addr: string; transport: WeftTransport; direction: "inbound" | "outbound" }
@@ -350,7 +358,7 @@ impl Database {
                 return Err(validation("a database needs a name"));
             }
             let options = OpenOptions::from_js(options)?;
-            let store = IdbStore::open(&name).await?;
+            let store = IdbStore::open_with(&name, options.durability).await?;
             let db = Rc::new(Db::open(store).await?);
             // Another tab's upgrade may have closed the connection while
             // `Db::open` read it: no lead, no node, for a stale database.
@@ -825,18 +833,25 @@ struct OpenOptions {
     p2p: bool,
     peers: Vec<libp2p::Multiaddr>,
     direct_upgrade: bool,
+    durability: Durability,
 }
 
 impl OpenOptions {
     fn from_js(v: JsValue) -> Result<Self, Error> {
         if v.is_undefined() || v.is_null() {
-            return Ok(OpenOptions { p2p: false, peers: Vec::new(), direct_upgrade: true });
+            return Ok(OpenOptions {
+                p2p: false,
+                peers: Vec::new(),
+                direct_upgrade: true,
+                durability: Durability::Default,
+            });
         }
+        const KNOWN: [&str; 4] = ["peers", "p2p", "directUpgrade", "durability"];
         let Value::Object(o) = from_js(v, "the open options")? else {
-            return Err(validation("the open options must be an object: { peers, p2p, directUpgrade }"));
+            return Err(validation("the open options must be an object: { peers, p2p, directUpgrade, durability }"));
         };
-        if let Some(k) = o.keys().find(|k| !["peers", "p2p", "directUpgrade"].contains(&k.as_str())) {
-            return Err(validation(format!("unknown open option \"{k}\": expected peers, p2p, directUpgrade")));
+        if let Some(k) = o.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+            return Err(validation(format!("unknown open option \"{k}\": expected {}", KNOWN.join(", "))));
         }
         let peers = match o.get("peers") {
             None | Some(Value::Null) => Vec::new(),
@@ -861,7 +876,14 @@ impl OpenOptions {
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err(validation("directUpgrade must be true or false")),
         };
-        Ok(OpenOptions { p2p, peers, direct_upgrade })
+        let durability = match o.get("durability") {
+            None | Some(Value::Null) => Durability::Default,
+            Some(Value::String(s)) => Durability::parse(s).ok_or_else(|| {
+                validation(format!("durability must be \"default\", \"strict\" or \"relaxed\", not \"{s}\""))
+            })?,
+            Some(_) => return Err(validation("durability must be \"default\", \"strict\" or \"relaxed\"")),
+        };
+        Ok(OpenOptions { p2p, peers, direct_upgrade, durability })
     }
 }
 

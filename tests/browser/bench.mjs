@@ -17,7 +17,7 @@
 //                             closed database's backing store for ~2 s: 2500
 //                             measures a reopen after it was let go)
 //   --no-warmup               skip the unmeasured warm-up of each engine
-//   --durability=strict|relaxed|default   raw/Dexie transaction durability
+//   --durability=strict|relaxed|default   every engine's write durability
 //   --quick                   bulk 1000, writes 50, gets 200, large 10000, batch 2000
 //   --timeout-min=60          whole run; --phase-timeout-min=20 per engine and phase
 //   --out=target/bench.json   --quiet (don't echo the page's progress lines)
@@ -200,7 +200,7 @@ async function main() {
     console.log("");
     const c = result.config;
     console.log(
-      `Chromium ${browserVersion}, headless; durability ${c.durability} for raw/Dexie; ` +
+      `Chromium ${browserVersion}, headless; durability ${c.durability} for every engine; ` +
         `crossOriginIsolated ${result.env.crossOriginIsolated}; ${c.authors} authors; seed ${c.seed}; ` +
         `reopen wait ${c.reopenWaitMs} ms; warm-up ${c.warmup ? "on" : "off"}.`,
     );
