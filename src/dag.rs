@@ -12,6 +12,48 @@ use crate::error::Error;
 use crate::store::{KeyRange, Store, Table, Tx};
 
 impl<S: Store> Db<S> {
+    /// Which of `cids` are here, merged or waiting for parents.
+    pub async fn held_or_pending(&self, cids: &[Cid]) -> Result<Vec<bool>, Error> {
+        let keys: Vec<Vec<u8>> = cids.iter().map(|c| c.to_bytes()).collect();
+        let mut tx = self.store().begin_read(&[Table::Blocks, Table::Pending]).await?;
+        let merged = tx.get_many(Table::Blocks, &keys).await?;
+        let pending = tx.get_many(Table::Pending, &keys).await?;
+        Ok(merged.iter().zip(&pending).map(|(m, p)| m.is_some() || p.is_some()).collect())
+    }
+
+    /// The merged blocks of `want` that `keep` lets through, in `want`'s
+    /// order, read one at a time until the next would pass `max_blocks`
+    /// or `max_bytes`: a caller answering a peer's request costs one read
+    /// per CID named and one block beyond its budget. Also how many blocks
+    /// `keep` held back.
+    pub async fn blocks_within(
+        &self,
+        want: &[Cid],
+        max_blocks: usize,
+        max_bytes: usize,
+        mut keep: impl FnMut(&SignedBlock) -> bool,
+    ) -> Result<(Vec<Vec<u8>>, u64), Error> {
+        let mut tx = self.store().begin_read(&[Table::Blocks]).await?;
+        let (mut blocks, mut size, mut held_back) = (Vec::new(), 0, 0);
+        for cid in want {
+            if blocks.len() >= max_blocks {
+                break;
+            }
+            let Some(bytes) = tx.get(Table::Blocks, &cid.to_bytes()).await? else { continue };
+            if size + bytes.len() > max_bytes {
+                break;
+            }
+            let Ok(block) = SignedBlock::decode_stored(bytes, *cid) else { continue };
+            if !keep(&block) {
+                held_back += 1;
+                continue;
+            }
+            size += block.bytes.len();
+            blocks.push(block.bytes);
+        }
+        Ok((blocks, held_back))
+    }
+
     /// The heads of every document of `col` (or of the documents `only`).
     pub async fn collection_heads(&self, col: &str, only: Option<&[String]>) -> Result<BTreeMap<String, Heads>, Error> {
         let mut tx = self.store().begin_read(&[Table::Heads]).await?;

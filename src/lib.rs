@@ -19,7 +19,8 @@
 //! | [`core::sync`] | the replication messages, their limits, the outbox's retry backoff, each peer's request allowance and strikes (time passed in) | nothing but data |
 //! | [`core::pending`] | which blocks wait for parents on whose account; what to drop over the caps | nothing but data |
 //! | [`core::replica`] | the replication logic as state machines, moving out of [`node`] one part at a time: so far dialling (which peers are kept connected, when each is dialled again), fetching missing blocks (whom to ask, once per block, when to give up), head exchange's push lanes (batches in order, no block twice per connection) and the outbox lanes (one push in flight per replicator's peer, the retry backoff); inputs carry the time, outputs say whom to dial, ask or push | nothing but data |
-//! | `dag` | [`Db`]'s replication queries: collection heads, held blocks, the blocks a peer lacks | the store trait |
+//! | `dag` | [`Db`]'s replication queries: collection heads, held or pending blocks, blocks read within a budget, the blocks a peer lacks | the store trait |
+//! | `records` | [`Db`]'s node records: `Meta` records by name, replicators, the blocks their peers refused, the outbox (every key of them in one place: the node opens no store transaction) | the store trait |
 //! | `wasm` | `Database` / `Collection` / `Replicators` / `Collections` for JS (wasm32 only): values, errors, promises, events (`peer`, `sync`, `status`, `stale`), `db.status()`; `setLogLevel`, the page's `tracing` events on the console; the Web Lock and BroadcastChannel of many tabs (`tabs.rs`) | wasm-bindgen |
 //! | [`net`] | the request-response codec, the composed libp2p behaviour (one for both targets), each target's swarm: native TCP, QUIC, WebSocket, WebRTC-direct and [`net::webtransport`] (our WebTransport server); in a page the transports a browser dials, and `net::webrtc` (our browser-to-browser WebRTC transport, wasm32 only) with its [`net::signaling`] messages | libp2p, wtransport; web-sys's WebRTC in a page |
 //! | [`node`] | the node: gossip, block fetch, head exchange, replicators, pages meeting through a relay and upgrading to direct WebRTC, many tabs as one peer ([`node::tabs`]), commands (`run`, `gossip`, `exchange`, `replicate`, `direct`, `answer`); natively driven by a thread with tokio (`native`) behind the HTTP API, in a page by a task on the event loop (`browser`) | libp2p; tokio and axum natively |
@@ -449,7 +450,8 @@
 //! `meta` (the signing key, the schemas as JSON with their `policy`, a
 //! node's replicators, p2p collections and the blocks replicators' peers
 //! refused), `pending` and `waiting`, and `outbox` (a replicator's
-//! unacknowledged blocks). Opening a database reads only `meta`, so it
+//! unacknowledged blocks; the keys of the node's records and of the outbox
+//! are written down in `src/records.rs`). Opening a database reads only `meta`, so it
 //! costs the same at 100 documents as at 100,000. Data written before write
 //! policies opens as it is: a schema without `policy` is open to anyone, a
 //! state without `owner` belongs to such a collection.
@@ -479,6 +481,7 @@ pub mod core;
 mod dag;
 pub mod db;
 pub mod error;
+mod records;
 pub mod store;
 
 pub mod net;

@@ -9,18 +9,8 @@ use serde_json::{json, Value};
 
 use super::command::{Command, CommandError};
 use super::run::{col_topic, Node, META_P2P};
-use crate::store::{Mode, Store, Table, Tx};
 
 impl Node {
-    async fn set_meta(&self, key: &str, value: Option<&[u8]>) -> Result<(), crate::Error> {
-        let mut tx = self.db.store().begin(Mode::Write).await?;
-        match value {
-            Some(v) => tx.put(Table::Meta, key.as_bytes(), v).await?,
-            None => tx.delete(Table::Meta, key.as_bytes()).await?,
-        }
-        Ok(tx.commit().await?)
-    }
-
     pub(super) async fn command(&mut self, command: Command) -> Result<Value, CommandError> {
         let object = |v: Value, what: &str| match v {
             Value::Object(m) => Ok(m),
@@ -123,7 +113,7 @@ impl Node {
             Command::DeleteReplicator { collection, peer_id } => self.delete_replicator(&collection, &peer_id).await,
             Command::AddP2pCollection { collection } => {
                 self.db.collection(&collection).await?;
-                self.set_meta(&format!("{META_P2P}{collection}"), Some(b"")).await?;
+                self.db.set_meta(&format!("{META_P2P}{collection}"), Some(b"")).await?;
                 if self.p2p_collections.insert(collection.clone()) {
                     let topic = col_topic(&collection);
                     self.subscribe(&topic);
@@ -142,7 +132,7 @@ impl Node {
                         message: format!("{collection} is not a p2p collection"),
                     });
                 }
-                self.set_meta(&format!("{META_P2P}{collection}"), None).await?;
+                self.db.set_meta(&format!("{META_P2P}{collection}"), None).await?;
                 let topic = col_topic(&collection);
                 self.unsubscribe(&topic);
                 if let Some(s) = self.swarm.as_mut() {

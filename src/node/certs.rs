@@ -8,20 +8,16 @@ use super::handle::NodeError;
 use crate::db::Db;
 use crate::net::webtransport::{Certificates, StoredCert};
 use crate::net::NodeCerts;
-use crate::store::{Mode, RedbStore, Store, Table, Tx};
+use crate::store::RedbStore;
 
-const META_WEBRTC_CERT: &[u8] = b"net/webrtc-cert";
-const META_WEBTRANSPORT_CERTS: &[u8] = b"net/webtransport-certs";
+const META_WEBRTC_CERT: &str = "net/webrtc-cert";
+const META_WEBTRANSPORT_CERTS: &str = "net/webtransport-certs";
 
 /// The node's certificates: as stored, or made (and stored) on first start.
 pub(super) async fn load(db: &Db<RedbStore>) -> Result<NodeCerts, NodeError> {
     let net = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());
-    let (webrtc, webtransport) = {
-        let mut tx = db.store().begin_read(&[Table::Meta]).await.map_err(crate::Error::from)?;
-        let webrtc = tx.get(Table::Meta, META_WEBRTC_CERT).await.map_err(crate::Error::from)?;
-        let webtransport = tx.get(Table::Meta, META_WEBTRANSPORT_CERTS).await.map_err(crate::Error::from)?;
-        (webrtc, webtransport)
-    };
+    let webrtc = db.meta(META_WEBRTC_CERT).await?;
+    let webtransport = db.meta(META_WEBTRANSPORT_CERTS).await?;
     // libp2p-webrtc's certificates do not expire: WebRTC checks the hash.
     let webrtc = match webrtc.map(|pem| {
         std::str::from_utf8(&pem)
@@ -62,9 +58,6 @@ pub(super) async fn save_webtransport(db: &Db<RedbStore>, certs: &Certificates) 
     put(db, META_WEBTRANSPORT_CERTS, &bytes).await
 }
 
-async fn put(db: &Db<RedbStore>, key: &[u8], value: &[u8]) -> Result<(), NodeError> {
-    let mut tx = db.store().begin(Mode::Write).await.map_err(crate::Error::from)?;
-    tx.put(Table::Meta, key, value).await.map_err(crate::Error::from)?;
-    tx.commit().await.map_err(crate::Error::from)?;
-    Ok(())
+async fn put(db: &Db<RedbStore>, key: &str, value: &[u8]) -> Result<(), NodeError> {
+    Ok(db.set_meta(key, Some(value)).await?)
 }

@@ -23,8 +23,6 @@ use crate::core::block::cid_of;
 use crate::core::doc::Heads;
 use crate::core::replica::push::{offer_chunks, PushBatch};
 use crate::core::sync::{HeadsRequest, HeadsResponse, RefusedBlock, ReplicateRequest, ReplicateResponse, MAX_CIDS};
-use crate::error::Error;
-use crate::store::{Mode, Store, Table, Tx};
 
 /// The most documents one head exchange request names (about 2 MB).
 const HEADS_CHUNK: usize = 20_000;
@@ -286,7 +284,7 @@ impl Node {
 
     async fn serve_replicate(&mut self, peer: PeerId, request: ReplicateRequest) -> ReplicateResponse {
         match request {
-            ReplicateRequest::Offer { cids } => match self.held_or_pending(&cids).await {
+            ReplicateRequest::Offer { cids } => match self.db.held_or_pending(&cids).await {
                 Ok(held) => ReplicateResponse::Want {
                     cids: cids.into_iter().zip(held).filter(|(_, h)| !h).map(|(c, _)| c).collect(),
                 },
@@ -323,15 +321,6 @@ impl Node {
                 }
             }
         }
-    }
-
-    /// Which of `cids` are here, merged or waiting for parents.
-    async fn held_or_pending(&self, cids: &[Cid]) -> Result<Vec<bool>, Error> {
-        let keys: Vec<Vec<u8>> = cids.iter().map(|c| c.to_bytes()).collect();
-        let mut tx = self.db.store().begin(Mode::Read).await?;
-        let merged = tx.get_many(Table::Blocks, &keys).await?;
-        let pending = tx.get_many(Table::Pending, &keys).await?;
-        Ok(merged.iter().zip(&pending).map(|(m, p)| m.is_some() || p.is_some()).collect())
     }
 
     async fn on_want(&mut self, peer: PeerId, offer: Offer, response: ReplicateResponse) {

@@ -17,7 +17,6 @@ use crate::core::schema::WritePolicy;
 use crate::core::sync::{BlocksRequest, BlocksResponse, MAX_BATCH_BLOCKS, PEERS_TOPIC};
 use crate::db::{ImportReport, Merged};
 use crate::error::Error;
-use crate::store::{Mode, Store, Table, Tx};
 
 /// What a batch of blocks may weigh, under the message limit with room
 /// for the envelope.
@@ -218,25 +217,10 @@ impl Node {
         let mut seen = HashSet::new();
         let want: Vec<Cid> = want.into_iter().filter(|c| seen.insert(*c)).collect();
         let shared = self.shared_with(peer);
-        let mut tx = self.db.store().begin(Mode::Read).await?;
-        let mut blocks = Vec::new();
-        let mut size = 0;
-        for cid in want {
-            if blocks.len() >= MAX_BATCH_BLOCKS {
-                break;
-            }
-            let Some(bytes) = tx.get(Table::Blocks, &cid.to_bytes()).await? else { continue };
-            if size + bytes.len() > BATCH_BYTES {
-                break;
-            }
-            let Ok(block) = SignedBlock::decode_stored(bytes, cid) else { continue };
-            if !self.shares(&shared, &block.block.col, &block.doc().to_string()) {
-                self.stats.withheld += 1;
-                continue;
-            }
-            size += block.bytes.len();
-            blocks.push(ByteBuf::from(block.bytes));
-        }
+        let keep = |b: &SignedBlock| self.shares(&shared, &b.block.col, &b.doc().to_string());
+        let (blocks, withheld) = self.db.blocks_within(&want, MAX_BATCH_BLOCKS, BATCH_BYTES, keep).await?;
+        self.stats.withheld += withheld;
+        let blocks = blocks.into_iter().map(ByteBuf::from).collect();
         Ok(blocks)
     }
 

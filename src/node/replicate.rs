@@ -2,7 +2,7 @@
 //! the node keeps dialling.
 //!
 //! Every block merged in a replicator's scope is written to the outbox
-//! (`Table::Outbox`, key `peer ‖ 0 ‖ cid`, value `height ‖ collection`) and
+//! (its records and keys: `crate::records`) and
 //! deleted only when the peer acknowledges it as durably stored, so a
 //! restart of either side loses nothing: the outbox is pushed again when
 //! the peer is reachable, with a doubling delay between failures.
@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use cid::Cid;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
-use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use serde_json::{json, Value};
 
@@ -24,12 +23,7 @@ use crate::core::replica::dial::Reason;
 use crate::core::sync::{RefusedBlock, ReplicateRequest, MAX_BATCH_BLOCKS};
 use crate::db::{Merged, Row};
 use crate::error::Error;
-use crate::store::{KeyRange, Mode, Store, Table, Tx};
-
-const META_REPLICATOR: &str = "replicator/";
-/// `refused/<peer>/<collection>/<cid>` → [`StoredRefusal`]: blocks a
-/// replicator's peer refused, moved out of its outbox.
-const META_REFUSED: &str = "refused/";
+use crate::records::{outbox_row, PeerKey, ReplicatorRecord};
 
 pub(super) struct Replicator {
     pub(super) peer: PeerId,
@@ -56,41 +50,16 @@ pub(super) fn source_of(m: &Merged) -> Option<PeerId> {
     m.source.as_ref().and_then(|b| PeerId::from_bytes(b).ok())
 }
 
-#[derive(Serialize, Deserialize)]
-struct StoredRefusal {
-    code: String,
-    reason: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredReplicator {
-    addrs: Vec<String>,
-    docs: Option<Vec<String>>,
-}
-
-fn outbox_prefix(peer: &PeerId) -> Vec<u8> {
-    let mut k = peer.to_bytes();
-    k.push(0);
-    k
-}
-
-type Batch = Vec<(Cid, Vec<u8>)>;
-
 /// The outbox entries a block calls for: one for each replicator whose
 /// scope holds it, but for the peer it came from. Keyed by peer and CID,
 /// valued by height (parents go first) and collection.
 pub(super) fn outbox_rows(replicators: &BTreeMap<(PeerId, String), Replicator>, m: &Merged) -> Vec<Row> {
-    replicators
-        .values()
-        .filter(|r| r.queues(m))
-        .map(|r| {
-            let mut key = outbox_prefix(&r.peer);
-            key.extend(m.cid.to_bytes());
-            let mut value = m.height.to_be_bytes().to_vec();
-            value.extend_from_slice(m.collection.as_bytes());
-            (Table::Outbox, key, value)
-        })
-        .collect()
+    replicators.values().filter(|r| r.queues(m)).map(|r| outbox_row(&r.peer.to_bytes(), m)).collect()
+}
+
+/// How the store keys `peer`.
+fn peer_key(peer: &PeerId) -> PeerKey {
+    PeerKey { text: peer.to_string(), bytes: peer.to_bytes() }
 }
 
 /// Splits `…/p2p/<id>` into the id and the address before it.
@@ -107,24 +76,14 @@ fn not_found(message: String) -> CommandError {
 }
 
 impl Node {
-    fn replicator_key(peer: &PeerId, col: &str) -> String {
-        format!("{META_REPLICATOR}{peer}/{col}")
-    }
-
     pub(super) async fn load_replicators(&mut self) -> Result<(), Error> {
-        let mut tx = self.db.store().begin(Mode::Read).await?;
-        let rows = tx.scan(Table::Meta, &KeyRange::prefix(META_REPLICATOR.as_bytes()), None).await?;
-        drop(tx);
-        for (k, v) in rows {
-            let key = String::from_utf8_lossy(&k[META_REPLICATOR.len()..]).into_owned();
-            let parsed = key.split_once('/').and_then(|(p, c)| Some((p.parse::<PeerId>().ok()?, c.to_string())));
-            let stored = serde_json::from_slice::<StoredReplicator>(&v);
-            let (Some((peer, collection)), Ok(stored)) = (parsed, stored) else {
-                tracing::warn!(key, "skipping a corrupt replicator record");
+        for r in self.db.replicators().await? {
+            let Ok(peer) = r.peer.parse::<PeerId>() else {
+                tracing::warn!(peer = r.peer, "skipping a replicator record with a bad peer id");
                 continue;
             };
-            let addrs = stored.addrs.iter().filter_map(|a| a.parse().ok()).collect();
-            self.add_replicator(Replicator { peer, collection, docs: stored.docs, addrs });
+            let addrs = r.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+            self.add_replicator(Replicator { peer, collection: r.collection, docs: r.docs, addrs });
         }
         Ok(())
     }
@@ -209,13 +168,13 @@ impl Node {
         }
         self.db.collection(&collection).await?;
         let addrs: Vec<Multiaddr> = if rest.is_empty() { Vec::new() } else { vec![rest] };
-        let stored = StoredReplicator { addrs: addrs.iter().map(Multiaddr::to_string).collect(), docs: docs.clone() };
-        let mut tx = self.db.store().begin(Mode::Write).await.map_err(Error::from)?;
-        let key = Self::replicator_key(&peer, &collection);
-        tx.put(Table::Meta, key.as_bytes(), &serde_json::to_vec(&stored).expect("serialises"))
-            .await
-            .map_err(Error::from)?;
-        tx.commit().await.map_err(Error::from)?;
+        let stored = ReplicatorRecord {
+            peer: peer.to_string(),
+            collection: collection.clone(),
+            addrs: addrs.iter().map(Multiaddr::to_string).collect(),
+            docs: docs.clone(),
+        };
+        self.db.put_replicator(&stored).await?;
         self.add_replicator(Replicator {
             peer,
             collection: collection.clone(),
@@ -239,25 +198,15 @@ impl Node {
 
     pub(super) async fn list_replicators(&mut self) -> Result<Value, CommandError> {
         let mut queued: BTreeMap<(PeerId, String), usize> = BTreeMap::new();
-        let mut tx = self.db.store().begin(Mode::Read).await.map_err(Error::from)?;
         for peer in self.outboxes.peers() {
-            let rows =
-                tx.scan(Table::Outbox, &KeyRange::prefix(&outbox_prefix(peer)), None).await.map_err(Error::from)?;
-            for (_, v) in rows {
-                let col = String::from_utf8_lossy(v.get(8..).unwrap_or_default()).into_owned();
-                *queued.entry((*peer, col)).or_default() += 1;
+            for (col, n) in self.db.outbox_queued(&peer.to_bytes()).await? {
+                queued.insert((*peer, col), n);
             }
         }
         let mut refused: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
-        let rows = tx.scan(Table::Meta, &KeyRange::prefix(META_REFUSED.as_bytes()), None).await.map_err(Error::from)?;
-        for (k, v) in rows {
-            let key = String::from_utf8_lossy(&k[META_REFUSED.len()..]).into_owned();
-            let (Some((peer, rest)), Ok(r)) = (key.split_once('/'), serde_json::from_slice::<StoredRefusal>(&v)) else {
-                continue;
-            };
-            let Some((col, cid)) = rest.rsplit_once('/') else { continue };
-            let entry = json!({"cid": cid, "code": r.code, "reason": r.reason});
-            refused.entry((peer.to_string(), col.to_string())).or_default().push(entry);
+        for r in self.db.refusals().await? {
+            let entry = json!({"cid": r.cid, "code": r.code, "reason": r.reason});
+            refused.entry((r.peer, r.collection)).or_default().push(entry);
         }
         let list: Vec<Value> = self
             .replicators
@@ -284,19 +233,7 @@ impl Node {
         if self.replicators.borrow_mut().remove(&(peer, collection.to_string())).is_none() {
             return Err(not_found(format!("no replicator of {collection} to {peer}")));
         }
-        let mut tx = self.db.store().begin(Mode::Write).await.map_err(Error::from)?;
-        tx.delete(Table::Meta, Self::replicator_key(&peer, collection).as_bytes()).await.map_err(Error::from)?;
-        let rows = tx.scan(Table::Outbox, &KeyRange::prefix(&outbox_prefix(&peer)), None).await.map_err(Error::from)?;
-        for (k, v) in rows {
-            if v.get(8..) == Some(collection.as_bytes()) {
-                tx.delete(Table::Outbox, &k).await.map_err(Error::from)?;
-            }
-        }
-        let refused = format!("{META_REFUSED}{peer}/{collection}/");
-        for k in tx.scan_keys(Table::Meta, &KeyRange::prefix(refused.as_bytes()), None).await.map_err(Error::from)? {
-            tx.delete(Table::Meta, &k).await.map_err(Error::from)?;
-        }
-        tx.commit().await.map_err(Error::from)?;
+        self.db.delete_replicator(&peer_key(&peer), collection).await?;
         if !self.replicators.borrow().keys().any(|(p, _)| *p == peer) {
             self.outboxes.remove(&peer);
             self.dialer.unwant(&peer, Reason::Replicator);
@@ -313,37 +250,7 @@ impl Node {
         if !ready || !self.connected.contains(&peer) || !self.reachable(&peer) || self.swarm.is_none() {
             return;
         }
-        // The next batch, and how many entries the outbox holds in all.
-        let batch: Result<(Batch, usize), Error> = async {
-            let mut tx = self.db.store().begin(Mode::Read).await?;
-            let prefix = outbox_prefix(&peer);
-            let rows = tx.scan(Table::Outbox, &KeyRange::prefix(&prefix), None).await?;
-            let mut entries: Vec<(u64, Cid)> = rows
-                .into_iter()
-                .filter_map(|(k, v)| {
-                    let height = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
-                    Some((height, Cid::try_from(&k[prefix.len()..]).ok()?))
-                })
-                .collect();
-            entries.sort();
-            let total = entries.len();
-            entries.truncate(MAX_BATCH_BLOCKS);
-            let keys: Vec<Vec<u8>> = entries.iter().map(|(_, c)| c.to_bytes()).collect();
-            let blocks = tx.get_many(Table::Blocks, &keys).await?;
-            let mut batch = Vec::new();
-            let mut size = 0;
-            for ((_, cid), bytes) in entries.into_iter().zip(blocks) {
-                let Some(bytes) = bytes else { continue };
-                if !batch.is_empty() && size + bytes.len() > BATCH_BYTES {
-                    break;
-                }
-                size += bytes.len();
-                batch.push((cid, bytes));
-            }
-            Ok((batch, total))
-        }
-        .await;
-        let (batch, total) = match batch {
+        let (batch, total) = match self.db.outbox_next(&peer.to_bytes(), MAX_BATCH_BLOCKS, BATCH_BYTES).await {
             Ok((b, _)) if b.is_empty() => return,
             Ok(b) => b,
             Err(e) => {
@@ -365,28 +272,8 @@ impl Node {
     /// refused, which is kept aside (`replicators.list()` → `refused`) so
     /// one block the peer will never take does not hold up the rest.
     pub(super) async fn outbox_acked(&mut self, peer: PeerId, cids: &[Cid], refused: &[RefusedBlock]) {
-        let result: Result<(), Error> = async {
-            let mut tx = self.db.store().begin(Mode::Write).await?;
-            for c in cids {
-                let mut key = outbox_prefix(&peer);
-                key.extend(c.to_bytes());
-                tx.delete(Table::Outbox, &key).await?;
-            }
-            for r in refused {
-                let mut key = outbox_prefix(&peer);
-                key.extend(r.cid.to_bytes());
-                let Some(entry) = tx.get(Table::Outbox, &key).await? else { continue };
-                tx.delete(Table::Outbox, &key).await?;
-                let collection = String::from_utf8_lossy(entry.get(8..).unwrap_or_default()).into_owned();
-                tracing::info!(%peer, cid = %r.cid, code = r.code, collection, "replicator's peer refused a block: {}", r.reason);
-                let stored = StoredRefusal { code: r.code.clone(), reason: r.reason.clone() };
-                let key = format!("{META_REFUSED}{peer}/{collection}/{}", r.cid);
-                tx.put(Table::Meta, key.as_bytes(), &serde_json::to_vec(&stored).expect("serialises")).await?;
-            }
-            Ok(tx.commit().await?)
-        }
-        .await;
-        if let Err(e) = result {
+        let refused: Vec<_> = refused.iter().map(|r| (r.cid, r.code.as_str(), r.reason.as_str())).collect();
+        if let Err(e) = self.db.outbox_done(&peer_key(&peer), cids, &refused).await {
             tracing::error!("cannot clear the outbox: {e}");
         }
         self.outboxes.acked(&peer);

@@ -44,7 +44,7 @@ use crate::core::sync::{
 };
 use crate::db::{self, Db, ImportReport, Merged, Refusal};
 use crate::net::{Behaviour, BehaviourEvent, Inbound, WireErrors};
-use crate::store::{KeyRange, Mode, Store, Table, Tx};
+use crate::store::Store;
 
 /// How often retries, redials and discovery are looked at.
 pub(super) const TICK: Duration = Duration::from_millis(250);
@@ -917,14 +917,7 @@ impl Node {
     }
 
     async fn load_p2p_collections(&mut self) -> Result<(), NodeError> {
-        let mut tx = self.db.store().begin(Mode::Read).await.map_err(crate::Error::from)?;
-        let rows = tx
-            .scan_keys(Table::Meta, &KeyRange::prefix(META_P2P.as_bytes()), None)
-            .await
-            .map_err(crate::Error::from)?;
-        drop(tx);
-        for key in rows {
-            let col = String::from_utf8_lossy(&key[META_P2P.len()..]).into_owned();
+        for col in self.db.meta_keys(META_P2P).await? {
             self.subscribe(&col_topic(&col));
             self.p2p_collections.insert(col);
         }
@@ -954,8 +947,7 @@ mod tests {
     use serde_json::{json, Map, Value};
 
     async fn outbox_len(db: &Db<NodeStore>) -> usize {
-        let mut tx = db.store().begin(Mode::Read).await.expect("a read");
-        tx.count(Table::Outbox, &KeyRange::all()).await.expect("a count")
+        db.outbox_len().await.expect("a count")
     }
 
     /// A page's tabs stop and start nodes on one database as the lead

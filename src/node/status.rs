@@ -23,7 +23,6 @@ use serde::Serialize;
 use web_time::{SystemTime, UNIX_EPOCH};
 
 use super::run::Node;
-use crate::store::{KeyRange, Mode, Store, Table, Tx};
 
 /// The status a page reads and is told of when it changes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -197,12 +196,7 @@ impl Node {
 
     /// Counts the outbox again from the store, after entries left it.
     pub(super) async fn count_outbox(&mut self) {
-        let counted = async {
-            let mut tx = self.db.store().begin(Mode::Read).await?;
-            tx.count(Table::Outbox, &KeyRange::all()).await
-        }
-        .await;
-        match counted {
+        match self.db.outbox_len().await {
             Ok(n) => self.status.queued.set(n as u64),
             Err(e) => tracing::warn!("cannot count the outbox: {e}"),
         }

@@ -1,0 +1,336 @@
+//! What the node keeps in the store beside documents and blocks: its
+//! `Meta` records (replicators, the blocks their peers refused, and any
+//! other small record the node names) and the replicators' outbox. Every
+//! key of these lives here, so the node opens no store transaction of
+//! its own.
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `Meta` | `replicator/<peer id>/<collection>` | JSON `{ addrs, docs }` |
+//! | `Meta` | `refused/<peer id>/<collection>/<cid>` | JSON `{ code, reason }` |
+//! | `Outbox` | peer id bytes ‖ `0` ‖ CID bytes | height (8 bytes, big-endian) ‖ collection |
+//!
+//! Outbox rows sort by peer, and a peer's by CID; [`Db::outbox_next`]
+//! orders them by height, so parents go first.
+
+use std::collections::BTreeMap;
+
+use cid::Cid;
+use serde::{Deserialize, Serialize};
+
+use crate::db::{Db, Merged, Row};
+use crate::error::Error;
+use crate::store::{KeyRange, Mode, Store, Table, Tx};
+
+const META_REPLICATOR: &str = "replicator/";
+const META_REFUSED: &str = "refused/";
+
+/// A replicator's peer as the store keys it: its id's text (in `Meta`
+/// keys) and its bytes (in outbox keys).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerKey {
+    pub text: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A stored replicator: blocks of `collection` (of `docs` only, if given)
+/// go to `peer`, dialled at `addrs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicatorRecord {
+    /// The peer id's text.
+    pub peer: String,
+    pub collection: String,
+    pub addrs: Vec<String>,
+    pub docs: Option<Vec<String>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredReplicator {
+    addrs: Vec<String>,
+    docs: Option<Vec<String>>,
+}
+
+/// A block a replicator's peer refused, moved out of its outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedRecord {
+    pub peer: String,
+    pub collection: String,
+    pub cid: String,
+    pub code: String,
+    pub reason: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredRefusal {
+    code: String,
+    reason: String,
+}
+
+/// A block the peer refused: its CID, the peer's code and reason.
+pub type Refused<'a> = (Cid, &'a str, &'a str);
+
+fn replicator_key(peer: &str, col: &str) -> String {
+    format!("{META_REPLICATOR}{peer}/{col}")
+}
+
+fn outbox_prefix(peer: &[u8]) -> Vec<u8> {
+    let mut k = peer.to_vec();
+    k.push(0);
+    k
+}
+
+fn outbox_key(peer: &[u8], cid: &Cid) -> Vec<u8> {
+    let mut k = outbox_prefix(peer);
+    k.extend(cid.to_bytes());
+    k
+}
+
+fn outbox_collection(value: &[u8]) -> String {
+    String::from_utf8_lossy(value.get(8..).unwrap_or_default()).into_owned()
+}
+
+/// The outbox row that queues `m` for `peer`, written in `m`'s own
+/// transaction (a commit hook).
+pub fn outbox_row(peer: &[u8], m: &Merged) -> Row {
+    let mut value = m.height.to_be_bytes().to_vec();
+    value.extend_from_slice(m.collection.as_bytes());
+    (Table::Outbox, outbox_key(peer, &m.cid), value)
+}
+
+impl<S: Store> Db<S> {
+    /// The `Meta` record `key`.
+    pub async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        let mut tx = self.store().begin_read(&[Table::Meta]).await?;
+        Ok(tx.get(Table::Meta, key.as_bytes()).await?)
+    }
+
+    /// Sets (or with `None` deletes) the `Meta` record `key`.
+    pub async fn set_meta(&self, key: &str, value: Option<&[u8]>) -> Result<(), Error> {
+        let mut tx = self.store().begin(Mode::Write).await?;
+        match value {
+            Some(v) => tx.put(Table::Meta, key.as_bytes(), v).await?,
+            None => tx.delete(Table::Meta, key.as_bytes()).await?,
+        }
+        Ok(tx.commit().await?)
+    }
+
+    /// The keys of the `Meta` records under `prefix`, without it.
+    pub async fn meta_keys(&self, prefix: &str) -> Result<Vec<String>, Error> {
+        let mut tx = self.store().begin_read(&[Table::Meta]).await?;
+        let keys = tx.scan_keys(Table::Meta, &KeyRange::prefix(prefix.as_bytes()), None).await?;
+        Ok(keys.iter().map(|k| String::from_utf8_lossy(&k[prefix.len()..]).into_owned()).collect())
+    }
+
+    /// Every stored replicator; a corrupt record is skipped with a warning.
+    pub async fn replicators(&self) -> Result<Vec<ReplicatorRecord>, Error> {
+        let mut tx = self.store().begin_read(&[Table::Meta]).await?;
+        let rows = tx.scan(Table::Meta, &KeyRange::prefix(META_REPLICATOR.as_bytes()), None).await?;
+        let mut out = Vec::new();
+        for (k, v) in rows {
+            let key = String::from_utf8_lossy(&k[META_REPLICATOR.len()..]).into_owned();
+            let (Some((peer, collection)), Ok(stored)) =
+                (key.split_once('/'), serde_json::from_slice::<StoredReplicator>(&v))
+            else {
+                tracing::warn!(key, "skipping a corrupt replicator record");
+                continue;
+            };
+            out.push(ReplicatorRecord {
+                peer: peer.to_string(),
+                collection: collection.to_string(),
+                addrs: stored.addrs,
+                docs: stored.docs,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Stores a replicator (replacing one of the same peer and collection).
+    pub async fn put_replicator(&self, r: &ReplicatorRecord) -> Result<(), Error> {
+        let stored = StoredReplicator { addrs: r.addrs.clone(), docs: r.docs.clone() };
+        let value = serde_json::to_vec(&stored).expect("serialises");
+        self.set_meta(&replicator_key(&r.peer, &r.collection), Some(&value)).await
+    }
+
+    /// Deletes a replicator with its queued blocks and its refusals, in one
+    /// transaction.
+    pub async fn delete_replicator(&self, peer: &PeerKey, collection: &str) -> Result<(), Error> {
+        let mut tx = self.store().begin(Mode::Write).await?;
+        tx.delete(Table::Meta, replicator_key(&peer.text, collection).as_bytes()).await?;
+        let rows = tx.scan(Table::Outbox, &KeyRange::prefix(&outbox_prefix(&peer.bytes)), None).await?;
+        for (k, v) in rows {
+            if v.get(8..) == Some(collection.as_bytes()) {
+                tx.delete(Table::Outbox, &k).await?;
+            }
+        }
+        let refused = format!("{META_REFUSED}{}/{collection}/", peer.text);
+        for k in tx.scan_keys(Table::Meta, &KeyRange::prefix(refused.as_bytes()), None).await? {
+            tx.delete(Table::Meta, &k).await?;
+        }
+        Ok(tx.commit().await?)
+    }
+
+    /// How many blocks `peer`'s outbox holds, by collection.
+    pub async fn outbox_queued(&self, peer: &[u8]) -> Result<BTreeMap<String, usize>, Error> {
+        let mut tx = self.store().begin_read(&[Table::Outbox]).await?;
+        let mut queued = BTreeMap::new();
+        for (_, v) in tx.scan(Table::Outbox, &KeyRange::prefix(&outbox_prefix(peer)), None).await? {
+            *queued.entry(outbox_collection(&v)).or_default() += 1;
+        }
+        Ok(queued)
+    }
+
+    /// How many blocks every outbox holds together.
+    pub async fn outbox_len(&self) -> Result<usize, Error> {
+        let mut tx = self.store().begin_read(&[Table::Outbox]).await?;
+        Ok(tx.count(Table::Outbox, &KeyRange::all()).await?)
+    }
+
+    /// Every block a replicator's peer refused.
+    pub async fn refusals(&self) -> Result<Vec<RefusedRecord>, Error> {
+        let mut tx = self.store().begin_read(&[Table::Meta]).await?;
+        let rows = tx.scan(Table::Meta, &KeyRange::prefix(META_REFUSED.as_bytes()), None).await?;
+        let mut out = Vec::new();
+        for (k, v) in rows {
+            let key = String::from_utf8_lossy(&k[META_REFUSED.len()..]).into_owned();
+            let (Some((peer, rest)), Ok(r)) = (key.split_once('/'), serde_json::from_slice::<StoredRefusal>(&v)) else {
+                continue;
+            };
+            let Some((collection, cid)) = rest.rsplit_once('/') else { continue };
+            out.push(RefusedRecord {
+                peer: peer.to_string(),
+                collection: collection.to_string(),
+                cid: cid.to_string(),
+                code: r.code,
+                reason: r.reason,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The next batch of `peer`'s outbox: lowest heights (parents) first,
+    /// at most `max_blocks` blocks and `max_bytes` bytes (one block may
+    /// weigh more, alone); and how many blocks the outbox holds in all.
+    pub async fn outbox_next(
+        &self,
+        peer: &[u8],
+        max_blocks: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<(Cid, Vec<u8>)>, usize), Error> {
+        let mut tx = self.store().begin_read(&[Table::Outbox, Table::Blocks]).await?;
+        let prefix = outbox_prefix(peer);
+        let rows = tx.scan(Table::Outbox, &KeyRange::prefix(&prefix), None).await?;
+        let mut entries: Vec<(u64, Cid)> = rows
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let height = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
+                Some((height, Cid::try_from(&k[prefix.len()..]).ok()?))
+            })
+            .collect();
+        entries.sort();
+        let total = entries.len();
+        entries.truncate(max_blocks);
+        let keys: Vec<Vec<u8>> = entries.iter().map(|(_, c)| c.to_bytes()).collect();
+        let blocks = tx.get_many(Table::Blocks, &keys).await?;
+        let mut batch = Vec::new();
+        let mut size = 0;
+        for ((_, cid), bytes) in entries.into_iter().zip(blocks) {
+            let Some(bytes) = bytes else { continue };
+            if !batch.is_empty() && size + bytes.len() > max_bytes {
+                break;
+            }
+            size += bytes.len();
+            batch.push((cid, bytes));
+        }
+        Ok((batch, total))
+    }
+
+    /// Clears from `peer`'s outbox what it acknowledged, and moves what it
+    /// refused aside (kept as [`RefusedRecord`]s), so one block the peer
+    /// will never take does not hold up the rest. Only blocks its outbox
+    /// held are touched.
+    pub async fn outbox_done(&self, peer: &PeerKey, acked: &[Cid], refused: &[Refused<'_>]) -> Result<(), Error> {
+        let mut tx = self.store().begin(Mode::Write).await?;
+        for c in acked {
+            tx.delete(Table::Outbox, &outbox_key(&peer.bytes, c)).await?;
+        }
+        for (cid, code, reason) in refused {
+            let key = outbox_key(&peer.bytes, cid);
+            let Some(entry) = tx.get(Table::Outbox, &key).await? else { continue };
+            tx.delete(Table::Outbox, &key).await?;
+            let collection = outbox_collection(&entry);
+            tracing::info!(peer = peer.text, %cid, code, collection, "replicator's peer refused a block: {reason}");
+            let stored = StoredRefusal { code: code.to_string(), reason: reason.to_string() };
+            let key = format!("{META_REFUSED}{}/{collection}/{cid}", peer.text);
+            tx.put(Table::Meta, key.as_bytes(), &serde_json::to_vec(&stored).expect("serialises")).await?;
+        }
+        Ok(tx.commit().await?)
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    fn merged(cid: Cid, height: u64, col: &str) -> Merged {
+        Merged { cid, bytes: Vec::new(), height, collection: col.into(), doc: "d".into(), local: true, source: None }
+    }
+
+    async fn write(db: &Db<MemoryStore>, rows: Vec<Row>) {
+        let mut tx = db.store().begin(Mode::Write).await.unwrap();
+        for (t, k, v) in rows {
+            tx.put(t, &k, &v).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+
+    #[test]
+    fn an_outbox_goes_parents_first_and_keeps_what_was_refused_aside() {
+        futures::executor::block_on(async {
+            let db = Db::open(MemoryStore::default()).await.unwrap();
+            db.add_schema("type Book { title: String }").await.unwrap();
+            let mut cids = Vec::new();
+            for i in 0..3 {
+                let id = db.create("Book", serde_json::json!({ "title": format!("t{i}") }).as_object().unwrap()).await;
+                let id = id.unwrap();
+                cids.push(db.heads("Book", &id).await.unwrap()[0]);
+            }
+            let peer = PeerKey { text: "peer-a".into(), bytes: vec![1, 2, 3] };
+            // Heights out of CID order: the batch goes by height.
+            let rows = vec![
+                outbox_row(&peer.bytes, &merged(cids[0], 3, "Book")),
+                outbox_row(&peer.bytes, &merged(cids[1], 1, "Book")),
+                outbox_row(&peer.bytes, &merged(cids[2], 2, "Book")),
+                outbox_row(&[9], &merged(cids[0], 1, "Book")),
+            ];
+            write(&db, rows).await;
+            assert_eq!(db.outbox_len().await.unwrap(), 4);
+            let (batch, total) = db.outbox_next(&peer.bytes, 2, usize::MAX).await.unwrap();
+            assert_eq!(total, 3);
+            assert_eq!(batch.iter().map(|(c, _)| *c).collect::<Vec<_>>(), vec![cids[1], cids[2]]);
+            let (one, _) = db.outbox_next(&peer.bytes, 3, 1).await.unwrap();
+            assert_eq!(one.len(), 1, "a block over the byte budget goes alone");
+
+            db.outbox_done(&peer, &[cids[1]], &[(cids[2], "UNAUTHORIZED", "not a writer")]).await.unwrap();
+            assert_eq!(db.outbox_queued(&peer.bytes).await.unwrap(), BTreeMap::from([("Book".to_string(), 1)]));
+            let refused = db.refusals().await.unwrap();
+            assert_eq!(refused.len(), 1);
+            assert_eq!(
+                (refused[0].cid.as_str(), refused[0].code.as_str()),
+                (cids[2].to_string().as_str(), "UNAUTHORIZED")
+            );
+            assert_eq!((refused[0].peer.as_str(), refused[0].collection.as_str()), ("peer-a", "Book"));
+            // A refusal of a block the outbox does not hold is not stored.
+            db.outbox_done(&peer, &[], &[(cids[1], "X", "y")]).await.unwrap();
+            assert_eq!(db.refusals().await.unwrap().len(), 1);
+
+            let r = ReplicatorRecord { peer: "peer-a".into(), collection: "Book".into(), addrs: vec![], docs: None };
+            db.put_replicator(&r).await.unwrap();
+            assert_eq!(db.replicators().await.unwrap(), vec![r]);
+            db.delete_replicator(&peer, "Book").await.unwrap();
+            assert!(db.replicators().await.unwrap().is_empty());
+            assert!(db.refusals().await.unwrap().is_empty());
+            assert_eq!(db.outbox_len().await.unwrap(), 1, "only the other peer's row is left");
+        });
+    }
+}
