@@ -685,9 +685,7 @@ test("one of weftdb's pages reaches a js-libp2p page through the node's relay, t
  * collection the node does not hold (it neither has its schema nor its
  * topic), so no message can take the node's way.
  */
-test("gossipsub between a js-libp2p page and one of weftdb's pages over their direct WebRTC connection", {
-  todo: "js-libp2p's gossipsub often forgets our page's subscriptions when our page closes the relayed connection (TESTING.md, Interop)",
-}, async (t) => {
+test("gossipsub between a js-libp2p page and one of weftdb's pages over their direct WebRTC connection", async (t) => {
   const NOTE = "type Note { text: String }";
   const ours = await weftPage();
   const { ourId, js } = await jsPageAboveOurs(ours, "meet-gossip", { weft: true });
@@ -724,26 +722,26 @@ test("gossipsub between a js-libp2p page and one of weftdb's pages over their di
       return false;
     }, id),
   );
-  // Our page closes the relayed connection once the direct one is up. When
-  // that ends js's inbound gossipsub stream with an error, js-libp2p's
-  // gossipsub takes our page for gone (gossipsub.js,
-  // `handlePeerReadStreamError` → `onPeerDisconnected` → `removePeer`)
-  // though it is still connected directly: it takes the peer back on the
-  // direct connection's stream, but not its subscriptions, which our page
-  // sent once, on its first connection. js then never publishes to it.
+  // Our page's subscriptions went out once, on its first connection to the
+  // js page, the relayed one, on which js-libp2p runs no gossipsub (it
+  // counts a relayed connection limited and aborts the stream): they were
+  // lost there in some runs, and js never published to our page. Our page
+  // sends them again when it closes the relayed connection
+  // (vendor/libp2p-gossipsub): js counts it a subscriber soon after.
   await until("the js page to see the relayed connection closed", () =>
     js.page.evaluate(
       (id) => libp2p.getConnections().filter((c) => c.remotePeer.toString() === id).every((c) => c.remoteAddr.toString().includes("/webrtc")),
       ourId,
     ),
   );
-  await sleep(200);
-  const forgotten = await js.page.evaluate(
-    (id) => !libp2p.services.pubsub.getSubscribers("weft/col/Note").some((p) => p.toString() === id),
-    ourId,
-  );
-  measure(t, "meet.gossip", { meshMs, forgotten });
-  assert.ok(!forgotten, "js-libp2p's gossipsub dropped our page when the relayed connection closed (see TESTING.md)");
+  const t1 = Date.now();
+  const subscribed = await until(
+    "js-libp2p's gossipsub to count our page a subscriber once the relayed connection is gone",
+    () => js.page.evaluate((id) => libp2p.services.pubsub.getSubscribers("weft/col/Note").some((p) => p.toString() === id), ourId),
+    PROMPT,
+  ).then(() => Date.now() - t1, () => null);
+  measure(t, "meet.gossip", { meshMs, subscribedMs: subscribed });
+  assert.notEqual(subscribed, null, "js-libp2p's gossipsub does not count our page a subscriber over the direct connection (see TESTING.md)");
   // js → ours: junk, counted invalid; a valid block (made offline by weftdb's package in the js page), merged.
   const invalidBefore = (await ours.page.evaluate(() => window.db.networkStats())).invalid;
   const made = await js.page.evaluate(async (sdl) => {

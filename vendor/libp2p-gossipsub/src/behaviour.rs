@@ -3231,7 +3231,13 @@ where
         }
 
         tracing::debug!(peer=%peer_id, "New peer connected");
-        // Send all our topic subscriptions to the newly-connected peer in a single hello RPC.
+        self.send_subscriptions(peer_id);
+    }
+
+    /// Sends all our topic subscriptions to `peer_id` in a single hello RPC.
+    // WEFTDB-PATCH: moved out of `on_connection_established`, to be sent
+    // again from `on_connection_closed`.
+    fn send_subscriptions(&mut self, peer_id: PeerId) {
         let topics: Vec<_> = self
             .mesh
             .keys()
@@ -3286,6 +3292,16 @@ where
                     .expect("Previously established connection to peer must be present");
                 peer.connections.remove(index);
 
+                // WEFTDB-PATCH: a peer's connections share one queue of
+                // messages, and the connection that closed may have taken
+                // some with it: sent on a stream the remote refused (js-libp2p
+                // runs no gossipsub on a relayed connection, which it counts
+                // limited) or closed before they arrived. Our subscriptions,
+                // sent once per peer, are sent again over the connections
+                // left, so the peer does not go on taking us for
+                // unsubscribed.
+                let resend = !peer.connections.is_empty();
+
                 // If there are more connections and this peer is in a mesh, inform the first
                 // connection handler.
                 if !peer.connections.is_empty() {
@@ -3301,6 +3317,10 @@ where
                             break;
                         }
                     }
+                }
+                // WEFTDB-PATCH: see `resend` above.
+                if resend && !self.blacklisted_peers.contains(&peer_id) {
+                    self.send_subscriptions(peer_id);
                 }
             }
         } else {
