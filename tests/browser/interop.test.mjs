@@ -770,3 +770,81 @@ test("gossipsub between a js-libp2p page and one of weftdb's pages over their di
   await ours.context.close();
   await js.context.close();
 });
+
+/**
+ * The same when js offers: js-libp2p keeps the relayed connection it
+ * dialled, on which it runs no gossipsub (it counts it limited), and our
+ * subscriptions went out there, so js never published to our page. Our
+ * page closes a relayed connection the offerer left open
+ * (`node::direct::ANSWERED_GRACE` after the direct one is up), and then
+ * sends its subscriptions again (vendor/libp2p-gossipsub).
+ */
+test("gossipsub between a js-libp2p page and one of weftdb's pages over direct WebRTC (js offers)", async (t) => {
+  const NOTE = "type Note { text: String }";
+  const ours = await weftPage();
+  const ourId = await ours.page.evaluate(
+    async ({ addr, sdl }) => {
+      window.db = await weft.Database.open("meet-gossip-js-offers", { peers: [addr] });
+      await window.db.addSchema(sdl);
+      await window.db.collections.subscribe("Note");
+      return window.db.peerId;
+    },
+    { addr: node.addr("websocket"), sdl: NOTE },
+  );
+  const js = await jsPage();
+  await js.page.evaluate(() => {
+    window.got = [];
+    libp2p.services.pubsub.addEventListener("message", (ev) => {
+      if (ev.detail.topic === "weft/col/Note") window.got.push(ev.detail.data);
+    });
+    libp2p.services.pubsub.subscribe("weft/col/Note");
+  });
+  await until("a relayed connection to our page", () =>
+    js.page.evaluate(async (addr) => {
+      try {
+        await interop.within(5_000, "relayed dial", libp2p.dial(interop.multiaddr(addr)));
+        return true;
+      } catch (e) {
+        return false;
+      }
+    }, `${node.addr("websocket")}/p2p-circuit/p2p/${ourId}`),
+  );
+  const t0 = Date.now();
+  await js.page.evaluate(
+    (addr) => interop.within(20_000, "WebRTC dial", libp2p.dial(interop.multiaddr(addr))).then(() => {}),
+    `${node.addr("websocket")}/p2p-circuit/webrtc/p2p/${ourId}`,
+  );
+  await until("our page to close the relayed connection js left open", async () => {
+    const ts = (await ours.page.evaluate(() => window.db.connections())).filter((c) => c.peerId === js.peerId).map((c) => c.transport);
+    return ts.length > 0 && ts.every((x) => x === "webrtc");
+  });
+  const closedMs = Date.now() - t0;
+  const subscribedMs = await until(
+    "js-libp2p's gossipsub to count our page a subscriber",
+    () => js.page.evaluate((id) => libp2p.services.pubsub.getSubscribers("weft/col/Note").some((p) => p.toString() === id), ourId),
+    PROMPT,
+  ).then(() => Date.now() - t0, () => null);
+  measure(t, "meet.gossipJsOffers", { closedMs, subscribedMs });
+  assert.notEqual(subscribedMs, null, "js-libp2p's gossipsub does not count our page a subscriber over the direct connection");
+  // js → ours: junk, counted invalid by our page (it came over the direct connection: the node has no Note).
+  const invalidBefore = (await ours.page.evaluate(() => window.db.networkStats())).invalid;
+  const recipients = await js.page.evaluate(async () => {
+    const r = await libp2p.services.pubsub.publish("weft/col/Note", new TextEncoder().encode(`not a block ${Math.random()}`));
+    return r.recipients.map(String);
+  });
+  assert.deepEqual(recipients, [ourId]);
+  await until("our page to count the junk invalid", async () =>
+    (await ours.page.evaluate(() => window.db.networkStats())).invalid > invalidBefore,
+  );
+  // Ours → js: a note's genesis block.
+  const id = await ours.page.evaluate(() => window.db.collection("Note").create({ text: "from weftdb" }));
+  await until("our page's block on the js page", () =>
+    js.page.evaluate(async (id) => {
+      for (const d of window.got) if (await interop.isBlock(d, id)) return true;
+      return false;
+    }, id),
+  );
+  await ours.page.evaluate(() => window.db.close());
+  await ours.context.close();
+  await js.context.close();
+});
