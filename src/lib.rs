@@ -226,8 +226,11 @@
 //! a direct `RTCPeerConnection` whose data channels carry libp2p streams
 //! (address `<relayed>/webrtc/p2p/<id>`). No Noise runs on it: the DTLS
 //! fingerprints crossed the authenticated relayed connection. Once it is
-//! up the relayed connection closes; if it fails, or a page opened with
-//! `directUpgrade: false`, sync stays on the relay.
+//! up the relayed connection closes (the answering page closes it 2 s
+//! later if the offerer left it open, as js-libp2p does: it runs no
+//! gossipsub on a relayed connection, which it counts limited); if it
+//! fails, or a page opened with `directUpgrade: false`, sync stays on the
+//! relay.
 //!
 //! ## Conformance: the specs each transport follows, and their tests
 //!
@@ -248,7 +251,7 @@
 //! | WebRTC (browser to browser) | `webrtc/webrtc.md`: `/webrtc-signaling/0.0.1` on a relayed connection, then data channels framed as above | `net::webrtc`, [`net::signaling`] | `net.test.mjs` (finished exchanges' data channels closed), `interop.test.mjs` (a js page and ours, each offering) |
 //! | circuit relay v2 | `relay/circuit-v2.md` (hop and stop), DCUtR between nodes | libp2p-relay | `interop.test.mjs` (two js pages), `tests/p2p.rs` |
 //! | identify, ping | `identify`, `ping` | libp2p (identify patched: observed addresses only when IP or DNS; ping patched: an answered inbound ping's stream is read at once, so a closing peer's `FIN` is acknowledged) | `interop.test.mjs` (the agent version is `weftdb/<version> (native)` or `(browser)`) |
-//! | gossipsub | `pubsub/gossipsub` v1.1 | libp2p-gossipsub | `interop.test.mjs` (a node's document reaches js, js junk refused, a valid block from js merged) |
+//! | gossipsub | `pubsub/gossipsub` v1.1 | libp2p-gossipsub, patched (`vendor/libp2p-gossipsub`): our subscriptions are sent again over the connections left when one of several to a peer closes (the published crate sends them once, on the first, and a peer's connections share one queue, so one that js-libp2p runs no gossipsub on, a relayed one, lost them) | `interop.test.mjs` (a node's document reaches js, js junk refused, a valid block from js merged; gossip both ways between a js page and ours over direct WebRTC alone, whichever offers) |
 //!
 //! A connection whose pings fail twice in a row (10 s timeouts, a ping
 //! interval apart: ~21 s in a page, ~35 s natively) is closed, so

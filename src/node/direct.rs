@@ -9,6 +9,15 @@
 //! (`/webrtc-signaling/0.0.1`); once it is up the relayed one is closed. If
 //! the upgrade fails, or a page turned it off, sync carries on over the
 //! relay.
+//!
+//! The answering side closes the relayed connections too, [`ANSWERED_GRACE`]
+//! after the direct one is up, if the offerer left them open (js-libp2p
+//! does): a peer like that runs no gossipsub on a relayed connection, which
+//! it counts limited, and our gossipsub, whose connections to a peer share
+//! one queue of messages, loses those it sends there (our subscriptions
+//! among them, until a connection closes: `vendor/libp2p-gossipsub`).
+
+use std::time::Duration;
 
 use libp2p::gossipsub::{IdentTopic, MessageAcceptance, PublishError};
 use libp2p::multiaddr::Protocol;
@@ -20,6 +29,12 @@ use serde_bytes::ByteBuf;
 use super::run::Node;
 use crate::core::sync::{decode, encode, PeerAnnouncement, PEERS_TOPIC};
 use crate::net::webrtc_addr_of;
+
+/// How long the answering side leaves the relayed connections to a peer
+/// open once their direct connection is up: a page offering closes them
+/// itself at once, and the offerer may still be closing its signalling
+/// stream on one.
+pub(super) const ANSWERED_GRACE: Duration = Duration::from_secs(2);
 
 impl Node {
     /// Tells every subscriber who holds a reservation on us now.
@@ -40,6 +55,31 @@ impl Node {
     /// if we closed it for a direct one, swap heads over that one now.
     pub(super) fn relayed_closed(&mut self, peer: PeerId, remaining: u32) -> bool {
         remaining > 0 && self.upgrading.remove(&peer)
+    }
+
+    /// Closes the relayed connections to the peers whose direct connection
+    /// we answered [`ANSWERED_GRACE`] ago, while a direct one is still up.
+    pub(super) fn close_answered_relays(&mut self) {
+        if self.answered.is_empty() {
+            return;
+        }
+        let now = self.now();
+        let due: Vec<PeerId> = self.answered.iter().filter(|(_, at)| **at <= now).map(|(p, _)| *p).collect();
+        for peer in due {
+            self.answered.remove(&peer);
+            let of_peer = |t: &'static str| {
+                self.connections.iter().filter(move |(_, (p, _, _, tr))| *p == peer && *tr == t).map(|(id, _)| *id)
+            };
+            if of_peer("webrtc").next().is_none() {
+                continue;
+            }
+            let relayed: Vec<ConnectionId> = of_peer("relay").collect();
+            let Some(swarm) = self.swarm.as_mut() else { return };
+            for id in relayed {
+                tracing::debug!(%peer, "closing a relayed connection the offerer left open");
+                swarm.close_connection(id);
+            }
+        }
     }
 
     /// A peer's reservation on us started (`true`) or ended.
@@ -94,7 +134,13 @@ impl Node {
     /// the peer's heads are to be swapped now (over the relay when no offer
     /// could be made).
     pub(super) fn consider_upgrade(&mut self, peer: PeerId, addr: &Multiaddr, dialed: bool, transport: &str) -> bool {
-        if !self.config.direct_upgrade || !dialed {
+        if !self.config.direct_upgrade {
+            return false;
+        }
+        if !dialed {
+            if transport == "webrtc" {
+                self.answered.insert(peer, self.now() + ANSWERED_GRACE);
+            }
             return false;
         }
         let Some(swarm) = self.swarm.as_mut() else { return false };

@@ -161,6 +161,9 @@ pub(super) struct Node {
     pub(super) announce_seq: u64,
     /// Pages we offered a direct connection to, until it is up or failed.
     pub(super) upgrading: HashSet<PeerId>,
+    /// Peers whose direct WebRTC offer we answered, and when (on [`Node::now`])
+    /// their relayed connections are closed if the offerer left them open.
+    pub(super) answered: HashMap<PeerId, Duration>,
     /// Blocks merged lately, so gossip that repeats one skips the database.
     pub(super) recent: LruCache<Cid, ()>,
     /// The pending blocks each peer sent, against the caps (pending blocks
@@ -291,6 +294,7 @@ impl Node {
             reserved: BTreeSet::new(),
             announce_seq: 0,
             upgrading: HashSet::new(),
+            answered: HashMap::new(),
             recent: LruCache::new(NonZeroUsize::new(RECENT_BLOCKS).expect("not zero")),
             pending: PendingLedger::new(config.pending),
             conduct: Conduct::default(),
@@ -379,6 +383,7 @@ impl Node {
         }
         self.redial();
         self.relisten();
+        self.close_answered_relays();
         #[cfg(not(target_arch = "wasm32"))]
         self.save_rotated_certs().await;
         let peers: Vec<PeerId> = self.outboxes.peers().copied().collect();
@@ -708,6 +713,7 @@ impl Node {
     fn on_disconnected(&mut self, peer: PeerId) {
         self.status_disconnected(&peer);
         self.upgrading.remove(&peer);
+        self.answered.remove(&peer);
         self.received_from.remove(&peer);
         self.connected.remove(&peer);
         self.lanes.drop_lane(&peer);
