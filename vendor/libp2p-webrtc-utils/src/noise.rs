@@ -39,8 +39,9 @@ pub async fn inbound<T>(
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let noise =
-        noise::Config::new(&id_keys).unwrap().with_prologue(noise_prologue(client_fingerprint, server_fingerprint));
+    let noise = noise::Config::new(&id_keys)
+        .unwrap()
+        .with_prologue(noise_prologue(client_fingerprint, server_fingerprint));
     let info = noise.protocol_info().next().unwrap();
     // Note the roles are reversed because it allows the server (webrtc connection responder) to
     // send application data 0.5 RTT earlier.
@@ -60,8 +61,9 @@ pub async fn outbound<T>(
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let noise =
-        noise::Config::new(&id_keys).unwrap().with_prologue(noise_prologue(client_fingerprint, server_fingerprint));
+    let noise = noise::Config::new(&id_keys)
+        .unwrap()
+        .with_prologue(noise_prologue(client_fingerprint, server_fingerprint));
     let info = noise.protocol_info().next().unwrap();
     // Note the roles are reversed because it allows the server (webrtc connection responder) to
     // send application data 0.5 RTT earlier.
@@ -72,7 +74,10 @@ where
     Ok(peer_id)
 }
 
-pub(crate) fn noise_prologue(client_fingerprint: Fingerprint, server_fingerprint: Fingerprint) -> Vec<u8> {
+pub(crate) fn noise_prologue(
+    client_fingerprint: Fingerprint,
+    server_fingerprint: Fingerprint,
+) -> Vec<u8> {
     let client = client_fingerprint.to_multihash().to_bytes();
     let server = server_fingerprint.to_multihash().to_bytes();
     const PREFIX: &[u8] = b"libp2p-webrtc-noise:";
@@ -91,8 +96,12 @@ mod tests {
 
     #[test]
     fn noise_prologue_tests() {
-        let a = Fingerprint::raw(hex!("3e79af40d6059617a0d83b83a52ce73b0c1f37a72c6043ad2969e2351bdca870"));
-        let b = Fingerprint::raw(hex!("30fc9f469c207419dfdd0aab5f27a86c973c94e40548db9375cca2e915973b99"));
+        let a = Fingerprint::raw(hex!(
+            "3e79af40d6059617a0d83b83a52ce73b0c1f37a72c6043ad2969e2351bdca870"
+        ));
+        let b = Fingerprint::raw(hex!(
+            "30fc9f469c207419dfdd0aab5f27a86c973c94e40548db9375cca2e915973b99"
+        ));
 
         let prologue1 = noise_prologue(a, b);
         let prologue2 = noise_prologue(b, a);

@@ -27,7 +27,12 @@ use tinytemplate::TinyTemplate;
 use crate::fingerprint::Fingerprint;
 
 pub fn answer(addr: SocketAddr, server_fingerprint: Fingerprint, client_ufrag: &str) -> String {
-    let answer = render_description(SERVER_SESSION_DESCRIPTION, addr, server_fingerprint, client_ufrag);
+    let answer = render_description(
+        SERVER_SESSION_DESCRIPTION,
+        addr,
+        server_fingerprint,
+        client_ufrag,
+    );
 
     tracing::trace!(%answer, "Created SDP answer");
 
@@ -112,12 +117,23 @@ struct DescriptionContext {
 }
 
 /// Renders a [`TinyTemplate`] description using the provided arguments.
-pub fn render_description(description: &str, addr: SocketAddr, fingerprint: Fingerprint, ufrag: &str) -> String {
+pub fn render_description(
+    description: &str,
+    addr: SocketAddr,
+    fingerprint: Fingerprint,
+    ufrag: &str,
+) -> String {
     let mut tt = TinyTemplate::new();
     tt.add_template("description", description).unwrap();
 
     let context = DescriptionContext {
-        ip_version: { if addr.is_ipv4() { IpVersion::IP4 } else { IpVersion::IP6 } },
+        ip_version: {
+            if addr.is_ipv4() {
+                IpVersion::IP4
+            } else {
+                IpVersion::IP6
+            }
+        },
         target_ip: addr.ip(),
         target_port: addr.port(),
         fingerprint_algorithm: fingerprint.algorithm(),
@@ -131,5 +147,12 @@ pub fn render_description(description: &str, addr: SocketAddr, fingerprint: Fing
 
 /// Generates a random ufrag and adds a prefix according to the spec.
 pub fn random_ufrag() -> String {
-    format!("libp2p+webrtc+v1/{}", rand::rng().sample_iter(&Alphanumeric).take(64).map(char::from).collect::<String>())
+    format!(
+        "libp2p+webrtc+v1/{}",
+        rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(64)
+            .map(char::from)
+            .collect::<String>()
+    )
 }

@@ -174,7 +174,10 @@ where
         let mut cx = Context::from_waker(&waker);
         ready!(self.io.poll_ready_unpin(&mut cx))?;
         self.fin.ack_owed = false;
-        self.io.start_send_unpin(Message { flag: Some(Flag::FinAck as i32), message: None })?;
+        self.io.start_send_unpin(Message {
+            flag: Some(Flag::FinAck as i32),
+            message: None,
+        })?;
         // Whoever flushes next waits for the rest (the channel takes it at once).
         if let Poll::Ready(Err(e)) = self.io.poll_flush_unpin(&mut cx) {
             return Poll::Ready(Err(e.into()));
@@ -197,7 +200,8 @@ where
                 if self.state.read_barrier().is_ok() {
                     self.eof_pending = true;
                 }
-                self.state.handle_inbound_flag(Flag::Fin, &mut self.read_buffer);
+                self.state
+                    .handle_inbound_flag(Flag::Fin, &mut self.read_buffer);
             }
             Err(e) => {
                 self.io_done = true;
@@ -267,9 +271,15 @@ where
 
     fn with_direction(data_channel: T, outbound: bool) -> (Self, DropListener<T>) {
         let (sender, receiver) = oneshot::channel();
-        let shared = Arc::new(Mutex::new(Shared::new(framed_dc::new(data_channel), outbound)));
+        let shared = Arc::new(Mutex::new(Shared::new(
+            framed_dc::new(data_channel),
+            outbound,
+        )));
 
-        let stream = Self { shared: shared.clone(), drop_notifier: Some(sender) };
+        let stream = Self {
+            shared: shared.clone(),
+            drop_notifier: Some(sender),
+        };
         let listener = DropListener::new(shared, receiver);
 
         (stream, listener)
@@ -286,7 +296,10 @@ where
                 Some(Closing::Requested) => {
                     ready!(s.io.poll_ready_unpin(cx))?;
 
-                    s.io.start_send_unpin(Message { flag: Some(Flag::StopSending as i32), message: None })?;
+                    s.io.start_send_unpin(Message {
+                        flag: Some(Flag::StopSending as i32),
+                        message: None,
+                    })?;
                     s.state.close_read_message_sent();
 
                     continue;
@@ -311,7 +324,11 @@ impl<T> AsyncRead for Stream<T>
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         let mut s = lock(&self.shared);
         s.wakers.stream.register(cx.waker());
         loop {
@@ -357,7 +374,11 @@ impl<T> AsyncWrite for Stream<T>
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let mut s = lock(&self.shared);
         s.wakers.stream.register(cx.waker());
         // Flags (a `STOP_SENDING`) on a stream whose read half is closed. WEFTDB-PATCH: the drop
@@ -376,7 +397,10 @@ where
 
         let n = usize::min(buf.len(), MAX_DATA_LEN);
 
-        s.io.start_send_unpin(Message { flag: None, message: Some(buf[0..n].into()) })?;
+        s.io.start_send_unpin(Message {
+            flag: None,
+            message: Some(buf[0..n].into()),
+        })?;
 
         Poll::Ready(Ok(n))
     }
@@ -385,7 +409,8 @@ where
         let mut s = lock(&self.shared);
         s.wakers.stream.register(cx.waker());
         let waker = s.waker.clone();
-        s.io.poll_flush_unpin(&mut Context::from_waker(&waker)).map_err(Into::into)
+        s.io.poll_flush_unpin(&mut Context::from_waker(&waker))
+            .map_err(Into::into)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -398,7 +423,10 @@ where
                 Some(Closing::Requested) => {
                     ready!(s.io.poll_ready_unpin(cx))?;
 
-                    s.io.start_send_unpin(Message { flag: Some(Flag::Fin as i32), message: None })?;
+                    s.io.start_send_unpin(Message {
+                        flag: Some(Flag::Fin as i32),
+                        message: None,
+                    })?;
                     s.state.close_write_message_sent();
 
                     continue;
@@ -440,10 +468,15 @@ fn io_poll_next<T>(
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
-    match ready!(io.poll_next_unpin(cx)).transpose().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))? {
+    match ready!(io.poll_next_unpin(cx))
+        .transpose()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+    {
         Some(Message { flag, message }) => {
             let flag = flag
-                .map(|f| Flag::try_from(f).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)))
+                .map(|f| {
+                    Flag::try_from(f).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+                })
                 .transpose()?;
             Poll::Ready(Ok(Some((flag, message))))
         }
@@ -464,7 +497,10 @@ mod tests {
         // Largest possible message.
         let message = [0; MAX_DATA_LEN];
 
-        let protobuf = Message { flag: Some(Flag::Fin as i32), message: Some(message.to_vec()) };
+        let protobuf = Message {
+            flag: Some(Flag::Fin as i32),
+            message: Some(message.to_vec()),
+        };
 
         let mut codec = codec();
 
@@ -510,7 +546,10 @@ mod fin_ack_tests {
     impl Channel {
         fn feed(&self, flag: Option<Flag>, data: &[u8]) {
             let mut frame = BytesMut::new();
-            let message = Message { flag: flag.map(|f| f as i32), message: (!data.is_empty()).then(|| data.to_vec()) };
+            let message = Message {
+                flag: flag.map(|f| f as i32),
+                message: (!data.is_empty()).then(|| data.to_vec()),
+            };
             codec().encode(message, &mut frame).unwrap();
             let mut wire = self.0.lock().unwrap();
             wire.inbound.extend(frame);
@@ -537,7 +576,11 @@ mod fin_ack_tests {
     }
 
     impl AsyncRead for Channel {
-        fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
             let mut wire = self.0.lock().unwrap();
             if wire.inbound.is_empty() {
                 if wire.closed {
@@ -555,7 +598,11 @@ mod fin_ack_tests {
     }
 
     impl AsyncWrite for Channel {
-        fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
             let mut wire = self.0.lock().unwrap();
             if wire.closed {
                 return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
@@ -605,7 +652,10 @@ mod fin_ack_tests {
 
         // The FIN_ACK is no end of the data.
         assert_eq!(read_all(&mut stream).unwrap(), b"response");
-        assert_eq!(channel.sent(), vec![(None, b"request".to_vec()), FIN, FIN_ACK]);
+        assert_eq!(
+            channel.sent(),
+            vec![(None, b"request".to_vec()), FIN, FIN_ACK]
+        );
     }
 
     #[test]
@@ -617,13 +667,19 @@ mod fin_ack_tests {
         channel.feed(None, b"response");
         let mut frames = BytesMut::new();
         for flag in [Flag::Fin, Flag::FinAck] {
-            let message = Message { flag: Some(flag as i32), message: None };
+            let message = Message {
+                flag: Some(flag as i32),
+                message: None,
+            };
             codec().encode(message, &mut frames).unwrap();
         }
         channel.0.lock().unwrap().inbound.extend(frames);
 
         assert_eq!(read_all(&mut stream).unwrap(), b"response");
-        assert_eq!(channel.sent(), vec![(None, b"request".to_vec()), FIN, FIN_ACK]);
+        assert_eq!(
+            channel.sent(),
+            vec![(None, b"request".to_vec()), FIN, FIN_ACK]
+        );
     }
 
     #[test]
@@ -637,7 +693,10 @@ mod fin_ack_tests {
 
         block_on(stream.write_all(b"response")).unwrap();
         block_on(stream.close()).unwrap();
-        assert_eq!(channel.sent(), vec![(None, b"response".to_vec()), FIN, FIN_ACK]);
+        assert_eq!(
+            channel.sent(),
+            vec![(None, b"response".to_vec()), FIN, FIN_ACK]
+        );
     }
 
     #[test]
@@ -666,10 +725,16 @@ mod fin_ack_tests {
         block_on(stream.close()).unwrap();
         channel.feed(Some(Flag::Fin), b"");
         assert_eq!(read_all(&mut stream).unwrap(), b"");
-        assert!(poll_listener(&mut listener).is_pending(), "the stream is alive");
+        assert!(
+            poll_listener(&mut listener).is_pending(),
+            "the stream is alive"
+        );
         drop(stream);
 
-        assert!(poll_listener(&mut listener).is_pending(), "our FIN_ACK is still to come");
+        assert!(
+            poll_listener(&mut listener).is_pending(),
+            "our FIN_ACK is still to come"
+        );
         assert!(!channel.closed());
         channel.feed(Some(Flag::FinAck), b"");
         assert!(matches!(poll_listener(&mut listener), Poll::Ready(Ok(()))));
@@ -687,11 +752,17 @@ mod fin_ack_tests {
         assert!(poll_listener(&mut listener).is_pending());
         channel.feed(Some(Flag::FinAck), b"");
         channel.feed(None, b"unread");
-        assert!(poll_listener(&mut listener).is_pending(), "the remote's FIN is still to come");
+        assert!(
+            poll_listener(&mut listener).is_pending(),
+            "the remote's FIN is still to come"
+        );
         channel.feed(Some(Flag::Fin), b"");
         assert!(matches!(poll_listener(&mut listener), Poll::Ready(Ok(()))));
         assert!(channel.closed());
-        assert_eq!(channel.sent(), vec![(None, b"identify".to_vec()), FIN, FIN_ACK]);
+        assert_eq!(
+            channel.sent(),
+            vec![(None, b"identify".to_vec()), FIN, FIN_ACK]
+        );
     }
 
     #[test]
@@ -718,6 +789,60 @@ mod fin_ack_tests {
         block_on(listener).unwrap();
         assert!(channel.closed());
         assert_eq!(channel.sent(), vec![FIN_ACK, RESET]);
+    }
+
+    #[test]
+    fn a_fin_on_a_stream_we_opened_and_do_not_read_is_acknowledged_at_once() {
+        // gossipsub's outbound stream, ping's between pings: written, not read. js-libp2p's
+        // connection close sends FIN on them and waits for FIN_ACK.
+        let channel = Channel::default();
+        let (mut stream, mut listener) = Stream::new_outbound(channel.clone());
+        block_on(stream.write_all(b"gossip")).unwrap();
+        channel.feed(Some(Flag::Fin), b"");
+
+        assert!(
+            poll_listener(&mut listener).is_pending(),
+            "the stream is alive"
+        );
+        assert_eq!(channel.sent(), vec![(None, b"gossip".to_vec()), FIN_ACK]);
+        // Our write half is still open; the reader sees the end.
+        block_on(stream.write_all(b"more")).unwrap();
+        block_on(stream.flush()).unwrap();
+        assert_eq!(read_all(&mut stream).unwrap(), b"");
+        assert_eq!(channel.sent(), vec![(None, b"more".to_vec())]);
+    }
+
+    #[test]
+    fn the_listener_takes_in_a_fin_the_stream_does_not_read_and_keeps_data_for_the_reader() {
+        let (mut stream, mut listener, channel) = stream();
+        channel.feed(None, b"request");
+        channel.feed(Some(Flag::Fin), b"");
+
+        assert!(poll_listener(&mut listener).is_pending());
+        assert!(poll_listener(&mut listener).is_pending());
+        // A stream the remote opened: its FIN is acknowledged after our own.
+        assert_eq!(channel.sent(), vec![]);
+        assert_eq!(read_all(&mut stream).unwrap(), b"request");
+        assert!(poll_listener(&mut listener).is_pending());
+        assert_eq!(channel.sent(), vec![]);
+
+        block_on(stream.write_all(b"response")).unwrap();
+        block_on(stream.close()).unwrap();
+        assert_eq!(
+            channel.sent(),
+            vec![(None, b"response".to_vec()), FIN, FIN_ACK]
+        );
+    }
+
+    #[test]
+    fn the_listener_takes_in_a_stop_sending_while_the_stream_is_not_read() {
+        let channel = Channel::default();
+        let (mut stream, mut listener) = Stream::new_outbound(channel.clone());
+        channel.feed(Some(Flag::StopSending), b"");
+        assert!(poll_listener(&mut listener).is_pending());
+
+        let error = block_on(stream.write_all(b"gossip")).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
     }
 
     #[test]

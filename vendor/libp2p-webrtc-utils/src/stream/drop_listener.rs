@@ -46,7 +46,10 @@ pub struct DropListener<T> {
 
 impl<T> DropListener<T> {
     pub(crate) fn new(shared: Arc<Mutex<Shared<T>>>, receiver: oneshot::Receiver<Dropped>) -> Self {
-        Self { shared, state: State::Idle { receiver } }
+        Self {
+            shared,
+            state: State::Idle { receiver },
+        }
     }
 }
 
@@ -91,7 +94,9 @@ where
                     Poll::Ready(Ok(Dropped)) if s.fin.write_closed => {
                         // Nobody reads any more.
                         s.read_buffer_discard();
-                        *state = State::Lingering { deadline: Delay::new(FIN_ACK_TIMEOUT) };
+                        *state = State::Lingering {
+                            deadline: Delay::new(FIN_ACK_TIMEOUT),
+                        };
                         continue;
                     }
                     Poll::Ready(Ok(Dropped)) | Poll::Ready(Err(Canceled)) => {
@@ -129,12 +134,18 @@ where
                     Poll::Ready(()) if s.fin.ack_owed => {
                         // WEFTDB-PATCH: the FIN_ACK the stream owed, before the RESET.
                         s.fin.ack_owed = false;
-                        s.io.start_send_unpin(Message { flag: Some(Flag::FinAck as i32), message: None })?;
+                        s.io.start_send_unpin(Message {
+                            flag: Some(Flag::FinAck as i32),
+                            message: None,
+                        })?;
                         *state = State::SendingReset;
                         continue;
                     }
                     Poll::Ready(()) => {
-                        s.io.start_send_unpin(Message { flag: Some(Flag::Reset as i32), message: None })?;
+                        s.io.start_send_unpin(Message {
+                            flag: Some(Flag::Reset as i32),
+                            message: None,
+                        })?;
                         *state = State::Flushing;
                         continue;
                     }
@@ -166,7 +177,11 @@ where
                     // Closing flushes what is left.
                     let _ = s.io.poll_flush_unpin(io_cx)?;
                     let fin = s.fin;
-                    if (fin.received && fin.acked) || s.io_done || s.reset() || deadline.poll_unpin(cx).is_ready() {
+                    if (fin.received && fin.acked)
+                        || s.io_done
+                        || s.reset()
+                        || deadline.poll_unpin(cx).is_ready()
+                    {
                         *state = State::Closing;
                         continue;
                     }

@@ -67,8 +67,17 @@ impl State {
                 *self = Self::BothClosed { reset: false };
             }
             // WEFTDB-PATCH: a FIN may arrive while we wait for the FIN_ACK of our own.
-            (Self::ClosingWrite { read_closed: false, inner }, Flag::Fin) => {
-                *self = Self::ClosingWrite { read_closed: true, inner };
+            (
+                Self::ClosingWrite {
+                    read_closed: false,
+                    inner,
+                },
+                Flag::Fin,
+            ) => {
+                *self = Self::ClosingWrite {
+                    read_closed: true,
+                    inner,
+                };
             }
             (Self::Open, Flag::StopSending) => {
                 *self = Self::WriteClosed;
@@ -86,12 +95,18 @@ impl State {
 
     pub(crate) fn write_closed(&mut self) {
         match self {
-            State::ClosingWrite { read_closed: true, inner } => {
+            State::ClosingWrite {
+                read_closed: true,
+                inner,
+            } => {
                 debug_assert!(matches!(inner, Closing::MessageSent));
 
                 *self = State::BothClosed { reset: false };
             }
-            State::ClosingWrite { read_closed: false, inner } => {
+            State::ClosingWrite {
+                read_closed: false,
+                inner,
+            } => {
                 debug_assert!(matches!(inner, Closing::MessageSent));
 
                 *self = State::WriteClosed;
@@ -111,7 +126,10 @@ impl State {
             State::ClosingWrite { inner, read_closed } => {
                 debug_assert!(matches!(inner, Closing::Requested));
 
-                *self = State::ClosingWrite { read_closed: *read_closed, inner: Closing::MessageSent };
+                *self = State::ClosingWrite {
+                    read_closed: *read_closed,
+                    inner: Closing::MessageSent,
+                };
             }
             State::Open
             | State::ReadClosed
@@ -125,12 +143,18 @@ impl State {
 
     pub(crate) fn read_closed(&mut self) {
         match self {
-            State::ClosingRead { write_closed: true, inner } => {
+            State::ClosingRead {
+                write_closed: true,
+                inner,
+            } => {
                 debug_assert!(matches!(inner, Closing::MessageSent));
 
                 *self = State::BothClosed { reset: false };
             }
-            State::ClosingRead { write_closed: false, inner } => {
+            State::ClosingRead {
+                write_closed: false,
+                inner,
+            } => {
                 debug_assert!(matches!(inner, Closing::MessageSent));
 
                 *self = State::ReadClosed;
@@ -147,10 +171,16 @@ impl State {
 
     pub(crate) fn close_read_message_sent(&mut self) {
         match self {
-            State::ClosingRead { inner, write_closed } => {
+            State::ClosingRead {
+                inner,
+                write_closed,
+            } => {
                 debug_assert!(matches!(inner, Closing::Requested));
 
-                *self = State::ClosingRead { write_closed: *write_closed, inner: Closing::MessageSent };
+                *self = State::ClosingRead {
+                    write_closed: *write_closed,
+                    inner: Closing::MessageSent,
+                };
             }
             State::Open
             | State::ReadClosed
@@ -180,10 +210,17 @@ impl State {
         use State::*;
 
         let kind = match self {
-            Open | WriteClosed | ClosingWrite { read_closed: false, .. } => return Ok(()),
-            ClosingWrite { read_closed: true, .. } | ReadClosed | ClosingRead { .. } | BothClosed { reset: false } => {
-                io::ErrorKind::BrokenPipe
+            Open
+            | WriteClosed
+            | ClosingWrite {
+                read_closed: false, ..
+            } => return Ok(()),
+            ClosingWrite {
+                read_closed: true, ..
             }
+            | ReadClosed
+            | ClosingRead { .. }
+            | BothClosed { reset: false } => io::ErrorKind::BrokenPipe,
             BothClosed { reset: true } => io::ErrorKind::ConnectionReset,
         };
 
@@ -195,8 +232,15 @@ impl State {
         use State::*;
 
         let kind = match self {
-            Open | ReadClosed | ClosingRead { write_closed: false, .. } => return Ok(()),
-            ClosingRead { write_closed: true, .. }
+            Open
+            | ReadClosed
+            | ClosingRead {
+                write_closed: false,
+                ..
+            } => return Ok(()),
+            ClosingRead {
+                write_closed: true, ..
+            }
             | WriteClosed
             | ClosingWrite { .. }
             | BothClosed { reset: false } => io::ErrorKind::BrokenPipe,
@@ -215,18 +259,32 @@ impl State {
                 State::ClosingWrite { inner, .. } => return Ok(Some(*inner)),
 
                 State::Open => {
-                    *self = Self::ClosingWrite { read_closed: false, inner: Closing::Requested };
+                    *self = Self::ClosingWrite {
+                        read_closed: false,
+                        inner: Closing::Requested,
+                    };
                 }
                 State::ReadClosed => {
-                    *self = Self::ClosingWrite { read_closed: true, inner: Closing::Requested };
+                    *self = Self::ClosingWrite {
+                        read_closed: true,
+                        inner: Closing::Requested,
+                    };
                 }
 
-                State::ClosingRead { write_closed: true, .. } | State::BothClosed { reset: false } => {
+                State::ClosingRead {
+                    write_closed: true, ..
+                }
+                | State::BothClosed { reset: false } => {
                     return Err(io::ErrorKind::BrokenPipe.into());
                 }
 
-                State::ClosingRead { write_closed: false, .. } => {
-                    return Err(io::Error::other("cannot close read half while closing write half"));
+                State::ClosingRead {
+                    write_closed: false,
+                    ..
+                } => {
+                    return Err(io::Error::other(
+                        "cannot close read half while closing write half",
+                    ));
                 }
 
                 State::BothClosed { reset: true } => {
@@ -245,18 +303,31 @@ impl State {
                 State::ClosingRead { inner, .. } => return Ok(Some(*inner)),
 
                 State::Open => {
-                    *self = Self::ClosingRead { write_closed: false, inner: Closing::Requested };
+                    *self = Self::ClosingRead {
+                        write_closed: false,
+                        inner: Closing::Requested,
+                    };
                 }
                 State::WriteClosed => {
-                    *self = Self::ClosingRead { write_closed: true, inner: Closing::Requested };
+                    *self = Self::ClosingRead {
+                        write_closed: true,
+                        inner: Closing::Requested,
+                    };
                 }
 
-                State::ClosingWrite { read_closed: true, .. } | State::BothClosed { reset: false } => {
+                State::ClosingWrite {
+                    read_closed: true, ..
+                }
+                | State::BothClosed { reset: false } => {
                     return Err(io::ErrorKind::BrokenPipe.into());
                 }
 
-                State::ClosingWrite { read_closed: false, .. } => {
-                    return Err(io::Error::other("cannot close write half while closing read half"));
+                State::ClosingWrite {
+                    read_closed: false, ..
+                } => {
+                    return Err(io::Error::other(
+                        "cannot close write half while closing read half",
+                    ));
                 }
 
                 State::BothClosed { reset: true } => {
