@@ -333,10 +333,10 @@ where
         s.wakers.stream.register(cx.waker());
         loop {
             // WEFTDB-PATCH: a FIN_ACK that is due goes before the end is reported.
-            if s.ack_due() {
-                if let Err(e) = ready!(s.poll_send_fin_ack()) {
-                    tracing::debug!("could not acknowledge FIN: {e}");
-                }
+            if s.ack_due()
+                && let Err(e) = ready!(s.poll_send_fin_ack())
+            {
+                tracing::debug!("could not acknowledge FIN: {e}");
             }
 
             // WEFTDB-PATCH: data and the end, as taken in by the stream or its listener.
