@@ -295,9 +295,9 @@
 //!   writes to (gossipsub's outbound stream, ping's between pings) is
 //!   acknowledged too: js-libp2p's connection `close()` sends `FIN` on every
 //!   stream and waits (1 s in all) for each `FIN_ACK` before it closes the
-//!   peer connection (`close()` now takes 4 to 9 ms and the node has
-//!   dropped the connection 9 to 19 ms after it began; before, `close()`
-//!   failed after 1 s and the node kept the connection ~10 s). A dropped stream's data channel is closed once
+//!   peer connection (`close()` now takes 4 to 71 ms, median 6, and the
+//!   node has dropped the connection 9 to 87 ms after it began; before,
+//!   `close()` failed after 1 s and the node kept the connection ~10 s). A dropped stream's data channel is closed once
 //!   both `FIN`s are acknowledged, or after 5 s. A close does not wait for
 //!   its `FIN_ACK`. js-libp2p waits for it on every stream it closes: a
 //!   ping or identify from js over WebRTC-direct took 5 to 10 s without it,
