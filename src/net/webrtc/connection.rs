@@ -122,8 +122,14 @@ pub struct Stream(SendWrapper<libp2p_webrtc_utils::Stream<DataChannel>>);
 type DropListener = SendWrapper<libp2p_webrtc_utils::DropListener<DataChannel>>;
 
 impl Stream {
-    fn new(channel: DataChannel) -> (Self, DropListener) {
-        let (stream, listener) = libp2p_webrtc_utils::Stream::new(channel);
+    /// `outbound` for a stream we opened: the remote's `FIN` on it is
+    /// acknowledged at once (libp2p-webrtc-utils, patched).
+    fn new(channel: DataChannel, outbound: bool) -> (Self, DropListener) {
+        let (stream, listener) = if outbound {
+            libp2p_webrtc_utils::Stream::new_outbound(channel)
+        } else {
+            libp2p_webrtc_utils::Stream::new(channel)
+        };
         (Stream(SendWrapper::new(stream)), SendWrapper::new(listener))
     }
 }
@@ -164,8 +170,8 @@ impl Connection {
         Connection { peer: SendWrapper::new(peer), drop_listeners: FuturesUnordered::new(), idle: None }
     }
 
-    fn stream(&mut self, channel: DataChannel) -> Stream {
-        let (stream, listener) = Stream::new(channel);
+    fn stream(&mut self, channel: DataChannel, outbound: bool) -> Stream {
+        let (stream, listener) = Stream::new(channel, outbound);
         self.drop_listeners.push(listener);
         if let Some(w) = self.idle.take() {
             w.wake();
@@ -190,7 +196,7 @@ impl StreamMuxer for Connection {
 
     fn poll_inbound(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Stream, Error>> {
         match futures::ready!(self.peer.inbound.poll_next_unpin(cx)) {
-            Some(channel) => Poll::Ready(Ok(self.stream(channel))),
+            Some(channel) => Poll::Ready(Ok(self.stream(channel, false))),
             None => Poll::Ready(Err(Error::Closed)),
         }
     }
@@ -200,7 +206,7 @@ impl StreamMuxer for Connection {
             return Poll::Ready(Err(Error::Closed));
         }
         let channel = DataChannel::new(self.peer.pc.create_data_channel(""));
-        Poll::Ready(Ok(self.stream(channel)))
+        Poll::Ready(Ok(self.stream(channel, true)))
     }
 
     fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Error>> {

@@ -22,12 +22,18 @@
 use std::{
     io,
     pin::Pin,
-    task::{Context, Poll},
+    sync::{Arc, Mutex, MutexGuard},
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
 use bytes::Bytes;
-use futures::{channel::oneshot, prelude::*, ready};
+use futures::{
+    channel::oneshot,
+    prelude::*,
+    ready,
+    task::{ArcWake, AtomicWaker},
+};
 
 use crate::{
     proto::{Flag, Message},
@@ -64,20 +70,16 @@ pub use drop_listener::DropListener;
 /// To be a proper libp2p stream, we need to implement [`AsyncRead`] and [`AsyncWrite`] as well
 /// as support a half-closed state which we do by framing messages in a protobuf envelope.
 pub struct Stream<T> {
-    io: FramedDc<T>,
-    state: State,
-    read_buffer: Bytes,
-    /// WEFTDB-PATCH: sent what the drop listener needs when the stream is dropped.
+    /// WEFTDB-PATCH: the framed channel and the stream's state, shared with its drop listener,
+    /// which takes in the remote's messages while the stream is not read (see `Shared`).
+    shared: Arc<Mutex<Shared<T>>>,
+    /// WEFTDB-PATCH: tells the drop listener the stream is gone.
     drop_notifier: Option<oneshot::Sender<Dropped>>,
-    /// WEFTDB-PATCH: the `FIN`/`FIN_ACK` handshake.
-    fin: Fin,
 }
 
 /// WEFTDB-PATCH: where the stream is in the handshake that closes it (libp2p's WebRTC spec,
-/// "Closing an `RTCDataChannel`"). A `FIN` is answered by `FIN_ACK` once our own write half is
-/// closed (after our `FIN`), or when the stream is dropped: a peer without `FIN_ACK` has read to
-/// our `FIN` by then, and reads no further (an unknown flag fails its read). The data channel is
-/// closed by the drop listener once the stream is gone and both `FIN`s are acknowledged.
+/// "Closing an `RTCDataChannel`"). The data channel is closed by the drop listener once the
+/// stream is gone and both `FIN`s are acknowledged.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Fin {
     /// We sent our `FIN`.
@@ -90,46 +92,225 @@ pub(crate) struct Fin {
     pub(crate) acked: bool,
 }
 
+/// WEFTDB-PATCH: what the stream and its drop listener share. The drop listener is polled by the
+/// connection for the stream's whole life: while nobody reads the stream (a stream a protocol
+/// only writes to, as gossipsub's outbound one, or ping's between pings), it takes in the
+/// remote's next message (one at a time: data waits in `read_buffer` for the reader), so a
+/// `FIN`, `STOP_SENDING` or `RESET` is seen at once and a `FIN_ACK` sent when due. One framed
+/// channel serves both (two readers of one channel would split its messages); whichever of the
+/// two polls it does so with a waker that wakes both.
+pub(crate) struct Shared<T> {
+    pub(crate) io: FramedDc<T>,
+    state: State,
+    read_buffer: Bytes,
+    pub(crate) fin: Fin,
+    /// We opened the stream: a `FIN` is acknowledged at once (see `ack_due`).
+    outbound: bool,
+    /// The end of the data (the remote's `FIN`, a `RESET`, the channel's end) was taken in, and
+    /// is still to be reported to the reader (once `read_buffer` is empty).
+    eof_pending: bool,
+    /// The channel ended (or failed to decode): nothing more comes.
+    io_done: bool,
+    /// A read error, kept for the reader.
+    read_error: Option<io::ErrorKind>,
+    wakers: Arc<Wakers>,
+    waker: Waker,
+}
+
+/// WEFTDB-PATCH: the stream's task and its drop listener's, both woken by the channel.
+#[derive(Default)]
+pub(crate) struct Wakers {
+    pub(crate) stream: AtomicWaker,
+    pub(crate) listener: AtomicWaker,
+}
+
+impl ArcWake for Wakers {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.stream.wake();
+        arc_self.listener.wake();
+    }
+}
+
+/// WEFTDB-PATCH: locks the shared state (a poisoned lock is taken as is: every transition is
+/// complete before anything that may panic).
+pub(crate) fn lock<T>(shared: &Mutex<Shared<T>>) -> MutexGuard<'_, Shared<T>> {
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<T> Shared<T>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    fn new(io: FramedDc<T>, outbound: bool) -> Self {
+        let wakers = Arc::new(Wakers::default());
+        let waker = futures::task::waker(wakers.clone());
+        Self {
+            io,
+            state: State::Open,
+            read_buffer: Bytes::default(),
+            fin: Fin::default(),
+            outbound,
+            eof_pending: false,
+            io_done: false,
+            read_error: None,
+            wakers,
+            waker,
+        }
+    }
+
+    /// A `FIN_ACK` is due: at once on a stream we opened (the remote answers, and no libp2p
+    /// protocol's answerer reads after its own `FIN`: js-libp2p and go-libp2p take a `FIN_ACK`
+    /// at any time, and js-libp2p's connection close waits for one on every stream), else once
+    /// our own write half is closed: a peer with the unpatched crate, which fails its read on
+    /// an unknown flag, has read to our `FIN` by then and reads no further (an opener reads
+    /// the answer after its own `FIN`: request-response, identify).
+    pub(crate) fn ack_due(&self) -> bool {
+        self.fin.ack_owed && (self.fin.write_closed || self.outbound)
+    }
+
+    /// Queues the `FIN_ACK` owed for the remote's `FIN` and hands it to the channel.
+    pub(crate) fn poll_send_fin_ack(&mut self) -> Poll<io::Result<()>> {
+        let waker = self.waker.clone();
+        let mut cx = Context::from_waker(&waker);
+        ready!(self.io.poll_ready_unpin(&mut cx))?;
+        self.fin.ack_owed = false;
+        self.io.start_send_unpin(Message {
+            flag: Some(Flag::FinAck as i32),
+            message: None,
+        })?;
+        // Whoever flushes next waits for the rest (the channel takes it at once).
+        if let Poll::Ready(Err(e)) = self.io.poll_flush_unpin(&mut cx) {
+            return Poll::Ready(Err(e.into()));
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Takes in the remote's next message, if one came. Ready once one was taken in, or the
+    /// channel ended.
+    pub(crate) fn poll_take_in(&mut self) -> Poll<()> {
+        if self.io_done {
+            return Poll::Ready(());
+        }
+        let waker = self.waker.clone();
+        let mut cx = Context::from_waker(&waker);
+        match ready!(io_poll_next(&mut self.io, &mut cx)) {
+            Ok(Some((flag, message))) => self.take_in(flag, message),
+            Ok(None) => {
+                self.io_done = true;
+                if self.state.read_barrier().is_ok() {
+                    self.eof_pending = true;
+                }
+                self.state
+                    .handle_inbound_flag(Flag::Fin, &mut self.read_buffer);
+            }
+            Err(e) => {
+                self.io_done = true;
+                self.read_error = Some(e.kind());
+            }
+        }
+        Poll::Ready(())
+    }
+
+    /// Data taken in and not read yet.
+    pub(crate) fn has_unread_data(&self) -> bool {
+        !self.read_buffer.is_empty()
+    }
+
+    /// Drops the data taken in: nobody reads it any more.
+    pub(crate) fn read_buffer_discard(&mut self) {
+        self.read_buffer = Bytes::new();
+    }
+
+    /// The remote reset the stream.
+    pub(crate) fn reset(&self) -> bool {
+        self.state.is_reset()
+    }
+
+    fn take_in(&mut self, flag: Option<Flag>, message: Option<Vec<u8>>) {
+        let readable = self.state.read_barrier().is_ok() && !self.eof_pending;
+        if let Some(data) = message.filter(|m| !m.is_empty()) {
+            // Data after the end, or after we closed our read half, is discarded.
+            if readable {
+                debug_assert!(self.read_buffer.is_empty());
+                self.read_buffer = data.into();
+            }
+        }
+        let Some(flag) = flag else { return };
+        match flag {
+            Flag::Fin if !self.fin.received => {
+                self.fin.received = true;
+                self.fin.ack_owed = true;
+                self.eof_pending |= readable;
+            }
+            Flag::FinAck => self.fin.acked = true,
+            // As the published crate: the reader sees the end once, then the reset.
+            Flag::Reset => self.eof_pending |= readable,
+            _ => {}
+        }
+        self.state.handle_inbound_flag(flag, &mut self.read_buffer);
+    }
+}
+
 impl<T> Stream<T>
 where
     T: AsyncRead + AsyncWrite + Unpin + Clone,
 {
     /// Returns a new [`Stream`] and a [`DropListener`],
     /// which will notify the receiver when/if the stream is dropped.
+    ///
+    /// WEFTDB-PATCH: for a stream the remote opened (see [`Stream::new_outbound`]).
     pub fn new(data_channel: T) -> (Self, DropListener<T>) {
+        Self::with_direction(data_channel, false)
+    }
+
+    /// WEFTDB-PATCH: as [`Stream::new`], for a stream we opened: the remote's `FIN` is
+    /// acknowledged at once, rather than once our own write half is closed.
+    pub fn new_outbound(data_channel: T) -> (Self, DropListener<T>) {
+        Self::with_direction(data_channel, true)
+    }
+
+    fn with_direction(data_channel: T, outbound: bool) -> (Self, DropListener<T>) {
         let (sender, receiver) = oneshot::channel();
+        let shared = Arc::new(Mutex::new(Shared::new(
+            framed_dc::new(data_channel),
+            outbound,
+        )));
 
         let stream = Self {
-            io: framed_dc::new(data_channel.clone()),
-            state: State::Open,
-            read_buffer: Bytes::default(),
+            shared: shared.clone(),
             drop_notifier: Some(sender),
-            fin: Fin::default(),
         };
-        let listener = DropListener::new(framed_dc::new(data_channel), receiver);
+        let listener = DropListener::new(shared, receiver);
 
         (stream, listener)
     }
 
     /// Gracefully closes the "read-half" of the stream.
-    pub fn poll_close_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    pub fn poll_close_read(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut s = lock(&self.shared);
+        s.wakers.stream.register(cx.waker());
+        let waker = s.waker.clone();
+        let cx = &mut Context::from_waker(&waker);
         loop {
-            match self.state.close_read_barrier()? {
+            match s.state.close_read_barrier()? {
                 Some(Closing::Requested) => {
-                    ready!(self.io.poll_ready_unpin(cx))?;
+                    ready!(s.io.poll_ready_unpin(cx))?;
 
-                    self.io.start_send_unpin(Message {
+                    s.io.start_send_unpin(Message {
                         flag: Some(Flag::StopSending as i32),
                         message: None,
                     })?;
-                    self.state.close_read_message_sent();
+                    s.state.close_read_message_sent();
 
                     continue;
                 }
                 Some(Closing::MessageSent) => {
-                    ready!(self.io.poll_flush_unpin(cx))?;
+                    ready!(s.io.poll_flush_unpin(cx))?;
 
-                    self.state.read_closed();
+                    s.state.read_closed();
+                    // Unread data is dropped; the listener takes in flags from here on.
+                    s.read_buffer = Bytes::new();
+                    s.wakers.listener.wake();
 
                     return Poll::Ready(Ok(()));
                 }
@@ -144,64 +325,47 @@ where
     T: AsyncRead + AsyncWrite + Unpin,
 {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
+        let mut s = lock(&self.shared);
+        s.wakers.stream.register(cx.waker());
         loop {
-            // WEFTDB-PATCH: a FIN read below after our own is acknowledged before its end is
-            // reported.
-            if self.fin.ack_owed && self.fin.write_closed {
-                if let Err(e) = ready!(self.poll_send_fin_ack(cx)) {
-                    tracing::debug!("could not acknowledge FIN: {e}");
-                }
-                return Poll::Ready(Ok(0));
+            // WEFTDB-PATCH: a FIN_ACK that is due goes before the end is reported.
+            if s.ack_due()
+                && let Err(e) = ready!(s.poll_send_fin_ack())
+            {
+                tracing::debug!("could not acknowledge FIN: {e}");
             }
 
-            self.state.read_barrier()?;
-
-            if !self.read_buffer.is_empty() {
-                let n = std::cmp::min(self.read_buffer.len(), buf.len());
-                let data = self.read_buffer.split_to(n);
+            // WEFTDB-PATCH: data and the end, as taken in by the stream or its listener.
+            if !s.read_buffer.is_empty() {
+                let n = std::cmp::min(s.read_buffer.len(), buf.len());
+                let data = s.read_buffer.split_to(n);
                 buf[0..n].copy_from_slice(&data[..]);
+                if s.read_buffer.is_empty() {
+                    // The listener takes in the next message if we don't.
+                    s.wakers.listener.wake();
+                }
 
                 return Poll::Ready(Ok(n));
             }
-
-            let Self {
-                read_buffer,
-                io,
-                state,
-                fin,
-                ..
-            } = &mut *self;
-
-            match ready!(io_poll_next(io, cx))? {
-                Some((flag, message)) => {
-                    if let Some(flag) = flag {
-                        handle_flag(state, fin, flag, read_buffer);
-                    }
-
-                    debug_assert!(read_buffer.is_empty());
-                    match message {
-                        Some(msg) if !msg.is_empty() => {
-                            *read_buffer = msg.into();
-                        }
-                        // WEFTDB-PATCH: a FIN_ACK or STOP_SENDING is no end of the data; a FIN
-                        // to acknowledge now is, at the top of the loop.
-                        _ if matches!(flag, Some(Flag::FinAck | Flag::StopSending)) => {}
-                        _ if fin.ack_owed && fin.write_closed => {}
-                        _ => {
-                            tracing::debug!("poll_read buffer is empty, received None");
-                            return Poll::Ready(Ok(0));
-                        }
-                    }
-                }
-                None => {
-                    state.handle_inbound_flag(Flag::Fin, read_buffer);
-                    return Poll::Ready(Ok(0));
-                }
+            if s.eof_pending {
+                s.eof_pending = false;
+                tracing::debug!("poll_read: the remote's data ended");
+                return Poll::Ready(Ok(0));
             }
+            if let Some(kind) = s.read_error {
+                return Poll::Ready(Err(kind.into()));
+            }
+
+            s.state.read_barrier()?;
+
+            if s.io_done {
+                return Poll::Ready(Ok(0));
+            }
+            ready!(s.poll_take_in());
         }
     }
 }
@@ -211,42 +375,29 @@ where
     T: AsyncRead + AsyncWrite + Unpin,
 {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        while self.state.read_flags_in_async_write() {
-            // TODO: In case AsyncRead::poll_read encountered an error or returned None earlier, we
-            // will poll the underlying I/O resource once more. Is that allowed? How
-            // about introducing a state IoReadClosed?
-
-            let Self {
-                read_buffer,
-                io,
-                state,
-                fin,
-                ..
-            } = &mut *self;
-
-            match io_poll_next(io, cx)? {
-                Poll::Ready(Some((Some(flag), message))) => {
-                    // Read side is closed. Discard any incoming messages.
-                    drop(message);
-                    // But still handle flags, e.g. a `Flag::StopSending`.
-                    handle_flag(state, fin, flag, read_buffer)
-                }
-                Poll::Ready(Some((None, message))) => drop(message),
-                Poll::Ready(None) | Poll::Pending => break,
+        let mut s = lock(&self.shared);
+        s.wakers.stream.register(cx.waker());
+        // Flags (a `STOP_SENDING`) on a stream whose read half is closed. WEFTDB-PATCH: the drop
+        // listener takes them in too; data is discarded (see `take_in`).
+        while s.state.read_flags_in_async_write() && !s.io_done {
+            if s.poll_take_in().is_pending() {
+                break;
             }
         }
 
-        self.state.write_barrier()?;
+        s.state.write_barrier()?;
 
-        ready!(self.io.poll_ready_unpin(cx))?;
+        let waker = s.waker.clone();
+        let cx = &mut Context::from_waker(&waker);
+        ready!(s.io.poll_ready_unpin(cx))?;
 
         let n = usize::min(buf.len(), MAX_DATA_LEN);
 
-        Pin::new(&mut self.io).start_send(Message {
+        s.io.start_send_unpin(Message {
             flag: None,
             message: Some(buf[0..n].into()),
         })?;
@@ -254,21 +405,29 @@ where
         Poll::Ready(Ok(n))
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.io.poll_flush_unpin(cx).map_err(Into::into)
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut s = lock(&self.shared);
+        s.wakers.stream.register(cx.waker());
+        let waker = s.waker.clone();
+        s.io.poll_flush_unpin(&mut Context::from_waker(&waker))
+            .map_err(Into::into)
     }
 
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut s = lock(&self.shared);
+        s.wakers.stream.register(cx.waker());
+        let waker = s.waker.clone();
+        let cx = &mut Context::from_waker(&waker);
         loop {
-            match self.state.close_write_barrier()? {
+            match s.state.close_write_barrier()? {
                 Some(Closing::Requested) => {
-                    ready!(self.io.poll_ready_unpin(cx))?;
+                    ready!(s.io.poll_ready_unpin(cx))?;
 
-                    self.io.start_send_unpin(Message {
+                    s.io.start_send_unpin(Message {
                         flag: Some(Flag::Fin as i32),
                         message: None,
                     })?;
-                    self.state.close_write_message_sent();
+                    s.state.close_write_message_sent();
 
                     continue;
                 }
@@ -276,13 +435,13 @@ where
                     // WEFTDB-PATCH: a FIN read before is acknowledged after ours. The close does
                     // not wait for our FIN_ACK (as go-libp2p's): the channel is only closed once
                     // it came (see `Fin`), and peers without it would hold every close.
-                    if self.fin.ack_owed {
-                        ready!(self.poll_send_fin_ack(cx))?;
+                    if s.fin.ack_owed {
+                        ready!(s.poll_send_fin_ack())?;
                     }
-                    ready!(self.io.poll_flush_unpin(cx))?;
+                    ready!(s.io.poll_flush_unpin(cx))?;
 
-                    self.state.write_closed();
-                    self.fin.write_closed = true;
+                    s.state.write_closed();
+                    s.fin.write_closed = true;
 
                     return Poll::Ready(Ok(()));
                 }
@@ -292,47 +451,14 @@ where
     }
 }
 
-impl<T> Stream<T>
-where
-    T: AsyncRead + AsyncWrite + Unpin,
-{
-    /// WEFTDB-PATCH: queues the `FIN_ACK` owed for the remote's `FIN` and hands it to the channel.
-    fn poll_send_fin_ack(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.io.poll_ready_unpin(cx))?;
-        self.fin.ack_owed = false;
-        self.io.start_send_unpin(Message {
-            flag: Some(Flag::FinAck as i32),
-            message: None,
-        })?;
-        // Whoever flushes next waits for the rest (the channel takes it at once).
-        if let Poll::Ready(Err(e)) = self.io.poll_flush_unpin(cx) {
-            return Poll::Ready(Err(e.into()));
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
 impl<T> Drop for Stream<T> {
     /// WEFTDB-PATCH: the drop listener finishes what the stream leaves: a `RESET` unless we
     /// closed our write half, the `FIN`/`FIN_ACK` still to come, then closing the channel.
     fn drop(&mut self) {
         if let Some(notifier) = self.drop_notifier.take() {
-            let _ = notifier.send(Dropped { fin: self.fin });
+            let _ = notifier.send(Dropped);
         }
     }
-}
-
-/// WEFTDB-PATCH: an inbound flag's transition of the state, and of the `FIN` handshake.
-fn handle_flag(state: &mut State, fin: &mut Fin, flag: Flag, read_buffer: &mut Bytes) {
-    match flag {
-        Flag::Fin if !fin.received => {
-            fin.received = true;
-            fin.ack_owed = true;
-        }
-        Flag::FinAck => fin.acked = true,
-        _ => {}
-    }
-    state.handle_inbound_flag(flag, read_buffer);
 }
 
 fn io_poll_next<T>(
@@ -526,7 +652,10 @@ mod fin_ack_tests {
 
         // The FIN_ACK is no end of the data.
         assert_eq!(read_all(&mut stream).unwrap(), b"response");
-        assert_eq!(channel.sent(), vec![(None, b"request".to_vec()), FIN, FIN_ACK]);
+        assert_eq!(
+            channel.sent(),
+            vec![(None, b"request".to_vec()), FIN, FIN_ACK]
+        );
     }
 
     #[test]
@@ -547,7 +676,10 @@ mod fin_ack_tests {
         channel.0.lock().unwrap().inbound.extend(frames);
 
         assert_eq!(read_all(&mut stream).unwrap(), b"response");
-        assert_eq!(channel.sent(), vec![(None, b"request".to_vec()), FIN, FIN_ACK]);
+        assert_eq!(
+            channel.sent(),
+            vec![(None, b"request".to_vec()), FIN, FIN_ACK]
+        );
     }
 
     #[test]
@@ -561,7 +693,10 @@ mod fin_ack_tests {
 
         block_on(stream.write_all(b"response")).unwrap();
         block_on(stream.close()).unwrap();
-        assert_eq!(channel.sent(), vec![(None, b"response".to_vec()), FIN, FIN_ACK]);
+        assert_eq!(
+            channel.sent(),
+            vec![(None, b"response".to_vec()), FIN, FIN_ACK]
+        );
     }
 
     #[test]
@@ -590,10 +725,16 @@ mod fin_ack_tests {
         block_on(stream.close()).unwrap();
         channel.feed(Some(Flag::Fin), b"");
         assert_eq!(read_all(&mut stream).unwrap(), b"");
-        assert!(poll_listener(&mut listener).is_pending(), "the stream is alive");
+        assert!(
+            poll_listener(&mut listener).is_pending(),
+            "the stream is alive"
+        );
         drop(stream);
 
-        assert!(poll_listener(&mut listener).is_pending(), "our FIN_ACK is still to come");
+        assert!(
+            poll_listener(&mut listener).is_pending(),
+            "our FIN_ACK is still to come"
+        );
         assert!(!channel.closed());
         channel.feed(Some(Flag::FinAck), b"");
         assert!(matches!(poll_listener(&mut listener), Poll::Ready(Ok(()))));
@@ -611,11 +752,17 @@ mod fin_ack_tests {
         assert!(poll_listener(&mut listener).is_pending());
         channel.feed(Some(Flag::FinAck), b"");
         channel.feed(None, b"unread");
-        assert!(poll_listener(&mut listener).is_pending(), "the remote's FIN is still to come");
+        assert!(
+            poll_listener(&mut listener).is_pending(),
+            "the remote's FIN is still to come"
+        );
         channel.feed(Some(Flag::Fin), b"");
         assert!(matches!(poll_listener(&mut listener), Poll::Ready(Ok(()))));
         assert!(channel.closed());
-        assert_eq!(channel.sent(), vec![(None, b"identify".to_vec()), FIN, FIN_ACK]);
+        assert_eq!(
+            channel.sent(),
+            vec![(None, b"identify".to_vec()), FIN, FIN_ACK]
+        );
     }
 
     #[test]
@@ -642,6 +789,60 @@ mod fin_ack_tests {
         block_on(listener).unwrap();
         assert!(channel.closed());
         assert_eq!(channel.sent(), vec![FIN_ACK, RESET]);
+    }
+
+    #[test]
+    fn a_fin_on_a_stream_we_opened_and_do_not_read_is_acknowledged_at_once() {
+        // gossipsub's outbound stream, ping's between pings: written, not read. js-libp2p's
+        // connection close sends FIN on them and waits for FIN_ACK.
+        let channel = Channel::default();
+        let (mut stream, mut listener) = Stream::new_outbound(channel.clone());
+        block_on(stream.write_all(b"gossip")).unwrap();
+        channel.feed(Some(Flag::Fin), b"");
+
+        assert!(
+            poll_listener(&mut listener).is_pending(),
+            "the stream is alive"
+        );
+        assert_eq!(channel.sent(), vec![(None, b"gossip".to_vec()), FIN_ACK]);
+        // Our write half is still open; the reader sees the end.
+        block_on(stream.write_all(b"more")).unwrap();
+        block_on(stream.flush()).unwrap();
+        assert_eq!(read_all(&mut stream).unwrap(), b"");
+        assert_eq!(channel.sent(), vec![(None, b"more".to_vec())]);
+    }
+
+    #[test]
+    fn the_listener_takes_in_a_fin_the_stream_does_not_read_and_keeps_data_for_the_reader() {
+        let (mut stream, mut listener, channel) = stream();
+        channel.feed(None, b"request");
+        channel.feed(Some(Flag::Fin), b"");
+
+        assert!(poll_listener(&mut listener).is_pending());
+        assert!(poll_listener(&mut listener).is_pending());
+        // A stream the remote opened: its FIN is acknowledged after our own.
+        assert_eq!(channel.sent(), vec![]);
+        assert_eq!(read_all(&mut stream).unwrap(), b"request");
+        assert!(poll_listener(&mut listener).is_pending());
+        assert_eq!(channel.sent(), vec![]);
+
+        block_on(stream.write_all(b"response")).unwrap();
+        block_on(stream.close()).unwrap();
+        assert_eq!(
+            channel.sent(),
+            vec![(None, b"response".to_vec()), FIN, FIN_ACK]
+        );
+    }
+
+    #[test]
+    fn the_listener_takes_in_a_stop_sending_while_the_stream_is_not_read() {
+        let channel = Channel::default();
+        let (mut stream, mut listener) = Stream::new_outbound(channel.clone());
+        channel.feed(Some(Flag::StopSending), b"");
+        assert!(poll_listener(&mut listener).is_pending());
+
+        let error = block_on(stream.write_all(b"gossip")).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
     }
 
     #[test]

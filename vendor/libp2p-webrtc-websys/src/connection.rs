@@ -77,8 +77,13 @@ impl Connection {
         }
     }
 
-    fn new_stream_from_data_channel(&mut self, data_channel: RtcDataChannel) -> Stream {
-        let (stream, drop_listener) = Stream::new(data_channel);
+    /// WEFTDB-PATCH: `outbound` for a stream we opened.
+    fn new_stream_from_data_channel(
+        &mut self,
+        data_channel: RtcDataChannel,
+        outbound: bool,
+    ) -> Stream {
+        let (stream, drop_listener) = Stream::new(data_channel, outbound);
 
         self.drop_listeners.push(drop_listener);
         if let Some(waker) = self.no_drop_listeners_waker.take() {
@@ -118,7 +123,8 @@ impl StreamMuxer for Connection {
     ) -> Poll<Result<Self::Substream, Self::Error>> {
         match ready!(self.inbound_data_channels.poll_next_unpin(cx)) {
             Some(data_channel) => {
-                let stream = self.new_stream_from_data_channel(data_channel);
+                // WEFTDB-PATCH: a stream the remote opened.
+                let stream = self.new_stream_from_data_channel(data_channel, false);
 
                 Poll::Ready(Ok(stream))
             }
@@ -138,7 +144,8 @@ impl StreamMuxer for Connection {
         tracing::trace!("Creating outbound data channel");
 
         let data_channel = self.inner.new_regular_data_channel();
-        let stream = self.new_stream_from_data_channel(data_channel);
+        // WEFTDB-PATCH: a stream we opened.
+        let stream = self.new_stream_from_data_channel(data_channel, true);
 
         Poll::Ready(Ok(stream))
     }
@@ -205,7 +212,7 @@ impl RtcPeerConnection {
     ///
     /// The underlying data channel MUST have `negotiated` set to `true` and carry the ID 0.
     pub(crate) fn new_handshake_stream(&self) -> (Stream, DropListener) {
-        Stream::new(self.new_data_channel(true))
+        Stream::new(self.new_data_channel(true), false) // WEFTDB-PATCH: the handshake
     }
 
     /// Creates a regular data channel for when the connection is already established.

@@ -23,9 +23,15 @@ pub struct Stream {
 pub(crate) type DropListener = SendWrapper<libp2p_webrtc_utils::DropListener<PollDataChannel>>;
 
 impl Stream {
-    pub(crate) fn new(data_channel: RtcDataChannel) -> (Self, DropListener) {
-        let (inner, drop_listener) =
-            libp2p_webrtc_utils::Stream::new(PollDataChannel::new(data_channel));
+    /// WEFTDB-PATCH: `outbound` for a stream we opened (libp2p-webrtc-utils acknowledges the
+    /// remote's `FIN` on it at once).
+    pub(crate) fn new(data_channel: RtcDataChannel, outbound: bool) -> (Self, DropListener) {
+        let channel = PollDataChannel::new(data_channel);
+        let (inner, drop_listener) = if outbound {
+            libp2p_webrtc_utils::Stream::new_outbound(channel)
+        } else {
+            libp2p_webrtc_utils::Stream::new(channel)
+        };
 
         (
             Self {

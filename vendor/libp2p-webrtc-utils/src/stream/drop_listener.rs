@@ -22,60 +22,54 @@ use std::{
     future::Future,
     io,
     pin::Pin,
+    sync::{Arc, Mutex},
     task::{Context, Poll},
 };
 
 use futures::{
-    AsyncRead, AsyncWrite, FutureExt, SinkExt, StreamExt,
+    AsyncRead, AsyncWrite, FutureExt, SinkExt,
     channel::{oneshot, oneshot::Canceled},
 };
 use futures_timer::Delay;
 
 use crate::{
     proto::{Flag, Message},
-    stream::{FIN_ACK_TIMEOUT, Fin, framed_dc::FramedDc},
+    stream::{FIN_ACK_TIMEOUT, Shared, lock},
 };
 
 #[must_use]
 pub struct DropListener<T> {
-    state: State<T>,
+    /// WEFTDB-PATCH: the stream's framed channel and state, shared with it.
+    shared: Arc<Mutex<Shared<T>>>,
+    state: State,
 }
 
 impl<T> DropListener<T> {
-    pub fn new(stream: FramedDc<T>, receiver: oneshot::Receiver<Dropped>) -> Self {
+    pub(crate) fn new(shared: Arc<Mutex<Shared<T>>>, receiver: oneshot::Receiver<Dropped>) -> Self {
         Self {
-            state: State::Idle { stream, receiver },
+            shared,
+            state: State::Idle { receiver },
         }
     }
 }
 
-enum State<T> {
-    /// The [`DropListener`] is idle and waiting to be activated.
+enum State {
+    /// The [`DropListener`] is idle and waiting to be activated. WEFTDB-PATCH: meanwhile it
+    /// takes in what the remote sends while the stream is not read (see `Shared`).
     Idle {
-        stream: FramedDc<T>,
         receiver: oneshot::Receiver<Dropped>,
     },
     /// The stream got dropped and we are sending a reset flag.
-    SendingReset {
-        stream: FramedDc<T>,
-        /// WEFTDB-PATCH: after the `FIN_ACK` the stream owed.
-        fin_ack: bool,
-    },
-    Flushing {
-        stream: FramedDc<T>,
-    },
+    SendingReset,
+    Flushing,
     /// WEFTDB-PATCH: the stream closed its write half and is gone: the remote's `FIN` (answered
     /// with `FIN_ACK`) and its `FIN_ACK` of ours are awaited here, a while, before the channel is
     /// closed. Data is discarded: nobody reads it any more.
     Lingering {
-        stream: FramedDc<T>,
-        fin: Fin,
         deadline: Delay,
     },
     /// WEFTDB-PATCH: the data channel is closed.
-    Closing {
-        stream: FramedDc<T>,
-    },
+    Closing,
     /// Bad state transition.
     Poisoned,
 }
@@ -87,149 +81,123 @@ where
     type Output = io::Result<()>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let state = &mut self.get_mut().state;
+        let this = self.get_mut();
+        let state = &mut this.state;
+        let mut s = lock(&this.shared);
+        s.wakers.listener.register(cx.waker());
+        let waker = s.waker.clone();
+        let io_cx = &mut Context::from_waker(&waker);
 
         loop {
             match std::mem::replace(state, State::Poisoned) {
-                State::Idle {
-                    stream,
-                    mut receiver,
-                } => match receiver.poll_unpin(cx) {
-                    Poll::Ready(Ok(Dropped { fin })) if fin.write_closed => {
-                        let deadline = Delay::new(FIN_ACK_TIMEOUT);
+                State::Idle { mut receiver } => match receiver.poll_unpin(cx) {
+                    Poll::Ready(Ok(Dropped)) if s.fin.write_closed => {
+                        // Nobody reads any more.
+                        s.read_buffer_discard();
                         *state = State::Lingering {
-                            stream,
-                            fin,
-                            deadline,
+                            deadline: Delay::new(FIN_ACK_TIMEOUT),
                         };
                         continue;
                     }
-                    Poll::Ready(Ok(Dropped { fin })) => {
+                    Poll::Ready(Ok(Dropped)) | Poll::Ready(Err(Canceled)) => {
                         tracing::info!("Stream dropped without graceful close, sending Reset");
-                        *state = State::SendingReset {
-                            stream,
-                            fin_ack: fin.ack_owed,
-                        };
-                        continue;
-                    }
-                    Poll::Ready(Err(Canceled)) => {
-                        tracing::info!("Stream dropped without graceful close, sending Reset");
-                        *state = State::SendingReset {
-                            stream,
-                            fin_ack: false,
-                        };
+                        *state = State::SendingReset;
                         continue;
                     }
                     Poll::Pending => {
-                        *state = State::Idle { stream, receiver };
+                        *state = State::Idle { receiver };
+                        // WEFTDB-PATCH: the remote's messages while the stream is not read, one
+                        // at a time (data waits for the reader), and a FIN_ACK when due.
+                        loop {
+                            if s.ack_due() {
+                                match s.poll_send_fin_ack() {
+                                    Poll::Ready(Ok(())) => {}
+                                    Poll::Ready(Err(e)) => {
+                                        tracing::debug!("could not acknowledge FIN: {e}");
+                                        break;
+                                    }
+                                    Poll::Pending => break,
+                                }
+                            }
+                            if s.has_unread_data() || s.io_done {
+                                break;
+                            }
+                            if s.poll_take_in().is_pending() {
+                                break;
+                            }
+                            s.wakers.stream.wake();
+                        }
                         return Poll::Pending;
                     }
                 },
-                State::SendingReset {
-                    mut stream,
-                    fin_ack,
-                } => match stream.poll_ready_unpin(cx)? {
-                    Poll::Ready(()) if fin_ack => {
-                        stream.start_send_unpin(Message {
+                State::SendingReset => match s.io.poll_ready_unpin(io_cx)? {
+                    Poll::Ready(()) if s.fin.ack_owed => {
+                        // WEFTDB-PATCH: the FIN_ACK the stream owed, before the RESET.
+                        s.fin.ack_owed = false;
+                        s.io.start_send_unpin(Message {
                             flag: Some(Flag::FinAck as i32),
                             message: None,
                         })?;
-                        *state = State::SendingReset {
-                            stream,
-                            fin_ack: false,
-                        };
+                        *state = State::SendingReset;
                         continue;
                     }
                     Poll::Ready(()) => {
-                        stream.start_send_unpin(Message {
+                        s.io.start_send_unpin(Message {
                             flag: Some(Flag::Reset as i32),
                             message: None,
                         })?;
-                        *state = State::Flushing { stream };
+                        *state = State::Flushing;
                         continue;
                     }
                     Poll::Pending => {
-                        *state = State::SendingReset { stream, fin_ack };
+                        *state = State::SendingReset;
                         return Poll::Pending;
                     }
                 },
-                State::Flushing { mut stream } => match stream.poll_flush_unpin(cx)? {
+                State::Flushing => match s.io.poll_flush_unpin(io_cx)? {
                     Poll::Ready(()) => {
-                        *state = State::Closing { stream };
+                        *state = State::Closing;
                         continue;
                     }
                     Poll::Pending => {
-                        *state = State::Flushing { stream };
+                        *state = State::Flushing;
                         return Poll::Pending;
                     }
                 },
-                State::Lingering {
-                    mut stream,
-                    mut fin,
-                    mut deadline,
-                } => {
-                    if fin.ack_owed {
-                        match stream.poll_ready_unpin(cx)? {
-                            Poll::Ready(()) => {
-                                stream.start_send_unpin(Message {
-                                    flag: Some(Flag::FinAck as i32),
-                                    message: None,
-                                })?;
-                                fin.ack_owed = false;
-                            }
+                State::Lingering { mut deadline } => {
+                    if s.fin.ack_owed {
+                        match s.poll_send_fin_ack()? {
+                            Poll::Ready(()) => {}
                             Poll::Pending => {
-                                *state = State::Lingering {
-                                    stream,
-                                    fin,
-                                    deadline,
-                                };
+                                *state = State::Lingering { deadline };
                                 return Poll::Pending;
                             }
                         }
                     }
                     // Closing flushes what is left.
-                    let _ = stream.poll_flush_unpin(cx)?;
-                    if (fin.received && fin.acked) || deadline.poll_unpin(cx).is_ready() {
-                        *state = State::Closing { stream };
+                    let _ = s.io.poll_flush_unpin(io_cx)?;
+                    let fin = s.fin;
+                    if (fin.received && fin.acked)
+                        || s.io_done
+                        || s.reset()
+                        || deadline.poll_unpin(cx).is_ready()
+                    {
+                        *state = State::Closing;
                         continue;
                     }
-                    match stream.poll_next_unpin(cx) {
-                        Poll::Pending => {
-                            *state = State::Lingering {
-                                stream,
-                                fin,
-                                deadline,
-                            };
-                            return Poll::Pending;
-                        }
-                        Poll::Ready(Some(Ok(Message { flag, .. }))) => {
-                            match flag.and_then(|f| Flag::try_from(f).ok()) {
-                                Some(Flag::Fin) if !fin.received => {
-                                    fin.received = true;
-                                    fin.ack_owed = true;
-                                }
-                                Some(Flag::FinAck) => fin.acked = true,
-                                // The remote gave up on the stream: nothing more to wait for.
-                                Some(Flag::Reset) => {
-                                    fin.received = true;
-                                    fin.acked = true;
-                                }
-                                _ => {}
-                            }
-                            *state = State::Lingering {
-                                stream,
-                                fin,
-                                deadline,
-                            };
-                        }
-                        Poll::Ready(Some(Err(_)) | None) => *state = State::Closing { stream },
+                    let taken_in = s.poll_take_in();
+                    // Nobody reads any more.
+                    s.read_buffer_discard();
+                    *state = State::Lingering { deadline };
+                    if taken_in.is_pending() {
+                        return Poll::Pending;
                     }
                     continue;
                 }
-                State::Closing { mut stream } => match stream.poll_close_unpin(cx) {
+                State::Closing => match s.io.poll_close_unpin(io_cx) {
                     Poll::Ready(result) => return Poll::Ready(result.map_err(Into::into)),
                     Poll::Pending => {
-                        *state = State::Closing { stream };
+                        *state = State::Closing;
                         return Poll::Pending;
                     }
                 },
@@ -242,7 +210,5 @@ where
 }
 
 /// WEFTDB-PATCH (was `GracefullyClosed`, sent when the write half was closed): our stream was
-/// dropped, and where it was in closing.
-pub struct Dropped {
-    pub(crate) fin: Fin,
-}
+/// dropped; where it was in closing is in the shared state.
+pub(crate) struct Dropped;

@@ -192,6 +192,11 @@ impl State {
         }
     }
 
+    /// WEFTDB-PATCH: the stream was reset.
+    pub(crate) fn is_reset(&self) -> bool {
+        matches!(self, Self::BothClosed { reset: true })
+    }
+
     /// Whether we should read from the stream in the [`futures::AsyncWrite`] implementation.
     ///
     /// This is necessary for read-closed streams because we would otherwise

@@ -232,7 +232,7 @@ impl StreamMuxer for Connection {
             Some(detached) => {
                 tracing::trace!(stream=%detached.stream_identifier(), "Incoming stream");
 
-                let (stream, drop_listener) = Stream::new(detached);
+                let (stream, drop_listener) = Stream::new(detached, false); // weftdb patch: inbound
                 self.drop_listeners.push(drop_listener);
                 if let Some(waker) = self.no_drop_listeners_waker.take() {
                     waker.wake()
@@ -317,7 +317,7 @@ impl StreamMuxer for Connection {
 
                 tracing::trace!(stream=%detached.stream_identifier(), "Outbound stream");
 
-                let (stream, drop_listener) = Stream::new(detached);
+                let (stream, drop_listener) = Stream::new(detached, true); // weftdb patch: outbound
                 self.drop_listeners.push(drop_listener);
                 if let Some(waker) = self.no_drop_listeners_waker.take() {
                     waker.wake()

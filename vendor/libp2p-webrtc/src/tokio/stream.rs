@@ -42,11 +42,18 @@ pub(crate) type DropListener = libp2p_webrtc_utils::DropListener<Compat<PollData
 impl Stream {
     /// Returns a new `Substream` and a listener, which will notify the receiver when/if the
     /// substream is dropped.
-    pub(crate) fn new(data_channel: Arc<DataChannel>) -> (Self, DropListener) {
+    ///
+    /// weftdb patch: `outbound` for a stream we opened (libp2p-webrtc-utils acknowledges the
+    /// remote's `FIN` on it at once).
+    pub(crate) fn new(data_channel: Arc<DataChannel>, outbound: bool) -> (Self, DropListener) {
         let mut data_channel = PollDataChannel::new(data_channel).compat();
         data_channel.get_mut().set_read_buf_capacity(MAX_MSG_LEN);
 
-        let (inner, drop_listener) = libp2p_webrtc_utils::Stream::new(data_channel);
+        let (inner, drop_listener) = if outbound {
+            libp2p_webrtc_utils::Stream::new_outbound(data_channel)
+        } else {
+            libp2p_webrtc_utils::Stream::new(data_channel)
+        };
 
         (Self { inner }, drop_listener)
     }

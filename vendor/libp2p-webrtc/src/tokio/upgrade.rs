@@ -289,7 +289,7 @@ async fn await_noise_data_channel_open(
         }
     };
 
-    let (substream, drop_listener) = Stream::new(channel);
+    let (substream, drop_listener) = Stream::new(channel, false); // weftdb patch: the handshake
     drop(drop_listener); // Don't care about cancelled substreams during initial handshake.
 
     Ok(substream)
