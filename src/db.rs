@@ -727,6 +727,12 @@ impl<S: Store> Db<S> {
         self.listeners.borrow_mut().retain(|(l, _)| *l != id);
     }
 
+    /// Removes every [`Db::subscribe`] listener: a closed database tells
+    /// no one of anything, and lets go of what its listeners hold.
+    pub fn unsubscribe_all(&self) {
+        self.listeners.borrow_mut().clear();
+    }
+
     /// Tells this database's subscribers of a change committed through
     /// another connection to the same store (another tab of the page's
     /// origin), as if it had been committed here.

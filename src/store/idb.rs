@@ -220,8 +220,11 @@ impl IdbStore {
     }
 
     /// Closes the connection; later transactions on it fail.
+    /// Closes the connection and lets go of its `on_stale` callbacks (they
+    /// hold the page's listeners, which hold the page's database object).
     pub fn close(&self) {
         self.conn.db.close();
+        self.conn.on_stale.borrow_mut().clear();
     }
 
     /// Whether another tab's upgrade or deletion closed this connection.

@@ -371,13 +371,17 @@ impl Database {
             };
             let stale = Rc::new(Stale::default());
             db.store().on_stale({
-                let (stale, net) = (stale.clone(), net.clone());
+                // Weak: the database holds this callback, and must not
+                // keep its own network (which holds it) alive.
+                let (stale, net) = (Rc::downgrade(&stale), net.as_ref().map(Tabs::downgrade));
                 move || {
                     // A newer build leads now; this tab stays out of its way.
-                    if let Some(net) = net.as_ref() {
+                    if let Some(net) = net.as_ref().and_then(|n| n.upgrade()) {
                         net.stop();
                     }
-                    stale.tell();
+                    if let Some(stale) = stale.upgrade() {
+                        stale.tell();
+                    }
                 }
             });
             Ok(Database { inner: Rc::new(Inner { name, db, closed: Cell::new(false), net, stale }) })
@@ -577,6 +581,10 @@ impl Database {
                     net.stop();
                 }
                 inner.db.store().close();
+                // Subscribers and `on` listeners are the page's functions,
+                // which hold the page's database object: let go of them.
+                inner.db.unsubscribe_all();
+                inner.stale.clear();
             }
             Ok(JsValue::UNDEFINED)
         })

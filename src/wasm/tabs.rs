@@ -636,6 +636,23 @@ impl Tabs {
         for (_, tx) in self.shared.waiting.borrow_mut().drain() {
             drop(tx);
         }
+        // The page's listeners hold the page's database object: a closed
+        // database lets go of them, or neither could ever be collected.
+        self.shared.listeners.borrow_mut().clear();
+    }
+
+    /// A handle that does not keep this tab's part alive (for callbacks
+    /// the database itself holds).
+    pub(super) fn downgrade(&self) -> WeakTabs {
+        WeakTabs(Rc::downgrade(&self.shared))
+    }
+}
+
+pub(super) struct WeakTabs(Weak<Shared>);
+
+impl WeakTabs {
+    pub(super) fn upgrade(&self) -> Option<Tabs> {
+        self.0.upgrade().map(|shared| Tabs { shared })
     }
 }
 
@@ -658,6 +675,11 @@ impl Stale {
 
     pub(super) fn off(&self, id: u64) {
         self.listeners.borrow_mut().retain(|(l, _)| *l != id);
+    }
+
+    /// Lets go of every listener (the database was closed).
+    pub(super) fn clear(&self) {
+        self.listeners.borrow_mut().clear();
     }
 
     pub(super) fn tell(&self) {

@@ -380,3 +380,40 @@ for (const missing of ["navigator.locks", "BroadcastChannel"]) {
     await context.close();
   });
 }
+
+test("a closed database lets go of the page's listeners: the page can collect it", { skip: BROWSER === "firefox" && "collects garbage through the Chrome DevTools Protocol" }, async () => {
+  const context = await browser.newContext();
+  const page = await newTab(context);
+  const addr = node.addr("websocket");
+  await page.evaluate(
+    async ({ addr, sdl }) => {
+      window.freed = 0;
+      // Kept on window: a registry that is itself collected calls nobody.
+      const collected = (window.collected = new FinalizationRegistry(() => window.freed++));
+      // Each database is reachable only from the listeners it was given,
+      // which hold it as a page's listeners do (they use it).
+      const openAndClose = async (i) => {
+        const db = await weft.Database.open(`tabs-freed-${i}`, { peers: [addr] });
+        await db.addSchema(sdl);
+        db.on("stale", () => db.close());
+        db.on("status", () => db.peerId);
+        db.collection("Book").subscribe(() => db.collectionNames());
+        await db.collection("Book").create({ title: `closed ${i}` });
+        collected.register(db, i);
+        await db.close();
+      };
+      for (let i = 0; i < 3; i++) await openAndClose(i);
+    },
+    { addr, sdl: SDL },
+  );
+  const cdp = await context.newCDPSession(page);
+  let freed = 0;
+  for (let t = Date.now(); Date.now() - t < 10_000 && freed < 3; ) {
+    await cdp.send("HeapProfiler.collectGarbage");
+    await sleep(200);
+    freed = await page.evaluate(() => window.freed);
+  }
+  assert.equal(freed, 3, "every closed database was collected");
+  assert.deepEqual(problemsOf([page]), []);
+  await context.close();
+});
