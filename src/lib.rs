@@ -161,8 +161,9 @@
 //!   with `BLOCKED` after 3 s rather than hang (`blocked` fires for a
 //!   connection still closing too, `db.close()` then `destroy` at once; it
 //!   gets those 3 s to finish its transactions; a blocked deletion still happens
-//!   once that connection closes; an `open` made meanwhile waits for it,
-//!   with no event to tell: a known gap). An open that another tab's
+//!   once that connection closes; an `open` made meanwhile waits behind
+//!   it with no event to tell, and rejects with `BLOCKED` after 10 s). An
+//!   open that another tab's
 //!   upgrade overtakes rejects with `STALE` and starts no node.
 //! - **Alone**: where Web Locks or BroadcastChannel is missing, each tab runs
 //!   its own node as before (then the node sees one connection per tab).

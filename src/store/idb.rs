@@ -96,12 +96,19 @@ function blocked(what) {
 export function idb_transaction(db, names, mode, durability) {
   return durability === 'default' ? db.transaction(names, mode) : db.transaction(names, mode, { durability });
 }
-export function idb_open(name, version, stores, grace) {
+export function idb_open(name, version, stores, grace, queuedGrace) {
   return new Promise((resolve, reject) => {
     const r = indexedDB.open(name, version);
     let gaveUp = false;
-    let timer;
+    const giveUp = (why) => {
+      gaveUp = true;
+      reject(blocked(why));
+    };
+    // An open queued behind a deletion another tab blocks gets no event at
+    // all: it ends when that tab closes. Its own upgrade ends the wait.
+    let timer = setTimeout(() => giveUp('the deletion this open waits behind'), queuedGrace);
     r.onupgradeneeded = () => {
+      clearTimeout(timer);
       for (const s of stores) if (!r.result.objectStoreNames.contains(s)) r.result.createObjectStore(s);
     };
     r.onsuccess = () => {
@@ -110,13 +117,11 @@ export function idb_open(name, version, stores, grace) {
     };
     r.onerror = () => {
       clearTimeout(timer);
-      reject(r.error);
+      if (!gaveUp) reject(r.error);
     };
     r.onblocked = () => {
-      timer = setTimeout(() => {
-        gaveUp = true;
-        reject(blocked('an upgrade'));
-      }, grace);
+      clearTimeout(timer);
+      timer = setTimeout(() => giveUp('an upgrade'), grace);
     };
   });
 }
@@ -141,8 +146,18 @@ extern "C" {
     /// Opens `name` at `version`, creating the missing object stores; an
     /// open still `blocked` after `grace` ms rejects (`BlockedError`)
     /// rather than wait.
+    ///
+    /// One that gets neither `success` nor an event of its own within
+    /// `queued_grace` ms waits behind another tab's blocked deletion, and
+    /// rejects (`BlockedError`) too.
     #[wasm_bindgen(catch)]
-    fn idb_open(name: &str, version: u32, stores: js_sys::Array, grace: u32) -> Result<js_sys::Promise, JsValue>;
+    fn idb_open(
+        name: &str,
+        version: u32,
+        stores: js_sys::Array,
+        grace: u32,
+        queued_grace: u32,
+    ) -> Result<js_sys::Promise, JsValue>;
     /// Deletes `name`; still `blocked` after `grace` ms, rejects
     /// (`BlockedError`), and the browser deletes it once the others close.
     #[wasm_bindgen(catch)]
@@ -165,6 +180,12 @@ extern "C" {
 /// connection itself. A connection that ignores `versionchange` (an older
 /// build's tab) keeps it blocked past this.
 const BLOCKED_GRACE_MS: u32 = 3_000;
+
+/// How long an open may wait with no event at all: one queued behind a
+/// deletion another tab blocks (that tab ignores `versionchange`) waits
+/// until the tab closes. Longer than [`BLOCKED_GRACE_MS`]: a first open on
+/// a busy machine is slow, but it is never this slow.
+const QUEUED_GRACE_MS: u32 = 10_000;
 
 /// This build's database version: the object stores of [`Table::ALL`].
 const VERSION: u32 = 1;
@@ -195,7 +216,8 @@ impl IdbStore {
     /// [`IdbStore::open`], its write transactions with `durability`.
     pub async fn open_with(name: &str, durability: Durability) -> Result<IdbStore, Error> {
         let stores: js_sys::Array = Table::ALL.iter().map(|t| JsValue::from_str(t.name())).collect();
-        let opening = idb_open(name, VERSION, stores, BLOCKED_GRACE_MS).map_err(|e| open_error("open", name, &e))?;
+        let opening = idb_open(name, VERSION, stores, BLOCKED_GRACE_MS, QUEUED_GRACE_MS)
+            .map_err(|e| open_error("open", name, &e))?;
         let db: web_sys::IdbDatabase =
             JsFuture::from(opening).await.map_err(|e| open_error("open", name, &e))?.unchecked_into();
         // Another tab (a newer build, or `destroy`) upgrading or deleting the

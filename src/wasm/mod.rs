@@ -165,7 +165,7 @@ export interface WeftEvents {
  * - `NETWORK`: the page's network node could not start or has stopped;
  * - `BAD_REQUEST`: the page's node refused a command it cannot read (a bad multiaddr, a replicator to itself);
  * - `STALE`: a newer build in another tab upgraded the database (or a page deleted it): this tab's connection is closed, reload;
- * - `BLOCKED`: another tab kept the database open through a deletion or an upgrade.
+ * - `BLOCKED`: another tab kept the database open through a deletion or an upgrade (or an open waited behind such a deletion).
  */
 export type WeftErrorCode =
   | "SCHEMA_INVALID" | "VALIDATION" | "UNKNOWN_COLLECTION" | "NOT_FOUND" | "BLOCK_INVALID" | "UNAUTHORIZED"

@@ -356,6 +356,19 @@ test("an upgrade from another tab closes this one's database cleanly and tells t
   );
   const destroyed = await a.evaluate(() => weft.Database.destroy("tabs-blocker").then(() => "destroyed", (e) => e.code));
   assert.equal(destroyed, "BLOCKED");
+  // The browser keeps the deletion, and an open waits behind it with no
+  // event of its own: open() says so too, rather than hang.
+  const queued = await a.evaluate(() => weft.Database.open("tabs-blocker").then(() => "opened", (e) => `${e.code}: ${e.message}`));
+  assert.match(queued, /^BLOCKED: .*delet/);
+  // Once the other tab lets go, the deletion happens and the name opens afresh.
+  await b.evaluate(() => window.blocker.close());
+  const reopened = await a.evaluate(async () => {
+    const db = await weft.Database.open("tabs-blocker");
+    const names = db.collectionNames();
+    await db.close();
+    return names;
+  });
+  assert.deepEqual(reopened, []);
   await context.close();
 });
 
