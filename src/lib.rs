@@ -377,7 +377,10 @@
 //!
 //! A field's value is the one written by the block with the greatest
 //! `(height, CID)` that set it; a delete is a tombstone block, and a
-//! tombstone wins over every update (see [`core::doc`]). The state is a
+//! tombstone wins over every update (see [`core::doc`]). Height, not
+//! time: a change made on a replica that has not merged a peer's later
+//! changes yet is concurrent with them, and loses a field to any of greater
+//! height, though made after them. The state is a
 //! function of the *set* of blocks, so replicas that hold the same blocks
 //! show the same document, whatever the order or repetition of delivery.
 //!

@@ -95,9 +95,10 @@ impl Node {
             // again. The exchange on connect ran before either side knew the
             // other's topics, and what was written in between was published
             // to nobody (a new leader tab writes at once, so this happens).
-            // Natively only: a page that did the same lost a node's later
-            // gossip in some runs (tests/browser/tabs.test.mjs), and the
-            // node's exchange repairs both directions.
+            // Natively only: the node's exchange repairs both directions.
+            // (It was taken from pages for a node change "lost" in
+            // tests/browser/tabs.test.mjs that turned out to be the test's
+            // own race, a change made on an older head: see TESTING.md.)
             #[cfg(not(target_arch = "wasm32"))]
             gossipsub::Event::Subscribed { peer_id, topic } => {
                 let col = topic.as_str().strip_prefix(&col_topic("")).map(str::to_owned);
