@@ -226,17 +226,21 @@ for (const how of ["crashes", "is frozen"]) {
     assert.ok(took <= 2000, `connected again after ${took} ms`);
     console.log(`# the follower led and was connected ${took} ms after the leader ${how === "crashes" ? "crashed" : "froze"}`);
     const id = await follower.evaluate(() => window.db.collection("Book").create({ title: "After", pages: 1 }));
+    // While the frozen tab still holds its connection beside the new
+    // leader's: the node never tells a second connection of one peer id its
+    // topics (gossipsub sends them on the first only), so the new leader's
+    // publish reaches nobody and must be repaired without the old tab.
+    for (let t = Date.now(); !(await node.get(`collections/Book/${id}`)).title; ) {
+      assert.ok(Date.now() - t < WAIT, "the new leader's write never reached the node");
+      await sleep(100);
+    }
+    console.log(`# the write is on the node ${Date.now() - gone} ms after the leader ${how === "crashes" ? "crashed" : "froze"}`);
     if (how === "is frozen") {
       // The frozen tab thaws, finds its lock taken, stops its node and follows: one node for the origin again.
       await cdp.send("Debugger.resume");
     }
-    // Usually within 3 s; in one run of a few the thawed page took a minute to answer again.
+    // Usually within 3 s; on one core the thawed page took a minute to answer again.
     const AFTER_THAW = 3 * WAIT;
-    for (let t = Date.now(); !(await node.get(`collections/Book/${id}`)).title; ) {
-      assert.ok(Date.now() - t < AFTER_THAW, "the new leader's write never reached the node");
-      await sleep(100);
-    }
-    console.log(`# the write is on the node ${Date.now() - gone} ms after the leader ${how === "crashes" ? "crashed" : "froze"}`);
     const peerId = await follower.evaluate(() => window.db.peerId);
     for (let t = Date.now(); (await nodeSees(peerId)).length !== 1; ) {
       assert.ok(Date.now() - t < AFTER_THAW, `the node keeps ${(await nodeSees(peerId)).length} connections from the origin`);
