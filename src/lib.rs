@@ -92,7 +92,11 @@
 //!   (1.5 s to connected in the tests). Never on a silence alone: a
 //!   follower back from hidden or the back/forward cache sees one on its
 //!   first tick, its own timers having been slowed. Hidden tabs never steal: with their own timers slowed they
-//!   would take the lead from each other forever. The old leader, once it runs again, finds its lock
+//!   would take the lead from each other forever. A tab hung in the middle
+//!   of an IndexedDB transaction keeps that transaction's locks too, until
+//!   the browser aborts it (60 s in Chromium): the other tabs' reads and
+//!   writes of those stores, the new leader's node included, wait as long.
+//!   The old leader, once it runs again, finds its lock
 //!   request rejected, stops its node, follows, and posts `followed`: its
 //!   connection had stayed open beside the new leader's under the same peer
 //!   id, and a native node kept its gossip on the old one, so the new leader
@@ -128,7 +132,13 @@
 //!   leader swaps heads with every peer it connects to, and a native node
 //!   swaps them again for a collection when a peer joins its topic (a new
 //!   leader writes at once, before either side knows the other's topics,
-//!   when a publish reaches nobody; pages do not do this second swap).
+//!   when a publish reaches nobody). A page instead swaps heads for each
+//!   document whose block it published to nobody on its collection's topic
+//!   while connected (at once, then at most once a second): a leader that
+//!   took the lock from a hung one connects beside the hung one's
+//!   connection under the same peer id, and gossipsub tells a peer its
+//!   topics on its first connection only, so that page never learns the
+//!   node's and every publish of its reaches nobody until it reconnects.
 //! - **Changes cross tabs**: every tab posts `changed` after each commit it
 //!   sees (its own writes; in the leader also every merge from the network),
 //!   with the document as it stood right after that commit, and every other
