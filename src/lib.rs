@@ -99,7 +99,11 @@
 //!   (1.5 s to connected in the tests). Never on a silence alone: a
 //!   follower back from hidden or the back/forward cache sees one on its
 //!   first tick, its own timers having been slowed. Hidden tabs never steal: with their own timers slowed they
-//!   would take the lead from each other forever. The old leader, once it runs again, finds its lock
+//!   would take the lead from each other forever. A tab hung in the middle
+//!   of an IndexedDB transaction keeps that transaction's locks too, until
+//!   the browser aborts it (60 s in Chromium): the other tabs' reads and
+//!   writes of those stores, the new leader's node included, wait as long.
+//!   The old leader, once it runs again, finds its lock
 //!   request rejected, stops its node, follows, and posts `followed`: its
 //!   connection had stayed open beside the new leader's under the same peer
 //!   id, and a native node kept its gossip on the old one, so the new leader
@@ -135,7 +139,13 @@
 //!   leader swaps heads with every peer it connects to, and a native node
 //!   swaps them again for a collection when a peer joins its topic (a new
 //!   leader writes at once, before either side knows the other's topics,
-//!   when a publish reaches nobody; pages do not do this second swap).
+//!   when a publish reaches nobody). A page instead swaps heads for each
+//!   document whose block it published to nobody on its collection's topic
+//!   while connected (at once, then at most once a second): a leader that
+//!   took the lock from a hung one connects beside the hung one's
+//!   connection under the same peer id, and gossipsub tells a peer its
+//!   topics on its first connection only, so that page never learns the
+//!   node's and every publish of its reaches nobody until it reconnects.
 //! - **Changes cross tabs**: every tab posts `changed` after each commit it
 //!   sees (its own writes; in the leader also every merge from the network),
 //!   with the document as it stood right after that commit, and every other
@@ -398,7 +408,10 @@
 //!
 //! A field's value is the one written by the block with the greatest
 //! `(height, CID)` that set it; a delete is a tombstone block, and a
-//! tombstone wins over every update (see [`core::doc`]). The state is a
+//! tombstone wins over every update (see [`core::doc`]). Height, not
+//! time: a change made on a replica that has not merged a peer's later
+//! changes yet is concurrent with them, and loses a field to any of greater
+//! height, though made after them. The state is a
 //! function of the *set* of blocks, so replicas that hold the same blocks
 //! show the same document, whatever the order or repetition of delivery.
 //!

@@ -166,6 +166,12 @@ pub(super) struct Node {
     pub(super) answered: HashMap<PeerId, Duration>,
     /// Blocks merged lately, so gossip that repeats one skips the database.
     pub(super) recent: LruCache<Cid, ()>,
+    /// In a page: documents whose blocks were published on their
+    /// collection's topic to nobody while peers were connected, by
+    /// collection, for [`Node::repair_unheard`].
+    pub(super) unheard: BTreeMap<String, BTreeSet<String>>,
+    /// When `unheard` may be repaired next.
+    pub(super) next_repair: Duration,
     /// The pending blocks each peer sent, against the caps (pending blocks
     /// found in the store at start are left to orphan dropping).
     pub(super) pending: PendingLedger<PeerId>,
@@ -296,6 +302,8 @@ impl Node {
             upgrading: HashSet::new(),
             answered: HashMap::new(),
             recent: LruCache::new(NonZeroUsize::new(RECENT_BLOCKS).expect("not zero")),
+            unheard: BTreeMap::new(),
+            next_repair: Duration::ZERO,
             pending: PendingLedger::new(config.pending),
             conduct: Conduct::default(),
             buckets: HashMap::new(),
@@ -353,6 +361,7 @@ impl Node {
         // Every merge path takes its blocks itself; this only keeps a missed
         // one (in a page: a JS write) from waiting for the next merge.
         self.take_merged().await;
+        self.repair_unheard().await;
         self.drop_orphans().await;
         self.tell_status();
     }

@@ -11,6 +11,7 @@
 // address of a namespace's own) and are skipped without it.
 import { test as nodeTest, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { isDeepStrictEqual } from "node:util";
 import { serve } from "./serve.mjs";
 import { WEB_ROOT, BROWSER, launchBrowser, watchPage } from "./lib.mjs";
 import { WAIT, until, stateOf, editsConverge } from "./pages.mjs";
@@ -320,9 +321,14 @@ test("a document made on page A appears on page B through the node, the reverse 
   // first (two page.evaluate calls are not one instant: under load they can be
   // tens of milliseconds apart).
   assert.ok([1, 2].includes(heads.length), sa);
-  // The node holds the same state.
-  const onNode = await node.get(`collections/Book/${id}`);
-  assert.deepEqual(onNode, doc);
+  // The node holds the same state, once it has merged both edits: the pages
+  // may have them from each other first (over their direct connection).
+  for (let t = Date.now(); ; ) {
+    const onNode = await node.get(`collections/Book/${id}`);
+    if (isDeepStrictEqual(onNode, doc)) break;
+    assert.ok(Date.now() - t < WAIT, `the node never held the pages' state: ${JSON.stringify(onNode)} (pages: ${sa})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const problems = [...a.problems, ...b.problems];
   assert.deepEqual(problems, []);
   await a.context.close();
