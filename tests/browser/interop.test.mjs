@@ -157,6 +157,17 @@ async function jsPageAboveOurs(ours, name, pageOptions) {
 const nodeConnections = async (peerId) => (await node.get("p2p/connections")).filter((c) => c.peerId === peerId);
 
 /** The count, min, median and max of a list of numbers. */
+/** Ours → js: a note our page creates reaches the js page by gossip. */
+async function noteReachesJs(ours, js) {
+  const id = await ours.page.evaluate(() => window.db.collection("Note").create({ text: "from weftdb" }));
+  await until("our page's block on the js page", () =>
+    js.page.evaluate(async (id) => {
+      for (const d of window.got) if (await interop.isBlock(d, id)) return true;
+      return false;
+    }, id),
+  );
+}
+
 function spread(xs) {
   const s = [...xs].sort((a, b) => a - b);
   return { n: s.length, min: s[0], median: s[Math.floor(s.length / 2)], max: s.at(-1) };
@@ -712,13 +723,7 @@ test("gossipsub between a js-libp2p page and one of weftdb's pages over their di
   );
   const meshMs = Date.now() - t0;
   // Ours → js: a note's genesis block.
-  const id = await ours.page.evaluate(() => window.db.collection("Note").create({ text: "from weftdb" }));
-  await until("our page's block on the js page", () =>
-    js.page.evaluate(async (id) => {
-      for (const d of window.got) if (await interop.isBlock(d, id)) return true;
-      return false;
-    }, id),
-  );
+  await noteReachesJs(ours, js);
   // Our page's subscriptions went out once, on its first connection to the
   // js page, the relayed one, on which js-libp2p runs no gossipsub (it
   // counts a relayed connection limited and aborts the stream): they were
@@ -834,13 +839,7 @@ test("gossipsub between a js-libp2p page and one of weftdb's pages over direct W
     (await ours.page.evaluate(() => window.db.networkStats())).invalid > invalidBefore,
   );
   // Ours → js: a note's genesis block.
-  const id = await ours.page.evaluate(() => window.db.collection("Note").create({ text: "from weftdb" }));
-  await until("our page's block on the js page", () =>
-    js.page.evaluate(async (id) => {
-      for (const d of window.got) if (await interop.isBlock(d, id)) return true;
-      return false;
-    }, id),
-  );
+  await noteReachesJs(ours, js);
   await ours.page.evaluate(() => window.db.close());
   await ours.context.close();
   await js.context.close();
