@@ -8,6 +8,9 @@
 //! |---|---|---|
 //! | `Meta` | `replicator/<peer id>/<collection>` | JSON `{ addrs, docs }` |
 //! | `Meta` | `refused/<peer id>/<collection>/<cid>` | JSON `{ code, reason }` |
+//! | `Meta` | `p2p/collection/<collection>` ([`META_P2P`]) | empty: the collection is shared by gossip |
+//! | `Meta` | `net/webrtc-cert` ([`META_WEBRTC_CERT`]) | the WebRTC certificate, PEM |
+//! | `Meta` | `net/webtransport-certs` ([`META_WEBTRANSPORT_CERTS`]) | the WebTransport certificates, DAG-CBOR |
 //! | `Outbox` | peer id bytes ‖ `0` ‖ CID bytes | height (8 bytes, big-endian) ‖ collection |
 //!
 //! Outbox rows sort by peer, and a peer's by CID; [`Db::outbox_next`]
@@ -24,6 +27,15 @@ use crate::store::{KeyRange, Mode, Store, Table, Tx};
 
 const META_REPLICATOR: &str = "replicator/";
 const META_REFUSED: &str = "refused/";
+/// `p2p/collection/<collection>`: a collection shared by gossip.
+pub(crate) const META_P2P: &str = "p2p/collection/";
+/// The node's WebRTC certificate (PEM): the same after a restart, so the
+/// addresses browsers know stay valid.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) const META_WEBRTC_CERT: &str = "net/webrtc-cert";
+/// The node's WebTransport certificates (DAG-CBOR), rotated.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) const META_WEBTRANSPORT_CERTS: &str = "net/webtransport-certs";
 
 /// A replicator's peer as the store keys it: its id's text (in `Meta`
 /// keys) and its bytes (in outbox keys).
@@ -91,7 +103,7 @@ fn outbox_collection(value: &[u8]) -> String {
 
 /// The outbox row that queues `m` for `peer`, written in `m`'s own
 /// transaction (a commit hook).
-pub fn outbox_row(peer: &[u8], m: &Merged) -> Row {
+pub(crate) fn outbox_row(peer: &[u8], m: &Merged) -> Row {
     let mut value = m.height.to_be_bytes().to_vec();
     value.extend_from_slice(m.collection.as_bytes());
     (Table::Outbox, outbox_key(peer, &m.cid), value)
@@ -99,13 +111,14 @@ pub fn outbox_row(peer: &[u8], m: &Merged) -> Row {
 
 impl<S: Store> Db<S> {
     /// The `Meta` record `key`.
-    pub async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))] // the node's certificates: native only
+    pub(crate) async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
         let mut tx = self.store().begin_read(&[Table::Meta]).await?;
         Ok(tx.get(Table::Meta, key.as_bytes()).await?)
     }
 
     /// Sets (or with `None` deletes) the `Meta` record `key`.
-    pub async fn set_meta(&self, key: &str, value: Option<&[u8]>) -> Result<(), Error> {
+    pub(crate) async fn set_meta(&self, key: &str, value: Option<&[u8]>) -> Result<(), Error> {
         let mut tx = self.store().begin(Mode::Write).await?;
         match value {
             Some(v) => tx.put(Table::Meta, key.as_bytes(), v).await?,
@@ -115,14 +128,14 @@ impl<S: Store> Db<S> {
     }
 
     /// The keys of the `Meta` records under `prefix`, without it.
-    pub async fn meta_keys(&self, prefix: &str) -> Result<Vec<String>, Error> {
+    pub(crate) async fn meta_keys(&self, prefix: &str) -> Result<Vec<String>, Error> {
         let mut tx = self.store().begin_read(&[Table::Meta]).await?;
         let keys = tx.scan_keys(Table::Meta, &KeyRange::prefix(prefix.as_bytes()), None).await?;
         Ok(keys.iter().map(|k| String::from_utf8_lossy(&k[prefix.len()..]).into_owned()).collect())
     }
 
     /// Every stored replicator; a corrupt record is skipped with a warning.
-    pub async fn replicators(&self) -> Result<Vec<ReplicatorRecord>, Error> {
+    pub(crate) async fn replicators(&self) -> Result<Vec<ReplicatorRecord>, Error> {
         let mut tx = self.store().begin_read(&[Table::Meta]).await?;
         let rows = tx.scan(Table::Meta, &KeyRange::prefix(META_REPLICATOR.as_bytes()), None).await?;
         let mut out = Vec::new();
@@ -145,7 +158,7 @@ impl<S: Store> Db<S> {
     }
 
     /// Stores a replicator (replacing one of the same peer and collection).
-    pub async fn put_replicator(&self, r: &ReplicatorRecord) -> Result<(), Error> {
+    pub(crate) async fn put_replicator(&self, r: &ReplicatorRecord) -> Result<(), Error> {
         let stored = StoredReplicator { addrs: r.addrs.clone(), docs: r.docs.clone() };
         let value = serde_json::to_vec(&stored).expect("serialises");
         self.set_meta(&replicator_key(&r.peer, &r.collection), Some(&value)).await
@@ -153,7 +166,7 @@ impl<S: Store> Db<S> {
 
     /// Deletes a replicator with its queued blocks and its refusals, in one
     /// transaction.
-    pub async fn delete_replicator(&self, peer: &PeerKey, collection: &str) -> Result<(), Error> {
+    pub(crate) async fn delete_replicator(&self, peer: &PeerKey, collection: &str) -> Result<(), Error> {
         let mut tx = self.store().begin(Mode::Write).await?;
         tx.delete(Table::Meta, replicator_key(&peer.text, collection).as_bytes()).await?;
         let rows = tx.scan(Table::Outbox, &KeyRange::prefix(&outbox_prefix(&peer.bytes)), None).await?;
@@ -170,7 +183,7 @@ impl<S: Store> Db<S> {
     }
 
     /// How many blocks `peer`'s outbox holds, by collection.
-    pub async fn outbox_queued(&self, peer: &[u8]) -> Result<BTreeMap<String, usize>, Error> {
+    pub(crate) async fn outbox_queued(&self, peer: &[u8]) -> Result<BTreeMap<String, usize>, Error> {
         let mut tx = self.store().begin_read(&[Table::Outbox]).await?;
         let mut queued = BTreeMap::new();
         for (_, v) in tx.scan(Table::Outbox, &KeyRange::prefix(&outbox_prefix(peer)), None).await? {
@@ -179,14 +192,27 @@ impl<S: Store> Db<S> {
         Ok(queued)
     }
 
+    /// Writes outbox rows ([`outbox_row`]) for blocks already stored (a
+    /// follower tab's, which the leader takes over), in one transaction.
+    pub(crate) async fn queue_outbox(&self, rows: &[Row]) -> Result<(), Error> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.store().begin(Mode::Write).await?;
+        for (table, key, value) in rows {
+            tx.put(*table, key, value).await?;
+        }
+        Ok(tx.commit().await?)
+    }
+
     /// How many blocks every outbox holds together.
-    pub async fn outbox_len(&self) -> Result<usize, Error> {
+    pub(crate) async fn outbox_len(&self) -> Result<usize, Error> {
         let mut tx = self.store().begin_read(&[Table::Outbox]).await?;
         Ok(tx.count(Table::Outbox, &KeyRange::all()).await?)
     }
 
     /// Every block a replicator's peer refused.
-    pub async fn refusals(&self) -> Result<Vec<RefusedRecord>, Error> {
+    pub(crate) async fn refusals(&self) -> Result<Vec<RefusedRecord>, Error> {
         let mut tx = self.store().begin_read(&[Table::Meta]).await?;
         let rows = tx.scan(Table::Meta, &KeyRange::prefix(META_REFUSED.as_bytes()), None).await?;
         let mut out = Vec::new();
@@ -210,7 +236,7 @@ impl<S: Store> Db<S> {
     /// The next batch of `peer`'s outbox: lowest heights (parents) first,
     /// at most `max_blocks` blocks and `max_bytes` bytes (one block may
     /// weigh more, alone); and how many blocks the outbox holds in all.
-    pub async fn outbox_next(
+    pub(crate) async fn outbox_next(
         &self,
         peer: &[u8],
         max_blocks: usize,
@@ -248,7 +274,12 @@ impl<S: Store> Db<S> {
     /// refused aside (kept as [`RefusedRecord`]s), so one block the peer
     /// will never take does not hold up the rest. Only blocks its outbox
     /// held are touched.
-    pub async fn outbox_done(&self, peer: &PeerKey, acked: &[Cid], refused: &[Refused<'_>]) -> Result<(), Error> {
+    pub(crate) async fn outbox_done(
+        &self,
+        peer: &PeerKey,
+        acked: &[Cid],
+        refused: &[Refused<'_>],
+    ) -> Result<(), Error> {
         let mut tx = self.store().begin(Mode::Write).await?;
         for c in acked {
             tx.delete(Table::Outbox, &outbox_key(&peer.bytes, c)).await?;

@@ -8,7 +8,8 @@ use libp2p::{kad, Multiaddr, PeerId};
 use serde_json::{json, Value};
 
 use super::command::{Command, CommandError};
-use super::run::{col_topic, Node, META_P2P};
+use super::run::{col_topic, Node};
+use crate::records::META_P2P;
 
 impl Node {
     pub(super) async fn command(&mut self, command: Command) -> Result<Value, CommandError> {

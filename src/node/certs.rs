@@ -10,8 +10,7 @@ use crate::net::webtransport::{Certificates, StoredCert};
 use crate::net::NodeCerts;
 use crate::store::RedbStore;
 
-const META_WEBRTC_CERT: &str = "net/webrtc-cert";
-const META_WEBTRANSPORT_CERTS: &str = "net/webtransport-certs";
+use crate::records::{META_WEBRTC_CERT, META_WEBTRANSPORT_CERTS};
 
 /// The node's certificates: as stored, or made (and stored) on first start.
 pub(super) async fn load(db: &Db<RedbStore>) -> Result<NodeCerts, NodeError> {

@@ -47,6 +47,12 @@ pub struct NodeConfig {
     /// How long a request to a peer may take, and an inbound request may
     /// take to arrive (a stream opened and never written is dropped then).
     pub request_timeout: Duration,
+    /// When a block's publish reaches nobody while a connected peer's
+    /// topics were never heard, swap heads with that peer for the document
+    /// (`Node::repair_unheard`): a page's tab that takes the lead from a
+    /// hung one connects beside its connection, and gossipsub tells topics
+    /// on a peer id's first connection only. Pages set it.
+    pub repair_unheard: bool,
 }
 
 impl NodeConfig {
@@ -70,6 +76,7 @@ impl NodeConfig {
             direct_upgrade: false,
             pending: PendingLimits::default(),
             request_timeout: crate::net::REQUEST_TIMEOUT,
+            repair_unheard: false,
         }
     }
 

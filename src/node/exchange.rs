@@ -214,7 +214,10 @@ impl Node {
     /// Sends a batch of head exchange's lane to `peer`.
     fn push(&mut self, peer: PeerId, batch: Option<PushBatch<Cid>>) {
         let Some(PushBatch { col, blocks, remaining }) = batch else { return };
-        let Some(s) = self.swarm.as_mut() else { return };
+        let Some(s) = self.swarm.as_mut() else {
+            self.lanes.drop_lane(&peer); // stopped: the next exchange works it out again
+            return;
+        };
         let cids = blocks.iter().map(|(c, _)| *c).collect();
         let blocks = blocks.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
         let id = s.behaviour_mut().replicate.send_request(&peer, ReplicateRequest::Push { blocks, remaining }.into());

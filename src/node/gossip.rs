@@ -82,7 +82,7 @@ impl Node {
         // this page never learns the node's and every publish reaches
         // nobody, for as long as the connection lasts. Swapping heads for
         // the document does not wait for the topics (`repair_unheard`).
-        if unheard && cfg!(target_arch = "wasm32") && !self.connected.is_empty() {
+        if unheard && self.config.repair_unheard && !self.connected.is_empty() {
             self.unheard.entry(m.collection.clone()).or_default().insert(m.doc.clone());
         }
     }
@@ -96,12 +96,19 @@ impl Node {
         }
         self.next_repair = self.now() + REPAIR_EVERY;
         let unheard = std::mem::take(&mut self.unheard);
-        let peers: Vec<PeerId> = self.connected.iter().copied().collect();
+        // Only peers whose topics we never heard: one that told us its
+        // topics and holds none of this collection's does not want it.
+        let heard: HashSet<PeerId> = match self.gossip() {
+            Some(g) => g.all_peers().filter(|(_, topics)| !topics.is_empty()).map(|(p, _)| *p).collect(),
+            None => return,
+        };
+        let peers: Vec<PeerId> = self.connected.iter().filter(|p| !heard.contains(p)).copied().collect();
         for (col, docs) in unheard {
-            tracing::debug!(col, docs = docs.len(), "published to nobody: swapping heads for them");
             let docs: Vec<String> = docs.into_iter().collect();
-            for peer in &peers {
-                self.start_exchange(*peer, &col, Some(docs.clone())).await;
+            let sharing: Vec<PeerId> = peers.iter().copied().filter(|p| self.shares_collection(*p, &col)).collect();
+            for peer in sharing {
+                tracing::debug!(%peer, col, docs = docs.len(), "published to nobody, topics unheard: swapping heads");
+                self.start_exchange(peer, &col, Some(docs.clone())).await;
             }
         }
     }
@@ -226,11 +233,17 @@ impl Node {
     fn carry_out(&mut self, effects: Vec<FetchEffect<PeerId, Cid>>) {
         for effect in effects {
             match effect {
-                FetchEffect::Ask { id, peer, want } => {
-                    let Some(swarm) = self.swarm.as_mut() else { return };
-                    let request = swarm.behaviour_mut().blocks.send_request(&peer, BlocksRequest { want }.into());
-                    self.fetches.insert(request, id);
-                }
+                FetchEffect::Ask { id, peer, want } => match self.swarm.as_mut() {
+                    Some(swarm) => {
+                        let request = swarm.behaviour_mut().blocks.send_request(&peer, BlocksRequest { want }.into());
+                        self.fetches.insert(request, id);
+                    }
+                    // Stopped: nobody can be asked.
+                    None => {
+                        let effects = self.fetcher.failed(id, &[]);
+                        self.carry_out(effects);
+                    }
+                },
                 FetchEffect::GaveUp { want, orphaned } => {
                     tracing::debug!(n = want.len(), "no peer has the missing blocks");
                     self.stats.fetch_failures += 1;

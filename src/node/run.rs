@@ -51,8 +51,6 @@ pub(super) const TICK: Duration = Duration::from_millis(250);
 /// How often collection providers are looked up again in the DHT.
 const DISCOVERY_EVERY: Duration = Duration::from_secs(30);
 
-pub(super) const META_P2P: &str = "p2p/collection/";
-
 #[derive(Debug, Default)]
 pub(super) struct Stats {
     pub(super) received: u64,
@@ -117,7 +115,7 @@ pub(super) struct Node {
     /// Shared with the database's commit hook, which writes each new
     /// block's outbox entries in the block's own transaction.
     pub(super) replicators: Rc<RefCell<BTreeMap<(PeerId, String), Replicator>>>,
-    /// The peer whose blocks are being merged: they are not queued back to it.
+    /// Peers with at least one open connection.
     pub(super) connected: HashSet<PeerId>,
     /// Peers we keep a connection to (bootstrap, replicators, mDNS), and
     /// when each is due a dial.
@@ -932,7 +930,7 @@ impl Node {
     }
 
     async fn load_p2p_collections(&mut self) -> Result<(), NodeError> {
-        for col in self.db.meta_keys(META_P2P).await? {
+        for col in self.db.meta_keys(crate::records::META_P2P).await? {
             self.subscribe(&col_topic(&col));
             self.p2p_collections.insert(col);
         }

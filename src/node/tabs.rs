@@ -18,7 +18,6 @@ use super::replicate::outbox_rows;
 use super::run::Node;
 use crate::core::block::SignedBlock;
 use crate::db::Merged;
-use crate::store::{Mode, Store, Tx};
 
 /// A tab, named at random when it opens the database.
 pub type TabId = u64;
@@ -442,13 +441,7 @@ impl Node {
             });
         }
         let rows: Vec<_> = merged.iter().flat_map(|m| outbox_rows(&self.replicators.borrow(), m)).collect();
-        if !rows.is_empty() {
-            let mut tx = self.db.store().begin(Mode::Write).await.map_err(crate::Error::from)?;
-            for (table, key, value) in rows {
-                tx.put(table, &key, &value).await.map_err(crate::Error::from)?;
-            }
-            tx.commit().await.map_err(crate::Error::from)?;
-        }
+        self.db.queue_outbox(&rows).await?;
         let taken = merged.len();
         self.merged.borrow_mut().extend(merged);
         self.take_merged().await;

@@ -14,7 +14,7 @@ use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::{Entries, KeyRange, Mode, Store, StoreError, Table, Tx};
+use super::{Durability, Entries, KeyRange, Mode, Store, StoreError, Table, Tx};
 use crate::error::Error;
 
 fn js_bytes(bytes: &[u8]) -> JsValue {
@@ -35,38 +35,6 @@ fn rust_bytes(v: &JsValue) -> Vec<u8> {
 pub struct IdbStore {
     conn: Rc<Conn>,
     durability: Durability,
-}
-
-/// How far a write transaction's data is flushed before it completes (the
-/// `durability` of IndexedDB's `transaction()`): the caller's choice, the
-/// same for every write of one open database.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Durability {
-    /// The browser's own choice: relaxed in Chromium since 121 and in
-    /// Firefox; what Dexie and RxDB use unless told otherwise.
-    #[default]
-    Default,
-    /// Flushed to disk before the transaction completes: a write whose
-    /// promise resolved survives a power cut, at about one flush per write.
-    Strict,
-    /// Handed to the operating system: survives the tab and the browser
-    /// crashing, not the machine.
-    Relaxed,
-}
-
-impl Durability {
-    /// The name JS uses (`Database.open(name, { durability })`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Durability::Default => "default",
-            Durability::Strict => "strict",
-            Durability::Relaxed => "relaxed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Durability> {
-        [Durability::Default, Durability::Strict, Durability::Relaxed].into_iter().find(|d| d.name() == s)
-    }
 }
 
 /// What to call when the connection goes stale.
@@ -104,11 +72,15 @@ export function idb_open(name, version, stores, grace, queuedGrace) {
       gaveUp = true;
       reject(blocked(why));
     };
-    // An open queued behind a deletion another tab blocks gets no event at
-    // all: it ends when that tab closes. Its own upgrade ends the wait.
-    let timer = setTimeout(() => giveUp('the deletion this open waits behind'), queuedGrace);
+    // An open queued behind another tab's blocked deletion (or upgrade)
+    // gets no event at all: it runs when that tab closes. Its own upgrade
+    // ends the wait.
+    let timer = setTimeout(() => giveUp('the deletion or upgrade this open waits behind'), queuedGrace);
     r.onupgradeneeded = () => {
       clearTimeout(timer);
+      // Given up on, it runs after the deletion: create nothing, or the
+      // deleted database would come back empty.
+      if (gaveUp) return r.transaction.abort();
       for (const s of stores) if (!r.result.objectStoreNames.contains(s)) r.result.createObjectStore(s);
     };
     r.onsuccess = () => {
@@ -241,9 +213,9 @@ impl IdbStore {
         Ok(IdbStore { conn, durability })
     }
 
-    /// Closes the connection; later transactions on it fail.
-    /// Closes the connection and lets go of its `on_stale` callbacks (they
-    /// hold the page's listeners, which hold the page's database object).
+    /// Closes the connection (later transactions on it fail) and lets go of
+    /// its `on_stale` callbacks (they hold the page's listeners, which hold
+    /// the page's database object).
     pub fn close(&self) {
         self.conn.db.close();
         self.conn.on_stale.borrow_mut().clear();

@@ -20,7 +20,7 @@ pub use self::redb::RedbStore;
 #[cfg(target_arch = "wasm32")]
 mod idb;
 #[cfg(target_arch = "wasm32")]
-pub use idb::{Durability, IdbStore};
+pub use idb::IdbStore;
 
 /// The tables (IndexedDB object stores, redb tables) of one database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -228,6 +228,38 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
         }
     }
     None
+}
+
+/// How far a write transaction's data is flushed before it completes (the
+/// `durability` of IndexedDB's `transaction()`): the caller's choice, the
+/// same for every write of one open database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// The browser's own choice: relaxed in Chromium since 121 and in
+    /// Firefox; what Dexie and RxDB use unless told otherwise.
+    #[default]
+    Default,
+    /// Flushed to disk before the transaction completes: a write whose
+    /// promise resolved survives a power cut, at about one flush per write.
+    Strict,
+    /// Handed to the operating system: survives the tab and the browser
+    /// crashing, not the machine.
+    Relaxed,
+}
+
+impl Durability {
+    /// The name JS uses (`Database.open(name, { durability })`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Durability::Default => "default",
+            Durability::Strict => "strict",
+            Durability::Relaxed => "relaxed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Durability> {
+        [Durability::Default, Durability::Strict, Durability::Relaxed].into_iter().find(|d| d.name() == s)
+    }
 }
 
 #[cfg(test)]

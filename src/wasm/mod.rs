@@ -579,6 +579,7 @@ impl Database {
             if !inner.closed.replace(true) {
                 if let Some(net) = inner.net.as_ref() {
                     net.stop();
+                    net.forget_listeners();
                 }
                 inner.db.store().close();
                 // Subscribers and `on` listeners are the page's functions,

@@ -132,6 +132,7 @@ impl Net {
             api: None,
             meet_peers: true,
             direct_upgrade,
+            repair_unheard: true,
             ..NodeConfig::new("")
         };
         let node = BrowserNode::start(db, config, on_peer, on_sync, on_status, online)

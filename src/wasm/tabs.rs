@@ -636,8 +636,11 @@ impl Tabs {
         for (_, tx) in self.shared.waiting.borrow_mut().drain() {
             drop(tx);
         }
-        // The page's listeners hold the page's database object: a closed
-        // database lets go of them, or neither could ever be collected.
+    }
+
+    /// Lets go of the page's `on` listeners (the database was closed): they
+    /// hold the page's database object, which could never be collected.
+    pub(super) fn forget_listeners(&self) {
         self.shared.listeners.borrow_mut().clear();
     }
 

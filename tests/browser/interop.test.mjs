@@ -156,7 +156,6 @@ async function jsPageAboveOurs(ours, name, pageOptions) {
 /** The node's connections to `peerId`, as its HTTP API lists them. */
 const nodeConnections = async (peerId) => (await node.get("p2p/connections")).filter((c) => c.peerId === peerId);
 
-/** The count, min, median and max of a list of numbers. */
 /** Ours → js: a note our page creates reaches the js page by gossip. */
 async function noteReachesJs(ours, js) {
   const id = await ours.page.evaluate(() => window.db.collection("Note").create({ text: "from weftdb" }));
@@ -168,6 +167,7 @@ async function noteReachesJs(ours, js) {
   );
 }
 
+/** The count, min, median and max of a list of numbers. */
 function spread(xs) {
   const s = [...xs].sort((a, b) => a - b);
   return { n: s.length, min: s[0], median: s[Math.floor(s.length / 2)], max: s.at(-1) };

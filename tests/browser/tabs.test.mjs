@@ -381,8 +381,17 @@ test("an upgrade from another tab closes this one's database cleanly and tells t
   // event of its own: open() says so too, rather than hang.
   const queued = await a.evaluate(() => weft.Database.open("tabs-blocker").then(() => "opened", (e) => `${e.code}: ${e.message}`));
   assert.match(queued, /^BLOCKED: .*delet/);
-  // Once the other tab lets go, the deletion happens and the name opens afresh.
+  // Once the other tab lets go, the deletion happens, and the open given up
+  // on (it runs after it) does not bring the database back.
   await b.evaluate(() => window.blocker.close());
+  const listed = () => a.evaluate(async () => (await indexedDB.databases()).some((d) => d.name === "tabs-blocker"));
+  for (let t = Date.now(); await listed(); ) {
+    assert.ok(Date.now() - t < WAIT, "the deletion never happened");
+    await sleep(100);
+  }
+  await sleep(500);
+  assert.equal(await listed(), false, "the given-up open recreated the deleted database");
+  // The name opens afresh.
   const reopened = await a.evaluate(async () => {
     const db = await weft.Database.open("tabs-blocker");
     const names = db.collectionNames();

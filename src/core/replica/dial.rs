@@ -9,8 +9,8 @@
 //! clears it. Nothing here dials: [`Dialer::due`] says whom to dial, and
 //! the driver reports back what happened.
 //!
-//! Generic over the peer id and the address so the simulator can use
-//! plain numbers; the node uses libp2p's `PeerId` and `Multiaddr`.
+//! Generic over the peer id and the address, so tests use plain numbers;
+//! the node uses libp2p's `PeerId` and `Multiaddr`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

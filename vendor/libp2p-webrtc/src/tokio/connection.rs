@@ -68,9 +68,9 @@ pub struct Connection {
     drop_listeners: FuturesUnordered<stream::DropListener>,
     no_drop_listeners_waker: Option<Waker>,
 
-    /// Resolves when the peer connection has failed or closed (weftdb patch).
+    /// Resolves when the peer connection has failed or closed (WEFTDB-PATCH).
     ended: oneshot::Receiver<RTCPeerConnectionState>,
-    /// Resolves when the SCTP association has closed (weftdb patch).
+    /// Resolves when the SCTP association has closed (WEFTDB-PATCH).
     association_closed: BoxFuture<'static, ()>,
 }
 
@@ -78,7 +78,7 @@ impl Unpin for Connection {}
 
 impl Connection {
     /// Creates a new connection. `watch_id` is a data channel id that only this side uses
-    /// (weftdb patch, see [`Connection::watch_association`]).
+    /// (WEFTDB-PATCH, see [`Connection::watch_association`]).
     pub(crate) async fn new(rtc_conn: RTCPeerConnection, watch_id: u16) -> Self {
         let (data_channel_tx, data_channel_rx) = mpsc::channel(MAX_DATA_CHANNELS_IN_FLIGHT);
 
@@ -102,7 +102,7 @@ impl Connection {
         }
     }
 
-    /// weftdb patch: resolves when the SCTP association closes, as it does at once when the
+    /// WEFTDB-PATCH: resolves when the SCTP association closes, as it does at once when the
     /// remote aborts it (a page closing its `RTCPeerConnection` sends an SCTP ABORT). webrtc-rs
     /// tells no one but the association's streams, so this keeps one of its own: a negotiated
     /// data channel (nothing is sent to open it) on an id of this side's parity that the
@@ -136,7 +136,7 @@ impl Connection {
         .boxed()
     }
 
-    /// weftdb patch: the connection ends with its peer connection. Without this, a remote
+    /// WEFTDB-PATCH: the connection ends with its peer connection. Without this, a remote
     /// that went away (ICE failed: no consent checks) left the connection open until a new
     /// outbound stream happened to fail, or for good.
     fn register_state_change_handler(
@@ -232,7 +232,7 @@ impl StreamMuxer for Connection {
             Some(detached) => {
                 tracing::trace!(stream=%detached.stream_identifier(), "Incoming stream");
 
-                let (stream, drop_listener) = Stream::new(detached, false); // weftdb patch: inbound
+                let (stream, drop_listener) = Stream::new(detached, false); // WEFTDB-PATCH: inbound
                 self.drop_listeners.push(drop_listener);
                 if let Some(waker) = self.no_drop_listeners_waker.take() {
                     waker.wake()
@@ -257,7 +257,7 @@ impl StreamMuxer for Connection {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<StreamMuxerEvent, Self::Error>> {
-        // weftdb patch: report a failed or closed peer connection, so that the connection is
+        // WEFTDB-PATCH: report a failed or closed peer connection, so that the connection is
         // closed rather than kept with no way to the remote.
         if let Poll::Ready(Ok(state)) = self.ended.poll_unpin(cx) {
             tracing::debug!(%state, "Peer connection ended");
@@ -317,7 +317,7 @@ impl StreamMuxer for Connection {
 
                 tracing::trace!(stream=%detached.stream_identifier(), "Outbound stream");
 
-                let (stream, drop_listener) = Stream::new(detached, true); // weftdb patch: outbound
+                let (stream, drop_listener) = Stream::new(detached, true); // WEFTDB-PATCH: outbound
                 self.drop_listeners.push(drop_listener);
                 if let Some(waker) = self.no_drop_listeners_waker.take() {
                     waker.wake()

@@ -43,7 +43,7 @@ impl Stream {
     /// Returns a new `Substream` and a listener, which will notify the receiver when/if the
     /// substream is dropped.
     ///
-    /// weftdb patch: `outbound` for a stream we opened (libp2p-webrtc-utils acknowledges the
+    /// WEFTDB-PATCH: `outbound` for a stream we opened (libp2p-webrtc-utils acknowledges the
     /// remote's `FIN` on it at once).
     pub(crate) fn new(data_channel: Arc<DataChannel>, outbound: bool) -> (Self, DropListener) {
         let mut data_channel = PollDataChannel::new(data_channel).compat();

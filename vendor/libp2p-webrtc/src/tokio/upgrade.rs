@@ -43,9 +43,9 @@ use webrtc::{
 
 use crate::tokio::{Connection, error::Error, sdp, sdp::random_ufrag, stream::Stream};
 
-/// Silence from the remote before ICE reports "disconnected" (weftdb patch).
+/// Silence from the remote before ICE reports "disconnected" (WEFTDB-PATCH).
 const ICE_DISCONNECTED_TIMEOUT: Duration = Duration::from_secs(6);
-/// Further silence before ICE reports "failed", which closes the connection (weftdb patch).
+/// Further silence before ICE reports "failed", which closes the connection (WEFTDB-PATCH).
 const ICE_FAILED_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the ICE agent checks (and, when it is not ICE-lite, sends keepalives).
 const ICE_KEEPALIVE_INTERVAL: Duration = Duration::from_millis(500);
@@ -205,13 +205,13 @@ fn setting_engine(
     };
     se.set_network_types(vec![network_type]);
 
-    // weftdb patch: loopback addresses are candidates too. webrtc-rs leaves them out by
+    // WEFTDB-PATCH: loopback addresses are candidates too. webrtc-rs leaves them out by
     // default, so a host with only loopback had no candidate at all and refused every
     // connection (`ErrCandidateIpNotFound`).
     se.set_include_loopback_candidate(true);
 
     // Select only one address of the local candidates: the listener's own when it is bound
-    // to one (weftdb patch), else the first one.
+    // to one (WEFTDB-PATCH), else the first one.
     // See https://github.com/libp2p/rust-libp2p/pull/5448#discussion_r2017418520.
     // TODO: remove when https://github.com/webrtc-rs/webrtc/issues/662 gets addressed.
     se.set_ip_filter(Box::new({
@@ -228,7 +228,7 @@ fn setting_engine(
         }
     }));
 
-    // weftdb patch: a remote that vanished without a word (a killed browser; a page that
+    // WEFTDB-PATCH: a remote that vanished without a word (a killed browser; a page that
     // closes its connection sends an SCTP ABORT, see `Connection`) is noticed only by its ICE
     // consent checks stopping. webrtc-rs's defaults (disconnected after 5 s of silence, failed
     // 25 s later) kept such a connection ~30 s. Idle browsers check every ~2.6 s (Chromium)
@@ -289,7 +289,7 @@ async fn await_noise_data_channel_open(
         }
     };
 
-    let (substream, drop_listener) = Stream::new(channel, false); // weftdb patch: the handshake
+    let (substream, drop_listener) = Stream::new(channel, false); // WEFTDB-PATCH: the handshake
     drop(drop_listener); // Don't care about cancelled substreams during initial handshake.
 
     Ok(substream)

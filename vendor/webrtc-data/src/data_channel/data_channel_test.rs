@@ -675,7 +675,7 @@ async fn test_poll_data_channel() -> Result<()> {
     Ok(())
 }
 
-// weftdb patch: a clone of a `PollDataChannel` reads with the capacity set on the original.
+// WEFTDB-PATCH: a clone of a `PollDataChannel` reads with the capacity set on the original.
 #[tokio::test]
 async fn test_poll_data_channel_clone_keeps_read_buf_capacity() -> Result<()> {
     let sbuf = vec![7u8; 12_000];

@@ -656,7 +656,7 @@ impl AsyncWrite for PollDataChannel {
 
 impl Clone for PollDataChannel {
     fn clone(&self) -> PollDataChannel {
-        // weftdb patch: a clone keeps the read buffer capacity. It reset to 8 KiB,
+        // WEFTDB-PATCH: a clone keeps the read buffer capacity. It reset to 8 KiB,
         // so a clone failed every message over 8 KiB with `ErrShortBuffer`.
         let mut clone = PollDataChannel::new(self.clone_inner());
         clone.read_buf_cap = self.read_buf_cap;
