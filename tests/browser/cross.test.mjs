@@ -11,8 +11,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { serve } from "./serve.mjs";
-import { WEB_ROOT, launchBrowser, watchPage } from "./lib.mjs";
-import { WAIT, until, stateOf, editsConverge } from "./pages.mjs";
+import { WEB_ROOT, launchBrowser } from "./lib.mjs";
+import { WAIT, until, stateOf, editsConverge, weftTab } from "./pages.mjs";
 import { startNode } from "./node.mjs";
 
 const NO_WEBRTC = !process.env.WEFT_NETNS_IP && "Firefox has no WebRTC on loopback: run in tests/browser/netns.sh";
@@ -40,15 +40,7 @@ after(async () => {
 /** A page of `browser` in a fresh context, with weftdb loaded. */
 async function freshPage(browser) {
   const context = await browsers[browser].newContext();
-  const page = await context.newPage();
-  const problems = watchPage(page);
-  await page.goto(`${server.url}/tests/browser/blank.html`);
-  await page.evaluate(async () => {
-    const weft = await import("/pkg/weftdb.js");
-    await weft.default();
-    window.weft = weft;
-  });
-  return { page, context, problems, browser };
+  return { context, browser, ...(await weftTab(context, server)) };
 }
 
 /** Opens `name` on `page` with `options`, Book schema and topic; resolves to its peer id. */

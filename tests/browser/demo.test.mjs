@@ -11,10 +11,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { serve } from "./serve.mjs";
-import { REPO_ROOT, WEB_ROOT, BROWSER, launchBrowser, watchPage } from "./lib.mjs";
-import { WAIT } from "./pages.mjs";
-import { startNode } from "./node.mjs";
+import { REPO_ROOT, WEB_ROOT, BROWSER, watchPage } from "./lib.mjs";
+import { WAIT, startSuite, stopSuite } from "./pages.mjs";
 
 const SKIP = BROWSER !== "chromium" && "goes offline with Playwright's context.setOffline";
 /** The app's schema, as .ci/demo hands it to the node. */
@@ -29,18 +27,13 @@ let b; // person B
 
 before(async () => {
   if (SKIP) return;
-  node = await startNode();
-  await node.post("schema", SDL);
-  await node.post("p2p/collections/Book");
-  server = await serve({ root: WEB_ROOT, port: 0 });
-  browser = await launchBrowser();
+  ({ node, server, browser } = await startSuite(async (node) => {
+    await node.post("schema", SDL);
+    await node.post("p2p/collections/Book");
+  }));
 });
 
-after(async () => {
-  await browser?.close().catch(() => {});
-  await server?.close();
-  await node?.stop();
-});
+after(() => stopSuite({ node, server, browser }));
 
 async function openTab(person, url) {
   const page = await person.context.newPage();

@@ -20,6 +20,7 @@ import path from "node:path";
 import { serve } from "./serve.mjs";
 import { HERE, WEB_ROOT, CHROMIUM_ARGS, launchChromium, watchPage } from "./lib.mjs";
 import { startNode } from "./node.mjs";
+import { weftTab } from "./pages.mjs";
 
 const WAIT = 30_000;
 /** "Under a few seconds rather than 10 s": js's wait for a missing acknowledgement is 10 s. */
@@ -122,15 +123,7 @@ async function jsPage(options = {}, { weft = false } = {}) {
 /** A page with weftdb's own package loaded (`window.weft`), no js-libp2p. */
 async function weftPage() {
   const context = await browser.newContext();
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT);
-  const problems = watchPage(page);
-  await page.goto(`${server.url}/tests/browser/blank.html`);
-  await page.evaluate(async () => {
-    window.weft = await import("/pkg/weftdb.js");
-    await window.weft.default();
-  });
-  return { page, context, problems };
+  return { context, ...(await weftTab(context, server)) };
 }
 
 /**

@@ -12,9 +12,8 @@
 import { test as nodeTest, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { isDeepStrictEqual } from "node:util";
-import { serve } from "./serve.mjs";
-import { WEB_ROOT, BROWSER, launchBrowser, watchPage } from "./lib.mjs";
-import { WAIT, until, stateOf, editsConverge } from "./pages.mjs";
+import { BROWSER, watchPage } from "./lib.mjs";
+import { WAIT, until, stateOf, editsConverge, startSuite, stopSuite, weftTab } from "./pages.mjs";
 import { startNode } from "./node.mjs";
 
 /** The FIN/FIN_ACK tests count data channels through an init script, which only Playwright's pages run. */
@@ -46,16 +45,10 @@ let browser;
 let node;
 
 before(async () => {
-  node = await startNode();
-  server = await serve({ root: WEB_ROOT, port: 0 });
-  browser = await launchBrowser();
+  ({ node, server, browser } = await startSuite());
 });
 
-after(async () => {
-  await browser?.close().catch(() => {});
-  await server?.close();
-  await node?.stop();
-});
+after(() => stopSuite({ node, server, browser }));
 
 /**
  * A page in a fresh context (its own IndexedDB and so its own identity) with weftdb loaded;
@@ -63,17 +56,7 @@ after(async () => {
  */
 async function freshPage({ init } = {}) {
   const context = await browser.newContext();
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT);
-  const problems = watchPage(page);
-  if (init) await page.addInitScript(init);
-  await page.goto(`${server.url}/tests/browser/blank.html`);
-  await page.evaluate(async () => {
-    const weft = await import("/pkg/weftdb.js");
-    await weft.default();
-    window.weft = weft;
-  });
-  return { page, context, problems };
+  return { context, ...(await weftTab(context, server, { init })) };
 }
 
 for (const transport of ["webtransport", "webrtc-direct", "websocket"]) {

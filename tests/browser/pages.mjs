@@ -1,8 +1,51 @@
-// What the browser network suites share: polling a page, and two pages
-// editing one document until they converge.
+// What the browser network suites share: a node, the test server and a
+// browser for the suite; a tab with weftdb loaded; polling a page, and two
+// pages editing one document until they converge.
 import assert from "node:assert/strict";
+import { serve } from "./serve.mjs";
+import { WEB_ROOT, launchBrowser, watchPage } from "./lib.mjs";
+import { startNode } from "./node.mjs";
 
 export const WAIT = 30_000;
+
+/**
+ * What a suite runs against: a `weft start` node on loopback (`prepare(node)`
+ * readies it, e.g. its schema), the static server of the repository, and
+ * the browser. Stop them with {@link stopSuite}.
+ */
+export async function startSuite(prepare = async () => {}) {
+  const node = await startNode();
+  await prepare(node);
+  const server = await serve({ root: WEB_ROOT, port: 0 });
+  const browser = await launchBrowser();
+  return { node, server, browser };
+}
+
+/** Stops what {@link startSuite} started (any part may be missing). */
+export async function stopSuite({ node, server, browser }) {
+  await browser?.close().catch(() => {});
+  await server?.close();
+  await node?.stop();
+}
+
+/**
+ * A new tab of `context` on the server's blank page with weftdb's package
+ * loaded as `window.weft`; `init` runs in the page before any of its
+ * scripts. Resolves to the page and what it logs ({@link watchPage}).
+ */
+export async function weftTab(context, server, { init } = {}) {
+  const page = await context.newPage();
+  page.setDefaultTimeout?.(WAIT);
+  const problems = watchPage(page);
+  if (init) await page.addInitScript(init);
+  await page.goto(`${server.url}/tests/browser/blank.html`);
+  await page.evaluate(async () => {
+    const weft = await import("/pkg/weftdb.js");
+    await weft.default();
+    window.weft = weft;
+  });
+  return { page, problems };
+}
 
 /** Polls `fn` in the page until it returns a truthy value. */
 export async function until(page, what, fn, arg) {

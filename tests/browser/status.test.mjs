@@ -14,10 +14,8 @@
 // is no setOffline (Firefox through WebDriver) the test dispatches the events.
 import { test as nodeTest, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { serve } from "./serve.mjs";
-import { WEB_ROOT, BROWSER, launchBrowser, watchPage } from "./lib.mjs";
-import { WAIT, until } from "./pages.mjs";
-import { startNode } from "./node.mjs";
+import { BROWSER } from "./lib.mjs";
+import { until, startSuite, stopSuite, weftTab } from "./pages.mjs";
 
 const SDL = "type Book { title: String! @index pages: Int }";
 /** Every test's name says which browser ran it. */
@@ -28,30 +26,14 @@ let browser;
 let node;
 
 before(async () => {
-  node = await startNode();
-  await node.post("schema", SDL);
-  server = await serve({ root: WEB_ROOT, port: 0 });
-  browser = await launchBrowser();
+  ({ node, server, browser } = await startSuite((node) => node.post("schema", SDL)));
 });
 
-after(async () => {
-  await browser?.close().catch(() => {});
-  await server?.close();
-  await node?.stop();
-});
+after(() => stopSuite({ node, server, browser }));
 
 async function freshPage() {
   const context = await browser.newContext();
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT);
-  const problems = watchPage(page);
-  await page.goto(`${server.url}/tests/browser/blank.html`);
-  await page.evaluate(async () => {
-    const weft = await import("/pkg/weftdb.js");
-    await weft.default();
-    window.weft = weft;
-  });
-  return { page, context, problems };
+  return { context, ...(await weftTab(context, server)) };
 }
 
 /** Offline or back online, the way this browser can. */

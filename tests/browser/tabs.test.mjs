@@ -8,10 +8,8 @@
 // The tab-coordination design is in src/lib.rs ("Many tabs of one origin").
 import { test as nodeTest, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { serve } from "./serve.mjs";
-import { WEB_ROOT, BROWSER, launchBrowser, watchPage } from "./lib.mjs";
-import { WAIT, until } from "./pages.mjs";
-import { startNode } from "./node.mjs";
+import { BROWSER } from "./lib.mjs";
+import { WAIT, until, startSuite, stopSuite, weftTab } from "./pages.mjs";
 
 /** What a tab may log when the node it redials is gone or a tab closes under it. */
 const HARMLESS = [/closure invoked recursively or after being dropped/];
@@ -24,31 +22,18 @@ let browser;
 let node;
 
 before(async () => {
-  node = await startNode();
-  await node.post("schema", SDL);
-  // The node keeps a replica of Book and relays it.
-  await node.post("p2p/collections/Book");
-  server = await serve({ root: WEB_ROOT, port: 0 });
-  browser = await launchBrowser();
+  ({ node, server, browser } = await startSuite(async (node) => {
+    await node.post("schema", SDL);
+    // The node keeps a replica of Book and relays it.
+    await node.post("p2p/collections/Book");
+  }));
 });
 
-after(async () => {
-  await browser?.close().catch(() => {});
-  await server?.close();
-  await node?.stop();
-});
+after(() => stopSuite({ node, server, browser }));
 
 /** A tab of `context` with weftdb loaded. */
 async function newTab(context) {
-  const page = await context.newPage();
-  page.setDefaultTimeout?.(WAIT);
-  const problems = watchPage(page);
-  await page.goto(`${server.url}/tests/browser/blank.html`);
-  await page.evaluate(async () => {
-    const weft = await import("/pkg/weftdb.js");
-    await weft.default();
-    window.weft = weft;
-  });
+  const { page, problems } = await weftTab(context, server);
   page.problems = problems;
   return page;
 }
