@@ -119,7 +119,7 @@ impl Node {
         for bytes in announcement.peers {
             let Ok(peer) = PeerId::from_bytes(&bytes) else { continue };
             // One of the two dials, so they do not cross.
-            if peer <= self.peer_id || self.connected.contains(&peer) {
+            if peer <= self.peer_id || self.dialer.is_connected(&peer) {
                 continue;
             }
             let addr = circuit.clone().with(Protocol::P2p(peer));

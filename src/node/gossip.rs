@@ -82,7 +82,7 @@ impl Node {
         // this page never learns the node's and every publish reaches
         // nobody, for as long as the connection lasts. Swapping heads for
         // the document does not wait for the topics (`repair_unheard`).
-        if unheard && self.config.repair_unheard && !self.connected.is_empty() {
+        if unheard && self.config.repair_unheard && self.dialer.any_connected() {
             self.unheard.entry(m.collection.clone()).or_default().insert(m.doc.clone());
         }
     }
@@ -102,7 +102,7 @@ impl Node {
             Some(g) => g.all_peers().filter(|(_, topics)| !topics.is_empty()).map(|(p, _)| *p).collect(),
             None => return,
         };
-        let peers: Vec<PeerId> = self.connected.iter().filter(|p| !heard.contains(p)).copied().collect();
+        let peers: Vec<PeerId> = self.dialer.connected_peers().filter(|p| !heard.contains(p)).copied().collect();
         for (col, docs) in unheard {
             let docs: Vec<String> = docs.into_iter().collect();
             let sharing: Vec<PeerId> = peers.iter().copied().filter(|p| self.shares_collection(*p, &col)).collect();
@@ -225,9 +225,7 @@ impl Node {
 
     /// The peers a fetch may ask, in a fixed order.
     fn fetch_candidates(&self) -> Vec<PeerId> {
-        let mut peers: Vec<PeerId> = self.connected.iter().copied().collect();
-        peers.sort();
-        peers
+        self.dialer.connected_peers().copied().collect()
     }
 
     fn carry_out(&mut self, effects: Vec<FetchEffect<PeerId, Cid>>) {

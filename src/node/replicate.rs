@@ -183,7 +183,7 @@ impl Node {
         });
         // What the collection holds already goes by head exchange; from
         // now on every new block also goes through the outbox.
-        if self.connected.contains(&peer) {
+        if self.dialer.is_connected(&peer) {
             self.start_exchange(peer, &collection, docs.clone()).await;
         } else {
             self.redial();
@@ -247,7 +247,7 @@ impl Node {
     pub(super) async fn pump_outbox(&mut self, peer: PeerId) {
         let now = self.now();
         let ready = self.outboxes.ready(&peer, now);
-        if !ready || !self.connected.contains(&peer) || !self.reachable(&peer) || self.swarm.is_none() {
+        if !ready || !self.dialer.is_connected(&peer) || !self.reachable(&peer) || self.swarm.is_none() {
             return;
         }
         let (batch, total) = match self.db.outbox_next(&peer.to_bytes(), MAX_BATCH_BLOCKS, BATCH_BYTES).await {

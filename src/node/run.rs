@@ -115,10 +115,8 @@ pub(super) struct Node {
     /// Shared with the database's commit hook, which writes each new
     /// block's outbox entries in the block's own transaction.
     pub(super) replicators: Rc<RefCell<BTreeMap<(PeerId, String), Replicator>>>,
-    /// Peers with at least one open connection.
-    pub(super) connected: HashSet<PeerId>,
-    /// Peers we keep a connection to (bootstrap, replicators, mDNS), and
-    /// when each is due a dial.
+    /// The peers with an open connection, those we keep a connection to
+    /// (bootstrap, replicators, mDNS), and when each is due a dial.
     pub(super) dialer: Dialer<PeerId, Multiaddr>,
     /// The blocks requests in flight, by the transport's request id.
     pub(super) fetches: HashMap<OutboundRequestId, FetchId>,
@@ -274,7 +272,6 @@ impl Node {
             p2p_collections: BTreeSet::new(),
             doc_topics: doc_topics.map(LruCache::new),
             replicators,
-            connected: HashSet::new(),
             dialer: Dialer::new(peer_id, config.retry_base, config.retry_max),
             fetches: HashMap::new(),
             fetcher: Fetcher::new(crate::core::sync::MAX_CIDS),
@@ -400,7 +397,7 @@ impl Node {
         let now = self.now();
         self.conduct.prune(now);
         self.buckets.retain(|_, b| !b.is_full(now));
-        if now >= self.next_discovery && !self.connected.is_empty() && !self.is_offline() {
+        if now >= self.next_discovery && self.dialer.any_connected() && !self.is_offline() {
             self.next_discovery = now + DISCOVERY_EVERY;
             for col in self.p2p_collections.clone() {
                 self.discover(&col_topic(&col));
@@ -417,7 +414,7 @@ impl Node {
             [Protocol::P2p(relay), Protocol::P2pCircuit] => Some(*relay),
             _ => None,
         });
-        relay.is_some_and(|r| self.dialer.is_wanted(&r) && !self.connected.contains(&r))
+        relay.is_some_and(|r| self.dialer.is_wanted(&r) && !self.dialer.is_connected(&r))
     }
 
     pub(super) fn relisten(&mut self) {
@@ -512,7 +509,7 @@ impl Node {
                 }
                 // The peer's first connection, or its first kept one (those
                 // that opened offline were closed at once, see status.rs).
-                if !self.connected.contains(&peer_id) {
+                if !self.dialer.is_connected(&peer_id) {
                     if let Some(tell) = &self.on_peer {
                         tell(PeerEvent::Connected, peer_id, transport);
                     }
@@ -530,7 +527,7 @@ impl Node {
                     self.exchange_with(peer_id).await;
                 }
                 if num_established == 0 {
-                    if let Some(tell) = self.on_peer.as_ref().filter(|_| self.connected.contains(&peer_id)) {
+                    if let Some(tell) = self.on_peer.as_ref().filter(|_| self.dialer.is_connected(&peer_id)) {
                         let transport = closed.as_ref().map_or("other", |c| c.3);
                         tell(PeerEvent::Disconnected, peer_id, transport);
                     }
@@ -541,7 +538,7 @@ impl Node {
             SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
                 tracing::debug!(%peer, "dial failed: {error}");
                 self.dial_failed(peer);
-                if self.upgrading.remove(&peer) && self.connected.contains(&peer) {
+                if self.upgrading.remove(&peer) && self.dialer.is_connected(&peer) {
                     tracing::info!(%peer, "no direct WebRTC connection; syncing over the relay: {error}");
                     self.stats.direct_failures += 1;
                     self.exchange_with(peer).await;
@@ -679,7 +676,6 @@ impl Node {
     }
 
     async fn on_connected(&mut self, peer: PeerId, defer_exchange: bool) {
-        self.connected.insert(peer);
         self.dialer.connected(peer);
         if !defer_exchange {
             self.exchange_with(peer).await;
@@ -722,7 +718,6 @@ impl Node {
         self.upgrading.remove(&peer);
         self.answered.remove(&peer);
         self.received_from.remove(&peer);
-        self.connected.remove(&peer);
         self.lanes.drop_lane(&peer);
         self.dialer.disconnected(&peer);
     }

@@ -120,6 +120,15 @@ impl<P: Ord + Clone, A: Clone + PartialEq> Dialer<P, A> {
         self.connected.contains(peer)
     }
 
+    /// Every peer with an open connection, in order.
+    pub fn connected_peers(&self) -> impl Iterator<Item = &P> {
+        self.connected.iter()
+    }
+
+    pub fn any_connected(&self) -> bool {
+        !self.connected.is_empty()
+    }
+
     /// The peer's first connection opened.
     pub fn connected(&mut self, peer: P) {
         if let Some(w) = self.wanted.get_mut(&peer) {
