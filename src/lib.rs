@@ -16,9 +16,9 @@
 //! | [`core::query`] | filters, order, paging, index plans, order-preserving index keys | nothing but data |
 //! | [`store`] | the async [`store::Store`]/[`store::Tx`] traits; memory, redb (native), IndexedDB (wasm32) | one storage engine each |
 //! | [`db`] | [`Db`]: the core's rules over a store, one transaction per change; an import reads [`core::merge`]'s snapshot and writes its plan | the store trait |
-//! | [`core::sync`] | the replication messages, their limits, the outbox's retry backoff, each peer's request allowance and strikes (time passed in) | nothing but data |
+//! | [`core::sync`] | the replication messages and their limits | nothing but data |
 //! | [`core::pending`] | which blocks wait for parents on whose account; what to drop over the caps | nothing but data |
-//! | [`core::replica`] | the replication logic as state machines, moving out of [`node`] one part at a time: so far dialling (which peers are kept connected, when each is dialled again), fetching missing blocks (whom to ask, once per block, when to give up), head exchange's push lanes (batches in order, no block twice per connection) and the outbox lanes (one push in flight per replicator's peer, the retry backoff); inputs carry the time, outputs say whom to dial, ask or push | nothing but data |
+//! | [`core::replica`] | the replication logic as state machines, moving out of [`node`] one part at a time: so far dialling (which peers are kept connected, when each is dialled again), fetching missing blocks (whom to ask, once per block, when to give up), head exchange's push lanes (batches in order, no block twice per connection) the outbox lanes (one push in flight per replicator's peer, the retry backoff), relayed listeners (asked for again with a backoff), each peer's request allowance, strikes and bans; [`core::replica::Replica`] holds them and says when the next of their deadlines falls, which is when the node next wakes for housekeeping (no fixed tick: an idle node sleeps until a swarm event, a command or a deadline); inputs carry the time, outputs say whom to dial, ask or push | nothing but data |
 //! | `dag` | [`Db`]'s replication queries: collection heads, held or pending blocks, blocks read within a budget, the blocks a peer lacks | the store trait |
 //! | `records` | [`Db`]'s node records: `Meta` records by name, replicators, the blocks their peers refused, the outbox (every key of them in one place: the node opens no store transaction) | the store trait |
 //! | `wasm` | `Database` / `Collection` / `Replicators` / `Collections` for JS (wasm32 only): values, errors, promises, events (`peer`, `sync`, `status`, `stale`), `db.status()`; `setLogLevel`, the page's `tracing` events on the console; the Web Lock and BroadcastChannel of many tabs (`tabs.rs`) | wasm-bindgen |
@@ -195,7 +195,7 @@
 //! writes them and again from the store when a peer acknowledges some).
 //! Back online, every wanted peer's backoff is forgotten and it is dialled
 //! at once (peers whose connections were still closing, as soon as they
-//! close: on the next housekeeping tick); the connection brings the head
+//! close: at the next housekeeping, which their closing brings due); the connection brings the head
 //! exchange and the outbox push, as any connection does. A connection lost while online is redialled
 //! with the usual doubling backoff. `lastSync` is when an exchange last
 //! finished (heads answered, a push acknowledged, pushed blocks merged),
@@ -386,9 +386,9 @@
 //! | a whole request to arrive ([`net::REQUEST_TIMEOUT`]) | 30 s, then the stream is dropped | `stalled` |
 //! | inbound streams open at once ([`net::MAX_STREAMS_PER_CONNECTION`]) | 64 per connection and protocol; more are dropped unread | |
 //! | connections ([`net::MAX_CONNECTIONS_PER_PEER`]) | 8 | |
-//! | requests on the weft protocols ([`core::sync::TokenBucket`]) | 1,000 at once, then 250 per second | `rateLimited`; a strike per 250 refused before its allowance is full again |
-//! | strikes ([`core::sync::MAX_STRIKES`]) | 3 within 10 minutes of each other, then a 10-minute ban | `peersDropped` |
-//! | peers whose strikes, bans, request allowances are kept ([`core::sync::MAX_CONDUCT_ENTRIES`]) | 4,096 each (oldest forgotten first) | |
+//! | requests on the weft protocols ([`core::replica::conduct::TokenBucket`]) | 1,000 at once, then 250 per second | `rateLimited`; a strike per 250 refused before its allowance is full again |
+//! | strikes ([`core::replica::conduct::MAX_STRIKES`]) | 3 within 10 minutes of each other, then a 10-minute ban | `peersDropped` |
+//! | peers whose strikes, bans, request allowances are kept ([`core::replica::conduct::MAX_CONDUCT_ENTRIES`]) | 4,096 each (oldest forgotten first) | |
 //! | relay reservations ([`net::RelayLimits`]) | 4 per peer, 1,024 in all | |
 //! | relayed circuits | 16 per peer, 256 in all, 24 h each | |
 //! | a block replayed (merged lately, or twice in one push) | no database transaction | `replayed` |

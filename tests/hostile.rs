@@ -18,9 +18,10 @@ use common::*;
 use serde_bytes::ByteBuf;
 use serde_json::{json, Value};
 use weftdb::core::block::{cid_of, Block, SignedBlock};
+use weftdb::core::replica::conduct::REFUSED_PER_STRIKE;
 use weftdb::core::sync::{
     decode, encode, BlocksRequest, BlocksResponse, HeadsRequest, HeadsResponse, ReplicateRequest, ReplicateResponse,
-    MAX_CIDS, MAX_MESSAGE_BYTES, REFUSED_PER_STRIKE,
+    MAX_CIDS, MAX_MESSAGE_BYTES,
 };
 use weftdb::node::{Command, NodeConfig, NodeHandle};
 

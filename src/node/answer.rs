@@ -74,7 +74,7 @@ impl Node {
             })),
             Command::Stats => {
                 let pending = self.db.pending_count().await?;
-                let mut peers: Vec<String> = self.dialer.connected_peers().map(PeerId::to_string).collect();
+                let mut peers: Vec<String> = self.replica.dialer.connected_peers().map(PeerId::to_string).collect();
                 peers.sort();
                 // Gossip reaches a peer through a mesh: tests wait for it.
                 let mesh: serde_json::Map<String, Value> = match self.gossip() {
@@ -119,7 +119,7 @@ impl Node {
                     let topic = col_topic(&collection);
                     self.subscribe(&topic);
                     self.discover(&topic);
-                    let peers: Vec<PeerId> = self.dialer.connected_peers().copied().collect();
+                    let peers: Vec<PeerId> = self.replica.dialer.connected_peers().copied().collect();
                     for peer in peers {
                         self.start_exchange(peer, &collection, None).await;
                     }

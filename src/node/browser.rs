@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::command::{Command, CommandError, Reply};
 use super::config::NodeConfig;
 use super::error::NodeError;
-use super::run::{keypair_of, Node, NodeStore, PeerListener, SyncListener, TICK};
+use super::run::{keypair_of, Node, NodeStore, PeerListener, SyncListener};
 use super::status::StatusListener;
 use crate::db::Db;
 use crate::net::{build_browser_swarm, WireErrors};
@@ -103,8 +103,16 @@ impl BrowserNode {
 }
 
 async fn run(mut node: Node, mut requests: mpsc::UnboundedReceiver<Request>, mut wake: mpsc::UnboundedReceiver<()>) {
-    let mut tick = Delay::new(TICK).fuse();
     loop {
+        let due = node.next_housekeeping().map(|t| t.saturating_sub(node.now()));
+        let mut housekeeping = async move {
+            match due {
+                Some(after) => Delay::new(after).await,
+                None => futures::future::pending().await,
+            }
+        }
+        .boxed_local()
+        .fuse();
         let Some(swarm) = node.swarm.as_mut() else { return };
         futures::select! {
             request = requests.next() => match request {
@@ -117,10 +125,7 @@ async fn run(mut node: Node, mut requests: mpsc::UnboundedReceiver<Request>, mut
             },
             ev = swarm.select_next_some() => node.on_swarm_event(ev).await,
             _ = wake.next() => {}
-            _ = tick => {
-                node.housekeeping().await;
-                tick = Delay::new(TICK).fuse();
-            }
+            _ = housekeeping => node.housekeeping().await,
         }
         node.after_step().await;
     }

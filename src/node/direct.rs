@@ -60,13 +60,13 @@ impl Node {
     /// Closes the relayed connections to the peers whose direct connection
     /// we answered [`ANSWERED_GRACE`] ago, while a direct one is still up.
     pub(super) fn close_answered_relays(&mut self) {
-        if self.answered.is_empty() {
+        if self.replica.answered.is_empty() {
             return;
         }
         let now = self.now();
-        let due: Vec<PeerId> = self.answered.iter().filter(|(_, at)| **at <= now).map(|(p, _)| *p).collect();
+        let due: Vec<PeerId> = self.replica.answered.iter().filter(|(_, at)| **at <= now).map(|(p, _)| *p).collect();
         for peer in due {
-            self.answered.remove(&peer);
+            self.replica.answered.remove(&peer);
             let of_peer = |t: &'static str| {
                 self.connections.iter().filter(move |(_, (p, _, _, tr))| *p == peer && *tr == t).map(|(id, _)| *id)
             };
@@ -92,11 +92,7 @@ impl Node {
 
     /// The relayed address we listen on at `relay`, if we hold a reservation there.
     fn circuit_at(&self, relay: PeerId) -> Option<Multiaddr> {
-        self.circuits
-            .values()
-            .map(|(addr, _)| addr)
-            .find(|addr| addr.iter().any(|p| p == Protocol::P2p(relay)))
-            .cloned()
+        self.replica.listeners.active().find(|addr| addr.iter().any(|p| p == Protocol::P2p(relay))).cloned()
     }
 
     /// An announcement that came over our connection to `source`: taken
@@ -119,7 +115,7 @@ impl Node {
         for bytes in announcement.peers {
             let Ok(peer) = PeerId::from_bytes(&bytes) else { continue };
             // One of the two dials, so they do not cross.
-            if peer <= self.peer_id || self.dialer.is_connected(&peer) {
+            if peer <= self.peer_id || self.replica.dialer.is_connected(&peer) {
                 continue;
             }
             let addr = circuit.clone().with(Protocol::P2p(peer));
@@ -139,7 +135,7 @@ impl Node {
         }
         if !dialed {
             if transport == "webrtc" {
-                self.answered.insert(peer, self.now() + ANSWERED_GRACE);
+                self.replica.answered.insert(peer, self.now() + ANSWERED_GRACE);
             }
             return false;
         }

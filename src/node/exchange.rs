@@ -180,7 +180,7 @@ impl Node {
                 }
             };
             let blocks: Vec<(Cid, Vec<u8>)> =
-                blocks.into_iter().filter(|(c, _)| !self.lanes.was_sent(&peer, c)).collect();
+                blocks.into_iter().filter(|(c, _)| !self.replica.lanes.was_sent(&peer, c)).collect();
             if blocks.is_empty() {
                 continue;
             }
@@ -207,7 +207,7 @@ impl Node {
 
     /// Queues blocks for `peer` in batches, skipping any queued before.
     fn enqueue(&mut self, peer: PeerId, col: &str, blocks: Vec<(Cid, Vec<u8>)>, probe: bool) {
-        let next = self.lanes.enqueue(&peer, col, blocks, probe);
+        let next = self.replica.lanes.enqueue(&peer, col, blocks, probe);
         self.push(peer, next);
     }
 
@@ -215,7 +215,7 @@ impl Node {
     fn push(&mut self, peer: PeerId, batch: Option<PushBatch<Cid>>) {
         let Some(PushBatch { col, blocks, remaining }) = batch else { return };
         let Some(s) = self.swarm.as_mut() else {
-            self.lanes.drop_lane(&peer); // stopped: the next exchange works it out again
+            self.replica.lanes.drop_lane(&peer); // stopped: the next exchange works it out again
             return;
         };
         let cids = blocks.iter().map(|(c, _)| *c).collect();
@@ -248,7 +248,7 @@ impl Node {
                 self.offers.remove(&request_id);
                 match self.pushes.remove(&request_id) {
                     // What was queued is recomputed by the next exchange.
-                    Some(Push::Exchange { .. }) => self.lanes.drop_lane(&peer),
+                    Some(Push::Exchange { .. }) => self.replica.lanes.drop_lane(&peer),
                     Some(Push::Outbox { .. }) => self.outbox_failed(peer),
                     None => {}
                 }
@@ -349,12 +349,12 @@ impl Node {
             (Push::Exchange { cids, .. }, ReplicateResponse::Ack { merged, .. }) => {
                 let acked: HashSet<Cid> = merged.into_iter().collect();
                 self.stats.sent += cids.iter().filter(|c| acked.contains(c)).count() as u64;
-                let next = self.lanes.acked(&peer);
+                let next = self.replica.lanes.acked(&peer);
                 self.push(peer, next);
             }
             (Push::Exchange { col, .. }, other) => {
                 tracing::debug!(%peer, col, "push of {col} answered with {other:?}");
-                let next = self.lanes.refused(&peer, &col);
+                let next = self.replica.lanes.refused(&peer, &col);
                 self.push(peer, next);
             }
             (Push::Outbox { cids }, ReplicateResponse::Ack { merged, refused }) => {

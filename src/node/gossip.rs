@@ -13,6 +13,7 @@ use serde_bytes::ByteBuf;
 use super::run::{col_topic, doc_topic, Node};
 use crate::core::block::{cid_of, SignedBlock};
 use crate::core::replica::fetch::FetchEffect;
+use crate::core::replica::REPAIR_EVERY;
 use crate::core::schema::WritePolicy;
 use crate::core::sync::{BlocksRequest, BlocksResponse, MAX_BATCH_BLOCKS, PEERS_TOPIC};
 use crate::db::{ImportReport, Merged};
@@ -21,9 +22,6 @@ use crate::error::Error;
 /// What a batch of blocks may weigh, under the message limit with room
 /// for the envelope.
 pub(super) const BATCH_BYTES: usize = crate::core::sync::MAX_MESSAGE_BYTES - 64 * 1024;
-
-/// How often a page swaps heads for documents it published to nobody.
-const REPAIR_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Node {
     pub(super) fn gossip(&mut self) -> Option<&mut gossipsub::Behaviour> {
@@ -82,8 +80,8 @@ impl Node {
         // this page never learns the node's and every publish reaches
         // nobody, for as long as the connection lasts. Swapping heads for
         // the document does not wait for the topics (`repair_unheard`).
-        if unheard && self.config.repair_unheard && self.dialer.any_connected() {
-            self.unheard.entry(m.collection.clone()).or_default().insert(m.doc.clone());
+        if unheard && self.config.repair_unheard && self.replica.dialer.any_connected() {
+            self.replica.unheard.entry(m.collection.clone()).or_default().insert(m.doc.clone());
         }
     }
 
@@ -91,18 +89,19 @@ impl Node {
     /// nobody on their collection's topic (see `publish`): at once, then at
     /// most once per [`REPAIR_EVERY`], each time for those published since.
     pub(super) async fn repair_unheard(&mut self) {
-        if self.unheard.is_empty() || self.now() < self.next_repair {
+        if self.replica.unheard.is_empty() || self.now() < self.replica.next_repair {
             return;
         }
-        self.next_repair = self.now() + REPAIR_EVERY;
-        let unheard = std::mem::take(&mut self.unheard);
+        self.replica.next_repair = self.now() + REPAIR_EVERY;
+        let unheard = std::mem::take(&mut self.replica.unheard);
         // Only peers whose topics we never heard: one that told us its
         // topics and holds none of this collection's does not want it.
         let heard: HashSet<PeerId> = match self.gossip() {
             Some(g) => g.all_peers().filter(|(_, topics)| !topics.is_empty()).map(|(p, _)| *p).collect(),
             None => return,
         };
-        let peers: Vec<PeerId> = self.dialer.connected_peers().filter(|p| !heard.contains(p)).copied().collect();
+        let peers: Vec<PeerId> =
+            self.replica.dialer.connected_peers().filter(|p| !heard.contains(p)).copied().collect();
         for (col, docs) in unheard {
             let docs: Vec<String> = docs.into_iter().collect();
             let sharing: Vec<PeerId> = peers.iter().copied().filter(|p| self.shares_collection(*p, &col)).collect();
@@ -219,13 +218,13 @@ impl Node {
     /// ([`crate::core::replica::fetch`]).
     pub(super) fn fetch(&mut self, cids: Vec<Cid>, prefer: Option<PeerId>) {
         let connected = self.fetch_candidates();
-        let effects = self.fetcher.fetch(cids, prefer.as_ref(), &connected);
+        let effects = self.replica.fetcher.fetch(cids, prefer.as_ref(), &connected);
         self.carry_out(effects);
     }
 
     /// The peers a fetch may ask, in a fixed order.
     fn fetch_candidates(&self) -> Vec<PeerId> {
-        self.dialer.connected_peers().copied().collect()
+        self.replica.dialer.connected_peers().copied().collect()
     }
 
     fn carry_out(&mut self, effects: Vec<FetchEffect<PeerId, Cid>>) {
@@ -238,7 +237,7 @@ impl Node {
                     }
                     // Stopped: nobody can be asked.
                     None => {
-                        let effects = self.fetcher.failed(id, &[]);
+                        let effects = self.replica.fetcher.failed(id, &[]);
                         self.carry_out(effects);
                     }
                 },
@@ -287,7 +286,7 @@ impl Node {
             request_response::Event::Message { message: Message::Response { request_id, response }, peer, .. } => {
                 self.stats.bytes_received += response.blocks.iter().map(|b| b.len() as u64).sum::<u64>();
                 let Some(id) = self.fetches.remove(&request_id) else { return };
-                let want: HashSet<Cid> = self.fetcher.wanted(id).unwrap_or_default().iter().copied().collect();
+                let want: HashSet<Cid> = self.replica.fetcher.wanted(id).unwrap_or_default().iter().copied().collect();
                 let mut got = BTreeSet::new();
                 let mut blocks = Vec::new();
                 for b in response.blocks {
@@ -302,7 +301,7 @@ impl Node {
                 }
                 let report = self.import_from(peer, &blocks).await;
                 let connected = self.fetch_candidates();
-                let effects = self.fetcher.answered(id, &peer, &got, &connected);
+                let effects = self.replica.fetcher.answered(id, &peer, &got, &connected);
                 self.carry_out(effects);
                 self.fetch(report.missing, Some(peer));
             }
@@ -310,7 +309,7 @@ impl Node {
                 self.log_outbound_failure(peer, &error);
                 if let Some(id) = self.fetches.remove(&request_id) {
                     let connected = self.fetch_candidates();
-                    let effects = self.fetcher.failed(id, &connected);
+                    let effects = self.replica.fetcher.failed(id, &connected);
                     self.carry_out(effects);
                 }
             }

@@ -17,9 +17,8 @@ use super::command::{Command, Reply};
 use super::config::NodeConfig;
 use super::error::NodeError;
 use super::handle::NodeHandle;
-use super::run::{is_circuit, keypair_of, Node, TICK};
+use super::run::{is_circuit, keypair_of, Node};
 use crate::core::block::SignedBlock;
-use crate::core::sync::Backoff;
 use crate::db::Db;
 use crate::db::{decode_each, Refusal};
 use crate::net::{build_swarm_counting, Behaviour, BehaviourEvent, WireErrors};
@@ -29,6 +28,9 @@ type CommandRx = mpsc::UnboundedReceiver<(Command, Reply)>;
 
 /// How long start waits for its listeners (a relayed one needs a reservation).
 const LISTEN_WAIT: Duration = Duration::from_secs(10);
+/// How often the store is brought in step with the WebTransport listener's
+/// rotated certificates.
+const CERTS_CHECK: Duration = Duration::from_secs(5);
 
 async fn next_event(swarm: &mut Option<Swarm<Behaviour>>) -> SwarmEvent<BehaviourEvent> {
     match swarm {
@@ -131,8 +133,7 @@ impl Node {
                 .listen_on(addr.clone())
                 .map_err(|e| NodeError::Listen { addr: addr.clone(), reason: e.to_string() })?;
             if is_circuit(&addr) {
-                let backoff = Backoff::new(self.config.retry_base, self.config.retry_max);
-                self.circuits.insert(id, (addr.clone(), backoff));
+                self.replica.listeners.listening(id, addr.clone());
             }
             waiting.insert(id, addr);
         }
@@ -177,9 +178,18 @@ impl Node {
     }
 
     async fn run(&mut self, mut commands: CommandRx, mut shutdown: mpsc::UnboundedReceiver<()>) {
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Rotation is the WebTransport listener's own business (days apart);
+        // this only keeps the store in step with it.
+        let mut certs_check = tokio::time::interval(CERTS_CHECK);
+        certs_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let due = self.next_housekeeping().map(|t| tokio::time::Instant::from_std(self.instant_at(t)));
+            let housekeeping = async {
+                match due {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = shutdown.recv() => break,
                 cmd = commands.recv() => match cmd {
@@ -190,7 +200,8 @@ impl Node {
                     None => break,
                 },
                 ev = next_event(&mut self.swarm) => self.on_swarm_event(ev).await,
-                _ = tick.tick() => self.housekeeping().await,
+                _ = housekeeping => self.housekeeping().await,
+                _ = certs_check.tick() => self.save_rotated_certs().await,
             }
             self.after_step().await;
         }

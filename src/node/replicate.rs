@@ -90,7 +90,7 @@ impl Node {
 
     fn add_replicator(&mut self, r: Replicator) {
         self.want(r.peer, r.addrs.clone(), Reason::Replicator);
-        self.outboxes.add(r.peer);
+        self.replica.outboxes.add(r.peer);
         self.replicators.borrow_mut().insert((r.peer, r.collection.clone()), r);
     }
 
@@ -104,7 +104,7 @@ impl Node {
 
     #[cfg(not(target_arch = "wasm32"))]
     pub(super) fn lan_peer_gone(&mut self, peer: PeerId) {
-        self.dialer.unwant(&peer, Reason::Lan);
+        self.replica.dialer.unwant(&peer, Reason::Lan);
     }
 
     /// Keeps `peer` connected for `reason`; the swarm learns its addresses.
@@ -114,7 +114,7 @@ impl Node {
                 s.add_peer_address(peer, a.clone());
             }
         }
-        self.dialer.want(peer, addrs, reason);
+        self.replica.dialer.want(peer, addrs, reason);
     }
 
     /// A `--peers` address: kept connected when it names its peer, dialled
@@ -138,16 +138,16 @@ impl Node {
             return;
         }
         let now = self.now();
-        for (peer, addrs) in self.dialer.due(now) {
+        for (peer, addrs) in self.replica.dialer.due(now) {
             if !self.dial_peer(peer, addrs) {
-                self.dialer.dial_failed(&peer, now);
+                self.replica.dialer.dial_failed(&peer, now);
             }
         }
     }
 
     pub(super) fn dial_failed(&mut self, peer: PeerId) {
         let now = self.now();
-        self.dialer.dial_failed(&peer, now);
+        self.replica.dialer.dial_failed(&peer, now);
     }
 
     pub(super) async fn set_replicator(
@@ -183,7 +183,7 @@ impl Node {
         });
         // What the collection holds already goes by head exchange; from
         // now on every new block also goes through the outbox.
-        if self.dialer.is_connected(&peer) {
+        if self.replica.dialer.is_connected(&peer) {
             self.start_exchange(peer, &collection, docs.clone()).await;
         } else {
             self.redial();
@@ -198,7 +198,7 @@ impl Node {
 
     pub(super) async fn list_replicators(&mut self) -> Result<Value, CommandError> {
         let mut queued: BTreeMap<(PeerId, String), usize> = BTreeMap::new();
-        for peer in self.outboxes.peers() {
+        for peer in self.replica.outboxes.peers() {
             for (col, n) in self.db.outbox_queued(&peer.to_bytes()).await? {
                 queued.insert((*peer, col), n);
             }
@@ -235,8 +235,8 @@ impl Node {
         }
         self.db.delete_replicator(&peer_key(&peer), collection).await?;
         if !self.replicators.borrow().keys().any(|(p, _)| *p == peer) {
-            self.outboxes.remove(&peer);
-            self.dialer.unwant(&peer, Reason::Replicator);
+            self.replica.outboxes.remove(&peer);
+            self.replica.dialer.unwant(&peer, Reason::Replicator);
         }
         self.count_outbox().await;
         Ok(json!({ "peerId": peer.to_string(), "collection": collection, "deleted": true }))
@@ -246,12 +246,15 @@ impl Node {
     /// first, if it is connected, idle and due.
     pub(super) async fn pump_outbox(&mut self, peer: PeerId) {
         let now = self.now();
-        let ready = self.outboxes.ready(&peer, now);
-        if !ready || !self.dialer.is_connected(&peer) || !self.reachable(&peer) || self.swarm.is_none() {
+        let ready = self.replica.outboxes.ready(&peer, now);
+        if !ready || !self.replica.dialer.is_connected(&peer) || !self.reachable(&peer) || self.swarm.is_none() {
             return;
         }
         let (batch, total) = match self.db.outbox_next(&peer.to_bytes(), MAX_BATCH_BLOCKS, BATCH_BYTES).await {
-            Ok((b, _)) if b.is_empty() => return,
+            Ok((b, _)) if b.is_empty() => {
+                self.replica.outboxes.nothing_owed(&peer);
+                return;
+            }
             Ok(b) => b,
             Err(e) => {
                 tracing::error!("cannot read the outbox: {e}");
@@ -265,7 +268,7 @@ impl Node {
         let id =
             swarm.behaviour_mut().replicate.send_request(&peer, ReplicateRequest::Push { blocks, remaining }.into());
         self.pushes.insert(id, Push::Outbox { cids });
-        self.outboxes.sent(&peer);
+        self.replica.outboxes.sent(&peer);
     }
 
     /// Clears what `peer` acknowledged from its outbox, and what it
@@ -276,7 +279,7 @@ impl Node {
         if let Err(e) = self.db.outbox_done(&peer_key(&peer), cids, &refused).await {
             tracing::error!("cannot clear the outbox: {e}");
         }
-        self.outboxes.acked(&peer);
+        self.replica.outboxes.acked(&peer);
         self.synced();
         self.count_outbox().await;
         self.pump_outbox(peer).await;
@@ -284,6 +287,6 @@ impl Node {
 
     pub(super) fn outbox_failed(&mut self, peer: PeerId) {
         let now = self.now();
-        self.outboxes.failed(&peer, now);
+        self.replica.outboxes.failed(&peer, now);
     }
 }

@@ -34,22 +34,19 @@ use super::exchange::{Exchange, Offer, Push};
 use super::replicate::{outbox_rows, Replicator};
 use crate::core::block::SignedBlock;
 use crate::core::pending::PendingLedger;
+use crate::core::replica::conduct::{Admission, MAX_STRIKES};
 use crate::core::replica::dial::Dialer;
 use crate::core::replica::fetch::{FetchId, Fetcher};
-use crate::core::replica::outbox::Lanes;
 use crate::core::replica::push::PushLanes;
-use crate::core::sync::{
-    Admission, Backoff, Conduct, TokenBucket, MAX_CONDUCT_ENTRIES, MAX_STRIKES, PEERS_TOPIC, REQUESTS_PER_SECOND,
-    REQUEST_BURST,
-};
+use crate::core::replica::{Conditions, Replica, DISCOVERY_EVERY};
+use crate::core::sync::PEERS_TOPIC;
 use crate::db::{self, Db, ImportReport, Merged, Refusal};
 use crate::net::{Behaviour, BehaviourEvent, Inbound, WireErrors};
 use crate::store::Store;
 
-/// How often retries, redials and discovery are looked at.
+/// The shortest time between two housekeeping runs: deadlines closer
+/// than this are served together.
 pub(super) const TICK: Duration = Duration::from_millis(250);
-/// How often collection providers are looked up again in the DHT.
-const DISCOVERY_EVERY: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Default)]
 pub(super) struct Stats {
@@ -115,13 +112,13 @@ pub(super) struct Node {
     /// Shared with the database's commit hook, which writes each new
     /// block's outbox entries in the block's own transaction.
     pub(super) replicators: Rc<RefCell<BTreeMap<(PeerId, String), Replicator>>>,
-    /// The peers with an open connection, those we keep a connection to
-    /// (bootstrap, replicators, mDNS), and when each is due a dial.
-    pub(super) dialer: Dialer<PeerId, Multiaddr>,
+    /// The replication state: dialling, fetching, push and outbox lanes,
+    /// relayed listeners, conduct, and when the node is next due to act.
+    pub(super) replica: Replica<PeerId, Multiaddr, Cid, ListenerId>,
+    /// When housekeeping last ran (on [`Node::now`]).
+    last_housekeeping: Duration,
     /// The blocks requests in flight, by the transport's request id.
     pub(super) fetches: HashMap<OutboundRequestId, FetchId>,
-    /// Missing blocks asked for, each once at a time, and whom to ask next.
-    pub(super) fetcher: Fetcher<PeerId, Cid>,
     /// Open connections: peer, remote address, whether we dialled, transport.
     pub(super) connections: HashMap<ConnectionId, (PeerId, Multiaddr, bool, &'static str)>,
     /// Parents no peer had, whose waiting blocks are to be dropped.
@@ -129,16 +126,7 @@ pub(super) struct Node {
     pub(super) exchanges: HashMap<OutboundRequestId, Exchange>,
     pub(super) offers: HashMap<OutboundRequestId, Offer>,
     pub(super) pushes: HashMap<OutboundRequestId, Push>,
-    /// Head exchange's pushes to each peer, batch after batch.
-    pub(super) lanes: PushLanes<PeerId, Cid>,
-    /// When each replicator's peer may be pushed its next outbox batch.
-    pub(super) outboxes: Lanes<PeerId>,
-    next_discovery: Duration,
     pub(super) wire_errors: Arc<WireErrors>,
-    /// Relayed listeners (`…/p2p-circuit`) by id: a reservation ends when
-    /// the relay goes away, and is asked for again with a growing delay.
-    pub(super) circuits: HashMap<ListenerId, (Multiaddr, Backoff)>,
-    pub(super) relisten: Vec<(Multiaddr, Backoff)>,
     /// The certificates of the browser transports, and the WebTransport
     /// generation last stored (they rotate while the node runs).
     #[cfg(not(target_arch = "wasm32"))]
@@ -157,26 +145,11 @@ pub(super) struct Node {
     pub(super) announce_seq: u64,
     /// Pages we offered a direct connection to, until it is up or failed.
     pub(super) upgrading: HashSet<PeerId>,
-    /// Peers whose direct WebRTC offer we answered, and when (on [`Node::now`])
-    /// their relayed connections are closed if the offerer left them open.
-    pub(super) answered: HashMap<PeerId, Duration>,
     /// Blocks merged lately, so gossip that repeats one skips the database.
     pub(super) recent: LruCache<Cid, ()>,
-    /// In a page: documents whose blocks were published on their
-    /// collection's topic to nobody while peers were connected, by
-    /// collection, for [`Node::repair_unheard`].
-    pub(super) unheard: BTreeMap<String, BTreeSet<String>>,
-    /// When `unheard` may be repaired next.
-    pub(super) next_repair: Duration,
     /// The pending blocks each peer sent, against the caps (pending blocks
     /// found in the store at start are left to orphan dropping).
     pub(super) pending: PendingLedger<PeerId>,
-    /// Strikes (invalid blocks, unreadable messages, floods) and bans per
-    /// peer, kept across its reconnects.
-    pub(super) conduct: Conduct<PeerId>,
-    /// Each peer's request allowance on the weft protocols; a full bucket
-    /// is forgotten, so only peers that asked lately are kept.
-    pub(super) buckets: HashMap<PeerId, TokenBucket>,
 }
 
 /// How many merged blocks [`Node::recent`] remembers.
@@ -229,6 +202,18 @@ pub(super) fn col_topic(col: &str) -> String {
     format!("weft/col/{col}")
 }
 
+/// Whether a relayed listener waits for its relay: a relay we keep a
+/// connection to anyway is asked once that connection is up, or the relay
+/// client would open a second one (by any address it knows).
+fn waits_for(dialer: &Dialer<PeerId, Multiaddr>, circuit: &Multiaddr) -> bool {
+    let parts: Vec<Protocol> = circuit.iter().collect();
+    let relay = parts.windows(2).find_map(|w| match w {
+        [Protocol::P2p(relay), Protocol::P2pCircuit] => Some(*relay),
+        _ => None,
+    });
+    relay.is_some_and(|r| dialer.is_wanted(&r) && !dialer.is_connected(&r))
+}
+
 impl Node {
     /// A node around `db` and (unless P2P is off) `swarm`, with its
     /// replicators and p2p collections loaded and its bootstrap peers wanted.
@@ -272,20 +257,21 @@ impl Node {
             p2p_collections: BTreeSet::new(),
             doc_topics: doc_topics.map(LruCache::new),
             replicators,
-            dialer: Dialer::new(peer_id, config.retry_base, config.retry_max),
+            replica: Replica::new(
+                peer_id,
+                config.retry_base,
+                config.retry_max,
+                Fetcher::new(crate::core::sync::MAX_CIDS),
+                PushLanes::new(super::gossip::BATCH_BYTES, crate::core::sync::MAX_BATCH_BLOCKS),
+            ),
+            last_housekeeping: Duration::ZERO,
             fetches: HashMap::new(),
-            fetcher: Fetcher::new(crate::core::sync::MAX_CIDS),
             connections: HashMap::new(),
             orphaned: Vec::new(),
             exchanges: HashMap::new(),
             offers: HashMap::new(),
             pushes: HashMap::new(),
-            lanes: PushLanes::new(super::gossip::BATCH_BYTES, crate::core::sync::MAX_BATCH_BLOCKS),
-            outboxes: Lanes::new(config.retry_base, config.retry_max),
-            next_discovery: Duration::ZERO,
             wire_errors,
-            circuits: HashMap::new(),
-            relisten: Vec::new(),
             #[cfg(not(target_arch = "wasm32"))]
             certs: None,
             on_peer: None,
@@ -295,13 +281,8 @@ impl Node {
             reserved: BTreeSet::new(),
             announce_seq: 0,
             upgrading: HashSet::new(),
-            answered: HashMap::new(),
             recent: LruCache::new(NonZeroUsize::new(RECENT_BLOCKS).expect("not zero")),
-            unheard: BTreeMap::new(),
-            next_repair: Duration::ZERO,
             pending: PendingLedger::new(config.pending),
-            conduct: Conduct::default(),
-            buckets: HashMap::new(),
             config,
         };
         node.load_p2p_collections().await?;
@@ -323,7 +304,7 @@ impl Node {
     pub(super) fn listen_later(&mut self) {
         for addr in self.config.listen.clone() {
             if is_circuit(&addr) {
-                self.relisten.push((addr, Backoff::new(self.config.retry_base, self.config.retry_max)));
+                self.replica.listeners.add(addr);
             } else if let Some(swarm) = self.swarm.as_mut() {
                 if let Err(e) = swarm.listen_on(addr.clone()) {
                     tracing::warn!(%addr, "cannot listen: {e}");
@@ -336,6 +317,13 @@ impl Node {
     /// Time since the node started: the clock every backoff runs on.
     pub(super) fn now(&self) -> Duration {
         self.epoch.elapsed()
+    }
+
+    /// The instant `t` after the node started (a deadline on [`Node::now`]'s
+    /// clock), for a driver whose timers take instants.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(super) fn instant_at(&self, t: Duration) -> Instant {
+        self.epoch + t
     }
 
     /// Our listen addresses, each ending in `/p2p/<our id>`.
@@ -381,24 +369,39 @@ impl Node {
         }
     }
 
+    /// When the node is next due for [`Node::housekeeping`], on
+    /// [`Node::now`]'s clock: the replica's next deadline, but never sooner
+    /// than [`TICK`] after the last run (a deadline that is already past
+    /// waits for an event, not for the time; see [`Replica::next_timeout`]).
+    /// `None`: nothing is due until something happens.
+    pub(super) fn next_housekeeping(&self) -> Option<Duration> {
+        self.swarm.as_ref()?;
+        let when = Conditions {
+            online: !self.is_offline(),
+            discovering: self.config.discovery && !self.p2p_collections.is_empty(),
+        };
+        let next = self.replica.next_timeout(when, |addr| self.waits_for_relay(addr))?;
+        Some(next.max(self.last_housekeeping + TICK))
+    }
+
+    /// Whatever is due: dials, relayed listeners, outbox pushes, relayed
+    /// connections to close, discovery, and forgetting old conduct.
     pub(super) async fn housekeeping(&mut self) {
         if self.swarm.is_none() {
             return;
         }
+        self.last_housekeeping = self.now();
         self.redial();
         self.relisten();
         self.close_answered_relays();
-        #[cfg(not(target_arch = "wasm32"))]
-        self.save_rotated_certs().await;
-        let peers: Vec<PeerId> = self.outboxes.peers().copied().collect();
+        let peers: Vec<PeerId> = self.replica.outboxes.peers().copied().collect();
         for peer in peers {
             self.pump_outbox(peer).await;
         }
         let now = self.now();
-        self.conduct.prune(now);
-        self.buckets.retain(|_, b| !b.is_full(now));
-        if now >= self.next_discovery && self.dialer.any_connected() && !self.is_offline() {
-            self.next_discovery = now + DISCOVERY_EVERY;
+        self.replica.conduct.prune(now);
+        if now >= self.replica.next_discovery && self.replica.dialer.any_connected() && !self.is_offline() {
+            self.replica.next_discovery = now + DISCOVERY_EVERY;
             for col in self.p2p_collections.clone() {
                 self.discover(&col_topic(&col));
             }
@@ -409,34 +412,23 @@ impl Node {
     /// connection to anyway is asked once that connection is up, or the
     /// relay client would open a second one (by any address it knows).
     fn waits_for_relay(&self, circuit: &Multiaddr) -> bool {
-        let parts: Vec<Protocol> = circuit.iter().collect();
-        let relay = parts.windows(2).find_map(|w| match w {
-            [Protocol::P2p(relay), Protocol::P2pCircuit] => Some(*relay),
-            _ => None,
-        });
-        relay.is_some_and(|r| self.dialer.is_wanted(&r) && !self.dialer.is_connected(&r))
+        waits_for(&self.replica.dialer, circuit)
     }
 
     pub(super) fn relisten(&mut self) {
-        if self.is_offline() {
+        if self.is_offline() || self.swarm.is_none() {
             return;
         }
         let now = self.now();
-        let waiting: Vec<bool> = self.relisten.iter().map(|(addr, _)| self.waits_for_relay(addr)).collect();
+        let dialer = &self.replica.dialer;
+        let due = self.replica.listeners.due(now, |addr| waits_for(dialer, addr));
         let Some(swarm) = self.swarm.as_mut() else { return };
-        for ((addr, mut backoff), waits) in std::mem::take(&mut self.relisten).into_iter().zip(waiting) {
-            if !backoff.ready(now) || waits {
-                self.relisten.push((addr, backoff));
-                continue;
-            }
-            match swarm.listen_on(addr.clone()) {
-                Ok(id) => {
-                    self.circuits.insert(id, (addr, backoff));
-                }
+        for attempt in due {
+            match swarm.listen_on(attempt.addr.clone()) {
+                Ok(id) => self.replica.listeners.started(id, attempt),
                 Err(e) => {
-                    tracing::debug!(%addr, "cannot listen again: {e}");
-                    backoff.failed(now);
-                    self.relisten.push((addr, backoff));
+                    tracing::debug!(addr = %attempt.addr, "cannot listen again: {e}");
+                    self.replica.listeners.failed(attempt, now);
                 }
             }
         }
@@ -509,7 +501,7 @@ impl Node {
                 }
                 // The peer's first connection, or its first kept one (those
                 // that opened offline were closed at once, see status.rs).
-                if !self.dialer.is_connected(&peer_id) {
+                if !self.replica.dialer.is_connected(&peer_id) {
                     if let Some(tell) = &self.on_peer {
                         tell(PeerEvent::Connected, peer_id, transport);
                     }
@@ -527,7 +519,7 @@ impl Node {
                     self.exchange_with(peer_id).await;
                 }
                 if num_established == 0 {
-                    if let Some(tell) = self.on_peer.as_ref().filter(|_| self.dialer.is_connected(&peer_id)) {
+                    if let Some(tell) = self.on_peer.as_ref().filter(|_| self.replica.dialer.is_connected(&peer_id)) {
                         let transport = closed.as_ref().map_or("other", |c| c.3);
                         tell(PeerEvent::Disconnected, peer_id, transport);
                     }
@@ -538,7 +530,7 @@ impl Node {
             SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
                 tracing::debug!(%peer, "dial failed: {error}");
                 self.dial_failed(peer);
-                if self.upgrading.remove(&peer) && self.dialer.is_connected(&peer) {
+                if self.upgrading.remove(&peer) && self.replica.dialer.is_connected(&peer) {
                     tracing::info!(%peer, "no direct WebRTC connection; syncing over the relay: {error}");
                     self.stats.direct_failures += 1;
                     self.exchange_with(peer).await;
@@ -546,9 +538,7 @@ impl Node {
             }
             SwarmEvent::NewListenAddr { listener_id, address } => {
                 tracing::info!(%address, "listening");
-                if let Some((_, backoff)) = self.circuits.get_mut(&listener_id) {
-                    backoff.succeeded();
-                }
+                self.replica.listeners.granted(&listener_id);
                 // A relay server hands out reservations only with an address
                 // to put in them; loopback and LAN addresses serve for that
                 // until something better (AutoNAT) confirms a public one.
@@ -568,10 +558,8 @@ impl Node {
                 }
             }
             SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
-                if let Some((addr, mut backoff)) = self.circuits.remove(&listener_id) {
+                if let Some(addr) = self.replica.listeners.closed(&listener_id, self.now()) {
                     tracing::warn!(%addr, "relayed listener closed: {reason:?}");
-                    backoff.failed(self.now());
-                    self.relisten.push((addr, backoff));
                 }
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
@@ -669,18 +657,18 @@ impl Node {
             BehaviourEvent::Kad(kad::Event::RoutingUpdated { is_new_peer: true, .. }) => {
                 // The first peers make a DHT to look in: look soon.
                 let soon = self.now() + Duration::from_millis(500);
-                self.next_discovery = self.next_discovery.min(soon);
+                self.replica.next_discovery = self.replica.next_discovery.min(soon);
             }
             _ => {}
         }
     }
 
     async fn on_connected(&mut self, peer: PeerId, defer_exchange: bool) {
-        self.dialer.connected(peer);
+        self.replica.dialer.connected(peer);
         if !defer_exchange {
             self.exchange_with(peer).await;
         }
-        self.outboxes.due_now(&peer);
+        self.replica.outboxes.due_now(&peer);
         self.pump_outbox(peer).await;
         // A reservation that waited for this peer.
         self.relisten();
@@ -716,10 +704,10 @@ impl Node {
     fn on_disconnected(&mut self, peer: PeerId) {
         self.status_disconnected(&peer);
         self.upgrading.remove(&peer);
-        self.answered.remove(&peer);
+        self.replica.answered.remove(&peer);
         self.received_from.remove(&peer);
-        self.lanes.drop_lane(&peer);
-        self.dialer.disconnected(&peer);
+        self.replica.lanes.drop_lane(&peer);
+        self.replica.dialer.disconnected(&peer);
     }
 
     /// Blocks merged since the last call: local ones are published, and
@@ -887,7 +875,7 @@ impl Node {
     /// At [`MAX_STRIKES`] within the ban duration (reconnecting forgets
     /// nothing) the peer is disconnected and refused for the ban duration.
     pub(super) fn strike(&mut self, peer: PeerId, what: &str) {
-        if !self.conduct.strike(peer, self.now()) {
+        if !self.replica.conduct.strike(peer, self.now()) {
             return;
         }
         tracing::warn!(%peer, "dropping a peer that sent {MAX_STRIKES} invalid messages, the last {what}");
@@ -898,19 +886,14 @@ impl Node {
     }
 
     pub(super) fn is_banned(&mut self, peer: PeerId) -> bool {
-        self.conduct.is_banned(&peer, self.now())
+        self.replica.conduct.is_banned(&peer, self.now())
     }
 
     /// Takes one request of `peer` against its rate: refused requests are
     /// counted, and a peer far over its rate earns strikes.
     fn admit(&mut self, peer: PeerId) -> bool {
         let now = self.now();
-        if !self.buckets.contains_key(&peer) && self.buckets.len() >= MAX_CONDUCT_ENTRIES {
-            self.buckets.retain(|_, b| !b.is_full(now));
-        }
-        let bucket =
-            self.buckets.entry(peer).or_insert_with(|| TokenBucket::new(REQUEST_BURST, REQUESTS_PER_SECOND, now));
-        match bucket.admit(now) {
+        match self.replica.conduct.admit(peer, now) {
             Admission::Admitted => true,
             Admission::Refused => {
                 self.stats.rate_limited += 1;

@@ -97,7 +97,7 @@ impl Node {
             // The tab whose node this is runs the node; a follower tab's
             // glue (`wasm/tabs.rs`) says false for itself.
             leader: true,
-            peers: self.dialer.connected_peers().filter(|p| !self.status.closing.contains(p)).count(),
+            peers: self.replica.dialer.connected_peers().filter(|p| !self.status.closing.contains(p)).count(),
             queued_blocks: self.status.queued.get(),
             last_sync: self.status.last_sync,
         }
@@ -123,7 +123,7 @@ impl Node {
     /// that a first connection brings are started here.
     pub(super) async fn connection_opened(&mut self, peer: PeerId, connection: ConnectionId) -> bool {
         if !self.status.paused {
-            if self.status.closing.remove(&peer) && self.dialer.is_connected(&peer) {
+            if self.status.closing.remove(&peer) && self.replica.dialer.is_connected(&peer) {
                 self.resync(peer).await;
             }
             return true;
@@ -159,7 +159,7 @@ impl Node {
         if !online {
             tracing::info!("offline: closing connections, dialling paused");
             if let Some(swarm) = self.swarm.as_mut() {
-                for peer in self.dialer.connected_peers().copied().collect::<Vec<_>>() {
+                for peer in self.replica.dialer.connected_peers().copied().collect::<Vec<_>>() {
                     let _ = swarm.disconnect_peer_id(peer);
                     self.status.closing.insert(peer);
                 }
@@ -167,16 +167,14 @@ impl Node {
             return;
         }
         tracing::info!("online: dialling every wanted peer now");
-        self.dialer.all_due_now();
-        for (_, backoff) in &mut self.relisten {
-            backoff.reset();
-        }
+        self.replica.dialer.all_due_now();
+        self.replica.listeners.all_due_now();
         self.relisten();
         self.redial();
         // Connections the browser kept: swap heads and push at once. Those
         // closing end now that the browser can say so, and are dialled again.
         let kept: Vec<PeerId> =
-            self.dialer.connected_peers().filter(|p| !self.status.closing.contains(p)).copied().collect();
+            self.replica.dialer.connected_peers().filter(|p| !self.status.closing.contains(p)).copied().collect();
         for peer in kept {
             self.resync(peer).await;
         }
@@ -185,7 +183,7 @@ impl Node {
     /// Swaps heads with `peer` and pushes its outbox now.
     async fn resync(&mut self, peer: PeerId) {
         self.exchange_with(peer).await;
-        self.outboxes.due_now(&peer);
+        self.replica.outboxes.due_now(&peer);
         self.pump_outbox(peer).await;
     }
 

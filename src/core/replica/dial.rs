@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use crate::core::sync::Backoff;
+use crate::core::replica::backoff::Backoff;
 
 /// A dial that has not ended after this long counts as failed.
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(30);

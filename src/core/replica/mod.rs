@@ -1,12 +1,180 @@
 //! The replica's replication logic as state machines: inputs carry the
 //! time, outputs say what to do, and nothing here dials, sends or reads a
-//! clock. Each part has its own state and its own file; the node
-//! (`crate::node`) drives them from libp2p's events and carries out what
-//! they ask. Moved here so far: dialling ([`dial`]), fetching missing
-//! blocks ([`fetch`]), head exchange's push lanes ([`push`]) and the
-//! outbox lanes ([`outbox`]).
+//! clock. Each part has its own state and its own file; [`Replica`] holds
+//! them together and says when the next of their deadlines falls, which is
+//! when the driver (`crate::node`, from libp2p's events) wakes it next.
+//!
+//! Moved here so far: dialling ([`dial`]), fetching missing blocks
+//! ([`fetch`]), head exchange's push lanes ([`push`]), the outbox lanes
+//! ([`outbox`]), relayed listeners ([`listen`]), request allowances,
+//! strikes and bans ([`conduct`]), and the retry rule they share
+//! ([`backoff`]).
 
+pub mod backoff;
+pub mod conduct;
 pub mod dial;
 pub mod fetch;
+pub mod listen;
 pub mod outbox;
 pub mod push;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::Hash;
+use std::time::Duration;
+
+use conduct::Conduct;
+use dial::Dialer;
+use fetch::Fetcher;
+use listen::Listeners;
+use outbox::Lanes;
+use push::PushLanes;
+
+/// How often collection providers are looked up again in the DHT.
+pub const DISCOVERY_EVERY: Duration = Duration::from_secs(30);
+/// How often documents published to nobody are repaired by head exchange.
+pub const REPAIR_EVERY: Duration = Duration::from_secs(1);
+
+/// What a replica's deadlines depend on that it does not hold itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conditions {
+    /// Dialling and listening are allowed (a page's browser is not offline).
+    pub online: bool,
+    /// Collections are looked up in the DHT.
+    pub discovering: bool,
+}
+
+/// The replication state of one replica: peer ids `P`, addresses `A`,
+/// block ids `C`, and the transport's listener ids `L`.
+#[derive(Debug)]
+pub struct Replica<P, A, C, L> {
+    /// The peers with an open connection, those kept connected (bootstrap,
+    /// replicators, mDNS), and when each is due a dial.
+    pub dialer: Dialer<P, A>,
+    /// Missing blocks asked for, each once at a time, and whom to ask next.
+    pub fetcher: Fetcher<P, C>,
+    /// Head exchange's pushes to each peer, batch after batch.
+    pub lanes: PushLanes<P, C>,
+    /// When each replicator's peer may be pushed its next outbox batch.
+    pub outboxes: Lanes<P>,
+    /// Request allowances, strikes and bans per peer, across reconnects.
+    pub conduct: Conduct<P>,
+    /// Relayed listeners (a page's reservations on its relays).
+    pub listeners: Listeners<L, A>,
+    /// Peers whose direct WebRTC offer we answered, and when their relayed
+    /// connections are to be closed if the offerer left them open.
+    pub answered: BTreeMap<P, Duration>,
+    /// In a page: documents whose blocks were published on their
+    /// collection's topic to nobody while peers were connected, by
+    /// collection, to be repaired by head exchange.
+    pub unheard: BTreeMap<String, BTreeSet<String>>,
+    /// When `unheard` may be repaired next.
+    pub next_repair: Duration,
+    /// When collections are next looked up in the DHT.
+    pub next_discovery: Duration,
+}
+
+impl<P: Ord + Copy + Hash, A: Clone + PartialEq, C: Ord + Clone, L: Hash + Eq> Replica<P, A, C, L> {
+    /// A replica `me` with nothing connected: failed dials, pushes and
+    /// listeners wait `retry_base`, doubling up to `retry_max`.
+    pub fn new(
+        me: P,
+        retry_base: Duration,
+        retry_max: Duration,
+        fetcher: Fetcher<P, C>,
+        lanes: PushLanes<P, C>,
+    ) -> Self {
+        Replica {
+            dialer: Dialer::new(me, retry_base, retry_max),
+            fetcher,
+            lanes,
+            outboxes: Lanes::new(retry_base, retry_max),
+            conduct: Conduct::default(),
+            listeners: Listeners::new(retry_base, retry_max),
+            answered: BTreeMap::new(),
+            unheard: BTreeMap::new(),
+            next_repair: Duration::ZERO,
+            next_discovery: Duration::ZERO,
+        }
+    }
+
+    /// The earliest deadline of every part, if any part has one: when the
+    /// driver is to call back with the time. A deadline that only an event
+    /// can make good (a dial while offline, an outbox push to a peer not
+    /// connected, a listener whose relay is not connected, which `waits`
+    /// says) is not one. Time runs from the epoch the driver chose.
+    pub fn next_timeout(&self, when: Conditions, waits: impl Fn(&A) -> bool) -> Option<Duration> {
+        let connected = |p: &P| self.dialer.is_connected(p);
+        let online = [self.dialer.next_timeout(), self.listeners.next_timeout(waits)];
+        let discovery = (when.online && when.discovering && self.dialer.any_connected()).then_some(self.next_discovery);
+        let repair = (!self.unheard.is_empty()).then_some(self.next_repair);
+        online
+            .into_iter()
+            .filter(|_| when.online)
+            .chain([self.outboxes.next_timeout(connected), self.answered.values().min().copied(), discovery, repair])
+            .flatten()
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::sync::MAX_CIDS;
+    use dial::Reason;
+
+    const S: Duration = Duration::from_secs(1);
+    const ON: Conditions = Conditions { online: true, discovering: true };
+
+    fn replica() -> Replica<u32, &'static str, u64, u32> {
+        Replica::new(0, S, 8 * S, Fetcher::new(MAX_CIDS), PushLanes::new(1 << 20, 1024))
+    }
+
+    #[test]
+    fn an_idle_replica_has_no_deadline() {
+        let r = replica();
+        assert_eq!(r.next_timeout(ON, |_| false), None, "nothing to wake for: no tick");
+    }
+
+    #[test]
+    fn the_earliest_deadline_of_any_part_is_the_next_timeout() {
+        let mut r = replica();
+        r.dialer.want(1, vec!["a"], Reason::Bootstrap);
+        assert_eq!(r.next_timeout(ON, |_| false), Some(Duration::ZERO), "a wanted peer is due at once");
+        let due = r.dialer.due(Duration::ZERO);
+        assert_eq!(due.len(), 1);
+        r.dialer.dial_failed(&1, Duration::ZERO);
+        assert_eq!(r.next_timeout(ON, |_| false), Some(S), "its backoff");
+        r.answered.insert(2, S / 2);
+        assert_eq!(r.next_timeout(ON, |_| false), Some(S / 2), "a relayed connection to close sooner");
+        let off = Conditions { online: false, discovering: true };
+        r.answered.clear();
+        assert_eq!(r.next_timeout(off, |_| false), None, "offline: no dial is due, whatever the time");
+    }
+
+    #[test]
+    fn deadlines_that_wait_for_an_event_are_not_timeouts() {
+        let mut r = replica();
+        // An outbox lane that failed, to a peer that is not connected.
+        r.outboxes.add(5);
+        r.outboxes.sent(&5);
+        r.outboxes.failed(&5, Duration::ZERO);
+        assert_eq!(r.next_timeout(ON, |_| false), None, "pushed when the peer connects");
+        // Discovery runs only with a peer connected, repair only with something to repair.
+        r.next_discovery = 30 * S;
+        r.dialer.connected(5);
+        assert_eq!(r.next_timeout(ON, |_| false), Some(S));
+        assert_eq!(r.next_timeout(ON, |_| false), Some(S));
+        r.outboxes.remove(&5);
+        assert_eq!(r.next_timeout(ON, |_| false), Some(30 * S));
+        let quiet = Conditions { online: true, discovering: false };
+        assert_eq!(r.next_timeout(quiet, |_| false), None);
+        r.unheard.entry("Book".into()).or_default().insert("doc".into());
+        r.next_repair = 2 * S;
+        assert_eq!(r.next_timeout(quiet, |_| false), Some(2 * S));
+        // A relayed listener whose relay is not connected waits for it.
+        r.unheard.clear();
+        r.listeners.add("relay");
+        assert_eq!(r.next_timeout(quiet, |_| true), None);
+        assert_eq!(r.next_timeout(quiet, |_| false), Some(Duration::ZERO));
+    }
+}

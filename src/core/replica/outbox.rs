@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::core::sync::Backoff;
+use crate::core::replica::backoff::Backoff;
 
 #[derive(Debug, Clone)]
 struct Lane {
@@ -77,6 +77,14 @@ impl<P: Ord + Clone> Lanes<P> {
         }
     }
 
+    /// `peer` is owed nothing now: there is no push to try again, so no
+    /// deadline (the next block queued for it is pushed when it commits).
+    pub fn nothing_owed(&mut self, peer: &P) {
+        if let Some(l) = self.lanes.get_mut(peer).filter(|l| !l.inflight) {
+            l.backoff.succeeded();
+        }
+    }
+
     /// A fresh connection to `peer` (or back online): try at once.
     pub fn due_now(&mut self, peer: &P) {
         if let Some(l) = self.lanes.get_mut(peer) {
@@ -84,9 +92,12 @@ impl<P: Ord + Clone> Lanes<P> {
         }
     }
 
-    /// When a lane that waits out a failure is next ready, if any does.
-    pub fn next_timeout(&self) -> Option<Duration> {
-        self.lanes.values().filter(|l| !l.inflight && l.backoff.failures() > 0).map(|l| l.backoff.next_at()).min()
+    /// When a lane that waits out a failure is next ready, if any does,
+    /// among the peers `reachable` holds (the others are pushed when they
+    /// connect, not when the time comes).
+    pub fn next_timeout(&self, reachable: impl Fn(&P) -> bool) -> Option<Duration> {
+        let waiting = self.lanes.iter().filter(|(p, l)| !l.inflight && l.backoff.failures() > 0 && reachable(p));
+        waiting.map(|(_, l)| l.backoff.next_at()).min()
     }
 }
 
@@ -117,9 +128,9 @@ mod tests {
         for _ in 0..4 {
             assert!(l.ready(&1, now));
             l.sent(&1);
-            assert_eq!(l.next_timeout(), None, "in flight: the answer comes first");
+            assert_eq!(l.next_timeout(|_| true), None, "in flight: the answer comes first");
             l.failed(&1, now);
-            let next = l.next_timeout().expect("waits");
+            let next = l.next_timeout(|_| true).expect("waits");
             assert!(!l.ready(&1, next - Duration::from_millis(1)));
             waits.push((next - now).as_secs());
             now = next;
@@ -133,7 +144,7 @@ mod tests {
         l.acked(&1);
         l.sent(&1);
         l.failed(&1, now);
-        assert_eq!(l.next_timeout(), Some(now + S), "an ack cleared the failures");
+        assert_eq!(l.next_timeout(|_| true), Some(now + S), "an ack cleared the failures");
     }
 
     #[test]
@@ -145,5 +156,18 @@ mod tests {
         assert!(!l.ready(&1, Duration::ZERO), "still in flight");
         l.remove(&1);
         assert_eq!(l.peers().count(), 0);
+    }
+
+    #[test]
+    fn a_lane_owed_nothing_or_unreachable_has_no_deadline() {
+        let mut l = Lanes::new(S, 4 * S);
+        l.add(1);
+        l.sent(&1);
+        l.failed(&1, Duration::ZERO);
+        assert_eq!(l.next_timeout(|_| false), None, "not connected: pushed when it connects");
+        assert_eq!(l.next_timeout(|_| true), Some(S));
+        l.nothing_owed(&1);
+        assert_eq!(l.next_timeout(|_| true), None, "nothing to try again");
+        assert!(l.ready(&1, Duration::ZERO));
     }
 }
