@@ -24,5 +24,5 @@ pub use behaviour::{
 pub use browser::build_browser_swarm;
 pub use codec::{Codec, Inbound, WireErrors};
 #[cfg(not(target_arch = "wasm32"))]
-pub use native::{build_swarm, build_swarm_counting, NodeCerts};
+pub use native::{build_swarm, build_swarm_counting, NativeOptions, NodeCerts};
 pub use transport::{transport_of, transport_of_endpoint, webrtc_addr_of, webrtc_dial_peer};

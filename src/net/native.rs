@@ -6,9 +6,8 @@ use std::time::Duration;
 use libp2p::{identity, noise, tcp, yamux, Swarm};
 use libp2p_webrtc::tokio as webrtc;
 
-use super::behaviour::{Behaviour, BehaviourConfig, IDLE_TIMEOUT};
+use super::behaviour::{Behaviour, BehaviourConfig, RelayLimits, IDLE_TIMEOUT};
 use super::{webtransport, WireErrors};
-use crate::node::{NodeConfig, NodeError};
 
 /// The certificates whose hashes are part of the node's browser addresses.
 #[derive(Clone)]
@@ -21,13 +20,25 @@ pub struct NodeCerts {
 
 impl NodeCerts {
     /// Fresh certificates (a node that keeps none, such as a test's).
-    pub fn generate() -> Result<Self, NodeError> {
-        let net = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());
+    pub fn generate() -> Result<Self, String> {
         Ok(NodeCerts {
-            webrtc: webrtc::Certificate::generate(&mut rand::rng()).map_err(|e| net(&e))?,
-            webtransport: webtransport::Certificates::generate().map_err(|e| net(&e))?,
+            webrtc: webrtc::Certificate::generate(&mut rand::rng()).map_err(|e| e.to_string())?,
+            webtransport: webtransport::Certificates::generate().map_err(|e| e.to_string())?,
         })
     }
+}
+
+/// What a native node's swarm serves besides the weft protocols.
+#[derive(Debug, Clone)]
+pub struct NativeOptions {
+    /// Gossipsub (passive replication).
+    pub pubsub: bool,
+    /// LAN discovery.
+    pub mdns: bool,
+    /// The limits of the circuits it relays for others.
+    pub relay: RelayLimits,
+    /// How long a request may wait for its answer.
+    pub request_timeout: Duration,
 }
 
 /// The swarm of a node: TCP and QUIC; WebTransport, WebRTC-direct and
@@ -35,20 +46,20 @@ impl NodeCerts {
 /// DNS names, and relayed connections.
 pub async fn build_swarm(
     keypair: identity::Keypair,
-    config: &NodeConfig,
+    options: &NativeOptions,
     certs: NodeCerts,
-) -> Result<Swarm<Behaviour>, NodeError> {
-    build_swarm_counting(keypair, config, certs, Arc::default()).await
+) -> Result<Swarm<Behaviour>, String> {
+    build_swarm_counting(keypair, options, certs, Arc::default()).await
 }
 
 /// [`build_swarm`], counting the messages its protocols refuse in `errors`.
 pub async fn build_swarm_counting(
     keypair: identity::Keypair,
-    config: &NodeConfig,
+    options: &NativeOptions,
     certs: NodeCerts,
     errors: Arc<WireErrors>,
-) -> Result<Swarm<Behaviour>, NodeError> {
-    let net = |e: &dyn std::fmt::Display| NodeError::Network(e.to_string());
+) -> Result<Swarm<Behaviour>, String> {
+    let net = |e: &dyn std::fmt::Display| e.to_string();
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
@@ -67,12 +78,12 @@ pub async fn build_swarm_counting(
         .map_err(|e| net(&e))?
         .with_behaviour(|keypair, relay_client| {
             let behaviour = BehaviourConfig {
-                pubsub: config.pubsub,
-                mdns: config.mdns,
-                relay_server: Some(config.relay.clone()),
+                pubsub: options.pubsub,
+                mdns: options.mdns,
+                relay_server: Some(options.relay.clone()),
                 kad_server: true,
                 ping_interval: Duration::from_secs(15),
-                request_timeout: config.request_timeout,
+                request_timeout: options.request_timeout,
             };
             Behaviour::new(keypair, relay_client, libp2p::swarm::dummy::Behaviour, &behaviour, &errors)
         })

@@ -21,7 +21,7 @@ use super::run::{is_circuit, keypair_of, Node};
 use crate::core::block::SignedBlock;
 use crate::db::Db;
 use crate::db::{decode_each, Refusal};
-use crate::net::{build_swarm_counting, Behaviour, BehaviourEvent, WireErrors};
+use crate::net::{build_swarm_counting, Behaviour, BehaviourEvent, NativeOptions, WireErrors};
 use crate::store::RedbStore;
 
 type CommandRx = mpsc::UnboundedReceiver<(Command, Reply)>;
@@ -111,7 +111,15 @@ impl Node {
         let wire_errors = Arc::new(WireErrors::default());
         let (swarm, certs) = if config.p2p {
             let certs = super::certs::load(&db).await?;
-            let swarm = build_swarm_counting(keypair_of(&db), &config, certs.clone(), wire_errors.clone()).await?;
+            let options = NativeOptions {
+                pubsub: config.pubsub,
+                mdns: config.mdns,
+                relay: config.relay.clone(),
+                request_timeout: config.request_timeout,
+            };
+            let swarm = build_swarm_counting(keypair_of(&db), &options, certs.clone(), wire_errors.clone())
+                .await
+                .map_err(NodeError::Network)?;
             (Some(swarm), Some(certs))
         } else {
             (None, None)

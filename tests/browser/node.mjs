@@ -79,6 +79,10 @@ export async function startNode({ store, listen, port } = {}) {
   return {
     api,
     info,
+    /** The node's process id (e.g. to read its CPU time). */
+    get pid() {
+      return child.pid;
+    },
     store,
     output: () => output,
     get,
