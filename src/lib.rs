@@ -184,7 +184,7 @@
 //!
 //! `db.status()` is `{ online, leader, peers, queuedBlocks, lastSync }`,
 //! and `db.on("status", f)` calls `f` with it whenever one of them changes
-//! (`node/status.rs`; a tab's own view, [`node::tabs::Tab::status`]). `online` follows the browser's
+//! (`node/status.rs`; a tab's own view, [`node::tabs::Role::status`]). `online` follows the browser's
 //! `online`/`offline` events (`navigator.onLine` at start). After an
 //! `offline` event the page's node closes its connections and dials nothing (no redial, no
 //! relay reservation, no discovery dial): the browser has no network, and

@@ -19,7 +19,7 @@ use crate::core::query::json_kind;
 use crate::db::Db;
 use crate::error::Error;
 use crate::node::browser::browser_online;
-use crate::node::tabs::{Tab, TabCommand as Command, Tabs};
+use crate::node::tabs::{Role, TabCommand as Command, Tabs};
 use crate::node::{parse_multiaddr, OpenOptions};
 use crate::store::{IdbStore, StoreError};
 
@@ -237,7 +237,7 @@ impl Database {
     pub fn status(&self) -> JsValue {
         match self.inner.net.as_ref() {
             Some(tabs) => to_js(&tabs.status()),
-            None => to_js(&Tab::new(0, false, 0.0).status(None, browser_online())),
+            None => to_js(&Role::Alone.status(None, browser_online())),
         }
     }
 

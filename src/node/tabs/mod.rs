@@ -51,6 +51,21 @@ impl Role {
             Role::Follower => "follower",
         }
     }
+
+    /// `db.status()` in a tab of this role: the last status a node told it
+    /// (its own, or the leader's, forwarded like `peer` and `sync`) with
+    /// `leader` its own; before any, the browser's `online` and nothing else.
+    pub fn status(self, told: Option<&Value>, online: bool) -> Value {
+        let mut status = match told {
+            Some(told) => told.clone(),
+            None => serde_json::to_value(StatusSnapshot { online, ..StatusSnapshot::default() })
+                .expect("a status serialises"),
+        };
+        if let Value::Object(o) = &mut status {
+            o.insert("leader".into(), (self != Role::Follower).into());
+        }
+        status
+    }
 }
 
 /// A node command crossing the channel, with the node's answer or refusal.
@@ -320,21 +335,6 @@ impl Tab {
         }
         let (collection, id, kind) = (c.collection.clone(), c.id.clone(), c.kind.as_str().into());
         vec![Action::Post(TabMessage::Changed { collection, id, kind, doc: c.doc.clone().map(Value::Object) })]
-    }
-
-    /// `db.status()` in this tab: the last status a node told it (its own,
-    /// or the leader's, forwarded like `peer` and `sync`) with `leader` this
-    /// tab's own; before any, the browser's `online` and nothing else.
-    pub fn status(&self, told: Option<&Value>, online: bool) -> Value {
-        let mut status = match told {
-            Some(told) => told.clone(),
-            None => serde_json::to_value(StatusSnapshot { online, ..StatusSnapshot::default() })
-                .expect("a status serialises"),
-        };
-        if let Value::Object(o) = &mut status {
-            o.insert("leader".into(), self.runs_node().into());
-        }
-        status
     }
 
     /// This tab took the lock: it runs the node, answers the calls it had
@@ -735,15 +735,16 @@ mod tests {
     fn a_tab_shows_the_status_it_was_told_with_its_own_part() {
         let (mut leader, follower) = (Tab::new(1, true, 0.0), Tab::new(2, true, 0.0));
         // Before any node told one: the browser's word, nothing connected.
-        let none = follower.status(None, false);
+        let none = follower.role().status(None, false);
         assert_eq!(none, json!({"online": false, "leader": false, "peers": 0, "queuedBlocks": 0, "lastSync": null}));
         // The leader's status, told to a follower: the follower does not lead.
         let told = json!({"online": true, "leader": true, "peers": 2, "queuedBlocks": 1, "lastSync": 5.0});
-        assert_eq!(follower.status(Some(&told), false)["leader"], json!(false));
-        assert_eq!(follower.status(Some(&told), false)["peers"], json!(2));
+        assert_eq!(follower.role().status(Some(&told), false)["leader"], json!(false));
+        assert_eq!(follower.role().status(Some(&told), false)["peers"], json!(2));
         leader.lead();
-        assert_eq!(leader.status(Some(&told), true), told);
-        assert_eq!(Tab::new(3, false, 0.0).status(None, true)["leader"], json!(true), "a tab alone runs its node");
+        assert_eq!(leader.role().status(Some(&told), true), told);
+        // A tab alone (or a page without p2p) runs its node, if any.
+        assert_eq!(Tab::new(3, false, 0.0).role().status(None, true)["leader"], json!(true));
     }
 
     #[test]

@@ -553,9 +553,9 @@ impl Tabs {
         Ok(answer)
     }
 
-    /// `db.status()` ([`Tab::status`]).
+    /// `db.status()` ([`Role::status`]).
     pub(crate) fn status(&self) -> Value {
-        self.shared.tab.borrow().status(self.shared.status.borrow().as_ref(), browser_online())
+        self.role().status(self.shared.status.borrow().as_ref(), browser_online())
     }
 
     fn role(&self) -> Role {
