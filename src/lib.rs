@@ -21,9 +21,9 @@
 //! | [`core::replica`] | the replication logic as state machines, moving out of [`node`] one part at a time: so far dialling (which peers are kept connected, when each is dialled again), fetching missing blocks (whom to ask, once per block, when to give up), head exchange's push lanes (batches in order, no block twice per connection) the outbox lanes (one push in flight per replicator's peer, the retry backoff), relayed listeners (asked for again with a backoff), each peer's request allowance, strikes and bans; [`core::replica::Replica`] holds them and says when the next of their deadlines falls, which is when the node next wakes for housekeeping (no fixed tick: an idle node sleeps until a swarm event, a command or a deadline); inputs carry the time, outputs say whom to dial, ask or push | nothing but data |
 //! | `dag` | [`Db`]'s replication queries: collection heads, held or pending blocks, blocks read within a budget, the blocks a peer lacks | the store trait |
 //! | `records` | [`Db`]'s node records: `Meta` records by name, replicators, the blocks their peers refused, the outbox (every key of them in one place: the node opens no store transaction) | the store trait |
-//! | `wasm` | `Database` / `Collection` / `Replicators` / `Collections` for JS (wasm32 only): values, errors, promises, events (`peer`, `sync`, `status`, `stale`), `db.status()`; `setLogLevel`, the page's `tracing` events on the console; the Web Lock and BroadcastChannel of many tabs (`tabs.rs`) | wasm-bindgen |
+//! | `wasm` | the JS bindings, conversion only (wasm32 only): `Database` / `Collection` / `Replicators` / `Collections`, JS values to JSON and back, errors to `Error`s with a `code`, futures to promises, the `on` listeners (`peer`, `sync`, `status`, `stale`); `setLogLevel`, the page's `tracing` events on the console; the hand-written TypeScript (`weftdb.d.ts`) | wasm-bindgen |
 //! | [`net`] | the request-response codec, the composed libp2p behaviour (one for both targets), each target's swarm: native TCP, QUIC, WebSocket, WebRTC-direct and [`net::webtransport`] (our WebTransport server); in a page the transports a browser dials, and `net::webrtc` (our browser-to-browser WebRTC transport, wasm32 only) with its [`net::signaling`] messages | libp2p, wtransport; web-sys's WebRTC in a page |
-//! | [`node`] | the node: gossip, block fetch, head exchange, replicators, pages meeting through a relay and upgrading to direct WebRTC, many tabs as one peer ([`node::tabs`]), commands (`run`, `gossip`, `exchange`, `replicate`, `direct`, `answer`); natively driven by a thread with tokio (`native`) behind the HTTP API, in a page by a task on the event loop (`browser`) | libp2p; tokio and axum natively |
+//! | [`node`] | the node: gossip, block fetch, head exchange, replicators, pages meeting through a relay and upgrading to direct WebRTC, many tabs as one peer ([`node::tabs`]: the state machine; `tabs/page.rs` drives it on the Web Lock, the BroadcastChannel and the page's lifecycle), commands (`run`, `gossip`, `exchange`, `replicate`, `direct`, `answer`); its config ([`node::NodeConfig`], and a page's [`node::OpenOptions`]: `Database.open`'s options checked, the page node's listen policy); natively driven by a thread with tokio (`native`) behind the HTTP API, in a page by a task on the event loop (`browser`, with the page's `online`/`offline`/`pagehide`) | libp2p; tokio and axum natively; web-sys in a page |
 //! | `src/bin/weft.rs` | the `weft` command line (`start`, `client ...`) | clap, ureq |
 //!
 //! `cfg(target_arch = "wasm32")` picks the adapters: the store backend
@@ -36,7 +36,7 @@
 //!
 //! `books.update(id, { pages: 413 })` in a web page:
 //! 1. `wasm::Collection::update` turns the JS object into JSON
-//!    (`serde-wasm-bindgen`; `Date`s become RFC 3339 strings) and returns a
+//!    (`JSON.stringify`: `Date`s become RFC 3339 strings) and returns a
 //!    promise.
 //! 2. [`Db::update`] validates the patch against the collection's schema
 //!    ([`core::schema::CollectionDef::validate_update`]): unknown fields,
@@ -79,9 +79,9 @@
 //! ## Many tabs of one origin
 //!
 //! Tabs of one origin that open the same database name with `peers` (or
-//! `p2p: true`) act as one peer (`src/wasm/tabs.rs` does the browser's part,
-//! `node::tabs` holds the messages and each tab's state machine, tested by
-//! `cargo test`; `tests/browser/tabs.test.mjs` checks it in real tabs):
+//! `p2p: true`) act as one peer (`node::tabs` holds the messages and each
+//! tab's state machine, tested by `cargo test`, and `node/tabs/page.rs`
+//! drives it with the browser's Web Lock and BroadcastChannel; `tests/browser/tabs.test.mjs` checks it in real tabs):
 //! - **Leader election.** Every such tab asks for the Web Lock
 //!   `weftdb:<name>` (`navigator.locks.request`, exclusive) and holds it for
 //!   its life. The tab holding it, the leader, runs the node (the same
@@ -184,7 +184,7 @@
 //!
 //! `db.status()` is `{ online, leader, peers, queuedBlocks, lastSync }`,
 //! and `db.on("status", f)` calls `f` with it whenever one of them changes
-//! (`node/status.rs`, `wasm/status.rs`). `online` follows the browser's
+//! (`node/status.rs`; a tab's own view, [`node::tabs::Role::status`]). `online` follows the browser's
 //! `online`/`offline` events (`navigator.onLine` at start). After an
 //! `offline` event the page's node closes its connections and dials nothing (no redial, no
 //! relay reservation, no discovery dial): the browser has no network, and

@@ -3,7 +3,8 @@
 //! page's event loop. The JS bindings reach it through a command channel
 //! (the swarm cannot be borrowed while that task awaits it); their own
 //! writes go to the shared database, whose commit wakes the task to
-//! publish and push them.
+//! publish and push them. Also here: the page's events the node follows
+//! (`online`/`offline`, `pagehide`: [`PageWatch`]).
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -12,6 +13,8 @@ use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt, StreamExt};
 use futures_timer::Delay;
 use serde_json::Value;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
 
 use super::command::{Command, CommandError, Reply};
 use super::config::NodeConfig;
@@ -100,6 +103,66 @@ impl BrowserNode {
     pub(crate) fn set_online(&self, online: bool) {
         let _ = self.requests.unbounded_send(Request::Online(online));
     }
+
+    /// Hands the page's `online` and `offline` events to the node, and
+    /// stops it on `pagehide` when the page goes for good, for as long as
+    /// the watch is kept; `None` where the global is no event target (a
+    /// worker has no pages).
+    pub(crate) fn watch_page(&self) -> Option<PageWatch> {
+        let target = js_sys::global().dyn_into::<web_sys::EventTarget>().ok()?;
+        let mut watch = PageWatch { target, listeners: Vec::new() };
+        let node = self.clone();
+        watch.listen("online", move |_| node.set_online(true))?;
+        let node = self.clone();
+        watch.listen("offline", move |_| node.set_online(false))?;
+        // Closing its WebRTC-direct connections sends the SCTP ABORT that
+        // ends them on the node at once; a page torn down with them open
+        // sends nothing, and the node notices only when its ICE consent
+        // checks have been missing for seconds. A page kept in the
+        // back/forward cache may come back, connections and all.
+        let node = self.clone();
+        watch.listen("pagehide", move |ev| {
+            if !ev.dyn_ref::<web_sys::PageTransitionEvent>().is_some_and(|ev| ev.persisted()) {
+                node.stop();
+            }
+        })?;
+        Some(watch)
+    }
+}
+
+type EventListener = Closure<dyn FnMut(web_sys::Event)>;
+
+/// The page's events a running node follows ([`BrowserNode::watch_page`]);
+/// dropped, it stops listening.
+pub(crate) struct PageWatch {
+    target: web_sys::EventTarget,
+    listeners: Vec<(&'static str, EventListener)>,
+}
+
+impl PageWatch {
+    fn listen(&mut self, event: &'static str, f: impl FnMut(web_sys::Event) + 'static) -> Option<()> {
+        let f = EventListener::new(f);
+        self.target.add_event_listener_with_callback(event, f.as_ref().unchecked_ref()).ok()?;
+        self.listeners.push((event, f));
+        Some(())
+    }
+}
+
+impl Drop for PageWatch {
+    fn drop(&mut self) {
+        for (event, f) in &self.listeners {
+            let _ = self.target.remove_event_listener_with_callback(event, f.as_ref().unchecked_ref());
+        }
+    }
+}
+
+/// `navigator.onLine`; true where there is no navigator to ask.
+pub(crate) fn browser_online() -> bool {
+    js_sys::Reflect::get(&js_sys::global(), &"navigator".into())
+        .and_then(|n| js_sys::Reflect::get(&n, &"onLine".into()))
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true)
 }
 
 async fn run(mut node: Node, mut requests: mpsc::UnboundedReceiver<Request>, mut wake: mpsc::UnboundedReceiver<()>) {

@@ -27,11 +27,11 @@ mod status;
 pub mod tabs;
 
 pub use command::{Command, CommandError, Reply};
-pub use config::{NodeConfig, PendingLimits, RelayLimits};
+#[cfg(target_arch = "wasm32")]
+pub(crate) use config::parse_multiaddr;
+pub use config::{NodeConfig, Open, OpenOptions, OptionsError, PendingLimits, RelayLimits};
 pub use error::NodeError;
 #[cfg(not(target_arch = "wasm32"))]
 pub use handle::NodeHandle;
 #[cfg(target_arch = "wasm32")]
-pub(crate) use run::{keypair_of, NodeStore, PeerEvent, SyncProgress};
-#[cfg(target_arch = "wasm32")]
-pub(crate) use status::StatusSnapshot;
+pub(crate) use run::keypair_of;

@@ -94,8 +94,8 @@ impl Node {
     pub(crate) fn status(&self) -> StatusSnapshot {
         StatusSnapshot {
             online: self.status.online,
-            // The tab whose node this is runs the node; a follower tab's
-            // glue (`wasm/tabs.rs`) says false for itself.
+            // The tab whose node this is runs the node; a follower tab
+            // says false for itself (`Tab::status`).
             leader: true,
             peers: self.replica.dialer.connected_peers().filter(|p| !self.status.closing.contains(p)).count(),
             queued_blocks: self.status.queued.get(),

@@ -1,263 +1,42 @@
-//! The JS face: `Database` and `Collection` for wasm-bindgen. Conversion
-//! only: values cross as JSON-compatible objects, errors become JS `Error`s
-//! with a stable `code`, futures become promises.
+//! The JS face: `Database`, `Collection`, `Replicators` and `Collections`
+//! for wasm-bindgen. Conversion only: values cross as JSON-compatible
+//! objects, errors become JS `Error`s with a stable `code`, futures become
+//! promises, JS listeners hear events. What the options mean is
+//! [`crate::node::OpenOptions`]'s; the tabs and the page's node are
+//! [`crate::node::tabs`]'.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, JSON};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::core::query::json_kind;
 use crate::db::Db;
 use crate::error::Error;
-use crate::node::tabs::TabCommand as Command;
-use crate::store::{Durability, IdbStore, StoreError};
+use crate::node::browser::browser_online;
+use crate::node::tabs::{Role, TabCommand as Command, Tabs};
+use crate::node::{parse_multiaddr, OpenOptions};
+use crate::store::{IdbStore, StoreError};
 
 mod log;
-mod net;
-mod status;
-mod tabs;
-use tabs::{Stale, Tabs};
 
 // The package's TypeScript, beside what wasm-bindgen writes from the
-// attributes below. Written here by hand: `Collection<T>` (a generic class),
-// and, merged into wasm-bindgen's `Database` class, `Database.open` (its
-// options optional), `collection<T>` and `on` (one payload type per event:
-// a new event goes in `WeftEvents`). A new error code goes in `WeftErrorCode`
-// (tests/pkg/package.test.mjs compares it with `Error::code`). The package
-// is checked with `tsc --strict --target es2022`, whose lib has no
-// `Symbol.dispose`: npm/finish.mjs takes out wasm-bindgen's
-// `[Symbol.dispose]` lines and `WeftDisposable` puts them back where the lib
-// has the symbol.
+// attributes below, kept in its own file (`weftdb.d.ts`) and written by
+// hand: `Collection<T>` (a generic class), and, merged into wasm-bindgen's
+// `Database` class, `Database.open` (its options optional), `collection<T>`
+// and `on` (one payload type per event: a new event goes in `WeftEvents`).
+// A new error code goes in `WeftErrorCode` (tests/pkg/package.test.mjs
+// compares it with `Error::code`). The package is checked with `tsc
+// --strict --target es2022`, whose lib has no `Symbol.dispose`:
+// npm/finish.mjs takes out wasm-bindgen's `[Symbol.dispose]` lines and
+// `WeftDisposable` puts them back where the lib has the symbol.
 #[wasm_bindgen(typescript_custom_section)]
-const TS_TYPES: &str = r#"
-/** A collection's fields when no type is given: check them before use. */
-export type WeftFields = Record<string, unknown>;
-/** A stored document: its fields and its `_id`. */
-export type WeftDocument<T extends object = WeftFields> = T & { _id: string };
-/** A new document's fields (weftdb makes the `_id`). `Date`s are stored as RFC 3339 strings, as JSON writes them. */
-export type WeftNew<T extends object = WeftFields> = Omit<T, "_id">;
-/** The fields an update sets; the others keep their values. */
-export type WeftPatch<T extends object = WeftFields> = Partial<Omit<T, "_id">>;
-/** A filter operand: a list field's operators take its elements too. */
-export type WeftOperand<V> = NonNullable<V> extends readonly (infer E)[] ? E | NonNullable<V> : NonNullable<V>;
-/** The operators on one field (DefraDB's). `%` and `_` are wildcards in `_like`, `_nlike` and `_ilike` (case-insensitive), a backslash escapes. */
-export interface WeftOperators<V> {
-  _eq?: WeftOperand<V> | null;
-  _ne?: WeftOperand<V> | null;
-  _gt?: WeftOperand<V>;
-  _ge?: WeftOperand<V>;
-  _lt?: WeftOperand<V>;
-  _le?: WeftOperand<V>;
-  _in?: Array<WeftOperand<V> | null>;
-  _nin?: Array<WeftOperand<V> | null>;
-  _like?: string;
-  _nlike?: string;
-  _ilike?: string;
-}
-/** A filter: field operators, all of which must hold, combined with `_and`, `_or` and `_not`. */
-export type WeftFilter<T extends object = WeftFields> = (string extends keyof T
-  ? { [field: string]: unknown }
-  : { [K in keyof T & string]?: WeftOperators<T[K]> }) & {
-  _id?: WeftOperators<string>;
-  _and?: WeftFilter<T>[];
-  _or?: WeftFilter<T>[];
-  _not?: WeftFilter<T>;
-};
-/** Sort keys: `{ title: "ASC" }`, or several, most significant first; ties go by `_id`. */
-export type WeftOrder<T extends object = WeftFields> = { [K in (keyof T & string) | "_id"]?: "ASC" | "DESC" };
-/** A query: a filter, an order, paging. Without `order`, results come in `_id` order. */
-export interface WeftQuery<T extends object = WeftFields> {
-  filter?: WeftFilter<T>;
-  order?: WeftOrder<T> | WeftOrder<T>[];
-  limit?: number;
-  offset?: number;
-}
-/** What a subscriber hears after each committed change. */
-export interface WeftChangeEvent<T extends object = WeftFields> {
-  type: "create" | "update" | "delete";
-  id: string;
-  /** The document after the change; null after a delete. */
-  doc: WeftDocument<T> | null;
-}
-/** A block an import did not take (nothing of it was stored). */
-export interface WeftRefusal { cid: string; code: WeftErrorCode; message: string }
-export interface WeftImportReport { merged: number; duplicate: number; pending: number; refused: WeftRefusal[] }
-/** How `Database.open` joins the network; without options it does not. */
-export interface WeftOpenOptions {
-  /** Multiaddrs (ending in /p2p/<peer id>) of peers to dial: a weft node's WebTransport, WebRTC-direct or WebSocket address. */
-  peers?: string[];
-  /** Run the page's libp2p node (default: true when peers are given). With false no network code runs. */
-  p2p?: boolean;
-  /**
-   * Pages that meet through a node's relay upgrade their relayed connection to a
-   * direct WebRTC one (default: true). With false they stay on the relay.
-   */
-  directUpgrade?: boolean;
-  /**
-   * How far each write is flushed before its promise resolves (IndexedDB's transaction
-   * durability). "default" (the default): the browser's choice, relaxed in Chromium and
-   * Firefox, as Dexie and RxDB use; "strict": flushed to disk, survives a power cut, at
-   * about one disk flush per write; "relaxed": survives a crash of the tab or the browser,
-   * not of the machine.
-   */
-  durability?: "default" | "strict" | "relaxed";
-}
-export type WeftTransport = "webtransport" | "webrtc-direct" | "websocket" | "webrtc" | "relay" | "tcp" | "quic" | "other";
-export interface WeftConnection { peerId: string; addr: string; transport: WeftTransport; direction: "inbound" | "outbound" }
-export interface WeftReplicatorSpec { collection: string; peer: string; docs?: string[] }
-/** A replicator as `replicators.set` stored it. */
-export interface WeftReplicatorSet { peerId: string; collection: string; docs: string[] | null; addrs: string[] }
-/** A block the replicator's peer refused; it left the queue. `code` is the peer's. */
-export interface WeftRefusedBlock { cid: string; code: string; reason: string }
-export interface WeftReplicator { peerId: string; collection: string; docs: string[] | null; addrs: string[]; queued: number; refused: WeftRefusedBlock[] }
-export interface WeftNetworkStats {
-  /** Blocks taken from peers, and their size in bytes (duplicates included). */
-  received: number; bytesReceived: number;
-  sent: number; served: number; invalid: number; refused: number; decodeErrors: number; oversized: number;
-  fetchFailures: number; orphansDropped: number; pendingDropped: number;
-  /** Relayed connections to other pages that became direct WebRTC ones, and offers that failed. */
-  directUpgrades: number; directFailures: number;
-  /** Peers disconnected (and refused for ten minutes) for sending invalid data. */
-  peersDropped: number;
-  /**
-   * Requests dropped because their peer was over its rate; requests that never
-   * arrived whole; blocks sent again (taken without a transaction); blocks and
-   * head exchanges withheld from peers we do not share them with.
-   */
-  rateLimited: number; stalled: number; replayed: number; withheld: number;
-  pending: number; peers: string[]; mesh: Record<string, number>;
-  /**
-   * This tab's part: "leader" runs the node for every tab of the origin that
-   * opened the database, a "follower" reaches the network through it, and
-   * "alone" runs its own node (no Web Locks or BroadcastChannel here).
-   */
-  tabs: "alone" | "leader" | "follower";
-}
-export interface WeftPeerEvent { type: "connected" | "disconnected"; peerId: string; transport: WeftTransport }
-/** After each batch a peer pushes while bringing this replica up to date. */
-export interface WeftSyncEvent { peerId: string; blocksReceived: number; blocksWanted: number }
-/** The events of `db.on(event, listener)`, each with what its listener is given. */
-export interface WeftEvents {
-  /** A peer connected or disconnected. */
-  peer: WeftPeerEvent;
-  /** Progress while a peer brings this replica up to date. */
-  sync: WeftSyncEvent;
-  /** One of the fields of `db.status()` changed. */
-  status: WeftStatus;
-  /** A newer build in another tab upgraded the database (or a page deleted it): this tab's connection closed and its calls now reject with `STALE`; reload the page. */
-  stale: undefined;
-}
-/**
- * The code of every error weftdb rejects or throws with:
- * - `SCHEMA_INVALID`: bad GraphQL SDL, or a collection that already exists;
- * - `VALIDATION`: a document, patch, query or option that does not fit (also: a document too large for one 1 MiB block, or nested more than 64 deep);
- * - `UNKNOWN_COLLECTION`: no such collection (add it with `addSchema`);
- * - `NOT_FOUND`: no such document (or it was deleted), replicator or subscribed collection;
- * - `BLOCK_INVALID`: a block that does not decode or verify;
- * - `UNAUTHORIZED`: the collection's write policy does not let this replica's key write;
- * - `STORAGE`: IndexedDB failed, or the database is closed;
- * - `NETWORK`: the page's network node could not start or has stopped;
- * - `BAD_REQUEST`: the page's node refused a command it cannot read (a bad multiaddr, a replicator to itself);
- * - `STALE`: a newer build in another tab upgraded the database (or a page deleted it): this tab's connection is closed, reload;
- * - `BLOCKED`: another tab kept the database open through a deletion or an upgrade (or an open waited behind such a deletion).
- */
-export type WeftErrorCode =
-  | "SCHEMA_INVALID" | "VALIDATION" | "UNKNOWN_COLLECTION" | "NOT_FOUND" | "BLOCK_INVALID" | "UNAUTHORIZED"
-  | "STORAGE" | "NETWORK" | "BAD_REQUEST" | "STALE" | "BLOCKED";
-/** Every error weftdb rejects or throws with: an `Error` with a stable `code`. */
-export interface WeftError extends Error { code: WeftErrorCode }
-/** `using db = ...` where the TypeScript lib has `Symbol.dispose` (esnext, es2025 and later); nothing where it does not. */
-type WeftDisposable = SymbolConstructor extends { readonly dispose: infer S extends symbol } ? { [K in S]: () => void } : {};
-
-/**
- * The documents of one collection, typed by `T` when `db.collection<T>(name)`
- * gave one (`T` is not checked at run time: the schema is).
- */
-export class Collection<T extends object = WeftFields> {
-  private constructor();
-  free(): void;
-  readonly name: string;
-  /**
-   * Creates a document; resolves to its id.
-   * @throws {WeftError} `VALIDATION`, `UNKNOWN_COLLECTION`, `UNAUTHORIZED`, `STORAGE`
-   */
-  create(fields: WeftNew<T>): Promise<string>;
-  /**
-   * Creates many documents in one transaction (all or none); resolves to their ids.
-   * @throws {WeftError} `VALIDATION`, `UNKNOWN_COLLECTION`, `UNAUTHORIZED`, `STORAGE`
-   */
-  createMany(docs: WeftNew<T>[]): Promise<string[]>;
-  /**
-   * The document with this id, or null.
-   * @throws {WeftError} `UNKNOWN_COLLECTION`, `STORAGE`
-   */
-  get(id: string): Promise<WeftDocument<T> | null>;
-  /**
-   * Sets the given fields; the others keep their values.
-   * @throws {WeftError} `NOT_FOUND`, `VALIDATION`, `UNKNOWN_COLLECTION`, `UNAUTHORIZED`, `STORAGE`
-   */
-  update(id: string, patch: WeftPatch<T>): Promise<void>;
-  /**
-   * Deletes the document.
-   * @throws {WeftError} `NOT_FOUND`, `UNKNOWN_COLLECTION`, `UNAUTHORIZED`, `STORAGE`
-   */
-  delete(id: string): Promise<void>;
-  /**
-   * The documents matching a query (all of them without one).
-   * @throws {WeftError} `VALIDATION` (a field or operator the schema lacks), `UNKNOWN_COLLECTION`, `STORAGE`
-   */
-  find(query?: WeftQuery<T>): Promise<WeftDocument<T>[]>;
-  /**
-   * How many documents match a query's filter (all of them without one).
-   * @throws {WeftError} `VALIDATION`, `UNKNOWN_COLLECTION`, `STORAGE`
-   */
-  count(query?: WeftQuery<T>): Promise<number>;
-  /**
-   * The document's heads, as CID strings.
-   * @throws {WeftError} `NOT_FOUND`, `UNKNOWN_COLLECTION`, `STORAGE`
-   */
-  heads(id: string): Promise<string[]>;
-  /**
-   * Calls `listener` after every committed change to this collection, local
-   * or from a peer; returns a function that ends the subscription. Never
-   * throws a {@link WeftError}: a listener that throws is logged and skipped.
-   */
-  subscribe(listener: (event: WeftChangeEvent<T>) => void): () => void;
-}
-export interface Collection<T extends object = WeftFields> extends WeftDisposable {}
-
-export interface Collections extends WeftDisposable {}
-export interface Replicators extends WeftDisposable {}
-export interface Database extends WeftDisposable {
-  /**
-   * A handle on a collection, its documents typed as `T` (unchecked: the
-   * schema checks them). Operations on an unknown collection reject with
-   * `UNKNOWN_COLLECTION`.
-   */
-  collection<T extends object = WeftFields>(name: string): Collection<T>;
-  /**
-   * Listens to network events (see {@link WeftEvents}); returns a function
-   * that stops listening. Without `p2p` none come.
-   * @throws {WeftError} `VALIDATION` for an event weftdb does not emit
-   */
-  on<E extends keyof WeftEvents>(event: E, listener: (event: WeftEvents[E]) => void): () => void;
-}
-export declare namespace Database {
-  /**
-   * Opens (creating on first use) the database `name`, one IndexedDB
-   * database of this origin; with `peers` (or `p2p: true`) it also starts
-   * the page's libp2p node and dials them.
-   * @throws {WeftError} `VALIDATION` (bad options), `STORAGE`, `NETWORK`
-   */
-  function open(name: string, options?: WeftOpenOptions): Promise<Database>;
-}
-"#;
+const TS_TYPES: &str = include_str!("weftdb.d.ts");
 
 /// A JS `Error` carrying the error's stable code.
 fn js_error(e: &Error) -> JsValue {
@@ -305,6 +84,40 @@ where
     future_to_promise(async move { f.await.map(Into::into).map_err(|e| js_error(&e)) })
 }
 
+/// The page's `on` listeners, by event (`peer`, `sync`, `status`, `stale`).
+#[derive(Default)]
+struct Listeners {
+    all: RefCell<Vec<(u64, &'static str, Function)>>,
+    next: Cell<u64>,
+}
+
+impl Listeners {
+    const EVENTS: [&'static str; 4] = ["peer", "sync", "status", "stale"];
+
+    fn on(&self, event: &'static str, f: Function) -> u64 {
+        let id = self.next.get();
+        self.next.set(id + 1);
+        self.all.borrow_mut().push((id, event, f));
+        id
+    }
+
+    /// Calls `event`'s listeners with `data` (`stale` with nothing).
+    fn tell(&self, event: &str, data: Option<&Value>) {
+        let ev = data.map(to_js);
+        let listeners: Vec<Function> =
+            self.all.borrow().iter().filter(|(_, e, _)| *e == event).map(|(_, _, f)| f.clone()).collect();
+        for f in listeners {
+            let told = match &ev {
+                Some(ev) => f.call1(&JsValue::NULL, ev),
+                None => f.call0(&JsValue::NULL),
+            };
+            if let Err(e) = told {
+                web_sys::console::error_2(&format!("weftdb: a {event} listener threw").into(), &e);
+            }
+        }
+    }
+}
+
 struct Inner {
     name: String,
     /// Shared with the page's node, which merges into it and publishes
@@ -314,7 +127,9 @@ struct Inner {
     /// The page's network (its own node, or the leader tab's), when
     /// opened with `p2p`.
     net: Option<Tabs>,
-    stale: Rc<Stale>,
+    /// The page's functions, which hold the page's database object: let go
+    /// of on close.
+    listeners: Rc<Listeners>,
 }
 
 impl Inner {
@@ -357,7 +172,11 @@ impl Database {
             if name.is_empty() {
                 return Err(validation("a database needs a name"));
             }
-            let options = OpenOptions::from_js(options)?;
+            let options = match options.is_undefined() || options.is_null() {
+                true => Value::Null,
+                false => from_js(options, "the open options")?,
+            };
+            let options = OpenOptions::from_json(&options).and_then(OpenOptions::build)?;
             let store = IdbStore::open_with(&name, options.durability).await?;
             let db = Rc::new(Db::open(store).await?);
             // Another tab's upgrade may have closed the connection while
@@ -365,26 +184,34 @@ impl Database {
             if db.store().is_stale() {
                 return Err(Error::Stale(format!("database \"{name}\" was upgraded or deleted by another tab")));
             }
-            let net = match options.p2p {
-                true => Some(Tabs::start(&name, db.clone(), options.peers, options.direct_upgrade)?),
-                false => None,
+            let listeners = Rc::new(Listeners::default());
+            let net = match options.node {
+                Some(config) => {
+                    let tell = listeners.clone();
+                    Some(Tabs::start(
+                        &name,
+                        db.clone(),
+                        config,
+                        Rc::new(move |e: &str, data: &Value| tell.tell(e, Some(data))),
+                    )?)
+                }
+                None => None,
             };
-            let stale = Rc::new(Stale::default());
             db.store().on_stale({
                 // Weak: the database holds this callback, and must not
                 // keep its own network (which holds it) alive.
-                let (stale, net) = (Rc::downgrade(&stale), net.as_ref().map(Tabs::downgrade));
+                let (listeners, net) = (Rc::downgrade(&listeners), net.as_ref().map(Tabs::downgrade));
                 move || {
                     // A newer build leads now; this tab stays out of its way.
                     if let Some(net) = net.as_ref().and_then(|n| n.upgrade()) {
                         net.stop();
                     }
-                    if let Some(stale) = stale.upgrade() {
-                        stale.tell();
+                    if let Some(listeners) = listeners.upgrade() {
+                        listeners.tell("stale", None);
                     }
                 }
             });
-            Ok(Database { inner: Rc::new(Inner { name, db, closed: Cell::new(false), net, stale }) })
+            Ok(Database { inner: Rc::new(Inner { name, db, closed: Cell::new(false), net, listeners }) })
         })
     }
 
@@ -400,6 +227,18 @@ impl Database {
     #[wasm_bindgen(getter, js_name = authorKey)]
     pub fn author_key(&self) -> String {
         self.inner.db.author_key()
+    }
+
+    /// The page's network at a glance: `{ online, leader, peers,
+    /// queuedBlocks, lastSync }`. `db.on("status", f)` calls `f` with the
+    /// same object whenever one of them changes. Without `p2p` it reports
+    /// the browser's online state, no peers and nothing queued.
+    #[wasm_bindgen(unchecked_return_type = "WeftStatus")]
+    pub fn status(&self) -> JsValue {
+        match self.inner.net.as_ref() {
+            Some(tabs) => to_js(&tabs.status()),
+            None => to_js(&Role::Alone.status(None, browser_online())),
+        }
     }
 
     /// What the page's node has done: blocks and block bytes received
@@ -432,7 +271,7 @@ impl Database {
         let inner = self.inner.clone();
         promise(async move {
             inner.check_open()?;
-            parse_multiaddr(&addr)?;
+            parse_multiaddr(&addr).map_err(Error::from)?;
             inner.net()?.call(Command::Dial { addr }).await?;
             Ok(JsValue::UNDEFINED)
         })
@@ -460,28 +299,18 @@ impl Database {
     /// listening.
     #[wasm_bindgen(skip_typescript)] // typed in TS_TYPES: one payload type per event (WeftEvents)
     pub fn on(&self, event: String, listener: Function) -> Result<JsValue, JsValue> {
-        if event == "stale" {
-            let id = self.inner.stale.on(listener);
-            let stale = self.inner.stale.clone();
-            return Ok(Closure::<dyn FnMut()>::new(move || stale.off(id)).into_js_value());
-        }
-        let Some(event) = net::EVENTS.iter().copied().find(|e| *e == event) else {
+        let Some(event) = Listeners::EVENTS.iter().copied().find(|e| *e == event) else {
             return Err(js_error(&validation(format!(
                 "unknown event \"{event}\": weftdb emits \"peer\", \"sync\", \"status\" and \"stale\""
             ))));
         };
-        let Some(net) = self.inner.net.as_ref() else {
+        if event != "stale" && self.inner.net.is_none() {
             // Without a network there are no peers: nothing will be called.
             return Ok(Closure::<dyn FnMut()>::new(|| {}).into_js_value());
-        };
-        let id = net.on(event, listener);
-        let inner = self.inner.clone();
-        Ok(Closure::<dyn FnMut()>::new(move || {
-            if let Some(net) = inner.net.as_ref() {
-                net.off(id);
-            }
-        })
-        .into_js_value())
+        }
+        let id = self.inner.listeners.on(event, listener);
+        let listeners = self.inner.listeners.clone();
+        Ok(Closure::<dyn FnMut()>::new(move || listeners.all.borrow_mut().retain(|(l, _, _)| *l != id)).into_js_value())
     }
 
     /// Deletes the database `name` and everything in it.
@@ -553,21 +382,15 @@ impl Database {
                     .map_err(|_| validation("importBlocks expects an array of Uint8Array blocks"))?;
                 bytes.push(b.to_vec());
             }
-            let report = inner.db.import(&bytes).await?;
-            let out = Object::new();
-            for (k, v) in [("merged", report.merged), ("duplicate", report.duplicate), ("pending", report.pending)] {
-                let _ = Reflect::set(&out, &k.into(), &(v as f64).into());
-            }
-            let refused = Array::new();
-            for r in &report.refused {
-                let o = Object::new();
-                let _ = Reflect::set(&o, &"cid".into(), &r.cid.to_string().into());
-                let _ = Reflect::set(&o, &"code".into(), &r.code.into());
-                let _ = Reflect::set(&o, &"message".into(), &r.message.as_str().into());
-                refused.push(&o);
-            }
-            let _ = Reflect::set(&out, &"refused".into(), &refused);
-            Ok(JsValue::from(out))
+            let r = inner.db.import(&bytes).await?;
+            let refused: Vec<Value> = r
+                .refused
+                .iter()
+                .map(|r| json!({ "cid": r.cid.to_string(), "code": r.code, "message": r.message }))
+                .collect();
+            let report =
+                json!({ "merged": r.merged, "duplicate": r.duplicate, "pending": r.pending, "refused": refused });
+            Ok(to_js(&report))
         })
     }
 
@@ -579,13 +402,12 @@ impl Database {
             if !inner.closed.replace(true) {
                 if let Some(net) = inner.net.as_ref() {
                     net.stop();
-                    net.forget_listeners();
                 }
                 inner.db.store().close();
                 // Subscribers and `on` listeners are the page's functions,
                 // which hold the page's database object: let go of them.
                 inner.db.unsubscribe_all();
-                inner.stale.clear();
+                inner.listeners.all.borrow_mut().clear();
             }
             Ok(JsValue::UNDEFINED)
         })
@@ -831,68 +653,6 @@ impl Collections {
     #[wasm_bindgen(unchecked_return_type = "Promise<string[]>")]
     pub fn list(&self) -> Promise {
         node_call(&self.inner, || Ok(Command::ListP2pCollections))
-    }
-}
-
-fn parse_multiaddr(addr: &str) -> Result<libp2p::Multiaddr, Error> {
-    addr.parse().map_err(|e| validation(format!("not a multiaddr: {addr}: {e}")))
-}
-
-struct OpenOptions {
-    p2p: bool,
-    peers: Vec<libp2p::Multiaddr>,
-    direct_upgrade: bool,
-    durability: Durability,
-}
-
-impl OpenOptions {
-    fn from_js(v: JsValue) -> Result<Self, Error> {
-        if v.is_undefined() || v.is_null() {
-            return Ok(OpenOptions {
-                p2p: false,
-                peers: Vec::new(),
-                direct_upgrade: true,
-                durability: Durability::Default,
-            });
-        }
-        const KNOWN: [&str; 4] = ["peers", "p2p", "directUpgrade", "durability"];
-        let Value::Object(o) = from_js(v, "the open options")? else {
-            return Err(validation("the open options must be an object: { peers, p2p, directUpgrade, durability }"));
-        };
-        if let Some(k) = o.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            return Err(validation(format!("unknown open option \"{k}\": expected {}", KNOWN.join(", "))));
-        }
-        let peers = match o.get("peers") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(list)) => list
-                .iter()
-                .map(|p| {
-                    p.as_str().ok_or_else(|| validation("peers must be multiaddr strings")).and_then(parse_multiaddr)
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => return Err(validation("peers must be an array of multiaddr strings")),
-        };
-        let p2p = match o.get("p2p") {
-            None | Some(Value::Null) => !peers.is_empty(),
-            Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(validation("p2p must be true or false")),
-        };
-        if !p2p && !peers.is_empty() {
-            return Err(validation("peers were given with p2p: false"));
-        }
-        let direct_upgrade = match o.get("directUpgrade") {
-            None | Some(Value::Null) => true,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(validation("directUpgrade must be true or false")),
-        };
-        let durability = match o.get("durability") {
-            None | Some(Value::Null) => Durability::Default,
-            Some(Value::String(s)) => Durability::parse(s).ok_or_else(|| {
-                validation(format!("durability must be \"default\", \"strict\" or \"relaxed\", not \"{s}\""))
-            })?,
-            Some(_) => return Err(validation("durability must be \"default\", \"strict\" or \"relaxed\"")),
-        };
-        Ok(OpenOptions { p2p, peers, direct_upgrade, durability })
     }
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // How long a change committed in one tab takes to reach a subscriber in
 // another tab of the same origin (the BroadcastChannel notice of
-// src/wasm/tabs.rs), in Debian's headless Chromium. Two tabs of one context
+// src/node/tabs/page.rs), in Debian's headless Chromium. Two tabs of one context
 // open one database with `p2p: true` (so they coordinate; no peers, no
 // node); tab A updates one document N times, one after another; each
 // change's latency is the time from A's own subscriber hearing it (right

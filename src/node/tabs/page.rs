@@ -1,10 +1,11 @@
-//! The page's side of many tabs as one peer: the Web Lock, the
-//! BroadcastChannel and the JS events, around the state machine of
-//! [`crate::node::tabs`] (which says what to do; this only does it).
+//! The page's driver of [`Tab`]: the Web Lock, the BroadcastChannel, the
+//! page's lifecycle events and timers, and this tab's node while it leads
+//! (the state machine says what to do; this only does it). No JS API here:
+//! the bindings hand it commands and are told events as JSON.
 //!
 //! Every tab that opens a database with `p2p` asks for the lock
 //! `weftdb:<name>` and holds it for its life; the one holding it runs the
-//! node ([`Net`]). All of them listen on the channel `weftdb:<name>`.
+//! node ([`BrowserNode`]). All of them listen on the channel `weftdb:<name>`.
 //! Without Web Locks or BroadcastChannel a tab runs its own node, alone.
 
 use std::cell::{Cell, RefCell};
@@ -13,17 +14,17 @@ use std::rc::{Rc, Weak};
 
 use futures::channel::oneshot;
 use js_sys::Function;
-use libp2p::Multiaddr;
-use serde_json::Value;
+use libp2p::PeerId;
+use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 
-use super::net::{Net, EVENTS};
-use super::status::browser_online;
-use super::{from_js, to_js};
-use crate::db::{Change, ChangeKind, Db};
+use super::{Action, Refused, Role, Tab, TabCommand, TabMessage, BEAT_MS, CALL_TIMEOUT_MS};
+use crate::db::{Change, Db};
 use crate::error::Error;
-use crate::node::tabs::{Action, Refused, Role, Tab, TabCommand, TabMessage, BEAT_MS, CALL_TIMEOUT_MS};
-use crate::node::{Command, NodeStore, StatusSnapshot};
+use crate::node::browser::{browser_online, BrowserNode, PageWatch};
+use crate::node::run::{NodeStore, PeerEvent, SyncProgress};
+use crate::node::status::StatusSnapshot;
+use crate::node::{Command, NodeConfig};
 
 #[wasm_bindgen(inline_js = "
 export function tabs_supported() {
@@ -88,33 +89,50 @@ fn now() -> f64 {
     js_sys::Date::now()
 }
 
-/// The codes a refusal from the leader may carry (others become `NETWORK`).
-const CODES: [&str; 10] = [
-    "BAD_REQUEST",
-    "VALIDATION",
-    "NOT_FOUND",
-    "UNKNOWN_COLLECTION",
-    "UNAUTHORIZED",
-    "STORAGE",
-    "NETWORK",
-    "STALE",
-    "BLOCKED",
-    "SCHEMA_INVALID",
-];
+/// Where this tab's events go (`peer`, `sync`, `status`: the page's `on`
+/// listeners), as JSON, whichever tab's node saw them.
+pub(crate) type Tell = Rc<dyn Fn(&str, &Value)>;
 
-fn refused(e: &Error) -> Refused {
-    Refused { code: e.code().into(), message: e.to_string() }
+/// This tab's node while it runs one, with the page events it follows.
+struct Running {
+    node: BrowserNode,
+    _watch: Option<PageWatch>,
 }
 
-fn error(r: Refused) -> Error {
-    let code = CODES.iter().copied().find(|c| *c == r.code).unwrap_or("NETWORK");
-    Error::Node { code, message: r.message }
-}
+impl Running {
+    /// Starts the page's node (`config`, [`NodeConfig::page`]); its events go
+    /// to `event` as JSON, the form they cross the channel in and JS gets.
+    fn start(db: Rc<Db<NodeStore>>, config: NodeConfig, event: Rc<dyn Fn(&'static str, Value)>) -> Result<Self, Error> {
+        let tell = event.clone();
+        let on_peer = Rc::new(move |ev: PeerEvent, peer: PeerId, transport: &'static str| {
+            let kind = match ev {
+                PeerEvent::Connected => "connected",
+                PeerEvent::Disconnected => "disconnected",
+            };
+            tell("peer", json!({ "type": kind, "peerId": peer.to_string(), "transport": transport }));
+        });
+        let tell = event.clone();
+        let on_sync = Rc::new(move |p: SyncProgress| {
+            let ev = json!({
+                "peerId": p.peer.to_string(),
+                "blocksReceived": p.blocks_received,
+                "blocksWanted": p.blocks_wanted,
+            });
+            tell("sync", ev);
+        });
+        let on_status = Rc::new(move |s: &StatusSnapshot| {
+            event("status", serde_json::to_value(s).expect("a status serialises"));
+        });
+        let node = BrowserNode::start(db, config, on_peer, on_sync, on_status, browser_online())
+            .map_err(|e| Error::Network(e.to_string()))?;
+        let watch = node.watch_page();
+        Ok(Running { node, _watch: watch })
+    }
 
-/// How to start the node when this tab comes to run it.
-struct NodeStart {
-    peers: Vec<Multiaddr>,
-    direct_upgrade: bool,
+    /// Runs a node command; its refusals become errors with their code.
+    async fn call(&self, command: Command) -> Result<Value, Error> {
+        self.node.call(command).await.map_err(|e| Error::Node { code: e.code, message: e.message })
+    }
 }
 
 struct Shared {
@@ -122,18 +140,17 @@ struct Shared {
     db: Rc<Db<NodeStore>>,
     tab: RefCell<Tab>,
     channel: Option<Channel>,
-    start: NodeStart,
+    /// The node to start when this tab comes to run it.
+    config: NodeConfig,
     /// This tab's node, while it runs one.
-    net: RefCell<Option<Rc<Net>>>,
+    node: RefCell<Option<Rc<Running>>>,
     /// This tab's calls waiting for an answer.
     waiting: RefCell<HashMap<u64, oneshot::Sender<Result<Value, Refused>>>>,
     /// The last `status` this tab heard (its own node's, or the leader's).
     status: RefCell<Option<Value>>,
     /// The last status this tab's listeners were told: they hear changes only.
     told_status: RefCell<Option<Value>>,
-    /// `on("peer" | "sync" | "status")` listeners of this tab.
-    listeners: RefCell<Vec<(u64, &'static str, Function)>>,
-    next_listener: Cell<u64>,
+    tell: Tell,
     /// Set while another tab's change is told to this tab's subscribers,
     /// so it is not posted back.
     relaying: Cell<bool>,
@@ -157,19 +174,15 @@ struct Shared {
 /// This tab's part in the database's network: it runs the node, or reaches
 /// the tab that does.
 #[derive(Clone)]
-pub(super) struct Tabs {
+pub(crate) struct Tabs {
     shared: Rc<Shared>,
 }
 
 impl Tabs {
     /// Joins the other tabs that opened `name`, or runs the node alone
-    /// where Web Locks or BroadcastChannel are missing.
-    pub(super) fn start(
-        name: &str,
-        db: Rc<Db<NodeStore>>,
-        peers: Vec<Multiaddr>,
-        direct_upgrade: bool,
-    ) -> Result<Tabs, Error> {
+    /// where Web Locks or BroadcastChannel are missing. The node, in
+    /// whichever tab runs it, is `config`'s; `tell` hears this tab's events.
+    pub(crate) fn start(name: &str, db: Rc<Db<NodeStore>>, config: NodeConfig, tell: Tell) -> Result<Tabs, Error> {
         let coordinated = tabs_supported();
         let lock_name = format!("weftdb:{name}");
         // The channel is made first; its callback finds the tab once it exists.
@@ -198,13 +211,12 @@ impl Tabs {
             db,
             tab: RefCell::new(Tab::new(u64::from_le_bytes(id), coordinated, now())),
             channel,
-            start: NodeStart { peers, direct_upgrade },
-            net: RefCell::new(None),
+            config,
+            node: RefCell::new(None),
             waiting: RefCell::default(),
             status: RefCell::new(None),
             told_status: RefCell::new(None),
-            listeners: RefCell::default(),
-            next_listener: Cell::new(0),
+            tell,
             relaying: Cell::new(false),
             release: RefCell::new(None),
             queued: RefCell::new(None),
@@ -239,8 +251,7 @@ impl Tabs {
             if s.relaying.get() || s.stopped.get() {
                 return;
             }
-            let doc = c.doc.clone().map(Value::Object);
-            let actions = s.tab.borrow().changed(c.collection.clone(), c.id.clone(), c.kind.as_str().into(), doc);
+            let actions = s.tab.borrow().changed(c);
             Tabs { shared: s }.act(actions);
         });
         let weak = Rc::downgrade(&self.shared);
@@ -405,8 +416,8 @@ impl Tabs {
 
     /// Stops this tab's node and releases the lock (if it led).
     fn step_down(&self) {
-        if let Some(net) = self.shared.net.borrow_mut().take() {
-            net.stop();
+        if let Some(node) = self.shared.node.borrow_mut().take() {
+            node.node.stop();
         }
         self.shared.tab.borrow_mut().step_down(now());
         if let Some(release) = self.shared.release.borrow_mut().take() {
@@ -418,19 +429,14 @@ impl Tabs {
     /// Starts this tab's node, its events going to every tab.
     fn run_node(&self) -> Result<(), Error> {
         let s = &self.shared;
-        let net = Net::start(s.db.clone(), s.start.peers.clone(), s.start.direct_upgrade)?;
-        for event in EVENTS {
-            let weak = Rc::downgrade(s);
-            let f = Closure::<dyn Fn(JsValue)>::new(move |ev: JsValue| {
-                let Some(s) = weak.upgrade() else { return };
-                let Ok(data) = from_js(ev, "an event") else { return };
-                let actions = s.tab.borrow_mut().event(event, data);
-                Tabs { shared: s }.act(actions);
-            })
-            .into_js_value();
-            net.on(event, f.unchecked_into());
-        }
-        *s.net.borrow_mut() = Some(Rc::new(net));
+        let weak = Rc::downgrade(s);
+        let event = Rc::new(move |event: &'static str, data: Value| {
+            let Some(s) = weak.upgrade() else { return };
+            let actions = s.tab.borrow_mut().event(event, data);
+            Tabs { shared: s }.act(actions);
+        });
+        let node = Running::start(s.db.clone(), s.config.clone(), event)?;
+        *s.node.borrow_mut() = Some(Rc::new(node));
         Ok(())
     }
 
@@ -442,7 +448,7 @@ impl Tabs {
                 Action::Run { from, id, command } => {
                     let tabs = self.clone();
                     wasm_bindgen_futures::spawn_local(async move {
-                        let result = tabs.run(command.into()).await.map_err(|e| refused(&e));
+                        let result = tabs.run(command.into()).await.map_err(|e| Refused::of(&e));
                         let actions = tabs.shared.tab.borrow_mut().answered(from, id, result);
                         tabs.act(actions);
                     });
@@ -476,8 +482,8 @@ impl Tabs {
                             return;
                         }
                         tracing::info!("the tab that led before has stopped its node: connecting again");
-                        if let Some(net) = tabs.shared.net.borrow_mut().take() {
-                            net.stop();
+                        if let Some(node) = tabs.shared.node.borrow_mut().take() {
+                            node.node.stop();
                         }
                         if let Err(e) = tabs.run_node() {
                             tracing::error!("this tab's node did not start again: {e}");
@@ -488,17 +494,7 @@ impl Tabs {
                     tracing::info!("the leading tab has been silent for a second (frozen?): taking the lead");
                     self.request_lock(true);
                 }
-                Action::Changed { collection, id, kind, doc } => {
-                    let kind = match kind.as_str() {
-                        "create" => ChangeKind::Create,
-                        "delete" => ChangeKind::Delete,
-                        _ => ChangeKind::Update,
-                    };
-                    let doc = match doc {
-                        Some(Value::Object(m)) => Some(m),
-                        _ => None,
-                    };
-                    let change = Change { collection, id, kind, doc };
+                Action::Changed(change) => {
                     self.shared.relaying.set(true);
                     self.shared.db.notify(&change);
                     self.shared.relaying.set(false);
@@ -518,15 +514,15 @@ impl Tabs {
     /// A command on this tab's own node.
     async fn run(&self, command: Command) -> Result<Value, Error> {
         // Not held across the await: the node's task answers.
-        let net = self.shared.net.borrow().clone();
-        match net {
-            Some(net) => net.call(command).await,
+        let node = self.shared.node.borrow().clone();
+        match node {
+            Some(node) => node.call(command).await,
             None => Err(Error::Network("this tab's network node is not running".into())),
         }
     }
 
     /// A node command from this tab's JS: run here, or by the leader.
-    pub(super) async fn call(&self, command: TabCommand) -> Result<Value, Error> {
+    pub(crate) async fn call(&self, command: TabCommand) -> Result<Value, Error> {
         let stats = command == TabCommand::Stats;
         let (tx, rx) = oneshot::channel();
         let (id, actions) = self.shared.tab.borrow_mut().call(command);
@@ -545,7 +541,7 @@ impl Tabs {
             }
         };
         let mut answer = match answered {
-            Ok(result) => result.map_err(error)?,
+            Ok(result) => result.map_err(Refused::into_error)?,
             Err(_) => return Err(Error::Network("the database was closed".into())),
         };
         if stats {
@@ -557,25 +553,12 @@ impl Tabs {
         Ok(answer)
     }
 
-    /// `db.status()`: the last status a node told this tab (its own, or
-    /// the leader's, forwarded like `peer` and `sync`), with `leader` this
-    /// tab's own; before any, the browser's state and nothing else.
-    pub(super) fn status(&self) -> Value {
-        self.own_status(self.shared.status.borrow().clone())
+    /// `db.status()` ([`Role::status`]).
+    pub(crate) fn status(&self) -> Value {
+        self.role().status(self.shared.status.borrow().as_ref(), browser_online())
     }
 
-    fn own_status(&self, told: Option<Value>) -> Value {
-        let mut status = told.unwrap_or_else(|| {
-            let s = StatusSnapshot { online: browser_online(), ..StatusSnapshot::default() };
-            serde_json::to_value(s).expect("a status serialises")
-        });
-        if let Value::Object(o) = &mut status {
-            o.insert("leader".into(), (self.role() != Role::Follower).into());
-        }
-        status
-    }
-
-    pub(super) fn role(&self) -> Role {
+    fn role(&self) -> Role {
         self.shared.tab.borrow().role()
     }
 
@@ -585,7 +568,7 @@ impl Tabs {
             self.tell_role();
             return;
         }
-        self.call_listeners(event, data);
+        (self.shared.tell)(event, data);
     }
 
     /// Tells the `status` listeners this tab's status: when a node told one,
@@ -596,35 +579,11 @@ impl Tabs {
             return;
         }
         *self.shared.told_status.borrow_mut() = Some(status.clone());
-        self.call_listeners("status", &status);
-    }
-
-    fn call_listeners(&self, event: &str, data: &Value) {
-        let ev = to_js(data);
-        let listeners: Vec<Function> =
-            self.shared.listeners.borrow().iter().filter(|(_, e, _)| *e == event).map(|(_, _, f)| f.clone()).collect();
-        for f in listeners {
-            if let Err(e) = f.call1(&JsValue::NULL, &ev) {
-                web_sys::console::error_2(&format!("weftdb: a {event} listener threw").into(), &e);
-            }
-        }
-    }
-
-    /// Calls `f` on each `event` (one of [`EVENTS`]), whichever tab's node
-    /// saw it; returns the id that [`Tabs::off`] takes.
-    pub(super) fn on(&self, event: &'static str, f: Function) -> u64 {
-        let id = self.shared.next_listener.get();
-        self.shared.next_listener.set(id + 1);
-        self.shared.listeners.borrow_mut().push((id, event, f));
-        id
-    }
-
-    pub(super) fn off(&self, id: u64) {
-        self.shared.listeners.borrow_mut().retain(|(l, _, _)| *l != id);
+        (self.shared.tell)("status", &status);
     }
 
     /// Leaves the other tabs: the node stops, the lock goes to another tab.
-    pub(super) fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.go_away();
         self.shared.stopped.set(true);
         if let Some(id) = self.shared.ticker.borrow_mut().take() {
@@ -638,59 +597,17 @@ impl Tabs {
         }
     }
 
-    /// Lets go of the page's `on` listeners (the database was closed): they
-    /// hold the page's database object, which could never be collected.
-    pub(super) fn forget_listeners(&self) {
-        self.shared.listeners.borrow_mut().clear();
-    }
-
     /// A handle that does not keep this tab's part alive (for callbacks
     /// the database itself holds).
-    pub(super) fn downgrade(&self) -> WeakTabs {
+    pub(crate) fn downgrade(&self) -> WeakTabs {
         WeakTabs(Rc::downgrade(&self.shared))
     }
 }
 
-pub(super) struct WeakTabs(Weak<Shared>);
+pub(crate) struct WeakTabs(Weak<Shared>);
 
 impl WeakTabs {
-    pub(super) fn upgrade(&self) -> Option<Tabs> {
+    pub(crate) fn upgrade(&self) -> Option<Tabs> {
         self.0.upgrade().map(|shared| Tabs { shared })
-    }
-}
-
-/// `on("stale")` listeners: a newer build in another tab upgraded (or a
-/// page deleted) the database, so this tab's connection closed. The page
-/// should reload; every call on the database now rejects with `STALE`.
-#[derive(Default)]
-pub(super) struct Stale {
-    listeners: RefCell<Vec<(u64, Function)>>,
-    next: Cell<u64>,
-}
-
-impl Stale {
-    pub(super) fn on(&self, f: Function) -> u64 {
-        let id = self.next.get();
-        self.next.set(id + 1);
-        self.listeners.borrow_mut().push((id, f));
-        id
-    }
-
-    pub(super) fn off(&self, id: u64) {
-        self.listeners.borrow_mut().retain(|(l, _)| *l != id);
-    }
-
-    /// Lets go of every listener (the database was closed).
-    pub(super) fn clear(&self) {
-        self.listeners.borrow_mut().clear();
-    }
-
-    pub(super) fn tell(&self) {
-        let listeners: Vec<Function> = self.listeners.borrow().iter().map(|(_, f)| f.clone()).collect();
-        for f in listeners {
-            if let Err(e) = f.call0(&JsValue::NULL) {
-                web_sys::console::error_2(&"weftdb: a stale listener threw".into(), &e);
-            }
-        }
     }
 }

@@ -1,9 +1,10 @@
 //! Many tabs of one origin as one peer: the messages tabs exchange over
 //! their `BroadcastChannel`, and each tab's state machine (sans IO: the
-//! page's glue, `wasm/tabs.rs`, posts what [`Tab`] returns and feeds it
-//! what arrives). The leader, the one tab holding the database's Web Lock,
-//! runs the node; the others send it their node commands and the blocks
-//! they commit. See the crate docs, "Many tabs of one origin".
+//! page's driver, `page.rs`, posts what [`Tab`] returns and feeds it what
+//! arrives, over the Web Lock and the channel). The leader, the one tab
+//! holding the database's Web Lock, runs the node; the others send it their
+//! node commands and the blocks they commit. See the crate docs, "Many tabs
+//! of one origin".
 //!
 //! Also here: `Node::adopt`, the leader taking blocks a follower committed.
 
@@ -16,8 +17,15 @@ use serde_json::{json, Value};
 use super::command::{Command, CommandError};
 use super::replicate::outbox_rows;
 use super::run::Node;
+use super::status::StatusSnapshot;
 use crate::core::block::SignedBlock;
-use crate::db::Merged;
+use crate::db::{Change, ChangeKind, Merged};
+use crate::error::Error;
+
+#[cfg(target_arch = "wasm32")]
+mod page;
+#[cfg(target_arch = "wasm32")]
+pub(crate) use page::Tabs;
 
 /// A tab, named at random when it opens the database.
 pub type TabId = u64;
@@ -42,6 +50,21 @@ impl Role {
             Role::Leader => "leader",
             Role::Follower => "follower",
         }
+    }
+
+    /// `db.status()` in a tab of this role: the last status a node told it
+    /// (its own, or the leader's, forwarded like `peer` and `sync`) with
+    /// `leader` its own; before any, the browser's `online` and nothing else.
+    pub fn status(self, told: Option<&Value>, online: bool) -> Value {
+        let mut status = match told {
+            Some(told) => told.clone(),
+            None => serde_json::to_value(StatusSnapshot { online, ..StatusSnapshot::default() })
+                .expect("a status serialises"),
+        };
+        if let Value::Object(o) = &mut status {
+            o.insert("leader".into(), (self != Role::Follower).into());
+        }
+        status
     }
 }
 
@@ -82,6 +105,34 @@ impl From<TabCommand> for Command {
 pub struct Refused {
     pub code: String,
     pub message: String,
+}
+
+/// The codes a refusal from the leader may carry (others become `NETWORK`).
+const CODES: [&str; 10] = [
+    "BAD_REQUEST",
+    "VALIDATION",
+    "NOT_FOUND",
+    "UNKNOWN_COLLECTION",
+    "UNAUTHORIZED",
+    "STORAGE",
+    "NETWORK",
+    "STALE",
+    "BLOCKED",
+    "SCHEMA_INVALID",
+];
+
+impl Refused {
+    /// The leader's node refused a command: its code and message, to send.
+    pub fn of(e: &Error) -> Refused {
+        Refused { code: e.code().into(), message: e.to_string() }
+    }
+
+    /// The refusal as the calling tab rejects with it: the same code (a
+    /// code this build does not know, from another build, as `NETWORK`).
+    pub fn into_error(self) -> Error {
+        let code = CODES.iter().copied().find(|c| *c == self.code).unwrap_or("NETWORK");
+        Error::Node { code, message: self.message }
+    }
 }
 
 /// One message on the database's channel (`weftdb:<name>`), as JSON.
@@ -148,7 +199,7 @@ pub enum Action {
     /// Tell this tab's `on(event)` listeners.
     Event { event: String, data: Value },
     /// Tell this tab's subscribers of a change another tab committed.
-    Changed { collection: String, id: String, kind: String, doc: Option<Value> },
+    Changed(Change),
     /// Take the lock from the tab holding it (`steal: true`): it has been
     /// silent too long.
     Steal,
@@ -278,11 +329,12 @@ impl Tab {
     }
 
     /// A change committed in this tab: the others' subscribers hear of it.
-    pub fn changed(&self, collection: String, id: String, kind: String, doc: Option<Value>) -> Vec<Action> {
+    pub fn changed(&self, c: &Change) -> Vec<Action> {
         if self.role == Role::Alone {
             return Vec::new();
         }
-        vec![Action::Post(TabMessage::Changed { collection, id, kind, doc })]
+        let (collection, id, kind) = (c.collection.clone(), c.id.clone(), c.kind.as_str().into());
+        vec![Action::Post(TabMessage::Changed { collection, id, kind, doc: c.doc.clone().map(Value::Object) })]
     }
 
     /// This tab took the lock: it runs the node, answers the calls it had
@@ -405,7 +457,16 @@ impl Tab {
             }
             (Role::Follower, TabMessage::Event { event, data }) => vec![Action::Event { event, data }],
             (_, TabMessage::Changed { collection, id, kind, doc }) => {
-                vec![Action::Changed { collection, id, kind, doc }]
+                let kind = match kind.as_str() {
+                    "create" => ChangeKind::Create,
+                    "delete" => ChangeKind::Delete,
+                    _ => ChangeKind::Update,
+                };
+                let doc = match doc {
+                    Some(Value::Object(m)) => Some(m),
+                    _ => None,
+                };
+                vec![Action::Changed(Change { collection, id, kind, doc })]
             }
             _ => Vec::new(),
         }
@@ -576,8 +637,12 @@ mod tests {
             f.receive(posts(&out)[0].clone(), 0.0),
             vec![Action::Event { event: "peer".into(), data: json!({"type": "connected"}) }]
         );
-        let change = f.changed("Book".into(), "x".into(), "update".into(), Some(json!({"_id": "x"})));
-        assert_eq!(leader.receive(posts(&change)[0].clone(), 0.0).len(), 1);
+        let doc = json!({"_id": "x", "title": "Dune"}).as_object().cloned();
+        let c = Change { collection: "Book".into(), id: "x".into(), kind: ChangeKind::Update, doc };
+        let posted = f.changed(&c);
+        assert_eq!(leader.receive(posts(&posted)[0].clone(), 0.0), vec![Action::Changed(c)]);
+        let gone = Change { collection: "Book".into(), id: "x".into(), kind: ChangeKind::Delete, doc: None };
+        assert_eq!(leader.receive(posts(&f.changed(&gone))[0].clone(), 0.0), vec![Action::Changed(gone)]);
     }
 
     #[test]
@@ -659,9 +724,39 @@ mod tests {
         let mut t = Tab::new(1, false, 0.0);
         assert_eq!(t.role(), Role::Alone);
         assert!(t.hello().is_empty());
-        assert!(t.changed("B".into(), "x".into(), "create".into(), None).is_empty());
+        let c = Change { collection: "B".into(), id: "x".into(), kind: ChangeKind::Create, doc: None };
+        assert!(t.changed(&c).is_empty());
         assert!(matches!(t.call(TabCommand::Stats).1[..], [Action::Run { .. }]));
         assert_eq!(t.receive(TabMessage::Who, 0.0), vec![]);
         assert_eq!(t.event("sync", json!({})).len(), 1);
+    }
+
+    #[test]
+    fn a_tab_shows_the_status_it_was_told_with_its_own_part() {
+        let (mut leader, follower) = (Tab::new(1, true, 0.0), Tab::new(2, true, 0.0));
+        // Before any node told one: the browser's word, nothing connected.
+        let none = follower.role().status(None, false);
+        assert_eq!(none, json!({"online": false, "leader": false, "peers": 0, "queuedBlocks": 0, "lastSync": null}));
+        // The leader's status, told to a follower: the follower does not lead.
+        let told = json!({"online": true, "leader": true, "peers": 2, "queuedBlocks": 1, "lastSync": 5.0});
+        assert_eq!(follower.role().status(Some(&told), false)["leader"], json!(false));
+        assert_eq!(follower.role().status(Some(&told), false)["peers"], json!(2));
+        leader.lead();
+        assert_eq!(leader.role().status(Some(&told), true), told);
+        // A tab alone (or a page without p2p) runs its node, if any.
+        assert_eq!(Tab::new(3, false, 0.0).role().status(None, true)["leader"], json!(true));
+    }
+
+    #[test]
+    fn a_refusal_crosses_the_channel_with_its_code() {
+        let e = Error::Node { code: "NOT_FOUND", message: "no replicator".into() };
+        let back = Refused::of(&e).into_error();
+        assert_eq!((back.code(), back.to_string()), ("NOT_FOUND", "no replicator".into()));
+        let v =
+            Refused::of(&Error::Validation(crate::core::schema::ValidationError { field: None, message: "x".into() }));
+        assert_eq!(v.into_error().code(), "VALIDATION");
+        // A code of another build's: the caller cannot act on it, so NETWORK.
+        let other = Refused { code: "NEWER_CODE".into(), message: "m".into() };
+        assert_eq!(other.into_error().code(), "NETWORK");
     }
 }
