@@ -9,7 +9,7 @@
 //     (wasm-pack writes name, version, license and repository from Cargo.toml);
 //   - weftdb.d.ts without the `[Symbol.dispose](): void;` lines wasm-bindgen
 //     writes into every class: that symbol is not in the lib of `--target
-//     es2022`. The types say it through `WeftDisposable` instead (src/wasm/weftdb.d.ts),
+//     es2022`. The types say it through `WeftDisposable` instead (npm/types.d.ts),
 //     only where the lib has it.
 //
 //   node npm/finish.mjs [pkg-dir]      (after wasm-pack; idempotent)

@@ -26,7 +26,7 @@ use crate::store::{IdbStore, StoreError};
 mod log;
 
 // The package's TypeScript, beside what wasm-bindgen writes from the
-// attributes below, kept in its own file (`weftdb.d.ts`) and written by
+// attributes below, kept in its own file (`npm/types.d.ts`, with the package's other hand-written parts) and written by
 // hand: `Collection<T>` (a generic class), and, merged into wasm-bindgen's
 // `Database` class, `Database.open` (its options optional), `collection<T>`
 // and `on` (one payload type per event: a new event goes in `WeftEvents`).
@@ -36,7 +36,7 @@ mod log;
 // npm/finish.mjs takes out wasm-bindgen's `[Symbol.dispose]` lines and
 // `WeftDisposable` puts them back where the lib has the symbol.
 #[wasm_bindgen(typescript_custom_section)]
-const TS_TYPES: &str = include_str!("weftdb.d.ts");
+const TS_TYPES: &str = include_str!("../../npm/types.d.ts");
 
 /// A JS `Error` carrying the error's stable code.
 fn js_error(e: &Error) -> JsValue {
