@@ -143,10 +143,14 @@ pub enum TabMessage {
     Who,
     /// The leader says so: when it takes the lock, and to every `Who`.
     Leader { tab: TabId },
-    /// The leader is alive: every [`BEAT_MS`]. A leader silent for
-    /// [`SILENCE_MS`] (a frozen tab still holds its lock) has its lock
-    /// stolen by a follower.
+    /// The leader is alive: every [`BEAT_MS`] while it hears from
+    /// followers (within [`FOLLOWERS_TTL_MS`]); a leader alone posts
+    /// nothing. A leader silent for [`SILENCE_MS`] (a frozen tab still
+    /// holds its lock) has its lock stolen by a follower.
     Beat { tab: TabId },
+    /// A follower is still open: every [`HERE_MS`] that it posts nothing
+    /// else, so its leader keeps beating.
+    Here { tab: TabId },
     /// A tab that led until its lock was stolen (it was frozen) has stopped
     /// its node. The nodes it was connected to may have kept talking gossip
     /// to its connection while the new leader's came up beside it under the
@@ -177,6 +181,14 @@ pub const SILENCE_MS: f64 = 800.0;
 /// leader's timers (its beats) are slowed to one a second, but it answers
 /// a message at once; a frozen one does not.
 pub const PROBE_MS: f64 = 300.0;
+/// How often a follower that has posted nothing else says it is still
+/// there ([`TabMessage::Here`]).
+pub const HERE_MS: f64 = 4_000.0;
+/// How long a leader keeps beating after it last heard from a follower.
+/// A tab alone never posts: its beats would reach nobody, and each post
+/// costs the page's thread a structured clone (most of an idle page's
+/// CPU when it beat regardless; see `tests/browser/idle-bench.mjs`).
+pub const FOLLOWERS_TTL_MS: f64 = 10_000.0;
 
 /// How long a tab's node command waits for an answer, from its own node or
 /// through the channel: no leader for that long (every tab hidden, a leader
@@ -216,6 +228,12 @@ pub struct Tab {
     leader: Option<TabId>,
     /// When a leader was last heard of (or this tab started), in ms.
     heard: f64,
+    /// Leading: when another tab was last heard from (it beats while that
+    /// is within [`FOLLOWERS_TTL_MS`]).
+    followers_heard: f64,
+    /// Following: when this tab last posted (it says `Here` after
+    /// [`HERE_MS`] of saying nothing).
+    said: f64,
     /// The last `status` event of this tab's node, for a tab that asks
     /// `who` (a follower that opened after the status last changed).
     last_status: Option<Value>,
@@ -244,6 +262,8 @@ impl Tab {
             role,
             leader: None,
             heard: now,
+            followers_heard: f64::NEG_INFINITY,
+            said: now,
             last_status: None,
             asked: None,
             stealing: false,
@@ -262,9 +282,14 @@ impl Tab {
     /// leader, its timers slowed too, still answers a message at once. Only
     /// a visible follower: hidden tabs would take the lead from each other
     /// forever; the tab in front takes it from a frozen leader once.
+    ///
+    /// A leader beats only while it hears from followers; a follower that
+    /// has posted nothing for [`HERE_MS`] says it is still there.
     pub fn tick(&mut self, now: f64, visible: bool) -> Vec<Action> {
         match self.role {
-            Role::Leader => vec![Action::Post(TabMessage::Beat { tab: self.id })],
+            Role::Leader if now - self.followers_heard < FOLLOWERS_TTL_MS => {
+                vec![Action::Post(TabMessage::Beat { tab: self.id })]
+            }
             Role::Follower if visible && !self.stealing && now - self.heard >= PROBE_MS => match self.asked {
                 Some(asked) if now - asked >= SILENCE_MS - PROBE_MS => {
                     self.stealing = true;
@@ -273,9 +298,14 @@ impl Tab {
                 Some(_) => Vec::new(),
                 None => {
                     self.asked = Some(now);
+                    self.said = now;
                     vec![Action::Post(TabMessage::Who)]
                 }
             },
+            Role::Follower if now - self.said >= HERE_MS => {
+                self.said = now;
+                vec![Action::Post(TabMessage::Here { tab: self.id })]
+            }
             _ => Vec::new(),
         }
     }
@@ -409,6 +439,9 @@ impl Tab {
         if matches!(msg, TabMessage::Leader { .. } | TabMessage::Beat { .. }) {
             self.heard = now;
             self.asked = None;
+        } else if self.role == Role::Leader {
+            // Anything else comes from a follower (or a tab about to be one).
+            self.followers_heard = now;
         }
         match (self.role, msg) {
             (Role::Alone, _) => Vec::new(),
@@ -649,6 +682,7 @@ mod tests {
     fn a_silent_leader_has_its_lock_stolen_once() {
         let (mut leader, mut f) = (Tab::new(1, true, 0.0), Tab::new(2, true, 0.0));
         leader.lead();
+        leader.receive(TabMessage::Here { tab: 2 }, 50.0);
         let beat = posts(&leader.tick(100.0, true))[0].clone();
         assert_eq!(beat, TabMessage::Beat { tab: 1 });
         f.receive(beat.clone(), 100.0);
@@ -666,6 +700,7 @@ mod tests {
         assert_eq!(f.tick(1900.0, true), vec![Action::Steal], "asked 500 ms ago, no answer");
         assert_eq!(f.tick(2000.0, true), vec![], "one steal at a time");
         assert!(matches!(f.lead()[0], Action::Post(TabMessage::Leader { tab: 2 })));
+        f.receive(TabMessage::Who, 2000.0);
         assert_eq!(f.tick(2000.0, true), vec![Action::Post(TabMessage::Beat { tab: 2 })]);
         // The old leader thaws, learns its lock was stolen, and follows;
         // the new one connects again once the old one's node has stopped.
@@ -674,6 +709,37 @@ mod tests {
         assert_eq!(leader.role(), Role::Follower);
         leader.receive(TabMessage::Beat { tab: 2 }, 2200.0);
         assert_eq!(leader.tick(2300.0, true), vec![]);
+    }
+
+    #[test]
+    fn a_leader_alone_posts_nothing_and_beats_while_followers_are_there() {
+        let (mut leader, mut f) = (Tab::new(1, true, 0.0), Tab::new(2, true, 0.0));
+        leader.lead();
+        assert_eq!(leader.tick(200.0, true), vec![], "no follower heard: no beat");
+        // A follower opens: it asks who leads, and the leader beats from then on.
+        assert_eq!(posts(&f.hello()), vec![&TabMessage::Who]);
+        leader.receive(TabMessage::Who, 300.0);
+        assert_eq!(posts(&leader.tick(400.0, true)), vec![&TabMessage::Beat { tab: 1 }]);
+        // While it hears beats, the follower says it is there every HERE_MS.
+        let mut here = 0;
+        let mut t = 400.0;
+        while t < 20_000.0 {
+            f.receive(TabMessage::Beat { tab: 1 }, t);
+            for m in f.tick(t + 1.0, true).iter().filter_map(|a| match a {
+                Action::Post(m) => Some(m.clone()),
+                _ => None,
+            }) {
+                assert_eq!(m, TabMessage::Here { tab: 2 }, "beats heard: no `who`");
+                here += 1;
+                leader.receive(m, t + 2.0);
+            }
+            assert!(!leader.tick(t + 3.0, true).is_empty(), "the leader beats at {t}");
+            t += f64::from(BEAT_MS);
+        }
+        assert_eq!(here, 4, "one `here` per {HERE_MS} ms");
+        // The follower closed: the leader stops beating FOLLOWERS_TTL_MS later.
+        assert!(!leader.tick(t + FOLLOWERS_TTL_MS / 2.0, true).is_empty());
+        assert_eq!(leader.tick(t + FOLLOWERS_TTL_MS, true), vec![]);
     }
 
     #[test]
