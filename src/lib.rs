@@ -520,4 +520,7 @@ pub use error::Error;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 #[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub use wasm::{signed_parts, verify_blocks};
+#[cfg(target_arch = "wasm32")]
 pub use wasm::{Collection, Database};
