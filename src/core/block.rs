@@ -431,4 +431,38 @@ mod tests {
         let bytes = encode(&forged);
         assert_eq!(SignedBlock::decode(&bytes, None), Err(BlockError::BadSignature));
     }
+
+    #[test]
+    fn small_order_points_are_the_eight_torsion_points() {
+        use curve25519_dalek::constants::EIGHT_TORSION;
+        let ys: std::collections::BTreeSet<[u8; 32]> =
+            EIGHT_TORSION.iter().map(|t| y_of(t.compress().as_bytes())).collect();
+        assert_eq!(ys, SMALL_ORDER_Y.into_iter().collect());
+    }
+
+    /// What a page hands to WebCrypto: honest keys and signatures only;
+    /// small-order and non-canonical keys and R, and S past the group
+    /// order, stay with dalek (tests/web.rs checks both verifiers agree).
+    #[test]
+    fn plain_keys_and_signatures() {
+        let g = Block::genesis("Book", fields(json!({"title": "Dune"})), [1; 8], &key(1));
+        let honest = SignedBlock::decode_unverified(&g.bytes, None).unwrap();
+        assert!(plain_key(honest.author()) && honest.plain_signature());
+        let mut identity = [0; 32];
+        identity[0] = 1;
+        let mut identity_above_p = FIELD_PRIME;
+        identity_above_p[0] += 1;
+        let mut negative_zero = identity;
+        negative_zero[31] |= 0x80;
+        for weak in [identity, identity_above_p, negative_zero, [0; 32], FIELD_PRIME] {
+            assert!(VerifyingKey::from_bytes(&weak).is_ok() && !plain_key(&weak), "{weak:?}");
+        }
+        for (r, s) in
+            [(identity, [0; 32]), (identity_above_p, [0; 32]), (honest.sig[..32].try_into().unwrap(), GROUP_ORDER)]
+        {
+            let mut other = honest.clone();
+            other.sig = [r, s].concat().try_into().unwrap();
+            assert!(!other.plain_signature());
+        }
+    }
 }
