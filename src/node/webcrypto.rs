@@ -1,16 +1,21 @@
-//! A page checks the signatures of blocks from the network with the
-//! browser's WebCrypto Ed25519 (`crypto.subtle.verify`, native code off the
-//! page's thread) rather than ed25519-dalek in wasm: in BENCHMARKS.md's
-//! "Signature checks in a page", about N× faster per block.
+//! A page checks the signatures of the blocks its peers send in batches
+//! (head exchange, pushes, fetches) with the browser's WebCrypto Ed25519
+//! (`crypto.subtle.verify`: native code, off the page's thread) rather
+//! than ed25519-dalek in wasm: 54–57 µs a block against 86–92 µs in
+//! Chromium 156 and Firefox ESR 153 (BENCHMARKS.md, "Browser: the
+//! signature check of a receiving page"). A block alone (gossip) stays
+//! with dalek: see [`MIN_BATCH`].
 //!
 //! The accept/refuse rule stays ours ([`Unverified::verify`]): WebCrypto is
 //! asked only about blocks on which every cofactorless RFC 8032 verifier
 //! agrees with it ([`plain_key`], [`Unverified::plain_signature`]); the
 //! rest (small-order or non-canonical keys and R, S past the group order),
 //! and every block where WebCrypto is missing (an insecure context, a
-//! browser without Ed25519) or fails, go to dalek. `tests/web.rs`
-//! ("webcrypto_agrees") proves the same result on valid, tampered and
-//! malleable signatures in Chromium and Firefox.
+//! browser without Ed25519) or fails, go to dalek. Firefox's WebCrypto
+//! refuses non-canonical keys that ours takes; Chromium's agreed with ours
+//! on every case tried. `tests/web.rs`
+//! `webcrypto_agrees_with_our_signature_rule` proves the same result on
+//! valid, tampered and malleable signatures in both.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -24,6 +29,11 @@ use web_sys::{CryptoKey, SubtleCrypto};
 use crate::core::block::{cid_of, plain_key, BlockError, SignedBlock, Unverified};
 use crate::db::Refusal;
 
+/// The fewest blocks worth a trip to WebCrypto. One answer takes Firefox
+/// 150–200 µs to come back (Chromium 45–60 µs), more than dalek's ~100 µs
+/// per block here; a batch's answers come back together (~50 µs a block in
+/// both).
+const MIN_BATCH: usize = 4;
 /// How many authors' keys a page keeps imported (then it starts again).
 const KEYS_KEPT: usize = 4096;
 
@@ -71,7 +81,8 @@ pub(crate) async fn decode_claimed(bytes: &[u8], cid: Cid) -> Result<SignedBlock
 
 /// The signature check of every block decoded so far, in order.
 pub(crate) async fn verify_all(decoded: Vec<Result<Unverified, BlockError>>) -> Vec<Result<SignedBlock, BlockError>> {
-    let Some(subtle) = subtle() else {
+    let subtle = subtle().filter(|_| decoded.len() >= MIN_BATCH);
+    let Some(subtle) = subtle else {
         return decoded.into_iter().map(|d| d.and_then(Unverified::verify)).collect();
     };
     import_keys(&subtle, &decoded).await;

@@ -12,9 +12,11 @@
 //   wasm, one at a time      __verifyBlocks([b], false) awaited per block
 //   wasm, batches            __verifyBlocks(batch, false)
 //   page, one at a time      __verifyBlocks([b], true): the page's node's path
-//                            (decode in wasm, WebCrypto for the signature,
-//                            keys imported once per author)
-//   page, batches            __verifyBlocks(batch, true)
+//                            for a lone block (dalek: node::webcrypto's
+//                            MIN_BATCH)
+//   page, batches            __verifyBlocks(batch, true): the page's node's
+//                            path for a batch (decode in wasm, WebCrypto for
+//                            the signature, keys imported once per author)
 //   WebCrypto only, ...      crypto.subtle.verify on the parts (message,
 //                            signature, key) taken out beforehand: awaited one
 //                            by one or all at once with Promise.all, with
