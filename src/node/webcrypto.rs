@@ -30,9 +30,8 @@ use crate::core::block::{cid_of, plain_key, BlockError, SignedBlock, Unverified}
 use crate::db::Refusal;
 
 /// The fewest blocks worth a trip to WebCrypto. One answer takes Firefox
-/// 150–200 µs to come back (Chromium 45–60 µs), more than dalek's ~100 µs
-/// per block here; a batch's answers come back together (~50 µs a block in
-/// both).
+/// 150–230 µs to come back (Chromium 45–60 µs), more than dalek's 90–105 µs
+/// a block; a batch's answers come back together (~55 µs a block in both).
 const MIN_BATCH: usize = 4;
 /// How many authors' keys a page keeps imported (then it starts again).
 const KEYS_KEPT: usize = 4096;
