@@ -175,7 +175,8 @@ impl Block {
         self.doc.is_none()
     }
 
-    /// Checks what can be checked from the block alone: shape and signature.
+    /// Checks the block's shape: what can be checked from it alone but the
+    /// signature.
     fn check(&self) -> Result<(), BlockError> {
         let malformed = |m: &str| Err(BlockError::Malformed(m.to_owned()));
         if self.v != FORMAT_VERSION {
@@ -202,13 +203,122 @@ impl Block {
         if self.del && !self.fields.is_empty() {
             return malformed("a delete sets no fields");
         }
-        let author: [u8; 32] = self.author.as_slice().try_into().map_err(|_| BlockError::BadSignature)?;
-        let key = VerifyingKey::from_bytes(&author).map_err(|_| BlockError::BadSignature)?;
-        let sig = self.sig.as_ref().ok_or(BlockError::BadSignature)?;
-        let sig = Signature::from_slice(sig).map_err(|_| BlockError::BadSignature)?;
-        let unsigned = Block { sig: None, ..self.clone() };
-        key.verify(&encode(&unsigned), &sig).map_err(|_| BlockError::BadSignature)
+        Ok(())
     }
+}
+
+/// A block decoded and checked in every way but its signature
+/// ([`SignedBlock::decode_unverified`]): what an ed25519 verifier needs.
+#[derive(Debug, Clone)]
+pub struct Unverified {
+    signed: SignedBlock,
+    author: [u8; 32],
+    sig: [u8; 64],
+    /// The bytes the signature covers: the block encoded without `sig`.
+    message: Vec<u8>,
+}
+
+impl Unverified {
+    pub fn cid(&self) -> Cid {
+        self.signed.cid
+    }
+
+    /// The author's ed25519 public key, as the block carries it.
+    pub fn author(&self) -> &[u8; 32] {
+        &self.author
+    }
+
+    /// The signature, `R ‖ S`, as the block carries it.
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.sig
+    }
+
+    /// What the signature covers: the block encoded without `sig`.
+    pub fn message(&self) -> &[u8] {
+        &self.message
+    }
+
+    /// Checks the signature by the rule every replica applies:
+    /// ed25519-dalek's `verify` (S below the group order; R compared byte
+    /// for byte with the encoding of `[S]B - [k]A`; a public key is any
+    /// encoding of a curve point, small-order ones included, hashed as it
+    /// is written).
+    pub fn verify(self) -> Result<SignedBlock, BlockError> {
+        let key = VerifyingKey::from_bytes(&self.author).map_err(|_| BlockError::BadSignature)?;
+        key.verify(&self.message, &Signature::from_bytes(&self.sig)).map_err(|_| BlockError::BadSignature)?;
+        Ok(self.signed)
+    }
+
+    /// The block, once another verifier has found its signature good by
+    /// the same rule as [`Unverified::verify`].
+    pub fn verified(self) -> SignedBlock {
+        self.signed
+    }
+
+    /// Whether the signature is one on which every RFC 8032 verifier that
+    /// checks `[S]B = R + [k]A` without the cofactor agrees with
+    /// [`Unverified::verify`], given a key that passes [`plain_key`]: S
+    /// below the group order, and R the canonical encoding of a point not
+    /// of small order. Verifiers differ on the others (RFC 8032 and
+    /// WebCrypto refuse a small-order R, which ours takes when the equation
+    /// holds), so those are left to [`Unverified::verify`].
+    pub fn plain_signature(&self) -> bool {
+        let (r, s) = self.sig.split_at(32);
+        let y = y_of(r);
+        below(s, &GROUP_ORDER) && below(&y, &FIELD_PRIME) && !SMALL_ORDER_Y.contains(&y)
+    }
+}
+
+/// Whether `author` is a public key every verifier reads alike: the
+/// canonical encoding of a curve point not of small order (RFC 8032 reads
+/// a non-canonical y, WebCrypto refuses small-order keys; ours takes both).
+/// It costs a point decompression: callers keep the answer per author.
+pub fn plain_key(author: &[u8; 32]) -> bool {
+    VerifyingKey::from_bytes(author).is_ok_and(|key| !key.is_weak() && key.to_edwards().compress().as_bytes() == author)
+}
+
+/// ℓ, the order of the ed25519 base point, little-endian.
+const GROUP_ORDER: [u8; 32] = [
+    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+];
+/// p = 2^255 - 19, little-endian: a y at or above it is written non-canonically.
+const FIELD_PRIME: [u8; 32] = [
+    0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+];
+/// The y coordinates of the eight points of small order (1, -1, 0 and
+/// the two of order 8), little-endian: a point is of small order exactly
+/// when its y is one of these.
+const SMALL_ORDER_Y: [[u8; 32]; 5] = [
+    [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    FIELD_PRIME_MINUS_ONE,
+    [0; 32],
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a, 0x20,
+        0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a,
+    ],
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5, 0xdf,
+        0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05,
+    ],
+];
+const FIELD_PRIME_MINUS_ONE: [u8; 32] = {
+    let mut y = FIELD_PRIME;
+    y[0] -= 1;
+    y
+};
+
+/// The y of a point's encoding: the encoding without its sign bit.
+fn y_of(encoding: &[u8]) -> [u8; 32] {
+    let mut y: [u8; 32] = encoding.try_into().expect("32 bytes");
+    y[31] &= 0x7f;
+    y
+}
+
+/// Whether the little-endian number `a` is below `b`.
+fn below(a: &[u8], b: &[u8; 32]) -> bool {
+    a.iter().rev().lt(b.iter().rev())
 }
 
 impl SignedBlock {
@@ -217,6 +327,13 @@ impl SignedBlock {
     /// shape and signature. Whether the parents exist and the fields fit the
     /// schema is the merge's business.
     pub fn decode(bytes: &[u8], claimed: Option<Cid>) -> Result<SignedBlock, BlockError> {
+        Self::decode_unverified(bytes, claimed)?.verify()
+    }
+
+    /// [`SignedBlock::decode`] but for the signature check, which is left
+    /// to the caller: [`Unverified::verify`] here, or another verifier that
+    /// applies the same rule (a page hands it to the browser's WebCrypto).
+    pub fn decode_unverified(bytes: &[u8], claimed: Option<Cid>) -> Result<Unverified, BlockError> {
         if bytes.len() > MAX_BLOCK_BYTES {
             return Err(BlockError::TooLarge(bytes.len()));
         }
@@ -234,7 +351,11 @@ impl SignedBlock {
             return Err(BlockError::NotCanonical);
         }
         block.check()?;
-        Ok(SignedBlock { cid, bytes: bytes.to_vec(), block })
+        let author: [u8; 32] = block.author.as_slice().try_into().map_err(|_| BlockError::BadSignature)?;
+        let sig: [u8; 64] =
+            block.sig.as_ref().and_then(|s| s.as_slice().try_into().ok()).ok_or(BlockError::BadSignature)?;
+        let message = encode(&Block { sig: None, ..block.clone() });
+        Ok(Unverified { signed: SignedBlock { cid, bytes: bytes.to_vec(), block }, author, sig, message })
     }
 
     /// Decodes bytes this replica verified before storing them: no
@@ -309,5 +430,39 @@ mod tests {
         forged.author = ByteBuf::from(key(9).verifying_key().to_bytes().to_vec());
         let bytes = encode(&forged);
         assert_eq!(SignedBlock::decode(&bytes, None), Err(BlockError::BadSignature));
+    }
+
+    #[test]
+    fn small_order_points_are_the_eight_torsion_points() {
+        use curve25519_dalek::constants::EIGHT_TORSION;
+        let ys: std::collections::BTreeSet<[u8; 32]> =
+            EIGHT_TORSION.iter().map(|t| y_of(t.compress().as_bytes())).collect();
+        assert_eq!(ys, SMALL_ORDER_Y.into_iter().collect());
+    }
+
+    /// What a page hands to WebCrypto: honest keys and signatures only;
+    /// small-order and non-canonical keys and R, and S past the group
+    /// order, stay with dalek (tests/web.rs checks both verifiers agree).
+    #[test]
+    fn plain_keys_and_signatures() {
+        let g = Block::genesis("Book", fields(json!({"title": "Dune"})), [1; 8], &key(1));
+        let honest = SignedBlock::decode_unverified(&g.bytes, None).unwrap();
+        assert!(plain_key(honest.author()) && honest.plain_signature());
+        let mut identity = [0; 32];
+        identity[0] = 1;
+        let mut identity_above_p = FIELD_PRIME;
+        identity_above_p[0] += 1;
+        let mut negative_zero = identity;
+        negative_zero[31] |= 0x80;
+        for weak in [identity, identity_above_p, negative_zero, [0; 32], FIELD_PRIME] {
+            assert!(VerifyingKey::from_bytes(&weak).is_ok() && !plain_key(&weak), "{weak:?}");
+        }
+        for (r, s) in
+            [(identity, [0; 32]), (identity_above_p, [0; 32]), (honest.sig[..32].try_into().unwrap(), GROUP_ORDER)]
+        {
+            let mut other = honest.clone();
+            other.sig = [r, s].concat().try_into().unwrap();
+            assert!(!other.plain_signature());
+        }
     }
 }

@@ -25,6 +25,8 @@ mod run;
 mod share;
 mod status;
 pub mod tabs;
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod webcrypto;
 
 pub use command::{Command, CommandError, Reply};
 #[cfg(target_arch = "wasm32")]

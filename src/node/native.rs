@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cid::Cid;
 use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
@@ -18,7 +19,7 @@ use super::config::NodeConfig;
 use super::error::NodeError;
 use super::handle::NodeHandle;
 use super::run::{is_circuit, keypair_of, Node};
-use crate::core::block::SignedBlock;
+use crate::core::block::{BlockError, SignedBlock};
 use crate::db::Db;
 use crate::db::{decode_each, Refusal};
 use crate::net::{build_swarm_counting, Behaviour, BehaviourEvent, NativeOptions, WireErrors};
@@ -243,9 +244,15 @@ fn webrtc_on_loopback_only(addrs: &[Multiaddr]) -> bool {
     webrtc.peek().is_some() && webrtc.all(loopback)
 }
 
+/// [`SignedBlock::decode`] of one block received under `cid` (async as a
+/// page's check is).
+pub(super) async fn decode_claimed(bytes: &[u8], cid: Cid) -> Result<SignedBlock, BlockError> {
+    SignedBlock::decode(bytes, Some(cid))
+}
+
 /// Decodes and verifies a batch on every core: a signature check costs more
 /// than storing the block, and the node's own thread is one core.
-pub(super) fn decode_parallel(blocks: &[Vec<u8>]) -> (Vec<SignedBlock>, Vec<Refusal>) {
+pub(super) async fn decode_parallel(blocks: &[Vec<u8>]) -> (Vec<SignedBlock>, Vec<Refusal>) {
     const MIN_PER_THREAD: usize = 64;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(blocks.len() / MIN_PER_THREAD);
     if threads <= 1 {

@@ -747,7 +747,7 @@ impl Node {
         peer: PeerId,
         blocks: &[Vec<u8>],
     ) -> Result<ImportReport, crate::Error> {
-        let (ok, refused) = decode_batch(blocks);
+        let (ok, refused) = decode_batch(blocks).await;
         self.import_decoded_from(peer, ok, refused).await
     }
 
@@ -758,7 +758,7 @@ impl Node {
         cid: Cid,
         bytes: &[u8],
     ) -> Result<ImportReport, crate::Error> {
-        match SignedBlock::decode(bytes, Some(cid)) {
+        match decode_claimed(bytes, cid).await {
             Ok(b) => self.import_decoded_from(peer, vec![b], Vec::new()).await,
             Err(e) => self.import_decoded_from(peer, Vec::new(), vec![Refusal::new(cid, &e.into())]).await,
         }
@@ -916,12 +916,13 @@ impl Node {
     }
 }
 
-/// Decodes and verifies a batch of blocks from a peer.
+/// Decodes and verifies a batch of blocks from a peer, and one block sent
+/// under its CID: natively on every core, in a page with WebCrypto.
 #[cfg(not(target_arch = "wasm32"))]
-use super::native::decode_parallel as decode_batch;
+use super::native::{decode_claimed, decode_parallel as decode_batch};
 
 #[cfg(target_arch = "wasm32")]
-use crate::db::decode_each as decode_batch;
+use super::webcrypto::{decode_batch, decode_claimed};
 
 impl Drop for Node {
     fn drop(&mut self) {
