@@ -262,10 +262,11 @@
 //! | WebRTC (browser to browser) | `webrtc/webrtc.md`: `/webrtc-signaling/0.0.1` on a relayed connection, then data channels framed as above | `net::webrtc`, [`net::signaling`] | `net.test.mjs` (finished exchanges' data channels closed), `interop.test.mjs` (a js page and ours, each offering) |
 //! | circuit relay v2 | `relay/circuit-v2.md` (hop and stop), DCUtR between nodes | libp2p-relay | `interop.test.mjs` (two js pages), `tests/p2p.rs` |
 //! | identify, ping | `identify`, `ping` | libp2p (identify patched: observed addresses only when IP or DNS; ping patched: an answered inbound ping's stream is read at once, so a closing peer's `FIN` is acknowledged) | `interop.test.mjs` (the agent version is `weftdb/<version> (native)` or `(browser)`) |
-//! | gossipsub | `pubsub/gossipsub` v1.1 | libp2p-gossipsub, patched (`vendor/libp2p-gossipsub`): our subscriptions are sent again over the connections left when one of several to a peer closes (the published crate sends them once, on the first, and a peer's connections share one queue, so one that js-libp2p runs no gossipsub on, a relayed one, lost them) | `interop.test.mjs` (a node's document reaches js, js junk refused, a valid block from js merged; gossip both ways between a js page and ours over direct WebRTC alone, whichever offers) |
+//! | gossipsub | `pubsub/gossipsub` v1.1 | libp2p-gossipsub, patched (`vendor/libp2p-gossipsub`): our subscriptions are sent again over the connections left when one of several to a peer closes (the published crate sends them once, on the first, and a peer's connections share one queue, so one that js-libp2p runs no gossipsub on, a relayed one, lost them); a connection's handler without a stream is woken by a message queued for it (the published one looked only when polled for something else, so a second connection to a peer waited for its next ping) | `interop.test.mjs` (a node's document reaches js, js junk refused, a valid block from js merged; gossip both ways between a js page and ours over direct WebRTC alone, whichever offers) |
 //!
-//! A connection whose pings fail twice in a row (10 s timeouts, a ping
-//! interval apart: ~21 s in a page, ~35 s natively) is closed, so
+//! A connection whose pings fail twice in a row (a page pings every 5 s
+//! and waits 5 s for each, ~20 s in all; a node every 15 s and waits
+//! 10 s, ~35 s) is closed, so
 //! its peer is dialled again: a browser's WebRTC connection to a node that
 //! restarted is otherwise never noticed dead. The node reads WebRTC
 //! messages up to the spec's 16 KiB (`vendor/webrtc-data`: webrtc-rs read

@@ -45,9 +45,15 @@ pub const MAX_STREAMS_PER_CONNECTION: usize = 64;
 pub const MAX_CONNECTIONS_PER_PEER: u32 = 8;
 /// A ping unanswered for this long fails; two failures in a row close the
 /// connection (`node::run`). Half libp2p's default: a dead link is noticed
-/// after two of these and one ping interval between them (~21 s in a page,
-/// which pings each second; ~35 s natively, every 15 s).
+/// after two of these and one ping interval between them (~35 s natively,
+/// every 15 s).
 pub const PING_TIMEOUT: Duration = Duration::from_secs(10);
+/// A page pings every 5 s and gives each ping 5 s: a dead link (a node that
+/// restarted behind a WebRTC-direct connection, which the browser does not
+/// notice by itself) is noticed within ~20 s, and an idle page sends a
+/// ping a fifth as often as it did each second (its idle CPU: BENCHMARKS.md).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub const PAGE_PING: Duration = Duration::from_secs(5);
 pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -111,11 +117,13 @@ pub struct BehaviourConfig {
     pub relay_server: Option<RelayLimits>,
     /// Answer DHT queries (native nodes); browsers only ask.
     pub kad_server: bool,
-    /// Pages ping each second. A ping also wakes the connection's other
-    /// handlers, and gossipsub's handler on a second connection to a peer
-    /// (a direct one beside a relayed one) opens its stream only when it
-    /// is polled with messages waiting: it is not woken by them.
+    /// How often a connection is pinged, and how long a ping may take
+    /// ([`PING_TIMEOUT`] natively, [`PAGE_PING`] in a page). (Pages pinged
+    /// each second once, to wake gossipsub's handler on a second connection
+    /// to a peer, which was not woken by the messages queued for it: fixed
+    /// in `vendor/libp2p-gossipsub`.)
     pub ping_interval: Duration,
+    pub ping_timeout: Duration,
     /// [`REQUEST_TIMEOUT`] but in tests.
     pub request_timeout: Duration,
 }
@@ -234,7 +242,7 @@ impl Behaviour {
                 identify::Config::new(IDENTIFY_PROTOCOL.into(), keypair.public()).with_agent_version(agent_version()),
             ),
             ping: ping::Behaviour::new(
-                ping::Config::new().with_interval(config.ping_interval).with_timeout(PING_TIMEOUT),
+                ping::Config::new().with_interval(config.ping_interval).with_timeout(config.ping_timeout),
             ),
             gossipsub: gossipsub.into(),
             blocks: request_response(BLOCKS_PROTOCOL, errors, config.request_timeout),

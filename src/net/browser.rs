@@ -25,7 +25,8 @@ pub fn build_browser_swarm(
         mdns: false,
         relay_server: None,
         kad_server: false,
-        ping_interval: Duration::from_secs(1),
+        ping_interval: super::behaviour::PAGE_PING,
+        ping_timeout: super::behaviour::PAGE_PING,
         request_timeout: super::behaviour::REQUEST_TIMEOUT,
     };
     let signaling = libp2p_stream::Behaviour::new();

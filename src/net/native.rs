@@ -83,6 +83,7 @@ pub async fn build_swarm_counting(
                 relay_server: Some(options.relay.clone()),
                 kad_server: true,
                 ping_interval: Duration::from_secs(15),
+                ping_timeout: super::behaviour::PING_TIMEOUT,
                 request_timeout: options.request_timeout,
             };
             Behaviour::new(keypair, relay_client, libp2p::swarm::dummy::Behaviour, &behaviour, &errors)

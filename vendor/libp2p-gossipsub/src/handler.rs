@@ -241,6 +241,15 @@ impl EnabledHandler {
             ));
         }
 
+        // WEFTDB-PATCH: without a stream the handler used to look at the
+        // queue only when polled for some other reason, so a message queued
+        // for an idle connection (a second one to a peer, the first having
+        // taken the earlier messages) waited for the next ping or heartbeat
+        // to wake it. Registered before looking, so a push in between wakes.
+        if self.outbound_substream.is_none() && !self.outbound_substream_establishing {
+            self.message_queue.register_waker(cx);
+        }
+
         // determine if we need to create the outbound stream
         if !self.message_queue.is_empty()
             && self.outbound_substream.is_none()

@@ -121,6 +121,15 @@ impl Queue {
         Poll::Pending
     }
 
+    // WEFTDB-PATCH: wake the handler when a message is queued while it has
+    // no stream to pop it from (see `Handler::poll`).
+    /// Wakes `cx`'s task when a message is next pushed, whatever its priority.
+    pub(crate) fn register_waker(&self, cx: &Context) {
+        self.priority.register_waker(cx);
+        self.control.register_waker(cx);
+        self.non_priority.register_waker(cx);
+    }
+
     /// Check if the queue is empty.
     pub(crate) fn is_empty(&self) -> bool {
         if !self.priority.is_empty() {
@@ -234,6 +243,13 @@ impl Shared {
                 Poll::Pending
             }
         }
+    }
+
+    // WEFTDB-PATCH: see `Queue::register_waker`.
+    /// Wakes `cx`'s task when a message is next pushed.
+    pub(crate) fn register_waker(&self, cx: &Context) {
+        let mut guard = self.inner.lock().expect("lock to not be poisoned");
+        guard.pending_pops.insert(self.id, cx.waker().clone());
     }
 
     pub(crate) fn try_push(&mut self, message: RpcOut) -> Result<(), Box<RpcOut>> {
