@@ -47,6 +47,7 @@ pub const MAX_CONNECTIONS_PER_PEER: u32 = 8;
 /// connection (`node::run`). Half libp2p's default: a dead link is noticed
 /// after two of these and one ping interval between them (~35 s natively,
 /// every 15 s).
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub const PING_TIMEOUT: Duration = Duration::from_secs(10);
 /// A page pings every 5 s and gives each ping 5 s: a dead link (a node that
 /// restarted behind a WebRTC-direct connection, which the browser does not

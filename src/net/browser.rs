@@ -3,7 +3,6 @@
 //! directly by other pages over browser-to-browser WebRTC.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use libp2p::core::upgrade::Version;
 use libp2p::core::Transport as _;
