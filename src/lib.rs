@@ -227,9 +227,10 @@
 //! QUIC keep-alives every second (Chromium closes a tab's session without a
 //! word). Tests: `tests/browser/net.test.mjs` (close, vanish and idle cases),
 //! `tests/browser/interop.test.mjs` (js-libp2p tabs closed),
-//! `tests/browser/loopback.test.mjs` (the `loopback-webrtc` step of `.ci/test`). Every node is a
-//! circuit relay v2 server with limits sized for sync sessions, and DCUtR
-//! upgrades relayed connections between nodes to direct ones. A page's
+//! `tests/webtransport.rs` (a peer gone silent), `tests/browser/loopback.test.mjs`
+//! (the `loopback-webrtc` step of `.ci/test`). Every node is a circuit
+//! relay v2 server with limits sized for sync sessions, and DCUtR upgrades
+//! relayed connections between nodes to direct ones. A page's
 //! identity is the database's signing key, so its peer id survives reloads.
 //!
 //! A page dials the nodes it is given and reserves a relay slot on each
