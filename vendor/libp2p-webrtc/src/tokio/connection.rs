@@ -78,7 +78,7 @@ pub struct Connection {
 impl Unpin for Connection {}
 
 impl Connection {
-    /// Creates a new connection. `watch_id` is a data channel id that only this side uses;
+    /// Creates a new connection. `watch_id` is a data channel id the remote never opens;
     /// with `keepalive`, this side sends on it that often (WEFTDB-PATCH, see
     /// [`Connection::watch_association`]).
     pub(crate) async fn new(
@@ -112,8 +112,8 @@ impl Connection {
     /// WEFTDB-PATCH: resolves when the SCTP association closes, as it does at once when the
     /// remote aborts it (a page closing its `RTCPeerConnection` sends an SCTP ABORT). webrtc-rs
     /// tells no one but the association's streams, so this keeps one of its own: a negotiated
-    /// data channel (nothing is sent to open it) on an id of this side's parity that the
-    /// remote never opens, read until it ends.
+    /// data channel (nothing is sent to open it) on an id the remote never opens, read until
+    /// it ends.
     ///
     /// With `keepalive`, it also sends a DCEP `DATA_CHANNEL_ACK` (one byte, PPID 50) on that
     /// channel that often, for the SCTP acknowledgement it draws: an ICE-lite node hears an
@@ -125,6 +125,9 @@ impl Connection {
     /// drop a DCEP ACK for a channel they do not have: Chromium's `DataChannelController`
     /// finds no channel for the id, Firefox's `HandleOpenAckMessage` returns. An empty or
     /// binary message would not do: Firefox queues data for an unknown channel, for good.
+    /// A patched dialer has the channel (the same id on both sides) and webrtc-data drops
+    /// the ACK there; an unpatched native dialer on webrtc-rs would take the id for a new
+    /// channel, fail to open it and accept no more channels from us.
     async fn watch_association(
         rtc_conn: &RTCPeerConnection,
         id: u16,

@@ -54,11 +54,14 @@ const SCTP_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the ICE agent checks (and, when it is not ICE-lite, sends keepalives).
 const ICE_KEEPALIVE_INTERVAL: Duration = Duration::from_millis(500);
 
-/// The data channel ids that [`Connection`] keeps to watch the SCTP association (weftdb
-/// patch): the last of its DTLS role's parity (RFC 8832: the client's ids are even), so that
-/// the remote never opens it and this side's own channels come to it last.
-const WATCH_ID_CLIENT: u16 = u16::MAX - 3;
-const WATCH_ID_SERVER: u16 = u16::MAX - 2;
+/// The data channel id that [`Connection`] keeps to watch the SCTP association (weftdb
+/// patch): the last id of the server's DTLS role's parity (RFC 8832: the client's ids are
+/// even), so that the client never opens it and the server's own channels come to it last.
+/// Both sides use it: the listener's SCTP keepalive goes on it, and a patched dialer has the
+/// channel to take it in (webrtc-rs ends its loop accepting channels on a first message that
+/// is not a `DATA_CHANNEL_OPEN`, so a keepalive on an id the dialer lacks would stop it
+/// taking the listener's streams). Browsers drop it.
+const WATCH_ID: u16 = u16::MAX - 2;
 
 /// Creates a new outbound WebRTC connection.
 #[allow(clippy::result_large_err)]
@@ -94,7 +97,7 @@ pub(crate) async fn outbound(
     )
     .await?;
 
-    Ok((peer_id, Connection::new(peer_connection, WATCH_ID_CLIENT, None).await))
+    Ok((peer_id, Connection::new(peer_connection, WATCH_ID, None).await))
 }
 
 /// Creates a new inbound WebRTC connection.
@@ -134,7 +137,7 @@ pub(crate) async fn inbound(
 
     Ok((
         peer_id,
-        Connection::new(peer_connection, WATCH_ID_SERVER, Some(SCTP_KEEPALIVE_INTERVAL)).await,
+        Connection::new(peer_connection, WATCH_ID, Some(SCTP_KEEPALIVE_INTERVAL)).await,
     ))
 }
 
