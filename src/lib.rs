@@ -220,11 +220,17 @@
 //! on a patched libp2p-webrtc (`vendor/libp2p-webrtc`, WEFTDB-PATCH.md): it
 //! serves on hosts with only loopback, and drops a connection at once when
 //! the page aborts it (a page stops its node on `pagehide`, so a closed tab
-//! does) or after 8 s without ICE consent checks (a killed browser); tests:
-//! `tests/browser/net.test.mjs` (close cases), `tests/browser/loopback.test.mjs`
-//! (the `loopback-webrtc` step of `.ci/test`). Every node is a
-//! circuit relay v2 server with limits sized for sync sessions, and DCUtR
-//! upgrades relayed connections between nodes to direct ones. A page's
+//! does) or after 3.5 s without a packet from the page (a crashed or killed
+//! browser): the node, ICE-lite, sends an SCTP keepalive every second that a
+//! live page's browser acknowledges off the page's thread. A WebTransport
+//! session is ended likewise after 3.5 s without a packet, the node sending
+//! QUIC keep-alives every second (Chromium closes a tab's session without a
+//! word). Tests: `tests/browser/net.test.mjs` (close, vanish and idle cases),
+//! `tests/browser/interop.test.mjs` (js-libp2p tabs closed),
+//! `tests/webtransport.rs` (a peer gone silent), `tests/browser/loopback.test.mjs`
+//! (the `loopback-webrtc` step of `.ci/test`). Every node is a circuit
+//! relay v2 server with limits sized for sync sessions, and DCUtR upgrades
+//! relayed connections between nodes to direct ones. A page's
 //! identity is the database's signing key, so its peer id survives reloads.
 //!
 //! A page dials the nodes it is given and reserves a relay slot on each
@@ -271,11 +277,6 @@
 //! restarted is otherwise never noticed dead. The node reads WebRTC
 //! messages up to the spec's 16 KiB (`vendor/webrtc-data`: webrtc-rs read
 //! clones of a data channel into 8 KiB).
-//!
-//! Known gaps (the interop suite's `todo` tests, TESTING.md "Interop"):
-//! a page that vanishes without a word is dropped after 8 s of ICE
-//! silence, not at once; Chromium may keep a closed tab's WebTransport
-//! session ~40 s.
 //!
 //! ## Wire protocols (see [`core::sync`])
 //!

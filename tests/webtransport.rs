@@ -324,3 +324,93 @@ async fn an_unspecified_listen_address_reports_each_interface() {
     };
     assert_eq!(ping(loopback).await, Ok(peer));
 }
+
+/// A UDP relay on loopback between dialers and `server` that can be cut:
+/// then nothing more passes either way, as when a peer's browser or
+/// network vanishes without a word. Returns the address to dial instead
+/// of the server's, and the switch.
+async fn cuttable_relay(server: std::net::SocketAddr) -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let front = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let back = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    back.connect(server).await.unwrap();
+    let addr = front.local_addr().unwrap();
+    let cut = Arc::new(AtomicBool::new(false));
+    let cut_in_task = cut.clone();
+    tokio::spawn(async move {
+        let (mut a, mut b) = ([0u8; 2048], [0u8; 2048]);
+        let mut client = None;
+        loop {
+            tokio::select! {
+                Ok((n, from)) = front.recv_from(&mut a) => {
+                    client = Some(from);
+                    if !cut_in_task.load(Ordering::SeqCst) {
+                        let _ = back.send(&a[..n]).await;
+                    }
+                }
+                Ok(n) = back.recv(&mut b) => {
+                    if let (Some(to), false) = (client, cut_in_task.load(Ordering::SeqCst)) {
+                        let _ = front.send_to(&b[..n], to).await;
+                    }
+                }
+            }
+        }
+    });
+    (addr, cut)
+}
+
+/// A peer that goes silent (a closed tab Chromium does not tell the node
+/// about, a killed browser) is dropped once it stops answering the
+/// keep-alives, not at the QUIC idle timeout (60 s here); one that is
+/// merely quiet stays.
+#[tokio::test]
+async fn a_peer_that_goes_silent_is_dropped() {
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
+    let mut server = swarm(Certificates::generate().unwrap());
+    server.listen_on(LISTEN.parse().unwrap()).unwrap();
+    let addr = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = server.select_next_some().await {
+            break address;
+        }
+    };
+    let port = addr.iter().find_map(|p| if let Protocol::Udp(port) = p { Some(port) } else { None }).unwrap();
+    let (relay, cut) = cuttable_relay(([127, 0, 0, 1], port).into()).await;
+    let via_relay: Multiaddr =
+        addr.iter().map(|p| if let Protocol::Udp(_) = p { Protocol::Udp(relay.port()) } else { p }).collect();
+    let (events, mut heard) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let event = match server.select_next_some().await {
+                SwarmEvent::ConnectionEstablished { peer_id, .. } => Ok(peer_id),
+                SwarmEvent::ConnectionClosed { peer_id, cause, .. } => Err((peer_id, format!("{cause:?}"))),
+                _ => continue,
+            };
+            if events.send(event).is_err() {
+                return;
+            }
+        }
+    });
+    // The dialer keeps running (it would say goodbye if dropped); only the
+    // relay between the two goes quiet.
+    let mut client = swarm(Certificates::generate().unwrap());
+    let client_id = *client.local_peer_id();
+    client.dial(via_relay).unwrap();
+    tokio::spawn(async move {
+        loop {
+            client.select_next_some().await;
+        }
+    });
+    let connected = tokio::time::timeout(WAIT, heard.recv()).await.expect("never connected");
+    assert_eq!(connected, Some(Ok(client_id)));
+    // Connected for longer than the silence allowed: the keep-alives are answered.
+    let quiet = tokio::time::timeout(Duration::from_secs(6), heard.recv()).await;
+    assert!(quiet.is_err(), "a live peer was dropped: {quiet:?}");
+    cut.store(true, std::sync::atomic::Ordering::SeqCst);
+    match tokio::time::timeout(WAIT, heard.recv()).await.expect("the silent peer was kept") {
+        Some(Err((peer, cause))) => {
+            assert_eq!(peer, client_id);
+            assert!(cause.contains("Silent"), "{cause}");
+        }
+        other => panic!("expected the connection closed, got {other:?}"),
+    }
+}

@@ -5,7 +5,7 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::{AsyncRead, AsyncWrite, FutureExt};
@@ -18,6 +18,22 @@ use wtransport::{Endpoint, RecvStream, SendStream, VarInt};
 
 use super::Error;
 
+/// How long a peer may go without a single packet before the session is
+/// ended: three of our keep-alives unanswered. A browser's QUIC stack
+/// acknowledges our keep-alive PINGs without the page (no script runs), so
+/// a live peer, however idle, is heard every
+/// [`KEEP_ALIVE`](super::upgrade::KEEP_ALIVE). A tab that goes away may say
+/// nothing: on a closed tab Chromium sends neither CONNECTION_CLOSE nor a
+/// WebTransport close capsule nor a FIN on the CONNECT stream, and stops
+/// acknowledging (seen in quinn's frame log; TESTING.md, Interop); the QUIC
+/// idle timeout (Chromium's 30 s, restarted by our keep-alives) kept such a
+/// session 30 to 40 s. Checked on our side only: the idle timeout both
+/// sides negotiate stays long, so a node that stalls for a few seconds is
+/// not dropped by its pages.
+pub(super) const SILENCE: Duration = Duration::from_millis(3_500);
+/// How often the watch for [`SILENCE`] looks at the session's counters.
+const SILENCE_CHECK: Duration = Duration::from_millis(250);
+
 type Opening = BoxFuture<'static, Result<(SendStream, RecvStream), Error>>;
 
 pub struct Connection {
@@ -27,6 +43,7 @@ pub struct Connection {
     inbound: Option<Opening>,
     outbound: Option<Opening>,
     closed: BoxFuture<'static, ConnectionError>,
+    heard: Heard,
     // A dialler's endpoint is its own UDP socket; it lives as long as the
     // session does.
     _endpoint: Option<Endpoint<endpoint_side::Client>>,
@@ -40,8 +57,29 @@ impl Connection {
             inbound: None,
             outbound: None,
             closed: async move { s.closed().await }.boxed(),
+            heard: Heard::new(),
             _endpoint: endpoint,
         }
+    }
+
+    /// The datagrams received on the session's QUIC connection so far.
+    fn datagrams(&self) -> u64 {
+        self.session.quic_connection().stats().udp_rx.datagrams
+    }
+}
+
+/// When the peer was last heard from (any datagram), for [`SILENCE`].
+struct Heard {
+    check: tokio::time::Interval,
+    datagrams: u64,
+    at: Instant,
+}
+
+impl Heard {
+    fn new() -> Self {
+        let mut check = tokio::time::interval(SILENCE_CHECK);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Heard { check, datagrams: 0, at: Instant::now() }
     }
 }
 
@@ -81,9 +119,22 @@ impl StreamMuxer for Connection {
     }
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<StreamMuxerEvent, Error>> {
-        let error = ready!(self.closed.poll_unpin(cx));
-        tracing::debug!(%error, "WebTransport session closed");
-        Poll::Ready(Err(error.into()))
+        if let Poll::Ready(error) = self.closed.poll_unpin(cx) {
+            tracing::debug!(%error, "WebTransport session closed");
+            return Poll::Ready(Err(error.into()));
+        }
+        while self.heard.check.poll_tick(cx).is_ready() {
+            let datagrams = self.datagrams();
+            if datagrams != self.heard.datagrams {
+                self.heard.datagrams = datagrams;
+                self.heard.at = Instant::now();
+            } else if self.heard.at.elapsed() > SILENCE {
+                tracing::debug!(silence = ?self.heard.at.elapsed(), "WebTransport peer silent; session ended");
+                self.session.close(VarInt::from_u32(0), b"");
+                return Poll::Ready(Err(Error::Silent(SILENCE)));
+            }
+        }
+        Poll::Pending
     }
 }
 

@@ -25,6 +25,8 @@ pub enum Error {
     PeerIdMismatch { expected: PeerId, actual: PeerId },
     #[error("handshake not done within {0:?}")]
     Timeout(Duration),
+    #[error("nothing heard from the peer for {0:?}")]
+    Silent(Duration),
     #[error("certificates: {0}")]
     Certificates(#[from] CertError),
 }

@@ -29,8 +29,10 @@ use super::Error;
 /// is holding a slot, not connecting.
 pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Browsers close idle sessions after about 30 s of silence; keep-alives
-/// well inside that keep a quiet libp2p connection up.
-pub(super) const KEEP_ALIVE: Duration = Duration::from_secs(10);
+/// well inside that keep a quiet libp2p connection up. Every second: the
+/// peer's acknowledgements are how the node tells a quiet peer from one
+/// that is gone (`connection::SILENCE`).
+pub(super) const KEEP_ALIVE: Duration = Duration::from_secs(1);
 pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const NOISE: &str = "/noise";
 /// How long a finished handshake stream may wait for the peer's end of it.

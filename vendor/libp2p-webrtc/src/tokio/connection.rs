@@ -22,6 +22,7 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context, Poll, Waker},
+    time::Duration,
 };
 
 use futures::{
@@ -77,9 +78,14 @@ pub struct Connection {
 impl Unpin for Connection {}
 
 impl Connection {
-    /// Creates a new connection. `watch_id` is a data channel id that only this side uses
-    /// (WEFTDB-PATCH, see [`Connection::watch_association`]).
-    pub(crate) async fn new(rtc_conn: RTCPeerConnection, watch_id: u16) -> Self {
+    /// Creates a new connection. `watch_id` is a data channel id the remote never opens;
+    /// with `keepalive`, this side sends on it that often (WEFTDB-PATCH, see
+    /// [`Connection::watch_association`]).
+    pub(crate) async fn new(
+        rtc_conn: RTCPeerConnection,
+        watch_id: u16,
+        keepalive: Option<Duration>,
+    ) -> Self {
         let (data_channel_tx, data_channel_rx) = mpsc::channel(MAX_DATA_CHANNELS_IN_FLIGHT);
 
         Connection::register_incoming_data_channels_handler(
@@ -88,7 +94,8 @@ impl Connection {
         )
         .await;
         let ended = Connection::register_state_change_handler(&rtc_conn);
-        let association_closed = Connection::watch_association(&rtc_conn, watch_id).await;
+        let association_closed =
+            Connection::watch_association(&rtc_conn, watch_id, keepalive).await;
 
         Self {
             peer_conn: Arc::new(FutMutex::new(rtc_conn)),
@@ -105,9 +112,27 @@ impl Connection {
     /// WEFTDB-PATCH: resolves when the SCTP association closes, as it does at once when the
     /// remote aborts it (a page closing its `RTCPeerConnection` sends an SCTP ABORT). webrtc-rs
     /// tells no one but the association's streams, so this keeps one of its own: a negotiated
-    /// data channel (nothing is sent to open it) on an id of this side's parity that the
-    /// remote never opens, read until it ends.
-    async fn watch_association(rtc_conn: &RTCPeerConnection, id: u16) -> BoxFuture<'static, ()> {
+    /// data channel (nothing is sent to open it) on an id the remote never opens, read until
+    /// it ends.
+    ///
+    /// With `keepalive`, it also sends a DCEP `DATA_CHANNEL_ACK` (one byte, PPID 50) on that
+    /// channel that often, for the SCTP acknowledgement it draws: an ICE-lite node hears an
+    /// idle remote only through the remote's ICE consent checks (every ~2.6 s in Chromium, 4
+    /// to 6 s in Firefox), and webrtc-ice counts any packet from the remote as a sign of life
+    /// (`validate_non_stun_traffic` refreshes the pair's `last_received`). With a packet back
+    /// every second from a live remote, a short ICE timeout fails only a remote that is gone.
+    /// The remote's SCTP stack answers without its page (no script runs), and both browsers
+    /// drop a DCEP ACK for a channel they do not have: Chromium's `DataChannelController`
+    /// finds no channel for the id, Firefox's `HandleOpenAckMessage` returns. An empty or
+    /// binary message would not do: Firefox queues data for an unknown channel, for good.
+    /// A patched dialer has the channel (the same id on both sides) and webrtc-data drops
+    /// the ACK there; an unpatched native dialer on webrtc-rs would take the id for a new
+    /// channel, fail to open it and accept no more channels from us.
+    async fn watch_association(
+        rtc_conn: &RTCPeerConnection,
+        id: u16,
+        keepalive: Option<Duration>,
+    ) -> BoxFuture<'static, ()> {
         let init = RTCDataChannelInit {
             negotiated: Some(id),
             ..RTCDataChannelInit::default()
@@ -125,13 +150,32 @@ impl Connection {
             let Ok(detached) = rx.await else {
                 return futures::future::pending().await;
             };
-            let mut buf = vec![0; 16 * 1024];
-            // Ok(0): the stream was shut down with its association.
-            while let Ok(n) = detached.read(&mut buf).await {
-                if n == 0 {
-                    break;
+            let read = async {
+                let mut buf = vec![0; 16 * 1024];
+                // Ok(0): the stream was shut down with its association.
+                while let Ok(n) = detached.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
                 }
-            }
+            };
+            let ping = async {
+                let Some(period) = keepalive else {
+                    return futures::future::pending().await;
+                };
+                let mut tick = tokio::time::interval(period);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = detached.write_data_channel_ack().await {
+                        // The association is going: `read` ends with it.
+                        tracing::debug!("SCTP keepalive not sent: {e}");
+                        return futures::future::pending().await;
+                    }
+                }
+            };
+            futures::pin_mut!(read, ping);
+            futures::future::select(read, ping).await;
         }
         .boxed()
     }

@@ -44,17 +44,24 @@ use webrtc::{
 use crate::tokio::{Connection, error::Error, sdp, sdp::random_ufrag, stream::Stream};
 
 /// Silence from the remote before ICE reports "disconnected" (WEFTDB-PATCH).
-const ICE_DISCONNECTED_TIMEOUT: Duration = Duration::from_secs(6);
+const ICE_DISCONNECTED_TIMEOUT: Duration = Duration::from_millis(2500);
 /// Further silence before ICE reports "failed", which closes the connection (WEFTDB-PATCH).
-const ICE_FAILED_TIMEOUT: Duration = Duration::from_secs(2);
+const ICE_FAILED_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often a listener sends an SCTP keepalive on an inbound connection, so that a live
+/// remote answers well within the ICE timeouts above (WEFTDB-PATCH, see
+/// [`Connection::watch_association`]): 3.5 s of silence is three answers missed.
+const SCTP_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the ICE agent checks (and, when it is not ICE-lite, sends keepalives).
 const ICE_KEEPALIVE_INTERVAL: Duration = Duration::from_millis(500);
 
-/// The data channel ids that [`Connection`] keeps to watch the SCTP association (weftdb
-/// patch): the last of its DTLS role's parity (RFC 8832: the client's ids are even), so that
-/// the remote never opens it and this side's own channels come to it last.
-const WATCH_ID_CLIENT: u16 = u16::MAX - 3;
-const WATCH_ID_SERVER: u16 = u16::MAX - 2;
+/// The data channel id that [`Connection`] keeps to watch the SCTP association (weftdb
+/// patch): the last id of the server's DTLS role's parity (RFC 8832: the client's ids are
+/// even), so that the client never opens it and the server's own channels come to it last.
+/// Both sides use it: the listener's SCTP keepalive goes on it, and a patched dialer has the
+/// channel to take it in (webrtc-rs ends its loop accepting channels on a first message that
+/// is not a `DATA_CHANNEL_OPEN`, so a keepalive on an id the dialer lacks would stop it
+/// taking the listener's streams). Browsers drop it.
+const WATCH_ID: u16 = u16::MAX - 2;
 
 /// Creates a new outbound WebRTC connection.
 #[allow(clippy::result_large_err)]
@@ -90,7 +97,7 @@ pub(crate) async fn outbound(
     )
     .await?;
 
-    Ok((peer_id, Connection::new(peer_connection, WATCH_ID_CLIENT).await))
+    Ok((peer_id, Connection::new(peer_connection, WATCH_ID, None).await))
 }
 
 /// Creates a new inbound WebRTC connection.
@@ -128,7 +135,10 @@ pub(crate) async fn inbound(
     )
     .await?;
 
-    Ok((peer_id, Connection::new(peer_connection, WATCH_ID_SERVER).await))
+    Ok((
+        peer_id,
+        Connection::new(peer_connection, WATCH_ID, Some(SCTP_KEEPALIVE_INTERVAL)).await,
+    ))
 }
 
 #[allow(clippy::result_large_err)]
@@ -231,9 +241,11 @@ fn setting_engine(
     // WEFTDB-PATCH: a remote that vanished without a word (a killed browser; a page that
     // closes its connection sends an SCTP ABORT, see `Connection`) is noticed only by its ICE
     // consent checks stopping. webrtc-rs's defaults (disconnected after 5 s of silence, failed
-    // 25 s later) kept such a connection ~30 s. Idle browsers check every ~2.6 s (Chromium)
-    // or every 4 to 6 s (RFC 7675, Firefox): this fails it after 8 s of silence, checked
-    // every 0.5 s (the keepalive interval paces the agent's checks).
+    // 25 s later) kept such a connection ~30 s. Idle browsers check only every ~2.6 s
+    // (Chromium) or 4 to 6 s (RFC 7675, Firefox), but any packet counts: a listener's SCTP
+    // keepalive draws an acknowledgement every second (`Connection::watch_association`), and
+    // as a dialler the agent checks the remote itself. So this fails a connection after
+    // 3.5 s of silence, checked every 0.5 s (the keepalive interval paces the agent's checks).
     se.set_ice_timeouts(
         Some(ICE_DISCONNECTED_TIMEOUT),
         Some(ICE_FAILED_TIMEOUT),

@@ -299,7 +299,9 @@ impl DataChannel {
         Ok(n)
     }
 
-    async fn write_data_channel_ack(&self) -> Result<usize> {
+    /// Sends a DCEP `DATA_CHANNEL_ACK` on this channel (WEFTDB-PATCH: public, for
+    /// libp2p-webrtc's SCTP keepalive on a channel the remote does not have).
+    pub async fn write_data_channel_ack(&self) -> Result<usize> {
         let ack = Message::DataChannelAck(DataChannelAck {}).marshal()?;
         Ok(self
             .stream
