@@ -92,7 +92,10 @@
 //!   back/forward cache or on `resume`), and the next tab in the lock's
 //!   queue starts its node and dials at once (0.5–0.8 s to connected in the
 //!   tests). A tab frozen or hung without a word keeps its lock, so the
-//!   leader also posts `beat` every 200 ms; a visible follower that hears
+//!   leader also posts `beat` every 200 ms while it hears from followers
+//!   (each says `here` every 4 s it posts nothing else; a leader alone
+//!   posts nothing, as each post costs its page a structured clone, most of
+//!   an idle page's CPU before); a visible follower that hears
 //!   none for 300 ms asks `who` (a hidden leader's timers are slowed to one
 //!   a second, but it answers a message at once), and when that question
 //!   goes unanswered for 500 ms more takes the lock (`steal: true`) and leads
@@ -123,7 +126,7 @@
 //!   status as it stands, and `db.status().leader` is each tab's own); `committed {from, cids}`
 //!   and `taken {to, cids}` (a follower's new blocks, see below); `changed
 //!   {collection, id, kind, doc}` (after every commit in any tab); `beat
-//!   {tab}` and `followed {tab}` (above).
+//!   {tab}`, `here {tab}` and `followed {tab}` (above).
 //! - **A follower** runs no network code. Its writes commit to the shared
 //!   IndexedDB like any tab's; then it posts `committed` with their CIDs and
 //!   keeps them until the leader answers `taken`, posting them again to every
@@ -189,7 +192,7 @@
 //! `offline` event the page's node closes its connections and dials nothing (no redial, no
 //! relay reservation, no discovery dial): the browser has no network, and
 //! a connection it still holds would be found dead only by failing pings
-//! (~21 s); a connection that opens offline anyway (dialled just before
+//! (~20 s); a connection that opens offline anyway (dialled just before
 //! the event) is closed at once. Writes go on committing; a replicator's blocks wait in the
 //! outbox (`queuedBlocks`: outbox entries, counted by the commit hook that
 //! writes them and again from the store when a peer acknowledges some).
@@ -222,7 +225,12 @@
 //! the page aborts it (a page stops its node on `pagehide`, so a closed tab
 //! does) or after 3.5 s without a packet from the page (a crashed or killed
 //! browser): the node, ICE-lite, sends an SCTP keepalive every second that a
-//! live page's browser acknowledges off the page's thread. A WebTransport
+//! live page's browser acknowledges off the page's thread. (The keepalive
+//! is a DCEP ACK on a channel id browsers ignore; a native dialer on an
+//! unpatched webrtc-rs, stock rust-libp2p or a weft node built before it,
+//! takes it for a new channel and then opens no streams to this node over
+//! WebRTC-direct: native nodes meet over TCP and QUIC, and `vendor/libp2p-webrtc`
+//! says why an SCTP HEARTBEAT, which every stack answers, was not used.) A WebTransport
 //! session is ended likewise after 3.5 s without a packet, the node sending
 //! QUIC keep-alives every second (Chromium closes a tab's session without a
 //! word). Tests: `tests/browser/net.test.mjs` (close, vanish and idle cases),

@@ -258,6 +258,8 @@ impl Node {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!("cannot read the outbox: {e}");
+                // Tried again after the lane's backoff (no tick would).
+                self.replica.outboxes.failed(&peer, now);
                 return;
             }
         };

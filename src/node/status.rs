@@ -6,7 +6,7 @@
 //! Offline (the browser's `offline` event) the node closes its connections
 //! and dials nothing: a browser without a network has none that work, and
 //! a connection the browser still holds would only be found dead by its
-//! failing pings (~21 s), while writes pile up unseen in it. Local writes
+//! failing pings (~20 s), while writes pile up unseen in it. Local writes
 //! go on committing, and their replicators' outbox entries with them.
 //! Back `online`, every wanted peer is dialled at once (their backoff
 //! forgotten), and a connection brings the head exchange and the outbox

@@ -267,6 +267,7 @@ mod tests {
             c.admit(p, ms(0));
         }
         assert!(c.allowances() <= 10, "capped: {}", c.allowances());
+        assert_eq!(c.admit(1, ms(0)), Admission::Refused, "the crowd evicted full allowances, not peer 1's spent one");
         c.prune(ms(60_000));
         assert_eq!(c.allowances(), 0, "full again: forgotten");
     }

@@ -110,7 +110,13 @@ impl<P: Ord + Copy + Hash, A: Clone + PartialEq, C: Ord + Clone, L: Hash + Eq> R
         online
             .into_iter()
             .filter(|_| when.online)
-            .chain([self.outboxes.next_timeout(connected), self.answered.values().min().copied(), discovery, repair])
+            .chain([
+                // Offline (a page's browser), nothing is pushed whatever the time.
+                self.outboxes.next_timeout(connected).filter(|_| when.online),
+                self.answered.values().min().copied(),
+                discovery,
+                repair,
+            ])
             .flatten()
             .min()
     }
@@ -162,8 +168,9 @@ mod tests {
         // Discovery runs only with a peer connected, repair only with something to repair.
         r.next_discovery = 30 * S;
         r.dialer.connected(5);
-        assert_eq!(r.next_timeout(ON, |_| false), Some(S));
-        assert_eq!(r.next_timeout(ON, |_| false), Some(S));
+        assert_eq!(r.next_timeout(ON, |_| false), Some(S), "the lane's backoff comes first");
+        let off = Conditions { online: false, discovering: true };
+        assert_eq!(r.next_timeout(off, |_| false), None, "offline: no push, no discovery");
         r.outboxes.remove(&5);
         assert_eq!(r.next_timeout(ON, |_| false), Some(30 * S));
         let quiet = Conditions { online: true, discovering: false };

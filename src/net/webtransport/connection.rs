@@ -31,8 +31,9 @@ use super::Error;
 /// sides negotiate stays long, so a node that stalls for a few seconds is
 /// not dropped by its pages.
 pub(super) const SILENCE: Duration = Duration::from_millis(3_500);
-/// How often the watch for [`SILENCE`] looks at the session's counters.
-const SILENCE_CHECK: Duration = Duration::from_millis(250);
+/// How often the watch for [`SILENCE`] looks at the session's counters
+/// (each look wakes the session's task: once a second per page is cheap).
+const SILENCE_CHECK: Duration = Duration::from_millis(1_000);
 
 type Opening = BoxFuture<'static, Result<(SendStream, RecvStream), Error>>;
 
@@ -73,13 +74,18 @@ struct Heard {
     check: tokio::time::Interval,
     datagrams: u64,
     at: Instant,
+    /// When the counters were last looked at: a look long after the one
+    /// before means this node stalled (its thread was busy), and the
+    /// datagrams that came meanwhile may not be counted yet.
+    looked: Instant,
 }
 
 impl Heard {
     fn new() -> Self {
         let mut check = tokio::time::interval(SILENCE_CHECK);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        Heard { check, datagrams: 0, at: Instant::now() }
+        let now = Instant::now();
+        Heard { check, datagrams: 0, at: now, looked: now }
     }
 }
 
@@ -125,7 +131,10 @@ impl StreamMuxer for Connection {
         }
         while self.heard.check.poll_tick(cx).is_ready() {
             let datagrams = self.datagrams();
-            if datagrams != self.heard.datagrams {
+            let stalled = self.heard.looked.elapsed() > 2 * SILENCE_CHECK;
+            self.heard.looked = Instant::now();
+            if datagrams != self.heard.datagrams || stalled {
+                // A stall of ours is not the peer's silence: judged afresh.
                 self.heard.datagrams = datagrams;
                 self.heard.at = Instant::now();
             } else if self.heard.at.elapsed() > SILENCE {

@@ -148,8 +148,8 @@ pub enum TabMessage {
     /// nothing. A leader silent for [`SILENCE_MS`] (a frozen tab still
     /// holds its lock) has its lock stolen by a follower.
     Beat { tab: TabId },
-    /// A follower is still open: every [`HERE_MS`] that it posts nothing
-    /// else, so its leader keeps beating.
+    /// A follower is still open: every [`HERE_MS`] (unless it asked `who`
+    /// meanwhile), so its leader keeps beating.
     Here { tab: TabId },
     /// A tab that led until its lock was stolen (it was frozen) has stopped
     /// its node. The nodes it was connected to may have kept talking gossip
