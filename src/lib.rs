@@ -535,6 +535,6 @@ pub use error::Error;
 mod wasm;
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
-pub use wasm::{signed_parts, verify_blocks};
+pub use wasm::{signed_parts, verify_blocks, webcrypto_judged};
 #[cfg(target_arch = "wasm32")]
 pub use wasm::{Collection, Database};

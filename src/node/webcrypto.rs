@@ -47,6 +47,8 @@ enum Author {
 
 thread_local! {
     static AUTHORS: RefCell<HashMap<[u8; 32], Author>> = RefCell::new(HashMap::new());
+    /// Signatures WebCrypto has judged, for the test that shows it is asked.
+    static JUDGED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// The page's WebCrypto, if it has one (only secure contexts do).
@@ -76,6 +78,11 @@ pub(crate) async fn decode_batch(blocks: &[Vec<u8>]) -> (Vec<SignedBlock>, Vec<R
 pub(crate) async fn decode_claimed(bytes: &[u8], cid: Cid) -> Result<SignedBlock, BlockError> {
     let decoded = SignedBlock::decode_unverified(bytes, Some(cid));
     verify_all(vec![decoded]).await.pop().expect("one result for one block")
+}
+
+/// How many signatures WebCrypto has judged in this page so far.
+pub(crate) fn judged() -> u64 {
+    JUDGED.get()
 }
 
 /// The signature check of every block decoded so far, in order.
@@ -115,6 +122,7 @@ pub(crate) async fn verify_all(decoded: Vec<Result<Unverified, BlockError>>) -> 
             }
         },
     };
+    JUDGED.set(JUDGED.get() + asked.len() as u64);
     let mut answers = asked.into_iter().zip(answers.iter()).peekable();
     let mut out = Vec::with_capacity(decoded.len());
     for (i, d) in decoded.into_iter().enumerate() {

@@ -25,7 +25,7 @@ use crate::store::{IdbStore, StoreError};
 
 mod log;
 mod verify;
-pub use verify::{signed_parts, verify_blocks};
+pub use verify::{signed_parts, verify_blocks, webcrypto_judged};
 
 // The package's TypeScript, beside what wasm-bindgen writes from the
 // attributes below, kept in its own file (`npm/types.d.ts`, with the package's other hand-written parts) and written by

@@ -26,6 +26,13 @@ pub fn verify_blocks(blocks: Array, webcrypto: bool) -> Promise {
     })
 }
 
+/// How many signatures WebCrypto has judged in this page so far.
+#[doc(hidden)]
+#[wasm_bindgen(js_name = __webcryptoJudged, skip_typescript)]
+pub fn webcrypto_judged() -> f64 {
+    crate::node::webcrypto::judged() as f64
+}
+
 /// `[message, signature, author]` of a block that decodes, else `undefined`:
 /// what `crypto.subtle.verify` is given for it.
 #[doc(hidden)]
