@@ -380,7 +380,7 @@ impl Node {
             online: !self.is_offline(),
             discovering: self.config.discovery && !self.p2p_collections.is_empty(),
         };
-        let next = self.replica.next_timeout(when, |addr| self.waits_for_relay(addr))?;
+        let next = self.replica.next_timeout(when, |addr| waits_for(&self.replica.dialer, addr))?;
         Some(next.max(self.last_housekeeping + TICK))
     }
 
@@ -406,13 +406,6 @@ impl Node {
                 self.discover(&col_topic(&col));
             }
         }
-    }
-
-    /// Whether a relayed listener waits for its relay: a relay we keep a
-    /// connection to anyway is asked once that connection is up, or the
-    /// relay client would open a second one (by any address it knows).
-    fn waits_for_relay(&self, circuit: &Multiaddr) -> bool {
-        waits_for(&self.replica.dialer, circuit)
     }
 
     pub(super) fn relisten(&mut self) {

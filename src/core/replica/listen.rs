@@ -88,16 +88,6 @@ impl<L: Hash + Eq, A: Clone> Listeners<L, A> {
         Some(addr)
     }
 
-    /// Whether `id` is one of these listeners.
-    pub fn contains(&self, id: &L) -> bool {
-        self.active.contains_key(id)
-    }
-
-    /// The address of listener `id`.
-    pub fn addr(&self, id: &L) -> Option<&A> {
-        self.active.get(id).map(|a| &a.addr)
-    }
-
     /// The addresses of every listener asked for (granted or not).
     pub fn active(&self) -> impl Iterator<Item = &A> {
         self.active.values().map(|a| &a.addr)
@@ -141,7 +131,7 @@ mod tests {
         let again = l.due(S, |_| false).pop().expect("due after 1 s");
         l.started(7, again);
         l.granted(&7);
-        assert_eq!(l.addr(&7), Some(&"relay-a"));
+        assert_eq!(l.active().collect::<Vec<_>>(), vec![&"relay-a"]);
         assert_eq!(l.closed(&7, 10 * S), Some("relay-a"));
         assert_eq!(l.next_timeout(|_| false), Some(11 * S), "granted cleared the failures: 1 s again");
         assert_eq!(l.closed(&7, 10 * S), None, "closed once");
