@@ -59,6 +59,28 @@ async function freshPage({ init } = {}) {
   return { context, ...(await weftTab(context, server, { init })) };
 }
 
+/**
+ * A fresh page with database `name` open and only the node as its peer,
+ * over `transport`, once the node lists it; `onNode()` reads the node's
+ * connections to it.
+ */
+async function pageOnNode(name, transport) {
+  const { page, context } = await freshPage();
+  const peerId = await page.evaluate(
+    async ({ name, addr }) => {
+      window.db = await weft.Database.open(name, { peers: [addr] });
+      return window.db.peerId;
+    },
+    { name, addr: node.addr(transport) },
+  );
+  const onNode = async () => (await node.get("p2p/connections")).filter((c) => c.peerId === peerId);
+  for (let t = Date.now(); (await onNode()).length === 0; ) {
+    assert.ok(Date.now() - t < WAIT, "the node never saw the page");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { page, context, onNode };
+}
+
 for (const transport of ["webtransport", "webrtc-direct", "websocket"]) {
   const skip = transport === "webrtc-direct" && NO_WEBRTC;
   test(`a page connects to the node over ${transport} alone, and both sides report it`, { skip }, async () => {
@@ -130,19 +152,10 @@ for (const transport of ["webrtc-direct", "webtransport", "websocket"]) {
       "Firefox keeps a navigated-away page's WebTransport session alive in most runs";
     const bound = 5_000;
     test(`a page connected over ${transport} that ${how} is dropped by the node within ${bound / 1000} s`, { skip, todo }, async () => {
-      const { page, context } = await freshPage();
-      const peerId = await page.evaluate(async (addr) => {
-        window.db = await weft.Database.open("gone", { peers: [addr] });
-        return window.db.peerId;
-      }, node.addr(transport));
-      const onNode = async () => (await node.get("p2p/connections")).some((c) => c.peerId === peerId);
-      for (let t = Date.now(); !(await onNode()); ) {
-        assert.ok(Date.now() - t < WAIT, "the node never saw the page");
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const { page, context, onNode } = await pageOnNode("gone", transport);
       const closed = Date.now();
       await close(page);
-      while (await onNode()) {
+      while ((await onNode()).length > 0) {
         assert.ok(Date.now() - closed < bound, `the node still lists the page ${Date.now() - closed} ms after it ${how}`);
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -161,17 +174,8 @@ const IDLE = Number(process.env.WEFT_IDLE_MS ?? 20_000);
 for (const transport of ["webrtc-direct", "webtransport", "websocket"]) {
   const skip = transport === "webrtc-direct" && NO_WEBRTC;
   test(`an idle page connected over ${transport} stays connected to the node for ${IDLE / 1000} s`, { skip, timeout: IDLE + 60_000 }, async () => {
-    const { page, context } = await freshPage();
-    const peerId = await page.evaluate(async (addr) => {
-      window.db = await weft.Database.open("idle", { peers: [addr] });
-      return window.db.peerId;
-    }, node.addr(transport));
-    const onNode = async () => (await node.get("p2p/connections")).filter((c) => c.peerId === peerId);
-    let first;
-    for (let t = Date.now(); !(first = (await onNode())[0]); ) {
-      assert.ok(Date.now() - t < WAIT, "the node never saw the page");
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const { page, context, onNode } = await pageOnNode("idle", transport);
+    const [first] = await onNode();
     for (const start = Date.now(); Date.now() - start < IDLE; ) {
       const now = await onNode();
       assert.deepEqual(now, [first], `the idle page's connection changed after ${Date.now() - start} ms`);
