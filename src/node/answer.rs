@@ -4,14 +4,16 @@
 use std::sync::atomic::Ordering;
 
 use cid::Cid;
-use libp2p::{kad, Multiaddr, PeerId};
+use libp2p::{Multiaddr, PeerId};
 use serde_json::{json, Value};
 
 use super::command::{Command, CommandError};
 use super::run::{col_topic, Node};
+use super::wire::Effect;
 use crate::records::META_P2P;
+use crate::store::Store;
 
-impl Node {
+impl<S: Store> Node<S> {
     pub(super) async fn command(&mut self, command: Command) -> Result<Value, CommandError> {
         let object = |v: Value, what: &str| match v {
             Value::Object(m) => Ok(m),
@@ -76,14 +78,6 @@ impl Node {
                 let pending = self.db.pending_count().await?;
                 let mut peers: Vec<String> = self.replica.dialer.connected_peers().map(PeerId::to_string).collect();
                 peers.sort();
-                // Gossip reaches a peer through a mesh: tests wait for it.
-                let mesh: serde_json::Map<String, Value> = match self.gossip() {
-                    Some(g) => {
-                        let topics: Vec<_> = g.topics().cloned().collect();
-                        topics.iter().map(|t| (t.to_string(), json!(g.mesh_peers(t).count()))).collect()
-                    }
-                    None => serde_json::Map::new(),
-                };
                 let s = &self.stats;
                 Ok(json!({
                     "received": s.received,
@@ -105,8 +99,8 @@ impl Node {
                     "replayed": s.replayed,
                     "withheld": s.withheld,
                     "pending": pending,
+                    // "mesh": gossipsub's own, added by the driver (`swarm.rs`).
                     "peers": peers,
-                    "mesh": mesh,
                 }))
             }
             Command::SetReplicator { collection, docs, peer } => self.set_replicator(collection, docs, &peer).await,
@@ -136,29 +130,20 @@ impl Node {
                 self.db.set_meta(&format!("{META_P2P}{collection}"), None).await?;
                 let topic = col_topic(&collection);
                 self.unsubscribe(&topic);
-                if let Some(s) = self.swarm.as_mut() {
-                    s.behaviour_mut().kad.stop_providing(&kad::RecordKey::new(&topic));
-                }
+                self.emit(Effect::StopProviding(topic));
                 Ok(json!(self.p2p_collections))
             }
             Command::ListP2pCollections => Ok(json!(self.p2p_collections)),
             Command::Dial { addr } => {
                 let addr: Multiaddr =
                     addr.parse().map_err(|e| CommandError::bad_request(format!("not a multiaddr: {addr}: {e}")))?;
-                let Some(swarm) = self.swarm.as_mut() else {
+                if !self.p2p {
                     return Err(CommandError::bad_request("the node runs without p2p"));
-                };
-                swarm.dial(addr.clone()).map_err(|e| CommandError::bad_request(format!("cannot dial {addr}: {e}")))?;
+                }
+                self.emit(Effect::DialAddr(addr.clone()));
                 Ok(json!({ "dialing": addr.to_string() }))
             }
-            Command::Topics => {
-                let mut topics: Vec<String> = match self.gossip() {
-                    Some(g) => g.topics().map(|t| t.as_str().to_string()).collect(),
-                    None => Vec::new(),
-                };
-                topics.sort();
-                Ok(json!(topics))
-            }
+            Command::Topics => Ok(json!(self.topics)),
             Command::Committed { cids } => self.adopt(cids).await,
             Command::Connections => {
                 let mut list: Vec<(String, String, &str, &str)> = self

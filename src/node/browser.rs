@@ -19,8 +19,9 @@ use wasm_bindgen::JsCast;
 use super::command::{Command, CommandError, Reply};
 use super::config::NodeConfig;
 use super::error::NodeError;
-use super::run::{keypair_of, Node, NodeStore, PeerListener, SyncListener};
+use super::run::{keypair_of, wall_now_ms, Clock, Node, NodeStore, PeerListener, SyncListener};
 use super::status::StatusListener;
+use super::swarm::SwarmDriver;
 use crate::db::Db;
 use crate::net::{build_browser_swarm, WireErrors};
 
@@ -66,8 +67,10 @@ impl BrowserNode {
             }
             Vec::new()
         });
+        let epoch = web_time::Instant::now();
+        let clock = Clock { now: std::time::Duration::ZERO, wall_zero_ms: wall_now_ms() };
         wasm_bindgen_futures::spawn_local(async move {
-            match Node::assemble(db.clone(), Some(swarm), config, wire_errors).await {
+            match Node::assemble(db.clone(), config, wire_errors, clock).await {
                 Ok(mut node) => {
                     // Taken away with the node's own when it stops.
                     node.hooks.extend([wake_hook, early_hook]);
@@ -76,7 +79,7 @@ impl BrowserNode {
                     node.status.listener = Some(on_status);
                     node.browser_online_at_start(online);
                     node.listen_later();
-                    run(node, rx, wake_rx).await;
+                    run(node, SwarmDriver::new(swarm), epoch, rx, wake_rx).await;
                 }
                 Err(e) => {
                     db.remove_hook(wake_hook);
@@ -165,9 +168,17 @@ pub(crate) fn browser_online() -> bool {
         .unwrap_or(true)
 }
 
-async fn run(mut node: Node, mut requests: mpsc::UnboundedReceiver<Request>, mut wake: mpsc::UnboundedReceiver<()>) {
+async fn run(
+    mut node: Node,
+    mut driver: SwarmDriver,
+    epoch: web_time::Instant,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+    mut wake: mpsc::UnboundedReceiver<()>,
+) {
+    let now = move || epoch.elapsed();
+    driver.settle(&mut node, now).await;
     loop {
-        let due = node.next_housekeeping().map(|t| t.saturating_sub(node.now()));
+        let due = node.next_housekeeping().map(|t| t.saturating_sub(now()));
         let mut housekeeping = async move {
             match due {
                 Some(after) => Delay::new(after).await,
@@ -176,22 +187,32 @@ async fn run(mut node: Node, mut requests: mpsc::UnboundedReceiver<Request>, mut
         }
         .boxed_local()
         .fuse();
-        let Some(swarm) = node.swarm.as_mut() else { return };
         futures::select! {
             request = requests.next() => match request {
                 Some(Request::Command(command, reply)) => {
-                    let answer = node.command(command).await;
+                    node.advance(now());
+                    let stats = matches!(command, Command::Stats);
+                    let mut answer = node.command(command).await;
+                    driver.amend(stats, &mut answer);
                     let _ = reply.send(answer);
                 }
-                Some(Request::Online(online)) => node.set_online(online).await,
+                Some(Request::Online(online)) => {
+                    node.advance(now());
+                    node.set_online(online).await;
+                }
                 Some(Request::Stop) | None => break,
             },
-            ev = swarm.select_next_some() => node.on_swarm_event(ev).await,
+            ev = driver.swarm.select_next_some() => driver.on_event(&mut node, ev, now).await,
             _ = wake.next() => {}
-            _ = housekeeping => node.housekeeping().await,
+            _ = housekeeping => {
+                node.advance(now());
+                node.housekeeping().await;
+            }
         }
+        node.advance(now());
         node.after_step().await;
+        driver.settle(&mut node, now).await;
     }
     // Dropping the swarm closes every connection.
-    node.swarm = None;
+    drop(driver);
 }

@@ -60,6 +60,10 @@ pub struct NodeConfig {
     /// hung one connects beside its connection, and gossipsub tells topics
     /// on a peer id's first connection only. Pages set it.
     pub repair_unheard: bool,
+    /// When a peer joins one of our collection topics, swap heads with it
+    /// for that collection again (`Node::on_subscribed`). Native nodes do;
+    /// pages leave it to the node they talk to.
+    pub exchange_on_subscribe: bool,
 }
 
 impl NodeConfig {
@@ -84,6 +88,7 @@ impl NodeConfig {
             pending: PendingLimits::default(),
             request_timeout: crate::net::REQUEST_TIMEOUT,
             repair_unheard: false,
+            exchange_on_subscribe: true,
         }
     }
 
@@ -126,6 +131,7 @@ impl NodeConfig {
             meet_peers: true,
             direct_upgrade,
             repair_unheard: true,
+            exchange_on_subscribe: false,
             ..NodeConfig::new("")
         }
     }

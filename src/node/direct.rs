@@ -19,16 +19,17 @@
 
 use std::time::Duration;
 
-use libp2p::gossipsub::{IdentTopic, MessageAcceptance, PublishError};
+use libp2p::gossipsub::MessageAcceptance;
 use libp2p::multiaddr::Protocol;
-use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId};
 use serde_bytes::ByteBuf;
 
 use super::run::Node;
+use super::wire::Effect;
 use crate::core::sync::{decode, encode, PeerAnnouncement, PEERS_TOPIC};
 use crate::net::webrtc_addr_of;
+use crate::store::Store;
 
 /// How long the answering side leaves the relayed connections to a peer
 /// open once their direct connection is up: a page offering closes them
@@ -36,7 +37,7 @@ use crate::net::webrtc_addr_of;
 /// stream on one.
 pub(super) const ANSWERED_GRACE: Duration = Duration::from_secs(2);
 
-impl Node {
+impl<S: Store> Node<S> {
     /// Tells every subscriber who holds a reservation on us now.
     pub(super) fn announce_reserved(&mut self) {
         self.announce_seq += 1;
@@ -44,10 +45,8 @@ impl Node {
             seq: self.announce_seq,
             peers: self.reserved.iter().map(|p| ByteBuf::from(p.to_bytes())).collect(),
         };
-        let Some(g) = self.gossip() else { return };
-        match g.publish(IdentTopic::new(PEERS_TOPIC), encode(&announcement)) {
-            Ok(_) | Err(PublishError::NoPeersSubscribedToTopic) => {}
-            Err(e) => tracing::warn!("cannot announce the relay's peers: {e}"),
+        if self.gossips() && self.anyone_holds(PEERS_TOPIC) {
+            self.emit(Effect::Publish { topic: PEERS_TOPIC.to_string(), data: encode(&announcement) });
         }
     }
 
@@ -74,10 +73,9 @@ impl Node {
                 continue;
             }
             let relayed: Vec<ConnectionId> = of_peer("relay").collect();
-            let Some(swarm) = self.swarm.as_mut() else { return };
             for id in relayed {
                 tracing::debug!(%peer, "closing a relayed connection the offerer left open");
-                swarm.close_connection(id);
+                self.emit(Effect::Close(id));
             }
         }
     }
@@ -139,7 +137,9 @@ impl Node {
             }
             return false;
         }
-        let Some(swarm) = self.swarm.as_mut() else { return false };
+        if !self.p2p {
+            return false;
+        }
         if transport == "webrtc" {
             let relayed: Vec<ConnectionId> = self
                 .connections
@@ -152,22 +152,16 @@ impl Node {
             // connection, which is closing.
             let none = relayed.is_empty();
             for id in relayed {
-                swarm.close_connection(id);
+                self.emit(Effect::Close(id));
             }
             return none;
         }
         let Some(direct) = webrtc_addr_of(addr) else { return false };
         tracing::debug!(%peer, %direct, "offering a direct WebRTC connection");
-        let opts = DialOpts::peer_id(peer).addresses(vec![direct]).condition(PeerCondition::Always).build();
-        match swarm.dial(opts) {
-            Ok(()) => {
-                self.upgrading.insert(peer);
-            }
-            Err(e) => {
-                tracing::info!(%peer, "cannot offer a direct connection, syncing over the relay: {e}");
-                return true;
-            }
-        }
+        // Should the dial fail, [`Input::DialFailed`] says so, and sync
+        // carries on over the relay.
+        self.emit(Effect::Dial { peer, addrs: vec![direct], always: true });
+        self.upgrading.insert(peer);
         false
     }
 }

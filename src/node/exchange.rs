@@ -14,15 +14,16 @@
 use std::collections::{BTreeMap, HashSet};
 
 use cid::Cid;
-use libp2p::request_response::{self, Message};
 use libp2p::PeerId;
 use serde_bytes::ByteBuf;
 
 use super::run::Node;
+use super::wire::{ReplyId, ReqId, Request, Response};
 use crate::core::block::cid_of;
 use crate::core::doc::Heads;
 use crate::core::replica::push::{offer_chunks, PushBatch};
 use crate::core::sync::{HeadsRequest, HeadsResponse, RefusedBlock, ReplicateRequest, ReplicateResponse, MAX_CIDS};
+use crate::store::Store;
 
 /// The most documents one head exchange request names (about 2 MB).
 const HEADS_CHUNK: usize = 20_000;
@@ -49,9 +50,9 @@ fn cids_of(heads: BTreeMap<String, Heads>) -> BTreeMap<String, Vec<Cid>> {
     heads.into_iter().map(|(id, h)| (id, h.into_iter().map(|(c, _)| c).collect())).collect()
 }
 
-impl Node {
+impl<S: Store> Node<S> {
     pub(super) async fn start_exchange(&mut self, peer: PeerId, col: &str, docs: Option<Vec<String>>) {
-        if self.swarm.is_none() {
+        if !self.p2p {
             return;
         }
         let heads = match self.db.collection_heads(col, docs.as_deref()).await {
@@ -80,63 +81,51 @@ impl Node {
         };
         for request in requests {
             let exchange = Exchange { col: col.clone(), docs: request.docs.clone() };
-            let swarm = self.swarm.as_mut().expect("checked above");
-            let id = swarm.behaviour_mut().heads.send_request(&peer, request.into());
+            let id = self.send(peer, Request::Heads(request));
             self.exchanges.insert(id, exchange);
         }
     }
 
-    pub(super) async fn on_heads(&mut self, ev: request_response::Event<HeadsRequest, HeadsResponse>) {
-        match ev {
-            request_response::Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
-                let ours = match self.db.collection_heads(&request.col, request.docs.as_deref()).await {
-                    Ok(h) => Some(h),
-                    Err(e) => {
-                        tracing::debug!(%peer, col = request.col, "heads asked: {e}");
-                        None
-                    }
-                };
-                // Only the documents they named: they can send us nothing
-                // for the others, and the answer stays as small as the request.
-                let heads: BTreeMap<String, Vec<Cid>> = ours
-                    .iter()
-                    .flatten()
-                    .filter(|(id, _)| request.docs.is_some() || request.heads.contains_key(*id))
-                    .map(|(id, h)| (id.clone(), h.iter().map(|(c, _)| *c).collect()))
-                    .collect();
-                if let Some(s) = self.swarm.as_mut() {
-                    let _ = s.behaviour_mut().heads.send_response(channel, HeadsResponse { heads });
-                }
-                // A collection we do not share with this peer: it may have a
-                // replicator to us, which our heads serve; nothing goes back.
-                if !self.shares_collection(peer, &request.col) {
-                    self.stats.withheld += 1;
-                    return;
-                }
-                if let Some(ours) = ours {
-                    self.send_lacking(peer, &request.col, ours, request.heads).await;
-                }
+    pub(super) async fn on_heads_request(&mut self, peer: PeerId, reply: ReplyId, request: HeadsRequest) {
+        let ours = match self.db.collection_heads(&request.col, request.docs.as_deref()).await {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::debug!(%peer, col = request.col, "heads asked: {e}");
+                None
             }
-            request_response::Event::Message { peer, message: Message::Response { request_id, response }, .. } => {
-                let Some(x) = self.exchanges.remove(&request_id) else { return };
-                self.synced();
-                // The replicator that started it may be gone since.
-                if !self.shares_collection(peer, &x.col) {
-                    return;
-                }
-                // Our heads now, not when we asked: what they pushed us
-                // meanwhile need not go back.
-                match self.db.collection_heads(&x.col, x.docs.as_deref()).await {
-                    Ok(ours) => self.send_lacking(peer, &x.col, ours, response.heads).await,
-                    Err(e) => tracing::warn!(%peer, col = x.col, "cannot read heads: {e}"),
-                }
-            }
-            request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
-                self.exchanges.remove(&request_id);
-                self.log_outbound_failure(peer, &error);
-            }
-            request_response::Event::InboundFailure { peer, error, .. } => self.log_inbound_failure(peer, &error),
-            request_response::Event::ResponseSent { .. } => {}
+        };
+        // Only the documents they named: they can send us nothing
+        // for the others, and the answer stays as small as the request.
+        let heads: BTreeMap<String, Vec<Cid>> = ours
+            .iter()
+            .flatten()
+            .filter(|(id, _)| request.docs.is_some() || request.heads.contains_key(*id))
+            .map(|(id, h)| (id.clone(), h.iter().map(|(c, _)| *c).collect()))
+            .collect();
+        self.respond(reply, Response::Heads(HeadsResponse { heads }));
+        // A collection we do not share with this peer: it may have a
+        // replicator to us, which our heads serve; nothing goes back.
+        if !self.shares_collection(peer, &request.col) {
+            self.stats.withheld += 1;
+            return;
+        }
+        if let Some(ours) = ours {
+            self.send_lacking(peer, &request.col, ours, request.heads).await;
+        }
+    }
+
+    pub(super) async fn on_heads_response(&mut self, peer: PeerId, request: ReqId, response: HeadsResponse) {
+        let Some(x) = self.exchanges.remove(&request) else { return };
+        self.synced();
+        // The replicator that started it may be gone since.
+        if !self.shares_collection(peer, &x.col) {
+            return;
+        }
+        // Our heads now, not when we asked: what they pushed us
+        // meanwhile need not go back.
+        match self.db.collection_heads(&x.col, x.docs.as_deref()).await {
+            Ok(ours) => self.send_lacking(peer, &x.col, ours, response.heads).await,
+            Err(e) => tracing::warn!(%peer, col = x.col, "cannot read heads: {e}"),
         }
     }
 
@@ -197,11 +186,10 @@ impl Node {
     }
 
     fn send_offer(&mut self, peer: PeerId, col: &str, candidates: Vec<Cid>) {
-        let Some(s) = self.swarm.as_mut() else { return };
-        let id = s
-            .behaviour_mut()
-            .replicate
-            .send_request(&peer, ReplicateRequest::Offer { cids: candidates.clone() }.into());
+        if !self.p2p {
+            return;
+        }
+        let id = self.send(peer, Request::Replicate(ReplicateRequest::Offer { cids: candidates.clone() }));
         self.offers.insert(id, Offer { col: col.to_string(), candidates });
     }
 
@@ -214,47 +202,30 @@ impl Node {
     /// Sends a batch of head exchange's lane to `peer`.
     fn push(&mut self, peer: PeerId, batch: Option<PushBatch<Cid>>) {
         let Some(PushBatch { col, blocks, remaining }) = batch else { return };
-        let Some(s) = self.swarm.as_mut() else {
-            self.replica.lanes.drop_lane(&peer); // stopped: the next exchange works it out again
+        if !self.p2p {
+            self.replica.lanes.drop_lane(&peer); // no network: the next exchange works it out again
             return;
-        };
+        }
         let cids = blocks.iter().map(|(c, _)| *c).collect();
         let blocks = blocks.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
-        let id = s.behaviour_mut().replicate.send_request(&peer, ReplicateRequest::Push { blocks, remaining }.into());
+        let id = self.send(peer, Request::Replicate(ReplicateRequest::Push { blocks, remaining }));
         self.pushes.insert(id, Push::Exchange { col, cids });
     }
 
-    pub(super) async fn on_replicate(&mut self, ev: request_response::Event<ReplicateRequest, ReplicateResponse>) {
-        match ev {
-            request_response::Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
-                let request = self.collapse_replays(request);
-                let response = match self.replayed_push(&request) {
-                    Some(ack) => ack,
-                    None => self.serve_replicate(peer, request).await,
-                };
-                if let Some(s) = self.swarm.as_mut() {
-                    let _ = s.behaviour_mut().replicate.send_response(channel, response);
-                }
-            }
-            request_response::Event::Message { peer, message: Message::Response { request_id, response }, .. } => {
-                if let Some(offer) = self.offers.remove(&request_id) {
-                    self.on_want(peer, offer, response).await;
-                } else if let Some(push) = self.pushes.remove(&request_id) {
-                    self.on_push_answer(peer, push, response).await;
-                }
-            }
-            request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
-                self.log_outbound_failure(peer, &error);
-                self.offers.remove(&request_id);
-                match self.pushes.remove(&request_id) {
-                    // What was queued is recomputed by the next exchange.
-                    Some(Push::Exchange { .. }) => self.replica.lanes.drop_lane(&peer),
-                    Some(Push::Outbox { .. }) => self.outbox_failed(peer),
-                    None => {}
-                }
-            }
-            request_response::Event::InboundFailure { peer, error, .. } => self.log_inbound_failure(peer, &error),
-            request_response::Event::ResponseSent { .. } => {}
+    pub(super) async fn on_replicate_request(&mut self, peer: PeerId, reply: ReplyId, request: ReplicateRequest) {
+        let request = self.collapse_replays(request);
+        let response = match self.replayed_push(&request) {
+            Some(ack) => ack,
+            None => self.serve_replicate(peer, request).await,
+        };
+        self.respond(reply, Response::Replicate(response));
+    }
+
+    pub(super) async fn on_replicate_response(&mut self, peer: PeerId, request: ReqId, response: ReplicateResponse) {
+        if let Some(offer) = self.offers.remove(&request) {
+            self.on_want(peer, offer, response).await;
+        } else if let Some(push) = self.pushes.remove(&request) {
+            self.on_push_answer(peer, push, response).await;
         }
     }
 

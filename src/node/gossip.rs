@@ -5,12 +5,12 @@
 use std::collections::{BTreeSet, HashSet};
 
 use cid::Cid;
-use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
-use libp2p::request_response::{self, Message};
+use libp2p::gossipsub::MessageAcceptance;
 use libp2p::PeerId;
 use serde_bytes::ByteBuf;
 
 use super::run::{col_topic, doc_topic, Node};
+use super::wire::{Effect, ReplyId, ReqId, Request, Response};
 use crate::core::block::{cid_of, SignedBlock};
 use crate::core::replica::fetch::FetchEffect;
 use crate::core::replica::REPAIR_EVERY;
@@ -18,28 +18,33 @@ use crate::core::schema::WritePolicy;
 use crate::core::sync::{BlocksRequest, BlocksResponse, MAX_BATCH_BLOCKS, PEERS_TOPIC};
 use crate::db::{ImportReport, Merged};
 use crate::error::Error;
+use crate::store::Store;
 
 /// What a batch of blocks may weigh, under the message limit with room
 /// for the envelope.
 pub(super) const BATCH_BYTES: usize = crate::core::sync::MAX_MESSAGE_BYTES - 64 * 1024;
 
-impl Node {
-    pub(super) fn gossip(&mut self) -> Option<&mut gossipsub::Behaviour> {
-        self.swarm.as_mut()?.behaviour_mut().gossipsub.as_mut()
+impl<S: Store> Node<S> {
+    /// Whether the node gossips at all (with a network and pubsub on).
+    pub(super) fn gossips(&self) -> bool {
+        self.p2p && self.config.pubsub
     }
 
     pub(super) fn subscribe(&mut self, topic: &str) {
-        if let Some(g) = self.gossip() {
-            if let Err(e) = g.subscribe(&IdentTopic::new(topic)) {
-                tracing::warn!(topic, "cannot subscribe: {e}");
-            }
+        if self.gossips() && self.topics.insert(topic.to_string()) {
+            self.emit(Effect::Subscribe(topic.to_string()));
         }
     }
 
     pub(super) fn unsubscribe(&mut self, topic: &str) {
-        if let Some(g) = self.gossip() {
-            g.unsubscribe(&IdentTopic::new(topic));
+        if self.topics.remove(topic) {
+            self.emit(Effect::Unsubscribe(topic.to_string()));
         }
+    }
+
+    /// Whether a connected peer told us it holds `topic`.
+    pub(super) fn anyone_holds(&self, topic: &str) -> bool {
+        self.peer_topics.values().any(|t| t.contains(topic))
     }
 
     /// Marks a document recently used, holding its topic and letting go of
@@ -64,15 +69,17 @@ impl Node {
         if self.p2p_collections.contains(&m.collection) {
             topics.push(col_topic(&m.collection));
         }
-        let Some(g) = self.gossip() else { return };
+        if !self.gossips() {
+            return;
+        }
         let mut unheard = false;
         for topic in topics {
-            match g.publish(IdentTopic::new(&topic), m.bytes.clone()) {
-                Ok(_) | Err(PublishError::Duplicate) => {}
-                // Nobody listening yet: head exchange brings them up to date.
-                Err(PublishError::NoPeersSubscribedToTopic) => unheard |= topic == col_topic(&m.collection),
-                Err(e) => tracing::warn!(topic, cid = %m.cid, "cannot publish: {e}"),
+            // Nobody listening yet: head exchange brings them up to date.
+            if !self.anyone_holds(&topic) {
+                unheard |= topic == col_topic(&m.collection);
+                continue;
             }
+            self.emit(Effect::Publish { topic, data: m.bytes.clone() });
         }
         // A page's connection may be a second one of its peer id on the
         // node, beside a tab that led until it hung (its lock was stolen):
@@ -96,10 +103,11 @@ impl Node {
         let unheard = std::mem::take(&mut self.replica.unheard);
         // Only peers whose topics we never heard: one that told us its
         // topics and holds none of this collection's does not want it.
-        let heard: HashSet<PeerId> = match self.gossip() {
-            Some(g) => g.all_peers().filter(|(_, topics)| !topics.is_empty()).map(|(p, _)| *p).collect(),
-            None => return,
-        };
+        if !self.gossips() {
+            return;
+        }
+        let heard: HashSet<PeerId> =
+            self.peer_topics.iter().filter(|(_, topics)| !topics.is_empty()).map(|(p, _)| *p).collect();
         let peers: Vec<PeerId> =
             self.replica.dialer.connected_peers().filter(|p| !heard.contains(p)).copied().collect();
         for (col, docs) in unheard {
@@ -112,54 +120,46 @@ impl Node {
         }
     }
 
-    pub(super) async fn on_gossip(&mut self, ev: gossipsub::Event) {
-        let (source, message_id, message) = match ev {
-            gossipsub::Event::Message { propagation_source, message_id, message } => {
-                (propagation_source, message_id, message)
-            }
-            gossipsub::Event::Subscribed { topic, .. } if topic.as_str() == PEERS_TOPIC => {
-                if !self.config.meet_peers {
-                    self.announce_reserved();
-                }
-                return;
-            }
-            // A peer joined one of our collection topics: swap heads for it
-            // again. The exchange on connect ran before either side knew the
-            // other's topics, and what was written in between was published
-            // to nobody (a new leader tab writes at once, so this happens).
-            // Natively only: the node's exchange repairs both directions.
-            // (It was taken from pages for a node change "lost" in
-            // tests/browser/tabs.test.mjs that turned out to be the test's
-            // own race, a change made on an older head: see TESTING.md.)
-            #[cfg(not(target_arch = "wasm32"))]
-            gossipsub::Event::Subscribed { peer_id, topic } => {
-                let col = topic.as_str().strip_prefix(&col_topic("")).map(str::to_owned);
-                if let Some(col) = col.filter(|c| self.p2p_collections.contains(c)) {
-                    self.start_exchange(peer_id, &col, None).await;
-                }
-                return;
-            }
-            _ => return,
-        };
-        if message.topic.as_str() == PEERS_TOPIC {
-            let acceptance = self.on_announcement(source, &message.data);
-            if let Some(g) = self.gossip() {
-                g.report_message_validation_result(&message_id, &source, acceptance);
+    /// A peer joined one of our topics: on [`PEERS_TOPIC`], a relay
+    /// announces its peers to it; on a collection topic, heads are swapped
+    /// again. The exchange on connect ran before either side knew the
+    /// other's topics, and what was written in between was published to
+    /// nobody (a new leader tab writes at once, so this happens). Natively
+    /// only: the node's exchange repairs both directions. (It was taken
+    /// from pages for a node change "lost" in tests/browser/tabs.test.mjs
+    /// that turned out to be the test's own race, a change made on an older
+    /// head: see TESTING.md.)
+    pub(super) async fn on_subscribed(&mut self, peer: PeerId, topic: &str) {
+        if topic == PEERS_TOPIC {
+            if !self.config.meet_peers {
+                self.announce_reserved();
             }
             return;
         }
-        self.stats.bytes_received += message.data.len() as u64;
-        let cid = cid_of(&message.data);
+        if !self.config.exchange_on_subscribe {
+            return;
+        }
+        let col = topic.strip_prefix(&col_topic("")).map(str::to_owned);
+        if let Some(col) = col.filter(|c| self.p2p_collections.contains(c)) {
+            self.start_exchange(peer, &col, None).await;
+        }
+    }
+
+    /// A gossip message from `source` (who passed it on): merged if it can
+    /// be, and judged for forwarding.
+    pub(super) async fn on_gossip(&mut self, source: PeerId, topic: &str, data: Vec<u8>) -> MessageAcceptance {
+        if topic == PEERS_TOPIC {
+            return self.on_announcement(source, &data);
+        }
+        self.stats.bytes_received += data.len() as u64;
+        let cid = cid_of(&data);
         // The same block comes on its document's topic and its collection's:
         // the second need not cost a transaction.
         if self.recent.get(&cid).is_some() {
             self.stats.replayed += 1;
-            if let Some(g) = self.gossip() {
-                g.report_message_validation_result(&message_id, &source, MessageAcceptance::Accept);
-            }
-            return;
+            return MessageAcceptance::Accept;
         }
-        let acceptance = match self.db_merge_from(source, cid, &message.data).await {
+        match self.db_merge_from(source, cid, &data).await {
             // Not forwarded: an invalid block is held against the peer
             // that sent it (`held_against`), a refused one only dropped.
             Ok(report) if report.refused.iter().any(|r| r.is_fault()) => MessageAcceptance::Reject,
@@ -168,7 +168,7 @@ impl Node {
                 let new = report.duplicate == 0;
                 self.stats.received += u64::from(new);
                 self.take_merged().await;
-                let block = SignedBlock::decode_stored(message.data, cid).ok();
+                let block = SignedBlock::decode_stored(data, cid).ok();
                 if let Some(b) = block.as_ref().filter(|_| new) {
                     self.touch_doc(&b.doc().to_string());
                 }
@@ -189,9 +189,6 @@ impl Node {
                 tracing::debug!(%source, %cid, "block not taken: {e}");
                 MessageAcceptance::Ignore
             }
-        };
-        if let Some(g) = self.gossip() {
-            g.report_message_validation_result(&message_id, &source, acceptance);
         }
     }
 
@@ -223,20 +220,20 @@ impl Node {
     }
 
     /// The peers a fetch may ask, in a fixed order.
-    fn fetch_candidates(&self) -> Vec<PeerId> {
+    pub(super) fn fetch_candidates(&self) -> Vec<PeerId> {
         self.replica.dialer.connected_peers().copied().collect()
     }
 
-    fn carry_out(&mut self, effects: Vec<FetchEffect<PeerId, Cid>>) {
+    pub(super) fn carry_out(&mut self, effects: Vec<FetchEffect<PeerId, Cid>>) {
         for effect in effects {
             match effect {
-                FetchEffect::Ask { id, peer, want } => match self.swarm.as_mut() {
-                    Some(swarm) => {
-                        let request = swarm.behaviour_mut().blocks.send_request(&peer, BlocksRequest { want }.into());
+                FetchEffect::Ask { id, peer, want } => match self.p2p {
+                    true => {
+                        let request = self.send(peer, Request::Blocks(BlocksRequest { want }));
                         self.fetches.insert(request, id);
                     }
-                    // Stopped: nobody can be asked.
-                    None => {
+                    // No network: nobody can be asked.
+                    false => {
                         let effects = self.replica.fetcher.failed(id, &[]);
                         self.carry_out(effects);
                     }
@@ -268,53 +265,38 @@ impl Node {
         Ok(blocks)
     }
 
-    pub(super) async fn on_blocks(&mut self, ev: request_response::Event<BlocksRequest, BlocksResponse>) {
-        match ev {
-            request_response::Event::Message { message: Message::Request { request, channel, .. }, peer, .. } => {
-                let blocks = match self.serve_blocks(peer, request.want).await {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::warn!(%peer, "cannot read blocks: {e}");
-                        Vec::new()
-                    }
-                };
-                self.stats.served += blocks.len() as u64;
-                if let Some(s) = self.swarm.as_mut() {
-                    let _ = s.behaviour_mut().blocks.send_response(channel, BlocksResponse { blocks });
-                }
+    pub(super) async fn on_blocks_request(&mut self, peer: PeerId, reply: ReplyId, request: BlocksRequest) {
+        let blocks = match self.serve_blocks(peer, request.want).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(%peer, "cannot read blocks: {e}");
+                Vec::new()
             }
-            request_response::Event::Message { message: Message::Response { request_id, response }, peer, .. } => {
-                self.stats.bytes_received += response.blocks.iter().map(|b| b.len() as u64).sum::<u64>();
-                let Some(id) = self.fetches.remove(&request_id) else { return };
-                let want: HashSet<Cid> = self.replica.fetcher.wanted(id).unwrap_or_default().iter().copied().collect();
-                let mut got = BTreeSet::new();
-                let mut blocks = Vec::new();
-                for b in response.blocks {
-                    let cid = cid_of(&b);
-                    // Only what was asked for: anything else is a peer
-                    // trying to slip blocks past the CID we named.
-                    if !want.contains(&cid) || !got.insert(cid) {
-                        self.invalid_from(peer);
-                        continue;
-                    }
-                    blocks.push(b.into_vec());
-                }
-                let report = self.import_from(peer, &blocks).await;
-                let connected = self.fetch_candidates();
-                let effects = self.replica.fetcher.answered(id, &peer, &got, &connected);
-                self.carry_out(effects);
-                self.fetch(report.missing, Some(peer));
+        };
+        self.stats.served += blocks.len() as u64;
+        self.respond(reply, Response::Blocks(BlocksResponse { blocks }));
+    }
+
+    pub(super) async fn on_blocks_response(&mut self, peer: PeerId, request: ReqId, response: BlocksResponse) {
+        self.stats.bytes_received += response.blocks.iter().map(|b| b.len() as u64).sum::<u64>();
+        let Some(id) = self.fetches.remove(&request) else { return };
+        let want: HashSet<Cid> = self.replica.fetcher.wanted(id).unwrap_or_default().iter().copied().collect();
+        let mut got = BTreeSet::new();
+        let mut blocks = Vec::new();
+        for b in response.blocks {
+            let cid = cid_of(&b);
+            // Only what was asked for: anything else is a peer
+            // trying to slip blocks past the CID we named.
+            if !want.contains(&cid) || !got.insert(cid) {
+                self.invalid_from(peer);
+                continue;
             }
-            request_response::Event::OutboundFailure { request_id, error, peer, .. } => {
-                self.log_outbound_failure(peer, &error);
-                if let Some(id) = self.fetches.remove(&request_id) {
-                    let connected = self.fetch_candidates();
-                    let effects = self.replica.fetcher.failed(id, &connected);
-                    self.carry_out(effects);
-                }
-            }
-            request_response::Event::InboundFailure { error, peer, .. } => self.log_inbound_failure(peer, &error),
-            request_response::Event::ResponseSent { .. } => {}
+            blocks.push(b.into_vec());
         }
+        let report = self.import_from(peer, &blocks).await;
+        let connected = self.fetch_candidates();
+        let effects = self.replica.fetcher.answered(id, &peer, &got, &connected);
+        self.carry_out(effects);
+        self.fetch(report.missing, Some(peer));
     }
 }

@@ -21,12 +21,14 @@ mod handle;
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
 mod replicate;
-mod run;
+pub(crate) mod run;
 mod share;
 mod status;
+mod swarm;
 pub mod tabs;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod webcrypto;
+pub(crate) mod wire;
 
 pub use command::{Command, CommandError, Reply};
 #[cfg(target_arch = "wasm32")]

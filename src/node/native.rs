@@ -5,24 +5,26 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cid::Cid;
 use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, Swarm};
+use libp2p::Multiaddr;
 use tokio::sync::mpsc;
 
 use super::command::{Command, Reply};
 use super::config::NodeConfig;
 use super::error::NodeError;
 use super::handle::NodeHandle;
-use super::run::{is_circuit, keypair_of, Node};
+use super::run::{is_circuit, keypair_of, Clock, Node};
+use super::swarm::SwarmDriver;
+use super::wire::Input;
 use crate::core::block::{BlockError, SignedBlock};
 use crate::db::Db;
 use crate::db::{decode_each, Refusal};
-use crate::net::{build_swarm_counting, Behaviour, BehaviourEvent, NativeOptions, WireErrors};
+use crate::net::{build_swarm_counting, BehaviourEvent, NativeOptions, WireErrors};
 use crate::store::RedbStore;
 
 type CommandRx = mpsc::UnboundedReceiver<(Command, Reply)>;
@@ -33,11 +35,21 @@ const LISTEN_WAIT: Duration = Duration::from_secs(10);
 /// rotated certificates.
 const CERTS_CHECK: Duration = Duration::from_secs(5);
 
-async fn next_event(swarm: &mut Option<Swarm<Behaviour>>) -> SwarmEvent<BehaviourEvent> {
-    match swarm {
-        Some(s) => s.select_next_some().await,
+async fn next_event(driver: &mut Option<SwarmDriver>) -> SwarmEvent<BehaviourEvent> {
+    match driver {
+        Some(d) => d.swarm.select_next_some().await,
         None => std::future::pending().await,
     }
+}
+
+/// The node on this thread, its swarm, and the clock it runs on.
+struct Native {
+    node: Node<RedbStore>,
+    driver: Option<SwarmDriver>,
+    epoch: Instant,
+    /// The certificates of the browser transports, and the WebTransport
+    /// generation last stored (they rotate while the node runs).
+    certs: Option<(crate::net::NodeCerts, u64)>,
 }
 
 pub(super) fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
@@ -58,7 +70,7 @@ pub(super) fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
             };
             let local = tokio::task::LocalSet::new();
             local.block_on(&runtime, async move {
-                let mut node = match Node::open(config).await {
+                let mut node = match Native::open(config).await {
                     Ok(n) => n,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -72,9 +84,9 @@ pub(super) fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
                         return;
                     }
                 };
-                let handle = NodeHandle { commands, peer_id: node.peer_id, listen, shutdown, thread: slot };
-                if let Some(addr) = node.config.api {
-                    if let Err(e) = super::api::serve(addr, &node.config.allowed_origins, handle.clone()).await {
+                let handle = NodeHandle { commands, peer_id: node.node.peer_id, listen, shutdown, thread: slot };
+                if let Some(addr) = node.node.config.api {
+                    if let Err(e) = super::api::serve(addr, &node.node.config.allowed_origins, handle.clone()).await {
                         let _ = ready_tx.send(Err(e));
                         return;
                     }
@@ -100,8 +112,8 @@ pub(super) fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     }
 }
 
-impl Node {
-    async fn open(config: NodeConfig) -> Result<Node, NodeError> {
+impl Native {
+    async fn open(config: NodeConfig) -> Result<Native, NodeError> {
         // Fails only when a provider is installed already, which is as good.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         std::fs::create_dir_all(&config.store).map_err(|e| {
@@ -110,7 +122,7 @@ impl Node {
         let store = RedbStore::open(config.store.join("weft.redb")).map_err(crate::Error::from)?;
         let db = Rc::new(Db::open(store).await?);
         let wire_errors = Arc::new(WireErrors::default());
-        let (swarm, certs) = if config.p2p {
+        let (driver, certs) = if config.p2p {
             let certs = super::certs::load(&db).await?;
             let options = NativeOptions {
                 pubsub: config.pubsub,
@@ -121,54 +133,77 @@ impl Node {
             let swarm = build_swarm_counting(keypair_of(&db), &options, certs.clone(), wire_errors.clone())
                 .await
                 .map_err(NodeError::Network)?;
-            (Some(swarm), Some(certs))
+            (Some(SwarmDriver::new(swarm)), Some(certs))
         } else {
             (None, None)
         };
-        let mut node = Node::assemble(db, swarm, config, wire_errors).await?;
-        node.certs = certs.map(|c| {
+        let epoch = Instant::now();
+        let clock = Clock { now: Duration::ZERO, wall_zero_ms: super::run::wall_now_ms() };
+        let node = Node::assemble(db, config, wire_errors, clock).await?;
+        let certs = certs.map(|c| {
             let generation = c.webtransport.generation();
             (c, generation)
         });
-        Ok(node)
+        let mut native = Native { node, driver, epoch, certs };
+        native.settle().await;
+        Ok(native)
+    }
+
+    /// The driver's clock now.
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// Carries out what the node asked for.
+    async fn settle(&mut self) {
+        let epoch = self.epoch;
+        if let Some(d) = self.driver.as_mut() {
+            d.settle(&mut self.node, || epoch.elapsed()).await;
+        }
     }
 
     /// Starts every listener and waits until each has an address.
     async fn listen(&mut self) -> Result<Vec<Multiaddr>, NodeError> {
-        let Some(swarm) = self.swarm.as_mut() else { return Ok(Vec::new()) };
+        if self.driver.is_none() {
+            return Ok(Vec::new());
+        }
         let mut waiting = HashMap::new();
-        for addr in self.config.listen.clone() {
-            let id = swarm
-                .listen_on(addr.clone())
-                .map_err(|e| NodeError::Listen { addr: addr.clone(), reason: e.to_string() })?;
+        for addr in self.node.config.listen.clone() {
+            let id = self.node.listen_on(addr.clone());
             if is_circuit(&addr) {
-                self.replica.listeners.listening(id, addr.clone());
+                self.node.replica.listeners.listening(id, addr.clone());
             }
             waiting.insert(id, addr);
         }
+        let epoch = self.epoch;
         let deadline = tokio::time::sleep(LISTEN_WAIT);
         tokio::pin!(deadline);
-        while !waiting.is_empty() {
-            tokio::select! {
-                ev = next_event(&mut self.swarm) => {
-                    match &ev {
-                        SwarmEvent::NewListenAddr { listener_id, .. } => {
-                            waiting.remove(listener_id);
-                        }
-                        SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
-                            if let Some(addr) = waiting.remove(listener_id) {
-                                let reason = match reason { Err(e) => e.to_string(), Ok(()) => "closed".into() };
-                                return Err(NodeError::Listen { addr, reason });
-                            }
-                        }
-                        SwarmEvent::ListenerError { listener_id, error } => {
-                            if let Some(addr) = waiting.remove(listener_id) {
-                                return Err(NodeError::Listen { addr, reason: error.to_string() });
-                            }
-                        }
-                        _ => {}
+        let mut inputs = {
+            let effects = self.node.take_effects();
+            self.driver.as_mut().expect("checked above").apply(effects)
+        };
+        loop {
+            for input in inputs.drain(..) {
+                match &input {
+                    Input::Listening { id, .. } => {
+                        waiting.remove(id);
                     }
-                    self.on_swarm_event(ev).await;
+                    Input::ListenerClosed { id, reason } => {
+                        if let Some(addr) = waiting.remove(id) {
+                            return Err(NodeError::Listen { addr, reason: reason.clone() });
+                        }
+                    }
+                    _ => {}
+                }
+                self.node.handle(input, epoch.elapsed()).await;
+            }
+            self.settle().await;
+            if waiting.is_empty() {
+                break;
+            }
+            tokio::select! {
+                ev = next_event(&mut self.driver) => {
+                    inputs = self.driver.as_mut().expect("checked above").inputs(ev);
                 }
                 _ = &mut deadline => {
                     let addr = waiting.into_values().next().expect("not empty");
@@ -176,7 +211,7 @@ impl Node {
                 }
             }
         }
-        let addrs = self.addresses();
+        let addrs = self.node.addresses();
         if webrtc_on_loopback_only(&addrs) {
             tracing::warn!(
                 "WebRTC-direct listens on loopback only: only browsers on this host can dial it; for pages \
@@ -191,8 +226,9 @@ impl Node {
         // this only keeps the store in step with it.
         let mut certs_check = tokio::time::interval(CERTS_CHECK);
         certs_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let epoch = self.epoch;
         loop {
-            let due = self.next_housekeeping().map(|t| tokio::time::Instant::from_std(self.instant_at(t)));
+            let due = self.node.next_housekeeping().map(|t| tokio::time::Instant::from_std(epoch + t));
             let housekeeping = async {
                 match due {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -203,26 +239,39 @@ impl Node {
                 _ = shutdown.recv() => break,
                 cmd = commands.recv() => match cmd {
                     Some((command, reply)) => {
-                        let answer = self.command(command).await;
+                        self.node.advance(epoch.elapsed());
+                        let stats = matches!(command, Command::Stats);
+                        let mut answer = self.node.command(command).await;
+                        if let Some(d) = self.driver.as_ref() {
+                            d.amend(stats, &mut answer);
+                        }
                         let _ = reply.send(answer);
                     }
                     None => break,
                 },
-                ev = next_event(&mut self.swarm) => self.on_swarm_event(ev).await,
-                _ = housekeeping => self.housekeeping().await,
+                ev = next_event(&mut self.driver) => {
+                    let d = self.driver.as_mut().expect("an event comes from a swarm");
+                    d.on_event(&mut self.node, ev, || epoch.elapsed()).await;
+                }
+                _ = housekeeping => {
+                    self.node.advance(epoch.elapsed());
+                    self.node.housekeeping().await;
+                }
                 _ = certs_check.tick() => self.save_rotated_certs().await,
             }
-            self.after_step().await;
+            self.node.advance(self.now());
+            self.node.after_step().await;
+            self.settle().await;
         }
     }
 
     /// The WebTransport listener rotates its certificates by itself; the
     /// store must follow, or a restart would serve retired ones.
-    pub(super) async fn save_rotated_certs(&mut self) {
+    async fn save_rotated_certs(&mut self) {
         let Some((certs, saved)) = self.certs.as_mut() else { return };
         let now = certs.webtransport.generation();
         if now != *saved {
-            match super::certs::save_webtransport(&self.db, &certs.webtransport).await {
+            match super::certs::save_webtransport(&self.node.db, &certs.webtransport).await {
                 Ok(()) => *saved = now,
                 Err(e) => tracing::warn!("cannot store the rotated WebTransport certificates: {e}"),
             }

@@ -19,11 +19,13 @@ use super::command::CommandError;
 use super::exchange::Push;
 use super::gossip::BATCH_BYTES;
 use super::run::Node;
+use super::wire::{Effect, Request};
 use crate::core::replica::dial::Reason;
 use crate::core::sync::{RefusedBlock, ReplicateRequest, MAX_BATCH_BLOCKS};
 use crate::db::{Merged, Row};
 use crate::error::Error;
 use crate::records::{outbox_row, PeerKey, ReplicatorRecord};
+use crate::store::Store;
 
 pub(super) struct Replicator {
     pub(super) peer: PeerId,
@@ -75,7 +77,7 @@ fn not_found(message: String) -> CommandError {
     CommandError { code: "NOT_FOUND", message }
 }
 
-impl Node {
+impl<S: Store> Node<S> {
     pub(super) async fn load_replicators(&mut self) -> Result<(), Error> {
         for r in self.db.replicators().await? {
             let Ok(peer) = r.peer.parse::<PeerId>() else {
@@ -96,22 +98,20 @@ impl Node {
 
     /// A peer mDNS found: kept connected (and redialled, since both sides
     /// dial at once and one may fail) until mDNS reports it gone.
-    #[cfg(not(target_arch = "wasm32"))]
     pub(super) fn want_lan_peer(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
         self.want(peer, addrs, Reason::Lan);
         self.redial();
     }
 
-    #[cfg(not(target_arch = "wasm32"))]
     pub(super) fn lan_peer_gone(&mut self, peer: PeerId) {
         self.replica.dialer.unwant(&peer, Reason::Lan);
     }
 
     /// Keeps `peer` connected for `reason`; the swarm learns its addresses.
     fn want(&mut self, peer: PeerId, addrs: Vec<Multiaddr>, reason: Reason) {
-        if let Some(s) = self.swarm.as_mut().filter(|_| peer != self.peer_id) {
+        if peer != self.peer_id {
             for a in &addrs {
-                s.add_peer_address(peer, a.clone());
+                self.emit(Effect::AddAddress { peer, addr: a.clone() });
             }
         }
         self.replica.dialer.want(peer, addrs, reason);
@@ -122,13 +122,7 @@ impl Node {
     pub(super) fn add_bootstrap(&mut self, addr: Multiaddr) {
         match split_peer(&addr) {
             Some((peer, rest)) => self.want(peer, vec![rest], Reason::Bootstrap),
-            None => {
-                if let Some(s) = self.swarm.as_mut() {
-                    if let Err(e) = s.dial(addr.clone()) {
-                        tracing::warn!(%addr, "cannot dial: {e}");
-                    }
-                }
-            }
+            None => self.emit(Effect::DialAddr(addr)),
         }
     }
 
@@ -247,7 +241,7 @@ impl Node {
     pub(super) async fn pump_outbox(&mut self, peer: PeerId) {
         let now = self.now();
         let ready = self.replica.outboxes.ready(&peer, now);
-        if !ready || !self.replica.dialer.is_connected(&peer) || !self.reachable(&peer) || self.swarm.is_none() {
+        if !ready || !self.replica.dialer.is_connected(&peer) || !self.reachable(&peer) || !self.p2p {
             return;
         }
         let (batch, total) = match self.db.outbox_next(&peer.to_bytes(), MAX_BATCH_BLOCKS, BATCH_BYTES).await {
@@ -266,9 +260,7 @@ impl Node {
         let remaining = (total - batch.len()) as u64;
         let cids = batch.iter().map(|(c, _)| *c).collect();
         let blocks = batch.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
-        let swarm = self.swarm.as_mut().expect("checked above");
-        let id =
-            swarm.behaviour_mut().replicate.send_request(&peer, ReplicateRequest::Push { blocks, remaining }.into());
+        let id = self.send(peer, Request::Replicate(ReplicateRequest::Push { blocks, remaining }));
         self.pushes.insert(id, Push::Outbox { cids });
         self.replica.outboxes.sent(&peer);
     }

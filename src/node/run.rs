@@ -1,11 +1,14 @@
-//! The node: the database and the swarm, and what happens on each swarm
-//! event, command and housekeeping tick. Which loop drives it is the
-//! target's business (`native.rs`: a thread with a tokio runtime;
-//! `browser.rs`: a task on the page's event loop).
+//! The node: the database, and what happens on each input from the
+//! network ([`Input`]), command and deadline, with what it asks of the
+//! network queued as [`Effect`]s. Which loop drives it, and what carries
+//! the effects out, is the driver's business (`native.rs`: a thread with
+//! a tokio runtime; `browser.rs`: a task on the page's event loop; both
+//! over libp2p through `swarm.rs`; `crate::sim`: many nodes on a virtual
+//! clock). The node reads no clock: each input comes with the time.
 //!
 //! The database is single-threaded, so it never leaves the loop's thread;
-//! and because the loop awaits each database call before it polls the
-//! swarm again, protocol handlers see a database that nothing else is
+//! and because the loop awaits each database call before it takes the
+//! next input, protocol handlers see a database that nothing else is
 //! changing under them (in a page, JS writes too; they are merged blocks
 //! like any other to the node).
 
@@ -16,22 +19,17 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use web_time::Instant;
-
 use cid::Cid;
-use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, OutboundRequestId};
-use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::ConnectionId;
-use libp2p::swarm::SwarmEvent;
-use libp2p::{identify, kad, ping, Multiaddr, PeerId, Swarm};
+use libp2p::{Multiaddr, PeerId};
 use lru::LruCache;
 
 use super::config::NodeConfig;
 use super::error::NodeError;
 use super::exchange::{Exchange, Offer, Push};
 use super::replicate::{outbox_rows, Replicator};
+use super::wire::{Effect, Input, ListenId, ReplyId, ReqId, Request, Response};
 use crate::core::block::SignedBlock;
 use crate::core::pending::PendingLedger;
 use crate::core::replica::conduct::{Admission, MAX_STRIKES};
@@ -41,8 +39,24 @@ use crate::core::replica::push::PushLanes;
 use crate::core::replica::{Conditions, Replica, DISCOVERY_EVERY};
 use crate::core::sync::PEERS_TOPIC;
 use crate::db::{self, Db, ImportReport, Merged, Refusal};
-use crate::net::{Behaviour, BehaviourEvent, Inbound, WireErrors};
+use crate::net::WireErrors;
 use crate::store::Store;
+
+/// The clocks a driver gives a node when it starts: its own clock now
+/// (a duration from the driver's zero, which every later input's time is
+/// on too) and the wall clock at that zero.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    pub now: Duration,
+    pub wall_zero_ms: f64,
+}
+
+/// The wall clock now, in ms since the Unix epoch: for a driver's
+/// [`Clock`] (the node itself reads no clock).
+pub(crate) fn wall_now_ms() -> f64 {
+    use web_time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_millis() as f64)
+}
 
 /// The shortest time between two housekeeping runs: deadlines closer
 /// than this are served together.
@@ -85,13 +99,20 @@ pub(super) struct Stats {
     pub(super) withheld: u64,
 }
 
-pub(super) struct Node {
-    pub(super) db: Rc<Db<NodeStore>>,
+pub(crate) struct Node<S: Store = NodeStore> {
+    pub(super) db: Rc<Db<S>>,
     /// This node's listeners and commit hooks on `db`, taken away when it
     /// is dropped: the database outlives the node (a page's tabs stop and
     /// start nodes on one database as the lead moves).
     pub(super) hooks: Vec<db::ListenerId>,
-    pub(super) swarm: Option<Swarm<Behaviour>>,
+    /// Whether the node has a network at all (`config.p2p`): without one
+    /// it asks nothing of its driver.
+    pub(super) p2p: bool,
+    /// What the driver is to do, in order, since it last took them
+    /// ([`Node::take_effects`]).
+    effects: Vec<Effect>,
+    next_request: u64,
+    next_listener: u64,
     /// Local blocks built and about to commit: published at once, while
     /// IndexedDB (or redb) makes them durable, so a write reaches peers one
     /// commit sooner. Should the commit fail, peers hold a valid block this
@@ -103,7 +124,19 @@ pub(super) struct Node {
     pub(super) merged: Rc<RefCell<Vec<Merged>>>,
     pub(super) peer_id: PeerId,
     pub(super) config: NodeConfig,
-    epoch: Instant,
+    /// The time of the input being handled, on the driver's clock (which
+    /// starts near zero when the node does): the clock every backoff and
+    /// deadline runs on. The node reads no clock itself.
+    now: Duration,
+    /// The wall clock at the driver's zero, in ms since the Unix epoch, for
+    /// the times the node shows (`status().lastSync`).
+    wall_zero_ms: f64,
+    /// Our listeners' addresses (a listener may have several).
+    pub(super) listen_addrs: BTreeMap<ListenId, Vec<Multiaddr>>,
+    /// The topics each connected peer told us it holds.
+    pub(super) peer_topics: HashMap<PeerId, BTreeSet<String>>,
+    /// The topics we hold.
+    pub(super) topics: BTreeSet<String>,
     pub(super) stats: Stats,
     pub(super) p2p_collections: BTreeSet<String>,
     /// Documents whose topics we hold, most recently used first; `None`
@@ -114,23 +147,19 @@ pub(super) struct Node {
     pub(super) replicators: Rc<RefCell<BTreeMap<(PeerId, String), Replicator>>>,
     /// The replication state: dialling, fetching, push and outbox lanes,
     /// relayed listeners, conduct, and when the node is next due to act.
-    pub(super) replica: Replica<PeerId, Multiaddr, Cid, ListenerId>,
+    pub(super) replica: Replica<PeerId, Multiaddr, Cid, ListenId>,
     /// When housekeeping last ran (on [`Node::now`]).
     last_housekeeping: Duration,
-    /// The blocks requests in flight, by the transport's request id.
-    pub(super) fetches: HashMap<OutboundRequestId, FetchId>,
+    /// The blocks requests in flight.
+    pub(super) fetches: HashMap<ReqId, FetchId>,
     /// Open connections: peer, remote address, whether we dialled, transport.
     pub(super) connections: HashMap<ConnectionId, (PeerId, Multiaddr, bool, &'static str)>,
     /// Parents no peer had, whose waiting blocks are to be dropped.
     pub(super) orphaned: Vec<Cid>,
-    pub(super) exchanges: HashMap<OutboundRequestId, Exchange>,
-    pub(super) offers: HashMap<OutboundRequestId, Offer>,
-    pub(super) pushes: HashMap<OutboundRequestId, Push>,
+    pub(super) exchanges: HashMap<ReqId, Exchange>,
+    pub(super) offers: HashMap<ReqId, Offer>,
+    pub(super) pushes: HashMap<ReqId, Push>,
     pub(super) wire_errors: Arc<WireErrors>,
-    /// The certificates of the browser transports, and the WebTransport
-    /// generation last stored (they rotate while the node runs).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub(super) certs: Option<(crate::net::NodeCerts, u64)>,
     /// Told when the first connection to a peer opens and the last closes
     /// (a page's `peer` events).
     pub(super) on_peer: Option<PeerListener>,
@@ -214,15 +243,17 @@ fn waits_for(dialer: &Dialer<PeerId, Multiaddr>, circuit: &Multiaddr) -> bool {
     relay.is_some_and(|r| dialer.is_wanted(&r) && !dialer.is_connected(&r))
 }
 
-impl Node {
-    /// A node around `db` and (unless P2P is off) `swarm`, with its
-    /// replicators and p2p collections loaded and its bootstrap peers wanted.
-    pub(super) async fn assemble(
-        db: Rc<Db<NodeStore>>,
-        swarm: Option<Swarm<Behaviour>>,
+impl<S: Store> Node<S> {
+    /// A node around `db`, with its replicators and p2p collections loaded
+    /// and its bootstrap peers wanted. `config.p2p` says whether it has a
+    /// network (a driver that carries out its effects); `clock` is the
+    /// driver's clock now and the wall clock at its zero.
+    pub(crate) async fn assemble(
+        db: Rc<Db<S>>,
         config: NodeConfig,
         wire_errors: Arc<WireErrors>,
-    ) -> Result<Node, NodeError> {
+        clock: Clock,
+    ) -> Result<Node<S>, NodeError> {
         let merged = Rc::new(RefCell::new(Vec::new()));
         let sink = merged.clone();
         let mut hooks = vec![db.on_block(move |m| sink.borrow_mut().push(m.clone()))];
@@ -248,11 +279,18 @@ impl Node {
         let mut node = Node {
             db,
             hooks,
-            swarm,
+            p2p: config.p2p,
+            effects: Vec::new(),
+            next_request: 0,
+            next_listener: 0,
             early,
             merged,
             peer_id,
-            epoch: Instant::now(),
+            now: clock.now,
+            wall_zero_ms: clock.wall_zero_ms,
+            listen_addrs: BTreeMap::new(),
+            peer_topics: HashMap::new(),
+            topics: BTreeSet::new(),
             stats: Stats::default(),
             p2p_collections: BTreeSet::new(),
             doc_topics: doc_topics.map(LruCache::new),
@@ -272,8 +310,6 @@ impl Node {
             offers: HashMap::new(),
             pushes: HashMap::new(),
             wire_errors,
-            #[cfg(not(target_arch = "wasm32"))]
-            certs: None,
             on_peer: None,
             on_sync: None,
             status,
@@ -300,36 +336,70 @@ impl Node {
     /// Starts the listeners of `config.listen` without waiting for them:
     /// a relayed one is asked for again, with a growing delay, until the
     /// relay grants it (a page's reservations on the nodes it was given).
-    #[cfg(target_arch = "wasm32")]
-    pub(super) fn listen_later(&mut self) {
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn listen_later(&mut self) {
         for addr in self.config.listen.clone() {
             if is_circuit(&addr) {
                 self.replica.listeners.add(addr);
-            } else if let Some(swarm) = self.swarm.as_mut() {
-                if let Err(e) = swarm.listen_on(addr.clone()) {
-                    tracing::warn!(%addr, "cannot listen: {e}");
-                }
+            } else {
+                self.listen_on(addr);
             }
         }
         self.relisten();
     }
 
-    /// Time since the node started: the clock every backoff runs on.
-    pub(super) fn now(&self) -> Duration {
-        self.epoch.elapsed()
+    /// Starts a listener on `addr`: its addresses come as
+    /// [`Input::Listening`], its failure as [`Input::ListenerClosed`].
+    pub(crate) fn listen_on(&mut self, addr: Multiaddr) -> ListenId {
+        self.next_listener += 1;
+        let id = ListenId(self.next_listener);
+        self.emit(Effect::Listen { id, addr });
+        id
     }
 
-    /// The instant `t` after the node started (a deadline on [`Node::now`]'s
-    /// clock), for a driver whose timers take instants.
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
-    pub(super) fn instant_at(&self, t: Duration) -> Instant {
-        self.epoch + t
+    /// The time of the input being handled, on the driver's clock.
+    pub(crate) fn now(&self) -> Duration {
+        self.now
+    }
+
+    /// Moves the node's clock on to `now` (never back): a driver calls it
+    /// before each input, command or deadline it hands the node.
+    pub(crate) fn advance(&mut self, now: Duration) {
+        self.now = self.now.max(now);
+    }
+
+    /// The wall clock now, in ms since the Unix epoch.
+    pub(super) fn wall_ms(&self) -> f64 {
+        self.wall_zero_ms + self.now.as_secs_f64() * 1000.0
     }
 
     /// Our listen addresses, each ending in `/p2p/<our id>`.
     pub(super) fn addresses(&self) -> Vec<Multiaddr> {
-        let Some(swarm) = self.swarm.as_ref() else { return Vec::new() };
-        swarm.listeners().map(|a| a.clone().with_p2p(self.peer_id).unwrap_or_else(|a| a)).collect()
+        self.listen_addrs.values().flatten().map(|a| a.clone().with_p2p(self.peer_id).unwrap_or_else(|a| a)).collect()
+    }
+
+    /// Queues an effect for the driver; a node without a network has none.
+    pub(super) fn emit(&mut self, effect: Effect) {
+        if self.p2p {
+            self.effects.push(effect);
+        }
+    }
+
+    /// What the node asked for since the last call, in order.
+    pub(crate) fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    /// Sends `request` to `peer`, under a new id its answer comes back with.
+    pub(super) fn send(&mut self, peer: PeerId, request: Request) -> ReqId {
+        self.next_request += 1;
+        let id = ReqId(self.next_request);
+        self.emit(Effect::Send { id, peer, request });
+        id
+    }
+
+    pub(super) fn respond(&mut self, reply: ReplyId, response: Response) {
+        self.emit(Effect::Respond { reply, response });
     }
 
     /// What every turn of a node's loop ends with, whatever woke it.
@@ -374,8 +444,10 @@ impl Node {
     /// than [`TICK`] after the last run (a deadline that is already past
     /// waits for an event, not for the time; see [`Replica::next_timeout`]).
     /// `None`: nothing is due until something happens.
-    pub(super) fn next_housekeeping(&self) -> Option<Duration> {
-        self.swarm.as_ref()?;
+    pub(crate) fn next_housekeeping(&self) -> Option<Duration> {
+        if !self.p2p {
+            return None;
+        }
         let when = Conditions {
             online: !self.is_offline(),
             discovering: self.config.discovery && !self.p2p_collections.is_empty(),
@@ -386,8 +458,8 @@ impl Node {
 
     /// Whatever is due: dials, relayed listeners, outbox pushes, relayed
     /// connections to close, discovery, and forgetting old conduct.
-    pub(super) async fn housekeeping(&mut self) {
-        if self.swarm.is_none() {
+    pub(crate) async fn housekeeping(&mut self) {
+        if !self.p2p {
             return;
         }
         self.last_housekeeping = self.now();
@@ -409,21 +481,15 @@ impl Node {
     }
 
     pub(super) fn relisten(&mut self) {
-        if self.is_offline() || self.swarm.is_none() {
+        if self.is_offline() || !self.p2p {
             return;
         }
         let now = self.now();
         let dialer = &self.replica.dialer;
         let due = self.replica.listeners.due(now, |addr| waits_for(dialer, addr));
-        let Some(swarm) = self.swarm.as_mut() else { return };
         for attempt in due {
-            match swarm.listen_on(attempt.addr.clone()) {
-                Ok(id) => self.replica.listeners.started(id, attempt),
-                Err(e) => {
-                    tracing::debug!(addr = %attempt.addr, "cannot listen again: {e}");
-                    self.replica.listeners.failed(attempt, now);
-                }
-            }
+            let id = self.listen_on(attempt.addr.clone());
+            self.replica.listeners.started(id, attempt);
         }
     }
 
@@ -431,96 +497,83 @@ impl Node {
     /// node that knows only a bootstrap peer finds the peers it shares
     /// collections with.
     pub(super) fn discover(&mut self, topic: &str) {
-        if !self.config.discovery {
-            return;
+        if self.config.discovery {
+            self.emit(Effect::Discover(topic.to_string()));
         }
-        let Some(swarm) = self.swarm.as_mut() else { return };
-        let key = kad::RecordKey::new(&topic);
-        if let Err(e) = swarm.behaviour_mut().kad.start_providing(key.clone()) {
-            tracing::debug!(topic, "cannot provide: {e}");
-        }
-        swarm.behaviour_mut().kad.get_providers(key);
+    }
+
+    /// Whether any connection to `peer` is open.
+    pub(super) fn is_connected(&self, peer: &PeerId) -> bool {
+        self.connections.values().any(|c| c.0 == *peer)
     }
 
     pub(super) fn dial_peer(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) -> bool {
-        if self.is_banned(peer) || self.is_offline() {
+        if self.is_banned(peer) || self.is_offline() || !self.p2p {
             return false;
         }
-        let Some(swarm) = self.swarm.as_mut() else { return false };
-        if peer == self.peer_id || swarm.is_connected(&peer) {
+        if peer == self.peer_id || self.is_connected(&peer) {
             return false;
         }
-        // A fresh source port: two peers that dial each other at the same
-        // instant (mDNS finds both at once) from their listening ports would
-        // make one TCP connection by simultaneous open, on which both sides
-        // start Noise as initiator and the handshake fails.
-        let opts = DialOpts::peer_id(peer)
-            .addresses(addrs)
-            .condition(PeerCondition::DisconnectedAndNotDialing)
-            .allocate_new_port()
-            .build();
-        match swarm.dial(opts) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::debug!(%peer, "dial: {e}");
-                false
-            }
-        }
+        // From a fresh source port (the driver's business): two peers that
+        // dial each other at the same instant (mDNS finds both at once)
+        // from their listening ports would make one TCP connection by
+        // simultaneous open, on which both sides start Noise as initiator
+        // and the handshake fails. A dial that fails comes back as
+        // [`Input::DialFailed`].
+        self.emit(Effect::Dial { peer, addrs, always: false });
+        true
     }
 
-    pub(super) async fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
-        match ev {
-            SwarmEvent::Behaviour(ev) => self.on_behaviour_event(ev).await,
-            SwarmEvent::ConnectionEstablished { peer_id, connection_id, .. } if self.is_banned(peer_id) => {
-                tracing::debug!(peer = %peer_id, "refusing a connection from a dropped peer");
-                if let Some(s) = self.swarm.as_mut() {
-                    s.close_connection(connection_id);
-                }
+    /// Handles one input at `now` (the driver's clock); what it calls for
+    /// is queued for [`Node::take_effects`].
+    pub(crate) async fn handle(&mut self, input: Input, now: Duration) {
+        self.advance(now);
+        match input {
+            Input::Connected { peer, conn, .. } if self.is_banned(peer) => {
+                tracing::debug!(%peer, "refusing a connection from a dropped peer");
+                self.emit(Effect::Close(conn));
             }
-            SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
-                let dialed = endpoint.is_dialer();
-                let addr = endpoint.get_remote_address().clone();
-                let transport = crate::net::transport_of_endpoint(&endpoint);
-                self.connections.insert(connection_id, (peer_id, addr.clone(), dialed, transport));
-                if !self.connection_opened(peer_id, connection_id).await {
+            Input::Connected { peer, conn, addr, dialed, transport } => {
+                self.connections.insert(conn, (peer, addr.clone(), dialed, transport));
+                if !self.connection_opened(peer, conn).await {
                     return;
                 }
                 if transport == "webrtc" {
                     self.stats.direct_upgrades += 1;
                 }
-                if self.consider_upgrade(peer_id, &addr, dialed, transport) {
-                    self.upgrading.remove(&peer_id);
-                    self.exchange_with(peer_id).await;
+                if self.consider_upgrade(peer, &addr, dialed, transport) {
+                    self.upgrading.remove(&peer);
+                    self.exchange_with(peer).await;
                 }
                 // The peer's first connection, or its first kept one (those
                 // that opened offline were closed at once, see status.rs).
-                if !self.replica.dialer.is_connected(&peer_id) {
+                if !self.replica.dialer.is_connected(&peer) {
                     if let Some(tell) = &self.on_peer {
-                        tell(PeerEvent::Connected, peer_id, transport);
+                        tell(PeerEvent::Connected, peer, transport);
                     }
                     // Between pages the relayed connection is about to be
                     // replaced by a direct one: swap heads on that (or on
                     // the relay once the upgrade has failed), rather than
                     // start an exchange the upgrade cuts off.
                     let defer = self.config.direct_upgrade && transport == "relay";
-                    self.on_connected(peer_id, defer).await;
+                    self.on_connected(peer, defer).await;
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
-                let closed = self.connections.remove(&connection_id);
-                if closed.as_ref().is_some_and(|c| c.3 == "relay") && self.relayed_closed(peer_id, num_established) {
-                    self.exchange_with(peer_id).await;
+            Input::Closed { peer, conn, remaining } => {
+                let closed = self.connections.remove(&conn);
+                if closed.as_ref().is_some_and(|c| c.3 == "relay") && self.relayed_closed(peer, remaining) {
+                    self.exchange_with(peer).await;
                 }
-                if num_established == 0 {
-                    if let Some(tell) = self.on_peer.as_ref().filter(|_| self.replica.dialer.is_connected(&peer_id)) {
+                if remaining == 0 {
+                    if let Some(tell) = self.on_peer.as_ref().filter(|_| self.replica.dialer.is_connected(&peer)) {
                         let transport = closed.as_ref().map_or("other", |c| c.3);
-                        tell(PeerEvent::Disconnected, peer_id, transport);
+                        tell(PeerEvent::Disconnected, peer, transport);
                     }
-                    self.on_disconnected(peer_id);
-                    self.reservation(peer_id, false);
+                    self.on_disconnected(peer);
+                    self.reservation(peer, false);
                 }
             }
-            SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
+            Input::DialFailed { peer, error } => {
                 tracing::debug!(%peer, "dial failed: {error}");
                 self.dial_failed(peer);
                 if self.upgrading.remove(&peer) && self.replica.dialer.is_connected(&peer) {
@@ -529,62 +582,69 @@ impl Node {
                     self.exchange_with(peer).await;
                 }
             }
-            SwarmEvent::NewListenAddr { listener_id, address } => {
-                tracing::info!(%address, "listening");
-                self.replica.listeners.granted(&listener_id);
-                // A relay server hands out reservations only with an address
-                // to put in them; loopback and LAN addresses serve for that
-                // until something better (AutoNAT) confirms a public one.
-                if !is_circuit(&address) {
-                    if let Some(s) = self.swarm.as_mut() {
-                        // DCUtR offers as hole-punch candidates only the
-                        // addresses identify saw others observe, and identify
-                        // reports none already external: hand it ours.
-                        #[cfg(not(target_arch = "wasm32"))]
-                        {
-                            use libp2p::swarm::{FromSwarm, NetworkBehaviour, NewExternalAddrCandidate};
-                            let candidate = NewExternalAddrCandidate { addr: &address };
-                            s.behaviour_mut().dcutr.on_swarm_event(FromSwarm::NewExternalAddrCandidate(candidate));
-                        }
-                        s.add_external_address(address);
-                    }
+            Input::Listening { id, addr } => {
+                tracing::info!(%addr, "listening");
+                self.replica.listeners.granted(&id);
+                let addrs = self.listen_addrs.entry(id).or_default();
+                if !addrs.contains(&addr) {
+                    addrs.push(addr);
                 }
             }
-            SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
-                if let Some(addr) = self.replica.listeners.closed(&listener_id, self.now()) {
-                    tracing::warn!(%addr, "relayed listener closed: {reason:?}");
+            Input::AddrExpired { id, addr } => {
+                if let Some(addrs) = self.listen_addrs.get_mut(&id) {
+                    addrs.retain(|a| *a != addr);
                 }
             }
-            SwarmEvent::ExpiredListenAddr { address, .. } => {
-                if let Some(s) = self.swarm.as_mut() {
-                    s.remove_external_address(&address);
+            Input::ListenerClosed { id, reason } => {
+                self.listen_addrs.remove(&id);
+                if let Some(addr) = self.replica.listeners.closed(&id, now) {
+                    tracing::warn!(%addr, "relayed listener closed: {reason}");
+                } else {
+                    tracing::debug!(?id, "listener closed: {reason}");
                 }
             }
-            _ => {}
-        }
-    }
-
-    async fn on_behaviour_event(&mut self, ev: BehaviourEvent) {
-        match ev {
-            BehaviourEvent::Gossipsub(ev) => self.on_gossip(ev).await,
-            BehaviourEvent::Blocks(ev) => {
-                if let Some(ev) = self.readable(ev) {
-                    self.on_blocks(ev).await;
+            Input::Request { peer, reply, request } => {
+                if !self.admit(peer) {
+                    // Dropped: the peer sees its stream closed unanswered.
+                    return;
+                }
+                match request {
+                    Request::Blocks(r) => self.on_blocks_request(peer, reply, r).await,
+                    Request::Heads(r) => self.on_heads_request(peer, reply, r).await,
+                    Request::Replicate(r) => self.on_replicate_request(peer, reply, r).await,
                 }
             }
-            BehaviourEvent::Heads(ev) => {
-                if let Some(ev) = self.readable(ev) {
-                    self.on_heads(ev).await;
+            Input::Unreadable { peer, error } => {
+                // The codec counted it; its stream is dropped unanswered.
+                tracing::debug!(%peer, "unreadable request: {error}");
+                self.strike(peer, "an unreadable request");
+            }
+            Input::Response { peer, id, response } => match response {
+                Response::Blocks(r) => self.on_blocks_response(peer, id, r).await,
+                Response::Heads(r) => self.on_heads_response(peer, id, r).await,
+                Response::Replicate(r) => self.on_replicate_response(peer, id, r).await,
+            },
+            Input::RequestFailed { peer, id, unreadable, error } => {
+                tracing::debug!(%peer, "outbound request failed: {error}");
+                if unreadable {
+                    self.strike(peer, "an unreadable answer");
+                }
+                self.request_failed(peer, id);
+            }
+            Input::Gossip { source, message, topic, data } => {
+                let acceptance = self.on_gossip(source, &topic, data).await;
+                self.emit(Effect::Validate { message, source, acceptance });
+            }
+            Input::Subscribed { peer, topic } => {
+                self.peer_topics.entry(peer).or_default().insert(topic.clone());
+                self.on_subscribed(peer, &topic).await;
+            }
+            Input::Unsubscribed { peer, topic } => {
+                if let Some(topics) = self.peer_topics.get_mut(&peer) {
+                    topics.remove(&topic);
                 }
             }
-            BehaviourEvent::Replicate(ev) => {
-                if let Some(ev) = self.readable(ev) {
-                    self.on_replicate(ev).await;
-                }
-            }
-            BehaviourEvent::Ping(ping::Event { peer, connection, result: Err(failure) })
-                if !matches!(failure, ping::Failure::Unsupported) =>
-            {
+            Input::PingFailed { peer, conn } => {
                 // libp2p reports a connection's ping failures from the
                 // second in a row (the first is free, for peers that take
                 // one stream per ping), and no longer closes it. A
@@ -593,21 +653,11 @@ impl Node {
                 // never noticed dead by the browser's libp2p, and its
                 // replicator would push into it forever. Closed, the peer
                 // is dialled again.
-                tracing::debug!(%peer, %failure, "closing a connection whose pings fail");
-                if let Some(s) = self.swarm.as_mut() {
-                    s.close_connection(connection);
-                }
+                tracing::debug!(%peer, "closing a connection whose pings fail");
+                self.emit(Effect::Close(conn));
             }
-            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
-                if let Some(s) = self.swarm.as_mut() {
-                    for addr in info.listen_addrs {
-                        s.behaviour_mut().kad.add_address(&peer_id, addr);
-                    }
-                }
-            }
-            #[cfg(not(target_arch = "wasm32"))]
-            BehaviourEvent::Mdns(libp2p::mdns::Event::Discovered(found)) => {
-                let mut by_peer: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
+            Input::LanFound(found) => {
+                let mut by_peer: BTreeMap<PeerId, Vec<Multiaddr>> = BTreeMap::new();
                 for (peer, addr) in found {
                     by_peer.entry(peer).or_default().push(addr);
                 }
@@ -615,44 +665,44 @@ impl Node {
                     self.want_lan_peer(peer, addrs);
                 }
             }
-            #[cfg(not(target_arch = "wasm32"))]
-            BehaviourEvent::Mdns(libp2p::mdns::Event::Expired(gone)) => {
-                let peers: HashSet<PeerId> = gone.into_iter().map(|(p, _)| p).collect();
-                for peer in peers {
+            Input::LanGone(gone) => {
+                for peer in gone {
                     self.lan_peer_gone(peer);
                 }
             }
-            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
-                result: kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders { providers, .. })),
-                ..
-            }) => {
+            Input::Providers(providers) => {
                 // Dialled while the query runs: it still holds their addresses.
                 for peer in providers {
                     self.dial_peer(peer, Vec::new());
                 }
             }
-            #[cfg(not(target_arch = "wasm32"))]
-            BehaviourEvent::Relay(libp2p::relay::Event::ReservationReqAccepted { src_peer_id, .. }) => {
-                self.reservation(src_peer_id, true);
-            }
-            #[cfg(not(target_arch = "wasm32"))]
-            BehaviourEvent::Relay(libp2p::relay::Event::ReservationTimedOut { src_peer_id }) => {
-                self.reservation(src_peer_id, false);
-            }
-            #[cfg(not(target_arch = "wasm32"))]
-            BehaviourEvent::Dcutr(libp2p::dcutr::Event { remote_peer_id, result }) => match result {
-                Ok(_) => {
-                    tracing::info!(peer = %remote_peer_id, "relayed connection upgraded to a direct one");
-                    self.stats.direct_upgrades += 1;
-                }
-                Err(e) => tracing::debug!(peer = %remote_peer_id, "no direct connection: {e}"),
-            },
-            BehaviourEvent::Kad(kad::Event::RoutingUpdated { is_new_peer: true, .. }) => {
+            Input::RoutingGrew => {
                 // The first peers make a DHT to look in: look soon.
-                let soon = self.now() + Duration::from_millis(500);
+                let soon = now + Duration::from_millis(500);
                 self.replica.next_discovery = self.replica.next_discovery.min(soon);
             }
-            _ => {}
+            Input::Reservation { peer, held } => self.reservation(peer, held),
+            Input::HolePunched { peer } => {
+                tracing::info!(%peer, "relayed connection upgraded to a direct one");
+                self.stats.direct_upgrades += 1;
+            }
+        }
+    }
+
+    /// Our request `id` failed: whichever protocol's it was.
+    fn request_failed(&mut self, peer: PeerId, id: ReqId) {
+        if let Some(fetch) = self.fetches.remove(&id) {
+            let connected = self.fetch_candidates();
+            let effects = self.replica.fetcher.failed(fetch, &connected);
+            self.carry_out(effects);
+        }
+        self.exchanges.remove(&id);
+        self.offers.remove(&id);
+        match self.pushes.remove(&id) {
+            // What was queued is recomputed by the next exchange.
+            Some(Push::Exchange { .. }) => self.replica.lanes.drop_lane(&peer),
+            Some(Push::Outbox { .. }) => self.outbox_failed(peer),
+            None => {}
         }
     }
 
@@ -699,6 +749,7 @@ impl Node {
         self.upgrading.remove(&peer);
         self.replica.answered.remove(&peer);
         self.received_from.remove(&peer);
+        self.peer_topics.remove(&peer);
         self.replica.lanes.drop_lane(&peer);
         self.replica.dialer.disconnected(&peer);
     }
@@ -810,61 +861,6 @@ impl Node {
         self.strike(peer, "an invalid block");
     }
 
-    // Undecodable and oversized messages are counted by the codec, which
-    // sees them in both directions, and held against their sender by
-    // `readable`; these failures are only logged.
-    pub(super) fn log_inbound_failure(&self, peer: PeerId, error: &request_response::InboundFailure) {
-        tracing::debug!(%peer, "inbound request failed: {error}");
-    }
-
-    pub(super) fn log_outbound_failure(&self, peer: PeerId, error: &request_response::OutboundFailure) {
-        tracing::debug!(%peer, "outbound request failed: {error}");
-    }
-
-    /// `ev` with its request unwrapped. An unreadable message (the codec
-    /// counted it) is a strike against its sender: a request comes as
-    /// [`Inbound::Unreadable`], its stream dropped unanswered (`None`); an
-    /// answer fails its request with `InvalidData`.
-    fn readable<Req, Resp>(
-        &mut self,
-        ev: request_response::Event<Inbound<Req>, Resp>,
-    ) -> Option<request_response::Event<Req, Resp>> {
-        use request_response::{Event, Message};
-        Some(match ev {
-            Event::Message { peer, connection_id, message } => {
-                let message = match message {
-                    Message::Request { request_id, request: Inbound::Request(request), channel } => {
-                        if !self.admit(peer) {
-                            // Dropped: the peer sees its stream closed unanswered.
-                            return None;
-                        }
-                        Message::Request { request_id, request, channel }
-                    }
-                    Message::Request { request: Inbound::Unreadable(e), .. } => {
-                        tracing::debug!(%peer, "unreadable request: {e}");
-                        self.strike(peer, "an unreadable request");
-                        return None;
-                    }
-                    Message::Response { request_id, response } => Message::Response { request_id, response },
-                };
-                Event::Message { peer, connection_id, message }
-            }
-            Event::OutboundFailure { peer, connection_id, request_id, error } => {
-                if matches!(&error, request_response::OutboundFailure::Io(e) if e.kind() == std::io::ErrorKind::InvalidData)
-                {
-                    self.strike(peer, "an unreadable answer");
-                }
-                Event::OutboundFailure { peer, connection_id, request_id, error }
-            }
-            Event::InboundFailure { peer, connection_id, request_id, error } => {
-                Event::InboundFailure { peer, connection_id, request_id, error }
-            }
-            Event::ResponseSent { peer, connection_id, request_id } => {
-                Event::ResponseSent { peer, connection_id, request_id }
-            }
-        })
-    }
-
     /// At [`MAX_STRIKES`] within the ban duration (reconnecting forgets
     /// nothing) the peer is disconnected and refused for the ban duration.
     pub(super) fn strike(&mut self, peer: PeerId, what: &str) {
@@ -873,9 +869,7 @@ impl Node {
         }
         tracing::warn!(%peer, "dropping a peer that sent {MAX_STRIKES} invalid messages, the last {what}");
         self.stats.peers_dropped += 1;
-        if let Some(s) = self.swarm.as_mut() {
-            let _ = s.disconnect_peer_id(peer);
-        }
+        self.emit(Effect::Disconnect(peer));
     }
 
     pub(super) fn is_banned(&mut self, peer: PeerId) -> bool {
@@ -900,7 +894,7 @@ impl Node {
         }
     }
 
-    async fn load_p2p_collections(&mut self) -> Result<(), NodeError> {
+    pub(super) async fn load_p2p_collections(&mut self) -> Result<(), NodeError> {
         for col in self.db.meta_keys(crate::records::META_P2P).await? {
             self.subscribe(&col_topic(&col));
             self.p2p_collections.insert(col);
@@ -917,7 +911,7 @@ use super::native::{decode_claimed, decode_parallel as decode_batch};
 #[cfg(target_arch = "wasm32")]
 use super::webcrypto::{decode_batch, decode_claimed};
 
-impl Drop for Node {
+impl<S: Store> Drop for Node<S> {
     fn drop(&mut self) {
         for id in self.hooks.drain(..) {
             self.db.remove_hook(id);
@@ -944,8 +938,9 @@ mod tests {
             let store = NodeStore::open(dir.path().join("db.redb")).expect("a store");
             let db = Rc::new(Db::open(store).await.expect("a database"));
             db.add_schema("type Book { title: String }").await.expect("a schema");
-            let mut node =
-                Node::assemble(db.clone(), None, NodeConfig::new(dir.path()), Arc::default()).await.expect("a node");
+            let config = NodeConfig { p2p: false, ..NodeConfig::new(dir.path()) };
+            let clock = Clock { now: Duration::ZERO, wall_zero_ms: 0.0 };
+            let mut node = Node::assemble(db.clone(), config, Arc::default(), clock).await.expect("a node");
             let peer = PeerId::random();
             let set = Command::SetReplicator {
                 collection: "Book".into(),

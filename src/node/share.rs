@@ -24,21 +24,21 @@
 //! they are the peer's blocks coming in, and the answer says only which of
 //! the CIDs the peer named we lack.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
-use libp2p::gossipsub::{IdentTopic, TopicHash};
 use libp2p::PeerId;
 
 use super::run::{doc_topic, Node};
+use crate::store::Store;
 
 /// What a peer may get from us, worked out once per request.
 pub(super) struct Shared {
     peer: PeerId,
     /// The gossip topics the peer is subscribed to.
-    topics: HashSet<TopicHash>,
+    topics: BTreeSet<String>,
 }
 
-impl Node {
+impl<S: Store> Node<S> {
     /// Whether the whole of `col`, or some of its documents, is shared with
     /// `peer` by our side (a p2p collection or a replicator to it).
     pub(super) fn shares_collection(&self, peer: PeerId, col: &str) -> bool {
@@ -47,10 +47,7 @@ impl Node {
 
     /// The peer's view of what we share, for [`Node::shares`].
     pub(super) fn shared_with(&mut self, peer: PeerId) -> Shared {
-        let topics = match self.gossip() {
-            Some(g) => g.all_peers().filter(|(p, _)| **p == peer).flat_map(|(_, t)| t.into_iter().cloned()).collect(),
-            None => HashSet::new(),
-        };
+        let topics = self.peer_topics.get(&peer).cloned().unwrap_or_default();
         Shared { peer, topics }
     }
 
@@ -63,6 +60,6 @@ impl Node {
             return true;
         }
         let ours = self.doc_topics.as_ref().is_some_and(|t| t.contains(doc));
-        ours && shared.topics.contains(&IdentTopic::new(doc_topic(doc)).hash())
+        ours && shared.topics.contains(&doc_topic(doc))
     }
 }

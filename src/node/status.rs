@@ -20,9 +20,10 @@ use libp2p::swarm::ConnectionId;
 use libp2p::PeerId;
 
 use serde::Serialize;
-use web_time::{SystemTime, UNIX_EPOCH};
 
 use super::run::Node;
+use super::wire::Effect;
+use crate::store::Store;
 
 /// The status a page reads and is told of when it changes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -90,7 +91,7 @@ impl Default for Status {
     }
 }
 
-impl Node {
+impl<S: Store> Node<S> {
     pub(crate) fn status(&self) -> StatusSnapshot {
         StatusSnapshot {
             online: self.status.online,
@@ -129,9 +130,7 @@ impl Node {
             return true;
         }
         tracing::debug!(%peer, "offline: closing a connection that opened");
-        if let Some(swarm) = self.swarm.as_mut() {
-            swarm.close_connection(connection);
-        }
+        self.emit(Effect::Close(connection));
         self.status.closing.insert(peer);
         false
     }
@@ -158,11 +157,9 @@ impl Node {
         self.status.paused = !online;
         if !online {
             tracing::info!("offline: closing connections, dialling paused");
-            if let Some(swarm) = self.swarm.as_mut() {
-                for peer in self.replica.dialer.connected_peers().copied().collect::<Vec<_>>() {
-                    let _ = swarm.disconnect_peer_id(peer);
-                    self.status.closing.insert(peer);
-                }
+            for peer in self.replica.dialer.connected_peers().copied().collect::<Vec<_>>() {
+                self.emit(Effect::Disconnect(peer));
+                self.status.closing.insert(peer);
             }
             return;
         }
@@ -189,8 +186,7 @@ impl Node {
 
     /// An exchange with a peer finished.
     pub(super) fn synced(&mut self) {
-        let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_millis() as f64);
-        self.status.last_sync = Some(ms);
+        self.status.last_sync = Some(self.wall_ms().floor());
     }
 
     /// Counts the outbox again from the store, after entries left it.

@@ -506,7 +506,7 @@ impl Tab {
     }
 }
 
-impl Node {
+impl<S: crate::store::Store> Node<S> {
     /// Blocks another tab of this origin committed (it runs no node): they
     /// are in the shared store already, so they are read back, published
     /// like this tab's own writes, and queued for each replicator whose
