@@ -527,6 +527,8 @@ pub mod store;
 
 pub mod net;
 pub mod node;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod sim;
 
 pub use db::{Change, ChangeKind, Db, ImportReport, Merged};
 pub use error::Error;

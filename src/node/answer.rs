@@ -14,7 +14,7 @@ use crate::records::META_P2P;
 use crate::store::Store;
 
 impl<S: Store> Node<S> {
-    pub(super) async fn command(&mut self, command: Command) -> Result<Value, CommandError> {
+    pub(crate) async fn command(&mut self, command: Command) -> Result<Value, CommandError> {
         let object = |v: Value, what: &str| match v {
             Value::Object(m) => Ok(m),
             _ => Err(CommandError::bad_request(format!("the {what} must be a JSON object"))),

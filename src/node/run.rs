@@ -403,7 +403,7 @@ impl<S: Store> Node<S> {
     }
 
     /// What every turn of a node's loop ends with, whatever woke it.
-    pub(super) async fn after_step(&mut self) {
+    pub(crate) async fn after_step(&mut self) {
         let early = std::mem::take(&mut *self.early.borrow_mut());
         for m in early {
             // Once, whichever comes first: this or `take_merged`.

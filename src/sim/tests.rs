@@ -1,0 +1,266 @@
+//! Properties of replication over random schedules.
+//!
+//! `cargo test --lib sim::` runs [`DEFAULT_CASES`] schedules;
+//! `WEFT_SIM_CASES=100000 cargo test --release --lib sim::tests::schedules_converge`
+//! runs more (TESTING.md has the timed run), and `WEFT_SIM_SEED=<seed>`
+//! replays one. A failing schedule prints the command that replays it.
+
+use std::time::Duration;
+
+use futures::executor::block_on;
+use serde_json::{json, Value};
+
+use super::net::{Faults, Rng, Sim, SimConfig};
+use crate::core::block::SignedBlock;
+use crate::node::Command;
+use crate::store::{KeyRange, Mode, Store, Table, Tx};
+
+const DEFAULT_CASES: u64 = 200;
+const SCHEMA: &str = "type Book { title: String @index, n: Int } type Note { text: String }";
+const COLLECTIONS: [&str; 2] = ["Book", "Note"];
+
+/// A random set-up: 2–4 replicas on a ring of links with a chord or two,
+/// `Book` shared on its topics by all, `Note` carried by replicators
+/// around a ring in random order (a block goes all the way round).
+fn setup(rng: &mut Rng) -> SimConfig {
+    let n = 2 + rng.below(3) as usize;
+    let mut links: Vec<(usize, usize)> = (0..n).map(|i| (i, (i + 1) % n)).filter(|(a, b)| a != b).collect();
+    links.dedup();
+    if n > 3 && rng.chance(0.5) {
+        links.push((0, 2));
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        order.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let replicators = (0..n).map(|k| (order[k], order[(k + 1) % n], "Note".to_string())).collect();
+    SimConfig { replicas: n, schema: SCHEMA.into(), p2p: vec!["Book".into()], replicators, links }
+}
+
+fn faults(rng: &mut Rng) -> Faults {
+    Faults {
+        lose: [0.0, 0.002, 0.02][rng.below(3) as usize],
+        duplicate: [0.0, 0.05][rng.below(2) as usize],
+        max_delay_ms: [2, 20, 200][rng.below(3) as usize],
+    }
+}
+
+/// One random write on replica `i`: a create, or an update or delete of a
+/// document made anywhere (refused where `i` does not hold it yet).
+fn write(sim: &mut Sim, rng: &mut Rng, i: usize, docs: &mut Vec<(String, String)>) {
+    let roll = rng.below(10);
+    let n = rng.below(1000);
+    let command = match (roll, docs.is_empty()) {
+        (0..=4, _) | (_, true) => {
+            let col = COLLECTIONS[rng.below(2) as usize];
+            let doc = match col {
+                "Book" => json!({ "title": format!("t{}", n % 7), "n": n }),
+                _ => json!({ "text": format!("note {n}") }),
+            };
+            match sim.command(i, Command::Create { collection: col.into(), doc }) {
+                Ok(v) => docs.push((col.into(), v["_id"].as_str().expect("an id").into())),
+                Err(e) => panic!("a create failed: {e}"),
+            }
+            return;
+        }
+        (5..=8, _) => {
+            let (col, id) = docs[rng.below(docs.len() as u64) as usize].clone();
+            let patch = match col.as_str() {
+                "Book" => json!({ "n": n }),
+                _ => json!({ "text": format!("edited {n}") }),
+            };
+            Command::Update { collection: col, id, patch }
+        }
+        _ => {
+            let (col, id) = docs[rng.below(docs.len() as u64) as usize].clone();
+            Command::Delete { collection: col, id }
+        }
+    };
+    // Not held here yet, or deleted already: refused, and nothing changes.
+    let _ = sim.command(i, command);
+}
+
+/// A schedule of writes, partitions, restarts and lossy links, then a
+/// healed network: returns the replicas, settled.
+fn run_schedule(seed: u64) -> Sim {
+    let mut rng = Rng::new(seed);
+    let config = setup(&mut rng);
+    let faults = faults(&mut rng);
+    let mut sim = Sim::new(seed ^ 0x5eed, faults, &config);
+    let n = config.replicas;
+    let steps = 10 + rng.below(40);
+    let mut docs = Vec::new();
+    for _ in 0..steps {
+        sim.run_for(Duration::from_millis(rng.below(400)));
+        let i = rng.below(n as u64) as usize;
+        match rng.below(20) {
+            0..=12 if sim.is_up(i) => write(&mut sim, &mut rng, i, &mut docs),
+            13 => {
+                let j = rng.below(n as u64) as usize;
+                sim.cut(i, j);
+            }
+            14 | 15 => sim.heal(),
+            16 => sim.stop(i),
+            _ => sim.start(i),
+        }
+    }
+    sim.heal();
+    sim.faults = Faults::NONE;
+    for i in 0..n {
+        sim.start(i);
+    }
+    sim.run_for(Duration::from_secs(120));
+    sim
+}
+
+/// What every replica must agree on once the network has healed, and what
+/// none may hold; `Err` says what is wrong.
+fn check(sim: &Sim) -> Result<(), String> {
+    let mut views = Vec::new();
+    for (i, r) in sim.replicas.iter().enumerate() {
+        let mut view = Vec::new();
+        for col in COLLECTIONS {
+            let heads = block_on(r.db.collection_heads(col, None)).map_err(|e| e.to_string())?;
+            let heads: Vec<(String, Vec<String>)> = heads
+                .into_iter()
+                .map(|(id, h)| {
+                    let mut cids: Vec<String> = h.iter().map(|(c, _)| c.to_string()).collect();
+                    cids.sort();
+                    (id, cids)
+                })
+                .collect();
+            let docs = block_on(r.db.find(col, &json!({}))).map_err(|e| e.to_string())?;
+            view.push((heads, docs));
+        }
+        views.push(view);
+        let queued = block_on(r.db.outbox_len()).map_err(|e| e.to_string())?;
+        if queued > 0 {
+            return Err(format!("replica {i}: {queued} outbox entries left"));
+        }
+        for (cid, parents) in pending(r) {
+            let held = block_on(r.db.has_blocks(&parents)).map_err(|e| e.to_string())?;
+            if held.iter().all(|h| *h) {
+                return Err(format!("replica {i}: pending block {cid} has all its parents"));
+            }
+        }
+    }
+    for (i, view) in views.iter().enumerate().skip(1) {
+        for (k, col) in COLLECTIONS.iter().enumerate() {
+            if view[k].0 != views[0][k].0 {
+                return Err(format!("replicas 0 and {i} hold other heads of {col}"));
+            }
+            if view[k].1 != views[0][k].1 {
+                return Err(format!("replicas 0 and {i} show other documents of {col}"));
+            }
+        }
+    }
+    if let Some((from, to, cid)) = sim.observed.pushed_after_ack.first() {
+        return Err(format!("replica {from} pushed {cid} to {to} again after {to} acknowledged it"));
+    }
+    Ok(())
+}
+
+/// The pending blocks of a replica and their parents.
+fn pending(r: &super::net::Replica) -> Vec<(cid::Cid, Vec<cid::Cid>)> {
+    block_on(async {
+        let mut tx = r.store.begin(Mode::Read).await.expect("a transaction");
+        let rows = tx.scan(Table::Pending, &KeyRange::all(), None).await.expect("a scan");
+        rows.into_iter()
+            .map(|(key, bytes)| {
+                let cid = cid::Cid::try_from(key.as_slice()).expect("a CID key");
+                let b = SignedBlock::decode_stored(bytes, cid).expect("a stored block");
+                (cid, b.block.parents.clone())
+            })
+            .collect()
+    })
+}
+
+fn cases() -> (u64, u64) {
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+    match env("WEFT_SIM_SEED") {
+        Some(seed) => (seed, 1),
+        None => (1, env("WEFT_SIM_CASES").unwrap_or(DEFAULT_CASES)),
+    }
+}
+
+#[test]
+fn schedules_converge() {
+    let (first, n) = cases();
+    let started = std::time::Instant::now();
+    let mut messages = 0;
+    for seed in first..first + n {
+        let sim = run_schedule(seed);
+        messages += sim.observed.messages;
+        if let Err(e) = check(&sim) {
+            panic!(
+                "schedule {seed}: {e}\nreplay: WEFT_SIM_SEED={seed} cargo test --lib sim::tests::schedules_converge -- --nocapture"
+            );
+        }
+    }
+    eprintln!("{n} schedules, {messages} events, in {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// The same seed, the same run: every replica ends with the same blocks.
+#[test]
+fn a_seed_replays_exactly() {
+    let export = |sim: &Sim| -> Vec<Vec<Vec<u8>>> {
+        sim.replicas.iter().map(|r| {
+            let mut blocks = block_on(r.db.export()).expect("an export");
+            blocks.sort();
+            blocks
+        }).collect()
+    };
+    for seed in [3, 17] {
+        let (a, b) = (run_schedule(seed), run_schedule(seed));
+        assert_eq!(a.observed.messages, b.observed.messages, "seed {seed}: another number of events");
+        assert_eq!(a.replicas.len(), b.replicas.len());
+        // Keys differ per run (each database makes its own), so compare shapes.
+        let (ea, eb) = (export(&a), export(&b));
+        let sizes = |e: &Vec<Vec<Vec<u8>>>| e.iter().map(Vec::len).collect::<Vec<_>>();
+        assert_eq!(sizes(&ea), sizes(&eb), "seed {seed}: other block counts");
+    }
+}
+
+/// The checks can fail: replicas cut apart for good do not converge, and
+/// the check says so.
+#[test]
+fn a_lasting_partition_is_caught() {
+    let config = SimConfig {
+        replicas: 2,
+        schema: SCHEMA.into(),
+        p2p: vec!["Book".into()],
+        replicators: Vec::new(),
+        links: vec![(0, 1)],
+    };
+    let mut sim = Sim::new(1, Faults::NONE, &config);
+    sim.run_for(Duration::from_secs(1));
+    sim.cut(0, 1);
+    let doc = json!({ "title": "alone", "n": 1 });
+    sim.command(0, Command::Create { collection: "Book".into(), doc }).expect("a create");
+    sim.run_for(Duration::from_secs(30));
+    let e = check(&sim).expect_err("a partition left standing diverges");
+    assert!(e.contains("heads"), "{e}");
+    sim.heal();
+    sim.run_for(Duration::from_secs(30));
+    check(&sim).expect("healed, they converge");
+}
+
+/// A write on one replica reaches the other by gossip within a few
+/// simulated milliseconds, on a link without faults.
+#[test]
+fn a_write_reaches_a_connected_replica() {
+    let config = SimConfig {
+        replicas: 2,
+        schema: SCHEMA.into(),
+        p2p: vec!["Book".into()],
+        replicators: Vec::new(),
+        links: vec![(0, 1)],
+    };
+    let mut sim = Sim::new(7, Faults::NONE, &config);
+    sim.run_for(Duration::from_secs(1));
+    let doc = json!({ "title": "hello", "n": 1 });
+    let id = sim.command(0, Command::Create { collection: "Book".into(), doc }).expect("a create")["_id"].clone();
+    sim.run_for(Duration::from_millis(50));
+    let got = sim.command(1, Command::Get { collection: "Book".into(), id: id.as_str().expect("an id").into() });
+    assert_eq!(got.expect("a get")["title"], Value::from("hello"));
+}
