@@ -32,7 +32,7 @@ use crate::core::schema::{hex, parse_sdl, CollectionDef, SchemaError, Validation
 use crate::error::Error;
 use crate::store::{KeyRange, Mode, Store, StoreError, Table, Tx};
 
-const META_KEY: &[u8] = b"signing-key";
+pub(crate) const META_KEY: &[u8] = b"signing-key";
 const META_SCHEMA: &[u8] = b"schema/";
 
 pub use crate::core::merge::{Change, ChangeKind, ImportReport, Merged, Refusal};
@@ -120,9 +120,35 @@ fn parse_id(collection: &str, id: &str) -> Result<Cid, Error> {
 }
 
 fn random_nonce() -> [u8; 8] {
+    #[cfg(test)]
+    if let Some(n) = test_nonces::next() {
+        return n;
+    }
     let mut n = [0; 8];
     getrandom::getrandom(&mut n).expect("the platform has a random source");
     n
+}
+
+/// Nonces from a seed, for a test that must replay exactly (the
+/// simulator): every database on this thread draws from one counter.
+#[cfg(test)]
+pub(crate) mod test_nonces {
+    use std::cell::Cell;
+
+    thread_local!(static NEXT: Cell<Option<u64>> = const { Cell::new(None) });
+
+    /// From now on, this thread's nonces count up from `seed`.
+    pub(crate) fn seed(seed: u64) {
+        NEXT.with(|n| n.set(Some(seed)));
+    }
+
+    pub(super) fn next() -> Option<[u8; 8]> {
+        NEXT.with(|n| {
+            let v = n.get()?;
+            n.set(Some(v.wrapping_add(1)));
+            Some(v.to_be_bytes())
+        })
+    }
 }
 
 impl<S: Store> Db<S> {

@@ -319,7 +319,13 @@ impl<S: Store> Node<S> {
         match (push, response) {
             (Push::Exchange { cids, .. }, ReplicateResponse::Ack { merged, .. }) => {
                 let acked: HashSet<Cid> = merged.into_iter().collect();
-                self.stats.sent += cids.iter().filter(|c| acked.contains(c)).count() as u64;
+                let done: Vec<Cid> = cids.into_iter().filter(|c| acked.contains(c)).collect();
+                self.stats.sent += done.len() as u64;
+                // What the peer now holds leaves its outbox too, or the
+                // outbox would push it again.
+                if self.replica.outboxes.peers().any(|p| *p == peer) {
+                    self.outbox_cleared(peer, &done).await;
+                }
                 let next = self.replica.lanes.acked(&peer);
                 self.push(peer, next);
             }

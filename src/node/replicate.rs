@@ -273,10 +273,24 @@ impl<S: Store> Node<S> {
         if let Err(e) = self.db.outbox_done(&peer_key(&peer), cids, &refused).await {
             tracing::error!("cannot clear the outbox: {e}");
         }
+        // Not pushed again by head exchange while this connection lasts.
+        self.replica.lanes.delivered(&peer, cids);
         self.replica.outboxes.acked(&peer);
         self.synced();
         self.count_outbox().await;
         self.pump_outbox(peer).await;
+    }
+
+    /// Clears from `peer`'s outbox the blocks it acknowledged to head
+    /// exchange's push.
+    pub(super) async fn outbox_cleared(&mut self, peer: PeerId, cids: &[Cid]) {
+        if cids.is_empty() {
+            return;
+        }
+        if let Err(e) = self.db.outbox_done(&peer_key(&peer), cids, &[]).await {
+            tracing::error!("cannot clear the outbox: {e}");
+        }
+        self.count_outbox().await;
     }
 
     pub(super) fn outbox_failed(&mut self, peer: PeerId) {

@@ -20,5 +20,3 @@
 mod net;
 #[cfg(test)]
 mod tests;
-
-

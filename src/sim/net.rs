@@ -1,6 +1,6 @@
 //! The simulated network and the replicas on it (see the module docs).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +18,7 @@ use crate::db::Db;
 use crate::node::run::{keypair_of, Clock, Node};
 use crate::node::wire::{Effect, Input, ReplyId, ReqId, Request, Response};
 use crate::node::{Command, NodeConfig};
-use crate::store::MemoryStore;
+use crate::store::{MemoryStore, Mode, Store, Table, Tx};
 
 /// A small, fast generator, so that a seed means the same schedule on
 /// every machine and every version of `rand`.
@@ -86,6 +86,8 @@ enum Event {
     Wake { to: usize, life: u64 },
     /// A dial from `from` reaches `to`.
     Establish { from: usize, to: usize, life: u64 },
+    /// The answer to request `key` (responder, reply) reaches its asker.
+    Answer { key: (usize, ReplyId), input: Input },
 }
 
 struct Connection {
@@ -99,6 +101,8 @@ struct Outstanding {
     asker: Option<(usize, ReqId)>,
     conn: u64,
     pushed: Vec<Cid>,
+    /// The CIDs the answer acknowledges, once it is on its way.
+    acks: Option<Vec<Cid>>,
 }
 
 pub(crate) struct Replica {
@@ -111,9 +115,9 @@ pub(crate) struct Replica {
     life: u64,
     wake_at: Option<Duration>,
     /// Gossip message ids seen (gossipsub's duplicate cache).
-    seen: HashSet<MessageId>,
+    seen: BTreeSet<MessageId>,
     /// Gossip awaiting the node's judgement: topic and data, to pass on.
-    judging: HashMap<MessageId, (String, Vec<u8>)>,
+    judging: BTreeMap<MessageId, (String, Vec<u8>)>,
     /// Topics the node holds (as its gossipsub would tell peers).
     topics: BTreeSet<String>,
 }
@@ -137,12 +141,12 @@ pub(crate) struct Sim {
     conns: BTreeMap<u64, Connection>,
     next_conn: u64,
     cut: BTreeSet<(usize, usize)>,
-    outstanding: HashMap<(usize, ReplyId), Outstanding>,
+    outstanding: BTreeMap<(usize, ReplyId), Outstanding>,
     next_reply: u64,
     /// `(pusher, receiver)` → CIDs the receiver acknowledged.
-    acked: HashMap<(usize, usize), HashSet<Cid>>,
+    acked: BTreeMap<(usize, usize), HashSet<Cid>>,
     /// Pushes in flight: (pusher, request id) → (receiver, CIDs).
-    pushes: HashMap<(usize, ReqId), (usize, Vec<Cid>)>,
+    pushes: BTreeMap<(usize, ReqId), (usize, Vec<Cid>)>,
 }
 
 /// The simulated address of replica `i`.
@@ -179,12 +183,13 @@ impl Sim {
             conns: BTreeMap::new(),
             next_conn: 0,
             cut: BTreeSet::new(),
-            outstanding: HashMap::new(),
+            outstanding: BTreeMap::new(),
             next_reply: 0,
-            acked: HashMap::new(),
-            pushes: HashMap::new(),
+            acked: BTreeMap::new(),
+            pushes: BTreeMap::new(),
         };
-        let stores: Vec<MemoryStore> = (0..config.replicas).map(|_| MemoryStore::new()).collect();
+        crate::db::test_nonces::seed(seed.wrapping_mul(1 << 20));
+        let stores: Vec<MemoryStore> = (0..config.replicas).map(|_| sim.seeded_store()).collect();
         let dbs: Vec<Rc<Db<MemoryStore>>> = stores
             .iter()
             .map(|s| {
@@ -198,8 +203,12 @@ impl Sim {
             let mut node_config = NodeConfig::loopback("");
             node_config.listen = Vec::new();
             node_config.discovery = false;
-            node_config.peers =
-                config.links.iter().filter(|(a, _)| *a == i).map(|(_, b)| addr_of(*b).with(Protocol::P2p(peers[*b]))).collect();
+            node_config.peers = config
+                .links
+                .iter()
+                .filter(|(a, _)| *a == i)
+                .map(|(_, b)| addr_of(*b).with(Protocol::P2p(peers[*b])))
+                .collect();
             sim.replicas.push(Replica {
                 store,
                 db,
@@ -208,8 +217,8 @@ impl Sim {
                 config: node_config,
                 life: 0,
                 wake_at: None,
-                seen: HashSet::new(),
-                judging: HashMap::new(),
+                seen: BTreeSet::new(),
+                judging: BTreeMap::new(),
                 topics: BTreeSet::new(),
             });
         }
@@ -225,6 +234,19 @@ impl Sim {
                 .expect("a replicator");
         }
         sim
+    }
+
+    /// An empty store whose signing key comes from the seed, so that peer
+    /// ids, and so every order that follows them, replay.
+    fn seeded_store(&mut self) -> MemoryStore {
+        let store = MemoryStore::new();
+        let key: Vec<u8> = (0..4).flat_map(|_| self.rng.next().to_be_bytes()).collect();
+        block_on(async {
+            let mut tx = store.begin(Mode::Write).await.expect("a transaction");
+            tx.put(Table::Meta, crate::db::META_KEY, &key).await.expect("a put");
+            tx.commit().await.expect("a commit");
+        });
+        store
     }
 
     fn index(&self, peer: &PeerId) -> Option<usize> {
@@ -373,25 +395,30 @@ impl Sim {
                     self.next_reply += 1;
                     let reply = ReplyId(self.next_reply);
                     let asker = (copy == 0).then_some((i, id));
-                    self.outstanding.insert((j, reply), Outstanding { asker, conn, pushed: pushed.clone() });
+                    let o = Outstanding { asker, conn, pushed: pushed.clone(), acks: None };
+                    self.outstanding.insert((j, reply), o);
                     let from = self.replicas[i].peer;
                     self.deliver(j, Some(conn), Input::Request { peer: from, reply, request: request.clone() });
                 }
             }
             Effect::Respond { reply, response } => {
-                let Some(o) = self.outstanding.remove(&(i, reply)) else { return };
-                let Some((asker, id)) = o.asker else { return };
-                if !self.conns.contains_key(&o.conn) {
+                let key = (i, reply);
+                let Some(o) = self.outstanding.get_mut(&key) else { return };
+                let Some((_, id)) = o.asker else {
+                    self.outstanding.remove(&key);
                     return;
-                }
-                if let Response::Replicate(ReplicateResponse::Ack { merged, .. }) = &response {
-                    let merged: HashSet<Cid> = merged.iter().copied().collect();
-                    let acked = o.pushed.iter().filter(|c| merged.contains(c));
-                    self.acked.entry((asker, i)).or_default().extend(acked);
-                }
-                self.pushes.remove(&(asker, id));
+                };
+                let acks = match &response {
+                    Response::Replicate(ReplicateResponse::Ack { merged, .. }) => {
+                        let merged: HashSet<Cid> = merged.iter().copied().collect();
+                        o.pushed.iter().filter(|c| merged.contains(c)).copied().collect()
+                    }
+                    _ => Vec::new(),
+                };
+                o.acks = Some(acks);
                 let peer = self.replicas[i].peer;
-                self.deliver(asker, Some(o.conn), Input::Response { peer, id, response });
+                let after = self.delay();
+                self.at(after, Event::Answer { key, input: Input::Response { peer, id, response } });
             }
             Effect::Publish { topic, data } => {
                 let id = MessageId::new(&cid_of(&data).to_bytes());
@@ -487,7 +514,10 @@ impl Sim {
             // The node hears of it at once: a closed connection fails its
             // requests before anything else happens on it.
             let life = self.replicas[me].life;
-            self.at(Duration::ZERO, Event::Deliver { to: me, life, conn: None, input: Input::Closed { peer, conn, remaining: 0 } });
+            self.at(
+                Duration::ZERO,
+                Event::Deliver { to: me, life, conn: None, input: Input::Closed { peer, conn, remaining: 0 } },
+            );
         }
         let failed: Vec<(usize, ReplyId)> =
             self.outstanding.iter().filter(|(_, o)| o.conn == id).map(|(k, _)| *k).collect();
@@ -535,7 +565,8 @@ impl Sim {
         self.after(i);
         // Dropped unanswered (over its rate): the asker's stream closes empty.
         if let Some(reply) = request {
-            if let Some(o) = self.outstanding.remove(&(i, reply)) {
+            if self.outstanding.get(&(i, reply)).is_some_and(|o| o.acks.is_none()) {
+                let o = self.outstanding.remove(&(i, reply)).expect("there");
                 if let Some(asker) = o.asker {
                     let peer = self.replicas[i].peer;
                     self.fail_request(asker, peer, "closed unanswered");
@@ -582,6 +613,14 @@ impl Sim {
                         block_on(node.housekeeping());
                     }
                     self.after(to);
+                }
+                Event::Answer { key, input } => {
+                    // Gone with its connection (which failed the request).
+                    let Some(o) = self.outstanding.remove(&key) else { continue };
+                    let Some((asker, id)) = o.asker else { continue };
+                    self.pushes.remove(&(asker, id));
+                    self.acked.entry((asker, key.0)).or_default().extend(o.acks.unwrap_or_default());
+                    self.handle(asker, input);
                 }
                 Event::Establish { from, to, life } => {
                     if self.replicas[from].life == life && self.is_up(from) {

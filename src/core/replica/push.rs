@@ -89,6 +89,19 @@ impl<P: Ord + Clone, C: Ord + Clone> PushLanes<P, C> {
         self.next(peer)
     }
 
+    /// `peer` acknowledged `cids` some other way (the outbox's push): they
+    /// are not queued for it again on this connection, and those queued
+    /// and not yet sent are taken out.
+    pub fn delivered(&mut self, peer: &P, cids: &[C]) {
+        let lane = self.lanes.entry(peer.clone()).or_default();
+        lane.sent.extend(cids.iter().cloned());
+        let gone: BTreeSet<&C> = cids.iter().collect();
+        for (_, blocks) in lane.queue.iter_mut() {
+            blocks.retain(|(c, _)| !gone.contains(c));
+        }
+        lane.queue.retain(|(_, blocks)| !blocks.is_empty());
+    }
+
     /// `peer` took the batch in flight: the next one, if any.
     pub fn acked(&mut self, peer: &P) -> Option<PushBatch<C>> {
         if let Some(lane) = self.lanes.get_mut(peer) {
@@ -205,6 +218,21 @@ mod tests {
         let next = l.refused(&'a', "Book").unwrap();
         assert_eq!((next.col.as_str(), cids(&next)), ("Author", vec![7]));
         assert_eq!(l.acked(&'a'), None);
+    }
+
+    #[test]
+    fn blocks_delivered_otherwise_are_neither_queued_nor_sent_again() {
+        let mut l = PushLanes::new(1000, 2);
+        l.enqueue(&'a', "Book", blocks(&[1, 2, 3, 4, 5], 1), false);
+        l.delivered(&'a', &[3, 4, 9]);
+        assert_eq!(l.enqueue(&'a', "Book", blocks(&[9, 6], 1), false), None, "one in flight");
+        let mut order = vec![];
+        while let Some(b) = l.acked(&'a') {
+            order.push(cids(&b));
+        }
+        assert_eq!(order, vec![vec![5], vec![6]], "3, 4 and 9 were delivered by the outbox");
+        l.delivered(&'b', &[1]);
+        assert_eq!(l.enqueue(&'b', "Book", blocks(&[1], 1), false), None, "a lane made by a delivery");
     }
 
     #[test]
