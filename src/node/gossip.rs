@@ -92,14 +92,43 @@ impl<S: Store> Node<S> {
         }
     }
 
+    /// Notes the documents of shared collections that `peer`'s push just
+    /// merged (still in `merged`), to be offered to the other peers
+    /// ([`crate::core::replica::Replica::relayed`]).
+    pub(super) fn to_relay(&mut self, peer: PeerId) {
+        let merged = self.merged.borrow();
+        for m in merged.iter().filter(|m| self.p2p_collections.contains(&m.collection)) {
+            let docs = self.replica.relayed.entry(m.collection.clone()).or_default();
+            docs.entry(m.doc.clone()).or_default().insert(peer);
+        }
+    }
+
     /// Swaps heads with every connected peer for the documents published to
-    /// nobody on their collection's topic (see `publish`): at once, then at
-    /// most once per [`REPAIR_EVERY`], each time for those published since.
+    /// nobody on their collection's topic (see `publish`), and with the
+    /// peers that did not push them for documents a push changed (see
+    /// `to_relay`): at once, then at most once per [`REPAIR_EVERY`], each
+    /// time for those since.
     pub(super) async fn repair_unheard(&mut self) {
-        if self.replica.unheard.is_empty() || self.now() < self.replica.next_repair {
+        if (self.replica.unheard.is_empty() && self.replica.relayed.is_empty()) || self.now() < self.replica.next_repair
+        {
             return;
         }
         self.replica.next_repair = self.now() + REPAIR_EVERY;
+        let relayed = std::mem::take(&mut self.replica.relayed);
+        let peers: Vec<PeerId> = self.replica.dialer.connected_peers().copied().filter(|p| self.reachable(p)).collect();
+        for (col, docs) in relayed {
+            for peer in peers.iter().copied() {
+                let docs: Vec<String> =
+                    docs.iter().filter(|(_, from)| !from.contains(&peer)).map(|(d, _)| d.clone()).collect();
+                if !docs.is_empty() {
+                    tracing::debug!(%peer, col, docs = docs.len(), "passing on what a push changed");
+                    self.start_exchange(peer, &col, Some(docs)).await;
+                }
+            }
+        }
+        if self.replica.unheard.is_empty() {
+            return;
+        }
         let unheard = std::mem::take(&mut self.replica.unheard);
         // Only peers whose topics we never heard: one that told us its
         // topics and holds none of this collection's does not want it.

@@ -268,6 +268,7 @@ impl Sim {
         if r.node.is_some() {
             return;
         }
+        tracing::debug!(target: "weftdb::sim", "{:?} {i} starts", self.now);
         if r.life > 0 {
             r.db = Rc::new(block_on(Db::open(r.store.clone())).expect("the database reopens"));
         }
@@ -284,6 +285,7 @@ impl Sim {
     /// Stops replica `i` as a crash does: its connections close, what it
     /// had in flight is lost, its store stays.
     pub(crate) fn stop(&mut self, i: usize) {
+        tracing::debug!(target: "weftdb::sim", "{:?} {i} stops", self.now);
         if self.replicas[i].node.is_none() {
             return;
         }
@@ -307,13 +309,16 @@ impl Sim {
         let now = self.now;
         let node = self.replicas[i].node.as_mut().ok_or("the replica is down")?;
         node.advance(now);
+        tracing::debug!(target: "weftdb::sim", "{now:?} {i} runs {}", brief(&command));
         let answer = block_on(node.command(command)).map_err(|e| e.to_string());
+        tracing::debug!(target: "weftdb::sim", "{now:?} {i} answers {}", brief(&answer));
         self.after(i);
         answer
     }
 
     /// Cuts the link between `a` and `b` (their connections close, dials fail).
     pub(crate) fn cut(&mut self, a: usize, b: usize) {
+        tracing::debug!(target: "weftdb::sim", "{:?} cut {a} {b}", self.now);
         self.cut.insert((a.min(b), a.max(b)));
         let conns: Vec<u64> = self
             .conns
@@ -327,6 +332,7 @@ impl Sim {
     }
 
     pub(crate) fn heal(&mut self) {
+        tracing::debug!(target: "weftdb::sim", "{:?} heal", self.now);
         self.cut.clear();
     }
 
@@ -370,6 +376,7 @@ impl Sim {
     }
 
     fn carry_out(&mut self, i: usize, effect: Effect) {
+        tracing::debug!(target: "weftdb::sim", "{:?} {i} does {}", self.now, brief(&effect));
         match effect {
             Effect::Send { id, peer, request } => {
                 let Some(j) = self.index(&peer) else {
@@ -421,7 +428,13 @@ impl Sim {
                 self.at(after, Event::Answer { key, input: Input::Response { peer, id, response } });
             }
             Effect::Publish { topic, data } => {
-                let id = MessageId::new(&cid_of(&data).to_bytes());
+                // As the node's gossipsub names them: by topic and content.
+                let id = {
+                    use sha2::{Digest, Sha256};
+                    MessageId::from(
+                        Sha256::new().chain_update(topic.as_bytes()).chain_update(&data).finalize().to_vec(),
+                    )
+                };
                 self.replicas[i].seen.insert(id.clone());
                 self.pass_on(i, None, id, topic, data);
             }
@@ -545,7 +558,9 @@ impl Sim {
         for (me, other, dialed) in [(from, to, true), (to, from, false)] {
             let peer = self.replicas[other].peer;
             let input = Input::Connected { peer, conn, addr: addr_of(other), dialed, transport: "memory" };
-            self.handle(me, input);
+            // Queued like its closing, so that the two reach the node in order.
+            let life = self.replicas[me].life;
+            self.at(Duration::ZERO, Event::Deliver { to: me, life, conn: None, input });
             let topics: Vec<String> = self.replicas[other].topics.iter().cloned().collect();
             for topic in topics {
                 self.deliver(me, Some(id), Input::Subscribed { peer, topic });
@@ -556,6 +571,7 @@ impl Sim {
     /// Hands `input` to replica `i`'s node now.
     fn handle(&mut self, i: usize, input: Input) {
         let now = self.now;
+        tracing::debug!(target: "weftdb::sim", "{now:?} {i} hears {}", brief(&input));
         let Some(node) = self.replicas[i].node.as_mut() else { return };
         let request = match &input {
             Input::Request { reply, .. } => Some(*reply),
@@ -637,4 +653,10 @@ impl Sim {
         let until = self.now + span;
         self.run_until(until);
     }
+}
+
+/// An event's first words, for the simulator's log.
+fn brief(x: &impl std::fmt::Debug) -> String {
+    let text = format!("{x:?}");
+    text.chars().take(160).collect()
 }

@@ -147,7 +147,12 @@ fn check(sim: &Sim) -> Result<(), String> {
     for (i, view) in views.iter().enumerate().skip(1) {
         for (k, col) in COLLECTIONS.iter().enumerate() {
             if view[k].0 != views[0][k].0 {
-                return Err(format!("replicas 0 and {i} hold other heads of {col}"));
+                let differ: Vec<_> = view[k].0.iter().filter(|h| !views[0][k].0.contains(h)).collect();
+                let theirs: Vec<_> = views[0][k].0.iter().filter(|h| !view[k].0.contains(h)).collect();
+                return Err(format!(
+                    "replicas 0 and {i} hold other heads of {col}: {i} has {differ:?}, 0 has {theirs:?}; pending: {:?}",
+                    sim.replicas.iter().map(|r| pending(r).len()).collect::<Vec<_>>()
+                ));
             }
             if view[k].1 != views[0][k].1 {
                 return Err(format!("replicas 0 and {i} show other documents of {col}"));
@@ -175,6 +180,13 @@ fn pending(r: &super::net::Replica) -> Vec<(cid::Cid, Vec<cid::Cid>)> {
     })
 }
 
+/// `WEFT_SIM_LOG=<filter>` (e.g. `weftdb=debug`) shows the nodes' logs.
+fn log() {
+    if let Ok(filter) = std::env::var("WEFT_SIM_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
+}
+
 fn cases() -> (u64, u64) {
     let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
     match env("WEFT_SIM_SEED") {
@@ -185,6 +197,7 @@ fn cases() -> (u64, u64) {
 
 #[test]
 fn schedules_converge() {
+    log();
     let (first, n) = cases();
     let started = std::time::Instant::now();
     let mut messages = 0;

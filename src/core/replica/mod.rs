@@ -67,7 +67,14 @@ pub struct Replica<P, A, C, L> {
     /// collection's topic to nobody while peers were connected, by
     /// collection, to be repaired by head exchange.
     pub unheard: BTreeMap<String, BTreeSet<String>>,
-    /// When `unheard` may be repaired next.
+    /// Documents of shared collections that changed by a peer's push
+    /// (head exchange, after a partition or a restart), with the peers
+    /// whose pushes changed them: the other connected peers are offered
+    /// them by head exchange, as gossip would have carried them had they
+    /// been written while everyone was connected. Without this, a peer that
+    /// reaches the writer only through us would never see them.
+    pub relayed: BTreeMap<String, BTreeMap<String, BTreeSet<P>>>,
+    /// When `unheard` and `relayed` may be repaired next.
     pub next_repair: Duration,
     /// When collections are next looked up in the DHT.
     pub next_discovery: Duration,
@@ -92,6 +99,7 @@ impl<P: Ord + Copy + Hash, A: Clone + PartialEq, C: Ord + Clone, L: Hash + Eq> R
             listeners: Listeners::new(retry_base, retry_max),
             answered: BTreeMap::new(),
             unheard: BTreeMap::new(),
+            relayed: BTreeMap::new(),
             next_repair: Duration::ZERO,
             next_discovery: Duration::ZERO,
         }
@@ -106,7 +114,7 @@ impl<P: Ord + Copy + Hash, A: Clone + PartialEq, C: Ord + Clone, L: Hash + Eq> R
         let connected = |p: &P| self.dialer.is_connected(p);
         let online = [self.dialer.next_timeout(), self.listeners.next_timeout(waits)];
         let discovery = (when.online && when.discovering && self.dialer.any_connected()).then_some(self.next_discovery);
-        let repair = (!self.unheard.is_empty()).then_some(self.next_repair);
+        let repair = (!self.unheard.is_empty() || !self.relayed.is_empty()).then_some(self.next_repair);
         online
             .into_iter()
             .filter(|_| when.online)
@@ -178,6 +186,10 @@ mod tests {
         r.unheard.entry("Book".into()).or_default().insert("doc".into());
         r.next_repair = 2 * S;
         assert_eq!(r.next_timeout(quiet, |_| false), Some(2 * S));
+        r.unheard.clear();
+        r.relayed.entry("Book".into()).or_default().entry("doc".into()).or_default().insert(5);
+        assert_eq!(r.next_timeout(quiet, |_| false), Some(2 * S), "a pushed change to pass on");
+        r.relayed.clear();
         // A relayed listener whose relay is not connected waits for it.
         r.unheard.clear();
         r.listeners.add("relay");
