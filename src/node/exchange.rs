@@ -21,7 +21,7 @@ use super::run::Node;
 use super::wire::{ReplyId, ReqId, Request, Response};
 use crate::core::block::cid_of;
 use crate::core::doc::Heads;
-use crate::core::replica::push::{offer_chunks, PushBatch};
+use crate::core::replica::push::{offer_chunks, LaneId, PushBatch};
 use crate::core::sync::{HeadsRequest, HeadsResponse, RefusedBlock, ReplicateRequest, ReplicateResponse, MAX_CIDS};
 use crate::store::Store;
 
@@ -42,7 +42,7 @@ pub(super) struct Offer {
 
 /// Our `Push` in flight.
 pub(super) enum Push {
-    Exchange { col: String, cids: Vec<Cid> },
+    Exchange { col: String, cids: Vec<Cid>, lane: LaneId },
     Outbox { cids: Vec<Cid> },
 }
 
@@ -201,7 +201,7 @@ impl<S: Store> Node<S> {
 
     /// Sends a batch of head exchange's lane to `peer`.
     fn push(&mut self, peer: PeerId, batch: Option<PushBatch<Cid>>) {
-        let Some(PushBatch { col, blocks, remaining }) = batch else { return };
+        let Some(PushBatch { col, blocks, remaining, lane }) = batch else { return };
         if !self.p2p {
             self.replica.lanes.drop_lane(&peer); // no network: the next exchange works it out again
             return;
@@ -209,7 +209,7 @@ impl<S: Store> Node<S> {
         let cids = blocks.iter().map(|(c, _)| *c).collect();
         let blocks = blocks.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
         let id = self.send(peer, Request::Replicate(ReplicateRequest::Push { blocks, remaining }));
-        self.pushes.insert(id, Push::Exchange { col, cids });
+        self.pushes.insert(id, Push::Exchange { col, cids, lane });
     }
 
     pub(super) async fn on_replicate_request(&mut self, peer: PeerId, reply: ReplyId, request: ReplicateRequest) {
@@ -318,7 +318,7 @@ impl<S: Store> Node<S> {
 
     async fn on_push_answer(&mut self, peer: PeerId, push: Push, response: ReplicateResponse) {
         match (push, response) {
-            (Push::Exchange { cids, .. }, ReplicateResponse::Ack { merged, .. }) => {
+            (Push::Exchange { cids, lane, .. }, ReplicateResponse::Ack { merged, .. }) => {
                 let acked: HashSet<Cid> = merged.into_iter().collect();
                 let done: Vec<Cid> = cids.into_iter().filter(|c| acked.contains(c)).collect();
                 self.stats.sent += done.len() as u64;
@@ -327,12 +327,12 @@ impl<S: Store> Node<S> {
                 if self.replica.outboxes.peers().any(|p| *p == peer) {
                     self.outbox_cleared(peer, &done).await;
                 }
-                let next = self.replica.lanes.acked(&peer);
+                let next = self.replica.lanes.acked(&peer, lane, &done);
                 self.push(peer, next);
             }
-            (Push::Exchange { col, .. }, other) => {
+            (Push::Exchange { col, lane, .. }, other) => {
                 tracing::debug!(%peer, col, "push of {col} answered with {other:?}");
-                let next = self.replica.lanes.refused(&peer, &col);
+                let next = self.replica.lanes.refused(&peer, lane, &col);
                 self.push(peer, next);
             }
             (Push::Outbox { cids }, ReplicateResponse::Ack { merged, refused }) => {

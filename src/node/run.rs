@@ -700,7 +700,7 @@ impl<S: Store> Node<S> {
         self.offers.remove(&id);
         match self.pushes.remove(&id) {
             // What was queued is recomputed by the next exchange.
-            Some(Push::Exchange { .. }) => self.replica.lanes.drop_lane(&peer),
+            Some(Push::Exchange { lane, .. }) => self.replica.lanes.failed(&peer, lane),
             Some(Push::Outbox { .. }) => self.outbox_failed(peer),
             None => {}
         }

@@ -16,30 +16,33 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// One push: a collection's blocks with their CIDs, parents first, and how
-/// many blocks are queued behind it.
+/// One push: a collection's blocks with their CIDs, parents first, how
+/// many blocks are queued behind it, and the lane it is of (its answer
+/// or failure names it back).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushBatch<C> {
     pub col: String,
     pub blocks: Blocks<C>,
     pub remaining: u64,
+    pub lane: LaneId,
 }
+
+/// Which lane to a peer a batch was of: a lane dropped (its connection
+/// closed, a batch failed) and made again is another, and the answers to
+/// the old one's batches must not move the new one on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LaneId(u64);
 
 /// Blocks with their CIDs, parents first.
 type Blocks<C> = Vec<(C, Vec<u8>)>;
 
 #[derive(Debug, Clone)]
 struct Lane<C> {
+    id: LaneId,
     /// Batches of a collection, in the order to send them.
     queue: VecDeque<(String, Blocks<C>)>,
     inflight: bool,
     sent: BTreeSet<C>,
-}
-
-impl<C> Default for Lane<C> {
-    fn default() -> Self {
-        Lane { queue: VecDeque::new(), inflight: false, sent: BTreeSet::new() }
-    }
 }
 
 /// Every peer's push lane.
@@ -51,11 +54,26 @@ pub struct PushLanes<P, C> {
     /// ...and holds at most this many blocks.
     batch_blocks: usize,
     lanes: BTreeMap<P, Lane<C>>,
+    made: u64,
 }
 
 impl<P: Ord + Clone, C: Ord + Clone> PushLanes<P, C> {
     pub fn new(batch_bytes: usize, batch_blocks: usize) -> Self {
-        PushLanes { batch_bytes, batch_blocks: batch_blocks.max(1), lanes: BTreeMap::new() }
+        PushLanes { batch_bytes, batch_blocks: batch_blocks.max(1), lanes: BTreeMap::new(), made: 0 }
+    }
+
+    /// `peer`'s lane, made if it has none.
+    fn lane(&mut self, peer: &P) -> &mut Lane<C> {
+        let made = &mut self.made;
+        self.lanes.entry(peer.clone()).or_insert_with(|| {
+            *made += 1;
+            Lane { id: LaneId(*made), queue: VecDeque::new(), inflight: false, sent: BTreeSet::new() }
+        })
+    }
+
+    /// `peer`'s lane if it is `id`.
+    fn current(&mut self, peer: &P, id: LaneId) -> Option<&mut Lane<C>> {
+        self.lanes.get_mut(peer).filter(|l| l.id == id)
     }
 
     /// Whether `cid` was queued for `peer` on this connection.
@@ -67,18 +85,20 @@ impl<P: Ord + Clone, C: Ord + Clone> PushLanes<P, C> {
     /// this connection), one block in the first batch when `probe`; the
     /// batch to send now, if the lane was idle.
     pub fn enqueue(&mut self, peer: &P, col: &str, blocks: Blocks<C>, probe: bool) -> Option<PushBatch<C>> {
-        let lane = self.lanes.entry(peer.clone()).or_default();
+        let batch_blocks = self.batch_blocks;
+        let batch_bytes = self.batch_bytes;
+        let lane = self.lane(peer);
         let mut batch = Vec::new();
         let mut size = 0;
-        let mut limit = if probe { 1 } else { self.batch_blocks };
+        let mut limit = if probe { 1 } else { batch_blocks };
         for (cid, bytes) in blocks {
             if !lane.sent.insert(cid.clone()) {
                 continue;
             }
-            if !batch.is_empty() && (batch.len() >= limit || size + bytes.len() > self.batch_bytes) {
+            if !batch.is_empty() && (batch.len() >= limit || size + bytes.len() > batch_bytes) {
                 lane.queue.push_back((col.to_string(), std::mem::take(&mut batch)));
                 size = 0;
-                limit = self.batch_blocks;
+                limit = batch_blocks;
             }
             size += bytes.len();
             batch.push((cid, bytes));
@@ -93,7 +113,7 @@ impl<P: Ord + Clone, C: Ord + Clone> PushLanes<P, C> {
     /// are not queued for it again on this connection, and those queued
     /// and not yet sent are taken out.
     pub fn delivered(&mut self, peer: &P, cids: &[C]) {
-        let lane = self.lanes.entry(peer.clone()).or_default();
+        let lane = self.lane(peer);
         lane.sent.extend(cids.iter().cloned());
         let gone: BTreeSet<&C> = cids.iter().collect();
         for (_, blocks) in lane.queue.iter_mut() {
@@ -102,27 +122,38 @@ impl<P: Ord + Clone, C: Ord + Clone> PushLanes<P, C> {
         lane.queue.retain(|(_, blocks)| !blocks.is_empty());
     }
 
-    /// `peer` took the batch in flight: the next one, if any.
-    pub fn acked(&mut self, peer: &P) -> Option<PushBatch<C>> {
-        if let Some(lane) = self.lanes.get_mut(peer) {
-            lane.inflight = false;
+    /// `peer` took the batch in flight on `lane`, holding `cids` now: the
+    /// next one, if any. (The answer to a batch of an earlier lane only
+    /// says what the peer holds.)
+    pub fn acked(&mut self, peer: &P, lane: LaneId, cids: &[C]) -> Option<PushBatch<C>> {
+        if let Some(l) = self.lanes.get_mut(peer) {
+            l.sent.extend(cids.iter().cloned());
         }
+        self.current(peer, lane)?.inflight = false;
         self.next(peer)
     }
 
-    /// `peer` refused the batch in flight, of `col`: the rest of `col` is
-    /// dropped; the next batch of another collection, if any.
-    pub fn refused(&mut self, peer: &P, col: &str) -> Option<PushBatch<C>> {
-        if let Some(lane) = self.lanes.get_mut(peer) {
-            lane.inflight = false;
-            lane.queue.retain(|(c, _)| c != col);
-        }
+    /// `peer` refused the batch in flight on `lane`, of `col`: the rest of
+    /// `col` is dropped; the next batch of another collection, if any.
+    pub fn refused(&mut self, peer: &P, lane: LaneId, col: &str) -> Option<PushBatch<C>> {
+        let l = self.current(peer, lane)?;
+        l.inflight = false;
+        l.queue.retain(|(c, _)| c != col);
         self.next(peer)
     }
 
-    /// The batch in flight got no answer, or the connection went: the
-    /// lane goes, and what it held is worked out again by the next
-    /// exchange.
+    /// The batch in flight on `lane` got no answer: the lane goes, and
+    /// what it held is worked out again by the next exchange (but for what
+    /// the peer acknowledged, which it holds). A batch of an earlier lane
+    /// changes nothing.
+    pub fn failed(&mut self, peer: &P, lane: LaneId) {
+        if self.current(peer, lane).is_some() {
+            self.drop_lane(peer);
+        }
+    }
+
+    /// The connection went: the lane goes, and what it held is worked out
+    /// again by the next exchange.
     pub fn drop_lane(&mut self, peer: &P) {
         self.lanes.remove(peer);
     }
@@ -135,7 +166,7 @@ impl<P: Ord + Clone, C: Ord + Clone> PushLanes<P, C> {
         let (col, blocks) = lane.queue.pop_front()?;
         lane.inflight = true;
         let remaining = lane.queue.iter().map(|(_, b)| b.len() as u64).sum();
-        Some(PushBatch { col, blocks, remaining })
+        Some(PushBatch { col, blocks, remaining, lane: lane.id })
     }
 }
 
@@ -175,6 +206,12 @@ mod tests {
         b.blocks.iter().map(|(c, _)| *c).collect()
     }
 
+    /// The answer to the batch in flight on `peer`'s lane.
+    fn ack(l: &mut PushLanes<char, u32>, peer: char) -> Option<PushBatch<u32>> {
+        let lane = l.lanes.get(&peer)?.id;
+        l.acked(&peer, lane, &[])
+    }
+
     #[test]
     fn one_batch_at_a_time_in_order_and_no_block_twice() {
         let mut l = PushLanes::new(1000, 2);
@@ -183,7 +220,7 @@ mod tests {
         assert_eq!(l.enqueue(&'a', "Book", blocks(&[5, 6, 1], 10), false), None, "one in flight");
         assert!(l.was_sent(&'a', &6) && !l.was_sent(&'b', &6));
         let mut order = vec![];
-        while let Some(b) = l.acked(&'a') {
+        while let Some(b) = ack(&mut l, 'a') {
             order.push(cids(&b));
         }
         assert_eq!(order, vec![vec![3, 4], vec![5], vec![6]], "5 and 1 were queued once");
@@ -197,9 +234,9 @@ mod tests {
         let mut big = blocks(&[4], 100);
         big.extend(blocks(&[5], 1));
         l.enqueue(&'a', "Book", big, false);
-        assert_eq!(cids(&l.acked(&'a').unwrap()), vec![3]);
-        assert_eq!(cids(&l.acked(&'a').unwrap()), vec![4]);
-        assert_eq!(cids(&l.acked(&'a').unwrap()), vec![5]);
+        assert_eq!(cids(&ack(&mut l, 'a').unwrap()), vec![3]);
+        assert_eq!(cids(&ack(&mut l, 'a').unwrap()), vec![4]);
+        assert_eq!(cids(&ack(&mut l, 'a').unwrap()), vec![5]);
     }
 
     #[test]
@@ -207,7 +244,7 @@ mod tests {
         let mut l = PushLanes::new(1000, 100);
         let b = l.enqueue(&'a', "Book", blocks(&[1, 2, 3], 1), true).unwrap();
         assert_eq!((cids(&b), b.remaining), (vec![1], 2));
-        assert_eq!(cids(&l.acked(&'a').unwrap()), vec![2, 3]);
+        assert_eq!(cids(&ack(&mut l, 'a').unwrap()), vec![2, 3]);
     }
 
     #[test]
@@ -215,9 +252,10 @@ mod tests {
         let mut l = PushLanes::new(1000, 1);
         l.enqueue(&'a', "Book", blocks(&[1, 2], 1), false);
         l.enqueue(&'a', "Author", blocks(&[7], 1), false);
-        let next = l.refused(&'a', "Book").unwrap();
+        let lane = l.lanes[&'a'].id;
+        let next = l.refused(&'a', lane, "Book").unwrap();
         assert_eq!((next.col.as_str(), cids(&next)), ("Author", vec![7]));
-        assert_eq!(l.acked(&'a'), None);
+        assert_eq!(ack(&mut l, 'a'), None);
     }
 
     #[test]
@@ -227,12 +265,28 @@ mod tests {
         l.delivered(&'a', &[3, 4, 9]);
         assert_eq!(l.enqueue(&'a', "Book", blocks(&[9, 6], 1), false), None, "one in flight");
         let mut order = vec![];
-        while let Some(b) = l.acked(&'a') {
+        while let Some(b) = ack(&mut l, 'a') {
             order.push(cids(&b));
         }
         assert_eq!(order, vec![vec![5], vec![6]], "3, 4 and 9 were delivered by the outbox");
         l.delivered(&'b', &[1]);
         assert_eq!(l.enqueue(&'b', "Book", blocks(&[1], 1), false), None, "a lane made by a delivery");
+    }
+
+    #[test]
+    fn the_answers_to_an_earlier_lane_do_not_move_the_new_one() {
+        let mut l = PushLanes::new(1000, 1);
+        let old = l.enqueue(&'a', "Book", blocks(&[1, 2], 1), false).expect("sent");
+        l.drop_lane(&'a'); // the connection closed
+        let new = l.enqueue(&'a', "Book", blocks(&[3, 4], 1), false).expect("sent on the new lane");
+        assert_ne!(old.lane, new.lane);
+        l.failed(&'a', old.lane);
+        assert!(l.was_sent(&'a', &3), "an old batch's failure drops nothing");
+        assert_eq!(l.acked(&'a', old.lane, &[1]), None, "nor does its answer send the next batch");
+        assert!(l.was_sent(&'a', &1), "but what it acknowledged is held");
+        assert_eq!(cids(&l.acked(&'a', new.lane, &[3]).expect("the next")), vec![4]);
+        l.failed(&'a', new.lane);
+        assert!(!l.was_sent(&'a', &4), "the current batch's failure drops the lane");
     }
 
     #[test]
