@@ -16,10 +16,11 @@ use serde_json::Value;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
+use super::adapters::wall_now_ms;
 use super::command::{Command, CommandError, Reply};
 use super::config::NodeConfig;
 use super::error::NodeError;
-use super::run::{keypair_of, wall_now_ms, Clock, Node, NodeStore, PeerListener, SyncListener};
+use super::run::{keypair_of, Clock, Node, NodeStore, PeerListener, SyncListener};
 use super::status::StatusListener;
 use super::swarm::SwarmDriver;
 use crate::db::Db;

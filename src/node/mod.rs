@@ -3,6 +3,7 @@
 //! driven through a [`NodeHandle`]; in a page it runs on the page's event
 //! loop on IndexedDB, driven by the JS bindings.
 
+mod adapters;
 mod answer;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod api;

@@ -138,7 +138,7 @@ impl Native {
             (None, None)
         };
         let epoch = Instant::now();
-        let clock = Clock { now: Duration::ZERO, wall_zero_ms: super::run::wall_now_ms() };
+        let clock = Clock { now: Duration::ZERO, wall_zero_ms: super::adapters::wall_now_ms() };
         let node = Node::assemble(db, config, wire_errors, clock).await?;
         let certs = certs.map(|c| {
             let generation = c.webtransport.generation();

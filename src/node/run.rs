@@ -51,13 +51,6 @@ pub(crate) struct Clock {
     pub wall_zero_ms: f64,
 }
 
-/// The wall clock now, in ms since the Unix epoch: for a driver's
-/// [`Clock`] (the node itself reads no clock).
-pub(crate) fn wall_now_ms() -> f64 {
-    use web_time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_millis() as f64)
-}
-
 /// The shortest time between two housekeeping runs: deadlines closer
 /// than this are served together.
 pub(super) const TICK: Duration = Duration::from_millis(250);
@@ -203,11 +196,8 @@ pub(crate) enum PeerEvent {
 
 pub(crate) type PeerListener = Rc<dyn Fn(PeerEvent, PeerId, &'static str)>;
 
-/// The store a node keeps its replica in: redb natively, IndexedDB in a page.
-#[cfg(not(target_arch = "wasm32"))]
-pub(crate) type NodeStore = crate::store::RedbStore;
-#[cfg(target_arch = "wasm32")]
-pub(crate) type NodeStore = crate::store::IdbStore;
+pub(crate) use super::adapters::NodeStore;
+use super::adapters::{decode_batch, decode_claimed};
 
 /// The replica's signing key is its network identity, so the peer id
 /// survives restarts and names the author of its blocks.
@@ -902,14 +892,6 @@ impl<S: Store> Node<S> {
         Ok(())
     }
 }
-
-/// Decodes and verifies a batch of blocks from a peer, and one block sent
-/// under its CID: natively on every core, in a page with WebCrypto.
-#[cfg(not(target_arch = "wasm32"))]
-use super::native::{decode_claimed, decode_parallel as decode_batch};
-
-#[cfg(target_arch = "wasm32")]
-use super::webcrypto::{decode_batch, decode_claimed};
 
 impl<S: Store> Drop for Node<S> {
     fn drop(&mut self) {

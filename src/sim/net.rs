@@ -136,6 +136,9 @@ pub(crate) struct Sim {
     pub faults: Faults,
     pub replicas: Vec<Replica>,
     pub observed: Observed,
+    /// Blocks of local writes whose command answered Ok: what no replica
+    /// may lose.
+    pub written: Vec<Cid>,
     seq: u64,
     queue: BTreeMap<(Duration, u64), Event>,
     conns: BTreeMap<u64, Connection>,
@@ -178,6 +181,7 @@ impl Sim {
             faults,
             replicas: Vec::new(),
             observed: Observed::default(),
+            written: Vec::new(),
             seq: 0,
             queue: BTreeMap::new(),
             conns: BTreeMap::new(),

@@ -48,6 +48,15 @@ fn faults(rng: &mut Rng) -> Faults {
 /// One random write on replica `i`: a create, or an update or delete of a
 /// document made anywhere (refused where `i` does not hold it yet).
 fn write(sim: &mut Sim, rng: &mut Rng, i: usize, docs: &mut Vec<(String, String)>) {
+    if let Some((col, id)) = write_one(sim, rng, i, docs) {
+        // What the write acknowledged: its block is among the heads now.
+        let heads = block_on(sim.replicas[i].db.heads(&col, &id)).expect("heads");
+        sim.written.extend(heads);
+    }
+}
+
+/// [`write`]'s command; the document it changed, if it was taken.
+fn write_one(sim: &mut Sim, rng: &mut Rng, i: usize, docs: &mut Vec<(String, String)>) -> Option<(String, String)> {
     let roll = rng.below(10);
     let n = rng.below(1000);
     let command = match (roll, docs.is_empty()) {
@@ -61,7 +70,7 @@ fn write(sim: &mut Sim, rng: &mut Rng, i: usize, docs: &mut Vec<(String, String)
                 Ok(v) => docs.push((col.into(), v["_id"].as_str().expect("an id").into())),
                 Err(e) => panic!("a create failed: {e}"),
             }
-            return;
+            return docs.last().cloned();
         }
         (5..=8, _) => {
             let (col, id) = docs[rng.below(docs.len() as u64) as usize].clone();
@@ -76,8 +85,12 @@ fn write(sim: &mut Sim, rng: &mut Rng, i: usize, docs: &mut Vec<(String, String)
             Command::Delete { collection: col, id }
         }
     };
+    let changed = match &command {
+        Command::Update { collection, id, .. } | Command::Delete { collection, id } => (collection.clone(), id.clone()),
+        _ => unreachable!("only updates and deletes come here"),
+    };
     // Not held here yet, or deleted already: refused, and nothing changes.
-    let _ = sim.command(i, command);
+    sim.command(i, command).ok().map(|_| changed)
 }
 
 /// A schedule of writes, partitions, restarts and lossy links, then a
@@ -157,6 +170,12 @@ fn check(sim: &Sim) -> Result<(), String> {
             if view[k].1 != views[0][k].1 {
                 return Err(format!("replicas 0 and {i} show other documents of {col}"));
             }
+        }
+    }
+    for (i, r) in sim.replicas.iter().enumerate() {
+        let held = block_on(r.db.has_blocks(&sim.written)).map_err(|e| e.to_string())?;
+        if let Some((cid, _)) = sim.written.iter().zip(held).find(|(_, h)| !h) {
+            return Err(format!("replica {i} lacks {cid}, a write that was acknowledged"));
         }
     }
     if let Some((from, to, cid)) = sim.observed.pushed_after_ack.first() {
