@@ -522,10 +522,15 @@ pub mod core;
 mod dag;
 pub mod db;
 pub mod error;
+#[cfg(feature = "net")] // the node's records (replicators, outbox, certificates)
 mod records;
 pub mod store;
 
+// The network (feature `net`, on by default): without it, the database
+// alone, as the page's `weftdb/local` package is built.
+#[cfg(feature = "net")]
 pub mod net;
+#[cfg(feature = "net")]
 pub mod node;
 
 pub use db::{Change, ChangeKind, Db, ImportReport, Merged};
@@ -533,7 +538,7 @@ pub use error::Error;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "net"))]
 #[doc(hidden)]
 pub use wasm::{signed_parts, verify_blocks, webcrypto_judged};
 #[cfg(target_arch = "wasm32")]
