@@ -196,3 +196,9 @@ impl Collections {
         node_call(&self.inner, || Ok(Command::ListP2pCollections))
     }
 }
+
+// The network's TypeScript (`WeftStatus`, `WeftNetworkStats`, ...), and its
+// part of `WeftOpenOptions` and `WeftEvents` (interfaces TypeScript merges
+// with npm/types.d.ts's).
+#[wasm_bindgen(typescript_custom_section)]
+const TS_NET_TYPES: &str = include_str!("../../npm/types-net.d.ts");
