@@ -23,15 +23,15 @@ use crate::db::Db;
 use crate::error::Error;
 #[cfg(feature = "net")]
 use crate::node::{tabs::Tabs, OpenOptions};
-use crate::store::{Durability, IdbStore, StoreError};
+#[cfg(not(feature = "net"))]
+use crate::store::Durability;
+use crate::store::{IdbStore, StoreError};
 
 mod log;
 #[cfg(feature = "net")]
 mod net;
 #[cfg(feature = "net")]
 mod verify;
-#[cfg(feature = "net")]
-pub use net::{Collections, Replicators};
 #[cfg(feature = "net")]
 pub use verify::{signed_parts, verify_blocks, webcrypto_judged};
 
