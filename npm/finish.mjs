@@ -60,7 +60,7 @@ for (const dtsPath of [path.join(PKG, "weftdb.d.ts"), ...(local ? [path.join(LOC
 }
 if (local) {
   for (const f of fs.readdirSync(LOCAL)) {
-    if (!/^(weftdb\.js|weftdb\.d\.ts|weftdb_bg\.wasm|weftdb_bg\.wasm\.d\.ts|snippets)$/.test(f)) {
+    if (!/^(weftdb\.js|weftdb\.d\.ts|weftdb_bg\.wasm|snippets)$/.test(f)) {
       fs.rmSync(path.join(LOCAL, f), { recursive: true });
     }
   }
