@@ -5,6 +5,11 @@
 //     imports ../pkg/weftdb.js and talks of cargo);
 //   - the license files of Cargo.toml's `license` (LICENSE-MIT, LICENSE-APACHE);
 //   - the Vite plugin, `weftdb/vite` (npm/vite.js, npm/vite.d.ts);
+//   - `weftdb/local`, the database without the network, when pkg/local/ holds
+//     it (`wasm-pack build --target web --profile wasm --out-dir pkg/local --
+//     --no-default-features`, see .ci/test): its weftdb.js, weftdb.d.ts,
+//     weftdb_bg.wasm and snippets/ are kept, wasm-pack's package files there
+//     (package.json, README, licenses, .gitignore) dropped;
 //   - package.json: `exports`, `files`, `keywords`, `homepage`, `bugs`
 //     (wasm-pack writes name, version, license and repository from Cargo.toml);
 //   - weftdb.d.ts without the `[Symbol.dispose](): void;` lines wasm-bindgen
@@ -47,15 +52,28 @@ for (const id of cargoField("license").split(/\s+OR\s+/)) {
 }
 
 // --- weftdb.d.ts -------------------------------------------------------------------------
-const dtsPath = path.join(PKG, "weftdb.d.ts");
-const dts = fs.readFileSync(dtsPath, "utf8");
-fs.writeFileSync(dtsPath, dts.replace(/^[ \t]*\[Symbol\.dispose\]\(\): void;\n/gm, ""));
+const LOCAL = path.join(PKG, "local");
+const local = fs.existsSync(path.join(LOCAL, "weftdb.js"));
+for (const dtsPath of [path.join(PKG, "weftdb.d.ts"), ...(local ? [path.join(LOCAL, "weftdb.d.ts")] : [])]) {
+  const dts = fs.readFileSync(dtsPath, "utf8");
+  fs.writeFileSync(dtsPath, dts.replace(/^[ \t]*\[Symbol\.dispose\]\(\): void;\n/gm, ""));
+}
+if (local) {
+  for (const f of fs.readdirSync(LOCAL)) {
+    if (!/^(weftdb\.js|weftdb\.d\.ts|weftdb_bg\.wasm|snippets)$/.test(f)) {
+      fs.rmSync(path.join(LOCAL, f), { recursive: true });
+    }
+  }
+} else {
+  console.warn(`npm/finish.mjs: WARNING: no ${LOCAL}/weftdb.js: the package goes without weftdb/local`);
+}
 
 // --- package.json --------------------------------------------------------------------------
 const pkgPath = path.join(PKG, "package.json");
 const pkg = JSON.parse(fs.readFileSync(pkgPath, "utf8"));
 const files = new Set(pkg.files ?? []);
 for (const f of ["weftdb.js", "weftdb.d.ts", "weftdb_bg.wasm", "vite.js", "vite.d.ts", ...licenses]) files.add(f);
+if (local) files.add("local/");
 const repository = cargoField("repository");
 const web = repository.replace(/^git\+/, "").replace(/\.git$/, "");
 const finished = {
@@ -76,13 +94,18 @@ const finished = {
     "./vite": { types: "./vite.d.ts", default: "./vite.js" },
     // For apps that host the wasm themselves: init({ module_or_path: url }).
     "./weftdb_bg.wasm": "./weftdb_bg.wasm",
+    // The database without the network: the same API minus peers, a third of the wasm.
+    ...(local && {
+      "./local": { types: "./local/weftdb.d.ts", default: "./local/weftdb.js" },
+      "./local/weftdb_bg.wasm": "./local/weftdb_bg.wasm",
+    }),
     "./package.json": "./package.json",
   },
-  sideEffects: pkg.sideEffects ?? ["./snippets/*"],
+  sideEffects: [...new Set([...(pkg.sideEffects ?? ["./snippets/*"]), ...(local ? ["./local/snippets/*"] : [])])],
 };
 fs.writeFileSync(pkgPath, `${JSON.stringify(finished, null, 2)}\n`);
 
 if (/example\.(invalid|com|org)/.test(repository)) {
   console.warn(`npm/finish.mjs: WARNING: Cargo.toml's repository is a placeholder (${repository}); set it before publishing`);
 }
-console.log(`npm/finish.mjs: ${PKG} is complete (README, ${licenses.join(", ")}, weftdb/vite, exports)`);
+console.log(`npm/finish.mjs: ${PKG} is complete (README, ${licenses.join(", ")}, weftdb/vite,${local ? " weftdb/local," : ""} exports)`);

@@ -51,17 +51,8 @@ export interface WeftChangeEvent<T extends object = WeftFields> {
 /** A block an import did not take (nothing of it was stored). */
 export interface WeftRefusal { cid: string; code: WeftErrorCode; message: string }
 export interface WeftImportReport { merged: number; duplicate: number; pending: number; refused: WeftRefusal[] }
-/** How `Database.open` joins the network; without options it does not. */
+/** `Database.open`'s options (the `weftdb` package adds the network's: `peers`, `p2p`, `directUpgrade`). */
 export interface WeftOpenOptions {
-  /** Multiaddrs (ending in /p2p/<peer id>) of peers to dial: a weft node's WebTransport, WebRTC-direct or WebSocket address. */
-  peers?: string[];
-  /** Run the page's libp2p node (default: true when peers are given). With false no network code runs. */
-  p2p?: boolean;
-  /**
-   * Pages that meet through a node's relay upgrade their relayed connection to a
-   * direct WebRTC one (default: true). With false they stay on the relay.
-   */
-  directUpgrade?: boolean;
   /**
    * How far each write is flushed before its promise resolves (IndexedDB's transaction
    * durability). "default" (the default): the browser's choice, relaxed in Chromium and
@@ -71,48 +62,8 @@ export interface WeftOpenOptions {
    */
   durability?: "default" | "strict" | "relaxed";
 }
-export type WeftTransport = "webtransport" | "webrtc-direct" | "websocket" | "webrtc" | "relay" | "tcp" | "quic" | "other";
-export interface WeftConnection { peerId: string; addr: string; transport: WeftTransport; direction: "inbound" | "outbound" }
-export interface WeftReplicatorSpec { collection: string; peer: string; docs?: string[] }
-/** A replicator as `replicators.set` stored it. */
-export interface WeftReplicatorSet { peerId: string; collection: string; docs: string[] | null; addrs: string[] }
-/** A block the replicator's peer refused; it left the queue. `code` is the peer's. */
-export interface WeftRefusedBlock { cid: string; code: string; reason: string }
-export interface WeftReplicator { peerId: string; collection: string; docs: string[] | null; addrs: string[]; queued: number; refused: WeftRefusedBlock[] }
-export interface WeftNetworkStats {
-  /** Blocks taken from peers, and their size in bytes (duplicates included). */
-  received: number; bytesReceived: number;
-  sent: number; served: number; invalid: number; refused: number; decodeErrors: number; oversized: number;
-  fetchFailures: number; orphansDropped: number; pendingDropped: number;
-  /** Relayed connections to other pages that became direct WebRTC ones, and offers that failed. */
-  directUpgrades: number; directFailures: number;
-  /** Peers disconnected (and refused for ten minutes) for sending invalid data. */
-  peersDropped: number;
-  /**
-   * Requests dropped because their peer was over its rate; requests that never
-   * arrived whole; blocks sent again (taken without a transaction); blocks and
-   * head exchanges withheld from peers we do not share them with.
-   */
-  rateLimited: number; stalled: number; replayed: number; withheld: number;
-  pending: number; peers: string[]; mesh: Record<string, number>;
-  /**
-   * This tab's part: "leader" runs the node for every tab of the origin that
-   * opened the database, a "follower" reaches the network through it, and
-   * "alone" runs its own node (no Web Locks or BroadcastChannel here).
-   */
-  tabs: "alone" | "leader" | "follower";
-}
-export interface WeftPeerEvent { type: "connected" | "disconnected"; peerId: string; transport: WeftTransport }
-/** After each batch a peer pushes while bringing this replica up to date. */
-export interface WeftSyncEvent { peerId: string; blocksReceived: number; blocksWanted: number }
-/** The events of `db.on(event, listener)`, each with what its listener is given. */
+/** The events of `db.on(event, listener)`, each with what its listener is given (the `weftdb` package adds the network's: `peer`, `sync`, `status`). */
 export interface WeftEvents {
-  /** A peer connected or disconnected. */
-  peer: WeftPeerEvent;
-  /** Progress while a peer brings this replica up to date. */
-  sync: WeftSyncEvent;
-  /** One of the fields of `db.status()` changed. */
-  status: WeftStatus;
   /** A newer build in another tab upgraded the database (or a page deleted it): this tab's connection closed and its calls now reject with `STALE`; reload the page. */
   stale: undefined;
 }
@@ -195,8 +146,6 @@ export class Collection<T extends object = WeftFields> {
 }
 export interface Collection<T extends object = WeftFields> extends WeftDisposable {}
 
-export interface Collections extends WeftDisposable {}
-export interface Replicators extends WeftDisposable {}
 export interface Database extends WeftDisposable {
   /**
    * A handle on a collection, its documents typed as `T` (unchecked: the
@@ -205,8 +154,8 @@ export interface Database extends WeftDisposable {
    */
   collection<T extends object = WeftFields>(name: string): Collection<T>;
   /**
-   * Listens to network events (see {@link WeftEvents}); returns a function
-   * that stops listening. Without `p2p` none come.
+   * Listens to the database's events (see {@link WeftEvents}); returns a
+   * function that stops listening. Without `p2p` no network event comes.
    * @throws {WeftError} `VALIDATION` for an event weftdb does not emit
    */
   on<E extends keyof WeftEvents>(event: E, listener: (event: WeftEvents[E]) => void): () => void;
@@ -214,25 +163,9 @@ export interface Database extends WeftDisposable {
 export declare namespace Database {
   /**
    * Opens (creating on first use) the database `name`, one IndexedDB
-   * database of this origin; with `peers` (or `p2p: true`) it also starts
-   * the page's libp2p node and dials them.
+   * database of this origin; in the `weftdb` package, with `peers` (or
+   * `p2p: true`) it also starts the page's libp2p node and dials them.
    * @throws {WeftError} `VALIDATION` (bad options), `STORAGE`, `NETWORK`
    */
   function open(name: string, options?: WeftOpenOptions): Promise<Database>;
-}
-
-
-
-/** What `db.status()` returns and `db.on("status")` hands its listeners. */
-export interface WeftStatus {
-  /** The browser says it has a network (its `online`/`offline` events). Offline, the node closes its connections and dials nothing; back online it dials at once. */
-  online: boolean;
-  /** This tab runs the origin's network node. */
-  leader: boolean;
-  /** Peers with an open connection. */
-  peers: number;
-  /** Blocks waiting in the outbox for a replicator's peer to acknowledge them (a block queued for two peers counts twice). */
-  queuedBlocks: number;
-  /** When an exchange with a peer last finished, in ms since the Unix epoch (as `Date.now()`); null before the first. */
-  lastSync: number | null;
 }

@@ -6,7 +6,8 @@
 // (`new URL("weftdb_bg.wasm", import.meta.url)`), and no wasm is next to the
 // pre-bundled copy: the dev server answers with index.html and the page fails
 // with "expected magic word 00 61 73 6d". Leaving weftdb out of pre-bundling
-// keeps it where its wasm is. Vite 8 copes on its own; there the plugin
+// keeps it where its wasm is (`weftdb/local` too: Vite excludes an excluded
+// package's subpaths). Vite 8 copes on its own; there the plugin
 // changes nothing that matters. Production builds never needed it.
 export default function weftdb() {
   return {

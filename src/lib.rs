@@ -21,7 +21,7 @@
 //! | [`core::replica`] | the replication logic as state machines, moving out of [`node`] one part at a time: so far dialling (which peers are kept connected, when each is dialled again), fetching missing blocks (whom to ask, once per block, when to give up), head exchange's push lanes (batches in order, no block twice per connection) the outbox lanes (one push in flight per replicator's peer, the retry backoff), relayed listeners (asked for again with a backoff), each peer's request allowance, strikes and bans; [`core::replica::Replica`] holds them and says when the next of their deadlines falls, which is when the node next wakes for housekeeping (no fixed tick: an idle node sleeps until a swarm event, a command or a deadline); inputs carry the time, outputs say whom to dial, ask or push | nothing but data |
 //! | `dag` | [`Db`]'s replication queries: collection heads, held or pending blocks, blocks read within a budget, the blocks a peer lacks | the store trait |
 //! | `records` | [`Db`]'s node records: `Meta` records by name, replicators, the blocks their peers refused, the outbox (every key of them in one place: the node opens no store transaction) | the store trait |
-//! | `wasm` | the JS bindings, conversion only (wasm32 only): `Database` / `Collection` / `Replicators` / `Collections`, JS values to JSON and back, errors to `Error`s with a `code`, futures to promises, the `on` listeners (`peer`, `sync`, `status`, `stale`); `setLogLevel`, the page's `tracing` events on the console; the hand-written TypeScript (`npm/types.d.ts`, included) | wasm-bindgen |
+//! | `wasm` | the JS bindings, conversion only (wasm32 only): `Database` / `Collection`, and with the `net` feature `Replicators` / `Collections` and the network's methods (`wasm/net.rs`), JS values to JSON and back, errors to `Error`s with a `code`, futures to promises, the `on` listeners (`peer`, `sync`, `status`, `stale`); `setLogLevel`, the page's `tracing` events on the console; the hand-written TypeScript (`npm/types.d.ts`, included) | wasm-bindgen |
 //! | [`net`] | the request-response codec, the composed libp2p behaviour (one for both targets), each target's swarm: native TCP, QUIC, WebSocket, WebRTC-direct and [`net::webtransport`] (our WebTransport server); in a page the transports a browser dials, and `net::webrtc` (our browser-to-browser WebRTC transport, wasm32 only) with its [`net::signaling`] messages | libp2p, wtransport; web-sys's WebRTC in a page |
 //! | [`node`] | the node: gossip, block fetch, head exchange, replicators, pages meeting through a relay and upgrading to direct WebRTC, many tabs as one peer ([`node::tabs`]: the state machine; `tabs/page.rs` drives it on the Web Lock, the BroadcastChannel and the page's lifecycle), commands (`run`, `gossip`, `exchange`, `replicate`, `direct`, `answer`); its config ([`node::NodeConfig`], and a page's [`node::OpenOptions`]: `Database.open`'s options checked, the page node's listen policy); natively driven by a thread with tokio (`native`) behind the HTTP API, in a page by a task on the event loop (`browser`, with the page's `online`/`offline`/`pagehide`) | libp2p; tokio and axum natively; web-sys in a page |
 //! | `src/bin/weft.rs` | the `weft` command line (`start`, `client ...`) | clap, ureq |
@@ -31,6 +31,22 @@
 //! drives the node and its store type ([`node`]), and the JS bindings.
 //! Everything else is the same code on both targets and is tested natively
 //! with `cargo test`; the browser tests check the adapters for real.
+//!
+//! The feature `net` (on by default) is the network: [`net`], [`node`],
+//! `records`, and in the page WebCrypto batch verification and the
+//! network's part of the JS API. Built without it (`--no-default-features`)
+//! the crate is the database alone: the npm package's second entry point,
+//! `weftdb/local` (`pkg/local/`, built by `.ci/test`), the same API minus
+//! `peerId`, `status`, `networkStats`, `connections`, `dial`,
+//! `replicators`, `collections`, the `peers`/`p2p`/`directUpgrade` options
+//! (refused with `VALIDATION`) and the `peer`/`sync`/`status` events, in a
+//! third of the wasm (BENCHMARKS.md, "wasm size"). Its records are the same,
+//! so one database opens with either package. Like a tab of `weftdb` opened
+//! without `p2p`, a tab of `weftdb/local` takes no part in "Many tabs of one
+//! origin": it reads and writes the shared IndexedDB (no lost update, as
+//! below), its subscribers hear its own writes only, and nothing it writes
+//! is queued in a replicator's outbox (only a running node fills it).
+//! `tests/browser/local.test.mjs` checks all of this.
 //!
 //! ## The path of one write
 //!
@@ -522,10 +538,15 @@ pub mod core;
 mod dag;
 pub mod db;
 pub mod error;
+#[cfg(feature = "net")] // the node's records (replicators, outbox, certificates)
 mod records;
 pub mod store;
 
+// The network (feature `net`, on by default): without it, the database
+// alone, as the page's `weftdb/local` package is built.
+#[cfg(feature = "net")]
 pub mod net;
+#[cfg(feature = "net")]
 pub mod node;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod sim;
@@ -535,7 +556,7 @@ pub use error::Error;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "net"))]
 #[doc(hidden)]
 pub use wasm::{signed_parts, verify_blocks, webcrypto_judged};
 #[cfg(target_arch = "wasm32")]

@@ -424,6 +424,8 @@ async fn pages_meet_every_document_once() {
 /// rule's verdict (ed25519-dalek's `verify`): honest ones, tampered ones, and
 /// the malleable cases on which ed25519 verifiers differ (S + ℓ, small-order
 /// and non-canonical keys and R, keys and R with a small-order component).
+// WebCrypto batch verification is the network's (feature `net`).
+#[cfg(feature = "net")]
 mod signatures {
     use curve25519_dalek::constants::EIGHT_TORSION;
     use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
@@ -629,6 +631,7 @@ mod signatures {
 }
 
 /// What the browser's own `crypto.subtle.verify` says of a block, or why it would not.
+#[cfg(feature = "net")]
 async fn webcrypto_alone(block: &[u8]) -> String {
     let Some(parts) = weftdb::signed_parts(block).dyn_into::<Array>().ok() else { return "undecodable".into() };
     let subtle = Reflect::get(&Reflect::get(&js_sys::global(), &"crypto".into()).unwrap(), &"subtle".into()).unwrap();
@@ -648,6 +651,7 @@ async fn webcrypto_alone(block: &[u8]) -> String {
 /// for the rest) takes and refuses exactly the blocks our rule does, on
 /// honest, tampered and malleable signatures; and the browser's WebCrypto
 /// alone, which differs on some of the malleable ones, is shown where it does.
+#[cfg(feature = "net")]
 #[wasm_bindgen_test]
 async fn webcrypto_agrees_with_our_signature_rule() {
     let cases = signatures::cases();

@@ -1,9 +1,12 @@
-//! The JS face: `Database`, `Collection`, `Replicators` and `Collections`
-//! for wasm-bindgen. Conversion only: values cross as JSON-compatible
-//! objects, errors become JS `Error`s with a stable `code`, futures become
-//! promises, JS listeners hear events. What the options mean is
+//! The JS face: `Database` and `Collection` for wasm-bindgen, and with the
+//! `net` feature `Replicators`, `Collections` and the network's methods
+//! (`net.rs`). Conversion only: values cross as JSON-compatible objects,
+//! errors become JS `Error`s with a stable `code`, futures become promises,
+//! JS listeners hear events. What the options mean is
 //! [`crate::node::OpenOptions`]'s; the tabs and the page's node are
-//! [`crate::node::tabs`]'.
+//! [`crate::node::tabs`]'. Without `net` (the `weftdb/local` package) the
+//! same API minus the network: `Database.open` takes `{ durability }`
+//! alone, `on` only `"stale"`, and the network's methods are not there.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -18,13 +21,18 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::core::query::json_kind;
 use crate::db::Db;
 use crate::error::Error;
-use crate::node::browser::browser_online;
-use crate::node::tabs::{Role, TabCommand as Command, Tabs};
-use crate::node::{parse_multiaddr, OpenOptions};
+#[cfg(feature = "net")]
+use crate::node::{tabs::Tabs, OpenOptions};
+#[cfg(not(feature = "net"))]
+use crate::store::Durability;
 use crate::store::{IdbStore, StoreError};
 
 mod log;
+#[cfg(feature = "net")]
+mod net;
+#[cfg(feature = "net")]
 mod verify;
+#[cfg(feature = "net")]
 pub use verify::{signed_parts, verify_blocks, webcrypto_judged};
 
 // The package's TypeScript, beside what wasm-bindgen writes from the
@@ -37,6 +45,8 @@ pub use verify::{signed_parts, verify_blocks, webcrypto_judged};
 // --strict --target es2022`, whose lib has no `Symbol.dispose`:
 // npm/finish.mjs takes out wasm-bindgen's `[Symbol.dispose]` lines and
 // `WeftDisposable` puts them back where the lib has the symbol.
+// The network's types are in `npm/types-net.d.ts`, merged into these
+// (`WeftOpenOptions`, `WeftEvents`) where the build has the network.
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = include_str!("../../npm/types.d.ts");
 
@@ -86,7 +96,8 @@ where
     future_to_promise(async move { f.await.map(Into::into).map_err(|e| js_error(&e)) })
 }
 
-/// The page's `on` listeners, by event (`peer`, `sync`, `status`, `stale`).
+/// The page's `on` listeners, by event (`peer`, `sync`, `status`, `stale`;
+/// without the network only `stale`).
 #[derive(Default)]
 struct Listeners {
     all: RefCell<Vec<(u64, &'static str, Function)>>,
@@ -94,7 +105,10 @@ struct Listeners {
 }
 
 impl Listeners {
+    #[cfg(feature = "net")]
     const EVENTS: [&'static str; 4] = ["peer", "sync", "status", "stale"];
+    #[cfg(not(feature = "net"))]
+    const EVENTS: [&'static str; 1] = ["stale"];
 
     fn on(&self, event: &'static str, f: Function) -> u64 {
         let id = self.next.get();
@@ -128,6 +142,7 @@ struct Inner {
     closed: Cell<bool>,
     /// The page's network (its own node, or the leader tab's), when
     /// opened with `p2p`.
+    #[cfg(feature = "net")]
     net: Option<Tabs>,
     /// The page's functions, which hold the page's database object: let go
     /// of on close.
@@ -135,14 +150,6 @@ struct Inner {
 }
 
 impl Inner {
-    /// The page's node, for what needs the network.
-    fn net(&self) -> Result<&Tabs, Error> {
-        self.check_open()?;
-        self.net
-            .as_ref()
-            .ok_or_else(|| validation("this database was opened without p2p: open it with { peers } or { p2p: true }"))
-    }
-
     fn check_open(&self) -> Result<(), Error> {
         if self.db.store().is_stale() {
             return Err(Error::Stale(format!(
@@ -178,8 +185,13 @@ impl Database {
                 true => Value::Null,
                 false => from_js(options, "the open options")?,
             };
+            #[cfg(feature = "net")]
             let options = OpenOptions::from_json(&options).and_then(OpenOptions::build)?;
-            let store = IdbStore::open_with(&name, options.durability).await?;
+            #[cfg(feature = "net")]
+            let durability = options.durability;
+            #[cfg(not(feature = "net"))]
+            let durability = local_durability(&options)?;
+            let store = IdbStore::open_with(&name, durability).await?;
             let db = Rc::new(Db::open(store).await?);
             // Another tab's upgrade may have closed the connection while
             // `Db::open` read it: no lead, no node, for a stale database.
@@ -187,6 +199,7 @@ impl Database {
                 return Err(Error::Stale(format!("database \"{name}\" was upgraded or deleted by another tab")));
             }
             let listeners = Rc::new(Listeners::default());
+            #[cfg(feature = "net")]
             let net = match options.node {
                 Some(config) => {
                     let tell = listeners.clone();
@@ -202,9 +215,12 @@ impl Database {
             db.store().on_stale({
                 // Weak: the database holds this callback, and must not
                 // keep its own network (which holds it) alive.
-                let (listeners, net) = (Rc::downgrade(&listeners), net.as_ref().map(Tabs::downgrade));
+                let listeners = Rc::downgrade(&listeners);
+                #[cfg(feature = "net")]
+                let net = net.as_ref().map(Tabs::downgrade);
                 move || {
                     // A newer build leads now; this tab stays out of its way.
+                    #[cfg(feature = "net")]
                     if let Some(net) = net.as_ref().and_then(|n| n.upgrade()) {
                         net.stop();
                     }
@@ -213,15 +229,16 @@ impl Database {
                     }
                 }
             });
-            Ok(Database { inner: Rc::new(Inner { name, db, closed: Cell::new(false), net, listeners }) })
+            let inner = Inner {
+                name,
+                db,
+                closed: Cell::new(false),
+                #[cfg(feature = "net")]
+                net,
+                listeners,
+            };
+            Ok(Database { inner: Rc::new(inner) })
         })
-    }
-
-    /// This replica's libp2p peer id (its block-signing key), the same
-    /// after every reload.
-    #[wasm_bindgen(getter, js_name = peerId)]
-    pub fn peer_id(&self) -> String {
-        crate::node::keypair_of(&self.inner.db).public().to_peer_id().to_string()
     }
 
     /// This replica's public key (64 hex digits), which signs its blocks:
@@ -229,66 +246,6 @@ impl Database {
     #[wasm_bindgen(getter, js_name = authorKey)]
     pub fn author_key(&self) -> String {
         self.inner.db.author_key()
-    }
-
-    /// The page's network at a glance: `{ online, leader, peers,
-    /// queuedBlocks, lastSync }`. `db.on("status", f)` calls `f` with the
-    /// same object whenever one of them changes. Without `p2p` it reports
-    /// the browser's online state, no peers and nothing queued.
-    #[wasm_bindgen(unchecked_return_type = "WeftStatus")]
-    pub fn status(&self) -> JsValue {
-        match self.inner.net.as_ref() {
-            Some(tabs) => to_js(&tabs.status()),
-            None => to_js(&Role::Alone.status(None, browser_online())),
-        }
-    }
-
-    /// What the page's node has done: blocks and block bytes received
-    /// from peers, sent, refused, direct upgrades, and the gossip mesh
-    /// (the same counters as a native node's `p2p/stats`).
-    /// @throws {WeftError} `VALIDATION` (opened without p2p), `NETWORK`, `STORAGE`
-    #[wasm_bindgen(js_name = networkStats, unchecked_return_type = "Promise<WeftNetworkStats>")]
-    pub fn network_stats(&self) -> Promise {
-        node_call(&self.inner, || Ok(Command::Stats))
-    }
-
-    /// The open connections of the page's node (none without `p2p`).
-    /// @throws {WeftError} `NETWORK`, `STORAGE` (closed)
-    #[wasm_bindgen(unchecked_return_type = "Promise<WeftConnection[]>")]
-    pub fn connections(&self) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move {
-            inner.check_open()?;
-            match inner.net.as_ref() {
-                Some(net) => Ok(to_js(&net.call(Command::Connections).await?)),
-                None => Ok(Array::new().into()),
-            }
-        })
-    }
-
-    /// Dials a peer's multiaddr (ending in `/p2p/<peer id>`).
-    /// @throws {WeftError} `VALIDATION` (not a multiaddr, or opened without p2p), `BAD_REQUEST`, `NETWORK`
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn dial(&self, addr: String) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move {
-            inner.check_open()?;
-            parse_multiaddr(&addr).map_err(Error::from)?;
-            inner.net()?.call(Command::Dial { addr }).await?;
-            Ok(JsValue::UNDEFINED)
-        })
-    }
-
-    /// Active replication: `set`, `list`, `delete` (kept across reloads).
-    #[wasm_bindgen(getter)]
-    pub fn replicators(&self) -> Replicators {
-        Replicators { inner: self.inner.clone() }
-    }
-
-    /// Collection topics: `subscribe`, `unsubscribe`, `list`.
-    #[wasm_bindgen(getter)]
-    pub fn collections(&self) -> Collections {
-        Collections { inner: self.inner.clone() }
     }
 
     /// Listens to network events: `"peer"` (`WeftPeerEvent`: a peer
@@ -302,10 +259,13 @@ impl Database {
     #[wasm_bindgen(skip_typescript)] // typed in TS_TYPES: one payload type per event (WeftEvents)
     pub fn on(&self, event: String, listener: Function) -> Result<JsValue, JsValue> {
         let Some(event) = Listeners::EVENTS.iter().copied().find(|e| *e == event) else {
-            return Err(js_error(&validation(format!(
-                "unknown event \"{event}\": weftdb emits \"peer\", \"sync\", \"status\" and \"stale\""
-            ))));
+            #[cfg(feature = "net")]
+            let emits = "weftdb emits \"peer\", \"sync\", \"status\" and \"stale\"";
+            #[cfg(not(feature = "net"))]
+            let emits = "weftdb/local has no network and emits only \"stale\" (the \"weftdb\" package has the rest)";
+            return Err(js_error(&validation(format!("unknown event \"{event}\": {emits}"))));
         };
+        #[cfg(feature = "net")]
         if event != "stale" && self.inner.net.is_none() {
             // Without a network there are no peers: nothing will be called.
             return Ok(Closure::<dyn FnMut()>::new(|| {}).into_js_value());
@@ -402,6 +362,7 @@ impl Database {
         let inner = self.inner.clone();
         promise(async move {
             if !inner.closed.replace(true) {
+                #[cfg(feature = "net")]
                 if let Some(net) = inner.net.as_ref() {
                     net.stop();
                 }
@@ -555,112 +516,39 @@ impl Collection {
     }
 }
 
-/// Runs a command on the page's node; resolves to its JSON answer.
-fn node_call(inner: &Rc<Inner>, command: impl FnOnce() -> Result<Command, Error> + 'static) -> Promise {
-    let inner = inner.clone();
-    promise(async move {
-        let command = command()?;
-        Ok(to_js(&inner.net()?.call(command).await?))
-    })
-}
-
-fn string_field(o: &Map<String, Value>, key: &str, what: &str) -> Result<String, Error> {
-    match o.get(key) {
-        Some(Value::String(s)) => Ok(s.clone()),
-        _ => Err(validation(format!("{what} needs \"{key}\" as a string"))),
-    }
-}
-
-/// A page's replicators: each pushes every change in its scope to one peer
-/// until that peer acknowledges it, across reloads.
-#[wasm_bindgen]
-pub struct Replicators {
-    inner: Rc<Inner>,
-}
-
-#[wasm_bindgen]
-impl Replicators {
-    /// Pushes every change of `collection` (or of its `docs`) to `peer`
-    /// (`"<multiaddr>/p2p/<id>"`) until acknowledged, across reloads.
-    /// @throws {WeftError} `BAD_REQUEST` (not a multiaddr with /p2p/, or this replica), `UNKNOWN_COLLECTION`, `VALIDATION`, `NETWORK`, `STORAGE`
-    #[wasm_bindgen(unchecked_return_type = "Promise<WeftReplicatorSet>")]
-    pub fn set(&self, #[wasm_bindgen(unchecked_param_type = "WeftReplicatorSpec")] spec: JsValue) -> Promise {
-        node_call(&self.inner, move || {
-            let o = object_from_js(spec, "the replicator")?;
-            let docs = match o.get("docs") {
-                None | Some(Value::Null) => None,
-                Some(Value::Array(ids)) => Some(
-                    ids.iter()
-                        .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| validation("docs must be document ids")))
-                        .collect::<Result<_, _>>()?,
-                ),
-                Some(_) => return Err(validation("docs must be an array of document ids")),
-            };
-            let collection = string_field(&o, "collection", "a replicator")?;
-            let peer = string_field(&o, "peer", "a replicator")?;
-            Ok(Command::SetReplicator { collection, docs, peer })
-        })
-    }
-
-    /// Every replicator, with its queued and refused blocks.
-    /// @throws {WeftError} `VALIDATION` (opened without p2p), `NETWORK`, `STORAGE`
-    #[wasm_bindgen(unchecked_return_type = "Promise<WeftReplicator[]>")]
-    pub fn list(&self) -> Promise {
-        node_call(&self.inner, || Ok(Command::ListReplicators))
-    }
-
-    /// Stops replicating `collection` to `peerId` and drops its queue.
-    /// @throws {WeftError} `NOT_FOUND`, `BAD_REQUEST` (not a peer id), `VALIDATION`, `NETWORK`, `STORAGE`
-    #[wasm_bindgen(unchecked_return_type = "Promise<{ peerId: string; collection: string; deleted: true }>")]
-    pub fn delete(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "{ collection: string; peerId: string }")] spec: JsValue,
-    ) -> Promise {
-        node_call(&self.inner, move || {
-            let o = object_from_js(spec, "the replicator")?;
-            let collection = string_field(&o, "collection", "deleting a replicator")?;
-            let peer_id = string_field(&o, "peerId", "deleting a replicator")?;
-            Ok(Command::DeleteReplicator { collection, peer_id })
-        })
-    }
-}
-
-/// The collections whose topic the page's node holds: it gets every change
-/// to them that any peer on the topic publishes, and swaps heads for them
-/// with every peer it meets.
-#[wasm_bindgen]
-pub struct Collections {
-    inner: Rc<Inner>,
-}
-
-#[wasm_bindgen]
-impl Collections {
-    /// Holds the collection's topic (kept across reloads); resolves to every
-    /// collection held.
-    /// @throws {WeftError} `UNKNOWN_COLLECTION`, `VALIDATION` (opened without p2p), `NETWORK`, `STORAGE`
-    #[wasm_bindgen(unchecked_return_type = "Promise<string[]>")]
-    pub fn subscribe(&self, collection: String) -> Promise {
-        node_call(&self.inner, move || Ok(Command::AddP2pCollection { collection }))
-    }
-
-    /// Leaves the collection's topic; resolves to the collections still held.
-    /// @throws {WeftError} `NOT_FOUND` (not subscribed), `VALIDATION`, `NETWORK`, `STORAGE`
-    #[wasm_bindgen(unchecked_return_type = "Promise<string[]>")]
-    pub fn unsubscribe(&self, collection: String) -> Promise {
-        node_call(&self.inner, move || Ok(Command::RemoveP2pCollection { collection }))
-    }
-
-    /// The collections whose topic the page's node holds.
-    /// @throws {WeftError} `VALIDATION` (opened without p2p), `NETWORK`
-    #[wasm_bindgen(unchecked_return_type = "Promise<string[]>")]
-    pub fn list(&self) -> Promise {
-        node_call(&self.inner, || Ok(Command::ListP2pCollections))
-    }
-}
-
 fn query_from_js(q: JsValue) -> Result<Value, Error> {
     if q.is_undefined() || q.is_null() {
         return Ok(Value::Object(Map::new()));
     }
     from_js(q, "the query")
+}
+
+/// `Database.open`'s options without the network: `{ durability }`, and
+/// `p2p: false` (which is what this build does anyway). The network's
+/// options are refused with a word on where they are.
+#[cfg(not(feature = "net"))]
+fn local_durability(options: &Value) -> Result<Durability, Error> {
+    let o = match options {
+        Value::Null => return Ok(Durability::Default),
+        Value::Object(o) => o,
+        _ => return Err(validation("the open options must be an object: { durability }")),
+    };
+    for (k, v) in o {
+        match (k.as_str(), v) {
+            ("durability", _) | (_, Value::Null) | ("p2p", Value::Bool(false)) => {}
+            ("peers" | "p2p" | "directUpgrade", _) => {
+                return Err(validation(format!(
+                    "open option \"{k}\": weftdb/local is built without the network; import \"weftdb\" for peers"
+                )))
+            }
+            _ => return Err(validation(format!("unknown open option \"{k}\": expected durability"))),
+        }
+    }
+    match o.get("durability") {
+        None | Some(Value::Null) => Ok(Durability::Default),
+        Some(Value::String(s)) => Durability::parse(s).ok_or_else(|| {
+            validation(format!("durability must be \"default\", \"strict\" or \"relaxed\", not \"{s}\""))
+        }),
+        Some(_) => Err(validation("durability must be \"default\", \"strict\" or \"relaxed\"")),
+    }
 }

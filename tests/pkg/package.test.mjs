@@ -67,6 +67,7 @@ describe("the package", () => {
     const root = pkgJson.exports?.["."];
     assert.deepEqual(root, { types: "./weftdb.d.ts", default: "./weftdb.js" });
     assert.deepEqual(pkgJson.exports["./vite"], { types: "./vite.d.ts", default: "./vite.js" });
+    assert.deepEqual(pkgJson.exports["./local"], { types: "./local/weftdb.d.ts", default: "./local/weftdb.js" });
     assert.equal(pkgJson.exports["./package.json"], "./package.json");
     const targets = [];
     const walk = (v) => (typeof v === "string" ? targets.push(v.replace(/^\.\//, "")) : Object.values(v).forEach(walk));
@@ -155,7 +156,11 @@ describe("the TypeScript types", () => {
     // Each block is a module of its own (they may reuse names).
     return Object.fromEntries(blocks.map((b, i) => [`readme-${i}.ts`, `${b}\nexport {};\n`]));
   };
-  const example = () => ({ "example.ts": fs.readFileSync(path.join(HERE, "example.ts"), "utf8") });
+  // example.ts: the whole API of `weftdb`; local.ts: `weftdb/local`'s.
+  const example = () => ({
+    "example.ts": fs.readFileSync(path.join(HERE, "example.ts"), "utf8"),
+    "local.ts": fs.readFileSync(path.join(HERE, "local.ts"), "utf8"),
+  });
 
   for (const [compiler, tsc] of Object.entries(COMPILERS)) {
     test(`${compiler}, bundler resolution (Vite): example.ts (the whole API) and the README's examples pass tsc --strict --target es2022`, () => {
