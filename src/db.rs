@@ -120,35 +120,13 @@ fn parse_id(collection: &str, id: &str) -> Result<Cid, Error> {
 }
 
 fn random_nonce() -> [u8; 8] {
-    #[cfg(test)]
+    #[cfg(all(test, feature = "net", not(target_arch = "wasm32")))]
     if let Some(n) = test_nonces::next() {
         return n;
     }
     let mut n = [0; 8];
     getrandom::getrandom(&mut n).expect("the platform has a random source");
     n
-}
-
-/// Nonces from a seed, for a test that must replay exactly (the
-/// simulator): every database on this thread draws from one counter.
-#[cfg(test)]
-pub(crate) mod test_nonces {
-    use std::cell::Cell;
-
-    thread_local!(static NEXT: Cell<Option<u64>> = const { Cell::new(None) });
-
-    /// From now on, this thread's nonces count up from `seed`.
-    pub(crate) fn seed(seed: u64) {
-        NEXT.with(|n| n.set(Some(seed)));
-    }
-
-    pub(super) fn next() -> Option<[u8; 8]> {
-        NEXT.with(|n| {
-            let v = n.get()?;
-            n.set(Some(v.wrapping_add(1)));
-            Some(v.to_be_bytes())
-        })
-    }
 }
 
 impl<S: Store> Db<S> {
@@ -873,3 +851,25 @@ fn fits_a_block(b: SignedBlock) -> Result<SignedBlock, Error> {
 /// The length of every document id: a CIDv1 (dag-cbor, sha2-256) in
 /// base32 is `b` and 58 characters.
 pub const ID_LEN: usize = 59;
+
+/// Nonces from a seed, for a test that must replay exactly (the
+/// simulator): every database on this thread draws from one counter.
+#[cfg(all(test, feature = "net", not(target_arch = "wasm32")))]
+pub(crate) mod test_nonces {
+    use std::cell::Cell;
+
+    thread_local!(static NEXT: Cell<Option<u64>> = const { Cell::new(None) });
+
+    /// From now on, this thread's nonces count up from `seed`.
+    pub(crate) fn seed(seed: u64) {
+        NEXT.with(|n| n.set(Some(seed)));
+    }
+
+    pub(super) fn next() -> Option<[u8; 8]> {
+        NEXT.with(|n| {
+            let v = n.get()?;
+            n.set(Some(v.wrapping_add(1)));
+            Some(v.to_be_bytes())
+        })
+    }
+}

@@ -548,7 +548,7 @@ pub mod store;
 pub mod net;
 #[cfg(feature = "net")]
 pub mod node;
-#[cfg(all(test, not(target_arch = "wasm32")))]
+#[cfg(all(test, feature = "net", not(target_arch = "wasm32")))]
 mod sim;
 
 pub use db::{Change, ChangeKind, Db, ImportReport, Merged};

@@ -95,7 +95,7 @@ impl<S: Store> Node<S> {
     /// Notes the documents of shared collections that `peer`'s push just
     /// merged (still in `merged`), to be offered to the other peers
     /// ([`crate::core::replica::Replica::relayed`]).
-    pub(super) fn to_relay(&mut self, peer: PeerId) {
+    pub(super) fn note_relayed(&mut self, peer: PeerId) {
         let merged = self.merged.borrow();
         for m in merged.iter().filter(|m| self.p2p_collections.contains(&m.collection)) {
             let docs = self.replica.relayed.entry(m.collection.clone()).or_default();
@@ -106,7 +106,7 @@ impl<S: Store> Node<S> {
     /// Swaps heads with every connected peer for the documents published to
     /// nobody on their collection's topic (see `publish`), and with the
     /// peers that did not push them for documents a push changed (see
-    /// `to_relay`): at once, then at most once per [`REPAIR_EVERY`], each
+    /// `note_relayed`): at once, then at most once per [`REPAIR_EVERY`], each
     /// time for those since.
     pub(super) async fn repair_unheard(&mut self) {
         if (self.replica.unheard.is_empty() && self.replica.relayed.is_empty()) || self.now() < self.replica.next_repair
