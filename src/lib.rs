@@ -18,17 +18,19 @@
 //! | [`db`] | [`Db`]: the core's rules over a store, one transaction per change; an import reads [`core::merge`]'s snapshot and writes its plan | the store trait |
 //! | [`core::sync`] | the replication messages and their limits | nothing but data |
 //! | [`core::pending`] | which blocks wait for parents on whose account; what to drop over the caps | nothing but data |
-//! | [`core::replica`] | the replication logic as state machines, moving out of [`node`] one part at a time: so far dialling (which peers are kept connected, when each is dialled again), fetching missing blocks (whom to ask, once per block, when to give up), head exchange's push lanes (batches in order, no block twice per connection) the outbox lanes (one push in flight per replicator's peer, the retry backoff), relayed listeners (asked for again with a backoff), each peer's request allowance, strikes and bans; [`core::replica::Replica`] holds them and says when the next of their deadlines falls, which is when the node next wakes for housekeeping (no fixed tick: an idle node sleeps until a swarm event, a command or a deadline); inputs carry the time, outputs say whom to dial, ask or push | nothing but data |
+//! | [`core::replica`] | the replication state's parts, each a state machine in a file of its own: dialling (which peers are kept connected, when each is dialled again), fetching missing blocks (whom to ask, once per block, when to give up), head exchange's push lanes (batches in order, no block twice per connection, lanes with ids so a dead connection's answers cannot move a new one), the outbox lanes (one push in flight per replicator's peer, the retry backoff), relayed listeners (asked for again with a backoff), each peer's request allowance, strikes and bans; [`core::replica::Replica`] holds them, the documents to pass on or repair, and says when the next of their deadlines falls (no fixed tick: an idle node sleeps until an input, a command or a deadline) | nothing but data |
 //! | `dag` | [`Db`]'s replication queries: collection heads, held or pending blocks, blocks read within a budget, the blocks a peer lacks | the store trait |
 //! | `records` | [`Db`]'s node records: `Meta` records by name, replicators, the blocks their peers refused, the outbox (every key of them in one place: the node opens no store transaction) | the store trait |
 //! | `wasm` | the JS bindings, conversion only (wasm32 only): `Database` / `Collection`, and with the `net` feature `Replicators` / `Collections` and the network's methods (`wasm/net.rs`), JS values to JSON and back, errors to `Error`s with a `code`, futures to promises, the `on` listeners (`peer`, `sync`, `status`, `stale`); `setLogLevel`, the page's `tracing` events on the console; the hand-written TypeScript (`npm/types.d.ts`, included) | wasm-bindgen |
 //! | [`net`] | the request-response codec, the composed libp2p behaviour (one for both targets), each target's swarm: native TCP, QUIC, WebSocket, WebRTC-direct and [`net::webtransport`] (our WebTransport server); in a page the transports a browser dials, and `net::webrtc` (our browser-to-browser WebRTC transport, wasm32 only) with its [`net::signaling`] messages | libp2p, wtransport; web-sys's WebRTC in a page |
-//! | [`node`] | the node: gossip, block fetch, head exchange, replicators, pages meeting through a relay and upgrading to direct WebRTC, many tabs as one peer ([`node::tabs`]: the state machine; `tabs/page.rs` drives it on the Web Lock, the BroadcastChannel and the page's lifecycle), commands (`run`, `gossip`, `exchange`, `replicate`, `direct`, `answer`); its config ([`node::NodeConfig`], and a page's [`node::OpenOptions`]: `Database.open`'s options checked, the page node's listen policy); natively driven by a thread with tokio (`native`) behind the HTTP API, in a page by a task on the event loop (`browser`, with the page's `online`/`offline`/`pagehide`) | libp2p; tokio and axum natively; web-sys in a page |
+//! | [`node`] | the node: the replica's logic over a [`Db`] — gossip, block fetch, head exchange, replicators, pages meeting through a relay and upgrading to direct WebRTC, commands (`run`, `gossip`, `exchange`, `replicate`, `direct`, `answer`, `share`, `status`) — as a state machine at the network's edge: inputs in with the time, effects out (see "The replica, its inputs and effects") (`wire`), generic over its store, with no socket, no swarm, no clock and no `cfg(target_arch)` (the target's store, block checks and wall clock: `adapters`); one driver over libp2p for both targets (`swarm`: swarm events to inputs, effects to swarm calls), run natively by a thread with tokio (`native`) behind the HTTP API, in a page by a task on the event loop (`browser`, with the page's `online`/`offline`/`pagehide`); many tabs as one peer ([`node::tabs`]: the state machine; `tabs/page.rs` drives it on the Web Lock, the BroadcastChannel and the page's lifecycle); its config ([`node::NodeConfig`], and a page's [`node::OpenOptions`]) | libp2p's data types; the drivers: libp2p, tokio and axum natively, web-sys in a page |
+//! | `sim` (tests only) | the deterministic simulator: many nodes on [`store::MemoryStore`], a network that delays, loses, duplicates and reorders from a seed, partitions, restarts, a virtual clock; convergence properties over random schedules | the node's inputs and effects |
 //! | `src/bin/weft.rs` | the `weft` command line (`start`, `client ...`) | clap, ureq |
 //!
 //! `cfg(target_arch = "wasm32")` picks the adapters: the store backend
 //! ([`store`]), each target's swarm and transports ([`net`]), the loop that
-//! drives the node and its store type ([`node`]), and the JS bindings.
+//! drives the node, its store type and block checks (`node/adapters.rs`),
+//! and the JS bindings.
 //! Everything else is the same code on both targets and is tested natively
 //! with `cargo test`; the browser tests check the adapters for real.
 //!
@@ -91,6 +93,63 @@
 //! each replicator's peer. In a page that is a libp2p connection to a weft
 //! node over WebTransport, WebRTC-direct or WebSocket, and to other pages
 //! over direct WebRTC or through the node's relay.
+//!
+//! ## The replica, its inputs and effects, and the simulator
+//!
+//! The node (`node/run.rs` and the files beside it) is a state machine at
+//! the network's edge. A driver hands it one input at a time with the time
+//! on the driver's clock (`Node::handle(input, now)`; commands and
+//! deadlines come with `Node::advance(now)`), and after each it takes the
+//! effects the node queued (`Node::take_effects`), carries them out in
+//! order, and asks when the node is next due (`Node::next_housekeeping`,
+//! from [`core::replica::Replica::next_timeout`]). Store awaits stay in the
+//! node: a handler reads and writes its [`Db`] and then says what to send.
+//!
+//! - **Inputs** (`node::wire::Input`): a connection opened or closed, a
+//!   dial failed, a listener's address came or went, a listener closed, a
+//!   peer's request (named by a reply id the driver picks) or an unreadable
+//!   one, the answer to our request (named by the request id the node
+//!   picked) or its failure, a gossip message, a peer joining or leaving a
+//!   topic, a connection whose pings fail, LAN peers found or gone, DHT
+//!   providers, the DHT growing, a reservation on our relay, a hole punched.
+//! - **Effects** (`node::wire::Effect`): send a request, answer one,
+//!   publish, subscribe, unsubscribe, judge a gossip message (forward,
+//!   ignore, reject), dial a peer or an address, tell the transport an
+//!   address, close a connection or all of a peer's, listen, advertise or
+//!   stop advertising a topic in the DHT.
+//! - What only libp2p knows stays in the driver (`node/swarm.rs`): the map
+//!   from our request, reply and listener ids to libp2p's, telling DCUtR and
+//!   the swarm our listen addresses, feeding identify's addresses to
+//!   Kademlia, and gossipsub's mesh in `stats`. The node keeps what it
+//!   decides on: open connections, our listen addresses, our topics and
+//!   each peer's (from inputs), so a publish that no connected peer
+//!   holds is known unheard without asking gossipsub.
+//!
+//! **The simulator** (`src/sim`, `cargo test` only) runs N such nodes on
+//! [`store::MemoryStore`] with a simulated network: every message after a
+//! delay drawn from a seed (so messages overtake each other), a message
+//! lost now and then (its connection resets: a lost frame kills a stream),
+//! requests delivered twice (replayed pushes), gossip handed on twice (past
+//! the seen-cache), links cut and healed, and replicas that restart (their
+//! store kept; memory, connections and messages in flight lost). Gossip is
+//! relayed as gossipsub does, once per replica and message (named by topic
+//! and content, as the node's gossipsub names them), to the subscribers
+//! among its connections, once the node accepted it. A virtual clock jumps
+//! to the next event; keys, nonces and every choice come from the seed, so
+//! a seed replays exactly (`a_seed_replays_exactly`).
+//!
+//! `schedules_converge` runs random schedules (2–4 replicas on a ring of
+//! links, a collection shared on topics, another carried by replicators
+//! around a ring; writes, updates, deletes, cuts, heals, restarts, lossy
+//! links), heals the network and runs two more virtual minutes, then
+//! checks: every replica holds the same heads and documents, every outbox
+//! is empty, every acknowledged write is held everywhere, no block was
+//! pushed to a peer after that peer acknowledged it, and no pending block
+//! has all its parents. `cargo test --lib sim::` runs 200 schedules in
+//! seconds; `WEFT_SIM_CASES=100000` runs more, `WEFT_SIM_SEED=<n>` one
+//! (a failure prints this command), and `WEFT_SIM_LOG=weftdb=debug` shows
+//! every input, effect and command of a run. TESTING.md records the long
+//! runs and what they found.
 //!
 //! ## Many tabs of one origin
 //!

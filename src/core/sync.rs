@@ -1,9 +1,8 @@
-//! Replication without the network: the messages peers exchange, their
-//! limits, the retry schedule of a replicator's outbox, and what a peer is
-//! allowed: its request rate ([`TokenBucket`]) and its strikes and bans
-//! ([`Conduct`]), remembered across reconnects. The libp2p
-//! behaviours carry these bytes; deciding what to send is done here and in
-//! the DAG queries of [`crate::Db`].
+//! The messages peers exchange and their limits. The libp2p behaviours
+//! carry these bytes; deciding what to send is done by the node and the
+//! state machines of [`crate::core::replica`] (the outbox's retry schedule,
+//! a peer's request rate, strikes and bans among them), over the DAG
+//! queries of [`crate::Db`].
 //!
 //! Protocols (each a request and one response, DAG-CBOR, length-prefixed
 //! by the request-response codec):
