@@ -71,7 +71,16 @@ const REFUSED_REMEMBERED: usize = 4096;
 pub type ListenerId = u64;
 type Listener = Rc<dyn Fn(&Change)>;
 type BlockListener = Rc<dyn Fn(&Merged)>;
-type CommitHook = Rc<dyn Fn(&Merged) -> Vec<Row>>;
+type CommitHook = Rc<dyn Fn(Commit, &Merged) -> Vec<Row>>;
+
+/// Where a block's transaction is when an [`Db::on_commit`] hook hears of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Being written: the rows the hook returns commit with the block.
+    Writing,
+    /// Committed: durable (rows returned now are not written).
+    Done,
+}
 
 pub struct Db<S: Store> {
     store: S,
@@ -756,11 +765,13 @@ impl<S: Store> Db<S> {
         id
     }
 
-    /// Calls `f` for every block stored and folded in, inside its
-    /// transaction: the rows it returns commit with the block or not at all
-    /// (the node's replication outbox is written this way).
+    /// Calls `f` for every block stored and folded in, twice: inside its
+    /// transaction ([`Commit::Writing`]), where the rows it returns commit
+    /// with the block or not at all (the node's replication outbox is
+    /// written this way), and once that has committed ([`Commit::Done`]).
+    /// A node hears of every block through this one hook.
     /// Returns the id [`Db::remove_hook`] takes.
-    pub fn on_commit(&self, f: impl Fn(&Merged) -> Vec<Row> + 'static) -> ListenerId {
+    pub fn on_commit(&self, f: impl Fn(Commit, &Merged) -> Vec<Row> + 'static) -> ListenerId {
         let id = self.next_id();
         self.commit_hooks.borrow_mut().push((id, Rc::new(f)));
         id
@@ -780,12 +791,17 @@ impl<S: Store> Db<S> {
         let hooks: Vec<CommitHook> = self.commit_hooks.borrow().iter().map(|(_, h)| h.clone()).collect();
         for b in &fx.blocks {
             for hook in &hooks {
-                for (table, key, value) in hook(b) {
+                for (table, key, value) in hook(Commit::Writing, b) {
                     tx.put(table, &key, &value).await?;
                 }
             }
         }
         tx.commit().await?;
+        for b in &fx.blocks {
+            for hook in &hooks {
+                hook(Commit::Done, b);
+            }
+        }
         self.emit(fx);
         Ok(())
     }

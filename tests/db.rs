@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use futures::executor::block_on;
 use serde_json::{json, Map, Value};
+use weftdb::db::Commit;
 use weftdb::store::MemoryStore;
 use weftdb::{ChangeKind, Db};
 
@@ -294,7 +295,18 @@ fn commit_hook_rows_commit_with_their_blocks() {
     use weftdb::store::{KeyRange, Mode, Store, Table, Tx};
     block_on(async {
         let db = books().await;
-        db.on_commit(|m| vec![(Table::Meta, [b"hook/".as_slice(), &m.cid.to_bytes()].concat(), m.doc.clone().into())]);
+        let done = std::rc::Rc::new(std::cell::Cell::new(0));
+        let seen = done.clone();
+        db.on_commit(move |stage, m| match stage {
+            Commit::Writing => {
+                vec![(Table::Meta, [b"hook/".as_slice(), &m.cid.to_bytes()].concat(), m.doc.clone().into())]
+            }
+            // Told again once durable; rows returned now are not written.
+            Commit::Done => {
+                seen.set(seen.get() + 1);
+                vec![(Table::Meta, b"hook/after".to_vec(), vec![])]
+            }
+        });
         let hooked = |db: &Db<MemoryStore>| {
             let store = db.store().clone();
             async move {
@@ -307,13 +319,15 @@ fn commit_hook_rows_commit_with_their_blocks() {
         let rows = hooked(&db).await;
         assert_eq!(rows.len(), 2);
         assert!(rows.iter().all(|(_, v)| v == id.as_bytes()));
+        assert_eq!(done.get(), 2, "each block is told again once committed");
 
         assert!(db.create("Book", &obj(json!({"title": 7}))).await.is_err());
         assert!(db.update("Book", &id, &obj(json!({"nope": 1}))).await.is_err());
         assert_eq!(hooked(&db).await.len(), 2, "a refused write adds no hook rows");
+        assert_eq!(done.get(), 2, "nor is it told as committed");
 
         let other = books().await;
-        other.on_commit(|m| vec![(Table::Meta, [b"hook/".as_slice(), &m.cid.to_bytes()].concat(), vec![])]);
+        other.on_commit(|_, m| vec![(Table::Meta, [b"hook/".as_slice(), &m.cid.to_bytes()].concat(), vec![])]);
         other.import(&db.export().await.unwrap()).await.unwrap();
         assert_eq!(hooked(&other).await.len(), 2, "merged blocks call the hook too");
     });

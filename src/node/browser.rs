@@ -20,7 +20,7 @@ use super::adapters::wall_now_ms;
 use super::command::{Command, CommandError, Reply};
 use super::config::NodeConfig;
 use super::error::NodeError;
-use super::run::{keypair_of, Clock, Node, NodeStore, PeerListener, SyncListener};
+use super::run::{keypair_of, Clock, Node, NodeStore, PeerListener, SyncListener, Wake};
 use super::status::StatusListener;
 use super::swarm::SwarmDriver;
 use crate::db::Db;
@@ -56,25 +56,14 @@ impl BrowserNode {
         let (requests, rx) = mpsc::unbounded();
         // A JS write commits outside the node's task: wake it to publish.
         let (wake_tx, wake_rx) = mpsc::unbounded();
-        let early_wake = wake_tx.clone();
-        let wake_hook = db.on_block(move |_| {
+        let wake: Wake = Rc::new(move || {
             let _ = wake_tx.unbounded_send(());
-        });
-        // Before the commit as well: the node publishes local blocks while
-        // they are being made durable.
-        let early_hook = db.on_commit(move |m| {
-            if m.local {
-                let _ = early_wake.unbounded_send(());
-            }
-            Vec::new()
         });
         let epoch = web_time::Instant::now();
         let clock = Clock { now: std::time::Duration::ZERO, wall_zero_ms: wall_now_ms() };
         wasm_bindgen_futures::spawn_local(async move {
-            match Node::assemble(db.clone(), config, wire_errors, clock).await {
+            match Node::assemble(db.clone(), config, wire_errors, clock, Some(wake)).await {
                 Ok(mut node) => {
-                    // Taken away with the node's own when it stops.
-                    node.hooks.extend([wake_hook, early_hook]);
                     node.on_peer = Some(on_peer);
                     node.on_sync = Some(on_sync);
                     node.status.listener = Some(on_status);
@@ -83,8 +72,6 @@ impl BrowserNode {
                     run(node, SwarmDriver::new(swarm), epoch, rx, wake_rx).await;
                 }
                 Err(e) => {
-                    db.remove_hook(wake_hook);
-                    db.remove_hook(early_hook);
                     tracing::error!("the page's node did not start: {e}");
                 }
             }

@@ -139,7 +139,7 @@ impl Native {
         };
         let epoch = Instant::now();
         let clock = Clock { now: Duration::ZERO, wall_zero_ms: super::adapters::wall_now_ms() };
-        let node = Node::assemble(db, config, wire_errors, clock).await?;
+        let node = Node::assemble(db, config, wire_errors, clock, None).await?;
         let certs = certs.map(|c| {
             let generation = c.webtransport.generation();
             (c, generation)

@@ -38,7 +38,7 @@ use crate::core::replica::fetch::{FetchId, Fetcher};
 use crate::core::replica::push::PushLanes;
 use crate::core::replica::{Conditions, Replica, DISCOVERY_EVERY};
 use crate::core::sync::PEERS_TOPIC;
-use crate::db::{self, Db, ImportReport, Merged, Refusal};
+use crate::db::{self, Commit, Db, ImportReport, Merged, Refusal, Row};
 use crate::net::WireErrors;
 use crate::store::Store;
 
@@ -94,8 +94,7 @@ pub(super) struct Stats {
 
 pub(crate) struct Node<S: Store = NodeStore> {
     pub(super) db: Rc<Db<S>>,
-    /// This node's listeners and commit hooks on `db`, taken away when it
-    /// is dropped: the database outlives the node (a page's tabs stop and
+    /// This node's commit hook on `db`, taken away when it is dropped: the database outlives the node (a page's tabs stop and
     /// start nodes on one database as the lead moves).
     pub(super) hooks: Vec<db::ListenerId>,
     /// Whether the node has a network at all (`config.p2p`): without one
@@ -111,9 +110,9 @@ pub(crate) struct Node<S: Store = NodeStore> {
     /// commit sooner. Should the commit fail, peers hold a valid block this
     /// replica lacks, which merges like any concurrent change.
     pub(super) early: Rc<RefCell<Vec<Merged>>>,
-    /// Blocks the database merged since we last looked, filled by its
-    /// `on_block` listener and taken right after each database call, so
-    /// the caller still knows where they came from.
+    /// Blocks the database committed since we last looked, filled by the
+    /// node's commit hook and taken right after each database call, so the
+    /// caller still knows where they came from.
     pub(super) merged: Rc<RefCell<Vec<Merged>>>,
     pub(super) peer_id: PeerId,
     pub(super) config: NodeConfig,
@@ -196,6 +195,9 @@ pub(crate) enum PeerEvent {
 
 pub(crate) type PeerListener = Rc<dyn Fn(PeerEvent, PeerId, &'static str)>;
 
+/// Wakes a node's driver.
+pub(crate) type Wake = Rc<dyn Fn()>;
+
 pub(crate) use super::adapters::NodeStore;
 use super::adapters::{decode_batch, decode_claimed};
 
@@ -237,33 +239,51 @@ impl<S: Store> Node<S> {
     /// A node around `db`, with its replicators and p2p collections loaded
     /// and its bootstrap peers wanted. `config.p2p` says whether it has a
     /// network (a driver that carries out its effects); `clock` is the
-    /// driver's clock now and the wall clock at its zero.
+    /// driver's clock now and the wall clock at its zero; `wake` is called
+    /// whenever a block is written or committed, for a driver whose node
+    /// must run after a write it did not make (a page's JS writes).
     pub(crate) async fn assemble(
         db: Rc<Db<S>>,
         config: NodeConfig,
         wire_errors: Arc<WireErrors>,
         clock: Clock,
+        wake: Option<Wake>,
     ) -> Result<Node<S>, NodeError> {
-        let merged = Rc::new(RefCell::new(Vec::new()));
-        let sink = merged.clone();
-        let mut hooks = vec![db.on_block(move |m| sink.borrow_mut().push(m.clone()))];
-        let replicators: Rc<RefCell<BTreeMap<(PeerId, String), Replicator>>> = Rc::default();
-        let scopes = replicators.clone();
-        let status = super::status::Status::default();
-        let queued = status.queued.clone();
-        hooks.push(db.on_commit(move |m| {
-            let rows = outbox_rows(&scopes.borrow(), m);
-            queued.set(queued.get() + rows.len() as u64);
-            rows
-        }));
+        // One hook hears of every block, local or merged, twice: while its
+        // transaction writes (the outbox rows for its replicators commit
+        // with it; a local block is published at once, one commit sooner)
+        // and once it has committed (published if not yet, queued to the
+        // replicators' peers, its document's topic held).
+        let merged: Rc<RefCell<Vec<Merged>>> = Rc::default();
         let early: Rc<RefCell<Vec<Merged>>> = Rc::default();
-        let sink = early.clone();
-        hooks.push(db.on_commit(move |m| {
-            if m.local {
-                sink.borrow_mut().push(m.clone());
+        let replicators: Rc<RefCell<BTreeMap<(PeerId, String), Replicator>>> = Rc::default();
+        let status = super::status::Status::default();
+        let hook = {
+            let (merged, early, scopes, queued) =
+                (merged.clone(), early.clone(), replicators.clone(), status.queued.clone());
+            move |stage: Commit, m: &Merged| -> Vec<Row> {
+                // Before the commit for local blocks only: the node publishes
+                // them while they are being made durable.
+                if let Some(wake) = wake.as_ref().filter(|_| m.local || stage == Commit::Done) {
+                    wake();
+                }
+                match stage {
+                    Commit::Writing => {
+                        if m.local {
+                            early.borrow_mut().push(m.clone());
+                        }
+                        let rows = outbox_rows(&scopes.borrow(), m);
+                        queued.set(queued.get() + rows.len() as u64);
+                        rows
+                    }
+                    Commit::Done => {
+                        merged.borrow_mut().push(m.clone());
+                        Vec::new()
+                    }
+                }
             }
-            Vec::new()
-        }));
+        };
+        let hooks = vec![db.on_commit(hook)];
         let peer_id = peer_id_of(&db);
         let doc_topics = (config.p2p && config.pubsub).then_some(()).and_then(|_| NonZeroUsize::new(config.doc_topics));
         let mut node = Node {
@@ -922,7 +942,7 @@ mod tests {
             db.add_schema("type Book { title: String }").await.expect("a schema");
             let config = NodeConfig { p2p: false, ..NodeConfig::new(dir.path()) };
             let clock = Clock { now: Duration::ZERO, wall_zero_ms: 0.0 };
-            let mut node = Node::assemble(db.clone(), config, Arc::default(), clock).await.expect("a node");
+            let mut node = Node::assemble(db.clone(), config, Arc::default(), clock, None).await.expect("a node");
             let peer = PeerId::random();
             let set = Command::SetReplicator {
                 collection: "Book".into(),

@@ -277,7 +277,8 @@ impl Sim {
             r.db = Rc::new(block_on(Db::open(r.store.clone())).expect("the database reopens"));
         }
         let clock = Clock { now: self.now, wall_zero_ms: 0.0 };
-        let node = block_on(Node::assemble(r.db.clone(), r.config.clone(), Arc::default(), clock)).expect("a node");
+        let node =
+            block_on(Node::assemble(r.db.clone(), r.config.clone(), Arc::default(), clock, None)).expect("a node");
         r.node = Some(node);
         r.topics.clear();
         r.seen.clear();
