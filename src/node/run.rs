@@ -616,6 +616,7 @@ impl<S: Store> Node<S> {
             Input::Request { peer, reply, request } => {
                 if !self.admit(peer) {
                     // Dropped: the peer sees its stream closed unanswered.
+                    self.emit(Effect::Drop(reply));
                     return;
                 }
                 match request {

@@ -286,6 +286,9 @@ impl SwarmDriver {
                         }
                     };
                 }
+                Effect::Drop(reply) => {
+                    self.replies.remove(&reply);
+                }
                 Effect::Publish { topic, data } => {
                     let Some(g) = self.swarm.behaviour_mut().gossipsub.as_mut() else { continue };
                     match g.publish(IdentTopic::new(&topic), data) {

@@ -108,6 +108,9 @@ pub(crate) enum Effect {
         reply: ReplyId,
         response: Response,
     },
+    /// Drops a peer's request unanswered: its stream closes empty, which
+    /// the peer sees as a failed request at once.
+    Drop(ReplyId),
     /// Publishes on a gossip topic.
     Publish {
         topic: String,

@@ -178,6 +178,9 @@ fn check(sim: &Sim) -> Result<(), String> {
             return Err(format!("replica {i} lacks {cid}, a write that was acknowledged"));
         }
     }
+    if sim.observed.unanswered > 0 {
+        return Err(format!("{} requests were neither answered nor dropped", sim.observed.unanswered));
+    }
     if let Some((from, to, cid)) = sim.observed.pushed_after_ack.first() {
         return Err(format!("replica {from} pushed {cid} to {to} again after {to} acknowledged it"));
     }
