@@ -21,7 +21,7 @@ use super::command::{Command, CommandError, Reply};
 use super::config::NodeConfig;
 use super::error::NodeError;
 use super::run::{keypair_of, Clock, Node, NodeStore, PeerListener, SyncListener, Wake};
-use super::status::StatusListener;
+use super::state::StatusListener;
 use super::swarm::SwarmDriver;
 use crate::db::Db;
 use crate::net::{build_browser_swarm, WireErrors};

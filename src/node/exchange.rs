@@ -18,33 +18,16 @@ use libp2p::PeerId;
 use serde_bytes::ByteBuf;
 
 use super::run::Node;
+use super::state::{Exchange, Offer, Push};
 use super::wire::{ReplyId, ReqId, Request, Response};
 use crate::core::block::cid_of;
 use crate::core::doc::Heads;
-use crate::core::replica::push::{offer_chunks, LaneId, PushBatch};
+use crate::core::replica::push::{offer_chunks, PushBatch};
 use crate::core::sync::{HeadsRequest, HeadsResponse, RefusedBlock, ReplicateRequest, ReplicateResponse, MAX_CIDS};
 use crate::store::Store;
 
 /// The most documents one head exchange request names (about 2 MB).
 const HEADS_CHUNK: usize = 20_000;
-
-/// Our `HeadsRequest` in flight.
-pub(super) struct Exchange {
-    col: String,
-    docs: Option<Vec<String>>,
-}
-
-/// Our `Offer` in flight: the candidates, in the order to push them.
-pub(super) struct Offer {
-    col: String,
-    candidates: Vec<Cid>,
-}
-
-/// Our `Push` in flight.
-pub(super) enum Push {
-    Exchange { col: String, cids: Vec<Cid>, lane: LaneId },
-    Outbox { cids: Vec<Cid> },
-}
 
 fn cids_of(heads: BTreeMap<String, Heads>) -> BTreeMap<String, Vec<Cid>> {
     heads.into_iter().map(|(id, h)| (id, h.into_iter().map(|(c, _)| c).collect())).collect()

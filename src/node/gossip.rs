@@ -10,6 +10,7 @@ use libp2p::PeerId;
 use serde_bytes::ByteBuf;
 
 use super::run::{col_topic, doc_topic, Node};
+use super::state::BATCH_BYTES;
 use super::wire::{Effect, ReplyId, ReqId, Request, Response};
 use crate::core::block::{cid_of, SignedBlock};
 use crate::core::replica::fetch::FetchEffect;
@@ -19,10 +20,6 @@ use crate::core::sync::{BlocksRequest, BlocksResponse, MAX_BATCH_BLOCKS, PEERS_T
 use crate::db::{ImportReport, Merged};
 use crate::error::Error;
 use crate::store::Store;
-
-/// What a batch of blocks may weigh, under the message limit with room
-/// for the envelope.
-pub(super) const BATCH_BYTES: usize = crate::core::sync::MAX_MESSAGE_BYTES - 64 * 1024;
 
 impl<S: Store> Node<S> {
     /// Whether the node gossips at all (with a network and pubsub on).

@@ -24,6 +24,7 @@ mod native;
 mod replicate;
 pub(crate) mod run;
 mod share;
+mod state;
 mod status;
 mod swarm;
 pub mod tabs;

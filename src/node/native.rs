@@ -7,7 +7,6 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cid::Cid;
 use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
@@ -21,9 +20,7 @@ use super::handle::NodeHandle;
 use super::run::{is_circuit, keypair_of, Clock, Node};
 use super::swarm::SwarmDriver;
 use super::wire::Input;
-use crate::core::block::{BlockError, SignedBlock};
 use crate::db::Db;
-use crate::db::{decode_each, Refusal};
 use crate::net::{build_swarm_counting, BehaviourEvent, NativeOptions, WireErrors};
 use crate::store::RedbStore;
 
@@ -291,33 +288,6 @@ fn webrtc_on_loopback_only(addrs: &[Multiaddr]) -> bool {
         })
     };
     webrtc.peek().is_some() && webrtc.all(loopback)
-}
-
-/// [`SignedBlock::decode`] of one block received under `cid` (async as a
-/// page's check is).
-pub(super) async fn decode_claimed(bytes: &[u8], cid: Cid) -> Result<SignedBlock, BlockError> {
-    SignedBlock::decode(bytes, Some(cid))
-}
-
-/// Decodes and verifies a batch on every core: a signature check costs more
-/// than storing the block, and the node's own thread is one core.
-pub(super) async fn decode_parallel(blocks: &[Vec<u8>]) -> (Vec<SignedBlock>, Vec<Refusal>) {
-    const MIN_PER_THREAD: usize = 64;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(blocks.len() / MIN_PER_THREAD);
-    if threads <= 1 {
-        return decode_each(blocks);
-    }
-    let chunk = blocks.len().div_ceil(threads);
-    let decoded: Vec<(Vec<SignedBlock>, Vec<Refusal>)> = std::thread::scope(|s| {
-        let workers: Vec<_> = blocks.chunks(chunk).map(|part| s.spawn(move || decode_each(part))).collect();
-        workers.into_iter().map(|w| w.join().expect("block decoding does not panic")).collect()
-    });
-    let mut all = (Vec::with_capacity(blocks.len()), Vec::new());
-    for (ok, refused) in decoded {
-        all.0.extend(ok);
-        all.1.extend(refused);
-    }
-    all
 }
 
 #[cfg(test)]

@@ -16,48 +16,15 @@ use serde_bytes::ByteBuf;
 use serde_json::{json, Value};
 
 use super::command::CommandError;
-use super::exchange::Push;
-use super::gossip::BATCH_BYTES;
 use super::run::Node;
+use super::state::{Push, Replicator, BATCH_BYTES};
 use super::wire::{Effect, Request};
 use crate::core::replica::dial::Reason;
 use crate::core::sync::{RefusedBlock, ReplicateRequest, MAX_BATCH_BLOCKS};
-use crate::db::{Merged, Row};
+
 use crate::error::Error;
-use crate::records::{outbox_row, PeerKey, ReplicatorRecord};
+use crate::records::{PeerKey, ReplicatorRecord};
 use crate::store::Store;
-
-pub(super) struct Replicator {
-    pub(super) peer: PeerId,
-    pub(super) collection: String,
-    /// Only these documents; the whole collection when `None`.
-    pub(super) docs: Option<Vec<String>>,
-    pub(super) addrs: Vec<Multiaddr>,
-}
-
-impl Replicator {
-    pub(super) fn covers(&self, doc: &str) -> bool {
-        self.docs.as_ref().is_none_or(|d| d.iter().any(|x| x == doc))
-    }
-
-    /// Whether `m` goes to this replicator's peer: in its scope, and not
-    /// merged from that very peer.
-    pub(super) fn queues(&self, m: &Merged) -> bool {
-        self.collection == m.collection && source_of(m) != Some(self.peer) && self.covers(&m.doc)
-    }
-}
-
-/// The peer a merged block came from (the node imports under the peer's id).
-pub(super) fn source_of(m: &Merged) -> Option<PeerId> {
-    m.source.as_ref().and_then(|b| PeerId::from_bytes(b).ok())
-}
-
-/// The outbox entries a block calls for: one for each replicator whose
-/// scope holds it, but for the peer it came from. Keyed by peer and CID,
-/// valued by height (parents go first) and collection.
-pub(super) fn outbox_rows(replicators: &BTreeMap<(PeerId, String), Replicator>, m: &Merged) -> Vec<Row> {
-    replicators.values().filter(|r| r.queues(m)).map(|r| outbox_row(&r.peer.to_bytes(), m)).collect()
-}
 
 /// How the store keys `peer`.
 fn peer_key(peer: &PeerId) -> PeerKey {

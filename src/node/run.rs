@@ -27,8 +27,7 @@ use lru::LruCache;
 
 use super::config::NodeConfig;
 use super::error::NodeError;
-use super::exchange::{Exchange, Offer, Push};
-use super::replicate::{outbox_rows, Replicator};
+use super::state::{outbox_rows, Exchange, Offer, Push, Replicator, Status, BATCH_BYTES};
 use super::wire::{Effect, Input, ListenId, ReplyId, ReqId, Request, Response};
 use crate::core::block::SignedBlock;
 use crate::core::pending::PendingLedger;
@@ -158,7 +157,7 @@ pub(crate) struct Node<S: Store = NodeStore> {
     /// Told after each batch a peer pushes (a page's `sync` events).
     pub(super) on_sync: Option<SyncListener>,
     /// Online, leader, queued blocks, last sync: what `db.status()` says.
-    pub(super) status: super::status::Status,
+    pub(super) status: Status,
     /// Blocks each connected peer pushed since it connected.
     pub(super) received_from: HashMap<PeerId, u64>,
     /// Peers holding a reservation on our relay, as announced to pages.
@@ -257,7 +256,7 @@ impl<S: Store> Node<S> {
         let merged: Rc<RefCell<Vec<Merged>>> = Rc::default();
         let early: Rc<RefCell<Vec<Merged>>> = Rc::default();
         let replicators: Rc<RefCell<BTreeMap<(PeerId, String), Replicator>>> = Rc::default();
-        let status = super::status::Status::default();
+        let status = Status::default();
         let hook = {
             let (merged, early, scopes, queued) =
                 (merged.clone(), early.clone(), replicators.clone(), status.queued.clone());
@@ -310,7 +309,7 @@ impl<S: Store> Node<S> {
                 config.retry_base,
                 config.retry_max,
                 Fetcher::new(crate::core::sync::MAX_CIDS),
-                PushLanes::new(super::gossip::BATCH_BYTES, crate::core::sync::MAX_BATCH_BLOCKS),
+                PushLanes::new(BATCH_BYTES, crate::core::sync::MAX_BATCH_BLOCKS),
             ),
             last_housekeeping: Duration::ZERO,
             fetches: HashMap::new(),

@@ -12,84 +12,13 @@
 //! forgotten), and a connection brings the head exchange and the outbox
 //! push as any connection does.
 
-use std::cell::Cell;
-use std::collections::HashSet;
-use std::rc::Rc;
-
 use libp2p::swarm::ConnectionId;
 use libp2p::PeerId;
 
-use serde::Serialize;
-
 use super::run::Node;
+use super::state::StatusSnapshot;
 use super::wire::Effect;
 use crate::store::Store;
-
-/// The status a page reads and is told of when it changes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct StatusSnapshot {
-    /// The browser says it has a network (`navigator.onLine` and its
-    /// `online`/`offline` events); a native node is always online.
-    pub online: bool,
-    /// This tab runs the origin's network node.
-    pub leader: bool,
-    /// Peers with an open connection.
-    pub peers: usize,
-    /// Outbox entries: blocks waiting for a replicator's peer to
-    /// acknowledge them (a block queued for two peers counts twice).
-    pub queued_blocks: u64,
-    /// When an exchange with a peer last finished (heads answered, a push
-    /// acknowledged, pushed blocks merged), in milliseconds since the Unix
-    /// epoch, as JS `Date.now()`; `None` before the first.
-    pub last_sync: Option<f64>,
-}
-
-impl Default for StatusSnapshot {
-    fn default() -> Self {
-        StatusSnapshot { online: true, leader: true, peers: 0, queued_blocks: 0, last_sync: None }
-    }
-}
-
-pub(crate) type StatusListener = Rc<dyn Fn(&StatusSnapshot)>;
-
-/// The node's side of the status.
-pub(crate) struct Status {
-    /// What the browser says (`navigator.onLine` at start, then its events).
-    online: bool,
-    /// Dialling and sending paused by an `offline` event, until `online`.
-    /// Not by `navigator.onLine` being false at start: a host with only
-    /// loopback says so for good and fires no event, while a node on this
-    /// machine is reachable; a page that starts without a network only
-    /// dials in vain until its `online` event.
-    paused: bool,
-    /// Outbox entries, counted up by the commit hook that writes them and
-    /// counted again from the store when entries leave.
-    pub(super) queued: Rc<Cell<u64>>,
-    last_sync: Option<f64>,
-    /// Peers whose connections we closed on going offline, until they are
-    /// gone: a closing connection waits for the peer's word, which an
-    /// offline browser neither sends nor gets (Chromium holds its WebSocket
-    /// open, frames and all, until it is back online or pings fail).
-    closing: HashSet<PeerId>,
-    /// The last snapshot told, so listeners hear only of changes.
-    told: Option<StatusSnapshot>,
-    pub(super) listener: Option<StatusListener>,
-}
-
-impl Default for Status {
-    fn default() -> Self {
-        Status {
-            online: true,
-            paused: false,
-            queued: Rc::default(),
-            last_sync: None,
-            closing: HashSet::new(),
-            told: None,
-            listener: None,
-        }
-    }
-}
 
 impl<S: Store> Node<S> {
     pub(crate) fn status(&self) -> StatusSnapshot {

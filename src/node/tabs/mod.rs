@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::command::{Command, CommandError};
-use super::replicate::outbox_rows;
 use super::run::Node;
-use super::status::StatusSnapshot;
+use super::state::outbox_rows;
+use super::state::StatusSnapshot;
 use crate::core::block::SignedBlock;
 use crate::db::{Change, ChangeKind, Merged};
 use crate::error::Error;

@@ -23,7 +23,7 @@ use crate::db::{Change, Db};
 use crate::error::Error;
 use crate::node::browser::{browser_online, BrowserNode, PageWatch};
 use crate::node::run::{NodeStore, PeerEvent, SyncProgress};
-use crate::node::status::StatusSnapshot;
+use crate::node::state::StatusSnapshot;
 use crate::node::{Command, NodeConfig};
 
 #[wasm_bindgen(inline_js = "
