@@ -7,7 +7,6 @@
 // `tests/hostile.rs`.
 mod common;
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -103,14 +102,6 @@ fn free_port() -> u16 {
 }
 
 /// Reads every block of a stopped node's store.
-fn blocks_of(dir: &Path) -> BTreeSet<Vec<u8>> {
-    futures::executor::block_on(async {
-        let store = weftdb::store::RedbStore::open(dir.join("weft.redb")).unwrap();
-        let db = weftdb::Db::open(store).await.unwrap();
-        db.export().await.unwrap().into_iter().collect()
-    })
-}
-
 #[test]
 fn passive_replication_crosses_a_line_of_peers() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
@@ -318,65 +309,8 @@ fn replicator_addresses_are_checked() {
     a.stop();
 }
 
-/// A small deterministic generator, so a failure replays.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-}
-
-#[test]
-fn head_exchange_sends_exactly_what_the_other_side_lacks() {
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = start(quiet(da.path()));
-    let b = start(quiet(db.path()));
-    with_book(&a, true);
-    with_book(&b, true);
-    let ids: Vec<String> = (0..50).map(|i| create(&a, json!({ "title": format!("book {i}"), "pages": i }))).collect();
-    dial(&b, &a);
-    wait_for("the 50 documents on B", || count(&b) == 50);
-    b.stop();
-    let b = start(quiet(db.path()));
-    wait_for("the disconnection", || !connected(&a, &b));
-
-    let mut rng = Lcg(7);
-    for i in 0..500 {
-        update(&a, &ids[rng.below(ids.len())], json!({ "pages": 1000 + i }));
-        update(&b, &ids[rng.below(ids.len())], json!({ "title": format!("b {i}") }));
-    }
-    a.stop();
-    b.stop();
-    let (blocks_a, blocks_b) = (blocks_of(da.path()), blocks_of(db.path()));
-    let a_lacks = blocks_b.difference(&blocks_a).count() as u64;
-    let b_lacks = blocks_a.difference(&blocks_b).count() as u64;
-    assert!(a_lacks >= 500 && b_lacks >= 500);
-
-    let a = start(quiet(da.path()));
-    let b = start(quiet(db.path()));
-    let started = Instant::now();
-    call(&b, Command::Dial { addr: addr(&a) });
-    wait_for("equal documents", || find(&a) == find(&b));
-    wait_for("equal heads", || ids.iter().all(|id| heads(&a, id) == heads(&b, id)));
-    let elapsed = started.elapsed();
-    // A pusher counts a block sent when its acknowledgement arrives, which
-    // may be just after the receiver shows it.
-    let sent = |n: &NodeHandle| stats(n)["sent"].as_u64().unwrap();
-    wait_for("the acknowledgements", || sent(&a) >= b_lacks && sent(&b) >= a_lacks);
-    std::thread::sleep(Duration::from_millis(200));
-    let (sa, sb) = (stats(&a), stats(&b));
-    assert_eq!(sa["sent"], json!(b_lacks), "A sent exactly what B lacked: {sa}");
-    assert_eq!(sb["sent"], json!(a_lacks), "B sent exactly what A lacked: {sb}");
-    assert_eq!(sa["received"], json!(a_lacks));
-    assert_eq!(sb["received"], json!(b_lacks));
-    assert_eq!((sa["pending"].clone(), sb["pending"].clone()), (json!(0), json!(0)));
-    let total = a_lacks + b_lacks;
-    eprintln!("head exchange: {total} blocks in {elapsed:?} ({:.0} blocks/s)", total as f64 / elapsed.as_secs_f64());
-    a.stop();
-    b.stop();
-}
+// Head exchange's exactness (each side sent exactly what the other lacked)
+// is a simulator test now: `sim::tests::head_exchange_sends_exactly_what_the_other_side_lacks`.
 
 #[test]
 fn a_node_behind_a_relay_gets_its_replica() {

@@ -99,8 +99,9 @@ impl<S: Store> Node<S> {
                     "replayed": s.replayed,
                     "withheld": s.withheld,
                     "pending": pending,
-                    // "mesh": gossipsub's own, added by the driver (`swarm.rs`).
                     "peers": peers,
+                    // Gossipsub's own: the driver puts it in (`swarm.rs`).
+                    "mesh": {},
                 }))
             }
             Command::SetReplicator { collection, docs, peer } => self.set_replicator(collection, docs, &peer).await,

@@ -178,14 +178,14 @@ async fn run(
         futures::select! {
             request = requests.next() => match request {
                 Some(Request::Command(command, reply)) => {
-                    node.advance(now());
+                    node.at(now(), wall_now_ms());
                     let stats = matches!(command, Command::Stats);
                     let mut answer = node.command(command).await;
                     driver.amend(stats, &mut answer);
                     let _ = reply.send(answer);
                 }
                 Some(Request::Online(online)) => {
-                    node.advance(now());
+                    node.at(now(), wall_now_ms());
                     node.set_online(online).await;
                 }
                 Some(Request::Stop) | None => break,
@@ -193,11 +193,11 @@ async fn run(
             ev = driver.swarm.select_next_some() => driver.on_event(&mut node, ev, now).await,
             _ = wake.next() => {}
             _ = housekeeping => {
-                node.advance(now());
+                node.at(now(), wall_now_ms());
                 node.housekeeping().await;
             }
         }
-        node.advance(now());
+        node.at(now(), wall_now_ms());
         node.after_step().await;
         driver.settle(&mut node, now).await;
     }

@@ -256,7 +256,7 @@ impl<S: Store> Node<S> {
                 // one by one, so the pusher moves past them.
                 match self.db_import_from(peer, &blocks).await {
                     Ok(report) => {
-                        self.note_relayed(peer);
+                        self.note_relayed(peer, remaining);
                         self.stats.received +=
                             blocks.len().saturating_sub(report.duplicate + report.refused.len()) as u64;
                         self.sync_progress(peer, blocks.len() as u64, remaining);

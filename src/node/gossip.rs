@@ -2,7 +2,7 @@
 //! per-collection topics, and the blocks a received one still lacks,
 //! fetched with `/weft/blocks/1` before its document shows it.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use cid::Cid;
 use libp2p::gossipsub::MessageAcceptance;
@@ -92,9 +92,18 @@ impl<S: Store> Node<S> {
     /// Notes the documents of shared collections that `peer`'s push just
     /// merged (still in `merged`), to be offered to the other peers
     /// ([`crate::core::replica::Replica::relayed`]).
-    pub(super) fn note_relayed(&mut self, peer: PeerId) {
+    pub(super) fn note_relayed(&mut self, peer: PeerId, remaining: u64) {
+        // Passed on once the peer's transfer is done: its later batches
+        // would change the same documents again, and a peer offered them
+        // midway would push us back what the first one is still sending.
+        if remaining > 0 {
+            self.pushing.insert(peer);
+        } else {
+            self.pushing.remove(&peer);
+        }
         let merged = self.merged.borrow();
-        for m in merged.iter().filter(|m| self.p2p_collections.contains(&m.collection)) {
+        let pushed = |m: &&Merged| super::state::source_of(m) == Some(peer);
+        for m in merged.iter().filter(pushed).filter(|m| self.p2p_collections.contains(&m.collection)) {
             let docs = self.replica.relayed.entry(m.collection.clone()).or_default();
             docs.entry(m.doc.clone()).or_default().insert(peer);
         }
@@ -111,10 +120,18 @@ impl<S: Store> Node<S> {
             return;
         }
         self.replica.next_repair = self.now() + REPAIR_EVERY;
-        let relayed = std::mem::take(&mut self.replica.relayed);
+        let relayed = match self.pushing.is_empty() {
+            true => std::mem::take(&mut self.replica.relayed),
+            false => BTreeMap::new(),
+        };
         let peers: Vec<PeerId> = self.replica.dialer.connected_peers().copied().filter(|p| self.reachable(p)).collect();
         for (col, docs) in relayed {
-            for peer in peers.iter().copied() {
+            let topic = col_topic(&col);
+            // A peer that told us its topics and holds none of this
+            // collection's does not want it.
+            let wants = |p: &PeerId| self.peer_topics.get(p).is_none_or(|t| t.is_empty() || t.contains(&topic));
+            let peers: Vec<PeerId> = peers.iter().copied().filter(wants).collect();
+            for peer in peers {
                 let docs: Vec<String> =
                     docs.iter().filter(|(_, from)| !from.contains(&peer)).map(|(d, _)| d.clone()).collect();
                 if !docs.is_empty() {
@@ -150,8 +167,9 @@ impl<S: Store> Node<S> {
     /// announces its peers to it; on a collection topic, heads are swapped
     /// again. The exchange on connect ran before either side knew the
     /// other's topics, and what was written in between was published to
-    /// nobody (a new leader tab writes at once, so this happens). Natively
-    /// only: the node's exchange repairs both directions. (It was taken
+    /// nobody (a new leader tab writes at once, so this happens). With
+    /// `exchange_on_subscribe`, which native nodes set and pages do not:
+    /// the node's exchange repairs both directions. (It was taken
     /// from pages for a node change "lost" in tests/browser/tabs.test.mjs
     /// that turned out to be the test's own race, a change made on an older
     /// head: see TESTING.md.)

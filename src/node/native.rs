@@ -13,6 +13,7 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::Multiaddr;
 use tokio::sync::mpsc;
 
+use super::adapters::wall_now_ms;
 use super::command::{Command, Reply};
 use super::config::NodeConfig;
 use super::error::NodeError;
@@ -135,7 +136,7 @@ impl Native {
             (None, None)
         };
         let epoch = Instant::now();
-        let clock = Clock { now: Duration::ZERO, wall_zero_ms: super::adapters::wall_now_ms() };
+        let clock = Clock { now: Duration::ZERO, wall_zero_ms: wall_now_ms() };
         let node = Node::assemble(db, config, wire_errors, clock, None).await?;
         let certs = certs.map(|c| {
             let generation = c.webtransport.generation();
@@ -236,7 +237,7 @@ impl Native {
                 _ = shutdown.recv() => break,
                 cmd = commands.recv() => match cmd {
                     Some((command, reply)) => {
-                        self.node.advance(epoch.elapsed());
+                        self.node.at(epoch.elapsed(), wall_now_ms());
                         let stats = matches!(command, Command::Stats);
                         let mut answer = self.node.command(command).await;
                         if let Some(d) = self.driver.as_ref() {
@@ -251,12 +252,12 @@ impl Native {
                     d.on_event(&mut self.node, ev, || epoch.elapsed()).await;
                 }
                 _ = housekeeping => {
-                    self.node.advance(epoch.elapsed());
+                    self.node.at(epoch.elapsed(), wall_now_ms());
                     self.node.housekeeping().await;
                 }
                 _ = certs_check.tick() => self.save_rotated_certs().await,
             }
-            self.node.advance(self.now());
+            self.node.at(self.now(), wall_now_ms());
             self.node.after_step().await;
             self.settle().await;
         }

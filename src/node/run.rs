@@ -165,6 +165,9 @@ pub(crate) struct Node<S: Store = NodeStore> {
     pub(super) announce_seq: u64,
     /// Pages we offered a direct connection to, until it is up or failed.
     pub(super) upgrading: HashSet<PeerId>,
+    /// Peers in the middle of pushing us a transfer (their last batch said
+    /// more was coming): what their pushes changed is passed on after.
+    pub(super) pushing: BTreeSet<PeerId>,
     /// Blocks merged lately, so gossip that repeats one skips the database.
     pub(super) recent: LruCache<Cid, ()>,
     /// The pending blocks each peer sent, against the caps (pending blocks
@@ -326,6 +329,7 @@ impl<S: Store> Node<S> {
             reserved: BTreeSet::new(),
             announce_seq: 0,
             upgrading: HashSet::new(),
+            pushing: BTreeSet::new(),
             recent: LruCache::new(NonZeroUsize::new(RECENT_BLOCKS).expect("not zero")),
             pending: PendingLedger::new(config.pending),
             config,
@@ -375,6 +379,19 @@ impl<S: Store> Node<S> {
     /// before each input, command or deadline it hands the node.
     pub(crate) fn advance(&mut self, now: Duration) {
         self.now = self.now.max(now);
+    }
+
+    /// [`Node::advance`], with the wall clock now (ms since the Unix
+    /// epoch) for the times the node shows: a driver calls it before each
+    /// turn. The two clocks part when the machine sleeps (a monotonic clock
+    /// stops, the wall clock does not), so the wall clock is taken afresh
+    /// once they differ by more than a second.
+    pub(crate) fn at(&mut self, now: Duration, wall_ms: f64) {
+        self.advance(now);
+        let zero = wall_ms - self.now.as_secs_f64() * 1000.0;
+        if (zero - self.wall_zero_ms).abs() > 1000.0 {
+            self.wall_zero_ms = zero;
+        }
     }
 
     /// The wall clock now, in ms since the Unix epoch.
@@ -760,6 +777,7 @@ impl<S: Store> Node<S> {
         self.replica.answered.remove(&peer);
         self.received_from.remove(&peer);
         self.peer_topics.remove(&peer);
+        self.pushing.remove(&peer);
         self.replica.lanes.drop_lane(&peer);
         self.replica.dialer.disconnected(&peer);
     }

@@ -14,7 +14,7 @@ use libp2p::core::transport::ListenerId;
 use libp2p::gossipsub::{self, IdentTopic, PublishError};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::{DialError, SwarmEvent};
 use libp2p::{identify, kad, ping, Swarm};
 use serde_json::{json, Value};
 
@@ -73,6 +73,7 @@ impl SwarmDriver {
         ev: SwarmEvent<BehaviourEvent>,
         now: impl Fn() -> Duration,
     ) {
+        node.at(now(), super::adapters::wall_now_ms());
         for input in self.inputs(ev) {
             node.handle(input, now()).await;
         }
@@ -321,8 +322,10 @@ impl SwarmDriver {
                         // A fresh source port: see `Node::dial_peer`.
                         false => opts.condition(PeerCondition::DisconnectedAndNotDialing).allocate_new_port().build(),
                     };
-                    if let Err(e) = self.swarm.dial(opts) {
-                        failed.push(Input::DialFailed { peer, error: e.to_string() });
+                    match self.swarm.dial(opts) {
+                        // Connected or being dialled already: not a failure.
+                        Ok(()) | Err(DialError::DialPeerConditionFalse(_)) => {}
+                        Err(e) => failed.push(Input::DialFailed { peer, error: e.to_string() }),
                     }
                 }
                 Effect::DialAddr(addr) => {

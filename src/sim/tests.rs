@@ -298,3 +298,55 @@ fn a_write_reaches_a_connected_replica() {
     let got = sim.command(1, Command::Get { collection: "Book".into(), id: id.as_str().expect("an id").into() });
     assert_eq!(got.expect("a get")["title"], Value::from("hello"));
 }
+
+/// Head exchange sends each side exactly the blocks it lacks, no block
+/// twice, after both sides wrote to the same documents while apart.
+#[test]
+fn head_exchange_sends_exactly_what_the_other_side_lacks() {
+    let config = SimConfig {
+        replicas: 2,
+        schema: SCHEMA.into(),
+        p2p: vec!["Book".into()],
+        replicators: Vec::new(),
+        links: vec![(0, 1)],
+    };
+    let mut sim = Sim::new(11, Faults { lose: 0.0, duplicate: 0.0, max_delay_ms: 20 }, &config);
+    let mut ids = Vec::new();
+    for i in 0..50 {
+        let doc = json!({ "title": format!("book {i}"), "n": i });
+        let made = sim.command(0, Command::Create { collection: "Book".into(), doc }).expect("a create");
+        ids.push(made["_id"].as_str().expect("an id").to_string());
+    }
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(block_on(sim.replicas[1].db.find("Book", &json!({}))).expect("a find").len(), 50);
+    let stats = |sim: &mut Sim, i: usize| sim.command(i, Command::Stats).expect("stats");
+    let before = [stats(&mut sim, 0), stats(&mut sim, 1)];
+    sim.cut(0, 1);
+    let mut rng = Rng::new(7);
+    for k in 0..500 {
+        let a = ids[rng.below(ids.len() as u64) as usize].clone();
+        let b = ids[rng.below(ids.len() as u64) as usize].clone();
+        sim.command(0, Command::Update { collection: "Book".into(), id: a, patch: json!({ "n": 1000 + k }) })
+            .expect("an update on 0");
+        sim.command(
+            1,
+            Command::Update { collection: "Book".into(), id: b, patch: json!({ "title": format!("b {k}") }) },
+        )
+        .expect("an update on 1");
+    }
+    let blocks = |sim: &Sim, i: usize| -> std::collections::BTreeSet<Vec<u8>> {
+        block_on(sim.replicas[i].db.export()).expect("an export").into_iter().collect()
+    };
+    let (b0, b1) = (blocks(&sim, 0), blocks(&sim, 1));
+    let (lacks0, lacks1) = (b1.difference(&b0).count() as u64, b0.difference(&b1).count() as u64);
+    assert_eq!((lacks0, lacks1), (500, 500));
+    sim.heal();
+    sim.run_for(Duration::from_secs(30));
+    check(&sim).expect("converged");
+    let after = [stats(&mut sim, 0), stats(&mut sim, 1)];
+    let delta = |k: &str, i: usize| after[i][k].as_u64().expect("a count") - before[i][k].as_u64().expect("a count");
+    assert_eq!(delta("sent", 0), lacks1, "0 sent exactly what 1 lacked: {}", after[0]);
+    assert_eq!(delta("sent", 1), lacks0, "1 sent exactly what 0 lacked: {}", after[1]);
+    assert_eq!((delta("received", 0), delta("received", 1)), (lacks0, lacks1));
+    assert_eq!((after[0]["pending"].clone(), after[1]["pending"].clone()), (json!(0), json!(0)));
+}

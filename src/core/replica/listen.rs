@@ -47,7 +47,8 @@ impl<L: Hash + Eq, A: Clone> Listeners<L, A> {
 
     /// The addresses to ask for at `now`, except those that `waits` holds
     /// back (their relay is to be connected first); each comes back
-    /// through [`Self::started`] or [`Self::failed`].
+    /// through [`Self::started`] (and, should it fail, [`Self::closed`])
+    /// or [`Self::failed`].
     pub fn due(&mut self, now: Duration, waits: impl Fn(&A) -> bool) -> Vec<Attempt<A>> {
         let (due, kept) =
             std::mem::take(&mut self.waiting).into_iter().partition(|a| a.backoff.ready(now) && !waits(&a.addr));

@@ -46,7 +46,7 @@ pub struct Conditions {
 /// The replication state of one replica: peer ids `P`, addresses `A`,
 /// block ids `C`, and the transport's listener ids `L`.
 #[derive(Debug)]
-pub struct Replica<P, A, C, L> {
+pub struct Replica<P, A, C: Hash + Eq, L> {
     /// The peers with an open connection, those kept connected (bootstrap,
     /// replicators, mDNS), and when each is due a dial.
     pub dialer: Dialer<P, A>,
@@ -80,7 +80,7 @@ pub struct Replica<P, A, C, L> {
     pub next_discovery: Duration,
 }
 
-impl<P: Ord + Copy + Hash, A: Clone + PartialEq, C: Ord + Clone, L: Hash + Eq> Replica<P, A, C, L> {
+impl<P: Ord + Copy + Hash, A: Clone + PartialEq, C: Ord + Clone + Hash, L: Hash + Eq> Replica<P, A, C, L> {
     /// A replica `me` with nothing connected: failed dials, pushes and
     /// listeners wait `retry_base`, doubling up to `retry_max`.
     pub fn new(

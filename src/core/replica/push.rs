@@ -15,6 +15,16 @@
 //! tell what the peer lacks) are cut by [`offer_chunks`].
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::hash::Hash;
+use std::num::NonZeroUsize;
+
+use lru::LruCache;
+
+/// How many blocks a lane remembers sending (or the peer acknowledging)
+/// at most, the oldest forgotten first: a connection that lasts for months
+/// of replication must not keep every CID it carried. One forgotten is at
+/// worst pushed once more, and the peer answers it as a replay.
+pub const SENT_REMEMBERED: usize = 65_536;
 
 /// One push: a collection's blocks with their CIDs, parents first, how
 /// many blocks are queued behind it, and the lane it is of (its answer
@@ -37,17 +47,17 @@ pub struct LaneId(u64);
 type Blocks<C> = Vec<(C, Vec<u8>)>;
 
 #[derive(Debug, Clone)]
-struct Lane<C> {
+struct Lane<C: Hash + Eq> {
     id: LaneId,
     /// Batches of a collection, in the order to send them.
     queue: VecDeque<(String, Blocks<C>)>,
     inflight: bool,
-    sent: BTreeSet<C>,
+    sent: LruCache<C, ()>,
 }
 
 /// Every peer's push lane.
 #[derive(Debug, Clone)]
-pub struct PushLanes<P, C> {
+pub struct PushLanes<P, C: Hash + Eq> {
     /// A batch weighs at most this many bytes (one block may weigh more,
     /// alone)...
     batch_bytes: usize,
@@ -57,7 +67,7 @@ pub struct PushLanes<P, C> {
     made: u64,
 }
 
-impl<P: Ord + Clone, C: Ord + Clone> PushLanes<P, C> {
+impl<P: Ord + Clone, C: Ord + Clone + Hash> PushLanes<P, C> {
     pub fn new(batch_bytes: usize, batch_blocks: usize) -> Self {
         PushLanes { batch_bytes, batch_blocks: batch_blocks.max(1), lanes: BTreeMap::new(), made: 0 }
     }
@@ -67,7 +77,8 @@ impl<P: Ord + Clone, C: Ord + Clone> PushLanes<P, C> {
         let made = &mut self.made;
         self.lanes.entry(peer.clone()).or_insert_with(|| {
             *made += 1;
-            Lane { id: LaneId(*made), queue: VecDeque::new(), inflight: false, sent: BTreeSet::new() }
+            let sent = LruCache::new(NonZeroUsize::new(SENT_REMEMBERED).expect("not zero"));
+            Lane { id: LaneId(*made), queue: VecDeque::new(), inflight: false, sent }
         })
     }
 
@@ -92,7 +103,7 @@ impl<P: Ord + Clone, C: Ord + Clone> PushLanes<P, C> {
         let mut size = 0;
         let mut limit = if probe { 1 } else { batch_blocks };
         for (cid, bytes) in blocks {
-            if !lane.sent.insert(cid.clone()) {
+            if lane.sent.put(cid.clone(), ()).is_some() {
                 continue;
             }
             if !batch.is_empty() && (batch.len() >= limit || size + bytes.len() > batch_bytes) {
@@ -113,8 +124,12 @@ impl<P: Ord + Clone, C: Ord + Clone> PushLanes<P, C> {
     /// are not queued for it again on this connection, and those queued
     /// and not yet sent are taken out.
     pub fn delivered(&mut self, peer: &P, cids: &[C]) {
+        // A lane made now still counts: a head exchange whose heads were read
+        // before these arrived may yet queue them.
         let lane = self.lane(peer);
-        lane.sent.extend(cids.iter().cloned());
+        for c in cids {
+            lane.sent.put(c.clone(), ());
+        }
         let gone: BTreeSet<&C> = cids.iter().collect();
         for (_, blocks) in lane.queue.iter_mut() {
             blocks.retain(|(c, _)| !gone.contains(c));
@@ -127,7 +142,9 @@ impl<P: Ord + Clone, C: Ord + Clone> PushLanes<P, C> {
     /// says what the peer holds.)
     pub fn acked(&mut self, peer: &P, lane: LaneId, cids: &[C]) -> Option<PushBatch<C>> {
         if let Some(l) = self.lanes.get_mut(peer) {
-            l.sent.extend(cids.iter().cloned());
+            for c in cids {
+                l.sent.put(c.clone(), ());
+            }
         }
         self.current(peer, lane)?.inflight = false;
         self.next(peer)
