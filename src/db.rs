@@ -32,6 +32,11 @@ use crate::core::schema::{hex, parse_sdl, CollectionDef, SchemaError, Validation
 use crate::error::Error;
 use crate::store::{KeyRange, Mode, Store, StoreError, Table, Tx};
 
+#[cfg(any(test, feature = "sim"))]
+pub(crate) mod check;
+#[cfg(test)]
+mod crash;
+
 const META_KEY: &[u8] = b"signing-key";
 const META_SCHEMA: &[u8] = b"schema/";
 
@@ -119,7 +124,26 @@ fn parse_id(collection: &str, id: &str) -> Result<Cid, Error> {
     Cid::try_from(id).map_err(|_| Error::NotFound { collection: collection.into(), id: id.into() })
 }
 
+#[cfg(any(test, feature = "sim"))]
+thread_local! {
+    /// The next genesis nonce on this thread, when a test or the simulator
+    /// set one ([`set_nonces`]): its runs then make the same blocks again.
+    static NEXT_NONCE: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// Makes this thread's creates take the nonces `from`, `from + 1`, …
+/// (`None`: random ones again), so that a seeded run replays exactly.
+#[cfg(any(test, feature = "sim"))]
+pub(crate) fn set_nonces(from: Option<u64>) {
+    NEXT_NONCE.set(from);
+}
+
 fn random_nonce() -> [u8; 8] {
+    #[cfg(any(test, feature = "sim"))]
+    if let Some(n) = NEXT_NONCE.get() {
+        NEXT_NONCE.set(Some(n.wrapping_add(1)));
+        return n.to_be_bytes();
+    }
     let mut n = [0; 8];
     getrandom::getrandom(&mut n).expect("the platform has a random source");
     n
