@@ -403,3 +403,34 @@ fn every_commit_fails_in_turn() {
         }
     }
 }
+
+/// A merge of two heads, to a replica that has neither: it waits for two
+/// parents. Dropping it for one of them must not leave the other's
+/// `waiting` row behind, pointing at nothing.
+#[test]
+fn dropping_a_pending_block_for_one_parent_drops_its_other_waiting_rows() {
+    block_on(async {
+        let (a, b) = (open(MemoryStore::new()).await, open(MemoryStore::new()).await);
+        a.add_schema(BOOKS).await.unwrap();
+        b.add_schema(BOOKS).await.unwrap();
+        let id = a.create("Book", &obj(json!({ "title": "a" }))).await.unwrap();
+        b.import(&a.export().await.unwrap()).await.unwrap();
+        a.update("Book", &id, &obj(json!({ "pages": 1 }))).await.unwrap();
+        b.update("Book", &id, &obj(json!({ "pages": 2 }))).await.unwrap();
+        a.import(&b.export().await.unwrap()).await.unwrap();
+        let parents = a.heads("Book", &id).await.unwrap();
+        assert_eq!(parents.len(), 2, "two concurrent heads");
+        a.update("Book", &id, &obj(json!({ "title": "b" }))).await.unwrap();
+        let merge = a.heads("Book", &id).await.unwrap()[0];
+        let bytes = a.get_blocks(&[merge]).await.unwrap().remove(0).unwrap();
+
+        let c = open(MemoryStore::new()).await;
+        c.add_schema(BOOKS).await.unwrap();
+        let report = c.import(&[bytes]).await.unwrap();
+        assert_eq!(report.pending, 1, "{report:?}");
+        assert_consistent(&c).await;
+        assert_eq!(c.drop_pending(&parents[..1]).await.unwrap(), [merge]);
+        assert_eq!(c.pending_count().await.unwrap(), 0);
+        assert_consistent(&c).await;
+    });
+}
