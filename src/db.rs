@@ -594,9 +594,15 @@ impl<S: Store> Db<S> {
             for key in tx.scan_keys(Table::Waiting, &KeyRange::prefix(&parent), None).await? {
                 tx.delete(Table::Waiting, &key).await?;
                 let child = key[parent.len()..].to_vec();
-                if tx.get(Table::Pending, &child).await?.is_some() {
+                if let Some(bytes) = tx.get(Table::Pending, &child).await? {
+                    let cid = Cid::try_from(child.as_slice()).map_err(StoreError::new)?;
+                    // Its rows under its other missing parents go too, or
+                    // they would name a block that is not pending.
+                    for p in SignedBlock::decode_stored(bytes, cid)?.block.parents {
+                        tx.delete(Table::Waiting, &[p.to_bytes(), child.clone()].concat()).await?;
+                    }
                     tx.delete(Table::Pending, &child).await?;
-                    dropped.push(Cid::try_from(child.as_slice()).map_err(StoreError::new)?);
+                    dropped.push(cid);
                     queue.push_back(child);
                 }
             }
