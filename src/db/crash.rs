@@ -21,8 +21,10 @@
 //! that replays it.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::rc::Rc;
+
+use cid::Cid;
 
 use futures::executor::block_on;
 use serde_json::{json, Map, Value};
@@ -30,13 +32,13 @@ use serde_json::{json, Map, Value};
 use super::check::{assert_consistent, dump, seed_key, Dump};
 use super::{set_nonces, Db};
 use crate::error::Error;
-use crate::records::outbox_row;
-use crate::store::{FailingStore, MemoryStore, Store};
+use crate::records::{outbox_row, PeerKey, Refused};
+use crate::store::{FailingStore, MemoryStore, Store, Table};
 
 const BOOKS: &str = "type Book { title: String! @index pages: Int @index note: String }";
 const NOTES: &str = "type Note { text: String @index n: Int }";
 /// Scripts per `cargo test` run: a few seconds in a debug build.
-const DEFAULT_CASES: u64 = 24;
+const DEFAULT_CASES: u64 = 20;
 /// The replicator peer every merged block is queued for (an outbox row
 /// written by a commit hook, as the node writes them).
 const PEER: &[u8] = b"replicator";
@@ -131,6 +133,12 @@ enum Op {
     /// Blocks of another database, in the order given (children may come
     /// before their parents, and wait in `pending`).
     Import(Vec<Vec<u8>>),
+    /// What the node does with pending blocks: drops those that wait for
+    /// parents no peer has, or those over its caps.
+    DropPending(Vec<Cid>),
+    DropPendingBlocks(Vec<Cid>),
+    /// The replicator's peer acknowledged some queued blocks and refused others.
+    OutboxDone(Vec<Cid>, Vec<Cid>),
 }
 
 /// What the operation returned, as text to compare.
@@ -142,6 +150,13 @@ async fn run<S: Store>(db: &Db<S>, op: &Op) -> Result<String, Error> {
         Op::Update(col, id, patch) => format!("{:?}", db.update(col, id, patch).await?),
         Op::Delete(col, id) => format!("{:?}", db.delete(col, id).await?),
         Op::Import(blocks) => format!("{:?}", db.import(blocks).await?),
+        Op::DropPending(parents) => format!("{:?}", db.drop_pending(parents).await?),
+        Op::DropPendingBlocks(cids) => format!("{:?}", db.drop_pending_blocks(cids).await?),
+        Op::OutboxDone(acked, refused) => {
+            let peer = PeerKey { text: String::from_utf8_lossy(PEER).into_owned(), bytes: PEER.to_vec() };
+            let refused: Vec<Refused> = refused.iter().map(|c| (*c, "VALIDATION", "does not fit")).collect();
+            format!("{:?}", db.outbox_done(&peer, acked, &refused).await?)
+        }
     })
 }
 
@@ -178,38 +193,56 @@ async fn view<S: Store>(db: &Db<S>) -> View {
     out
 }
 
-/// The blocks another database makes, in the order it made them.
+/// The blocks two other databases make, in the order they made them. They
+/// edit the same documents and now and then import each other's blocks,
+/// so some blocks have two parents (a merge of concurrent heads).
 async fn peer_blocks(rng: &mut Rng) -> Vec<Vec<u8>> {
-    let store = MemoryStore::new();
-    seed_key(&store, rng.key()).await;
-    let db = Db::open(store).await.unwrap();
-    db.add_schema(BOOKS).await.unwrap();
-    db.add_schema(NOTES).await.unwrap();
-    let made = Rc::new(RefCell::new(Vec::new()));
-    let sink = made.clone();
-    db.on_block(move |m| sink.borrow_mut().push(m.bytes.clone()));
-    set_nonces(Some(rng.next()));
-    let mut docs: Vec<(&str, String)> = Vec::new();
-    for _ in 0..4 + rng.below(10) {
-        let col = if rng.chance(70) { "Book" } else { "Note" };
-        // Few documents, long chains: a block's parent is most often the
-        // block made just before it.
-        if docs.is_empty() || (docs.len() < 3 && rng.chance(15)) {
-            let id = db.create(col, &fields(rng, col, false)).await.unwrap();
-            docs.push((col, id));
-        } else {
-            let (col, id) = docs[rng.below(docs.len())].clone();
-            match db.update(col, &id, &fields(rng, col, true)).await {
-                Ok(()) | Err(Error::Deleted { .. }) => {}
-                Err(e) => panic!("{e}"),
+    let made = Rc::new(RefCell::new((Vec::new(), HashSet::new())));
+    let mut peers = Vec::new();
+    for _ in 0..2 {
+        let store = MemoryStore::new();
+        seed_key(&store, rng.key()).await;
+        let db = Db::open(store).await.unwrap();
+        db.add_schema(BOOKS).await.unwrap();
+        db.add_schema(NOTES).await.unwrap();
+        let sink = made.clone();
+        db.on_block(move |m| {
+            let (blocks, seen) = &mut *sink.borrow_mut();
+            if seen.insert(m.cid) {
+                blocks.push(m.bytes.clone());
             }
-            if rng.chance(10) {
-                db.delete(col, &id).await.unwrap_or(());
+        });
+        peers.push(db);
+    }
+    set_nonces(Some(rng.next()));
+    let mut created = 0;
+    for _ in 0..6 + rng.below(14) {
+        let (db, other) = if rng.chance(50) { (&peers[0], &peers[1]) } else { (&peers[1], &peers[0]) };
+        let mut docs = Vec::new();
+        for col in ["Book", "Note"] {
+            for doc in db.find(col, &json!({})).await.unwrap() {
+                docs.push((col, doc["_id"].as_str().unwrap().to_owned()));
+            }
+        }
+        // Few documents, long chains: a block's parent is most often a
+        // block made shortly before it.
+        if docs.is_empty() || (created < 3 && rng.chance(15)) {
+            let col = if rng.chance(70) { "Book" } else { "Note" };
+            db.create(col, &fields(rng, col, false)).await.unwrap();
+            created += 1;
+        } else if rng.chance(30) {
+            db.import(&other.export().await.unwrap()).await.unwrap();
+        } else {
+            let (col, id) = &docs[rng.below(docs.len())];
+            db.update(col, id, &fields(rng, col, true)).await.unwrap();
+            if rng.chance(5) {
+                db.delete(col, id).await.unwrap();
             }
         }
     }
     set_nonces(None);
-    made.take()
+    let blocks = made.borrow().0.clone();
+    blocks
 }
 
 /// Hands out the peer's blocks as replication would: mostly the next few
@@ -266,6 +299,10 @@ async fn reference(seed: u64, rng: &mut Rng, key: [u8; 32], peer: &[Vec<u8>]) ->
     let steps = 8 + rng.below(16);
     let notes_at = 1 + rng.below(steps);
     for i in 0..=steps {
+        assert_consistent(&db).await;
+        r.dumps.push(dump(store.inner()).await);
+        r.views.push(view(&db).await);
+        r.commits.push(store.commits());
         let op = if i == 0 {
             Op::AddSchema(BOOKS)
         } else if i == notes_at {
@@ -280,18 +317,36 @@ async fn reference(seed: u64, rng: &mut Rng, key: [u8; 32], peer: &[Vec<u8>]) ->
             let col = cols[rng.below(cols.len())];
             let docs: Vec<String> =
                 db.find(col, &json!({})).await.unwrap().iter().map(|d| d["_id"].as_str().unwrap().to_owned()).collect();
-            match rng.below(10) {
+            let now = r.dumps.last().expect("dumped before each op");
+            let some_of =
+                |rng: &mut Rng, keys: Vec<Cid>| -> Vec<Cid> { keys.into_iter().filter(|_| rng.chance(50)).collect() };
+            let waited_for: BTreeSet<Cid> =
+                now[&Table::Waiting].keys().map(|k| Cid::read_bytes(k.as_slice()).unwrap()).collect();
+            let pending: Vec<Cid> = now[&Table::Pending].keys().map(|k| Cid::try_from(k.as_slice()).unwrap()).collect();
+            let queued: Vec<Cid> =
+                now[&Table::Outbox].keys().map(|k| Cid::try_from(&k[PEER.len() + 1..]).unwrap()).collect();
+            match rng.below(13) {
                 0..=2 => Op::Import(feed.some(rng)),
+                10 if !waited_for.is_empty() => Op::DropPending(some_of(rng, waited_for.into_iter().collect())),
+                11 if !pending.is_empty() => Op::DropPendingBlocks(some_of(rng, pending)),
+                12 if !queued.is_empty() => {
+                    let (mut acked, mut refused) = (Vec::new(), Vec::new());
+                    for c in queued {
+                        match rng.below(10) {
+                            0..=3 => acked.push(c),
+                            4 => refused.push(c),
+                            _ => {}
+                        }
+                    }
+                    Op::OutboxDone(acked, refused)
+                }
+                10..=12 => Op::Import(feed.some(rng)),
                 3 | 4 => Op::Create(col, (0..1 + rng.below(2)).map(|_| fields(rng, col, false)).collect()),
                 _ if docs.is_empty() => Op::Create(col, vec![fields(rng, col, false)]),
                 5..=8 => Op::Update(col, docs[rng.below(docs.len())].clone(), fields(rng, col, true)),
                 _ => Op::Delete(col, docs[rng.below(docs.len())].clone()),
             }
         };
-        assert_consistent(&db).await;
-        r.dumps.push(dump(store.inner()).await);
-        r.views.push(view(&db).await);
-        r.commits.push(store.commits());
         set_nonces(Some(nonces_of(seed, i)));
         let out = run(&db, &op).await.unwrap_or_else(|e| panic!("op {i} {op:?} fails with no failure: {e}"));
         r.outcomes.push(out);
