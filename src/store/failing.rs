@@ -239,6 +239,32 @@ mod tests {
         });
     }
 
+    /// Over redb, a failed commit is a dropped write transaction, which
+    /// redb aborts: the file reopened holds what committed before it.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn over_redb_a_failed_commit_is_not_in_the_reopened_file() {
+        use crate::store::RedbStore;
+        block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("db.redb");
+            {
+                let store = FailingStore::new(RedbStore::open(&path).unwrap());
+                let mut tx = store.begin(Mode::Write).await.unwrap();
+                tx.put(Table::Meta, b"a", b"v").await.unwrap();
+                tx.commit().await.unwrap();
+                store.fail_commit(1);
+                let mut tx = store.begin(Mode::Write).await.unwrap();
+                tx.put(Table::Meta, b"b", b"v").await.unwrap();
+                tx.commit().await.unwrap_err();
+            }
+            let store = RedbStore::open(&path).unwrap();
+            let mut tx = store.begin(Mode::Read).await.unwrap();
+            assert!(tx.get(Table::Meta, b"a").await.unwrap().is_some());
+            assert!(tx.get(Table::Meta, b"b").await.unwrap().is_none());
+        });
+    }
+
     #[test]
     fn a_crash_fails_every_commit_until_healed_and_reads_go_on() {
         block_on(async {
