@@ -422,8 +422,9 @@ async fn crash_run(seed: u64, key: [u8; 32], r: &Reference, n: u64, fault: Fault
     assert_eq!(view(&db).await, r.views[r.ops.len()], "{ctx}: documents and heads at the end");
 }
 
-/// One script, failing at each of its commits in turn.
-async fn case(seed: u64) {
+/// One script, failing at each of its commits in turn; how many commits
+/// it has.
+async fn case(seed: u64) -> u64 {
     let mut rng = Rng(seed);
     let peer = peer_blocks(&mut rng).await;
     let key = rng.key();
@@ -434,6 +435,7 @@ async fn case(seed: u64) {
             crash_run(seed, key, &r, n, fault).await;
         }
     }
+    total
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -447,16 +449,23 @@ fn every_commit_fails_in_turn() {
         Some(seed) => vec![seed],
         None => (0..env_u64("WEFT_CRASH_CASES").unwrap_or(DEFAULT_CASES)).collect(),
     };
-    for seed in seeds {
+    let mut commits = 0;
+    for seed in &seeds {
+        let seed = *seed;
         let result = std::panic::catch_unwind(|| block_on(case(seed)));
         set_nonces(None);
-        if let Err(panic) = result {
-            eprintln!(
-                "crash script {seed} failed; replay it with:\n  WEFT_CRASH_SEED={seed} cargo test --lib {TEST_NAME}"
-            );
-            std::panic::resume_unwind(panic);
+        match result {
+            Ok(n) => commits += n,
+            Err(panic) => {
+                eprintln!(
+                    "crash script {seed} failed; replay it with:\n  WEFT_CRASH_SEED={seed} cargo test --lib {TEST_NAME}"
+                );
+                std::panic::resume_unwind(panic);
+            }
         }
     }
+    // Seen with --nocapture: what a recorded run covered.
+    println!("{} crash scripts, {commits} commits failed in turn, each in 3 ways", seeds.len());
 }
 
 /// A merge of two heads, to a replica that has neither: it waits for two
