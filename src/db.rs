@@ -134,6 +134,7 @@ thread_local! {
 /// Makes this thread's creates take the nonces `from`, `from + 1`, …
 /// (`None`: random ones again), so that a seeded run replays exactly.
 #[cfg(any(test, feature = "sim"))]
+#[cfg_attr(not(test), allow(dead_code))] // for the simulator
 pub(crate) fn set_nonces(from: Option<u64>) {
     NEXT_NONCE.set(from);
 }

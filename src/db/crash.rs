@@ -25,7 +25,6 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::rc::Rc;
 
 use cid::Cid;
-
 use futures::executor::block_on;
 use serde_json::{json, Map, Value};
 
