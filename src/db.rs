@@ -32,6 +32,12 @@ use crate::core::schema::{hex, parse_sdl, CollectionDef, SchemaError, Validation
 use crate::error::Error;
 use crate::store::{KeyRange, Mode, Store, StoreError, Table, Tx};
 
+#[cfg(any(all(test, feature = "net"), feature = "sim"))]
+pub(crate) mod check;
+// The crash runs use the node's records (outbox, refusals).
+#[cfg(all(test, feature = "net"))]
+mod crash;
+
 pub(crate) const META_KEY: &[u8] = b"signing-key";
 const META_SCHEMA: &[u8] = b"schema/";
 
@@ -128,10 +134,26 @@ fn parse_id(collection: &str, id: &str) -> Result<Cid, Error> {
     Cid::try_from(id).map_err(|_| Error::NotFound { collection: collection.into(), id: id.into() })
 }
 
+#[cfg(any(test, feature = "sim"))]
+thread_local! {
+    /// The next genesis nonce on this thread, when a test or the simulator
+    /// set one ([`set_nonces`]): its runs then make the same blocks again.
+    static NEXT_NONCE: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// Makes this thread's creates take the nonces `from`, `from + 1`, …
+/// (`None`: random ones again), so that a seeded run replays exactly.
+#[cfg(any(test, feature = "sim"))]
+#[cfg_attr(not(all(test, feature = "net")), allow(dead_code))] // for the simulator and crash runs
+pub(crate) fn set_nonces(from: Option<u64>) {
+    NEXT_NONCE.set(from);
+}
+
 fn random_nonce() -> [u8; 8] {
-    #[cfg(all(test, feature = "net", not(target_arch = "wasm32")))]
-    if let Some(n) = test_nonces::next() {
-        return n;
+    #[cfg(any(test, feature = "sim"))]
+    if let Some(n) = NEXT_NONCE.get() {
+        NEXT_NONCE.set(Some(n.wrapping_add(1)));
+        return n.to_be_bytes();
     }
     let mut n = [0; 8];
     getrandom::getrandom(&mut n).expect("the platform has a random source");
@@ -583,9 +605,15 @@ impl<S: Store> Db<S> {
             for key in tx.scan_keys(Table::Waiting, &KeyRange::prefix(&parent), None).await? {
                 tx.delete(Table::Waiting, &key).await?;
                 let child = key[parent.len()..].to_vec();
-                if tx.get(Table::Pending, &child).await?.is_some() {
+                if let Some(bytes) = tx.get(Table::Pending, &child).await? {
+                    let cid = Cid::try_from(child.as_slice()).map_err(StoreError::new)?;
+                    // Its rows under its other missing parents go too, or
+                    // they would name a block that is not pending.
+                    for p in SignedBlock::decode_stored(bytes, cid)?.block.parents {
+                        tx.delete(Table::Waiting, &[p.to_bytes(), child.clone()].concat()).await?;
+                    }
                     tx.delete(Table::Pending, &child).await?;
-                    dropped.push(Cid::try_from(child.as_slice()).map_err(StoreError::new)?);
+                    dropped.push(cid);
                     queue.push_back(child);
                 }
             }
@@ -867,25 +895,3 @@ fn fits_a_block(b: SignedBlock) -> Result<SignedBlock, Error> {
 /// The length of every document id: a CIDv1 (dag-cbor, sha2-256) in
 /// base32 is `b` and 58 characters.
 pub const ID_LEN: usize = 59;
-
-/// Nonces from a seed, for a test that must replay exactly (the
-/// simulator): every database on this thread draws from one counter.
-#[cfg(all(test, feature = "net", not(target_arch = "wasm32")))]
-pub(crate) mod test_nonces {
-    use std::cell::Cell;
-
-    thread_local!(static NEXT: Cell<Option<u64>> = const { Cell::new(None) });
-
-    /// From now on, this thread's nonces count up from `seed`.
-    pub(crate) fn seed(seed: u64) {
-        NEXT.with(|n| n.set(Some(seed)));
-    }
-
-    pub(super) fn next() -> Option<[u8; 8]> {
-        NEXT.with(|n| {
-            let v = n.get()?;
-            n.set(Some(v.wrapping_add(1)));
-            Some(v.to_be_bytes())
-        })
-    }
-}

@@ -18,7 +18,10 @@ use crate::db::Db;
 use crate::node::run::{keypair_of, Clock, Node};
 use crate::node::wire::{Effect, Input, ReplyId, ReqId, Request, Response};
 use crate::node::{Command, NodeConfig};
-use crate::store::{MemoryStore, Mode, Store, Table, Tx};
+use crate::store::{FailingStore, MemoryStore, Mode, Store, Table, Tx};
+
+/// A replica's store: in memory, failing a commit when the schedule says.
+pub(crate) type SimStore = FailingStore<MemoryStore>;
 
 /// A small, fast generator, so that a seed means the same schedule on
 /// every machine and every version of `rand`.
@@ -106,9 +109,11 @@ struct Outstanding {
 }
 
 pub(crate) struct Replica {
-    pub store: MemoryStore,
-    pub db: Rc<Db<MemoryStore>>,
-    pub node: Option<Node<MemoryStore>>,
+    pub store: SimStore,
+    pub db: Rc<Db<SimStore>>,
+    pub node: Option<Node<SimStore>>,
+    /// Failed commits the simulator has restarted the replica for.
+    failed_seen: u64,
     pub peer: PeerId,
     config: NodeConfig,
     /// Restarts so far: messages for an earlier life are lost.
@@ -194,9 +199,9 @@ impl Sim {
             acked: BTreeMap::new(),
             pushes: BTreeMap::new(),
         };
-        crate::db::test_nonces::seed(seed.wrapping_mul(1 << 20));
-        let stores: Vec<MemoryStore> = (0..config.replicas).map(|_| sim.seeded_store()).collect();
-        let dbs: Vec<Rc<Db<MemoryStore>>> = stores
+        crate::db::set_nonces(Some(seed.wrapping_mul(1 << 20)));
+        let stores: Vec<SimStore> = (0..config.replicas).map(|_| sim.seeded_store()).collect();
+        let dbs: Vec<Rc<Db<SimStore>>> = stores
             .iter()
             .map(|s| {
                 let db = Rc::new(block_on(Db::open(s.clone())).expect("a database"));
@@ -219,6 +224,7 @@ impl Sim {
                 store,
                 db,
                 node: None,
+                failed_seen: 0,
                 peer: peers[i],
                 config: node_config,
                 life: 0,
@@ -244,7 +250,7 @@ impl Sim {
 
     /// An empty store whose signing key comes from the seed, so that peer
     /// ids, and so every order that follows them, replay.
-    fn seeded_store(&mut self) -> MemoryStore {
+    fn seeded_store(&mut self) -> SimStore {
         let store = MemoryStore::new();
         let key: Vec<u8> = (0..4).flat_map(|_| self.rng.next().to_be_bytes()).collect();
         block_on(async {
@@ -252,7 +258,7 @@ impl Sim {
             tx.put(Table::Meta, crate::db::META_KEY, &key).await.expect("a put");
             tx.commit().await.expect("a commit");
         });
-        store
+        FailingStore::new(store)
     }
 
     fn index(&self, peer: &PeerId) -> Option<usize> {
@@ -310,7 +316,16 @@ impl Sim {
     pub(crate) fn is_up(&self, i: usize) -> bool {
         self.replicas[i].node.is_some()
     }
+}
 
+impl Replica {
+    /// How many times it stopped (crashed or was stopped).
+    pub(crate) fn restarts(&self) -> u64 {
+        self.life
+    }
+}
+
+impl Sim {
     /// Runs a command on replica `i`'s node, as its API would.
     pub(crate) fn command(&mut self, i: usize, command: Command) -> Result<serde_json::Value, String> {
         let now = self.now;
@@ -343,8 +358,25 @@ impl Sim {
         self.cut.clear();
     }
 
+    /// Makes replica `i`'s `n`th write commit from now fail (writing
+    /// nothing); the replica restarts once it has (see [`Sim::after`]).
+    pub(crate) fn fail_commit(&mut self, i: usize, n: u64) {
+        self.replicas[i].store.fail_commit(n);
+    }
+
     /// Lets the node of `i` finish its turn, and carries out what it asked.
+    /// A replica whose store failed a commit restarts, as a process whose
+    /// disk failed would: what it held in memory is gone, its store holds
+    /// exactly what committed.
     fn after(&mut self, i: usize) {
+        let failed = self.replicas[i].store.failed();
+        if failed > self.replicas[i].failed_seen && self.replicas[i].node.is_some() {
+            self.replicas[i].failed_seen = failed;
+            tracing::debug!(target: "weftdb::sim", "{:?} {i}'s store failed a commit: restarting", self.now);
+            self.stop(i);
+            self.start(i);
+            return;
+        }
         let now = self.now;
         let Some(node) = self.replicas[i].node.as_mut() else { return };
         node.advance(now);

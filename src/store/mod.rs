@@ -12,6 +12,11 @@ use std::ops::Bound;
 mod memory;
 pub use memory::MemoryStore;
 
+#[cfg(any(test, feature = "sim"))]
+mod failing;
+#[cfg(any(test, feature = "sim"))]
+pub use failing::{FailingStore, FailingTx};
+
 #[cfg(not(target_arch = "wasm32"))]
 mod redb;
 #[cfg(not(target_arch = "wasm32"))]

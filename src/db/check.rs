@@ -1,0 +1,214 @@
+//! What must hold of a database's store whatever happened to it (a failed
+//! commit, a crash, a restart): for crash tests and the simulator.
+//!
+//! [`assert_consistent`] checks the tables against each other and against
+//! the blocks: every row points at something there, the documents, heads
+//! and indexes are what the stored blocks make, and a block waits in
+//! `pending` only for a parent that is not stored. [`dump`] reads every
+//! table, to compare two stores that ran the same operations.
+
+#![cfg_attr(not(test), allow(dead_code))]
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use cid::Cid;
+use serde_json::{json, Value};
+
+use super::{doc_key, index_key, uncbor, Db, META_KEY, META_SCHEMA};
+use crate::core::block::{cid_of, SignedBlock};
+use crate::core::doc::{DocState, Heads};
+use crate::store::{KeyRange, MemoryStore, Mode, Store, Table, Tx};
+
+/// Every row of every table, by table.
+pub(crate) type Dump = BTreeMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
+
+/// Reads every table of `store` in one read transaction.
+pub(crate) async fn dump<S: Store>(store: &S) -> Dump {
+    let mut tx = store.begin_read(&Table::ALL).await.expect("a read transaction");
+    let mut out = Dump::new();
+    for t in Table::ALL {
+        let rows = tx.scan(t, &KeyRange::all(), None).await.expect("a scan");
+        out.insert(t, rows.into_iter().collect());
+    }
+    out
+}
+
+/// Stores the signing key made from `seed` before the database is first
+/// opened: two stores seeded alike sign alike, so with the same nonces
+/// ([`super::set_nonces`]) the same operations make the same blocks.
+pub(crate) async fn seed_key<S: Store>(store: &S, seed: [u8; 32]) {
+    let mut tx = store.begin(Mode::Write).await.expect("a write transaction");
+    tx.put(Table::Meta, META_KEY, &seed).await.expect("a put");
+    tx.commit().await.expect("a commit");
+}
+
+/// A document key's collection and id.
+fn split_doc_key(key: &[u8]) -> (String, String) {
+    let at = key.iter().position(|b| *b == 0).expect("a document key has a separator");
+    (String::from_utf8(key[..at].to_vec()).unwrap(), String::from_utf8(key[at + 1..].to_vec()).unwrap())
+}
+
+/// Panics, saying what is wrong, unless `db`'s store is consistent:
+/// - `blocks`: each row is stored under its CID, decodes, is of a known
+///   collection, has all its parents stored, and its document has a state
+///   and heads;
+/// - `heads`: of a stored document, exactly the document's stored blocks
+///   that no stored block names as parent, with their heights;
+/// - `docs`: each state is the one the document's stored blocks fold to
+///   (the stored blocks imported into a fresh database give the same
+///   states and heads);
+/// - `index`: exactly one entry per visible document and indexed field,
+///   carrying the document's stored state, and nothing else; a query by an
+///   indexed field (through the index) finds what a scan finds;
+/// - `pending`: each row is stored under its CID, is not merged, misses a
+///   parent, and has a `waiting` row for each parent it misses;
+/// - `waiting`: each row names a pending child of that parent, which is
+///   missing;
+/// - `outbox`: each row names a stored block, with its height and
+///   collection.
+pub(crate) async fn assert_consistent<S: Store>(db: &Db<S>) {
+    let d = dump(db.store()).await;
+    let meta = &d[&Table::Meta];
+    assert!(meta.contains_key(META_KEY), "the signing key is stored");
+    let defs: BTreeMap<String, crate::core::schema::CollectionDef> = meta
+        .iter()
+        .filter(|(k, _)| k.starts_with(META_SCHEMA))
+        .map(|(_, v)| {
+            let def: crate::core::schema::CollectionDef = serde_json::from_slice(v).expect("a stored schema decodes");
+            (def.name.clone(), def)
+        })
+        .collect();
+
+    // blocks
+    let mut blocks: HashMap<Cid, SignedBlock> = HashMap::new();
+    for (k, v) in &d[&Table::Blocks] {
+        let cid = Cid::try_from(k.as_slice()).expect("a block key is a CID");
+        assert_eq!(cid_of(v), cid, "block {cid} is stored under its own CID");
+        let b = SignedBlock::decode(v, Some(cid)).unwrap_or_else(|e| panic!("stored block {cid} verifies: {e}"));
+        assert!(defs.contains_key(&b.block.col), "block {cid} is of a known collection ({})", b.block.col);
+        blocks.insert(cid, b);
+    }
+    let mut by_doc: BTreeMap<Vec<u8>, Vec<&SignedBlock>> = BTreeMap::new();
+    for b in blocks.values() {
+        for p in &b.block.parents {
+            assert!(blocks.contains_key(p), "merged block {} has its parent {p} stored", b.cid);
+        }
+        let key = doc_key(&b.block.col, &b.doc().to_string());
+        assert!(d[&Table::Docs].contains_key(&key), "merged block {}'s document has a state", b.cid);
+        by_doc.entry(key).or_default().push(b);
+    }
+
+    // heads and docs
+    let heads_rows = &d[&Table::Heads];
+    let docs_rows = &d[&Table::Docs];
+    assert_eq!(
+        heads_rows.keys().collect::<Vec<_>>(),
+        docs_rows.keys().collect::<Vec<_>>(),
+        "every document has heads and a state, and nothing else has"
+    );
+    for (key, v) in heads_rows {
+        let heads: Heads = uncbor(v).expect("heads decode");
+        let doc_blocks = by_doc.get(key).map(Vec::as_slice).unwrap_or_default();
+        assert!(!doc_blocks.is_empty(), "document {:?} has its blocks stored", split_doc_key(key));
+        let named: BTreeSet<Cid> = doc_blocks.iter().flat_map(|b| b.block.parents.iter().copied()).collect();
+        let want: BTreeSet<(Cid, u64)> =
+            doc_blocks.iter().filter(|b| !named.contains(&b.cid)).map(|b| (b.cid, b.block.height)).collect();
+        let got: BTreeSet<(Cid, u64)> = heads.iter().copied().collect();
+        assert_eq!(got.len(), heads.len(), "document {:?}'s heads are listed once each", split_doc_key(key));
+        assert_eq!(got, want, "document {:?}'s heads are its blocks no other names", split_doc_key(key));
+    }
+    let states: BTreeMap<&Vec<u8>, DocState> =
+        docs_rows.iter().map(|(k, v)| (k, uncbor::<DocState>(v).expect("a document state decodes"))).collect();
+    let rebuilt = rebuild(meta, blocks.values().map(|b| b.bytes.clone()).collect()).await;
+    for (key, state) in &states {
+        let again: DocState = uncbor(&rebuilt[&Table::Docs][*key]).expect("decodes");
+        assert_eq!(state, &again, "document {:?}'s state is what its blocks fold to", split_doc_key(key));
+    }
+
+    // index
+    let mut want_index = BTreeMap::new();
+    for (key, state) in &states {
+        let (col, id) = split_doc_key(key);
+        if state.deleted {
+            continue;
+        }
+        for field in defs[&col].fields.iter().filter(|f| f.indexed) {
+            let value = state.value(&field.name).cloned().unwrap_or(Value::Null);
+            if let Some(k) = index_key(&col, &field.name, &value, &id) {
+                want_index.insert(k, [id.as_bytes(), &docs_rows[*key]].concat());
+            }
+        }
+    }
+    assert!(d[&Table::Index] == want_index, "the index holds one entry per visible document and indexed field");
+    for def in defs.values() {
+        let all = db.find(&def.name, &json!({})).await.expect("a scan");
+        for field in def.fields.iter().filter(|f| f.indexed) {
+            let values: BTreeSet<String> =
+                all.iter().filter_map(|doc| doc.get(&field.name)).map(|v| v.to_string()).collect();
+            for v in values {
+                let v: Value = serde_json::from_str(&v).unwrap();
+                let query = json!({ "filter": { field.name.as_str(): { "_eq": v } } });
+                let found = db.find(&def.name, &query).await.expect("a query by an indexed field");
+                let mut found: Vec<_> = found.iter().map(|d| d["_id"].clone()).collect();
+                found.sort_by_key(|v| v.to_string());
+                let scanned: Vec<_> =
+                    all.iter().filter(|doc| doc.get(&field.name) == Some(&v)).map(|d| d["_id"].clone()).collect();
+                assert_eq!(found, scanned, "{}.{} = {v}: the index finds what a scan finds", def.name, field.name);
+            }
+        }
+    }
+
+    // pending and waiting
+    let waiting: BTreeSet<&Vec<u8>> = d[&Table::Waiting].keys().collect();
+    let mut pending = BTreeSet::new();
+    for (k, v) in &d[&Table::Pending] {
+        let cid = Cid::try_from(k.as_slice()).expect("a pending key is a CID");
+        assert_eq!(cid_of(v), cid, "pending block {cid} is stored under its own CID");
+        let b = SignedBlock::decode(v, Some(cid)).unwrap_or_else(|e| panic!("pending block {cid} verifies: {e}"));
+        assert!(!blocks.contains_key(&cid), "pending block {cid} is not merged too");
+        let missing: Vec<&Cid> = b.block.parents.iter().filter(|p| !blocks.contains_key(p)).collect();
+        assert!(!missing.is_empty(), "pending block {cid} misses a parent (else it would be merged)");
+        for p in missing {
+            let row = [p.to_bytes(), k.clone()].concat();
+            assert!(waiting.contains(&row), "pending block {cid} has a waiting row for its missing parent {p}");
+        }
+        pending.insert(cid);
+    }
+    for k in &waiting {
+        let mut rest = k.as_slice();
+        let parent = Cid::read_bytes(&mut rest).expect("a waiting key starts with a CID");
+        let child = Cid::try_from(rest).expect("a waiting key ends with a CID");
+        assert!(pending.contains(&child), "waiting row {parent} → {child}: the child is pending");
+        assert!(!blocks.contains_key(&parent), "waiting row {parent} → {child}: the parent is missing");
+    }
+
+    // outbox
+    for (k, v) in &d[&Table::Outbox] {
+        let stored = (0..k.len())
+            .filter(|i| k[*i] == 0)
+            .find_map(|i| blocks.get(&Cid::try_from(&k[i + 1..]).ok()?))
+            .unwrap_or_else(|| panic!("outbox row {k:?} names a stored block"));
+        let mut want = stored.block.height.to_be_bytes().to_vec();
+        want.extend_from_slice(stored.block.col.as_bytes());
+        assert_eq!(v, &want, "outbox row of {}: its height and collection", stored.cid);
+    }
+}
+
+/// The tables a fresh database holds once it has imported `blocks`, with
+/// the schemas of `meta`: the documents those blocks make.
+async fn rebuild(meta: &BTreeMap<Vec<u8>, Vec<u8>>, blocks: Vec<Vec<u8>>) -> Dump {
+    let store = MemoryStore::new();
+    let mut tx = store.begin(Mode::Write).await.unwrap();
+    for (k, v) in meta.iter().filter(|(k, _)| k.starts_with(META_SCHEMA)) {
+        tx.put(Table::Meta, k, v).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let fresh = Db::open(store.clone()).await.expect("opens");
+    let n = blocks.len();
+    let report = fresh.import(&blocks).await.expect("imports");
+    assert!(
+        report.merged == n && report.refused.is_empty() && report.pending == 0,
+        "the stored blocks merge whole into a fresh database: {report:?}"
+    );
+    dump(&store).await
+}
