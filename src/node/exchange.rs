@@ -100,6 +100,7 @@ impl<S: Store> Node<S> {
     pub(super) async fn on_heads_response(&mut self, peer: PeerId, request: ReqId, response: HeadsResponse) {
         let Some(x) = self.exchanges.remove(&request) else { return };
         self.synced();
+        self.replica.exchanged(&peer);
         // The replicator that started it may be gone since.
         if !self.shares_collection(peer, &x.col) {
             return;

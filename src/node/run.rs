@@ -492,6 +492,13 @@ impl<S: Store> Node<S> {
         self.redial();
         self.relisten();
         self.close_answered_relays();
+        let now = self.now();
+        for peer in self.replica.resyncs_due(now) {
+            if self.reachable(&peer) {
+                tracing::debug!(%peer, "swapping heads again after a failed exchange");
+                self.exchange_with(peer).await;
+            }
+        }
         let peers: Vec<PeerId> = self.replica.outboxes.peers().copied().collect();
         for peer in peers {
             self.pump_outbox(peer).await;
@@ -723,13 +730,20 @@ impl<S: Store> Node<S> {
             let effects = self.replica.fetcher.failed(fetch, &connected);
             self.carry_out(effects);
         }
-        self.exchanges.remove(&id);
-        self.offers.remove(&id);
+        let mut exchange = self.exchanges.remove(&id).is_some() | self.offers.remove(&id).is_some();
         match self.pushes.remove(&id) {
             // What was queued is recomputed by the next exchange.
-            Some(Push::Exchange { lane, .. }) => self.replica.lanes.failed(&peer, lane),
+            Some(Push::Exchange { lane, .. }) => {
+                self.replica.lanes.failed(&peer, lane);
+                exchange = true;
+            }
             Some(Push::Outbox { .. }) => self.outbox_failed(peer),
             None => {}
+        }
+        // Still connected (a request that timed out): nothing else would swap
+        // heads with it again until it reconnects.
+        if exchange && self.is_connected(&peer) {
+            self.replica.exchange_failed(peer, self.now());
         }
     }
 
@@ -778,6 +792,7 @@ impl<S: Store> Node<S> {
         self.received_from.remove(&peer);
         self.peer_topics.remove(&peer);
         self.pushing.remove(&peer);
+        self.replica.exchanged(&peer);
         self.replica.lanes.drop_lane(&peer);
         self.replica.dialer.disconnected(&peer);
     }

@@ -60,12 +60,15 @@ pub(crate) struct Faults {
     pub lose: f64,
     /// A request delivered twice, or a gossip message handed on twice.
     pub duplicate: f64,
+    /// A request that times out on a live connection: delivered or not,
+    /// its answer never comes, and the asker hears it failed.
+    pub stall: f64,
     /// The longest delay of one message, in ms (the shortest is 1 ms).
     pub max_delay_ms: u64,
 }
 
 impl Faults {
-    pub(crate) const NONE: Faults = Faults { lose: 0.0, duplicate: 0.0, max_delay_ms: 5 };
+    pub(crate) const NONE: Faults = Faults { lose: 0.0, duplicate: 0.0, stall: 0.0, max_delay_ms: 5 };
 }
 
 /// How the replicas are set up.
@@ -427,6 +430,23 @@ impl Sim {
                 if self.rng.chance(self.faults.lose) {
                     self.close(conn);
                     return self.fail_request((i, id), peer, "connection reset");
+                }
+                if self.rng.chance(self.faults.stall) {
+                    // The request may still arrive and be acted on; its
+                    // answer is lost either way (nobody waits for it).
+                    if self.rng.chance(0.5) {
+                        self.next_reply += 1;
+                        let reply = ReplyId(self.next_reply);
+                        let o = Outstanding { asker: None, conn, pushed: Vec::new(), acks: None };
+                        self.outstanding.insert((j, reply), o);
+                        let from = self.replicas[i].peer;
+                        self.deliver(j, Some(conn), Input::Request { peer: from, reply, request });
+                    }
+                    let life = self.replicas[i].life;
+                    let input = Input::RequestFailed { peer, id, unreadable: false, error: "timeout".into() };
+                    // Failed whether or not the connection lasts that long.
+                    self.at(Duration::from_secs(2), Event::Deliver { to: i, life, conn: None, input });
+                    return;
                 }
                 let pushed = pushed_cids(&request);
                 if !pushed.is_empty() {

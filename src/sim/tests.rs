@@ -41,6 +41,7 @@ fn faults(rng: &mut Rng) -> Faults {
     Faults {
         lose: [0.0, 0.002, 0.02][rng.below(3) as usize],
         duplicate: [0.0, 0.05][rng.below(2) as usize],
+        stall: [0.0, 0.01, 0.05][rng.below(3) as usize],
         max_delay_ms: [2, 20, 200][rng.below(3) as usize],
     }
 }
@@ -331,7 +332,7 @@ fn head_exchange_sends_exactly_what_the_other_side_lacks() {
         replicators: Vec::new(),
         links: vec![(0, 1)],
     };
-    let mut sim = Sim::new(11, Faults { lose: 0.0, duplicate: 0.0, max_delay_ms: 20 }, &config);
+    let mut sim = Sim::new(11, Faults { max_delay_ms: 20, ..Faults::NONE }, &config);
     let mut ids = Vec::new();
     for i in 0..50 {
         let doc = json!({ "title": format!("book {i}"), "n": i });

@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hash;
 use std::time::Duration;
 
+use backoff::Backoff;
 use conduct::Conduct;
 use dial::Dialer;
 use fetch::Fetcher;
@@ -74,15 +75,24 @@ pub struct Replica<P, A, C: Hash + Eq, L> {
     /// been written while everyone was connected. Without this, a peer that
     /// reaches the writer only through us would never see them.
     pub relayed: BTreeMap<String, BTreeMap<String, BTreeSet<P>>>,
+    /// Peers whose head exchange failed while they stayed connected (a
+    /// request that timed out: a slow peer, a stalled stream), to swap heads
+    /// with again after a backoff that doubles while it keeps failing.
+    /// Without it nothing would, until they reconnect.
+    /// The flag: waiting for the backoff (not yet swapped again).
+    pub resync: BTreeMap<P, (Backoff, bool)>,
     /// When `unheard` and `relayed` may be repaired next.
     pub next_repair: Duration,
+    /// The first wait after a failure, and the longest.
+    retry: (Duration, Duration),
     /// When collections are next looked up in the DHT.
     pub next_discovery: Duration,
 }
 
 impl<P: Ord + Copy + Hash, A: Clone + PartialEq, C: Ord + Clone + Hash, L: Hash + Eq> Replica<P, A, C, L> {
-    /// A replica `me` with nothing connected: failed dials, pushes and
-    /// listeners wait `retry_base`, doubling up to `retry_max`.
+    /// A replica `me` with nothing connected: failed dials, pushes,
+    /// listeners and head exchanges wait `retry_base`, doubling up to
+    /// `retry_max`.
     pub fn new(
         me: P,
         retry_base: Duration,
@@ -91,6 +101,7 @@ impl<P: Ord + Copy + Hash, A: Clone + PartialEq, C: Ord + Clone + Hash, L: Hash 
         lanes: PushLanes<P, C>,
     ) -> Self {
         Replica {
+            retry: (retry_base, retry_max),
             dialer: Dialer::new(me, retry_base, retry_max),
             fetcher,
             lanes,
@@ -100,9 +111,37 @@ impl<P: Ord + Copy + Hash, A: Clone + PartialEq, C: Ord + Clone + Hash, L: Hash 
             answered: BTreeMap::new(),
             unheard: BTreeMap::new(),
             relayed: BTreeMap::new(),
+            resync: BTreeMap::new(),
             next_repair: Duration::ZERO,
             next_discovery: Duration::ZERO,
         }
+    }
+
+    /// `peer`'s head exchange failed at `now` while it stayed connected:
+    /// swapped again after its backoff.
+    pub fn exchange_failed(&mut self, peer: P, now: Duration) {
+        let (base, max) = self.retry;
+        let (backoff, waiting) = self.resync.entry(peer).or_insert_with(|| (Backoff::new(base, max), true));
+        backoff.failed(now);
+        *waiting = true;
+    }
+
+    /// `peer` answered a head exchange: its backoff is forgotten.
+    pub fn exchanged(&mut self, peer: &P) {
+        self.resync.remove(peer);
+    }
+
+    /// The connected peers whose failed exchange is due again at `now`;
+    /// each waits no more until it fails again.
+    pub fn resyncs_due(&mut self, now: Duration) -> Vec<P> {
+        let mut due = Vec::new();
+        for (p, (backoff, waiting)) in &mut self.resync {
+            if *waiting && self.dialer.is_connected(p) && backoff.ready(now) {
+                *waiting = false;
+                due.push(*p);
+            }
+        }
+        due
     }
 
     /// The earliest deadline of every part, if any part has one: when the
@@ -112,7 +151,9 @@ impl<P: Ord + Copy + Hash, A: Clone + PartialEq, C: Ord + Clone + Hash, L: Hash 
     /// says) is not one. Time runs from the epoch the driver chose.
     pub fn next_timeout(&self, when: Conditions, waits: impl Fn(&A) -> bool) -> Option<Duration> {
         let connected = |p: &P| self.dialer.is_connected(p);
-        let online = [self.dialer.next_timeout(), self.listeners.next_timeout(waits)];
+        let waiting = self.resync.iter().filter(|(p, (_, waiting))| *waiting && connected(p));
+        let resync = waiting.map(|(_, (b, _))| b.next_at()).min();
+        let online = [self.dialer.next_timeout(), self.listeners.next_timeout(waits), resync];
         let discovery = (when.online && when.discovering && self.dialer.any_connected()).then_some(self.next_discovery);
         let repair = (!self.unheard.is_empty() || !self.relayed.is_empty()).then_some(self.next_repair);
         online
@@ -163,6 +204,25 @@ mod tests {
         let off = Conditions { online: false, discovering: true };
         r.answered.clear();
         assert_eq!(r.next_timeout(off, |_| false), None, "offline: no dial is due, whatever the time");
+    }
+
+    #[test]
+    fn a_failed_exchange_with_a_connected_peer_is_swapped_again_after_its_backoff() {
+        let mut r = replica();
+        // No discovery: it would be due at once with a peer connected.
+        const ON: Conditions = Conditions { online: true, discovering: false };
+        r.dialer.connected(7);
+        r.exchange_failed(7, Duration::ZERO);
+        assert_eq!(r.next_timeout(ON, |_| false), Some(S), "after the first backoff");
+        assert!(r.resyncs_due(S / 2).is_empty(), "not before");
+        assert_eq!(r.resyncs_due(S), vec![7]);
+        assert_eq!(r.next_timeout(ON, |_| false), None, "swapping again: no deadline until it fails again");
+        r.exchange_failed(7, S);
+        assert_eq!(r.next_timeout(ON, |_| false), Some(3 * S), "the backoff doubles");
+        r.exchanged(&7);
+        assert_eq!(r.next_timeout(ON, |_| false), None, "an answered exchange forgets it");
+        r.exchange_failed(8, Duration::ZERO);
+        assert_eq!(r.next_timeout(ON, |_| false), None, "a peer not connected waits for its connection");
     }
 
     #[test]
