@@ -144,20 +144,22 @@ impl<S: Store> Node<S> {
             return;
         }
         let unheard = std::mem::take(&mut self.replica.unheard);
-        // Only peers whose topics we never heard: one that told us its
-        // topics and holds none of this collection's does not want it.
         if !self.gossips() {
             return;
         }
-        let heard: HashSet<PeerId> =
-            self.peer_topics.iter().filter(|(_, topics)| !topics.is_empty()).map(|(p, _)| *p).collect();
-        let peers: Vec<PeerId> =
-            self.replica.dialer.connected_peers().filter(|p| !heard.contains(p)).copied().collect();
+        let peers: Vec<PeerId> = self.replica.dialer.connected_peers().copied().collect();
         for (col, docs) in unheard {
             let docs: Vec<String> = docs.into_iter().collect();
-            let sharing: Vec<PeerId> = peers.iter().copied().filter(|p| self.shares_collection(*p, &col)).collect();
+            // Peers whose topics we never heard, and those that hold the
+            // collection's topic now but did not when we published (they
+            // told us just after: the publish missed them); one that told us
+            // its topics and holds none of this collection's does not want it.
+            let topic = col_topic(&col);
+            let wants = |p: &PeerId| self.peer_topics.get(p).is_none_or(|t| t.is_empty() || t.contains(&topic));
+            let sharing: Vec<PeerId> =
+                peers.iter().copied().filter(|p| wants(p) && self.shares_collection(*p, &col)).collect();
             for peer in sharing {
-                tracing::debug!(%peer, col, docs = docs.len(), "published to nobody, topics unheard: swapping heads");
+                tracing::debug!(%peer, col, docs = docs.len(), "published to nobody: swapping heads");
                 self.start_exchange(peer, &col, Some(docs.clone())).await;
             }
         }

@@ -82,6 +82,9 @@ pub(crate) struct SimConfig {
     pub replicators: Vec<(usize, usize, String)>,
     /// `(a, b)`: replica `a` keeps `b` connected (bootstrap).
     pub links: Vec<(usize, usize)>,
+    /// Replicas configured as a page's node is (`NodeConfig::page`'s
+    /// replication settings).
+    pub pages: Vec<usize>,
 }
 
 enum Event {
@@ -156,6 +159,9 @@ pub(crate) struct Sim {
     cut: BTreeSet<(usize, usize)>,
     outstanding: BTreeMap<(usize, ReplyId), Outstanding>,
     next_reply: u64,
+    /// When the last gossip delivery on a connection to a replica lands
+    /// (gossipsub's stream is ordered).
+    gossip_order: BTreeMap<(u64, usize), Duration>,
     /// `(pusher, receiver)` → CIDs the receiver acknowledged.
     acked: BTreeMap<(usize, usize), HashSet<Cid>>,
     /// Pushes in flight: (pusher, request id) → (receiver, CIDs).
@@ -199,6 +205,7 @@ impl Sim {
             cut: BTreeSet::new(),
             outstanding: BTreeMap::new(),
             next_reply: 0,
+            gossip_order: BTreeMap::new(),
             acked: BTreeMap::new(),
             pushes: BTreeMap::new(),
         };
@@ -217,6 +224,12 @@ impl Sim {
             let mut node_config = NodeConfig::loopback("");
             node_config.listen = Vec::new();
             node_config.discovery = false;
+            // A page's settings: unheard publishes repaired by head
+            // exchange, no exchange when a peer joins a topic.
+            if config.pages.contains(&i) {
+                node_config.repair_unheard = true;
+                node_config.exchange_on_subscribe = false;
+            }
             node_config.peers = config
                 .links
                 .iter()
@@ -237,6 +250,7 @@ impl Sim {
                 topics: BTreeSet::new(),
             });
         }
+        tracing::debug!(target: "weftdb::sim", "links {:?}, pages {:?}", config.links, config.pages);
         for i in 0..config.replicas {
             sim.start(i);
             for col in &config.p2p {
@@ -405,7 +419,15 @@ impl Sim {
     }
 
     fn deliver(&mut self, to: usize, conn: Option<u64>, input: Input) {
-        let after = self.delay();
+        let mut after = self.delay();
+        // Gossipsub speaks over one stream per connection and direction:
+        // its subscriptions and messages arrive in the order sent.
+        let gossip = matches!(input, Input::Subscribed { .. } | Input::Unsubscribed { .. } | Input::Gossip { .. });
+        if let (true, Some(c)) = (gossip, conn) {
+            let last = self.gossip_order.entry((c, to)).or_default();
+            after = after.max(last.saturating_sub(self.now));
+            *last = self.now + after;
+        }
         let life = self.replicas[to].life;
         self.at(after, Event::Deliver { to, life, conn, input });
     }

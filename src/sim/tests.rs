@@ -34,7 +34,8 @@ fn setup(rng: &mut Rng) -> SimConfig {
         order.swap(i, rng.below(i as u64 + 1) as usize);
     }
     let replicators = (0..n).map(|k| (order[k], order[(k + 1) % n], "Note".to_string())).collect();
-    SimConfig { replicas: n, schema: SCHEMA.into(), p2p: vec!["Book".into()], replicators, links }
+    let pages = (0..n).filter(|_| rng.chance(0.3)).collect();
+    SimConfig { replicas: n, schema: SCHEMA.into(), p2p: vec!["Book".into()], replicators, links, pages }
 }
 
 fn faults(rng: &mut Rng) -> Faults {
@@ -287,6 +288,7 @@ fn a_lasting_partition_is_caught() {
         p2p: vec!["Book".into()],
         replicators: Vec::new(),
         links: vec![(0, 1)],
+        pages: Vec::new(),
     };
     let mut sim = Sim::new(1, Faults::NONE, &config);
     sim.run_for(Duration::from_secs(1));
@@ -311,6 +313,7 @@ fn a_write_reaches_a_connected_replica() {
         p2p: vec!["Book".into()],
         replicators: Vec::new(),
         links: vec![(0, 1)],
+        pages: Vec::new(),
     };
     let mut sim = Sim::new(7, Faults::NONE, &config);
     sim.run_for(Duration::from_secs(1));
@@ -331,6 +334,7 @@ fn head_exchange_sends_exactly_what_the_other_side_lacks() {
         p2p: vec!["Book".into()],
         replicators: Vec::new(),
         links: vec![(0, 1)],
+        pages: Vec::new(),
     };
     let mut sim = Sim::new(11, Faults { max_delay_ms: 20, ..Faults::NONE }, &config);
     let mut ids = Vec::new();
