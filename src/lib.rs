@@ -18,7 +18,7 @@
 //! | [`db`] | [`Db`]: the core's rules over a store, one transaction per change; an import reads [`core::merge`]'s snapshot and writes its plan; under test, `db::check` (what every store must hold after any failure: rows that point at something, documents, heads and indexes that are what the blocks make) and the crash runs | the store trait |
 //! | [`core::sync`] | the replication messages and their limits | nothing but data |
 //! | [`core::pending`] | which blocks wait for parents on whose account; what to drop over the caps | nothing but data |
-//! | [`core::replica`] | the replication state's parts, each a state machine in a file of its own: dialling (which peers are kept connected, when each is dialled again), fetching missing blocks (whom to ask, once per block, when to give up), head exchange's push lanes (batches in order, no block twice per connection, lanes with ids so a dead connection's answers cannot move a new one), the outbox lanes (one push in flight per replicator's peer, the retry backoff), relayed listeners (asked for again with a backoff), each peer's request allowance, strikes and bans; [`core::replica::Replica`] holds them, the documents to pass on or repair, and says when the next of their deadlines falls (no fixed tick: an idle node sleeps until an input, a command or a deadline) | nothing but data |
+//! | [`core::replica`] | the replication state's parts, each a state machine in a file of its own: dialling (which peers are kept connected, when each is dialled again), fetching missing blocks (whom to ask, once per block, when to give up), head exchange's push lanes (batches in order, no block twice per connection, lanes with ids so a dead connection's answers cannot move a new one), the outbox lanes (one push in flight per replicator's peer, the retry backoff), relayed listeners (asked for again with a backoff), each peer's request allowance, strikes and bans; [`core::replica::Replica`] holds them, the documents to pass on or repair, the peers whose exchange failed while connected (swapped again after a backoff), and says when the next of their deadlines falls (no fixed tick: an idle node sleeps until an input, a command or a deadline) | nothing but data |
 //! | `dag` | [`Db`]'s replication queries: collection heads, held or pending blocks, blocks read within a budget, the blocks a peer lacks | the store trait |
 //! | `records` | [`Db`]'s node records: `Meta` records by name, replicators, the blocks their peers refused, the outbox (every key of them in one place: the node opens no store transaction) | the store trait |
 //! | `wasm` | the JS bindings, conversion only (wasm32 only): `Database` / `Collection`, and with the `net` feature `Replicators` / `Collections` and the network's methods (`wasm/net.rs`), JS values to JSON and back, errors to `Error`s with a `code`, futures to promises, the `on` listeners (`peer`, `sync`, `status`, `stale`); `setLogLevel`, the page's `tracing` events on the console; the hand-written TypeScript (`npm/types.d.ts`, included) | wasm-bindgen |
@@ -136,16 +136,21 @@
 //! and content, as the node's gossipsub names them), to the subscribers
 //! among its connections, once the node accepted it. A virtual clock jumps
 //! to the next event; keys, nonces and every choice come from the seed, so
-//! a seed replays exactly (`a_seed_replays_exactly`).
+//! a seed replays exactly (`a_seed_replays_exactly`). Requests also time
+//! out on live connections, stores fail commits (`store::FailingStore`;
+//! the replica restarts), and some replicas run a page's settings.
+//! Gossipsub's subscriptions and messages keep their order per connection.
 //!
 //! `schedules_converge` runs random schedules (2–4 replicas on a ring of
 //! links, a collection shared on topics, another carried by replicators
 //! around a ring; writes, updates, deletes, cuts, heals, restarts, lossy
 //! links), heals the network and runs two more virtual minutes, then
 //! checks: every replica holds the same heads and documents, every outbox
-//! is empty, every acknowledged write is held everywhere, no block was
-//! pushed to a peer after that peer acknowledged it, and no pending block
-//! has all its parents. `cargo test --lib sim::` runs 200 schedules in
+//! is empty, every acknowledged write is held everywhere, every store is
+//! consistent (`db::check`), every request was answered or dropped, no
+//! block was pushed to a peer after that peer acknowledged it (but by a
+//! replica whose store failed since), and no pending block has all its
+//! parents. `cargo test --lib sim::` runs 200 schedules in
 //! seconds; `WEFT_SIM_CASES=100000` runs more, `WEFT_SIM_SEED=<n>` one
 //! (a failure prints this command), and `WEFT_SIM_LOG=weftdb=debug` shows
 //! every input, effect and command of a run. TESTING.md records the long
@@ -367,9 +372,12 @@
 //!   them for the CID, merges, and reports the message valid or invalid to
 //!   gossipsub (invalid blocks count against the sender). Missing parents
 //!   are fetched by CID with `/weft/blocks/1`, from the sender first.
-//! - **`/weft/heads/1`**: on connect (and when a replicator reconnects, and
-//!   for a collection when a peer joins its gossip topic),
-//!   peers swap their heads for each shared collection; each side then sends
+//! - **`/weft/heads/1`**: on connect (and when a replicator reconnects;
+//!   for a collection when a peer joins its gossip topic, natively; for the
+//!   documents a push changed, with the other connected peers once the
+//!   pusher's transfer is done; for documents published to nobody; and
+//!   again, after a doubling backoff, when an exchange failed while the peer
+//!   stayed connected), peers swap their heads for each shared collection; each side then sends
 //!   the other exactly the blocks it lacks: directly when all the other's
 //!   heads are known, else by `Offer`/`Want` of CIDs first.
 //! - **`/weft/replicate/1`**: `Push` of blocks (parents first, with how many
