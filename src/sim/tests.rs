@@ -278,18 +278,23 @@ fn a_seed_replays_exactly() {
     }
 }
 
-/// The checks can fail: replicas cut apart for good do not converge, and
-/// the check says so.
-#[test]
-fn a_lasting_partition_is_caught() {
-    let config = SimConfig {
+/// Two native replicas, linked, sharing `Book` on its topics.
+fn pair() -> SimConfig {
+    SimConfig {
         replicas: 2,
         schema: SCHEMA.into(),
         p2p: vec!["Book".into()],
         replicators: Vec::new(),
         links: vec![(0, 1)],
         pages: Vec::new(),
-    };
+    }
+}
+
+/// The checks can fail: replicas cut apart for good do not converge, and
+/// the check says so.
+#[test]
+fn a_lasting_partition_is_caught() {
+    let config = pair();
     let mut sim = Sim::new(1, Faults::NONE, &config);
     sim.run_for(Duration::from_secs(1));
     sim.cut(0, 1);
@@ -307,14 +312,7 @@ fn a_lasting_partition_is_caught() {
 /// simulated milliseconds, on a link without faults.
 #[test]
 fn a_write_reaches_a_connected_replica() {
-    let config = SimConfig {
-        replicas: 2,
-        schema: SCHEMA.into(),
-        p2p: vec!["Book".into()],
-        replicators: Vec::new(),
-        links: vec![(0, 1)],
-        pages: Vec::new(),
-    };
+    let config = pair();
     let mut sim = Sim::new(7, Faults::NONE, &config);
     sim.run_for(Duration::from_secs(1));
     let doc = json!({ "title": "hello", "n": 1 });
@@ -328,14 +326,7 @@ fn a_write_reaches_a_connected_replica() {
 /// twice, after both sides wrote to the same documents while apart.
 #[test]
 fn head_exchange_sends_exactly_what_the_other_side_lacks() {
-    let config = SimConfig {
-        replicas: 2,
-        schema: SCHEMA.into(),
-        p2p: vec!["Book".into()],
-        replicators: Vec::new(),
-        links: vec![(0, 1)],
-        pages: Vec::new(),
-    };
+    let config = pair();
     let mut sim = Sim::new(11, Faults { max_delay_ms: 20, ..Faults::NONE }, &config);
     let mut ids = Vec::new();
     for i in 0..50 {
