@@ -179,9 +179,7 @@ async fn run(
             request = requests.next() => match request {
                 Some(Request::Command(command, reply)) => {
                     node.at(now(), wall_now_ms());
-                    let stats = matches!(command, Command::Stats);
-                    let mut answer = node.command(command).await;
-                    driver.amend(stats, &mut answer);
+                    let answer = super::swarm::command(&mut node, Some(&driver), command).await;
                     let _ = reply.send(answer);
                 }
                 Some(Request::Online(online)) => {

@@ -306,10 +306,9 @@ impl<S: Store> Node<S> {
                 let acked: HashSet<Cid> = merged.into_iter().collect();
                 let done: Vec<Cid> = cids.into_iter().filter(|c| acked.contains(c)).collect();
                 self.stats.sent += done.len() as u64;
-                // What the peer now holds leaves its outbox too, or the
-                // outbox would push it again.
-                if self.replica.outboxes.peers().any(|p| *p == peer) {
-                    self.outbox_cleared(peer, &done).await;
+                // What the peer now holds leaves its outbox too.
+                if !done.is_empty() && self.replica.outboxes.peers().any(|p| *p == peer) {
+                    self.clear_outbox(peer, &done, &[]).await;
                 }
                 let next = self.replica.lanes.acked(&peer, lane, &done);
                 self.push(peer, next);

@@ -89,6 +89,13 @@ impl<S: Store> Node<S> {
         }
     }
 
+    /// Whether `peer` may want collection `col`'s changes: it holds the
+    /// collection's topic, or we never heard its topics. One that told us
+    /// its topics and holds none of this collection's does not want them.
+    fn may_want(&self, peer: &PeerId, col: &str) -> bool {
+        self.peer_topics.get(peer).is_none_or(|t| t.is_empty() || t.contains(&col_topic(col)))
+    }
+
     /// Notes the documents of shared collections that `peer`'s push just
     /// merged (still in `merged`), to be offered to the other peers
     /// ([`crate::core::replica::Replica::relayed`]).
@@ -126,11 +133,7 @@ impl<S: Store> Node<S> {
         };
         let peers: Vec<PeerId> = self.replica.dialer.connected_peers().copied().filter(|p| self.reachable(p)).collect();
         for (col, docs) in relayed {
-            let topic = col_topic(&col);
-            // A peer that told us its topics and holds none of this
-            // collection's does not want it.
-            let wants = |p: &PeerId| self.peer_topics.get(p).is_none_or(|t| t.is_empty() || t.contains(&topic));
-            let peers: Vec<PeerId> = peers.iter().copied().filter(wants).collect();
+            let peers: Vec<PeerId> = peers.iter().copied().filter(|p| self.may_want(p, &col)).collect();
             for peer in peers {
                 let docs: Vec<String> =
                     docs.iter().filter(|(_, from)| !from.contains(&peer)).map(|(d, _)| d.clone()).collect();
@@ -150,14 +153,10 @@ impl<S: Store> Node<S> {
         let peers: Vec<PeerId> = self.replica.dialer.connected_peers().copied().collect();
         for (col, docs) in unheard {
             let docs: Vec<String> = docs.into_iter().collect();
-            // Peers whose topics we never heard, and those that hold the
-            // collection's topic now but did not when we published (they
-            // told us just after: the publish missed them); one that told us
-            // its topics and holds none of this collection's does not want it.
-            let topic = col_topic(&col);
-            let wants = |p: &PeerId| self.peer_topics.get(p).is_none_or(|t| t.is_empty() || t.contains(&topic));
+            // Those that hold the collection's topic now did not when we
+            // published (they told us just after: the publish missed them).
             let sharing: Vec<PeerId> =
-                peers.iter().copied().filter(|p| wants(p) && self.shares_collection(*p, &col)).collect();
+                peers.iter().copied().filter(|p| self.may_want(p, &col) && self.shares_collection(*p, &col)).collect();
             for peer in sharing {
                 tracing::debug!(%peer, col, docs = docs.len(), "published to nobody: swapping heads");
                 self.start_exchange(peer, &col, Some(docs.clone())).await;

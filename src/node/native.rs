@@ -238,11 +238,7 @@ impl Native {
                 cmd = commands.recv() => match cmd {
                     Some((command, reply)) => {
                         self.node.at(epoch.elapsed(), wall_now_ms());
-                        let stats = matches!(command, Command::Stats);
-                        let mut answer = self.node.command(command).await;
-                        if let Some(d) = self.driver.as_ref() {
-                            d.amend(stats, &mut answer);
-                        }
+                        let answer = super::swarm::command(&mut self.node, self.driver.as_ref(), command).await;
                         let _ = reply.send(answer);
                     }
                     None => break,

@@ -236,25 +236,20 @@ impl<S: Store> Node<S> {
     /// refused, which is kept aside (`replicators.list()` → `refused`) so
     /// one block the peer will never take does not hold up the rest.
     pub(super) async fn outbox_acked(&mut self, peer: PeerId, cids: &[Cid], refused: &[RefusedBlock]) {
-        let refused: Vec<_> = refused.iter().map(|r| (r.cid, r.code.as_str(), r.reason.as_str())).collect();
-        if let Err(e) = self.db.outbox_done(&peer_key(&peer), cids, &refused).await {
-            tracing::error!("cannot clear the outbox: {e}");
-        }
+        self.clear_outbox(peer, cids, refused).await;
         // Not pushed again by head exchange while this connection lasts.
         self.replica.lanes.delivered(&peer, cids);
         self.replica.outboxes.acked(&peer);
         self.synced();
-        self.count_outbox().await;
         self.pump_outbox(peer).await;
     }
 
-    /// Clears from `peer`'s outbox the blocks it acknowledged to head
-    /// exchange's push.
-    pub(super) async fn outbox_cleared(&mut self, peer: PeerId, cids: &[Cid]) {
-        if cids.is_empty() {
-            return;
-        }
-        if let Err(e) = self.db.outbox_done(&peer_key(&peer), cids, &[]).await {
+    /// Takes `cids` out of `peer`'s outbox (and sets `refused` aside): what
+    /// it acknowledged to the outbox's push, or to head exchange's, which
+    /// the outbox would otherwise push again.
+    pub(super) async fn clear_outbox(&mut self, peer: PeerId, cids: &[Cid], refused: &[RefusedBlock]) {
+        let refused: Vec<_> = refused.iter().map(|r| (r.cid, r.code.as_str(), r.reason.as_str())).collect();
+        if let Err(e) = self.db.outbox_done(&peer_key(&peer), cids, &refused).await {
             tracing::error!("cannot clear the outbox: {e}");
         }
         self.count_outbox().await;

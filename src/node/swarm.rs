@@ -18,6 +18,7 @@ use libp2p::swarm::{DialError, SwarmEvent};
 use libp2p::{identify, kad, ping, Swarm};
 use serde_json::{json, Value};
 
+use super::command::{Command, CommandError};
 use super::run::{is_circuit, Node};
 use super::wire::{Effect, Input, ListenId, ReplyId, ReqId, Request, Response};
 use crate::core::sync::{BlocksResponse, HeadsResponse, ReplicateResponse};
@@ -373,11 +374,19 @@ impl SwarmDriver {
             g.topics().map(|t| (t.to_string(), json!(g.mesh_peers(t).count()))).collect();
         Value::Object(mesh)
     }
+}
 
-    /// `answer` to `command`, with what only the swarm knows added.
-    pub(super) fn amend(&self, stats: bool, answer: &mut Result<Value, super::command::CommandError>) {
-        if let (true, Ok(Value::Object(map))) = (stats, answer) {
-            map.insert("mesh".into(), self.mesh());
-        }
+/// Runs `command` on `node`, with what only the swarm knows added to the
+/// answer (`stats`'s gossip mesh); `driver` is `None` without a network.
+pub(super) async fn command<S: Store>(
+    node: &mut Node<S>,
+    driver: Option<&SwarmDriver>,
+    command: Command,
+) -> Result<Value, CommandError> {
+    let stats = matches!(command, Command::Stats);
+    let mut answer = node.command(command).await;
+    if let (Some(d), true, Ok(Value::Object(map))) = (driver, stats, answer.as_mut()) {
+        map.insert("mesh".into(), d.mesh());
     }
+    answer
 }

@@ -164,8 +164,6 @@ pub(crate) struct Sim {
     gossip_order: BTreeMap<(u64, usize), Duration>,
     /// `(pusher, receiver)` → CIDs the receiver acknowledged.
     acked: BTreeMap<(usize, usize), HashSet<Cid>>,
-    /// Pushes in flight: (pusher, request id) → (receiver, CIDs).
-    pushes: BTreeMap<(usize, ReqId), (usize, Vec<Cid>)>,
 }
 
 /// The simulated address of replica `i`.
@@ -207,7 +205,6 @@ impl Sim {
             next_reply: 0,
             gossip_order: BTreeMap::new(),
             acked: BTreeMap::new(),
-            pushes: BTreeMap::new(),
         };
         crate::db::set_nonces(Some(seed.wrapping_mul(1 << 20)));
         let stores: Vec<SimStore> = (0..config.replicas).map(|_| sim.seeded_store()).collect();
@@ -327,7 +324,6 @@ impl Sim {
         r.node = None;
         r.life += 1;
         self.outstanding.retain(|(responder, _), o| *responder != i && o.asker.is_none_or(|(a, _)| a != i));
-        self.pushes.retain(|(pusher, _), _| *pusher != i);
     }
 
     pub(crate) fn is_up(&self, i: usize) -> bool {
@@ -432,9 +428,26 @@ impl Sim {
         self.at(after, Event::Deliver { to, life, conn, input });
     }
 
+    /// Delivers `i`'s request to `j` over `conn`, under a reply id of its
+    /// own, whose answer goes back to `asker` (`None`: to nobody).
+    fn request_to(
+        &mut self,
+        i: usize,
+        j: usize,
+        conn: u64,
+        asker: Option<(usize, ReqId)>,
+        pushed: Vec<Cid>,
+        request: Request,
+    ) {
+        self.next_reply += 1;
+        let reply = ReplyId(self.next_reply);
+        self.outstanding.insert((j, reply), Outstanding { asker, conn, pushed, acks: None });
+        let from = self.replicas[i].peer;
+        self.deliver(j, Some(conn), Input::Request { peer: from, reply, request });
+    }
+
     fn fail_request(&mut self, asker: (usize, ReqId), peer: PeerId, error: &str) {
         let (i, id) = asker;
-        self.pushes.remove(&(i, id));
         let input = Input::RequestFailed { peer, id, unreadable: false, error: error.into() };
         self.deliver(i, None, input);
     }
@@ -457,12 +470,7 @@ impl Sim {
                     // The request may still arrive and be acted on; its
                     // answer is lost either way (nobody waits for it).
                     if self.rng.chance(0.5) {
-                        self.next_reply += 1;
-                        let reply = ReplyId(self.next_reply);
-                        let o = Outstanding { asker: None, conn, pushed: Vec::new(), acks: None };
-                        self.outstanding.insert((j, reply), o);
-                        let from = self.replicas[i].peer;
-                        self.deliver(j, Some(conn), Input::Request { peer: from, reply, request });
+                        self.request_to(i, j, conn, None, Vec::new(), request);
                     }
                     let life = self.replicas[i].life;
                     let input = Input::RequestFailed { peer, id, unreadable: false, error: "timeout".into() };
@@ -476,17 +484,11 @@ impl Sim {
                     for c in pushed.iter().filter(|c| acked.is_some_and(|a| a.contains(c))) {
                         self.observed.pushed_after_ack.push((i, j, *c));
                     }
-                    self.pushes.insert((i, id), (j, pushed.clone()));
                 }
                 let copies = if self.rng.chance(self.faults.duplicate) { 2 } else { 1 };
                 for copy in 0..copies {
-                    self.next_reply += 1;
-                    let reply = ReplyId(self.next_reply);
                     let asker = (copy == 0).then_some((i, id));
-                    let o = Outstanding { asker, conn, pushed: pushed.clone(), acks: None };
-                    self.outstanding.insert((j, reply), o);
-                    let from = self.replicas[i].peer;
-                    self.deliver(j, Some(conn), Input::Request { peer: from, reply, request: request.clone() });
+                    self.request_to(i, j, conn, asker, pushed.clone(), request.clone());
                 }
             }
             Effect::Respond { reply, response } => {
@@ -717,8 +719,7 @@ impl Sim {
                 Event::Answer { key, input } => {
                     // Gone with its connection (which failed the request).
                     let Some(o) = self.outstanding.remove(&key) else { continue };
-                    let Some((asker, id)) = o.asker else { continue };
-                    self.pushes.remove(&(asker, id));
+                    let Some((asker, _)) = o.asker else { continue };
                     self.acked.entry((asker, key.0)).or_default().extend(o.acks.unwrap_or_default());
                     self.handle(asker, input);
                 }
