@@ -486,6 +486,7 @@
 //! | requests on the weft protocols ([`core::replica::conduct::TokenBucket`]) | 1,000 at once, then 250 per second | `rateLimited`; a strike per 250 refused before its allowance is full again |
 //! | strikes ([`core::replica::conduct::MAX_STRIKES`]) | 3 within 10 minutes of each other, then a 10-minute ban | `peersDropped` |
 //! | peers whose strikes, bans, request allowances are kept ([`core::replica::conduct::MAX_CONDUCT_ENTRIES`]) | 4,096 each (oldest forgotten first) | |
+//! | blocks a head exchange lane remembers sending to a peer, or the peer acknowledging ([`core::replica::push::SENT_REMEMBERED`]) | 65,536 per connected peer (oldest forgotten first; one forgotten is at worst pushed once more and answered as a replay) | `replayed` on the receiver |
 //! | relay reservations ([`net::RelayLimits`]) | 4 per peer, 1,024 in all | |
 //! | relayed circuits | 16 per peer, 256 in all, 24 h each | |
 //! | a block replayed (merged lately, or twice in one push) | no database transaction | `replayed` |
