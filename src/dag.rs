@@ -7,7 +7,8 @@ use cid::Cid;
 
 use crate::core::block::SignedBlock;
 use crate::core::doc::Heads;
-use crate::db::{doc_key, uncbor, Db};
+use crate::db::layout::{unrecord, Blocks};
+use crate::db::{doc_key, Db};
 use crate::error::Error;
 use crate::store::{KeyRange, Store, Table, Tx};
 
@@ -15,8 +16,8 @@ impl<S: Store> Db<S> {
     /// Which of `cids` are here, merged or waiting for parents.
     pub async fn held_or_pending(&self, cids: &[Cid]) -> Result<Vec<bool>, Error> {
         let keys: Vec<Vec<u8>> = cids.iter().map(|c| c.to_bytes()).collect();
-        let mut tx = self.store().begin_read(&[Table::Blocks, Table::Pending]).await?;
-        let merged = tx.get_many(Table::Blocks, &keys).await?;
+        let mut tx = self.store().begin_read(&[Table::Packs, Table::Pending]).await?;
+        let merged = tx.get_many(Table::PacksBy, &keys).await?;
         let pending = tx.get_many(Table::Pending, &keys).await?;
         Ok(merged.iter().zip(&pending).map(|(m, p)| m.is_some() || p.is_some()).collect())
     }
@@ -24,7 +25,7 @@ impl<S: Store> Db<S> {
     /// The merged blocks of `want` that `keep` lets through, in `want`'s
     /// order, read one at a time until the next would pass `max_blocks`
     /// or `max_bytes`: a caller answering a peer's request costs one read
-    /// per CID named and one block beyond its budget. Also how many blocks
+    /// per pack named and one block beyond its budget. Also how many blocks
     /// `keep` held back.
     pub async fn blocks_within(
         &self,
@@ -33,13 +34,14 @@ impl<S: Store> Db<S> {
         max_bytes: usize,
         mut keep: impl FnMut(&SignedBlock) -> bool,
     ) -> Result<(Vec<Vec<u8>>, u64), Error> {
-        let mut tx = self.store().begin_read(&[Table::Blocks]).await?;
+        let mut tx = self.store().begin_read(&[Table::Packs]).await?;
+        let mut packs = Blocks::default();
         let (mut blocks, mut size, mut held_back) = (Vec::new(), 0, 0);
         for cid in want {
             if blocks.len() >= max_blocks {
                 break;
             }
-            let Some(bytes) = tx.get(Table::Blocks, &cid.to_bytes()).await? else { continue };
+            let Some(bytes) = packs.one(&mut tx, *cid).await? else { continue };
             if size + bytes.len() > max_bytes {
                 break;
             }
@@ -56,21 +58,21 @@ impl<S: Store> Db<S> {
 
     /// The heads of every document of `col` (or of the documents `only`).
     pub async fn collection_heads(&self, col: &str, only: Option<&[String]>) -> Result<BTreeMap<String, Heads>, Error> {
-        let mut tx = self.store().begin_read(&[Table::Heads]).await?;
+        let mut tx = self.store().begin_read(&[Table::Documents]).await?;
         let prefix = doc_key(col, "");
         let mut out = BTreeMap::new();
         match only {
             None => {
-                for (k, v) in tx.scan(Table::Heads, &KeyRange::prefix(&prefix), None).await? {
+                for (k, v) in tx.scan(Table::Documents, &KeyRange::prefix(&prefix), None).await? {
                     let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-                    out.insert(id, uncbor(&v)?);
+                    out.insert(id, unrecord(&v)?.1);
                 }
             }
             Some(ids) => {
                 let keys: Vec<Vec<u8>> = ids.iter().map(|id| doc_key(col, id)).collect();
-                for (id, v) in ids.iter().zip(tx.get_many(Table::Heads, &keys).await?) {
+                for (id, v) in ids.iter().zip(tx.get_many(Table::Documents, &keys).await?) {
                     if let Some(v) = v {
-                        out.insert(id.clone(), uncbor(&v)?);
+                        out.insert(id.clone(), unrecord(&v)?.1);
                     }
                 }
             }
@@ -81,14 +83,14 @@ impl<S: Store> Db<S> {
     /// Which of `cids` are merged here (pending blocks do not count: their
     /// history is not complete).
     pub async fn has_blocks(&self, cids: &[Cid]) -> Result<Vec<bool>, Error> {
-        Ok(self.get_blocks(cids).await?.into_iter().map(|b| b.is_some()).collect())
+        let mut tx = self.store().begin_read(&[Table::Packs]).await?;
+        Ok(Blocks::locate(&mut tx, cids).await?.into_iter().map(|b| b.is_some()).collect())
     }
 
     /// The bytes of the merged blocks among `cids`, in the order asked.
     pub async fn get_blocks(&self, cids: &[Cid]) -> Result<Vec<Option<Vec<u8>>>, Error> {
-        let mut tx = self.store().begin_read(&[Table::Blocks]).await?;
-        let keys: Vec<Vec<u8>> = cids.iter().map(|c| c.to_bytes()).collect();
-        Ok(tx.get_many(Table::Blocks, &keys).await?)
+        let mut tx = self.store().begin_read(&[Table::Packs]).await?;
+        Ok(Blocks::default().get(&mut tx, cids).await?)
     }
 
     /// The blocks of document `id` held here that are not ancestors (or
@@ -100,8 +102,9 @@ impl<S: Store> Db<S> {
     /// why replication offers CIDs before sending blocks when the other
     /// side's heads are not all known.
     pub async fn blocks_missing_from(&self, col: &str, id: &str, theirs: &[Cid]) -> Result<Vec<(Cid, Vec<u8>)>, Error> {
-        let mut tx = self.store().begin_read(&[Table::Heads, Table::Blocks]).await?;
+        let mut tx = self.store().begin_read(&[Table::Documents, Table::Packs]).await?;
         let ours = self.heads_in(&mut tx, col, id).await?;
+        let mut packs = Blocks::default();
         let mut known = BTreeSet::new();
         let mut queue: VecDeque<Cid> = theirs.iter().copied().collect();
         // Everything below a head of theirs that we hold, they hold too.
@@ -109,7 +112,7 @@ impl<S: Store> Db<S> {
             if known.contains(&c) {
                 continue;
             }
-            let Some(bytes) = tx.get(Table::Blocks, &c.to_bytes()).await? else { continue };
+            let Some(bytes) = packs.one(&mut tx, c).await? else { continue };
             known.insert(c);
             queue.extend(SignedBlock::decode_stored(bytes, c)?.block.parents);
         }
@@ -120,7 +123,7 @@ impl<S: Store> Db<S> {
             if known.contains(&c) || !seen.insert(c) {
                 continue;
             }
-            let Some(bytes) = tx.get(Table::Blocks, &c.to_bytes()).await? else { continue };
+            let Some(bytes) = packs.one(&mut tx, c).await? else { continue };
             let b = SignedBlock::decode_stored(bytes, c)?;
             queue.extend(b.block.parents.iter().copied());
             missing.push((b.block.height, c, b.bytes));

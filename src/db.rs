@@ -31,9 +31,11 @@ use crate::core::query::{encode_index_value, encoded_range, Filter, IndexPlan, Q
 use crate::core::schema::{hex, parse_sdl, CollectionDef, SchemaError, ValidationError, WritePolicy};
 use crate::error::Error;
 use crate::store::{KeyRange, Mode, Store, StoreError, Table, Tx};
+use layout::{record, record_state, unrecord, Blocks, LAYOUT, LAYOUT_KEY};
 
 #[cfg(any(all(test, feature = "net"), feature = "sim"))]
 pub(crate) mod check;
+pub(crate) mod layout;
 // The crash runs use the node's records (outbox, refusals).
 #[cfg(all(test, feature = "net"))]
 mod crash;
@@ -179,15 +181,18 @@ impl<S: Store> Db<S> {
         Ok(db)
     }
 
-    /// The replica's key, made and stored on first open. Read first, so an
-    /// open that finds it takes no write lock.
+    /// The replica's key, made and stored on first open, and the store in
+    /// this build's layout ([`layout::migrate`] on the first open of a
+    /// layout-1 database). Both read first, so an open that finds them takes
+    /// no write lock.
     async fn signing_key_in(store: &S) -> Result<SigningKey, Error> {
-        let stored = store.begin_read(&[Table::Meta]).await?.get(Table::Meta, META_KEY).await?;
-        let seed = match stored {
-            Some(seed) => seed,
-            None => {
+        let keys = [META_KEY.to_vec(), LAYOUT_KEY.to_vec()];
+        let mut stored = store.begin_read(&[Table::Meta]).await?.get_many(Table::Meta, &keys).await?;
+        let seed = match (stored[0].take(), stored[1].as_deref()) {
+            (Some(seed), Some([LAYOUT])) => seed,
+            _ => {
                 let mut tx = store.begin(Mode::Write).await?;
-                // Another tab may have made it in the meantime.
+                // Another tab may have made it, or moved the data, meanwhile.
                 let seed = match tx.get(Table::Meta, META_KEY).await? {
                     Some(seed) => seed,
                     None => {
@@ -197,6 +202,19 @@ impl<S: Store> Db<S> {
                         seed
                     }
                 };
+                match tx.get(Table::Meta, LAYOUT_KEY).await?.as_deref() {
+                    Some([LAYOUT]) => {}
+                    Some([newer]) if *newer > LAYOUT => {
+                        return Err(Error::Stale(format!(
+                            "the database is in layout {newer}, newer than this build's {LAYOUT}: update the app"
+                        )))
+                    }
+                    _ => {
+                        if layout::migrate(&mut tx).await? {
+                            tracing::info!("moved the database into storage layout {LAYOUT}");
+                        }
+                    }
+                }
                 tx.commit().await?;
                 seed
             }
@@ -305,13 +323,12 @@ impl<S: Store> Db<S> {
         let col = def.name.as_str();
         let doc = parse_id(col, id)?;
         let mut tx = self.store.begin(Mode::Write).await?;
-        let state = match self.state(&mut tx, col, id).await? {
+        let (state, heads) = match self.doc(&mut tx, col, id).await? {
             None => return Err(Error::NotFound { collection: col.into(), id: id.into() }),
-            Some(s) if s.deleted => return Err(Error::Deleted { collection: col.into(), id: id.into() }),
-            Some(s) => s,
+            Some((s, _)) if s.deleted => return Err(Error::Deleted { collection: col.into(), id: id.into() }),
+            Some(doc) => doc,
         };
         self.may_write(def, Some((id, &state)))?;
-        let heads = self.heads_in(&mut tx, col, id).await?;
         // At most MAX_PARENTS parents, the highest heads: a wider block no
         // peer would take. The heads left out stay heads for the next write.
         let mut by_height = heads.clone();
@@ -338,23 +355,28 @@ impl<S: Store> Db<S> {
         Err(unauthorized(def, &author, doc.map(|(id, _)| id)))
     }
 
+    /// The document's state and heads, from its record.
+    async fn doc(&self, tx: &mut S::Tx<'_>, col: &str, id: &str) -> Result<Option<(DocState, Heads)>, Error> {
+        match tx.get(Table::Documents, &doc_key(col, id)).await? {
+            Some(bytes) => Ok(Some(unrecord(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
     async fn state(&self, tx: &mut S::Tx<'_>, col: &str, id: &str) -> Result<Option<DocState>, Error> {
-        match tx.get(Table::Docs, &doc_key(col, id)).await? {
-            Some(bytes) => Ok(Some(uncbor(&bytes)?)),
+        match tx.get(Table::Documents, &doc_key(col, id)).await? {
+            Some(bytes) => Ok(Some(record_state(&bytes)?)),
             None => Ok(None),
         }
     }
 
     pub(crate) async fn heads_in(&self, tx: &mut S::Tx<'_>, col: &str, id: &str) -> Result<Heads, Error> {
-        match tx.get(Table::Heads, &doc_key(col, id)).await? {
-            Some(bytes) => Ok(uncbor(&bytes)?),
-            None => Ok(Vec::new()),
-        }
+        Ok(self.doc(tx, col, id).await?.map(|(_, heads)| heads).unwrap_or_default())
     }
 
-    /// Folds a block this replica made into its document. The document,
-    /// its heads and index entries are written at commit
-    /// ([`Db::write_touched`]); the block itself at once. (Blocks from
+    /// Folds a block this replica made into its document. The block, the
+    /// document's record and its index entries are written at commit
+    /// ([`Db::write_touched`], [`layout::put_blocks`]). (Blocks from
     /// elsewhere are planned by [`Planner`] and written by [`Db::import_from`].)
     async fn apply(
         &self,
@@ -384,49 +406,29 @@ impl<S: Store> Db<S> {
                     Some(known) => Some(known),
                     None if b.block.is_genesis() => None,
                     None => {
-                        let state = self.state(tx, col, &id).await?;
-                        let state = state.ok_or_else(|| malformed("the document's genesis is missing"))?;
-                        Some((state, self.heads_in(tx, col, &id).await?))
+                        let doc = self.doc(tx, col, &id).await?;
+                        Some(doc.ok_or_else(|| malformed("the document's genesis is missing"))?)
                     }
                 };
                 Touched::new(col, &id, stored)
             }
         };
         fx.changes.extend(fold(&mut touched, b, def));
-        tx.put(Table::Blocks, &b.cid.to_bytes(), &b.bytes).await?;
         fx.blocks.push(Merged::new(b, true, None));
         fx.docs.insert(name, touched);
         Ok(())
     }
 
-    /// Writes each document the transaction touched: its state, its heads,
-    /// and its index entries as they differ from what was stored.
+    /// Writes the record of each document the transaction touched (its
+    /// state and heads), with its index entries as the record's secondary
+    /// keys: one request per document, whatever its indexes.
     async fn write_touched(&self, tx: &mut S::Tx<'_>, docs: &BTreeMap<DocName, Touched>) -> Result<(), Error> {
         for t in docs.values() {
-            let key = doc_key(&t.col, &t.id);
             let def = self.collection(&t.col).await?;
-            let col = t.col.as_str();
-            let state_bytes = cbor(&t.state);
-            let entry_bytes = [t.id.as_bytes(), &state_bytes].concat();
-            for field in def.fields.iter().filter(|f| f.indexed) {
-                // A visible document has one index entry per indexed field,
-                // null included. The entry carries the document (its id,
-                // then its state), so a query through the index is one
-                // range read of values, not a read per document.
-                let entry = |s: &DocState| s.value(&field.name).cloned().unwrap_or(Value::Null);
-                let old = t.stored.as_ref().filter(|s| !s.deleted).map(entry);
-                let new = (!t.state.deleted).then(|| entry(&t.state));
-                if old != new {
-                    if let Some(k) = old.and_then(|v| index_key(col, &field.name, &v, &t.id)) {
-                        tx.delete(Table::Index, &k).await?;
-                    }
-                }
-                if let Some(k) = new.and_then(|v| index_key(col, &field.name, &v, &t.id)) {
-                    tx.put(Table::Index, &k, &entry_bytes).await?;
-                }
-            }
-            tx.put(Table::Heads, &key, &cbor(&t.heads)).await?;
-            tx.put(Table::Docs, &key, &state_bytes).await?;
+            let old = t.stored.as_ref().map(|s| layout::index_keys(&def, &t.id, s)).unwrap_or_default();
+            let new = layout::index_keys(&def, &t.id, &t.state);
+            let key = doc_key(&t.col, &t.id);
+            tx.put_keyed(Table::Documents, &key, &record(&t.state, &t.heads), &old, &new).await?;
         }
         Ok(())
     }
@@ -492,9 +494,6 @@ impl<S: Store> Db<S> {
                 false => tx.delete(Table::Waiting, &key).await?,
             }
         }
-        for m in &plan.merged {
-            tx.put(Table::Blocks, &m.cid.to_bytes(), &m.bytes).await?;
-        }
         let fx = Effects { changes: plan.changes, blocks: plan.merged, docs: plan.docs };
         self.commit(tx, fx).await?;
         // Refusals that hold whatever else arrives (not a collection this
@@ -541,26 +540,24 @@ impl<S: Store> Db<S> {
         names.dedup();
         let cids: Vec<Cid> = blocks.iter().map(|b| b.cid).chain(outside.iter().copied()).collect();
         let (n, d) = (cids.len(), names.len());
-        let mut reads: Vec<(Table, Vec<u8>)> = Vec::with_capacity(2 * n + 2 * d);
-        reads.extend(cids.iter().map(|c| (Table::Blocks, c.to_bytes())));
+        let mut reads: Vec<(Table, Vec<u8>)> = Vec::with_capacity(2 * n + d);
+        reads.extend(cids.iter().map(|c| (Table::PacksBy, c.to_bytes())));
         reads.extend(cids.iter().map(|c| (Table::Pending, c.to_bytes())));
-        reads.extend(names.iter().map(|(col, id)| (Table::Docs, doc_key(col, id))));
-        reads.extend(names.iter().map(|(col, id)| (Table::Heads, doc_key(col, id))));
+        reads.extend(names.iter().map(|(col, id)| (Table::Documents, doc_key(col, id))));
         let (values, waiters) = tx.get_each_and_any(&reads, Table::Waiting).await?;
         let mut values = values.into_iter();
-        let blocks_rows: HashMap<Cid, Option<Vec<u8>>> = cids.iter().copied().zip(values.by_ref().take(n)).collect();
+        let located: Vec<Option<Vec<u8>>> = values.by_ref().take(n).collect();
         let pending: HashMap<Cid, Option<Vec<u8>>> = cids.iter().copied().zip(values.by_ref().take(n)).collect();
-        let states: Vec<Option<Vec<u8>>> = values.by_ref().take(d).collect();
         let mut docs = HashMap::new();
-        for ((name, state), heads) in names.into_iter().zip(states).zip(values) {
-            if let Some(state) = state {
-                let heads: Heads = match heads {
-                    Some(h) => uncbor(&h)?,
-                    None => Vec::new(),
-                };
-                docs.insert(name, (uncbor(&state)?, heads));
+        for (name, doc) in names.into_iter().zip(values) {
+            if let Some(doc) = doc {
+                docs.insert(name, unrecord(&doc)?);
             }
         }
+        // The stored ones among the batch and its parents (usually only
+        // parents: a batch is mostly new), read from their packs.
+        let found = Blocks::default().read(tx, &cids, located).await?;
+        let blocks_rows: HashMap<Cid, Option<Vec<u8>>> = cids.iter().copied().zip(found).collect();
         let lately = self.refused_lately.borrow();
         let refused_lately =
             blocks.iter().flat_map(|b| &b.block.parents).filter_map(|p| Some((*p, lately.peek(p)?.clone()))).collect();
@@ -574,15 +571,15 @@ impl<S: Store> Db<S> {
             let keys = tx.scan_keys(Table::Waiting, &KeyRange::prefix(&prefix), None).await?;
             planner.waiting_read(parent, keys.into_iter().map(|k| k[prefix.len()..].to_vec()).collect());
         }
-        let rows: Vec<(Table, Vec<u8>)> = (reads.pending.iter().map(|c| (Table::Pending, c.to_bytes())))
-            .chain(reads.blocks.iter().map(|c| (Table::Blocks, c.to_bytes())))
-            .collect();
+        let rows: Vec<(Table, Vec<u8>)> = reads.pending.iter().map(|c| (Table::Pending, c.to_bytes())).collect();
         if !rows.is_empty() {
-            let mut values = tx.get_each(&rows).await?.into_iter();
-            for (cid, row) in reads.pending.into_iter().zip(values.by_ref()) {
+            for (cid, row) in reads.pending.into_iter().zip(tx.get_each(&rows).await?) {
                 planner.pending_read(cid, row);
             }
-            for (cid, row) in reads.blocks.into_iter().zip(values) {
+        }
+        if !reads.blocks.is_empty() {
+            let found = Blocks::default().get(tx, &reads.blocks).await?;
+            for (cid, row) in reads.blocks.into_iter().zip(found) {
                 planner.block_read(cid, row);
             }
         }
@@ -648,21 +645,22 @@ impl<S: Store> Db<S> {
     }
 
     /// Every merged block, to hand to another replica's [`Db::import`].
+    /// In CID order.
     pub async fn export(&self) -> Result<Vec<Vec<u8>>, Error> {
-        let mut tx = self.store.begin_read(&[Table::Blocks]).await?;
-        Ok(tx.scan(Table::Blocks, &KeyRange::all(), None).await?.into_iter().map(|(_, v)| v).collect())
+        let mut tx = self.store.begin_read(&[Table::Packs]).await?;
+        Ok(layout::all_blocks(&mut tx).await?.into_iter().map(|(_, v)| v).collect())
     }
 
     pub async fn get(&self, col: &str, id: &str) -> Result<Option<Map<String, Value>>, Error> {
         self.collection(col).await?;
-        let mut tx = self.store.begin_read(&[Table::Docs]).await?;
+        let mut tx = self.store.begin_read(&[Table::Documents]).await?;
         Ok(self.state(&mut tx, col, id).await?.filter(|s| !s.deleted).map(|s| s.document(id)))
     }
 
     /// The document's heads, as CIDs.
     pub async fn heads(&self, col: &str, id: &str) -> Result<Vec<Cid>, Error> {
         self.collection(col).await?;
-        let mut tx = self.store.begin_read(&[Table::Heads]).await?;
+        let mut tx = self.store.begin_read(&[Table::Documents]).await?;
         let heads = self.heads_in(&mut tx, col, id).await?;
         if heads.is_empty() {
             return Err(Error::NotFound { collection: col.into(), id: id.into() });
@@ -705,17 +703,17 @@ impl<S: Store> Db<S> {
     ) -> Result<Vec<Map<String, Value>>, Error> {
         let col = def.name.as_str();
         let plan = filter.map_or(IndexPlan::Scan, |f| f.plan(def));
-        let mut tx = self.store.begin_read(&[Table::Docs, Table::Index]).await?;
+        let mut tx = self.store.begin_read(&[Table::Documents]).await?;
         let ranges: Vec<KeyRange> = match plan {
             IndexPlan::Scan => {
                 let prefix = doc_key(col, "");
-                let rows = tx.scan(Table::Docs, &KeyRange::prefix(&prefix), None).await?;
+                let rows = tx.scan(Table::Documents, &KeyRange::prefix(&prefix), None).await?;
                 let rows = rows.into_iter().map(|(mut k, v)| (k.split_off(prefix.len()), v)).collect();
                 return collect_matching(rows, filter, first);
             }
             IndexPlan::Id { ids } => {
                 let keys: Vec<Vec<u8>> = ids.iter().map(|id| doc_key(col, id)).collect();
-                let values = tx.get_many(Table::Docs, &keys).await?;
+                let values = tx.get_many(Table::Documents, &keys).await?;
                 let rows = ids.into_iter().zip(values).filter_map(|(id, v)| Some((id.into_bytes(), v?))).collect();
                 return collect_matching(rows, filter, None);
             }
@@ -738,14 +736,14 @@ impl<S: Store> Db<S> {
                 vec![range]
             }
         };
+        let prefix = doc_key(col, "");
         let mut rows = Vec::new();
         for range in ranges {
-            for mut entry in tx.scan_values(Table::Index, &range, None).await? {
-                if entry.len() < ID_LEN {
+            for (mut key, record) in tx.scan_by(Table::Documents, &range, None).await? {
+                if !key.starts_with(&prefix) {
                     return Err(StoreError("corrupt index entry".into()).into());
                 }
-                let state = entry.split_off(ID_LEN);
-                rows.push((entry, state));
+                rows.push((key.split_off(prefix.len()), record));
             }
         }
         collect_matching(rows, filter, None)
@@ -815,6 +813,8 @@ impl<S: Store> Db<S> {
     }
 
     async fn commit(&self, mut tx: S::Tx<'_>, fx: Effects) -> Result<(), Error> {
+        let blocks: Vec<(Cid, &[u8])> = fx.blocks.iter().map(|m| (m.cid, m.bytes.as_slice())).collect();
+        layout::put_blocks(&mut tx, &blocks).await?;
         self.write_touched(&mut tx, &fx.docs).await?;
         let hooks: Vec<CommitHook> = self.commit_hooks.borrow().iter().map(|(_, h)| h.clone()).collect();
         for b in &fx.blocks {
@@ -852,7 +852,7 @@ impl<S: Store> Db<S> {
     }
 }
 
-/// The visible documents among stored `(id, state)` rows that match
+/// The visible documents among stored `(id, record)` rows that match
 /// `filter`: all of them, or the first `enough` in the rows' order.
 fn collect_matching(
     rows: Vec<(Vec<u8>, Vec<u8>)>,
@@ -862,7 +862,7 @@ fn collect_matching(
     let enough = enough.unwrap_or(usize::MAX);
     let mut out = Vec::new();
     for (id, v) in rows {
-        let state: DocState = uncbor(&v)?;
+        let state = record_state(&v)?;
         if state.deleted {
             continue;
         }

@@ -242,7 +242,7 @@ impl<S: Store> Db<S> {
         max_blocks: usize,
         max_bytes: usize,
     ) -> Result<(Vec<(Cid, Vec<u8>)>, usize), Error> {
-        let mut tx = self.store().begin_read(&[Table::Outbox, Table::Blocks]).await?;
+        let mut tx = self.store().begin_read(&[Table::Outbox, Table::Packs]).await?;
         let prefix = outbox_prefix(peer);
         let rows = tx.scan(Table::Outbox, &KeyRange::prefix(&prefix), None).await?;
         let mut entries: Vec<(u64, Cid)> = rows
@@ -255,8 +255,8 @@ impl<S: Store> Db<S> {
         entries.sort();
         let total = entries.len();
         entries.truncate(max_blocks);
-        let keys: Vec<Vec<u8>> = entries.iter().map(|(_, c)| c.to_bytes()).collect();
-        let blocks = tx.get_many(Table::Blocks, &keys).await?;
+        let cids: Vec<Cid> = entries.iter().map(|(_, c)| *c).collect();
+        let blocks = crate::db::layout::Blocks::default().get(&mut tx, &cids).await?;
         let mut batch = Vec::new();
         let mut size = 0;
         for ((_, cid), bytes) in entries.into_iter().zip(blocks) {

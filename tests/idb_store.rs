@@ -50,25 +50,25 @@ async fn keys(store: &IdbStore, table: Table, range: KeyRange, limit: Option<usi
 async fn put_get_delete() {
     let store = fresh("idb-put-get-delete").await;
     let mut tx = store.begin(Mode::Write).await.unwrap();
-    assert_eq!(tx.get(Table::Docs, b"a").await.unwrap(), None);
-    tx.put(Table::Docs, b"a", b"1").await.unwrap();
-    tx.put(Table::Docs, b"b", &[]).await.unwrap();
+    assert_eq!(tx.get(Table::Pending, b"a").await.unwrap(), None);
+    tx.put(Table::Pending, b"a", b"1").await.unwrap();
+    tx.put(Table::Pending, b"b", &[]).await.unwrap();
     tx.put(Table::Meta, b"a", b"meta").await.unwrap();
     // A transaction reads its own writes.
-    assert_eq!(tx.get(Table::Docs, b"a").await.unwrap(), Some(b"1".to_vec()));
-    tx.put(Table::Docs, b"a", b"2").await.unwrap();
+    assert_eq!(tx.get(Table::Pending, b"a").await.unwrap(), Some(b"1".to_vec()));
+    tx.put(Table::Pending, b"a", b"2").await.unwrap();
     tx.commit().await.unwrap();
 
-    assert_eq!(get(&store, Table::Docs, b"a").await, Some(b"2".to_vec()));
-    assert_eq!(get(&store, Table::Docs, b"b").await, Some(Vec::new()), "empty values survive");
+    assert_eq!(get(&store, Table::Pending, b"a").await, Some(b"2".to_vec()));
+    assert_eq!(get(&store, Table::Pending, b"b").await, Some(Vec::new()), "empty values survive");
     assert_eq!(get(&store, Table::Meta, b"a").await, Some(b"meta".to_vec()), "tables are separate");
 
     let mut tx = store.begin(Mode::Write).await.unwrap();
-    tx.delete(Table::Docs, b"a").await.unwrap();
-    tx.delete(Table::Docs, b"missing").await.unwrap();
-    assert_eq!(tx.get(Table::Docs, b"a").await.unwrap(), None);
+    tx.delete(Table::Pending, b"a").await.unwrap();
+    tx.delete(Table::Pending, b"missing").await.unwrap();
+    assert_eq!(tx.get(Table::Pending, b"a").await.unwrap(), None);
     tx.commit().await.unwrap();
-    assert_eq!(get(&store, Table::Docs, b"a").await, None);
+    assert_eq!(get(&store, Table::Pending, b"a").await, None);
     assert_eq!(get(&store, Table::Meta, b"a").await, Some(b"meta".to_vec()));
 }
 
@@ -89,36 +89,36 @@ async fn scans_follow_bytewise_key_order() {
     // Inserted out of order.
     let mut tx = store.begin(Mode::Write).await.unwrap();
     for k in all.iter().rev() {
-        tx.put(Table::Index, k, &[k.as_slice(), b"!"].concat()).await.unwrap();
+        tx.put(Table::Waiting, k, &[k.as_slice(), b"!"].concat()).await.unwrap();
     }
     tx.commit().await.unwrap();
 
     let v = |ks: &[&[u8]]| ks.iter().map(|k| k.to_vec()).collect::<Vec<_>>();
-    assert_eq!(keys(&store, Table::Index, KeyRange::all(), None).await, all, "bytewise order, shorter prefix first");
-    assert_eq!(keys(&store, Table::Index, KeyRange::prefix(&[0x01]), None).await, v(&[&[0x01], &[0x01, 0xff]]));
-    assert_eq!(keys(&store, Table::Index, KeyRange::prefix(&[0x00]), None).await, v(&[&[0x00], &[0x00, 0x00]]));
+    assert_eq!(keys(&store, Table::Waiting, KeyRange::all(), None).await, all, "bytewise order, shorter prefix first");
+    assert_eq!(keys(&store, Table::Waiting, KeyRange::prefix(&[0x01]), None).await, v(&[&[0x01], &[0x01, 0xff]]));
+    assert_eq!(keys(&store, Table::Waiting, KeyRange::prefix(&[0x00]), None).await, v(&[&[0x00], &[0x00, 0x00]]));
     // 0xff prefixes have no upper bound.
-    assert_eq!(keys(&store, Table::Index, KeyRange::prefix(&[0xff]), None).await, v(&[&[0xff], &[0xff, 0xff, 0x01]]));
-    assert_eq!(keys(&store, Table::Index, KeyRange::prefix(&[0x03]), None).await, Vec::<Vec<u8>>::new());
-    assert_eq!(keys(&store, Table::Index, KeyRange::prefix(&[]), Some(3)).await, all[..3].to_vec());
+    assert_eq!(keys(&store, Table::Waiting, KeyRange::prefix(&[0xff]), None).await, v(&[&[0xff], &[0xff, 0xff, 0x01]]));
+    assert_eq!(keys(&store, Table::Waiting, KeyRange::prefix(&[0x03]), None).await, Vec::<Vec<u8>>::new());
+    assert_eq!(keys(&store, Table::Waiting, KeyRange::prefix(&[]), Some(3)).await, all[..3].to_vec());
 
     let range = |lower, upper| KeyRange { lower, upper };
     let (k01, k80) = (vec![0x01], vec![0x80]);
     assert_eq!(
-        keys(&store, Table::Index, range(Included(k01.clone()), Included(k80.clone())), None).await,
+        keys(&store, Table::Waiting, range(Included(k01.clone()), Included(k80.clone())), None).await,
         v(&[&[0x01], &[0x01, 0xff], &[0x02], &[0x80]])
     );
     assert_eq!(
-        keys(&store, Table::Index, range(Excluded(k01.clone()), Excluded(k80.clone())), None).await,
+        keys(&store, Table::Waiting, range(Excluded(k01.clone()), Excluded(k80.clone())), None).await,
         v(&[&[0x01, 0xff], &[0x02]])
     );
-    assert_eq!(keys(&store, Table::Index, range(Unbounded, Excluded(vec![0x01])), None).await, all[..3].to_vec());
-    assert_eq!(keys(&store, Table::Index, range(Excluded(vec![0x80]), Unbounded), None).await, all[7..].to_vec());
+    assert_eq!(keys(&store, Table::Waiting, range(Unbounded, Excluded(vec![0x01])), None).await, all[..3].to_vec());
+    assert_eq!(keys(&store, Table::Waiting, range(Excluded(vec![0x80]), Unbounded), None).await, all[7..].to_vec());
     assert_eq!(
-        keys(&store, Table::Index, range(Included(k01.clone()), Unbounded), Some(2)).await,
+        keys(&store, Table::Waiting, range(Included(k01.clone()), Unbounded), Some(2)).await,
         v(&[&[0x01], &[0x01, 0xff]])
     );
-    assert_eq!(keys(&store, Table::Index, KeyRange::all(), Some(0)).await, Vec::<Vec<u8>>::new());
+    assert_eq!(keys(&store, Table::Waiting, KeyRange::all(), Some(0)).await, Vec::<Vec<u8>>::new());
     // Empty ranges (IndexedDB would throw on them) return nothing.
     for empty in [
         range(Included(k80.clone()), Included(k01.clone())),
@@ -126,10 +126,10 @@ async fn scans_follow_bytewise_key_order() {
         range(Included(k01.clone()), Excluded(k01.clone())),
     ] {
         assert!(empty.is_empty());
-        assert_eq!(keys(&store, Table::Index, empty, None).await, Vec::<Vec<u8>>::new());
+        assert_eq!(keys(&store, Table::Waiting, empty, None).await, Vec::<Vec<u8>>::new());
     }
-    assert_eq!(keys(&store, Table::Index, range(Included(k01.clone()), Included(k01)), None).await, v(&[&[0x01]]));
-    assert_eq!(keys(&store, Table::Blocks, KeyRange::all(), None).await, Vec::<Vec<u8>>::new(), "other tables empty");
+    assert_eq!(keys(&store, Table::Waiting, range(Included(k01.clone()), Included(k01)), None).await, v(&[&[0x01]]));
+    assert_eq!(keys(&store, Table::Outbox, KeyRange::all(), None).await, Vec::<Vec<u8>>::new(), "other tables empty");
 }
 
 #[wasm_bindgen_test]
@@ -138,15 +138,15 @@ async fn bulk_writes_land() {
     let mut tx = store.begin(Mode::Write).await.unwrap();
     for i in 0u32..2000 {
         let k = i.to_be_bytes();
-        tx.put(Table::Blocks, &k, &[k.as_slice(), b"!"].concat()).await.unwrap();
+        tx.put(Table::Outbox, &k, &[k.as_slice(), b"!"].concat()).await.unwrap();
     }
     for i in (0u32..2000).step_by(2) {
-        tx.delete(Table::Blocks, &i.to_be_bytes()).await.unwrap();
+        tx.delete(Table::Outbox, &i.to_be_bytes()).await.unwrap();
     }
     // Reads queue behind the writes before them.
-    assert_eq!(tx.count(Table::Blocks, &KeyRange::all()).await.unwrap(), 1000);
+    assert_eq!(tx.count(Table::Outbox, &KeyRange::all()).await.unwrap(), 1000);
     tx.commit().await.unwrap();
-    let ks = keys(&store, Table::Blocks, KeyRange::all(), None).await;
+    let ks = keys(&store, Table::Outbox, KeyRange::all(), None).await;
     assert_eq!(ks, (0u32..2000).filter(|i| i % 2 == 1).map(|i| i.to_be_bytes().to_vec()).collect::<Vec<_>>());
 }
 
@@ -165,18 +165,18 @@ async fn commit_makes_writes_visible() {
 #[wasm_bindgen_test]
 async fn dropped_transaction_rolls_back() {
     let store = fresh("idb-rollback").await;
-    put_all(&store, Table::Docs, &[(b"kept", b"1")]).await;
+    put_all(&store, Table::Pending, &[(b"kept", b"1")]).await;
     {
         let mut tx = store.begin(Mode::Write).await.unwrap();
-        tx.put(Table::Docs, b"new", b"x").await.unwrap();
-        tx.delete(Table::Docs, b"kept").await.unwrap();
+        tx.put(Table::Pending, b"new", b"x").await.unwrap();
+        tx.delete(Table::Pending, b"kept").await.unwrap();
         // Awaited requests are rolled back too, not only pending ones.
-        assert_eq!(tx.get(Table::Docs, b"new").await.unwrap(), Some(b"x".to_vec()));
-        tx.put(Table::Docs, b"later", b"y").await.unwrap();
+        assert_eq!(tx.get(Table::Pending, b"new").await.unwrap(), Some(b"x".to_vec()));
+        tx.put(Table::Pending, b"later", b"y").await.unwrap();
     }
-    assert_eq!(get(&store, Table::Docs, b"new").await, None);
-    assert_eq!(get(&store, Table::Docs, b"later").await, None);
-    assert_eq!(get(&store, Table::Docs, b"kept").await, Some(b"1".to_vec()));
+    assert_eq!(get(&store, Table::Pending, b"new").await, None);
+    assert_eq!(get(&store, Table::Pending, b"later").await, None);
+    assert_eq!(get(&store, Table::Pending, b"kept").await, Some(b"1".to_vec()));
 }
 
 #[wasm_bindgen_test]
@@ -263,4 +263,37 @@ async fn a_deletion_elsewhere_leaves_the_store_stale() {
     assert_eq!(heard.get(), 1);
     let Err(e) = store.begin(Mode::Read).await else { panic!("a stale store began a transaction") };
     assert!(e.to_string().contains("another tab"), "{e}");
+}
+
+/// A table with secondary keys: IndexedDB's own index finds a record by
+/// each of them, follows a put that changes them, and scans in their order.
+#[wasm_bindgen_test]
+async fn secondary_keys_follow_their_record() {
+    let store = fresh("idb-secondary").await;
+    let mut tx = store.begin(Mode::Write).await.unwrap();
+    tx.put_keyed(Table::Documents, b"d1", b"one", &[], &[b"b1".to_vec(), b"x".to_vec()]).await.unwrap();
+    tx.put_keyed(Table::Documents, b"d2", b"two", &[], &[b"a2".to_vec()]).await.unwrap();
+    tx.put_keyed(Table::Documents, b"d3", b"three", &[], &[]).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.begin(Mode::Read).await.unwrap();
+    assert_eq!(tx.get(Table::Documents, b"d1").await.unwrap(), Some(b"one".to_vec()), "a get reads the value");
+    let by = tx.get_many(Table::DocumentsBy, &[b"b1".to_vec(), b"x".to_vec(), b"a2".to_vec(), b"zz".to_vec()]).await;
+    assert_eq!(by.unwrap(), vec![Some(b"d1".to_vec()), Some(b"d1".to_vec()), Some(b"d2".to_vec()), None]);
+    let all = tx.scan_by(Table::Documents, &KeyRange::all(), None).await.unwrap();
+    let want =
+        vec![(b"d2".to_vec(), b"two".to_vec()), (b"d1".to_vec(), b"one".to_vec()), (b"d1".to_vec(), b"one".to_vec())];
+    assert_eq!(all, want, "in secondary-key order: a2, b1, x");
+    let some = tx.scan_by(Table::Documents, &KeyRange::prefix(b"b"), None).await.unwrap();
+    assert_eq!(some, vec![(b"d1".to_vec(), b"one".to_vec())]);
+    let values = tx.scan_values(Table::Documents, &KeyRange::all(), None).await.unwrap();
+    assert_eq!(values, vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()], "a scan reads values");
+    drop(tx);
+    let mut tx = store.begin(Mode::Write).await.unwrap();
+    tx.put_keyed(Table::Documents, b"d1", b"uno", &[b"b1".to_vec(), b"x".to_vec()], &[b"c1".to_vec()]).await.unwrap();
+    assert_eq!(tx.get(Table::DocumentsBy, b"b1").await.unwrap(), None, "an old secondary key is gone");
+    assert_eq!(tx.get(Table::DocumentsBy, b"c1").await.unwrap(), Some(b"d1".to_vec()));
+    tx.clear(Table::Documents).await.unwrap();
+    assert_eq!(tx.get(Table::DocumentsBy, b"c1").await.unwrap(), None, "a cleared table's index is empty");
+    tx.commit().await.unwrap();
+    IdbStore::destroy("idb-secondary").await.unwrap();
 }

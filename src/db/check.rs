@@ -14,7 +14,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use cid::Cid;
 use serde_json::{json, Value};
 
-use super::{doc_key, index_key, uncbor, Db, META_KEY, META_SCHEMA};
+use super::layout::{index_keys, unpack, unrecord};
+use super::{doc_key, Db, META_KEY, META_SCHEMA};
 use crate::core::block::{cid_of, SignedBlock};
 use crate::core::doc::{DocState, Heads};
 use crate::store::{KeyRange, MemoryStore, Mode, Store, Table, Tx};
@@ -49,17 +50,17 @@ fn split_doc_key(key: &[u8]) -> (String, String) {
 }
 
 /// Panics, saying what is wrong, unless `db`'s store is consistent:
-/// - `blocks`: each row is stored under its CID, decodes, is of a known
-///   collection, has all its parents stored, and its document has a state
-///   and heads;
-/// - `heads`: of a stored document, exactly the document's stored blocks
-///   that no stored block names as parent, with their heights;
-/// - `docs`: each state is the one the document's stored blocks fold to
-///   (the stored blocks imported into a fresh database give the same
-///   states and heads);
-/// - `index`: exactly one entry per visible document and indexed field,
-///   carrying the document's stored state, and nothing else; a query by an
+/// - `packs`: each block is stored under its CID, decodes, is of a known
+///   collection, has all its parents stored, and its document has a
+///   record; `packs_by` names each block's pack, and nothing else;
+/// - `documents`: each record's heads are exactly the document's stored
+///   blocks that no stored block names as parent, with their heights; its
+///   state is the one those blocks fold to (the stored blocks imported
+///   into a fresh database give the same records);
+/// - `documents_by` (the index): exactly one entry per visible document and
+///   indexed field, naming the document, and nothing else; a query by an
 ///   indexed field (through the index) finds what a scan finds;
+/// - the layout-1 tables are empty;
 /// - `pending`: each row is stored under its CID, is not merged, misses a
 ///   parent, and has a `waiting` row for each parent it misses;
 /// - `waiting`: each row names a pending child of that parent, which is
@@ -79,35 +80,35 @@ pub(crate) async fn assert_consistent<S: Store>(db: &Db<S>) {
         })
         .collect();
 
-    // blocks
+    // packs
     let mut blocks: HashMap<Cid, SignedBlock> = HashMap::new();
-    for (k, v) in &d[&Table::Blocks] {
-        let cid = Cid::try_from(k.as_slice()).expect("a block key is a CID");
-        assert_eq!(cid_of(v), cid, "block {cid} is stored under its own CID");
-        let b = SignedBlock::decode(v, Some(cid)).unwrap_or_else(|e| panic!("stored block {cid} verifies: {e}"));
-        assert!(defs.contains_key(&b.block.col), "block {cid} is of a known collection ({})", b.block.col);
-        blocks.insert(cid, b);
+    let mut located = BTreeMap::new();
+    for (pack, v) in &d[&Table::Packs] {
+        for (k, v) in unpack(v).expect("a pack decodes") {
+            let cid = Cid::try_from(k).expect("a pack names a CID");
+            assert_eq!(cid_of(v), cid, "block {cid} is stored under its own CID");
+            let b = SignedBlock::decode(v, Some(cid)).unwrap_or_else(|e| panic!("stored block {cid} verifies: {e}"));
+            assert!(defs.contains_key(&b.block.col), "block {cid} is of a known collection ({})", b.block.col);
+            assert!(blocks.insert(cid, b).is_none(), "block {cid} is in one pack");
+            located.insert(cid.to_bytes(), pack.clone());
+        }
     }
+    assert!(d[&Table::PacksBy] == located, "packs_by names each stored block's pack, and nothing else");
+    let docs_rows = &d[&Table::Documents];
     let mut by_doc: BTreeMap<Vec<u8>, Vec<&SignedBlock>> = BTreeMap::new();
     for b in blocks.values() {
         for p in &b.block.parents {
             assert!(blocks.contains_key(p), "merged block {} has its parent {p} stored", b.cid);
         }
         let key = doc_key(&b.block.col, &b.doc().to_string());
-        assert!(d[&Table::Docs].contains_key(&key), "merged block {}'s document has a state", b.cid);
+        assert!(docs_rows.contains_key(&key), "merged block {}'s document has a record", b.cid);
         by_doc.entry(key).or_default().push(b);
     }
 
-    // heads and docs
-    let heads_rows = &d[&Table::Heads];
-    let docs_rows = &d[&Table::Docs];
-    assert_eq!(
-        heads_rows.keys().collect::<Vec<_>>(),
-        docs_rows.keys().collect::<Vec<_>>(),
-        "every document has heads and a state, and nothing else has"
-    );
-    for (key, v) in heads_rows {
-        let heads: Heads = uncbor(v).expect("heads decode");
+    // documents
+    let mut states: BTreeMap<&Vec<u8>, DocState> = BTreeMap::new();
+    for (key, v) in docs_rows {
+        let (state, heads): (DocState, Heads) = unrecord(v).expect("a document record decodes");
         let doc_blocks = by_doc.get(key).map(Vec::as_slice).unwrap_or_default();
         assert!(!doc_blocks.is_empty(), "document {:?} has its blocks stored", split_doc_key(key));
         let named: BTreeSet<Cid> = doc_blocks.iter().flat_map(|b| b.block.parents.iter().copied()).collect();
@@ -116,30 +117,26 @@ pub(crate) async fn assert_consistent<S: Store>(db: &Db<S>) {
         let got: BTreeSet<(Cid, u64)> = heads.iter().copied().collect();
         assert_eq!(got.len(), heads.len(), "document {:?}'s heads are listed once each", split_doc_key(key));
         assert_eq!(got, want, "document {:?}'s heads are its blocks no other names", split_doc_key(key));
+        states.insert(key, state);
     }
-    let states: BTreeMap<&Vec<u8>, DocState> =
-        docs_rows.iter().map(|(k, v)| (k, uncbor::<DocState>(v).expect("a document state decodes"))).collect();
     let rebuilt = rebuild(meta, blocks.values().map(|b| b.bytes.clone()).collect()).await;
     for (key, state) in &states {
-        let again: DocState = uncbor(&rebuilt[&Table::Docs][*key]).expect("decodes");
+        let (again, _): (DocState, Heads) = unrecord(&rebuilt[&Table::Documents][*key]).expect("decodes");
         assert_eq!(state, &again, "document {:?}'s state is what its blocks fold to", split_doc_key(key));
+    }
+    for t in [Table::LegacyBlocks, Table::LegacyHeads, Table::LegacyDocs, Table::LegacyIndex] {
+        assert!(d[&t].is_empty(), "layout 1's {} is empty", t.name());
     }
 
     // index
     let mut want_index = BTreeMap::new();
     for (key, state) in &states {
         let (col, id) = split_doc_key(key);
-        if state.deleted {
-            continue;
-        }
-        for field in defs[&col].fields.iter().filter(|f| f.indexed) {
-            let value = state.value(&field.name).cloned().unwrap_or(Value::Null);
-            if let Some(k) = index_key(&col, &field.name, &value, &id) {
-                want_index.insert(k, [id.as_bytes(), &docs_rows[*key]].concat());
-            }
+        for k in index_keys(&defs[&col], &id, state) {
+            want_index.insert(k, (*key).clone());
         }
     }
-    assert!(d[&Table::Index] == want_index, "the index holds one entry per visible document and indexed field");
+    assert!(d[&Table::DocumentsBy] == want_index, "the index holds one entry per visible document and indexed field");
     for def in defs.values() {
         let all = db.find(&def.name, &json!({})).await.expect("a scan");
         for field in def.fields.iter().filter(|f| f.indexed) {

@@ -1,7 +1,12 @@
 //! The browser backend: one IndexedDB database, one object store per table.
 //!
 //! Keys are binary IndexedDB keys (IndexedDB orders them bytewise, like
-//! `Vec<u8>`), values are `Uint8Array`s. Request futures resolve from the
+//! `Vec<u8>`), values are `Uint8Array`s, except in the tables with
+//! secondary keys ([`Table::by`]): there a record is `{v, k}`, the value
+//! and the list of its secondary keys, and the object store has an index
+//! `by` over `k` (`multiEntry`), which IndexedDB keeps as it writes the
+//! record. A companion table ([`Table::keys_of`]) is that index: a read of
+//! it by secondary key gives the record's primary key. Request futures resolve from the
 //! requests' success callbacks, so the core's awaits run while the transaction
 //! is still active and it does not auto-commit under us.
 
@@ -64,6 +69,12 @@ function blocked(what) {
 export function idb_transaction(db, names, mode, durability) {
   return durability === 'default' ? db.transaction(names, mode) : db.transaction(names, mode, { durability });
 }
+export function idb_put_keyed(store, key, v, k) {
+  store.put({ v, k }, key);
+}
+export function idb_values(list) {
+  return list.map((r) => r.v);
+}
 export function idb_open(name, version, stores, grace, queuedGrace) {
   return new Promise((resolve, reject) => {
     const r = indexedDB.open(name, version);
@@ -81,7 +92,10 @@ export function idb_open(name, version, stores, grace, queuedGrace) {
       // Given up on, it runs after the deletion: create nothing, or the
       // deleted database would come back empty.
       if (gaveUp) return r.transaction.abort();
-      for (const s of stores) if (!r.result.objectStoreNames.contains(s)) r.result.createObjectStore(s);
+      for (const [s, keyed] of stores) {
+        const st = r.result.objectStoreNames.contains(s) ? r.transaction.objectStore(s) : r.result.createObjectStore(s);
+        if (keyed && !st.indexNames.contains('by')) st.createIndex('by', 'k', { multiEntry: true });
+      }
     };
     r.onsuccess = () => {
       clearTimeout(timer);
@@ -115,7 +129,8 @@ export function idb_delete(name, grace) {
   });
 }")]
 extern "C" {
-    /// Opens `name` at `version`, creating the missing object stores; an
+    /// Opens `name` at `version`, creating the missing object stores (each
+    /// `[name, keyed]`: a keyed one with its index `by`); an
     /// open still `blocked` after `grace` ms rejects (`BlockedError`)
     /// rather than wait.
     ///
@@ -134,6 +149,16 @@ extern "C" {
     /// (`BlockedError`), and the browser deletes it once the others close.
     #[wasm_bindgen(catch)]
     fn idb_delete(name: &str, grace: u32) -> Result<js_sys::Promise, JsValue>;
+    /// `store.put({ v, k }, key)`: a record with its secondary keys.
+    #[wasm_bindgen(catch)]
+    fn idb_put_keyed(
+        store: &web_sys::IdbObjectStore,
+        key: &JsValue,
+        v: &JsValue,
+        k: &js_sys::Array,
+    ) -> Result<(), JsValue>;
+    /// The values (`v`) of a list of `{v, k}` records.
+    fn idb_values(list: &JsValue) -> JsValue;
     /// `db.transaction(names, mode, { durability })`, without the options
     /// for `"default"` (web-sys has the options only behind its unstable cfg).
     #[wasm_bindgen(catch)]
@@ -159,8 +184,15 @@ const BLOCKED_GRACE_MS: u32 = 3_000;
 /// a busy machine is slow, but it is never this slow.
 const QUEUED_GRACE_MS: u32 = 10_000;
 
-/// This build's database version: the object stores of [`Table::ALL`].
-const VERSION: u32 = 1;
+/// This build's database version: the object stores of [`Table::ALL`]
+/// (2: layout 2's `packs` and `documents` with their indexes; the data of
+/// layout 1 moves into them on the first open, `crate::db::layout`).
+const VERSION: u32 = 2;
+
+/// The object stores: every table but the companions, which are indexes.
+fn object_stores() -> impl Iterator<Item = Table> {
+    Table::ALL.into_iter().filter(|t| t.keys_of().is_none())
+}
 
 /// An open or delete that failed, with the code a page can act on.
 fn open_error(op: &'static str, name: &str, e: &JsValue) -> Error {
@@ -187,7 +219,14 @@ impl IdbStore {
 
     /// [`IdbStore::open`], its write transactions with `durability`.
     pub async fn open_with(name: &str, durability: Durability) -> Result<IdbStore, Error> {
-        let stores: js_sys::Array = Table::ALL.iter().map(|t| JsValue::from_str(t.name())).collect();
+        let stores: js_sys::Array = object_stores()
+            .map(|t| -> JsValue {
+                [JsValue::from_str(t.name()), JsValue::from_bool(t.by().is_some())]
+                    .iter()
+                    .collect::<js_sys::Array>()
+                    .into()
+            })
+            .collect();
         let opening = idb_open(name, VERSION, stores, BLOCKED_GRACE_MS, QUEUED_GRACE_MS)
             .map_err(|e| open_error("open", name, &e))?;
         let db: web_sys::IdbDatabase =
@@ -336,7 +375,7 @@ impl Store for IdbStore {
             Mode::Read => web_sys::IdbTransactionMode::Readonly,
             Mode::Write => web_sys::IdbTransactionMode::Readwrite,
         };
-        self.transaction(&Table::ALL, idb_mode)
+        self.transaction(&object_stores().collect::<Vec<_>>(), idb_mode)
     }
 
     async fn begin_read(&self, tables: &[Table]) -> Result<IdbTx<'_>, StoreError> {
@@ -346,7 +385,10 @@ impl Store for IdbStore {
 
 impl IdbStore {
     fn transaction(&self, tables: &[Table], mode: web_sys::IdbTransactionMode) -> Result<IdbTx<'_>, StoreError> {
-        let names: js_sys::Array = tables.iter().map(|t| JsValue::from_str(t.name())).collect();
+        let mut stores: Vec<&str> = tables.iter().map(|t| t.keys_of().unwrap_or(*t).name()).collect();
+        stores.sort_unstable();
+        stores.dedup();
+        let names: js_sys::Array = stores.into_iter().map(JsValue::from_str).collect();
         if self.is_stale() {
             return Err(StoreError("the database was upgraded or deleted in another tab: reload the page".into()));
         }
@@ -370,7 +412,26 @@ enum Half {
 
 impl IdbTx<'_> {
     fn store(&self, table: Table) -> Result<web_sys::IdbObjectStore, StoreError> {
+        if let Some(of) = table.keys_of() {
+            return Err(StoreError(format!("{} is an index of {}, not an object store", table.name(), of.name())));
+        }
         self.sys.object_store(table.name()).map_err(|e| dom_error("object store", &e))
+    }
+
+    /// The index of a keyed table's secondary keys.
+    fn index(&self, table: Table) -> Result<web_sys::IdbIndex, StoreError> {
+        self.sys.object_store(table.name()).and_then(|s| s.index("by")).map_err(|e| dom_error("index", &e))
+    }
+
+    /// A read of one key: of a companion table, the primary key its
+    /// secondary key names.
+    fn get_request(&self, table: Table, key: &[u8]) -> Result<web_sys::IdbRequest, StoreError> {
+        let k = js_bytes(key);
+        let req = match table.keys_of() {
+            Some(of) => self.index(of)?.get_key(&k),
+            None => self.store(table)?.get(&k),
+        };
+        req.map_err(|e| dom_error("get", &e))
     }
 
     async fn get_all(
@@ -383,13 +444,26 @@ impl IdbTx<'_> {
         if range.is_empty() || limit == Some(0) {
             return Ok(Vec::new());
         }
-        let store = self.store(table)?;
         let (query, n) = (sys_range(range)?, idb_limit(limit));
+        if let Some(of) = table.keys_of() {
+            // A companion's values are primary keys; its keys (the
+            // secondary keys) IndexedDB gives only through a cursor.
+            if let Half::Keys = half {
+                return Err(StoreError(format!("the keys of index {} are not read in a page", table.name())));
+            }
+            let req = self.index(of)?.get_all_keys_with_key_and_limit(&query, n);
+            return Ok(byte_list(request(req, "scan").await?));
+        }
+        let store = self.store(table)?;
         let req = match half {
             Half::Keys => store.get_all_keys_with_key_and_limit(&query, n),
             Half::Values => store.get_all_with_key_and_limit(&query, n),
         };
-        Ok(byte_list(request(req, "scan").await?))
+        let list = request(req, "scan").await?;
+        Ok(byte_list(match (half, table.by()) {
+            (Half::Values, Some(_)) => idb_values(&list),
+            _ => list,
+        }))
     }
 }
 
@@ -404,34 +478,46 @@ impl IdbTx<'_> {
         &self,
         reads: &[(Table, Vec<u8>)],
     ) -> Result<Vec<impl std::future::Future<Output = Result<JsValue, StoreError>>>, StoreError> {
-        reads.iter().map(|(table, key)| Ok(request(self.store(*table)?.get(&js_bytes(key)), "get"))).collect()
+        reads.iter().map(|(table, key)| Ok(request(Ok(self.get_request(*table, key)?), "get"))).collect()
     }
 }
 
-fn values(results: Vec<Result<JsValue, StoreError>>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-    results.into_iter().map(|v| v.map(|v| (!v.is_undefined()).then(|| rust_bytes(&v)))).collect()
+/// A read's bytes: a keyed table's record gives its value `v`.
+fn value(table: Table, v: JsValue) -> Option<Vec<u8>> {
+    if v.is_undefined() {
+        return None;
+    }
+    Some(match table.by() {
+        Some(_) => rust_bytes(&js_sys::Reflect::get(&v, &"v".into()).unwrap_or(JsValue::UNDEFINED)),
+        None => rust_bytes(&v),
+    })
+}
+
+fn values(
+    reads: &[(Table, Vec<u8>)],
+    results: Vec<Result<JsValue, StoreError>>,
+) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    reads.iter().zip(results).map(|((table, _), v)| v.map(|v| value(*table, v))).collect()
 }
 
 impl Tx for IdbTx<'_> {
     async fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let v = request(self.store(table)?.get(&js_bytes(key)), "get").await?;
-        Ok((!v.is_undefined()).then(|| rust_bytes(&v)))
+        let v = request(Ok(self.get_request(table, key)?), "get").await?;
+        Ok(value(table, v))
     }
 
     /// All the reads go out at once; IndexedDB answers them in order.
     async fn get_many(&mut self, table: Table, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let store = self.store(table)?;
-        let reads = keys.iter().map(|k| request(store.get(&js_bytes(k)), "get"));
-        futures::future::join_all(reads)
-            .await
-            .into_iter()
-            .map(|v| v.map(|v| (!v.is_undefined()).then(|| rust_bytes(&v))))
-            .collect()
+        let reads = keys
+            .iter()
+            .map(|k| Ok(request(Ok(self.get_request(table, k)?), "get")))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        futures::future::join_all(reads).await.into_iter().map(|v| v.map(|v| value(table, v))).collect()
     }
 
     async fn get_each(&mut self, reads: &[(Table, Vec<u8>)]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let requests = self.gets(reads)?;
-        values(futures::future::join_all(requests).await)
+        values(reads, futures::future::join_all(requests).await)
     }
 
     async fn get_each_and_any(
@@ -443,14 +529,47 @@ impl Tx for IdbTx<'_> {
         let all = sys_range(&KeyRange::all())?;
         let first = request(self.store(table)?.get_all_keys_with_key_and_limit(&all, 1), "scan");
         let (gets, first) = futures::join!(futures::future::join_all(requests), first);
-        Ok((values(gets)?, !byte_list(first?).is_empty()))
+        Ok((values(reads, gets)?, !byte_list(first?).is_empty()))
     }
 
     // Writes are not awaited: IndexedDB runs a transaction's requests in order,
     // so later reads see them, and a failed write aborts the transaction, which
     // `commit` reports. Not waiting a task per write makes bulk writes fast.
     async fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        if table.by().is_some() {
+            return self.put_keyed(table, key, value, &[], &[]).await;
+        }
         self.store(table)?.put_with_key(&js_bytes(value), &js_bytes(key)).map(drop).map_err(|e| dom_error("put", &e))
+    }
+
+    /// One request: IndexedDB's backend updates the index `by` itself.
+    async fn put_keyed(
+        &mut self,
+        table: Table,
+        key: &[u8],
+        value: &[u8],
+        _old: &[Vec<u8>],
+        new: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
+        let k: js_sys::Array = new.iter().map(|k| js_bytes(k)).collect();
+        idb_put_keyed(&self.store(table)?, &js_bytes(key), &js_bytes(value), &k).map_err(|e| dom_error("put", &e))
+    }
+
+    /// Two requests through the index, whatever the number of records.
+    async fn scan_by(&mut self, table: Table, range: &KeyRange, limit: Option<usize>) -> Result<Entries, StoreError> {
+        if range.is_empty() || limit == Some(0) {
+            return Ok(Vec::new());
+        }
+        let index = self.index(table)?;
+        let (query, n) = (sys_range(range)?, idb_limit(limit));
+        let keys = request(index.get_all_keys_with_key_and_limit(&query, n), "scan");
+        let values = request(index.get_all_with_key_and_limit(&query, n), "scan");
+        let (keys, values) = futures::future::join(keys, values).await;
+        Ok(byte_list(keys?).into_iter().zip(byte_list(idb_values(&values?))).collect())
+    }
+
+    async fn clear(&mut self, table: Table) -> Result<(), StoreError> {
+        self.store(table)?.clear().map(drop).map_err(|e| dom_error("clear", &e))
     }
 
     async fn delete(&mut self, table: Table, key: &[u8]) -> Result<(), StoreError> {

@@ -27,18 +27,30 @@ mod idb;
 #[cfg(target_arch = "wasm32")]
 pub use idb::IdbStore;
 
-/// The tables (IndexedDB object stores, redb tables) of one database.
+/// The tables (IndexedDB object stores, redb tables) of one database, in
+/// layout 2 (the crate docs' "Storage layout").
+///
+/// Two tables keep their records findable by secondary keys as well
+/// ([`Table::by`]): a pack by the CIDs of its blocks, a document by its
+/// index entries. IndexedDB keeps those in an index of the object store,
+/// written by its own backend with the record (no request of ours per
+/// key); the other backends keep them in a companion table, written by
+/// [`Tx::put_keyed`] in the same transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Table {
-    /// CID bytes → block bytes, for every merged block.
-    Blocks,
-    /// Document key → the document's heads.
-    Heads,
-    /// Document key → the materialised document with its field registers.
-    Docs,
-    /// Collection, field, encoded value, document id → nothing.
-    Index,
-    /// Name → value: the signing key, the schemas.
+    /// Pack key → a pack: blocks stored by one transaction
+    /// (`crate::db::layout`). Secondary keys: its blocks' CIDs.
+    Packs,
+    /// Block CID → the key of the pack that holds it ([`Table::Packs`]'s
+    /// secondary keys).
+    PacksBy,
+    /// Document key (collection `\0` id) → the document record: its state
+    /// (field registers) and its heads. Secondary keys: its index entries.
+    Documents,
+    /// Index entry (collection `\0` field `\0` encoded value ‖ id) → the
+    /// document key ([`Table::Documents`]'s secondary keys).
+    DocumentsBy,
+    /// Name → value: the signing key, the layout, the schemas.
     Meta,
     /// CID bytes → bytes of a verified block whose parents are not all here.
     Pending,
@@ -47,33 +59,69 @@ pub enum Table {
     /// Replicator peer id ++ `\0` ++ block CID → nothing: pushes not yet
     /// acknowledged, kept across restarts.
     Outbox,
+    /// Layout 1's CID → block, read only to migrate (then empty).
+    LegacyBlocks,
+    /// Layout 1's document key → heads, read only to migrate.
+    LegacyHeads,
+    /// Layout 1's document key → state, read only to migrate.
+    LegacyDocs,
+    /// Layout 1's index entries, emptied by the migration.
+    LegacyIndex,
 }
 
 impl Table {
-    pub const ALL: [Table; 8] = [
-        Table::Blocks,
-        Table::Heads,
-        Table::Docs,
-        Table::Index,
+    pub const ALL: [Table; 12] = [
+        Table::Packs,
+        Table::PacksBy,
+        Table::Documents,
+        Table::DocumentsBy,
         Table::Meta,
         Table::Pending,
         Table::Waiting,
         Table::Outbox,
+        Table::LegacyBlocks,
+        Table::LegacyHeads,
+        Table::LegacyDocs,
+        Table::LegacyIndex,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
-            Table::Blocks => "blocks",
-            Table::Heads => "heads",
-            Table::Docs => "docs",
-            Table::Index => "index",
+            Table::Packs => "packs",
+            Table::PacksBy => "packs_by",
+            Table::Documents => "documents",
+            Table::DocumentsBy => "documents_by",
             Table::Meta => "meta",
             Table::Pending => "pending",
             Table::Waiting => "waiting",
             Table::Outbox => "outbox",
+            Table::LegacyBlocks => "blocks",
+            Table::LegacyHeads => "heads",
+            Table::LegacyDocs => "docs",
+            Table::LegacyIndex => "index",
         }
     }
 
+    /// The table of this table's secondary keys, if it has them.
+    pub fn by(self) -> Option<Table> {
+        match self {
+            Table::Packs => Some(Table::PacksBy),
+            Table::Documents => Some(Table::DocumentsBy),
+            _ => None,
+        }
+    }
+
+    /// The table whose secondary keys this table holds, if it is such a
+    /// companion (IndexedDB: an index of that object store, not a store).
+    pub fn keys_of(self) -> Option<Table> {
+        match self {
+            Table::PacksBy => Some(Table::Packs),
+            Table::DocumentsBy => Some(Table::Documents),
+            _ => None,
+        }
+    }
+
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     fn idx(self) -> usize {
         self as usize
     }
@@ -219,6 +267,45 @@ pub trait Tx {
     /// The number of keys in `range`.
     async fn count(&mut self, table: Table, range: &KeyRange) -> Result<usize, StoreError> {
         Ok(self.scan_keys(table, range, None).await?.len())
+    }
+    /// Puts a record of a table with secondary keys ([`Table::by`]):
+    /// `new` are its secondary keys from now on, `old` those it had (none
+    /// for a new record). Each secondary key names one record at most.
+    /// A backend that keeps the index itself (IndexedDB) ignores `old`.
+    async fn put_keyed(
+        &mut self,
+        table: Table,
+        key: &[u8],
+        value: &[u8],
+        old: &[Vec<u8>],
+        new: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
+        let by = table.by().expect("put_keyed: a table with secondary keys");
+        for k in old.iter().filter(|k| !new.contains(k)) {
+            self.delete(by, k).await?;
+        }
+        for k in new.iter().filter(|k| !old.contains(k)) {
+            self.put(by, k, key).await?;
+        }
+        self.put(table, key, value).await
+    }
+    /// The records of `table` whose secondary keys are in `range`, as
+    /// (key, value), in the order of those secondary keys, at most `limit`.
+    async fn scan_by(&mut self, table: Table, range: &KeyRange, limit: Option<usize>) -> Result<Entries, StoreError> {
+        let by = table.by().expect("scan_by: a table with secondary keys");
+        let keys = self.scan_values(by, range, limit).await?;
+        let values = self.get_many(table, &keys).await?;
+        keys.into_iter()
+            .zip(values)
+            .map(|(k, v)| v.map(|v| (k, v)).ok_or_else(|| StoreError("a secondary key names no record".into())))
+            .collect()
+    }
+    /// Deletes every record of `table`.
+    async fn clear(&mut self, table: Table) -> Result<(), StoreError> {
+        for k in self.scan_keys(table, &KeyRange::all(), None).await? {
+            self.delete(table, &k).await?;
+        }
+        Ok(())
     }
     async fn commit(self) -> Result<(), StoreError>;
 }

@@ -1,0 +1,242 @@
+//! How records hold blocks and documents (layout 2), and the migration
+//! from layout 1.
+//!
+//! IndexedDB's cost is per request, so a new document costs one record
+//! here, as it does in raw IndexedDB:
+//! - **A document record** (`documents`, under collection `\0` id) holds
+//!   the document's state and its heads, and names its index entries as
+//!   secondary keys, which the store keeps (IndexedDB in its own backend).
+//!   A query through an index reads the records themselves.
+//! - **A pack** (`packs`) holds the blocks one transaction stored, up to
+//!   [`PACK_BLOCKS`] blocks or [`PACK_BYTES`] bytes, and names their CIDs as
+//!   secondary keys: a block is found by CID through the pack's key
+//!   (`packs_by`), with no record of its own.
+//!
+//! Layout 1 kept a record per block (`blocks`), per document's heads
+//! (`heads`) and state (`docs`), and per index entry (`index`);
+//! [`migrate`] moves such a database into layout 2 in one transaction the
+//! first time this build opens it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use cid::Cid;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{cbor, index_key, uncbor, META_SCHEMA};
+use crate::core::doc::{DocState, Heads};
+use crate::core::schema::CollectionDef;
+use crate::store::{KeyRange, StoreError, Table, Tx};
+
+/// `meta` key of the layout a database is in (absent: layout 1).
+pub(crate) const LAYOUT_KEY: &[u8] = b"layout";
+/// This build's layout.
+pub(crate) const LAYOUT: u8 = 2;
+
+/// The most blocks one pack holds: a read of one block reads its pack.
+pub const PACK_BLOCKS: usize = 128;
+/// The most bytes of blocks one pack holds (a block larger than this is a
+/// pack of its own).
+pub const PACK_BYTES: usize = 64 * 1024;
+
+/// A document record's bytes: DAG-CBOR `[state, heads]`.
+pub(crate) fn record(state: &DocState, heads: &Heads) -> Vec<u8> {
+    cbor(&(state, heads))
+}
+
+/// A document record's state and heads.
+pub(crate) fn unrecord(bytes: &[u8]) -> Result<(DocState, Heads), StoreError> {
+    uncbor(bytes)
+}
+
+/// A document record's state alone (a read that needs no heads).
+pub(crate) fn record_state(bytes: &[u8]) -> Result<DocState, StoreError> {
+    let (state, _): (DocState, serde::de::IgnoredAny) = uncbor(bytes)?;
+    Ok(state)
+}
+
+/// The secondary keys of a document record: one index entry per indexed
+/// field of a visible document, null included.
+pub(crate) fn index_keys(def: &CollectionDef, id: &str, state: &DocState) -> Vec<Vec<u8>> {
+    if state.deleted {
+        return Vec::new();
+    }
+    def.fields
+        .iter()
+        .filter(|f| f.indexed)
+        .filter_map(|f| index_key(&def.name, &f.name, state.value(&f.name).unwrap_or(&Value::Null), id))
+        .collect()
+}
+
+/// A pack's bytes: for each block, its CID's length (u32, little-endian),
+/// the CID, the block's length (u32 LE) and the block.
+fn pack(blocks: &[(Cid, &[u8])]) -> Vec<u8> {
+    let size = blocks.iter().map(|(_, b)| 8 + 36 + b.len()).sum();
+    let mut out = Vec::with_capacity(size);
+    for (cid, bytes) in blocks {
+        let cid = cid.to_bytes();
+        out.extend_from_slice(&(cid.len() as u32).to_le_bytes());
+        out.extend_from_slice(&cid);
+        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(bytes);
+    }
+    out
+}
+
+/// A block in a pack: (CID bytes, block bytes).
+pub(crate) type PackItem<'a> = (&'a [u8], &'a [u8]);
+
+/// A pack's blocks.
+pub(crate) fn unpack(mut bytes: &[u8]) -> Result<Vec<PackItem<'_>>, StoreError> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let (cid, rest) = take(bytes)?;
+        let (block, rest) = take(rest)?;
+        out.push((cid, block));
+        bytes = rest;
+    }
+    Ok(out)
+}
+
+/// A length-prefixed item of a pack, and what follows it.
+fn take(bytes: &[u8]) -> Result<(&[u8], &[u8]), StoreError> {
+    let corrupt = || StoreError("corrupt pack".into());
+    let (len, rest) = bytes.split_first_chunk::<4>().ok_or_else(corrupt)?;
+    let len = u32::from_le_bytes(*len) as usize;
+    if rest.len() < len {
+        return Err(corrupt());
+    }
+    Ok(rest.split_at(len))
+}
+
+/// Stores `blocks` (none of them stored yet) in packs. A pack's key is
+/// the SHA-256 of its CIDs: the same blocks make the same pack, so writing
+/// one twice changes nothing.
+pub(crate) async fn put_blocks<T: Tx>(tx: &mut T, blocks: &[(Cid, &[u8])]) -> Result<(), StoreError> {
+    let mut start = 0;
+    while start < blocks.len() {
+        let (mut end, mut size) = (start, 0);
+        while end < blocks.len()
+            && end - start < PACK_BLOCKS
+            && (end == start || size + blocks[end].1.len() <= PACK_BYTES)
+        {
+            size += blocks[end].1.len();
+            end += 1;
+        }
+        let chunk = &blocks[start..end];
+        let cids: Vec<Vec<u8>> = chunk.iter().map(|(c, _)| c.to_bytes()).collect();
+        let key = Sha256::digest(cids.concat()).to_vec();
+        tx.put_keyed(Table::Packs, &key, &pack(chunk), &[], &cids).await?;
+        start = end;
+    }
+    Ok(())
+}
+
+/// Reads blocks by CID within one transaction, each pack once.
+#[derive(Default)]
+pub(crate) struct Blocks {
+    /// Pack key → its blocks by CID bytes.
+    packs: HashMap<Vec<u8>, HashMap<Vec<u8>, Vec<u8>>>,
+}
+
+impl Blocks {
+    /// The keys of the packs that hold `cids` (`None`: not stored), all
+    /// asked at once.
+    pub async fn locate<T: Tx>(tx: &mut T, cids: &[Cid]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let keys: Vec<Vec<u8>> = cids.iter().map(Cid::to_bytes).collect();
+        tx.get_many(Table::PacksBy, &keys).await
+    }
+
+    /// The stored blocks among `cids`, in the order asked.
+    pub async fn get<T: Tx>(&mut self, tx: &mut T, cids: &[Cid]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let located = Self::locate(tx, cids).await?;
+        self.read(tx, cids, located).await
+    }
+
+    /// The blocks of `cids`, whose packs' keys [`Blocks::locate`] found.
+    pub async fn read<T: Tx>(
+        &mut self,
+        tx: &mut T,
+        cids: &[Cid],
+        located: Vec<Option<Vec<u8>>>,
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut missing: Vec<Vec<u8>> =
+            located.iter().flatten().filter(|k| !self.packs.contains_key(*k)).cloned().collect();
+        missing.sort();
+        missing.dedup();
+        if missing.is_empty() {
+            // Nothing stored, or all read already: no request.
+            return Ok(cids.iter().zip(located).map(|(c, p)| self.find(&p?, c)).collect());
+        }
+        for (key, value) in missing.iter().zip(tx.get_many(Table::Packs, &missing).await?) {
+            let value = value.ok_or_else(|| StoreError("a block's pack is missing".into()))?;
+            let blocks = unpack(&value)?.into_iter().map(|(c, b)| (c.to_vec(), b.to_vec())).collect();
+            self.packs.insert(key.clone(), blocks);
+        }
+        Ok(cids.iter().zip(located).map(|(c, p)| self.find(&p?, c)).collect())
+    }
+
+    fn find(&self, pack: &[u8], cid: &Cid) -> Option<Vec<u8>> {
+        self.packs.get(pack)?.get(&cid.to_bytes()).cloned()
+    }
+
+    /// One stored block.
+    pub async fn one<T: Tx>(&mut self, tx: &mut T, cid: Cid) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.get(tx, &[cid]).await?.pop().flatten())
+    }
+}
+
+/// Every stored block, as (CID bytes, block bytes), in CID order.
+pub(crate) async fn all_blocks<T: Tx>(tx: &mut T) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    let mut out = Vec::new();
+    for pack in tx.scan_values(Table::Packs, &KeyRange::all(), None).await? {
+        out.extend(unpack(&pack)?.into_iter().map(|(c, b)| (c.to_vec(), b.to_vec())));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Moves a layout-1 database into layout 2, within `tx`: its blocks into
+/// packs, each document's heads and state into one record with its index
+/// entries as secondary keys; then empties the layout-1 tables and records
+/// the layout. Returns whether there was anything to move.
+pub(crate) async fn migrate<T: Tx>(tx: &mut T) -> Result<bool, StoreError> {
+    let blocks = tx.scan(Table::LegacyBlocks, &KeyRange::all(), None).await?;
+    let docs = tx.scan(Table::LegacyDocs, &KeyRange::all(), None).await?;
+    let moved = !blocks.is_empty() || !docs.is_empty();
+    if moved {
+        let mut defs = BTreeMap::new();
+        for (_, v) in tx.scan(Table::Meta, &KeyRange::prefix(META_SCHEMA), None).await? {
+            let def: CollectionDef =
+                serde_json::from_slice(&v).map_err(|e| StoreError(format!("corrupt schema: {e}")))?;
+            defs.insert(def.name.clone(), def);
+        }
+        let heads: HashMap<Vec<u8>, Vec<u8>> =
+            tx.scan(Table::LegacyHeads, &KeyRange::all(), None).await?.into_iter().collect();
+        for (key, state) in docs {
+            let at = key.iter().position(|b| *b == 0).ok_or_else(|| StoreError("corrupt document key".into()))?;
+            let (col, id) = (String::from_utf8_lossy(&key[..at]), String::from_utf8_lossy(&key[at + 1..]));
+            let state: DocState = uncbor(&state)?;
+            let doc_heads: Heads = match heads.get(&key) {
+                Some(h) => uncbor(h)?,
+                None => Vec::new(),
+            };
+            let keys = match defs.get(col.as_ref()) {
+                Some(def) => index_keys(def, &id, &state),
+                None => Vec::new(),
+            };
+            tx.put_keyed(Table::Documents, &key, &record(&state, &doc_heads), &[], &keys).await?;
+        }
+        let cids = blocks
+            .iter()
+            .map(|(k, _)| Cid::try_from(k.as_slice()).map_err(StoreError::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let pairs: Vec<(Cid, &[u8])> = cids.into_iter().zip(blocks.iter().map(|(_, v)| v.as_slice())).collect();
+        put_blocks(tx, &pairs).await?;
+        for t in [Table::LegacyBlocks, Table::LegacyHeads, Table::LegacyDocs, Table::LegacyIndex] {
+            tx.clear(t).await?;
+        }
+    }
+    tx.put(Table::Meta, LAYOUT_KEY, &[LAYOUT]).await?;
+    Ok(moved)
+}

@@ -1,0 +1,131 @@
+// A page's database written by storage layout 1 (a record per block, per
+// document's heads and state, per index entry: IndexedDB version 1) opens in
+// this build (layout 2, version 2) with the same documents, heads, blocks and
+// query results, in real IndexedDB. The rows are tests/fixtures/layout1.json,
+// written by the layout-1 code itself; the page writes them with plain
+// IndexedDB calls, as the old build left them.
+//
+//   wasm-pack build --target web --profile wasm && node --test tests/browser/layout.test.mjs
+import { test as nodeTest, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { BROWSER, WEB_ROOT, launchBrowser, watchPage } from "./lib.mjs";
+import { serve } from "./serve.mjs";
+import { WAIT } from "./pages.mjs";
+
+const test = (name, ...rest) => nodeTest(`${BROWSER}: ${name}`, ...rest);
+const FIXTURE = JSON.parse(fs.readFileSync(path.join(WEB_ROOT, "tests/fixtures/layout1.json"), "utf8"));
+
+let server;
+let browser;
+
+before(async () => {
+  server = await serve({ root: WEB_ROOT, port: 0 });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  await server?.close();
+});
+
+test("a layout-1 database opens migrated: documents, heads, queries, blocks, pending; then writes and reopens", async () => {
+  const page = await browser.newPage();
+  page.setDefaultTimeout?.(WAIT);
+  const problems = watchPage(page);
+  await page.goto(`${server.url}/tests/browser/blank.html`);
+  const got = await page.evaluate(async (fixture) => {
+    const weft = await import("/pkg/weftdb.js");
+    await weft.default();
+    const name = "layout1-app";
+    await weft.Database.destroy(name);
+    const bytes = (hex) => new Uint8Array(hex.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
+    // What the layout-1 build left: IndexedDB version 1, one object store per table.
+    await new Promise((resolve, reject) => {
+      const r = indexedDB.open(name, 1);
+      r.onupgradeneeded = () => {
+        for (const t of Object.keys(fixture.tables)) r.result.createObjectStore(t);
+      };
+      r.onsuccess = () => {
+        const db = r.result;
+        const tx = db.transaction(Object.keys(fixture.tables), "readwrite");
+        for (const [t, rows] of Object.entries(fixture.tables)) {
+          for (const [k, v] of rows) tx.objectStore(t).put(bytes(v), bytes(k));
+        }
+        tx.oncomplete = () => {
+          db.close();
+          resolve();
+        };
+        tx.onabort = () => reject(tx.error);
+      };
+      r.onerror = () => reject(r.error);
+    });
+    const read = async (db) => {
+      const books = db.collection("Book");
+      const docs = {};
+      const heads = {};
+      for (const id of Object.keys(fixture.expect.books)) {
+        docs[id] = await books.get(id);
+        heads[id] = await books.heads(id);
+      }
+      return {
+        docs,
+        heads,
+        note: await db.collection("Note").get(fixture.expect.note[0]),
+        t1: await books.find({ filter: { title: { _eq: "t1" } } }),
+        pages: await books.find({ filter: { pages: { _ge: 10 } }, order: { pages: "ASC" } }),
+        all: await books.count(),
+        blocks: (await db.exportBlocks()).length,
+      };
+    };
+    let db = await weft.Database.open(name);
+    const migrated = await read(db);
+    const id = Object.keys(fixture.expect.books)[0];
+    await db.collection("Book").update(id, { pages: 555 });
+    const written = (await db.collection("Book").find({ filter: { pages: { _eq: 555 } } })).map((d) => d._id);
+    await db.close();
+    db = await weft.Database.open(name);
+    const reopened = await read(db);
+    await db.close();
+    const stores = await new Promise((resolve) => {
+      const r = indexedDB.open(name);
+      r.onsuccess = () => {
+        const names = [...r.result.objectStoreNames];
+        const version = r.result.version;
+        const tx = r.result.transaction(["blocks", "heads", "docs", "index"]);
+        const counts = {};
+        let left = 4;
+        for (const t of ["blocks", "heads", "docs", "index"]) {
+          const c = tx.objectStore(t).count();
+          c.onsuccess = () => {
+            counts[t] = c.result;
+            if (--left === 0) {
+              r.result.close();
+              resolve({ names, version, counts });
+            }
+          };
+        }
+      };
+    });
+    await weft.Database.destroy(name);
+    return { migrated, written, id, reopened, stores };
+  }, FIXTURE);
+  const e = FIXTURE.expect;
+  const plain = (v) => JSON.parse(JSON.stringify(v));
+  assert.deepEqual(plain(got.migrated.docs), e.books, "every document as layout 1 read it");
+  assert.deepEqual(plain(got.migrated.heads), e.heads, "every document's heads");
+  assert.deepEqual(plain(got.migrated.note), e.note[1]);
+  assert.deepEqual(plain(got.migrated.t1), e.queries.t1, "an indexed equality query");
+  assert.deepEqual(plain(got.migrated.pages), e.queries.pages_ge_10, "an indexed range query with an order");
+  assert.equal(got.migrated.all, e.queries.all);
+  assert.equal(got.migrated.blocks, e.blocks, "every merged block");
+  assert.deepEqual(got.written, [got.id], "the index follows a write after the migration");
+  assert.equal(got.reopened.docs[got.id].pages, 555, "the write survives a reopen");
+  assert.equal(got.reopened.blocks, e.blocks + 1);
+  assert.equal(got.stores.version, 2);
+  assert.deepEqual(got.stores.counts, { blocks: 0, heads: 0, docs: 0, index: 0 }, "layout 1's stores are emptied");
+  assert.ok(got.stores.names.includes("packs") && got.stores.names.includes("documents"));
+  assert.deepEqual(problems, [], "no page errors");
+  await page.close();
+});

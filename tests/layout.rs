@@ -1,0 +1,99 @@
+//! A database written by layout 1 (blocks, heads, docs and index entries
+//! each a record of its own) opens in this build's layout with the same
+//! documents, heads, blocks and query results. The store is
+//! `tests/fixtures/layout1.json`, written by the layout-1 code itself.
+#![cfg(not(target_arch = "wasm32"))]
+
+use futures::executor::block_on;
+use serde_json::{json, Value};
+use weftdb::store::{KeyRange, MemoryStore, Mode, RedbStore, Store, Table, Tx};
+use weftdb::Db;
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+fn fixture() -> Value {
+    serde_json::from_str(include_str!("fixtures/layout1.json")).unwrap()
+}
+
+/// Writes the layout-1 rows into `store`, under the tables' old names.
+async fn write_layout1<S: Store>(store: &S, fixture: &Value) {
+    let mut tx = store.begin(Mode::Write).await.unwrap();
+    for (name, rows) in fixture["tables"].as_object().unwrap() {
+        let table = Table::ALL.into_iter().find(|t| t.name() == name).expect("a table of layout 1's");
+        for row in rows.as_array().unwrap() {
+            tx.put(table, &unhex(row[0].as_str().unwrap()), &unhex(row[1].as_str().unwrap())).await.unwrap();
+        }
+    }
+    tx.commit().await.unwrap();
+}
+
+async fn check<S: Store>(db: &Db<S>, fixture: &Value) {
+    let expect = &fixture["expect"];
+    for (id, doc) in expect["books"].as_object().unwrap() {
+        let got = db.get("Book", id).await.unwrap();
+        assert_eq!(json!(got), *doc, "document {id}");
+        let heads: Vec<String> = db.heads("Book", id).await.unwrap().iter().map(|c| c.to_string()).collect();
+        assert_eq!(json!(heads), expect["heads"][id], "heads of {id}");
+    }
+    let note = &expect["note"];
+    assert_eq!(json!(db.get("Note", note[0].as_str().unwrap()).await.unwrap()), note[1]);
+    let q = &expect["queries"];
+    assert_eq!(json!(db.find("Book", &json!({"filter": {"title": {"_eq": "t1"}}})).await.unwrap()), q["t1"]);
+    let ordered = json!({"filter": {"pages": {"_ge": 10}}, "order": {"pages": "ASC"}});
+    assert_eq!(json!(db.find("Book", &ordered).await.unwrap()), q["pages_ge_10"]);
+    assert_eq!(json!(db.count("Book", &json!({})).await.unwrap()), q["all"]);
+    assert_eq!(json!(db.export().await.unwrap().len()), expect["blocks"]);
+    assert_eq!(json!(db.pending_count().await.unwrap()), expect["pending"]);
+}
+
+/// What is left in layout 1's tables.
+async fn layout1_rows<S: Store>(store: &S) -> usize {
+    let mut tx = store.begin(Mode::Read).await.unwrap();
+    let mut n = 0;
+    for t in [Table::LegacyBlocks, Table::LegacyHeads, Table::LegacyDocs, Table::LegacyIndex] {
+        n += tx.scan(t, &KeyRange::all(), None).await.unwrap().len();
+    }
+    n
+}
+
+#[test]
+fn a_layout1_database_opens_migrated_in_memory() {
+    block_on(async {
+        let fixture = fixture();
+        let store = MemoryStore::new();
+        write_layout1(&store, &fixture).await;
+        assert!(layout1_rows(&store).await > 0);
+        let db = Db::open(store.clone()).await.unwrap();
+        assert_eq!(layout1_rows(&store).await, 0, "the migration empties layout 1's tables");
+        check(&db, &fixture).await;
+        // It keeps working: a write, a merge of the withheld parent, a reopen.
+        let id = fixture["expect"]["books"].as_object().unwrap().keys().next().unwrap().clone();
+        db.update("Book", &id, &serde_json::from_value(json!({"pages": 555})).unwrap()).await.unwrap();
+        let found = db.find("Book", &json!({"filter": {"pages": {"_eq": 555}}})).await.unwrap();
+        assert_eq!(found.len(), 1, "the index follows a write after the migration");
+        let again = Db::open(store.clone()).await.unwrap();
+        assert_eq!(again.get("Book", &id).await.unwrap().unwrap()["pages"], json!(555));
+    });
+}
+
+#[test]
+fn a_layout1_database_opens_migrated_on_redb() {
+    block_on(async {
+        let fixture = fixture();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        {
+            let store = RedbStore::open(&path).unwrap();
+            write_layout1(&store, &fixture).await;
+        }
+        let store = RedbStore::open(&path).unwrap();
+        let db = Db::open(store.clone()).await.unwrap();
+        assert_eq!(layout1_rows(&store).await, 0);
+        check(&db, &fixture).await;
+        drop((db, store));
+        let db = Db::open(RedbStore::open(&path).unwrap()).await;
+        check(&db.unwrap(), &fixture).await;
+    });
+}
