@@ -58,6 +58,8 @@ struct Effects {
     /// however many of their blocks it folds in (a backfill brings a
     /// document's whole history in one batch).
     docs: BTreeMap<DocName, Touched>,
+    /// How many of `blocks` are written already ([`Db::flush`]).
+    packed: usize,
 }
 
 /// Decodes and verifies each of `blocks` on its own: those that pass, and
@@ -294,17 +296,24 @@ impl<S: Store> Db<S> {
     pub async fn create_many(&self, col: &str, inputs: &[Map<String, Value>]) -> Result<Vec<String>, Error> {
         let def = self.collection(col).await?;
         self.may_write(&def, None)?;
-        let blocks = inputs
-            .iter()
-            .map(|input| fits_a_block(Block::genesis(col, def.validate_create(input)?, random_nonce(), &self.key)))
-            .collect::<Result<Vec<_>, Error>>()?;
+        let fields = inputs.iter().map(|input| def.validate_create(input)).collect::<Result<Vec<_>, _>>()?;
         let mut tx = self.store.begin(Mode::Write).await?;
         let mut fx = Effects::default();
-        for b in &blocks {
-            self.apply(&mut tx, b, &def, None, &mut fx).await?;
+        let mut ids = Vec::with_capacity(inputs.len());
+        // A pack's worth at a time, written before the next is signed: the
+        // store (IndexedDB's backend, off this thread) writes one while
+        // this thread signs the next. A block too large fails the whole
+        // transaction, which is then dropped: nothing is written.
+        for (i, fields) in fields.into_iter().enumerate() {
+            let b = fits_a_block(Block::genesis(col, fields, random_nonce(), &self.key))?;
+            ids.push(b.cid.to_string());
+            self.apply(&mut tx, &b, &def, None, &mut fx).await?;
+            if (i + 1) % layout::PACK_BLOCKS == 0 {
+                self.flush(&mut tx, &mut fx).await?;
+            }
         }
         self.commit(tx, fx).await?;
-        Ok(blocks.iter().map(|b| b.cid.to_string()).collect())
+        Ok(ids)
     }
 
     /// Sets the fields in `patch`, leaving the others as they are.
@@ -494,7 +503,7 @@ impl<S: Store> Db<S> {
                 false => tx.delete(Table::Waiting, &key).await?,
             }
         }
-        let fx = Effects { changes: plan.changes, blocks: plan.merged, docs: plan.docs };
+        let fx = Effects { changes: plan.changes, blocks: plan.merged, docs: plan.docs, packed: 0 };
         self.commit(tx, fx).await?;
         // Refusals that hold whatever else arrives (not a collection this
         // replica may add later): their children are refused on sight.
@@ -812,10 +821,18 @@ impl<S: Store> Db<S> {
         self.commit_hooks.borrow_mut().retain(|(l, _)| *l != id);
     }
 
-    async fn commit(&self, mut tx: S::Tx<'_>, fx: Effects) -> Result<(), Error> {
-        let blocks: Vec<(Cid, &[u8])> = fx.blocks.iter().map(|m| (m.cid, m.bytes.as_slice())).collect();
-        layout::put_blocks(&mut tx, &blocks).await?;
-        self.write_touched(&mut tx, &fx.docs).await?;
+    /// Writes what the transaction has made so far: its new blocks in
+    /// packs, and the records of the documents it touched (a later block of
+    /// the same document reads the record back from the transaction).
+    async fn flush(&self, tx: &mut S::Tx<'_>, fx: &mut Effects) -> Result<(), Error> {
+        let blocks: Vec<(Cid, &[u8])> = fx.blocks[fx.packed..].iter().map(|m| (m.cid, m.bytes.as_slice())).collect();
+        layout::put_blocks(tx, &blocks).await?;
+        fx.packed = fx.blocks.len();
+        self.write_touched(tx, &std::mem::take(&mut fx.docs)).await
+    }
+
+    async fn commit(&self, mut tx: S::Tx<'_>, mut fx: Effects) -> Result<(), Error> {
+        self.flush(&mut tx, &mut fx).await?;
         let hooks: Vec<CommitHook> = self.commit_hooks.borrow().iter().map(|(_, h)| h.clone()).collect();
         for b in &fx.blocks {
             for hook in &hooks {

@@ -61,14 +61,14 @@
 //!    wrong types, a required field set to null are refused here, before
 //!    anything is written.
 //! 3. It opens one IndexedDB `readwrite` transaction over all object
-//!    stores, reads the document's state and heads *inside* it, and builds
+//!    stores, reads the document's record (state and heads) *inside* it, and builds
 //!    the block ([`core::block::Block::change`]): parents = the heads,
 //!    height = 1 + their greatest height, signed with the replica's key.
 //! 4. The block is folded into its document by the same rule that merges
 //!    blocks from elsewhere ([`core::merge::fold`]: registers updated,
-//!    heads replaced by the new block); `Db` stores the block under its CID
-//!    and, at commit, the document's state, heads and moved index entries
-//!    (`Db::write_touched`). Then the transaction commits, and only then
+//!    heads replaced by the new block). At commit `Db` stores the block in
+//!    a pack and the document's record, whose secondary keys are its index
+//!    entries (`Db::write_touched`): two IndexedDB requests. Then the transaction commits, and only then
 //!    do subscribers hear of the change. The transaction's durability is
 //!    the one `Database.open(name, { durability })` chose
 //!    ([`store::Durability`]): by default the browser's (relaxed in
@@ -215,7 +215,7 @@
 //!   outbox entries for its replicators (they could not commit with the block:
 //!   the replicators live in the leader's node) and pushes them. Telling the
 //!   leader was chosen over the leader watching the store: IndexedDB has no
-//!   change feed, so watching would mean scanning `blocks` on a timer, and it
+//!   change feed, so watching would mean scanning `packs` on a timer, and it
 //!   could not tell a follower's new block from an old one without more state.
 //!   What a lost message can leave (a follower closing between its commit and
 //!   its post, with the leader gone too) the head exchange repairs: the next
@@ -566,18 +566,42 @@
 //!
 //! ## Storage layout
 //!
-//! One database is eight ordered byte-keyed tables ([`store::Table`]):
-//! `blocks` (CID → block bytes), `heads` and `docs` (collection `\0` id →
-//! heads / field registers), `index` (collection `\0` field `\0` encoded
-//! value ‖ id → id ‖ the document's registers, with
-//! [`core::query::encode_index_value`]'s order-preserving, prefix-free
-//! encoding: a covering index, so a query through it is one range read),
-//! `meta` (the signing key, the schemas as JSON with their `policy`, a
-//! node's replicators, p2p collections and the blocks replicators' peers
-//! refused), `pending` and `waiting`, and `outbox` (a replicator's
-//! unacknowledged blocks; the keys of the node's records and of the outbox
-//! are written down in `src/records.rs`). Opening a database reads only `meta`, so it
-//! costs the same at 100 documents as at 100,000. Data written before write
+//! Layout 2 (`db::layout`; `meta`'s `layout` = 2). One database is ordered
+//! byte-keyed tables ([`store::Table`]); IndexedDB's cost is per request, so
+//! a new document costs one record, as in raw IndexedDB, plus its share of a
+//! pack:
+//!
+//! | table (IndexedDB object store) | key → value | secondary keys |
+//! | --- | --- | --- |
+//! | `documents` | collection `\0` id → the document record: DAG-CBOR `[state, heads]` (field registers; heads with heights) | its index entries: collection `\0` field `\0` [`core::query::encode_index_value`] ‖ id, one per `@index` field of a visible document |
+//! | `packs` | SHA-256 of its CIDs → the blocks one transaction stored (at most 128 or 64 KiB), each as u32-LE length, CID, u32-LE length, block | its blocks' CIDs |
+//! | `meta` | name → the signing key, the `layout`, the schemas as JSON with their `policy`, a node's replicators, p2p collections and the blocks replicators' peers refused | |
+//! | `pending` | CID → a verified block whose parents are not all here | |
+//! | `waiting` | missing parent CID ‖ child CID → nothing | |
+//! | `outbox` | replicator peer id `\0` CID → height and collection | |
+//!
+//! Secondary keys are kept by the store with the record, in the same
+//! transaction: IndexedDB keeps them in an index `by` of the object store
+//! (records there are `{v, k}`: the value and the list of keys, the index
+//! `multiEntry` over `k`), written by its own backend, with no request of
+//! ours per key; redb and the memory store keep them in a companion table
+//! (`documents_by`, `packs_by`: secondary key → primary key) that
+//! `Tx::put_keyed` writes. A query through an index is one range read of the
+//! index that returns the records themselves (`Tx::scan_by`); a block is
+//! found by CID through its pack's key, each pack read once per
+//! transaction. The keys of the node's records and of the outbox are
+//! written down in `src/records.rs`. Opening a database reads only `meta`, so it
+//! costs the same at 100 documents as at 100,000. Nothing is cached in
+//! memory between transactions but the schemas (another tab may write any
+//! record at any time; it may only add schemas, which a miss reloads).
+//!
+//! Layout 1 (IndexedDB version 1; before 2026-12-02) had a record per block
+//! (`blocks`), per document's heads (`heads`) and state (`docs`), and per
+//! index entry (`index`, which carried the document). The first open by this
+//! build moves such a database into layout 2 in one transaction
+//! (`db::layout::migrate`, tested with a store the layout-1 code wrote:
+//! `tests/layout.rs`, `tests/browser/layout.test.mjs`) and empties those
+//! tables (IndexedDB keeps their empty object stores). Data written before write
 //! policies opens as it is: a schema without `policy` is open to anyone, a
 //! state without `owner` belongs to such a collection.
 //!

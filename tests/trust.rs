@@ -222,6 +222,24 @@ fn a_document_too_large_for_one_block_is_refused_with_the_limit() {
     });
 }
 
+#[test]
+fn a_bulk_create_with_one_document_too_large_writes_none() {
+    block_on(async {
+        let a = books().await;
+        // Past the first packs' worth, which are written before the rest is
+        // signed: the failure still leaves nothing.
+        let mut docs: Vec<_> = (0..300).map(|i| obj(json!({"title": format!("t{i}")}))).collect();
+        docs[260] = obj(json!({"title": "x".repeat(MAX_BLOCK_BYTES + 1)}));
+        let err = a.create_many("Book", &docs).await.unwrap_err();
+        assert_eq!(err.code(), "VALIDATION", "{err}");
+        assert_eq!(count(&a).await, 0);
+        assert!(a.export().await.unwrap().is_empty(), "no block of the others is stored");
+        docs.remove(260);
+        assert_eq!(a.create_many("Book", &docs).await.unwrap().len(), 299);
+        assert_eq!(count(&a).await, 299);
+    });
+}
+
 fn nested(depth: usize) -> Value {
     (0..depth).fold(json!(1), |inner, _| json!({ "a": inner }))
 }
