@@ -31,7 +31,7 @@ use crate::core::query::{encode_index_value, encoded_range, Filter, IndexPlan, Q
 use crate::core::schema::{hex, parse_sdl, CollectionDef, SchemaError, ValidationError, WritePolicy};
 use crate::error::Error;
 use crate::store::{KeyRange, Mode, Store, StoreError, Table, Tx};
-use layout::{record, record_state, unrecord, Blocks, LAYOUT, LAYOUT_KEY};
+use layout::{record, record_doc, record_state, unrecord, Blocks, LAYOUT, LAYOUT_KEY};
 
 #[cfg(any(all(test, feature = "net"), feature = "sim"))]
 pub(crate) mod check;
@@ -437,7 +437,7 @@ impl<S: Store> Db<S> {
             let old = t.stored.as_ref().map(|s| layout::index_keys(&def, &t.id, s)).unwrap_or_default();
             let new = layout::index_keys(&def, &t.id, &t.state);
             let key = doc_key(&t.col, &t.id);
-            tx.put_keyed(Table::Documents, &key, &record(&t.state, &t.heads), &old, &new).await?;
+            tx.put_keyed(Table::Documents, &key, &record(&t.id, &t.state, &t.heads), &old, &new).await?;
         }
         Ok(())
     }
@@ -716,14 +716,12 @@ impl<S: Store> Db<S> {
         let ranges: Vec<KeyRange> = match plan {
             IndexPlan::Scan => {
                 let prefix = doc_key(col, "");
-                let rows = tx.scan(Table::Documents, &KeyRange::prefix(&prefix), None).await?;
-                let rows = rows.into_iter().map(|(mut k, v)| (k.split_off(prefix.len()), v)).collect();
+                let rows = tx.scan_values(Table::Documents, &KeyRange::prefix(&prefix), None).await?;
                 return collect_matching(rows, filter, first);
             }
             IndexPlan::Id { ids } => {
                 let keys: Vec<Vec<u8>> = ids.iter().map(|id| doc_key(col, id)).collect();
-                let values = tx.get_many(Table::Documents, &keys).await?;
-                let rows = ids.into_iter().zip(values).filter_map(|(id, v)| Some((id.into_bytes(), v?))).collect();
+                let rows = tx.get_many(Table::Documents, &keys).await?.into_iter().flatten().collect();
                 return collect_matching(rows, filter, None);
             }
             IndexPlan::Eq { field, values } => {
@@ -745,15 +743,9 @@ impl<S: Store> Db<S> {
                 vec![range]
             }
         };
-        let prefix = doc_key(col, "");
         let mut rows = Vec::new();
         for range in ranges {
-            for (mut key, record) in tx.scan_by(Table::Documents, &range, None).await? {
-                if !key.starts_with(&prefix) {
-                    return Err(StoreError("corrupt index entry".into()).into());
-                }
-                rows.push((key.split_off(prefix.len()), record));
-            }
+            rows.extend(tx.scan_by(Table::Documents, &range, None).await?);
         }
         collect_matching(rows, filter, None)
     }
@@ -779,6 +771,17 @@ impl<S: Store> Db<S> {
     /// no one of anything, and lets go of what its listeners hold.
     pub fn unsubscribe_all(&self) {
         self.listeners.borrow_mut().clear();
+    }
+
+    /// Tells the subscribers of `changes`.
+    fn tell(&self, changes: &[Change]) {
+        // A listener may subscribe or unsubscribe while it runs.
+        let listeners: Vec<Listener> = self.listeners.borrow().iter().map(|(_, l)| l.clone()).collect();
+        for c in changes {
+            for l in &listeners {
+                l(c);
+            }
+        }
     }
 
     /// Tells this database's subscribers of a change committed through
@@ -831,8 +834,20 @@ impl<S: Store> Db<S> {
         self.write_touched(tx, &std::mem::take(&mut fx.docs)).await
     }
 
+    /// Writes the rest and commits. Subscribers ([`Db::subscribe`]) hear
+    /// the changes of blocks from elsewhere once they are verified, merged
+    /// and written, before the commit completes: should it fail (the page
+    /// dies, the disk fails), those blocks are still their senders', who
+    /// send them again (an ack follows the commit; head exchange repairs
+    /// the rest on the next connection). A local write's subscribers hear
+    /// it only once it is durable, as its promise resolves. Hooks and block
+    /// listeners always hear after the commit.
     async fn commit(&self, mut tx: S::Tx<'_>, mut fx: Effects) -> Result<(), Error> {
         self.flush(&mut tx, &mut fx).await?;
+        let early = fx.blocks.iter().all(|b| !b.local);
+        if early {
+            self.tell(&std::mem::take(&mut fx.changes));
+        }
         let hooks: Vec<CommitHook> = self.commit_hooks.borrow().iter().map(|(_, h)| h.clone()).collect();
         for b in &fx.blocks {
             for hook in &hooks {
@@ -852,13 +867,7 @@ impl<S: Store> Db<S> {
     }
 
     fn emit(&self, fx: Effects) {
-        // A listener may subscribe or unsubscribe while it runs.
-        let listeners: Vec<Listener> = self.listeners.borrow().iter().map(|(_, l)| l.clone()).collect();
-        for c in &fx.changes {
-            for l in &listeners {
-                l(c);
-            }
-        }
+        self.tell(&fx.changes);
         let block_listeners: Vec<BlockListener> =
             self.block_listeners.borrow().iter().map(|(_, l)| l.clone()).collect();
         for b in &fx.blocks {
@@ -869,21 +878,21 @@ impl<S: Store> Db<S> {
     }
 }
 
-/// The visible documents among stored `(id, record)` rows that match
+/// The visible documents among stored document records that match
 /// `filter`: all of them, or the first `enough` in the rows' order.
 fn collect_matching(
-    rows: Vec<(Vec<u8>, Vec<u8>)>,
+    rows: Vec<Vec<u8>>,
     filter: Option<&Filter>,
     enough: Option<usize>,
 ) -> Result<Vec<Map<String, Value>>, Error> {
     let enough = enough.unwrap_or(usize::MAX);
     let mut out = Vec::new();
-    for (id, v) in rows {
-        let state = record_state(&v)?;
+    for v in rows {
+        let (id, state) = record_doc(&v)?;
         if state.deleted {
             continue;
         }
-        let doc = state.document(std::str::from_utf8(&id).unwrap_or_default());
+        let doc = state.document(&id);
         if filter.is_none_or(|f| f.matches(&doc)) {
             out.push(doc);
             if out.len() >= enough {
@@ -912,3 +921,50 @@ fn fits_a_block(b: SignedBlock) -> Result<SignedBlock, Error> {
 /// The length of every document id: a CIDv1 (dag-cbor, sha2-256) in
 /// base32 is `b` and 58 characters.
 pub const ID_LEN: usize = 59;
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use futures::executor::block_on;
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::{FailingStore, MemoryStore};
+
+    const SDL: &str = "type Book { title: String @index }";
+
+    /// A merged change reaches subscribers before its commit completes; a
+    /// local write only once it has committed.
+    #[test]
+    fn subscribers_hear_a_merge_before_its_commit_and_a_local_write_after() {
+        block_on(async {
+            let theirs = Db::open(MemoryStore::new()).await.unwrap();
+            theirs.add_schema(SDL).await.unwrap();
+            let id = theirs.create("Book", json!({"title": "Dune"}).as_object().unwrap()).await.unwrap();
+            let store = FailingStore::new(MemoryStore::new());
+            let db = Db::open(store.clone()).await.unwrap();
+            db.add_schema(SDL).await.unwrap();
+            let heard = Rc::new(RefCell::new(Vec::new()));
+            db.subscribe({
+                let heard = heard.clone();
+                move |c| heard.borrow_mut().push(c.id.clone())
+            });
+            store.fail_commit(1);
+            let err = db.import(&theirs.export().await.unwrap()).await.unwrap_err();
+            assert_eq!(err.code(), "STORAGE");
+            assert_eq!(*heard.borrow(), vec![id.clone()], "heard before the commit, which then failed");
+            assert_eq!(db.get("Book", &id).await.unwrap(), None, "not stored");
+            // Sent again, it merges and is heard again.
+            db.import(&theirs.export().await.unwrap()).await.unwrap();
+            assert_eq!(heard.borrow().len(), 2);
+            assert!(db.get("Book", &id).await.unwrap().is_some());
+            // A local write whose commit fails is never heard.
+            store.fail_commit(1);
+            let err = db.create("Book", json!({"title": "Emma"}).as_object().unwrap()).await.unwrap_err();
+            assert_eq!(err.code(), "STORAGE");
+            assert_eq!(heard.borrow().len(), 2);
+        });
+    }
+}

@@ -573,7 +573,7 @@
 //!
 //! | table (IndexedDB object store) | key → value | secondary keys |
 //! | --- | --- | --- |
-//! | `documents` | collection `\0` id → the document record: DAG-CBOR `[state, heads]` (field registers; heads with heights) | its index entries: collection `\0` field `\0` [`core::query::encode_index_value`] ‖ id, one per `@index` field of a visible document |
+//! | `documents` | collection `\0` id → the document record: DAG-CBOR `[id, state, heads]` (field registers; heads with heights; the id so that a read through an index needs no keys) | its index entries: collection `\0` field `\0` [`core::query::encode_index_value`] ‖ id, one per `@index` field of a visible document |
 //! | `packs` | SHA-256 of its CIDs → the blocks one transaction stored (at most 128 or 64 KiB), each as u32-LE length, CID, u32-LE length, block | its blocks' CIDs |
 //! | `meta` | name → the signing key, the `layout`, the schemas as JSON with their `policy`, a node's replicators, p2p collections and the blocks replicators' peers refused | |
 //! | `pending` | CID → a verified block whose parents are not all here | |
@@ -587,7 +587,7 @@
 //! ours per key; redb and the memory store keep them in a companion table
 //! (`documents_by`, `packs_by`: secondary key → primary key) that
 //! `Tx::put_keyed` writes. A query through an index is one range read of the
-//! index that returns the records themselves (`Tx::scan_by`); a block is
+//! index that returns the records themselves (`Tx::scan_by`, one `getAll` of the index); a block is
 //! found by CID through its pack's key, each pack read once per
 //! transaction. The keys of the node's records and of the outbox are
 //! written down in `src/records.rs`. Opening a database reads only `meta`, so it

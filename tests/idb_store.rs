@@ -280,11 +280,9 @@ async fn secondary_keys_follow_their_record() {
     let by = tx.get_many(Table::DocumentsBy, &[b"b1".to_vec(), b"x".to_vec(), b"a2".to_vec(), b"zz".to_vec()]).await;
     assert_eq!(by.unwrap(), vec![Some(b"d1".to_vec()), Some(b"d1".to_vec()), Some(b"d2".to_vec()), None]);
     let all = tx.scan_by(Table::Documents, &KeyRange::all(), None).await.unwrap();
-    let want =
-        vec![(b"d2".to_vec(), b"two".to_vec()), (b"d1".to_vec(), b"one".to_vec()), (b"d1".to_vec(), b"one".to_vec())];
-    assert_eq!(all, want, "in secondary-key order: a2, b1, x");
+    assert_eq!(all, vec![b"two".to_vec(), b"one".to_vec(), b"one".to_vec()], "in secondary-key order: a2, b1, x");
     let some = tx.scan_by(Table::Documents, &KeyRange::prefix(b"b"), None).await.unwrap();
-    assert_eq!(some, vec![(b"d1".to_vec(), b"one".to_vec())]);
+    assert_eq!(some, vec![b"one".to_vec()]);
     let values = tx.scan_values(Table::Documents, &KeyRange::all(), None).await.unwrap();
     assert_eq!(values, vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()], "a scan reads values");
     drop(tx);

@@ -39,20 +39,29 @@ pub const PACK_BLOCKS: usize = 128;
 /// pack of its own).
 pub const PACK_BYTES: usize = 64 * 1024;
 
-/// A document record's bytes: DAG-CBOR `[state, heads]`.
-pub(crate) fn record(state: &DocState, heads: &Heads) -> Vec<u8> {
-    cbor(&(state, heads))
+/// A document record's bytes: DAG-CBOR `[id, state, heads]`. The id is
+/// in the record so that a read through an index, which returns records
+/// and not their keys, needs no second request for the keys.
+pub(crate) fn record(id: &str, state: &DocState, heads: &Heads) -> Vec<u8> {
+    cbor(&(id, state, heads))
 }
 
 /// A document record's state and heads.
 pub(crate) fn unrecord(bytes: &[u8]) -> Result<(DocState, Heads), StoreError> {
-    uncbor(bytes)
+    let (_, state, heads): (serde::de::IgnoredAny, DocState, Heads) = uncbor(bytes)?;
+    Ok((state, heads))
 }
 
 /// A document record's state alone (a read that needs no heads).
 pub(crate) fn record_state(bytes: &[u8]) -> Result<DocState, StoreError> {
-    let (state, _): (DocState, serde::de::IgnoredAny) = uncbor(bytes)?;
+    let (_, state, _): (serde::de::IgnoredAny, DocState, serde::de::IgnoredAny) = uncbor(bytes)?;
     Ok(state)
+}
+
+/// A document record's id and state.
+pub(crate) fn record_doc(bytes: &[u8]) -> Result<(String, DocState), StoreError> {
+    let (id, state, _): (String, DocState, serde::de::IgnoredAny) = uncbor(bytes)?;
+    Ok((id, state))
 }
 
 /// The secondary keys of a document record: one index entry per indexed
@@ -225,7 +234,7 @@ pub(crate) async fn migrate<T: Tx>(tx: &mut T) -> Result<bool, StoreError> {
                 Some(def) => index_keys(def, &id, &state),
                 None => Vec::new(),
             };
-            tx.put_keyed(Table::Documents, &key, &record(&state, &doc_heads), &[], &keys).await?;
+            tx.put_keyed(Table::Documents, &key, &record(&id, &state, &doc_heads), &[], &keys).await?;
         }
         let cids = blocks
             .iter()

@@ -555,17 +555,19 @@ impl Tx for IdbTx<'_> {
         idb_put_keyed(&self.store(table)?, &js_bytes(key), &js_bytes(value), &k).map_err(|e| dom_error("put", &e))
     }
 
-    /// Two requests through the index, whatever the number of records.
-    async fn scan_by(&mut self, table: Table, range: &KeyRange, limit: Option<usize>) -> Result<Entries, StoreError> {
+    /// One request through the index, whatever the number of records.
+    async fn scan_by(
+        &mut self,
+        table: Table,
+        range: &KeyRange,
+        limit: Option<usize>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
         if range.is_empty() || limit == Some(0) {
             return Ok(Vec::new());
         }
-        let index = self.index(table)?;
         let (query, n) = (sys_range(range)?, idb_limit(limit));
-        let keys = request(index.get_all_keys_with_key_and_limit(&query, n), "scan");
-        let values = request(index.get_all_with_key_and_limit(&query, n), "scan");
-        let (keys, values) = futures::future::join(keys, values).await;
-        Ok(byte_list(keys?).into_iter().zip(byte_list(idb_values(&values?))).collect())
+        let values = request(self.index(table)?.get_all_with_key_and_limit(&query, n), "scan").await?;
+        Ok(byte_list(idb_values(&values)))
     }
 
     async fn clear(&mut self, table: Table) -> Result<(), StoreError> {

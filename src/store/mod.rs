@@ -289,16 +289,19 @@ pub trait Tx {
         }
         self.put(table, key, value).await
     }
-    /// The records of `table` whose secondary keys are in `range`, as
-    /// (key, value), in the order of those secondary keys, at most `limit`.
-    async fn scan_by(&mut self, table: Table, range: &KeyRange, limit: Option<usize>) -> Result<Entries, StoreError> {
+    /// The values of the records of `table` whose secondary keys are in
+    /// `range`, in the order of those secondary keys, at most `limit` (a
+    /// record with two keys in the range comes twice).
+    async fn scan_by(
+        &mut self,
+        table: Table,
+        range: &KeyRange,
+        limit: Option<usize>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
         let by = table.by().expect("scan_by: a table with secondary keys");
         let keys = self.scan_values(by, range, limit).await?;
         let values = self.get_many(table, &keys).await?;
-        keys.into_iter()
-            .zip(values)
-            .map(|(k, v)| v.map(|v| (k, v)).ok_or_else(|| StoreError("a secondary key names no record".into())))
-            .collect()
+        values.into_iter().map(|v| v.ok_or_else(|| StoreError("a secondary key names no record".into()))).collect()
     }
     /// Deletes every record of `table`.
     async fn clear(&mut self, table: Table) -> Result<(), StoreError> {
