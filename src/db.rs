@@ -429,15 +429,21 @@ impl<S: Store> Db<S> {
     }
 
     /// Writes the record of each document the transaction touched (its
-    /// state and heads), with its index entries as the record's secondary
-    /// keys: one request per document, whatever its indexes.
+    /// state and heads), and its index entries: each carries the record,
+    /// and an entry whose value moved is deleted.
     async fn write_touched(&self, tx: &mut S::Tx<'_>, docs: &BTreeMap<DocName, Touched>) -> Result<(), Error> {
         for t in docs.values() {
             let def = self.collection(&t.col).await?;
             let old = t.stored.as_ref().map(|s| layout::index_keys(&def, &t.id, s)).unwrap_or_default();
             let new = layout::index_keys(&def, &t.id, &t.state);
-            let key = doc_key(&t.col, &t.id);
-            tx.put_keyed(Table::Documents, &key, &record(&t.id, &t.state, &t.heads), &old, &new).await?;
+            let record = record(&t.id, &t.state, &t.heads);
+            for k in old.iter().filter(|k| !new.contains(k)) {
+                tx.delete(Table::Entries, k).await?;
+            }
+            for k in &new {
+                tx.put(Table::Entries, k, &record).await?;
+            }
+            tx.put(Table::Documents, &doc_key(&t.col, &t.id), &record).await?;
         }
         Ok(())
     }
@@ -712,7 +718,7 @@ impl<S: Store> Db<S> {
     ) -> Result<Vec<Map<String, Value>>, Error> {
         let col = def.name.as_str();
         let plan = filter.map_or(IndexPlan::Scan, |f| f.plan(def));
-        let mut tx = self.store.begin_read(&[Table::Documents]).await?;
+        let mut tx = self.store.begin_read(&[Table::Documents, Table::Entries]).await?;
         let ranges: Vec<KeyRange> = match plan {
             IndexPlan::Scan => {
                 let prefix = doc_key(col, "");
@@ -745,7 +751,7 @@ impl<S: Store> Db<S> {
         };
         let mut rows = Vec::new();
         for range in ranges {
-            rows.extend(tx.scan_by(Table::Documents, &range, None).await?);
+            rows.extend(tx.scan_values(Table::Entries, &range, None).await?);
         }
         collect_matching(rows, filter, None)
     }

@@ -67,8 +67,8 @@
 //! 4. The block is folded into its document by the same rule that merges
 //!    blocks from elsewhere ([`core::merge::fold`]: registers updated,
 //!    heads replaced by the new block). At commit `Db` stores the block in
-//!    a pack and the document's record, whose secondary keys are its index
-//!    entries (`Db::write_touched`): two IndexedDB requests. Then the transaction commits, and only then
+//!    a pack, the document's record, and its index entries that moved or
+//!    carry the record (`Db::write_touched`). Then the transaction commits, and only then
 //!    do subscribers hear of the change. The transaction's durability is
 //!    the one `Database.open(name, { durability })` chose
 //!    ([`store::Durability`]): by default the browser's (relaxed in
@@ -568,12 +568,13 @@
 //!
 //! Layout 2 (`db::layout`; `meta`'s `layout` = 2). One database is ordered
 //! byte-keyed tables ([`store::Table`]); IndexedDB's cost is per request, so
-//! a new document costs one record, as in raw IndexedDB, plus its share of a
-//! pack:
+//! a new document costs one record, as in raw IndexedDB, plus one per
+//! `@index` field, plus its share of a pack (layout 1: four and more):
 //!
 //! | table (IndexedDB object store) | key → value | secondary keys |
 //! | --- | --- | --- |
-//! | `documents` | collection `\0` id → the document record: DAG-CBOR `[id, state, heads]` (field registers; heads with heights; the id so that a read through an index needs no keys) | its index entries: collection `\0` field `\0` [`core::query::encode_index_value`] ‖ id, one per `@index` field of a visible document |
+//! | `documents` | collection `\0` id → the document record: DAG-CBOR `[id, state, heads]` (field registers; heads with heights) | |
+//! | `entries` | collection `\0` field `\0` [`core::query::encode_index_value`] ‖ id, one per `@index` field of a visible document → the document record (a covering index: a query is one range read, and the id in the record names the document) | |
 //! | `packs` | SHA-256 of its CIDs → the blocks one transaction stored (at most 128 or 64 KiB), each as u32-LE length, CID, u32-LE length, block | its blocks' CIDs |
 //! | `meta` | name → the signing key, the `layout`, the schemas as JSON with their `policy`, a node's replicators, p2p collections and the blocks replicators' peers refused | |
 //! | `pending` | CID → a verified block whose parents are not all here | |
@@ -585,11 +586,12 @@
 //! (records there are `{v, k}`: the value and the list of keys, the index
 //! `multiEntry` over `k`), written by its own backend, with no request of
 //! ours per key; redb and the memory store keep them in a companion table
-//! (`documents_by`, `packs_by`: secondary key → primary key) that
-//! `Tx::put_keyed` writes. A query through an index is one range read of the
-//! index that returns the records themselves (`Tx::scan_by`, one `getAll` of the index); a block is
+//! (`packs_by`: CID → pack key) that `Tx::put_keyed` writes. A block is
 //! found by CID through its pack's key, each pack read once per
-//! transaction. The keys of the node's records and of the outbox are
+//! transaction. (IndexedDB's own index over the document records'
+//! index entries was measured for queries too: its `getAll` fetches each
+//! record by key, 2–4 times the time of the covering range read for 100
+//! documents, so `entries` stays.) The keys of the node's records and of the outbox are
 //! written down in `src/records.rs`. Opening a database reads only `meta`, so it
 //! costs the same at 100 documents as at 100,000. Nothing is cached in
 //! memory between transactions but the schemas (another tab may write any

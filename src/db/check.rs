@@ -57,8 +57,8 @@ fn split_doc_key(key: &[u8]) -> (String, String) {
 ///   blocks that no stored block names as parent, with their heights; its
 ///   state is the one those blocks fold to (the stored blocks imported
 ///   into a fresh database give the same records);
-/// - `documents_by` (the index): exactly one entry per visible document and
-///   indexed field, naming the document, and nothing else; a query by an
+/// - `entries` (the index): exactly one entry per visible document and
+///   indexed field, carrying the document's record, and nothing else; a query by an
 ///   indexed field (through the index) finds what a scan finds;
 /// - the layout-1 tables are empty;
 /// - `pending`: each row is stored under its CID, is not merged, misses a
@@ -133,10 +133,13 @@ pub(crate) async fn assert_consistent<S: Store>(db: &Db<S>) {
     for (key, state) in &states {
         let (col, id) = split_doc_key(key);
         for k in index_keys(&defs[&col], &id, state) {
-            want_index.insert(k, (*key).clone());
+            want_index.insert(k, docs_rows[*key].clone());
         }
     }
-    assert!(d[&Table::DocumentsBy] == want_index, "the index holds one entry per visible document and indexed field");
+    assert!(
+        d[&Table::Entries] == want_index,
+        "the index holds one entry per visible document and indexed field, carrying its record"
+    );
     for def in defs.values() {
         let all = db.find(&def.name, &json!({})).await.expect("a scan");
         for field in def.fields.iter().filter(|f| f.indexed) {

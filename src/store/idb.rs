@@ -555,21 +555,6 @@ impl Tx for IdbTx<'_> {
         idb_put_keyed(&self.store(table)?, &js_bytes(key), &js_bytes(value), &k).map_err(|e| dom_error("put", &e))
     }
 
-    /// One request through the index, whatever the number of records.
-    async fn scan_by(
-        &mut self,
-        table: Table,
-        range: &KeyRange,
-        limit: Option<usize>,
-    ) -> Result<Vec<Vec<u8>>, StoreError> {
-        if range.is_empty() || limit == Some(0) {
-            return Ok(Vec::new());
-        }
-        let (query, n) = (sys_range(range)?, idb_limit(limit));
-        let values = request(self.index(table)?.get_all_with_key_and_limit(&query, n), "scan").await?;
-        Ok(byte_list(idb_values(&values)))
-    }
-
     async fn clear(&mut self, table: Table) -> Result<(), StoreError> {
         self.store(table)?.clear().map(drop).map_err(|e| dom_error("clear", &e))
     }

@@ -30,9 +30,9 @@ pub use idb::IdbStore;
 /// The tables (IndexedDB object stores, redb tables) of one database, in
 /// layout 2 (the crate docs' "Storage layout").
 ///
-/// Two tables keep their records findable by secondary keys as well
-/// ([`Table::by`]): a pack by the CIDs of its blocks, a document by its
-/// index entries. IndexedDB keeps those in an index of the object store,
+/// `packs` keeps its records findable by secondary keys as well
+/// ([`Table::by`]): a pack by the CIDs of its blocks. IndexedDB keeps
+/// those in an index of the object store,
 /// written by its own backend with the record (no request of ours per
 /// key); the other backends keep them in a companion table, written by
 /// [`Tx::put_keyed`] in the same transaction.
@@ -44,12 +44,13 @@ pub enum Table {
     /// Block CID → the key of the pack that holds it ([`Table::Packs`]'s
     /// secondary keys).
     PacksBy,
-    /// Document key (collection `\0` id) → the document record: its state
-    /// (field registers) and its heads. Secondary keys: its index entries.
+    /// Document key (collection `\0` id) → the document record: its id,
+    /// state (field registers) and heads.
     Documents,
     /// Index entry (collection `\0` field `\0` encoded value ‖ id) → the
-    /// document key ([`Table::Documents`]'s secondary keys).
-    DocumentsBy,
+    /// document's record, as in `documents`: a covering index, so that a
+    /// query through it is one range read.
+    Entries,
     /// Name → value: the signing key, the layout, the schemas.
     Meta,
     /// CID bytes → bytes of a verified block whose parents are not all here.
@@ -74,7 +75,7 @@ impl Table {
         Table::Packs,
         Table::PacksBy,
         Table::Documents,
-        Table::DocumentsBy,
+        Table::Entries,
         Table::Meta,
         Table::Pending,
         Table::Waiting,
@@ -90,7 +91,7 @@ impl Table {
             Table::Packs => "packs",
             Table::PacksBy => "packs_by",
             Table::Documents => "documents",
-            Table::DocumentsBy => "documents_by",
+            Table::Entries => "entries",
             Table::Meta => "meta",
             Table::Pending => "pending",
             Table::Waiting => "waiting",
@@ -106,7 +107,6 @@ impl Table {
     pub fn by(self) -> Option<Table> {
         match self {
             Table::Packs => Some(Table::PacksBy),
-            Table::Documents => Some(Table::DocumentsBy),
             _ => None,
         }
     }
@@ -116,7 +116,6 @@ impl Table {
     pub fn keys_of(self) -> Option<Table> {
         match self {
             Table::PacksBy => Some(Table::Packs),
-            Table::DocumentsBy => Some(Table::Documents),
             _ => None,
         }
     }
@@ -288,20 +287,6 @@ pub trait Tx {
             self.put(by, k, key).await?;
         }
         self.put(table, key, value).await
-    }
-    /// The values of the records of `table` whose secondary keys are in
-    /// `range`, in the order of those secondary keys, at most `limit` (a
-    /// record with two keys in the range comes twice).
-    async fn scan_by(
-        &mut self,
-        table: Table,
-        range: &KeyRange,
-        limit: Option<usize>,
-    ) -> Result<Vec<Vec<u8>>, StoreError> {
-        let by = table.by().expect("scan_by: a table with secondary keys");
-        let keys = self.scan_values(by, range, limit).await?;
-        let values = self.get_many(table, &keys).await?;
-        values.into_iter().map(|v| v.ok_or_else(|| StoreError("a secondary key names no record".into()))).collect()
     }
     /// Deletes every record of `table`.
     async fn clear(&mut self, table: Table) -> Result<(), StoreError> {
