@@ -79,8 +79,8 @@ type RelayServer = relay::Behaviour;
 type RelayServer = libp2p::swarm::dummy::Behaviour;
 /// The DHT, in which nodes advertise their p2p collections and find the
 /// peers that hold them. Not in a page: a page's peers are the nodes it is
-/// given and the pages they announce, and a DHT client is a fifth of its
-/// wasm (issue 11).
+/// given and the pages they announce, and a DHT client cost its wasm
+/// ~80 KB gzipped (issue 11, BENCHMARKS.md).
 #[cfg(not(target_arch = "wasm32"))]
 pub type Kad = libp2p::kad::Behaviour<libp2p::kad::store::MemoryStore>;
 #[cfg(target_arch = "wasm32")]
