@@ -29,7 +29,8 @@ pub struct NodeConfig {
     pub pubsub: bool,
     pub mdns: bool,
     /// Advertise our p2p collections in the DHT and dial the peers that
-    /// hold them too.
+    /// hold them too. Native only: a page's build has no Kademlia, and
+    /// [`NodeConfig::page`] leaves it off.
     pub discovery: bool,
     pub relay: RelayLimits,
     /// How many per-document topics a node holds (most recently used).
