@@ -111,7 +111,8 @@
 //!   one, the answer to our request (named by the request id the node
 //!   picked) or its failure, a gossip message, a peer joining or leaving a
 //!   topic, a connection whose pings fail, LAN peers found or gone, DHT
-//!   providers, the DHT growing, a reservation on our relay, a hole punched.
+//!   providers, the DHT growing (native: a page runs no DHT), a reservation
+//!   on our relay, a hole punched.
 //! - **Effects** (`node::wire::Effect`): send a request, answer one,
 //!   publish, subscribe, unsubscribe, judge a gossip message (forward,
 //!   ignore, reject), dial a peer or an address, tell the transport an
@@ -120,7 +121,8 @@
 //! - What only libp2p knows stays in the driver (`node/swarm.rs`): the map
 //!   from our request, reply and listener ids to libp2p's, telling DCUtR and
 //!   the swarm our listen addresses, feeding identify's addresses to
-//!   Kademlia, and gossipsub's mesh in `stats`. The node keeps what it
+//!   Kademlia (native only: a page's build has no Kademlia, and its node
+//!   config asks for no discovery), and gossipsub's mesh in `stats`. The node keeps what it
 //!   decides on: open connections, our listen addresses, our topics and
 //!   each peer's (from inputs), so a publish that no connected peer
 //!   holds is known unheard without asking gossipsub.
@@ -323,7 +325,10 @@
 //!
 //! A page dials the nodes it is given and reserves a relay slot on each
 //! (`<node>/p2p-circuit`), so it is dialable at
-//! `<node>/p2p-circuit/p2p/<page>`. The node announces who holds a
+//! `<node>/p2p-circuit/p2p/<page>`. It runs no DHT (its wasm has no
+//! Kademlia, issue 11): native nodes advertise and look up their p2p
+//! collections in Kademlia, and a page's peers are the nodes it is given
+//! and the pages they announce. The node announces who holds a
 //! reservation on the topic `weft/relay/peers`; of two pages on one node,
 //! the one with the smaller peer id dials the other through it. Over that
 //! relayed connection the dialler runs `/webrtc-signaling/0.0.1` (libp2p's

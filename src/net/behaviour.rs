@@ -3,14 +3,17 @@
 //! Every native node is a relay server as well as a relay client: a node
 //! behind a NAT is reachable through any peer it shares a collection with,
 //! and dcutr upgrades relayed connections to direct ones where it can. A
-//! browser is a relay client only, and a DHT client.
+//! browser is a relay client only, and runs no DHT: Kademlia is native
+//! (every node a server); a page meets peers through the nodes it dials
+//! (their relay's announcements) and leaves finding the peers of its
+//! collections to them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{connection_limits, gossipsub, identify, identity, kad, ping, relay, request_response, StreamProtocol};
+use libp2p::{connection_limits, gossipsub, identify, identity, ping, relay, request_response, StreamProtocol};
 use sha2::{Digest, Sha256};
 
 use super::{Codec, WireErrors};
@@ -30,6 +33,7 @@ fn agent_version() -> String {
     let side = if cfg!(target_arch = "wasm32") { "browser" } else { "native" };
     format!("weftdb/{} ({side})", env!("CARGO_PKG_VERSION"))
 }
+#[cfg(not(target_arch = "wasm32"))]
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/kad/1");
 
 /// A pushed batch is applied (and fsynced) before its answer: generous,
@@ -73,6 +77,14 @@ type Dcutr = libp2p::swarm::dummy::Behaviour;
 type RelayServer = relay::Behaviour;
 #[cfg(target_arch = "wasm32")]
 type RelayServer = libp2p::swarm::dummy::Behaviour;
+/// The DHT, in which nodes advertise their p2p collections and find the
+/// peers that hold them. Not in a page: a page's peers are the nodes it is
+/// given and the pages they announce, and a DHT client cost its wasm
+/// ~80 KB gzipped (issue 11, BENCHMARKS.md).
+#[cfg(not(target_arch = "wasm32"))]
+pub type Kad = libp2p::kad::Behaviour<libp2p::kad::store::MemoryStore>;
+#[cfg(target_arch = "wasm32")]
+pub type Kad = libp2p::swarm::dummy::Behaviour;
 
 /// Pages open and answer `/webrtc-signaling/0.0.1` streams (browser-to-
 /// browser WebRTC); a native node has no browser WebRTC to signal for.
@@ -116,8 +128,6 @@ pub struct BehaviourConfig {
     pub mdns: bool,
     /// Serve circuits for others, with these limits (native nodes).
     pub relay_server: Option<RelayLimits>,
-    /// Answer DHT queries (native nodes); browsers only ask.
-    pub kad_server: bool,
     /// How often a connection is pinged, and how long a ping may take
     /// ([`PING_TIMEOUT`] natively, [`PAGE_PING`] in a page). (Pages pinged
     /// each second once, to wake gossipsub's handler on a second connection
@@ -146,7 +156,7 @@ pub struct Behaviour {
     pub heads: HeadsBehaviour,
     pub replicate: ReplicateBehaviour,
     pub mdns: Toggle<Mdns>,
-    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub kad: Kad,
     pub signaling: Signaling,
 }
 
@@ -205,6 +215,7 @@ impl Behaviour {
         config: &BehaviourConfig,
         errors: &Arc<WireErrors>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        #[cfg(not(target_arch = "wasm32"))]
         let peer_id = keypair.public().to_peer_id();
         let relay = config.relay_server.as_ref().map(|limits| relay::Config {
             max_reservations: limits.max_reservations,
@@ -224,10 +235,17 @@ impl Behaviour {
         let mdns = if config.mdns { Some(Mdns::new(libp2p::mdns::Config::default(), peer_id)?) } else { None };
         #[cfg(target_arch = "wasm32")]
         let mdns: Option<Mdns> = None;
-        let mut kad =
-            kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad::Config::new(KAD_PROTOCOL));
-        // Every native node serves the DHT; browsers only ask.
-        kad.set_mode(Some(if config.kad_server { kad::Mode::Server } else { kad::Mode::Client }));
+        #[cfg(not(target_arch = "wasm32"))]
+        let kad = {
+            use libp2p::kad;
+            let mut kad =
+                Kad::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad::Config::new(KAD_PROTOCOL));
+            // Every native node serves the DHT.
+            kad.set_mode(Some(kad::Mode::Server));
+            kad
+        };
+        #[cfg(target_arch = "wasm32")]
+        let kad = Kad {};
         #[cfg(not(target_arch = "wasm32"))]
         let (relay, dcutr) = (relay.map(|c| relay::Behaviour::new(peer_id, c)), Dcutr::new(peer_id));
         #[cfg(target_arch = "wasm32")]

@@ -23,7 +23,6 @@ pub fn build_browser_swarm(
         pubsub,
         mdns: false,
         relay_server: None,
-        kad_server: false,
         ping_interval: super::behaviour::PAGE_PING,
         ping_timeout: super::behaviour::PAGE_PING,
         request_timeout: super::behaviour::REQUEST_TIMEOUT,

@@ -81,7 +81,6 @@ pub async fn build_swarm_counting(
                 pubsub: options.pubsub,
                 mdns: options.mdns,
                 relay_server: Some(options.relay.clone()),
-                kad_server: true,
                 ping_interval: Duration::from_secs(15),
                 ping_timeout: super::behaviour::PING_TIMEOUT,
                 request_timeout: options.request_timeout,

@@ -29,7 +29,8 @@ pub struct NodeConfig {
     pub pubsub: bool,
     pub mdns: bool,
     /// Advertise our p2p collections in the DHT and dial the peers that
-    /// hold them too.
+    /// hold them too. Native only: a page's build has no Kademlia, and
+    /// [`NodeConfig::page`] leaves it off.
     pub discovery: bool,
     pub relay: RelayLimits,
     /// How many per-document topics a node holds (most recently used).
@@ -110,8 +111,9 @@ impl NodeConfig {
     /// through each of them that is named by peer id (a relay reservation,
     /// `<peer>/p2p-circuit`, so that other pages reach it there), and with
     /// `direct_upgrade` for browser-to-browser WebRTC over those relayed
-    /// connections. No mDNS, no HTTP API; it meets the pages its relays
-    /// announce and advertises its collections in the DHT.
+    /// connections. No mDNS, no HTTP API, no DHT (a page's build has no
+    /// Kademlia: `net::Kad`); it meets the pages its relays announce, and
+    /// the nodes it dials find the other peers of its collections.
     pub fn page(peers: Vec<Multiaddr>, direct_upgrade: bool) -> Self {
         // Only peers named by id can relay: `<peer>/p2p-circuit` needs it.
         let mut listen: Vec<Multiaddr> = peers
@@ -126,7 +128,7 @@ impl NodeConfig {
             peers,
             listen,
             mdns: false,
-            discovery: true,
+            discovery: false,
             api: None,
             meet_peers: true,
             direct_upgrade,
@@ -304,7 +306,7 @@ mod tests {
         assert_eq!(node.peers, vec![NODE.parse::<Multiaddr>().unwrap()]);
         let listen: Vec<String> = node.listen.iter().map(|a| a.to_string()).collect();
         assert_eq!(listen, vec![format!("{NODE}/p2p-circuit"), "/webrtc".to_string()]);
-        assert!(node.meet_peers && node.direct_upgrade && node.repair_unheard && node.discovery);
+        assert!(node.meet_peers && node.direct_upgrade && node.repair_unheard && !node.discovery);
         assert!(!node.mdns && node.api.is_none());
     }
 

@@ -2,7 +2,8 @@
 //! events become the node's [`Input`]s, and the node's [`Effect`]s become
 //! calls on the swarm. What is the transport's own business stays here
 //! (telling DCUtR and the swarm our addresses, feeding identify's
-//! addresses to Kademlia); every decision is the node's.
+//! addresses to Kademlia, which only native nodes run); every decision is
+//! the node's.
 //!
 //! The node names its requests and listeners itself; this keeps the map
 //! to libp2p's ids, and names each peer's request the node must answer.
@@ -15,7 +16,7 @@ use libp2p::gossipsub::{self, IdentTopic, PublishError};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{DialError, SwarmEvent};
-use libp2p::{identify, kad, ping, Swarm};
+use libp2p::{ping, Swarm};
 use serde_json::{json, Value};
 
 use super::command::{Command, CommandError};
@@ -175,7 +176,8 @@ impl SwarmDriver {
                 tracing::debug!(%peer, %failure, "ping failed");
                 Some(Input::PingFailed { peer, conn: connection })
             }
-            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+            #[cfg(not(target_arch = "wasm32"))]
+            BehaviourEvent::Identify(libp2p::identify::Event::Received { peer_id, info, .. }) => {
                 for addr in info.listen_addrs {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
@@ -188,11 +190,19 @@ impl SwarmDriver {
                 let peers: std::collections::BTreeSet<_> = gone.into_iter().map(|(p, _)| p).collect();
                 Some(Input::LanGone(peers.into_iter().collect()))
             }
-            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
-                result: kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders { providers, .. })),
+            #[cfg(not(target_arch = "wasm32"))]
+            BehaviourEvent::Kad(libp2p::kad::Event::OutboundQueryProgressed {
+                result:
+                    libp2p::kad::QueryResult::GetProviders(Ok(libp2p::kad::GetProvidersOk::FoundProviders {
+                        providers,
+                        ..
+                    })),
                 ..
             }) => Some(Input::Providers(providers.into_iter().collect())),
-            BehaviourEvent::Kad(kad::Event::RoutingUpdated { is_new_peer: true, .. }) => Some(Input::RoutingGrew),
+            #[cfg(not(target_arch = "wasm32"))]
+            BehaviourEvent::Kad(libp2p::kad::Event::RoutingUpdated { is_new_peer: true, .. }) => {
+                Some(Input::RoutingGrew)
+            }
             #[cfg(not(target_arch = "wasm32"))]
             BehaviourEvent::Relay(libp2p::relay::Event::ReservationReqAccepted { src_peer_id, .. }) => {
                 Some(Input::Reservation { peer: src_peer_id, held: true })
@@ -350,16 +360,24 @@ impl SwarmDriver {
                         failed.push(Input::ListenerClosed { id, reason: e.to_string() });
                     }
                 },
+                #[cfg(not(target_arch = "wasm32"))]
                 Effect::Discover(topic) => {
                     let kad = &mut self.swarm.behaviour_mut().kad;
-                    let key = kad::RecordKey::new(&topic);
+                    let key = libp2p::kad::RecordKey::new(&topic);
                     if let Err(e) = kad.start_providing(key.clone()) {
                         tracing::debug!(topic, "cannot provide: {e}");
                     }
                     kad.get_providers(key);
                 }
+                #[cfg(not(target_arch = "wasm32"))]
                 Effect::StopProviding(topic) => {
-                    self.swarm.behaviour_mut().kad.stop_providing(&kad::RecordKey::new(&topic))
+                    self.swarm.behaviour_mut().kad.stop_providing(&libp2p::kad::RecordKey::new(&topic))
+                }
+                // A page runs no DHT (`net::Kad`): its node config asks
+                // for no discovery, and a stray request is nothing to do.
+                #[cfg(target_arch = "wasm32")]
+                Effect::Discover(topic) | Effect::StopProviding(topic) => {
+                    tracing::debug!(topic, "no DHT in a page");
                 }
             }
         }

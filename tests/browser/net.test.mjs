@@ -585,15 +585,21 @@ test("over direct WebRTC between pages, finished exchanges close their data chan
       (await window.db.connections()).some((c) => c.peerId === id && c.transport === "webrtc"), ids[1]);
     await editsConverge(a.page, b.page);
     // Identify, the head exchanges and block fetches took streams of their own and are done:
-    // their channels are closed on both sides (most of them), while the connection's
-    // long-lived streams (ping, gossipsub) stay open. Before FIN_ACK they all stayed open.
+    // their channels are closed on both sides, while the connection's long-lived streams
+    // (ping and gossipsub, one of each each way) stay open. Before FIN_ACK they all stayed
+    // open. (This asked for most channels closed while pages ran Kademlia, whose queries
+    // to each other added closed channels; without them a sync can take as few
+    // short-lived channels as there are long-lived ones.)
+    const LONG_LIVED = 4;
     const states = (page) => page.evaluate(() => window.channels.map((c) => c.readyState));
     let seen;
     for (let t0 = Date.now(); ; ) {
       seen = [await states(a.page), await states(b.page)];
-      const closedMost = (s) => s.filter((x) => x === "closed").length > s.filter((x) => x !== "closed").length;
-      if (seen.every(closedMost)) break;
-      assert.ok(Date.now() - t0 < 10_000, `most direct data channels are still open: ${JSON.stringify(seen)}`);
+      const closed = (s) => s.filter((x) => x === "closed").length;
+      // At least identify's two streams closed, and nothing open but the long-lived ones.
+      const settled = (s) => closed(s) >= 2 && s.length - closed(s) <= LONG_LIVED;
+      if (seen.every(settled)) break;
+      assert.ok(Date.now() - t0 < 10_000, `direct data channels beyond ping and gossipsub still open: ${JSON.stringify(seen)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
     for (const [who, s] of [["A", seen[0]], ["B", seen[1]]]) {
