@@ -221,42 +221,65 @@ impl<S: Store> Node<S> {
                 if !self.verify_aside {
                     while let Some(mut push) = self.verifying.pop_front() {
                         let checked = push.checked().await;
-                        self.merge_push(push, checked).await;
+                        self.merge_pushes(vec![(push, checked)]).await;
                     }
                 }
             }
         }
     }
 
-    /// Merges a push whose blocks are checked, and answers it. Every block
-    /// that can be taken is; the others are answered one by one, so the
-    /// pusher moves past them. Acknowledged only once the transaction has
-    /// committed: the pusher deletes its outbox entries on this answer.
-    pub(crate) async fn merge_push(&mut self, push: Verifying, (blocks, ok, refused): Verified) {
-        let Verifying { peer, reply, remaining, .. } = push;
+    /// Merges pushes of one peer whose blocks are checked, in one
+    /// transaction (one commit for several batches), and answers each.
+    /// Every block that can be taken is; the others are answered one by
+    /// one, so the pusher moves past them. Acknowledged only once the
+    /// transaction has committed: the pusher deletes its outbox entries on
+    /// this answer.
+    pub(crate) async fn merge_pushes(&mut self, pushes: Vec<(Verifying, Verified)>) {
+        let Some(peer) = pushes.first().map(|(p, _)| p.peer) else { return };
+        debug_assert!(pushes.iter().all(|(p, _)| p.peer == peer), "one peer's pushes");
+        let mut answers = Vec::with_capacity(pushes.len());
+        let (mut ok, mut refused) = (Vec::new(), Vec::new());
+        let (mut unique, mut taking) = (HashSet::new(), HashSet::new());
+        for (push, (blocks, taken, not)) in pushes {
+            let cids: Vec<Cid> = blocks.iter().map(|b| cid_of(b)).collect();
+            unique.extend(cids.iter().copied());
+            // A block in two of them is merged once.
+            ok.extend(taken.into_iter().filter(|b| taking.insert(b.cid)));
+            refused.extend(not);
+            answers.push((push, cids));
+        }
         let response = match self.import_decoded_from(peer, ok, refused).await {
             Ok(report) => {
-                self.note_relayed(peer, remaining);
-                self.stats.received += blocks.len().saturating_sub(report.duplicate + report.refused.len()) as u64;
-                self.sync_progress(peer, blocks.len() as u64, remaining);
+                for (push, cids) in &answers {
+                    self.note_relayed(peer, push.remaining);
+                    self.sync_progress(peer, cids.len() as u64, push.remaining);
+                }
+                self.stats.received += unique.len().saturating_sub(report.duplicate + report.refused.len()) as u64;
                 self.take_merged().await;
                 self.fetch(report.missing, Some(peer));
-                let refused: HashSet<Cid> = report.refused.iter().map(|r| r.cid).collect();
-                ReplicateResponse::Ack {
-                    merged: blocks.iter().map(|b| cid_of(b)).filter(|c| !refused.contains(c)).collect(),
-                    refused: report
-                        .refused
-                        .into_iter()
-                        .map(|r| RefusedBlock { cid: r.cid, code: r.code.into(), reason: r.message })
-                        .collect(),
-                }
+                Ok(report.refused)
             }
             Err(e) => {
                 tracing::debug!(%peer, "push not taken: {e}");
-                ReplicateResponse::Refused { reason: e.to_string() }
+                Err(e.to_string())
             }
         };
-        self.respond(reply, Response::Replicate(response));
+        for (push, cids) in answers {
+            let answer = match &response {
+                Ok(refusals) => {
+                    let theirs: HashSet<Cid> = cids.iter().copied().collect();
+                    let refused: Vec<RefusedBlock> = refusals
+                        .iter()
+                        .filter(|r| theirs.contains(&r.cid))
+                        .map(|r| RefusedBlock { cid: r.cid, code: r.code.into(), reason: r.message.clone() })
+                        .collect();
+                    let out: HashSet<Cid> = refused.iter().map(|r| r.cid).collect();
+                    ReplicateResponse::Ack { merged: cids.into_iter().filter(|c| !out.contains(c)).collect(), refused }
+                }
+                Err(reason) => ReplicateResponse::Refused { reason: reason.clone() },
+            };
+            self.respond(push.reply, Response::Replicate(answer));
+        }
     }
 
     pub(super) async fn on_replicate_response(&mut self, peer: PeerId, request: ReqId, response: ReplicateResponse) {

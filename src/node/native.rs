@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::Multiaddr;
@@ -28,6 +28,8 @@ use crate::store::RedbStore;
 
 type CommandRx = mpsc::UnboundedReceiver<(Command, Reply)>;
 
+/// The most pushes of one peer merged in one transaction.
+const MERGED_AT_ONCE: usize = 4;
 /// How long start waits for its listeners (a relayed one needs a reservation).
 const LISTEN_WAIT: Duration = Duration::from_secs(10);
 /// How often the store is brought in step with the WebTransport listener's
@@ -262,11 +264,20 @@ impl Native {
                     self.node.housekeeping().await;
                 }
                 _ = certs_check.tick() => self.save_rotated_certs().await,
-                // Merged on this thread while the next push is verified on others.
+                // Merged on this thread while the next push is verified on
+                // others; with the same peer's pushes checked meanwhile, in
+                // one transaction.
                 checked = next_checked(&mut self.node.verifying) => {
                     let push = self.node.verifying.pop_front().expect("the push just checked");
+                    let mut group = vec![(push, checked)];
+                    while group.len() < MERGED_AT_ONCE {
+                        let Some(next) = self.node.verifying.front_mut().filter(|p| p.peer == group[0].0.peer) else { break };
+                        let Some(checked) = next.checked().now_or_never() else { break };
+                        let next = self.node.verifying.pop_front().expect("the push just checked");
+                        group.push((next, checked));
+                    }
                     self.node.at(epoch.elapsed(), wall_now_ms());
-                    self.node.merge_push(push, checked).await;
+                    self.node.merge_pushes(group).await;
                 }
             }
             self.node.at(self.now(), wall_now_ms());

@@ -167,14 +167,15 @@ pub(crate) struct Node<S: Store = NodeStore> {
     pub(super) upgrading: HashSet<PeerId>,
     /// Peers in the middle of pushing us a transfer (their last batch said
     /// more was coming): what their pushes changed is passed on after.
-    pub(super) pushing: BTreeSet<PeerId>,
+    /// With when the last such push came.
+    pub(super) pushing: BTreeMap<PeerId, Duration>,
     /// Blocks merged lately, so gossip that repeats one skips the database.
     pub(super) recent: LruCache<Cid, ()>,
     /// The pending blocks each peer sent, against the caps (pending blocks
     /// found in the store at start are left to orphan dropping).
     pub(super) pending: PendingLedger<PeerId>,
     /// Pushes whose blocks are being decoded and verified, to be merged
-    /// and answered in the order they came ([`Node::merge_push`]).
+    /// and answered in the order they came ([`Node::merge_pushes`]).
     pub(crate) verifying: VecDeque<Verifying>,
     /// The driver merges each push of `verifying` when its check is done
     /// (natively: the next batch is checked on other threads while the node
@@ -337,7 +338,7 @@ impl<S: Store> Node<S> {
             reserved: BTreeSet::new(),
             announce_seq: 0,
             upgrading: HashSet::new(),
-            pushing: BTreeSet::new(),
+            pushing: BTreeMap::new(),
             recent: LruCache::new(NonZeroUsize::new(RECENT_BLOCKS).expect("not zero")),
             pending: PendingLedger::new(config.pending),
             verifying: VecDeque::new(),
