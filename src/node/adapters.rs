@@ -24,11 +24,9 @@ pub(super) type Verified = (Vec<Vec<u8>>, Vec<crate::core::block::SignedBlock>, 
 /// node merges one batch while the next is verified; in a page it runs
 /// when awaited (WebCrypto works off the page's thread anyway).
 #[cfg(target_arch = "wasm32")]
-pub(super) fn verify_batch(blocks: Vec<Vec<u8>>) -> impl std::future::Future<Output = Verified> + 'static {
-    async move {
-        let (ok, refused) = decode_batch(&blocks).await;
-        (blocks, ok, refused)
-    }
+pub(super) async fn verify_batch(blocks: Vec<Vec<u8>>) -> Verified {
+    let (ok, refused) = decode_batch(&blocks).await;
+    (blocks, ok, refused)
 }
 
 /// The wall clock now, in ms since the Unix epoch: for a driver's
