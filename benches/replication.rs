@@ -38,7 +38,7 @@ mod native {
     use libp2p::multiaddr::Protocol;
     use serde_bytes::ByteBuf;
     use serde_json::{json, Map, Value};
-    use weftdb::core::block::{cid_of, Block, SignedBlock};
+    use weftdb::core::block::{cid_of, AuthorKeys, Block, SignedBlock};
     use weftdb::core::sync::{
         encode, HeadsRequest, HeadsResponse, ReplicateRequest, ReplicateResponse, MAX_BATCH_BLOCKS,
     };
@@ -188,24 +188,37 @@ mod native {
         cpu_by_thread().into_iter().filter(|(_, c, _)| c == "weft-node").map(|(t, _, _)| t).collect()
     }
 
-    /// CPU used between two snapshots: by the whole process, by thread `a`, by thread `b`.
+    /// The CPU time of the whole process, threads that ended included
+    /// (`/proc/self/stat`: utime + stime, in clock ticks of 10 ms).
+    fn cpu_of_process() -> Duration {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<u64> = after_name.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect();
+        // utime and stime are fields 14 and 15; `after_name` starts at field 3.
+        let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+        Duration::from_millis(ticks * 10)
+    }
+
+    /// CPU used between two snapshots: by the whole process (threads that
+    /// ended meanwhile included: the receiver's verifying threads), by
+    /// thread `a`, by thread `b`.
     struct Cpu {
         before: Vec<(u64, String, Duration)>,
+        process: Duration,
     }
 
     impl Cpu {
         fn start() -> Cpu {
-            Cpu { before: cpu_by_thread() }
+            Cpu { before: cpu_by_thread(), process: cpu_of_process() }
         }
 
         fn used(&self, a: u64, b: u64) -> (Duration, Duration, Duration) {
             let after = cpu_by_thread();
+            let total = cpu_of_process().saturating_sub(self.process);
             let was = |tid: u64| self.before.iter().find(|x| x.0 == tid).map_or(Duration::ZERO, |x| x.2);
-            let mut total = Duration::ZERO;
             let (mut da, mut db) = (Duration::ZERO, Duration::ZERO);
             for (tid, _, t) in &after {
                 let d = t.saturating_sub(was(*tid));
-                total += d;
                 if *tid == a {
                     da = d;
                 }
@@ -386,14 +399,20 @@ mod native {
         Run { secs, cpu_total, cpu_a, cpu_b, bytes, connections }
     }
 
-    fn cpu_line(runs: &[Run]) -> String {
+    fn cpu_line(runs: &[Run], blocks: u64) -> String {
         let pct = |f: fn(&Run) -> Duration| median(runs.iter().map(|r| 100.0 * f(r).as_secs_f64() / r.secs).collect());
+        let per_block =
+            |f: fn(&Run) -> Duration| median(runs.iter().map(|r| f(r).as_secs_f64() * 1e6 / blocks as f64).collect());
         format!(
             "CPU during the transfer (median, % of one core): sender A's node thread {:.0} %, \
-             receiver B's {:.0} %, whole process {:.0} %",
+             receiver B's {:.0} %, whole process {:.0} %; per block: {:.1} µs of wall time, \
+             CPU {:.1} µs in all, {:.1} µs on B's node thread",
             pct(|r| r.cpu_a),
             pct(|r| r.cpu_b),
-            pct(|r| r.cpu_total)
+            pct(|r| r.cpu_total),
+            median(runs.iter().map(|r| r.secs * 1e6 / blocks as f64).collect()),
+            per_block(|r| r.cpu_total),
+            per_block(|r| r.cpu_b),
         )
     }
 
@@ -493,6 +512,14 @@ mod native {
             }
             started.elapsed()
         });
+        let keyed_rate = rate(total, || {
+            let started = Instant::now();
+            let mut keys = AuthorKeys::default();
+            for b in &all_blocks {
+                SignedBlock::decode_with(b, None, &mut keys).expect("valid");
+            }
+            started.elapsed()
+        });
         let memory_rate = rate(total, || {
             let db = block_on(Db::open(MemoryStore::new())).expect("db opens");
             block_on(db.add_schema(SDL)).expect("schema");
@@ -511,7 +538,8 @@ mod native {
         });
         drop(all_blocks);
         eprintln!(
-            "backfill, no network: decode+verify {verify_rate:.0} blocks/s; Db::import in batches of {BATCH}: \
+            "backfill, no network: decode+verify {verify_rate:.0} blocks/s, {keyed_rate:.0} with one key \
+             decompression per author; Db::import in batches of {BATCH}: \
              in memory {memory_rate:.0} blocks/s, on redb {import_rate:.0} blocks/s"
         );
 
@@ -566,7 +594,7 @@ mod native {
                 ),
                 "≥ 50,000 blocks/s".into(),
             ]);
-            notes.push(format!("backfill {name}: {}", cpu_line(runs)));
+            notes.push(format!("backfill {name}: {}", cpu_line(runs, total)));
         }
         if let Some((up, down)) = exchange_runs[0].bytes {
             notes.push(format!(
@@ -580,6 +608,11 @@ mod native {
         rows.push([
             "Receiver's work alone: decode + verify (1 thread)".into(),
             format!("{} blocks/s", thf(verify_rate)),
+            "".into(),
+        ]);
+        rows.push([
+            "Same, one key decompression per author (`AuthorKeys`, as the node does)".into(),
+            format!("{} blocks/s", thf(keyed_rate)),
             "".into(),
         ]);
         rows.push([
@@ -708,7 +741,7 @@ mod native {
             listing(false),
             up as i64 - b_payload as i64,
         ));
-        notes.push(format!("catch-up (direct): {}", cpu_line(&direct)));
+        notes.push(format!("catch-up (direct): {}", cpu_line(&direct, CATCHUP_UPDATES)));
         notes.push(format!(
             "catch-up through the proxy: {} TCP connection(s) per run",
             proxied.iter().map(|r| r.connections.to_string()).collect::<Vec<_>>().join(", ")

@@ -13,7 +13,21 @@ pub(super) use super::webcrypto::{decode_batch, decode_claimed};
 /// Decodes and verifies a batch of blocks from a peer, and one block sent
 /// under its CID: natively on every core, in a page with WebCrypto.
 #[cfg(not(target_arch = "wasm32"))]
-pub(super) use native::{decode_claimed, decode_parallel as decode_batch};
+pub(super) use native::{decode_claimed, decode_parallel as decode_batch, verify_batch};
+
+/// A batch's blocks, those of them that decoded and verified, and a
+/// refusal for each of the others.
+pub(super) type Verified = (Vec<Vec<u8>>, Vec<crate::core::block::SignedBlock>, Vec<crate::db::Refusal>);
+
+/// [`decode_batch`] of a batch it owns, as a future that needs nothing
+/// of the node: natively the work starts at once on other threads, so the
+/// node merges one batch while the next is verified; in a page it runs
+/// when awaited (WebCrypto works off the page's thread anyway).
+#[cfg(target_arch = "wasm32")]
+pub(super) async fn verify_batch(blocks: Vec<Vec<u8>>) -> Verified {
+    let (ok, refused) = decode_batch(&blocks).await;
+    (blocks, ok, refused)
+}
 
 /// The wall clock now, in ms since the Unix epoch: for a driver's
 /// [`super::run::Clock`] (the node itself reads no clock).
@@ -26,8 +40,9 @@ pub(crate) fn wall_now_ms() -> f64 {
 mod native {
     use cid::Cid;
 
-    use crate::core::block::{BlockError, SignedBlock};
-    use crate::db::{decode_each, Refusal};
+    use super::Verified;
+    use crate::core::block::{cid_of, AuthorKeys, BlockError, SignedBlock};
+    use crate::db::Refusal;
 
     /// [`SignedBlock::decode`] of one block received under `cid` (async as a
     /// page's check is).
@@ -35,9 +50,54 @@ mod native {
         SignedBlock::decode(bytes, Some(cid))
     }
 
+    /// Decodes and verifies each of `blocks` on its own, as
+    /// `crate::db::decode_each` does, but each author's key is
+    /// decompressed once ([`AuthorKeys`]): the same blocks pass.
+    fn decode_each(blocks: &[Vec<u8>]) -> (Vec<SignedBlock>, Vec<Refusal>) {
+        let mut keys = AuthorKeys::default();
+        let mut ok = Vec::with_capacity(blocks.len());
+        let mut refused = Vec::new();
+        for bytes in blocks {
+            match SignedBlock::decode_with(bytes, None, &mut keys) {
+                Ok(b) => ok.push(b),
+                Err(e) => refused.push(Refusal::new(cid_of(bytes), &e.into())),
+            }
+        }
+        (ok, refused)
+    }
+
     /// Decodes and verifies a batch on every core: a signature check costs more
     /// than storing the block, and the node's own thread is one core.
     pub(in crate::node) async fn decode_parallel(blocks: &[Vec<u8>]) -> (Vec<SignedBlock>, Vec<Refusal>) {
+        decode_on_every_core(blocks)
+    }
+
+    /// [`decode_parallel`] of a batch, started now on threads of its own;
+    /// the future is its result.
+    pub(in crate::node) fn verify_batch(blocks: Vec<Vec<u8>>) -> impl std::future::Future<Output = Verified> + 'static {
+        use std::sync::{Arc, Mutex};
+        let (tx, rx) = futures::channel::oneshot::channel();
+        // Taken by the thread, or here if no thread starts.
+        let slot = Arc::new(Mutex::new(Some(blocks)));
+        let theirs = slot.clone();
+        let job = move || {
+            let Some(blocks) = theirs.lock().map(|mut s| s.take()).unwrap_or_default() else { return };
+            let (ok, refused) = decode_on_every_core(&blocks);
+            let _ = tx.send((blocks, ok, refused));
+        };
+        let spawned = std::thread::Builder::new().name("weft-verify".into()).spawn(job);
+        async move {
+            if let Err(e) = spawned {
+                tracing::warn!("verifying blocks on the node's thread: no thread starts: {e}");
+                let blocks = slot.lock().map(|mut s| s.take()).unwrap_or_default().unwrap_or_default();
+                let (ok, refused) = decode_on_every_core(&blocks);
+                return (blocks, ok, refused);
+            }
+            rx.await.expect("a verifying thread sends its result")
+        }
+    }
+
+    fn decode_on_every_core(blocks: &[Vec<u8>]) -> (Vec<SignedBlock>, Vec<Refusal>) {
         const MIN_PER_THREAD: usize = 64;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(blocks.len() / MIN_PER_THREAD);
         if threads <= 1 {

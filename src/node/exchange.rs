@@ -7,9 +7,8 @@
 //! offer the candidates' CIDs first and push only those wanted. So neither
 //! side sends a block the other holds, which tests count.
 //!
-//! Pushes to one peer go one batch at a time, in order (parents first),
-//! so the receiver never waits for a parent that is still on the way
-//! ([`crate::core::replica::push`]).
+//! Pushes to one peer go in order (parents first), a few batches in
+//! flight at a time ([`crate::core::replica::push`]).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -17,8 +16,9 @@ use cid::Cid;
 use libp2p::PeerId;
 use serde_bytes::ByteBuf;
 
+use super::adapters::{verify_batch, Verified};
 use super::run::Node;
-use super::state::{Exchange, Offer, Push};
+use super::state::{Exchange, Offer, Push, Verifying};
 use super::wire::{ReplyId, ReqId, Request, Response};
 use crate::core::block::cid_of;
 use crate::core::doc::Heads;
@@ -183,26 +183,103 @@ impl<S: Store> Node<S> {
         self.push(peer, next);
     }
 
-    /// Sends a batch of head exchange's lane to `peer`.
-    fn push(&mut self, peer: PeerId, batch: Option<PushBatch<Cid>>) {
-        let Some(PushBatch { col, blocks, remaining, lane }) = batch else { return };
-        if !self.p2p {
-            self.replica.lanes.drop_lane(&peer); // no network: the next exchange works it out again
-            return;
+    /// Sends batches of head exchange's lane to `peer`.
+    fn push(&mut self, peer: PeerId, batches: Vec<PushBatch<Cid>>) {
+        for PushBatch { col, blocks, remaining, ticket } in batches {
+            if !self.p2p {
+                self.replica.lanes.drop_lane(&peer); // no network: the next exchange works it out again
+                return;
+            }
+            let cids = blocks.iter().map(|(c, _)| *c).collect();
+            let blocks = blocks.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
+            let id = self.send(peer, Request::Replicate(ReplicateRequest::Push { blocks, remaining }));
+            self.pushes.insert(id, Push::Exchange { col, cids, ticket });
         }
-        let cids = blocks.iter().map(|(c, _)| *c).collect();
-        let blocks = blocks.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
-        let id = self.send(peer, Request::Replicate(ReplicateRequest::Push { blocks, remaining }));
-        self.pushes.insert(id, Push::Exchange { col, cids, lane });
     }
 
     pub(super) async fn on_replicate_request(&mut self, peer: PeerId, reply: ReplyId, request: ReplicateRequest) {
         let request = self.collapse_replays(request);
-        let response = match self.replayed_push(&request) {
-            Some(ack) => ack,
-            None => self.serve_replicate(peer, request).await,
+        if let Some(ack) = self.replayed_push(&request) {
+            self.respond(reply, Response::Replicate(ack));
+            return;
+        }
+        match request {
+            ReplicateRequest::Offer { cids } => {
+                let response = match self.db.held_or_pending(&cids).await {
+                    Ok(held) => ReplicateResponse::Want {
+                        cids: cids.into_iter().zip(held).filter(|(_, h)| !h).map(|(c, _)| c).collect(),
+                    },
+                    Err(e) => ReplicateResponse::Refused { reason: e.to_string() },
+                };
+                self.respond(reply, Response::Replicate(response));
+            }
+            ReplicateRequest::Push { blocks, remaining } => {
+                let blocks: Vec<Vec<u8>> = blocks.into_iter().map(ByteBuf::into_vec).collect();
+                self.stats.bytes_received += blocks.iter().map(|b| b.len() as u64).sum::<u64>();
+                let check = Box::pin(verify_batch(blocks));
+                self.verifying.push_back(Verifying { peer, reply, remaining, check });
+                if !self.verify_aside {
+                    while let Some(mut push) = self.verifying.pop_front() {
+                        let checked = push.checked().await;
+                        self.merge_pushes(vec![(push, checked)]).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Merges pushes of one peer whose blocks are checked, in one
+    /// transaction (one commit for several batches), and answers each.
+    /// Every block that can be taken is; the others are answered one by
+    /// one, so the pusher moves past them. Acknowledged only once the
+    /// transaction has committed: the pusher deletes its outbox entries on
+    /// this answer.
+    pub(crate) async fn merge_pushes(&mut self, pushes: Vec<(Verifying, Verified)>) {
+        let Some(peer) = pushes.first().map(|(p, _)| p.peer) else { return };
+        debug_assert!(pushes.iter().all(|(p, _)| p.peer == peer), "one peer's pushes");
+        let mut answers = Vec::with_capacity(pushes.len());
+        let (mut ok, mut refused) = (Vec::new(), Vec::new());
+        let (mut unique, mut taking) = (HashSet::new(), HashSet::new());
+        for (push, (blocks, taken, not)) in pushes {
+            let cids: Vec<Cid> = blocks.iter().map(|b| cid_of(b)).collect();
+            unique.extend(cids.iter().copied());
+            // A block in two of them is merged once.
+            ok.extend(taken.into_iter().filter(|b| taking.insert(b.cid)));
+            refused.extend(not);
+            answers.push((push, cids));
+        }
+        let response = match self.import_decoded_from(peer, ok, refused).await {
+            Ok(report) => {
+                for (push, cids) in &answers {
+                    self.note_relayed(peer, push.remaining);
+                    self.sync_progress(peer, cids.len() as u64, push.remaining);
+                }
+                self.stats.received += unique.len().saturating_sub(report.duplicate + report.refused.len()) as u64;
+                self.take_merged().await;
+                self.fetch(report.missing, Some(peer));
+                Ok(report.refused)
+            }
+            Err(e) => {
+                tracing::debug!(%peer, "push not taken: {e}");
+                Err(e.to_string())
+            }
         };
-        self.respond(reply, Response::Replicate(response));
+        for (push, cids) in answers {
+            let answer = match &response {
+                Ok(refusals) => {
+                    let theirs: HashSet<Cid> = cids.iter().copied().collect();
+                    let refused: Vec<RefusedBlock> = refusals
+                        .iter()
+                        .filter(|r| theirs.contains(&r.cid))
+                        .map(|r| RefusedBlock { cid: r.cid, code: r.code.into(), reason: r.message.clone() })
+                        .collect();
+                    let out: HashSet<Cid> = refused.iter().map(|r| r.cid).collect();
+                    ReplicateResponse::Ack { merged: cids.into_iter().filter(|c| !out.contains(c)).collect(), refused }
+                }
+                Err(reason) => ReplicateResponse::Refused { reason: reason.clone() },
+            };
+            self.respond(push.reply, Response::Replicate(answer));
+        }
     }
 
     pub(super) async fn on_replicate_response(&mut self, peer: PeerId, request: ReqId, response: ReplicateResponse) {
@@ -240,48 +317,6 @@ impl<S: Store> Node<S> {
         Some(ReplicateResponse::Ack { merged: cids, refused: Vec::new() })
     }
 
-    async fn serve_replicate(&mut self, peer: PeerId, request: ReplicateRequest) -> ReplicateResponse {
-        match request {
-            ReplicateRequest::Offer { cids } => match self.db.held_or_pending(&cids).await {
-                Ok(held) => ReplicateResponse::Want {
-                    cids: cids.into_iter().zip(held).filter(|(_, h)| !h).map(|(c, _)| c).collect(),
-                },
-                Err(e) => ReplicateResponse::Refused { reason: e.to_string() },
-            },
-            ReplicateRequest::Push { blocks, remaining } => {
-                let blocks: Vec<Vec<u8>> = blocks.into_iter().map(ByteBuf::into_vec).collect();
-                self.stats.bytes_received += blocks.iter().map(|b| b.len() as u64).sum::<u64>();
-                // Acknowledged only once the transaction has committed: the
-                // pusher deletes its outbox entries on this answer.
-                // Every block that can be taken is; the others are answered
-                // one by one, so the pusher moves past them.
-                match self.db_import_from(peer, &blocks).await {
-                    Ok(report) => {
-                        self.note_relayed(peer, remaining);
-                        self.stats.received +=
-                            blocks.len().saturating_sub(report.duplicate + report.refused.len()) as u64;
-                        self.sync_progress(peer, blocks.len() as u64, remaining);
-                        self.take_merged().await;
-                        self.fetch(report.missing, Some(peer));
-                        let refused: HashSet<Cid> = report.refused.iter().map(|r| r.cid).collect();
-                        ReplicateResponse::Ack {
-                            merged: blocks.iter().map(|b| cid_of(b)).filter(|c| !refused.contains(c)).collect(),
-                            refused: report
-                                .refused
-                                .into_iter()
-                                .map(|r| RefusedBlock { cid: r.cid, code: r.code.into(), reason: r.message })
-                                .collect(),
-                        }
-                    }
-                    Err(e) => {
-                        tracing::debug!(%peer, "push not taken: {e}");
-                        ReplicateResponse::Refused { reason: e.to_string() }
-                    }
-                }
-            }
-        }
-    }
-
     async fn on_want(&mut self, peer: PeerId, offer: Offer, response: ReplicateResponse) {
         let ReplicateResponse::Want { cids } = response else {
             tracing::debug!(%peer, "offer answered with {response:?}");
@@ -302,7 +337,7 @@ impl<S: Store> Node<S> {
 
     async fn on_push_answer(&mut self, peer: PeerId, push: Push, response: ReplicateResponse) {
         match (push, response) {
-            (Push::Exchange { cids, lane, .. }, ReplicateResponse::Ack { merged, .. }) => {
+            (Push::Exchange { cids, ticket, .. }, ReplicateResponse::Ack { merged, .. }) => {
                 let acked: HashSet<Cid> = merged.into_iter().collect();
                 let done: Vec<Cid> = cids.into_iter().filter(|c| acked.contains(c)).collect();
                 self.stats.sent += done.len() as u64;
@@ -310,12 +345,12 @@ impl<S: Store> Node<S> {
                 if !done.is_empty() && self.replica.outboxes.peers().any(|p| *p == peer) {
                     self.clear_outbox(peer, &done, &[]).await;
                 }
-                let next = self.replica.lanes.acked(&peer, lane, &done);
+                let next = self.replica.lanes.acked(&peer, ticket, &done);
                 self.push(peer, next);
             }
-            (Push::Exchange { col, lane, .. }, other) => {
+            (Push::Exchange { col, ticket, .. }, other) => {
                 tracing::debug!(%peer, col, "push of {col} answered with {other:?}");
-                let next = self.replica.lanes.refused(&peer, lane, &col);
+                let next = self.replica.lanes.refused(&peer, ticket, &col);
                 self.push(peer, next);
             }
             (Push::Outbox { cids }, ReplicateResponse::Ack { merged, refused }) => {

@@ -3,6 +3,7 @@
 //! fetched with `/weft/blocks/1` before its document shows it.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::Duration;
 
 use cid::Cid;
 use libp2p::gossipsub::MessageAcceptance;
@@ -104,7 +105,8 @@ impl<S: Store> Node<S> {
         // would change the same documents again, and a peer offered them
         // midway would push us back what the first one is still sending.
         if remaining > 0 {
-            self.pushing.insert(peer);
+            let now = self.now();
+            self.pushing.insert(peer, now);
         } else {
             self.pushing.remove(&peer);
         }
@@ -122,11 +124,18 @@ impl<S: Store> Node<S> {
     /// `note_relayed`): at once, then at most once per [`REPAIR_EVERY`], each
     /// time for those since.
     pub(super) async fn repair_unheard(&mut self) {
+        /// How long a peer counts as pushing after a push said more was coming.
+        const PUSHING_FORGOTTEN: Duration = Duration::from_secs(5);
         if (self.replica.unheard.is_empty() && self.replica.relayed.is_empty()) || self.now() < self.replica.next_repair
         {
             return;
         }
         self.replica.next_repair = self.now() + REPAIR_EVERY;
+        // A transfer's pushes may arrive out of order (several in flight):
+        // one that said more was coming, come after the last, is forgotten
+        // once no push has followed it for a while.
+        let now = self.now();
+        self.pushing.retain(|_, at| now < *at + PUSHING_FORGOTTEN);
         let relayed = match self.pushing.is_empty() {
             true => std::mem::take(&mut self.replica.relayed),
             false => BTreeMap::new(),

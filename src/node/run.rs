@@ -13,7 +13,7 @@
 //! like any other to the node).
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::num::NonZeroUsize;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -27,7 +27,7 @@ use lru::LruCache;
 
 use super::config::NodeConfig;
 use super::error::NodeError;
-use super::state::{outbox_rows, Exchange, Offer, Push, Replicator, Status, BATCH_BYTES};
+use super::state::{outbox_rows, Exchange, Offer, Push, Replicator, Status, Verifying, BATCH_BYTES};
 use super::wire::{Effect, Input, ListenId, ReplyId, ReqId, Request, Response};
 use crate::core::block::SignedBlock;
 use crate::core::pending::PendingLedger;
@@ -167,12 +167,21 @@ pub(crate) struct Node<S: Store = NodeStore> {
     pub(super) upgrading: HashSet<PeerId>,
     /// Peers in the middle of pushing us a transfer (their last batch said
     /// more was coming): what their pushes changed is passed on after.
-    pub(super) pushing: BTreeSet<PeerId>,
+    /// With when the last such push came.
+    pub(super) pushing: BTreeMap<PeerId, Duration>,
     /// Blocks merged lately, so gossip that repeats one skips the database.
     pub(super) recent: LruCache<Cid, ()>,
     /// The pending blocks each peer sent, against the caps (pending blocks
     /// found in the store at start are left to orphan dropping).
     pub(super) pending: PendingLedger<PeerId>,
+    /// Pushes whose blocks are being decoded and verified, to be merged
+    /// and answered in the order they came ([`Node::merge_pushes`]).
+    pub(crate) verifying: VecDeque<Verifying>,
+    /// The driver merges each push of `verifying` when its check is done
+    /// (natively: the next batch is checked on other threads while the node
+    /// merges one). Otherwise a push is merged as soon as it comes, its
+    /// check awaited in line (a page, the simulator).
+    pub(crate) verify_aside: bool,
 }
 
 /// How many merged blocks [`Node::recent`] remembers.
@@ -329,9 +338,11 @@ impl<S: Store> Node<S> {
             reserved: BTreeSet::new(),
             announce_seq: 0,
             upgrading: HashSet::new(),
-            pushing: BTreeSet::new(),
+            pushing: BTreeMap::new(),
             recent: LruCache::new(NonZeroUsize::new(RECENT_BLOCKS).expect("not zero")),
             pending: PendingLedger::new(config.pending),
+            verifying: VecDeque::new(),
+            verify_aside: false,
             config,
         };
         node.load_p2p_collections().await?;
@@ -733,8 +744,8 @@ impl<S: Store> Node<S> {
         let mut exchange = self.exchanges.remove(&id).is_some() | self.offers.remove(&id).is_some();
         match self.pushes.remove(&id) {
             // What was queued is recomputed by the next exchange.
-            Some(Push::Exchange { lane, .. }) => {
-                self.replica.lanes.failed(&peer, lane);
+            Some(Push::Exchange { ticket, .. }) => {
+                self.replica.lanes.failed(&peer, ticket);
                 exchange = true;
             }
             Some(Push::Outbox { .. }) => self.outbox_failed(peer),
@@ -851,7 +862,7 @@ impl<S: Store> Node<S> {
         }
     }
 
-    async fn import_decoded_from(
+    pub(super) async fn import_decoded_from(
         &mut self,
         peer: PeerId,
         blocks: Vec<SignedBlock>,

@@ -9,10 +9,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
 
 use cid::Cid;
+use futures::future::LocalBoxFuture;
 use libp2p::{Multiaddr, PeerId};
 use serde::Serialize;
 
-use crate::core::replica::push::LaneId;
+use super::adapters::Verified;
+use super::wire::ReplyId;
+use crate::core::replica::push::Ticket;
 use crate::db::{Merged, Row};
 use crate::records::outbox_row;
 
@@ -34,8 +37,25 @@ pub(super) struct Offer {
 
 /// Our `Push` in flight.
 pub(super) enum Push {
-    Exchange { col: String, cids: Vec<Cid>, lane: LaneId },
+    Exchange { col: String, cids: Vec<Cid>, ticket: Ticket },
     Outbox { cids: Vec<Cid> },
+}
+
+/// A peer's push whose blocks are being decoded and verified: merged and
+/// answered once they are, in the order pushes came.
+pub(crate) struct Verifying {
+    pub(super) peer: PeerId,
+    pub(super) reply: ReplyId,
+    /// The blocks the pusher said were queued behind these.
+    pub(super) remaining: u64,
+    pub(super) check: LocalBoxFuture<'static, Verified>,
+}
+
+impl Verifying {
+    /// The result of its check, once it is done.
+    pub(crate) async fn checked(&mut self) -> Verified {
+        (&mut self.check).await
+    }
 }
 
 pub(super) struct Replicator {
