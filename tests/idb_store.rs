@@ -154,9 +154,9 @@ async fn bulk_writes_land() {
 async fn commit_makes_writes_visible() {
     let store = fresh("idb-commit").await;
     let other = IdbStore::open("idb-commit").await.unwrap();
-    put_all(&store, Table::Heads, &[(b"k", b"v")]).await;
-    assert_eq!(get(&store, Table::Heads, b"k").await, Some(b"v".to_vec()));
-    assert_eq!(get(&other, Table::Heads, b"k").await, Some(b"v".to_vec()), "another connection sees it");
+    put_all(&store, Table::Documents, &[(b"k", b"v")]).await;
+    assert_eq!(get(&store, Table::Documents, b"k").await, Some(b"v".to_vec()));
+    assert_eq!(get(&other, Table::Documents, b"k").await, Some(b"v".to_vec()), "another connection sees it");
     // A read transaction's commit is fine too.
     let tx = store.begin(Mode::Read).await.unwrap();
     tx.commit().await.unwrap();
