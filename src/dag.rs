@@ -25,7 +25,8 @@ impl<S: Store> Db<S> {
     /// The merged blocks of `want` that `keep` lets through, in `want`'s
     /// order, read one at a time until the next would pass `max_blocks`
     /// or `max_bytes`: a caller answering a peer's request costs one read
-    /// per pack named and one block beyond its budget. Also how many blocks
+    /// per CID named (its pack's key), one per pack not read yet, and one
+    /// block beyond its budget. Also how many blocks
     /// `keep` held back.
     pub async fn blocks_within(
         &self,

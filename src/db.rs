@@ -166,7 +166,9 @@ fn random_nonce() -> [u8; 8] {
 
 impl<S: Store> Db<S> {
     /// Opens a database on `store`, making its signing key on first open.
-    /// Only the key and the schemas are read: nothing grows with the data.
+    /// Only the key, the layout and the schemas are read: nothing grows
+    /// with the data (but the first open of a layout-1 database, which
+    /// moves all of it: [`layout::migrate`]).
     pub async fn open(store: S) -> Result<Self, Error> {
         let key = Self::signing_key_in(&store).await?;
         let db = Db {
@@ -206,12 +208,14 @@ impl<S: Store> Db<S> {
                 };
                 match tx.get(Table::Meta, LAYOUT_KEY).await?.as_deref() {
                     Some([LAYOUT]) => {}
-                    Some([newer]) if *newer > LAYOUT => {
+                    // Layout 1 wrote no `layout`: anything else is a layout
+                    // this build cannot read, left as it is.
+                    Some(other) => {
                         return Err(Error::Stale(format!(
-                            "the database is in layout {newer}, newer than this build's {LAYOUT}: update the app"
+                            "the database is in storage layout {other:?}, not this build's {LAYOUT}: update the app"
                         )))
                     }
-                    _ => {
+                    None => {
                         if layout::migrate(&mut tx).await? {
                             tracing::info!("moved the database into storage layout {LAYOUT}");
                         }
@@ -850,7 +854,7 @@ impl<S: Store> Db<S> {
     /// listeners always hear after the commit.
     async fn commit(&self, mut tx: S::Tx<'_>, mut fx: Effects) -> Result<(), Error> {
         self.flush(&mut tx, &mut fx).await?;
-        let early = fx.blocks.iter().all(|b| !b.local);
+        let early = !fx.blocks.is_empty() && fx.blocks.iter().all(|b| !b.local);
         if early {
             self.tell(&std::mem::take(&mut fx.changes));
         }

@@ -232,8 +232,10 @@
 //!   topics on its first connection only, so that page never learns the
 //!   node's and every publish of its reaches nobody until it reconnects.
 //! - **Changes cross tabs**: every tab posts `changed` after each commit it
-//!   sees (its own writes; in the leader also every merge from the network),
-//!   with the document as it stood right after that commit, and every other
+//!   sees (its own writes; in the leader also every merge from the network,
+//!   which subscribers hear once it is written, before its commit completes:
+//!   should the commit fail, the senders send it again and it is heard
+//!   again; `Db::commit`), with the document as it stood right after that change, and every other
 //!   tab hands it to its own `subscribe` callbacks. The document travels in
 //!   the message rather than being read again from IndexedDB by each tab: a
 //!   read made after a later commit would show subscribers the later state
@@ -585,7 +587,7 @@
 //! | --- | --- | --- |
 //! | `documents` | collection `\0` id → the document record: DAG-CBOR `[id, state, heads]` (field registers; heads with heights) | |
 //! | `entries` | collection `\0` field `\0` [`core::query::encode_index_value`] ‖ id, one per `@index` field of a visible document → the document record (a covering index: a query is one range read, and the id in the record names the document) | |
-//! | `packs` | SHA-256 of its CIDs → the blocks one transaction stored (at most 128 or 64 KiB), each as u32-LE length, CID, u32-LE length, block | its blocks' CIDs |
+//! | `packs` | SHA-256 of its CIDs → blocks stored by one transaction (at most 128 or 64 KiB a pack; a transaction writes as many packs as it needs), each as u32-LE length, CID, u32-LE length, block | its blocks' CIDs |
 //! | `meta` | name → the signing key, the `layout`, the schemas as JSON with their `policy`, a node's replicators, p2p collections and the blocks replicators' peers refused | |
 //! | `pending` | CID → a verified block whose parents are not all here | |
 //! | `waiting` | missing parent CID ‖ child CID → nothing | |
@@ -603,7 +605,8 @@
 //! record by key, 2–4 times the time of the covering range read for 100
 //! documents, so `entries` stays.) The keys of the node's records and of the outbox are
 //! written down in `src/records.rs`. Opening a database reads only `meta`, so it
-//! costs the same at 100 documents as at 100,000. Nothing is cached in
+//! costs the same at 100 documents as at 100,000 (but the first open of a
+//! layout-1 database, below). Nothing is cached in
 //! memory between transactions but the schemas (another tab may write any
 //! record at any time; it may only add schemas, which a miss reloads).
 //!

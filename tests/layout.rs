@@ -97,3 +97,34 @@ fn a_layout1_database_opens_migrated_on_redb() {
         check(&db.unwrap(), &fixture).await;
     });
 }
+
+#[test]
+fn a_layout_this_build_does_not_know_is_refused_and_left_as_it_is() {
+    block_on(async {
+        for unknown in [vec![3u8], vec![], vec![2, 0]] {
+            let store = MemoryStore::new();
+            let mut tx = store.begin(Mode::Write).await.unwrap();
+            tx.put(Table::Meta, b"layout", &unknown).await.unwrap();
+            tx.put(Table::LegacyHeads, b"Book\0x", b"rows of a layout this build cannot read").await.unwrap();
+            tx.commit().await.unwrap();
+            let err = Db::open(store.clone()).await.err().expect("refused");
+            assert_eq!(err.code(), "STALE", "{err}");
+            let mut tx = store.begin(Mode::Read).await.unwrap();
+            assert_eq!(tx.get(Table::Meta, b"layout").await.unwrap(), Some(unknown.clone()));
+            assert_eq!(layout1_rows(&store).await, 1, "nothing moved or cleared");
+        }
+    });
+}
+
+#[test]
+fn layout1_rows_of_no_document_are_cleared_too() {
+    block_on(async {
+        let store = MemoryStore::new();
+        let mut tx = store.begin(Mode::Write).await.unwrap();
+        tx.put(Table::LegacyHeads, b"Book\0x", b"\x80").await.unwrap();
+        tx.put(Table::LegacyIndex, b"Book\0title\0x", b"").await.unwrap();
+        tx.commit().await.unwrap();
+        Db::open(store.clone()).await.unwrap();
+        assert_eq!(layout1_rows(&store).await, 0);
+    });
+}

@@ -18,7 +18,12 @@
 //! Layout 1 kept a record per block (`blocks`), per document's heads
 //! (`heads`) and state (`docs`), and per index entry (`index`);
 //! [`migrate`] moves such a database into layout 2 in one transaction the
-//! first time this build opens it.
+//! first time this build opens it. That transaction holds the whole
+//! database in memory once and writes it again before it clears the old
+//! tables: a database near the page's memory or storage quota cannot be
+//! moved this way (none that large is known to exist). A native node must
+//! not go back to a layout-1 build: redb has no version gate, and that
+//! build would see an empty database and write beside layout 2.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -249,9 +254,10 @@ pub(crate) async fn migrate<T: Tx>(tx: &mut T) -> Result<bool, StoreError> {
             .collect::<Result<Vec<_>, _>>()?;
         let pairs: Vec<(Cid, &[u8])> = cids.into_iter().zip(blocks.iter().map(|(_, v)| v.as_slice())).collect();
         put_blocks(tx, &pairs).await?;
-        for t in [Table::LegacyBlocks, Table::LegacyHeads, Table::LegacyDocs, Table::LegacyIndex] {
-            tx.clear(t).await?;
-        }
+    }
+    // Whatever else layout 1 left (heads or index rows of nothing) goes too.
+    for t in [Table::LegacyBlocks, Table::LegacyHeads, Table::LegacyDocs, Table::LegacyIndex] {
+        tx.clear(t).await?;
     }
     tx.put(Table::Meta, LAYOUT_KEY, &[LAYOUT]).await?;
     Ok(moved)

@@ -185,8 +185,10 @@ const BLOCKED_GRACE_MS: u32 = 3_000;
 const QUEUED_GRACE_MS: u32 = 10_000;
 
 /// This build's database version: the object stores of [`Table::ALL`]
-/// (2: layout 2's `packs` and `documents` with their indexes; the data of
-/// layout 1 moves into them on the first open, `crate::db::layout`).
+/// (2: layout 2's `packs` with its index `by`, `documents` and `entries`,
+/// beside layout 1's stores, kept empty; the data of layout 1 moves on the
+/// first open, `crate::db::layout`). An older build's tab gets
+/// `VersionError` (`STALE`) rather than read a layout it does not know.
 const VERSION: u32 = 2;
 
 /// The object stores: every table but the companions, which are indexes.
