@@ -113,6 +113,12 @@ pub(crate) fn doc_key(col: &str, id: &str) -> Vec<u8> {
     k
 }
 
+/// [`doc_key`]'s collection and id, if `key` is one.
+pub(crate) fn split_doc_key(key: &[u8]) -> Option<(String, String)> {
+    let at = key.iter().position(|b| *b == 0)?;
+    Some((String::from_utf8(key[..at].to_vec()).ok()?, String::from_utf8(key[at + 1..].to_vec()).ok()?))
+}
+
 fn index_prefix(col: &str, field: &str) -> Vec<u8> {
     let mut k = doc_key(col, field);
     k.push(0);

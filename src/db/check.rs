@@ -45,8 +45,7 @@ pub(crate) async fn seed_key<S: Store>(store: &S, seed: [u8; 32]) {
 
 /// A document key's collection and id.
 fn split_doc_key(key: &[u8]) -> (String, String) {
-    let at = key.iter().position(|b| *b == 0).expect("a document key has a separator");
-    (String::from_utf8(key[..at].to_vec()).unwrap(), String::from_utf8(key[at + 1..].to_vec()).unwrap())
+    super::split_doc_key(key).expect("a document key is a collection, a separator and an id")
 }
 
 /// Panics, saying what is wrong, unless `db`'s store is consistent:

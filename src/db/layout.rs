@@ -31,7 +31,7 @@ use cid::Cid;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{cbor, index_key, uncbor, META_SCHEMA};
+use super::{cbor, index_key, split_doc_key, uncbor, META_SCHEMA};
 use crate::core::doc::{DocState, Heads};
 use crate::core::schema::CollectionDef;
 use crate::store::{KeyRange, StoreError, Table, Tx};
@@ -231,14 +231,13 @@ pub(crate) async fn migrate<T: Tx>(tx: &mut T) -> Result<bool, StoreError> {
         let heads: HashMap<Vec<u8>, Vec<u8>> =
             tx.scan(Table::LegacyHeads, &KeyRange::all(), None).await?.into_iter().collect();
         for (key, state) in docs {
-            let at = key.iter().position(|b| *b == 0).ok_or_else(|| StoreError("corrupt document key".into()))?;
-            let (col, id) = (String::from_utf8_lossy(&key[..at]), String::from_utf8_lossy(&key[at + 1..]));
+            let (col, id) = split_doc_key(&key).ok_or_else(|| StoreError("corrupt document key".into()))?;
             let state: DocState = uncbor(&state)?;
             let doc_heads: Heads = match heads.get(&key) {
                 Some(h) => uncbor(h)?,
                 None => Vec::new(),
             };
-            let keys = match defs.get(col.as_ref()) {
+            let keys = match defs.get(&col) {
                 Some(def) => index_keys(def, &id, &state),
                 None => Vec::new(),
             };
