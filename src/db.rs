@@ -33,6 +33,7 @@ use crate::error::Error;
 use crate::store::{KeyRange, Mode, Store, StoreError, Table, Tx};
 use layout::{record, record_doc, record_state, unrecord, Blocks, LAYOUT, LAYOUT_KEY};
 
+pub(crate) mod cache;
 #[cfg(any(all(test, feature = "net"), feature = "sim"))]
 pub(crate) mod check;
 pub(crate) mod layout;
@@ -60,6 +61,9 @@ struct Effects {
     docs: BTreeMap<DocName, Touched>,
     /// How many of `blocks` are written already ([`Db::flush`]).
     packed: usize,
+    /// The records of `docs` written so far (key, document, size), for the
+    /// cache once the transaction commits.
+    written: Vec<(Vec<u8>, cache::Doc, usize)>,
 }
 
 /// Decodes and verifies each of `blocks` on its own: those that pass, and
@@ -103,6 +107,9 @@ pub struct Db<S: Store> {
     /// Blocks refused lately, and why: their children are refused on sight
     /// rather than kept pending for a parent that will never merge.
     refused_lately: RefCell<LruCache<Cid, Error>>,
+    /// Hot documents, where the store can tell this handle what the others
+    /// commit ([`cache`]).
+    cache: Option<cache::Cache>,
 }
 
 pub(crate) fn doc_key(col: &str, id: &str) -> Vec<u8> {
@@ -177,6 +184,7 @@ impl<S: Store> Db<S> {
     /// moves all of it: [`layout::migrate`]).
     pub async fn open(store: S) -> Result<Self, Error> {
         let key = Self::signing_key_in(&store).await?;
+        let cache = store.notices().map(cache::Cache::new);
         let db = Db {
             store,
             key,
@@ -186,6 +194,7 @@ impl<S: Store> Db<S> {
             commit_hooks: RefCell::default(),
             next_listener: Cell::new(0),
             refused_lately: RefCell::new(LruCache::new(NonZeroUsize::new(REFUSED_REMEMBERED).expect("not zero"))),
+            cache,
         };
         db.reload_schemas().await?;
         Ok(db)
@@ -440,9 +449,15 @@ impl<S: Store> Db<S> {
 
     /// Writes the record of each document the transaction touched (its
     /// state and heads), and its index entries: each carries the record,
-    /// and an entry whose value moved is deleted.
-    async fn write_touched(&self, tx: &mut S::Tx<'_>, docs: &BTreeMap<DocName, Touched>) -> Result<(), Error> {
-        for t in docs.values() {
+    /// and an entry whose value moved is deleted. Returns the records
+    /// written, for the cache.
+    async fn write_touched(
+        &self,
+        tx: &mut S::Tx<'_>,
+        docs: BTreeMap<DocName, Touched>,
+    ) -> Result<Vec<(Vec<u8>, cache::Doc, usize)>, Error> {
+        let mut written = Vec::with_capacity(docs.len());
+        for t in docs.into_values() {
             let def = self.collection(&t.col).await?;
             let old = t.stored.as_ref().map(|s| layout::index_keys(&def, &t.id, s)).unwrap_or_default();
             let new = layout::index_keys(&def, &t.id, &t.state);
@@ -453,9 +468,13 @@ impl<S: Store> Db<S> {
             for k in &new {
                 tx.put(Table::Entries, k, &record).await?;
             }
-            tx.put(Table::Documents, &doc_key(&t.col, &t.id), &record).await?;
+            let key = doc_key(&t.col, &t.id);
+            tx.put(Table::Documents, &key, &record).await?;
+            if self.cache.is_some() {
+                written.push((key, Rc::new((t.state, t.heads)), record.len()));
+            }
         }
-        Ok(())
+        Ok(written)
     }
 
     /// Merges blocks from anywhere (another replica, an export, the
@@ -519,7 +538,7 @@ impl<S: Store> Db<S> {
                 false => tx.delete(Table::Waiting, &key).await?,
             }
         }
-        let fx = Effects { changes: plan.changes, blocks: plan.merged, docs: plan.docs, packed: 0 };
+        let fx = Effects { changes: plan.changes, blocks: plan.merged, docs: plan.docs, ..Effects::default() };
         self.commit(tx, fx).await?;
         // Refusals that hold whatever else arrives (not a collection this
         // replica may add later): their children are refused on sight.
@@ -678,19 +697,35 @@ impl<S: Store> Db<S> {
 
     pub async fn get(&self, col: &str, id: &str) -> Result<Option<Map<String, Value>>, Error> {
         self.collection(col).await?;
-        let mut tx = self.store.begin_read(&[Table::Documents]).await?;
-        Ok(self.state(&mut tx, col, id).await?.filter(|s| !s.deleted).map(|s| s.document(id)))
+        Ok(self.read_doc(col, id).await?.filter(|d| !d.0.deleted).map(|d| d.0.document(id)))
     }
 
     /// The document's heads, as CIDs.
     pub async fn heads(&self, col: &str, id: &str) -> Result<Vec<Cid>, Error> {
         self.collection(col).await?;
-        let mut tx = self.store.begin_read(&[Table::Documents]).await?;
-        let heads = self.heads_in(&mut tx, col, id).await?;
+        let heads: Vec<Cid> =
+            self.read_doc(col, id).await?.map(|d| d.1.iter().map(|h| h.0).collect()).unwrap_or_default();
         if heads.is_empty() {
             return Err(Error::NotFound { collection: col.into(), id: id.into() });
         }
-        Ok(heads.into_iter().map(|h| h.0).collect())
+        Ok(heads)
+    }
+
+    /// A document's state and heads, from the cache or from its record
+    /// (then kept in the cache).
+    async fn read_doc(&self, col: &str, id: &str) -> Result<Option<cache::Doc>, Error> {
+        let key = doc_key(col, id);
+        if let Some(doc) = self.cache.as_ref().and_then(|c| c.get(&key)) {
+            return Ok(Some(doc));
+        }
+        let stamp = self.cache.as_ref().map(|c| c.stamp());
+        let mut tx = self.store.begin_read(&[Table::Documents]).await?;
+        let Some(bytes) = tx.get(Table::Documents, &key).await? else { return Ok(None) };
+        let doc = Rc::new(unrecord(&bytes)?);
+        if let (Some(cache), Some(stamp)) = (&self.cache, stamp) {
+            cache.fill(stamp, key, doc.clone(), bytes.len());
+        }
+        Ok(Some(doc))
     }
 
     /// The documents that match `query` (a JSON object: filter, order, limit, offset).
@@ -847,7 +882,9 @@ impl<S: Store> Db<S> {
         let blocks: Vec<(Cid, &[u8])> = fx.blocks[fx.packed..].iter().map(|m| (m.cid, m.bytes.as_slice())).collect();
         layout::put_blocks(tx, &blocks).await?;
         fx.packed = fx.blocks.len();
-        self.write_touched(tx, &std::mem::take(&mut fx.docs)).await
+        let written = self.write_touched(tx, std::mem::take(&mut fx.docs)).await?;
+        fx.written.extend(written);
+        Ok(())
     }
 
     /// Writes the rest and commits. Subscribers ([`Db::subscribe`]) hear
@@ -872,7 +909,13 @@ impl<S: Store> Db<S> {
                 }
             }
         }
+        if let Some(cache) = &self.cache {
+            cache.committing(&fx.written.iter().map(|(k, _, _)| k.as_slice()).collect::<Vec<_>>());
+        }
         tx.commit().await?;
+        if let Some(cache) = &self.cache {
+            cache.committed(std::mem::take(&mut fx.written));
+        }
         for b in &fx.blocks {
             for hook in &hooks {
                 hook(Commit::Done, b);
@@ -981,6 +1024,56 @@ mod tests {
             let err = db.create("Book", json!({"title": "Emma"}).as_object().unwrap()).await.unwrap_err();
             assert_eq!(err.code(), "STORAGE");
             assert_eq!(heard.borrow().len(), 2);
+            // A change whose commit fails leaves the cached document as it was.
+            store.fail_commit(1);
+            let err = db.update("Book", &id, json!({"title": "Dune II"}).as_object().unwrap()).await.unwrap_err();
+            assert_eq!(err.code(), "STORAGE");
+            assert_eq!(db.get("Book", &id).await.unwrap().unwrap()["title"], "Dune");
+        });
+    }
+
+    fn title(doc: Option<Map<String, Value>>) -> Option<Value> {
+        doc.map(|d| d["title"].clone())
+    }
+
+    /// Two handles on one store (two tabs on one IndexedDB database): each
+    /// keeps the documents it reads or writes in its cache, and a commit by
+    /// the other makes it forget them, so it never shows the older state.
+    #[test]
+    fn a_cached_document_follows_the_other_handles_commits() {
+        block_on(async {
+            let store = MemoryStore::new();
+            let a = Db::open(store.clone()).await.unwrap();
+            a.add_schema(SDL).await.unwrap();
+            let b = Db::open(store.clone()).await.unwrap();
+            let id = a.create("Book", json!({"title": "Dune"}).as_object().unwrap()).await.unwrap();
+            assert_eq!(a.cache.as_ref().unwrap().len(), 1, "a write is kept");
+            assert_eq!(title(b.get("Book", &id).await.unwrap()), Some(json!("Dune")));
+            assert_eq!(b.cache.as_ref().unwrap().len(), 1, "a read is kept");
+            a.update("Book", &id, json!({"title": "Dune II"}).as_object().unwrap()).await.unwrap();
+            assert_eq!(title(b.get("Book", &id).await.unwrap()), Some(json!("Dune II")));
+            assert_eq!(b.heads("Book", &id).await.unwrap(), a.heads("Book", &id).await.unwrap());
+            b.update("Book", &id, json!({"title": "Dune III"}).as_object().unwrap()).await.unwrap();
+            assert_eq!(title(a.get("Book", &id).await.unwrap()), Some(json!("Dune III")));
+            b.delete("Book", &id).await.unwrap();
+            assert_eq!(a.get("Book", &id).await.unwrap(), None);
+            // A commit of more documents than a notice names: the others forget all.
+            let other = a.create("Book", json!({"title": "Emma"}).as_object().unwrap()).await.unwrap();
+            assert_eq!(title(b.get("Book", &other).await.unwrap()), Some(json!("Emma")));
+            let many: Vec<Map<String, Value>> = (0..=cache::NAMED_AT_MOST)
+                .map(|i| json!({"title": format!("t{i}")}).as_object().unwrap().clone())
+                .collect();
+            a.create_many("Book", &many).await.unwrap();
+            a.update("Book", &other, json!({"title": "Emma II"}).as_object().unwrap()).await.unwrap();
+            assert_eq!(title(b.get("Book", &other).await.unwrap()), Some(json!("Emma II")));
+            // Merged blocks from elsewhere are told too.
+            let c = Db::open(MemoryStore::new()).await.unwrap();
+            c.add_schema(SDL).await.unwrap();
+            c.import(&a.export().await.unwrap()).await.unwrap();
+            c.update("Book", &other, json!({"title": "Emma III"}).as_object().unwrap()).await.unwrap();
+            b.import(&c.export().await.unwrap()).await.unwrap();
+            assert_eq!(title(a.get("Book", &other).await.unwrap()), Some(json!("Emma III")));
+            assert_eq!(title(b.get("Book", &other).await.unwrap()), Some(json!("Emma III")));
         });
     }
 }

@@ -136,6 +136,10 @@ impl<S: Store> Store for FailingStore<S> {
     async fn begin_read(&self, tables: &[Table]) -> Result<FailingTx<'_, S>, StoreError> {
         Ok(FailingTx { inner: self.inner.begin_read(tables).await?, faults: &self.faults, mode: Mode::Read })
     }
+
+    fn notices(&self) -> Option<super::Notices> {
+        self.inner.notices()
+    }
 }
 
 // Every method is passed on, the provided ones too: the inner store may

@@ -19,7 +19,7 @@ use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::{Durability, Entries, KeyRange, Mode, Store, StoreError, Table, Tx};
+use super::{Durability, Entries, Forget, Heard, KeyRange, Mode, Notices, Store, StoreError, Table, Tx};
 use crate::error::Error;
 
 fn js_bytes(bytes: &[u8]) -> JsValue {
@@ -47,6 +47,11 @@ type StaleListeners = Rc<RefCell<Vec<Box<dyn Fn()>>>>;
 
 struct Conn {
     db: web_sys::IdbDatabase,
+    /// The database's name: its handles' notices go by the BroadcastChannel
+    /// `weftdb-docs:<name>` ([`IdbStore::notices`]).
+    name: String,
+    /// Its notices' channels, closed with it.
+    channels: RefCell<Vec<JsValue>>,
     /// Set once another connection (a newer build in another tab, or a
     /// deletion) asked for the database with `versionchange`: this one has
     /// closed, and every later transaction fails with [`Error::Stale`].
@@ -65,6 +70,18 @@ impl Drop for Conn {
 #[wasm_bindgen(inline_js = "
 function blocked(what) {
   return new DOMException(`another connection to the database (another tab) did not close for ${what}`, 'BlockedError');
+}
+export function docs_channel(name, onmessage) {
+  if (typeof BroadcastChannel !== 'function') return null;
+  const c = new BroadcastChannel('weftdb-docs:' + name);
+  c.onmessage = (e) => onmessage(e.data);
+  return c;
+}
+export function docs_post(c, keys) {
+  c.postMessage(keys);
+}
+export function docs_close(c) {
+  c.close();
 }
 export function idb_transaction(db, names, mode, durability) {
   return durability === 'default' ? db.transaction(names, mode) : db.transaction(names, mode, { durability });
@@ -157,6 +174,13 @@ extern "C" {
         v: &JsValue,
         k: &js_sys::Array,
     ) -> Result<(), JsValue>;
+    /// The BroadcastChannel of the notices between the handles on database
+    /// `name`, calling `onmessage` with each message's data; `null` where
+    /// the page has no BroadcastChannel.
+    fn docs_channel(name: &str, onmessage: &js_sys::Function) -> JsValue;
+    /// Posts a notice: an array of `documents` keys, or `null` for all.
+    fn docs_post(channel: &JsValue, keys: &JsValue);
+    fn docs_close(channel: &JsValue);
     /// The values (`v`) of a list of `{v, k}` records.
     fn idb_values(list: &JsValue) -> JsValue;
     /// `db.transaction(names, mode, { durability })`, without the options
@@ -250,7 +274,14 @@ impl IdbStore {
             }
         });
         db.set_onversionchange(Some(on_versionchange.as_ref().unchecked_ref()));
-        let conn = Rc::new(Conn { db, stale, on_stale, _on_versionchange: on_versionchange });
+        let conn = Rc::new(Conn {
+            db,
+            name: name.into(),
+            channels: RefCell::default(),
+            stale,
+            on_stale,
+            _on_versionchange: on_versionchange,
+        });
         Ok(IdbStore { conn, durability })
     }
 
@@ -259,6 +290,9 @@ impl IdbStore {
     /// the page's database object).
     pub fn close(&self) {
         self.conn.db.close();
+        for c in self.conn.channels.borrow_mut().drain(..) {
+            docs_close(&c);
+        }
         self.conn.on_stale.borrow_mut().clear();
     }
 
@@ -383,6 +417,63 @@ impl Store for IdbStore {
     async fn begin_read(&self, tables: &[Table]) -> Result<IdbTx<'_>, StoreError> {
         self.transaction(tables, web_sys::IdbTransactionMode::Readonly)
     }
+
+    /// Notices over the BroadcastChannel `weftdb-docs:<name>`, which
+    /// reaches every other connection to the database in this origin
+    /// (other tabs, and other connections in this page), never the sender.
+    /// A page without BroadcastChannel gets none (and keeps no cache).
+    fn notices(&self) -> Option<Notices> {
+        let heard = Rc::new(Heard::default());
+        let on_message = Closure::<dyn FnMut(JsValue)>::new({
+            let heard = heard.clone();
+            move |data: JsValue| heard.hear(forget_from_js(&data))
+        });
+        let channel = docs_channel(&self.conn.name, on_message.as_ref().unchecked_ref());
+        if channel.is_null() {
+            return None;
+        }
+        self.conn.channels.borrow_mut().push(channel.clone());
+        let channel = DocsChannel { channel, _on_message: on_message };
+        Some(Notices::new(heard, move |forget| docs_post(&channel.channel, &forget_to_js(forget))))
+    }
+}
+
+/// An open notices channel, closed when its [`Notices`] go.
+struct DocsChannel {
+    channel: JsValue,
+    _on_message: Closure<dyn FnMut(JsValue)>,
+}
+
+impl Drop for DocsChannel {
+    fn drop(&mut self) {
+        docs_close(&self.channel);
+    }
+}
+
+fn forget_to_js(forget: &Forget) -> JsValue {
+    match forget {
+        Forget::All => JsValue::NULL,
+        Forget::Keys(keys) => {
+            keys.iter().map(|k| JsValue::from(Uint8Array::from(k.as_slice()))).collect::<js_sys::Array>().into()
+        }
+    }
+}
+
+/// A notice as posted by [`forget_to_js`]; anything else (another build's,
+/// or a page's own message on the channel) forgets everything, which is
+/// always safe.
+fn forget_from_js(data: &JsValue) -> Forget {
+    if !js_sys::Array::is_array(data) {
+        return Forget::All;
+    }
+    let mut keys = Vec::new();
+    for k in js_sys::Array::from(data).iter() {
+        match k.dyn_into::<Uint8Array>() {
+            Ok(k) => keys.push(k.to_vec()),
+            Err(_) => return Forget::All,
+        }
+    }
+    Forget::Keys(keys)
 }
 
 impl IdbStore {

@@ -1,11 +1,12 @@
-//! The in-memory backend: for tests, the simulator, and as a cache-less
-//! database that lives as long as its handle.
+//! The in-memory backend: for tests, the simulator, and as a database that
+//! lives as long as its handles.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use super::{Entries, KeyRange, Mode, Store, StoreError, Table, Tx};
+use super::notices::Handles;
+use super::{Entries, KeyRange, Mode, Notices, Store, StoreError, Table, Tx};
 
 type Tables = [BTreeMap<Vec<u8>, Vec<u8>>; Table::ALL.len()];
 
@@ -14,6 +15,7 @@ type Tables = [BTreeMap<Vec<u8>, Vec<u8>>; Table::ALL.len()];
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     tables: Rc<RefCell<Tables>>,
+    handles: Rc<Handles>,
 }
 
 impl MemoryStore {
@@ -33,6 +35,10 @@ impl Store for MemoryStore {
 
     async fn begin(&self, _mode: Mode) -> Result<MemoryTx<'_>, StoreError> {
         Ok(MemoryTx { store: self, writes: Default::default() })
+    }
+
+    fn notices(&self) -> Option<Notices> {
+        Some(self.handles.join())
     }
 }
 

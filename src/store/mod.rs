@@ -12,6 +12,9 @@ use std::ops::Bound;
 mod memory;
 pub use memory::MemoryStore;
 
+mod notices;
+pub use notices::{Forget, Heard, Notices};
+
 #[cfg(any(test, feature = "sim"))]
 mod failing;
 #[cfg(any(test, feature = "sim"))]
@@ -205,6 +208,14 @@ pub trait Store {
     async fn begin_read(&self, tables: &[Table]) -> Result<Self::Tx<'_>, StoreError> {
         let _ = tables;
         self.begin(Mode::Read).await
+    }
+
+    /// This handle's end of the notices between the handles on one
+    /// database ([`Notices`]), a new one each call; `None` where the
+    /// backend has no other handles to hear from (then the database keeps
+    /// no cache of documents).
+    fn notices(&self) -> Option<Notices> {
+        None
     }
 }
 

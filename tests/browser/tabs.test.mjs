@@ -270,6 +270,33 @@ test("two tabs update one document 2 × 50 times at once: every update lands, bu
   await context.close();
 });
 
+test("a document one tab has cached follows every write of another tab: its next get shows it (local databases, no peers)", async () => {
+  const context = await browser.newContext();
+  const [a, b] = await tabs(context, "tabs-cache", 2, { peers: false });
+  const docId = await a.evaluate(() => window.db.collection("Book").create({ title: "t0", pages: 0 }));
+  const get = (page) => page.evaluate(async (id) => window.db.collection("Book").get(id), docId);
+  const update = (page, i) => page.evaluate(async ({ id, i }) => window.db.collection("Book").update(id, { title: `t${i}`, pages: i }), { id: docId, i });
+  assert.equal((await get(b)).title, "t0");
+  // Each tab reads the document (so it is cached there) before the other
+  // changes it; the first get after the other's write must show the write.
+  for (let i = 1; i <= 60; i++) {
+    const [writer, reader] = i % 2 ? [a, b] : [b, a];
+    assert.equal((await get(reader)).pages, i - 1);
+    await update(writer, i);
+    assert.deepEqual(await get(reader), { _id: docId, title: `t${i}`, pages: i }, `round ${i}`);
+  }
+  // A commit of many documents at once (its notice says "all").
+  await b.evaluate(async () => {
+    await window.db.collection("Book").createMany(Array.from({ length: 300 }, (_, i) => ({ title: `many ${i}` })));
+  });
+  await b.evaluate(async ({ id }) => window.db.collection("Book").update(id, { title: "after many" }), { id: docId });
+  assert.equal((await get(a)).title, "after many");
+  await a.evaluate(async (id) => window.db.collection("Book").delete(id), docId);
+  assert.equal(await get(b), null, "a delete in one tab: gone in the other");
+  assert.deepEqual(problemsOf([a, b]), []);
+  await context.close();
+});
+
 test("a change in one tab is heard by every tab's subscribers, in commit order; so is one from the network", async () => {
   const context = await browser.newContext();
   const pages = await tabs(context, "tabs-subscribe", 3);

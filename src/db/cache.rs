@@ -1,0 +1,233 @@
+//! The cache of hot documents: the state and heads of the documents this
+//! handle read or wrote lately, so that a `get` of one costs no store
+//! transaction.
+//!
+//! What it may assume, and what it does not (the crate docs' "Storage
+//! layout" says the same to users):
+//! - **Only what this handle committed, or read after the last notice it
+//!   heard.** Every other handle on the database (another tab, another
+//!   connection in the page) tells it which documents it is committing
+//!   ([`crate::store::Notices`]): once as it begins to commit and once
+//!   when the commit is done. The cache forgets those documents as soon as
+//!   it hears, and a record read from the store while a notice arrived or
+//!   while this handle committed is not kept (it may be older than the
+//!   notice says).
+//! - **A notice takes its time.** Between another tab's commit and this
+//!   tab hearing of it (a BroadcastChannel message: well under a
+//!   millisecond on an idle page, but the page may be busy), a `get` here
+//!   may return the document as it stood before that commit, as a `get`
+//!   made a moment earlier would. Writes never use the cache: a change
+//!   reads its parents inside its own write transaction, which the store
+//!   runs after every other write to the same records (no lost update).
+//! - **A commit of this handle** first forgets the documents it writes (a
+//!   merge's subscribers hear of it before the commit completes, and a
+//!   `get` they make must not return the state before it), then keeps them
+//!   as committed. A commit that fails keeps nothing.
+//! - **Bounded:** at most [`MAX_BYTES`] of document records, least
+//!   recently used dropped first.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use lru::LruCache;
+
+use crate::core::doc::{DocState, Heads};
+use crate::store::{Forget, Notices};
+
+/// The records a cache keeps at most, by their stored size (plus
+/// [`ENTRY_BYTES`] each): 10,000 small documents fit.
+pub const MAX_BYTES: usize = 8 << 20;
+/// What an entry is counted for beyond its record: the key, the maps, the
+/// `Rc`.
+const ENTRY_BYTES: usize = 128;
+/// The most documents a notice names; a commit of more says "all" (a bulk
+/// create of thousands would otherwise post thousands of keys to every tab).
+pub const NAMED_AT_MOST: usize = 256;
+
+/// A document as cached: its state and heads.
+pub type Doc = Rc<(DocState, Heads)>;
+
+struct Entry {
+    doc: Doc,
+    size: usize,
+}
+
+/// When a read from the store began: what this handle had heard and
+/// committed by then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    heard: u64,
+    commits: u64,
+}
+
+pub struct Cache {
+    notices: Notices,
+    docs: RefCell<LruCache<Vec<u8>, Entry>>,
+    bytes: Cell<usize>,
+    /// Bumped as this handle begins and as it completes each commit.
+    commits: Cell<u64>,
+}
+
+impl Cache {
+    pub fn new(notices: Notices) -> Self {
+        Cache { notices, docs: RefCell::new(LruCache::unbounded()), bytes: Cell::new(0), commits: Cell::new(0) }
+    }
+
+    /// The document under `key` (collection `\0` id), if cached.
+    pub fn get(&self, key: &[u8]) -> Option<Doc> {
+        self.forget_heard();
+        self.docs.borrow_mut().get(key).map(|e| e.doc.clone())
+    }
+
+    /// Taken before reading a record from the store, for [`Cache::fill`].
+    pub fn stamp(&self) -> Stamp {
+        Stamp { heard: self.notices.heard.count(), commits: self.commits.get() }
+    }
+
+    /// Keeps a record read from the store since `stamp`, unless a notice
+    /// or a commit of this handle came in between.
+    pub fn fill(&self, stamp: Stamp, key: Vec<u8>, doc: Doc, size: usize) {
+        self.forget_heard();
+        if stamp == self.stamp() {
+            self.keep(key, doc, size);
+        }
+    }
+
+    /// This handle is about to commit these documents' records.
+    pub fn committing(&self, keys: &[&[u8]]) {
+        if keys.is_empty() {
+            return;
+        }
+        self.commits.set(self.commits.get() + 1);
+        let mut docs = self.docs.borrow_mut();
+        for k in keys {
+            if let Some(e) = docs.pop(*k) {
+                self.bytes.set(self.bytes.get() - e.size);
+            }
+        }
+        drop(docs);
+        self.notices.tell(&notice(keys));
+    }
+
+    /// This handle committed these records (key, document, stored size).
+    pub fn committed(&self, docs: Vec<(Vec<u8>, Doc, usize)>) {
+        if docs.is_empty() {
+            return;
+        }
+        self.commits.set(self.commits.get() + 1);
+        let keys: Vec<&[u8]> = docs.iter().map(|(k, _, _)| k.as_slice()).collect();
+        self.notices.tell(&notice(&keys));
+        for (key, doc, size) in docs {
+            self.keep(key, doc, size);
+        }
+    }
+
+    fn keep(&self, key: Vec<u8>, doc: Doc, size: usize) {
+        let size = size + ENTRY_BYTES;
+        if size > MAX_BYTES {
+            return;
+        }
+        let mut docs = self.docs.borrow_mut();
+        if let Some(old) = docs.put(key, Entry { doc, size }) {
+            self.bytes.set(self.bytes.get() - old.size);
+        }
+        self.bytes.set(self.bytes.get() + size);
+        while self.bytes.get() > MAX_BYTES {
+            let Some((_, e)) = docs.pop_lru() else { break };
+            self.bytes.set(self.bytes.get() - e.size);
+        }
+    }
+
+    /// Drops what the other handles said they are committing.
+    fn forget_heard(&self) {
+        match self.notices.heard.take() {
+            None => {}
+            Some(Forget::All) => {
+                self.docs.borrow_mut().clear();
+                self.bytes.set(0);
+            }
+            Some(Forget::Keys(keys)) => {
+                let mut docs = self.docs.borrow_mut();
+                for k in keys {
+                    if let Some(e) = docs.pop(&k) {
+                        self.bytes.set(self.bytes.get() - e.size);
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.docs.borrow().len()
+    }
+}
+
+fn notice(keys: &[&[u8]]) -> Forget {
+    match keys.len() > NAMED_AT_MOST {
+        true => Forget::All,
+        false => Forget::Keys(keys.iter().map(|k| k.to_vec()).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{MemoryStore, Store};
+
+    fn doc(title: &str) -> Doc {
+        let mut state = DocState::default();
+        let register = crate::core::doc::Register { value: title.into(), height: 1, cid: Default::default() };
+        state.fields.insert("title".into(), register);
+        Rc::new((state, Vec::new()))
+    }
+
+    fn title(d: Option<Doc>) -> Option<String> {
+        d.map(|d| d.0.value("title").unwrap().as_str().unwrap().to_string())
+    }
+
+    /// A record read while a notice arrived, or while this handle
+    /// committed, may be older than the notice: it is not kept.
+    #[test]
+    fn a_read_overtaken_by_a_notice_or_a_commit_is_not_kept() {
+        let store = MemoryStore::new();
+        let (mine, theirs) = (Cache::new(store.notices().unwrap()), store.notices().unwrap());
+        let stamp = mine.stamp();
+        theirs.tell(&Forget::Keys(vec![b"k".to_vec()]));
+        mine.fill(stamp, b"k".to_vec(), doc("old"), 10);
+        assert_eq!(title(mine.get(b"k")), None);
+        let stamp = mine.stamp();
+        mine.committing(&[b"j"]);
+        mine.fill(stamp, b"k".to_vec(), doc("old"), 10);
+        assert_eq!(title(mine.get(b"k")), None);
+        mine.committed(vec![(b"j".to_vec(), doc("new"), 10)]);
+        let stamp = mine.stamp();
+        mine.fill(stamp, b"k".to_vec(), doc("read"), 10);
+        assert_eq!(title(mine.get(b"k")), Some("read".into()));
+        assert_eq!(title(mine.get(b"j")), Some("new".into()));
+        // Heard after the fill: forgotten at the next get.
+        theirs.tell(&Forget::Keys(vec![b"k".to_vec()]));
+        assert_eq!(title(mine.get(b"k")), None);
+        assert_eq!(title(mine.get(b"j")), Some("new".into()));
+        theirs.tell(&Forget::All);
+        assert_eq!(title(mine.get(b"j")), None);
+    }
+
+    #[test]
+    fn it_keeps_at_most_max_bytes_least_recently_used_first() {
+        let cache = Cache::new(MemoryStore::new().notices().unwrap());
+        let size = MAX_BYTES / 4 - ENTRY_BYTES;
+        for k in [b"a", b"b", b"c", b"d"] {
+            cache.committed(vec![(k.to_vec(), doc("x"), size)]);
+        }
+        assert_eq!(cache.len(), 4);
+        cache.get(b"a");
+        cache.committed(vec![(b"e".to_vec(), doc("x"), size)]);
+        assert_eq!(cache.len(), 4);
+        assert!(cache.get(b"b").is_none(), "the least recently used went");
+        assert!(cache.get(b"a").is_some());
+        cache.committed(vec![(b"huge".to_vec(), doc("x"), MAX_BYTES)]);
+        assert!(cache.get(b"huge").is_none(), "larger than the whole cache: not kept");
+        assert_eq!(cache.bytes.get(), 4 * MAX_BYTES / 4);
+    }
+}
