@@ -14,8 +14,8 @@
 //! | [`core::doc`] | a document's state: one last-writer-wins register per field, a tombstone | nothing but data |
 //! | [`core::merge`] | the merge rules: an import planned from a snapshot of the store (checks, blocks set aside as pending, their release and refusal), stopping for the reads it lacks | nothing but data |
 //! | [`core::query`] | filters, order, paging, index plans, order-preserving index keys | nothing but data |
-//! | [`store`] | the async [`store::Store`]/[`store::Tx`] traits; memory, redb (native), IndexedDB (wasm32); for tests and the simulator (feature `sim`) a store that fails its Nth commit, once or until healed | one storage engine each |
-//! | [`db`] | [`Db`]: the core's rules over a store, one transaction per change; an import reads [`core::merge`]'s snapshot and writes its plan; under test, `db::check` (what every store must hold after any failure: rows that point at something, documents, heads and indexes that are what the blocks make) and the crash runs | the store trait |
+//! | [`store`] | the async [`store::Store`]/[`store::Tx`] traits; memory, redb (native), IndexedDB (wasm32); the notices between handles on one database ([`store::Notices`]); for tests and the simulator (feature `sim`) a store that fails its Nth commit, once or until healed | one storage engine each |
+//! | [`db`] | [`Db`]: the core's rules over a store, one transaction per change; an import reads [`core::merge`]'s snapshot and writes its plan; `db::layout` (the records), `db::cache` (hot documents, forgotten on other handles' notices); under test, `db::check` (what every store must hold after any failure: rows that point at something, documents, heads and indexes that are what the blocks make) and the crash runs | the store trait |
 //! | [`core::sync`] | the replication messages and their limits | nothing but data |
 //! | [`core::pending`] | which blocks wait for parents on whose account; what to drop over the caps | nothing but data |
 //! | [`core::replica`] | the replication state's parts, each a state machine in a file of its own: dialling (which peers are kept connected, when each is dialled again), fetching missing blocks (whom to ask, once per block, when to give up), head exchange's push lanes (batches in order, up to three in flight, a probe alone until answered, no block twice per connection, lanes with ids so a dead connection's answers cannot move a new one), the outbox lanes (one push in flight per replicator's peer, the retry backoff), relayed listeners (asked for again with a backoff), each peer's request allowance, strikes and bans; [`core::replica::Replica`] holds them, the documents to pass on or repair, the peers whose exchange failed while connected (swapped again after a backoff), and says when the next of their deadlines falls (no fixed tick: an idle node sleeps until an input, a command or a deadline) | nothing but data |
@@ -246,9 +246,9 @@
 //!   are read inside the `readwrite` transaction that writes it, and IndexedDB
 //!   runs overlapping `readwrite` transactions one after the other, so two
 //!   tabs writing one document build on each other's blocks. No cache stands
-//!   in the way: the only per-connection caches are the schemas (read again on
-//!   a miss; collections are never changed or removed) and the recently
-//!   refused blocks.
+//!   in the way: writes never read the cache of hot documents, which serves
+//!   `get` alone and forgets what other tabs commit as they tell it
+//!   ("Storage layout").
 //! - **Versions**: a newer build opening the database at a higher version (or
 //!   a deletion) fires `versionchange` here: the connection closes at once,
 //!   the tab stops leading, `db.on("stale")` listeners are called and every
@@ -606,9 +606,38 @@
 //! documents, so `entries` stays.) The keys of the node's records and of the outbox are
 //! written down in `src/records.rs`. Opening a database reads only `meta`, so it
 //! costs the same at 100 documents as at 100,000 (but the first open of a
-//! layout-1 database, below). Nothing is cached in
-//! memory between transactions but the schemas (another tab may write any
-//! record at any time; it may only add schemas, which a miss reloads).
+//! layout-1 database, below).
+//!
+//! **What is cached in memory** between transactions: the schemas (another
+//! tab may only add schemas, which a miss reloads), the blocks refused
+//! lately, and hot documents (`db::cache`): the state and heads of the
+//! documents this handle read or wrote lately, up to 8 MiB of records, least
+//! recently used dropped first. A `get` (and `heads`) of a cached document
+//! reads nothing. What the cache may assume:
+//! - Every other handle on the database tells this one which documents it
+//!   commits ([`store::Notices`]: in a page the BroadcastChannel
+//!   `weftdb-docs:<name>`, which reaches every other connection of the
+//!   origin, local databases' and followers' alike; between clones of a
+//!   memory store, at once). A notice is an array of `documents` keys, or
+//!   `null` ("forget everything", for a commit of more than 256
+//!   documents); it is posted as the commit begins and again once it is
+//!   done. The cache forgets what it hears before each lookup, and keeps no
+//!   record read from the store while a notice arrived or while this handle
+//!   committed (it may be older than the notice).
+//! - So a tab sees another tab's commit once the notice arrives, at the
+//!   latest just after that commit: in between, a `get` may return the
+//!   document as it stood just before it, as a `get` made a moment earlier
+//!   would. Two `get`s of different documents are two reads either way,
+//!   not one snapshot.
+//! - Writes never read the cache: a change reads its document's record
+//!   inside its own write transaction (no lost update, above), and so does
+//!   a merge. Queries read `entries`. A commit of this handle first forgets
+//!   the documents it writes (subscribers hear a merge before its commit
+//!   completes), then keeps them once committed; a failed commit keeps
+//!   nothing.
+//! - Natively (redb) one process owns the file and the store gives no
+//!   notices, so the node keeps no cache; nor does a page without
+//!   BroadcastChannel.
 //!
 //! Layout 1 (IndexedDB version 1; before 2026-12-02) had a record per block
 //! (`blocks`), per document's heads (`heads`) and state (`docs`), and per

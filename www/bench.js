@@ -11,8 +11,13 @@
 //   write    one durable write, 200 times in sequence; per-op median
 //            (raw: one txn per put, awaiting complete; Dexie: add; weftdb: create)
 //   get      get by id, 1000 random ids of the bulk set; per-op median
+//            (weftdb's cache of hot documents holds the bulk set it wrote)
+//   memory   after the 100k build: weftdb's wasm memory; raw's and Dexie's
+//            page (measureUserAgentSpecificMemory; for weftdb in brackets)
 //   reopen   close, open, one get, on a 100k-doc database (built in 10k
 //            batches); time from open start to the get's result; median of 5
+//   getCold  then 1000 gets of random ids of the 100k set, none read before
+//            (no engine has them cached); per-op median
 //   query    equality on an indexed field (author: 1000 distinct values, so
 //            ~100 docs each) over the 100k docs; median of 50 queries
 //            (raw: index.getAll(IDBKeyRange.only(v)); Dexie:
@@ -247,6 +252,7 @@ function dexieEngine(cfg) {
 
 function weftEngine(cfg) {
   let Database;
+  let wasmMemory;
   return {
     key: "weftdb",
     label: "weftdb",
@@ -257,7 +263,7 @@ function weftEngine(cfg) {
       } catch (err) {
         throw new Error(`pkg/weftdb.js not loadable (build it: wasm-pack build --target web --profile wasm): ${err.message}`);
       }
-      await mod.default();
+      wasmMemory = (await mod.default()).memory;
       Database = mod.Database;
       let version = "weftdb";
       try {
@@ -288,6 +294,8 @@ function weftEngine(cfg) {
     insertOne: (h, doc) => h.items.create(doc),
     get: (h, id) => h.items.get(id),
     findByAuthor: (h, v) => h.items.find({ filter: { author: { _eq: v } } }),
+    // The wasm module's linear memory (it only grows): weftdb's own heap.
+    wasmBytes: () => wasmMemory?.buffer.byteLength ?? null,
   };
 }
 
@@ -295,6 +303,25 @@ const ENGINE_FACTORIES = { raw: rawEngine, dexie: dexieEngine, weftdb: weftEngin
 
 // ---------------------------------------------------------------------------
 // workloads, grouped in phases that share a database
+
+/**
+ * The page's memory, MiB: `performance.measureUserAgentSpecificMemory()`
+ * (the whole page: JS heaps, DOM, wasm; needs cross-origin isolation,
+ * which the bench page has; Chromium answers at its next garbage
+ * collection, within 20 s) and, for weftdb, its wasm memory.
+ */
+async function pageMemory(engine) {
+  const mib = (b) => (b == null ? null : round(b / (1 << 20), 1));
+  let page = null;
+  if (typeof performance.measureUserAgentSpecificMemory === "function" && globalThis.crossOriginIsolated) {
+    try {
+      page = (await withTimeout(performance.measureUserAgentSpecificMemory(), 30_000, "measureUserAgentSpecificMemory")).bytes;
+    } catch (err) {
+      log(`  (${engine.key}: page memory not measured: ${err.message})`);
+    }
+  }
+  return { mib: mib(engine.wasmBytes ? engine.wasmBytes() : page), pageMib: mib(page), wasmMib: mib(engine.wasmBytes?.()) };
+}
 
 function check(cond, msg) {
   if (!cond) throw new Error(`check failed: ${msg}`);
@@ -383,6 +410,9 @@ async function phaseLarge(engine, cfg, record) {
     }
     const buildMs = now() - t0;
     record("build", { ms: round(buildMs), perDocUs: round((buildMs * 1000) / cfg.large, 1) });
+    const mem = await pageMemory(engine);
+    record("memory", mem);
+    log(`  ${engine.key} memory after the build: ${JSON.stringify(mem)}`);
 
     const rnd = prng(cfg.seed + 2);
     const samples = [];
@@ -400,6 +430,21 @@ async function phaseLarge(engine, cfg, record) {
     const rst = stats(samples);
     record("reopen", { ms: round(rst.median), ...roundStats(rst) });
     log(`  ${engine.key} reopen: median ${rst.median.toFixed(2)} ms`);
+
+    // Gets right after a reopen, of documents this page has not read since:
+    // nothing of them is in any cache of the engine (weftdb's starts empty).
+    const crnd = prng(cfg.seed + 4);
+    const cold = [];
+    for (let k = 0; k < cfg.gets; k++) {
+      const i = Math.floor(crnd() * cfg.large);
+      const t = now();
+      const doc = await engine.get(h, ids[i]);
+      cold.push(now() - t);
+      if (k < 20) check(doc && doc.title === makeDoc(i, cfg.authors).title, `get(${ids[i]}) returned ${JSON.stringify(doc)}`);
+    }
+    const cst = stats(cold);
+    record("getCold", { ms: round(cst.median), ...roundStats(cst) });
+    log(`  ${engine.key} cold get: median ${cst.median.toFixed(3)} ms`);
 
     const qrnd = prng(cfg.seed + 3);
     const qs = [];
@@ -429,6 +474,8 @@ export function workloadList(cfg) {
     { key: "get", title: `Get by id (median of ${n(cfg.gets)})` },
     { key: "build", title: `Build ${n(cfg.large)} docs in batches of ${n(cfg.batch)} (total)`, info: true },
     { key: "reopen", title: `Reopen + first get at ${n(cfg.large)} docs (median of ${cfg.reopens})` },
+    { key: "getCold", title: `Get by id after the reopen, of ${n(cfg.large)} docs, none read before (median of ${n(cfg.gets)})` },
+    { key: "memory", title: `Memory after the build, MiB (weftdb: its wasm memory; others: the page's)`, info: true, unit: "MiB" },
     { key: "query", title: `Indexed equality query, ~${n(Math.round(cfg.large / cfg.authors))} of ${n(cfg.large)} docs (median of ${cfg.queries})` },
   ];
 }
@@ -451,7 +498,7 @@ async function warmup(engine, cfg) {
 const PHASES = [
   { name: "bulk insert + get by id", run: phaseBulkGet, keys: ["bulk", "get"] },
   { name: "single durable writes", run: phaseWrites, keys: ["write"] },
-  { name: "large set: build, reopen, query", run: phaseLarge, keys: ["build", "reopen", "query"] },
+  { name: "large set: build, reopen, query", run: phaseLarge, keys: ["build", "memory", "reopen", "getCold", "query"] },
 ];
 
 // ---------------------------------------------------------------------------
@@ -543,6 +590,7 @@ function fmtMs(r) {
   if (!r) return "—";
   if (r.unavailable) return "unavailable";
   if (r.error) return "error";
+  if (r.mib !== undefined) return r.mib == null ? "—" : `${r.mib} MiB`;
   return r.ms < 10 ? r.ms.toFixed(3) : r.ms.toFixed(1);
 }
 

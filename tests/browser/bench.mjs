@@ -97,10 +97,11 @@ function fmt(ms) {
   return ms.toFixed(3);
 }
 
-function cell(r) {
+function cell(r, unit) {
   if (!r) return "—";
   if (r.unavailable) return "unavailable";
   if (r.error) return "error";
+  if (unit === "MiB") return r.mib == null ? "—" : `${r.mib}${r.pageMib != null && r.wasmMib != null ? ` (page ${r.pageMib})` : ""}`;
   return fmt(r.ms);
 }
 
@@ -122,9 +123,9 @@ function markdown(result) {
     const raw = w.results.raw;
     for (const k of keys) {
       const r = w.results[k];
-      row.push(cell(r));
+      row.push(cell(r, w.unit));
       if (k !== "raw" && keys.includes("raw")) {
-        row.push(raw?.ms > 0 && r?.ms != null ? `${(r.ms / raw.ms).toFixed(2)}×` : "—");
+        row.push(!w.unit && raw?.ms > 0 && r?.ms != null ? `${(r.ms / raw.ms).toFixed(2)}×` : "—");
       }
     }
     lines.push(`| ${row.join(" | ")} |`);
