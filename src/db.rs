@@ -183,7 +183,7 @@ impl<S: Store> Db<S> {
     /// with the data (but the first open of a layout-1 database, which
     /// moves all of it: [`layout::migrate`]).
     pub async fn open(store: S) -> Result<Self, Error> {
-        let key = Self::signing_key_in(&store).await?;
+        let (key, schemas) = Self::key_and_schemas_in(&store).await?;
         let cache = store.notices().map(cache::Cache::new);
         let db = Db {
             store,
@@ -196,19 +196,28 @@ impl<S: Store> Db<S> {
             refused_lately: RefCell::new(LruCache::new(NonZeroUsize::new(REFUSED_REMEMBERED).expect("not zero"))),
             cache,
         };
-        db.reload_schemas().await?;
+        match schemas {
+            Some(rows) => db.keep_schemas(rows)?,
+            None => db.reload_schemas().await?,
+        }
         Ok(db)
     }
 
     /// The replica's key, made and stored on first open, and the store in
     /// this build's layout ([`layout::migrate`] on the first open of a
-    /// layout-1 database). Both read first, so an open that finds them takes
-    /// no write lock.
-    async fn signing_key_in(store: &S) -> Result<SigningKey, Error> {
-        let keys = [META_KEY.to_vec(), LAYOUT_KEY.to_vec()];
-        let mut stored = store.begin_read(&[Table::Meta]).await?.get_many(Table::Meta, &keys).await?;
-        let seed = match (stored[0].take(), stored[1].as_deref()) {
-            (Some(seed), Some([LAYOUT])) => seed,
+    /// layout-1 database); with the stored schemas when one read found all
+    /// that (every open but the first of a database and of a layout: the
+    /// key, the layout and the schemas in one transaction, its reads all in
+    /// flight at once). An open that finds them takes no write lock.
+    async fn key_and_schemas_in(store: &S) -> Result<(SigningKey, Option<Vec<Vec<u8>>>), Error> {
+        let keys = [(Table::Meta, META_KEY.to_vec()), (Table::Meta, LAYOUT_KEY.to_vec())];
+        let (mut stored, schemas) = store
+            .begin_read(&[Table::Meta])
+            .await?
+            .get_each_and_values(&keys, Table::Meta, &KeyRange::prefix(META_SCHEMA))
+            .await?;
+        let (seed, schemas) = match (stored[0].take(), stored[1].as_deref()) {
+            (Some(seed), Some([LAYOUT])) => (seed, Some(schemas)),
             _ => {
                 let mut tx = store.begin(Mode::Write).await?;
                 // Another tab may have made it, or moved the data, meanwhile.
@@ -237,11 +246,11 @@ impl<S: Store> Db<S> {
                     }
                 }
                 tx.commit().await?;
-                seed
+                (seed, None)
             }
         };
         let seed: [u8; 32] = seed.try_into().map_err(|_| StoreError("corrupt signing key".into()))?;
-        Ok(SigningKey::from_bytes(&seed))
+        Ok((SigningKey::from_bytes(&seed), schemas))
     }
 
     pub fn store(&self) -> &S {
@@ -261,9 +270,14 @@ impl<S: Store> Db<S> {
 
     async fn reload_schemas(&self) -> Result<(), Error> {
         let mut tx = self.store.begin_read(&[Table::Meta]).await?;
-        let rows = tx.scan(Table::Meta, &KeyRange::prefix(META_SCHEMA), None).await?;
+        let rows = tx.scan_values(Table::Meta, &KeyRange::prefix(META_SCHEMA), None).await?;
+        self.keep_schemas(rows)
+    }
+
+    /// Keeps the schemas stored as `rows`, in place of those it had.
+    fn keep_schemas(&self, rows: Vec<Vec<u8>>) -> Result<(), Error> {
         let mut schemas = BTreeMap::new();
-        for (_, v) in rows {
+        for v in rows {
             let def: CollectionDef =
                 serde_json::from_slice(&v).map_err(|e| StoreError(format!("corrupt schema: {e}")))?;
             schemas.insert(def.name.clone(), Rc::new(def));

@@ -342,7 +342,7 @@ mod round_trips {
     use futures::executor::block_on;
     use serde_json::{json, Map, Value};
     use weftdb::core::block::{Block, SignedBlock};
-    use weftdb::store::{Entries, KeyRange, MemoryStore, Mode, Store, StoreError, Table, Tx};
+    use weftdb::store::{Entries, KeyRange, MemoryStore, Mode, Notices, Store, StoreError, Table, Tx};
     use weftdb::Db;
 
     #[derive(Clone, Default)]
@@ -367,6 +367,9 @@ mod round_trips {
         async fn begin(&self, mode: Mode) -> Result<CountingTx<'_>, StoreError> {
             Ok(CountingTx { inner: self.inner.begin(mode).await?, trips: self.trips.clone() })
         }
+        fn notices(&self) -> Option<Notices> {
+            self.inner.notices()
+        }
     }
 
     impl Tx for CountingTx<'_> {
@@ -389,6 +392,15 @@ mod round_trips {
         ) -> Result<(Vec<Option<Vec<u8>>>, bool), StoreError> {
             self.trip();
             self.inner.get_each_and_any(reads, table).await
+        }
+        async fn get_each_and_values(
+            &mut self,
+            reads: &[(Table, Vec<u8>)],
+            table: Table,
+            range: &KeyRange,
+        ) -> Result<(Vec<Option<Vec<u8>>>, Vec<Vec<u8>>), StoreError> {
+            self.trip();
+            self.inner.get_each_and_values(reads, table, range).await
         }
         async fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
             self.inner.put(table, key, value).await
@@ -506,6 +518,29 @@ mod round_trips {
             let (n, r) = counted(&db, &trips, &kids[..1]).await;
             assert_eq!((r.refused.len(), r.dropped.len() as u64), (1, N));
             assert_eq!(n as u64, 2 * N + 3, "2 N + 2, and the stored parent's pack");
+        });
+    }
+
+    /// Opening reads the key, the layout and the schemas in one round trip;
+    /// a get reads the document's record once, then (cached) nothing.
+    #[test]
+    fn an_open_reads_once_and_a_get_of_a_hot_document_not_at_all() {
+        block_on(async {
+            let (db, trips) = fresh().await;
+            let id = db.create("Book", &obj(json!({"title": "Dune"}))).await.unwrap();
+            let before = trips.get();
+            assert_eq!(db.get("Book", &id).await.unwrap().unwrap()["title"], "Dune");
+            assert_eq!(trips.get() - before, 0, "written by this handle: cached");
+            let store = db.store().clone();
+            drop(db);
+            let before = trips.get();
+            let db = Db::open(store).await.unwrap();
+            assert_eq!(trips.get() - before, 1, "was 2: the key and layout, then the schemas");
+            assert_eq!(db.collections().len(), 1);
+            let before = trips.get();
+            assert_eq!(db.get("Book", &id).await.unwrap().unwrap()["title"], "Dune");
+            assert_eq!(db.get("Book", &id).await.unwrap().unwrap()["title"], "Dune");
+            assert_eq!(trips.get() - before, 1, "read once, then from the cache");
         });
     }
 }

@@ -286,6 +286,15 @@ async fn secondary_keys_follow_their_record() {
         .await
         .unwrap();
     assert_eq!((got, any), (vec![Some(b"p2".to_vec()), Some(b"two".to_vec())], true));
+    let (got, values) = tx
+        .get_each_and_values(
+            &[(Table::PacksBy, b"x".to_vec()), (Table::Packs, b"p9".to_vec())],
+            Table::Packs,
+            &KeyRange::prefix(b"p2"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((got, values), (vec![Some(b"p1".to_vec()), None], vec![b"two".to_vec()]), "reads and a range at once");
     drop(tx);
     let mut tx = store.begin(Mode::Write).await.unwrap();
     tx.put_keyed(Table::Packs, b"p1", b"uno", &[b"b1".to_vec(), b"x".to_vec()], &[b"c1".to_vec()]).await.unwrap();

@@ -656,6 +656,18 @@ impl Tx for IdbTx<'_> {
         self.store(table)?.delete(&js_bytes(key)).map(drop).map_err(|e| dom_error("delete", &e))
     }
 
+    async fn get_each_and_values(
+        &mut self,
+        reads: &[(Table, Vec<u8>)],
+        table: Table,
+        range: &KeyRange,
+    ) -> Result<(Vec<Option<Vec<u8>>>, Vec<Vec<u8>>), StoreError> {
+        let requests = self.gets(reads)?;
+        let all = self.get_all(table, range, None, Half::Values);
+        let (gets, all) = futures::join!(futures::future::join_all(requests), all);
+        Ok((values(reads, gets)?, all?))
+    }
+
     async fn scan(&mut self, table: Table, range: &KeyRange, limit: Option<usize>) -> Result<Entries, StoreError> {
         // getAll + getAllKeys beat a cursor by far; issued back to back in one
         // transaction they see the same records.

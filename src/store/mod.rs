@@ -252,6 +252,17 @@ pub trait Tx {
         let any = !self.scan_keys(table, &KeyRange::all(), Some(1)).await?.is_empty();
         Ok((values, any))
     }
+    /// [`Tx::get_each`], and the values of `range` in `table`, in one go
+    /// where the backend can (an open reads its keys and its schemas).
+    async fn get_each_and_values(
+        &mut self,
+        reads: &[(Table, Vec<u8>)],
+        table: Table,
+        range: &KeyRange,
+    ) -> Result<(Vec<Option<Vec<u8>>>, Vec<Vec<u8>>), StoreError> {
+        let got = self.get_each(reads).await?;
+        Ok((got, self.scan_values(table, range, None).await?))
+    }
     async fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
     async fn delete(&mut self, table: Table, key: &[u8]) -> Result<(), StoreError>;
     /// Entries with keys in `range`, in key order, at most `limit`.
