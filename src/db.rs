@@ -733,8 +733,7 @@ impl<S: Store> Db<S> {
             return Ok(Some(doc));
         }
         let stamp = self.cache.as_ref().map(|c| c.stamp());
-        let mut tx = self.store.begin_read(&[Table::Documents]).await?;
-        let Some(bytes) = tx.get(Table::Documents, &key).await? else { return Ok(None) };
+        let Some(bytes) = self.store.get_one(Table::Documents, &key).await? else { return Ok(None) };
         let doc = Rc::new(unrecord(&bytes)?);
         if let (Some(cache), Some(stamp)) = (&self.cache, stamp) {
             cache.fill(stamp, key, doc.clone(), bytes.len());

@@ -137,6 +137,10 @@ impl<S: Store> Store for FailingStore<S> {
         Ok(FailingTx { inner: self.inner.begin_read(tables).await?, faults: &self.faults, mode: Mode::Read })
     }
 
+    async fn get_one(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get_one(table, key).await
+    }
+
     fn notices(&self) -> Option<super::Notices> {
         self.inner.notices()
     }

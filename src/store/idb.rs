@@ -344,6 +344,13 @@ impl Drop for IdbTx<'_> {
     r.onerror = () => reject(r.error);
   });
 }
+export function idb_get_one(db, name, key) {
+  return new Promise((resolve, reject) => {
+    const r = db.transaction(name, 'readonly').objectStore(name).get(key);
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+}
 export function idb_commit(tx) {
   return new Promise((resolve, reject) => {
     tx.oncomplete = () => resolve();
@@ -353,6 +360,9 @@ export function idb_commit(tx) {
 }")]
 extern "C" {
     fn idb_request(req: &web_sys::IdbRequest) -> js_sys::Promise;
+    /// One `get` in a read transaction of its own, made in one call.
+    #[wasm_bindgen(catch)]
+    fn idb_get_one(db: &web_sys::IdbDatabase, name: &str, key: &JsValue) -> Result<js_sys::Promise, JsValue>;
     /// Commits and settles once the writes are durable (`complete`), or
     /// rejects with the cause if the transaction aborted (or had already).
     fn idb_commit(tx: &web_sys::IdbTransaction) -> js_sys::Promise;
@@ -363,6 +373,15 @@ extern "C" {
 async fn request(req: Result<web_sys::IdbRequest, JsValue>, op: &'static str) -> Result<JsValue, StoreError> {
     let req = req.map_err(|e| dom_error(op, &e))?;
     JsFuture::from(idb_request(&req)).await.map_err(|e| dom_error(op, &e))
+}
+
+fn stale_error() -> StoreError {
+    StoreError("the database was upgraded or deleted in another tab: reload the page".into())
+}
+
+async fn request_promise(p: Result<js_sys::Promise, JsValue>, op: &'static str) -> Result<JsValue, StoreError> {
+    let p = p.map_err(|e| dom_error(op, &e))?;
+    JsFuture::from(p).await.map_err(|e| dom_error(op, &e))
 }
 
 fn dom_error(op: &str, e: &JsValue) -> StoreError {
@@ -416,6 +435,21 @@ impl Store for IdbStore {
 
     async fn begin_read(&self, tables: &[Table]) -> Result<IdbTx<'_>, StoreError> {
         self.transaction(tables, web_sys::IdbTransactionMode::Readonly)
+    }
+
+    /// The transaction, its object store and the request made in one call
+    /// into JS, and one promise awaited: a `get` of a document not cached
+    /// spent ~0.1 ms more than raw IndexedDB's in the crossings of the
+    /// general path.
+    async fn get_one(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if table.keys_of().is_some() {
+            return self.begin_read(&[table]).await?.get(table, key).await;
+        }
+        if self.is_stale() {
+            return Err(stale_error());
+        }
+        let v = request_promise(idb_get_one(&self.conn.db, table.name(), &js_bytes(key)), "get").await?;
+        Ok(value(table, v))
     }
 
     /// Notices over the BroadcastChannel `weftdb-docs:<name>`, which
@@ -483,7 +517,7 @@ impl IdbStore {
         stores.dedup();
         let names: js_sys::Array = stores.into_iter().map(JsValue::from_str).collect();
         if self.is_stale() {
-            return Err(StoreError("the database was upgraded or deleted in another tab: reload the page".into()));
+            return Err(stale_error());
         }
         let uncommitted_write = mode == web_sys::IdbTransactionMode::Readwrite;
         // Durability is a write's: a read asks for nothing.

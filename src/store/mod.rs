@@ -210,6 +210,12 @@ pub trait Store {
         self.begin(Mode::Read).await
     }
 
+    /// The value of one key, in a read transaction of its own; a backend
+    /// where each call costs a crossing (IndexedDB from wasm) does it in one.
+    async fn get_one(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.begin_read(&[table]).await?.get(table, key).await
+    }
+
     /// This handle's end of the notices between the handles on one
     /// database ([`Notices`]), a new one each call; `None` where the
     /// backend has no other handles to hear from (then the database keeps
