@@ -62,6 +62,9 @@ async fn put_get_delete() {
     assert_eq!(get(&store, Table::Pending, b"a").await, Some(b"2".to_vec()));
     assert_eq!(get(&store, Table::Pending, b"b").await, Some(Vec::new()), "empty values survive");
     assert_eq!(get(&store, Table::Meta, b"a").await, Some(b"meta".to_vec()), "tables are separate");
+    assert_eq!(store.get_one(Table::Pending, b"a").await.unwrap(), Some(b"2".to_vec()), "a read of its own");
+    assert_eq!(store.get_one(Table::Meta, b"a").await.unwrap(), Some(b"meta".to_vec()));
+    assert_eq!(store.get_one(Table::Meta, b"missing").await.unwrap(), None);
 
     let mut tx = store.begin(Mode::Write).await.unwrap();
     tx.delete(Table::Pending, b"a").await.unwrap();
@@ -262,6 +265,8 @@ async fn a_deletion_elsewhere_leaves_the_store_stale() {
     assert!(store.is_stale());
     assert_eq!(heard.get(), 1);
     let Err(e) = store.begin(Mode::Read).await else { panic!("a stale store began a transaction") };
+    assert!(e.to_string().contains("another tab"), "{e}");
+    let Err(e) = store.get_one(Table::Meta, b"k").await else { panic!("a stale store read") };
     assert!(e.to_string().contains("another tab"), "{e}");
 }
 
