@@ -698,3 +698,49 @@ async fn webcrypto_agrees_with_our_signature_rule() {
         &format!("{} cases; WebCrypto alone differs on {}:\n{}", cases.len(), differ.len(), differ.join("\n")).into(),
     );
 }
+
+/// A page signs a bulk create's blocks with WebCrypto: the same bytes as
+/// ed25519-dalek's (Ed25519 is deterministic), and every block it makes
+/// passes our own check, in a page that signed in wasm as well.
+#[wasm_bindgen_test]
+async fn webcrypto_signs_as_dalek_does() {
+    use ed25519_dalek::{Signer, SigningKey};
+    let messages: Vec<Vec<u8>> =
+        vec![Vec::new(), b"a".to_vec(), vec![0xA5; 200], (0..65_536u32).map(|i| i as u8).collect()];
+    let list: Array = messages.iter().map(|m| JsValue::from(Uint8Array::from(m.as_slice()))).collect();
+    let mut webcrypto_signed = 0;
+    for seed in [[0u8; 32], [7; 32], [0xff; 32]] {
+        let sigs = Array::from(&JsFuture::from(weftdb::sign_with_webcrypto(&seed, list.clone())).await.unwrap());
+        let key = SigningKey::from_bytes(&seed);
+        for (m, sig) in messages.iter().zip(sigs.iter()) {
+            if sig.is_null() {
+                continue;
+            }
+            webcrypto_signed += 1;
+            assert_eq!(
+                Uint8Array::new(&sig).to_vec(),
+                key.sign(m).to_bytes().to_vec(),
+                "seed {seed:?}, {} bytes",
+                m.len()
+            );
+        }
+    }
+    // Both browsers CI runs have Ed25519 in WebCrypto (Chromium 137+, Firefox 129+).
+    assert_eq!(webcrypto_signed, 12, "WebCrypto signed every message");
+
+    let db = fresh("web-sign-batch").await;
+    ok(&db, "addSchema", &[JsValue::from_str("type Note { n: Int }")]).await;
+    let notes = collection(&db, "Note");
+    let docs: Array = (0..40).map(|n| js(json!({ "n": n }))).collect();
+    let signed = weftdb::webcrypto_signed();
+    ok(&notes, "createMany", &[docs.into()]).await;
+    assert_eq!(weftdb::webcrypto_signed() - signed, 40.0, "the bulk create's blocks were signed by WebCrypto");
+    ok(&notes, "create", &[js(json!({ "n": 40 }))]).await;
+    let blocks = Array::from(&ok(&db, "exportBlocks", &[]).await);
+    assert_eq!(blocks.length(), 41);
+    for b in blocks.iter() {
+        let bytes = Uint8Array::new(&b).to_vec();
+        weftdb::core::block::SignedBlock::decode(&bytes, None).expect("a block the page made passes our check");
+    }
+    destroy("web-sign-batch").await;
+}
