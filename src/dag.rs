@@ -1,7 +1,7 @@
 //! Questions about the block graph that replication asks: whose heads,
 //! which blocks are held, and which blocks another replica lacks.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 
 use cid::Cid;
 
@@ -103,34 +103,71 @@ impl<S: Store> Db<S> {
     /// why replication offers CIDs before sending blocks when the other
     /// side's heads are not all known.
     pub async fn blocks_missing_from(&self, col: &str, id: &str, theirs: &[Cid]) -> Result<Vec<(Cid, Vec<u8>)>, Error> {
-        let mut tx = self.store().begin_read(&[Table::Documents, Table::Packs]).await?;
-        let ours = self.heads_in(&mut tx, col, id).await?;
+        let ours: Vec<Cid> = {
+            let mut tx = self.store().begin_read(&[Table::Documents]).await?;
+            self.heads_in(&mut tx, col, id).await?.into_iter().map(|h| h.0).collect()
+        };
+        Ok(self.blocks_missing_from_each(&[(ours, theirs.to_vec())]).await?.pop().unwrap_or_default())
+    }
+
+    /// [`Db::blocks_missing_from`] of many documents at once, each given
+    /// as (our heads, their heads): the walks go down all the documents
+    /// together, one level of their graphs at a time, so a level costs two
+    /// batches of reads (the packs' keys, then the packs not read yet), not
+    /// two awaited reads per block. In a page each awaited read is a round
+    /// trip to IndexedDB's backend: a peer lacking 1,000 documents of ten
+    /// blocks each was 20,000 round trips.
+    pub async fn blocks_missing_from_each(
+        &self,
+        docs: &[(Vec<Cid>, Vec<Cid>)],
+    ) -> Result<Vec<Vec<(Cid, Vec<u8>)>>, Error> {
+        let mut tx = self.store().begin_read(&[Table::Packs]).await?;
         let mut packs = Blocks::default();
-        let mut known = BTreeSet::new();
-        let mut queue: VecDeque<Cid> = theirs.iter().copied().collect();
-        // Everything below a head of theirs that we hold, they hold too.
-        while let Some(c) = queue.pop_front() {
-            if known.contains(&c) {
-                continue;
+        // Everything below a head of theirs that we hold, they hold too
+        // (a CID names one block, of one document: one set serves all).
+        let mut known = HashSet::new();
+        let mut level: Vec<Cid> = docs.iter().flat_map(|(_, theirs)| theirs.iter().copied()).collect();
+        while !level.is_empty() {
+            level.retain(|c| known.insert(*c));
+            let found = packs.get(&mut tx, &level).await?;
+            let mut next = Vec::new();
+            for (c, bytes) in level.iter().zip(found) {
+                match bytes {
+                    Some(bytes) => next.extend(SignedBlock::decode_stored(bytes, *c)?.block.parents),
+                    // Not here: nothing to walk below it.
+                    None => {
+                        known.remove(c);
+                    }
+                }
             }
-            let Some(bytes) = packs.one(&mut tx, c).await? else { continue };
-            known.insert(c);
-            queue.extend(SignedBlock::decode_stored(bytes, c)?.block.parents);
+            next.retain(|c| !known.contains(c));
+            level = next;
         }
-        let mut missing = Vec::new();
-        let mut seen = BTreeSet::new();
-        let mut queue: VecDeque<Cid> = ours.iter().map(|h| h.0).collect();
-        while let Some(c) = queue.pop_front() {
-            if known.contains(&c) || !seen.insert(c) {
-                continue;
+        // Then down from our heads, each document's walk apart.
+        let mut missing: Vec<Vec<(u64, Cid, Vec<u8>)>> = vec![Vec::new(); docs.len()];
+        let mut seen = HashSet::new();
+        let mut level: Vec<(usize, Cid)> =
+            docs.iter().enumerate().flat_map(|(i, (ours, _))| ours.iter().map(move |c| (i, *c))).collect();
+        while !level.is_empty() {
+            level.retain(|(_, c)| !known.contains(c) && seen.insert(*c));
+            let cids: Vec<Cid> = level.iter().map(|(_, c)| *c).collect();
+            let found = packs.get(&mut tx, &cids).await?;
+            let mut next = Vec::new();
+            for ((i, c), bytes) in level.into_iter().zip(found) {
+                let Some(bytes) = bytes else { continue };
+                let b = SignedBlock::decode_stored(bytes, c)?;
+                next.extend(b.block.parents.iter().map(|p| (i, *p)));
+                missing[i].push((b.block.height, c, b.bytes));
             }
-            let Some(bytes) = packs.one(&mut tx, c).await? else { continue };
-            let b = SignedBlock::decode_stored(bytes, c)?;
-            queue.extend(b.block.parents.iter().copied());
-            missing.push((b.block.height, c, b.bytes));
+            level = next;
         }
         // Heights grow from parent to child: sorting by height is a causal order.
-        missing.sort_by_key(|(h, c, _)| (*h, *c));
-        Ok(missing.into_iter().map(|(_, c, b)| (c, b)).collect())
+        Ok(missing
+            .into_iter()
+            .map(|mut m| {
+                m.sort_by_key(|(h, c, _)| (*h, *c));
+                m.into_iter().map(|(_, c, b)| (c, b)).collect()
+            })
+            .collect())
     }
 }
