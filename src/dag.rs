@@ -12,6 +12,14 @@ use crate::db::{doc_key, Db};
 use crate::error::Error;
 use crate::store::{KeyRange, Store, Table, Tx};
 
+/// The fewest block reads a walk must expect before reading every pack
+/// instead is worth a count of them.
+const PRELOAD_MIN: usize = 256;
+/// Packs read per request when a walk reads them all.
+const PRELOAD_CHUNK: usize = 1024;
+/// The most bytes of packs a walk reads all at once (then it reads block by block).
+const PRELOAD_BYTES: usize = 8 << 20;
+
 impl<S: Store> Db<S> {
     /// Which of `cids` are here, merged or waiting for parents.
     pub async fn held_or_pending(&self, cids: &[Cid]) -> Result<Vec<bool>, Error> {
@@ -107,29 +115,40 @@ impl<S: Store> Db<S> {
             let mut tx = self.store().begin_read(&[Table::Documents]).await?;
             self.heads_in(&mut tx, col, id).await?.into_iter().map(|h| h.0).collect()
         };
-        Ok(self.blocks_missing_from_each(&[(ours, theirs.to_vec())]).await?.pop().unwrap_or_default())
+        Ok(self.blocks_missing_from_each(&[(ours, theirs.to_vec())], 0).await?.pop().unwrap_or_default())
     }
 
     /// [`Db::blocks_missing_from`] of many documents at once, each given
     /// as (our heads, their heads): the walks go down all the documents
-    /// together, one level of their graphs at a time, so a level costs two
-    /// batches of reads (the packs' keys, then the packs not read yet), not
-    /// two awaited reads per block. In a page each awaited read is a round
+    /// together, one level of their graphs at a time, so a level costs a
+    /// few batches of reads ([`Blocks::get_held`]: a block alone in its
+    /// pack is one read), not two awaited reads per block. In a page each awaited read is a round
     /// trip to IndexedDB's backend: a peer lacking 1,000 documents of ten
     /// blocks each was 20,000 round trips.
+    ///
+    /// `reads`: about how many blocks the walks read (the documents'
+    /// heights, say). When the store holds no more packs than that, and
+    /// they are few bytes ([`PRELOAD_BYTES`]), they are all read first in a
+    /// few large requests and the walks read nothing more: a peer that
+    /// lacks most of a small store (a page catching up) costs no request
+    /// per block.
     pub async fn blocks_missing_from_each(
         &self,
         docs: &[(Vec<Cid>, Vec<Cid>)],
+        reads: usize,
     ) -> Result<Vec<Vec<(Cid, Vec<u8>)>>, Error> {
         let mut tx = self.store().begin_read(&[Table::Packs]).await?;
         let mut packs = Blocks::default();
+        if reads >= PRELOAD_MIN && tx.count(Table::Packs, &KeyRange::all()).await? <= reads {
+            packs.read_all(&mut tx, PRELOAD_CHUNK, PRELOAD_BYTES).await?;
+        }
         // Everything below a head of theirs that we hold, they hold too
         // (a CID names one block, of one document: one set serves all).
         let mut known = HashSet::new();
         let mut level: Vec<Cid> = docs.iter().flat_map(|(_, theirs)| theirs.iter().copied()).collect();
         while !level.is_empty() {
             level.retain(|c| known.insert(*c));
-            let found = packs.get(&mut tx, &level).await?;
+            let found = packs.get_held(&mut tx, &level).await?;
             let mut next = Vec::new();
             for (c, bytes) in level.iter().zip(found) {
                 match bytes {
@@ -151,7 +170,7 @@ impl<S: Store> Db<S> {
         while !level.is_empty() {
             level.retain(|(_, c)| !known.contains(c) && seen.insert(*c));
             let cids: Vec<Cid> = level.iter().map(|(_, c)| *c).collect();
-            let found = packs.get(&mut tx, &cids).await?;
+            let found = packs.get_held(&mut tx, &cids).await?;
             let mut next = Vec::new();
             for ((i, c), bytes) in level.into_iter().zip(found) {
                 let Some(bytes) = bytes else { continue };

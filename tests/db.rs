@@ -316,8 +316,10 @@ fn the_walk_of_many_documents_is_each_documents_walk() {
             alone.push(a.blocks_missing_from("Book", id, &theirs).await.unwrap());
             docs.push((ours, theirs));
         }
-        let each = a.blocks_missing_from_each(&docs).await.unwrap();
+        let each = a.blocks_missing_from_each(&docs, 0).await.unwrap();
         assert_eq!(each, alone);
+        // The same when the walk reads every pack first.
+        assert_eq!(a.blocks_missing_from_each(&docs, 1_000).await.unwrap(), each);
         let counts: Vec<usize> = each.iter().map(Vec::len).collect();
         assert_eq!(counts, [0, 1, 2, 3, 4, 6, 1]);
     });

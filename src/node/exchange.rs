@@ -144,8 +144,9 @@ impl<S: Store> Node<S> {
         // A peer that reports nothing may not have the collection at all:
         // the first batch is one block, and a refusal ends it cheaply.
         let probe = theirs.is_empty();
-        // The documents whose heads differ: (ours, theirs).
-        let differ: Vec<(Vec<Cid>, Vec<Cid>)> = ours
+        // The documents whose heads differ: (ours, theirs, how many blocks
+        // a walk reads: their height, twice when theirs are walked too).
+        let differ: Vec<(Vec<Cid>, Vec<Cid>, usize)> = ours
             .into_iter()
             .filter_map(|(doc, heads)| {
                 let mut mine: Vec<Cid> = heads.iter().map(|h| h.0).collect();
@@ -153,7 +154,13 @@ impl<S: Store> Node<S> {
                 let mut their = theirs.get(&doc).cloned().unwrap_or_default();
                 their.sort();
                 their.dedup();
-                (mine != their).then_some((mine, their))
+                // All our heads queued for the peer on this connection
+                // already (the other of its two exchanges): so is what it
+                // lacks below them, and there is nothing to walk.
+                let queued = mine.iter().all(|c| self.replica.lanes.was_sent(&peer, c));
+                let height = heads.iter().map(|h| h.1).max().unwrap_or(0) as usize;
+                let reads = if their.is_empty() { height } else { 2 * height };
+                (mine != their && !queued).then_some((mine, their, reads))
             })
             .collect();
         let mut exact = Vec::new();
@@ -161,7 +168,7 @@ impl<S: Store> Node<S> {
         // Walked many documents at a time (a level of all their graphs in
         // one batch of reads), in chunks that bound what a walk holds.
         for chunk in differ.chunks(WALKED_AT_ONCE) {
-            let their: Vec<Cid> = chunk.iter().flat_map(|(_, t)| t.iter().copied()).collect();
+            let their: Vec<Cid> = chunk.iter().flat_map(|(_, t, _)| t.iter().copied()).collect();
             let held: HashSet<Cid> = match self.db.has_blocks(&their).await {
                 Ok(held) => their.into_iter().zip(held).filter(|(_, h)| *h).map(|(c, _)| c).collect(),
                 Err(e) => {
@@ -169,7 +176,10 @@ impl<S: Store> Node<S> {
                     continue;
                 }
             };
-            let walked = match self.db.blocks_missing_from_each(chunk).await {
+            // Each document's walk reads about its height in blocks.
+            let reads = chunk.iter().map(|(_, _, h)| *h).sum();
+            let chunk: Vec<(Vec<Cid>, Vec<Cid>)> = chunk.iter().map(|(o, t, _)| (o.clone(), t.clone())).collect();
+            let walked = match self.db.blocks_missing_from_each(&chunk, reads).await {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(col, "cannot walk the documents: {e}");
