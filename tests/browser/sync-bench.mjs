@@ -18,6 +18,8 @@
 // catch-up (DIR/<transport>-{a,b}.cpuprofile, open them in DevTools) and
 // prints the functions that took most time on each page's thread.
 // --log=debug prints page B's weftdb log (setLogLevel) while it catches up.
+// --poll=always reads all of B's documents every 250 ms from the start of
+// the catch-up (the bench before 2026-12-02), not only once it is told done.
 import fs from "node:fs";
 import path from "node:path";
 import { serve } from "./serve.mjs";
@@ -33,7 +35,7 @@ const WARMUP = 20;
 const KEYS = 1000;
 
 function parseArgs(argv) {
-  const args = { writes: 200, missed: 10_000, only: "direct,relay,yjs", out: "target/sync-bench.json", profile: "", log: "" };
+  const args = { writes: 200, missed: 10_000, only: "direct,relay,yjs", out: "target/sync-bench.json", profile: "", log: "", poll: "" };
   for (const a of argv) {
     const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
     if (!m) throw new Error(`unexpected argument ${a}`);
@@ -136,7 +138,7 @@ async function openPage(context, baseUrl, relayAddr, directUpgrade, profile = fa
 }
 
 /** weftdb between two pages, `transport` "webrtc" or "relay". */
-async function measureWeft({ browser, baseUrl, relay, transport, writes, missed, log, profile, logLevel }) {
+async function measureWeft({ browser, baseUrl, relay, transport, writes, missed, log, profile, logLevel, poll }) {
   const contexts = [await browser.newContext(), await browser.newContext()];
   try {
     const direct = transport === "webrtc";
@@ -214,15 +216,23 @@ async function measureWeft({ browser, baseUrl, relay, transport, writes, missed,
     b = await openPage(bState, baseUrl, relay.addr("websocket"), direct, profile, logLevel);
     await until(`B reconnected over ${transport}`, async () => (await linked(b.page, a.peerId)).includes(transport));
     const connectMs = Date.now() - started;
-    // Checked every 250 ms: a full read of B's documents competes with the
-    // merge it waits for on the page's one thread.
+    // A full read of B's documents competes with the merge it waits for on
+    // the page's one thread: it is made every 250 ms, and (unless
+    // --poll=always, the bench before 2026-12-02) only once B's sync events
+    // say the pusher has nothing more queued, or none came for a second.
     await until(
       "B to catch up",
       () =>
-        b.page.evaluate(async ({ last, want }) => {
-          const all = await window.db.collection("Item").find({ filter: { k: { _ge: 0 } }, limit: 100000 });
-          return all.length === last && all.reduce((s, d) => s + d.k * 7 + d.v, 0) === want;
-        }, { last, want }),
+        b.page.evaluate(
+          async ({ last, want, always }) => {
+            const sync = window.timeline.sync.at(-1);
+            const quiet = performance.timeOrigin + performance.now() - (sync?.at ?? window.timeline.opened) > 1000;
+            if (!always && !quiet && !(sync && sync.blocksReceived >= sync.blocksWanted)) return false;
+            const all = await window.db.collection("Item").find({ filter: { k: { _ge: 0 } }, limit: 100000 });
+            return all.length === last && all.reduce((s, d) => s + d.k * 7 + d.v, 0) === want;
+          },
+          { last, want, always: poll === "always" },
+        ),
       300_000,
       250,
     );
@@ -267,7 +277,7 @@ async function main() {
   const browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...WEBRTC_ARGS, ...MEMORY_ARGS] });
   const results = {};
   try {
-    const opts = { browser, baseUrl: server.url, relay, writes: args.writes, missed: args.missed, log, profile: args.profile, logLevel: args.log };
+    const opts = { browser, baseUrl: server.url, relay, writes: args.writes, missed: args.missed, log, profile: args.profile, logLevel: args.log, poll: args.poll };
     if (args.only.has("yjs")) {
       const { measureYjs } = await import("./yjs-baseline.mjs");
       results.yjs = summarise(await measureYjs(opts));
