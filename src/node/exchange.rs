@@ -144,8 +144,9 @@ impl<S: Store> Node<S> {
         // A peer that reports nothing may not have the collection at all:
         // the first batch is one block, and a refusal ends it cheaply.
         let probe = theirs.is_empty();
-        // The documents whose heads differ: (ours, theirs, how many blocks
-        // a walk reads: their height, twice when theirs are walked too).
+        // The documents whose heads differ: (ours, theirs, about how many
+        // blocks a walk reads: our highest head's height, twice when
+        // theirs are walked too).
         let differ: Vec<(Vec<Cid>, Vec<Cid>, usize)> = ours
             .into_iter()
             .filter_map(|(doc, heads)| {
