@@ -400,8 +400,10 @@
 //!   pushes in flight to a peer (each `Ack` answers its own request), so
 //!   pushes may arrive out of order: a child before its parent waits in the
 //!   receiver's pending blocks. A native receiver verifies a push's blocks
-//!   on other threads while its node thread merges the one before, and
-//!   merges and answers pushes in the order they came.
+//!   on other threads while its node thread merges the one before (a
+//!   page: WebCrypto checks the next pushes while it merges one), and
+//!   merges and answers pushes in the order they came, a peer's pushes
+//!   checked meanwhile in the same transaction (up to four).
 //!
 //! - **`/webrtc-signaling/0.0.1`** (pages): protobuf messages, uvarint
 //!   length-prefixed, at most 64 KiB each, at most 64 ICE candidates, 15 s
@@ -600,7 +602,11 @@
 //! ours per key; redb and the memory store keep them in a companion table
 //! (`packs_by`: CID → pack key) that `Tx::put_keyed` writes. A block is
 //! found by CID through its pack's key, each pack read once per
-//! transaction. (IndexedDB's own index over the document records'
+//! transaction; a block alone in its pack (a local change) also by the
+//! pack's key, the hash of its CID, in one request. Head exchange walks
+//! the graphs of all the documents a peer lacks together, a level per
+//! batch of reads, and reads every pack first when the store has fewer
+//! than the walk would read (at most 8 MiB of them). (IndexedDB's own index over the document records'
 //! index entries was measured for queries too: its `getAll` fetches each
 //! record by key, 2–4 times the time of the covering range read for 100
 //! documents, so `entries` stays.) The keys of the node's records and of the outbox are

@@ -287,6 +287,44 @@ fn the_blocks_another_replica_lacks_are_exactly_the_difference() {
     });
 }
 
+/// The walk of many documents at once (head exchange) finds for each
+/// exactly what the walk of that document alone finds: documents the other
+/// side never saw, documents it is behind on, level with, or ahead of
+/// (theirs unknown here), blocks written alone and many in one pack.
+#[test]
+fn the_walk_of_many_documents_is_each_documents_walk() {
+    block_on(async {
+        let a = books().await;
+        let b = books().await;
+        let titles: Vec<_> = (0..6).map(|i| obj(json!({"title": format!("t{i}")}))).collect();
+        let ids = a.create_many("Book", &titles).await.unwrap();
+        b.import(&a.export().await.unwrap()).await.unwrap();
+        for (n, id) in ids.iter().enumerate() {
+            for i in 0..n {
+                a.update("Book", id, &obj(json!({"pages": i}))).await.unwrap();
+            }
+        }
+        // One that b wrote and a never saw, one new to b.
+        b.update("Book", &ids[5], &obj(json!({"title": "b's"}))).await.unwrap();
+        let fresh = a.create("Book", &obj(json!({"title": "new"}))).await.unwrap();
+        let b_heads = b.collection_heads("Book", None).await.unwrap();
+        let mut docs = Vec::new();
+        let mut alone = Vec::new();
+        for id in ids.iter().chain([&fresh]) {
+            let ours = a.heads("Book", id).await.unwrap();
+            let theirs: Vec<_> = b_heads.get(id).map(|h| h.iter().map(|h| h.0).collect()).unwrap_or_default();
+            alone.push(a.blocks_missing_from("Book", id, &theirs).await.unwrap());
+            docs.push((ours, theirs));
+        }
+        let each = a.blocks_missing_from_each(&docs, 0).await.unwrap();
+        assert_eq!(each, alone);
+        // The same when the walk reads every pack first.
+        assert_eq!(a.blocks_missing_from_each(&docs, 1_000).await.unwrap(), each);
+        let counts: Vec<usize> = each.iter().map(Vec::len).collect();
+        assert_eq!(counts, [0, 1, 2, 3, 4, 6, 1]);
+    });
+}
+
 /// Rows a commit hook returns are written in the transaction of the block
 /// that asked for them: present once the write returns, for local writes and
 /// merges alike, and absent when the write is refused.

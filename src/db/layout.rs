@@ -154,6 +154,10 @@ pub(crate) async fn put_blocks<T: Tx>(tx: &mut T, blocks: &[(Cid, &[u8])]) -> Re
 pub(crate) struct Blocks {
     /// Pack key → its blocks by CID bytes.
     packs: HashMap<Vec<u8>, HashMap<Vec<u8>, Vec<u8>>>,
+    /// CID bytes → the key of the pack read that holds it.
+    pack_of: HashMap<Vec<u8>, Vec<u8>>,
+    /// Every pack is read ([`Blocks::read_all`]): a block not among them is not stored.
+    complete: bool,
 }
 
 impl Blocks {
@@ -188,9 +192,85 @@ impl Blocks {
         for (key, value) in missing.iter().zip(tx.get_many(Table::Packs, &missing).await?) {
             let value = value.ok_or_else(|| StoreError("a block's pack is missing".into()))?;
             let blocks = unpack(&value)?.into_iter().map(|(c, b)| (c.to_vec(), b.to_vec())).collect();
-            self.packs.insert(key.clone(), blocks);
+            self.keep(key.clone(), blocks);
         }
         Ok(cids.iter().zip(located).map(|(c, p)| self.find(&p?, c)).collect())
+    }
+
+    /// [`Blocks::get`] of blocks expected to be stored, most of them
+    /// alone in their pack (a local change commits one block): a pack of
+    /// one block is keyed by the hash of its CID, so it is read at once,
+    /// one request rather than two; the others are found by their packs'
+    /// keys as [`Blocks::get`] does.
+    pub async fn get_held<T: Tx>(&mut self, tx: &mut T, cids: &[Cid]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut out: Vec<Option<Vec<u8>>> = cids.iter().map(|c| self.cached(c)).collect();
+        if self.complete {
+            return Ok(out);
+        }
+        let guess: Vec<usize> = (0..cids.len()).filter(|i| out[*i].is_none()).collect();
+        let keys: Vec<Vec<u8>> = guess.iter().map(|i| Sha256::digest(cids[*i].to_bytes()).to_vec()).collect();
+        let packs = tx.get_many(Table::Packs, &keys).await?;
+        let mut rest = Vec::new();
+        for ((i, key), pack) in guess.into_iter().zip(keys).zip(packs) {
+            // A pack of another block with the same key cannot be: the
+            // check is the block's CID in it.
+            let alone = pack
+                .as_deref()
+                .map(unpack)
+                .transpose()?
+                .filter(|items| matches!(items.as_slice(), [(c, _)] if *c == cids[i].to_bytes().as_slice()));
+            match alone {
+                Some(items) => {
+                    let blocks = items.into_iter().map(|(c, b)| (c.to_vec(), b.to_vec())).collect();
+                    self.keep(key.clone(), blocks);
+                    out[i] = self.find(&key, &cids[i]);
+                }
+                None => rest.push(i),
+            }
+        }
+        if !rest.is_empty() {
+            let others: Vec<Cid> = rest.iter().map(|i| cids[*i]).collect();
+            for (i, found) in rest.into_iter().zip(self.get(tx, &others).await?) {
+                out[i] = found;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads every pack, `chunk` at a time, unless they pass `max_bytes`
+    /// (then it forgets them and returns false): for a caller that would
+    /// otherwise read most of them one request at a time.
+    pub async fn read_all<T: Tx>(&mut self, tx: &mut T, chunk: usize, max_bytes: usize) -> Result<bool, StoreError> {
+        let (mut range, mut bytes) = (KeyRange::all(), 0);
+        loop {
+            let packs = tx.scan(Table::Packs, &range, Some(chunk)).await?;
+            let last = packs.last().map(|(k, _)| k.clone());
+            for (key, value) in packs.iter() {
+                bytes += value.len();
+                if bytes > max_bytes {
+                    *self = Blocks::default();
+                    return Ok(false);
+                }
+                let blocks = unpack(value)?.into_iter().map(|(c, b)| (c.to_vec(), b.to_vec())).collect();
+                self.keep(key.clone(), blocks);
+            }
+            match last {
+                Some(last) if packs.len() == chunk => range.lower = std::ops::Bound::Excluded(last),
+                _ => break,
+            }
+        }
+        self.complete = true;
+        Ok(true)
+    }
+
+    /// A block of a pack read already.
+    fn cached(&self, cid: &Cid) -> Option<Vec<u8>> {
+        self.find(self.pack_of.get(&cid.to_bytes())?, cid)
+    }
+
+    fn keep(&mut self, key: Vec<u8>, blocks: HashMap<Vec<u8>, Vec<u8>>) {
+        self.pack_of.extend(blocks.keys().map(|c| (c.clone(), key.clone())));
+        self.packs.insert(key, blocks);
     }
 
     fn find(&self, pack: &[u8], cid: &Cid) -> Option<Vec<u8>> {

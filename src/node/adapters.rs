@@ -20,13 +20,18 @@ pub(super) use native::{decode_claimed, decode_parallel as decode_batch, verify_
 pub(super) type Verified = (Vec<Vec<u8>>, Vec<crate::core::block::SignedBlock>, Vec<crate::db::Refusal>);
 
 /// [`decode_batch`] of a batch it owns, as a future that needs nothing
-/// of the node: natively the work starts at once on other threads, so the
-/// node merges one batch while the next is verified; in a page it runs
-/// when awaited (WebCrypto works off the page's thread anyway).
+/// of the node: the work starts at once (natively on other threads; in a
+/// page as a task of its own on the event loop, whose signature checks
+/// WebCrypto runs off the page's thread), so the node merges one batch
+/// while the next is verified.
 #[cfg(target_arch = "wasm32")]
-pub(super) async fn verify_batch(blocks: Vec<Vec<u8>>) -> Verified {
-    let (ok, refused) = decode_batch(&blocks).await;
-    (blocks, ok, refused)
+pub(super) fn verify_batch(blocks: Vec<Vec<u8>>) -> impl std::future::Future<Output = Verified> + 'static {
+    let (tx, rx) = futures::channel::oneshot::channel();
+    wasm_bindgen_futures::spawn_local(async move {
+        let (ok, refused) = decode_batch(&blocks).await;
+        let _ = tx.send((blocks, ok, refused));
+    });
+    async move { rx.await.expect("a page's verifying task sends its result") }
 }
 
 /// The wall clock now, in ms since the Unix epoch: for a driver's

@@ -20,6 +20,7 @@ use super::adapters::wall_now_ms;
 use super::command::{Command, CommandError, Reply};
 use super::config::NodeConfig;
 use super::error::NodeError;
+use super::exchange::next_checked;
 use super::run::{keypair_of, Clock, Node, NodeStore, PeerListener, SyncListener, Wake};
 use super::state::StatusListener;
 use super::swarm::SwarmDriver;
@@ -67,6 +68,8 @@ impl BrowserNode {
                     node.on_peer = Some(on_peer);
                     node.on_sync = Some(on_sync);
                     node.status.listener = Some(on_status);
+                    // A push is merged while the next ones are verified.
+                    node.verify_aside = true;
                     node.browser_online_at_start(online);
                     node.listen_later();
                     run(node, SwarmDriver::new(swarm), epoch, rx, wake_rx).await;
@@ -190,6 +193,10 @@ async fn run(
             },
             ev = driver.swarm.select_next_some() => driver.on_event(&mut node, ev, now).await,
             _ = wake.next() => {}
+            checked = next_checked(&mut node.verifying).fuse() => {
+                node.at(now(), wall_now_ms());
+                node.merge_checked(checked).await;
+            }
             _ = housekeeping => {
                 node.at(now(), wall_now_ms());
                 node.housekeeping().await;

@@ -10,7 +10,9 @@
 //! Pushes to one peer go in order (parents first), a few batches in
 //! flight at a time ([`crate::core::replica::push`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+
+use futures::FutureExt;
 
 use cid::Cid;
 use libp2p::PeerId;
@@ -28,9 +30,24 @@ use crate::store::Store;
 
 /// The most documents one head exchange request names (about 2 MB).
 const HEADS_CHUNK: usize = 20_000;
+/// The most pushes of one peer merged in one transaction.
+const MERGED_AT_ONCE: usize = 4;
+/// The most documents whose missing blocks one walk finds: a walk holds
+/// the packs it read until it ends.
+const WALKED_AT_ONCE: usize = 2_048;
 
 fn cids_of(heads: BTreeMap<String, Heads>) -> BTreeMap<String, Vec<Cid>> {
     heads.into_iter().map(|(id, h)| (id, h.into_iter().map(|(c, _)| c).collect())).collect()
+}
+
+/// The check of the oldest push being verified, once it is done (never,
+/// while none is): a driver that verifies aside then calls
+/// [`Node::merge_checked`].
+pub(crate) async fn next_checked(verifying: &mut VecDeque<Verifying>) -> Verified {
+    match verifying.front_mut() {
+        Some(push) => push.checked().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl<S: Store> Node<S> {
@@ -127,40 +144,60 @@ impl<S: Store> Node<S> {
         // A peer that reports nothing may not have the collection at all:
         // the first batch is one block, and a refusal ends it cheaply.
         let probe = theirs.is_empty();
+        // The documents whose heads differ: (ours, theirs, about how many
+        // blocks a walk reads: our highest head's height, twice when
+        // theirs are walked too).
+        let differ: Vec<(Vec<Cid>, Vec<Cid>, usize)> = ours
+            .into_iter()
+            .filter_map(|(doc, heads)| {
+                let mut mine: Vec<Cid> = heads.iter().map(|h| h.0).collect();
+                mine.sort();
+                let mut their = theirs.get(&doc).cloned().unwrap_or_default();
+                their.sort();
+                their.dedup();
+                // All our heads queued for the peer on this connection
+                // already (the other of its two exchanges): so is what it
+                // lacks below them, and there is nothing to walk.
+                let queued = mine.iter().all(|c| self.replica.lanes.was_sent(&peer, c));
+                let height = heads.iter().map(|h| h.1).max().unwrap_or(0) as usize;
+                let reads = if their.is_empty() { height } else { 2 * height };
+                (mine != their && !queued).then_some((mine, their, reads))
+            })
+            .collect();
         let mut exact = Vec::new();
         let mut offers: Vec<Vec<Cid>> = Vec::new();
-        for (doc, heads) in ours {
-            let mut mine: Vec<Cid> = heads.iter().map(|h| h.0).collect();
-            mine.sort();
-            let mut their = theirs.get(&doc).cloned().unwrap_or_default();
-            their.sort();
-            their.dedup();
-            if mine == their {
-                continue;
-            }
-            let known = match self.db.has_blocks(&their).await {
-                Ok(held) => held.iter().all(|h| *h),
+        // Walked many documents at a time (a level of all their graphs in
+        // one batch of reads), in chunks that bound what a walk holds.
+        for chunk in differ.chunks(WALKED_AT_ONCE) {
+            let their: Vec<Cid> = chunk.iter().flat_map(|(_, t, _)| t.iter().copied()).collect();
+            let held: HashSet<Cid> = match self.db.has_blocks(&their).await {
+                Ok(held) => their.into_iter().zip(held).filter(|(_, h)| *h).map(|(c, _)| c).collect(),
                 Err(e) => {
                     tracing::warn!("cannot read blocks: {e}");
                     continue;
                 }
             };
-            let blocks = match self.db.blocks_missing_from(col, &doc, &their).await {
+            // Each document's walk reads about its height in blocks.
+            let reads = chunk.iter().map(|(_, _, h)| *h).sum();
+            let chunk: Vec<(Vec<Cid>, Vec<Cid>)> = chunk.iter().map(|(o, t, _)| (o.clone(), t.clone())).collect();
+            let walked = match self.db.blocks_missing_from_each(&chunk, reads).await {
                 Ok(b) => b,
                 Err(e) => {
-                    tracing::warn!(col, doc, "cannot walk the document: {e}");
+                    tracing::warn!(col, "cannot walk the documents: {e}");
                     continue;
                 }
             };
-            let blocks: Vec<(Cid, Vec<u8>)> =
-                blocks.into_iter().filter(|(c, _)| !self.replica.lanes.was_sent(&peer, c)).collect();
-            if blocks.is_empty() {
-                continue;
-            }
-            if known {
-                exact.extend(blocks);
-            } else {
-                offers.push(blocks.into_iter().map(|(c, _)| c).collect());
+            for ((_, their), blocks) in chunk.iter().zip(walked) {
+                let blocks: Vec<(Cid, Vec<u8>)> =
+                    blocks.into_iter().filter(|(c, _)| !self.replica.lanes.was_sent(&peer, c)).collect();
+                if blocks.is_empty() {
+                    continue;
+                }
+                if their.iter().all(|c| held.contains(c)) {
+                    exact.extend(blocks);
+                } else {
+                    offers.push(blocks.into_iter().map(|(c, _)| c).collect());
+                }
             }
         }
         self.enqueue(peer, col, exact, probe);
@@ -226,6 +263,23 @@ impl<S: Store> Node<S> {
                 }
             }
         }
+    }
+
+    /// Merges the oldest push, whose check is done (`checked`: see
+    /// [`next_checked`]), with the same peer's pushes behind it whose
+    /// checks are done too, in one transaction: for a driver that verifies
+    /// aside (`verify_aside`), which merges one push while the next ones
+    /// are checked.
+    pub(crate) async fn merge_checked(&mut self, checked: Verified) {
+        let push = self.verifying.pop_front().expect("the push just checked");
+        let mut group = vec![(push, checked)];
+        while group.len() < MERGED_AT_ONCE {
+            let Some(next) = self.verifying.front_mut().filter(|p| p.peer == group[0].0.peer) else { break };
+            let Some(checked) = next.checked().now_or_never() else { break };
+            let next = self.verifying.pop_front().expect("the push just checked");
+            group.push((next, checked));
+        }
+        self.merge_pushes(group).await;
     }
 
     /// Merges pushes of one peer whose blocks are checked, in one

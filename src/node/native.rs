@@ -2,24 +2,24 @@
 //! runtime that owns the database (on redb) and the swarm, and serves
 //! commands, swarm events and a housekeeping tick in turn.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::Multiaddr;
 use tokio::sync::mpsc;
 
-use super::adapters::{wall_now_ms, Verified};
+use super::adapters::wall_now_ms;
 use super::command::{Command, Reply};
 use super::config::NodeConfig;
 use super::error::NodeError;
+use super::exchange::next_checked;
 use super::handle::NodeHandle;
 use super::run::{is_circuit, keypair_of, Clock, Node};
-use super::state::Verifying;
 use super::swarm::SwarmDriver;
 use super::wire::Input;
 use crate::db::Db;
@@ -28,21 +28,11 @@ use crate::store::RedbStore;
 
 type CommandRx = mpsc::UnboundedReceiver<(Command, Reply)>;
 
-/// The most pushes of one peer merged in one transaction.
-const MERGED_AT_ONCE: usize = 4;
 /// How long start waits for its listeners (a relayed one needs a reservation).
 const LISTEN_WAIT: Duration = Duration::from_secs(10);
 /// How often the store is brought in step with the WebTransport listener's
 /// rotated certificates.
 const CERTS_CHECK: Duration = Duration::from_secs(5);
-
-/// The check of the oldest push being verified, once it is done.
-async fn next_checked(verifying: &mut VecDeque<Verifying>) -> Verified {
-    match verifying.front_mut() {
-        Some(push) => push.checked().await,
-        None => std::future::pending().await,
-    }
-}
 
 async fn next_event(driver: &mut Option<SwarmDriver>) -> SwarmEvent<BehaviourEvent> {
     match driver {
@@ -268,16 +258,8 @@ impl Native {
                 // others; with the same peer's pushes checked meanwhile, in
                 // one transaction.
                 checked = next_checked(&mut self.node.verifying) => {
-                    let push = self.node.verifying.pop_front().expect("the push just checked");
-                    let mut group = vec![(push, checked)];
-                    while group.len() < MERGED_AT_ONCE {
-                        let Some(next) = self.node.verifying.front_mut().filter(|p| p.peer == group[0].0.peer) else { break };
-                        let Some(checked) = next.checked().now_or_never() else { break };
-                        let next = self.node.verifying.pop_front().expect("the push just checked");
-                        group.push((next, checked));
-                    }
                     self.node.at(epoch.elapsed(), wall_now_ms());
-                    self.node.merge_pushes(group).await;
+                    self.node.merge_checked(checked).await;
                 }
             }
             self.node.at(self.now(), wall_now_ms());

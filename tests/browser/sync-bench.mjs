@@ -9,6 +9,17 @@
 //   node tests/browser/sync-bench.mjs                 # 200 writes, 10,000 missed updates
 //   node tests/browser/sync-bench.mjs --quick         # 50 writes, 1,000 missed updates
 //   node tests/browser/sync-bench.mjs --only=direct,relay,yjs --writes=N --missed=N --out=FILE
+//   node tests/browser/sync-bench.mjs --only=direct --writes=20 --profile=target/sync-profile
+//
+// WEFT_BIN names the relay node's binary (tests/browser/node.mjs). After the
+// catch-up the bench prints page B's memory: its wasm memory and, the pages
+// being cross-origin isolated, performance.measureUserAgentSpecificMemory().
+// --profile=DIR also writes Chromium CPU profiles of both pages during the
+// catch-up (DIR/<transport>-{a,b}.cpuprofile, open them in DevTools) and
+// prints the functions that took most time on each page's thread.
+// --log=debug prints page B's weftdb log (setLogLevel) while it catches up.
+// --poll=always reads all of B's documents every 250 ms from the start of
+// the catch-up (the bench before 2026-12-02), not only once it is told done.
 import fs from "node:fs";
 import path from "node:path";
 import { serve } from "./serve.mjs";
@@ -16,12 +27,15 @@ import { REPO_ROOT, WEB_ROOT, CHROMIUM_ARGS, launchChromium, watchPage } from ".
 import { startNode } from "./node.mjs";
 
 const WEBRTC_ARGS = ["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"];
+// measureUserAgentSpecificMemory() otherwise waits for the next full
+// garbage collection, which may be 20 s away.
+const MEMORY_ARGS = ["--enable-blink-features=ForceEagerMeasureMemory"];
 const SDL = "type Item { k: Int! v: Int sent: Float }";
 const WARMUP = 20;
 const KEYS = 1000;
 
 function parseArgs(argv) {
-  const args = { writes: 200, missed: 10_000, only: "direct,relay,yjs", out: "target/sync-bench.json" };
+  const args = { writes: 200, missed: 10_000, only: "direct,relay,yjs", out: "target/sync-bench.json", profile: "", log: "", poll: "" };
   for (const a of argv) {
     const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
     if (!m) throw new Error(`unexpected argument ${a}`);
@@ -49,27 +63,82 @@ async function until(what, fn, ms = 60_000, every = 50) {
   }
 }
 
+/** A CPU profile of `page`'s thread, started now ({@link stopProfiling} ends it). */
+async function startProfiling(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Profiler.enable");
+  await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
+  await cdp.send("Profiler.start");
+  return cdp;
+}
+
+async function stopProfiling(cdp) {
+  const { profile } = await cdp.send("Profiler.stop");
+  await cdp.detach().catch(() => {});
+  return profile;
+}
+
+/** The functions with the most self time in a CPU profile, as text lines. */
+function topFunctions(profile, n = 25) {
+  const self = new Map();
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const deltas = profile.timeDeltas;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const node = byId.get(profile.samples[i]);
+    const { functionName, url, lineNumber } = node.callFrame;
+    const name = `${functionName || "(anonymous)"} ${url ? path.basename(url) : ""}${url && lineNumber >= 0 ? ":" + lineNumber : ""}`;
+    self.set(name, (self.get(name) ?? 0) + (deltas[i + 1] ?? 0) / 1000);
+  }
+  const total = [...self.values()].reduce((s, v) => s + v, 0);
+  return [...self.entries()]
+    .sort((x, y) => y[1] - x[1])
+    .slice(0, n)
+    .map(([name, ms]) => `  ${ms.toFixed(0).padStart(7)} ms ${((100 * ms) / total).toFixed(1).padStart(5)} %  ${name}`)
+    .concat(`  ${total.toFixed(0).padStart(7)} ms in all`)
+    .join("\n");
+}
+
+/** The page's wasm memory and, where the page may ask, what the browser says the page uses. */
+async function pageMemory(page) {
+  return page.evaluate(async () => {
+    const wasmBytes = window.wasm.memory.buffer.byteLength;
+    let pageBytes = null;
+    if (self.crossOriginIsolated && performance.measureUserAgentSpecificMemory) {
+      pageBytes = (await performance.measureUserAgentSpecificMemory()).bytes;
+    }
+    return { wasmBytes, pageBytes };
+  });
+}
+
 /** A page in its own context with weftdb loaded and database "syncbench" open. */
-async function openPage(context, baseUrl, relayAddr, directUpgrade) {
+async function openPage(context, baseUrl, relayAddr, directUpgrade, profile = false, logLevel = "") {
   const page = await context.newPage();
   const problems = watchPage(page);
+  if (logLevel) page.on("console", (msg) => console.error(`[B] ${msg.text()}`));
   await page.goto(`${baseUrl}/tests/browser/blank.html`);
+  const profiler = profile ? await startProfiling(page) : null;
   const peerId = await page.evaluate(
-    async ({ addr, sdl, directUpgrade }) => {
+    async ({ addr, sdl, directUpgrade, logLevel }) => {
       const weft = await import("/pkg/weftdb.js");
-      await weft.default();
+      window.wasm = await weft.default();
+      if (logLevel) weft.setLogLevel(logLevel);
+      const now = () => performance.timeOrigin + performance.now();
+      window.timeline = { opening: now(), peers: [], sync: [] };
       window.db = await weft.Database.open("syncbench", { peers: [addr], directUpgrade });
+      window.timeline.opened = now();
+      window.db.on("peer", (ev) => window.timeline.peers.push({ at: now(), ...ev }));
+      window.db.on("sync", (ev) => window.timeline.sync.push({ at: now(), ...ev }));
       if (!window.db.collectionNames().includes("Item")) await window.db.addSchema(sdl);
       await window.db.collections.subscribe("Item");
       return window.db.peerId;
     },
-    { addr: relayAddr, sdl: SDL, directUpgrade },
+    { addr: relayAddr, sdl: SDL, directUpgrade, logLevel },
   );
-  return { page, problems, peerId };
+  return { page, problems, peerId, profiler };
 }
 
 /** weftdb between two pages, `transport` "webrtc" or "relay". */
-async function measureWeft({ browser, baseUrl, relay, transport, writes, missed, log }) {
+async function measureWeft({ browser, baseUrl, relay, transport, writes, missed, log, profile, logLevel, poll }) {
   const contexts = [await browser.newContext(), await browser.newContext()];
   try {
     const direct = transport === "webrtc";
@@ -142,27 +211,54 @@ async function measureWeft({ browser, baseUrl, relay, transport, writes, missed,
       const all = await window.db.collection("Item").find({ filter: { k: { _ge: 0 } }, limit: 100000 });
       return all.reduce((s, d) => s + d.k * 7 + d.v, 0);
     });
+    const profiler = profile ? await startProfiling(a.page) : null;
     const started = Date.now();
-    b = await openPage(bState, baseUrl, relay.addr("websocket"), direct);
+    b = await openPage(bState, baseUrl, relay.addr("websocket"), direct, profile, logLevel);
     await until(`B reconnected over ${transport}`, async () => (await linked(b.page, a.peerId)).includes(transport));
     const connectMs = Date.now() - started;
-    // Checked every 250 ms: a full read of B's documents competes with the
-    // merge it waits for on the page's one thread.
+    // A full read of B's documents competes with the merge it waits for on
+    // the page's one thread: it is made every 250 ms, and (unless
+    // --poll=always, the bench before 2026-12-02) only once B's sync events
+    // say the pusher has nothing more queued, or none came for a second.
     await until(
       "B to catch up",
       () =>
-        b.page.evaluate(async ({ last, want }) => {
-          const all = await window.db.collection("Item").find({ filter: { k: { _ge: 0 } }, limit: 100000 });
-          return all.length === last && all.reduce((s, d) => s + d.k * 7 + d.v, 0) === want;
-        }, { last, want }),
+        b.page.evaluate(
+          async ({ last, want, always }) => {
+            const sync = window.timeline.sync.at(-1);
+            const quiet = performance.timeOrigin + performance.now() - (sync?.at ?? window.timeline.opened) > 1000;
+            if (!always && !quiet && !(sync && sync.blocksReceived >= sync.blocksWanted)) return false;
+            const all = await window.db.collection("Item").find({ filter: { k: { _ge: 0 } }, limit: 100000 });
+            return all.length === last && all.reduce((s, d) => s + d.k * 7 + d.v, 0) === want;
+          },
+          { last, want, always: poll === "always" },
+        ),
       300_000,
       250,
     );
     const catchupMs = Date.now() - started;
+    if (profile) {
+      fs.mkdirSync(profile, { recursive: true });
+      for (const [name, p] of [["a", profiler], ["b", b.profiler]]) {
+        const file = path.join(profile, `${transport}-${name}.cpuprofile`);
+        const cpu = await stopProfiling(p);
+        fs.writeFileSync(file, JSON.stringify(cpu));
+        log(`${transport}: page ${name.toUpperCase()}'s profile in ${file}; its busiest functions (self ms):\n${topFunctions(cpu)}`);
+      }
+    }
     const stats = await b.page.evaluate(() => window.db.networkStats());
-    log(`${transport}: caught up with ${missed} updates in ${catchupMs} ms`);
+    const timeline = await b.page.evaluate(() => window.timeline);
+    const since = (t) => Math.round(t - timeline.opening);
+    const firstPeer = timeline.peers.find((p) => p.peerId === a.peerId && p.type === "connected");
+    log(
+      `${transport}: B opened after ${since(timeline.opened)} ms, met A after ${firstPeer ? since(firstPeer.at) : "?"} ms; ` +
+        `${timeline.sync.length} batches heard, the first after ${timeline.sync.length ? since(timeline.sync[0].at) : "?"} ms, ` +
+        `the last after ${timeline.sync.length ? since(timeline.sync.at(-1).at) : "?"} ms`,
+    );
+    const memory = await pageMemory(b.page);
+    log(`${transport}: caught up with ${missed} updates in ${catchupMs} ms; B's memory ${JSON.stringify(memory)}`);
     const problems = [...a.problems, ...b.problems];
-    return { samples, catchupMs, connectMs, catchupBytes: stats.bytesReceived, updates: missed, problems };
+    return { samples, catchupMs, connectMs, catchupBytes: stats.bytesReceived, updates: missed, memory, timeline, problems };
   } finally {
     for (const c of contexts) await c.close().catch(() => {});
   }
@@ -178,10 +274,10 @@ async function main() {
   const log = (m) => console.error(`[sync-bench] ${m}`);
   const relay = await startNode();
   const server = await serve({ root: WEB_ROOT, port: 0 });
-  const browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...WEBRTC_ARGS] });
+  const browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...WEBRTC_ARGS, ...MEMORY_ARGS] });
   const results = {};
   try {
-    const opts = { browser, baseUrl: server.url, relay, writes: args.writes, missed: args.missed, log };
+    const opts = { browser, baseUrl: server.url, relay, writes: args.writes, missed: args.missed, log, profile: args.profile, logLevel: args.log, poll: args.poll };
     if (args.only.has("yjs")) {
       const { measureYjs } = await import("./yjs-baseline.mjs");
       results.yjs = summarise(await measureYjs(opts));
@@ -194,7 +290,10 @@ async function main() {
     await relay.stop();
   }
   const y = results.yjs;
-  const rows = [["", "p50 ms", "p99 ms", "p50 / y-webrtc", `catch-up of ${args.missed} updates (of which reconnecting)`, "catch-up bytes"]];
+  const rows = [
+    ["", "p50 ms", "p99 ms", "p50 / y-webrtc", `catch-up of ${args.missed} updates (of which reconnecting)`, "catch-up bytes", "B's wasm memory / page memory after"],
+  ];
+  const mib = (b) => (b == null ? "-" : `${(b / 1048576).toFixed(1)} MiB`);
   for (const [name, r] of Object.entries(results)) {
     rows.push([
       { yjs: "Yjs + y-webrtc", direct: "weftdb, direct WebRTC", relay: "weftdb, relayed" }[name],
@@ -203,6 +302,7 @@ async function main() {
       y ? (r.p50 / y.p50).toFixed(2) + "×" : "-",
       `${Math.round(r.catchupMs)} ms (${Math.round(r.connectMs ?? r.catchupConnectMs)} ms)`,
       String(r.catchupBytes),
+      r.memory ? `${mib(r.memory.wasmBytes)} / ${mib(r.memory.pageBytes)}` : "-",
     ]);
   }
   const table = rows.map((r) => `| ${r.join(" | ")} |`);
