@@ -22,7 +22,7 @@ use cid::Cid;
 use ed25519_dalek::SigningKey;
 use serde_json::{Map, Value};
 
-use crate::core::block::{cid_of, Block, SignedBlock, ToSign, MAX_BLOCK_BYTES, MAX_PARENTS};
+use crate::core::block::{cid_of, Block, SignedBlock, MAX_BLOCK_BYTES, MAX_PARENTS};
 use crate::core::doc::{DocState, Heads};
 use crate::core::merge::{
     check_owner, fold, malformed, refuses_block, unauthorized, DocName, Planner, Reads, Snapshot, Touched,
@@ -96,15 +96,6 @@ pub enum Commit {
     Done,
 }
 
-/// Signs many messages at once with this replica's key, elsewhere than on
-/// this thread (the page's WebCrypto, `wasm::sign`): each signature, or
-/// `None` where it could not (then the block is signed here).
-pub type BatchSigner = Rc<dyn Fn(Vec<Vec<u8>>) -> futures::future::LocalBoxFuture<'static, Vec<Option<[u8; 64]>>>>;
-
-/// The fewest new documents a create hands to a [`BatchSigner`]: one
-/// answer from another thread takes about as long as signing here.
-const BATCH_SIGN_MIN: usize = 16;
-
 pub struct Db<S: Store> {
     store: S,
     key: SigningKey,
@@ -119,7 +110,6 @@ pub struct Db<S: Store> {
     /// Hot documents, where the store can tell this handle what the others
     /// commit ([`cache`]).
     cache: Option<cache::Cache>,
-    signer: RefCell<Option<BatchSigner>>,
 }
 
 pub(crate) fn doc_key(col: &str, id: &str) -> Vec<u8> {
@@ -205,7 +195,6 @@ impl<S: Store> Db<S> {
             next_listener: Cell::new(0),
             refused_lately: RefCell::new(LruCache::new(NonZeroUsize::new(REFUSED_REMEMBERED).expect("not zero"))),
             cache,
-            signer: RefCell::default(),
         };
         match schemas {
             Some(rows) => db.keep_schemas(rows)?,
@@ -341,9 +330,6 @@ impl<S: Store> Db<S> {
         let def = self.collection(col).await?;
         self.may_write(&def, None)?;
         let fields = inputs.iter().map(|input| def.validate_create(input)).collect::<Result<Vec<_>, _>>()?;
-        // With a batch signer, every block is signed before the transaction
-        // begins (it must not await anything but its own requests).
-        let mut signed = self.sign_elsewhere(col, &fields).await.into_iter();
         let mut tx = self.store.begin(Mode::Write).await?;
         let mut fx = Effects::default();
         let mut ids = Vec::with_capacity(inputs.len());
@@ -352,11 +338,7 @@ impl<S: Store> Db<S> {
         // this thread signs the next. A block too large fails the whole
         // transaction, which is then dropped: nothing is written.
         for (i, fields) in fields.into_iter().enumerate() {
-            let b = match signed.next() {
-                Some(b) => b,
-                None => Block::genesis(col, fields, random_nonce(), &self.key),
-            };
-            let b = fits_a_block(b)?;
+            let b = fits_a_block(Block::genesis(col, fields, random_nonce(), &self.key))?;
             ids.push(b.cid.to_string());
             self.apply(&mut tx, &b, &def, None, &mut fx).await?;
             if (i + 1) % layout::PACK_BLOCKS == 0 {
@@ -365,31 +347,6 @@ impl<S: Store> Db<S> {
         }
         self.commit(tx, fx).await?;
         Ok(ids)
-    }
-
-    /// Has blocks signed by a [`BatchSigner`] from now on, where a create
-    /// makes at least [`BATCH_SIGN_MIN`].
-    pub fn sign_batches_with(&self, signer: BatchSigner) {
-        *self.signer.borrow_mut() = Some(signer);
-    }
-
-    /// The genesis blocks of `fields`, signed by the batch signer (dalek
-    /// signs any it could not); none without a signer or for a few.
-    async fn sign_elsewhere(&self, col: &str, fields: &[Map<String, Value>]) -> Vec<SignedBlock> {
-        let signer = self.signer.borrow().clone();
-        let Some(signer) = signer.filter(|_| fields.len() >= BATCH_SIGN_MIN) else { return Vec::new() };
-        let author = self.key.verifying_key();
-        let unsigned: Vec<ToSign> =
-            fields.iter().map(|f| Block::genesis_to_sign(col, f.clone(), random_nonce(), &author)).collect();
-        let sigs = signer(unsigned.iter().map(|u| u.message().to_vec()).collect()).await;
-        let mut sigs = sigs.into_iter();
-        unsigned
-            .into_iter()
-            .map(|u| match sigs.next().flatten() {
-                Some(sig) => u.signed(sig),
-                None => u.sign(&self.key),
-            })
-            .collect()
     }
 
     /// Sets the fields in `patch`, leaving the others as they are.

@@ -698,9 +698,6 @@ pub use error::Error;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;
-#[cfg(target_arch = "wasm32")]
-#[doc(hidden)]
-pub use wasm::{sign_with_webcrypto, webcrypto_signed};
 #[cfg(all(target_arch = "wasm32", feature = "net"))]
 #[doc(hidden)]
 pub use wasm::{signed_parts, verify_blocks, webcrypto_judged};

@@ -100,36 +100,6 @@ pub struct SignedBlock {
     pub block: Block,
 }
 
-/// A block with its author set and its signature not yet made: what the
-/// signature covers is [`ToSign::message`] (the block encoded without
-/// `sig`). Signed here ([`ToSign::sign`]) or elsewhere with the same key
-/// (the page's WebCrypto: Ed25519 signatures are deterministic, RFC 8032,
-/// so both give the same bytes).
-#[derive(Debug, Clone)]
-pub struct ToSign {
-    block: Block,
-    message: Vec<u8>,
-}
-
-impl ToSign {
-    pub fn message(&self) -> &[u8] {
-        &self.message
-    }
-
-    pub fn sign(self, key: &SigningKey) -> SignedBlock {
-        let sig = key.sign(&self.message).to_bytes();
-        self.signed(sig)
-    }
-
-    /// The block with `sig`, which must be the author's signature of
-    /// [`ToSign::message`] (the caller's word: it is not checked here).
-    pub fn signed(mut self, sig: [u8; 64]) -> SignedBlock {
-        self.block.sig = Some(ByteBuf::from(sig.to_vec()));
-        let bytes = encode(&self.block);
-        SignedBlock { cid: cid_of(&bytes), bytes, block: self.block }
-    }
-}
-
 /// The CID of some DAG-CBOR bytes.
 pub fn cid_of(bytes: &[u8]) -> Cid {
     let digest = Sha256::digest(bytes);
@@ -145,11 +115,6 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 impl Block {
     /// A genesis block: the creation of a document with all its fields.
     pub fn genesis(col: &str, fields: Map<String, Value>, nonce: [u8; 8], key: &SigningKey) -> SignedBlock {
-        Self::genesis_to_sign(col, fields, nonce, &key.verifying_key()).sign(key)
-    }
-
-    /// [`Block::genesis`] by `author`, to be signed elsewhere ([`ToSign`]).
-    pub fn genesis_to_sign(col: &str, fields: Map<String, Value>, nonce: [u8; 8], author: &VerifyingKey) -> ToSign {
         Block {
             v: FORMAT_VERSION,
             col: col.to_owned(),
@@ -162,7 +127,7 @@ impl Block {
             author: ByteBuf::new(),
             sig: None,
         }
-        .into_to_sign(author)
+        .sign(key)
     }
 
     /// A change on top of `parents` (the document's heads) at `height`.
@@ -192,14 +157,13 @@ impl Block {
         .sign(key)
     }
 
-    fn sign(self, key: &SigningKey) -> SignedBlock {
-        self.into_to_sign(&key.verifying_key()).sign(key)
-    }
-
-    fn into_to_sign(mut self, author: &VerifyingKey) -> ToSign {
-        self.author = ByteBuf::from(author.to_bytes().to_vec());
+    fn sign(mut self, key: &SigningKey) -> SignedBlock {
+        self.author = ByteBuf::from(key.verifying_key().to_bytes().to_vec());
         self.sig = None;
-        ToSign { message: encode(&self), block: self }
+        let sig = key.sign(&encode(&self));
+        self.sig = Some(ByteBuf::from(sig.to_bytes().to_vec()));
+        let bytes = encode(&self);
+        SignedBlock { cid: cid_of(&bytes), bytes, block: self }
     }
 
     /// The document this block belongs to: its genesis block's CID.

@@ -30,10 +30,8 @@ use crate::store::{IdbStore, StoreError};
 mod log;
 #[cfg(feature = "net")]
 mod net;
-mod sign;
 #[cfg(feature = "net")]
 mod verify;
-pub use sign::{sign_with_webcrypto, webcrypto_signed};
 #[cfg(feature = "net")]
 pub use verify::{signed_parts, verify_blocks, webcrypto_judged};
 
@@ -195,7 +193,6 @@ impl Database {
             let durability = local_durability(&options)?;
             let store = IdbStore::open_with(&name, durability).await?;
             let db = Rc::new(Db::open(store).await?);
-            db.sign_batches_with(sign::webcrypto_signer(db.signing_key()));
             // Another tab's upgrade may have closed the connection while
             // `Db::open` read it: no lead, no node, for a stale database.
             if db.store().is_stale() {
