@@ -815,6 +815,17 @@ mod tests {
         "\"only a description\"",
     ];
 
+    /// Every refusal says where, but that of a schema with nothing in it.
+    #[test]
+    fn every_refusal_has_a_line() {
+        for sdl in CASES {
+            if let Err(e) = parse_sdl(sdl) {
+                assert!(e.line.is_some() || e.message.contains("declares no types"), "{sdl:?}: {e}");
+                assert!(!e.message.is_empty());
+            }
+        }
+    }
+
     /// The new parser and graphql-parser (`legacy`, the parser weftdb had)
     /// accept the same schemas with the same collections, on every case
     /// above and every input of the fuzz corpus. One difference is
