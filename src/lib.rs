@@ -9,7 +9,7 @@
 //!
 //! | module | what it is | knows about |
 //! |---|---|---|
-//! | [`core::schema`] | SDL → [`core::schema::CollectionDef`]; validation and normalisation of input | nothing but data |
+//! | [`core::schema`] | SDL → [`core::schema::CollectionDef`] (its own GraphQL SDL parser, for any text: at most [`core::schema::MAX_SDL_BYTES`], [`core::schema::MAX_SDL_TOKENS`] tokens, [`core::schema::MAX_SDL_DEPTH`] levels of nesting); validation and normalisation of input | nothing but data |
 //! | [`core::block`] | the block format: DAG-CBOR, CIDv1/sha2-256, ed25519 signatures | nothing but data |
 //! | [`core::doc`] | a document's state: one last-writer-wins register per field, a tombstone | nothing but data |
 //! | [`core::merge`] | the merge rules: an import planned from a snapshot of the store (checks, blocks set aside as pending, their release and refusal), stopping for the reads it lacks | nothing but data |

@@ -1,14 +1,18 @@
 //! Collections declared in GraphQL SDL, the way DefraDB writes them, and the
 //! validation of document input against them.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use graphql_parser::schema::{
-    parse_schema, Definition, Directive, ObjectType, Type, TypeDefinition, TypeExtension, Value as GqlValue,
-};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod legacy;
+mod sdl;
+
+pub use sdl::{MAX_SDL_BYTES, MAX_SDL_DEPTH, MAX_SDL_TOKENS};
 
 /// The scalar types a field may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -314,51 +318,24 @@ fn schema_err(line: usize, message: String) -> SchemaError {
 
 /// Parses DefraDB-style SDL: one or more `type Name { field: Scalar ... }`.
 pub fn parse_sdl(sdl: &str) -> Result<Vec<CollectionDef>, SchemaError> {
-    // graphql-parser reports an empty document as an obscure syntax error.
-    let blank = sdl.lines().all(|l| {
-        let l = l.trim_matches(|c: char| c.is_whitespace() || c == ',' || c == '\u{feff}');
-        l.is_empty() || l.starts_with('#')
-    });
-    if blank {
-        return Err(SchemaError {
-            line: None,
-            message: "the schema declares no types; write at least one, e.g. `type Book { a: Int }`".into(),
-        });
-    }
-    // graphql-parser 0.4 cuts a block string's indent at a byte count and
-    // panics when that falls inside a non-ASCII space. GraphQL indents with
-    // spaces and tabs only, so such an indent is refused before parsing.
-    let odd_indent = sdl.split('\n').enumerate().find_map(|(i, line)| {
-        line.chars().take_while(|c| c.is_whitespace()).find(|c| !c.is_ascii()).map(|c| (i + 1, c))
-    });
-    if let Some((line, c)) = odd_indent {
-        let message = format!("line indented with U+{:04X}, a non-ASCII space; indent with spaces or tabs", c as u32);
-        return Err(schema_err(line, message));
-    }
-    let doc = parse_schema::<String>(sdl).map_err(syntax_error)?;
-    let types = doc
-        .definitions
-        .iter()
-        .map(|d| match d {
-            Definition::TypeDefinition(TypeDefinition::Object(o)) => Ok(o),
-            other => Err(unsupported(other)),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let types = sdl::parse(sdl)?;
+    // Names to where they were first declared: a schema may have thousands
+    // of types or fields, and comparing each with all before it would take
+    // a while.
+    let mut first_line: HashMap<&str, usize> = HashMap::with_capacity(types.len());
     let mut out: Vec<CollectionDef> = Vec::with_capacity(types.len());
-    for (i, t) in types.iter().enumerate() {
-        if let Some(first) = types[..i].iter().find(|p| p.name == t.name) {
-            return Err(schema_err(
-                t.position.line,
-                format!("type \"{}\" is declared twice (first on line {})", t.name, first.position.line),
-            ));
+    for t in &types {
+        if let Some(&first) = first_line.get(t.name.as_str()) {
+            return Err(schema_err(t.line, format!("type \"{}\" is declared twice (first on line {first})", t.name)));
         }
+        first_line.insert(&t.name, t.line);
         out.push(collection(t, &types)?);
     }
     Ok(out)
 }
 
-fn collection(t: &ObjectType<'_, String>, types: &[&ObjectType<'_, String>]) -> Result<CollectionDef, SchemaError> {
-    let line = t.position.line;
+fn collection(t: &sdl::ObjectType, types: &[sdl::ObjectType]) -> Result<CollectionDef, SchemaError> {
+    let line = t.line;
     let name = &t.name;
     if ScalarKind::from_name(name).is_some() {
         return Err(schema_err(
@@ -366,19 +343,19 @@ fn collection(t: &ObjectType<'_, String>, types: &[&ObjectType<'_, String>]) -> 
             format!("type \"{name}\" has the name of a built-in scalar; choose another name"),
         ));
     }
-    if !t.implements_interfaces.is_empty() {
+    if t.implements {
         return Err(schema_err(line, format!("type \"{name}\" implements an interface; interfaces are not supported")));
     }
     let mut policy = WritePolicy::Anyone;
     for (i, d) in t.directives.iter().enumerate() {
         if d.name != "policy" {
             return Err(schema_err(
-                d.position.line,
+                d.line,
                 format!("unknown directive @{} on type \"{name}\"; the only one a type takes is @policy", d.name),
             ));
         }
         if i > 0 {
-            return Err(schema_err(d.position.line, format!("type \"{name}\" has @policy twice")));
+            return Err(schema_err(d.line, format!("type \"{name}\" has @policy twice")));
         }
         policy = parse_policy(d, name)?;
     }
@@ -388,8 +365,9 @@ fn collection(t: &ObjectType<'_, String>, types: &[&ObjectType<'_, String>]) -> 
         return Err(schema_err(line, message));
     }
     let mut fields: Vec<FieldDef> = Vec::with_capacity(t.fields.len());
+    let mut names: HashSet<&str> = HashSet::with_capacity(t.fields.len());
     for f in &t.fields {
-        let line = f.position.line;
+        let line = f.line;
         let at = format!("field \"{}\" of type \"{name}\"", f.name);
         if f.name.starts_with('_') {
             return Err(schema_err(
@@ -397,13 +375,13 @@ fn collection(t: &ObjectType<'_, String>, types: &[&ObjectType<'_, String>]) -> 
                 format!("{at}: names starting with \"_\" are reserved (_id is the document id)"),
             ));
         }
-        if fields.iter().any(|p| p.name == f.name) {
+        if !names.insert(&f.name) {
             return Err(schema_err(line, format!("{at} is declared twice")));
         }
-        if !f.arguments.is_empty() {
+        if f.has_arguments {
             return Err(schema_err(line, format!("{at} has arguments; fields cannot take arguments")));
         }
-        let ty = field_type(&f.field_type).map_err(|e| {
+        let ty = field_type(&f.ty).map_err(|e| {
             let message = match e {
                 TypeProblem::NestedList => {
                     format!("{at} is a list of lists; only lists of scalars like [String] work")
@@ -426,13 +404,13 @@ fn collection(t: &ObjectType<'_, String>, types: &[&ObjectType<'_, String>]) -> 
                 "index" => None,
                 _ => {
                     return Err(schema_err(
-                        d.position.line,
+                        d.line,
                         format!("unknown directive @{} on {at}; the only supported directive is @index", d.name),
                     ));
                 }
             };
             if let Some(p) = problem {
-                return Err(schema_err(d.position.line, format!("{p} ({at})")));
+                return Err(schema_err(d.line, format!("{p} ({at})")));
             }
             indexed = true;
         }
@@ -442,8 +420,8 @@ fn collection(t: &ObjectType<'_, String>, types: &[&ObjectType<'_, String>]) -> 
 }
 
 /// `@policy(writers: "owner")` or `@policy(writers: ["<64 hex digits>", ...])`.
-fn parse_policy(d: &Directive<'_, String>, name: &str) -> Result<WritePolicy, SchemaError> {
-    let line = d.position.line;
+fn parse_policy(d: &sdl::Directive, name: &str) -> Result<WritePolicy, SchemaError> {
+    let line = d.line;
     let usage = "write @policy(writers: \"owner\") or @policy(writers: [\"<ed25519 public key, 64 hex digits>\", ...])";
     let fail = |what: String| Err(schema_err(line, format!("@policy on type \"{name}\": {what}; {usage}")));
     let [(arg, value)] = d.arguments.as_slice() else {
@@ -453,11 +431,11 @@ fn parse_policy(d: &Directive<'_, String>, name: &str) -> Result<WritePolicy, Sc
         return fail(format!("unknown argument {arg}"));
     }
     match value {
-        GqlValue::String(s) if s == "owner" => Ok(WritePolicy::Owner),
-        GqlValue::List(items) if !items.is_empty() => {
+        sdl::Value::String(s) if s == "owner" => Ok(WritePolicy::Owner),
+        sdl::Value::List(items) if !items.is_empty() => {
             let mut keys = Vec::with_capacity(items.len());
             for item in items {
-                let GqlValue::String(k) = item else {
+                let sdl::Value::String(k) = item else {
                     return fail(format!("writers lists key strings, not {item}"));
                 };
                 let k = k.to_ascii_lowercase();
@@ -478,7 +456,7 @@ fn parse_policy(d: &Directive<'_, String>, name: &str) -> Result<WritePolicy, Sc
             }
             Ok(WritePolicy::Writers(keys))
         }
-        GqlValue::List(_) => fail("an empty writers list would let no one write".into()),
+        sdl::Value::List(_) => fail("an empty writers list would let no one write".into()),
         other => fail(format!("writers is {other}")),
     }
 }
@@ -488,95 +466,28 @@ enum TypeProblem {
     Unknown(String),
 }
 
-fn field_type(t: &Type<'_, String>) -> Result<FieldType, TypeProblem> {
-    fn non_null<'t, 'a>(t: &'t Type<'a, String>) -> (bool, &'t Type<'a, String>) {
+fn field_type(t: &sdl::Type) -> Result<FieldType, TypeProblem> {
+    fn non_null(t: &sdl::Type) -> (bool, &sdl::Type) {
         match t {
-            Type::NonNullType(inner) => (true, inner),
+            sdl::Type::NonNull(inner) => (true, inner),
             _ => (false, t),
         }
     }
     let (required, t) = non_null(t);
     let (list, item_required, t) = match t {
-        Type::ListType(inner) => {
+        sdl::Type::List(inner) => {
             let (item_required, t) = non_null(inner);
             (true, item_required, t)
         }
         _ => (false, false, t),
     };
     match t {
-        Type::NamedType(n) => match ScalarKind::from_name(n) {
+        sdl::Type::Named(n) => match ScalarKind::from_name(n) {
             Some(kind) => Ok(FieldType { kind, list, required, item_required }),
             None => Err(TypeProblem::Unknown(n.clone())),
         },
         _ => Err(TypeProblem::NestedList),
     }
-}
-
-fn unsupported(d: &Definition<'_, String>) -> SchemaError {
-    const ONLY: &str = "only object types such as `type Book { title: String }` can be declared";
-    let (line, what) = match d {
-        Definition::SchemaDefinition(s) => (s.position.line, "a schema definition".to_string()),
-        Definition::DirectiveDefinition(d) => (d.position.line, format!("directive definition @{}", d.name)),
-        Definition::TypeExtension(e) => {
-            let (pos, name) = match e {
-                TypeExtension::Scalar(x) => (x.position, &x.name),
-                TypeExtension::Object(x) => (x.position, &x.name),
-                TypeExtension::Interface(x) => (x.position, &x.name),
-                TypeExtension::Union(x) => (x.position, &x.name),
-                TypeExtension::Enum(x) => (x.position, &x.name),
-                TypeExtension::InputObject(x) => (x.position, &x.name),
-            };
-            let message = format!("\"extend\" (of \"{name}\") is not supported; {ONLY}");
-            return schema_err(pos.line, message);
-        }
-        Definition::TypeDefinition(t) => match t {
-            TypeDefinition::Scalar(x) => (x.position.line, format!("custom scalar \"{}\"", x.name)),
-            TypeDefinition::Interface(x) => (x.position.line, format!("interface \"{}\"", x.name)),
-            TypeDefinition::Union(x) => (x.position.line, format!("union \"{}\"", x.name)),
-            TypeDefinition::Enum(x) => (x.position.line, format!("enum \"{}\"", x.name)),
-            TypeDefinition::InputObject(x) => (x.position.line, format!("input \"{}\"", x.name)),
-            TypeDefinition::Object(x) => (x.position.line, format!("type \"{}\"", x.name)),
-        },
-    };
-    schema_err(line, format!("{what} is not supported; {ONLY}"))
-}
-
-fn syntax_error(e: graphql_parser::schema::ParseError) -> SchemaError {
-    // graphql-parser only exposes the position inside its message:
-    // "schema parse error: Parse error at L:C\nUnexpected `tok[Kind]`\nExpected ...".
-    let text = e.to_string();
-    let text = text.strip_prefix("schema parse error: ").unwrap_or(&text);
-    let Some((pos, detail)) = text.strip_prefix("Parse error at ").and_then(|t| t.split_once('\n')) else {
-        return SchemaError { line: None, message: format!("syntax error: {text}") };
-    };
-    let mut pos = pos.trim().split(':').map(|n| n.parse::<usize>().ok());
-    let (line, column) = (pos.next().flatten(), pos.next().flatten());
-    let mut detail = strip_token_kinds(detail)
-        .lines()
-        .map(|l| match l.strip_prefix("Unexpected") {
-            Some(rest) => format!("unexpected{rest}"),
-            None => l.replacen("Expected", "expected", 1),
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    if detail == "unexpected `}`, expected Name" {
-        detail.push_str(" (a type needs at least one field)");
-    }
-    let at = column.map(|c| format!(" at column {c}")).unwrap_or_default();
-    SchemaError { line, message: format!("syntax error{at}: {detail}") }
-}
-
-/// graphql-parser prints tokens as `value[Kind]`; the kind means nothing to users.
-fn strip_token_kinds(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(end) = rest.find("]`") {
-        let start = rest[..end].rfind('[').unwrap_or(end);
-        out.push_str(&rest[..start]);
-        out.push('`');
-        rest = &rest[end + 2..];
-    }
-    out + rest
 }
 
 /// A DateTime in its stored form: UTC, milliseconds, `Z`. Finer precision
@@ -676,7 +587,7 @@ mod tests {
 
     #[test]
     fn reports_syntax_errors_with_their_line() {
-        assert_err("type Book {\n  title: String\n  pages Int\n}", Some(3), &["syntax error", "`Int`", "expected :"]);
+        assert_err("type Book {\n  title: String\n  pages Int\n}", Some(3), &["syntax error", "`Int`", "expected `:`"]);
         assert_err("type Book {\n  title: String!\n  x: \n}", Some(4), &["unexpected `}`"]);
         assert_err("type Book {}", Some(1), &["at least one field"]);
         let e = err("type Book {\n  title: String\n  pages Int\n}");
@@ -702,15 +613,20 @@ mod tests {
     }
 
     /// Found by `cargo fuzz run sdl`: graphql-parser 0.4 cut a description's
-    /// indent at a byte count, inside a non-ASCII space, and panicked.
+    /// indent at a byte count, inside a non-ASCII space, and panicked; weftdb
+    /// refused such lines before parsing. The GraphQL spec indents block
+    /// strings with spaces and tabs only, so inside one such a space is text,
+    /// taken now; outside strings it separates nothing and is refused.
     #[test]
-    fn refuses_a_line_indented_with_a_non_ascii_space() {
+    fn a_non_ascii_space_is_text_in_a_block_string_and_refused_elsewhere() {
         let blank_line = "\"\"\"\n x\n\u{85}\n y\n\"\"\"\ntype T { a: Int }";
-        assert_err(blank_line, Some(3), &["U+0085", "spaces or tabs"]);
+        assert!(parse_sdl(blank_line).is_ok());
         let text_line = "type T {\n  \"\"\"\n x\n\u{a0}y\"\"\"\n  a: Int\n}";
-        assert_err(text_line, Some(4), &["U+00A0"]);
-        // Such a space after the indent, or inside a line, is only text.
+        assert!(parse_sdl(text_line).is_ok());
         assert!(parse_sdl("\"\"\"\n x\u{a0}\n y \u{85}z\n\"\"\"\ntype T { a: Int }").is_ok());
+        let indent = "type T {\n\u{a0}\u{a0}a: Int\n}";
+        assert_err(indent, Some(2), &["column 1", "U+00A0", "non-ASCII space", "spaces or tabs"]);
+        assert_err("type T {\u{2003}a: Int }", Some(1), &["column 9", "U+2003"]);
     }
 
     #[test]
@@ -792,6 +708,161 @@ mod tests {
         assert_err("type Book implements Node { a: Int }", Some(1), &["interface"]);
         assert_err("type Book { a(x: Int): Int }", Some(1), &["arguments"]);
         assert_err("type String { a: Int }", Some(1), &["built-in scalar"]);
+    }
+
+    /// SDL written to reach every path of both parsers; with the fuzz
+    /// corpus, the inputs `agrees_with_graphql_parser` runs.
+    const CASES: &[&str] = &[
+        "type A { a: Int }",
+        "\u{feff}type A { a: Int, b: String! , }",
+        "type A {\r\n  a: Int\r\n  b: [String!]! @index\r\n}\r\n",
+        "type A {\r a: Int }",
+        "# c\ntype A { # c\n a: Int # c\n}",
+        "\"d\" type A { \"d\" a: Int \"\"\"d\"\"\" b: Int }",
+        "\"\"\"\n  multi\n  line \\\"\"\" quote\n\"\"\"\ntype A { a: Int }",
+        "type A @policy(writers: \"owner\") { a: Int }",
+        "type A @policy(writers: \"\\u006fwner\") { a: Int }",
+        "type A @policy(writers: \"\"\"owner\"\"\") { a: Int }",
+        "type A @policy(writers: \"\"\"\n    owner\n  \"\"\") { a: Int }",
+        "type A @policy(writers: [\"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a\"]) { a: Int }",
+        "type A @policy(writers: [\"D75A980182B10AB7D54BFED3C964073A0EE172F3DAA62325AF021A68F707511A\", \
+         \"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a\"]) { a: Int }",
+        "type A @policy(writers: owner) { a: Int }",
+        "type A @policy(writers: [1]) { a: Int }",
+        "type A @policy(writers: [\"owner\", 1.5e3]) { a: Int }",
+        "type A @policy(writers: {a: [true, null, RED]}) { a: Int }",
+        "type A @policy(writers: -0) { a: Int }",
+        "type A @policy(writers: 01) { a: Int }",
+        "type A @policy(writers: 1.) { a: Int }",
+        "type A @policy(writers: 1e) { a: Int }",
+        "type A @policy(writers: 1e9) { a: Int }",
+        "type A @policy(writers: 1x) { a: Int }",
+        "type A @policy(writers: $v) { a: Int }",
+        "type A @policy(writers: \"owner\", readers: \"owner\") { a: Int }",
+        "type A @policy() { a: Int }",
+        "type A @policy { a: Int }",
+        "type A @policy(writers: \"a\\qb\") { a: Int }",
+        "type A @policy(writers: \"\\uD800\") { a: Int }",
+        "type A @policy(writers: \"\\u12\") { a: Int }",
+        "type A @policy(writers: \"a\nb\") { a: Int }",
+        "\"a\rb\" type A { a: Int }",
+        "type A @policy(writers: \"ab) { a: Int }",
+        "type A @policy(writers: \"\"\"ab) { a: Int }",
+        "type A @policy(writers: [[[[[[[[[[\"owner\"]]]]]]]]]]) { a: Int }",
+        "type A implements B { a: Int }",
+        "type A implements & B & C { a: Int }",
+        "type A implements B, C { a: Int }",
+        "type A implements { a: Int }",
+        "type A { a(x: Int = 3 @d, \"d\" y: [Int!]! = [1]): Int }",
+        "type A { a(): Int }",
+        "type A { a: [[Int]] }",
+        "type A { a: [Int }",
+        "type A { a: Int!! }",
+        "type A { a: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[Int]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]] }",
+        "type A { a: Int @index @index }",
+        "type A { a: Int @index(x: 1) }",
+        "type A { a: Int @ index }",
+        "type A { a: Int @ }",
+        "type A { a: Int } type B { b: A }",
+        "type A { a: Int } type A { b: Int }",
+        "type A",
+        "type A {",
+        "type A }",
+        "type { a: Int }",
+        "type A { a }",
+        "type A { : Int }",
+        "type A { a: }",
+        "type A { a: 1 }",
+        "type A { type: Int implements: Int extend: Int }",
+        "type type { a: Int }",
+        "scalar S",
+        "scalar S @d",
+        "\"d\" enum E { X }",
+        "enum E",
+        "interface I { a: Int }",
+        "union U = A | B",
+        "union U",
+        "input I { a: Int = 1 }",
+        "schema { query: Q }",
+        "\"d\" schema { query: Q }",
+        "directive @d on FIELD_DEFINITION | OBJECT",
+        "directive @d(a: Int) repeatable on | OBJECT",
+        "directive d on OBJECT",
+        "extend type A { a: Int }",
+        "extend type A",
+        "extend scalar S @d",
+        "extend enum E { X }",
+        "extend schema @d",
+        "extend A",
+        "\"d\" extend type A { a: Int }",
+        "query { a }",
+        "{ a }",
+        "fragment F on A { a }",
+        "type A { a: Int } ...",
+        "type A { a: Int } .",
+        "type A { a: Int } ?",
+        "type A { a: Int } \u{7}",
+        "type A { a: Int } é",
+        "type A { a: Int }\u{a0}",
+        "\"\"\"\n\u{a0}x\n\"\"\"\ntype A { a: Int }",
+        "\"\"\"\n\u{3000}\n x\n\"\"\"\ntype A { a: Int }",
+        "type A { a: Int } \"",
+        "type A { a: Int } \"\"",
+        "type A { a: Int } \"\"\"",
+        "type A { a: Int } # c",
+        ",,,",
+        "",
+        "#",
+        "\"only a description\"",
+    ];
+
+    /// Every refusal says where, but that of a schema with nothing in it.
+    #[test]
+    fn every_refusal_has_a_line() {
+        for sdl in CASES {
+            if let Err(e) = parse_sdl(sdl) {
+                assert!(e.line.is_some() || e.message.contains("declares no types"), "{sdl:?}: {e}");
+                assert!(!e.message.is_empty());
+            }
+        }
+    }
+
+    /// The new parser and graphql-parser (`legacy`, the parser weftdb had)
+    /// accept the same schemas with the same collections, on every case
+    /// above and every input of the fuzz corpus. Two differences are
+    /// intended, both the GraphQL spec's reading: a block string indented
+    /// with non-ASCII spaces, which the old one refused (it panicked on
+    /// them), is taken; a string holding a lone carriage return (a line
+    /// terminator) is refused.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn agrees_with_graphql_parser() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/sdl");
+        let corpus: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| std::str::from_utf8(&std::fs::read(e.unwrap().path()).unwrap()).ok().map(String::from))
+            .collect();
+        assert!(corpus.len() > 100, "the fuzz corpus is in {dir:?}");
+        let inputs = CASES.iter().map(|s| s.to_string()).chain(corpus);
+        let (mut both_ok, mut both_err) = (0, 0);
+        for sdl in inputs {
+            let new = parse_sdl(&sdl);
+            // graphql-parser's own panic, which the old code kept it from.
+            let old = std::panic::catch_unwind(|| legacy::parse_sdl(&sdl))
+                .unwrap_or_else(|_| panic!("graphql-parser panicked on {sdl:?}"));
+            match (&old, &new) {
+                (Ok(_), Ok(_)) => {
+                    assert_eq!(old, new, "{sdl:?}");
+                    both_ok += 1;
+                }
+                (Err(_), Err(_)) => both_err += 1,
+                (Err(o), Ok(_)) if o.message.contains("a non-ASCII space") => {}
+                // A lone CR ends a line, to the spec; graphql-parser let it into a string.
+                (Ok(_), Err(n)) if n.message.contains("a line ends inside it") && sdl.contains('\r') => {}
+                _ => panic!("{sdl:?}: graphql-parser {old:?}, weftdb {new:?}"),
+            }
+        }
+        assert!(both_ok > 20 && both_err > 100, "{both_ok} accepted, {both_err} refused");
     }
 
     #[test]
