@@ -617,8 +617,8 @@
 //! **What is cached in memory** between transactions: the schemas (another
 //! tab may only add schemas, which a miss reloads), the blocks refused
 //! lately, and hot documents (`db::cache`): the state and heads of the
-//! documents this handle read or wrote lately, up to 8 MiB of records, least
-//! recently used dropped first. A `get` (and `heads`) of a cached document
+//! documents this handle read or wrote lately, up to about 8 MiB of memory
+//! (some 10,000 small documents), least recently used dropped first. A `get` (and `heads`) of a cached document
 //! reads nothing. What the cache may assume:
 //! - Every other handle on the database tells this one which documents it
 //!   commits ([`store::Notices`]: in a page the BroadcastChannel

@@ -23,8 +23,8 @@
 //!   merge's subscribers hear of it before the commit completes, and a
 //!   `get` they make must not return the state before it), then keeps them
 //!   as committed. A commit that fails keeps nothing.
-//! - **Bounded:** at most [`MAX_BYTES`] of document records, least
-//!   recently used dropped first.
+//! - **Bounded:** at most [`MAX_BYTES`] of memory as estimated from the
+//!   records' sizes, least recently used dropped first.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -34,12 +34,18 @@ use lru::LruCache;
 use crate::core::doc::{DocState, Heads};
 use crate::store::{Forget, Notices};
 
-/// The records a cache keeps at most, by their stored size (plus
-/// [`ENTRY_BYTES`] each): 10,000 small documents fit.
+/// The memory a cache may take, as estimated by [`entry_bytes`]: about
+/// 10,000 small documents (`{title, pages, author}`).
 pub const MAX_BYTES: usize = 8 << 20;
-/// What an entry is counted for beyond its record: the key, the maps, the
-/// `Rc`.
-const ENTRY_BYTES: usize = 128;
+/// What an entry is counted for beyond twice its record: its key, the
+/// registers' map and strings, the heads, the LRU's node, the `Rc`.
+const ENTRY_BYTES: usize = 512;
+
+/// An entry's memory, estimated from its stored record's size: decoded, a
+/// record's strings and values take about as much again as their bytes.
+fn entry_bytes(record: usize) -> usize {
+    2 * record + ENTRY_BYTES
+}
 /// The most documents a notice names; a commit of more says "all" (a bulk
 /// create of thousands would otherwise post thousands of keys to every tab).
 pub const NAMED_AT_MOST: usize = 256;
@@ -123,7 +129,7 @@ impl Cache {
     }
 
     fn keep(&self, key: Vec<u8>, doc: Doc, size: usize) {
-        let size = size + ENTRY_BYTES;
+        let size = entry_bytes(size);
         if size > MAX_BYTES {
             return;
         }
@@ -216,7 +222,7 @@ mod tests {
     #[test]
     fn it_keeps_at_most_max_bytes_least_recently_used_first() {
         let cache = Cache::new(MemoryStore::new().notices().unwrap());
-        let size = MAX_BYTES / 4 - ENTRY_BYTES;
+        let size = (MAX_BYTES / 4 - ENTRY_BYTES) / 2;
         for k in [b"a", b"b", b"c", b"d"] {
             cache.committed(vec![(k.to_vec(), doc("x"), size)]);
         }
