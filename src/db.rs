@@ -852,6 +852,11 @@ impl<S: Store> Db<S> {
     /// another connection to the same store (another tab of the page's
     /// origin), as if it had been committed here.
     pub fn notify(&self, change: &Change) {
+        // Whatever order the tabs' channels deliver in, a subscriber's `get`
+        // must not show the document as it was before this change.
+        if let Some(cache) = &self.cache {
+            cache.forget(&doc_key(&change.collection, &change.id));
+        }
         let listeners: Vec<Listener> = self.listeners.borrow().iter().map(|(_, l)| l.clone()).collect();
         for l in &listeners {
             l(change);
@@ -910,6 +915,12 @@ impl<S: Store> Db<S> {
     /// listeners always hear after the commit.
     async fn commit(&self, mut tx: S::Tx<'_>, mut fx: Effects) -> Result<(), Error> {
         self.flush(&mut tx, &mut fx).await?;
+        // Forgotten (and told to the other tabs) before any subscriber
+        // hears: one may `get` the document at once.
+        let stamp = self
+            .cache
+            .as_ref()
+            .map(|c| c.committing(&fx.written.iter().map(|(k, _, _)| k.as_slice()).collect::<Vec<_>>()));
         let early = !fx.blocks.is_empty() && fx.blocks.iter().all(|b| !b.local);
         if early {
             self.tell(&std::mem::take(&mut fx.changes));
@@ -922,12 +933,9 @@ impl<S: Store> Db<S> {
                 }
             }
         }
-        if let Some(cache) = &self.cache {
-            cache.committing(&fx.written.iter().map(|(k, _, _)| k.as_slice()).collect::<Vec<_>>());
-        }
         tx.commit().await?;
-        if let Some(cache) = &self.cache {
-            cache.committed(std::mem::take(&mut fx.written));
+        if let (Some(cache), Some(stamp)) = (&self.cache, stamp) {
+            cache.committed(stamp, std::mem::take(&mut fx.written));
         }
         for b in &fx.blocks {
             for hook in &hooks {
@@ -1037,7 +1045,7 @@ mod tests {
             let err = db.create("Book", json!({"title": "Emma"}).as_object().unwrap()).await.unwrap_err();
             assert_eq!(err.code(), "STORAGE");
             assert_eq!(heard.borrow().len(), 2);
-            // A change whose commit fails leaves the cached document as it was.
+            // A change whose commit fails is not kept: the get reads it as stored.
             store.fail_commit(1);
             let err = db.update("Book", &id, json!({"title": "Dune II"}).as_object().unwrap()).await.unwrap_err();
             assert_eq!(err.code(), "STORAGE");
@@ -1047,6 +1055,28 @@ mod tests {
 
     fn title(doc: Option<Map<String, Value>>) -> Option<Value> {
         doc.map(|d| d["title"].clone())
+    }
+
+    /// A tab's subscribers hear another tab's change (`Db::notify`, from
+    /// the tabs' channel), which may arrive before that tab's cache notice
+    /// (another channel): a `get` they make shows the change, not the
+    /// document cached before it.
+    #[test]
+    fn a_change_told_by_another_tab_is_not_read_from_the_cache() {
+        block_on(async {
+            let store = MemoryStore::new();
+            let a = Db::open(store.clone()).await.unwrap();
+            a.add_schema(SDL).await.unwrap();
+            let b = Db::open(store.clone()).await.unwrap();
+            let id = a.create("Book", json!({"title": "Dune"}).as_object().unwrap()).await.unwrap();
+            assert_eq!(title(b.get("Book", &id).await.unwrap()), Some(json!("Dune")));
+            a.update("Book", &id, json!({"title": "Dune II"}).as_object().unwrap()).await.unwrap();
+            b.cache.as_ref().unwrap().lose_heard();
+            assert_eq!(title(b.get("Book", &id).await.unwrap()), Some(json!("Dune")), "the notice not arrived yet");
+            let doc = a.get("Book", &id).await.unwrap();
+            b.notify(&Change { collection: "Book".into(), id: id.clone(), kind: ChangeKind::Update, doc });
+            assert_eq!(title(b.get("Book", &id).await.unwrap()), Some(json!("Dune II")));
+        });
     }
 
     /// Two handles on one store (two tabs on one IndexedDB database): each

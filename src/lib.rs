@@ -604,9 +604,12 @@
 //! found by CID through its pack's key, each pack read once per
 //! transaction; a block alone in its pack (a local change) also by the
 //! pack's key, the hash of its CID, in one request. Head exchange walks
-//! the graphs of all the documents a peer lacks together, a level per
-//! batch of reads, and reads every pack first when the store has fewer
-//! than the walk would read (at most 8 MiB of them). (IndexedDB's own index over the document records'
+//! the graphs of the documents a peer lacks together (2,048 at a time, each
+//! alone should that fail), a level per batch of reads, and reads every
+//! pack first when the walk would read at least 256 blocks and the store
+//! has fewer packs than that (at most 8 MiB of them). A walk holds every
+//! pack it read until it ends: its memory is bounded by the 2,048
+//! documents' histories, not by bytes (open). (IndexedDB's own index over the document records'
 //! index entries was measured for queries too: its `getAll` fetches each
 //! record by key, 2–4 times the time of the covering range read for 100
 //! documents, so `entries` stays.) The keys of the node's records and of the outbox are
@@ -626,8 +629,10 @@
 //!   origin, local databases' and followers' alike; between clones of a
 //!   memory store, at once). A notice is an array of `documents` keys, or
 //!   `null` ("forget everything", for a commit of more than 256
-//!   documents); it is posted as the commit begins and again once it is
-//!   done. The cache forgets what it hears before each lookup, and keeps no
+//!   documents); IndexedDB's is posted as the commit begins (a read
+//!   transaction made after a `readwrite` one over the same records runs
+//!   after it, so a tab that heard and then reads sees the commit: one
+//!   post per commit), a memory store's once it is done. The cache forgets what it hears before each lookup, and keeps no
 //!   record read from the store while a notice arrived or while this handle
 //!   committed (it may be older than the notice).
 //! - So a tab sees another tab's commit once the notice arrives, at the
@@ -641,6 +646,9 @@
 //!   the documents it writes (subscribers hear a merge before its commit
 //!   completes), then keeps them once committed; a failed commit keeps
 //!   nothing.
+//! - Every build with a cache tells: IndexedDB version 3 marks them, so a
+//!   tab of an earlier build (which would write without telling) gets
+//!   `versionchange` and closes when this build opens the database.
 //! - Natively (redb) one process owns the file and the store gives no
 //!   notices, so the node keeps no cache; nor does a page without
 //!   BroadcastChannel.

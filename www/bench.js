@@ -11,7 +11,7 @@
 //   write    one durable write, 200 times in sequence; per-op median
 //            (raw: one txn per put, awaiting complete; Dexie: add; weftdb: create)
 //   get      get by id, 1000 random ids of the bulk set; per-op median
-//            (weftdb's cache of hot documents holds the bulk set it wrote)
+//            (weftdb: its cache of hot documents holds the ~7,000 of the bulk set it wrote last)
 //   memory   after the 100k build: weftdb's wasm memory; raw's and Dexie's
 //            page (measureUserAgentSpecificMemory; for weftdb in brackets)
 //   reopen   close, open, one get, on a 100k-doc database (built in 10k

@@ -7,11 +7,12 @@
 //! - **Only what this handle committed, or read after the last notice it
 //!   heard.** Every other handle on the database (another tab, another
 //!   connection in the page) tells it which documents it is committing
-//!   ([`crate::store::Notices`]): once as it begins to commit and once
-//!   when the commit is done. The cache forgets those documents as soon as
-//!   it hears, and a record read from the store while a notice arrived or
-//!   while this handle committed is not kept (it may be older than the
-//!   notice says).
+//!   ([`crate::store::Notices`]), as it begins to commit (IndexedDB) or
+//!   once it is done (the memory store): from then on no read of the store
+//!   shows the record as it was ([`crate::store::When`]). The cache
+//!   forgets those documents as soon as it hears, and a record read from
+//!   the store while a notice arrived or while this handle committed is
+//!   not kept (it may be older than the notice says).
 //! - **A notice takes its time.** Between another tab's commit and this
 //!   tab hearing of it (a BroadcastChannel message: well under a
 //!   millisecond on an idle page, but the page may be busy), a `get` here
@@ -32,10 +33,11 @@ use std::rc::Rc;
 use lru::LruCache;
 
 use crate::core::doc::{DocState, Heads};
-use crate::store::{Forget, Notices};
+use crate::store::{Forget, Notices, When};
 
 /// The memory a cache may take, as estimated by [`entry_bytes`]: about
-/// 10,000 small documents (`{title, pages, author}`).
+/// 7,000 small documents (`{title, pages, author}`: records of ~300 bytes,
+/// each field's register with its value, height and CID).
 pub const MAX_BYTES: usize = 8 << 20;
 /// What an entry is counted for beyond twice its record: its key, the
 /// registers' map and strings, the heads, the LRU's node, the `Rc`.
@@ -99,10 +101,11 @@ impl Cache {
         }
     }
 
-    /// This handle is about to commit these documents' records.
-    pub fn committing(&self, keys: &[&[u8]]) {
+    /// This handle is about to commit these documents' records: the stamp
+    /// [`Cache::committed`] takes.
+    pub fn committing(&self, keys: &[&[u8]]) -> Stamp {
         if keys.is_empty() {
-            return;
+            return self.stamp();
         }
         self.commits.set(self.commits.get() + 1);
         let mut docs = self.docs.borrow_mut();
@@ -112,19 +115,36 @@ impl Cache {
             }
         }
         drop(docs);
-        self.notices.tell(&notice(keys));
+        if self.notices.when == When::Committing {
+            self.notices.tell(&notice(keys));
+        }
+        self.stamp()
     }
 
-    /// This handle committed these records (key, document, stored size).
-    pub fn committed(&self, docs: Vec<(Vec<u8>, Doc, usize)>) {
+    /// This handle committed these records (key, document, stored size),
+    /// begun at `stamp`. They are kept unless another handle's notice came
+    /// since: that handle may have committed after this one.
+    pub fn committed(&self, stamp: Stamp, docs: Vec<(Vec<u8>, Doc, usize)>) {
         if docs.is_empty() {
             return;
         }
         self.commits.set(self.commits.get() + 1);
-        let keys: Vec<&[u8]> = docs.iter().map(|(k, _, _)| k.as_slice()).collect();
-        self.notices.tell(&notice(&keys));
+        if self.notices.when == When::Committed {
+            let keys: Vec<&[u8]> = docs.iter().map(|(k, _, _)| k.as_slice()).collect();
+            self.notices.tell(&notice(&keys));
+        }
+        if self.notices.heard.count() != stamp.heard {
+            return;
+        }
         for (key, doc, size) in docs {
             self.keep(key, doc, size);
+        }
+    }
+
+    /// Forgets one document (another tab told of a change to it).
+    pub fn forget(&self, key: &[u8]) {
+        if let Some(e) = self.docs.borrow_mut().pop(key) {
+            self.bytes.set(self.bytes.get() - e.size);
         }
     }
 
@@ -161,6 +181,13 @@ impl Cache {
                 }
             }
         }
+    }
+
+    /// Drops what was heard and not yet acted on, as if those notices were
+    /// still on their way.
+    #[cfg(test)]
+    pub fn lose_heard(&self) {
+        self.notices.heard.take();
     }
 
     #[cfg(test)]
@@ -203,10 +230,10 @@ mod tests {
         mine.fill(stamp, b"k".to_vec(), doc("old"), 10);
         assert_eq!(title(mine.get(b"k")), None);
         let stamp = mine.stamp();
-        mine.committing(&[b"j"]);
+        let committing = mine.committing(&[b"j"]);
         mine.fill(stamp, b"k".to_vec(), doc("old"), 10);
         assert_eq!(title(mine.get(b"k")), None);
-        mine.committed(vec![(b"j".to_vec(), doc("new"), 10)]);
+        mine.committed(committing, vec![(b"j".to_vec(), doc("new"), 10)]);
         let stamp = mine.stamp();
         mine.fill(stamp, b"k".to_vec(), doc("read"), 10);
         assert_eq!(title(mine.get(b"k")), Some("read".into()));
@@ -217,22 +244,33 @@ mod tests {
         assert_eq!(title(mine.get(b"j")), Some("new".into()));
         theirs.tell(&Forget::All);
         assert_eq!(title(mine.get(b"j")), None);
+        // Another handle's notice between this one's commit and its end: that
+        // handle may have committed after, so nothing is kept.
+        let committing = mine.committing(&[b"j"]);
+        theirs.tell(&Forget::Keys(vec![b"x".to_vec()]));
+        assert!(mine.get(b"x").is_none());
+        mine.committed(committing, vec![(b"j".to_vec(), doc("mine"), 10)]);
+        assert_eq!(title(mine.get(b"j")), None);
     }
 
     #[test]
     fn it_keeps_at_most_max_bytes_least_recently_used_first() {
         let cache = Cache::new(MemoryStore::new().notices().unwrap());
         let size = (MAX_BYTES / 4 - ENTRY_BYTES) / 2;
+        let keep = |k: &[u8], size| {
+            let stamp = cache.committing(&[k]);
+            cache.committed(stamp, vec![(k.to_vec(), doc("x"), size)]);
+        };
         for k in [b"a", b"b", b"c", b"d"] {
-            cache.committed(vec![(k.to_vec(), doc("x"), size)]);
+            keep(k, size);
         }
         assert_eq!(cache.len(), 4);
         cache.get(b"a");
-        cache.committed(vec![(b"e".to_vec(), doc("x"), size)]);
+        keep(b"e", size);
         assert_eq!(cache.len(), 4);
         assert!(cache.get(b"b").is_none(), "the least recently used went");
         assert!(cache.get(b"a").is_some());
-        cache.committed(vec![(b"huge".to_vec(), doc("x"), MAX_BYTES)]);
+        keep(b"huge", MAX_BYTES);
         assert!(cache.get(b"huge").is_none(), "larger than the whole cache: not kept");
         assert_eq!(cache.bytes.get(), 4 * MAX_BYTES / 4);
     }

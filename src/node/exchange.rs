@@ -179,12 +179,28 @@ impl<S: Store> Node<S> {
             };
             // Each document's walk reads about its height in blocks.
             let reads = chunk.iter().map(|(_, _, h)| *h).sum();
+            let heights: Vec<usize> = chunk.iter().map(|(_, _, h)| *h).collect();
             let chunk: Vec<(Vec<Cid>, Vec<Cid>)> = chunk.iter().map(|(o, t, _)| (o.clone(), t.clone())).collect();
             let walked = match self.db.blocks_missing_from_each(&chunk, reads).await {
                 Ok(b) => b,
+                // One document that cannot be walked (a block stored
+                // corrupt) must not hold back the others: each alone.
                 Err(e) => {
-                    tracing::warn!(col, "cannot walk the documents: {e}");
-                    continue;
+                    tracing::warn!(col, "cannot walk {} documents together: {e}", chunk.len());
+                    let mut each = Vec::with_capacity(chunk.len());
+                    for (doc, h) in chunk.iter().zip(&heights) {
+                        let walked = self.db.blocks_missing_from_each(std::slice::from_ref(doc), *h).await;
+                        each.push(
+                            walked
+                                .unwrap_or_else(|e| {
+                                    tracing::warn!(col, "cannot walk a document: {e}");
+                                    Vec::new()
+                                })
+                                .pop()
+                                .unwrap_or_default(),
+                        );
+                    }
+                    each
                 }
             };
             for ((_, their), blocks) in chunk.iter().zip(walked) {

@@ -19,7 +19,7 @@ use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::{Durability, Entries, Forget, Heard, KeyRange, Mode, Notices, Store, StoreError, Table, Tx};
+use super::{Durability, Entries, Forget, Heard, KeyRange, Mode, Notices, Store, StoreError, Table, Tx, When};
 use crate::error::Error;
 
 fn js_bytes(bytes: &[u8]) -> JsValue {
@@ -50,8 +50,8 @@ struct Conn {
     /// The database's name: its handles' notices go by the BroadcastChannel
     /// `weftdb-docs:<name>` ([`IdbStore::notices`]).
     name: String,
-    /// Its notices' channels, closed with it.
-    channels: RefCell<Vec<JsValue>>,
+    /// Its notices' channels, closed with it (by `close` or `versionchange`).
+    channels: Rc<RefCell<Vec<JsValue>>>,
     /// Set once another connection (a newer build in another tab, or a
     /// deletion) asked for the database with `versionchange`: this one has
     /// closed, and every later transaction fails with [`Error::Stale`].
@@ -78,7 +78,10 @@ export function docs_channel(name, onmessage) {
   return c;
 }
 export function docs_post(c, keys) {
-  c.postMessage(keys);
+  // Closed with its database while a write was in flight: no one to tell.
+  try {
+    c.postMessage(keys);
+  } catch {}
 }
 export function docs_close(c) {
   c.close();
@@ -211,9 +214,12 @@ const QUEUED_GRACE_MS: u32 = 10_000;
 /// This build's database version: the object stores of [`Table::ALL`]
 /// (2: layout 2's `packs` with its index `by`, `documents` and `entries`,
 /// beside layout 1's stores, kept empty; the data of layout 1 moves on the
-/// first open, `crate::db::layout`). An older build's tab gets
-/// `VersionError` (`STALE`) rather than read a layout it does not know.
-const VERSION: u32 = 2;
+/// first open, `crate::db::layout`; 3: the same stores, written by builds
+/// whose tabs tell each other what they commit, for their caches of
+/// documents: a tab of a build before that, which would write without
+/// telling, gets `versionchange` and closes, as below). An older build's
+/// tab gets `VersionError` (`STALE`) rather than read a layout it does not know.
+const VERSION: u32 = 3;
 
 /// The object stores: every table but the companions, which are indexes.
 fn object_stores() -> impl Iterator<Item = Table> {
@@ -262,10 +268,14 @@ impl IdbStore {
         // once, and tell the page (`db.on("stale")`).
         let stale = Rc::new(Cell::new(false));
         let on_stale = StaleListeners::default();
+        let channels: Rc<RefCell<Vec<JsValue>>> = Rc::default();
         let on_versionchange = Closure::<dyn FnMut()>::new({
-            let (db, stale, on_stale) = (db.clone(), stale.clone(), on_stale.clone());
+            let (db, stale, on_stale, channels) = (db.clone(), stale.clone(), on_stale.clone(), channels.clone());
             move || {
                 db.close();
+                for c in channels.borrow_mut().drain(..) {
+                    docs_close(&c);
+                }
                 if !stale.replace(true) {
                     for f in on_stale.borrow().iter() {
                         f();
@@ -274,14 +284,8 @@ impl IdbStore {
             }
         });
         db.set_onversionchange(Some(on_versionchange.as_ref().unchecked_ref()));
-        let conn = Rc::new(Conn {
-            db,
-            name: name.into(),
-            channels: RefCell::default(),
-            stale,
-            on_stale,
-            _on_versionchange: on_versionchange,
-        });
+        let conn =
+            Rc::new(Conn { db, name: name.into(), channels, stale, on_stale, _on_versionchange: on_versionchange });
         Ok(IdbStore { conn, durability })
     }
 
@@ -468,7 +472,7 @@ impl Store for IdbStore {
         }
         self.conn.channels.borrow_mut().push(channel.clone());
         let channel = DocsChannel { channel, _on_message: on_message };
-        Some(Notices::new(heard, move |forget| docs_post(&channel.channel, &forget_to_js(forget))))
+        Some(Notices::new(heard, When::Committing, move |forget| docs_post(&channel.channel, &forget_to_js(forget))))
     }
 }
 

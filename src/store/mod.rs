@@ -13,7 +13,7 @@ mod memory;
 pub use memory::MemoryStore;
 
 mod notices;
-pub use notices::{Forget, Heard, Notices};
+pub use notices::{Forget, Heard, Notices, When};
 
 #[cfg(any(test, feature = "sim"))]
 mod failing;

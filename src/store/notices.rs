@@ -17,6 +17,9 @@ pub enum Forget {
     All,
 }
 
+/// The most keys a handle keeps heard and not yet acted on.
+pub const PENDING_AT_MOST: usize = 1024;
+
 /// What one handle has heard and not yet acted on.
 #[derive(Debug, Default)]
 pub struct Heard {
@@ -28,11 +31,15 @@ pub struct Heard {
 
 impl Heard {
     /// Called by the backend with each notice from another handle.
+    /// Called by the backend with each notice from another handle. Keys
+    /// pile up only to [`PENDING_AT_MOST`]: past that, a handle that never
+    /// looks (one that only queries, a stale tab) forgets everything at once.
     pub fn hear(&self, forget: Forget) {
         self.count.set(self.count.get() + 1);
         let mut pending = self.pending.borrow_mut();
         *pending = match (pending.take(), forget) {
             (Some(Forget::All), _) | (_, Forget::All) => Some(Forget::All),
+            (Some(Forget::Keys(a)), Forget::Keys(b)) if a.len() + b.len() > PENDING_AT_MOST => Some(Forget::All),
             (Some(Forget::Keys(mut a)), Forget::Keys(b)) => {
                 a.extend(b);
                 Some(Forget::Keys(a))
@@ -51,17 +58,31 @@ impl Heard {
     }
 }
 
+/// When a handle tells the others of a commit: the one moment, per
+/// backend, after which no other handle can read the record as it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// As the commit begins. IndexedDB runs a read transaction made after
+    /// a `readwrite` one over the same records after it, so a handle that
+    /// heard and then reads sees the commit (or, if it failed, the record
+    /// as it still is); one post per commit, not two.
+    Committing,
+    /// Once it is done: reads see only committed data (the memory store).
+    Committed,
+}
+
 /// One handle's end of the notices: what it hears, and how it tells the
 /// others.
 pub struct Notices {
     pub heard: Rc<Heard>,
+    pub when: When,
     tell: Box<dyn Fn(&Forget)>,
 }
 
 impl Notices {
     /// `tell` reaches every other handle's [`Heard::hear`], never this one's.
-    pub fn new(heard: Rc<Heard>, tell: impl Fn(&Forget) + 'static) -> Self {
-        Notices { heard, tell: Box::new(tell) }
+    pub fn new(heard: Rc<Heard>, when: When, tell: impl Fn(&Forget) + 'static) -> Self {
+        Notices { heard, when, tell: Box::new(tell) }
     }
 
     /// Tells the other handles that this one is committing `forget`.
@@ -88,7 +109,7 @@ impl Handles {
         self.0.borrow_mut().retain(|h| h.strong_count() > 0);
         self.0.borrow_mut().push(Rc::downgrade(&heard));
         let (handles, me) = (Rc::downgrade(self), Rc::downgrade(&heard));
-        Notices::new(heard, move |forget| {
+        Notices::new(heard, When::Committed, move |forget| {
             let Some(handles) = handles.upgrade() else { return };
             let others: Vec<Rc<Heard>> = handles.0.borrow().iter().filter_map(|h| h.upgrade()).collect();
             for h in others.iter().filter(|h| !std::ptr::eq(Rc::as_ptr(h), me.as_ptr())) {
@@ -118,6 +139,11 @@ mod tests {
         assert_eq!(a.heard.take(), Some(Forget::All), "all, then keys: still all");
         drop(b);
         a.tell(&Forget::All);
+        assert_eq!(c.heard.take(), Some(Forget::All));
+        // A handle that never looks holds at most PENDING_AT_MOST keys.
+        for i in 0..=PENDING_AT_MOST {
+            a.tell(&Forget::Keys(vec![i.to_le_bytes().to_vec()]));
+        }
         assert_eq!(c.heard.take(), Some(Forget::All));
     }
 }

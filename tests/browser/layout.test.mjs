@@ -1,6 +1,6 @@
 // A page's database written by storage layout 1 (a record per block, per
 // document's heads and state, per index entry: IndexedDB version 1) opens in
-// this build (layout 2, version 2) with the same documents, heads, blocks and
+// this build (layout 2, IndexedDB version 3) with the same documents, heads, blocks and
 // query results, in real IndexedDB. The rows are tests/fixtures/layout1.json,
 // written by the layout-1 code itself; the page writes them with plain
 // IndexedDB calls, as the old build left them.
@@ -123,7 +123,7 @@ test("a layout-1 database opens migrated: documents, heads, queries, blocks, pen
   assert.deepEqual(got.written, [got.id], "the index follows a write after the migration");
   assert.equal(got.reopened.docs[got.id].pages, 555, "the write survives a reopen");
   assert.equal(got.reopened.blocks, e.blocks + 1);
-  assert.equal(got.stores.version, 2);
+  assert.equal(got.stores.version, 3);
   assert.deepEqual(got.stores.counts, { blocks: 0, heads: 0, docs: 0, index: 0 }, "layout 1's stores are emptied");
   assert.ok(got.stores.names.includes("packs") && got.stores.names.includes("documents"));
   assert.deepEqual(problems, [], "no page errors");
