@@ -1057,6 +1057,16 @@ mod tests {
         doc.map(|d| d["title"].clone())
     }
 
+    /// Two handles on one memory store, and a book "Dune" the first made.
+    async fn two_handles_and_a_book() -> (Db<MemoryStore>, Db<MemoryStore>, String) {
+        let store = MemoryStore::new();
+        let a = Db::open(store.clone()).await.unwrap();
+        a.add_schema(SDL).await.unwrap();
+        let b = Db::open(store).await.unwrap();
+        let id = a.create("Book", json!({"title": "Dune"}).as_object().unwrap()).await.unwrap();
+        (a, b, id)
+    }
+
     /// A tab's subscribers hear another tab's change (`Db::notify`, from
     /// the tabs' channel), which may arrive before that tab's cache notice
     /// (another channel): a `get` they make shows the change, not the
@@ -1064,11 +1074,7 @@ mod tests {
     #[test]
     fn a_change_told_by_another_tab_is_not_read_from_the_cache() {
         block_on(async {
-            let store = MemoryStore::new();
-            let a = Db::open(store.clone()).await.unwrap();
-            a.add_schema(SDL).await.unwrap();
-            let b = Db::open(store.clone()).await.unwrap();
-            let id = a.create("Book", json!({"title": "Dune"}).as_object().unwrap()).await.unwrap();
+            let (a, b, id) = two_handles_and_a_book().await;
             assert_eq!(title(b.get("Book", &id).await.unwrap()), Some(json!("Dune")));
             a.update("Book", &id, json!({"title": "Dune II"}).as_object().unwrap()).await.unwrap();
             b.cache.as_ref().unwrap().lose_heard();
@@ -1085,11 +1091,7 @@ mod tests {
     #[test]
     fn a_cached_document_follows_the_other_handles_commits() {
         block_on(async {
-            let store = MemoryStore::new();
-            let a = Db::open(store.clone()).await.unwrap();
-            a.add_schema(SDL).await.unwrap();
-            let b = Db::open(store.clone()).await.unwrap();
-            let id = a.create("Book", json!({"title": "Dune"}).as_object().unwrap()).await.unwrap();
+            let (a, b, id) = two_handles_and_a_book().await;
             assert_eq!(a.cache.as_ref().unwrap().len(), 1, "a write is kept");
             assert_eq!(title(b.get("Book", &id).await.unwrap()), Some(json!("Dune")));
             assert_eq!(b.cache.as_ref().unwrap().len(), 1, "a read is kept");
