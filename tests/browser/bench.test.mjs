@@ -56,15 +56,24 @@ test(`${BROWSER}: the bench page runs every workload on raw IndexedDB, Dexie and
     assert.equal(result.engines[key].available, true, `${key} unavailable: ${result.engines[key].reason}`);
   }
   const keys = result.workloads.map((w) => w.key);
-  assert.deepEqual(keys, ["bulk", "write", "get", "build", "reopen", "query"]);
+  assert.deepEqual(keys, ["bulk", "write", "get", "build", "reopen", "getCold", "memory", "query"]);
   for (const w of result.workloads) {
     for (const key of ["raw", "dexie", "weftdb"]) {
       const r = w.results[key];
       assert.ok(r, `${w.key}/${key}: no result`);
       assert.equal(r.error, undefined, `${w.key}/${key}: ${r.error}`);
+      if (w.unit === "MiB") continue;
       assert.equal(typeof r.ms, "number", `${w.key}/${key}: no time`);
       assert.ok(r.ms >= 0, `${w.key}/${key}: negative time`);
     }
+  }
+  // Memory: weftdb's wasm memory always; the page's where the browser
+  // measures it (Chromium, cross-origin isolated), else null.
+  const memory = result.workloads.find((w) => w.key === "memory");
+  assert.ok(memory.results.weftdb.wasmMib > 0, `weftdb's wasm memory: ${JSON.stringify(memory.results.weftdb)}`);
+  for (const key of ["raw", "dexie"]) {
+    const mib = memory.results[key].mib;
+    assert.ok(mib === null || mib > 0, `${key}'s page memory: ${mib}`);
   }
   const q = result.workloads.find((w) => w.key === "query");
   assert.equal(q.results.weftdb.rowsPerQuery, 30, "1200 docs over 40 authors: 30 per query");
