@@ -108,13 +108,9 @@ impl Cache {
             return self.stamp();
         }
         self.commits.set(self.commits.get() + 1);
-        let mut docs = self.docs.borrow_mut();
         for k in keys {
-            if let Some(e) = docs.pop(*k) {
-                self.bytes.set(self.bytes.get() - e.size);
-            }
+            self.forget(k);
         }
-        drop(docs);
         if self.notices.when == When::Committing {
             self.notices.tell(&notice(keys));
         }
@@ -141,7 +137,7 @@ impl Cache {
         }
     }
 
-    /// Forgets one document (another tab told of a change to it).
+    /// Forgets one document (one being committed, here or in another tab).
     pub fn forget(&self, key: &[u8]) {
         if let Some(e) = self.docs.borrow_mut().pop(key) {
             self.bytes.set(self.bytes.get() - e.size);
@@ -173,11 +169,8 @@ impl Cache {
                 self.bytes.set(0);
             }
             Some(Forget::Keys(keys)) => {
-                let mut docs = self.docs.borrow_mut();
                 for k in keys {
-                    if let Some(e) = docs.pop(&k) {
-                        self.bytes.set(self.bytes.get() - e.size);
-                    }
+                    self.forget(&k);
                 }
             }
         }
