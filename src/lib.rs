@@ -315,7 +315,7 @@
 //! takes it for a new channel and then opens no streams to this node over
 //! WebRTC-direct: native nodes meet over TCP and QUIC, and `vendor/libp2p-webrtc`
 //! says why an SCTP HEARTBEAT, which every stack answers, was not used.) A WebTransport
-//! session is ended likewise after 3.5 s without a packet, the node sending
+//! session is ended likewise after 2.5 s without a packet, the node sending
 //! QUIC keep-alives every second (Chromium closes a tab's session without a
 //! word). Tests: `tests/browser/net.test.mjs` (close, vanish and idle cases),
 //! `tests/browser/interop.test.mjs` (js-libp2p tabs closed),

@@ -386,7 +386,8 @@ for (const transport of TRANSPORTS) {
   // on pagehide, and Chromium sends nothing for the page's WebRTC or
   // WebTransport when the tab goes (over WebTransport no CONNECTION_CLOSE,
   // no close capsule, no FIN; it just stops acknowledging). The node goes
-  // by silence: ~3.5 s without a packet from the page, while its
+  // by silence (~3.5 s over WebRTC-direct, ~2.5 s over WebTransport
+  // without a packet from the page), while its
   // keepalives make a live page's browser answer every second, off the
   // page's thread (WebRTC-direct: vendor/libp2p-webrtc, WEFTDB-PATCH 5;
   // WebTransport: QUIC PINGs, net::webtransport::connection). Over
