@@ -917,10 +917,8 @@ impl<S: Store> Db<S> {
         self.flush(&mut tx, &mut fx).await?;
         // Forgotten (and told to the other tabs) before any subscriber
         // hears: one may `get` the document at once.
-        let stamp = self
-            .cache
-            .as_ref()
-            .map(|c| c.committing(&fx.written.iter().map(|(k, _, _)| k.as_slice()).collect::<Vec<_>>()));
+        let keys: Vec<&[u8]> = fx.written.iter().map(|(k, _, _)| k.as_slice()).collect();
+        let stamp = self.cache.as_ref().map(|c| c.committing(&keys));
         let early = !fx.blocks.is_empty() && fx.blocks.iter().all(|b| !b.local);
         if early {
             self.tell(&std::mem::take(&mut fx.changes));
@@ -933,7 +931,14 @@ impl<S: Store> Db<S> {
                 }
             }
         }
-        tx.commit().await?;
+        // IndexedDB asks for the commit as `commit` is called, before the
+        // future is awaited: the other tabs are told while it flushes.
+        let done = tx.commit();
+        if let Some(cache) = &self.cache {
+            cache.commit_asked(&keys);
+        }
+        drop(keys);
+        done.await?;
         if let (Some(cache), Some(stamp)) = (&self.cache, stamp) {
             cache.committed(stamp, std::mem::take(&mut fx.written));
         }

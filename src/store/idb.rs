@@ -89,6 +89,9 @@ export function docs_close(c) {
 export function idb_transaction(db, names, mode, durability) {
   return durability === 'default' ? db.transaction(names, mode) : db.transaction(names, mode, { durability });
 }
+export function idb_object_store(tx, name) {
+  return tx.objectStore(name);
+}
 export function idb_put_keyed(store, key, v, k) {
   store.put({ v, k }, key);
 }
@@ -192,9 +195,65 @@ extern "C" {
     fn idb_transaction(
         db: &web_sys::IdbDatabase,
         names: &js_sys::Array,
-        mode: &str,
-        durability: &str,
+        mode: &JsValue,
+        durability: &JsValue,
     ) -> Result<web_sys::IdbTransaction, JsValue>;
+    /// `tx.objectStore(name)`, the name a JS string already (see [`JsNames`]).
+    #[wasm_bindgen(catch)]
+    fn idb_object_store(tx: &web_sys::IdbTransaction, name: &JsValue) -> Result<web_sys::IdbObjectStore, JsValue>;
+}
+
+/// The strings every transaction passes to IndexedDB, made JS strings once
+/// per page: a `&str` crosses into JS through a `TextDecoder` call each
+/// time, and a write transaction names every object store (with its mode,
+/// durability and object stores, ~17 such calls a single write).
+struct JsNames {
+    /// Each table's name, by its place in [`Table::ALL`].
+    tables: Vec<JsValue>,
+    /// Every object store: a write's scope.
+    every_store: js_sys::Array,
+    readwrite: JsValue,
+    readonly: JsValue,
+    /// By [`Durability`]: `default`, `strict`, `relaxed`.
+    durability: [JsValue; 3],
+}
+
+impl JsNames {
+    fn new() -> Self {
+        let tables = Table::ALL.iter().map(|t| JsValue::from_str(t.name())).collect();
+        let mut stores: Vec<&str> = object_stores().map(Table::name).collect();
+        stores.sort_unstable();
+        JsNames {
+            tables,
+            every_store: stores.into_iter().map(JsValue::from_str).collect(),
+            readwrite: JsValue::from_str("readwrite"),
+            readonly: JsValue::from_str("readonly"),
+            durability: [Durability::Default, Durability::Strict, Durability::Relaxed]
+                .map(|d| JsValue::from_str(d.name())),
+        }
+    }
+
+    fn table(&self, table: Table) -> &JsValue {
+        let at = Table::ALL.iter().position(|t| *t == table).expect("every table is in Table::ALL");
+        &self.tables[at]
+    }
+
+    fn durability(&self, d: Durability) -> &JsValue {
+        &self.durability[match d {
+            Durability::Default => 0,
+            Durability::Strict => 1,
+            Durability::Relaxed => 2,
+        }]
+    }
+}
+
+thread_local! {
+    static JS_NAMES: JsNames = JsNames::new();
+}
+
+/// `table`'s name as a JS string.
+fn js_name(table: Table) -> JsValue {
+    JS_NAMES.with(|n| n.table(table).clone())
 }
 
 /// How long an open or a deletion waits, once `blocked`, for the other
@@ -366,7 +425,7 @@ extern "C" {
     fn idb_request(req: &web_sys::IdbRequest) -> js_sys::Promise;
     /// One `get` in a read transaction of its own, made in one call.
     #[wasm_bindgen(catch)]
-    fn idb_get_one(db: &web_sys::IdbDatabase, name: &str, key: &JsValue) -> Result<js_sys::Promise, JsValue>;
+    fn idb_get_one(db: &web_sys::IdbDatabase, name: &JsValue, key: &JsValue) -> Result<js_sys::Promise, JsValue>;
     /// Commits and settles once the writes are durable (`complete`), or
     /// rejects with the cause if the transaction aborted (or had already).
     fn idb_commit(tx: &web_sys::IdbTransaction) -> js_sys::Promise;
@@ -434,11 +493,14 @@ impl Store for IdbStore {
             Mode::Read => web_sys::IdbTransactionMode::Readonly,
             Mode::Write => web_sys::IdbTransactionMode::Readwrite,
         };
-        self.transaction(&object_stores().collect::<Vec<_>>(), idb_mode)
+        match idb_mode {
+            web_sys::IdbTransactionMode::Readwrite => self.transaction(None, idb_mode),
+            _ => self.transaction(Some(&object_stores().collect::<Vec<_>>()), idb_mode),
+        }
     }
 
     async fn begin_read(&self, tables: &[Table]) -> Result<IdbTx<'_>, StoreError> {
-        self.transaction(tables, web_sys::IdbTransactionMode::Readonly)
+        self.transaction(Some(tables), web_sys::IdbTransactionMode::Readonly)
     }
 
     /// The transaction, its object store and the request made in one call
@@ -452,7 +514,7 @@ impl Store for IdbStore {
         if self.is_stale() {
             return Err(stale_error());
         }
-        let v = request_promise(idb_get_one(&self.conn.db, table.name(), &js_bytes(key)), "get").await?;
+        let v = request_promise(idb_get_one(&self.conn.db, &js_name(table), &js_bytes(key)), "get").await?;
         Ok(value(table, v))
     }
 
@@ -515,22 +577,34 @@ fn forget_from_js(data: &JsValue) -> Forget {
 }
 
 impl IdbStore {
-    fn transaction(&self, tables: &[Table], mode: web_sys::IdbTransactionMode) -> Result<IdbTx<'_>, StoreError> {
-        let mut stores: Vec<&str> = tables.iter().map(|t| t.keys_of().unwrap_or(*t).name()).collect();
-        stores.sort_unstable();
-        stores.dedup();
-        let names: js_sys::Array = stores.into_iter().map(JsValue::from_str).collect();
+    /// A transaction over `tables`, or over every object store (`None`).
+    fn transaction(
+        &self,
+        tables: Option<&[Table]>,
+        mode: web_sys::IdbTransactionMode,
+    ) -> Result<IdbTx<'_>, StoreError> {
         if self.is_stale() {
             return Err(stale_error());
         }
         let uncommitted_write = mode == web_sys::IdbTransactionMode::Readwrite;
-        // Durability is a write's: a read asks for nothing.
-        let (mode, durability) = match uncommitted_write {
-            true => ("readwrite", self.durability),
-            false => ("readonly", Durability::Default),
-        };
-        let sys = idb_transaction(&self.conn.db, &names, mode, durability.name())
-            .map_err(|e| dom_error("transaction", &e))?;
+        let sys = JS_NAMES.with(|n| {
+            let names = match tables {
+                None => n.every_store.clone(),
+                Some(tables) => {
+                    let mut stores: Vec<Table> = tables.iter().map(|t| t.keys_of().unwrap_or(*t)).collect();
+                    stores.sort_unstable_by_key(|t| t.name());
+                    stores.dedup();
+                    stores.into_iter().map(|t| n.table(t).clone()).collect()
+                }
+            };
+            // Durability is a write's: a read asks for nothing.
+            let (mode, durability) = match uncommitted_write {
+                true => (&n.readwrite, n.durability(self.durability)),
+                false => (&n.readonly, n.durability(Durability::Default)),
+            };
+            idb_transaction(&self.conn.db, &names, mode, durability)
+        });
+        let sys = sys.map_err(|e| dom_error("transaction", &e))?;
         Ok(IdbTx { sys, uncommitted_write, _store: std::marker::PhantomData })
     }
 }
@@ -546,12 +620,12 @@ impl IdbTx<'_> {
         if let Some(of) = table.keys_of() {
             return Err(StoreError(format!("{} is an index of {}, not an object store", table.name(), of.name())));
         }
-        self.sys.object_store(table.name()).map_err(|e| dom_error("object store", &e))
+        idb_object_store(&self.sys, &js_name(table)).map_err(|e| dom_error("object store", &e))
     }
 
     /// The index of a keyed table's secondary keys.
     fn index(&self, table: Table) -> Result<web_sys::IdbIndex, StoreError> {
-        self.sys.object_store(table.name()).and_then(|s| s.index("by")).map_err(|e| dom_error("index", &e))
+        idb_object_store(&self.sys, &js_name(table)).and_then(|s| s.index("by")).map_err(|e| dom_error("index", &e))
     }
 
     /// A read of one key: of a companion table, the primary key its
@@ -742,11 +816,17 @@ impl Tx for IdbTx<'_> {
     }
 
     /// Resolves once IndexedDB fires `complete`, i.e. the writes are durable.
-    async fn commit(mut self) -> Result<(), StoreError> {
+    /// Asks IndexedDB to commit at once, as it is called, not when the
+    /// future is first polled: the caller tells the other tabs while the
+    /// backend flushes (`Db::commit`).
+    fn commit(mut self) -> impl std::future::Future<Output = Result<(), StoreError>> {
         // A read has nothing to make durable.
-        if !std::mem::replace(&mut self.uncommitted_write, false) {
-            return Ok(());
+        let done = std::mem::replace(&mut self.uncommitted_write, false).then(|| JsFuture::from(idb_commit(&self.sys)));
+        async move {
+            match done {
+                Some(done) => done.await.map(drop).map_err(|e| dom_error("commit", &e)),
+                None => Ok(()),
+            }
         }
-        JsFuture::from(idb_commit(&self.sys)).await.map(drop).map_err(|e| dom_error("commit", &e))
     }
 }
