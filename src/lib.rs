@@ -629,10 +629,12 @@
 //!   origin, local databases' and followers' alike; between clones of a
 //!   memory store, at once). A notice is an array of `documents` keys, or
 //!   `null` ("forget everything", for a commit of more than 256
-//!   documents); IndexedDB's is posted as the commit begins (a read
+//!   documents); IndexedDB's is posted as the commit begins, just after
+//!   the page asks for it, so the post overlaps the flush (a read
 //!   transaction made after a `readwrite` one over the same records runs
 //!   after it, so a tab that heard and then reads sees the commit: one
-//!   post per commit), a memory store's once it is done. The cache forgets what it hears before each lookup, and keeps no
+//!   post per commit), a memory store's once it is done. The cache forgets
+//!   what it hears before each lookup, and keeps no
 //!   record read from the store while a notice arrived or while this handle
 //!   committed (it may be older than the notice).
 //! - So a tab sees another tab's commit once the notice arrives, at the

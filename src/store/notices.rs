@@ -62,7 +62,7 @@ impl Heard {
 /// backend, after which no other handle can read the record as it was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum When {
-    /// As the commit begins. IndexedDB runs a read transaction made after
+    /// As the commit begins (just after it is asked for, `Cache::commit_asked`). IndexedDB runs a read transaction made after
     /// a `readwrite` one over the same records after it, so a handle that
     /// heard and then reads sees the commit (or, if it failed, the record
     /// as it still is); one post per commit, not two.
