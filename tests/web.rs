@@ -698,3 +698,29 @@ async fn webcrypto_agrees_with_our_signature_rule() {
         &format!("{} cases; WebCrypto alone differs on {}:\n{}", cases.len(), differ.len(), differ.join("\n")).into(),
     );
 }
+
+/// A bulk create that fails past its first packs (written to IndexedDB
+/// before the rest is signed) leaves nothing, in the page and after a
+/// reopen: the IndexedDB transaction is aborted, not committed in part.
+#[wasm_bindgen_test]
+async fn a_bulk_create_with_one_document_too_large_writes_none() {
+    let db = fresh("bulk-abort").await;
+    ok(&db, "addSchema", &[SDL.into()]).await;
+    let books = collection(&db, "Book");
+    let mut docs: Vec<Value> = (0..300).map(|i| json!({"title": format!("t{i}")})).collect();
+    docs[260] = json!({"title": "x".repeat(weftdb::core::block::MAX_BLOCK_BYTES + 1)});
+    assert_eq!(code(&books, "createMany", &[js(Value::Array(docs.clone()))]).await, "VALIDATION");
+    assert_eq!(ok(&books, "count", &[]).await.as_f64(), Some(0.0));
+    assert_eq!(Array::from(&ok(&db, "exportBlocks", &[]).await).length(), 0, "no block of the others is stored");
+    ok(&db, "close", &[]).await;
+
+    let db = open("bulk-abort").await;
+    let books = collection(&db, "Book");
+    assert_eq!(ok(&books, "count", &[]).await.as_f64(), Some(0.0), "nothing after a reopen either");
+    assert_eq!(Array::from(&ok(&db, "exportBlocks", &[]).await).length(), 0);
+    docs.remove(260);
+    assert_eq!(Array::from(&ok(&books, "createMany", &[js(Value::Array(docs))]).await).length(), 299);
+    assert_eq!(ok(&books, "count", &[]).await.as_f64(), Some(299.0));
+    ok(&db, "close", &[]).await;
+    destroy("bulk-abort").await;
+}
