@@ -30,37 +30,44 @@ after(async () => {
   await server?.close();
 });
 
+/** In the page: what the layout-1 build left, IndexedDB version 1 with one
+ * object store per table, the fixture's rows in it. */
+async function writeLayout1(fixture, name) {
+  const bytes = (hex) => new Uint8Array(hex.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
+  // What the layout-1 build left: IndexedDB version 1, one object store per table.
+  await new Promise((resolve, reject) => {
+    const r = indexedDB.open(name, 1);
+    r.onupgradeneeded = () => {
+      for (const t of Object.keys(fixture.tables)) r.result.createObjectStore(t);
+    };
+    r.onsuccess = () => {
+      const db = r.result;
+      const tx = db.transaction(Object.keys(fixture.tables), "readwrite");
+      for (const [t, rows] of Object.entries(fixture.tables)) {
+        for (const [k, v] of rows) tx.objectStore(t).put(bytes(v), bytes(k));
+      }
+      tx.oncomplete = () => {
+        db.close();
+        resolve();
+      };
+      tx.onabort = () => reject(tx.error);
+    };
+    r.onerror = () => reject(r.error);
+  });
+}
+
 test("a layout-1 database opens migrated: documents, heads, queries, blocks, pending; then writes and reopens", async () => {
   const page = await browser.newPage();
   page.setDefaultTimeout?.(WAIT);
   const problems = watchPage(page);
   await page.goto(`${server.url}/tests/browser/blank.html`);
+  await page.evaluate(`(window.writeLayout1 = ${writeLayout1}, 0)`);
   const got = await page.evaluate(async (fixture) => {
     const weft = await import("/pkg/weftdb.js");
     await weft.default();
     const name = "layout1-app";
     await weft.Database.destroy(name);
-    const bytes = (hex) => new Uint8Array(hex.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
-    // What the layout-1 build left: IndexedDB version 1, one object store per table.
-    await new Promise((resolve, reject) => {
-      const r = indexedDB.open(name, 1);
-      r.onupgradeneeded = () => {
-        for (const t of Object.keys(fixture.tables)) r.result.createObjectStore(t);
-      };
-      r.onsuccess = () => {
-        const db = r.result;
-        const tx = db.transaction(Object.keys(fixture.tables), "readwrite");
-        for (const [t, rows] of Object.entries(fixture.tables)) {
-          for (const [k, v] of rows) tx.objectStore(t).put(bytes(v), bytes(k));
-        }
-        tx.oncomplete = () => {
-          db.close();
-          resolve();
-        };
-        tx.onabort = () => reject(tx.error);
-      };
-      r.onerror = () => reject(r.error);
-    });
+    await writeLayout1(fixture, name);
     const read = async (db) => {
       const books = db.collection("Book");
       const docs = {};
@@ -128,4 +135,70 @@ test("a layout-1 database opens migrated: documents, heads, queries, blocks, pen
   assert.ok(got.stores.names.includes("packs") && got.stores.names.includes("documents"));
   assert.deepEqual(problems, [], "no page errors");
   await page.close();
+});
+
+// Two tabs of a new build open the same layout-1 database at once: one
+// migrates it; the other, whose own write transaction re-reads `layout`
+// after the first's, finds it done. Both read every document, and each
+// block is stored once (not moved twice).
+test("two tabs open a layout-1 database at once: it is migrated once and both read it", async () => {
+  const context = await browser.newContext();
+  const tabs = [await context.newPage(), await context.newPage()];
+  const problems = tabs.map((t) => watchPage(t));
+  for (const tab of tabs) {
+    tab.setDefaultTimeout?.(WAIT);
+    await tab.goto(`${server.url}/tests/browser/blank.html`);
+    await tab.evaluate(`(window.writeLayout1 = ${writeLayout1}, 0)`);
+  }
+  const name = "layout1-race";
+  await tabs[0].evaluate(async ({ fixture, name }) => {
+    const weft = await import("/pkg/weftdb.js");
+    await weft.default();
+    await weft.Database.destroy(name);
+    await writeLayout1(fixture, name);
+  }, { fixture: FIXTURE, name });
+  // Both tabs ready to open; then both open at (nearly) the same moment.
+  for (const tab of tabs) {
+    await tab.evaluate(async () => {
+      window.weft = await import("/pkg/weftdb.js");
+      await window.weft.default();
+    });
+  }
+  const start = Date.now() + 300;
+  const opened = tabs.map((tab) =>
+    tab.evaluate(async ({ name, start, ids }) => {
+      await new Promise((r) => setTimeout(r, Math.max(0, start - Date.now())));
+      const db = await weft.Database.open(name);
+      const books = db.collection("Book");
+      const docs = {};
+      for (const id of ids) docs[id] = await books.get(id);
+      const out = { docs, all: await books.count(), blocks: (await db.exportBlocks()).length };
+      await db.close();
+      return out;
+    }, { name, start, ids: Object.keys(FIXTURE.expect.books) }),
+  );
+  const got = await Promise.all(opened);
+  const plain = (v) => JSON.parse(JSON.stringify(v));
+  for (const g of got) {
+    assert.deepEqual(plain(g.docs), FIXTURE.expect.books, "every document, in both tabs");
+    assert.equal(g.all, FIXTURE.expect.queries.all);
+    assert.equal(g.blocks, FIXTURE.expect.blocks);
+  }
+  // Each block's CID is in the packs' index once: no second copy of the data.
+  const stored = await tabs[0].evaluate(async (name) => {
+    const db = await new Promise((resolve, reject) => {
+      const r = indexedDB.open(name);
+      r.onsuccess = () => resolve(r.result);
+      r.onerror = () => reject(r.error);
+    });
+    const count = (q) => new Promise((resolve) => (q.onsuccess = () => resolve(q.result)));
+    const tx = db.transaction(["packs", "blocks"]);
+    const out = { cids: await count(tx.objectStore("packs").index("by").count()), legacy: await count(tx.objectStore("blocks").count()) };
+    db.close();
+    await weft.Database.destroy(name);
+    return out;
+  }, name);
+  assert.deepEqual(stored, { cids: FIXTURE.expect.blocks, legacy: 0 }, "every block stored once, layout 1's store emptied");
+  assert.deepEqual(problems.flat(), [], "no page errors");
+  await context.close();
 });
