@@ -341,3 +341,101 @@ pub(crate) async fn migrate<T: Tx>(tx: &mut T) -> Result<bool, StoreError> {
     tx.put(Table::Meta, LAYOUT_KEY, &[LAYOUT]).await?;
     Ok(moved)
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+    use serde_json::Value;
+
+    use crate::db::Db;
+    use crate::store::{FailingStore, KeyRange, MemoryStore, Mode, Store, Table, Tx};
+
+    /// `tests/fixtures/layout1.json`'s rows (written by the layout-1 code)
+    /// in a memory store, under layout 1's tables.
+    async fn layout1() -> MemoryStore {
+        let fixture: Value = serde_json::from_str(include_str!("../../tests/fixtures/layout1.json")).unwrap();
+        let hex = |v: &Value| hex_bytes(v.as_str().unwrap());
+        let store = MemoryStore::new();
+        let mut tx = store.begin(Mode::Write).await.unwrap();
+        for (name, rows) in fixture["tables"].as_object().unwrap() {
+            let table = *Table::ALL.iter().find(|t| t.name() == name).unwrap();
+            for row in rows.as_array().unwrap() {
+                tx.put(table, &hex(&row[0]), &hex(&row[1])).await.unwrap();
+            }
+        }
+        tx.commit().await.unwrap();
+        store
+    }
+
+    fn hex_bytes(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    async fn rows<S: Store>(store: &S, tables: &[Table]) -> usize {
+        let mut tx = store.begin(Mode::Read).await.unwrap();
+        let mut n = 0;
+        for t in tables {
+            n += tx.scan(*t, &KeyRange::all(), None).await.unwrap().len();
+        }
+        n
+    }
+
+    const LEGACY: [Table; 4] = [Table::LegacyBlocks, Table::LegacyHeads, Table::LegacyDocs, Table::LegacyIndex];
+
+    /// What a user reads: every book and note with its heads, and every block.
+    async fn read<S: Store>(db: &Db<S>) -> (Value, Vec<usize>) {
+        let mut docs = Vec::new();
+        for col in ["Book", "Note"] {
+            for doc in db.find(col, &serde_json::json!({})).await.unwrap() {
+                let id = doc["_id"].as_str().unwrap().to_owned();
+                docs.push(serde_json::json!([doc, db.heads(col, &id).await.unwrap().len()]));
+            }
+        }
+        (Value::Array(docs), vec![db.export().await.unwrap().len(), db.pending_count().await.unwrap()])
+    }
+
+    /// The open of a layout-1 database failing at each of its commits in
+    /// turn (an aborted IndexedDB transaction; or a crash from that commit
+    /// on, then a restart): the store is left as layout 1 left it or
+    /// migrated whole, never half moved, and the next open migrates it and
+    /// reads what a clean migration reads.
+    #[test]
+    fn a_migration_failing_at_any_commit_moves_nothing_and_the_next_open_completes_it() {
+        block_on(async {
+            let clean = FailingStore::new(layout1().await);
+            let reference = read(&Db::open(clean.clone()).await.unwrap()).await;
+            assert!(!reference.0.as_array().unwrap().is_empty());
+            let commits = clean.commits();
+            assert!(commits >= 1, "the migration commits");
+            for n in 1..=commits {
+                for crash in [false, true] {
+                    let store = FailingStore::new(layout1().await);
+                    let legacy = rows(store.inner(), &LEGACY).await;
+                    match crash {
+                        true => store.crash_at(n),
+                        false => store.fail_commit(n),
+                    }
+                    let opened = Db::open(store.clone()).await;
+                    assert!(store.failed() >= 1, "commit {n} failed");
+                    let moved = rows(store.inner(), &[Table::Documents, Table::Packs]).await;
+                    match (&opened, moved) {
+                        (Err(_), 0) => {
+                            assert_eq!(rows(store.inner(), &LEGACY).await, legacy, "commit {n}: layout 1 kept whole")
+                        }
+                        (_, 1..) => assert_eq!(rows(store.inner(), &LEGACY).await, 0, "commit {n}: moved whole"),
+                        (Ok(_), 0) => panic!("commit {n} (crash {crash}): opened with nothing moved"),
+                    }
+                    drop(opened);
+                    store.heal();
+                    let db = Db::open(store.clone()).await.unwrap();
+                    assert_eq!(
+                        rows(store.inner(), &LEGACY).await,
+                        0,
+                        "commit {n} (crash {crash}): migrated on the next open"
+                    );
+                    assert_eq!(read(&db).await, reference, "commit {n} (crash {crash})");
+                }
+            }
+        });
+    }
+}
