@@ -177,7 +177,9 @@
 //!   leader also posts `beat` every 200 ms while it hears from followers
 //!   (each says `here` every 4 s it posts nothing else; a leader alone
 //!   posts nothing, as each post costs its page a structured clone, most of
-//!   an idle page's CPU before); a visible follower that hears
+//!   an idle page's CPU before, and runs no timer at all: its 200 ms timer
+//!   runs only while it leads followers or follows,
+//!   [`node::tabs::Tab::ticking`]); a visible follower that hears
 //!   none for 300 ms asks `who` (a hidden leader's timers are slowed to one
 //!   a second, but it answers a message at once), and when that question
 //!   goes unanswered for 500 ms more takes the lock (`steal: true`) and leads
