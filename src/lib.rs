@@ -381,6 +381,10 @@
 //!   them for the CID, merges, and reports the message valid or invalid to
 //!   gossipsub (invalid blocks count against the sender). Missing parents
 //!   are fetched by CID with `/weft/blocks/1`, from the sender first.
+//!   Heartbeat (mesh upkeep, `IHAVE` gossip): every 500 ms on a native
+//!   node, every 2 s in a page, where each one wakes an idle page (a
+//!   page's own blocks are flooded to every peer on their topic, and a peer
+//!   that subscribes joins the mesh at once, neither waits for it).
 //! - **`/weft/heads/1`**: on connect (and when a replicator reconnects;
 //!   for a collection when a peer joins its gossip topic, natively; for the
 //!   documents a push changed, with the other connected peers once the
