@@ -60,6 +60,16 @@ pub const PING_TIMEOUT: Duration = Duration::from_secs(10);
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub const PAGE_PING: Duration = Duration::from_secs(5);
 pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Gossipsub's heartbeat (mesh upkeep, `IHAVE` gossip) on a native node.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub const NODE_HEARTBEAT: Duration = Duration::from_millis(500);
+/// A page's gossipsub heartbeat: each one wakes the page, an idle one
+/// too. Nothing waits on it: a page's own blocks are flooded to every peer
+/// on their topic, a peer that subscribes joins the mesh at once, and a
+/// page relays little; the heartbeat repairs the mesh and sends `IHAVE`
+/// for what a peer may have missed (BENCHMARKS.md, "Idle").
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub const PAGE_HEARTBEAT: Duration = Duration::from_secs(2);
 
 #[cfg(not(target_arch = "wasm32"))]
 type Mdns = libp2p::mdns::tokio::Behaviour;
@@ -137,6 +147,8 @@ pub struct BehaviourConfig {
     pub ping_timeout: Duration,
     /// [`REQUEST_TIMEOUT`] but in tests.
     pub request_timeout: Duration,
+    /// Gossipsub's heartbeat: [`NODE_HEARTBEAT`], [`PAGE_HEARTBEAT`].
+    pub heartbeat: Duration,
 }
 
 pub type BlocksBehaviour = request_response::Behaviour<Codec<BlocksRequest, BlocksResponse>>;
@@ -193,7 +205,7 @@ fn message_id(m: &gossipsub::Message) -> gossipsub::MessageId {
 /// path of every write. Where the sender matters (a relay's announcements)
 /// the node looks at the connection it came on, which Noise or DTLS
 /// authenticated.
-fn gossipsub() -> Result<gossipsub::Behaviour, String> {
+fn gossipsub(heartbeat: Duration) -> Result<gossipsub::Behaviour, String> {
     let config = gossipsub::ConfigBuilder::default()
         .validation_mode(gossipsub::ValidationMode::Anonymous)
         // Blocks are checked by the database before they are forwarded.
@@ -201,7 +213,7 @@ fn gossipsub() -> Result<gossipsub::Behaviour, String> {
         .message_id_fn(message_id)
         // One block plus the envelope (topic).
         .max_transmit_size(MAX_BLOCK_BYTES + 64 * 1024)
-        .heartbeat_interval(Duration::from_millis(500))
+        .heartbeat_interval(heartbeat)
         .build()
         .map_err(|e| e.to_string())?;
     gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config).map_err(str::to_string)
@@ -230,7 +242,7 @@ impl Behaviour {
             circuit_src_rate_limiters: Vec::new(),
             ..relay::Config::default()
         });
-        let gossipsub = if config.pubsub { Some(gossipsub()?) } else { None };
+        let gossipsub = if config.pubsub { Some(gossipsub(config.heartbeat)?) } else { None };
         #[cfg(not(target_arch = "wasm32"))]
         let mdns = if config.mdns { Some(Mdns::new(libp2p::mdns::Config::default(), peer_id)?) } else { None };
         #[cfg(target_arch = "wasm32")]

@@ -26,6 +26,7 @@ pub fn build_browser_swarm(
         ping_interval: super::behaviour::PAGE_PING,
         ping_timeout: super::behaviour::PAGE_PING,
         request_timeout: super::behaviour::REQUEST_TIMEOUT,
+        heartbeat: super::behaviour::PAGE_HEARTBEAT,
     };
     let signaling = libp2p_stream::Behaviour::new();
     let control = signaling.new_control();

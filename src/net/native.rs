@@ -84,6 +84,7 @@ pub async fn build_swarm_counting(
                 ping_interval: Duration::from_secs(15),
                 ping_timeout: super::behaviour::PING_TIMEOUT,
                 request_timeout: options.request_timeout,
+                heartbeat: super::behaviour::NODE_HEARTBEAT,
             };
             Behaviour::new(keypair, relay_client, libp2p::swarm::dummy::Behaviour, &behaviour, &errors)
         })

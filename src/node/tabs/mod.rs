@@ -310,6 +310,21 @@ impl Tab {
         }
     }
 
+    /// Whether [`Tab::tick`] may have something to do: a follower's
+    /// always (it watches its leader and says it is there), a leader's
+    /// while it hears from followers (within [`FOLLOWERS_TTL_MS`] of
+    /// `now`). A leader alone, or a tab alone, needs no timer: the glue
+    /// stops it, and starts it again after any input that makes this true
+    /// (an idle page woke five times a second for nothing:
+    /// BENCHMARKS.md, "Idle").
+    pub fn ticking(&self, now: f64) -> bool {
+        match self.role {
+            Role::Follower => true,
+            Role::Leader => now - self.followers_heard < FOLLOWERS_TTL_MS,
+            Role::Alone => false,
+        }
+    }
+
     pub fn id(&self) -> TabId {
         self.id
     }
@@ -740,6 +755,26 @@ mod tests {
         // The follower closed: the leader stops beating FOLLOWERS_TTL_MS later.
         assert!(!leader.tick(t + FOLLOWERS_TTL_MS / 2.0, true).is_empty());
         assert_eq!(leader.tick(t + FOLLOWERS_TTL_MS, true), vec![]);
+    }
+
+    #[test]
+    fn only_a_tab_with_something_to_tick_for_needs_its_timer() {
+        let (mut leader, f) = (Tab::new(1, true, 0.0), Tab::new(2, true, 0.0));
+        assert!(f.ticking(0.0), "a follower watches for a leader");
+        assert!(!Tab::new(3, false, 0.0).ticking(0.0), "a tab alone has nothing to tick for");
+        leader.lead();
+        assert!(!leader.ticking(0.0), "a leader alone: no timer");
+        // A follower speaks: the leader beats, so it ticks, until it has
+        // heard nothing for FOLLOWERS_TTL_MS; every tick meanwhile beats.
+        leader.receive(TabMessage::Who, 100.0);
+        assert!(leader.ticking(100.0));
+        assert!(!leader.tick(100.0 + FOLLOWERS_TTL_MS - 1.0, true).is_empty());
+        assert!(leader.ticking(100.0 + FOLLOWERS_TTL_MS - 1.0));
+        assert!(!leader.ticking(100.0 + FOLLOWERS_TTL_MS), "the follower went quiet");
+        assert_eq!(leader.tick(100.0 + FOLLOWERS_TTL_MS, true), vec![], "and no tick would have beaten");
+        // A leader that steps down follows, and ticks again.
+        leader.step_down(20_000.0);
+        assert!(leader.ticking(20_000.0));
     }
 
     #[test]

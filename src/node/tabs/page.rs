@@ -164,8 +164,10 @@ struct Shared {
     /// Numbers lock requests, and marks those withdrawn on purpose.
     requests: Cell<u64>,
     withdrawn: RefCell<std::collections::HashSet<u64>>,
-    /// The timer of [`Tab::tick`].
+    /// The timer of [`Tab::tick`], while [`Tab::ticking`].
     ticker: RefCell<Option<JsValue>>,
+    /// Its callback, made on the first start.
+    tick: RefCell<Option<JsValue>>,
     stopped: Cell<bool>,
     /// JS callbacks that must live as long as the tab.
     _callbacks: RefCell<Vec<JsValue>>,
@@ -223,6 +225,7 @@ impl Tabs {
             requests: Cell::new(0),
             withdrawn: RefCell::default(),
             ticker: RefCell::new(None),
+            tick: RefCell::new(None),
             stopped: Cell::new(false),
             _callbacks: RefCell::new(onmessage.into_iter().collect()),
         });
@@ -236,7 +239,7 @@ impl Tabs {
         tabs.watch_db();
         tabs.request_lock(false);
         tabs.watch_page();
-        tabs.start_ticking();
+        tabs.keep_ticking();
         let hello = tabs.shared.tab.borrow().hello();
         tabs.act(hello);
         Ok(tabs)
@@ -338,20 +341,36 @@ impl Tabs {
         }
     }
 
-    /// Beats while leading; steals the lock of a silent leader.
-    fn start_ticking(&self) {
-        let weak = Rc::downgrade(&self.shared);
-        let tick = Closure::<dyn Fn()>::new(move || {
-            let Some(s) = weak.upgrade() else { return };
-            if s.stopped.get() {
-                return;
+    /// Runs [`Tab::tick`] every [`BEAT_MS`] while [`Tab::ticking`] says
+    /// it may do something (beat while leading followers, watch the leader
+    /// while following, steal a silent leader's lock), and no timer
+    /// otherwise: called after every input that may change that.
+    fn keep_ticking(&self) {
+        let s = &self.shared;
+        let wanted = !s.stopped.get() && s.tab.borrow().ticking(now());
+        let running = s.ticker.borrow().is_some();
+        if wanted && !running {
+            let mut tick = s.tick.borrow_mut();
+            let tick = tick.get_or_insert_with(|| {
+                let weak = Rc::downgrade(s);
+                Closure::<dyn Fn()>::new(move || {
+                    let Some(s) = weak.upgrade() else { return };
+                    if s.stopped.get() {
+                        return;
+                    }
+                    let actions = s.tab.borrow_mut().tick(now(), tabs_visible());
+                    let tabs = Tabs { shared: s };
+                    tabs.act(actions);
+                    tabs.keep_ticking();
+                })
+                .into_js_value()
+            });
+            *s.ticker.borrow_mut() = Some(tabs_every(BEAT_MS, tick.unchecked_ref()));
+        } else if !wanted && running {
+            if let Some(id) = s.ticker.borrow_mut().take() {
+                tabs_stop_every(&id);
             }
-            let actions = s.tab.borrow_mut().tick(now(), tabs_visible());
-            Tabs { shared: s }.act(actions);
-        })
-        .into_js_value();
-        *self.shared.ticker.borrow_mut() = Some(tabs_every(BEAT_MS, tick.unchecked_ref()));
-        self.shared._callbacks.borrow_mut().push(tick);
+        }
     }
 
     /// A page going into the back/forward cache, or frozen in the
@@ -501,6 +520,7 @@ impl Tabs {
                 }
             }
         }
+        self.keep_ticking();
     }
 
     fn post(&self, msg: &TabMessage) {
@@ -574,6 +594,7 @@ impl Tabs {
     /// Tells the `status` listeners this tab's status: when a node told one,
     /// and when this tab's role changed (`leader` is its own).
     fn tell_role(&self) {
+        self.keep_ticking();
         let status = self.status();
         if self.shared.told_status.borrow().as_ref() == Some(&status) {
             return;
