@@ -184,7 +184,7 @@ impl<S: Store> Db<S> {
         Ok(missing
             .into_iter()
             .map(|mut m| {
-                m.sort_by_key(|(h, c, _)| (*h, *c));
+                m.sort_unstable_by_key(|(h, c, _)| (*h, *c));
                 m.into_iter().map(|(_, c, b)| (c, b)).collect()
             })
             .collect())

@@ -374,7 +374,7 @@ impl<S: Store> Db<S> {
         // At most MAX_PARENTS parents, the highest heads: a wider block no
         // peer would take. The heads left out stay heads for the next write.
         let mut by_height = heads.clone();
-        by_height.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        by_height.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         by_height.truncate(MAX_PARENTS);
         let height = by_height.iter().map(|h| h.1).max().unwrap_or(0) + 1;
         let parents = by_height.iter().map(|h| h.0).collect();
@@ -591,10 +591,10 @@ impl<S: Store> Db<S> {
         let batch: HashSet<Cid> = blocks.iter().map(|b| b.cid).collect();
         let mut outside: Vec<Cid> =
             blocks.iter().flat_map(|b| b.block.parents.iter().copied()).filter(|p| !batch.contains(p)).collect();
-        outside.sort();
+        outside.sort_unstable();
         outside.dedup();
         let mut names: Vec<DocName> = blocks.iter().map(|b| (b.block.col.clone(), b.doc().to_string())).collect();
-        names.sort();
+        names.sort_unstable();
         names.dedup();
         let cids: Vec<Cid> = blocks.iter().map(|b| b.cid).chain(outside.iter().copied()).collect();
         let (n, d) = (cids.len(), names.len());

@@ -252,7 +252,7 @@ impl<S: Store> Db<S> {
                 Some((height, Cid::try_from(&k[prefix.len()..]).ok()?))
             })
             .collect();
-        entries.sort();
+        entries.sort_unstable();
         let total = entries.len();
         entries.truncate(max_blocks);
         let cids: Vec<Cid> = entries.iter().map(|(_, c)| *c).collect();

@@ -140,7 +140,7 @@ impl Block {
         del: bool,
         key: &SigningKey,
     ) -> SignedBlock {
-        parents.sort();
+        parents.sort_unstable();
         parents.dedup();
         Block {
             v: FORMAT_VERSION,

@@ -59,6 +59,7 @@ use serde_json::{Map, Value};
 use super::block::{BlockError, SignedBlock};
 use super::doc::{DocState, Heads};
 use super::schema::{hex, CollectionDef, WritePolicy};
+use super::{map_of, set_of};
 use crate::error::Error;
 
 /// What a committed change did to a document, as subscribers see it.
@@ -202,7 +203,7 @@ pub fn fold(doc: &mut Touched, b: &SignedBlock, def: &CollectionDef) -> Option<C
     let applied = doc.state.apply(b);
     doc.heads.retain(|(c, _)| !b.block.parents.contains(c));
     doc.heads.push((b.cid, b.block.height));
-    doc.heads.sort();
+    doc.heads.sort_unstable();
     let kind = if b.block.is_genesis() {
         Some(ChangeKind::Create)
     } else if applied.deleted {
@@ -487,18 +488,16 @@ impl Planner {
         report.held = self.set_aside.iter().map(|(c, n)| (*c, *n)).collect();
         // A set, not a scan of the merged list per parent: large imports in
         // reverse order would otherwise be quadratic.
-        let merged: BTreeSet<Cid> = self.merged.iter().map(|m| m.cid).collect();
+        let merged: BTreeSet<Cid> = set_of(self.merged.iter().map(|m| m.cid));
         report.missing.retain(|c| !merged.contains(c) && !self.set_aside.contains_key(c));
-        report.missing.sort();
+        report.missing.sort_unstable();
         report.missing.dedup();
         // Rows put and deleted again in this import, and never stored, are
         // left out.
         let known = &self.known;
-        let pending = self
-            .pending
-            .into_iter()
-            .filter(|(c, row)| row.is_some() || !matches!(known.pending.get(c), Some(None)))
-            .collect();
+        let pending = map_of(
+            self.pending.into_iter().filter(|(c, row)| row.is_some() || !matches!(known.pending.get(c), Some(None))),
+        );
         let mut waiting = Vec::new();
         for (parent, rows) in self.waiting {
             for (child, put) in rows {

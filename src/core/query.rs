@@ -645,7 +645,7 @@ pub fn compare_values(a: &Value, b: &Value) -> Ordering {
 
 fn sorted_entries(m: &Map<String, Value>) -> Vec<(&String, &Value)> {
     let mut entries: Vec<_> = m.iter().collect();
-    entries.sort_by(|a, b| a.0.cmp(b.0));
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
     entries
 }
 

@@ -183,7 +183,7 @@ impl Blocks {
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let mut missing: Vec<Vec<u8>> =
             located.iter().flatten().filter(|k| !self.packs.contains_key(*k)).cloned().collect();
-        missing.sort();
+        missing.sort_unstable();
         missing.dedup();
         if missing.is_empty() {
             // Nothing stored, or all read already: no request.
@@ -289,7 +289,7 @@ pub(crate) async fn all_blocks<T: Tx>(tx: &mut T) -> Result<Vec<(Vec<u8>, Vec<u8
     for pack in tx.scan_values(Table::Packs, &KeyRange::all(), None).await? {
         out.extend(unpack(&pack)?.into_iter().map(|(c, b)| (c.to_vec(), b.to_vec())));
     }
-    out.sort();
+    out.sort_unstable();
     Ok(out)
 }
 

@@ -77,7 +77,7 @@ impl<S: Store> Node<S> {
             Command::Stats => {
                 let pending = self.db.pending_count().await?;
                 let mut peers: Vec<String> = self.replica.dialer.connected_peers().map(PeerId::to_string).collect();
-                peers.sort();
+                peers.sort_unstable();
                 let s = &self.stats;
                 Ok(json!({
                     "received": s.received,
@@ -155,7 +155,7 @@ impl<S: Store> Node<S> {
                         (peer.to_string(), addr.to_string(), *transport, direction)
                     })
                     .collect();
-                list.sort();
+                list.sort_unstable();
                 Ok(json!(list
                     .into_iter()
                     .map(|(peer, addr, transport, direction)| json!({

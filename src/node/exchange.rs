@@ -24,6 +24,7 @@ use super::state::{Exchange, Offer, Push, Verifying};
 use super::wire::{ReplyId, ReqId, Request, Response};
 use crate::core::block::cid_of;
 use crate::core::doc::Heads;
+use crate::core::map_of;
 use crate::core::replica::push::{offer_chunks, PushBatch};
 use crate::core::sync::{HeadsRequest, HeadsResponse, RefusedBlock, ReplicateRequest, ReplicateResponse, MAX_CIDS};
 use crate::store::Store;
@@ -37,7 +38,7 @@ const MERGED_AT_ONCE: usize = 4;
 const WALKED_AT_ONCE: usize = 2_048;
 
 fn cids_of(heads: BTreeMap<String, Heads>) -> BTreeMap<String, Vec<Cid>> {
-    heads.into_iter().map(|(id, h)| (id, h.into_iter().map(|(c, _)| c).collect())).collect()
+    map_of(heads.into_iter().map(|(id, h)| (id, h.into_iter().map(|(c, _)| c).collect())))
 }
 
 /// The check of the oldest push being verified, once it is done (never,
@@ -73,7 +74,7 @@ impl<S: Store> Node<S> {
             let mut heads = heads.into_iter().peekable();
             let mut chunks = Vec::new();
             while heads.peek().is_some() {
-                let chunk: BTreeMap<String, Vec<Cid>> = heads.by_ref().take(HEADS_CHUNK).collect();
+                let chunk: BTreeMap<String, Vec<Cid>> = map_of(heads.by_ref().take(HEADS_CHUNK));
                 let docs = Some(chunk.keys().cloned().collect());
                 chunks.push(HeadsRequest { col: col.clone(), docs, heads: chunk });
             }
@@ -96,12 +97,12 @@ impl<S: Store> Node<S> {
         };
         // Only the documents they named: they can send us nothing
         // for the others, and the answer stays as small as the request.
-        let heads: BTreeMap<String, Vec<Cid>> = ours
-            .iter()
-            .flatten()
-            .filter(|(id, _)| request.docs.is_some() || request.heads.contains_key(*id))
-            .map(|(id, h)| (id.clone(), h.iter().map(|(c, _)| *c).collect()))
-            .collect();
+        let heads: BTreeMap<String, Vec<Cid>> = map_of(
+            ours.iter()
+                .flatten()
+                .filter(|(id, _)| request.docs.is_some() || request.heads.contains_key(*id))
+                .map(|(id, h)| (id.clone(), h.iter().map(|(c, _)| *c).collect())),
+        );
         self.respond(reply, Response::Heads(HeadsResponse { heads }));
         // A collection we do not share with this peer: it may have a
         // replicator to us, which our heads serve; nothing goes back.
@@ -151,9 +152,9 @@ impl<S: Store> Node<S> {
             .into_iter()
             .filter_map(|(doc, heads)| {
                 let mut mine: Vec<Cid> = heads.iter().map(|h| h.0).collect();
-                mine.sort();
+                mine.sort_unstable();
                 let mut their = theirs.get(&doc).cloned().unwrap_or_default();
-                their.sort();
+                their.sort_unstable();
                 their.dedup();
                 // All our heads queued for the peer on this connection
                 // already (the other of its two exchanges): so is what it

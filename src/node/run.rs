@@ -30,6 +30,7 @@ use super::error::NodeError;
 use super::state::{outbox_rows, Exchange, Offer, Push, Replicator, Status, Verifying, BATCH_BYTES};
 use super::wire::{Effect, Input, ListenId, ReplyId, ReqId, Request, Response};
 use crate::core::block::SignedBlock;
+use crate::core::map_of;
 use crate::core::pending::PendingLedger;
 use crate::core::replica::conduct::{Admission, MAX_STRIKES};
 use crate::core::replica::dial::Dialer;
@@ -774,7 +775,7 @@ impl<S: Store> Node<S> {
         // The collections shared with this peer, each once: a replicator's
         // document list is dropped when the whole collection is shared anyway.
         let mut scopes: BTreeMap<String, Option<Vec<String>>> =
-            self.p2p_collections.iter().map(|c| (c.clone(), None)).collect();
+            map_of(self.p2p_collections.iter().map(|c| (c.clone(), None)));
         for r in self.replicators.borrow().values().filter(|r| r.peer == peer) {
             let scope = scopes.entry(r.collection.clone()).or_insert_with(|| r.docs.clone());
             if r.docs.is_none() {

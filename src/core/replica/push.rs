@@ -26,6 +26,8 @@ use std::num::NonZeroUsize;
 
 use lru::LruCache;
 
+use crate::core::set_of;
+
 /// How many blocks a lane remembers sending (or the peer acknowledging)
 /// at most, the oldest forgotten first: a connection that lasts for months
 /// of replication must not keep every CID it carried. One forgotten is at
@@ -171,7 +173,7 @@ impl<P: Ord + Clone, C: Ord + Clone + Hash> PushLanes<P, C> {
         for c in cids {
             lane.sent.put(c.clone(), ());
         }
-        let gone: BTreeSet<&C> = cids.iter().collect();
+        let gone: BTreeSet<&C> = set_of(cids.iter());
         for (_, blocks, _) in lane.queue.iter_mut() {
             blocks.retain(|(c, _)| !gone.contains(c));
         }

@@ -193,7 +193,7 @@ impl Tabs {
             let slot = slot.clone();
             let onmessage = Closure::<dyn Fn(JsValue)>::new(move |data: JsValue| {
                 let (Some(s), Some(text)) = (slot.borrow().upgrade(), data.as_string()) else { return };
-                match serde_json::from_str::<TabMessage>(&text) {
+                match TabMessage::from_json(&text) {
                     Ok(msg) => {
                         let actions = s.tab.borrow_mut().receive(msg, now());
                         Tabs { shared: s }.act(actions);
@@ -526,7 +526,7 @@ impl Tabs {
     fn post(&self, msg: &TabMessage) {
         if let Some(channel) = self.shared.channel.as_ref() {
             if !self.shared.stopped.get() {
-                channel.post_message(&serde_json::to_string(msg).expect("tab messages are JSON"));
+                channel.post_message(&msg.to_json());
             }
         }
     }

@@ -184,9 +184,15 @@ impl snow::resolvers::CryptoResolver for Resolver {
         &self,
         choice: &snow::params::HashChoice,
     ) -> Option<Box<dyn snow::types::Hash>> {
+        // WEFTDB-PATCH: in wasm, SHA-256 (the one hash of
+        // Noise_XX_25519_ChaChaPoly_SHA256) by `Sha256` below, so that snow's
+        // SHA-512 is not in the page (see WEFTDB-PATCH.md).
         #[cfg(target_arch = "wasm32")]
         {
-            snow::resolvers::DefaultResolver.resolve_hash(choice)
+            match choice {
+                snow::params::HashChoice::SHA256 => Some(Box::<Sha256>::default()),
+                _ => None,
+            }
         }
         #[cfg(not(target_arch = "wasm32"))]
         {
@@ -206,6 +212,41 @@ impl snow::resolvers::CryptoResolver for Resolver {
         {
             snow::resolvers::RingResolver.resolve_cipher(choice)
         }
+    }
+}
+
+/// WEFTDB-PATCH: SHA-256 for snow in wasm, as snow's default resolver
+/// implements it (`HashSHA256` in snow 0.10's `resolvers/default.rs`), which
+/// this crate could only reach through a resolver that also holds SHA-512.
+#[cfg(target_arch = "wasm32")]
+#[derive(Default)]
+struct Sha256(sha2::Sha256);
+
+#[cfg(target_arch = "wasm32")]
+impl snow::types::Hash for Sha256 {
+    fn block_len(&self) -> usize {
+        64
+    }
+
+    fn hash_len(&self) -> usize {
+        32
+    }
+
+    fn name(&self) -> &'static str {
+        "SHA256"
+    }
+
+    fn reset(&mut self) {
+        self.0 = sha2::Sha256::default();
+    }
+
+    fn input(&mut self, data: &[u8]) {
+        sha2::Digest::update(&mut self.0, data);
+    }
+
+    fn result(&mut self, out: &mut [u8]) {
+        let hash = sha2::Digest::finalize_reset(&mut self.0);
+        out[..hash.len()].copy_from_slice(&hash);
     }
 }
 
