@@ -919,10 +919,6 @@ impl<S: Store> Db<S> {
         // hears: one may `get` the document at once.
         let keys: Vec<&[u8]> = fx.written.iter().map(|(k, _, _)| k.as_slice()).collect();
         let stamp = self.cache.as_ref().map(|c| c.committing(&keys));
-        let early = !fx.blocks.is_empty() && fx.blocks.iter().all(|b| !b.local);
-        if early {
-            self.tell(&std::mem::take(&mut fx.changes));
-        }
         let hooks: Vec<CommitHook> = self.commit_hooks.borrow().iter().map(|(_, h)| h.clone()).collect();
         for b in &fx.blocks {
             for hook in &hooks {
@@ -938,6 +934,10 @@ impl<S: Store> Db<S> {
             cache.commit_asked(&keys);
         }
         drop(keys);
+        // Merged blocks from elsewhere: heard while the commit flushes.
+        if !fx.blocks.is_empty() && fx.blocks.iter().all(|b| !b.local) {
+            self.tell(&std::mem::take(&mut fx.changes));
+        }
         done.await?;
         if let (Some(cache), Some(stamp)) = (&self.cache, stamp) {
             cache.committed(stamp, std::mem::take(&mut fx.written));

@@ -359,7 +359,7 @@
 //!
 //! | transport | specs (libp2p/specs unless named) | where | tests |
 //! |---|---|---|---|
-//! | WebSocket | `websockets`, `noise`, `yamux`, multistream-select | libp2p (the page's libp2p-websocket-websys patched in `vendor/`: its 100 ms interval watching the send buffer runs only while a write waits for it to drain, not for the connection's life) | `interop.test.mjs` (`over websocket`), `net.test.mjs` |
+//! | WebSocket | `websockets`, `noise`, `yamux`, multistream-select | libp2p (the page's libp2p-websocket-websys patched in `vendor/`: its interval watching the send buffer runs only while a write or a flush waits for it to drain, every 5 ms, not every 100 ms for the connection's life) | `interop.test.mjs` (`over websocket`), `net.test.mjs` |
 //! | WebTransport | `webtransport/webtransport.md`: HTTP/3 CONNECT to `/.well-known/libp2p-webtransport?type=noise`, Noise XX on the first stream with the certhashes in its extension, that stream then finished and read to its end by both sides (never stopped: a browser still closing it fails the dial on STOP_SENDING) | [`net::webtransport`] | `tests/webtransport.rs` (handshake, certhashes, paths, rotation, the handshake stream's clean close), `interop.test.mjs` (`over webtransport`) |
 //! | WebRTC-direct | `webrtc/webrtc-direct.md`, `webrtc/README.md` (framing, `FIN`/`FIN_ACK`, `RESET_STREAM`) | libp2p-webrtc (node), libp2p-webrtc-websys (page), libp2p-webrtc-utils (framing, with `FIN_ACK`), patched in `vendor/` | `interop.test.mjs` (`over webrtc-direct`), `net.test.mjs` (large messages, restarts, every exchange's data channel closed), the vendored libp2p-webrtc-utils' `fin_ack_tests` |
 //! | WebRTC (browser to browser) | `webrtc/webrtc.md`: `/webrtc-signaling/0.0.1` on a relayed connection, then data channels framed as above | `net::webrtc`, [`net::signaling`] | `net.test.mjs` (finished exchanges' data channels closed), `interop.test.mjs` (a js page and ours, each offering) |
@@ -384,7 +384,8 @@
 //!   Heartbeat (mesh upkeep, `IHAVE` gossip): every 500 ms on a native
 //!   node, every 2 s in a page, where each one wakes an idle page (a
 //!   page's own blocks are flooded to every peer on their topic, and a peer
-//!   that subscribes joins the mesh at once, neither waits for it).
+//!   that subscribes joins the mesh at once while the mesh is below
+//!   `mesh_n_low`, a page's usual case; else it waits for a heartbeat).
 //! - **`/weft/heads/1`**: on connect (and when a replicator reconnects;
 //!   for a collection when a peer joins its gossip topic, natively; for the
 //!   documents a push changed, with the other connected peers once the

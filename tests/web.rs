@@ -707,6 +707,7 @@ async fn a_bulk_create_with_one_document_too_large_writes_none() {
     let db = fresh("bulk-abort").await;
     ok(&db, "addSchema", &[SDL.into()]).await;
     let books = collection(&db, "Book");
+    // Past two packs' worth (`PACK_BLOCKS`, 128), written before it is signed.
     let mut docs: Vec<Value> = (0..300).map(|i| json!({"title": format!("t{i}")})).collect();
     docs[260] = json!({"title": "x".repeat(weftdb::core::block::MAX_BLOCK_BYTES + 1)});
     assert_eq!(code(&books, "createMany", &[js(Value::Array(docs.clone()))]).await, "VALIDATION");

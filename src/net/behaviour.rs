@@ -65,8 +65,9 @@ pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const NODE_HEARTBEAT: Duration = Duration::from_millis(500);
 /// A page's gossipsub heartbeat: each one wakes the page, an idle one
 /// too. Nothing waits on it: a page's own blocks are flooded to every peer
-/// on their topic, a peer that subscribes joins the mesh at once, and a
-/// page relays little; the heartbeat repairs the mesh and sends `IHAVE`
+/// on their topic, a peer that subscribes joins the mesh at once while
+/// the mesh is below `mesh_n_low` (a page's usual case; else at the next
+/// heartbeat), and a page relays little; the heartbeat repairs the mesh and sends `IHAVE`
 /// for what a peer may have missed (BENCHMARKS.md, "Idle").
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub const PAGE_HEARTBEAT: Duration = Duration::from_secs(2);

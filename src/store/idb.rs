@@ -208,8 +208,9 @@ extern "C" {
 
 /// The strings every transaction passes to IndexedDB, made JS strings once
 /// per page: a `&str` crosses into JS through a `TextDecoder` call each
-/// time, and a write transaction names every object store (with its mode,
-/// durability and object stores, ~17 such calls a single write).
+/// time, and a single write named every object store in its transaction,
+/// then its mode, its durability and each object store it wrote (~17
+/// such calls).
 struct JsNames {
     /// Each table's name, by its place in [`Table::ALL`].
     tables: Vec<JsValue>,
@@ -508,13 +509,10 @@ impl Store for IdbStore {
     type Tx<'a> = IdbTx<'a>;
 
     async fn begin(&self, mode: Mode) -> Result<IdbTx<'_>, StoreError> {
-        let idb_mode = match mode {
-            Mode::Read => web_sys::IdbTransactionMode::Readonly,
-            Mode::Write => web_sys::IdbTransactionMode::Readwrite,
-        };
-        match idb_mode {
-            web_sys::IdbTransactionMode::Readwrite => self.transaction(None, idb_mode),
-            _ => self.transaction(Some(&object_stores().collect::<Vec<_>>()), idb_mode),
+        // Every object store (`None`: the one array made once per page).
+        match mode {
+            Mode::Read => self.transaction(None, web_sys::IdbTransactionMode::Readonly),
+            Mode::Write => self.transaction(None, web_sys::IdbTransactionMode::Readwrite),
         }
     }
 

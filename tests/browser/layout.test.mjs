@@ -137,10 +137,13 @@ test("a layout-1 database opens migrated: documents, heads, queries, blocks, pen
   await page.close();
 });
 
-// Two tabs of a new build open the same layout-1 database at once: one
-// migrates it; the other, whose own write transaction re-reads `layout`
-// after the first's, finds it done. Both read every document, and each
-// block is stored once (not moved twice).
+// Two tabs of a new build open the same layout-1 database at the same
+// moment (started together on a timer: the overlap is likely, not forced):
+// one migrates it; the other, whose own write transaction re-reads
+// `layout` after the first's, finds it done. Both read every document and
+// block. (A second migration would find layout 1's tables empty and move
+// nothing, so the count of stored blocks is a check of the end state, not
+// of how many migrations ran.)
 test("two tabs open a layout-1 database at once: it is migrated once and both read it", async () => {
   const context = await browser.newContext();
   const tabs = [await context.newPage(), await context.newPage()];
