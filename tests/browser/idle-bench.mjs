@@ -15,48 +15,15 @@
 import fs from "node:fs";
 import path from "node:path";
 import { serve } from "./serve.mjs";
-import { REPO_ROOT, WEB_ROOT, launchBrowser, watchPage } from "./lib.mjs";
+import { REPO_ROOT, WEB_ROOT, launchBrowser } from "./lib.mjs";
 import { startNode } from "./node.mjs";
+import { parseArgs, until, openPage as openIdlePage, twoPages } from "./idle-pages.mjs";
 
 const SETTLE_MS = 5_000;
 
-function parseArgs(argv) {
-  const args = { seconds: 20, out: "target/idle-bench.json" };
-  for (const a of argv) {
-    const m = /^--([a-z]+)=(.*)$/.exec(a);
-    if (!m) throw new Error(`unexpected argument ${a}`);
-    args[m[1]] = m[2];
-  }
-  args.seconds = Number(args.seconds);
-  return args;
-}
-
-async function until(what, fn, ms = 60_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** A page with weftdb loaded and database `name` open with `options`. */
+/** A shared idle page (idle-pages.mjs) with its CDP session for the metrics. */
 async function openPage(context, baseUrl, name, options) {
-  const page = await context.newPage();
-  const problems = watchPage(page);
-  await page.goto(`${baseUrl}/tests/browser/blank.html`);
-  const peerId = await page.evaluate(
-    async ({ name, options }) => {
-      const weft = await import("/pkg/weftdb.js");
-      await weft.default();
-      window.db = await weft.Database.open(name, options);
-      if (!window.db.collectionNames().includes("Item")) await window.db.addSchema("type Item { v: Int }");
-      if (options.peers) await window.db.collections.subscribe("Item");
-      return window.db.peerId;
-    },
-    { name, options },
-  );
+  const { page, problems, peerId } = await openIdlePage(context, baseUrl, name, options);
   const cdp = await context.newCDPSession(page);
   await cdp.send("Performance.enable");
   return { page, problems, peerId, cdp };
@@ -87,7 +54,7 @@ async function measure(pages, node, seconds) {
 }
 
 async function main() {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseArgs(process.argv.slice(2), { seconds: 20, out: "target/idle-bench.json" });
   const node = await startNode();
   const server = await serve({ root: WEB_ROOT, port: 0 });
   const browser = await launchBrowser("chromium");
@@ -121,11 +88,7 @@ async function main() {
     }
     await row("two pages connected to each other (direct WebRTC) and to the node (websocket)", async (ctx) => {
       const addr = node.addr("websocket");
-      const a = await openPage(await ctx(), server.url, "idle", { peers: [addr] });
-      const b = await openPage(await ctx(), server.url, "idle", { peers: [addr] });
-      const linked = (p, other) =>
-        p.page.evaluate(async (id) => (await window.db.connections()).some((c) => c.peerId === id && c.transport === "webrtc"), other);
-      await until("direct WebRTC between the pages", async () => (await linked(a, b.peerId)) && (await linked(b, a.peerId)));
+      const [a, b] = await twoPages(ctx, server.url, addr, openPage);
       return [a, b];
     });
   } finally {
