@@ -222,6 +222,32 @@ mod tests {
         d.map(|d| d.0.value("title").unwrap().as_str().unwrap().to_string())
     }
 
+    /// A store whose notices go as the commit begins (IndexedDB's) tells
+    /// the other handles once the commit was asked for, not before
+    /// (`Db::commit`: the post overlaps the flush), and once per commit;
+    /// one that tells after the commit (the memory store's) not then.
+    #[test]
+    fn notices_as_the_commit_begins_go_once_the_commit_is_asked_for() {
+        for when in [When::Committing, When::Committed] {
+            let posted: Rc<RefCell<Vec<Forget>>> = Rc::default();
+            let notices = Notices::new(Rc::default(), when, {
+                let posted = posted.clone();
+                move |f: &Forget| posted.borrow_mut().push(f.clone())
+            });
+            let cache = Cache::new(notices);
+            let stamp = cache.committing(&[b"j", b"k"]);
+            assert!(posted.borrow().is_empty(), "{when:?}: nothing told before the commit is asked for");
+            cache.commit_asked(&[b"j", b"k"]);
+            let told = match when {
+                When::Committing => vec![Forget::Keys(vec![b"j".to_vec(), b"k".to_vec()])],
+                When::Committed => vec![],
+            };
+            assert_eq!(*posted.borrow(), told, "{when:?}");
+            cache.committed(stamp, vec![(b"j".to_vec(), doc("j"), 10), (b"k".to_vec(), doc("k"), 10)]);
+            assert_eq!(posted.borrow().len(), 1, "{when:?}: one notice per commit");
+        }
+    }
+
     /// A record read while a notice arrived, or while this handle
     /// committed, may be older than the notice: it is not kept.
     #[test]
