@@ -112,6 +112,19 @@ pub struct Db<S: Store> {
     cache: Option<cache::Cache>,
 }
 
+/// Whether every block of `blocks` is a change of its document whose
+/// parents are all among the document's heads as `heads_of` gives them
+/// (none is a genesis, and no two share a document).
+fn next_of_heads<'a>(blocks: &[SignedBlock], heads_of: impl Fn(&DocName) -> Option<&'a Heads>) -> bool {
+    let mut seen = HashSet::new();
+    blocks.iter().all(|b| {
+        let name: DocName = (b.block.col.clone(), b.doc().to_string());
+        let parents_are_heads =
+            heads_of(&name).is_some_and(|heads| b.block.parents.iter().all(|p| heads.iter().any(|(h, _)| h == p)));
+        !b.block.is_genesis() && parents_are_heads && seen.insert(name)
+    })
+}
+
 pub(crate) fn doc_key(col: &str, id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(col.len() + id.len() + 1);
     k.extend_from_slice(col.as_bytes());
@@ -582,20 +595,57 @@ impl<S: Store> Db<S> {
     /// IndexedDB's backend in a page): the batch and its parents from
     /// outside it in `blocks` and `pending`, the documents' states and
     /// heads, and whether anything waits in `waiting`.
+    ///
+    /// When this handle's cache says every block's parents are heads of its
+    /// document (a peer's next change of a document this page holds: most
+    /// gossip), only the documents' records and `waiting` are read, and
+    /// the records confirm it ([`Db::next_of_heads`]); else, or if they do
+    /// not, the rest is read after them.
     async fn snapshot(
         &self,
         tx: &mut S::Tx<'_>,
         blocks: &[SignedBlock],
         defs: BTreeMap<String, Result<Rc<CollectionDef>, Error>>,
     ) -> Result<Snapshot, Error> {
+        let mut names: Vec<DocName> = blocks.iter().map(|b| (b.block.col.clone(), b.doc().to_string())).collect();
+        names.sort_unstable();
+        names.dedup();
+        let cache = self.cache.as_ref();
+        let guess = cache.is_some_and(|c| {
+            let cached: HashMap<DocName, cache::Doc> =
+                names.iter().filter_map(|n| Some((n.clone(), c.get(&doc_key(&n.0, &n.1))?))).collect();
+            cached.len() == names.len() && next_of_heads(blocks, |name| cached.get(name).map(|d| &d.1))
+        });
+        if guess {
+            let reads: Vec<(Table, Vec<u8>)> =
+                names.iter().map(|(col, id)| (Table::Documents, doc_key(col, id))).collect();
+            let (values, waiters) = tx.get_each_and_any(&reads, Table::Waiting).await?;
+            let mut docs = HashMap::new();
+            for (name, doc) in names.iter().zip(values) {
+                if let Some(doc) = doc {
+                    docs.insert(name.clone(), unrecord(&doc)?);
+                }
+            }
+            if next_of_heads(blocks, |name| docs.get(name).map(|d| &d.1)) {
+                // Every parent is stored (a head), and so no block of the
+                // batch is: a stored block's parents are heads no more. Nor
+                // is one pending: a pending block lacks a parent.
+                return Ok(Snapshot {
+                    defs,
+                    blocks: HashMap::new(),
+                    pending: HashMap::new(),
+                    docs,
+                    waiters,
+                    refused_lately: self.refused_lately(blocks),
+                });
+            }
+            tracing::debug!("the cache's heads were not the records': the rest of the snapshot read after");
+        }
         let batch: HashSet<Cid> = blocks.iter().map(|b| b.cid).collect();
         let mut outside: Vec<Cid> =
             blocks.iter().flat_map(|b| b.block.parents.iter().copied()).filter(|p| !batch.contains(p)).collect();
         outside.sort_unstable();
         outside.dedup();
-        let mut names: Vec<DocName> = blocks.iter().map(|b| (b.block.col.clone(), b.doc().to_string())).collect();
-        names.sort_unstable();
-        names.dedup();
         let cids: Vec<Cid> = blocks.iter().map(|b| b.cid).chain(outside.iter().copied()).collect();
         let (n, d) = (cids.len(), names.len());
         let mut reads: Vec<(Table, Vec<u8>)> = Vec::with_capacity(2 * n + d);
@@ -613,13 +663,20 @@ impl<S: Store> Db<S> {
             }
         }
         // The stored ones among the batch and its parents (usually only
-        // parents: a batch is mostly new), read from their packs.
-        let found = Blocks::default().read(tx, &cids, located).await?;
+        // parents: a batch is mostly new), read from their packs; not a
+        // parent that is a head of its document (the planner knows it from
+        // the record, [`crate::core::merge::stored_heads`]).
+        let heads: HashSet<Cid> = docs.values().flat_map(|(_, h)| h.iter().map(|(c, _)| *c)).collect();
+        let located = cids.iter().zip(located).map(|(c, at)| at.filter(|_| batch.contains(c) || !heads.contains(c)));
+        let found = Blocks::default().read(tx, &cids, located.collect()).await?;
         let blocks_rows: HashMap<Cid, Option<Vec<u8>>> = cids.iter().copied().zip(found).collect();
+        Ok(Snapshot { defs, blocks: blocks_rows, pending, docs, waiters, refused_lately: self.refused_lately(blocks) })
+    }
+
+    /// The batch's parents refused by earlier imports, and why.
+    fn refused_lately(&self, blocks: &[SignedBlock]) -> HashMap<Cid, Error> {
         let lately = self.refused_lately.borrow();
-        let refused_lately =
-            blocks.iter().flat_map(|b| &b.block.parents).filter_map(|p| Some((*p, lately.peek(p)?.clone()))).collect();
-        Ok(Snapshot { defs, blocks: blocks_rows, pending, docs, waiters, refused_lately })
+        blocks.iter().flat_map(|b| &b.block.parents).filter_map(|p| Some((*p, lately.peek(p)?.clone()))).collect()
     }
 
     /// Reads what the planner stopped for, and feeds it the answers.
@@ -1070,6 +1127,46 @@ mod tests {
         let b = Db::open(store).await.unwrap();
         let id = a.create("Book", json!({"title": "Dune"}).as_object().unwrap()).await.unwrap();
         (a, b, id)
+    }
+
+    /// A peer's change merged by a handle whose cache is behind another
+    /// handle's commit (its notice not heard yet): the cache says the
+    /// change's parent is the document's head, the record says otherwise,
+    /// and the merge goes by the record (the change is a branch beside the
+    /// other handle's).
+    #[test]
+    fn a_merge_goes_by_the_record_when_the_cached_heads_are_behind() {
+        block_on(async {
+            let (a, b, id) = two_handles_and_a_book().await;
+            assert_eq!(title(b.get("Book", &id).await.unwrap()), Some(json!("Dune")));
+            let genesis = b.heads("Book", &id).await.unwrap();
+            // A peer's change on the genesis, made elsewhere.
+            let key = SigningKey::from_bytes(&[9; 32]);
+            let doc: Cid = id.parse().unwrap();
+            let theirs = Block::change(
+                "Book",
+                doc,
+                genesis.clone(),
+                2,
+                json!({"title": "Dune!"}).as_object().unwrap().clone(),
+                false,
+                &key,
+            );
+            // The other handle changes the book; this one does not hear of it.
+            a.update("Book", &id, json!({"title": "Dune II"}).as_object().unwrap()).await.unwrap();
+            b.cache.as_ref().unwrap().lose_heard();
+            assert_eq!(b.cache.as_ref().unwrap().get(&doc_key("Book", &id)).unwrap().1[0].0, genesis[0], "stale");
+            let report = b.import(&[theirs.bytes.clone()]).await.unwrap();
+            assert_eq!((report.merged, report.duplicate, report.pending), (1, 0, 0));
+            let mut heads = a.heads("Book", &id).await.unwrap();
+            heads.sort();
+            let ours = a.heads("Book", &id).await.unwrap().into_iter().find(|c| *c != theirs.cid).unwrap();
+            let mut want = vec![ours, theirs.cid];
+            want.sort();
+            assert_eq!(heads, want, "both branches");
+            // The two titles are concurrent: both handles show the same one.
+            assert_eq!(title(a.get("Book", &id).await.unwrap()), title(b.get("Book", &id).await.unwrap()));
+        });
     }
 
     /// A tab's subscribers hear another tab's change (`Db::notify`, from

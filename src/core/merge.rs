@@ -300,6 +300,22 @@ pub fn check_parents(
     Ok(())
 }
 
+/// Document, collection and height of every head in `docs`' records.
+/// A record's heads are stored blocks of its document (a block is merged
+/// with its parents stored, and takes their place among the heads in the
+/// same transaction), so a parent that is a head of its document needs no
+/// read of its block: not its bytes, nor whether it is stored or pending.
+pub fn stored_heads(docs: &HashMap<DocName, (DocState, Heads)>) -> HashMap<Cid, (Cid, String, u64)> {
+    let mut out = HashMap::new();
+    for ((col, id), (_, heads)) in docs {
+        let Ok(doc) = Cid::try_from(id.as_str()) else { continue };
+        for (cid, height) in heads {
+            out.insert(*cid, (doc, col.clone(), *height));
+        }
+    }
+    out
+}
+
 /// What the store holds for a batch, read before planning it.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -393,6 +409,9 @@ pub struct Planner {
     held: HashSet<Cid>,
     /// Document, collection and height of the blocks folded in.
     folded: HashMap<Cid, (Cid, String, u64)>,
+    /// The same of the stored heads of the batch's documents, as their
+    /// records say ([`stored_heads`]).
+    heads: HashMap<Cid, (Cid, String, u64)>,
     /// `pending` as this import leaves it, where it differs from the store.
     pending: BTreeMap<Cid, Option<Vec<u8>>>,
     /// `waiting` likewise, per parent.
@@ -414,12 +433,18 @@ pub struct Planner {
 impl Planner {
     /// Plans `batch`, whose blocks came from `source` ([`Merged::source`]).
     pub fn new(batch: Vec<SignedBlock>, known: Snapshot, source: Option<Rc<[u8]>>) -> Self {
+        let heads = stored_heads(&known.docs);
         let row = |m: &HashMap<Cid, Option<Vec<u8>>>, c: &Cid| m.get(c).is_some_and(Option::is_some);
-        let held = batch.iter().map(|b| b.cid).filter(|c| row(&known.blocks, c) || row(&known.pending, c)).collect();
+        let held = batch
+            .iter()
+            .map(|b| b.cid)
+            .filter(|c| row(&known.blocks, c) || row(&known.pending, c) || heads.contains_key(c))
+            .collect();
         Planner {
             batch: batch.into(),
             source,
             known,
+            heads,
             waiting_known: HashMap::new(),
             held,
             folded: HashMap::new(),
@@ -626,7 +651,9 @@ impl Planner {
 
     /// Whether `cid` is in `blocks` as this import leaves it.
     fn stored(&self, cid: &Cid) -> bool {
-        self.folded.contains_key(cid) || self.known.blocks.get(cid).is_some_and(Option::is_some)
+        self.folded.contains_key(cid)
+            || self.heads.contains_key(cid)
+            || self.known.blocks.get(cid).is_some_and(Option::is_some)
     }
 
     /// Whether `cid` is in `pending` as this import leaves it (a row not
@@ -664,8 +691,8 @@ impl Planner {
 
     fn check_parents(&self, b: &SignedBlock) -> Result<(), Error> {
         check_parents(b, |p| {
-            if let Some(folded) = self.folded.get(p) {
-                return Ok(Some(folded.clone()));
+            if let Some(known) = self.folded.get(p).or_else(|| self.heads.get(p)) {
+                return Ok(Some(known.clone()));
             }
             match self.known.blocks.get(p) {
                 Some(Some(bytes)) => {

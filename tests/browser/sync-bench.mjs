@@ -22,11 +22,12 @@
 // the catch-up (the bench before 2026-12-02), not only once it is told done.
 import fs from "node:fs";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { serve } from "./serve.mjs";
 import { REPO_ROOT, WEB_ROOT, CHROMIUM_ARGS, launchChromium, watchPage } from "./lib.mjs";
 import { startNode } from "./node.mjs";
 
-const WEBRTC_ARGS = ["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"];
+export const WEBRTC_ARGS = ["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"];
 // measureUserAgentSpecificMemory() otherwise waits for the next full
 // garbage collection, which may be 20 s away.
 const MEMORY_ARGS = ["--enable-blink-features=ForceEagerMeasureMemory"];
@@ -53,7 +54,7 @@ export function percentile(sorted, p) {
   return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-async function until(what, fn, ms = 60_000, every = 50) {
+export async function until(what, fn, ms = 60_000, every = 50) {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await fn();
@@ -111,7 +112,7 @@ async function pageMemory(page) {
 }
 
 /** A page in its own context with weftdb loaded and database "syncbench" open. */
-async function openPage(context, baseUrl, relayAddr, directUpgrade, profile = false, logLevel = "") {
+export async function openPage(context, baseUrl, relayAddr, directUpgrade, profile = false, logLevel = "") {
   const page = await context.newPage();
   const problems = watchPage(page);
   if (logLevel) page.on("console", (msg) => console.error(`[B] ${msg.text()}`));
@@ -316,7 +317,10 @@ async function main() {
   }
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+// Run as a script; latency-probe.mjs imports its pages from here.
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
