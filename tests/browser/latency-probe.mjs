@@ -79,6 +79,12 @@ function probe() {
   );
   wrap(IDBTransaction.prototype, "commit", () => "idb.commit");
   wrap(BroadcastChannel.prototype, "postMessage", () => "bc.post");
+  // Macrotask hops: a timer set on the path delays it by a task at least.
+  const setT = window.setTimeout;
+  window.setTimeout = function (f, ms, ...rest) {
+    ev.push([`timer.set ${ms ?? 0}`, T(), 0]);
+    return setT.call(this, typeof f === "function" ? (...a) => (ev.push(["timer.fire", T(), 0]), f(...a)) : f, ms, ...rest);
+  };
   const verify = crypto.subtle.verify;
   crypto.subtle.verify = function (...a) {
     const t = T();
@@ -124,7 +130,8 @@ async function sampled(page, cdp) {
   const first = raw.find(([, id]) => inCalib(id));
   if (!first) throw new Error("the calibration function was not sampled");
   const shift = at - first[0] / 1000;
-  return raw.map(([t, id]) => [t / 1000 + shift, name(id), name(parent.get(id))]);
+  // Each sample stands for the time until the next (at most 1 ms).
+  return raw.map(([t, id], i) => [t / 1000 + shift, name(id), name(parent.get(id)), Math.min(1000, (raw[i + 1]?.[0] ?? t) - t) / 1000]);
 }
 
 /** For each step of each side, what its page ran since the step before. */
@@ -139,17 +146,17 @@ function printGaps(writes, samples) {
         const g = gaps.get(key) ?? gaps.set(key, { spans: [], fns: new Map() }).get(key);
         if (prev.at > -Infinity) g.spans.push(e.at - prev.at);
         const sent = w.sentAbs;
-        for (const [t, leaf, caller] of samples[side]) {
+        for (const [t, leaf, caller, dt] of samples[side]) {
           if (t < sent + Math.max(prev.at, 0) || t >= sent + e.at) continue;
           const fn = `${leaf}  <  ${caller}`;
-          g.fns.set(fn, (g.fns.get(fn) ?? 0) + 0.05);
+          g.fns.set(fn, (g.fns.get(fn) ?? 0) + dt);
         }
         prev = e;
       }
     }
   }
   const med = (xs) => (xs.length ? [...xs].sort((x, y) => x - y)[xs.length >> 1] : 0);
-  console.log(`\nwhat each page ran between two steps (sampled self ms summed over ${writes.length} writes; the step's median span):`);
+  console.log(`\nwhat each page ran between two steps (sampled self ms summed over ${writes.length} writes, (idle) included; the step's median span):`);
   for (const [key, g] of [...gaps].sort((x, y) => med(y[1].spans) - med(x[1].spans)).slice(0, 16)) {
     const total = [...g.fns.values()].reduce((s, v) => s + v, 0);
     console.log(`  ${med(g.spans).toFixed(3)} ms  ${key}  (sampled ${total.toFixed(1)} ms)`);
