@@ -1156,7 +1156,7 @@ mod tests {
             a.update("Book", &id, json!({"title": "Dune II"}).as_object().unwrap()).await.unwrap();
             b.cache.as_ref().unwrap().lose_heard();
             assert_eq!(b.cache.as_ref().unwrap().get(&doc_key("Book", &id)).unwrap().1[0].0, genesis[0], "stale");
-            let report = b.import(&[theirs.bytes.clone()]).await.unwrap();
+            let report = b.import(std::slice::from_ref(&theirs.bytes)).await.unwrap();
             assert_eq!((report.merged, report.duplicate, report.pending), (1, 0, 0));
             let mut heads = a.heads("Book", &id).await.unwrap();
             heads.sort();
