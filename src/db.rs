@@ -64,6 +64,9 @@ struct Effects {
     /// The records of `docs` written so far (key, document, size), for the
     /// cache once the transaction commits.
     written: Vec<(Vec<u8>, cache::Doc, usize)>,
+    /// Changes the subscribers heard of before the transaction began
+    /// ([`Db::tell_ahead`]): not told again unless the commit's differ.
+    told: Vec<Change>,
 }
 
 /// Decodes and verifies each of `blocks` on its own: those that pass, and
@@ -84,6 +87,9 @@ pub fn decode_each(blocks: &[Vec<u8>]) -> (Vec<SignedBlock>, Vec<Refusal>) {
 const REFUSED_REMEMBERED: usize = 4096;
 pub type ListenerId = u64;
 type Listener = Rc<dyn Fn(&Change)>;
+/// Whether a listener hears merges told ahead of their commit
+/// ([`Db::subscribe`]) or only once it is asked for ([`Db::subscribe_stored`]).
+type Ahead = bool;
 type BlockListener = Rc<dyn Fn(&Merged)>;
 type CommitHook = Rc<dyn Fn(Commit, &Merged) -> Vec<Row>>;
 
@@ -100,7 +106,8 @@ pub struct Db<S: Store> {
     store: S,
     key: SigningKey,
     schemas: RefCell<BTreeMap<String, Rc<CollectionDef>>>,
-    listeners: RefCell<Vec<(ListenerId, Listener)>>,
+    /// Each with whether it hears merges told ahead ([`Db::tell_ahead`]).
+    listeners: RefCell<Vec<(ListenerId, Listener, Ahead)>>,
     block_listeners: RefCell<Vec<(ListenerId, BlockListener)>>,
     commit_hooks: RefCell<Vec<(ListenerId, CommitHook)>>,
     next_listener: Cell<ListenerId>,
@@ -110,6 +117,26 @@ pub struct Db<S: Store> {
     /// Hot documents, where the store can tell this handle what the others
     /// commit ([`cache`]).
     cache: Option<cache::Cache>,
+}
+
+/// For each change in `told` (ahead of its commit) of a document the
+/// commit's `changes` do not name (the stored record already had what won),
+/// the document as `written`, where that is not what was told.
+fn told_otherwise(told: &[Change], changes: &[Change], written: &[(Vec<u8>, cache::Doc, usize)]) -> Vec<Change> {
+    let mut out = Vec::new();
+    for t in told {
+        if changes.iter().any(|c| c.collection == t.collection && c.id == t.id) {
+            continue;
+        }
+        let key = doc_key(&t.collection, &t.id);
+        let Some((_, stored, _)) = written.iter().find(|(k, _, _)| *k == key) else { continue };
+        let doc = (!stored.0.deleted).then(|| stored.0.document(&t.id));
+        if doc != t.doc {
+            let kind = if doc.is_some() { ChangeKind::Update } else { ChangeKind::Delete };
+            out.push(Change { collection: t.collection.clone(), id: t.id.clone(), kind, doc });
+        }
+    }
+    out
 }
 
 /// Whether every block of `blocks` is a change of its document whose
@@ -538,6 +565,10 @@ impl<S: Store> Db<S> {
     /// [`Snapshot`] in one batched read, then whatever releasing or refusing
     /// pending blocks of earlier imports walks to), and writes its plan, all
     /// in one transaction.
+    ///
+    /// A peer's next change of documents in this handle's cache is merged
+    /// first from the cache, and its subscribers told before the
+    /// transaction begins ([`Db::tell_ahead`]).
     pub async fn import_from(&self, blocks: Vec<SignedBlock>, source: Option<Rc<[u8]>>) -> Result<ImportReport, Error> {
         let mut defs: BTreeMap<String, Result<Rc<CollectionDef>, Error>> = BTreeMap::new();
         for b in &blocks {
@@ -545,6 +576,75 @@ impl<S: Store> Db<S> {
                 defs.insert(b.block.col.clone(), self.collection_or_refusal(&b.block.col).await?);
             }
         }
+        let told = self.tell_ahead(&blocks, &defs, &source);
+        let result = self.import_planned(blocks, source, defs, told.clone()).await;
+        if result.is_err() {
+            if let Some(cache) = &self.cache {
+                for c in &told {
+                    cache.forget(&doc_key(&c.collection, &c.id));
+                }
+            }
+        }
+        result
+    }
+
+    /// The most blocks [`Db::tell_ahead`] merges from the cache: gossip
+    /// brings one at a time; a larger batch is a transfer, which no one
+    /// watches block by block.
+    const TELL_AHEAD_BLOCKS: usize = 8;
+
+    /// Merges `blocks` into the cached documents, if each is the next
+    /// change of one (its parents are its cached heads), keeps the results
+    /// in the cache and tells the subscribers; returns the changes told
+    /// (none if it did not). A block the cached documents refuse, or keep
+    /// pending, tells nothing: the transaction judges it by the records.
+    fn tell_ahead(
+        &self,
+        blocks: &[SignedBlock],
+        defs: &BTreeMap<String, Result<Rc<CollectionDef>, Error>>,
+        source: &Option<Rc<[u8]>>,
+    ) -> Vec<Change> {
+        let Some(cache) = &self.cache else { return Vec::new() };
+        let listening = self.listeners.borrow().iter().any(|(_, _, ahead)| *ahead);
+        if blocks.is_empty() || blocks.len() > Self::TELL_AHEAD_BLOCKS || !listening {
+            return Vec::new();
+        }
+        let mut docs = HashMap::new();
+        for b in blocks {
+            let name: DocName = (b.block.col.clone(), b.doc().to_string());
+            let Some(doc) = cache.get(&doc_key(&name.0, &name.1)) else { return Vec::new() };
+            docs.insert(name, (*doc).clone());
+        }
+        if !next_of_heads(blocks, |name| docs.get(name).map(|d| &d.1)) {
+            return Vec::new();
+        }
+        let snapshot =
+            Snapshot { defs: defs.clone(), docs, refused_lately: self.refused_lately(blocks), ..Snapshot::default() };
+        let mut planner = Planner::new(blocks.to_vec(), snapshot, source.clone());
+        // Without `waiting` rows read, the planner needs nothing more.
+        if !matches!(planner.run(), Ok(None)) {
+            return Vec::new();
+        }
+        let plan = planner.finish();
+        if plan.report.merged != blocks.len() || !plan.pending.is_empty() {
+            return Vec::new();
+        }
+        for t in plan.docs.values() {
+            cache.provisional(&doc_key(&t.col, &t.id), Rc::new((t.state.clone(), t.heads.clone())));
+        }
+        self.tell_only(&plan.changes, |ahead| ahead);
+        plan.changes
+    }
+
+    /// [`Db::import_from`] once the collections are known; `told`: the
+    /// changes its subscribers heard of already.
+    async fn import_planned(
+        &self,
+        blocks: Vec<SignedBlock>,
+        source: Option<Rc<[u8]>>,
+        defs: BTreeMap<String, Result<Rc<CollectionDef>, Error>>,
+        told: Vec<Change>,
+    ) -> Result<ImportReport, Error> {
         let mut tx = self.store.begin(Mode::Write).await?;
         let snapshot = self.snapshot(&mut tx, &blocks, defs).await?;
         let mut planner = Planner::new(blocks, snapshot, source);
@@ -565,7 +665,7 @@ impl<S: Store> Db<S> {
                 false => tx.delete(Table::Waiting, &key).await?,
             }
         }
-        let fx = Effects { changes: plan.changes, blocks: plan.merged, docs: plan.docs, ..Effects::default() };
+        let fx = Effects { changes: plan.changes, blocks: plan.merged, docs: plan.docs, told, ..Effects::default() };
         self.commit(tx, fx).await?;
         // Refusals that hold whatever else arrives (not a collection this
         // replica may add later): their children are refused on sight.
@@ -871,10 +971,26 @@ impl<S: Store> Db<S> {
         collect_matching(rows, filter, None)
     }
 
-    /// Calls `f` after every committed change, local or merged.
+    /// Calls `f` after every committed change, local or merged; a change
+    /// merged from a peer as soon as it is merged, which may be before its
+    /// commit (a `get` then shows it, from the cache) and, for the next
+    /// change of a cached document, before its transaction begins
+    /// ([`Db::tell_ahead`]). Told ahead of a commit that then fails or
+    /// merges it otherwise, `f` also hears the outcome, if any.
     pub fn subscribe(&self, f: impl Fn(&Change) + 'static) -> ListenerId {
+        self.listen(f, true)
+    }
+
+    /// [`Db::subscribe`], but a merged change only once its commit is
+    /// asked for, when a read through another connection to the store (the
+    /// other tabs) runs after it: what is told to other tabs.
+    pub fn subscribe_stored(&self, f: impl Fn(&Change) + 'static) -> ListenerId {
+        self.listen(f, false)
+    }
+
+    fn listen(&self, f: impl Fn(&Change) + 'static, ahead: Ahead) -> ListenerId {
         let id = self.next_id();
-        self.listeners.borrow_mut().push((id, Rc::new(f)));
+        self.listeners.borrow_mut().push((id, Rc::new(f), ahead));
         id
     }
 
@@ -885,7 +1001,7 @@ impl<S: Store> Db<S> {
     }
 
     pub fn unsubscribe(&self, id: ListenerId) {
-        self.listeners.borrow_mut().retain(|(l, _)| *l != id);
+        self.listeners.borrow_mut().retain(|(l, _, _)| *l != id);
     }
 
     /// Removes every [`Db::subscribe`] listener: a closed database tells
@@ -896,8 +1012,14 @@ impl<S: Store> Db<S> {
 
     /// Tells the subscribers of `changes`.
     fn tell(&self, changes: &[Change]) {
+        self.tell_only(changes, |_| true);
+    }
+
+    /// Tells the subscribers `who` picks of `changes`.
+    fn tell_only(&self, changes: &[Change], who: impl Fn(Ahead) -> bool) {
         // A listener may subscribe or unsubscribe while it runs.
-        let listeners: Vec<Listener> = self.listeners.borrow().iter().map(|(_, l)| l.clone()).collect();
+        let listeners: Vec<Listener> =
+            self.listeners.borrow().iter().filter(|(_, _, a)| who(*a)).map(|(_, l, _)| l.clone()).collect();
         for c in changes {
             for l in &listeners {
                 l(c);
@@ -914,10 +1036,7 @@ impl<S: Store> Db<S> {
         if let Some(cache) = &self.cache {
             cache.forget(&doc_key(&change.collection, &change.id));
         }
-        let listeners: Vec<Listener> = self.listeners.borrow().iter().map(|(_, l)| l.clone()).collect();
-        for l in &listeners {
-            l(change);
-        }
+        self.tell(std::slice::from_ref(change));
     }
 
     /// Calls `f` for every block stored and folded in after its
@@ -991,9 +1110,14 @@ impl<S: Store> Db<S> {
             cache.commit_asked(&keys);
         }
         drop(keys);
-        // Merged blocks from elsewhere: heard while the commit flushes.
+        // Merged blocks from elsewhere: heard while the commit flushes (or
+        // before, from the cache: then only where the records differed).
         if !fx.blocks.is_empty() && fx.blocks.iter().all(|b| !b.local) {
-            self.tell(&std::mem::take(&mut fx.changes));
+            let changes = std::mem::take(&mut fx.changes);
+            self.tell_only(&changes, |ahead| !ahead);
+            let mut fresh: Vec<Change> = changes.iter().filter(|c| !fx.told.contains(c)).cloned().collect();
+            fresh.extend(told_otherwise(&fx.told, &changes, &fx.written));
+            self.tell_only(&fresh, |ahead| ahead);
         }
         done.await?;
         if let (Some(cache), Some(stamp)) = (&self.cache, stamp) {
@@ -1140,6 +1264,11 @@ mod tests {
             let (a, b, id) = two_handles_and_a_book().await;
             assert_eq!(title(b.get("Book", &id).await.unwrap()), Some(json!("Dune")));
             let genesis = b.heads("Book", &id).await.unwrap();
+            let heard = Rc::new(RefCell::new(Vec::new()));
+            b.subscribe({
+                let heard = heard.clone();
+                move |c| heard.borrow_mut().push(title(c.doc.clone()))
+            });
             // A peer's change on the genesis, made elsewhere.
             let key = SigningKey::from_bytes(&[9; 32]);
             let doc: Cid = id.parse().unwrap();
@@ -1152,7 +1281,9 @@ mod tests {
                 false,
                 &key,
             );
-            // The other handle changes the book; this one does not hear of it.
+            // The other handle changes the book twice (its title then wins
+            // by height); this one does not hear of it.
+            a.update("Book", &id, json!({"title": "Dune I"}).as_object().unwrap()).await.unwrap();
             a.update("Book", &id, json!({"title": "Dune II"}).as_object().unwrap()).await.unwrap();
             b.cache.as_ref().unwrap().lose_heard();
             assert_eq!(b.cache.as_ref().unwrap().get(&doc_key("Book", &id)).unwrap().1[0].0, genesis[0], "stale");
@@ -1164,8 +1295,50 @@ mod tests {
             let mut want = vec![ours, theirs.cid];
             want.sort();
             assert_eq!(heads, want, "both branches");
-            // The two titles are concurrent: both handles show the same one.
-            assert_eq!(title(a.get("Book", &id).await.unwrap()), title(b.get("Book", &id).await.unwrap()));
+            // Both handles show the higher title; b's subscribers heard the
+            // cache's guess first, then the stored outcome.
+            assert_eq!(title(a.get("Book", &id).await.unwrap()), Some(json!("Dune II")));
+            assert_eq!(title(b.get("Book", &id).await.unwrap()), Some(json!("Dune II")));
+            assert_eq!(*heard.borrow(), vec![Some(json!("Dune!")), Some(json!("Dune II"))]);
+        });
+    }
+
+    /// A peer's next change of a cached document is heard before its
+    /// transaction; if the commit then fails, the cache forgets it (a `get`
+    /// reads the store, which has the document as it was), and the change
+    /// sent again is merged and heard again.
+    #[test]
+    fn a_change_told_ahead_whose_commit_fails_is_not_kept() {
+        block_on(async {
+            let store = FailingStore::new(MemoryStore::new());
+            let db = Db::open(store.clone()).await.unwrap();
+            db.add_schema(SDL).await.unwrap();
+            let id = db.create("Book", json!({"title": "Dune"}).as_object().unwrap()).await.unwrap();
+            let doc: Cid = id.parse().unwrap();
+            let heads = db.heads("Book", &id).await.unwrap();
+            let key = SigningKey::from_bytes(&[9; 32]);
+            let theirs = Block::change(
+                "Book",
+                doc,
+                heads,
+                2,
+                json!({"title": "Dune!"}).as_object().unwrap().clone(),
+                false,
+                &key,
+            );
+            let heard = Rc::new(RefCell::new(Vec::new()));
+            db.subscribe({
+                let heard = heard.clone();
+                move |c| heard.borrow_mut().push(title(c.doc.clone()))
+            });
+            store.fail_commit(1);
+            let err = db.import(std::slice::from_ref(&theirs.bytes)).await.unwrap_err();
+            assert_eq!(err.code(), "STORAGE");
+            assert_eq!(*heard.borrow(), vec![Some(json!("Dune!"))], "told ahead, once");
+            assert_eq!(title(db.get("Book", &id).await.unwrap()), Some(json!("Dune")), "not kept");
+            db.import(std::slice::from_ref(&theirs.bytes)).await.unwrap();
+            assert_eq!(heard.borrow().len(), 2);
+            assert_eq!(title(db.get("Book", &id).await.unwrap()), Some(json!("Dune!")));
         });
     }
 

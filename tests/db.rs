@@ -601,6 +601,47 @@ mod round_trips {
         });
     }
 
+    /// The subscribers hear a peer's next change of a document this handle
+    /// holds before the store is read (merged into the cached document),
+    /// once; a `subscribe_stored` listener (the other tabs' relay) hears
+    /// it once the transaction has read, as it commits. Either hears the
+    /// document as stored.
+    #[test]
+    fn a_peer_change_of_a_cached_document_is_heard_before_any_read() {
+        block_on(async {
+            let k = SigningKey::from_bytes(&[5; 32]);
+            let c = chain(&k);
+            let (db, trips) = fresh().await;
+            let db = Rc::new(db);
+            counted(&db, &trips, &c[..1]).await;
+            let heard: Rc<std::cell::RefCell<Vec<(&str, usize, Value)>>> = Rc::default();
+            for (who, ahead) in [("ahead", true), ("stored", false)] {
+                let (heard, trips) = (heard.clone(), trips.clone());
+                let f = move |ch: &weftdb::Change| {
+                    heard.borrow_mut().push((who, trips.get(), ch.doc.as_ref().unwrap()["pages"].clone()))
+                };
+                if ahead {
+                    db.subscribe(f);
+                } else {
+                    db.subscribe_stored(f);
+                }
+            }
+            let before = trips.get();
+            let (n, r) = counted(&db, &trips, &c[1..2]).await;
+            assert_eq!((n, r.merged), (1, 1));
+            assert_eq!(*heard.borrow(), vec![("ahead", before, json!(2)), ("stored", before + 1, json!(2))]);
+            assert_eq!(db.get("Book", &c[0].cid.to_string()).await.unwrap().unwrap()["pages"], json!(2));
+            // A batch that is not a next change (a chain of two) is heard as
+            // it commits, by both, once.
+            heard.borrow_mut().clear();
+            let before = trips.get();
+            counted(&db, &trips, &c[2..4]).await;
+            let whens: Vec<(&str, usize)> = heard.borrow().iter().map(|(w, t, _)| (*w, *t - before)).collect();
+            assert_eq!(whens.len(), 4, "{whens:?}");
+            assert!(whens.iter().all(|(_, t)| *t >= 1), "after the read: {whens:?}");
+        });
+    }
+
     /// Opening reads the key, the layout and the schemas in one round trip;
     /// a get reads the document's record once, then (cached) nothing.
     #[test]

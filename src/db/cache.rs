@@ -24,6 +24,13 @@
 //!   merge's subscribers hear of it before the commit completes, and a
 //!   `get` they make must not return the state before it), then keeps them
 //!   as committed. A commit that fails keeps nothing.
+//! - **A peer's next change of a cached document** (its parents are the
+//!   cached heads) is merged here first, before its transaction begins:
+//!   the cache keeps the result ([`Cache::provisional`]) and the merge's
+//!   subscribers hear of it at once. The transaction then merges it
+//!   again from the stored record; if that differs (another tab's commit
+//!   not heard yet), the subscribers hear the stored outcome too, and a
+//!   merge that fails forgets the document.
 //! - **Bounded:** at most [`MAX_BYTES`] of memory as estimated from the
 //!   records' sizes, least recently used dropped first.
 
@@ -144,6 +151,22 @@ impl Cache {
         }
         for (key, doc, size) in docs {
             self.keep(key, doc, size);
+        }
+    }
+
+    /// A cached document as a merge of this handle is about to change it,
+    /// kept before the merge's transaction begins, for the subscribers it
+    /// tells at once (`Db::import_from`): a `get` they make shows the
+    /// change. [`Cache::committing`] drops it as the merge commits, and
+    /// [`Cache::committed`] keeps what was committed; a merge that fails
+    /// forgets it. Reads from the store begun before it do not fill over it.
+    pub fn provisional(&self, key: &[u8], doc: Doc) {
+        self.forget_heard();
+        self.commits.set(self.commits.get() + 1);
+        let mut docs = self.docs.borrow_mut();
+        // Only a document cached now: the merge read it from here.
+        if let Some(e) = docs.get_mut(key) {
+            e.doc = doc;
         }
     }
 

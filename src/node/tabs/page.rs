@@ -249,7 +249,10 @@ impl Tabs {
     /// subscribers, and a follower's new blocks reach the leader.
     fn watch_db(&self) {
         let weak = Rc::downgrade(&self.shared);
-        self.shared.db.subscribe(move |c: &Change| {
+        // The other tabs hear a merge once its commit is asked for: a `get`
+        // they make then reads after it. (This tab's own subscribers may
+        // hear it sooner, from the cache.)
+        self.shared.db.subscribe_stored(move |c: &Change| {
             let Some(s) = weak.upgrade() else { return };
             if s.relaying.get() || s.stopped.get() {
                 return;
