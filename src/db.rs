@@ -568,7 +568,7 @@ impl<S: Store> Db<S> {
     ///
     /// A peer's next change of documents in this handle's cache is merged
     /// first from the cache, and its subscribers told before the
-    /// transaction begins ([`Db::tell_ahead`]).
+    /// transaction begins (`Db::tell_ahead`).
     pub async fn import_from(&self, blocks: Vec<SignedBlock>, source: Option<Rc<[u8]>>) -> Result<ImportReport, Error> {
         let mut defs: BTreeMap<String, Result<Rc<CollectionDef>, Error>> = BTreeMap::new();
         for b in &blocks {
@@ -975,7 +975,7 @@ impl<S: Store> Db<S> {
     /// merged from a peer as soon as it is merged, which may be before its
     /// commit (a `get` then shows it, from the cache) and, for the next
     /// change of a cached document, before its transaction begins
-    /// ([`Db::tell_ahead`]). Told ahead of a commit that then fails or
+    /// (`Db::tell_ahead`). Told ahead of a commit that then fails or
     /// merges it otherwise, `f` also hears the outcome, if any.
     pub fn subscribe(&self, f: impl Fn(&Change) + 'static) -> ListenerId {
         self.listen(f, true)

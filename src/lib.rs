@@ -94,6 +94,22 @@
 //! node over WebTransport, WebRTC-direct or WebSocket, and to other pages
 //! over direct WebRTC or through the node's relay.
 //!
+//! On the page that receives it, the block arrives as a gossip message:
+//! the node checks its signature (ed25519-dalek for a block alone;
+//! WebCrypto for batches) and hands it to [`Db::import_from`]. If the
+//! document is in the cache (below, "Storage layout") and the block is its
+//! next change (its parents are the cached heads), the block is merged
+//! into the cached document by the same rules first and the page's
+//! `subscribe` callbacks hear of it at once, before any IndexedDB request
+//! (`Db::tell_ahead`); then one `readwrite` transaction reads the
+//! document's record and whether any block waits (one round trip: the
+//! record says the parents are its heads, so no block row, pending row or
+//! pack is read), merges the block again by the record, writes and
+//! commits. Where the record differs from the cache (another tab's commit
+//! not heard yet) the subscribers also hear the stored outcome; the other
+//! tabs hear the change as the commit is asked for
+//! ([`Db::subscribe_stored`]), when a read they make runs after it.
+//!
 //! ## The replica, its inputs and effects, and the simulator
 //!
 //! The node (`node/run.rs` and the files beside it) is a state machine at
@@ -235,9 +251,10 @@
 //!   node's and every publish of its reaches nobody until it reconnects.
 //! - **Changes cross tabs**: every tab posts `changed` after each commit it
 //!   sees (its own writes; in the leader also every merge from the network,
-//!   which subscribers hear once it is written, before its commit completes:
-//!   should the commit fail, the senders send it again and it is heard
-//!   again; `Db::commit`), with the document as it stood right after that change, and every other
+//!   posted once it is written, as its commit is asked for and before it
+//!   completes, [`Db::subscribe_stored`]: should the commit fail, the
+//!   senders send it again and it is heard again; `Db::commit`), with the
+//!   document as it stood right after that change, and every other
 //!   tab hands it to its own `subscribe` callbacks. The document travels in
 //!   the message rather than being read again from IndexedDB by each tab: a
 //!   read made after a later commit would show subscribers the later state
@@ -649,12 +666,17 @@
 //!   document as it stood just before it, as a `get` made a moment earlier
 //!   would. Two `get`s of different documents are two reads either way,
 //!   not one snapshot.
-//! - Writes never read the cache: a change reads its document's record
+//! - Writes never go by the cache: a change reads its document's record
 //!   inside its own write transaction (no lost update, above), and so does
-//!   a merge. Queries read `entries`. A commit of this handle first forgets
-//!   the documents it writes (subscribers hear a merge before its commit
-//!   completes), then keeps them once committed; a failed commit keeps
-//!   nothing.
+//!   a merge. The cache only guesses which reads a merge needs (the
+//!   record, read anyway, confirms the guess or the rest is read after
+//!   it), and lets a peer's next change of a cached document be told to
+//!   this handle's subscribers before its transaction: the merged document
+//!   is kept in the cache (`Cache::provisional`) until the commit, and
+//!   forgotten if the merge fails. Queries read `entries`. A commit of this
+//!   handle first forgets the documents it writes (subscribers hear a
+//!   merge before its commit completes), then keeps them once committed; a
+//!   failed commit keeps nothing.
 //! - Every build with a cache tells: IndexedDB version 3 marks them, so a
 //!   tab of an earlier build (which would write without telling) gets
 //!   `versionchange` and closes when this build opens the database.

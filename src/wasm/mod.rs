@@ -491,7 +491,14 @@ impl Collection {
     }
 
     /// Calls `listener` after every committed change to this collection;
-    /// returns a function that ends the subscription.
+    /// returns a function that ends the subscription. A change from a peer
+    /// is heard as soon as it is verified and merged, which may be before
+    /// this tab's commit of it completes (should that fail, the peer sends
+    /// it again); for the next change of a document this tab read or wrote
+    /// lately, before its transaction begins, and if the stored document
+    /// then merges otherwise (another tab's change not heard yet), the
+    /// listener hears the stored outcome too. A `get` it makes shows the
+    /// change.
     #[wasm_bindgen(unchecked_return_type = "() => void")]
     pub fn subscribe(
         &self,
