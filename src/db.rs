@@ -576,8 +576,12 @@ impl<S: Store> Db<S> {
                 defs.insert(b.block.col.clone(), self.collection_or_refusal(&b.block.col).await?);
             }
         }
-        let told = self.tell_ahead(&blocks, &defs, &source);
-        let result = self.import_planned(blocks, source, defs, told.clone()).await;
+        // Looked up before anything changes the cache (the changes told
+        // ahead are kept in it).
+        let next = self.cached_next(&blocks);
+        let guess = next.is_some();
+        let told = next.map(|docs| self.tell_ahead(&blocks, &defs, &source, docs)).unwrap_or_default();
+        let result = self.import_planned(blocks, source, defs, guess, told.clone()).await;
         if result.is_err() {
             if let Some(cache) = &self.cache {
                 for c in &told {
@@ -593,29 +597,34 @@ impl<S: Store> Db<S> {
     /// watches block by block.
     const TELL_AHEAD_BLOCKS: usize = 8;
 
-    /// Merges `blocks` into the cached documents, if each is the next
-    /// change of one (its parents are its cached heads), keeps the results
-    /// in the cache and tells the subscribers; returns the changes told
-    /// (none if it did not). A block the cached documents refuse, or keep
-    /// pending, tells nothing: the transaction judges it by the records.
+    /// The cached documents of `blocks`, if the cache has every one and
+    /// each block is its document's next change ([`next_of_heads`]).
+    fn cached_next(&self, blocks: &[SignedBlock]) -> Option<HashMap<DocName, (DocState, Heads)>> {
+        let cache = self.cache.as_ref()?;
+        let mut docs = HashMap::new();
+        for b in blocks {
+            let name: DocName = (b.block.col.clone(), b.doc().to_string());
+            let doc = cache.get(&doc_key(&name.0, &name.1))?;
+            docs.insert(name, (*doc).clone());
+        }
+        (!blocks.is_empty() && next_of_heads(blocks, |name| docs.get(name).map(|d| &d.1))).then_some(docs)
+    }
+
+    /// Merges `blocks` into their cached documents `docs` (each block the
+    /// next change of one, [`Db::cached_next`]), keeps the results in the
+    /// cache and tells the subscribers; returns the changes told (none if
+    /// it did not). A block the cached documents refuse, or keep pending,
+    /// tells nothing: the transaction judges it by the records.
     fn tell_ahead(
         &self,
         blocks: &[SignedBlock],
         defs: &BTreeMap<String, Result<Rc<CollectionDef>, Error>>,
         source: &Option<Rc<[u8]>>,
+        docs: HashMap<DocName, (DocState, Heads)>,
     ) -> Vec<Change> {
         let Some(cache) = &self.cache else { return Vec::new() };
         let listening = self.listeners.borrow().iter().any(|(_, _, ahead)| *ahead);
-        if blocks.is_empty() || blocks.len() > Self::TELL_AHEAD_BLOCKS || !listening {
-            return Vec::new();
-        }
-        let mut docs = HashMap::new();
-        for b in blocks {
-            let name: DocName = (b.block.col.clone(), b.doc().to_string());
-            let Some(doc) = cache.get(&doc_key(&name.0, &name.1)) else { return Vec::new() };
-            docs.insert(name, (*doc).clone());
-        }
-        if !next_of_heads(blocks, |name| docs.get(name).map(|d| &d.1)) {
+        if blocks.len() > Self::TELL_AHEAD_BLOCKS || !listening {
             return Vec::new();
         }
         let snapshot =
@@ -636,17 +645,19 @@ impl<S: Store> Db<S> {
         plan.changes
     }
 
-    /// [`Db::import_from`] once the collections are known; `told`: the
+    /// [`Db::import_from`] once the collections are known; `guess`: the
+    /// cache says each block is its document's next change; `told`: the
     /// changes its subscribers heard of already.
     async fn import_planned(
         &self,
         blocks: Vec<SignedBlock>,
         source: Option<Rc<[u8]>>,
         defs: BTreeMap<String, Result<Rc<CollectionDef>, Error>>,
+        guess: bool,
         told: Vec<Change>,
     ) -> Result<ImportReport, Error> {
         let mut tx = self.store.begin(Mode::Write).await?;
-        let snapshot = self.snapshot(&mut tx, &blocks, defs).await?;
+        let snapshot = self.snapshot(&mut tx, &blocks, defs, guess).await?;
         let mut planner = Planner::new(blocks, snapshot, source);
         while let Some(reads) = planner.run()? {
             self.read_for(&mut tx, reads, &mut planner).await?;
@@ -696,26 +707,21 @@ impl<S: Store> Db<S> {
     /// outside it in `blocks` and `pending`, the documents' states and
     /// heads, and whether anything waits in `waiting`.
     ///
-    /// When this handle's cache says every block's parents are heads of its
-    /// document (a peer's next change of a document this page holds: most
-    /// gossip), only the documents' records and `waiting` are read, and
-    /// the records confirm it ([`Db::next_of_heads`]); else, or if they do
-    /// not, the rest is read after them.
+    /// With `guess` (this handle's cache says every block's parents are
+    /// heads of its document: a peer's next change of a document this page
+    /// holds, most gossip), only the documents' records and `waiting` are
+    /// read, and the records confirm it ([`next_of_heads`]); else, or if
+    /// they do not, the rest is read after them.
     async fn snapshot(
         &self,
         tx: &mut S::Tx<'_>,
         blocks: &[SignedBlock],
         defs: BTreeMap<String, Result<Rc<CollectionDef>, Error>>,
+        guess: bool,
     ) -> Result<Snapshot, Error> {
         let mut names: Vec<DocName> = blocks.iter().map(|b| (b.block.col.clone(), b.doc().to_string())).collect();
         names.sort_unstable();
         names.dedup();
-        let cache = self.cache.as_ref();
-        let guess = cache.is_some_and(|c| {
-            let cached: HashMap<DocName, cache::Doc> =
-                names.iter().filter_map(|n| Some((n.clone(), c.get(&doc_key(&n.0, &n.1))?))).collect();
-            cached.len() == names.len() && next_of_heads(blocks, |name| cached.get(name).map(|d| &d.1))
-        });
         if guess {
             let reads: Vec<(Table, Vec<u8>)> =
                 names.iter().map(|(col, id)| (Table::Documents, doc_key(col, id))).collect();

@@ -394,9 +394,22 @@ mod round_trips {
         trips: Rc<Cell<usize>>,
     }
 
+    thread_local! {
+        /// Requests made, a key each (IndexedDB's cost is per request).
+        static REQUESTS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    fn requests() -> usize {
+        REQUESTS.with(Cell::get)
+    }
+
     impl CountingTx<'_> {
         fn trip(&self) {
             self.trips.set(self.trips.get() + 1);
+        }
+
+        fn asked(&self, n: usize) {
+            REQUESTS.with(|r| r.set(r.get() + n));
         }
     }
 
@@ -413,14 +426,17 @@ mod round_trips {
     impl Tx for CountingTx<'_> {
         async fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
             self.trip();
+            self.asked(1);
             self.inner.get(table, key).await
         }
         async fn get_many(&mut self, table: Table, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
             self.trip();
+            self.asked(keys.len());
             self.inner.get_many(table, keys).await
         }
         async fn get_each(&mut self, reads: &[(Table, Vec<u8>)]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
             self.trip();
+            self.asked(reads.len());
             self.inner.get_each(reads).await
         }
         async fn get_each_and_any(
@@ -429,6 +445,7 @@ mod round_trips {
             table: Table,
         ) -> Result<(Vec<Option<Vec<u8>>>, bool), StoreError> {
             self.trip();
+            self.asked(reads.len() + 1);
             self.inner.get_each_and_any(reads, table).await
         }
         async fn get_each_and_values(
@@ -438,6 +455,7 @@ mod round_trips {
             range: &KeyRange,
         ) -> Result<(Vec<Option<Vec<u8>>>, Vec<Vec<u8>>), StoreError> {
             self.trip();
+            self.asked(reads.len() + 1);
             self.inner.get_each_and_values(reads, table, range).await
         }
         async fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
@@ -448,6 +466,7 @@ mod round_trips {
         }
         async fn scan(&mut self, table: Table, range: &KeyRange, limit: Option<usize>) -> Result<Entries, StoreError> {
             self.trip();
+            self.asked(1);
             self.inner.scan(table, range, limit).await
         }
         async fn scan_keys(
@@ -457,6 +476,7 @@ mod round_trips {
             limit: Option<usize>,
         ) -> Result<Vec<Vec<u8>>, StoreError> {
             self.trip();
+            self.asked(1);
             self.inner.scan_keys(table, range, limit).await
         }
         async fn commit(self) -> Result<(), StoreError> {
@@ -572,8 +592,10 @@ mod round_trips {
             let (db, trips) = fresh().await;
             counted(&db, &trips, &c[..1]).await;
             for (i, b) in c[1..].iter().enumerate() {
+                let asked = requests();
                 let (n, r) = counted(&db, &trips, std::slice::from_ref(b)).await;
                 assert_eq!((n, r.merged), (1, 1), "change {i}: was 2 (the batch's rows, then the parent's pack)");
+                assert_eq!(requests() - asked, 2, "the record and whether anything waits (was 8)");
             }
             assert_eq!(db.get("Book", &c[0].cid.to_string()).await.unwrap().unwrap()["pages"], json!(N + 1));
             // The same block again is a duplicate: its parent is no head now.
@@ -626,9 +648,10 @@ mod round_trips {
                     db.subscribe_stored(f);
                 }
             }
-            let before = trips.get();
+            let (before, asked) = (trips.get(), requests());
             let (n, r) = counted(&db, &trips, &c[1..2]).await;
             assert_eq!((n, r.merged), (1, 1));
+            assert_eq!(requests() - asked, 2, "told ahead, the import still reads only the record and waiting");
             assert_eq!(*heard.borrow(), vec![("ahead", before, json!(2)), ("stored", before + 1, json!(2))]);
             assert_eq!(db.get("Book", &c[0].cid.to_string()).await.unwrap().unwrap()["pages"], json!(2));
             // A batch that is not a next change (a chain of two) is heard as
