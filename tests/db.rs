@@ -595,7 +595,11 @@ mod round_trips {
                 let asked = requests();
                 let (n, r) = counted(&db, &trips, std::slice::from_ref(b)).await;
                 assert_eq!((n, r.merged), (1, 1), "change {i}: was 2 (the batch's rows, then the parent's pack)");
-                assert_eq!(requests() - asked, 2, "the record and whether anything waits (was 8)");
+                assert_eq!(
+                    requests() - asked,
+                    2,
+                    "the record and whether anything waits (was 7: six, then the parent's pack)"
+                );
             }
             assert_eq!(db.get("Book", &c[0].cid.to_string()).await.unwrap().unwrap()["pages"], json!(N + 1));
             // The same block again is a duplicate: its parent is no head now.
