@@ -597,14 +597,16 @@ impl<S: Store> Db<S> {
     /// watches block by block.
     const TELL_AHEAD_BLOCKS: usize = 8;
 
-    /// The cached documents of `blocks`, if the cache has every one and
-    /// each block is its document's next change ([`next_of_heads`]).
+    /// The cached documents of `blocks`, if the cache has every one as
+    /// committed (not one an import under way told ahead: that import may
+    /// still fail) and each block is its document's next change
+    /// ([`next_of_heads`]).
     fn cached_next(&self, blocks: &[SignedBlock]) -> Option<HashMap<DocName, (DocState, Heads)>> {
         let cache = self.cache.as_ref()?;
         let mut docs = HashMap::new();
         for b in blocks {
             let name: DocName = (b.block.col.clone(), b.doc().to_string());
-            let doc = cache.get(&doc_key(&name.0, &name.1))?;
+            let doc = cache.get_committed(&doc_key(&name.0, &name.1))?;
             docs.insert(name, (*doc).clone());
         }
         (!blocks.is_empty() && next_of_heads(blocks, |name| docs.get(name).map(|d| &d.1))).then_some(docs)
@@ -981,8 +983,11 @@ impl<S: Store> Db<S> {
     /// merged from a peer as soon as it is merged, which may be before its
     /// commit (a `get` then shows it, from the cache) and, for the next
     /// change of a cached document, before its transaction begins
-    /// (`Db::tell_ahead`). Told ahead of a commit that then fails or
-    /// merges it otherwise, `f` also hears the outcome, if any.
+    /// (`Db::tell_ahead`). If the store then merges it otherwise (another
+    /// tab's commit not heard yet), `f` hears the stored outcome too; if
+    /// the import fails, nothing more: the document is as it was, and the
+    /// peer sends the change again (then heard again). Within one commit,
+    /// [`Db::subscribe_stored`] listeners hear a merge before these.
     pub fn subscribe(&self, f: impl Fn(&Change) + 'static) -> ListenerId {
         self.listen(f, true)
     }
@@ -1297,6 +1302,9 @@ mod tests {
             assert_eq!((report.merged, report.duplicate, report.pending), (1, 0, 0));
             let mut heads = a.heads("Book", &id).await.unwrap();
             heads.sort();
+            let mut theirs_view = b.heads("Book", &id).await.unwrap();
+            theirs_view.sort();
+            assert_eq!(theirs_view, heads);
             let ours = a.heads("Book", &id).await.unwrap().into_iter().find(|c| *c != theirs.cid).unwrap();
             let mut want = vec![ours, theirs.cid];
             want.sort();
@@ -1310,11 +1318,11 @@ mod tests {
     }
 
     /// A peer's next change of a cached document is heard before its
-    /// transaction; if the commit then fails, the cache forgets it (a `get`
+    /// transaction; if the import then fails, the cache forgets it (a `get`
     /// reads the store, which has the document as it was), and the change
     /// sent again is merged and heard again.
     #[test]
-    fn a_change_told_ahead_whose_commit_fails_is_not_kept() {
+    fn a_change_told_ahead_whose_import_fails_is_not_kept() {
         block_on(async {
             let store = FailingStore::new(MemoryStore::new());
             let db = Db::open(store.clone()).await.unwrap();
@@ -1337,13 +1345,17 @@ mod tests {
                 let heard = heard.clone();
                 move |c| heard.borrow_mut().push(title(c.doc.clone()))
             });
-            store.fail_commit(1);
-            let err = db.import(std::slice::from_ref(&theirs.bytes)).await.unwrap_err();
-            assert_eq!(err.code(), "STORAGE");
-            assert_eq!(*heard.borrow(), vec![Some(json!("Dune!"))], "told ahead, once");
-            assert_eq!(title(db.get("Book", &id).await.unwrap()), Some(json!("Dune")), "not kept");
+            // The commit fails, or the transaction cannot even begin.
+            for fail in [FailingStore::fail_commit as fn(&FailingStore<MemoryStore>, u64), |s, _| s.fail_begin()] {
+                heard.borrow_mut().clear();
+                fail(&store, 1);
+                let err = db.import(std::slice::from_ref(&theirs.bytes)).await.unwrap_err();
+                assert_eq!(err.code(), "STORAGE");
+                assert_eq!(*heard.borrow(), vec![Some(json!("Dune!"))], "told ahead, once");
+                assert_eq!(title(db.get("Book", &id).await.unwrap()), Some(json!("Dune")), "not kept");
+            }
             db.import(std::slice::from_ref(&theirs.bytes)).await.unwrap();
-            assert_eq!(heard.borrow().len(), 2);
+            assert_eq!(heard.borrow().len(), 2, "heard again");
             assert_eq!(title(db.get("Book", &id).await.unwrap()), Some(json!("Dune!")));
         });
     }

@@ -673,7 +673,8 @@
 //!   it), and lets a peer's next change of a cached document be told to
 //!   this handle's subscribers before its transaction: the merged document
 //!   is kept in the cache (`Cache::provisional`) until the commit, and
-//!   forgotten if the merge fails. Queries read `entries`. A commit of this
+//!   forgotten if the merge fails; until then no other merge is told ahead
+//!   on top of it. Queries read `entries`. A commit of this
 //!   handle first forgets the documents it writes (subscribers hear a
 //!   merge before its commit completes), then keeps them once committed; a
 //!   failed commit keeps nothing.

@@ -640,7 +640,9 @@ mod round_trips {
             let (db, trips) = fresh().await;
             let db = Rc::new(db);
             counted(&db, &trips, &c[..1]).await;
-            let heard: Rc<std::cell::RefCell<Vec<(&str, usize, Value)>>> = Rc::default();
+            // Who heard, the round trips made by then, the pages heard.
+            type Heard = Vec<(&'static str, usize, Value)>;
+            let heard: Rc<std::cell::RefCell<Heard>> = Rc::default();
             for (who, ahead) in [("ahead", true), ("stored", false)] {
                 let (heard, trips) = (heard.clone(), trips.clone());
                 let f = move |ch: &weftdb::Change| {

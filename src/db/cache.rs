@@ -65,6 +65,8 @@ pub type Doc = Rc<(DocState, Heads)>;
 struct Entry {
     doc: Doc,
     size: usize,
+    /// Kept by [`Cache::provisional`], not yet committed.
+    provisional: bool,
 }
 
 /// When a read from the store began: what this handle had heard and
@@ -92,6 +94,13 @@ impl Cache {
     pub fn get(&self, key: &[u8]) -> Option<Doc> {
         self.forget_heard();
         self.docs.borrow_mut().get(key).map(|e| e.doc.clone())
+    }
+
+    /// [`Cache::get`], but not a document kept by [`Cache::provisional`]
+    /// whose merge has not committed yet: what a merge may build on.
+    pub fn get_committed(&self, key: &[u8]) -> Option<Doc> {
+        self.forget_heard();
+        self.docs.borrow_mut().get(key).filter(|e| !e.provisional).map(|e| e.doc.clone())
     }
 
     /// Taken before reading a record from the store, for [`Cache::fill`].
@@ -167,6 +176,7 @@ impl Cache {
         // Only a document cached now: the merge read it from here.
         if let Some(e) = docs.get_mut(key) {
             e.doc = doc;
+            e.provisional = true;
         }
     }
 
@@ -183,7 +193,7 @@ impl Cache {
             return;
         }
         let mut docs = self.docs.borrow_mut();
-        if let Some(old) = docs.put(key, Entry { doc, size }) {
+        if let Some(old) = docs.put(key, Entry { doc, size, provisional: false }) {
             self.bytes.set(self.bytes.get() - old.size);
         }
         self.bytes.set(self.bytes.get() + size);
@@ -269,6 +279,31 @@ mod tests {
             cache.committed(stamp, vec![(b"j".to_vec(), doc("j"), 10), (b"k".to_vec(), doc("k"), 10)]);
             assert_eq!(posted.borrow().len(), 1, "{when:?}: one notice per commit");
         }
+    }
+
+    /// A document kept ahead of its merge's commit is what a `get` shows,
+    /// but not what another merge may build on until it is committed; a
+    /// read begun before it does not fill over it.
+    #[test]
+    fn a_provisional_document_is_read_but_not_built_on_until_committed() {
+        let store = MemoryStore::new();
+        let cache = Cache::new(store.notices().unwrap());
+        let stamp = cache.stamp();
+        cache.fill(stamp, b"k".to_vec(), doc("stored"), 10);
+        assert_eq!(title(cache.get_committed(b"k")), Some("stored".into()));
+        let read = cache.stamp();
+        cache.provisional(b"k", doc("merged"));
+        assert_eq!(title(cache.get(b"k")), Some("merged".into()));
+        assert_eq!(title(cache.get_committed(b"k")), None, "its merge may still fail");
+        cache.fill(read, b"k".to_vec(), doc("stored"), 10);
+        assert_eq!(title(cache.get(b"k")), Some("merged".into()), "an older read does not fill over it");
+        let committing = cache.committing(&[b"k"]);
+        assert_eq!(title(cache.get(b"k")), None, "forgotten as its merge commits");
+        cache.committed(committing, vec![(b"k".to_vec(), doc("merged"), 10)]);
+        assert_eq!(title(cache.get_committed(b"k")), Some("merged".into()));
+        // Only a cached document is kept ahead.
+        cache.provisional(b"j", doc("j"));
+        assert_eq!(title(cache.get(b"j")), None);
     }
 
     /// A record read while a notice arrived, or while this handle

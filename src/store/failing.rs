@@ -8,7 +8,9 @@
 //! writes nothing, as the [`Tx::commit`] contract allows, and returns a
 //! [`StoreError`]. Told to crash at the Nth ([`FailingStore::crash_at`]),
 //! it fails that commit and every later one until [`FailingStore::heal`]:
-//! a disk that stopped taking writes. Reads keep working throughout.
+//! a disk that stopped taking writes. Told to ([`FailingStore::fail_begin`]),
+//! it fails the next write transaction as it begins. Reads keep working
+//! throughout.
 //!
 //! Clones share the inner store and the faults, like [`super::MemoryStore`]
 //! clones share their data: a test keeps one clone, hands another to
@@ -30,6 +32,8 @@ struct Faults {
     failed: Cell<u64>,
     /// The attempt number (of `commits`) that fails next.
     fail_at: Cell<Option<u64>>,
+    /// Whether the next write transaction fails to begin.
+    fail_begin: Cell<bool>,
     /// Whether the armed failure crashes the store (every commit after it fails).
     sticky: Cell<bool>,
     /// Crashed: every write commit fails until healed.
@@ -78,6 +82,12 @@ impl<S: Store> FailingStore<S> {
     /// Fails the `n`th write commit from now (1: the next one), only that one.
     pub fn fail_commit(&self, n: u64) {
         self.arm(n, false);
+    }
+
+    /// Fails the next write transaction as it begins (nothing read or
+    /// written), only that one.
+    pub fn fail_begin(&self) {
+        self.faults.fail_begin.set(true);
     }
 
     /// Fails the `n`th write commit from now and every one after it until
@@ -130,6 +140,9 @@ impl<S: Store> Store for FailingStore<S> {
         Self: 'a;
 
     async fn begin(&self, mode: Mode) -> Result<FailingTx<'_, S>, StoreError> {
+        if mode == Mode::Write && self.faults.fail_begin.replace(false) {
+            return Err(StoreError("the write transaction could not begin (FailingStore)".into()));
+        }
         Ok(FailingTx { inner: self.inner.begin(mode).await?, faults: &self.faults, mode })
     }
 
