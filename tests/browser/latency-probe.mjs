@@ -21,7 +21,7 @@
 import { serve } from "./serve.mjs";
 import { WEB_ROOT, CHROMIUM_ARGS, launchChromium } from "./lib.mjs";
 import { startNode } from "./node.mjs";
-import { WEBRTC_ARGS, openPage, until } from "./sync-bench.mjs";
+import { WEBRTC_ARGS, openPage, latencySetup } from "./sync-bench.mjs";
 
 const args = { transport: "webrtc", writes: 100, show: 3, profile: 0 };
 for (const a of process.argv.slice(2)) {
@@ -174,19 +174,7 @@ try {
   const direct = args.transport === "webrtc";
   const a = await openPage(contexts[0], server.url, relay.addr("websocket"), direct);
   const b = await openPage(contexts[1], server.url, relay.addr("websocket"), direct);
-  const linked = async (p, other) => (await p.evaluate(async (id) => (await window.db.connections()).filter((c) => c.peerId === id).map((c) => c.transport), other));
-  await until(`a ${args.transport} connection`, async () => {
-    const [ta, tb] = [await linked(a.page, b.peerId), await linked(b.page, a.peerId)];
-    return ta.length === 1 && ta[0] === args.transport && tb.length === 1 && tb[0] === args.transport;
-  });
-  await b.page.evaluate(() => {
-    window.arrived = new Map();
-    window.db.collection("Item").subscribe((ev) => {
-      if (ev.doc) window.arrived.set(ev.doc.v, performance.timeOrigin + performance.now());
-    });
-  });
-  const id = await a.page.evaluate(() => window.db.collection("Item").create({ k: -1, v: -1 }));
-  await until("the first document on B", () => b.page.evaluate((id) => window.db.collection("Item").get(id).then((d) => d !== null), id).catch(() => false));
+  const id = await latencySetup(a, b, args.transport);
   const writes = [];
   const profilers = [];
   for (let i = 0; i < 20 + args.writes; i++) {

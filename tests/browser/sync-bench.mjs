@@ -138,6 +138,34 @@ export async function openPage(context, baseUrl, relayAddr, directUpgrade, profi
   return { page, problems, peerId, profiler };
 }
 
+/** Which transports page `p` has to peer `other`. */
+async function linked(p, other) {
+  return p.evaluate(async (id) => (await window.db.connections()).filter((c) => c.peerId === id).map((c) => c.transport), other);
+}
+
+/**
+ * Once pages `a` and `b` are connected by `transport` alone, B records when
+ * each value `v` of a document becomes visible to its subscriber
+ * (`window.arrived`), and A creates that document; returns its id once B
+ * has it.
+ */
+export async function latencySetup(a, b, transport, log = () => {}) {
+  await until(`a ${transport} connection between the pages`, async () => {
+    const [ta, tb] = [await linked(a.page, b.peerId), await linked(b.page, a.peerId)];
+    return ta.length === 1 && ta[0] === transport && tb.length === 1 && tb[0] === transport;
+  });
+  log(`${transport}: pages connected`);
+  await b.page.evaluate(() => {
+    window.arrived = new Map();
+    window.db.collection("Item").subscribe((ev) => {
+      if (ev.doc) window.arrived.set(ev.doc.v, performance.timeOrigin + performance.now());
+    });
+  });
+  const id = await a.page.evaluate(() => window.db.collection("Item").create({ k: -1, v: -1 }));
+  await until("the first document on B", () => b.page.evaluate((id) => window.db.collection("Item").get(id).then((d) => d !== null), id).catch(() => false));
+  return id;
+}
+
 /** weftdb between two pages, `transport` "webrtc" or "relay". */
 async function measureWeft({ browser, baseUrl, relay, transport, writes, missed, log, profile, logLevel, poll }) {
   const contexts = [await browser.newContext(), await browser.newContext()];
@@ -145,23 +173,7 @@ async function measureWeft({ browser, baseUrl, relay, transport, writes, missed,
     const direct = transport === "webrtc";
     const a = await openPage(contexts[0], baseUrl, relay.addr("websocket"), direct);
     let b = await openPage(contexts[1], baseUrl, relay.addr("websocket"), direct);
-    const linked = async (p, other) =>
-      (await p.evaluate(async (id) => (await window.db.connections()).filter((c) => c.peerId === id).map((c) => c.transport), other));
-    await until(`a ${transport} connection between the pages`, async () => {
-      const [ta, tb] = [await linked(a.page, b.peerId), await linked(b.page, a.peerId)];
-      return ta.length === 1 && ta[0] === transport && tb.length === 1 && tb[0] === transport;
-    });
-    log(`${transport}: pages connected`);
-
-    // B records when each value of one document becomes visible (after its commit).
-    await b.page.evaluate(() => {
-      window.arrived = new Map();
-      window.db.collection("Item").subscribe((ev) => {
-        if (ev.doc) window.arrived.set(ev.doc.v, performance.timeOrigin + performance.now());
-      });
-    });
-    const id = await a.page.evaluate(() => window.db.collection("Item").create({ k: -1, v: -1 }));
-    await until("the first document on B", () => b.page.evaluate((id) => window.db.collection("Item").get(id).then((d) => d !== null), id).catch(() => false));
+    const id = await latencySetup(a, b, transport, log);
     const samples = [];
     for (let i = 0; i < WARMUP + writes; i++) {
       const arrival = b.page.evaluate(
