@@ -21,7 +21,7 @@
 import { serve } from "./serve.mjs";
 import { WEB_ROOT, CHROMIUM_ARGS, launchChromium } from "./lib.mjs";
 import { startNode } from "./node.mjs";
-import { WEBRTC_ARGS, openPage, latencySetup } from "./sync-bench.mjs";
+import { WEBRTC_ARGS, openPage, latencySetup, startProfiling } from "./sync-bench.mjs";
 
 const args = { transport: "webrtc", writes: 100, show: 3, profile: 0 };
 for (const a of process.argv.slice(2)) {
@@ -92,14 +92,6 @@ function probe() {
     ev.push(["verify.call", t, T() - t]);
     return p.then((r) => (ev.push(["verify.done", T(), 0]), r));
   };
-}
-
-async function startProfiling(page) {
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send("Profiler.enable");
-  await cdp.send("Profiler.setSamplingInterval", { interval: 50 });
-  await cdp.send("Profiler.start");
-  return cdp;
 }
 
 /**
@@ -178,7 +170,7 @@ try {
   const writes = [];
   const profilers = [];
   for (let i = 0; i < 20 + args.writes; i++) {
-    if (i === 20 && args.profile) for (const p of [a.page, b.page]) profilers.push(await startProfiling(p));
+    if (i === 20 && args.profile) for (const p of [a.page, b.page]) profilers.push(await startProfiling(p, 50));
     await Promise.all([a.page, b.page].map((p) => p.evaluate(() => (window.__ev.length = 0))));
     const arrival = b.page.evaluate((v) => new Promise((res) => { const t = setInterval(() => window.arrived.has(v) && (clearInterval(t), res(window.arrived.get(v))), 1); }), i);
     const [sent, resolved] = await a.page.evaluate(async ({ id, v }) => {

@@ -64,11 +64,14 @@ export async function until(what, fn, ms = 60_000, every = 50) {
   }
 }
 
-/** A CPU profile of `page`'s thread, started now ({@link stopProfiling} ends it). */
-async function startProfiling(page) {
+/**
+ * A CPU profile of `page`'s thread, sampled every `interval` µs, started
+ * now ({@link stopProfiling} ends it).
+ */
+export async function startProfiling(page, interval = 200) {
   const cdp = await page.context().newCDPSession(page);
   await cdp.send("Profiler.enable");
-  await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
+  await cdp.send("Profiler.setSamplingInterval", { interval });
   await cdp.send("Profiler.start");
   return cdp;
 }
