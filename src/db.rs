@@ -576,18 +576,20 @@ impl<S: Store> Db<S> {
                 defs.insert(b.block.col.clone(), self.collection_or_refusal(&b.block.col).await?);
             }
         }
-        // Looked up before anything changes the cache (the changes told
-        // ahead are kept in it).
-        let next = self.cached_next(&blocks);
-        let guess = next.is_some();
-        let told = next.map(|docs| self.tell_ahead(&blocks, &defs, &source, docs)).unwrap_or_default();
-        let result = self.import_planned(blocks, source, defs, guess, told.clone()).await;
-        if result.is_err() {
-            if let Some(cache) = &self.cache {
-                for c in &told {
-                    cache.forget(&doc_key(&c.collection, &c.id));
-                }
-            }
+        // Looked up before anything changes the cache (what is told ahead
+        // is kept in it). The guess of which reads the transaction needs
+        // may build on an import still under way (its commit comes first,
+        // and the record confirms the guess); what is told may not.
+        let guess = self.cached_next(&blocks, false).is_some();
+        let (told, kept) = match self.cached_next(&blocks, true) {
+            Some(docs) => self.tell_ahead(&blocks, &defs, &source, docs),
+            None => (Vec::new(), Vec::new()),
+        };
+        let result = self.import_planned(blocks, source, defs, guess, told).await;
+        // Kept ahead and not committed (the import failed, or did not write
+        // the document): forgotten.
+        if let Some(cache) = &self.cache {
+            cache.forget_provisional(&kept);
         }
         result
     }
@@ -597,16 +599,17 @@ impl<S: Store> Db<S> {
     /// watches block by block.
     const TELL_AHEAD_BLOCKS: usize = 8;
 
-    /// The cached documents of `blocks`, if the cache has every one as
-    /// committed (not one an import under way told ahead: that import may
-    /// still fail) and each block is its document's next change
+    /// The cached documents of `blocks`, if the cache has every one (with
+    /// `committed`, as committed: not one an import under way told ahead,
+    /// which may still fail) and each block is its document's next change
     /// ([`next_of_heads`]).
-    fn cached_next(&self, blocks: &[SignedBlock]) -> Option<HashMap<DocName, (DocState, Heads)>> {
+    fn cached_next(&self, blocks: &[SignedBlock], committed: bool) -> Option<HashMap<DocName, (DocState, Heads)>> {
         let cache = self.cache.as_ref()?;
         let mut docs = HashMap::new();
         for b in blocks {
             let name: DocName = (b.block.col.clone(), b.doc().to_string());
-            let doc = cache.get_committed(&doc_key(&name.0, &name.1))?;
+            let key = doc_key(&name.0, &name.1);
+            let doc = if committed { cache.get_committed(&key) } else { cache.get(&key) }?;
             docs.insert(name, (*doc).clone());
         }
         (!blocks.is_empty() && next_of_heads(blocks, |name| docs.get(name).map(|d| &d.1))).then_some(docs)
@@ -614,37 +617,43 @@ impl<S: Store> Db<S> {
 
     /// Merges `blocks` into their cached documents `docs` (each block the
     /// next change of one, [`Db::cached_next`]), keeps the results in the
-    /// cache and tells the subscribers; returns the changes told (none if
-    /// it did not). A block the cached documents refuse, or keep pending,
-    /// tells nothing: the transaction judges it by the records.
+    /// cache and tells the subscribers; returns the changes told and the
+    /// cache keys kept (none if it did not: a merge that changes nothing
+    /// visible keeps its document and tells nothing). A block the cached
+    /// documents refuse, or keep pending, tells nothing: the transaction
+    /// judges it by the records.
     fn tell_ahead(
         &self,
         blocks: &[SignedBlock],
         defs: &BTreeMap<String, Result<Rc<CollectionDef>, Error>>,
         source: &Option<Rc<[u8]>>,
         docs: HashMap<DocName, (DocState, Heads)>,
-    ) -> Vec<Change> {
-        let Some(cache) = &self.cache else { return Vec::new() };
+    ) -> (Vec<Change>, Vec<Vec<u8>>) {
+        let none = (Vec::new(), Vec::new());
+        let Some(cache) = &self.cache else { return none };
         let listening = self.listeners.borrow().iter().any(|(_, _, ahead)| *ahead);
         if blocks.len() > Self::TELL_AHEAD_BLOCKS || !listening {
-            return Vec::new();
+            return none;
         }
         let snapshot =
             Snapshot { defs: defs.clone(), docs, refused_lately: self.refused_lately(blocks), ..Snapshot::default() };
         let mut planner = Planner::new(blocks.to_vec(), snapshot, source.clone());
         // Without `waiting` rows read, the planner needs nothing more.
         if !matches!(planner.run(), Ok(None)) {
-            return Vec::new();
+            return none;
         }
         let plan = planner.finish();
         if plan.report.merged != blocks.len() || !plan.pending.is_empty() {
-            return Vec::new();
+            return none;
         }
+        let mut kept = Vec::with_capacity(plan.docs.len());
         for t in plan.docs.values() {
-            cache.provisional(&doc_key(&t.col, &t.id), Rc::new((t.state.clone(), t.heads.clone())));
+            let key = doc_key(&t.col, &t.id);
+            cache.provisional(&key, Rc::new((t.state.clone(), t.heads.clone())));
+            kept.push(key);
         }
         self.tell_only(&plan.changes, |ahead| ahead);
-        plan.changes
+        (plan.changes, kept)
     }
 
     /// [`Db::import_from`] once the collections are known; `guess`: the
@@ -1357,6 +1366,23 @@ mod tests {
             db.import(std::slice::from_ref(&theirs.bytes)).await.unwrap();
             assert_eq!(heard.borrow().len(), 2, "heard again");
             assert_eq!(title(db.get("Book", &id).await.unwrap()), Some(json!("Dune!")));
+            // A change that shows nothing new (the same title) is kept in the
+            // cache ahead of its transaction and told to no one; failing, it
+            // is forgotten too: the heads are the stored ones.
+            let heads = db.heads("Book", &id).await.unwrap();
+            let same = Block::change(
+                "Book",
+                doc,
+                heads.clone(),
+                3,
+                json!({"title": "Dune!"}).as_object().unwrap().clone(),
+                false,
+                &key,
+            );
+            store.fail_begin();
+            db.import(std::slice::from_ref(&same.bytes)).await.unwrap_err();
+            assert_eq!(heard.borrow().len(), 2, "nothing to tell");
+            assert_eq!(db.heads("Book", &id).await.unwrap(), heads);
         });
     }
 

@@ -168,7 +168,8 @@ impl Cache {
     /// tells at once (`Db::import_from`): a `get` they make shows the
     /// change. [`Cache::committing`] drops it as the merge commits, and
     /// [`Cache::committed`] keeps what was committed; a merge that fails
-    /// forgets it. Reads from the store begun before it do not fill over it.
+    /// forgets it ([`Cache::forget_provisional`]). Reads from the store
+    /// begun before it do not fill over it.
     pub fn provisional(&self, key: &[u8], doc: Doc) {
         self.forget_heard();
         self.commits.set(self.commits.get() + 1);
@@ -177,6 +178,16 @@ impl Cache {
         if let Some(e) = docs.get_mut(key) {
             e.doc = doc;
             e.provisional = true;
+        }
+    }
+
+    /// Forgets those of `keys` still kept by [`Cache::provisional`]: their
+    /// merge failed, or did not write them.
+    pub fn forget_provisional(&self, keys: &[Vec<u8>]) {
+        for k in keys {
+            if self.docs.borrow().peek(k).is_some_and(|e| e.provisional) {
+                self.forget(k);
+            }
         }
     }
 
