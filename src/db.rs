@@ -580,8 +580,9 @@ impl<S: Store> Db<S> {
         // is kept in it). The guess of which reads the transaction needs
         // may build on an import still under way (its commit comes first,
         // and the record confirms the guess); what is told may not.
-        let guess = self.cached_next(&blocks, false).is_some();
-        let (told, kept) = match self.cached_next(&blocks, true) {
+        let committed = self.cached_next(&blocks, true);
+        let guess = committed.is_some() || self.cached_next(&blocks, false).is_some();
+        let (told, kept) = match committed {
             Some(docs) => self.tell_ahead(&blocks, &defs, &source, docs),
             None => (Vec::new(), Vec::new()),
         };
@@ -603,14 +604,14 @@ impl<S: Store> Db<S> {
     /// `committed`, as committed: not one an import under way told ahead,
     /// which may still fail) and each block is its document's next change
     /// ([`next_of_heads`]).
-    fn cached_next(&self, blocks: &[SignedBlock], committed: bool) -> Option<HashMap<DocName, (DocState, Heads)>> {
+    fn cached_next(&self, blocks: &[SignedBlock], committed: bool) -> Option<HashMap<DocName, cache::Doc>> {
         let cache = self.cache.as_ref()?;
         let mut docs = HashMap::new();
         for b in blocks {
             let name: DocName = (b.block.col.clone(), b.doc().to_string());
             let key = doc_key(&name.0, &name.1);
             let doc = if committed { cache.get_committed(&key) } else { cache.get(&key) }?;
-            docs.insert(name, (*doc).clone());
+            docs.insert(name, doc);
         }
         (!blocks.is_empty() && next_of_heads(blocks, |name| docs.get(name).map(|d| &d.1))).then_some(docs)
     }
@@ -627,7 +628,7 @@ impl<S: Store> Db<S> {
         blocks: &[SignedBlock],
         defs: &BTreeMap<String, Result<Rc<CollectionDef>, Error>>,
         source: &Option<Rc<[u8]>>,
-        docs: HashMap<DocName, (DocState, Heads)>,
+        docs: HashMap<DocName, cache::Doc>,
     ) -> (Vec<Change>, Vec<Vec<u8>>) {
         let none = (Vec::new(), Vec::new());
         let Some(cache) = &self.cache else { return none };
@@ -635,6 +636,8 @@ impl<S: Store> Db<S> {
         if blocks.len() > Self::TELL_AHEAD_BLOCKS || !listening {
             return none;
         }
+        // The planner folds into documents of its own: copies of the cached.
+        let docs = docs.into_iter().map(|(name, doc)| (name, (*doc).clone())).collect();
         let snapshot =
             Snapshot { defs: defs.clone(), docs, refused_lately: self.refused_lately(blocks), ..Snapshot::default() };
         let mut planner = Planner::new(blocks.to_vec(), snapshot, source.clone());
