@@ -139,6 +139,21 @@ fn told_otherwise(told: &[Change], changes: &[Change], written: &[(Vec<u8>, cach
     out
 }
 
+/// The documents `names` whose records `values` (read in that order) are
+/// stored, decoded.
+fn records_of(
+    names: impl IntoIterator<Item = DocName>,
+    values: impl IntoIterator<Item = Option<Vec<u8>>>,
+) -> Result<HashMap<DocName, (DocState, Heads)>, Error> {
+    let mut docs = HashMap::new();
+    for (name, doc) in names.into_iter().zip(values) {
+        if let Some(doc) = doc {
+            docs.insert(name, unrecord(&doc)?);
+        }
+    }
+    Ok(docs)
+}
+
 /// Whether every block of `blocks` is a change of its document whose
 /// parents are all among the document's heads as `heads_of` gives them
 /// (none is a genesis, and no two share a document).
@@ -740,12 +755,7 @@ impl<S: Store> Db<S> {
             let reads: Vec<(Table, Vec<u8>)> =
                 names.iter().map(|(col, id)| (Table::Documents, doc_key(col, id))).collect();
             let (values, waiters) = tx.get_each_and_any(&reads, Table::Waiting).await?;
-            let mut docs = HashMap::new();
-            for (name, doc) in names.iter().zip(values) {
-                if let Some(doc) = doc {
-                    docs.insert(name.clone(), unrecord(&doc)?);
-                }
-            }
+            let docs = records_of(names.iter().cloned(), values)?;
             if next_of_heads(blocks, |name| docs.get(name).map(|d| &d.1)) {
                 // Every parent is stored (a head), and so no block of the
                 // batch is: a stored block's parents are heads no more. Nor
@@ -776,12 +786,7 @@ impl<S: Store> Db<S> {
         let mut values = values.into_iter();
         let located: Vec<Option<Vec<u8>>> = values.by_ref().take(n).collect();
         let pending: HashMap<Cid, Option<Vec<u8>>> = cids.iter().copied().zip(values.by_ref().take(n)).collect();
-        let mut docs = HashMap::new();
-        for (name, doc) in names.into_iter().zip(values) {
-            if let Some(doc) = doc {
-                docs.insert(name, unrecord(&doc)?);
-            }
-        }
+        let docs = records_of(names, values)?;
         // The stored ones among the batch and its parents (usually only
         // parents: a batch is mostly new), read from their packs; not a
         // parent that is a head of its document (the planner knows it from
@@ -1276,6 +1281,12 @@ mod tests {
         (a, b, id)
     }
 
+    /// A peer's change of `doc`'s title on `parents`, at `height`.
+    fn titled(doc: Cid, parents: Vec<Cid>, height: u64, title: &str) -> SignedBlock {
+        let key = SigningKey::from_bytes(&[9; 32]);
+        Block::change("Book", doc, parents, height, json!({ "title": title }).as_object().unwrap().clone(), false, &key)
+    }
+
     /// A peer's change merged by a handle whose cache is behind another
     /// handle's commit (its notice not heard yet): the cache says the
     /// change's parent is the document's head, the record says otherwise,
@@ -1293,17 +1304,8 @@ mod tests {
                 move |c| heard.borrow_mut().push(title(c.doc.clone()))
             });
             // A peer's change on the genesis, made elsewhere.
-            let key = SigningKey::from_bytes(&[9; 32]);
             let doc: Cid = id.parse().unwrap();
-            let theirs = Block::change(
-                "Book",
-                doc,
-                genesis.clone(),
-                2,
-                json!({"title": "Dune!"}).as_object().unwrap().clone(),
-                false,
-                &key,
-            );
+            let theirs = titled(doc, genesis.clone(), 2, "Dune!");
             // The other handle changes the book twice (its title then wins
             // by height); this one does not hear of it.
             a.update("Book", &id, json!({"title": "Dune I"}).as_object().unwrap()).await.unwrap();
@@ -1342,16 +1344,7 @@ mod tests {
             let id = db.create("Book", json!({"title": "Dune"}).as_object().unwrap()).await.unwrap();
             let doc: Cid = id.parse().unwrap();
             let heads = db.heads("Book", &id).await.unwrap();
-            let key = SigningKey::from_bytes(&[9; 32]);
-            let theirs = Block::change(
-                "Book",
-                doc,
-                heads,
-                2,
-                json!({"title": "Dune!"}).as_object().unwrap().clone(),
-                false,
-                &key,
-            );
+            let theirs = titled(doc, heads, 2, "Dune!");
             let heard = Rc::new(RefCell::new(Vec::new()));
             db.subscribe({
                 let heard = heard.clone();
@@ -1373,15 +1366,7 @@ mod tests {
             // cache ahead of its transaction and told to no one; failing, it
             // is forgotten too: the heads are the stored ones.
             let heads = db.heads("Book", &id).await.unwrap();
-            let same = Block::change(
-                "Book",
-                doc,
-                heads.clone(),
-                3,
-                json!({"title": "Dune!"}).as_object().unwrap().clone(),
-                false,
-                &key,
-            );
+            let same = titled(doc, heads.clone(), 3, "Dune!");
             store.fail_begin();
             db.import(std::slice::from_ref(&same.bytes)).await.unwrap_err();
             assert_eq!(heard.borrow().len(), 2, "nothing to tell");
