@@ -58,8 +58,8 @@ export const BROWSER = process.env.WEFT_BROWSER || "chromium";
  * its own IndexedDB and identity), context.newPage(), page.goto / evaluate /
  * reload / waitForFunction / on("console" | "pageerror"), close().
  */
-export async function launchBrowser(name = BROWSER) {
-  if (name === "chromium") return launchChromium({ args: [...CHROMIUM_ARGS, ...CHROMIUM_WEBRTC_ARGS] });
+export async function launchBrowser(name = BROWSER, { chromiumArgs = [] } = {}) {
+  if (name === "chromium") return launchChromium({ args: [...CHROMIUM_ARGS, ...CHROMIUM_WEBRTC_ARGS, ...chromiumArgs] });
   if (name === "firefox") return launchFirefox();
   throw new Error(`unknown browser ${name}: chromium or firefox`);
 }
