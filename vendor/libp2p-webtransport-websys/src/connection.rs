@@ -60,6 +60,8 @@ impl Connection {
         // those from the `.close()` itself, resulting in `Uncaught in promise...`
         // logs popping up.
         detach_promise(session.closed());
+        // WEFTDB-PATCH: known to `close_all` until closed.
+        crate::open::opened(&session);
 
         let incoming_streams = session.incoming_bidirectional_streams();
         let incoming_streams_reader =
@@ -177,6 +179,7 @@ impl ConnectionInner {
         if !self.closed {
             detach_promise(self.incoming_streams_reader.cancel());
             self.session.close();
+            crate::open::closed(&self.session); // WEFTDB-PATCH
             self.closed = true;
         }
     }

@@ -7,6 +7,7 @@ mod connection;
 mod endpoint;
 mod error;
 mod fused_js_promise;
+mod open; // WEFTDB-PATCH
 mod stream;
 mod transport;
 mod utils;
@@ -14,6 +15,7 @@ mod utils;
 pub use self::{
     connection::Connection,
     error::Error,
+    open::close_all, // WEFTDB-PATCH
     stream::Stream,
     transport::{Config, Transport},
 };
