@@ -336,11 +336,7 @@
 //! says why an SCTP HEARTBEAT, which every stack answers, was not used.) A WebTransport
 //! session is ended likewise after 2.5 s without a packet, the node sending
 //! QUIC keep-alives every second (Chromium closes a tab's session without a
-//! word). Firefox may keep a gone page's session, answering those
-//! keep-alives, for seconds: a page closes its sessions itself, at once, in
-//! its `pagehide` handler (the page's libp2p-webtransport-websys, patched in
-//! `vendor/` with `close_all`; the node's stop, a task, may never run in a
-//! page being torn down). Tests: `tests/browser/net.test.mjs` (close, vanish and idle cases),
+//! word). Tests: `tests/browser/net.test.mjs` (close, vanish and idle cases),
 //! `tests/browser/interop.test.mjs` (js-libp2p tabs closed),
 //! `tests/webtransport.rs` (a peer gone silent), `tests/browser/loopback.test.mjs`
 //! (the `loopback-webrtc` step of `.ci/test`). Every node is a circuit

@@ -114,16 +114,9 @@ impl BrowserNode {
         // sends nothing, and the node notices only when its ICE consent
         // checks have been missing for seconds. A page kept in the
         // back/forward cache may come back, connections and all.
-        //
-        // The stop is a request to the node's task, which a page being torn
-        // down may never run: its WebTransport sessions are closed here, in
-        // the handler, or Firefox may keep them (and answer the node's
-        // keep-alives) for seconds after the page is gone
-        // (vendor/libp2p-webtransport-websys/WEFTDB-PATCH.md).
         let node = self.clone();
         watch.listen("pagehide", move |ev| {
             if !ev.dyn_ref::<web_sys::PageTransitionEvent>().is_some_and(|ev| ev.persisted()) {
-                libp2p::webtransport_websys::close_all();
                 node.stop();
             }
         })?;

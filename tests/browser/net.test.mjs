@@ -144,11 +144,15 @@ const NO_CLOSE = {
 for (const transport of ["webrtc-direct", "webtransport", "websocket"]) {
   for (const [how, close] of Object.entries(CLOSE)) {
     const skip = (transport === "webrtc-direct" && NO_WEBRTC) || NO_CLOSE[how] || false;
-    // Over WebTransport, a closed or navigated-away Firefox page's session
-    // lingered for seconds unless the page closed it in its `pagehide`
-    // handler (vendor/libp2p-webtransport-websys/WEFTDB-PATCH.md).
+    // Firefox closes a closed or navigated-away page's WebTransport session
+    // at once in most runs, and in others ends the page's streams but keeps
+    // the session, answering the node's keep-alives, for over 60 s
+    // (2026-12-03: 9 of 34 cases over 5 s; TESTING.md, "Not met").
+    const todo =
+      BROWSER === "firefox" && transport === "webtransport" && (how === "navigates away" || how === "is closed") &&
+      "Firefox sometimes keeps a gone page's WebTransport session for over 60 s";
     const bound = 5_000;
-    test(`a page connected over ${transport} that ${how} is dropped by the node within ${bound / 1000} s`, { skip }, async () => {
+    test(`a page connected over ${transport} that ${how} is dropped by the node within ${bound / 1000} s`, { skip, todo }, async () => {
       const { page, context, onNode } = await pageOnNode("gone", transport);
       const closed = Date.now();
       await close(page);
