@@ -230,6 +230,7 @@ impl Behaviour {
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         #[cfg(not(target_arch = "wasm32"))]
         let peer_id = keypair.public().to_peer_id();
+        #[cfg(not(target_arch = "wasm32"))]
         let relay = config.relay_server.as_ref().map(|limits| relay::Config {
             max_reservations: limits.max_reservations,
             max_reservations_per_peer: limits.max_reservations_per_peer,
@@ -261,8 +262,11 @@ impl Behaviour {
         let kad = Kad {};
         #[cfg(not(target_arch = "wasm32"))]
         let (relay, dcutr) = (relay.map(|c| relay::Behaviour::new(peer_id, c)), Dcutr::new(peer_id));
+        // A page serves no circuits: not even the server's config (and its
+        // default rate limiters) is built there.
         #[cfg(target_arch = "wasm32")]
-        let (relay, dcutr): (Option<RelayServer>, Dcutr) = (relay.map(|_| RelayServer {}), Dcutr {});
+        let (relay, dcutr): (Option<RelayServer>, Dcutr) =
+            (config.relay_server.as_ref().map(|_| RelayServer {}), Dcutr {});
         let limits = connection_limits::ConnectionLimits::default()
             .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER));
         Ok(Behaviour {
