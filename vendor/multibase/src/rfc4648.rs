@@ -3,7 +3,7 @@
 //! decoder are instantiated per bit width (~60 KB of a page's wasm before
 //! wasm-opt, for strings of a few dozen bytes). It accepts and refuses
 //! exactly what `data-encoding` did with the specifications multibase 0.9.3
-//! gave it (weftdb's `tests/multibase.rs` compares the two on every base):
+//! gave it (weftdb's `tests/vendored.rs` compares the two on every base):
 //! most significant bit first, non-zero trailing bits refused, padded
 //! encodings decoded block by block (a padded block may sit anywhere, as
 //! in the concatenation of two padded strings), and the case-insensitive

@@ -1,9 +1,13 @@
-//! vendor/multibase and vendor/multiaddr (WEFTDB-PATCH.md in each) write
-//! and read the RFC 4648 bases with a codec of their own instead of
-//! data-encoding, to keep data-encoding out of the page's wasm. These tests
-//! hold them to what multibase 0.9.3 and multiaddr 0.19.1 did as published:
-//! data-encoding with the same specifications is the oracle, on every base,
-//! for what is written and for what is accepted or refused.
+//! The vendored crates patched for the page's wasm (WEFTDB-PATCH.md in
+//! each) hold to what they did as published.
+//!
+//! - vendor/multibase and vendor/multiaddr write and read the RFC 4648 bases
+//!   with a codec of their own instead of data-encoding: data-encoding with
+//!   the same specifications is the oracle, on every base, for what is
+//!   written and for what is accepted or refused.
+//! - vendor/curve25519-dalek computes its basepoint tables on first use:
+//!   RFC 8032's signatures come out byte for byte (the page's wasm tests also
+//!   have the browser's own Ed25519 check our signatures, `tests/web.rs`).
 
 use data_encoding::{Encoding, Specification};
 use multibase::Base;
@@ -213,5 +217,48 @@ mod onion {
         ] {
             assert!(bad.parse::<Multiaddr>().is_err(), "{bad}");
         }
+    }
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+}
+
+/// RFC 8032, section 7.1, tests 1 to 3: the key, the public key and the
+/// signature of each message, through the basepoint tables computed on first
+/// use (signing) and the odd multiples (verifying).
+#[test]
+fn ed25519_signs_rfc8032s_vectors_byte_for_byte() {
+    use ed25519_dalek::{Signature, Signer, SigningKey, Verifier};
+    for (secret, public, message, signature) in [
+        (
+            "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+            "",
+            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+        ),
+        (
+            "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+            "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+            "72",
+            "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+        ),
+        (
+            "c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+            "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
+            "af82",
+            "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a",
+        ),
+    ] {
+        let key = SigningKey::from_bytes(&hex(secret).try_into().unwrap());
+        assert_eq!(key.verifying_key().to_bytes().to_vec(), hex(public));
+        let message = hex(message);
+        let signed = key.sign(&message);
+        assert_eq!(signed.to_bytes().to_vec(), hex(signature));
+        assert!(key.verifying_key().verify(&message, &signed).is_ok());
+        let mut tampered = message.clone();
+        tampered.push(0);
+        assert!(key.verifying_key().verify(&tampered, &signed).is_err());
+        let _: Signature = signed;
     }
 }
