@@ -48,6 +48,20 @@
 //! origin": it reads and writes the shared IndexedDB (no lost update, as
 //! below), its subscribers hear its own writes only, and nothing it writes
 //! is queued in a replicator's outbox (only a running node fills it).
+//!
+//! Every byte of the page's wasm is paid by every user (issue 11: at most
+//! 900 KiB gzipped with the network, 400 KiB without; BENCHMARKS.md, "wasm
+//! size"). Besides the feature `net`, what keeps it there:
+//! - a page runs no Kademlia, DCUtR or relay server, and its release build
+//!   compiles `tracing` out below info;
+//! - crates patched in `vendor/` for size, each with its `WEFTDB-PATCH.md`:
+//!   - libp2p-noise: no cipher or hash that `Noise_XX_25519_ChaChaPoly_SHA256`
+//!     never runs;
+//!   - multibase and multiaddr: no data-encoding, but one small RFC 4648
+//!     codec, held to data-encoding by `tests/vendored.rs`;
+//!   - curve25519-dalek: its basepoint tables are computed on first use
+//!     rather than carried as 37 KB of constants (a page's first signature
+//!     takes about 6.5 ms more, once).
 //! `tests/browser/local.test.mjs` checks all of this.
 //!
 //! ## The path of one write

@@ -9,6 +9,10 @@
 //!   RFC 8032's signatures come out byte for byte (the page's wasm tests also
 //!   have the browser's own Ed25519 check our signatures, `tests/web.rs`).
 
+// Native only: the oracles are native dev-dependencies. In the page, the
+// computed tables meet the browser's own Ed25519 in `tests/web.rs`.
+#![cfg(not(target_arch = "wasm32"))]
+
 use data_encoding::{Encoding, Specification};
 use multibase::Base;
 

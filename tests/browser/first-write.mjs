@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// What a fresh page's first write costs, build against build: the first
+// signature of a page computes curve25519-dalek's basepoint table
+// (vendor/curve25519-dalek, WEFTDB-PATCH.md), which an unpatched build has
+// compiled in. Each round opens a new browser context (a new module instance,
+// nothing cached), opens a new database, and times its first `create`, its
+// second, and the median of the next 20. The builds take turns round by round,
+// so they meet the same machine and moment (BENCHMARKS.md, "wasm size").
+//
+//   AB_ROOT=/tmp/ab  (holds www/ and one folder per build, each a pkg/ copy)
+//   BUILDS=pkgBefore,pkgAfter ROUNDS=12 node tests/browser/first-write.mjs
+// Prints each build's medians over the rounds, in ms.
+import { serve } from "./serve.mjs";
+import { launchChromium } from "./lib.mjs";
+
+const ROUNDS = Number(process.env.ROUNDS || 12);
+const builds = (process.env.BUILDS || "pkgBefore,pkgAfter").split(",");
+const AB_ROOT = process.env.AB_ROOT;
+if (!AB_ROOT) throw new Error("AB_ROOT: a folder with www/ and one pkg copy per build");
+const server = await serve({ root: AB_ROOT, port: 0 });
+const browser = await launchChromium();
+
+async function round(build, k) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${server.url}/www/bench.html`);
+  const out = await page.evaluate(async ([build, name]) => {
+    const T = () => performance.now();
+    const mod = await import(`/${build}/weftdb.js`);
+    await mod.default();
+    const db = await mod.Database.open(name);
+    await db.addSchema("type Item { title: String! pages: Int }");
+    const items = db.collection("Item");
+    const times = [];
+    for (let i = 0; i < 22; i++) {
+      const t0 = T();
+      await items.create({ title: "title " + i, pages: i });
+      times.push(T() - t0);
+    }
+    const rest = times.slice(2).sort((a, b) => a - b);
+    return { first: times[0], second: times[1], steady: rest[rest.length >> 1] };
+  }, [build, `first-write-${build}-${k}`]);
+  await context.close();
+  return out;
+}
+
+const results = Object.fromEntries(builds.map((b) => [b, []]));
+for (let k = 0; k < ROUNDS; k++) {
+  const order = k % 2 ? [...builds].reverse() : builds;
+  for (const b of order) results[b].push(await round(b, k));
+}
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return +s[s.length >> 1].toFixed(2); };
+for (const b of builds) {
+  const r = results[b];
+  console.log(`${b}: first ${median(r.map((x) => x.first))} ms, second ${median(r.map((x) => x.second))} ms, `
+    + `steady ${median(r.map((x) => x.steady))} ms (medians of ${r.length} fresh pages)`);
+}
+await browser.close();
+await server.close?.();
+process.exit(0);
