@@ -60,8 +60,9 @@
 //!   - multibase and multiaddr: no data-encoding, but one small RFC 4648
 //!     codec, held to data-encoding by `tests/vendored.rs`;
 //!   - curve25519-dalek: its basepoint tables are computed on first use
-//!     rather than carried as 37 KB of constants (a page's first signature
-//!     takes about 6.5 ms more, once).
+//!     (one field inversion for all their points) rather than carried as
+//!     37 KB of constants; a fresh page's first write takes no measurably
+//!     longer.
 //! `tests/browser/local.test.mjs` checks all of this.
 //!
 //! ## The path of one write

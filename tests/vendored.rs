@@ -266,3 +266,34 @@ fn ed25519_signs_rfc8032s_vectors_byte_for_byte() {
         let _: Signature = signed;
     }
 }
+
+/// The tables computed on first use hold the same points as the constants
+/// the crate still carries: fixed-base multiplication through them equals
+/// multiplication by the constant table and by the basepoint itself (no
+/// table), for scalars whose radix-16 digits reach every entry of every
+/// sub-table; so does verification's double-base multiplication.
+#[test]
+fn curve25519s_computed_tables_equal_its_constants() {
+    use curve25519_dalek_5::constants::{ED25519_BASEPOINT_POINT, ED25519_BASEPOINT_TABLE};
+    use curve25519_dalek_5::edwards::EdwardsPoint;
+    use curve25519_dalek_5::scalar::Scalar;
+    let mut cases = Cases(0x2545_f491_4f6c_dd1d);
+    let mut scalar = || {
+        let mut bytes = [0u8; 32];
+        for byte in &mut bytes {
+            *byte = cases.next() as u8;
+        }
+        Scalar::from_bytes_mod_order(bytes)
+    };
+    for _ in 0..200 {
+        let (a, b) = (scalar(), scalar());
+        let computed = EdwardsPoint::mul_base(&a);
+        assert_eq!(computed, &a * ED25519_BASEPOINT_TABLE);
+        assert_eq!(computed, ED25519_BASEPOINT_POINT * a);
+        let point = EdwardsPoint::mul_base(&b);
+        assert_eq!(
+            EdwardsPoint::vartime_double_scalar_mul_basepoint(&a, &point, &b),
+            point * a + ED25519_BASEPOINT_POINT * b
+        );
+    }
+}
