@@ -48,6 +48,7 @@
 //! origin": it reads and writes the shared IndexedDB (no lost update, as
 //! below), its subscribers hear its own writes only, and nothing it writes
 //! is queued in a replicator's outbox (only a running node fills it).
+//! `tests/browser/local.test.mjs` checks all of this.
 //!
 //! Every byte of the page's wasm is paid by every user (issue 11: at most
 //! 900 KiB gzipped with the network, 400 KiB without; BENCHMARKS.md, "wasm
@@ -63,7 +64,6 @@
 //!     (one field inversion for all their points) rather than carried as
 //!     37 KB of constants; a fresh page's first write takes no measurably
 //!     longer.
-//! `tests/browser/local.test.mjs` checks all of this.
 //!
 //! ## The path of one write
 //!
