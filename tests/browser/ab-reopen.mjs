@@ -4,13 +4,8 @@
 // ab-write.mjs for why, and for AB_ROOT and BUILDS).
 //
 //   AB_ROOT=/tmp/ab BUILDS=pkgA,pkgB node tests/browser/ab-reopen.mjs
-import { serve } from "./serve.mjs";
-import { launchChromium } from "./lib.mjs";
-const builds = (process.env.BUILDS || "pkgA,pkgD").split(",");
-const AB_ROOT = process.env.AB_ROOT;
-if (!AB_ROOT) throw new Error("AB_ROOT: a folder with www/ and one pkg copy per build");
-const server = await serve({ root: AB_ROOT, port: 0 });
-const browser = await launchChromium();
+import { abSetup } from "./lib.mjs";
+const { builds, server, browser } = await abSetup("pkgA,pkgD");
 const page = await (await browser.newContext()).newPage();
 await page.goto(`${server.url}/www/bench.html`);
 const out = await page.evaluate(async (builds) => {

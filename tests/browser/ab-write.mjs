@@ -8,14 +8,9 @@
 //   AB_ROOT=/tmp/ab  (holds www/ and one folder per build, each a pkg/ copy)
 //   BUILDS=pkgA,pkgB N=400 node tests/browser/ab-write.mjs
 // Prints each build's and raw's median and p90 in ms.
-import { serve } from "./serve.mjs";
-import { launchChromium } from "./lib.mjs";
+import { abSetup } from "./lib.mjs";
 const N = Number(process.env.N || 400);
-const builds = (process.env.BUILDS || "pkgA,pkgC").split(",");
-const AB_ROOT = process.env.AB_ROOT;
-if (!AB_ROOT) throw new Error("AB_ROOT: a folder with www/ and one pkg copy per build");
-const server = await serve({ root: AB_ROOT, port: 0 });
-const browser = await launchChromium();
+const { builds, server, browser } = await abSetup("pkgA,pkgC");
 const page = await (await browser.newContext()).newPage();
 await page.goto(`${server.url}/www/bench.html`);
 const out = await page.evaluate(async ([N, builds]) => {

@@ -8,17 +8,14 @@
 // so they meet the same machine and moment (BENCHMARKS.md, "wasm size").
 //
 //   AB_ROOT=/tmp/ab  (holds www/ and one folder per build, each a pkg/ copy)
-//   BUILDS=pkgBefore,pkgAfter ROUNDS=12 node tests/browser/first-write.mjs
-// Prints each build's medians over the rounds, in ms.
-import { serve } from "./serve.mjs";
-import { launchChromium } from "./lib.mjs";
+//   BUILDS=pkgBefore,pkgAfter ROUNDS=30 node tests/browser/first-write.mjs
+// Prints each build's medians over the rounds, in ms. The first write of a
+// fresh page varies by several ms from page to page: fewer than 30 rounds
+// a build can show a difference that is not there.
+import { abSetup } from "./lib.mjs";
 
-const ROUNDS = Number(process.env.ROUNDS || 12);
-const builds = (process.env.BUILDS || "pkgBefore,pkgAfter").split(",");
-const AB_ROOT = process.env.AB_ROOT;
-if (!AB_ROOT) throw new Error("AB_ROOT: a folder with www/ and one pkg copy per build");
-const server = await serve({ root: AB_ROOT, port: 0 });
-const browser = await launchChromium();
+const ROUNDS = Number(process.env.ROUNDS || 30);
+const { builds, server, browser } = await abSetup("pkgBefore,pkgAfter");
 
 async function round(build, k) {
   const context = await browser.newContext();

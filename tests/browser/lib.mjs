@@ -378,3 +378,18 @@ class FirefoxPage {
     await this.bidi.send("browsingContext.close", { context: this.context }).catch(() => {});
   }
 }
+
+/**
+ * The A/B tools' setup (ab-write.mjs, ab-reopen.mjs, first-write.mjs): the
+ * builds BUILDS names (default `defaultBuilds`), each a copy of a pkg/ under
+ * AB_ROOT beside a copy of www/, served from AB_ROOT, and a Chromium.
+ */
+export async function abSetup(defaultBuilds) {
+  const builds = (process.env.BUILDS || defaultBuilds).split(",");
+  const root = process.env.AB_ROOT;
+  if (!root) throw new Error("AB_ROOT: a folder with www/ and one pkg copy per build");
+  const { serve } = await import("./serve.mjs");
+  const server = await serve({ root, port: 0 });
+  const browser = await launchChromium();
+  return { builds, server, browser };
+}
