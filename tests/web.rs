@@ -630,6 +630,17 @@ mod signatures {
     ];
 }
 
+// vendor/curve25519-dalek's tables computed on first use, against its
+// constants, with the page's 32-bit limbs and serial backend (native tests
+// do not reach every table there: `tests/support/curve25519.rs`).
+#[path = "support/curve25519.rs"]
+mod curve25519_tables;
+
+#[wasm_bindgen_test]
+fn curve25519s_computed_tables_equal_its_constants() {
+    curve25519_tables::computed_tables_equal_constants();
+}
+
 /// What the browser's own `crypto.subtle.verify` says of a block, or why it would not.
 #[cfg(feature = "net")]
 async fn webcrypto_alone(block: &[u8]) -> String {

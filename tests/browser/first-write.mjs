@@ -1,17 +1,19 @@
 #!/usr/bin/env node
-// What a fresh page's first write costs, build against build: the first
-// signature of a page computes curve25519-dalek's basepoint table
-// (vendor/curve25519-dalek, WEFTDB-PATCH.md), which an unpatched build has
-// compiled in. Each round opens a new browser context (a new module instance,
-// nothing cached), opens a new database, and times its first `create`, its
-// second, and the median of the next 20. The builds take turns round by round,
-// so they meet the same machine and moment (BENCHMARKS.md, "wasm size").
+// What a fresh page's open and first write cost, build against build: the
+// first public key or signature of a page computes curve25519-dalek's
+// basepoint table (vendor/curve25519-dalek, WEFTDB-PATCH.md), which an
+// unpatched build has compiled in; `Database.open` derives the page's public
+// key from its stored key, so the table is built there. Each round opens a new
+// browser context (a new module instance, nothing cached), times
+// `Database.open` of a new database, then its first `create`, its second, and
+// the median of the next 20. The builds take turns round by round, so they
+// meet the same machine and moment (BENCHMARKS.md, "wasm size").
 //
 //   AB_ROOT=/tmp/ab  (holds www/ and one folder per build, each a pkg/ copy)
 //   BUILDS=pkgBefore,pkgAfter ROUNDS=30 node tests/browser/first-write.mjs
-// Prints each build's medians over the rounds, in ms. The first write of a
-// fresh page varies by several ms from page to page: fewer than 30 rounds
-// a build can show a difference that is not there.
+// Prints each build's medians over the rounds, in ms. A fresh page's open and
+// first write vary by several ms from page to page: with fewer than 30
+// rounds a build can show a difference that is not there.
 import { abSetup } from "./lib.mjs";
 
 const ROUNDS = Number(process.env.ROUNDS || 30);
@@ -25,7 +27,9 @@ async function round(build, k) {
     const T = () => performance.now();
     const mod = await import(`/${build}/weftdb.js`);
     await mod.default();
+    const t0 = T();
     const db = await mod.Database.open(name);
+    const open = T() - t0;
     await db.addSchema("type Item { title: String! pages: Int }");
     const items = db.collection("Item");
     const times = [];
@@ -35,7 +39,7 @@ async function round(build, k) {
       times.push(T() - t0);
     }
     const rest = times.slice(2).sort((a, b) => a - b);
-    return { first: times[0], second: times[1], steady: rest[rest.length >> 1] };
+    return { open, first: times[0], second: times[1], steady: rest[rest.length >> 1] };
   }, [build, `first-write-${build}-${k}`]);
   await context.close();
   return out;
@@ -46,10 +50,14 @@ for (let k = 0; k < ROUNDS; k++) {
   const order = k % 2 ? [...builds].reverse() : builds;
   for (const b of order) results[b].push(await round(b, k));
 }
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return +s[s.length >> 1].toFixed(2); };
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return +(s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2).toFixed(2);
+};
 for (const b of builds) {
   const r = results[b];
-  console.log(`${b}: first ${median(r.map((x) => x.first))} ms, second ${median(r.map((x) => x.second))} ms, `
+  console.log(`${b}: open ${median(r.map((x) => x.open))} ms, first ${median(r.map((x) => x.first))} ms, second ${median(r.map((x) => x.second))} ms, `
     + `steady ${median(r.map((x) => x.steady))} ms (medians of ${r.length} fresh pages)`);
 }
 await browser.close();

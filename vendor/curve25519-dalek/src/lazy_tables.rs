@@ -20,12 +20,21 @@ use crate::backend::serial::curve_models::AffineNielsPoint;
 use crate::constants::{ED25519_BASEPOINT_POINT, EDWARDS_D2};
 use crate::edwards::{EdwardsBasepointTable, EdwardsPoint};
 use crate::field::FieldElement;
+use crate::ristretto::RistrettoBasepointTable;
 use crate::window::{LookupTable, NafLookupTable8};
 
 /// The Ed25519 basepoint's radix-16 table, as `constants::ED25519_BASEPOINT_TABLE`.
 pub(crate) fn basepoint_table() -> &'static EdwardsBasepointTable {
     static TABLE: OnceBox<EdwardsBasepointTable> = OnceBox::new();
     TABLE.get_or_init(|| Box::new(compute_basepoint_table()))
+}
+
+/// The same table for Ristretto, as `constants::RISTRETTO_BASEPOINT_TABLE`
+/// makes it of the constant one.
+pub(crate) fn ristretto_basepoint_table() -> &'static RistrettoBasepointTable {
+    // SAFETY: `RistrettoBasepointTable` is a `#[repr(transparent)]` newtype of
+    // `EdwardsBasepointTable` (the cast `constants.rs` makes).
+    unsafe { &*(basepoint_table() as *const EdwardsBasepointTable as *const RistrettoBasepointTable) }
 }
 
 /// The odd multiples of the basepoint, as

@@ -944,7 +944,8 @@ impl RistrettoPoint {
 
         #[cfg(feature = "precomputed-tables")]
         {
-            scalar * constants::RISTRETTO_BASEPOINT_TABLE
+            // WEFTDB-PATCH: the table computed on first use, not the constant.
+            scalar * crate::lazy_tables::ristretto_basepoint_table()
         }
     }
 }

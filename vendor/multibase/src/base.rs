@@ -30,7 +30,7 @@ macro_rules! build_base_enum {
                 }
             }
 
-                        /// Encode the given byte slice to base string.
+            /// Encode the given byte slice to base string.
             pub fn encode<I: AsRef<[u8]>>(&self, input: I) -> String {
                 self.encode_bytes(input.as_ref())
             }
@@ -43,7 +43,7 @@ macro_rules! build_base_enum {
                 }
             }
 
-                        /// Decode the base string.
+            /// Decode the base string.
             pub fn decode<I: AsRef<str>>(&self, input: I) -> Result<Vec<u8>> {
                 self.decode_str(input.as_ref())
             }

@@ -36,7 +36,7 @@ impl Rfc4648 {
     pub(crate) fn encode(&self, input: &[u8]) -> String {
         let bits = self.bits;
         let mask = (1u32 << bits) - 1;
-        let mut out = String::with_capacity((input.len() * 8).div_ceil(bits as usize) + 8);
+        let mut out = String::with_capacity(input.len().saturating_mul(8).div_ceil(bits as usize) + 8);
         let (mut acc, mut have) = (0u32, 0u32);
         for &byte in input {
             acc = (acc << 8) | u32::from(byte);
@@ -68,7 +68,7 @@ impl Rfc4648 {
                 values[symbol.to_ascii_uppercase() as usize] = value as u8;
             }
         }
-        let mut out = Vec::with_capacity(input.len() * self.bits as usize / 8);
+        let mut out = Vec::with_capacity(input.len().saturating_mul(self.bits as usize) / 8);
         if !self.pad {
             self.decode_run(&values, input, &mut out)?;
             return Ok(out);
@@ -94,7 +94,8 @@ impl Rfc4648 {
         let bits = self.bits;
         // A length no number of bytes encodes to (a symbol's worth of bits
         // or more left over) is refused.
-        if (bits as usize * input.len()) % 8 >= bits as usize {
+        // (In u64: a string of hundreds of MB must not overflow a wasm32 usize.)
+        if (u64::from(bits) * input.len() as u64) % 8 >= u64::from(bits) {
             return Err(Error::InvalidBaseString);
         }
         let (mut acc, mut have) = (0u32, 0u32);

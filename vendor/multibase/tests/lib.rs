@@ -21,8 +21,11 @@ fn test_bases_from_code() {
 
 #[test]
 fn test_round_trip() {
-    let test_cases: &[&str] =
-        &["helloworld", "we all want decentralization", "zdj7WfBb6j58iSJuAzDcSZgy2SxFhdpJ4H87uvMpfyN6hRGyH"];
+    let test_cases: &[&str] = &[
+        "helloworld",
+        "we all want decentralization",
+        "zdj7WfBb6j58iSJuAzDcSZgy2SxFhdpJ4H87uvMpfyN6hRGyH",
+    ];
 
     for case in test_cases {
         let encoded = encode(Base58Btc, case);
@@ -36,7 +39,10 @@ fn test_basic() {
     let input = b"yes mani !";
     let test_cases = vec![
         (Identity, "\x00yes mani !"),
-        (Base2, "001111001011001010111001100100000011011010110000101101110011010010010000000100001"),
+        (
+            Base2,
+            "001111001011001010111001100100000011011010110000101101110011010010010000000100001",
+        ),
         (Base8, "7362625631006654133464440102"),
         (Base10, "9573277761329450583662625"),
         (Base16Lower, "f796573206d616e692021"),
