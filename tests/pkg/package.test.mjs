@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import zlib from "node:zlib";
 
 import { HERE, REPO_ROOT, installPacked, packPkg, run } from "./lib.mjs";
 
@@ -58,6 +59,16 @@ describe("the package", () => {
         Object.values(texts).some((t) => marker.test(t)),
         `no ${id} license text among ${Object.keys(texts)}`,
       );
+    }
+  });
+
+  // Every byte of the wasm is downloaded by every user of an app (issue 11's
+  // budget; BENCHMARKS.md, "wasm size"): a crate that brings back a table or
+  // a codec the page had shed fails here, not in a later measurement.
+  test("what a page downloads: the wasm gzipped ≤ 900 KiB with the network, ≤ 400 KiB for weftdb/local", () => {
+    for (const [file, budget] of [["weftdb_bg.wasm", 900 * 1024], ["local/weftdb_bg.wasm", 400 * 1024]]) {
+      const gzipped = zlib.gzipSync(fs.readFileSync(path.join(unpacked, file)), { level: 9 }).length;
+      assert.ok(gzipped <= budget, `${file}: ${gzipped} B gzipped, over its ${budget} B budget`);
     }
   });
 
