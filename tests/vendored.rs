@@ -24,7 +24,7 @@ mod upstream;
 
 /// data-encoding's specification of each base, as multibase 0.9.3's
 /// `src/encoding.rs` wrote it.
-fn oracle(base: Base) -> Option<Encoding> {
+fn oracle(base: Base) -> Encoding {
     let spec = |symbols: &str, translate: Option<(&str, &str)>, padding: bool| {
         let mut spec = Specification::new();
         spec.symbols.push_str(symbols);
@@ -43,7 +43,7 @@ fn oracle(base: Base) -> Option<Encoding> {
     const B32U: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     const HEXL: &str = "0123456789abcdefghijklmnopqrstuv";
     const HEXU: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUV";
-    Some(match base {
+    match base {
         Base::Base2 => spec("01", None, false),
         Base::Base8 => spec("01234567", None, false),
         Base::Base16Lower => data_encoding::HEXLOWER_PERMISSIVE,
@@ -61,8 +61,8 @@ fn oracle(base: Base) -> Option<Encoding> {
         Base::Base64Pad => data_encoding::BASE64,
         Base::Base64Url => data_encoding::BASE64URL_NOPAD,
         Base::Base64UrlPad => data_encoding::BASE64URL,
-        _ => return None,
-    })
+        other => panic!("{other:?} is not an RFC 4648 base"),
+    }
 }
 
 const RFC4648: [Base; 17] = [
@@ -85,26 +85,15 @@ const RFC4648: [Base; 17] = [
     Base::Base64UrlPad,
 ];
 
-/// xorshift64*: the same cases on every run, no seed to keep.
-struct Cases(u64);
-
-impl Cases {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+#[path = "support/cases.rs"]
+mod cases;
+use cases::Cases;
 
 #[test]
 fn every_rfc4648_base_writes_what_data_encoding_wrote() {
     let mut cases = Cases(0x9e37_79b9_7f4a_7c15);
     for base in RFC4648 {
-        let oracle = oracle(base).unwrap();
+        let oracle = oracle(base);
         for len in 0..=41 {
             for _ in 0..20 {
                 let bytes: Vec<u8> = (0..len).map(|_| cases.next() as u8).collect();
@@ -123,7 +112,7 @@ fn every_rfc4648_base_accepts_and_refuses_what_data_encoding_did() {
     let mut refused = 0;
     let mut accepted = 0;
     for base in RFC4648 {
-        let oracle = oracle(base).unwrap();
+        let oracle = oracle(base);
         // The alphabet in both cases, padding, and what no alphabet holds.
         let symbols = oracle.specification().symbols;
         let mut pool: Vec<char> = symbols.chars().collect();

@@ -633,6 +633,8 @@ mod signatures {
 // vendor/curve25519-dalek's tables computed on first use, against its
 // constants, with the page's 32-bit limbs and serial backend (native tests
 // do not reach every table there: `tests/support/curve25519.rs`).
+#[path = "support/cases.rs"]
+mod cases;
 #[path = "support/curve25519.rs"]
 mod curve25519_tables;
 

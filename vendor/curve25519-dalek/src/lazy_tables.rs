@@ -73,9 +73,9 @@ fn compute_odd_multiples() -> NafLookupTable8<AffineNielsPoint> {
         multiples.push(multiple);
         multiple = &multiple + &double;
     }
-    let affine = affine_niels(&multiples);
-    let mut table = [affine[0]; 64];
-    table.copy_from_slice(&affine);
+    let Ok(table) = affine_niels(&multiples).try_into() else {
+        unreachable!("64 points in, 64 out")
+    };
     NafLookupTable8(table)
 }
 
