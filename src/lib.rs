@@ -18,7 +18,7 @@
 //! | [`db`] | [`Db`]: the core's rules over a store, one transaction per change; an import reads [`core::merge`]'s snapshot and writes its plan; `db::layout` (the records), `db::cache` (hot documents, forgotten on other handles' notices); under test, `db::check` (what every store must hold after any failure: rows that point at something, documents, heads and indexes that are what the blocks make) and the crash runs | the store trait |
 //! | [`core::sync`] | the replication messages and their limits | nothing but data |
 //! | [`core::pending`] | which blocks wait for parents on whose account; what to drop over the caps | nothing but data |
-//! | [`core::replica`] | the replication state's parts, each a state machine in a file of its own: dialling (which peers are kept connected, when each is dialled again), fetching missing blocks (whom to ask, once per block, when to give up), head exchange's push lanes (batches in order, up to three in flight, a probe alone until answered, no block twice per connection, lanes with ids so a dead connection's answers cannot move a new one), the outbox lanes (one push in flight per replicator's peer, the retry backoff), relayed listeners (asked for again with a backoff), each peer's request allowance, strikes and bans; [`core::replica::Replica`] holds them, the documents to pass on or repair, the peers whose exchange failed while connected (swapped again after a backoff), and says when the next of their deadlines falls (no fixed tick: an idle node sleeps until an input, a command or a deadline) | nothing but data |
+//! | [`core::replica`] | the replication state's parts, each a state machine in a file of its own: dialling (which peers are kept connected, when each is dialled again), fetching missing blocks (whom to ask, once per block, when to give up), head exchange's push lanes (batches in order, up to three in flight, a probe alone until answered, no block twice per connection, lanes with ids so a dead connection's answers cannot move a new one), the outbox lanes (up to three pushes in flight per replicator's peer, each with its blocks so the next batch leaves them out, the retry backoff), relayed listeners (asked for again with a backoff), each peer's request allowance, strikes and bans; [`core::replica::Replica`] holds them, the documents to pass on or repair, the peers whose exchange failed while connected (swapped again after a backoff), and says when the next of their deadlines falls (no fixed tick: an idle node sleeps until an input, a command or a deadline) | nothing but data |
 //! | `dag` | [`Db`]'s replication queries: collection heads, held or pending blocks, blocks read within a budget, the blocks a peer lacks | the store trait |
 //! | `records` | [`Db`]'s node records: `Meta` records by name, replicators, the blocks their peers refused, the outbox (every key of them in one place: the node opens no store transaction) | the store trait |
 //! | `wasm` | the JS bindings, conversion only (wasm32 only): `Database` / `Collection`, and with the `net` feature `Replicators` / `Collections` and the network's methods (`wasm/net.rs`), JS values to JSON and back, errors to `Error`s with a `code`, futures to promises, the `on` listeners (`peer`, `sync`, `status`, `stale`); `setLogLevel`, the page's `tracing` events on the console; the hand-written TypeScript (`npm/types.d.ts`, included) | wasm-bindgen |
@@ -437,8 +437,10 @@
 //!   the pusher moves refused blocks out of its outbox into a list
 //!   (`replicators.list()` → `refused`; meta keys
 //!   `refused/<peer>/<collection>/<cid>`), so one block the peer will never
-//!   take holds up nothing behind it. Head exchange keeps up to three
-//!   pushes in flight to a peer (each `Ack` answers its own request), so
+//!   take holds up nothing behind it. Head exchange and each replicator's
+//!   outbox keep up to three pushes in flight to a peer (each `Ack`
+//!   answers its own request; the outbox's next batch leaves out the blocks
+//!   in flight, and a failed push's go again after the backoff), so
 //!   pushes may arrive out of order: a child before its parent waits in the
 //!   receiver's pending blocks. A native receiver verifies a push's blocks
 //!   on other threads while its node thread merges the one before (a

@@ -16,7 +16,7 @@
 //! Outbox rows sort by peer, and a peer's by CID; [`Db::outbox_next`]
 //! orders them by height, so parents go first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use cid::Cid;
 use serde::{Deserialize, Serialize};
@@ -235,10 +235,12 @@ impl<S: Store> Db<S> {
 
     /// The next batch of `peer`'s outbox: lowest heights (parents) first,
     /// at most `max_blocks` blocks and `max_bytes` bytes (one block may
-    /// weigh more, alone); and how many blocks the outbox holds in all.
+    /// weigh more, alone), none of `skip` (the pushes in flight); and how
+    /// many blocks the outbox holds in all but `skip`.
     pub(crate) async fn outbox_next(
         &self,
         peer: &[u8],
+        skip: &HashSet<Cid>,
         max_blocks: usize,
         max_bytes: usize,
     ) -> Result<(Vec<(Cid, Vec<u8>)>, usize), Error> {
@@ -252,8 +254,9 @@ impl<S: Store> Db<S> {
                 Some((height, Cid::try_from(&k[prefix.len()..]).ok()?))
             })
             .collect();
-        entries.sort_unstable();
+        entries.retain(|(_, cid)| !skip.contains(cid));
         let total = entries.len();
+        entries.sort_unstable();
         entries.truncate(max_blocks);
         let cids: Vec<Cid> = entries.iter().map(|(_, c)| *c).collect();
         let blocks = crate::db::layout::Blocks::default().get(&mut tx, &cids).await?;
@@ -336,11 +339,16 @@ mod tests {
             ];
             write(&db, rows).await;
             assert_eq!(db.outbox_len().await.unwrap(), 4);
-            let (batch, total) = db.outbox_next(&peer.bytes, 2, usize::MAX).await.unwrap();
+            let none = HashSet::new();
+            let (batch, total) = db.outbox_next(&peer.bytes, &none, 2, usize::MAX).await.unwrap();
             assert_eq!(total, 3);
             assert_eq!(batch.iter().map(|(c, _)| *c).collect::<Vec<_>>(), vec![cids[1], cids[2]]);
-            let (one, _) = db.outbox_next(&peer.bytes, 3, 1).await.unwrap();
+            let (one, _) = db.outbox_next(&peer.bytes, &none, 3, 1).await.unwrap();
             assert_eq!(one.len(), 1, "a block over the byte budget goes alone");
+            // With the first batch in flight, the next leaves it out.
+            let flying = HashSet::from([cids[1], cids[2]]);
+            let (next, total) = db.outbox_next(&peer.bytes, &flying, 2, usize::MAX).await.unwrap();
+            assert_eq!((next.iter().map(|(c, _)| *c).collect::<Vec<_>>(), total), (vec![cids[0]], 1));
 
             db.outbox_done(&peer, &[cids[1]], &[(cids[2], "UNAUTHORIZED", "not a writer")]).await.unwrap();
             assert_eq!(db.outbox_queued(&peer.bytes).await.unwrap(), BTreeMap::from([("Book".to_string(), 1)]));

@@ -424,7 +424,7 @@ impl<S: Store> Node<S> {
                 let next = self.replica.lanes.refused(&peer, ticket, &col);
                 self.push(peer, next);
             }
-            (Push::Outbox { cids }, ReplicateResponse::Ack { merged, refused }) => {
+            (Push::Outbox { cids, ticket }, ReplicateResponse::Ack { merged, refused }) => {
                 let acked: HashSet<Cid> = merged.into_iter().collect();
                 let pushed: HashSet<Cid> = cids.iter().copied().collect();
                 let done: Vec<Cid> = cids.into_iter().filter(|c| acked.contains(c)).collect();
@@ -432,11 +432,11 @@ impl<S: Store> Node<S> {
                 // fill other entries of the outbox.
                 let refused: Vec<RefusedBlock> = refused.into_iter().filter(|r| pushed.contains(&r.cid)).collect();
                 self.stats.sent += done.len() as u64;
-                self.outbox_acked(peer, &done, &refused).await;
+                self.outbox_acked(peer, ticket, &done, &refused).await;
             }
-            (Push::Outbox { .. }, other) => {
+            (Push::Outbox { ticket, .. }, other) => {
                 tracing::debug!(%peer, "outbox push answered with {other:?}");
-                self.outbox_failed(peer);
+                self.outbox_failed(peer, ticket);
             }
         }
     }

@@ -7,7 +7,7 @@
 //! restart of either side loses nothing: the outbox is pushed again when
 //! the peer is reachable, with a doubling delay between failures.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use cid::Cid;
 use libp2p::multiaddr::Protocol;
@@ -20,6 +20,7 @@ use super::run::Node;
 use super::state::{Push, Replicator, BATCH_BYTES};
 use super::wire::{Effect, Request};
 use crate::core::replica::dial::Reason;
+use crate::core::replica::outbox::OutboxTicket;
 use crate::core::sync::{RefusedBlock, ReplicateRequest, MAX_BATCH_BLOCKS};
 
 use crate::error::Error;
@@ -203,43 +204,54 @@ impl<S: Store> Node<S> {
         Ok(json!({ "peerId": peer.to_string(), "collection": collection, "deleted": true }))
     }
 
-    /// Pushes the next batch of `peer`'s outbox, lowest heights (parents)
-    /// first, if it is connected, idle and due.
+    /// Pushes `peer`'s outbox, lowest heights (parents) first, if it is
+    /// connected and due: batch after batch until its lane's window is
+    /// full, each without the blocks already in flight.
     pub(super) async fn pump_outbox(&mut self, peer: PeerId) {
-        let now = self.now();
-        let ready = self.replica.outboxes.ready(&peer, now);
-        if !ready || !self.replica.dialer.is_connected(&peer) || !self.reachable(&peer) || !self.p2p {
-            return;
+        loop {
+            let now = self.now();
+            let ready = self.replica.outboxes.ready(&peer, now);
+            if !ready || !self.replica.dialer.is_connected(&peer) || !self.reachable(&peer) || !self.p2p {
+                return;
+            }
+            let flying: HashSet<Cid> = self.replica.outboxes.in_flight(&peer).copied().collect();
+            let next = self.db.outbox_next(&peer.to_bytes(), &flying, MAX_BATCH_BLOCKS, BATCH_BYTES).await;
+            let (batch, total) = match next {
+                Ok((b, _)) if b.is_empty() => {
+                    self.replica.outboxes.nothing_owed(&peer);
+                    return;
+                }
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!("cannot read the outbox: {e}");
+                    // Tried again after the lane's backoff (no tick would).
+                    self.replica.outboxes.held_up(&peer, now);
+                    return;
+                }
+            };
+            let remaining = (total - batch.len()) as u64;
+            let cids: Vec<Cid> = batch.iter().map(|(c, _)| *c).collect();
+            let blocks = batch.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
+            let ticket = self.replica.outboxes.sent(&peer, cids.clone());
+            let id = self.send(peer, Request::Replicate(ReplicateRequest::Push { blocks, remaining }));
+            self.pushes.insert(id, Push::Outbox { cids, ticket });
         }
-        let (batch, total) = match self.db.outbox_next(&peer.to_bytes(), MAX_BATCH_BLOCKS, BATCH_BYTES).await {
-            Ok((b, _)) if b.is_empty() => {
-                self.replica.outboxes.nothing_owed(&peer);
-                return;
-            }
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!("cannot read the outbox: {e}");
-                // Tried again after the lane's backoff (no tick would).
-                self.replica.outboxes.failed(&peer, now);
-                return;
-            }
-        };
-        let remaining = (total - batch.len()) as u64;
-        let cids = batch.iter().map(|(c, _)| *c).collect();
-        let blocks = batch.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
-        let id = self.send(peer, Request::Replicate(ReplicateRequest::Push { blocks, remaining }));
-        self.pushes.insert(id, Push::Outbox { cids });
-        self.replica.outboxes.sent(&peer);
     }
 
     /// Clears what `peer` acknowledged from its outbox, and what it
     /// refused, which is kept aside (`replicators.list()` → `refused`) so
     /// one block the peer will never take does not hold up the rest.
-    pub(super) async fn outbox_acked(&mut self, peer: PeerId, cids: &[Cid], refused: &[RefusedBlock]) {
+    pub(super) async fn outbox_acked(
+        &mut self,
+        peer: PeerId,
+        ticket: OutboxTicket,
+        cids: &[Cid],
+        refused: &[RefusedBlock],
+    ) {
         self.clear_outbox(peer, cids, refused).await;
         // Not pushed again by head exchange while this connection lasts.
         self.replica.lanes.delivered(&peer, cids);
-        self.replica.outboxes.acked(&peer);
+        self.replica.outboxes.acked(&peer, ticket);
         self.synced();
         self.pump_outbox(peer).await;
     }
@@ -255,8 +267,8 @@ impl<S: Store> Node<S> {
         self.count_outbox().await;
     }
 
-    pub(super) fn outbox_failed(&mut self, peer: PeerId) {
+    pub(super) fn outbox_failed(&mut self, peer: PeerId, ticket: OutboxTicket) {
         let now = self.now();
-        self.replica.outboxes.failed(&peer, now);
+        self.replica.outboxes.failed(&peer, ticket, now);
     }
 }

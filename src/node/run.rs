@@ -749,7 +749,7 @@ impl<S: Store> Node<S> {
                 self.replica.lanes.failed(&peer, ticket);
                 exchange = true;
             }
-            Some(Push::Outbox { .. }) => self.outbox_failed(peer),
+            Some(Push::Outbox { ticket, .. }) => self.outbox_failed(peer, ticket),
             None => {}
         }
         // Still connected (a request that timed out): nothing else would swap

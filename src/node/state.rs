@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::adapters::Verified;
 use super::wire::ReplyId;
+use crate::core::replica::outbox::OutboxTicket;
 use crate::core::replica::push::Ticket;
 use crate::db::{Merged, Row};
 use crate::records::outbox_row;
@@ -38,7 +39,7 @@ pub(super) struct Offer {
 /// Our `Push` in flight.
 pub(super) enum Push {
     Exchange { col: String, cids: Vec<Cid>, ticket: Ticket },
-    Outbox { cids: Vec<Cid> },
+    Outbox { cids: Vec<Cid>, ticket: OutboxTicket },
 }
 
 /// A peer's push whose blocks are being decoded and verified: merged and

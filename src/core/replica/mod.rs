@@ -56,7 +56,7 @@ pub struct Replica<P, A, C: Hash + Eq, L> {
     /// Head exchange's pushes to each peer, batch after batch.
     pub lanes: PushLanes<P, C>,
     /// When each replicator's peer may be pushed its next outbox batch.
-    pub outboxes: Lanes<P>,
+    pub outboxes: Lanes<P, C>,
     /// Request allowances, strikes and bans per peer, across reconnects.
     pub conduct: Conduct<P>,
     /// Relayed listeners (a page's reservations on its relays).
@@ -230,8 +230,8 @@ mod tests {
         let mut r = replica();
         // An outbox lane that failed, to a peer that is not connected.
         r.outboxes.add(5);
-        r.outboxes.sent(&5);
-        r.outboxes.failed(&5, Duration::ZERO);
+        let push = r.outboxes.sent(&5, Vec::new());
+        r.outboxes.failed(&5, push, Duration::ZERO);
         assert_eq!(r.next_timeout(ON, |_| false), None, "pushed when the peer connects");
         // Discovery runs only with a peer connected, repair only with something to repair.
         r.next_discovery = 30 * S;
