@@ -610,6 +610,11 @@ impl<S: Store> Db<S> {
         result
     }
 
+    /// The most blocks whose snapshot is read in one round trip, every row
+    /// they may need at once ([`Db::snapshot`]); a larger batch reads its
+    /// records first, then only what they leave open.
+    const ONE_READ_BLOCKS: usize = 8;
+
     /// The most blocks [`Db::tell_ahead`] merges from the cache: gossip
     /// brings one at a time; a larger batch is a transfer, which no one
     /// watches block by block.
@@ -730,17 +735,29 @@ impl<S: Store> Db<S> {
         }
     }
 
-    /// What the planner is given before it starts, in one batched read
+    /// What the planner is given before it starts, in two batched reads
     /// rather than several awaited ones per block (each a round trip to
-    /// IndexedDB's backend in a page): the batch and its parents from
-    /// outside it in `blocks` and `pending`, the documents' states and
-    /// heads, and whether anything waits in `waiting`.
+    /// IndexedDB's backend in a page, whose requests cost ~70 µs each
+    /// there, one after another): the batch and its parents from outside
+    /// it in `blocks` and `pending`, the documents' states and heads, and
+    /// whether anything waits in `waiting`.
     ///
-    /// With `guess` (this handle's cache says every block's parents are
-    /// heads of its document: a peer's next change of a document this page
-    /// holds, most gossip), only the documents' records and `waiting` are
-    /// read, and the records confirm it ([`next_of_heads`]); else, or if
-    /// they do not, the rest is read after them.
+    /// First the documents' records, and whether `waiting` and (without a
+    /// guess) `pending` hold anything. With `guess` (this handle's cache says every block's
+    /// parents are heads of its document: a peer's next change of a
+    /// document this page holds, most gossip) that is all when the records
+    /// confirm it ([`next_of_heads`]). Else the second read asks only what
+    /// the records leave open:
+    /// - where a block of the batch is stored, unless it cannot be: a
+    ///   stored block belongs to a document with a record, and is a head
+    ///   of it or below one, so its height is at most the record's highest
+    ///   head's (heights are checked against the parents at every merge).
+    ///   A batch of new changes (a catch-up) reads none;
+    /// - where a parent from outside the batch is stored, unless it is a
+    ///   head of its document (the record says so);
+    /// - the `pending` rows of all of them, only if `pending` holds any
+    ///   (or, after a guess the records denied, was not asked).
+    /// A second read with nothing to ask is not made.
     async fn snapshot(
         &self,
         tx: &mut S::Tx<'_>,
@@ -751,11 +768,28 @@ impl<S: Store> Db<S> {
         let mut names: Vec<DocName> = blocks.iter().map(|b| (b.block.col.clone(), b.doc().to_string())).collect();
         names.sort_unstable();
         names.dedup();
+        let batch: HashSet<Cid> = blocks.iter().map(|b| b.cid).collect();
+        let mut outside: Vec<Cid> =
+            blocks.iter().flat_map(|b| b.block.parents.iter().copied()).filter(|p| !batch.contains(p)).collect();
+        outside.sort_unstable();
+        outside.dedup();
+        let cids: Vec<Cid> = blocks.iter().map(|b| b.cid).chain(outside.iter().copied()).collect();
+        // A few blocks without a guess: everything in one read, as a second
+        // round trip would cost more than the requests it saves.
+        let at_once = !guess && blocks.len() <= Self::ONE_READ_BLOCKS;
+        let mut reads: Vec<(Table, Vec<u8>)> =
+            names.iter().map(|(col, id)| (Table::Documents, doc_key(col, id))).collect();
+        if at_once {
+            reads.extend(cids.iter().map(|c| (Table::PacksBy, c.to_bytes())));
+            reads.extend(cids.iter().map(|c| (Table::Pending, c.to_bytes())));
+        }
+        // After a guess the records deny, every `pending` row is read.
+        let tables: &[Table] = if guess || at_once { &[Table::Waiting] } else { &[Table::Waiting, Table::Pending] };
+        let (values, any) = tx.get_each_and_any(&reads, tables).await?;
+        let (waiters, any_pending) = (any[0], any.get(1).copied().unwrap_or(true));
+        let mut values = values.into_iter();
+        let docs = records_of(names.iter().cloned(), values.by_ref().take(names.len()))?;
         if guess {
-            let reads: Vec<(Table, Vec<u8>)> =
-                names.iter().map(|(col, id)| (Table::Documents, doc_key(col, id))).collect();
-            let (values, waiters) = tx.get_each_and_any(&reads, Table::Waiting).await?;
-            let docs = records_of(names.iter().cloned(), values)?;
             if next_of_heads(blocks, |name| docs.get(name).map(|d| &d.1)) {
                 // Every parent is stored (a head), and so no block of the
                 // batch is: a stored block's parents are heads no more. Nor
@@ -771,28 +805,42 @@ impl<S: Store> Db<S> {
             }
             tracing::debug!("the cache's heads were not the records': the rest of the snapshot read after");
         }
-        let batch: HashSet<Cid> = blocks.iter().map(|b| b.cid).collect();
-        let mut outside: Vec<Cid> =
-            blocks.iter().flat_map(|b| b.block.parents.iter().copied()).filter(|p| !batch.contains(p)).collect();
-        outside.sort_unstable();
-        outside.dedup();
-        let cids: Vec<Cid> = blocks.iter().map(|b| b.cid).chain(outside.iter().copied()).collect();
-        let (n, d) = (cids.len(), names.len());
-        let mut reads: Vec<(Table, Vec<u8>)> = Vec::with_capacity(2 * n + d);
-        reads.extend(cids.iter().map(|c| (Table::PacksBy, c.to_bytes())));
-        reads.extend(cids.iter().map(|c| (Table::Pending, c.to_bytes())));
-        reads.extend(names.iter().map(|(col, id)| (Table::Documents, doc_key(col, id))));
-        let (values, waiters) = tx.get_each_and_any(&reads, Table::Waiting).await?;
-        let mut values = values.into_iter();
-        let located: Vec<Option<Vec<u8>>> = values.by_ref().take(n).collect();
-        let pending: HashMap<Cid, Option<Vec<u8>>> = cids.iter().copied().zip(values.by_ref().take(n)).collect();
-        let docs = records_of(names, values)?;
-        // The stored ones among the batch and its parents (usually only
-        // parents: a batch is mostly new), read from their packs; not a
-        // parent that is a head of its document (the planner knows it from
-        // the record, [`crate::core::merge::stored_heads`]).
         let heads: HashSet<Cid> = docs.values().flat_map(|(_, h)| h.iter().map(|(c, _)| *c)).collect();
-        let located = cids.iter().zip(located).map(|(c, at)| at.filter(|_| batch.contains(c) || !heads.contains(c)));
+        // Where each block may be stored: a parent that is a head of its
+        // document is (the planner knows it from the record), so its pack
+        // is not read.
+        let (located, pending): (HashMap<Cid, Option<Vec<u8>>>, HashMap<Cid, Option<Vec<u8>>>) = if at_once {
+            let located = cids.iter().copied().zip(values.by_ref().take(cids.len()));
+            let located = located.filter(|(c, _)| batch.contains(c) || !heads.contains(c)).collect();
+            (located, cids.iter().copied().zip(values).collect())
+        } else {
+            let highest = |b: &SignedBlock| {
+                let name: DocName = (b.block.col.clone(), b.doc().to_string());
+                docs.get(&name).and_then(|(_, h)| h.iter().map(|(_, height)| *height).max())
+            };
+            let may_be_stored: Vec<Cid> = blocks
+                .iter()
+                .filter(|b| highest(b).is_some_and(|top| b.block.height <= top))
+                .map(|b| b.cid)
+                .chain(outside.iter().copied().filter(|p| !heads.contains(p)))
+                .collect();
+            let mut reads: Vec<(Table, Vec<u8>)> =
+                may_be_stored.iter().map(|c| (Table::PacksBy, c.to_bytes())).collect();
+            if any_pending {
+                reads.extend(cids.iter().map(|c| (Table::Pending, c.to_bytes())));
+            }
+            let values = if reads.is_empty() { Vec::new() } else { tx.get_each(&reads).await? };
+            let mut values = values.into_iter();
+            let located = may_be_stored.iter().copied().zip(values.by_ref().take(may_be_stored.len())).collect();
+            let pending = match any_pending {
+                true => cids.iter().copied().zip(values).collect(),
+                false => cids.iter().map(|c| (*c, None)).collect(),
+            };
+            (located, pending)
+        };
+        // The stored ones among the batch and its parents (usually none: a
+        // batch is mostly new, and its parents heads), read from their packs.
+        let located = cids.iter().map(|c| located.get(c).cloned().flatten());
         let found = Blocks::default().read(tx, &cids, located.collect()).await?;
         let blocks_rows: HashMap<Cid, Option<Vec<u8>>> = cids.iter().copied().zip(found).collect();
         Ok(Snapshot { defs, blocks: blocks_rows, pending, docs, waiters, refused_lately: self.refused_lately(blocks) })

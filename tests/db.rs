@@ -442,11 +442,11 @@ mod round_trips {
         async fn get_each_and_any(
             &mut self,
             reads: &[(Table, Vec<u8>)],
-            table: Table,
-        ) -> Result<(Vec<Option<Vec<u8>>>, bool), StoreError> {
+            tables: &[Table],
+        ) -> Result<(Vec<Option<Vec<u8>>>, Vec<bool>), StoreError> {
             self.trip();
-            self.asked(reads.len() + 1);
-            self.inner.get_each_and_any(reads, table).await
+            self.asked(reads.len() + tables.len());
+            self.inner.get_each_and_any(reads, tables).await
         }
         async fn get_each_and_values(
             &mut self,
@@ -559,7 +559,8 @@ mod round_trips {
             let orphan = Block::change("Book", other.cid, vec![other.cid], 2, obj(json!({"pages": 1})), false, &k);
             counted(&db, &trips, &[orphan]).await;
             let (n, r) = counted(&db, &trips, &c).await;
-            assert_eq!((n as u64, r.merged as u64), (N + 2, N + 1));
+            // N + 3: the records first, then the `pending` rows (it holds the orphan).
+            assert_eq!((n as u64, r.merged as u64), (N + 3, N + 1));
             // A pending chain hanging from a block that turns out refused: the
             // refusal walks it, two reads a level.
             let (db, trips) = fresh().await;
@@ -577,6 +578,41 @@ mod round_trips {
             let (n, r) = counted(&db, &trips, &kids[..1]).await;
             assert_eq!((r.refused.len(), r.dropped.len() as u64), (1, N));
             assert_eq!(n as u64, 2 * N + 2, "2 N + 2 (the stored parent is a head: its pack is not read)");
+        });
+    }
+
+    /// A batch of new changes of documents this replica holds (a catch-up:
+    /// two changes of each of 20 documents, their parents the documents'
+    /// heads or in the batch) reads the documents' records and whether
+    /// `waiting` and `pending` hold anything, in one round trip: not where
+    /// each block or parent is stored, nor its `pending` row (was 141
+    /// requests). A block whose height is no more than its document's
+    /// highest head may be stored, and is looked for.
+    #[test]
+    fn a_batch_of_new_changes_reads_only_their_records() {
+        block_on(async {
+            let k = SigningKey::from_bytes(&[6; 32]);
+            let (db, trips) = fresh().await;
+            let geneses: Vec<SignedBlock> =
+                (0..20u8).map(|i| Block::genesis("Book", obj(json!({"title": format!("b{i}")})), [i; 8], &k)).collect();
+            counted(&db, &trips, &geneses).await;
+            let mut batch = Vec::new();
+            for g in &geneses {
+                let first = Block::change("Book", g.cid, vec![g.cid], 2, obj(json!({"pages": 2})), false, &k);
+                let second = Block::change("Book", g.cid, vec![first.cid], 3, obj(json!({"pages": 3})), false, &k);
+                batch.extend([first, second]);
+            }
+            let asked = requests();
+            let (n, r) = counted(&db, &trips, &batch).await;
+            assert_eq!((n, r.merged), (1, 40));
+            assert_eq!(requests() - asked, 20 + 2, "the 20 records, whether `waiting` and `pending` hold anything");
+            for g in &geneses {
+                assert_eq!(db.get("Book", &g.cid.to_string()).await.unwrap().unwrap()["pages"], json!(3));
+            }
+            // The same batch again: every block is at or below its
+            // document's head, so each is looked for, and found.
+            let (n, r) = counted(&db, &trips, &batch).await;
+            assert_eq!((n, r.merged, r.duplicate), (3, 0, 40), "the records, where the blocks are, their packs");
         });
     }
 

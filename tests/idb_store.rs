@@ -287,10 +287,13 @@ async fn secondary_keys_follow_their_record() {
     let values = tx.scan_values(Table::Packs, &KeyRange::all(), None).await.unwrap();
     assert_eq!(values, vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()], "a scan reads values");
     let (got, any) = tx
-        .get_each_and_any(&[(Table::PacksBy, b"a2".to_vec()), (Table::Packs, b"p2".to_vec())], Table::Packs)
+        .get_each_and_any(
+            &[(Table::PacksBy, b"a2".to_vec()), (Table::Packs, b"p2".to_vec())],
+            &[Table::Packs, Table::Pending],
+        )
         .await
         .unwrap();
-    assert_eq!((got, any), (vec![Some(b"p2".to_vec()), Some(b"two".to_vec())], true));
+    assert_eq!((got, any), (vec![Some(b"p2".to_vec()), Some(b"two".to_vec())], vec![true, false]));
     let (got, values) = tx
         .get_each_and_values(
             &[(Table::PacksBy, b"x".to_vec()), (Table::Packs, b"p9".to_vec())],

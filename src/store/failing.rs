@@ -177,9 +177,9 @@ impl<S: Store> Tx for FailingTx<'_, S> {
     async fn get_each_and_any(
         &mut self,
         reads: &[(Table, Vec<u8>)],
-        table: Table,
-    ) -> Result<(Vec<Option<Vec<u8>>>, bool), StoreError> {
-        self.inner.get_each_and_any(reads, table).await
+        tables: &[Table],
+    ) -> Result<(Vec<Option<Vec<u8>>>, Vec<bool>), StoreError> {
+        self.inner.get_each_and_any(reads, tables).await
     }
 
     async fn get_each_and_values(

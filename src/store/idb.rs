@@ -758,13 +758,17 @@ impl Tx for IdbTx<'_> {
     async fn get_each_and_any(
         &mut self,
         reads: &[(Table, Vec<u8>)],
-        table: Table,
-    ) -> Result<(Vec<Option<Vec<u8>>>, bool), StoreError> {
+        tables: &[Table],
+    ) -> Result<(Vec<Option<Vec<u8>>>, Vec<bool>), StoreError> {
         let requests = self.gets(reads)?;
         let all = sys_range(&KeyRange::all())?;
-        let first = request(self.store(table)?.get_all_keys_with_key_and_limit(&all, 1), "scan");
-        let (gets, first) = futures::join!(futures::future::join_all(requests), first);
-        Ok((values(reads, gets)?, !byte_list(first?).is_empty()))
+        let firsts = tables
+            .iter()
+            .map(|t| Ok(request(self.store(*t)?.get_all_keys_with_key_and_limit(&all, 1), "scan")))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let (gets, firsts) = futures::join!(futures::future::join_all(requests), futures::future::join_all(firsts));
+        let any = firsts.into_iter().map(|f| Ok(!byte_list(f?).is_empty())).collect::<Result<_, StoreError>>()?;
+        Ok((values(reads, gets)?, any))
     }
 
     // Writes are not awaited: IndexedDB runs a transaction's requests in order,

@@ -252,10 +252,13 @@ pub trait Tx {
     async fn get_each_and_any(
         &mut self,
         reads: &[(Table, Vec<u8>)],
-        table: Table,
-    ) -> Result<(Vec<Option<Vec<u8>>>, bool), StoreError> {
+        tables: &[Table],
+    ) -> Result<(Vec<Option<Vec<u8>>>, Vec<bool>), StoreError> {
         let values = self.get_each(reads).await?;
-        let any = !self.scan_keys(table, &KeyRange::all(), Some(1)).await?.is_empty();
+        let mut any = Vec::with_capacity(tables.len());
+        for table in tables {
+            any.push(!self.scan_keys(*table, &KeyRange::all(), Some(1)).await?.is_empty());
+        }
         Ok((values, any))
     }
     /// [`Tx::get_each`], and the values of `range` in `table`, in one go
