@@ -125,6 +125,18 @@
 //! tabs hear the change as the commit is asked for
 //! ([`Db::subscribe_stored`]), when a read they make runs after it.
 //!
+//! A batch (a push of head exchange or of an outbox, a fetch's answer) is
+//! imported the same way, by reads in as few round trips as its blocks
+//! allow (`Db::snapshot`): up to 8 blocks ask for every row they may need
+//! at once (the records, where each block and parent is stored, their
+//! `pending` rows); a larger batch reads its documents' records first, and
+//! whether `waiting` and `pending` hold anything, then only what the
+//! records leave open: a block whose height is above its document's
+//! highest head cannot be stored (heights follow the parents at every
+//! merge), and a parent that is a head is. A catch-up's batch of new
+//! changes reads its records and nothing else; each IndexedDB request costs
+//! ~70 µs of the backend's time in a page, one after another.
+//!
 //! ## The replica, its inputs and effects, and the simulator
 //!
 //! The node (`node/run.rs` and the files beside it) is a state machine at
