@@ -757,6 +757,7 @@ impl<S: Store> Db<S> {
     ///   head of its document (the record says so);
     /// - the `pending` rows of all of them, only if `pending` holds any
     ///   (or, after a guess the records denied, was not asked).
+    ///
     /// A second read with nothing to ask is not made.
     async fn snapshot(
         &self,
@@ -809,7 +810,8 @@ impl<S: Store> Db<S> {
         // Where each block may be stored: a parent that is a head of its
         // document is (the planner knows it from the record), so its pack
         // is not read.
-        let (located, pending): (HashMap<Cid, Option<Vec<u8>>>, HashMap<Cid, Option<Vec<u8>>>) = if at_once {
+        type Rows = HashMap<Cid, Option<Vec<u8>>>;
+        let (located, pending): (Rows, Rows) = if at_once {
             let located = cids.iter().copied().zip(values.by_ref().take(cids.len()));
             let located = located.filter(|(c, _)| batch.contains(c) || !heads.contains(c)).collect();
             (located, cids.iter().copied().zip(values).collect())
