@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Before/after of a reopen + first get and of an indexed equality query
-// (100 of 30,000), two builds of weftdb in one page taking turns (see
-// ab-write.mjs for why, and for AB_ROOT and BUILDS).
+// Before/after of a reopen + first get, of an indexed equality query
+// (100 of 30,000), and of a `find` by 200 ids (`_id: {_in}`: a read of
+// each record, all asked at once, none cached but the one just read), two
+// builds of weftdb in one page taking turns (see ab-write.mjs for why, and
+// for AB_ROOT and BUILDS).
 //
 //   AB_ROOT=/tmp/ab BUILDS=pkgA,pkgB node tests/browser/ab-reopen.mjs
 import { abSetup } from "./lib.mjs";
@@ -20,7 +22,7 @@ const out = await page.evaluate(async (builds) => {
     await db.addSchema("type Item { title: String! pages: Int author: String @index }");
     const ids = [];
     for (let s = 0; s < 30000; s += 10000) ids.push(...(await db.collection("Item").createMany(Array.from({ length: 10000 }, (_, k) => ({ title: "title " + (s + k), pages: k, author: "author" + ((s + k) % 300) })))));
-    e[b] = { mod, name, ids, db, reopen: [], query: [] };
+    e[b] = { mod, name, ids, db, reopen: [], query: [], ids200: [] };
   }
   for (let r = 0; r < 30; r++) {
     for (const b of r % 2 ? builds : [...builds].reverse()) {
@@ -35,10 +37,15 @@ const out = await page.evaluate(async (builds) => {
       const q = await x.db.collection("Item").find({ filter: { author: { _eq: "author" + ((r * 7) % 300) } } });
       x.query.push(T() - t1);
       if (q.length !== 100) throw new Error("query " + q.length);
+      const want = Array.from({ length: 200 }, (_, k) => x.ids[(r * 997 + 1 + k * 31) % x.ids.length]);
+      const t2 = T();
+      const found = await x.db.collection("Item").find({ filter: { _id: { _in: want } } });
+      x.ids200.push(T() - t2);
+      if (found.length !== 200) throw new Error("found " + found.length);
     }
   }
   const med = (a) => { const s = a.slice(5).sort((x, y) => x - y); return +s[s.length >> 1].toFixed(3); };
-  return Object.fromEntries(builds.map((b) => [b, { reopen: med(e[b].reopen), query: med(e[b].query) }]));
+  return Object.fromEntries(builds.map((b) => [b, { reopen: med(e[b].reopen), query: med(e[b].query), ids200: med(e[b].ids200) }]));
 }, builds);
 console.log(JSON.stringify(out));
 await browser.close();
