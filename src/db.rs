@@ -611,8 +611,9 @@ impl<S: Store> Db<S> {
     }
 
     /// The most blocks whose snapshot is read in one round trip, every row
-    /// they may need at once ([`Db::snapshot`]); a larger batch reads its
-    /// records first, then only what they leave open.
+    /// they may need at once, when the cache does not guess them
+    /// ([`Db::snapshot`]); a larger batch reads its records first, then
+    /// only what they leave open.
     const ONE_READ_BLOCKS: usize = 8;
 
     /// The most blocks [`Db::tell_ahead`] merges from the cache: gossip
@@ -735,19 +736,21 @@ impl<S: Store> Db<S> {
         }
     }
 
-    /// What the planner is given before it starts, in two batched reads
-    /// rather than several awaited ones per block (each a round trip to
-    /// IndexedDB's backend in a page, whose requests cost ~70 µs each
+    /// What the planner is given before it starts, in one or two batched
+    /// reads rather than several awaited ones per block (each a round trip
+    /// to IndexedDB's backend in a page, whose requests cost ~70 µs each
     /// there, one after another): the batch and its parents from outside
     /// it in `blocks` and `pending`, the documents' states and heads, and
     /// whether anything waits in `waiting`.
     ///
-    /// First the documents' records, and whether `waiting` and (without a
-    /// guess) `pending` hold anything. With `guess` (this handle's cache says every block's
-    /// parents are heads of its document: a peer's next change of a
-    /// document this page holds, most gossip) that is all when the records
-    /// confirm it ([`next_of_heads`]). Else the second read asks only what
-    /// the records leave open:
+    /// Without `guess`, a batch of up to [`Db::ONE_READ_BLOCKS`] blocks
+    /// asks for every row it may need with the records, in one read.
+    /// Otherwise the first read is the documents' records, and whether
+    /// `waiting` and (without a guess) `pending` hold anything. With `guess`
+    /// (this handle's cache says every block's parents are heads of its
+    /// document: a peer's next change of a document this page holds, most
+    /// gossip) that is all when the records confirm it ([`next_of_heads`]).
+    /// Else the second read asks only what the records leave open:
     /// - where a block of the batch is stored, unless it cannot be: a
     ///   stored block belongs to a document with a record, and is a head
     ///   of it or below one, so its height is at most the record's highest

@@ -127,15 +127,18 @@
 //!
 //! A batch (a push of head exchange or of an outbox, a fetch's answer) is
 //! imported the same way, by reads in as few round trips as its blocks
-//! allow (`Db::snapshot`): up to 8 blocks ask for every row they may need
-//! at once (the records, where each block and parent is stored, their
-//! `pending` rows); a larger batch reads its documents' records first, and
+//! allow (`Db::snapshot`): up to 8 blocks the cache does not guess ask for
+//! every row they may need at once (the records, where each block and
+//! parent is stored, their `pending` rows); a larger batch reads its documents' records first, and
 //! whether `waiting` and `pending` hold anything, then only what the
 //! records leave open: a block whose height is above its document's
 //! highest head cannot be stored (heights follow the parents at every
 //! merge), and a parent that is a head is. A catch-up's batch of new
-//! changes reads its records and nothing else; each IndexedDB request costs
-//! ~70 µs of the backend's time in a page, one after another.
+//! changes reads its records and nothing else while nothing is pending
+//! (else also the `pending` rows of its blocks and outside parents); each
+//! IndexedDB request costs ~70 µs of the backend's time in a page, one
+//! after another. A batch the cache guesses right (each block the next
+//! change of its cached document) reads only the records, whatever its size.
 //!
 //! ## The replica, its inputs and effects, and the simulator
 //!
@@ -452,7 +455,8 @@
 //!   take holds up nothing behind it. Head exchange and each replicator's
 //!   outbox keep up to three pushes in flight to a peer (each `Ack`
 //!   answers its own request; the outbox's next batch leaves out the blocks
-//!   in flight, and a failed push's go again after the backoff), so
+//!   in flight, and a failed push's go again after the backoff or once
+//!   another push is answered), so
 //!   pushes may arrive out of order: a child before its parent waits in the
 //!   receiver's pending blocks. A native receiver verifies a push's blocks
 //!   on other threads while its node thread merges the one before (a

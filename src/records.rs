@@ -16,7 +16,7 @@
 //! Outbox rows sort by peer, and a peer's by CID; [`Db::outbox_next`]
 //! orders them by height, so parents go first.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use cid::Cid;
 use serde::{Deserialize, Serialize};
@@ -235,12 +235,13 @@ impl<S: Store> Db<S> {
 
     /// The next batch of `peer`'s outbox: lowest heights (parents) first,
     /// at most `max_blocks` blocks and `max_bytes` bytes (one block may
-    /// weigh more, alone), none of `skip` (the pushes in flight); and how
-    /// many blocks the outbox holds in all but `skip`.
+    /// weigh more, alone), none that `skip` names (the pushes in flight,
+    /// what head exchange sent); and how many blocks the outbox holds in
+    /// all but those.
     pub(crate) async fn outbox_next(
         &self,
         peer: &[u8],
-        skip: &HashSet<Cid>,
+        skip: impl Fn(&Cid) -> bool,
         max_blocks: usize,
         max_bytes: usize,
     ) -> Result<(Vec<(Cid, Vec<u8>)>, usize), Error> {
@@ -254,7 +255,7 @@ impl<S: Store> Db<S> {
                 Some((height, Cid::try_from(&k[prefix.len()..]).ok()?))
             })
             .collect();
-        entries.retain(|(_, cid)| !skip.contains(cid));
+        entries.retain(|(_, cid)| !skip(cid));
         let total = entries.len();
         entries.sort_unstable();
         entries.truncate(max_blocks);
@@ -339,15 +340,15 @@ mod tests {
             ];
             write(&db, rows).await;
             assert_eq!(db.outbox_len().await.unwrap(), 4);
-            let none = HashSet::new();
-            let (batch, total) = db.outbox_next(&peer.bytes, &none, 2, usize::MAX).await.unwrap();
+            let none = |_: &Cid| false;
+            let (batch, total) = db.outbox_next(&peer.bytes, none, 2, usize::MAX).await.unwrap();
             assert_eq!(total, 3);
             assert_eq!(batch.iter().map(|(c, _)| *c).collect::<Vec<_>>(), vec![cids[1], cids[2]]);
-            let (one, _) = db.outbox_next(&peer.bytes, &none, 3, 1).await.unwrap();
+            let (one, _) = db.outbox_next(&peer.bytes, none, 3, 1).await.unwrap();
             assert_eq!(one.len(), 1, "a block over the byte budget goes alone");
             // With the first batch in flight, the next leaves it out.
-            let flying = HashSet::from([cids[1], cids[2]]);
-            let (next, total) = db.outbox_next(&peer.bytes, &flying, 2, usize::MAX).await.unwrap();
+            let flying = std::collections::HashSet::from([cids[1], cids[2]]);
+            let (next, total) = db.outbox_next(&peer.bytes, |c| flying.contains(c), 2, usize::MAX).await.unwrap();
             assert_eq!((next.iter().map(|(c, _)| *c).collect::<Vec<_>>(), total), (vec![cids[0]], 1));
 
             db.outbox_done(&peer, &[cids[1]], &[(cids[2], "UNAUTHORIZED", "not a writer")]).await.unwrap();

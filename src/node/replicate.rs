@@ -214,8 +214,12 @@ impl<S: Store> Node<S> {
             if !ready || !self.replica.dialer.is_connected(&peer) || !self.reachable(&peer) || !self.p2p {
                 return;
             }
+            // Not what is on its way, by this lane or by head exchange's
+            // pushes on this connection (both clear the outbox's rows).
             let flying: HashSet<Cid> = self.replica.outboxes.in_flight(&peer).copied().collect();
-            let next = self.db.outbox_next(&peer.to_bytes(), &flying, MAX_BATCH_BLOCKS, BATCH_BYTES).await;
+            let lanes = &self.replica.lanes;
+            let skip = |c: &Cid| flying.contains(c) || lanes.was_sent(&peer, c);
+            let next = self.db.outbox_next(&peer.to_bytes(), skip, MAX_BATCH_BLOCKS, BATCH_BYTES).await;
             let (batch, total) = match next {
                 Ok((b, _)) if b.is_empty() => {
                     self.replica.outboxes.nothing_owed(&peer);
@@ -229,6 +233,8 @@ impl<S: Store> Node<S> {
                     return;
                 }
             };
+            // Queued behind this push; not the blocks in flight before it
+            // (a lower bound if one of those fails and goes again).
             let remaining = (total - batch.len()) as u64;
             let cids: Vec<Cid> = batch.iter().map(|(c, _)| *c).collect();
             let blocks = batch.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();

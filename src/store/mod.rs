@@ -247,8 +247,9 @@ pub trait Tx {
         }
         Ok(out)
     }
-    /// [`Tx::get_each`], and whether `table` holds any key at all, in one
-    /// go where the backend can (an import asks both before it merges).
+    /// [`Tx::get_each`], and whether each of `tables` holds any key at all
+    /// (one answer each, in order), in one go where the backend can (an
+    /// import asks them with the records before it merges).
     async fn get_each_and_any(
         &mut self,
         reads: &[(Table, Vec<u8>)],

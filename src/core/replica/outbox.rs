@@ -89,12 +89,17 @@ impl<P: Ord + Clone, C: Ord + Clone> Lanes<P, C> {
         }
     }
 
-    /// The batch got no answer (a failed request): its blocks may go again,
-    /// once the lane has waited. The other pushes in flight stay so.
+    /// The batch got no answer (a failed request): its blocks may go again
+    /// once the lane has waited, or as soon as another of its pushes is
+    /// answered (the peer takes pushes again). The other pushes in flight
+    /// stay so. Pushes that fail while the lane already waits (together:
+    /// a connection's end, one timeout for all) count as one failure.
     pub fn failed(&mut self, peer: &P, ticket: OutboxTicket, now: Duration) {
         if let Some(l) = self.lanes.get_mut(peer) {
             l.inflight.remove(&ticket);
-            l.backoff.failed(now);
+            if l.backoff.ready(now) {
+                l.backoff.failed(now);
+            }
         }
     }
 
@@ -179,6 +184,20 @@ mod tests {
         assert_eq!(l.next_timeout(|_| true), None, "a push in flight: its answer comes first");
         l.acked(&1, second);
         assert!(l.ready(&1, Duration::ZERO), "an answer clears the failures");
+    }
+
+    #[test]
+    fn pushes_failing_together_count_as_one_failure() {
+        let mut l = lanes();
+        l.add(1);
+        let flying: Vec<OutboxTicket> = (0..PUSH_WINDOW as u32).map(|b| l.sent(&1, vec![b])).collect();
+        for t in flying {
+            l.failed(&1, t, Duration::ZERO);
+        }
+        assert_eq!(l.next_timeout(|_| true), Some(S), "one wait of the first length, not three doublings");
+        let t = l.sent(&1, vec![0]);
+        l.failed(&1, t, S);
+        assert_eq!(l.next_timeout(|_| true), Some(3 * S), "the next round doubles it");
     }
 
     #[test]
