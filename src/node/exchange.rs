@@ -204,10 +204,8 @@ impl<S: Store> Node<S> {
                     each
                 }
             };
-            // Not what is on its way already, by this lane or the outbox's.
-            let outbox: HashSet<Cid> = self.replica.outboxes.in_flight(&peer).copied().collect();
+            let on_its_way = self.on_its_way(peer);
             for ((_, their), blocks) in chunk.iter().zip(walked) {
-                let on_its_way = |c: &Cid| self.replica.lanes.was_sent(&peer, c) || outbox.contains(c);
                 let blocks: Vec<(Cid, Vec<u8>)> = blocks.into_iter().filter(|(c, _)| !on_its_way(c)).collect();
                 if blocks.is_empty() {
                     continue;

@@ -214,11 +214,7 @@ impl<S: Store> Node<S> {
             if !ready || !self.replica.dialer.is_connected(&peer) || !self.reachable(&peer) || !self.p2p {
                 return;
             }
-            // Not what is on its way, by this lane or by head exchange's
-            // pushes on this connection (both clear the outbox's rows).
-            let flying: HashSet<Cid> = self.replica.outboxes.in_flight(&peer).copied().collect();
-            let lanes = &self.replica.lanes;
-            let skip = |c: &Cid| flying.contains(c) || lanes.was_sent(&peer, c);
+            let skip = self.on_its_way(peer);
             let next = self.db.outbox_next(&peer.to_bytes(), skip, MAX_BATCH_BLOCKS, BATCH_BYTES).await;
             let (batch, total) = match next {
                 Ok((b, _)) if b.is_empty() => {
@@ -242,6 +238,15 @@ impl<S: Store> Node<S> {
             let id = self.send(peer, Request::Replicate(ReplicateRequest::Push { blocks, remaining }));
             self.pushes.insert(id, Push::Outbox { cids, ticket });
         }
+    }
+
+    /// Whether a block is on its way to `peer` already: in one of its
+    /// outbox's pushes in flight, or sent by head exchange on this
+    /// connection (either clears the outbox's row once answered). Neither
+    /// sends the other's again.
+    pub(super) fn on_its_way(&self, peer: PeerId) -> impl Fn(&Cid) -> bool + '_ {
+        let outbox: HashSet<Cid> = self.replica.outboxes.in_flight(&peer).copied().collect();
+        move |c| outbox.contains(c) || self.replica.lanes.was_sent(&peer, c)
     }
 
     /// Clears what `peer` acknowledged from its outbox, and what it
