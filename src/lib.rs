@@ -436,7 +436,9 @@
 //!   that subscribes joins the mesh at once while the mesh is below
 //!   `mesh_n_low`, a page's usual case; else it waits for a heartbeat).
 //! - **`/weft/heads/1`**: on connect (and when a replicator reconnects;
-//!   for a collection when a peer joins its gossip topic, natively; for the
+//!   when a peer joins a collection's gossip topic, for the documents that
+//!   changed here since it connected, which gossip missed it for
+//!   ([`core::replica::missed`]; the whole collection past 256 of them); for the
 //!   documents a push changed, with the other connected peers once the
 //!   pusher's transfer is done; for documents published to nobody; and
 //!   again, after a doubling backoff, when an exchange failed while the peer
@@ -560,6 +562,8 @@
 //! | strikes ([`core::replica::conduct::MAX_STRIKES`]) | 3 within 10 minutes of each other, then a 10-minute ban | `peersDropped` |
 //! | peers whose strikes, bans, request allowances are kept ([`core::replica::conduct::MAX_CONDUCT_ENTRIES`]) | 4,096 each (oldest forgotten first) | |
 //! | blocks a head exchange lane remembers sending to a peer, or the peer acknowledging ([`core::replica::push::SENT_REMEMBERED`]) | 65,536 per connected peer (oldest forgotten first; one forgotten is at worst pushed once more and answered as a replay) | `replayed` on the receiver |
+//! | gossipsub topics a peer holds, and names in one message ([`net::MAX_PEER_TOPICS`]) | 4,096 (a node holds at most [`net::MAX_DOC_TOPICS`], 2,048, documents' topics); a message of more is ignored whole, and its control part read to at most 400 KB | |
+//! | documents changed while a peer had not yet joined their collection's topic ([`core::replica::missed::KEPT`]) | 256 per connected peer, then the collection is swapped whole | |
 //! | relay reservations ([`net::RelayLimits`]) | 4 per peer, 1,024 in all | |
 //! | relayed circuits | 16 per peer, 256 in all, 24 h each | |
 //! | a block replayed (merged lately, or twice in one push) | no database transaction | `replayed` |

@@ -179,6 +179,66 @@ fn a_restarted_peer_gets_the_blocks_it_missed() {
     c.stop();
 }
 
+/// A node holds a topic per recently used document (up to 1,000): all of
+/// them go to a new peer in its first gossipsub message. gossipsub's
+/// default filter refused a message of more than 100 subscriptions whole,
+/// and a peer's topics past 100, so a node with more than about 100 hot
+/// documents told its peers none of its topics: they published nothing to
+/// it, and a write there reached it only at the next reconnection.
+#[test]
+fn a_peer_with_many_hot_documents_still_hears_gossip() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start(quiet(da.path()));
+    let b = start(quiet(db.path()));
+    with_book(&a, true);
+    with_book(&b, true);
+    // 300 topics: the collection's and 299 documents'.
+    for i in 0..299 {
+        create(&a, json!({ "title": format!("a {i}"), "pages": i }));
+    }
+    dial(&b, &a);
+    wait_for("the catch-up on B", || count(&b) == 299);
+    wait_for("B's mesh of the collection", || mesh(&b, "weft/col/Book") >= 1);
+    let id = create(&b, json!({"title": "from B", "pages": 1}));
+    wait_for("B's write on A", || get(&a, &id)["pages"] == json!(1));
+    a.stop();
+    b.stop();
+}
+
+/// On a connection each side swaps heads with the other once per shared
+/// collection; the peer's subscription to the collection's topic, which
+/// comes just after, swaps only what changed in between (nothing here).
+/// Native nodes swapped the whole collection again on it: every head
+/// twice each way.
+#[test]
+fn a_connection_swaps_each_collections_heads_once() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start(quiet(da.path()));
+    let b = start(quiet(db.path()));
+    with_book(&a, true);
+    with_book(&b, true);
+    for i in 0..200 {
+        create(&a, json!({ "title": format!("a {i}"), "pages": i }));
+    }
+    for i in 0..100 {
+        create(&b, json!({ "title": format!("b {i}"), "pages": i }));
+    }
+    dial(&b, &a);
+    wait_for("every document on both", || count(&a) == 300 && count(&b) == 300);
+    wait_for("the mesh", || mesh(&a, "weft/col/Book") >= 1 && mesh(&b, "weft/col/Book") >= 1);
+    // Subscriptions are in (the mesh needs them); what they started has
+    // had time to arrive (it came 3-57 ms after the connection).
+    std::thread::sleep(Duration::from_millis(500));
+    let (sa, sb) = (stats(&a), stats(&b));
+    assert_eq!(sa["headsReceived"], json!(100), "B's 100 heads, once: {sa}");
+    assert_eq!(sb["headsReceived"], json!(200), "A's 200 heads, once: {sb}");
+    // Gossip reaches the peer now.
+    let id = create(&a, json!({"title": "late", "pages": 1}));
+    wait_for("the late write on B", || get(&b, &id)["pages"] == json!(1));
+    a.stop();
+    b.stop();
+}
+
 #[test]
 fn gossip_fetches_the_history_a_document_lacks() {
     let (da, dc) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());

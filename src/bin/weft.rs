@@ -114,8 +114,8 @@ A node's own key is authorKey in `weft client p2p info`.";
         /// Relay reservations one peer may hold at once [default: 4]
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         relay_max_reservations_per_peer: Option<u64>,
-        /// Per-document pubsub topics the node holds (the most recently used) [default: 1000]
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        /// Per-document pubsub topics the node holds (the most recently used), at most 2048 [default: 1000]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=weftdb::net::MAX_DOC_TOPICS as u64))]
         doc_topics: Option<u64>,
     }
 

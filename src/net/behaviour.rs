@@ -200,6 +200,19 @@ fn message_id(m: &gossipsub::Message) -> gossipsub::MessageId {
     gossipsub::MessageId::from(h.finalize().to_vec())
 }
 
+/// The most topics a peer may hold with us, all of which may come in one
+/// message (its first names all it holds). A node holds up to
+/// [`MAX_DOC_TOPICS`] documents' topics and one per shared collection.
+/// gossipsub's default filter allowed 100 of each and refused a message
+/// past that whole (and its default control size, 16 KB, ~200 topics):
+/// a node with more than ~100 hot documents told its peers none of its
+/// topics, and they never published to it. Bounded still: a peer's topics
+/// are memory held for it.
+pub const MAX_PEER_TOPICS: usize = 4_096;
+/// The most documents' topics a node holds (`NodeConfig::doc_topics` is
+/// capped at it): the rest of [`MAX_PEER_TOPICS`] is for collections.
+pub const MAX_DOC_TOPICS: usize = 2_048;
+
 /// Messages are anonymous: a block is signed by its author and its CID is
 /// its hash, so a second signature (gossipsub's, by the publisher) would
 /// prove nothing more and cost a signing and a check per message on the
@@ -215,9 +228,19 @@ fn gossipsub(heartbeat: Duration) -> Result<gossipsub::Behaviour, String> {
         // One block plus the envelope (topic).
         .max_transmit_size(MAX_BLOCK_BYTES + 64 * 1024)
         .heartbeat_interval(heartbeat)
+        // A peer's first message names all its topics: ~75 bytes each as
+        // protobuf (a document's topic is 68 characters). The default, 16 KB,
+        // refused a node with more than ~200 hot documents.
+        .max_control_message_size(MAX_PEER_TOPICS * 100)
         .build()
         .map_err(|e| e.to_string())?;
-    gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config).map_err(str::to_string)
+    let topics = gossipsub::MaxCountSubscriptionFilter {
+        filter: gossipsub::AllowAllSubscriptionFilter {},
+        max_subscribed_topics: MAX_PEER_TOPICS,
+        max_subscriptions_per_request: MAX_PEER_TOPICS,
+    };
+    gossipsub::Behaviour::new_with_subscription_filter(gossipsub::MessageAuthenticity::Anonymous, config, topics)
+        .map_err(str::to_string)
 }
 
 impl Behaviour {

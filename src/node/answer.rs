@@ -84,6 +84,7 @@ impl<S: Store> Node<S> {
                     "bytesReceived": s.bytes_received,
                     "sent": s.sent,
                     "served": s.served,
+                    "headsReceived": s.heads_received,
                     "invalid": s.invalid,
                     "refused": s.refused,
                     "decodeErrors": self.wire_errors.decode.load(Ordering::Relaxed),

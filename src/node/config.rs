@@ -33,7 +33,9 @@ pub struct NodeConfig {
     /// [`NodeConfig::page`] leaves it off.
     pub discovery: bool,
     pub relay: RelayLimits,
-    /// How many per-document topics a node holds (most recently used).
+    /// How many per-document topics a node holds (most recently used), at
+    /// most [`crate::net::MAX_DOC_TOPICS`]: a peer refuses more of a node's
+    /// topics than [`crate::net::MAX_PEER_TOPICS`].
     pub doc_topics: usize,
     /// First retry delay of an unacknowledged push; it doubles up to `retry_max`.
     pub retry_base: Duration,
@@ -61,10 +63,6 @@ pub struct NodeConfig {
     /// hung one connects beside its connection, and gossipsub tells topics
     /// on a peer id's first connection only. Pages set it.
     pub repair_unheard: bool,
-    /// When a peer joins one of our collection topics, swap heads with it
-    /// for that collection again (`Node::on_subscribed`). Native nodes do;
-    /// pages leave it to the node they talk to.
-    pub exchange_on_subscribe: bool,
 }
 
 impl NodeConfig {
@@ -89,7 +87,6 @@ impl NodeConfig {
             pending: PendingLimits::default(),
             request_timeout: crate::net::REQUEST_TIMEOUT,
             repair_unheard: false,
-            exchange_on_subscribe: true,
         }
     }
 
@@ -133,7 +130,6 @@ impl NodeConfig {
             meet_peers: true,
             direct_upgrade,
             repair_unheard: true,
-            exchange_on_subscribe: false,
             ..NodeConfig::new("")
         }
     }

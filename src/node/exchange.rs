@@ -88,6 +88,7 @@ impl<S: Store> Node<S> {
     }
 
     pub(super) async fn on_heads_request(&mut self, peer: PeerId, reply: ReplyId, request: HeadsRequest) {
+        self.stats.heads_received += request.heads.len() as u64;
         let ours = match self.db.collection_heads(&request.col, request.docs.as_deref()).await {
             Ok(h) => Some(h),
             Err(e) => {

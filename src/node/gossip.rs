@@ -15,6 +15,7 @@ use super::state::BATCH_BYTES;
 use super::wire::{Effect, ReplyId, ReqId, Request, Response};
 use crate::core::block::{cid_of, SignedBlock};
 use crate::core::replica::fetch::FetchEffect;
+use crate::core::replica::missed::MissedDocs;
 use crate::core::replica::REPAIR_EVERY;
 use crate::core::schema::WritePolicy;
 use crate::core::sync::{BlocksRequest, BlocksResponse, MAX_BATCH_BLOCKS, PEERS_TOPIC};
@@ -175,13 +176,17 @@ impl<S: Store> Node<S> {
 
     /// A peer joined one of our topics: on [`PEERS_TOPIC`], a relay
     /// announces its peers to it; on a collection topic, heads are swapped
-    /// again. The exchange on connect ran before either side knew the
-    /// other's topics, and what was written in between was published to
-    /// nobody (a new leader tab writes at once, so this happens). With
-    /// `exchange_on_subscribe`, which native nodes set and pages do not:
-    /// the node's exchange repairs both directions. (It was taken
-    /// from pages for a node change "lost" in tests/browser/tabs.test.mjs
-    /// that turned out to be the test's own race, a change made on an older
+    /// again for what it missed. The exchange on connect ran before either
+    /// side knew the other's topics, and what was written or merged in
+    /// between was gossiped to everyone but this peer (a new leader tab
+    /// writes at once, so this happens): those documents, each side its
+    /// own ([`Missed`](crate::core::replica::missed::Missed)), or the
+    /// whole collection when they were too many to name.
+    ///
+    /// (A native node swapped the whole collection here every time, a
+    /// page never: it left its own misses to the node's exchange. Pages
+    /// stopped for a node change "lost" in tests/browser/tabs.test.mjs that
+    /// turned out to be the test's own race, a change made on an older
     /// head: see TESTING.md.)
     pub(super) async fn on_subscribed(&mut self, peer: PeerId, topic: &str) {
         if topic == PEERS_TOPIC {
@@ -190,12 +195,18 @@ impl<S: Store> Node<S> {
             }
             return;
         }
-        if !self.config.exchange_on_subscribe {
-            return;
-        }
         let col = topic.strip_prefix(&col_topic("")).map(str::to_owned);
-        if let Some(col) = col.filter(|c| self.p2p_collections.contains(c)) {
-            self.start_exchange(peer, &col, None).await;
+        let Some(col) = col.filter(|c| self.p2p_collections.contains(c)) else { return };
+        match self.replica.missed.subscribed(&peer, &col) {
+            MissedDocs::Docs(docs) if docs.is_empty() => {}
+            MissedDocs::Docs(docs) => {
+                tracing::debug!(%peer, col, docs = docs.len(), "swapping heads of what it missed");
+                self.start_exchange(peer, &col, Some(docs.into_iter().collect())).await;
+            }
+            MissedDocs::TooMany => {
+                tracing::debug!(%peer, col, "it missed too much to name: swapping heads of the collection");
+                self.start_exchange(peer, &col, None).await;
+            }
         }
     }
 

@@ -63,6 +63,10 @@ pub(super) struct Stats {
     pub(super) bytes_received: u64,
     pub(super) sent: u64,
     pub(super) served: u64,
+    /// Documents whose heads peers sent us in head exchange requests: a
+    /// collection's documents once per exchange, so this tells how often
+    /// peers swapped heads with us.
+    pub(super) heads_received: u64,
     /// Blocks refused that no honest peer sends (each message with some is a strike).
     pub(super) invalid: u64,
     /// Blocks refused for reasons an honest peer may have: a schema or a
@@ -297,7 +301,9 @@ impl<S: Store> Node<S> {
         };
         let hooks = vec![db.on_commit(hook)];
         let peer_id = peer_id_of(&db);
-        let doc_topics = (config.p2p && config.pubsub).then_some(()).and_then(|_| NonZeroUsize::new(config.doc_topics));
+        let doc_topics = (config.p2p && config.pubsub)
+            .then_some(())
+            .and_then(|_| NonZeroUsize::new(config.doc_topics.min(crate::net::MAX_DOC_TOPICS)));
         let mut node = Node {
             db,
             hooks,
@@ -761,6 +767,7 @@ impl<S: Store> Node<S> {
 
     async fn on_connected(&mut self, peer: PeerId, defer_exchange: bool) {
         self.replica.dialer.connected(peer);
+        self.replica.missed.connected(peer);
         if !defer_exchange {
             self.exchange_with(peer).await;
         }
@@ -806,6 +813,7 @@ impl<S: Store> Node<S> {
         self.pushing.remove(&peer);
         self.replica.exchanged(&peer);
         self.replica.lanes.drop_lane(&peer);
+        self.replica.missed.disconnected(&peer);
         self.replica.dialer.disconnected(&peer);
     }
 
@@ -827,6 +835,13 @@ impl<S: Store> Node<S> {
                 if !published {
                     self.publish(m);
                 }
+            }
+            // Gossip reaches only the peers that hold the collection's topic.
+            if self.p2p_collections.contains(&m.collection) {
+                let topic = col_topic(&m.collection);
+                let topics = &self.peer_topics;
+                let holds = |p: &PeerId| topics.get(p).is_some_and(|t| t.contains(&topic));
+                self.replica.missed.changed(&m.collection, &m.doc, holds);
             }
             // Their outbox entries committed with the blocks (`outbox_rows`).
             peers.extend(self.replicators.borrow().values().filter(|r| r.queues(m)).map(|r| r.peer));

@@ -222,10 +222,9 @@ impl Sim {
             node_config.listen = Vec::new();
             node_config.discovery = false;
             // A page's settings: unheard publishes repaired by head
-            // exchange, no exchange when a peer joins a topic.
+            // exchange.
             if config.pages.contains(&i) {
                 node_config.repair_unheard = true;
-                node_config.exchange_on_subscribe = false;
             }
             node_config.peers = config
                 .links

@@ -6,7 +6,8 @@
 //!
 //! Moved here so far: dialling ([`dial`]), fetching missing blocks
 //! ([`fetch`]), head exchange's push lanes ([`push`]), the outbox lanes
-//! ([`outbox`]), relayed listeners ([`listen`]), request allowances,
+//! ([`outbox`]), what a peer missed before it subscribed ([`missed`]),
+//! relayed listeners ([`listen`]), request allowances,
 //! strikes and bans ([`conduct`]), and the retry rule they share
 //! ([`backoff`]).
 
@@ -15,6 +16,7 @@ pub mod conduct;
 pub mod dial;
 pub mod fetch;
 pub mod listen;
+pub mod missed;
 pub mod outbox;
 pub mod push;
 
@@ -27,6 +29,7 @@ use conduct::Conduct;
 use dial::Dialer;
 use fetch::Fetcher;
 use listen::Listeners;
+use missed::Missed;
 use outbox::Lanes;
 use push::PushLanes;
 
@@ -75,6 +78,9 @@ pub struct Replica<P, A, C: Hash + Eq, L> {
     /// been written while everyone was connected. Without this, a peer that
     /// reaches the writer only through us would never see them.
     pub relayed: BTreeMap<String, BTreeMap<String, BTreeSet<P>>>,
+    /// Per connected peer, the documents that changed before it subscribed
+    /// to their collection (gossip missed it), swapped when it does.
+    pub missed: Missed<P>,
     /// Peers whose head exchange failed while they stayed connected (a
     /// request that timed out: a slow peer, a stalled stream), to swap heads
     /// with again after a backoff that doubles while it keeps failing.
@@ -111,6 +117,7 @@ impl<P: Ord + Copy + Hash, A: Clone + PartialEq, C: Ord + Clone + Hash, L: Hash 
             answered: BTreeMap::new(),
             unheard: BTreeMap::new(),
             relayed: BTreeMap::new(),
+            missed: Missed::default(),
             resync: BTreeMap::new(),
             next_repair: Duration::ZERO,
             next_discovery: Duration::ZERO,
