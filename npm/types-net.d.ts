@@ -24,7 +24,7 @@ export interface WeftNetworkStats {
   /** Blocks taken from peers, and their size in bytes (duplicates included). */
   received: number; bytesReceived: number;
   sent: number; served: number; invalid: number; refused: number; decodeErrors: number; oversized: number;
-  /** Documents whose heads peers sent in head exchange requests (a collection's documents per exchange). */
+  /** Documents whose heads peers sent in head exchange requests: each exchange counts the documents it names. */
   headsReceived: number;
   fetchFailures: number; orphansDropped: number; pendingDropped: number;
   /** Relayed connections to other pages that became direct WebRTC ones, and offers that failed. */

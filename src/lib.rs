@@ -438,7 +438,8 @@
 //! - **`/weft/heads/1`**: on connect (and when a replicator reconnects;
 //!   when a peer joins a collection's gossip topic, for the documents that
 //!   changed here since it connected, which gossip missed it for
-//!   ([`core::replica::missed`]; the whole collection past 256 of them); for the
+//!   ([`core::replica::missed`]; the whole collection once a peer's 256
+//!   names are spent); for the
 //!   documents a push changed, with the other connected peers once the
 //!   pusher's transfer is done; for documents published to nobody; and
 //!   again, after a doubling backoff, when an exchange failed while the peer
@@ -562,8 +563,8 @@
 //! | strikes ([`core::replica::conduct::MAX_STRIKES`]) | 3 within 10 minutes of each other, then a 10-minute ban | `peersDropped` |
 //! | peers whose strikes, bans, request allowances are kept ([`core::replica::conduct::MAX_CONDUCT_ENTRIES`]) | 4,096 each (oldest forgotten first) | |
 //! | blocks a head exchange lane remembers sending to a peer, or the peer acknowledging ([`core::replica::push::SENT_REMEMBERED`]) | 65,536 per connected peer (oldest forgotten first; one forgotten is at worst pushed once more and answered as a replay) | `replayed` on the receiver |
-//! | gossipsub topics a peer holds, and names in one message ([`net::MAX_PEER_TOPICS`]) | 4,096 (a node holds at most [`net::MAX_DOC_TOPICS`], 2,048, documents' topics); a message of more is ignored whole, and its control part read to at most 400 KB | |
-//! | documents changed while a peer had not yet joined their collection's topic ([`core::replica::missed::KEPT`]) | 256 per connected peer, then the collection is swapped whole | |
+//! | gossipsub topics a peer holds, and names in one message ([`net::MAX_PEER_TOPICS`]) | 4,096 (a node holds at most [`net::MAX_DOC_TOPICS`], 2,048, documents' topics), each at most [`net::MAX_TOPIC_BYTES`], 256 bytes (a longer one is not taken; a collection whose name makes one is not gossiped, head exchange still carries it); a message naming more is ignored whole; a message's control part (subscriptions, `IHAVE`...) is read to at most 400 KB, past which the stream is dropped | |
+//! | documents changed while a peer had not yet joined their collection's topic ([`core::replica::missed::KEPT`]) | 256 per connected peer, all collections together; past it the collection with the most loses its names and is swapped whole | |
 //! | relay reservations ([`net::RelayLimits`]) | 4 per peer, 1,024 in all | |
 //! | relayed circuits | 16 per peer, 256 in all, 24 h each | |
 //! | a block replayed (merged lately, or twice in one push) | no database transaction | `replayed` |

@@ -164,7 +164,7 @@ pub struct Behaviour {
     pub dcutr: Dcutr,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
-    pub gossipsub: Toggle<gossipsub::Behaviour>,
+    pub gossipsub: Toggle<Gossipsub>,
     pub blocks: BlocksBehaviour,
     pub heads: HeadsBehaviour,
     pub replicate: ReplicateBehaviour,
@@ -206,12 +206,33 @@ fn message_id(m: &gossipsub::Message) -> gossipsub::MessageId {
 /// gossipsub's default filter allowed 100 of each and refused a message
 /// past that whole (and its default control size, 16 KB, ~200 topics):
 /// a node with more than ~100 hot documents told its peers none of its
-/// topics, and they never published to it. Bounded still: a peer's topics
-/// are memory held for it.
+/// topics, and they never published to it. Bounded still, with
+/// [`MAX_TOPIC_BYTES`]: a peer's topics are memory held for it (twice:
+/// gossipsub's and the node's `peer_topics`), at most ~2 MB.
 pub const MAX_PEER_TOPICS: usize = 4_096;
 /// The most documents' topics a node holds (`NodeConfig::doc_topics` is
 /// capped at it): the rest of [`MAX_PEER_TOPICS`] is for collections.
 pub const MAX_DOC_TOPICS: usize = 2_048;
+/// The longest topic a peer may hold with us, in bytes. Ours are
+/// `weft/doc/<CID>` (68), `weft/col/<collection>` and `weft/relay/peers`.
+/// Without it a peer's topics were bounded in number only, and 4,096 of
+/// up to 400 KB each (the control size) are memory no peer may cost.
+pub const MAX_TOPIC_BYTES: usize = 256;
+
+/// gossipsub with our filter of a peer's topics.
+pub type Gossipsub =
+    gossipsub::Behaviour<gossipsub::IdentityTransform, gossipsub::MaxCountSubscriptionFilter<TopicLength>>;
+
+/// Takes a topic of at most [`MAX_TOPIC_BYTES`] (gossipsub asks it of
+/// each topic a peer subscribes to, and of each of ours).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TopicLength;
+
+impl gossipsub::TopicSubscriptionFilter for TopicLength {
+    fn can_subscribe(&mut self, topic: &gossipsub::TopicHash) -> bool {
+        topic.as_str().len() <= MAX_TOPIC_BYTES
+    }
+}
 
 /// Messages are anonymous: a block is signed by its author and its CID is
 /// its hash, so a second signature (gossipsub's, by the publisher) would
@@ -219,7 +240,7 @@ pub const MAX_DOC_TOPICS: usize = 2_048;
 /// path of every write. Where the sender matters (a relay's announcements)
 /// the node looks at the connection it came on, which Noise or DTLS
 /// authenticated.
-fn gossipsub(heartbeat: Duration) -> Result<gossipsub::Behaviour, String> {
+fn gossipsub(heartbeat: Duration) -> Result<Gossipsub, String> {
     let config = gossipsub::ConfigBuilder::default()
         .validation_mode(gossipsub::ValidationMode::Anonymous)
         // Blocks are checked by the database before they are forwarded.
@@ -235,7 +256,7 @@ fn gossipsub(heartbeat: Duration) -> Result<gossipsub::Behaviour, String> {
         .build()
         .map_err(|e| e.to_string())?;
     let topics = gossipsub::MaxCountSubscriptionFilter {
-        filter: gossipsub::AllowAllSubscriptionFilter {},
+        filter: TopicLength,
         max_subscribed_topics: MAX_PEER_TOPICS,
         max_subscriptions_per_request: MAX_PEER_TOPICS,
     };

@@ -11,7 +11,7 @@ use libp2p::PeerId;
 use serde_bytes::ByteBuf;
 
 use super::run::{col_topic, doc_topic, Node};
-use super::state::BATCH_BYTES;
+use super::state::{source_of, BATCH_BYTES};
 use super::wire::{Effect, ReplyId, ReqId, Request, Response};
 use crate::core::block::{cid_of, SignedBlock};
 use crate::core::replica::fetch::FetchEffect;
@@ -58,6 +58,21 @@ impl<S: Store> Node<S> {
             self.unsubscribe(&doc_topic(&old));
         }
         self.subscribe(&doc_topic(doc));
+    }
+
+    /// Notes a block of a p2p collection for the connected peers it did
+    /// not reach by gossip (see [`Node::on_subscribed`]): those that hold
+    /// no topic of its collection, but the peer that sent it. (A peer that
+    /// holds the topic and is outside our mesh of it gets a forwarded
+    /// block by gossipsub's `IHAVE` later, as any subscriber does.)
+    pub(super) fn note_missed(&mut self, m: &Merged) {
+        if !self.gossips() || !self.p2p_collections.contains(&m.collection) {
+            return;
+        }
+        let topic = col_topic(&m.collection);
+        let (topics, from) = (&self.peer_topics, source_of(m));
+        let has = |p: &PeerId| from == Some(*p) || topics.get(p).is_some_and(|t| t.contains(&topic));
+        self.replica.missed.changed(&m.collection, &m.doc, has);
     }
 
     /// Publishes a local block on its document's topic, and on its

@@ -63,9 +63,8 @@ pub(super) struct Stats {
     pub(super) bytes_received: u64,
     pub(super) sent: u64,
     pub(super) served: u64,
-    /// Documents whose heads peers sent us in head exchange requests: a
-    /// collection's documents once per exchange, so this tells how often
-    /// peers swapped heads with us.
+    /// Documents whose heads peers sent us in head exchange requests, each
+    /// exchange counting the documents it names: how much heads cost.
     pub(super) heads_received: u64,
     /// Blocks refused that no honest peer sends (each message with some is a strike).
     pub(super) invalid: u64,
@@ -453,6 +452,10 @@ impl<S: Store> Node<S> {
             // Once, whichever comes first: this or `take_merged`.
             if self.recent.put(m.cid, ()).is_none() {
                 self.publish(&m);
+                // Noted now, with the topics the publish went by: a peer's
+                // subscription handled before the commit completes must
+                // not find it missing.
+                self.note_missed(&m);
             }
         }
         // Every merge path takes its blocks itself; this only keeps a missed
@@ -836,13 +839,7 @@ impl<S: Store> Node<S> {
                     self.publish(m);
                 }
             }
-            // Gossip reaches only the peers that hold the collection's topic.
-            if self.p2p_collections.contains(&m.collection) {
-                let topic = col_topic(&m.collection);
-                let topics = &self.peer_topics;
-                let holds = |p: &PeerId| topics.get(p).is_some_and(|t| t.contains(&topic));
-                self.replica.missed.changed(&m.collection, &m.doc, holds);
-            }
+            self.note_missed(m);
             // Their outbox entries committed with the blocks (`outbox_rows`).
             peers.extend(self.replicators.borrow().values().filter(|r| r.queues(m)).map(|r| r.peer));
         }

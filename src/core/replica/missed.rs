@@ -52,6 +52,33 @@ struct Log {
     count: usize,
 }
 
+impl Log {
+    fn note(&mut self, col: &str, doc: &str) {
+        match self.cols.get(col) {
+            // Swapped whole already, or named already.
+            Some(None) => return,
+            Some(Some(docs)) if docs.contains(doc) => return,
+            _ => {}
+        }
+        if self.count == KEPT {
+            // The collection with the most names loses them (it will be
+            // swapped whole): one the peer never subscribes to cannot keep
+            // the bound full for all the others.
+            if let Some(docs) = self.cols.values_mut().max_by_key(|d| d.as_ref().map_or(0, BTreeSet::len)) {
+                self.count -= docs.as_ref().map_or(0, BTreeSet::len);
+                *docs = None;
+            }
+            if matches!(self.cols.get(col), Some(None)) {
+                return;
+            }
+        }
+        if let Some(docs) = self.cols.entry(col.to_string()).or_insert_with(|| Some(BTreeSet::new())) {
+            docs.insert(doc.to_string());
+            self.count += 1;
+        }
+    }
+}
+
 impl<P: Ord + Copy> Missed<P> {
     /// `peer` connected: from now on its misses are noted.
     pub fn connected(&mut self, peer: P) {
@@ -63,29 +90,15 @@ impl<P: Ord + Copy> Missed<P> {
         self.peers.remove(peer);
     }
 
-    /// `doc` of `col` changed; `subscribed(peer)` says whether a peer holds
-    /// `col`'s topic (gossip reached it).
-    pub fn changed(&mut self, col: &str, doc: &str, subscribed: impl Fn(&P) -> bool) {
+    /// `doc` of `col` changed; `has(peer)` says whether a peer has the
+    /// change anyway: it holds `col`'s topic (gossip reached it), or it
+    /// sent the change.
+    pub fn changed(&mut self, col: &str, doc: &str, has: impl Fn(&P) -> bool) {
         for (peer, log) in self.peers.iter_mut() {
-            if subscribed(peer) {
+            if has(peer) {
                 continue;
             }
-            let docs = match log.cols.get_mut(col) {
-                Some(docs) => docs,
-                None => log.cols.entry(col.to_string()).or_insert_with(|| Some(BTreeSet::new())),
-            };
-            let Some(set) = docs else { continue };
-            if set.contains(doc) {
-                continue;
-            }
-            if log.count == KEPT {
-                // This collection's names go; it is swapped whole.
-                log.count -= set.len();
-                *docs = None;
-                continue;
-            }
-            set.insert(doc.to_string());
-            log.count += 1;
+            log.note(col, doc);
         }
     }
 
@@ -159,6 +172,19 @@ mod tests {
         m.changed("Books", "late", |_| false);
         assert_eq!(m.subscribed(&1, "Users"), docs(&["u"]));
         assert_eq!(m.subscribed(&1, "Books"), docs(&["late"]));
+        assert_eq!(m.peers[&1].count, 0);
+    }
+
+    #[test]
+    fn a_collection_never_subscribed_to_does_not_keep_the_bound_full() {
+        let mut m = Missed::default();
+        m.connected(1u8);
+        for i in 0..KEPT {
+            m.changed("Unshared", &format!("d{i}"), |_| false);
+        }
+        m.changed("Books", "a", |_| false);
+        assert_eq!(m.subscribed(&1, "Books"), docs(&["a"]));
+        assert_eq!(m.subscribed(&1, "Unshared"), MissedDocs::TooMany);
         assert_eq!(m.peers[&1].count, 0);
     }
 }
