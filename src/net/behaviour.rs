@@ -334,3 +334,22 @@ impl Behaviour {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gossipsub::{TopicHash, TopicSubscriptionFilter};
+
+    #[test]
+    fn a_topic_past_the_length_is_refused_and_ours_fit() {
+        let mut filter = TopicLength;
+        assert!(filter.can_subscribe(&TopicHash::from_raw("t".repeat(MAX_TOPIC_BYTES))));
+        assert!(!filter.can_subscribe(&TopicHash::from_raw("t".repeat(MAX_TOPIC_BYTES + 1))));
+        // A document's topic names its genesis CID (CIDv1, base32).
+        let cid = crate::core::block::cid_of(b"a genesis");
+        let doc = format!("weft/doc/{cid}");
+        assert_eq!(doc.len(), 68);
+        assert!(filter.can_subscribe(&TopicHash::from_raw(doc)));
+        assert!(filter.can_subscribe(&TopicHash::from_raw(crate::core::sync::PEERS_TOPIC)));
+    }
+}
