@@ -179,6 +179,22 @@ fn a_restarted_peer_gets_the_blocks_it_missed() {
     c.stop();
 }
 
+/// Two nodes sharing the p2p collection Book, A with `on_a` documents of
+/// its own and B with `on_b`; B dials A.
+fn sharing_books(on_a: u64, on_b: u64) -> (NodeHandle, NodeHandle, [tempfile::TempDir; 2]) {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let a = start(quiet(dirs[0].path()));
+    let b = start(quiet(dirs[1].path()));
+    for (n, docs, name) in [(&a, on_a, "a"), (&b, on_b, "b")] {
+        with_book(n, true);
+        for i in 0..docs {
+            create(n, json!({ "title": format!("{name} {i}"), "pages": i }));
+        }
+    }
+    dial(&b, &a);
+    (a, b, dirs)
+}
+
 /// A node holds a topic per recently used document (up to 1,000): all of
 /// them go to a new peer in its first gossipsub message. gossipsub's
 /// default filter refused a message of more than 100 subscriptions whole,
@@ -187,16 +203,8 @@ fn a_restarted_peer_gets_the_blocks_it_missed() {
 /// it, and a write there reached it only at the next reconnection.
 #[test]
 fn a_peer_with_many_hot_documents_still_hears_gossip() {
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = start(quiet(da.path()));
-    let b = start(quiet(db.path()));
-    with_book(&a, true);
-    with_book(&b, true);
-    // 300 topics: the collection's and 299 documents'.
-    for i in 0..299 {
-        create(&a, json!({ "title": format!("a {i}"), "pages": i }));
-    }
-    dial(&b, &a);
+    // 300 topics on A: the collection's and 299 documents'.
+    let (a, b, _dirs) = sharing_books(299, 0);
     wait_for("the catch-up on B", || count(&b) == 299);
     wait_for("B's mesh of the collection", || mesh(&b, "weft/col/Book") >= 1);
     let id = create(&b, json!({"title": "from B", "pages": 1}));
@@ -212,18 +220,7 @@ fn a_peer_with_many_hot_documents_still_hears_gossip() {
 /// twice each way.
 #[test]
 fn a_connection_swaps_each_collections_heads_once() {
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = start(quiet(da.path()));
-    let b = start(quiet(db.path()));
-    with_book(&a, true);
-    with_book(&b, true);
-    for i in 0..200 {
-        create(&a, json!({ "title": format!("a {i}"), "pages": i }));
-    }
-    for i in 0..100 {
-        create(&b, json!({ "title": format!("b {i}"), "pages": i }));
-    }
-    dial(&b, &a);
+    let (a, b, _dirs) = sharing_books(200, 100);
     wait_for("every document on both", || count(&a) == 300 && count(&b) == 300);
     wait_for("the mesh", || mesh(&a, "weft/col/Book") >= 1 && mesh(&b, "weft/col/Book") >= 1);
     // Subscriptions are in (the mesh needs them); what they started has
