@@ -202,7 +202,11 @@ impl<S: Store> Node<S> {
     /// page never: it left its own misses to the node's exchange. Pages
     /// stopped for a node change "lost" in tests/browser/tabs.test.mjs that
     /// turned out to be the test's own race, a change made on an older
-    /// head: see TESTING.md.)
+    /// head: see TESTING.md.) Not covered: a page's second connection
+    /// under the same peer id (a tab taking the lead from a hung one) tells
+    /// topics the node already counts it holding, so no subscription comes
+    /// for it here; what it misses meanwhile the page repairs itself
+    /// (`repair_unheard`) or its next exchange brings.
     pub(super) async fn on_subscribed(&mut self, peer: PeerId, topic: &str) {
         if topic == PEERS_TOPIC {
             if !self.config.meet_peers {
