@@ -77,8 +77,11 @@ impl<S: Store> Node<S> {
 
     /// Publishes a local block on its document's topic, and on its
     /// collection's if that is a p2p collection here: a collection we do
-    /// not share is not sent to whoever listens (see `share.rs`).
+    /// not share is not sent to whoever listens (see `share.rs`). The
+    /// peers it cannot reach are noted with the topics it went by
+    /// ([`Node::note_missed`]).
     pub(super) fn publish(&mut self, m: &Merged) {
+        self.note_missed(m);
         let mut topics = vec![doc_topic(&m.doc)];
         if self.p2p_collections.contains(&m.collection) {
             topics.push(col_topic(&m.collection));

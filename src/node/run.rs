@@ -451,11 +451,10 @@ impl<S: Store> Node<S> {
         for m in early {
             // Once, whichever comes first: this or `take_merged`.
             if self.recent.put(m.cid, ()).is_none() {
+                // This notes the peers it misses now, with the topics it
+                // goes by: a peer's subscription handled before the commit
+                // completes must not find it missing.
                 self.publish(&m);
-                // Noted now, with the topics the publish went by: a peer's
-                // subscription handled before the commit completes must
-                // not find it missing.
-                self.note_missed(&m);
             }
         }
         // Every merge path takes its blocks itself; this only keeps a missed
@@ -838,8 +837,11 @@ impl<S: Store> Node<S> {
                 if !published {
                     self.publish(m);
                 }
+            } else {
+                // Gossip forwarded it, if it came by gossip: to the peers
+                // that hold its topics.
+                self.note_missed(m);
             }
-            self.note_missed(m);
             // Their outbox entries committed with the blocks (`outbox_rows`).
             peers.extend(self.replicators.borrow().values().filter(|r| r.queues(m)).map(|r| r.peer));
         }
