@@ -182,7 +182,8 @@
 //! store kept; memory, connections and messages in flight lost). Gossip is
 //! relayed as gossipsub does, once per replica and message (named by topic
 //! and content, as the node's gossipsub names them), to the subscribers
-//! among its connections, once the node accepted it. A virtual clock jumps
+//! among its connections whose subscription it has heard (one still on its
+//! way misses the message), once the node accepted it. A virtual clock jumps
 //! to the next event; keys, nonces and every choice come from the seed, so
 //! a seed replays exactly (`a_seed_replays_exactly`). Requests also time
 //! out on live connections, stores fail commits (`store::FailingStore`;
@@ -196,9 +197,9 @@
 //! checks: every replica holds the same heads and documents, every outbox
 //! is empty, every acknowledged write is held everywhere, every store is
 //! consistent (`db::check`), every request was answered or dropped, no
-//! block was pushed to a peer after that peer acknowledged it (but by a
-//! replica whose store failed since), and no pending block has all its
-//! parents. `cargo test --lib sim::` runs 200 schedules in
+//! block was pushed to a peer holding it merged after that peer
+//! acknowledged it (but by a replica whose store failed since), and no
+//! pending block has all its parents. `cargo test --lib sim::` runs 200 schedules in
 //! seconds; `WEFT_SIM_CASES=100000` runs more, `WEFT_SIM_SEED=<n>` one
 //! (a failure prints this command), and `WEFT_SIM_LOG=weftdb=debug` shows
 //! every input, effect and command of a run. TESTING.md records the long

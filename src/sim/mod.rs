@@ -13,7 +13,8 @@
 //! (partitions), and replicas restart: their store kept, their memory,
 //! connections and messages in flight lost. Gossip is relayed as gossipsub
 //! does: every message once per replica, passed on to the subscribers of
-//! its topic among its connections once the node has accepted it.
+//! its topic among its connections (those whose subscription it has heard)
+//! once the node has accepted it.
 //!
 //! See `tests.rs` for the properties and how to run more schedules.
 

@@ -131,6 +131,10 @@ pub(crate) struct Replica {
     judging: BTreeMap<MessageId, (String, Vec<u8>)>,
     /// Topics the node holds (as its gossipsub would tell peers).
     topics: BTreeSet<String>,
+    /// `(replica, topic)`: the subscriptions of its connected peers it
+    /// has been told of. Gossipsub publishes and passes on only to those,
+    /// so a subscription still on its way misses what is sent meanwhile.
+    heard: BTreeSet<(usize, String)>,
 }
 
 /// What the simulator saw that a property forbids.
@@ -164,6 +168,10 @@ pub(crate) struct Sim {
     gossip_order: BTreeMap<(u64, usize), Duration>,
     /// `(pusher, receiver)` → CIDs the receiver acknowledged.
     acked: BTreeMap<(usize, usize), HashSet<Cid>>,
+    /// `(to, from)`: subscriptions of `from` held back from `to` (a test's
+    /// knob: a subscription that arrives late), and those held so far.
+    hold: Option<(usize, usize)>,
+    held: Vec<(u64, Input)>,
 }
 
 /// The simulated address of replica `i`.
@@ -205,6 +213,8 @@ impl Sim {
             next_reply: 0,
             gossip_order: BTreeMap::new(),
             acked: BTreeMap::new(),
+            hold: None,
+            held: Vec::new(),
         };
         crate::db::set_nonces(Some(seed.wrapping_mul(1 << 20)));
         let stores: Vec<SimStore> = (0..config.replicas).map(|_| sim.seeded_store()).collect();
@@ -244,6 +254,7 @@ impl Sim {
                 seen: BTreeSet::new(),
                 judging: BTreeMap::new(),
                 topics: BTreeSet::new(),
+                heard: BTreeSet::new(),
             });
         }
         tracing::debug!(target: "weftdb::sim", "links {:?}, pages {:?}", config.links, config.pages);
@@ -302,6 +313,7 @@ impl Sim {
             block_on(Node::assemble(r.db.clone(), r.config.clone(), Arc::default(), clock, None)).expect("a node");
         r.node = Some(node);
         r.topics.clear();
+        r.heard.clear();
         r.seen.clear();
         r.judging.clear();
         r.wake_at = None;
@@ -478,9 +490,18 @@ impl Sim {
                     return;
                 }
                 let pushed = pushed_cids(&request);
-                if !pushed.is_empty() {
-                    let acked = self.acked.get(&(i, j));
-                    for c in pushed.iter().filter(|c| acked.is_some_and(|a| a.contains(c))) {
+                let again: Vec<Cid> = match self.acked.get(&(i, j)) {
+                    Some(acked) => pushed.iter().filter(|c| acked.contains(c)).copied().collect(),
+                    None => Vec::new(),
+                };
+                if !again.is_empty() {
+                    // Only a merged block is below `j`'s heads. One `j`
+                    // holds waiting for its parents is in none of them, and
+                    // one it dropped for want of them it no longer holds: a
+                    // later connection's head exchange cannot know of either
+                    // and sends the block again with its parents.
+                    let merged = block_on(self.replicas[j].db.has_blocks(&again)).expect("a read");
+                    for (c, _) in again.iter().zip(merged).filter(|(_, m)| *m) {
                         self.observed.pushed_after_ack.push((i, j, *c));
                     }
                 }
@@ -585,11 +606,12 @@ impl Sim {
             .collect()
     }
 
-    /// Gossip from `i` to its neighbours holding `topic`, but the one it came from.
+    /// Gossip from `i` to its neighbours it knows hold `topic`, but the one
+    /// it came from.
     fn pass_on(&mut self, i: usize, from: Option<usize>, id: MessageId, topic: String, data: Vec<u8>) {
         let source = self.replicas[i].peer;
         for (conn, other) in self.neighbours(i) {
-            if Some(other) == from || !self.replicas[other].topics.contains(&topic) {
+            if Some(other) == from || !self.replicas[i].heard.contains(&(other, topic.clone())) {
                 continue;
             }
             if self.rng.chance(self.faults.lose) {
@@ -609,6 +631,10 @@ impl Sim {
 
     fn close(&mut self, id: u64) {
         let Some(c) = self.conns.remove(&id) else { return };
+        // Gossipsub forgets a peer's topics with its last connection.
+        for (me, other) in [(c.a, c.b), (c.b, c.a)] {
+            self.replicas[me].heard.retain(|(o, _)| *o != other);
+        }
         let conn = ConnectionId::new_unchecked(id as usize);
         for (me, other) in [(c.a, c.b), (c.b, c.a)] {
             let peer = self.replicas[other].peer;
@@ -691,6 +717,25 @@ impl Sim {
                     if self.replicas[to].life != life || conn.is_some_and(|c| !self.conns.contains_key(&c)) {
                         continue;
                     }
+                    let from = match &input {
+                        Input::Subscribed { peer, .. } | Input::Unsubscribed { peer, .. } => self.index(peer),
+                        _ => None,
+                    };
+                    if let (Some(from), Some(c)) = (from, conn) {
+                        if self.hold == Some((to, from)) && matches!(input, Input::Subscribed { .. }) {
+                            self.held.push((c, input));
+                            continue;
+                        }
+                    }
+                    match (&input, from) {
+                        (Input::Subscribed { topic, .. }, Some(from)) => {
+                            self.replicas[to].heard.insert((from, topic.clone()));
+                        }
+                        (Input::Unsubscribed { topic, .. }, Some(from)) => {
+                            self.replicas[to].heard.remove(&(from, topic.clone()));
+                        }
+                        _ => {}
+                    }
                     if let Input::Gossip { message, topic, data, .. } = &input {
                         let r = &mut self.replicas[to];
                         // Handed on twice now and then, past the seen-cache.
@@ -730,6 +775,21 @@ impl Sim {
             }
         }
         self.now = self.now.max(until);
+    }
+
+    /// Holds back the subscriptions `from` sends `to` until
+    /// [`Sim::release`]: a subscription that arrives late.
+    pub(crate) fn hold_subscriptions(&mut self, to: usize, from: usize) {
+        self.hold = Some((to, from));
+    }
+
+    /// Delivers the subscriptions held back, in their order, on their
+    /// connections (dropped with a connection closed meanwhile).
+    pub(crate) fn release(&mut self) {
+        let Some((to, _)) = self.hold.take() else { return };
+        for (conn, input) in std::mem::take(&mut self.held) {
+            self.deliver(to, Some(conn), input);
+        }
     }
 
     /// Runs for `span` more of virtual time.

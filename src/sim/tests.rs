@@ -367,3 +367,30 @@ fn head_exchange_sends_exactly_what_the_other_side_lacks() {
     assert_eq!((delta("received", 0), delta("received", 1)), (lacks0, lacks1));
     assert_eq!((after[0]["pending"].clone(), after[1]["pending"].clone()), (json!(0), json!(0)));
 }
+
+/// A write made after the connection's head exchange but before the
+/// writer hears the peer's subscription is gossiped to nobody there; the
+/// subscription, when it comes, swaps heads for exactly that document.
+#[test]
+fn a_write_its_gossip_missed_is_swapped_when_the_peer_subscribes() {
+    log();
+    let config = pair();
+    let mut sim = Sim::new(3, Faults::NONE, &config);
+    sim.hold_subscriptions(0, 1);
+    sim.run_for(Duration::from_secs(1));
+    let stats = |sim: &mut Sim, i: usize| sim.command(i, Command::Stats).expect("stats");
+    let before = stats(&mut sim, 1);
+    let doc = json!({ "title": "unheard", "n": 1 });
+    let id = sim.command(0, Command::Create { collection: "Book".into(), doc }).expect("a create")["_id"].clone();
+    let id = id.as_str().expect("an id").to_string();
+    sim.run_for(Duration::from_secs(5));
+    let get = |sim: &mut Sim| sim.command(1, Command::Get { collection: "Book".into(), id: id.clone() });
+    assert_eq!(get(&mut sim).expect("a get"), Value::Null, "the gossip went to a peer not known to hold its topic");
+    sim.release();
+    sim.run_for(Duration::from_millis(100));
+    assert_eq!(get(&mut sim).expect("swapped on the subscription")["title"], Value::from("unheard"));
+    let after = stats(&mut sim, 1);
+    let received = |s: &Value| s["headsReceived"].as_u64().expect("a count");
+    assert_eq!(received(&after) - received(&before), 1, "heads of the one missed document: {after}");
+    check(&sim).expect("converged");
+}
