@@ -444,7 +444,8 @@
 //!   documents a push changed, with the other connected peers once the
 //!   pusher's transfer is done; for documents published to nobody; and
 //!   again, after a doubling backoff, when an exchange failed while the peer
-//!   stayed connected), peers swap their heads for each shared collection; each side then sends
+//!   stayed connected; at once when the connection a request went on closed
+//!   while another to the peer stays up), peers swap their heads for each shared collection; each side then sends
 //!   the other exactly the blocks it lacks: directly when all the other's
 //!   heads are known, else by `Offer`/`Want` of CIDs first.
 //! - **`/weft/replicate/1`**: `Push` of blocks (parents first, with how many
@@ -460,7 +461,12 @@
 //!   outbox keep up to three pushes in flight to a peer (each `Ack`
 //!   answers its own request; the outbox's next batch leaves out the blocks
 //!   in flight, and a failed push's go again after the backoff or once
-//!   another push is answered), so
+//!   another push is answered). A request whose connection closed under
+//!   it while the peer stays connected on another goes again there at
+//!   once: request-response spreads a peer's requests over its
+//!   connections, and the relayed one closes once the direct one is up.
+//!   A push of head exchange goes again as it was, under its ticket, so
+//!   the lane keeps its order (`Failure::Closed`). With several in flight,
 //!   pushes may arrive out of order: a child before its parent waits in the
 //!   receiver's pending blocks. A native receiver verifies a push's blocks
 //!   on other threads while its node thread merges the one before (a

@@ -248,8 +248,41 @@ impl<S: Store> Node<S> {
             let cids = blocks.iter().map(|(c, _)| *c).collect();
             let blocks = blocks.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
             let id = self.send(peer, Request::Replicate(ReplicateRequest::Push { blocks, remaining }));
-            self.pushes.insert(id, Push::Exchange { col, cids, ticket });
+            self.pushes.insert(id, Push::Exchange { col, cids, ticket, remaining });
         }
+    }
+
+    /// Sends our request `id` to `peer` again, after the connection it
+    /// went on closed while another to the peer is up (`request_failed`):
+    /// a heads request (with our heads now), an offer, or a push of head
+    /// exchange's lane (the same blocks under the same ticket, so the
+    /// lane's window and order stay as they were). Whether it was one of
+    /// those and went again.
+    pub(super) async fn send_again(&mut self, peer: PeerId, id: ReqId) -> bool {
+        if let Some(x) = self.exchanges.remove(&id) {
+            tracing::debug!(%peer, col = x.col, "its connection closed: swapping heads again on another");
+            self.start_exchange(peer, &x.col, x.docs).await;
+            return true;
+        }
+        if let Some(o) = self.offers.remove(&id) {
+            self.send_offer(peer, &o.col, o.candidates);
+            return true;
+        }
+        let Some(Push::Exchange { cids, .. }) = self.pushes.get(&id) else { return false };
+        let blocks = match self.db.get_blocks(cids).await {
+            Ok(blocks) => blocks.into_iter().collect::<Option<Vec<Vec<u8>>>>(),
+            Err(e) => {
+                tracing::warn!(%peer, "cannot read a push to send again: {e}");
+                None
+            }
+        };
+        let (Some(blocks), Some(push)) = (blocks, self.pushes.remove(&id)) else { return false };
+        let Push::Exchange { remaining, .. } = &push else { return false };
+        tracing::debug!(%peer, blocks = blocks.len(), "its connection closed: pushing again on another");
+        let blocks = blocks.into_iter().map(ByteBuf::from).collect();
+        let again = self.send(peer, Request::Replicate(ReplicateRequest::Push { blocks, remaining: *remaining }));
+        self.pushes.insert(again, push);
+        true
     }
 
     pub(super) async fn on_replicate_request(&mut self, peer: PeerId, reply: ReplyId, request: ReplicateRequest) {

@@ -28,7 +28,7 @@ use lru::LruCache;
 use super::config::NodeConfig;
 use super::error::NodeError;
 use super::state::{outbox_rows, Exchange, Offer, Push, Replicator, Status, Verifying, BATCH_BYTES};
-use super::wire::{Effect, Input, ListenId, ReplyId, ReqId, Request, Response};
+use super::wire::{Effect, Failure, Input, ListenId, ReplyId, ReqId, Request, Response};
 use crate::core::block::SignedBlock;
 use crate::core::map_of;
 use crate::core::pending::PendingLedger;
@@ -678,12 +678,12 @@ impl<S: Store> Node<S> {
                 Response::Heads(r) => self.on_heads_response(peer, id, r).await,
                 Response::Replicate(r) => self.on_replicate_response(peer, id, r).await,
             },
-            Input::RequestFailed { peer, id, unreadable, error } => {
+            Input::RequestFailed { peer, id, failure, error } => {
                 tracing::debug!(%peer, "outbound request failed: {error}");
-                if unreadable {
+                if failure == Failure::Unreadable {
                     self.strike(peer, "an unreadable answer");
                 }
-                self.request_failed(peer, id);
+                self.request_failed(peer, id, failure).await;
             }
             Input::Gossip { source, message, topic, data } => {
                 let acceptance = self.on_gossip(source, &topic, data).await;
@@ -744,11 +744,18 @@ impl<S: Store> Node<S> {
     }
 
     /// Our request `id` failed: whichever protocol's it was.
-    fn request_failed(&mut self, peer: PeerId, id: ReqId) {
+    async fn request_failed(&mut self, peer: PeerId, id: ReqId, failure: Failure) {
         if let Some(fetch) = self.fetches.remove(&id) {
             let connected = self.fetch_candidates();
             let effects = self.replica.fetcher.failed(fetch, &connected);
             self.carry_out(effects);
+        }
+        // Its connection closed under it while another to the peer stays
+        // up (the relayed one, closed once the direct one is): it goes
+        // again at once, as it was, rather than after the backoff of a
+        // failed exchange and a new walk of everything queued behind it.
+        if failure == Failure::Closed && self.is_connected(&peer) && self.send_again(peer, id).await {
+            return;
         }
         let mut exchange = self.exchanges.remove(&id).is_some() | self.offers.remove(&id).is_some();
         match self.pushes.remove(&id) {

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 use super::command::{Command, CommandError};
 use super::run::{is_circuit, Node};
-use super::wire::{Effect, Input, ListenId, ReplyId, ReqId, Request, Response};
+use super::wire::{Effect, Failure, Input, ListenId, ReplyId, ReqId, Request, Response};
 use crate::core::sync::{BlocksResponse, HeadsResponse, ReplicateResponse};
 use crate::net::{Behaviour, BehaviourEvent, Inbound};
 use crate::store::Store;
@@ -255,8 +255,13 @@ impl SwarmDriver {
             }
             Event::OutboundFailure { peer, request_id, error, .. } => {
                 let id = self.sent.remove(&(protocol, request_id))?;
-                let unreadable = matches!(&error, request_response::OutboundFailure::Io(e) if e.kind() == std::io::ErrorKind::InvalidData);
-                Some(Input::RequestFailed { peer, id, unreadable, error: error.to_string() })
+                use request_response::OutboundFailure;
+                let failure = match &error {
+                    OutboundFailure::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => Failure::Unreadable,
+                    OutboundFailure::ConnectionClosed => Failure::Closed,
+                    _ => Failure::Other,
+                };
+                Some(Input::RequestFailed { peer, id, failure, error: error.to_string() })
             }
             Event::InboundFailure { peer, error, .. } => {
                 // Undecodable and oversized messages are counted by the

@@ -46,6 +46,19 @@ pub(crate) enum Response {
     Replicate(ReplicateResponse),
 }
 
+/// Why a request of ours failed, where the node acts on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The answer did not decode: held against the peer.
+    Unreadable,
+    /// The connection it went on closed before the answer came. The peer
+    /// may still be connected on another (a relayed connection closed
+    /// once the direct one is up): what it carried goes again there.
+    Closed,
+    /// A time-out, a refused protocol, or anything else.
+    Other,
+}
+
 /// What happened, as the node is told. The time comes beside it
 /// ([`super::run::Node::handle`]).
 #[derive(Debug)]
@@ -70,8 +83,8 @@ pub(crate) enum Input {
     Unreadable { peer: PeerId, error: String },
     /// The answer to our request `id`.
     Response { peer: PeerId, id: ReqId, response: Response },
-    /// Our request `id` failed; `unreadable` when the answer did not decode.
-    RequestFailed { peer: PeerId, id: ReqId, unreadable: bool, error: String },
+    /// Our request `id` failed, for the reason `failure`, as `error` says.
+    RequestFailed { peer: PeerId, id: ReqId, failure: Failure, error: String },
     /// A gossip message, to be judged with [`Effect::Validate`].
     Gossip { source: PeerId, message: MessageId, topic: String, data: Vec<u8> },
     /// A peer joined a topic.

@@ -16,7 +16,7 @@ use crate::core::block::cid_of;
 use crate::core::sync::{ReplicateRequest, ReplicateResponse};
 use crate::db::Db;
 use crate::node::run::{keypair_of, Clock, Node};
-use crate::node::wire::{Effect, Input, ReplyId, ReqId, Request, Response};
+use crate::node::wire::{Effect, Failure, Input, ReplyId, ReqId, Request, Response};
 use crate::node::{Command, NodeConfig};
 use crate::store::{FailingStore, MemoryStore, Mode, Store, Table, Tx};
 
@@ -459,7 +459,8 @@ impl Sim {
 
     fn fail_request(&mut self, asker: (usize, ReqId), peer: PeerId, error: &str) {
         let (i, id) = asker;
-        let input = Input::RequestFailed { peer, id, unreadable: false, error: error.into() };
+        let failure = if error == "connection closed" { Failure::Closed } else { Failure::Other };
+        let input = Input::RequestFailed { peer, id, failure, error: error.into() };
         self.deliver(i, None, input);
     }
 
@@ -484,7 +485,7 @@ impl Sim {
                         self.request_to(i, j, conn, None, Vec::new(), request);
                     }
                     let life = self.replicas[i].life;
-                    let input = Input::RequestFailed { peer, id, unreadable: false, error: "timeout".into() };
+                    let input = Input::RequestFailed { peer, id, failure: Failure::Other, error: "timeout".into() };
                     // Failed whether or not the connection lasts that long.
                     self.at(Duration::from_secs(2), Event::Deliver { to: i, life, conn: None, input });
                     return;

@@ -394,3 +394,87 @@ fn a_write_its_gossip_missed_is_swapped_when_the_peer_subscribes() {
     assert_eq!(received(&after) - received(&before), 1, "heads of the one missed document: {after}");
     check(&sim).expect("converged");
 }
+
+/// Replica 0's node alone, fed inputs by hand: a peer connected twice,
+/// and the effects it asks for. Nothing is carried out.
+fn twice_connected(seed: u64, docs: usize) -> (Sim, libp2p::PeerId) {
+    use crate::node::wire::Input;
+    use libp2p::swarm::ConnectionId;
+    let config = SimConfig { links: Vec::new(), ..pair() };
+    let mut sim = Sim::new(seed, Faults::NONE, &config);
+    sim.run_for(Duration::from_secs(1));
+    for n in 0..docs {
+        let doc = json!({ "title": format!("book {n}"), "n": n });
+        sim.command(0, Command::Create { collection: "Book".into(), doc }).expect("a create");
+    }
+    let peer = sim.replicas[1].peer;
+    let now = sim.now;
+    let node = sim.replicas[0].node.as_mut().expect("up");
+    node.take_effects();
+    for c in [1, 2] {
+        let conn = ConnectionId::new_unchecked(c);
+        let input = Input::Connected { peer, conn, addr: super::net::addr_of(1), dialed: true, transport: "memory" };
+        block_on(node.handle(input, now));
+    }
+    (sim, peer)
+}
+
+/// The pushes among `effects`: (request id, the blocks).
+fn pushes(effects: Vec<crate::node::wire::Effect>) -> Vec<(crate::node::wire::ReqId, Vec<Vec<u8>>)> {
+    use crate::core::sync::ReplicateRequest;
+    use crate::node::wire::{Effect, Request};
+    effects
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Send { id, request: Request::Replicate(ReplicateRequest::Push { blocks, .. }), .. } => {
+                Some((id, blocks.into_iter().map(|b| b.into_vec()).collect()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A push of head exchange whose connection closed under it, while the
+/// peer stays connected on another (a page's relayed connection, closed
+/// once the direct one is up), goes again at once with the same blocks,
+/// and its answer moves the lane on. Before, the lane was dropped and the
+/// peer waited for the backoff of a failed exchange and a new walk.
+#[test]
+fn a_push_whose_connection_closed_goes_again_on_another() {
+    use crate::core::sync::{HeadsResponse, ReplicateResponse};
+    use crate::node::wire::{Effect, Failure, Input, Request, Response};
+    use libp2p::swarm::ConnectionId;
+    for failure in [Failure::Closed, Failure::Other] {
+        let (mut sim, peer) = twice_connected(9, 3);
+        let now = sim.now;
+        let node = sim.replicas[0].node.as_mut().expect("up");
+        let effects = node.take_effects();
+        let heads = effects.iter().find_map(|e| match e {
+            Effect::Send { id, request: Request::Heads(r), .. } if r.col == "Book" => Some(*id),
+            _ => None,
+        });
+        let response = Response::Heads(HeadsResponse { heads: Default::default() });
+        block_on(node.handle(Input::Response { peer, id: heads.expect("a heads request"), response }, now));
+        // The peer said it holds nothing of Book: one block goes first (a probe).
+        let sent = pushes(node.take_effects());
+        assert_eq!(sent.len(), 1, "one push");
+        let (id, blocks) = sent[0].clone();
+        assert_eq!(blocks.len(), 1, "a probe");
+        let closed = Input::Closed { peer, conn: ConnectionId::new_unchecked(1), remaining: 1 };
+        block_on(node.handle(closed, now));
+        let error = "the connection closed".to_string();
+        block_on(node.handle(Input::RequestFailed { peer, id, failure, error }, now));
+        let again = pushes(node.take_effects());
+        if failure == Failure::Other {
+            assert!(again.is_empty(), "a push that timed out waits for the next exchange: {again:?}");
+            continue;
+        }
+        assert_eq!(again.len(), 1, "pushed again");
+        assert_eq!(again[0].1, blocks, "the same blocks");
+        let merged = blocks.iter().map(|b| crate::core::block::cid_of(b)).collect();
+        let ack = Response::Replicate(ReplicateResponse::Ack { merged, refused: Vec::new() });
+        block_on(node.handle(Input::Response { peer, id: again[0].0, response: ack }, now));
+        let rest = pushes(node.take_effects());
+        assert_eq!(rest.iter().map(|(_, b)| b.len()).sum::<usize>(), 2, "the lane went on: {rest:?}");
+    }
+}
