@@ -466,7 +466,8 @@
 //!   once: request-response spreads a peer's requests over its
 //!   connections, and the relayed one closes once the direct one is up.
 //!   A push of head exchange goes again as it was, under its ticket, so
-//!   the lane keeps its order (`Failure::Closed`). With several in flight,
+//!   the lane keeps its order; an outbox's push's blocks are owed again
+//!   with no backoff (`Failure::Closed`). With several in flight,
 //!   pushes may arrive out of order: a child before its parent waits in the
 //!   receiver's pending blocks. A native receiver verifies a push's blocks
 //!   on other threads while its node thread merges the one before (a

@@ -254,10 +254,11 @@ impl<S: Store> Node<S> {
 
     /// Sends our request `id` to `peer` again, after the connection it
     /// went on closed while another to the peer is up (`request_failed`):
-    /// a heads request (with our heads now), an offer, or a push of head
+    /// a heads request (with our heads now), an offer, a push of head
     /// exchange's lane (the same blocks under the same ticket, so the
-    /// lane's window and order stay as they were). Whether it was one of
-    /// those and went again.
+    /// lane's window and order stay as they were), or an outbox's push
+    /// (its blocks are owed again, with no backoff, and go in the outbox's
+    /// next batch). Whether it was one of those and went again.
     pub(super) async fn send_again(&mut self, peer: PeerId, id: ReqId) -> bool {
         if let Some(x) = self.exchanges.remove(&id) {
             tracing::debug!(%peer, col = x.col, "its connection closed: swapping heads again on another");
@@ -266,6 +267,13 @@ impl<S: Store> Node<S> {
         }
         if let Some(o) = self.offers.remove(&id) {
             self.send_offer(peer, &o.col, o.candidates);
+            return true;
+        }
+        if let Some(Push::Outbox { ticket, .. }) = self.pushes.get(&id) {
+            let ticket = *ticket;
+            self.pushes.remove(&id);
+            self.replica.outboxes.lost(&peer, ticket);
+            self.pump_outbox(peer).await;
             return true;
         }
         let Some(Push::Exchange { cids, .. }) = self.pushes.get(&id) else { return false };

@@ -478,3 +478,41 @@ fn a_push_whose_connection_closed_goes_again_on_another() {
         assert_eq!(rest.iter().map(|(_, b)| b.len()).sum::<usize>(), 2, "the lane went on: {rest:?}");
     }
 }
+
+/// The same for a replicator's push: its blocks go again at once on the
+/// other connection, not after the outbox's backoff.
+#[test]
+fn an_outbox_push_whose_connection_closed_goes_again_on_another() {
+    use crate::node::wire::{Failure, Input};
+    use libp2p::swarm::ConnectionId;
+    for failure in [Failure::Closed, Failure::Other] {
+        let config = SimConfig { links: Vec::new(), replicators: vec![(0, 1, "Note".into())], ..pair() };
+        // Not run: the simulator's own connection to 1, which the
+        // replicator dialled, never comes, and these inputs are the node's.
+        let mut sim = Sim::new(13, Faults::NONE, &config);
+        let doc = json!({ "text": "for 1" });
+        sim.command(0, Command::Create { collection: "Note".into(), doc }).expect("a create");
+        let peer = sim.replicas[1].peer;
+        let now = sim.now;
+        let node = sim.replicas[0].node.as_mut().expect("up");
+        node.take_effects();
+        for c in [1, 2] {
+            let conn = ConnectionId::new_unchecked(c);
+            let input =
+                Input::Connected { peer, conn, addr: super::net::addr_of(1), dialed: true, transport: "memory" };
+            block_on(node.handle(input, now));
+        }
+        let sent = pushes(node.take_effects());
+        assert_eq!(sent.len(), 1, "the outbox's push");
+        let (id, blocks) = sent[0].clone();
+        let closed = Input::Closed { peer, conn: ConnectionId::new_unchecked(1), remaining: 1 };
+        block_on(node.handle(closed, now));
+        let error = "the connection closed".to_string();
+        block_on(node.handle(Input::RequestFailed { peer, id, failure, error }, now));
+        let again = pushes(node.take_effects());
+        match failure {
+            Failure::Closed => assert_eq!(again.iter().map(|(_, b)| b.clone()).collect::<Vec<_>>(), [blocks]),
+            _ => assert!(again.is_empty(), "a push that timed out waits out the backoff: {again:?}"),
+        }
+    }
+}

@@ -103,6 +103,15 @@ impl<P: Ord + Clone, C: Ord + Clone> Lanes<P, C> {
         }
     }
 
+    /// The batch's connection closed under it while `peer` stays connected
+    /// on another: its blocks may go again at once, with no wait (the peer
+    /// did not fail to answer; the connection it went on is gone).
+    pub fn lost(&mut self, peer: &P, ticket: OutboxTicket) {
+        if let Some(l) = self.lanes.get_mut(peer) {
+            l.inflight.remove(&ticket);
+        }
+    }
+
     /// `peer`'s next batch could not be made (the store failed): wait
     /// before trying again, as after a failed push.
     pub fn held_up(&mut self, peer: &P, now: Duration) {
@@ -184,6 +193,18 @@ mod tests {
         assert_eq!(l.next_timeout(|_| true), None, "a push in flight: its answer comes first");
         l.acked(&1, second);
         assert!(l.ready(&1, Duration::ZERO), "an answer clears the failures");
+    }
+
+    #[test]
+    fn a_batch_whose_connection_closed_goes_again_at_once() {
+        let mut l = lanes();
+        l.add(1);
+        let first = l.sent(&1, vec![1]);
+        let _second = l.sent(&1, vec![2]);
+        l.lost(&1, first);
+        assert_eq!(l.in_flight(&1).copied().collect::<Vec<_>>(), [2], "its block may go again");
+        assert!(l.ready(&1, Duration::ZERO), "with no backoff");
+        assert_eq!(l.next_timeout(|_| true), None, "nothing to wait out");
     }
 
     #[test]
