@@ -18,7 +18,7 @@ pub mod webtransport;
 
 pub use behaviour::{
     Behaviour, BehaviourConfig, BehaviourEvent, RelayLimits, Signaling, MAX_CONNECTIONS_PER_PEER, MAX_DOC_TOPICS,
-    MAX_PEER_TOPICS, MAX_STREAMS_PER_CONNECTION, REQUEST_TIMEOUT,
+    MAX_PEER_TOPICS, MAX_STREAMS_PER_CONNECTION, MAX_TOPIC_BYTES, REQUEST_TIMEOUT,
 };
 #[cfg(target_arch = "wasm32")]
 pub use browser::build_browser_swarm;

@@ -3,10 +3,13 @@
 //! [`TabCommand`]) and its fields by name, as serde's derive writes them.
 //! The derive cost ~20 KB of the page's gzipped wasm (BENCHMARKS.md, "wasm
 //! size"); under test it is kept as the oracle this is checked against.
+//! Every message this build posts starts with the mark
+//! [`READS_CHANGES`], which is not the message's (a reader ignores fields
+//! it does not know).
 
 use serde_json::{json, Value};
 
-use super::{Refused, TabCommand, TabMessage};
+use super::{Refused, TabChange, TabCommand, TabMessage, READS_CHANGES};
 
 impl TabCommand {
     pub(super) fn to_json(&self) -> Value {
@@ -79,14 +82,35 @@ impl TabMessage {
             TabMessage::Changed { collection, id, kind, doc } => {
                 json!({ "type": "changed", "collection": collection, "id": id, "kind": kind, "doc": doc })
             }
+            TabMessage::Changes { changes } => {
+                let changes: Vec<Value> = changes
+                    .iter()
+                    .map(|c| json!({ "collection": c.collection, "id": c.id, "kind": c.kind, "doc": c.doc }))
+                    .collect();
+                json!({ "type": "changes", "changes": changes })
+            }
         };
-        value.to_string()
+        // The message's own JSON after this build's mark (READS_CHANGES).
+        let text = value.to_string();
+        format!("{{\"{READS_CHANGES}\":true,{}", &text[1..])
+    }
+
+    /// A message read from the channel's JSON text, and whether its sender
+    /// reads [`TabMessage::Changes`] (its [`READS_CHANGES`] mark); what is
+    /// wrong with it if it is not one.
+    pub fn read(text: &str) -> Result<(TabMessage, bool), String> {
+        let mut o = Fields::of(serde_json::from_str(text).map_err(|e| e.to_string())?)?;
+        let batches = o.optional(READS_CHANGES) == Some(Value::Bool(true));
+        Ok((TabMessage::from_fields(o)?, batches))
     }
 
     /// A message read from the channel's JSON text; what is wrong with it
     /// if it is not one.
     pub fn from_json(text: &str) -> Result<TabMessage, String> {
-        let mut o = Fields::of(serde_json::from_str(text).map_err(|e| e.to_string())?)?;
+        Ok(TabMessage::read(text)?.0)
+    }
+
+    fn from_fields(mut o: Fields) -> Result<TabMessage, String> {
         Ok(match o.string("type")?.as_str() {
             "who" => TabMessage::Who,
             "leader" => TabMessage::Leader { tab: o.u64("tab")? },
@@ -108,7 +132,24 @@ impl TabMessage {
                 kind: o.string("kind")?,
                 doc: o.optional("doc"),
             },
+            "changes" => {
+                let Value::Array(list) = o.take("changes")? else { return Err("`changes` is not a list".into()) };
+                let changes = list.into_iter().map(TabChange::from_json).collect::<Result<_, _>>()?;
+                TabMessage::Changes { changes }
+            }
             other => return Err(format!("unknown message type `{other}`")),
+        })
+    }
+}
+
+impl TabChange {
+    fn from_json(value: Value) -> Result<TabChange, String> {
+        let mut o = Fields::of(value)?;
+        Ok(TabChange {
+            collection: o.string("collection")?,
+            id: o.string("id")?,
+            kind: o.string("kind")?,
+            doc: o.optional("doc"),
         })
     }
 }

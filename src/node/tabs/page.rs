@@ -193,8 +193,11 @@ impl Tabs {
             let slot = slot.clone();
             let onmessage = Closure::<dyn Fn(JsValue)>::new(move |data: JsValue| {
                 let (Some(s), Some(text)) = (slot.borrow().upgrade(), data.as_string()) else { return };
-                match TabMessage::from_json(&text) {
-                    Ok(msg) => {
+                match TabMessage::read(&text) {
+                    Ok((msg, batches)) => {
+                        if !batches {
+                            s.tab.borrow_mut().heard_old(now());
+                        }
                         let actions = s.tab.borrow_mut().receive(msg, now());
                         Tabs { shared: s }.act(actions);
                     }
@@ -252,12 +255,12 @@ impl Tabs {
         // The other tabs hear a merge once its commit is asked for: a `get`
         // they make then reads after it. (This tab's own subscribers may
         // hear it sooner, from the cache.)
-        self.shared.db.subscribe_stored(move |c: &Change| {
+        self.shared.db.subscribe_commits(move |changes: &[Change]| {
             let Some(s) = weak.upgrade() else { return };
             if s.relaying.get() || s.stopped.get() {
                 return;
             }
-            let actions = s.tab.borrow().changed(c);
+            let actions = s.tab.borrow().changed(changes, now());
             Tabs { shared: s }.act(actions);
         });
         let weak = Rc::downgrade(&self.shared);
