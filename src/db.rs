@@ -1098,8 +1098,10 @@ impl<S: Store> Db<S> {
         self.commit_listeners.borrow_mut().retain(|(l, _)| *l != id);
     }
 
-    /// Removes every [`Db::subscribe`] listener: a closed database tells
-    /// no one of anything, and lets go of what its listeners hold.
+    /// Removes every listener of changes ([`Db::subscribe`],
+    /// [`Db::subscribe_stored`], [`Db::subscribe_commits`]): a closed
+    /// database tells no one of anything, and lets go of what its listeners
+    /// hold.
     pub fn unsubscribe_all(&self) {
         self.listeners.borrow_mut().clear();
         self.commit_listeners.borrow_mut().clear();

@@ -123,7 +123,8 @@
 //! commits. Where the record differs from the cache (another tab's commit
 //! not heard yet) the subscribers also hear the stored outcome; the other
 //! tabs hear the change as the commit is asked for
-//! ([`Db::subscribe_stored`]), when a read they make runs after it.
+//! ([`Db::subscribe_commits`], each commit's changes in one message), when
+//! a read they make runs after it.
 //!
 //! A batch (a push of head exchange or of an outbox, a fetch's answer) is
 //! imported the same way, by reads in as few round trips as its blocks
@@ -258,9 +259,7 @@
 //!   and `taken {to, cids}` (a follower's new blocks, see below); `changed
 //!   {collection, id, kind, doc}` and `changes {changes: [{collection, id,
 //!   kind, doc}]}` (after every commit in any tab); `beat {tab}`, `here
-//!   {tab}` and `followed {tab}` (above). Every message this build posts
-//!   begins with the mark `"batches": true`: it reads `changes` (readers
-//!   ignore fields they do not know).
+//!   {tab}` and `followed {tab}` (above).
 //! - **A follower** runs no network code. Its writes commit to the shared
 //!   IndexedDB like any tab's; then it posts `committed` with their CIDs and
 //!   keeps them until the leader answers `taken`, posting them again to every
@@ -291,10 +290,11 @@
 //!   the document as it stood right after that change, and every other
 //!   tab hands them to its own `subscribe` callbacks. A commit's changes go
 //!   in one `changes` message: a post costs the page's thread ~10–15 µs,
-//!   and a catch-up's or a bulk create's commit holds a thousand. A lone
-//!   change goes as `changed`, and so does each change while a tab whose
-//!   messages lack the mark (an older build's, which reads only those) was
-//!   heard from within 10 s. The document travels in
+//!   and a catch-up's or a bulk create's commit holds a thousand; a lone
+//!   change goes as `changed`. Every tab with the database open reads
+//!   `changes`: IndexedDB version 4 marks the builds that do, so a tab of an
+//!   earlier one gets `versionchange` and closes when this build opens the
+//!   database (as for version 3, below). The document travels in
 //!   the message rather than being read again from IndexedDB by each tab: a
 //!   read made after a later commit would show subscribers the later state
 //!   twice, and a read per notice per tab costs a transaction each.
@@ -473,9 +473,11 @@
 //!   it while the peer stays connected on another goes again there at
 //!   once: request-response spreads a peer's requests over its
 //!   connections, and the relayed one closes once the direct one is up.
-//!   A push of head exchange goes again as it was, under its ticket, so
-//!   the lane keeps its order; an outbox's push's blocks are owed again
-//!   with no backoff (`Failure::Closed`). With several in flight,
+//!   A push of head exchange goes again with the same blocks under its
+//!   ticket, so the lane's window holds (it may now arrive after later
+//!   batches, as pushes in flight may anyway); an outbox's push's blocks
+//!   are owed again with no backoff. Not to a peer being dropped, nor while
+//!   offline. With several in flight,
 //!   pushes may arrive out of order: a child before its parent waits in the
 //!   receiver's pending blocks. A native receiver verifies a push's blocks
 //!   on other threads while its node thread merges the one before (a

@@ -52,15 +52,18 @@ pub(crate) async fn next_checked(verifying: &mut VecDeque<Verifying>) -> Verifie
 }
 
 impl<S: Store> Node<S> {
-    pub(super) async fn start_exchange(&mut self, peer: PeerId, col: &str, docs: Option<Vec<String>>) {
+    /// Sends `peer` our heads of `col` (or of its documents `docs`).
+    /// Whether they went (not without the network, nor if they could not
+    /// be read).
+    pub(super) async fn start_exchange(&mut self, peer: PeerId, col: &str, docs: Option<Vec<String>>) -> bool {
         if !self.p2p {
-            return;
+            return false;
         }
         let heads = match self.db.collection_heads(col, docs.as_deref()).await {
             Ok(h) => cids_of(h),
             Err(e) => {
                 tracing::debug!(%peer, col, "no head exchange: {e}");
-                return;
+                return false;
             }
         };
         // A large collection goes in requests that each name their
@@ -85,6 +88,7 @@ impl<S: Store> Node<S> {
             let id = self.send(peer, Request::Heads(request));
             self.exchanges.insert(id, exchange);
         }
+        true
     }
 
     pub(super) async fn on_heads_request(&mut self, peer: PeerId, reply: ReplyId, request: HeadsRequest) {
@@ -248,7 +252,7 @@ impl<S: Store> Node<S> {
             let cids = blocks.iter().map(|(c, _)| *c).collect();
             let blocks = blocks.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
             let id = self.send(peer, Request::Replicate(ReplicateRequest::Push { blocks, remaining }));
-            self.pushes.insert(id, Push::Exchange { col, cids, ticket, remaining });
+            self.pushes.insert(id, Push::Exchange { col, cids, ticket });
         }
     }
 
@@ -256,18 +260,25 @@ impl<S: Store> Node<S> {
     /// went on closed while another to the peer is up (`request_failed`):
     /// a heads request (with our heads now), an offer, a push of head
     /// exchange's lane (the same blocks under the same ticket, so the
-    /// lane's window and order stay as they were), or an outbox's push
+    /// lane's window holds; not if its lane is gone since), or an outbox's push
     /// (its blocks are owed again, with no backoff, and go in the outbox's
     /// next batch). Whether it was one of those and went again.
     pub(super) async fn send_again(&mut self, peer: PeerId, id: ReqId) -> bool {
         if let Some(x) = self.exchanges.remove(&id) {
             tracing::debug!(%peer, col = x.col, "its connection closed: swapping heads again on another");
-            self.start_exchange(peer, &x.col, x.docs).await;
-            return true;
+            if self.start_exchange(peer, &x.col, x.docs.clone()).await {
+                return true;
+            }
+            self.exchanges.insert(id, x);
+            return false;
         }
         if let Some(o) = self.offers.remove(&id) {
-            self.send_offer(peer, &o.col, o.candidates);
-            return true;
+            if self.p2p {
+                self.send_offer(peer, &o.col, o.candidates);
+                return true;
+            }
+            self.offers.insert(id, o);
+            return false;
         }
         if let Some(Push::Outbox { ticket, .. }) = self.pushes.get(&id) {
             let ticket = *ticket;
@@ -276,7 +287,13 @@ impl<S: Store> Node<S> {
             self.pump_outbox(peer).await;
             return true;
         }
-        let Some(Push::Exchange { cids, .. }) = self.pushes.get(&id) else { return false };
+        let Some(Push::Exchange { cids, ticket, .. }) = self.pushes.get(&id) else { return false };
+        // Of a lane dropped since (another of its batches failed): the
+        // exchange that dropped it works out again what it held.
+        let Some(remaining) = self.replica.lanes.again(&peer, *ticket) else {
+            self.pushes.remove(&id);
+            return true;
+        };
         let blocks = match self.db.get_blocks(cids).await {
             Ok(blocks) => blocks.into_iter().collect::<Option<Vec<Vec<u8>>>>(),
             Err(e) => {
@@ -284,11 +301,10 @@ impl<S: Store> Node<S> {
                 None
             }
         };
-        let (Some(blocks), Some(push)) = (blocks, self.pushes.remove(&id)) else { return false };
-        let Push::Exchange { remaining, .. } = &push else { return false };
+        let (Some(blocks), Some(push), true) = (blocks, self.pushes.remove(&id), self.p2p) else { return false };
         tracing::debug!(%peer, blocks = blocks.len(), "its connection closed: pushing again on another");
         let blocks = blocks.into_iter().map(ByteBuf::from).collect();
-        let again = self.send(peer, Request::Replicate(ReplicateRequest::Push { blocks, remaining: *remaining }));
+        let again = self.send(peer, Request::Replicate(ReplicateRequest::Push { blocks, remaining }));
         self.pushes.insert(again, push);
         true
     }

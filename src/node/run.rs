@@ -678,12 +678,15 @@ impl<S: Store> Node<S> {
                 Response::Heads(r) => self.on_heads_response(peer, id, r).await,
                 Response::Replicate(r) => self.on_replicate_response(peer, id, r).await,
             },
-            Input::RequestFailed { peer, id, failure, error } => {
+            Input::RequestFailed { peer, id, conn, failure, error } => {
                 tracing::debug!(%peer, "outbound request failed: {error}");
                 if failure == Failure::Unreadable {
                     self.strike(peer, "an unreadable answer");
                 }
-                self.request_failed(peer, id, failure).await;
+                // Whatever the error says (a stream reset as its connection
+                // went reads as I/O), a connection already gone closed under it.
+                let closed = failure == Failure::Closed || conn.is_some_and(|c| !self.connections.contains_key(&c));
+                self.request_failed(peer, id, conn.filter(|_| closed)).await;
             }
             Input::Gossip { source, message, topic, data } => {
                 let acceptance = self.on_gossip(source, &topic, data).await;
@@ -744,7 +747,9 @@ impl<S: Store> Node<S> {
     }
 
     /// Our request `id` failed: whichever protocol's it was.
-    async fn request_failed(&mut self, peer: PeerId, id: ReqId, failure: Failure) {
+    /// Our request `id` to `peer` failed; `closed`: the connection it went
+    /// on, when that closed under it.
+    async fn request_failed(&mut self, peer: PeerId, id: ReqId, closed: Option<ConnectionId>) {
         if let Some(fetch) = self.fetches.remove(&id) {
             let connected = self.fetch_candidates();
             let effects = self.replica.fetcher.failed(fetch, &connected);
@@ -754,7 +759,11 @@ impl<S: Store> Node<S> {
         // up (the relayed one, closed once the direct one is): it goes
         // again at once, as it was, rather than after the backoff of a
         // failed exchange and a new walk of everything queued behind it.
-        if failure == Failure::Closed && self.is_connected(&peer) && self.send_again(peer, id).await {
+        // Not to a peer we are dropping, nor while offline (we close those
+        // connections ourselves).
+        let another = |c: ConnectionId| self.connections.iter().any(|(id, (p, ..))| *p == peer && *id != c);
+        if closed.is_some_and(another) && !self.is_banned(peer) && !self.is_offline() && self.send_again(peer, id).await
+        {
             return;
         }
         let mut exchange = self.exchanges.remove(&id).is_some() | self.offers.remove(&id).is_some();

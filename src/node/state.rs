@@ -38,7 +38,7 @@ pub(super) struct Offer {
 
 /// Our `Push` in flight.
 pub(super) enum Push {
-    Exchange { col: String, cids: Vec<Cid>, ticket: Ticket, remaining: u64 },
+    Exchange { col: String, cids: Vec<Cid>, ticket: Ticket },
     Outbox { cids: Vec<Cid>, ticket: OutboxTicket },
 }
 

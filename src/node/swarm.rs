@@ -253,7 +253,7 @@ impl SwarmDriver {
                 let id = self.sent.remove(&(protocol, request_id))?;
                 Some(Input::Response { peer, id, response: response(r) })
             }
-            Event::OutboundFailure { peer, request_id, error, .. } => {
+            Event::OutboundFailure { peer, request_id, error, connection_id } => {
                 let id = self.sent.remove(&(protocol, request_id))?;
                 use request_response::OutboundFailure;
                 let failure = match &error {
@@ -261,7 +261,7 @@ impl SwarmDriver {
                     OutboundFailure::ConnectionClosed => Failure::Closed,
                     _ => Failure::Other,
                 };
-                Some(Input::RequestFailed { peer, id, failure, error: error.to_string() })
+                Some(Input::RequestFailed { peer, id, conn: Some(connection_id), failure, error: error.to_string() })
             }
             Event::InboundFailure { peer, error, .. } => {
                 // Undecodable and oversized messages are counted by the

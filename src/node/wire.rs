@@ -83,8 +83,9 @@ pub(crate) enum Input {
     Unreadable { peer: PeerId, error: String },
     /// The answer to our request `id`.
     Response { peer: PeerId, id: ReqId, response: Response },
-    /// Our request `id` failed, for the reason `failure`, as `error` says.
-    RequestFailed { peer: PeerId, id: ReqId, failure: Failure, error: String },
+    /// Our request `id` failed, for the reason `failure`, as `error` says;
+    /// `conn`: the connection it went on, if it went on one.
+    RequestFailed { peer: PeerId, id: ReqId, conn: Option<ConnectionId>, failure: Failure, error: String },
     /// A gossip message, to be judged with [`Effect::Validate`].
     Gossip { source: PeerId, message: MessageId, topic: String, data: Vec<u8> },
     /// A peer joined a topic.

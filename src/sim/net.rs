@@ -168,8 +168,9 @@ pub(crate) struct Sim {
     gossip_order: BTreeMap<(u64, usize), Duration>,
     /// `(pusher, receiver)` → CIDs the receiver acknowledged.
     acked: BTreeMap<(usize, usize), HashSet<Cid>>,
-    /// `(to, from)`: subscriptions of `from` held back from `to` (a test's
-    /// knob: a subscription that arrives late), and those held so far.
+    /// `(to, from)`: subscriptions (and unsubscriptions, in their order) of
+    /// `from` held back from `to` (a test's knob: a subscription that
+    /// arrives late), and those held so far.
     hold: Option<(usize, usize)>,
     held: Vec<(u64, Input)>,
 }
@@ -457,11 +458,19 @@ impl Sim {
         self.deliver(j, Some(conn), Input::Request { peer: from, reply, request });
     }
 
-    fn fail_request(&mut self, asker: (usize, ReqId), peer: PeerId, error: &str) {
+    /// Fails the request `asker` sent `peer`, on connection `conn` if it
+    /// went on one. A failure with its connection's end (`Closed`) comes
+    /// at once, right after the `Closed` input, as the swarm hands it on.
+    fn fail_request(&mut self, asker: (usize, ReqId), peer: PeerId, conn: Option<u64>, failure: Failure, error: &str) {
         let (i, id) = asker;
-        let failure = if error == "connection closed" { Failure::Closed } else { Failure::Other };
-        let input = Input::RequestFailed { peer, id, failure, error: error.into() };
-        self.deliver(i, None, input);
+        let conn_id = conn.map(|c| ConnectionId::new_unchecked(c as usize));
+        let input = Input::RequestFailed { peer, id, conn: conn_id, failure, error: error.into() };
+        if failure == Failure::Closed {
+            let life = self.replicas[i].life;
+            self.at(Duration::ZERO, Event::Deliver { to: i, life, conn: None, input });
+        } else {
+            self.deliver(i, None, input);
+        }
     }
 
     fn carry_out(&mut self, i: usize, effect: Effect) {
@@ -469,14 +478,14 @@ impl Sim {
         match effect {
             Effect::Send { id, peer, request } => {
                 let Some(j) = self.index(&peer) else {
-                    return self.fail_request((i, id), peer, "no such peer");
+                    return self.fail_request((i, id), peer, None, Failure::Other, "no such peer");
                 };
                 let Some(conn) = self.conn_between(i, j) else {
-                    return self.fail_request((i, id), peer, "not connected");
+                    return self.fail_request((i, id), peer, None, Failure::Other, "not connected");
                 };
                 if self.rng.chance(self.faults.lose) {
                     self.close(conn);
-                    return self.fail_request((i, id), peer, "connection reset");
+                    return self.fail_request((i, id), peer, Some(conn), Failure::Closed, "connection reset");
                 }
                 if self.rng.chance(self.faults.stall) {
                     // The request may still arrive and be acted on; its
@@ -485,7 +494,13 @@ impl Sim {
                         self.request_to(i, j, conn, None, Vec::new(), request);
                     }
                     let life = self.replicas[i].life;
-                    let input = Input::RequestFailed { peer, id, failure: Failure::Other, error: "timeout".into() };
+                    let input = Input::RequestFailed {
+                        peer,
+                        id,
+                        conn: Some(ConnectionId::new_unchecked(conn as usize)),
+                        failure: Failure::Other,
+                        error: "timeout".into(),
+                    };
                     // Failed whether or not the connection lasts that long.
                     self.at(Duration::from_secs(2), Event::Deliver { to: i, life, conn: None, input });
                     return;
@@ -532,9 +547,9 @@ impl Sim {
                 self.at(after, Event::Answer { key, input: Input::Response { peer, id, response } });
             }
             Effect::Drop(reply) => {
-                if let Some(Outstanding { asker: Some(asker), .. }) = self.outstanding.remove(&(i, reply)) {
+                if let Some(Outstanding { asker: Some(asker), conn, .. }) = self.outstanding.remove(&(i, reply)) {
                     let peer = self.replicas[i].peer;
-                    self.fail_request(asker, peer, "closed unanswered");
+                    self.fail_request(asker, peer, Some(conn), Failure::Other, "closed unanswered");
                 }
             }
             Effect::Publish { topic, data } => {
@@ -653,7 +668,7 @@ impl Sim {
             let o = self.outstanding.remove(&key).expect("listed");
             if let Some(asker) = o.asker {
                 let peer = self.replicas[key.0].peer;
-                self.fail_request(asker, peer, "connection closed");
+                self.fail_request(asker, peer, Some(id), Failure::Closed, "connection closed");
             }
         }
     }
@@ -723,7 +738,7 @@ impl Sim {
                         _ => None,
                     };
                     if let (Some(from), Some(c)) = (from, conn) {
-                        if self.hold == Some((to, from)) && matches!(input, Input::Subscribed { .. }) {
+                        if self.hold == Some((to, from)) {
                             self.held.push((c, input));
                             continue;
                         }
@@ -778,8 +793,8 @@ impl Sim {
         self.now = self.now.max(until);
     }
 
-    /// Holds back the subscriptions `from` sends `to` until
-    /// [`Sim::release`]: a subscription that arrives late.
+    /// Holds back the subscriptions and unsubscriptions `from` sends `to`
+    /// until [`Sim::release`]: a subscription that arrives late.
     pub(crate) fn hold_subscriptions(&mut self, to: usize, from: usize) {
         self.hold = Some((to, from));
     }

@@ -444,7 +444,10 @@ fn a_push_whose_connection_closed_goes_again_on_another() {
     use crate::core::sync::{HeadsResponse, ReplicateResponse};
     use crate::node::wire::{Effect, Failure, Input, Request, Response};
     use libp2p::swarm::ConnectionId;
-    for failure in [Failure::Closed, Failure::Other] {
+    // How the push failed: its connection closed with another left (an
+    // I/O error on it reads the same once it is gone); closed with none
+    // left; a time-out on a connection that stays up.
+    for case in ["closed", "io on a closed one", "the last closed", "timed out"] {
         let (mut sim, peer) = twice_connected(9, 3);
         let now = sim.now;
         let node = sim.replicas[0].node.as_mut().expect("up");
@@ -460,16 +463,25 @@ fn a_push_whose_connection_closed_goes_again_on_another() {
         assert_eq!(sent.len(), 1, "one push");
         let (id, blocks) = sent[0].clone();
         assert_eq!(blocks.len(), 1, "a probe");
-        let closed = Input::Closed { peer, conn: ConnectionId::new_unchecked(1), remaining: 1 };
-        block_on(node.handle(closed, now));
-        let error = "the connection closed".to_string();
-        block_on(node.handle(Input::RequestFailed { peer, id, failure, error }, now));
+        let close = |node: &mut crate::node::run::Node<_>, c: usize, remaining: u32| {
+            block_on(node.handle(Input::Closed { peer, conn: ConnectionId::new_unchecked(c), remaining }, now));
+        };
+        if case == "the last closed" {
+            close(node, 2, 1);
+        }
+        if case != "timed out" {
+            close(node, 1, u32::from(case != "the last closed"));
+        }
+        let failure = if case == "closed" { Failure::Closed } else { Failure::Other };
+        let conn = Some(ConnectionId::new_unchecked(1));
+        let error = case.to_string();
+        block_on(node.handle(Input::RequestFailed { peer, id, conn, failure, error }, now));
         let again = pushes(node.take_effects());
-        if failure == Failure::Other {
-            assert!(again.is_empty(), "a push that timed out waits for the next exchange: {again:?}");
+        if matches!(case, "the last closed" | "timed out") {
+            assert!(again.is_empty(), "{case}: it waits for the next exchange: {again:?}");
             continue;
         }
-        assert_eq!(again.len(), 1, "pushed again");
+        assert_eq!(again.len(), 1, "{case}: pushed again");
         assert_eq!(again[0].1, blocks, "the same blocks");
         let merged = blocks.iter().map(|b| crate::core::block::cid_of(b)).collect();
         let ack = Response::Replicate(ReplicateResponse::Ack { merged, refused: Vec::new() });
@@ -505,10 +517,14 @@ fn an_outbox_push_whose_connection_closed_goes_again_on_another() {
         let sent = pushes(node.take_effects());
         assert_eq!(sent.len(), 1, "the outbox's push");
         let (id, blocks) = sent[0].clone();
-        let closed = Input::Closed { peer, conn: ConnectionId::new_unchecked(1), remaining: 1 };
-        block_on(node.handle(closed, now));
+        // A time-out on a connection that stays up: no connection closed.
+        if failure == Failure::Closed {
+            let closed = Input::Closed { peer, conn: ConnectionId::new_unchecked(1), remaining: 1 };
+            block_on(node.handle(closed, now));
+        }
         let error = "the connection closed".to_string();
-        block_on(node.handle(Input::RequestFailed { peer, id, failure, error }, now));
+        let conn = Some(ConnectionId::new_unchecked(1));
+        block_on(node.handle(Input::RequestFailed { peer, id, conn, failure, error }, now));
         let again = pushes(node.take_effects());
         match failure {
             Failure::Closed => assert_eq!(again.iter().map(|(_, b)| b.clone()).collect::<Vec<_>>(), [blocks]),

@@ -208,6 +208,16 @@ impl<P: Ord + Clone, C: Ord + Clone + Hash> PushLanes<P, C> {
         self.next(peer)
     }
 
+    /// The batch of `ticket` is to go again as it was, its connection
+    /// having closed under it while `peer` stays connected on another: how
+    /// many blocks are queued behind it now (its `remaining`), if it is of
+    /// the current lane (else the lane it was of is gone, and so is it).
+    /// It stays in flight, under its ticket.
+    pub fn again(&self, peer: &P, ticket: Ticket) -> Option<u64> {
+        let lane = self.lanes.get(peer).filter(|l| l.id == ticket.lane)?;
+        Some(lane.queue.iter().map(|(_, b, _)| b.len() as u64).sum())
+    }
+
     /// The batch of `ticket` got no answer: the lane goes, and what it held
     /// is worked out again by the next exchange (but for what the peer
     /// acknowledged, which it holds). A batch of an earlier lane changes
@@ -413,6 +423,21 @@ mod tests {
         assert_eq!(cids(&one(l.acked(&'a', new.ticket, &[3]))), vec![4]);
         l.failed(&'a', new.ticket);
         assert!(!l.was_sent(&'a', &4), "the current batch's failure drops the lane");
+    }
+
+    #[test]
+    fn a_batch_goes_again_only_in_its_own_lane_with_what_is_queued_now() {
+        let mut l = single(1000, 1).with_window(2);
+        let sent = l.enqueue(&'a', "c", blocks(&[1, 2, 3, 4], 10), false);
+        let tickets: Vec<Ticket> = sent.iter().map(|b| b.ticket).collect();
+        assert_eq!(sent.iter().map(|b| b.remaining).collect::<Vec<_>>(), [3, 2]);
+        assert_eq!(l.again(&'a', tickets[0]), Some(2), "two blocks are queued behind it now");
+        l.acked(&'a', tickets[1], &[2]);
+        assert_eq!(l.again(&'a', tickets[0]), Some(1));
+        l.failed(&'a', tickets[1]);
+        l.drop_lane(&'a');
+        l.enqueue(&'a', "c", blocks(&[5], 10), false);
+        assert_eq!(l.again(&'a', tickets[0]), None, "its lane is gone");
     }
 
     #[test]

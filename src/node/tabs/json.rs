@@ -3,13 +3,10 @@
 //! [`TabCommand`]) and its fields by name, as serde's derive writes them.
 //! The derive cost ~20 KB of the page's gzipped wasm (BENCHMARKS.md, "wasm
 //! size"); under test it is kept as the oracle this is checked against.
-//! Every message this build posts starts with the mark
-//! [`READS_CHANGES`], which is not the message's (a reader ignores fields
-//! it does not know).
 
 use serde_json::{json, Value};
 
-use super::{Refused, TabChange, TabCommand, TabMessage, READS_CHANGES};
+use super::{Refused, TabChange, TabCommand, TabMessage};
 
 impl TabCommand {
     pub(super) fn to_json(&self) -> Value {
@@ -90,27 +87,13 @@ impl TabMessage {
                 json!({ "type": "changes", "changes": changes })
             }
         };
-        // The message's own JSON after this build's mark (READS_CHANGES).
-        let text = value.to_string();
-        format!("{{\"{READS_CHANGES}\":true,{}", &text[1..])
-    }
-
-    /// A message read from the channel's JSON text, and whether its sender
-    /// reads [`TabMessage::Changes`] (its [`READS_CHANGES`] mark); what is
-    /// wrong with it if it is not one.
-    pub fn read(text: &str) -> Result<(TabMessage, bool), String> {
-        let mut o = Fields::of(serde_json::from_str(text).map_err(|e| e.to_string())?)?;
-        let batches = o.optional(READS_CHANGES) == Some(Value::Bool(true));
-        Ok((TabMessage::from_fields(o)?, batches))
+        value.to_string()
     }
 
     /// A message read from the channel's JSON text; what is wrong with it
     /// if it is not one.
     pub fn from_json(text: &str) -> Result<TabMessage, String> {
-        Ok(TabMessage::read(text)?.0)
-    }
-
-    fn from_fields(mut o: Fields) -> Result<TabMessage, String> {
+        let mut o = Fields::of(serde_json::from_str(text).map_err(|e| e.to_string())?)?;
         Ok(match o.string("type")?.as_str() {
             "who" => TabMessage::Who,
             "leader" => TabMessage::Leader { tab: o.u64("tab")? },

@@ -181,10 +181,12 @@ pub enum TabMessage {
     /// A change committed in the sending tab (a local write, or a merge in
     /// the leader): the document right after it, `null` once deleted.
     Changed { collection: String, id: String, kind: String, doc: Option<Value> },
-    /// The changes of one commit of the sending tab, in order: one post
-    /// instead of one a change (a post costs ~10–15 µs of the page's
-    /// thread; a catch-up or a bulk create commits a thousand at once).
-    /// Posted only while every tab heard from reads it ([`READS_CHANGES`]).
+    /// The changes of one commit of the sending tab, in order, when it
+    /// made more than one: one post instead of one a change (a post costs
+    /// ~10–15 µs of the page's thread; a catch-up or a bulk create commits a
+    /// thousand at once). Every tab with the database open reads it: the
+    /// builds before it had IndexedDB version 3 and are closed by this one's
+    /// open (`store::idb`'s `VERSION`).
     Changes { changes: Vec<TabChange> },
 }
 
@@ -197,12 +199,6 @@ pub struct TabChange {
     pub kind: String,
     pub doc: Option<Value>,
 }
-
-/// The field every message of this build carries first, `"batches":
-/// true`: it reads [`TabMessage::Changes`]. A tab of an older build's
-/// messages lack it, so while one is heard from (within
-/// [`FOLLOWERS_TTL_MS`]) changes are posted one by one, as it reads them.
-pub const READS_CHANGES: &str = "batches";
 
 /// How often a leader says it is alive, in milliseconds.
 pub const BEAT_MS: u32 = 200;
@@ -265,9 +261,6 @@ pub struct Tab {
     /// Following: when this tab last posted (it says `Here` after
     /// [`HERE_MS`] of saying nothing).
     said: f64,
-    /// When a tab that does not read [`TabMessage::Changes`] (an older
-    /// build's) was last heard from.
-    old_heard: f64,
     /// The last `status` event of this tab's node, for a tab that asks
     /// `who` (a follower that opened after the status last changed).
     last_status: Option<Value>,
@@ -298,7 +291,6 @@ impl Tab {
             heard: now,
             followers_heard: f64::NEG_INFINITY,
             said: now,
-            old_heard: f64::NEG_INFINITY,
             last_status: None,
             asked: None,
             stealing: false,
@@ -408,10 +400,9 @@ impl Tab {
         vec![Action::Post(TabMessage::Committed { from: self.id, cids })]
     }
 
-    /// The changes of one commit in this tab, at `now`: the others'
-    /// subscribers hear of them, in one post unless a tab that reads only
-    /// one change a post was heard from lately.
-    pub fn changed(&self, changes: &[Change], now: f64) -> Vec<Action> {
+    /// The changes of one commit in this tab: the others' subscribers hear
+    /// of them, in one post.
+    pub fn changed(&self, changes: &[Change]) -> Vec<Action> {
         if self.role == Role::Alone || changes.is_empty() {
             return Vec::new();
         }
@@ -421,19 +412,13 @@ impl Tab {
             kind: c.kind.as_str().into(),
             doc: c.doc.clone().map(Value::Object),
         });
-        if changes.len() > 1 && now - self.old_heard >= FOLLOWERS_TTL_MS {
+        if changes.len() > 1 {
             return vec![Action::Post(TabMessage::Changes { changes: each.collect() })];
         }
         each.map(|TabChange { collection, id, kind, doc }| {
             Action::Post(TabMessage::Changed { collection, id, kind, doc })
         })
         .collect()
-    }
-
-    /// A message without [`READS_CHANGES`] came, at `now`: from a tab of an
-    /// older build.
-    pub fn heard_old(&mut self, now: f64) {
-        self.old_heard = now;
     }
 
     /// This tab took the lock: it runs the node, answers the calls it had
@@ -655,7 +640,7 @@ mod tests {
             assert_eq!(TabMessage::from_json(&text).unwrap(), m, "{text}");
         }
         let text = TabMessage::Call { from: 1, id: 0, command: TabCommand::Stats }.to_json();
-        assert_eq!(text, r#"{"batches":true,"type":"call","from":1,"id":0,"command":{"command":"stats"}}"#);
+        assert_eq!(text, r#"{"type":"call","from":1,"id":0,"command":{"command":"stats"}}"#);
     }
 
     /// The hand-written JSON is serde's derive's (kept under test as the
@@ -716,11 +701,8 @@ mod tests {
         }));
         for m in msgs {
             let text = m.to_json();
-            // This build's mark first, then what serde writes.
-            let serde = serde_json::to_string(&m).unwrap();
-            assert_eq!(text, format!("{{\"{READS_CHANGES}\":true,{}", &serde[1..]));
+            assert_eq!(text, serde_json::to_string(&m).unwrap());
             assert_eq!(TabMessage::from_json(&text).unwrap(), m, "{text}");
-            assert_eq!(TabMessage::from_json(&serde).unwrap(), m, "an older build's, without the mark: {serde}");
         }
         // What serde reads as a missing option, and an unknown field, read alike.
         let text = r#"{"type":"call","from":1,"id":0,"extra":1,"command":{"command":"setReplicator","collection":"B","peer":"p"}}"#;
@@ -838,18 +820,17 @@ mod tests {
         );
         let doc = json!({"_id": "x", "title": "Dune"}).as_object().cloned();
         let c = Change { collection: "Book".into(), id: "x".into(), kind: ChangeKind::Update, doc };
-        let posted = f.changed(std::slice::from_ref(&c), 0.0);
+        let posted = f.changed(std::slice::from_ref(&c));
         assert_eq!(leader.receive(posts(&posted)[0].clone(), 0.0), vec![Action::Changed(c)]);
         let gone = Change { collection: "Book".into(), id: "x".into(), kind: ChangeKind::Delete, doc: None };
-        let posted = f.changed(std::slice::from_ref(&gone), 0.0);
+        let posted = f.changed(std::slice::from_ref(&gone));
         assert_eq!(leader.receive(posts(&posted)[0].clone(), 0.0), vec![Action::Changed(gone)]);
     }
 
-    /// A commit's changes go in one post, heard as each change in order;
-    /// while a tab of an older build (whose messages lack the mark) is
-    /// heard from, one post a change, which it reads.
+    /// A commit's changes go in one post, heard as each change in order; a
+    /// lone change as the message for one.
     #[test]
-    fn a_commits_changes_go_in_one_post_unless_an_older_tab_is_there() {
+    fn a_commits_changes_go_in_one_post() {
         let mut leader = Tab::new(1, true, 0.0);
         leader.lead();
         let change = |n: u32| {
@@ -857,26 +838,14 @@ mod tests {
             Change { collection: "Book".into(), id: format!("x{n}"), kind: ChangeKind::Create, doc }
         };
         let commit: Vec<Change> = (0..3).map(change).collect();
-        let posted = leader.changed(&commit, 0.0);
-        assert_eq!(posts(&posted).len(), 1, "one post: {posted:?}");
-        let text = posts(&posted)[0].to_json();
-        let (msg, batches) = TabMessage::read(&text).unwrap();
-        assert!(batches, "this build's mark: {text}");
+        let posted = leader.changed(&commit);
+        assert!(matches!(posts(&posted)[..], [TabMessage::Changes { .. }]), "one post: {posted:?}");
+        let msg = TabMessage::from_json(&posts(&posted)[0].to_json()).unwrap();
         let mut f = Tab::new(2, true, 0.0);
         let heard: Vec<Action> = commit.iter().cloned().map(Action::Changed).collect();
         assert_eq!(f.receive(msg, 0.0), heard);
-        // An older tab says it is here: its message has no mark.
-        let (here, batches) = TabMessage::read(r#"{"type":"here","tab":3}"#).unwrap();
-        assert!(!batches);
-        leader.heard_old(100.0);
-        leader.receive(here, 100.0);
-        let posted = leader.changed(&commit, 200.0);
-        assert_eq!(posts(&posted).len(), 3, "one a change: {posted:?}");
-        assert!(posts(&posted).iter().all(|m| matches!(m, TabMessage::Changed { .. })));
-        // Gone quiet for FOLLOWERS_TTL_MS: one post again.
-        assert_eq!(posts(&leader.changed(&commit, 100.0 + FOLLOWERS_TTL_MS)).len(), 1);
-        // A lone change is always the message every build reads.
-        assert!(matches!(posts(&leader.changed(&commit[..1], 0.0))[..], [TabMessage::Changed { .. }]));
+        assert!(matches!(posts(&leader.changed(&commit[..1]))[..], [TabMessage::Changed { .. }]));
+        assert!(leader.changed(&[]).is_empty());
     }
 
     #[test]
@@ -1012,7 +981,7 @@ mod tests {
         assert_eq!(t.role(), Role::Alone);
         assert!(t.hello().is_empty());
         let c = Change { collection: "B".into(), id: "x".into(), kind: ChangeKind::Create, doc: None };
-        assert!(t.changed(std::slice::from_ref(&c), 0.0).is_empty());
+        assert!(t.changed(std::slice::from_ref(&c)).is_empty());
         assert!(matches!(t.call(TabCommand::Stats).1[..], [Action::Run { .. }]));
         assert_eq!(t.receive(TabMessage::Who, 0.0), vec![]);
         assert_eq!(t.event("sync", json!({})).len(), 1);

@@ -193,11 +193,8 @@ impl Tabs {
             let slot = slot.clone();
             let onmessage = Closure::<dyn Fn(JsValue)>::new(move |data: JsValue| {
                 let (Some(s), Some(text)) = (slot.borrow().upgrade(), data.as_string()) else { return };
-                match TabMessage::read(&text) {
-                    Ok((msg, batches)) => {
-                        if !batches {
-                            s.tab.borrow_mut().heard_old(now());
-                        }
+                match TabMessage::from_json(&text) {
+                    Ok(msg) => {
                         let actions = s.tab.borrow_mut().receive(msg, now());
                         Tabs { shared: s }.act(actions);
                     }
@@ -260,7 +257,7 @@ impl Tabs {
             if s.relaying.get() || s.stopped.get() {
                 return;
             }
-            let actions = s.tab.borrow().changed(changes, now());
+            let actions = s.tab.borrow().changed(changes);
             Tabs { shared: s }.act(actions);
         });
         let weak = Rc::downgrade(&self.shared);
