@@ -398,8 +398,6 @@ fn a_write_its_gossip_missed_is_swapped_when_the_peer_subscribes() {
 /// Replica 0's node alone, fed inputs by hand: a peer connected twice,
 /// and the effects it asks for. Nothing is carried out.
 fn twice_connected(seed: u64, docs: usize) -> (Sim, libp2p::PeerId) {
-    use crate::node::wire::Input;
-    use libp2p::swarm::ConnectionId;
     let config = SimConfig { links: Vec::new(), ..pair() };
     let mut sim = Sim::new(seed, Faults::NONE, &config);
     sim.run_for(Duration::from_secs(1));
@@ -407,6 +405,15 @@ fn twice_connected(seed: u64, docs: usize) -> (Sim, libp2p::PeerId) {
         let doc = json!({ "title": format!("book {n}"), "n": n });
         sim.command(0, Command::Create { collection: "Book".into(), doc }).expect("a create");
     }
+    let peer = connect_twice(&mut sim);
+    (sim, peer)
+}
+
+/// Tells replica 0's node, by hand, that replica 1 connected twice (its
+/// effects until then dropped); replica 1's peer id.
+fn connect_twice(sim: &mut Sim) -> libp2p::PeerId {
+    use crate::node::wire::Input;
+    use libp2p::swarm::ConnectionId;
     let peer = sim.replicas[1].peer;
     let now = sim.now;
     let node = sim.replicas[0].node.as_mut().expect("up");
@@ -416,7 +423,7 @@ fn twice_connected(seed: u64, docs: usize) -> (Sim, libp2p::PeerId) {
         let input = Input::Connected { peer, conn, addr: super::net::addr_of(1), dialed: true, transport: "memory" };
         block_on(node.handle(input, now));
     }
-    (sim, peer)
+    peer
 }
 
 /// The pushes among `effects`: (request id, the blocks).
@@ -504,16 +511,9 @@ fn an_outbox_push_whose_connection_closed_goes_again_on_another() {
         let mut sim = Sim::new(13, Faults::NONE, &config);
         let doc = json!({ "text": "for 1" });
         sim.command(0, Command::Create { collection: "Note".into(), doc }).expect("a create");
-        let peer = sim.replicas[1].peer;
+        let peer = connect_twice(&mut sim);
         let now = sim.now;
         let node = sim.replicas[0].node.as_mut().expect("up");
-        node.take_effects();
-        for c in [1, 2] {
-            let conn = ConnectionId::new_unchecked(c);
-            let input =
-                Input::Connected { peer, conn, addr: super::net::addr_of(1), dialed: true, transport: "memory" };
-            block_on(node.handle(input, now));
-        }
         let sent = pushes(node.take_effects());
         assert_eq!(sent.len(), 1, "the outbox's push");
         let (id, blocks) = sent[0].clone();
