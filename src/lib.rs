@@ -736,7 +736,7 @@
 //!   handle first forgets the documents it writes (subscribers hear a
 //!   merge before its commit completes), then keeps them once committed; a
 //!   failed commit keeps nothing.
-//! - Every build with a cache tells: IndexedDB version 3 marks them, so a
+//! - Every build with a cache tells: IndexedDB version 3 (and later) marks them, so a
 //!   tab of an earlier build (which would write without telling) gets
 //!   `versionchange` and closes when this build opens the database.
 //! - Natively (redb) one process owns the file and the store gives no

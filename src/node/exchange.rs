@@ -301,7 +301,10 @@ impl<S: Store> Node<S> {
                 None
             }
         };
-        let (Some(blocks), Some(push), true) = (blocks, self.pushes.remove(&id), self.p2p) else { return false };
+        // Not read, or no network: left for the failure path (the lane
+        // drops it and the exchange works it out again).
+        let (Some(blocks), true) = (blocks, self.p2p) else { return false };
+        let Some(push) = self.pushes.remove(&id) else { return false };
         tracing::debug!(%peer, blocks = blocks.len(), "its connection closed: pushing again on another");
         let blocks = blocks.into_iter().map(ByteBuf::from).collect();
         let again = self.send(peer, Request::Replicate(ReplicateRequest::Push { blocks, remaining }));

@@ -683,10 +683,7 @@ impl<S: Store> Node<S> {
                 if failure == Failure::Unreadable {
                     self.strike(peer, "an unreadable answer");
                 }
-                // Whatever the error says (a stream reset as its connection
-                // went reads as I/O), a connection already gone closed under it.
-                let closed = failure == Failure::Closed || conn.is_some_and(|c| !self.connections.contains_key(&c));
-                self.request_failed(peer, id, conn.filter(|_| closed)).await;
+                self.request_failed(peer, id, conn.filter(|_| failure == Failure::Closed)).await;
             }
             Input::Gossip { source, message, topic, data } => {
                 let acceptance = self.on_gossip(source, &topic, data).await;
@@ -746,8 +743,7 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// Our request `id` failed: whichever protocol's it was.
-    /// Our request `id` to `peer` failed; `closed`: the connection it went
+    /// Our request `id` to `peer` failed, whichever protocol's it was; `closed`: the connection it went
     /// on, when that closed under it.
     async fn request_failed(&mut self, peer: PeerId, id: ReqId, closed: Option<ConnectionId>) {
         if let Some(fetch) = self.fetches.remove(&id) {
@@ -759,10 +755,13 @@ impl<S: Store> Node<S> {
         // up (the relayed one, closed once the direct one is): it goes
         // again at once, as it was, rather than after the backoff of a
         // failed exchange and a new walk of everything queued behind it.
-        // Not to a peer we are dropping, nor while offline (we close those
-        // connections ourselves).
+        // Not to a peer we are dropping or closing the connections of
+        // (offline), which we close ourselves.
         let another = |c: ConnectionId| self.connections.iter().any(|(id, (p, ..))| *p == peer && *id != c);
-        if closed.is_some_and(another) && !self.is_banned(peer) && !self.is_offline() && self.send_again(peer, id).await
+        if closed.is_some_and(another)
+            && !self.is_banned(peer)
+            && self.reachable(&peer)
+            && self.send_again(peer, id).await
         {
             return;
         }

@@ -53,7 +53,11 @@ pub(crate) enum Failure {
     Unreadable,
     /// The connection it went on closed before the answer came. The peer
     /// may still be connected on another (a relayed connection closed
-    /// once the direct one is up): what it carried goes again there.
+    /// once the direct one is up): what it carried goes again there. (A
+    /// stream broken as its connection goes may come first as an I/O
+    /// error, `Other`, before the close: that one waits for the backoff.
+    /// Not sent again at once: a peer that drops our requests over its
+    /// rate resets their streams, and must not see them again at once.)
     Closed,
     /// A time-out, a refused protocol, or anything else.
     Other,

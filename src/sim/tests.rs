@@ -451,10 +451,10 @@ fn a_push_whose_connection_closed_goes_again_on_another() {
     use crate::core::sync::{HeadsResponse, ReplicateResponse};
     use crate::node::wire::{Effect, Failure, Input, Request, Response};
     use libp2p::swarm::ConnectionId;
-    // How the push failed: its connection closed with another left (an
-    // I/O error on it reads the same once it is gone); closed with none
-    // left; a time-out on a connection that stays up.
-    for case in ["closed", "io on a closed one", "the last closed", "timed out"] {
+    // How the push failed: its connection closed with another left; closed
+    // with none left (a heads request in flight then fails too); a
+    // time-out on a connection that stays up; closed while offline.
+    for case in ["closed", "the last closed", "timed out", "offline"] {
         let (mut sim, peer) = twice_connected(9, 3);
         let now = sim.now;
         let node = sim.replicas[0].node.as_mut().expect("up");
@@ -463,31 +463,47 @@ fn a_push_whose_connection_closed_goes_again_on_another() {
             Effect::Send { id, request: Request::Heads(r), .. } if r.col == "Book" => Some(*id),
             _ => None,
         });
+        let heads = heads.expect("a heads request");
+        let close = |node: &mut crate::node::run::Node<_>, c: usize, remaining: u32| {
+            block_on(node.handle(Input::Closed { peer, conn: ConnectionId::new_unchecked(c), remaining }, now));
+        };
+        let conn = Some(ConnectionId::new_unchecked(1));
+        if case == "the last closed" {
+            // The heads request in flight fails with the peer's last
+            // connection: it would go again, were another up.
+            close(node, 2, 1);
+            close(node, 1, 0);
+            node.take_effects();
+            let (id, failure, error) = (heads, Failure::Closed, case.to_string());
+            block_on(node.handle(Input::RequestFailed { peer, id, conn, failure, error }, now));
+            let sent: Vec<_> = node.take_effects().into_iter().filter(|e| matches!(e, Effect::Send { .. })).collect();
+            assert!(sent.is_empty(), "{case}: nothing goes again: {sent:?}");
+            continue;
+        }
         let response = Response::Heads(HeadsResponse { heads: Default::default() });
-        block_on(node.handle(Input::Response { peer, id: heads.expect("a heads request"), response }, now));
+        block_on(node.handle(Input::Response { peer, id: heads, response }, now));
         // The peer said it holds nothing of Book: one block goes first (a probe).
         let sent = pushes(node.take_effects());
         assert_eq!(sent.len(), 1, "one push");
         let (id, blocks) = sent[0].clone();
         assert_eq!(blocks.len(), 1, "a probe");
-        let close = |node: &mut crate::node::run::Node<_>, c: usize, remaining: u32| {
-            block_on(node.handle(Input::Closed { peer, conn: ConnectionId::new_unchecked(c), remaining }, now));
-        };
-        if case == "the last closed" {
-            close(node, 2, 1);
+        if case == "offline" {
+            block_on(node.set_online(false));
         }
         if case != "timed out" {
-            close(node, 1, u32::from(case != "the last closed"));
+            close(node, 1, 1);
         }
-        let failure = if case == "closed" { Failure::Closed } else { Failure::Other };
-        let conn = Some(ConnectionId::new_unchecked(1));
+        node.take_effects();
+        let failure = if case == "timed out" { Failure::Other } else { Failure::Closed };
         let error = case.to_string();
         block_on(node.handle(Input::RequestFailed { peer, id, conn, failure, error }, now));
-        let again = pushes(node.take_effects());
-        if matches!(case, "the last closed" | "timed out") {
-            assert!(again.is_empty(), "{case}: it waits for the next exchange: {again:?}");
+        let effects = node.take_effects();
+        if case != "closed" {
+            let sent: Vec<_> = effects.iter().filter(|e| matches!(e, Effect::Send { .. })).collect();
+            assert!(sent.is_empty(), "{case}: nothing goes again at once: {sent:?}");
             continue;
         }
+        let again = pushes(effects);
         assert_eq!(again.len(), 1, "{case}: pushed again");
         assert_eq!(again[0].1, blocks, "the same blocks");
         let merged = blocks.iter().map(|b| crate::core::block::cid_of(b)).collect();
