@@ -749,7 +749,11 @@
 //! build moves such a database into layout 2 in one transaction
 //! (`db::layout::migrate`, tested with a store the layout-1 code wrote:
 //! `tests/layout.rs`, `tests/browser/layout.test.mjs`) and empties those
-//! tables (IndexedDB keeps their empty object stores). Data written before write
+//! tables (IndexedDB keeps their empty object stores). Layout 2 has been
+//! IndexedDB versions 2, 3 and 4 with the same stores and records (3 and 4
+//! only mark builds whose tabs speak to each other as above): a database of
+//! an earlier version opens upgraded, its records as they were
+//! (`tests/browser/layout.test.mjs`). Data written before write
 //! policies opens as it is: a schema without `policy` is open to anyone, a
 //! state without `owner` belongs to such a collection.
 //!
