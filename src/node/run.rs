@@ -743,8 +743,8 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// Our request `id` to `peer` failed, whichever protocol's it was; `closed`: the connection it went
-    /// on, when that closed under it.
+    /// Our request `id` to `peer` failed, whichever protocol's it was;
+    /// `closed`: the connection it went on, when that closed under it.
     async fn request_failed(&mut self, peer: PeerId, id: ReqId, closed: Option<ConnectionId>) {
         if let Some(fetch) = self.fetches.remove(&id) {
             let connected = self.fetch_candidates();
