@@ -242,12 +242,16 @@ pub(super) fn col_topic(col: &str) -> String {
 /// connection to anyway is asked once that connection is up, or the relay
 /// client would open a second one (by any address it knows).
 fn waits_for(dialer: &Dialer<PeerId, Multiaddr>, circuit: &Multiaddr) -> bool {
+    relay_of(circuit).is_some_and(|r| dialer.is_wanted(&r) && !dialer.is_connected(&r))
+}
+
+/// The relay of a relayed address, `<relay>/p2p-circuit`.
+fn relay_of(circuit: &Multiaddr) -> Option<PeerId> {
     let parts: Vec<Protocol> = circuit.iter().collect();
-    let relay = parts.windows(2).find_map(|w| match w {
+    parts.windows(2).find_map(|w| match w {
         [Protocol::P2p(relay), Protocol::P2pCircuit] => Some(*relay),
         _ => None,
-    });
-    relay.is_some_and(|r| dialer.is_wanted(&r) && !dialer.is_connected(&r))
+    })
 }
 
 impl<S: Store> Node<S> {
@@ -790,7 +794,9 @@ impl<S: Store> Node<S> {
         }
         self.replica.outboxes.due_now(&peer);
         self.pump_outbox(peer).await;
-        // A reservation that waited for this peer.
+        // A reservation that waited for this peer, at once: the backoff
+        // it has was built on the connections that went.
+        self.replica.listeners.due_now_if(|addr| relay_of(addr) == Some(peer));
         self.relisten();
     }
 
@@ -1032,6 +1038,62 @@ mod tests {
             drop(node);
             db.create("Book", &book("after the node stopped")).await.expect("a write");
             assert_eq!(outbox_len(&db).await, 1, "a stopped node's hook still wrote an outbox row");
+        });
+    }
+
+    /// A page back online whose old connection to its relay closed only
+    /// after the `online` event (the browser's WebSocket close waits for
+    /// the network): its reservation is asked for again as soon as the new
+    /// connection to the relay is up, not after the backoff that the
+    /// closing connection's failures built (2 s: the bench's catch-up after
+    /// going offline met its peer 2.3 s after coming back).
+    #[test]
+    fn a_page_back_online_asks_its_relay_for_a_reservation_once_reconnected() {
+        futures::executor::block_on(async {
+            let dir = tempfile::tempdir().expect("a temp dir");
+            let store = NodeStore::open(dir.path().join("db.redb")).expect("a store");
+            let db = Rc::new(Db::open(store).await.expect("a database"));
+            let relay = PeerId::random();
+            let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/1/ws/p2p/{relay}").parse().expect("an address");
+            let config =
+                NodeConfig { retry_base: Duration::from_secs(1), ..NodeConfig::page(vec![addr.clone()], false) };
+            let clock = Clock { now: Duration::ZERO, wall_zero_ms: 0.0 };
+            let mut node = Node::assemble(db, config, Arc::default(), clock, None).await.expect("a node");
+            let listens = |effects: Vec<Effect>| -> Vec<ListenId> {
+                effects
+                    .into_iter()
+                    .filter_map(|e| if let Effect::Listen { id, .. } = e { Some(id) } else { None })
+                    .collect()
+            };
+            let ms = Duration::from_millis;
+            node.listen_later();
+            assert_eq!(listens(node.take_effects()), vec![], "the reservation waits for the relay's connection");
+            let connected =
+                |conn| Input::Connected { peer: relay, conn, addr: addr.clone(), dialed: true, transport: "websocket" };
+            let (first, second) = (ConnectionId::new_unchecked(1), ConnectionId::new_unchecked(2));
+            node.handle(connected(first), ms(10)).await;
+            let [id] = listens(node.take_effects())[..] else { panic!("one reservation asked for") };
+            node.handle(Input::Listening { id, addr: addr.clone().with(Protocol::P2pCircuit) }, ms(20)).await;
+            node.advance(ms(25));
+            node.set_online(false).await;
+            node.handle(Input::ListenerClosed { id, reason: "closed".into() }, ms(30)).await;
+            node.advance(ms(500));
+            node.set_online(true).await;
+            // The old connection still closing: a reservation asked on it
+            // fails at once.
+            for id in listens(node.take_effects()) {
+                node.handle(Input::ListenerClosed { id, reason: "closed".into() }, ms(510)).await;
+            }
+            node.handle(Input::Closed { peer: relay, conn: first, remaining: 0 }, ms(600)).await;
+            node.advance(ms(610));
+            node.housekeeping().await;
+            node.take_effects();
+            node.handle(connected(second), ms(700)).await;
+            assert_eq!(
+                listens(node.take_effects()).len(),
+                1,
+                "the reservation is asked for on the new connection at once"
+            );
         });
     }
 }

@@ -20,6 +20,10 @@
 // --log=debug prints page B's weftdb log (setLogLevel) while it catches up.
 // --poll=always reads all of B's documents every 250 ms from the start of
 // the catch-up (the bench before 2026-12-02), not only once it is told done.
+// --catchup=reconnect,reopen (the default) measures B's catch-up twice:
+// B back online after it went offline with its page open (Playwright's
+// setOffline; like Yjs's B, which keeps its document and reconnects its
+// provider), then B reopened (a new page: wasm, database, connections).
 import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -36,7 +40,7 @@ const WARMUP = 20;
 const KEYS = 1000;
 
 function parseArgs(argv) {
-  const args = { writes: 200, missed: 10_000, only: "direct,relay,yjs", out: "target/sync-bench.json", profile: "", log: "", poll: "" };
+  const args = { writes: 200, missed: 10_000, only: "direct,relay,yjs", catchup: "reconnect,reopen", out: "target/sync-bench.json", profile: "", log: "", poll: "" };
   for (const a of argv) {
     const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
     if (!m) throw new Error(`unexpected argument ${a}`);
@@ -46,6 +50,8 @@ function parseArgs(argv) {
   args.writes = Number(args.writes);
   args.missed = Number(args.missed);
   args.only = new Set(String(args.only).split(","));
+  args.catchup = String(args.catchup).split(",");
+  for (const m of args.catchup) if (m !== "reconnect" && m !== "reopen") throw new Error(`--catchup takes reconnect and/or reopen, not ${m}`);
   return args;
 }
 
@@ -170,12 +176,12 @@ export async function latencySetup(a, b, transport, log = () => {}) {
 }
 
 /** weftdb between two pages, `transport` "webrtc" or "relay". */
-async function measureWeft({ browser, baseUrl, relay, transport, writes, missed, log, profile, logLevel, poll }) {
+async function measureWeft({ browser, baseUrl, relay, transport, writes, missed, log, profile, logLevel, poll, modes }) {
   const contexts = [await browser.newContext(), await browser.newContext()];
   try {
     const direct = transport === "webrtc";
     const a = await openPage(contexts[0], baseUrl, relay.addr("websocket"), direct);
-    let b = await openPage(contexts[1], baseUrl, relay.addr("websocket"), direct);
+    let b = await openPage(contexts[1], baseUrl, relay.addr("websocket"), direct, false, logLevel);
     const id = await latencySetup(a, b, transport, log);
     const samples = [];
     for (let i = 0; i < WARMUP + writes; i++) {
@@ -205,76 +211,110 @@ async function measureWeft({ browser, baseUrl, relay, transport, writes, missed,
     }
     log(`${transport}: ${writes} writes measured`);
 
-    // Catch-up: B closes, A makes `missed` changes over KEYS documents, B reopens.
-    const bState = b.page.context();
-    await b.page.evaluate(() => window.db.close());
-    await b.page.close();
-    const last = await a.page.evaluate(
-      async ({ missed, keys }) => {
-        const items = window.db.collection("Item");
-        const ids = await items.createMany(Array.from({ length: Math.min(keys, missed) }, (_, k) => ({ k, v: 0 })));
-        let done = ids.length;
-        for (let round = 1; done < missed; round++) {
-          const n = Math.min(ids.length, missed - done);
-          for (let j = 0; j < n; j++) await items.update(ids[j], { v: round });
-          done += n;
-        }
-        return items.count({ filter: { k: { _ge: 0 } } });
-      },
-      { missed, keys: KEYS },
-    );
-    const want = await a.page.evaluate(async () => {
-      const all = await window.db.collection("Item").find({ filter: { k: { _ge: 0 } }, limit: 100000 });
-      return all.reduce((s, d) => s + d.k * 7 + d.v, 0);
-    });
-    const profiler = profile ? await startProfiling(a.page) : null;
-    const started = Date.now();
-    b = await openPage(bState, baseUrl, relay.addr("websocket"), direct, profile, logLevel);
-    await until(`B reconnected over ${transport}`, async () => (await linked(b.page, a.peerId)).includes(transport));
-    const connectMs = Date.now() - started;
-    // A full read of B's documents competes with the merge it waits for on
-    // the page's one thread: it is made every 250 ms, and (unless
-    // --poll=always, the bench before 2026-12-02) only once B's sync events
-    // say the pusher has nothing more queued, or none came for a second.
-    await until(
-      "B to catch up",
-      () =>
-        b.page.evaluate(
-          async ({ last, want, always }) => {
-            const sync = window.timeline.sync.at(-1);
-            const quiet = performance.timeOrigin + performance.now() - (sync?.at ?? window.timeline.opened) > 1000;
-            if (!always && !quiet && !(sync && sync.blocksReceived >= sync.blocksWanted)) return false;
-            const all = await window.db.collection("Item").find({ filter: { k: { _ge: 0 } }, limit: 100000 });
-            return all.length === last && all.reduce((s, d) => s + d.k * 7 + d.v, 0) === want;
+    // Catch-up, twice. "reconnect": B stays open but goes offline (as
+    // Yjs's B keeps its document and drops its provider), A makes `missed`
+    // changes over KEYS documents, B comes back online. "reopen": B closes,
+    // A makes as many changes again, B opens anew (loads the wasm, opens
+    // the database, connects).
+    const catchups = {};
+    for (const mode of modes) {
+      let profiler = null;
+      let started;
+      const write = async () => {
+        const last = await a.page.evaluate(
+          async ({ missed, keys }) => {
+            const items = window.db.collection("Item");
+            const ids = await items.createMany(Array.from({ length: Math.min(keys, missed) }, (_, k) => ({ k, v: 0 })));
+            let done = ids.length;
+            for (let round = 1; done < missed; round++) {
+              const n = Math.min(ids.length, missed - done);
+              for (let j = 0; j < n; j++) await items.update(ids[j], { v: round });
+              done += n;
+            }
+            return items.count({ filter: { k: { _ge: 0 } } });
           },
-          { last, want, always: poll === "always" },
-        ),
-      300_000,
-      250,
-    );
-    const catchupMs = Date.now() - started;
-    if (profile) {
-      fs.mkdirSync(profile, { recursive: true });
-      for (const [name, p] of [["a", profiler], ["b", b.profiler]]) {
-        const file = path.join(profile, `${transport}-${name}.cpuprofile`);
-        const cpu = await stopProfiling(p);
-        fs.writeFileSync(file, JSON.stringify(cpu));
-        log(`${transport}: page ${name.toUpperCase()}'s profile in ${file}; its busiest functions (self ms):\n${topFunctions(cpu)}`);
+          { missed, keys: KEYS },
+        );
+        const want = await a.page.evaluate(async () => {
+          const all = await window.db.collection("Item").find({ filter: { k: { _ge: 0 } }, limit: 100000 });
+          return all.reduce((s, d) => s + d.k * 7 + d.v, 0);
+        });
+        return { last, want };
+      };
+      let last, want, before;
+      if (mode === "reconnect") {
+        const stats = await b.page.evaluate(() => window.db.networkStats());
+        before = stats.bytesReceived;
+        await b.page.context().setOffline(true);
+        await until("B offline", async () => (await linked(b.page, a.peerId)).length === 0 && (await linked(a.page, b.peerId)).length === 0);
+        ({ last, want } = await write());
+        await b.page.evaluate(() => {
+          window.timeline.sync = [];
+          window.timeline.peers = [];
+        });
+        profiler = profile ? await startProfiling(a.page) : null;
+        started = Date.now();
+        await b.page.evaluate(() => (window.timeline.opening = window.timeline.opened = performance.timeOrigin + performance.now()));
+        await b.page.context().setOffline(false);
+      } else {
+        const bState = b.page.context();
+        await b.page.evaluate(() => window.db.close());
+        await b.page.close();
+        ({ last, want } = await write());
+        before = 0;
+        profiler = profile ? await startProfiling(a.page) : null;
+        started = Date.now();
+        b = await openPage(bState, baseUrl, relay.addr("websocket"), direct, profile, logLevel);
       }
+      await until(`B reconnected over ${transport}`, async () => (await linked(b.page, a.peerId)).includes(transport));
+      const connectMs = Date.now() - started;
+      // A full read of B's documents competes with the merge it waits for on
+      // the page's one thread: it is made every 250 ms, and (unless
+      // --poll=always, the bench before 2026-12-02) only once B's sync events
+      // say the pusher has nothing more queued, or none came for a second.
+      await until(
+        "B to catch up",
+        () =>
+          b.page.evaluate(
+            async ({ last, want, always }) => {
+              const sync = window.timeline.sync.at(-1);
+              const quiet = performance.timeOrigin + performance.now() - (sync?.at ?? window.timeline.opened) > 1000;
+              if (!always && !quiet && !(sync && sync.blocksReceived >= sync.blocksWanted)) return false;
+              const all = await window.db.collection("Item").find({ filter: { k: { _ge: 0 } }, limit: 100000 });
+              return all.length === last && all.reduce((s, d) => s + d.k * 7 + d.v, 0) === want;
+            },
+            { last, want, always: poll === "always" },
+          ),
+        300_000,
+        250,
+      );
+      const catchupMs = Date.now() - started;
+      if (profile) {
+        fs.mkdirSync(profile, { recursive: true });
+        for (const [name, p] of [["a", profiler], ["b", mode === "reopen" ? b.profiler : null]]) {
+          if (!p) continue;
+          const file = path.join(profile, `${transport}-${mode}-${name}.cpuprofile`);
+          const cpu = await stopProfiling(p);
+          fs.writeFileSync(file, JSON.stringify(cpu));
+          log(`${transport} ${mode}: page ${name.toUpperCase()}'s profile in ${file}; its busiest functions (self ms):\n${topFunctions(cpu)}`);
+        }
+      }
+      const stats = await b.page.evaluate(() => window.db.networkStats());
+      const timeline = await b.page.evaluate(() => window.timeline);
+      const since = (t) => Math.round(t - timeline.opening);
+      const firstPeer = timeline.peers.find((p) => p.peerId === a.peerId && p.type === "connected");
+      log(
+        `${transport} ${mode}: ${mode === "reopen" ? `B opened after ${since(timeline.opened)} ms, ` : ""}met A after ${firstPeer ? since(firstPeer.at) : "?"} ms; ` +
+          `${timeline.sync.length} batches heard, the first after ${timeline.sync.length ? since(timeline.sync[0].at) : "?"} ms, ` +
+          `the last after ${timeline.sync.length ? since(timeline.sync.at(-1).at) : "?"} ms`,
+      );
+      const memory = await pageMemory(b.page);
+      log(`${transport} ${mode}: caught up with ${missed} updates in ${catchupMs} ms; B's memory ${JSON.stringify(memory)}`);
+      catchups[mode] = { catchupMs, connectMs, catchupBytes: stats.bytesReceived - before, memory, timeline };
     }
-    const stats = await b.page.evaluate(() => window.db.networkStats());
-    const timeline = await b.page.evaluate(() => window.timeline);
-    const since = (t) => Math.round(t - timeline.opening);
-    const firstPeer = timeline.peers.find((p) => p.peerId === a.peerId && p.type === "connected");
-    log(
-      `${transport}: B opened after ${since(timeline.opened)} ms, met A after ${firstPeer ? since(firstPeer.at) : "?"} ms; ` +
-        `${timeline.sync.length} batches heard, the first after ${timeline.sync.length ? since(timeline.sync[0].at) : "?"} ms, ` +
-        `the last after ${timeline.sync.length ? since(timeline.sync.at(-1).at) : "?"} ms`,
-    );
-    const memory = await pageMemory(b.page);
-    log(`${transport}: caught up with ${missed} updates in ${catchupMs} ms; B's memory ${JSON.stringify(memory)}`);
     const problems = [...a.problems, ...b.problems];
-    return { samples, catchupMs, connectMs, catchupBytes: stats.bytesReceived, updates: missed, memory, timeline, problems };
+    const first = catchups.reopen ?? catchups.reconnect;
+    return { samples, ...first, catchups, updates: missed, problems };
   } finally {
     for (const c of contexts) await c.close().catch(() => {});
   }
@@ -293,7 +333,7 @@ async function main() {
   const browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...WEBRTC_ARGS, ...MEMORY_ARGS] });
   const results = {};
   try {
-    const opts = { browser, baseUrl: server.url, relay, writes: args.writes, missed: args.missed, log, profile: args.profile, logLevel: args.log, poll: args.poll };
+    const opts = { browser, baseUrl: server.url, relay, writes: args.writes, missed: args.missed, log, profile: args.profile, logLevel: args.log, poll: args.poll, modes: args.catchup };
     if (args.only.has("yjs")) {
       const { measureYjs } = await import("./yjs-baseline.mjs");
       results.yjs = summarise(await measureYjs(opts));
@@ -306,8 +346,20 @@ async function main() {
     await relay.stop();
   }
   const y = results.yjs;
+  const catchup = (r, mode) => {
+    const c = r.catchups ? r.catchups[mode] : mode === "reconnect" ? r : null;
+    return c ? `${Math.round(c.catchupMs)} ms (${Math.round(c.connectMs ?? c.catchupConnectMs)} ms), ${c.catchupBytes} B` : "-";
+  };
   const rows = [
-    ["", "p50 ms", "p99 ms", "p50 / y-webrtc", `catch-up of ${args.missed} updates (of which reconnecting)`, "catch-up bytes", "B's wasm memory / page memory after"],
+    [
+      "",
+      "p50 ms",
+      "p99 ms",
+      "p50 / y-webrtc",
+      `catch-up of ${args.missed} updates, B back online (of which reconnecting), bytes`,
+      "the same, B reopened",
+      "B's wasm memory / page memory after",
+    ],
   ];
   const mib = (b) => (b == null ? "-" : `${(b / 1048576).toFixed(1)} MiB`);
   for (const [name, r] of Object.entries(results)) {
@@ -316,8 +368,8 @@ async function main() {
       r.p50.toFixed(2),
       r.p99.toFixed(2),
       y ? (r.p50 / y.p50).toFixed(2) + "×" : "-",
-      `${Math.round(r.catchupMs)} ms (${Math.round(r.connectMs ?? r.catchupConnectMs)} ms)`,
-      String(r.catchupBytes),
+      catchup(r, "reconnect"),
+      catchup(r, "reopen"),
       r.memory ? `${mib(r.memory.wasmBytes)} / ${mib(r.memory.pageBytes)}` : "-",
     ]);
   }
