@@ -15,6 +15,12 @@ use crate::store::{KeyRange, Store, Table, Tx};
 /// The fewest block reads a walk must expect before reading every pack
 /// instead is worth a count of them.
 const PRELOAD_MIN: usize = 256;
+/// How many packs a walk may read all at once for each block read it
+/// expects: in a page a pack read in a scan costs about a third of a read
+/// on its own (a catch-up's walk: ~57 µs a block read alone, ~20 µs a pack
+/// read all at once; BENCHMARKS.md, "Catch-up", session 15), so up to
+/// two packs a read is a gain.
+const PRELOAD_PACKS_PER_READ: usize = 2;
 /// Packs read per request when a walk reads them all.
 const PRELOAD_CHUNK: usize = 1024;
 /// The most bytes of packs a walk reads all at once (then it reads block by block).
@@ -127,11 +133,11 @@ impl<S: Store> Db<S> {
     /// blocks each was 20,000 round trips.
     ///
     /// `reads`: about how many blocks the walks read (the documents'
-    /// heights, say). When the store holds no more packs than that, and
-    /// they are few bytes ([`PRELOAD_BYTES`]), they are all read first in a
-    /// few large requests and the walks read nothing more: a peer that
-    /// lacks most of a small store (a page catching up) costs no request
-    /// per block.
+    /// heights, say). When the store holds no more than
+    /// [`PRELOAD_PACKS_PER_READ`] packs for each, and they are few bytes
+    /// ([`PRELOAD_BYTES`]), they are all read first in a few large requests
+    /// and the walks read nothing more: a peer that lacks a good part of a
+    /// small store (a page catching up) costs no request per block.
     pub async fn blocks_missing_from_each(
         &self,
         docs: &[(Vec<Cid>, Vec<Cid>)],
@@ -139,7 +145,9 @@ impl<S: Store> Db<S> {
     ) -> Result<Vec<Vec<(Cid, Vec<u8>)>>, Error> {
         let mut tx = self.store().begin_read(&[Table::Packs]).await?;
         let mut packs = Blocks::default();
-        if reads >= PRELOAD_MIN && tx.count(Table::Packs, &KeyRange::all()).await? <= reads {
+        if reads >= PRELOAD_MIN
+            && tx.count(Table::Packs, &KeyRange::all()).await? <= reads.saturating_mul(PRELOAD_PACKS_PER_READ)
+        {
             packs.read_all(&mut tx, PRELOAD_CHUNK, PRELOAD_BYTES).await?;
         }
         // Everything below a head of theirs that we hold, they hold too

@@ -333,7 +333,9 @@
 //! Back online, every wanted peer's backoff is forgotten and it is dialled
 //! at once (peers whose connections were still closing, as soon as they
 //! close: at the next housekeeping, which their closing brings due); the connection brings the head
-//! exchange and the outbox push, as any connection does. A connection lost while online is redialled
+//! exchange and the outbox push, as any connection does, and a relay's
+//! new connection its reservation at once (whatever backoff the
+//! reservation asked on the closing connection built). A connection lost while online is redialled
 //! with the usual doubling backoff. `lastSync` is when an exchange last
 //! finished (heads answered, a push acknowledged, pushed blocks merged),
 //! as JS `Date.now()`. `leader` is whether this tab runs the origin's

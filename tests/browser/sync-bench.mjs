@@ -17,7 +17,7 @@
 // --profile=DIR also writes Chromium CPU profiles of both pages during the
 // catch-up (DIR/<transport>-{a,b}.cpuprofile, open them in DevTools) and
 // prints the functions that took most time on each page's thread.
-// --log=debug prints page B's weftdb log (setLogLevel) while it catches up.
+// --log=debug prints both pages' weftdb logs (setLogLevel), each line marked [A] or [B].
 // --poll=always reads all of B's documents every 250 ms from the start of
 // the catch-up (the bench before 2026-12-02), not only once it is told done.
 // --catchup=reconnect,reopen (the default) measures B's catch-up twice:
@@ -124,10 +124,10 @@ async function pageMemory(page) {
 }
 
 /** A page in its own context with weftdb loaded and database "syncbench" open. */
-export async function openPage(context, baseUrl, relayAddr, directUpgrade, profile = false, logLevel = "") {
+export async function openPage(context, baseUrl, relayAddr, directUpgrade, profile = false, logLevel = "", name = "B") {
   const page = await context.newPage();
   const problems = watchPage(page);
-  if (logLevel) page.on("console", (msg) => console.error(`[B] ${msg.text()}`));
+  if (logLevel) page.on("console", (msg) => console.error(`[${name}] ${msg.text()}`));
   await page.goto(`${baseUrl}/tests/browser/blank.html`);
   const profiler = profile ? await startProfiling(page) : null;
   const peerId = await page.evaluate(
@@ -186,7 +186,7 @@ async function measureWeft({ browser, baseUrl, relay, transport, writes, missed,
   const contexts = [await browser.newContext(), await browser.newContext()];
   try {
     const direct = transport === "webrtc";
-    const a = await openPage(contexts[0], baseUrl, relay.addr("websocket"), direct);
+    const a = await openPage(contexts[0], baseUrl, relay.addr("websocket"), direct, false, logLevel, "A");
     let b = await openPage(contexts[1], baseUrl, relay.addr("websocket"), direct, false, logLevel);
     const id = await latencySetup(a, b, transport, log);
     const samples = [];
