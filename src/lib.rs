@@ -334,8 +334,9 @@
 //! at once (peers whose connections were still closing, as soon as they
 //! close: at the next housekeeping, which their closing brings due); the connection brings the head
 //! exchange and the outbox push, as any connection does, and a relay's
-//! new connection its reservation at once (whatever backoff the
-//! reservation asked on the closing connection built). A connection lost while online is redialled
+//! reservation is asked for on the new connection at once: while the old
+//! connections close it waits, rather than fail on one of them and wait
+//! out a backoff. A connection lost while online is redialled
 //! with the usual doubling backoff. `lastSync` is when an exchange last
 //! finished (heads answered, a push acknowledged, pushed blocks merged),
 //! as JS `Date.now()`. `leader` is whether this tab runs the origin's

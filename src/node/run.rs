@@ -240,9 +240,12 @@ pub(super) fn col_topic(col: &str) -> String {
 
 /// Whether a relayed listener waits for its relay: a relay we keep a
 /// connection to anyway is asked once that connection is up, or the relay
-/// client would open a second one (by any address it knows).
-fn waits_for(dialer: &Dialer<PeerId, Multiaddr>, circuit: &Multiaddr) -> bool {
-    relay_of(circuit).is_some_and(|r| dialer.is_wanted(&r) && !dialer.is_connected(&r))
+/// client would open a second one (by any address it knows); and while the
+/// relay's connections are closing (`closing`, back online before they
+/// closed), a reservation asked on one would fail at once and its backoff
+/// hold the next one back after the new connection is up.
+fn waits_for(dialer: &Dialer<PeerId, Multiaddr>, closing: &HashSet<PeerId>, circuit: &Multiaddr) -> bool {
+    relay_of(circuit).is_some_and(|r| dialer.is_wanted(&r) && (!dialer.is_connected(&r) || closing.contains(&r)))
 }
 
 /// The relay of a relayed address, `<relay>/p2p-circuit`.
@@ -502,7 +505,8 @@ impl<S: Store> Node<S> {
             online: !self.is_offline(),
             discovering: self.config.discovery && !self.p2p_collections.is_empty(),
         };
-        let next = self.replica.next_timeout(when, |addr| waits_for(&self.replica.dialer, addr))?;
+        let closing = &self.status.closing;
+        let next = self.replica.next_timeout(when, |addr| waits_for(&self.replica.dialer, closing, addr))?;
         Some(next.max(self.last_housekeeping + TICK))
     }
 
@@ -542,8 +546,8 @@ impl<S: Store> Node<S> {
             return;
         }
         let now = self.now();
-        let dialer = &self.replica.dialer;
-        let due = self.replica.listeners.due(now, |addr| waits_for(dialer, addr));
+        let (dialer, closing) = (&self.replica.dialer, &self.status.closing);
+        let due = self.replica.listeners.due(now, |addr| waits_for(dialer, closing, addr));
         for attempt in due {
             let id = self.listen_on(attempt.addr.clone());
             self.replica.listeners.started(id, attempt);
@@ -794,9 +798,7 @@ impl<S: Store> Node<S> {
         }
         self.replica.outboxes.due_now(&peer);
         self.pump_outbox(peer).await;
-        // A reservation that waited for this peer, at once: the backoff
-        // it has was built on the connections that went.
-        self.replica.listeners.due_now_if(|addr| relay_of(addr) == Some(peer));
+        // A reservation that waited for this peer.
         self.relisten();
     }
 
@@ -1041,59 +1043,74 @@ mod tests {
         });
     }
 
-    /// A page back online whose old connection to its relay closed only
-    /// after the `online` event (the browser's WebSocket close waits for
-    /// the network): its reservation is asked for again as soon as the new
-    /// connection to the relay is up, not after the backoff that the
-    /// closing connection's failures built (2 s: the bench's catch-up after
-    /// going offline met its peer 2.3 s after coming back).
+    /// A page back online while its old connection to its relay is still
+    /// closing (the browser's WebSocket close waits for the network): its
+    /// reservation waits for the new connection and is asked for on it at
+    /// once, whether the old one's close comes before the new one opens or
+    /// after. Before, it was asked on the closing connection, failed, and
+    /// the backoff that built (2 s) held it back after the new connection
+    /// was up: the bench's catch-up after going offline met its peer 2.3 s
+    /// after coming back. A refusal on the new connection still backs off.
     #[test]
     fn a_page_back_online_asks_its_relay_for_a_reservation_once_reconnected() {
-        futures::executor::block_on(async {
-            let dir = tempfile::tempdir().expect("a temp dir");
-            let store = NodeStore::open(dir.path().join("db.redb")).expect("a store");
-            let db = Rc::new(Db::open(store).await.expect("a database"));
-            let relay = PeerId::random();
-            let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/1/ws/p2p/{relay}").parse().expect("an address");
-            let config =
-                NodeConfig { retry_base: Duration::from_secs(1), ..NodeConfig::page(vec![addr.clone()], false) };
-            let clock = Clock { now: Duration::ZERO, wall_zero_ms: 0.0 };
-            let mut node = Node::assemble(db, config, Arc::default(), clock, None).await.expect("a node");
-            let listens = |effects: Vec<Effect>| -> Vec<ListenId> {
-                effects
-                    .into_iter()
-                    .filter_map(|e| if let Effect::Listen { id, .. } = e { Some(id) } else { None })
-                    .collect()
-            };
-            let ms = Duration::from_millis;
-            node.listen_later();
-            assert_eq!(listens(node.take_effects()), vec![], "the reservation waits for the relay's connection");
-            let connected =
-                |conn| Input::Connected { peer: relay, conn, addr: addr.clone(), dialed: true, transport: "websocket" };
-            let (first, second) = (ConnectionId::new_unchecked(1), ConnectionId::new_unchecked(2));
-            node.handle(connected(first), ms(10)).await;
-            let [id] = listens(node.take_effects())[..] else { panic!("one reservation asked for") };
-            node.handle(Input::Listening { id, addr: addr.clone().with(Protocol::P2pCircuit) }, ms(20)).await;
-            node.advance(ms(25));
-            node.set_online(false).await;
-            node.handle(Input::ListenerClosed { id, reason: "closed".into() }, ms(30)).await;
-            node.advance(ms(500));
-            node.set_online(true).await;
-            // The old connection still closing: a reservation asked on it
-            // fails at once.
-            for id in listens(node.take_effects()) {
-                node.handle(Input::ListenerClosed { id, reason: "closed".into() }, ms(510)).await;
-            }
-            node.handle(Input::Closed { peer: relay, conn: first, remaining: 0 }, ms(600)).await;
-            node.advance(ms(610));
-            node.housekeeping().await;
-            node.take_effects();
-            node.handle(connected(second), ms(700)).await;
-            assert_eq!(
-                listens(node.take_effects()).len(),
-                1,
-                "the reservation is asked for on the new connection at once"
-            );
-        });
+        for old_closes_first in [true, false] {
+            futures::executor::block_on(async {
+                let dir = tempfile::tempdir().expect("a temp dir");
+                let store = NodeStore::open(dir.path().join("db.redb")).expect("a store");
+                let db = Rc::new(Db::open(store).await.expect("a database"));
+                let relay = PeerId::random();
+                let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/1/ws/p2p/{relay}").parse().expect("an address");
+                let config =
+                    NodeConfig { retry_base: Duration::from_secs(1), ..NodeConfig::page(vec![addr.clone()], false) };
+                let clock = Clock { now: Duration::ZERO, wall_zero_ms: 0.0 };
+                let mut node = Node::assemble(db, config, Arc::default(), clock, None).await.expect("a node");
+                let listens = |effects: Vec<Effect>| -> Vec<ListenId> {
+                    effects
+                        .into_iter()
+                        .filter_map(|e| if let Effect::Listen { id, .. } = e { Some(id) } else { None })
+                        .collect()
+                };
+                let ms = Duration::from_millis;
+                node.listen_later();
+                assert_eq!(listens(node.take_effects()), vec![], "the reservation waits for the relay's connection");
+                let connected = |conn| Input::Connected {
+                    peer: relay,
+                    conn,
+                    addr: addr.clone(),
+                    dialed: true,
+                    transport: "websocket",
+                };
+                let (first, second) = (ConnectionId::new_unchecked(1), ConnectionId::new_unchecked(2));
+                node.handle(connected(first), ms(10)).await;
+                let [id] = listens(node.take_effects())[..] else { panic!("one reservation asked for") };
+                node.handle(Input::Listening { id, addr: addr.clone().with(Protocol::P2pCircuit) }, ms(20)).await;
+                node.advance(ms(25));
+                node.set_online(false).await;
+                node.handle(Input::ListenerClosed { id, reason: "closed".into() }, ms(30)).await;
+                node.advance(ms(500));
+                node.set_online(true).await;
+                // Were one asked on the closing connection, it would fail at once.
+                let asked = listens(node.take_effects());
+                for id in &asked {
+                    node.handle(Input::ListenerClosed { id: *id, reason: "closed".into() }, ms(510)).await;
+                }
+                if old_closes_first {
+                    node.handle(Input::Closed { peer: relay, conn: first, remaining: 0 }, ms(600)).await;
+                    node.advance(ms(610));
+                    node.housekeeping().await;
+                    node.take_effects();
+                }
+                node.handle(connected(second), ms(700)).await;
+                let [id] = listens(node.take_effects())[..] else {
+                    panic!("the reservation is asked for on the new connection at once (old closes first: {old_closes_first})")
+                };
+                assert_eq!(asked, vec![], "nothing asked on the closing connection");
+                // The relay refuses it: asked again only after the backoff.
+                node.handle(Input::ListenerClosed { id, reason: "refused".into() }, ms(710)).await;
+                node.advance(ms(720));
+                node.housekeeping().await;
+                assert_eq!(listens(node.take_effects()), vec![], "a refusal backs off");
+            });
+        }
     }
 }

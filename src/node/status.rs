@@ -55,6 +55,8 @@ impl<S: Store> Node<S> {
         if !self.status.paused {
             if self.status.closing.remove(&peer) && self.replica.dialer.is_connected(&peer) {
                 self.resync(peer).await;
+                // A reservation held back while this relay's connections closed.
+                self.relisten();
             }
             return true;
         }

@@ -96,15 +96,7 @@ impl<L: Hash + Eq, A: Clone> Listeners<L, A> {
 
     /// Every waiting address is due at once (the browser is back online).
     pub fn all_due_now(&mut self) {
-        self.due_now_if(|_| true);
-    }
-
-    /// The waiting addresses that `fresh` picks are due at once: their
-    /// relay has a new connection, and the failures that the old one
-    /// brought (a reservation asked on a connection that was closing)
-    /// say nothing of it.
-    pub fn due_now_if(&mut self, fresh: impl Fn(&A) -> bool) {
-        for a in self.waiting.iter_mut().filter(|a| fresh(&a.addr)) {
+        for a in &mut self.waiting {
             a.backoff.reset();
         }
     }
