@@ -1,7 +1,7 @@
 //! Questions about the block graph that replication asks: whose heads,
 //! which blocks are held, and which blocks another replica lacks.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cid::Cid;
 
@@ -132,8 +132,10 @@ impl<S: Store> Db<S> {
     /// trip to IndexedDB's backend: a peer lacking 1,000 documents of ten
     /// blocks each was 20,000 round trips.
     ///
-    /// `reads`: about how many blocks the walks read (the documents'
-    /// heights, say). When the store holds no more than
+    /// `reads`: the heights of our highest heads, summed over the documents
+    /// (0: read block by block); less the heights of their highest heads
+    /// that we hold, it is about how many blocks the walks read. When the
+    /// store holds no more than
     /// [`PRELOAD_PACKS_PER_READ`] packs for each, and they are few bytes
     /// ([`PRELOAD_BYTES`]), they are all read first in a few large requests
     /// and the walks read nothing more: a peer that lacks a good part of a
@@ -145,30 +147,41 @@ impl<S: Store> Db<S> {
     ) -> Result<Vec<Vec<(Cid, Vec<u8>)>>, Error> {
         let mut tx = self.store().begin_read(&[Table::Packs]).await?;
         let mut packs = Blocks::default();
+        // Everything below a head of theirs that we hold, they hold too
+        // (a CID names one block, of one document: one set serves all).
+        // It is read only as deep as our walk goes: a block below a head
+        // has a smaller height than the head (heights grow from parent to
+        // child, checked at every merge), so once `known` holds every block
+        // of theirs down to the lowest height our walk has reached, a block
+        // of ours not in it is one they lack. A peer one change behind on a
+        // document of a thousand costs a read or two, not its history.
+        let mut theirs: Vec<Cid> = docs.iter().flat_map(|(_, theirs)| theirs.iter().copied()).collect();
+        theirs.sort_unstable();
+        theirs.dedup();
+        let mut known = HashSet::new();
+        // Blocks of theirs whose parents are not read yet: (height, parents).
+        let mut unread = Vec::new();
+        let mut height = HashMap::new();
+        for (c, bytes) in theirs.iter().zip(packs.get_held(&mut tx, &theirs).await?) {
+            // One not here: nothing to walk below it.
+            if let Some(bytes) = bytes {
+                let b = SignedBlock::decode_stored(bytes, *c)?.block;
+                known.insert(*c);
+                height.insert(*c, b.height);
+                unread.push((b.height, b.parents));
+            }
+        }
+        // Our walk reads down from our heads to about their highest head,
+        // in each document.
+        let theirs_below: usize = docs
+            .iter()
+            .map(|(_, theirs)| theirs.iter().filter_map(|c| height.get(c)).max().copied().unwrap_or(0) as usize)
+            .sum();
+        let reads = reads.saturating_sub(theirs_below);
         if reads >= PRELOAD_MIN
             && tx.count(Table::Packs, &KeyRange::all()).await? <= reads.saturating_mul(PRELOAD_PACKS_PER_READ)
         {
             packs.read_all(&mut tx, PRELOAD_CHUNK, PRELOAD_BYTES).await?;
-        }
-        // Everything below a head of theirs that we hold, they hold too
-        // (a CID names one block, of one document: one set serves all).
-        let mut known = HashSet::new();
-        let mut level: Vec<Cid> = docs.iter().flat_map(|(_, theirs)| theirs.iter().copied()).collect();
-        while !level.is_empty() {
-            level.retain(|c| known.insert(*c));
-            let found = packs.get_held(&mut tx, &level).await?;
-            let mut next = Vec::new();
-            for (c, bytes) in level.iter().zip(found) {
-                match bytes {
-                    Some(bytes) => next.extend(SignedBlock::decode_stored(bytes, *c)?.block.parents),
-                    // Not here: nothing to walk below it.
-                    None => {
-                        known.remove(c);
-                    }
-                }
-            }
-            next.retain(|c| !known.contains(c));
-            level = next;
         }
         // Then down from our heads, each document's walk apart.
         let mut missing: Vec<Vec<(u64, Cid, Vec<u8>)>> = vec![Vec::new(); docs.len()];
@@ -179,10 +192,19 @@ impl<S: Store> Db<S> {
             level.retain(|(_, c)| !known.contains(c) && seen.insert(*c));
             let cids: Vec<Cid> = level.iter().map(|(_, c)| *c).collect();
             let found = packs.get_held(&mut tx, &cids).await?;
-            let mut next = Vec::new();
+            let mut read = Vec::new();
             for ((i, c), bytes) in level.into_iter().zip(found) {
                 let Some(bytes) = bytes else { continue };
-                let b = SignedBlock::decode_stored(bytes, c)?;
+                read.push((i, c, SignedBlock::decode_stored(bytes, c)?));
+            }
+            if let Some(lowest) = read.iter().map(|(_, _, b)| b.block.height).min() {
+                self.known_down_to(&mut tx, &mut packs, &mut known, &mut unread, lowest).await?;
+            }
+            let mut next = Vec::new();
+            for (i, c, b) in read {
+                if known.contains(&c) {
+                    continue;
+                }
                 next.extend(b.block.parents.iter().map(|p| (i, *p)));
                 missing[i].push((b.block.height, c, b.bytes));
             }
@@ -196,5 +218,40 @@ impl<S: Store> Db<S> {
                 m.into_iter().map(|(_, c, b)| (c, b)).collect()
             })
             .collect())
+    }
+
+    /// Reads the blocks below `unread` (blocks of theirs whose parents are
+    /// not read yet) until `known` holds every block below them whose height
+    /// is `lowest` or more: a parent's height is less than its child's, so
+    /// only blocks above `lowest` can have parents that high.
+    async fn known_down_to(
+        &self,
+        tx: &mut S::Tx<'_>,
+        packs: &mut Blocks,
+        known: &mut HashSet<Cid>,
+        unread: &mut Vec<(u64, Vec<Cid>)>,
+        lowest: u64,
+    ) -> Result<(), Error> {
+        loop {
+            let (above, kept): (Vec<_>, Vec<_>) = std::mem::take(unread).into_iter().partition(|(h, _)| *h > lowest);
+            *unread = kept;
+            let mut level: Vec<Cid> = above.into_iter().flat_map(|(_, parents)| parents).collect();
+            level.retain(|c| known.insert(*c));
+            if level.is_empty() {
+                return Ok(());
+            }
+            for (c, bytes) in level.iter().zip(packs.get_held(tx, &level).await?) {
+                match bytes {
+                    Some(bytes) => {
+                        let b = SignedBlock::decode_stored(bytes, *c)?.block;
+                        unread.push((b.height, b.parents));
+                    }
+                    // Not here (a merged block's parents are): nothing below it.
+                    None => {
+                        known.remove(c);
+                    }
+                }
+            }
+        }
     }
 }
