@@ -353,6 +353,16 @@ fn the_walk_finds_what_the_other_side_lacks_and_nothing_else() {
                 _ => {}
             }
         }
+        // A long branch of a's beside a short one of b's, which a merges:
+        // a merge block whose parents' heights are far apart.
+        for k in 0..20 {
+            a.update("Book", &ids[0], &obj(json!({"pages": 200 + k}))).await.unwrap();
+        }
+        for k in 0..2 {
+            b.update("Book", &ids[0], &obj(json!({"title": format!("short {k}")}))).await.unwrap();
+        }
+        a.import(&b.export().await.unwrap()).await.unwrap();
+        a.update("Book", &ids[0], &obj(json!({"pages": 300}))).await.unwrap();
         // Last, a gets ahead on some (one or more changes), and b on some:
         // heads of theirs that a does not know.
         for (n, id) in ids.iter().enumerate() {
@@ -379,9 +389,13 @@ fn the_walk_finds_what_the_other_side_lacks_and_nothing_else() {
             all
         };
         let mut sent = 0;
+        let mut docs = Vec::new();
+        let mut each = Vec::new();
         for id in &ids {
             let (ours, theirs) = (a.heads("Book", id).await.unwrap(), b.heads("Book", id).await.unwrap());
+            docs.push((ours.clone(), theirs.clone()));
             let walked = a.blocks_missing_from("Book", id, &theirs).await.unwrap();
+            each.push(walked.clone());
             let theirs_below = below(&theirs);
             let mut want: Vec<cid::Cid> = below(&ours).difference(&theirs_below).copied().collect();
             let mut got: Vec<cid::Cid> = walked.iter().map(|(c, _)| *c).collect();
@@ -397,6 +411,9 @@ fn the_walk_finds_what_the_other_side_lacks_and_nothing_else() {
             sent += got.len();
         }
         assert!(sent > 2 * ids.len(), "the histories differ: {sent} blocks to send");
+        // All the documents in one walk, block by block and all packs read first.
+        assert_eq!(a.blocks_missing_from_each(&docs, 0).await.unwrap(), each);
+        assert_eq!(a.blocks_missing_from_each(&docs, 10_000).await.unwrap(), each);
     });
 }
 
@@ -806,25 +823,44 @@ mod round_trips {
     }
 
     /// A peer one change behind on a document with a long history costs the
-    /// walk a read of its head and of ours, not the history below them: it
-    /// read all 201 blocks before (2026-12-03; a page writing fast walked
-    /// 500–770 documents' histories for its node about once a second).
+    /// walk a read of its head and of ours, not the history below them (nor
+    /// a scan of every pack): it read all 301 blocks before (2026-12-03; a
+    /// page writing fast walked 500–770 documents' histories for its node
+    /// about once a second). Beside other documents, each walk goes only as
+    /// deep as its own.
     #[test]
     fn a_walk_for_a_peer_one_change_behind_reads_no_history() {
         block_on(async {
             let (db, _) = fresh().await;
             let id = db.create("Book", &obj(json!({"title": "long"}))).await.unwrap();
-            for i in 0..200 {
+            for i in 0..300 {
                 db.update("Book", &id, &obj(json!({"pages": i}))).await.unwrap();
             }
             let theirs = db.heads("Book", &id).await.unwrap();
             db.update("Book", &id, &obj(json!({"pages": -1}))).await.unwrap();
             let ours = db.heads("Book", &id).await.unwrap();
+            // As head exchange asks: our head's height as the reads it expects.
             let asked = requests();
-            let walked = db.blocks_missing_from_each(&[(ours.clone(), theirs)], 2).await.unwrap();
+            let walked = db.blocks_missing_from_each(&[(ours.clone(), theirs.clone())], 302).await.unwrap();
             let asked = requests() - asked;
             assert_eq!(walked[0].iter().map(|(c, _)| *c).collect::<Vec<_>>(), ours);
-            assert!(asked <= 3, "{asked} keys read for one block missing");
+            assert_eq!(asked, 2, "their head and ours, no scan of every pack");
+            // Walked beside a new document (height 1) and a short one: each
+            // document's walk goes only as deep as its own.
+            let fresh = db.create("Book", &obj(json!({"title": "new"}))).await.unwrap();
+            let short = db.create("Book", &obj(json!({"title": "short"}))).await.unwrap();
+            let short_theirs = db.heads("Book", &short).await.unwrap();
+            db.update("Book", &short, &obj(json!({"pages": 1}))).await.unwrap();
+            let docs = [
+                (ours.clone(), theirs),
+                (db.heads("Book", &fresh).await.unwrap(), Vec::new()),
+                (db.heads("Book", &short).await.unwrap(), short_theirs),
+            ];
+            let asked = requests();
+            let walked = db.blocks_missing_from_each(&docs, 302 + 1 + 2).await.unwrap();
+            let asked = requests() - asked;
+            assert_eq!(walked.iter().map(Vec::len).collect::<Vec<_>>(), [1, 1, 1]);
+            assert!(asked <= 5, "{asked} keys read for three documents one block behind");
         });
     }
 

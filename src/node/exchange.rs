@@ -181,7 +181,8 @@ impl<S: Store> Node<S> {
                     continue;
                 }
             };
-            // Each document's walk reads at most its height in blocks.
+            // Our side of each document's walk reads about its height in
+            // blocks, less theirs (`blocks_missing_from_each`).
             let reads = chunk.iter().map(|(_, _, h)| *h).sum();
             let heights: Vec<usize> = chunk.iter().map(|(_, _, h)| *h).collect();
             let chunk: Vec<(Vec<Cid>, Vec<Cid>)> = chunk.iter().map(|(o, t, _)| (o.clone(), t.clone())).collect();
