@@ -1,6 +1,9 @@
-//! Hidden exports for the signature-check tests and benchmark
-//! (`tests/web.rs` "webcrypto_agrees", `tests/browser/verify-bench.mjs`):
-//! not part of the API.
+//! Hooks for the signature-check test and benchmark: not part of the API.
+//! `tests/web.rs` ("webcrypto_agrees") calls them as Rust functions; the
+//! page's package exports them to JS (`__verifyBlocks`, `__signedParts`,
+//! `__webcryptoJudged`, for `tests/browser/verify-bench.mjs`) only when
+//! built with the `bench-exports` feature: ~1.3 KB of gzipped wasm that no
+//! user's page should pay for.
 
 use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -11,7 +14,7 @@ use crate::node::webcrypto::verify_all;
 /// Whether each of `blocks` (`Uint8Array`s) passes the page's checks:
 /// with WebCrypto as the page's node does, or with ed25519-dalek alone.
 #[doc(hidden)]
-#[wasm_bindgen(js_name = __verifyBlocks, skip_typescript)]
+#[cfg_attr(feature = "bench-exports", wasm_bindgen(js_name = __verifyBlocks, skip_typescript))]
 pub fn verify_blocks(blocks: Array, webcrypto: bool) -> Promise {
     let blocks: Vec<Vec<u8>> = blocks.iter().map(|b| Uint8Array::new(&b).to_vec()).collect();
     wasm_bindgen_futures::future_to_promise(async move {
@@ -28,7 +31,7 @@ pub fn verify_blocks(blocks: Array, webcrypto: bool) -> Promise {
 
 /// How many signatures WebCrypto has judged in this page so far.
 #[doc(hidden)]
-#[wasm_bindgen(js_name = __webcryptoJudged, skip_typescript)]
+#[cfg_attr(feature = "bench-exports", wasm_bindgen(js_name = __webcryptoJudged, skip_typescript))]
 pub fn webcrypto_judged() -> f64 {
     crate::node::webcrypto::judged() as f64
 }
@@ -36,7 +39,7 @@ pub fn webcrypto_judged() -> f64 {
 /// `[message, signature, author]` of a block that decodes, else `undefined`:
 /// what `crypto.subtle.verify` is given for it.
 #[doc(hidden)]
-#[wasm_bindgen(js_name = __signedParts, skip_typescript)]
+#[cfg_attr(feature = "bench-exports", wasm_bindgen(js_name = __signedParts, skip_typescript))]
 pub fn signed_parts(block: &[u8]) -> JsValue {
     match SignedBlock::decode_unverified(block, None) {
         Ok(b) => Array::of3(

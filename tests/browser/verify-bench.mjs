@@ -4,7 +4,8 @@
 // same real weftdb blocks, side by side in one page. Prints µs per block
 // and each row's ratio to the page's old path (wasm, in batches).
 //
-//   wasm-pack build --target web --profile wasm     # the build it measures
+//   wasm-pack build --target web --profile wasm -- --features bench-exports
+//                    # the build it measures, with the hidden exports below
 //   node tests/browser/verify-bench.mjs [--browser=chromium|firefox]
 //        [--blocks=10000] [--authors=10] [--batch=1000] [--runs=3]
 //
@@ -69,6 +70,7 @@ try {
 async function measure({ blocks: total, authors, batch, runs }) {
   const weft = await import("/pkg/weftdb.js");
   await weft.default();
+  if (!weft.__verifyBlocks) throw new Error("pkg/ has no __verifyBlocks: build it with -- --features bench-exports");
   const docs = Math.ceil(total / authors);
   const blocks = [];
   for (let a = 0; a < authors; a++) {
