@@ -90,6 +90,7 @@ type Listener = Rc<dyn Fn(&Change)>;
 /// Whether a listener hears merges told ahead of their commit
 /// ([`Db::subscribe`]) or only once it is asked for ([`Db::subscribe_stored`]).
 type Ahead = bool;
+type CommitListener = Rc<dyn Fn(&[Change])>;
 type BlockListener = Rc<dyn Fn(&Merged)>;
 type CommitHook = Rc<dyn Fn(Commit, &Merged) -> Vec<Row>>;
 
@@ -108,6 +109,8 @@ pub struct Db<S: Store> {
     schemas: RefCell<BTreeMap<String, Rc<CollectionDef>>>,
     /// Each with whether it hears merges told ahead ([`Db::tell_ahead`]).
     listeners: RefCell<Vec<(ListenerId, Listener, Ahead)>>,
+    /// [`Db::subscribe_commits`]'s: a commit's changes at once.
+    commit_listeners: RefCell<Vec<(ListenerId, CommitListener)>>,
     block_listeners: RefCell<Vec<(ListenerId, BlockListener)>>,
     commit_hooks: RefCell<Vec<(ListenerId, CommitHook)>>,
     next_listener: Cell<ListenerId>,
@@ -245,6 +248,7 @@ impl<S: Store> Db<S> {
             key,
             schemas: RefCell::default(),
             listeners: RefCell::default(),
+            commit_listeners: RefCell::default(),
             block_listeners: RefCell::default(),
             commit_hooks: RefCell::default(),
             next_listener: Cell::new(0),
@@ -1069,6 +1073,14 @@ impl<S: Store> Db<S> {
         self.listen(f, false)
     }
 
+    /// [`Db::subscribe_stored`], but the changes one commit told at once,
+    /// in one call (the other tabs hear them in one post).
+    pub fn subscribe_commits(&self, f: impl Fn(&[Change]) + 'static) -> ListenerId {
+        let id = self.next_id();
+        self.commit_listeners.borrow_mut().push((id, Rc::new(f)));
+        id
+    }
+
     fn listen(&self, f: impl Fn(&Change) + 'static, ahead: Ahead) -> ListenerId {
         let id = self.next_id();
         self.listeners.borrow_mut().push((id, Rc::new(f), ahead));
@@ -1083,12 +1095,16 @@ impl<S: Store> Db<S> {
 
     pub fn unsubscribe(&self, id: ListenerId) {
         self.listeners.borrow_mut().retain(|(l, _, _)| *l != id);
+        self.commit_listeners.borrow_mut().retain(|(l, _)| *l != id);
     }
 
-    /// Removes every [`Db::subscribe`] listener: a closed database tells
-    /// no one of anything, and lets go of what its listeners hold.
+    /// Removes every listener of changes ([`Db::subscribe`],
+    /// [`Db::subscribe_stored`], [`Db::subscribe_commits`]): a closed
+    /// database tells no one of anything, and lets go of what its listeners
+    /// hold.
     pub fn unsubscribe_all(&self) {
         self.listeners.borrow_mut().clear();
+        self.commit_listeners.borrow_mut().clear();
     }
 
     /// Tells the subscribers of `changes`.
@@ -1104,6 +1120,12 @@ impl<S: Store> Db<S> {
         for c in changes {
             for l in &listeners {
                 l(c);
+            }
+        }
+        if who(false) && !changes.is_empty() {
+            let commits: Vec<CommitListener> = self.commit_listeners.borrow().iter().map(|(_, l)| l.clone()).collect();
+            for l in commits {
+                l(changes);
             }
         }
     }

@@ -123,7 +123,8 @@
 //! commits. Where the record differs from the cache (another tab's commit
 //! not heard yet) the subscribers also hear the stored outcome; the other
 //! tabs hear the change as the commit is asked for
-//! ([`Db::subscribe_stored`]), when a read they make runs after it.
+//! ([`Db::subscribe_commits`], each commit's changes in one message), when
+//! a read they make runs after it.
 //!
 //! A batch (a push of head exchange or of an outbox, a fetch's answer) is
 //! imported the same way, by reads in as few round trips as its blocks
@@ -256,8 +257,9 @@
 //!   for every tab's `on` listeners; the leader also answers `who` with its
 //!   status as it stands, and `db.status().leader` is each tab's own); `committed {from, cids}`
 //!   and `taken {to, cids}` (a follower's new blocks, see below); `changed
-//!   {collection, id, kind, doc}` (after every commit in any tab); `beat
-//!   {tab}`, `here {tab}` and `followed {tab}` (above).
+//!   {collection, id, kind, doc}` and `changes {changes: [{collection, id,
+//!   kind, doc}]}` (after every commit in any tab); `beat {tab}`, `here
+//!   {tab}` and `followed {tab}` (above).
 //! - **A follower** runs no network code. Its writes commit to the shared
 //!   IndexedDB like any tab's; then it posts `committed` with their CIDs and
 //!   keeps them until the leader answers `taken`, posting them again to every
@@ -280,13 +282,19 @@
 //!   connection under the same peer id, and gossipsub tells a peer its
 //!   topics on its first connection only, so that page never learns the
 //!   node's and every publish of its reaches nobody until it reconnects.
-//! - **Changes cross tabs**: every tab posts `changed` after each commit it
+//! - **Changes cross tabs**: every tab posts the changes of each commit it
 //!   sees (its own writes; in the leader also every merge from the network,
 //!   posted once it is written, as its commit is asked for and before it
-//!   completes, [`Db::subscribe_stored`]: should the commit fail, the
-//!   senders send it again and it is heard again; `Db::commit`), with the
-//!   document as it stood right after that change, and every other
-//!   tab hands it to its own `subscribe` callbacks. The document travels in
+//!   completes, [`Db::subscribe_commits`]: should the commit fail, the
+//!   senders send it again and it is heard again; `Db::commit`), each with
+//!   the document as it stood right after that change, and every other
+//!   tab hands them to its own `subscribe` callbacks. A commit's changes go
+//!   in one `changes` message: a post costs the page's thread ~10–15 µs,
+//!   and a catch-up's or a bulk create's commit holds a thousand; a lone
+//!   change goes as `changed`. Every tab with the database open reads
+//!   `changes`: IndexedDB version 4 marks the builds that do, so a tab of an
+//!   earlier one gets `versionchange` and closes when this build opens the
+//!   database (as for version 3, below). The document travels in
 //!   the message rather than being read again from IndexedDB by each tab: a
 //!   read made after a later commit would show subscribers the later state
 //!   twice, and a read per notice per tab costs a transaction each.
@@ -732,7 +740,7 @@
 //!   handle first forgets the documents it writes (subscribers hear a
 //!   merge before its commit completes), then keeps them once committed; a
 //!   failed commit keeps nothing.
-//! - Every build with a cache tells: IndexedDB version 3 marks them, so a
+//! - Every build with a cache tells: IndexedDB version 3 (and later) marks them, so a
 //!   tab of an earlier build (which would write without telling) gets
 //!   `versionchange` and closes when this build opens the database.
 //! - Natively (redb) one process owns the file and the store gives no
@@ -745,7 +753,11 @@
 //! build moves such a database into layout 2 in one transaction
 //! (`db::layout::migrate`, tested with a store the layout-1 code wrote:
 //! `tests/layout.rs`, `tests/browser/layout.test.mjs`) and empties those
-//! tables (IndexedDB keeps their empty object stores). Data written before write
+//! tables (IndexedDB keeps their empty object stores). Layout 2 has been
+//! IndexedDB versions 2, 3 and 4 with the same stores and records (3 and 4
+//! only mark builds whose tabs speak to each other as above): a database of
+//! an earlier version opens upgraded, its records as they were
+//! (`tests/browser/layout.test.mjs`). Data written before write
 //! policies opens as it is: a schema without `policy` is open to anyone, a
 //! state without `owner` belongs to such a collection.
 //!

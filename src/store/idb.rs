@@ -280,9 +280,12 @@ const QUEUED_GRACE_MS: u32 = 10_000;
 /// first open, `crate::db::layout`; 3: the same stores, written by builds
 /// whose tabs tell each other what they commit, for their caches of
 /// documents: a tab of a build before that, which would write without
-/// telling, gets `versionchange` and closes, as below). An older build's
-/// tab gets `VersionError` (`STALE`) rather than read a layout it does not know.
-const VERSION: u32 = 3;
+/// telling, gets `versionchange` and closes, as below; 4: the same, by
+/// builds whose tabs read a commit's changes in one message,
+/// `TabMessage::Changes`, which a tab of version 3 would not understand,
+/// its subscribers missing those changes). An older build's tab gets
+/// `VersionError` (`STALE`) rather than read a layout it does not know.
+const VERSION: u32 = 4;
 
 /// The object stores: every table but the companions, which are indexes.
 fn object_stores() -> impl Iterator<Item = Table> {

@@ -1,6 +1,6 @@
 // A page's database written by storage layout 1 (a record per block, per
 // document's heads and state, per index entry: IndexedDB version 1) opens in
-// this build (layout 2, IndexedDB version 3) with the same documents, heads, blocks and
+// this build (layout 2, IndexedDB version 4) with the same documents, heads, blocks and
 // query results, in real IndexedDB. The rows are tests/fixtures/layout1.json,
 // written by the layout-1 code itself; the page writes them with plain
 // IndexedDB calls, as the old build left them.
@@ -130,9 +130,72 @@ test("a layout-1 database opens migrated: documents, heads, queries, blocks, pen
   assert.deepEqual(got.written, [got.id], "the index follows a write after the migration");
   assert.equal(got.reopened.docs[got.id].pages, 555, "the write survives a reopen");
   assert.equal(got.reopened.blocks, e.blocks + 1);
-  assert.equal(got.stores.version, 3);
+  assert.equal(got.stores.version, 4);
   assert.deepEqual(got.stores.counts, { blocks: 0, heads: 0, docs: 0, index: 0 }, "layout 1's stores are emptied");
   assert.ok(got.stores.names.includes("packs") && got.stores.names.includes("documents"));
+  assert.deepEqual(problems, [], "no page errors");
+  await page.close();
+});
+
+// A database of IndexedDB version 3 (the builds before a commit's changes
+// went to other tabs in one message: the same stores and records as now)
+// opens in this build, upgraded to version 4 with its documents as they were.
+test("a database of IndexedDB version 3 opens upgraded, its documents as they were", async () => {
+  const page = await browser.newPage();
+  const problems = watchPage(page);
+  await page.goto(`${server.url}/tests/browser/blank.html`);
+  const got = await page.evaluate(async () => {
+    const weft = await import("/pkg/weftdb.js");
+    await weft.default();
+    const opened = (name, version, upgrade) =>
+      new Promise((resolve, reject) => {
+        const r = version ? indexedDB.open(name, version) : indexedDB.open(name);
+        if (upgrade) r.onupgradeneeded = () => upgrade(r.result);
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      });
+    const done = (tx) => new Promise((resolve, reject) => ((tx.oncomplete = resolve), (tx.onerror = () => reject(tx.error))));
+    const all = (q) => new Promise((resolve) => (q.onsuccess = () => resolve(q.result)));
+    // This build writes a database; its records are copied into one made at version 3.
+    for (const name of ["layout-v4", "layout-v3"]) await weft.Database.destroy(name).catch(() => {});
+    let db = await weft.Database.open("layout-v4");
+    await db.addSchema("type Book { title: String @index, pages: Int }");
+    const ids = await db.collection("Book").createMany([{ title: "a", pages: 1 }, { title: "b", pages: 2 }]);
+    await db.collection("Book").update(ids[0], { pages: 10 });
+    await db.close();
+    const v4 = await opened("layout-v4");
+    const stores = [...v4.objectStoreNames].map((s) => [s, [...v4.transaction(s).objectStore(s).indexNames]]);
+    const v3 = await opened("layout-v3", 3, (idb) => {
+      for (const [s, indexes] of stores) {
+        const st = idb.createObjectStore(s);
+        for (const i of indexes) st.createIndex(i, "k", { multiEntry: true });
+      }
+    });
+    for (const [s] of stores) {
+      const from = v4.transaction(s).objectStore(s);
+      const [keys, values] = [await all(from.getAllKeys()), await all(from.getAll())];
+      const tx = v3.transaction(s, "readwrite");
+      keys.forEach((k, i) => tx.objectStore(s).put(values[i], k));
+      await done(tx);
+    }
+    v4.close();
+    v3.close();
+    db = await weft.Database.open("layout-v3");
+    const books = db.collection("Book");
+    const read = { docs: await Promise.all(ids.map((id) => books.get(id))), t: await books.find({ filter: { title: { _eq: "b" } } }) };
+    await books.update(ids[1], { pages: 20 });
+    read.written = (await books.get(ids[1])).pages;
+    await db.close();
+    const after = await opened("layout-v3");
+    read.version = after.version;
+    after.close();
+    for (const name of ["layout-v4", "layout-v3"]) await weft.Database.destroy(name).catch(() => {});
+    return read;
+  });
+  assert.equal(got.version, 4);
+  assert.deepEqual(got.docs.map((d) => [d.title, d.pages]), [["a", 10], ["b", 2]]);
+  assert.deepEqual(got.t.map((d) => d.title), ["b"], "an indexed query");
+  assert.equal(got.written, 20, "and a write");
   assert.deepEqual(problems, [], "no page errors");
   await page.close();
 });

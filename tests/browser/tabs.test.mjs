@@ -320,6 +320,16 @@ test("a change in one tab is heard by every tab's subscribers, in commit order; 
     await until(p, "six events", (id) => window.heard.filter((h) => h[1] === id).length >= 6, id);
     assert.deepEqual(await p.evaluate((id) => window.heard.filter((h) => h[1] === id), id), expected);
   }
+  // A commit of several changes (one `changes` post to the other tabs) is
+  // heard change by change, in order, in every tab.
+  const many = await pages[1].evaluate(() =>
+    window.db.collection("Book").createMany([{ title: "m0", pages: 10 }, { title: "m1", pages: 11 }, { title: "m2", pages: 12 }]),
+  );
+  for (const p of pages) {
+    await until(p, "three creates", (ids) => window.heard.filter((h) => ids.includes(h[1])).length >= 3, many);
+    const heard = await p.evaluate((ids) => window.heard.filter((h) => ids.includes(h[1])), many);
+    assert.deepEqual(heard, many.map((id, i) => ["create", id, 10 + i]));
+  }
   // A change from the network, merged by the leader, is heard in every tab.
   // The node makes it once it holds the tabs' last change: one made on an
   // older head is concurrent with the tabs' later updates, and a register's

@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use super::{Refused, TabCommand, TabMessage};
+use super::{Refused, TabChange, TabCommand, TabMessage};
 
 impl TabCommand {
     pub(super) fn to_json(&self) -> Value {
@@ -79,6 +79,13 @@ impl TabMessage {
             TabMessage::Changed { collection, id, kind, doc } => {
                 json!({ "type": "changed", "collection": collection, "id": id, "kind": kind, "doc": doc })
             }
+            TabMessage::Changes { changes } => {
+                let changes: Vec<Value> = changes
+                    .iter()
+                    .map(|c| json!({ "collection": c.collection, "id": c.id, "kind": c.kind, "doc": c.doc }))
+                    .collect();
+                json!({ "type": "changes", "changes": changes })
+            }
         };
         value.to_string()
     }
@@ -108,7 +115,24 @@ impl TabMessage {
                 kind: o.string("kind")?,
                 doc: o.optional("doc"),
             },
+            "changes" => {
+                let Value::Array(list) = o.take("changes")? else { return Err("`changes` is not a list".into()) };
+                let changes = list.into_iter().map(TabChange::from_json).collect::<Result<_, _>>()?;
+                TabMessage::Changes { changes }
+            }
             other => return Err(format!("unknown message type `{other}`")),
+        })
+    }
+}
+
+impl TabChange {
+    fn from_json(value: Value) -> Result<TabChange, String> {
+        let mut o = Fields::of(value)?;
+        Ok(TabChange {
+            collection: o.string("collection")?,
+            id: o.string("id")?,
+            kind: o.string("kind")?,
+            doc: o.optional("doc"),
         })
     }
 }

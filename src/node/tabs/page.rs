@@ -252,12 +252,12 @@ impl Tabs {
         // The other tabs hear a merge once its commit is asked for: a `get`
         // they make then reads after it. (This tab's own subscribers may
         // hear it sooner, from the cache.)
-        self.shared.db.subscribe_stored(move |c: &Change| {
+        self.shared.db.subscribe_commits(move |changes: &[Change]| {
             let Some(s) = weak.upgrade() else { return };
             if s.relaying.get() || s.stopped.get() {
                 return;
             }
-            let actions = s.tab.borrow().changed(c);
+            let actions = s.tab.borrow().changed(changes);
             Tabs { shared: s }.act(actions);
         });
         let weak = Rc::downgrade(&self.shared);
