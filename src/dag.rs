@@ -1,7 +1,7 @@
 //! Questions about the block graph that replication asks: whose heads,
 //! which blocks are held, and which blocks another replica lacks.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cid::Cid;
 
@@ -132,11 +132,14 @@ impl<S: Store> Db<S> {
     /// trip to IndexedDB's backend: a peer lacking 1,000 documents of ten
     /// blocks each was 20,000 round trips.
     ///
-    /// `reads`: about how many blocks the walks read (the documents'
-    /// heights, say). When the store holds no more than
-    /// [`PRELOAD_PACKS_PER_READ`] packs for each, and they are few bytes
-    /// ([`PRELOAD_BYTES`]), they are all read first in a few large requests
-    /// and the walks read nothing more: a peer that lacks a good part of a
+    /// `reads`: the heights of our highest heads, summed over the documents;
+    /// less the heights of their highest heads that we hold, it is about
+    /// how many blocks our side of the walks reads (a branch of ours or a
+    /// deep one of theirs reads more). As soon as that, or the reads made,
+    /// reach [`PRELOAD_MIN`] ([`Preload`]), and the store holds no more
+    /// than [`PRELOAD_PACKS_PER_READ`] packs for each, the packs (at most
+    /// [`PRELOAD_BYTES`] of them) are all read in a few large requests and
+    /// the walks read nothing more: a peer that lacks a good part of a
     /// small store (a page catching up) costs no request per block.
     pub async fn blocks_missing_from_each(
         &self,
@@ -145,31 +148,41 @@ impl<S: Store> Db<S> {
     ) -> Result<Vec<Vec<(Cid, Vec<u8>)>>, Error> {
         let mut tx = self.store().begin_read(&[Table::Packs]).await?;
         let mut packs = Blocks::default();
-        if reads >= PRELOAD_MIN
-            && tx.count(Table::Packs, &KeyRange::all()).await? <= reads.saturating_mul(PRELOAD_PACKS_PER_READ)
-        {
-            packs.read_all(&mut tx, PRELOAD_CHUNK, PRELOAD_BYTES).await?;
-        }
+        let mut preload = Preload::default();
         // Everything below a head of theirs that we hold, they hold too
         // (a CID names one block, of one document: one set serves all).
+        // It is read only as deep as each document's walk goes: a block
+        // below a head has a smaller height than the head (heights grow
+        // from parent to child, checked at every merge), so once `known`
+        // holds every block of theirs in a document down to the lowest
+        // height our walk of it has reached, a block of ours not in it is
+        // one they lack. A peer one change behind on a document of a
+        // thousand costs a read or two, not its history.
+        let mut theirs: Vec<Cid> = docs.iter().flat_map(|(_, theirs)| theirs.iter().copied()).collect();
+        theirs.sort_unstable();
+        theirs.dedup();
         let mut known = HashSet::new();
-        let mut level: Vec<Cid> = docs.iter().flat_map(|(_, theirs)| theirs.iter().copied()).collect();
-        while !level.is_empty() {
-            level.retain(|c| known.insert(*c));
-            let found = packs.get_held(&mut tx, &level).await?;
-            let mut next = Vec::new();
-            for (c, bytes) in level.iter().zip(found) {
-                match bytes {
-                    Some(bytes) => next.extend(SignedBlock::decode_stored(bytes, *c)?.block.parents),
-                    // Not here: nothing to walk below it.
-                    None => {
-                        known.remove(c);
-                    }
-                }
+        let mut held = HashMap::new();
+        for (c, bytes) in theirs.iter().zip(preload.read(&mut tx, &mut packs, &theirs).await?) {
+            // One not here: nothing to walk below it.
+            if let Some(bytes) = bytes {
+                let b = SignedBlock::decode_stored(bytes, *c)?.block;
+                known.insert(*c);
+                held.insert(*c, (b.height, b.parents));
             }
-            next.retain(|c| !known.contains(c));
-            level = next;
         }
+        // Blocks of theirs whose parents are not read yet: (document,
+        // height, parents).
+        let mut unread: Vec<(usize, u64, Vec<Cid>)> = Vec::new();
+        let mut theirs_below = 0;
+        for (i, (_, theirs)) in docs.iter().enumerate() {
+            let heads: Vec<&(u64, Vec<Cid>)> = theirs.iter().filter_map(|c| held.get(c)).collect();
+            theirs_below += heads.iter().map(|(h, _)| *h as usize).max().unwrap_or(0);
+            unread.extend(heads.into_iter().map(|(h, parents)| (i, *h, parents.clone())));
+        }
+        // Our walk reads down from our heads to about their highest head,
+        // in each document.
+        preload.expected = reads.saturating_sub(theirs_below);
         // Then down from our heads, each document's walk apart.
         let mut missing: Vec<Vec<(u64, Cid, Vec<u8>)>> = vec![Vec::new(); docs.len()];
         let mut seen = HashSet::new();
@@ -178,11 +191,22 @@ impl<S: Store> Db<S> {
         while !level.is_empty() {
             level.retain(|(_, c)| !known.contains(c) && seen.insert(*c));
             let cids: Vec<Cid> = level.iter().map(|(_, c)| *c).collect();
-            let found = packs.get_held(&mut tx, &cids).await?;
-            let mut next = Vec::new();
+            let found = preload.read(&mut tx, &mut packs, &cids).await?;
+            let mut read = Vec::new();
+            let mut lowest: HashMap<usize, u64> = HashMap::new();
             for ((i, c), bytes) in level.into_iter().zip(found) {
                 let Some(bytes) = bytes else { continue };
                 let b = SignedBlock::decode_stored(bytes, c)?;
+                let low = lowest.entry(i).or_insert(b.block.height);
+                *low = (*low).min(b.block.height);
+                read.push((i, c, b));
+            }
+            known_down_to(&mut tx, &mut packs, &mut preload, &mut known, &mut unread, &lowest).await?;
+            let mut next = Vec::new();
+            for (i, c, b) in read {
+                if known.contains(&c) {
+                    continue;
+                }
                 next.extend(b.block.parents.iter().map(|p| (i, *p)));
                 missing[i].push((b.block.height, c, b.bytes));
             }
@@ -196,5 +220,76 @@ impl<S: Store> Db<S> {
                 m.into_iter().map(|(_, c, b)| (c, b)).collect()
             })
             .collect())
+    }
+}
+
+/// Reads the blocks below `unread` (blocks of theirs whose parents are not
+/// read yet) until `known` holds, in each document `lowest` names, every
+/// block below them whose height is at least the document's lowest: a
+/// parent's height is less than its child's, so only blocks above it can
+/// have parents that high. The others wait for a later, lower level.
+async fn known_down_to<T: Tx>(
+    tx: &mut T,
+    packs: &mut Blocks,
+    preload: &mut Preload,
+    known: &mut HashSet<Cid>,
+    unread: &mut Vec<(usize, u64, Vec<Cid>)>,
+    lowest: &HashMap<usize, u64>,
+) -> Result<(), Error> {
+    loop {
+        let (above, kept): (Vec<_>, Vec<_>) =
+            std::mem::take(unread).into_iter().partition(|(i, h, _)| lowest.get(i).is_some_and(|low| h > low));
+        *unread = kept;
+        let mut level: Vec<(usize, Cid)> =
+            above.into_iter().flat_map(|(i, _, parents)| parents.into_iter().map(move |p| (i, p))).collect();
+        level.retain(|(_, c)| known.insert(*c));
+        if level.is_empty() {
+            return Ok(());
+        }
+        let cids: Vec<Cid> = level.iter().map(|(_, c)| *c).collect();
+        for ((i, c), bytes) in level.into_iter().zip(preload.read(tx, packs, &cids).await?) {
+            match bytes {
+                Some(bytes) => {
+                    let b = SignedBlock::decode_stored(bytes, c)?.block;
+                    unread.push((i, b.height, b.parents));
+                }
+                // Not here (a merged block's parents are): nothing below it.
+                None => {
+                    known.remove(&c);
+                }
+            }
+        }
+    }
+}
+
+/// Whether a walk reads every pack at once ([`Blocks::read_all`]) rather
+/// than block by block: decided once, as soon as the reads it expects, or
+/// those it has made, reach [`PRELOAD_MIN`]: worth it when the store holds
+/// at most [`PRELOAD_PACKS_PER_READ`] packs for each.
+#[derive(Default)]
+struct Preload {
+    /// The block reads the walk expects from here on.
+    expected: usize,
+    /// The block reads it made.
+    made: usize,
+    decided: bool,
+}
+
+impl Preload {
+    async fn read<T: Tx>(
+        &mut self,
+        tx: &mut T,
+        packs: &mut Blocks,
+        cids: &[Cid],
+    ) -> Result<Vec<Option<Vec<u8>>>, Error> {
+        let reads = self.expected.max(self.made + cids.len());
+        if !self.decided && reads >= PRELOAD_MIN {
+            self.decided = true;
+            if tx.count(Table::Packs, &KeyRange::all()).await? <= reads.saturating_mul(PRELOAD_PACKS_PER_READ) {
+                packs.read_all(tx, PRELOAD_CHUNK, PRELOAD_BYTES).await?;
+            }
+        }
+        self.made += cids.len();
+        Ok(packs.get_held(tx, cids).await?)
     }
 }

@@ -690,10 +690,13 @@
 //! transaction; a block alone in its pack (a local change) also by the
 //! pack's key, the hash of its CID, in one request. Head exchange walks
 //! the graphs of the documents a peer lacks together (2,048 at a time, each
-//! alone should that fail), a level per batch of reads: first every block
-//! below the peer's heads (what it holds), then down from ours. It reads
-//! every pack first when the walk would read at least 256 blocks and the
-//! store has at most two packs for each (at most 8 MiB of them). A walk holds every
+//! alone should that fail), a level per batch of reads: down from our heads,
+//! and below the peer's heads only as deep as the heights our walk reaches
+//! (a block below a head has a smaller height than it), so a peer one change
+//! behind costs a read or two whatever the history. It reads every
+//! pack first when the walk would read at least 256 blocks (our heads'
+//! heights less the peer's) and the store has at most two packs for each
+//! (at most 8 MiB of them). A walk holds every
 //! pack it read until it ends: its memory is bounded by the 2,048
 //! documents' histories, not by bytes (open). (IndexedDB's own index over the document records'
 //! index entries was measured for queries too: its `getAll` fetches each

@@ -822,6 +822,48 @@ mod round_trips {
         });
     }
 
+    /// A peer one change behind on a document with a long history costs the
+    /// walk a read of its head and of ours, not the history below them (nor
+    /// a scan of every pack): it read all 301 blocks before (2026-12-03; a
+    /// page writing fast walked 500–770 documents' histories for its node
+    /// about once a second). Beside other documents, each walk goes only as
+    /// deep as its own.
+    #[test]
+    fn a_walk_for_a_peer_one_change_behind_reads_no_history() {
+        block_on(async {
+            let (db, _) = fresh().await;
+            let id = db.create("Book", &obj(json!({"title": "long"}))).await.unwrap();
+            for i in 0..300 {
+                db.update("Book", &id, &obj(json!({"pages": i}))).await.unwrap();
+            }
+            let theirs = db.heads("Book", &id).await.unwrap();
+            db.update("Book", &id, &obj(json!({"pages": -1}))).await.unwrap();
+            let ours = db.heads("Book", &id).await.unwrap();
+            // As head exchange asks: our head's height as the reads it expects.
+            let asked = requests();
+            let walked = db.blocks_missing_from_each(&[(ours.clone(), theirs.clone())], 302).await.unwrap();
+            let asked = requests() - asked;
+            assert_eq!(walked[0].iter().map(|(c, _)| *c).collect::<Vec<_>>(), ours);
+            assert_eq!(asked, 2, "their head and ours, no scan of every pack");
+            // Walked beside a new document (height 1) and a short one: each
+            // document's walk goes only as deep as its own.
+            let fresh = db.create("Book", &obj(json!({"title": "new"}))).await.unwrap();
+            let short = db.create("Book", &obj(json!({"title": "short"}))).await.unwrap();
+            let short_theirs = db.heads("Book", &short).await.unwrap();
+            db.update("Book", &short, &obj(json!({"pages": 1}))).await.unwrap();
+            let docs = [
+                (ours.clone(), theirs),
+                (db.heads("Book", &fresh).await.unwrap(), Vec::new()),
+                (db.heads("Book", &short).await.unwrap(), short_theirs),
+            ];
+            let asked = requests();
+            let walked = db.blocks_missing_from_each(&docs, 302 + 1 + 2).await.unwrap();
+            let asked = requests() - asked;
+            assert_eq!(walked.iter().map(Vec::len).collect::<Vec<_>>(), [1, 1, 1]);
+            assert!(asked <= 5, "{asked} keys read for three documents one block behind");
+        });
+    }
+
     /// A head exchange's walk for a peer that lacks a good part of the
     /// store reads every pack in a few large requests rather than one read
     /// per block: a page answering a catch-up of 10,000 blocks among its

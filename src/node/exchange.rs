@@ -150,9 +150,8 @@ impl<S: Store> Node<S> {
         // A peer that reports nothing may not have the collection at all:
         // the first batch is one block, and a refusal ends it cheaply.
         let probe = theirs.is_empty();
-        // The documents whose heads differ: (ours, theirs, about how many
-        // blocks a walk reads: our highest head's height, twice when
-        // theirs are walked too).
+        // The documents whose heads differ: (ours, theirs, our highest
+        // head's height: the walk reads down from it to about theirs).
         let differ: Vec<(Vec<Cid>, Vec<Cid>, usize)> = ours
             .into_iter()
             .filter_map(|(doc, heads)| {
@@ -166,8 +165,7 @@ impl<S: Store> Node<S> {
                 // lacks below them, and there is nothing to walk.
                 let queued = mine.iter().all(|c| self.replica.lanes.was_sent(&peer, c));
                 let height = heads.iter().map(|h| h.1).max().unwrap_or(0) as usize;
-                let reads = if their.is_empty() { height } else { 2 * height };
-                (mine != their && !queued).then_some((mine, their, reads))
+                (mine != their && !queued).then_some((mine, their, height))
             })
             .collect();
         let mut exact = Vec::new();
@@ -183,7 +181,8 @@ impl<S: Store> Node<S> {
                     continue;
                 }
             };
-            // Each document's walk reads about its height in blocks.
+            // Our side of each document's walk reads about its height in
+            // blocks, less theirs (`blocks_missing_from_each`).
             let reads = chunk.iter().map(|(_, _, h)| *h).sum();
             let heights: Vec<usize> = chunk.iter().map(|(_, _, h)| *h).collect();
             let chunk: Vec<(Vec<Cid>, Vec<Cid>)> = chunk.iter().map(|(o, t, _)| (o.clone(), t.clone())).collect();
