@@ -898,4 +898,31 @@ mod round_trips {
             assert!(asked > 300, "{asked} reads for 300 blocks among 700 packs: one each");
         });
     }
+
+    /// The same for a peer that holds the first change of every document
+    /// (a page back after missing the updates): reading its 300 heads must
+    /// not decide the walk's preload before the walk's size is known. It
+    /// did (300 reads reached the threshold and 900 packs are over two
+    /// for each), so the 600 blocks it lacked were read one by one.
+    #[test]
+    fn a_walk_for_a_peer_holding_old_heads_reads_every_pack_at_once() {
+        block_on(async {
+            let (db, _) = fresh().await;
+            let mut docs = Vec::new();
+            for i in 0..300 {
+                let id = db.create("Book", &obj(json!({"title": format!("t{i}")}))).await.unwrap();
+                let genesis = db.heads("Book", &id).await.unwrap();
+                for pages in [1, 2] {
+                    db.update("Book", &id, &obj(json!({"pages": pages}))).await.unwrap();
+                }
+                docs.push((db.heads("Book", &id).await.unwrap(), genesis));
+            }
+            let asked = requests();
+            // Our heads' heights (3 each).
+            let walked = db.blocks_missing_from_each(&docs, 900).await.unwrap();
+            let asked = requests() - asked;
+            assert_eq!(walked.iter().map(Vec::len).sum::<usize>(), 600);
+            assert!(asked <= 300 + 4, "{asked} reads: their 300 heads, then 600 blocks among 900 packs");
+        });
+    }
 }

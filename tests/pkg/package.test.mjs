@@ -72,6 +72,15 @@ describe("the package", () => {
     }
   });
 
+  // The signature bench's hooks (src/wasm/verify.rs) are exported only by a
+  // build with --features bench-exports: ~1.5 KB no user's page pays for.
+  test("exports no test hooks (__verifyBlocks, __signedParts, __webcryptoJudged)", () => {
+    for (const file of ["weftdb.js", "local/weftdb.js"]) {
+      const glue = fs.readFileSync(path.join(unpacked, file), "utf8");
+      assert.doesNotMatch(glue, /__verifyBlocks|__signedParts|__webcryptoJudged/, file);
+    }
+  });
+
   test("package.json: exports, types, module type, files that exist", () => {
     assert.equal(pkgJson.type, "module");
     assert.equal(pkgJson.types, "weftdb.d.ts");
