@@ -1068,7 +1068,8 @@ impl<S: Store> Db<S> {
 
     /// [`Db::subscribe`], but a merged change only once its commit is
     /// asked for, when a read through another connection to the store (the
-    /// other tabs) runs after it: what is told to other tabs.
+    /// other tabs) runs after it: when the other tabs are told
+    /// ([`Db::subscribe_commits`], which they hear through).
     pub fn subscribe_stored(&self, f: impl Fn(&Change) + 'static) -> ListenerId {
         self.listen(f, false)
     }

@@ -757,9 +757,10 @@ mod round_trips {
 
     /// The subscribers hear a peer's next change of a document this handle
     /// holds before the store is read (merged into the cached document),
-    /// once; a `subscribe_stored` listener (the other tabs' relay) hears
-    /// it once the transaction has read, as it commits. Either hears the
-    /// document as stored.
+    /// once; a `subscribe_stored` listener hears it once the transaction
+    /// has read, as it commits, and so does a `subscribe_commits` one (the
+    /// other tabs' relay), in one call per commit. Each hears the document
+    /// as stored.
     #[test]
     fn a_peer_change_of_a_cached_document_is_heard_before_any_read() {
         block_on(async {
@@ -782,17 +783,28 @@ mod round_trips {
                     db.subscribe_stored(f);
                 }
             }
+            // Each call of the commits' listener: the round trips by then,
+            // its changes.
+            let commits: Rc<std::cell::RefCell<Vec<(usize, usize)>>> = Rc::default();
+            {
+                let (commits, trips) = (commits.clone(), trips.clone());
+                db.subscribe_commits(move |chs: &[weftdb::Change]| commits.borrow_mut().push((trips.get(), chs.len())));
+            }
             let (before, asked) = (trips.get(), requests());
             let (n, r) = counted(&db, &trips, &c[1..2]).await;
             assert_eq!((n, r.merged), (1, 1));
             assert_eq!(requests() - asked, 2, "told ahead, the import still reads only the record and waiting");
             assert_eq!(*heard.borrow(), vec![("ahead", before, json!(2)), ("stored", before + 1, json!(2))]);
+            assert_eq!(*commits.borrow(), vec![(before + 1, 1)], "the commit's one change, after the read");
             assert_eq!(db.get("Book", &c[0].cid.to_string()).await.unwrap().unwrap()["pages"], json!(2));
             // A batch that is not a next change (a chain of two) is heard as
             // it commits, by both, once.
             heard.borrow_mut().clear();
+            commits.borrow_mut().clear();
             let before = trips.get();
             counted(&db, &trips, &c[2..4]).await;
+            let calls: Vec<(usize, usize)> = commits.borrow().iter().map(|(t, n)| (*t - before, *n)).collect();
+            assert!(matches!(calls[..], [(t, 2)] if t >= 1), "one call with both changes, after the read: {calls:?}");
             let whens: Vec<(&str, usize)> = heard.borrow().iter().map(|(w, t, _)| (*w, *t - before)).collect();
             assert_eq!(whens.len(), 4, "{whens:?}");
             assert!(whens.iter().all(|(_, t)| *t >= 1), "after the read: {whens:?}");

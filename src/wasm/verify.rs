@@ -2,7 +2,7 @@
 //! `tests/web.rs` ("webcrypto_agrees") calls them as Rust functions; the
 //! page's package exports them to JS (`__verifyBlocks`, `__signedParts`,
 //! `__webcryptoJudged`, for `tests/browser/verify-bench.mjs`) only when
-//! built with the `bench-exports` feature: ~1.3 KB of gzipped wasm that no
+//! built with the `bench-exports` feature: ~1.5 KB of gzipped wasm that no
 //! user's page should pay for.
 
 use js_sys::{Array, Promise, Uint8Array};
