@@ -95,6 +95,20 @@ async function waitCount(total, shown = total) {
   );
 }
 
+/**
+ * Polls `fn(arg)` in the page, awaiting what it returns, until that is
+ * truthy. Not playwright's waitForFunction: it does not await a promise the
+ * predicate returns (a promise is truthy), so an async predicate passes at
+ * once (it let a `get` race the update it waited for).
+ */
+async function pollPage(fn, arg, what) {
+  const deadline = Date.now() + STEP;
+  while (!(await page.evaluate(fn, arg))) {
+    if (Date.now() > deadline) assert.fail(`timed out after ${STEP} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function assertNoBanner(what) {
   const hidden = await page.evaluate(() => document.querySelector("#error").hidden);
   if (!hidden) assert.fail(`${what}: error banner shown: ${await page.textContent("#error-text")}`);
@@ -168,11 +182,7 @@ appTest("read and pages are edited inline", { timeout: 60_000 }, async () => {
   await page.fill(`${item} .pages`, "400");
   await page.press(`${item} .pages`, "Tab"); // commits the edit (change event)
   const id = await page.getAttribute(item, "data-id");
-  await page.waitForFunction(
-    async (docId) => (await window.weftDemo.books.get(docId))?.pages === 400,
-    id,
-    { polling: 100 },
-  );
+  await pollPage((docId) => window.weftDemo.books.get(docId).then((d) => d?.pages === 400), id, "the pages edit stored");
   const doc = await page.evaluate((docId) => window.weftDemo.books.get(docId), id);
   assert.equal(doc.read, true);
   assert.equal(doc.pages, 400);
