@@ -110,17 +110,47 @@ impl<S: Store> Node<S> {
                 return MessageAcceptance::Reject;
             }
         };
-        for bytes in announcement.peers {
-            let Ok(peer) = PeerId::from_bytes(&bytes) else { continue };
-            // One of the two dials, so they do not cross.
-            if peer <= self.peer_id || self.replica.dialer.is_connected(&peer) {
-                continue;
-            }
-            let addr = circuit.clone().with(Protocol::P2p(peer));
-            tracing::debug!(%peer, %addr, "dialling an announced peer through the relay");
-            self.dial_peer(peer, vec![addr]);
+        let peers: Vec<PeerId> = announcement.peers.iter().filter_map(|b| PeerId::from_bytes(b).ok()).collect();
+        for peer in &peers {
+            self.meet(*peer, &circuit);
         }
+        self.announced.retain(|(relay, _)| *relay != source);
+        self.announced.push((source, peers));
         MessageAcceptance::Ignore
+    }
+
+    /// Dials `peer` through the relay we listen on at `circuit`, unless
+    /// it is connected already or is the one to dial us: of two pages, the
+    /// smaller id dials, so that the dials do not cross.
+    fn meet(&mut self, peer: PeerId, circuit: &Multiaddr) {
+        if peer <= self.peer_id || self.replica.dialer.is_connected(&peer) {
+            return;
+        }
+        let addr = circuit.clone().with(Protocol::P2p(peer));
+        tracing::debug!(%peer, %addr, "dialling an announced peer through the relay");
+        self.dial_peer(peer, vec![addr]);
+    }
+
+    /// `peer`'s last connection closed: if a relay we hold a reservation
+    /// on still announces it, it is met again. A page reopened under the
+    /// same peer id (a reload, another tab of the origin taking the lead)
+    /// reserves anew, and the relay's announcement of it can come while our
+    /// connection to the page before is still open: it is passed over, and
+    /// no later one says the page is there (the relay's list did not
+    /// change). A page that left is dialled at most once before the relay's
+    /// next announcement drops it; that dial fails at the relay.
+    pub(super) fn meet_again(&mut self, peer: PeerId) {
+        if !self.config.meet_peers {
+            return;
+        }
+        let circuit = self
+            .announced
+            .iter()
+            .filter(|(_, peers)| peers.contains(&peer))
+            .find_map(|(relay, _)| self.circuit_at(*relay));
+        if let Some(circuit) = circuit {
+            self.meet(peer, &circuit);
+        }
     }
 
     /// A connection opened: from a relayed one we dialled, offer a direct
