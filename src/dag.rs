@@ -127,7 +127,7 @@ impl<S: Store> Db<S> {
     /// [`Db::blocks_missing_from`] of many documents at once, each given
     /// as (our heads, their heads): the walks go down all the documents
     /// together, one level of their graphs at a time, so a level costs a
-    /// few batches of reads ([`Blocks::get_held`]: a block alone in its
+    /// few batches of reads (`Blocks::get_held`: a block alone in its
     /// pack is one read), not two awaited reads per block. In a page each awaited read is a round
     /// trip to IndexedDB's backend: a peer lacking 1,000 documents of ten
     /// blocks each was 20,000 round trips.
@@ -136,9 +136,9 @@ impl<S: Store> Db<S> {
     /// less the heights of their highest heads that we hold, it is about
     /// how many blocks our side of the walks reads (a branch of ours or a
     /// deep one of theirs reads more). As soon as that, or the reads made,
-    /// reach [`PRELOAD_MIN`] ([`Preload`]), and the store holds no more
-    /// than [`PRELOAD_PACKS_PER_READ`] packs for each, the packs (at most
-    /// [`PRELOAD_BYTES`] of them) are all read in a few large requests and
+    /// reach `PRELOAD_MIN` (`Preload`), and the store holds no more
+    /// than `PRELOAD_PACKS_PER_READ` packs for each, the packs (at most
+    /// `PRELOAD_BYTES` of them) are all read in a few large requests and
     /// the walks read nothing more: a peer that lacks a good part of a
     /// small store (a page catching up) costs no request per block.
     pub async fn blocks_missing_from_each(

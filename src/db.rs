@@ -239,7 +239,7 @@ impl<S: Store> Db<S> {
     /// Opens a database on `store`, making its signing key on first open.
     /// Only the key, the layout and the schemas are read: nothing grows
     /// with the data (but the first open of a layout-1 database, which
-    /// moves all of it: [`layout::migrate`]).
+    /// moves all of it: `layout::migrate`).
     pub async fn open(store: S) -> Result<Self, Error> {
         let (key, schemas) = Self::key_and_schemas_in(&store).await?;
         let cache = store.notices().map(cache::Cache::new);

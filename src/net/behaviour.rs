@@ -140,7 +140,7 @@ pub struct BehaviourConfig {
     /// Serve circuits for others, with these limits (native nodes).
     pub relay_server: Option<RelayLimits>,
     /// How often a connection is pinged, and how long a ping may take
-    /// ([`PING_TIMEOUT`] natively, [`PAGE_PING`] in a page). (Pages pinged
+    /// (`PING_TIMEOUT` natively, `PAGE_PING` in a page). (Pages pinged
     /// each second once, to wake gossipsub's handler on a second connection
     /// to a peer, which was not woken by the messages queued for it: fixed
     /// in `vendor/libp2p-gossipsub`.)
@@ -148,7 +148,7 @@ pub struct BehaviourConfig {
     pub ping_timeout: Duration,
     /// [`REQUEST_TIMEOUT`] but in tests.
     pub request_timeout: Duration,
-    /// Gossipsub's heartbeat: [`NODE_HEARTBEAT`], [`PAGE_HEARTBEAT`].
+    /// Gossipsub's heartbeat: `NODE_HEARTBEAT`, `PAGE_HEARTBEAT`.
     pub heartbeat: Duration,
 }
 

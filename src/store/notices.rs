@@ -32,7 +32,7 @@ pub struct Heard {
 impl Heard {
     /// Called by the backend with each notice from another handle.
     /// Called by the backend with each notice from another handle. Keys
-    /// pile up only to [`PENDING_AT_MOST`]: past that, a handle that never
+    /// pile up only to `PENDING_AT_MOST`: past that, a handle that never
     /// looks (one that only queries, a stale tab) forgets everything at once.
     pub fn hear(&self, forget: Forget) {
         self.count.set(self.count.get() + 1);
