@@ -402,10 +402,10 @@
 //! and the pages they announce. The node announces who holds a
 //! reservation on the topic `weft/relay/peers`; of two pages on one node,
 //! the one with the smaller peer id dials the other through it. A page
-//! keeps each relay's last list, and dials an announced page again when its
-//! last connection to it closes: a page reopened under the same id (a
-//! reload) may be announced while the connection to its old page is still
-//! open, and no later list would name it. Over the
+//! keeps each relay's last list: a page listed anew while we still hold a
+//! connection to it is a new page under the same id (a reload), which the
+//! relay had dropped, and it is dialled once that old connection closes
+//! (the relay's list need not change again to say so). Over the
 //! relayed connection the dialler runs `/webrtc-signaling/0.0.1` (libp2p's
 //! `webrtc/webrtc.md`): SDP offer, answer and trickled ICE candidates, then
 //! a direct `RTCPeerConnection` whose data channels carry libp2p streams

@@ -88,13 +88,14 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// The relayed address we listen on at `relay`, if we hold a reservation there.
+    /// The relayed address we listen on at `relay`, if we asked it for a
+    /// reservation (granted or not yet) and are connected to it.
     fn circuit_at(&self, relay: PeerId) -> Option<Multiaddr> {
         self.replica.listeners.active().find(|addr| addr.iter().any(|p| p == Protocol::P2p(relay))).cloned()
     }
 
     /// An announcement that came over our connection to `source`: taken
-    /// only from a relay we hold a reservation on, and never forwarded
+    /// only from a relay we asked for a reservation, and never forwarded
     /// (each page hears its relay itself).
     pub(super) fn on_announcement(&mut self, source: PeerId, data: &[u8]) -> MessageAcceptance {
         if !self.config.meet_peers {
@@ -111,11 +112,21 @@ impl<S: Store> Node<S> {
             }
         };
         let peers: Vec<PeerId> = announcement.peers.iter().filter_map(|b| PeerId::from_bytes(b).ok()).collect();
+        // Listed anew while we hold a connection to it: a new page under the
+        // same id (a reload, another tab taking the lead), whose relay
+        // dropped the page before. That connection is the old page's: once
+        // it closes, the new one is met (`meet_again`).
+        if let Some((_, before)) = self.announced.iter().find(|(relay, _)| *relay == source) {
+            let anew = peers.iter().filter(|p| !before.contains(p) && self.replica.dialer.is_connected(p));
+            let anew: Vec<PeerId> = anew.filter(|p| !self.reappeared.contains(p)).copied().collect();
+            self.reappeared.extend(anew);
+        }
         for peer in &peers {
             self.meet(*peer, &circuit);
         }
         self.announced.retain(|(relay, _)| *relay != source);
         self.announced.push((source, peers));
+        self.forget_unannounced();
         MessageAcceptance::Ignore
     }
 
@@ -131,18 +142,16 @@ impl<S: Store> Node<S> {
         self.dial_peer(peer, vec![addr]);
     }
 
-    /// `peer`'s last connection closed: if a relay we hold a reservation
-    /// on still announces it, it is met again. A page reopened under the
-    /// same peer id (a reload, another tab of the origin taking the lead)
-    /// reserves anew, and the relay's announcement of it can come while our
-    /// connection to the page before is still open: it is passed over, and
-    /// no later one says the page is there (the relay's list did not
-    /// change). A page that left is dialled at most once before the relay's
-    /// next announcement drops it; that dial fails at the relay.
+    /// `peer`'s last connection closed: if a relay listed it anew while
+    /// that connection was open (`on_announcement`), the page it reached is
+    /// gone and a new one is there under the same id, which no later
+    /// announcement need name (the relay's list does not change again): it
+    /// is met now, through a relay that still lists it. Any other closed
+    /// connection (an idle one, a page that left) is not dialled again here:
+    /// pages outside each other's gossip mesh let theirs close.
     pub(super) fn meet_again(&mut self, peer: PeerId) {
-        if !self.config.meet_peers {
-            return;
-        }
+        let Some(i) = self.reappeared.iter().position(|p| *p == peer) else { return };
+        self.reappeared.swap_remove(i);
         let circuit = self
             .announced
             .iter()
@@ -151,6 +160,12 @@ impl<S: Store> Node<S> {
         if let Some(circuit) = circuit {
             self.meet(peer, &circuit);
         }
+    }
+
+    /// Keeps in `reappeared` only the pages some relay still lists.
+    pub(super) fn forget_unannounced(&mut self) {
+        let announced = &self.announced;
+        self.reappeared.retain(|p| announced.iter().any(|(_, peers)| peers.contains(p)));
     }
 
     /// A connection opened: from a relayed one we dialled, offer a direct

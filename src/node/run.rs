@@ -166,12 +166,15 @@ pub(crate) struct Node<S: Store = NodeStore> {
     pub(super) received_from: HashMap<PeerId, u64>,
     /// Peers holding a reservation on our relay, as announced to pages.
     pub(super) reserved: BTreeSet<PeerId>,
-    /// The last announcement of each relay we hold a reservation on (a
-    /// page's; bounded by the relays it was given and a message's size):
-    /// who is to be met again when a connection to them closes. A list,
-    /// not a map: a few relays, and a map of sets cost the page's wasm
-    /// ~1.3 KB more.
+    /// The last announcement of each relay we asked for a reservation (a
+    /// page's; one per relay it was given, each bounded by a message's
+    /// size), to tell a page listed anew. Lists, not maps: a few relays,
+    /// and a map of sets cost the page's wasm ~1.3 KB more.
     pub(super) announced: Vec<(PeerId, Vec<PeerId>)>,
+    /// Pages a relay listed anew while we held a connection to them (a new
+    /// page under the same id): met once that connection closes
+    /// (`Node::meet_again`). Only pages some relay still lists.
+    pub(super) reappeared: Vec<PeerId>,
     pub(super) announce_seq: u64,
     /// Pages we offered a direct connection to, until it is up or failed.
     pub(super) upgrading: HashSet<PeerId>,
@@ -356,6 +359,7 @@ impl<S: Store> Node<S> {
             received_from: HashMap::new(),
             reserved: BTreeSet::new(),
             announced: Vec::new(),
+            reappeared: Vec::new(),
             announce_seq: 0,
             upgrading: HashSet::new(),
             pushing: BTreeMap::new(),
@@ -848,7 +852,10 @@ impl<S: Store> Node<S> {
         self.replica.lanes.drop_lane(&peer);
         self.replica.missed.disconnected(&peer);
         self.replica.dialer.disconnected(&peer);
-        self.announced.retain(|(relay, _)| *relay != peer);
+        if self.announced.iter().any(|(relay, _)| *relay == peer) {
+            self.announced.retain(|(relay, _)| *relay != peer);
+            self.forget_unannounced();
+        }
     }
 
     /// Blocks merged since the last call: local ones are published, and
@@ -1127,12 +1134,14 @@ mod tests {
 
     /// A page reopened under the same peer id (the same tab reloaded, or
     /// a tab of the origin taking the lead) reserves anew on the relay,
-    /// whose announcement of it can reach a peer still holding its
-    /// connection to the page before: that peer passes it over (it is
-    /// connected), and when the old connection closes, no announcement
-    /// says the page is there (the relay's list did not change). The
-    /// dialling side meets it again through the relay once the old
-    /// connection closes; a page no longer announced is not dialled.
+    /// which lists it again (it had dropped the page before) while a peer
+    /// still holds its connection to the page before: that peer passes the
+    /// listing over (it is connected), and once the old connection closes
+    /// no later announcement need name the page. The dialling side meets it
+    /// through the relay once the old connection closes. A page listed in
+    /// both announcements whose connection closes (idle: pages outside each
+    /// other's gossip mesh let theirs close) is not dialled again, nor is
+    /// one no longer listed, nor one with a smaller id (it dials us).
     /// Seen once in `sync-bench.mjs`'s reopened catch-up: B never met A
     /// again (60 s).
     #[test]
@@ -1147,14 +1156,15 @@ mod tests {
             let clock = Clock { now: Duration::ZERO, wall_zero_ms: 0.0 };
             let mut node = Node::assemble(db, config, Arc::default(), clock, None).await.expect("a node");
             let ms = Duration::from_millis;
-            // The smaller id dials: the other pages' are larger. Ed25519
-            // ids, as pages have (`PeerId::random`'s are shorter, so smaller).
-            let larger = || {
+            // Ed25519 ids, as pages have (`PeerId::random`'s are shorter, so
+            // smaller than any of them).
+            let id_that = |larger: bool| {
                 std::iter::repeat_with(|| libp2p::identity::Keypair::generate_ed25519().public().to_peer_id())
-                    .find(|p| *p > node.peer_id)
-                    .expect("a larger id")
+                    .find(|p| (*p > node.peer_id) == larger)
+                    .expect("an id")
             };
-            let (page, gone) = (larger(), larger());
+            // `smaller` reopens too, but dials us itself.
+            let (page, idle, gone, smaller) = (id_that(true), id_that(true), id_that(true), id_that(false));
             node.listen_later();
             node.handle(
                 Input::Connected {
@@ -1174,11 +1184,20 @@ mod tests {
                 .find_map(|e| if let Effect::Listen { id, .. } = e { Some(id) } else { None })
                 .expect("a reservation asked for");
             node.handle(Input::Listening { id, addr: circuit.clone() }, ms(20)).await;
-            // Our direct connections to the page before and to another.
+            // Our direct connections to the other pages.
             let webrtc: Multiaddr = "/ip4/127.0.0.1/udp/2/webrtc-direct".parse().expect("an address");
-            for (n, peer) in [(2, page), (3, gone)] {
-                let conn = ConnectionId::new_unchecked(n);
-                let input = Input::Connected { peer, conn, addr: webrtc.clone(), dialed: true, transport: "webrtc" };
+            let conn = |peer: PeerId| {
+                let n = [page, idle, gone, smaller].iter().position(|p| *p == peer).expect("a page") + 2;
+                ConnectionId::new_unchecked(n)
+            };
+            for peer in [page, idle, gone, smaller] {
+                let input = Input::Connected {
+                    peer,
+                    conn: conn(peer),
+                    addr: webrtc.clone(),
+                    dialed: true,
+                    transport: "webrtc",
+                };
                 node.handle(input, ms(30)).await;
             }
             let announce = |peers: &[PeerId]| {
@@ -1191,26 +1210,37 @@ mod tests {
                     .filter_map(|e| if let Effect::Dial { peer, addrs, .. } = e { Some((peer, addrs)) } else { None })
                     .collect()
             };
+            let closed = |peer| Input::Closed { peer, conn: conn(peer), remaining: 0 };
             node.take_effects();
-            // The reopened page reserved; the relay says so (both pages are
-            // on its list: the other one is leaving, its news not yet here).
-            node.on_announcement(relay, &announce(&[page, gone]));
+            // The relay dropped the pages before (their connections to it
+            // closed first), then they reserved anew: listed again, while our
+            // connections to the pages before are still open.
+            node.on_announcement(relay, &announce(&[idle, gone]));
+            node.on_announcement(relay, &announce(&[page, idle, gone, smaller]));
             assert_eq!(dials(node.take_effects()), vec![], "a peer we are connected to is not dialled");
-            node.handle(Input::Closed { peer: page, conn: ConnectionId::new_unchecked(2), remaining: 0 }, ms(40)).await;
+            node.handle(closed(idle), ms(35)).await;
+            assert_eq!(dials(node.take_effects()), vec![], "an idle connection that closed is not dialled again");
+            node.handle(closed(smaller), ms(38)).await;
+            assert_eq!(dials(node.take_effects()), vec![], "a smaller id dials us");
+            node.handle(closed(page), ms(40)).await;
             assert_eq!(
                 dials(node.take_effects()),
                 vec![(page, vec![circuit.clone().with(Protocol::P2p(page))])],
-                "the page still announced is met again through the relay"
+                "the page listed anew is met through the relay once the old connection closed"
             );
-            let relayed = ConnectionId::new_unchecked(4);
+            let relayed = ConnectionId::new_unchecked(9);
             let input =
                 Input::Connected { peer: page, conn: relayed, addr: circuit.clone(), dialed: true, transport: "relay" };
             node.handle(input, ms(45)).await;
-            node.take_effects();
-            // The other page left: the relay's list no longer has it.
-            node.on_announcement(relay, &announce(&[page]));
-            node.handle(Input::Closed { peer: gone, conn: ConnectionId::new_unchecked(3), remaining: 0 }, ms(50)).await;
-            assert_eq!(dials(node.take_effects()), vec![], "a page no longer announced is not dialled");
+            node.handle(Input::Closed { peer: page, conn: relayed, remaining: 0 }, ms(46)).await;
+            assert_eq!(dials(node.take_effects()), vec![], "met once: a later close is not dialled again");
+            // `gone` reopened too, but left before its old connection closed.
+            node.on_announcement(relay, &announce(&[idle]));
+            node.on_announcement(relay, &announce(&[idle, gone]));
+            node.on_announcement(relay, &announce(&[idle]));
+            node.take_effects(); // dials of `idle`, listed and not connected
+            node.handle(closed(gone), ms(50)).await;
+            assert_eq!(dials(node.take_effects()), vec![], "a page no longer listed is not dialled");
         });
     }
 }

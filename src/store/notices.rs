@@ -30,7 +30,6 @@ pub struct Heard {
 }
 
 impl Heard {
-    /// Called by the backend with each notice from another handle.
     /// Called by the backend with each notice from another handle. Keys
     /// pile up only to `PENDING_AT_MOST`: past that, a handle that never
     /// looks (one that only queries, a stale tab) forgets everything at once.

@@ -98,8 +98,9 @@ async function waitCount(total, shown = total) {
 /**
  * Polls `fn(arg)` in the page, awaiting what it returns, until that is
  * truthy. Not playwright's waitForFunction: it does not await a promise the
- * predicate returns (a promise is truthy), so an async predicate passes at
- * once (it let a `get` race the update it waited for).
+ * predicate returns (a promise is truthy), so with an async predicate it
+ * stops at the first poll, whatever that promise settles to (it let a `get`
+ * race the update it waited for).
  */
 async function pollPage(fn, arg, what) {
   const deadline = Date.now() + STEP;
