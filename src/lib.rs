@@ -404,7 +404,8 @@
 //! the one with the smaller peer id dials the other through it. A page
 //! keeps each relay's last list: a page listed anew while we still hold a
 //! connection to it is a new page under the same id (a reload), which the
-//! relay had dropped, and it is dialled once that old connection closes
+//! relay had dropped: that old connection is closed at once (noticing the
+//! old page gone may take seconds), and the new page dialled once it has
 //! (the relay's list need not change again to say so). Over the
 //! relayed connection the dialler runs `/webrtc-signaling/0.0.1` (libp2p's
 //! `webrtc/webrtc.md`): SDP offer, answer and trickled ICE candidates, then

@@ -114,11 +114,20 @@ impl<S: Store> Node<S> {
         let peers: Vec<PeerId> = announcement.peers.iter().filter_map(|b| PeerId::from_bytes(b).ok()).collect();
         // Listed anew while we hold a connection to it: a new page under the
         // same id (a reload, another tab taking the lead), whose relay
-        // dropped the page before. That connection is the old page's: once
-        // it closes, the new one is met (`meet_again`).
+        // dropped the page before. That connection is the old page's, which
+        // may take seconds to notice the page is gone (6.5 s in one
+        // sync-bench run): it is closed now, and once it is, the new page is
+        // met (`meet_again`; a smaller id dials us). Should the page have
+        // only lost its relay for a moment, this costs it one reconnection.
         if let Some((_, before)) = self.announced.iter().find(|(relay, _)| *relay == source) {
             let anew = peers.iter().filter(|p| !before.contains(p) && self.replica.dialer.is_connected(p));
             let anew: Vec<PeerId> = anew.filter(|p| !self.reappeared.contains(p)).copied().collect();
+            let old: Vec<ConnectionId> =
+                self.connections.iter().filter(|(_, (p, ..))| anew.contains(p)).map(|(id, _)| *id).collect();
+            for id in old {
+                tracing::debug!(?id, "closing a connection to a page its relay lists anew");
+                self.emit(Effect::Close(id));
+            }
             self.reappeared.extend(anew);
         }
         for peer in &peers {
@@ -143,10 +152,10 @@ impl<S: Store> Node<S> {
     }
 
     /// `peer`'s last connection closed: if a relay listed it anew while
-    /// that connection was open (`on_announcement`), the page it reached is
-    /// gone and a new one is there under the same id, which no later
-    /// announcement need name (the relay's list does not change again): it
-    /// is met now, through a relay that still lists it. Any other closed
+    /// that connection was open (`on_announcement`, which closed it), the
+    /// page it reached is gone and a new one is there under the same id,
+    /// which no later announcement need name (the relay's list does not
+    /// change again): it is met now, through a relay that still lists it. Any other closed
     /// connection (an idle one, a page that left) is not dialled again here:
     /// pages outside each other's gossip mesh let theirs close.
     pub(super) fn meet_again(&mut self, peer: PeerId) {

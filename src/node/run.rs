@@ -1135,10 +1135,11 @@ mod tests {
     /// A page reopened under the same peer id (the same tab reloaded, or
     /// a tab of the origin taking the lead) reserves anew on the relay,
     /// which lists it again (it had dropped the page before) while a peer
-    /// still holds its connection to the page before: that peer passes the
-    /// listing over (it is connected), and once the old connection closes
-    /// no later announcement need name the page. The dialling side meets it
-    /// through the relay once the old connection closes. A page listed in
+    /// still holds its connection to the page before: that peer passed the
+    /// listing over (it is connected), and once the old connection closed
+    /// no later announcement need name the page. Now the old connection is
+    /// closed at once (it may take seconds to notice the page is gone), and
+    /// the dialling side meets the page through the relay once it closed. A page listed in
     /// both announcements whose connection closes (idle: pages outside each
     /// other's gossip mesh let theirs close) is not dialled again, nor is
     /// one no longer listed, nor one with a smaller id (it dials us).
@@ -1217,7 +1218,14 @@ mod tests {
             // connections to the pages before are still open.
             node.on_announcement(relay, &announce(&[idle, gone]));
             node.on_announcement(relay, &announce(&[page, idle, gone, smaller]));
-            assert_eq!(dials(node.take_effects()), vec![], "a peer we are connected to is not dialled");
+            let effects = node.take_effects();
+            let mut closes: Vec<ConnectionId> =
+                effects.iter().filter_map(|e| if let Effect::Close(c) = e { Some(*c) } else { None }).collect();
+            closes.sort_unstable_by_key(|c| format!("{c:?}"));
+            let mut old = vec![conn(page), conn(smaller)];
+            old.sort_unstable_by_key(|c| format!("{c:?}"));
+            assert_eq!(closes, old, "the connections to the pages before are closed at once");
+            assert_eq!(dials(effects), vec![], "a peer we are connected to is not dialled");
             node.handle(closed(idle), ms(35)).await;
             assert_eq!(dials(node.take_effects()), vec![], "an idle connection that closed is not dialled again");
             node.handle(closed(smaller), ms(38)).await;
