@@ -494,7 +494,9 @@
 //!   offline. With several in flight,
 //!   pushes may arrive out of order: a child before its parent waits in the
 //!   receiver's pending blocks. A native receiver verifies a push's blocks
-//!   on other threads while its node thread merges the one before (a
+//!   on its verifying threads (one per core, chunks of 128 blocks taken in
+//!   the order the pushes came, so the oldest is checked first on every
+//!   core) while its node thread merges the one before (a
 //!   page: WebCrypto checks the next pushes while it merges one), and
 //!   merges and answers pushes in the order they came, a peer's pushes
 //!   checked meanwhile in the same transaction (up to four).

@@ -77,28 +77,113 @@ mod native {
         decode_on_every_core(blocks)
     }
 
-    /// [`decode_parallel`] of a batch, started now on threads of its own;
-    /// the future is its result.
+    /// [`decode_parallel`] of a batch, started now on the verifying
+    /// threads ([`Verifiers`]); the future is its result.
     pub(in crate::node) fn verify_batch(blocks: Vec<Vec<u8>>) -> impl std::future::Future<Output = Verified> + 'static {
         use std::sync::{Arc, Mutex};
-        let (tx, rx) = futures::channel::oneshot::channel();
-        // Taken by the thread, or here if no thread starts.
-        let slot = Arc::new(Mutex::new(Some(blocks)));
-        let theirs = slot.clone();
-        let job = move || {
-            let Some(blocks) = theirs.lock().map(|mut s| s.take()).unwrap_or_default() else { return };
-            let (ok, refused) = decode_on_every_core(&blocks);
-            let _ = tx.send((blocks, ok, refused));
-        };
-        let spawned = std::thread::Builder::new().name("weft-verify".into()).spawn(job);
+        let (tx, rx) = futures::channel::oneshot::channel::<()>();
+        let blocks = Arc::new(blocks);
+        let chunks = blocks.len().div_ceil(VERIFY_CHUNK).max(1);
+        // Each chunk's result, and the sender the last chunk done fires.
+        type Parts =
+            (Vec<Option<(Vec<SignedBlock>, Vec<Refusal>)>>, usize, Option<futures::channel::oneshot::Sender<()>>);
+        let parts: Arc<Mutex<Parts>> = Arc::new(Mutex::new((vec![None; chunks], chunks, Some(tx))));
+        let mut jobs: Vec<Job> = Vec::with_capacity(chunks);
+        for i in 0..chunks {
+            let (blocks, parts) = (blocks.clone(), parts.clone());
+            jobs.push(Box::new(move || {
+                let range = i * VERIFY_CHUNK..((i + 1) * VERIFY_CHUNK).min(blocks.len());
+                let result = decode_each(&blocks[range]);
+                // Let go of the blocks before saying so: the future takes
+                // them back once every chunk is done.
+                drop(blocks);
+                let mut p = parts.lock().expect("a verifying thread does not panic holding it");
+                p.0[i] = Some(result);
+                p.1 -= 1;
+                if p.1 == 0 {
+                    if let Some(tx) = p.2.take() {
+                        let _ = tx.send(());
+                    }
+                }
+            }));
+        }
+        let queued = Verifiers::get().is_some_and(|v| v.push(jobs));
         async move {
-            if let Err(e) = spawned {
-                tracing::warn!("verifying blocks on the node's thread: no thread starts: {e}");
-                let blocks = slot.lock().map(|mut s| s.take()).unwrap_or_default().unwrap_or_default();
+            if !queued || rx.await.is_err() {
+                tracing::warn!("verifying blocks on the node's thread: no verifying thread runs");
+                let blocks = Arc::try_unwrap(blocks).unwrap_or_else(|b| (*b).clone());
                 let (ok, refused) = decode_on_every_core(&blocks);
                 return (blocks, ok, refused);
             }
-            rx.await.expect("a verifying thread sends its result")
+            let blocks = Arc::try_unwrap(blocks).unwrap_or_else(|b| (*b).clone());
+            let parts = std::mem::take(&mut parts.lock().expect("not poisoned").0);
+            let mut all = (Vec::with_capacity(blocks.len()), Vec::new());
+            for (ok, refused) in parts.into_iter().flatten() {
+                all.0.extend(ok);
+                all.1.extend(refused);
+            }
+            (blocks, all.0, all.1)
+        }
+    }
+
+    /// Blocks a verifying thread checks at a time: a push of 1,024 is
+    /// shared by every core, and the pushes before it go first.
+    const VERIFY_CHUNK: usize = 128;
+
+    type Job = Box<dyn FnOnce() + Send>;
+
+    /// The process's verifying threads, one per core, taking chunks of
+    /// the pushes in the order they came: the oldest push, which the node
+    /// merges next, is checked first on every core, rather than each push
+    /// on threads of its own sharing the cores with the ones after it (then
+    /// all of them ended together, and the merges waited for the last).
+    struct Verifiers {
+        queue: std::sync::Mutex<std::collections::VecDeque<Job>>,
+        ready: std::sync::Condvar,
+    }
+
+    impl Verifiers {
+        /// The pool, started on first use; `None` if no thread starts.
+        fn get() -> Option<&'static Verifiers> {
+            static POOL: std::sync::OnceLock<Option<&'static Verifiers>> = std::sync::OnceLock::new();
+            *POOL.get_or_init(|| {
+                let pool: &'static Verifiers = Box::leak(Box::new(Verifiers {
+                    queue: std::sync::Mutex::new(std::collections::VecDeque::new()),
+                    ready: std::sync::Condvar::new(),
+                }));
+                let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let started = (0..threads)
+                    .filter(|i| {
+                        std::thread::Builder::new().name(format!("weft-verify-{i}")).spawn(move || pool.work()).is_ok()
+                    })
+                    .count();
+                (started > 0).then_some(pool)
+            })
+        }
+
+        fn push(&self, jobs: Vec<Job>) -> bool {
+            let Ok(mut queue) = self.queue.lock() else { return false };
+            queue.extend(jobs);
+            self.ready.notify_all();
+            true
+        }
+
+        fn work(&self) {
+            loop {
+                let job = {
+                    let Ok(mut queue) = self.queue.lock() else { return };
+                    loop {
+                        if let Some(job) = queue.pop_front() {
+                            break job;
+                        }
+                        queue = match self.ready.wait(queue) {
+                            Ok(q) => q,
+                            Err(_) => return,
+                        };
+                    }
+                };
+                job();
+            }
         }
     }
 
