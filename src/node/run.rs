@@ -1031,18 +1031,34 @@ mod tests {
         db.outbox_len().await.expect("a count")
     }
 
+    /// A database on a fresh redb file in `dir` (which must outlive it).
+    async fn test_db(dir: &tempfile::TempDir) -> Rc<Db<NodeStore>> {
+        let store = NodeStore::open(dir.path().join("db.redb")).expect("a store");
+        Rc::new(Db::open(store).await.expect("a database"))
+    }
+
+    /// A node on `db` with `config`, its clock at zero.
+    async fn test_node(db: Rc<Db<NodeStore>>, config: NodeConfig) -> Node {
+        let clock = Clock { now: Duration::ZERO, wall_zero_ms: 0.0 };
+        Node::assemble(db, config, Arc::default(), clock, None).await.expect("a node")
+    }
+
+    /// A relay's id and its WebSocket address, for a page's config.
+    fn test_relay() -> (PeerId, Multiaddr) {
+        let relay = PeerId::random();
+        (relay, format!("/ip4/127.0.0.1/tcp/1/ws/p2p/{relay}").parse().expect("an address"))
+    }
+
     /// A page's tabs stop and start nodes on one database as the lead
     /// moves: a stopped node's replicators must queue nothing more.
     #[test]
     fn a_dropped_node_queues_nothing_for_its_replicators() {
         futures::executor::block_on(async {
             let dir = tempfile::tempdir().expect("a temp dir");
-            let store = NodeStore::open(dir.path().join("db.redb")).expect("a store");
-            let db = Rc::new(Db::open(store).await.expect("a database"));
+            let db = test_db(&dir).await;
             db.add_schema("type Book { title: String }").await.expect("a schema");
             let config = NodeConfig { p2p: false, ..NodeConfig::new(dir.path()) };
-            let clock = Clock { now: Duration::ZERO, wall_zero_ms: 0.0 };
-            let mut node = Node::assemble(db.clone(), config, Arc::default(), clock, None).await.expect("a node");
+            let mut node = test_node(db.clone(), config).await;
             let peer = PeerId::random();
             let set = Command::SetReplicator {
                 collection: "Book".into(),
@@ -1074,14 +1090,10 @@ mod tests {
         for old_closes_first in [true, false] {
             futures::executor::block_on(async {
                 let dir = tempfile::tempdir().expect("a temp dir");
-                let store = NodeStore::open(dir.path().join("db.redb")).expect("a store");
-                let db = Rc::new(Db::open(store).await.expect("a database"));
-                let relay = PeerId::random();
-                let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/1/ws/p2p/{relay}").parse().expect("an address");
+                let (relay, addr) = test_relay();
                 let config =
                     NodeConfig { retry_base: Duration::from_secs(1), ..NodeConfig::page(vec![addr.clone()], false) };
-                let clock = Clock { now: Duration::ZERO, wall_zero_ms: 0.0 };
-                let mut node = Node::assemble(db, config, Arc::default(), clock, None).await.expect("a node");
+                let mut node = test_node(test_db(&dir).await, config).await;
                 let listens = |effects: Vec<Effect>| -> Vec<ListenId> {
                     effects
                         .into_iter()
@@ -1149,13 +1161,8 @@ mod tests {
     fn a_page_reopened_while_its_old_connection_was_open_is_met_again() {
         futures::executor::block_on(async {
             let dir = tempfile::tempdir().expect("a temp dir");
-            let store = NodeStore::open(dir.path().join("db.redb")).expect("a store");
-            let db = Rc::new(Db::open(store).await.expect("a database"));
-            let relay = PeerId::random();
-            let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/1/ws/p2p/{relay}").parse().expect("an address");
-            let config = NodeConfig::page(vec![addr.clone()], true);
-            let clock = Clock { now: Duration::ZERO, wall_zero_ms: 0.0 };
-            let mut node = Node::assemble(db, config, Arc::default(), clock, None).await.expect("a node");
+            let (relay, addr) = test_relay();
+            let mut node = test_node(test_db(&dir).await, NodeConfig::page(vec![addr.clone()], true)).await;
             let ms = Duration::from_millis;
             // Ed25519 ids, as pages have (`PeerId::random`'s are shorter, so
             // smaller than any of them).
