@@ -45,6 +45,9 @@ pub(crate) fn wall_now_ms() -> f64 {
 mod native {
     use cid::Cid;
 
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::PoisonError;
+
     use super::Verified;
     use crate::core::block::{cid_of, AuthorKeys, BlockError, SignedBlock};
     use crate::db::Refusal;
@@ -93,30 +96,39 @@ mod native {
             let (blocks, parts) = (blocks.clone(), parts.clone());
             jobs.push(Box::new(move || {
                 let range = i * VERIFY_CHUNK..((i + 1) * VERIFY_CHUNK).min(blocks.len());
-                let result = decode_each(&blocks[range]);
+                let result = catch_unwind(AssertUnwindSafe(|| decode_each(&blocks[range])));
                 // Let go of the blocks before saying so: the future takes
                 // them back once every chunk is done.
                 drop(blocks);
-                let mut p = parts.lock().expect("a verifying thread does not panic holding it");
-                p.0[i] = Some(result);
-                p.1 -= 1;
-                if p.1 == 0 {
-                    if let Some(tx) = p.2.take() {
-                        let _ = tx.send(());
+                let mut p = parts.lock().unwrap_or_else(PoisonError::into_inner);
+                match result {
+                    Ok(result) => {
+                        p.0[i] = Some(result);
+                        p.1 -= 1;
+                        if p.1 == 0 {
+                            if let Some(tx) = p.2.take() {
+                                let _ = tx.send(());
+                            }
+                        }
                     }
+                    // A bug, not input (decoding refuses, never panics):
+                    // the future hears no answer and checks the push on the
+                    // node's thread, where the same panic stops the node
+                    // loudly rather than leaving every push behind it waiting.
+                    Err(_) => drop(p.2.take()),
                 }
             }));
         }
         let queued = Verifiers::get().is_some_and(|v| v.push(jobs));
         async move {
             if !queued || rx.await.is_err() {
-                tracing::warn!("verifying blocks on the node's thread: no verifying thread runs");
+                tracing::warn!("verifying blocks on the node's thread: no verifying thread ran them");
                 let blocks = Arc::try_unwrap(blocks).unwrap_or_else(|b| (*b).clone());
-                let (ok, refused) = decode_on_every_core(&blocks);
+                let (ok, refused) = decode_each(&blocks);
                 return (blocks, ok, refused);
             }
             let blocks = Arc::try_unwrap(blocks).unwrap_or_else(|b| (*b).clone());
-            let parts = std::mem::take(&mut parts.lock().expect("not poisoned").0);
+            let parts = std::mem::take(&mut parts.lock().unwrap_or_else(PoisonError::into_inner).0);
             let mut all = (Vec::with_capacity(blocks.len()), Vec::new());
             for (ok, refused) in parts.into_iter().flatten() {
                 all.0.extend(ok);
@@ -143,22 +155,22 @@ mod native {
     }
 
     impl Verifiers {
-        /// The pool, started on first use; `None` if no thread starts.
+        /// The pool, started on first use; `None` while no thread starts
+        /// (tried again on the next push).
         fn get() -> Option<&'static Verifiers> {
-            static POOL: std::sync::OnceLock<Option<&'static Verifiers>> = std::sync::OnceLock::new();
-            *POOL.get_or_init(|| {
-                let pool: &'static Verifiers = Box::leak(Box::new(Verifiers {
-                    queue: std::sync::Mutex::new(std::collections::VecDeque::new()),
-                    ready: std::sync::Condvar::new(),
-                }));
-                let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-                let started = (0..threads)
-                    .filter(|i| {
-                        std::thread::Builder::new().name(format!("weft-verify-{i}")).spawn(move || pool.work()).is_ok()
-                    })
-                    .count();
-                (started > 0).then_some(pool)
-            })
+            static POOL: std::sync::OnceLock<&'static Verifiers> = std::sync::OnceLock::new();
+            static QUEUE: Verifiers = Verifiers {
+                queue: std::sync::Mutex::new(std::collections::VecDeque::new()),
+                ready: std::sync::Condvar::new(),
+            };
+            if let Some(pool) = POOL.get() {
+                return Some(*pool);
+            }
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let started = (0..threads)
+                .filter(|i| std::thread::Builder::new().name(format!("weft-verify-{i}")).spawn(|| QUEUE.work()).is_ok())
+                .count();
+            (started > 0).then(|| *POOL.get_or_init(|| &QUEUE))
         }
 
         fn push(&self, jobs: Vec<Job>) -> bool {
@@ -182,7 +194,9 @@ mod native {
                         };
                     }
                 };
-                job();
+                // A job catches its own panic; this keeps the thread should
+                // one not.
+                let _ = catch_unwind(AssertUnwindSafe(job));
             }
         }
     }
@@ -204,5 +218,41 @@ mod native {
             all.1.extend(refused);
         }
         all
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::core::block::Block;
+        use ed25519_dalek::SigningKey;
+        use serde_json::json;
+
+        /// A push of 300 blocks (three chunks), some of them tampered with
+        /// in each chunk: the pool answers what one thread checking them in
+        /// order answers, the same blocks in the same order, and gives the
+        /// blocks back.
+        #[test]
+        fn the_verifying_threads_answer_as_one_thread_in_order() {
+            let key = SigningKey::from_bytes(&[7; 32]);
+            let blocks: Vec<Vec<u8>> = (0..300u32)
+                .map(|i| {
+                    let fields = json!({ "n": i }).as_object().expect("an object").clone();
+                    let mut bytes =
+                        Block::genesis("Book", fields, i.to_be_bytes().repeat(2).try_into().expect("8"), &key).bytes;
+                    if i % 97 == 5 {
+                        let last = bytes.len() - 1;
+                        bytes[last] ^= 1;
+                    }
+                    bytes
+                })
+                .collect();
+            let (ok, refused) = decode_each(&blocks);
+            assert_eq!(refused.len(), 4, "tampered blocks in more than one chunk");
+            let (back, pool_ok, pool_refused) = futures::executor::block_on(verify_batch(blocks.clone()));
+            assert_eq!(back, blocks);
+            let cids = |v: &[SignedBlock]| v.iter().map(|b| b.cid).collect::<Vec<_>>();
+            assert_eq!(cids(&pool_ok), cids(&ok));
+            assert_eq!(format!("{pool_refused:?}"), format!("{refused:?}"));
+        }
     }
 }
