@@ -166,6 +166,12 @@ mod native {
             if let Some(pool) = POOL.get() {
                 return Some(*pool);
             }
+            // Two nodes of one process (the benches, the tests) start it once.
+            static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+            let _one = STARTING.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(pool) = POOL.get() {
+                return Some(*pool);
+            }
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
             let started = (0..threads)
                 .filter(|i| std::thread::Builder::new().name(format!("weft-verify-{i}")).spawn(|| QUEUE.work()).is_ok())
