@@ -121,20 +121,17 @@ mod native {
         }
         let queued = Verifiers::get().is_some_and(|v| v.push(jobs));
         async move {
-            if !queued || rx.await.is_err() {
+            let ran = queued && rx.await.is_ok();
+            // Every job let go of its handle before the last one answered.
+            let blocks = Arc::try_unwrap(blocks).unwrap_or_else(|b| (*b).clone());
+            if !ran {
                 tracing::warn!("verifying blocks on the node's thread: no verifying thread ran them");
-                let blocks = Arc::try_unwrap(blocks).unwrap_or_else(|b| (*b).clone());
                 let (ok, refused) = decode_each(&blocks);
                 return (blocks, ok, refused);
             }
-            let blocks = Arc::try_unwrap(blocks).unwrap_or_else(|b| (*b).clone());
             let parts = std::mem::take(&mut parts.lock().unwrap_or_else(PoisonError::into_inner).0);
-            let mut all = (Vec::with_capacity(blocks.len()), Vec::new());
-            for (ok, refused) in parts.into_iter().flatten() {
-                all.0.extend(ok);
-                all.1.extend(refused);
-            }
-            (blocks, all.0, all.1)
+            let (ok, refused) = joined(parts.into_iter().flatten(), blocks.len());
+            (blocks, ok, refused)
         }
     }
 
@@ -156,27 +153,21 @@ mod native {
 
     impl Verifiers {
         /// The pool, started on first use; `None` while no thread starts
-        /// (tried again on the next push).
+        /// (tried again on the next push). Two nodes of one process (the
+        /// benches, the tests) start it once.
         fn get() -> Option<&'static Verifiers> {
-            static POOL: std::sync::OnceLock<&'static Verifiers> = std::sync::OnceLock::new();
-            static QUEUE: Verifiers = Verifiers {
+            static POOL: Verifiers = Verifiers {
                 queue: std::sync::Mutex::new(std::collections::VecDeque::new()),
                 ready: std::sync::Condvar::new(),
             };
-            if let Some(pool) = POOL.get() {
-                return Some(*pool);
+            static STARTED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+            let mut started = STARTED.lock().unwrap_or_else(PoisonError::into_inner);
+            if !*started {
+                let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let spawn = |i| std::thread::Builder::new().name(format!("weft-verify-{i}")).spawn(|| POOL.work());
+                *started = (0..threads).filter(|i| spawn(*i).is_ok()).count() > 0;
             }
-            // Two nodes of one process (the benches, the tests) start it once.
-            static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-            let _one = STARTING.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(pool) = POOL.get() {
-                return Some(*pool);
-            }
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let started = (0..threads)
-                .filter(|i| std::thread::Builder::new().name(format!("weft-verify-{i}")).spawn(|| QUEUE.work()).is_ok())
-                .count();
-            (started > 0).then(|| *POOL.get_or_init(|| &QUEUE))
+            started.then_some(&POOL)
         }
 
         fn push(&self, jobs: Vec<Job>) -> bool {
@@ -218,8 +209,17 @@ mod native {
             let workers: Vec<_> = blocks.chunks(chunk).map(|part| s.spawn(move || decode_each(part))).collect();
             workers.into_iter().map(|w| w.join().expect("block decoding does not panic")).collect()
         });
-        let mut all = (Vec::with_capacity(blocks.len()), Vec::new());
-        for (ok, refused) in decoded {
+        joined(decoded, blocks.len())
+    }
+
+    /// The blocks that passed and the refusals of consecutive parts of a
+    /// batch of `len` blocks, in order.
+    fn joined(
+        parts: impl IntoIterator<Item = (Vec<SignedBlock>, Vec<Refusal>)>,
+        len: usize,
+    ) -> (Vec<SignedBlock>, Vec<Refusal>) {
+        let mut all = (Vec::with_capacity(len), Vec::new());
+        for (ok, refused) in parts {
             all.0.extend(ok);
             all.1.extend(refused);
         }
