@@ -66,14 +66,10 @@ impl<S: Store> Node<S> {
         let due: Vec<PeerId> = self.replica.answered.iter().filter(|(_, at)| **at <= now).map(|(p, _)| *p).collect();
         for peer in due {
             self.replica.answered.remove(&peer);
-            let of_peer = |t: &'static str| {
-                self.connections.iter().filter(move |(_, (p, _, _, tr))| *p == peer && *tr == t).map(|(id, _)| *id)
-            };
-            if of_peer("webrtc").next().is_none() {
+            if self.connections_to(peer, Some("webrtc")).is_empty() {
                 continue;
             }
-            let relayed: Vec<ConnectionId> = of_peer("relay").collect();
-            for id in relayed {
+            for id in self.connections_to(peer, Some("relay")) {
                 tracing::debug!(%peer, "closing a relayed connection the offerer left open");
                 self.emit(Effect::Close(id));
             }
@@ -119,16 +115,24 @@ impl<S: Store> Node<S> {
         // sync-bench run): it is closed now, and once it is, the new page is
         // met (`meet_again`; a smaller id dials us). Should the page have
         // only lost its relay for a moment, this costs it one reconnection.
+        // Looked for among the peers we are connected to (a few), not the
+        // list (as long as a message allows): two lists' lengths multiplied
+        // would be a relay's to choose.
         if let Some((_, before)) = self.announced.iter().find(|(relay, _)| *relay == source) {
-            let anew = peers.iter().filter(|p| !before.contains(p) && self.replica.dialer.is_connected(p));
-            let anew: Vec<PeerId> = anew.filter(|p| !self.reappeared.contains(p)).copied().collect();
-            let old: Vec<ConnectionId> =
-                self.connections.iter().filter(|(_, (p, ..))| anew.contains(p)).map(|(id, _)| *id).collect();
-            for id in old {
-                tracing::debug!(?id, "closing a connection to a page its relay lists anew");
-                self.emit(Effect::Close(id));
+            let anew: Vec<PeerId> = self
+                .replica
+                .dialer
+                .connected_peers()
+                .filter(|p| peers.contains(p) && !before.contains(p) && !self.reappeared.contains(p))
+                .copied()
+                .collect();
+            for peer in anew {
+                for id in self.connections_to(peer, None) {
+                    tracing::debug!(%peer, ?id, "closing a connection to a page its relay lists anew");
+                    self.emit(Effect::Close(id));
+                }
+                self.reappeared.push(peer);
             }
-            self.reappeared.extend(anew);
         }
         for peer in &peers {
             self.meet(*peer, &circuit);
@@ -155,9 +159,10 @@ impl<S: Store> Node<S> {
     /// that connection was open (`on_announcement`, which closed it), the
     /// page it reached is gone and a new one is there under the same id,
     /// which no later announcement need name (the relay's list does not
-    /// change again): it is met now, through a relay that still lists it. Any other closed
-    /// connection (an idle one, a page that left) is not dialled again here:
-    /// pages outside each other's gossip mesh let theirs close.
+    /// change again): it is met now, through a relay that still lists it.
+    /// Any other closed connection (an idle one, a page that left) is not
+    /// dialled again here: pages outside each other's gossip mesh let
+    /// theirs close.
     pub(super) fn meet_again(&mut self, peer: PeerId) {
         let Some(i) = self.reappeared.iter().position(|p| *p == peer) else { return };
         self.reappeared.swap_remove(i);
@@ -169,6 +174,12 @@ impl<S: Store> Node<S> {
         if let Some(circuit) = circuit {
             self.meet(peer, &circuit);
         }
+    }
+
+    /// Our connections to `peer`, over `transport` if one is named.
+    fn connections_to(&self, peer: PeerId, transport: Option<&str>) -> Vec<ConnectionId> {
+        let over = |t: &str| transport.is_none_or(|want| want == t);
+        self.connections.iter().filter(|(_, (p, _, _, t))| *p == peer && over(t)).map(|(id, _)| *id).collect()
     }
 
     /// Keeps in `reappeared` only the pages some relay still lists.
@@ -195,12 +206,7 @@ impl<S: Store> Node<S> {
             return false;
         }
         if transport == "webrtc" {
-            let relayed: Vec<ConnectionId> = self
-                .connections
-                .iter()
-                .filter(|(_, (p, _, _, t))| *p == peer && *t == "relay")
-                .map(|(id, _)| *id)
-                .collect();
+            let relayed = self.connections_to(peer, Some("relay"));
             // Heads are swapped once the relayed connections are gone
             // (`relayed_closed`): request-response would use the oldest
             // connection, which is closing.
