@@ -27,11 +27,11 @@ use crate::core::doc::{DocState, Heads};
 use crate::core::merge::{
     check_owner, fold, malformed, refuses_block, unauthorized, DocName, Planner, Reads, Snapshot, Touched,
 };
-use crate::core::query::{encode_index_value, encoded_range, Filter, IndexPlan, Query};
+use crate::core::query::{encode_index_value, encoded_range, CmpOp, Filter, IndexPlan, Query};
 use crate::core::schema::{hex, parse_sdl, CollectionDef, SchemaError, ValidationError, WritePolicy};
 use crate::error::Error;
 use crate::store::{KeyRange, Mode, Store, StoreError, Table, Tx};
-use layout::{record, record_doc, record_state, unrecord, Blocks, LAYOUT, LAYOUT_KEY};
+use layout::{entry, record, record_doc, record_state, unentry, unrecord, Blocks, LAYOUT, LAYOUT_2, LAYOUT_KEY};
 
 pub(crate) mod cache;
 #[cfg(any(all(test, feature = "net"), feature = "sim"))]
@@ -238,8 +238,8 @@ fn random_nonce() -> [u8; 8] {
 impl<S: Store> Db<S> {
     /// Opens a database on `store`, making its signing key on first open.
     /// Only the key, the layout and the schemas are read: nothing grows
-    /// with the data (but the first open of a layout-1 database, which
-    /// moves all of it: `layout::migrate`).
+    /// with the data (but the first open of a database of an older layout,
+    /// which moves it: `layout::migrate`).
     pub async fn open(store: S) -> Result<Self, Error> {
         let (key, schemas) = Self::key_and_schemas_in(&store).await?;
         let cache = store.notices().map(cache::Cache::new);
@@ -264,7 +264,7 @@ impl<S: Store> Db<S> {
 
     /// The replica's key, made and stored on first open, and the store in
     /// this build's layout ([`layout::migrate`] on the first open of a
-    /// layout-1 database); with the stored schemas when one read found all
+    /// layout-1 or layout-2 database); with the stored schemas when one read found all
     /// that (every open but the first of a database and of a layout: the
     /// key, the layout and the schemas in one transaction, its reads all in
     /// flight at once). An open that finds them takes no write lock.
@@ -291,17 +291,18 @@ impl<S: Store> Db<S> {
                 };
                 match tx.get(Table::Meta, LAYOUT_KEY).await?.as_deref() {
                     Some([LAYOUT]) => {}
-                    // Layout 1 wrote no `layout`: anything else is a layout
-                    // this build cannot read, left as it is.
+                    // Layout 1 wrote no `layout`.
+                    None | Some([LAYOUT_2]) => {
+                        if layout::migrate(&mut tx).await? {
+                            tracing::info!("moved the database into storage layout {LAYOUT}");
+                        }
+                    }
+                    // Anything else is a layout this build cannot read, left
+                    // as it is.
                     Some(other) => {
                         return Err(Error::Stale(format!(
                             "the database is in storage layout {other:?}, not this build's {LAYOUT}: update the app"
                         )))
-                    }
-                    None => {
-                        if layout::migrate(&mut tx).await? {
-                            tracing::info!("moved the database into storage layout {LAYOUT}");
-                        }
                     }
                 }
                 tx.commit().await?;
@@ -521,8 +522,9 @@ impl<S: Store> Db<S> {
     }
 
     /// Writes the record of each document the transaction touched (its
-    /// state and heads), and its index entries: each carries the record,
-    /// and an entry whose value moved is deleted. Returns the records
+    /// state and heads), and its index entries: each carries the document
+    /// as a query returns it (`layout::entry`), and an entry whose value
+    /// moved is deleted. Returns the records
     /// written, for the cache.
     async fn write_touched(
         &self,
@@ -538,8 +540,11 @@ impl<S: Store> Db<S> {
             for k in old.iter().filter(|k| !new.contains(k)) {
                 tx.delete(Table::Entries, k).await?;
             }
-            for k in &new {
-                tx.put(Table::Entries, k, &record).await?;
+            if !new.is_empty() {
+                let entry = entry(&t.id, &t.state);
+                for k in &new {
+                    tx.put(Table::Entries, k, &entry).await?;
+                }
             }
             let key = doc_key(&t.col, &t.id);
             tx.put(Table::Documents, &key, &record).await?;
@@ -995,6 +1000,50 @@ impl<S: Store> Db<S> {
         Ok(query.page(docs))
     }
 
+    /// [`Db::find`]'s documents as JSON text (an array). A query the index
+    /// answers exactly ([`Db::exact_find`]) returns its index entries as
+    /// they are stored, decoding none: they are the documents as `find`
+    /// returns them, in the same order.
+    pub async fn find_text(&self, col: &str, query: &Value) -> Result<String, Error> {
+        self.collection(col).await?;
+        let Some(exact) = self.exact_find(col, query) else {
+            let docs = self.find(col, query).await?;
+            return Ok(serde_json::to_string(&docs).expect("documents encode as JSON"));
+        };
+        let mut tx = self.store.begin_read(&[Table::Entries]).await?;
+        let rows = tx.scan_values(Table::Entries, &exact.range, exact.enough()).await?;
+        let rows = rows.get(exact.offset..).unwrap_or_default();
+        let mut text = Vec::with_capacity(rows.iter().map(|r| r.len() + 1).sum::<usize>() + 2);
+        text.push(b'[');
+        for (i, row) in rows.iter().enumerate() {
+            if i > 0 {
+                text.push(b',');
+            }
+            text.extend_from_slice(row);
+        }
+        text.push(b']');
+        String::from_utf8(text).map_err(|_| StoreError("corrupt index entry: not UTF-8".into()).into())
+    }
+
+    /// Where `find(col, query)`'s documents are stored as it returns them,
+    /// when they are: a query with no order whose filter is one `_eq` (or
+    /// an `_in` of one value) on an indexed field (`exact_ranges`) reads
+    /// one range of index entries, in `_id` order as `find` without an order
+    /// returns them, and each entry is the document as `find` returns it
+    /// (`layout::entry`). `None` for any other query, or when `col`'s
+    /// schema is not loaded yet, or the query is not valid: `find` answers
+    /// those (and says what is wrong). Reads nothing.
+    pub fn exact_find(&self, col: &str, query: &Value) -> Option<ExactFind> {
+        let def = self.schemas.borrow().get(col).cloned()?;
+        let query = Query::parse(query, &def).ok()?;
+        if !query.order.is_empty() {
+            return None;
+        }
+        // The entries of one value are in id order; those of several are not.
+        let [range] = <[KeyRange; 1]>::try_from(exact_ranges(&def, query.filter.as_ref())?).ok()?;
+        Some(ExactFind { range, offset: query.offset, limit: query.limit })
+    }
+
     pub async fn count(&self, col: &str, query: &Value) -> Result<usize, Error> {
         let def = self.collection(col).await?;
         let query = Query::parse(query, &def)?;
@@ -1027,14 +1076,7 @@ impl<S: Store> Db<S> {
                 let rows = tx.get_many(Table::Documents, &keys).await?.into_iter().flatten().collect();
                 return collect_matching(rows, filter, None);
             }
-            IndexPlan::Eq { field, values } => {
-                let prefix = index_prefix(col, &field);
-                values
-                    .iter()
-                    .filter_map(encode_index_value)
-                    .map(|enc| KeyRange::prefix(&[prefix.as_slice(), &enc].concat()))
-                    .collect()
-            }
+            IndexPlan::Eq { field, values } => eq_ranges(col, &field, &values),
             IndexPlan::Range { field, lower, upper } => {
                 let prefix = index_prefix(col, &field);
                 let (lo, hi) = encoded_range(&lower, &upper);
@@ -1046,11 +1088,16 @@ impl<S: Store> Db<S> {
                 vec![range]
             }
         };
-        let mut rows = Vec::new();
+        let mut out = Vec::new();
         for range in ranges {
-            rows.extend(tx.scan_values(Table::Entries, &range, None).await?);
+            for row in tx.scan_values(Table::Entries, &range, None).await? {
+                let doc = unentry(&row)?;
+                if filter.is_none_or(|f| f.matches(&doc)) {
+                    out.push(doc);
+                }
+            }
         }
-        collect_matching(rows, filter, None)
+        Ok(out)
     }
 
     /// Calls `f` after every committed change, local or merged; a change
@@ -1245,6 +1292,48 @@ impl<S: Store> Db<S> {
                 l(b);
             }
         }
+    }
+}
+
+/// The index entries that are exactly a query's result ([`Db::exact_find`]):
+/// those in `range`, past the first `offset`, at most `limit` of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExactFind {
+    pub range: KeyRange,
+    pub offset: usize,
+    pub limit: Option<usize>,
+}
+
+impl ExactFind {
+    /// How many entries the read needs from the range's start (`None`: all).
+    pub fn enough(&self) -> Option<usize> {
+        self.limit.map(|l| l.saturating_add(self.offset))
+    }
+}
+
+/// The index ranges of an equality plan: one per value (a value that no
+/// field can hold, an object or a list, has none).
+fn eq_ranges(col: &str, field: &str, values: &[Value]) -> Vec<KeyRange> {
+    let prefix = index_prefix(col, field);
+    values
+        .iter()
+        .filter_map(encode_index_value)
+        .map(|enc| KeyRange::prefix(&[prefix.as_slice(), &enc].concat()))
+        .collect()
+}
+
+/// The index ranges that hold exactly the documents `filter` matches, when
+/// there are such: a filter of one `_eq` or `_in` on an indexed field.
+/// Every visible document has an entry per indexed field (null included),
+/// and two values encode alike exactly when they compare equal
+/// ([`encode_index_value`]), so the entries under the values' keys are the
+/// matches: by value, then by id (a value's are in the order [`Db::find`]
+/// gives them without an order).
+fn exact_ranges(def: &CollectionDef, filter: Option<&Filter>) -> Option<Vec<KeyRange>> {
+    let Some(filter @ Filter::Cmp { field, op: CmpOp::Eq | CmpOp::In, .. }) = filter else { return None };
+    match filter.plan(def) {
+        IndexPlan::Eq { field: planned, values } if planned == *field => Some(eq_ranges(&def.name, field, &values)),
+        _ => None,
     }
 }
 

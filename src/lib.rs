@@ -88,8 +88,8 @@
 //! 4. The block is folded into its document by the same rule that merges
 //!    blocks from elsewhere ([`core::merge::fold`]: registers updated,
 //!    heads replaced by the new block). At commit `Db` stores the block in
-//!    a pack, the document's record, and its index entries that moved or
-//!    carry the record (`Db::write_touched`). Then the transaction commits, and only then
+//!    a pack, the document's record, and its index entries, each the
+//!    document as a query returns it (`Db::write_touched`). Then the transaction commits, and only then
 //!    do subscribers hear of the change. The transaction's durability is
 //!    the one `Database.open(name, { durability })` chose
 //!    ([`store::Durability`]): by default the browser's (relaxed in
@@ -298,7 +298,7 @@
 //!   in one `changes` message: a post costs the page's thread ~10–15 µs,
 //!   and a catch-up's or a bulk create's commit holds a thousand; a lone
 //!   change goes as `changed`. Every tab with the database open reads
-//!   `changes`: IndexedDB version 4 marks the builds that do, so a tab of an
+//!   `changes`: IndexedDB version 4 (and later) marks the builds that do, so a tab of an
 //!   earlier one gets `versionchange` and closes when this build opens the
 //!   database (as for version 3, below). The document travels in
 //!   the message rather than being read again from IndexedDB by each tab: a
@@ -678,7 +678,7 @@
 //!
 //! ## Storage layout
 //!
-//! Layout 2 (`db::layout`; `meta`'s `layout` = 2). One database is ordered
+//! Layout 3 (`db::layout`; `meta`'s `layout` = 3; IndexedDB version 5). One database is ordered
 //! byte-keyed tables ([`store::Table`]); IndexedDB's cost is per request, so
 //! a new document costs one record, as in raw IndexedDB, plus one per
 //! `@index` field, plus its share of a pack (layout 1: four and more):
@@ -686,7 +686,7 @@
 //! | table (IndexedDB object store) | key → value | secondary keys |
 //! | --- | --- | --- |
 //! | `documents` | collection `\0` id → the document record: DAG-CBOR `[id, state, heads]` (field registers; heads with heights) | |
-//! | `entries` | collection `\0` field `\0` [`core::query::encode_index_value`] ‖ id, one per `@index` field of a visible document → the document record (a covering index: a query is one range read, and the id in the record names the document) | |
+//! | `entries` | collection `\0` field `\0` [`core::query::encode_index_value`] ‖ id, one per `@index` field of a visible document → the document as a query returns it, JSON text `{"_id": …, field: value, …}` (no null fields; in IndexedDB a string): a covering index, so a query is one range read | |
 //! | `packs` | SHA-256 of its CIDs → blocks stored by one transaction (at most 128 or 64 KiB a pack; a transaction writes as many packs as it needs), each as u32-LE length, CID, u32-LE length, block | its blocks' CIDs |
 //! | `meta` | name → the signing key, the `layout`, the schemas as JSON with their `policy`, a node's replicators, p2p collections and the blocks replicators' peers refused | |
 //! | `pending` | CID → a verified block whose parents are not all here | |
@@ -714,10 +714,17 @@
 //! documents' histories, not by bytes (open). (IndexedDB's own index over the document records'
 //! index entries was measured for queries too: its `getAll` fetches each
 //! record by key, 2–4 times the time of the covering range read for 100
-//! documents, so `entries` stays.) The keys of the node's records and of the outbox are
+//! documents, so `entries` stays.) A query whose filter is one `_eq` (or
+//! an `_in` of one value) on an indexed field, with no order, is exactly
+//! the entries of one range, in `_id` order as `find` returns it
+//! ([`Db::exact_find`]): in a page one `getAll` of those strings and one
+//! `JSON.parse` of them joined, made in JS with no call back into wasm
+//! (`IdbStore::find_exact`); natively [`Db::find_text`] joins them as they
+//! are. Any other query parses each entry it reads and checks it against
+//! the filter. The keys of the node's records and of the outbox are
 //! written down in `src/records.rs`. Opening a database reads only `meta`, so it
 //! costs the same at 100 documents as at 100,000 (but the first open of a
-//! layout-1 database, below).
+//! database of an earlier layout, below).
 //!
 //! **What is cached in memory** between transactions: the schemas (another
 //! tab may only add schemas, which a miss reloads), the blocks refused
@@ -763,17 +770,21 @@
 //!   notices, so the node keeps no cache; nor does a page without
 //!   BroadcastChannel.
 //!
-//! Layout 1 (IndexedDB version 1; before 2026-12-02) had a record per block
+//! Layout 2 (IndexedDB versions 2, 3 and 4, 2026-12-02 to 2026-12-04; 3
+//! and 4 only marked builds whose tabs speak to each other as above) was
+//! layout 3 but for `entries`, whose values were the document record
+//! (DAG-CBOR, as in `documents`), decoded by every query. Layout 1
+//! (IndexedDB version 1; before 2026-12-02) had a record per block
 //! (`blocks`), per document's heads (`heads`) and state (`docs`), and per
-//! index entry (`index`, which carried the document). The first open by this
-//! build moves such a database into layout 2 in one transaction
-//! (`db::layout::migrate`, tested with a store the layout-1 code wrote:
-//! `tests/layout.rs`, `tests/browser/layout.test.mjs`) and empties those
-//! tables (IndexedDB keeps their empty object stores). Layout 2 has been
-//! IndexedDB versions 2, 3 and 4 with the same stores and records (3 and 4
-//! only mark builds whose tabs speak to each other as above): a database of
-//! an earlier version opens upgraded, its records as they were
-//! (`tests/browser/layout.test.mjs`). Data written before write
+//! index entry (`index`, which carried the document). The first open by
+//! this build moves either into layout 3 in one transaction
+//! (`db::layout::migrate`: layout 1's blocks into packs and its documents
+//! into records, then every index entry made anew from the records), tested
+//! with stores the layout-1 and layout-2 code wrote (`tests/layout.rs`,
+//! `tests/browser/layout.test.mjs`, at IndexedDB versions 1, 3 and 4), and
+//! empties layout 1's tables (IndexedDB keeps their empty object stores).
+//! A tab of a layout-2 build open on the database gets `versionchange` and
+//! closes (it would write layout 2's entries). Data written before write
 //! policies opens as it is: a schema without `policy` is open to anyone, a
 //! state without `owner` belongs to such a collection.
 //!

@@ -1,7 +1,9 @@
 //! A database written by layout 1 (blocks, heads, docs and index entries
-//! each a record of its own) opens in this build's layout with the same
-//! documents, heads, blocks and query results. The store is
-//! `tests/fixtures/layout1.json`, written by the layout-1 code itself.
+//! each a record of its own) or by layout 2 (index entries that carry the
+//! document record) opens in this build's layout with the same documents,
+//! heads, blocks and query results. The stores are
+//! `tests/fixtures/layout1.json` and `layout2.json`, each written by that
+//! layout's code itself.
 #![cfg(not(target_arch = "wasm32"))]
 
 use futures::executor::block_on;
@@ -15,6 +17,112 @@ fn unhex(s: &str) -> Vec<u8> {
 
 fn fixture() -> Value {
     serde_json::from_str(include_str!("fixtures/layout1.json")).unwrap()
+}
+
+fn fixture2() -> Value {
+    serde_json::from_str(include_str!("fixtures/layout2.json")).unwrap()
+}
+
+/// Writes the layout-2 rows into `store`: packs with their secondary keys
+/// (the fixture's `packs_by`), every other table as it is.
+async fn write_layout2<S: Store>(store: &S, fixture: &Value) {
+    let tables = fixture["tables"].as_object().unwrap();
+    let rows = |name: &str| -> Vec<(Vec<u8>, Vec<u8>)> {
+        tables[name]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (unhex(r[0].as_str().unwrap()), unhex(r[1].as_str().unwrap())))
+            .collect()
+    };
+    let by = rows("packs_by");
+    let mut tx = store.begin(Mode::Write).await.unwrap();
+    for (key, pack) in rows("packs") {
+        let cids: Vec<Vec<u8>> = by.iter().filter(|(_, k)| *k == key).map(|(c, _)| c.clone()).collect();
+        assert!(!cids.is_empty());
+        tx.put_keyed(Table::Packs, &key, &pack, &[], &cids).await.unwrap();
+    }
+    for name in tables.keys().filter(|n| !n.starts_with("packs")) {
+        let table = Table::ALL.into_iter().find(|t| t.name() == name).expect("a table of layout 2's");
+        for (k, v) in rows(name) {
+            tx.put(table, &k, &v).await.unwrap();
+        }
+    }
+    tx.commit().await.unwrap();
+}
+
+/// What layout2.json's reader must see, and its index entries rewritten.
+async fn check2<S: Store>(db: &Db<S>, store: &S, fixture: &Value) {
+    let expect = &fixture["expect"];
+    for (id, doc) in expect["books"].as_object().unwrap() {
+        assert_eq!(json!(db.get("Book", id).await.unwrap()), *doc, "document {id}");
+        let heads: Vec<String> = db.heads("Book", id).await.unwrap().iter().map(|c| c.to_string()).collect();
+        assert_eq!(json!(heads), expect["heads"][id], "heads of {id}");
+    }
+    let note = &expect["note"];
+    assert_eq!(json!(db.get("Note", note[0].as_str().unwrap()).await.unwrap()), note[1]);
+    let q = &expect["queries"];
+    let t1 = json!({"filter": {"title": {"_eq": "t1"}}});
+    assert_eq!(json!(db.find("Book", &t1).await.unwrap()), q["t1"]);
+    let text: Value = serde_json::from_str(&db.find_text("Book", &t1).await.unwrap()).unwrap();
+    assert_eq!(text, q["t1"], "the entries as stored are the documents");
+    let ordered = json!({"filter": {"pages": {"_ge": 10}}, "order": {"pages": "ASC"}});
+    assert_eq!(json!(db.find("Book", &ordered).await.unwrap()), q["pages_ge_10"]);
+    let moved = json!({"filter": {"pages": {"_eq": 555}}});
+    assert_eq!(json!(db.find("Book", &moved).await.unwrap()), q["pages_555"]);
+    assert_eq!(json!(db.count("Book", &json!({})).await.unwrap()), q["all"]);
+    assert_eq!(json!(db.export().await.unwrap().len()), expect["blocks"]);
+    assert_eq!(json!(db.pending_count().await.unwrap()), expect["pending"]);
+    let mut tx = store.begin(Mode::Read).await.unwrap();
+    assert_eq!(tx.get(Table::Meta, b"layout").await.unwrap(), Some(vec![3]));
+    let entries = tx.scan(Table::Entries, &KeyRange::all(), None).await.unwrap();
+    assert_eq!(entries.len(), fixture["tables"]["entries"].as_array().unwrap().len(), "every entry kept");
+    for (k, v) in entries {
+        let doc: Value = serde_json::from_slice(&v).unwrap_or_else(|e| panic!("entry {k:?} is JSON: {e}"));
+        let id = doc["_id"].as_str().unwrap();
+        assert!(k.ends_with(id.as_bytes()), "entry {k:?} carries its own document");
+        let want = if k.starts_with(b"Note\0") { &note[1] } else { &expect["books"][id] };
+        assert_eq!(doc, *want, "entry {k:?} carries the document as get returns it");
+    }
+}
+
+#[test]
+fn a_layout2_database_opens_migrated_in_memory() {
+    block_on(async {
+        let fixture = fixture2();
+        let store = MemoryStore::new();
+        write_layout2(&store, &fixture).await;
+        let db = Db::open(store.clone()).await.unwrap();
+        check2(&db, &store, &fixture).await;
+        // It keeps working: a write moves the index, a reopen keeps it all.
+        let id = fixture["expect"]["queries"]["pages_555"][0]["_id"].as_str().unwrap().to_owned();
+        db.update("Book", &id, &serde_json::from_value(json!({"pages": 556})).unwrap()).await.unwrap();
+        assert_eq!(db.count("Book", &json!({"filter": {"pages": {"_eq": 555}}})).await.unwrap(), 0);
+        let found = db.find("Book", &json!({"filter": {"pages": {"_in": [556, 7]}}})).await.unwrap();
+        assert_eq!(found.iter().map(|d| d["pages"].clone()).collect::<Vec<_>>(), [json!(7), json!(556)]);
+        let again = Db::open(store.clone()).await.unwrap();
+        assert_eq!(again.get("Book", &id).await.unwrap().unwrap()["pages"], json!(556));
+    });
+}
+
+#[test]
+fn a_layout2_database_opens_migrated_on_redb() {
+    block_on(async {
+        let fixture = fixture2();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        {
+            let store = RedbStore::open(&path).unwrap();
+            write_layout2(&store, &fixture).await;
+        }
+        let store = RedbStore::open(&path).unwrap();
+        let db = Db::open(store.clone()).await.unwrap();
+        check2(&db, &store, &fixture).await;
+        drop((db, store));
+        let store = RedbStore::open(&path).unwrap();
+        let db = Db::open(store.clone()).await.unwrap();
+        check2(&db, &store, &fixture).await;
+    });
 }
 
 /// Writes the layout-1 rows into `store`, under the tables' old names.
@@ -101,7 +209,7 @@ fn a_layout1_database_opens_migrated_on_redb() {
 #[test]
 fn a_layout_this_build_does_not_know_is_refused_and_left_as_it_is() {
     block_on(async {
-        for unknown in [vec![3u8], vec![], vec![2, 0]] {
+        for unknown in [vec![4u8], vec![], vec![2, 0]] {
             let store = MemoryStore::new();
             let mut tx = store.begin(Mode::Write).await.unwrap();
             tx.put(Table::Meta, b"layout", &unknown).await.unwrap();

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use cid::Cid;
 use serde_json::{json, Value};
 
-use super::layout::{index_keys, unpack, unrecord};
+use super::layout::{entry, index_keys, unpack, unrecord};
 use super::{doc_key, Db, META_KEY, META_SCHEMA};
 use crate::core::block::{cid_of, SignedBlock};
 use crate::core::doc::{DocState, Heads};
@@ -132,12 +132,12 @@ pub(crate) async fn assert_consistent<S: Store>(db: &Db<S>) {
     for (key, state) in &states {
         let (col, id) = split_doc_key(key);
         for k in index_keys(&defs[&col], &id, state) {
-            want_index.insert(k, docs_rows[*key].clone());
+            want_index.insert(k, entry(&id, state));
         }
     }
     assert!(
         d[&Table::Entries] == want_index,
-        "the index holds one entry per visible document and indexed field, carrying its record"
+        "the index holds one entry per visible document and indexed field, carrying the document"
     );
     for def in defs.values() {
         let all = db.find(&def.name, &json!({})).await.expect("a scan");

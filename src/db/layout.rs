@@ -1,13 +1,16 @@
-//! How records hold blocks and documents (layout 2), and the migration
-//! from layout 1.
+//! How records hold blocks and documents (layout 3), and the migrations
+//! from layouts 1 and 2.
 //!
 //! IndexedDB's cost is per request, so a new document costs one record
 //! here, plus one per indexed field, plus its share of a pack:
 //! - **A document record** (`documents`, under collection `\0` id) holds
 //!   the document's id, state and heads.
 //! - **An index entry** (`entries`, under collection `\0` field `\0`
-//!   encoded value ‖ id) carries the document's record: a query through an
-//!   index is one range read. (IndexedDB's own index over a field of the
+//!   encoded value ‖ id) carries the document as a query returns it, JSON
+//!   text (`{"_id": …, field: value, …}`, [`entry`]): a query through an
+//!   index is one range read, and one whose filter the index answers
+//!   exactly returns the entries as they are, decoding none
+//!   (`Db::find_text`). (IndexedDB's own index over a field of the
 //!   document record was measured instead: its `getAll` fetches each record
 //!   by key, 2–4 times the covering range read's time for 100 documents.)
 //! - **A pack** (`packs`) holds the blocks one transaction stored, up to
@@ -15,10 +18,13 @@
 //!   secondary keys: a block is found by CID through the pack's key
 //!   (`packs_by`), with no record of its own.
 //!
-//! Layout 1 kept a record per block (`blocks`), per document's heads
-//! (`heads`) and state (`docs`), and per index entry (`index`);
-//! [`migrate`] moves such a database into layout 2 in one transaction the
-//! first time this build opens it. That transaction holds the whole
+//! Layout 2 (2026-12-02 to 2026-12-04) was layout 3 but for the index
+//! entries, which carried the document record (DAG-CBOR, as in
+//! `documents`). Layout 1 kept a record per block (`blocks`), per
+//! document's heads (`heads`) and state (`docs`), and per index entry
+//! (`index`). [`migrate`] moves either into layout 3 in one transaction the
+//! first time this build opens it (the index entries made anew from the
+//! document records). That transaction holds the whole
 //! database in memory once and writes it again before it clears the old
 //! tables: a database near the page's memory or storage quota cannot be
 //! moved this way (none that large is known to exist). A native node must
@@ -39,7 +45,9 @@ use crate::store::{KeyRange, StoreError, Table, Tx};
 /// `meta` key of the layout a database is in (absent: layout 1).
 pub(crate) const LAYOUT_KEY: &[u8] = b"layout";
 /// This build's layout.
-pub(crate) const LAYOUT: u8 = 2;
+pub(crate) const LAYOUT: u8 = 3;
+/// The layout whose index entries carried the document record.
+pub(crate) const LAYOUT_2: u8 = 2;
 
 /// The most blocks one pack holds: a read of one block reads its pack.
 pub const PACK_BLOCKS: usize = 128;
@@ -70,6 +78,39 @@ pub(crate) fn record_state(bytes: &[u8]) -> Result<DocState, StoreError> {
 pub(crate) fn record_doc(bytes: &[u8]) -> Result<(String, DocState), StoreError> {
     let (id, state, _): (String, DocState, serde::de::IgnoredAny) = uncbor(bytes)?;
     Ok((id, state))
+}
+
+/// An index entry's value: the visible document as a query returns it,
+/// JSON text of [`DocState::document`] (`_id` first, then the fields that
+/// are not null, in name order).
+pub(crate) fn entry(id: &str, state: &DocState) -> Vec<u8> {
+    serde_json::to_vec(&EntryDoc(id, state)).expect("a document encodes as JSON")
+}
+
+/// [`DocState::document`] as it is written, with no map built first (a
+/// bulk create writes one entry per document and indexed field).
+struct EntryDoc<'a>(&'a str, &'a DocState);
+
+impl serde::Serialize for EntryDoc<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("_id", self.0)?;
+        for (name, r) in self.1.fields.iter().filter(|(_, r)| !r.value.is_null()) {
+            map.serialize_entry(name, &r.value)?;
+        }
+        map.end()
+    }
+}
+
+/// An index entry's document.
+pub(crate) fn unentry(bytes: &[u8]) -> Result<serde_json::Map<String, Value>, StoreError> {
+    // From text to a `Value`, as every other JSON the crate reads: another
+    // instance of serde_json's parser would cost the page's wasm ~3 KB.
+    match std::str::from_utf8(bytes).ok().and_then(|text| serde_json::from_str(text).ok()) {
+        Some(Value::Object(doc)) => Ok(doc),
+        _ => Err(StoreError("corrupt index entry: not a JSON object".into())),
+    }
 }
 
 /// The keys of a document's index entries: one per indexed field of a
@@ -293,39 +334,31 @@ pub(crate) async fn all_blocks<T: Tx>(tx: &mut T) -> Result<Vec<(Vec<u8>, Vec<u8
     Ok(out)
 }
 
-/// Moves a layout-1 database into layout 2, within `tx`: its blocks into
-/// packs, each document's heads and state into one record, and index
-/// entries that carry it; then empties the layout-1 tables and records
-/// the layout. Returns whether there was anything to move.
+/// Moves a layout-1 or layout-2 database into this build's layout, within
+/// `tx`: layout 1's blocks into packs and each document's heads and state
+/// into one record; then every index entry anew from the document records
+/// (layout 2's carried the record), the layout-1 tables emptied and the
+/// layout recorded. Returns whether layout 1 had anything to move.
 pub(crate) async fn migrate<T: Tx>(tx: &mut T) -> Result<bool, StoreError> {
+    let mut defs = BTreeMap::new();
+    for (_, v) in tx.scan(Table::Meta, &KeyRange::prefix(META_SCHEMA), None).await? {
+        let def: CollectionDef = serde_json::from_slice(&v).map_err(|e| StoreError(format!("corrupt schema: {e}")))?;
+        defs.insert(def.name.clone(), def);
+    }
     let blocks = tx.scan(Table::LegacyBlocks, &KeyRange::all(), None).await?;
     let docs = tx.scan(Table::LegacyDocs, &KeyRange::all(), None).await?;
     let moved = !blocks.is_empty() || !docs.is_empty();
     if moved {
-        let mut defs = BTreeMap::new();
-        for (_, v) in tx.scan(Table::Meta, &KeyRange::prefix(META_SCHEMA), None).await? {
-            let def: CollectionDef =
-                serde_json::from_slice(&v).map_err(|e| StoreError(format!("corrupt schema: {e}")))?;
-            defs.insert(def.name.clone(), def);
-        }
         let heads: HashMap<Vec<u8>, Vec<u8>> =
             tx.scan(Table::LegacyHeads, &KeyRange::all(), None).await?.into_iter().collect();
         for (key, state) in docs {
-            let (col, id) = split_doc_key(&key).ok_or_else(|| StoreError("corrupt document key".into()))?;
+            let (_, id) = split_doc_key(&key).ok_or_else(|| StoreError("corrupt document key".into()))?;
             let state: DocState = uncbor(&state)?;
             let doc_heads: Heads = match heads.get(&key) {
                 Some(h) => uncbor(h)?,
                 None => Vec::new(),
             };
-            let keys = match defs.get(&col) {
-                Some(def) => index_keys(def, &id, &state),
-                None => Vec::new(),
-            };
-            let record = record(&id, &state, &doc_heads);
-            for k in keys {
-                tx.put(Table::Entries, &k, &record).await?;
-            }
-            tx.put(Table::Documents, &key, &record).await?;
+            tx.put(Table::Documents, &key, &record(&id, &state, &doc_heads)).await?;
         }
         let cids = blocks
             .iter()
@@ -334,9 +367,21 @@ pub(crate) async fn migrate<T: Tx>(tx: &mut T) -> Result<bool, StoreError> {
         let pairs: Vec<(Cid, &[u8])> = cids.into_iter().zip(blocks.iter().map(|(_, v)| v.as_slice())).collect();
         put_blocks(tx, &pairs).await?;
     }
-    // Whatever else layout 1 left (heads or index rows of nothing) goes too.
-    for t in [Table::LegacyBlocks, Table::LegacyHeads, Table::LegacyDocs, Table::LegacyIndex] {
+    // Whatever else layout 1 left (heads or index rows of nothing) goes too,
+    // and so do layout 2's index entries: all are made anew.
+    for t in [Table::LegacyBlocks, Table::LegacyHeads, Table::LegacyDocs, Table::LegacyIndex, Table::Entries] {
         tx.clear(t).await?;
+    }
+    for (key, record) in tx.scan(Table::Documents, &KeyRange::all(), None).await? {
+        let (col, _) = split_doc_key(&key).ok_or_else(|| StoreError("corrupt document key".into()))?;
+        let (id, state) = record_doc(&record)?;
+        let keys = defs.get(&col).map(|def| index_keys(def, &id, &state)).unwrap_or_default();
+        if !keys.is_empty() {
+            let entry = entry(&id, &state);
+            for k in keys {
+                tx.put(Table::Entries, &k, &entry).await?;
+            }
+        }
     }
     tx.put(Table::Meta, LAYOUT_KEY, &[LAYOUT]).await?;
     Ok(moved)
@@ -345,7 +390,7 @@ pub(crate) async fn migrate<T: Tx>(tx: &mut T) -> Result<bool, StoreError> {
 #[cfg(test)]
 mod tests {
     use futures::executor::block_on;
-    use serde_json::Value;
+    use serde_json::{json, Value};
 
     use crate::db::Db;
     use crate::store::{FailingStore, KeyRange, MemoryStore, Mode, Store, Table, Tx};
@@ -439,5 +484,32 @@ mod tests {
                 }
             }
         });
+    }
+
+    /// An index entry is the document as `get` and `find` return it: `_id`
+    /// first, the fields in name order, none that is null (a field set to
+    /// null, or deleted by an update, is absent).
+    #[test]
+    fn an_entry_is_the_document_as_a_query_returns_it() {
+        use crate::core::doc::{DocState, Register};
+        let reg = |value: Value| Register { value, height: 1, cid: serde_bytes::ByteBuf::from(vec![1, 2]) };
+        let mut state = DocState::default();
+        for (name, value) in [
+            ("title", json!("a \"quoted\" title\n")),
+            ("pages", json!(12)),
+            ("rating", json!(0.5)),
+            ("author", Value::Null),
+            ("tags", json!(["x", "y"])),
+            ("big", json!(18446744073709551615u64)),
+        ] {
+            state.fields.insert(name.into(), reg(value));
+        }
+        let id = "bafyreid";
+        let text = super::entry(id, &state);
+        assert_eq!(text, serde_json::to_vec(&state.document(id)).unwrap());
+        let doc: serde_json::Map<String, Value> = serde_json::from_slice(&text).unwrap();
+        assert_eq!(doc.keys().collect::<Vec<_>>(), ["_id", "big", "pages", "rating", "tags", "title"]);
+        assert_eq!(super::unentry(&text).unwrap(), state.document(id));
+        assert!(super::unentry(b"[1]").is_err() && super::unentry(b"\xff").is_err(), "not a document: corrupt");
     }
 }

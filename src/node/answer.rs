@@ -14,6 +14,10 @@ use crate::records::META_P2P;
 use crate::store::Store;
 
 impl<S: Store> Node<S> {
+    /// Runs `command`: the documents' commands here (the HTTP API's and the
+    /// simulator's), the node's in [`Node::node_command`]. A page's build
+    /// never calls it.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) async fn command(&mut self, command: Command) -> Result<Value, CommandError> {
         let object = |v: Value, what: &str| match v {
             Value::Object(m) => Ok(m),
@@ -66,6 +70,16 @@ impl<S: Store> Node<S> {
                 let heads = self.db.heads(&collection, &id).await?;
                 Ok(json!(heads.iter().map(Cid::to_string).collect::<Vec<_>>()))
             }
+            other => self.node_command(other).await,
+        }
+    }
+
+    /// The node's own commands: the network, replicators, p2p collections,
+    /// stats. A page's node is given only these (its documents go through
+    /// its `Db`, not the node), so a page's build calls this and not
+    /// [`Node::command`], whose documents' commands its wasm then leaves out.
+    pub(crate) async fn node_command(&mut self, command: Command) -> Result<Value, CommandError> {
+        match command {
             Command::Info => Ok(json!({
                 "peerId": self.peer_id.to_string(),
                 // The key that signs this node's blocks, as `@policy(writers: [...])` lists it.
@@ -164,6 +178,14 @@ impl<S: Store> Node<S> {
                     }))
                     .collect::<Vec<_>>()))
             }
+            Command::AddSchema { .. }
+            | Command::ListCollections
+            | Command::Create { .. }
+            | Command::Get { .. }
+            | Command::Update { .. }
+            | Command::Delete { .. }
+            | Command::Find { .. }
+            | Command::Heads { .. } => Err(CommandError::bad_request("a document's command goes to the database")),
         }
     }
 }

@@ -182,7 +182,7 @@ async fn run(
             request = requests.next() => match request {
                 Some(Request::Command(command, reply)) => {
                     node.at(now(), wall_now_ms());
-                    let answer = super::swarm::command(&mut node, Some(&driver), command).await;
+                    let answer = super::swarm::page_command(&mut node, &driver, command).await;
                     let _ = reply.send(answer);
                 }
                 Some(Request::Online(online)) => {

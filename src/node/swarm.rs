@@ -401,13 +401,35 @@ impl SwarmDriver {
 
 /// Runs `command` on `node`, with what only the swarm knows added to the
 /// answer (`stats`'s gossip mesh); `driver` is `None` without a network.
+/// A native node takes the documents' commands too ([`Node::command`]); a
+/// page's node only the node's ([`Node::node_command`], `page_command`), so
+/// the page's wasm leaves the others out.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub(super) async fn command<S: Store>(
     node: &mut Node<S>,
     driver: Option<&SwarmDriver>,
     command: Command,
 ) -> Result<Value, CommandError> {
     let stats = matches!(command, Command::Stats);
-    let mut answer = node.command(command).await;
+    with_mesh(driver, stats, node.command(command).await)
+}
+
+/// [`command`] for a page's node: the node's commands alone.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(super) async fn page_command<S: Store>(
+    node: &mut Node<S>,
+    driver: &SwarmDriver,
+    command: Command,
+) -> Result<Value, CommandError> {
+    let stats = matches!(command, Command::Stats);
+    with_mesh(Some(driver), stats, node.node_command(command).await)
+}
+
+fn with_mesh(
+    driver: Option<&SwarmDriver>,
+    stats: bool,
+    mut answer: Result<Value, CommandError>,
+) -> Result<Value, CommandError> {
     if let (Some(d), true, Ok(Value::Object(map))) = (driver, stats, answer.as_mut()) {
         map.insert("mesh".into(), d.mesh());
     }

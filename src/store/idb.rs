@@ -1,7 +1,9 @@
 //! The browser backend: one IndexedDB database, one object store per table.
 //!
 //! Keys are binary IndexedDB keys (IndexedDB orders them bytewise, like
-//! `Vec<u8>`), values are `Uint8Array`s, except in the tables with
+//! `Vec<u8>`), values are `Uint8Array`s, except in `entries`, whose values
+//! are JSON text and are stored as strings (a query the index answers
+//! exactly returns them as they are: [`IdbStore::find_exact`]), and in the tables with
 //! secondary keys ([`Table::by`]): there a record is `{v, k}`, the value
 //! and the list of its secondary keys, and the object store has an index
 //! `by` over `k` (`multiEntry`), which IndexedDB keeps as it writes the
@@ -26,8 +28,22 @@ fn js_bytes(bytes: &[u8]) -> JsValue {
     Uint8Array::from(bytes).into()
 }
 
-/// Keys come back as `ArrayBuffer`s, values as the `Uint8Array`s we stored.
+/// A value of `table` as it is stored: `entries`' (JSON text) as a string.
+fn js_value(table: Table, bytes: &[u8]) -> Result<JsValue, StoreError> {
+    match table {
+        Table::Entries => std::str::from_utf8(bytes)
+            .map(JsValue::from_str)
+            .map_err(|_| StoreError("an index entry must be UTF-8 text".into())),
+        _ => Ok(js_bytes(bytes)),
+    }
+}
+
+/// Keys come back as `ArrayBuffer`s, values as the `Uint8Array`s (or, in
+/// `entries`, the strings) we stored.
 fn rust_bytes(v: &JsValue) -> Vec<u8> {
+    if let Some(text) = v.as_string() {
+        return text.into_bytes();
+    }
     match v.dyn_ref::<Uint8Array>() {
         Some(a) => a.to_vec(),
         None => Uint8Array::new(v).to_vec(),
@@ -283,9 +299,12 @@ const QUEUED_GRACE_MS: u32 = 10_000;
 /// telling, gets `versionchange` and closes, as below; 4: the same, by
 /// builds whose tabs read a commit's changes in one message,
 /// `TabMessage::Changes`, which a tab of version 3 would not understand,
-/// its subscribers missing those changes). An older build's tab gets
-/// `VersionError` (`STALE`) rather than read a layout it does not know.
-const VERSION: u32 = 4;
+/// its subscribers missing those changes; 5: the same stores in layout 3,
+/// whose index entries carry the document as JSON, `crate::db::layout`:
+/// a tab of version 4 would write layout 2's entries into it). An older
+/// build's tab gets `VersionError` (`STALE`) rather than read a layout it
+/// does not know.
+const VERSION: u32 = 5;
 
 /// The object stores: every table but the companions, which are indexes.
 fn object_stores() -> impl Iterator<Item = Table> {
@@ -437,6 +456,26 @@ export function idb_get_one(db, name, key) {
     r.onerror = () => reject(r.error);
   });
 }
+export function idb_find_text(tx, name, range, offset, count) {
+  return new Promise((resolve, reject) => {
+    const failed = (message) => reject(Object.assign(new Error('storage failed: ' + message), { code: 'STORAGE' }));
+    let r;
+    try {
+      r = tx.objectStore(name).getAll(range, count);
+    } catch (e) {
+      return failed('IndexedDB scan failed: ' + e);
+    }
+    r.onsuccess = () => {
+      const list = offset ? r.result.slice(offset) : r.result;
+      try {
+        resolve(JSON.parse('[' + list.join(',') + ']'));
+      } catch (e) {
+        failed('corrupt index entry: ' + e.message);
+      }
+    };
+    r.onerror = () => failed('IndexedDB scan failed: ' + r.error);
+  });
+}
 export function idb_commit(tx) {
   return new Promise((resolve, reject) => {
     tx.oncomplete = () => resolve();
@@ -452,6 +491,17 @@ extern "C" {
     /// Commits and settles once the writes are durable (`complete`), or
     /// rejects with the cause if the transaction aborted (or had already).
     fn idb_commit(tx: &web_sys::IdbTransaction) -> js_sys::Promise;
+    /// The strings (JSON texts) in `range` of object store `name`, past the
+    /// first `offset`, at most `count` from the range's start (0: all),
+    /// parsed as one JSON array; a failure rejects with an `Error` whose
+    /// `code` is `STORAGE`, as the crate's storage errors do.
+    fn idb_find_text(
+        tx: &web_sys::IdbTransaction,
+        name: &JsValue,
+        range: &JsValue,
+        offset: u32,
+        count: u32,
+    ) -> js_sys::Promise;
 }
 
 /// A request's result. The promise settles inside the request's event, so
@@ -610,6 +660,20 @@ fn forget_from_js(data: &JsValue) -> Forget {
 }
 
 impl IdbStore {
+    /// The documents of a query whose result is index entries as they are
+    /// stored ([`crate::db::Db::exact_find`]), as the JS array `find`
+    /// resolves to: one read transaction and one `getAll`, the entries
+    /// parsed by one `JSON.parse` in the page, with no call back into wasm.
+    /// `None` for an offset or limit beyond `u32` or a limit of 0, or a
+    /// transaction that cannot begin: `find` answers those.
+    pub fn find_exact(&self, exact: &crate::db::ExactFind) -> Option<js_sys::Promise> {
+        let offset = u32::try_from(exact.offset).ok()?;
+        // To IndexedDB a count of 0 is all: a limit of 0 is `find`'s to answer.
+        let count = u32::try_from(exact.enough().unwrap_or(0)).ok().filter(|&n| n > 0 || exact.limit.is_none())?;
+        let tx = self.transaction(Some(&[Table::Entries]), web_sys::IdbTransactionMode::Readonly).ok()?;
+        Some(idb_find_text(&tx.sys, &js_name(Table::Entries), &sys_range(&exact.range).ok()?, offset, count))
+    }
+
     /// A transaction over `tables`, or over every object store (`None`).
     fn transaction(
         &self,
@@ -781,7 +845,10 @@ impl Tx for IdbTx<'_> {
         if table.by().is_some() {
             return self.put_keyed(table, key, value, &[], &[]).await;
         }
-        self.store(table)?.put_with_key(&js_bytes(value), &js_bytes(key)).map(drop).map_err(|e| dom_error("put", &e))
+        self.store(table)?
+            .put_with_key(&js_value(table, value)?, &js_bytes(key))
+            .map(drop)
+            .map_err(|e| dom_error("put", &e))
     }
 
     /// One request: IndexedDB's backend updates the index `by` itself.

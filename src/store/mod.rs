@@ -51,8 +51,8 @@ pub enum Table {
     /// state (field registers) and heads.
     Documents,
     /// Index entry (collection `\0` field `\0` encoded value ‖ id) → the
-    /// document's record, as in `documents`: a covering index, so that a
-    /// query through it is one range read.
+    /// document as a query returns it, JSON text: a covering index, so that
+    /// a query through it is one range read.
     Entries,
     /// Name → value: the signing key, the layout, the schemas.
     Meta,

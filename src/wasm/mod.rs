@@ -461,6 +461,13 @@ impl Collection {
     #[wasm_bindgen(unchecked_return_type = "Promise<WeftDocument[]>")]
     pub fn find(&self, #[wasm_bindgen(unchecked_param_type = "WeftQuery")] query: JsValue) -> Promise {
         let (inner, col) = (self.inner.clone(), self.name.clone());
+        // A query whose result is index entries as they are stored is read
+        // and parsed in the page, the promise IndexedDB's own (`Db::exact_find`).
+        if let Ok(q) = inner.check_open().and_then(|()| query_from_js(query.clone())) {
+            if let Some(found) = inner.db.exact_find(&col, &q).and_then(|exact| inner.db.store().find_exact(&exact)) {
+                return found;
+            }
+        }
         promise(async move {
             inner.check_open()?;
             let query = query_from_js(query)?;

@@ -1,6 +1,6 @@
 // A page's database written by storage layout 1 (a record per block, per
 // document's heads and state, per index entry: IndexedDB version 1) opens in
-// this build (layout 2, IndexedDB version 4) with the same documents, heads, blocks and
+// this build (layout 3, IndexedDB version 5) with the same documents, heads, blocks and
 // query results, in real IndexedDB. The rows are tests/fixtures/layout1.json,
 // written by the layout-1 code itself; the page writes them with plain
 // IndexedDB calls, as the old build left them.
@@ -130,23 +130,33 @@ test("a layout-1 database opens migrated: documents, heads, queries, blocks, pen
   assert.deepEqual(got.written, [got.id], "the index follows a write after the migration");
   assert.equal(got.reopened.docs[got.id].pages, 555, "the write survives a reopen");
   assert.equal(got.reopened.blocks, e.blocks + 1);
-  assert.equal(got.stores.version, 4);
+  assert.equal(got.stores.version, 5);
   assert.deepEqual(got.stores.counts, { blocks: 0, heads: 0, docs: 0, index: 0 }, "layout 1's stores are emptied");
   assert.ok(got.stores.names.includes("packs") && got.stores.names.includes("documents"));
   assert.deepEqual(problems, [], "no page errors");
   await page.close();
 });
 
-// A database of IndexedDB version 3 (the builds before a commit's changes
-// went to other tabs in one message: the same stores and records as now)
-// opens in this build, upgraded to version 4 with its documents as they were.
-test("a database of IndexedDB version 3 opens upgraded, its documents as they were", async () => {
+// A database written by layout 2 (index entries that carried the document
+// record), at IndexedDB version 3 or 4 (the builds of layout 2 made both,
+// with the same stores: 3 before a commit's changes went to other tabs in
+// one message), opens in this build: upgraded to version 5, its index
+// entries rewritten as the documents' JSON, every document, head, query
+// and block as layout 2 read them. The rows are tests/fixtures/layout2.json,
+// written by the layout-2 code itself; the page writes them with plain
+// IndexedDB calls, as that build left them (packs as `{v, k}` records under
+// an index `by`).
+test("a layout-2 database (IndexedDB version 3 or 4) opens migrated: documents, heads, queries, blocks; then writes and reopens", async () => {
+  const fixture = JSON.parse(fs.readFileSync(path.join(WEB_ROOT, "tests/fixtures/layout2.json"), "utf8"));
   const page = await browser.newPage();
+  page.setDefaultTimeout?.(WAIT);
   const problems = watchPage(page);
   await page.goto(`${server.url}/tests/browser/blank.html`);
-  const got = await page.evaluate(async () => {
+  const runs = await page.evaluate(async (fixture) => {
     const weft = await import("/pkg/weftdb.js");
     await weft.default();
+    const bytes = (hex) => new Uint8Array(hex.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
+    const hexOf = (b) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
     const opened = (name, version, upgrade) =>
       new Promise((resolve, reject) => {
         const r = version ? indexedDB.open(name, version) : indexedDB.open(name);
@@ -154,48 +164,103 @@ test("a database of IndexedDB version 3 opens upgraded, its documents as they we
         r.onsuccess = () => resolve(r.result);
         r.onerror = () => reject(r.error);
       });
-    const done = (tx) => new Promise((resolve, reject) => ((tx.oncomplete = resolve), (tx.onerror = () => reject(tx.error))));
+    const done = (tx) => new Promise((resolve, reject) => ((tx.oncomplete = resolve), (tx.onabort = () => reject(tx.error))));
     const all = (q) => new Promise((resolve) => (q.onsuccess = () => resolve(q.result)));
-    // This build writes a database; its records are copied into one made at version 3.
-    for (const name of ["layout-v4", "layout-v3"]) await weft.Database.destroy(name).catch(() => {});
-    let db = await weft.Database.open("layout-v4");
-    await db.addSchema("type Book { title: String @index, pages: Int }");
-    const ids = await db.collection("Book").createMany([{ title: "a", pages: 1 }, { title: "b", pages: 2 }]);
-    await db.collection("Book").update(ids[0], { pages: 10 });
-    await db.close();
-    const v4 = await opened("layout-v4");
-    const stores = [...v4.objectStoreNames].map((s) => [s, [...v4.transaction(s).objectStore(s).indexNames]]);
-    const v3 = await opened("layout-v3", 3, (idb) => {
-      for (const [s, indexes] of stores) {
-        const st = idb.createObjectStore(s);
-        for (const i of indexes) st.createIndex(i, "k", { multiEntry: true });
+    // Layout 2's object stores, as its builds made them.
+    const STORES = ["packs", "documents", "entries", "meta", "pending", "waiting", "outbox", "blocks", "heads", "docs", "index"];
+    const out = [];
+    for (const version of [3, 4]) {
+      const name = `layout2-v${version}`;
+      await weft.Database.destroy(name).catch(() => {});
+      const old = await opened(name, version, (idb) => {
+        for (const s of STORES) {
+          const st = idb.createObjectStore(s);
+          if (s === "packs") st.createIndex("by", "k", { multiEntry: true });
+        }
+      });
+      const tx = old.transaction(STORES, "readwrite");
+      const by = fixture.tables.packs_by;
+      for (const [k, v] of fixture.tables.packs) {
+        const cids = by.filter(([, pack]) => pack === k).map(([cid]) => bytes(cid));
+        tx.objectStore("packs").put({ v: bytes(v), k: cids }, bytes(k));
       }
-    });
-    for (const [s] of stores) {
-      const from = v4.transaction(s).objectStore(s);
-      const [keys, values] = [await all(from.getAllKeys()), await all(from.getAll())];
-      const tx = v3.transaction(s, "readwrite");
-      keys.forEach((k, i) => tx.objectStore(s).put(values[i], k));
+      for (const [t, rows] of Object.entries(fixture.tables)) {
+        if (t.startsWith("packs")) continue;
+        for (const [k, v] of rows) tx.objectStore(t).put(bytes(v), bytes(k));
+      }
       await done(tx);
+      old.close();
+
+      const read = async (db) => {
+        const books = db.collection("Book");
+        const docs = {};
+        const heads = {};
+        for (const id of Object.keys(fixture.expect.books)) {
+          docs[id] = await books.get(id);
+          heads[id] = await books.heads(id);
+        }
+        return {
+          docs,
+          heads,
+          note: await db.collection("Note").get(fixture.expect.note[0]),
+          t1: await books.find({ filter: { title: { _eq: "t1" } } }),
+          t1Page: await books.find({ filter: { title: { _in: ["t1"] } }, offset: 1, limit: 2 }),
+          t1Count: await books.count({ filter: { title: { _eq: "t1" } } }),
+          pages: await books.find({ filter: { pages: { _ge: 10 } }, order: { pages: "ASC" } }),
+          p555: await books.find({ filter: { pages: { _eq: 555 } } }),
+          all: await books.count(),
+          blocks: (await db.exportBlocks()).length,
+        };
+      };
+      let db = await weft.Database.open(name);
+      const migrated = await read(db);
+      const id = fixture.expect.queries.pages_555[0]._id;
+      await db.collection("Book").update(id, { pages: 556 });
+      const written = (await db.collection("Book").find({ filter: { pages: { _eq: 556 } } })).map((d) => d._id);
+      const left = await db.collection("Book").count({ filter: { pages: { _eq: 555 } } });
+      await db.close();
+      db = await weft.Database.open(name);
+      const reopened = await read(db);
+      await db.close();
+      const after = await opened(name);
+      const meta = after.transaction("meta").objectStore("meta");
+      const layout = await all(meta.get(new TextEncoder().encode("layout")));
+      const entries = await all(after.transaction("entries").objectStore("entries").getAll());
+      const entryKeys = (await all(after.transaction("entries").objectStore("entries").getAllKeys())).map(hexOf);
+      out.push({ version, after: after.version, layout: [...layout], entries, entryKeys, migrated, written, left, reopened, id });
+      after.close();
+      await weft.Database.destroy(name);
     }
-    v4.close();
-    v3.close();
-    db = await weft.Database.open("layout-v3");
-    const books = db.collection("Book");
-    const read = { docs: await Promise.all(ids.map((id) => books.get(id))), t: await books.find({ filter: { title: { _eq: "b" } } }) };
-    await books.update(ids[1], { pages: 20 });
-    read.written = (await books.get(ids[1])).pages;
-    await db.close();
-    const after = await opened("layout-v3");
-    read.version = after.version;
-    after.close();
-    for (const name of ["layout-v4", "layout-v3"]) await weft.Database.destroy(name).catch(() => {});
-    return read;
-  });
-  assert.equal(got.version, 4);
-  assert.deepEqual(got.docs.map((d) => [d.title, d.pages]), [["a", 10], ["b", 2]]);
-  assert.deepEqual(got.t.map((d) => d.title), ["b"], "an indexed query");
-  assert.equal(got.written, 20, "and a write");
+    return out;
+  }, fixture);
+  const e = fixture.expect;
+  const plain = (v) => JSON.parse(JSON.stringify(v));
+  assert.equal(runs.length, 2);
+  for (const got of runs) {
+    const at = `version ${got.version}`;
+    assert.deepEqual(plain(got.migrated.docs), e.books, `${at}: every document as layout 2 read it`);
+    assert.deepEqual(plain(got.migrated.heads), e.heads, `${at}: every document's heads`);
+    assert.deepEqual(plain(got.migrated.note), e.note[1], at);
+    assert.deepEqual(plain(got.migrated.t1), e.queries.t1, `${at}: an indexed equality query, the entries as they are`);
+    assert.deepEqual(plain(got.migrated.t1Page), e.queries.t1.slice(1, 3), `${at}: a page of it`);
+    assert.equal(got.migrated.t1Count, e.queries.t1.length, at);
+    assert.deepEqual(plain(got.migrated.pages), e.queries.pages_ge_10, `${at}: an indexed range query with an order`);
+    assert.deepEqual(plain(got.migrated.p555), e.queries.pages_555, `${at}: the entry layout 2 moved`);
+    assert.equal(got.migrated.all, e.queries.all, at);
+    assert.equal(got.migrated.blocks, e.blocks, `${at}: every block`);
+    assert.deepEqual(got.written, [got.id], `${at}: the index follows a write after the migration`);
+    assert.equal(got.left, 0, `${at}: and leaves no entry behind`);
+    assert.equal(got.reopened.docs[got.id].pages, 556, `${at}: the write survives a reopen`);
+    assert.equal(got.reopened.blocks, e.blocks + 1, at);
+    assert.equal(got.after, 5, `${at}: upgraded to IndexedDB version 5`);
+    assert.deepEqual(got.layout, [3], `${at}: storage layout 3`);
+    assert.equal(got.entries.length, fixture.tables.entries.length, `${at}: every index entry kept`);
+    for (const [i, text] of got.entries.entries()) {
+      assert.equal(typeof text, "string", `${at}: an entry is JSON text`);
+      const doc = JSON.parse(text);
+      assert.ok(got.entryKeys[i].endsWith(Buffer.from(doc._id).toString("hex")), `${at}: entry ${i} carries its own document`);
+    }
+  }
   assert.deepEqual(problems, [], "no page errors");
   await page.close();
 });
