@@ -1089,13 +1089,24 @@ impl<S: Store> Db<S> {
             }
         };
         let mut out = Vec::new();
+        // serde_json (without `float_roundtrip`, ~11 KB of the page's wasm)
+        // may read a shortest-form double back one ULP off: a document whose
+        // entry holds a number that is not an integer is read from its
+        // record instead (DAG-CBOR keeps the bits).
+        let mut exact = Vec::new();
         for range in ranges {
             for row in tx.scan_values(Table::Entries, &range, None).await? {
                 let doc = unentry(&row)?;
-                if filter.is_none_or(|f| f.matches(&doc)) {
+                if doc.values().any(has_float) {
+                    exact.push(doc_key(col, doc.get("_id").and_then(Value::as_str).unwrap_or_default()));
+                } else if filter.is_none_or(|f| f.matches(&doc)) {
                     out.push(doc);
                 }
             }
+        }
+        if !exact.is_empty() {
+            let rows = tx.get_many(Table::Documents, &exact).await?.into_iter().flatten().collect();
+            out.extend(collect_matching(rows, filter, None)?);
         }
         Ok(out)
     }
@@ -1334,6 +1345,16 @@ fn exact_ranges(def: &CollectionDef, filter: Option<&Filter>) -> Option<Vec<KeyR
     match filter.plan(def) {
         IndexPlan::Eq { field: planned, values } if planned == *field => Some(eq_ranges(&def.name, field, &values)),
         _ => None,
+    }
+}
+
+/// Whether a value holds a number that is not an integer.
+fn has_float(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n.is_f64(),
+        Value::Array(items) => items.iter().any(has_float),
+        Value::Object(o) => o.values().any(has_float),
+        _ => false,
     }
 }
 

@@ -719,9 +719,18 @@
 //! the entries of one range, in `_id` order as `find` returns it
 //! ([`Db::exact_find`]): in a page one `getAll` of those strings and one
 //! `JSON.parse` of them joined, made in JS with no call back into wasm
-//! (`IdbStore::find_exact`); natively [`Db::find_text`] joins them as they
-//! are. Any other query parses each entry it reads and checks it against
-//! the filter. The keys of the node's records and of the outbox are
+//! (`IdbStore::find_exact`); [`Db::find_text`] joins them as they are for
+//! a caller that wants the JSON text (the tests hold it to `find`). Any
+//! other query parses each entry it reads and checks it against the
+//! filter, except a document whose entry holds a number that is not an
+//! integer: that one is read from its record, since serde_json (built
+//! without `float_roundtrip`, which would cost the page ~11 KB gzipped) may
+//! read a shortest-form double back one ULP off. An entry keeps a JSON
+//! field's object keys in the order its writer gave them; a read of the
+//! record gives them in DAG-CBOR's order (shorter first, then bytewise), as
+//! a `get` after a reopen or from another tab does: JSON objects are
+//! unordered, and a caller must not rely on their key order (open: one
+//! order everywhere would cost the page ~0.3 KB that it does not have). The keys of the node's records and of the outbox are
 //! written down in `src/records.rs`. Opening a database reads only `meta`, so it
 //! costs the same at 100 documents as at 100,000 (but the first open of a
 //! database of an earlier layout, below).

@@ -49,8 +49,9 @@ pub struct FieldDef {
 
 /// How deeply field values may nest (arrays and objects within each
 /// other; a scalar is depth 0). One limit for every place a value is
-/// decoded: the block carries it 2 levels down, the stored state and the
-/// covering index entries 3, all well under the DAG-CBOR decoder's 128.
+/// decoded: the block carries it 2 levels down, the stored state 3, all
+/// well under the DAG-CBOR decoder's 128; the index entries (JSON text) 1,
+/// under serde_json's 128.
 pub const MAX_VALUE_DEPTH: usize = 64;
 
 /// Who may write a collection's documents, declared on its type with

@@ -29,7 +29,8 @@
 //! tables: a database near the page's memory or storage quota cannot be
 //! moved this way (none that large is known to exist). A native node must
 //! not go back to a layout-1 build: redb has no version gate, and that
-//! build would see an empty database and write beside layout 2.
+//! build would see an empty database and write beside layout 3 (a layout-2
+//! build refuses layout 3 as a layout it does not know).
 
 use std::collections::{BTreeMap, HashMap};
 

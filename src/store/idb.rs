@@ -28,13 +28,12 @@ fn js_bytes(bytes: &[u8]) -> JsValue {
     Uint8Array::from(bytes).into()
 }
 
-/// A value of `table` as it is stored: `entries`' (JSON text) as a string.
-fn js_value(table: Table, bytes: &[u8]) -> Result<JsValue, StoreError> {
+/// A value of `table` as it is stored: `entries`' (JSON text, which
+/// serde_json writes as UTF-8) as a string.
+fn js_value(table: Table, bytes: &[u8]) -> JsValue {
     match table {
-        Table::Entries => std::str::from_utf8(bytes)
-            .map(JsValue::from_str)
-            .map_err(|_| StoreError("an index entry must be UTF-8 text".into())),
-        _ => Ok(js_bytes(bytes)),
+        Table::Entries => JsValue::from_str(&String::from_utf8_lossy(bytes)),
+        _ => js_bytes(bytes),
     }
 }
 
@@ -846,7 +845,7 @@ impl Tx for IdbTx<'_> {
             return self.put_keyed(table, key, value, &[], &[]).await;
         }
         self.store(table)?
-            .put_with_key(&js_value(table, value)?, &js_bytes(key))
+            .put_with_key(&js_value(table, value), &js_bytes(key))
             .map(drop)
             .map_err(|e| dom_error("put", &e))
     }

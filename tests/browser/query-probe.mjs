@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Where an indexed equality query's time goes: 100 of 30,000 documents,
 // weftdb's `find` beside raw IndexedDB's `index.getAll` on the same
-// documents, and a raw `getAll` of weftdb's own `entries` records over
-// the same key range (IndexedDB's part of weftdb's query). With
+// documents, and a raw `getAll` of 100 of weftdb's own `entries` records
+// (the first 100 of the `author` index: IndexedDB's part of weftdb's
+// query, the same count of records of the same kind). With
 // PROFILE=1, a CPU profile of weftdb's queries, self time by function.
 //
 //   AB_ROOT=/tmp/ab BUILDS=pkg node tests/browser/query-probe.mjs
@@ -35,8 +36,7 @@ const run = (n) => page.evaluate(async (n) => {
   const T = () => performance.now();
   const enc = new TextEncoder();
   const out = { raw: [], weft: [], entries: [], count: [] };
-  // weftdb's entry key: "Item" 0 "author" 0 <encoded string> || id; the
-  // string's encoding is found from the first entry of the range below.
+  // weftdb's entry keys: "Item" 0 "author" 0 <encoded string> || id.
   for (let r = 0; r < n; r++) {
     const a = "author-" + ((r * 7) % 300);
     let t = T();
