@@ -420,6 +420,49 @@ async fn pages_meet_every_document_once() {
     destroy("paging").await;
 }
 
+/// A query the index answers exactly (one `_eq`, or an `_in` of one value,
+/// on an indexed field) is read and parsed in the page without wasm
+/// (`IdbStore::find_exact`): every offset and limit gives the slice of the
+/// matching documents in `_id` order, as any other `find` does, with
+/// neighbouring values and a deleted document left out.
+#[wasm_bindgen_test]
+async fn exact_queries_page_like_any_other() {
+    let db = fresh("exact-pages").await;
+    ok(&db, "addSchema", &["type Num { n: Int @index label: String }".into()]).await;
+    let nums = collection(&db, "Num");
+    let ns = [0, 1, 2, 1, 1, 0, 1, 2, 1, 1, 1];
+    let docs: Vec<Value> = ns.iter().enumerate().map(|(i, n)| json!({"n": n, "label": format!("d{i}")})).collect();
+    let ids: Vec<String> =
+        serde_json::from_value(rs(&ok(&nums, "createMany", &[js(Value::Array(docs))]).await)).unwrap();
+    let mut ones: Vec<String> = ids.iter().zip(ns).filter(|(_, n)| *n == 1).map(|(id, _)| id.clone()).collect();
+    ok(&nums, "delete", &[ones.remove(2).into()]).await;
+    ones.sort();
+    let sizes = [None, Some(0), Some(1), Some(2), Some(3), Some(ones.len()), Some(ones.len() + 5)];
+    for filter in [json!({"n": {"_eq": 1}}), json!({"n": {"_in": [1]}})] {
+        for offset in 0..=ones.len() + 1 {
+            for limit in sizes {
+                let query = json!({"filter": filter, "offset": offset, "limit": limit});
+                let expected: Vec<String> =
+                    ones.iter().skip(offset).take(limit.unwrap_or(usize::MAX)).cloned().collect();
+                let found = rs(&ok(&nums, "find", &[js(query.clone())]).await);
+                let found = found.as_array().unwrap();
+                let got: Vec<String> = found.iter().map(|d| d["_id"].as_str().unwrap().to_string()).collect();
+                assert_eq!(got, expected, "{query}");
+                assert!(found.iter().all(|d| d["n"] == 1 && d["label"].is_string()), "{query}: whole documents");
+            }
+        }
+    }
+    // Offsets and limits past 32 bits (a page's `usize`, IndexedDB's
+    // counts) are answered, not refused.
+    for (offset, limit) in [(1u64 << 33, None), (1, Some(1u64 << 33)), (1 << 40, Some(1u64 << 40))] {
+        let query = json!({"filter": {"n": {"_eq": 1}}, "offset": offset, "limit": limit});
+        let expected: Vec<String> = ones.iter().skip(offset.min(99) as usize).cloned().collect();
+        assert_eq!(found_ids(&nums, query.clone()).await, expected, "{query}");
+    }
+    ok(&db, "close", &[]).await;
+    destroy("exact-pages").await;
+}
+
 /// Blocks signed in every way the signature check must judge, each with our
 /// rule's verdict (ed25519-dalek's `verify`): honest ones, tampered ones, and
 /// the malleable cases on which ed25519 verifiers differ (S + ℓ, small-order

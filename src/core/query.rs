@@ -201,10 +201,12 @@ fn get<'a>(doc: &'a Map<String, Value>, field: &str) -> &'a Value {
     doc.get(field).unwrap_or(&Value::Null)
 }
 
+/// A count beyond `usize` (a page's is 32 bits) is taken as `usize::MAX`:
+/// no result is that long, so it skips or keeps all the same.
 fn parse_count(value: &Value, at: &str) -> Result<usize, QueryError> {
     value
         .as_u64()
-        .and_then(|n| usize::try_from(n).ok())
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
         .ok_or_else(|| invalid(at, format!("expected a non-negative integer, got {value}")))
 }
 

@@ -74,10 +74,18 @@ mod native {
         (ok, refused)
     }
 
-    /// Decodes and verifies a batch on every core: a signature check costs more
-    /// than storing the block, and the node's own thread is one core.
+    /// Decodes and verifies a batch on every core, by the verifying threads
+    /// ([`verify_batch`]; after the pushes queued before it): a signature
+    /// check costs more than storing the block, and the node's own thread
+    /// is one core. A batch of less than two chunks is checked in line,
+    /// where handing it over would cost more than it shares.
     pub(in crate::node) async fn decode_parallel(blocks: &[Vec<u8>]) -> (Vec<SignedBlock>, Vec<Refusal>) {
-        decode_on_every_core(blocks)
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if cores < 2 || blocks.len() < 2 * VERIFY_CHUNK {
+            return decode_each(blocks);
+        }
+        let (_, ok, refused) = verify_batch(blocks.to_vec()).await;
+        (ok, refused)
     }
 
     /// [`decode_parallel`] of a batch, started now on the verifying
@@ -198,20 +206,6 @@ mod native {
         }
     }
 
-    fn decode_on_every_core(blocks: &[Vec<u8>]) -> (Vec<SignedBlock>, Vec<Refusal>) {
-        const MIN_PER_THREAD: usize = 64;
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(blocks.len() / MIN_PER_THREAD);
-        if threads <= 1 {
-            return decode_each(blocks);
-        }
-        let chunk = blocks.len().div_ceil(threads);
-        let decoded: Vec<(Vec<SignedBlock>, Vec<Refusal>)> = std::thread::scope(|s| {
-            let workers: Vec<_> = blocks.chunks(chunk).map(|part| s.spawn(move || decode_each(part))).collect();
-            workers.into_iter().map(|w| w.join().expect("block decoding does not panic")).collect()
-        });
-        joined(decoded, blocks.len())
-    }
-
     /// The blocks that passed and the refusals of consecutive parts of a
     /// batch of `len` blocks, in order.
     fn joined(
@@ -236,7 +230,7 @@ mod native {
         /// A push of 300 blocks (three chunks), some of them tampered with
         /// in each chunk: the pool answers what one thread checking them in
         /// order answers, the same blocks in the same order, and gives the
-        /// blocks back.
+        /// blocks back; so does a batch checked by `decode_parallel`.
         #[test]
         fn the_verifying_threads_answer_as_one_thread_in_order() {
             let key = SigningKey::from_bytes(&[7; 32]);
@@ -259,6 +253,10 @@ mod native {
             let cids = |v: &[SignedBlock]| v.iter().map(|b| b.cid).collect::<Vec<_>>();
             assert_eq!(cids(&pool_ok), cids(&ok));
             assert_eq!(format!("{pool_refused:?}"), format!("{refused:?}"));
+            // A fetched batch (`decode_parallel`) goes to the same threads.
+            let (fetched_ok, fetched_refused) = futures::executor::block_on(decode_parallel(&blocks));
+            assert_eq!(cids(&fetched_ok), cids(&ok));
+            assert_eq!(format!("{fetched_refused:?}"), format!("{refused:?}"));
         }
     }
 }

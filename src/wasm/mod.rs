@@ -463,16 +463,15 @@ impl Collection {
         let (inner, col) = (self.inner.clone(), self.name.clone());
         // A query whose result is index entries as they are stored is read
         // and parsed in the page, the promise IndexedDB's own (`Db::exact_find`).
-        if let Ok(q) = inner.check_open().and_then(|()| query_from_js(query.clone())) {
-            if let Some(found) = inner.db.exact_find(&col, &q).and_then(|exact| inner.db.store().find_exact(&exact)) {
-                return found;
-            }
+        // Checked and parsed once: the other path takes the parsed query.
+        let query = match inner.check_open().and_then(|()| query_from_js(query)) {
+            Ok(q) => q,
+            Err(e) => return Promise::reject(&js_error(&e)),
+        };
+        if let Some(found) = inner.db.exact_find(&col, &query).and_then(|exact| inner.db.store().find_exact(&exact)) {
+            return found;
         }
-        promise(async move {
-            inner.check_open()?;
-            let query = query_from_js(query)?;
-            Ok(to_js(&inner.db.find(&col, &query).await?))
-        })
+        promise(async move { Ok(to_js(&inner.db.find(&col, &query).await?)) })
     }
 
     /// How many documents match a query's filter.

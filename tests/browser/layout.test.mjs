@@ -30,6 +30,29 @@ after(async () => {
   await server?.close();
 });
 
+/** In the page: what a migrated database shows, read through the API. */
+async function readMigrated(db, fixture) {
+  const books = db.collection("Book");
+  const docs = {};
+  const heads = {};
+  for (const id of Object.keys(fixture.expect.books)) {
+    docs[id] = await books.get(id);
+    heads[id] = await books.heads(id);
+  }
+  return {
+    docs,
+    heads,
+    note: await db.collection("Note").get(fixture.expect.note[0]),
+    t1: await books.find({ filter: { title: { _eq: "t1" } } }),
+    t1Page: await books.find({ filter: { title: { _in: ["t1"] } }, offset: 1, limit: 2 }),
+    t1Count: await books.count({ filter: { title: { _eq: "t1" } } }),
+    pages: await books.find({ filter: { pages: { _ge: 10 } }, order: { pages: "ASC" } }),
+    p555: await books.find({ filter: { pages: { _eq: 555 } } }),
+    all: await books.count(),
+    blocks: (await db.exportBlocks()).length,
+  };
+}
+
 /** In the page: what the layout-1 build left, IndexedDB version 1 with one
  * object store per table, the fixture's rows in it. */
 async function writeLayout1(fixture, name) {
@@ -61,39 +84,21 @@ test("a layout-1 database opens migrated: documents, heads, queries, blocks, pen
   page.setDefaultTimeout?.(WAIT);
   const problems = watchPage(page);
   await page.goto(`${server.url}/tests/browser/blank.html`);
-  await page.evaluate(`(window.writeLayout1 = ${writeLayout1}, 0)`);
+  await page.evaluate(`(window.writeLayout1 = ${writeLayout1}, window.readMigrated = ${readMigrated}, 0)`);
   const got = await page.evaluate(async (fixture) => {
     const weft = await import("/pkg/weftdb.js");
     await weft.default();
     const name = "layout1-app";
     await weft.Database.destroy(name);
     await writeLayout1(fixture, name);
-    const read = async (db) => {
-      const books = db.collection("Book");
-      const docs = {};
-      const heads = {};
-      for (const id of Object.keys(fixture.expect.books)) {
-        docs[id] = await books.get(id);
-        heads[id] = await books.heads(id);
-      }
-      return {
-        docs,
-        heads,
-        note: await db.collection("Note").get(fixture.expect.note[0]),
-        t1: await books.find({ filter: { title: { _eq: "t1" } } }),
-        pages: await books.find({ filter: { pages: { _ge: 10 } }, order: { pages: "ASC" } }),
-        all: await books.count(),
-        blocks: (await db.exportBlocks()).length,
-      };
-    };
     let db = await weft.Database.open(name);
-    const migrated = await read(db);
+    const migrated = await readMigrated(db, fixture);
     const id = Object.keys(fixture.expect.books)[0];
     await db.collection("Book").update(id, { pages: 555 });
     const written = (await db.collection("Book").find({ filter: { pages: { _eq: 555 } } })).map((d) => d._id);
     await db.close();
     db = await weft.Database.open(name);
-    const reopened = await read(db);
+    const reopened = await readMigrated(db, fixture);
     await db.close();
     const stores = await new Promise((resolve) => {
       const r = indexedDB.open(name);
@@ -152,6 +157,7 @@ test("a layout-2 database (IndexedDB version 3 or 4) opens migrated: documents, 
   page.setDefaultTimeout?.(WAIT);
   const problems = watchPage(page);
   await page.goto(`${server.url}/tests/browser/blank.html`);
+  await page.evaluate(`(window.readMigrated = ${readMigrated}, 0)`);
   const runs = await page.evaluate(async (fixture) => {
     const weft = await import("/pkg/weftdb.js");
     await weft.default();
@@ -191,36 +197,15 @@ test("a layout-2 database (IndexedDB version 3 or 4) opens migrated: documents, 
       await done(tx);
       old.close();
 
-      const read = async (db) => {
-        const books = db.collection("Book");
-        const docs = {};
-        const heads = {};
-        for (const id of Object.keys(fixture.expect.books)) {
-          docs[id] = await books.get(id);
-          heads[id] = await books.heads(id);
-        }
-        return {
-          docs,
-          heads,
-          note: await db.collection("Note").get(fixture.expect.note[0]),
-          t1: await books.find({ filter: { title: { _eq: "t1" } } }),
-          t1Page: await books.find({ filter: { title: { _in: ["t1"] } }, offset: 1, limit: 2 }),
-          t1Count: await books.count({ filter: { title: { _eq: "t1" } } }),
-          pages: await books.find({ filter: { pages: { _ge: 10 } }, order: { pages: "ASC" } }),
-          p555: await books.find({ filter: { pages: { _eq: 555 } } }),
-          all: await books.count(),
-          blocks: (await db.exportBlocks()).length,
-        };
-      };
       let db = await weft.Database.open(name);
-      const migrated = await read(db);
+      const migrated = await readMigrated(db, fixture);
       const id = fixture.expect.queries.pages_555[0]._id;
       await db.collection("Book").update(id, { pages: 556 });
       const written = (await db.collection("Book").find({ filter: { pages: { _eq: 556 } } })).map((d) => d._id);
       const left = await db.collection("Book").count({ filter: { pages: { _eq: 555 } } });
       await db.close();
       db = await weft.Database.open(name);
-      const reopened = await read(db);
+      const reopened = await readMigrated(db, fixture);
       await db.close();
       const after = await opened(name);
       const meta = after.transaction("meta").objectStore("meta");
