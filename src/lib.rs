@@ -496,8 +496,8 @@
 //!   receiver's pending blocks. A native receiver verifies a push's blocks
 //!   on its verifying threads (one per core, chunks of 128 blocks taken in
 //!   the order the pushes came, so the oldest is checked first on every
-//!   core; a fetched batch of 256 blocks or more goes there too) while
-//!   its node thread merges the one before (a
+//!   core; a fetched batch of more than 128 blocks too, after them, the
+//!   node waiting for it) while its node thread merges the one before (a
 //!   page: WebCrypto checks the next pushes while it merges one), and
 //!   merges and answers pushes in the order they came, a peer's pushes
 //!   checked meanwhile in the same transaction (up to four).

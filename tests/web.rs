@@ -421,10 +421,10 @@ async fn pages_meet_every_document_once() {
 }
 
 /// A query the index answers exactly (one `_eq`, or an `_in` of one value,
-/// on an indexed field) is read and parsed in the page without wasm
-/// (`IdbStore::find_exact`): every offset and limit gives the slice of the
-/// matching documents in `_id` order, as any other `find` does, with
-/// neighbouring values and a deleted document left out.
+/// on an indexed field; read and parsed in the page without wasm by
+/// `IdbStore::find_exact` but for a limit of 0): every offset and limit
+/// gives the slice of the matching documents in `_id` order, as any other
+/// `find` does, with neighbouring values and a deleted document left out.
 #[wasm_bindgen_test]
 async fn exact_queries_page_like_any_other() {
     let db = fresh("exact-pages").await;

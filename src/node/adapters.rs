@@ -11,7 +11,8 @@ pub(crate) type NodeStore = crate::store::IdbStore;
 #[cfg(target_arch = "wasm32")]
 pub(super) use super::webcrypto::{decode_batch, decode_claimed};
 /// Decodes and verifies a batch of blocks from a peer, and one block sent
-/// under its CID: natively on every core, in a page with WebCrypto.
+/// under its CID: natively on the verifying threads (a batch of more than
+/// one chunk) or in line, in a page with WebCrypto.
 #[cfg(not(target_arch = "wasm32"))]
 pub(super) use native::{decode_claimed, decode_parallel as decode_batch, verify_batch};
 
@@ -75,13 +76,14 @@ mod native {
     }
 
     /// Decodes and verifies a batch on every core, by the verifying threads
-    /// ([`verify_batch`]; after the pushes queued before it): a signature
-    /// check costs more than storing the block, and the node's own thread
-    /// is one core. A batch of less than two chunks is checked in line,
-    /// where handing it over would cost more than it shares.
+    /// ([`verify_batch`]; after the pushes queued before it, the node
+    /// waiting for it): a signature check costs more than storing the
+    /// block, and the node's own thread is one core. A batch of one chunk
+    /// ([`VERIFY_CHUNK`] blocks) or less is checked in line, where handing
+    /// it over would share nothing.
     pub(in crate::node) async fn decode_parallel(blocks: &[Vec<u8>]) -> (Vec<SignedBlock>, Vec<Refusal>) {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if cores < 2 || blocks.len() < 2 * VERIFY_CHUNK {
+        if cores < 2 || blocks.len() <= VERIFY_CHUNK {
             return decode_each(blocks);
         }
         let (_, ok, refused) = verify_batch(blocks.to_vec()).await;
@@ -253,7 +255,8 @@ mod native {
             let cids = |v: &[SignedBlock]| v.iter().map(|b| b.cid).collect::<Vec<_>>();
             assert_eq!(cids(&pool_ok), cids(&ok));
             assert_eq!(format!("{pool_refused:?}"), format!("{refused:?}"));
-            // A fetched batch (`decode_parallel`) goes to the same threads.
+            // A fetched batch (`decode_parallel`, of more than one chunk:
+            // on these threads where there are two cores) answers alike.
             let (fetched_ok, fetched_refused) = futures::executor::block_on(decode_parallel(&blocks));
             assert_eq!(cids(&fetched_ok), cids(&ok));
             assert_eq!(format!("{fetched_refused:?}"), format!("{refused:?}"));

@@ -663,8 +663,8 @@ impl IdbStore {
     /// stored ([`crate::db::Db::exact_find`]), as the JS array `find`
     /// resolves to: one read transaction and one `getAll`, the entries
     /// parsed by one `JSON.parse` in the page, with no call back into wasm.
-    /// `None` for an offset or limit beyond `u32` or a limit of 0, or a
-    /// transaction that cannot begin: `find` answers those.
+    /// `None` for a limit of 0 or a transaction that cannot begin: `find`
+    /// answers those.
     pub fn find_exact(&self, exact: &crate::db::ExactFind) -> Option<js_sys::Promise> {
         let offset = u32::try_from(exact.offset).ok()?;
         // To IndexedDB a count of 0 is all: a limit of 0 is `find`'s to answer.

@@ -463,7 +463,7 @@ impl Collection {
         let (inner, col) = (self.inner.clone(), self.name.clone());
         // A query whose result is index entries as they are stored is read
         // and parsed in the page, the promise IndexedDB's own (`Db::exact_find`).
-        // Checked and parsed once: the other path takes the parsed query.
+        // Converted from JS once: the other path takes the query as read.
         let query = match inner.check_open().and_then(|()| query_from_js(query)) {
             Ok(q) => q,
             Err(e) => return Promise::reject(&js_error(&e)),
@@ -471,7 +471,11 @@ impl Collection {
         if let Some(found) = inner.db.exact_find(&col, &query).and_then(|exact| inner.db.store().find_exact(&exact)) {
             return found;
         }
-        promise(async move { Ok(to_js(&inner.db.find(&col, &query).await?)) })
+        promise(async move {
+            // A `close()` called meanwhile says so, as every other call's check does.
+            inner.check_open()?;
+            Ok(to_js(&inner.db.find(&col, &query).await?))
+        })
     }
 
     /// How many documents match a query's filter.

@@ -129,11 +129,14 @@ test("a layout-1 database opens migrated: documents, heads, queries, blocks, pen
   assert.deepEqual(plain(got.migrated.heads), e.heads, "every document's heads");
   assert.deepEqual(plain(got.migrated.note), e.note[1]);
   assert.deepEqual(plain(got.migrated.t1), e.queries.t1, "an indexed equality query");
+  assert.deepEqual(plain(got.migrated.t1Page), e.queries.t1.slice(1, 3), "a page of it");
+  assert.equal(got.migrated.t1Count, e.queries.t1.length);
   assert.deepEqual(plain(got.migrated.pages), e.queries.pages_ge_10, "an indexed range query with an order");
   assert.equal(got.migrated.all, e.queries.all);
   assert.equal(got.migrated.blocks, e.blocks, "every merged block");
   assert.deepEqual(got.written, [got.id], "the index follows a write after the migration");
   assert.equal(got.reopened.docs[got.id].pages, 555, "the write survives a reopen");
+  assert.deepEqual(plain(got.reopened.p555).map((d) => d._id), [got.id], "and so does its index entry");
   assert.equal(got.reopened.blocks, e.blocks + 1);
   assert.equal(got.stores.version, 5);
   assert.deepEqual(got.stores.counts, { blocks: 0, heads: 0, docs: 0, index: 0 }, "layout 1's stores are emptied");
