@@ -13,6 +13,12 @@
 //!   forgets those documents as soon as it hears, and a record read from
 //!   the store while a notice arrived or while this handle committed is
 //!   not kept (it may be older than the notice says).
+//! - **Nothing before it listens.** The page's first handle of a
+//!   database starts to listen for notices after its first read from the
+//!   store or at its first commit, not as it opens (making the page's
+//!   channel would delay that read, `crate::store::idb`; later handles in
+//!   the page find it made); until it listens it keeps nothing, and
+//!   starting counts as a notice (a read begun before is not kept).
 //! - **A notice takes its time.** Between another tab's commit and this
 //!   tab hearing of it (a BroadcastChannel message: well under a
 //!   millisecond on an idle page, but the page may be busy), a `get` here
@@ -109,9 +115,13 @@ impl Cache {
     }
 
     /// Keeps a record read from the store since `stamp`, unless a notice
-    /// or a commit of this handle came in between.
+    /// or a commit of this handle came in between. A handle not listening
+    /// yet keeps nothing, and asks to listen.
     pub fn fill(&self, stamp: Stamp, key: Vec<u8>, doc: Doc, size: usize) {
         self.forget_heard();
+        if self.notices.heard.is_deaf() {
+            return self.notices.listen();
+        }
         if stamp == self.stamp() {
             self.keep(key, doc, size);
         }
@@ -155,7 +165,7 @@ impl Cache {
             let keys: Vec<&[u8]> = docs.iter().map(|(k, _, _)| k.as_slice()).collect();
             self.notices.tell(&notice(&keys));
         }
-        if self.notices.heard.count() != stamp.heard {
+        if self.notices.heard.count() != stamp.heard || self.notices.heard.is_deaf() {
             return;
         }
         for (key, doc, size) in docs {
@@ -253,7 +263,7 @@ fn notice(keys: &[&[u8]]) -> Forget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{MemoryStore, Store};
+    use crate::store::{Heard, MemoryStore, Store};
 
     fn doc(title: &str) -> Doc {
         let mut state = DocState::default();
@@ -290,6 +300,41 @@ mod tests {
             cache.committed(stamp, vec![(b"j".to_vec(), doc("j"), 10), (b"k".to_vec(), doc("k"), 10)]);
             assert_eq!(posted.borrow().len(), 1, "{when:?}: one notice per commit");
         }
+    }
+
+    /// A handle that starts deaf (a page's, whose channel is made after
+    /// its first read) keeps nothing it reads or commits until it listens,
+    /// asks to listen when it first would have kept a read, and does not
+    /// keep a read begun before it listened (a notice may have gone by
+    /// unheard); what it reads once it listens it keeps, and then it
+    /// forgets what it hears.
+    #[test]
+    fn a_handle_that_does_not_listen_yet_keeps_nothing() {
+        let heard = Rc::new(Heard::deaf());
+        let asked = Rc::new(Cell::new(0));
+        let notices = Notices::new(heard.clone(), When::Committing, |_: &Forget| {}).listening_when_asked({
+            let asked = asked.clone();
+            move || asked.set(asked.get() + 1)
+        });
+        let cache = Cache::new(notices);
+        let before = cache.stamp();
+        cache.fill(before, b"k".to_vec(), doc("read deaf"), 10);
+        assert_eq!(title(cache.get(b"k")), None, "read while deaf: not kept");
+        assert_eq!(asked.get(), 1, "the first read asks to listen");
+        let committing = cache.committing(&[b"j"]);
+        cache.commit_asked(&[b"j"]);
+        cache.committed(committing, vec![(b"j".to_vec(), doc("committed deaf"), 10)]);
+        assert_eq!(title(cache.get(b"j")), None, "committed while deaf: not kept");
+        let begun_deaf = cache.stamp();
+        heard.listening();
+        cache.fill(begun_deaf, b"k".to_vec(), doc("begun deaf"), 10);
+        assert_eq!(title(cache.get(b"k")), None, "a read begun before listening: not kept");
+        let listening = cache.stamp();
+        cache.fill(listening, b"k".to_vec(), doc("stored"), 10);
+        assert_eq!(title(cache.get(b"k")), Some("stored".into()));
+        heard.hear(Forget::Keys(vec![b"k".to_vec()]));
+        assert_eq!(title(cache.get(b"k")), None, "forgotten once heard");
+        assert_eq!(asked.get(), 1, "asked once: the handle listens now");
     }
 
     /// A document kept ahead of its merge's commit is what a `get` shows,

@@ -65,11 +65,9 @@ struct Conn {
     /// The database's name: its handles' notices go by the BroadcastChannel
     /// `weftdb-docs:<name>` ([`IdbStore::notices`]).
     name: String,
-    /// Its notices' channels, closed with it (by `close` or `versionchange`).
+    /// Its handles' ends of the notices' channel, closed with it (by
+    /// `close` or `versionchange`; the page keeps the channel).
     channels: Rc<RefCell<Vec<JsValue>>>,
-    /// The first handle's notices, made while the database opened
-    /// ([`IdbStore::open_with`]), until [`IdbStore::notices`] takes them.
-    first_notices: RefCell<Option<Notices>>,
     /// Set once another connection (a newer build in another tab, or a
     /// deletion) asked for the database with `versionchange`: this one has
     /// closed, and every later transaction fails with [`Error::Stale`].
@@ -89,20 +87,50 @@ impl Drop for Conn {
 function blocked(what) {
   return new DOMException(`another connection to the database (another tab) did not close for ${what}`, 'BlockedError');
 }
-export function docs_channel(name, onmessage) {
+// A database's notices, one BroadcastChannel `weftdb-docs:<name>` per
+// name in this page, shared by its handles and kept for the page's life:
+// making one takes the page's thread ~0.15 ms and holds back the IndexedDB
+// requests then in flight about as long (tests/browser/reopen-probe.mjs),
+// a tenth of a reopen and its first get. So a handle joins it on first use
+// (`docsJoin`: as its first read asks, or at its first post), at once if
+// it exists, and a reopen finds it made. A post goes to the other tabs by
+// the channel and to this page's other handles directly (a channel does
+// not hear itself). `onopen` is called once the handle has joined.
+const docsHubs = new Map();
+export function docs_channel(name, onmessage, onopen) {
   if (typeof BroadcastChannel !== 'function') return null;
-  const c = new BroadcastChannel('weftdb-docs:' + name);
-  c.onmessage = (e) => onmessage(e.data);
-  return c;
+  const h = { name: 'weftdb-docs:' + name, onmessage, onopen, hub: null, closed: false, soon: false };
+  if (docsHubs.has(h.name)) docsJoin(h);
+  return h;
 }
-export function docs_post(c, keys) {
+function docsJoin(h) {
+  if (h.hub || h.closed) return;
+  let hub = docsHubs.get(h.name);
+  if (!hub) {
+    hub = { c: new BroadcastChannel(h.name), handles: new Set() };
+    hub.c.onmessage = (e) => hub.handles.forEach((o) => o.onmessage(e.data));
+    docsHubs.set(h.name, hub);
+  }
+  hub.handles.add(h);
+  h.hub = hub;
+  h.onopen();
+}
+// After the tasks already queued: the read that asked gets its answer first.
+export function docs_listen_soon(h) {
+  if (h.hub || h.soon) return;
+  h.soon = true;
+  setTimeout(() => docsJoin(h), 0);
+}
+export function docs_post(h, keys) {
+  docsJoin(h);
   // Closed with its database while a write was in flight: no one to tell.
-  try {
-    c.postMessage(keys);
-  } catch {}
+  if (!h.hub) return;
+  h.hub.c.postMessage(keys);
+  h.hub.handles.forEach((o) => o === h || queueMicrotask(() => o.closed || o.onmessage(keys)));
 }
-export function docs_close(c) {
-  c.close();
+export function docs_close(h) {
+  h.closed = true;
+  h.hub?.handles.delete(h);
 }
 export function idb_transaction(db, names, mode, durability) {
   return durability === 'default' ? db.transaction(names, mode) : db.transaction(names, mode, { durability });
@@ -201,7 +229,8 @@ extern "C" {
     /// The BroadcastChannel of the notices between the handles on database
     /// `name`, calling `onmessage` with each message's data; `null` where
     /// the page has no BroadcastChannel.
-    fn docs_channel(name: &str, onmessage: &js_sys::Function) -> JsValue;
+    fn docs_channel(name: &str, onmessage: &js_sys::Function, onopen: &js_sys::Function) -> JsValue;
+    fn docs_listen_soon(channel: &JsValue);
     /// Posts a notice: an array of `documents` keys, or `null` for all.
     fn docs_post(channel: &JsValue, keys: &JsValue);
     fn docs_close(channel: &JsValue);
@@ -345,11 +374,6 @@ impl IdbStore {
             .collect();
         let opening = idb_open(name, VERSION, stores, BLOCKED_GRACE_MS, QUEUED_GRACE_MS)
             .map_err(|e| open_error("open", name, &e))?;
-        // The first handle's notices channel, made while the backend opens
-        // the database rather than after: a BroadcastChannel takes ~0.2 ms
-        // of the page's thread to make, a fifth of a reopen. (What it hears
-        // before the cache exists is moot: the cache starts empty.)
-        let first = docs_notices(name);
         let db: web_sys::IdbDatabase =
             JsFuture::from(opening).await.map_err(|e| open_error("open", name, &e))?.unchecked_into();
         // Another tab (a newer build, or `destroy`) upgrading or deleting the
@@ -373,19 +397,8 @@ impl IdbStore {
             }
         });
         db.set_onversionchange(Some(on_versionchange.as_ref().unchecked_ref()));
-        let first_notices = first.map(|(notices, channel)| {
-            channels.borrow_mut().push(channel);
-            notices
-        });
-        let conn = Rc::new(Conn {
-            db,
-            name: name.into(),
-            channels,
-            first_notices: RefCell::new(first_notices),
-            stale,
-            on_stale,
-            _on_versionchange: on_versionchange,
-        });
+        let conn =
+            Rc::new(Conn { db, name: name.into(), channels, stale, on_stale, _on_versionchange: on_versionchange });
         Ok(IdbStore { conn, durability })
     }
 
@@ -589,41 +602,47 @@ impl Store for IdbStore {
 
     /// Notices over the BroadcastChannel `weftdb-docs:<name>`, which
     /// reaches every other connection to the database in this origin
-    /// (other tabs, and other connections in this page), never the sender.
-    /// A page without BroadcastChannel gets none (and keeps no cache).
+    /// (other tabs by the channel, which this page's handles share, and
+    /// this page's other connections directly), never the sender. The
+    /// handle starts deaf ([`Heard::deaf`]) unless this page has the
+    /// channel already: it joins as its first read asks or at its first
+    /// post. A page without BroadcastChannel gets none (and keeps no cache).
     fn notices(&self) -> Option<Notices> {
-        if let Some(first) = self.conn.first_notices.borrow_mut().take() {
-            return Some(first);
-        }
         let (notices, channel) = docs_notices(&self.conn.name)?;
         self.conn.channels.borrow_mut().push(channel);
         Some(notices)
     }
 }
 
-/// Notices over a new channel `weftdb-docs:<name>`, and the channel (for
-/// the connection to close), or `None` without BroadcastChannel.
+/// A handle's notices on the page's channel `weftdb-docs:<name>`, and its
+/// end of it (for the connection to close), or `None` without
+/// BroadcastChannel.
 fn docs_notices(name: &str) -> Option<(Notices, JsValue)> {
-    let heard = Rc::new(Heard::default());
+    let heard = Rc::new(Heard::deaf());
     let on_message = Closure::<dyn FnMut(JsValue)>::new({
         let heard = heard.clone();
         move |data: JsValue| heard.hear(forget_from_js(&data))
     });
-    let channel = docs_channel(name, on_message.as_ref().unchecked_ref());
+    let on_open = Closure::<dyn FnMut()>::new({
+        let heard = heard.clone();
+        move || heard.listening()
+    });
+    let channel = docs_channel(name, on_message.as_ref().unchecked_ref(), on_open.as_ref().unchecked_ref());
     if channel.is_null() {
         return None;
     }
-    let docs = DocsChannel { channel: channel.clone(), _on_message: on_message };
-    Some((
-        Notices::new(heard, When::Committing, move |forget| docs_post(&docs.channel, &forget_to_js(forget))),
-        channel,
-    ))
+    let docs = Rc::new(DocsChannel { channel: channel.clone(), _on_message: on_message, _on_open: on_open });
+    let listen = docs.clone();
+    let notices = Notices::new(heard, When::Committing, move |forget| docs_post(&docs.channel, &forget_to_js(forget)));
+    Some((notices.listening_when_asked(move || docs_listen_soon(&listen.channel)), channel))
 }
 
-/// An open notices channel, closed when its [`Notices`] go.
+/// A handle's end of the page's notices channel (which it joins on first
+/// use), closed when its [`Notices`] go.
 struct DocsChannel {
     channel: JsValue,
     _on_message: Closure<dyn FnMut(JsValue)>,
+    _on_open: Closure<dyn FnMut()>,
 }
 
 impl Drop for DocsChannel {

@@ -27,9 +27,29 @@ pub struct Heard {
     /// another count may have read a record older than a notice says.
     count: Cell<u64>,
     pending: RefCell<Option<Forget>>,
+    /// Not listening yet ([`Heard::deaf`]): notices sent now are not heard.
+    deaf: Cell<bool>,
 }
 
 impl Heard {
+    /// A handle that starts to listen only later ([`Notices::listen`],
+    /// then [`Heard::listening`]): until then it hears nothing, so what it
+    /// reads may not be kept.
+    pub fn deaf() -> Self {
+        Heard { deaf: Cell::new(true), ..Heard::default() }
+    }
+
+    pub fn is_deaf(&self) -> bool {
+        self.deaf.get()
+    }
+
+    /// The backend listens from now on. Counted as a notice: a read begun
+    /// before may have missed one.
+    pub fn listening(&self) {
+        self.deaf.set(false);
+        self.count.set(self.count.get() + 1);
+    }
+
     /// Called by the backend with each notice from another handle. Keys
     /// pile up only to `PENDING_AT_MOST`: past that, a handle that never
     /// looks (one that only queries, a stale tab) forgets everything at once.
@@ -76,12 +96,26 @@ pub struct Notices {
     pub heard: Rc<Heard>,
     pub when: When,
     tell: Box<dyn Fn(&Forget)>,
+    listen: Option<Box<dyn Fn()>>,
 }
 
 impl Notices {
     /// `tell` reaches every other handle's [`Heard::hear`], never this one's.
     pub fn new(heard: Rc<Heard>, when: When, tell: impl Fn(&Forget) + 'static) -> Self {
-        Notices { heard, when, tell: Box::new(tell) }
+        Notices { heard, when, tell: Box::new(tell), listen: None }
+    }
+
+    /// For a [`Heard::deaf`] handle: `listen` asks the backend to start
+    /// listening soon (it calls [`Heard::listening`] once it does).
+    pub fn listening_when_asked(self, listen: impl Fn() + 'static) -> Self {
+        Notices { listen: Some(Box::new(listen)), ..self }
+    }
+
+    /// Asks a deaf handle's backend to start listening.
+    pub fn listen(&self) {
+        if let Some(listen) = &self.listen {
+            listen()
+        }
     }
 
     /// Tells the other handles that this one is committing `forget`.

@@ -297,6 +297,45 @@ test("a document one tab has cached follows every write of another tab: its next
   await context.close();
 });
 
+test("handles of one database in one page share the page's notices channel: each follows the others' writes, a reopened one too, and another tab's", async () => {
+  const context = await browser.newContext();
+  const [a, b] = await tabs(context, "tabs-one-page", 2, { peers: false });
+  const docId = await a.evaluate(() => window.db.collection("Book").create({ title: "t0", pages: 0 }));
+  const got = await a.evaluate(async (id) => {
+    const out = [];
+    const second = await weft.Database.open("tabs-one-page");
+    const get = async (db) => (await db.collection("Book").get(id)).pages;
+    const tick = () => new Promise((r) => setTimeout(r, 20));
+    // Each handle reads the document twice, a tick apart: cached by the
+    // second read at the latest (the first read's timer makes it listen).
+    for (let i = 1; i <= 6; i++) {
+      const [writer, reader] = i % 2 ? [window.db, second] : [second, window.db];
+      await get(reader);
+      await tick();
+      out.push(await get(reader));
+      await writer.collection("Book").update(id, { pages: i });
+      out.push(await get(reader));
+    }
+    // Closed and opened again in this page: it joins the channel at once.
+    await second.close();
+    window.second = await weft.Database.open("tabs-one-page");
+    await get(window.second);
+    await tick();
+    out.push(await get(window.second));
+    return out;
+  }, docId);
+  assert.deepEqual(got, [0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6]);
+  // Another tab's write reaches both of the page's handles.
+  await b.evaluate(async (id) => window.db.collection("Book").update(id, { pages: 7 }), docId);
+  const after = await a.evaluate(async (id) => [
+    (await window.db.collection("Book").get(id)).pages,
+    (await window.second.collection("Book").get(id)).pages,
+  ], docId);
+  assert.deepEqual(after, [7, 7]);
+  assert.deepEqual(problemsOf([a, b]), []);
+  await context.close();
+});
+
 test("a change in one tab is heard by every tab's subscribers, in commit order; so is one from the network", async () => {
   const context = await browser.newContext();
   const pages = await tabs(context, "tabs-subscribe", 3);
