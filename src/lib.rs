@@ -763,9 +763,10 @@
 //!   flight about as long, a tenth of a reopen and its first `get`. So a
 //!   reopen finds it made, and the page's first handle of a database joins
 //!   it just after its first read from the store (a timer queued by that
-//!   read) or at its first commit (whose notice needs it), not as it
-//!   opens. Until a handle listens it keeps nothing, and starting to
-//!   listen counts as a notice: a read begun before is not kept.
+//!   read) or as its first write transaction begins (a commit of another
+//!   tab ordered after it must be heard for its own documents to be kept),
+//!   not as it opens. Until a handle listens it keeps nothing, and starting
+//!   to listen counts as a notice: a read begun before is not kept.
 //! - So a tab sees another tab's commit once the notice arrives, at the
 //!   latest just after that commit: in between, a `get` may return the
 //!   document as it stood just before it, as a `get` made a moment earlier

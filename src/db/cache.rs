@@ -15,7 +15,7 @@
 //!   not kept (it may be older than the notice says).
 //! - **Nothing before it listens.** The page's first handle of a
 //!   database starts to listen for notices after its first read from the
-//!   store or at its first commit, not as it opens (making the page's
+//!   store or as its first write transaction begins, not as it opens (making the page's
 //!   channel would delay that read, `crate::store::idb`; later handles in
 //!   the page find it made); until it listens it keeps nothing, and
 //!   starting counts as a notice (a read begun before is not kept).

@@ -91,19 +91,25 @@ function blocked(what) {
 // name in this page, shared by its handles and kept for the page's life:
 // making one takes the page's thread ~0.15 ms and holds back the IndexedDB
 // requests then in flight about as long (tests/browser/reopen-probe.mjs),
-// a tenth of a reopen and its first get. So a handle joins it on first use
-// (`docsJoin`: as its first read asks, or at its first post), at once if
-// it exists, and a reopen finds it made. A post goes to the other tabs by
-// the channel and to this page's other handles directly (a channel does
-// not hear itself). `onopen` is called once the handle has joined.
+// a tenth of a reopen and its first get. So a handle joins it on first
+// use (`docsJoin`: as its first read asks, or as its first write
+// transaction begins), at once if it exists, and a reopen finds it made.
+// A post goes to the other tabs by the channel and to this page's other
+// handles directly (a channel does not hear itself). `onopen` is called
+// once the handle has joined.
 const docsHubs = new Map();
+// Handles not joined yet, by channel name.
+const docsDeaf = new Map();
 export function docs_channel(name, onmessage, onopen) {
   if (typeof BroadcastChannel !== 'function') return null;
   const h = { name: 'weftdb-docs:' + name, onmessage, onopen, hub: null, closed: false, soon: false };
+  if (!docsDeaf.has(h.name)) docsDeaf.set(h.name, new Set());
+  docsDeaf.get(h.name).add(h);
   if (docsHubs.has(h.name)) docsJoin(h);
   return h;
 }
 function docsJoin(h) {
+  docsDeaf.get(h.name).delete(h);
   if (h.hub || h.closed) return;
   let hub = docsHubs.get(h.name);
   if (!hub) {
@@ -130,9 +136,14 @@ export function docs_post(h, keys) {
 }
 export function docs_close(h) {
   h.closed = true;
+  docsDeaf.get(h.name).delete(h);
   h.hub?.handles.delete(h);
 }
 export function idb_transaction(db, names, mode, durability) {
+  // The database's handles in this page listen from before a first write:
+  // a commit of another tab ordered after this one tells of it as it
+  // begins, and must be heard for this one's documents to be kept.
+  if (mode === 'readwrite') docsDeaf.get('weftdb-docs:' + db.name)?.forEach(docsJoin);
   return durability === 'default' ? db.transaction(names, mode) : db.transaction(names, mode, { durability });
 }
 export function idb_object_store(tx, name) {
@@ -605,8 +616,8 @@ impl Store for IdbStore {
     /// (other tabs by the channel, which this page's handles share, and
     /// this page's other connections directly), never the sender. The
     /// handle starts deaf ([`Heard::deaf`]) unless this page has the
-    /// channel already: it joins as its first read asks or at its first
-    /// post. A page without BroadcastChannel gets none (and keeps no cache).
+    /// channel already: it joins as its first read asks or as its first
+    /// write transaction begins. A page without BroadcastChannel gets none (and keeps no cache).
     fn notices(&self) -> Option<Notices> {
         let (notices, channel) = docs_notices(&self.conn.name)?;
         self.conn.channels.borrow_mut().push(channel);

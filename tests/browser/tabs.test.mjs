@@ -297,6 +297,28 @@ test("a document one tab has cached follows every write of another tab: its next
   await context.close();
 });
 
+test("a page's first write keeps what it wrote in the cache: a get of those documents right after starts no IndexedDB transaction", async () => {
+  const context = await browser.newContext();
+  // A fresh tab: the page has no notices channel yet when it opens.
+  const [a] = await tabs(context, "tabs-first-write", 1, { peers: false });
+  const got = await a.evaluate(async () => {
+    const ids = await window.db.collection("Book").createMany([{ title: "a" }, { title: "b" }, { title: "c" }]);
+    let transactions = 0;
+    const make = IDBDatabase.prototype.transaction;
+    IDBDatabase.prototype.transaction = function (...args) {
+      transactions++;
+      return make.apply(this, args);
+    };
+    const titles = [];
+    for (const id of ids) titles.push((await window.db.collection("Book").get(id)).title);
+    IDBDatabase.prototype.transaction = make;
+    return { titles, transactions };
+  });
+  assert.deepEqual(got, { titles: ["a", "b", "c"], transactions: 0 });
+  assert.deepEqual(problemsOf([a]), []);
+  await context.close();
+});
+
 test("handles of one database in one page share the page's notices channel: each follows the others' writes, a reopened one too, and another tab's", async () => {
   const context = await browser.newContext();
   const [a, b] = await tabs(context, "tabs-one-page", 2, { peers: false });
