@@ -7,7 +7,7 @@
 // PROFILE=1, a CPU profile of weftdb's queries, self time by function.
 //
 //   AB_ROOT=/tmp/ab BUILDS=pkg node tests/browser/query-probe.mjs
-import { abSetup } from "./lib.mjs";
+import { abSetup, profileByFunction } from "./lib.mjs";
 const { builds, server, browser } = await abSetup("pkg");
 const page = await (await browser.newContext()).newPage();
 await page.goto(`${server.url}/www/bench.html`);
@@ -69,33 +69,7 @@ if (process.env.PROFILE) {
     for (let r = 0; r < 400; r++) await wdb.collection("Item").find({ filter: { author: { _eq: "author-" + ((r * 7) % 300) } } });
   });
   const { profile } = await cdp.send("Profiler.stop");
-  const self = new Map();
-  const dt = new Map();
-  for (let i = 0; i < profile.samples.length; i++) dt.set(profile.samples[i], (dt.get(profile.samples[i]) || 0) + (profile.timeDeltas[i] || 0));
-  let total = 0;
-  for (const node of profile.nodes) {
-    const us = dt.get(node.id) || 0;
-    total += us;
-    const name = node.callFrame.functionName || "(anon " + node.callFrame.url.split("/").pop() + ")";
-    self.set(name, (self.get(name) || 0) + us);
-  }
-  // Inclusive time of every function (counted once per sample however
-  // deep it recurs).
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map();
-  for (const n of profile.nodes) for (const c of n.children || []) parent.set(c, n.id);
-  const incl = new Map();
-  for (const n of profile.nodes) {
-    const us = dt.get(n.id) || 0;
-    if (!us) continue;
-    const seen = new Set();
-    for (let id = n.id; id !== undefined; id = parent.get(id)) {
-      const f = byId.get(id).callFrame.functionName || "(anon)";
-      if (seen.has(f)) continue;
-      seen.add(f);
-      incl.set(f, (incl.get(f) || 0) + us);
-    }
-  }
+  const { self, incl, total } = profileByFunction(profile);
   const topIncl = [...incl].filter(([k]) => !/^\((root|program|idle)/.test(k)).sort((a, b) => b[1] - a[1]).slice(0, 60);
   console.log("inclusive:");
   for (const [k, v] of topIncl) console.log(`${(v / 400).toFixed(1).padStart(7)} µs/query  ${k.slice(0, 140)}`);

@@ -10,7 +10,7 @@
 //   wasm-pack build --target web --profile wasm && node tests/browser/reopen-probe.mjs
 //   N=40 (reopens per engine) DOCS=20000; WEFTDB_WEB_ROOT=<dir> serves another build's www/ and pkg/
 import { serve } from "./serve.mjs";
-import { WEB_ROOT, launchChromium } from "./lib.mjs";
+import { WEB_ROOT, launchChromium, profileByFunction } from "./lib.mjs";
 const N = Number(process.env.N || 40);
 const DOCS = Number(process.env.DOCS || 20000);
 const server = await serve({ root: WEB_ROOT, port: 0 });
@@ -132,26 +132,7 @@ if (process.env.PROFILE) {
     }
   }, R);
   const { profile } = await cdp.send("Profiler.stop");
-  const dt = new Map();
-  for (let i = 0; i < profile.samples.length; i++) dt.set(profile.samples[i], (dt.get(profile.samples[i]) || 0) + (profile.timeDeltas[i] || 0));
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map();
-  for (const n of profile.nodes) for (const c of n.children || []) parent.set(c, n.id);
-  const incl = new Map();
-  const self = new Map();
-  for (const n of profile.nodes) {
-    const us = dt.get(n.id) || 0;
-    if (!us) continue;
-    const f0 = n.callFrame.functionName || "(anon)";
-    self.set(f0, (self.get(f0) || 0) + us);
-    const seen = new Set();
-    for (let id = n.id; id !== undefined; id = parent.get(id)) {
-      const f = byId.get(id).callFrame.functionName || "(anon)";
-      if (seen.has(f)) continue;
-      seen.add(f);
-      incl.set(f, (incl.get(f) || 0) + us);
-    }
-  }
+  const { self, incl } = profileByFunction(profile);
   console.log("inclusive, µs per reopen + get:");
   for (const [k, v] of [...incl].filter(([k]) => !/^\((root|program|idle)/.test(k)).sort((a, b) => b[1] - a[1]).slice(0, 50)) console.log(`${(v / R).toFixed(1).padStart(7)}  ${k.slice(0, 150)}`);
   console.log("self:");
