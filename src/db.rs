@@ -109,7 +109,7 @@ pub struct Db<S: Store> {
     /// making it derives the public key, a scalar multiplication (~50 µs
     /// in a page), which an open that only reads need not wait for.
     key: OnceCell<SigningKey>,
-    /// The stored secret until `key` is made from it; zeros after.
+    /// The stored secret, until `key` is made from it.
     seed: Cell<[u8; 32]>,
     schemas: RefCell<BTreeMap<String, Rc<CollectionDef>>>,
     /// Each with whether it hears merges told ahead ([`Db::tell_ahead`]).

@@ -756,17 +756,19 @@
 //!   what it hears before each lookup, and keeps no
 //!   record read from the store while a notice arrived or while this handle
 //!   committed (it may be older than the notice).
-//! - A page makes one channel per database name and keeps it for the
-//!   page's life; its handles share it (a post reaches this page's other
-//!   handles directly: a channel does not hear itself). Making one takes
-//!   the page's thread ~0.15 ms and holds back the IndexedDB requests in
-//!   flight about as long, a tenth of a reopen and its first `get`. So a
-//!   reopen finds it made, and the page's first handle of a database joins
-//!   it just after its first read from the store (a timer queued by that
-//!   read) or as its first write transaction begins (a commit of another
-//!   tab ordered after it must be heard for its own documents to be kept),
-//!   not as it opens. Until a handle listens it keeps nothing, and starting
-//!   to listen counts as a notice: a read begun before is not kept.
+//! - A page makes one channel per database name, shared by its handles
+//!   (a post reaches this page's other handles directly and at once: a
+//!   channel does not hear itself) and kept 5 s after the last one closes.
+//!   Making one takes the page's thread ~0.15 ms and holds back the
+//!   IndexedDB requests in flight about as long, a tenth of a reopen and
+//!   its first `get`. So a reopen finds it made, and a handle of a database
+//!   whose channel the page does not have joins it when it first needs it:
+//!   in a task just after a read of its that the cache would keep (its
+//!   first `get` that missed), or as any write transaction of the database
+//!   begins in the page (a commit of another tab ordered after it must be
+//!   heard for its own documents to be kept), not as it opens. Until a
+//!   handle listens it keeps nothing, and starting to listen counts as a
+//!   notice: a read begun before is not kept.
 //! - So a tab sees another tab's commit once the notice arrives, at the
 //!   latest just after that commit: in between, a `get` may return the
 //!   document as it stood just before it, as a `get` made a moment earlier

@@ -13,9 +13,11 @@
 //!   forgets those documents as soon as it hears, and a record read from
 //!   the store while a notice arrived or while this handle committed is
 //!   not kept (it may be older than the notice says).
-//! - **Nothing before it listens.** The page's first handle of a
-//!   database starts to listen for notices after its first read from the
-//!   store or as its first write transaction begins, not as it opens (making the page's
+//! - **Nothing before it listens.** A page's handle of a database whose
+//!   channel the page does not have yet starts to listen for notices once
+//!   a read of its would be kept (its first `get` the cache missed) or as
+//!   any write transaction of the database begins in the page, not as it
+//!   opens (making the page's
 //!   channel would delay that read, `crate::store::idb`; later handles in
 //!   the page find it made); until it listens it keeps nothing, and
 //!   starting counts as a notice (a read begun before is not kept).

@@ -87,64 +87,119 @@ impl Drop for Conn {
 function blocked(what) {
   return new DOMException(`another connection to the database (another tab) did not close for ${what}`, 'BlockedError');
 }
-// A database's notices, one BroadcastChannel `weftdb-docs:<name>` per
-// name in this page, shared by its handles and kept for the page's life:
-// making one takes the page's thread ~0.15 ms and holds back the IndexedDB
-// requests then in flight about as long (tests/browser/reopen-probe.mjs),
-// a tenth of a reopen and its first get. So a handle joins it on first
-// use (`docsJoin`: as its first read asks, or as its first write
-// transaction begins), at once if it exists, and a reopen finds it made.
-// A post goes to the other tabs by the channel and to this page's other
-// handles directly (a channel does not hear itself). `onopen` is called
-// once the handle has joined.
+// A database's notices: one BroadcastChannel `weftdb-docs:<name>` per name
+// in this page, shared by the page's handles of that database. Making one
+// takes the page's thread ~0.15 ms and holds back the IndexedDB requests
+// then in flight about as long (tests/browser/reopen-probe.mjs), a tenth
+// of a reopen and its first get. So a handle joins it only when it needs
+// it (`docsJoin`): once a read it made would be kept (`docs_listen_soon`:
+// a task after that read's answer), as any write transaction of the
+// database begins in this page (`idb_transaction`), or as it posts; at
+// once if the page has the channel. The channel outlives its last handle
+// by DOCS_GRACE_MS, so that a reopen finds it made. A post goes to the
+// other tabs by the channel and to this page's other handles directly, at
+// once (a channel does not hear itself). `onopen` is called once the
+// handle has joined.
+const DOCS_GRACE_MS = 5000;
 const docsHubs = new Map();
 // Handles not joined yet, by channel name.
 const docsDeaf = new Map();
+// Runs `f` as a task of its own after those already queued: a message to
+// ourselves, not a timer, which the browser delays by a second or more in
+// a hidden tab.
+let docsTasks = null;
+function docsTask(f) {
+  if (!docsTasks) {
+    const ch = new MessageChannel();
+    docsTasks = { ch, queue: [] };
+    ch.port1.onmessage = () => docsTasks.queue.shift()();
+  }
+  docsTasks.queue.push(f);
+  docsTasks.ch.port2.postMessage(null);
+}
+// One handle's callback throwing does not keep the others from hearing.
+function docsEach(handles, f) {
+  handles.forEach((o) => {
+    try {
+      f(o);
+    } catch (e) {
+      console.error(e);
+    }
+  });
+}
 export function docs_channel(name, onmessage, onopen) {
   if (typeof BroadcastChannel !== 'function') return null;
   const h = { name: 'weftdb-docs:' + name, onmessage, onopen, hub: null, closed: false, soon: false };
-  if (!docsDeaf.has(h.name)) docsDeaf.set(h.name, new Set());
-  docsDeaf.get(h.name).add(h);
-  if (docsHubs.has(h.name)) docsJoin(h);
+  if (docsHubs.has(h.name)) {
+    docsJoin(h);
+  } else {
+    if (!docsDeaf.has(h.name)) docsDeaf.set(h.name, new Set());
+    docsDeaf.get(h.name).add(h);
+  }
   return h;
 }
+function docsHeard(h) {
+  const deaf = docsDeaf.get(h.name);
+  if (deaf?.delete(h) && !deaf.size) docsDeaf.delete(h.name);
+}
 function docsJoin(h) {
-  docsDeaf.get(h.name).delete(h);
+  docsHeard(h);
   if (h.hub || h.closed) return;
   let hub = docsHubs.get(h.name);
   if (!hub) {
-    hub = { c: new BroadcastChannel(h.name), handles: new Set() };
-    hub.c.onmessage = (e) => hub.handles.forEach((o) => o.onmessage(e.data));
+    hub = { c: new BroadcastChannel(h.name), handles: new Set(), timer: 0, closed: false };
+    hub.c.onmessage = (e) => docsEach(hub.handles, (o) => o.onmessage(e.data));
     docsHubs.set(h.name, hub);
   }
+  clearTimeout(hub.timer);
   hub.handles.add(h);
   h.hub = hub;
   h.onopen();
 }
-// After the tasks already queued: the read that asked gets its answer first.
 export function docs_listen_soon(h) {
   if (h.hub || h.soon) return;
   h.soon = true;
-  setTimeout(() => docsJoin(h), 0);
+  docsTask(() => docsJoin(h));
 }
 export function docs_post(h, keys) {
   docsJoin(h);
-  // Closed with its database while a write was in flight: no one to tell.
-  if (!h.hub) return;
-  h.hub.c.postMessage(keys);
-  h.hub.handles.forEach((o) => o === h || queueMicrotask(() => o.closed || o.onmessage(keys)));
+  // A handle that never joined wrote nothing (a write joins as it begins).
+  // One closed while its write was in flight still tells: the write
+  // commits; if the page's channel closed meanwhile, by one made for it.
+  const hub = h.hub;
+  if (!hub) return;
+  if (hub.closed) {
+    const c = new BroadcastChannel(h.name);
+    c.postMessage(keys);
+    c.close();
+    return;
+  }
+  hub.c.postMessage(keys);
+  docsEach(hub.handles, (o) => o === h || o.onmessage(keys));
 }
 export function docs_close(h) {
   h.closed = true;
-  docsDeaf.get(h.name).delete(h);
-  h.hub?.handles.delete(h);
+  docsHeard(h);
+  const hub = h.hub;
+  if (!hub || !hub.handles.delete(h) || hub.handles.size) return;
+  clearTimeout(hub.timer);
+  hub.timer = setTimeout(() => {
+    if (hub.handles.size) return;
+    hub.closed = true;
+    hub.c.close();
+    if (docsHubs.get(h.name) === hub) docsHubs.delete(h.name);
+  }, DOCS_GRACE_MS);
 }
 export function idb_transaction(db, names, mode, durability) {
-  // The database's handles in this page listen from before a first write:
+  const tx = durability === 'default' ? db.transaction(names, mode) : db.transaction(names, mode, { durability });
+  // The database's handles in this page listen from before a write commits:
   // a commit of another tab ordered after this one tells of it as it
   // begins, and must be heard for this one's documents to be kept.
-  if (mode === 'readwrite') docsDeaf.get('weftdb-docs:' + db.name)?.forEach(docsJoin);
-  return durability === 'default' ? db.transaction(names, mode) : db.transaction(names, mode, { durability });
+  if (mode === 'readwrite') {
+    const deaf = docsDeaf.get('weftdb-docs:' + db.name);
+    if (deaf) [...deaf].forEach(docsJoin);
+  }
+  return tx;
 }
 export function idb_object_store(tx, name) {
   return tx.objectStore(name);
@@ -237,13 +292,16 @@ extern "C" {
         v: &JsValue,
         k: &js_sys::Array,
     ) -> Result<(), JsValue>;
-    /// The BroadcastChannel of the notices between the handles on database
-    /// `name`, calling `onmessage` with each message's data; `null` where
-    /// the page has no BroadcastChannel.
+    /// A handle's end of the page's notices channel of database `name`
+    /// (joined now if the page has it, else when needed), calling
+    /// `onmessage` with each notice from another handle and `onopen` once
+    /// it has joined; `null` where the page has no BroadcastChannel.
     fn docs_channel(name: &str, onmessage: &js_sys::Function, onopen: &js_sys::Function) -> JsValue;
+    /// Joins in a task of its own, after those already queued.
     fn docs_listen_soon(channel: &JsValue);
     /// Posts a notice: an array of `documents` keys, or `null` for all.
     fn docs_post(channel: &JsValue, keys: &JsValue);
+    /// Leaves the channel (kept a few seconds for a reopen).
     fn docs_close(channel: &JsValue);
     /// The values (`v`) of a list of `{v, k}` records.
     fn idb_values(list: &JsValue) -> JsValue;
@@ -616,8 +674,9 @@ impl Store for IdbStore {
     /// (other tabs by the channel, which this page's handles share, and
     /// this page's other connections directly), never the sender. The
     /// handle starts deaf ([`Heard::deaf`]) unless this page has the
-    /// channel already: it joins as its first read asks or as its first
-    /// write transaction begins. A page without BroadcastChannel gets none (and keeps no cache).
+    /// channel already: it joins once a read of its would be kept
+    /// ([`Notices::listen`]), as any write transaction of the database
+    /// begins in the page, or as it posts. A page without BroadcastChannel gets none (and keeps no cache).
     fn notices(&self) -> Option<Notices> {
         let (notices, channel) = docs_notices(&self.conn.name)?;
         self.conn.channels.borrow_mut().push(channel);

@@ -100,7 +100,8 @@ pub struct Notices {
 }
 
 impl Notices {
-    /// `tell` reaches every other handle's [`Heard::hear`], never this one's.
+    /// `tell` reaches every other handle's [`Heard::hear`] (every one that
+    /// listens: not a [`Heard::deaf`] one), never this one's.
     pub fn new(heard: Rc<Heard>, when: When, tell: impl Fn(&Forget) + 'static) -> Self {
         Notices { heard, when, tell: Box::new(tell), listen: None }
     }

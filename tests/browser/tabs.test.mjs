@@ -297,25 +297,44 @@ test("a document one tab has cached follows every write of another tab: its next
   await context.close();
 });
 
-test("a page's first write keeps what it wrote in the cache: a get of those documents right after starts no IndexedDB transaction", async () => {
+/** In `page`: runs `f` (a function body, given `db` and `id`) counting the IndexedDB transactions it starts. */
+const countingTransactions = (page, body, arg) =>
+  page.evaluate(
+    async ({ body, arg }) => {
+      let transactions = 0;
+      const make = IDBDatabase.prototype.transaction;
+      IDBDatabase.prototype.transaction = function (...args) {
+        transactions++;
+        return make.apply(this, args);
+      };
+      try {
+        const value = await new Function("arg", `return (async () => { ${body} })()`)(arg);
+        return { value, transactions };
+      } finally {
+        IDBDatabase.prototype.transaction = make;
+      }
+    },
+    { body, arg },
+  );
+
+test("a page's first write keeps what it wrote in the cache, and a page that only reads caches from its second read: gets start no IndexedDB transaction", async () => {
   const context = await browser.newContext();
-  // A fresh tab: the page has no notices channel yet when it opens.
-  const [a] = await tabs(context, "tabs-first-write", 1, { peers: false });
-  const got = await a.evaluate(async () => {
-    const ids = await window.db.collection("Book").createMany([{ title: "a" }, { title: "b" }, { title: "c" }]);
-    let transactions = 0;
-    const make = IDBDatabase.prototype.transaction;
-    IDBDatabase.prototype.transaction = function (...args) {
-      transactions++;
-      return make.apply(this, args);
-    };
-    const titles = [];
-    for (const id of ids) titles.push((await window.db.collection("Book").get(id)).title);
-    IDBDatabase.prototype.transaction = make;
-    return { titles, transactions };
-  });
-  assert.deepEqual(got, { titles: ["a", "b", "c"], transactions: 0 });
-  assert.deepEqual(problemsOf([a]), []);
+  // The first tab adds the schema; the others are fresh pages (no notices
+  // channel yet) whose open writes nothing.
+  const [first, writer, reader] = await tabs(context, "tabs-first-write", 3, { peers: false });
+  const ids = await writer.evaluate(() => window.db.collection("Book").createMany([{ title: "a" }, { title: "b" }, { title: "c" }]));
+  const gets = "const out = []; for (const id of arg) out.push((await window.db.collection('Book').get(id)).title); return out;";
+  assert.deepEqual(await countingTransactions(writer, gets, ids), { value: ["a", "b", "c"], transactions: 0 }, "the writer's own documents");
+  // The reader's first read is not kept (it does not listen yet); once it
+  // listens (a task after that read), what it reads is.
+  assert.deepEqual(await countingTransactions(reader, gets, ids.slice(0, 1)), { value: ["a"], transactions: 1 });
+  await reader.evaluate(() => new Promise((r) => setTimeout(r, 20)));
+  assert.deepEqual(await countingTransactions(reader, gets, ids), { value: ["a", "b", "c"], transactions: 3 });
+  assert.deepEqual(await countingTransactions(reader, gets, ids), { value: ["a", "b", "c"], transactions: 0 });
+  // And it hears the others' writes.
+  await first.evaluate(async (id) => window.db.collection("Book").update(id, { title: "a2" }), ids[0]);
+  assert.deepEqual(await countingTransactions(reader, gets, ids), { value: ["a2", "b", "c"], transactions: 1 });
+  assert.deepEqual(problemsOf([first, writer, reader]), []);
   await context.close();
 });
 
@@ -323,37 +342,42 @@ test("handles of one database in one page share the page's notices channel: each
   const context = await browser.newContext();
   const [a, b] = await tabs(context, "tabs-one-page", 2, { peers: false });
   const docId = await a.evaluate(() => window.db.collection("Book").create({ title: "t0", pages: 0 }));
-  const got = await a.evaluate(async (id) => {
-    const out = [];
-    const second = await weft.Database.open("tabs-one-page");
-    const get = async (db) => (await db.collection("Book").get(id)).pages;
-    const tick = () => new Promise((r) => setTimeout(r, 20));
-    // Each handle reads the document twice, a tick apart: cached by the
-    // second read at the latest (the first read's timer makes it listen).
-    for (let i = 1; i <= 6; i++) {
-      const [writer, reader] = i % 2 ? [window.db, second] : [second, window.db];
-      await get(reader);
-      await tick();
-      out.push(await get(reader));
-      await writer.collection("Book").update(id, { pages: i });
-      out.push(await get(reader));
-    }
-    // Closed and opened again in this page: it joins the channel at once.
-    await second.close();
+  await a.evaluate(async () => {
     window.second = await weft.Database.open("tabs-one-page");
-    await get(window.second);
-    await tick();
-    out.push(await get(window.second));
-    return out;
-  }, docId);
-  assert.deepEqual(got, [0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6]);
-  // Another tab's write reaches both of the page's handles.
-  await b.evaluate(async (id) => window.db.collection("Book").update(id, { pages: 7 }), docId);
-  const after = await a.evaluate(async (id) => [
-    (await window.db.collection("Book").get(id)).pages,
-    (await window.second.collection("Book").get(id)).pages,
-  ], docId);
-  assert.deepEqual(after, [7, 7]);
+  });
+  // Each handle reads the document, the other changes it, and the first
+  // get after shows the change; the get before it was from the cache.
+  for (let i = 1; i <= 6; i++) {
+    const [writer, reader] = i % 2 ? ["db", "second"] : ["second", "db"];
+    const read = await a.evaluate(
+      async ({ reader, id }) => {
+        await window[reader].collection("Book").get(id);
+        await new Promise((r) => setTimeout(r, 20));
+        return (await window[reader].collection("Book").get(id)).pages;
+      },
+      { reader, id: docId },
+    );
+    assert.equal(read, i - 1);
+    const cached = await countingTransactions(a, `return (await window['${reader}'].collection('Book').get(arg)).pages;`, docId);
+    assert.deepEqual(cached, { value: i - 1, transactions: 0 }, `round ${i}: cached`);
+    await a.evaluate(async ({ writer, id, i }) => window[writer].collection("Book").update(id, { pages: i }), { writer, id: docId, i });
+    const after = await countingTransactions(a, `return (await window['${reader}'].collection('Book').get(arg)).pages;`, docId);
+    assert.deepEqual(after, { value: i, transactions: 1 }, `round ${i}: the other handle's write shows`);
+  }
+  // Closed and opened again in this page: it listens at once (the page
+  // kept the channel), so its second get is from the cache.
+  await a.evaluate(async () => {
+    await window.second.close();
+    window.second = await weft.Database.open("tabs-one-page");
+  });
+  const reopened = await countingTransactions(a, "const g = async () => (await window.second.collection('Book').get(arg)).pages; return [await g(), await g()];", docId);
+  assert.deepEqual(reopened, { value: [6, 6], transactions: 1 });
+  // A write of the page's other handle, and of another tab, reach it.
+  await a.evaluate(async (id) => window.db.collection("Book").update(id, { pages: 7 }), docId);
+  assert.equal((await countingTransactions(a, "return (await window.second.collection('Book').get(arg)).pages;", docId)).value, 7);
+  await b.evaluate(async (id) => window.db.collection("Book").update(id, { pages: 8 }), docId);
+  const both = await a.evaluate(async (id) => [(await window.db.collection("Book").get(id)).pages, (await window.second.collection("Book").get(id)).pages], docId);
+  assert.deepEqual(both, [8, 8]);
   assert.deepEqual(problemsOf([a, b]), []);
   await context.close();
 });
