@@ -768,7 +768,12 @@
 //!   begins in the page (a commit of another tab ordered after it must be
 //!   heard for its own documents to be kept), not as it opens. Until a
 //!   handle listens it keeps nothing, and starting to listen counts as a
-//!   notice: a read begun before is not kept.
+//!   notice: a read begun before is not kept. (The browser registers a new
+//!   channel a moment after it is made; a notice posted in that moment
+//!   would not reach it. No write that could make a kept record stale
+//!   posts so early: a change or a merge reads the document's record in
+//!   its own write transaction before it commits, so after any read of it
+//!   begun before, and a create writes documents no one has read.)
 //! - So a tab sees another tab's commit once the notice arrives, at the
 //!   latest just after that commit: in between, a `get` may return the
 //!   document as it stood just before it, as a `get` made a moment earlier
