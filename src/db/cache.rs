@@ -17,10 +17,10 @@
 //!   channel the page does not have yet starts to listen for notices once
 //!   a read of its would be kept (its first `get` the cache missed) or as
 //!   any write transaction of the database begins in the page, not as it
-//!   opens (making the page's
-//!   channel would delay that read, `crate::store::idb`; later handles in
-//!   the page find it made); until it listens it keeps nothing, and
-//!   starting counts as a notice (a read begun before is not kept).
+//!   opens (making the page's channel would delay that read,
+//!   `crate::store::idb`; later handles in the page find it made); until
+//!   it listens it keeps nothing, and starting counts as a notice (a read
+//!   begun before is not kept).
 //! - **A notice takes its time.** Between another tab's commit and this
 //!   tab hearing of it (a BroadcastChannel message: well under a
 //!   millisecond on an idle page, but the page may be busy), a `get` here

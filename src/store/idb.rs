@@ -676,7 +676,8 @@ impl Store for IdbStore {
     /// handle starts deaf ([`Heard::deaf`]) unless this page has the
     /// channel already: it joins once a read of its would be kept
     /// ([`Notices::listen`]), as any write transaction of the database
-    /// begins in the page, or as it posts. A page without BroadcastChannel gets none (and keeps no cache).
+    /// begins in the page, or as it posts. A page without BroadcastChannel
+    /// gets none (and keeps no cache).
     fn notices(&self) -> Option<Notices> {
         let (notices, channel) = docs_notices(&self.conn.name)?;
         self.conn.channels.borrow_mut().push(channel);

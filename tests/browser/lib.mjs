@@ -424,3 +424,20 @@ export function profileByFunction(profile) {
   }
   return { self, incl, total };
 }
+
+/**
+ * For the probes' traces, each `[t0, t1, events]` with an event
+ * `[name, at, took?]` in page time: by position in the first trace, each
+ * event's median offset from `t0` and the median time its call took, as
+ * `name(took)@offset`, and the median of `t1 - t0` (ms, 3 decimals).
+ */
+export function eventMedians(traces) {
+  const med = (a) => { const s = [...a].sort((x, y) => x - y); return s[s.length >> 1]; };
+  const names = traces[0][2].map((e) => e[0]);
+  const offs = names.map((n, i) => med(traces.filter((t) => t[2][i]).map((t) => t[2][i][1] - t[0])));
+  const durs = names.map((n, i) => med(traces.filter((t) => t[2][i]).map((t) => t[2][i][2] ?? 0)));
+  return {
+    events: names.map((n, i) => `${n}(${durs[i].toFixed(3)})@${offs[i].toFixed(3)}`).join("  "),
+    end: med(traces.map((t) => t[1] - t[0])).toFixed(3),
+  };
+}

@@ -52,23 +52,25 @@ const out = await page.evaluate(async ({ N, BULK, BULK_ROUNDS, REOPENS, REOPEN_D
     r.onerror = () => rej(r.error);
   });
   const bytes = (n, k) => { const a = new Uint8Array(n); crypto.getRandomValues(a); a[0] = k & 255; return a; };
+  // An index entry as weftdb stores it: the document as JSON text.
+  const entry = (k) => `{"_id":"bafyreia${k}","author":"author${k % 10}","n":${k},"title":"title ${k}"}`;
   const key = (k) => { const a = new Uint8Array(12); new DataView(a.buffer).setUint32(8, k); a[0] = 1; return a; };
   const shapes = {
     raw: [["items"], (tx, k) => tx.objectStore("items").add({ title: "title " + k, author: "author" + (k % 10), n: k })],
     weft3: [["packs", "entries", "documents"], (tx, k, p = "packs") => {
       tx.objectStore(p).put({ v: bytes(260, k), k: [bytes(36, k).buffer] }, key(k));
-      tx.objectStore("entries").put(`{"_id":"bafyreia${k}","author":"author${k % 10}","n":${k},"title":"title ${k}"}`, key(k + 1e6));
+      tx.objectStore("entries").put(entry(k), key(k + 1e6));
       tx.objectStore("documents").put(bytes(300, k), key(k));
     }],
     "weft3/11": [stores, (tx, k) => shapes.weft3[1](tx, k)],
     noidx: [["packsNoIdx", "entries", "documents"], (tx, k) => shapes.weft3[1](tx, k, "packsNoIdx")],
     two: [["entries", "documents"], (tx, k) => {
-      tx.objectStore("entries").put(`{"_id":"bafyreia${k}","author":"author${k % 10}","n":${k},"title":"title ${k}"}`, key(k + 1e6));
+      tx.objectStore("entries").put(entry(k), key(k + 1e6));
       tx.objectStore("documents").put(bytes(300, k), key(k));
     }],
     "weft3+bc": [["packs", "entries", "documents"], (tx, k) => shapes.weft3[1](tx, k), true],
     twoidx: [["packs", "entries"], (tx, k) => {
-      tx.objectStore("entries").put(`{"_id":"bafyreia${k}","author":"author${k % 10}","n":${k},"title":"title ${k}"}`, key(k + 1e6));
+      tx.objectStore("entries").put(entry(k), key(k + 1e6));
       tx.objectStore("packs").put({ v: bytes(560, k), k: [bytes(36, k).buffer] }, key(k));
     }],
     one: [["documents"], (tx, k) => tx.objectStore("documents").put(bytes(300, k), key(k))],
@@ -100,7 +102,6 @@ const out = await page.evaluate(async ({ N, BULK, BULK_ROUNDS, REOPENS, REOPEN_D
   // Bulk: BULK documents in one strict transaction. raw: one object each;
   // weft: per document its entry and document record, and per 128 a pack
   // of 128 blocks naming their 128 CIDs (weftdb's createMany).
-  const entry = (k) => `{"_id":"bafyreia${k}","author":"author${k % 10}","n":${k},"title":"title ${k}"}`;
   const bulkShapes = {
     raw: [["items"], (tx, base) => { const st = tx.objectStore("items"); for (let i = 0; i < BULK; i++) st.add({ title: "title " + i, author: "author" + (i % 10), n: base + i }); }],
     weft: [stores, (tx, base) => {

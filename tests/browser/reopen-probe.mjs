@@ -10,7 +10,7 @@
 //   wasm-pack build --target web --profile wasm && node tests/browser/reopen-probe.mjs
 //   N=40 (reopens per engine) DOCS=20000; WEFTDB_WEB_ROOT=<dir> serves another build's www/ and pkg/
 import { serve } from "./serve.mjs";
-import { WEB_ROOT, launchChromium, profileByFunction } from "./lib.mjs";
+import { WEB_ROOT, eventMedians, launchChromium, profileByFunction } from "./lib.mjs";
 const N = Number(process.env.N || 40);
 const DOCS = Number(process.env.DOCS || 20000);
 const server = await serve({ root: WEB_ROOT, port: 0 });
@@ -98,17 +98,12 @@ const out = await page.evaluate(async ({ N, DOCS }) => {
   res.openOnly = Object.fromEntries(Object.entries(openOnly).map(([k, v]) => [k, +med(v.slice(4)).toFixed(3)]));
   db = await mod.Database.open("reopenprobe", { durability: "strict" });
   raw = await rawOpen();
-  for (const which of ["raw", "weft"]) {
-    const tr = traces[which];
-    const names = tr[0][2].map((e) => e[0]);
-    const offs = names.map((n, i) => med(tr.filter((t) => t[2][i]).map((t) => t[2][i][1] - t[0])));
-    const durs = names.map((n, i) => med(tr.filter((t) => t[2][i]).map((t) => t[2][i][2] ?? 0)));
-    res[which + "_events"] = names.map((n, i) => `${n}(${durs[i].toFixed(3)})@${offs[i].toFixed(3)}`).join("  ");
-  }
   await db.close();
   raw.close();
-  return res;
+  return { ...res, traces };
 }, { N, DOCS });
+for (const which of ["raw", "weft"]) out[which + "_events"] = eventMedians(out.traces[which]).events;
+delete out.traces;
 console.log(JSON.stringify(out, null, 1));
 if (process.env.PROFILE) {
   // A CPU profile of 200 weftdb reopens + first gets: inclusive time by

@@ -9,7 +9,7 @@
 //   wasm-pack build --target web --profile wasm && node tests/browser/write-probe.mjs
 //   N=300 (writes per engine); WEFTDB_WEB_ROOT=<dir> serves another build's www/ and pkg/
 import { serve } from "./serve.mjs";
-import { WEB_ROOT, launchChromium } from "./lib.mjs";
+import { WEB_ROOT, eventMedians, launchChromium } from "./lib.mjs";
 const root = WEB_ROOT;
 const N = Number(process.env.N || 300);
 const server = await serve({ root, port: 0 });
@@ -68,18 +68,13 @@ const out = await page.evaluate(async (N) => {
     }
   }
   const med = (a) => { const s = [...a].sort((x, y) => x - y); return s[s.length >> 1]; };
-  const res = { raw: med(runs.raw.slice(20)), weft: med(runs.weft.slice(20)) };
-  // Median of each event's offset from t0, by position
-  for (const which of ["raw", "weft"]) {
-    const tr = traces[which];
-    const names = tr[0][2].map((e) => e[0]);
-    const offs = names.map((n, i) => med(tr.filter((t) => t[2][i]).map((t) => t[2][i][1] - t[0])));
-    const durs = names.map((n, i) => med(tr.filter((t) => t[2][i]).map((t) => t[2][i][2] ?? 0)));
-    res[which + "_events"] = names.map((n, i) => `${n}(${durs[i].toFixed(3)})@${offs[i].toFixed(3)}`).join("  ");
-    res[which + "_end"] = med(tr.map((t) => t[1] - t[0])).toFixed(3);
-  }
-  return res;
+  return { raw: med(runs.raw.slice(20)), weft: med(runs.weft.slice(20)), traces };
 }, N);
+for (const which of ["raw", "weft"]) {
+  const { events, end } = eventMedians(out.traces[which]);
+  Object.assign(out, { [which + "_events"]: events, [which + "_end"]: end });
+}
+delete out.traces;
 console.log(JSON.stringify(out, null, 1));
 await browser.close();
 server.close?.();
