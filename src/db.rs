@@ -1095,8 +1095,9 @@ impl<S: Store> Db<S> {
             }
         };
         let mut out = Vec::new();
-        // serde_json (without `float_roundtrip`, ~11 KB of the page's wasm)
-        // may read a shortest-form double back one ULP off: a document whose
+        // The page's serde_json (without `float_roundtrip`, ~11 KB of its
+        // wasm; native builds have it) may read a shortest-form double back
+        // one ULP off: a document whose
         // entry holds a number that is not an integer is read from its
         // record instead (DAG-CBOR keeps the bits).
         let mut exact = Vec::new();
@@ -1355,7 +1356,7 @@ fn exact_ranges(def: &CollectionDef, filter: Option<&Filter>) -> Option<Vec<KeyR
 }
 
 /// Whether a value holds a number that is not an integer.
-fn has_float(v: &Value) -> bool {
+pub(crate) fn has_float(v: &Value) -> bool {
     match v {
         Value::Number(n) => n.is_f64(),
         Value::Array(items) => items.iter().any(has_float),

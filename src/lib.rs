@@ -724,9 +724,11 @@
 //! a caller that wants the JSON text (the tests hold it to `find`). Any
 //! other query parses each entry it reads and checks it against the
 //! filter, except a document whose entry holds a number that is not an
-//! integer: that one is read from its record, since serde_json (built
-//! without `float_roundtrip`, which would cost the page ~11 KB gzipped) may
-//! read a shortest-form double back one ULP off. An entry keeps a JSON
+//! integer: that one is read from its record, since the page's serde_json
+//! (built without `float_roundtrip`, which would cost the page ~11 KB
+//! gzipped; native builds have it) may read a shortest-form double back
+//! one ULP off. (A page's input does not go by that parse for its doubles:
+//! `wasm::from_js` takes each from JS as it is.) An entry keeps a JSON
 //! field's object keys in the order its writer gave them; a read of the
 //! record gives them in DAG-CBOR's order (shorter first, then bytewise), as
 //! a `get` after a reopen or from another tab does: JSON objects are

@@ -412,3 +412,36 @@ fn a_bad_allowed_origin_stops_the_start() {
         }
     }
 }
+
+/// A double sent to the API is stored to the bit, read back as sent and
+/// found by itself in a filter: serde_json without `float_roundtrip` read
+/// 985.6906946328695 as ...696 (and 3e-300 as 2.9999999999999996e-300).
+#[test]
+fn doubles_go_through_the_api_to_the_bit() {
+    let node = Node::start(&[]);
+    node.call(Command::AddSchema { sdl: "type Reading { x: Float @index  list: [Float] }".into() });
+    const XS: [f64; 6] = [985.6906946328695, 3e-300, 123456789.12345679, 1e23, 1.7976931348623155e308, 5e-324];
+    for x in XS {
+        let body = format!(r#"{{"x":{x:e},"list":[{x:e},{:e}]}}"#, -x);
+        let created = node.send("POST", "/api/v0/collections/Reading", &[JSON], &body);
+        assert_eq!(created.status, 200, "{created:?}");
+        let id = created.json()["_id"].as_str().unwrap().to_owned();
+        let stored = node.call(Command::Get { collection: "Reading".into(), id: id.clone() });
+        assert_eq!(stored["x"].as_f64(), Some(x), "{body} is stored as sent");
+        assert_eq!(stored["list"], json!([x, -x]), "{body}");
+        let filter = format!(r#"{{"x":{{"_eq":{x:e}}}}}"#);
+        let path = format!("/api/v0/collections/Reading?filter={}", percent(&filter));
+        let found = node.send("GET", &path, &[], "").json();
+        assert_eq!(
+            found.as_array().map(|a| a.iter().map(|d| d["_id"].clone()).collect()),
+            Some(vec![json!(id)]),
+            "{filter}"
+        );
+        assert_eq!(found[0]["x"].as_f64(), Some(x), "{filter}");
+    }
+}
+
+/// `s` percent-encoded for a query string.
+fn percent(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}

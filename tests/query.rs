@@ -91,8 +91,8 @@ async fn entries_are_the_documents_as_a_fresh_read_returns_them<S: Store + Clone
         let eq = json!({"filter": {"x": {"_eq": x}}});
         // The entry keeps a JSON field's keys in the writer's order; the
         // record gives them in DAG-CBOR's: the same object, compared as such.
-        // Its double is compared as text (this test's own parse of it would
-        // be serde_json's, one ULP off).
+        // Its double is compared as text: the page's serde_json, built
+        // without `float_roundtrip`, would read some one ULP off.
         let text = db.find_text("P", &eq).await.unwrap();
         assert!(text.contains(&format!("\"x\":{}", serde_json::to_string(&x).unwrap())), "{text} holds {x} to the bit");
         let mut docs: Vec<Map<String, Value>> = serde_json::from_str(&text).unwrap();

@@ -68,13 +68,66 @@ fn to_js<T: Serialize>(v: &T) -> JsValue {
     JSON::parse(&text).expect("serde_json writes valid JSON")
 }
 
-/// JS input as JSON, through `JSON.stringify`: `Date`s become RFC 3339
-/// strings (for DateTime fields) as they do anywhere in JSON.
+// `JSON.stringify` with every number that is not a safe integer taken out
+// into `floats` and written as its index there plus one half: serde_json
+// (built without `float_roundtrip`, which would cost the page ~11 KB
+// gzipped) reads many doubles of 16-17 digits one ULP off (985.6906946328695
+// as ...696), but reads a small integer and a half exactly, and JS's own
+// doubles are exact. A safe integer's digits serde_json reads exactly too.
+// (`toJSON`, a Date's, has run before the replacer sees its string.)
+#[wasm_bindgen(inline_js = "export function json_text(v, floats) {
+  return JSON.stringify(v, (k, x) =>
+    typeof x === 'number' && !Number.isSafeInteger(x) && Number.isFinite(x) ? floats.push(x) - 0.5 : x);
+}")]
+extern "C" {
+    #[wasm_bindgen(catch)]
+    fn json_text(v: &JsValue, floats: &Array) -> Result<JsValue, JsValue>;
+}
+
+/// JS input as JSON, through `JSON.stringify` (`json_text`): `Date`s
+/// become RFC 3339 strings (for DateTime fields) as they do anywhere in
+/// JSON, and every double is taken to the bit.
 fn from_js(v: JsValue, what: &str) -> Result<Value, Error> {
     let not_json = |why: String| validation(format!("{what} is not plain JSON data: {why}"));
-    let text = JSON::stringify(&v).map_err(|e| not_json(js_message(&e)))?;
+    let floats = Array::new();
+    let text = json_text(&v, &floats).map_err(|e| not_json(js_message(&e)))?;
     let text = text.as_string().ok_or_else(|| not_json("it is undefined".into()))?;
-    serde_json::from_str(&text).map_err(|e| not_json(e.to_string()))
+    let mut value = serde_json::from_str(&text).map_err(|e| not_json(e.to_string()))?;
+    if floats.length() > 0 {
+        exact_floats(&mut value, &floats);
+    }
+    Ok(value)
+}
+
+/// JSON text another tab wrote (serde_json's, every double in its
+/// shortest form), read with its doubles to the bit: text that holds any
+/// is parsed again by JS's `JSON.parse` and taken as [`from_js`] takes a
+/// page's values.
+#[cfg(feature = "net")]
+pub(crate) fn json_exact(text: &str) -> Result<Value, String> {
+    let value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if !crate::db::has_float(&value) {
+        return Ok(value);
+    }
+    let parsed = JSON::parse(text).map_err(|e| js_message(&e))?;
+    from_js(parsed, "a message").map_err(|e| e.to_string())
+}
+
+/// Puts the doubles `json_text` took out back in place of their indexes.
+/// Every number serde_json read as a double is one of those (the rest are
+/// safe integers), so each index names one of `floats`.
+fn exact_floats(v: &mut Value, floats: &Array) {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let index = n.as_f64().unwrap_or_default() - 0.5;
+            if let Some(x) = floats.get(index as u32).as_f64().and_then(serde_json::Number::from_f64) {
+                *n = x;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| exact_floats(v, floats)),
+        Value::Object(fields) => fields.values_mut().for_each(|v| exact_floats(v, floats)),
+        _ => {}
+    }
 }
 
 fn js_message(e: &JsValue) -> String {
@@ -93,7 +146,11 @@ where
     F: Future<Output = Result<T, Error>> + 'static,
     T: Into<JsValue>,
 {
-    future_to_promise(async move { f.await.map(Into::into).map_err(|e| js_error(&e)) })
+    // Boxed: `future_to_promise` is made once for every method, not once
+    // per method's future.
+    let f: std::pin::Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>> =
+        Box::pin(async move { f.await.map(Into::into).map_err(|e| js_error(&e)) });
+    future_to_promise(f)
 }
 
 /// The page's `on` listeners, by event (`peer`, `sync`, `status`, `stale`;

@@ -15,7 +15,7 @@ import { WAIT, until, startSuite, stopSuite, weftTab } from "./pages.mjs";
 const HARMLESS = [/closure invoked recursively or after being dropped/];
 const test = (name, ...rest) => nodeTest(`${BROWSER}: ${name}`, ...rest);
 
-const SDL = "type Book { title: String! @index pages: Int }";
+const SDL = "type Book { title: String! @index pages: Int rating: Float }";
 
 let server;
 let browser;
@@ -390,7 +390,11 @@ test("a change in one tab is heard by every tab's subscribers, in commit order; 
   for (const p of pages) {
     await p.evaluate(() => {
       window.heard = [];
-      window.db.collection("Book").subscribe((ev) => window.heard.push([ev.type, ev.id, ev.doc?.pages ?? null]));
+      window.ratings = [];
+      window.db.collection("Book").subscribe((ev) => {
+        window.heard.push([ev.type, ev.id, ev.doc?.pages ?? null]);
+        if (ev.doc?.rating !== undefined) window.ratings.push(ev.doc.rating);
+      });
     });
   }
   const id = await pages[2].evaluate(async () => {
@@ -431,13 +435,17 @@ test("a change in one tab is heard by every tab's subscribers, in commit order; 
   }
   const r = await fetch(`${node.api}/collections/Book/${id}`, {
     method: "PATCH",
-    body: JSON.stringify({ pages: 99 }),
+    // A double serde_json reads one ULP off without `float_roundtrip`, as
+    // the page's does: the tabs that hear it in the leader's message must
+    // not (wasm::json_exact).
+    body: JSON.stringify({ pages: 99, rating: 985.6906946328695 }),
     headers: { "content-type": "application/json" },
   });
   assert.ok(r.ok, `PATCH: ${r.status} ${await r.text()}`);
   const nodeHeads = await node.get(`collections/Book/${id}/heads`);
   assert.equal(nodeHeads.length, 1, `the node's change is the one head: ${nodeHeads}`);
   for (const p of pages) await until(p, "the node's change", () => window.heard.some((h) => h[2] === 99));
+  for (const p of pages) assert.deepEqual(await p.evaluate(() => window.ratings), [985.6906946328695]);
   // The block itself, not only the notice: every tab's head is the node's.
   for (const p of pages) assert.deepEqual(await p.evaluate((id) => window.db.collection("Book").heads(id), id), nodeHeads);
   assert.deepEqual(problemsOf(pages), []);

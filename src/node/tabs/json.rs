@@ -93,7 +93,13 @@ impl TabMessage {
     /// A message read from the channel's JSON text; what is wrong with it
     /// if it is not one.
     pub fn from_json(text: &str) -> Result<TabMessage, String> {
-        let mut o = Fields::of(serde_json::from_str(text).map_err(|e| e.to_string())?)?;
+        Self::from_value(serde_json::from_str(text).map_err(|e| e.to_string())?)
+    }
+
+    /// [`TabMessage::from_json`] of the text already parsed (a page parses
+    /// one that holds doubles in JS, to the bit: `wasm::json_exact`).
+    pub fn from_value(value: Value) -> Result<TabMessage, String> {
+        let mut o = Fields::of(value)?;
         Ok(match o.string("type")?.as_str() {
             "who" => TabMessage::Who,
             "leader" => TabMessage::Leader { tab: o.u64("tab")? },

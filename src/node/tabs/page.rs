@@ -193,7 +193,7 @@ impl Tabs {
             let slot = slot.clone();
             let onmessage = Closure::<dyn Fn(JsValue)>::new(move |data: JsValue| {
                 let (Some(s), Some(text)) = (slot.borrow().upgrade(), data.as_string()) else { return };
-                match TabMessage::from_json(&text) {
+                match crate::wasm::json_exact(&text).and_then(TabMessage::from_value) {
                     Ok(msg) => {
                         let actions = s.tab.borrow_mut().receive(msg, now());
                         Tabs { shared: s }.act(actions);

@@ -184,6 +184,18 @@ pub(crate) struct RtcPeerConnection {
     inner: web_sys::RtcPeerConnection,
 }
 
+/// WEFTDB-PATCH: a peer connection dropped before it became a [`Connection`]
+/// (a dial aborted mid-handshake, e.g. by the swarm being dropped, or a
+/// failed handshake) is closed, not left connected: the browser keeps an
+/// unclosed `RTCPeerConnection` alive, and its SCTP stack kept answering the
+/// remote, which then held the connection for good. `close()` on a closed
+/// peer connection does nothing, so [`Connection`]'s own close is harmless.
+impl Drop for RtcPeerConnection {
+    fn drop(&mut self) {
+        self.inner.close();
+    }
+}
+
 impl RtcPeerConnection {
     pub(crate) async fn new(algorithm: String) -> Result<Self, Error> {
         let algo: Object = Object::new();
