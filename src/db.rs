@@ -1097,9 +1097,8 @@ impl<S: Store> Db<S> {
         let mut out = Vec::new();
         // The page's serde_json (without `float_roundtrip`, ~11 KB of its
         // wasm; native builds have it) may read a shortest-form double back
-        // one ULP off: a document whose
-        // entry holds a number that is not an integer is read from its
-        // record instead (DAG-CBOR keeps the bits).
+        // one ULP off: a document whose entry holds a number that is not an
+        // integer is read from its record instead (DAG-CBOR keeps the bits).
         let mut exact = Vec::new();
         for range in ranges {
             for row in tx.scan_values(Table::Entries, &range, None).await? {

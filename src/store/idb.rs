@@ -530,6 +530,32 @@ impl Drop for IdbTx<'_> {
     r.onerror = () => reject(r.error);
   });
 }
+// Many gets in one call: key i is bytes[ends[i-1]..ends[i]], read from
+// sources[i] (or `sources` for all), an object store or, for a companion
+// table, its index `by` (its primary key). One promise, settled in the last
+// request's event (IndexedDB answers a transaction's requests in order), so
+// the awaiting code runs while the transaction is still active; the first
+// failure rejects it.
+export function idb_gets(sources, bytes, ends) {
+  return new Promise((resolve, reject) => {
+    const n = ends.length;
+    const out = new Array(n);
+    let left = n;
+    if (!n) return resolve(out);
+    let start = 0;
+    for (let i = 0; i < n; i++) {
+      const s = Array.isArray(sources) ? sources[i] : sources;
+      const key = bytes.subarray(start, ends[i]);
+      start = ends[i];
+      const r = s instanceof IDBIndex ? s.getKey(key) : s.get(key);
+      r.onsuccess = () => {
+        out[i] = r.result;
+        if (--left === 0) resolve(out);
+      };
+      r.onerror = () => reject(r.error);
+    }
+  });
+}
 export function idb_get_one(db, name, key) {
   return new Promise((resolve, reject) => {
     const r = db.transaction(name, 'readonly').objectStore(name).get(key);
@@ -566,6 +592,11 @@ export function idb_commit(tx) {
 }")]
 extern "C" {
     fn idb_request(req: &web_sys::IdbRequest) -> js_sys::Promise;
+    /// The gets of `ends.len()` keys, concatenated in `bytes`, each from
+    /// its source in `sources` (an array) or from `sources`, all asked in
+    /// this call; settles with their results in order.
+    #[wasm_bindgen(catch)]
+    fn idb_gets(sources: &JsValue, bytes: &[u8], ends: &[u32]) -> Result<js_sys::Promise, JsValue>;
     /// One `get` in a read transaction of its own, made in one call.
     #[wasm_bindgen(catch)]
     fn idb_get_one(db: &web_sys::IdbDatabase, name: &JsValue, key: &JsValue) -> Result<js_sys::Promise, JsValue>;
@@ -864,13 +895,58 @@ fn idb_limit(limit: Option<usize>) -> u32 {
 }
 
 impl IdbTx<'_> {
-    /// The requests of `reads`, all issued before any is awaited.
+    /// Where a read of `table` is made: its object store, or for a
+    /// companion its keyed table's index.
+    fn source(&self, table: Table) -> Result<JsValue, StoreError> {
+        Ok(match table.keys_of() {
+            Some(of) => self.index(of)?.into(),
+            None => self.store(table)?.into(),
+        })
+    }
+
+    /// The reads of `keys`, each from `sources` (one for all, or an array
+    /// by key), all asked in one call into JS before any is awaited, and
+    /// answered by one promise: a batch costs two crossings, not a request,
+    /// a promise and a future each.
     fn gets(
         &self,
-        reads: &[(Table, Vec<u8>)],
-    ) -> Result<Vec<impl std::future::Future<Output = Result<JsValue, StoreError>>>, StoreError> {
-        reads.iter().map(|(table, key)| Ok(request(Ok(self.get_request(*table, key)?), "get"))).collect()
+        sources: JsValue,
+        (bytes, ends): (Vec<u8>, Vec<u32>),
+    ) -> Result<impl std::future::Future<Output = Result<Vec<JsValue>, StoreError>>, StoreError> {
+        let promise = idb_gets(&sources, &bytes, &ends).map_err(|e| dom_error("get", &e))?;
+        Ok(async move {
+            let list = JsFuture::from(promise).await.map_err(|e| dom_error("get", &e))?;
+            Ok(js_sys::Array::from(&list).iter().collect())
+        })
     }
+
+    /// [`IdbTx::gets`] of `reads`, each from its table.
+    fn gets_each(
+        &self,
+        reads: &[(Table, Vec<u8>)],
+    ) -> Result<impl std::future::Future<Output = Result<Vec<JsValue>, StoreError>>, StoreError> {
+        let sources = js_sys::Array::new();
+        let mut last: Option<(Table, JsValue)> = None;
+        for (table, _) in reads {
+            let source = match &last {
+                Some((t, s)) if t == table => s.clone(),
+                _ => self.source(*table)?,
+            };
+            sources.push(&source);
+            last = Some((*table, source));
+        }
+        self.gets(sources.into(), concat(reads.iter().map(|(_, k)| k.as_slice())))
+    }
+}
+
+/// Keys one after the other, and where each ends: [`IdbTx::gets`]' form.
+fn concat<'k>(keys: impl Iterator<Item = &'k [u8]>) -> (Vec<u8>, Vec<u32>) {
+    let (mut bytes, mut ends) = (Vec::new(), Vec::new());
+    for k in keys {
+        bytes.extend_from_slice(k);
+        ends.push(bytes.len() as u32);
+    }
+    (bytes, ends)
 }
 
 /// A read's bytes: a keyed table's record gives its value `v`.
@@ -884,11 +960,8 @@ fn value(table: Table, v: JsValue) -> Option<Vec<u8>> {
     })
 }
 
-fn values(
-    reads: &[(Table, Vec<u8>)],
-    results: Vec<Result<JsValue, StoreError>>,
-) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-    reads.iter().zip(results).map(|((table, _), v)| v.map(|v| value(*table, v))).collect()
+fn values(reads: &[(Table, Vec<u8>)], results: Vec<JsValue>) -> Vec<Option<Vec<u8>>> {
+    reads.iter().zip(results).map(|((table, _), v)| value(*table, v)).collect()
 }
 
 impl Tx for IdbTx<'_> {
@@ -897,18 +970,17 @@ impl Tx for IdbTx<'_> {
         Ok(value(table, v))
     }
 
-    /// All the reads go out at once; IndexedDB answers them in order.
+    /// All the reads go out at once, in one call; IndexedDB answers them in order.
     async fn get_many(&mut self, table: Table, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let reads = keys
-            .iter()
-            .map(|k| Ok(request(Ok(self.get_request(table, k)?), "get")))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        futures::future::join_all(reads).await.into_iter().map(|v| v.map(|v| value(table, v))).collect()
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let got = self.gets(self.source(table)?, concat(keys.iter().map(Vec::as_slice)))?.await?;
+        Ok(got.into_iter().map(|v| value(table, v)).collect())
     }
 
     async fn get_each(&mut self, reads: &[(Table, Vec<u8>)]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let requests = self.gets(reads)?;
-        values(reads, futures::future::join_all(requests).await)
+        Ok(values(reads, self.gets_each(reads)?.await?))
     }
 
     async fn get_each_and_any(
@@ -916,15 +988,15 @@ impl Tx for IdbTx<'_> {
         reads: &[(Table, Vec<u8>)],
         tables: &[Table],
     ) -> Result<(Vec<Option<Vec<u8>>>, Vec<bool>), StoreError> {
-        let requests = self.gets(reads)?;
+        let requests = self.gets_each(reads)?;
         let all = sys_range(&KeyRange::all())?;
         let firsts = tables
             .iter()
             .map(|t| Ok(request(self.store(*t)?.get_all_keys_with_key_and_limit(&all, 1), "scan")))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let (gets, firsts) = futures::join!(futures::future::join_all(requests), futures::future::join_all(firsts));
+        let (gets, firsts) = futures::join!(requests, futures::future::join_all(firsts));
         let any = firsts.into_iter().map(|f| Ok(!byte_list(f?).is_empty())).collect::<Result<_, StoreError>>()?;
-        Ok((values(reads, gets)?, any))
+        Ok((values(reads, gets?), any))
     }
 
     // Writes are not awaited: IndexedDB runs a transaction's requests in order,
@@ -967,10 +1039,10 @@ impl Tx for IdbTx<'_> {
         table: Table,
         range: &KeyRange,
     ) -> Result<(Vec<Option<Vec<u8>>>, Vec<Vec<u8>>), StoreError> {
-        let requests = self.gets(reads)?;
+        let requests = self.gets_each(reads)?;
         let all = self.get_all(table, range, None, Half::Values);
-        let (gets, all) = futures::join!(futures::future::join_all(requests), all);
-        Ok((values(reads, gets)?, all?))
+        let (gets, all) = futures::join!(requests, all);
+        Ok((values(reads, gets?), all?))
     }
 
     async fn scan(&mut self, table: Table, range: &KeyRange, limit: Option<usize>) -> Result<Entries, StoreError> {

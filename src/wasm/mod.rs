@@ -68,16 +68,23 @@ fn to_js<T: Serialize>(v: &T) -> JsValue {
     JSON::parse(&text).expect("serde_json writes valid JSON")
 }
 
-// `JSON.stringify` with every number that is not a safe integer taken out
-// into `floats` and written as its index there plus one half: serde_json
-// (built without `float_roundtrip`, which would cost the page ~11 KB
-// gzipped) reads many doubles of 16-17 digits one ULP off (985.6906946328695
-// as ...696), but reads a small integer and a half exactly, and JS's own
-// doubles are exact. A safe integer's digits serde_json reads exactly too.
-// (`toJSON`, a Date's, has run before the replacer sees its string.)
+// `JSON.stringify` with every number that serde_json would not read
+// exactly taken out into `floats` and written as its index there plus one
+// half: serde_json (built without `float_roundtrip`, which would cost the
+// page ~11 KB gzipped) reads many doubles of 16-17 digits one ULP off
+// (985.6906946328695 as ...696), but reads a small integer and a half
+// exactly, and JS's own doubles are exact. An integer above -2^63 and
+// below 2^64 stays: `JSON.stringify` writes the digits of its shortest
+// form, which serde_json reads as an integer (an `Int` field takes it) that
+// JS reads back as the same double, as before this replacer. A `Number` object is taken as
+// its number (`JSON.stringify` unwraps it after the replacer); `toJSON`, a
+// Date's, has run before the replacer sees its string.
 #[wasm_bindgen(inline_js = "export function json_text(v, floats) {
-  return JSON.stringify(v, (k, x) =>
-    typeof x === 'number' && !Number.isSafeInteger(x) && Number.isFinite(x) ? floats.push(x) - 0.5 : x);
+  return JSON.stringify(v, (k, x) => {
+    if (x instanceof Number) x = x.valueOf();
+    const exact = typeof x !== 'number' || !Number.isFinite(x) || (Number.isInteger(x) && x > -(2 ** 63) && x < 2 ** 64);
+    return exact ? x : floats.push(x) - 0.5;
+  });
 }")]
 extern "C" {
     #[wasm_bindgen(catch)]
@@ -86,46 +93,79 @@ extern "C" {
 
 /// JS input as JSON, through `JSON.stringify` (`json_text`): `Date`s
 /// become RFC 3339 strings (for DateTime fields) as they do anywhere in
-/// JSON, and every double is taken to the bit.
+/// JSON, and every double is taken to the bit (but -0, which JSON writes
+/// as 0).
 fn from_js(v: JsValue, what: &str) -> Result<Value, Error> {
     let not_json = |why: String| validation(format!("{what} is not plain JSON data: {why}"));
     let floats = Array::new();
     let text = json_text(&v, &floats).map_err(|e| not_json(js_message(&e)))?;
     let text = text.as_string().ok_or_else(|| not_json("it is undefined".into()))?;
     let mut value = serde_json::from_str(&text).map_err(|e| not_json(e.to_string()))?;
-    if floats.length() > 0 {
-        exact_floats(&mut value, &floats);
+    let mut next = 0;
+    if !exact_floats(&mut value, &floats, &mut next) || next != floats.length() {
+        // A number the replacer did not see (`JSON.rawJSON`'s text): not
+        // one of the placeholders, in their order.
+        return Err(not_json("a number in it was not read exactly".into()));
     }
     Ok(value)
 }
 
+/// Puts the doubles `json_text` took out back in place of their indexes,
+/// which serde_json meets in the order `JSON.stringify` wrote them; false
+/// if a double is not the next index (it was not the replacer's).
+fn exact_floats(v: &mut Value, floats: &Array, next: &mut u32) -> bool {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let placeholder = f64::from(*next) + 0.5;
+            let exact = floats.get(*next).as_f64().and_then(serde_json::Number::from_f64);
+            match exact {
+                Some(x) if n.as_f64() == Some(placeholder) => {
+                    *n = x;
+                    *next += 1;
+                    true
+                }
+                _ => false,
+            }
+        }
+        Value::Array(items) => items.iter_mut().all(|v| exact_floats(v, floats, next)),
+        Value::Object(fields) => fields.values_mut().all(|v| exact_floats(v, floats, next)),
+        _ => true,
+    }
+}
+
 /// JSON text another tab wrote (serde_json's, every double in its
 /// shortest form), read with its doubles to the bit: text that holds any
-/// is parsed again by JS's `JSON.parse` and taken as [`from_js`] takes a
-/// page's values.
+/// is parsed again by JS's `JSON.parse`, taken as [`from_js`] takes a
+/// page's values, and its doubles put in place of serde_json's (its
+/// integers, which JS would round past 2^53, are serde_json's).
 #[cfg(feature = "net")]
 pub(crate) fn json_exact(text: &str) -> Result<Value, String> {
-    let value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let mut value = serde_json::from_str(text).map_err(|e| e.to_string())?;
     if !crate::db::has_float(&value) {
         return Ok(value);
     }
     let parsed = JSON::parse(text).map_err(|e| js_message(&e))?;
-    from_js(parsed, "a message").map_err(|e| e.to_string())
+    take_doubles(&mut value, from_js(parsed, "a message").map_err(|e| e.to_string())?);
+    Ok(value)
 }
 
-/// Puts the doubles `json_text` took out back in place of their indexes.
-/// Every number serde_json read as a double is one of those (the rest are
-/// safe integers), so each index names one of `floats`.
-fn exact_floats(v: &mut Value, floats: &Array) {
-    match v {
-        Value::Number(n) if n.is_f64() => {
-            let index = n.as_f64().unwrap_or_default() - 0.5;
-            if let Some(x) = floats.get(index as u32).as_f64().and_then(serde_json::Number::from_f64) {
+/// Each double of `v` as `exact` has it (the same JSON, read exactly).
+#[cfg(feature = "net")]
+fn take_doubles(v: &mut Value, exact: Value) {
+    match (v, exact) {
+        (Value::Number(n), Value::Number(e)) if n.is_f64() => {
+            if let Some(x) = e.as_f64().and_then(serde_json::Number::from_f64) {
                 *n = x;
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|v| exact_floats(v, floats)),
-        Value::Object(fields) => fields.values_mut().for_each(|v| exact_floats(v, floats)),
+        (Value::Array(items), Value::Array(e)) => items.iter_mut().zip(e).for_each(|(v, e)| take_doubles(v, e)),
+        (Value::Object(fields), Value::Object(mut e)) => {
+            for (k, v) in fields.iter_mut() {
+                if let Some(e) = e.remove(k) {
+                    take_doubles(v, e);
+                }
+            }
+        }
         _ => {}
     }
 }

@@ -187,6 +187,23 @@ for (const specifier of ["weftdb/local", "weftdb"]) {
             if (neg) same(neg.y, -x);
             else wrong.push(`_eq ${-x} found nothing`);
           }
+          // Integers past 2^53 are an Int's, as JSON writes them (digits).
+          for (const n of [2 ** 53, 2 ** 60, -(2 ** 62), 2 ** 63 - 2 ** 10]) {
+            const id = open ? (await col.find({ filter: { n: { _eq: n } } }))[0]?._id : await col.create({ x: 1, n });
+            const got = id && (await col.get(id));
+            if (!got || !Object.is(got.n, n)) wrong.push(`Int ${n} came back as ${got?.n}`);
+          }
+          if (!open) {
+            // A Number object is its number; raw JSON's text is refused,
+            // not taken for another value.
+            const boxed = await col.create({ x: new Number(0.7), y: 3.3 });
+            const b = await col.get(boxed);
+            if (!Object.is(b.x, 0.7) || !Object.is(b.y, 3.3)) wrong.push(`a Number object: ${JSON.stringify(b)}`);
+            if (typeof JSON.rawJSON === "function") {
+              const code = await col.create({ x: 3.3, meta: JSON.rawJSON("0.75") }).then(() => "written", (e) => e.code);
+              if (code !== "VALIDATION") wrong.push(`raw JSON: ${code}`);
+            }
+          }
           await db.close();
           return wrong;
         },

@@ -181,13 +181,20 @@ const HOLD_HANDSHAKE = () => {
     // The handshake's channel (negotiated, id 0): from the node's second message on.
     if (options?.negotiated && options.id === 0) {
       let n = 0;
-      channel.addEventListener("message", (ev) => ++n >= 2 && ev.stopImmediatePropagation());
+      window.held = 0;
+      channel.addEventListener("message", (ev) => {
+        if (++n < 2) return;
+        ev.stopImmediatePropagation();
+        window.held++;
+      });
     }
     return channel;
   };
 };
 test("a page that closes its database in the middle of its webrtc-direct handshake is dropped by the node within 5 s", { skip: NO_WEBRTC || (BROWSER === "firefox" && "holds back handshake messages through an init script, which only Playwright's pages run") }, async () => {
   const { page, context, onNode } = await pageOnNode("gone", "webrtc-direct", { init: HOLD_HANDSHAKE });
+  // The hold took: the node's last handshake message reached the page and was kept from it.
+  await until(page, "a handshake message held back", () => window.held >= 1);
   const closed = Date.now();
   await page.evaluate(() => window.db.close());
   while ((await onNode()).length > 0) {
