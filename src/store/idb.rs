@@ -10,7 +10,9 @@
 //! record. A companion table ([`Table::keys_of`]) is that index: a read of
 //! it by secondary key gives the record's primary key. Request futures resolve from the
 //! requests' success callbacks, so the core's awaits run while the transaction
-//! is still active and it does not auto-commit under us.
+//! is still active and it does not auto-commit under us. A read of many
+//! keys asks them all in one call into JS and awaits one promise, settled
+//! in the last request's callback (`idb_gets`).
 
 use std::ops::Bound;
 use std::rc::Rc;
