@@ -533,12 +533,12 @@ impl Drop for IdbTx<'_> {
   });
 }
 // Many gets in one call: key i is bytes[ends[i-1]..ends[i]], read from
-// sources[i] (or `sources` for all), an object store or, for a companion
-// table, its index `by` (its primary key). One promise, settled in the last
-// request's event (IndexedDB answers a transaction's requests in order), so
-// the awaiting code runs while the transaction is still active; the first
-// failure rejects it.
-export function idb_gets(sources, bytes, ends) {
+// sources[which[i]] (sources[0] if `which` is empty), an object store or,
+// where indexes[that] is 1, a companion table's index `by` (its primary
+// key). One promise, settled in the last request's event (IndexedDB
+// answers a transaction's requests in order), so the awaiting code runs
+// while the transaction is still active; the first failure rejects it.
+export function idb_gets(sources, indexes, which, bytes, ends) {
   return new Promise((resolve, reject) => {
     const n = ends.length;
     const out = new Array(n);
@@ -546,10 +546,10 @@ export function idb_gets(sources, bytes, ends) {
     if (!n) return resolve(out);
     let start = 0;
     for (let i = 0; i < n; i++) {
-      const s = Array.isArray(sources) ? sources[i] : sources;
+      const at = which.length ? which[i] : 0;
       const key = bytes.subarray(start, ends[i]);
       start = ends[i];
-      const r = s instanceof IDBIndex ? s.getKey(key) : s.get(key);
+      const r = indexes[at] ? sources[at].getKey(key) : sources[at].get(key);
       r.onsuccess = () => {
         out[i] = r.result;
         if (--left === 0) resolve(out);
@@ -595,10 +595,16 @@ export function idb_commit(tx) {
 extern "C" {
     fn idb_request(req: &web_sys::IdbRequest) -> js_sys::Promise;
     /// The gets of `ends.len()` keys, concatenated in `bytes`, each from
-    /// its source in `sources` (an array) or from `sources`, all asked in
-    /// this call; settles with their results in order.
+    /// `sources[which[i]]` (an object store, or an index where `indexes`
+    /// says 1), all asked in this call; settles with their results in order.
     #[wasm_bindgen(catch)]
-    fn idb_gets(sources: &JsValue, bytes: &[u8], ends: &[u32]) -> Result<js_sys::Promise, JsValue>;
+    fn idb_gets(
+        sources: &js_sys::Array,
+        indexes: &[u8],
+        which: &[u8],
+        bytes: &[u8],
+        ends: &[u32],
+    ) -> Result<js_sys::Promise, JsValue>;
     /// One `get` in a read transaction of its own, made in one call.
     #[wasm_bindgen(catch)]
     fn idb_get_one(db: &web_sys::IdbDatabase, name: &JsValue, key: &JsValue) -> Result<js_sys::Promise, JsValue>;
@@ -897,58 +903,44 @@ fn idb_limit(limit: Option<usize>) -> u32 {
 }
 
 impl IdbTx<'_> {
-    /// Where a read of `table` is made: its object store, or for a
-    /// companion its keyed table's index.
-    fn source(&self, table: Table) -> Result<JsValue, StoreError> {
-        Ok(match table.keys_of() {
-            Some(of) => self.index(of)?.into(),
-            None => self.store(table)?.into(),
-        })
-    }
-
-    /// The reads of `keys`, each from `sources` (one for all, or an array
-    /// by key), all asked in one call into JS before any is awaited, and
-    /// answered by one promise: a batch costs two crossings, not a request,
-    /// a promise and a future each.
-    fn gets(
-        &self,
-        sources: JsValue,
-        (bytes, ends): (Vec<u8>, Vec<u32>),
-    ) -> Result<impl std::future::Future<Output = Result<Vec<JsValue>, StoreError>>, StoreError> {
-        let promise = idb_gets(&sources, &bytes, &ends).map_err(|e| dom_error("get", &e))?;
-        Ok(async move {
-            let list = JsFuture::from(promise).await.map_err(|e| dom_error("get", &e))?;
-            Ok(js_sys::Array::from(&list).iter().collect())
-        })
-    }
-
-    /// [`IdbTx::gets`] of `reads`, each from its table.
-    fn gets_each(
-        &self,
-        reads: &[(Table, Vec<u8>)],
-    ) -> Result<impl std::future::Future<Output = Result<Vec<JsValue>, StoreError>>, StoreError> {
+    /// The reads of `reads`, all asked in one call into JS before any is
+    /// awaited and answered by one promise: a batch costs a call for each
+    /// table it reads and one for each answer, not a request, a promise and
+    /// a future each. The promise is watched from here on (a rejection no
+    /// one awaits would be reported as unhandled).
+    fn gets<'r>(&self, reads: impl Iterator<Item = (Table, &'r [u8])>) -> Result<JsFuture, StoreError> {
         let sources = js_sys::Array::new();
-        let mut last: Option<(Table, JsValue)> = None;
-        for (table, _) in reads {
-            let source = match &last {
-                Some((t, s)) if t == table => s.clone(),
-                _ => self.source(*table)?,
+        let (mut tables, mut indexes, mut which): (Vec<Table>, Vec<u8>, Vec<u8>) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut bytes, mut ends) = (Vec::new(), Vec::new());
+        for (table, key) in reads {
+            let at = match tables.iter().position(|t| *t == table) {
+                Some(at) => at,
+                None => {
+                    match table.keys_of() {
+                        Some(of) => sources.push(&self.index(of)?.into()),
+                        None => sources.push(&self.store(table)?.into()),
+                    };
+                    indexes.push(table.keys_of().is_some() as u8);
+                    tables.push(table);
+                    tables.len() - 1
+                }
             };
-            sources.push(&source);
-            last = Some((*table, source));
+            which.push(at as u8);
+            bytes.extend_from_slice(key);
+            ends.push(bytes.len() as u32);
         }
-        self.gets(sources.into(), concat(reads.iter().map(|(_, k)| k.as_slice())))
+        if tables.len() == 1 {
+            which.clear();
+        }
+        let promise = idb_gets(&sources, &indexes, &which, &bytes, &ends).map_err(|e| dom_error("get", &e))?;
+        Ok(JsFuture::from(promise))
     }
 }
 
-/// Keys one after the other, and where each ends: [`IdbTx::gets`]' form.
-fn concat<'k>(keys: impl Iterator<Item = &'k [u8]>) -> (Vec<u8>, Vec<u32>) {
-    let (mut bytes, mut ends) = (Vec::new(), Vec::new());
-    for k in keys {
-        bytes.extend_from_slice(k);
-        ends.push(bytes.len() as u32);
-    }
-    (bytes, ends)
+/// The answers of [`IdbTx::gets`], in the order asked.
+async fn answers(gets: JsFuture) -> Result<Vec<JsValue>, StoreError> {
+    let list = gets.await.map_err(|e| dom_error("get", &e))?;
+    Ok(list.unchecked_into::<js_sys::Array>().iter().collect())
 }
 
 /// A read's bytes: a keyed table's record gives its value `v`.
@@ -977,12 +969,12 @@ impl Tx for IdbTx<'_> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let got = self.gets(self.source(table)?, concat(keys.iter().map(Vec::as_slice)))?.await?;
+        let got = answers(self.gets(keys.iter().map(|k| (table, k.as_slice())))?).await?;
         Ok(got.into_iter().map(|v| value(table, v)).collect())
     }
 
     async fn get_each(&mut self, reads: &[(Table, Vec<u8>)]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        Ok(values(reads, self.gets_each(reads)?.await?))
+        Ok(values(reads, answers(self.gets(reads.iter().map(|(t, k)| (*t, k.as_slice())))?).await?))
     }
 
     async fn get_each_and_any(
@@ -990,12 +982,12 @@ impl Tx for IdbTx<'_> {
         reads: &[(Table, Vec<u8>)],
         tables: &[Table],
     ) -> Result<(Vec<Option<Vec<u8>>>, Vec<bool>), StoreError> {
-        let requests = self.gets_each(reads)?;
         let all = sys_range(&KeyRange::all())?;
         let firsts = tables
             .iter()
             .map(|t| Ok(request(self.store(*t)?.get_all_keys_with_key_and_limit(&all, 1), "scan")))
             .collect::<Result<Vec<_>, StoreError>>()?;
+        let requests = answers(self.gets(reads.iter().map(|(t, k)| (*t, k.as_slice())))?);
         let (gets, firsts) = futures::join!(requests, futures::future::join_all(firsts));
         let any = firsts.into_iter().map(|f| Ok(!byte_list(f?).is_empty())).collect::<Result<_, StoreError>>()?;
         Ok((values(reads, gets?), any))
@@ -1041,7 +1033,7 @@ impl Tx for IdbTx<'_> {
         table: Table,
         range: &KeyRange,
     ) -> Result<(Vec<Option<Vec<u8>>>, Vec<Vec<u8>>), StoreError> {
-        let requests = self.gets_each(reads)?;
+        let requests = answers(self.gets(reads.iter().map(|(t, k)| (*t, k.as_slice())))?);
         let all = self.get_all(table, range, None, Half::Values);
         let (gets, all) = futures::join!(requests, all);
         Ok((values(reads, gets?), all?))

@@ -73,16 +73,17 @@ fn to_js<T: Serialize>(v: &T) -> JsValue {
 // half: serde_json (built without `float_roundtrip`, which would cost the
 // page ~11 KB gzipped) reads many doubles of 16-17 digits one ULP off
 // (985.6906946328695 as ...696), but reads a small integer and a half
-// exactly, and JS's own doubles are exact. An integer above -2^63 and
-// below 2^64 stays: `JSON.stringify` writes the digits of its shortest
-// form, which serde_json reads as an integer (an `Int` field takes it) that
-// JS reads back as the same double, as before this replacer. A `Number` object is taken as
-// its number (`JSON.stringify` unwraps it after the replacer); `toJSON`, a
-// Date's, has run before the replacer sees its string.
+// exactly, and JS's own doubles are exact. So is a safe integer's text;
+// an integer past 2^53 is written in its shortest form (2^60 as
+// 1152921504606847000), not its value, and is taken out too: put back as
+// the integer it is (an `Int` field takes it) where an i64 or u64 holds
+// it. A `Number` object, of this realm or another, is taken as its number
+// (`JSON.stringify` unwraps it after the replacer); `toJSON`, a Date's,
+// has run before the replacer sees its string.
 #[wasm_bindgen(inline_js = "export function json_text(v, floats) {
   return JSON.stringify(v, (k, x) => {
-    if (x instanceof Number) x = x.valueOf();
-    const exact = typeof x !== 'number' || !Number.isFinite(x) || (Number.isInteger(x) && x > -(2 ** 63) && x < 2 ** 64);
+    if (Object.prototype.toString.call(x) === '[object Number]') x = Number.prototype.valueOf.call(x);
+    const exact = typeof x !== 'number' || !Number.isFinite(x) || Number.isSafeInteger(x);
     return exact ? x : floats.push(x) - 0.5;
   });
 }")]
@@ -117,7 +118,13 @@ fn exact_floats(v: &mut Value, floats: &Array, next: &mut u32) -> bool {
     match v {
         Value::Number(n) if n.is_f64() => {
             let placeholder = f64::from(*next) + 0.5;
-            let exact = floats.get(*next).as_f64().and_then(serde_json::Number::from_f64);
+            // A whole one that an i64 or a u64 holds is that integer (`as`
+            // is exact there; `u64::MAX as f64` is 2^64).
+            let exact = floats.get(*next).as_f64().and_then(|x| match x.fract() == 0.0 {
+                true if x >= i64::MIN as f64 && x < 0.0 => Some((x as i64).into()),
+                true if x >= 0.0 && x < u64::MAX as f64 => Some((x as u64).into()),
+                _ => serde_json::Number::from_f64(x),
+            });
             match exact {
                 Some(x) if n.as_f64() == Some(placeholder) => {
                     *n = x;
@@ -153,7 +160,9 @@ pub(crate) fn json_exact(text: &str) -> Result<Value, String> {
 #[cfg(feature = "net")]
 fn take_doubles(v: &mut Value, exact: Value) {
     match (v, exact) {
-        (Value::Number(n), Value::Number(e)) if n.is_f64() => {
+        // Only where they differ: JSON has no -0, and JS reads a -0.0 of
+        // serde_json's text as 0.
+        (Value::Number(n), Value::Number(e)) if n.is_f64() && n.as_f64() != e.as_f64() => {
             if let Some(x) = e.as_f64().and_then(serde_json::Number::from_f64) {
                 *n = x;
             }
