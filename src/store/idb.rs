@@ -937,6 +937,13 @@ impl IdbTx<'_> {
     }
 }
 
+impl IdbTx<'_> {
+    /// [`IdbTx::gets`] of `reads`, each from its table.
+    fn gets_each(&self, reads: &[(Table, Vec<u8>)]) -> Result<JsFuture, StoreError> {
+        self.gets(reads.iter().map(|(t, k)| (*t, k.as_slice())))
+    }
+}
+
 /// The answers of [`IdbTx::gets`], in the order asked.
 async fn answers(gets: JsFuture) -> Result<Vec<JsValue>, StoreError> {
     let list = gets.await.map_err(|e| dom_error("get", &e))?;
@@ -974,7 +981,7 @@ impl Tx for IdbTx<'_> {
     }
 
     async fn get_each(&mut self, reads: &[(Table, Vec<u8>)]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        Ok(values(reads, answers(self.gets(reads.iter().map(|(t, k)| (*t, k.as_slice())))?).await?))
+        Ok(values(reads, answers(self.gets_each(reads)?).await?))
     }
 
     async fn get_each_and_any(
@@ -987,7 +994,7 @@ impl Tx for IdbTx<'_> {
             .iter()
             .map(|t| Ok(request(self.store(*t)?.get_all_keys_with_key_and_limit(&all, 1), "scan")))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let requests = answers(self.gets(reads.iter().map(|(t, k)| (*t, k.as_slice())))?);
+        let requests = answers(self.gets_each(reads)?);
         let (gets, firsts) = futures::join!(requests, futures::future::join_all(firsts));
         let any = firsts.into_iter().map(|f| Ok(!byte_list(f?).is_empty())).collect::<Result<_, StoreError>>()?;
         Ok((values(reads, gets?), any))
@@ -1033,7 +1040,7 @@ impl Tx for IdbTx<'_> {
         table: Table,
         range: &KeyRange,
     ) -> Result<(Vec<Option<Vec<u8>>>, Vec<Vec<u8>>), StoreError> {
-        let requests = answers(self.gets(reads.iter().map(|(t, k)| (*t, k.as_slice())))?);
+        let requests = answers(self.gets_each(reads)?);
         let all = self.get_all(table, range, None, Half::Values);
         let (gets, all) = futures::join!(requests, all);
         Ok((values(reads, gets?), all?))

@@ -187,7 +187,8 @@ for (const specifier of ["weftdb/local", "weftdb"]) {
             if (neg) same(neg.y, -x);
             else wrong.push(`_eq ${-x} found nothing`);
           }
-          // Integers past 2^53 are an Int's, as JSON writes them (digits).
+          // Integers past 2^53 are an Int's, put back exact (JSON writes 2^60
+          // as 1152921504606847000, and -2^63 as a number no i64 holds).
           for (const n of [2 ** 53, 2 ** 60, -(2 ** 63), 2 ** 63 - 2 ** 10]) {
             const id = open ? (await col.find({ filter: { n: { _eq: n } } }))[0]?._id : await col.create({ x: 1, n });
             const got = id && (await col.get(id));

@@ -118,6 +118,14 @@ for (const transport of ["webtransport", "webrtc-direct", "websocket"]) {
   });
 }
 
+/** Waits until the node lists the page no more, failing `bound` ms after `since`, when the page `how`. */
+async function dropped(onNode, since, bound, how) {
+  while ((await onNode()).length > 0) {
+    assert.ok(Date.now() - since < bound, `the node still lists the page ${Date.now() - since} ms after it ${how}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 // A page that goes away must not leave its connection on the node: over
 // WebRTC-direct it lingered ~30 s (libp2p-webrtc ignored the SCTP ABORT a
 // closing page sends and its ICE failing; see vendor/libp2p-webrtc). A page
@@ -156,10 +164,7 @@ for (const transport of ["webrtc-direct", "webtransport", "websocket"]) {
       const { page, context, onNode } = await pageOnNode("gone", transport);
       const closed = Date.now();
       await close(page);
-      while ((await onNode()).length > 0) {
-        assert.ok(Date.now() - closed < bound, `the node still lists the page ${Date.now() - closed} ms after it ${how}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await dropped(onNode, closed, bound, how);
       console.log(`# ${transport} page that ${how}: dropped by the node after ${Date.now() - closed} ms`);
       await context.close();
     });
@@ -197,10 +202,7 @@ test("a page that closes its database in the middle of its webrtc-direct handsha
   await until(page, "a handshake message held back", () => window.held >= 1);
   const closed = Date.now();
   await page.evaluate(() => window.db.close());
-  while ((await onNode()).length > 0) {
-    assert.ok(Date.now() - closed < 5_000, `the node still lists the page ${Date.now() - closed} ms after it closed its database`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await dropped(onNode, closed, 5_000, "closed its database");
   console.log(`# webrtc-direct page closed mid-handshake: dropped by the node after ${Date.now() - closed} ms`);
   await context.close();
 });
