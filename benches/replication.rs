@@ -13,6 +13,9 @@
 //! one transaction), copied fresh for every repetition, and the nodes are
 //! started on the copies: only the replication itself is timed. Results and
 //! how to read them are in BENCHMARKS.md, "Native replication".
+//!
+//! `WEFT_BENCH_BACKFILL_DOCS=20000` backfills that many documents instead
+//! (a long outbox: 200,000 blocks).
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
@@ -51,7 +54,7 @@ mod native {
     const POLL: Duration = Duration::from_millis(5);
     const WAIT: Duration = Duration::from_secs(120);
 
-    const BACKFILL_DOCS: u64 = 2_000;
+    const BACKFILL_DOCS_DEFAULT: u64 = 2_000;
     const BACKFILL_LEN: u64 = 10;
     const CATCHUP_DOCS: u64 = 1_000;
     const CATCHUP_UPDATES: u64 = 10_000;
@@ -478,12 +481,16 @@ mod native {
         let mut notes: Vec<String> = Vec::new();
 
         // ---- 1. Backfill: 2,000 documents × 10 blocks, native → native.
-        let total = BACKFILL_DOCS * BACKFILL_LEN;
+        let backfill_docs: u64 = match std::env::var("WEFT_BENCH_BACKFILL_DOCS") {
+            Ok(n) => n.parse().expect("WEFT_BENCH_BACKFILL_DOCS: a number of documents"),
+            Err(_) => BACKFILL_DOCS_DEFAULT,
+        };
+        let total = backfill_docs * BACKFILL_LEN;
         let (a_tpl, b_tpl) = (tmp.join("backfill-a"), tmp.join("backfill-b"));
         let prep = Instant::now();
         let mut all_blocks: Vec<Vec<u8>> = Vec::new();
         prepare(&a_tpl, |key| {
-            for n in 0..BACKFILL_DOCS {
+            for n in 0..backfill_docs {
                 let g = genesis(key, n);
                 let mut chain = Chain::new(&g);
                 all_blocks.push(g.bytes);
@@ -543,7 +550,7 @@ mod native {
              in memory {memory_rate:.0} blocks/s, on redb {import_rate:.0} blocks/s"
         );
 
-        let check_backfill = |_: &NodeHandle, b: &NodeHandle| assert_eq!(count(b), BACKFILL_DOCS as usize);
+        let check_backfill = |_: &NodeHandle, b: &NodeHandle| assert_eq!(count(b), backfill_docs as usize);
         let mut replicator_runs = Vec::new();
         for rep in 0..REPS {
             let run = replicate(
@@ -584,7 +591,7 @@ mod native {
             let rates: Vec<f64> = runs.iter().map(|r| total as f64 / r.secs).collect();
             let (lo, hi) = range(&rates);
             rows.push([
-                format!("Backfill {} blocks ({} docs × {BACKFILL_LEN}) {name}", th(total), th(BACKFILL_DOCS)),
+                format!("Backfill {} blocks ({} docs × {BACKFILL_LEN}) {name}", th(total), th(backfill_docs)),
                 format!(
                     "**{} blocks/s** ({:.2} s; runs {}–{})",
                     thf(median(rates.clone())),

@@ -31,7 +31,9 @@ use crate::core::query::{encode_index_value, encoded_range, CmpOp, Filter, Index
 use crate::core::schema::{hex, parse_sdl, CollectionDef, SchemaError, ValidationError, WritePolicy};
 use crate::error::Error;
 use crate::store::{KeyRange, Mode, Store, StoreError, Table, Tx};
-use layout::{entry, record, record_doc, record_state, unentry, unrecord, Blocks, LAYOUT, LAYOUT_2, LAYOUT_KEY};
+use layout::{
+    entry, record, record_doc, record_state, unentry, unrecord, Blocks, LAYOUT, LAYOUT_2, LAYOUT_3, LAYOUT_KEY,
+};
 
 pub(crate) mod cache;
 #[cfg(any(all(test, feature = "net"), feature = "sim"))]
@@ -270,7 +272,7 @@ impl<S: Store> Db<S> {
 
     /// The replica's key, made and stored on first open, and the store in
     /// this build's layout ([`layout::migrate`] on the first open of a
-    /// layout-1 or layout-2 database); with the stored schemas when one read found all
+    /// database of layout 1, 2 or 3); with the stored schemas when one read found all
     /// that (every open but the first of a database and of a layout: the
     /// key, the layout and the schemas in one transaction, its reads all in
     /// flight at once). An open that finds them takes no write lock.
@@ -298,8 +300,8 @@ impl<S: Store> Db<S> {
                 match tx.get(Table::Meta, LAYOUT_KEY).await?.as_deref() {
                     Some([LAYOUT]) => {}
                     // Layout 1 wrote no `layout`.
-                    None | Some([LAYOUT_2]) => {
-                        if layout::migrate(&mut tx).await? {
+                    from @ (None | Some([LAYOUT_2 | LAYOUT_3])) => {
+                        if layout::migrate(&mut tx, from.map(|l| l[0])).await? {
                             tracing::info!("moved the database into storage layout {LAYOUT}");
                         }
                     }

@@ -679,7 +679,7 @@
 //!
 //! ## Storage layout
 //!
-//! Layout 3 (`db::layout`; `meta`'s `layout` = 3; IndexedDB version 5). One database is ordered
+//! Layout 4 (`db::layout`; `meta`'s `layout` = 4; IndexedDB version 6). One database is ordered
 //! byte-keyed tables ([`store::Table`]); IndexedDB's cost is per request, so
 //! a new document costs one record, as in raw IndexedDB, plus one per
 //! `@index` field, plus its share of a pack (layout 1: four and more):
@@ -692,7 +692,7 @@
 //! | `meta` | name → the signing key, the `layout`, the schemas as JSON with their `policy`, a node's replicators, p2p collections and the blocks replicators' peers refused | |
 //! | `pending` | CID → a verified block whose parents are not all here | |
 //! | `waiting` | missing parent CID ‖ child CID → nothing | |
-//! | `outbox` | replicator peer id `\0` CID → height and collection | |
+//! | `outbox` | replicator peer id `\0` height (8 bytes, big-endian) ‖ CID → height and collection: a peer's rows in the order it is sent them, parents first, so a batch reads the front of its queue, not all of it (`records`) | |
 //!
 //! Secondary keys are kept by the store with the record, in the same
 //! transaction: IndexedDB keeps them in an index `by` of the object store
@@ -800,21 +800,26 @@
 //!   notices, so the node keeps no cache; nor does a page without
 //!   BroadcastChannel.
 //!
-//! Layout 2 (IndexedDB versions 2, 3 and 4, 2026-12-02 to 2026-12-04; 3
-//! and 4 only marked builds whose tabs speak to each other as above) was
-//! layout 3 but for `entries`, whose values were the document record
-//! (DAG-CBOR, as in `documents`), decoded by every query. Layout 1
+//! Layout 3 (IndexedDB version 5, 2026-12-04 to 2026-12-05) was layout 4
+//! but for the outbox, whose rows were keyed peer `\0` CID: each batch read,
+//! decoded and sorted the peer's whole queue (0.1 s a batch at 200,000
+//! rows natively). Layout 2 (IndexedDB versions 2, 3 and 4, 2026-12-02 to
+//! 2026-12-04; 3 and 4 only marked builds whose tabs speak to each other as
+//! above) was layout 3 but for `entries`, whose values were the document
+//! record (DAG-CBOR, as in `documents`), decoded by every query. Layout 1
 //! (IndexedDB version 1; before 2026-12-02) had a record per block
 //! (`blocks`), per document's heads (`heads`) and state (`docs`), and per
 //! index entry (`index`, which carried the document). The first open by
-//! this build moves either into layout 3 in one transaction
+//! this build moves any of them into layout 4 in one transaction
 //! (`db::layout::migrate`: layout 1's blocks into packs and its documents
-//! into records, then every index entry made anew from the records), tested
-//! with stores the layout-1 and layout-2 code wrote (`tests/layout.rs`,
-//! `tests/browser/layout.test.mjs`, at IndexedDB versions 1, 3 and 4), and
-//! empties layout 1's tables (IndexedDB keeps their empty object stores).
-//! A tab of a layout-2 build open on the database gets `versionchange` and
-//! closes (it would write layout 2's entries). Data written before write
+//! into records, then every index entry made anew from the records; every
+//! outbox row keyed anew with its height), tested with stores the layout-1,
+//! layout-2 and layout-3 code wrote (`tests/layout.rs`, `db::layout`'s
+//! tests, `tests/browser/layout.test.mjs`, at IndexedDB versions 1, 3, 4
+//! and 5), and empties layout 1's tables (IndexedDB keeps their empty
+//! object stores). A tab of an older build open on the database gets
+//! `versionchange` and closes (it would write layout 2's entries, or
+//! layout 3's outbox keys). Data written before write
 //! policies opens as it is: a schema without `policy` is open to anyone, a
 //! state without `owner` belongs to such a collection.
 //!

@@ -74,7 +74,7 @@ async fn check2<S: Store>(db: &Db<S>, store: &S, fixture: &Value) {
     assert_eq!(json!(db.export().await.unwrap().len()), expect["blocks"]);
     assert_eq!(json!(db.pending_count().await.unwrap()), expect["pending"]);
     let mut tx = store.begin(Mode::Read).await.unwrap();
-    assert_eq!(tx.get(Table::Meta, b"layout").await.unwrap(), Some(vec![3]));
+    assert_eq!(tx.get(Table::Meta, b"layout").await.unwrap(), Some(vec![4]));
     let entries = tx.scan(Table::Entries, &KeyRange::all(), None).await.unwrap();
     assert_eq!(entries.len(), fixture["tables"]["entries"].as_array().unwrap().len(), "every entry kept");
     for (k, v) in entries {
@@ -209,7 +209,7 @@ fn a_layout1_database_opens_migrated_on_redb() {
 #[test]
 fn a_layout_this_build_does_not_know_is_refused_and_left_as_it_is() {
     block_on(async {
-        for unknown in [vec![4u8], vec![], vec![2, 0]] {
+        for unknown in [vec![5u8], vec![], vec![2, 0]] {
             let store = MemoryStore::new();
             let mut tx = store.begin(Mode::Write).await.unwrap();
             tx.put(Table::Meta, b"layout", &unknown).await.unwrap();

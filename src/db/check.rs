@@ -186,11 +186,15 @@ pub(crate) async fn assert_consistent<S: Store>(db: &Db<S>) {
     }
 
     // outbox
+    // peer ‖ 0 ‖ height ‖ CID: every block's CID is 36 bytes (CIDv1,
+    // DAG-CBOR, sha2-256), so the key is read from its end.
     for (k, v) in &d[&Table::Outbox] {
-        let stored = (0..k.len())
-            .filter(|i| k[*i] == 0)
-            .find_map(|i| blocks.get(&Cid::try_from(&k[i + 1..]).ok()?))
-            .unwrap_or_else(|| panic!("outbox row {k:?} names a stored block"));
+        let at = k.len().checked_sub(45).unwrap_or_else(|| panic!("outbox row {k:?}: too short"));
+        assert_eq!(k[at], 0, "outbox row {k:?}: the peer's prefix ends with 0");
+        let (height, cid) = crate::records::outbox_queued_at(&k[at + 1..])
+            .unwrap_or_else(|| panic!("outbox row {k:?}: a height and a CID"));
+        let stored = blocks.get(&cid).unwrap_or_else(|| panic!("outbox row {k:?} names a stored block"));
+        assert_eq!(height, stored.block.height, "outbox row of {cid}: keyed by its block's height");
         let mut want = stored.block.height.to_be_bytes().to_vec();
         want.extend_from_slice(stored.block.col.as_bytes());
         assert_eq!(v, &want, "outbox row of {}: its height and collection", stored.cid);

@@ -31,7 +31,7 @@ use serde_json::{json, Map, Value};
 use super::check::{assert_consistent, dump, seed_key, Dump};
 use super::{set_nonces, Db};
 use crate::error::Error;
-use crate::records::{outbox_row, PeerKey, Refused};
+use crate::records::{outbox_queued_at, outbox_row, PeerKey, Queued, Refused};
 use crate::store::{FailingStore, MemoryStore, Store, Table};
 
 const BOOKS: &str = "type Book { title: String! @index pages: Int @index note: String }";
@@ -137,7 +137,7 @@ enum Op {
     DropPending(Vec<Cid>),
     DropPendingBlocks(Vec<Cid>),
     /// The replicator's peer acknowledged some queued blocks and refused others.
-    OutboxDone(Vec<Cid>, Vec<Cid>),
+    OutboxDone(Vec<Queued>, Vec<Queued>),
 }
 
 /// What the operation returned, as text to compare.
@@ -326,8 +326,8 @@ async fn reference(seed: u64, rng: &mut Rng, key: [u8; 32], peer: &[Vec<u8>]) ->
             let waited_for: BTreeSet<Cid> =
                 now[&Table::Waiting].keys().map(|k| Cid::read_bytes(k.as_slice()).unwrap()).collect();
             let pending: Vec<Cid> = now[&Table::Pending].keys().map(|k| Cid::try_from(k.as_slice()).unwrap()).collect();
-            let queued: Vec<Cid> =
-                now[&Table::Outbox].keys().map(|k| Cid::try_from(&k[PEER.len() + 1..]).unwrap()).collect();
+            let queued: Vec<Queued> =
+                now[&Table::Outbox].keys().map(|k| outbox_queued_at(&k[PEER.len() + 1..]).unwrap()).collect();
             match rng.below(13) {
                 0..=2 => Op::Import(feed.some(rng)),
                 10 if !waited_for.is_empty() => Op::DropPending(some_of(rng, waited_for.into_iter().collect())),

@@ -1,5 +1,5 @@
-//! How records hold blocks and documents (layout 3), and the migrations
-//! from layouts 1 and 2.
+//! How records hold blocks and documents (layout 4), and the migrations
+//! from layouts 1, 2 and 3.
 //!
 //! IndexedDB's cost is per request, so a new document costs one record
 //! here, plus one per indexed field, plus its share of a pack:
@@ -18,19 +18,21 @@
 //!   secondary keys: a block is found by CID through the pack's key
 //!   (`packs_by`), with no record of its own.
 //!
-//! Layout 2 (2026-12-02 to 2026-12-04) was layout 3 but for the index
-//! entries, which carried the document record (DAG-CBOR, as in
-//! `documents`). Layout 1 kept a record per block (`blocks`), per
-//! document's heads (`heads`) and state (`docs`), and per index entry
-//! (`index`). [`migrate`] moves either into layout 3 in one transaction the
-//! first time this build opens it (the index entries made anew from the
-//! document records). That transaction holds the whole
+//! Layout 3 (2026-12-04 to 2026-12-05) was layout 4 but for the outbox,
+//! keyed by peer and CID alone (`crate::records`). Layout 2 (2026-12-02 to
+//! 2026-12-04) was layout 3 but for the index entries, which carried the
+//! document record (DAG-CBOR, as in `documents`). Layout 1 kept a record
+//! per block (`blocks`), per document's heads (`heads`) and state
+//! (`docs`), and per index entry (`index`). [`migrate`] moves any of them
+//! into layout 4 in one transaction the first time this build opens it
+//! (the index entries made anew from the document records, the outbox
+//! rekeyed). That transaction holds the whole
 //! database in memory once and writes it again before it clears the old
 //! tables: a database near the page's memory or storage quota cannot be
 //! moved this way (none that large is known to exist). A native node must
 //! not go back to a layout-1 build: redb has no version gate, and that
-//! build would see an empty database and write beside layout 3 (a layout-2
-//! build refuses layout 3 as a layout it does not know).
+//! build would see an empty database and write beside layout 4 (a build
+//! of layout 2 or 3 refuses layout 4 as a layout it does not know).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -46,9 +48,12 @@ use crate::store::{KeyRange, StoreError, Table, Tx};
 /// `meta` key of the layout a database is in (absent: layout 1).
 pub(crate) const LAYOUT_KEY: &[u8] = b"layout";
 /// This build's layout.
-pub(crate) const LAYOUT: u8 = 3;
+pub(crate) const LAYOUT: u8 = 4;
 /// The layout whose index entries carried the document record.
 pub(crate) const LAYOUT_2: u8 = 2;
+/// Layout 4's documents, blocks and index entries, with the outbox keyed by
+/// CID alone.
+pub(crate) const LAYOUT_3: u8 = 3;
 
 /// The most blocks one pack holds: a read of one block reads its pack.
 pub const PACK_BLOCKS: usize = 128;
@@ -335,12 +340,46 @@ pub(crate) async fn all_blocks<T: Tx>(tx: &mut T) -> Result<Vec<(Vec<u8>, Vec<u8
     Ok(out)
 }
 
-/// Moves a layout-1 or layout-2 database into this build's layout, within
-/// `tx`: layout 1's blocks into packs and each document's heads and state
-/// into one record; then every index entry anew from the document records
-/// (layout 2's carried the record), the layout-1 tables emptied and the
-/// layout recorded. Returns whether layout 1 had anything to move.
-pub(crate) async fn migrate<T: Tx>(tx: &mut T) -> Result<bool, StoreError> {
+/// Moves a database of layout `from` (`None`: layout 1, which recorded
+/// none) into this build's layout, within `tx`, and records the layout.
+/// Returns whether layout 1 had anything to move.
+pub(crate) async fn migrate<T: Tx>(tx: &mut T, from: Option<u8>) -> Result<bool, StoreError> {
+    let moved = if from == Some(LAYOUT_3) { false } else { to_layout_3(tx).await? };
+    rekey_outbox(tx).await?;
+    tx.put(Table::Meta, LAYOUT_KEY, &[LAYOUT]).await?;
+    Ok(moved)
+}
+
+/// Every outbox row keyed `peer ‖ 0 ‖ CID` (layouts 1 to 3) keyed anew
+/// `peer ‖ 0 ‖ height ‖ CID`, the height taken from the row's value (its
+/// first 8 bytes), so a peer's rows sort parents first (`crate::records`).
+/// A row that is not of that form is dropped with a warning: it could not
+/// have been sent.
+async fn rekey_outbox<T: Tx>(tx: &mut T) -> Result<(), StoreError> {
+    for (key, value) in tx.scan(Table::Outbox, &KeyRange::all(), None).await? {
+        tx.delete(Table::Outbox, &key).await?;
+        // Every block's CID is 36 bytes (CIDv1, DAG-CBOR, sha2-256).
+        let at = key.len().saturating_sub(36);
+        let old_form = at > 0 && key[at - 1] == 0 && Cid::try_from(&key[at..]).is_ok();
+        match value.get(..8) {
+            Some(height) if old_form => {
+                let mut new = key[..at].to_vec();
+                new.extend_from_slice(height);
+                new.extend_from_slice(&key[at..]);
+                tx.put(Table::Outbox, &new, &value).await?;
+            }
+            _ => tracing::warn!("dropping an outbox row of no known form"),
+        }
+    }
+    Ok(())
+}
+
+/// Moves a layout-1 or layout-2 database into layout 3, within `tx`:
+/// layout 1's blocks into packs and each document's heads and state into
+/// one record; then every index entry anew from the document records
+/// (layout 2's carried the record), the layout-1 tables emptied. Returns
+/// whether layout 1 had anything to move.
+async fn to_layout_3<T: Tx>(tx: &mut T) -> Result<bool, StoreError> {
     let mut defs = BTreeMap::new();
     for (_, v) in tx.scan(Table::Meta, &KeyRange::prefix(META_SCHEMA), None).await? {
         let def: CollectionDef = serde_json::from_slice(&v).map_err(|e| StoreError(format!("corrupt schema: {e}")))?;
@@ -384,7 +423,6 @@ pub(crate) async fn migrate<T: Tx>(tx: &mut T) -> Result<bool, StoreError> {
             }
         }
     }
-    tx.put(Table::Meta, LAYOUT_KEY, &[LAYOUT]).await?;
     Ok(moved)
 }
 
@@ -512,5 +550,81 @@ mod tests {
         assert_eq!(doc.keys().collect::<Vec<_>>(), ["_id", "big", "pages", "rating", "tags", "title"]);
         assert_eq!(super::unentry(&text).unwrap(), state.document(id));
         assert!(super::unentry(b"[1]").is_err() && super::unentry(b"\xff").is_err(), "not a document: corrupt");
+    }
+
+    /// `tests/fixtures/layout3-outbox.json` (written by the layout-3 code,
+    /// its outbox keyed by CID) in `store`: packs with their secondary keys.
+    async fn write_layout3<S: Store>(store: &S, fixture: &Value) {
+        let tables = fixture["tables"].as_object().unwrap();
+        let rows = |name: &str| -> Vec<(Vec<u8>, Vec<u8>)> {
+            let rows = tables[name].as_array().unwrap().iter();
+            rows.map(|r| (hex_bytes(r[0].as_str().unwrap()), hex_bytes(r[1].as_str().unwrap()))).collect()
+        };
+        let by = rows("packs_by");
+        let mut tx = store.begin(Mode::Write).await.unwrap();
+        for (key, pack) in rows("packs") {
+            let cids: Vec<Vec<u8>> = by.iter().filter(|(_, k)| *k == key).map(|(c, _)| c.clone()).collect();
+            tx.put_keyed(Table::Packs, &key, &pack, &[], &cids).await.unwrap();
+        }
+        for name in tables.keys().filter(|n| !n.starts_with("packs")) {
+            let table = Table::ALL.into_iter().find(|t| t.name() == name).unwrap();
+            for (k, v) in rows(name) {
+                tx.put(table, &k, &v).await.unwrap();
+            }
+        }
+        tx.commit().await.unwrap();
+    }
+
+    /// A layout-3 outbox opens keyed by height: each replicator's peer is
+    /// sent its queue parents first, as before, and what it acknowledges
+    /// or refuses leaves it; the documents read as they did.
+    async fn layout3_outbox_opens_migrated<S: Store + Clone>(store: S) {
+        let fixture: Value = serde_json::from_str(include_str!("../../tests/fixtures/layout3-outbox.json")).unwrap();
+        write_layout3(&store, &fixture).await;
+        let db = Db::open(store.clone()).await.unwrap();
+        let mut tx = store.begin(Mode::Read).await.unwrap();
+        assert_eq!(tx.get(Table::Meta, super::LAYOUT_KEY).await.unwrap(), Some(vec![super::LAYOUT]));
+        drop(tx);
+        crate::db::check::assert_consistent(&db).await;
+        let mut queued: Vec<(u64, String)> = serde_json::from_value(fixture["expect"]["queued"].clone()).unwrap();
+        assert_eq!(queued.len(), 12);
+        // Height, then the CID's bytes (its text sorts otherwise).
+        queued.sort_by_key(|(h, c)| (*h, cid::Cid::try_from(c.as_str()).unwrap().to_bytes()));
+        let one = crate::records::PeerKey { text: "peer-one".into(), bytes: b"peer-one".to_vec() };
+        let (batch, total) = db.outbox_next(&one.bytes, |_| false, 5, usize::MAX, true).await.unwrap();
+        let names = |b: &[(crate::records::Queued, Vec<u8>)]| -> Vec<(u64, String)> {
+            b.iter().map(|((h, c), _)| (*h, c.to_string())).collect()
+        };
+        assert_eq!((names(&batch), total), (queued[..5].to_vec(), Some(12)), "peer-one: parents first");
+        let (all, _) = db.outbox_next(&one.bytes, |_| false, 100, usize::MAX, false).await.unwrap();
+        assert_eq!(names(&all), queued);
+        for ((h, c), bytes) in &all {
+            let b = crate::core::block::SignedBlock::decode(bytes, Some(*c)).unwrap();
+            assert_eq!(b.block.height, *h, "the block the row names, at its height");
+        }
+        let two: Vec<(u64, String)> = queued.iter().filter(|(h, _)| *h != 2).cloned().collect();
+        let (batch, total) = db.outbox_next(b"peer-two", |_| false, 100, usize::MAX, true).await.unwrap();
+        assert_eq!((names(&batch), total), (two, Some(9)), "peer-two: its own queue");
+        // Acknowledged and refused blocks leave the queue.
+        let refused = ((all[1].0), "VALIDATION", "no");
+        db.outbox_done(&one, &[all[0].0], &[refused]).await.unwrap();
+        let (rest, total) = db.outbox_next(&one.bytes, |_| false, 100, usize::MAX, true).await.unwrap();
+        assert_eq!((names(&rest), total), (queued[2..].to_vec(), Some(10)));
+        assert_eq!(db.refusals().await.unwrap().len(), 1);
+        for id in fixture["expect"]["books"].as_array().unwrap() {
+            assert_eq!(db.get("Book", id.as_str().unwrap()).await.unwrap().unwrap()["pages"], json!(20));
+        }
+    }
+
+    #[test]
+    fn a_layout3_outbox_opens_migrated_in_memory() {
+        block_on(layout3_outbox_opens_migrated(MemoryStore::new()));
+    }
+
+    #[test]
+    fn a_layout3_outbox_opens_migrated_on_redb() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::RedbStore::open(dir.path().join("db.redb")).unwrap();
+        block_on(layout3_outbox_opens_migrated(store));
     }
 }

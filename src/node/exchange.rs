@@ -10,7 +10,7 @@
 //! Pushes to one peer go in order (parents first), a few batches in
 //! flight at a time ([`crate::core::replica::push`]).
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use futures::FutureExt;
 
@@ -22,11 +22,12 @@ use super::adapters::{verify_batch, Verified};
 use super::run::Node;
 use super::state::{Exchange, Offer, Push, Verifying};
 use super::wire::{ReplyId, ReqId, Request, Response};
-use crate::core::block::cid_of;
+use crate::core::block::{cid_of, SignedBlock};
 use crate::core::doc::Heads;
 use crate::core::map_of;
 use crate::core::replica::push::{offer_chunks, PushBatch};
 use crate::core::sync::{HeadsRequest, HeadsResponse, RefusedBlock, ReplicateRequest, ReplicateResponse, MAX_CIDS};
+use crate::records::Queued;
 use crate::store::Store;
 
 /// The most documents one head exchange request names (about 2 MB).
@@ -249,9 +250,17 @@ impl<S: Store> Node<S> {
                 return;
             }
             let cids = blocks.iter().map(|(c, _)| *c).collect();
+            let heights = if self.replica.outboxes.peers().any(|p| *p == peer) {
+                // Our own stored blocks: read back with no check.
+                let height =
+                    |(c, b): &(Cid, Vec<u8>)| SignedBlock::decode_stored(b.clone(), *c).map(|s| s.block.height);
+                blocks.iter().map(|b| height(b).unwrap_or(0)).collect()
+            } else {
+                Vec::new()
+            };
             let blocks = blocks.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
             let id = self.send(peer, Request::Replicate(ReplicateRequest::Push { blocks, remaining }));
-            self.pushes.insert(id, Push::Exchange { col, cids, ticket });
+            self.pushes.insert(id, Push::Exchange { col, cids, heights, ticket });
         }
     }
 
@@ -468,13 +477,15 @@ impl<S: Store> Node<S> {
 
     async fn on_push_answer(&mut self, peer: PeerId, push: Push, response: ReplicateResponse) {
         match (push, response) {
-            (Push::Exchange { cids, ticket, .. }, ReplicateResponse::Ack { merged, .. }) => {
+            (Push::Exchange { cids, heights, ticket, .. }, ReplicateResponse::Ack { merged, .. }) => {
                 let acked: HashSet<Cid> = merged.into_iter().collect();
+                // What the peer now holds leaves its outbox too.
+                let cleared: Vec<Queued> =
+                    heights.into_iter().zip(cids.iter().copied()).filter(|(_, c)| acked.contains(c)).collect();
                 let done: Vec<Cid> = cids.into_iter().filter(|c| acked.contains(c)).collect();
                 self.stats.sent += done.len() as u64;
-                // What the peer now holds leaves its outbox too.
-                if !done.is_empty() && self.replica.outboxes.peers().any(|p| *p == peer) {
-                    self.clear_outbox(peer, &done, &[]).await;
+                if !cleared.is_empty() && self.replica.outboxes.peers().any(|p| *p == peer) {
+                    self.clear_outbox(peer, &cleared, &[]).await;
                 }
                 let next = self.replica.lanes.acked(&peer, ticket, &done);
                 self.push(peer, next);
@@ -484,13 +495,14 @@ impl<S: Store> Node<S> {
                 let next = self.replica.lanes.refused(&peer, ticket, &col);
                 self.push(peer, next);
             }
-            (Push::Outbox { cids, ticket }, ReplicateResponse::Ack { merged, refused }) => {
+            (Push::Outbox { queued, ticket }, ReplicateResponse::Ack { merged, refused }) => {
                 let acked: HashSet<Cid> = merged.into_iter().collect();
-                let pushed: HashSet<Cid> = cids.iter().copied().collect();
-                let done: Vec<Cid> = cids.into_iter().filter(|c| acked.contains(c)).collect();
+                let pushed: HashMap<Cid, u64> = queued.iter().map(|(h, c)| (*c, *h)).collect();
+                let done: Vec<Queued> = queued.into_iter().filter(|(_, c)| acked.contains(c)).collect();
                 // Only what this push carried: the peer cannot clear or
                 // fill other entries of the outbox.
-                let refused: Vec<RefusedBlock> = refused.into_iter().filter(|r| pushed.contains(&r.cid)).collect();
+                let refused: Vec<(u64, RefusedBlock)> =
+                    refused.into_iter().filter_map(|r| Some((*pushed.get(&r.cid)?, r))).collect();
                 self.stats.sent += done.len() as u64;
                 self.outbox_acked(peer, ticket, &done, &refused).await;
             }

@@ -22,6 +22,7 @@ use super::wire::{Effect, Request};
 use crate::core::replica::dial::Reason;
 use crate::core::replica::outbox::OutboxTicket;
 use crate::core::sync::{RefusedBlock, ReplicateRequest, MAX_BATCH_BLOCKS};
+use crate::records::Queued;
 
 use crate::error::Error;
 use crate::records::{PeerKey, ReplicatorRecord};
@@ -215,8 +216,9 @@ impl<S: Store> Node<S> {
                 return;
             }
             let skip = self.on_its_way(peer);
-            let next = self.db.outbox_next(&peer.to_bytes(), skip, MAX_BATCH_BLOCKS, BATCH_BYTES).await;
-            let (batch, total) = match next {
+            let count = self.replica.outboxes.wants_count(&peer);
+            let next = self.db.outbox_next(&peer.to_bytes(), skip, MAX_BATCH_BLOCKS, BATCH_BYTES, count).await;
+            let (batch, counted) = match next {
                 Ok((b, _)) if b.is_empty() => {
                     self.replica.outboxes.nothing_owed(&peer);
                     return;
@@ -230,13 +232,14 @@ impl<S: Store> Node<S> {
                 }
             };
             // Queued behind this push; not the blocks in flight before it
-            // (a lower bound if one of those fails and goes again).
-            let remaining = (total - batch.len()) as u64;
-            let cids: Vec<Cid> = batch.iter().map(|(c, _)| *c).collect();
+            // (fewer if one of those fails and goes again), nor, between two
+            // counts of a long queue, the blocks queued since the last.
+            let remaining = self.replica.outboxes.behind(&peer, counted.map(|n| n as u64), batch.len() as u64);
+            let queued: Vec<Queued> = batch.iter().map(|(q, _)| *q).collect();
             let blocks = batch.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
-            let ticket = self.replica.outboxes.sent(&peer, cids.clone());
+            let ticket = self.replica.outboxes.sent(&peer, queued.iter().map(|(_, c)| *c).collect());
             let id = self.send(peer, Request::Replicate(ReplicateRequest::Push { blocks, remaining }));
-            self.pushes.insert(id, Push::Outbox { cids, ticket });
+            self.pushes.insert(id, Push::Outbox { queued, ticket });
         }
     }
 
@@ -256,12 +259,13 @@ impl<S: Store> Node<S> {
         &mut self,
         peer: PeerId,
         ticket: OutboxTicket,
-        cids: &[Cid],
-        refused: &[RefusedBlock],
+        done: &[Queued],
+        refused: &[(u64, RefusedBlock)],
     ) {
-        self.clear_outbox(peer, cids, refused).await;
+        self.clear_outbox(peer, done, refused).await;
         // Not pushed again by head exchange while this connection lasts.
-        self.replica.lanes.delivered(&peer, cids);
+        let cids: Vec<Cid> = done.iter().map(|(_, c)| *c).collect();
+        self.replica.lanes.delivered(&peer, &cids);
         self.replica.outboxes.acked(&peer, ticket);
         self.synced();
         self.pump_outbox(peer).await;
@@ -270,9 +274,9 @@ impl<S: Store> Node<S> {
     /// Takes `cids` out of `peer`'s outbox (and sets `refused` aside): what
     /// it acknowledged to the outbox's push, or to head exchange's, which
     /// the outbox would otherwise push again.
-    pub(super) async fn clear_outbox(&mut self, peer: PeerId, cids: &[Cid], refused: &[RefusedBlock]) {
-        let refused: Vec<_> = refused.iter().map(|r| (r.cid, r.code.as_str(), r.reason.as_str())).collect();
-        if let Err(e) = self.db.outbox_done(&peer_key(&peer), cids, &refused).await {
+    pub(super) async fn clear_outbox(&mut self, peer: PeerId, done: &[Queued], refused: &[(u64, RefusedBlock)]) {
+        let refused: Vec<_> = refused.iter().map(|(h, r)| ((*h, r.cid), r.code.as_str(), r.reason.as_str())).collect();
+        if let Err(e) = self.db.outbox_done(&peer_key(&peer), done, &refused).await {
             tracing::error!("cannot clear the outbox: {e}");
         }
         self.count_outbox().await;

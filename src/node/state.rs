@@ -18,7 +18,7 @@ use super::wire::ReplyId;
 use crate::core::replica::outbox::OutboxTicket;
 use crate::core::replica::push::Ticket;
 use crate::db::{Merged, Row};
-use crate::records::outbox_row;
+use crate::records::{outbox_row, Queued};
 
 /// What a batch of blocks may weigh, under the message limit with room
 /// for the envelope.
@@ -38,8 +38,18 @@ pub(super) struct Offer {
 
 /// Our `Push` in flight.
 pub(super) enum Push {
-    Exchange { col: String, cids: Vec<Cid>, ticket: Ticket },
-    Outbox { cids: Vec<Cid>, ticket: OutboxTicket },
+    /// `heights`: the blocks' heights, to clear the peer's outbox rows of
+    /// what it takes (empty if the peer has no outbox).
+    Exchange {
+        col: String,
+        cids: Vec<Cid>,
+        heights: Vec<u64>,
+        ticket: Ticket,
+    },
+    Outbox {
+        queued: Vec<Queued>,
+        ticket: OutboxTicket,
+    },
 }
 
 /// A peer's push whose blocks are being decoded and verified: merged and

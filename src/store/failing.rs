@@ -38,6 +38,9 @@ struct Faults {
     sticky: Cell<bool>,
     /// Crashed: every write commit fails until healed.
     crashed: Cell<bool>,
+    /// Records returned by scans (keys, values or both), for tests of what
+    /// a read costs.
+    scanned: Cell<u64>,
 }
 
 impl Faults {
@@ -117,6 +120,11 @@ impl<S: Store> FailingStore<S> {
     /// Write commits that failed.
     pub fn failed(&self) -> u64 {
         self.faults.failed.get()
+    }
+
+    /// Records every scan through any clone has returned so far.
+    pub fn scanned(&self) -> u64 {
+        self.faults.scanned.get()
     }
 
     /// Whether every write commit fails (a crash, not yet healed).
@@ -200,7 +208,9 @@ impl<S: Store> Tx for FailingTx<'_, S> {
     }
 
     async fn scan(&mut self, table: Table, range: &KeyRange, limit: Option<usize>) -> Result<Entries, StoreError> {
-        self.inner.scan(table, range, limit).await
+        let rows = self.inner.scan(table, range, limit).await?;
+        self.faults.scanned.set(self.faults.scanned.get() + rows.len() as u64);
+        Ok(rows)
     }
 
     async fn scan_values(
@@ -209,7 +219,9 @@ impl<S: Store> Tx for FailingTx<'_, S> {
         range: &KeyRange,
         limit: Option<usize>,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.inner.scan_values(table, range, limit).await
+        let rows = self.inner.scan_values(table, range, limit).await?;
+        self.faults.scanned.set(self.faults.scanned.get() + rows.len() as u64);
+        Ok(rows)
     }
 
     async fn scan_keys(
@@ -218,7 +230,9 @@ impl<S: Store> Tx for FailingTx<'_, S> {
         range: &KeyRange,
         limit: Option<usize>,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.inner.scan_keys(table, range, limit).await
+        let rows = self.inner.scan_keys(table, range, limit).await?;
+        self.faults.scanned.set(self.faults.scanned.get() + rows.len() as u64);
+        Ok(rows)
     }
 
     async fn count(&mut self, table: Table, range: &KeyRange) -> Result<usize, StoreError> {

@@ -400,10 +400,12 @@ const QUEUED_GRACE_MS: u32 = 10_000;
 /// `TabMessage::Changes`, which a tab of version 3 would not understand,
 /// its subscribers missing those changes; 5: the same stores in layout 3,
 /// whose index entries carry the document as JSON, `crate::db::layout`:
-/// a tab of version 4 would write layout 2's entries into it). An older
-/// build's tab gets `VersionError` (`STALE`) rather than read a layout it
-/// does not know.
-const VERSION: u32 = 5;
+/// a tab of version 4 would write layout 2's entries into it; 6: the same
+/// stores in layout 4, whose outbox rows are keyed by height, then CID,
+/// `crate::records`: a tab of version 5 would queue blocks under keys
+/// this build does not read). An older build's tab gets `VersionError`
+/// (`STALE`) rather than read a layout it does not know.
+const VERSION: u32 = 6;
 
 /// The object stores: every table but the companions, which are indexes.
 fn object_stores() -> impl Iterator<Item = Table> {

@@ -31,7 +31,7 @@ mod idb;
 pub use idb::IdbStore;
 
 /// The tables (IndexedDB object stores, redb tables) of one database, in
-/// layout 3 (the crate docs' "Storage layout").
+/// layout 4 (the crate docs' "Storage layout").
 ///
 /// `packs` keeps its records findable by secondary keys as well
 /// ([`Table::by`]): a pack by the CIDs of its blocks. IndexedDB keeps

@@ -71,6 +71,23 @@ fn collect<T: ReadableTable<&'static [u8], &'static [u8]>>(
     Ok(out)
 }
 
+/// The number of keys in `range`: the table's own count for all of it,
+/// else a walk over the keys that copies none.
+fn count<T: ReadableTable<&'static [u8], &'static [u8]>>(t: &T, range: &KeyRange) -> Result<usize, StoreError> {
+    if range.is_empty() {
+        return Ok(0);
+    }
+    if *range == KeyRange::all() {
+        return Ok(t.len().map_err(StoreError::new)? as usize);
+    }
+    let mut n = 0;
+    for entry in t.range::<&[u8]>(bounds(range)).map_err(StoreError::new)? {
+        entry.map_err(StoreError::new)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 impl Tx for RedbTx {
     async fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let found = |v: Option<redb::AccessGuard<&[u8]>>| v.map(|v| v.value().to_vec());
@@ -108,6 +125,13 @@ impl Tx for RedbTx {
         match self {
             RedbTx::Read(tx) => collect(&tx.open_table(def(table)).map_err(StoreError::new)?, range, limit),
             RedbTx::Write(tx) => collect(&tx.open_table(def(table)).map_err(StoreError::new)?, range, limit),
+        }
+    }
+
+    async fn count(&mut self, table: Table, range: &KeyRange) -> Result<usize, StoreError> {
+        match self {
+            RedbTx::Read(tx) => count(&tx.open_table(def(table)).map_err(StoreError::new)?, range),
+            RedbTx::Write(tx) => count(&tx.open_table(def(table)).map_err(StoreError::new)?, range),
         }
     }
 

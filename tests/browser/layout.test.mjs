@@ -1,6 +1,6 @@
 // A page's database written by storage layout 1 (a record per block, per
 // document's heads and state, per index entry: IndexedDB version 1) opens in
-// this build (layout 3, IndexedDB version 5) with the same documents, heads, blocks and
+// this build (layout 4, IndexedDB version 6) with the same documents, heads, blocks and
 // query results, in real IndexedDB. The rows are tests/fixtures/layout1.json,
 // written by the layout-1 code itself; the page writes them with plain
 // IndexedDB calls, as the old build left them.
@@ -138,7 +138,7 @@ test("a layout-1 database opens migrated: documents, heads, queries, blocks, pen
   assert.equal(got.reopened.docs[got.id].pages, 555, "the write survives a reopen");
   assert.deepEqual(plain(got.reopened.p555).map((d) => d._id), [got.id], "and so does its index entry");
   assert.equal(got.reopened.blocks, e.blocks + 1);
-  assert.equal(got.stores.version, 5);
+  assert.equal(got.stores.version, 6);
   assert.deepEqual(got.stores.counts, { blocks: 0, heads: 0, docs: 0, index: 0 }, "layout 1's stores are emptied");
   assert.ok(got.stores.names.includes("packs") && got.stores.names.includes("documents"));
   assert.deepEqual(problems, [], "no page errors");
@@ -148,7 +148,7 @@ test("a layout-1 database opens migrated: documents, heads, queries, blocks, pen
 // A database written by layout 2 (index entries that carried the document
 // record), at IndexedDB version 3 or 4 (the builds of layout 2 made both,
 // with the same stores: 3 before a commit's changes went to other tabs in
-// one message), opens in this build: upgraded to version 5, its index
+// one message), opens in this build: upgraded to version 6, its index
 // entries rewritten as the documents' JSON, every document, head, query
 // and block as layout 2 read them. The rows are tests/fixtures/layout2.json,
 // written by the layout-2 code itself; the page writes them with plain
@@ -240,8 +240,8 @@ test("a layout-2 database (IndexedDB version 3 or 4) opens migrated: documents, 
     assert.equal(got.left, 0, `${at}: and leaves no entry behind`);
     assert.equal(got.reopened.docs[got.id].pages, 556, `${at}: the write survives a reopen`);
     assert.equal(got.reopened.blocks, e.blocks + 1, at);
-    assert.equal(got.after, 5, `${at}: upgraded to IndexedDB version 5`);
-    assert.deepEqual(got.layout, [3], `${at}: storage layout 3`);
+    assert.equal(got.after, 6, `${at}: upgraded to IndexedDB version 6`);
+    assert.deepEqual(got.layout, [4], `${at}: storage layout 4`);
     assert.equal(got.entries.length, fixture.tables.entries.length, `${at}: every index entry kept`);
     for (const [i, text] of got.entries.entries()) {
       assert.equal(typeof text, "string", `${at}: an entry is JSON text`);
@@ -249,6 +249,87 @@ test("a layout-2 database (IndexedDB version 3 or 4) opens migrated: documents, 
       assert.ok(got.entryKeys[i].endsWith(Buffer.from(doc._id).toString("hex")), `${at}: entry ${i} carries its own document`);
     }
   }
+  assert.deepEqual(problems, [], "no page errors");
+  await page.close();
+});
+
+// A database written by layout 3 (IndexedDB version 5) whose outbox holds
+// blocks queued for two replicators' peers, keyed peer ‖ 0 ‖ CID, opens in
+// this build: upgraded to version 6, every outbox row keyed anew
+// peer ‖ 0 ‖ height ‖ CID with its value as it was, the documents as they
+// were. The rows are tests/fixtures/layout3-outbox.json, written by the
+// layout-3 code itself. (What a peer is then sent, and in what order, is
+// `db::layout`'s test of the same fixture, natively.)
+test("a layout-3 database (IndexedDB version 5) opens with its outbox keyed by height", async () => {
+  const fixture = JSON.parse(fs.readFileSync(path.join(WEB_ROOT, "tests/fixtures/layout3-outbox.json"), "utf8"));
+  const page = await browser.newPage();
+  page.setDefaultTimeout?.(WAIT);
+  const problems = watchPage(page);
+  await page.goto(`${server.url}/tests/browser/blank.html`);
+  const got = await page.evaluate(async (fixture) => {
+    const weft = await import("/pkg/weftdb.js");
+    await weft.default();
+    const bytes = (hex) => new Uint8Array(hex.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
+    const hexOf = (b) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
+    const opened = (name, version, upgrade) =>
+      new Promise((resolve, reject) => {
+        const r = version ? indexedDB.open(name, version) : indexedDB.open(name);
+        if (upgrade) r.onupgradeneeded = () => upgrade(r.result);
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      });
+    const done = (tx) => new Promise((resolve, reject) => ((tx.oncomplete = resolve), (tx.onabort = () => reject(tx.error))));
+    const all = (q) => new Promise((resolve) => (q.onsuccess = () => resolve(q.result)));
+    // Layout 3's object stores, as its builds made them (version 5).
+    const STORES = ["packs", "documents", "entries", "meta", "pending", "waiting", "outbox", "blocks", "heads", "docs", "index"];
+    const name = "layout3-outbox";
+    await weft.Database.destroy(name).catch(() => {});
+    const old = await opened(name, 5, (idb) => {
+      for (const s of STORES) {
+        const st = idb.createObjectStore(s);
+        if (s === "packs") st.createIndex("by", "k", { multiEntry: true });
+      }
+    });
+    const tx = old.transaction(STORES, "readwrite");
+    const by = fixture.tables.packs_by;
+    for (const [k, v] of fixture.tables.packs) {
+      const cids = by.filter(([, pack]) => pack === k).map(([cid]) => bytes(cid));
+      tx.objectStore("packs").put({ v: bytes(v), k: cids }, bytes(k));
+    }
+    for (const [t, rows] of Object.entries(fixture.tables)) {
+      if (t.startsWith("packs")) continue;
+      for (const [k, v] of rows) tx.objectStore(t).put(bytes(v), bytes(k));
+    }
+    await done(tx);
+    old.close();
+
+    const db = await weft.Database.open(name);
+    const books = [];
+    for (const id of fixture.expect.books) books.push(await db.collection("Book").get(id));
+    const heads = [];
+    for (const id of fixture.expect.books) heads.push((await db.collection("Book").heads(id)).length);
+    await db.close();
+    const after = await opened(name);
+    const layout = await all(after.transaction("meta").objectStore("meta").get(new TextEncoder().encode("layout")));
+    const store = after.transaction("outbox").objectStore("outbox");
+    const keys = (await all(store.getAllKeys())).map(hexOf);
+    const values = (await all(store.getAll())).map(hexOf);
+    const version = after.version;
+    after.close();
+    await weft.Database.destroy(name);
+    return { books, heads, layout: [...layout], keys, values, version };
+  }, fixture);
+  assert.equal(got.version, 6, "upgraded to IndexedDB version 6");
+  assert.deepEqual(got.layout, [4], "storage layout 4");
+  // Each row anew: the peer's prefix, the height (its value's first 8
+  // bytes), the CID (the old key's last 36 bytes); the value as it was.
+  const want = fixture.tables.outbox
+    .map(([k, v]) => [k.slice(0, -72) + v.slice(0, 16) + k.slice(-72), v])
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  assert.equal(want.length, 21);
+  assert.deepEqual(got.keys.map((k, i) => [k, got.values[i]]), want, "every outbox row, keyed by height");
+  assert.deepEqual(got.books.map((b) => b.pages), [20, 20, 20], "the documents as they were");
+  assert.deepEqual(got.heads, [1, 1, 1], "one head each");
   assert.deepEqual(problems, [], "no page errors");
   await page.close();
 });
