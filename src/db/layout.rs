@@ -343,87 +343,85 @@ pub(crate) async fn all_blocks<T: Tx>(tx: &mut T) -> Result<Vec<(Vec<u8>, Vec<u8
 /// Moves a database of layout `from` (`None`: layout 1, which recorded
 /// none) into this build's layout, within `tx`, and records the layout.
 /// Returns whether layout 1 had anything to move.
+///
+/// A layout-1 or layout-2 database: layout 1's blocks into packs and each
+/// document's heads and state into one record; then every index entry anew
+/// from the document records (layout 2's carried the record), the layout-1
+/// tables emptied. Then, from every layout before 4, each outbox row keyed
+/// `peer ‖ 0 ‖ CID` is keyed anew `peer ‖ 0 ‖ height ‖ CID` ([`rekeyed`]).
 pub(crate) async fn migrate<T: Tx>(tx: &mut T, from: Option<u8>) -> Result<bool, StoreError> {
-    let moved = if from == Some(LAYOUT_3) { false } else { to_layout_3(tx).await? };
-    rekey_outbox(tx).await?;
+    let mut moved = false;
+    if from != Some(LAYOUT_3) {
+        let mut defs = BTreeMap::new();
+        for (_, v) in tx.scan(Table::Meta, &KeyRange::prefix(META_SCHEMA), None).await? {
+            let def: CollectionDef =
+                serde_json::from_slice(&v).map_err(|e| StoreError(format!("corrupt schema: {e}")))?;
+            defs.insert(def.name.clone(), def);
+        }
+        let blocks = tx.scan(Table::LegacyBlocks, &KeyRange::all(), None).await?;
+        let docs = tx.scan(Table::LegacyDocs, &KeyRange::all(), None).await?;
+        moved = !blocks.is_empty() || !docs.is_empty();
+        if moved {
+            let heads: HashMap<Vec<u8>, Vec<u8>> =
+                tx.scan(Table::LegacyHeads, &KeyRange::all(), None).await?.into_iter().collect();
+            for (key, state) in docs {
+                let (_, id) = split_doc_key(&key).ok_or_else(|| StoreError("corrupt document key".into()))?;
+                let state: DocState = uncbor(&state)?;
+                let doc_heads: Heads = match heads.get(&key) {
+                    Some(h) => uncbor(h)?,
+                    None => Vec::new(),
+                };
+                tx.put(Table::Documents, &key, &record(&id, &state, &doc_heads)).await?;
+            }
+            let cids = blocks
+                .iter()
+                .map(|(k, _)| Cid::try_from(k.as_slice()).map_err(StoreError::new))
+                .collect::<Result<Vec<_>, _>>()?;
+            let pairs: Vec<(Cid, &[u8])> = cids.into_iter().zip(blocks.iter().map(|(_, v)| v.as_slice())).collect();
+            put_blocks(tx, &pairs).await?;
+        }
+        // Whatever else layout 1 left (heads or index rows of nothing) goes too,
+        // and so do layout 2's index entries: all are made anew.
+        for t in [Table::LegacyBlocks, Table::LegacyHeads, Table::LegacyDocs, Table::LegacyIndex, Table::Entries] {
+            tx.clear(t).await?;
+        }
+        for (key, record) in tx.scan(Table::Documents, &KeyRange::all(), None).await? {
+            let (col, _) = split_doc_key(&key).ok_or_else(|| StoreError("corrupt document key".into()))?;
+            let (id, state) = record_doc(&record)?;
+            let keys = defs.get(&col).map(|def| index_keys(def, &id, &state)).unwrap_or_default();
+            if !keys.is_empty() {
+                let entry = entry(&id, &state);
+                for k in keys {
+                    tx.put(Table::Entries, &k, &entry).await?;
+                }
+            }
+        }
+    }
+    let outbox = rekeyed(tx.scan(Table::Outbox, &KeyRange::all(), None).await?);
+    tx.clear(Table::Outbox).await?;
+    for (key, value) in outbox {
+        tx.put(Table::Outbox, &key, &value).await?;
+    }
     tx.put(Table::Meta, LAYOUT_KEY, &[LAYOUT]).await?;
     Ok(moved)
 }
 
-/// Every outbox row keyed `peer ‖ 0 ‖ CID` (layouts 1 to 3) keyed anew
-/// `peer ‖ 0 ‖ height ‖ CID`, the height taken from the row's value (its
-/// first 8 bytes), so a peer's rows sort parents first (`crate::records`).
-/// A row that is not of that form is dropped with a warning: it could not
-/// have been sent.
-async fn rekey_outbox<T: Tx>(tx: &mut T) -> Result<(), StoreError> {
-    for (key, value) in tx.scan(Table::Outbox, &KeyRange::all(), None).await? {
-        tx.delete(Table::Outbox, &key).await?;
+/// Outbox rows of layouts 1 to 3 (`peer ‖ 0 ‖ CID` → height ‖ collection)
+/// keyed as layout 4's, the height taken from the value, so a peer's rows
+/// sort parents first (`crate::records`). A row of no such form is dropped
+/// with a warning: it could not have been sent.
+fn rekeyed(rows: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::with_capacity(rows.len());
+    for (key, value) in rows {
         // Every block's CID is 36 bytes (CIDv1, DAG-CBOR, sha2-256).
         let at = key.len().saturating_sub(36);
         let old_form = at > 0 && key[at - 1] == 0 && Cid::try_from(&key[at..]).is_ok();
-        match value.get(..8) {
-            Some(height) if old_form => {
-                let mut new = key[..at].to_vec();
-                new.extend_from_slice(height);
-                new.extend_from_slice(&key[at..]);
-                tx.put(Table::Outbox, &new, &value).await?;
-            }
-            _ => tracing::warn!("dropping an outbox row of no known form"),
+        match value.get(..8).filter(|_| old_form) {
+            Some(height) => out.push(([&key[..at], height, &key[at..]].concat(), value)),
+            None => tracing::warn!("dropping an outbox row of no known form"),
         }
     }
-    Ok(())
-}
-
-/// Moves a layout-1 or layout-2 database into layout 3, within `tx`:
-/// layout 1's blocks into packs and each document's heads and state into
-/// one record; then every index entry anew from the document records
-/// (layout 2's carried the record), the layout-1 tables emptied. Returns
-/// whether layout 1 had anything to move.
-async fn to_layout_3<T: Tx>(tx: &mut T) -> Result<bool, StoreError> {
-    let mut defs = BTreeMap::new();
-    for (_, v) in tx.scan(Table::Meta, &KeyRange::prefix(META_SCHEMA), None).await? {
-        let def: CollectionDef = serde_json::from_slice(&v).map_err(|e| StoreError(format!("corrupt schema: {e}")))?;
-        defs.insert(def.name.clone(), def);
-    }
-    let blocks = tx.scan(Table::LegacyBlocks, &KeyRange::all(), None).await?;
-    let docs = tx.scan(Table::LegacyDocs, &KeyRange::all(), None).await?;
-    let moved = !blocks.is_empty() || !docs.is_empty();
-    if moved {
-        let heads: HashMap<Vec<u8>, Vec<u8>> =
-            tx.scan(Table::LegacyHeads, &KeyRange::all(), None).await?.into_iter().collect();
-        for (key, state) in docs {
-            let (_, id) = split_doc_key(&key).ok_or_else(|| StoreError("corrupt document key".into()))?;
-            let state: DocState = uncbor(&state)?;
-            let doc_heads: Heads = match heads.get(&key) {
-                Some(h) => uncbor(h)?,
-                None => Vec::new(),
-            };
-            tx.put(Table::Documents, &key, &record(&id, &state, &doc_heads)).await?;
-        }
-        let cids = blocks
-            .iter()
-            .map(|(k, _)| Cid::try_from(k.as_slice()).map_err(StoreError::new))
-            .collect::<Result<Vec<_>, _>>()?;
-        let pairs: Vec<(Cid, &[u8])> = cids.into_iter().zip(blocks.iter().map(|(_, v)| v.as_slice())).collect();
-        put_blocks(tx, &pairs).await?;
-    }
-    // Whatever else layout 1 left (heads or index rows of nothing) goes too,
-    // and so do layout 2's index entries: all are made anew.
-    for t in [Table::LegacyBlocks, Table::LegacyHeads, Table::LegacyDocs, Table::LegacyIndex, Table::Entries] {
-        tx.clear(t).await?;
-    }
-    for (key, record) in tx.scan(Table::Documents, &KeyRange::all(), None).await? {
-        let (col, _) = split_doc_key(&key).ok_or_else(|| StoreError("corrupt document key".into()))?;
-        let (id, state) = record_doc(&record)?;
-        let keys = defs.get(&col).map(|def| index_keys(def, &id, &state)).unwrap_or_default();
-        if !keys.is_empty() {
-            let entry = entry(&id, &state);
-            for k in keys {
-                tx.put(Table::Entries, &k, &entry).await?;
-            }
-        }
-    }
-    Ok(moved)
+    out
 }
 
 #[cfg(test)]
@@ -591,25 +589,25 @@ mod tests {
         // Height, then the CID's bytes (its text sorts otherwise).
         queued.sort_by_key(|(h, c)| (*h, cid::Cid::try_from(c.as_str()).unwrap().to_bytes()));
         let one = crate::records::PeerKey { text: "peer-one".into(), bytes: b"peer-one".to_vec() };
-        let (batch, total) = db.outbox_next(&one.bytes, |_| false, 5, usize::MAX, true).await.unwrap();
+        let (batch, total) = db.outbox_next(&one.bytes, |_| false, 5, usize::MAX).await.unwrap();
         let names = |b: &[(crate::records::Queued, Vec<u8>)]| -> Vec<(u64, String)> {
             b.iter().map(|((h, c), _)| (*h, c.to_string())).collect()
         };
-        assert_eq!((names(&batch), total), (queued[..5].to_vec(), Some(12)), "peer-one: parents first");
-        let (all, _) = db.outbox_next(&one.bytes, |_| false, 100, usize::MAX, false).await.unwrap();
+        assert_eq!((names(&batch), total), (queued[..5].to_vec(), 12), "peer-one: parents first");
+        let (all, _) = db.outbox_next(&one.bytes, |_| false, 100, usize::MAX).await.unwrap();
         assert_eq!(names(&all), queued);
         for ((h, c), bytes) in &all {
             let b = crate::core::block::SignedBlock::decode(bytes, Some(*c)).unwrap();
             assert_eq!(b.block.height, *h, "the block the row names, at its height");
         }
         let two: Vec<(u64, String)> = queued.iter().filter(|(h, _)| *h != 2).cloned().collect();
-        let (batch, total) = db.outbox_next(b"peer-two", |_| false, 100, usize::MAX, true).await.unwrap();
-        assert_eq!((names(&batch), total), (two, Some(9)), "peer-two: its own queue");
+        let (batch, total) = db.outbox_next(b"peer-two", |_| false, 100, usize::MAX).await.unwrap();
+        assert_eq!((names(&batch), total), (two, 9), "peer-two: its own queue");
         // Acknowledged and refused blocks leave the queue.
         let refused = ((all[1].0), "VALIDATION", "no");
         db.outbox_done(&one, &[all[0].0], &[refused]).await.unwrap();
-        let (rest, total) = db.outbox_next(&one.bytes, |_| false, 100, usize::MAX, true).await.unwrap();
-        assert_eq!((names(&rest), total), (queued[2..].to_vec(), Some(10)));
+        let (rest, total) = db.outbox_next(&one.bytes, |_| false, 100, usize::MAX).await.unwrap();
+        assert_eq!((names(&rest), total), (queued[2..].to_vec(), 10));
         assert_eq!(db.refusals().await.unwrap().len(), 1);
         for id in fixture["expect"]["books"].as_array().unwrap() {
             assert_eq!(db.get("Book", id.as_str().unwrap()).await.unwrap().unwrap()["pages"], json!(20));

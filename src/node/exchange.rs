@@ -10,7 +10,7 @@
 //! Pushes to one peer go in order (parents first), a few batches in
 //! flight at a time ([`crate::core::replica::push`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use futures::FutureExt;
 
@@ -249,18 +249,13 @@ impl<S: Store> Node<S> {
                 self.replica.lanes.drop_lane(&peer); // no network: the next exchange works it out again
                 return;
             }
-            let cids = blocks.iter().map(|(c, _)| *c).collect();
-            let heights = if self.replica.outboxes.peers().any(|p| *p == peer) {
-                // Our own stored blocks: read back with no check.
-                let height =
-                    |(c, b): &(Cid, Vec<u8>)| SignedBlock::decode_stored(b.clone(), *c).map(|s| s.block.height);
-                blocks.iter().map(|b| height(b).unwrap_or(0)).collect()
-            } else {
-                Vec::new()
-            };
+            let outbox = self.replica.outboxes.peers().any(|p| *p == peer);
+            // Our own stored blocks: read back with no check.
+            let height = |c: Cid, b: &[u8]| SignedBlock::decode_stored(b.to_vec(), c).map_or(0, |s| s.block.height);
+            let queued = blocks.iter().map(|(c, b)| (if outbox { height(*c, b) } else { 0 }, *c)).collect();
             let blocks = blocks.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
             let id = self.send(peer, Request::Replicate(ReplicateRequest::Push { blocks, remaining }));
-            self.pushes.insert(id, Push::Exchange { col, cids, heights, ticket });
+            self.pushes.insert(id, Push::Exchange { col, queued, ticket });
         }
     }
 
@@ -295,14 +290,15 @@ impl<S: Store> Node<S> {
             self.pump_outbox(peer).await;
             return true;
         }
-        let Some(Push::Exchange { cids, ticket, .. }) = self.pushes.get(&id) else { return false };
+        let Some(Push::Exchange { queued, ticket, .. }) = self.pushes.get(&id) else { return false };
+        let cids: Vec<Cid> = queued.iter().map(|(_, c)| *c).collect();
         // Of a lane dropped since (another of its batches failed): the
         // exchange that dropped it works out again what it held.
         let Some(remaining) = self.replica.lanes.again(&peer, *ticket) else {
             self.pushes.remove(&id);
             return true;
         };
-        let blocks = match self.db.get_blocks(cids).await {
+        let blocks = match self.db.get_blocks(&cids).await {
             Ok(blocks) => blocks.into_iter().collect::<Option<Vec<Vec<u8>>>>(),
             Err(e) => {
                 tracing::warn!(%peer, "cannot read a push to send again: {e}");
@@ -477,14 +473,13 @@ impl<S: Store> Node<S> {
 
     async fn on_push_answer(&mut self, peer: PeerId, push: Push, response: ReplicateResponse) {
         match (push, response) {
-            (Push::Exchange { cids, heights, ticket, .. }, ReplicateResponse::Ack { merged, .. }) => {
+            (Push::Exchange { queued, ticket, .. }, ReplicateResponse::Ack { merged, .. }) => {
                 let acked: HashSet<Cid> = merged.into_iter().collect();
-                // What the peer now holds leaves its outbox too.
-                let cleared: Vec<Queued> =
-                    heights.into_iter().zip(cids.iter().copied()).filter(|(_, c)| acked.contains(c)).collect();
-                let done: Vec<Cid> = cids.into_iter().filter(|c| acked.contains(c)).collect();
+                let cleared: Vec<Queued> = queued.into_iter().filter(|(_, c)| acked.contains(c)).collect();
+                let done: Vec<Cid> = cleared.iter().map(|(_, c)| *c).collect();
                 self.stats.sent += done.len() as u64;
-                if !cleared.is_empty() && self.replica.outboxes.peers().any(|p| *p == peer) {
+                // What the peer now holds leaves its outbox too.
+                if !done.is_empty() && self.replica.outboxes.peers().any(|p| *p == peer) {
                     self.clear_outbox(peer, &cleared, &[]).await;
                 }
                 let next = self.replica.lanes.acked(&peer, ticket, &done);
@@ -497,12 +492,12 @@ impl<S: Store> Node<S> {
             }
             (Push::Outbox { queued, ticket }, ReplicateResponse::Ack { merged, refused }) => {
                 let acked: HashSet<Cid> = merged.into_iter().collect();
-                let pushed: HashMap<Cid, u64> = queued.iter().map(|(h, c)| (*c, *h)).collect();
-                let done: Vec<Queued> = queued.into_iter().filter(|(_, c)| acked.contains(c)).collect();
                 // Only what this push carried: the peer cannot clear or
-                // fill other entries of the outbox.
+                // fill other entries of the outbox. (A refusal is rare.)
+                let height = |cid: &Cid| queued.iter().find_map(|(h, c)| (c == cid).then_some(*h));
                 let refused: Vec<(u64, RefusedBlock)> =
-                    refused.into_iter().filter_map(|r| Some((*pushed.get(&r.cid)?, r))).collect();
+                    refused.into_iter().filter_map(|r| Some((height(&r.cid)?, r))).collect();
+                let done: Vec<Queued> = queued.into_iter().filter(|(_, c)| acked.contains(c)).collect();
                 self.stats.sent += done.len() as u64;
                 self.outbox_acked(peer, ticket, &done, &refused).await;
             }

@@ -216,9 +216,8 @@ impl<S: Store> Node<S> {
                 return;
             }
             let skip = self.on_its_way(peer);
-            let count = self.replica.outboxes.wants_count(&peer);
-            let next = self.db.outbox_next(&peer.to_bytes(), skip, MAX_BATCH_BLOCKS, BATCH_BYTES, count).await;
-            let (batch, counted) = match next {
+            let next = self.db.outbox_next(&peer.to_bytes(), skip, MAX_BATCH_BLOCKS, BATCH_BYTES).await;
+            let (batch, total) = match next {
                 Ok((b, _)) if b.is_empty() => {
                     self.replica.outboxes.nothing_owed(&peer);
                     return;
@@ -232,9 +231,8 @@ impl<S: Store> Node<S> {
                 }
             };
             // Queued behind this push; not the blocks in flight before it
-            // (fewer if one of those fails and goes again), nor, between two
-            // counts of a long queue, the blocks queued since the last.
-            let remaining = self.replica.outboxes.behind(&peer, counted.map(|n| n as u64), batch.len() as u64);
+            // (a lower bound if one of those fails and goes again).
+            let remaining = total.saturating_sub(batch.len()) as u64;
             let queued: Vec<Queued> = batch.iter().map(|(q, _)| *q).collect();
             let blocks = batch.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
             let ticket = self.replica.outboxes.sent(&peer, queued.iter().map(|(_, c)| *c).collect());

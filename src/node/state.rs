@@ -38,12 +38,11 @@ pub(super) struct Offer {
 
 /// Our `Push` in flight.
 pub(super) enum Push {
-    /// `heights`: the blocks' heights, to clear the peer's outbox rows of
-    /// what it takes (empty if the peer has no outbox).
+    /// Each block's CID, with its height if the peer has an outbox (the
+    /// key of the row that what it takes clears; else 0).
     Exchange {
         col: String,
-        cids: Vec<Cid>,
-        heights: Vec<u64>,
+        queued: Vec<Queued>,
         ticket: Ticket,
     },
     Outbox {

@@ -9,13 +9,6 @@
 //! each failed push and is cleared by an acknowledgement or a fresh
 //! connection. Batches may overtake one another on the way: a child that
 //! arrives before its parent waits in the receiver's pending blocks.
-//!
-//! A lane also keeps how many blocks are queued behind its last batch, to
-//! tell the peer (`remaining`, its progress): counting a peer's rows costs
-//! a walk over them natively (19 ms at 200,000), so it is counted anew
-//! only while the queue is short ([`COUNT_BELOW`]), every
-//! [`RECOUNT_EVERY`] batches, and when it ran dry; in between each batch
-//! takes its blocks off the last count (blocks queued since are not in it).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -28,19 +21,11 @@ pub use crate::core::replica::push::PUSH_WINDOW;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct OutboxTicket(u64);
 
-/// Below this many queued blocks a lane's count is taken for every batch.
-pub const COUNT_BELOW: u64 = 32_768;
-/// A lane's count is taken anew at least every this many batches.
-pub const RECOUNT_EVERY: u32 = 32;
-
 #[derive(Debug, Clone)]
 struct Lane<C> {
     backoff: Backoff,
     /// The pushes in flight and the blocks each carries.
     inflight: BTreeMap<OutboxTicket, Vec<C>>,
-    /// Blocks queued behind the last batch, and batches made since that
-    /// was counted; `None`: not counted (yet, or since the queue ran dry).
-    queued: Option<(u64, u32)>,
 }
 
 /// One lane per peer that replicators send to.
@@ -61,7 +46,7 @@ impl<P: Ord + Clone, C: Ord + Clone> Lanes<P, C> {
     /// A replicator sends to `peer` (a lane is kept as it was if it has one).
     pub fn add(&mut self, peer: P) {
         let backoff = Backoff::new(self.retry_base, self.retry_max);
-        self.lanes.entry(peer).or_insert(Lane { backoff, inflight: BTreeMap::new(), queued: None });
+        self.lanes.entry(peer).or_insert(Lane { backoff, inflight: BTreeMap::new() });
     }
 
     /// The peer's last replicator went.
@@ -84,29 +69,6 @@ impl<P: Ord + Clone, C: Ord + Clone> Lanes<P, C> {
     /// The blocks of `peer`'s pushes in flight: the next batch leaves them out.
     pub fn in_flight(&self, peer: &P) -> impl Iterator<Item = &C> {
         self.lanes.get(peer).into_iter().flat_map(|l| l.inflight.values().flatten())
-    }
-
-    /// Whether `peer`'s next batch should count its queue anew (see the
-    /// module's doc).
-    pub fn wants_count(&self, peer: &P) -> bool {
-        match self.lanes.get(peer).and_then(|l| l.queued) {
-            None => true,
-            Some((queued, batches)) => queued < COUNT_BELOW || batches >= RECOUNT_EVERY,
-        }
-    }
-
-    /// `peer`'s next batch holds `batch` blocks; `counted`: the blocks
-    /// queued, the batch's among them, if they were counted for it. How
-    /// many are queued behind the batch, as far as the lane knows.
-    pub fn behind(&mut self, peer: &P, counted: Option<u64>, batch: u64) -> u64 {
-        let Some(l) = self.lanes.get_mut(peer) else { return counted.unwrap_or(0).saturating_sub(batch) };
-        let (queued, batches) = match (counted, l.queued) {
-            (Some(n), _) => (n.saturating_sub(batch), 0),
-            (None, Some((q, b))) => (q.saturating_sub(batch), b + 1),
-            (None, None) => (0, 0),
-        };
-        l.queued = Some((queued, batches));
-        queued
     }
 
     /// A batch of `blocks` went to `peer`; its answer is matched by the ticket.
@@ -162,11 +124,8 @@ impl<P: Ord + Clone, C: Ord + Clone> Lanes<P, C> {
     /// there is no push to try again, so no deadline (the next block queued
     /// for it is pushed when it commits).
     pub fn nothing_owed(&mut self, peer: &P) {
-        if let Some(l) = self.lanes.get_mut(peer) {
-            l.queued = None;
-            if l.inflight.is_empty() {
-                l.backoff.succeeded();
-            }
+        if let Some(l) = self.lanes.get_mut(peer).filter(|l| l.inflight.is_empty()) {
+            l.backoff.succeeded();
         }
     }
 
@@ -288,33 +247,6 @@ mod tests {
         let t = l.sent(&1, vec![1]);
         l.failed(&1, t, now);
         assert_eq!(l.next_timeout(|_| true), Some(now + S), "an ack cleared the failures");
-    }
-
-    /// A long queue is counted once in a while, each batch taken off the
-    /// count in between; a short one, for every batch; a lane that ran dry
-    /// counts again.
-    #[test]
-    fn a_long_queue_is_counted_now_and_then_a_short_one_every_batch() {
-        let mut l = lanes();
-        l.add(1);
-        assert!(l.wants_count(&1), "never counted");
-        assert_eq!(l.behind(&1, Some(100_000), 1_000), 99_000);
-        let mut queued = 99_000;
-        for _ in 1..RECOUNT_EVERY {
-            assert!(!l.wants_count(&1));
-            queued -= 1_000;
-            assert_eq!(l.behind(&1, None, 1_000), queued);
-        }
-        assert!(!l.wants_count(&1));
-        l.behind(&1, None, 1_000);
-        assert!(l.wants_count(&1), "counted anew after {RECOUNT_EVERY} batches");
-        assert_eq!(l.behind(&1, Some(40_000), 1_000), 39_000, "the new count wins: blocks were queued since");
-        assert_eq!(l.behind(&1, None, 39_000 - (COUNT_BELOW - 1)), COUNT_BELOW - 1);
-        assert!(l.wants_count(&1), "a short queue is counted for every batch");
-        assert_eq!(l.behind(&1, Some(10), 10), 0);
-        l.nothing_owed(&1);
-        assert!(l.wants_count(&1), "ran dry: counted again");
-        assert_eq!(l.behind(&2, Some(5), 2), 3, "a peer with no lane: the count as it is");
     }
 
     #[test]
