@@ -692,7 +692,7 @@
 //! | `meta` | name → the signing key, the `layout`, the schemas as JSON with their `policy`, a node's replicators, p2p collections and the blocks replicators' peers refused | |
 //! | `pending` | CID → a verified block whose parents are not all here | |
 //! | `waiting` | missing parent CID ‖ child CID → nothing | |
-//! | `outbox` | replicator peer id `\0` height (8 bytes, big-endian) ‖ CID → height and collection: a peer's rows in the order it is sent them, parents first, so a batch reads the front of its queue, not all of it (`records`) | |
+//! | `outbox` | replicator peer id ‖ `0` ‖ height (8 bytes, big-endian) ‖ CID → height and collection: a peer's rows in the order it is sent them, parents first, so a batch reads the front of its queue, not all of it (`records`) | |
 //!
 //! Secondary keys are kept by the store with the record, in the same
 //! transaction: IndexedDB keeps them in an index `by` of the object store

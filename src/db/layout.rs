@@ -550,79 +550,89 @@ mod tests {
         assert!(super::unentry(b"[1]").is_err() && super::unentry(b"\xff").is_err(), "not a document: corrupt");
     }
 
-    /// `tests/fixtures/layout3-outbox.json` (written by the layout-3 code,
-    /// its outbox keyed by CID) in `store`: packs with their secondary keys.
-    async fn write_layout3<S: Store>(store: &S, fixture: &Value) {
-        let tables = fixture["tables"].as_object().unwrap();
-        let rows = |name: &str| -> Vec<(Vec<u8>, Vec<u8>)> {
-            let rows = tables[name].as_array().unwrap().iter();
-            rows.map(|r| (hex_bytes(r[0].as_str().unwrap()), hex_bytes(r[1].as_str().unwrap()))).collect()
-        };
-        let by = rows("packs_by");
-        let mut tx = store.begin(Mode::Write).await.unwrap();
-        for (key, pack) in rows("packs") {
-            let cids: Vec<Vec<u8>> = by.iter().filter(|(_, k)| *k == key).map(|(c, _)| c.clone()).collect();
-            tx.put_keyed(Table::Packs, &key, &pack, &[], &cids).await.unwrap();
+    /// Layout 3's outbox, natively (the outbox is the node's, `net`).
+    #[cfg(all(feature = "net", not(target_arch = "wasm32")))]
+    mod outbox {
+        use super::*;
+
+        /// `tests/fixtures/layout3-outbox.json` (written by the layout-3 code,
+        /// its outbox keyed by CID) in `store`: packs with their secondary keys.
+        async fn write_layout3<S: Store>(store: &S, fixture: &Value) {
+            let tables = fixture["tables"].as_object().unwrap();
+            let rows = |name: &str| -> Vec<(Vec<u8>, Vec<u8>)> {
+                let rows = tables[name].as_array().unwrap().iter();
+                rows.map(|r| (hex_bytes(r[0].as_str().unwrap()), hex_bytes(r[1].as_str().unwrap()))).collect()
+            };
+            let by = rows("packs_by");
+            let mut tx = store.begin(Mode::Write).await.unwrap();
+            for (key, pack) in rows("packs") {
+                let cids: Vec<Vec<u8>> = by.iter().filter(|(_, k)| *k == key).map(|(c, _)| c.clone()).collect();
+                tx.put_keyed(Table::Packs, &key, &pack, &[], &cids).await.unwrap();
+            }
+            for name in tables.keys().filter(|n| !n.starts_with("packs")) {
+                let table = Table::ALL.into_iter().find(|t| t.name() == name).unwrap();
+                for (k, v) in rows(name) {
+                    tx.put(table, &k, &v).await.unwrap();
+                }
+            }
+            tx.commit().await.unwrap();
         }
-        for name in tables.keys().filter(|n| !n.starts_with("packs")) {
-            let table = Table::ALL.into_iter().find(|t| t.name() == name).unwrap();
-            for (k, v) in rows(name) {
-                tx.put(table, &k, &v).await.unwrap();
+
+        /// A layout-3 outbox opens keyed by height: each replicator's peer is
+        /// sent its queue parents first, as before, and what it acknowledges
+        /// or refuses leaves it; the documents read as they did.
+        async fn layout3_outbox_opens_migrated<S: Store + Clone>(store: S) {
+            let fixture: Value =
+                serde_json::from_str(include_str!("../../tests/fixtures/layout3-outbox.json")).unwrap();
+            write_layout3(&store, &fixture).await;
+            let db = Db::open(store.clone()).await.unwrap();
+            let mut tx = store.begin(Mode::Read).await.unwrap();
+            assert_eq!(
+                tx.get(Table::Meta, crate::db::layout::LAYOUT_KEY).await.unwrap(),
+                Some(vec![crate::db::layout::LAYOUT])
+            );
+            drop(tx);
+            crate::db::check::assert_consistent(&db).await;
+            let mut queued: Vec<(u64, String)> = serde_json::from_value(fixture["expect"]["queued"].clone()).unwrap();
+            assert_eq!(queued.len(), 12);
+            // Height, then the CID's bytes (its text sorts otherwise).
+            queued.sort_by_key(|(h, c)| (*h, cid::Cid::try_from(c.as_str()).unwrap().to_bytes()));
+            let one = crate::records::PeerKey { text: "peer-one".into(), bytes: b"peer-one".to_vec() };
+            let (batch, total) = db.outbox_next(&one.bytes, |_| false, 5, usize::MAX).await.unwrap();
+            let names = |b: &[(crate::records::Queued, Vec<u8>)]| -> Vec<(u64, String)> {
+                b.iter().map(|((h, c), _)| (*h, c.to_string())).collect()
+            };
+            assert_eq!((names(&batch), total), (queued[..5].to_vec(), 12), "peer-one: parents first");
+            let (all, _) = db.outbox_next(&one.bytes, |_| false, 100, usize::MAX).await.unwrap();
+            assert_eq!(names(&all), queued);
+            for ((h, c), bytes) in &all {
+                let b = crate::core::block::SignedBlock::decode(bytes, Some(*c)).unwrap();
+                assert_eq!(b.block.height, *h, "the block the row names, at its height");
+            }
+            let two: Vec<(u64, String)> = queued.iter().filter(|(h, _)| *h != 2).cloned().collect();
+            let (batch, total) = db.outbox_next(b"peer-two", |_| false, 100, usize::MAX).await.unwrap();
+            assert_eq!((names(&batch), total), (two, 9), "peer-two: its own queue");
+            // Acknowledged and refused blocks leave the queue.
+            let refused = (all[1].0, "VALIDATION", "no");
+            db.outbox_done(&one, &[all[0].0], &[refused]).await.unwrap();
+            let (rest, total) = db.outbox_next(&one.bytes, |_| false, 100, usize::MAX).await.unwrap();
+            assert_eq!((names(&rest), total), (queued[2..].to_vec(), 10));
+            assert_eq!(db.refusals().await.unwrap().len(), 1);
+            for id in fixture["expect"]["books"].as_array().unwrap() {
+                assert_eq!(db.get("Book", id.as_str().unwrap()).await.unwrap().unwrap()["pages"], json!(20));
             }
         }
-        tx.commit().await.unwrap();
-    }
 
-    /// A layout-3 outbox opens keyed by height: each replicator's peer is
-    /// sent its queue parents first, as before, and what it acknowledges
-    /// or refuses leaves it; the documents read as they did.
-    async fn layout3_outbox_opens_migrated<S: Store + Clone>(store: S) {
-        let fixture: Value = serde_json::from_str(include_str!("../../tests/fixtures/layout3-outbox.json")).unwrap();
-        write_layout3(&store, &fixture).await;
-        let db = Db::open(store.clone()).await.unwrap();
-        let mut tx = store.begin(Mode::Read).await.unwrap();
-        assert_eq!(tx.get(Table::Meta, super::LAYOUT_KEY).await.unwrap(), Some(vec![super::LAYOUT]));
-        drop(tx);
-        crate::db::check::assert_consistent(&db).await;
-        let mut queued: Vec<(u64, String)> = serde_json::from_value(fixture["expect"]["queued"].clone()).unwrap();
-        assert_eq!(queued.len(), 12);
-        // Height, then the CID's bytes (its text sorts otherwise).
-        queued.sort_by_key(|(h, c)| (*h, cid::Cid::try_from(c.as_str()).unwrap().to_bytes()));
-        let one = crate::records::PeerKey { text: "peer-one".into(), bytes: b"peer-one".to_vec() };
-        let (batch, total) = db.outbox_next(&one.bytes, |_| false, 5, usize::MAX).await.unwrap();
-        let names = |b: &[(crate::records::Queued, Vec<u8>)]| -> Vec<(u64, String)> {
-            b.iter().map(|((h, c), _)| (*h, c.to_string())).collect()
-        };
-        assert_eq!((names(&batch), total), (queued[..5].to_vec(), 12), "peer-one: parents first");
-        let (all, _) = db.outbox_next(&one.bytes, |_| false, 100, usize::MAX).await.unwrap();
-        assert_eq!(names(&all), queued);
-        for ((h, c), bytes) in &all {
-            let b = crate::core::block::SignedBlock::decode(bytes, Some(*c)).unwrap();
-            assert_eq!(b.block.height, *h, "the block the row names, at its height");
+        #[test]
+        fn a_layout3_outbox_opens_migrated_in_memory() {
+            block_on(layout3_outbox_opens_migrated(MemoryStore::new()));
         }
-        let two: Vec<(u64, String)> = queued.iter().filter(|(h, _)| *h != 2).cloned().collect();
-        let (batch, total) = db.outbox_next(b"peer-two", |_| false, 100, usize::MAX).await.unwrap();
-        assert_eq!((names(&batch), total), (two, 9), "peer-two: its own queue");
-        // Acknowledged and refused blocks leave the queue.
-        let refused = ((all[1].0), "VALIDATION", "no");
-        db.outbox_done(&one, &[all[0].0], &[refused]).await.unwrap();
-        let (rest, total) = db.outbox_next(&one.bytes, |_| false, 100, usize::MAX).await.unwrap();
-        assert_eq!((names(&rest), total), (queued[2..].to_vec(), 10));
-        assert_eq!(db.refusals().await.unwrap().len(), 1);
-        for id in fixture["expect"]["books"].as_array().unwrap() {
-            assert_eq!(db.get("Book", id.as_str().unwrap()).await.unwrap().unwrap()["pages"], json!(20));
+
+        #[test]
+        fn a_layout3_outbox_opens_migrated_on_redb() {
+            let dir = tempfile::tempdir().unwrap();
+            let store = crate::store::RedbStore::open(dir.path().join("db.redb")).unwrap();
+            block_on(layout3_outbox_opens_migrated(store));
         }
-    }
-
-    #[test]
-    fn a_layout3_outbox_opens_migrated_in_memory() {
-        block_on(layout3_outbox_opens_migrated(MemoryStore::new()));
-    }
-
-    #[test]
-    fn a_layout3_outbox_opens_migrated_on_redb() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::RedbStore::open(dir.path().join("db.redb")).unwrap();
-        block_on(layout3_outbox_opens_migrated(store));
     }
 }

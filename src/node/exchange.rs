@@ -249,10 +249,13 @@ impl<S: Store> Node<S> {
                 self.replica.lanes.drop_lane(&peer); // no network: the next exchange works it out again
                 return;
             }
-            let outbox = self.replica.outboxes.peers().any(|p| *p == peer);
-            // Our own stored blocks: read back with no check.
+            // Each block's height, the key of the outbox row its delivery
+            // clears should the peer have one by then (a replicator added
+            // meanwhile, or a follower tab's blocks taken over). Our own
+            // stored blocks, read back with no check: one that did not decode
+            // could not be in an outbox (0 is no block's height).
             let height = |c: Cid, b: &[u8]| SignedBlock::decode_stored(b.to_vec(), c).map_or(0, |s| s.block.height);
-            let queued = blocks.iter().map(|(c, b)| (if outbox { height(*c, b) } else { 0 }, *c)).collect();
+            let queued = blocks.iter().map(|(c, b)| (height(*c, b), *c)).collect();
             let blocks = blocks.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();
             let id = self.send(peer, Request::Replicate(ReplicateRequest::Push { blocks, remaining }));
             self.pushes.insert(id, Push::Exchange { col, queued, ticket });

@@ -231,7 +231,10 @@ impl<S: Store> Node<S> {
                 }
             };
             // Queued behind this push; not the blocks in flight before it
-            // (a lower bound if one of those fails and goes again).
+            // (fewer than will go if one of those fails and goes again), but
+            // blocks head exchange sent and the peer has not acknowledged yet
+            // are counted if they lie past the batch (they leave the outbox
+            // as it does).
             let remaining = total.saturating_sub(batch.len()) as u64;
             let queued: Vec<Queued> = batch.iter().map(|(q, _)| *q).collect();
             let blocks = batch.into_iter().map(|(_, b)| ByteBuf::from(b)).collect();

@@ -38,8 +38,8 @@ pub(super) struct Offer {
 
 /// Our `Push` in flight.
 pub(super) enum Push {
-    /// Each block's CID, with its height if the peer has an outbox (the
-    /// key of the row that what it takes clears; else 0).
+    /// Each block's height and CID: the key of the outbox row its delivery
+    /// clears.
     Exchange {
         col: String,
         queued: Vec<Queued>,
