@@ -550,6 +550,25 @@ mod tests {
         assert!(super::unentry(b"[1]").is_err() && super::unentry(b"\xff").is_err(), "not a document: corrupt");
     }
 
+    /// A layout-3 outbox row is keyed anew with its height before its CID,
+    /// whatever bytes its peer's id holds (an Ed25519 peer id's start with
+    /// 0, as the key's separator does); a row of no known form is dropped.
+    #[test]
+    fn an_old_outbox_row_is_keyed_anew_with_its_height() {
+        let cid = crate::core::block::cid_of(b"a block");
+        let peer = [&[0u8, 0x24, 0x08, 0x01, 0x12, 0x20][..], &[0; 32]].concat();
+        let old_key = [&peer[..], &[0], &cid.to_bytes()].concat();
+        let value = [&7u64.to_be_bytes()[..], b"Book"].concat();
+        let rows = vec![
+            (old_key.clone(), value.clone()),
+            (cid.to_bytes(), value.clone()),                              // no peer
+            (old_key.clone(), b"short".to_vec()),                         // no height
+            ([&peer[..], &[1], &cid.to_bytes()].concat(), value.clone()), // no separator
+        ];
+        let want = [&peer[..], &[0], &7u64.to_be_bytes(), &cid.to_bytes()].concat();
+        assert_eq!(super::rekeyed(rows), vec![(want, value)]);
+    }
+
     /// Layout 3's outbox, natively (the outbox is the node's, `net`).
     #[cfg(all(feature = "net", not(target_arch = "wasm32")))]
     mod outbox {

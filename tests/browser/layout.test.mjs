@@ -53,6 +53,38 @@ async function readMigrated(db, fixture) {
   };
 }
 
+/** In the page: what a build of layout 2 or 3 left, at IndexedDB
+ * `version`: its object stores (packs as `{v, k}` records under a
+ * `multiEntry` index `by`), the fixture's rows in them (`packs_by` names
+ * each pack's CIDs). */
+async function writePacked(fixture, name, version) {
+  const bytes = (hex) => new Uint8Array(hex.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
+  const STORES = ["packs", "documents", "entries", "meta", "pending", "waiting", "outbox", "blocks", "heads", "docs", "index"];
+  const old = await new Promise((resolve, reject) => {
+    const r = indexedDB.open(name, version);
+    r.onupgradeneeded = () => {
+      for (const s of STORES) {
+        const st = r.result.createObjectStore(s);
+        if (s === "packs") st.createIndex("by", "k", { multiEntry: true });
+      }
+    };
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+  const tx = old.transaction(STORES, "readwrite");
+  const by = fixture.tables.packs_by;
+  for (const [k, v] of fixture.tables.packs) {
+    const cids = by.filter(([, pack]) => pack === k).map(([cid]) => bytes(cid));
+    tx.objectStore("packs").put({ v: bytes(v), k: cids }, bytes(k));
+  }
+  for (const [t, rows] of Object.entries(fixture.tables)) {
+    if (t.startsWith("packs")) continue;
+    for (const [k, v] of rows) tx.objectStore(t).put(bytes(v), bytes(k));
+  }
+  await new Promise((resolve, reject) => ((tx.oncomplete = resolve), (tx.onabort = () => reject(tx.error))));
+  old.close();
+}
+
 /** In the page: what the layout-1 build left, IndexedDB version 1 with one
  * object store per table, the fixture's rows in it. */
 async function writeLayout1(fixture, name) {
@@ -160,45 +192,24 @@ test("a layout-2 database (IndexedDB version 3 or 4) opens migrated: documents, 
   page.setDefaultTimeout?.(WAIT);
   const problems = watchPage(page);
   await page.goto(`${server.url}/tests/browser/blank.html`);
-  await page.evaluate(`(window.readMigrated = ${readMigrated}, 0)`);
+  await page.evaluate(`(window.readMigrated = ${readMigrated}, window.writePacked = ${writePacked}, 0)`);
   const runs = await page.evaluate(async (fixture) => {
     const weft = await import("/pkg/weftdb.js");
     await weft.default();
-    const bytes = (hex) => new Uint8Array(hex.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
     const hexOf = (b) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
-    const opened = (name, version, upgrade) =>
+    const opened = (name) =>
       new Promise((resolve, reject) => {
-        const r = version ? indexedDB.open(name, version) : indexedDB.open(name);
-        if (upgrade) r.onupgradeneeded = () => upgrade(r.result);
+        const r = indexedDB.open(name);
         r.onsuccess = () => resolve(r.result);
         r.onerror = () => reject(r.error);
       });
-    const done = (tx) => new Promise((resolve, reject) => ((tx.oncomplete = resolve), (tx.onabort = () => reject(tx.error))));
     const all = (q) => new Promise((resolve) => (q.onsuccess = () => resolve(q.result)));
-    // Layout 2's object stores, as its builds made them.
-    const STORES = ["packs", "documents", "entries", "meta", "pending", "waiting", "outbox", "blocks", "heads", "docs", "index"];
     const out = [];
     for (const version of [3, 4]) {
       const name = `layout2-v${version}`;
       await weft.Database.destroy(name).catch(() => {});
-      const old = await opened(name, version, (idb) => {
-        for (const s of STORES) {
-          const st = idb.createObjectStore(s);
-          if (s === "packs") st.createIndex("by", "k", { multiEntry: true });
-        }
-      });
-      const tx = old.transaction(STORES, "readwrite");
-      const by = fixture.tables.packs_by;
-      for (const [k, v] of fixture.tables.packs) {
-        const cids = by.filter(([, pack]) => pack === k).map(([cid]) => bytes(cid));
-        tx.objectStore("packs").put({ v: bytes(v), k: cids }, bytes(k));
-      }
-      for (const [t, rows] of Object.entries(fixture.tables)) {
-        if (t.startsWith("packs")) continue;
-        for (const [k, v] of rows) tx.objectStore(t).put(bytes(v), bytes(k));
-      }
-      await done(tx);
-      old.close();
+      // Layout 2's object stores, as its builds made them.
+      await writePacked(fixture, name, version);
 
       let db = await weft.Database.open(name);
       const migrated = await readMigrated(db, fixture);
@@ -266,42 +277,22 @@ test("a layout-3 database (IndexedDB version 5) opens with its outbox keyed by h
   page.setDefaultTimeout?.(WAIT);
   const problems = watchPage(page);
   await page.goto(`${server.url}/tests/browser/blank.html`);
+  await page.evaluate(`(window.writePacked = ${writePacked}, 0)`);
   const got = await page.evaluate(async (fixture) => {
     const weft = await import("/pkg/weftdb.js");
     await weft.default();
-    const bytes = (hex) => new Uint8Array(hex.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
     const hexOf = (b) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
-    const opened = (name, version, upgrade) =>
+    const opened = (name) =>
       new Promise((resolve, reject) => {
-        const r = version ? indexedDB.open(name, version) : indexedDB.open(name);
-        if (upgrade) r.onupgradeneeded = () => upgrade(r.result);
+        const r = indexedDB.open(name);
         r.onsuccess = () => resolve(r.result);
         r.onerror = () => reject(r.error);
       });
-    const done = (tx) => new Promise((resolve, reject) => ((tx.oncomplete = resolve), (tx.onabort = () => reject(tx.error))));
     const all = (q) => new Promise((resolve) => (q.onsuccess = () => resolve(q.result)));
-    // Layout 3's object stores, as its builds made them (version 5).
-    const STORES = ["packs", "documents", "entries", "meta", "pending", "waiting", "outbox", "blocks", "heads", "docs", "index"];
     const name = "layout3-outbox";
     await weft.Database.destroy(name).catch(() => {});
-    const old = await opened(name, 5, (idb) => {
-      for (const s of STORES) {
-        const st = idb.createObjectStore(s);
-        if (s === "packs") st.createIndex("by", "k", { multiEntry: true });
-      }
-    });
-    const tx = old.transaction(STORES, "readwrite");
-    const by = fixture.tables.packs_by;
-    for (const [k, v] of fixture.tables.packs) {
-      const cids = by.filter(([, pack]) => pack === k).map(([cid]) => bytes(cid));
-      tx.objectStore("packs").put({ v: bytes(v), k: cids }, bytes(k));
-    }
-    for (const [t, rows] of Object.entries(fixture.tables)) {
-      if (t.startsWith("packs")) continue;
-      for (const [k, v] of rows) tx.objectStore(t).put(bytes(v), bytes(k));
-    }
-    await done(tx);
-    old.close();
+    // Layout 3's object stores, as its builds made them (version 5).
+    await writePacked(fixture, name, 5);
 
     const db = await weft.Database.open(name);
     const books = [];
