@@ -53,6 +53,18 @@ async function readMigrated(db, fixture) {
   };
 }
 
+/** In the page, to read what a build left: a buffer as hex, a plain open
+ * of a database at its version, a request's result. */
+const hexOf = (b) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
+const opened = (name) =>
+  new Promise((resolve, reject) => {
+    const r = indexedDB.open(name);
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+const all = (q) => new Promise((resolve) => (q.onsuccess = () => resolve(q.result)));
+const READERS = `window.hexOf = ${hexOf}, window.opened = ${opened}, window.all = ${all}`;
+
 /** In the page: what a build of layout 2 or 3 left, at IndexedDB
  * `version`: its object stores (packs as `{v, k}` records under a
  * `multiEntry` index `by`), the fixture's rows in them (`packs_by` names
@@ -192,18 +204,10 @@ test("a layout-2 database (IndexedDB version 3 or 4) opens migrated: documents, 
   page.setDefaultTimeout?.(WAIT);
   const problems = watchPage(page);
   await page.goto(`${server.url}/tests/browser/blank.html`);
-  await page.evaluate(`(window.readMigrated = ${readMigrated}, window.writePacked = ${writePacked}, 0)`);
+  await page.evaluate(`(window.readMigrated = ${readMigrated}, window.writePacked = ${writePacked}, ${READERS}, 0)`);
   const runs = await page.evaluate(async (fixture) => {
     const weft = await import("/pkg/weftdb.js");
     await weft.default();
-    const hexOf = (b) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
-    const opened = (name) =>
-      new Promise((resolve, reject) => {
-        const r = indexedDB.open(name);
-        r.onsuccess = () => resolve(r.result);
-        r.onerror = () => reject(r.error);
-      });
-    const all = (q) => new Promise((resolve) => (q.onsuccess = () => resolve(q.result)));
     const out = [];
     for (const version of [3, 4]) {
       const name = `layout2-v${version}`;
@@ -277,18 +281,10 @@ test("a layout-3 database (IndexedDB version 5) opens with its outbox keyed by h
   page.setDefaultTimeout?.(WAIT);
   const problems = watchPage(page);
   await page.goto(`${server.url}/tests/browser/blank.html`);
-  await page.evaluate(`(window.writePacked = ${writePacked}, 0)`);
+  await page.evaluate(`(window.writePacked = ${writePacked}, ${READERS}, 0)`);
   const got = await page.evaluate(async (fixture) => {
     const weft = await import("/pkg/weftdb.js");
     await weft.default();
-    const hexOf = (b) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
-    const opened = (name) =>
-      new Promise((resolve, reject) => {
-        const r = indexedDB.open(name);
-        r.onsuccess = () => resolve(r.result);
-        r.onerror = () => reject(r.error);
-      });
-    const all = (q) => new Promise((resolve) => (q.onsuccess = () => resolve(q.result)));
     const name = "layout3-outbox";
     await weft.Database.destroy(name).catch(() => {});
     // Layout 3's object stores, as its builds made them (version 5).
