@@ -316,12 +316,15 @@ async function measureWeft({ browser, baseUrl, relay, transport, writes, missed,
       }
       const stats = await b.page.evaluate(() => window.db.networkStats());
       const timeline = await b.page.evaluate(() => window.timeline);
-      const since = (t) => Math.round(t - timeline.opening);
+      // From B coming back online, or from the bench's start of a reopen
+      // (before B's page is made: its load and the wasm's are counted).
+      const zero = mode === "reconnect" ? timeline.opening : started;
+      const since = (t) => Math.round(t - zero);
       const firstPeer = timeline.peers.find((p) => p.peerId === a.peerId && p.type === "connected");
       log(
-        `${transport} ${mode}: ${mode === "reopen" ? `B opened after ${since(timeline.opened)} ms, ` : ""}met A after ${firstPeer ? since(firstPeer.at) : "?"} ms; ` +
+        `${transport} ${mode}: ${mode === "reopen" ? `B's wasm ready after ${since(timeline.opening)} ms, its database open after ${since(timeline.opened)} ms, ` : ""}met A after ${firstPeer ? since(firstPeer.at) : "?"} ms; ` +
           `${timeline.sync.length} batches heard, the first after ${timeline.sync.length ? since(timeline.sync[0].at) : "?"} ms, ` +
-          `the last after ${timeline.sync.length ? since(timeline.sync.at(-1).at) : "?"} ms`,
+          `the last after ${timeline.sync.length ? since(timeline.sync.at(-1).at) : "?"} ms; its subscriber's last change after ${since(changed)} ms`,
       );
       const memory = await pageMemory(b.page);
       log(
