@@ -498,7 +498,8 @@
 //!   the order the pushes came, so the oldest is checked first on every
 //!   core; a fetched batch of more than 128 blocks too, after them, the
 //!   node waiting for it) while its node thread merges the one before (a
-//!   page: WebCrypto checks the next pushes while it merges one), and
+//!   page: WebCrypto in the page's worker checks the next pushes while it
+//!   merges one), and
 //!   merges and answers pushes in the order they came, a peer's pushes
 //!   checked meanwhile in the same transaction (up to four).
 //!
@@ -543,7 +544,8 @@
 //! height) before it is merged; each block is taken or refused on its own
 //! ([`db::Refusal`]). A page checks the signatures of a batch of blocks
 //! with the browser's WebCrypto Ed25519 (1.6× faster than ed25519-dalek in
-//! wasm, and off the page's thread), but only those on which every
+//! wasm), in a worker of the page's (Chromium checks within the call, on
+//! the caller's thread), but only those on which every
 //! cofactorless verifier agrees with dalek's `verify`, our rule; dalek
 //! judges the rest, and lone blocks (`node::webcrypto`). Only refusals that no honest peer causes
 //! (`BLOCK_INVALID`: undecodable, not canonical, a bad signature, CID or

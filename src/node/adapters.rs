@@ -23,7 +23,7 @@ pub(super) type Verified = (Vec<Vec<u8>>, Vec<crate::core::block::SignedBlock>, 
 /// [`decode_batch`] of a batch it owns, as a future that needs nothing
 /// of the node: the work starts at once (natively on other threads; in a
 /// page as a task of its own on the event loop, whose signature checks
-/// WebCrypto runs off the page's thread), so the node merges one batch
+/// WebCrypto runs in the page's worker), so the node merges one batch
 /// while the next is verified.
 #[cfg(target_arch = "wasm32")]
 pub(super) fn verify_batch(blocks: Vec<Vec<u8>>) -> impl std::future::Future<Output = Verified> + 'static {

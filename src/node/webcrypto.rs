@@ -1,10 +1,20 @@
 //! A page checks the signatures of the blocks its peers send in batches
 //! (head exchange, pushes, fetches) with the browser's WebCrypto Ed25519
-//! (`crypto.subtle.verify`: native code, off the page's thread) rather
-//! than ed25519-dalek in wasm: 54–57 µs a block against 86–92 µs in
-//! Chromium 156 and Firefox ESR 153 (BENCHMARKS.md, "Browser: the
-//! signature check of a receiving page"). A block alone (gossip) stays
-//! with dalek: see [`MIN_BATCH`].
+//! (`crypto.subtle.verify`) rather than ed25519-dalek in wasm: 54–57 µs a
+//! block against 86–92 µs in Chromium 156 and Firefox ESR 153
+//! (BENCHMARKS.md, "Browser: the signature check of a receiving page"). A
+//! block alone (gossip) stays with dalek: see [`MIN_BATCH`].
+//!
+//! **In a worker.** Chromium checks an Ed25519 signature within the call,
+//! on the caller's thread (a loop of 4,096 calls took as long to make as to
+//! be answered: ~59 µs a call), so a catch-up's checks took half of the
+//! receiving page's thread. The page hands each batch to a worker of its
+//! own (`verify_aside`, made from a `blob:` URL on first use): its signatures and
+//! messages in one transferred buffer, its authors' `CryptoKey`s cloned.
+//! The page's thread merges one push while the worker checks the next.
+//! Where no worker can be made (a CSP that forbids `blob:` workers), the
+//! page calls WebCrypto itself; where the worker fails, that batch goes to
+//! dalek.
 //!
 //! The accept/refuse rule stays ours ([`Unverified::verify`]): WebCrypto is
 //! asked only about blocks on which every cofactorless RFC 8032 verifier
@@ -21,13 +31,77 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use cid::Cid;
-use js_sys::{Array, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Promise, Reflect, Uint32Array, Uint8Array};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
 
 use crate::core::block::{cid_of, plain_key, BlockError, SignedBlock, Unverified};
 use crate::db::Refusal;
+
+#[wasm_bindgen(inline_js = "
+let worker, asked = 0;
+// Blocks WebCrypto has judged: [in this page, in the worker].
+const judged = [0, 0];
+const waiting = new Map();
+// Each block's check: its key keys[i], its signature (64 bytes) then its
+// message in parts, ending at ends[i].
+async function check(keys, parts, ends) {
+  const all = [];
+  for (let i = 0, at = 0; i < keys.length; at = ends[i++]) {
+    all.push(crypto.subtle.verify('Ed25519', keys[i], parts.subarray(at, at + 64), parts.subarray(at + 64, ends[i])));
+  }
+  return Uint8Array.from(await Promise.all(all), (ok) => (ok ? 1 : 0));
+}
+function aside() {
+  if (worker !== undefined) return worker;
+  worker = null;
+  try {
+    const src = `const check = ${check}; onmessage = async ({ data: { id, args } }) => {
+      try { const ok = await check(...args); postMessage({ id, ok }, [ok.buffer]); }
+      catch (e) { postMessage({ id, error: String(e) }); }
+    };`;
+    worker = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));
+    worker.onmessage = ({ data }) => {
+      const p = waiting.get(data.id);
+      waiting.delete(data.id);
+      if (data.error !== undefined) return p.reject(data.error);
+      judged[1] += data.ok.length;
+      p.resolve(data.ok);
+    };
+    worker.onerror = (e) => {
+      worker = null;
+      for (const p of waiting.values()) p.reject(e.message);
+      waiting.clear();
+    };
+  } catch (e) {
+    worker = null;
+  }
+  return worker;
+}
+export function verify_aside(keys, parts, ends) {
+  const w = aside();
+  if (!w) return check(keys, parts, ends).then((ok) => ((judged[0] += ok.length), ok));
+  return new Promise((resolve, reject) => {
+    const id = asked++;
+    waiting.set(id, { resolve, reject });
+    w.postMessage({ id, args: [keys, parts, ends] }, [parts.buffer, ends.buffer]);
+  });
+}
+export function judged_by(worker) {
+  return judged[worker ? 1 : 0];
+}
+")]
+extern "C" {
+    /// Whether each block's signature holds (1) or not (0), by WebCrypto
+    /// in a worker of the page's (in the page itself where no worker can
+    /// be made).
+    fn verify_aside(keys: &Array, parts: &Uint8Array, ends: &Uint32Array) -> Promise;
+    /// How many blocks WebCrypto has judged in this page's worker
+    /// (`worker`), or in the page itself.
+    fn judged_by(worker: bool) -> f64;
+}
 
 /// The fewest blocks worth a trip to WebCrypto. One answer takes Firefox
 /// 150–230 µs to come back (Chromium 45–60 µs), more than dalek's 90–105 µs
@@ -47,8 +121,6 @@ enum Author {
 
 thread_local! {
     static AUTHORS: RefCell<HashMap<[u8; 32], Author>> = RefCell::new(HashMap::new());
-    /// Signatures WebCrypto has judged, for the test that shows it is asked.
-    static JUDGED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// The page's WebCrypto, if it has one (only secure contexts do).
@@ -80,9 +152,10 @@ pub(crate) async fn decode_claimed(bytes: &[u8], cid: Cid) -> Result<SignedBlock
     verify_all(vec![decoded]).await.pop().expect("one result for one block")
 }
 
-/// How many signatures WebCrypto has judged in this page so far.
-pub(crate) fn judged() -> u64 {
-    JUDGED.get()
+/// How many signatures WebCrypto has judged in this page so far: in its
+/// worker (`worker`), or in the page itself.
+pub(crate) fn judged(worker: bool) -> u64 {
+    judged_by(worker) as u64
 }
 
 /// The signature check of every block decoded so far, in order.
@@ -92,9 +165,11 @@ pub(crate) async fn verify_all(decoded: Vec<Result<Unverified, BlockError>>) -> 
         return decoded.into_iter().map(|d| d.and_then(Unverified::verify)).collect();
     };
     import_keys(&subtle, &decoded).await;
-    // Every block WebCrypto is asked about, and the promise of its answer.
-    let mut asked = Vec::new();
-    let promises = Array::new();
+    // Every block WebCrypto is asked about: its author's key (the same
+    // key is cloned once per message), and its signature then its
+    // message, laid end to end.
+    let (mut asked, mut parts, mut ends) = (Vec::new(), Vec::new(), Vec::new());
+    let keys = Array::new();
     AUTHORS.with_borrow(|authors| {
         for (i, d) in decoded.iter().enumerate() {
             let Ok(block) = d else { continue };
@@ -102,33 +177,35 @@ pub(crate) async fn verify_all(decoded: Vec<Result<Unverified, BlockError>>) -> 
             if !block.plain_signature() {
                 continue;
             }
-            if let Ok(p) =
-                subtle.verify_with_str_and_u8_array_and_u8_array("Ed25519", key, block.signature(), block.message())
-            {
-                asked.push(i);
-                promises.push(&p);
-            }
+            asked.push(i);
+            keys.push(key);
+            parts.extend_from_slice(block.signature());
+            parts.extend_from_slice(block.message());
+            ends.push(parts.len() as u32);
         }
     });
-    let answers = match asked.is_empty() {
-        true => Array::new(),
-        false => match JsFuture::from(Promise::all(&promises)).await {
-            Ok(a) => a.unchecked_into(),
-            // A browser that fails a call rather than answering false:
-            // every block is checked here.
-            Err(_) => {
-                asked.clear();
-                Array::new()
+    let answers: Vec<u8> = match asked.is_empty() {
+        true => Vec::new(),
+        false => {
+            let verdicts =
+                verify_aside(&keys, &Uint8Array::from(parts.as_slice()), &Uint32Array::from(ends.as_slice()));
+            match JsFuture::from(verdicts).await {
+                Ok(a) => Uint8Array::new(&a).to_vec(),
+                // A browser that fails a call rather than answering false:
+                // every block is checked here.
+                Err(_) => {
+                    asked.clear();
+                    Vec::new()
+                }
             }
-        },
+        }
     };
-    JUDGED.set(JUDGED.get() + asked.len() as u64);
-    let mut answers = asked.into_iter().zip(answers.iter()).peekable();
+    let mut answers = asked.into_iter().zip(answers).peekable();
     let mut out = Vec::with_capacity(decoded.len());
     for (i, d) in decoded.into_iter().enumerate() {
         out.push(match answers.next_if(|(j, _)| *j == i) {
             Some((_, good)) => match d {
-                Ok(block) if good.as_bool() == Some(true) => Ok(block.verified()),
+                Ok(block) if good == 1 => Ok(block.verified()),
                 Ok(_) => Err(BlockError::BadSignature),
                 Err(e) => Err(e),
             },

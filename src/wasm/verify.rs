@@ -29,11 +29,13 @@ pub fn verify_blocks(blocks: Array, webcrypto: bool) -> Promise {
     })
 }
 
-/// How many signatures WebCrypto has judged in this page so far.
+/// How many signatures WebCrypto has judged in this page so far: in the
+/// page's worker (`worker`), or in the page itself (where no worker could
+/// be made).
 #[doc(hidden)]
 #[cfg_attr(feature = "bench-exports", wasm_bindgen(js_name = __webcryptoJudged, skip_typescript))]
-pub fn webcrypto_judged() -> f64 {
-    crate::node::webcrypto::judged() as f64
+pub fn webcrypto_judged(worker: bool) -> f64 {
+    crate::node::webcrypto::judged(worker) as f64
 }
 
 /// `[message, signature, author]` of a block that decodes, else `undefined`:

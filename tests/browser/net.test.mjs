@@ -553,6 +553,35 @@ test("page B closes, A makes 1,000 changes, B reopens: sync events report its pr
   await b.context.close();
 });
 
+test("a page whose CSP forbids workers checks a batch's signatures itself, and takes it", async () => {
+  await node.post("schema", SDL).catch(() => {});
+  await node.post("p2p/collections/Book");
+  const titles = Array.from({ length: 12 }, (_, i) => `checked in the page ${i}`);
+  const ids = [];
+  for (const title of titles) ids.push((await node.post("collections/Book", JSON.stringify({ title, pages: 1 })))._id);
+  // A page whose policy refuses every worker: the batches it receives (head
+  // exchange sends the node's 12 blocks as one) are checked by WebCrypto
+  // on the page's thread instead.
+  const context = await browser.newContext();
+  const { page, problems } = await weftTab(context, server, { html: "no-workers.html" });
+  await joinBooks(page);
+  const got = await until(
+    page,
+    "the node's books",
+    async (ids) => {
+      const books = await window.db.collection("Book").find({ filter: { _id: { _in: ids } } });
+      return books.length === ids.length && books.map((b) => b.title).sort();
+    },
+    ids,
+  );
+  assert.deepEqual(got, [...titles].sort());
+  assert.ok((await page.evaluate(() => window.refused)).includes("worker-src"), "the page asked for a worker and was refused");
+  await page.evaluate(() => window.db.close());
+  // The browser reports the refused worker itself.
+  assert.deepEqual(problems.filter((p) => !/Content.Security.Policy/.test(p)), []);
+  await context.close();
+});
+
 /**
  * Two pages that know only `relay` (a node of their own, which neither
  * holds Book nor forwards its topic): each opens "direct" with `options`,

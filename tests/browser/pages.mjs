@@ -33,12 +33,12 @@ export async function stopSuite({ node, server, browser }) {
  * loaded as `window.weft`; `init` runs in the page before any of its
  * scripts. Resolves to the page and what it logs ({@link watchPage}).
  */
-export async function weftTab(context, server, { init } = {}) {
+export async function weftTab(context, server, { init, html = "blank.html" } = {}) {
   const page = await context.newPage();
   page.setDefaultTimeout?.(WAIT);
   const problems = watchPage(page);
   if (init) await page.addInitScript(init);
-  await page.goto(`${server.url}/tests/browser/blank.html`);
+  await page.goto(`${server.url}/tests/browser/${html}`);
   await page.evaluate(async () => {
     const weft = await import("/pkg/weftdb.js");
     await weft.default();
