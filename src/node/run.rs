@@ -506,9 +506,10 @@ impl<S: Store> Node<S> {
 
     /// When the node is next due for [`Node::housekeeping`], on
     /// [`Node::now`]'s clock: the replica's next deadline, but never sooner
-    /// than [`TICK`] after the last run, and no sooner than the start for
-    /// the first (a deadline that is already past waits for an event, not
-    /// for the time; see [`Replica::next_timeout`]).
+    /// than [`TICK`] after the last run; the first run at the replica's
+    /// deadline itself (at once for a node with peers to dial). A deadline
+    /// that is already past waits for an event, not for the time; see
+    /// [`Replica::next_timeout`].
     /// `None`: nothing is due until something happens.
     pub(crate) fn next_housekeeping(&self) -> Option<Duration> {
         if !self.p2p {

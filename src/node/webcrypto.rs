@@ -12,9 +12,10 @@
 //! own (`verify_aside`, made from a `blob:` URL on first use): its signatures and
 //! messages in one transferred buffer, its authors' `CryptoKey`s cloned.
 //! The page's thread merges one push while the worker checks the next.
-//! Where no worker can be made (a CSP that forbids `blob:` workers), the
-//! page calls WebCrypto itself; where the worker fails, that batch goes to
-//! dalek.
+//! Where the worker fails (a CSP that forbids `blob:` workers refuses it
+//! after it is made; a batch it fails or does not answer within 30 s), the
+//! batches it held go to dalek, and the page calls WebCrypto itself from
+//! then on.
 //!
 //! The accept/refuse rule stays ours ([`Unverified::verify`]): WebCrypto is
 //! asked only about blocks on which every cofactorless RFC 8032 verifier
@@ -54,6 +55,18 @@ async function check(keys, parts, ends) {
   }
   return Uint8Array.from(await Promise.all(all), (ok) => (ok ? 1 : 0));
 }
+// The worker is given up (terminated, never made again: the page checks
+// from then on) on its error event (a CSP that refuses it, among others),
+// on a message either side could not read, when it fails a batch, or when
+// a batch has had no answer for `PATIENCE` ms (a worker the browser
+// stopped): the batches it held are refused here, and dalek checks them.
+const PATIENCE = 30000;
+function give_up(why) {
+  worker?.terminate();
+  worker = null;
+  for (const p of waiting.values()) p.reject(why);
+  waiting.clear();
+}
 function aside() {
   if (worker !== undefined) return worker;
   worker = null;
@@ -61,20 +74,22 @@ function aside() {
     const src = `const check = ${check}; onmessage = async ({ data: { id, args } }) => {
       try { const ok = await check(...args); postMessage({ id, ok }, [ok.buffer]); }
       catch (e) { postMessage({ id, error: String(e) }); }
-    };`;
+    }; onmessageerror = () => { throw new Error('a batch the worker could not read'); };`;
     worker = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));
     worker.onmessage = ({ data }) => {
       const p = waiting.get(data.id);
+      if (!p) return;
       waiting.delete(data.id);
-      if (data.error !== undefined) return p.reject(data.error);
+      clearTimeout(p.timer);
+      if (data.error !== undefined) {
+        p.reject(data.error);
+        return give_up(data.error);
+      }
       judged[1] += data.ok.length;
       p.resolve(data.ok);
     };
-    worker.onerror = (e) => {
-      worker = null;
-      for (const p of waiting.values()) p.reject(e.message);
-      waiting.clear();
-    };
+    worker.onerror = (e) => give_up(e.message || 'the worker failed');
+    worker.onmessageerror = () => give_up('an answer the page could not read');
   } catch (e) {
     worker = null;
   }
@@ -85,8 +100,13 @@ export function verify_aside(keys, parts, ends) {
   if (!w) return check(keys, parts, ends).then((ok) => ((judged[0] += ok.length), ok));
   return new Promise((resolve, reject) => {
     const id = asked++;
-    waiting.set(id, { resolve, reject });
-    w.postMessage({ id, args: [keys, parts, ends] }, [parts.buffer, ends.buffer]);
+    const timer = setTimeout(() => waiting.has(id) && give_up('no answer from the worker'), PATIENCE);
+    waiting.set(id, { resolve, reject, timer });
+    try {
+      w.postMessage({ id, args: [keys, parts, ends] }, [parts.buffer, ends.buffer]);
+    } catch (e) {
+      give_up(String(e));
+    }
   });
 }
 export function judged_by(worker) {

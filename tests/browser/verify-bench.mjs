@@ -17,7 +17,10 @@
 //                            MIN_BATCH)
 //   page, batches            __verifyBlocks(batch, true): the page's node's
 //                            path for a batch (decode in wasm, WebCrypto for
-//                            the signature, keys imported once per author)
+//                            the signature in the page's worker since
+//                            2026-12-05, keys imported once per author): the
+//                            time until the answers are back, not the page
+//                            thread's share of it
 //   WebCrypto only, ...      crypto.subtle.verify on the parts (message,
 //                            signature, key) taken out beforehand: awaited one
 //                            by one or all at once with Promise.all, with
