@@ -1105,6 +1105,7 @@ mod tests {
             assert!(again >= TICK, "the next run waits a tick: {again:?}");
         });
     }
+
     /// A page back online while its old connection to its relay is still
     /// closing (the browser's WebSocket close waits for the network): its
     /// reservation waits for the new connection and is asked for on it at

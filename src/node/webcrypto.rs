@@ -109,14 +109,14 @@ export function verify_aside(keys, parts, ends) {
     }
   });
 }
-export function judged_by(worker) {
-  return judged[worker ? 1 : 0];
+export function judged_by(in_worker) {
+  return judged[in_worker ? 1 : 0];
 }
 ")]
 extern "C" {
     /// Whether each block's signature holds (1) or not (0), by WebCrypto
-    /// in a worker of the page's (in the page itself where no worker can
-    /// be made).
+    /// in a worker of the page's (in the page itself once the worker is
+    /// given up or could not be made).
     fn verify_aside(keys: &Array, parts: &Uint8Array, ends: &Uint32Array) -> Promise;
     /// How many blocks WebCrypto has judged in this page's worker
     /// (`worker`), or in the page itself.
@@ -211,8 +211,9 @@ pub(crate) async fn verify_all(decoded: Vec<Result<Unverified, BlockError>>) -> 
                 verify_aside(&keys, &Uint8Array::from(parts.as_slice()), &Uint32Array::from(ends.as_slice()));
             match JsFuture::from(verdicts).await {
                 Ok(a) => Uint8Array::new(&a).to_vec(),
-                // A browser that fails a call rather than answering false:
-                // every block is checked here.
+                // The worker given up with the batch, or a browser that
+                // fails a call rather than answering false: every block is
+                // checked here.
                 Err(_) => {
                     asked.clear();
                     Vec::new()
