@@ -147,7 +147,7 @@ impl<S: Store> Db<S> {
         reads: usize,
     ) -> Result<Vec<Vec<(Cid, Vec<u8>)>>, Error> {
         let mut tx = self.store().begin_read(&[Table::Packs]).await?;
-        let mut packs = Blocks::default();
+        let mut packs = Blocks::with_recent(&self.recent);
         let mut preload = Preload::default();
         // Everything below a head of theirs that we hold, they hold too
         // (a CID names one block, of one document: one set serves all).
@@ -237,7 +237,7 @@ impl<S: Store> Db<S> {
 /// have parents that high. The others wait for a later, lower level.
 async fn known_down_to<T: Tx>(
     tx: &mut T,
-    packs: &mut Blocks,
+    packs: &mut Blocks<'_>,
     preload: &mut Preload,
     known: &mut HashSet<Cid>,
     unread: &mut Vec<(usize, u64, Vec<Cid>)>,
@@ -272,7 +272,10 @@ async fn known_down_to<T: Tx>(
 /// Whether a walk reads every pack at once ([`Blocks::read_all`]) rather
 /// than block by block: decided once, as soon as the reads it expects, or
 /// those it has made, reach [`PRELOAD_MIN`]: worth it when the store holds
-/// at most [`PRELOAD_PACKS_PER_READ`] packs for each.
+/// at most [`PRELOAD_PACKS_PER_READ`] packs for each. Not decided on a
+/// level of the walk whose blocks were all committed lately by this handle
+/// (`db::recent`): those cost no read, and a walk over what was just
+/// written (a peer catching up) reads no pack at all.
 #[derive(Default)]
 struct Preload {
     /// The block reads the walk expects from here on.
@@ -286,11 +289,13 @@ impl Preload {
     async fn read<T: Tx>(
         &mut self,
         tx: &mut T,
-        packs: &mut Blocks,
+        packs: &mut Blocks<'_>,
         cids: &[Cid],
     ) -> Result<Vec<Option<Vec<u8>>>, Error> {
         let reads = self.expected.max(self.made + cids.len());
-        if !self.decided && reads >= PRELOAD_MIN {
+        // Not while every block asked is at hand: a walk over what this
+        // handle committed lately reads no pack.
+        if !self.decided && reads >= PRELOAD_MIN && !packs.hold(cids) {
             self.decided = true;
             if tx.count(Table::Packs, &KeyRange::all()).await? <= reads.saturating_mul(PRELOAD_PACKS_PER_READ) {
                 packs.read_all(tx, PRELOAD_CHUNK, PRELOAD_BYTES).await?;

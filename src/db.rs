@@ -39,6 +39,7 @@ pub(crate) mod cache;
 #[cfg(any(all(test, feature = "net"), feature = "sim"))]
 pub(crate) mod check;
 pub(crate) mod layout;
+pub(crate) mod recent;
 // The crash runs use the node's records (outbox, refusals).
 #[cfg(all(test, feature = "net"))]
 mod crash;
@@ -127,6 +128,8 @@ pub struct Db<S: Store> {
     /// Hot documents, where the store can tell this handle what the others
     /// commit ([`cache`]).
     cache: Option<cache::Cache>,
+    /// The blocks this handle committed lately ([`recent`]).
+    pub(crate) recent: RefCell<recent::RecentBlocks>,
 }
 
 /// For each change in `told` (ahead of its commit) of a document the
@@ -262,6 +265,7 @@ impl<S: Store> Db<S> {
             next_listener: Cell::new(0),
             refused_lately: RefCell::new(LruCache::new(NonZeroUsize::new(REFUSED_REMEMBERED).expect("not zero"))),
             cache,
+            recent: RefCell::default(),
         };
         match schemas {
             Some(rows) => db.keep_schemas(rows)?,
@@ -1293,6 +1297,11 @@ impl<S: Store> Db<S> {
         if let (Some(cache), Some(stamp)) = (&self.cache, stamp) {
             cache.committed(stamp, std::mem::take(&mut fx.written));
         }
+        let mut recent = self.recent.borrow_mut();
+        for b in &fx.blocks {
+            recent.keep(&b.cid, &b.bytes);
+        }
+        drop(recent);
         for b in &fx.blocks {
             for hook in &hooks {
                 hook(Commit::Done, b);

@@ -15,7 +15,7 @@
 //! | [`core::merge`] | the merge rules: an import planned from a snapshot of the store (checks, blocks set aside as pending, their release and refusal), stopping for the reads it lacks | nothing but data |
 //! | [`core::query`] | filters, order, paging, index plans, order-preserving index keys | nothing but data |
 //! | [`store`] | the async [`store::Store`]/[`store::Tx`] traits; memory, redb (native), IndexedDB (wasm32); the notices between handles on one database ([`store::Notices`]); for tests and the simulator (feature `sim`) a store that fails its Nth commit, once or until healed | one storage engine each |
-//! | [`db`] | [`Db`]: the core's rules over a store, one transaction per change; an import reads [`core::merge`]'s snapshot and writes its plan; `db::layout` (the records), `db::cache` (hot documents, forgotten on other handles' notices); under test, `db::check` (what every store must hold after any failure: rows that point at something, documents, heads and indexes that are what the blocks make) and the crash runs | the store trait |
+//! | [`db`] | [`Db`]: the core's rules over a store, one transaction per change; an import reads [`core::merge`]'s snapshot and writes its plan; `db::layout` (the records), `db::cache` (hot documents, forgotten on other handles' notices), `db::recent` (the blocks this handle committed lately, which a head exchange's walk reads from memory); under test, `db::check` (what every store must hold after any failure: rows that point at something, documents, heads and indexes that are what the blocks make) and the crash runs | the store trait |
 //! | [`core::sync`] | the replication messages and their limits | nothing but data |
 //! | [`core::pending`] | which blocks wait for parents on whose account; what to drop over the caps | nothing but data |
 //! | [`core::replica`] | the replication state's parts, each a state machine in a file of its own: dialling (which peers are kept connected, when each is dialled again), fetching missing blocks (whom to ask, once per block, when to give up), head exchange's push lanes (batches in order, up to three in flight, a probe alone until answered, no block twice per connection, lanes with ids so a dead connection's answers cannot move a new one), the outbox lanes (up to three pushes in flight per replicator's peer, each with its blocks so the next batch leaves them out, the retry backoff), relayed listeners (asked for again with a backoff), each peer's request allowance, strikes and bans; [`core::replica::Replica`] holds them, the documents to pass on or repair, the peers whose exchange failed while connected (swapped again after a backoff), and says when the next of their deadlines falls (no fixed tick: an idle node sleeps until an input, a command or a deadline) | nothing but data |
@@ -742,7 +742,12 @@
 //!
 //! **What is cached in memory** between transactions: the schemas (another
 //! tab may only add schemas, which a miss reloads), the blocks refused
-//! lately, and hot documents (`db::cache`): the state and heads of the
+//! lately, the blocks this handle committed lately (`db::recent`: up to 4
+//! MiB, in two generations; a head exchange's walk for a peer takes them
+//! from memory, and decides to read every pack only on a level of the walk
+//! where some block is not there; never stale, as a block never changes
+//! under its CID and none is deleted; another tab's blocks are read from
+//! the store), and hot documents (`db::cache`): the state and heads of the
 //! documents this handle read or wrote lately, up to about 8 MiB of memory
 //! (some 10,000 small documents), least recently used dropped first. A `get` (and `heads`) of a cached document
 //! reads nothing. What the cache may assume:

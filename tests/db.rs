@@ -602,6 +602,13 @@ mod round_trips {
         (db, trips)
     }
 
+    /// A second handle on `db`'s store, which committed nothing: it holds
+    /// no block in memory (`db::recent`), as another tab's, or after a
+    /// reopen.
+    async fn cold(db: &Db<Counting>) -> Db<Counting> {
+        Db::open(db.store().clone()).await.unwrap()
+    }
+
     fn bytes(bs: &[SignedBlock]) -> Vec<Vec<u8>> {
         bs.iter().map(|b| b.bytes.clone()).collect()
     }
@@ -851,6 +858,7 @@ mod round_trips {
             let theirs = db.heads("Book", &id).await.unwrap();
             db.update("Book", &id, &obj(json!({"pages": -1}))).await.unwrap();
             let ours = db.heads("Book", &id).await.unwrap();
+            let db = cold(&db).await;
             // As head exchange asks: our head's height as the reads it expects.
             let asked = requests();
             let walked = db.blocks_missing_from_each(&[(ours.clone(), theirs.clone())], 302).await.unwrap();
@@ -895,18 +903,23 @@ mod round_trips {
             for id in &ids[..300] {
                 docs.push((db.heads("Book", id).await.unwrap(), Vec::new()));
             }
-            let walk = || async {
+            async fn reads(db: &Db<Counting>, docs: &[(Vec<cid::Cid>, Vec<cid::Cid>)]) -> usize {
                 let asked = requests();
-                let walked = db.blocks_missing_from_each(&docs, 300).await.unwrap();
+                let walked = db.blocks_missing_from_each(docs, 300).await.unwrap();
                 assert_eq!(walked.iter().map(Vec::len).sum::<usize>(), 300);
                 requests() - asked
-            };
-            let asked = walk().await;
+            }
+            let walk = |db| reads(db, &docs);
+            // The handle that committed them walks them from memory.
+            let asked = walk(&db).await;
+            assert_eq!(asked, 0, "{asked} reads for 300 blocks this handle committed");
+            let db = cold(&db).await;
+            let asked = walk(&db).await;
             assert!(asked <= 4, "{asked} reads for 300 blocks among 500 packs");
             for i in 500..700 {
                 db.create("Book", &create(i)).await.unwrap();
             }
-            let asked = walk().await;
+            let asked = walk(&db).await;
             assert!(asked > 300, "{asked} reads for 300 blocks among 700 packs: one each");
         });
     }
@@ -929,6 +942,7 @@ mod round_trips {
                 }
                 docs.push((db.heads("Book", &id).await.unwrap(), genesis));
             }
+            let db = cold(&db).await;
             let asked = requests();
             // Our heads' heights (3 each).
             let walked = db.blocks_missing_from_each(&docs, 900).await.unwrap();

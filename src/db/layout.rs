@@ -34,12 +34,14 @@
 //! build would see an empty database and write beside layout 4 (a build
 //! of layout 2 or 3 refuses layout 4 as a layout it does not know).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
 use cid::Cid;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::recent::RecentBlocks;
 use super::{cbor, index_key, split_doc_key, uncbor, META_SCHEMA};
 use crate::core::doc::{DocState, Heads};
 use crate::core::schema::CollectionDef;
@@ -198,16 +200,19 @@ pub(crate) async fn put_blocks<T: Tx>(tx: &mut T, blocks: &[(Cid, &[u8])]) -> Re
 
 /// Reads blocks by CID within one transaction, each pack once.
 #[derive(Default)]
-pub(crate) struct Blocks {
+pub(crate) struct Blocks<'r> {
     /// Pack key → its blocks by CID bytes.
     packs: HashMap<Vec<u8>, HashMap<Vec<u8>, Vec<u8>>>,
     /// CID bytes → the key of the pack read that holds it.
     pack_of: HashMap<Vec<u8>, Vec<u8>>,
     /// Every pack is read ([`Blocks::read_all`]): a block not among them is not stored.
     complete: bool,
+    /// The blocks the handle committed lately, found without a read
+    /// ([`Blocks::with_recent`]).
+    recent: Option<&'r RefCell<RecentBlocks>>,
 }
 
-impl Blocks {
+impl<'r> Blocks<'r> {
     /// The keys of the packs that hold `cids` (`None`: not stored), all
     /// asked at once.
     pub async fn locate<T: Tx>(tx: &mut T, cids: &[Cid]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
@@ -310,9 +315,23 @@ impl Blocks {
         Ok(true)
     }
 
-    /// A block of a pack read already.
+    /// Reads that look among `recent` first.
+    pub fn with_recent(recent: &'r RefCell<RecentBlocks>) -> Self {
+        Blocks { recent: Some(recent), ..Blocks::default() }
+    }
+
+    /// A block of a pack read already, or committed lately.
     fn cached(&self, cid: &Cid) -> Option<Vec<u8>> {
-        self.find(self.pack_of.get(&cid.to_bytes())?, cid)
+        let key = cid.to_bytes();
+        match self.pack_of.get(&key) {
+            Some(pack) => self.find(pack, cid),
+            None => self.recent.as_ref()?.borrow().get(&key).cloned(),
+        }
+    }
+
+    /// Whether every one of `cids` is found without a read.
+    pub fn hold(&self, cids: &[Cid]) -> bool {
+        cids.iter().all(|c| self.cached(c).is_some())
     }
 
     fn keep(&mut self, key: Vec<u8>, blocks: HashMap<Vec<u8>, Vec<u8>>) {
