@@ -135,12 +135,15 @@ impl<S: Store> Db<S> {
     /// `reads`: the heights of our highest heads, summed over the documents;
     /// less the heights of their highest heads that we hold, it is about
     /// how many blocks our side of the walks reads (a branch of ours or a
-    /// deep one of theirs reads more). As soon as that, or the reads made,
-    /// reach `PRELOAD_MIN` (`Preload`), and the store holds no more
-    /// than `PRELOAD_PACKS_PER_READ` packs for each, the packs (at most
-    /// `PRELOAD_BYTES` of them) are all read in a few large requests and
-    /// the walks read nothing more: a peer that lacks a good part of a
-    /// small store (a page catching up) costs no request per block.
+    /// deep one of theirs reads more). Blocks this handle committed lately
+    /// are taken from memory (`db::recent`) and cost no read. As soon as
+    /// the reads it expects (at the share of blocks it has had to read so
+    /// far), or those it made, reach `PRELOAD_MIN` (`Preload`), and the
+    /// store holds no more than `PRELOAD_PACKS_PER_READ` packs for each,
+    /// the packs (at most `PRELOAD_BYTES` of them) are all read in a few
+    /// large requests and the walks read nothing more: a peer that lacks a
+    /// good part of a small store (a page catching up) costs no request per
+    /// block.
     pub async fn blocks_missing_from_each(
         &self,
         docs: &[(Vec<Cid>, Vec<Cid>)],
@@ -168,8 +171,8 @@ impl<S: Store> Db<S> {
         // for a walk of 600 blocks among 900 packs, which then read them
         // one by one: `tests/db.rs`
         // `a_walk_for_a_peer_holding_old_heads_reads_every_pack_at_once`).
+        preload.count(&packs, &theirs);
         let their_heads = packs.get_held(&mut tx, &theirs).await?;
-        preload.made += theirs.len();
         for (c, bytes) in theirs.iter().zip(their_heads) {
             // One not here: nothing to walk below it.
             if let Some(bytes) = bytes {
@@ -272,36 +275,48 @@ async fn known_down_to<T: Tx>(
 /// Whether a walk reads every pack at once ([`Blocks::read_all`]) rather
 /// than block by block: decided once, as soon as the reads it expects, or
 /// those it has made, reach [`PRELOAD_MIN`]: worth it when the store holds
-/// at most [`PRELOAD_PACKS_PER_READ`] packs for each. Not decided on a
-/// level of the walk whose blocks were all committed lately by this handle
-/// (`db::recent`): those cost no read, and a walk over what was just
-/// written (a peer catching up) reads no pack at all.
+/// at most [`PRELOAD_PACKS_PER_READ`] packs for each. A block this handle
+/// committed lately (`db::recent`), or in a pack read already, is no read:
+/// the reads expected are scaled by the share of the blocks looked for
+/// that had to be read, and nothing is decided on a level that reads
+/// nothing. So a walk over what was just written (a peer catching up)
+/// reads no pack, and one that finds only its lowest blocks missing reads
+/// those alone.
 #[derive(Default)]
 struct Preload {
-    /// The block reads the walk expects from here on.
+    /// The blocks the walk expects to look for from here on.
     expected: usize,
-    /// The block reads it made.
+    /// The blocks it looked for.
+    looked: usize,
+    /// Those of them it had to read.
     made: usize,
     decided: bool,
 }
 
 impl Preload {
+    /// Counts a look for `cids`: how many of them `packs` has to read.
+    fn count(&mut self, packs: &Blocks<'_>, cids: &[Cid]) -> usize {
+        let reads = packs.to_read(cids);
+        self.looked += cids.len();
+        self.made += reads;
+        reads
+    }
+
     async fn read<T: Tx>(
         &mut self,
         tx: &mut T,
         packs: &mut Blocks<'_>,
         cids: &[Cid],
     ) -> Result<Vec<Option<Vec<u8>>>, Error> {
-        let reads = self.expected.max(self.made + cids.len());
-        // Not while every block asked is at hand: a walk over what this
-        // handle committed lately reads no pack.
-        if !self.decided && reads >= PRELOAD_MIN && !packs.hold(cids) {
-            self.decided = true;
-            if tx.count(Table::Packs, &KeyRange::all()).await? <= reads.saturating_mul(PRELOAD_PACKS_PER_READ) {
-                packs.read_all(tx, PRELOAD_CHUNK, PRELOAD_BYTES).await?;
+        if self.count(packs, cids) > 0 && !self.decided {
+            let reads = (self.expected.saturating_mul(self.made) / self.looked).max(self.made);
+            if reads >= PRELOAD_MIN {
+                self.decided = true;
+                if tx.count(Table::Packs, &KeyRange::all()).await? <= reads.saturating_mul(PRELOAD_PACKS_PER_READ) {
+                    packs.read_all(tx, PRELOAD_CHUNK, PRELOAD_BYTES).await?;
+                }
             }
         }
-        self.made += cids.len();
         Ok(packs.get_held(tx, cids).await?)
     }
 }

@@ -1432,6 +1432,27 @@ mod tests {
 
     const SDL: &str = "type Book { title: String @index }";
 
+    /// A block whose commit failed is not stored, so a walk for a peer
+    /// must not find it in memory (`db::recent`): only a commit that is
+    /// done keeps its blocks.
+    #[test]
+    fn a_failed_commit_keeps_no_block_in_memory() {
+        block_on(async {
+            let store = FailingStore::new(MemoryStore::new());
+            let db = Db::open(store.clone()).await.unwrap();
+            db.add_schema(SDL).await.unwrap();
+            let id = db.create("Book", json!({"title": "Dune"}).as_object().unwrap()).await.unwrap();
+            let kept = db.heads("Book", &id).await.unwrap();
+            store.fail_commit(1);
+            let err = db.update("Book", &id, json!({"title": "Dune II"}).as_object().unwrap()).await.unwrap_err();
+            assert_eq!(err.code(), "STORAGE");
+            assert_eq!(db.heads("Book", &id).await.unwrap(), kept, "the head stays");
+            let recent = db.recent.borrow();
+            assert!(recent.get(&kept[0].to_bytes()).is_some(), "the committed block is kept");
+            assert_eq!(recent.len(), 1, "and nothing else: the failed change's block is not");
+        });
+    }
+
     /// A merged change reaches subscribers before its commit completes; a
     /// local write only once it has committed.
     #[test]

@@ -207,8 +207,8 @@ pub(crate) struct Blocks<'r> {
     pack_of: HashMap<Vec<u8>, Vec<u8>>,
     /// Every pack is read ([`Blocks::read_all`]): a block not among them is not stored.
     complete: bool,
-    /// The blocks the handle committed lately, found without a read
-    /// ([`Blocks::with_recent`]).
+    /// The blocks the handle committed lately, which [`Blocks::get_held`]
+    /// takes without a read ([`Blocks::with_recent`]).
     recent: Option<&'r RefCell<RecentBlocks>>,
 }
 
@@ -300,7 +300,7 @@ impl<'r> Blocks<'r> {
             for (key, value) in packs.iter() {
                 bytes += value.len();
                 if bytes > max_bytes {
-                    *self = Blocks::default();
+                    *self = Blocks { recent: self.recent, ..Blocks::default() };
                     return Ok(false);
                 }
                 let blocks = unpack(value)?.into_iter().map(|(c, b)| (c.to_vec(), b.to_vec())).collect();
@@ -315,7 +315,7 @@ impl<'r> Blocks<'r> {
         Ok(true)
     }
 
-    /// Reads that look among `recent` first.
+    /// Reads whose [`Blocks::get_held`] looks among `recent` first.
     pub fn with_recent(recent: &'r RefCell<RecentBlocks>) -> Self {
         Blocks { recent: Some(recent), ..Blocks::default() }
     }
@@ -325,13 +325,16 @@ impl<'r> Blocks<'r> {
         let key = cid.to_bytes();
         match self.pack_of.get(&key) {
             Some(pack) => self.find(pack, cid),
-            None => self.recent.as_ref()?.borrow().get(&key).cloned(),
+            None => self.recent?.borrow().get(&key).cloned(),
         }
     }
 
-    /// Whether every one of `cids` is found without a read.
-    pub fn hold(&self, cids: &[Cid]) -> bool {
-        cids.iter().all(|c| self.cached(c).is_some())
+    /// How many of `cids` [`Blocks::get_held`] would have to read.
+    pub fn to_read(&self, cids: &[Cid]) -> usize {
+        let recent = self.recent.map(|r| r.borrow());
+        let at_hand =
+            |key: &Vec<u8>| self.pack_of.contains_key(key) || recent.as_ref().is_some_and(|r| r.get(key).is_some());
+        cids.iter().filter(|c| !at_hand(&c.to_bytes())).count()
     }
 
     fn keep(&mut self, key: Vec<u8>, blocks: HashMap<Vec<u8>, Vec<u8>>) {

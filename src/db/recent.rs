@@ -10,37 +10,53 @@
 //! commit keeps none). Blocks other handles (tabs) commit are not here and
 //! are read from the store.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use cid::Cid;
 
-/// The most bytes of blocks kept: about 18,000 blocks of a small
-/// document's change. Kept in two generations of up to half each, the
-/// older dropped whole when the newer fills (no order to keep per block).
-pub(crate) const RECENT_BLOCK_BYTES: usize = 4 << 20;
+/// The most memory the blocks kept take, their bytes and [`ENTRY_BYTES`]
+/// each (then the oldest go first): about 11,000 blocks of a small
+/// document's change.
+pub(crate) const RECENT_BYTES: usize = 4 << 20;
+/// What a block kept costs beside its bytes: its CID's bytes as the key,
+/// two vectors and their allocations, the map's slot.
+const ENTRY_BYTES: usize = 128;
 
-/// CID bytes → the block's bytes, in two generations.
+/// CID bytes → the block's bytes, oldest first in `order`.
 #[derive(Default)]
 pub(crate) struct RecentBlocks {
-    newer: HashMap<Vec<u8>, Vec<u8>>,
-    older: HashMap<Vec<u8>, Vec<u8>>,
-    /// The bytes of the blocks in `newer`.
+    blocks: HashMap<Vec<u8>, Vec<u8>>,
+    order: VecDeque<Vec<u8>>,
+    /// What the blocks kept take, counted as [`RECENT_BYTES`] is.
     bytes: usize,
 }
 
 impl RecentBlocks {
-    /// A block by its CID's bytes.
-    pub(crate) fn get(&self, cid: &[u8]) -> Option<&Vec<u8>> {
-        self.newer.get(cid).or_else(|| self.older.get(cid))
+    /// A block by its CID's bytes. (`&Vec`: the map lookup the pack
+    /// reads make already, so the page's wasm carries no second one.)
+    #[allow(clippy::ptr_arg)]
+    pub(crate) fn get(&self, cid: &Vec<u8>) -> Option<&Vec<u8>> {
+        self.blocks.get(cid)
     }
 
-    /// Keeps a committed block.
+    /// How many blocks are kept.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Keeps a committed block, dropping the oldest past [`RECENT_BYTES`].
     pub(crate) fn keep(&mut self, cid: &Cid, block: &[u8]) {
-        self.bytes += block.len();
-        self.newer.insert(cid.to_bytes(), block.to_vec());
-        if self.bytes > RECENT_BLOCK_BYTES / 2 {
-            self.older = std::mem::take(&mut self.newer);
-            self.bytes = 0;
+        let key = cid.to_bytes();
+        if self.blocks.contains_key(&key) {
+            return;
+        }
+        self.bytes += block.len() + ENTRY_BYTES;
+        self.blocks.insert(key.clone(), block.to_vec());
+        self.order.push_back(key);
+        while self.bytes > RECENT_BYTES {
+            let Some(old) = self.order.pop_front() else { break };
+            self.bytes -= self.blocks.remove(&old).map_or(0, |b| b.len() + ENTRY_BYTES);
         }
     }
 }
@@ -58,15 +74,21 @@ mod tests {
             b.resize(64 << 10, 7);
             b
         };
-        let last = 3 * (RECENT_BLOCK_BYTES >> 16);
-        for n in 0..=last {
+        let get = |recent: &RecentBlocks, n| recent.get(&cid_of(&block(n)).to_bytes()).cloned();
+        let fit = RECENT_BYTES / ((64 << 10) + ENTRY_BYTES);
+        for n in 0..3 * fit {
             recent.keep(&cid_of(&block(n)), &block(n));
+            assert!(recent.bytes <= RECENT_BYTES, "{} bytes after block {n}", recent.bytes);
+            assert_eq!(get(&recent, n), Some(block(n)), "the newest is kept");
+            if n >= fit {
+                assert_eq!(get(&recent, n - fit), None, "block {} went", n - fit);
+                assert_eq!(get(&recent, n + 1 - fit), Some(block(n + 1 - fit)), "the oldest of the last {fit} is kept");
+            }
         }
-        let get = |n| recent.get(&cid_of(&block(n)).to_bytes()).cloned();
-        assert_eq!(get(0), None, "the oldest went");
-        assert_eq!(get(last), Some(block(last)), "the newest is kept");
-        assert_eq!(get(last - 1), Some(block(last - 1)), "and the one before");
-        let held: usize = recent.newer.values().chain(recent.older.values()).map(Vec::len).sum();
-        assert!(held <= RECENT_BLOCK_BYTES, "{held} bytes held");
+        let held: usize = recent.blocks.values().map(|b| b.len() + ENTRY_BYTES).sum();
+        assert_eq!(held, recent.bytes, "the count is what is held");
+        recent.keep(&cid_of(&block(0)), &block(0));
+        recent.keep(&cid_of(&block(0)), &block(0));
+        assert_eq!(recent.order.len(), recent.blocks.len(), "a block kept twice is one entry");
     }
 }
