@@ -1297,12 +1297,8 @@ impl<S: Store> Db<S> {
         if let (Some(cache), Some(stamp)) = (&self.cache, stamp) {
             cache.committed(stamp, std::mem::take(&mut fx.written));
         }
-        let mut recent = self.recent.borrow_mut();
         for b in &fx.blocks {
-            recent.keep(&b.cid, &b.bytes);
-        }
-        drop(recent);
-        for b in &fx.blocks {
+            self.recent.borrow_mut().keep(&b.cid, &b.bytes);
             for hook in &hooks {
                 hook(Commit::Done, b);
             }

@@ -743,11 +743,12 @@
 //! **What is cached in memory** between transactions: the schemas (another
 //! tab may only add schemas, which a miss reloads), the blocks refused
 //! lately, the blocks this handle committed lately (`db::recent`: up to 4
-//! MiB, in two generations; a head exchange's walk for a peer takes them
-//! from memory, and decides to read every pack only on a level of the walk
-//! where some block is not there; never stale, as a block never changes
-//! under its CID and none is deleted; another tab's blocks are read from
-//! the store), and hot documents (`db::cache`): the state and heads of the
+//! MiB counted with 128 bytes of cost each, the oldest dropped first; a
+//! head exchange's walk for a peer takes them from memory, and weighs the
+//! reads it expects by the share of its blocks not found there before it
+//! reads every pack; never stale, as a block never changes under its CID
+//! and none is deleted; another tab's blocks are read from the store), and
+//! hot documents (`db::cache`): the state and heads of the
 //! documents this handle read or wrote lately, up to about 8 MiB of memory
 //! (some 10,000 small documents), least recently used dropped first. A `get` (and `heads`) of a cached document
 //! reads nothing. What the cache may assume:

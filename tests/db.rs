@@ -489,9 +489,6 @@ mod round_trips {
     thread_local! {
         /// Requests made, a key each (IndexedDB's cost is per request).
         static REQUESTS: Cell<usize> = const { Cell::new(0) };
-    }
-
-    thread_local! {
         /// Rows scans returned.
         static SCANNED: Cell<usize> = const { Cell::new(0) };
     }
