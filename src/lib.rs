@@ -498,8 +498,10 @@
 //!   the order the pushes came, so the oldest is checked first on every
 //!   core; a fetched batch of more than 128 blocks too, after them, the
 //!   node waiting for it) while its node thread merges the one before (a
-//!   page: WebCrypto in the page's worker checks the next pushes while it
-//!   merges one), and
+//!   page: WebCrypto in the page's worker, made as the node starts, checks
+//!   the next pushes while it merges one; the page's driver keeps polling
+//!   the swarm during a merge, holds what comes for the node to take after
+//!   it, and begins the check of up to two pushes among it at once), and
 //!   merges and answers pushes in the order they came, a peer's pushes
 //!   checked meanwhile in the same transaction (up to four).
 //!

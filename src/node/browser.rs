@@ -8,15 +8,17 @@
 
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Poll;
 
 use futures::channel::{mpsc, oneshot};
+use futures::future::LocalBoxFuture;
 use futures::{FutureExt, StreamExt};
 use futures_timer::Delay;
 use serde_json::Value;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
-use super::adapters::wall_now_ms;
+use super::adapters::{verify_batch, wall_now_ms, Verified};
 use super::command::{Command, CommandError, Reply};
 use super::config::NodeConfig;
 use super::error::NodeError;
@@ -24,6 +26,8 @@ use super::exchange::next_checked;
 use super::run::{keypair_of, Clock, Node, NodeStore, PeerListener, SyncListener, Wake};
 use super::state::StatusListener;
 use super::swarm::SwarmDriver;
+use super::wire::{Input, ReplyId, Request as WireRequest};
+use crate::core::sync::ReplicateRequest;
 use crate::db::Db;
 use crate::net::{build_browser_swarm, WireErrors};
 
@@ -62,6 +66,8 @@ impl BrowserNode {
         });
         let epoch = web_time::Instant::now();
         let clock = Clock { now: std::time::Duration::ZERO, wall_zero_ms: wall_now_ms() };
+        // Started while the node dials: ready for a catch-up's first batch.
+        super::webcrypto::prepare_worker();
         wasm_bindgen_futures::spawn_local(async move {
             match Node::assemble(db.clone(), config, wire_errors, clock, Some(wake)).await {
                 Ok(mut node) => {
@@ -195,7 +201,18 @@ async fn run(
             _ = wake.next() => {}
             checked = next_checked(&mut node.verifying).fuse() => {
                 node.at(now(), wall_now_ms());
-                node.merge_checked(checked).await;
+                let held = polling_while(&mut driver, node.merge_checked(checked)).await;
+                if !held.is_empty() {
+                    // The merge's answers first: the pusher's next push waits on them.
+                    node.at(now(), wall_now_ms());
+                    driver.settle(&mut node, now).await;
+                    for (input, begun) in held {
+                        node.begun = begun;
+                        node.at(now(), wall_now_ms());
+                        node.handle(input, now()).await;
+                        node.begun = None;
+                    }
+                }
             }
             _ = housekeeping => {
                 node.at(now(), wall_now_ms());
@@ -208,4 +225,53 @@ async fn run(
     }
     // Dropping the swarm closes every connection.
     drop(driver);
+}
+
+/// Inputs taken from the swarm while the node merged, held for it at
+/// most: past them the swarm waits for the merge, as it did before.
+const HELD_INPUTS: usize = 64;
+
+/// Pushes among the held inputs whose checks begin at once: WebCrypto's
+/// worker checks one batch at a time, and each is decoded on this thread.
+const BEGUN_AT_ONCE: usize = 2;
+
+/// A held input, with the check begun of the push it carries.
+type Held = (Input, Option<(ReplyId, LocalBoxFuture<'static, Verified>)>);
+
+/// Runs `merge` while the swarm keeps being polled. The node takes no
+/// input until the merge is done (it holds the node), so what happens
+/// meanwhile is held, in order, for it to take after; but a push among it
+/// has its check begun now, so that the worker checks the next batch
+/// while this thread merges one, rather than after (BENCHMARKS.md,
+/// "Catch-up: a push checked while the node merges").
+async fn polling_while(driver: &mut SwarmDriver, merge: impl std::future::Future<Output = ()>) -> Vec<Held> {
+    let mut held: Vec<Held> = Vec::new();
+    let mut merge = std::pin::pin!(merge);
+    // By hand rather than `select!`: the page pays for each state machine.
+    std::future::poll_fn(|cx| {
+        if merge.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        while held.len() < HELD_INPUTS {
+            let Poll::Ready(Some(ev)) = driver.swarm.poll_next_unpin(cx) else { break };
+            for input in driver.inputs(ev) {
+                let begun = held.iter().filter(|(_, b)| b.is_some()).count();
+                let check = match &input {
+                    Input::Request {
+                        reply,
+                        request: WireRequest::Replicate(ReplicateRequest::Push { blocks, .. }),
+                        ..
+                    } if begun < BEGUN_AT_ONCE => {
+                        let blocks = blocks.iter().map(|b| b.to_vec()).collect();
+                        Some((*reply, verify_batch(blocks).boxed_local()))
+                    }
+                    _ => None,
+                };
+                held.push((input, check));
+            }
+        }
+        Poll::Pending
+    })
+    .await;
+    held
 }

@@ -319,8 +319,13 @@ impl<S: Store> Node<S> {
         true
     }
 
+    /// A peer's offer or push. A push takes the check its driver began of
+    /// it as it came ([`Node::begun`]), unless it changes here (a block in
+    /// it twice) or needs none (all merged lately).
     pub(super) async fn on_replicate_request(&mut self, peer: PeerId, reply: ReplyId, request: ReplicateRequest) {
+        let replayed = self.stats.replayed;
         let request = self.collapse_replays(request);
+        let collapsed = self.stats.replayed != replayed;
         if let Some(ack) = self.replayed_push(&request) {
             self.respond(reply, Response::Replicate(ack));
             return;
@@ -338,7 +343,10 @@ impl<S: Store> Node<S> {
             ReplicateRequest::Push { blocks, remaining } => {
                 let blocks: Vec<Vec<u8>> = blocks.into_iter().map(ByteBuf::into_vec).collect();
                 self.stats.bytes_received += blocks.iter().map(|b| b.len() as u64).sum::<u64>();
-                let check = Box::pin(verify_batch(blocks));
+                let check = match self.begun.take() {
+                    Some((r, check)) if r == reply && !collapsed => check,
+                    _ => Box::pin(verify_batch(blocks)),
+                };
                 self.verifying.push_back(Verifying { peer, reply, remaining, check });
                 if !self.verify_aside {
                     while let Some(mut push) = self.verifying.pop_front() {

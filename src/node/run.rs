@@ -20,11 +20,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cid::Cid;
+use futures::future::LocalBoxFuture;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId};
 use lru::LruCache;
 
+use super::adapters::Verified;
 use super::config::NodeConfig;
 use super::error::NodeError;
 use super::state::{outbox_rows, Exchange, Offer, Push, Replicator, Status, Verifying, BATCH_BYTES};
@@ -192,10 +194,17 @@ pub(crate) struct Node<S: Store = NodeStore> {
     /// and answered in the order they came ([`Node::merge_pushes`]).
     pub(crate) verifying: VecDeque<Verifying>,
     /// The driver merges each push of `verifying` when its check is done
-    /// (natively: the next batch is checked on other threads while the node
-    /// merges one). Otherwise a push is merged as soon as it comes, its
-    /// check awaited in line (a page, the simulator).
+    /// (natively the next batch is checked on other threads, in a page by
+    /// WebCrypto in its worker, while the node merges one). Otherwise a
+    /// push is merged as soon as it comes, its check awaited in line (the
+    /// simulator, tests).
     pub(crate) verify_aside: bool,
+    /// The check a driver began of the push it hands over next, before the
+    /// node took it (a page's driver, while the node merged: its events are
+    /// held, but a push is checked at once): taken by that push in place of
+    /// a check of its own, if the push is taken as it came; the driver
+    /// clears it after the input.
+    pub(crate) begun: Option<(ReplyId, LocalBoxFuture<'static, Verified>)>,
 }
 
 /// How many merged blocks [`Node::recent`] remembers.
@@ -368,6 +377,7 @@ impl<S: Store> Node<S> {
             pending: PendingLedger::new(config.pending),
             verifying: VecDeque::new(),
             verify_aside: false,
+            begun: None,
             config,
         };
         node.load_p2p_collections().await?;

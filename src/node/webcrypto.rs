@@ -9,7 +9,8 @@
 //! on the caller's thread (a loop of 4,096 calls took as long to make as to
 //! be answered: ~59 µs a call), so a catch-up's checks took half of the
 //! receiving page's thread. The page hands each batch to a worker of its
-//! own (`verify_aside`, made from a `blob:` URL on first use): its signatures and
+//! own (`verify_aside`, made from a `blob:` URL as a page's node starts,
+//! or on first use): its signatures and
 //! messages in one transferred buffer, its authors' `CryptoKey`s cloned.
 //! The page's thread merges one push while the worker checks the next.
 //! Where the worker fails (a CSP that forbids `blob:` workers refuses it
@@ -109,6 +110,11 @@ export function verify_aside(keys, parts, ends) {
     }
   });
 }
+// Makes the worker now, if the page can have one: it starts in the
+// background, ready by the time the first batch comes.
+export function prepare() {
+  if (typeof Worker === 'function' && globalThis.crypto?.subtle) aside();
+}
 export function judged_by(in_worker) {
   return judged[in_worker ? 1 : 0];
 }
@@ -118,6 +124,8 @@ extern "C" {
     /// in a worker of the page's (in the page itself once the worker is
     /// given up or could not be made).
     fn verify_aside(keys: &Array, parts: &Uint8Array, ends: &Uint32Array) -> Promise;
+    /// Makes the worker, if the page can have one and has none yet.
+    fn prepare();
     /// How many blocks WebCrypto has judged in this page's worker
     /// (`worker`), or in the page itself.
     fn judged_by(worker: bool) -> f64;
@@ -170,6 +178,14 @@ pub(crate) async fn decode_batch(blocks: &[Vec<u8>]) -> (Vec<SignedBlock>, Vec<R
 pub(crate) async fn decode_claimed(bytes: &[u8], cid: Cid) -> Result<SignedBlock, BlockError> {
     let decoded = SignedBlock::decode_unverified(bytes, Some(cid));
     verify_all(vec![decoded]).await.pop().expect("one result for one block")
+}
+
+/// Makes the page's checking worker now, if it can (a page node calls
+/// this as it starts): a worker takes tens of ms to start, which the first
+/// batch of a catch-up would otherwise wait for. It stays for the page's
+/// life, as it did when made by the first batch.
+pub(crate) fn prepare_worker() {
+    prepare();
 }
 
 /// How many signatures WebCrypto has judged in this page so far: in its

@@ -548,3 +548,64 @@ fn an_outbox_push_whose_connection_closed_goes_again_on_another() {
         }
     }
 }
+
+/// A push whose check its driver began while the node was busy (a page's
+/// driver, `node::browser::polling_while`) is merged on that check's
+/// verdict, not checked again; a push the node changes before checking it
+/// (a block in it twice) is checked anew. The begun check here refuses
+/// every block, so the answer shows which check was taken.
+#[test]
+fn a_push_is_merged_on_the_check_its_driver_began_if_it_came_unchanged() {
+    use crate::core::block::{cid_of, BlockError};
+    use crate::core::merge::Refusal;
+    use crate::core::sync::{ReplicateRequest, ReplicateResponse};
+    use crate::node::wire::{Effect, Input, ReplyId, Request, Response};
+    use futures::FutureExt;
+    use libp2p::swarm::ConnectionId;
+    use serde_bytes::ByteBuf;
+    let (mut sim, _) = twice_connected(11, 2);
+    let blocks = block_on(sim.replicas[0].db.export()).expect("the blocks");
+    assert_eq!(blocks.len(), 2);
+    let from = sim.replicas[0].peer;
+    let now = sim.now;
+    let node = sim.replicas[1].node.as_mut().expect("up");
+    let conn = ConnectionId::new_unchecked(7);
+    block_on(node.handle(
+        Input::Connected { peer: from, conn, addr: super::net::addr_of(0), dialed: false, transport: "memory" },
+        now,
+    ));
+    // (merged, refused) in the answer to a push of `pushed`, its check begun as `begun` refuses all of `blocks`.
+    let answer = |node: &mut crate::node::run::Node<_>, reply: u64, pushed: Vec<Vec<u8>>| {
+        let refusing = blocks.clone();
+        let begun = async move {
+            let refused = refusing.iter().map(|b| Refusal::new(cid_of(b), &BlockError::BadSignature.into())).collect();
+            (refusing, Vec::new(), refused)
+        };
+        node.take_effects();
+        node.begun = Some((ReplyId(reply), begun.boxed_local()));
+        let request = ReplicateRequest::Push { blocks: pushed.into_iter().map(ByteBuf::from).collect(), remaining: 0 };
+        block_on(
+            node.handle(
+                Input::Request { peer: from, reply: ReplyId(reply), request: Request::Replicate(request) },
+                now,
+            ),
+        );
+        assert!(node.begun.is_none(), "the begun check is taken or dropped");
+        node.take_effects()
+            .into_iter()
+            .find_map(|e| match e {
+                Effect::Respond {
+                    reply: r,
+                    response: Response::Replicate(ReplicateResponse::Ack { merged, refused }),
+                } if r == ReplyId(reply) => Some((merged.len(), refused.len())),
+                _ => None,
+            })
+            .expect("an answer to the push")
+    };
+    // As it came: the begun check's verdict.
+    assert_eq!(answer(node, 77, blocks.clone()), (0, 2));
+    // A block in it twice: checked anew, and merged.
+    let twice = vec![blocks[0].clone(), blocks[1].clone(), blocks[0].clone()];
+    assert_eq!(answer(node, 78, twice), (2, 0));
+    assert_eq!(block_on(sim.replicas[1].db.export()).expect("the blocks").len(), 2);
+}

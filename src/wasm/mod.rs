@@ -12,7 +12,7 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, JSON};
+use js_sys::{Array, Function, Promise, Reflect, Uint8Array, JSON};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use wasm_bindgen::prelude::*;
@@ -64,8 +64,11 @@ fn validation(message: impl Into<String>) -> Error {
 /// Values cross the boundary as JSON text: one `JSON.parse` in the engine
 /// is far cheaper than building an object property by property from wasm.
 fn to_js<T: Serialize>(v: &T) -> JsValue {
-    let text = serde_json::to_string(v).expect("values serialise as JSON");
-    JSON::parse(&text).expect("serde_json writes valid JSON")
+    JSON::parse(&json_of(v)).expect("serde_json writes valid JSON")
+}
+
+fn json_of<T: Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).expect("values serialise as JSON")
 }
 
 // `JSON.stringify` with every number that serde_json would not read
@@ -625,11 +628,11 @@ impl Collection {
             if *change.collection != *col {
                 return;
             }
-            let ev = Object::new();
-            let _ = Reflect::set(&ev, &"type".into(), &change.kind.as_str().into());
-            let _ = Reflect::set(&ev, &"id".into(), &change.id.as_str().into());
-            let doc = change.doc.as_ref().map_or(JsValue::NULL, to_js);
-            let _ = Reflect::set(&ev, &"doc".into(), &doc);
+            // One JSON text, parsed once: fewer crossings than an object
+            // built field by field (a catch-up tells thousands).
+            let doc = change.doc.as_ref().map_or_else(|| "null".into(), json_of);
+            let ev = format!(r#"{{"type":"{}","id":{},"doc":{doc}}}"#, change.kind.as_str(), json_of(&change.id));
+            let ev = JSON::parse(&ev).expect("serde_json writes valid JSON");
             if let Err(e) = listener.call1(&JsValue::NULL, &ev) {
                 tracing::warn!(error = ?e, "a subscriber threw");
             }

@@ -76,15 +76,23 @@ impl TabMessage {
             TabMessage::Committed { from, cids } => json!({ "type": "committed", "from": from, "cids": cids }),
             TabMessage::Taken { to, cids } => json!({ "type": "taken", "to": to, "cids": cids }),
             TabMessage::Event { event, data } => json!({ "type": "event", "event": event, "data": data }),
+            // Written straight out, not built as a `Value` first: a merge
+            // posts one per change, and a catch-up merges thousands.
             TabMessage::Changed { collection, id, kind, doc } => {
-                json!({ "type": "changed", "collection": collection, "id": id, "kind": kind, "doc": doc })
+                return format!(r#"{{"type":"changed",{}}}"#, change_fields(collection, id, kind, doc));
             }
             TabMessage::Changes { changes } => {
-                let changes: Vec<Value> = changes
-                    .iter()
-                    .map(|c| json!({ "collection": c.collection, "id": c.id, "kind": c.kind, "doc": c.doc }))
-                    .collect();
-                json!({ "type": "changes", "changes": changes })
+                let mut text = String::from(r#"{"type":"changes","changes":["#);
+                for (i, c) in changes.iter().enumerate() {
+                    if i > 0 {
+                        text.push(',');
+                    }
+                    text.push('{');
+                    text.push_str(&change_fields(&c.collection, &c.id, &c.kind, &c.doc));
+                    text.push('}');
+                }
+                text.push_str("]}");
+                return text;
             }
         };
         value.to_string()
@@ -199,4 +207,11 @@ fn result(value: Value) -> Result<Result<Value, Refused>, String> {
     }
     let mut e = Fields::of(o.take("Err")?)?;
     Ok(Err(Refused { code: e.string("code")?, message: e.string("message")? }))
+}
+
+/// A change's fields as JSON, without the braces.
+fn change_fields(collection: &str, id: &str, kind: &str, doc: &Option<Value>) -> String {
+    let text = |s: &str| Value::from(s).to_string();
+    let doc = doc.as_ref().map_or_else(|| "null".into(), Value::to_string);
+    format!(r#""collection":{},"id":{},"kind":{},"doc":{doc}"#, text(collection), text(id), text(kind))
 }
