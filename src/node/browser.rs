@@ -14,6 +14,7 @@ use futures::channel::{mpsc, oneshot};
 use futures::future::LocalBoxFuture;
 use futures::{FutureExt, StreamExt};
 use futures_timer::Delay;
+use libp2p::PeerId;
 use serde_json::Value;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -27,7 +28,7 @@ use super::run::{keypair_of, Clock, Node, NodeStore, PeerListener, SyncListener,
 use super::state::StatusListener;
 use super::swarm::SwarmDriver;
 use super::wire::{Input, ReplyId, Request as WireRequest};
-use crate::core::sync::ReplicateRequest;
+use crate::core::sync::{ReplicateRequest, MAX_BATCH_BLOCKS};
 use crate::db::Db;
 use crate::net::{build_browser_swarm, WireErrors};
 
@@ -66,16 +67,17 @@ impl BrowserNode {
         });
         let epoch = web_time::Instant::now();
         let clock = Clock { now: std::time::Duration::ZERO, wall_zero_ms: wall_now_ms() };
-        // Started while the node dials: ready for a catch-up's first batch.
-        super::webcrypto::prepare_worker();
         wasm_bindgen_futures::spawn_local(async move {
             match Node::assemble(db.clone(), config, wire_errors, clock, Some(wake)).await {
                 Ok(mut node) => {
                     node.on_peer = Some(on_peer);
                     node.on_sync = Some(on_sync);
                     node.status.listener = Some(on_status);
-                    // A push is merged while the next ones are verified.
+                    // A push is merged while the next ones are verified,
+                    // by a worker started now, while the node dials: ready
+                    // for a catch-up's first batch.
                     node.verify_aside = true;
+                    super::webcrypto::prepare_worker();
                     node.browser_online_at_start(online);
                     node.listen_later();
                     run(node, SwarmDriver::new(swarm), epoch, rx, wake_rx).await;
@@ -201,17 +203,19 @@ async fn run(
             _ = wake.next() => {}
             checked = next_checked(&mut node.verifying).fuse() => {
                 node.at(now(), wall_now_ms());
-                let held = polling_while(&mut driver, node.merge_checked(checked)).await;
-                if !held.is_empty() {
-                    // The merge's answers first: the pusher's next push waits on them.
+                let pusher = node.verifying.front().map(|p| p.peer);
+                let held = polling_while(&mut driver, pusher, node.merge_checked(checked)).await;
+                // The merge's step ends first (its answers: the pusher's
+                // next push waits on them), then each held input is taken
+                // as it would have been had it come after.
+                for (input, begun) in held {
                     node.at(now(), wall_now_ms());
+                    node.after_step().await;
                     driver.settle(&mut node, now).await;
-                    for (input, begun) in held {
-                        node.begun = begun;
-                        node.at(now(), wall_now_ms());
-                        node.handle(input, now()).await;
-                        node.begun = None;
-                    }
+                    node.begun = begun;
+                    node.handle(input, now()).await;
+                    node.begun = None;
+                    driver.settle(&mut node, now).await;
                 }
             }
             _ = housekeeping => {
@@ -228,8 +232,10 @@ async fn run(
 }
 
 /// Inputs taken from the swarm while the node merged, held for it at
-/// most: past them the swarm waits for the merge, as it did before.
-const HELD_INPUTS: usize = 64;
+/// most: past them the swarm waits for the merge, as it did before. As
+/// few as a connection's own buffer holds: each may be a message of up to
+/// 8 MiB.
+const HELD_INPUTS: usize = 8;
 
 /// Pushes among the held inputs whose checks begin at once: WebCrypto's
 /// worker checks one batch at a time, and each is decoded on this thread.
@@ -243,8 +249,17 @@ type Held = (Input, Option<(ReplyId, LocalBoxFuture<'static, Verified>)>);
 /// meanwhile is held, in order, for it to take after; but a push among it
 /// has its check begun now, so that the worker checks the next batch
 /// while this thread merges one, rather than after (BENCHMARKS.md,
-/// "Catch-up: a push checked while the node merges").
-async fn polling_while(driver: &mut SwarmDriver, merge: impl std::future::Future<Output = ()>) -> Vec<Held> {
+/// "Catch-up: a push checked while the node merges"). Only a push of
+/// `pusher` (the peer whose push is merged: admitted a moment ago) and
+/// of an honest push's size at most: the node may yet refuse it, or find
+/// its blocks repeated or merged lately and check fewer, and the work
+/// begun is not called back, so a peer gets at most two batches' worth
+/// checked in vain per merge of its own.
+async fn polling_while(
+    driver: &mut SwarmDriver,
+    pusher: Option<PeerId>,
+    merge: impl std::future::Future<Output = ()>,
+) -> Vec<Held> {
     let mut held: Vec<Held> = Vec::new();
     let mut merge = std::pin::pin!(merge);
     // By hand rather than `select!`: the page pays for each state machine.
@@ -258,10 +273,10 @@ async fn polling_while(driver: &mut SwarmDriver, merge: impl std::future::Future
                 let begun = held.iter().filter(|(_, b)| b.is_some()).count();
                 let check = match &input {
                     Input::Request {
+                        peer,
                         reply,
                         request: WireRequest::Replicate(ReplicateRequest::Push { blocks, .. }),
-                        ..
-                    } if begun < BEGUN_AT_ONCE => {
+                    } if begun < BEGUN_AT_ONCE && Some(*peer) == pusher && blocks.len() <= MAX_BATCH_BLOCKS => {
                         let blocks = blocks.iter().map(|b| b.to_vec()).collect();
                         Some((*reply, verify_batch(blocks).boxed_local()))
                     }

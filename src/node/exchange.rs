@@ -452,7 +452,9 @@ impl<S: Store> Node<S> {
     }
 
     /// The answer to a push of blocks all merged lately, given without a
-    /// database transaction: a peer replaying a valid block costs a hash.
+    /// database transaction: a peer replaying a valid block costs a hash
+    /// (and, in a page, the check its driver began if the push came while
+    /// the node merged that peer's push before: `node::browser`).
     fn replayed_push(&mut self, request: &ReplicateRequest) -> Option<ReplicateResponse> {
         let ReplicateRequest::Push { blocks, .. } = request else { return None };
         let cids: Vec<Cid> = blocks.iter().map(|b| cid_of(b)).collect();

@@ -604,6 +604,11 @@ fn a_push_is_merged_on_the_check_its_driver_began_if_it_came_unchanged() {
     };
     // As it came: the begun check's verdict.
     assert_eq!(answer(node, 77, blocks.clone()), (0, 2));
+    // A check begun for another push: not this one's.
+    node.begun = Some((ReplyId(1), async { unreachable!("another push's check") }.boxed_local()));
+    let request = ReplicateRequest::Push { blocks: vec![ByteBuf::from(blocks[1].clone())], remaining: 0 };
+    block_on(node.handle(Input::Request { peer: from, reply: ReplyId(76), request: Request::Replicate(request) }, now));
+    node.begun = None;
     // A block in it twice: checked anew, and merged.
     let twice = vec![blocks[0].clone(), blocks[1].clone(), blocks[0].clone()];
     assert_eq!(answer(node, 78, twice), (2, 0));
