@@ -500,8 +500,9 @@
 //!   node waiting for it) while its node thread merges the one before (a
 //!   page: WebCrypto in the page's worker, made as the node starts, checks
 //!   the next pushes while it merges one; the page's driver keeps polling
-//!   the swarm during a merge, holds what comes for the node to take after
-//!   it, and begins the check of up to two pushes among it at once), and
+//!   the swarm during a merge, holds up to 8 inputs that come for the node
+//!   to take after it, and begins the check of up to two pushes among them
+//!   at once, if they are the merged peer's and of at most 1,024 blocks), and
 //!   merges and answers pushes in the order they came, a peer's pushes
 //!   checked meanwhile in the same transaction (up to four).
 //!
