@@ -124,8 +124,13 @@ extern "C" {
     /// in a worker of the page's (in the page itself once the worker is
     /// given up or could not be made).
     fn verify_aside(keys: &Array, parts: &Uint8Array, ends: &Uint32Array) -> Promise;
-    /// Makes the worker, if the page can have one and has none yet.
-    fn prepare();
+    /// Makes the page's checking worker now, if it can have one and has
+    /// none yet (a page node calls this as it starts): a worker takes tens
+    /// of ms to start, which the first batch of a catch-up would otherwise
+    /// wait for. It stays for the page's life, as it did when made by the
+    /// first batch.
+    #[wasm_bindgen(js_name = prepare)]
+    pub(crate) fn prepare_worker();
     /// How many blocks WebCrypto has judged in this page's worker
     /// (`worker`), or in the page itself.
     fn judged_by(worker: bool) -> f64;
@@ -178,14 +183,6 @@ pub(crate) async fn decode_batch(blocks: &[Vec<u8>]) -> (Vec<SignedBlock>, Vec<R
 pub(crate) async fn decode_claimed(bytes: &[u8], cid: Cid) -> Result<SignedBlock, BlockError> {
     let decoded = SignedBlock::decode_unverified(bytes, Some(cid));
     verify_all(vec![decoded]).await.pop().expect("one result for one block")
-}
-
-/// Makes the page's checking worker now, if it can (a page node calls
-/// this as it starts): a worker takes tens of ms to start, which the first
-/// batch of a catch-up would otherwise wait for. It stays for the page's
-/// life, as it did when made by the first batch.
-pub(crate) fn prepare_worker() {
-    prepare();
 }
 
 /// How many signatures WebCrypto has judged in this page so far: in its
