@@ -46,7 +46,13 @@ export interface WeftNetworkStats {
   tabs: "alone" | "leader" | "follower";
 }
 export interface WeftPeerEvent { type: "connected" | "disconnected"; peerId: string; transport: WeftTransport }
-/** After each batch a peer pushes while bringing this replica up to date. */
+/**
+ * After each batch a peer pushes while bringing this replica up to date:
+ * `blocksReceived` counts the blocks it pushed since it connected,
+ * `blocksWanted` what that count should reach when this catch-up is done
+ * (never below `blocksReceived`; equal to it once the catch-up is done,
+ * and above it again when the peer has more).
+ */
 export interface WeftSyncEvent { peerId: string; blocksReceived: number; blocksWanted: number }
 export interface WeftEvents {
   /** A peer connected or disconnected. */

@@ -471,7 +471,10 @@
 //!   the other exactly the blocks it lacks: directly when all the other's
 //!   heads are known, else by `Offer`/`Want` of CIDs first.
 //! - **`/weft/replicate/1`**: `Push` of blocks (parents first, with how many
-//!   more the pusher has queued, which a page reports as `sync` progress),
+//!   more the pusher has queued, which a page reports as `sync` progress:
+//!   pushes may be merged out of the order they were sent in, so only a
+//!   push naming fewer behind it than any before moves the estimate,
+//!   `core::replica::progress`),
 //!   answered by `Ack` once merged durably; unacknowledged pushes stay in
 //!   the outbox and are retried with backoff, across restarts of either side.
 //!   A push is taken block by block: `Ack {merged, refused: [{cid, code,

@@ -37,6 +37,7 @@ use crate::core::pending::PendingLedger;
 use crate::core::replica::conduct::{Admission, MAX_STRIKES};
 use crate::core::replica::dial::Dialer;
 use crate::core::replica::fetch::{FetchId, Fetcher};
+use crate::core::replica::progress::Progress;
 use crate::core::replica::push::PushLanes;
 use crate::core::replica::{Conditions, Replica, DISCOVERY_EVERY};
 use crate::core::sync::PEERS_TOPIC;
@@ -165,8 +166,9 @@ pub(crate) struct Node<S: Store = NodeStore> {
     pub(super) on_sync: Option<SyncListener>,
     /// Online, leader, queued blocks, last sync: what `db.status()` says.
     pub(super) status: Status,
-    /// Blocks each connected peer pushed since it connected.
-    pub(super) received_from: HashMap<PeerId, u64>,
+    /// Each connected peer's catch-up: blocks it pushed since it
+    /// connected, and how many we expect.
+    pub(super) received_from: HashMap<PeerId, Progress>,
     /// Peers holding a reservation on our relay, as announced to pages.
     pub(super) reserved: BTreeSet<PeerId>,
     /// The last announcement of each relay we asked for a reservation (a
@@ -847,10 +849,10 @@ impl<S: Store> Node<S> {
     /// Counts a pushed batch from `peer` and tells the sync listener.
     pub(super) fn sync_progress(&mut self, peer: PeerId, received: u64, remaining: u64) {
         self.synced();
-        let total = self.received_from.entry(peer).or_default();
-        *total += received;
+        let progress = self.received_from.entry(peer).or_default();
+        progress.pushed(received, remaining);
         if let Some(tell) = &self.on_sync {
-            tell(SyncProgress { peer, blocks_received: *total, blocks_wanted: *total + remaining });
+            tell(SyncProgress { peer, blocks_received: progress.received, blocks_wanted: progress.wanted });
         }
     }
 

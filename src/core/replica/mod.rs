@@ -7,9 +7,9 @@
 //! Moved here so far: dialling ([`dial`]), fetching missing blocks
 //! ([`fetch`]), head exchange's push lanes ([`push`]), the outbox lanes
 //! ([`outbox`]), what a peer missed before it subscribed ([`missed`]),
-//! relayed listeners ([`listen`]), request allowances,
-//! strikes and bans ([`conduct`]), and the retry rule they share
-//! ([`backoff`]).
+//! relayed listeners ([`listen`]), a catch-up's progress ([`progress`]),
+//! request allowances, strikes and bans ([`conduct`]), and the retry rule
+//! they share ([`backoff`]).
 
 pub mod backoff;
 pub mod conduct;
@@ -18,6 +18,7 @@ pub mod fetch;
 pub mod listen;
 pub mod missed;
 pub mod outbox;
+pub mod progress;
 pub mod push;
 
 use std::collections::{BTreeMap, BTreeSet};
