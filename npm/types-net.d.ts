@@ -49,9 +49,10 @@ export interface WeftPeerEvent { type: "connected" | "disconnected"; peerId: str
 /**
  * After each batch a peer pushes while bringing this replica up to date:
  * `blocksReceived` counts the blocks it pushed since it connected,
- * `blocksWanted` what that count should reach when this catch-up is done
- * (never below `blocksReceived`; equal to it once the catch-up is done,
- * and above it again when the peer has more).
+ * `blocksWanted` what that count should reach: an estimate that never
+ * falls, is never below `blocksReceived`, and equals it once every batch
+ * has come (batches may come out of order, so it may read as done a
+ * moment early).
  */
 export interface WeftSyncEvent { peerId: string; blocksReceived: number; blocksWanted: number }
 export interface WeftEvents {

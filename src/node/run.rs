@@ -213,7 +213,7 @@ pub(crate) struct Node<S: Store = NodeStore> {
 const RECENT_BLOCKS: usize = 4096;
 
 /// Catching up with a peer: blocks received from it since it connected,
-/// and how many that makes with what it still has queued for us.
+/// and how many we expect that to reach ([`Progress`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SyncProgress {
     pub peer: PeerId,

@@ -16,8 +16,8 @@ import { BROWSER, watchPage } from "./lib.mjs";
 import { WAIT, until, stateOf, editsConverge, startSuite, stopSuite, weftTab } from "./pages.mjs";
 import { startNode } from "./node.mjs";
 
-/** The FIN/FIN_ACK tests count data channels through an init script, which only Playwright's pages run. */
-const NO_INIT_SCRIPT = BROWSER === "firefox" && "counts data channels through an init script, which only Playwright's pages run";
+/** Some tests count data channels or worker messages through an init script, which only Playwright's pages run. */
+const NO_INIT_SCRIPT = BROWSER === "firefox" && "counts through an init script, which only Playwright's pages run";
 /** Why a WebRTC test cannot run here, or false. */
 const NO_WEBRTC =
   BROWSER === "firefox" && !process.env.WEFT_NETNS_IP && "Firefox has no WebRTC on loopback: run in tests/browser/netns.sh";
@@ -234,7 +234,6 @@ test(`idle pages connected over ${IDLE_TRANSPORTS.join(", ")} (one each, side by
   }
 });
 
-/** Keeps every data channel of the page's peer connections in `window.channels` (made or received). */
 /**
  * Counts the blocks a page hands its signature-checking worker
  * (`src/node/webcrypto.rs`: a batch's `ends` has one entry a block), in
@@ -249,6 +248,7 @@ function countToWorker() {
   };
 }
 
+/** Keeps every data channel of the page's peer connections in `window.channels` (made or received). */
 function trackChannels() {
   window.channels = [];
   const Native = window.RTCPeerConnection;
@@ -733,6 +733,7 @@ test("a page catching up from another over direct WebRTC checks each block once,
     );
     assert.ok(received >= 8200, `B heard of ${received} blocks received from A`);
     t.diagnostic(`${received} blocks received from A, ${toWorker} checked in B's worker`);
+    assert.ok((await transportsTo(b.page, ids[0])).includes("webrtc"), "B caught up over a direct connection");
     assert.ok(toWorker <= received, `${toWorker} blocks handed to the worker for ${received} received`);
     assert.ok(toWorker >= 8192, `only ${toWorker} of ${received} blocks were checked in the worker`);
     assert.deepEqual([...a.problems, ...b.problems], []);

@@ -280,7 +280,9 @@ async function measureWeft({ browser, baseUrl, relay, transport, writes, missed,
       // A full read of B's documents competes with the merge it waits for on
       // the page's one thread: it is made every 250 ms, and (unless
       // --poll=always, the bench before 2026-12-02) only once B's sync events
-      // say the pusher has nothing more queued, or none came for a second.
+      // say it received what it wanted (which may read so a moment early,
+      // when pushes come out of order), or none came for a second. Only when
+      // the reads begin depends on it: the check is the read.
       await until(
         "B to catch up",
         () =>
