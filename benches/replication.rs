@@ -438,8 +438,9 @@ mod native {
         let request = |heads: &BTreeMap<String, Vec<Cid>>| {
             encode(&HeadsRequest { col: "Book".into(), docs: None, heads: heads.clone() }).len() as u64
         };
-        let response =
-            |heads: &BTreeMap<String, Vec<Cid>>| encode(&HeadsResponse { heads: heads.clone() }).len() as u64;
+        let response = |heads: &BTreeMap<String, Vec<Cid>>| {
+            encode(&HeadsResponse { heads: heads.clone(), unknown: false }).len() as u64
+        };
         let chunks: Vec<&[Vec<u8>]> = lacking.chunks(BATCH).collect();
         let pushes: u64 = chunks
             .iter()

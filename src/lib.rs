@@ -469,7 +469,14 @@
 //!   stayed connected; at once when the connection a request went on closed
 //!   while another to the peer stays up), peers swap their heads for each shared collection; each side then sends
 //!   the other exactly the blocks it lacks: directly when all the other's
-//!   heads are known, else by `Offer`/`Want` of CIDs first.
+//!   heads are known, else by `Offer`/`Want` of CIDs first. A peer with no
+//!   schema of the collection (a relay that only routes) answers `{heads:
+//!   {}, unknown: true}` (the field is absent otherwise, and older peers
+//!   ignore it) and is sent nothing of it; one that does not say so (an
+//!   older peer) and answers the first push by refusing its blocks as
+//!   `UNKNOWN_COLLECTION` is sent no more of the collection on that
+//!   exchange. (Before, such a peer was pushed the whole collection at
+//!   every exchange, to refuse block by block.)
 //! - **`/weft/replicate/1`**: `Push` of blocks (parents first, with how many
 //!   more the pusher has queued, which a page reports as `sync` progress:
 //!   pushes may be merged out of the order they were sent in, so only a

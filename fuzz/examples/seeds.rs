@@ -69,12 +69,13 @@ fn main() {
     let heads: BTreeMap<String, Vec<_>> =
         [(cids[0].to_string(), vec![cids[4]]), (cids[1].to_string(), vec![cids[1]])].into();
     let refused = RefusedBlock { cid: cids[2], code: "UNAUTHORIZED".into(), reason: "not a writer".into() };
-    let messages: [(u8, Vec<u8>); 9] = [
+    let messages: [(u8, Vec<u8>); 10] = [
         (0, encode(&BlocksRequest { want: cids[..3].to_vec() })),
         (1, encode(&BlocksResponse { blocks: bytes[..2].to_vec() })),
         (2, encode(&HeadsRequest { col: "Book".into(), docs: Some(vec![cids[0].to_string()]), heads: heads.clone() })),
         (2, encode(&HeadsRequest { col: "Book".into(), docs: None, heads: BTreeMap::new() })),
-        (3, encode(&HeadsResponse { heads })),
+        (3, encode(&HeadsResponse { heads, unknown: false })),
+        (3, encode(&HeadsResponse { heads: BTreeMap::new(), unknown: true })),
         (4, encode(&ReplicateRequest::Offer { cids: cids.clone() })),
         (4, encode(&ReplicateRequest::Push { blocks: bytes[2..4].to_vec(), remaining: 3 })),
         (5, encode(&ReplicateResponse::Ack { merged: cids[..2].to_vec(), refused: vec![refused] })),

@@ -11,8 +11,10 @@
 //!   with the asker, each once, in its order, cut short at the answer's
 //!   byte budget (the asker asks again for the rest).
 //! - `/weft/heads/1`: [`HeadsRequest`] `{col, docs?, heads: {id: [CID]}}` →
-//!   [`HeadsResponse`] `{heads}`: both sides learn the other's heads for a
-//!   collection (or some of its documents) and send what the other lacks.
+//!   [`HeadsResponse`] `{heads, unknown?}`: both sides learn the other's
+//!   heads for a collection (or some of its documents) and send what the
+//!   other lacks; `unknown: true` says the answering peer has no such
+//!   collection, so nothing of it is sent there.
 //! - `/weft/replicate/1`: [`ReplicateRequest`] `Offer {cids}` → `Want
 //!   {cids}`, and `Push {blocks}` → `Ack {merged}`, sent once the blocks are
 //!   durably merged (or held pending their parents).
@@ -57,6 +59,11 @@ pub struct HeadsRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeadsResponse {
     pub heads: BTreeMap<String, Vec<Cid>>,
+    /// The answering peer has no schema of the collection: it would refuse
+    /// every block of it, so none is walked or sent. Written only when
+    /// true; absent from older peers (and ignored by them): false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unknown: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -210,6 +217,32 @@ mod tests {
         assert_eq!(decode::<ReplicateRequest>(&encode(&req)).unwrap(), req);
         let heads = HeadsRequest { col: "Book".into(), docs: None, heads: BTreeMap::from([("id".into(), vec![c])]) };
         assert_eq!(decode::<HeadsRequest>(&encode(&heads)).unwrap(), heads);
+    }
+
+    /// `unknown` is written only when true, so an answer that does not say
+    /// it is the older form's bytes, and either form reads on both sides.
+    #[test]
+    fn a_heads_answer_says_unknown_only_when_it_is() {
+        #[derive(Serialize, Deserialize, Debug, PartialEq)]
+        struct Older {
+            heads: BTreeMap<String, Vec<Cid>>,
+        }
+        impl Limits for Older {
+            fn items(&self) -> usize {
+                0
+            }
+        }
+        let heads = BTreeMap::from([("id".to_string(), vec![cid_of(b"x")])]);
+        let known = HeadsResponse { heads: heads.clone(), unknown: false };
+        assert_eq!(encode(&known), encode(&Older { heads: heads.clone() }));
+        assert_eq!(decode::<HeadsResponse>(&encode(&Older { heads: heads.clone() })).unwrap(), known);
+        let unknown = HeadsResponse { heads: BTreeMap::new(), unknown: true };
+        assert_eq!(decode::<HeadsResponse>(&encode(&unknown)).unwrap(), unknown);
+        assert_eq!(
+            decode::<Older>(&encode(&unknown)).unwrap(),
+            Older { heads: BTreeMap::new() },
+            "an older peer reads it"
+        );
     }
 
     #[test]

@@ -101,6 +101,12 @@ impl<S: Store> Node<S> {
                 None
             }
         };
+        // No schema of it here (none of its documents either): the peer is
+        // told, and sends none of its blocks, each of which would be
+        // refused. The schemas held in memory: one another tab added a
+        // moment ago may be missed, until the next exchange.
+        let unknown = ours.as_ref().is_some_and(BTreeMap::is_empty)
+            && !self.db.collections().iter().any(|c| c.name == request.col);
         // Only the documents they named: they can send us nothing
         // for the others, and the answer stays as small as the request.
         let heads: BTreeMap<String, Vec<Cid>> = map_of(
@@ -109,7 +115,7 @@ impl<S: Store> Node<S> {
                 .filter(|(id, _)| request.docs.is_some() || request.heads.contains_key(*id))
                 .map(|(id, h)| (id.clone(), h.iter().map(|(c, _)| *c).collect())),
         );
-        self.respond(reply, Response::Heads(HeadsResponse { heads }));
+        self.respond(reply, Response::Heads(HeadsResponse { heads, unknown }));
         // A collection we do not share with this peer: it may have a
         // replicator to us, which our heads serve; nothing goes back.
         if !self.shares_collection(peer, &request.col) {
@@ -125,8 +131,9 @@ impl<S: Store> Node<S> {
         let Some(x) = self.exchanges.remove(&request) else { return };
         self.synced();
         self.replica.exchanged(&peer);
-        // The replicator that started it may be gone since.
-        if !self.shares_collection(peer, &x.col) {
+        // The replicator that started it may be gone since; a peer without
+        // the collection would refuse all of it.
+        if !self.shares_collection(peer, &x.col) || response.unknown {
             return;
         }
         // Our heads now, not when we asked: what they pushed us
@@ -486,7 +493,7 @@ impl<S: Store> Node<S> {
 
     async fn on_push_answer(&mut self, peer: PeerId, push: Push, response: ReplicateResponse) {
         match (push, response) {
-            (Push::Exchange { queued, ticket, .. }, ReplicateResponse::Ack { merged, .. }) => {
+            (Push::Exchange { queued, ticket, col }, ReplicateResponse::Ack { merged, refused }) => {
                 let acked: HashSet<Cid> = merged.into_iter().collect();
                 let cleared: Vec<Queued> = queued.into_iter().filter(|(_, c)| acked.contains(c)).collect();
                 let done: Vec<Cid> = cleared.iter().map(|(_, c)| *c).collect();
@@ -495,7 +502,14 @@ impl<S: Store> Node<S> {
                 if !done.is_empty() && self.replica.outboxes.peers().any(|p| *p == peer) {
                     self.clear_outbox(peer, &cleared, &[]).await;
                 }
-                let next = self.replica.lanes.acked(&peer, ticket, &done);
+                // A peer without the collection (one that says so in its
+                // heads is sent nothing: this is an older one) refuses
+                // each block of it: none more goes. (A batch is of one
+                // collection.)
+                let next = match refused.iter().any(|r| r.code == "UNKNOWN_COLLECTION") {
+                    true => self.replica.lanes.refused(&peer, ticket, &col),
+                    false => self.replica.lanes.acked(&peer, ticket, &done),
+                };
                 self.push(peer, next);
             }
             (Push::Exchange { col, ticket, .. }, other) => {

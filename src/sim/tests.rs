@@ -480,7 +480,7 @@ fn a_push_whose_connection_closed_goes_again_on_another() {
             assert!(sent.is_empty(), "{case}: nothing goes again: {sent:?}");
             continue;
         }
-        let response = Response::Heads(HeadsResponse { heads: Default::default() });
+        let response = Response::Heads(HeadsResponse { heads: Default::default(), unknown: false });
         block_on(node.handle(Input::Response { peer, id: heads, response }, now));
         // The peer said it holds nothing of Book: one block goes first (a probe).
         let sent = pushes(node.take_effects());
@@ -613,4 +613,100 @@ fn a_push_is_merged_on_the_check_its_driver_began_if_it_came_unchanged() {
     let twice = vec![blocks[0].clone(), blocks[1].clone(), blocks[0].clone()];
     assert_eq!(answer(node, 78, twice), (2, 0));
     assert_eq!(block_on(sim.replicas[1].db.export()).expect("the blocks").len(), 2);
+}
+
+/// Pushes sent: (request id, the blocks).
+type Pushes = Vec<(crate::node::wire::ReqId, Vec<Vec<u8>>)>;
+
+/// Replica 0, with `docs` books, connected to replica 1 twice by hand,
+/// gets `response` to its heads request for Book: the blocks it then
+/// pushes, and the offers it makes.
+fn after_heads(docs: usize, response: crate::core::sync::HeadsResponse) -> (Sim, libp2p::PeerId, Pushes, usize) {
+    use crate::core::sync::ReplicateRequest;
+    use crate::node::wire::{Effect, Input, Request, Response};
+    let (mut sim, peer) = twice_connected(5, docs);
+    let now = sim.now;
+    let node = sim.replicas[0].node.as_mut().expect("up");
+    let heads = node.take_effects().iter().find_map(|e| match e {
+        Effect::Send { id, request: Request::Heads(r), .. } if r.col == "Book" => Some(*id),
+        _ => None,
+    });
+    let id = heads.expect("a heads request");
+    block_on(node.handle(Input::Response { peer, id, response: Response::Heads(response) }, now));
+    let effects = node.take_effects();
+    let offers = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Send { request: Request::Replicate(ReplicateRequest::Offer { .. }), .. }))
+        .count();
+    (sim, peer, pushes(effects), offers)
+}
+
+/// A peer that has no schema of a collection (a relay that only routes,
+/// a node serving other apps) says so in its heads, and is sent nothing of
+/// it: no walk, no push, no offer. Before, it was pushed the whole
+/// collection at every exchange and refused every block (a reopened page
+/// pushed its 10,000 blocks to its relay while catching up).
+#[test]
+fn a_peer_without_the_collection_is_sent_none_of_it() {
+    use crate::core::sync::HeadsResponse;
+    let (_, _, sent, offers) = after_heads(3, HeadsResponse { heads: Default::default(), unknown: true });
+    assert_eq!((sent.len(), offers), (0, 0), "nothing goes: {sent:?}");
+    // One that holds the collection and nothing of it is probed as before.
+    let (_, _, sent, _) = after_heads(3, HeadsResponse { heads: Default::default(), unknown: false });
+    assert_eq!(sent.iter().map(|(_, b)| b.len()).collect::<Vec<_>>(), [1], "a probe");
+}
+
+/// An older peer without the collection does not say so; it refuses the
+/// first push's blocks as `UNKNOWN_COLLECTION`, and then no more of the
+/// collection goes to it.
+#[test]
+fn a_push_refused_as_an_unknown_collection_ends_the_collection_s_pushes() {
+    use crate::core::block::cid_of;
+    use crate::core::sync::{HeadsResponse, RefusedBlock, ReplicateResponse};
+    use crate::node::wire::{Input, Response};
+    for code in ["UNKNOWN_COLLECTION", "VALIDATION"] {
+        let (mut sim, peer, sent, _) = after_heads(3, HeadsResponse { heads: Default::default(), unknown: false });
+        let (id, blocks) = sent.into_iter().next().expect("a probe");
+        let refused = blocks
+            .iter()
+            .map(|b| RefusedBlock { cid: cid_of(b), code: code.into(), reason: "no such collection".into() })
+            .collect();
+        let now = sim.now;
+        let node = sim.replicas[0].node.as_mut().expect("up");
+        let ack = Response::Replicate(ReplicateResponse::Ack { merged: Vec::new(), refused });
+        block_on(node.handle(Input::Response { peer, id, response: ack }, now));
+        let rest: usize = pushes(node.take_effects()).iter().map(|(_, b)| b.len()).sum();
+        match code {
+            "UNKNOWN_COLLECTION" => assert_eq!(rest, 0, "no more of Book"),
+            // A block refused for itself: the others still go.
+            _ => assert_eq!(rest, 2, "the lane goes on"),
+        }
+    }
+}
+
+/// The answering side: heads asked of a collection this replica has no
+/// schema of say so; of one it has (none of whose documents it holds),
+/// they do not.
+#[test]
+fn heads_asked_of_an_unknown_collection_say_so() {
+    use crate::core::sync::{HeadsRequest, HeadsResponse};
+    use crate::node::wire::{Effect, Input, ReplyId, Request, Response};
+    let (mut sim, peer) = twice_connected(13, 0);
+    let now = sim.now;
+    let node = sim.replicas[0].node.as_mut().expect("up");
+    let mut ask = |col: &str, reply: u64| {
+        node.take_effects();
+        let heads = [("some-doc".to_string(), Vec::new())].into_iter().collect();
+        let request = Request::Heads(HeadsRequest { col: col.into(), docs: None, heads });
+        block_on(node.handle(Input::Request { peer, reply: ReplyId(reply), request }, now));
+        node.take_effects()
+            .into_iter()
+            .find_map(|e| match e {
+                Effect::Respond { reply: r, response: Response::Heads(h) } if r == ReplyId(reply) => Some(h),
+                _ => None,
+            })
+            .expect("an answer")
+    };
+    assert_eq!(ask("Film", 1), HeadsResponse { heads: Default::default(), unknown: true });
+    assert_eq!(ask("Book", 2), HeadsResponse { heads: Default::default(), unknown: false });
 }

@@ -49,6 +49,9 @@ impl Subscriber for Console {
 }
 
 /// Sends the page's tracing events at `level` and above to the console.
+/// The release package's build has only warnings and errors (the others
+/// are compiled out for the wasm's size, Cargo.toml); a debug build has
+/// every level.
 /// Throws a string (not a `WeftError`) for an unknown level or a second call.
 #[wasm_bindgen(js_name = setLogLevel)]
 pub fn set_log_level(

@@ -17,7 +17,8 @@
 // --profile=DIR also writes Chromium CPU profiles of both pages during the
 // catch-up (DIR/<transport>-<mode>-{a,b}.cpuprofile, open them in DevTools) and
 // prints the functions that took most time on each page's thread.
-// --log=debug prints both pages' weftdb logs (setLogLevel), each line marked [A] or [B].
+// --log=debug prints both pages' weftdb logs (setLogLevel), each line marked [A] or [B]
+// (warnings and errors alone from the release package: see README).
 // --poll=always reads all of B's documents every 250 ms from the start of
 // the catch-up (the bench before 2026-12-02), not only once it is told done.
 // --catchup=reconnect,reopen (the default) measures B's catch-up twice:
