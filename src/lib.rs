@@ -54,7 +54,8 @@
 //! 900 KiB gzipped with the network, 400 KiB without; BENCHMARKS.md, "wasm
 //! size"). Besides the feature `net`, what keeps it there:
 //! - a page runs no Kademlia, DCUtR or relay server, and its release build
-//!   compiles `tracing` out below info;
+//!   compiles `tracing` out below warn (`setLogLevel` shows every level
+//!   only in a debug build);
 //! - crates patched in `vendor/` for size, each with its `WEFTDB-PATCH.md`:
 //!   - libp2p-noise: no cipher or hash that `Noise_XX_25519_ChaChaPoly_SHA256`
 //!     never runs;
