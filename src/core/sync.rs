@@ -16,8 +16,9 @@
 //!   other lacks; `unknown: true` says the answering peer has no such
 //!   collection, so nothing of it is sent there.
 //! - `/weft/replicate/1`: [`ReplicateRequest`] `Offer {cids}` → `Want
-//!   {cids}`, and `Push {blocks}` → `Ack {merged}`, sent once the blocks are
-//!   durably merged (or held pending their parents).
+//!   {cids}`, and `Push {blocks, remaining}` → `Ack {merged, refused?}`,
+//!   sent once the blocks are durably merged (or held pending their
+//!   parents).
 
 use std::collections::BTreeMap;
 

@@ -27,6 +27,7 @@ use crate::core::doc::Heads;
 use crate::core::map_of;
 use crate::core::replica::push::{offer_chunks, PushBatch};
 use crate::core::sync::{HeadsRequest, HeadsResponse, RefusedBlock, ReplicateRequest, ReplicateResponse, MAX_CIDS};
+use crate::error::Error;
 use crate::records::Queued;
 use crate::store::Store;
 
@@ -103,10 +104,10 @@ impl<S: Store> Node<S> {
         };
         // No schema of it here (none of its documents either): the peer is
         // told, and sends none of its blocks, each of which would be
-        // refused. The schemas held in memory: one another tab added a
-        // moment ago may be missed, until the next exchange.
+        // refused. Judged as an import judges it: a schema another tab
+        // added since this handle read them is read now.
         let unknown = ours.as_ref().is_some_and(BTreeMap::is_empty)
-            && !self.db.collections().iter().any(|c| c.name == request.col);
+            && matches!(self.db.collection(&request.col).await, Err(Error::UnknownCollection(_)));
         // Only the documents they named: they can send us nothing
         // for the others, and the answer stays as small as the request.
         let heads: BTreeMap<String, Vec<Cid>> = map_of(
@@ -133,7 +134,11 @@ impl<S: Store> Node<S> {
         self.replica.exchanged(&peer);
         // The replicator that started it may be gone since; a peer without
         // the collection would refuse all of it.
-        if !self.shares_collection(peer, &x.col) || response.unknown {
+        if !self.shares_collection(peer, &x.col) {
+            return;
+        }
+        if response.unknown {
+            tracing::debug!(%peer, col = x.col, "it has no such collection: sending it none");
             return;
         }
         // Our heads now, not when we asked: what they pushed us

@@ -622,9 +622,20 @@ type Pushes = Vec<(crate::node::wire::ReqId, Vec<Vec<u8>>)>;
 /// gets `response` to its heads request for Book: the blocks it then
 /// pushes, and the offers it makes.
 fn after_heads(docs: usize, response: crate::core::sync::HeadsResponse) -> (Sim, libp2p::PeerId, Pushes, usize) {
+    after_heads_of(docs, |_| response)
+}
+
+/// [`after_heads`], the answer made from replica 0's document ids.
+fn after_heads_of(
+    docs: usize,
+    response: impl FnOnce(Vec<String>) -> crate::core::sync::HeadsResponse,
+) -> (Sim, libp2p::PeerId, Pushes, usize) {
     use crate::core::sync::ReplicateRequest;
     use crate::node::wire::{Effect, Input, Request, Response};
     let (mut sim, peer) = twice_connected(5, docs);
+    let found = block_on(sim.replicas[0].db.find("Book", &json!({}))).expect("a find");
+    let ids = found.iter().map(|d| d["_id"].as_str().expect("an id").to_string()).collect();
+    let response = response(ids);
     let now = sim.now;
     let node = sim.replicas[0].node.as_mut().expect("up");
     let heads = node.take_effects().iter().find_map(|e| match e {
@@ -654,6 +665,18 @@ fn a_peer_without_the_collection_is_sent_none_of_it() {
     // One that holds the collection and nothing of it is probed as before.
     let (_, _, sent, _) = after_heads(3, HeadsResponse { heads: Default::default(), unknown: false });
     assert_eq!(sent.iter().map(|(_, b)| b.len()).collect::<Vec<_>>(), [1], "a probe");
+    // Heads of ours unknown here are offered (what lies below them is not
+    // known), unless the peer says it has no such collection.
+    let strange = |unknown| {
+        move |ids: Vec<String>| HeadsResponse {
+            heads: ids.into_iter().map(|id| (id, vec![crate::core::block::cid_of(b"not a block here")])).collect(),
+            unknown,
+        }
+    };
+    let (_, _, sent, offers) = after_heads_of(3, strange(false));
+    assert_eq!((sent.len(), offers), (0, 1), "an offer");
+    let (_, _, sent, offers) = after_heads_of(3, strange(true));
+    assert_eq!((sent.len(), offers), (0, 0), "nothing goes");
 }
 
 /// An older peer without the collection does not say so; it refuses the
@@ -693,6 +716,7 @@ fn heads_asked_of_an_unknown_collection_say_so() {
     use crate::node::wire::{Effect, Input, ReplyId, Request, Response};
     let (mut sim, peer) = twice_connected(13, 0);
     let now = sim.now;
+    let store = sim.replicas[0].db.store().clone();
     let node = sim.replicas[0].node.as_mut().expect("up");
     let mut ask = |col: &str, reply: u64| {
         node.take_effects();
@@ -709,4 +733,9 @@ fn heads_asked_of_an_unknown_collection_say_so() {
     };
     assert_eq!(ask("Film", 1), HeadsResponse { heads: Default::default(), unknown: true });
     assert_eq!(ask("Book", 2), HeadsResponse { heads: Default::default(), unknown: false });
+    // A schema another handle of the store added (another tab, in a
+    // page), which the node's handle has not read yet: known.
+    let other = block_on(crate::Db::open(store)).expect("a second handle");
+    block_on(other.add_schema("type Film { name: String }")).expect("the schema");
+    assert_eq!(ask("Film", 3), HeadsResponse { heads: Default::default(), unknown: false });
 }
