@@ -132,11 +132,11 @@ impl<S: Store> Node<S> {
         let Some(x) = self.exchanges.remove(&request) else { return };
         self.synced();
         self.replica.exchanged(&peer);
-        // The replicator that started it may be gone since; a peer without
-        // the collection would refuse all of it.
+        // The replicator that started it may be gone since.
         if !self.shares_collection(peer, &x.col) {
             return;
         }
+        // A peer without the collection would refuse all of it.
         if response.unknown {
             tracing::debug!(%peer, col = x.col, "it has no such collection: sending it none");
             return;
