@@ -139,6 +139,7 @@ impl<S: Store> Node<S> {
         // A peer without the collection would refuse all of it.
         if response.unknown {
             tracing::debug!(%peer, col = x.col, "it has no such collection: sending it none");
+            self.unknown_to.entry(peer).or_default().insert(x.col);
             return;
         }
         // Our heads now, not when we asked: what they pushed us
@@ -512,7 +513,10 @@ impl<S: Store> Node<S> {
                 // each block of it: none more goes. (A batch is of one
                 // collection.)
                 let next = match refused.iter().any(|r| r.code == "UNKNOWN_COLLECTION") {
-                    true => self.replica.lanes.refused(&peer, ticket, &col),
+                    true => {
+                        self.unknown_to.entry(peer).or_default().insert(col.clone());
+                        self.replica.lanes.refused(&peer, ticket, &col)
+                    }
                     false => self.replica.lanes.acked(&peer, ticket, &done),
                 };
                 self.push(peer, next);

@@ -111,9 +111,11 @@ impl<S: Store> Node<S> {
 
     /// Whether `peer` may want collection `col`'s changes: it holds the
     /// collection's topic, or we never heard its topics. One that told us
-    /// its topics and holds none of this collection's does not want them.
+    /// its topics and holds none of this collection's does not want them,
+    /// nor one that said it has no such collection (`unknown_to`).
     fn may_want(&self, peer: &PeerId, col: &str) -> bool {
         self.peer_topics.get(peer).is_none_or(|t| t.is_empty() || t.contains(&col_topic(col)))
+            && !self.unknown_to.get(peer).is_some_and(|u| u.contains(col))
     }
 
     /// Notes the documents of shared collections that `peer`'s push just

@@ -133,6 +133,13 @@ pub(crate) struct Node<S: Store = NodeStore> {
     pub(super) listen_addrs: BTreeMap<ListenId, Vec<Multiaddr>>,
     /// The topics each connected peer told us it holds.
     pub(super) peer_topics: HashMap<PeerId, BTreeSet<String>>,
+    /// The collections each connected peer said it has no schema of
+    /// (`HeadsResponse::unknown`, or an older peer's push refused as
+    /// `UNKNOWN_COLLECTION`): what we write and merge is not swapped with
+    /// it on our own initiative until it joins the collection's topic or
+    /// connects again. Its own head exchanges are answered as ever. (The
+    /// type of `peer_topics`, whose code it shares in the page's wasm.)
+    pub(super) unknown_to: HashMap<PeerId, BTreeSet<String>>,
     /// The topics we hold.
     pub(super) topics: BTreeSet<String>,
     pub(super) stats: Stats,
@@ -345,6 +352,7 @@ impl<S: Store> Node<S> {
             wall_zero_ms: clock.wall_zero_ms,
             listen_addrs: BTreeMap::new(),
             peer_topics: HashMap::new(),
+            unknown_to: HashMap::new(),
             topics: BTreeSet::new(),
             stats: Stats::default(),
             p2p_collections: BTreeSet::new(),
@@ -726,6 +734,11 @@ impl<S: Store> Node<S> {
             }
             Input::Subscribed { peer, topic } => {
                 self.peer_topics.entry(peer).or_default().insert(topic.clone());
+                // A peer that joins a collection's topic has its schema now.
+                if let (Some(col), Some(unknown)) = (topic.strip_prefix(&col_topic("")), self.unknown_to.get_mut(&peer))
+                {
+                    unknown.remove(col);
+                }
                 self.on_subscribed(peer, &topic).await;
             }
             Input::Unsubscribed { peer, topic } => {
@@ -862,6 +875,7 @@ impl<S: Store> Node<S> {
         self.replica.answered.remove(&peer);
         self.received_from.remove(&peer);
         self.peer_topics.remove(&peer);
+        self.unknown_to.remove(&peer);
         self.pushing.remove(&peer);
         self.replica.exchanged(&peer);
         self.replica.lanes.drop_lane(&peer);

@@ -398,7 +398,12 @@ fn a_write_its_gossip_missed_is_swapped_when_the_peer_subscribes() {
 /// Replica 0's node alone, fed inputs by hand: a peer connected twice,
 /// and the effects it asks for. Nothing is carried out.
 fn twice_connected(seed: u64, docs: usize) -> (Sim, libp2p::PeerId) {
-    let config = SimConfig { links: Vec::new(), ..pair() };
+    twice_connected_as(seed, docs, Vec::new())
+}
+
+/// [`twice_connected`], replica 0 configured as a page when `pages` says so.
+fn twice_connected_as(seed: u64, docs: usize, pages: Vec<usize>) -> (Sim, libp2p::PeerId) {
+    let config = SimConfig { links: Vec::new(), pages, ..pair() };
     let mut sim = Sim::new(seed, Faults::NONE, &config);
     sim.run_for(Duration::from_secs(1));
     for n in 0..docs {
@@ -632,7 +637,9 @@ fn after_heads_of(
 ) -> (Sim, libp2p::PeerId, Pushes, usize) {
     use crate::core::sync::ReplicateRequest;
     use crate::node::wire::{Effect, Input, Request, Response};
-    let (mut sim, peer) = twice_connected(5, docs);
+    // A page: what it writes and its gossip misses is swapped with its
+    // peers (`NodeConfig::repair_unheard`).
+    let (mut sim, peer) = twice_connected_as(5, docs, vec![0]);
     let found = block_on(sim.replicas[0].db.find("Book", &json!({}))).expect("a find");
     let ids = found.iter().map(|d| d["_id"].as_str().expect("an id").to_string()).collect();
     let response = response(ids);
@@ -679,6 +686,45 @@ fn a_peer_without_the_collection_is_sent_none_of_it() {
     assert_eq!((sent.len(), offers), (0, 0), "nothing goes");
 }
 
+/// Replica 0's node makes a write and, `n` minutes on, its housekeeping:
+/// the heads requests it then sends `peer`.
+fn asked_after_a_write(
+    node: &mut crate::node::run::Node<super::net::SimStore>,
+    peer: libp2p::PeerId,
+    now: Duration,
+    n: u64,
+) -> usize {
+    use crate::node::wire::{Effect, Request};
+    let doc = json!({ "title": format!("written after {n}"), "n": n });
+    block_on(node.command(Command::Create { collection: "Book".into(), doc })).expect("a create");
+    node.advance(now + Duration::from_secs(n * 60));
+    block_on(node.after_step());
+    let asked = |e: &Effect| matches!(e, Effect::Send { peer: p, request: Request::Heads(_), .. } if *p == peer);
+    node.take_effects().iter().filter(|e| asked(e)).count()
+}
+
+/// A peer that said it has no such collection is not asked again for
+/// every write its gossip misses (a page writing with only a relay that
+/// routes for it swapped heads with the relay each second), until it joins
+/// the collection's topic; then a write it misses is swapped again.
+#[test]
+fn a_peer_without_the_collection_is_not_asked_again_for_each_write() {
+    use crate::core::sync::HeadsResponse;
+    use crate::node::wire::{Effect, Input, Request};
+    let (mut sim, peer, _, _) = after_heads(3, HeadsResponse { heads: Default::default(), unknown: true });
+    let now = sim.now;
+    let node = sim.replicas[0].node.as_mut().expect("up");
+    assert_eq!(asked_after_a_write(node, peer, now, 1), 0, "not asked again");
+    // It joins the topic (it has the schema now), then leaves it: a write
+    // published to nobody is swapped with it again.
+    let topic = "weft/col/Book".to_string();
+    for input in [Input::Subscribed { peer, topic: topic.clone() }, Input::Unsubscribed { peer, topic }] {
+        block_on(node.handle(input, now));
+    }
+    node.take_effects();
+    assert_eq!(asked_after_a_write(node, peer, now, 2), 1, "asked once more");
+}
+
 /// An older peer without the collection does not say so; it refuses the
 /// first push's blocks as `UNKNOWN_COLLECTION`, and then no more of the
 /// collection goes to it.
@@ -700,7 +746,10 @@ fn a_push_refused_as_an_unknown_collection_ends_the_collection_s_pushes() {
         block_on(node.handle(Input::Response { peer, id, response: ack }, now));
         let rest: usize = pushes(node.take_effects()).iter().map(|(_, b)| b.len()).sum();
         match code {
-            "UNKNOWN_COLLECTION" => assert_eq!(rest, 0, "no more of Book"),
+            "UNKNOWN_COLLECTION" => {
+                assert_eq!(rest, 0, "no more of Book");
+                assert_eq!(asked_after_a_write(node, peer, now, 1), 0, "nor asked again for a write");
+            }
             // A block refused for itself: the others still go.
             _ => assert_eq!(rest, 2, "the lane goes on"),
         }
