@@ -710,7 +710,7 @@ fn asked_after_a_write(
 #[test]
 fn a_peer_without_the_collection_is_not_asked_again_for_each_write() {
     use crate::core::sync::HeadsResponse;
-    use crate::node::wire::{Effect, Input, Request};
+    use crate::node::wire::Input;
     let (mut sim, peer, _, _) = after_heads(3, HeadsResponse { heads: Default::default(), unknown: true });
     let now = sim.now;
     let node = sim.replicas[0].node.as_mut().expect("up");
