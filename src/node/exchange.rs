@@ -19,7 +19,7 @@ use libp2p::PeerId;
 use serde_bytes::ByteBuf;
 
 use super::adapters::{verify_batch, Verified};
-use super::run::Node;
+use super::run::{col_topic, Node};
 use super::state::{Exchange, Offer, Push, Verifying};
 use super::wire::{ReplyId, ReqId, Request, Response};
 use crate::core::block::{cid_of, SignedBlock};
@@ -139,7 +139,7 @@ impl<S: Store> Node<S> {
         // A peer without the collection would refuse all of it.
         if response.unknown {
             tracing::debug!(%peer, col = x.col, "it has no such collection: sending it none");
-            self.unknown_to.entry(peer).or_default().insert(x.col);
+            self.unknown_to.entry(peer).or_default().insert(col_topic(&x.col));
             return;
         }
         // Our heads now, not when we asked: what they pushed us
@@ -514,7 +514,7 @@ impl<S: Store> Node<S> {
                 // collection.)
                 let next = match refused.iter().any(|r| r.code == "UNKNOWN_COLLECTION") {
                     true => {
-                        self.unknown_to.entry(peer).or_default().insert(col.clone());
+                        self.unknown_to.entry(peer).or_default().insert(col_topic(&col));
                         self.replica.lanes.refused(&peer, ticket, &col)
                     }
                     false => self.replica.lanes.acked(&peer, ticket, &done),

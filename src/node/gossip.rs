@@ -114,8 +114,9 @@ impl<S: Store> Node<S> {
     /// its topics and holds none of this collection's does not want them,
     /// nor one that said it has no such collection (`unknown_to`).
     fn may_want(&self, peer: &PeerId, col: &str) -> bool {
-        self.peer_topics.get(peer).is_none_or(|t| t.is_empty() || t.contains(&col_topic(col)))
-            && !self.unknown_to.get(peer).is_some_and(|u| u.contains(col))
+        let topic = col_topic(col);
+        self.peer_topics.get(peer).is_none_or(|t| t.is_empty() || t.contains(&topic))
+            && !self.unknown_to.get(peer).is_some_and(|u| u.contains(&topic))
     }
 
     /// Notes the documents of shared collections that `peer`'s push just

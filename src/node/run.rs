@@ -133,12 +133,13 @@ pub(crate) struct Node<S: Store = NodeStore> {
     pub(super) listen_addrs: BTreeMap<ListenId, Vec<Multiaddr>>,
     /// The topics each connected peer told us it holds.
     pub(super) peer_topics: HashMap<PeerId, BTreeSet<String>>,
-    /// The collections each connected peer said it has no schema of
-    /// (`HeadsResponse::unknown`, or an older peer's push refused as
-    /// `UNKNOWN_COLLECTION`): what we write and merge is not swapped with
-    /// it on our own initiative until it joins the collection's topic or
-    /// connects again. Its own head exchanges are answered as ever. (The
-    /// type of `peer_topics`, whose code it shares in the page's wasm.)
+    /// The topics of the collections each connected peer said it has no
+    /// schema of (`HeadsResponse::unknown`, or an older peer's push refused
+    /// as `UNKNOWN_COLLECTION`): what we write and merge is not swapped
+    /// with it on our own initiative until it joins the collection's topic
+    /// or connects again. Its own head exchanges are answered as ever.
+    /// (Topics, as in `peer_topics`, whose code it shares in the page's
+    /// wasm.)
     pub(super) unknown_to: HashMap<PeerId, BTreeSet<String>>,
     /// The topics we hold.
     pub(super) topics: BTreeSet<String>,
@@ -735,9 +736,8 @@ impl<S: Store> Node<S> {
             Input::Subscribed { peer, topic } => {
                 self.peer_topics.entry(peer).or_default().insert(topic.clone());
                 // A peer that joins a collection's topic has its schema now.
-                if let (Some(col), Some(unknown)) = (topic.strip_prefix(&col_topic("")), self.unknown_to.get_mut(&peer))
-                {
-                    unknown.remove(col);
+                if let Some(unknown) = self.unknown_to.get_mut(&peer) {
+                    unknown.remove(&topic);
                 }
                 self.on_subscribed(peer, &topic).await;
             }

@@ -8,8 +8,8 @@
 //! overtake one another on the way; a child that arrives before its
 //! parent waits in the receiver's pending blocks until the parent merges.
 //! Each answer is matched to its batch (the caller keeps a batch's
-//! [`Ticket`] with its request). A lane knows every block queued on it and
-//! not yet answered, and remembers the latest [`SENT_REMEMBERED`] answered:
+//! [`Ticket`] with its request). A lane remembers every block queued on it
+//! since it was last idle, and the latest [`SENT_REMEMBERED`] before that:
 //! the two exchanges of a connection (ours and the peer's) never send a
 //! block twice, however long the queue. A batch refused drops the rest of
 //! its collection's queue (the peer will not take that collection); a
@@ -21,7 +21,7 @@
 //! Offers (CIDs first, for blocks below heads we do not hold, so we cannot
 //! tell what the peer lacks) are cut by [`offer_chunks`].
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::hash::Hash;
 use std::num::NonZeroUsize;
 
@@ -29,12 +29,14 @@ use lru::LruCache;
 
 use crate::core::set_of;
 
-/// How many answered blocks a lane remembers (sent and answered, or
-/// delivered another way) at most, the oldest forgotten first: a
-/// connection that lasts for months of replication must not keep every CID
-/// it carried. One forgotten is at worst pushed once more, and the peer
-/// answers it as a replay. Blocks queued or in flight are all known,
-/// whatever their number (their bytes are held anyway).
+/// How many blocks an idle lane remembers sending (or the peer
+/// acknowledging) at most, the oldest forgotten first: a connection that
+/// lasts for months of replication must not keep every CID it carried. One
+/// forgotten is at worst pushed once more, and the peer answers it as a
+/// replay. A busy lane (blocks queued or in flight) forgets nothing until
+/// it is idle again: its queue may hold more blocks than this (a peer
+/// lacking 200,000), and a second walk from heads as old as the first's
+/// must find each of them (their bytes are held meanwhile anyway).
 pub const SENT_REMEMBERED: usize = 65_536;
 
 /// How many pushes a lane has in flight at most: enough that the
@@ -59,8 +61,6 @@ pub struct PushBatch<C> {
 pub struct Ticket {
     pub lane: LaneId,
     pub probe: bool,
-    /// The batch's number in its lane.
-    batch: u64,
 }
 
 /// Which lane to a peer a batch was of: a lane dropped (its connection
@@ -78,29 +78,25 @@ struct Lane<C: Hash + Eq> {
     /// Batches of a collection, in the order to send them, each marked
     /// when it is a probe.
     queue: VecDeque<(String, Blocks<C>, bool)>,
-    /// Batches sent and not yet answered: their numbers and CIDs.
-    flying: Vec<(u64, Vec<C>)>,
-    /// The number of the next batch sent.
-    batches: u64,
+    /// Batches sent and not yet answered.
+    inflight: usize,
     /// A probe is among them.
     probing: bool,
-    /// Every block queued or in flight.
-    unanswered: HashSet<C>,
-    /// The latest blocks answered (or delivered another way).
     sent: LruCache<C, ()>,
 }
 
-impl<C: Hash + Eq + Clone> Lane<C> {
-    /// Whether `cid` was queued on the lane (it is still, or was answered lately).
-    fn holds(&self, cid: &C) -> bool {
-        self.unanswered.contains(cid) || self.sent.contains(cid)
+impl<C: Hash + Eq> Lane<C> {
+    /// Blocks are queued or in flight.
+    fn busy(&self) -> bool {
+        !self.queue.is_empty() || self.inflight > 0
     }
 
-    /// `cids` are answered (or will never be sent): remembered as sent.
-    fn answered(&mut self, cids: impl IntoIterator<Item = C>) {
-        for c in cids {
-            self.unanswered.remove(&c);
-            self.sent.put(c, ());
+    /// Room for `more` blocks in the lane's memory, so that it forgets
+    /// none while it is busy (an idle one forgets the oldest).
+    fn make_room(&mut self, more: usize) {
+        let needed = self.sent.len() + more;
+        if needed > self.sent.cap().get() {
+            self.sent.resize(NonZeroUsize::new(needed).expect("not zero"));
         }
     }
 }
@@ -143,15 +139,7 @@ impl<P: Ord + Clone, C: Ord + Clone + Hash> PushLanes<P, C> {
         self.lanes.entry(peer.clone()).or_insert_with(|| {
             *made += 1;
             let sent = LruCache::new(NonZeroUsize::new(SENT_REMEMBERED).expect("not zero"));
-            Lane {
-                id: LaneId(*made),
-                queue: VecDeque::new(),
-                flying: Vec::new(),
-                batches: 0,
-                probing: false,
-                unanswered: HashSet::new(),
-                sent,
-            }
+            Lane { id: LaneId(*made), queue: VecDeque::new(), inflight: 0, probing: false, sent }
         })
     }
 
@@ -162,7 +150,7 @@ impl<P: Ord + Clone, C: Ord + Clone + Hash> PushLanes<P, C> {
 
     /// Whether `cid` was queued for `peer` on this connection.
     pub fn was_sent(&self, peer: &P, cid: &C) -> bool {
-        self.lanes.get(peer).is_some_and(|l| l.holds(cid))
+        self.lanes.get(peer).is_some_and(|l| l.sent.contains(cid))
     }
 
     /// Queues `blocks` of `col` for `peer` (those never queued for it on
@@ -172,16 +160,16 @@ impl<P: Ord + Clone, C: Ord + Clone + Hash> PushLanes<P, C> {
         let batch_blocks = self.batch_blocks;
         let batch_bytes = self.batch_bytes;
         let lane = self.lane(peer);
+        lane.make_room(blocks.len());
         let mut batch = Vec::new();
         let mut size = 0;
         let mut limit = if probe { 1 } else { batch_blocks };
         // The first batch cut is the probe.
         let mut first = probe;
         for (cid, bytes) in blocks {
-            if lane.holds(&cid) {
+            if lane.sent.put(cid.clone(), ()).is_some() {
                 continue;
             }
-            lane.unanswered.insert(cid.clone());
             if !batch.is_empty() && (batch.len() >= limit || size + bytes.len() > batch_bytes) {
                 lane.queue.push_back((col.to_string(), std::mem::take(&mut batch), first));
                 first = false;
@@ -204,7 +192,12 @@ impl<P: Ord + Clone, C: Ord + Clone + Hash> PushLanes<P, C> {
         // A lane made now still counts: a head exchange whose heads were read
         // before these arrived may yet queue them.
         let lane = self.lane(peer);
-        lane.answered(cids.iter().cloned());
+        if lane.busy() {
+            lane.make_room(cids.len());
+        }
+        for c in cids {
+            lane.sent.put(c.clone(), ());
+        }
         let gone: BTreeSet<&C> = set_of(cids.iter());
         for (_, blocks, _) in lane.queue.iter_mut() {
             blocks.retain(|(c, _)| !gone.contains(c));
@@ -216,8 +209,13 @@ impl<P: Ord + Clone, C: Ord + Clone + Hash> PushLanes<P, C> {
     /// batches, if any. (The answer to a batch of an earlier lane only says
     /// what the peer holds.)
     pub fn acked(&mut self, peer: &P, ticket: Ticket, cids: &[C]) -> Vec<PushBatch<C>> {
+        if let Some(l) = self.lanes.get_mut(peer).filter(|l| l.busy()) {
+            l.make_room(cids.len());
+        }
         if let Some(l) = self.lanes.get_mut(peer) {
-            l.answered(cids.iter().cloned());
+            for c in cids {
+                l.sent.put(c.clone(), ());
+            }
         }
         if !self.answered(peer, ticket) {
             return Vec::new();
@@ -233,11 +231,7 @@ impl<P: Ord + Clone, C: Ord + Clone + Hash> PushLanes<P, C> {
             return Vec::new();
         }
         if let Some(l) = self.lanes.get_mut(peer) {
-            // Never sent, and not to be on this connection.
-            let (dropped, kept): (VecDeque<_>, _) =
-                std::mem::take(&mut l.queue).into_iter().partition(|(c, _, _)| c == col);
-            l.queue = kept;
-            l.answered(dropped.into_iter().flat_map(|(_, b, _)| b).map(|(c, _)| c));
+            l.queue.retain(|(c, _, _)| c != col);
         }
         self.next(peer)
     }
@@ -271,10 +265,7 @@ impl<P: Ord + Clone, C: Ord + Clone + Hash> PushLanes<P, C> {
     /// The batch of `ticket` is answered: whether it was of the current lane.
     fn answered(&mut self, peer: &P, ticket: Ticket) -> bool {
         let Some(l) = self.current(peer, ticket.lane) else { return false };
-        if let Some(at) = l.flying.iter().position(|(b, _)| *b == ticket.batch) {
-            let (_, cids) = l.flying.swap_remove(at);
-            l.answered(cids);
-        }
+        l.inflight = l.inflight.saturating_sub(1);
         if ticket.probe {
             l.probing = false;
         }
@@ -287,14 +278,16 @@ impl<P: Ord + Clone, C: Ord + Clone + Hash> PushLanes<P, C> {
         let window = self.window;
         let mut out = Vec::new();
         let Some(lane) = self.lanes.get_mut(peer) else { return out };
-        while lane.flying.len() < window && !lane.probing {
+        // Idle: back to the memory of an idle lane, the oldest forgotten.
+        if !lane.busy() && lane.sent.cap().get() > SENT_REMEMBERED {
+            lane.sent.resize(NonZeroUsize::new(SENT_REMEMBERED).expect("not zero"));
+        }
+        while lane.inflight < window && !lane.probing {
             let Some((col, blocks, probe)) = lane.queue.pop_front() else { break };
-            let batch = lane.batches;
-            lane.batches += 1;
-            lane.flying.push((batch, blocks.iter().map(|(c, _)| c.clone()).collect()));
+            lane.inflight += 1;
             lane.probing = probe;
             let remaining = lane.queue.iter().map(|(_, b, _)| b.len() as u64).sum();
-            out.push(PushBatch { col, blocks, remaining, ticket: Ticket { lane: lane.id, probe, batch } });
+            out.push(PushBatch { col, blocks, remaining, ticket: Ticket { lane: lane.id, probe } });
         }
         out
     }
@@ -349,9 +342,8 @@ mod tests {
 
     /// The answer to the one batch in flight on `peer`'s lane (not a probe).
     fn ack(l: &mut PushLanes<char, u32>, peer: char) -> Option<PushBatch<u32>> {
-        let lane = l.lanes.get(&peer)?;
-        let ticket = Ticket { lane: lane.id, probe: false, batch: lane.flying.first()?.0 };
-        l.acked(&peer, ticket, &[]).into_iter().next()
+        let lane = l.lanes.get(&peer)?.id;
+        l.acked(&peer, Ticket { lane, probe: false }, &[]).into_iter().next()
     }
 
     #[test]
@@ -428,9 +420,8 @@ mod tests {
         let mut l = single(1000, 1);
         l.enqueue(&'a', "Book", blocks(&[1, 2], 1), false);
         l.enqueue(&'a', "Author", blocks(&[7], 1), false);
-        let lane = &l.lanes[&'a'];
-        let ticket = Ticket { lane: lane.id, probe: false, batch: lane.flying[0].0 };
-        let next = one(l.refused(&'a', ticket, "Book"));
+        let lane = l.lanes[&'a'].id;
+        let next = one(l.refused(&'a', Ticket { lane, probe: false }, "Book"));
         assert_eq!((next.col.as_str(), cids(&next)), ("Author", vec![7]));
         assert_eq!(ack(&mut l, 'a'), None);
     }
@@ -517,6 +508,9 @@ mod tests {
             flying.extend(l.acked(&'a', b.ticket, &cids));
         }
         assert_eq!(sent, all.len(), "each block once");
+        // Idle again, it remembers only the latest.
+        assert_eq!(l.lanes[&'a'].sent.len(), SENT_REMEMBERED);
+        assert!(l.was_sent(&'a', all.last().expect("blocks")) && !l.was_sent(&'a', &0));
     }
 
     #[test]
