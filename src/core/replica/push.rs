@@ -92,11 +92,12 @@ impl<C: Hash + Eq> Lane<C> {
     }
 
     /// Room for `more` blocks in the lane's memory, so that it forgets
-    /// none while it is busy (an idle one forgets the oldest).
+    /// none while it is busy (an idle one forgets the oldest). At least
+    /// doubled when it grows: `resize` rebuilds the map.
     fn make_room(&mut self, more: usize) {
-        let needed = self.sent.len() + more;
-        if needed > self.sent.cap().get() {
-            self.sent.resize(NonZeroUsize::new(needed).expect("not zero"));
+        let (needed, cap) = (self.sent.len() + more, self.sent.cap().get());
+        if needed > cap {
+            self.sent.resize(NonZeroUsize::new(needed.max(2 * cap)).expect("not zero"));
         }
     }
 }
@@ -138,7 +139,11 @@ impl<P: Ord + Clone, C: Ord + Clone + Hash> PushLanes<P, C> {
         let made = &mut self.made;
         self.lanes.entry(peer.clone()).or_insert_with(|| {
             *made += 1;
-            let sent = LruCache::new(NonZeroUsize::new(SENT_REMEMBERED).expect("not zero"));
+            // Its map grows as blocks are queued: `LruCache::new` would
+            // take room for all 65,536 at once (~1 MB in a page, ~2 MB
+            // natively) for every peer pushed to, even just a probe.
+            let mut sent = LruCache::unbounded();
+            sent.resize(NonZeroUsize::new(SENT_REMEMBERED).expect("not zero"));
             Lane { id: LaneId(*made), queue: VecDeque::new(), inflight: 0, probing: false, sent }
         })
     }
