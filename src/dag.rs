@@ -7,7 +7,7 @@ use cid::Cid;
 
 use crate::core::block::SignedBlock;
 use crate::core::doc::Heads;
-use crate::db::layout::{unrecord, Blocks};
+use crate::db::layout::{record_heads, Blocks};
 use crate::db::{doc_key, Db};
 use crate::error::Error;
 use crate::store::{KeyRange, Store, Table, Tx};
@@ -74,23 +74,20 @@ impl<S: Store> Db<S> {
     /// The heads of every document of `col` (or of the documents `only`).
     pub async fn collection_heads(&self, col: &str, only: Option<&[String]>) -> Result<BTreeMap<String, Heads>, Error> {
         let mut tx = self.store().begin_read(&[Table::Documents]).await?;
-        let prefix = doc_key(col, "");
-        let mut out = BTreeMap::new();
-        match only {
-            None => {
-                for (k, v) in tx.scan(Table::Documents, &KeyRange::prefix(&prefix), None).await? {
-                    let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-                    out.insert(id, unrecord(&v)?.1);
-                }
-            }
+        // A record holds its id: the records alone, not their keys too.
+        let records = match only {
+            None => tx.scan_values(Table::Documents, &KeyRange::prefix(&doc_key(col, "")), None).await?,
             Some(ids) => {
                 let keys: Vec<Vec<u8>> = ids.iter().map(|id| doc_key(col, id)).collect();
-                for (id, v) in ids.iter().zip(tx.get_many(Table::Documents, &keys).await?) {
-                    if let Some(v) = v {
-                        out.insert(id.clone(), unrecord(&v)?.1);
-                    }
-                }
+                tx.get_many(Table::Documents, &keys).await?.into_iter().flatten().collect()
             }
+        };
+        // Inserted one by one: a `collect` into the map would be another
+        // instance of its bulk build in the page's wasm.
+        let mut out = BTreeMap::new();
+        for v in &records {
+            let (id, heads) = record_heads(v)?;
+            out.insert(id, heads);
         }
         Ok(out)
     }

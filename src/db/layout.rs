@@ -82,6 +82,14 @@ pub(crate) fn record_state(bytes: &[u8]) -> Result<DocState, StoreError> {
     Ok(state)
 }
 
+/// A document record's id and heads, its state skipped unread: a head
+/// exchange reads a whole collection's heads, and decoding every state
+/// would be most of its work.
+pub(crate) fn record_heads(bytes: &[u8]) -> Result<(String, Heads), StoreError> {
+    let (id, _, heads): (String, serde::de::IgnoredAny, Heads) = uncbor(bytes)?;
+    Ok((id, heads))
+}
+
 /// A document record's id and state.
 pub(crate) fn record_doc(bytes: &[u8]) -> Result<(String, DocState), StoreError> {
     let (id, state, _): (String, DocState, serde::de::IgnoredAny) = uncbor(bytes)?;
