@@ -476,8 +476,14 @@
 //!   ignore it) and is sent nothing of it; one that does not say so (an
 //!   older peer) and answers the first push by refusing its blocks as
 //!   `UNKNOWN_COLLECTION` is sent no more of the collection on that
-//!   exchange. (Before, such a peer was pushed the whole collection at
-//!   every exchange, to refuse block by block.)
+//!   exchange, and the blocks refused or dropped count as never sent.
+//!   Either is then left out of the swaps for documents published to
+//!   nobody and for those a push changed, until it shows it has the
+//!   collection (joins its topic, asks for its heads, answers them as
+//!   known, takes a push of it) or its last connection closes; the other
+//!   exchanges above still go. (Before, such a peer was pushed the whole
+//!   collection at every exchange, to refuse block by block, and a page
+//!   writing beside such a relay swapped heads with it every second.)
 //! - **`/weft/replicate/1`**: `Push` of blocks (parents first, with how many
 //!   more the pusher has queued, which a page reports as `sync` progress:
 //!   pushes may be merged out of the order they were sent in, so only a
@@ -613,7 +619,7 @@
 //! | requests on the weft protocols ([`core::replica::conduct::TokenBucket`]) | 1,000 at once, then 250 per second | `rateLimited`; a strike per 250 refused before its allowance is full again |
 //! | strikes ([`core::replica::conduct::MAX_STRIKES`]) | 3 within 10 minutes of each other, then a 10-minute ban | `peersDropped` |
 //! | peers whose strikes, bans, request allowances are kept ([`core::replica::conduct::MAX_CONDUCT_ENTRIES`]) | 4,096 each (oldest forgotten first) | |
-//! | blocks a head exchange lane remembers sending to a peer, or the peer acknowledging ([`core::replica::push::SENT_REMEMBERED`]) | 65,536 per connected peer while its lane is idle (oldest forgotten first; one forgotten is at worst pushed once more and answered as a replay); a busy lane forgets none of the blocks queued since it was last idle (their bytes are held meanwhile anyway); the memory is taken as blocks are queued, not at once | `replayed` on the receiver |
+//! | blocks a head exchange lane remembers sending to a peer, or the peer acknowledging ([`core::replica::push::SENT_REMEMBERED`]) | 65,536 per connected peer while its lane is idle (oldest forgotten first; one forgotten is at worst pushed once more and answered as a replay); a busy lane has room besides for every block queued or in flight (their bytes are held meanwhile anyway), at most twice that; the memory is taken as blocks are queued, not at once | `replayed` on the receiver |
 //! | gossipsub topics a peer holds, and names in one message ([`net::MAX_PEER_TOPICS`]) | 4,096 (a node holds at most [`net::MAX_DOC_TOPICS`], 2,048, documents' topics), each at most [`net::MAX_TOPIC_BYTES`], 256 bytes (a longer one is not taken; a collection whose name makes one is not gossiped, head exchange still carries it); a message naming more is ignored whole; a message's control part (subscriptions, `IHAVE`...) is read to at most 400 KB, past which the stream is dropped | |
 //! | documents changed while a peer had not yet joined their collection's topic ([`core::replica::missed::KEPT`]) | 256 per connected peer, all collections together; past it the collection with the most loses its names and is swapped whole | |
 //! | relay reservations ([`net::RelayLimits`]) | 4 per peer, 1,024 in all | |

@@ -95,6 +95,7 @@ impl<S: Store> Node<S> {
 
     pub(super) async fn on_heads_request(&mut self, peer: PeerId, reply: ReplyId, request: HeadsRequest) {
         self.stats.heads_received += request.heads.len() as u64;
+        self.known_to(peer, &request.col);
         let ours = match self.db.collection_heads(&request.col, request.docs.as_deref()).await {
             Ok(h) => Some(h),
             Err(e) => {
@@ -142,6 +143,7 @@ impl<S: Store> Node<S> {
             self.unknown_to.entry(peer).or_default().insert(col_topic(&x.col));
             return;
         }
+        self.known_to(peer, &x.col);
         // Our heads now, not when we asked: what they pushed us
         // meanwhile need not go back.
         match self.db.collection_heads(&x.col, x.docs.as_deref()).await {
@@ -501,6 +503,7 @@ impl<S: Store> Node<S> {
         match (push, response) {
             (Push::Exchange { queued, ticket, col }, ReplicateResponse::Ack { merged, refused }) => {
                 let acked: HashSet<Cid> = merged.into_iter().collect();
+                let untaken: Vec<Cid> = queued.iter().map(|(_, c)| *c).filter(|c| !acked.contains(c)).collect();
                 let cleared: Vec<Queued> = queued.into_iter().filter(|(_, c)| acked.contains(c)).collect();
                 let done: Vec<Cid> = cleared.iter().map(|(_, c)| *c).collect();
                 self.stats.sent += done.len() as u64;
@@ -515,15 +518,19 @@ impl<S: Store> Node<S> {
                 let next = match refused.iter().any(|r| r.code == "UNKNOWN_COLLECTION") {
                     true => {
                         self.unknown_to.entry(peer).or_default().insert(col_topic(&col));
-                        self.replica.lanes.refused(&peer, ticket, &col)
+                        self.replica.lanes.refused(&peer, ticket, &col, &untaken)
                     }
-                    false => self.replica.lanes.acked(&peer, ticket, &done),
+                    false => {
+                        self.known_to(peer, &col);
+                        self.replica.lanes.acked(&peer, ticket, &done)
+                    }
                 };
                 self.push(peer, next);
             }
-            (Push::Exchange { col, ticket, .. }, other) => {
+            (Push::Exchange { col, ticket, queued }, other) => {
                 tracing::debug!(%peer, col, "push of {col} answered with {other:?}");
-                let next = self.replica.lanes.refused(&peer, ticket, &col);
+                let untaken: Vec<Cid> = queued.iter().map(|(_, c)| *c).collect();
+                let next = self.replica.lanes.refused(&peer, ticket, &col, &untaken);
                 self.push(peer, next);
             }
             (Push::Outbox { queued, ticket }, ReplicateResponse::Ack { merged, refused }) => {

@@ -110,13 +110,25 @@ impl<S: Store> Node<S> {
     }
 
     /// Whether `peer` may want collection `col`'s changes: it holds the
-    /// collection's topic, or we never heard its topics. One that told us
-    /// its topics and holds none of this collection's does not want them,
-    /// nor one that said it has no such collection (`unknown_to`).
+    /// collection's topic (so it has its schema), or we never heard its
+    /// topics and it has not said it has no such collection
+    /// (`unknown_to`). One that told us its topics and holds none of this
+    /// collection's does not want them.
     fn may_want(&self, peer: &PeerId, col: &str) -> bool {
         let topic = col_topic(col);
-        self.peer_topics.get(peer).is_none_or(|t| t.is_empty() || t.contains(&topic))
-            && !self.unknown_to.get(peer).is_some_and(|u| u.contains(&topic))
+        match self.peer_topics.get(peer) {
+            Some(t) if t.contains(&topic) => true,
+            Some(t) if !t.is_empty() => false,
+            _ => !self.unknown_to.get(peer).is_some_and(|u| u.contains(&topic)),
+        }
+    }
+
+    /// `peer` has collection `col` after all (it asked for its heads,
+    /// answered them as known, took a push of it): not `unknown_to` it.
+    pub(super) fn known_to(&mut self, peer: PeerId, col: &str) {
+        if let Some(unknown) = self.unknown_to.get_mut(&peer) {
+            unknown.remove(&col_topic(col));
+        }
     }
 
     /// Notes the documents of shared collections that `peer`'s push just

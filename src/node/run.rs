@@ -135,11 +135,15 @@ pub(crate) struct Node<S: Store = NodeStore> {
     pub(super) peer_topics: HashMap<PeerId, BTreeSet<String>>,
     /// The topics of the collections each connected peer said it has no
     /// schema of (`HeadsResponse::unknown`, or an older peer's push refused
-    /// as `UNKNOWN_COLLECTION`): what we write and merge is not swapped
-    /// with it on our own initiative until it joins the collection's topic
-    /// or connects again. Its own head exchanges are answered as ever.
-    /// (Topics, as in `peer_topics`, whose code it shares in the page's
-    /// wasm.)
+    /// as `UNKNOWN_COLLECTION`): the writes its gossip missed and the
+    /// changes other peers pushed us are not swapped with it
+    /// (`repair_unheard`, through `may_want`), until it shows it has the
+    /// collection (joins its topic, asks for its heads, answers them as
+    /// known, takes a push of it: `known_to`) or its last connection
+    /// closes. Exchanges on connect, on a subscription and those asked for
+    /// (a replicator, a p2p collection added) still go, and its own are
+    /// answered as ever. (Topics, as in `peer_topics`, whose code it
+    /// shares in the page's wasm.)
     pub(super) unknown_to: HashMap<PeerId, BTreeSet<String>>,
     /// The topics we hold.
     pub(super) topics: BTreeSet<String>,

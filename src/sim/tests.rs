@@ -723,6 +723,15 @@ fn a_peer_without_the_collection_is_not_asked_again_for_each_write() {
     }
     node.take_effects();
     assert_eq!(asked_after_a_write(node, peer, now, 2), 1, "asked once more");
+    // Said unknown again, then it asks for the collection's heads itself:
+    // it has the schema.
+    let (mut sim, peer, _, _) = after_heads(3, HeadsResponse { heads: Default::default(), unknown: true });
+    let node = sim.replicas[0].node.as_mut().expect("up");
+    let heads = crate::core::sync::HeadsRequest { col: "Book".into(), docs: None, heads: Default::default() };
+    let request = crate::node::wire::Request::Heads(heads);
+    block_on(node.handle(Input::Request { peer, reply: crate::node::wire::ReplyId(7), request }, now));
+    node.take_effects();
+    assert_eq!(asked_after_a_write(node, peer, now, 3), 1, "asked after its own request");
 }
 
 /// An older peer without the collection does not say so; it refuses the
@@ -750,8 +759,12 @@ fn a_push_refused_as_an_unknown_collection_ends_the_collection_s_pushes() {
                 assert_eq!(rest, 0, "no more of Book");
                 assert_eq!(asked_after_a_write(node, peer, now, 1), 0, "nor asked again for a write");
             }
-            // A block refused for itself: the others still go.
-            _ => assert_eq!(rest, 2, "the lane goes on"),
+            // A block refused for itself: the others still go, and a
+            // write is swapped with the peer.
+            _ => {
+                assert_eq!(rest, 2, "the lane goes on");
+                assert_eq!(asked_after_a_write(node, peer, now, 1), 1, "asked for a write");
+            }
         }
     }
 }

@@ -8,10 +8,10 @@
 //! overtake one another on the way; a child that arrives before its
 //! parent waits in the receiver's pending blocks until the parent merges.
 //! Each answer is matched to its batch (the caller keeps a batch's
-//! [`Ticket`] with its request). A lane remembers every block queued on it
-//! since it was last idle, and the latest [`SENT_REMEMBERED`] before that:
-//! the two exchanges of a connection (ours and the peer's) never send a
-//! block twice, however long the queue. A batch refused drops the rest of
+//! [`Ticket`] with its request). A lane remembers every block queued or in
+//! flight on it and the latest [`SENT_REMEMBERED`] answered: the two
+//! exchanges of a connection (ours and the peer's) never send a block
+//! twice, however long the queue. A batch refused drops the rest of
 //! its collection's queue (the peer will not take that collection); a
 //! failed one drops the lane, and the next exchange works out again what
 //! the peer lacks. The first batch to a peer that reported no heads at all
@@ -29,14 +29,14 @@ use lru::LruCache;
 
 use crate::core::set_of;
 
-/// How many blocks an idle lane remembers sending (or the peer
-/// acknowledging) at most, the oldest forgotten first: a connection that
-/// lasts for months of replication must not keep every CID it carried. One
-/// forgotten is at worst pushed once more, and the peer answers it as a
-/// replay. A busy lane (blocks queued or in flight) forgets nothing until
-/// it is idle again: its queue may hold more blocks than this (a peer
-/// lacking 200,000), and a second walk from heads as old as the first's
-/// must find each of them (their bytes are held meanwhile anyway).
+/// How many answered blocks a lane remembers sending (or the peer
+/// acknowledging), the oldest forgotten first: a connection that lasts for
+/// months of replication must not keep every CID it carried. One forgotten
+/// is at worst pushed once more, and the peer answers it as a replay. A
+/// busy lane has room besides for every block queued or in flight: its
+/// queue may hold more blocks than this (a peer lacking 200,000), and a
+/// second walk from heads as old as the first's must find each of them
+/// (their bytes are held meanwhile anyway).
 pub const SENT_REMEMBERED: usize = 65_536;
 
 /// How many pushes a lane has in flight at most: enough that the
@@ -86,19 +86,23 @@ struct Lane<C: Hash + Eq> {
 }
 
 impl<C: Hash + Eq> Lane<C> {
-    /// Blocks are queued or in flight.
-    fn busy(&self) -> bool {
-        !self.queue.is_empty() || self.inflight > 0
-    }
-
-    /// Room for `more` blocks in the lane's memory, so that it forgets
-    /// none while it is busy (an idle one forgets the oldest). At least
-    /// doubled when it grows: `resize` rebuilds the map.
-    fn make_room(&mut self, more: usize) {
-        let (needed, cap) = (self.sent.len() + more, self.sent.cap().get());
-        if needed > cap {
-            self.sent.resize(NonZeroUsize::new(needed.max(2 * cap)).expect("not zero"));
-        }
+    /// Sizes the lane's memory to hold the latest [`SENT_REMEMBERED`]
+    /// answered blocks and every block queued or in flight (`more` about
+    /// to be queued; a batch in flight counted full), so that a second
+    /// walk finds each of those however long the queue. It grows at least
+    /// twofold (growing costs a pass over the map), and shrinks once it is
+    /// more than twice what it needs, to [`SENT_REMEMBERED`] when the lane
+    /// is idle: a lane that is never idle is bounded by its queue.
+    fn fit(&mut self, more: usize, batch_blocks: usize) {
+        let queued: usize = self.queue.iter().map(|(_, b, _)| b.len()).sum();
+        let room = SENT_REMEMBERED + queued + self.inflight * batch_blocks + more;
+        let cap = self.sent.cap().get();
+        let to = match () {
+            _ if room > cap => room.max(2 * cap),
+            _ if cap > 2 * room || (room == SENT_REMEMBERED && cap > room) => room,
+            _ => return,
+        };
+        self.sent.resize(NonZeroUsize::new(to).expect("not zero"));
     }
 }
 
@@ -165,7 +169,7 @@ impl<P: Ord + Clone, C: Ord + Clone + Hash> PushLanes<P, C> {
         let batch_blocks = self.batch_blocks;
         let batch_bytes = self.batch_bytes;
         let lane = self.lane(peer);
-        lane.make_room(blocks.len());
+        lane.fit(blocks.len(), batch_blocks);
         let mut batch = Vec::new();
         let mut size = 0;
         let mut limit = if probe { 1 } else { batch_blocks };
@@ -196,10 +200,9 @@ impl<P: Ord + Clone, C: Ord + Clone + Hash> PushLanes<P, C> {
     pub fn delivered(&mut self, peer: &P, cids: &[C]) {
         // A lane made now still counts: a head exchange whose heads were read
         // before these arrived may yet queue them.
+        let batch_blocks = self.batch_blocks;
         let lane = self.lane(peer);
-        if lane.busy() {
-            lane.make_room(cids.len());
-        }
+        lane.fit(0, batch_blocks);
         for c in cids {
             lane.sent.put(c.clone(), ());
         }
@@ -214,9 +217,6 @@ impl<P: Ord + Clone, C: Ord + Clone + Hash> PushLanes<P, C> {
     /// batches, if any. (The answer to a batch of an earlier lane only says
     /// what the peer holds.)
     pub fn acked(&mut self, peer: &P, ticket: Ticket, cids: &[C]) -> Vec<PushBatch<C>> {
-        if let Some(l) = self.lanes.get_mut(peer).filter(|l| l.busy()) {
-            l.make_room(cids.len());
-        }
         if let Some(l) = self.lanes.get_mut(peer) {
             for c in cids {
                 l.sent.put(c.clone(), ());
@@ -228,15 +228,27 @@ impl<P: Ord + Clone, C: Ord + Clone + Hash> PushLanes<P, C> {
         self.next(peer)
     }
 
-    /// `peer` refused the batch of `ticket`, of `col`: the rest of `col`
-    /// is dropped; the next batches of other collections, if any. (Batches
-    /// of `col` still in flight are answered on their own.)
-    pub fn refused(&mut self, peer: &P, ticket: Ticket, col: &str) -> Vec<PushBatch<C>> {
+    /// `peer` refused the batch of `ticket`, of `col`, not taking its
+    /// blocks `untaken`: the rest of `col` is dropped; the next batches of
+    /// other collections, if any. (Batches of `col` still in flight are
+    /// answered on their own.) None of those blocks counts as sent: a later
+    /// exchange on this connection (the peer has the collection since)
+    /// sends them.
+    pub fn refused(&mut self, peer: &P, ticket: Ticket, col: &str, untaken: &[C]) -> Vec<PushBatch<C>> {
         if !self.answered(peer, ticket) {
             return Vec::new();
         }
         if let Some(l) = self.lanes.get_mut(peer) {
-            l.queue.retain(|(c, _, _)| c != col);
+            let mut dropped = Vec::new();
+            l.queue.retain(|(c, blocks, _)| {
+                if c == col {
+                    dropped.extend(blocks.iter().map(|(c, _)| c.clone()));
+                }
+                c != col
+            });
+            for c in untaken.iter().chain(&dropped) {
+                l.sent.pop(c);
+            }
         }
         self.next(peer)
     }
@@ -282,11 +294,9 @@ impl<P: Ord + Clone, C: Ord + Clone + Hash> PushLanes<P, C> {
     fn next(&mut self, peer: &P) -> Vec<PushBatch<C>> {
         let window = self.window;
         let mut out = Vec::new();
+        let batch_blocks = self.batch_blocks;
         let Some(lane) = self.lanes.get_mut(peer) else { return out };
-        // Idle: back to the memory of an idle lane, the oldest forgotten.
-        if !lane.busy() && lane.sent.cap().get() > SENT_REMEMBERED {
-            lane.sent.resize(NonZeroUsize::new(SENT_REMEMBERED).expect("not zero"));
-        }
+        lane.fit(0, batch_blocks);
         while lane.inflight < window && !lane.probing {
             let Some((col, blocks, probe)) = lane.queue.pop_front() else { break };
             lane.inflight += 1;
@@ -375,7 +385,7 @@ mod tests {
         // Answers come in any order: each makes room for one.
         let next = one(l.acked(&'a', sent[1].ticket, &[3, 4]));
         assert_eq!(cids(&next), vec![7, 8]);
-        let next = one(l.refused(&'a', sent[0].ticket, "Author"));
+        let next = one(l.refused(&'a', sent[0].ticket, "Author", &[]));
         assert_eq!(cids(&next), vec![9], "a refusal of another collection drops nothing of this one");
         let last = one(l.acked(&'a', sent[2].ticket, &[]));
         assert_eq!(cids(&last), vec![10], "queued by the second call");
@@ -416,7 +426,7 @@ mod tests {
         let mut l = PushLanes::new(1000, 2).with_window(3);
         let b = one(l.enqueue(&'a', "Book", blocks(&[1, 2, 3], 1), true));
         l.enqueue(&'a', "Author", blocks(&[7], 1), false);
-        let next = one(l.refused(&'a', b.ticket, "Book"));
+        let next = one(l.refused(&'a', b.ticket, "Book", &[1]));
         assert_eq!((next.col.as_str(), cids(&next)), ("Author", vec![7]));
     }
 
@@ -426,7 +436,7 @@ mod tests {
         l.enqueue(&'a', "Book", blocks(&[1, 2], 1), false);
         l.enqueue(&'a', "Author", blocks(&[7], 1), false);
         let lane = l.lanes[&'a'].id;
-        let next = one(l.refused(&'a', Ticket { lane, probe: false }, "Book"));
+        let next = one(l.refused(&'a', Ticket { lane, probe: false }, "Book", &[1]));
         assert_eq!((next.col.as_str(), cids(&next)), ("Author", vec![7]));
         assert_eq!(ack(&mut l, 'a'), None);
     }
@@ -516,6 +526,49 @@ mod tests {
         // Idle again, it remembers only the latest.
         assert_eq!(l.lanes[&'a'].sent.len(), SENT_REMEMBERED);
         assert!(l.was_sent(&'a', all.last().expect("blocks")) && !l.was_sent(&'a', &0));
+    }
+
+    /// A lane that is never idle (a peer sent a steady stream, one batch
+    /// always in flight) does not keep every block it ever carried.
+    #[test]
+    fn a_lane_never_idle_keeps_a_bounded_memory() {
+        let mut l = PushLanes::new(1 << 20, 8).with_window(1);
+        let mut flying = l.enqueue(&'a', "Book", blocks(&[0], 1), false);
+        for n in 1..(3 * SENT_REMEMBERED as u32 / 8) {
+            // The next batch is queued before the one in flight is answered.
+            let next: Vec<u32> = (n * 8..n * 8 + 8).collect();
+            assert!(l.enqueue(&'a', "Book", blocks(&next, 1), false).is_empty());
+            let b = flying.remove(0);
+            let cids = cids(&b);
+            flying.extend(l.acked(&'a', b.ticket, &cids));
+        }
+        let sent = &l.lanes[&'a'].sent;
+        assert!(sent.cap().get() <= 2 * (SENT_REMEMBERED + 16), "{}", sent.cap());
+        assert!(sent.len() <= sent.cap().get());
+    }
+
+    /// Blocks a refused batch left untaken, and those of its collection
+    /// dropped with it, were never sent: a later exchange sends them.
+    #[test]
+    fn a_refused_collection_s_blocks_are_not_counted_as_sent() {
+        let mut l = PushLanes::new(1000, 2).with_window(1);
+        let b = one(l.enqueue(&'a', "Book", blocks(&[1, 2, 3, 4], 1), true));
+        assert!(l.refused(&'a', b.ticket, "Book", &[1]).is_empty());
+        assert!(![1, 2, 3, 4].iter().any(|c| l.was_sent(&'a', c)));
+        let again = one(l.enqueue(&'a', "Book", blocks(&[1, 2], 1), false));
+        assert_eq!(cids(&again), vec![1, 2]);
+    }
+
+    /// What the outbox delivered to a peer whose lane is idle is
+    /// remembered as an idle lane remembers, the oldest forgotten.
+    #[test]
+    fn an_idle_lane_remembers_deliveries_within_its_bound() {
+        let mut l = single(1000, 2);
+        let delivered: Vec<u32> = (0..SENT_REMEMBERED as u32 + 100).collect();
+        l.delivered(&'a', &delivered);
+        let sent = &l.lanes[&'a'].sent;
+        assert_eq!((sent.len(), sent.cap().get()), (SENT_REMEMBERED, SENT_REMEMBERED));
+        assert!(l.was_sent(&'a', &(SENT_REMEMBERED as u32 + 99)) && !l.was_sent(&'a', &0));
     }
 
     #[test]
