@@ -30,7 +30,7 @@ use lru::LruCache;
 use crate::core::set_of;
 
 /// How many answered blocks a lane remembers sending (or the peer
-/// acknowledging), the oldest forgotten first: a connection that lasts for
+/// acknowledging), the first queued forgotten first: a connection that lasts for
 /// months of replication must not keep every CID it carried. One forgotten
 /// is at worst pushed once more, and the peer answers it as a replay. A
 /// busy lane has room besides for every block queued or in flight: its
@@ -89,7 +89,10 @@ impl<C: Hash + Eq> Lane<C> {
     /// Sizes the lane's memory to hold the latest [`SENT_REMEMBERED`]
     /// answered blocks and every block queued or in flight (`more` about
     /// to be queued; a batch in flight counted full), so that a second
-    /// walk finds each of those however long the queue. It grows at least
+    /// walk finds each of those however long the queue. (The memory is in
+    /// the order blocks were queued, and the queue is sent in that order:
+    /// those still queued or in flight are the latest, and a shrink
+    /// forgets answered ones first.) It grows at least
     /// twofold (growing costs a pass over the map), and shrinks once it is
     /// more than twice what it needs, to [`SENT_REMEMBERED`] when the lane
     /// is idle: a lane that is never idle is bounded by its queue.
@@ -176,9 +179,11 @@ impl<P: Ord + Clone, C: Ord + Clone + Hash> PushLanes<P, C> {
         // The first batch cut is the probe.
         let mut first = probe;
         for (cid, bytes) in blocks {
-            if lane.sent.put(cid.clone(), ()).is_some() {
+            // Not moved up when it is there already (`acked`).
+            if lane.sent.contains(&cid) {
                 continue;
             }
+            lane.sent.put(cid.clone(), ());
             if !batch.is_empty() && (batch.len() >= limit || size + bytes.len() > batch_bytes) {
                 lane.queue.push_back((col.to_string(), std::mem::take(&mut batch), first));
                 first = false;
@@ -218,8 +223,13 @@ impl<P: Ord + Clone, C: Ord + Clone + Hash> PushLanes<P, C> {
     /// what the peer holds.)
     pub fn acked(&mut self, peer: &P, ticket: Ticket, cids: &[C]) -> Vec<PushBatch<C>> {
         if let Some(l) = self.lanes.get_mut(peer) {
+            // Kept in the order they were queued, not moved up: the blocks
+            // still queued or in flight, queued after those answered, stay
+            // the latest, and a memory that shrinks keeps them (`Lane::fit`).
             for c in cids {
-                l.sent.put(c.clone(), ());
+                if !l.sent.contains(c) {
+                    l.sent.put(c.clone(), ());
+                }
             }
         }
         if !self.answered(peer, ticket) {
@@ -530,6 +540,33 @@ mod tests {
 
     /// A lane that is never idle (a peer sent a steady stream, one batch
     /// always in flight) does not keep every block it ever carried.
+    /// The lane's memory shrinks while its queue drains; what is still
+    /// queued or in flight stays known (a later exchange during the
+    /// transfer, a peer joining the topic, walks from old heads again).
+    #[test]
+    fn blocks_still_queued_stay_known_while_the_memory_shrinks() {
+        let mut l = PushLanes::new(1 << 20, 1024).with_window(3);
+        let all: Vec<u32> = (0..3 * SENT_REMEMBERED as u32).collect();
+        let mut flying = l.enqueue(&'a', "Book", blocks(&all, 1), false);
+        let (mut sent, mut walked_again) = (0, false);
+        while !flying.is_empty() {
+            let b = flying.remove(0);
+            sent += b.blocks.len();
+            if b.remaining < 20_000 && !walked_again {
+                walked_again = true;
+                assert!(l.lanes[&'a'].sent.cap().get() < 2 * SENT_REMEMBERED, "shrunk by now");
+                // The last 30,000: those still queued or in flight, and
+                // some answered lately.
+                let last = &all[all.len() - 30_000..];
+                flying.extend(l.enqueue(&'a', "Book", blocks(last, 1), false));
+            }
+            let cids = cids(&b);
+            flying.extend(l.acked(&'a', b.ticket, &cids));
+        }
+        assert!(walked_again);
+        assert_eq!(sent, all.len(), "each block once");
+    }
+
     #[test]
     fn a_lane_never_idle_keeps_a_bounded_memory() {
         let mut l = PushLanes::new(1 << 20, 8).with_window(1);
