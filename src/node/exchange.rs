@@ -503,8 +503,7 @@ impl<S: Store> Node<S> {
         match (push, response) {
             (Push::Exchange { queued, ticket, col }, ReplicateResponse::Ack { merged, refused }) => {
                 let acked: HashSet<Cid> = merged.into_iter().collect();
-                let untaken: Vec<Cid> = queued.iter().map(|(_, c)| *c).filter(|c| !acked.contains(c)).collect();
-                let cleared: Vec<Queued> = queued.into_iter().filter(|(_, c)| acked.contains(c)).collect();
+                let cleared: Vec<Queued> = queued.iter().copied().filter(|(_, c)| acked.contains(c)).collect();
                 let done: Vec<Cid> = cleared.iter().map(|(_, c)| *c).collect();
                 self.stats.sent += done.len() as u64;
                 // What the peer now holds leaves its outbox too.
@@ -518,6 +517,7 @@ impl<S: Store> Node<S> {
                 let next = match refused.iter().any(|r| r.code == "UNKNOWN_COLLECTION") {
                     true => {
                         self.unknown_to.entry(peer).or_default().insert(col_topic(&col));
+                        let untaken: Vec<Cid> = queued.iter().map(|(_, c)| *c).filter(|c| !acked.contains(c)).collect();
                         self.replica.lanes.refused(&peer, ticket, &col, &untaken)
                     }
                     false => {

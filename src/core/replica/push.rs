@@ -86,6 +86,11 @@ struct Lane<C: Hash + Eq> {
 }
 
 impl<C: Hash + Eq> Lane<C> {
+    /// How many blocks are queued (not yet sent).
+    fn queued(&self) -> usize {
+        self.queue.iter().map(|(_, b, _)| b.len()).sum()
+    }
+
     /// Sizes the lane's memory to hold the latest [`SENT_REMEMBERED`]
     /// answered blocks and every block queued or in flight (`more` about
     /// to be queued; a batch in flight counted full), so that a second
@@ -97,8 +102,7 @@ impl<C: Hash + Eq> Lane<C> {
     /// more than twice what it needs, to [`SENT_REMEMBERED`] when the lane
     /// is idle: a lane that is never idle is bounded by its queue.
     fn fit(&mut self, more: usize, batch_blocks: usize) {
-        let queued: usize = self.queue.iter().map(|(_, b, _)| b.len()).sum();
-        let room = SENT_REMEMBERED + queued + self.inflight * batch_blocks + more;
+        let room = SENT_REMEMBERED + self.queued() + self.inflight * batch_blocks + more;
         let cap = self.sent.cap().get();
         let to = match () {
             _ if room > cap => room.max(2 * cap),
@@ -270,7 +274,7 @@ impl<P: Ord + Clone, C: Ord + Clone + Hash> PushLanes<P, C> {
     /// It stays in flight, under its ticket.
     pub fn again(&self, peer: &P, ticket: Ticket) -> Option<u64> {
         let lane = self.lanes.get(peer).filter(|l| l.id == ticket.lane)?;
-        Some(lane.queue.iter().map(|(_, b, _)| b.len() as u64).sum())
+        Some(lane.queued() as u64)
     }
 
     /// The batch of `ticket` got no answer: the lane goes, and what it held
@@ -311,7 +315,7 @@ impl<P: Ord + Clone, C: Ord + Clone + Hash> PushLanes<P, C> {
             let Some((col, blocks, probe)) = lane.queue.pop_front() else { break };
             lane.inflight += 1;
             lane.probing = probe;
-            let remaining = lane.queue.iter().map(|(_, b, _)| b.len() as u64).sum();
+            let remaining = lane.queued() as u64;
             out.push(PushBatch { col, blocks, remaining, ticket: Ticket { lane: lane.id, probe } });
         }
         out
@@ -538,8 +542,6 @@ mod tests {
         assert!(l.was_sent(&'a', all.last().expect("blocks")) && !l.was_sent(&'a', &0));
     }
 
-    /// A lane that is never idle (a peer sent a steady stream, one batch
-    /// always in flight) does not keep every block it ever carried.
     /// The lane's memory shrinks while its queue drains; what is still
     /// queued or in flight stays known (a later exchange during the
     /// transfer, a peer joining the topic, walks from old heads again).
@@ -567,6 +569,8 @@ mod tests {
         assert_eq!(sent, all.len(), "each block once");
     }
 
+    /// A lane that is never idle (a peer sent a steady stream, one batch
+    /// always in flight) does not keep every block it ever carried.
     #[test]
     fn a_lane_never_idle_keeps_a_bounded_memory() {
         let mut l = PushLanes::new(1 << 20, 8).with_window(1);
