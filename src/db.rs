@@ -637,6 +637,18 @@ impl<S: Store> Db<S> {
     /// only what they leave open.
     const ONE_READ_BLOCKS: usize = 8;
 
+    /// The most `waiting` rows an import of `blocks` blocks reads with its
+    /// records ([`Db::snapshot`]), to hand the planner whole: 16 a block,
+    /// at least 1,024 and at most 16,384 (the node's pending blocks in all,
+    /// [`crate::core::pending::PendingLimits`]). A key costs a few bytes
+    /// of one request; the rows under a block, read as its walk comes to
+    /// it, a round trip each (~70–300 µs in a page, one after another:
+    /// 0.1–0.3 s for a batch of 1,024 while one stale block waited). Past
+    /// the limit the walks read as they go.
+    pub fn waiting_read_at_once(blocks: usize) -> usize {
+        blocks.saturating_mul(16).clamp(1024, 16_384)
+    }
+
     /// The most blocks [`Db::tell_ahead`] merges from the cache: gossip
     /// brings one at a time; a larger batch is a transfer, which no one
     /// watches block by block.
@@ -762,12 +774,13 @@ impl<S: Store> Db<S> {
     /// to IndexedDB's backend in a page, whose requests cost ~70 µs each
     /// there, one after another): the batch and its parents from outside
     /// it in `blocks` and `pending`, the documents' states and heads, and
-    /// whether anything waits in `waiting`.
+    /// the rows of `waiting` when there are few enough to read whole
+    /// ([`Db::waiting_read_at_once`]), else whether it holds any.
     ///
     /// Without `guess`, a batch of up to [`Db::ONE_READ_BLOCKS`] blocks
     /// asks for every row it may need with the records, in one read.
-    /// Otherwise the first read is the documents' records, and whether
-    /// `waiting` and (without a guess) `pending` hold anything. With `guess`
+    /// Otherwise the first read is the documents' records, `waiting`, and
+    /// whether (without a guess) `pending` holds anything. With `guess`
     /// (this handle's cache says every block's parents are heads of its
     /// document: a peer's next change of a document this page holds, most
     /// gossip) that is all when the records confirm it ([`next_of_heads`]).
@@ -809,9 +822,14 @@ impl<S: Store> Db<S> {
             reads.extend(cids.iter().map(|c| (Table::Pending, c.to_bytes())));
         }
         // After a guess the records deny, every `pending` row is read.
-        let tables: &[Table] = if guess || at_once { &[Table::Waiting] } else { &[Table::Waiting, Table::Pending] };
-        let (values, any) = tx.get_each_and_any(&reads, tables).await?;
-        let (waiters, any_pending) = (any[0], any.get(1).copied().unwrap_or(true));
+        let most = Self::waiting_read_at_once(blocks.len());
+        let waiting = (Table::Waiting, most + 1);
+        let tables: &[(Table, usize)] = if guess || at_once { &[waiting] } else { &[waiting, (Table::Pending, 1)] };
+        let (values, mut keys) = tx.get_each_and_keys(&reads, tables).await?;
+        let any_pending = keys.get(1).is_none_or(|k| !k.is_empty());
+        let rows = keys.swap_remove(0);
+        let waiters = !rows.is_empty();
+        let waiting = (rows.len() <= most).then_some(rows);
         let mut values = values.into_iter();
         let docs = records_of(names.iter().cloned(), values.by_ref().take(names.len()))?;
         if guess {
@@ -825,6 +843,7 @@ impl<S: Store> Db<S> {
                     pending: HashMap::new(),
                     docs,
                     waiters,
+                    waiting,
                     refused_lately: self.refused_lately(blocks),
                 });
             }
@@ -869,7 +888,8 @@ impl<S: Store> Db<S> {
         let located = cids.iter().map(|c| located.get(c).cloned().flatten());
         let found = Blocks::default().read(tx, &cids, located.collect()).await?;
         let blocks_rows: HashMap<Cid, Option<Vec<u8>>> = cids.iter().copied().zip(found).collect();
-        Ok(Snapshot { defs, blocks: blocks_rows, pending, docs, waiters, refused_lately: self.refused_lately(blocks) })
+        let refused_lately = self.refused_lately(blocks);
+        Ok(Snapshot { defs, blocks: blocks_rows, pending, docs, waiters, waiting, refused_lately })
     }
 
     /// The batch's parents refused by earlier imports, and why.

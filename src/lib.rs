@@ -137,8 +137,12 @@
 //! imported the same way, by reads in as few round trips as its blocks
 //! allow (`Db::snapshot`): up to 8 blocks the cache does not guess ask for
 //! every row they may need at once (the records, where each block and
-//! parent is stored, their `pending` rows); a larger batch reads its documents' records first, and
-//! whether `waiting` and `pending` hold anything, then only what the
+//! parent is stored, their `pending` rows); a larger batch reads its documents' records first,
+//! whether `pending` holds anything, and `waiting`'s keys (whole while
+//! there are at most 16 a block of the batch, 1,024 to 16,384: a block
+//! merged while others wait looks under it for those it releases, and a
+//! read there per block cost a round trip each; past that, each is read
+//! as the walk comes to it), then only what the
 //! records leave open: a block whose height is above its document's
 //! highest head cannot be stored (heights follow the parents at every
 //! merge), and a parent that is a head is. A catch-up's batch of new

@@ -537,14 +537,14 @@ mod round_trips {
             self.asked(reads.len());
             self.inner.get_each(reads).await
         }
-        async fn get_each_and_any(
+        async fn get_each_and_keys(
             &mut self,
             reads: &[(Table, Vec<u8>)],
-            tables: &[Table],
-        ) -> Result<(Vec<Option<Vec<u8>>>, Vec<bool>), StoreError> {
+            tables: &[(Table, usize)],
+        ) -> Result<(Vec<Option<Vec<u8>>>, Vec<Vec<Vec<u8>>>), StoreError> {
             self.trip();
             self.asked(reads.len() + tables.len());
-            self.inner.get_each_and_any(reads, tables).await
+            self.inner.get_each_and_keys(reads, tables).await
         }
         async fn get_each_and_values(
             &mut self,
@@ -646,8 +646,9 @@ mod round_trips {
             let (n, r) = counted(&db, &trips, &rev).await;
             assert_eq!((n, r.merged as u64), (1, N + 1), "was 202 before the planner");
             // One by one in reverse: each pending block costs one read; then
-            // the missing one releases them all, two reads a level (the rows
-            // waiting for a block, then the pending blocks they name).
+            // the missing one releases them all, a read a level: the pending
+            // blocks that the rows waiting for a block name (the rows
+            // themselves, few, are read with the records).
             let (db, trips) = fresh().await;
             counted(&db, &trips, &c[..1]).await;
             for b in c[2..].iter().rev() {
@@ -658,18 +659,22 @@ mod round_trips {
             // The stored parent is the genesis, a head of the document: its
             // record (read in the first batch) says so, and its pack is not
             // read (layout 2 keeps blocks in packs, found by CID first).
-            assert_eq!(n as u64, 2 * N, "was 2 N + 1 with the parent's pack read, 149 for 50 before");
-            // With a block pending elsewhere, each merged block's waiting rows
-            // are read once.
+            assert_eq!(
+                n as u64, N,
+                "was 2 N with `waiting` read under each block, 2 N + 1 with the parent's pack read, 149 for 50 before"
+            );
+            // With a block pending elsewhere, the stored `waiting` rows are
+            // read with the records (there are few), not under each merged
+            // block: the records first, then the `pending` rows (it holds
+            // the orphan).
             let (db, trips) = fresh().await;
             let other = Block::genesis("Book", obj(json!({"title": "X"})), [8; 8], &k);
             let orphan = Block::change("Book", other.cid, vec![other.cid], 2, obj(json!({"pages": 1})), false, &k);
             counted(&db, &trips, &[orphan]).await;
             let (n, r) = counted(&db, &trips, &c).await;
-            // N + 3: the records first, then the `pending` rows (it holds the orphan).
-            assert_eq!((n as u64, r.merged as u64), (N + 3, N + 1));
+            assert_eq!((n as u64, r.merged as u64), (2, N + 1), "was N + 3: a read of `waiting` per merged block");
             // A pending chain hanging from a block that turns out refused: the
-            // refusal walks it, two reads a level.
+            // refusal walks it, a read a level (the pending blocks named).
             let (db, trips) = fresh().await;
             let g = &c[0];
             counted(&db, &trips, &c[..1]).await;
@@ -684,7 +689,61 @@ mod round_trips {
             }
             let (n, r) = counted(&db, &trips, &kids[..1]).await;
             assert_eq!((r.refused.len(), r.dropped.len() as u64), (1, N));
-            assert_eq!(n as u64, 2 * N + 2, "2 N + 2 (the stored parent is a head: its pack is not read)");
+            assert_eq!(
+                n as u64,
+                N + 1,
+                "was 2 N + 2 with `waiting` read under each block (the stored parent is a head: its pack is not read)"
+            );
+        });
+    }
+
+    /// Blocks that wait for blocks of a batch, as many as an import reads
+    /// with the records ([`Db::waiting_read_at_once`]) and one more: the
+    /// first are released by rows read at once (a read of the pending
+    /// blocks under each parent that has any), the others by a read under
+    /// each block as it merges as well (the rows are too many to read
+    /// whole). Both merge every block, and leave nothing waiting.
+    #[test]
+    fn waiting_rows_are_read_whole_when_few_and_under_each_block_when_many() {
+        block_on(async {
+            let k = SigningKey::from_bytes(&[9; 32]);
+            let c = chain(&k);
+            let at_once = Db::<Counting>::waiting_read_at_once(c.len());
+            for (many, whole) in [(at_once, true), (at_once + 1, false)] {
+                let (db, trips) = fresh().await;
+                // Concurrent children of the chain's blocks, each waiting for its parent.
+                let kids: Vec<SignedBlock> = (0..many)
+                    .map(|j| {
+                        let p = &c[j % c.len()];
+                        Block::change(
+                            "Book",
+                            c[0].cid,
+                            vec![p.cid],
+                            p.block.height + 1,
+                            obj(json!({"title": format!("t{j}")})),
+                            false,
+                            &k,
+                        )
+                    })
+                    .collect();
+                let r = db.import(&bytes(&kids)).await.unwrap();
+                assert_eq!((r.merged, r.pending), (0, many));
+                let (n, r) = counted(&db, &trips, &c).await;
+                assert_eq!((r.merged, r.pending), (c.len() + many, 0), "{many} waiting");
+                // Every block of the chain has blocks waiting for it.
+                match whole {
+                    true => assert_eq!(n, 2 + c.len(), "{many} waiting: read with the records"),
+                    false => assert!(n >= 2 * c.len(), "{many} waiting: a read under each block, {n} round trips"),
+                }
+                let store = db.store().clone();
+                let mut tx = store.begin(Mode::Read).await.unwrap();
+                for table in [Table::Waiting, Table::Pending] {
+                    assert!(
+                        tx.scan_keys(table, &KeyRange::all(), Some(1)).await.unwrap().is_empty(),
+                        "{table:?} after {many}"
+                    );
+                }
+            }
         });
     }
 

@@ -286,14 +286,19 @@ async fn secondary_keys_follow_their_record() {
     assert_eq!(by.unwrap(), vec![Some(b"p1".to_vec()), Some(b"p1".to_vec()), Some(b"p2".to_vec()), None]);
     let values = tx.scan_values(Table::Packs, &KeyRange::all(), None).await.unwrap();
     assert_eq!(values, vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()], "a scan reads values");
-    let (got, any) = tx
-        .get_each_and_any(
+    let (got, keys) = tx
+        .get_each_and_keys(
             &[(Table::PacksBy, b"a2".to_vec()), (Table::Packs, b"p2".to_vec())],
-            &[Table::Packs, Table::Pending],
+            &[(Table::Packs, 2), (Table::Pending, 1)],
         )
         .await
         .unwrap();
-    assert_eq!((got, any), (vec![Some(b"p2".to_vec()), Some(b"two".to_vec())], vec![true, false]));
+    let firsts = vec![vec![b"p1".to_vec(), b"p2".to_vec()], vec![]];
+    assert_eq!(
+        (got, keys),
+        (vec![Some(b"p2".to_vec()), Some(b"two".to_vec())], firsts),
+        "reads and first keys at once"
+    );
     let (got, values) = tx
         .get_each_and_values(
             &[(Table::PacksBy, b"x".to_vec()), (Table::Packs, b"p9".to_vec())],

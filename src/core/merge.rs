@@ -47,7 +47,10 @@
 //! `waiting`, the blocks it folded) and looks through it, and the caller
 //! writes the whole plan at the end, in the same transaction. When no
 //! `waiting` row was stored before the import ([`Snapshot::waiters`]),
-//! nothing but the snapshot is ever needed.
+//! nothing but the snapshot is ever needed; when the snapshot holds every
+//! stored `waiting` row ([`Snapshot::waiting`]: the store read them with
+//! the records, there being few), no stop asks for one, and a merged block
+//! under which nothing waits costs no read at all.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::rc::Rc;
@@ -329,6 +332,11 @@ pub struct Snapshot {
     pub docs: HashMap<DocName, (DocState, Heads)>,
     /// Whether `waiting` held any row: if not, no stored block waits.
     pub waiters: bool,
+    /// Every stored `waiting` key (a parent's CID, then the child's key),
+    /// in key order, when they were few enough to read with the records:
+    /// then no walk reads `waiting` (`None`: each walk reads the rows under
+    /// a parent as it comes to it, one round trip each).
+    pub waiting: Option<Vec<Vec<u8>>>,
     /// The batch's parents refused by earlier imports, and why.
     pub refused_lately: HashMap<Cid, Error>,
 }
@@ -370,6 +378,13 @@ pub struct Plan {
     pub recalled: Vec<Cid>,
 }
 
+/// The children's keys under `parent` (its CID's bytes) among `keys`,
+/// `waiting`'s keys in key order ([`Snapshot::waiting`]).
+fn children_under<'a>(keys: &'a [Vec<u8>], parent: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+    let from = keys.partition_point(|k| k.as_slice() < parent);
+    keys[from..].iter().take_while(|k| k.starts_with(parent)).map(|k| &k[parent.len()..])
+}
+
 /// A walk of the `waiting` rows from a block: releasing the pending blocks
 /// it was the last missing parent of, or refusing those that wait for it.
 #[derive(Debug)]
@@ -403,7 +418,8 @@ pub struct Planner {
     batch: VecDeque<SignedBlock>,
     source: Option<Rc<[u8]>>,
     known: Snapshot,
-    /// `waiting` rows read, per parent: the children's keys.
+    /// `waiting` rows read, per parent: the children's keys (unless the
+    /// snapshot held them all, [`Snapshot::waiting`]).
     waiting_known: HashMap<Cid, Vec<Vec<u8>>>,
     /// Blocks of the batch held already or taken by this import.
     held: HashSet<Cid>,
@@ -526,8 +542,12 @@ impl Planner {
         let mut waiting = Vec::new();
         for (parent, rows) in self.waiting {
             for (child, put) in rows {
-                let stored =
-                    known.waiters && self.waiting_known.get(&parent).is_none_or(|stored| stored.contains(&child));
+                // A row under a parent not read may be stored: its delete goes.
+                let stored = known.waiters
+                    && match &known.waiting {
+                        Some(keys) => keys.binary_search(&[parent.to_bytes().as_slice(), &child].concat()).is_ok(),
+                        None => self.waiting_known.get(&parent).is_none_or(|stored| stored.contains(&child)),
+                    };
                 if put || stored {
                     waiting.push((parent, child, put));
                 }
@@ -673,7 +693,10 @@ impl Planner {
     fn waiting_under(&self, parent: &Cid) -> Option<VecDeque<Vec<u8>>> {
         let mut keys: BTreeSet<Vec<u8>> = BTreeSet::new();
         if self.known.waiters {
-            keys.extend(self.waiting_known.get(parent)?.iter().cloned());
+            match &self.known.waiting {
+                Some(all) => keys.extend(children_under(all, &parent.to_bytes()).map(<[u8]>::to_vec)),
+                None => keys.extend(self.waiting_known.get(parent)?.iter().cloned()),
+            }
         }
         for (child, put) in self.waiting.get(parent).into_iter().flatten() {
             if *put {
@@ -874,12 +897,20 @@ mod tests {
         refused: HashMap<Cid, Error>,
         /// How many times the planner stopped to read.
         stops: usize,
+        /// Every `waiting` row handed over with the snapshot, as a store
+        /// does when there are few ([`Snapshot::waiting`]).
+        whole: bool,
+    }
+
+    thread_local! {
+        /// The tables of this thread's tests hand over `waiting` whole.
+        static WHOLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }
 
     impl Tables {
         fn new() -> Self {
             let defs = parse_sdl(SDL).unwrap().into_iter().map(|d| (d.name.clone(), Rc::new(d))).collect();
-            Tables { defs, ..Tables::default() }
+            Tables { defs, whole: WHOLE.get(), ..Tables::default() }
         }
 
         fn def(&self, name: &str) -> Result<Rc<CollectionDef>, Error> {
@@ -903,9 +934,19 @@ mod tests {
                     known.docs.insert(name, doc.clone());
                 }
             }
+            if self.whole && known.waiters {
+                let keys: BTreeSet<Vec<u8>> =
+                    self.waiting.iter().map(|(p, c)| [p.to_bytes(), c.clone()].concat()).collect();
+                known.waiting = Some(keys.into_iter().collect());
+            }
             let mut planner = Planner::new(batch, known, None);
             while let Some(reads) = planner.run().unwrap() {
                 self.stops += 1;
+                assert!(
+                    !self.whole || reads.waiting.is_empty(),
+                    "`waiting` read whole, yet asked for {:?}",
+                    reads.waiting
+                );
                 for p in reads.waiting {
                     let rows = self.waiting.iter().filter(|(q, _)| *q == p).map(|(_, c)| c.clone()).collect();
                     planner.waiting_read(p, rows);
@@ -1031,6 +1072,22 @@ mod tests {
         let plan = t.import(&[&b, &c]);
         assert_eq!((plan.report.duplicate, plan.report.pending), (1, 1));
         assert!(plan.report.missing.is_empty());
+    }
+
+    /// The same cases with every `waiting` row in the snapshot: the same
+    /// plans, and the planner never asks for a `waiting` read (`Tables`).
+    #[test]
+    fn the_cases_plan_alike_with_waiting_read_whole() {
+        WHOLE.set(true);
+        a_chain_in_order_merges_with_no_reads_past_the_snapshot();
+        a_chain_reversed_is_set_aside_and_released_in_one_import();
+        a_missing_parent_sets_the_block_aside_and_is_reported();
+        a_parent_arriving_releases_the_chain_waiting_for_it();
+        a_refused_parent_refuses_its_children_dropped_from_before_refused_from_now();
+        duplicates_within_a_batch_and_across_imports_count_once();
+        only_the_owner_changes_a_document_under_an_owner_policy();
+        a_parent_of_another_document_or_a_wrong_height_is_refused();
+        a_block_of_an_unknown_collection_is_refused();
     }
 
     #[test]

@@ -182,12 +182,12 @@ impl<S: Store> Tx for FailingTx<'_, S> {
         self.inner.get_each(reads).await
     }
 
-    async fn get_each_and_any(
+    async fn get_each_and_keys(
         &mut self,
         reads: &[(Table, Vec<u8>)],
-        tables: &[Table],
-    ) -> Result<(Vec<Option<Vec<u8>>>, Vec<bool>), StoreError> {
-        self.inner.get_each_and_any(reads, tables).await
+        tables: &[(Table, usize)],
+    ) -> Result<(Vec<Option<Vec<u8>>>, Vec<Vec<Vec<u8>>>), StoreError> {
+        self.inner.get_each_and_keys(reads, tables).await
     }
 
     async fn get_each_and_values(

@@ -986,20 +986,20 @@ impl Tx for IdbTx<'_> {
         Ok(values(reads, answers(self.gets_each(reads)?).await?))
     }
 
-    async fn get_each_and_any(
+    async fn get_each_and_keys(
         &mut self,
         reads: &[(Table, Vec<u8>)],
-        tables: &[Table],
-    ) -> Result<(Vec<Option<Vec<u8>>>, Vec<bool>), StoreError> {
+        tables: &[(Table, usize)],
+    ) -> Result<(Vec<Option<Vec<u8>>>, Vec<Vec<Vec<u8>>>), StoreError> {
         let all = sys_range(&KeyRange::all())?;
         let firsts = tables
             .iter()
-            .map(|t| Ok(request(self.store(*t)?.get_all_keys_with_key_and_limit(&all, 1), "scan")))
+            .map(|(t, limit)| Ok(request(self.store(*t)?.get_all_keys_with_key_and_limit(&all, *limit as u32), "scan")))
             .collect::<Result<Vec<_>, StoreError>>()?;
         let requests = answers(self.gets_each(reads)?);
         let (gets, firsts) = futures::join!(requests, futures::future::join_all(firsts));
-        let any = firsts.into_iter().map(|f| Ok(!byte_list(f?).is_empty())).collect::<Result<_, StoreError>>()?;
-        Ok((values(reads, gets?), any))
+        let keys = firsts.into_iter().map(|f| Ok(byte_list(f?))).collect::<Result<_, StoreError>>()?;
+        Ok((values(reads, gets?), keys))
     }
 
     // Writes are not awaited: IndexedDB runs a transaction's requests in order,

@@ -247,20 +247,21 @@ pub trait Tx {
         }
         Ok(out)
     }
-    /// [`Tx::get_each`], and whether each of `tables` holds any key at all
-    /// (one answer each, in order), in one go where the backend can (an
-    /// import asks them with the records before it merges).
-    async fn get_each_and_any(
+    /// [`Tx::get_each`], and the first keys of each of `tables`, at most
+    /// its limit (one list each, in order), in one go where the backend
+    /// can (an import asks whether `pending` holds any key, and reads
+    /// `waiting` whole when it is small, with the records before it merges).
+    async fn get_each_and_keys(
         &mut self,
         reads: &[(Table, Vec<u8>)],
-        tables: &[Table],
-    ) -> Result<(Vec<Option<Vec<u8>>>, Vec<bool>), StoreError> {
+        tables: &[(Table, usize)],
+    ) -> Result<(Vec<Option<Vec<u8>>>, Vec<Vec<Vec<u8>>>), StoreError> {
         let values = self.get_each(reads).await?;
-        let mut any = Vec::with_capacity(tables.len());
-        for table in tables {
-            any.push(!self.scan_keys(*table, &KeyRange::all(), Some(1)).await?.is_empty());
+        let mut keys = Vec::with_capacity(tables.len());
+        for (table, limit) in tables {
+            keys.push(self.scan_keys(*table, &KeyRange::all(), Some(*limit)).await?);
         }
-        Ok((values, any))
+        Ok((values, keys))
     }
     /// [`Tx::get_each`], and the values of `range` in `table`, in one go
     /// where the backend can (an open reads its keys and its schemas).
