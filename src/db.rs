@@ -639,14 +639,16 @@ impl<S: Store> Db<S> {
 
     /// The most `waiting` rows an import of `blocks` blocks reads with its
     /// records ([`Db::snapshot`]), to hand the planner whole: 16 a block,
-    /// at least 1,024 and at most 16,384 (the node's pending blocks in all,
-    /// [`crate::core::pending::PendingLimits`]). A key costs a few bytes
-    /// of one request; the rows under a block, read as its walk comes to
+    /// at least 64 and at most 16,384 (as many as a node keeps pending
+    /// blocks in all, [`crate::core::pending::PendingLimits`], each with a
+    /// parent missing). A key read costs its ~72 bytes copied into wasm
+    /// (~1 µs in a page); the rows under a block, read as its walk comes to
     /// it, a round trip each (~70–300 µs in a page, one after another:
     /// 0.1–0.3 s for a batch of 1,024 while one stale block waited). Past
-    /// the limit the walks read as they go.
+    /// the limit the keys read are dropped and the walks read as they go.
+    #[doc(hidden)]
     pub fn waiting_read_at_once(blocks: usize) -> usize {
-        blocks.saturating_mul(16).clamp(1024, 16_384)
+        blocks.saturating_mul(16).clamp(64, 16_384)
     }
 
     /// The most blocks [`Db::tell_ahead`] merges from the cache: gossip
@@ -774,8 +776,9 @@ impl<S: Store> Db<S> {
     /// to IndexedDB's backend in a page, whose requests cost ~70 µs each
     /// there, one after another): the batch and its parents from outside
     /// it in `blocks` and `pending`, the documents' states and heads, and
-    /// the rows of `waiting` when there are few enough to read whole
-    /// ([`Db::waiting_read_at_once`]), else whether it holds any.
+    /// `waiting`'s keys, up to one more than [`Db::waiting_read_at_once`]:
+    /// handed over whole when no more came, else only to say that it holds
+    /// some. They are read with the records in every case below.
     ///
     /// Without `guess`, a batch of up to [`Db::ONE_READ_BLOCKS`] blocks
     /// asks for every row it may need with the records, in one read.
@@ -823,8 +826,8 @@ impl<S: Store> Db<S> {
         }
         // After a guess the records deny, every `pending` row is read.
         let most = Self::waiting_read_at_once(blocks.len());
-        let waiting = (Table::Waiting, most + 1);
-        let tables: &[(Table, usize)] = if guess || at_once { &[waiting] } else { &[waiting, (Table::Pending, 1)] };
+        let first = (Table::Waiting, most + 1);
+        let tables: &[(Table, usize)] = if guess || at_once { &[first] } else { &[first, (Table::Pending, 1)] };
         let (values, mut keys) = tx.get_each_and_keys(&reads, tables).await?;
         let any_pending = keys.get(1).is_none_or(|k| !k.is_empty());
         let rows = keys.swap_remove(0);

@@ -135,22 +135,23 @@
 //!
 //! A batch (a push of head exchange or of an outbox, a fetch's answer) is
 //! imported the same way, by reads in as few round trips as its blocks
-//! allow (`Db::snapshot`): up to 8 blocks the cache does not guess ask for
-//! every row they may need at once (the records, where each block and
-//! parent is stored, their `pending` rows); a larger batch reads its documents' records first,
-//! whether `pending` holds anything, and `waiting`'s keys (whole while
-//! there are at most 16 a block of the batch, 1,024 to 16,384: a block
-//! merged while others wait looks under it for those it releases, and a
-//! read there per block cost a round trip each; past that, each is read
-//! as the walk comes to it), then only what the
-//! records leave open: a block whose height is above its document's
-//! highest head cannot be stored (heights follow the parents at every
-//! merge), and a parent that is a head is. A catch-up's batch of new
-//! changes reads its records and nothing else while nothing is pending
-//! (else also the `pending` rows of its blocks and outside parents); each
-//! IndexedDB request costs ~70 µs of the backend's time in a page, one
-//! after another. A batch the cache guesses right (each block the next
-//! change of its cached document) reads only the records, whatever its size.
+//! allow (`Db::snapshot`). Every first read also takes `waiting`'s keys,
+//! whole while there are at most 16 a block of the batch (64 to 16,384):
+//! a block merged while others wait looks under it for those it
+//! releases, and a read there per block cost a round trip each; past
+//! that, each is read as the walk comes to it. Up to 8 blocks the cache
+//! does not guess ask for every row they may need at once (the records,
+//! where each block and parent is stored, their `pending` rows); a larger
+//! batch reads its documents' records first, and whether `pending` holds
+//! anything, then only what the records leave open: a block whose height
+//! is above its document's highest head cannot be stored (heights follow
+//! the parents at every merge), and a parent that is a head is. A
+//! catch-up's batch of new changes reads its records (and `waiting`) and
+//! nothing else while nothing is pending (else also the `pending` rows of
+//! its blocks and outside parents); each IndexedDB request costs ~70 µs of
+//! the backend's time in a page, one after another. A batch the cache
+//! guesses right (each block the next change of its cached document) reads
+//! only the records and `waiting`, whatever its size.
 //!
 //! ## The replica, its inputs and effects, and the simulator
 //!

@@ -749,8 +749,8 @@ mod round_trips {
 
     /// A batch of new changes of documents this replica holds (a catch-up:
     /// two changes of each of 20 documents, their parents the documents'
-    /// heads or in the batch) reads the documents' records and whether
-    /// `waiting` and `pending` hold anything, in one round trip: not where
+    /// heads or in the batch) reads the documents' records, `waiting`'s
+    /// first keys and whether `pending` holds anything, in one round trip: not where
     /// each block or parent is stored, nor its `pending` row (was 141
     /// requests). A block whose height is no more than its document's
     /// highest head may be stored, and is looked for.
@@ -771,7 +771,11 @@ mod round_trips {
             let asked = requests();
             let (n, r) = counted(&db, &trips, &batch).await;
             assert_eq!((n, r.merged), (1, 40));
-            assert_eq!(requests() - asked, 20 + 2, "the 20 records, whether `waiting` and `pending` hold anything");
+            assert_eq!(
+                requests() - asked,
+                20 + 2,
+                "the 20 records, `waiting`'s first keys, whether `pending` holds anything"
+            );
             for g in &geneses {
                 assert_eq!(db.get("Book", &g.cid.to_string()).await.unwrap().unwrap()["pages"], json!(3));
             }
@@ -784,7 +788,7 @@ mod round_trips {
 
     /// A peer's next change of a document this handle holds (a gossip
     /// block: its parents are the document's heads) reads the document's
-    /// record and whether anything waits, in one round trip: not the
+    /// record and `waiting`'s first keys, in one round trip: not the
     /// block's own rows, its parents' or their packs.
     #[test]
     fn the_next_change_of_a_held_document_is_merged_in_one_read() {
@@ -800,7 +804,7 @@ mod round_trips {
                 assert_eq!(
                     requests() - asked,
                     2,
-                    "the record and whether anything waits (was 7: six, then the parent's pack)"
+                    "the record and `waiting`'s first keys (was 7: six, then the parent's pack)"
                 );
             }
             assert_eq!(db.get("Book", &c[0].cid.to_string()).await.unwrap().unwrap()["pages"], json!(N + 1));

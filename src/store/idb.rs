@@ -994,7 +994,10 @@ impl Tx for IdbTx<'_> {
         let all = sys_range(&KeyRange::all())?;
         let firsts = tables
             .iter()
-            .map(|(t, limit)| Ok(request(self.store(*t)?.get_all_keys_with_key_and_limit(&all, *limit as u32), "scan")))
+            .map(|(t, limit)| {
+                debug_assert!(*limit > 0, "a limit of 0 is none to IndexedDB");
+                Ok(request(self.store(*t)?.get_all_keys_with_key_and_limit(&all, idb_limit(Some(*limit))), "scan"))
+            })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let requests = answers(self.gets_each(reads)?);
         let (gets, firsts) = futures::join!(requests, futures::future::join_all(firsts));

@@ -248,7 +248,7 @@ pub trait Tx {
         Ok(out)
     }
     /// [`Tx::get_each`], and the first keys of each of `tables`, at most
-    /// its limit (one list each, in order), in one go where the backend
+    /// its limit, which is at least 1 (one list each, in order), in one go where the backend
     /// can (an import asks whether `pending` holds any key, and reads
     /// `waiting` whole when it is small, with the records before it merges).
     async fn get_each_and_keys(
