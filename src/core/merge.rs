@@ -733,28 +733,32 @@ impl Planner {
     /// them at hand.
     fn fold_in(&mut self, b: &SignedBlock, def: &CollectionDef, known: Option<(DocState, Heads)>) -> Result<(), Error> {
         let name: DocName = (def.name.clone(), b.doc().to_string());
-        // Otherwise the document as stored: a released block's document is
-        // always touched already (its parent was just folded).
-        let known = known.or_else(|| self.known.docs.get(&name).cloned());
+        let touched = self.docs.get(&name);
+        let fresh = touched.is_none();
         if def.policy == WritePolicy::Owner && !b.block.is_genesis() {
-            let owner = match (self.docs.get(&name), &known) {
-                (Some(t), _) => t.state.owner.clone(),
-                (None, Some((state, _))) => state.owner.clone(),
-                (None, None) => None,
+            let owner = match touched {
+                Some(t) => t.state.owner.as_ref(),
+                None => {
+                    known.as_ref().or_else(|| self.known.docs.get(&name)).and_then(|(state, _)| state.owner.as_ref())
+                }
             };
-            check_owner(b, def, owner.as_ref())?;
+            check_owner(b, def, owner)?;
         }
-        let mut touched = match self.docs.remove(&name) {
-            Some(t) => t,
-            None if known.is_none() && !b.block.is_genesis() => {
-                return Err(malformed("the document's genesis is missing"))
+        // The document as this import leaves it so far; else as given, or
+        // as stored (a released block's document is always touched
+        // already: its parent was just folded). Read and copied once a
+        // document, not once a block.
+        if fresh {
+            let known = known.or_else(|| self.known.docs.get(&name).cloned());
+            if known.is_none() && !b.block.is_genesis() {
+                return Err(malformed("the document's genesis is missing"));
             }
-            None => Touched::new(&name.0, &name.1, known),
-        };
-        self.changes.extend(fold(&mut touched, b, def));
+            self.docs.insert(name.clone(), Touched::new(&name.0, &name.1, known));
+        }
+        let touched = self.docs.get_mut(&name).expect("touched above");
+        self.changes.extend(fold(touched, b, def));
         self.folded.insert(b.cid, (b.doc(), def.name.clone(), b.block.height));
         self.merged.push(Merged::new(b, false, self.source.clone()));
-        self.docs.insert(name, touched);
         Ok(())
     }
 
