@@ -46,6 +46,12 @@ impl<S: Store> Node<S> {
         self.peer_topics.values().any(|t| t.contains(topic))
     }
 
+    /// Whether `peer` told us it holds `topic` (a collection's: then it
+    /// has the collection's schema).
+    pub(super) fn holds_topic(&self, peer: &PeerId, topic: &str) -> bool {
+        self.peer_topics.get(peer).is_some_and(|t| t.contains(topic))
+    }
+
     /// Marks a document recently used, holding its topic and letting go of
     /// the least recently used one past the limit.
     pub(super) fn touch_doc(&mut self, doc: &str) {
