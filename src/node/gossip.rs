@@ -123,8 +123,7 @@ impl<S: Store> Node<S> {
     fn may_want(&self, peer: &PeerId, col: &str) -> bool {
         let topic = col_topic(col);
         match self.peer_topics.get(peer) {
-            Some(t) if t.contains(&topic) => true,
-            Some(t) if !t.is_empty() => false,
+            Some(t) if !t.is_empty() => t.contains(&topic),
             _ => !self.unknown_to.get(peer).is_some_and(|u| u.contains(&topic)),
         }
     }
