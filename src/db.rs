@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 use crate::core::block::{cid_of, Block, SignedBlock, MAX_BLOCK_BYTES, MAX_PARENTS};
 use crate::core::doc::{DocState, Heads};
 use crate::core::merge::{
-    check_owner, fold, malformed, refuses_block, unauthorized, DocName, Planner, Reads, Snapshot, Touched,
+    check_owner, fold, malformed, refuses_block, unauthorized, DocName, Planner, Reads, Snapshot, Touched, Waiting,
 };
 use crate::core::query::{encode_index_value, encoded_range, CmpOp, Filter, IndexPlan, Query};
 use crate::core::schema::{hex, parse_sdl, CollectionDef, SchemaError, ValidationError, WritePolicy};
@@ -831,8 +831,7 @@ impl<S: Store> Db<S> {
         let (values, mut keys) = tx.get_each_and_keys(&reads, tables).await?;
         let any_pending = keys.get(1).is_none_or(|k| !k.is_empty());
         let rows = keys.swap_remove(0);
-        let waiters = !rows.is_empty();
-        let waiting = (rows.len() <= most).then_some(rows);
+        let waiting = Waiting::of((rows.len() <= most).then_some(rows));
         let mut values = values.into_iter();
         let docs = records_of(names.iter().cloned(), values.by_ref().take(names.len()))?;
         if guess {
@@ -845,7 +844,6 @@ impl<S: Store> Db<S> {
                     blocks: HashMap::new(),
                     pending: HashMap::new(),
                     docs,
-                    waiters,
                     waiting,
                     refused_lately: self.refused_lately(blocks),
                 });
@@ -892,7 +890,7 @@ impl<S: Store> Db<S> {
         let found = Blocks::default().read(tx, &cids, located.collect()).await?;
         let blocks_rows: HashMap<Cid, Option<Vec<u8>>> = cids.iter().copied().zip(found).collect();
         let refused_lately = self.refused_lately(blocks);
-        Ok(Snapshot { defs, blocks: blocks_rows, pending, docs, waiters, waiting, refused_lately })
+        Ok(Snapshot { defs, blocks: blocks_rows, pending, docs, waiting, refused_lately })
     }
 
     /// The batch's parents refused by earlier imports, and why.

@@ -47,9 +47,9 @@
 //! keeps what it has decided to write (an overlay of `pending` and
 //! `waiting`, the blocks it folded) and looks through it, and the caller
 //! writes the whole plan at the end, in the same transaction. When no
-//! `waiting` row was stored before the import ([`Snapshot::waiters`]),
+//! `waiting` row was stored before the import ([`Waiting::None`]),
 //! nothing but the snapshot is ever needed; when the snapshot holds every
-//! stored `waiting` row ([`Snapshot::waiting`]: the store read them with
+//! stored `waiting` row ([`Waiting::All`]: the store read them with
 //! the records, there being few), no stop asks for one, and a merged block
 //! under which nothing waits costs no read at all.
 
@@ -331,15 +331,37 @@ pub struct Snapshot {
     pub pending: HashMap<Cid, Option<Vec<u8>>>,
     /// State and heads of the batch's documents that are stored.
     pub docs: HashMap<DocName, (DocState, Heads)>,
-    /// Whether `waiting` held any row: if not, no stored block waits.
-    pub waiters: bool,
-    /// Every stored `waiting` key (a parent's CID, then the child's key),
-    /// in key order, when they were few enough to read with the records:
-    /// then no walk reads `waiting` (`None`: each walk reads the rows under
-    /// a parent as it comes to it, one round trip each).
-    pub waiting: Option<Vec<Vec<u8>>>,
+    /// What the store's `waiting` rows are known to be.
+    pub waiting: Waiting,
     /// The batch's parents refused by earlier imports, and why.
     pub refused_lately: HashMap<Cid, Error>,
+}
+
+/// The stored `waiting` rows as a [`Snapshot`] knows them.
+#[derive(Debug, Default)]
+pub enum Waiting {
+    /// None: no stored block waits.
+    #[default]
+    None,
+    /// Every stored key (a parent's CID, then the child's key), in key
+    /// order, read with the records, there being few: no walk reads
+    /// `waiting`.
+    All(Vec<Vec<u8>>),
+    /// Some, not read: each walk reads the rows under a parent as it comes
+    /// to it, one round trip each.
+    Unread,
+}
+
+impl Waiting {
+    /// What `keys` (every stored key, in key order; `None` when there were
+    /// more than the store was asked to read) say.
+    pub fn of(keys: Option<Vec<Vec<u8>>>) -> Waiting {
+        match keys {
+            Some(keys) if keys.is_empty() => Waiting::None,
+            Some(keys) => Waiting::All(keys),
+            None => Waiting::Unread,
+        }
+    }
 }
 
 /// What the planner needs read before it can go on: from the store as the
@@ -380,7 +402,7 @@ pub struct Plan {
 }
 
 /// The children's keys under `parent` (its CID's bytes) among `keys`,
-/// `waiting`'s keys in key order ([`Snapshot::waiting`]).
+/// `waiting`'s keys in key order ([`Waiting::All`]).
 fn children_under<'a>(keys: &'a [Vec<u8>], parent: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
     let from = keys.partition_point(|k| k.as_slice() < parent);
     keys[from..].iter().take_while(|k| k.starts_with(parent)).map(|k| &k[parent.len()..])
@@ -420,7 +442,7 @@ pub struct Planner {
     source: Option<Rc<[u8]>>,
     known: Snapshot,
     /// `waiting` rows read, per parent: the children's keys (unless the
-    /// snapshot held them all, [`Snapshot::waiting`]).
+    /// snapshot held them all, [`Waiting::All`]).
     waiting_known: HashMap<Cid, Vec<Vec<u8>>>,
     /// Blocks of the batch held already or taken by this import.
     held: HashSet<Cid>,
@@ -544,11 +566,11 @@ impl Planner {
         for (parent, rows) in self.waiting {
             for (child, put) in rows {
                 // A row under a parent not read may be stored: its delete goes.
-                let stored = known.waiters
-                    && match &known.waiting {
-                        Some(keys) => keys.binary_search(&[parent.to_bytes().as_slice(), &child].concat()).is_ok(),
-                        None => self.waiting_known.get(&parent).is_none_or(|stored| stored.contains(&child)),
-                    };
+                let stored = match &known.waiting {
+                    Waiting::None => false,
+                    Waiting::All(keys) => keys.binary_search(&[parent.to_bytes().as_slice(), &child].concat()).is_ok(),
+                    Waiting::Unread => self.waiting_known.get(&parent).is_none_or(|stored| stored.contains(&child)),
+                };
                 if put || stored {
                     waiting.push((parent, child, put));
                 }
@@ -629,7 +651,7 @@ impl Planner {
         }
         // No one waits for this block unless something was pending
         // before, or was set aside just now.
-        if self.known.waiters || !self.set_aside.is_empty() {
+        if !matches!(self.known.waiting, Waiting::None) || !self.set_aside.is_empty() {
             self.walks.push(Walk::new(b.cid, None));
         }
         Ok(())
@@ -653,7 +675,7 @@ impl Planner {
     /// refused too, by a walk, when there may be any.
     fn refuse(&mut self, cid: Cid, ours: bool, e: Error) {
         self.record_refusal(cid, ours, &e);
-        if self.known.waiters || !self.set_aside.is_empty() {
+        if !matches!(self.known.waiting, Waiting::None) || !self.set_aside.is_empty() {
             self.walks.push(Walk::new(cid, Some(e)));
         }
     }
@@ -693,11 +715,10 @@ impl Planner {
     /// leaves it; `None` if the stored rows are not read yet.
     fn waiting_under(&self, parent: &Cid) -> Option<VecDeque<Vec<u8>>> {
         let mut keys: BTreeSet<Vec<u8>> = BTreeSet::new();
-        if self.known.waiters {
-            match &self.known.waiting {
-                Some(all) => keys.extend(children_under(all, &parent.to_bytes()).map(<[u8]>::to_vec)),
-                None => keys.extend(self.waiting_known.get(parent)?.iter().cloned()),
-            }
+        match &self.known.waiting {
+            Waiting::None => {}
+            Waiting::All(all) => keys.extend(children_under(all, &parent.to_bytes()).map(<[u8]>::to_vec)),
+            Waiting::Unread => keys.extend(self.waiting_known.get(parent)?.iter().cloned()),
         }
         for (child, put) in self.waiting.get(parent).into_iter().flatten() {
             if *put {
@@ -915,7 +936,7 @@ mod tests {
         }
 
         /// Plans `batch` twice, with the `waiting` rows read as the walks
-        /// ask and with all of them in the snapshot ([`Snapshot::waiting`]),
+        /// ask and with all of them in the snapshot ([`Waiting::All`]),
         /// checks that both plan the same, and carries out the first.
         fn import(&mut self, batch: &[&SignedBlock]) -> Plan {
             let batch: Vec<SignedBlock> = batch.iter().map(|b| (*b).clone()).collect();
@@ -959,7 +980,7 @@ mod tests {
         /// every `waiting` row in the snapshot, and then the planner must
         /// never ask for one (the other counts its stops).
         fn plan(&mut self, batch: Vec<SignedBlock>, whole: bool) -> Plan {
-            let mut known = Snapshot { waiters: !self.waiting.is_empty(), ..Snapshot::default() };
+            let mut known = Snapshot::default();
             for b in &batch {
                 known.defs.insert(b.block.col.clone(), self.def(&b.block.col));
                 for c in std::iter::once(&b.cid).chain(&b.block.parents) {
@@ -974,11 +995,13 @@ mod tests {
                     known.docs.insert(name, doc.clone());
                 }
             }
-            if whole && known.waiters {
-                let keys: BTreeSet<Vec<u8>> =
-                    self.waiting.iter().map(|(p, c)| [p.to_bytes(), c.clone()].concat()).collect();
-                known.waiting = Some(keys.into_iter().collect());
-            }
+            let keys: BTreeSet<Vec<u8>> =
+                self.waiting.iter().map(|(p, c)| [p.to_bytes(), c.clone()].concat()).collect();
+            known.waiting = match (keys.is_empty(), whole) {
+                (true, _) => Waiting::None,
+                (false, true) => Waiting::All(keys.into_iter().collect()),
+                (false, false) => Waiting::Unread,
+            };
             let mut planner = Planner::new(batch, known, None);
             while let Some(reads) = planner.run().unwrap() {
                 assert!(!whole || reads.waiting.is_empty(), "`waiting` read whole, yet asked for {:?}", reads.waiting);
