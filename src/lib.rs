@@ -478,11 +478,13 @@
 //!   heads are known, else by `Offer`/`Want` of CIDs first. A peer with no
 //!   schema of the collection (a relay that only routes) answers `{heads:
 //!   {}, unknown: true}` (the field is absent otherwise, and older peers
-//!   ignore it) and is sent nothing of it. A peer answering that it holds
-//!   none of the documents, that neither asked for the collection's heads
-//!   nor joined its topic (either says it has the schema), may be an older
+//!   ignore it) and is sent nothing of it. A peer whose answer to our
+//!   request holds none of the documents, and that does not hold the
+//!   collection's topic (which says it has the schema), may be an older
 //!   peer without it: its first push is one block, the rest waiting for
-//!   its answer (a probe). One that refuses a push's blocks as
+//!   its answer (a probe); what we send in answer to a peer's own heads
+//!   request is never probed (it asked: it has the schema). One that
+//!   refuses a push's blocks as
 //!   `UNKNOWN_COLLECTION` is sent no more of the collection on that
 //!   exchange, and the blocks refused or dropped count as never sent.
 //!   Either is then left out of the swaps for documents published to

@@ -160,8 +160,10 @@ impl<S: Store> Node<S> {
     }
 
     /// Sends `peer` the blocks of `col` it lacks, given its heads: of the
-    /// documents we share with it. `may_lack_collection`: nothing says it
-    /// has the collection's schema.
+    /// documents we share with it. `may_lack_collection`: the peer may
+    /// have no schema of the collection (we answer its own request for the
+    /// heads: it has; it answered ours: it may, unless it holds the
+    /// collection's topic now).
     async fn send_lacking(
         &mut self,
         peer: PeerId,
@@ -175,8 +177,8 @@ impl<S: Store> Node<S> {
         // A peer that reports nothing and may not have the collection at
         // all (an older build, which cannot answer `unknown`): the first
         // batch is one block, and a refusal ends it cheaply. The probe's
-        // answer is a round trip before the rest goes (~0.3-0.6 s of a
-        // page's catch-up of documents it has never seen), so not where
+        // answer is a round trip before the rest goes (0.28-0.57 s of a
+        // page's catch-up of documents it had never seen), so not where
         // the peer has the collection.
         let probe = may_lack_collection && theirs.is_empty();
         // The documents whose heads differ: (ours, theirs, our highest

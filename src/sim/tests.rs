@@ -674,7 +674,8 @@ fn a_peer_without_the_collection_is_sent_none_of_it() {
     use crate::core::sync::HeadsResponse;
     let (_, _, sent, offers) = after_heads(3, HeadsResponse { heads: Default::default(), unknown: true });
     assert_eq!((sent.len(), offers), (0, 0), "nothing goes: {sent:?}");
-    // One that holds the collection and nothing of it is probed as before.
+    // One that says nothing of the collection (no `unknown`, none of its
+    // documents, no topic of it) may be an older peer without it: probed.
     let (_, _, sent, _) = after_heads(3, HeadsResponse { heads: Default::default(), unknown: false });
     assert_eq!(sent.iter().map(|(_, b)| b.len()).collect::<Vec<_>>(), [1], "a probe");
     // Heads of ours unknown here are offered (what lies below them is not
@@ -695,8 +696,9 @@ fn a_peer_without_the_collection_is_sent_none_of_it() {
 /// build: one holding none of the collection's documents is sent them in
 /// a whole batch, not a one-block probe first whose answer the rest waits
 /// for (a page catching up on documents it had never seen waited a round
-/// trip for it, 0.2-0.6 s of a busy page's catch-up). A peer that asks
-/// for the collection's heads has it too.
+/// trip for it, 0.28-0.57 s of a busy page's catch-up). A peer that asks
+/// for the collection's heads has it too. One that holds the topic and
+/// says `unknown` is still sent nothing.
 #[test]
 fn a_peer_known_to_have_the_collection_is_sent_no_probe() {
     use crate::core::sync::{HeadsRequest, HeadsResponse};
@@ -705,6 +707,9 @@ fn a_peer_known_to_have_the_collection_is_sent_no_probe() {
     let none = |_| HeadsResponse { heads: Default::default(), unknown: false };
     let (_, _, sent, _) = after_heads_of(3, &["weft/col/Book"], none);
     assert_eq!(sizes(sent), [3], "one whole batch");
+    let unknown = |_| HeadsResponse { heads: Default::default(), unknown: true };
+    let (_, _, sent, offers) = after_heads_of(3, &["weft/col/Book"], unknown);
+    assert_eq!((sent.len(), offers), (0, 0), "`unknown` still sends nothing");
     // Another collection's topic says nothing of this one.
     let (_, _, sent, _) = after_heads_of(3, &["weft/col/Film"], none);
     assert_eq!(sizes(sent), [1], "a probe");
