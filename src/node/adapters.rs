@@ -16,9 +16,9 @@ pub(super) use super::webcrypto::{decode_batch, decode_claimed};
 #[cfg(not(target_arch = "wasm32"))]
 pub(super) use native::{decode_claimed, decode_parallel as decode_batch, verify_batch};
 
-/// A batch's blocks, those of them that decoded and verified, and a
-/// refusal for each of the others.
-pub(super) type Verified = (Vec<Vec<u8>>, Vec<crate::core::block::SignedBlock>, Vec<crate::db::Refusal>);
+/// Those of a batch's blocks that decoded and verified, and a refusal for
+/// each of the others.
+pub(super) type Verified = (Vec<crate::core::block::SignedBlock>, Vec<crate::db::Refusal>);
 
 /// [`decode_batch`] of a batch it owns, as a future that needs nothing
 /// of the node: the work starts at once (natively on other threads; in a
@@ -29,8 +29,7 @@ pub(super) type Verified = (Vec<Vec<u8>>, Vec<crate::core::block::SignedBlock>, 
 pub(super) fn verify_batch(blocks: Vec<Vec<u8>>) -> impl std::future::Future<Output = Verified> + 'static {
     let (tx, rx) = futures::channel::oneshot::channel();
     wasm_bindgen_futures::spawn_local(async move {
-        let (ok, refused) = decode_batch(&blocks).await;
-        let _ = tx.send((blocks, ok, refused));
+        let _ = tx.send(decode_batch(&blocks).await);
     });
     async move { rx.await.expect("a page's verifying task sends its result") }
 }
@@ -86,8 +85,7 @@ mod native {
         if cores < 2 || blocks.len() <= VERIFY_CHUNK {
             return decode_each(blocks);
         }
-        let (_, ok, refused) = verify_batch(blocks.to_vec()).await;
-        (ok, refused)
+        verify_batch(blocks.to_vec()).await
     }
 
     /// [`decode_parallel`] of a batch, started now on the verifying
@@ -107,9 +105,6 @@ mod native {
             jobs.push(Box::new(move || {
                 let range = i * VERIFY_CHUNK..((i + 1) * VERIFY_CHUNK).min(blocks.len());
                 let result = catch_unwind(AssertUnwindSafe(|| decode_each(&blocks[range])));
-                // Let go of the blocks before saying so: the future takes
-                // them back once every chunk is done.
-                drop(blocks);
                 let mut p = parts.lock().unwrap_or_else(PoisonError::into_inner);
                 match result {
                     Ok(result) => {
@@ -131,17 +126,12 @@ mod native {
         }
         let queued = Verifiers::get().is_some_and(|v| v.push(jobs));
         async move {
-            let ran = queued && rx.await.is_ok();
-            // Every job let go of its handle before the last one answered.
-            let blocks = Arc::try_unwrap(blocks).unwrap_or_else(|b| (*b).clone());
-            if !ran {
+            if !(queued && rx.await.is_ok()) {
                 tracing::warn!("verifying blocks on the node's thread: no verifying thread ran them");
-                let (ok, refused) = decode_each(&blocks);
-                return (blocks, ok, refused);
+                return decode_each(&blocks);
             }
             let parts = std::mem::take(&mut parts.lock().unwrap_or_else(PoisonError::into_inner).0);
-            let (ok, refused) = joined(parts.into_iter().flatten(), blocks.len());
-            (blocks, ok, refused)
+            joined(parts.into_iter().flatten(), blocks.len())
         }
     }
 
@@ -250,8 +240,7 @@ mod native {
                 .collect();
             let (ok, refused) = decode_each(&blocks);
             assert_eq!(refused.len(), 4, "tampered blocks in more than one chunk");
-            let (back, pool_ok, pool_refused) = futures::executor::block_on(verify_batch(blocks.clone()));
-            assert_eq!(back, blocks);
+            let (pool_ok, pool_refused) = futures::executor::block_on(verify_batch(blocks.clone()));
             let cids = |v: &[SignedBlock]| v.iter().map(|b| b.cid).collect::<Vec<_>>();
             assert_eq!(cids(&pool_ok), cids(&ok));
             assert_eq!(format!("{pool_refused:?}"), format!("{refused:?}"));

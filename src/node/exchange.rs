@@ -353,13 +353,6 @@ impl<S: Store> Node<S> {
     /// it as it came ([`Node::begun`]), unless it changes here (a block in
     /// it twice) or needs none (all merged lately).
     pub(super) async fn on_replicate_request(&mut self, peer: PeerId, reply: ReplyId, request: ReplicateRequest) {
-        let replayed = self.stats.replayed;
-        let request = self.collapse_replays(request);
-        let collapsed = self.stats.replayed != replayed;
-        if let Some(ack) = self.replayed_push(&request) {
-            self.respond(reply, Response::Replicate(ack));
-            return;
-        }
         match request {
             ReplicateRequest::Offer { cids } => {
                 let response = match self.db.held_or_pending(&cids).await {
@@ -371,10 +364,28 @@ impl<S: Store> Node<S> {
                 self.respond(reply, Response::Replicate(response));
             }
             ReplicateRequest::Push { blocks, remaining } => {
-                let blocks: Vec<Vec<u8>> = blocks.into_iter().map(ByteBuf::into_vec).collect();
+                let n = blocks.len();
+                // Each block hashed once here: a block named twice is
+                // carried once, and a push of blocks all merged lately is
+                // answered without a transaction (a peer replaying a valid
+                // block costs a hash, and in a page the check its driver
+                // began if the push came while the node merged that peer's
+                // push before: `node::browser`).
+                let mut seen = HashSet::new();
+                let (cids, blocks): (Vec<Cid>, Vec<Vec<u8>>) =
+                    blocks.into_iter().map(|b| (cid_of(&b), b.into_vec())).filter(|(c, _)| seen.insert(*c)).unzip();
+                self.stats.replayed += (n - blocks.len()) as u64;
                 self.stats.bytes_received += blocks.iter().map(|b| b.len() as u64).sum::<u64>();
+                if !cids.is_empty() && cids.iter().all(|c| self.recent.contains(c)) {
+                    self.stats.replayed += cids.len() as u64;
+                    self.respond(
+                        reply,
+                        Response::Replicate(ReplicateResponse::Ack { merged: cids, refused: Vec::new() }),
+                    );
+                    return;
+                }
                 let check = match self.begun.take() {
-                    Some((r, check)) if r == reply && !collapsed => check,
+                    Some((r, check)) if r == reply && blocks.len() == n => check,
                     _ => Box::pin(verify_batch(blocks)),
                 };
                 self.verifying.push_back(Verifying { peer, reply, remaining, check });
@@ -417,8 +428,9 @@ impl<S: Store> Node<S> {
         let mut answers = Vec::with_capacity(pushes.len());
         let (mut ok, mut refused) = (Vec::new(), Vec::new());
         let (mut unique, mut taking) = (HashSet::new(), HashSet::new());
-        for (push, (blocks, taken, not)) in pushes {
-            let cids: Vec<Cid> = blocks.iter().map(|b| cid_of(b)).collect();
+        for (push, (taken, not)) in pushes {
+            // Each block of a push either passed its check or was refused.
+            let cids: Vec<Cid> = taken.iter().map(|b| b.cid).chain(not.iter().map(|r| r.cid)).collect();
             unique.extend(cids.iter().copied());
             // A block in two of them is merged once.
             ok.extend(taken.into_iter().filter(|b| taking.insert(b.cid)));
@@ -465,35 +477,6 @@ impl<S: Store> Node<S> {
         } else if let Some(push) = self.pushes.remove(&request) {
             self.on_push_answer(peer, push, response).await;
         }
-    }
-
-    /// A push naming one block more than once carries it once.
-    fn collapse_replays(&mut self, request: ReplicateRequest) -> ReplicateRequest {
-        match request {
-            ReplicateRequest::Push { blocks, remaining } => {
-                let n = blocks.len();
-                let mut seen = HashSet::new();
-                let blocks: Vec<ByteBuf> = blocks.into_iter().filter(|b| seen.insert(cid_of(b))).collect();
-                self.stats.replayed += (n - blocks.len()) as u64;
-                ReplicateRequest::Push { blocks, remaining }
-            }
-            offer => offer,
-        }
-    }
-
-    /// The answer to a push of blocks all merged lately, given without a
-    /// database transaction: a peer replaying a valid block costs a hash
-    /// (and, in a page, the check its driver began if the push came while
-    /// the node merged that peer's push before: `node::browser`).
-    fn replayed_push(&mut self, request: &ReplicateRequest) -> Option<ReplicateResponse> {
-        let ReplicateRequest::Push { blocks, .. } = request else { return None };
-        let cids: Vec<Cid> = blocks.iter().map(|b| cid_of(b)).collect();
-        if cids.is_empty() || !cids.iter().all(|c| self.recent.contains(c)) {
-            return None;
-        }
-        self.stats.bytes_received += blocks.iter().map(|b| b.len() as u64).sum::<u64>();
-        self.stats.replayed += cids.len() as u64;
-        Some(ReplicateResponse::Ack { merged: cids, refused: Vec::new() })
     }
 
     async fn on_want(&mut self, peer: PeerId, offer: Offer, response: ReplicateResponse) {

@@ -584,7 +584,7 @@ fn a_push_is_merged_on_the_check_its_driver_began_if_it_came_unchanged() {
         let refusing = blocks.clone();
         let begun = async move {
             let refused = refusing.iter().map(|b| Refusal::new(cid_of(b), &BlockError::BadSignature.into())).collect();
-            (refusing, Vec::new(), refused)
+            (Vec::new(), refused)
         };
         node.take_effects();
         node.begun = Some((ReplyId(reply), begun.boxed_local()));
