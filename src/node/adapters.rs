@@ -221,8 +221,8 @@ mod native {
 
         /// A push of 300 blocks (three chunks), some of them tampered with
         /// in each chunk: the pool answers what one thread checking them in
-        /// order answers, the same blocks in the same order, and gives the
-        /// blocks back; so does a batch checked by `decode_parallel`.
+        /// order answers, the same blocks in the same order; so does a
+        /// batch checked by `decode_parallel`.
         #[test]
         fn the_verifying_threads_answer_as_one_thread_in_order() {
             let key = SigningKey::from_bytes(&[7; 32]);
