@@ -17,7 +17,8 @@ pub(super) use super::webcrypto::{decode_batch, decode_claimed};
 pub(super) use native::{decode_claimed, decode_parallel as decode_batch, verify_batch};
 
 /// Those of a batch's blocks that decoded and verified, and a refusal for
-/// each of the others.
+/// each of the others: every block once, under its own CID (the node's
+/// answer to the push is made of them).
 pub(super) type Verified = (Vec<crate::core::block::SignedBlock>, Vec<crate::db::Refusal>);
 
 /// [`decode_batch`] of a batch it owns, as a future that needs nothing
