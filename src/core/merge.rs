@@ -651,7 +651,7 @@ impl Planner {
         }
         // No one waits for this block unless something was pending
         // before, or was set aside just now.
-        if !matches!(self.known.waiting, Waiting::None) || !self.set_aside.is_empty() {
+        if self.may_wait_for_any() {
             self.walks.push(Walk::new(b.cid, None));
         }
         Ok(())
@@ -669,13 +669,19 @@ impl Planner {
         })
     }
 
+    /// Whether any block may wait for another: one was stored in
+    /// `waiting` before this import, or this import set one aside.
+    fn may_wait_for_any(&self) -> bool {
+        !matches!(self.known.waiting, Waiting::None) || !self.set_aside.is_empty()
+    }
+
     /// Refuses `cid` for `e`; those of this import (`cid` itself when
     /// `ours`) are reported `refused`, those that waited from earlier
     /// imports `dropped`. Then the pending blocks that wait for it are
     /// refused too, by a walk, when there may be any.
     fn refuse(&mut self, cid: Cid, ours: bool, e: Error) {
         self.record_refusal(cid, ours, &e);
-        if !matches!(self.known.waiting, Waiting::None) || !self.set_aside.is_empty() {
+        if self.may_wait_for_any() {
             self.walks.push(Walk::new(cid, Some(e)));
         }
     }
