@@ -19,6 +19,9 @@
 // prints the functions that took most time on each page's thread.
 // --log=debug prints both pages' weftdb logs (setLogLevel), each line marked [A] or [B]
 // (warnings and errors alone from the release package: see README).
+// --cpu (Linux) samples the machine's cores (/proc/stat every 10 ms) during
+// each catch-up and prints how many of them were busy from B meeting A to
+// the first batch heard, and from there to the last.
 // --poll=always reads all of B's documents every 250 ms from the start of
 // the catch-up (the bench before 2026-12-02), not only once it is told done.
 // --catchup=reconnect,reopen (the default) measures B's catch-up twice:
@@ -31,6 +34,7 @@
 // read of B's documents confirms it, and the log gives that time too.
 import fs from "node:fs";
 import path from "node:path";
+import os from "node:os";
 import { pathToFileURL } from "node:url";
 import { serve } from "./serve.mjs";
 import { REPO_ROOT, WEB_ROOT, CHROMIUM_ARGS, launchChromium, watchPage } from "./lib.mjs";
@@ -45,7 +49,7 @@ const WARMUP = 20;
 const KEYS = 1000;
 
 function parseArgs(argv) {
-  const args = { writes: 200, missed: 10_000, only: "direct,relay,yjs", catchup: "reconnect,reopen", out: "target/sync-bench.json", profile: "", log: "", poll: "" };
+  const args = { writes: 200, missed: 10_000, only: "direct,relay,yjs", catchup: "reconnect,reopen", out: "target/sync-bench.json", profile: "", log: "", poll: "", cpu: false };
   for (const a of argv) {
     const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
     if (!m) throw new Error(`unexpected argument ${a}`);
@@ -58,6 +62,32 @@ function parseArgs(argv) {
   args.catchup = [...new Set(String(args.catchup).split(","))];
   for (const m of args.catchup) if (m !== "reconnect" && m !== "reopen") throw new Error(`--catchup takes reconnect and/or reopen, not ${m}`);
   return args;
+}
+
+/**
+ * Samples the machine's busy and total CPU time (/proc/stat, jiffies) every
+ * 10 ms until stopped; `busy(from, to)` is how many cores were busy on
+ * average between two times in ms since the epoch. Linux only.
+ */
+function sampleCores() {
+  const cores = os.cpus().length;
+  const samples = [];
+  const read = () => {
+    const f = fs.readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+    const total = f.reduce((a, b) => a + b, 0);
+    samples.push([Date.now(), total - f[3] - f[4], total]);
+  };
+  read();
+  const timer = setInterval(read, 10);
+  return {
+    stop: () => clearInterval(timer),
+    busy(from, to) {
+      const a = samples.find((s) => s[0] >= from);
+      const b = samples.findLast((s) => s[0] <= to);
+      if (!a || !b || b[2] <= a[2]) return null;
+      return ((b[1] - a[1]) / (b[2] - a[2])) * cores;
+    },
+  };
 }
 
 /** Nearest-rank percentile of sorted numbers. */
@@ -184,7 +214,7 @@ export async function latencySetup(a, b, transport, log = () => {}) {
 }
 
 /** weftdb between two pages, `transport` "webrtc" or "relay". */
-async function measureWeft({ browser, baseUrl, relay, transport, writes, missed, log, profile, logLevel, poll, modes }) {
+async function measureWeft({ browser, baseUrl, relay, transport, writes, missed, log, profile, logLevel, poll, modes, cpu }) {
   const contexts = [await browser.newContext(), await browser.newContext()];
   try {
     const direct = transport === "webrtc";
@@ -276,6 +306,7 @@ async function measureWeft({ browser, baseUrl, relay, transport, writes, missed,
         started = Date.now();
         b = await openPage(bState, baseUrl, relay.addr("websocket"), direct, profile, logLevel);
       }
+      const cores = cpu ? sampleCores() : null;
       await until(`B reconnected over ${transport}`, async () => (await linked(b.page, a.peerId)).includes(transport));
       const connectMs = Date.now() - started;
       // A full read of B's documents competes with the merge it waits for on
@@ -301,6 +332,7 @@ async function measureWeft({ browser, baseUrl, relay, transport, writes, missed,
         250,
       );
       const confirmedMs = Date.now() - started;
+      cores?.stop();
       // On B's clock when B was there all along (its `opening` was set as
       // it came back online); a reopened B's clock starts with its page, so
       // the start is the bench's (both are milliseconds since the epoch).
@@ -329,6 +361,14 @@ async function measureWeft({ browser, baseUrl, relay, transport, writes, missed,
           `${timeline.sync.length} batches heard, the first after ${timeline.sync.length ? since(timeline.sync[0].at) : "?"} ms, ` +
           `the last after ${timeline.sync.length ? since(timeline.sync.at(-1).at) : "?"} ms; its subscriber's last change after ${since(changed)} ms`,
       );
+      if (cores && firstPeer && timeline.sync.length) {
+        const [met, first, last] = [firstPeer.at, timeline.sync[0].at, timeline.sync.at(-1).at];
+        const busy = (a, b) => cores.busy(a, b)?.toFixed(2) ?? "?";
+        log(
+          `${transport} ${mode}: cores busy (of ${os.cpus().length}): ${busy(met, first)} from meeting A to the first batch heard ` +
+            `(${Math.round(first - met)} ms), ${busy(first, last)} from there to the last (${Math.round(last - first)} ms)`,
+        );
+      }
       const memory = await pageMemory(b.page);
       log(
         `${transport} ${mode}: caught up with ${missed} updates in ${Math.round(catchupMs)} ms (its subscriber's last change; ` +
@@ -356,7 +396,7 @@ async function main() {
   const browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...WEBRTC_ARGS, ...MEMORY_ARGS] });
   const results = {};
   try {
-    const opts = { browser, baseUrl: server.url, relay, writes: args.writes, missed: args.missed, log, profile: args.profile, logLevel: args.log, poll: args.poll, modes: args.catchup };
+    const opts = { browser, baseUrl: server.url, relay, writes: args.writes, missed: args.missed, log, profile: args.profile, logLevel: args.log, poll: args.poll, modes: args.catchup, cpu: args.cpu !== false };
     if (args.only.has("yjs")) {
       const { measureYjs } = await import("./yjs-baseline.mjs");
       results.yjs = summarise(await measureYjs(opts));
