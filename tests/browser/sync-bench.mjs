@@ -58,6 +58,7 @@ function parseArgs(argv) {
   }
   args.writes = Number(args.writes);
   args.missed = Number(args.missed);
+  args.cpu = args.cpu !== false;
   args.only = new Set(String(args.only).split(","));
   args.catchup = [...new Set(String(args.catchup).split(","))];
   for (const m of args.catchup) if (m !== "reconnect" && m !== "reopen") throw new Error(`--catchup takes reconnect and/or reopen, not ${m}`);
@@ -80,6 +81,7 @@ function sampleCores() {
   read();
   const timer = setInterval(read, 10);
   return {
+    cores,
     stop: () => clearInterval(timer),
     busy(from, to) {
       const a = samples.find((s) => s[0] >= from);
@@ -365,7 +367,7 @@ async function measureWeft({ browser, baseUrl, relay, transport, writes, missed,
         const [met, first, last] = [firstPeer.at, timeline.sync[0].at, timeline.sync.at(-1).at];
         const busy = (a, b) => cores.busy(a, b)?.toFixed(2) ?? "?";
         log(
-          `${transport} ${mode}: cores busy (of ${os.cpus().length}): ${busy(met, first)} from meeting A to the first batch heard ` +
+          `${transport} ${mode}: cores busy (of ${cores.cores}): ${busy(met, first)} from meeting A to the first batch heard ` +
             `(${Math.round(first - met)} ms), ${busy(first, last)} from there to the last (${Math.round(last - first)} ms)`,
         );
       }
@@ -396,7 +398,7 @@ async function main() {
   const browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...WEBRTC_ARGS, ...MEMORY_ARGS] });
   const results = {};
   try {
-    const opts = { browser, baseUrl: server.url, relay, writes: args.writes, missed: args.missed, log, profile: args.profile, logLevel: args.log, poll: args.poll, modes: args.catchup, cpu: args.cpu !== false };
+    const opts = { browser, baseUrl: server.url, relay, writes: args.writes, missed: args.missed, log, profile: args.profile, logLevel: args.log, poll: args.poll, modes: args.catchup, cpu: args.cpu };
     if (args.only.has("yjs")) {
       const { measureYjs } = await import("./yjs-baseline.mjs");
       results.yjs = summarise(await measureYjs(opts));
