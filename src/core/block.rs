@@ -364,18 +364,21 @@ fn below(a: &[u8], b: &[u8; 32]) -> bool {
 /// order, each written alone, so the same map without `sig` is the count
 /// less one and the same bytes without `sig`'s entry. Before `sig` come
 /// `v` (1), `col`, then `del` and `doc` when present. `None` unless they
-/// are as a block of ours writes them: a name under 24 bytes, no `del`, a
-/// `doc` CID written with a one-byte length; the caller then encodes the
-/// block without `sig` instead (a tombstone, a long collection name). One
+/// are as most blocks have them: a name under 24 bytes, no `del`, a `doc`
+/// CID of 23 to 254 bytes (its length in the byte after `0x58`); the caller
+/// then encodes the block without `sig` instead (a tombstone, a long
+/// collection name, a short CID). One
 /// encoding of the block fewer for nearly every block received
 /// (BENCHMARKS.md, "Catch-up: one encoding fewer").
 fn unsigned(bytes: &[u8], block: &Block) -> Option<Vec<u8>> {
-    // The map's count, `v` and `col`: their lengths are the block's.
+    // The map's count (one byte: at most ten entries), `v` (3 bytes: it is
+    // 1) and `col` (4, its length in one byte, the name): 1 + 3 + 4 + 1.
+    // Only the offset is taken from `block`; the bytes at it are checked.
     if block.col.len() > 23 {
         return None;
     }
     let mut at = 9 + block.col.len();
-    // `doc`: tag 42, then its bytes' length in one byte (a sha2-256 CID's).
+    // `doc`: tag 42, then `0x58` and its bytes' length (a sha2-256 CID's).
     if let Some([0x63, b'd', b'o', b'c', 0xd8, 0x2a, 0x58, n]) = bytes.get(at..at + 8) {
         at += 8 + *n as usize;
     }
@@ -552,7 +555,9 @@ mod tests {
             }
         }
         assert_eq!((checked, cuts), (49, 9));
-        // Bytes that are not the block's give none.
+        // Bytes too short, or without `sig`'s entry at the offset the
+        // block's fields give, give none (the function trusts the caller
+        // that the bytes are the block's, and does not check it).
         let g = Block::genesis("Book", fields(json!({"t": "x"})), [3; 8], &key(2));
         let other = Block::genesis("Books", fields(json!({"t": "x"})), [3; 8], &key(2));
         assert_eq!(unsigned(b"", &g.block), None);
