@@ -386,7 +386,7 @@ fn unsigned(bytes: &[u8], block: &Block) -> Option<Vec<u8>> {
     if bytes[at..at + 6] != *b"\x63sig\x58\x40" {
         return None;
     }
-    Some([&[bytes[0] - 1], &bytes[1..at], rest].concat())
+    Some([&[bytes[0].checked_sub(1)?], &bytes[1..at], rest].concat())
 }
 
 impl SignedBlock {
