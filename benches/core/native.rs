@@ -108,6 +108,11 @@ fn block(c: &mut Criterion) {
     group.bench_function("decode_verify", |b| {
         b.iter(|| SignedBlock::decode(black_box(&genesis.bytes), Some(genesis.cid)).expect("valid"))
     });
+    // What a page does before handing the signature to WebCrypto: all of
+    // decode_verify but the check itself.
+    group.bench_function("decode_unverified", |b| {
+        b.iter(|| SignedBlock::decode_unverified(black_box(&genesis.bytes), Some(genesis.cid)).expect("valid"))
+    });
     group.bench_function("cid_of_200B", |b| b.iter(|| cid_of(black_box(&genesis.bytes))));
     group.bench_function("ed25519_sign", |b| b.iter(|| key.sign(black_box(&unsigned))));
     group.bench_function("ed25519_verify", |b| {
