@@ -367,9 +367,9 @@ fn below(a: &[u8], b: &[u8; 32]) -> bool {
 /// are as most blocks have them: a name under 24 bytes, no `del`, a `doc`
 /// CID of 23 to 254 bytes (its length in the byte after `0x58`); the caller
 /// then encodes the block without `sig` instead (a tombstone, a long
-/// collection name, a short CID). One
-/// encoding of the block fewer for nearly every block received
-/// (BENCHMARKS.md, "Catch-up: one encoding fewer").
+/// collection name, a short CID). One encoding of the block fewer for
+/// nearly every block received (BENCHMARKS.md, "Catch-up: one encoding
+/// fewer").
 fn unsigned(bytes: &[u8], block: &Block) -> Option<Vec<u8>> {
     // The map's count (one byte: at most ten entries), `v` (3 bytes: it is
     // 1) and `col` (4, its length in one byte, the name): 1 + 3 + 4 + 1.
