@@ -516,8 +516,8 @@ mod tests {
     }
 
     /// A block's message is the block encoded without `sig`, cut from its
-    /// bytes where its entries before `sig` are as ours write them, and
-    /// encoded where not: collection names whose lengths take one, two and
+    /// bytes where its entries before `sig` are as most blocks have them,
+    /// and encoded where not: collection names whose lengths take one, two and
     /// three bytes to write, a tombstone's `del`, and documents named by
     /// CIDs of other lengths, one of them holding the very bytes that start
     /// `sig`'s entry.
@@ -542,8 +542,8 @@ mod tests {
             for b in blocks {
                 let mut unsigned_block = b.block.clone();
                 unsigned_block.sig = None;
-                // Cut where the entries before `sig` are as a block of
-                // ours writes them; encoded otherwise.
+                // Cut where the entries before `sig` are as most blocks
+                // have them (see `unsigned`); encoded otherwise.
                 let cut = col.len() < 24 && !b.block.del && b.block.doc.is_none_or(|d| d.encoded_len() >= 23);
                 let expected = cut.then(|| encode(&unsigned_block));
                 assert_eq!(unsigned(&b.bytes, &b.block), expected, "{col:?} {:?}", b.block.doc);
