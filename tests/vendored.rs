@@ -276,5 +276,18 @@ mod curve25519_tables;
 
 #[test]
 fn curve25519s_computed_tables_equal_its_constants() {
+    // Which vector backend the check below held to the serial code here
+    // (the CI log says whether this machine ran AVX-512 IFMA's).
+    #[cfg(target_arch = "x86_64")]
+    eprintln!(
+        "curve25519 vector backend on this CPU: {}",
+        if is_x86_feature_detected!("avx512ifma") && is_x86_feature_detected!("avx512vl") {
+            "AVX-512 IFMA"
+        } else if is_x86_feature_detected!("avx2") {
+            "AVX2"
+        } else {
+            "none (serial)"
+        }
+    );
     curve25519_tables::computed_tables_equal_constants();
 }

@@ -1,9 +1,16 @@
 //! vendor/curve25519-dalek computes its basepoint tables on first use
 //! (WEFTDB-PATCH.md there). This check holds them to the constants the crate
 //! still carries. It is shared by `tests/vendored.rs` (native: 64-bit limbs;
-//! on x86_64 with AVX2, verification takes the vector backend's own table) and
+//! on x86_64 with AVX2 or AVX-512 IFMA, variable-base and double-base
+//! multiplication take that vector backend, with its own table) and
 //! `tests/web.rs` (the page: 32-bit limbs, the serial backend, every table),
 //! each of which also includes `tests/support/cases.rs` as `cases`.
+//!
+//! Natively the same check holds the vector backend (AVX2, or AVX-512 IFMA
+//! where the CPU has it: the patch compiles it in for every x86_64 build) to
+//! the serial code: fixed-base multiplication and the Montgomery ladder never
+//! take a vector backend, so a vector multiplication that equals them is
+//! checked against code that does not share its arithmetic.
 
 use curve25519_dalek_5::constants::{
     ED25519_BASEPOINT_POINT, ED25519_BASEPOINT_TABLE, RISTRETTO_BASEPOINT_POINT, RISTRETTO_BASEPOINT_TABLE,
@@ -35,6 +42,8 @@ pub fn computed_tables_equal_constants() {
         assert_eq!(computed, &a * ED25519_BASEPOINT_TABLE);
         assert_eq!(computed, ED25519_BASEPOINT_POINT * a);
         let point = EdwardsPoint::mul_base(&b);
+        // A variable base: the ladder on the point's u-coordinate is serial.
+        assert_eq!((point * a).to_montgomery(), point.to_montgomery() * a);
         assert_eq!(
             EdwardsPoint::vartime_double_scalar_mul_basepoint(&a, &point, &b),
             point * a + ED25519_BASEPOINT_POINT * b

@@ -21,11 +21,7 @@ impl std::fmt::Display for DalekBits {
     }
 }
 
-fn target_has_feature(feature: &str) -> bool {
-    std::env::var("CARGO_CFG_TARGET_FEATURE")
-        .map(|features| features.split(',').any(|f| f == feature))
-        .unwrap_or(false)
-}
+// WEFTDB-PATCH: `target_has_feature` removed, its one caller gone (below).
 
 fn main() {
     let target_arch = match std::env::var("CARGO_CFG_TARGET_ARCH") {
@@ -109,9 +105,11 @@ fn is_capable_avx512(arch: &str, bits: DalekBits, rustc_version: rustc_version::
         }
     }
 
+    // WEFTDB-PATCH: compiled in whether or not the build's target features
+    // name AVX-512 (WEFTDB-PATCH.md). `backend::get_selected_backend` takes
+    // it at run time only where CPUID says avx512ifma and avx512vl and the OS
+    // saves the zmm registers, as it takes AVX2; elsewhere AVX2, then serial.
     is_capable_simd(arch, bits)
-        && target_has_feature("avx512ifma")
-        && target_has_feature("avx512vl")
 }
 
 // Deterministic cfg(curve25519_dalek_bits) when this is not explicitly set.
