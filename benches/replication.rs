@@ -332,6 +332,9 @@ mod native {
 
     struct Run {
         secs: f64,
+        /// From the start to the first block B holds (as polled, every
+        /// `POLL`): the connection, the exchange and the first push.
+        first: f64,
         cpu_total: Duration,
         cpu_a: Duration,
         cpu_b: Duration,
@@ -382,11 +385,16 @@ mod native {
         let cpu = Cpu::start();
         let started = Instant::now();
         begin(&a, &b, addr);
+        let mut first = None;
         wait_for("B to merge every block", || {
             let s = stats(&b);
+            if first.is_none() && counter(&s, "received") > 0 {
+                first = Some(started.elapsed().as_secs_f64());
+            }
             counter(&s, "received") >= expected && counter(&s, "pending") == 0
         });
         let secs = started.elapsed().as_secs_f64();
+        let first = first.unwrap_or(secs);
         let bytes = proxy.as_ref().map(Proxy::counts);
         let (cpu_total, cpu_a, cpu_b) = cpu.used(a_tid, b_tid);
         check(&a, &b);
@@ -399,7 +407,7 @@ mod native {
         b.stop();
         let _ = std::fs::remove_dir_all(&da);
         let _ = std::fs::remove_dir_all(&db);
-        Run { secs, cpu_total, cpu_a, cpu_b, bytes, connections }
+        Run { secs, first, cpu_total, cpu_a, cpu_b, bytes, connections }
     }
 
     fn cpu_line(runs: &[Run], blocks: u64) -> String {
@@ -409,13 +417,14 @@ mod native {
         format!(
             "CPU during the transfer (median, % of one core): sender A's node thread {:.0} %, \
              receiver B's {:.0} %, whole process {:.0} %; per block: {:.1} µs of wall time, \
-             CPU {:.1} µs in all, {:.1} µs on B's node thread",
+             CPU {:.1} µs in all, {:.1} µs on B's node thread; B's first block after {:.0} ms",
             pct(|r| r.cpu_a),
             pct(|r| r.cpu_b),
             pct(|r| r.cpu_total),
             median(runs.iter().map(|r| r.secs * 1e6 / blocks as f64).collect()),
             per_block(|r| r.cpu_total),
             per_block(|r| r.cpu_b),
+            median(runs.iter().map(|r| r.first * 1e3).collect()),
         )
     }
 
