@@ -554,10 +554,30 @@ mod native {
             took
         });
         drop(all_blocks);
+        // The sender's work alone before its first push to a peer that
+        // holds nothing: its heads read, and the walk from every head down
+        // (`Node::send_lacking` walks the whole collection in one).
+        let walk_dir = tmp.join("walk-only");
+        copy_store(&a_tpl, &walk_dir);
+        let walk_db = open_db(&walk_dir);
+        let walk_rate = rate(total, || {
+            let started = Instant::now();
+            let heads = block_on(walk_db.collection_heads("Book", None)).expect("heads");
+            let reads = heads.values().map(|h| h.iter().map(|(_, height)| *height as usize).max().unwrap_or(0)).sum();
+            let docs: Vec<(Vec<Cid>, Vec<Cid>)> =
+                heads.into_values().map(|h| (h.into_iter().map(|(c, _)| c).collect(), Vec::new())).collect();
+            let walked = block_on(walk_db.blocks_missing_from_each(&docs, reads)).expect("walk");
+            let took = started.elapsed();
+            assert_eq!(walked.iter().map(Vec::len).sum::<usize>() as u64, total, "the walk finds every block");
+            took
+        });
+        drop(walk_db);
+        let _ = std::fs::remove_dir_all(&walk_dir);
         eprintln!(
             "backfill, no network: decode+verify {verify_rate:.0} blocks/s, {keyed_rate:.0} with one key \
              decompression per author; Db::import in batches of {BATCH}: \
-             in memory {memory_rate:.0} blocks/s, on redb {import_rate:.0} blocks/s"
+             in memory {memory_rate:.0} blocks/s, on redb {import_rate:.0} blocks/s; \
+             the sender's walk {walk_rate:.0} blocks/s"
         );
 
         let check_backfill = |_: &NodeHandle, b: &NodeHandle| assert_eq!(count(b), backfill_docs as usize);
@@ -640,6 +660,11 @@ mod native {
         rows.push([
             format!("Receiver's work alone: `Db::import` on redb, batches of {BATCH}"),
             format!("{} blocks/s", thf(import_rate)),
+            "".into(),
+        ]);
+        rows.push([
+            "Sender's work alone: its heads and the walk from them, for a peer that holds nothing".into(),
+            format!("{} blocks/s ({:.0} ms)", thf(walk_rate), total as f64 / walk_rate * 1e3),
             "".into(),
         ]);
 

@@ -276,8 +276,8 @@ mod curve25519_tables;
 
 #[test]
 fn curve25519s_computed_tables_equal_its_constants() {
-    // Which vector backend the check below held to the serial code here
-    // (the CI log says whether this machine ran AVX-512 IFMA's).
+    // Which vector backend the check below held to the serial code on this
+    // machine (`cargo test --test vendored -- --nocapture` shows it).
     #[cfg(target_arch = "x86_64")]
     eprintln!(
         "curve25519 vector backend on this CPU: {}",

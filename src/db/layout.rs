@@ -35,7 +35,7 @@
 //! of layout 2 or 3 refuses layout 4 as a layout it does not know).
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cid::Cid;
 use serde_json::Value;
@@ -209,10 +209,12 @@ pub(crate) async fn put_blocks<T: Tx>(tx: &mut T, blocks: &[(Cid, &[u8])]) -> Re
 /// Reads blocks by CID within one transaction, each pack once.
 #[derive(Default)]
 pub(crate) struct Blocks<'r> {
-    /// Pack key → its blocks by CID bytes.
-    packs: HashMap<Vec<u8>, HashMap<Vec<u8>, Vec<u8>>>,
-    /// CID bytes → the key of the pack read that holds it.
-    pack_of: HashMap<Vec<u8>, Vec<u8>>,
+    /// The keys of the packs read.
+    read: HashSet<Vec<u8>>,
+    /// Their blocks by CID bytes, in one map: a CID names one block,
+    /// whichever pack holds it (a walk of a whole collection looks up each
+    /// of its blocks here once).
+    blocks: HashMap<Vec<u8>, Vec<u8>>,
     /// Every pack is read ([`Blocks::read_all`]): a block not among them is not stored.
     complete: bool,
     /// The blocks the handle committed lately, which [`Blocks::get_held`]
@@ -241,20 +243,19 @@ impl<'r> Blocks<'r> {
         cids: &[Cid],
         located: Vec<Option<Vec<u8>>>,
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let mut missing: Vec<Vec<u8>> =
-            located.iter().flatten().filter(|k| !self.packs.contains_key(*k)).cloned().collect();
+        let mut missing: Vec<Vec<u8>> = located.iter().flatten().filter(|k| !self.read.contains(*k)).cloned().collect();
         missing.sort_unstable();
         missing.dedup();
         if missing.is_empty() {
             // Nothing stored, or all read already: no request.
-            return Ok(cids.iter().zip(located).map(|(c, p)| self.find(&p?, c)).collect());
+            return Ok(cids.iter().zip(located).map(|(c, p)| p.and_then(|_| self.find(c))).collect());
         }
         for (key, value) in missing.iter().zip(tx.get_many(Table::Packs, &missing).await?) {
             let value = value.ok_or_else(|| StoreError("a block's pack is missing".into()))?;
-            let blocks = unpack(&value)?.into_iter().map(|(c, b)| (c.to_vec(), b.to_vec())).collect();
+            let blocks = unpack(&value)?.into_iter().map(|(c, b)| (c.to_vec(), b.to_vec()));
             self.keep(key.clone(), blocks);
         }
-        Ok(cids.iter().zip(located).map(|(c, p)| self.find(&p?, c)).collect())
+        Ok(cids.iter().zip(located).map(|(c, p)| p.and_then(|_| self.find(c))).collect())
     }
 
     /// [`Blocks::get`] of blocks expected to be stored, most of them
@@ -281,9 +282,9 @@ impl<'r> Blocks<'r> {
                 .filter(|items| matches!(items.as_slice(), [(c, _)] if *c == cids[i].to_bytes().as_slice()));
             match alone {
                 Some(items) => {
-                    let blocks = items.into_iter().map(|(c, b)| (c.to_vec(), b.to_vec())).collect();
-                    self.keep(key.clone(), blocks);
-                    out[i] = self.find(&key, &cids[i]);
+                    let blocks = items.into_iter().map(|(c, b)| (c.to_vec(), b.to_vec()));
+                    self.keep(key, blocks);
+                    out[i] = self.find(&cids[i]);
                 }
                 None => rest.push(i),
             }
@@ -311,7 +312,7 @@ impl<'r> Blocks<'r> {
                     *self = Blocks { recent: self.recent, ..Blocks::default() };
                     return Ok(false);
                 }
-                let blocks = unpack(value)?.into_iter().map(|(c, b)| (c.to_vec(), b.to_vec())).collect();
+                let blocks = unpack(value)?.into_iter().map(|(c, b)| (c.to_vec(), b.to_vec()));
                 self.keep(key.clone(), blocks);
             }
             match last {
@@ -331,8 +332,8 @@ impl<'r> Blocks<'r> {
     /// A block of a pack read already, or committed lately.
     fn cached(&self, cid: &Cid) -> Option<Vec<u8>> {
         let key = cid.to_bytes();
-        match self.pack_of.get(&key) {
-            Some(pack) => self.find(pack, cid),
+        match self.blocks.get(&key) {
+            Some(block) => Some(block.clone()),
             None => self.recent?.borrow().get(&key).cloned(),
         }
     }
@@ -341,17 +342,17 @@ impl<'r> Blocks<'r> {
     pub fn to_read(&self, cids: &[Cid]) -> usize {
         let recent = self.recent.map(|r| r.borrow());
         let at_hand =
-            |key: &Vec<u8>| self.pack_of.contains_key(key) || recent.as_ref().is_some_and(|r| r.get(key).is_some());
+            |key: &Vec<u8>| self.blocks.contains_key(key) || recent.as_ref().is_some_and(|r| r.get(key).is_some());
         cids.iter().filter(|c| !at_hand(&c.to_bytes())).count()
     }
 
-    fn keep(&mut self, key: Vec<u8>, blocks: HashMap<Vec<u8>, Vec<u8>>) {
-        self.pack_of.extend(blocks.keys().map(|c| (c.clone(), key.clone())));
-        self.packs.insert(key, blocks);
+    fn keep(&mut self, key: Vec<u8>, blocks: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) {
+        self.read.insert(key);
+        self.blocks.extend(blocks);
     }
 
-    fn find(&self, pack: &[u8], cid: &Cid) -> Option<Vec<u8>> {
-        self.packs.get(pack)?.get(&cid.to_bytes()).cloned()
+    fn find(&self, cid: &Cid) -> Option<Vec<u8>> {
+        self.blocks.get(&cid.to_bytes()).cloned()
     }
 
     /// One stored block.
