@@ -60,6 +60,9 @@ mod native {
     const CATCHUP_UPDATES: u64 = 10_000;
     /// The most blocks one push carries.
     const BATCH: usize = MAX_BATCH_BLOCKS;
+    /// The documents a node walks at once for a peer (`WALKED_AT_ONCE` in
+    /// src/node/exchange.rs, private there).
+    const WALKED_AT_ONCE: usize = 2_048;
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().expect("an object").clone()
@@ -332,8 +335,9 @@ mod native {
 
     struct Run {
         secs: f64,
-        /// From the start to the first block B holds (as polled, every
-        /// `POLL`): the connection, the exchange and the first push.
+        /// From the start to the first block B has merged (as polled, every
+        /// `POLL`): the connection, the exchange, A's walk, the first push
+        /// and B's first merge.
         first: f64,
         cpu_total: Duration,
         cpu_a: Duration,
@@ -555,20 +559,30 @@ mod native {
         });
         drop(all_blocks);
         // The sender's work alone before its first push to a peer that
-        // holds nothing: its heads read, and the walk from every head down
-        // (`Node::send_lacking` walks the whole collection in one).
+        // holds nothing: its heads read, and the walk from every head down,
+        // in chunks of documents as `Node::send_lacking` walks them.
         let walk_dir = tmp.join("walk-only");
         copy_store(&a_tpl, &walk_dir);
         let walk_db = open_db(&walk_dir);
         let walk_rate = rate(total, || {
             let started = Instant::now();
             let heads = block_on(walk_db.collection_heads("Book", None)).expect("heads");
-            let reads = heads.values().map(|h| h.iter().map(|(_, height)| *height as usize).max().unwrap_or(0)).sum();
-            let docs: Vec<(Vec<Cid>, Vec<Cid>)> =
-                heads.into_values().map(|h| (h.into_iter().map(|(c, _)| c).collect(), Vec::new())).collect();
-            let walked = block_on(walk_db.blocks_missing_from_each(&docs, reads)).expect("walk");
+            let docs: Vec<(Vec<Cid>, Vec<Cid>, usize)> = heads
+                .into_values()
+                .map(|h| {
+                    let height = h.iter().map(|(_, height)| *height as usize).max().unwrap_or(0);
+                    (h.into_iter().map(|(c, _)| c).collect(), Vec::new(), height)
+                })
+                .collect();
+            let mut walked = 0;
+            for chunk in docs.chunks(WALKED_AT_ONCE) {
+                let reads = chunk.iter().map(|(_, _, height)| height).sum();
+                let chunk: Vec<(Vec<Cid>, Vec<Cid>)> = chunk.iter().map(|(o, t, _)| (o.clone(), t.clone())).collect();
+                let blocks = block_on(walk_db.blocks_missing_from_each(&chunk, reads)).expect("walk");
+                walked += blocks.iter().map(Vec::len).sum::<usize>();
+            }
             let took = started.elapsed();
-            assert_eq!(walked.iter().map(Vec::len).sum::<usize>() as u64, total, "the walk finds every block");
+            assert_eq!(walked as u64, total, "the walk finds every block");
             took
         });
         drop(walk_db);

@@ -210,10 +210,11 @@ pub(crate) async fn put_blocks<T: Tx>(tx: &mut T, blocks: &[(Cid, &[u8])]) -> Re
 #[derive(Default)]
 pub(crate) struct Blocks<'r> {
     /// The keys of the packs read.
-    read: HashSet<Vec<u8>>,
+    packs_read: HashSet<Vec<u8>>,
     /// Their blocks by CID bytes, in one map: a CID names one block,
-    /// whichever pack holds it (a walk of a whole collection looks up each
-    /// of its blocks here once).
+    /// whichever pack holds it (a walk of a whole collection finds each of
+    /// its blocks here by one lookup, not one in a map of CIDs to packs and
+    /// another in the pack's).
     blocks: HashMap<Vec<u8>, Vec<u8>>,
     /// Every pack is read ([`Blocks::read_all`]): a block not among them is not stored.
     complete: bool,
@@ -243,7 +244,8 @@ impl<'r> Blocks<'r> {
         cids: &[Cid],
         located: Vec<Option<Vec<u8>>>,
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let mut missing: Vec<Vec<u8>> = located.iter().flatten().filter(|k| !self.read.contains(*k)).cloned().collect();
+        let mut missing: Vec<Vec<u8>> =
+            located.iter().flatten().filter(|k| !self.packs_read.contains(*k)).cloned().collect();
         missing.sort_unstable();
         missing.dedup();
         if missing.is_empty() {
@@ -347,7 +349,7 @@ impl<'r> Blocks<'r> {
     }
 
     fn keep(&mut self, key: Vec<u8>, blocks: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) {
-        self.read.insert(key);
+        self.packs_read.insert(key);
         self.blocks.extend(blocks);
     }
 

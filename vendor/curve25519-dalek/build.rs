@@ -94,22 +94,14 @@ fn is_capable_simd(arch: &str, bits: DalekBits) -> bool {
 
 // Is the target arch & curve25519_dalek_bits potentially AVX-512 capable ?
 fn is_capable_avx512(arch: &str, bits: DalekBits, rustc_version: rustc_version::Version) -> bool {
-    // AVX-512 requires rustc >=1.89 or nightly
-    if rustc_version.major == 1 && rustc_version.minor < 89 {
-        let channel = rustc_version::version_meta()
-            .expect("failed to detect rustc version")
-            .channel;
-
-        if channel != rustc_version::Channel::Nightly {
-            return false;
-        }
-    }
-
     // WEFTDB-PATCH: compiled in whether or not the build's target features
-    // name AVX-512 (WEFTDB-PATCH.md). `backend::get_selected_backend` takes
-    // it at run time only where CPUID says avx512ifma and avx512vl and the OS
-    // saves the zmm registers, as it takes AVX2; elsewhere AVX2, then serial.
-    is_capable_simd(arch, bits)
+    // name AVX-512 (WEFTDB-PATCH.md), so from rustc 1.89 on only, whatever
+    // the channel: the stable AVX-512 intrinsics, which a nightly before
+    // 1.89 lacks without a feature gate this crate no longer asks for.
+    // `backend::get_selected_backend` takes it at run time only where CPUID
+    // says avx512ifma, avx512vl, avx512f and avx2 and the OS saves the zmm
+    // registers, as it takes AVX2; elsewhere AVX2, then serial.
+    (rustc_version.major, rustc_version.minor) >= (1, 89) && is_capable_simd(arch, bits)
 }
 
 // Deterministic cfg(curve25519_dalek_bits) when this is not explicitly set.

@@ -55,7 +55,10 @@ enum BackendKind {
 fn get_selected_backend() -> BackendKind {
     #[cfg(curve25519_dalek_backend = "avx512")]
     {
-        cpufeatures::new!(cpuid_avx512, "avx512ifma", "avx512vl");
+        // WEFTDB-PATCH: avx512f and avx2 asked too (IFMA implies the first,
+        // and the backend also runs AVX2 code), against a hypervisor's CPUID
+        // that says IFMA alone: build.rs compiles this in for every x86_64.
+        cpufeatures::new!(cpuid_avx512, "avx512ifma", "avx512vl", "avx512f", "avx2");
         let token_avx512: cpuid_avx512::InitToken = cpuid_avx512::init();
         if token_avx512.get() {
             return BackendKind::Avx512;
