@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::Multiaddr;
@@ -41,6 +41,10 @@ async fn next_event(driver: &mut Option<SwarmDriver>) -> SwarmEvent<BehaviourEve
     }
 }
 
+/// The most swarm events a node takes after a merge before anything else
+/// (a connection's buffer of requests at most, as a page holds).
+const TAKEN_AFTER_A_MERGE: usize = 8;
+
 /// The node on this thread, its swarm, and the clock it runs on.
 struct Native {
     node: Node<RedbStore>,
@@ -60,7 +64,19 @@ pub(super) fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     let join = std::thread::Builder::new()
         .name("weft-node".into())
         .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            // The node's loop runs on this thread (in the `LocalSet`: the
+            // node is not `Send`); what libp2p spawns, its connections, on
+            // one worker of the runtime's. A merge holds this thread for
+            // ~15-30 ms (redb is synchronous): meanwhile the connections
+            // still write the answers given before it and read the next
+            // pushes, rather than after it (BENCHMARKS.md, "Native
+            // replication: connections beside the node").
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("weft-net")
+                .enable_all()
+                .build()
+            {
                 Ok(r) => r,
                 Err(e) => {
                     let _ = ready_tx.send(Err(NodeError::Network(format!("cannot start the runtime: {e}"))));
@@ -227,7 +243,24 @@ impl Native {
         let mut certs_check = tokio::time::interval(CERTS_CHECK);
         certs_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let epoch = self.epoch;
+        // Set by a merge: the next turn takes what the swarm holds first.
+        let mut merged = false;
         loop {
+            // After a merge, what came meanwhile goes before the next merge
+            // (a `select!` takes its ready branches in a random order): a
+            // push that came is checked on the verifying threads while this
+            // one merges the next, not after. A few only, then the loop
+            // takes whatever is ready, so neither starves the other.
+            if std::mem::take(&mut merged) {
+                for _ in 0..TAKEN_AFTER_A_MERGE {
+                    let Some(ev) = next_event(&mut self.driver).now_or_never() else { break };
+                    let d = self.driver.as_mut().expect("an event comes from a swarm");
+                    d.on_event(&mut self.node, ev, || epoch.elapsed()).await;
+                    self.node.at(self.now(), wall_now_ms());
+                    self.node.after_step().await;
+                    self.settle().await;
+                }
+            }
             let due = self.node.next_housekeeping().map(|t| tokio::time::Instant::from_std(epoch + t));
             let housekeeping = async {
                 match due {
@@ -260,6 +293,7 @@ impl Native {
                 checked = next_checked(&mut self.node.verifying) => {
                     self.node.at(epoch.elapsed(), wall_now_ms());
                     self.node.merge_checked(checked).await;
+                    merged = true;
                 }
             }
             self.node.at(self.now(), wall_now_ms());
