@@ -1,6 +1,8 @@
-//! The native node's loop: a thread of its own with a current-thread tokio
-//! runtime that owns the database (on redb) and the swarm, and serves
-//! commands, swarm events and a housekeeping tick in turn.
+//! The native node's loop: a thread of its own that owns the database (on
+//! redb) and the swarm, and serves commands, swarm events, merges and a
+//! housekeeping tick in turn; beside it one worker thread of a tokio
+//! runtime (`weft-net`) runs what is spawned: the connections, the HTTP
+//! API, the transports' own tasks.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -33,6 +35,10 @@ const LISTEN_WAIT: Duration = Duration::from_secs(10);
 /// How often the store is brought in step with the WebTransport listener's
 /// rotated certificates.
 const CERTS_CHECK: Duration = Duration::from_secs(5);
+/// The most swarm events the loop takes after a merge before anything
+/// else: what a command, a tick or the shutdown may wait for (the push that
+/// came during the merge is among the first).
+const TAKEN_AFTER_A_MERGE: usize = 8;
 
 async fn next_event(driver: &mut Option<SwarmDriver>) -> SwarmEvent<BehaviourEvent> {
     match driver {
@@ -40,10 +46,6 @@ async fn next_event(driver: &mut Option<SwarmDriver>) -> SwarmEvent<BehaviourEve
         None => std::future::pending().await,
     }
 }
-
-/// The most swarm events a node takes after a merge before anything else
-/// (a connection's buffer of requests at most, as a page holds).
-const TAKEN_AFTER_A_MERGE: usize = 8;
 
 /// The node on this thread, its swarm, and the clock it runs on.
 struct Native {
@@ -65,12 +67,15 @@ pub(super) fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         .name("weft-node".into())
         .spawn(move || {
             // The node's loop runs on this thread (in the `LocalSet`: the
-            // node is not `Send`); what libp2p spawns, its connections, on
-            // one worker of the runtime's. A merge holds this thread for
-            // ~15-30 ms (redb is synchronous): meanwhile the connections
-            // still write the answers given before it and read the next
-            // pushes, rather than after it (BENCHMARKS.md, "Native
-            // replication: connections beside the node").
+            // node is not `Send`); what is spawned (libp2p's connections,
+            // the HTTP API, the transports' tasks) on the runtime's one
+            // worker, which also drives its I/O and timers. A merge holds
+            // this thread for tens of ms (redb is synchronous; 11-39 ms for
+            // a push of 1,024 blocks on a 2-core machine): meanwhile the
+            // connections still write what was handed to them before it
+            // and read the next pushes, rather than after it (BENCHMARKS.md,
+            // "Native replication: connections beside the node"). A long
+            // poll on the worker delays this loop's timers too.
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .thread_name("weft-net")
@@ -246,11 +251,13 @@ impl Native {
         // Set by a merge: the next turn takes what the swarm holds first.
         let mut merged = false;
         loop {
-            // After a merge, what came meanwhile goes before the next merge
-            // (a `select!` takes its ready branches in a random order): a
-            // push that came is checked on the verifying threads while this
-            // one merges the next, not after. A few only, then the loop
-            // takes whatever is ready, so neither starves the other.
+            // After a merge, the swarm first: its first poll hands the
+            // merge's answers to their connections, and a push that came
+            // during the merge is checked on the verifying threads while
+            // this thread merges the next, not after (a `select!` takes its
+            // ready branches in a random order, and would often merge
+            // first). A few events only, then the `select!`: commands,
+            // ticks and merges wait for at most that many.
             if std::mem::take(&mut merged) {
                 for _ in 0..TAKEN_AFTER_A_MERGE {
                     let Some(ev) = next_event(&mut self.driver).now_or_never() else { break };
