@@ -533,9 +533,8 @@
 //!   connections run on a worker thread of their own, so they write the
 //!   answers given before a merge and read the next pushes during it (redb
 //!   holds the node's thread), and after a merge the node first takes up to
-//!   8 swarm events (handing the merge's answers to the connections, and
-//!   any push that came to the verifying threads) before it merges the
-//!   next push (a
+//!   8 swarm events (a push that came goes to the verifying threads) before
+//!   it merges the next push (a
 //!   page: WebCrypto in the page's worker, made as the node starts, checks
 //!   the next pushes while it merges one; the page's driver keeps polling
 //!   the swarm during a merge, holds up to 8 inputs that come for the node

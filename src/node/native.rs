@@ -251,13 +251,14 @@ impl Native {
         // Set by a merge: the next turn takes what the swarm holds first.
         let mut merged = false;
         loop {
-            // After a merge, the swarm first: its first poll hands the
-            // merge's answers to their connections, and a push that came
-            // during the merge is checked on the verifying threads while
-            // this thread merges the next, not after (a `select!` takes its
-            // ready branches in a random order, and would often merge
-            // first). A few events only, then the `select!`: commands,
-            // ticks and merges wait for at most that many.
+            // After a merge, the swarm first: a push that came during the
+            // merge is checked on the verifying threads while this thread
+            // merges the next, not after (a `select!` takes its ready
+            // branches in a random order, and would often merge first).
+            // (The merge's answers need no poll: a response goes to its
+            // connection's task, on the worker, as the step is settled.)
+            // A few events only, then the `select!`: commands, ticks and
+            // merges wait for at most that many.
             if std::mem::take(&mut merged) {
                 for _ in 0..TAKEN_AFTER_A_MERGE {
                     let Some(ev) = next_event(&mut self.driver).now_or_never() else { break };
