@@ -262,11 +262,8 @@ impl Native {
             if std::mem::take(&mut merged) {
                 for _ in 0..TAKEN_AFTER_A_MERGE {
                     let Some(ev) = next_event(&mut self.driver).now_or_never() else { break };
-                    let d = self.driver.as_mut().expect("an event comes from a swarm");
-                    d.on_event(&mut self.node, ev, || epoch.elapsed()).await;
-                    self.node.at(self.now(), wall_now_ms());
-                    self.node.after_step().await;
-                    self.settle().await;
+                    self.on_swarm_event(ev).await;
+                    self.end_turn().await;
                 }
             }
             let due = self.node.next_housekeeping().map(|t| tokio::time::Instant::from_std(epoch + t));
@@ -286,10 +283,7 @@ impl Native {
                     }
                     None => break,
                 },
-                ev = next_event(&mut self.driver) => {
-                    let d = self.driver.as_mut().expect("an event comes from a swarm");
-                    d.on_event(&mut self.node, ev, || epoch.elapsed()).await;
-                }
+                ev = next_event(&mut self.driver) => self.on_swarm_event(ev).await,
                 _ = housekeeping => {
                     self.node.at(epoch.elapsed(), wall_now_ms());
                     self.node.housekeeping().await;
@@ -304,10 +298,22 @@ impl Native {
                     merged = true;
                 }
             }
-            self.node.at(self.now(), wall_now_ms());
-            self.node.after_step().await;
-            self.settle().await;
+            self.end_turn().await;
         }
+    }
+
+    /// Hands a swarm event to the node.
+    async fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        let epoch = self.epoch;
+        let d = self.driver.as_mut().expect("an event comes from a swarm");
+        d.on_event(&mut self.node, ev, || epoch.elapsed()).await;
+    }
+
+    /// What every turn of the loop ends with, whatever it took.
+    async fn end_turn(&mut self) {
+        self.node.at(self.now(), wall_now_ms());
+        self.node.after_step().await;
+        self.settle().await;
     }
 
     /// The WebTransport listener rotates its certificates by itself; the
