@@ -45,7 +45,7 @@ export interface WeftQuery<T extends object = WeftFields> {
 export interface WeftChangeEvent<T extends object = WeftFields> {
   type: "create" | "update" | "delete";
   id: string;
-  /** The document after the change; null after a delete. */
+  /** The document as the change's transaction left it; null after a delete. */
   doc: WeftDocument<T> | null;
 }
 /** A block an import did not take (nothing of it was stored). */
@@ -139,7 +139,9 @@ export class Collection<T extends object = WeftFields> {
   heads(id: string): Promise<string[]>;
   /**
    * Calls `listener` after every committed change to this collection, local
-   * or from a peer; returns a function that ends the subscription. Never
+   * or from a peer: once per document a transaction changed, with the
+   * document as it left it (ten updates that a peer's batch brings at once
+   * are one event); returns a function that ends the subscription. Never
    * throws a {@link WeftError}: a listener that throws is logged and skipped.
    */
   subscribe(listener: (event: WeftChangeEvent<T>) => void): () => void;

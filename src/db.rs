@@ -25,7 +25,8 @@ use serde_json::{Map, Value};
 use crate::core::block::{cid_of, Block, SignedBlock, MAX_BLOCK_BYTES, MAX_PARENTS};
 use crate::core::doc::{DocState, Heads};
 use crate::core::merge::{
-    check_owner, fold, malformed, refuses_block, unauthorized, DocName, Planner, Reads, Snapshot, Touched, Waiting,
+    changes_of, check_owner, fold, malformed, refuses_block, unauthorized, DocName, Planner, Reads, Snapshot, Touched,
+    Waiting,
 };
 use crate::core::query::{encode_index_value, encoded_range, CmpOp, Filter, IndexPlan, Query};
 use crate::core::schema::{hex, parse_sdl, CollectionDef, SchemaError, ValidationError, WritePolicy};
@@ -56,6 +57,8 @@ pub type Row = (Table, Vec<u8>, Vec<u8>);
 /// What one transaction did, told to listeners once it has committed.
 #[derive(Debug, Default)]
 struct Effects {
+    /// What subscribers hear; those of `docs` are noted in them until
+    /// written ([`changes_of`]).
     changes: Vec<Change>,
     blocks: Vec<Merged>,
     /// Documents changed in this transaction, written once at commit
@@ -527,8 +530,10 @@ impl<S: Store> Db<S> {
                 Touched::new(col, &id, stored)
             }
         };
-        fx.changes.extend(fold(&mut touched, b, def));
-        fx.blocks.push(Merged::new(b, true, None));
+        if let Some(kind) = fold(&mut touched, b, def) {
+            touched.note(kind, fx.blocks.len());
+        }
+        fx.blocks.push(Merged::new(b, id, true, None));
         fx.docs.insert(name, touched);
         Ok(())
     }
@@ -711,8 +716,9 @@ impl<S: Store> Db<S> {
             cache.provisional(&key, Rc::new((t.state.clone(), t.heads.clone())));
             kept.push(key);
         }
-        self.tell_only(&plan.changes, |ahead| ahead);
-        (plan.changes, kept)
+        let changes = changes_of(&plan.docs);
+        self.tell_only(&changes, |ahead| ahead);
+        (changes, kept)
     }
 
     /// [`Db::import_from`] once the collections are known; `guess`: the
@@ -746,7 +752,7 @@ impl<S: Store> Db<S> {
                 false => tx.delete(Table::Waiting, &key).await?,
             }
         }
-        let fx = Effects { changes: plan.changes, blocks: plan.merged, docs: plan.docs, told, ..Effects::default() };
+        let fx = Effects { blocks: plan.merged, docs: plan.docs, told, ..Effects::default() };
         self.commit(tx, fx).await?;
         // Refusals that hold whatever else arrives (not a collection this
         // replica may add later): their children are refused on sight.
@@ -1144,7 +1150,10 @@ impl<S: Store> Db<S> {
         Ok(out)
     }
 
-    /// Calls `f` after every committed change, local or merged; a change
+    /// Calls `f` after every committed change, local or merged: once per
+    /// document a transaction changed, with the document as it left it
+    /// (a batch that brings ten of a document's blocks is one change; no
+    /// read ever saw the states between them). A change
     /// merged from a peer as soon as it is merged, which may be before its
     /// commit (a `get` then shows it, from the cache) and, for the next
     /// change of a cached document, before its transaction begins
@@ -1271,6 +1280,7 @@ impl<S: Store> Db<S> {
         let blocks: Vec<(Cid, &[u8])> = fx.blocks[fx.packed..].iter().map(|m| (m.cid, m.bytes.as_slice())).collect();
         layout::put_blocks(tx, &blocks).await?;
         fx.packed = fx.blocks.len();
+        fx.changes.extend(changes_of(&fx.docs));
         let written = self.write_touched(tx, std::mem::take(&mut fx.docs)).await?;
         fx.written.extend(written);
         Ok(())
@@ -1310,9 +1320,13 @@ impl<S: Store> Db<S> {
         if !fx.blocks.is_empty() && fx.blocks.iter().all(|b| !b.local) {
             let changes = std::mem::take(&mut fx.changes);
             self.tell_only(&changes, |ahead| !ahead);
-            let mut fresh: Vec<Change> = changes.iter().filter(|c| !fx.told.contains(c)).cloned().collect();
-            fresh.extend(told_otherwise(&fx.told, &changes, &fx.written));
-            self.tell_only(&fresh, |ahead| ahead);
+            if fx.told.is_empty() {
+                self.tell_only(&changes, |ahead| ahead);
+            } else {
+                let mut fresh: Vec<Change> = changes.iter().filter(|c| !fx.told.contains(c)).cloned().collect();
+                fresh.extend(told_otherwise(&fx.told, &changes, &fx.written));
+                self.tell_only(&fresh, |ahead| ahead);
+            }
         }
         done.await?;
         if let (Some(cache), Some(stamp)) = (&self.cache, stamp) {

@@ -156,7 +156,10 @@
 //! its blocks and outside parents); each IndexedDB request costs ~70 µs of
 //! the backend's time in a page, one after another. A batch the cache
 //! guesses right (each block the next change of its cached document) reads
-//! only the records and `waiting`, whatever its size.
+//! only the records and `waiting`, whatever its size. Its subscribers hear
+//! one change per document the batch changed, with the document as the
+//! batch leaves it ([`core::merge::changes_of`]): a backfill's batch holds
+//! ten of a document's blocks, and no read sees the states between them.
 //!
 //! ## The replica, its inputs and effects, and the simulator
 //!
@@ -303,8 +306,10 @@
 //!   sees (its own writes; in the leader also every merge from the network,
 //!   posted once it is written, as its commit is asked for and before it
 //!   completes, [`Db::subscribe_commits`]: should the commit fail, the
-//!   senders send it again and it is heard again; `Db::commit`), each with
-//!   the document as it stood right after that change, and every other
+//!   senders send it again and it is heard again; `Db::commit`), one per
+//!   document the commit changed, with the document as the commit left it
+//!   ([`core::merge::changes_of`]: a batch with ten of a document's blocks is
+//!   one change, as its own tab's subscribers hear it), and every other
 //!   tab hands them to its own `subscribe` callbacks. A commit's changes go
 //!   in one `changes` message: a post costs the page's thread ~10–15 µs,
 //!   and a catch-up's or a bulk create's commit holds a thousand; a lone

@@ -111,12 +111,15 @@ pub struct Merged {
 }
 
 impl Merged {
-    pub fn new(b: &SignedBlock, local: bool, source: Option<Rc<[u8]>>) -> Self {
+    /// `doc`: `b`'s document id (`b.doc()` as text), which the caller has
+    /// made already (a CID's text is a base32 encoding per block).
+    pub fn new(b: &SignedBlock, doc: String, local: bool, source: Option<Rc<[u8]>>) -> Self {
+        debug_assert_eq!(doc, b.doc().to_string());
         Merged {
             cid: b.cid,
             bytes: b.bytes.clone(),
             collection: b.block.col.clone(),
-            doc: b.doc().to_string(),
+            doc,
             height: b.block.height,
             local,
             source,
@@ -184,6 +187,9 @@ pub struct Touched {
     pub stored: Option<DocState>,
     pub state: DocState,
     pub heads: Heads,
+    /// What subscribers hear of the document from the transaction so far,
+    /// and when it first changed in it ([`Touched::note`], [`changes_of`]).
+    pub change: Option<(usize, ChangeKind)>,
 }
 
 impl Touched {
@@ -193,13 +199,64 @@ impl Touched {
             Some((state, heads)) => (Some(state), heads),
             None => (None, Vec::new()),
         };
-        Touched { col: col.into(), id: id.into(), state: stored.clone().unwrap_or_default(), stored, heads }
+        Touched {
+            col: col.into(),
+            id: id.into(),
+            state: stored.clone().unwrap_or_default(),
+            stored,
+            heads,
+            change: None,
+        }
+    }
+
+    /// Notes that one more block of the transaction, its `at`th, changed
+    /// the document so: a document the transaction created stays created
+    /// unless deleted, a deletion is the last word.
+    pub fn note(&mut self, kind: ChangeKind, at: usize) {
+        self.change = Some(match self.change {
+            Some((first, ChangeKind::Create)) if kind == ChangeKind::Update => (first, ChangeKind::Create),
+            Some((first, _)) => (first, kind),
+            None => (at, kind),
+        });
     }
 }
 
+/// What subscribers hear of a transaction that leaves `docs` so: one
+/// change per document it changed ([`Touched::note`]), whatever number of
+/// its blocks the transaction folded in, with the document as the
+/// transaction leaves it, in the order the documents first changed. (No
+/// read ever sees a state between two blocks of one transaction, and a
+/// backfill brings a document's history in one: telling each state would
+/// build, copy and hand over a document per block.) Called once the
+/// documents are done with: as their records are written.
+pub fn changes_of(docs: &BTreeMap<DocName, Touched>) -> Vec<Change> {
+    // Each document's first block has an index of its own: a slot each,
+    // read in order (no sort, whose code the page's wasm would carry),
+    // from the first noted (a bulk write's later packs start far in).
+    let noted = || docs.values().filter_map(|t| Some((t.change?, t)));
+    let Some(first) = noted().map(|((at, _), _)| at).min() else { return Vec::new() };
+    let mut slots: Vec<Option<Change>> = Vec::new();
+    for ((at, kind), t) in noted() {
+        let doc = (kind != ChangeKind::Delete).then(|| t.state.document(&t.id));
+        let i = at - first;
+        if slots.len() <= i {
+            slots.resize_with(i + 1, || None);
+        }
+        slots[i] = Some(Change { collection: t.col.clone(), id: t.id.clone(), kind, doc });
+    }
+    let mut changes = Vec::with_capacity(slots.len());
+    for c in slots.into_iter() {
+        if let Some(c) = c {
+            changes.push(c);
+        }
+    }
+    changes
+}
+
 /// Folds `b`, whose checks have passed, into `doc`: its registers and its
-/// heads. Returns what subscribers hear of it, if anything.
-pub fn fold(doc: &mut Touched, b: &SignedBlock, def: &CollectionDef) -> Option<Change> {
+/// heads. Returns what subscribers hear of it, if anything (to note:
+/// [`Touched::note`]).
+pub fn fold(doc: &mut Touched, b: &SignedBlock, def: &CollectionDef) -> Option<ChangeKind> {
     let was_visible = !b.block.is_genesis() && !doc.state.deleted;
     if b.block.is_genesis() && def.policy == WritePolicy::Owner {
         doc.state.owner = Some(b.block.author.clone());
@@ -218,9 +275,7 @@ pub fn fold(doc: &mut Touched, b: &SignedBlock, def: &CollectionDef) -> Option<C
         None
     };
     // A deleted document tells of nothing but its deletion.
-    let kind = kind.filter(|k| *k == ChangeKind::Delete || !doc.state.deleted)?;
-    let after = (kind != ChangeKind::Delete).then(|| doc.state.document(&doc.id));
-    Some(Change { collection: doc.col.clone(), id: doc.id.clone(), kind, doc: after })
+    kind.filter(|k| *k == ChangeKind::Delete || !doc.state.deleted)
 }
 
 pub(crate) fn malformed(m: &str) -> Error {
@@ -385,9 +440,9 @@ pub struct Plan {
     /// Blocks to store (under their CIDs) and tell of once committed, in
     /// the order folded.
     pub merged: Vec<Merged>,
-    pub changes: Vec<Change>,
     /// The documents changed: their state and heads to write (and their
-    /// index entries to move).
+    /// index entries to move), and what subscribers hear of each
+    /// ([`changes_of`]).
     pub docs: BTreeMap<DocName, Touched>,
     /// `pending` rows to put (`Some`) or delete.
     pub pending: BTreeMap<Cid, Option<Vec<u8>>>,
@@ -457,7 +512,6 @@ pub struct Planner {
     waiting: HashMap<Cid, BTreeMap<Vec<u8>, bool>>,
     docs: BTreeMap<DocName, Touched>,
     merged: Vec<Merged>,
-    changes: Vec<Change>,
     report: ImportReport,
     refused: HashMap<Cid, Error>,
     /// In the order refused (the map above answers lookups).
@@ -491,7 +545,6 @@ impl Planner {
             waiting: HashMap::new(),
             docs: BTreeMap::new(),
             merged: Vec::new(),
-            changes: Vec::new(),
             report: ImportReport::default(),
             refused: HashMap::new(),
             refused_order: Vec::new(),
@@ -578,16 +631,7 @@ impl Planner {
         }
         let mut refused = self.refused;
         let refused = self.refused_order.into_iter().filter_map(|c| Some((c, refused.remove(&c)?))).collect();
-        Plan {
-            report,
-            merged: self.merged,
-            changes: self.changes,
-            docs: self.docs,
-            pending,
-            waiting,
-            refused,
-            recalled: self.recalled,
-        }
+        Plan { report, merged: self.merged, docs: self.docs, pending, waiting, refused, recalled: self.recalled }
     }
 
     /// Takes one block of the batch: a duplicate, refused, set aside, or
@@ -783,9 +827,11 @@ impl Planner {
             self.docs.insert(name.clone(), Touched::new(&name.0, &name.1, known));
         }
         let touched = self.docs.get_mut(&name).expect("touched above");
-        self.changes.extend(fold(touched, b, def));
+        if let Some(kind) = fold(touched, b, def) {
+            touched.note(kind, self.merged.len());
+        }
         self.folded.insert(b.cid, (b.doc(), def.name.clone(), b.block.height));
-        self.merged.push(Merged::new(b, false, self.source.clone()));
+        self.merged.push(Merged::new(b, name.1, false, self.source.clone()));
         Ok(())
     }
 
@@ -954,7 +1000,7 @@ mod tests {
                 let mut waiting: Vec<_> =
                     plan.waiting.iter().filter(|(p, c, put)| *put || self.waiting.contains(&(*p, c.clone()))).collect();
                 waiting.sort();
-                let rest = (&plan.report, &plan.merged, &plan.changes, &plan.docs, &plan.pending, &plan.refused);
+                let rest = (&plan.report, &plan.merged, &plan.docs, &plan.pending, &plan.refused);
                 format!("{rest:?} {waiting:?} {:?}", plan.recalled)
             };
             assert_eq!(effect(&plan), effect(&whole), "the same plan with every `waiting` row in the snapshot");
@@ -1072,12 +1118,36 @@ mod tests {
         let plan = t.import(&[&g, &a, &b]);
         assert_eq!((plan.report.merged, plan.report.pending, plan.report.duplicate), (3, 0, 0));
         assert_eq!(plan.merged.iter().map(|m| m.cid).collect::<Vec<_>>(), [g.cid, a.cid, b.cid]);
-        let kinds: Vec<ChangeKind> = plan.changes.iter().map(|c| c.kind).collect();
-        assert_eq!(kinds, [ChangeKind::Create, ChangeKind::Update, ChangeKind::Update]);
-        assert_eq!(plan.changes[2].doc.as_ref().unwrap()["pages"], json!(2));
+        // One change for the document, as the import leaves it: no read
+        // sees it between the blocks.
+        let changes = changes_of(&plan.docs);
+        let kinds: Vec<ChangeKind> = changes.iter().map(|c| c.kind).collect();
+        assert_eq!(kinds, [ChangeKind::Create]);
+        assert_eq!(changes[0].doc.as_ref().unwrap()["pages"], json!(2));
         assert!(plan.pending.is_empty() && plan.waiting.is_empty(), "nothing set aside, nothing to undo");
         assert_eq!(t.heads(&g), [b.cid]);
         assert_eq!(t.stops, 0);
+    }
+
+    #[test]
+    fn an_import_tells_each_document_once_in_the_order_first_changed() {
+        let (x, y) = (book("Dune"), book("Emma"));
+        let mut t = Tables::new();
+        t.import(&[&x, &y]);
+        let x1 = on(&x, &[&x], json!({"pages": 1}));
+        let y1 = on(&y, &[&y], json!({"pages": 5}));
+        let y2 = on(&y, &[&y1], json!({"pages": 6}));
+        let gone = Block::change("Book", x.cid, vec![x1.cid], x1.block.height + 1, Map::new(), true, &key(1));
+        let plan = t.import(&[&x1, &y1, &gone, &y2]);
+        assert_eq!(plan.report.merged, 4, "{:?}", plan.report);
+        let told: Vec<(String, ChangeKind, Option<Value>)> = changes_of(&plan.docs)
+            .iter()
+            .map(|c| (c.id.clone(), c.kind, c.doc.as_ref().map(|d| d["pages"].clone())))
+            .collect();
+        assert_eq!(
+            told,
+            [(x.cid.to_string(), ChangeKind::Delete, None), (y.cid.to_string(), ChangeKind::Update, Some(json!(6))),]
+        );
     }
 
     #[test]
@@ -1168,7 +1238,7 @@ mod tests {
         assert_eq!(plan.merged.len(), 2);
         let plan = t.import(&[&a, &g]);
         assert_eq!((plan.report.merged, plan.report.duplicate), (0, 2));
-        assert!(plan.merged.is_empty() && plan.changes.is_empty() && plan.docs.is_empty());
+        assert!(plan.merged.is_empty() && plan.docs.is_empty());
     }
 
     #[test]

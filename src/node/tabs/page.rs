@@ -263,7 +263,9 @@ impl Tabs {
         let weak = Rc::downgrade(&self.shared);
         self.shared.db.on_block(move |m| {
             let Some(s) = weak.upgrade() else { return };
-            if s.stopped.get() {
+            // A tab running the node (most often the only one) tells no
+            // one: no CID's text made per merged block for nothing.
+            if s.stopped.get() || s.tab.borrow().runs_node() {
                 return;
             }
             let actions = s.tab.borrow_mut().committed(vec![m.cid.to_string()]);
