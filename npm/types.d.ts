@@ -141,7 +141,8 @@ export class Collection<T extends object = WeftFields> {
    * Calls `listener` after every committed change to this collection, local
    * or from a peer: once per document a transaction changed, with the
    * document as it left it (ten updates that a peer's batch brings at once
-   * are one event); returns a function that ends the subscription. Never
+   * are one event; a document it creates and deletes, none); returns a
+   * function that ends the subscription. Never
    * throws a {@link WeftError}: a listener that throws is logged and skipped.
    */
   subscribe(listener: (event: WeftChangeEvent<T>) => void): () => void;

@@ -1153,7 +1153,8 @@ impl<S: Store> Db<S> {
     /// Calls `f` after every committed change, local or merged: once per
     /// document a transaction changed, with the document as it left it
     /// (a batch that brings ten of a document's blocks is one change; no
-    /// read ever saw the states between them). A change
+    /// read ever saw the states between them, nor a document a batch both
+    /// creates and deletes, which is not told of). A change
     /// merged from a peer as soon as it is merged, which may be before its
     /// commit (a `get` then shows it, from the cache) and, for the next
     /// change of a cached document, before its transaction begins
@@ -1280,6 +1281,9 @@ impl<S: Store> Db<S> {
         let blocks: Vec<(Cid, &[u8])> = fx.blocks[fx.packed..].iter().map(|m| (m.cid, m.bytes.as_slice())).collect();
         layout::put_blocks(tx, &blocks).await?;
         fx.packed = fx.blocks.len();
+        // Told once per document per flush: a document touched again
+        // after a flush midway (only `create_many` flushes so, and it
+        // creates) would be told again, each state in order.
         fx.changes.extend(changes_of(&fx.docs));
         let written = self.write_touched(tx, std::mem::take(&mut fx.docs)).await?;
         fx.written.extend(written);

@@ -158,8 +158,9 @@
 //! guesses right (each block the next change of its cached document) reads
 //! only the records and `waiting`, whatever its size. Its subscribers hear
 //! one change per document the batch changed, with the document as the
-//! batch leaves it ([`core::merge::changes_of`]): a backfill's batch holds
-//! ten of a document's blocks, and no read sees the states between them.
+//! batch leaves it ([`core::merge::changes_of`]): a backfill's batch may
+//! hold many of a document's blocks, and no read sees the states between
+//! them (nor a document the batch creates and deletes: not told of).
 //!
 //! ## The replica, its inputs and effects, and the simulator
 //!

@@ -612,7 +612,8 @@ impl Collection {
     /// Calls `listener` after every committed change to this collection,
     /// once per document a transaction changed, with the document as it
     /// left it (ten updates of a document that a peer's batch brings at
-    /// once are one event); returns a function that ends the
+    /// once are one event; a document it creates and deletes, none);
+    /// returns a function that ends the
     /// subscription. A change from a peer
     /// is heard as soon as it is verified and merged, which may be before
     /// this tab's commit of it completes (should that fail, the peer sends
