@@ -57,8 +57,8 @@ pub type Row = (Table, Vec<u8>, Vec<u8>);
 /// What one transaction did, told to listeners once it has committed.
 #[derive(Debug, Default)]
 struct Effects {
-    /// What subscribers hear; those of `docs` are noted in them until
-    /// written ([`changes_of`]).
+    /// What subscribers hear. Those of the documents in `docs` are kept as
+    /// notes on each document until `flush` writes it ([`changes_of`]).
     changes: Vec<Change>,
     blocks: Vec<Merged>,
     /// Documents changed in this transaction, written once at commit

@@ -613,8 +613,7 @@ impl Collection {
     /// once per document a transaction changed, with the document as it
     /// left it (ten updates of a document that a peer's batch brings at
     /// once are one event; a document it creates and deletes, none);
-    /// returns a function that ends the
-    /// subscription. A change from a peer
+    /// returns a function that ends the subscription. A change from a peer
     /// is heard as soon as it is verified and merged, which may be before
     /// this tab's commit of it completes (should that fail, the peer sends
     /// it again); for the next change of a document this tab read or wrote
