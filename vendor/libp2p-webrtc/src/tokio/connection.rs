@@ -77,34 +77,48 @@ pub struct Connection {
 
 impl Unpin for Connection {}
 
+/// What [`Connection::prepare`] set up before the handshake (WEFTDB-PATCH).
+pub(crate) struct Setup {
+    incoming_data_channels_rx: mpsc::Receiver<Arc<DetachedDataChannel>>,
+    ended: oneshot::Receiver<RTCPeerConnectionState>,
+}
+
 impl Connection {
-    /// Creates a new connection. `watch_id` is a data channel id the remote never opens;
-    /// with `keepalive`, this side sends on it that often (WEFTDB-PATCH, see
-    /// [`Connection::watch_association`]).
-    pub(crate) async fn new(
-        rtc_conn: RTCPeerConnection,
-        watch_id: u16,
-        keepalive: Option<Duration>,
-    ) -> Self {
+    /// WEFTDB-PATCH: sets up, before the Noise handshake, the handlers that take the
+    /// remote's channels and watch the peer connection's state. Set up after the handshake
+    /// (as published), a channel the remote opened meanwhile was dropped: webrtc-rs hands an
+    /// incoming channel to the handler in place when it arrives, or to no one. The side that
+    /// ends its handshake first opens its streams (identify, a push) while the other may
+    /// still be in its own.
+    pub(crate) async fn prepare(rtc_conn: &RTCPeerConnection) -> Setup {
         let (data_channel_tx, data_channel_rx) = mpsc::channel(MAX_DATA_CHANNELS_IN_FLIGHT);
 
         Connection::register_incoming_data_channels_handler(
-            &rtc_conn,
+            rtc_conn,
             Arc::new(FutMutex::new(data_channel_tx)),
         )
         .await;
-        let ended = Connection::register_state_change_handler(&rtc_conn);
-        let association_closed =
-            Connection::watch_association(&rtc_conn, watch_id, keepalive).await;
+        Setup {
+            incoming_data_channels_rx: data_channel_rx,
+            ended: Connection::register_state_change_handler(rtc_conn),
+        }
+    }
 
+    /// Creates a new connection from what [`Connection::prepare`] set up and the watch of its
+    /// association, [`Connection::watch_association`] (WEFTDB-PATCH).
+    pub(crate) fn new(
+        rtc_conn: RTCPeerConnection,
+        setup: Setup,
+        association_closed: BoxFuture<'static, ()>,
+    ) -> Self {
         Self {
             peer_conn: Arc::new(FutMutex::new(rtc_conn)),
-            incoming_data_channels_rx: data_channel_rx,
+            incoming_data_channels_rx: setup.incoming_data_channels_rx,
             outbound_fut: None,
             close_fut: None,
             drop_listeners: FuturesUnordered::default(),
             no_drop_listeners_waker: None,
-            ended,
+            ended: setup.ended,
             association_closed,
         }
     }
@@ -127,8 +141,11 @@ impl Connection {
     /// binary message would not do: Firefox queues data for an unknown channel, for good.
     /// A patched dialer has the channel (the same id on both sides) and webrtc-data drops
     /// the ACK there; an unpatched native dialer on webrtc-rs would take the id for a new
-    /// channel, fail to open it and accept no more channels from us.
-    async fn watch_association(
+    /// channel, fail to open it and accept no more channels from us. So would a patched
+    /// dialer that made its channel only after its handshake: the listener ends the handshake
+    /// first (it sends the last message) and pings at once, so a dialer sets its channel up
+    /// before its handshake's own channel (`upgrade::outbound`), and SCTP opens it first.
+    pub(crate) async fn watch_association(
         rtc_conn: &RTCPeerConnection,
         id: u16,
         keepalive: Option<Duration>,

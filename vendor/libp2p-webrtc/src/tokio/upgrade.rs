@@ -78,6 +78,13 @@ pub(crate) async fn outbound(
 
     let (peer_connection, ufrag) =
         new_outbound_connection(addr, local_ip, config, udp_mux).await?;
+    // WEFTDB-PATCH: the watch channel, then the handlers, before the Noise channel. SCTP
+    // opens the channels made before it starts in the order they were made, so the watch
+    // channel is open before the handshake can begin; the listener, which ends its handshake
+    // first, sends its first keepalive on that id at once (`Connection::watch_association`).
+    let association_closed =
+        Connection::watch_association(&peer_connection, WATCH_ID, None).await;
+    let setup = Connection::prepare(&peer_connection).await;
     let noise_channel_open_rx = create_noise_data_channel(&peer_connection).await?;
 
     let offer = peer_connection.create_offer(None).await?;
@@ -97,7 +104,7 @@ pub(crate) async fn outbound(
     )
     .await?;
 
-    Ok((peer_id, Connection::new(peer_connection, WATCH_ID, None).await))
+    Ok((peer_id, Connection::new(peer_connection, setup, association_closed)))
 }
 
 /// Creates a new inbound WebRTC connection.
@@ -115,6 +122,10 @@ pub(crate) async fn inbound(
 
     let peer_connection =
         new_inbound_connection(addr, local_ip, config, udp_mux, &remote_ufrag).await?;
+    // WEFTDB-PATCH: the handlers before the handshake (`Connection::prepare`); the watch
+    // channel after it, as its keepalive starts at once and the dialer must have its own
+    // first (it has: it made it before its handshake's channel).
+    let setup = Connection::prepare(&peer_connection).await;
     let noise_channel_open_rx = create_noise_data_channel(&peer_connection).await?;
 
     let offer = sdp::offer(addr, &remote_ufrag);
@@ -135,9 +146,12 @@ pub(crate) async fn inbound(
     )
     .await?;
 
+    let association_closed =
+        Connection::watch_association(&peer_connection, WATCH_ID, Some(SCTP_KEEPALIVE_INTERVAL))
+            .await;
     Ok((
         peer_id,
-        Connection::new(peer_connection, WATCH_ID, Some(SCTP_KEEPALIVE_INTERVAL)).await,
+        Connection::new(peer_connection, setup, association_closed),
     ))
 }
 
