@@ -143,8 +143,8 @@ impl Connection {
     /// the ACK there; an unpatched native dialer on webrtc-rs would take the id for a new
     /// channel, fail to open it and accept no more channels from us. So would a patched
     /// dialer that made its channel only after its handshake: the listener ends the handshake
-    /// first (it sends the last message) and pings at once, so a dialer sets its channel up
-    /// before its handshake's own channel (`upgrade::outbound`), and SCTP opens it first.
+    /// first (it sends the last message) and pings at once, so a dialer makes its channel
+    /// before it sends its own first handshake message (`upgrade::outbound`).
     pub(crate) async fn watch_association(
         rtc_conn: &RTCPeerConnection,
         id: u16,

@@ -78,12 +78,8 @@ pub(crate) async fn outbound(
 
     let (peer_connection, ufrag) =
         new_outbound_connection(addr, local_ip, config, udp_mux).await?;
-    // WEFTDB-PATCH: the watch channel, then the handlers, before the Noise channel. SCTP
-    // opens the channels made before it starts in the order they were made, so the watch
-    // channel is open before the handshake can begin; the listener, which ends its handshake
-    // first, sends its first keepalive on that id at once (`Connection::watch_association`).
-    let association_closed =
-        Connection::watch_association(&peer_connection, WATCH_ID, None).await;
+    // WEFTDB-PATCH: the handlers of the listener's channels before the handshake
+    // (`Connection::prepare`).
     let setup = Connection::prepare(&peer_connection).await;
     let noise_channel_open_rx = create_noise_data_channel(&peer_connection).await?;
 
@@ -96,6 +92,13 @@ pub(crate) async fn outbound(
     peer_connection.set_remote_description(answer).await?; // This will start the gathering of ICE candidates.
 
     let data_channel = await_noise_data_channel_open(noise_channel_open_rx).await?;
+    // WEFTDB-PATCH: the watch channel once SCTP is up (its stream is open when this returns)
+    // and before our first handshake message: the listener ends its handshake only on our
+    // answer, then sends its first keepalive on that id at once
+    // (`Connection::watch_association`). Made before SCTP started, it would be opened
+    // beside the Noise channel and could let the listener's first message come before that.
+    let association_closed =
+        Connection::watch_association(&peer_connection, WATCH_ID, None).await;
     let peer_id = noise::outbound(
         id_keys,
         data_channel,
