@@ -399,9 +399,10 @@
 //! takes it for a new channel and then opens no streams to this node over
 //! WebRTC-direct: native nodes meet over TCP and QUIC, and `vendor/libp2p-webrtc`
 //! says why an SCTP HEARTBEAT, which every stack answers, was not used. A
-//! weft dialer has the channel before its handshake starts, and its handler
-//! of the node's streams too: the node, done with the handshake first,
-//! pings and opens streams at once; patch 6 there.) A WebTransport
+//! weft dialer has the channel before it sends its first handshake message,
+//! and its handler of the node's streams before the handshake: the node,
+//! done with the handshake first, pings and opens streams at once; patch 6
+//! there.) A WebTransport
 //! session is ended likewise after 2.5 s without a packet, the node sending
 //! QUIC keep-alives every second (Chromium closes a tab's session without a
 //! word). Not met: Firefox, in about one run in four, ends a closed or

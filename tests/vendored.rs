@@ -1,5 +1,6 @@
 //! The vendored crates patched for the page's wasm (WEFTDB-PATCH.md in
-//! each) hold to what they did as published.
+//! each) hold to what they did as published, and vendor/libp2p-webrtc's
+//! patch 6 to its purpose (`webrtc_direct`, at the end).
 //!
 //! - vendor/multibase and vendor/multiaddr write and read the RFC 4648 bases
 //!   with a codec of their own instead of data-encoding: data-encoding with
@@ -401,8 +402,10 @@ mod webrtc_direct {
         let listening = tokio::spawn(async move {
             let mut incoming = Some(incoming);
             while let Some(event) = listener.next().await {
-                if let (TransportEvent::Incoming { upgrade, .. }, Some(tx)) = (event, incoming.take()) {
-                    let _ = tx.send(upgrade);
+                if let TransportEvent::Incoming { upgrade, .. } = event {
+                    if let Some(tx) = incoming.take() {
+                        let _ = tx.send(upgrade);
+                    }
                 }
             }
         });
@@ -419,7 +422,13 @@ mod webrtc_direct {
             s.close().await.unwrap();
             future::poll_fn(|cx| conn.poll_unpin(cx).map(drop)).await
         });
-        let (_, mut conn) = Sluggish { inner: slow, gap: None }.await.unwrap();
+        let slow = tokio::time::timeout(Duration::from_secs(20), Sluggish { inner: slow, gap: None }).await;
+        if writing.is_finished() {
+            // It drives its connection for good unless it failed: say how.
+            writing.await.expect("the side done first failed");
+            panic!("the side done first lost its connection before the slow side had one");
+        }
+        let (_, mut conn) = slow.expect("the slow side's upgrade never ended").unwrap();
         let got = tokio::time::timeout(Duration::from_secs(10), async {
             let mut s = stream(&mut conn, false).await;
             let mut got = Vec::new();

@@ -127,7 +127,8 @@ pub(crate) async fn inbound(
         new_inbound_connection(addr, local_ip, config, udp_mux, &remote_ufrag).await?;
     // WEFTDB-PATCH: the handlers before the handshake (`Connection::prepare`); the watch
     // channel after it, as its keepalive starts at once and the dialer must have its own
-    // first (it has: it made it before its handshake's channel).
+    // first (a patched dialer has: it made it before its first handshake message, which
+    // this side needs to end its handshake).
     let setup = Connection::prepare(&peer_connection).await;
     let noise_channel_open_rx = create_noise_data_channel(&peer_connection).await?;
 
