@@ -539,7 +539,9 @@
 //!   on its verifying threads (one per core, chunks of 128 blocks taken in
 //!   the order the pushes came, so the oldest is checked first on every
 //!   core; a fetched batch of more than 128 blocks too, after them, the
-//!   node waiting for it) while its node thread merges the one before; its
+//!   node waiting for it; a chunk's signatures checked together by dalek's
+//!   rule, with one field inversion for all: `Unverified::verify_all`)
+//!   while its node thread merges the one before; its
 //!   connections run on a worker thread of their own, so they write the
 //!   answers given before a merge and read the next pushes during it (redb
 //!   holds the node's thread), and after a merge the node first takes up to

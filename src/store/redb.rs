@@ -88,7 +88,69 @@ fn count<T: ReadableTable<&'static [u8], &'static [u8]>>(t: &T, range: &KeyRange
     Ok(n)
 }
 
+/// The values of `keys` in `t`, in order, the table opened once for all.
+fn get_all<'k, T: ReadableTable<&'static [u8], &'static [u8]>>(
+    t: &T,
+    keys: impl Iterator<Item = &'k [u8]>,
+) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    keys.map(|k| Ok(t.get(k).map_err(StoreError::new)?.map(|v| v.value().to_vec()))).collect()
+}
+
+fn read_only() -> StoreError {
+    StoreError("write in a read transaction".into())
+}
+
+// The many-key reads and `put_keyed` open each table once, not once a
+// key as the trait's defaults would (through `get` and `put`): redb looks
+// a table up in its table tree at each `open_table` and, in a write
+// transaction, stages its root again when the handle drops. An import
+// of 1,024 blocks asks ~2,000 keys of `packs_by` (the CIDs located, then
+// the pack's keys written); opened per key that was ~4 % of a merging
+// node thread's samples (BENCHMARKS.md, session 36).
 impl Tx for RedbTx {
+    async fn get_many(&mut self, table: Table, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let keys = keys.iter().map(Vec::as_slice);
+        match self {
+            RedbTx::Read(tx) => get_all(&tx.open_table(def(table)).map_err(StoreError::new)?, keys),
+            RedbTx::Write(tx) => get_all(&tx.open_table(def(table)).map_err(StoreError::new)?, keys),
+        }
+    }
+
+    async fn get_each(&mut self, reads: &[(Table, Vec<u8>)]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut out = Vec::with_capacity(reads.len());
+        for run in reads.chunk_by(|a, b| a.0 == b.0) {
+            let keys = run.iter().map(|(_, k)| k.as_slice());
+            out.extend(match self {
+                RedbTx::Read(tx) => get_all(&tx.open_table(def(run[0].0)).map_err(StoreError::new)?, keys)?,
+                RedbTx::Write(tx) => get_all(&tx.open_table(def(run[0].0)).map_err(StoreError::new)?, keys)?,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn put_keyed(
+        &mut self,
+        table: Table,
+        key: &[u8],
+        value: &[u8],
+        old: &[Vec<u8>],
+        new: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
+        let by = table.by().expect("put_keyed: a table with secondary keys");
+        let RedbTx::Write(tx) = self else { return Err(read_only()) };
+        {
+            let mut index = tx.open_table(def(by)).map_err(StoreError::new)?;
+            for k in old.iter().filter(|k| !new.contains(k)) {
+                index.remove(k.as_slice()).map_err(StoreError::new)?;
+            }
+            for k in new.iter().filter(|k| !old.contains(k)) {
+                index.insert(k.as_slice(), key).map_err(StoreError::new)?;
+            }
+        }
+        tx.open_table(def(table)).map_err(StoreError::new)?.insert(key, value).map_err(StoreError::new)?;
+        Ok(())
+    }
+
     async fn get(&mut self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let found = |v: Option<redb::AccessGuard<&[u8]>>| v.map(|v| v.value().to_vec());
         match self {
@@ -103,7 +165,7 @@ impl Tx for RedbTx {
 
     async fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         match self {
-            RedbTx::Read(_) => Err(StoreError("write in a read transaction".into())),
+            RedbTx::Read(_) => Err(read_only()),
             RedbTx::Write(tx) => {
                 tx.open_table(def(table)).map_err(StoreError::new)?.insert(key, value).map_err(StoreError::new)?;
                 Ok(())
@@ -113,7 +175,7 @@ impl Tx for RedbTx {
 
     async fn delete(&mut self, table: Table, key: &[u8]) -> Result<(), StoreError> {
         match self {
-            RedbTx::Read(_) => Err(StoreError("write in a read transaction".into())),
+            RedbTx::Read(_) => Err(read_only()),
             RedbTx::Write(tx) => {
                 tx.open_table(def(table)).map_err(StoreError::new)?.remove(key).map_err(StoreError::new)?;
                 Ok(())
