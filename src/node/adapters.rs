@@ -62,7 +62,10 @@ mod native {
     /// Decodes and verifies each of `blocks`, as `crate::db::decode_each`
     /// does, but each author's key is decompressed once ([`AuthorKeys`])
     /// and the signatures are checked together ([`Unverified::verify_all`]):
-    /// the same blocks pass.
+    /// the same blocks pass. Every decoded block's message is held until
+    /// the check ends: a chunk's ([`VERIFY_CHUNK`]), or a whole push's
+    /// (at most 1,024 blocks of at most 8 MiB in all) where the node checks
+    /// one on its own thread.
     fn decode_each(blocks: &[Vec<u8>]) -> (Vec<SignedBlock>, Vec<Refusal>) {
         let mut keys = AuthorKeys::default();
         let mut unverified = Vec::with_capacity(blocks.len());
@@ -228,28 +231,40 @@ mod native {
         use serde_json::json;
 
         /// A push of 300 blocks (three chunks), some of them tampered with
-        /// in each chunk: the pool answers what one thread checking them in
-        /// order answers, the same blocks in the same order; so does a
-        /// batch checked by `decode_parallel`.
+        /// in each chunk (undecodable, or a signature byte flipped): the
+        /// pool answers what one thread checking them one by one with
+        /// dalek's `verify` answers (`crate::db::decode_each`), the same
+        /// blocks and refusals in the same order; so does a batch checked
+        /// by `decode_parallel`.
         #[test]
         fn the_verifying_threads_answer_as_one_thread_in_order() {
             let key = SigningKey::from_bytes(&[7; 32]);
             let blocks: Vec<Vec<u8>> = (0..300u32)
                 .map(|i| {
                     let fields = json!({ "n": i }).as_object().expect("an object").clone();
-                    let mut bytes =
-                        Block::genesis("Book", fields, i.to_be_bytes().repeat(2).try_into().expect("8"), &key).bytes;
+                    let b = Block::genesis("Book", fields, i.to_be_bytes().repeat(2).try_into().expect("8"), &key);
+                    let mut bytes = b.bytes;
                     if i % 97 == 5 {
                         let last = bytes.len() - 1;
                         bytes[last] ^= 1;
+                    }
+                    if i % 89 == 7 {
+                        // A byte of R, then one of S.
+                        let sig = b.block.sig.as_ref().expect("signed");
+                        let at = bytes.windows(64).position(|w| w == sig.as_slice()).expect("the signature");
+                        bytes[at + if i % 2 == 0 { 3 } else { 40 }] ^= 1;
                     }
                     bytes
                 })
                 .collect();
             let (ok, refused) = decode_each(&blocks);
-            assert_eq!(refused.len(), 4, "tampered blocks in more than one chunk");
-            let (pool_ok, pool_refused) = futures::executor::block_on(verify_batch(blocks.clone()));
+            let (one_ok, one_refused) = crate::db::decode_each(&blocks);
             let cids = |v: &[SignedBlock]| v.iter().map(|b| b.cid).collect::<Vec<_>>();
+            assert_eq!(cids(&ok), cids(&one_ok));
+            assert_eq!(format!("{refused:?}"), format!("{one_refused:?}"));
+            let bad_signatures = format!("{refused:?}").matches("signature").count();
+            assert_eq!((refused.len(), bad_signatures), (8, 4), "4 undecodable, 4 bad signatures: {refused:?}");
+            let (pool_ok, pool_refused) = futures::executor::block_on(verify_batch(blocks.clone()));
             assert_eq!(cids(&pool_ok), cids(&ok));
             assert_eq!(format!("{pool_refused:?}"), format!("{refused:?}"));
             // A fetched batch (`decode_parallel`, of more than one chunk:

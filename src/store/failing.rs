@@ -239,6 +239,21 @@ impl<S: Store> Tx for FailingTx<'_, S> {
         self.inner.count(table, range).await
     }
 
+    async fn put_keyed(
+        &mut self,
+        table: Table,
+        key: &[u8],
+        value: &[u8],
+        old: &[Vec<u8>],
+        new: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
+        self.inner.put_keyed(table, key, value, old, new).await
+    }
+
+    async fn clear(&mut self, table: Table) -> Result<(), StoreError> {
+        self.inner.clear(table).await
+    }
+
     async fn commit(self) -> Result<(), StoreError> {
         if self.mode == Mode::Write {
             if let Some(n) = self.faults.fails_next() {

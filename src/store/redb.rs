@@ -109,6 +109,9 @@ fn read_only() -> StoreError {
 // node thread's samples (BENCHMARKS.md, session 36).
 impl Tx for RedbTx {
     async fn get_many(&mut self, table: Table, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         let keys = keys.iter().map(Vec::as_slice);
         match self {
             RedbTx::Read(tx) => get_all(&tx.open_table(def(table)).map_err(StoreError::new)?, keys),

@@ -3,7 +3,7 @@
 //! the malleable cases on which ed25519 verifiers differ (S + ℓ, small-order
 //! and non-canonical keys and R, keys and R with a small-order component).
 //! Shared by the page's test of WebCrypto against our rule (`tests/web.rs`)
-//! and the native one of the batch check (`tests/hostile.rs`).
+//! and the native one of the batch check (`tests/signatures.rs`).
 
 use curve25519_dalek::constants::EIGHT_TORSION;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
