@@ -15,7 +15,8 @@
 // --profile=1 also samples both pages' threads (Chromium's CPU profiler,
 // every 50 µs) and prints, for each step of the path, the functions the
 // page ran between it and the step before (self time summed over the
-// writes). Wasm functions are named only in a build that keeps the name
+// writes; the 8 largest per step, or TOP=N). Wasm functions are named
+// only in a build that keeps the name
 // section (e.g. wasm-bindgen's output before wasm-opt, served with
 // WEFTDB_WEB_ROOT).
 import { serve } from "./serve.mjs";
@@ -152,7 +153,7 @@ function printGaps(writes, samples) {
   for (const [key, g] of [...gaps].sort((x, y) => med(y[1].spans) - med(x[1].spans)).slice(0, 16)) {
     const total = [...g.fns.values()].reduce((s, v) => s + v, 0);
     console.log(`  ${med(g.spans).toFixed(3)} ms  ${key}  (sampled ${total.toFixed(1)} ms)`);
-    for (const [fn, ms] of [...g.fns].sort((x, y) => y[1] - x[1]).slice(0, 8)) console.log(`      ${ms.toFixed(2).padStart(7)}  ${fn}`);
+    for (const [fn, ms] of [...g.fns].sort((x, y) => y[1] - x[1]).slice(0, Number(process.env.TOP || 8))) console.log(`      ${ms.toFixed(2).padStart(7)}  ${fn}`);
   }
 }
 
