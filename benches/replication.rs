@@ -677,7 +677,8 @@ mod native {
             "".into(),
         ]);
         rows.push([
-            "Same, one key decompression per author (`AuthorKeys`, as the node does)".into(),
+            "Same, one key decompression per author (`AuthorKeys`; block by block, as the node did before session 38)"
+                .into(),
             format!("{} blocks/s", thf(keyed_rate)),
             "".into(),
         ]);

@@ -15,7 +15,9 @@
 // --profile=1 also samples both pages' threads (Chromium's CPU profiler,
 // every 50 µs) and prints, for each step of the path, the functions the
 // page ran between it and the step before (self time summed over the
-// writes; the 8 largest per step, or TOP=N). Wasm functions are named
+// writes; the 8 largest per step, or as many as the environment's TOP
+// says: TOP=45 node tests/browser/latency-probe.mjs --profile=1). Wasm
+// functions are named
 // only in a build that keeps the name
 // section (e.g. wasm-bindgen's output before wasm-opt, served with
 // WEFTDB_WEB_ROOT).
