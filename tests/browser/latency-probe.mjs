@@ -17,10 +17,8 @@
 // page ran between it and the step before (self time summed over the
 // writes; the 8 largest per step, or as many as the environment's TOP
 // says: TOP=45 node tests/browser/latency-probe.mjs --profile=1). Wasm
-// functions are named
-// only in a build that keeps the name
-// section (e.g. wasm-bindgen's output before wasm-opt, served with
-// WEFTDB_WEB_ROOT).
+// functions are named only in a build that keeps the name section (e.g.
+// wasm-bindgen's output before wasm-opt, served with WEFTDB_WEB_ROOT).
 import { serve } from "./serve.mjs";
 import { WEB_ROOT, CHROMIUM_ARGS, launchChromium } from "./lib.mjs";
 import { startNode } from "./node.mjs";
