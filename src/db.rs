@@ -14,6 +14,7 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::num::NonZeroUsize;
+use std::ops::Bound;
 use std::rc::Rc;
 
 use lru::LruCache;
@@ -33,7 +34,8 @@ use crate::core::schema::{hex, parse_sdl, CollectionDef, SchemaError, Validation
 use crate::error::Error;
 use crate::store::{KeyRange, Mode, Store, StoreError, Table, Tx};
 use layout::{
-    entry, record, record_doc, record_state, unentry, unrecord, Blocks, LAYOUT, LAYOUT_2, LAYOUT_3, LAYOUT_KEY,
+    entry, key_record, record, record_doc, record_state, seed_of, unentry, unrecord, Blocks, LAYOUT, LAYOUT_2,
+    LAYOUT_3, LAYOUT_4, LAYOUT_KEY,
 };
 
 pub(crate) mod cache;
@@ -45,8 +47,16 @@ pub(crate) mod recent;
 #[cfg(all(test, feature = "net"))]
 mod crash;
 
+/// `meta`: the signing key's record ([`layout::key_record`]). It sorts just
+/// after the schemas, and no other `meta` key between them ([`open_range`]).
 pub(crate) const META_KEY: &[u8] = b"signing-key";
+/// `meta`: `schema/<collection>` → the collection's definition, JSON.
 const META_SCHEMA: &[u8] = b"schema/";
+
+/// The `meta` keys an open reads: every schema, then the signing key's record.
+pub(crate) fn open_range() -> KeyRange {
+    KeyRange { lower: Bound::Included(META_SCHEMA.to_vec()), upper: Bound::Included(META_KEY.to_vec()) }
+}
 
 pub use crate::core::merge::{Change, ChangeKind, ImportReport, Merged, Refusal};
 
@@ -279,53 +289,49 @@ impl<S: Store> Db<S> {
 
     /// The replica's key, made and stored on first open, and the store in
     /// this build's layout ([`layout::migrate`] on the first open of a
-    /// database of layout 1, 2 or 3); with the stored schemas when one read found all
-    /// that (every open but the first of a database and of a layout: the
-    /// key, the layout and the schemas in one transaction, its reads all in
-    /// flight at once). An open that finds them takes no write lock.
+    /// database of layouts 1 to 4); with the stored schemas when one read
+    /// found all that: every open but the first of a database and of a
+    /// layout reads the schemas and the key's record, which names the
+    /// layout, in one request ([`open_range`]). An open that finds them
+    /// takes no write lock.
     async fn key_and_schemas_in(store: &S) -> Result<([u8; 32], Option<Vec<Vec<u8>>>), Error> {
-        let keys = [(Table::Meta, META_KEY.to_vec()), (Table::Meta, LAYOUT_KEY.to_vec())];
-        let (mut stored, schemas) = store
-            .begin_read(&[Table::Meta])
-            .await?
-            .get_each_and_values(&keys, Table::Meta, &KeyRange::prefix(META_SCHEMA))
-            .await?;
-        let (seed, schemas) = match (stored[0].take(), stored[1].as_deref()) {
-            (Some(seed), Some([LAYOUT])) => (seed, Some(schemas)),
-            _ => {
-                let mut tx = store.begin(Mode::Write).await?;
-                // Another tab may have made it, or moved the data, meanwhile.
-                let seed = match tx.get(Table::Meta, META_KEY).await? {
-                    Some(seed) => seed,
-                    None => {
-                        let mut seed = vec![0u8; 32];
-                        getrandom::getrandom(&mut seed).expect("the platform has a random source");
-                        tx.put(Table::Meta, META_KEY, &seed).await?;
-                        seed
-                    }
-                };
-                match tx.get(Table::Meta, LAYOUT_KEY).await?.as_deref() {
-                    Some([LAYOUT]) => {}
-                    // Layout 1 wrote no `layout`.
-                    from @ (None | Some([LAYOUT_2 | LAYOUT_3])) => {
-                        if layout::migrate(&mut tx, from.map(|l| l[0])).await? {
-                            tracing::info!("moved the database into storage layout {LAYOUT}");
-                        }
-                    }
-                    // Anything else is a layout this build cannot read, left
-                    // as it is.
-                    Some(other) => {
-                        return Err(Error::Stale(format!(
-                            "the database is in storage layout {other:?}, not this build's {LAYOUT}: update the app"
-                        )))
-                    }
-                }
-                tx.commit().await?;
-                (seed, None)
+        let mut rows = store.begin_read(&[Table::Meta]).await?.scan_values(Table::Meta, &open_range(), None).await?;
+        if let Some(seed) = rows.last().and_then(|r| seed_of(r)) {
+            rows.pop();
+            return Ok((seed, Some(rows)));
+        }
+        let mut tx = store.begin(Mode::Write).await?;
+        // Another tab may have made the key, or moved the data, meanwhile.
+        let seed: [u8; 32] = match tx.get(Table::Meta, META_KEY).await? {
+            // Layouts before 5 stored the seed alone.
+            Some(record) => record
+                .get(..32)
+                .and_then(|s| s.try_into().ok())
+                .ok_or_else(|| StoreError("corrupt signing key".into()))?,
+            None => {
+                let mut seed = [0u8; 32];
+                getrandom::getrandom(&mut seed).expect("the platform has a random source");
+                seed
             }
         };
-        let seed: [u8; 32] = seed.try_into().map_err(|_| StoreError("corrupt signing key".into()))?;
-        Ok((seed, schemas))
+        match tx.get(Table::Meta, LAYOUT_KEY).await?.as_deref() {
+            Some([LAYOUT]) => {}
+            // Layout 1 wrote no `layout`.
+            from @ (None | Some([LAYOUT_2 | LAYOUT_3 | LAYOUT_4])) => {
+                if layout::migrate(&mut tx, from.map(|l| l[0])).await? {
+                    tracing::info!("moved the database into storage layout {LAYOUT}");
+                }
+            }
+            // Anything else is a layout this build cannot read, left as it is.
+            Some(other) => {
+                return Err(Error::Stale(format!(
+                    "the database is in storage layout {other:?}, not this build's {LAYOUT}: update the app"
+                )))
+            }
+        }
+        tx.put(Table::Meta, META_KEY, &key_record(&seed)).await?;
+        tx.commit().await?;
+        Ok((seed, None))
     }
 
     pub fn store(&self) -> &S {

@@ -733,7 +733,7 @@
 //!
 //! ## Storage layout
 //!
-//! Layout 4 (`db::layout`; `meta`'s `layout` = 4; IndexedDB version 6). One database is ordered
+//! Layout 5 (`db::layout`; `meta`'s `layout` = 5; IndexedDB version 6). One database is ordered
 //! byte-keyed tables ([`store::Table`]); IndexedDB's cost is per request, so
 //! a new document costs one record, as in raw IndexedDB, plus one per
 //! `@index` field, plus its share of a pack (layout 1: four and more):
@@ -743,7 +743,7 @@
 //! | `documents` | collection `\0` id → the document record: DAG-CBOR `[id, state, heads]` (field registers; heads with heights) | |
 //! | `entries` | collection `\0` field `\0` [`core::query::encode_index_value`] ‖ id, one per `@index` field of a visible document → the document as a query returns it, JSON text `{"_id": …, field: value, …}` (no null fields; in IndexedDB a string): a covering index, so a query is one range read | |
 //! | `packs` | SHA-256 of its CIDs → blocks stored by one transaction (at most 128 or 64 KiB a pack; a transaction writes as many packs as it needs), each as u32-LE length, CID, u32-LE length, block | its blocks' CIDs |
-//! | `meta` | name → the signing key, the `layout`, the schemas as JSON with their `policy`, a node's replicators, p2p collections and the blocks replicators' peers refused | |
+//! | `meta` | name → a value: `schema/<collection>` → the collection's schema as JSON with its `policy`; `signing-key` → the signing key's 32-byte seed followed by the layout (5), which sorts just after the schemas, so an open reads all of them and the key in one range read (`db::open_range`; no other key sorts among them); `layout` → the layout; a node's replicators, p2p collections and the blocks replicators' peers refused (`records`) | |
 //! | `pending` | CID → a verified block whose parents are not all here | |
 //! | `waiting` | missing parent CID ‖ child CID → nothing | |
 //! | `outbox` | replicator peer id ‖ `0` ‖ height (8 bytes, big-endian) ‖ CID → height and collection: a peer's rows in the order it is sent them, parents first, so a batch reads the front of its queue, not all of it (`records`) | |
@@ -788,7 +788,8 @@
 //! a `get` after a reopen or from another tab does: JSON objects are
 //! unordered, and a caller must not rely on their key order (open: one
 //! order everywhere would cost the page ~0.3 KB that it does not have). The keys of the node's records and of the outbox are
-//! written down in `src/records.rs`. Opening a database reads only `meta`, so it
+//! written down in `src/records.rs`. Opening a database reads only `meta`, in
+//! one request (the range above), so it
 //! costs the same at 100 documents as at 100,000 (but the first open of a
 //! database of an earlier layout, below).
 //!
@@ -860,6 +861,13 @@
 //!   notices, so the node keeps no cache; nor does a page without
 //!   BroadcastChannel.
 //!
+//! Layout 4 (IndexedDB version 6, 2026-12-05 to 2026-12-07) was layout 5
+//! but for the signing key's record, the seed alone: an open read the key,
+//! the layout and the schemas in three requests, ~0.2 ms more of a reopen
+//! in Chromium (BENCHMARKS.md, "Reopen: one read of `meta`"). Layout 5
+//! keeps IndexedDB version 6: a tab of layout 4 reads the key's record only
+//! as it opens, where it finds `layout` 5 and refuses the database
+//! (`STALE`), and writes nothing else that layout 5 reads otherwise.
 //! Layout 3 (IndexedDB version 5, 2026-12-04 to 2026-12-05) was layout 4
 //! but for the outbox, whose rows were keyed peer `\0` CID: each batch read,
 //! decoded and sorted the peer's whole queue (0.1 s a batch at 200,000
@@ -870,16 +878,17 @@
 //! (IndexedDB version 1; before 2026-12-02) had a record per block
 //! (`blocks`), per document's heads (`heads`) and state (`docs`), and per
 //! index entry (`index`, which carried the document). The first open by
-//! this build moves any of them into layout 4 in one transaction
+//! this build moves any of them into layout 5 in one transaction
 //! (`db::layout::migrate`: layout 1's blocks into packs and its documents
 //! into records, then every index entry made anew from the records; every
-//! outbox row keyed anew with its height), tested with stores the layout-1,
-//! layout-2 and layout-3 code wrote (`tests/layout.rs`, `db::layout`'s
-//! tests, `tests/browser/layout.test.mjs`, at IndexedDB versions 1, 3, 4
-//! and 5), and empties layout 1's tables (IndexedDB keeps their empty
-//! object stores). A tab of an older build open on the database gets
-//! `versionchange` and closes (it would write layout 2's entries, or
-//! layout 3's outbox keys). Data written before write
+//! outbox row keyed anew with its height; the signing key's record written
+//! anew, the one change from layout 4), tested with stores the layout-1,
+//! layout-2, layout-3 and layout-4 code wrote (`tests/layout.rs`,
+//! `db::layout`'s tests, `tests/browser/layout.test.mjs`, at IndexedDB
+//! versions 1, 3, 4, 5 and 6), and empties layout 1's tables (IndexedDB
+//! keeps their empty object stores). A tab of a build before version 6
+//! open on the database gets `versionchange` and closes (it would write
+//! layout 2's entries, or layout 3's outbox keys). Data written before write
 //! policies opens as it is: a schema without `policy` is open to anyone, a
 //! state without `owner` belongs to such a collection.
 //!

@@ -342,6 +342,28 @@ mod tests {
     use super::*;
     use crate::store::MemoryStore;
 
+    /// An open reads `meta` from the schemas to the signing key's record
+    /// in one range (`db::open_range`); none of the node's records may sort
+    /// within it, or an open would read them too, and take the last for the
+    /// key's record when the key's is missing.
+    #[test]
+    fn no_record_of_the_node_sorts_among_what_an_open_reads() {
+        let range = crate::db::open_range();
+        let peer = "12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo";
+        let keys = [
+            replicator_key(peer, "Book"),
+            format!("{META_REFUSED}{peer}/Book/bafyrei"),
+            format!("{META_P2P}Book"),
+            META_WEBRTC_CERT.into(),
+            META_WEBTRANSPORT_CERTS.into(),
+            String::from_utf8(crate::db::layout::LAYOUT_KEY.to_vec()).unwrap(),
+        ];
+        for k in keys {
+            assert!(!range.contains(k.as_bytes()), "{k}");
+        }
+        assert!(range.contains(b"schema/Book") && range.contains(crate::db::META_KEY));
+    }
+
     fn merged(cid: Cid, height: u64, col: &str) -> Merged {
         Merged { cid, bytes: Vec::new(), height, collection: col.into(), doc: "d".into(), local: true, source: None }
     }

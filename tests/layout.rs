@@ -1,9 +1,10 @@
 //! A database written by layout 1 (blocks, heads, docs and index entries
-//! each a record of its own) or by layout 2 (index entries that carry the
-//! document record) opens in this build's layout with the same documents,
-//! heads, blocks and query results. The stores are
-//! `tests/fixtures/layout1.json` and `layout2.json`, each written by that
-//! layout's code itself.
+//! each a record of its own), by layout 2 (index entries that carry the
+//! document record) or by layout 4 (the signing key's record the seed
+//! alone) opens in this build's layout with the same documents, heads,
+//! blocks and query results, and the same key. The stores are
+//! `tests/fixtures/layout1.json`, `layout2.json` and `layout4.json`, each
+//! written by that layout's code itself.
 #![cfg(not(target_arch = "wasm32"))]
 
 use futures::executor::block_on;
@@ -23,8 +24,8 @@ fn fixture2() -> Value {
     serde_json::from_str(include_str!("fixtures/layout2.json")).unwrap()
 }
 
-/// Writes the layout-2 rows into `store`: packs with their secondary keys
-/// (the fixture's `packs_by`), every other table as it is.
+/// Writes the layout-2 (or layout-4) rows into `store`: packs with their
+/// secondary keys (the fixture's `packs_by`), every other table as it is.
 async fn write_layout2<S: Store>(store: &S, fixture: &Value) {
     let tables = fixture["tables"].as_object().unwrap();
     let rows = |name: &str| -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -74,7 +75,7 @@ async fn check2<S: Store>(db: &Db<S>, store: &S, fixture: &Value) {
     assert_eq!(json!(db.export().await.unwrap().len()), expect["blocks"]);
     assert_eq!(json!(db.pending_count().await.unwrap()), expect["pending"]);
     let mut tx = store.begin(Mode::Read).await.unwrap();
-    assert_eq!(tx.get(Table::Meta, b"layout").await.unwrap(), Some(vec![4]));
+    assert_eq!(tx.get(Table::Meta, b"layout").await.unwrap(), Some(vec![5]));
     let entries = tx.scan(Table::Entries, &KeyRange::all(), None).await.unwrap();
     assert_eq!(entries.len(), fixture["tables"]["entries"].as_array().unwrap().len(), "every entry kept");
     for (k, v) in entries {
@@ -209,7 +210,7 @@ fn a_layout1_database_opens_migrated_on_redb() {
 #[test]
 fn a_layout_this_build_does_not_know_is_refused_and_left_as_it_is() {
     block_on(async {
-        for unknown in [vec![5u8], vec![], vec![2, 0]] {
+        for unknown in [vec![6u8], vec![], vec![2, 0]] {
             let store = MemoryStore::new();
             let mut tx = store.begin(Mode::Write).await.unwrap();
             tx.put(Table::Meta, b"layout", &unknown).await.unwrap();
@@ -234,5 +235,81 @@ fn layout1_rows_of_no_document_are_cleared_too() {
         tx.commit().await.unwrap();
         Db::open(store.clone()).await.unwrap();
         assert_eq!(layout1_rows(&store).await, 0);
+    });
+}
+
+/// A layout-4 database opens with its signing key (the author key its
+/// blocks name), documents, heads, queries and blocks; its key's record is
+/// rewritten as layout 5's (the seed, then the layout), and it takes writes
+/// and opens again by the one-request path with the same key.
+async fn layout4_opens_migrated<S: Store + Clone>(store: S) {
+    let fixture: Value = serde_json::from_str(include_str!("fixtures/layout4.json")).unwrap();
+    write_layout2(&store, &fixture).await;
+    let expect = &fixture["expect"];
+    let seed = {
+        let meta = fixture["tables"]["meta"].as_array().unwrap();
+        let row = meta.iter().find(|r| r[0] == hex_of(b"signing-key")).unwrap();
+        unhex(row[1].as_str().unwrap())
+    };
+    assert_eq!(seed.len(), 32, "layout 4 stored the seed alone");
+    let db = Db::open(store.clone()).await.unwrap();
+    assert_eq!(json!(db.author_key()), expect["author"], "the same signing key");
+    for (id, doc) in expect["books"].as_object().unwrap() {
+        assert_eq!(json!(db.get("Book", id).await.unwrap()), *doc, "document {id}");
+        let heads: Vec<String> = db.heads("Book", id).await.unwrap().iter().map(|c| c.to_string()).collect();
+        assert_eq!(json!(heads), expect["heads"][id], "heads of {id}");
+    }
+    assert_eq!(db.get("Book", expect["deleted"].as_str().unwrap()).await.unwrap(), None);
+    let note = &expect["note"];
+    assert_eq!(json!(db.get("Note", note[0].as_str().unwrap()).await.unwrap()), note[1]);
+    let t1b = json!({"filter": {"title": {"_eq": "t1b"}}});
+    assert_eq!(json!(db.find("Book", &t1b).await.unwrap()), expect["queries"]["t1b"]);
+    let ordered = json!({"filter": {"pages": {"_ge": 10}}, "order": {"pages": "ASC"}});
+    assert_eq!(json!(db.find("Book", &ordered).await.unwrap()), expect["queries"]["pages_ge_10"]);
+    assert_eq!(json!(db.export().await.unwrap().len()), expect["blocks"]);
+    let mut tx = store.begin(Mode::Read).await.unwrap();
+    assert_eq!(tx.get(Table::Meta, b"layout").await.unwrap(), Some(vec![5]));
+    assert_eq!(tx.get(Table::Meta, b"signing-key").await.unwrap(), Some([&seed[..], &[5]].concat()));
+    drop(tx);
+    let id = db.create("Book", json!({"title": "after"}).as_object().unwrap()).await.unwrap();
+    drop(db);
+    let db = Db::open(store.clone()).await.unwrap();
+    assert_eq!(json!(db.author_key()), expect["author"], "the same key after the move");
+    assert_eq!(db.collections().len(), 2, "both schemas");
+    assert_eq!(db.get("Book", &id).await.unwrap().unwrap()["title"], "after");
+    assert_eq!(json!(db.export().await.unwrap().len()), json!(expect["blocks"].as_u64().unwrap() + 1));
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn a_layout4_database_opens_migrated_in_memory() {
+    block_on(layout4_opens_migrated(MemoryStore::new()));
+}
+
+#[test]
+fn a_layout4_database_opens_migrated_on_redb() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path().join("db.redb")).unwrap();
+    block_on(layout4_opens_migrated(store));
+}
+
+/// A store whose signing key's record is shorter than a seed is refused
+/// as corrupt, and left as it is.
+#[test]
+fn a_short_signing_key_is_refused() {
+    block_on(async {
+        let store = MemoryStore::new();
+        let mut tx = store.begin(Mode::Write).await.unwrap();
+        tx.put(Table::Meta, b"signing-key", &[7; 31]).await.unwrap();
+        tx.put(Table::Meta, b"layout", &[4]).await.unwrap();
+        tx.commit().await.unwrap();
+        let err = Db::open(store.clone()).await.err().expect("refused");
+        assert!(err.to_string().contains("corrupt signing key"), "{err}");
+        let mut tx = store.begin(Mode::Read).await.unwrap();
+        assert_eq!(tx.get(Table::Meta, b"signing-key").await.unwrap(), Some(vec![7; 31]));
+        assert_eq!(tx.get(Table::Meta, b"layout").await.unwrap(), Some(vec![4]));
     });
 }

@@ -1,5 +1,5 @@
-//! How records hold blocks and documents (layout 4), and the migrations
-//! from layouts 1, 2 and 3.
+//! How records hold blocks and documents (layout 5), and the migrations
+//! from layouts 1 to 4.
 //!
 //! IndexedDB's cost is per request, so a new document costs one record
 //! here, plus one per indexed field, plus its share of a pack:
@@ -18,21 +18,33 @@
 //!   secondary keys: a block is found by CID through the pack's key
 //!   (`packs_by`), with no record of its own.
 //!
+//! - **The signing key's record** (`meta`'s `signing-key`, [`key_record`])
+//!   is its 32-byte seed followed by the layout. It sorts just after the
+//!   schemas (`schema/<name>`), and no other `meta` key sorts between
+//!   them, so an open reads both with one range read and knows the layout
+//!   from it ([`seed_of`]); `meta`'s `layout` says it too, for the first
+//!   open and for older builds.
+//!
+//! Layout 4 (2026-12-05 to 2026-12-07) was layout 5 but for the signing
+//! key's record, the seed alone: an open read the key, the layout and the
+//! schemas in three requests (~0.2 ms more of a reopen in Chromium,
+//! BENCHMARKS.md, "Reopen: one read of `meta`").
 //! Layout 3 (2026-12-04 to 2026-12-05) was layout 4 but for the outbox,
 //! keyed by peer and CID alone (`crate::records`). Layout 2 (2026-12-02 to
 //! 2026-12-04) was layout 3 but for the index entries, which carried the
 //! document record (DAG-CBOR, as in `documents`). Layout 1 kept a record
 //! per block (`blocks`), per document's heads (`heads`) and state
 //! (`docs`), and per index entry (`index`). [`migrate`] moves any of them
-//! into layout 4 in one transaction the first time this build opens it
+//! into layout 5 in one transaction the first time this build opens it
 //! (the index entries made anew from the document records, the outbox
-//! rekeyed). That transaction holds the whole
+//! rekeyed; from layout 4 nothing moves, and `Db::open` writes the key's
+//! record anew). That transaction holds the whole
 //! database in memory once and writes it again before it clears the old
 //! tables: a database near the page's memory or storage quota cannot be
 //! moved this way (none that large is known to exist). A native node must
 //! not go back to a layout-1 build: redb has no version gate, and that
-//! build would see an empty database and write beside layout 4 (a build
-//! of layout 2 or 3 refuses layout 4 as a layout it does not know).
+//! build would see an empty database and write beside layout 5 (a build
+//! of layouts 2 to 4 refuses layout 5 as a layout it does not know).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -50,12 +62,29 @@ use crate::store::{KeyRange, StoreError, Table, Tx};
 /// `meta` key of the layout a database is in (absent: layout 1).
 pub(crate) const LAYOUT_KEY: &[u8] = b"layout";
 /// This build's layout.
-pub(crate) const LAYOUT: u8 = 4;
+pub(crate) const LAYOUT: u8 = 5;
+/// Layout 5 but for the signing key's record, the seed alone.
+pub(crate) const LAYOUT_4: u8 = 4;
 /// The layout whose index entries carried the document record.
 pub(crate) const LAYOUT_2: u8 = 2;
 /// Layout 4's documents, blocks and index entries, with the outbox keyed by
 /// CID alone.
 pub(crate) const LAYOUT_3: u8 = 3;
+
+/// The signing key's record in this layout: the seed, then [`LAYOUT`].
+pub(crate) fn key_record(seed: &[u8; 32]) -> Vec<u8> {
+    [&seed[..], &[LAYOUT]].concat()
+}
+
+/// The seed in `record` if it is the signing key's record of this layout.
+/// Any other `meta` value an open's range read may end with is a schema,
+/// JSON text, whose last byte is `}`, never [`LAYOUT`].
+pub(crate) fn seed_of(record: &[u8]) -> Option<[u8; 32]> {
+    match record {
+        [seed @ .., LAYOUT] => seed.try_into().ok(),
+        _ => None,
+    }
+}
 
 /// The most blocks one pack holds: a read of one block reads its pack.
 pub const PACK_BLOCKS: usize = 128;
@@ -375,7 +404,9 @@ pub(crate) async fn all_blocks<T: Tx>(tx: &mut T) -> Result<Vec<(Vec<u8>, Vec<u8
 
 /// Moves a database of layout `from` (`None`: layout 1, which recorded
 /// none) into this build's layout, within `tx`, and records the layout.
-/// Returns whether layout 1 had anything to move.
+/// Returns whether layout 1 had anything to move. The caller writes the
+/// signing key's record in this layout's form ([`key_record`]), the one
+/// change from layout 4.
 ///
 /// A layout-1 or layout-2 database: layout 1's blocks into packs and each
 /// document's heads and state into one record; then every index entry anew
@@ -384,6 +415,10 @@ pub(crate) async fn all_blocks<T: Tx>(tx: &mut T) -> Result<Vec<(Vec<u8>, Vec<u8
 /// `peer ‖ 0 ‖ CID` is keyed anew `peer ‖ 0 ‖ height ‖ CID` ([`rekeyed`]).
 pub(crate) async fn migrate<T: Tx>(tx: &mut T, from: Option<u8>) -> Result<bool, StoreError> {
     let mut moved = false;
+    if from == Some(LAYOUT_4) {
+        tx.put(Table::Meta, LAYOUT_KEY, &[LAYOUT]).await?;
+        return Ok(false);
+    }
     if from != Some(LAYOUT_3) {
         let mut defs = BTreeMap::new();
         for (_, v) in tx.scan(Table::Meta, &KeyRange::prefix(META_SCHEMA), None).await? {

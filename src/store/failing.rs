@@ -190,15 +190,6 @@ impl<S: Store> Tx for FailingTx<'_, S> {
         self.inner.get_each_and_keys(reads, tables).await
     }
 
-    async fn get_each_and_values(
-        &mut self,
-        reads: &[(Table, Vec<u8>)],
-        table: Table,
-        range: &KeyRange,
-    ) -> Result<(Vec<Option<Vec<u8>>>, Vec<Vec<u8>>), StoreError> {
-        self.inner.get_each_and_values(reads, table, range).await
-    }
-
     async fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.inner.put(table, key, value).await
     }

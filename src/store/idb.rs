@@ -403,8 +403,12 @@ const QUEUED_GRACE_MS: u32 = 10_000;
 /// a tab of version 4 would write layout 2's entries into it; 6: the same
 /// stores in layout 4, whose outbox rows are keyed by height, then CID,
 /// `crate::records`: a tab of version 5 would queue blocks under keys
-/// this build does not read). An older build's tab gets `VersionError`
-/// (`STALE`) rather than read a layout it does not know.
+/// this build does not read; the same version holds layout 5, which
+/// differs only in the signing key's record: a tab of layout 4 reads that
+/// only as it opens, where it finds `layout` 5 and refuses the database
+/// as `STALE`, and writes nothing layout 5 reads otherwise). An older
+/// build's tab gets `VersionError` (`STALE`) rather than read a layout it
+/// does not know.
 const VERSION: u32 = 6;
 
 /// The object stores: every table but the companions, which are indexes.
@@ -1037,18 +1041,6 @@ impl Tx for IdbTx<'_> {
 
     async fn delete(&mut self, table: Table, key: &[u8]) -> Result<(), StoreError> {
         self.store(table)?.delete(&js_bytes(key)).map(drop).map_err(|e| dom_error("delete", &e))
-    }
-
-    async fn get_each_and_values(
-        &mut self,
-        reads: &[(Table, Vec<u8>)],
-        table: Table,
-        range: &KeyRange,
-    ) -> Result<(Vec<Option<Vec<u8>>>, Vec<Vec<u8>>), StoreError> {
-        let requests = answers(self.gets_each(reads)?);
-        let all = self.get_all(table, range, None, Half::Values);
-        let (gets, all) = futures::join!(requests, all);
-        Ok((values(reads, gets?), all?))
     }
 
     async fn scan(&mut self, table: Table, range: &KeyRange, limit: Option<usize>) -> Result<Entries, StoreError> {

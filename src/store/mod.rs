@@ -31,7 +31,7 @@ mod idb;
 pub use idb::IdbStore;
 
 /// The tables (IndexedDB object stores, redb tables) of one database, in
-/// layout 4 (the crate docs' "Storage layout").
+/// layout 5 (the crate docs' "Storage layout").
 ///
 /// `packs` keeps its records findable by secondary keys as well
 /// ([`Table::by`]): a pack by the CIDs of its blocks. IndexedDB keeps
@@ -262,17 +262,6 @@ pub trait Tx {
             keys.push(self.scan_keys(*table, &KeyRange::all(), Some(*limit)).await?);
         }
         Ok((values, keys))
-    }
-    /// [`Tx::get_each`], and the values of `range` in `table`, in one go
-    /// where the backend can (an open reads its keys and its schemas).
-    async fn get_each_and_values(
-        &mut self,
-        reads: &[(Table, Vec<u8>)],
-        table: Table,
-        range: &KeyRange,
-    ) -> Result<(Vec<Option<Vec<u8>>>, Vec<Vec<u8>>), StoreError> {
-        let got = self.get_each(reads).await?;
-        Ok((got, self.scan_values(table, range, None).await?))
     }
     async fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
     async fn delete(&mut self, table: Table, key: &[u8]) -> Result<(), StoreError>;

@@ -1,6 +1,6 @@
 // A page's database written by storage layout 1 (a record per block, per
 // document's heads and state, per index entry: IndexedDB version 1) opens in
-// this build (layout 4, IndexedDB version 6) with the same documents, heads, blocks and
+// this build (layout 5, IndexedDB version 6) with the same documents, heads, blocks and
 // query results, in real IndexedDB. The rows are tests/fixtures/layout1.json,
 // written by the layout-1 code itself; the page writes them with plain
 // IndexedDB calls, as the old build left them.
@@ -65,10 +65,10 @@ const opened = (name) =>
 const all = (q) => new Promise((resolve) => (q.onsuccess = () => resolve(q.result)));
 const READERS = `window.hexOf = ${hexOf}, window.opened = ${opened}, window.all = ${all}`;
 
-/** In the page: what a build of layout 2 or 3 left, at IndexedDB
+/** In the page: what a build of layouts 2 to 4 left, at IndexedDB
  * `version`: its object stores (packs as `{v, k}` records under a
  * `multiEntry` index `by`), the fixture's rows in them (`packs_by` names
- * each pack's CIDs). */
+ * each pack's CIDs; from version 5 on, index entries as strings). */
 async function writePacked(fixture, name, version) {
   const bytes = (hex) => new Uint8Array(hex.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
   const STORES = ["packs", "documents", "entries", "meta", "pending", "waiting", "outbox", "blocks", "heads", "docs", "index"];
@@ -91,7 +91,9 @@ async function writePacked(fixture, name, version) {
   }
   for (const [t, rows] of Object.entries(fixture.tables)) {
     if (t.startsWith("packs")) continue;
-    for (const [k, v] of rows) tx.objectStore(t).put(bytes(v), bytes(k));
+    // Since layout 3 (version 5) an index entry is JSON text, a string in IndexedDB.
+    const value = t === "entries" && version >= 5 ? (v) => new TextDecoder().decode(bytes(v)) : bytes;
+    for (const [k, v] of rows) tx.objectStore(t).put(value(v), bytes(k));
   }
   await new Promise((resolve, reject) => ((tx.oncomplete = resolve), (tx.onabort = () => reject(tx.error))));
   old.close();
@@ -256,7 +258,7 @@ test("a layout-2 database (IndexedDB version 3 or 4) opens migrated: documents, 
     assert.equal(got.reopened.docs[got.id].pages, 556, `${at}: the write survives a reopen`);
     assert.equal(got.reopened.blocks, e.blocks + 1, at);
     assert.equal(got.after, 6, `${at}: upgraded to IndexedDB version 6`);
-    assert.deepEqual(got.layout, [4], `${at}: storage layout 4`);
+    assert.deepEqual(got.layout, [5], `${at}: storage layout 5`);
     assert.equal(got.entries.length, fixture.tables.entries.length, `${at}: every index entry kept`);
     for (const [i, text] of got.entries.entries()) {
       assert.equal(typeof text, "string", `${at}: an entry is JSON text`);
@@ -307,7 +309,7 @@ test("a layout-3 database (IndexedDB version 5) opens with its outbox keyed by h
     return { books, heads, layout: [...layout], keys, values, version };
   }, fixture);
   assert.equal(got.version, 6, "upgraded to IndexedDB version 6");
-  assert.deepEqual(got.layout, [4], "storage layout 4");
+  assert.deepEqual(got.layout, [5], "storage layout 5");
   // Each row anew: the peer's prefix, the height (its value's first 8
   // bytes), the CID (the old key's last 36 bytes); the value as it was.
   const want = fixture.tables.outbox
@@ -317,6 +319,98 @@ test("a layout-3 database (IndexedDB version 5) opens with its outbox keyed by h
   assert.deepEqual(got.keys.map((k, i) => [k, got.values[i]]), want, "every outbox row, keyed by height");
   assert.deepEqual(got.books.map((b) => b.pages), [20, 20, 20], "the documents as they were");
   assert.deepEqual(got.heads, [1, 1, 1], "one head each");
+  assert.deepEqual(problems, [], "no page errors");
+  await page.close();
+});
+
+// A database written by layout 4 (IndexedDB version 6, the signing key's
+// record the seed alone) opens in this build with the same key (the author
+// key its blocks name), documents, heads, queries and blocks; its key's
+// record is rewritten as the seed followed by the layout, which a reopen
+// reads with the schemas in one request, and the version stays 6. The rows
+// are tests/fixtures/layout4.json, written by the layout-4 code itself.
+test("a layout-4 database (IndexedDB version 6) opens with the same key, documents and blocks; then writes and reopens", async () => {
+  const fixture = JSON.parse(fs.readFileSync(path.join(WEB_ROOT, "tests/fixtures/layout4.json"), "utf8"));
+  const page = await browser.newPage();
+  page.setDefaultTimeout?.(WAIT);
+  const problems = watchPage(page);
+  await page.goto(`${server.url}/tests/browser/blank.html`);
+  await page.evaluate(`(window.writePacked = ${writePacked}, ${READERS}, 0)`);
+  const got = await page.evaluate(async (fixture) => {
+    const weft = await import("/pkg/weftdb.js");
+    await weft.default();
+    const name = "layout4-key";
+    await weft.Database.destroy(name).catch(() => {});
+    await writePacked(fixture, name, 6);
+    const read = async (db) => {
+      const books = db.collection("Book");
+      const docs = {};
+      const heads = {};
+      for (const id of Object.keys(fixture.expect.books)) {
+        docs[id] = await books.get(id);
+        heads[id] = await books.heads(id);
+      }
+      return {
+        author: db.authorKey,
+        docs,
+        heads,
+        deleted: await books.get(fixture.expect.deleted),
+        note: await db.collection("Note").get(fixture.expect.note[0]),
+        t1b: await books.find({ filter: { title: { _eq: "t1b" } } }),
+        pages: await books.find({ filter: { pages: { _ge: 10 } }, order: { pages: "ASC" } }),
+        blocks: (await db.exportBlocks()).length,
+      };
+    };
+    let db = await weft.Database.open(name);
+    const migrated = await read(db);
+    const id = await db.collection("Book").create({ title: "after" });
+    await db.close();
+    // The reopen's reads of `meta`, counted.
+    const asked = [];
+    const wrap = (m) => {
+      const f = IDBObjectStore.prototype[m];
+      IDBObjectStore.prototype[m] = function (...a) {
+        if (this.name === "meta") asked.push(m);
+        return f.apply(this, a);
+      };
+      return () => (IDBObjectStore.prototype[m] = f);
+    };
+    const unwrap = ["get", "getAll", "getAllKeys", "openCursor"].map(wrap);
+    db = await weft.Database.open(name);
+    unwrap.forEach((u) => u());
+    const reopened = await read(db);
+    const after = (await db.collection("Book").get(id))?.title;
+    await db.close();
+    const raw = await opened(name);
+    const meta = raw.transaction("meta").objectStore("meta");
+    const enc = (s) => new TextEncoder().encode(s);
+    const layout = [...(await all(meta.get(enc("layout"))))];
+    const key = hexOf(await all(meta.get(enc("signing-key"))));
+    const version = raw.version;
+    raw.close();
+    await weft.Database.destroy(name);
+    return { migrated, reopened, after, asked, layout, key, version };
+  }, fixture);
+  const e = fixture.expect;
+  const plain = (v) => JSON.parse(JSON.stringify(v));
+  const seed = fixture.tables.meta.find(([k]) => k === Buffer.from("signing-key").toString("hex"))[1];
+  assert.equal(seed.length, 64, "layout 4 stored the seed alone");
+  for (const [at, r] of [["migrated", got.migrated], ["reopened", got.reopened]]) {
+    assert.equal(r.author, e.author, `${at}: the same signing key`);
+    assert.deepEqual(plain(r.docs), e.books, `${at}: every document`);
+    assert.deepEqual(plain(r.heads), e.heads, `${at}: every document's heads`);
+    assert.equal(r.deleted, null, `${at}: the deleted document stays deleted`);
+    assert.deepEqual(plain(r.note), e.note[1], at);
+    assert.deepEqual(plain(r.t1b), e.queries.t1b, `${at}: an indexed equality query`);
+    assert.deepEqual(plain(r.pages), e.queries.pages_ge_10, `${at}: an indexed range query with an order`);
+  }
+  assert.equal(got.migrated.blocks, e.blocks, "every block");
+  assert.equal(got.reopened.blocks, e.blocks + 1, "and the one written after");
+  assert.equal(got.after, "after");
+  assert.deepEqual(got.layout, [5], "storage layout 5");
+  assert.equal(got.key, seed + "05", "the key's record: the seed, then the layout");
+  assert.equal(got.version, 6, "IndexedDB version 6, as layout 4's");
+  assert.deepEqual(got.asked, ["getAll"], "a reopen reads meta in one request");
   assert.deepEqual(problems, [], "no page errors");
   await page.close();
 });
