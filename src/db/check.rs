@@ -49,6 +49,8 @@ fn split_doc_key(key: &[u8]) -> (String, String) {
 }
 
 /// Panics, saying what is wrong, unless `db`'s store is consistent:
+/// - `meta`: the layout is this build's, and the signing key's record is
+///   its seed followed by it;
 /// - `packs`: each block is stored under its CID, decodes, is of a known
 ///   collection, has all its parents stored, and its document has a
 ///   record; `packs_by` names each block's pack, and nothing else;
@@ -69,7 +71,10 @@ fn split_doc_key(key: &[u8]) -> (String, String) {
 pub(crate) async fn assert_consistent<S: Store>(db: &Db<S>) {
     let d = dump(db.store()).await;
     let meta = &d[&Table::Meta];
-    assert!(meta.contains_key(META_KEY), "the signing key is stored");
+    let key = meta.get(META_KEY).expect("the signing key is stored");
+    assert!(super::layout::seed_of(key).is_some(), "the key's record is the seed, then this layout");
+    let layout = meta.get(super::layout::LAYOUT_KEY).map(Vec::as_slice);
+    assert_eq!(layout, Some(&[super::layout::LAYOUT][..]), "meta's layout is this build's");
     let defs: BTreeMap<String, crate::core::schema::CollectionDef> = meta
         .iter()
         .filter(|(k, _)| k.starts_with(META_SCHEMA))
