@@ -99,6 +99,18 @@ async function writePacked(fixture, name, version) {
   old.close();
 }
 
+/** A new page on blank.html with `readMigrated`, `writePacked` and the
+ * readers in it, and the fixture `file` of tests/fixtures. */
+async function packedPage(file) {
+  const fixture = JSON.parse(fs.readFileSync(path.join(WEB_ROOT, "tests/fixtures", file), "utf8"));
+  const page = await browser.newPage();
+  page.setDefaultTimeout?.(WAIT);
+  const problems = watchPage(page);
+  await page.goto(`${server.url}/tests/browser/blank.html`);
+  await page.evaluate(`(window.readMigrated = ${readMigrated}, window.writePacked = ${writePacked}, ${READERS}, 0)`);
+  return { fixture, page, problems };
+}
+
 /** In the page: what the layout-1 build left, IndexedDB version 1 with one
  * object store per table, the fixture's rows in it. */
 async function writeLayout1(fixture, name) {
@@ -201,12 +213,7 @@ test("a layout-1 database opens migrated: documents, heads, queries, blocks, pen
 // IndexedDB calls, as that build left them (packs as `{v, k}` records under
 // an index `by`).
 test("a layout-2 database (IndexedDB version 3 or 4) opens migrated: documents, heads, queries, blocks; then writes and reopens", async () => {
-  const fixture = JSON.parse(fs.readFileSync(path.join(WEB_ROOT, "tests/fixtures/layout2.json"), "utf8"));
-  const page = await browser.newPage();
-  page.setDefaultTimeout?.(WAIT);
-  const problems = watchPage(page);
-  await page.goto(`${server.url}/tests/browser/blank.html`);
-  await page.evaluate(`(window.readMigrated = ${readMigrated}, window.writePacked = ${writePacked}, ${READERS}, 0)`);
+  const { fixture, page, problems } = await packedPage("layout2.json");
   const runs = await page.evaluate(async (fixture) => {
     const weft = await import("/pkg/weftdb.js");
     await weft.default();
@@ -278,12 +285,7 @@ test("a layout-2 database (IndexedDB version 3 or 4) opens migrated: documents, 
 // layout-3 code itself. (What a peer is then sent, and in what order, is
 // `db::layout`'s test of the same fixture, natively.)
 test("a layout-3 database (IndexedDB version 5) opens with its outbox keyed by height", async () => {
-  const fixture = JSON.parse(fs.readFileSync(path.join(WEB_ROOT, "tests/fixtures/layout3-outbox.json"), "utf8"));
-  const page = await browser.newPage();
-  page.setDefaultTimeout?.(WAIT);
-  const problems = watchPage(page);
-  await page.goto(`${server.url}/tests/browser/blank.html`);
-  await page.evaluate(`(window.writePacked = ${writePacked}, ${READERS}, 0)`);
+  const { fixture, page, problems } = await packedPage("layout3-outbox.json");
   const got = await page.evaluate(async (fixture) => {
     const weft = await import("/pkg/weftdb.js");
     await weft.default();
@@ -330,12 +332,7 @@ test("a layout-3 database (IndexedDB version 5) opens with its outbox keyed by h
 // reads with the schemas in one request, and the version stays 6. The rows
 // are tests/fixtures/layout4.json, written by the layout-4 code itself.
 test("a layout-4 database (IndexedDB version 6) opens with the same key, documents and blocks; then writes and reopens", async () => {
-  const fixture = JSON.parse(fs.readFileSync(path.join(WEB_ROOT, "tests/fixtures/layout4.json"), "utf8"));
-  const page = await browser.newPage();
-  page.setDefaultTimeout?.(WAIT);
-  const problems = watchPage(page);
-  await page.goto(`${server.url}/tests/browser/blank.html`);
-  await page.evaluate(`(window.writePacked = ${writePacked}, ${READERS}, 0)`);
+  const { fixture, page, problems } = await packedPage("layout4.json");
   const got = await page.evaluate(async (fixture) => {
     const weft = await import("/pkg/weftdb.js");
     await weft.default();
