@@ -48,7 +48,8 @@ pub(crate) mod recent;
 mod crash;
 
 /// `meta`: the signing key's record ([`layout::key_record`]). It sorts just
-/// after the schemas, and no other `meta` key between them ([`open_range`]).
+/// after the schemas, and no other `meta` key may sort between them
+/// ([`open_range`]): a commit hook's row there is refused.
 pub(crate) const META_KEY: &[u8] = b"signing-key";
 /// `meta`: `schema/<collection>` → the collection's definition, JSON.
 const META_SCHEMA: &[u8] = b"schema/";
@@ -296,40 +297,46 @@ impl<S: Store> Db<S> {
     /// takes no write lock.
     async fn key_and_schemas_in(store: &S) -> Result<([u8; 32], Option<Vec<Vec<u8>>>), Error> {
         let mut rows = store.begin_read(&[Table::Meta]).await?.scan_values(Table::Meta, &open_range(), None).await?;
-        if let Some(seed) = rows.last().and_then(|r| seed_of(r)) {
+        if let Some(seed) = rows.last().map(Vec::as_slice).and_then(seed_of) {
             rows.pop();
             return Ok((seed, Some(rows)));
         }
         let mut tx = store.begin(Mode::Write).await?;
         // Another tab may have made the key, or moved the data, meanwhile.
-        let seed: [u8; 32] = match tx.get(Table::Meta, META_KEY).await? {
-            // Layouts before 5 stored the seed alone.
-            Some(record) => record
-                .get(..32)
-                .and_then(|s| s.try_into().ok())
-                .ok_or_else(|| StoreError("corrupt signing key".into()))?,
-            None => {
-                let mut seed = [0u8; 32];
-                getrandom::getrandom(&mut seed).expect("the platform has a random source");
-                seed
-            }
-        };
-        match tx.get(Table::Meta, LAYOUT_KEY).await?.as_deref() {
-            Some([LAYOUT]) => {}
+        let stored = tx.get(Table::Meta, META_KEY).await?;
+        // The layout this database is moved from, if it is not this build's.
+        let from = match tx.get(Table::Meta, LAYOUT_KEY).await?.as_deref() {
+            Some([LAYOUT]) => None,
             // Layout 1 wrote no `layout`.
-            from @ (None | Some([LAYOUT_2 | LAYOUT_3 | LAYOUT_4])) => {
-                if layout::migrate(&mut tx, from.map(|l| l[0])).await? {
-                    tracing::info!("moved the database into storage layout {LAYOUT}");
-                }
-            }
+            None => Some(None),
+            Some([from @ (LAYOUT_2 | LAYOUT_3 | LAYOUT_4)]) => Some(Some(*from)),
             // Anything else is a layout this build cannot read, left as it is.
             Some(other) => {
                 return Err(Error::Stale(format!(
                     "the database is in storage layout {other:?}, not this build's {LAYOUT}: update the app"
                 )))
             }
+        };
+        let seed = match (&stored, from) {
+            (None, _) => {
+                let mut seed = [0u8; 32];
+                getrandom::getrandom(&mut seed).expect("the platform has a random source");
+                seed
+            }
+            (Some(record), None) => seed_of(record).ok_or_else(|| StoreError("corrupt signing key".into()))?,
+            // Layouts before 5 stored the seed alone.
+            (Some(record), Some(_)) => {
+                record.as_slice().try_into().map_err(|_| StoreError("corrupt signing key".into()))?
+            }
+        };
+        if let Some(from) = from {
+            if layout::migrate(&mut tx, from).await? {
+                tracing::info!("moved the database into storage layout {LAYOUT}");
+            }
         }
-        tx.put(Table::Meta, META_KEY, &key_record(&seed)).await?;
+        if stored.is_none() || from.is_some() {
+            tx.put(Table::Meta, META_KEY, &key_record(&seed)).await?;
+        }
         tx.commit().await?;
         Ok((seed, None))
     }
@@ -1314,6 +1321,14 @@ impl<S: Store> Db<S> {
         for b in &fx.blocks {
             for hook in &hooks {
                 for (table, key, value) in hook(Commit::Writing, b) {
+                    // An open takes every value there for a schema or the key.
+                    if table == Table::Meta && open_range().contains(&key) {
+                        return Err(StoreError(format!(
+                            "a commit hook may not write meta's {:?}: schema/ to signing-key is the open's",
+                            String::from_utf8_lossy(&key)
+                        ))
+                        .into());
+                    }
                     tx.put(table, &key, &value).await?;
                 }
             }

@@ -743,7 +743,7 @@
 //! | `documents` | collection `\0` id → the document record: DAG-CBOR `[id, state, heads]` (field registers; heads with heights) | |
 //! | `entries` | collection `\0` field `\0` [`core::query::encode_index_value`] ‖ id, one per `@index` field of a visible document → the document as a query returns it, JSON text `{"_id": …, field: value, …}` (no null fields; in IndexedDB a string): a covering index, so a query is one range read | |
 //! | `packs` | SHA-256 of its CIDs → blocks stored by one transaction (at most 128 or 64 KiB a pack; a transaction writes as many packs as it needs), each as u32-LE length, CID, u32-LE length, block | its blocks' CIDs |
-//! | `meta` | name → a value: `schema/<collection>` → the collection's schema as JSON with its `policy`; `signing-key` → the signing key's 32-byte seed followed by the layout (5), which sorts just after the schemas, so an open reads all of them and the key in one range read (`db::open_range`; no other key sorts among them); `layout` → the layout; a node's replicators, p2p collections and the blocks replicators' peers refused (`records`) | |
+//! | `meta` | name → a value: `schema/<collection>` → the collection's schema as JSON with its `policy`; `signing-key` → the signing key's 32-byte seed followed by the layout (5), which sorts just after the schemas, so an open reads all of them and the key in one range read (`db::open_range`; no other key may sort among them: a commit hook's row there is refused); `layout` → the layout; a node's replicators, p2p collections and the blocks replicators' peers refused (`records`) | |
 //! | `pending` | CID → a verified block whose parents are not all here | |
 //! | `waiting` | missing parent CID ‖ child CID → nothing | |
 //! | `outbox` | replicator peer id ‖ `0` ‖ height (8 bytes, big-endian) ‖ CID → height and collection: a peer's rows in the order it is sent them, parents first, so a batch reads the front of its queue, not all of it (`records`) | |
@@ -865,9 +865,11 @@
 //! but for the signing key's record, the seed alone: an open read the key,
 //! the layout and the schemas in three requests, ~0.2 ms more of a reopen
 //! in Chromium (BENCHMARKS.md, "Reopen: one read of `meta`"). Layout 5
-//! keeps IndexedDB version 6: a tab of layout 4 reads the key's record only
-//! as it opens, where it finds `layout` 5 and refuses the database
-//! (`STALE`), and writes nothing else that layout 5 reads otherwise.
+//! keeps IndexedDB version 6, so a tab of layout 4 open on the database is
+//! not closed: it reads the key's record only as it opens, and everything
+//! it writes (documents, packs, entries, the outbox, schemas) is in layout
+//! 5's form; a new open by a layout-4 build finds `layout` 5 and refuses
+//! the database (`STALE`).
 //! Layout 3 (IndexedDB version 5, 2026-12-04 to 2026-12-05) was layout 4
 //! but for the outbox, whose rows were keyed peer `\0` CID: each batch read,
 //! decoded and sorted the peer's whole queue (0.1 s a batch at 200,000

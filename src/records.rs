@@ -356,10 +356,9 @@ mod tests {
             format!("{META_P2P}Book"),
             META_WEBRTC_CERT.into(),
             META_WEBTRANSPORT_CERTS.into(),
-            String::from_utf8(crate::db::layout::LAYOUT_KEY.to_vec()).unwrap(),
         ];
-        for k in keys {
-            assert!(!range.contains(k.as_bytes()), "{k}");
+        for k in keys.iter().map(String::as_bytes).chain([crate::db::layout::LAYOUT_KEY]) {
+            assert!(!range.contains(k), "{}", String::from_utf8_lossy(k));
         }
         assert!(range.contains(b"schema/Book") && range.contains(crate::db::META_KEY));
     }

@@ -210,16 +210,24 @@ fn a_layout1_database_opens_migrated_on_redb() {
 #[test]
 fn a_layout_this_build_does_not_know_is_refused_and_left_as_it_is() {
     block_on(async {
-        for unknown in [vec![6u8], vec![], vec![2, 0]] {
+        // A later layout's key record is its seed followed by the layout.
+        let key = [[7u8; 32].as_slice(), &[6]].concat();
+        for (unknown, key) in
+            [(vec![6u8], Some(key.clone())), (vec![6u8], Some(vec![7; 20])), (vec![], None), (vec![2, 0], None)]
+        {
             let store = MemoryStore::new();
             let mut tx = store.begin(Mode::Write).await.unwrap();
             tx.put(Table::Meta, b"layout", &unknown).await.unwrap();
+            if let Some(key) = &key {
+                tx.put(Table::Meta, b"signing-key", key).await.unwrap();
+            }
             tx.put(Table::LegacyHeads, b"Book\0x", b"rows of a layout this build cannot read").await.unwrap();
             tx.commit().await.unwrap();
             let err = Db::open(store.clone()).await.err().expect("refused");
             assert_eq!(err.code(), "STALE", "{err}");
             let mut tx = store.begin(Mode::Read).await.unwrap();
             assert_eq!(tx.get(Table::Meta, b"layout").await.unwrap(), Some(unknown.clone()));
+            assert_eq!(tx.get(Table::Meta, b"signing-key").await.unwrap(), key, "the key as it was");
             assert_eq!(layout1_rows(&store).await, 1, "nothing moved or cleared");
         }
     });
@@ -296,20 +304,28 @@ fn a_layout4_database_opens_migrated_on_redb() {
     block_on(layout4_opens_migrated(store));
 }
 
-/// A store whose signing key's record is shorter than a seed is refused
-/// as corrupt, and left as it is.
+/// A signing key's record that is not its layout's form is refused as
+/// corrupt (`STORAGE`) and left as it is: before layout 5 the seed alone,
+/// 32 bytes; from it the seed, then the layout. (A record of this build's
+/// form names the layout itself: an open that finds one reads no `layout`.)
 #[test]
-fn a_short_signing_key_is_refused() {
+fn a_signing_key_record_of_the_wrong_form_is_refused() {
     block_on(async {
-        let store = MemoryStore::new();
-        let mut tx = store.begin(Mode::Write).await.unwrap();
-        tx.put(Table::Meta, b"signing-key", &[7; 31]).await.unwrap();
-        tx.put(Table::Meta, b"layout", &[4]).await.unwrap();
-        tx.commit().await.unwrap();
-        let err = Db::open(store.clone()).await.err().expect("refused");
-        assert!(err.to_string().contains("corrupt signing key"), "{err}");
-        let mut tx = store.begin(Mode::Read).await.unwrap();
-        assert_eq!(tx.get(Table::Meta, b"signing-key").await.unwrap(), Some(vec![7; 31]));
-        assert_eq!(tx.get(Table::Meta, b"layout").await.unwrap(), Some(vec![4]));
+        let seed_then = |b: u8| [[7u8; 32].as_slice(), &[b]].concat();
+        for (layout, key) in
+            [(4u8, vec![7; 31]), (4, vec![7; 40]), (4, seed_then(4)), (5, vec![7; 32]), (5, seed_then(4))]
+        {
+            let store = MemoryStore::new();
+            let mut tx = store.begin(Mode::Write).await.unwrap();
+            tx.put(Table::Meta, b"signing-key", &key).await.unwrap();
+            tx.put(Table::Meta, b"layout", &[layout]).await.unwrap();
+            tx.commit().await.unwrap();
+            let err = Db::open(store.clone()).await.err().expect("refused");
+            assert_eq!(err.code(), "STORAGE", "layout {layout}, {} bytes: {err}", key.len());
+            assert!(err.to_string().contains("corrupt signing key"), "{err}");
+            let mut tx = store.begin(Mode::Read).await.unwrap();
+            assert_eq!(tx.get(Table::Meta, b"signing-key").await.unwrap(), Some(key.clone()));
+            assert_eq!(tx.get(Table::Meta, b"layout").await.unwrap(), Some(vec![layout]));
+        }
     });
 }

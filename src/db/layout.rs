@@ -42,9 +42,10 @@
 //! database in memory once and writes it again before it clears the old
 //! tables: a database near the page's memory or storage quota cannot be
 //! moved this way (none that large is known to exist). A native node must
-//! not go back to a layout-1 build: redb has no version gate, and that
-//! build would see an empty database and write beside layout 5 (a build
-//! of layouts 2 to 4 refuses layout 5 as a layout it does not know).
+//! not go back to an older build: redb has no version gate. A build of
+//! layouts 2 to 4 refuses layout 5 as a layout it does not know; a layout-1
+//! build refuses the signing key's record of 33 bytes as corrupt (before
+//! layout 5 it would have seen an empty database and written beside it).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -61,15 +62,17 @@ use crate::store::{KeyRange, StoreError, Table, Tx};
 
 /// `meta` key of the layout a database is in (absent: layout 1).
 pub(crate) const LAYOUT_KEY: &[u8] = b"layout";
-/// This build's layout.
+/// This build's layout. A later layout keeps the signing key's record the
+/// seed followed by the layout, so that this build's open finds it is not
+/// its own and refuses it (`STALE`), writing nothing.
 pub(crate) const LAYOUT: u8 = 5;
-/// Layout 5 but for the signing key's record, the seed alone.
-pub(crate) const LAYOUT_4: u8 = 4;
 /// The layout whose index entries carried the document record.
 pub(crate) const LAYOUT_2: u8 = 2;
 /// Layout 4's documents, blocks and index entries, with the outbox keyed by
 /// CID alone.
 pub(crate) const LAYOUT_3: u8 = 3;
+/// Layout 5 but for the signing key's record, the seed alone.
+pub(crate) const LAYOUT_4: u8 = 4;
 
 /// The signing key's record in this layout: the seed, then [`LAYOUT`].
 pub(crate) fn key_record(seed: &[u8; 32]) -> Vec<u8> {
@@ -496,6 +499,21 @@ fn rekeyed(rows: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
 mod tests {
     use futures::executor::block_on;
     use serde_json::{json, Value};
+
+    /// An open's range read ends with the key's record when there is one:
+    /// only this layout's form (the seed, then 5) is taken for it, never a
+    /// schema's JSON nor layout 4's seed alone, whatever its last byte.
+    #[test]
+    fn only_this_layout_s_key_record_is_taken_for_the_seed() {
+        let seed = [5u8; 32];
+        use super::{key_record, seed_of};
+        assert_eq!(seed_of(&key_record(&seed)), Some(seed));
+        assert_eq!(seed_of(&seed), None, "layout 4's record, ending with 5");
+        assert_eq!(seed_of(&[[5u8; 32].as_slice(), &[4]].concat()), None);
+        assert_eq!(seed_of(&[[5u8; 33].as_slice(), &[5]].concat()), None);
+        assert_eq!(seed_of(br#"{"name":"Book","fields":[],"x":1}"#), None, "a schema of 33 bytes");
+        assert_eq!(seed_of(&[]), None);
+    }
 
     use crate::db::Db;
     use crate::store::{FailingStore, KeyRange, MemoryStore, Mode, Store, Table, Tx};

@@ -404,11 +404,12 @@ const QUEUED_GRACE_MS: u32 = 10_000;
 /// stores in layout 4, whose outbox rows are keyed by height, then CID,
 /// `crate::records`: a tab of version 5 would queue blocks under keys
 /// this build does not read; the same version holds layout 5, which
-/// differs only in the signing key's record: a tab of layout 4 reads that
-/// only as it opens, where it finds `layout` 5 and refuses the database
-/// as `STALE`, and writes nothing layout 5 reads otherwise). An older
-/// build's tab gets `VersionError` (`STALE`) rather than read a layout it
-/// does not know.
+/// differs only in the signing key's record: a tab of layout 4 open on it
+/// is not closed, as it reads that record only as it opens and writes
+/// everything else in layout 5's form, and a new open by a layout-4 build
+/// finds `layout` 5 and refuses the database as `STALE`). An older build's
+/// tab gets `VersionError` (`STALE`) rather than read a layout it does not
+/// know.
 const VERSION: u32 = 6;
 
 /// The object stores: every table but the companions, which are indexes.
