@@ -1322,12 +1322,10 @@ impl<S: Store> Db<S> {
             for hook in &hooks {
                 for (table, key, value) in hook(Commit::Writing, b) {
                     // An open takes every value there for a schema or the key.
-                    if table == Table::Meta && open_range().contains(&key) {
-                        return Err(StoreError(format!(
-                            "a commit hook may not write meta's {:?}: schema/ to signing-key is the open's",
-                            String::from_utf8_lossy(&key)
-                        ))
-                        .into());
+                    if table == Table::Meta && (META_SCHEMA..=META_KEY).contains(&key.as_slice()) {
+                        return Err(
+                            StoreError("a commit hook may not write meta from schema/ to signing-key".into()).into()
+                        );
                     }
                     tx.put(table, &key, &value).await?;
                 }

@@ -12,7 +12,7 @@
 //   --only=raw,dexie,weftdb   engines to run (default: all three; a missing
 //                             weftdb build is reported as unavailable)
 //   --bulk=10000 --writes=200 --gets=1000 --large=100000 --batch=10000
-//   --reopens=5 --queries=50 --authors=N (default large/100) --seed=42
+//   --reopens=21 --queries=50 --authors=N (default large/100) --seed=42
 //   --reopen-wait-ms=0        pause between close and reopen (Chromium keeps a
 //                             closed database's backing store for ~2 s: 2500
 //                             measures a reopen after it was let go)
