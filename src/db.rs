@@ -281,9 +281,11 @@ impl<S: Store> Db<S> {
             cache,
             recent: RefCell::default(),
         };
-        match schemas {
-            Some(rows) => db.keep_schemas(rows)?,
-            None => db.reload_schemas().await?,
+        // Unless a row among them is not a schema, which a commit hook of a
+        // build before layout 5 may have written (those read the schemas by
+        // their prefix): then they are read by it.
+        if !schemas.is_some_and(|rows| db.keep_schemas(rows).is_ok()) {
+            db.reload_schemas().await?;
         }
         Ok(db)
     }
