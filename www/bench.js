@@ -15,7 +15,7 @@
 //   memory   after the 100k build: weftdb's wasm memory; raw's and Dexie's
 //            page (measureUserAgentSpecificMemory; for weftdb in brackets)
 //   reopen   close, open, one get, on a 100k-doc database (built in 10k
-//            batches); time from open start to the get's result; median of 5
+//            batches); time from open start to the get's result; median of 21
 //   getCold  then 1000 gets of random ids of the 100k set, none read before
 //            (no engine has them cached); per-op median
 //   query    equality on an indexed field (author: 1000 distinct values, so

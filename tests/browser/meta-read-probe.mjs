@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // What an open's read of the `meta` store costs by its shape, with no
 // weftdb code: plain IndexedDB in one page, a database of twelve object
-// stores (weftdb's has eleven) with binary keys, closed and opened again before each
-// read, the shapes in turns. For each shape, the median time from
+// stores (weftdb's has eleven) with binary keys, closed and opened again
+// before each read, the shapes in turns. For each shape, the median time from
 // `indexedDB.open` to its last answer and from `transaction()` to it:
 //   three   the signing key's `get`, the layout's `get`, and a `getAll` of
 //           the schemas' key range (storage layout 4's open)
