@@ -284,7 +284,7 @@ impl<S: Store> Db<S> {
         // Unless a row among them is not a schema, which a commit hook of a
         // build before layout 5 may have written (those read the schemas by
         // their prefix): then they are read by it.
-        if !schemas.is_some_and(|rows| db.keep_schemas(rows).is_ok()) {
+        if schemas.is_none_or(|rows| db.keep_schemas(rows).is_err()) {
             db.reload_schemas().await?;
         }
         Ok(db)
