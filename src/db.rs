@@ -59,6 +59,12 @@ pub(crate) fn open_range() -> KeyRange {
     KeyRange { lower: Bound::Included(META_SCHEMA.to_vec()), upper: Bound::Included(META_KEY.to_vec()) }
 }
 
+/// Whether `key` is in [`open_range`], without making it (a commit hook's
+/// every row is asked).
+pub(crate) fn read_on_open(key: &[u8]) -> bool {
+    (META_SCHEMA..=META_KEY).contains(&key)
+}
+
 pub use crate::core::merge::{Change, ChangeKind, ImportReport, Merged, Refusal};
 
 /// A row that a [`Db::on_commit`] hook adds to the transaction of the block
@@ -323,14 +329,13 @@ impl<S: Store> Db<S> {
             (None, _) => {
                 let mut seed = [0u8; 32];
                 getrandom::getrandom(&mut seed).expect("the platform has a random source");
-                seed
+                Some(seed)
             }
-            (Some(record), None) => seed_of(record).ok_or_else(|| StoreError("corrupt signing key".into()))?,
+            (Some(record), None) => seed_of(record),
             // Layouts before 5 stored the seed alone.
-            (Some(record), Some(_)) => {
-                record.as_slice().try_into().map_err(|_| StoreError("corrupt signing key".into()))?
-            }
+            (Some(record), Some(_)) => record.as_slice().try_into().ok(),
         };
+        let seed = seed.ok_or_else(|| StoreError("corrupt signing key".into()))?;
         if let Some(from) = from {
             if layout::migrate(&mut tx, from).await? {
                 tracing::info!("moved the database into storage layout {LAYOUT}");
@@ -1324,7 +1329,7 @@ impl<S: Store> Db<S> {
             for hook in &hooks {
                 for (table, key, value) in hook(Commit::Writing, b) {
                     // An open takes every value there for a schema or the key.
-                    if table == Table::Meta && (META_SCHEMA..=META_KEY).contains(&key.as_slice()) {
+                    if table == Table::Meta && read_on_open(&key) {
                         return Err(
                             StoreError("a commit hook may not write meta from schema/ to signing-key".into()).into()
                         );

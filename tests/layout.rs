@@ -9,6 +9,7 @@
 
 use futures::executor::block_on;
 use serde_json::{json, Value};
+use weftdb::core::schema::hex;
 use weftdb::store::{KeyRange, MemoryStore, Mode, RedbStore, Store, Table, Tx};
 use weftdb::Db;
 
@@ -26,7 +27,7 @@ fn fixture2() -> Value {
 
 /// Writes the layout-2 (or layout-4) rows into `store`: packs with their
 /// secondary keys (the fixture's `packs_by`), every other table as it is.
-async fn write_layout2<S: Store>(store: &S, fixture: &Value) {
+async fn write_packed<S: Store>(store: &S, fixture: &Value) {
     let tables = fixture["tables"].as_object().unwrap();
     let rows = |name: &str| -> Vec<(Vec<u8>, Vec<u8>)> {
         tables[name]
@@ -92,7 +93,7 @@ fn a_layout2_database_opens_migrated_in_memory() {
     block_on(async {
         let fixture = fixture2();
         let store = MemoryStore::new();
-        write_layout2(&store, &fixture).await;
+        write_packed(&store, &fixture).await;
         let db = Db::open(store.clone()).await.unwrap();
         check2(&db, &store, &fixture).await;
         // It keeps working: a write moves the index, a reopen keeps it all.
@@ -114,7 +115,7 @@ fn a_layout2_database_opens_migrated_on_redb() {
         let path = dir.path().join("db.redb");
         {
             let store = RedbStore::open(&path).unwrap();
-            write_layout2(&store, &fixture).await;
+            write_packed(&store, &fixture).await;
         }
         let store = RedbStore::open(&path).unwrap();
         let db = Db::open(store.clone()).await.unwrap();
@@ -253,7 +254,7 @@ fn layout1_rows_of_no_document_are_cleared_too() {
 /// schemas notwithstanding.
 async fn layout4_opens_migrated<S: Store + Clone>(store: S) {
     let fixture: Value = serde_json::from_str(include_str!("fixtures/layout4.json")).unwrap();
-    write_layout2(&store, &fixture).await;
+    write_packed(&store, &fixture).await;
     // A row a commit hook of layout 4 could write: among what layout 5's
     // open reads, where it is taken for no schema.
     let mut tx = store.begin(Mode::Write).await.unwrap();
@@ -262,7 +263,7 @@ async fn layout4_opens_migrated<S: Store + Clone>(store: S) {
     let expect = &fixture["expect"];
     let seed = {
         let meta = fixture["tables"]["meta"].as_array().unwrap();
-        let row = meta.iter().find(|r| r[0] == hex_of(b"signing-key")).unwrap();
+        let row = meta.iter().find(|r| r[0] == hex(b"signing-key")).unwrap();
         unhex(row[1].as_str().unwrap())
     };
     assert_eq!(seed.len(), 32, "layout 4 stored the seed alone");
@@ -292,10 +293,6 @@ async fn layout4_opens_migrated<S: Store + Clone>(store: S) {
     assert_eq!(db.collections().len(), 2, "both schemas");
     assert_eq!(db.get("Book", &id).await.unwrap().unwrap()["title"], "after");
     assert_eq!(json!(db.export().await.unwrap().len()), json!(expect["blocks"].as_u64().unwrap() + 1));
-}
-
-fn hex_of(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[test]
