@@ -193,7 +193,7 @@ fn records_of(
 fn next_of_heads<'a>(blocks: &[SignedBlock], heads_of: impl Fn(&DocName) -> Option<&'a Heads>) -> bool {
     let mut seen = HashSet::new();
     blocks.iter().all(|b| {
-        let name: DocName = (b.block.col.clone(), b.doc().to_string());
+        let name: DocName = (b.block.col.clone(), b.doc_id().to_owned());
         let parents_are_heads =
             heads_of(&name).is_some_and(|heads| b.block.parents.iter().all(|p| heads.iter().any(|(h, _)| h == p)));
         !b.block.is_genesis() && parents_are_heads && seen.insert(name)
@@ -526,7 +526,7 @@ impl<S: Store> Db<S> {
         fx: &mut Effects,
     ) -> Result<(), Error> {
         let col = def.name.as_str();
-        let id = b.doc().to_string();
+        let id = b.doc_id().to_owned();
         let name: DocName = (col.into(), id.clone());
         if def.policy == WritePolicy::Owner && !b.block.is_genesis() {
             let owner = match (fx.docs.get(&name), &known) {
@@ -689,7 +689,7 @@ impl<S: Store> Db<S> {
         let cache = self.cache.as_ref()?;
         let mut docs = HashMap::new();
         for b in blocks {
-            let name: DocName = (b.block.col.clone(), b.doc().to_string());
+            let name: DocName = (b.block.col.clone(), b.doc_id().to_owned());
             let key = doc_key(&name.0, &name.1);
             let doc = if committed { cache.get_committed(&key) } else { cache.get(&key) }?;
             docs.insert(name, doc);
@@ -832,7 +832,7 @@ impl<S: Store> Db<S> {
         defs: BTreeMap<String, Result<Rc<CollectionDef>, Error>>,
         guess: bool,
     ) -> Result<Snapshot, Error> {
-        let mut names: Vec<DocName> = blocks.iter().map(|b| (b.block.col.clone(), b.doc().to_string())).collect();
+        let mut names: Vec<DocName> = blocks.iter().map(|b| (b.block.col.clone(), b.doc_id().to_owned())).collect();
         names.sort_unstable();
         names.dedup();
         let batch: HashSet<Cid> = blocks.iter().map(|b| b.cid).collect();
@@ -887,7 +887,7 @@ impl<S: Store> Db<S> {
             (located, cids.iter().copied().zip(values).collect())
         } else {
             let highest = |b: &SignedBlock| {
-                let name: DocName = (b.block.col.clone(), b.doc().to_string());
+                let name: DocName = (b.block.col.clone(), b.doc_id().to_owned());
                 docs.get(&name).and_then(|(_, h)| h.iter().map(|(_, height)| *height).max())
             };
             let may_be_stored: Vec<Cid> = blocks

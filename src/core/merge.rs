@@ -115,7 +115,7 @@ impl Merged {
     /// `doc`: `b`'s document id (`b.doc()` as text), which the caller has
     /// made already (a CID's text is a base32 encoding per block).
     pub fn new(b: &SignedBlock, doc: String, local: bool, source: Option<Rc<[u8]>>) -> Self {
-        debug_assert_eq!(doc, b.doc().to_string());
+        debug_assert_eq!(doc, b.doc_id());
         Merged {
             cid: b.cid,
             bytes: b.bytes.clone(),
@@ -310,7 +310,7 @@ pub(crate) fn refuses_block(e: &Error) -> bool {
 pub fn check_alone(b: &SignedBlock, def: &CollectionDef) -> Result<(), Error> {
     if let WritePolicy::Writers(_) = def.policy {
         if !def.policy.allows(&b.block.author, b.block.is_genesis(), None) {
-            let doc = (!b.block.is_genesis()).then(|| b.doc().to_string());
+            let doc = (!b.block.is_genesis()).then(|| b.doc_id().to_owned());
             return Err(unauthorized(def, &b.block.author, doc.as_deref()));
         }
     }
@@ -335,7 +335,7 @@ pub fn check_alone(b: &SignedBlock, def: &CollectionDef) -> Result<(), Error> {
 pub fn check_owner(b: &SignedBlock, def: &CollectionDef, owner: Option<&ByteBuf>) -> Result<(), Error> {
     let owner = owner.map(|o| o.as_slice());
     if def.policy == WritePolicy::Owner && !def.policy.allows(&b.block.author, false, owner) {
-        return Err(unauthorized(def, &b.block.author, Some(&b.doc().to_string())));
+        return Err(unauthorized(def, &b.block.author, Some(b.doc_id())));
     }
     Ok(())
 }
@@ -647,7 +647,7 @@ impl Planner {
             self.report.duplicate += 1;
             return Ok(());
         }
-        let name: DocName = (b.block.col.clone(), b.doc().to_string());
+        let name: DocName = (b.block.col.clone(), b.doc_id().to_owned());
         let checked = match self.known.defs[&b.block.col].clone() {
             Err(e) => Err(e),
             Ok(def) => match self.refused_parent(&b) {
@@ -808,7 +808,7 @@ impl Planner {
     /// `known`: the document's stored state and heads, when the caller has
     /// them at hand.
     fn fold_in(&mut self, b: &SignedBlock, def: &CollectionDef, known: Option<(DocState, Heads)>) -> Result<(), Error> {
-        let name: DocName = (def.name.clone(), b.doc().to_string());
+        let name: DocName = (def.name.clone(), b.doc_id().to_owned());
         let touched = self.docs.get(&name);
         let fresh = touched.is_none();
         if def.policy == WritePolicy::Owner && !b.block.is_genesis() {
@@ -1047,7 +1047,7 @@ mod tests {
                         known.refused_lately.insert(*c, e.clone());
                     }
                 }
-                let name = (b.block.col.clone(), b.doc().to_string());
+                let name = (b.block.col.clone(), b.doc_id().to_owned());
                 if let Some(doc) = self.docs.get(&name) {
                     known.docs.insert(name, doc.clone());
                 }

@@ -104,7 +104,7 @@ pub(crate) async fn assert_consistent<S: Store>(db: &Db<S>) {
         for p in &b.block.parents {
             assert!(blocks.contains_key(p), "merged block {} has its parent {p} stored", b.cid);
         }
-        let key = doc_key(&b.block.col, &b.doc().to_string());
+        let key = doc_key(&b.block.col, b.doc_id());
         assert!(docs_rows.contains_key(&key), "merged block {}'s document has a record", b.cid);
         by_doc.entry(key).or_default().push(b);
     }

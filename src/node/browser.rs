@@ -176,16 +176,9 @@ async fn run(
 ) {
     let now = move || epoch.elapsed();
     driver.settle(&mut node, now).await;
+    let mut housekeeping = Housekeeping::default();
     loop {
-        let due = node.next_housekeeping().map(|t| t.saturating_sub(now()));
-        let mut housekeeping = async move {
-            match due {
-                Some(after) => Delay::new(after).await,
-                None => futures::future::pending().await,
-            }
-        }
-        .boxed_local()
-        .fuse();
+        housekeeping.due(node.next_housekeeping(), now());
         futures::select! {
             request = requests.next() => match request {
                 Some(Request::Command(command, reply)) => {
@@ -218,7 +211,7 @@ async fn run(
                     driver.settle(&mut node, now).await;
                 }
             }
-            _ = housekeeping => {
+            () = housekeeping.fired().fuse() => {
                 node.at(now(), wall_now_ms());
                 node.housekeeping().await;
             }
@@ -229,6 +222,37 @@ async fn run(
     }
     // Dropping the swarm closes every connection.
     drop(driver);
+}
+
+/// The timer of the node's next housekeeping, kept from one turn of the
+/// loop to the next while its deadline stays: a turn comes with every
+/// event of the swarm, and a timer made and cleared on each
+/// (`setTimeout`, `clearTimeout`, a closure) took ~60 ms of a reopened
+/// page's thread in a catch-up of 10,000 blocks (BENCHMARKS.md, "Catch-up:
+/// the page's timer kept").
+#[derive(Default)]
+struct Housekeeping {
+    /// The deadline (since the node's epoch) and its timer.
+    timer: Option<(std::time::Duration, Delay)>,
+}
+
+impl Housekeeping {
+    /// Sets the deadline (`None`: nothing due), `now` being the time since
+    /// the epoch; a new timer only if it moved.
+    fn due(&mut self, at: Option<std::time::Duration>, now: std::time::Duration) {
+        if self.timer.as_ref().map(|(t, _)| *t) != at {
+            self.timer = at.map(|at| (at, Delay::new(at.saturating_sub(now))));
+        }
+    }
+
+    /// Resolves when the deadline passes (never without one), and forgets it.
+    async fn fired(&mut self) {
+        match &mut self.timer {
+            Some((_, delay)) => delay.await,
+            None => futures::future::pending().await,
+        }
+        self.timer = None;
+    }
 }
 
 /// Inputs taken from the swarm while the node merged, held for it at

@@ -277,7 +277,7 @@ impl<S: Store> Node<S> {
                 self.take_merged().await;
                 let block = SignedBlock::decode_stored(data, cid).ok();
                 if let Some(b) = block.as_ref().filter(|_| new) {
-                    self.touch_doc(&b.doc().to_string());
+                    self.touch_doc(b.doc_id());
                 }
                 self.fetch(report.missing, Some(source));
                 // A change waiting for its document's genesis cannot be
@@ -365,7 +365,7 @@ impl<S: Store> Node<S> {
         let mut seen = HashSet::new();
         let want: Vec<Cid> = want.into_iter().filter(|c| seen.insert(*c)).collect();
         let shared = self.shared_with(peer);
-        let keep = |b: &SignedBlock| self.shares(&shared, &b.block.col, &b.doc().to_string());
+        let keep = |b: &SignedBlock| self.shares(&shared, &b.block.col, b.doc_id());
         let (blocks, withheld) = self.db.blocks_within(&want, MAX_BATCH_BLOCKS, BATCH_BYTES, keep).await?;
         self.stats.withheld += withheld;
         let blocks = blocks.into_iter().map(ByteBuf::from).collect();

@@ -590,7 +590,7 @@ impl<S: crate::store::Store> Node<S> {
             merged.push(Merged {
                 cid: *cid,
                 collection: b.block.col.clone(),
-                doc: b.doc().to_string(),
+                doc: b.doc_id().to_owned(),
                 height: b.block.height,
                 bytes: b.bytes,
                 local: true,
