@@ -434,7 +434,7 @@ impl<S: Store> Db<S> {
         // transaction, which is then dropped: nothing is written.
         for (i, fields) in fields.into_iter().enumerate() {
             let b = fits_a_block(Block::genesis(col, fields, random_nonce(), self.signing_key()))?;
-            ids.push(b.cid.to_string());
+            ids.push(b.doc_id().to_owned());
             self.apply(&mut tx, &b, &def, None, &mut fx).await?;
             if (i + 1) % layout::PACK_BLOCKS == 0 {
                 self.flush(&mut tx, &mut fx).await?;

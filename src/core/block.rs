@@ -94,7 +94,9 @@ pub enum BlockError {
     NotCanonical,
 }
 
-/// A block with its CID and the bytes the CID was computed from.
+/// A block with its CID and the bytes the CID was computed from. Made only
+/// by signing or decoding; `cid` and `block` are not changed after (the
+/// document's id, [`SignedBlock::doc_id`], is kept once made).
 #[derive(Debug, Clone)]
 pub struct SignedBlock {
     pub cid: Cid,
@@ -509,10 +511,9 @@ impl SignedBlock {
         self.block.doc_cid(self.cid)
     }
 
-    /// [`SignedBlock::doc`] as text, the document's id: encoded once a
-    /// block (base32 of the CID's bytes), where an import asked for it
-    /// three or four times a block (the snapshot's reads, the planner's
-    /// checks and fold, the change told).
+    /// [`SignedBlock::doc`] as text (the CID's multibase base32), the
+    /// document's id: encoded on first use and kept, as an import asks for
+    /// it several times a block.
     pub fn doc_id(&self) -> &str {
         self.doc_id.get_or_init(|| self.doc().to_string())
     }
@@ -637,10 +638,12 @@ mod tests {
         let c = Block::change("Book", g.cid, vec![g.cid], 2, fields(json!({"t": "y"})), false, &key(1));
         assert_eq!(g.doc_id(), g.cid.to_string());
         assert_eq!(c.doc_id(), g.cid.to_string());
-        // Kept once made, and no part of what makes two blocks equal.
+        // No part of what makes two blocks equal; a clone keeps it.
         let decoded = SignedBlock::decode(&c.bytes, Some(c.cid)).unwrap();
         assert_eq!(decoded, c);
-        assert_eq!((decoded.clone().doc_id(), decoded.doc_id()), (c.doc_id(), c.doc_id()));
+        let copy = c.clone();
+        assert_eq!(copy.doc_id(), g.cid.to_string());
+        assert_eq!(decoded.doc_id(), g.cid.to_string());
     }
 
     #[test]

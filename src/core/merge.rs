@@ -113,9 +113,9 @@ pub struct Merged {
 
 impl Merged {
     /// `doc`: `b`'s document id (`b.doc()` as text), which the caller has
-    /// made already (a CID's text is a base32 encoding per block).
+    /// at hand ([`SignedBlock::doc_id`]).
     pub fn new(b: &SignedBlock, doc: String, local: bool, source: Option<Rc<[u8]>>) -> Self {
-        debug_assert_eq!(doc, b.doc_id());
+        debug_assert_eq!(doc, b.doc().to_string());
         Merged {
             cid: b.cid,
             bytes: b.bytes.clone(),
@@ -310,8 +310,8 @@ pub(crate) fn refuses_block(e: &Error) -> bool {
 pub fn check_alone(b: &SignedBlock, def: &CollectionDef) -> Result<(), Error> {
     if let WritePolicy::Writers(_) = def.policy {
         if !def.policy.allows(&b.block.author, b.block.is_genesis(), None) {
-            let doc = (!b.block.is_genesis()).then(|| b.doc_id().to_owned());
-            return Err(unauthorized(def, &b.block.author, doc.as_deref()));
+            let doc = (!b.block.is_genesis()).then(|| b.doc_id());
+            return Err(unauthorized(def, &b.block.author, doc));
         }
     }
     // Fields that do not fit are this replica's schema differing from

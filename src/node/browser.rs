@@ -229,7 +229,7 @@ async fn run(
 /// event of the swarm, and a timer made and cleared on each
 /// (`setTimeout`, `clearTimeout`, a closure) took ~60 ms of a reopened
 /// page's thread in a catch-up of 10,000 blocks (BENCHMARKS.md, "Catch-up:
-/// the page's timer kept").
+/// the page's timer kept, a document's id encoded once").
 #[derive(Default)]
 struct Housekeeping {
     /// The deadline (since the node's epoch) and its timer.
@@ -238,14 +238,18 @@ struct Housekeeping {
 
 impl Housekeeping {
     /// Sets the deadline (`None`: nothing due), `now` being the time since
-    /// the epoch; a new timer only if it moved.
+    /// the epoch; a new timer only if it moved or the last one fired.
     fn due(&mut self, at: Option<std::time::Duration>, now: std::time::Duration) {
         if self.timer.as_ref().map(|(t, _)| *t) != at {
             self.timer = at.map(|at| (at, Delay::new(at.saturating_sub(now))));
         }
     }
 
-    /// Resolves when the deadline passes (never without one), and forgets it.
+    /// Resolves when the deadline passes (never without one), and forgets
+    /// it: in a page a `Delay` polled again once it has fired throws (gloo's
+    /// `TimeoutFuture`), so a fired timer is never kept. Nothing is awaited
+    /// between the two, so a turn that drops this future midway leaves
+    /// either the timer not yet fired or none.
     async fn fired(&mut self) {
         match &mut self.timer {
             Some((_, delay)) => delay.await,
