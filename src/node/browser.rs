@@ -178,7 +178,7 @@ async fn run(
     driver.settle(&mut node, now).await;
     let mut housekeeping = Housekeeping::default();
     loop {
-        housekeeping.due(node.next_housekeeping(), now());
+        housekeeping.due(node.next_housekeeping(), now);
         futures::select! {
             request = requests.next() => match request {
                 Some(Request::Command(command, reply)) => {
@@ -237,11 +237,12 @@ struct Housekeeping {
 }
 
 impl Housekeeping {
-    /// Sets the deadline (`None`: nothing due), `now` being the time since
-    /// the epoch; a new timer only if it moved or the last one fired.
-    fn due(&mut self, at: Option<std::time::Duration>, now: std::time::Duration) {
+    /// Sets the deadline (`None`: nothing due); a new timer only if it
+    /// moved or the last one fired, and only then is the clock read (`now`:
+    /// the time since the epoch).
+    fn due(&mut self, at: Option<std::time::Duration>, now: impl FnOnce() -> std::time::Duration) {
         if self.timer.as_ref().map(|(t, _)| *t) != at {
-            self.timer = at.map(|at| (at, Delay::new(at.saturating_sub(now))));
+            self.timer = at.map(|at| (at, Delay::new(at.saturating_sub(now()))));
         }
     }
 
