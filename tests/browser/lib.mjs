@@ -29,7 +29,27 @@ export const CHROMIUM_ARGS = [
   "--disable-component-update",
   "--no-first-run",
   "--disable-sync",
+  // Each window of this headless Chromium (one per context the tests make)
+  // starts a renderer of its own for the address bar's popup (two WebUI
+  // pages, chrome://omnibox-popup.top-chrome/), ~0.7 s of CPU each, which
+  // no page here ever shows. A reopened page's catch-up, bound by this
+  // machine's two cores, shared them with it (BENCHMARKS.md, "Catch-up:
+  // the browser's own address-bar renderer").
+  "--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup",
 ];
+
+/**
+ * `args` with their `--disable-features=` switches made one: Chromium takes
+ * only the last of several (a later one would undo CHROMIUM_ARGS's), so
+ * their lists are joined into the first one's place.
+ */
+export function mergeFeatureSwitches(args) {
+  const prefix = "--disable-features=";
+  const features = args.filter((a) => a.startsWith(prefix)).flatMap((a) => a.slice(prefix.length).split(",").filter(Boolean));
+  if (features.length === 0) return args;
+  const first = args.findIndex((a) => a.startsWith(prefix));
+  return args.flatMap((a, i) => (!a.startsWith(prefix) ? [a] : i === first ? [prefix + [...new Set(features)].join(",")] : []));
+}
 
 /** Launch Debian's Chromium through playwright-core. */
 export async function launchChromium(extra = {}) {
@@ -40,9 +60,9 @@ export async function launchChromium(extra = {}) {
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
-    args: CHROMIUM_ARGS,
     timeout: 60_000,
     ...extra,
+    args: mergeFeatureSwitches(extra.args ?? CHROMIUM_ARGS),
   });
 }
 
