@@ -39,16 +39,46 @@ export const CHROMIUM_ARGS = [
 ];
 
 /**
- * `args` with their `--disable-features=` switches made one: Chromium takes
- * only the last of several (a later one would undo CHROMIUM_ARGS's), so
- * their lists are joined into the first one's place.
+ * The features playwright-core (1.65.1, its `chromiumSwitches`) disables in
+ * a `--disable-features` switch of its own, ahead of ours: Chromium keeps
+ * only the last of several such switches, so ours carries its list too
+ * (its background requests to Google's hosts and its HTTPS upgrades among
+ * them). `launch.test.mjs` reads the browser's own command line and fails
+ * if the last switch leaves out a feature an earlier one disables.
  */
-export function mergeFeatureSwitches(args) {
+const PLAYWRIGHT_DISABLED_FEATURES = [
+  "AvoidUnnecessaryBeforeUnloadCheckSync",
+  "DestroyProfileOnBrowserClose",
+  "HttpsUpgrades",
+  "HttpsFirstBalancedModeAutoEnable",
+  "LensOverlay",
+  "MediaRouter",
+  "PaintHolding",
+  "ThirdPartyStoragePartitioning",
+  "AvoidCorsURLLoaderRestartOnRedirect",
+  "TcpPortRandomizationWin",
+  "OptimizationHints",
+  "NetworkTimeServiceQuerying",
+  "AimEnabled",
+  "PreconnectToSearch",
+  "msForceBrowserSignIn",
+  "msEdgeUpdateLaunchServicesPreferredVersion",
+];
+
+/**
+ * `args` with their `--disable-features=` switches made one, in the first
+ * one's place, with `inherited` (disabled by a switch before `args`) ahead
+ * of theirs: Chromium takes only the last of several, so a later one would
+ * undo an earlier one's (the WebRTC flags' undid CHROMIUM_ARGS's, and ours
+ * Playwright's). `args` without such a switch are left as they are.
+ */
+export function mergeFeatureSwitches(args, inherited = []) {
   const prefix = "--disable-features=";
-  const features = args.filter((a) => a.startsWith(prefix)).flatMap((a) => a.slice(prefix.length).split(",").filter(Boolean));
-  if (features.length === 0) return args;
   const first = args.findIndex((a) => a.startsWith(prefix));
-  return args.flatMap((a, i) => (!a.startsWith(prefix) ? [a] : i === first ? [prefix + [...new Set(features)].join(",")] : []));
+  if (first < 0) return args;
+  const listed = args.filter((a) => a.startsWith(prefix)).flatMap((a) => a.slice(prefix.length).split(","));
+  const features = [...new Set([...inherited, ...listed].map((f) => f.trim()).filter(Boolean))];
+  return args.flatMap((a, i) => (!a.startsWith(prefix) ? [a] : i === first ? [prefix + features.join(",")] : []));
 }
 
 /** Launch Debian's Chromium through playwright-core. */
@@ -62,7 +92,7 @@ export async function launchChromium(extra = {}) {
     headless: true,
     timeout: 60_000,
     ...extra,
-    args: mergeFeatureSwitches(extra.args ?? CHROMIUM_ARGS),
+    args: mergeFeatureSwitches(extra.args ?? CHROMIUM_ARGS, PLAYWRIGHT_DISABLED_FEATURES),
   });
 }
 
