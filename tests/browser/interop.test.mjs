@@ -18,7 +18,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { serve } from "./serve.mjs";
-import { HERE, WEB_ROOT, CHROMIUM_ARGS, launchChromium, watchPage } from "./lib.mjs";
+import { HERE, WEB_ROOT, CHROMIUM_ARGS, CHROMIUM_WEBRTC_ARGS, launchChromium, watchPage } from "./lib.mjs";
 import { startNode } from "./node.mjs";
 import { weftTab } from "./pages.mjs";
 
@@ -29,7 +29,6 @@ const PROMPT = 3_000;
 const GONE = 5_000;
 /** How long a closed connection is watched on the node (to report how long it lingers). */
 const LINGER = Number(process.env.INTEROP_LINGER_MS ?? 12_000);
-const WEBRTC_ARGS = ["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"];
 const TRANSPORTS = ["websocket", "webtransport", "webrtc-direct"];
 const SDL = "type Book { title: String! @index pages: Int }";
 const TOPIC = "weft/col/Book";
@@ -65,7 +64,7 @@ before(async () => {
   await node.post("schema", SDL);
   await node.post("p2p/collections/Book");
   server = await serve({ root: WEB_ROOT, port: 0 });
-  browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...WEBRTC_ARGS] });
+  browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...CHROMIUM_WEBRTC_ARGS] });
 });
 
 after(async () => {

@@ -20,9 +20,9 @@
 // functions are named only in a build that keeps the name section (e.g.
 // wasm-bindgen's output before wasm-opt, served with WEFTDB_WEB_ROOT).
 import { serve } from "./serve.mjs";
-import { WEB_ROOT, CHROMIUM_ARGS, launchChromium } from "./lib.mjs";
+import { WEB_ROOT, CHROMIUM_ARGS, CHROMIUM_WEBRTC_ARGS, launchChromium } from "./lib.mjs";
 import { startNode } from "./node.mjs";
-import { WEBRTC_ARGS, openPage, latencySetup, startProfiling } from "./sync-bench.mjs";
+import { openPage, latencySetup, startProfiling } from "./sync-bench.mjs";
 
 const args = { transport: "webrtc", writes: 100, show: 3, profile: 0 };
 for (const a of process.argv.slice(2)) {
@@ -159,7 +159,7 @@ function printGaps(writes, samples) {
 
 const relay = await startNode();
 const server = await serve({ root: WEB_ROOT, port: 0 });
-const browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...WEBRTC_ARGS] });
+const browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...CHROMIUM_WEBRTC_ARGS] });
 const log = (m) => console.error(`[latency-probe] ${m}`);
 try {
   const contexts = [await browser.newContext(), await browser.newContext()];

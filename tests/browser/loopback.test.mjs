@@ -12,7 +12,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import os from "node:os";
 import { serve } from "./serve.mjs";
-import { WEB_ROOT, CHROMIUM_ARGS, launchChromium, watchPage } from "./lib.mjs";
+import { WEB_ROOT, CHROMIUM_ARGS, CHROMIUM_WEBRTC_ARGS, launchChromium, watchPage } from "./lib.mjs";
 import { startNode } from "./node.mjs";
 
 const WAIT = 30_000;
@@ -31,8 +31,7 @@ before(async () => {
   server = await serve({ root: WEB_ROOT, port: 0 });
   // Checked: with only lo, Chromium connects only with its mDNS hiding of
   // host candidates off (the second flag).
-  const webrtc = ["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"];
-  browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...webrtc] });
+  browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...CHROMIUM_WEBRTC_ARGS] });
 });
 
 after(async () => {

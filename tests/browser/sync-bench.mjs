@@ -37,10 +37,9 @@ import path from "node:path";
 import os from "node:os";
 import { pathToFileURL } from "node:url";
 import { serve } from "./serve.mjs";
-import { REPO_ROOT, WEB_ROOT, CHROMIUM_ARGS, launchChromium, watchPage } from "./lib.mjs";
+import { REPO_ROOT, WEB_ROOT, CHROMIUM_ARGS, CHROMIUM_WEBRTC_ARGS, launchChromium, watchPage } from "./lib.mjs";
 import { startNode } from "./node.mjs";
 
-export const WEBRTC_ARGS = ["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"];
 // measureUserAgentSpecificMemory() otherwise waits for the next full
 // garbage collection, which may be 20 s away.
 const MEMORY_ARGS = ["--enable-blink-features=ForceEagerMeasureMemory"];
@@ -395,7 +394,7 @@ async function main() {
   const log = (m) => console.error(`[sync-bench] ${m}`);
   const relay = await startNode();
   const server = await serve({ root: WEB_ROOT, port: 0 });
-  const browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...WEBRTC_ARGS, ...MEMORY_ARGS] });
+  const browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...CHROMIUM_WEBRTC_ARGS, ...MEMORY_ARGS] });
   const results = {};
   try {
     const opts = { browser, baseUrl: server.url, relay, writes: args.writes, missed: args.missed, log, profile: args.profile, logLevel: args.log, poll: args.poll, modes: args.catchup, cpu: args.cpu };

@@ -11,7 +11,7 @@
 //
 // The browser must be Chromium launched with
 //   --allow-loopback-in-peer-connection --disable-features=WebRtcHideLocalIpsWithMdns
-// (YJS_WEBRTC_ARGS below), and `baseUrl` a serve() of the repository root.
+// (lib.mjs's CHROMIUM_WEBRTC_ARGS), and `baseUrl` a serve() of the repository root.
 // See yjs-baseline.smoke.mjs for a runnable example.
 //
 // * yjs + y-webrtc (and simple-peer, lib0, y-protocols) are bundled for the
@@ -50,16 +50,13 @@ import crypto from "node:crypto";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { WebSocketServer } from "ws";
-import { REPO_ROOT, watchPage } from "./lib.mjs";
+import { REPO_ROOT, CHROMIUM_WEBRTC_ARGS, watchPage } from "./lib.mjs";
 import { listenLoopback } from "./serve.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 /** tests/: where package.json and node_modules are. */
 const TESTS_DIR = path.resolve(HERE, "..");
 const require = createRequire(path.join(TESTS_DIR, "package.json"));
-
-/** Chromium flags the WebRTC peers need on this machine (add to CHROMIUM_ARGS). */
-export const YJS_WEBRTC_ARGS = ["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"];
 
 /** The browser bundle, under the (git-ignored) target/ of the repository. */
 export const YJS_BUNDLE = path.join(REPO_ROOT, "target", "bench", "yjs-bundle.js");
@@ -504,7 +501,7 @@ async function closePeer(peer) {
 
 async function waitConnected(a, b, what) {
   const wait = (p) => p.page.waitForFunction(() => window.bench.ready(), null, { timeout: CONNECT_TIMEOUT_MS, polling: 5 });
-  await withTimeout(Promise.all([wait(a), wait(b)]), CONNECT_TIMEOUT_MS + 1000, `for the peers to connect over WebRTC (${what}; was Chromium launched with ${YJS_WEBRTC_ARGS.join(" ")}?)`, [
+  await withTimeout(Promise.all([wait(a), wait(b)]), CONNECT_TIMEOUT_MS + 1000, `for the peers to connect over WebRTC (${what}; was Chromium launched with ${CHROMIUM_WEBRTC_ARGS.join(" ")}?)`, [
     ...a.problems.map((p) => `A ${p}`),
     ...b.problems.map((p) => `B ${p}`),
   ]);

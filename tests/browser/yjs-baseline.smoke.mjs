@@ -6,8 +6,8 @@
 // Launches Debian's Chromium, serves the repository root on 127.0.0.1 and
 // prints measureYjs()'s result as JSON (progress lines go to stderr).
 import { serve } from "./serve.mjs";
-import { REPO_ROOT, CHROMIUM_ARGS, launchChromium } from "./lib.mjs";
-import { measureYjs, YJS_WEBRTC_ARGS } from "./yjs-baseline.mjs";
+import { REPO_ROOT, CHROMIUM_ARGS, CHROMIUM_WEBRTC_ARGS, launchChromium } from "./lib.mjs";
+import { measureYjs } from "./yjs-baseline.mjs";
 
 const opts = { writes: 50, missed: 1000 };
 for (const a of process.argv.slice(2)) {
@@ -23,7 +23,7 @@ let server;
 let browser;
 try {
   server = await serve({ root: REPO_ROOT, port: 0 });
-  browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...YJS_WEBRTC_ARGS] });
+  browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...CHROMIUM_WEBRTC_ARGS] });
   const result = await measureYjs({
     browser,
     baseUrl: server.url,
