@@ -30,7 +30,7 @@ before(async () => {
   node = await startNode({ listen: ["/ip4/127.0.0.1/udp/0/webrtc-direct"] });
   server = await serve({ root: WEB_ROOT, port: 0 });
   // Checked: with only lo, Chromium connects only with its mDNS hiding of
-  // host candidates off (the second flag).
+  // host candidates off (--disable-features=WebRtcHideLocalIpsWithMdns).
   browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...CHROMIUM_WEBRTC_ARGS] });
 });
 
