@@ -96,6 +96,25 @@ export async function launchChromium(extra = {}) {
   });
 }
 
+/**
+ * Launch Chromium with a profile kept in `dir`, as a user's browser is:
+ * IndexedDB, the HTTP cache and the code cache on disk. An off-the-record
+ * context of launchChromium's keeps IndexedDB in memory and no code cache.
+ * Resolves to the browser's one context, whose close() ends the browser.
+ */
+export async function launchChromiumProfile(dir, args = CHROMIUM_ARGS) {
+  if (!fs.existsSync(CHROMIUM_PATH)) {
+    throw new Error(`${CHROMIUM_PATH} not found: run bash .ci/setup (apt-get install chromium chromium-driver)`);
+  }
+  const { chromium } = await import("playwright-core");
+  return chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    timeout: 60_000,
+    args: mergeFeatureSwitches(args, PLAYWRIGHT_DISABLED_FEATURES),
+  });
+}
+
 /** WebRTC between local endpoints in Chromium: real host candidates, loopback allowed. */
 export const CHROMIUM_WEBRTC_ARGS = ["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"];
 

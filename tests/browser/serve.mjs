@@ -12,9 +12,15 @@
 //   .wasm so streaming compilation works);
 // * maps /node_modules/... to tests/node_modules/... so pages can import
 //   e.g. /node_modules/dexie/dist/dexie.mjs as an ES module;
-// * sends Cache-Control: no-store on every response, and the COOP/COEP
-//   headers that make pages cross-origin isolated (finer performance.now()
-//   for the benchmarks; every resource here is same-origin anyway);
+// * sends files with `Cache-Control: no-cache` and an ETag (their size and
+//   modification time), answering 304 to a request that names it: the
+//   browser revalidates every load, so a rebuilt package is seen at once,
+//   while an unchanged wasm keeps the compiled code Chromium caches for a
+//   cacheable response (a returning visitor's reopened page does not
+//   compile it again); every other response is no-store;
+// * sends the COOP/COEP headers that make pages cross-origin isolated
+//   (finer performance.now() for the benchmarks; every resource here is
+//   same-origin anyway);
 // * refuses any path that would escape its root (403), including through
 //   symlinks.
 
@@ -152,10 +158,21 @@ export async function serve(opts = {}) {
         return send(404, "not found\n");
       }
 
+      // A file's version: its size and modification time. The browser asks
+      // again each time (no-cache) and keeps what it has on a 304, so a new
+      // build is seen at once and an unchanged wasm keeps its compiled code.
+      const etag = `"${st.size.toString(16)}-${Math.trunc(st.mtimeMs * 1000).toString(16)}"`;
+      const headers = { ...common, "Cache-Control": "no-cache", ETag: etag };
+      if (req.headers["if-none-match"]?.split(/\s*,\s*/).includes(etag)) {
+        res.writeHead(304, headers);
+        res.end();
+        log(`${req.method} ${req.url} 304`);
+        return;
+      }
       res.writeHead(200, {
         "Content-Type": mimeType(file),
         "Content-Length": st.size,
-        ...common,
+        ...headers,
       });
       if (req.method === "HEAD") {
         res.end();

@@ -54,7 +54,7 @@ test("binds 127.0.0.1 and reports its url", () => {
   assert.equal(srv.server.address().address, "127.0.0.1");
 });
 
-test("serves files with the right MIME types and no-store", async () => {
+test("serves files with the right MIME types, to be revalidated (no-cache, an ETag)", async () => {
   const cases = [
     ["/www/index.html", "text/html"],
     ["/www/", "text/html"],
@@ -68,11 +68,46 @@ test("serves files with the right MIME types and no-store", async () => {
     const res = await fetch(srv.url + p);
     assert.equal(res.status, 200, p);
     assert.ok(res.headers.get("content-type").startsWith(type), `${p}: ${res.headers.get("content-type")}`);
-    assert.equal(res.headers.get("cache-control"), "no-store", p);
+    assert.equal(res.headers.get("cache-control"), "no-cache", p);
+    assert.match(res.headers.get("etag") ?? "", /^"[0-9a-f]+-[0-9a-f]+"$/, p);
     await res.arrayBuffer();
   }
   const wasm = new Uint8Array(await (await fetch(srv.url + "/pkg/weftdb_bg.wasm")).arrayBuffer());
   assert.deepEqual([...wasm.slice(0, 4)], [0, 0x61, 0x73, 0x6d]);
+});
+
+// A browser keeps what it has on a 304, and Chromium keeps a wasm's compiled
+// code only for a response it may cache: so an unchanged package answers
+// 304, a rebuilt one is sent at once.
+test("answers 304 to a file's own ETag, and the new file once it changes", async () => {
+  const file = path.join(root, "pkg", "weftdb_bg.wasm");
+  const first = await fetch(srv.url + "/pkg/weftdb_bg.wasm");
+  const etag = first.headers.get("etag");
+  assert.equal(first.status, 200);
+  await first.arrayBuffer();
+  const again = await fetch(srv.url + "/pkg/weftdb_bg.wasm", { headers: { "If-None-Match": etag } });
+  assert.equal(again.status, 304);
+  assert.equal(again.headers.get("etag"), etag);
+  assert.equal(again.headers.get("cache-control"), "no-cache");
+  assert.equal((await again.arrayBuffer()).byteLength, 0);
+  const listed = await fetch(srv.url + "/pkg/weftdb_bg.wasm", { headers: { "If-None-Match": `"0-0", ${etag}` } });
+  assert.equal(listed.status, 304);
+  await listed.arrayBuffer();
+
+  const before = fs.readFileSync(file);
+  try {
+    fs.writeFileSync(file, Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 0]));
+    const rebuilt = await fetch(srv.url + "/pkg/weftdb_bg.wasm", { headers: { "If-None-Match": etag } });
+    assert.equal(rebuilt.status, 200);
+    assert.notEqual(rebuilt.headers.get("etag"), etag);
+    assert.equal((await rebuilt.arrayBuffer()).byteLength, 9);
+  } finally {
+    fs.writeFileSync(file, before);
+  }
+  // What is not a file is never kept.
+  const missing = await fetch(srv.url + "/www/nope.js", { headers: { "If-None-Match": etag } });
+  assert.equal(missing.status, 404);
+  assert.equal(missing.headers.get("cache-control"), "no-store");
 });
 
 test("redirects a directory without its slash", async () => {
