@@ -18,6 +18,11 @@
 //                             measures a reopen after it was let go)
 //   --no-warmup               skip the unmeasured warm-up of each engine
 //   --durability=strict|relaxed|default   every engine's write durability
+//   --storage=memory|disk     memory (the default): the page in an
+//                             off-the-record context, where Chromium keeps
+//                             IndexedDB in memory (every row of BENCHMARKS.md
+//                             until 2026-12-07); disk: in a profile on disk,
+//                             as a user's browser (IndexedDB's files written)
 //   --quick                   bulk 1000, writes 50, gets 200, large 10000, batch 2000
 //   --timeout-min=60          whole run; --phase-timeout-min=20 per engine and phase
 //   --out=target/bench.json   --quiet (don't echo the page's progress lines)
@@ -25,7 +30,7 @@ import fs from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
 import { serve } from "./serve.mjs";
-import { REPO_ROOT, WEB_ROOT, launchChromium } from "./lib.mjs";
+import { REPO_ROOT, WEB_ROOT, launchChromium, launchChromiumProfile } from "./lib.mjs";
 
 const NUMERIC = ["bulk", "writes", "gets", "large", "batch", "reopens", "queries", "authors", "seed", "reopen-wait-ms"];
 const QUICK = { bulk: 1000, writes: 50, gets: 200, large: 10_000, batch: 2000, reopens: 3, queries: 20 };
@@ -35,7 +40,7 @@ function usage(msg) {
   console.error(
     "usage: node tests/browser/bench.mjs [--quick] [--only=raw,dexie,weftdb] [--bulk=N] [--writes=N] [--gets=N]\n" +
       "       [--large=N] [--batch=N] [--reopens=N] [--queries=N] [--authors=N] [--seed=N]\n" +
-      "       [--reopen-wait-ms=N] [--no-warmup] [--durability=strict|relaxed|default]\n" +
+      "       [--reopen-wait-ms=N] [--no-warmup] [--durability=strict|relaxed|default] [--storage=memory|disk]\n" +
       "       [--timeout-min=N] [--phase-timeout-min=N] [--out=FILE] [--quiet]",
   );
   process.exit(2);
@@ -81,6 +86,8 @@ if (args.durability) {
   if (!["strict", "relaxed", "default"].includes(args.durability)) usage("bad --durability");
   options.durability = args.durability;
 }
+const storage = args.storage ?? "memory";
+if (!["memory", "disk"].includes(storage)) usage("bad --storage");
 if (args["phase-timeout-min"]) options.phaseTimeoutMs = Number(args["phase-timeout-min"]) * 60_000;
 const totalTimeoutMs = Number(args["timeout-min"] ?? 60) * 60_000;
 const outFile = path.resolve(REPO_ROOT, args.out ?? path.join("target", "bench.json"));
@@ -155,17 +162,23 @@ async function main() {
   }
 
   const server = await serve({ root: WEB_ROOT, port: 0 });
-  const browser = await launchChromium();
+  // --storage=disk: a browser whose profile (and so IndexedDB) is on disk.
+  // Under target/: a tmpfs /tmp would keep it in memory after all.
+  if (storage === "disk") fs.mkdirSync(path.join(REPO_ROOT, "target"), { recursive: true });
+  const profileDir = storage === "disk" ? fs.mkdtempSync(path.join(REPO_ROOT, "target", "bench-profile-")) : null;
+  const browser = profileDir ? null : await launchChromium();
+  const context = profileDir ? await launchChromiumProfile(profileDir) : null;
   let timer;
   const cleanup = async () => {
     clearTimeout(timer);
-    await browser.close().catch(() => {});
+    await (browser ?? context).close().catch(() => {});
+    if (profileDir) fs.rmSync(profileDir, { recursive: true, force: true });
     await server.close();
   };
   process.on("SIGINT", () => cleanup().then(() => process.exit(130)));
 
   try {
-    const page = await browser.newPage();
+    const page = browser ? await browser.newPage() : context.pages()[0] ?? (await context.newPage());
     page.on("console", (msg) => {
       const text = msg.text();
       if (text.startsWith("[bench] ")) {
@@ -177,7 +190,9 @@ async function main() {
     page.on("pageerror", (err) => console.error(`[page exception] ${err.message}`));
     await page.goto(`${server.url}/www/bench.html`);
     await page.waitForFunction(() => window.benchReady === true, null, { timeout: 60_000 });
-    const browserVersion = browser.version();
+    const browserVersion = browser
+      ? browser.version()
+      : (await (await context.newCDPSession(page)).send("Browser.getVersion")).product.replace(/^[^/]*\//, "");
     console.log(`bench: Chromium ${browserVersion}, page ${server.url}/www/bench.html`);
 
     const run = page.evaluate((opts) => window.runBench(opts), options);
@@ -192,6 +207,7 @@ async function main() {
     ]);
     clearTimeout(timer);
     result.env.browser = `Chromium ${browserVersion}`;
+    result.env.storage = storage;
     result.env.node = process.version;
     result.wasm = wasmSize();
 
@@ -201,7 +217,7 @@ async function main() {
     console.log("");
     const c = result.config;
     console.log(
-      `Chromium ${browserVersion}, headless; durability ${c.durability} for every engine; ` +
+      `Chromium ${browserVersion}, headless; IndexedDB ${storage === "disk" ? "on disk (a profile on disk)" : "in memory (off the record)"}; durability ${c.durability} for every engine; ` +
         `crossOriginIsolated ${result.env.crossOriginIsolated}; ${c.authors} authors; seed ${c.seed}; ` +
         `reopen wait ${c.reopenWaitMs} ms; warm-up ${c.warmup ? "on" : "off"}.`,
     );

@@ -12,12 +12,12 @@
 //   .wasm so streaming compilation works);
 // * maps /node_modules/... to tests/node_modules/... so pages can import
 //   e.g. /node_modules/dexie/dist/dexie.mjs as an ES module;
-// * sends files with `Cache-Control: no-cache` and an ETag (their size and
-//   modification time), answering 304 to a request that names it: the
+// * sends files with `Cache-Control: no-cache` and an ETag (their size,
+//   modification time and inode), answering 304 to a request that names it: the
 //   browser revalidates every load, so a rebuilt package is seen at once,
 //   while an unchanged wasm keeps the compiled code Chromium caches for a
-//   cacheable response (a returning visitor's reopened page does not
-//   compile it again); every other response is no-store;
+//   cacheable response (a returning visitor's reopened page compiles
+//   little of it again); every other response is no-store;
 // * sends the COOP/COEP headers that make pages cross-origin isolated
 //   (finer performance.now() for the benchmarks; every resource here is
 //   same-origin anyway);
@@ -158,12 +158,17 @@ export async function serve(opts = {}) {
         return send(404, "not found\n");
       }
 
-      // A file's version: its size and modification time. The browser asks
+      // A file's version: its size, modification time and inode. The browser asks
       // again each time (no-cache) and keeps what it has on a 304, so a new
       // build is seen at once and an unchanged wasm keeps its compiled code.
-      const etag = `"${st.size.toString(16)}-${Math.trunc(st.mtimeMs * 1000).toString(16)}"`;
+      // The inode too: a file replaced by another of the same size within a
+      // coarse clock's tick (1-2 s on some file systems) is still told apart.
+      const etag = `"${st.size.toString(16)}-${Math.trunc(st.mtimeMs * 1000).toString(16)}-${st.ino.toString(16)}"`;
       const headers = { ...common, "Cache-Control": "no-cache", ETag: etag };
-      if (req.headers["if-none-match"]?.split(/\s*,\s*/).includes(etag)) {
+      // Weak comparison (RFC 9110, 13.1.2), as If-None-Match asks: a tag a
+      // proxy marked weak (W/) still matches, and * matches any file.
+      const named = (req.headers["if-none-match"] ?? "").split(",").map((t) => t.trim().replace(/^W\//, ""));
+      if (named.includes(etag) || named.includes("*")) {
         res.writeHead(304, headers);
         res.end();
         log(`${req.method} ${req.url} 304`);

@@ -69,7 +69,7 @@ test("serves files with the right MIME types, to be revalidated (no-cache, an ET
     assert.equal(res.status, 200, p);
     assert.ok(res.headers.get("content-type").startsWith(type), `${p}: ${res.headers.get("content-type")}`);
     assert.equal(res.headers.get("cache-control"), "no-cache", p);
-    assert.match(res.headers.get("etag") ?? "", /^"[0-9a-f]+-[0-9a-f]+"$/, p);
+    assert.match(res.headers.get("etag") ?? "", /^"[0-9a-f]+-[0-9a-f]+-[0-9a-f]+"$/, p);
     await res.arrayBuffer();
   }
   const wasm = new Uint8Array(await (await fetch(srv.url + "/pkg/weftdb_bg.wasm")).arrayBuffer());
@@ -90,9 +90,20 @@ test("answers 304 to a file's own ETag, and the new file once it changes", async
   assert.equal(again.headers.get("etag"), etag);
   assert.equal(again.headers.get("cache-control"), "no-cache");
   assert.equal((await again.arrayBuffer()).byteLength, 0);
-  const listed = await fetch(srv.url + "/pkg/weftdb_bg.wasm", { headers: { "If-None-Match": `"0-0", ${etag}` } });
-  assert.equal(listed.status, 304);
-  await listed.arrayBuffer();
+  // In a list, marked weak by a proxy, or `*`.
+  for (const named of [`"0-0-0", ${etag}`, `W/${etag}`, "*"]) {
+    const res = await fetch(srv.url + "/pkg/weftdb_bg.wasm", { headers: { "If-None-Match": named } });
+    assert.equal(res.status, 304, named);
+    await res.arrayBuffer();
+  }
+  const other = await fetch(srv.url + "/pkg/weftdb_bg.wasm", { headers: { "If-None-Match": '"0-0-0"' } });
+  assert.equal(other.status, 200);
+  await other.arrayBuffer();
+  const head = await fetch(srv.url + "/pkg/weftdb_bg.wasm", { method: "HEAD", headers: { "If-None-Match": etag } });
+  assert.equal(head.status, 304);
+  const headNew = await fetch(srv.url + "/pkg/weftdb_bg.wasm", { method: "HEAD" });
+  assert.equal(headNew.status, 200);
+  assert.equal(headNew.headers.get("etag"), etag);
 
   const before = fs.readFileSync(file);
   try {
@@ -101,6 +112,14 @@ test("answers 304 to a file's own ETag, and the new file once it changes", async
     assert.equal(rebuilt.status, 200);
     assert.notEqual(rebuilt.headers.get("etag"), etag);
     assert.equal((await rebuilt.arrayBuffer()).byteLength, 9);
+    // The same size, only touched: a new version too.
+    const sameSize = (await fetch(srv.url + "/pkg/weftdb_bg.wasm", { method: "HEAD" })).headers.get("etag");
+    const later = new Date(Date.now() + 5000);
+    fs.utimesSync(file, later, later);
+    const touched = await fetch(srv.url + "/pkg/weftdb_bg.wasm", { headers: { "If-None-Match": sameSize } });
+    assert.equal(touched.status, 200);
+    assert.notEqual(touched.headers.get("etag"), sameSize);
+    await touched.arrayBuffer();
   } finally {
     fs.writeFileSync(file, before);
   }
@@ -108,6 +127,9 @@ test("answers 304 to a file's own ETag, and the new file once it changes", async
   const missing = await fetch(srv.url + "/www/nope.js", { headers: { "If-None-Match": etag } });
   assert.equal(missing.status, 404);
   assert.equal(missing.headers.get("cache-control"), "no-store");
+  const moved = await fetch(srv.url + "/www", { redirect: "manual", headers: { "If-None-Match": "*" } });
+  assert.equal(moved.status, 301);
+  assert.equal(moved.headers.get("cache-control"), "no-store");
 });
 
 test("redirects a directory without its slash", async () => {

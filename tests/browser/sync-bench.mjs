@@ -28,13 +28,14 @@
 // B back online after it went offline with its page open (Playwright's
 // setOffline; like Yjs's B, which keeps its document and reconnects its
 // provider), then B reopened (a new page: wasm, database, connections).
-// --b-profile=memory (the default) runs B's pages, like A's, in an
+// --b-storage=memory (the default) runs B's pages, like A's, in an
 // off-the-record context of the bench's browser: IndexedDB in memory and no
-// code cache, so every reopened B compiles the wasm again. --b-profile=disk
-// runs them in a browser of their own with a profile on disk, as a user's:
-// IndexedDB on disk, and a reopened B finds the wasm's compiled code in
-// Chromium's code cache (the test server sends files to be revalidated,
-// serve.mjs). BENCHMARKS.md, "Catch-up: a reopened page compiles its wasm
+// code cache, so every reopened B compiles the wasm again. --b-storage=disk
+// runs them in a browser of their own with a profile on disk (under
+// target/), as a user's: IndexedDB on disk, and a reopened B finds the
+// wasm's compiled code in Chromium's code cache (the test server sends
+// files to be revalidated, serve.mjs). Yjs's pages stay off the record
+// either way. BENCHMARKS.md, "Catch-up: a reopened page compiles its wasm
 // again" (2026-12-07, session 43).
 // A catch-up ends when B's subscriber hears the last change (as Yjs's B
 // checks its map on each update), which may be before B's last commit
@@ -56,12 +57,13 @@ const WARMUP = 20;
 const KEYS = 1000;
 
 function parseArgs(argv) {
-  const args = { writes: 200, missed: 10_000, only: "direct,relay,yjs", catchup: "reconnect,reopen", out: "target/sync-bench.json", profile: "", log: "", poll: "", cpu: false, "b-profile": "memory" };
+  const args = { writes: 200, missed: 10_000, only: "direct,relay,yjs", catchup: "reconnect,reopen", out: "target/sync-bench.json", profile: "", log: "", poll: "", cpu: false, "b-storage": "memory" };
   for (const a of argv) {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
     if (!m) throw new Error(`unexpected argument ${a}`);
     if (m[1] === "quick") Object.assign(args, { writes: 50, missed: 1000 });
-    else args[m[1]] = m[2];
+    else if (m[1] in args) args[m[1]] = m[2] ?? "";
+    else throw new Error(`unknown option --${m[1]}`);
   }
   args.writes = Number(args.writes);
   args.missed = Number(args.missed);
@@ -69,7 +71,7 @@ function parseArgs(argv) {
   args.only = new Set(String(args.only).split(","));
   args.catchup = [...new Set(String(args.catchup).split(","))];
   for (const m of args.catchup) if (m !== "reconnect" && m !== "reopen") throw new Error(`--catchup takes reconnect and/or reopen, not ${m}`);
-  if (args["b-profile"] !== "disk" && args["b-profile"] !== "memory") throw new Error(`--b-profile takes disk or memory, not ${args["b-profile"]}`);
+  if (args["b-storage"] !== "disk" && args["b-storage"] !== "memory") throw new Error(`--b-storage takes disk or memory, not ${args["b-storage"]}`);
   return args;
 }
 
@@ -224,18 +226,26 @@ export async function latencySetup(a, b, transport, log = () => {}) {
 }
 
 /** weftdb between two pages, `transport` "webrtc" or "relay". */
-async function measureWeft({ browser, baseUrl, relay, transport, writes, missed, log, profile, logLevel, poll, modes, cpu, bProfile }) {
-  // --b-profile=disk: B's pages in a browser of their own whose profile is
+async function measureWeft({ browser, baseUrl, relay, transport, writes, missed, log, profile, logLevel, poll, modes, cpu, bStorage }) {
+  // --b-storage=disk: B's pages in a browser of their own whose profile is
   // on disk, as a user's. Off the record (the default) Chromium keeps
   // IndexedDB in memory and no code cache: a reopened B compiled the wasm
-  // again, its thread pool (V8's optimising compiler) taking 0.8-1.2 s of
-  // CPU during the catch-up on this 2-core machine, against 0.3 s on disk.
-  const bDir = bProfile === "disk" ? fs.mkdtempSync(path.join(os.tmpdir(), "weft-bench-b-")) : null;
-  const contexts = [
-    await browser.newContext(),
-    bDir ? await launchChromiumProfile(bDir, [...CHROMIUM_ARGS, ...CHROMIUM_WEBRTC_ARGS, ...MEMORY_ARGS]) : await browser.newContext(),
-  ];
+  // again, its thread pool (V8's optimising compiler) taking 0.9-1.0 s of
+  // CPU during the catch-up on this 2-core machine, 0.3 s with the code kept.
+  const contexts = [];
+  let bDir = null;
   try {
+    contexts.push(await browser.newContext());
+    if (bStorage === "disk") {
+      fs.mkdirSync(path.join(REPO_ROOT, "target"), { recursive: true });
+      bDir = fs.mkdtempSync(path.join(REPO_ROOT, "target", "bench-profile-b-"));
+      const context = await launchChromiumProfile(bDir, [...CHROMIUM_ARGS, ...CHROMIUM_WEBRTC_ARGS, ...MEMORY_ARGS]);
+      contexts.push(context);
+      // Its first page, which nothing uses.
+      for (const page of context.pages()) await page.close();
+    } else {
+      contexts.push(await browser.newContext());
+    }
     const direct = transport === "webrtc";
     const a = await openPage(contexts[0], baseUrl, relay.addr("websocket"), direct, false, logLevel, "A");
     let b = await openPage(contexts[1], baseUrl, relay.addr("websocket"), direct, false, logLevel);
@@ -416,7 +426,7 @@ async function main() {
   const browser = await launchChromium({ args: [...CHROMIUM_ARGS, ...CHROMIUM_WEBRTC_ARGS, ...MEMORY_ARGS] });
   const results = {};
   try {
-    const opts = { browser, baseUrl: server.url, relay, writes: args.writes, missed: args.missed, log, profile: args.profile, logLevel: args.log, poll: args.poll, modes: args.catchup, cpu: args.cpu, bProfile: args["b-profile"] };
+    const opts = { browser, baseUrl: server.url, relay, writes: args.writes, missed: args.missed, log, profile: args.profile, logLevel: args.log, poll: args.poll, modes: args.catchup, cpu: args.cpu, bStorage: args["b-storage"] };
     if (args.only.has("yjs")) {
       const { measureYjs } = await import("./yjs-baseline.mjs");
       results.yjs = summarise(await measureYjs(opts));
