@@ -62,11 +62,13 @@ function parseArgs(argv) {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
     if (!m) throw new Error(`unexpected argument ${a}`);
     if (m[1] === "quick") Object.assign(args, { writes: 50, missed: 1000 });
-    else if (m[1] in args) args[m[1]] = m[2] ?? "";
-    else throw new Error(`unknown option --${m[1]}`);
+    else if (!Object.hasOwn(args, m[1])) throw new Error(`unknown option --${m[1]}`);
+    else if (m[2] === undefined && m[1] !== "cpu") throw new Error(`--${m[1]} needs a value (--${m[1]}=...)`);
+    else args[m[1]] = m[2];
   }
   args.writes = Number(args.writes);
   args.missed = Number(args.missed);
+  for (const k of ["writes", "missed"]) if (!Number.isInteger(args[k]) || args[k] < 1) throw new Error(`--${k} takes a positive integer`);
   args.cpu = args.cpu !== false;
   args.only = new Set(String(args.only).split(","));
   args.catchup = [...new Set(String(args.catchup).split(","))];
@@ -240,9 +242,9 @@ async function measureWeft({ browser, baseUrl, relay, transport, writes, missed,
       fs.mkdirSync(path.join(REPO_ROOT, "target"), { recursive: true });
       bDir = fs.mkdtempSync(path.join(REPO_ROOT, "target", "bench-profile-b-"));
       const context = await launchChromiumProfile(bDir, [...CHROMIUM_ARGS, ...CHROMIUM_WEBRTC_ARGS, ...MEMORY_ARGS]);
+      // Its first page (about:blank) stays open, unused: the browser then
+      // never depends on a headless rule to outlive its last page.
       contexts.push(context);
-      // Its first page, which nothing uses.
-      for (const page of context.pages()) await page.close();
     } else {
       contexts.push(await browser.newContext());
     }
