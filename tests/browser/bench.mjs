@@ -163,22 +163,18 @@ async function main() {
 
   const server = await serve({ root: WEB_ROOT, port: 0 });
   // --storage=disk: a browser whose profile (and so IndexedDB) is on disk.
-  // Under target/: a tmpfs /tmp would keep it in memory after all.
-  if (storage === "disk") fs.mkdirSync(path.join(REPO_ROOT, "target"), { recursive: true });
-  const profileDir = storage === "disk" ? fs.mkdtempSync(path.join(REPO_ROOT, "target", "bench-profile-")) : null;
   let browser = null;
   let context = null;
   let timer;
   const cleanup = async () => {
     clearTimeout(timer);
     await (browser ?? context)?.close().catch(() => {});
-    if (profileDir) fs.rmSync(profileDir, { recursive: true, force: true });
     await server.close();
   };
   process.on("SIGINT", () => cleanup().then(() => process.exit(130)));
 
   try {
-    if (profileDir) context = await launchChromiumProfile(profileDir);
+    if (storage === "disk") context = await launchChromiumProfile();
     else browser = await launchChromium();
     const page = browser ? await browser.newPage() : context.pages()[0] ?? (await context.newPage());
     page.on("console", (msg) => {

@@ -81,38 +81,50 @@ export function mergeFeatureSwitches(args, inherited = []) {
   return args.flatMap((a, i) => (!a.startsWith(prefix) ? [a] : i === first ? [prefix + features.join(",")] : []));
 }
 
-/** Launch Debian's Chromium through playwright-core. */
-export async function launchChromium(extra = {}) {
+/** playwright-core's Chromium and the options that launch Debian's, with `args`. */
+async function chromiumLaunch(args) {
   if (!fs.existsSync(CHROMIUM_PATH)) {
     throw new Error(`${CHROMIUM_PATH} not found: run bash .ci/setup (apt-get install chromium chromium-driver)`);
   }
   const { chromium } = await import("playwright-core");
-  return chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    headless: true,
-    timeout: 60_000,
-    ...extra,
-    args: mergeFeatureSwitches(extra.args ?? CHROMIUM_ARGS, PLAYWRIGHT_DISABLED_FEATURES),
-  });
+  const options = { executablePath: CHROMIUM_PATH, headless: true, timeout: 60_000, args: mergeFeatureSwitches(args, PLAYWRIGHT_DISABLED_FEATURES) };
+  return { chromium, options };
+}
+
+/** Launch Debian's Chromium through playwright-core. */
+export async function launchChromium(extra = {}) {
+  const { chromium, options } = await chromiumLaunch(extra.args ?? CHROMIUM_ARGS);
+  return chromium.launch({ ...options, ...extra, args: options.args });
 }
 
 /**
- * Launch Chromium with a profile kept in `dir`, as a user's browser is:
- * IndexedDB, the HTTP cache and the code cache on disk. An off-the-record
- * context of launchChromium's keeps IndexedDB in memory and no code cache.
- * Resolves to the browser's one context, whose close() ends the browser.
+ * Launch Chromium with a profile on disk, as a user's browser is: IndexedDB,
+ * the HTTP cache and the code cache on disk. An off-the-record context of
+ * launchChromium's keeps IndexedDB in memory and no code cache. The profile
+ * is a new directory under target/ (a tmpfs /tmp would keep it in memory
+ * after all), removed when the browser has closed. Resolves to the
+ * browser's one context, whose close() ends the browser.
  */
-export async function launchChromiumProfile(dir, args = CHROMIUM_ARGS) {
-  if (!fs.existsSync(CHROMIUM_PATH)) {
-    throw new Error(`${CHROMIUM_PATH} not found: run bash .ci/setup (apt-get install chromium chromium-driver)`);
+export async function launchChromiumProfile(args = CHROMIUM_ARGS) {
+  const { chromium, options } = await chromiumLaunch(args);
+  fs.mkdirSync(path.join(REPO_ROOT, "target"), { recursive: true });
+  const dir = fs.mkdtempSync(path.join(REPO_ROOT, "target", "bench-profile-"));
+  let context;
+  try {
+    context = await chromium.launchPersistentContext(dir, options);
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
   }
-  const { chromium } = await import("playwright-core");
-  return chromium.launchPersistentContext(dir, {
-    executablePath: CHROMIUM_PATH,
-    headless: true,
-    timeout: 60_000,
-    args: mergeFeatureSwitches(args, PLAYWRIGHT_DISABLED_FEATURES),
-  });
+  const close = context.close.bind(context);
+  context.close = async (...a) => {
+    try {
+      await close(...a);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  return context;
 }
 
 /** WebRTC between local endpoints in Chromium: real host candidates, loopback allowed. */

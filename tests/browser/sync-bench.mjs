@@ -235,19 +235,11 @@ async function measureWeft({ browser, baseUrl, relay, transport, writes, missed,
   // again, its thread pool (V8's optimising compiler) taking 0.9-1.0 s of
   // CPU during the catch-up on this 2-core machine, 0.3 s with the code kept.
   const contexts = [];
-  let bDir = null;
   try {
     contexts.push(await browser.newContext());
-    if (bStorage === "disk") {
-      fs.mkdirSync(path.join(REPO_ROOT, "target"), { recursive: true });
-      bDir = fs.mkdtempSync(path.join(REPO_ROOT, "target", "bench-profile-b-"));
-      const context = await launchChromiumProfile(bDir, [...CHROMIUM_ARGS, ...CHROMIUM_WEBRTC_ARGS, ...MEMORY_ARGS]);
-      // Its first page (about:blank) stays open, unused: the browser then
-      // never depends on a headless rule to outlive its last page.
-      contexts.push(context);
-    } else {
-      contexts.push(await browser.newContext());
-    }
+    // A profile on disk's first page (about:blank) stays open, unused: the
+    // browser then never depends on a headless rule to outlive its last page.
+    contexts.push(bStorage === "disk" ? await launchChromiumProfile([...CHROMIUM_ARGS, ...CHROMIUM_WEBRTC_ARGS, ...MEMORY_ARGS]) : await browser.newContext());
     const direct = transport === "webrtc";
     const a = await openPage(contexts[0], baseUrl, relay.addr("websocket"), direct, false, logLevel, "A");
     let b = await openPage(contexts[1], baseUrl, relay.addr("websocket"), direct, false, logLevel);
@@ -411,7 +403,6 @@ async function measureWeft({ browser, baseUrl, relay, transport, writes, missed,
     return { samples, ...catchups[modes.at(-1)], catchups, updates: missed, problems };
   } finally {
     for (const c of contexts) await c.close().catch(() => {});
-    if (bDir) fs.rmSync(bDir, { recursive: true, force: true });
   }
 }
 
