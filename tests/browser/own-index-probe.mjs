@@ -32,12 +32,15 @@
 // A probe for BENCHMARKS.md ("Bulk: where a page's thread goes"), not a
 // test or a bench row.
 //
-//   node tests/browser/own-index-probe.mjs   (N=300 DOCS=20000 Q=60 BULK=10000 ROUNDS=5)
+//   node tests/browser/own-index-probe.mjs   (N=300 DOCS=20000 Q=60 BULK=10000 ROUNDS=5 STORAGE=disk)
 import { serve } from "./serve.mjs";
-import { WEB_ROOT, launchChromium } from "./lib.mjs";
+import { WEB_ROOT, launchChromium, launchChromiumProfile } from "./lib.mjs";
 const server = await serve({ root: WEB_ROOT, port: 0 });
-const browser = await launchChromium();
-const page = await (await browser.newContext()).newPage();
+// STORAGE=disk: the page in a profile on disk (IndexedDB on disk, as a
+// user's); the default, an off-the-record context, keeps IndexedDB in memory.
+const onDisk = process.env.STORAGE === "disk";
+const browser = onDisk ? await launchChromiumProfile() : await launchChromium();
+const page = await (onDisk ? browser : await browser.newContext()).newPage();
 await page.goto(`${server.url}/www/bench.html`);
 const N = Number(process.env.N || 300);
 const DOCS = Number(process.env.DOCS || 20000);

@@ -22,13 +22,16 @@
 // A probe for BENCHMARKS.md, not a test or a bench row.
 //
 //   node tests/browser/record-cost-probe.mjs
-//   N=300 (writes per shape) BULK=10000 BULK_ROUNDS=5 REOPENS=15 REOPEN_DOCS=20000
+//   N=300 (writes per shape) BULK=10000 BULK_ROUNDS=5 REOPENS=15 REOPEN_DOCS=20000 STORAGE=disk
 import { serve } from "./serve.mjs";
-import { WEB_ROOT, launchChromium } from "./lib.mjs";
+import { WEB_ROOT, launchChromium, launchChromiumProfile } from "./lib.mjs";
 const N = Number(process.env.N || 300);
 const server = await serve({ root: WEB_ROOT, port: 0 });
-const browser = await launchChromium();
-const page = await (await browser.newContext()).newPage();
+// STORAGE=disk: the page in a profile on disk (IndexedDB on disk, as a
+// user's); the default, an off-the-record context, keeps IndexedDB in memory.
+const onDisk = process.env.STORAGE === "disk";
+const browser = onDisk ? await launchChromiumProfile() : await launchChromium();
+const page = await (onDisk ? browser : await browser.newContext()).newPage();
 page.on("console", (m) => console.log("page:", m.text()));
 await page.goto(`${server.url}/www/bench.html`);
 const BULK = Number(process.env.BULK || 10000);

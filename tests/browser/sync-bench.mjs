@@ -36,7 +36,9 @@
 // wasm's compiled code in Chromium's code cache (the test server sends
 // files to be revalidated, serve.mjs). Yjs's pages stay off the record
 // either way. BENCHMARKS.md, "Catch-up: a reopened page compiles its wasm
-// again" (2026-12-07, session 43).
+// again" (2026-12-07, session 43). --b-storage=apart runs B's pages in a
+// browser of their own as disk does, but off the record as memory does:
+// what the second browser costs, apart from the disk.
 // A catch-up ends when B's subscriber hears the last change (as Yjs's B
 // checks its map on each update), which may be before B's last commit
 // completes (a merge is told as soon as it is merged, src/lib.rs); a full
@@ -73,7 +75,7 @@ function parseArgs(argv) {
   args.only = new Set(String(args.only).split(","));
   args.catchup = [...new Set(String(args.catchup).split(","))];
   for (const m of args.catchup) if (m !== "reconnect" && m !== "reopen") throw new Error(`--catchup takes reconnect and/or reopen, not ${m}`);
-  if (args["b-storage"] !== "disk" && args["b-storage"] !== "memory") throw new Error(`--b-storage takes disk or memory, not ${args["b-storage"]}`);
+  if (!["disk", "memory", "apart"].includes(args["b-storage"])) throw new Error(`--b-storage takes disk, memory or apart, not ${args["b-storage"]}`);
   return args;
 }
 
@@ -227,6 +229,30 @@ export async function latencySetup(a, b, transport, log = () => {}) {
   return id;
 }
 
+/**
+ * An off-the-record context in a browser of its own, which its close() ends:
+ * B as --b-storage=disk has it (two browsers on the machine), but with
+ * IndexedDB in memory and no code cache, as the default's.
+ */
+async function ownBrowserContext(args) {
+  const own = await launchChromium({ args });
+  try {
+    const context = await own.newContext();
+    const close = context.close.bind(context);
+    context.close = async (...a) => {
+      try {
+        await close(...a);
+      } finally {
+        await own.close();
+      }
+    };
+    return context;
+  } catch (e) {
+    await own.close();
+    throw e;
+  }
+}
+
 /** weftdb between two pages, `transport` "webrtc" or "relay". */
 async function measureWeft({ browser, baseUrl, relay, transport, writes, missed, log, profile, logLevel, poll, modes, cpu, bStorage }) {
   // --b-storage=disk: B's pages in a browser of their own whose profile is
@@ -239,7 +265,10 @@ async function measureWeft({ browser, baseUrl, relay, transport, writes, missed,
     contexts.push(await browser.newContext());
     // A profile on disk's first page (about:blank) stays open, unused: the
     // browser then never depends on a headless rule to outlive its last page.
-    contexts.push(bStorage === "disk" ? await launchChromiumProfile([...CHROMIUM_ARGS, ...CHROMIUM_WEBRTC_ARGS, ...MEMORY_ARGS]) : await browser.newContext());
+    const bArgs = [...CHROMIUM_ARGS, ...CHROMIUM_WEBRTC_ARGS, ...MEMORY_ARGS];
+    if (bStorage === "disk") contexts.push(await launchChromiumProfile(bArgs));
+    else if (bStorage === "apart") contexts.push(await ownBrowserContext(bArgs));
+    else contexts.push(await browser.newContext());
     const direct = transport === "webrtc";
     const a = await openPage(contexts[0], baseUrl, relay.addr("websocket"), direct, false, logLevel, "A");
     let b = await openPage(contexts[1], baseUrl, relay.addr("websocket"), direct, false, logLevel);

@@ -7,14 +7,17 @@
 // "Where a single write's time goes"). A probe, not a test or a bench row.
 //
 //   wasm-pack build --target web --profile wasm && node tests/browser/write-probe.mjs
-//   N=300 (writes per engine); WEFTDB_WEB_ROOT=<dir> serves another build's www/ and pkg/
+//   N=300 (writes per engine); WEFTDB_WEB_ROOT=<dir> serves another build's www/ and pkg/; STORAGE=disk
 import { serve } from "./serve.mjs";
-import { WEB_ROOT, eventMedians, launchChromium } from "./lib.mjs";
+import { WEB_ROOT, eventMedians, launchChromium, launchChromiumProfile } from "./lib.mjs";
 const root = WEB_ROOT;
 const N = Number(process.env.N || 300);
 const server = await serve({ root, port: 0 });
-const browser = await launchChromium();
-const page = await (await browser.newContext()).newPage();
+// STORAGE=disk: the page in a profile on disk (IndexedDB on disk, as a
+// user's); the default, an off-the-record context, keeps IndexedDB in memory.
+const onDisk = process.env.STORAGE === "disk";
+const browser = onDisk ? await launchChromiumProfile() : await launchChromium();
+const page = await (onDisk ? browser : await browser.newContext()).newPage();
 page.on("console", (m) => console.log("page:", m.text()));
 await page.goto(`${server.url}/www/bench.html`);
 const out = await page.evaluate(async (N) => {
