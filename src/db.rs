@@ -1616,6 +1616,38 @@ mod tests {
         });
     }
 
+    /// A change by a handle whose cache is behind another handle's commit
+    /// (its notice not heard yet) goes by the record read in its
+    /// transaction, not by the cache: its parent is the other handle's last
+    /// block, and the document keeps one head (no lost update).
+    #[test]
+    fn a_change_goes_by_the_record_when_the_cached_heads_are_behind() {
+        block_on(async {
+            let (a, b, id) = two_handles_and_a_book().await;
+            assert_eq!(title(b.get("Book", &id).await.unwrap()), Some(json!("Dune")));
+            let genesis = b.heads("Book", &id).await.unwrap();
+            a.update("Book", &id, json!({"title": "Dune I"}).as_object().unwrap()).await.unwrap();
+            a.update("Book", &id, json!({"title": "Dune II"}).as_object().unwrap()).await.unwrap();
+            b.cache.as_ref().unwrap().lose_heard();
+            let key = doc_key("Book", &id);
+            assert_eq!(b.cache.as_ref().unwrap().get_committed(&key).unwrap().1[0].0, genesis[0], "stale");
+            let before = a.heads("Book", &id).await.unwrap();
+            b.update("Book", &id, json!({"title": "Dune III"}).as_object().unwrap()).await.unwrap();
+            let after = a.heads("Book", &id).await.unwrap();
+            assert_eq!(after.len(), 1, "one head, not a branch beside a's");
+            assert_eq!(b.heads("Book", &id).await.unwrap(), after);
+            let parents_of = |blocks: Vec<Vec<u8>>, cid: Cid| {
+                decode_each(&blocks).0.into_iter().find(|b| b.cid == cid).unwrap().block.parents
+            };
+            assert_eq!(parents_of(b.export().await.unwrap(), after[0]), before, "built on a's last change");
+            assert_eq!(title(a.get("Book", &id).await.unwrap()), Some(json!("Dune III")));
+            // And from a cache that is right, the same as from the record.
+            b.update("Book", &id, json!({"title": "Dune IV"}).as_object().unwrap()).await.unwrap();
+            let last = a.heads("Book", &id).await.unwrap();
+            assert_eq!(parents_of(b.export().await.unwrap(), last[0]), after);
+        });
+    }
+
     /// A peer's next change of a cached document is heard before its
     /// transaction; if the import then fails, the cache forgets it (a `get`
     /// reads the store, which has the document as it was), and the change
