@@ -1618,8 +1618,11 @@ mod tests {
 
     /// A change by a handle whose cache is behind another handle's commit
     /// (its notice not heard yet) goes by the record read in its
-    /// transaction, not by the cache: its parent is the other handle's last
-    /// block, and the document keeps one head (no lost update).
+    /// transaction: its parent is the other handle's last block, and the
+    /// document keeps one head (no lost update). `Db::change` never looks
+    /// at the cache; this guards against a change that would build on the
+    /// cached heads (one that signed its block from them while the record
+    /// was read was tried in session 44 and not kept: BENCHMARKS.md).
     #[test]
     fn a_change_goes_by_the_record_when_the_cached_heads_are_behind() {
         block_on(async {
@@ -1636,15 +1639,10 @@ mod tests {
             let after = a.heads("Book", &id).await.unwrap();
             assert_eq!(after.len(), 1, "one head, not a branch beside a's");
             assert_eq!(b.heads("Book", &id).await.unwrap(), after);
-            let parents_of = |blocks: Vec<Vec<u8>>, cid: Cid| {
-                decode_each(&blocks).0.into_iter().find(|b| b.cid == cid).unwrap().block.parents
-            };
-            assert_eq!(parents_of(b.export().await.unwrap(), after[0]), before, "built on a's last change");
+            let (ours, _) = decode_each(&b.export().await.unwrap());
+            let made = ours.into_iter().find(|block| block.cid == after[0]).unwrap();
+            assert_eq!(made.block.parents, before, "built on a's last change");
             assert_eq!(title(a.get("Book", &id).await.unwrap()), Some(json!("Dune III")));
-            // And from a cache that is right, the same as from the record.
-            b.update("Book", &id, json!({"title": "Dune IV"}).as_object().unwrap()).await.unwrap();
-            let last = a.heads("Book", &id).await.unwrap();
-            assert_eq!(parents_of(b.export().await.unwrap(), last[0]), after);
         });
     }
 

@@ -127,6 +127,28 @@ export async function launchChromiumProfile(args = CHROMIUM_ARGS) {
   return context;
 }
 
+/**
+ * A probe's browser and the context its pages open in, by `storage`
+ * (the environment's STORAGE): "memory", the default, an off-the-record
+ * context (Chromium keeps its IndexedDB in memory), or "disk", a profile on
+ * disk as a user's browser has (launchChromiumProfile). Anything else is
+ * refused. Close `browser` when done: a disk profile is removed then.
+ */
+export async function launchProbeBrowser(storage = process.env.STORAGE || "memory") {
+  if (storage !== "memory" && storage !== "disk") throw new Error(`STORAGE takes memory or disk, not ${storage}`);
+  if (storage === "disk") {
+    const context = await launchChromiumProfile();
+    return { browser: context, context, storage };
+  }
+  const browser = await launchChromium();
+  try {
+    return { browser, context: await browser.newContext(), storage };
+  } catch (e) {
+    await browser.close();
+    throw e;
+  }
+}
+
 /** WebRTC between local endpoints in Chromium: real host candidates, loopback allowed. */
 export const CHROMIUM_WEBRTC_ARGS = ["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"];
 

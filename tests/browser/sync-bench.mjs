@@ -37,8 +37,8 @@
 // files to be revalidated, serve.mjs). Yjs's pages stay off the record
 // either way. BENCHMARKS.md, "Catch-up: a reopened page compiles its wasm
 // again" (2026-12-07, session 43). --b-storage=apart runs B's pages in a
-// browser of their own as disk does, but off the record as memory does:
-// what the second browser costs, apart from the disk.
+// browser of their own as disk does, but off the record as memory does (no
+// disk, no code cache): what the second browser costs apart from them.
 // A catch-up ends when B's subscriber hears the last change (as Yjs's B
 // checks its map on each update), which may be before B's last commit
 // completes (a merge is told as soon as it is merged, src/lib.rs); a full
@@ -260,6 +260,7 @@ async function measureWeft({ browser, baseUrl, relay, transport, writes, missed,
   // IndexedDB in memory and no code cache: a reopened B compiled the wasm
   // again, its thread pool (V8's optimising compiler) taking 0.9-1.0 s of
   // CPU during the catch-up on this 2-core machine, 0.3 s with the code kept.
+  // --b-storage=apart: B's pages in a browser of their own, off the record.
   const contexts = [];
   try {
     contexts.push(await browser.newContext());
