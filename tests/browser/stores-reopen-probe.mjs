@@ -82,7 +82,7 @@ try {
   console.log(
     `open + first get, median of ${N}, IndexedDB ${storage === "disk" ? "on disk" : "in memory"}` +
       `${INDEX ? ", a multiEntry index on the second store" : ""}, in the order written` +
-      `${LAST ? ", then a database not measured" : " (the last written last)"}:`,
+      `${LAST ? ", then a database not measured" : ", the last of them written last"}:`,
   );
   for (const [c, ms] of out) console.log(`  ${String(c).padStart(2)} object stores  ${ms.toFixed(3)} ms`);
 } finally {
