@@ -128,21 +128,19 @@ export async function launchChromiumProfile(args = CHROMIUM_ARGS) {
 }
 
 /**
- * A probe's browser and the context its pages open in, by `storage`
- * (the environment's STORAGE): "memory", the default, an off-the-record
- * context (Chromium keeps its IndexedDB in memory), or "disk", a profile on
- * disk as a user's browser has (launchChromiumProfile). Anything else is
- * refused. Close `browser` when done: a disk profile is removed then.
+ * A probe's browser and its page, by `storage` (the environment's
+ * STORAGE): "memory", the default, an off-the-record context (Chromium
+ * keeps its IndexedDB in memory), or "disk", a profile on disk as a user's
+ * browser has (launchChromiumProfile). Anything else is refused. Says which
+ * on stdout. Close `browser` when done: a disk profile is removed then.
  */
-export async function launchProbeBrowser(storage = process.env.STORAGE || "memory") {
+export async function openProbePage(storage = process.env.STORAGE || "memory") {
   if (storage !== "memory" && storage !== "disk") throw new Error(`STORAGE takes memory or disk, not ${storage}`);
-  if (storage === "disk") {
-    const context = await launchChromiumProfile();
-    return { browser: context, context, storage };
-  }
-  const browser = await launchChromium();
+  const browser = storage === "disk" ? await launchChromiumProfile() : await launchChromium();
   try {
-    return { browser, context: await browser.newContext(), storage };
+    const page = await (storage === "disk" ? browser : await browser.newContext()).newPage();
+    console.log(`IndexedDB ${storage === "disk" ? "on disk" : "in memory"}`);
+    return { browser, page, storage };
   } catch (e) {
     await browser.close();
     throw e;

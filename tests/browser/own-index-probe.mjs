@@ -34,15 +34,13 @@
 //
 //   node tests/browser/own-index-probe.mjs   (N=300 DOCS=20000 Q=60 BULK=10000 ROUNDS=5 STORAGE=disk)
 import { serve } from "./serve.mjs";
-import { WEB_ROOT, launchProbeBrowser } from "./lib.mjs";
+import { WEB_ROOT, openProbePage } from "./lib.mjs";
 const server = await serve({ root: WEB_ROOT, port: 0 });
 // STORAGE=disk: the page in a profile on disk (IndexedDB on disk, as a
 // user's); the default, STORAGE=memory, an off-the-record context, keeps
 // IndexedDB in memory.
-const { browser, context, storage } = await launchProbeBrowser();
+const { browser, page } = await openProbePage();
 try {
-  console.log(`IndexedDB ${storage === "disk" ? "on disk" : "in memory"}`);
-  const page = await context.newPage();
   await page.goto(`${server.url}/www/bench.html`);
   const N = Number(process.env.N || 300);
   const DOCS = Number(process.env.DOCS || 20000);

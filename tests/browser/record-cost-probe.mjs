@@ -24,16 +24,14 @@
 //   node tests/browser/record-cost-probe.mjs
 //   N=300 (writes per shape) BULK=10000 BULK_ROUNDS=5 REOPENS=15 REOPEN_DOCS=20000 STORAGE=disk
 import { serve } from "./serve.mjs";
-import { WEB_ROOT, launchProbeBrowser } from "./lib.mjs";
+import { WEB_ROOT, openProbePage } from "./lib.mjs";
 const N = Number(process.env.N || 300);
 const server = await serve({ root: WEB_ROOT, port: 0 });
 // STORAGE=disk: the page in a profile on disk (IndexedDB on disk, as a
 // user's); the default, STORAGE=memory, an off-the-record context, keeps
 // IndexedDB in memory.
-const { browser, context, storage } = await launchProbeBrowser();
+const { browser, page } = await openProbePage();
 try {
-  console.log(`IndexedDB ${storage === "disk" ? "on disk" : "in memory"}`);
-  const page = await context.newPage();
   page.on("console", (m) => console.log("page:", m.text()));
   await page.goto(`${server.url}/www/bench.html`);
   const BULK = Number(process.env.BULK || 10000);

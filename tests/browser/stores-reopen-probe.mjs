@@ -16,7 +16,7 @@
 //   node tests/browser/stores-reopen-probe.mjs
 //   N=21 DOCS=20000 COUNTS=1,2,4,8,12 INDEX=1 LAST=1 (the defaults); STORAGE=disk (default memory)
 import { serve } from "./serve.mjs";
-import { WEB_ROOT, launchProbeBrowser } from "./lib.mjs";
+import { WEB_ROOT, openProbePage } from "./lib.mjs";
 const N = Number(process.env.N || 21);
 const DOCS = Number(process.env.DOCS || 20000);
 const COUNTS = (process.env.COUNTS || "1,2,4,8,12").split(",").map(Number);
@@ -26,9 +26,8 @@ if (!COUNTS.every((c) => Number.isInteger(c) && c >= 1) || new Set(COUNTS).size 
   throw new Error(`COUNTS takes distinct store counts >= 1, not ${process.env.COUNTS}`);
 }
 const server = await serve({ root: WEB_ROOT, port: 0 });
-const { browser, context, storage } = await launchProbeBrowser();
+const { browser, page, storage } = await openProbePage();
 try {
-  const page = await context.newPage();
   await page.goto(`${server.url}/www/bench.html`);
   const out = await page.evaluate(
     async ({ N, DOCS, COUNTS, INDEX, LAST }) => {

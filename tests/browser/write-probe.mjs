@@ -9,17 +9,15 @@
 //   wasm-pack build --target web --profile wasm && node tests/browser/write-probe.mjs
 //   N=300 (writes per engine); WEFTDB_WEB_ROOT=<dir> serves another build's www/ and pkg/; STORAGE=disk
 import { serve } from "./serve.mjs";
-import { WEB_ROOT, eventMedians, launchProbeBrowser } from "./lib.mjs";
+import { WEB_ROOT, eventMedians, openProbePage } from "./lib.mjs";
 const root = WEB_ROOT;
 const N = Number(process.env.N || 300);
 const server = await serve({ root, port: 0 });
 // STORAGE=disk: the page in a profile on disk (IndexedDB on disk, as a
 // user's); the default, STORAGE=memory, an off-the-record context, keeps
 // IndexedDB in memory.
-const { browser, context, storage } = await launchProbeBrowser();
+const { browser, page } = await openProbePage();
 try {
-  console.log(`IndexedDB ${storage === "disk" ? "on disk" : "in memory"}`);
-  const page = await context.newPage();
   page.on("console", (m) => console.log("page:", m.text()));
   await page.goto(`${server.url}/www/bench.html`);
   const out = await page.evaluate(async (N) => {
