@@ -1621,8 +1621,10 @@ mod tests {
     /// transaction: its parent is the other handle's last block, and the
     /// document keeps one head (no lost update). `Db::change` never looks
     /// at the cache; this guards against a change that would build on the
-    /// cached heads (one that signed its block from them while the record
-    /// was read was tried in session 44 and not kept: BENCHMARKS.md).
+    /// cached heads. (Session 44 tried signing the block from them while
+    /// the record was read, kept only if the record's heads matched; not
+    /// kept, BENCHMARKS.md. This test failed that build with its check of
+    /// the heads taken out.)
     #[test]
     fn a_change_goes_by_the_record_when_the_cached_heads_are_behind() {
         block_on(async {

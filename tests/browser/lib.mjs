@@ -132,7 +132,9 @@ export async function launchChromiumProfile(args = CHROMIUM_ARGS) {
  * STORAGE): "memory", the default, an off-the-record context (Chromium
  * keeps its IndexedDB in memory), or "disk", a profile on disk as a user's
  * browser has (launchChromiumProfile). Anything else is refused. Says which
- * on stdout. Close `browser` when done: a disk profile is removed then.
+ * on stdout. Resolves to `{ browser, page, storage }`; with a disk
+ * profile `browser` is its one context, whose close() ends the browser and
+ * removes the profile. Close `browser` when done.
  */
 export async function openProbePage(storage = process.env.STORAGE || "memory") {
   if (storage !== "memory" && storage !== "disk") throw new Error(`STORAGE takes memory or disk, not ${storage}`);
@@ -142,7 +144,7 @@ export async function openProbePage(storage = process.env.STORAGE || "memory") {
     console.log(`IndexedDB ${storage === "disk" ? "on disk" : "in memory"}`);
     return { browser, page, storage };
   } catch (e) {
-    await browser.close();
+    await browser.close().catch(() => {});
     throw e;
   }
 }
