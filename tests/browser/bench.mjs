@@ -30,7 +30,7 @@ import fs from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
 import { serve } from "./serve.mjs";
-import { REPO_ROOT, WEB_ROOT, launchChromium, launchChromiumProfile } from "./lib.mjs";
+import { REPO_ROOT, WEB_ROOT, launchChromiumContext, launchChromiumProfile } from "./lib.mjs";
 
 const NUMERIC = ["bulk", "writes", "gets", "large", "batch", "reopens", "queries", "authors", "seed", "reopen-wait-ms"];
 const QUICK = { bulk: 1000, writes: 50, gets: 200, large: 10_000, batch: 2000, reopens: 3, queries: 20 };
@@ -162,21 +162,20 @@ async function main() {
   }
 
   const server = await serve({ root: WEB_ROOT, port: 0 });
-  // --storage=disk: a browser whose profile (and so IndexedDB) is on disk.
-  let browser = null;
+  // --storage=disk: a browser whose profile (and so IndexedDB) is on disk;
+  // memory, an off-the-record context. Either context's close() ends its browser.
   let context = null;
   let timer;
   const cleanup = async () => {
     clearTimeout(timer);
-    await (browser ?? context)?.close().catch(() => {});
+    await context?.close().catch(() => {});
     await server.close();
   };
   process.on("SIGINT", () => cleanup().then(() => process.exit(130)));
 
   try {
-    if (storage === "disk") context = await launchChromiumProfile();
-    else browser = await launchChromium();
-    const page = browser ? await browser.newPage() : context.pages()[0] ?? (await context.newPage());
+    context = storage === "disk" ? await launchChromiumProfile() : await launchChromiumContext();
+    const page = context.pages()[0] ?? (await context.newPage());
     page.on("console", (msg) => {
       const text = msg.text();
       if (text.startsWith("[bench] ")) {
@@ -188,9 +187,10 @@ async function main() {
     page.on("pageerror", (err) => console.error(`[page exception] ${err.message}`));
     await page.goto(`${server.url}/www/bench.html`);
     await page.waitForFunction(() => window.benchReady === true, null, { timeout: 60_000 });
-    const browserVersion = browser
-      ? browser.version()
-      : (await (await context.newCDPSession(page)).send("Browser.getVersion")).product.replace(/^[^/]*\//, "");
+    // A persistent context has no Browser object to ask.
+    const browserVersion =
+      context.browser()?.version() ??
+      (await (await context.newCDPSession(page)).send("Browser.getVersion")).product.replace(/^[^/]*\//, "");
     console.log(`bench: Chromium ${browserVersion}, page ${server.url}/www/bench.html`);
 
     const run = page.evaluate((opts) => window.runBench(opts), options);

@@ -97,54 +97,74 @@ export async function launchChromium(extra = {}) {
   return chromium.launch({ ...options, ...extra, args: options.args });
 }
 
-/**
- * Launch Chromium with a profile on disk, as a user's browser is: IndexedDB,
- * the HTTP cache and the code cache on disk. An off-the-record context of
- * launchChromium's keeps IndexedDB in memory and no code cache. The profile
- * is a new directory under target/ (a tmpfs /tmp would keep it in memory
- * after all), removed when the browser has closed. Resolves to the
- * browser's one context, whose close() ends the browser.
- */
-export async function launchChromiumProfile(args = CHROMIUM_ARGS) {
-  const { chromium, options } = await chromiumLaunch(args);
-  fs.mkdirSync(path.join(REPO_ROOT, "target"), { recursive: true });
-  const dir = fs.mkdtempSync(path.join(REPO_ROOT, "target", "bench-profile-"));
-  let context;
-  try {
-    context = await chromium.launchPersistentContext(dir, options);
-  } catch (e) {
-    fs.rmSync(dir, { recursive: true, force: true });
-    throw e;
-  }
+/** `context`, its close() followed by `after` (even when closing failed). */
+function afterClose(context, after) {
   const close = context.close.bind(context);
   context.close = async (...a) => {
     try {
       await close(...a);
     } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+      await after();
     }
   };
   return context;
 }
 
 /**
- * A probe's browser and its page, by `storage` (the environment's
+ * Launch Chromium with a profile on disk, as a user's browser is: IndexedDB,
+ * the HTTP cache and the code cache on disk. An off-the-record context
+ * (launchChromiumContext) keeps IndexedDB in memory and no code cache. The
+ * profile is a new directory under target/ (a tmpfs /tmp would keep it in
+ * memory after all), removed when the browser has closed. Resolves to the
+ * browser's one context, whose close() ends the browser.
+ */
+export async function launchChromiumProfile(args = CHROMIUM_ARGS) {
+  const { chromium, options } = await chromiumLaunch(args);
+  fs.mkdirSync(path.join(REPO_ROOT, "target"), { recursive: true });
+  const dir = fs.mkdtempSync(path.join(REPO_ROOT, "target", "bench-profile-"));
+  const removeDir = () => fs.rmSync(dir, { recursive: true, force: true });
+  let context;
+  try {
+    context = await chromium.launchPersistentContext(dir, options);
+  } catch (e) {
+    removeDir();
+    throw e;
+  }
+  return afterClose(context, removeDir);
+}
+
+/**
+ * An off-the-record context (IndexedDB in memory, no code cache) in a
+ * Chromium of its own, whose close() ends that browser: launchChromiumProfile's
+ * counterpart in memory.
+ */
+export async function launchChromiumContext(args = CHROMIUM_ARGS) {
+  const browser = await launchChromium({ args });
+  try {
+    return afterClose(await browser.newContext(), () => browser.close());
+  } catch (e) {
+    await browser.close().catch(() => {});
+    throw e;
+  }
+}
+
+/**
+ * A probe's page and its context, by `storage` (the environment's
  * STORAGE): "memory", the default, an off-the-record context (Chromium
  * keeps its IndexedDB in memory), or "disk", a profile on disk as a user's
  * browser has (launchChromiumProfile). Anything else is refused. Says which
- * on stdout. Resolves to `{ browser, page, storage }`; with a disk
- * profile `browser` is its one context, whose close() ends the browser and
- * removes the profile. Close `browser` when done.
+ * on stdout. Resolves to `{ context, page, storage }`; close `context` when
+ * done: that ends its browser (and removes a disk profile).
  */
 export async function openProbePage(storage = process.env.STORAGE || "memory") {
   if (storage !== "memory" && storage !== "disk") throw new Error(`STORAGE takes memory or disk, not ${storage}`);
-  const browser = storage === "disk" ? await launchChromiumProfile() : await launchChromium();
+  const context = storage === "disk" ? await launchChromiumProfile() : await launchChromiumContext();
   try {
-    const page = await (storage === "disk" ? browser : await browser.newContext()).newPage();
+    const page = await context.newPage();
     console.log(`IndexedDB ${storage === "disk" ? "on disk" : "in memory"}`);
-    return { browser, page, storage };
+    return { context, page, storage };
   } catch (e) {
-    await browser.close().catch(() => {});
+    await context.close().catch(() => {});
     throw e;
   }
 }

@@ -36,10 +36,7 @@
 import { serve } from "./serve.mjs";
 import { WEB_ROOT, openProbePage } from "./lib.mjs";
 const server = await serve({ root: WEB_ROOT, port: 0 });
-// STORAGE=disk: the page in a profile on disk (IndexedDB on disk, as a
-// user's); the default, STORAGE=memory, an off-the-record context, keeps
-// IndexedDB in memory.
-const { browser, page } = await openProbePage();
+const { context, page } = await openProbePage();
 try {
   await page.goto(`${server.url}/www/bench.html`);
   const N = Number(process.env.N || 300);
@@ -181,7 +178,7 @@ try {
   console.log(`bulk of ${BULK} in one strict transaction, median of ${ROUNDS}:`);
   for (const [n, ms] of Object.entries(bulk)) console.log(`  ${n.padEnd(30)} ${ms} ms  ÷ raw ${(ms / bulk.raw).toFixed(2)}×`);
 } finally {
-  await browser.close();
+  await context.close();
   server.close?.();
 }
 process.exit(0);

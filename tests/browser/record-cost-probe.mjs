@@ -27,10 +27,7 @@ import { serve } from "./serve.mjs";
 import { WEB_ROOT, openProbePage } from "./lib.mjs";
 const N = Number(process.env.N || 300);
 const server = await serve({ root: WEB_ROOT, port: 0 });
-// STORAGE=disk: the page in a profile on disk (IndexedDB on disk, as a
-// user's); the default, STORAGE=memory, an off-the-record context, keeps
-// IndexedDB in memory.
-const { browser, page } = await openProbePage();
+const { context, page } = await openProbePage();
 try {
   page.on("console", (m) => console.log("page:", m.text()));
   await page.goto(`${server.url}/www/bench.html`);
@@ -182,7 +179,7 @@ try {
   console.log(`open + first get of ${REOPEN_DOCS} records, median of ${REOPENS}:`);
   for (const [n, ms] of Object.entries(out.reopen)) console.log(`  ${n.padEnd(10)} ${ms} ms`);
 } finally {
-  await browser.close();
+  await context.close();
   server.close?.();
 }
 process.exit(0);

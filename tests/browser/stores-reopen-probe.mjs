@@ -26,7 +26,7 @@ if (!COUNTS.every((c) => Number.isInteger(c) && c >= 1) || new Set(COUNTS).size 
   throw new Error(`COUNTS takes distinct store counts >= 1, not ${process.env.COUNTS}`);
 }
 const server = await serve({ root: WEB_ROOT, port: 0 });
-const { browser, page, storage } = await openProbePage();
+const { context, page, storage } = await openProbePage();
 try {
   await page.goto(`${server.url}/www/bench.html`);
   const out = await page.evaluate(
@@ -85,6 +85,6 @@ try {
   );
   for (const [c, ms] of out) console.log(`  ${String(c).padStart(2)} object stores  ${ms.toFixed(3)} ms`);
 } finally {
-  await browser.close();
+  await context.close();
   server.close?.();
 }

@@ -48,7 +48,7 @@ import path from "node:path";
 import os from "node:os";
 import { pathToFileURL } from "node:url";
 import { serve } from "./serve.mjs";
-import { REPO_ROOT, WEB_ROOT, CHROMIUM_ARGS, CHROMIUM_WEBRTC_ARGS, launchChromium, launchChromiumProfile, watchPage } from "./lib.mjs";
+import { REPO_ROOT, WEB_ROOT, CHROMIUM_ARGS, CHROMIUM_WEBRTC_ARGS, launchChromium, launchChromiumContext, launchChromiumProfile, watchPage } from "./lib.mjs";
 import { startNode } from "./node.mjs";
 
 // measureUserAgentSpecificMemory() otherwise waits for the next full
@@ -229,30 +229,6 @@ export async function latencySetup(a, b, transport, log = () => {}) {
   return id;
 }
 
-/**
- * An off-the-record context in a browser of its own, which its close() ends:
- * B as --b-storage=disk has it (two browsers on the machine), but with
- * IndexedDB in memory and no code cache, as the default's.
- */
-async function ownBrowserContext(args) {
-  const own = await launchChromium({ args });
-  try {
-    const context = await own.newContext();
-    const close = context.close.bind(context);
-    context.close = async (...a) => {
-      try {
-        await close(...a);
-      } finally {
-        await own.close();
-      }
-    };
-    return context;
-  } catch (e) {
-    await own.close();
-    throw e;
-  }
-}
-
 /** weftdb between two pages, `transport` "webrtc" or "relay". */
 async function measureWeft({ browser, baseUrl, relay, transport, writes, missed, log, profile, logLevel, poll, modes, cpu, bStorage }) {
   // --b-storage=disk: B's pages in a browser of their own whose profile is
@@ -268,7 +244,7 @@ async function measureWeft({ browser, baseUrl, relay, transport, writes, missed,
     // browser then never depends on a headless rule to outlive its last page.
     const bArgs = [...CHROMIUM_ARGS, ...CHROMIUM_WEBRTC_ARGS, ...MEMORY_ARGS];
     if (bStorage === "disk") contexts.push(await launchChromiumProfile(bArgs));
-    else if (bStorage === "apart") contexts.push(await ownBrowserContext(bArgs));
+    else if (bStorage === "apart") contexts.push(await launchChromiumContext(bArgs));
     else contexts.push(await browser.newContext());
     const direct = transport === "webrtc";
     const a = await openPage(contexts[0], baseUrl, relay.addr("websocket"), direct, false, logLevel, "A");

@@ -13,10 +13,7 @@ import { WEB_ROOT, eventMedians, openProbePage } from "./lib.mjs";
 const root = WEB_ROOT;
 const N = Number(process.env.N || 300);
 const server = await serve({ root, port: 0 });
-// STORAGE=disk: the page in a profile on disk (IndexedDB on disk, as a
-// user's); the default, STORAGE=memory, an off-the-record context, keeps
-// IndexedDB in memory.
-const { browser, page } = await openProbePage();
+const { context, page } = await openProbePage();
 try {
   page.on("console", (m) => console.log("page:", m.text()));
   await page.goto(`${server.url}/www/bench.html`);
@@ -80,7 +77,7 @@ try {
   delete out.traces;
   console.log(JSON.stringify(out, null, 1));
 } finally {
-  await browser.close();
+  await context.close();
   server.close?.();
 }
 process.exit(0);
